@@ -1,0 +1,334 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("token_revocation", parseCaddyfile)
+	// Before basic_auth, like other request guards (rate_limit): a revoked
+	// token is rejected before any other authentication or proxying.
+	httpcaddyfile.RegisterDirectiveOrder("token_revocation", httpcaddyfile.Before, "basic_auth")
+}
+
+func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h := new(Handler)
+	err := h.UnmarshalCaddyfile(helper.Dispenser)
+	return h, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	token_revocation [<matcher>] {
+//	    # where the denylist lives (default: embedded, in Caddy's data directory)
+//	    store embedded [<path>]
+//	    store redis {
+//	        address <host:port...>      # one: standalone; Sentinels with master_name; seeds with cluster
+//	        master_name <name>
+//	        cluster
+//	        username <user>
+//	        password <password>         # e.g. {env.REDIS_PASSWORD}
+//	        sentinel_username <user>
+//	        sentinel_password <password>
+//	        db <n>
+//	        tls [{
+//	            server_name <name>
+//	            ca_file <pem file>
+//	            insecure_skip_verify
+//	        }]
+//	        dial_timeout <duration>
+//	        read_timeout <duration>
+//	        write_timeout <duration>
+//	        pool_size <n>
+//	        key_prefix <prefix>
+//	        eviction_policy warn|refuse
+//	    }
+//
+//	    # revocation routes: <type> <path> [respond|forward] [{ options }]
+//	    revoke <path> [respond|forward]     # RFC 7009
+//	    logout <path> [respond|forward] {   # OIDC / Keycloak logout
+//	        mode respond|forward
+//	        namespace <template>
+//	    }
+//
+//	    # where tokens are looked for on every request
+//	    schemes <scheme...>                 # default: Bearer DPoP
+//	    query_param <name>|off              # default: access_token
+//	    form_field <name>|off               # default: access_token
+//	    cookie <name...>
+//	    header <name...>
+//
+//	    namespace <template>                # e.g. {http.request.header.tenant}
+//	    max_token_size <size>               # default: 8KiB
+//	    max_body_size <size>                # default: 64KiB
+//	    default_ttl <duration>              # default: 24h
+//	    max_token_lifetime <duration>       # default: 24h
+//	    clock_skew <duration>               # default: 1m
+//	    fail closed|open                    # default: closed
+//	    retry_after <duration>              # default: 5s
+//	    hmac_key <key>                      # e.g. {env.TOKEN_REVOCATION_KEY}
+//	}
+//
+// Route types: see Route.Type.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if _, ok := routeKinds[name]; ok {
+			if err := h.unmarshalRoute(d, name); err != nil {
+				return err
+			}
+			continue
+		}
+		parse, ok := handlerOptions[name]
+		if !ok {
+			return d.Errf("token_revocation: unknown subdirective %q", name)
+		}
+		if err := parse(h, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handlerOptions parse the handler's subdirectives, one entry each.
+var handlerOptions = map[string]func(h *Handler, d *caddyfile.Dispenser) error{
+	"store":     unmarshalStore,
+	"namespace": func(h *Handler, d *caddyfile.Dispenser) error { return oneArg(d, &h.Namespace) },
+	"schemes": func(h *Handler, d *caddyfile.Dispenser) error {
+		return atLeastOneArg(d, &h.Schemes)
+	},
+	"query_param": func(h *Handler, d *caddyfile.Dispenser) error { return oneArg(d, &h.QueryParam) },
+	"form_field":  func(h *Handler, d *caddyfile.Dispenser) error { return oneArg(d, &h.FormField) },
+	"cookie":      func(h *Handler, d *caddyfile.Dispenser) error { return atLeastOneArg(d, &h.Cookies) },
+	"header":      func(h *Handler, d *caddyfile.Dispenser) error { return atLeastOneArg(d, &h.Headers) },
+	"max_token_size": func(h *Handler, d *caddyfile.Dispenser) error {
+		n, err := sizeArg(d)
+		h.MaxTokenSize = int(n)
+		return err
+	},
+	"max_body_size": func(h *Handler, d *caddyfile.Dispenser) error {
+		n, err := sizeArg(d)
+		h.MaxBodySize = n
+		return err
+	},
+	"default_ttl":        func(h *Handler, d *caddyfile.Dispenser) error { return durationArg(d, &h.DefaultTTL) },
+	"max_token_lifetime": func(h *Handler, d *caddyfile.Dispenser) error { return durationArg(d, &h.MaxTokenLifetime) },
+	"clock_skew":         func(h *Handler, d *caddyfile.Dispenser) error { return durationArg(d, &h.ClockSkew) },
+	"retry_after":        func(h *Handler, d *caddyfile.Dispenser) error { return durationArg(d, &h.RetryAfter) },
+	"fail": func(h *Handler, d *caddyfile.Dispenser) error {
+		if err := oneArg(d, &h.FailMode); err != nil {
+			return err
+		}
+		if h.FailMode != FailClosed && h.FailMode != FailOpen {
+			return d.Errf("token_revocation: fail %q: want %s or %s", h.FailMode, FailClosed, FailOpen)
+		}
+		return nil
+	},
+	"hmac_key": func(h *Handler, d *caddyfile.Dispenser) error { return oneArg(d, &h.HMACKey) },
+}
+
+// routeOptions parse the subdirectives of a route's block.
+var routeOptions = map[string]func(rc *Route, d *caddyfile.Dispenser) error{
+	"mode":      func(rc *Route, d *caddyfile.Dispenser) error { return oneArg(d, &rc.Mode) },
+	"namespace": func(rc *Route, d *caddyfile.Dispenser) error { return oneArg(d, &rc.Namespace) },
+}
+
+// unmarshalRoute parses `<type> <path> [respond|forward] [{ ... }]`.
+func (h *Handler) unmarshalRoute(d *caddyfile.Dispenser, typ string) error {
+	rc := &Route{Type: typ}
+	if !d.NextArg() {
+		return d.Errf("token_revocation: %s: missing path", typ)
+	}
+	rc.Path = d.Val()
+	if d.NextArg() {
+		rc.Mode = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		parse, ok := routeOptions[d.Val()]
+		if !ok {
+			return d.Errf("token_revocation: %s %s: unknown option %q", typ, rc.Path, d.Val())
+		}
+		if err := parse(rc, d); err != nil {
+			return err
+		}
+	}
+	if _, err := compileRoute(rc); err != nil {
+		return d.Errf("token_revocation: %s %s: %v", typ, rc.Path, err)
+	}
+	h.Routes = append(h.Routes, rc)
+	return nil
+}
+
+// unmarshalStore parses `store embedded [<path>]` and `store redis { ... }`.
+func unmarshalStore(h *Handler, d *caddyfile.Dispenser) error {
+	if h.Store != nil {
+		return d.Err("token_revocation: store given twice")
+	}
+	if !d.NextArg() {
+		return d.Err("token_revocation: store: want embedded or redis")
+	}
+	h.Store = &StoreConfig{}
+	switch d.Val() {
+	case "embedded":
+		h.Store.Embedded = &EmbeddedConfig{}
+		if d.NextArg() {
+			h.Store.Embedded.Path = d.Val()
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		return nil
+	case "redis":
+		h.Store.Redis = &RedisConfig{}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		return h.Store.Redis.unmarshalCaddyfile(d)
+	}
+	return d.Errf("token_revocation: store %q: want embedded or redis", d.Val())
+}
+
+func (c *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "address", "addresses":
+			err = atLeastOneArg(d, &c.Addresses)
+		case "master_name":
+			err = oneArg(d, &c.MasterName)
+		case "cluster":
+			c.Cluster = true
+			if d.NextArg() {
+				err = d.ArgErr()
+			}
+		case "username":
+			err = oneArg(d, &c.Username)
+		case "password":
+			err = oneArg(d, &c.Password)
+		case "sentinel_username":
+			err = oneArg(d, &c.SentinelUsername)
+		case "sentinel_password":
+			err = oneArg(d, &c.SentinelPassword)
+		case "db":
+			err = intArg(d, &c.DB)
+		case "pool_size":
+			err = intArg(d, &c.PoolSize)
+		case "key_prefix":
+			err = oneArg(d, &c.KeyPrefix)
+		case "eviction_policy":
+			err = oneArg(d, &c.EvictionPolicy)
+		case "dial_timeout":
+			err = durationArg(d, &c.DialTimeout)
+		case "read_timeout":
+			err = durationArg(d, &c.ReadTimeout)
+		case "write_timeout":
+			err = durationArg(d, &c.WriteTimeout)
+		case "tls":
+			c.TLS = &RedisTLS{}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			for n2 := d.Nesting(); d.NextBlock(n2); {
+				switch d.Val() {
+				case "server_name":
+					err = oneArg(d, &c.TLS.ServerName)
+				case "ca_file":
+					err = oneArg(d, &c.TLS.CAFile)
+				case "insecure_skip_verify":
+					c.TLS.InsecureSkipVerify = true
+				default:
+					err = d.Errf("token_revocation: redis tls: unknown option %q", d.Val())
+				}
+				if err != nil {
+					return err
+				}
+			}
+		default:
+			err = d.Errf("token_revocation: redis: unknown option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// oneArg reads exactly one argument into dst.
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	name := d.Val()
+	if !d.NextArg() {
+		return d.Errf("token_revocation: %s: missing value", name)
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.Errf("token_revocation: %s: one value expected, got another: %q", name, d.Val())
+	}
+	return nil
+}
+
+// atLeastOneArg appends the remaining arguments to dst; there must be one.
+func atLeastOneArg(d *caddyfile.Dispenser, dst *[]string) error {
+	name := d.Val()
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.Errf("token_revocation: %s: missing value", name)
+	}
+	*dst = append(*dst, args...)
+	return nil
+}
+
+func intArg(d *caddyfile.Dispenser, dst *int) error {
+	name := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return d.Errf("token_revocation: %s %q: want a whole number", name, s)
+	}
+	*dst = n
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	name := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil || dur < 0 {
+		return d.Errf("token_revocation: %s %q: want a duration such as 30s, 15m or 24h", name, s)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+func sizeArg(d *caddyfile.Dispenser) (int64, error) {
+	name := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return 0, err
+	}
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n > 1<<40 {
+		return 0, d.Errf("token_revocation: %s %q: want a size such as 8KiB or 1MB", name, s)
+	}
+	return int64(n), nil
+}
+
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

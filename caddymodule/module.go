@@ -1,0 +1,265 @@
+// Package caddymodule is the Caddy glue of caddy-token-revocation: the
+// http.handlers.token_revocation handler, its Caddyfile directive, and the
+// revocation endpoints it intercepts.
+package caddymodule
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Defaults of the handler's settings.
+const (
+	DefaultQueryParam       = "access_token"
+	DefaultFormField        = "access_token"
+	DefaultMaxTokenSize     = 8 << 10
+	DefaultMaxBodySize      = 64 << 10
+	DefaultTTL              = 24 * time.Hour
+	DefaultMaxTokenLifetime = 24 * time.Hour
+	DefaultClockSkew        = time.Minute
+	DefaultRetryAfter       = 5 * time.Second
+)
+
+// Off disables a token channel whose default is on (query_param, form_field).
+const Off = "off"
+
+// Handler rejects requests that carry a revoked bearer token, and
+// intercepts the revocation and logout endpoints that revoke tokens.
+//
+// On every request that is not a revocation route, it finds each token the
+// upstream would accept (the Authorization header, the access_token query
+// parameter and form field, configured cookies and headers) and answers
+// 401 with `WWW-Authenticate: Bearer error="invalid_token"` when any is on
+// the denylist. A revocation route records what it revokes, either
+// answering the call itself (mode respond) or forwarding it and recording
+// the revocation once the upstream answers 2xx (mode forward). A revocation
+// that could not be stored is answered 503 with Retry-After, never 2xx.
+type Handler struct {
+	// Store says where the denylist lives. Without it, the embedded store:
+	// a file under Caddy's data directory, for a single instance.
+	Store *StoreConfig `json:"store,omitempty"`
+
+	// Routes are the revocation and logout endpoints to intercept.
+	Routes []*Route `json:"routes,omitempty"`
+
+	// Namespace scopes revocations: a token revoked in one namespace is not
+	// rejected in another. It may use request placeholders, e.g.
+	// `{http.request.header.tenant}`, and is evaluated on every request and
+	// revocation. Default: empty (one namespace).
+	Namespace string `json:"namespace,omitempty"`
+
+	// Schemes are the Authorization schemes whose credential is a token.
+	// Default: ["Bearer", "DPoP"]. Compared case-insensitively.
+	Schemes []string `json:"schemes,omitempty"`
+
+	// QueryParam is the query parameter that carries a token (RFC 6750
+	// section 2.3). Default: "access_token"; "off" disables.
+	QueryParam string `json:"query_param,omitempty"`
+
+	// FormField is the form-encoded body field that carries a token (RFC
+	// 6750 section 2.2). Default: "access_token"; "off" disables.
+	FormField string `json:"form_field,omitempty"`
+
+	// Cookies are names of cookies whose value is a token.
+	Cookies []string `json:"cookies,omitempty"`
+
+	// Headers are names of request headers whose whole value is a token.
+	Headers []string `json:"headers,omitempty"`
+
+	// MaxTokenSize is the longest token accepted, in bytes; a longer one is
+	// rejected with 400. Default: 8192.
+	MaxTokenSize int `json:"max_token_size,omitempty"`
+
+	// MaxBodySize bounds the form bodies read for tokens and revocation
+	// requests, in bytes; a larger body is answered 413. Default: 65536.
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
+
+	// DefaultTTL is how long a revoked token without an expiry (an opaque
+	// token) stays on the denylist. Default: 24h.
+	DefaultTTL caddy.Duration `json:"default_ttl,omitempty"`
+
+	// MaxTokenLifetime is the longest lifetime of any token the upstream
+	// accepts. Session and user revocations are kept this long, and no
+	// entry is kept longer. Default: 24h.
+	MaxTokenLifetime caddy.Duration `json:"max_token_lifetime,omitempty"`
+
+	// ClockSkew is added to a token's expiry before its entry is dropped.
+	// Default: 1m.
+	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
+
+	// FailMode says what a request gets when the denylist cannot be read:
+	// "closed" (default) answers 503; "open" lets it through.
+	FailMode string `json:"fail_mode,omitempty"`
+
+	// RetryAfter is the Retry-After sent with a 503. Default: 5s.
+	RetryAfter caddy.Duration `json:"retry_after,omitempty"`
+
+	// HMACKey, when set, keys the digests of revoked tokens (HMAC-SHA-256),
+	// so a copy of the denylist cannot confirm a guessed token. Every
+	// instance sharing a store must use the same key. Use a placeholder
+	// such as `{env.TOKEN_REVOCATION_KEY}` rather than the key itself.
+	HMACKey string `json:"hmac_key,omitempty"`
+
+	store    denylist.Store
+	storeKey string
+	hasher   *denylist.Hasher
+	sources  token.Sources
+	routes   []*route
+	logger   *zap.Logger
+	errLog   *rateLimitedLogger
+	now      func() time.Time
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.token_revocation",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets defaults, compiles the routes and opens (or shares) the
+// store.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if err := h.setup(); err != nil {
+		return err
+	}
+	store, storeKey, err := openStore(ctx, h.Store, h.logger)
+	if err != nil {
+		return err
+	}
+	h.store, h.storeKey = store, storeKey
+	return nil
+}
+
+// setup does everything Provision does but open the store.
+func (h *Handler) setup() error {
+	h.errLog = newRateLimitedLogger(h.logger, 10*time.Second)
+	h.now = time.Now
+	h.setDefaults()
+
+	key := caddy.NewReplacer().ReplaceAll(h.HMACKey, "")
+	if h.HMACKey != "" && key == "" {
+		return fmt.Errorf("token_revocation: hmac_key %q is empty once placeholders are replaced (is the environment variable set?)", h.HMACKey)
+	}
+	h.hasher = denylist.NewHasher([]byte(key))
+	h.sources = token.Sources{
+		Schemes:      h.Schemes,
+		QueryParam:   offToEmpty(h.QueryParam),
+		FormField:    offToEmpty(h.FormField),
+		Cookies:      h.Cookies,
+		Headers:      h.Headers,
+		MaxTokenSize: h.MaxTokenSize,
+		MaxBodySize:  h.MaxBodySize,
+	}
+	h.routes = h.routes[:0]
+	for i, rc := range h.Routes {
+		rt, err := compileRoute(rc)
+		if err != nil {
+			return fmt.Errorf("token_revocation: route %d (%s %s): %w", i, rc.Type, rc.Path, err)
+		}
+		h.routes = append(h.routes, rt)
+	}
+	return nil
+}
+
+func (h *Handler) setDefaults() {
+	if len(h.Schemes) == 0 {
+		h.Schemes = []string{"Bearer", "DPoP"}
+	}
+	if h.QueryParam == "" {
+		h.QueryParam = DefaultQueryParam
+	}
+	if h.FormField == "" {
+		h.FormField = DefaultFormField
+	}
+	if h.MaxTokenSize == 0 {
+		h.MaxTokenSize = DefaultMaxTokenSize
+	}
+	if h.MaxBodySize == 0 {
+		h.MaxBodySize = DefaultMaxBodySize
+	}
+	if h.DefaultTTL == 0 {
+		h.DefaultTTL = caddy.Duration(DefaultTTL)
+	}
+	if h.MaxTokenLifetime == 0 {
+		h.MaxTokenLifetime = caddy.Duration(DefaultMaxTokenLifetime)
+	}
+	if h.ClockSkew == 0 {
+		h.ClockSkew = caddy.Duration(DefaultClockSkew)
+	}
+	if h.FailMode == "" {
+		h.FailMode = FailClosed
+	}
+	if h.RetryAfter == 0 {
+		h.RetryAfter = caddy.Duration(DefaultRetryAfter)
+	}
+}
+
+func offToEmpty(s string) string {
+	if s == Off {
+		return ""
+	}
+	return s
+}
+
+// Fail modes.
+const (
+	FailClosed = "closed"
+	FailOpen   = "open"
+)
+
+// Validate checks the provisioned configuration.
+func (h *Handler) Validate() error {
+	if h.FailMode != FailClosed && h.FailMode != FailOpen {
+		return fmt.Errorf("token_revocation: fail_mode %q: want %q or %q", h.FailMode, FailClosed, FailOpen)
+	}
+	for name, d := range map[string]caddy.Duration{"default_ttl": h.DefaultTTL, "max_token_lifetime": h.MaxTokenLifetime, "clock_skew": h.ClockSkew, "retry_after": h.RetryAfter} {
+		if d < 0 {
+			return fmt.Errorf("token_revocation: %s must not be negative, got %s", name, time.Duration(d))
+		}
+	}
+	if h.DefaultTTL > h.MaxTokenLifetime {
+		return fmt.Errorf("token_revocation: default_ttl (%s) is longer than max_token_lifetime (%s): raise max_token_lifetime", time.Duration(h.DefaultTTL), time.Duration(h.MaxTokenLifetime))
+	}
+	if h.MaxTokenSize < 0 || h.MaxBodySize < 0 {
+		return fmt.Errorf("token_revocation: max_token_size and max_body_size must not be negative")
+	}
+	seen := map[string]bool{}
+	for _, rt := range h.routes {
+		if seen[rt.pattern.String()] {
+			return fmt.Errorf("token_revocation: two routes share the path %q", rt.pattern)
+		}
+		seen[rt.pattern.String()] = true
+	}
+	return nil
+}
+
+// Cleanup releases this config's hold on the shared store.
+func (h *Handler) Cleanup() error {
+	if h.storeKey != "" {
+		_, err := stores.Delete(h.storeKey)
+		return err
+	}
+	return nil
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,103 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+)
+
+// oauthError is an answer in the OAuth 2.0 error format (RFC 6749 section
+// 5.2, RFC 6750 section 3): a JSON body {"error", "error_description"}, and
+// for 401 and bearer errors a WWW-Authenticate header.
+type oauthError struct {
+	Status      int    `json:"-"`
+	Code        string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+	// Bearer adds `WWW-Authenticate: Bearer error=...` (RFC 6750).
+	Bearer bool `json:"-"`
+}
+
+func (e *oauthError) Error() string { return e.Code + ": " + e.Description }
+
+// errRevoked is the answer to a request carrying a revoked token.
+var errRevoked = &oauthError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "token revoked", Bearer: true}
+
+// revokedBody is errRevoked's body, marshalled once.
+var revokedBody, _ = json.Marshal(errRevoked)
+
+func writeOAuthError(w http.ResponseWriter, e *oauthError) error {
+	body := revokedBody
+	if e != errRevoked {
+		body, _ = json.Marshal(e)
+	}
+	hdr := w.Header()
+	if e.Bearer {
+		hdr.Set("WWW-Authenticate", `Bearer error="`+e.Code+`", error_description="`+e.Description+`"`)
+	}
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(e.Status)
+	_, err := w.Write(body)
+	return err
+}
+
+// writeError answers err: an *oauthError as it is; a store failure as 503
+// with Retry-After (RFC 7009 section 2.2.1: the client must assume the
+// token still exists and try again).
+func (h *Handler) writeError(w http.ResponseWriter, err error) error {
+	var oe *oauthError
+	if errors.As(err, &oe) {
+		return writeOAuthError(w, oe)
+	}
+	if !errors.Is(err, denylist.ErrUnavailable) {
+		h.errLog.Error("unexpected error", zap.Error(err))
+	}
+	secs := int(time.Duration(h.RetryAfter).Round(time.Second) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	return writeOAuthError(w, &oauthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the revocation store is unavailable"})
+}
+
+// rateLimitedLogger logs an error line at most once per interval per
+// message, counting the lines it held back, so an outage does not flood
+// the log.
+type rateLimitedLogger struct {
+	logger *zap.Logger
+	every  time.Duration
+	mu     sync.Mutex
+	last   map[string]time.Time
+	held   map[string]int
+}
+
+func newRateLimitedLogger(l *zap.Logger, every time.Duration) *rateLimitedLogger {
+	return &rateLimitedLogger{logger: l, every: every, last: map[string]time.Time{}, held: map[string]int{}}
+}
+
+// Error logs msg at error level unless it was logged less than an interval
+// ago.
+func (l *rateLimitedLogger) Error(msg string, fields ...zap.Field) {
+	now := time.Now()
+	l.mu.Lock()
+	if now.Sub(l.last[msg]) < l.every {
+		l.held[msg]++
+		l.mu.Unlock()
+		return
+	}
+	held := l.held[msg]
+	l.last[msg], l.held[msg] = now, 0
+	l.mu.Unlock()
+	if held > 0 {
+		fields = append(fields, zap.Int("suppressed", held))
+	}
+	l.logger.Error(msg, fields...)
+}

@@ -1,0 +1,300 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// Route is one revocation or logout endpoint the handler intercepts.
+type Route struct {
+	// Type is what the endpoint is:
+	//
+	//   - "revoke": OAuth 2.0 Token Revocation (RFC 7009): POST, form
+	//     field `token`, optional `token_type_hint`. Answers 200, also for
+	//     a token it cannot parse; 400 invalid_request without a token.
+	//   - "logout": OpenID Connect / Keycloak logout: POST, form fields
+	//     `refresh_token` and/or `id_token_hint`. Answers 204. In forward
+	//     mode, an upstream 2xx confirms the tokens were valid, so their
+	//     session (sid) is revoked as well.
+	Type string `json:"type"`
+
+	// Path is the request path to intercept. A segment "{name}" matches
+	// any one segment and is available as the placeholder
+	// `{http.vars.name}` (in Namespace, say); a final "*" matches the rest.
+	Path string `json:"path"`
+
+	// Mode is "respond" (default): the gateway answers the call itself, for
+	// APIs with no revocation endpoint of their own; or "forward": the call
+	// goes on to the next handler (the upstream) unchanged, and the
+	// revocation is recorded once the upstream answers 2xx.
+	Mode string `json:"mode,omitempty"`
+
+	// Namespace overrides the handler's namespace for revocations made
+	// through this route. Placeholders allowed.
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// Route modes.
+const (
+	ModeRespond = "respond"
+	ModeForward = "forward"
+)
+
+// route is a compiled Route.
+type route struct {
+	*Route
+	pattern *pathPattern
+	kind    *routeKind
+}
+
+// revocation is what one call to a revocation route asks to revoke.
+type revocation struct {
+	namespace string
+	// tokens are revoked by their identity, and by their claims (jti, and
+	// sid when sessionWide) when those are trusted.
+	tokens []token.Token
+	// sessionWide revokes the session of each token whose claims are
+	// trusted (a logout).
+	sessionWide bool
+	// confirmed is set when the upstream identity provider accepted the
+	// call (forward mode, 2xx) and the route kind says that proves the
+	// tokens genuine.
+	confirmed bool
+}
+
+// routeKind is the behaviour of one Route.Type.
+type routeKind struct {
+	methods []string
+	// read parses the request into a revocation, or returns an
+	// *oauthError to answer with.
+	read func(h *Handler, r *http.Request) (*revocation, error)
+	// respond writes the respond-mode answer after the revocation is stored.
+	respond func(w http.ResponseWriter) error
+	// upstreamConfirms is true when an upstream 2xx proves the presented
+	// tokens genuine (their claims may then be trusted).
+	upstreamConfirms bool
+}
+
+var routeKinds = map[string]*routeKind{
+	"revoke": {
+		methods: []string{http.MethodPost},
+		read:    readFormTokens([]string{"token"}, false),
+		respond: func(w http.ResponseWriter) error {
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Content-Length", "0")
+			w.WriteHeader(http.StatusOK)
+			return nil
+		},
+	},
+	"logout": {
+		methods: []string{http.MethodPost},
+		read:    readFormTokens([]string{"refresh_token", "id_token_hint"}, true),
+		respond: func(w http.ResponseWriter) error {
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		},
+		upstreamConfirms: true,
+	},
+}
+
+// RouteTypes returns the route types this build knows, sorted.
+func RouteTypes() []string {
+	var out []string
+	for k := range routeKinds {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func compileRoute(rc *Route) (*route, error) {
+	kind, ok := routeKinds[rc.Type]
+	if !ok {
+		return nil, fmt.Errorf("unknown route type %q (known: %s)", rc.Type, strings.Join(RouteTypes(), ", "))
+	}
+	if rc.Mode == "" {
+		rc.Mode = ModeRespond
+	}
+	if rc.Mode != ModeRespond && rc.Mode != ModeForward {
+		return nil, fmt.Errorf("mode %q: want %s or %s", rc.Mode, ModeRespond, ModeForward)
+	}
+	p, err := parsePathPattern(rc.Path)
+	if err != nil {
+		return nil, err
+	}
+	return &route{Route: rc, pattern: p, kind: kind}, nil
+}
+
+// readFormTokens returns a reader of the form fields that carry tokens; at
+// least one must be present.
+func readFormTokens(fields []string, sessionWide bool) func(*Handler, *http.Request) (*revocation, error) {
+	return func(h *Handler, r *http.Request) (*revocation, error) {
+		form, err := h.readForm(r)
+		if err != nil {
+			return nil, err
+		}
+		rev := &revocation{sessionWide: sessionWide}
+		for _, f := range fields {
+			for _, v := range form[f] {
+				if v == "" {
+					continue
+				}
+				if len(v) > h.MaxTokenSize {
+					return nil, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: f + " too large"}
+				}
+				rev.tokens = append(rev.tokens, token.Parse(v))
+			}
+		}
+		if len(rev.tokens) == 0 {
+			return nil, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "missing " + strings.Join(fields, " or ")}
+		}
+		return rev, nil
+	}
+}
+
+// readForm reads a revocation request's form body, mapping what is wrong
+// with it to the OAuth error to answer.
+func (h *Handler) readForm(r *http.Request) (map[string][]string, error) {
+	if !token.IsForm(r) {
+		return nil, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body must be application/x-www-form-urlencoded"}
+	}
+	form, err := token.ReadForm(r, h.MaxBodySize)
+	switch {
+	case errors.Is(err, token.ErrBodyTooLarge):
+		return nil, &oauthError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: fmt.Sprintf("the body is larger than %d bytes", h.MaxBodySize)}
+	case err != nil:
+		return nil, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "unreadable body"}
+	}
+	return form, nil
+}
+
+// matchRoute returns the route r's path matches, with its captured
+// segments set as request variables.
+func (h *Handler) matchRoute(r *http.Request) *route {
+	for _, rt := range h.routes {
+		if vars, ok := rt.pattern.match(r); ok {
+			for k, v := range vars {
+				caddyhttp.SetVar(r.Context(), k, v)
+			}
+			return rt
+		}
+	}
+	return nil
+}
+
+// serveRoute handles a call to a revocation route.
+func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *route) error {
+	if !slices.Contains(rt.kind.methods, r.Method) {
+		w.Header().Set("Allow", strings.Join(rt.kind.methods, ", "))
+		return writeOAuthError(w, &oauthError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method " + r.Method + " not allowed"})
+	}
+	rev, err := rt.kind.read(h, r)
+	if err != nil {
+		return h.writeError(w, err)
+	}
+	rev.namespace = h.namespace(r, rt.Namespace)
+	if rt.Mode == ModeRespond {
+		if err := h.record(r.Context(), rt, rev); err != nil {
+			return h.writeError(w, err)
+		}
+		return rt.kind.respond(w)
+	}
+
+	// Forward: the upstream answers; its answer is held back until the
+	// revocation it confirms is stored, so a 2xx never goes out for a
+	// revocation that was not recorded.
+	var buf bytes.Buffer
+	rec := caddyhttp.NewResponseRecorder(w, &buf, func(int, http.Header) bool { return true })
+	if err := next.ServeHTTP(rec, r); err != nil {
+		return err
+	}
+	if rec.Status() >= 200 && rec.Status() < 300 {
+		rev.confirmed = rt.kind.upstreamConfirms
+		if err := h.record(r.Context(), rt, rev); err != nil {
+			return h.writeError(w, err)
+		}
+	}
+	return rec.WriteResponse()
+}
+
+// record stores what rev revokes and logs one line per entry.
+func (h *Handler) record(ctx context.Context, rt *route, rev *revocation) error {
+	entries := h.entriesFor(rev)
+	if len(entries) == 0 {
+		return nil
+	}
+	if err := h.store.Revoke(ctx, entries...); err != nil {
+		h.errLog.Error("revocation not stored", zap.String("route", rt.Path), zap.Error(err))
+		return err
+	}
+	for _, e := range entries {
+		h.logger.Info("revoked",
+			zap.String("route", rt.Type+" "+rt.Path),
+			zap.String("kind", e.Kind.String()),
+			zap.String("hash", e.Digest.Short()),
+			zap.String("namespace", rev.namespace),
+			zap.Int64("expires", e.Expires))
+	}
+	return nil
+}
+
+// namespace evaluates the namespace for r: the route's own, if set, else
+// the handler's.
+func (h *Handler) namespace(r *http.Request, routeNS string) string {
+	ns := h.Namespace
+	if routeNS != "" {
+		ns = routeNS
+	}
+	if !strings.Contains(ns, "{") {
+		return ns
+	}
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return ns
+	}
+	return repl.ReplaceAll(ns, "")
+}
+
+// entriesFor turns a revocation into denylist entries. Every token is
+// revoked by its identity. Its jti, and with sessionWide its session, are
+// revoked only when its claims are trusted.
+func (h *Handler) entriesFor(rev *revocation) []denylist.Entry {
+	now := h.now()
+	var out []denylist.Entry
+	for i := range rev.tokens {
+		t := &rev.tokens[i]
+		expires, live := h.tokenExpiry(t, now)
+		if !live {
+			continue // already expired: nothing left to revoke
+		}
+		out = append(out, denylist.NewEntry(h.hasher.Key(denylist.KindToken, rev.namespace, t.Identity()...), now, expires))
+		if !t.JWT || !(rev.confirmed || h.claimsTrusted(t)) {
+			continue
+		}
+		c := t.Claims
+		if c.ID != "" {
+			out = append(out, denylist.NewEntry(h.hasher.JTIKey(rev.namespace, c.Issuer, c.ID), now, expires))
+		}
+		if rev.sessionWide && c.SessionID != "" {
+			out = append(out, denylist.NewEntry(h.hasher.SessionKey(rev.namespace, c.Issuer, c.SessionID), now, h.cutoffExpiry(now)))
+		}
+	}
+	return out
+}
+
+// claimsTrusted reports whether t's claims were verified. Without a
+// verifier configured, no claim is trusted.
+func (h *Handler) claimsTrusted(*token.Token) bool { return false }

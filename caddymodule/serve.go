@@ -1,0 +1,116 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// ServeHTTP intercepts revocation routes and, on every other request,
+// rejects the request if any token it carries is revoked.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if rt := h.matchRoute(r); rt != nil {
+		return h.serveRoute(w, r, next, rt)
+	}
+	var buf [4]token.Found
+	found, err := h.sources.Extract(r, buf[:0])
+	if err != nil {
+		return h.writeError(w, extractError(err, h.MaxBodySize))
+	}
+	if len(found) == 0 {
+		return next.ServeHTTP(w, r)
+	}
+	ns := h.namespace(r, "")
+	for i := range found {
+		t := token.Parse(found[i].Raw)
+		m, err := h.check(r.Context(), ns, &t)
+		if err != nil {
+			h.errLog.Error("denylist check failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
+			if h.FailMode == FailOpen {
+				continue
+			}
+			return h.writeError(w, err)
+		}
+		if m.Revoked {
+			if c := h.logger.Check(zapcore.DebugLevel, "rejected revoked token"); c != nil {
+				c.Write(zap.String("kind", m.Entry.Kind.String()),
+					zap.String("hash", m.Entry.Digest.Short()),
+					zap.String("source", found[i].Source),
+					zap.String("namespace", ns))
+			}
+			return writeOAuthError(w, errRevoked)
+		}
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// check asks the store whether t is revoked: by its identity, and for a JWT
+// by its jti, session and user against their cut-offs. Unverified claims are
+// fine here: a forged claim can only get its own token rejected.
+func (h *Handler) check(ctx context.Context, ns string, t *token.Token) (denylist.Match, error) {
+	q := h.query(ns, t)
+	return h.store.Check(ctx, &q)
+}
+
+// query builds the denylist query for t in namespace ns.
+func (h *Handler) query(ns string, t *token.Token) denylist.Query {
+	var q denylist.Query
+	q.Add(h.hasher.Key(denylist.KindToken, ns, t.Identity()...))
+	if t.JWT {
+		c := &t.Claims
+		if c.ID != "" {
+			q.Add(h.hasher.JTIKey(ns, c.Issuer, c.ID))
+		}
+		if c.SessionID != "" {
+			q.Add(h.hasher.SessionKey(ns, c.Issuer, c.SessionID))
+		}
+		if c.Subject != "" {
+			q.Add(h.hasher.UserKey(ns, c.Issuer, c.Subject))
+		}
+		q.IssuedAt = int64(c.IssuedAt)
+	}
+	return q
+}
+
+// tokenExpiry returns when a revocation of t may be forgotten: its exp
+// plus clock skew, capped at max_token_lifetime; default_ttl for a token
+// without exp. live is false when t has already expired.
+func (h *Handler) tokenExpiry(t *token.Token, now time.Time) (expires time.Time, live bool) {
+	limit := now.Add(time.Duration(h.MaxTokenLifetime) + time.Duration(h.ClockSkew))
+	if !t.JWT || t.Claims.Expiry == 0 {
+		return now.Add(time.Duration(h.DefaultTTL)), true
+	}
+	expires = time.Unix(int64(t.Claims.Expiry), 0).Add(time.Duration(h.ClockSkew))
+	if !expires.After(now) {
+		return expires, false
+	}
+	if expires.After(limit) {
+		expires = limit
+	}
+	return expires, true
+}
+
+// cutoffExpiry is how long a session or user cut-off set at now is kept:
+// until every token issued before it has expired.
+func (h *Handler) cutoffExpiry(now time.Time) time.Time {
+	return now.Add(time.Duration(h.MaxTokenLifetime) + time.Duration(h.ClockSkew))
+}
+
+// extractError maps a token extraction failure to the answer to give.
+func extractError(err error, maxBody int64) error {
+	switch {
+	case errors.Is(err, token.ErrTooLarge):
+		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "token too large"}
+	case errors.Is(err, token.ErrBodyTooLarge):
+		return &oauthError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: "the body is larger than the limit"}
+	}
+	return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "unreadable request"}
+}

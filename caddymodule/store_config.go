@@ -1,0 +1,224 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+)
+
+// StoreConfig says where the denylist lives. Set at most one of its
+// fields; with neither, the embedded store is used.
+type StoreConfig struct {
+	// Embedded keeps the denylist in a bbolt file on this machine: durable
+	// across restarts, for a single Caddy instance.
+	Embedded *EmbeddedConfig `json:"embedded,omitempty"`
+
+	// Redis keeps the denylist in Redis (standalone, Sentinel or Cluster),
+	// shared by every Caddy instance that uses the same server and prefix.
+	Redis *RedisConfig `json:"redis,omitempty"`
+}
+
+// EmbeddedConfig configures the embedded store.
+type EmbeddedConfig struct {
+	// Path of the bbolt file. Default: token_revocation/denylist.db in
+	// Caddy's data directory.
+	Path string `json:"path,omitempty"`
+}
+
+// RedisConfig configures the Redis store. Values may use `{env.*}`
+// placeholders, resolved when the config is loaded.
+type RedisConfig struct {
+	// Addresses are host:port pairs: one for a standalone server; the
+	// Sentinels when MasterName is set; cluster seed nodes when Cluster is
+	// true. Default: ["127.0.0.1:6379"].
+	Addresses []string `json:"addresses,omitempty"`
+
+	// MasterName is the Sentinel master set name; setting it selects
+	// Sentinel mode.
+	MasterName string `json:"master_name,omitempty"`
+
+	// Cluster selects Redis Cluster mode.
+	Cluster bool `json:"cluster,omitempty"`
+
+	// Username for Redis ACL authentication.
+	Username string `json:"username,omitempty"`
+
+	// Password for Redis authentication. Use a placeholder such as
+	// `{env.REDIS_PASSWORD}`.
+	Password string `json:"password,omitempty"`
+
+	// SentinelUsername authenticates to the Sentinels.
+	SentinelUsername string `json:"sentinel_username,omitempty"`
+
+	// SentinelPassword authenticates to the Sentinels.
+	SentinelPassword string `json:"sentinel_password,omitempty"`
+
+	// DB is the database number (standalone and Sentinel only).
+	DB int `json:"db,omitempty"`
+
+	// TLS enables TLS to Redis.
+	TLS *RedisTLS `json:"tls,omitempty"`
+
+	// DialTimeout bounds connecting. Default: 2s.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+
+	// ReadTimeout bounds each read. Default: 1s.
+	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
+
+	// WriteTimeout bounds each write. Default: 1s.
+	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
+
+	// PoolSize is the connection pool size per node. Default: go-redis's.
+	PoolSize int `json:"pool_size,omitempty"`
+
+	// KeyPrefix namespaces the denylist's keys. Default: "trv". Instances
+	// that share revocations must share the prefix.
+	KeyPrefix string `json:"key_prefix,omitempty"`
+
+	// EvictionPolicy says what to do when Redis's maxmemory-policy could
+	// evict denylist keys (allkeys-*), silently un-revoking tokens:
+	// "warn" (default) logs a warning; "refuse" fails the config load.
+	EvictionPolicy string `json:"eviction_policy,omitempty"`
+}
+
+// RedisTLS configures TLS to Redis.
+type RedisTLS struct {
+	// ServerName overrides the name checked in the server's certificate.
+	ServerName string `json:"server_name,omitempty"`
+
+	// CAFile is a PEM file of CA certificates to trust instead of the
+	// system pool.
+	CAFile string `json:"ca_file,omitempty"`
+
+	// InsecureSkipVerify disables certificate checks. For testing only.
+	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
+}
+
+// stores holds the open stores, shared across config reloads: a reload
+// provisions the new config before it cleans up the old one, so the same
+// settings keep one store (one bbolt file lock, one Redis pool) alive.
+var stores = caddy.NewUsagePool()
+
+type pooledStore struct{ denylist.Store }
+
+func (p pooledStore) Destruct() error { return p.Close() }
+
+// openStore returns the store for cfg, opening it or sharing the one
+// already open with the same settings, and the key to release it with.
+func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylist.Store, string, error) {
+	if cfg == nil {
+		cfg = &StoreConfig{}
+	}
+	if cfg.Embedded != nil && cfg.Redis != nil {
+		return nil, "", fmt.Errorf("token_revocation: store: choose embedded or redis, not both")
+	}
+	repl := caddy.NewReplacer()
+	var (
+		key  string
+		open func() (denylist.Store, error)
+	)
+	if cfg.Redis != nil {
+		opts, err := cfg.Redis.options(repl, logger)
+		if err != nil {
+			return nil, "", err
+		}
+		b, _ := json.Marshal(cfg.Redis)
+		key = "redis:" + repl.ReplaceAll(string(b), "")
+		open = func() (denylist.Store, error) {
+			dctx, cancel := context.WithTimeout(ctx, opts.DialTimeout+5*time.Second)
+			defer cancel()
+			s, err := denylist.OpenRedis(dctx, opts)
+			if err != nil {
+				return nil, fmt.Errorf("token_revocation: %w", err)
+			}
+			return s, nil
+		}
+	} else {
+		path := filepath.Join(caddy.AppDataDir(), "token_revocation", "denylist.db")
+		if cfg.Embedded != nil && cfg.Embedded.Path != "" {
+			path = repl.ReplaceAll(cfg.Embedded.Path, "")
+		}
+		key = "embedded:" + path
+		open = func() (denylist.Store, error) {
+			s, err := denylist.OpenEmbedded(path, time.Minute)
+			if err != nil {
+				return nil, fmt.Errorf("token_revocation: %w", err)
+			}
+			logger.Info("embedded denylist open", zap.String("path", path), zap.Int("entries", s.Status(ctx).Entries))
+			return s, nil
+		}
+	}
+	v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
+		s, err := open()
+		if err != nil {
+			return nil, err
+		}
+		return pooledStore{s}, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return v.(pooledStore).Store, key, nil
+}
+
+// options resolves placeholders and defaults into denylist.RedisOptions.
+func (c *RedisConfig) options(repl *caddy.Replacer, logger *zap.Logger) (denylist.RedisOptions, error) {
+	o := denylist.RedisOptions{
+		MasterName:       repl.ReplaceAll(c.MasterName, ""),
+		Cluster:          c.Cluster,
+		Username:         repl.ReplaceAll(c.Username, ""),
+		Password:         repl.ReplaceAll(c.Password, ""),
+		SentinelUsername: repl.ReplaceAll(c.SentinelUsername, ""),
+		SentinelPassword: repl.ReplaceAll(c.SentinelPassword, ""),
+		DB:               c.DB,
+		DialTimeout:      time.Duration(c.DialTimeout),
+		ReadTimeout:      time.Duration(c.ReadTimeout),
+		WriteTimeout:     time.Duration(c.WriteTimeout),
+		PoolSize:         c.PoolSize,
+		KeyPrefix:        repl.ReplaceAll(c.KeyPrefix, ""),
+		EvictionPolicy:   c.EvictionPolicy,
+		Logger:           logger,
+	}
+	for _, a := range c.Addresses {
+		o.Addrs = append(o.Addrs, repl.ReplaceAll(a, ""))
+	}
+	if len(o.Addrs) == 0 {
+		o.Addrs = []string{"127.0.0.1:6379"}
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 2 * time.Second
+	}
+	switch o.EvictionPolicy {
+	case "", "warn", "refuse":
+	default:
+		return o, fmt.Errorf("token_revocation: redis eviction_policy %q: want warn or refuse", o.EvictionPolicy)
+	}
+	if o.Cluster && o.MasterName != "" {
+		return o, fmt.Errorf("token_revocation: redis: cluster and master_name (Sentinel) exclude each other")
+	}
+	if c.TLS != nil {
+		tc := &tls.Config{ServerName: c.TLS.ServerName, InsecureSkipVerify: c.TLS.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+		if c.TLS.CAFile != "" {
+			pem, err := os.ReadFile(c.TLS.CAFile)
+			if err != nil {
+				return o, fmt.Errorf("token_revocation: redis tls ca_file: %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return o, fmt.Errorf("token_revocation: redis tls ca_file %q holds no PEM certificate", c.TLS.CAFile)
+			}
+		}
+		o.TLS = tc
+	}
+	return o, nil
+}

@@ -1,0 +1,193 @@
+// Package denylist is the storage-agnostic core of caddy-token-revocation:
+// what a revocation is (an Entry), how it is keyed (a Digest), the Store
+// interface, and the stores themselves (embedded bbolt, Redis, in-memory).
+//
+// Every revocation is reduced to a fixed-size Digest of what it revokes, so
+// values from tokens (jti, sub, sid, tenant) never appear in a storage key
+// and cannot inject anything into one. An entry carries a cut-off time:
+// a token matches the entry when it was issued at or before the cut-off.
+// Entries that revoke one token or one jti use CutoffAlways, so they match
+// whatever the token's issue time.
+package denylist
+
+import (
+	"encoding/hex"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Kind says what an entry revokes.
+type Kind byte
+
+// The kinds of entry. The byte values are part of the storage format.
+const (
+	// KindToken revokes one token, by the digest of its identity
+	// (an opaque token's raw string, a JWT's decoded header and payload).
+	KindToken Kind = 't'
+	// KindJTI revokes one JWT by its issuer and jti.
+	KindJTI Kind = 'j'
+	// KindSession revokes every token of a session (sid) issued at or
+	// before the cut-off.
+	KindSession Kind = 's'
+	// KindUser revokes every token of a user (sub) issued at or before
+	// the cut-off.
+	KindUser Kind = 'u'
+)
+
+// String returns the kind's name as used in logs, metrics and the admin API.
+func (k Kind) String() string {
+	switch k {
+	case KindToken:
+		return "token"
+	case KindJTI:
+		return "jti"
+	case KindSession:
+		return "session"
+	case KindUser:
+		return "user"
+	}
+	return fmt.Sprintf("kind(%d)", byte(k))
+}
+
+// Valid reports whether k is one of the known kinds.
+func (k Kind) Valid() bool {
+	return k == KindToken || k == KindJTI || k == KindSession || k == KindUser
+}
+
+// ParseKind is the inverse of Kind.String.
+func ParseKind(s string) (Kind, error) {
+	for _, k := range []Kind{KindToken, KindJTI, KindSession, KindUser} {
+		if k.String() == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown revocation kind %q (want token, jti, session or user)", s)
+}
+
+// DigestSize is the size of a Digest in bytes.
+const DigestSize = 16
+
+// Digest identifies what an entry revokes: the first 128 bits of
+// SHA-256 (or HMAC-SHA-256, when a key is configured) over the entry's kind,
+// namespace and subject. See Hasher.
+type Digest [DigestSize]byte
+
+// String returns the digest in lower-case hex.
+func (d Digest) String() string { return hex.EncodeToString(d[:]) }
+
+// Short returns the first 12 hex characters of the digest: enough to find an
+// entry in logs, too little to confirm a guessed token.
+func (d Digest) Short() string { return hex.EncodeToString(d[:6]) }
+
+// Key names one entry: its kind and digest. The digest already covers the
+// kind; the kind is kept beside it to report why a token was rejected.
+type Key struct {
+	Kind   Kind
+	Digest Digest
+}
+
+// String returns the key in its storage form, "<kind letter>:<hex digest>".
+func (k Key) String() string { return string(k.Kind) + ":" + k.Digest.String() }
+
+// ParseKey is the inverse of Key.String.
+func ParseKey(s string) (Key, error) {
+	var k Key
+	if len(s) != 2+2*DigestSize || s[1] != ':' {
+		return k, fmt.Errorf("malformed entry key %q", s)
+	}
+	k.Kind = Kind(s[0])
+	if !k.Kind.Valid() {
+		return k, fmt.Errorf("malformed entry key %q: unknown kind", s)
+	}
+	if _, err := hex.Decode(k.Digest[:], []byte(s[2:])); err != nil {
+		return k, fmt.Errorf("malformed entry key %q: %v", s, err)
+	}
+	return k, nil
+}
+
+// CutoffAlways is the cut-off of entries that match a token whatever its
+// issue time (KindToken, KindJTI).
+const CutoffAlways int64 = math.MaxUint32
+
+// Entry is one revocation.
+type Entry struct {
+	Key
+	// Cutoff is a Unix time in seconds: a token issued at or before it is
+	// revoked. CutoffAlways for KindToken and KindJTI.
+	Cutoff int64
+	// Expires is the Unix time in seconds after which the entry may be
+	// forgotten, because every token it can match has expired by then.
+	Expires int64
+}
+
+// Live reports whether the entry is still in force at Unix time now.
+func (e Entry) Live(now int64) bool { return now < e.Expires }
+
+// Matches reports whether the entry, live at now, revokes a token issued at
+// issuedAt (Unix seconds; 0 when unknown, which every cut-off matches).
+func (e Entry) Matches(issuedAt, now int64) bool {
+	return e.Live(now) && issuedAt <= e.Cutoff
+}
+
+// Merge returns the entry that holds both e and o (same key): the later
+// cut-off and the later expiry. Writing an entry twice never shortens it.
+func (e Entry) Merge(o Entry) Entry {
+	if o.Cutoff > e.Cutoff {
+		e.Cutoff = o.Cutoff
+	}
+	if o.Expires > e.Expires {
+		e.Expires = o.Expires
+	}
+	return e
+}
+
+// Value encodes the entry's cut-off and expiry as "<expires>:<cutoff>",
+// the form stored beside its key.
+func (e Entry) Value() string { return fmt.Sprintf("%d:%d", e.Expires, e.Cutoff) }
+
+// ParseValue decodes what Entry.Value encoded into e's Cutoff and Expires.
+func (e *Entry) ParseValue(v string) error {
+	if _, err := fmt.Sscanf(v, "%d:%d", &e.Expires, &e.Cutoff); err != nil {
+		return fmt.Errorf("malformed entry value %q: %v", v, err)
+	}
+	return nil
+}
+
+// NewEntry builds an entry for key that revokes tokens issued at or before
+// cutoff and is kept until expires.
+func NewEntry(key Key, cutoff, expires time.Time) Entry {
+	c := CutoffAlways
+	if key.Kind == KindSession || key.Kind == KindUser {
+		c = cutoff.Unix()
+	}
+	return Entry{Key: key, Cutoff: c, Expires: expires.Unix()}
+}
+
+// MaxQueryKeys is the largest number of keys one Query holds: a JWT is
+// checked by its identity, its jti, its session and its user.
+const MaxQueryKeys = 4
+
+// Query asks whether one token is revoked: any of its keys matching a live
+// entry with a cut-off at or after IssuedAt. It is a value type with a fixed
+// array so a check allocates nothing.
+type Query struct {
+	Keys     [MaxQueryKeys]Key
+	N        int   // how many of Keys are set
+	IssuedAt int64 // the token's iat, Unix seconds; 0 when unknown
+}
+
+// Add appends a key to the query; keys past MaxQueryKeys are ignored.
+func (q *Query) Add(k Key) {
+	if q.N < MaxQueryKeys {
+		q.Keys[q.N] = k
+		q.N++
+	}
+}
+
+// Match is the answer to a Query: whether the token is revoked and, if so,
+// by which entry.
+type Match struct {
+	Revoked bool
+	Entry   Entry
+}

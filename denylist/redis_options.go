@@ -1,0 +1,39 @@
+package denylist
+
+import (
+	"crypto/tls"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// RedisOptions configures a RedisStore. One set of options serves the three
+// topologies go-redis's UniversalClient knows: one address is a standalone
+// server; MasterName makes the addresses Sentinels; Cluster makes them
+// cluster seed nodes.
+type RedisOptions struct {
+	Addrs            []string
+	MasterName       string
+	Cluster          bool
+	Username         string
+	Password         string
+	SentinelUsername string
+	SentinelPassword string
+	DB               int
+	TLS              *tls.Config
+	DialTimeout      time.Duration
+	ReadTimeout      time.Duration
+	WriteTimeout     time.Duration
+	PoolSize         int
+	// KeyPrefix namespaces every key; all of a prefix's keys share one
+	// cluster hash slot ("{prefix}:...") so a revocation is one atomic
+	// script, in Cluster too.
+	KeyPrefix string
+	// StreamMaxLen bounds the revocation event stream (approximately).
+	StreamMaxLen int64
+	// EvictionPolicy says what to do when the server's maxmemory-policy can
+	// evict denylist keys: "warn" (default) or "refuse".
+	EvictionPolicy string
+	// Logger receives warnings (eviction policy) and rate-limited errors.
+	Logger *zap.Logger
+}

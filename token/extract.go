@@ -1,0 +1,154 @@
+package token
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// ErrTooLarge is returned when a presented token is longer than the limit.
+var ErrTooLarge = errors.New("token too large")
+
+// ErrBodyTooLarge is returned when a form body is larger than the limit.
+var ErrBodyTooLarge = errors.New("request body too large")
+
+// Sources says where a request may carry a bearer token: every channel the
+// upstream accepts must be checked, or a revoked token slips through another.
+type Sources struct {
+	// Schemes are the Authorization schemes whose credential is a token,
+	// compared case-insensitively (e.g. "Bearer", "DPoP").
+	Schemes []string
+	// QueryParam is the query parameter that carries a token ("" for none).
+	QueryParam string
+	// FormField is the form-encoded body field that carries a token
+	// ("" for none), read only from application/x-www-form-urlencoded bodies.
+	FormField string
+	// Cookies are cookie names whose value is a token.
+	Cookies []string
+	// Headers are header names whose whole value is a token.
+	Headers []string
+	// MaxTokenSize is the longest token accepted, in bytes (0: no limit).
+	MaxTokenSize int
+	// MaxBodySize bounds how much of a form body is read (0: no limit).
+	MaxBodySize int64
+}
+
+// Found is one token found in a request and where it was found.
+type Found struct {
+	Raw    string
+	Source string // "header", "query", "form", "cookie" or "header:<name>"
+}
+
+// Extract appends every token in r to dst. A form body it reads is put back
+// so the upstream gets it unchanged. It returns ErrTooLarge for a token over
+// MaxTokenSize and ErrBodyTooLarge for a form body over MaxBodySize.
+func (s *Sources) Extract(r *http.Request, dst []Found) ([]Found, error) {
+	var err error
+	add := func(raw, source string) {
+		if raw == "" {
+			return
+		}
+		if s.MaxTokenSize > 0 && len(raw) > s.MaxTokenSize {
+			err = ErrTooLarge
+			return
+		}
+		dst = append(dst, Found{Raw: raw, Source: source})
+	}
+	for _, v := range r.Header.Values("Authorization") {
+		// A header may join several credentials with commas.
+		for v != "" {
+			var cred string
+			cred, v, _ = strings.Cut(v, ",")
+			if tok, ok := s.bearer(cred); ok {
+				add(tok, "header")
+			}
+		}
+	}
+	if s.QueryParam != "" && r.URL.RawQuery != "" {
+		for _, v := range r.URL.Query()[s.QueryParam] {
+			add(v, "query")
+		}
+	}
+	for _, name := range s.Cookies {
+		for _, c := range r.CookiesNamed(name) {
+			add(c.Value, "cookie")
+		}
+	}
+	for _, name := range s.Headers {
+		for _, v := range r.Header.Values(name) {
+			add(strings.TrimSpace(v), "header:"+name)
+		}
+	}
+	if s.FormField != "" && IsForm(r) {
+		form, ferr := ReadForm(r, s.MaxBodySize)
+		if ferr != nil {
+			return dst, ferr
+		}
+		for _, v := range form[s.FormField] {
+			add(v, "form")
+		}
+	}
+	return dst, err
+}
+
+// bearer returns the credential of an Authorization value whose scheme is
+// one of s.Schemes.
+func (s *Sources) bearer(v string) (string, bool) {
+	v = strings.TrimSpace(v)
+	scheme, cred, ok := strings.Cut(v, " ")
+	if !ok {
+		return "", false
+	}
+	for _, want := range s.Schemes {
+		if strings.EqualFold(scheme, want) {
+			return strings.TrimSpace(cred), true
+		}
+	}
+	return "", false
+}
+
+// IsForm reports whether r has an application/x-www-form-urlencoded body.
+func IsForm(r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
+}
+
+// ReadBody reads r's body up to limit bytes (0: no limit) and puts it back,
+// so that whoever handles r next reads it unchanged.
+func ReadBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	var body io.Reader = r.Body
+	if limit > 0 {
+		body = io.LimitReader(r.Body, limit+1)
+	}
+	b, err := io.ReadAll(body)
+	r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	if limit > 0 && int64(len(b)) > limit {
+		return nil, ErrBodyTooLarge
+	}
+	r.ContentLength = int64(len(b))
+	return b, nil
+}
+
+// ReadForm reads and parses r's form body (see ReadBody), leaving the body in
+// place for the upstream.
+func ReadForm(r *http.Request, limit int64) (url.Values, error) {
+	b, err := ReadBody(r, limit)
+	if err != nil {
+		return nil, err
+	}
+	return url.ParseQuery(string(b))
+}

@@ -1,0 +1,155 @@
+// Package token finds bearer tokens in HTTP requests and reads what they
+// say about themselves: whether a token is a JWT, its identity (what its
+// revocation is keyed by) and its claims, unverified.
+//
+// Unverified claims are good only for checking a token against the
+// denylist: a forged claim there can only get its own token rejected.
+// Writing a revocation from claims needs them verified (package jwt) or
+// confirmed by the upstream identity provider.
+package token
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+)
+
+// Token is one bearer token as presented.
+type Token struct {
+	// Raw is the token string exactly as presented.
+	Raw string
+	// JWT is true when Raw is a compact JWS: three base64url parts whose
+	// header and payload decode to JSON objects.
+	JWT bool
+	// Header and Payload are the decoded JWT header and payload.
+	Header, Payload []byte
+	// Claims are the JWT's claims, unverified.
+	Claims Claims
+}
+
+// Claims are the registered and OIDC claims the denylist uses.
+type Claims struct {
+	Issuer    string      `json:"iss,omitempty"`
+	Subject   string      `json:"sub,omitempty"`
+	SessionID string      `json:"sid,omitempty"`
+	ID        string      `json:"jti,omitempty"`
+	Type      string      `json:"typ,omitempty"`
+	Audience  Audience    `json:"aud,omitempty"`
+	IssuedAt  NumericDate `json:"iat,omitempty"`
+	Expiry    NumericDate `json:"exp,omitempty"`
+	NotBefore NumericDate `json:"nbf,omitempty"`
+}
+
+// Audience is the aud claim: a string or an array of strings.
+type Audience []string
+
+// UnmarshalJSON accepts a string or an array of strings.
+func (a *Audience) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*a = Audience{s}
+		return nil
+	}
+	var ss []string
+	if err := json.Unmarshal(b, &ss); err != nil {
+		return err
+	}
+	*a = ss
+	return nil
+}
+
+// Contains reports whether aud holds s.
+func (a Audience) Contains(s string) bool {
+	for _, v := range a {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// NumericDate is a JWT time: seconds since the Unix epoch, possibly with a
+// fraction, which is dropped.
+type NumericDate int64
+
+// UnmarshalJSON accepts a JSON number; anything else (a string, say) is
+// treated as absent rather than failing the whole claim set.
+func (d *NumericDate) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		*d = 0
+		return nil
+	}
+	*d = NumericDate(f)
+	return nil
+}
+
+// Parse reads raw as a JWT when it is one, and as an opaque token otherwise.
+// It never fails: a token that is not a well-formed JWT is opaque.
+func Parse(raw string) Token {
+	t := Token{Raw: raw}
+	h, p, ok := splitJWS(raw)
+	if !ok {
+		return t
+	}
+	header, err := decodeSegment(h)
+	if err != nil || !isJSONObject(header) {
+		return t
+	}
+	payload, err := decodeSegment(p)
+	if err != nil || !isJSONObject(payload) {
+		return t
+	}
+	var c Claims
+	if json.Unmarshal(payload, &c) != nil {
+		return t
+	}
+	t.JWT, t.Header, t.Payload, t.Claims = true, header, payload, c
+	return t
+}
+
+// Identity returns the parts a token's revocation is keyed by: for an
+// opaque token its raw string; for a JWT its decoded header and payload, so
+// that a copy re-encoded differently or with another signature is the same
+// token. The first part says which, so the two can never collide.
+func (t *Token) Identity() [][]byte {
+	if t.JWT {
+		return [][]byte{jwtMarker, t.Header, t.Payload}
+	}
+	return [][]byte{opaqueMarker, []byte(t.Raw)}
+}
+
+var (
+	opaqueMarker = []byte("o")
+	jwtMarker    = []byte("j")
+)
+
+// splitJWS splits a compact JWS into header and payload segments.
+func splitJWS(raw string) (header, payload string, ok bool) {
+	i := strings.IndexByte(raw, '.')
+	if i <= 0 {
+		return "", "", false
+	}
+	rest := raw[i+1:]
+	j := strings.IndexByte(rest, '.')
+	if j <= 0 || strings.IndexByte(rest[j+1:], '.') >= 0 {
+		return "", "", false
+	}
+	return raw[:i], rest[:j], true
+}
+
+// decodeSegment decodes base64url with or without padding (some encoders
+// pad; a padded copy of a revoked token must still be recognised).
+func decodeSegment(s string) ([]byte, error) {
+	s = strings.TrimRight(s, "=")
+	return base64.RawURLEncoding.DecodeString(s)
+}
+
+func isJSONObject(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}' && json.Valid(b)
+}
