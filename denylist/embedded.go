@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 var entriesBucket = []byte("entries")
@@ -40,7 +41,7 @@ func OpenEmbedded(path string, purgeEvery time.Duration) (*EmbeddedStore, error)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: embeddedLockTimeout})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("embedded store %q: the file is locked by another process (another Caddy using the same data directory?)", path)
 		}
 		return nil, fmt.Errorf("embedded store %q: %w", path, err)
@@ -160,7 +161,7 @@ func (s *EmbeddedStore) Get(_ context.Context, key Key) (Entry, bool, error) {
 // returned.
 func (s *EmbeddedStore) List(_ context.Context, cursor string, limit int) ([]Entry, string, error) {
 	if limit <= 0 {
-		limit = defaultListLimit // limit 0 used to index out[-1] and panic
+		limit = defaultListLimit // with limit 0, the loop below would index out[-1]
 	}
 	var after []byte
 	if cursor != "" {

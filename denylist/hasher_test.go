@@ -1,0 +1,89 @@
+package denylist
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"testing"
+)
+
+func TestHasherDistinctInputs(t *testing.T) {
+	h := NewHasher(nil)
+	seen := map[Digest]string{}
+	add := func(name string, d Digest) {
+		t.Helper()
+		if prev, dup := seen[d]; dup {
+			t.Errorf("%s and %s share digest %s", name, prev, d)
+		}
+		seen[d] = name
+	}
+	for _, k := range []Kind{KindToken, KindJTI, KindSession, KindUser} {
+		add("kind "+k.String(), h.Digest(k, "ns", []byte("iss"), []byte("x")))
+	}
+	add("namespace ns2", h.Digest(KindSession, "ns2", []byte("iss"), []byte("x")))
+	add("namespace empty", h.Digest(KindSession, "", []byte("iss"), []byte("x")))
+	add("part y", h.Digest(KindSession, "ns", []byte("iss"), []byte("y")))
+	add("issuer iss2", h.Digest(KindSession, "ns", []byte("iss2"), []byte("x")))
+	add("one part", h.Digest(KindSession, "ns", []byte("issx")))
+	add("three parts", h.Digest(KindSession, "ns", []byte("iss"), []byte("x"), nil))
+
+	// The typed helpers differ though their strings are the same.
+	j, s, u := h.JTIKey("ns", "iss", "v"), h.SessionKey("ns", "iss", "v"), h.UserKey("ns", "iss", "v")
+	if j.Kind != KindJTI || s.Kind != KindSession || u.Kind != KindUser || h.TokenKey("ns", []byte("v")).Kind != KindToken {
+		t.Fatal("helpers set the wrong kind")
+	}
+	if j.Digest == s.Digest || s.Digest == u.Digest || j.Digest == u.Digest {
+		t.Fatal("jti, session and user keys of the same value collide")
+	}
+	if h.SessionKey("ns", "iss", "v") != s {
+		t.Fatal("digest not deterministic")
+	}
+}
+
+func TestHasherLengthPrefix(t *testing.T) {
+	h := NewHasher(nil)
+	if h.Digest(KindJTI, "ns", []byte("ab"), []byte("c")) == h.Digest(KindJTI, "ns", []byte("a"), []byte("bc")) {
+		t.Fatal(`("ab","c") and ("a","bc") collide`)
+	}
+	if h.JTIKey("ns", "ab", "c") == h.JTIKey("ns", "a", "bc") {
+		t.Fatal("issuer/jti boundary is ambiguous")
+	}
+	if h.Digest(KindToken, "nsa", []byte("b")) == h.Digest(KindToken, "ns", []byte("ab")) {
+		t.Fatal("namespace/part boundary is ambiguous")
+	}
+}
+
+func TestHasherKnownAnswer(t *testing.T) {
+	// Without a key: SHA-256 over kind, uvarint(len)+namespace, uvarint(len)+part.
+	in := []byte{byte(KindToken)}
+	in = binary.AppendUvarint(in, 2)
+	in = append(in, "ns"...)
+	in = binary.AppendUvarint(in, 3)
+	in = append(in, "tok"...)
+	sum := sha256.Sum256(in)
+	var want Digest
+	copy(want[:], sum[:])
+	if got := NewHasher(nil).TokenKey("ns", []byte("tok")).Digest; got != want {
+		t.Fatalf("digest %s, want %s", got, want)
+	}
+}
+
+func TestHasherKeyChangesDigests(t *testing.T) {
+	plain := NewHasher(nil).TokenKey("ns", []byte("tok"))
+	k1 := []byte("secret-1")
+	h1 := NewHasher(k1)
+	a := h1.TokenKey("ns", []byte("tok"))
+	b := NewHasher([]byte("secret-2")).TokenKey("ns", []byte("tok"))
+	if a == plain || b == plain || a == b {
+		t.Fatal("an HMAC key does not change the digest")
+	}
+	if NewHasher([]byte("secret-1")).TokenKey("ns", []byte("tok")) != a {
+		t.Fatal("same key, different digest")
+	}
+	k1[0] ^= 0xff // NewHasher keeps its own copy of the key
+	if h1.TokenKey("ns", []byte("tok")) != a {
+		t.Fatal("mutating the caller's key slice changed the hasher")
+	}
+	if NewHasher([]byte{}).TokenKey("ns", []byte("tok")) != plain {
+		t.Fatal("an empty key is not plain SHA-256")
+	}
+}

@@ -1,0 +1,653 @@
+package denylist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// Defaults of RedisOptions.
+const (
+	DefaultRedisKeyPrefix    = "trv"
+	DefaultRedisStreamMaxLen = 1_000_000
+	DefaultRedisDialTimeout  = 2 * time.Second
+	DefaultRedisReadTimeout  = time.Second
+	DefaultRedisWriteTimeout = time.Second
+)
+
+// The operations of the revocation event stream (field "op").
+const (
+	EventAdd = "add"
+	EventDel = "del"
+)
+
+const (
+	// defaultListLimit is the page size of List when the caller gives none.
+	defaultListLimit = 100
+	// redisPurgeEvery is how often a RedisStore removes expired entries.
+	redisPurgeEvery = time.Minute
+	// redisPurgeBatch bounds the entries one purge script removes, so a
+	// backlog never blocks Redis for long.
+	redisPurgeBatch = 1000
+	// redisRevokeBatch bounds the entries one revoke script writes.
+	redisRevokeBatch = 500
+	// redisScanCount is the HSCAN COUNT hint of LoadAll.
+	redisScanCount = 1000
+)
+
+// revokeScript merges entries into the denylist. KEYS: entries hash, expiry
+// zset, events stream. ARGV[1]: the stream's approximate maximum length;
+// then, per entry, its field, expires and cut-off. For each entry it keeps
+// the later expiry and the later cut-off of the stored and the new value
+// (Entry.Merge), and records the merged value in all three keys. It returns
+// the number of entries written.
+var revokeScript = redis.NewScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+local n = 0
+for i = 2, #ARGV, 3 do
+  local f = ARGV[i]
+  local exp = tonumber(ARGV[i + 1])
+  local cut = tonumber(ARGV[i + 2])
+  local old = redis.call('HGET', KEYS[1], f)
+  if old then
+    local oe, oc = string.match(old, '^(%-?%d+):(%-?%d+)$')
+    if oe then
+      oe = tonumber(oe)
+      oc = tonumber(oc)
+      if oe > exp then exp = oe end
+      if oc > cut then cut = oc end
+    end
+  end
+  local v = string.format('%d:%d', exp, cut)
+  redis.call('HSET', KEYS[1], f, v)
+  redis.call('ZADD', KEYS[2], string.format('%d', exp), f)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[1], '*', 'op', 'add', 'k', f, 'v', v)
+  n = n + 1
+end
+return n
+`)
+
+// unrevokeScript removes entries. KEYS as revokeScript; ARGV[1]: the
+// stream's approximate maximum length, then the fields. A "del" event is
+// written for every field, present or not, so that every mirror forgets it.
+// It returns the number of entries that were present.
+var unrevokeScript = redis.NewScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+local n = 0
+for i = 2, #ARGV do
+  n = n + redis.call('HDEL', KEYS[1], ARGV[i])
+  redis.call('ZREM', KEYS[2], ARGV[i])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[1], '*', 'op', 'del', 'k', ARGV[i])
+end
+return n
+`)
+
+// purgeScript removes up to ARGV[2] entries whose expiry is at or before
+// ARGV[1] (Unix seconds). KEYS: entries hash, expiry zset. No event is
+// written: every mirror forgets expired entries by itself. It returns the
+// number of entries removed.
+var purgeScript = redis.NewScript(`
+local m = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+if #m > 0 then
+  redis.call('HDEL', KEYS[1], unpack(m))
+  redis.call('ZREM', KEYS[2], unpack(m))
+end
+return #m
+`)
+
+// RedisStore is a denylist shared by every Caddy instance through Redis
+// (standalone, Sentinel or Cluster). Its keys, all in one cluster hash slot
+// ("{prefix}:..."), are:
+//
+//   - {prefix}:entries, a hash from Key.String() to Entry.Value();
+//   - {prefix}:expiry, a sorted set of the same fields scored by expiry,
+//     from which expired entries are purged;
+//   - {prefix}:events, a stream with one message per write: op "add" with
+//     k (the field) and v (the merged value), or op "del" with k. Mirrors
+//     load the hash (LoadAll) and then tail the stream (ParseEvent).
+//
+// Every write is one Lua script, so the three keys never disagree.
+type RedisStore struct {
+	client   redis.UniversalClient
+	opts     RedisOptions
+	where    string // the addresses, for errors
+	topology string
+	logger   *zap.Logger
+	now      func() time.Time
+
+	entriesKey, expiryKey, eventsKey string
+	keys                             []string // entries, expiry, events
+
+	policy string // maxmemory-policy seen at open ("" when unknown)
+
+	cancel    context.CancelFunc // stops the purge loop
+	done      sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenRedis connects to Redis, checks that it answers PING within the dial
+// timeout and that its maxmemory-policy cannot evict denylist entries, and
+// starts purging expired entries every minute. The error of a failed
+// connection names the address(es) and wraps ErrUnavailable.
+func OpenRedis(ctx context.Context, o RedisOptions) (*RedisStore, error) {
+	return openRedis(ctx, o, time.Now, redisPurgeEvery)
+}
+
+// withDefaults returns o with its zero fields set to their defaults.
+func (o RedisOptions) withDefaults() RedisOptions {
+	if o.KeyPrefix == "" {
+		o.KeyPrefix = DefaultRedisKeyPrefix
+	}
+	if o.StreamMaxLen <= 0 {
+		o.StreamMaxLen = DefaultRedisStreamMaxLen
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = DefaultRedisDialTimeout
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = DefaultRedisReadTimeout
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultRedisWriteTimeout
+	}
+	if o.EvictionPolicy == "" {
+		o.EvictionPolicy = "warn"
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return o
+}
+
+func (o RedisOptions) validate() error {
+	switch {
+	case len(o.Addrs) == 0:
+		return errors.New("redis: no address configured")
+	case o.Cluster && o.MasterName != "":
+		return errors.New("redis: cluster and a Sentinel master name are mutually exclusive")
+	case !o.Cluster && o.MasterName == "" && len(o.Addrs) > 1:
+		return fmt.Errorf("redis: %d addresses given: set a Sentinel master name or cluster mode, or give one address", len(o.Addrs))
+	case strings.ContainsAny(o.KeyPrefix, "{}"):
+		return fmt.Errorf("redis: key prefix %q must not contain { or }: the store adds its own hash tag", o.KeyPrefix)
+	case o.EvictionPolicy != "warn" && o.EvictionPolicy != "refuse":
+		return fmt.Errorf("redis: eviction policy %q: want warn or refuse", o.EvictionPolicy)
+	}
+	for _, a := range o.Addrs {
+		if a == "" {
+			return errors.New("redis: empty address")
+		}
+	}
+	return nil
+}
+
+// describe names where the store's data lives, for errors and logs.
+func (o RedisOptions) describe() string {
+	q := make([]string, len(o.Addrs))
+	for i, a := range o.Addrs {
+		q[i] = strconv.Quote(a)
+	}
+	addrs := "address " + strings.Join(q, ", ")
+	if len(q) > 1 {
+		addrs = "addresses " + strings.Join(q, ", ")
+	}
+	switch {
+	case o.MasterName != "":
+		return fmt.Sprintf("redis master %q via Sentinel %s", o.MasterName, addrs)
+	case o.Cluster:
+		return "redis cluster " + addrs
+	}
+	return "redis " + addrs
+}
+
+func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeEvery time.Duration) (*RedisStore, error) {
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	uo := &redis.UniversalOptions{
+		Addrs:            o.Addrs,
+		MasterName:       o.MasterName,
+		Username:         o.Username,
+		Password:         o.Password,
+		SentinelUsername: o.SentinelUsername,
+		SentinelPassword: o.SentinelPassword,
+		DB:               o.DB,
+		TLSConfig:        o.TLS,
+		DialTimeout:      o.DialTimeout,
+		ReadTimeout:      o.ReadTimeout,
+		WriteTimeout:     o.WriteTimeout,
+		PoolSize:         o.PoolSize,
+		// Let callers' deadlines bound a call, and give up on a dead
+		// server after one redial: a revocation or a check waiting on an
+		// unreachable Redis should be answered 503 quickly.
+		ContextTimeoutEnabled: true,
+		DialerRetries:         2,
+	}
+	s := &RedisStore{
+		opts:       o,
+		where:      o.describe(),
+		logger:     o.Logger,
+		now:        now,
+		entriesKey: "{" + o.KeyPrefix + "}:entries",
+		expiryKey:  "{" + o.KeyPrefix + "}:expiry",
+		eventsKey:  "{" + o.KeyPrefix + "}:events",
+	}
+	s.keys = []string{s.entriesKey, s.expiryKey, s.eventsKey}
+	switch {
+	case o.Cluster:
+		// NewUniversalClient picks a cluster client only for several
+		// addresses; a cluster may be given by one seed.
+		s.client = redis.NewClusterClient(uo.Cluster())
+		s.topology = "cluster"
+	case o.MasterName != "":
+		s.client = redis.NewUniversalClient(uo)
+		s.topology = "sentinel"
+	default:
+		s.client = redis.NewUniversalClient(uo)
+		s.topology = "standalone"
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
+	err := s.client.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		s.client.Close()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer to PING within %s: %v", o.DialTimeout, err)
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, s.where, err)
+	}
+	if err := s.checkEvictionPolicy(ctx); err != nil {
+		s.client.Close()
+		return nil, err
+	}
+
+	loopCtx, stop := context.WithCancel(context.Background())
+	s.cancel = stop
+	if purgeEvery > 0 {
+		s.done.Add(1)
+		go s.purgeLoop(loopCtx, purgeEvery)
+	}
+	return s, nil
+}
+
+// maxmemoryPolicies returns the maxmemory-policy of the server (of every
+// master, in a cluster).
+func (s *RedisStore) maxmemoryPolicies(ctx context.Context) ([]string, error) {
+	get := func(ctx context.Context, c redis.Cmdable) (string, error) {
+		m, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
+		if err != nil {
+			return "", err
+		}
+		p, ok := m["maxmemory-policy"]
+		if !ok {
+			return "", errors.New("CONFIG GET maxmemory-policy returned nothing")
+		}
+		return p, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.DialTimeout+s.opts.ReadTimeout)
+	defer cancel()
+	if cc, ok := s.client.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		var out []string
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			p, err := get(ctx, c)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			out = append(out, p)
+			mu.Unlock()
+			return nil
+		})
+		return out, err
+	}
+	p, err := get(ctx, s.client)
+	if err != nil {
+		return nil, err
+	}
+	return []string{p}, nil
+}
+
+// checkEvictionPolicy reads maxmemory-policy and warns (or, when the
+// options say "refuse", fails) when it is allkeys-*: such a server evicts
+// denylist entries under memory pressure, which silently un-revokes tokens.
+// volatile-* policies evict only keys with a TTL, and the store's keys have
+// none; noeviction makes writes fail, which Revoke reports.
+func (s *RedisStore) checkEvictionPolicy(ctx context.Context) error {
+	policies, err := s.maxmemoryPolicies(ctx)
+	if err != nil {
+		// CONFIG may be disabled or renamed (managed Redis services).
+		s.logger.Debug("cannot read redis maxmemory-policy; not checking it",
+			zap.String("redis", s.where), zap.Error(err))
+		return nil
+	}
+	s.policy = strings.Join(policies, ",")
+	for _, p := range policies {
+		if !strings.HasPrefix(p, "allkeys-") {
+			continue
+		}
+		if s.opts.EvictionPolicy == "refuse" {
+			return fmt.Errorf("%s: maxmemory-policy is %q, which evicts denylist entries under memory pressure and so silently un-revokes tokens; set maxmemory-policy to noeviction (or a volatile-* policy)", s.where, p)
+		}
+		s.logger.Warn("REDIS CAN EVICT REVOCATIONS: maxmemory-policy evicts denylist entries under memory pressure, silently un-revoking tokens; set maxmemory-policy to noeviction (or a volatile-* policy)",
+			zap.String("redis", s.where), zap.String("maxmemory_policy", p))
+	}
+	return nil
+}
+
+// unavailable wraps err in ErrUnavailable, naming the server.
+func (s *RedisStore) unavailable(err error) error {
+	return fmt.Errorf("%w: %s: %v", ErrUnavailable, s.where, err)
+}
+
+// Client returns the store's Redis client (for the in-process mirror).
+func (s *RedisStore) Client() redis.UniversalClient { return s.client }
+
+// Keys returns the names of the entries hash, the expiry sorted set and the
+// events stream.
+func (s *RedisStore) Keys() (entries, expiry, events string) {
+	return s.entriesKey, s.expiryKey, s.eventsKey
+}
+
+// Revoke implements Store: one script per batch of entries merges them
+// into the hash and the expiry set and appends an "add" event for each.
+func (s *RedisStore) Revoke(ctx context.Context, entries ...Entry) error {
+	for _, e := range entries {
+		if !e.Kind.Valid() {
+			return fmt.Errorf("denylist: revoke: entry of unknown kind %v", e.Kind)
+		}
+	}
+	for len(entries) > 0 {
+		batch := entries[:min(len(entries), redisRevokeBatch)]
+		entries = entries[len(batch):]
+		args := make([]any, 0, 1+3*len(batch))
+		args = append(args, s.opts.StreamMaxLen)
+		for _, e := range batch {
+			args = append(args, e.Key.String(), e.Expires, e.Cutoff)
+		}
+		n, err := revokeScript.Run(ctx, s.client, s.keys, args...).Int64()
+		if err != nil {
+			return s.unavailable(err)
+		}
+		if n != int64(len(batch)) {
+			return s.unavailable(fmt.Errorf("revoke script wrote %d of %d entries", n, len(batch)))
+		}
+	}
+	return nil
+}
+
+// Unrevoke implements Store.
+func (s *RedisStore) Unrevoke(ctx context.Context, keys ...Key) error {
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), redisRevokeBatch)]
+		keys = keys[len(batch):]
+		args := make([]any, 0, 1+len(batch))
+		args = append(args, s.opts.StreamMaxLen)
+		for _, k := range batch {
+			args = append(args, k.String())
+		}
+		if err := unrevokeScript.Run(ctx, s.client, s.keys, args...).Err(); err != nil {
+			return s.unavailable(err)
+		}
+	}
+	return nil
+}
+
+// Check implements Store with one HMGET of the query's keys.
+func (s *RedisStore) Check(ctx context.Context, q *Query) (Match, error) {
+	if q.N == 0 {
+		return Match{}, nil
+	}
+	var buf [MaxQueryKeys]string
+	fields := buf[:q.N]
+	for i := range fields {
+		fields[i] = q.Keys[i].String()
+	}
+	vals, err := s.client.HMGet(ctx, s.entriesKey, fields...).Result()
+	if err != nil {
+		return Match{}, s.unavailable(err)
+	}
+	now := s.now().Unix()
+	var bad error
+	for i, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			continue // absent
+		}
+		e := Entry{Key: q.Keys[i]}
+		if err := e.ParseValue(str); err != nil {
+			bad = err
+			continue
+		}
+		if e.Matches(q.IssuedAt, now) {
+			return Match{Revoked: true, Entry: e}, nil
+		}
+	}
+	if bad != nil {
+		// A corrupt entry cannot be proved not to revoke the token.
+		return Match{}, fmt.Errorf("denylist: %s: %w", s.where, bad)
+	}
+	return Match{}, nil
+}
+
+// Get implements Store.
+func (s *RedisStore) Get(ctx context.Context, key Key) (Entry, bool, error) {
+	v, err := s.client.HGet(ctx, s.entriesKey, key.String()).Result()
+	if errors.Is(err, redis.Nil) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, s.unavailable(err)
+	}
+	e := Entry{Key: key}
+	if err := e.ParseValue(v); err != nil {
+		return Entry{}, false, fmt.Errorf("denylist: %s: %w", s.where, err)
+	}
+	if !e.Live(s.now().Unix()) {
+		return Entry{}, false, nil
+	}
+	return e, true, nil
+}
+
+// parseField decodes one field and value of the entries hash.
+func parseField(field, value string) (Entry, error) {
+	k, err := ParseKey(field)
+	if err != nil {
+		return Entry{}, err
+	}
+	e := Entry{Key: k}
+	return e, e.ParseValue(value)
+}
+
+// List implements Store with HSCAN: the cursor is HSCAN's. A page may hold
+// somewhat more or fewer than limit entries (HSCAN's COUNT is a hint); an
+// entry present during the whole listing is returned at least once, and
+// exactly once unless the hash is resized meanwhile.
+func (s *RedisStore) List(ctx context.Context, cursor string, limit int) ([]Entry, string, error) {
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	var cur uint64
+	if cursor != "" {
+		var err error
+		if cur, err = strconv.ParseUint(cursor, 10, 64); err != nil {
+			return nil, "", fmt.Errorf("cursor: malformed %q", cursor)
+		}
+	}
+	now := s.now().Unix()
+	var out []Entry
+	for {
+		kv, next, err := s.client.HScan(ctx, s.entriesKey, cur, "", int64(limit-len(out))).Result()
+		if err != nil {
+			return nil, "", s.unavailable(err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			e, err := parseField(kv[i], kv[i+1])
+			if err != nil {
+				s.logger.Warn("skipping malformed redis denylist entry", zap.String("redis", s.where), zap.Error(err))
+				continue
+			}
+			if e.Live(now) {
+				out = append(out, e)
+			}
+		}
+		if next == 0 {
+			return out, "", nil
+		}
+		cur = next
+		if len(out) >= limit {
+			return out, strconv.FormatUint(cur, 10), nil
+		}
+	}
+}
+
+// LoadAll calls fn with every live entry and returns the ID of the events
+// stream's last message before the load began ("0-0" when the stream is
+// empty). A mirror that loads with LoadAll and then reads the stream after
+// that ID misses no write; it may see a write twice, which Merge makes
+// harmless.
+func (s *RedisStore) LoadAll(ctx context.Context, fn func(Entry)) (lastEventID string, err error) {
+	msgs, err := s.client.XRevRangeN(ctx, s.eventsKey, "+", "-", 1).Result()
+	if err != nil {
+		return "", s.unavailable(err)
+	}
+	lastEventID = "0-0"
+	if len(msgs) > 0 {
+		lastEventID = msgs[0].ID
+	}
+	now := s.now().Unix()
+	var cur uint64
+	for {
+		kv, next, err := s.client.HScan(ctx, s.entriesKey, cur, "", redisScanCount).Result()
+		if err != nil {
+			return "", s.unavailable(err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			e, err := parseField(kv[i], kv[i+1])
+			if err != nil {
+				s.logger.Warn("skipping malformed redis denylist entry", zap.String("redis", s.where), zap.Error(err))
+				continue
+			}
+			if e.Live(now) {
+				fn(e)
+			}
+		}
+		if next == 0 {
+			return lastEventID, nil
+		}
+		cur = next
+	}
+}
+
+// ParseEvent decodes a message of the events stream: op is EventAdd (e is
+// the merged entry now stored) or EventDel (only e.Key is set).
+func ParseEvent(msg redis.XMessage) (op string, e Entry, err error) {
+	op, _ = msg.Values["op"].(string)
+	k, _ := msg.Values["k"].(string)
+	if e.Key, err = ParseKey(k); err != nil {
+		return "", Entry{}, fmt.Errorf("event %s: %w", msg.ID, err)
+	}
+	switch op {
+	case EventAdd:
+		v, _ := msg.Values["v"].(string)
+		if err := e.ParseValue(v); err != nil {
+			return "", Entry{}, fmt.Errorf("event %s: %w", msg.ID, err)
+		}
+	case EventDel:
+	default:
+		return "", Entry{}, fmt.Errorf("event %s: unknown op %q", msg.ID, op)
+	}
+	return op, e, nil
+}
+
+// Purge removes the entries expired at now and returns how many it removed.
+func (s *RedisStore) Purge(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for {
+		n, err := purgeScript.Run(ctx, s.client, s.keys[:2], now.Unix(), redisPurgeBatch).Int()
+		if err != nil {
+			return total, s.unavailable(err)
+		}
+		total += n
+		if n < redisPurgeBatch {
+			return total, nil
+		}
+	}
+}
+
+func (s *RedisStore) purgeLoop(ctx context.Context, every time.Duration) {
+	defer s.done.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, every)
+		n, err := s.Purge(pctx, s.now())
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.logger.Warn("purging expired redis denylist entries failed", zap.Error(err))
+		case n > 0:
+			s.logger.Debug("purged expired redis denylist entries", zap.String("redis", s.where), zap.Int("entries", n))
+		}
+	}
+}
+
+// Status implements Store. Entries is the size of the entries hash, which
+// counts expired entries until they are purged (every minute).
+func (s *RedisStore) Status(ctx context.Context) Status {
+	st := Status{
+		Backend: "redis",
+		Details: map[string]any{
+			"addresses":  s.opts.Addrs,
+			"topology":   s.topology,
+			"key_prefix": s.opts.KeyPrefix,
+		},
+	}
+	if s.opts.MasterName != "" {
+		st.Details["master_name"] = s.opts.MasterName
+	}
+	if s.policy != "" {
+		st.Details["maxmemory_policy"] = s.policy
+	}
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		st.Error = s.unavailable(err).Error()
+		return st
+	}
+	n, err := s.client.HLen(ctx, s.entriesKey).Result()
+	if err != nil {
+		st.Error = s.unavailable(err).Error()
+		return st
+	}
+	st.Healthy = true
+	st.Entries = int(n)
+	if l, err := s.client.XLen(ctx, s.eventsKey).Result(); err == nil {
+		st.Details["events"] = l
+	}
+	return st
+}
+
+// Close stops purging and closes the client. It is safe to call twice.
+func (s *RedisStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		s.done.Wait()
+		s.closeErr = s.client.Close()
+	})
+	return s.closeErr
+}
+
+var _ Store = (*RedisStore)(nil)

@@ -1,0 +1,775 @@
+package denylist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
+)
+
+// t0 is the tests' "now": an arbitrary Unix time.
+const t0 int64 = 1_700_000_000
+
+// testClock is an injectable clock, safe for concurrent use.
+type testClock struct{ sec atomic.Int64 }
+
+func newTestClock() *testClock {
+	c := &testClock{}
+	c.sec.Store(t0)
+	return c
+}
+
+func (c *testClock) Now() time.Time { return time.Unix(c.sec.Load(), 0) }
+func (c *testClock) Set(unix int64) { c.sec.Store(unix) }
+
+var testHasher = NewHasher(nil)
+
+func tokenKey(s string) Key   { return testHasher.TokenKey("ns", []byte(s)) }
+func sessionKey(s string) Key { return testHasher.SessionKey("ns", "https://idp", s) }
+func userKey(s string) Key    { return testHasher.UserKey("ns", "https://idp", s) }
+
+func query(iat int64, keys ...Key) *Query {
+	q := &Query{IssuedAt: iat}
+	for _, k := range keys {
+		q.Add(k)
+	}
+	return q
+}
+
+// openTestRedis starts a redis-server (with args) and opens a store on it
+// with an injected clock and no background purge.
+func openTestRedis(t *testing.T, args ...string) (*RedisStore, *redistest.Server, *testClock) {
+	t.Helper()
+	srv := redistest.Start(t, args...)
+	clk := newTestClock()
+	s, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}}, clk.Now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, srv, clk
+}
+
+func mustRevoke(t *testing.T, s Store, entries ...Entry) {
+	t.Helper()
+	if err := s.Revoke(context.Background(), entries...); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+}
+
+func mustCheck(t *testing.T, s Store, q *Query) Match {
+	t.Helper()
+	m, err := s.Check(context.Background(), q)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	return m
+}
+
+func mustGet(t *testing.T, s Store, k Key) (Entry, bool) {
+	t.Helper()
+	e, ok, err := s.Get(context.Background(), k)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	return e, ok
+}
+
+func TestRedisRevokeCheckMerge(t *testing.T) {
+	ctx := context.Background()
+	s, srv, _ := openTestRedis(t)
+	rc := srv.Client()
+	tok, sess := tokenKey("a"), sessionKey("s1")
+
+	if m := mustCheck(t, s, query(0, tok)); m.Revoked {
+		t.Fatal("revoked before any revocation")
+	}
+	mustRevoke(t, s, Entry{Key: tok, Cutoff: CutoffAlways, Expires: t0 + 100})
+	m := mustCheck(t, s, query(t0, tok))
+	if !m.Revoked || m.Entry != (Entry{Key: tok, Cutoff: CutoffAlways, Expires: t0 + 100}) {
+		t.Fatalf("after revoke: %+v", m)
+	}
+
+	// The stored layout: hash value, expiry score.
+	if v := rc.HGet(ctx, "{trv}:entries", "t:"+tok.Digest.String()).Val(); v != fmt.Sprintf("%d:%d", t0+100, CutoffAlways) {
+		t.Fatalf("hash value %q", v)
+	}
+	if sc := rc.ZScore(ctx, "{trv}:expiry", tok.String()).Val(); sc != float64(t0+100) {
+		t.Fatalf("expiry score %v", sc)
+	}
+
+	// An earlier expiry never shortens the entry; a later one extends it.
+	mustRevoke(t, s, Entry{Key: tok, Cutoff: CutoffAlways, Expires: t0 + 50})
+	if e, _ := mustGet(t, s, tok); e.Expires != t0+100 {
+		t.Fatalf("earlier expiry shortened the entry: %+v", e)
+	}
+	mustRevoke(t, s, Entry{Key: tok, Cutoff: CutoffAlways, Expires: t0 + 200})
+	if e, _ := mustGet(t, s, tok); e.Expires != t0+200 {
+		t.Fatalf("later expiry not kept: %+v", e)
+	}
+	if sc := rc.ZScore(ctx, "{trv}:expiry", tok.String()).Val(); sc != float64(t0+200) {
+		t.Fatalf("expiry score not moved to the merged expiry: %v", sc)
+	}
+
+	// A later cut-off wins; an earlier one never shortens.
+	mustRevoke(t, s, Entry{Key: sess, Cutoff: t0 - 10, Expires: t0 + 300})
+	mustRevoke(t, s, Entry{Key: sess, Cutoff: t0, Expires: t0 + 100})
+	if e, _ := mustGet(t, s, sess); e.Cutoff != t0 || e.Expires != t0+300 {
+		t.Fatalf("after later cut-off: %+v, want cutoff %d expires %d", e, t0, t0+300)
+	}
+	mustRevoke(t, s, Entry{Key: sess, Cutoff: t0 - 100, Expires: t0 + 300})
+	if e, _ := mustGet(t, s, sess); e.Cutoff != t0 {
+		t.Fatalf("earlier cut-off shortened the entry: %+v", e)
+	}
+	if !mustCheck(t, s, query(t0, sess)).Revoked {
+		t.Fatal("token issued at the merged cut-off not revoked")
+	}
+
+	// Several entries in one call, and a batch larger than one script.
+	var many []Entry
+	for i := 0; i < redisRevokeBatch+7; i++ {
+		many = append(many, Entry{Key: tokenKey(strconv.Itoa(i)), Cutoff: CutoffAlways, Expires: t0 + 10})
+	}
+	mustRevoke(t, s, many...)
+	for _, e := range []Entry{many[0], many[redisRevokeBatch], many[len(many)-1]} {
+		if !mustCheck(t, s, query(0, e.Key)).Revoked {
+			t.Fatalf("entry %s of a large batch not revoked", e.Key)
+		}
+	}
+	if n := rc.HLen(ctx, "{trv}:entries").Val(); n != int64(len(many)+2) {
+		t.Fatalf("HLEN %d, want %d", n, len(many)+2)
+	}
+	if err := s.Revoke(ctx); err != nil {
+		t.Fatalf("empty Revoke: %v", err)
+	}
+}
+
+func TestRedisRevokeRejectsUnknownKind(t *testing.T) {
+	s, _, _ := openTestRedis(t)
+	err := s.Revoke(context.Background(), Entry{Key: Key{Kind: 'x'}, Expires: t0 + 10})
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Revoke of an unknown kind: %v", err)
+	}
+}
+
+func TestRedisCutoffSemantics(t *testing.T) {
+	s, _, _ := openTestRedis(t)
+	const c = t0 - 60
+	sess, user := sessionKey("s1"), userKey("u1")
+	mustRevoke(t, s,
+		Entry{Key: sess, Cutoff: c, Expires: t0 + 3600},
+		Entry{Key: user, Cutoff: c, Expires: t0 + 3600},
+	)
+	for _, k := range []Key{sess, user} {
+		for _, tc := range []struct {
+			iat  int64
+			want bool
+		}{{c - 1000, true}, {c - 1, true}, {c, true}, {c + 1, false}, {t0, false}, {0, true}} {
+			m := mustCheck(t, s, query(tc.iat, k))
+			if m.Revoked != tc.want {
+				t.Errorf("%s cut-off %d, iat %d: revoked %v, want %v", k.Kind, c, tc.iat, m.Revoked, tc.want)
+			}
+			if m.Revoked && m.Entry.Key != k {
+				t.Errorf("match names key %s, want %s", m.Entry.Key, k)
+			}
+		}
+	}
+	// In a query of several keys, the matching one is reported.
+	m := mustCheck(t, s, query(c, tokenKey("absent"), sessionKey("other"), user))
+	if !m.Revoked || m.Entry.Key != user {
+		t.Fatalf("multi-key query: %+v", m)
+	}
+	if mustCheck(t, s, query(c+1, tokenKey("absent"), sess, user)).Revoked {
+		t.Fatal("token issued after every cut-off revoked")
+	}
+	if mustCheck(t, s, &Query{}).Revoked {
+		t.Fatal("empty query revoked")
+	}
+}
+
+func TestRedisExpiry(t *testing.T) {
+	ctx := context.Background()
+	s, _, clk := openTestRedis(t)
+	tok := tokenKey("a")
+	mustRevoke(t, s, Entry{Key: tok, Cutoff: CutoffAlways, Expires: t0 + 10})
+
+	clk.Set(t0 + 9)
+	if !mustCheck(t, s, query(0, tok)).Revoked {
+		t.Fatal("not revoked before expiry")
+	}
+	if _, ok := mustGet(t, s, tok); !ok {
+		t.Fatal("Get misses a live entry")
+	}
+	clk.Set(t0 + 10)
+	if mustCheck(t, s, query(0, tok)).Revoked {
+		t.Fatal("revoked at its expiry")
+	}
+	if _, ok := mustGet(t, s, tok); ok {
+		t.Fatal("Get returns an expired entry")
+	}
+	if l, _, err := s.List(ctx, "", 10); err != nil || len(l) != 0 {
+		t.Fatalf("List returns expired entries: %v, %v", l, err)
+	}
+	n := 0
+	if _, err := s.LoadAll(ctx, func(Entry) { n++ }); err != nil || n != 0 {
+		t.Fatalf("LoadAll returns expired entries: %d, %v", n, err)
+	}
+}
+
+func TestRedisUnrevoke(t *testing.T) {
+	ctx := context.Background()
+	s, srv, _ := openTestRedis(t)
+	rc := srv.Client()
+	a, b := tokenKey("a"), tokenKey("b")
+	mustRevoke(t, s, Entry{Key: a, Cutoff: CutoffAlways, Expires: t0 + 10}, Entry{Key: b, Cutoff: CutoffAlways, Expires: t0 + 10})
+	if err := s.Unrevoke(ctx, a, tokenKey("never revoked")); err != nil {
+		t.Fatal(err)
+	}
+	if mustCheck(t, s, query(0, a)).Revoked {
+		t.Fatal("unrevoked token still revoked")
+	}
+	if !mustCheck(t, s, query(0, b)).Revoked {
+		t.Fatal("Unrevoke removed another entry")
+	}
+	if err := rc.ZScore(ctx, "{trv}:expiry", a.String()).Err(); !errors.Is(err, redis.Nil) {
+		t.Fatalf("unrevoked entry left in the expiry set: %v", err)
+	}
+	if err := s.Unrevoke(ctx); err != nil {
+		t.Fatalf("empty Unrevoke: %v", err)
+	}
+}
+
+func TestRedisListPaging(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := openTestRedis(t)
+	// More entries than a listpack-encoded hash holds, so HSCAN really pages.
+	live := map[Key]Entry{}
+	var all []Entry
+	for i := 0; i < 600; i++ {
+		e := Entry{Key: tokenKey(strconv.Itoa(i)), Cutoff: CutoffAlways, Expires: t0 + 100}
+		if i%10 == 0 {
+			e.Expires = t0 - 1 // expired: never listed
+		} else {
+			live[e.Key] = e
+		}
+		all = append(all, e)
+	}
+	mustRevoke(t, s, all...)
+
+	seen := map[Key]int{}
+	cursor, pages := "", 0
+	for {
+		page, next, err := s.List(ctx, cursor, 37)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, e := range page {
+			seen[e.Key]++
+			if want, ok := live[e.Key]; !ok || e != want {
+				t.Fatalf("listed %+v, want a live entry (%+v)", e, want)
+			}
+		}
+		if next == "" {
+			break
+		}
+		if len(page) == 0 {
+			t.Fatalf("empty page with a next cursor %q", next)
+		}
+		if pages > 100 {
+			t.Fatal("paging does not end")
+		}
+		cursor = next
+	}
+	if pages < 5 {
+		t.Fatalf("only %d pages of limit 37 for %d entries", pages, len(live))
+	}
+	for k := range live {
+		if seen[k] != 1 {
+			t.Errorf("entry %s listed %d times", k, seen[k])
+		}
+	}
+	if len(seen) != len(live) {
+		t.Fatalf("listed %d distinct entries, want %d", len(seen), len(live))
+	}
+
+	if _, _, err := s.List(ctx, "not-a-cursor", 10); err == nil {
+		t.Fatal("malformed cursor accepted")
+	}
+	if page, _, err := s.List(ctx, "", 0); err != nil || len(page) == 0 {
+		t.Fatalf("limit 0: %d entries, %v", len(page), err)
+	}
+}
+
+func TestRedisPurge(t *testing.T) {
+	ctx := context.Background()
+	s, srv, _ := openTestRedis(t)
+	rc := srv.Client()
+	var entries []Entry
+	nExpired := redisPurgeBatch + 500 // more than one script's batch
+	for i := 0; i < nExpired; i++ {
+		entries = append(entries, Entry{Key: tokenKey("old" + strconv.Itoa(i)), Cutoff: CutoffAlways, Expires: t0 - int64(i%7)})
+	}
+	keep := Entry{Key: sessionKey("keep"), Cutoff: t0, Expires: t0 + 1}
+	entries = append(entries, keep)
+	mustRevoke(t, s, entries...)
+
+	n, err := s.Purge(ctx, time.Unix(t0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != nExpired {
+		t.Fatalf("purged %d, want %d", n, nExpired)
+	}
+	if h, z := rc.HLen(ctx, "{trv}:entries").Val(), rc.ZCard(ctx, "{trv}:expiry").Val(); h != 1 || z != 1 {
+		t.Fatalf("after purge: HLEN %d, ZCARD %d, want 1 and 1", h, z)
+	}
+	if e, ok := mustGet(t, s, keep.Key); !ok || e != keep {
+		t.Fatalf("purge removed a live entry: %+v %v", e, ok)
+	}
+	if n, err := s.Purge(ctx, time.Unix(t0, 0)); err != nil || n != 0 {
+		t.Fatalf("second purge: %d, %v", n, err)
+	}
+}
+
+func TestRedisPurgeLoop(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	clk := newTestClock()
+	s, err := openRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}}, clk.Now, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustRevoke(t, s, Entry{Key: tokenKey("a"), Cutoff: CutoffAlways, Expires: t0 + 5})
+	clk.Set(t0 + 5)
+	rc := srv.Client()
+	deadline := time.Now().Add(5 * time.Second)
+	for rc.HLen(ctx, "{trv}:entries").Val() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the background purge never removed the expired entry")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestRedisEvents(t *testing.T) {
+	ctx := context.Background()
+	s, srv, _ := openTestRedis(t)
+	rc := srv.Client()
+	sess := sessionKey("s")
+	mustRevoke(t, s, Entry{Key: sess, Cutoff: t0, Expires: t0 + 100})
+	mustRevoke(t, s, Entry{Key: sess, Cutoff: t0 - 5, Expires: t0 + 200}) // merged
+	if err := s.Unrevoke(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	_, _, events := s.Keys()
+	msgs, err := rc.XRange(ctx, events, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []map[string]any{
+		{"op": "add", "k": sess.String(), "v": fmt.Sprintf("%d:%d", t0+100, t0)},
+		{"op": "add", "k": sess.String(), "v": fmt.Sprintf("%d:%d", t0+200, t0)}, // the merged value
+		{"op": "del", "k": sess.String()},
+	}
+	if len(msgs) != len(want) {
+		t.Fatalf("%d events, want %d: %v", len(msgs), len(want), msgs)
+	}
+	for i, m := range msgs {
+		if fmt.Sprint(m.Values) != fmt.Sprint(want[i]) {
+			t.Errorf("event %d: %v, want %v", i, m.Values, want[i])
+		}
+	}
+	op, e, err := ParseEvent(msgs[1])
+	if err != nil || op != EventAdd || e != (Entry{Key: sess, Cutoff: t0, Expires: t0 + 200}) {
+		t.Fatalf("ParseEvent(add): %q %+v %v", op, e, err)
+	}
+	op, e, err = ParseEvent(msgs[2])
+	if err != nil || op != EventDel || e.Key != sess {
+		t.Fatalf("ParseEvent(del): %q %+v %v", op, e, err)
+	}
+	for _, bad := range []map[string]any{
+		{"op": "add", "k": sess.String()},                 // no value
+		{"op": "add", "k": "t:zz", "v": "1:2"},            // bad key
+		{"op": "put", "k": sess.String(), "v": "1:2"},     // bad op
+		{"k": sess.String()},                              // no op
+		{"op": "add", "k": sess.String(), "v": "garbage"}, // bad value
+	} {
+		if _, _, err := ParseEvent(redis.XMessage{ID: "1-0", Values: bad}); err == nil {
+			t.Errorf("ParseEvent(%v) accepted", bad)
+		}
+	}
+}
+
+func TestRedisEventStreamBounded(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	s, err := openRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, StreamMaxLen: 10}, newTestClock().Now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var entries []Entry
+	for i := 0; i < 1000; i++ {
+		entries = append(entries, Entry{Key: tokenKey(strconv.Itoa(i)), Cutoff: CutoffAlways, Expires: t0 + 10})
+	}
+	mustRevoke(t, s, entries...)
+	_, _, events := s.Keys()
+	// MAXLEN ~ trims whole stream nodes (100 entries by default).
+	if n := srv.Client().XLen(ctx, events).Val(); n < 10 || n > 200 {
+		t.Fatalf("stream length %d after 1000 events with StreamMaxLen 10", n)
+	}
+}
+
+func TestRedisLoadAll(t *testing.T) {
+	ctx := context.Background()
+	s, srv, _ := openTestRedis(t)
+	last, err := s.LoadAll(ctx, func(e Entry) { t.Errorf("entry in an empty store: %+v", e) })
+	if err != nil || last != "0-0" {
+		t.Fatalf("empty store: last ID %q, %v", last, err)
+	}
+
+	want := map[Key]Entry{}
+	var entries []Entry
+	for i := 0; i < 300; i++ {
+		e := Entry{Key: tokenKey(strconv.Itoa(i)), Cutoff: CutoffAlways, Expires: t0 + 100}
+		if i%3 == 0 {
+			e = Entry{Key: userKey(strconv.Itoa(i)), Cutoff: t0 - int64(i), Expires: t0 + 50}
+		}
+		if i%50 == 0 {
+			e.Expires = t0 // expired at t0: not loaded
+		} else {
+			want[e.Key] = e
+		}
+		entries = append(entries, e)
+	}
+	mustRevoke(t, s, entries...)
+	_, _, events := s.Keys()
+	tail, err := srv.Client().XRevRangeN(ctx, events, "+", "-", 1).Result()
+	if err != nil || len(tail) != 1 {
+		t.Fatalf("XREVRANGE: %v %v", tail, err)
+	}
+
+	got := map[Key]Entry{}
+	last, err = s.LoadAll(ctx, func(e Entry) {
+		if _, dup := got[e.Key]; dup {
+			t.Errorf("entry %s loaded twice", e.Key)
+		}
+		got[e.Key] = e
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != tail[0].ID {
+		t.Fatalf("last event ID %q, want %q", last, tail[0].ID)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("loaded %d entries, want %d", len(got), len(want))
+	}
+	for k, e := range want {
+		if got[k] != e {
+			t.Errorf("loaded %+v, want %+v", got[k], e)
+		}
+	}
+
+	// A write after the load is the first event after the returned ID.
+	late := Entry{Key: tokenKey("late"), Cutoff: CutoffAlways, Expires: t0 + 100}
+	mustRevoke(t, s, late)
+	after, err := srv.Client().XRange(ctx, events, "("+last, "+").Result()
+	if err != nil || len(after) != 1 {
+		t.Fatalf("events after the loaded ID: %v %v", after, err)
+	}
+	if _, e, err := ParseEvent(after[0]); err != nil || e != late {
+		t.Fatalf("event after load: %+v %v", e, err)
+	}
+}
+
+func TestRedisDownIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	s, srv, _ := openTestRedis(t)
+	tok := tokenKey("a")
+	mustRevoke(t, s, Entry{Key: tok, Cutoff: CutoffAlways, Expires: t0 + 100})
+	srv.Stop()
+
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	check := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s with Redis down: %v, want an error wrapping ErrUnavailable", what, err)
+		} else if !strings.Contains(err.Error(), srv.Addr) {
+			t.Errorf("%s error does not name the address %s: %v", what, srv.Addr, err)
+		}
+	}
+	start := time.Now()
+	check("Revoke", s.Revoke(ctx, Entry{Key: tokenKey("b"), Cutoff: CutoffAlways, Expires: t0 + 100}))
+	m, err := s.Check(ctx, query(0, tok))
+	check("Check", err)
+	if m.Revoked {
+		t.Error("Check with Redis down reports a match")
+	}
+	_, _, err = s.Get(ctx, tok)
+	check("Get", err)
+	check("Unrevoke", s.Unrevoke(ctx, tok))
+	_, _, err = s.List(ctx, "", 10)
+	check("List", err)
+	_, err = s.LoadAll(ctx, func(Entry) {})
+	check("LoadAll", err)
+	_, err = s.Purge(ctx, time.Unix(t0, 0))
+	check("Purge", err)
+	if st := s.Status(ctx); st.Healthy || st.Error == "" {
+		t.Errorf("Status with Redis down: %+v", st)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("failing calls took %s", d)
+	}
+
+	// The store recovers when Redis is back (empty: no persistence here).
+	srv.Restart()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := s.Revoke(ctx, Entry{Key: tokenKey("c"), Cutoff: CutoffAlways, Expires: t0 + 100})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store did not recover after Redis restarted: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !mustCheck(t, s, query(0, tokenKey("c"))).Revoked {
+		t.Fatal("revocation after recovery not found")
+	}
+}
+
+func TestOpenRedisClosedPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	start := time.Now()
+	s, err := OpenRedis(context.Background(), RedisOptions{Addrs: []string{addr}})
+	if err == nil {
+		s.Close()
+		t.Fatal("OpenRedis on a closed port succeeded")
+	}
+	if d := time.Since(start); d > DefaultRedisDialTimeout+time.Second {
+		t.Errorf("OpenRedis took %s to fail", d)
+	}
+	want := fmt.Sprintf("redis address %q: dial tcp %s: ", addr, addr)
+	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("error %q does not contain %q and connection refused", err, want)
+	}
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("error does not wrap ErrUnavailable: %v", err)
+	}
+}
+
+func TestOpenRedisInvalidOptions(t *testing.T) {
+	for _, o := range []RedisOptions{
+		{},
+		{Addrs: []string{""}},
+		{Addrs: []string{"127.0.0.1:1", "127.0.0.1:2"}},
+		{Addrs: []string{"127.0.0.1:1"}, Cluster: true, MasterName: "m"},
+		{Addrs: []string{"127.0.0.1:1"}, KeyPrefix: "a{b}"},
+		{Addrs: []string{"127.0.0.1:1"}, EvictionPolicy: "ignore"},
+	} {
+		if s, err := OpenRedis(context.Background(), o); err == nil {
+			s.Close()
+			t.Errorf("OpenRedis(%+v) accepted", o)
+		} else if errors.Is(err, ErrUnavailable) {
+			t.Errorf("OpenRedis(%+v) tried to connect: %v", o, err)
+		}
+	}
+}
+
+func TestOpenRedisEvictionPolicy(t *testing.T) {
+	ctx := context.Background()
+	t.Run("allkeys-lru refused", func(t *testing.T) {
+		srv := redistest.Start(t, "--maxmemory-policy", "allkeys-lru")
+		s, err := OpenRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, EvictionPolicy: "refuse"})
+		if err == nil {
+			s.Close()
+			t.Fatal("OpenRedis accepted allkeys-lru with EvictionPolicy refuse")
+		}
+		if !strings.Contains(err.Error(), "allkeys-lru") || !strings.Contains(err.Error(), srv.Addr) {
+			t.Fatalf("error does not name the policy and address: %v", err)
+		}
+	})
+	t.Run("allkeys-lru warned", func(t *testing.T) {
+		srv := redistest.Start(t, "--maxmemory-policy", "allkeys-lru")
+		core, logs := observer.New(zapcore.DebugLevel)
+		s, err := OpenRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, Logger: zap.New(core)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		w := logs.FilterLevelExact(zapcore.WarnLevel).FilterField(zap.String("maxmemory_policy", "allkeys-lru"))
+		if w.Len() != 1 {
+			t.Fatalf("want one warning naming allkeys-lru, got %v", logs.All())
+		}
+		if st := s.Status(ctx); st.Details["maxmemory_policy"] != "allkeys-lru" {
+			t.Fatalf("Status details: %v", st.Details)
+		}
+	})
+	for _, p := range []string{"noeviction", "volatile-lru"} {
+		t.Run(p+" accepted", func(t *testing.T) {
+			srv := redistest.Start(t, "--maxmemory-policy", p)
+			core, logs := observer.New(zapcore.WarnLevel)
+			s, err := OpenRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, EvictionPolicy: "refuse", Logger: zap.New(core)})
+			if err != nil {
+				t.Fatalf("OpenRedis refused %s: %v", p, err)
+			}
+			s.Close()
+			if logs.Len() != 0 {
+				t.Fatalf("warnings for %s: %v", p, logs.All())
+			}
+		})
+	}
+	t.Run("CONFIG disabled", func(t *testing.T) {
+		srv := redistest.StartConfig(t, "rename-command CONFIG \"\"\nmaxmemory-policy allkeys-lru\n")
+		core, logs := observer.New(zapcore.DebugLevel)
+		s, err := OpenRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, EvictionPolicy: "refuse", Logger: zap.New(core)})
+		if err != nil {
+			t.Fatalf("OpenRedis failed where CONFIG is disabled: %v", err)
+		}
+		s.Close()
+		if logs.FilterLevelExact(zapcore.DebugLevel).FilterMessageSnippet("maxmemory-policy").Len() != 1 {
+			t.Fatalf("want a debug line about the unreadable policy, got %v", logs.All())
+		}
+	})
+}
+
+func TestRedisKeyPrefixAndStatus(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	clk := newTestClock()
+	a, err := openRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, KeyPrefix: "tenant-a"}, clk.Now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := openRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}}, clk.Now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if e, x, ev := a.Keys(); e != "{tenant-a}:entries" || x != "{tenant-a}:expiry" || ev != "{tenant-a}:events" {
+		t.Fatalf("Keys: %s %s %s", e, x, ev)
+	}
+	tok := tokenKey("a")
+	mustRevoke(t, a, Entry{Key: tok, Cutoff: CutoffAlways, Expires: t0 + 10})
+	if mustCheck(t, b, query(0, tok)).Revoked {
+		t.Fatal("a revocation under one prefix is seen under another")
+	}
+	st := a.Status(ctx)
+	if !st.Healthy || st.Backend != "redis" || st.Entries != 1 || st.Details["topology"] != "standalone" {
+		t.Fatalf("Status: %+v", st)
+	}
+	if a.Client() == nil {
+		t.Fatal("Client() is nil")
+	}
+}
+
+func TestRedisCorruptValue(t *testing.T) {
+	ctx := context.Background()
+	s, srv, _ := openTestRedis(t)
+	bad, good := sessionKey("bad"), userKey("good")
+	if err := srv.Client().HSet(ctx, "{trv}:entries", bad.String(), "garbage").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Check(ctx, query(0, bad)); err == nil {
+		t.Fatal("Check ignored a corrupt entry")
+	}
+	mustRevoke(t, s, Entry{Key: good, Cutoff: t0, Expires: t0 + 10})
+	if m := mustCheck(t, s, query(0, bad, good)); !m.Revoked || m.Entry.Key != good {
+		t.Fatalf("a corrupt entry hid a matching one: %+v", m)
+	}
+	// Revoking over a corrupt value replaces it.
+	mustRevoke(t, s, Entry{Key: bad, Cutoff: t0, Expires: t0 + 10})
+	if e, ok := mustGet(t, s, bad); !ok || e.Cutoff != t0 {
+		t.Fatalf("after revoking over a corrupt value: %+v %v", e, ok)
+	}
+}
+
+// TestRedisCluster runs the store against a one-node cluster holding every
+// slot: it exercises the cluster client and the scripts' single-slot keys.
+func TestRedisCluster(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t, "--cluster-enabled", "yes")
+	rc := srv.Client()
+	if err := rc.ClusterAddSlotsRange(ctx, 0, 16383).Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(rc.ClusterInfo(ctx).Val(), "cluster_state:ok") {
+		if time.Now().After(deadline) {
+			t.Fatal("cluster never became ok")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s, err := openRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, Cluster: true}, newTestClock().Now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sess := sessionKey("s")
+	mustRevoke(t, s, Entry{Key: sess, Cutoff: t0, Expires: t0 + 10})
+	if !mustCheck(t, s, query(t0, sess)).Revoked {
+		t.Fatal("not revoked in cluster mode")
+	}
+	if err := s.Unrevoke(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Purge(ctx, time.Unix(t0, 0)); err != nil || n != 0 {
+		t.Fatalf("Purge: %d %v", n, err)
+	}
+	if st := s.Status(ctx); !st.Healthy || st.Details["topology"] != "cluster" {
+		t.Fatalf("Status: %+v", st)
+	}
+}
+
+// TestRedisSentinel runs the store through a Sentinel that monitors one
+// primary.
+func TestRedisSentinel(t *testing.T) {
+	ctx := context.Background()
+	primary := redistest.Start(t)
+	sentinel := redistest.StartConfig(t, "sentinel monitor mymaster 127.0.0.1 "+strconv.Itoa(primary.Port)+" 1\n", "--sentinel")
+	s, err := openRedis(ctx, RedisOptions{Addrs: []string{sentinel.Addr}, MasterName: "mymaster"}, newTestClock().Now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tok := tokenKey("a")
+	mustRevoke(t, s, Entry{Key: tok, Cutoff: CutoffAlways, Expires: t0 + 10})
+	if n := primary.Client().HLen(ctx, "{trv}:entries").Val(); n != 1 {
+		t.Fatalf("the primary holds %d entries, want 1", n)
+	}
+	if !mustCheck(t, s, query(0, tok)).Revoked {
+		t.Fatal("not revoked through Sentinel")
+	}
+	if st := s.Status(ctx); !st.Healthy || st.Details["topology"] != "sentinel" || st.Details["master_name"] != "mymaster" {
+		t.Fatalf("Status: %+v", st)
+	}
+}
