@@ -1,0 +1,278 @@
+package jwt
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"go.uber.org/zap"
+)
+
+// parsePublicKeys reads static keys: PEM (PUBLIC KEY, RSA PUBLIC KEY or
+// CERTIFICATE blocks) or JSON (a JWK, or a JWKS with "keys").
+func parsePublicKeys(data []byte) ([]key, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) > 0 && data[0] == '{' {
+		var set struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		if err := json.Unmarshal(data, &set); err != nil {
+			return nil, fmt.Errorf("not a JWK or JWKS: %v", err)
+		}
+		if set.Keys == nil {
+			set.Keys = []json.RawMessage{data}
+		}
+		var out []key
+		for i, raw := range set.Keys {
+			k, err := parseJWK(raw)
+			if err != nil {
+				return nil, fmt.Errorf("JWK %d: %w", i+1, err)
+			}
+			out = append(out, k)
+		}
+		if len(out) == 0 {
+			return nil, errors.New("the JWKS holds no keys")
+		}
+		return out, nil
+	}
+	var out []key
+	for rest := data; len(bytes.TrimSpace(rest)) > 0; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return nil, errors.New("neither PEM nor JSON (JWK/JWKS)")
+		}
+		pub, err := parsePEMBlock(block)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, key{pub: pub})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty")
+	}
+	return out, nil
+}
+
+func parsePEMBlock(b *pem.Block) (any, error) {
+	var pub any
+	var err error
+	switch b.Type {
+	case "PUBLIC KEY":
+		pub, err = x509.ParsePKIXPublicKey(b.Bytes)
+	case "RSA PUBLIC KEY":
+		pub, err = x509.ParsePKCS1PublicKey(b.Bytes)
+	case "CERTIFICATE":
+		var cert *x509.Certificate
+		if cert, err = x509.ParseCertificate(b.Bytes); err == nil {
+			pub = cert.PublicKey
+		}
+	default:
+		return nil, fmt.Errorf("PEM block %q: want PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE (never a private key)", b.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("PEM block %q: %v", b.Type, err)
+	}
+	switch pub.(type) {
+	case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		return pub, nil
+	}
+	return nil, fmt.Errorf("PEM block %q: unsupported key type %T (want RSA, ECDSA or Ed25519)", b.Type, pub)
+}
+
+// parseJWK reads one public signing key. Symmetric keys, private keys and
+// encryption keys are refused: a JWK never becomes an HMAC secret.
+func parseJWK(raw []byte) (key, error) {
+	var probe struct {
+		Kty string  `json:"kty"`
+		Use string  `json:"use"`
+		D   *string `json:"d"`
+		K   *string `json:"k"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return key{}, err
+	}
+	switch {
+	case probe.Kty == "oct" || probe.K != nil:
+		return key{}, errors.New("a symmetric (oct) key: configure HMAC secrets as hmac_secret")
+	case probe.D != nil:
+		return key{}, errors.New("a private key: publish only the public part")
+	case probe.Use != "" && probe.Use != "sig":
+		return key{}, fmt.Errorf("use %q: not a signing key", probe.Use)
+	}
+	var jwk jose.JSONWebKey
+	if err := jwk.UnmarshalJSON(raw); err != nil {
+		return key{}, err
+	}
+	if !jwk.Valid() || !jwk.IsPublic() {
+		return key{}, fmt.Errorf("kty %q: not a valid RSA, EC or OKP public key", probe.Kty)
+	}
+	return key{kid: jwk.KeyID, alg: jwk.Algorithm, pub: jwk.Key}, nil
+}
+
+// parseJWKS reads a fetched JWKS, skipping the keys it cannot use
+// (encryption keys, unsupported types) so one odd key does not hide the rest.
+func parseJWKS(body []byte) (keys []key, skipped int, err error) {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil {
+		return nil, 0, fmt.Errorf("not a JWKS: %v", err)
+	}
+	for _, raw := range set.Keys {
+		k, err := parseJWK(raw)
+		if err != nil {
+			skipped++
+			continue
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, skipped, fmt.Errorf("no usable signing key among %d", len(set.Keys))
+	}
+	return keys, skipped, nil
+}
+
+// jwksCache holds the keys fetched from a JWKS URL. It fetches when the
+// keys are older than JWKSRefresh or a token names an unknown kid, never
+// more than once per JWKSMinRefresh, and keeps serving the keys it has when
+// a fetch fails.
+type jwksCache struct {
+	cfg    *Config
+	now    func() time.Time
+	client *http.Client
+	ctx    context.Context // cancelled by close
+	cancel context.CancelFunc
+
+	fetchMu sync.Mutex // one fetch at a time
+
+	mu        sync.Mutex
+	keys      []key
+	loaded    bool      // keys were fetched at least once
+	fetched   time.Time // last successful fetch
+	attempted time.Time // last fetch, successful or not
+	err       error     // the last fetch's error; nil after a success
+}
+
+func newJWKSCache(cfg *Config, now func() time.Time) *jwksCache {
+	if cfg.JWKSRefresh <= 0 {
+		cfg.JWKSRefresh = DefaultJWKSRefresh
+	}
+	if cfg.JWKSMinRefresh < 0 {
+		cfg.JWKSMinRefresh = 0
+	} else if cfg.JWKSMinRefresh == 0 {
+		cfg.JWKSMinRefresh = DefaultJWKSMinRefresh
+	}
+	if cfg.JWKSTimeout <= 0 {
+		cfg.JWKSTimeout = DefaultJWKSTimeout
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &jwksCache{
+		cfg:    cfg,
+		now:    now,
+		client: &http.Client{Timeout: cfg.JWKSTimeout},
+		ctx:    ctx,
+		cancel: cancel,
+	}
+}
+
+func (c *jwksCache) start() { go c.refresh(c.ctx) }
+
+func (c *jwksCache) close() { c.cancel() }
+
+// get returns the current keys, fetching first when they are stale or
+// force is set (and the floor allows). err is the last fetch's error: the
+// keys may then be stale, or none.
+func (c *jwksCache) get(ctx context.Context, force bool) ([]key, error) {
+	c.mu.Lock()
+	stale := !c.loaded || c.now().Sub(c.fetched) >= c.cfg.JWKSRefresh
+	c.mu.Unlock()
+	if force || stale {
+		c.refresh(ctx)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.keys, c.err
+}
+
+// refresh fetches the JWKS unless the last fetch was less than
+// JWKSMinRefresh ago. A caller that arrives while another fetches waits for
+// that fetch and uses its result.
+func (c *jwksCache) refresh(ctx context.Context) {
+	c.fetchMu.Lock()
+	defer c.fetchMu.Unlock()
+	now := c.now()
+	c.mu.Lock()
+	if !c.attempted.IsZero() && now.Sub(c.attempted) < c.cfg.JWKSMinRefresh {
+		c.mu.Unlock()
+		return
+	}
+	c.attempted = now
+	hadErr := c.err != nil
+	c.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.JWKSTimeout)
+	defer cancel()
+	stop := context.AfterFunc(c.ctx, cancel)
+	defer stop()
+	keys, skipped, err := c.fetch(ctx)
+
+	c.mu.Lock()
+	loaded, fetched := c.loaded, c.fetched
+	if err == nil {
+		c.keys, c.loaded, c.fetched, c.err = keys, true, now, nil
+	} else {
+		c.err = err
+	}
+	c.mu.Unlock()
+
+	log := c.cfg.Logger.With(zap.String("issuer", c.cfg.Issuer), zap.String("jwks_url", c.cfg.JWKSURL))
+	switch {
+	case err != nil && loaded:
+		log.Warn("JWKS fetch failed; still using the keys fetched before",
+			zap.Time("fetched", fetched), zap.Error(err))
+	case err != nil:
+		log.Warn("JWKS fetch failed; tokens of this issuer cannot be verified until it succeeds (retried when a token needs it)",
+			zap.Error(err))
+	case hadErr:
+		log.Info("JWKS fetched again", zap.Int("keys", len(keys)), zap.Int("skipped", skipped))
+	default:
+		log.Debug("JWKS fetched", zap.Int("keys", len(keys)), zap.Int("skipped", skipped))
+	}
+}
+
+func (c *jwksCache) fetch(ctx context.Context) ([]key, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.JWKSURL, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, fmt.Errorf("GET %s: status %d", c.cfg.JWKSURL, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxJWKSSize+1))
+	if err != nil {
+		return nil, 0, fmt.Errorf("GET %s: %v", c.cfg.JWKSURL, err)
+	}
+	if len(body) > MaxJWKSSize {
+		return nil, 0, fmt.Errorf("GET %s: the JWKS is larger than %d bytes", c.cfg.JWKSURL, MaxJWKSSize)
+	}
+	return parseJWKS(body)
+}
