@@ -70,8 +70,13 @@ const DigestSize = 16
 
 // Digest identifies what an entry revokes: the first 128 bits of
 // SHA-256 (or HMAC-SHA-256, when a key is configured) over the entry's kind,
-// namespace and subject. See Hasher.
+// namespace and subject, whose first byte is then replaced by the kind, so
+// that an in-memory entry knows its kind at no cost (120 bits of hash
+// remain). See Hasher.
 type Digest [DigestSize]byte
+
+// Kind returns the kind the digest was made for.
+func (d Digest) Kind() Kind { return Kind(d[0]) }
 
 // String returns the digest in lower-case hex.
 func (d Digest) String() string { return hex.EncodeToString(d[:]) }

@@ -45,6 +45,7 @@ func (h *Hasher) Digest(kind Kind, namespace string, parts ...[]byte) Digest {
 	var sum [sha256.Size]byte
 	var d Digest
 	copy(d[:], hh.Sum(sum[:0]))
+	d[0] = byte(kind) // the kind travels with the digest: see Digest.Kind
 	return d
 }
 

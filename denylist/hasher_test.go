@@ -62,8 +62,18 @@ func TestHasherKnownAnswer(t *testing.T) {
 	sum := sha256.Sum256(in)
 	var want Digest
 	copy(want[:], sum[:])
+	want[0] = byte(KindToken) // the first byte carries the kind
 	if got := NewHasher(nil).TokenKey("ns", []byte("tok")).Digest; got != want {
 		t.Fatalf("digest %s, want %s", got, want)
+	}
+}
+
+func TestDigestCarriesItsKind(t *testing.T) {
+	h := NewHasher(nil)
+	for _, k := range []Key{h.TokenKey("", []byte("x")), h.JTIKey("", "i", "j"), h.SessionKey("", "i", "s"), h.UserKey("", "i", "u")} {
+		if k.Digest.Kind() != k.Kind {
+			t.Errorf("digest of a %s key says %s", k.Kind, k.Digest.Kind())
+		}
 	}
 }
 

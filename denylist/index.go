@@ -19,7 +19,19 @@ type Index struct {
 type packed uint64
 
 func pack(e Entry) packed {
-	return packed(uint64(uint32(e.Expires))<<32 | uint64(uint32(e.Cutoff)))
+	return packed(uint64(clampU32(e.Expires))<<32 | uint64(clampU32(e.Cutoff)))
+}
+
+// clampU32 keeps a Unix time in what a uint32 holds: a negative time is 0
+// (matches nothing later than the epoch), a time past 2106 is the largest.
+func clampU32(v int64) uint32 {
+	switch {
+	case v < 0:
+		return 0
+	case v > int64(^uint32(0)):
+		return ^uint32(0)
+	}
+	return uint32(v)
 }
 
 func (p packed) expires() int64 { return int64(p >> 32) }
@@ -99,6 +111,18 @@ func (ix *Index) Len() int {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	return len(ix.m)
+}
+
+// Range calls fn for every entry held, live or not yet purged, until fn
+// returns false. fn must not call back into the index.
+func (ix *Index) Range(fn func(Entry) bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	for d, p := range ix.m {
+		if !fn(p.entry(Key{Kind: d.Kind(), Digest: d})) {
+			return
+		}
+	}
 }
 
 // Digests returns every digest held, sorted, for paging.

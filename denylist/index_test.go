@@ -118,3 +118,22 @@ func TestIndexConcurrent(t *testing.T) {
 		t.Fatalf("Len %d, want 800", ix.Len())
 	}
 }
+
+func TestIndexRangeReturnsKinds(t *testing.T) {
+	h := NewHasher(nil)
+	ix := NewIndex()
+	want := map[Key]bool{h.SessionKey("", "i", "s"): true, h.TokenKey("", []byte("t")): true}
+	for k := range want {
+		ix.Put(Entry{Key: k, Cutoff: 5, Expires: 10})
+	}
+	got := map[Key]bool{}
+	ix.Range(func(e Entry) bool { got[e.Key] = true; return true })
+	if len(got) != len(want) {
+		t.Fatalf("Range gave %d entries, want %d", len(got), len(want))
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("Range lost %s", k)
+		}
+	}
+}
