@@ -1,0 +1,22 @@
+# Shortcuts; the scripts are the source of truth.
+.PHONY: run test build build-go bench
+
+# Run Caddy with the example config (go run: no separate build step).
+run:
+	go run ./cmd/caddy run --config Caddyfile.example --adapter caddyfile
+
+# Everything CI runs: vet, gofmt, unit and end-to-end tests.
+test:
+	./scripts/test
+
+# bin/caddy via xcaddy, pinned by xcaddy.json (as users build it).
+build:
+	./scripts/build
+
+# bin/caddy via go build ./cmd/caddy (faster).
+build-go:
+	./scripts/build --go
+
+# Benchmarks (scripts/bench).
+bench:
+	./scripts/bench

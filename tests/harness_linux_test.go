@@ -1,0 +1,9 @@
+package tests
+
+import "syscall"
+
+// procAttr makes the kernel kill Caddy if the test binary dies first, so a
+// crashed or timed-out test run leaves no server behind.
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
