@@ -56,6 +56,24 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        mode respond|forward
 //	        namespace <template>
 //	    }
+//	    logout_all <path> [respond|forward]          # log out everywhere (needs jwt)
+//	    backchannel_logout <path> [respond|forward]  # OIDC Back-Channel Logout (needs jwt with audience)
+//	    caep <path> [respond|forward]                # CAEP session-revoked SETs, RFC 8935 push (needs jwt with audience)
+//
+//	    # JWT verification, one block per issuer: verified tokens revoke
+//	    # their jti, session or user, not only themselves (see JWTConfig)
+//	    jwt <issuer> {
+//	        jwks_url <url>
+//	        audience <aud...>
+//	        public_key_file <file...>       # PEM, or JWK/JWKS JSON
+//	        public_key <PEM or JWK/JWKS JSON...>
+//	        hmac_secret <secret...>         # e.g. {env.IDP_HMAC_SECRET}; at least 32 bytes
+//	        algorithms <alg...>             # default: what fits the keys; never none
+//	        clock_skew <duration>           # default: the handler's clock_skew
+//	        jwks_refresh <duration>         # default: 1h
+//	        jwks_min_refresh <duration>     # default: 10s
+//	        jwks_timeout <duration>         # default: 5s
+//	    }
 //
 //	    # where tokens are looked for on every request
 //	    schemes <scheme...>                 # default: Bearer DPoP

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -111,11 +112,20 @@ type Handler struct {
 	// such as `{env.TOKEN_REVOCATION_KEY}` rather than the key itself.
 	HMACKey string `json:"hmac_key,omitempty"`
 
+	// JWT verifies tokens, one entry per issuer, so that their claims (jti,
+	// sid, sub) may be trusted: a revocation route then revokes the
+	// token's jti, its session or its user, not just the token itself. It
+	// is required by the backchannel_logout, caep and logout_all routes.
+	// Tokens are verified on revocation routes only, never on the request
+	// check path. See JWTConfig.
+	JWT []*JWTConfig `json:"jwt,omitempty"`
+
 	store    denylist.Store
 	storeKey string
 	hasher   *denylist.Hasher
 	sources  token.Sources
 	routes   []*route
+	verifier *jwtv.Set // nil without JWT
 	logger   *zap.Logger
 	errLog   *rateLimitedLogger
 	now      func() time.Time
@@ -172,7 +182,7 @@ func (h *Handler) setup() error {
 		}
 		h.routes = append(h.routes, rt)
 	}
-	return nil
+	return h.setupJWT()
 }
 
 func (h *Handler) setDefaults() {
@@ -244,11 +254,14 @@ func (h *Handler) Validate() error {
 		}
 		seen[rt.pattern.String()] = true
 	}
-	return nil
+	return h.validateJWT()
 }
 
 // Cleanup releases this config's hold on the shared store.
 func (h *Handler) Cleanup() error {
+	if h.verifier != nil {
+		h.verifier.Close()
+	}
 	if h.storeKey != "" {
 		_, err := stores.Delete(h.storeKey)
 		return err

@@ -57,6 +57,10 @@ func (h *Handler) writeError(w http.ResponseWriter, err error) error {
 	if errors.As(err, &oe) {
 		return writeOAuthError(w, oe)
 	}
+	var own selfAnswering
+	if errors.As(err, &own) {
+		return own.answer(w)
+	}
 	if !errors.Is(err, denylist.ErrUnavailable) {
 		h.errLog.Error("unexpected error", zap.Error(err))
 	}
@@ -66,6 +70,13 @@ func (h *Handler) writeError(w http.ResponseWriter, err error) error {
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	return writeOAuthError(w, &oauthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the revocation store is unavailable"})
+}
+
+// selfAnswering is an error of a protocol with its own error format (e.g.
+// RFC 8935's {"err", "description"}): it writes its answer itself.
+type selfAnswering interface {
+	error
+	answer(w http.ResponseWriter) error
 }
 
 // rateLimitedLogger logs an error line at most once per interval per

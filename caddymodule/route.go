@@ -23,11 +23,32 @@ type Route struct {
 	//
 	//   - "revoke": OAuth 2.0 Token Revocation (RFC 7009): POST, form
 	//     field `token`, optional `token_type_hint`. Answers 200, also for
-	//     a token it cannot parse; 400 invalid_request without a token.
+	//     a token it cannot parse; 400 invalid_request without a token. A
+	//     verified refresh token (claim typ Refresh or Offline, or
+	//     token_type_hint=refresh_token) revokes its session (sid) too.
 	//   - "logout": OpenID Connect / Keycloak logout: POST, form fields
-	//     `refresh_token` and/or `id_token_hint`. Answers 204. In forward
-	//     mode, an upstream 2xx confirms the tokens were valid, so their
+	//     `refresh_token` and/or `id_token_hint`. Answers 204. When a
+	//     token is verified (see Handler.JWT), or in forward mode when the
+	//     upstream answers 2xx (which confirms the tokens were valid), its
 	//     session (sid) is revoked as well.
+	//   - "logout_all": log out everywhere: POST with the caller's own
+	//     token in the Authorization header or the form field `token`.
+	//     The token must verify (else 401 invalid_token); every token of
+	//     its user (iss and sub) issued until now is revoked. Answers 204.
+	//   - "backchannel_logout": OpenID Connect Back-Channel Logout 1.0
+	//     receiver: POST, form field `logout_token`, verified as section 2.6
+	//     says, replays refused. Revokes the session (sid) it names, or
+	//     every session of the user (sub) when it names no sid. Answers 200;
+	//     400 invalid_request on any failure.
+	//   - "caep": receiver of CAEP session-revoked Security Event Tokens
+	//     (RFC 8417) pushed per RFC 8935: POST with Content-Type
+	//     application/secevent+jwt. Answers 202; 400 with {"err",
+	//     "description"} on failure; other event types are acknowledged
+	//     and ignored. See readSET for how subjects map to sessions and
+	//     users.
+	//
+	// logout_all, backchannel_logout and caep need Handler.JWT;
+	// backchannel_logout and caep also need the issuer's audiences.
 	Type string `json:"type"`
 
 	// Path is the request path to intercept. A segment "{name}" matches
@@ -72,6 +93,13 @@ type revocation struct {
 	// call (forward mode, 2xx) and the route kind says that proves the
 	// tokens genuine.
 	confirmed bool
+	// refreshHint is set when the caller said the tokens are refresh
+	// tokens (token_type_hint=refresh_token): trusted, they end their
+	// session.
+	refreshHint bool
+	// verified is what a route kind revokes from a token it verified
+	// itself (logout_all, backchannel_logout, caep).
+	verified *verifiedRevocation
 }
 
 // routeKind is the behaviour of one Route.Type.
@@ -146,7 +174,7 @@ func readFormTokens(fields []string, sessionWide bool) func(*Handler, *http.Requ
 		if err != nil {
 			return nil, err
 		}
-		rev := &revocation{sessionWide: sessionWide}
+		rev := &revocation{sessionWide: sessionWide, refreshHint: slices.Contains(form["token_type_hint"], "refresh_token")}
 		for _, f := range fields {
 			for _, v := range form[f] {
 				if v == "" {
@@ -232,7 +260,10 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 
 // record stores what rev revokes and logs one line per entry.
 func (h *Handler) record(ctx context.Context, rt *route, rev *revocation) error {
-	entries := h.entriesFor(rev)
+	entries, err := h.entriesFor(ctx, rev)
+	if err != nil {
+		return err
+	}
 	if len(entries) == 0 {
 		return nil
 	}
@@ -269,9 +300,10 @@ func (h *Handler) namespace(r *http.Request, routeNS string) string {
 }
 
 // entriesFor turns a revocation into denylist entries. Every token is
-// revoked by its identity. Its jti, and with sessionWide its session, are
-// revoked only when its claims are trusted.
-func (h *Handler) entriesFor(rev *revocation) []denylist.Entry {
+// revoked by its identity. Its jti, and its session when the call ends one
+// (a logout, a refresh token), are revoked only when its claims are trusted.
+// What a route kind verified itself comes last.
+func (h *Handler) entriesFor(ctx context.Context, rev *revocation) ([]denylist.Entry, error) {
 	now := h.now()
 	var out []denylist.Entry
 	for i := range rev.tokens {
@@ -281,20 +313,31 @@ func (h *Handler) entriesFor(rev *revocation) []denylist.Entry {
 			continue // already expired: nothing left to revoke
 		}
 		out = append(out, denylist.NewEntry(h.hasher.Key(denylist.KindToken, rev.namespace, t.Identity()...), now, expires))
-		if !t.JWT || !(rev.confirmed || h.claimsTrusted(t)) {
+		if !t.JWT {
+			continue
+		}
+		endsSession := rev.sessionWide || rev.refreshHint || isRefreshToken(t)
+		trusted, err := h.claimsTrusted(ctx, rev, t, endsSession)
+		if err != nil {
+			return nil, err
+		}
+		if !trusted {
 			continue
 		}
 		c := t.Claims
 		if c.ID != "" {
 			out = append(out, denylist.NewEntry(h.hasher.JTIKey(rev.namespace, c.Issuer, c.ID), now, expires))
 		}
-		if rev.sessionWide && c.SessionID != "" {
-			out = append(out, denylist.NewEntry(h.hasher.SessionKey(rev.namespace, c.Issuer, c.SessionID), now, h.cutoffExpiry(now)))
+		if endsSession && c.SessionID != "" {
+			out = append(out, h.sessionEntry(rev.namespace, c.Issuer, c.SessionID, now))
 		}
 	}
-	return out
+	if rev.verified != nil {
+		more, err := h.verifiedEntries(ctx, rev.namespace, rev.verified)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	return out, nil
 }
-
-// claimsTrusted reports whether t's claims were verified. Without a
-// verifier configured, no claim is trusted.
-func (h *Handler) claimsTrusted(*token.Token) bool { return false }

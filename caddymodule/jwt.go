@@ -1,0 +1,305 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+func init() {
+	handlerOptions["jwt"] = unmarshalJWT
+}
+
+// JWTConfig says how to verify the tokens of one issuer. A token verified
+// with it has trusted claims: revoking it also revokes its jti, and, for a
+// logout or a refresh token, its session.
+//
+// An HS* token is verified only with HMACSecrets, an asymmetric one only
+// with a public key of the matching type, and "none" never: a public key
+// can never be abused as an HMAC secret.
+type JWTConfig struct {
+	// Issuer is the iss claim of the tokens, exactly as they carry it (for
+	// Keycloak: `https://<host>/realms/<realm>`). Required; every entry
+	// has its own. `{env.*}` placeholders are replaced when the config is
+	// loaded.
+	Issuer string `json:"issuer"`
+
+	// Audiences: when set, a token's aud must hold at least one of them.
+	// The backchannel_logout and caep routes require them: a logout
+	// token's aud is this relying party's client ID, a SET's the
+	// receiver's audience.
+	Audiences []string `json:"audiences,omitempty"`
+
+	// JWKSURL is where the issuer publishes its keys (for Keycloak:
+	// `<issuer>/protocol/openid-connect/certs`). It is fetched in the
+	// background when the config loads (if the issuer is down, a warning
+	// is logged and Caddy starts anyway; the fetch is retried when a
+	// token needs the keys), again when the keys are older than
+	// JWKSRefresh, and when a token names an unknown kid, never more than
+	// once per JWKSMinRefresh. If a fetch fails, the keys fetched before
+	// keep serving.
+	JWKSURL string `json:"jwks_url,omitempty"`
+
+	// PublicKeyFiles are files holding static public keys: PEM (PUBLIC
+	// KEY, RSA PUBLIC KEY or CERTIFICATE blocks) or JSON (a JWK or a JWKS).
+	PublicKeyFiles []string `json:"public_key_files,omitempty"`
+
+	// PublicKeys are static public keys inline: JWK or JWKS JSON, or PEM.
+	PublicKeys []string `json:"public_keys,omitempty"`
+
+	// HMACSecrets are shared secrets for HS256, HS384 and HS512, at least
+	// 32 bytes each. Use placeholders such as `{env.IDP_HMAC_SECRET}`.
+	HMACSecrets []string `json:"hmac_secrets,omitempty"`
+
+	// Algorithms is the allow-list of alg values. Default: the asymmetric
+	// algorithms that fit the configured keys (with a JWKS URL: RS256,
+	// RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA), plus
+	// HS256, HS384 and HS512 when an HMAC secret is set. "none" is refused,
+	// and so is an HS* algorithm without an HMAC secret.
+	Algorithms []string `json:"algorithms,omitempty"`
+
+	// ClockSkew is the leeway on exp, nbf and iat. Default: the handler's
+	// clock_skew.
+	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
+
+	// JWKSRefresh is the age after which the JWKS is fetched again before
+	// its keys are used. Default: 1h.
+	JWKSRefresh caddy.Duration `json:"jwks_refresh,omitempty"`
+
+	// JWKSMinRefresh is the least time between two fetches of the JWKS,
+	// also when tokens name unknown kids: a flood of forged kids costs the
+	// issuer one request per interval. Default: 10s.
+	JWKSMinRefresh caddy.Duration `json:"jwks_min_refresh,omitempty"`
+
+	// JWKSTimeout bounds one fetch of the JWKS. Default: 5s.
+	JWKSTimeout caddy.Duration `json:"jwks_timeout,omitempty"`
+}
+
+// verifierConfig resolves placeholders and reads key files.
+func (jc *JWTConfig) verifierConfig(h *Handler) (jwtv.Config, error) {
+	repl := caddy.NewReplacer()
+	expand := func(what, v string) (string, error) {
+		out := repl.ReplaceAll(v, "")
+		if v != "" && out == "" {
+			return "", fmt.Errorf("%s %q is empty once placeholders are replaced (is the environment variable set?)", what, v)
+		}
+		return out, nil
+	}
+	cfg := jwtv.Config{
+		Algorithms:     jc.Algorithms,
+		ClockSkew:      time.Duration(jc.ClockSkew),
+		JWKSRefresh:    time.Duration(jc.JWKSRefresh),
+		JWKSMinRefresh: time.Duration(jc.JWKSMinRefresh),
+		JWKSTimeout:    time.Duration(jc.JWKSTimeout),
+		Logger:         h.logger.Named("jwt"),
+	}
+	if cfg.ClockSkew == 0 {
+		cfg.ClockSkew = time.Duration(h.ClockSkew)
+	}
+	var err error
+	if cfg.Issuer, err = expand("issuer", jc.Issuer); err != nil {
+		return cfg, err
+	}
+	if cfg.JWKSURL, err = expand("jwks_url", jc.JWKSURL); err != nil {
+		return cfg, err
+	}
+	for _, a := range jc.Audiences {
+		a, err := expand("audience", a)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Audiences = append(cfg.Audiences, a)
+	}
+	for _, f := range jc.PublicKeyFiles {
+		f, err := expand("public_key_file", f)
+		if err != nil {
+			return cfg, err
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return cfg, fmt.Errorf("public_key_file: %v", err)
+		}
+		cfg.PublicKeys = append(cfg.PublicKeys, b)
+	}
+	for _, k := range jc.PublicKeys {
+		cfg.PublicKeys = append(cfg.PublicKeys, []byte(k))
+	}
+	for _, s := range jc.HMACSecrets {
+		s, err := expand("hmac_secret", s)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.HMACSecrets = append(cfg.HMACSecrets, []byte(s))
+	}
+	return cfg, nil
+}
+
+// setupJWT builds the verifiers and starts fetching their JWKS in the
+// background.
+func (h *Handler) setupJWT() error {
+	if len(h.JWT) == 0 {
+		return nil
+	}
+	var vs []*jwtv.Verifier
+	for i, jc := range h.JWT {
+		cfg, err := jc.verifierConfig(h)
+		if err == nil {
+			var v *jwtv.Verifier
+			if v, err = jwtv.New(cfg); err == nil {
+				vs = append(vs, v)
+				continue
+			}
+		}
+		if jc.Issuer == "" {
+			return fmt.Errorf("token_revocation: jwt %d: %w", i+1, err)
+		}
+		return fmt.Errorf("token_revocation: jwt %q: %w", jc.Issuer, err)
+	}
+	set, err := jwtv.NewSet(vs...)
+	if err != nil {
+		return fmt.Errorf("token_revocation: jwt: %w: give each issuer one jwt block", err)
+	}
+	set.Start()
+	h.verifier = set
+	return nil
+}
+
+// verifiedKinds are the route types that verify tokens themselves, and
+// whether they need the issuer's audiences.
+var verifiedKinds = map[string]struct{ needsAudience bool }{
+	"logout_all":         {},
+	"backchannel_logout": {needsAudience: true},
+	"caep":               {needsAudience: true},
+}
+
+// validateJWT refuses routes that cannot work with the JWT configuration.
+func (h *Handler) validateJWT() error {
+	for _, rt := range h.routes {
+		need, ok := verifiedKinds[rt.Type]
+		if !ok {
+			continue
+		}
+		if h.verifier == nil {
+			return fmt.Errorf("token_revocation: route %s %s verifies tokens: add a jwt block for their issuer (e.g. jwt <issuer> { jwks_url <url> })", rt.Type, rt.Path)
+		}
+		if need.needsAudience && !h.anyAudience() {
+			return fmt.Errorf("token_revocation: route %s %s must check the aud of its tokens: set audience in the jwt block of the issuer that sends them", rt.Type, rt.Path)
+		}
+	}
+	return nil
+}
+
+func (h *Handler) anyAudience() bool {
+	for _, jc := range h.JWT {
+		if len(jc.Audiences) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// errKeysUnavailable answers a call whose token could not be verified
+// because its issuer's keys could not be fetched: the client should retry.
+var errKeysUnavailable = &oauthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the issuer's signing keys could not be fetched; try again later"}
+
+// verify verifies raw with the configured verifiers. A failure is logged
+// at debug level (reason only, never the token).
+func (h *Handler) verify(ctx context.Context, raw string, opts jwtv.Options) (*jwtv.Token, error) {
+	if h.verifier == nil {
+		return nil, errors.New("no jwt verifier configured")
+	}
+	v, err := h.verifier.Verify(ctx, raw, opts)
+	if err != nil {
+		if errors.Is(err, jwtv.ErrKeysUnavailable) {
+			h.errLog.Error("token not verified: signing keys unavailable", zap.Error(err))
+		} else if c := h.logger.Check(zapcore.DebugLevel, "token not verified"); c != nil {
+			c.Write(zap.Error(err))
+		}
+	}
+	return v, err
+}
+
+// claimsTrusted reports whether t's claims may revoke more than t: the
+// upstream confirmed the call, or t verifies with Handler.JWT. When the
+// issuer's keys cannot be fetched and the call ends a session, it fails
+// (answered 503) rather than quietly revoke less than was asked.
+func (h *Handler) claimsTrusted(ctx context.Context, rev *revocation, t *token.Token, endsSession bool) (bool, error) {
+	if rev.confirmed {
+		return true, nil
+	}
+	if h.verifier == nil {
+		return false, nil
+	}
+	v, err := h.verify(ctx, t.Raw, jwtv.Options{})
+	switch {
+	case err == nil:
+		// The claims used are t's: the very payload the signature covers.
+		return bytes.Equal(v.Payload, t.Payload), nil
+	case errors.Is(err, jwtv.ErrKeysUnavailable) && endsSession:
+		return false, errKeysUnavailable
+	}
+	return false, nil
+}
+
+// isRefreshToken reports whether t says it is a refresh token (Keycloak's
+// typ claim: Refresh, or Offline for offline tokens).
+func isRefreshToken(t *token.Token) bool {
+	return strings.EqualFold(t.Claims.Type, "Refresh") || strings.EqualFold(t.Claims.Type, "Offline")
+}
+
+// unmarshalJWT parses `jwt <issuer> { ... }`; see UnmarshalCaddyfile.
+func unmarshalJWT(h *Handler, d *caddyfile.Dispenser) error {
+	jc := &JWTConfig{}
+	if !d.NextArg() {
+		return d.Err("token_revocation: jwt: missing issuer (the iss claim of the tokens): jwt <issuer> { ... }")
+	}
+	jc.Issuer = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "jwks_url":
+			err = oneArg(d, &jc.JWKSURL)
+		case "audience", "audiences":
+			err = atLeastOneArg(d, &jc.Audiences)
+		case "public_key_file":
+			err = atLeastOneArg(d, &jc.PublicKeyFiles)
+		case "public_key":
+			err = atLeastOneArg(d, &jc.PublicKeys)
+		case "hmac_secret":
+			err = atLeastOneArg(d, &jc.HMACSecrets)
+		case "algorithms":
+			err = atLeastOneArg(d, &jc.Algorithms)
+		case "clock_skew":
+			err = durationArg(d, &jc.ClockSkew)
+		case "jwks_refresh":
+			err = durationArg(d, &jc.JWKSRefresh)
+		case "jwks_min_refresh":
+			err = durationArg(d, &jc.JWKSMinRefresh)
+		case "jwks_timeout":
+			err = durationArg(d, &jc.JWKSTimeout)
+		default:
+			err = d.Errf("token_revocation: jwt %s: unknown option %q", jc.Issuer, d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	h.JWT = append(h.JWT, jc)
+	return nil
+}

@@ -1,0 +1,107 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+)
+
+func init() {
+	routeKinds["backchannel_logout"] = &routeKind{
+		methods: []string{http.MethodPost},
+		read:    readLogoutToken,
+		respond: func(w http.ResponseWriter) error {
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Content-Length", "0")
+			w.WriteHeader(http.StatusOK)
+			return nil
+		},
+	}
+}
+
+// backchannelLogoutEvent is the event a logout token must carry (OpenID
+// Connect Back-Channel Logout 1.0, section 2.4).
+const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// readLogoutToken reads a Back-Channel Logout request and validates its
+// logout token as section 2.6 says: signature, iss, aud, iat and exp; typ
+// logout+jwt if present (or the generic JWT, which some IdPs send; any
+// other explicit type, such as an access token's at+jwt, is refused); an
+// events claim holding the back-channel logout
+// event as an object; sid and/or sub; no nonce; a jti not seen before.
+// It revokes the session (sid) with a cut-off of now, or, when the token
+// names no sid, every token of the user (sub). Any failure is 400
+// invalid_request (section 2.8); keys that cannot be fetched are 503.
+func readLogoutToken(h *Handler, r *http.Request) (*revocation, error) {
+	fail := func(desc string) error {
+		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
+	}
+	form, err := h.readForm(r)
+	if err != nil {
+		return nil, err
+	}
+	raw := ""
+	for _, v := range form["logout_token"] {
+		if v != "" {
+			raw = v
+			break
+		}
+	}
+	switch {
+	case raw == "":
+		return nil, fail("missing logout_token")
+	case len(raw) > h.MaxTokenSize:
+		return nil, fail("logout_token too large")
+	}
+	v, err := h.verify(r.Context(), raw, jwtv.Options{RequireExpiry: true, RequireIssuedAt: true, RequireAudience: true})
+	switch {
+	case errors.Is(err, jwtv.ErrKeysUnavailable):
+		return nil, errKeysUnavailable
+	case err != nil:
+		return nil, fail("logout_token: " + err.Error())
+	case !typIs(v.Type, "logout+jwt"):
+		return nil, fail("logout_token: typ header " + v.Type + ", want logout+jwt")
+	}
+	var claims struct {
+		Events map[string]json.RawMessage `json:"events"`
+		Nonce  json.RawMessage            `json:"nonce"`
+	}
+	if err := json.Unmarshal(v.Payload, &claims); err != nil {
+		return nil, fail("logout_token: events is not a JSON object")
+	}
+	switch {
+	case claims.Nonce != nil:
+		return nil, fail("logout_token: must not contain nonce")
+	case !isJSONObject(claims.Events[backchannelLogoutEvent]):
+		return nil, fail("logout_token: events must hold " + backchannelLogoutEvent + " as an object")
+	case v.Claims.SessionID == "" && v.Claims.Subject == "":
+		return nil, fail("logout_token: needs sid or sub")
+	}
+	guard, err := h.newReplayGuard(v, func(d string) error { return fail("logout_token: " + d) })
+	if err != nil {
+		return nil, err
+	}
+	c := cutoff{Kind: denylist.KindSession, Issuer: v.Claims.Issuer, ID: v.Claims.SessionID, At: h.now()}
+	if c.ID == "" {
+		c.Kind, c.ID = denylist.KindUser, v.Claims.Subject
+	}
+	return &revocation{verified: &verifiedRevocation{cutoffs: []cutoff{c}, replay: guard}}, nil
+}
+
+// typIs reports whether a typ header fits the explicit type want: it is
+// absent, the generic JWT, or application/<want> (RFC 7515 section 4.1.9:
+// the "application/" prefix may be left out; compared case-insensitively).
+func typIs(typ, want string) bool {
+	t := strings.TrimPrefix(strings.ToLower(typ), "application/")
+	return t == "" || t == "jwt" || t == want
+}
+
+func isJSONObject(b json.RawMessage) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] == '{'
+}
