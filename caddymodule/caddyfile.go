@@ -48,6 +48,8 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        pool_size <n>
 //	        key_prefix <prefix>
 //	        eviction_policy warn|refuse
+//	        min_replicas <n>            # replicas that must acknowledge a revocation (WAIT); default 0
+//	        replica_timeout <duration>  # default: 1s
 //	    }
 //
 //	    # revocation routes: <type> <path> [respond|forward] [{ options }]
@@ -248,6 +250,10 @@ func (c *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &c.KeyPrefix)
 		case "eviction_policy":
 			err = oneArg(d, &c.EvictionPolicy)
+		case "min_replicas":
+			err = intArg(d, &c.MinReplicas)
+		case "replica_timeout":
+			err = durationArg(d, &c.ReplicaTimeout)
 		case "dial_timeout":
 			err = durationArg(d, &c.DialTimeout)
 		case "read_timeout":

@@ -89,6 +89,20 @@ type RedisConfig struct {
 	// evict denylist keys (allkeys-*), silently un-revoking tokens:
 	// "warn" (default) logs a warning; "refuse" fails the config load.
 	EvictionPolicy string `json:"eviction_policy,omitempty"`
+
+	// MinReplicas is how many replicas must acknowledge a revocation
+	// (Redis WAIT) before it is answered 2xx; fewer within ReplicaTimeout
+	// answers 503 with Retry-After, and the client's retry is idempotent.
+	// With Sentinel or Cluster and at least one replica per primary, set it
+	// to 1 so that a revocation answered 2xx survives the primary's death:
+	// it is on a replica, and failover promotes the most up-to-date one.
+	// Default: 0 (the primary's answer is enough; a failover may lose the
+	// revocations of the last moments before it).
+	MinReplicas int `json:"min_replicas,omitempty"`
+
+	// ReplicaTimeout bounds the wait for MinReplicas acknowledgements.
+	// Default: 1s.
+	ReplicaTimeout caddy.Duration `json:"replica_timeout,omitempty"`
 }
 
 // RedisTLS configures TLS to Redis.
@@ -187,6 +201,8 @@ func (c *RedisConfig) options(repl *caddy.Replacer, logger *zap.Logger) (denylis
 		PoolSize:         c.PoolSize,
 		KeyPrefix:        repl.ReplaceAll(c.KeyPrefix, ""),
 		EvictionPolicy:   c.EvictionPolicy,
+		MinReplicas:      c.MinReplicas,
+		ReplicaTimeout:   time.Duration(c.ReplicaTimeout),
 		Logger:           logger,
 	}
 	for _, a := range c.Addresses {

@@ -161,6 +161,9 @@ func (o RedisOptions) withDefaults() RedisOptions {
 	if o.EvictionPolicy == "" {
 		o.EvictionPolicy = "warn"
 	}
+	if o.MinReplicas > 0 && o.ReplicaTimeout <= 0 {
+		o.ReplicaTimeout = DefaultRedisReplicaTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -179,6 +182,8 @@ func (o RedisOptions) validate() error {
 		return fmt.Errorf("redis: key prefix %q must not contain { or }: the store adds its own hash tag", o.KeyPrefix)
 	case o.EvictionPolicy != "warn" && o.EvictionPolicy != "refuse":
 		return fmt.Errorf("redis: eviction policy %q: want warn or refuse", o.EvictionPolicy)
+	case o.MinReplicas < 0:
+		return fmt.Errorf("redis: min_replicas %d: want 0 or more", o.MinReplicas)
 	}
 	for _, a := range o.Addrs {
 		if a == "" {
@@ -374,7 +379,7 @@ func (s *RedisStore) Revoke(ctx context.Context, entries ...Entry) error {
 		for _, e := range batch {
 			args = append(args, e.Key.String(), e.Expires, e.Cutoff)
 		}
-		n, err := revokeScript.Run(ctx, s.client, s.keys, args...).Int64()
+		n, err := s.runRevoke(ctx, args)
 		if err != nil {
 			return s.unavailable(err)
 		}
@@ -619,6 +624,9 @@ func (s *RedisStore) Status(ctx context.Context) Status {
 	}
 	if s.opts.MasterName != "" {
 		st.Details["master_name"] = s.opts.MasterName
+	}
+	if s.opts.MinReplicas > 0 {
+		st.Details["min_replicas"] = s.opts.MinReplicas
 	}
 	if s.policy != "" {
 		st.Details["maxmemory_policy"] = s.policy

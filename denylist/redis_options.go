@@ -34,6 +34,18 @@ type RedisOptions struct {
 	// EvictionPolicy says what to do when the server's maxmemory-policy can
 	// evict denylist keys: "warn" (default) or "refuse".
 	EvictionPolicy string
+	// MinReplicas is how many replicas must acknowledge a revocation
+	// (Redis WAIT, on the connection that wrote it) before Revoke returns
+	// nil. A revocation acknowledged by the primary alone is lost when the
+	// primary dies before replicating it and a replica is promoted; with
+	// MinReplicas >= 1 a revocation that Revoke reported stored is on at
+	// least that many replicas, the candidates for promotion. 0 (default):
+	// the primary's answer is enough.
+	MinReplicas int
+	// ReplicaTimeout bounds the wait for MinReplicas acknowledgements;
+	// past it Revoke fails with ErrUnavailable (the write stays on the
+	// primary). Default: DefaultRedisReplicaTimeout.
+	ReplicaTimeout time.Duration
 	// Logger receives warnings (eviction policy) and rate-limited errors.
 	Logger *zap.Logger
 }

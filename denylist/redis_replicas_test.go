@@ -1,0 +1,91 @@
+package denylist
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
+)
+
+// waitReplicaSynced polls until the replica reports its link to the
+// primary up.
+func waitReplicaSynced(t *testing.T, replica *redistest.Server) {
+	t.Helper()
+	c := replica.Client()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(c.Info(context.Background(), "replication").Val(), "master_link_status:up") {
+		if time.Now().After(deadline) {
+			t.Fatal("replica never synced with the primary")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRedisMinReplicas: with MinReplicas, a revocation Revoke reports stored
+// is already on the replica when Revoke returns (no polling), and one that
+// no replica acknowledges fails with ErrUnavailable after ReplicaTimeout.
+func TestRedisMinReplicas(t *testing.T) {
+	ctx := context.Background()
+	// No 5s wait for more replicas before a full sync.
+	primary := redistest.Start(t, "--repl-diskless-sync-delay", "0")
+	replica := redistest.Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(primary.Port))
+	waitReplicaSynced(t, replica)
+
+	s, err := openRedis(ctx, RedisOptions{Addrs: []string{primary.Addr}, MinReplicas: 1, ReplicaTimeout: 300 * time.Millisecond}, newTestClock().Now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if st := s.Status(ctx); st.Details["min_replicas"] != 1 {
+		t.Errorf("Status details: %+v", st.Details)
+	}
+	rc := replica.Client()
+	for i := range 20 {
+		k := tokenKey("tok" + strconv.Itoa(i))
+		mustRevoke(t, s, Entry{Key: k, Cutoff: CutoffAlways, Expires: t0 + 100})
+		if ok, err := rc.HExists(ctx, "{trv}:entries", k.String()).Result(); err != nil || !ok {
+			t.Fatalf("revocation %d acknowledged but not on the replica: %v %v", i, ok, err)
+		}
+	}
+
+	// Asking for more replicas than exist: the write reaches the primary
+	// but is reported unavailable, after about ReplicaTimeout.
+	s2, err := openRedis(ctx, RedisOptions{Addrs: []string{primary.Addr}, MinReplicas: 2, ReplicaTimeout: 200 * time.Millisecond}, newTestClock().Now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	start := time.Now()
+	err = s2.Revoke(ctx, Entry{Key: tokenKey("two"), Cutoff: CutoffAlways, Expires: t0 + 100})
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "only 1 of the 2 replica(s)") {
+		t.Fatalf("Revoke with too few replicas: %v", err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond || d > 5*time.Second {
+		t.Errorf("Revoke waited %s, want about the 200ms replica timeout", d)
+	}
+
+	// The replica gone: Revoke fails instead of answering for a write only
+	// the primary holds; with it back, Revoke succeeds again.
+	replica.Stop()
+	err = s.Revoke(ctx, Entry{Key: tokenKey("alone"), Cutoff: CutoffAlways, Expires: t0 + 100})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Revoke with the replica down: %v, want ErrUnavailable", err)
+	}
+	replica.Restart()
+	waitReplicaSynced(t, replica)
+	mustRevoke(t, s, Entry{Key: tokenKey("alone"), Cutoff: CutoffAlways, Expires: t0 + 100})
+	if ok, _ := replica.Client().HExists(ctx, "{trv}:entries", tokenKey("alone").String()).Result(); !ok {
+		t.Fatal("retried revocation not on the replica")
+	}
+}
+
+func TestRedisMinReplicasInvalid(t *testing.T) {
+	_, err := OpenRedis(context.Background(), RedisOptions{Addrs: []string{"127.0.0.1:1"}, MinReplicas: -1})
+	if err == nil || errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "min_replicas") {
+		t.Fatalf("MinReplicas -1: %v", err)
+	}
+}
