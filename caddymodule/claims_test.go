@@ -19,6 +19,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/jwttest"
 )
 
 const testIssuer = "https://idp.test/realms/demo"
@@ -59,33 +60,12 @@ func (p *idp) handler(routes ...*Route) *Handler {
 func sign(t *testing.T, key *rsa.PrivateKey, typ string, claims map[string]any) string {
 	t.Helper()
 	now := time.Now().Unix()
-	c := map[string]any{"iss": testIssuer, "aud": "gw", "iat": now, "exp": now + 300}
-	for k, v := range claims {
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-	}
-	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(c)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _ := jws.CompactSerialize()
-	return s
+	return jwttest.Sign(t, jose.RS256, key, "k1", typ, jwttest.Claims(map[string]any{"iss": testIssuer, "aud": "gw", "iat": now, "exp": now + 300}, claims))
 }
 
 // algNone is claims as an unsigned JWT (alg none).
 func algNone(claims map[string]any) string {
-	h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"k1"}`))
-	b, _ := json.Marshal(claims)
-	return h + "." + base64.RawURLEncoding.EncodeToString(b) + "."
+	return jwttest.Unsigned(`{"alg":"none","kid":"k1"}`, claims, "")
 }
 
 func entries(t *testing.T, h *Handler) int {

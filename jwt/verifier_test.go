@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -22,6 +21,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/jwttest"
 )
 
 const issuer = "https://idp.test/realms/demo"
@@ -45,42 +46,19 @@ func rsaKeys(t *testing.T) (*rsa.PrivateKey, *rsa.PrivateKey) {
 // sign returns a compact JWS of claims signed with priv under kid.
 func sign(t *testing.T, alg jose.SignatureAlgorithm, priv any, kid string, claims map[string]any) string {
 	t.Helper()
-	opts := (&jose.SignerOptions{}).WithType("JWT")
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: priv, KeyID: kid}}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return jwttest.Sign(t, alg, priv, kid, "JWT", claims)
 }
 
 // unsigned builds a token with the given header and claims and a junk
 // signature.
 func unsigned(header, claims map[string]any) string {
 	h, _ := json.Marshal(header)
-	c, _ := json.Marshal(claims)
-	return base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c) + ".c2ln"
+	return jwttest.Unsigned(string(h), claims, "c2ln")
 }
 
 func claims(extra map[string]any) map[string]any {
 	now := time.Now().Unix()
-	c := map[string]any{"iss": issuer, "sub": "u1", "aud": "api", "iat": now, "exp": now + 300, "jti": "j1"}
-	for k, v := range extra {
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-	}
-	return c
+	return jwttest.Claims(map[string]any{"iss": issuer, "sub": "u1", "aud": "api", "iat": now, "exp": now + 300, "jti": "j1"}, extra)
 }
 
 // jwksServer serves a JWKS whose keys the test can change, and counts the
