@@ -422,8 +422,8 @@ func TestKeysUnavailable(t *testing.T) {
 		JWT: []*JWTConfig{{Issuer: testIssuer, JWKSURL: down.URL}}}, nil)
 	newIdP(t)
 	refresh := sign(t, idpKey, "JWT", map[string]any{"sid": "S", "typ": "Refresh"})
-	if res := serve(t, h, &upstream{}, formRequest("POST", "/logout", url.Values{"refresh_token": {refresh}})); res.status != 503 {
-		t.Errorf("logout with the IdP's keys unavailable: %d, want 503 (the session could not be revoked)", res.status)
+	if res := serve(t, h, &upstream{}, formRequest("POST", "/logout", url.Values{"refresh_token": {refresh}})); res.status != 503 || res.header.Get("Retry-After") == "" {
+		t.Errorf("logout with the IdP's keys unavailable: %d Retry-After=%q, want 503 with Retry-After (the session could not be revoked)", res.status, res.header.Get("Retry-After"))
 	}
 	access := sign(t, idpKey, "JWT", map[string]any{"sid": "S"})
 	if res := serve(t, h, &upstream{}, formRequest("POST", "/revoke", url.Values{"token": {access}})); res.status != 200 {

@@ -49,33 +49,47 @@ func writeOAuthError(w http.ResponseWriter, e *oauthError) error {
 	return err
 }
 
-// writeError answers err: an *oauthError as it is; a store failure as 503
-// with Retry-After (RFC 7009 section 2.2.1: the client must assume the
-// token still exists and try again).
+// writeError answers err: an *oauthError, or an error of a protocol with
+// its own format, as it is; a store failure as 503. Every 503 carries
+// Retry-After (RFC 7009 section 2.2.1: the client must assume the token
+// still exists and try again).
 func (h *Handler) writeError(w http.ResponseWriter, err error) error {
-	var oe *oauthError
-	if errors.As(err, &oe) {
-		return writeOAuthError(w, oe)
-	}
-	var own selfAnswering
-	if errors.As(err, &own) {
+	var (
+		oe  *oauthError
+		own selfAnswering
+	)
+	switch {
+	case errors.As(err, &own):
+		h.setRetryAfter(w, own.statusCode())
 		return own.answer(w)
+	case errors.As(err, &oe):
+	default:
+		if !errors.Is(err, denylist.ErrUnavailable) {
+			h.errLog.Error("unexpected error", zap.Error(err))
+		}
+		oe = errStoreUnavailable
 	}
-	if !errors.Is(err, denylist.ErrUnavailable) {
-		h.errLog.Error("unexpected error", zap.Error(err))
+	h.setRetryAfter(w, oe.Status)
+	return writeOAuthError(w, oe)
+}
+
+// errStoreUnavailable answers a request the denylist store could not serve.
+var errStoreUnavailable = &oauthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the revocation store is unavailable"}
+
+// setRetryAfter adds Retry-After (whole seconds, at least 1) to a 503.
+func (h *Handler) setRetryAfter(w http.ResponseWriter, status int) {
+	if status != http.StatusServiceUnavailable {
+		return
 	}
 	secs := int(time.Duration(h.RetryAfter).Round(time.Second) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	return writeOAuthError(w, &oauthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the revocation store is unavailable"})
+	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 }
 
 // selfAnswering is an error of a protocol with its own error format (e.g.
 // RFC 8935's {"err", "description"}): it writes its answer itself.
 type selfAnswering interface {
 	error
+	statusCode() int
 	answer(w http.ResponseWriter) error
 }
 

@@ -38,6 +38,8 @@ type caepError struct {
 
 func (e *caepError) Error() string { return e.Code + ": " + e.Description }
 
+func (e *caepError) statusCode() int { return e.status }
+
 func (e *caepError) answer(w http.ResponseWriter) error {
 	body, _ := json.Marshal(e)
 	w.Header().Set("Content-Type", "application/json")
