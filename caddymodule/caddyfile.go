@@ -93,6 +93,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    fail closed|open                    # default: closed
 //	    retry_after <duration>              # default: 5s
 //	    hmac_key <key>                      # e.g. {env.TOKEN_REVOCATION_KEY}
+//	    name <name>                         # picks this handler in the admin API / CLI (--handler)
 //	}
 //
 // Route types: see Route.Type.

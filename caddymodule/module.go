@@ -54,6 +54,11 @@ type Handler struct {
 	// Routes are the revocation and logout endpoints to intercept.
 	Routes []*Route `json:"routes,omitempty"`
 
+	// Name identifies this handler in the admin API and CLI (?handler=,
+	// --handler) when a config has several token_revocation handlers
+	// that differ in their settings. Default: none.
+	Name string `json:"name,omitempty"`
+
 	// Namespace scopes revocations: a token revoked in one namespace is not
 	// rejected in another. It may use request placeholders, e.g.
 	// `{http.request.header.tenant}`, and is evaluated on every request and
@@ -151,7 +156,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.store, h.storeKey = store, storeKey
-	return nil
+	return h.provisionOps(ctx) // metrics, admin API
 }
 
 // setup does everything Provision does but open the store.
@@ -262,6 +267,7 @@ func (h *Handler) Cleanup() error {
 	if h.verifier != nil {
 		h.verifier.Close()
 	}
+	h.cleanupOps()
 	if h.storeKey != "" {
 		_, err := stores.Delete(h.storeKey)
 		return err

@@ -264,19 +264,27 @@ func (h *Handler) record(ctx context.Context, rt *route, rev *revocation) error 
 	if err != nil {
 		return err
 	}
+	return h.storeEntries(ctx, rt, rev.namespace, entries)
+}
+
+// storeEntries stores entries revoked in namespace ns through rt (a
+// route, or the admin API), and logs and counts one line per entry.
+func (h *Handler) storeEntries(ctx context.Context, rt *route, ns string, entries []denylist.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	if err := h.store.Revoke(ctx, entries...); err != nil {
-		h.errLog.Error("revocation not stored", zap.String("route", rt.Path), zap.Error(err))
+		countStoreError("revoke")
+		h.errLog.Error("revocation not stored", zap.String("route", rt.Type+" "+rt.Path), zap.Error(err))
 		return err
 	}
 	for _, e := range entries {
+		countRevocation(rt.Type, e.Kind)
 		h.logger.Info("revoked",
 			zap.String("route", rt.Type+" "+rt.Path),
 			zap.String("kind", e.Kind.String()),
 			zap.String("hash", e.Digest.Short()),
-			zap.String("namespace", rev.namespace),
+			zap.String("namespace", ns),
 			zap.Int64("expires", e.Expires))
 	}
 	return nil

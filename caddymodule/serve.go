@@ -23,20 +23,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	var buf [4]token.Found
 	found, err := h.sources.Extract(r, buf[:0])
 	if err != nil {
+		countExtractError(err)
 		return h.writeError(w, extractError(err, h.MaxBodySize))
 	}
 	if len(found) == 0 {
 		return next.ServeHTTP(w, r)
 	}
+	start := time.Now() // metrics: check latency
 	ns := h.namespace(r, "")
 	for i := range found {
 		t := token.Parse(found[i].Raw)
 		m, err := h.check(r.Context(), ns, &t)
 		if err != nil {
 			h.errLog.Error("denylist check failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
+			countCheckFailed(h.FailMode == FailOpen)
 			if h.FailMode == FailOpen {
 				continue
 			}
+			observeCheck(start, reasonUnavailable)
 			return h.writeError(w, err)
 		}
 		if m.Revoked {
@@ -46,9 +50,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 					zap.String("source", found[i].Source),
 					zap.String("namespace", ns))
 			}
+			observeCheck(start, m.Entry.Kind.String())
 			return writeOAuthError(w, errRevoked)
 		}
 	}
+	observeCheck(start, "")
 	return next.ServeHTTP(w, r)
 }
 

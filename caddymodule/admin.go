@@ -1,0 +1,664 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+func init() {
+	caddy.RegisterModule(AdminAPI{})
+	handlerOptions["name"] = func(h *Handler, d *caddyfile.Dispenser) error { return oneArg(d, &h.Name) }
+}
+
+// AdminAPIPrefix is the path under Caddy's admin endpoint where AdminAPI
+// serves.
+const AdminAPIPrefix = "/token-revocation/"
+
+// Limits of the admin API.
+const (
+	// adminMaxBody bounds a request body of the admin API.
+	adminMaxBody = 1 << 20
+	// DefaultListLimit is the page size of the entries endpoint when the
+	// request gives none; MaxListLimit is the largest it accepts.
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// AdminAPI is the admin.api.token_revocation module: it serves the
+// token_revocation handlers' operator endpoints on Caddy's admin endpoint,
+// under /token-revocation/. It is registered with the handler, so every
+// Caddy that can run the handler serves it; it has no configuration.
+//
+// Endpoints (JSON in, JSON out; errors are Caddy API errors, {"error": ...}):
+//
+//	POST /token-revocation/revoke     revoke a token, jti, session or user (AdminRequest)
+//	POST /token-revocation/unrevoke   undo a revocation (AdminRequest; key also accepted)
+//	POST /token-revocation/check      is it revoked? (AdminRequest; a token is checked as a request would be)
+//	GET  /token-revocation/entries    list live entries: ?limit=<n>&cursor=<next_cursor>
+//	GET  /token-revocation/status     the handlers and the health of their stores
+//
+// Every endpoint accepts ?handler=<name> to pick one handler (Handler.Name)
+// when the running config has several token_revocation handlers that
+// differ; with only one (or several identical ones) it may be left out.
+//
+// The admin module is built apart from the HTTP app, so it finds the
+// provisioned handlers in a package-level registry that Handler.Provision
+// fills and Handler.Cleanup empties.
+type AdminAPI struct{}
+
+// CaddyModule returns the Caddy module information.
+func (AdminAPI) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.token_revocation",
+		New: func() caddy.Module { return new(AdminAPI) },
+	}
+}
+
+// Routes returns the admin API's routes: everything under AdminAPIPrefix.
+func (AdminAPI) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{{Pattern: AdminAPIPrefix, Handler: caddy.AdminHandlerFunc(serveAdmin)}}
+}
+
+// adminEndpoint is one endpoint of the admin API.
+type adminEndpoint struct {
+	method string
+	serve  func(a *adminCall) (any, error)
+}
+
+var adminEndpoints = map[string]adminEndpoint{
+	"revoke":   {http.MethodPost, (*adminCall).revoke},
+	"unrevoke": {http.MethodPost, (*adminCall).unrevoke},
+	"check":    {http.MethodPost, (*adminCall).check},
+	"entries":  {http.MethodGet, (*adminCall).entries},
+	"status":   {http.MethodGet, (*adminCall).status},
+}
+
+// adminCall is one request to the admin API.
+type adminCall struct {
+	w    http.ResponseWriter
+	r    *http.Request
+	name string
+	h    *Handler // the chosen handler; nil for status
+}
+
+// serveAdmin dispatches a request under AdminAPIPrefix.
+func serveAdmin(w http.ResponseWriter, r *http.Request) error {
+	name := strings.Trim(strings.TrimPrefix(r.URL.Path, AdminAPIPrefix), "/")
+	ep, ok := adminEndpoints[name]
+	if !ok {
+		return apiError(http.StatusNotFound, "no endpoint %s%s: the endpoints are %s", AdminAPIPrefix, name, adminEndpointNames())
+	}
+	if r.Method != ep.method {
+		w.Header().Set("Allow", ep.method)
+		return apiError(http.StatusMethodNotAllowed, "method %s not allowed on %s%s: use %s", r.Method, AdminAPIPrefix, name, ep.method)
+	}
+	a := &adminCall{w: w, r: r, name: name}
+	out, err := ep.serve(a)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func adminEndpointNames() string {
+	var out []string
+	for n, ep := range adminEndpoints {
+		out = append(out, ep.method+" "+AdminAPIPrefix+n)
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
+}
+
+// apiError is a Caddy API error whose message starts with
+// "token_revocation: ".
+func apiError(status int, format string, args ...any) error {
+	return caddy.APIError{HTTPStatus: status, Err: fmt.Errorf("token_revocation: "+format, args...)}
+}
+
+// storeError counts a store failure of op and maps it to the API error to
+// answer: 503 when the store is unavailable (nothing was changed), else 500.
+func storeError(op string, err error) error {
+	countStoreError(op)
+	return storeAPIError(op, err)
+}
+
+// storeAPIError is storeError for a failure already counted.
+func storeAPIError(op string, err error) error {
+	if errors.Is(err, denylist.ErrUnavailable) {
+		return apiError(http.StatusServiceUnavailable, "%s: the denylist store is unavailable, nothing was changed; try again: %v", op, err)
+	}
+	return apiError(http.StatusInternalServerError, "%s: %v", op, err)
+}
+
+// ---------------------------------------------------------------------------
+// Requests and answers
+
+// AdminRequest is the body of the revoke, unrevoke and check endpoints. It
+// names exactly one thing: a token; a jti, session or user with its
+// issuer; or (unrevoke and check only) an entry key as the entries
+// endpoint lists it.
+type AdminRequest struct {
+	// Token is a raw token, opaque or JWT. It is hashed with the handler's
+	// settings (hmac_key, namespace) and never logged. Revoking it revokes
+	// its identity, and its jti when the handler can verify it (see
+	// Handler.JWT), as the revoke route does. Checking it checks it as a
+	// request carrying it would be: by identity, jti, session and user.
+	Token string `json:"token,omitempty"`
+
+	// JTI names one JWT by its jti claim; Issuer is required with it.
+	JTI string `json:"jti,omitempty"`
+
+	// Session names a session by its sid claim; Issuer is required with
+	// it. Revoking it revokes every token of the session issued at or
+	// before Cutoff.
+	Session string `json:"session,omitempty"`
+
+	// User names a user by the sub claim; Issuer is required with it.
+	// Revoking it revokes every token of the user issued at or before
+	// Cutoff ("log out everywhere").
+	User string `json:"user,omitempty"`
+
+	// Issuer is the iss claim of the tokens a JTI, Session or User belongs
+	// to, exactly as the tokens carry it. Use "" for tokens without iss.
+	Issuer *string `json:"issuer,omitempty"`
+
+	// Key is an entry key as the entries endpoint lists it
+	// ("<kind letter>:<32 hex digits>"), for unrevoke and check.
+	Key string `json:"key,omitempty"`
+
+	// Namespace is the namespace (tenant) of the revocation. Default: the
+	// handler's namespace when it is a constant; it is required when the
+	// handler's namespace is a placeholder template.
+	Namespace *string `json:"namespace,omitempty"`
+
+	// Cutoff, for a session or user revocation, is the time up to which
+	// issued tokens are revoked: RFC 3339 text or Unix seconds. Default:
+	// now. It may not be later than now plus max_token_lifetime.
+	Cutoff *Timestamp `json:"cutoff,omitempty"`
+}
+
+// Timestamp is a point in time in an AdminRequest: RFC 3339 text
+// ("2025-01-02T15:04:05Z") or a number of Unix seconds.
+type Timestamp struct{ time.Time }
+
+// UnmarshalJSON accepts RFC 3339 text or Unix seconds.
+func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		t.Time = time.Unix(n, 0).UTC()
+		return nil
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("cutoff: want RFC 3339 text or Unix seconds, got %s", b)
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		t.Time = time.Unix(n, 0).UTC()
+		return nil
+	}
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return fmt.Errorf("cutoff %q: want RFC 3339 text (2025-01-02T15:04:05Z) or Unix seconds", s)
+	}
+	t.Time = v
+	return nil
+}
+
+// AdminEntry is one denylist entry in the admin API's answers.
+type AdminEntry struct {
+	// Key identifies the entry: "<kind letter>:<32 hex digits>". Give it to
+	// unrevoke to remove the entry.
+	Key string `json:"key"`
+	// Kind is what the entry revokes: token, jti, session or user.
+	Kind string `json:"kind"`
+	// Hash is the short form of the digest, as the logs show it.
+	Hash string `json:"hash"`
+	// Cutoff, for a session or user, is the time up to which issued tokens
+	// are revoked.
+	Cutoff *time.Time `json:"cutoff,omitempty"`
+	// Expires is when the entry is dropped: every token it can match has
+	// expired by then.
+	Expires time.Time `json:"expires"`
+}
+
+func adminEntry(e denylist.Entry) AdminEntry {
+	out := AdminEntry{Key: e.Key.String(), Kind: e.Kind.String(), Hash: e.Digest.Short(), Expires: time.Unix(e.Expires, 0).UTC()}
+	if e.Kind == denylist.KindSession || e.Kind == denylist.KindUser {
+		c := time.Unix(e.Cutoff, 0).UTC()
+		out.Cutoff = &c
+	}
+	return out
+}
+
+func adminEntries(es []denylist.Entry) []AdminEntry {
+	out := make([]AdminEntry, 0, len(es))
+	for _, e := range es {
+		out = append(out, adminEntry(e))
+	}
+	return out
+}
+
+// AdminRevokeResponse answers the revoke endpoint.
+type AdminRevokeResponse struct {
+	// Handler is the name of the handler that served the call.
+	Handler string `json:"handler"`
+	// Namespace is the namespace the revocation was made in.
+	Namespace string `json:"namespace"`
+	// Revoked are the entries stored (merged with any already present).
+	Revoked []AdminEntry `json:"revoked"`
+	// Note explains an empty Revoked (an already expired token).
+	Note string `json:"note,omitempty"`
+}
+
+// AdminUnrevokeResponse answers the unrevoke endpoint.
+type AdminUnrevokeResponse struct {
+	// Handler is the name of the handler that served the call.
+	Handler string `json:"handler"`
+	// Namespace is the namespace of the entry removed.
+	Namespace string `json:"namespace"`
+	// Removed are the entries that were present and are now removed.
+	Removed []AdminEntry `json:"removed"`
+	// NotFound are the keys that held no live entry.
+	NotFound []string `json:"not_found,omitempty"`
+	// StillRevokedBy, for a token, is another entry that still revokes it
+	// (its jti, session or user): remove that one as well to let the token
+	// through.
+	StillRevokedBy *AdminEntry `json:"still_revoked_by,omitempty"`
+}
+
+// AdminCheckResponse answers the check endpoint.
+type AdminCheckResponse struct {
+	// Handler is the name of the handler that served the call.
+	Handler string `json:"handler"`
+	// Namespace is the namespace checked.
+	Namespace string `json:"namespace"`
+	// Revoked reports whether a request would be rejected (for a token) or
+	// whether the named entry is live (otherwise).
+	Revoked bool `json:"revoked"`
+	// Entry is the entry that revokes it.
+	Entry *AdminEntry `json:"entry,omitempty"`
+}
+
+// AdminListResponse answers the entries endpoint.
+type AdminListResponse struct {
+	// Handler is the name of the handler whose store is listed.
+	Handler string `json:"handler"`
+	// Entries is one page of live entries, of every namespace in the
+	// store. A Redis store's page may hold somewhat more or fewer than
+	// the limit.
+	Entries []AdminEntry `json:"entries"`
+	// NextCursor, when not empty, is the cursor of the next page.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// AdminStatusResponse answers the status endpoint.
+type AdminStatusResponse struct {
+	// Handlers are the token_revocation handlers of the running config,
+	// identical ones counted once.
+	Handlers []AdminHandlerStatus `json:"handlers"`
+}
+
+// AdminHandlerStatus describes one handler and its store.
+type AdminHandlerStatus struct {
+	// Name is the handler's name (Handler.Name), "" when it has none.
+	Name string `json:"name"`
+	// Instances is how many identical handlers (same settings and store,
+	// possibly other routes) this entry stands for.
+	Instances int `json:"instances"`
+	// Namespace is the handler's namespace setting (maybe a template).
+	Namespace string `json:"namespace"`
+	// Routes are the revocation routes, "<type> <path>".
+	Routes []string `json:"routes"`
+	// FailMode is what a request gets when the store cannot be read.
+	FailMode string `json:"fail_mode"`
+	// Store is the store's health, size and, with a mirror, freshness.
+	Store denylist.Status `json:"store"`
+}
+
+// ---------------------------------------------------------------------------
+// Endpoints
+
+// pick chooses the handler the call is for.
+func (a *adminCall) pick() error {
+	q := a.r.URL.Query()
+	name, named := q.Get("handler"), q.Has("handler")
+	h, err := pickHandler(name, named)
+	a.h = h
+	return err
+}
+
+// readRequest decodes the body as an AdminRequest.
+func (a *adminCall) readRequest() (*AdminRequest, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(a.w, a.r.Body, adminMaxBody))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, apiError(http.StatusRequestEntityTooLarge, "the request body is larger than %d bytes", adminMaxBody)
+	case err != nil:
+		return nil, apiError(http.StatusBadRequest, "reading the request body: %v", err)
+	}
+	var req AdminRequest
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, apiError(http.StatusBadRequest, "the body is empty: send a JSON object such as {\"token\": \"...\"} or {\"issuer\": \"...\", \"session\": \"...\"}")
+		}
+		return nil, apiError(http.StatusBadRequest, "the body is not a valid request (JSON object with token, jti, session, user, key, issuer, namespace, cutoff): %v", err)
+	}
+	if dec.More() {
+		return nil, apiError(http.StatusBadRequest, "the body holds more than one JSON value: send one object")
+	}
+	return &req, nil
+}
+
+// adminTarget is what an AdminRequest names, resolved for a handler.
+type adminTarget struct {
+	kind  denylist.Kind
+	ns    string
+	key   denylist.Key
+	token *token.Token // kind token, given as a raw token
+	keyed bool         // given as a key
+}
+
+// target validates req for the endpoint and resolves what it names.
+func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
+	h := a.h
+	var given []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"token", req.Token != ""}, {"jti", req.JTI != ""}, {"session", req.Session != ""}, {"user", req.User != ""}, {"key", req.Key != ""}} {
+		if f.set {
+			given = append(given, f.name)
+		}
+	}
+	what := "token, jti, session or user"
+	if a.name != "revoke" {
+		what = "token, jti, session, user or key"
+	}
+	switch {
+	case len(given) == 0:
+		return nil, apiError(http.StatusBadRequest, "name what to %s: give one of %s", a.name, what)
+	case len(given) > 1:
+		return nil, apiError(http.StatusBadRequest, "name one thing per call: got %s; give only one of %s", strings.Join(given, " and "), what)
+	}
+	t := &adminTarget{}
+	switch given[0] {
+	case "key":
+		if a.name == "revoke" {
+			return nil, apiError(http.StatusBadRequest, "revoke takes token, jti, session or user, not key (key is for unrevoke and check)")
+		}
+		k, err := denylist.ParseKey(req.Key)
+		if err != nil {
+			return nil, apiError(http.StatusBadRequest, "%v: give a key as the entries endpoint lists it", err)
+		}
+		if req.Namespace != nil || req.Issuer != nil || req.Cutoff != nil {
+			return nil, apiError(http.StatusBadRequest, "a key already covers namespace and issuer, and has no cutoff: leave them out")
+		}
+		t.kind, t.key, t.keyed = k.Kind, k, true
+		return t, nil
+	case "token":
+		if len(req.Token) > h.MaxTokenSize {
+			return nil, apiError(http.StatusBadRequest, "the token is longer than the handler's max_token_size (%d bytes)", h.MaxTokenSize)
+		}
+		if req.Issuer != nil {
+			return nil, apiError(http.StatusBadRequest, "issuer goes with jti, session or user, not with token: leave it out")
+		}
+		tok := token.Parse(req.Token)
+		t.kind, t.token = denylist.KindToken, &tok
+	default:
+		if req.Issuer == nil {
+			return nil, apiError(http.StatusBadRequest, "issuer is required with %s: give the iss claim of the tokens (\"\" for tokens without one)", given[0])
+		}
+		t.kind = map[string]denylist.Kind{"jti": denylist.KindJTI, "session": denylist.KindSession, "user": denylist.KindUser}[given[0]]
+	}
+	if req.Cutoff != nil && (a.name != "revoke" || (t.kind != denylist.KindSession && t.kind != denylist.KindUser)) {
+		return nil, apiError(http.StatusBadRequest, "cutoff applies only to revoking a session or a user: leave it out")
+	}
+	ns, err := h.adminNamespace(req.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	t.ns = ns
+	switch t.kind {
+	case denylist.KindToken:
+		q := h.query(ns, t.token) // its first key is the token's identity, as checks compute it
+		t.key = q.Keys[0]
+	case denylist.KindJTI:
+		t.key = h.hasher.JTIKey(ns, *req.Issuer, req.JTI)
+	case denylist.KindSession:
+		t.key = h.hasher.SessionKey(ns, *req.Issuer, req.Session)
+	case denylist.KindUser:
+		t.key = h.hasher.UserKey(ns, *req.Issuer, req.User)
+	}
+	return t, nil
+}
+
+// adminNamespace is the namespace of an admin call: the one given, else
+// the handler's when it is a constant.
+func (h *Handler) adminNamespace(given *string) (string, error) {
+	if given != nil {
+		return *given, nil
+	}
+	if strings.Contains(h.Namespace, "{") {
+		return "", apiError(http.StatusBadRequest, "this handler's namespace is the template %q: give the namespace (tenant) to use (\"\" for requests where it is empty)", h.Namespace)
+	}
+	return h.Namespace, nil
+}
+
+// named picks the handler, reads the request and resolves what it names:
+// the start of revoke, unrevoke and check.
+func (a *adminCall) named() (*AdminRequest, *adminTarget, error) {
+	if err := a.pick(); err != nil {
+		return nil, nil, err
+	}
+	req, err := a.readRequest()
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := a.target(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	return req, t, nil
+}
+
+func (a *adminCall) revoke() (any, error) {
+	req, t, err := a.named()
+	if err != nil {
+		return nil, err
+	}
+	h, ctx := a.h, a.r.Context()
+	out := &AdminRevokeResponse{Handler: h.Name, Namespace: t.ns, Revoked: []AdminEntry{}}
+	var entries []denylist.Entry
+	now := h.now()
+	switch t.kind {
+	case denylist.KindToken:
+		// As the revoke route does: the identity, and the jti when verified.
+		entries, err = h.entriesFor(ctx, &revocation{namespace: t.ns, tokens: []token.Token{*t.token}})
+		if err != nil {
+			var oe *oauthError
+			if errors.As(err, &oe) {
+				return nil, apiError(oe.Status, "%s", oe.Description)
+			}
+			return nil, storeError("revoke", err)
+		}
+		if len(entries) == 0 {
+			out.Note = "the token has already expired: there is nothing to revoke"
+		}
+	case denylist.KindJTI:
+		entries = []denylist.Entry{denylist.NewEntry(t.key, now, h.cutoffExpiry(now))}
+	case denylist.KindSession, denylist.KindUser:
+		at := now
+		if req.Cutoff != nil {
+			at = req.Cutoff.Time
+			if limit := now.Add(time.Duration(h.MaxTokenLifetime)); at.After(limit) {
+				return nil, apiError(http.StatusBadRequest, "cutoff %s is more than max_token_lifetime (%s) in the future: give an earlier one", at.Format(time.RFC3339), time.Duration(h.MaxTokenLifetime))
+			}
+		}
+		issuer := *req.Issuer
+		if t.kind == denylist.KindSession {
+			entries = []denylist.Entry{h.sessionEntry(t.ns, issuer, req.Session, at)}
+		} else {
+			entries = []denylist.Entry{h.userEntry(t.ns, issuer, req.User, at)}
+		}
+	}
+	rt := &route{Route: &Route{Type: "admin", Path: a.r.URL.Path}}
+	if err := h.storeEntries(ctx, rt, t.ns, entries); err != nil {
+		return nil, storeAPIError("revoke", err) // counted by storeEntries
+	}
+	for _, e := range entries {
+		// Read back: the store merged it with what was there.
+		if m, ok, err := h.store.Get(ctx, e.Key); err == nil && ok {
+			e = m
+		}
+		out.Revoked = append(out.Revoked, adminEntry(e))
+	}
+	return out, nil
+}
+
+func (a *adminCall) unrevoke() (any, error) {
+	_, t, err := a.named()
+	if err != nil {
+		return nil, err
+	}
+	h, ctx := a.h, a.r.Context()
+	out := &AdminUnrevokeResponse{Handler: h.Name, Namespace: t.ns, Removed: []AdminEntry{}}
+	e, present, err := h.store.Get(ctx, t.key)
+	if err != nil {
+		return nil, storeError("get", err)
+	}
+	if err := h.store.Unrevoke(ctx, t.key); err != nil {
+		return nil, storeError("unrevoke", err)
+	}
+	if present {
+		out.Removed = append(out.Removed, adminEntry(e))
+		countUnrevocation(t.kind)
+		h.logger.Info("unrevoked",
+			zap.String("route", "admin "+a.r.URL.Path),
+			zap.String("kind", t.kind.String()),
+			zap.String("hash", t.key.Digest.Short()),
+			zap.String("namespace", t.ns))
+	} else {
+		out.NotFound = append(out.NotFound, t.key.String())
+	}
+	if t.token != nil {
+		q := h.query(t.ns, t.token)
+		m, err := h.store.Check(ctx, &q)
+		if err != nil {
+			return nil, storeError("check", err)
+		}
+		if m.Revoked {
+			ae := adminEntry(m.Entry)
+			out.StillRevokedBy = &ae
+		}
+	}
+	return out, nil
+}
+
+func (a *adminCall) check() (any, error) {
+	_, t, err := a.named()
+	if err != nil {
+		return nil, err
+	}
+	h, ctx := a.h, a.r.Context()
+	out := &AdminCheckResponse{Handler: h.Name, Namespace: t.ns}
+	var (
+		e  denylist.Entry
+		ok bool
+	)
+	if t.token != nil {
+		q := h.query(t.ns, t.token)
+		var m denylist.Match
+		m, err = h.store.Check(ctx, &q)
+		e, ok = m.Entry, m.Revoked
+	} else {
+		e, ok, err = h.store.Get(ctx, t.key)
+	}
+	if err != nil {
+		return nil, storeError("check", err)
+	}
+	if ok {
+		ae := adminEntry(e)
+		out.Revoked, out.Entry = true, &ae
+	}
+	return out, nil
+}
+
+func (a *adminCall) entries() (any, error) {
+	if err := a.pick(); err != nil {
+		return nil, err
+	}
+	q := a.r.URL.Query()
+	limit := DefaultListLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxListLimit {
+			return nil, apiError(http.StatusBadRequest, "limit %q: give a number from 1 to %d", s, MaxListLimit)
+		}
+		limit = n
+	}
+	es, next, err := a.h.store.List(a.r.Context(), q.Get("cursor"), limit)
+	switch {
+	case errors.Is(err, denylist.ErrUnavailable):
+		return nil, storeError("list", err)
+	case err != nil:
+		return nil, apiError(http.StatusBadRequest, "%v: give the next_cursor of the previous page, or no cursor for the first page", err)
+	}
+	return &AdminListResponse{Handler: a.h.Name, Entries: adminEntries(es), NextCursor: next}, nil
+}
+
+func (a *adminCall) status() (any, error) {
+	q := a.r.URL.Query()
+	groups, err := currentHandlers(q.Get("handler"), q.Has("handler"))
+	if err != nil {
+		return nil, err
+	}
+	out := &AdminStatusResponse{Handlers: []AdminHandlerStatus{}}
+	statuses := map[string]denylist.Status{} // by store key: a shared store is asked once
+	for _, g := range groups {
+		h := g[0]
+		st, ok := statuses[h.storeKey]
+		if !ok {
+			ctx, cancel := context.WithTimeout(a.r.Context(), 5*time.Second)
+			st = h.store.Status(ctx)
+			cancel()
+			statuses[h.storeKey] = st
+		}
+		hs := AdminHandlerStatus{Name: h.Name, Instances: len(g), Namespace: h.Namespace, FailMode: h.FailMode, Store: st, Routes: []string{}}
+		for _, x := range g {
+			for _, rt := range x.routes {
+				hs.Routes = append(hs.Routes, rt.Type+" "+rt.Path)
+			}
+		}
+		slices.Sort(hs.Routes)
+		hs.Routes = slices.Compact(hs.Routes)
+		out.Handlers = append(out.Handlers, hs)
+	}
+	return out, nil
+}
+
+// Interface guards.
+var (
+	_ caddy.Module      = AdminAPI{}
+	_ caddy.AdminRouter = AdminAPI{}
+)

@@ -1,0 +1,189 @@
+package caddymodule
+
+import (
+	"cmp"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+)
+
+// liveHandlers are the provisioned handlers, for the admin API and the
+// store metrics: Caddy builds the admin API apart from the HTTP app, so
+// it can reach the handlers only through package-level state (as
+// reverse_proxy's /reverse_proxy/upstreams reads a package-level pool).
+// Provision adds a handler, Cleanup removes it.
+var liveHandlers = struct {
+	sync.Mutex
+	seq uint64
+	m   map[*Handler]liveHandler
+}{m: map[*Handler]liveHandler{}}
+
+// liveHandler is what the registry knows of a handler.
+type liveHandler struct {
+	// config identifies the config the handler belongs to: each config
+	// load has its own metrics registry.
+	config *prometheus.Registry
+	// seq orders registrations: the newest config has the highest.
+	seq uint64
+	// same is equal for handlers that behave alike for the admin API:
+	// same settings and store, whatever their routes.
+	same string
+	// storeLabel names the handler's store in metrics, without secrets.
+	storeLabel string
+}
+
+// registerLive adds h, provisioned in ctx, to the registry.
+func registerLive(ctx caddy.Context, h *Handler) { registerLiveIn(ctx.GetMetricsRegistry(), h) }
+
+// registerLiveIn adds h to the registry as a handler of the config whose
+// metrics registry is config.
+func registerLiveIn(config *prometheus.Registry, h *Handler) {
+	c := *h
+	c.Routes = nil
+	b, _ := json.Marshal(&c)
+	liveHandlers.Lock()
+	liveHandlers.seq++
+	liveHandlers.m[h] = liveHandler{
+		config:     config,
+		seq:        liveHandlers.seq,
+		same:       h.storeKey + "\x00" + string(b),
+		storeLabel: storeLabel(h),
+	}
+	liveHandlers.Unlock()
+}
+
+// unregisterLive removes h from the registry.
+func unregisterLive(h *Handler) {
+	liveHandlers.Lock()
+	delete(liveHandlers.m, h)
+	liveHandlers.Unlock()
+}
+
+// currentHandlers returns the handlers of the running config, grouped by
+// sameness (each group newest first; groups by name), limited to those
+// named name when named is set. The running config is the active one if
+// any of its handlers are registered, else the newest registered (a
+// config being loaded, or tests without a running Caddy).
+func currentHandlers(name string, named bool) ([][]*Handler, error) {
+	active := caddy.ActiveContext()
+	activeReg := active.GetMetricsRegistry()
+
+	liveHandlers.Lock()
+	type item struct {
+		h *Handler
+		liveHandler
+	}
+	var all []item
+	var newest liveHandler
+	hasActive := false
+	for h, l := range liveHandlers.m {
+		all = append(all, item{h, l})
+		if l.seq > newest.seq {
+			newest = l
+		}
+		if activeReg != nil && l.config == activeReg {
+			hasActive = true
+		}
+	}
+	liveHandlers.Unlock()
+
+	if len(all) == 0 {
+		return nil, apiError(http.StatusNotFound, "the running config has no token_revocation handler")
+	}
+	config := newest.config
+	if hasActive {
+		config = activeReg
+	}
+	slices.SortFunc(all, func(a, b item) int { return cmp.Compare(b.seq, a.seq) })
+	var groups [][]*Handler
+	index := map[string]int{}
+	names := map[string]bool{}
+	for _, it := range all {
+		if it.config != config {
+			continue
+		}
+		names[it.h.Name] = true
+		if named && it.h.Name != name {
+			continue
+		}
+		i, ok := index[it.same]
+		if !ok {
+			i = len(groups)
+			index[it.same] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], it.h)
+	}
+	if len(groups) == 0 {
+		return nil, apiError(http.StatusNotFound, "no token_revocation handler is named %q; the names are %s", name, quoteNames(names))
+	}
+	slices.SortStableFunc(groups, func(a, b []*Handler) int { return strings.Compare(a[0].Name, b[0].Name) })
+	return groups, nil
+}
+
+// pickHandler returns the one handler an admin call is for: the one named
+// name when named is set, else the only one. Several handlers with the
+// same settings and store count as one.
+func pickHandler(name string, named bool) (*Handler, error) {
+	groups, err := currentHandlers(name, named)
+	if err != nil {
+		return nil, err
+	}
+	if len(groups) > 1 {
+		names := map[string]bool{}
+		for _, g := range groups {
+			names[g[0].Name] = true
+		}
+		if named || len(names) < len(groups) {
+			return nil, apiError(http.StatusBadRequest, "%d token_revocation handlers named %s differ in their settings: give each a distinct name (subdirective name <name>) and pick one with ?handler=<name> (CLI: --handler)", len(groups), quoteNames(names))
+		}
+		return nil, apiError(http.StatusBadRequest, "the running config has %d token_revocation handlers (names %s): pick one with ?handler=<name> (CLI: --handler)", len(groups), quoteNames(names))
+	}
+	return groups[0][0], nil
+}
+
+func quoteNames(names map[string]bool) string {
+	var out []string
+	for n := range names {
+		out = append(out, strconv.Quote(n))
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
+}
+
+// storeLabel names h's store for metrics: "embedded:<path>" or
+// "redis:<addresses>/<key prefix>" (never a password).
+func storeLabel(h *Handler) string {
+	if h.Store == nil || h.Store.Redis == nil {
+		return h.storeKey // "embedded:<path>"
+	}
+	repl := caddy.NewReplacer()
+	rc := h.Store.Redis
+	var addrs []string
+	for _, a := range rc.Addresses {
+		addrs = append(addrs, repl.ReplaceAll(a, ""))
+	}
+	if len(addrs) == 0 {
+		addrs = []string{"127.0.0.1:6379"}
+	}
+	prefix := repl.ReplaceAll(rc.KeyPrefix, "")
+	if prefix == "" {
+		prefix = denylist.DefaultRedisKeyPrefix
+	}
+	label := "redis:" + strings.Join(addrs, ",")
+	if rc.MasterName != "" {
+		label += "@" + repl.ReplaceAll(rc.MasterName, "")
+	}
+	if rc.DB != 0 {
+		label += "#" + strconv.Itoa(rc.DB)
+	}
+	return label + "/" + prefix
+}

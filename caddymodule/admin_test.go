@@ -1,0 +1,607 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+)
+
+// adminLike serves h as Caddy's admin endpoint serves an AdminRoute: an
+// error is answered with its status and {"error": message}.
+func adminLike(h caddy.AdminHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h.ServeHTTP(w, r)
+		if err == nil {
+			return
+		}
+		var ae caddy.APIError
+		if !errors.As(err, &ae) {
+			ae = caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
+		}
+		if ae.Message == "" && ae.Err != nil {
+			ae.Message = ae.Err.Error()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(ae.HTTPStatus)
+		_ = json.NewEncoder(w).Encode(ae)
+	})
+}
+
+// startAdmin registers hs as the handlers of one running config and
+// serves the admin API over HTTP on loopback.
+func startAdmin(t *testing.T, hs ...*Handler) *httptest.Server {
+	t.Helper()
+	config := prometheus.NewRegistry()
+	for _, h := range hs {
+		registerLiveIn(config, h)
+		t.Cleanup(func() { unregisterLive(h) })
+	}
+	mux := http.NewServeMux()
+	for _, r := range (AdminAPI{}).Routes() {
+		mux.Handle(r.Pattern, adminLike(r.Handler))
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type apiResult struct {
+	status int
+	header http.Header
+	body   string // the error message when the body is an API error
+}
+
+// call sends a request to the admin API; body, when not a string, is
+// encoded as JSON.
+func call(t *testing.T, srv *httptest.Server, method, path string, body any) apiResult {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = strings.NewReader(string(j))
+	}
+	req, err := http.NewRequest(method, srv.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	out := apiResult{res.StatusCode, res.Header, string(b)}
+	var ae struct {
+		Error string `json:"error"`
+	}
+	if res.StatusCode >= 400 {
+		if err := json.Unmarshal(b, &ae); err != nil || !strings.HasPrefix(ae.Error, "token_revocation: ") {
+			t.Errorf("%s %s: %d %s is not a Caddy API error starting with token_revocation:", method, path, res.StatusCode, b)
+		}
+		out.body = ae.Error
+	}
+	return out
+}
+
+// ok fails the test unless r is 200, then decodes its body into out.
+func (r apiResult) ok(t *testing.T, out any) {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", r.status, r.body)
+	}
+	if out != nil {
+		if err := json.Unmarshal([]byte(r.body), out); err != nil {
+			t.Fatalf("decoding %s: %v", r.body, err)
+		}
+	}
+}
+
+func strp(s string) *string { return &s }
+
+func TestAdminRevokeUnrevokeEveryKind(t *testing.T) {
+	h := newTestHandler(t, &Handler{}, nil)
+	srv := startAdmin(t, h)
+	up := &upstream{}
+	now := time.Now().Unix()
+	iss := "https://idp.example"
+	opaque := "opaque-token-0123456789"
+	tokJTI := jwt(map[string]any{"iss": iss, "jti": "j-1", "iat": now - 10, "exp": now + 600})
+	tokSession := jwt(map[string]any{"iss": iss, "sid": "s-1", "iat": now - 10, "exp": now + 600})
+	tokUser := jwt(map[string]any{"iss": iss, "sub": "alice", "iat": now - 10, "exp": now + 600})
+
+	tests := []struct {
+		name    string
+		req     AdminRequest
+		tok     string
+		kind    string
+		checkBy AdminRequest // what check is called with
+	}{
+		{"token", AdminRequest{Token: opaque}, opaque, "token", AdminRequest{Token: opaque}},
+		{"jti", AdminRequest{JTI: "j-1", Issuer: strp(iss)}, tokJTI, "jti", AdminRequest{Token: tokJTI}},
+		{"session", AdminRequest{Session: "s-1", Issuer: strp(iss)}, tokSession, "session", AdminRequest{Session: "s-1", Issuer: strp(iss)}},
+		{"user", AdminRequest{User: "alice", Issuer: strp(iss)}, tokUser, "user", AdminRequest{User: "alice", Issuer: strp(iss)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if res := serve(t, h, up, bearer("/api", tt.tok)); res.status != http.StatusOK {
+				t.Fatalf("before revoking: %d, want 200", res.status)
+			}
+			before := counterValue(metricRevocations.WithLabelValues("admin", tt.kind))
+
+			var rev AdminRevokeResponse
+			call(t, srv, http.MethodPost, "/token-revocation/revoke", tt.req).ok(t, &rev)
+			if len(rev.Revoked) != 1 || rev.Revoked[0].Kind != tt.kind {
+				t.Fatalf("revoked %+v, want one %s entry", rev.Revoked, tt.kind)
+			}
+			if got := counterValue(metricRevocations.WithLabelValues("admin", tt.kind)); got != before+1 {
+				t.Errorf("revocations_total{route=admin,kind=%s} = %v, want %v", tt.kind, got, before+1)
+			}
+			if res := serve(t, h, up, bearer("/api", tt.tok)); res.status != http.StatusUnauthorized {
+				t.Fatalf("after revoking: %d, want 401", res.status)
+			}
+
+			var chk AdminCheckResponse
+			call(t, srv, http.MethodPost, "/token-revocation/check", tt.checkBy).ok(t, &chk)
+			if !chk.Revoked || chk.Entry == nil || chk.Entry.Kind != tt.kind || chk.Entry.Key != rev.Revoked[0].Key {
+				t.Fatalf("check after revoking: %+v, want revoked by %s", chk, rev.Revoked[0].Key)
+			}
+
+			var un AdminUnrevokeResponse
+			call(t, srv, http.MethodPost, "/token-revocation/unrevoke", tt.req).ok(t, &un)
+			if len(un.Removed) != 1 || un.Removed[0].Key != rev.Revoked[0].Key || un.StillRevokedBy != nil {
+				t.Fatalf("unrevoke: %+v", un)
+			}
+			if res := serve(t, h, up, bearer("/api", tt.tok)); res.status != http.StatusOK {
+				t.Fatalf("after un-revoking: %d, want 200", res.status)
+			}
+			call(t, srv, http.MethodPost, "/token-revocation/check", tt.checkBy).ok(t, &chk)
+			if chk.Revoked {
+				t.Fatalf("check after un-revoking: %+v, want not revoked", chk)
+			}
+			// A second unrevoke finds nothing.
+			un = AdminUnrevokeResponse{}
+			call(t, srv, http.MethodPost, "/token-revocation/unrevoke", tt.req).ok(t, &un)
+			if len(un.Removed) != 0 || len(un.NotFound) != 1 {
+				t.Fatalf("second unrevoke: %+v, want not_found", un)
+			}
+		})
+	}
+}
+
+func TestAdminSessionCutoff(t *testing.T) {
+	h := newTestHandler(t, &Handler{}, nil)
+	srv := startAdmin(t, h)
+	up := &upstream{}
+	now := time.Now().Unix()
+	iss := "https://idp.example"
+	old := jwt(map[string]any{"iss": iss, "sid": "s", "iat": now - 100, "exp": now + 600})
+	fresh := jwt(map[string]any{"iss": iss, "sid": "s", "iat": now - 10, "exp": now + 600})
+
+	// Cutoff as Unix seconds: tokens issued until now-50 are revoked.
+	body := fmt.Sprintf(`{"issuer": %q, "session": "s", "cutoff": %d}`, iss, now-50)
+	var rev AdminRevokeResponse
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", body).ok(t, &rev)
+	if c := rev.Revoked[0].Cutoff; c == nil || c.Unix() != now-50 {
+		t.Fatalf("cutoff %v, want %d", c, now-50)
+	}
+	if res := serve(t, h, up, bearer("/api", old)); res.status != http.StatusUnauthorized {
+		t.Errorf("token issued before the cutoff: %d, want 401", res.status)
+	}
+	if res := serve(t, h, up, bearer("/api", fresh)); res.status != http.StatusOK {
+		t.Errorf("token issued after the cutoff: %d, want 200", res.status)
+	}
+
+	// Cutoff as RFC 3339: now covers the fresh token too; the entry merges.
+	body = fmt.Sprintf(`{"issuer": %q, "session": "s", "cutoff": %q}`, iss, time.Unix(now, 0).UTC().Format(time.RFC3339))
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", body).ok(t, &rev)
+	if res := serve(t, h, up, bearer("/api", fresh)); res.status != http.StatusUnauthorized {
+		t.Errorf("token issued before the later cutoff: %d, want 401", res.status)
+	}
+
+	// A cutoff beyond max_token_lifetime is refused.
+	body = fmt.Sprintf(`{"issuer": %q, "session": "s", "cutoff": %d}`, iss, now+int64(2*DefaultMaxTokenLifetime/time.Second))
+	if res := call(t, srv, http.MethodPost, "/token-revocation/revoke", body); res.status != http.StatusBadRequest || !strings.Contains(res.body, "max_token_lifetime") {
+		t.Errorf("far-future cutoff: %d %s, want 400 naming max_token_lifetime", res.status, res.body)
+	}
+}
+
+func TestAdminUnrevokeTokenStillRevokedBySession(t *testing.T) {
+	h := newTestHandler(t, &Handler{}, nil)
+	srv := startAdmin(t, h)
+	now := time.Now().Unix()
+	tok := jwt(map[string]any{"iss": "i", "sid": "s", "iat": now - 10, "exp": now + 600})
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: tok}).ok(t, nil)
+	var sess AdminRevokeResponse
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Session: "s", Issuer: strp("i")}).ok(t, &sess)
+
+	var un AdminUnrevokeResponse
+	call(t, srv, http.MethodPost, "/token-revocation/unrevoke", AdminRequest{Token: tok}).ok(t, &un)
+	if len(un.Removed) != 1 || un.StillRevokedBy == nil || un.StillRevokedBy.Key != sess.Revoked[0].Key {
+		t.Fatalf("unrevoke of a token whose session is revoked: %+v, want still_revoked_by %s", un, sess.Revoked[0].Key)
+	}
+	// Removing the session by its key lets the token through.
+	call(t, srv, http.MethodPost, "/token-revocation/unrevoke", AdminRequest{Key: un.StillRevokedBy.Key}).ok(t, &un)
+	if res := serve(t, h, &upstream{}, bearer("/api", tok)); res.status != http.StatusOK {
+		t.Fatalf("after removing the session by key: %d, want 200", res.status)
+	}
+}
+
+func TestAdminExpiredTokenNothingToRevoke(t *testing.T) {
+	h := newTestHandler(t, &Handler{}, nil)
+	srv := startAdmin(t, h)
+	tok := jwt(map[string]any{"iss": "i", "exp": time.Now().Unix() - 3600})
+	var rev AdminRevokeResponse
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: tok}).ok(t, &rev)
+	if len(rev.Revoked) != 0 || !strings.Contains(rev.Note, "expired") {
+		t.Fatalf("revoking an expired token: %+v, want nothing revoked and a note", rev)
+	}
+}
+
+func TestAdminNamespaces(t *testing.T) {
+	h := newTestHandler(t, &Handler{Namespace: "{http.request.header.tenant}"}, nil)
+	srv := startAdmin(t, h)
+	res := call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "t1"})
+	if res.status != http.StatusBadRequest || !strings.Contains(res.body, "give the namespace") {
+		t.Fatalf("template namespace without namespace: %d %s, want 400 asking for it", res.status, res.body)
+	}
+	var rev AdminRevokeResponse
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "t1", Namespace: strp("acme")}).ok(t, &rev)
+	if rev.Namespace != "acme" {
+		t.Fatalf("namespace %q, want acme", rev.Namespace)
+	}
+	for tenant, want := range map[string]int{"acme": http.StatusUnauthorized, "other": http.StatusOK} {
+		r := bearer("/api", "t1")
+		r.Header.Set("Tenant", tenant)
+		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddyhttp.NewTestReplacer(r)))
+		w := httptest.NewRecorder()
+		if err := h.ServeHTTP(w, r, &upstream{}); err != nil {
+			t.Fatal(err)
+		}
+		if w.Code != want {
+			t.Errorf("tenant %s: %d, want %d", tenant, w.Code, want)
+		}
+	}
+
+	// A constant namespace is the default.
+	c := newTestHandler(t, &Handler{Namespace: "fixed"}, nil)
+	srv = startAdmin(t, c)
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "t2"}).ok(t, &rev)
+	if rev.Namespace != "fixed" {
+		t.Fatalf("default namespace %q, want fixed", rev.Namespace)
+	}
+	if res := serve(t, c, &upstream{}, bearer("/api", "t2")); res.status != http.StatusUnauthorized {
+		t.Errorf("token revoked in the default namespace: %d, want 401", res.status)
+	}
+}
+
+func TestAdminListPaging(t *testing.T) {
+	h := newTestHandler(t, &Handler{}, nil)
+	srv := startAdmin(t, h)
+	want := map[string]bool{}
+	for i := range 7 {
+		var rev AdminRevokeResponse
+		call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Session: fmt.Sprint("s", i), Issuer: strp("i")}).ok(t, &rev)
+		want[rev.Revoked[0].Key] = true
+	}
+	got := map[string]bool{}
+	cursor, pages := "", 0
+	for {
+		q := url.Values{"limit": {"3"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page AdminListResponse
+		call(t, srv, http.MethodGet, "/token-revocation/entries?"+q.Encode(), nil).ok(t, &page)
+		pages++
+		if len(page.Entries) > 3 {
+			t.Fatalf("page of %d entries, limit 3", len(page.Entries))
+		}
+		for _, e := range page.Entries {
+			if got[e.Key] {
+				t.Errorf("entry %s listed twice", e.Key)
+			}
+			got[e.Key] = true
+			if e.Kind != "session" || e.Cutoff == nil || e.Hash == "" {
+				t.Errorf("entry %+v: want a session with cutoff and hash", e)
+			}
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+		if pages > 10 {
+			t.Fatal("paging does not end")
+		}
+	}
+	if len(got) != len(want) || pages != 3 {
+		t.Fatalf("listed %d entries in %d pages, want %d in 3", len(got), pages, len(want))
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("entry %s not listed", k)
+		}
+	}
+}
+
+func TestAdminStatus(t *testing.T) {
+	store, err := denylist.OpenEmbedded(filepath.Join(t.TempDir(), "d.db"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	a := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/a/revoke"}}}, store)
+	b := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/b/revoke"}}}, store)
+	a.storeKey, b.storeKey = "embedded:test", "embedded:test"
+	srv := startAdmin(t, a, b)
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "x"}).ok(t, nil)
+	var st AdminStatusResponse
+	call(t, srv, http.MethodGet, "/token-revocation/status", nil).ok(t, &st)
+	if len(st.Handlers) != 1 {
+		t.Fatalf("status lists %d handlers, want the two identical ones as one: %+v", len(st.Handlers), st)
+	}
+	hs := st.Handlers[0]
+	if hs.Instances != 2 || !hs.Store.Healthy || hs.Store.Backend != "embedded" || hs.Store.Entries != 1 ||
+		strings.Join(hs.Routes, ",") != "revoke /a/revoke,revoke /b/revoke" || hs.FailMode != FailClosed {
+		t.Fatalf("status %+v", hs)
+	}
+}
+
+func TestAdminPicksHandler(t *testing.T) {
+	h1 := newTestHandler(t, &Handler{Name: "api", Namespace: "one"}, nil)
+	h2 := newTestHandler(t, &Handler{Name: "web", Namespace: "two"}, nil)
+	h3 := newTestHandler(t, &Handler{Namespace: "three"}, nil)
+	srv := startAdmin(t, h1, h2, h3)
+
+	res := call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "x"})
+	if res.status != http.StatusBadRequest || !strings.Contains(res.body, "?handler=") || !strings.Contains(res.body, `"api"`) {
+		t.Fatalf("several handlers, none picked: %d %s, want 400 naming them", res.status, res.body)
+	}
+	var rev AdminRevokeResponse
+	call(t, srv, http.MethodPost, "/token-revocation/revoke?handler=web", AdminRequest{Token: "x"}).ok(t, &rev)
+	if rev.Handler != "web" || rev.Namespace != "two" {
+		t.Fatalf("?handler=web answered by %q in namespace %q", rev.Handler, rev.Namespace)
+	}
+	if r := serve(t, h2, &upstream{}, bearer("/", "x")); r.status != http.StatusUnauthorized {
+		t.Errorf("handler web after its revocation: %d, want 401", r.status)
+	}
+	if r := serve(t, h1, &upstream{}, bearer("/", "x")); r.status != http.StatusOK {
+		t.Errorf("handler api after web's revocation: %d, want 200", r.status)
+	}
+	call(t, srv, http.MethodPost, "/token-revocation/check?handler=", AdminRequest{Token: "x"}).ok(t, nil) // the unnamed one
+	res = call(t, srv, http.MethodGet, "/token-revocation/entries?handler=nope", nil)
+	if res.status != http.StatusNotFound || !strings.Contains(res.body, `"web"`) {
+		t.Fatalf("unknown handler: %d %s, want 404 listing the names", res.status, res.body)
+	}
+	var st AdminStatusResponse
+	call(t, srv, http.MethodGet, "/token-revocation/status", nil).ok(t, &st)
+	if len(st.Handlers) != 3 {
+		t.Fatalf("status lists %d handlers, want 3", len(st.Handlers))
+	}
+}
+
+func TestAdminNoHandler(t *testing.T) {
+	srv := startAdmin(t)
+	res := call(t, srv, http.MethodGet, "/token-revocation/status", nil)
+	// Handlers of other tests may be registered, but never as the newest
+	// config; with none at all the answer is 404.
+	if res.status != http.StatusOK && res.status != http.StatusNotFound {
+		t.Fatalf("status without handlers: %d %s", res.status, res.body)
+	}
+	liveHandlers.Lock()
+	n := len(liveHandlers.m)
+	liveHandlers.Unlock()
+	if n == 0 && (res.status != http.StatusNotFound || !strings.Contains(res.body, "no token_revocation handler")) {
+		t.Fatalf("status without handlers: %d %s, want 404", res.status, res.body)
+	}
+}
+
+func TestAdminBadRequests(t *testing.T) {
+	h := newTestHandler(t, &Handler{MaxTokenSize: 16}, nil)
+	srv := startAdmin(t, h)
+	tests := []struct {
+		name, method, path string
+		body               any
+		status             int
+		want               string
+	}{
+		{"unknown endpoint", "GET", "/token-revocation/nope", nil, 404, "the endpoints are"},
+		{"GET revoke", "GET", "/token-revocation/revoke", nil, 405, "use POST"},
+		{"POST status", "POST", "/token-revocation/status", "{}", 405, "use GET"},
+		{"empty body", "POST", "/token-revocation/revoke", "", 400, "the body is empty"},
+		{"not JSON", "POST", "/token-revocation/revoke", "token=abc", 400, "not a valid request"},
+		{"unknown field", "POST", "/token-revocation/revoke", `{"tokn": "x"}`, 400, `unknown field "tokn"`},
+		{"two values", "POST", "/token-revocation/revoke", `{"token": "x"} {}`, 400, "more than one JSON value"},
+		{"nothing named", "POST", "/token-revocation/revoke", `{"namespace": "x"}`, 400, "give one of token, jti, session or user"},
+		{"two named", "POST", "/token-revocation/revoke", `{"token": "x", "session": "s", "issuer": "i"}`, 400, "got token and session"},
+		{"no issuer", "POST", "/token-revocation/revoke", `{"session": "s"}`, 400, "issuer is required with session"},
+		{"issuer with token", "POST", "/token-revocation/revoke", `{"token": "x", "issuer": "i"}`, 400, "not with token"},
+		{"cutoff with jti", "POST", "/token-revocation/revoke", `{"jti": "j", "issuer": "i", "cutoff": 1}`, 400, "cutoff applies only"},
+		{"cutoff on unrevoke", "POST", "/token-revocation/unrevoke", `{"user": "u", "issuer": "i", "cutoff": 1}`, 400, "cutoff applies only"},
+		{"bad cutoff", "POST", "/token-revocation/revoke", `{"user": "u", "issuer": "i", "cutoff": "yesterday"}`, 400, "RFC 3339"},
+		{"key on revoke", "POST", "/token-revocation/revoke", `{"key": "s:00"}`, 400, "not key"},
+		{"bad key", "POST", "/token-revocation/unrevoke", `{"key": "s:00"}`, 400, "malformed entry key"},
+		{"key with namespace", "POST", "/token-revocation/check", `{"key": "s:0123456789abcdef0123456789abcdef", "namespace": ""}`, 400, "leave them out"},
+		{"token too long", "POST", "/token-revocation/check", `{"token": "0123456789abcdef0"}`, 400, "max_token_size (16 bytes)"},
+		{"bad limit", "GET", "/token-revocation/entries?limit=0", nil, 400, "from 1 to 1000"},
+		{"huge limit", "GET", "/token-revocation/entries?limit=5000", nil, 400, "from 1 to 1000"},
+		{"bad cursor", "GET", "/token-revocation/entries?cursor=zz", nil, 400, "next_cursor"},
+		{"huge body", "POST", "/token-revocation/revoke", `{"token": "` + strings.Repeat("a", adminMaxBody) + `"}`, 413, "larger than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := call(t, srv, tt.method, tt.path, tt.body)
+			if res.status != tt.status || !strings.Contains(res.body, tt.want) {
+				t.Fatalf("%d %s, want %d containing %q", res.status, res.body, tt.status, tt.want)
+			}
+			if tt.status == 405 && res.header.Get("Allow") == "" {
+				t.Error("405 without Allow")
+			}
+		})
+	}
+}
+
+func TestAdminStoreUnavailable(t *testing.T) {
+	h := newTestHandler(t, &Handler{}, brokenStore{})
+	srv := startAdmin(t, h)
+	before := counterValue(metricStoreErrors.WithLabelValues("revoke"))
+	res := call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{User: "u", Issuer: strp("i")})
+	if res.status != http.StatusServiceUnavailable || !strings.Contains(res.body, "nothing was changed; try again") {
+		t.Fatalf("revoke with the store down: %d %s, want 503", res.status, res.body)
+	}
+	if got := counterValue(metricStoreErrors.WithLabelValues("revoke")); got != before+1 {
+		t.Errorf("store_errors_total{op=revoke} = %v, want %v", got, before+1)
+	}
+}
+
+// TestNoRawTokenInLogs runs a revocation route, a rejection and an admin
+// revocation, unrevocation and check with debug logging on, and finds no
+// token (nor any part of a JWT) in any logged field.
+func TestNoRawTokenInLogs(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}}, nil)
+	h.logger = zap.New(core)
+	h.errLog = newRateLimitedLogger(h.logger, time.Second)
+	srv := startAdmin(t, h)
+	now := time.Now().Unix()
+	viaRoute := jwt(map[string]any{"iss": "i", "jti": "jti-secret-1", "sid": "sid-secret", "iat": now, "exp": now + 600})
+	viaAdmin := "opaque-admin-secret-token"
+	up := &upstream{}
+
+	if res := serve(t, h, up, formRequest("POST", "/oauth/revoke", url.Values{"token": {viaRoute}})); res.status != http.StatusOK {
+		t.Fatalf("revoke route: %d", res.status)
+	}
+	if res := serve(t, h, up, bearer("/api", viaRoute)); res.status != http.StatusUnauthorized {
+		t.Fatalf("rejection: %d", res.status)
+	}
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: viaAdmin}).ok(t, nil)
+	if res := serve(t, h, up, bearer("/api", viaAdmin)); res.status != http.StatusUnauthorized {
+		t.Fatalf("rejection after the admin revocation: %d", res.status)
+	}
+	call(t, srv, http.MethodPost, "/token-revocation/check", AdminRequest{Token: viaAdmin}).ok(t, nil)
+	call(t, srv, http.MethodPost, "/token-revocation/unrevoke", AdminRequest{Token: viaAdmin}).ok(t, nil)
+
+	secrets := append([]string{viaAdmin, "sid-secret"}, strings.Split(viaRoute, ".")...)
+	var revoked, rejected, adminLines int
+	for _, e := range logs.All() {
+		line := e.Message + " " + fmt.Sprint(e.ContextMap())
+		for _, s := range secrets {
+			if strings.Contains(line, s) {
+				t.Errorf("log line holds a token (or part of one) %q: %s", s, line)
+			}
+		}
+		switch e.Message {
+		case "revoked":
+			revoked++
+			if strings.HasPrefix(e.ContextMap()["route"].(string), "admin ") {
+				adminLines++
+			}
+			if len(e.ContextMap()["hash"].(string)) != 12 {
+				t.Errorf("revoked line without a 12-digit hash prefix: %v", e.ContextMap())
+			}
+		case "rejected revoked token":
+			rejected++
+		}
+	}
+	if revoked < 2 || adminLines != 1 || rejected != 2 {
+		t.Fatalf("logged %d revoked lines (%d from admin) and %d rejections; want >= 2 (1) and 2:\n%v", revoked, adminLines, rejected, logs.All())
+	}
+}
+
+func TestMetricsSurviveNewRegistry(t *testing.T) {
+	reg1 := prometheus.NewPedanticRegistry()
+	for range 2 { // two handlers of one config
+		if err := registerMetricsInto(reg1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	countRevocation("test_route", denylist.KindUser)
+	want := counterValue(metricRevocations.WithLabelValues("test_route", "user"))
+	reg2 := prometheus.NewPedanticRegistry() // the next config
+	if err := registerMetricsInto(reg2); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg2.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() != "caddy_token_revocation_revocations_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["route"] == "test_route" && labels["kind"] == "user" {
+				found = m.GetCounter().GetValue() == want
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("the new registry does not show revocations_total{route=test_route,kind=user} = %v", want)
+	}
+}
+
+func TestStoreMetricsCollected(t *testing.T) {
+	h := newTestHandler(t, &Handler{}, nil)
+	h.storeKey = "embedded:metrics-test"
+	srv := startAdmin(t, h)
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "m"}).ok(t, nil)
+	reg := prometheus.NewPedanticRegistry()
+	if err := registerMetricsInto(reg); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "store" && l.GetValue() == "embedded:metrics-test" {
+					got[mf.GetName()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	if got["caddy_token_revocation_store_entries"] != 1 || got["caddy_token_revocation_store_healthy"] != 1 {
+		t.Fatalf("store gauges %v, want entries 1 and healthy 1", got)
+	}
+}
+
+// counterValue reads a counter.
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
+}

@@ -1,0 +1,419 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "token-revocation",
+		Usage: "revoke|unrevoke|check|list|status [flags]",
+		Short: "Revokes tokens and inspects the denylist of a running Caddy",
+		Long: `
+Calls the token_revocation admin API of a running Caddy (see AdminAPI):
+revoke or un-revoke a token, a JWT by jti, a session or a user; check
+whether one is revoked; list the denylist; show the stores' health.
+
+  caddy token-revocation revoke --token - < token.txt
+  caddy token-revocation revoke --session <sid> --issuer <iss> [--cutoff <time>]
+  caddy token-revocation revoke --user <sub> --issuer <iss>
+  caddy token-revocation revoke --jti <jti> --issuer <iss>
+  caddy token-revocation unrevoke --session <sid> --issuer <iss>
+  caddy token-revocation unrevoke --key s:<hex>
+  caddy token-revocation check --token -
+  caddy token-revocation list [--limit 100] [--cursor <c>] [--all]
+  caddy token-revocation status
+
+Give a token as "--token -" to read it from standard input, so that it
+appears neither in the shell history nor in the process list.
+
+--address is the admin endpoint (default: the one of --config, else
+$CADDY_ADMIN, else localhost:2019). --handler picks a handler (its name
+subdirective) when the config has several that differ. --json prints the
+API's answer as it is.`,
+		CobraFunc: setupCLI,
+	})
+}
+
+// cliOptions are the flags every subcommand shares.
+type cliOptions struct {
+	address, config, adapter, handler string
+	json                              bool
+}
+
+// setupCLI builds the token-revocation command's subcommands on cmd.
+func setupCLI(cmd *cobra.Command) {
+	o := &cliOptions{}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&o.address, "address", "", "the admin endpoint of the running Caddy (default: from --config, $CADDY_ADMIN, or localhost:2019)")
+	pf.StringVarP(&o.config, "config", "c", "", "a config file to read the admin endpoint from")
+	pf.StringVarP(&o.adapter, "adapter", "a", "", "the adapter of --config")
+	pf.StringVar(&o.handler, "handler", "", "the name of the token_revocation handler, when the config has several")
+	pf.BoolVar(&o.json, "json", false, "print the API's JSON answer")
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(c *cobra.Command, _ []string) error {
+		return errors.New("name a subcommand: revoke, unrevoke, check, list or status (see --help)")
+	}
+
+	for _, sub := range []struct {
+		name, short string
+		cutoff, key bool
+	}{
+		{"revoke", "Revoke a token, a jti, a session or a user", true, false},
+		{"unrevoke", "Undo a revocation", false, true},
+		{"check", "Tell whether a token (or a jti, session, user, key) is revoked", false, true},
+	} {
+		c := &cobra.Command{Use: sub.name + " [flags]", Short: sub.short, Args: cobra.NoArgs}
+		f := c.Flags()
+		f.String("token", "", `a raw token; "-" reads it from standard input`)
+		f.String("jti", "", "a JWT's jti (with --issuer)")
+		f.String("session", "", "a session's sid (with --issuer)")
+		f.String("user", "", "a user's sub (with --issuer)")
+		f.String("issuer", "", `the iss claim of the tokens (with --jti, --session, --user; "" for none)`)
+		f.String("namespace", "", "the namespace (tenant); default: the handler's")
+		if sub.cutoff {
+			f.String("cutoff", "", "revoke the session's or user's tokens issued until then: RFC 3339 or Unix seconds (default: now)")
+		}
+		if sub.key {
+			f.String("key", "", "an entry key as list shows it")
+		}
+		name := sub.name
+		c.RunE = func(c *cobra.Command, _ []string) error {
+			req, err := requestFromFlags(c.Flags(), c.InOrStdin())
+			if err != nil {
+				return err
+			}
+			return o.call(c.OutOrStdout(), http.MethodPost, name, nil, req)
+		}
+		cmd.AddCommand(c)
+	}
+
+	list := &cobra.Command{Use: "list [flags]", Short: "List the denylist's live entries, a page at a time", Args: cobra.NoArgs}
+	limit := list.Flags().Int("limit", DefaultListLimit, fmt.Sprintf("entries per page (1 to %d)", MaxListLimit))
+	cursor := list.Flags().String("cursor", "", "the cursor of the page to show (printed after the previous page)")
+	all := list.Flags().Bool("all", false, "follow the cursors to the last page")
+	list.RunE = func(c *cobra.Command, _ []string) error {
+		return o.list(c.OutOrStdout(), *limit, *cursor, *all)
+	}
+	cmd.AddCommand(list)
+
+	status := &cobra.Command{Use: "status [flags]", Short: "Show the handlers and the health, size and freshness of their stores", Args: cobra.NoArgs}
+	status.RunE = func(c *cobra.Command, _ []string) error {
+		return o.call(c.OutOrStdout(), http.MethodGet, "status", nil, nil)
+	}
+	cmd.AddCommand(status)
+}
+
+// maxStdinToken bounds a token read from standard input.
+const maxStdinToken = 1 << 20
+
+// requestFromFlags builds the AdminRequest the flags of revoke, unrevoke
+// or check describe; a --token of "-" is read from stdin.
+func requestFromFlags(f *pflag.FlagSet, stdin io.Reader) (*AdminRequest, error) {
+	get := func(name string) (string, bool) {
+		fl := f.Lookup(name)
+		if fl == nil || !fl.Changed {
+			return "", false
+		}
+		return fl.Value.String(), true
+	}
+	req := &AdminRequest{}
+	var named []string
+	for _, n := range []struct {
+		flag string
+		dst  *string
+	}{{"token", &req.Token}, {"jti", &req.JTI}, {"session", &req.Session}, {"user", &req.User}, {"key", &req.Key}} {
+		if v, ok := get(n.flag); ok {
+			if v == "" {
+				return nil, fmt.Errorf("--%s is empty", n.flag)
+			}
+			*n.dst = v
+			named = append(named, "--"+n.flag)
+		}
+	}
+	switch {
+	case len(named) == 0:
+		return nil, errors.New("name what to act on: --token, --jti, --session or --user (see --help)")
+	case len(named) > 1:
+		return nil, fmt.Errorf("name one thing at a time: got %s", strings.Join(named, " and "))
+	}
+	if req.Token == "-" {
+		b, err := io.ReadAll(io.LimitReader(stdin, maxStdinToken+1))
+		if err != nil {
+			return nil, fmt.Errorf("reading the token from standard input: %v", err)
+		}
+		if len(b) > maxStdinToken {
+			return nil, fmt.Errorf("standard input holds more than %d bytes: give one token", maxStdinToken)
+		}
+		req.Token = strings.TrimSpace(string(b))
+		if req.Token == "" || strings.ContainsAny(req.Token, " \t\r\n") {
+			return nil, errors.New("standard input must hold exactly one token")
+		}
+	}
+	if v, ok := get("issuer"); ok {
+		req.Issuer = &v
+	}
+	if (req.JTI != "" || req.Session != "" || req.User != "") && req.Issuer == nil {
+		return nil, fmt.Errorf(`%s needs --issuer: the iss claim of the tokens (--issuer "" for tokens without one)`, named[0])
+	}
+	if v, ok := get("namespace"); ok {
+		req.Namespace = &v
+	}
+	if v, ok := get("cutoff"); ok {
+		ts := &Timestamp{}
+		if err := ts.UnmarshalJSON([]byte(strconv.Quote(v))); err != nil {
+			return nil, fmt.Errorf("--%v", err)
+		}
+		req.Cutoff = ts
+	}
+	return req, nil
+}
+
+// adminAddress is the admin endpoint to call.
+func (o *cliOptions) adminAddress() (string, error) {
+	return caddycmd.DetermineAdminAPIAddress(o.address, nil, o.config, o.adapter)
+}
+
+// do calls endpoint of the admin API with body (JSON, or none) and decodes
+// the answer into out.
+func (o *cliOptions) do(method, endpoint string, query url.Values, body, out any) ([]byte, error) {
+	addr, err := o.adminAddress()
+	if err != nil {
+		return nil, err
+	}
+	if o.handler != "" {
+		if query == nil {
+			query = url.Values{}
+		}
+		query.Set("handler", o.handler)
+	}
+	uri := AdminAPIPrefix + endpoint
+	if len(query) > 0 {
+		uri += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	res, err := caddycmd.AdminAPIRequest(addr, method, uri, nil, rd)
+	if err != nil {
+		return nil, cliError(addr, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer of %s: %v", addr, err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return nil, fmt.Errorf("the answer of %s is not what token-revocation expects (is the token_revocation module in that Caddy?): %v", addr, err)
+		}
+	}
+	return raw, nil
+}
+
+var apiErrorRE = regexp.MustCompile(`^caddy responded with error: HTTP (\d+): (.*)$`)
+
+// cliError turns an error of caddycmd.AdminAPIRequest into a message that
+// says what went wrong.
+func cliError(addr string, err error) error {
+	m := apiErrorRE.FindStringSubmatch(strings.TrimSpace(err.Error()))
+	if m == nil {
+		return fmt.Errorf("calling the admin API at %s: %v (is Caddy running there? see --address)", addr, err)
+	}
+	var ae struct {
+		Error string `json:"error"`
+	}
+	msg := m[2]
+	if json.Unmarshal([]byte(m[2]), &ae) == nil && ae.Error != "" {
+		msg = ae.Error
+	}
+	if m[1] == "404" && !strings.HasPrefix(msg, "token_revocation:") {
+		msg += " (does that Caddy have the token_revocation module?)"
+	}
+	return fmt.Errorf("HTTP %s: %s", m[1], msg)
+}
+
+// call calls endpoint and prints its answer.
+func (o *cliOptions) call(w io.Writer, method, endpoint string, query url.Values, body any) error {
+	var out any
+	switch endpoint {
+	case "revoke":
+		out = &AdminRevokeResponse{}
+	case "unrevoke":
+		out = &AdminUnrevokeResponse{}
+	case "check":
+		out = &AdminCheckResponse{}
+	case "status":
+		out = &AdminStatusResponse{}
+	}
+	raw, err := o.do(method, endpoint, query, body, out)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		_, err := w.Write(raw)
+		return err
+	}
+	switch v := out.(type) {
+	case *AdminRevokeResponse:
+		printRevoke(w, v)
+	case *AdminUnrevokeResponse:
+		printUnrevoke(w, v)
+	case *AdminCheckResponse:
+		printCheck(w, v)
+	case *AdminStatusResponse:
+		printStatus(w, v)
+	}
+	return nil
+}
+
+func (o *cliOptions) list(w io.Writer, limit int, cursor string, all bool) error {
+	if limit < 1 || limit > MaxListLimit {
+		return fmt.Errorf("--limit %d: give a number from 1 to %d", limit, MaxListLimit)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if !o.json {
+		fmt.Fprintln(tw, "KIND\tHASH\tCUTOFF\tEXPIRES\tKEY")
+	}
+	n := 0
+	for {
+		q := url.Values{"limit": {strconv.Itoa(limit)}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page AdminListResponse
+		raw, err := o.do(http.MethodGet, "entries", q, nil, &page)
+		if err != nil {
+			return err
+		}
+		if o.json {
+			if _, err := w.Write(raw); err != nil {
+				return err
+			}
+		} else {
+			for _, e := range page.Entries {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Kind, e.Hash, fmtCutoff(e.Cutoff), e.Expires.Format(time.RFC3339), e.Key)
+			}
+		}
+		n += len(page.Entries)
+		cursor = page.NextCursor
+		if cursor == "" || !all {
+			break
+		}
+	}
+	if o.json {
+		return nil
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if cursor != "" {
+		fmt.Fprintf(w, "%d entries shown; more with: --cursor %s\n", n, cursor)
+	} else {
+		fmt.Fprintf(w, "%d entries\n", n)
+	}
+	return nil
+}
+
+func fmtCutoff(c *time.Time) string {
+	if c == nil {
+		return "-"
+	}
+	return c.Format(time.RFC3339)
+}
+
+// describeEntry is one entry in words.
+func describeEntry(e AdminEntry) string {
+	s := e.Kind + " " + e.Hash
+	if e.Cutoff != nil {
+		s += ", tokens issued until " + e.Cutoff.Format(time.RFC3339)
+	}
+	return s + ", kept until " + e.Expires.Format(time.RFC3339)
+}
+
+func printRevoke(w io.Writer, r *AdminRevokeResponse) {
+	if len(r.Revoked) == 0 {
+		fmt.Fprintf(w, "nothing revoked: %s\n", r.Note)
+		return
+	}
+	for _, e := range r.Revoked {
+		fmt.Fprintf(w, "revoked %s (namespace %q)\n", describeEntry(e), r.Namespace)
+	}
+}
+
+func printUnrevoke(w io.Writer, r *AdminUnrevokeResponse) {
+	for _, e := range r.Removed {
+		fmt.Fprintf(w, "un-revoked %s (namespace %q)\n", e.Kind+" "+e.Hash, r.Namespace)
+	}
+	for _, k := range r.NotFound {
+		fmt.Fprintf(w, "was not revoked: %s (namespace %q)\n", k, r.Namespace)
+	}
+	if e := r.StillRevokedBy; e != nil {
+		fmt.Fprintf(w, "the token is still revoked by %s; un-revoke it with --key %s\n", describeEntry(*e), e.Key)
+	}
+}
+
+func printCheck(w io.Writer, r *AdminCheckResponse) {
+	if !r.Revoked || r.Entry == nil {
+		fmt.Fprintf(w, "not revoked (namespace %q)\n", r.Namespace)
+		return
+	}
+	fmt.Fprintf(w, "revoked by %s (namespace %q, key %s)\n", describeEntry(*r.Entry), r.Namespace, r.Entry.Key)
+}
+
+func printStatus(w io.Writer, r *AdminStatusResponse) {
+	for i, h := range r.Handlers {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		name := h.Name
+		if name == "" {
+			name = "(unnamed)"
+		}
+		fmt.Fprintf(w, "handler %s", name)
+		if h.Instances > 1 {
+			fmt.Fprintf(w, " (%d identical instances)", h.Instances)
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "  namespace:  %q\n", h.Namespace)
+		fmt.Fprintf(w, "  fail mode:  %s\n", h.FailMode)
+		if len(h.Routes) > 0 {
+			fmt.Fprintf(w, "  routes:     %s\n", strings.Join(h.Routes, ", "))
+		}
+		st := h.Store
+		health := "healthy"
+		if !st.Healthy {
+			health = "UNHEALTHY: " + st.Error
+		}
+		fmt.Fprintf(w, "  store:      %s, %s, %d entries\n", st.Backend, health, st.Entries)
+		keys := make([]string, 0, len(st.Details))
+		for k := range st.Details {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "    %s: %v\n", k, st.Details[k])
+		}
+	}
+}

