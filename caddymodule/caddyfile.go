@@ -61,6 +61,21 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    logout_all <path> [respond|forward]          # log out everywhere (needs jwt)
 //	    backchannel_logout <path> [respond|forward]  # OIDC Back-Channel Logout (needs jwt with audience)
 //	    caep <path> [respond|forward]                # CAEP session-revoked SETs, RFC 8935 push (needs jwt with audience)
+//	    keycloak_logout <path> [respond|forward]     # Keycloak logout: refresh_token, realm-checked
+//	    keycloak_revoke <path> [respond|forward]     # Keycloak revoke: only an empty 200 confirms the token
+//	    oauth_token <path>                           # token endpoint, observed: grants, revoked refresh tokens refused
+//	    usergrid_token <path>                        # Usergrid token endpoint, observed: whose token is whose
+//	    usergrid_revoketoken <path> [respond|forward]
+//	    usergrid_revoketokens <path> [respond|forward]
+//
+//	    # presets: the routes (and settings) that front an API as it is
+//	    profile keycloak [<path prefix>] [{ mode respond|forward }]
+//	    profile usergrid [<path prefix>] [{ mode respond|forward }]
+//	    profile meshydb [<path prefix>] [{
+//	        mode respond|forward
+//	        default_tenant <name>           # the tenant of a request without the header; default: default
+//	        tenant_header <name>            # default: tenant
+//	    }]
 //
 //	    # JWT verification, one block per issuer: verified tokens revoke
 //	    # their jti, session or user, not only themselves (see JWTConfig)
@@ -85,6 +100,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    header <name...>
 //
 //	    namespace <template>                # e.g. {http.request.header.tenant}
+//	    namespace_default <placeholder> <value>  # e.g. {http.request.header.tenant} main
 //	    max_token_size <size>               # default: 8KiB
 //	    max_body_size <size>                # default: 64KiB
 //	    default_ttl <duration>              # default: 24h

@@ -63,7 +63,17 @@ type Handler struct {
 	// rejected in another. It may use request placeholders, e.g.
 	// `{http.request.header.tenant}`, and is evaluated on every request and
 	// revocation. Default: empty (one namespace).
+	//
+	// In a namespace, `{http.request.uri.path.N}` is segment N of the
+	// cleaned path (as route paths are matched), so "//a/b" and "/./a/b"
+	// name the namespace of "/a/b".
 	Namespace string `json:"namespace,omitempty"`
+
+	// NamespaceDefaults are values for placeholders of Namespace (and of
+	// the routes' namespaces) that are empty in a request, by placeholder
+	// name: {"http.request.header.tenant": "main"} makes a request without
+	// a tenant header count as tenant main, as the API does.
+	NamespaceDefaults map[string]string `json:"namespace_defaults,omitempty"`
 
 	// Schemes are the Authorization schemes whose credential is a token.
 	// Default: ["Bearer", "DPoP"]. Compared case-insensitively.

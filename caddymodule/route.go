@@ -46,6 +46,46 @@ type Route struct {
 	//     "description"} on failure; other event types are acknowledged
 	//     and ignored. See readSET for how subjects map to sessions and
 	//     users.
+	//   - "keycloak_logout": Keycloak's logout,
+	//     /realms/{realm}/protocol/openid-connect/logout: POST, form field
+	//     `refresh_token` (with client_id, client_secret). Like logout, but
+	//     only the refresh token is read (Keycloak ignores id_token_hint
+	//     when one is sent), and a token issued by another realm than the
+	//     path's {realm} is not recorded. Answers 204.
+	//   - "keycloak_revoke": Keycloak's revocation,
+	//     /realms/{realm}/protocol/openid-connect/revoke: POST, form field
+	//     `token`. Keycloak answers 200 also for an invalid token, with an
+	//     error in the body: only an empty 200 confirms the token, so that
+	//     its jti (and for a refresh token, its session) is revoked too;
+	//     otherwise only the token itself. Realm-checked like
+	//     keycloak_logout. Answers 200 (respond mode: empty).
+	//   - "oauth_token": an OAuth 2.0 token endpoint, observed (forward
+	//     only). A refresh token revoked here is refused
+	//     (400 invalid_grant) before the upstream sees it; from each 2xx
+	//     answer the gateway learns which access tokens a refresh token's
+	//     grant holds, so that revoking the refresh token (through any
+	//     route) revokes them too (RFC 7009 section 2.1), opaque or not.
+	//   - "usergrid_token": Apache Usergrid's token endpoints
+	//     (/{org}/{app}/token, /management/token,
+	//     /{org}/{app}/users/{user}/token), observed (forward only): each
+	//     2xx answer names the user its access_token belongs to, which is
+	//     recorded per org/app (or management) for usergrid_revoketokens.
+	//   - "usergrid_revoketoken": Usergrid's
+	//     /{org}/{app}/users/{user}/revoketoken?token=<token> (and under
+	//     /management/users/{user}/): PUT or POST. Revokes the token of
+	//     the query parameter `token`. Answers as Usergrid,
+	//     {"action":"revoked user token","timestamp":<ms>,"duration":<ms>}.
+	//   - "usergrid_revoketokens": Usergrid's
+	//     /{org}/{app}/users/{user}/revoketokens (and under
+	//     /management/users/{user}/): PUT or POST. Revokes every token of
+	//     the user that usergrid_token saw handed out, in that org/app
+	//     only. In respond mode the caller must present one of the user's
+	//     own tokens (else 401). Answers as Usergrid, action "revoked user
+	//     tokens".
+	//
+	// Mode forward suits an API with revocation of its own (Keycloak,
+	// Usergrid, MeshyDB); the profile subdirective (see
+	// UnmarshalCaddyfile) sets up the routes of each.
 	//
 	// logout_all, backchannel_logout and caep need Handler.JWT;
 	// backchannel_logout and caep also need the issuer's audiences.
@@ -100,6 +140,14 @@ type revocation struct {
 	// verified is what a route kind revokes from a token it verified
 	// itself (logout_all, backchannel_logout, caep).
 	verified *verifiedRevocation
+	// extra, when set, returns more entries to store with the rest: what
+	// a route kind looks up rather than reads (every token of a user).
+	extra func(ctx context.Context) ([]denylist.Entry, error)
+	// answer, when set, writes the respond-mode answer in place of the
+	// kind's respond (an answer that depends on the request).
+	answer func(w http.ResponseWriter) error
+	// state is what a kind's read hands on to its upstream hook.
+	state any
 }
 
 // routeKind is the behaviour of one Route.Type.
@@ -113,6 +161,17 @@ type routeKind struct {
 	// upstreamConfirms is true when an upstream 2xx proves the presented
 	// tokens genuine (their claims may then be trusted).
 	upstreamConfirms bool
+	// upstream, when set, reads the upstream's 2xx answer (forward mode)
+	// before anything is recorded: it may confirm the tokens, add to rev
+	// or record what the answer says; an error is answered instead.
+	upstream func(h *Handler, r *http.Request, rev *revocation, res *upstreamAnswer) error
+	// forwardOnly kinds observe what the upstream answers: forward is
+	// their only mode, and their default.
+	forwardOnly bool
+	// passUnreadable: in forward mode a request this kind cannot read (a
+	// method it does not handle, such as a CORS preflight; no token) goes
+	// on to the upstream unchanged, and nothing is recorded.
+	passUnreadable bool
 }
 
 var routeKinds = map[string]*routeKind{
@@ -155,6 +214,12 @@ func compileRoute(rc *Route) (*route, error) {
 	}
 	if rc.Mode == "" {
 		rc.Mode = ModeRespond
+		if kind.forwardOnly {
+			rc.Mode = ModeForward
+		}
+	}
+	if kind.forwardOnly && rc.Mode != ModeForward {
+		return nil, fmt.Errorf("mode %q: a %s route observes the upstream's answers; it works in mode %s only", rc.Mode, rc.Type, ModeForward)
 	}
 	if rc.Mode != ModeRespond && rc.Mode != ModeForward {
 		return nil, fmt.Errorf("mode %q: want %s or %s", rc.Mode, ModeRespond, ModeForward)
@@ -187,7 +252,7 @@ func readFormTokens(fields []string, sessionWide bool) func(*Handler, *http.Requ
 			}
 		}
 		if len(rev.tokens) == 0 {
-			return nil, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "missing " + strings.Join(fields, " or ")}
+			return nil, unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "missing " + strings.Join(fields, " or ")})
 		}
 		return rev, nil
 	}
@@ -197,7 +262,7 @@ func readFormTokens(fields []string, sessionWide bool) func(*Handler, *http.Requ
 // with it to the OAuth error to answer.
 func (h *Handler) readForm(r *http.Request) (map[string][]string, error) {
 	if !token.IsForm(r) {
-		return nil, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body must be application/x-www-form-urlencoded"}
+		return nil, unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body must be application/x-www-form-urlencoded"})
 	}
 	form, err := token.ReadForm(r, h.MaxBodySize)
 	switch {
@@ -225,18 +290,28 @@ func (h *Handler) matchRoute(r *http.Request) *route {
 
 // serveRoute handles a call to a revocation route.
 func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *route) error {
+	pass := rt.Mode == ModeForward && rt.kind.passUnreadable
 	if !slices.Contains(rt.kind.methods, r.Method) {
+		if pass {
+			return next.ServeHTTP(w, r) // not a revocation: the upstream answers it
+		}
 		w.Header().Set("Allow", strings.Join(rt.kind.methods, ", "))
 		return writeOAuthError(w, &oauthError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method " + r.Method + " not allowed"})
 	}
 	rev, err := rt.kind.read(h, r)
 	if err != nil {
+		if pass && isUnreadable(err) {
+			return h.passOn(w, r, next, rt, err)
+		}
 		return h.writeError(w, err)
 	}
 	rev.namespace = h.namespace(r, rt.Namespace)
 	if rt.Mode == ModeRespond {
 		if err := h.record(r.Context(), rt, rev); err != nil {
 			return h.writeError(w, err)
+		}
+		if rev.answer != nil {
+			return rev.answer(w)
 		}
 		return rt.kind.respond(w)
 	}
@@ -251,6 +326,11 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 	}
 	if rec.Status() >= 200 && rec.Status() < 300 {
 		rev.confirmed = rt.kind.upstreamConfirms
+		if rt.kind.upstream != nil {
+			if err := rt.kind.upstream(h, r, rev, newUpstreamAnswer(rec, &buf)); err != nil {
+				return h.writeError(w, err)
+			}
+		}
 		if err := h.record(r.Context(), rt, rev); err != nil {
 			return h.writeError(w, err)
 		}
@@ -304,7 +384,7 @@ func (h *Handler) namespace(r *http.Request, routeNS string) string {
 	if !ok {
 		return ns
 	}
-	return repl.ReplaceAll(ns, "")
+	return h.expandNamespace(r, repl, ns)
 }
 
 // entriesFor turns a revocation into denylist entries. Every token is
@@ -321,6 +401,11 @@ func (h *Handler) entriesFor(ctx context.Context, rev *revocation) ([]denylist.E
 			continue // already expired: nothing left to revoke
 		}
 		out = append(out, denylist.NewEntry(h.hasher.Key(denylist.KindToken, rev.namespace, t.Identity()...), now, expires))
+		granted, err := h.grantEntries(ctx, rev.namespace, t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, granted...)
 		if !t.JWT {
 			continue
 		}
@@ -342,6 +427,13 @@ func (h *Handler) entriesFor(ctx context.Context, rev *revocation) ([]denylist.E
 	}
 	if rev.verified != nil {
 		more, err := h.verifiedEntries(ctx, rev.namespace, rev.verified)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	if rev.extra != nil {
+		more, err := rev.extra(ctx)
 		if err != nil {
 			return nil, err
 		}

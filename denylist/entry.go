@@ -33,6 +33,10 @@ const (
 	// KindUser revokes every token of a user (sub) issued at or before
 	// the cut-off.
 	KindUser Kind = 'u'
+	// KindOwner is not an entry kind: it names an owner (a user, a grant)
+	// in the owner index (see Owners), which no request check reads.
+	// Valid reports false for it, so it can never be stored as an entry.
+	KindOwner Kind = 'o'
 )
 
 // String returns the kind's name as used in logs, metrics and the admin API.
@@ -46,6 +50,8 @@ func (k Kind) String() string {
 		return "session"
 	case KindUser:
 		return "user"
+	case KindOwner:
+		return "owner"
 	}
 	return fmt.Sprintf("kind(%d)", byte(k))
 }

@@ -1,0 +1,149 @@
+package caddymodule
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// Profiles: Caddyfile shorthand that fronts one API as it is.
+//
+//	profile <api> [<path prefix>] [{
+//	    mode respond|forward       # default: forward
+//	    <the API's own options>
+//	}]
+//
+// expands into the routes that API's clients call (with their paths under
+// the prefix), and into the settings the API needs (a namespace, say). It is
+// shorthand only: the JSON config holds the routes it expanded to. Each API
+// registers its profile from its own file, in profiles.
+
+func init() {
+	handlerOptions["profile"] = unmarshalProfile
+	// A profile may set the namespace: refuse a second one, rather than
+	// let the later silently win.
+	setNamespace := handlerOptions["namespace"]
+	handlerOptions["namespace"] = func(h *Handler, d *caddyfile.Dispenser) error {
+		if h.Namespace != "" {
+			return d.Errf("token_revocation: namespace given twice (a profile may have set it already: %q)", h.Namespace)
+		}
+		return setNamespace(h, d)
+	}
+}
+
+// apiProfile is the preset of one API.
+type apiProfile struct {
+	// routes are the API's routes, paths relative to the prefix.
+	routes []profileRoute
+	// options parse the profile's own block options (mode is common).
+	options map[string]func(p *profileConfig, d *caddyfile.Dispenser) error
+	// apply sets up what the API needs besides its routes.
+	apply func(h *Handler, p *profileConfig) error
+}
+
+// profileRoute is one route of a profile.
+type profileRoute struct {
+	Type, Path string
+}
+
+// profileConfig is one use of a profile in a Caddyfile.
+type profileConfig struct {
+	Name string
+	// Prefix is the path prefix, "" or "/a/b" (no trailing slash).
+	Prefix string
+	// Mode of the revocation routes; observing routes always forward.
+	Mode string
+	// Settings are the profile's own options.
+	Settings map[string]string
+}
+
+// segments is how many path segments the prefix has.
+func (p *profileConfig) segments() int {
+	if p.Prefix == "" {
+		return 0
+	}
+	return strings.Count(p.Prefix, "/")
+}
+
+// profiles are the known presets, by name.
+var profiles = map[string]*apiProfile{}
+
+func profileNames() []string {
+	var out []string
+	for k := range profiles {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// unmarshalProfile parses `profile <api> [<prefix>] [{ ... }]`.
+func unmarshalProfile(h *Handler, d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.Errf("token_revocation: profile: name the API (one of %s)", strings.Join(profileNames(), ", "))
+	}
+	p := &profileConfig{Name: d.Val(), Mode: ModeForward, Settings: map[string]string{}}
+	prof, ok := profiles[p.Name]
+	if !ok {
+		return d.Errf("token_revocation: profile %q: unknown API (known: %s)", p.Name, strings.Join(profileNames(), ", "))
+	}
+	if d.NextArg() {
+		prefix := d.Val()
+		if !strings.HasPrefix(prefix, "/") || strings.ContainsAny(prefix, "{}*") {
+			return d.Errf("token_revocation: profile %s: path prefix %q must start with / and hold no placeholder", p.Name, prefix)
+		}
+		p.Prefix = strings.TrimSuffix(path.Clean(prefix), "/")
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		if opt == "mode" {
+			if err := oneArg(d, &p.Mode); err != nil {
+				return err
+			}
+			if p.Mode != ModeForward && p.Mode != ModeRespond {
+				return d.Errf("token_revocation: profile %s: mode %q: want %s or %s", p.Name, p.Mode, ModeForward, ModeRespond)
+			}
+			continue
+		}
+		parse, ok := prof.options[opt]
+		if !ok {
+			return d.Errf("token_revocation: profile %s: unknown option %q", p.Name, opt)
+		}
+		if err := parse(p, d); err != nil {
+			return err
+		}
+	}
+	if err := p.expand(h, prof); err != nil {
+		return d.Errf("token_revocation: profile %s: %v", p.Name, err)
+	}
+	return nil
+}
+
+// expand adds the profile's routes and settings to h.
+func (p *profileConfig) expand(h *Handler, prof *apiProfile) error {
+	for _, pr := range prof.routes {
+		rc := &Route{Type: pr.Type, Path: p.Prefix + pr.Path, Mode: p.Mode}
+		if routeKinds[pr.Type].forwardOnly {
+			rc.Mode = ModeForward
+		}
+		if _, err := compileRoute(rc); err != nil {
+			return fmt.Errorf("route %s %s: %v", rc.Type, rc.Path, err)
+		}
+		for _, have := range h.Routes {
+			if have.Path == rc.Path {
+				return fmt.Errorf("route %s %s: the path is routed already (%s)", rc.Type, rc.Path, have.Type)
+			}
+		}
+		h.Routes = append(h.Routes, rc)
+	}
+	if prof.apply != nil {
+		return prof.apply(h, p)
+	}
+	return nil
+}

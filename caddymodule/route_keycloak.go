@@ -1,0 +1,100 @@
+package caddymodule
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// Keycloak (and Keycloak-based identity providers).
+//
+// Keycloak's logout answers 204 only for a refresh token it verified, of
+// its realm: that confirms the token's claims, so the gateway ends its whole
+// session (sid). Its revocation endpoint answers 200 also for an invalid
+// token, then with {"error":"invalid_token"} in the body; only an empty
+// 200 confirms the token. Every key built from claims holds the issuer,
+// which holds the realm, so one realm's revocations never match another
+// realm's tokens; and a route with {realm} in its path records only tokens
+// of that realm.
+
+func init() {
+	routeKinds["keycloak_logout"] = &routeKind{
+		methods: []string{http.MethodPost},
+		// Keycloak reads refresh_token and, when it is there, ignores
+		// id_token_hint: a hint beside it is not confirmed by the answer.
+		read:             keycloakRealmOnly(readFormTokens([]string{"refresh_token"}, true)),
+		respond:          routeKinds["logout"].respond,
+		upstreamConfirms: true,
+		passUnreadable:   true,
+	}
+	routeKinds["keycloak_revoke"] = &routeKind{
+		methods:        []string{http.MethodPost},
+		read:           keycloakRealmOnly(readFormTokens([]string{"token"}, false)),
+		respond:        routeKinds["revoke"].respond,
+		upstream:       keycloakRevokeConfirms,
+		passUnreadable: true,
+	}
+	profiles["keycloak"] = &apiProfile{
+		routes: []profileRoute{
+			{"keycloak_logout", "/realms/{realm}/protocol/openid-connect/logout"},
+			{"keycloak_revoke", "/realms/{realm}/protocol/openid-connect/revoke"},
+		},
+	}
+}
+
+// keycloakRealmOnly wraps read so that a JWT issued by another realm than
+// the path's {realm} is dropped: it is not Keycloak's to confirm (Keycloak
+// answers such a call with an error), and its claims must not be recorded
+// under this realm's route. Opaque tokens are kept: they are revoked by
+// their own identity only.
+func keycloakRealmOnly(read func(*Handler, *http.Request) (*revocation, error)) func(*Handler, *http.Request) (*revocation, error) {
+	return func(h *Handler, r *http.Request) (*revocation, error) {
+		rev, err := read(h, r)
+		if err != nil {
+			return nil, err
+		}
+		realm, _ := caddyhttp.GetVar(r.Context(), "realm").(string)
+		if realm == "" {
+			return rev, nil
+		}
+		kept := rev.tokens[:0]
+		for _, t := range rev.tokens {
+			if t.JWT && !issuedByRealm(&t, realm) {
+				if c := h.logger.Check(zapcore.DebugLevel, "token of another realm ignored"); c != nil {
+					c.Write(zap.String("realm", realm), zap.String("iss", t.Claims.Issuer))
+				}
+				continue
+			}
+			kept = append(kept, t)
+		}
+		rev.tokens = kept
+		return rev, nil
+	}
+}
+
+// issuedByRealm reports whether t's iss is Keycloak's issuer of realm:
+// <base URL>/realms/<realm>.
+func issuedByRealm(t *token.Token, realm string) bool {
+	return strings.HasSuffix(t.Claims.Issuer, "/realms/"+realm)
+}
+
+// keycloakRevokeConfirms confirms the revoked token when Keycloak's answer
+// is an empty 200, its answer to a token it decoded and verified, whose
+// client and user it found. Any body (Keycloak's {"error":"invalid_token"}
+// or anything else) confirms nothing: the token is then revoked by its own
+// identity only.
+func keycloakRevokeConfirms(_ *Handler, _ *http.Request, rev *revocation, res *upstreamAnswer) error {
+	if res.Status != http.StatusOK {
+		return nil
+	}
+	if body, err := res.Body(); err == nil && len(bytes.TrimSpace(body)) == 0 {
+		rev.confirmed = true
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// MeshyDB.
+//
+// MeshyDB signs a user out with RFC 7009 revocation of the refresh token,
+// POST /{account}/connect/revocation (form token, token_type_hint,
+// client_id), and scopes everything by account (the first path segment)
+// and tenant (the `tenant` header; without it, the account's default
+// tenant). The profile revokes in the namespace "<account>/<tenant>" and
+// checks every request in the same one, the default tenant standing for a
+// missing header, so the same token string under another tenant is another
+// entry. Its token endpoint, /{account}/connect/token, is observed
+// (oauth_token): revoking a refresh token then also revokes the access
+// tokens of its grant, and the refresh token itself is refused there.
+
+// DefaultMeshyDBTenant is the tenant the meshydb profile assumes for a
+// request without a tenant header, unless default_tenant says otherwise.
+const DefaultMeshyDBTenant = "default"
+
+func init() {
+	profiles["meshydb"] = &apiProfile{
+		routes: []profileRoute{
+			{"revoke", "/{account}/connect/revocation"},
+			{"oauth_token", "/{account}/connect/token"},
+		},
+		options: map[string]func(p *profileConfig, d *caddyfile.Dispenser) error{
+			"default_tenant": profileSetting,
+			"tenant_header":  profileSetting,
+		},
+		apply: applyMeshyDB,
+	}
+}
+
+// profileSetting parses `<option> <value>` into the profile's settings.
+func profileSetting(p *profileConfig, d *caddyfile.Dispenser) error {
+	name := d.Val()
+	var v string
+	if err := oneArg(d, &v); err != nil {
+		return err
+	}
+	p.Settings[name] = v
+	return nil
+}
+
+// applyMeshyDB sets the namespace: account (the path segment after the
+// prefix) and tenant (header, or the default tenant).
+func applyMeshyDB(h *Handler, p *profileConfig) error {
+	header := p.Settings["tenant_header"]
+	if header == "" {
+		header = "tenant"
+	}
+	if strings.ContainsAny(header, "{}: ") {
+		return fmt.Errorf("tenant_header %q: want a header name", header)
+	}
+	tenant := p.Settings["default_tenant"]
+	if tenant == "" {
+		tenant = DefaultMeshyDBTenant
+	}
+	tenantPH := "http.request.header." + http.CanonicalHeaderKey(header)
+	ns := fmt.Sprintf("{%s%d}/{%s}", pathSegmentPlaceholder, p.segments(), tenantPH)
+	if h.Namespace != "" && h.Namespace != ns {
+		return fmt.Errorf("it scopes revocations by account and tenant (namespace %s), but namespace %q is set already: remove it", ns, h.Namespace)
+	}
+	h.Namespace = ns
+	if h.NamespaceDefaults == nil {
+		h.NamespaceDefaults = map[string]string{}
+	}
+	if old, ok := h.NamespaceDefaults[tenantPH]; ok && old != tenant {
+		return fmt.Errorf("default tenant %q, but {%s} defaults to %q already", tenant, tenantPH, old)
+	}
+	h.NamespaceDefaults[tenantPH] = tenant
+	return nil
+}

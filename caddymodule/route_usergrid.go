@@ -1,0 +1,258 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// Apache Usergrid.
+//
+// Usergrid's tokens are opaque. An application user's token comes from
+// POST (or GET) /{org}/{app}/token, an admin user's from /management/token;
+// each answer names the user ({"access_token", "expires_in", "user": {"uuid",
+// "username", "email", ...}}). The usergrid_token route reads these answers
+// and records the token as the user's, under its org/app ("management" for
+// admin users), by each name the API accepts for the user in a path (uuid,
+// username, email). usergrid_revoketokens then revokes every token recorded
+// for the path's user in the path's org/app; another org/app's user of the
+// same name is untouched. Tokens are revoked in the handler's namespace
+// (none by default): a token is one string whatever path it is sent to, and
+// an admin token works on every org/app.
+
+func init() {
+	routeKinds["usergrid_token"] = &routeKind{
+		methods:        []string{http.MethodPost, http.MethodGet},
+		read:           readUsergridToken,
+		upstream:       observeUsergridToken,
+		forwardOnly:    true,
+		passUnreadable: true,
+	}
+	routeKinds["usergrid_revoketoken"] = &routeKind{
+		methods:        []string{http.MethodPut, http.MethodPost},
+		read:           readUsergridRevokeToken,
+		respond:        usergridRespond(usergridRevokedToken),
+		passUnreadable: true,
+	}
+	routeKinds["usergrid_revoketokens"] = &routeKind{
+		methods: []string{http.MethodPut, http.MethodPost},
+		read:    readUsergridRevokeTokens,
+		respond: usergridRespond(usergridRevokedTokens),
+		// Usergrid revokes a user's tokens only for a caller allowed to.
+		upstreamConfirms: true,
+		passUnreadable:   true,
+	}
+	profiles["usergrid"] = &apiProfile{
+		routes: []profileRoute{
+			{"usergrid_token", "/management/token"},
+			{"usergrid_token", "/{org}/{app}/token"},
+			{"usergrid_token", "/{org}/{app}/users/{user}/token"},
+			{"usergrid_revoketoken", "/management/users/{user}/revoketoken"},
+			{"usergrid_revoketokens", "/management/users/{user}/revoketokens"},
+			{"usergrid_revoketoken", "/{org}/{app}/users/{user}/revoketoken"},
+			{"usergrid_revoketokens", "/{org}/{app}/users/{user}/revoketokens"},
+		},
+	}
+}
+
+// The actions Usergrid's answers name (its UserResource and, for admin
+// users, the management UserResource, which says "revoked user tokens" for
+// both calls).
+const (
+	usergridRevokedToken  = "revoked user token"
+	usergridRevokedTokens = "revoked user tokens"
+)
+
+// usergridScope is the org/app of a Usergrid route call (from the path's
+// {org} and {app}), or "management" for admin users. Usergrid's org and
+// app names are case-insensitive.
+func usergridScope(r *http.Request) string {
+	org, _ := caddyhttp.GetVar(r.Context(), "org").(string)
+	app, _ := caddyhttp.GetVar(r.Context(), "app").(string)
+	if org == "" || app == "" {
+		return "management"
+	}
+	return strings.ToLower(org) + "/" + strings.ToLower(app)
+}
+
+// usergridUserIDs are the names under which a token's user is recorded:
+// each name a path may give for the user. Usernames and emails are
+// case-insensitive in Usergrid.
+func usergridUserIDs(uuid, username, email string) []string {
+	var out []string
+	for _, id := range []string{uuid, username, email} {
+		id = strings.ToLower(strings.TrimSpace(id))
+		if id != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// readUsergridToken reads a call to a token endpoint. The call is an API
+// call too (/users/{user}/token is called with a token): a revoked token
+// is rejected as on any other request.
+func readUsergridToken(h *Handler, r *http.Request) (*revocation, error) {
+	if err := h.checkRequest(r); err != nil {
+		return nil, err
+	}
+	r.Header.Del("Accept-Encoding") // so that the answer can be read
+	return &revocation{state: usergridScope(r)}, nil
+}
+
+// observeUsergridToken records the token of a 2xx answer as its user's.
+func observeUsergridToken(h *Handler, r *http.Request, rev *revocation, res *upstreamAnswer) error {
+	a, ok, err := readTokenAnswer(res)
+	if err != nil || !ok || a.User == nil {
+		h.logUnreadAnswer(r, err) // client credentials: no user to hold the token
+		return nil
+	}
+	o, err := h.owners()
+	if err != nil {
+		return h.observationFailed(err)
+	}
+	scope, _ := rev.state.(string)
+	t := token.Parse(a.AccessToken)
+	owned := h.ownedEntry(rev.namespace, &t, a.expiresIn(), h.now())
+	for _, id := range usergridUserIDs(a.User.UUID, a.User.Username, a.User.Email) {
+		if err := o.Own(r.Context(), h.userOwner(rev.namespace, scope, id), owned); err != nil {
+			return h.observationFailed(err)
+		}
+	}
+	return nil
+}
+
+// readUsergridRevokeToken reads .../users/{user}/revoketoken?token=<token>.
+func readUsergridRevokeToken(h *Handler, r *http.Request) (*revocation, error) {
+	start := h.now()
+	raw := r.URL.Query().Get("token")
+	if raw == "" {
+		return nil, unreadable(&usergridError{Status: http.StatusBadRequest, Code: "illegal_argument", Description: "missing the query parameter token", start: start, now: h.now})
+	}
+	if len(raw) > h.MaxTokenSize {
+		return nil, &usergridError{Status: http.StatusBadRequest, Code: "illegal_argument", Description: "token too large", start: start, now: h.now}
+	}
+	action := usergridRevokedToken
+	if usergridScope(r) == "management" {
+		action = usergridRevokedTokens // as Usergrid's management API says
+	}
+	rev := &revocation{tokens: []token.Token{token.Parse(raw)}}
+	rev.answer = func(w http.ResponseWriter) error { return writeUsergridAnswer(w, action, start, h.now()) }
+	return rev, nil
+}
+
+// readUsergridRevokeTokens reads .../users/{user}/revoketokens: every
+// token recorded for the user in the path's org/app is revoked. In
+// respond mode the caller must show one of those tokens (in the
+// Authorization header or the access_token parameter): no one else is
+// known to be allowed to log the user out. In forward mode Usergrid
+// decides, and its 2xx confirms.
+func readUsergridRevokeTokens(h *Handler, r *http.Request) (*revocation, error) {
+	start := h.now()
+	user, _ := caddyhttp.GetVar(r.Context(), "user").(string)
+	user = strings.ToLower(user)
+	scope := usergridScope(r)
+	callers, err := h.sources.Extract(r, nil)
+	if err != nil {
+		return nil, extractError(err, h.MaxBodySize)
+	}
+	rev := &revocation{}
+	rev.extra = func(ctx context.Context) ([]denylist.Entry, error) {
+		o, err := h.owners()
+		if err != nil {
+			return nil, err
+		}
+		owned, err := o.Owned(ctx, h.userOwner(rev.namespace, scope, user))
+		if err != nil {
+			return nil, err
+		}
+		if !rev.confirmed && !holdsOneOf(h, rev.namespace, callers, owned) {
+			return nil, &usergridError{Status: http.StatusUnauthorized, Code: "unauthorized",
+				Description: "revoking every token of " + user + " needs one of the user's own tokens", start: start, now: h.now}
+		}
+		return owned, nil
+	}
+	rev.answer = func(w http.ResponseWriter) error {
+		return writeUsergridAnswer(w, usergridRevokedTokens, start, h.now())
+	}
+	return rev, nil
+}
+
+// holdsOneOf reports whether one of the tokens found is among owned.
+func holdsOneOf(h *Handler, ns string, found []token.Found, owned []denylist.Entry) bool {
+	for _, f := range found {
+		t := token.Parse(f.Raw)
+		k := h.hasher.Key(denylist.KindToken, ns, t.Identity()...)
+		for _, e := range owned {
+			if e.Key == k {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// usergridAnswer is Usergrid's answer to a revocation.
+type usergridAnswer struct {
+	Action    string `json:"action"`
+	Timestamp int64  `json:"timestamp"`
+	Duration  int64  `json:"duration"`
+}
+
+// writeUsergridAnswer writes {"action":...,"timestamp":<ms>,"duration":<ms>}
+// as Usergrid does: timestamp when the call began, duration until now.
+func writeUsergridAnswer(w http.ResponseWriter, action string, start, end time.Time) error {
+	body, _ := json.Marshal(usergridAnswer{Action: action, Timestamp: start.UnixMilli(), Duration: end.Sub(start).Milliseconds()})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(body)
+	return err
+}
+
+// usergridRespond is a kind's fallback answer (reads set rev.answer).
+func usergridRespond(action string) func(w http.ResponseWriter) error {
+	return func(w http.ResponseWriter) error {
+		now := time.Now()
+		return writeUsergridAnswer(w, action, now, now)
+	}
+}
+
+// usergridError is an error answered in Usergrid's format:
+// {"error","timestamp","duration","error_description"}.
+type usergridError struct {
+	Status      int
+	Code        string
+	Description string
+	start       time.Time
+	now         func() time.Time
+}
+
+func (e *usergridError) Error() string   { return e.Code + ": " + e.Description }
+func (e *usergridError) statusCode() int { return e.Status }
+
+func (e *usergridError) answer(w http.ResponseWriter) error {
+	end := e.now()
+	body, _ := json.Marshal(struct {
+		Error       string `json:"error"`
+		Timestamp   int64  `json:"timestamp"`
+		Duration    int64  `json:"duration"`
+		Description string `json:"error_description"`
+	}{e.Code, e.start.UnixMilli(), end.Sub(e.start).Milliseconds(), e.Description})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(e.Status)
+	_, err := w.Write(body)
+	return err
+}
+
+var _ selfAnswering = (*usergridError)(nil)

@@ -1,0 +1,121 @@
+package caddymodule
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// maxUpstreamAnswer bounds how much of an upstream's (decompressed) answer a
+// route reads: token endpoint answers are small.
+const maxUpstreamAnswer = 1 << 20
+
+// upstreamAnswer is the upstream's answer to a forwarded route call, held
+// back until what it confirms is recorded.
+type upstreamAnswer struct {
+	Status int
+	Header http.Header
+	raw    []byte
+}
+
+func newUpstreamAnswer(rec caddyhttp.ResponseRecorder, buf *bytes.Buffer) *upstreamAnswer {
+	return &upstreamAnswer{Status: rec.Status(), Header: rec.Header(), raw: buf.Bytes()}
+}
+
+// Body returns the answer's body, gunzipped when the upstream compressed
+// it with gzip. Another content coding is an error: the caller can then
+// not read the answer.
+func (a *upstreamAnswer) Body() ([]byte, error) {
+	switch enc := strings.ToLower(strings.TrimSpace(a.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+		return a.raw, nil
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(a.raw))
+		if err != nil {
+			return nil, fmt.Errorf("upstream answer: gzip: %w", err)
+		}
+		b, err := io.ReadAll(io.LimitReader(zr, maxUpstreamAnswer+1))
+		if err != nil {
+			return nil, fmt.Errorf("upstream answer: gzip: %w", err)
+		}
+		if len(b) > maxUpstreamAnswer {
+			return nil, fmt.Errorf("upstream answer: larger than %d bytes", maxUpstreamAnswer)
+		}
+		return b, nil
+	default:
+		return nil, fmt.Errorf("upstream answer: content coding %q cannot be read", enc)
+	}
+}
+
+// unreadableError is a route request the route kind cannot read (no token,
+// not a form). In forward mode, a kind with passUnreadable lets such a
+// request go on to the upstream rather than answer the error; otherwise
+// the error it wraps is the answer.
+type unreadableError struct{ error }
+
+func (e unreadableError) Unwrap() error { return e.error }
+
+// unreadable marks err, the answer to give, as an unreadable request.
+func unreadable(err error) error { return unreadableError{err} }
+
+func isUnreadable(err error) bool {
+	var u unreadableError
+	return errors.As(err, &u)
+}
+
+// passOn forwards a route request the kind could not read, unchanged, and
+// records nothing. Should the upstream accept it (2xx), a warning says so:
+// the upstream may have revoked something the gateway does not know of.
+func (h *Handler) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *route, why error) error {
+	if c := h.logger.Check(zapcore.DebugLevel, "route request not read; passed on to the upstream"); c != nil {
+		c.Write(zap.String("route", rt.Type+" "+rt.Path), zap.String("why", why.Error()))
+	}
+	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
+	err := next.ServeHTTP(rec, r)
+	if s := rec.Status(); s >= 200 && s < 300 {
+		h.logger.Warn("the upstream accepted a route request the gateway could not read: nothing was recorded",
+			zap.String("route", rt.Type+" "+rt.Path), zap.Int("status", s), zap.String("why", why.Error()))
+	}
+	return err
+}
+
+// checkRequest rejects r when a token it carries is revoked, as ServeHTTP
+// does for requests that are not route calls: for routes that are ordinary
+// API calls as well (a token endpoint called with a bearer token). It
+// returns errRevoked, an extraction error, or a store error.
+func (h *Handler) checkRequest(r *http.Request) error {
+	var buf [4]token.Found
+	found, err := h.sources.Extract(r, buf[:0])
+	if err != nil {
+		return extractError(err, h.MaxBodySize)
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	ns := h.namespace(r, "")
+	for i := range found {
+		t := token.Parse(found[i].Raw)
+		m, err := h.check(r.Context(), ns, &t)
+		if err != nil {
+			h.errLog.Error("denylist check failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
+			if h.FailMode == FailOpen {
+				continue
+			}
+			return err
+		}
+		if m.Revoked {
+			return errRevoked
+		}
+	}
+	return nil
+}
