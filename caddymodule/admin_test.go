@@ -605,3 +605,40 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// downStatus is a store whose backend does not answer.
+type downStatus struct{ denylist.Store }
+
+func (downStatus) Status(context.Context) denylist.Status {
+	return denylist.Status{Backend: "redis", Error: "connection refused"}
+}
+
+func TestStoreMetricsUnhealthy(t *testing.T) {
+	h := newTestHandler(t, &Handler{}, downStatus{})
+	h.storeKey = "embedded:down-test"
+	startAdmin(t, h)
+	reg := prometheus.NewPedanticRegistry()
+	if err := registerMetricsInto(reg); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "store" && l.GetValue() == "embedded:down-test" {
+					got[mf.GetName()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	if v, ok := got["caddy_token_revocation_store_healthy"]; !ok || v != 0 {
+		t.Errorf("store_healthy of a down store: %v (present %v), want 0", v, ok)
+	}
+	if _, ok := got["caddy_token_revocation_store_entries"]; ok {
+		t.Error("store_entries reported for a store that does not answer: the count is unknown")
+	}
+}

@@ -207,7 +207,9 @@ func (storeCollector) Collect(ch chan<- prometheus.Metric) {
 		go func() {
 			defer wg.Done()
 			st := s.Status(ctx)
-			ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(st.Entries), label)
+			if st.Healthy { // else the count is unknown, not 0
+				ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(st.Entries), label)
+			}
 			ch <- prometheus.MustNewConstMetric(storeHealthyDesc, prometheus.GaugeValue, boolGauge(st.Healthy), label)
 			if lag, fresh, ok := mirrorFreshness(s, st); ok {
 				ch <- prometheus.MustNewConstMetric(mirrorLagDesc, prometheus.GaugeValue, lag.Seconds(), label)
