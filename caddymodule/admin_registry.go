@@ -34,7 +34,8 @@ type liveHandler struct {
 	// seq orders registrations: the newest config has the highest.
 	seq uint64
 	// same is equal for handlers that behave alike for the admin API:
-	// same settings and store, whatever their routes.
+	// same settings and store, whatever their routes (but for whether one
+	// records grants, which a token revocation then fans out to).
 	same string
 	// storeLabel names the handler's store in metrics, without secrets.
 	storeLabel string
@@ -54,7 +55,7 @@ func registerLiveIn(config *prometheus.Registry, h *Handler) {
 	liveHandlers.m[h] = liveHandler{
 		config:     config,
 		seq:        liveHandlers.seq,
-		same:       h.storeKey + "\x00" + string(b),
+		same:       h.storeKey + "\x00" + strconv.FormatBool(h.recordsGrants()) + "\x00" + string(b),
 		storeLabel: storeLabel(h),
 	}
 	liveHandlers.Unlock()
