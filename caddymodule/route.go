@@ -293,7 +293,7 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 	pass := rt.Mode == ModeForward && rt.kind.passUnreadable
 	if !slices.Contains(rt.kind.methods, r.Method) {
 		if pass {
-			return next.ServeHTTP(w, r) // not a revocation: the upstream answers it
+			return h.passOn(w, r, next, rt, errMethodNotRead) // not a revocation: the upstream answers it
 		}
 		w.Header().Set("Allow", strings.Join(rt.kind.methods, ", "))
 		return writeOAuthError(w, &oauthError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method " + r.Method + " not allowed"})

@@ -101,6 +101,13 @@ func TestForwardPassesOnWhatItCannotRead(t *testing.T) {
 	if n := entries(t, h); n != 0 {
 		t.Errorf("%d entries recorded from calls that revoke nothing", n)
 	}
+	// What is passed on is checked like any request.
+	serveHTTP(t, h, up, formRequest(http.MethodPost, "/realms/a/protocol/openid-connect/revoke", url.Values{"token": {"tok-r"}}))
+	r := httptest.NewRequest(http.MethodGet, logout, nil)
+	r.Header.Set("Authorization", "Bearer tok-r")
+	if res := serveHTTP(t, h, up, r); res.status != http.StatusUnauthorized {
+		t.Errorf("a passed-on request with a revoked token: status %d, want 401", res.status)
+	}
 	// In respond mode the gateway still answers them itself.
 	hr := profileHandler(t, "token_revocation {\n profile keycloak {\n mode respond\n }\n}")
 	if res := serveHTTP(t, hr, up, httptest.NewRequest(http.MethodOptions, logout, nil)); res.status != http.StatusMethodNotAllowed {

@@ -73,17 +73,27 @@ func isUnreadable(err error) bool {
 	return errors.As(err, &u)
 }
 
+// errMethodNotRead is why passOn forwards a request in a method the route
+// kind does not handle (a CORS preflight, a GET logout page).
+var errMethodNotRead = errors.New("method not handled by the route")
+
 // passOn forwards a route request the kind could not read, unchanged, and
-// records nothing. Should the upstream accept it (2xx), a warning says so:
-// the upstream may have revoked something the gateway does not know of.
+// records nothing; a revoked token it carries is rejected first, as on any
+// request that is not a revocation. Should the upstream accept a call it
+// could not read (2xx), an info line says so: the upstream may have revoked
+// something the gateway does not know of (a browser logout without a
+// refresh token, say).
 func (h *Handler) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *route, why error) error {
+	if err := h.checkRequest(r); err != nil {
+		return h.writeError(w, err)
+	}
 	if c := h.logger.Check(zapcore.DebugLevel, "route request not read; passed on to the upstream"); c != nil {
 		c.Write(zap.String("route", rt.Type+" "+rt.Path), zap.String("why", why.Error()))
 	}
 	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
 	err := next.ServeHTTP(rec, r)
-	if s := rec.Status(); s >= 200 && s < 300 {
-		h.logger.Warn("the upstream accepted a route request the gateway could not read: nothing was recorded",
+	if s := rec.Status(); s >= 200 && s < 300 && why != errMethodNotRead {
+		h.logger.Info("the upstream accepted a route request the gateway could not read: nothing was recorded",
 			zap.String("route", rt.Type+" "+rt.Path), zap.Int("status", s), zap.String("why", why.Error()))
 	}
 	return err
