@@ -361,3 +361,28 @@ func TestExpiredJWTIsNotStored(t *testing.T) {
 		t.Errorf("%d entries stored for an expired token, want 0", n)
 	}
 }
+
+// An upstream 2xx for a logout vouches for the refresh token it checked,
+// not for an id_token_hint sent beside it: a forged hint carrying a
+// victim's sid must not end the victim's session.
+func TestLogoutConfirmationDoesNotCoverTheHint(t *testing.T) {
+	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "logout", Path: "/logout", Mode: ModeForward}}}, nil)
+	now := time.Now().Unix()
+	own := jwt(map[string]any{"iss": "idp", "sub": "mallory", "sid": "M", "typ": "Refresh", "iat": now - 10, "exp": now + 3600})
+	forgedHint := jwt(map[string]any{"iss": "idp", "sub": "victim", "sid": "V", "jti": "vj", "iat": now, "exp": now + 3600})
+	victim := jwt(map[string]any{"iss": "idp", "sub": "victim", "sid": "V", "iat": now - 5, "exp": now + 300})
+	mallory := jwt(map[string]any{"iss": "idp", "sub": "mallory", "sid": "M", "iat": now - 5, "exp": now + 300})
+	res := serve(t, h, &upstream{status: 204}, formRequest("POST", "/logout", url.Values{"refresh_token": {own}, "id_token_hint": {forgedHint}}))
+	if res.status != 204 {
+		t.Fatalf("logout: %d", res.status)
+	}
+	if res := serve(t, h, &upstream{}, bearer("/api", victim)); res.status != 200 {
+		t.Errorf("victim's session: %d, want 200 (the hint was not confirmed)", res.status)
+	}
+	if res := serve(t, h, &upstream{}, bearer("/api", mallory)); res.status != 401 {
+		t.Errorf("the confirmed refresh token's own session: %d, want 401", res.status)
+	}
+	if res := serve(t, h, &upstream{}, bearer("/api", forgedHint)); res.status != 401 {
+		t.Errorf("the hint itself: %d, want 401 (revoked by its identity)", res.status)
+	}
+}

@@ -236,8 +236,8 @@ func (h *Handler) verify(ctx context.Context, raw string, opts jwtv.Options) (*j
 // upstream confirmed the call, or t verifies with Handler.JWT. When the
 // issuer's keys cannot be fetched and the call ends a session, it fails
 // (answered 503) rather than quietly revoke less than was asked.
-func (h *Handler) claimsTrusted(ctx context.Context, rev *revocation, t *token.Token, endsSession bool) (bool, error) {
-	if rev.confirmed {
+func (h *Handler) claimsTrusted(ctx context.Context, confirmed bool, t *token.Token, endsSession bool) (bool, error) {
+	if confirmed {
 		return true, nil
 	}
 	if h.verifier == nil {

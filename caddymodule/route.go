@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -133,6 +134,11 @@ type revocation struct {
 	// call (forward mode, 2xx) and the route kind says that proves the
 	// tokens genuine.
 	confirmed bool
+	// hints are tokens the caller names beside the ones the upstream
+	// checks (a logout's id_token_hint): revoked by their identity, their
+	// claims trusted only when verified, never by the upstream's 2xx, which
+	// vouches for the checked tokens alone.
+	hints []token.Token
 	// refreshHint is set when the caller said the tokens are refresh
 	// tokens (token_type_hint=refresh_token): trusted, they end their
 	// session.
@@ -187,7 +193,9 @@ var routeKinds = map[string]*routeKind{
 	},
 	"logout": {
 		methods: []string{http.MethodPost},
-		read:    readFormTokens([]string{"refresh_token", "id_token_hint"}, true),
+		// The identity provider checks refresh_token, so its 2xx confirms
+		// it; id_token_hint is a hint it need not check.
+		read: readFormTokensAndHints([]string{"refresh_token"}, []string{"id_token_hint"}, true),
 		respond: func(w http.ResponseWriter) error {
 			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusNoContent)
@@ -234,28 +242,47 @@ func compileRoute(rc *Route) (*route, error) {
 // readFormTokens returns a reader of the form fields that carry tokens; at
 // least one must be present.
 func readFormTokens(fields []string, sessionWide bool) func(*Handler, *http.Request) (*revocation, error) {
+	return readFormTokensAndHints(fields, nil, sessionWide)
+}
+
+// readFormTokensAndHints is readFormTokens with hint fields besides: tokens
+// in them are revocation.hints. At least one field of either must be
+// present.
+func readFormTokensAndHints(fields, hintFields []string, sessionWide bool) func(*Handler, *http.Request) (*revocation, error) {
 	return func(h *Handler, r *http.Request) (*revocation, error) {
 		form, err := h.readForm(r)
 		if err != nil {
 			return nil, err
 		}
 		rev := &revocation{sessionWide: sessionWide, refreshHint: slices.Contains(form["token_type_hint"], "refresh_token")}
-		for _, f := range fields {
-			for _, v := range form[f] {
-				if v == "" {
-					continue
-				}
-				if len(v) > h.MaxTokenSize {
-					return nil, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: f + " too large"}
-				}
-				rev.tokens = append(rev.tokens, token.Parse(v))
-			}
+		if rev.tokens, err = h.formTokens(form, fields); err != nil {
+			return nil, err
 		}
-		if len(rev.tokens) == 0 {
-			return nil, unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "missing " + strings.Join(fields, " or ")})
+		if rev.hints, err = h.formTokens(form, hintFields); err != nil {
+			return nil, err
+		}
+		if len(rev.tokens)+len(rev.hints) == 0 {
+			return nil, unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "missing " + strings.Join(slices.Concat(fields, hintFields), " or ")})
 		}
 		return rev, nil
 	}
+}
+
+// formTokens parses the non-empty values of fields in form.
+func (h *Handler) formTokens(form map[string][]string, fields []string) ([]token.Token, error) {
+	var out []token.Token
+	for _, f := range fields {
+		for _, v := range form[f] {
+			if v == "" {
+				continue
+			}
+			if len(v) > h.MaxTokenSize {
+				return nil, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: f + " too large"}
+			}
+			out = append(out, token.Parse(v))
+		}
+	}
+	return out, nil
 }
 
 // readForm reads a revocation request's form body, mapping what is wrong
@@ -395,35 +422,18 @@ func (h *Handler) entriesFor(ctx context.Context, rev *revocation) ([]denylist.E
 	now := h.now()
 	var out []denylist.Entry
 	for i := range rev.tokens {
-		t := &rev.tokens[i]
-		expires, live := h.tokenExpiry(t, now)
-		if !live {
-			continue // already expired: nothing left to revoke
-		}
-		out = append(out, denylist.NewEntry(h.hasher.Key(denylist.KindToken, rev.namespace, t.Identity()...), now, expires))
-		granted, err := h.grantEntries(ctx, rev.namespace, t)
+		more, err := h.tokenEntries(ctx, rev, &rev.tokens[i], rev.confirmed, now)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, granted...)
-		if !t.JWT {
-			continue
-		}
-		endsSession := rev.sessionWide || rev.refreshHint || isRefreshToken(t)
-		trusted, err := h.claimsTrusted(ctx, rev, t, endsSession)
+		out = append(out, more...)
+	}
+	for i := range rev.hints {
+		more, err := h.tokenEntries(ctx, rev, &rev.hints[i], false, now)
 		if err != nil {
 			return nil, err
 		}
-		if !trusted {
-			continue
-		}
-		c := t.Claims
-		if c.ID != "" {
-			out = append(out, denylist.NewEntry(h.hasher.JTIKey(rev.namespace, c.Issuer, c.ID), now, expires))
-		}
-		if endsSession && c.SessionID != "" {
-			out = append(out, h.sessionEntry(rev.namespace, c.Issuer, c.SessionID, now))
-		}
+		out = append(out, more...)
 	}
 	if rev.verified != nil {
 		more, err := h.verifiedEntries(ctx, rev.namespace, rev.verified)
@@ -438,6 +448,38 @@ func (h *Handler) entriesFor(ctx context.Context, rev *revocation) ([]denylist.E
 			return nil, err
 		}
 		out = append(out, more...)
+	}
+	return out, nil
+}
+
+// tokenEntries are the entries that revoke t: its identity always; its
+// jti, and its session when the call ends one, when its claims are trusted
+// — verified, or confirmed (the upstream accepted this very token).
+func (h *Handler) tokenEntries(ctx context.Context, rev *revocation, t *token.Token, confirmed bool, now time.Time) ([]denylist.Entry, error) {
+	expires, live := h.tokenExpiry(t, now)
+	if !live {
+		return nil, nil // already expired: nothing left to revoke
+	}
+	out := []denylist.Entry{denylist.NewEntry(h.hasher.Key(denylist.KindToken, rev.namespace, t.Identity()...), now, expires)}
+	granted, err := h.grantEntries(ctx, rev.namespace, t)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, granted...)
+	if !t.JWT {
+		return out, nil
+	}
+	endsSession := rev.sessionWide || rev.refreshHint || isRefreshToken(t)
+	trusted, err := h.claimsTrusted(ctx, confirmed, t, endsSession)
+	if err != nil || !trusted {
+		return out, err
+	}
+	c := t.Claims
+	if c.ID != "" {
+		out = append(out, denylist.NewEntry(h.hasher.JTIKey(rev.namespace, c.Issuer, c.ID), now, expires))
+	}
+	if endsSession && c.SessionID != "" {
+		out = append(out, h.sessionEntry(rev.namespace, c.Issuer, c.SessionID, now))
 	}
 	return out, nil
 }
