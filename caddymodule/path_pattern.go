@@ -44,7 +44,8 @@ func (p *pathPattern) String() string { return p.raw }
 // match) and segment by segment as escaped (so "%2F" inside one segment is
 // one segment, as an upstream that splits before decoding sees it).
 func (p *pathPattern) match(r *http.Request) (map[string]string, bool) {
-	if vars, ok := p.matchSegments(splitClean(r.URL.Path)); ok {
+	var buf [16]string // every request is matched: split without allocating
+	if vars, ok := p.matchSegments(appendSplitClean(buf[:0], r.URL.Path)); ok {
 		return vars, true
 	}
 	if raw := r.URL.EscapedPath(); raw != r.URL.Path {
@@ -61,6 +62,24 @@ func (p *pathPattern) match(r *http.Request) (map[string]string, bool) {
 
 func splitClean(p string) []string {
 	return strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/")
+}
+
+// appendSplitClean appends splitClean(p) to dst. With enough room in dst
+// and an already clean path starting with "/" (as most are), it allocates
+// nothing.
+func appendSplitClean(dst []string, p string) []string {
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	p = strings.Trim(path.Clean(p), "/")
+	for {
+		seg, rest, more := strings.Cut(p, "/")
+		dst = append(dst, seg)
+		if !more {
+			return dst
+		}
+		p = rest
+	}
 }
 
 func (p *pathPattern) matchSegments(segs []string) (map[string]string, bool) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -62,14 +63,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // by its jti, session and user against their cut-offs. Unverified claims are
 // fine here: a forged claim can only get its own token rejected.
 func (h *Handler) check(ctx context.Context, ns string, t *token.Token) (denylist.Match, error) {
-	q := h.query(ns, t)
-	return h.store.Check(ctx, &q)
+	// A Query handed to the Store interface escapes to the heap; pooled,
+	// the check allocates nothing.
+	q := queryPool.Get().(*denylist.Query)
+	h.fillQuery(q, ns, t)
+	m, err := h.store.Check(ctx, q)
+	queryPool.Put(q)
+	return m, err
+}
+
+var queryPool = sync.Pool{New: func() any { return new(denylist.Query) }}
+
+// tokenKey is the key that revokes t by its identity in namespace ns: the
+// digest of t.Identity(), computed without allocating.
+func (h *Handler) tokenKey(ns string, t *token.Token) denylist.Key {
+	if t.JWT {
+		return h.hasher.Key(denylist.KindToken, ns, []byte(token.JWTMarker), t.Header, t.Payload)
+	}
+	return h.hasher.KeyStrings(denylist.KindToken, ns, token.OpaqueMarker, t.Raw)
 }
 
 // query builds the denylist query for t in namespace ns.
 func (h *Handler) query(ns string, t *token.Token) denylist.Query {
 	var q denylist.Query
-	q.Add(h.hasher.Key(denylist.KindToken, ns, t.Identity()...))
+	h.fillQuery(&q, ns, t)
+	return q
+}
+
+// fillQuery sets q to the denylist query for t in namespace ns.
+func (h *Handler) fillQuery(q *denylist.Query, ns string, t *token.Token) {
+	*q = denylist.Query{}
+	q.Add(h.tokenKey(ns, t))
 	if t.JWT {
 		c := &t.Claims
 		if c.ID != "" {
@@ -83,7 +107,6 @@ func (h *Handler) query(ns string, t *token.Token) denylist.Query {
 		}
 		q.IssuedAt = int64(c.IssuedAt)
 	}
-	return q
 }
 
 // tokenExpiry returns when a revocation of t may be forgotten: its exp

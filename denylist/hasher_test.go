@@ -1,8 +1,11 @@
 package denylist
 
 import (
+	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"hash"
 	"testing"
 )
 
@@ -95,5 +98,61 @@ func TestHasherKeyChangesDigests(t *testing.T) {
 	}
 	if NewHasher([]byte{}).TokenKey("ns", []byte("tok")) != plain {
 		t.Fatal("an empty key is not plain SHA-256")
+	}
+}
+
+// referenceDigest is the digest computed the straightforward way, with
+// crypto/hmac: Hasher's precomputed pads and stack buffer must agree.
+func referenceDigest(key []byte, kind Kind, namespace string, parts ...[]byte) Digest {
+	var hh hash.Hash = sha256.New()
+	if len(key) > 0 {
+		hh = hmac.New(sha256.New, key)
+	}
+	hh.Write([]byte{byte(kind)})
+	hh.Write(binary.AppendUvarint(nil, uint64(len(namespace))))
+	hh.Write([]byte(namespace))
+	for _, p := range parts {
+		hh.Write(binary.AppendUvarint(nil, uint64(len(p))))
+		hh.Write(p)
+	}
+	var d Digest
+	copy(d[:], hh.Sum(nil))
+	d[0] = byte(kind)
+	return d
+}
+
+func TestHasherMatchesReferenceHMAC(t *testing.T) {
+	long := bytes.Repeat([]byte("p"), digestStackInput+100) // outgrows the stack buffer
+	for _, keyLen := range []int{0, 1, 32, sha256.BlockSize, sha256.BlockSize + 1, 200} {
+		key := bytes.Repeat([]byte{0xa5}, keyLen)
+		h := NewHasher(key)
+		for _, parts := range [][][]byte{nil, {[]byte("tok")}, {[]byte("iss"), []byte("")}, {long}, {[]byte("o"), long, long}} {
+			want := referenceDigest(key, KindSession, "tenant", parts...)
+			if got := h.Digest(KindSession, "tenant", parts...); got != want {
+				t.Errorf("key %d bytes, %d parts: Digest %s, want %s", keyLen, len(parts), got, want)
+			}
+			strs := make([]string, len(parts))
+			for i, p := range parts {
+				strs[i] = string(p)
+			}
+			if got := h.DigestStrings(KindSession, "tenant", strs...); got != want {
+				t.Errorf("key %d bytes, %d parts: DigestStrings %s, want %s", keyLen, len(parts), got, want)
+			}
+		}
+	}
+}
+
+func TestHasherAllocatesNothing(t *testing.T) {
+	ident := bytes.Repeat([]byte("x"), 900)
+	for _, key := range [][]byte{nil, []byte("secret")} {
+		h := NewHasher(key)
+		n := testing.AllocsPerRun(100, func() {
+			h.Key(KindToken, "ns", []byte("j"), ident, ident)
+			h.KeyStrings(KindToken, "ns", "o", "opaque-token")
+			h.JTIKey("ns", "https://idp", "jti")
+		})
+		if n != 0 {
+			t.Errorf("key %q: %v allocations per digest set, want 0", key, n)
+		}
 	}
 }

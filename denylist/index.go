@@ -5,16 +5,35 @@ import (
 	"sync"
 )
 
-// Index is the in-memory form of a denylist: a map from digest to a packed
+// Index is the in-memory form of a denylist: maps from digest to a packed
 // (expires, cut-off) pair. It answers a Query with map look-ups and no
 // allocation. It is safe for concurrent use.
 //
 // Times are packed as two uint32 Unix seconds (good until 2106), so an entry
-// costs a 16-byte key and an 8-byte value in the map.
+// costs a 16-byte key and an 8-byte value in a map (about 35 to 56 bytes of
+// heap per entry, depending on where the maps are in their growth).
+//
+// The maps are sharded by a digest byte, each shard with its own lock, so
+// that checks on several cores do not contend on one lock's reader count,
+// and a purge or a burst of writes holds up only the checks that fall in
+// the shard it is working on, briefly.
 type Index struct {
+	shards [indexShards]indexShard
+}
+
+// indexShards is the number of shards: enough that writers and readers
+// rarely meet, few enough that an empty Index stays small.
+const indexShards = 64
+
+type indexShard struct {
 	mu sync.RWMutex
 	m  map[Digest]packed
+	_  [64 - 32]byte // a cache line each (RWMutex 24 + map 8 bytes)
 }
+
+// shard returns the shard of digest d. Byte 0 is the kind (see Digest), so
+// byte 1, uniformly distributed, picks the shard.
+func (ix *Index) shard(d *Digest) *indexShard { return &ix.shards[d[1]%indexShards] }
 
 type packed uint64
 
@@ -42,39 +61,53 @@ func (p packed) entry(k Key) Entry {
 }
 
 // NewIndex returns an empty Index.
-func NewIndex() *Index { return &Index{m: make(map[Digest]packed)} }
+func NewIndex() *Index { return NewIndexSize(0) }
+
+// NewIndexSize returns an empty Index with room for about n entries, so
+// that loading n entries does not grow (and copy) its maps.
+func NewIndexSize(n int) *Index {
+	ix := &Index{}
+	for i := range ix.shards {
+		ix.shards[i].m = make(map[Digest]packed, n/indexShards)
+	}
+	return ix
+}
 
 // Put merges entries into the index.
 func (ix *Index) Put(entries ...Entry) {
-	ix.mu.Lock()
 	for _, e := range entries {
-		if old, ok := ix.m[e.Digest]; ok {
+		sh := ix.shard(&e.Digest)
+		sh.mu.Lock()
+		if old, ok := sh.m[e.Digest]; ok {
 			e = e.Merge(old.entry(e.Key))
 		}
-		ix.m[e.Digest] = pack(e)
+		sh.m[e.Digest] = pack(e)
+		sh.mu.Unlock()
 	}
-	ix.mu.Unlock()
 }
 
 // Delete removes the entries with these keys.
 func (ix *Index) Delete(keys ...Key) {
-	ix.mu.Lock()
 	for _, k := range keys {
-		delete(ix.m, k.Digest)
+		sh := ix.shard(&k.Digest)
+		sh.mu.Lock()
+		delete(sh.m, k.Digest)
+		sh.mu.Unlock()
 	}
-	ix.mu.Unlock()
 }
 
 // Check answers q at Unix time now.
 func (ix *Index) Check(q *Query, now int64) Match {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
 	for i := 0; i < q.N; i++ {
-		p, ok := ix.m[q.Keys[i].Digest]
+		k := &q.Keys[i]
+		sh := ix.shard(&k.Digest)
+		sh.mu.RLock()
+		p, ok := sh.m[k.Digest]
+		sh.mu.RUnlock()
 		if !ok {
 			continue
 		}
-		if e := p.entry(q.Keys[i]); e.Matches(q.IssuedAt, now) {
+		if e := p.entry(*k); e.Matches(q.IssuedAt, now) {
 			return Match{Revoked: true, Entry: e}
 		}
 	}
@@ -83,9 +116,10 @@ func (ix *Index) Check(q *Query, now int64) Match {
 
 // Get returns the live entry with this key, if any.
 func (ix *Index) Get(k Key, now int64) (Entry, bool) {
-	ix.mu.RLock()
-	p, ok := ix.m[k.Digest]
-	ix.mu.RUnlock()
+	sh := ix.shard(&k.Digest)
+	sh.mu.RLock()
+	p, ok := sh.m[k.Digest]
+	sh.mu.RUnlock()
 	if !ok || !p.entry(k).Live(now) {
 		return Entry{}, false
 	}
@@ -93,46 +127,63 @@ func (ix *Index) Get(k Key, now int64) (Entry, bool) {
 }
 
 // Purge removes the entries expired at now and returns how many it removed.
+// It locks one shard at a time.
 func (ix *Index) Purge(now int64) int {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
 	n := 0
-	for d, p := range ix.m {
-		if p.expires() <= now {
-			delete(ix.m, d)
-			n++
+	for i := range ix.shards {
+		sh := &ix.shards[i]
+		sh.mu.Lock()
+		for d, p := range sh.m {
+			if p.expires() <= now {
+				delete(sh.m, d)
+				n++
+			}
 		}
+		sh.mu.Unlock()
 	}
 	return n
 }
 
 // Len returns the number of entries held, live or not yet purged.
 func (ix *Index) Len() int {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	return len(ix.m)
+	n := 0
+	for i := range ix.shards {
+		sh := &ix.shards[i]
+		sh.mu.RLock()
+		n += len(sh.m)
+		sh.mu.RUnlock()
+	}
+	return n
 }
 
 // Range calls fn for every entry held, live or not yet purged, until fn
-// returns false. fn must not call back into the index.
+// returns false. fn must not call back into the index. Entries written
+// during the call may or may not be seen.
 func (ix *Index) Range(fn func(Entry) bool) {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	for d, p := range ix.m {
-		if !fn(p.entry(Key{Kind: d.Kind(), Digest: d})) {
-			return
+	for i := range ix.shards {
+		sh := &ix.shards[i]
+		sh.mu.RLock()
+		for d, p := range sh.m {
+			if !fn(p.entry(Key{Kind: d.Kind(), Digest: d})) {
+				sh.mu.RUnlock()
+				return
+			}
 		}
+		sh.mu.RUnlock()
 	}
 }
 
 // Digests returns every digest held, sorted, for paging.
 func (ix *Index) Digests() []Digest {
-	ix.mu.RLock()
-	out := make([]Digest, 0, len(ix.m))
-	for d := range ix.m {
-		out = append(out, d)
+	out := make([]Digest, 0, ix.Len())
+	for i := range ix.shards {
+		sh := &ix.shards[i]
+		sh.mu.RLock()
+		for d := range sh.m {
+			out = append(out, d)
+		}
+		sh.mu.RUnlock()
 	}
-	ix.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return string(out[i][:]) < string(out[j][:]) })
 	return out
 }

@@ -68,9 +68,13 @@ func (s *Sources) Extract(r *http.Request, dst []Found) ([]Found, error) {
 			}
 		}
 	}
-	if s.QueryParam != "" && r.URL.RawQuery != "" {
-		for _, v := range r.URL.Query()[s.QueryParam] {
-			add(v, "query")
+	if s.QueryParam != "" {
+		for q := r.URL.RawQuery; q != ""; {
+			var pair string
+			pair, q, _ = strings.Cut(q, "&")
+			if v, ok := queryValue(pair, s.QueryParam); ok {
+				add(v, "query")
+			}
 		}
 	}
 	for _, name := range s.Cookies {
@@ -93,6 +97,25 @@ func (s *Sources) Extract(r *http.Request, dst []Found) ([]Found, error) {
 		}
 	}
 	return dst, err
+}
+
+// queryValue returns the value of one "key=value" pair of a raw query when
+// its key is name, decoded exactly as url.ParseQuery decodes it (a pair with
+// a semicolon or a malformed escape is skipped), without building the map
+// r.URL.Query() would: the check runs on every request. Unlike
+// url.ParseQuery it has no limit on the number of pairs, so a query padded
+// past that limit cannot hide a token the upstream may still read.
+func queryValue(pair, name string) (string, bool) {
+	if pair == "" || strings.Contains(pair, ";") {
+		return "", false
+	}
+	key, value, _ := strings.Cut(pair, "=")
+	key, err := url.QueryUnescape(key) // no allocation unless escaped
+	if err != nil || key != name {
+		return "", false
+	}
+	value, err = url.QueryUnescape(value)
+	return value, err == nil
 }
 
 // bearer returns the credential of an Authorization value whose scheme is

@@ -101,31 +101,50 @@ func Parse(raw string) Token {
 		return t
 	}
 	payload, err := decodeSegment(p)
-	if err != nil || !isJSONObject(payload) {
+	if err != nil {
 		return t
 	}
 	var c Claims
-	if json.Unmarshal(payload, &c) != nil {
+	switch scanClaims(payload, &c) {
+	case scanOK:
+	case scanSlow: // what the scanner cannot decode exactly
+		if c, ok = unmarshalClaims(payload); !ok {
+			return t
+		}
+	default:
 		return t
 	}
 	t.JWT, t.Header, t.Payload, t.Claims = true, header, payload, c
 	return t
 }
 
+// unmarshalClaims decodes the claims with encoding/json. (A function of
+// its own so that Parse's Claims stay on the stack.)
+func unmarshalClaims(payload []byte) (c Claims, ok bool) {
+	if !isJSONObject(payload) || json.Unmarshal(payload, &c) != nil {
+		return Claims{}, false
+	}
+	return c, true
+}
+
 // Identity returns the parts a token's revocation is keyed by: for an
 // opaque token its raw string; for a JWT its decoded header and payload, so
 // that a copy re-encoded differently or with another signature is the same
-// token. The first part says which, so the two can never collide.
+// token. The first part says which (OpaqueMarker or JWTMarker), so the two
+// can never collide. It allocates; the request check hashes the same parts
+// without allocating (denylist.Hasher.KeyStrings with OpaqueMarker and
+// Raw, or Hasher.Key with JWTMarker, Header and Payload).
 func (t *Token) Identity() [][]byte {
 	if t.JWT {
-		return [][]byte{jwtMarker, t.Header, t.Payload}
+		return [][]byte{[]byte(JWTMarker), t.Header, t.Payload}
 	}
-	return [][]byte{opaqueMarker, []byte(t.Raw)}
+	return [][]byte{[]byte(OpaqueMarker), []byte(t.Raw)}
 }
 
-var (
-	opaqueMarker = []byte("o")
-	jwtMarker    = []byte("j")
+// The first part of a token's Identity.
+const (
+	OpaqueMarker = "o"
+	JWTMarker    = "j"
 )
 
 // splitJWS splits a compact JWS into header and payload segments.
@@ -151,5 +170,5 @@ func decodeSegment(s string) ([]byte, error) {
 
 func isJSONObject(b []byte) bool {
 	b = bytes.TrimSpace(b)
-	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}' && json.Valid(b)
+	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}' && validJSON(b)
 }

@@ -1,0 +1,131 @@
+package caddymodule
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// The request check benchmarks (BenchmarkCheck*) measure ServeHTTP on a
+// request that is not a revocation route, with a next handler that does
+// nothing: route matching, token extraction, parsing, hashing and the
+// in-memory look-up, which is what every proxied request pays. The store
+// holds benchCheckEntries other revocations. `make bench` reports them.
+
+const benchCheckEntries = 10_000
+
+// benchJWT is a Keycloak-like access token (unsigned: the check path never
+// verifies signatures).
+var benchJWT = jwt(map[string]any{
+	"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(),
+	"jti": "1f0c3c3e-5e7a-4d8e-9a43-5b4f3c8d2a11", "iss": "https://idp.example.com/realms/demo",
+	"aud": "account", "sub": "6f1c2d4e-8b7a-4c3d-9e2f-1a0b9c8d7e6f", "typ": "Bearer",
+	"azp": "web", "sid": "0b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "scope": "openid profile email",
+	"email_verified": true, "preferred_username": "alice", "email": "alice@example.com",
+})
+
+// benchOpaque is a 43-character opaque token, as many servers issue.
+const benchOpaque = "h4Qw9tY2pL7vX3mN8sK1rD6fG0jZ5cB2aE4uI7oPqRs"
+
+type nopNext struct{}
+
+func (nopNext) ServeHTTP(http.ResponseWriter, *http.Request) error { return nil }
+
+// discardWriter is a ResponseWriter that keeps nothing, so the benchmark
+// measures the handler rather than a recorder.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+
+// newBenchHandler provisions a handler on an embedded store holding
+// benchCheckEntries unrelated revocations.
+func newBenchHandler(b *testing.B) *Handler {
+	b.Helper()
+	h := &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}}
+	h.logger = zap.NewNop()
+	if err := h.setup(); err != nil {
+		b.Fatal(err)
+	}
+	s, err := denylist.OpenEmbedded(filepath.Join(b.TempDir(), "d.db"), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	h.store = s
+	exp := time.Now().Add(time.Hour)
+	entries := make([]denylist.Entry, 0, benchCheckEntries)
+	for i := 0; i < benchCheckEntries; i++ {
+		k := h.hasher.TokenKey("", []byte(fmt.Sprintf("other-%d", i)))
+		entries = append(entries, denylist.NewEntry(k, time.Now(), exp))
+	}
+	if err := s.Revoke(context.Background(), entries...); err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
+
+// revokeForBench revokes tok by its identity.
+func revokeForBench(b *testing.B, h *Handler, tok string) {
+	b.Helper()
+	t := token.Parse(tok)
+	e := denylist.NewEntry(h.hasher.Key(denylist.KindToken, "", t.Identity()...), time.Now(), time.Now().Add(time.Hour))
+	if err := h.store.Revoke(context.Background(), e); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func benchCheck(b *testing.B, tok string, revoked bool) {
+	h := newBenchHandler(b)
+	if revoked {
+		revokeForBench(b, h, tok)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/api/items?page=2", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	r.Header.Set("Accept", "application/json")
+	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
+	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{})
+	r = r.WithContext(ctx)
+	want := http.StatusOK
+	if revoked {
+		want = http.StatusUnauthorized
+	}
+	w := &discardWriter{h: http.Header{}}
+	if err := h.ServeHTTP(w, r, nopNext{}); err != nil {
+		b.Fatal(err)
+	}
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	if w.code != want {
+		b.Fatalf("status %d, want %d", w.code, want)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if revoked {
+			clear(w.h) // the 401 sets WWW-Authenticate every time
+		}
+		_ = h.ServeHTTP(w, r, nopNext{})
+	}
+}
+
+func BenchmarkCheckOpaque(b *testing.B)        { benchCheck(b, benchOpaque, false) }
+func BenchmarkCheckOpaqueRevoked(b *testing.B) { benchCheck(b, benchOpaque, true) }
+func BenchmarkCheckJWT(b *testing.B)           { benchCheck(b, benchJWT, false) }
+func BenchmarkCheckJWTRevoked(b *testing.B)    { benchCheck(b, benchJWT, true) }

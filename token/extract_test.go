@@ -1,0 +1,74 @@
+package token
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// queryTokens is what Extract finds in the query alone.
+func queryTokens(t *testing.T, rawQuery string) []string {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.URL.RawQuery = rawQuery
+	s := Sources{QueryParam: "access_token"}
+	found, err := s.Extract(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range found {
+		out = append(out, f.Raw)
+	}
+	return out
+}
+
+func FuzzExtractQueryMatchesURLQuery(f *testing.F) {
+	for _, q := range []string{
+		"access_token=abc", "a=1&access_token=x&access_token=y", "access_token=a%20b+c", "access%5Ftoken=x",
+		"access_token=%zz", "access_token=x;y", "access_token", "access_token=", "&&access_token=v&",
+		"access+token=x", "access_token=a=b", "%61ccess_token=z", "access_token=%E2%82%AC",
+	} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		if strings.Count(q, "&") >= 10000 {
+			t.Skip("url.ParseQuery gives up past 10000 pairs; Extract does not (see queryValue)")
+		}
+		var want []string
+		v, _ := url.ParseQuery(q) // as r.URL.Query() does
+		for _, tok := range v["access_token"] {
+			if tok != "" { // Extract skips empty values
+				want = append(want, tok)
+			}
+		}
+		if got := queryTokens(t, q); !reflect.DeepEqual(got, want) {
+			t.Fatalf("query %q: Extract found %q, url.ParseQuery %q", q, got, want)
+		}
+	})
+}
+
+func TestExtractQueryPastParseQueryLimit(t *testing.T) {
+	q := strings.Repeat("x=1&", 10000) + "access_token=hidden"
+	if got := queryTokens(t, q); !reflect.DeepEqual(got, []string{"hidden"}) {
+		t.Fatalf("found %q, want the token after 10000 other parameters", got)
+	}
+}
+
+func TestExtractAllocatesNothingForABearerToken(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/api?page=2&sort=name", nil)
+	r.Header.Set("Authorization", "Bearer abc")
+	s := Sources{Schemes: []string{"Bearer"}, QueryParam: "access_token", FormField: "access_token", MaxTokenSize: 8192}
+	var buf [4]Found
+	n := testing.AllocsPerRun(100, func() {
+		if found, err := s.Extract(r, buf[:0]); err != nil || len(found) != 1 {
+			t.Fatalf("found %v, %v", found, err)
+		}
+	})
+	if n != 0 {
+		t.Fatalf("Extract allocates %v times, want 0", n)
+	}
+}

@@ -1,0 +1,153 @@
+package token
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// parseReference is Parse as it was before the scanner: encoding/json
+// only. Parse must agree with it on every input.
+func parseReference(raw string) Token {
+	t := Token{Raw: raw}
+	h, p, ok := splitJWS(raw)
+	if !ok {
+		return t
+	}
+	header, err := decodeSegment(h)
+	if err != nil || !isJSONObjectReference(header) {
+		return t
+	}
+	payload, err := decodeSegment(p)
+	if err != nil || !isJSONObjectReference(payload) {
+		return t
+	}
+	var c Claims
+	if json.Unmarshal(payload, &c) != nil {
+		return t
+	}
+	t.JWT, t.Header, t.Payload, t.Claims = true, header, payload, c
+	return t
+}
+
+func isJSONObjectReference(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}' && json.Valid(b)
+}
+
+func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// payloadSeeds are JWT payloads chosen to reach every branch of the
+// scanner: types, nulls, duplicates, escapes, case folding, nesting.
+var payloadSeeds = []string{
+	`{"exp":1700003600,"iat":1700000000,"jti":"j-1","iss":"https://idp/realms/demo","aud":"account","sub":"u-1","typ":"Bearer","sid":"s-1"}`,
+	`{"aud":["a","b",null],"nbf":-5,"exp":1.7e9,"iat":12.9}`,
+	`{"aud":[]}`, `{"aud":null}`, `{"aud":"x","aud":null}`, `{"aud":[1]}`, `{"aud":true}`, `{"aud":{"a":1}}`,
+	`{"sub":123}`, `{"sub":null}`, `{"sub":"a","sub":null}`, `{"sub":"a","sub":"b"}`, `{"sub":["a"]}`,
+	`{"SUB":"a"}`, `{"Sub":"a","sub":"b"}`, `{"s\u0075b":"a"}`, `{"ſub":"a"}`, `{"ISS":"x"}`,
+	`{"sub":"caf\u00e9"}`, `{"sub":"café"}`, `{"sub":"\xff\xfe"}`, `{"iss":"https:\/\/idp"}`,
+	`{"exp":"1700000000"}`, `{"exp":null}`, `{"exp":1e400}`, `{"exp":-1e400}`, `{"exp":1e-400}`, `{"exp":9223372036854775807}`,
+	`{"exp":123456789012345678901234567890}`, `{"exp":-0}`, `{"exp":0.5}`, `{"exp":{"x":[1,2]}}`, `{"exp":[1]}`,
+	`{"exp":01}`, `{"exp":1.}`, `{"exp":.5}`, `{"exp":1e}`, `{"exp":+1}`, `{"exp":-}`,
+	`{"a":{"b":{"c":[1,2,{"d":null}]}},"e":[true,false,null],"f":"\"\\\/\b\f\n\r\t\uD834\uDD1E"}`,
+	` { "sub" : "x" } `, "\t{\n}\r\n", `{}`, `[]`, `"x"`, `1`, `null`, `{`, `}`, `{"a"}`, `{"a":}`, `{"a":1,}`,
+	`{,"a":1}`, `{"a":1 "b":2}`, `{"a":"\x01"}`, `{"a":"\u12"}`, `{"a":"\q"}`, `{"a":tru}`, `{"a":nul}`, `{"a":1}x`,
+	"\u00a0{\"sub\":\"x\"}", `{"sub":"x"}` + "\u00a0", `{"jti":"a","typ":"Refresh","sid":""}`,
+}
+
+// deepSeeds sit on encoding/json's nesting limit. Too large to be good
+// fuzz seeds, they are checked by TestParseAgreesWithReferenceOnSeeds.
+var deepSeeds = []string{
+	strings.Repeat(`[`, 10000) + strings.Repeat(`]`, 10000),
+	strings.Repeat(`[`, 10001) + strings.Repeat(`]`, 10001),
+	`{"a":` + strings.Repeat(`[`, 9999) + strings.Repeat(`]`, 9999) + `}`,
+	`{"a":` + strings.Repeat(`[`, 10000) + strings.Repeat(`]`, 10000) + `}`,
+	`{"aud":[` + strings.Repeat(`[`, 9998) + strings.Repeat(`]`, 9998) + `]}`,
+	`{"aud":[` + strings.Repeat(`[`, 9999) + strings.Repeat(`]`, 9999) + `]}`,
+}
+
+func FuzzParse(f *testing.F) {
+	header := b64(`{"alg":"RS256","typ":"JWT","kid":"k1"}`)
+	for _, p := range payloadSeeds {
+		f.Add(header + "." + b64(p) + ".c2ln")
+	}
+	f.Add("opaque-token")
+	f.Add("a.b.c")
+	f.Add(b64(` {"alg":"none"} `) + "." + b64(`{}`) + ".")
+	f.Add(b64("\u00a0{}") + "." + b64(`{}`) + ".x")
+	f.Add(header + "=." + b64(`{"sub":"x"}`) + "==.sig")
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, want := Parse(raw), parseReference(raw)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Parse(%q):\n got %+v\nwant %+v", raw, got, want)
+		}
+	})
+}
+
+// FuzzParsePayload fuzzes the payload alone, so the fuzzer works on JSON
+// rather than on base64.
+func FuzzParsePayload(f *testing.F) {
+	for _, p := range payloadSeeds {
+		f.Add(p)
+	}
+	header := b64(`{"alg":"HS256"}`)
+	f.Fuzz(func(t *testing.T, payload string) {
+		raw := header + "." + b64(payload) + ".sig"
+		got, want := Parse(raw), parseReference(raw)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("payload %q:\n got %+v\nwant %+v", payload, got, want)
+		}
+	})
+}
+
+func FuzzValidJSON(f *testing.F) {
+	for _, p := range payloadSeeds {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := validJSON([]byte(s)), json.Valid([]byte(s)); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", s, got, want)
+		}
+	})
+}
+
+func TestParseReadsClaimsWithoutEncodingJSON(t *testing.T) {
+	payload := `{"exp":1700003600,"iat":1700000000,"nbf":1699999999,"jti":"j-1","iss":"https://idp","aud":["a","b"],"sub":"u-1","typ":"Bearer","sid":"s-1","extra":{"x":[1,"y",null]}}`
+	var c Claims
+	if r := scanClaims([]byte(payload), &c); r != scanOK {
+		t.Fatalf("scanClaims = %v, want scanOK", r)
+	}
+	want := Claims{Issuer: "https://idp", Subject: "u-1", SessionID: "s-1", ID: "j-1", Type: "Bearer",
+		Audience: Audience{"a", "b"}, IssuedAt: 1700000000, Expiry: 1700003600, NotBefore: 1699999999}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("claims %+v, want %+v", c, want)
+	}
+}
+
+func TestParseJWTAllocations(t *testing.T) {
+	raw := b64(`{"alg":"RS256"}`) + "." + b64(payloadSeeds[0]) + ".sig"
+	// The decoded header and payload, one string holding the claims, the
+	// audience.
+	if n := testing.AllocsPerRun(100, func() { Parse(raw) }); n > 4 {
+		t.Fatalf("Parse of a JWT allocates %v times, want at most 4", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { Parse("opaque-token-value") }); n != 0 {
+		t.Fatalf("Parse of an opaque token allocates %v times, want 0", n)
+	}
+}
+
+func TestParseAgreesWithReferenceOnSeeds(t *testing.T) {
+	header := b64(`{"alg":"RS256"}`)
+	for _, p := range append(payloadSeeds, deepSeeds...) {
+		raw := header + "." + b64(p) + ".sig"
+		if got, want := Parse(raw), parseReference(raw); !reflect.DeepEqual(got, want) {
+			t.Errorf("payload %q:\n got %+v\nwant %+v", p, got, want)
+		}
+		if got, want := validJSON([]byte(p)), json.Valid([]byte(p)); got != want {
+			t.Errorf("validJSON(%q) = %v, json.Valid %v", p, got, want)
+		}
+	}
+}
