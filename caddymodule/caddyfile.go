@@ -48,6 +48,8 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        pool_size <n>
 //	        key_prefix <prefix>
 //	        eviction_policy warn|refuse
+//	        check_mode mirror|direct    # default: mirror (in-memory copy, fed by Redis)
+//	        max_staleness <duration>    # mirror: past it, checks ask Redis (default: 1s)
 //	        min_replicas <n>            # replicas that must acknowledge a revocation (WAIT); default 0
 //	        replica_timeout <duration>  # default: 1s
 //	    }
@@ -267,6 +269,12 @@ func (c *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &c.KeyPrefix)
 		case "eviction_policy":
 			err = oneArg(d, &c.EvictionPolicy)
+		case "check_mode":
+			if err = oneArg(d, &c.CheckMode); err == nil && c.CheckMode != CheckModeMirror && c.CheckMode != CheckModeDirect {
+				err = d.Errf("token_revocation: redis check_mode %q: want %s or %s", c.CheckMode, CheckModeMirror, CheckModeDirect)
+			}
+		case "max_staleness":
+			err = durationArg(d, &c.MaxStaleness)
 		case "min_replicas":
 			err = intArg(d, &c.MinReplicas)
 		case "replica_timeout":

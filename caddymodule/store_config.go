@@ -85,6 +85,22 @@ type RedisConfig struct {
 	// that share revocations must share the prefix.
 	KeyPrefix string `json:"key_prefix,omitempty"`
 
+	// CheckMode says how a request's tokens are checked: "mirror"
+	// (default) keeps every live revocation in memory, loaded at start and
+	// kept up to date from Redis's stream of revocations, so a check costs
+	// a hash and a map look-up and a revocation reaches every instance
+	// within milliseconds; "direct" asks Redis on every request (one round
+	// trip each), the simple baseline.
+	CheckMode string `json:"check_mode,omitempty"`
+
+	// MaxStaleness bounds how out of date the mirror may be (mirror mode).
+	// Redis answers the mirror at least every quarter of it, events or
+	// not; while its last answer is younger than MaxStaleness a check is
+	// answered from memory. Past it (Redis unreachable), checks ask Redis
+	// directly, and fail as fail_mode says when Redis does not answer.
+	// Default: 1s.
+	MaxStaleness caddy.Duration `json:"max_staleness,omitempty"`
+
 	// EvictionPolicy says what to do when Redis's maxmemory-policy could
 	// evict denylist keys (allkeys-*), silently un-revoking tokens:
 	// "warn" (default) logs a warning; "refuse" fails the config load.
@@ -146,8 +162,11 @@ func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylis
 		if err != nil {
 			return nil, "", err
 		}
-		b, _ := json.Marshal(cfg.Redis)
-		key = "redis:" + repl.ReplaceAll(string(b), "")
+		key = "redis:" + resolvedJSON(cfg.Redis, repl)
+		mirror, mopts, err := cfg.Redis.mirrorOptions(logger)
+		if err != nil {
+			return nil, "", err
+		}
 		open = func() (denylist.Store, error) {
 			dctx, cancel := context.WithTimeout(ctx, opts.DialTimeout+5*time.Second)
 			defer cancel()
@@ -155,7 +174,10 @@ func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylis
 			if err != nil {
 				return nil, fmt.Errorf("token_revocation: %w", err)
 			}
-			return s, nil
+			if !mirror {
+				return s, nil
+			}
+			return openMirror(ctx, s, mopts)
 		}
 	} else {
 		path := filepath.Join(caddy.AppDataDir(), "token_revocation", "denylist.db")
@@ -183,6 +205,34 @@ func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylis
 		return nil, "", err
 	}
 	return v.(pooledStore).Store, key, nil
+}
+
+// resolvedJSON returns v as JSON with placeholders resolved in every
+// string, to name a store in the pool: two configs share a store only when
+// their settings are the same once resolved. (Resolving the JSON text as a
+// whole would not do: its own braces read as one unknown placeholder.)
+func resolvedJSON(v any, repl *caddy.Replacer) string {
+	var generic any
+	b, _ := json.Marshal(v)
+	_ = json.Unmarshal(b, &generic)
+	var resolve func(v any) any
+	resolve = func(v any) any {
+		switch x := v.(type) {
+		case string:
+			return repl.ReplaceAll(x, "")
+		case []any:
+			for i := range x {
+				x[i] = resolve(x[i])
+			}
+		case map[string]any:
+			for k := range x {
+				x[k] = resolve(x[k])
+			}
+		}
+		return v
+	}
+	b, _ = json.Marshal(resolve(generic))
+	return string(b)
 }
 
 // options resolves placeholders and defaults into denylist.RedisOptions.

@@ -111,7 +111,9 @@ return #m
 //     from which expired entries are purged;
 //   - {prefix}:events, a stream with one message per write: op "add" with
 //     k (the field) and v (the merged value), or op "del" with k. Mirrors
-//     load the hash (LoadAll) and then tail the stream (ParseEvent).
+//     load the hash (LoadAll) and then tail the stream (ParseEvent);
+//   - {prefix}:epoch, written by mirrors (MirrorStore) to notice that Redis
+//     lost its data.
 //
 // Every write is one Lua script, so the three keys never disagree.
 type RedisStore struct {
@@ -217,25 +219,6 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	uo := &redis.UniversalOptions{
-		Addrs:            o.Addrs,
-		MasterName:       o.MasterName,
-		Username:         o.Username,
-		Password:         o.Password,
-		SentinelUsername: o.SentinelUsername,
-		SentinelPassword: o.SentinelPassword,
-		DB:               o.DB,
-		TLSConfig:        o.TLS,
-		DialTimeout:      o.DialTimeout,
-		ReadTimeout:      o.ReadTimeout,
-		WriteTimeout:     o.WriteTimeout,
-		PoolSize:         o.PoolSize,
-		// Let callers' deadlines bound a call, and give up on a dead
-		// server after one redial: a revocation or a check waiting on an
-		// unreachable Redis should be answered 503 quickly.
-		ContextTimeoutEnabled: true,
-		DialerRetries:         2,
-	}
 	s := &RedisStore{
 		opts:       o,
 		where:      o.describe(),
@@ -246,17 +229,13 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 		eventsKey:  "{" + o.KeyPrefix + "}:events",
 	}
 	s.keys = []string{s.entriesKey, s.expiryKey, s.eventsKey}
+	s.client = o.newClient(o.universalOptions())
 	switch {
 	case o.Cluster:
-		// NewUniversalClient picks a cluster client only for several
-		// addresses; a cluster may be given by one seed.
-		s.client = redis.NewClusterClient(uo.Cluster())
 		s.topology = "cluster"
 	case o.MasterName != "":
-		s.client = redis.NewUniversalClient(uo)
 		s.topology = "sentinel"
 	default:
-		s.client = redis.NewUniversalClient(uo)
 		s.topology = "standalone"
 	}
 
@@ -282,6 +261,39 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 		go s.purgeLoop(loopCtx, purgeEvery)
 	}
 	return s, nil
+}
+
+// universalOptions returns the go-redis options for o.
+func (o RedisOptions) universalOptions() *redis.UniversalOptions {
+	return &redis.UniversalOptions{
+		Addrs:            o.Addrs,
+		MasterName:       o.MasterName,
+		Username:         o.Username,
+		Password:         o.Password,
+		SentinelUsername: o.SentinelUsername,
+		SentinelPassword: o.SentinelPassword,
+		DB:               o.DB,
+		TLSConfig:        o.TLS,
+		DialTimeout:      o.DialTimeout,
+		ReadTimeout:      o.ReadTimeout,
+		WriteTimeout:     o.WriteTimeout,
+		PoolSize:         o.PoolSize,
+		// Let callers' deadlines bound a call, and give up on a dead
+		// server after one redial: a revocation or a check waiting on an
+		// unreachable Redis should be answered 503 quickly.
+		ContextTimeoutEnabled: true,
+		DialerRetries:         2,
+	}
+}
+
+// newClient returns a client of o's topology with options uo.
+func (o RedisOptions) newClient(uo *redis.UniversalOptions) redis.UniversalClient {
+	if o.Cluster {
+		// NewUniversalClient picks a cluster client only for several
+		// addresses; a cluster may be given by one seed.
+		return redis.NewClusterClient(uo.Cluster())
+	}
+	return redis.NewUniversalClient(uo)
 }
 
 // maxmemoryPolicies returns the maxmemory-policy of the server (of every

@@ -1,0 +1,681 @@
+package denylist
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// Defaults of MirrorOptions.
+const (
+	DefaultMirrorMaxStaleness = time.Second
+	DefaultMirrorRetry        = 250 * time.Millisecond
+	DefaultMirrorVerifyEvery  = 5 * time.Second
+	DefaultMirrorPurgeEvery   = time.Minute
+)
+
+const (
+	// mirrorReadCount is the most events one XREAD returns.
+	mirrorReadCount = 1000
+	// mirrorErrorLogEvery spaces out the log lines of a lasting failure.
+	mirrorErrorLogEvery = 30 * time.Second
+)
+
+// MirrorOptions configures a MirrorStore.
+type MirrorOptions struct {
+	// MaxStaleness is how long after Redis last answered the mirror the
+	// mirror still answers checks alone. Past it, a check asks Redis too
+	// (RedisStore.Check), and fails with ErrUnavailable when Redis does not
+	// answer. Default: DefaultMirrorMaxStaleness.
+	MaxStaleness time.Duration
+	// Poll is how long one read of the events stream waits for an event
+	// (XREAD BLOCK). An answer without events still proves the mirror
+	// fresh, so Poll must be well under MaxStaleness. Default: a quarter
+	// of MaxStaleness, between 10ms and 1s.
+	Poll time.Duration
+	// Retry is the wait before trying again after a failed read or load.
+	// Default: DefaultMirrorRetry.
+	Retry time.Duration
+	// VerifyEvery is how often the mirror checks, with the connection
+	// up, that Redis still holds what it loaded (it always checks after a
+	// reconnection). Default: DefaultMirrorVerifyEvery.
+	VerifyEvery time.Duration
+	// PurgeEvery is how often expired entries are dropped from memory.
+	// (An expired entry never matches, purged or not.) Default:
+	// DefaultMirrorPurgeEvery.
+	PurgeEvery time.Duration
+	// Logger receives reloads, write-backs and rate-limited errors.
+	Logger *zap.Logger
+}
+
+func (o MirrorOptions) withDefaults() MirrorOptions {
+	if o.MaxStaleness <= 0 {
+		o.MaxStaleness = DefaultMirrorMaxStaleness
+	}
+	if o.Poll <= 0 {
+		o.Poll = min(max(o.MaxStaleness/4, 10*time.Millisecond), time.Second)
+	}
+	o.Poll = max(o.Poll, time.Millisecond) // XREAD BLOCK 0 would wait forever
+	if o.Retry <= 0 {
+		o.Retry = DefaultMirrorRetry
+	}
+	if o.VerifyEvery <= 0 {
+		o.VerifyEvery = DefaultMirrorVerifyEvery
+	}
+	if o.PurgeEvery <= 0 {
+		o.PurgeEvery = DefaultMirrorPurgeEvery
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return o
+}
+
+// MirrorStore is a RedisStore with an in-process mirror of its denylist: a
+// request check is a hash and a map look-up, not a network round trip.
+//
+// At start it loads every entry (RedisStore.LoadAll) and then tails the
+// events stream from the last event before the load (XREAD BLOCK on a
+// connection of its own), applying each revocation and un-revocation as
+// Redis publishes it, so a revocation made through any instance reaches
+// every mirror within about a network round trip.
+//
+// The mirror knows how fresh it is: Redis's last answer to its read, which
+// comes at least every Poll even without events. While that answer is
+// younger than MaxStaleness, Check answers from memory alone. Past it
+// (Redis unreachable, the tail stuck), Check also asks Redis, and returns
+// Redis's error (wrapping ErrUnavailable) when Redis does not answer: the
+// handler's fail mode then applies. An entry the mirror holds is always
+// reported, fresh or not, so a stale mirror can only reject more.
+//
+// After a reconnection, and every VerifyEvery, the mirror checks that Redis
+// still holds what it loaded:
+//
+//   - the stream still has every event after the last one applied: it
+//     resumes from there;
+//   - events it has not seen were trimmed away (a long disconnection): it
+//     loads everything again;
+//   - Redis lost its data (restarted empty, flushed, or an older copy
+//     came back, which {prefix}:epoch, a random value the first mirror
+//     writes, and the stream's own counters reveal): it writes every
+//     entry it holds back into Redis, then loads everything again, so a
+//     token revoked before the loss stays revoked.
+//
+// Revoke and Unrevoke write through the RedisStore and then apply to the
+// mirror at once, so an instance reads its own writes.
+type MirrorStore struct {
+	rs     *RedisStore
+	tail   redis.UniversalClient // blocking reads get their own connection
+	opts   MirrorOptions
+	logger *zap.Logger
+
+	ix          atomic.Pointer[Index]
+	base        time.Time    // origin of the monotonic times below
+	lastAnswer  atomic.Int64 // when Redis last proved the mirror fresh, ns after base; 0: never
+	reconnected atomic.Bool  // the tail opened a new connection: verify before reading on
+	eventLag    atomic.Int64 // age of the last event applied when it was applied, ns
+
+	// mu guards the fields below, and orders local writes with the swap
+	// of a reloaded index.
+	mu        sync.Mutex
+	loading   *Index    // the index a reload is filling, which local writes go to as well
+	lastID    string    // ID of the last event applied (or the stream's last before the load)
+	seen      int64     // how many events the stream had ever received up to lastID...
+	counted   bool      // ...when known (Redis >= 7 counts them: XINFO STREAM entries-added)
+	epoch     string    // the value of the epoch key the mirror loaded under
+	lastErr   string    // the last failure of the tail, "" once it recovers
+	errSince  time.Time // when the current failure began
+	errLogged time.Time // when it was last logged
+
+	reloads, writeBacks, fallbacks, events atomic.Int64
+
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenMirror loads the denylist of rs into memory and starts tailing its
+// events. The mirror owns rs from then on: Close closes both. A failed load
+// is returned (wrapping ErrUnavailable) and leaves rs open.
+func OpenMirror(ctx context.Context, rs *RedisStore, o MirrorOptions) (*MirrorStore, error) {
+	o = o.withDefaults()
+	m := &MirrorStore{rs: rs, opts: o, logger: o.Logger, base: time.Now(), done: make(chan struct{})}
+	m.ix.Store(NewIndex())
+
+	uo := rs.opts.universalOptions()
+	uo.PoolSize = 2
+	uo.MaxRetries = -1 // every failure reaches the tail loop, which re-verifies
+	uo.OnConnect = func(context.Context, *redis.Conn) error {
+		m.reconnected.Store(true)
+		return nil
+	}
+	m.tail = rs.opts.newClient(uo)
+
+	// Connect first, so that the connection the load runs on does not
+	// count as a reconnection.
+	err := m.tail.Ping(ctx).Err()
+	if err != nil {
+		err = rs.unavailable(err)
+	}
+	m.reconnected.Store(false)
+	if err == nil {
+		err = m.reload(ctx, false)
+	}
+	if err == nil {
+		err = m.read(ctx, false) // catch up at once, and prove the mirror fresh
+	}
+	if err != nil {
+		m.tail.Close()
+		return nil, err
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	go m.run(loopCtx)
+	return m, nil
+}
+
+// epochKey is the key holding the epoch: a random value written when a
+// mirror finds none, which disappears with everything else when Redis
+// loses its data.
+func (s *RedisStore) epochKey() string { return "{" + s.opts.KeyPrefix + "}:epoch" }
+
+// since returns the monotonic time elapsed since m.base.
+func (m *MirrorStore) since() time.Duration { return time.Since(m.base) }
+
+// Freshness returns how long ago Redis last proved the mirror up to date,
+// and whether that is within MaxStaleness (checks are then answered from
+// memory alone).
+func (m *MirrorStore) Freshness() (age time.Duration, fresh bool) {
+	last := m.lastAnswer.Load()
+	if last == 0 {
+		return m.since(), false
+	}
+	age = m.since() - time.Duration(last)
+	return age, age <= m.opts.MaxStaleness
+}
+
+// EventLag returns how old the last event applied was when the mirror
+// applied it: the propagation delay from the writing instance, as far as
+// the clocks of Redis and this host agree.
+func (m *MirrorStore) EventLag() time.Duration { return time.Duration(m.eventLag.Load()) }
+
+// Len returns the number of entries the mirror holds (expired ones until
+// they are purged).
+func (m *MirrorStore) Len() int { return m.ix.Load().Len() }
+
+// Unwrap returns the RedisStore the mirror wraps (see OwnersOf).
+func (m *MirrorStore) Unwrap() Store { return m.rs }
+
+// Check implements Store: from memory while the mirror is fresh, else from
+// memory and Redis.
+func (m *MirrorStore) Check(ctx context.Context, q *Query) (Match, error) {
+	match := m.ix.Load().Check(q, m.rs.now().Unix())
+	if match.Revoked {
+		return match, nil
+	}
+	if _, fresh := m.Freshness(); fresh {
+		return match, nil
+	}
+	m.fallbacks.Add(1)
+	match, err := m.rs.Check(ctx, q)
+	if err != nil {
+		return Match{}, asUnavailable(err)
+	}
+	return match, nil
+}
+
+// asUnavailable wraps err in ErrUnavailable unless it already is.
+func asUnavailable(err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+}
+
+// Get implements Store like Check.
+func (m *MirrorStore) Get(ctx context.Context, key Key) (Entry, bool, error) {
+	if e, ok := m.ix.Load().Get(key, m.rs.now().Unix()); ok {
+		return e, true, nil
+	}
+	if _, fresh := m.Freshness(); fresh {
+		return Entry{}, false, nil
+	}
+	m.fallbacks.Add(1)
+	e, ok, err := m.rs.Get(ctx, key)
+	if err != nil {
+		return Entry{}, false, asUnavailable(err)
+	}
+	return e, ok, nil
+}
+
+// List implements Store: Redis is the authority for listings.
+func (m *MirrorStore) List(ctx context.Context, cursor string, limit int) ([]Entry, string, error) {
+	return m.rs.List(ctx, cursor, limit)
+}
+
+// Revoke implements Store: it writes through Redis, then applies the
+// entries to the mirror at once.
+func (m *MirrorStore) Revoke(ctx context.Context, entries ...Entry) error {
+	if err := m.rs.Revoke(ctx, entries...); err != nil {
+		return err
+	}
+	m.applyLocal(func(ix *Index) { ix.Put(entries...) })
+	return nil
+}
+
+// Unrevoke implements Store: it writes through Redis, then removes the
+// entries from the mirror at once.
+func (m *MirrorStore) Unrevoke(ctx context.Context, keys ...Key) error {
+	if err := m.rs.Unrevoke(ctx, keys...); err != nil {
+		return err
+	}
+	m.applyLocal(func(ix *Index) { ix.Delete(keys...) })
+	return nil
+}
+
+// applyLocal applies a local write to the index, and to the one a reload
+// is filling, if any, so that the swap cannot lose it.
+func (m *MirrorStore) applyLocal(apply func(*Index)) {
+	m.mu.Lock()
+	apply(m.ix.Load())
+	if m.loading != nil {
+		apply(m.loading)
+	}
+	m.mu.Unlock()
+}
+
+// Status implements Store: the Redis store's status, with the mirror's
+// size, freshness and history under Details["mirror"].
+func (m *MirrorStore) Status(ctx context.Context) Status {
+	st := m.rs.Status(ctx)
+	age, fresh := m.Freshness()
+	m.mu.Lock()
+	mirror := map[string]any{
+		"entries":          m.Len(),
+		"fresh":            fresh,
+		"age_ms":           age.Milliseconds(),
+		"max_staleness_ms": m.opts.MaxStaleness.Milliseconds(),
+		"event_lag_ms":     float64(m.EventLag().Microseconds()) / 1000,
+		"last_event_id":    m.lastID,
+		"events_applied":   m.events.Load(),
+		"reloads":          m.reloads.Load(),
+		"write_backs":      m.writeBacks.Load(),
+		"direct_checks":    m.fallbacks.Load(),
+	}
+	if m.lastErr != "" {
+		mirror["error"] = m.lastErr
+	}
+	m.mu.Unlock()
+	if st.Details == nil {
+		st.Details = map[string]any{}
+	}
+	st.Details["mode"] = "mirror"
+	st.Details["mirror"] = mirror
+	st.Entries = m.Len()
+	return st
+}
+
+// Close stops the mirror and closes the RedisStore it wraps. It is safe to
+// call twice.
+func (m *MirrorStore) Close() error {
+	m.closeOnce.Do(func() {
+		m.cancel()
+		<-m.done
+		err := m.tail.Close()
+		if cerr := m.rs.Close(); cerr != nil {
+			err = cerr
+		}
+		m.closeErr = err
+	})
+	return m.closeErr
+}
+
+// run is the tail loop: verify when needed, read, apply, repeat; on
+// failure wait Retry and verify again.
+func (m *MirrorStore) run(ctx context.Context) {
+	defer close(m.done)
+	purge := time.NewTicker(m.opts.PurgeEvery)
+	defer purge.Stop()
+	lastVerify := m.since()
+	failing := false
+	for ctx.Err() == nil {
+		select {
+		case <-purge.C:
+			if n := m.ix.Load().Purge(m.rs.now().Unix()); n > 0 {
+				m.logger.Debug("purged expired entries from the denylist mirror", zap.Int("entries", n))
+			}
+		default:
+		}
+		var err error
+		if failing || m.reconnected.Load() || m.since()-lastVerify >= m.opts.VerifyEvery {
+			if err = m.verify(ctx); err == nil {
+				lastVerify = m.since()
+			}
+		}
+		if err == nil {
+			err = m.read(ctx, true)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			failing = true
+			m.noteError(err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(m.opts.Retry):
+			}
+			continue
+		}
+		if failing {
+			failing = false
+			m.noteRecovered()
+		}
+	}
+}
+
+// read reads the events after the last one applied and applies them;
+// with block, it waits up to Poll for one. An answer that holds every
+// pending event proves the mirror fresh.
+func (m *MirrorStore) read(ctx context.Context, block bool) error {
+	m.mu.Lock()
+	after := m.lastID
+	m.mu.Unlock()
+	args := &redis.XReadArgs{Streams: []string{m.rs.eventsKey, after}, Count: mirrorReadCount, Block: -1}
+	if block {
+		args.Block = m.opts.Poll
+	}
+	wait := m.rs.opts.ReadTimeout
+	if wait <= 0 {
+		wait = DefaultRedisReadTimeout
+	}
+	rctx, cancel := context.WithTimeout(ctx, m.opts.Poll+wait)
+	streams, err := m.tail.XRead(rctx, args).Result()
+	cancel()
+	answered := m.since()
+	if err != nil && !errors.Is(err, redis.Nil) { // Nil: no event within Poll
+		return m.rs.unavailable(fmt.Errorf("reading the events stream: %w", err))
+	}
+	if m.reconnected.Load() {
+		// Answered on a new connection: perhaps by a server that lost
+		// what the mirror holds. Verify first, then read again.
+		return nil
+	}
+	var msgs []redis.XMessage
+	if len(streams) > 0 {
+		msgs = streams[0].Messages
+	}
+	m.apply(msgs)
+	if len(msgs) < mirrorReadCount {
+		m.lastAnswer.Store(int64(answered))
+	}
+	return nil
+}
+
+// apply applies events read from the stream, in order.
+func (m *MirrorStore) apply(msgs []redis.XMessage) {
+	if len(msgs) == 0 {
+		return
+	}
+	ix := m.ix.Load() // only this goroutine swaps it
+	for _, msg := range msgs {
+		op, e, err := ParseEvent(msg)
+		switch {
+		case err != nil:
+			m.logger.Warn("skipping malformed event in the redis denylist stream", zap.Error(err))
+		case op == EventAdd:
+			ix.Put(e)
+		case op == EventDel:
+			ix.Delete(e.Key)
+		}
+	}
+	last := msgs[len(msgs)-1].ID
+	if ms, _, ok := parseStreamID(last); ok {
+		m.eventLag.Store(int64(time.Since(time.UnixMilli(int64(ms)))))
+	}
+	m.events.Add(int64(len(msgs)))
+	m.mu.Lock()
+	m.lastID = last
+	m.seen += int64(len(msgs))
+	m.mu.Unlock()
+}
+
+// verify checks that Redis still holds everything the mirror has seen and
+// everything after it, and reloads (writing back first, if Redis lost
+// data) when not.
+func (m *MirrorStore) verify(ctx context.Context) error {
+	m.reconnected.Store(false) // a reconnection from here on calls for another check
+	epoch, err := m.getEpoch(ctx)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	lastID, seen, counted, ours := m.lastID, m.seen, m.counted, m.epoch
+	m.mu.Unlock()
+	if epoch != ours {
+		m.logger.Warn("redis lost the denylist (restarted empty or flushed): writing back the entries this instance holds",
+			zap.String("redis", m.rs.where))
+		return m.reload(ctx, true)
+	}
+	info, exists, err := m.streamInfo(ctx)
+	if err != nil {
+		return err
+	}
+	counts := counted && info.EntriesAdded > 0 // Redis >= 7, and a count since the load
+	last, _ := compareStreamIDs(info.LastGeneratedID, lastID)
+	switch {
+	case !exists && lastID != "0-0", last < 0, counts && info.EntriesAdded < seen:
+		// The stream is gone or behind the mirror: an older copy of the
+		// data came back (a snapshot, a lagging replica promoted).
+		m.logger.Warn("redis holds an older copy of the denylist than this instance saw: writing back the entries this instance holds",
+			zap.String("redis", m.rs.where), zap.String("last_seen_event", lastID), zap.String("stream_last_event", info.LastGeneratedID))
+		return m.reload(ctx, true)
+	case last == 0:
+		return nil // no event since the last one applied
+	case counts:
+		// The events after lastID are the newest EntriesAdded-seen:
+		// all still there unless trimmed.
+		if info.Length >= info.EntriesAdded-seen {
+			return nil
+		}
+	default:
+		// No count (Redis < 7): the stream still holds lastID's
+		// successors if its first entry is not after lastID.
+		if first, _ := compareStreamIDs(info.FirstEntry.ID, lastID); info.Length > 0 && first <= 0 {
+			return nil
+		}
+	}
+	m.logger.Info("events the denylist mirror had not seen were trimmed from the stream: reloading",
+		zap.String("redis", m.rs.where), zap.String("last_seen_event", lastID))
+	return m.reload(ctx, false)
+}
+
+// reload loads every entry into a new index and swaps it in. With
+// writeBack, it first writes every live entry the mirror holds into Redis.
+func (m *MirrorStore) reload(ctx context.Context, writeBack bool) error {
+	start := time.Now()
+	if writeBack {
+		if err := m.writeBack(ctx); err != nil {
+			return err
+		}
+	}
+	epoch, err := m.ensureEpoch(ctx)
+	if err != nil {
+		return err
+	}
+	// The stream's position before the load: the events after it are
+	// read afterwards, so nothing written during the load is missed.
+	info, exists, err := m.streamInfo(ctx)
+	if err != nil {
+		return err
+	}
+	// A stream that does not exist has had no event, whatever the
+	// version; Redis < 7 does not count them (entries-added 0).
+	counted := !exists || info.EntriesAdded > 0
+	n, err := m.rs.client.HLen(ctx, m.rs.entriesKey).Result()
+	if err != nil {
+		return m.rs.unavailable(err)
+	}
+	fresh := NewIndexSize(int(n))
+	m.mu.Lock()
+	m.loading = fresh
+	m.mu.Unlock()
+	_, err = m.rs.LoadAll(ctx, func(e Entry) { fresh.Put(e) })
+	m.mu.Lock()
+	m.loading = nil
+	if err == nil {
+		m.ix.Store(fresh)
+		m.lastID, m.seen, m.counted, m.epoch = info.LastGeneratedID, info.EntriesAdded, counted, epoch
+	}
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	m.reloads.Add(1)
+	m.logger.Info("denylist mirror loaded", zap.String("redis", m.rs.where), zap.Int("entries", fresh.Len()),
+		zap.Duration("took", time.Since(start)), zap.Bool("wrote_back", writeBack))
+	return nil
+}
+
+// writeBack writes every live entry of the mirror into Redis (merged with
+// whatever Redis holds again by now).
+func (m *MirrorStore) writeBack(ctx context.Context) error {
+	now := m.rs.now().Unix()
+	var held []Entry
+	m.ix.Load().Range(func(e Entry) bool {
+		if e.Live(now) {
+			held = append(held, e)
+		}
+		return true
+	})
+	if err := m.rs.Revoke(ctx, held...); err != nil {
+		return err
+	}
+	m.writeBacks.Add(1)
+	m.logger.Warn("wrote the denylist mirror's entries back into redis", zap.String("redis", m.rs.where), zap.Int("entries", len(held)))
+	return nil
+}
+
+// getEpoch returns the epoch key's value, "" when it is missing.
+func (m *MirrorStore) getEpoch(ctx context.Context) (string, error) {
+	v, err := m.tail.Get(ctx, m.rs.epochKey()).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", m.rs.unavailable(fmt.Errorf("reading the epoch: %w", err))
+	}
+	return v, nil
+}
+
+// ensureEpoch returns the epoch, writing a new random one when there is
+// none (the first mirror to write it wins).
+func (m *MirrorStore) ensureEpoch(ctx context.Context) (string, error) {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	if err := m.tail.SetNX(ctx, m.rs.epochKey(), hex.EncodeToString(b[:]), 0).Err(); err != nil {
+		return "", m.rs.unavailable(fmt.Errorf("writing the epoch: %w", err))
+	}
+	return m.getEpoch(ctx)
+}
+
+// streamInfo returns XINFO STREAM of the events stream; exists is false
+// (and info the empty stream's) when there is no stream.
+func (m *MirrorStore) streamInfo(ctx context.Context) (info *redis.XInfoStream, exists bool, err error) {
+	info, err = m.tail.XInfoStream(ctx, m.rs.eventsKey).Result()
+	if err != nil && strings.Contains(err.Error(), "no such key") {
+		return &redis.XInfoStream{LastGeneratedID: "0-0"}, false, nil
+	}
+	if err != nil {
+		return nil, false, m.rs.unavailable(fmt.Errorf("XINFO STREAM: %w", err))
+	}
+	if info.LastGeneratedID == "" {
+		info.LastGeneratedID = "0-0"
+	}
+	return info, true, nil
+}
+
+// noteError records a failure of the tail and logs it: at once the first
+// time, then at most every mirrorErrorLogEvery.
+func (m *MirrorStore) noteError(err error) {
+	now := time.Now()
+	m.mu.Lock()
+	first := m.lastErr == ""
+	if first {
+		m.errSince = now
+	}
+	m.lastErr = err.Error()
+	logIt := first || now.Sub(m.errLogged) >= mirrorErrorLogEvery
+	if logIt {
+		m.errLogged = now
+	}
+	since := m.errSince
+	m.mu.Unlock()
+	if logIt {
+		age, _ := m.Freshness()
+		m.logger.Warn("denylist mirror cannot read redis; checks past max_staleness ask redis directly",
+			zap.Error(err), zap.Duration("failing_for", now.Sub(since)), zap.Duration("mirror_age", age))
+	}
+}
+
+func (m *MirrorStore) noteRecovered() {
+	m.mu.Lock()
+	since := m.errSince
+	m.lastErr = ""
+	m.mu.Unlock()
+	m.logger.Info("denylist mirror reads redis again", zap.Duration("failed_for", time.Since(since)))
+}
+
+// parseStreamID splits a stream ID "<ms>-<seq>".
+func parseStreamID(id string) (ms, seq uint64, ok bool) {
+	a, b, found := strings.Cut(id, "-")
+	if !found {
+		return 0, 0, false
+	}
+	ms, err1 := strconv.ParseUint(a, 10, 64)
+	seq, err2 := strconv.ParseUint(b, 10, 64)
+	return ms, seq, err1 == nil && err2 == nil
+}
+
+// compareStreamIDs compares two stream IDs (-1, 0, +1); an empty ID is
+// "0-0". ok is false when either is malformed.
+func compareStreamIDs(a, b string) (cmp int, ok bool) {
+	if a == "" {
+		a = "0-0"
+	}
+	if b == "" {
+		b = "0-0"
+	}
+	ams, aseq, aok := parseStreamID(a)
+	bms, bseq, bok := parseStreamID(b)
+	switch {
+	case ams != bms:
+		cmp = compareU64(ams, bms)
+	default:
+		cmp = compareU64(aseq, bseq)
+	}
+	return cmp, aok && bok
+}
+
+func compareU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+var _ Store = (*MirrorStore)(nil)
