@@ -578,20 +578,7 @@ func TestStoreMetricsCollected(t *testing.T) {
 	if err := registerMetricsInto(reg); err != nil {
 		t.Fatal(err)
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "store" && l.GetValue() == "embedded:metrics-test" {
-					got[mf.GetName()] = m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
+	got := gatherStore(t, reg, "embedded:metrics-test")
 	if got["caddy_token_revocation_store_entries"] != 1 || got["caddy_token_revocation_store_healthy"] != 1 {
 		t.Fatalf("store gauges %v, want entries 1 and healthy 1", got)
 	}
@@ -621,6 +608,49 @@ func TestStoreMetricsUnhealthy(t *testing.T) {
 	if err := registerMetricsInto(reg); err != nil {
 		t.Fatal(err)
 	}
+	got := gatherStore(t, reg, "embedded:down-test")
+	if v, ok := got["caddy_token_revocation_store_healthy"]; !ok || v != 0 {
+		t.Errorf("store_healthy of a down store: %v (present %v), want 0", v, ok)
+	}
+	if _, ok := got["caddy_token_revocation_store_entries"]; ok {
+		t.Error("store_entries reported for a store that does not answer: the count is unknown")
+	}
+}
+
+// fakeMirror is a store with an in-process mirror whose shared store is
+// down.
+type fakeMirror struct{ downStatus }
+
+func (fakeMirror) Freshness() (time.Duration, bool) { return 3 * time.Second, false }
+func (fakeMirror) Len() int                         { return 42 }
+func (fakeMirror) EventLag() time.Duration          { return 2 * time.Millisecond }
+
+func TestStoreMetricsMirror(t *testing.T) {
+	h := newTestHandler(t, &Handler{}, fakeMirror{})
+	h.storeKey = "embedded:mirror-test"
+	startAdmin(t, h)
+	reg := prometheus.NewPedanticRegistry()
+	if err := registerMetricsInto(reg); err != nil {
+		t.Fatal(err)
+	}
+	got := gatherStore(t, reg, "embedded:mirror-test")
+	want := map[string]float64{
+		"caddy_token_revocation_store_healthy":            0,
+		"caddy_token_revocation_store_entries":            42, // known from the mirror while Redis is down
+		"caddy_token_revocation_mirror_lag_seconds":       3,
+		"caddy_token_revocation_mirror_fresh":             0,
+		"caddy_token_revocation_mirror_event_lag_seconds": 0.002,
+	}
+	for name, v := range want {
+		if g, ok := got[name]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", name, g, ok, v)
+		}
+	}
+}
+
+// gatherStore returns the gauges of store label from reg, by name.
+func gatherStore(t *testing.T, reg *prometheus.Registry, store string) map[string]float64 {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -629,16 +659,11 @@ func TestStoreMetricsUnhealthy(t *testing.T) {
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "store" && l.GetValue() == "embedded:down-test" {
+				if l.GetName() == "store" && l.GetValue() == store {
 					got[mf.GetName()] = m.GetGauge().GetValue()
 				}
 			}
 		}
 	}
-	if v, ok := got["caddy_token_revocation_store_healthy"]; !ok || v != 0 {
-		t.Errorf("store_healthy of a down store: %v (present %v), want 0", v, ok)
-	}
-	if _, ok := got["caddy_token_revocation_store_entries"]; ok {
-		t.Error("store_entries reported for a store that does not answer: the count is unknown")
-	}
+	return got
 }

@@ -407,13 +407,24 @@ func printStatus(w io.Writer, r *AdminStatusResponse) {
 			health = "UNHEALTHY: " + st.Error
 		}
 		fmt.Fprintf(w, "  store:      %s, %s, %d entries\n", st.Backend, health, st.Entries)
-		keys := make([]string, 0, len(st.Details))
-		for k := range st.Details {
-			keys = append(keys, k)
+		printDetails(w, "    ", st.Details)
+	}
+}
+
+// printDetails prints a status's details, sorted by key, nested maps
+// indented below their key.
+func printDetails(w io.Writer, indent string, d map[string]any) {
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if m, ok := d[k].(map[string]any); ok {
+			fmt.Fprintf(w, "%s%s:\n", indent, k)
+			printDetails(w, indent+"  ", m)
+			continue
 		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			fmt.Fprintf(w, "    %s: %v\n", k, st.Details[k])
-		}
+		fmt.Fprintf(w, "%s%s: %v\n", indent, k, d[k])
 	}
 }

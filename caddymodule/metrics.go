@@ -75,6 +75,8 @@ var (
 		"1 when the denylist store answers, else 0.", []string{"store"}, nil)
 	mirrorLagDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "mirror_lag_seconds"),
 		"How far the in-process mirror may be behind the shared store: the time since it last proved itself fresh.", []string{"store"}, nil)
+	mirrorEventLagDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "mirror_event_lag_seconds"),
+		"How old the last revocation event was when the in-process mirror applied it: the propagation delay from the instance that wrote it.", []string{"store"}, nil)
 	mirrorFreshDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "mirror_fresh"),
 		"1 when the in-process mirror is within its staleness bound and answers checks, else 0 (checks then go to the store, or fail as configured).", []string{"store"}, nil)
 
@@ -193,10 +195,12 @@ func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- storeHealthyDesc
 	ch <- mirrorLagDesc
 	ch <- mirrorFreshDesc
+	ch <- mirrorEventLagDesc
 }
 
 // Collect implements prometheus.Collector: one status call per distinct
-// store, concurrently.
+// store, concurrently. A mirrored store's size and freshness come from its
+// mirror, known even while the shared store does not answer.
 func (storeCollector) Collect(ch chan<- prometheus.Metric) {
 	stores := liveStores()
 	ctx, cancel := context.WithTimeout(context.Background(), storeStatusTimeout)
@@ -207,13 +211,17 @@ func (storeCollector) Collect(ch chan<- prometheus.Metric) {
 		go func() {
 			defer wg.Done()
 			st := s.Status(ctx)
-			if st.Healthy { // else the count is unknown, not 0
-				ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(st.Entries), label)
-			}
 			ch <- prometheus.MustNewConstMetric(storeHealthyDesc, prometheus.GaugeValue, boolGauge(st.Healthy), label)
-			if lag, fresh, ok := mirrorFreshness(s, st); ok {
-				ch <- prometheus.MustNewConstMetric(mirrorLagDesc, prometheus.GaugeValue, lag.Seconds(), label)
+			if m, ok := s.(mirrorReporter); ok {
+				age, fresh := m.Freshness()
+				ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(m.Len()), label)
+				ch <- prometheus.MustNewConstMetric(mirrorLagDesc, prometheus.GaugeValue, age.Seconds(), label)
 				ch <- prometheus.MustNewConstMetric(mirrorFreshDesc, prometheus.GaugeValue, boolGauge(fresh), label)
+				if e, ok := s.(eventLagReporter); ok {
+					ch <- prometheus.MustNewConstMetric(mirrorEventLagDesc, prometheus.GaugeValue, e.EventLag().Seconds(), label)
+				}
+			} else if st.Healthy { // else the count is unknown, not 0
+				ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(st.Entries), label)
 			}
 		}()
 	}
@@ -239,8 +247,19 @@ func liveStores() map[string]denylist.Store {
 	return out
 }
 
-// mirrorFreshness reports the lag and freshness of a store's in-process
-// mirror; ok is false for a store without one.
-func mirrorFreshness(s denylist.Store, st denylist.Status) (lag time.Duration, fresh, ok bool) {
-	return 0, false, false
+// mirrorReporter is a store with an in-process mirror of a shared store
+// (denylist.MirrorStore): its size and freshness are known without asking
+// the shared store.
+type mirrorReporter interface {
+	// Freshness returns how long ago the shared store last proved the
+	// mirror up to date, and whether that is within the staleness bound.
+	Freshness() (age time.Duration, fresh bool)
+	// Len returns the number of entries the mirror holds.
+	Len() int
+}
+
+// eventLagReporter is a mirror that knows how late revocation events
+// reach it.
+type eventLagReporter interface {
+	EventLag() time.Duration
 }

@@ -378,6 +378,28 @@ func TestMetrics(t *testing.T) {
 	if m[checked] != m[latency] {
 		t.Errorf("requests checked %v, latency observations %v: want one observation per checked request", m[checked], m[latency])
 	}
+	// A mirrored store reports its mirror: fresh, and a lag within the
+	// staleness bound (1s by default).
+	var st struct {
+		Handlers []struct {
+			Store struct {
+				Details map[string]any `json:"details"`
+			} `json:"store"`
+		} `json:"handlers"`
+	}
+	mustAdmin(t, c, "GET", "/token-revocation/status", nil, &st)
+	fresh := fmt.Sprintf(`caddy_token_revocation_mirror_fresh{store="redis:%s/trv"}`, r.Addr)
+	lag := fmt.Sprintf(`caddy_token_revocation_mirror_lag_seconds{store="redis:%s/trv"}`, r.Addr)
+	if len(st.Handlers) == 1 && st.Handlers[0].Store.Details["mode"] == "mirror" {
+		if v, ok := m[fresh]; !ok || v != 1 {
+			t.Errorf("%s = %v (present %v), want 1", fresh, v, ok)
+		}
+		if v, ok := m[lag]; !ok || v > 1 {
+			t.Errorf("%s = %v (present %v), want at most 1", lag, v, ok)
+		}
+	} else if _, ok := m[fresh]; ok {
+		t.Errorf("%s reported for a store without a mirror", fresh)
+	}
 	if t.Failed() {
 		t.Logf("scrape: %v", m)
 	}
