@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -666,4 +667,17 @@ func gatherStore(t *testing.T, reg *prometheus.Registry, store string) map[strin
 		}
 	}
 	return got
+}
+
+func TestCaddyfileName(t *testing.T) {
+	var h Handler
+	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("token_revocation {\n\tname api\n}")); err != nil {
+		t.Fatal(err)
+	}
+	if h.Name != "api" {
+		t.Fatalf("name %q, want api", h.Name)
+	}
+	if err := new(Handler).UnmarshalCaddyfile(caddyfile.NewTestDispenser("token_revocation {\n\tname\n}")); err == nil {
+		t.Fatal("name without a value accepted")
+	}
 }
