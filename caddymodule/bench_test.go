@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,14 +13,16 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
 // The request check benchmarks (BenchmarkCheck*) measure ServeHTTP on a
 // request that is not a revocation route, with a next handler that does
 // nothing: route matching, token extraction, parsing, hashing and the
-// in-memory look-up, which is what every proxied request pays. The store
-// holds benchCheckEntries other revocations. `make bench` reports them.
+// in-memory look-up, which is what every proxied request pays. The store is
+// a Redis store in mirror mode holding benchCheckEntries other revocations.
+// `make bench` reports them.
 
 const benchCheckEntries = 10_000
 
@@ -53,30 +54,36 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 
-// newBenchHandler provisions a handler on an embedded store holding
-// benchCheckEntries unrelated revocations.
-func newBenchHandler(b *testing.B) *Handler {
+// newBenchHandler provisions a handler on a Redis store in mirror mode (the
+// default) holding benchCheckEntries unrelated revocations.
+func newBenchHandler(b *testing.B, hmacKey string) *Handler {
 	b.Helper()
-	h := &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}}
+	h := &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}, HMACKey: hmacKey}
 	h.logger = zap.NewNop()
 	if err := h.setup(); err != nil {
 		b.Fatal(err)
 	}
-	s, err := denylist.OpenEmbedded(filepath.Join(b.TempDir(), "d.db"), 0)
+	srv := redistest.Start(b)
+	ctx := context.Background()
+	rs, err := denylist.OpenRedis(ctx, denylist.RedisOptions{Addrs: []string{srv.Addr}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { s.Close() })
-	h.store = s
 	exp := time.Now().Add(time.Hour)
 	entries := make([]denylist.Entry, 0, benchCheckEntries)
 	for i := 0; i < benchCheckEntries; i++ {
 		k := h.hasher.TokenKey("", []byte(fmt.Sprintf("other-%d", i)))
 		entries = append(entries, denylist.NewEntry(k, time.Now(), exp))
 	}
-	if err := s.Revoke(context.Background(), entries...); err != nil {
+	if err := rs.Revoke(ctx, entries...); err != nil {
 		b.Fatal(err)
 	}
+	m, err := denylist.OpenMirror(ctx, rs, denylist.MirrorOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	h.store = m
 	return h
 }
 
@@ -90,8 +97,8 @@ func revokeForBench(b *testing.B, h *Handler, tok string) {
 	}
 }
 
-func benchCheck(b *testing.B, tok string, revoked bool) {
-	h := newBenchHandler(b)
+func benchCheck(b *testing.B, tok string, revoked bool, hmacKey string) {
+	h := newBenchHandler(b, hmacKey)
 	if revoked {
 		revokeForBench(b, h, tok)
 	}
@@ -125,7 +132,11 @@ func benchCheck(b *testing.B, tok string, revoked bool) {
 	}
 }
 
-func BenchmarkCheckOpaque(b *testing.B)        { benchCheck(b, benchOpaque, false) }
-func BenchmarkCheckOpaqueRevoked(b *testing.B) { benchCheck(b, benchOpaque, true) }
-func BenchmarkCheckJWT(b *testing.B)           { benchCheck(b, benchJWT, false) }
-func BenchmarkCheckJWTRevoked(b *testing.B)    { benchCheck(b, benchJWT, true) }
+func BenchmarkCheckOpaque(b *testing.B)        { benchCheck(b, benchOpaque, false, "") }
+func BenchmarkCheckOpaqueRevoked(b *testing.B) { benchCheck(b, benchOpaque, true, "") }
+func BenchmarkCheckJWT(b *testing.B)           { benchCheck(b, benchJWT, false, "") }
+func BenchmarkCheckJWTRevoked(b *testing.B)    { benchCheck(b, benchJWT, true, "") }
+
+// With hmac_key set: HMAC-SHA-256 digests.
+func BenchmarkCheckOpaqueHMAC(b *testing.B) { benchCheck(b, benchOpaque, false, "bench-key") }
+func BenchmarkCheckJWTHMAC(b *testing.B)    { benchCheck(b, benchJWT, false, "bench-key") }

@@ -14,6 +14,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -158,10 +160,15 @@ func (e Entry) Merge(o Entry) Entry {
 func (e Entry) Value() string { return fmt.Sprintf("%d:%d", e.Expires, e.Cutoff) }
 
 // ParseValue decodes what Entry.Value encoded into e's Cutoff and Expires.
+// (strconv rather than fmt.Sscanf: a mirror parses a million at start.)
 func (e *Entry) ParseValue(v string) error {
-	if _, err := fmt.Sscanf(v, "%d:%d", &e.Expires, &e.Cutoff); err != nil {
-		return fmt.Errorf("malformed entry value %q: %v", v, err)
+	exp, cut, ok := strings.Cut(v, ":")
+	expires, err1 := strconv.ParseInt(exp, 10, 64)
+	cutoff, err2 := strconv.ParseInt(cut, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return fmt.Errorf("malformed entry value %q: want <expires>:<cut-off>, two integers", v)
 	}
+	e.Expires, e.Cutoff = expires, cutoff
 	return nil
 }
 

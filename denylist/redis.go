@@ -531,7 +531,8 @@ func (s *RedisStore) List(ctx context.Context, cursor string, limit int) ([]Entr
 // stream's last message before the load began ("0-0" when the stream is
 // empty). A mirror that loads with LoadAll and then reads the stream after
 // that ID misses no write; it may see a write twice, which Merge makes
-// harmless.
+// harmless. fn is called on the caller's goroutine; the next page of the
+// hash is fetched meanwhile, so Redis and fn work at the same time.
 func (s *RedisStore) LoadAll(ctx context.Context, fn func(Entry)) (lastEventID string, err error) {
 	msgs, err := s.client.XRevRangeN(ctx, s.eventsKey, "+", "-", 1).Result()
 	if err != nil {
@@ -541,15 +542,36 @@ func (s *RedisStore) LoadAll(ctx context.Context, fn func(Entry)) (lastEventID s
 	if len(msgs) > 0 {
 		lastEventID = msgs[0].ID
 	}
-	now := s.now().Unix()
-	var cur uint64
-	for {
-		kv, next, err := s.client.HScan(ctx, s.entriesKey, cur, "", redisScanCount).Result()
-		if err != nil {
-			return "", s.unavailable(err)
+	type page struct {
+		kv  []string
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan page, 2)
+	go func() {
+		defer close(pages)
+		var cur uint64
+		for {
+			kv, next, err := s.client.HScan(ctx, s.entriesKey, cur, "", redisScanCount).Result()
+			select {
+			case pages <- page{kv, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || next == 0 {
+				return
+			}
+			cur = next
 		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			e, err := parseField(kv[i], kv[i+1])
+	}()
+	now := s.now().Unix()
+	for p := range pages {
+		if p.err != nil {
+			return "", s.unavailable(p.err)
+		}
+		for i := 0; i+1 < len(p.kv); i += 2 {
+			e, err := parseField(p.kv[i], p.kv[i+1])
 			if err != nil {
 				s.logger.Warn("skipping malformed redis denylist entry", zap.String("redis", s.where), zap.Error(err))
 				continue
@@ -558,11 +580,11 @@ func (s *RedisStore) LoadAll(ctx context.Context, fn func(Entry)) (lastEventID s
 				fn(e)
 			}
 		}
-		if next == 0 {
-			return lastEventID, nil
-		}
-		cur = next
 	}
+	if err := ctx.Err(); err != nil { // canceled before the last page
+		return "", s.unavailable(err)
+	}
+	return lastEventID, nil
 }
 
 // ParseEvent decodes a message of the events stream: op is EventAdd (e is
