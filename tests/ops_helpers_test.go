@@ -29,9 +29,9 @@ import (
 // ---------------------------------------------------------------------------
 // Polling
 
-// eventually polls cond every 20ms until it returns "" (done) or the
+// pollUntil polls cond every 20ms until it returns "" (done) or the
 // deadline passes, then fails the test with cond's last complaint.
-func eventually(t testing.TB, within time.Duration, cond func() string) {
+func pollUntil(t testing.TB, within time.Duration, cond func() string) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -74,7 +74,7 @@ func startSentinelGroup(t *testing.T) *sentinelGroup {
 	g.primary = startRedis(t, "--repl-diskless-sync-delay", "0")
 	g.replica = startRedis(t, "--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1", strconv.Itoa(g.primary.Port))
 	rc := g.replica.Client()
-	eventually(t, 10*time.Second, func() string {
+	pollUntil(t, 10*time.Second, func() string {
 		if !replicaSynced(ctx, rc) {
 			return "the replica never synced"
 		}
@@ -90,7 +90,7 @@ sentinel failover-timeout %[1]s 2000
 	for _, s := range g.sentinels {
 		sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
 		t.Cleanup(func() { sc.Close() })
-		eventually(t, 15*time.Second, func() string {
+		pollUntil(t, 15*time.Second, func() string {
 			others, err := sc.Sentinels(ctx, sentinelMaster).Result()
 			if err != nil || len(others) != 2 {
 				return fmt.Sprintf("sentinel %s knows %d other sentinels (%v), want 2", s.Addr, len(others), err)
@@ -159,7 +159,7 @@ func startCluster(t *testing.T, replicas bool) *redisCluster {
 	}
 	for _, s := range c.nodes {
 		nc := s.Client()
-		eventually(t, 20*time.Second, func() string {
+		pollUntil(t, 20*time.Second, func() string {
 			info := nc.ClusterInfo(ctx).Val()
 			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n)) {
 				return "cluster not ok on " + s.Addr + ":\n" + info
@@ -287,8 +287,8 @@ var loadClient = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-// send is tryDo on a chosen client.
-func send(client *http.Client, method, target string, form url.Values, headers ...string) (Response, error) {
+// sendVia is tryDo on a chosen client.
+func sendVia(client *http.Client, method, target string, form url.Values, headers ...string) (Response, error) {
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
@@ -437,13 +437,13 @@ func (a *ackedSet) len() int {
 }
 
 // revokeLoad returns a load step that revokes a fresh token through the
-// RFC 7009 route on every call and records in acked the tokens answered
+// RFC 7009 route on every call, sent with client, and records in acked the tokens answered
 // 200. A 2xx other than 200, or an answer other than 200 and 503 with
 // Retry-After, is recorded as status 299 / 599 so the test sees it.
-func revokeLoad(c *Caddy, prefix string, acked *ackedSet) step {
+func revokeLoad(client *http.Client, c *Caddy, prefix string, acked *ackedSet) step {
 	return func(w, i int) (Response, error) {
 		tok := fmt.Sprintf("%s-%d-%d", prefix, w, i)
-		res, err := send(loadClient, http.MethodPost, c.URL("/oauth/revoke"), url.Values{"token": {tok}})
+		res, err := sendVia(client, http.MethodPost, c.URL("/oauth/revoke"), url.Values{"token": {tok}})
 		if err != nil {
 			return res, err
 		}
@@ -459,16 +459,17 @@ func revokeLoad(c *Caddy, prefix string, acked *ackedSet) step {
 	}
 }
 
-// allRejected checks that every token in toks is rejected (401) by c,
+// allRejected checks that every token in toks is rejected (401) at
+// at("/api") (c.URL, say),
 // polling for up to 3 seconds in all (an instance may apply a revocation
 // made elsewhere a moment later). It returns the tokens still accepted.
-func allRejected(t *testing.T, c *Caddy, toks []string) []string {
+func allRejected(t *testing.T, at func(path string) string, toks []string) []string {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		var accepted []string
 		for _, tok := range toks {
-			res, err := send(loadClient, http.MethodGet, c.URL("/api"), nil, "Authorization: Bearer "+tok)
+			res, err := sendVia(loadClient, http.MethodGet, at("/api"), nil, "Authorization: Bearer "+tok)
 			if err != nil || res.Status != http.StatusUnauthorized {
 				accepted = append(accepted, fmt.Sprintf("%s (%d %v)", tok, res.Status, err))
 			}

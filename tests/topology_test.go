@@ -52,7 +52,7 @@ func rejectedEverywhere(t *testing.T, what, tok string, cs ...*Caddy) {
 	t.Helper()
 	for i, c := range cs {
 		for name, send := range channels(c) {
-			eventually(t, 5*time.Second, func() string {
+			pollUntil(t, 5*time.Second, func() string {
 				if res := send(t, tok); res.Status != http.StatusUnauthorized {
 					return fmt.Sprintf("%s: instance %d, %s: status %d, want 401", what, i, name, res.Status)
 				}
@@ -138,8 +138,8 @@ func TestTopologies(t *testing.T) {
 func failoverUnderLoad(t *testing.T, c *Caddy, kill, restore func()) {
 	t.Helper()
 	var acked ackedSet
-	l := startLoad(t, 4, 60*time.Second, revokeLoad(c, "fo-"+randomString(), &acked))
-	eventually(t, 10*time.Second, func() string {
+	l := startLoad(t, 4, 60*time.Second, revokeLoad(loadClient, c, "fo-"+randomString(), &acked))
+	pollUntil(t, 10*time.Second, func() string {
 		if acked.len() < 40 {
 			return fmt.Sprintf("only %d revocations acknowledged before the failover: %s", acked.len(), l.Summary())
 		}
@@ -152,7 +152,7 @@ func failoverUnderLoad(t *testing.T, c *Caddy, kill, restore func()) {
 	atFailover := acked.len()
 	restore()
 	before := acked.len()
-	eventually(t, 20*time.Second, func() string {
+	pollUntil(t, 20*time.Second, func() string {
 		if acked.len() < before+40 {
 			return fmt.Sprintf("revocations do not go on after failover: %d acknowledged since; %s", acked.len()-before, l.Summary())
 		}
@@ -164,7 +164,7 @@ func failoverUnderLoad(t *testing.T, c *Caddy, kill, restore func()) {
 		t.Errorf("revocations answered other than 200 or 503+Retry-After, or dropped: %s", l.Summary())
 	}
 	toks := acked.list()
-	if lost := allRejected(t, c, toks); len(lost) > 0 {
+	if lost := allRejected(t, c.URL, toks); len(lost) > 0 {
 		// Where the lost ones were acknowledged: before kill (which first
 		// cuts the replica off), during kill and failover, or after.
 		pos := make(map[string]int, len(toks))
@@ -202,7 +202,7 @@ func TestSentinelFailover(t *testing.T) {
 		"\n\t\t\tmin_replicas 1\n\t\t\treplica_timeout 500ms\n\t\t\tdial_timeout 500ms", up.Addr())
 	failoverUnderLoad(t, c, func() {
 		lagReplicaThenKill(t, g.primary, g.replica, 300*time.Millisecond)
-		eventually(t, 20*time.Second, func() string {
+		pollUntil(t, 20*time.Second, func() string {
 			if m := g.master(t); m != g.replica.Addr {
 				return "Sentinel did not promote the replica: master is " + m
 			}
@@ -234,7 +234,7 @@ func TestClusterFailover(t *testing.T) {
 	replica := cl.replicaOf(t, owner)
 	failoverUnderLoad(t, c, func() {
 		lagReplicaThenKill(t, owner, replica, 300*time.Millisecond)
-		eventually(t, 20*time.Second, func() string {
+		pollUntil(t, 20*time.Second, func() string {
 			if o := cl.ownerOf(t, "{trv}:entries"); o == nil || o == owner {
 				return "no replica took over the denylist's slot"
 			}
