@@ -119,13 +119,16 @@ func queryValue(pair, name string) (string, bool) {
 }
 
 // bearer returns the credential of an Authorization value whose scheme is
-// one of s.Schemes.
+// one of s.Schemes. The scheme ends at the first space or tab: RFC 7235
+// has a space there, but upstreams that split on any whitespace accept a
+// tab too, and a revoked token sent that way must not pass unchecked.
 func (s *Sources) bearer(v string) (string, bool) {
 	v = strings.TrimSpace(v)
-	scheme, cred, ok := strings.Cut(v, " ")
-	if !ok {
+	i := strings.IndexAny(v, " \t")
+	if i < 0 {
 		return "", false
 	}
+	scheme, cred := v[:i], v[i+1:]
 	for _, want := range s.Schemes {
 		if strings.EqualFold(scheme, want) {
 			return strings.TrimSpace(cred), true
@@ -135,12 +138,20 @@ func (s *Sources) bearer(v string) (string, bool) {
 }
 
 // IsForm reports whether r has an application/x-www-form-urlencoded body.
+// A Content-Type whose parameters Go's mime parser refuses ("...; charset")
+// still counts when the text before ";" names the form type: servers that
+// compare only that text read such a body as a form, so its tokens must be
+// checked.
 func IsForm(r *http.Request) bool {
 	if r.Body == nil || r.Body == http.NoBody {
 		return false
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	return err == nil && mt == "application/x-www-form-urlencoded"
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err == nil {
+		return mt == "application/x-www-form-urlencoded"
+	}
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "application/x-www-form-urlencoded")
 }
 
 // ReadBody reads r's body up to limit bytes (0: no limit) and puts it back,
