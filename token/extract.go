@@ -69,13 +69,7 @@ func (s *Sources) Extract(r *http.Request, dst []Found) ([]Found, error) {
 		}
 	}
 	if s.QueryParam != "" {
-		for q := r.URL.RawQuery; q != ""; {
-			var pair string
-			pair, q, _ = strings.Cut(q, "&")
-			if v, ok := queryValue(pair, s.QueryParam); ok {
-				add(v, "query")
-			}
-		}
+		formValues(r.URL.RawQuery, s.QueryParam, func(v string) { add(v, "query") })
 	}
 	for _, name := range s.Cookies {
 		for _, c := range r.CookiesNamed(name) {
@@ -88,15 +82,28 @@ func (s *Sources) Extract(r *http.Request, dst []Found) ([]Found, error) {
 		}
 	}
 	if s.FormField != "" && IsForm(r) {
-		form, ferr := ReadForm(r, s.MaxBodySize)
+		// Pairs are read one by one, as lenient upstreams do: a body that is
+		// not all well-formed (JSON sent as a form, a stray %) is passed on
+		// with its well-formed pairs checked, not refused.
+		body, ferr := ReadBody(r, s.MaxBodySize)
 		if ferr != nil {
 			return dst, ferr
 		}
-		for _, v := range form[s.FormField] {
-			add(v, "form")
-		}
+		formValues(string(body), s.FormField, func(v string) { add(v, "form") })
 	}
 	return dst, err
+}
+
+// formValues calls fn with every value of name in a URL-encoded query or
+// form body.
+func formValues(encoded, name string, fn func(string)) {
+	for encoded != "" {
+		var pair string
+		pair, encoded, _ = strings.Cut(encoded, "&")
+		if v, ok := queryValue(pair, name); ok {
+			fn(v)
+		}
+	}
 }
 
 // queryValue returns the value of one "key=value" pair of a raw query when

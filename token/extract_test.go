@@ -1,6 +1,7 @@
 package token
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -70,5 +71,37 @@ func TestExtractAllocatesNothingForABearerToken(t *testing.T) {
 	})
 	if n != 0 {
 		t.Fatalf("Extract allocates %v times, want 0", n)
+	}
+}
+
+// A body labelled as a form that is not all well-formed (JSON sent with
+// curl -d, a stray %) is not refused: its well-formed pairs are checked and
+// it is passed on unchanged; a token in a pair after a malformed one, or
+// after more pairs than url.ParseQuery reads, is still found.
+func TestExtractFormBodyLeniently(t *testing.T) {
+	cases := map[string][]string{
+		`{"grant_type":"password","password":"100%"}`:      nil,
+		"x=%zz&access_token=after-bad-escape":              {"after-bad-escape"},
+		strings.Repeat("x=1&", 10000) + "access_token=far": {"far"},
+	}
+	for body, want := range cases {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		s := Sources{FormField: "access_token", MaxBodySize: 1 << 20}
+		found, err := s.Extract(r, nil)
+		if err != nil {
+			t.Errorf("body %.40q: %v, want no error", body, err)
+			continue
+		}
+		var got []string
+		for _, f := range found {
+			got = append(got, f.Raw)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("body %.40q: found %q, want %q", body, got, want)
+		}
+		if rest, _ := io.ReadAll(r.Body); string(rest) != body {
+			t.Errorf("body %.40q: the upstream would read %.40q", body, rest)
+		}
 	}
 }
