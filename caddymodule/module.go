@@ -141,6 +141,7 @@ type Handler struct {
 	sources  token.Sources
 	routes   []*route
 	verifier *jwtv.Set // nil without JWT
+	queries  *queryCache
 	logger   *zap.Logger
 	errLog   *rateLimitedLogger
 	now      func() time.Time
@@ -173,6 +174,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 func (h *Handler) setup() error {
 	h.errLog = newRateLimitedLogger(h.logger, 10*time.Second)
 	h.now = time.Now
+	h.queries = newQueryCache()
 	h.setDefaults()
 
 	key := caddy.NewReplacer().ReplaceAll(h.HMACKey, "")

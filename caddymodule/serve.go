@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,8 +34,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	start := time.Now() // metrics: check latency
 	ns := h.namespace(r, "")
 	for i := range found {
-		t := token.Parse(found[i].Raw)
-		m, err := h.check(r.Context(), ns, &t)
+		m, err := h.checkRaw(r.Context(), ns, found[i].Raw)
 		if err != nil {
 			h.errLog.Error("denylist check failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
 			countCheckFailed(h.FailMode == FailOpen)
@@ -73,6 +73,26 @@ func (h *Handler) check(ctx context.Context, ns string, t *token.Token) (denylis
 }
 
 var queryPool = sync.Pool{New: func() any { return new(denylist.Query) }}
+
+// checkRaw is check for a token as presented. The query of a JWT is kept
+// in h.queries, so a JWT presented again is neither parsed nor hashed
+// again; an opaque token costs one digest, cheaper than a cache.
+func (h *Handler) checkRaw(ctx context.Context, ns, raw string) (denylist.Match, error) {
+	q := queryPool.Get().(*denylist.Query)
+	defer queryPool.Put(q)
+	if h.queries == nil || strings.Count(raw, ".") != 2 { // not a JWT
+		t := token.Parse(raw)
+		h.fillQuery(q, ns, &t)
+		return h.store.Check(ctx, q)
+	}
+	k := h.queries.key(ns, raw)
+	if !h.queries.get(k, q) {
+		t := token.Parse(raw)
+		h.fillQuery(q, ns, &t)
+		h.queries.put(k, q)
+	}
+	return h.store.Check(ctx, q)
+}
 
 // tokenKey is the key that revokes t by its identity in namespace ns: the
 // digest of t.Identity(), computed without allocating.

@@ -1,0 +1,101 @@
+package caddymodule
+
+import (
+	"hash/maphash"
+	"sync"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+)
+
+// queryCache remembers the denylist queries of the JWTs checked lately. A
+// client presents the same access token on every call until it expires, and
+// building a JWT's query (decoding, reading the claims, four SHA-256
+// digests) costs microseconds, where finding it again costs one maphash of
+// the raw token. A query depends only on the token, the namespace and the
+// handler's hasher, never on the denylist, so an entry cannot go stale.
+//
+// Entries are keyed by two 64-bit maphashes of namespace and token under
+// random seeds, so no raw token is kept, and a collision (which would check
+// one token with another's query) has a chance of 2^-128 per pair. The
+// cache is bounded: each shard keeps two generations of at most
+// queryCacheGeneration entries; when the current one is full it becomes the
+// old one and the old one is emptied to become the current one. Entries
+// hold no pointers, so the collector does not scan them.
+type queryCache struct {
+	seeds  [2]maphash.Seed
+	shards [queryCacheShards]queryCacheShard
+}
+
+const (
+	queryCacheShards     = 16
+	queryCacheGeneration = 512 // per shard: 8192 to 16384 tokens in all
+)
+
+type queryCacheKey [2]uint64
+
+type queryCacheShard struct {
+	mu       sync.Mutex
+	cur, old map[queryCacheKey]denylist.Query
+	_        [40]byte // a cache line each (Mutex 8 + two maps 16 bytes)
+}
+
+func newQueryCache() *queryCache {
+	c := &queryCache{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+	for i := range c.shards {
+		c.shards[i].cur = make(map[queryCacheKey]denylist.Query, queryCacheGeneration)
+	}
+	return c
+}
+
+func (c *queryCache) key(ns, raw string) queryCacheKey {
+	var k queryCacheKey
+	for i, seed := range c.seeds {
+		var h maphash.Hash
+		h.SetSeed(seed)
+		h.WriteString(ns)
+		h.WriteByte(0) // "a"+"bc" and "ab"+"c" differ
+		h.WriteString(raw)
+		k[i] = h.Sum64()
+	}
+	return k
+}
+
+func (c *queryCache) shard(k queryCacheKey) *queryCacheShard {
+	return &c.shards[k[0]%queryCacheShards]
+}
+
+// get copies the query cached under k into q.
+func (c *queryCache) get(k queryCacheKey, q *denylist.Query) bool {
+	sh := c.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	v, ok := sh.cur[k]
+	if !ok {
+		if v, ok = sh.old[k]; !ok {
+			return false
+		}
+		sh.put(k, v) // still in use: keep it through the next rotation
+	}
+	*q = v
+	return true
+}
+
+func (c *queryCache) put(k queryCacheKey, q *denylist.Query) {
+	sh := c.shard(k)
+	sh.mu.Lock()
+	sh.put(k, *q)
+	sh.mu.Unlock()
+}
+
+func (sh *queryCacheShard) put(k queryCacheKey, q denylist.Query) {
+	if len(sh.cur) >= queryCacheGeneration {
+		// The old generation's map, emptied, becomes the new current
+		// one: rotating allocates nothing.
+		sh.old, sh.cur = sh.cur, sh.old
+		if sh.cur == nil {
+			sh.cur = make(map[queryCacheKey]denylist.Query, queryCacheGeneration)
+		}
+		clear(sh.cur)
+	}
+	sh.cur[k] = q
+}
