@@ -125,6 +125,7 @@ type results struct {
 	prop     propagation
 	loads    []goBench
 	revokeRS map[string]wrkResult
+	profiles []profile
 	cfg      config
 }
 
@@ -169,6 +170,7 @@ func run(c config) error {
 			return err
 		}
 	}
+	res.profileMisses(work)
 	res.took = time.Since(res.started)
 
 	md := res.markdown()
@@ -887,6 +889,46 @@ func (b *bench) revocationThroughput(c config) (map[string]wrkResult, error) {
 }
 
 // ---------------------------------------------------------------------------
+// Profiles of missed targets
+
+type profile struct {
+	why, command, top string
+}
+
+// profileMisses profiles the Go benchmarks behind the targets the run
+// missed (go test -cpuprofile, go tool pprof -top), so the report says
+// where the time goes.
+func (r *results) profileMisses(work string) {
+	run := func(why, pkg, bench, benchtime, focus string) {
+		prof := filepath.Join(work, "cpu-"+strings.NewReplacer("/", "-", "^", "", "$", "").Replace(bench)+".prof")
+		args := []string{"test", "-run", "^$", "-bench", bench, "-benchtime", benchtime, "-cpuprofile", prof, pkg}
+		logf("profiling: go %s", strings.Join(args, " "))
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			logf("profiling failed: %v\n%s", err, out)
+			return
+		}
+		top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", "-focus", focus, prof).CombinedOutput()
+		if err != nil {
+			logf("pprof failed: %v\n%s", err, top)
+			return
+		}
+		r.profiles = append(r.profiles, profile{
+			why:     why,
+			command: fmt.Sprintf("go test -run '^$' -bench '%s' -benchtime %s -cpuprofile cpu.prof %s && go tool pprof -top -focus '%s' cpu.prof", bench, benchtime, pkg, focus),
+			top:     string(top),
+		})
+	}
+	for _, name := range []string{"BenchmarkCheckOpaque", "BenchmarkCheckJWT", "BenchmarkCheckJWTFirstSeen"} {
+		if b, ok := r.check(name); ok && (b.figures["ns/op"] > 2000 || name == "BenchmarkCheckOpaque" && b.figures["allocs/op"] > 0) {
+			run(name+" missed the 2 µs check target", "./caddymodule", "^"+name+"$", "3s", `Handler\).ServeHTTP`)
+		}
+	}
+	if l, ok := r.load("BenchmarkMirrorLoad/1000000"); ok && l.figures["load-s"] > 2 {
+		run("the mirror load of 10^6 entries missed 2 s", "./denylist", "^BenchmarkMirrorLoad$/^1000000$", "1x", "OpenMirror")
+	}
+}
+
+// ---------------------------------------------------------------------------
 // Report
 
 func us(d time.Duration) string {
@@ -1106,6 +1148,16 @@ func (r *results) markdown() string {
 			w := r.revokeRS[mode]
 			p("| %s | %.0f | %s | %s |", mode, w.RPS, us(w.P50), us(w.P99))
 		}
+	}
+	for _, pr := range r.profiles {
+		p("### Profile: %s", pr.why)
+		p("")
+		p("`%s`", pr.command)
+		p("")
+		p("```")
+		b.WriteString(strings.TrimRight(pr.top, "\n") + "\n")
+		p("```")
+		p("")
 	}
 	return b.String()
 }
