@@ -253,6 +253,7 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 		s.client.Close()
 		return nil, err
 	}
+	s.checkReplicas(ctx)
 
 	loopCtx, stop := context.WithCancel(context.Background())
 	s.cancel = stop

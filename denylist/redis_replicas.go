@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 // DefaultRedisReplicaTimeout is how long a revocation waits for
@@ -75,5 +78,34 @@ func (s *RedisStore) primaryFor(ctx context.Context) (*redis.Client, error) {
 func (s *RedisStore) reloadTopology(error) {
 	if c, ok := s.client.(*redis.ClusterClient); ok {
 		c.ReloadState(context.Background())
+	}
+}
+
+// checkReplicas warns, at open, when MinReplicas is set but the primary
+// has fewer replicas connected: every revocation would then answer 503.
+// It does not fail: replicas may be on their way.
+func (s *RedisStore) checkReplicas(ctx context.Context) {
+	if s.opts.MinReplicas <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.DialTimeout+s.opts.ReadTimeout)
+	defer cancel()
+	node, err := s.primaryFor(ctx)
+	if err != nil {
+		return
+	}
+	info, err := node.Info(ctx, "replication").Result()
+	if err != nil {
+		return
+	}
+	n := -1
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
+			n, _ = strconv.Atoi(v)
+		}
+	}
+	if n >= 0 && n < s.opts.MinReplicas {
+		s.logger.Warn("redis primary has fewer replicas than min_replicas: revocations will be answered 503 until enough replicas connect",
+			zap.String("redis", s.where), zap.Int("connected_replicas", n), zap.Int("min_replicas", s.opts.MinReplicas))
 	}
 }

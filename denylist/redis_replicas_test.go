@@ -8,20 +8,31 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
 )
 
-// waitReplicaSynced polls until the replica reports its link to the
-// primary up.
-func waitReplicaSynced(t *testing.T, replica *redistest.Server) {
+// waitReplicaSynced polls until the replica acknowledges a write (WAIT on
+// the connection that made it). After a full sync the primary streams
+// nothing to a replica until the replica's first REPLCONF ACK, sent once a
+// second, so "link up" alone is not enough.
+func waitReplicaSynced(t *testing.T, primary, replica *redistest.Server) {
 	t.Helper()
-	c := replica.Client()
+	ctx := context.Background()
+	conn := primary.Client().Conn()
+	defer conn.Close()
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(c.Info(context.Background(), "replication").Val(), "master_link_status:up") {
-		if time.Now().After(deadline) {
-			t.Fatal("replica never synced with the primary")
+	for {
+		if err := conn.Set(ctx, "replica-probe", "x", 0).Err(); err == nil {
+			if n, err := conn.Wait(ctx, 1, 100*time.Millisecond).Result(); err == nil && n >= 1 {
+				return
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("replica %s never acknowledged a write on %s", replica.Addr, primary.Addr)
+		}
 	}
 }
 
@@ -33,7 +44,7 @@ func TestRedisMinReplicas(t *testing.T) {
 	// No 5s wait for more replicas before a full sync.
 	primary := redistest.Start(t, "--repl-diskless-sync-delay", "0")
 	replica := redistest.Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(primary.Port))
-	waitReplicaSynced(t, replica)
+	waitReplicaSynced(t, primary, replica)
 
 	s, err := openRedis(ctx, RedisOptions{Addrs: []string{primary.Addr}, MinReplicas: 1, ReplicaTimeout: 300 * time.Millisecond}, newTestClock().Now, 0)
 	if err != nil {
@@ -46,7 +57,9 @@ func TestRedisMinReplicas(t *testing.T) {
 	rc := replica.Client()
 	for i := range 20 {
 		k := tokenKey("tok" + strconv.Itoa(i))
-		mustRevoke(t, s, Entry{Key: k, Cutoff: CutoffAlways, Expires: t0 + 100})
+		if err := s.Revoke(ctx, Entry{Key: k, Cutoff: CutoffAlways, Expires: t0 + 100}); err != nil {
+			t.Fatalf("revocation %d: %v", i, err)
+		}
 		if ok, err := rc.HExists(ctx, "{trv}:entries", k.String()).Result(); err != nil || !ok {
 			t.Fatalf("revocation %d acknowledged but not on the replica: %v %v", i, ok, err)
 		}
@@ -76,10 +89,26 @@ func TestRedisMinReplicas(t *testing.T) {
 		t.Fatalf("Revoke with the replica down: %v, want ErrUnavailable", err)
 	}
 	replica.Restart()
-	waitReplicaSynced(t, replica)
+	waitReplicaSynced(t, primary, replica)
 	mustRevoke(t, s, Entry{Key: tokenKey("alone"), Cutoff: CutoffAlways, Expires: t0 + 100})
 	if ok, _ := replica.Client().HExists(ctx, "{trv}:entries", tokenKey("alone").String()).Result(); !ok {
 		t.Fatal("retried revocation not on the replica")
+	}
+}
+
+// TestRedisMinReplicasWarnsWithoutReplicas: a primary with fewer replicas
+// than MinReplicas opens with a warning that says revocations will fail.
+func TestRedisMinReplicasWarnsWithoutReplicas(t *testing.T) {
+	srv := redistest.Start(t)
+	core, logs := observer.New(zap.WarnLevel)
+	s, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, MinReplicas: 1, Logger: zap.New(core)}, newTestClock().Now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	found := logs.FilterMessageSnippet("fewer replicas than min_replicas").All()
+	if len(found) != 1 || found[0].ContextMap()["connected_replicas"] != int64(0) {
+		t.Fatalf("warnings: %+v", logs.All())
 	}
 }
 

@@ -54,6 +54,28 @@ func replicaSynced(ctx context.Context, c *redis.Client) bool {
 	return strings.Contains(c.Info(ctx, "replication").Val(), "master_link_status:up")
 }
 
+// waitReplicaAcks polls until a replica of primary acknowledges a write
+// (WAIT on the connection that made it), as min_replicas needs. After a
+// full sync the primary streams nothing to a replica until the replica's
+// first REPLCONF ACK, sent once a second: "link up" is not enough.
+func waitReplicaAcks(t *testing.T, primary *redistest.Server) {
+	t.Helper()
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: primary.Addr, ClientName: probeName, PoolSize: 1})
+	defer c.Close()
+	conn := c.Conn()
+	defer conn.Close()
+	pollUntil(t, 10*time.Second, func() string {
+		if err := conn.Set(ctx, "replica-probe", "x", 0).Err(); err != nil {
+			return err.Error()
+		}
+		if n, err := conn.Wait(ctx, 1, 100*time.Millisecond).Result(); err != nil || n < 1 {
+			return fmt.Sprintf("no replica of %s acknowledges writes (%d, %v)", primary.Addr, n, err)
+		}
+		return ""
+	})
+}
+
 // sentinelGroup is a primary, one replica and three Sentinels (quorum 2)
 // tuned to fail over within seconds.
 type sentinelGroup struct {
@@ -73,13 +95,7 @@ func startSentinelGroup(t *testing.T) *sentinelGroup {
 	// No 5s wait for more replicas before a full sync.
 	g.primary = startRedis(t, "--repl-diskless-sync-delay", "0")
 	g.replica = startRedis(t, "--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1", strconv.Itoa(g.primary.Port))
-	rc := g.replica.Client()
-	pollUntil(t, 10*time.Second, func() string {
-		if !replicaSynced(ctx, rc) {
-			return "the replica never synced"
-		}
-		return ""
-	})
+	waitReplicaAcks(t, g.primary)
 	conf := fmt.Sprintf(`sentinel monitor %[1]s 127.0.0.1 %[2]d 2
 sentinel down-after-milliseconds %[1]s 400
 sentinel failover-timeout %[1]s 2000
