@@ -505,14 +505,17 @@ func (m *MirrorStore) verify(ctx context.Context) error {
 // writeBack, it first writes every live entry the mirror holds into Redis.
 func (m *MirrorStore) reload(ctx context.Context, writeBack bool) error {
 	start := time.Now()
+	// The epoch first: should Redis lose its data again while the entries
+	// are written back or loaded, the epoch goes with it, and the check
+	// after the load below notices.
+	epoch, err := m.ensureEpoch(ctx)
+	if err != nil {
+		return err
+	}
 	if writeBack {
 		if err := m.writeBack(ctx); err != nil {
 			return err
 		}
-	}
-	epoch, err := m.ensureEpoch(ctx)
-	if err != nil {
-		return err
 	}
 	// The stream's position before the load: the events after it are
 	// read afterwards, so nothing written during the load is missed.
@@ -532,6 +535,15 @@ func (m *MirrorStore) reload(ctx context.Context, writeBack bool) error {
 	m.loading = fresh
 	m.mu.Unlock()
 	_, err = m.rs.LoadAll(ctx, func(e Entry) { fresh.Put(e) })
+	if err == nil {
+		// Swap only what was loaded under the epoch written before: a
+		// Redis that lost its data again meanwhile would make the mirror
+		// drop what it is to write back.
+		var now string
+		if now, err = m.getEpoch(ctx); err == nil && now != epoch {
+			err = m.rs.unavailable(errors.New("redis lost its data again during the load"))
+		}
+	}
 	m.mu.Lock()
 	m.loading = nil
 	if err == nil {
