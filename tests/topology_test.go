@@ -152,7 +152,7 @@ func failoverUnderLoad(t *testing.T, c *Caddy, kill, restore func()) {
 	atFailover := acked.len()
 	restore()
 	before := acked.len()
-	pollUntil(t, 20*time.Second, func() string {
+	pollUntil(t, 30*time.Second, func() string {
 		if acked.len() < before+40 {
 			return fmt.Sprintf("revocations do not go on after failover: %d acknowledged since; %s", acked.len()-before, l.Summary())
 		}
