@@ -22,14 +22,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if rt := h.matchRoute(r); rt != nil {
 		return h.serveRoute(w, r, next, rt)
 	}
+	if err := h.checkRequest(r); err != nil {
+		return h.writeError(w, err)
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// checkRequest checks every token r carries. It returns errRevoked when one
+// is revoked, the answer to give when r cannot be read, or the store's error
+// when the denylist cannot be read and the fail mode is closed.
+func (h *Handler) checkRequest(r *http.Request) error {
 	var buf [4]token.Found
 	found, err := h.sources.Extract(r, buf[:0])
 	if err != nil {
 		countExtractError(err)
-		return h.writeError(w, extractError(err, h.MaxBodySize))
+		return extractError(err, h.MaxBodySize)
 	}
 	if len(found) == 0 {
-		return next.ServeHTTP(w, r)
+		return nil
 	}
 	start := time.Now() // metrics: check latency
 	ns := h.namespace(r, "")
@@ -42,7 +52,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 				continue
 			}
 			observeCheck(start, reasonUnavailable)
-			return h.writeError(w, err)
+			return err
 		}
 		if m.Revoked {
 			if c := h.logger.Check(zapcore.DebugLevel, "rejected revoked token"); c != nil {
@@ -52,11 +62,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 					zap.String("namespace", ns))
 			}
 			observeCheck(start, m.Entry.Kind.String())
-			return writeOAuthError(w, errRevoked)
+			return errRevoked
 		}
 	}
 	observeCheck(start, "")
-	return next.ServeHTTP(w, r)
+	return nil
 }
 
 // check asks the store whether t is revoked: by its identity, and for a JWT

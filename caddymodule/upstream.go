@@ -12,8 +12,6 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-
-	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
 // maxUpstreamAnswer bounds how much of an upstream's (decompressed) answer a
@@ -97,35 +95,4 @@ func (h *Handler) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			zap.String("route", rt.Type+" "+rt.Path), zap.Int("status", s), zap.String("why", why.Error()))
 	}
 	return err
-}
-
-// checkRequest rejects r when a token it carries is revoked, as ServeHTTP
-// does for requests that are not route calls: for routes that are ordinary
-// API calls as well (a token endpoint called with a bearer token). It
-// returns errRevoked, an extraction error, or a store error.
-func (h *Handler) checkRequest(r *http.Request) error {
-	var buf [4]token.Found
-	found, err := h.sources.Extract(r, buf[:0])
-	if err != nil {
-		return extractError(err, h.MaxBodySize)
-	}
-	if len(found) == 0 {
-		return nil
-	}
-	ns := h.namespace(r, "")
-	for i := range found {
-		t := token.Parse(found[i].Raw)
-		m, err := h.check(r.Context(), ns, &t)
-		if err != nil {
-			h.errLog.Error("denylist check failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
-			if h.FailMode == FailOpen {
-				continue
-			}
-			return err
-		}
-		if m.Revoked {
-			return errRevoked
-		}
-	}
-	return nil
 }
