@@ -597,6 +597,7 @@ type proxyScenario struct {
 	mirrorOverDirect             float64
 	// per-round values behind the medians, for their spread
 	rpsRatios, latAdded99s, mOverDs map[string][]float64
+	anomalies                       []string
 	rssMirror, rssDirect            int64
 }
 
@@ -676,9 +677,7 @@ func (b *bench) proxyOverhead(c config) ([]proxyScenario, error) {
 				if res.Requests > 0 {
 					res.CPUPerReq = (servers[v].cpuTime() - cpu) / time.Duration(res.Requests)
 				}
-				if res.Non2xx > 0 || res.Errors != "" {
-					return nil, fmt.Errorf("%s: %d non-2xx answers, %s: the token should pass", v, res.Non2xx, res.Errors)
-				}
+				s.noteAnomaly(v, "throughput", round+1, res, servers[v])
 				s.runs[v] = append(s.runs[v], res)
 			}
 			for _, v := range order {
@@ -687,9 +686,7 @@ func (b *bench) proxyOverhead(c config) ([]proxyScenario, error) {
 				if err != nil {
 					return nil, err
 				}
-				if res.Non2xx > 0 || res.Errors != "" {
-					return nil, fmt.Errorf("%s: %d non-2xx answers, %s: the token should pass", v, res.Non2xx, res.Errors)
-				}
+				s.noteAnomaly(v, "latency", round+1, res, servers[v])
 				s.lat[v] = append(s.lat[v], res)
 			}
 		}
@@ -703,6 +700,18 @@ func (b *bench) proxyOverhead(c config) ([]proxyScenario, error) {
 	b.remove(up.proc)
 	b.remove(r.proc)
 	return out, nil
+}
+
+// noteAnomaly records a run in which a request was not answered 2xx in
+// time (wrk's socket errors include requests over its 2s timeout): the
+// token should always pass. The run still counts; the report lists it.
+func (s *proxyScenario) noteAnomaly(variant, run string, round int, res wrkResult, c *caddyServer) {
+	if res.Non2xx == 0 && res.Errors == "" {
+		return
+	}
+	a := fmt.Sprintf("%s revocations, %s, %s run of round %d: %d non-2xx answers; %s", count(s.entries), variant, run, round, res.Non2xx, res.Errors)
+	s.anomalies = append(s.anomalies, a)
+	logf("ANOMALY: %s; the %s log ends:\n%s", a, variant, c.logTail())
 }
 
 func (s *proxyScenario) summarize() {
@@ -1128,6 +1137,12 @@ func (r *results) markdown() string {
 			}
 		}
 		p("")
+		for _, s := range r.proxy {
+			for _, a := range s.anomalies {
+				p("Anomaly: %s.", a)
+				p("")
+			}
+		}
 		for _, s := range r.proxy {
 			if s.entries >= 1_000_000 && s.rssMirror > 0 && s.rssDirect > 0 {
 				p("Resident memory with %s revocations: mirror-mode Caddy %d MiB, direct-mode Caddy %d MiB",
