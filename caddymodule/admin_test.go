@@ -16,7 +16,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
@@ -279,13 +278,8 @@ func TestAdminNamespaces(t *testing.T) {
 	for tenant, want := range map[string]int{"acme": http.StatusUnauthorized, "other": http.StatusOK} {
 		r := bearer("/api", "t1")
 		r.Header.Set("Tenant", tenant)
-		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddyhttp.NewTestReplacer(r)))
-		w := httptest.NewRecorder()
-		if err := h.ServeHTTP(w, r, &upstream{}); err != nil {
-			t.Fatal(err)
-		}
-		if w.Code != want {
-			t.Errorf("tenant %s: %d, want %d", tenant, w.Code, want)
+		if res := serveHTTP(t, h, &upstream{}, r); res.status != want {
+			t.Errorf("tenant %s: %d, want %d", tenant, res.status, want)
 		}
 	}
 

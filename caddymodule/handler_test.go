@@ -91,7 +91,13 @@ type result struct {
 
 func serve(t *testing.T, h *Handler, next caddyhttp.Handler, r *http.Request) result {
 	t.Helper()
-	repl := caddy.NewReplacer()
+	return serveWith(t, h, next, r, caddy.NewReplacer())
+}
+
+// serveWith runs h on r with repl as the request's replacer and an empty
+// vars map, and records the answer.
+func serveWith(t *testing.T, h *Handler, next caddyhttp.Handler, r *http.Request, repl *caddy.Replacer) result {
+	t.Helper()
 	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
 	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{})
 	r = r.WithContext(ctx)

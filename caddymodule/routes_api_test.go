@@ -28,15 +28,7 @@ func (f apiUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 // path segments), as in a running server.
 func serveHTTP(t *testing.T, h *Handler, next caddyhttp.Handler, r *http.Request) result {
 	t.Helper()
-	repl := caddyhttp.NewTestReplacer(r)
-	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
-	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{})
-	r = r.WithContext(ctx)
-	w := httptest.NewRecorder()
-	if err := h.ServeHTTP(w, r, next); err != nil {
-		t.Fatalf("ServeHTTP: %v", err)
-	}
-	return result{w.Code, w.Header(), w.Body.String()}
+	return serveWith(t, h, next, r, caddyhttp.NewTestReplacer(r))
 }
 
 func profileHandler(t *testing.T, caddyfile string) *Handler {
