@@ -163,19 +163,9 @@ func TestMirrorLoadsExistingEntriesAtStart(t *testing.T) {
 }
 
 func TestMirrorResumesAfterDisconnectWithoutLoss(t *testing.T) {
-	srv := redistest.Start(t)
-	clk := newTestClock()
-	o := fastMirror()
-	o.Retry = 300 * time.Millisecond // long enough to write while it is away
-	o.MaxStaleness = time.Minute     // answers from memory only: no direct check hides a loss
-	m := openTestMirror(t, srv, clk, o)
-	w, _ := openMirrorWriter(t, srv, clk)
-	raw := srv.Client()
-
-	mustRevoke(t, w, tokenEntry("before"))
-	eventually(t, 2*time.Second, "mirror never saw the first revocation", func() bool { return revoked(t, m, tokenKey("before")) })
-
-	killTail(t, raw)
+	// Away long enough to write meanwhile; answering from memory only, so
+	// no direct check hides a loss.
+	m, w, _ := disconnectedMirror(t, 300*time.Millisecond, "before")
 	mustRevoke(t, w, tokenEntry("while-away-1"), tokenEntry("while-away-2"))
 	if err := w.Unrevoke(context.Background(), tokenKey("before")); err != nil {
 		t.Fatal(err)
@@ -186,6 +176,27 @@ func TestMirrorResumesAfterDisconnectWithoutLoss(t *testing.T) {
 	if n := m.reloads.Load(); n != 1 {
 		t.Fatalf("%d loads, want 1: the mirror should resume from its last event, not reload", n)
 	}
+}
+
+// disconnectedMirror starts a Redis with a mirror on it (answering from
+// memory only, retrying a failure after retry) and another instance's
+// writer; once the mirror has seen the writer revoke the token first, it
+// closes the mirror's blocking read. What the test does next happens while
+// the mirror is away, for about retry. raw is a plain client of the Redis.
+func disconnectedMirror(t *testing.T, retry time.Duration, first string) (m *MirrorStore, w *RedisStore, raw *redis.Client) {
+	t.Helper()
+	srv := redistest.Start(t)
+	clk := newTestClock()
+	o := fastMirror()
+	o.Retry = retry
+	o.MaxStaleness = time.Minute
+	m = openTestMirror(t, srv, clk, o)
+	w, _ = openMirrorWriter(t, srv, clk)
+	raw = srv.Client()
+	mustRevoke(t, w, tokenEntry(first))
+	eventually(t, 2*time.Second, "mirror never saw the first revocation", func() bool { return revoked(t, m, tokenKey(first)) })
+	killTail(t, raw)
+	return m, w, raw
 }
 
 // openMirrorWriter is another instance's plain Redis store.
@@ -311,18 +322,8 @@ func TestMirrorWritesBackWhenRedisRestartsEmpty(t *testing.T) {
 }
 
 func TestMirrorReloadsWhenStreamTrimmed(t *testing.T) {
-	srv := redistest.Start(t)
-	clk := newTestClock()
-	o := fastMirror()
-	o.Retry = 500 * time.Millisecond // away long enough to trim behind its back
-	o.MaxStaleness = time.Minute     // answers from memory only
-	m := openTestMirror(t, srv, clk, o)
-	w, _ := openMirrorWriter(t, srv, clk)
-	raw := srv.Client()
-	mustRevoke(t, w, tokenEntry("first"))
-	eventually(t, 2*time.Second, "mirror never saw the first revocation", func() bool { return revoked(t, m, tokenKey("first")) })
-
-	killTail(t, raw)
+	// Away long enough to trim behind its back.
+	m, w, raw := disconnectedMirror(t, 500*time.Millisecond, "first")
 	mustRevoke(t, w, tokenEntry("trimmed-away"))
 	if err := raw.XTrimMaxLen(context.Background(), "{trv}:events", 0).Err(); err != nil {
 		t.Fatal(err)
