@@ -476,6 +476,37 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// lockedList is a list that goroutines add to while the test reads it.
+type lockedList[T any] struct {
+	mu    sync.Mutex
+	items []T
+}
+
+func (l *lockedList[T]) add(v T) {
+	l.mu.Lock()
+	l.items = append(l.items, v)
+	l.mu.Unlock()
+}
+
+// list returns a copy of the items added so far.
+func (l *lockedList[T]) list() []T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]T(nil), l.items...)
+}
+
+func (l *lockedList[T]) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.items)
+}
+
+func (l *lockedList[T]) reset() {
+	l.mu.Lock()
+	l.items = nil
+	l.mu.Unlock()
+}
+
 // usedPorts are the ports freePorts has handed out in this process. Caddy
 // binds with SO_REUSEPORT, so a second Caddy on a port the first one holds
 // starts without error and the two share the traffic: never hand a port
@@ -542,8 +573,7 @@ type Echo struct {
 type Upstream struct {
 	*httptest.Server
 
-	mu       sync.Mutex
-	requests []Echo
+	requests lockedList[Echo]
 }
 
 // startUpstream starts an echoing upstream, closed when the test ends.
@@ -579,9 +609,7 @@ func startUpstreamHandler(t testing.TB, h http.Handler) *Upstream {
 				Header:        r.Header.Clone(),
 				Body:          string(body),
 			}
-			u.mu.Lock()
-			u.requests = append(u.requests, e)
-			u.mu.Unlock()
+			u.requests.add(e)
 			if h != nil {
 				r.Body = io.NopCloser(bytes.NewReader(body))
 				h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), echoKey{}, e)))
@@ -608,36 +636,23 @@ func EchoOf(r *http.Request) Echo {
 func (u *Upstream) Addr() string { return u.Listener.Addr().String() }
 
 // Requests returns the requests received so far.
-func (u *Upstream) Requests() []Echo {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]Echo(nil), u.requests...)
-}
+func (u *Upstream) Requests() []Echo { return u.requests.list() }
 
 // Count is the number of requests received so far.
-func (u *Upstream) Count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.requests)
-}
+func (u *Upstream) Count() int { return u.requests.len() }
 
 // Last returns the last request received; it fails the test if none was.
 func (u *Upstream) Last(t testing.TB) Echo {
 	t.Helper()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.requests) == 0 {
+	reqs := u.requests.list()
+	if len(reqs) == 0 {
 		t.Fatal("upstream received no request")
 	}
-	return u.requests[len(u.requests)-1]
+	return reqs[len(reqs)-1]
 }
 
 // Reset forgets the recorded requests.
-func (u *Upstream) Reset() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.requests = nil
-}
+func (u *Upstream) Reset() { u.requests.reset() }
 
 // ---------------------------------------------------------------------------
 // HTTP helpers

@@ -429,28 +429,7 @@ func (l *load) Statuses() map[int]int {
 
 // ackedSet collects what the gateway acknowledged (tokens answered 2xx),
 // concurrently.
-type ackedSet struct {
-	mu   sync.Mutex
-	toks []string
-}
-
-func (a *ackedSet) add(tok string) {
-	a.mu.Lock()
-	a.toks = append(a.toks, tok)
-	a.mu.Unlock()
-}
-
-func (a *ackedSet) list() []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]string(nil), a.toks...)
-}
-
-func (a *ackedSet) len() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.toks)
-}
+type ackedSet = lockedList[string]
 
 // revokeLoad returns a load step that revokes a fresh token through the
 // RFC 7009 route on every call, sent with client, and records in acked the tokens answered
