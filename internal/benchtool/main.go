@@ -1107,9 +1107,9 @@ func (r *results) markdown() string {
 		p("Three Caddy processes of the same binary in front of one upstream (a fourth Caddy, `respond`):")
 		p("plain `reverse_proxy`; `token_revocation` in mirror mode (the default); in direct Redis mode")
 		p("(`check_mode direct`). Each request carries a not-revoked JWT (Keycloak-like: 4 denylist keys).")
-		p("%d interleaved rounds per revocation count (plain, mirror, direct; the next round starts with the", r.cfg.rounds)
-		p("next variant), each round a")
-		p("throughput run (wrk, 1 thread, %d connections, %s: the machine saturated) and a latency run", r.cfg.conns, r.cfg.round)
+		p("%d interleaved rounds per revocation count (plain, mirror, direct; each round starts with the", r.cfg.rounds)
+		p("next variant), each a throughput run (wrk, 1 thread, %d connections, %s: the machine", r.cfg.conns, r.cfg.round)
+		p("saturated) and a latency run")
 		p("(wrk, 1 connection, %s: no queueing, so the latency the handler adds shows). Ratios and added", r.cfg.latRound)
 		p("latencies are the median over rounds of each round's figure against the same round's plain run.")
 		p("CPU/request is the CPU time the gateway process (plain or token_revocation) used during the")
@@ -1208,6 +1208,7 @@ func (r *results) markdown() string {
 			w := r.revokeRS[mode]
 			p("| %s | %.0f | %s | %s |", mode, w.RPS, us(w.P50), us(w.P99))
 		}
+		p("")
 	}
 	for _, pr := range r.profiles {
 		p("### Profile: %s", pr.why)
