@@ -460,7 +460,7 @@ func (h *Handler) tokenEntries(ctx context.Context, rev *revocation, t *token.To
 	if !live {
 		return nil, nil // already expired: nothing left to revoke
 	}
-	out := []denylist.Entry{denylist.NewEntry(h.hasher.Key(denylist.KindToken, rev.namespace, t.Identity()...), now, expires)}
+	out := []denylist.Entry{denylist.NewEntry(h.tokenKey(rev.namespace, t), now, expires)}
 	granted, err := h.grantEntries(ctx, rev.namespace, t)
 	if err != nil {
 		return nil, err

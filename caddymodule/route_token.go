@@ -247,7 +247,7 @@ func (h *Handler) ownedEntry(ns string, t *token.Token, expiresIn int64, now tim
 	if expires.After(limit) {
 		expires = limit
 	}
-	return denylist.NewEntry(h.hasher.Key(denylist.KindToken, ns, t.Identity()...), now, expires)
+	return denylist.NewEntry(h.tokenKey(ns, t), now, expires)
 }
 
 // grantOwner names the grant of refresh token t in the owner index.

@@ -191,7 +191,7 @@ func readUsergridRevokeTokens(h *Handler, r *http.Request) (*revocation, error) 
 func holdsOneOf(h *Handler, ns string, found []token.Found, owned []denylist.Entry) bool {
 	for _, f := range found {
 		t := token.Parse(f.Raw)
-		k := h.hasher.Key(denylist.KindToken, ns, t.Identity()...)
+		k := h.tokenKey(ns, &t)
 		for _, e := range owned {
 			if e.Key == k {
 				return true

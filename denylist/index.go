@@ -1,7 +1,6 @@
 package denylist
 
 import (
-	"sort"
 	"sync"
 )
 
@@ -171,19 +170,4 @@ func (ix *Index) Range(fn func(Entry) bool) {
 		}
 		sh.mu.RUnlock()
 	}
-}
-
-// Digests returns every digest held, sorted, for paging.
-func (ix *Index) Digests() []Digest {
-	out := make([]Digest, 0, ix.Len())
-	for i := range ix.shards {
-		sh := &ix.shards[i]
-		sh.mu.RLock()
-		for d := range sh.m {
-			out = append(out, d)
-		}
-		sh.mu.RUnlock()
-	}
-	sort.Slice(out, func(i, j int) bool { return string(out[i][:]) < string(out[j][:]) })
-	return out
 }

@@ -1,7 +1,6 @@
 package denylist
 
 import (
-	"bytes"
 	"strconv"
 	"sync"
 	"testing"
@@ -67,22 +66,6 @@ func TestIndexDeletePurgeLen(t *testing.T) {
 	}
 	if _, ok := ix.Get(tokenKey("5"), t0+4); !ok {
 		t.Fatal("Purge removed a live entry")
-	}
-}
-
-func TestIndexDigestsSorted(t *testing.T) {
-	ix := NewIndex()
-	for i := 0; i < 50; i++ {
-		ix.Put(Entry{Key: tokenKey(strconv.Itoa(i)), Cutoff: CutoffAlways, Expires: t0})
-	}
-	ds := ix.Digests()
-	if len(ds) != 50 {
-		t.Fatalf("%d digests", len(ds))
-	}
-	for i := 1; i < len(ds); i++ {
-		if bytes.Compare(ds[i-1][:], ds[i][:]) >= 0 {
-			t.Fatalf("digests not sorted at %d", i)
-		}
 	}
 }
 
