@@ -43,8 +43,9 @@ whether one is revoked; list the denylist; show the stores' health.
 Give a token as "--token -" to read it from standard input, so that it
 appears neither in the shell history nor in the process list.
 
---address is the admin endpoint (default: the one of --config, else
-$CADDY_ADMIN, else localhost:2019). --handler picks a handler (its name
+--address is the admin endpoint (default: the one of --config, or of the
+Caddyfile in the current directory, else $CADDY_ADMIN, else
+localhost:2019; a config with admin off is an error, never a guess). --handler picks a handler (its name
 subdirective) when the config has several that differ. --json prints the
 API's answer as it is.`,
 		CobraFunc: setupCLI,
@@ -183,11 +184,6 @@ func requestFromFlags(f *pflag.FlagSet, stdin io.Reader) (*AdminRequest, error) 
 		req.Cutoff = ts
 	}
 	return req, nil
-}
-
-// adminAddress is the admin endpoint to call.
-func (o *cliOptions) adminAddress() (string, error) {
-	return caddycmd.DetermineAdminAPIAddress(o.address, nil, o.config, o.adapter)
 }
 
 // do calls endpoint of the admin API with body (JSON, or none) and decodes
