@@ -212,6 +212,7 @@ func (storeCollector) Collect(ch chan<- prometheus.Metric) {
 			defer wg.Done()
 			st := s.Status(ctx)
 			ch <- prometheus.MustNewConstMetric(storeHealthyDesc, prometheus.GaugeValue, boolGauge(st.Healthy), label)
+			s := currentStore(s) // store_resilient.go
 			if m, ok := s.(mirrorReporter); ok {
 				age, fresh := m.Freshness()
 				ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(m.Len()), label)

@@ -101,6 +101,18 @@ type Handler struct {
 	// requests, in bytes; a larger body is answered 413. Default: 65536.
 	MaxBodySize int64 `json:"max_body_size,omitempty"`
 
+	// MaxUpstreamAnswer is how much of an upstream's 2xx answer a forward
+	// route holds back, in bytes, until what it confirms is recorded
+	// (revocation answers are tiny); the rest of a longer answer streams
+	// through, and the route kind reads no more than this prefix.
+	// Default: 65536.
+	MaxUpstreamAnswer int64 `json:"max_upstream_answer,omitempty"`
+
+	// BodyTimeout bounds the reading of a revocation request's body; a
+	// client that sends it more slowly loses the connection. Default: 10s;
+	// negative: no bound beyond the server's own.
+	BodyTimeout caddy.Duration `json:"body_timeout,omitempty"`
+
 	// DefaultTTL is how long a revoked token without an expiry (an opaque
 	// token) stays on the denylist. Default: 24h.
 	DefaultTTL caddy.Duration `json:"default_ttl,omitempty"`

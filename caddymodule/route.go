@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -325,7 +324,9 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		w.Header().Set("Allow", strings.Join(rt.kind.methods, ", "))
 		return writeOAuthError(w, &oauthError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method " + r.Method + " not allowed"})
 	}
+	bodyRead := h.bodyDeadline(w)
 	rev, err := rt.kind.read(h, r)
+	bodyRead()
 	if err != nil {
 		if pass && isUnreadable(err) {
 			return h.passOn(w, r, next, rt, err)
@@ -342,27 +343,7 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		}
 		return rt.kind.respond(w)
 	}
-
-	// Forward: the upstream answers; its answer is held back until the
-	// revocation it confirms is stored, so a 2xx never goes out for a
-	// revocation that was not recorded.
-	var buf bytes.Buffer
-	rec := caddyhttp.NewResponseRecorder(w, &buf, func(int, http.Header) bool { return true })
-	if err := next.ServeHTTP(rec, r); err != nil {
-		return err
-	}
-	if rec.Status() >= 200 && rec.Status() < 300 {
-		rev.confirmed = rt.kind.upstreamConfirms
-		if rt.kind.upstream != nil {
-			if err := rt.kind.upstream(h, r, rev, newUpstreamAnswer(rec, &buf)); err != nil {
-				return h.writeError(w, err)
-			}
-		}
-		if err := h.record(r.Context(), rt, rev); err != nil {
-			return h.writeError(w, err)
-		}
-	}
-	return rec.WriteResponse()
+	return h.forward(w, r, next, rt, rev) // forward.go
 }
 
 // record stores what rev revokes and logs one line per entry.
@@ -380,7 +361,7 @@ func (h *Handler) storeEntries(ctx context.Context, rt *route, ns string, entrie
 	if len(entries) == 0 {
 		return nil
 	}
-	if err := h.store.Revoke(ctx, entries...); err != nil {
+	if err := h.revokeEntries(ctx, entries); err != nil {
 		countStoreError("revoke")
 		h.errLog.Error("revocation not stored", zap.String("route", rt.Type+" "+rt.Path), zap.Error(err))
 		return err

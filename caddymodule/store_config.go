@@ -167,8 +167,8 @@ func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylis
 		if err != nil {
 			return nil, "", err
 		}
-		open = func() (denylist.Store, error) {
-			dctx, cancel := context.WithTimeout(ctx, opts.DialTimeout+5*time.Second)
+		openBackend := func(octx context.Context) (denylist.Store, error) {
+			dctx, cancel := context.WithTimeout(octx, opts.DialTimeout+5*time.Second)
 			defer cancel()
 			s, err := denylist.OpenRedis(dctx, opts)
 			if err != nil {
@@ -177,7 +177,10 @@ func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylis
 			if !mirror {
 				return s, nil
 			}
-			return openMirror(ctx, s, mopts)
+			return openMirror(octx, s, mopts)
+		}
+		open = func() (denylist.Store, error) {
+			return openResilient(ctx, key, opts, openBackend, logger)
 		}
 	} else {
 		path := filepath.Join(caddy.AppDataDir(), "token_revocation", "denylist.db")
@@ -186,6 +189,9 @@ func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylis
 		}
 		key = "embedded:" + path
 		open = func() (denylist.Store, error) {
+			if caddyValidating() { // the file may be locked by the Caddy that runs
+				return denylist.NewResilient(denylist.ResilientOptions{Backend: "embedded", Where: path}, nil), nil
+			}
 			s, err := denylist.OpenEmbedded(path, time.Minute)
 			if err != nil {
 				return nil, fmt.Errorf("token_revocation: %w", err)

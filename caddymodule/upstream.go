@@ -24,16 +24,17 @@ type upstreamAnswer struct {
 	Status int
 	Header http.Header
 	raw    []byte
-}
-
-func newUpstreamAnswer(rec caddyhttp.ResponseRecorder, buf *bytes.Buffer) *upstreamAnswer {
-	return &upstreamAnswer{Status: rec.Status(), Header: rec.Header(), raw: buf.Bytes()}
+	// truncated: raw is only the first part of a longer answer.
+	truncated bool
 }
 
 // Body returns the answer's body, gunzipped when the upstream compressed
 // it with gzip. Another content coding is an error: the caller can then
 // not read the answer.
 func (a *upstreamAnswer) Body() ([]byte, error) {
+	if a.truncated {
+		return nil, fmt.Errorf("upstream answer: longer than the %d bytes held (max_upstream_answer)", len(a.raw))
+	}
 	switch enc := strings.ToLower(strings.TrimSpace(a.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 		return a.raw, nil

@@ -20,7 +20,7 @@ import (
 const (
 	DefaultMirrorMaxStaleness = time.Second
 	DefaultMirrorRetry        = 250 * time.Millisecond
-	DefaultMirrorVerifyEvery  = 5 * time.Second
+	DefaultMirrorVerifyEvery  = time.Second
 	DefaultMirrorPurgeEvery   = time.Minute
 )
 
@@ -50,6 +50,11 @@ type MirrorOptions struct {
 	// up, that Redis still holds what it loaded (it always checks after a
 	// reconnection). Default: DefaultMirrorVerifyEvery.
 	VerifyEvery time.Duration
+	// Settle is how old the epoch must be before the mirror takes the
+	// denylist as whole (see mirror_proof.go): longer than it takes the
+	// running instances to notice that Redis lost its data (VerifyEvery,
+	// or a reconnection). Default: DefaultMirrorSettle.
+	Settle time.Duration
 	// PurgeEvery is how often expired entries are dropped from memory.
 	// (An expired entry never matches, purged or not.) Default:
 	// DefaultMirrorPurgeEvery.
@@ -71,6 +76,9 @@ func (o MirrorOptions) withDefaults() MirrorOptions {
 	}
 	if o.VerifyEvery <= 0 {
 		o.VerifyEvery = DefaultMirrorVerifyEvery
+	}
+	if o.Settle <= 0 {
+		o.Settle = DefaultMirrorSettle
 	}
 	if o.PurgeEvery <= 0 {
 		o.PurgeEvery = DefaultMirrorPurgeEvery
@@ -124,6 +132,9 @@ type MirrorStore struct {
 	lastAnswer  atomic.Int64 // when Redis last proved the mirror fresh, ns after base; 0: never
 	reconnected atomic.Bool  // the tail opened a new connection: verify before reading on
 	eventLag    atomic.Int64 // age of the last event applied when it was applied, ns
+	proven      atomic.Bool  // the denylist is proven whole (mirror_proof.go)
+	unprovenWhy atomic.Pointer[string]
+	id          string // names this instance in {prefix}:restoring
 
 	// mu guards the fields below, and orders local writes with the swap
 	// of a reloaded index.
@@ -150,7 +161,9 @@ type MirrorStore struct {
 // is returned (wrapping ErrUnavailable) and leaves rs open.
 func OpenMirror(ctx context.Context, rs *RedisStore, o MirrorOptions) (*MirrorStore, error) {
 	o = o.withDefaults()
-	m := &MirrorStore{rs: rs, opts: o, logger: o.Logger, base: time.Now(), done: make(chan struct{})}
+	var idb [8]byte
+	_, _ = rand.Read(idb[:])
+	m := &MirrorStore{rs: rs, opts: o, logger: o.Logger, base: time.Now(), done: make(chan struct{}), id: hex.EncodeToString(idb[:])}
 	m.ix.Store(NewIndex())
 
 	uo := rs.opts.universalOptions()
@@ -175,6 +188,9 @@ func OpenMirror(ctx context.Context, rs *RedisStore, o MirrorOptions) (*MirrorSt
 	if err == nil {
 		err = m.read(ctx, false) // catch up at once, and prove the mirror fresh
 	}
+	if err == nil {
+		err = m.prove(ctx)
+	}
 	if err != nil {
 		m.tail.Close()
 		return nil, err
@@ -182,6 +198,7 @@ func OpenMirror(ctx context.Context, rs *RedisStore, o MirrorOptions) (*MirrorSt
 	loopCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	go m.run(loopCtx)
+	m.awaitProof(ctx)
 	return m, nil
 }
 
@@ -224,6 +241,9 @@ func (m *MirrorStore) Check(ctx context.Context, q *Query) (Match, error) {
 	if match.Revoked {
 		return match, nil
 	}
+	if !m.proven.Load() {
+		return Match{}, m.errUnproven()
+	}
 	if _, fresh := m.Freshness(); fresh {
 		return match, nil
 	}
@@ -247,6 +267,9 @@ func asUnavailable(err error) error {
 func (m *MirrorStore) Get(ctx context.Context, key Key) (Entry, bool, error) {
 	if e, ok := m.ix.Load().Get(key, m.rs.now().Unix()); ok {
 		return e, true, nil
+	}
+	if !m.proven.Load() {
+		return Entry{}, false, m.errUnproven()
 	}
 	if _, fresh := m.Freshness(); fresh {
 		return Entry{}, false, nil
@@ -358,7 +381,7 @@ func (m *MirrorStore) run(ctx context.Context) {
 		default:
 		}
 		var err error
-		if failing || m.reconnected.Load() || m.since()-lastVerify >= m.opts.VerifyEvery {
+		if failing || m.reconnected.Load() || !m.proven.Load() || m.since()-lastVerify >= m.opts.VerifyEvery {
 			if err = m.verify(ctx); err == nil {
 				lastVerify = m.since()
 			}
@@ -455,6 +478,14 @@ func (m *MirrorStore) apply(msgs []redis.XMessage) {
 // everything after it, and reloads (writing back first, if Redis lost
 // data) when not.
 func (m *MirrorStore) verify(ctx context.Context) error {
+	if err := m.verifyData(ctx); err != nil {
+		return err
+	}
+	return m.prove(ctx)
+}
+
+// verifyData is verify but for the proof.
+func (m *MirrorStore) verifyData(ctx context.Context) error {
 	m.reconnected.Store(false) // a reconnection from here on calls for another check
 	epoch, err := m.getEpoch(ctx)
 	if err != nil {
@@ -513,6 +544,11 @@ func (m *MirrorStore) reload(ctx context.Context, writeBack bool) error {
 		return err
 	}
 	if writeBack {
+		done, err := m.register(ctx)
+		if err != nil {
+			return err
+		}
+		defer done()
 		if err := m.writeBack(ctx); err != nil {
 			return err
 		}
@@ -596,7 +632,11 @@ func (m *MirrorStore) getEpoch(ctx context.Context) (string, error) {
 func (m *MirrorStore) ensureEpoch(ctx context.Context) (string, error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	if err := m.tail.SetNX(ctx, m.rs.epochKey(), hex.EncodeToString(b[:]), 0).Err(); err != nil {
+	now, err := m.redisNowMs(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := m.tail.SetNX(ctx, m.rs.epochKey(), newEpochValue(hex.EncodeToString(b[:]), now), 0).Err(); err != nil {
 		return "", m.rs.unavailable(fmt.Errorf("writing the epoch: %w", err))
 	}
 	return m.getEpoch(ctx)

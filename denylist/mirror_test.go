@@ -17,7 +17,7 @@ import (
 // fastMirror are mirror options that keep the tests quick: a read answers
 // at least every 20ms, a failure is retried after 50ms.
 func fastMirror() MirrorOptions {
-	return MirrorOptions{MaxStaleness: 300 * time.Millisecond, Poll: 20 * time.Millisecond, Retry: 50 * time.Millisecond}
+	return MirrorOptions{MaxStaleness: 300 * time.Millisecond, Poll: 20 * time.Millisecond, Retry: 50 * time.Millisecond, Settle: 200 * time.Millisecond}
 }
 
 // openTestMirror opens a mirror on srv, as one Caddy instance would, with

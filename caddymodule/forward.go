@@ -1,0 +1,212 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+)
+
+// Defaults of the forward-mode and body limits.
+const (
+	DefaultMaxUpstreamAnswer = 64 << 10
+	DefaultBodyTimeout       = 10 * time.Second
+)
+
+// upstreamPrefix is how much of an upstream's 2xx answer a forward route
+// holds back to decide on.
+func (h *Handler) upstreamPrefix() int {
+	if h.MaxUpstreamAnswer > 0 {
+		return int(h.MaxUpstreamAnswer)
+	}
+	return DefaultMaxUpstreamAnswer
+}
+
+// bodyDeadline sets the read deadline of a revocation request's body (a
+// client sending it slowly holds a connection and a buffer, not forever);
+// the returned func lifts it once the body is read.
+func (h *Handler) bodyDeadline(w http.ResponseWriter) func() {
+	d := time.Duration(h.BodyTimeout)
+	if d == 0 {
+		d = DefaultBodyTimeout
+	}
+	if d < 0 {
+		return func() {}
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(d)) != nil {
+		return func() {}
+	}
+	return func() { _ = rc.SetReadDeadline(time.Time{}) }
+}
+
+// confirmedKey marks a context whose revocation an upstream confirmed.
+type confirmedKey struct{}
+
+// revokeEntries stores entries: through the outbox when the upstream has
+// confirmed them (they must then never be lost), else directly.
+func (h *Handler) revokeEntries(ctx context.Context, entries []denylist.Entry) error {
+	if c, ok := h.store.(interface {
+		RevokeConfirmed(context.Context, ...denylist.Entry) error
+	}); ok && ctx.Value(confirmedKey{}) != nil {
+		return c.RevokeConfirmed(ctx, entries...)
+	}
+	return h.store.Revoke(ctx, entries...)
+}
+
+// storeDown reports whether the store is known not to take writes now.
+func (h *Handler) storeDown() bool {
+	d, ok := h.store.(interface{ Down() bool })
+	return ok && d.Down()
+}
+
+// errNotForwarded answers a forward-mode revocation refused before it
+// reached the upstream, because the store is down.
+var errNotForwarded = fmt.Errorf("%w: revocation not forwarded", denylist.ErrUnavailable)
+
+// forward passes a route call on to the upstream. A 2xx answer is held
+// back (its first upstreamPrefix bytes, enough for any revocation answer)
+// until what it confirms is recorded, so a 2xx never goes out for a
+// revocation that was not; the rest of a longer answer streams through.
+// A revocation route whose store is known to be down answers 503 before
+// forwarding: the upstream is not asked to revoke what the gateway cannot
+// record.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *route, rev *revocation) error {
+	if !rt.kind.forwardOnly && h.storeDown() {
+		h.errLog.Error("revocation not forwarded: the store is down", zap.String("route", rt.Type+" "+rt.Path))
+		return h.writeError(w, errNotForwarded)
+	}
+	hw := &heldWriter{ResponseWriter: w, limit: h.upstreamPrefix()}
+	hw.decide = func() error {
+		if hw.status < 200 || hw.status >= 300 {
+			return nil
+		}
+		rev.confirmed = rt.kind.upstreamConfirms
+		if rt.kind.upstream != nil {
+			res := &upstreamAnswer{Status: hw.status, Header: w.Header(), raw: hw.buf.Bytes(), truncated: hw.overflow}
+			if err := rt.kind.upstream(h, r, rev, res); err != nil {
+				return err
+			}
+		}
+		return h.record(context.WithValue(r.Context(), confirmedKey{}, true), rt, rev)
+	}
+	err := next.ServeHTTP(hw, r)
+	switch {
+	case hw.streaming:
+		return err
+	case hw.failed != nil:
+		return h.writeError(w, hw.failed)
+	case err != nil:
+		return err
+	}
+	if err := hw.decide(); err != nil {
+		return h.writeError(w, err)
+	}
+	_, err = hw.release(nil)
+	return err
+}
+
+// heldWriter is the ResponseWriter a forward route hands the upstream: a
+// non-2xx answer streams through at once; a 2xx answer is held until
+// decide has recorded what it confirms: at its end, or as soon as it
+// outgrows limit bytes (decide then sees a truncated prefix), after which
+// the rest streams through.
+type heldWriter struct {
+	http.ResponseWriter
+	limit     int
+	status    int
+	buf       bytes.Buffer
+	overflow  bool  // the answer outgrew limit
+	streaming bool  // the head is sent: writes go through
+	failed    error // decide failed on the prefix: the answer is this error
+	decide    func() error
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (hw *heldWriter) WriteHeader(status int) {
+	switch {
+	case hw.streaming || hw.status != 0:
+	case status < 200: // informational: not the answer
+		hw.ResponseWriter.WriteHeader(status)
+	case status >= 300: // confirms nothing: nothing to hold back
+		hw.status, hw.streaming = status, true
+		hw.ResponseWriter.WriteHeader(status)
+	default:
+		hw.status = status
+	}
+}
+
+// Write implements http.ResponseWriter.
+func (hw *heldWriter) Write(p []byte) (int, error) {
+	if hw.status == 0 {
+		hw.WriteHeader(http.StatusOK)
+	}
+	switch {
+	case hw.streaming:
+		return hw.ResponseWriter.Write(p)
+	case hw.failed != nil:
+		return 0, hw.failed
+	case hw.buf.Len()+len(p) <= hw.limit:
+		return hw.buf.Write(p)
+	}
+	n := hw.limit - hw.buf.Len()
+	hw.buf.Write(p[:n])
+	hw.overflow = true
+	if err := hw.decide(); err != nil {
+		hw.failed = err
+		return 0, err
+	}
+	if _, err := hw.release(p[n:]); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// release sends the held head and prefix, then rest, and lets later
+// writes through.
+func (hw *heldWriter) release(rest []byte) (int, error) {
+	hw.streaming = true
+	if hw.status == 0 {
+		return 0, nil // the upstream wrote nothing
+	}
+	hw.ResponseWriter.WriteHeader(hw.status)
+	var (
+		n   int
+		err error
+	)
+	if hw.buf.Len() > 0 { // a 204 takes no body, not even an empty write
+		n, err = hw.ResponseWriter.Write(hw.buf.Bytes())
+	}
+	hw.buf = bytes.Buffer{}
+	if err != nil || len(rest) == 0 {
+		return n, err
+	}
+	m, err := hw.ResponseWriter.Write(rest)
+	return n + m, err
+}
+
+// Flush implements http.Flusher: only once the head is sent.
+func (hw *heldWriter) Flush() {
+	if hw.streaming {
+		_ = http.NewResponseController(hw.ResponseWriter).Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (hw *heldWriter) Unwrap() http.ResponseWriter { return hw.ResponseWriter }
+
+func init() {
+	handlerOptions["max_upstream_answer"] = func(h *Handler, d *caddyfile.Dispenser) error {
+		n, err := sizeArg(d)
+		h.MaxUpstreamAnswer = n
+		return err
+	}
+	handlerOptions["body_timeout"] = func(h *Handler, d *caddyfile.Dispenser) error { return durationArg(d, &h.BodyTimeout) }
+}

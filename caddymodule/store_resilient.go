@@ -1,0 +1,169 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+)
+
+// openResilient opens a Redis-backed store that Caddy can start without:
+// one attempt now (so that a Redis that answers is loaded before the
+// config serves, and a config error such as eviction_policy refuse fails
+// the load); when Redis does not answer, the config loads anyway and the
+// store opens in the background (denylist.Resilient): checks get the fail
+// mode and revocations 503 until then. Under `caddy validate` nothing is
+// opened: validating a config needs neither Redis nor the outbox file.
+//
+// Confirmed revocations (forward mode) go through an outbox, a bbolt file
+// under Caddy's data directory named after the store's settings.
+func openResilient(ctx context.Context, key string, opts denylist.RedisOptions, open func(context.Context) (denylist.Store, error), logger *zap.Logger) (denylist.Store, error) {
+	ro := denylist.ResilientOptions{
+		Backend:    "redis",
+		Where:      describeRedis(opts),
+		OutboxPath: outboxPath(key),
+		Logger:     logger,
+	}
+	if caddyValidating() {
+		return denylist.NewResilient(ro, nil), nil
+	}
+	ro.Open = open
+	s, err := open(ctx)
+	if err != nil && !errors.Is(err, denylist.ErrUnavailable) {
+		return nil, err
+	}
+	if err != nil {
+		logger.Warn("token_revocation: the denylist store does not answer at start: serving anyway; checks get the fail mode and revocations 503 until it does",
+			zap.String("store", ro.Where), zap.Error(err))
+	}
+	return denylist.NewResilient(ro, s), nil
+}
+
+// describeRedis names the Redis of opts for log lines.
+func describeRedis(o denylist.RedisOptions) string {
+	if o.MasterName != "" {
+		return "redis master " + o.MasterName + " via Sentinel " + strings.Join(o.Addrs, ", ")
+	}
+	return "redis " + strings.Join(o.Addrs, ", ")
+}
+
+// outboxPath is the outbox file of the store named key: one per store
+// settings, in Caddy's data directory.
+func outboxPath(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(caddy.AppDataDir(), "token_revocation", "outbox-"+hex.EncodeToString(sum[:8])+".db")
+}
+
+// caddyValidating reports whether this process is `caddy validate` (or
+// `caddy adapt --validate`), which provisions the config and cleans it up
+// at once: there is nothing to serve, so no store is opened.
+func caddyValidating() bool {
+	if len(os.Args) < 2 {
+		return false
+	}
+	switch os.Args[1] {
+	case "validate":
+		return true
+	case "adapt":
+		return slices.Contains(os.Args[2:], "--validate")
+	}
+	return false
+}
+
+// currentStore returns the backend a resilient store has open (s itself
+// for any other store, or while it has none).
+func currentStore(s denylist.Store) denylist.Store {
+	if r, ok := s.(*denylist.Resilient); ok {
+		if c := r.Current(); c != nil {
+			return c
+		}
+	}
+	return s
+}
+
+var (
+	storeReadyDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_ready"),
+		"1 when the denylist store is open and, for a mirror, loaded, fresh and proven whole: checks are answered from an up-to-date denylist. 0 while Caddy serves without it (fail mode, revocations 503).", []string{"store"}, nil)
+	outboxPendingDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "outbox_pending"),
+		"Revocations an upstream confirmed (forward mode) that wait in the local outbox for the shared store: enforced on this instance, not yet on the others.", []string{"store"}, nil)
+)
+
+// readinessCollector reports, per store, whether it is ready and the depth
+// of its outbox.
+type readinessCollector struct{}
+
+// Describe implements prometheus.Collector.
+func (readinessCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- storeReadyDesc
+	ch <- outboxPendingDesc
+}
+
+// Collect implements prometheus.Collector.
+func (readinessCollector) Collect(ch chan<- prometheus.Metric) {
+	for label, s := range liveStores() {
+		ready, _ := storeReady(s)
+		ch <- prometheus.MustNewConstMetric(storeReadyDesc, prometheus.GaugeValue, boolGauge(ready), label)
+		if r, ok := s.(*denylist.Resilient); ok {
+			ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(r.OutboxLen()), label)
+		}
+	}
+}
+
+// storeReady reports whether s answers checks from an up-to-date
+// denylist, and if not, why.
+func storeReady(s denylist.Store) (bool, string) {
+	if r, ok := s.(interface{ Ready() (bool, string) }); ok {
+		return r.Ready()
+	}
+	return true, "" // the embedded store is open once provisioned
+}
+
+func init() {
+	metricsCollectors = append(metricsCollectors, readinessCollector{})
+}
+
+// AdminReadyResponse is the answer of GET /token-revocation/ready.
+type AdminReadyResponse struct {
+	// Ready is true when every store of the running config is ready.
+	Ready bool `json:"ready"`
+	// Stores says, per store (by its metric label), "ready" or why not.
+	Stores map[string]string `json:"stores"`
+}
+
+func init() {
+	adminEndpoints["ready"] = adminEndpoint{http.MethodGet, (*adminCall).ready}
+}
+
+// ready answers whether every store of the running config answers checks
+// from an up-to-date denylist: 200, or 503 saying why not (a readiness
+// probe: a load balancer sends traffic elsewhere meanwhile).
+func (a *adminCall) ready() (any, error) {
+	out := &AdminReadyResponse{Ready: true, Stores: map[string]string{}}
+	var why []string
+	for label, s := range liveStores() {
+		ok, reason := storeReady(s)
+		if ok {
+			out.Stores[label] = "ready"
+			continue
+		}
+		out.Ready = false
+		out.Stores[label] = reason
+		why = append(why, label+": "+reason)
+	}
+	if !out.Ready {
+		slices.Sort(why)
+		return nil, apiError(http.StatusServiceUnavailable, "not ready: %s", strings.Join(why, "; "))
+	}
+	return out, nil
+}

@@ -1,0 +1,195 @@
+package denylist
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+var outboxBucket = []byte("pending")
+
+// ErrLocked is returned by OpenOutbox when another process holds the file.
+var ErrLocked = errors.New("the file is locked by another process")
+
+// Outbox is a durable local queue of revocations that a shared store (Redis)
+// has not confirmed yet: a bbolt file, synced to disk before Add returns,
+// and an Index of what it holds, so the instance enforces a pending
+// revocation at once. Entries leave it only once the shared store has
+// stored them (Drained). An outbox is opened by one process at a time.
+type Outbox struct {
+	db      *bolt.DB
+	path    string
+	pending *Index
+	n       atomic.Int64 // entries held: a cheap emptiness test on the check path
+	mu      sync.Mutex   // orders Add and Drained
+}
+
+// OpenOutbox opens (creating if needed) the outbox file at path and loads
+// what it holds. It waits up to lockTimeout for another process's lock,
+// then fails with ErrLocked.
+func OpenOutbox(path string, lockTimeout time.Duration) (*Outbox, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("outbox %q: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("outbox %q: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("outbox %q: %w", path, err)
+	}
+	o := &Outbox{db: db, path: path, pending: NewIndex()}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(outboxBucket)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
+			e, err := decodeBolt(k, v)
+			if err != nil {
+				return err
+			}
+			o.pending.Put(e)
+			o.n.Add(1)
+			return nil
+		})
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("outbox %q: loading: %w", path, err)
+	}
+	return o, nil
+}
+
+// Path returns the outbox's file.
+func (o *Outbox) Path() string { return o.path }
+
+// Len returns the number of entries waiting for the shared store.
+func (o *Outbox) Len() int { return int(o.n.Load()) }
+
+// Add records entries durably (fsync) and enforces them at once (Check).
+func (o *Outbox) Add(entries ...Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	added := 0
+	merged := make([]Entry, 0, len(entries))
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(outboxBucket)
+		for _, e := range entries {
+			k, v := encodeBolt(e)
+			if old := b.Get(k); old != nil {
+				if prev, err := decodeBolt(k, old); err == nil {
+					e = e.Merge(prev)
+					_, v = encodeBolt(e)
+				}
+			} else {
+				added++
+			}
+			if err := b.Put(k, v); err != nil {
+				return err
+			}
+			merged = append(merged, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("outbox %q: %w", o.path, err)
+	}
+	o.pending.Put(merged...)
+	o.n.Add(int64(added))
+	return nil
+}
+
+// Pending returns every entry the outbox holds.
+func (o *Outbox) Pending() []Entry {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []Entry
+	_ = o.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(outboxBucket).ForEach(func(k, v []byte) error {
+			if e, err := decodeBolt(k, v); err == nil {
+				out = append(out, e)
+			}
+			return nil
+		})
+	})
+	return out
+}
+
+// Drained removes entries the shared store has stored: each as it was
+// handed to the store (an entry merged with a later Add since stays until
+// that is stored too).
+func (o *Outbox) Drained(entries ...Entry) error {
+	return o.remove(entries, true)
+}
+
+// Drop removes the entries with these keys, whatever they hold (an
+// un-revocation).
+func (o *Outbox) Drop(keys ...Key) error {
+	es := make([]Entry, len(keys))
+	for i, k := range keys {
+		es[i] = Entry{Key: k}
+	}
+	return o.remove(es, false)
+}
+
+func (o *Outbox) remove(entries []Entry, sameOnly bool) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var gone []Key
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(outboxBucket)
+		gone = gone[:0]
+		for _, e := range entries {
+			k, v := encodeBolt(e)
+			old := b.Get(k)
+			if old == nil || (sameOnly && !bytes.Equal(old, v)) {
+				continue
+			}
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			gone = append(gone, e.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("outbox %q: %w", o.path, err)
+	}
+	o.pending.Delete(gone...)
+	o.n.Add(-int64(len(gone)))
+	return nil
+}
+
+// Check answers q from the pending entries at Unix time now.
+func (o *Outbox) Check(q *Query, now int64) Match {
+	if o.n.Load() == 0 {
+		return Match{}
+	}
+	return o.pending.Check(q, now)
+}
+
+// Get returns the pending live entry with this key, if any.
+func (o *Outbox) Get(k Key, now int64) (Entry, bool) {
+	if o.n.Load() == 0 {
+		return Entry{}, false
+	}
+	return o.pending.Get(k, now)
+}
+
+// Close closes the file.
+func (o *Outbox) Close() error { return o.db.Close() }

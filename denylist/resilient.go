@@ -1,0 +1,491 @@
+package denylist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Defaults of ResilientOptions.
+const (
+	DefaultResilientRetry    = 250 * time.Millisecond
+	DefaultResilientMaxRetry = 5 * time.Second
+	// resilientOpenTimeout bounds one attempt to open the backend (a
+	// mirror's load of a million entries takes about a second).
+	resilientOpenTimeout = time.Minute
+	// resilientDrainTimeout bounds one write of the outbox into the backend.
+	resilientDrainTimeout = 30 * time.Second
+	// resilientLogEvery spaces out the log lines of a lasting failure.
+	resilientLogEvery = 30 * time.Second
+	// outboxLockTimeout is how long one attempt waits for another
+	// process's lock on the outbox file.
+	outboxLockTimeout = time.Second
+)
+
+// ResilientOptions configures a Resilient store.
+type ResilientOptions struct {
+	// Open opens the backend (a RedisStore, a MirrorStore). It is called
+	// again, with growing waits, until it succeeds. nil: the backend is
+	// never opened (caddy validate).
+	Open func(ctx context.Context) (Store, error)
+	// Backend names the backend in Status while it is not open ("redis").
+	Backend string
+	// Where names the backend for log lines ("redis address ...").
+	Where string
+	// OutboxPath is the file of the outbox that keeps confirmed
+	// revocations the backend has not stored yet (RevokeConfirmed); ""
+	// for none.
+	OutboxPath string
+	// Retry is the first wait between attempts (doubled up to MaxRetry).
+	// Default: DefaultResilientRetry.
+	Retry time.Duration
+	// MaxRetry caps the wait. Default: DefaultResilientMaxRetry.
+	MaxRetry time.Duration
+	// Logger receives the store's state changes.
+	Logger *zap.Logger
+}
+
+// Resilient is a Store that need not be reachable when it is created: it
+// opens its backend in the background, retrying until it answers, and
+// until then fails every call with ErrUnavailable (so checks get the
+// handler's fail mode and revocations 503). It keeps an Outbox: a
+// revocation an upstream has confirmed (RevokeConfirmed) is written to a
+// local durable file first, enforced from it at once, and retried into the
+// backend until stored, across restarts.
+type Resilient struct {
+	o      ResilientOptions
+	logger *zap.Logger
+	base   time.Time
+
+	inner  atomic.Pointer[storeRef]
+	outbox atomic.Pointer[Outbox]
+
+	lastErr        atomic.Pointer[string]
+	failedAt, okAt atomic.Int64 // ns after base of the backend's last failure and success (direct stores)
+
+	kick      chan struct{}
+	cancel    context.CancelFunc
+	done      sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type storeRef struct{ Store }
+
+// NewResilient returns a Resilient store over s, the backend when it is
+// already open, or nil; in the background it opens the outbox, opens the
+// backend when s is nil, and drains the outbox.
+func NewResilient(o ResilientOptions, s Store) *Resilient {
+	if o.Retry <= 0 {
+		o.Retry = DefaultResilientRetry
+	}
+	if o.MaxRetry < o.Retry {
+		o.MaxRetry = max(DefaultResilientMaxRetry, o.Retry)
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	r := &Resilient{o: o, logger: o.Logger, base: time.Now(), kick: make(chan struct{}, 1)}
+	if s != nil {
+		r.inner.Store(&storeRef{s})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	if o.OutboxPath != "" && o.Open != nil {
+		r.done.Add(1)
+		go r.openOutbox(ctx)
+	}
+	if o.Open != nil || s != nil {
+		r.done.Add(1)
+		go r.run(ctx)
+	}
+	return r
+}
+
+// Current returns the open backend, or nil while it is not open.
+func (r *Resilient) Current() Store {
+	if ref := r.inner.Load(); ref != nil {
+		return ref.Store
+	}
+	return nil
+}
+
+// Outbox returns the outbox, or nil while it is not open (or configured).
+func (r *Resilient) Outbox() *Outbox { return r.outbox.Load() }
+
+// OutboxLen returns how many confirmed revocations wait for the backend.
+func (r *Resilient) OutboxLen() int {
+	if ob := r.outbox.Load(); ob != nil {
+		return ob.Len()
+	}
+	return 0
+}
+
+func (r *Resilient) since() int64 { return int64(time.Since(r.base)) }
+
+// notReady is the error of a call made before the backend is open.
+func (r *Resilient) notReady() error {
+	why := "not connected yet"
+	if p := r.lastErr.Load(); p != nil {
+		why = *p
+	}
+	return fmt.Errorf("%w: %s: not open yet (retrying in the background): %s", ErrUnavailable, r.o.Where, why)
+}
+
+// note records the outcome of a call to the backend, for Down.
+func (r *Resilient) note(err error) error {
+	if err == nil {
+		r.okAt.Store(r.since())
+	} else if errors.Is(err, ErrUnavailable) {
+		r.failedAt.Store(r.since())
+	}
+	return err
+}
+
+// freshness is what a mirrored backend reports about itself.
+type freshness interface {
+	Freshness() (age time.Duration, fresh bool)
+}
+
+// Down reports whether the backend is known not to take writes now: not
+// open, its mirror stale (Redis has not answered it within its bound), or
+// (no mirror) its last call failed within the last second.
+func (r *Resilient) Down() bool {
+	s := r.Current()
+	if s == nil {
+		return true
+	}
+	if f, ok := s.(freshness); ok {
+		_, fresh := f.Freshness()
+		return !fresh
+	}
+	failed := r.failedAt.Load()
+	return failed > r.okAt.Load() && r.since()-failed < int64(time.Second)
+}
+
+// Ready reports whether checks are answered from a backend that is open
+// and proven up to date; why says what is missing.
+func (r *Resilient) Ready() (ready bool, why string) {
+	s := r.Current()
+	if s == nil {
+		return false, r.notReady().Error()
+	}
+	if p, ok := s.(interface{ Ready() (bool, string) }); ok {
+		return p.Ready()
+	}
+	if r.Down() {
+		return false, "the store does not answer"
+	}
+	return true, ""
+}
+
+// Check implements Store: a pending revocation of the outbox matches at
+// once; the rest is the backend's answer.
+func (r *Resilient) Check(ctx context.Context, q *Query) (Match, error) {
+	if ob := r.outbox.Load(); ob != nil {
+		if m := ob.Check(q, time.Now().Unix()); m.Revoked {
+			return m, nil
+		}
+	}
+	s := r.Current()
+	if s == nil {
+		return Match{}, r.notReady()
+	}
+	return s.Check(ctx, q)
+}
+
+// Get implements Store like Check.
+func (r *Resilient) Get(ctx context.Context, key Key) (Entry, bool, error) {
+	if ob := r.outbox.Load(); ob != nil {
+		if e, ok := ob.Get(key, time.Now().Unix()); ok {
+			return e, true, nil
+		}
+	}
+	s := r.Current()
+	if s == nil {
+		return Entry{}, false, r.notReady()
+	}
+	return s.Get(ctx, key)
+}
+
+// List implements Store: the backend's entries (not the outbox's).
+func (r *Resilient) List(ctx context.Context, cursor string, limit int) ([]Entry, string, error) {
+	s := r.Current()
+	if s == nil {
+		return nil, "", r.notReady()
+	}
+	return s.List(ctx, cursor, limit)
+}
+
+// Revoke implements Store: the backend stores the entries, or the call
+// fails.
+func (r *Resilient) Revoke(ctx context.Context, entries ...Entry) error {
+	s := r.Current()
+	if s == nil {
+		return r.notReady()
+	}
+	return r.note(s.Revoke(ctx, entries...))
+}
+
+// RevokeConfirmed stores entries an upstream has confirmed revoked: it
+// writes them to the outbox first (synced to disk; enforced at once), then
+// to the backend; what the backend does not take stays in the outbox and
+// is retried until stored, by this process or the next one to open the
+// file. It fails only when neither the outbox nor the backend took them.
+func (r *Resilient) RevokeConfirmed(ctx context.Context, entries ...Entry) error {
+	ob := r.outbox.Load()
+	if ob == nil {
+		return r.Revoke(ctx, entries...)
+	}
+	if err := ob.Add(entries...); err != nil {
+		r.logger.Error("confirmed revocation not written to the outbox; writing to the store directly", zap.Error(err))
+		return r.Revoke(ctx, entries...)
+	}
+	if err := r.Revoke(ctx, entries...); err != nil {
+		r.logger.Warn("confirmed revocation kept in the local outbox: the store did not take it; retrying in the background",
+			zap.String("store", r.o.Where), zap.Int("entries", len(entries)), zap.Int("outbox_pending", ob.Len()), zap.Error(err))
+		r.wake()
+		return nil
+	}
+	if err := ob.Drained(entries...); err != nil {
+		r.logger.Warn("outbox: removing stored entries", zap.Error(err)) // stored twice later: harmless
+	}
+	return nil
+}
+
+// Unrevoke implements Store: the entries leave the outbox and the backend.
+func (r *Resilient) Unrevoke(ctx context.Context, keys ...Key) error {
+	s := r.Current()
+	if s == nil {
+		return r.notReady()
+	}
+	if ob := r.outbox.Load(); ob != nil {
+		if err := ob.Drop(keys...); err != nil {
+			return err
+		}
+	}
+	return r.note(s.Unrevoke(ctx, keys...))
+}
+
+// Own implements Owners through the backend's owner index.
+func (r *Resilient) Own(ctx context.Context, owner Digest, owned ...Entry) error {
+	o, err := r.owners()
+	if err != nil {
+		return err
+	}
+	return r.note(o.Own(ctx, owner, owned...))
+}
+
+// Owned implements Owners through the backend's owner index.
+func (r *Resilient) Owned(ctx context.Context, owner Digest) ([]Entry, error) {
+	o, err := r.owners()
+	if err != nil {
+		return nil, err
+	}
+	return o.Owned(ctx, owner)
+}
+
+func (r *Resilient) owners() (Owners, error) {
+	s := r.Current()
+	if s == nil {
+		return nil, r.notReady()
+	}
+	if o := OwnersOf(s); o != nil {
+		return o, nil
+	}
+	return nil, fmt.Errorf("the %T store keeps no owner index", s)
+}
+
+// Status implements Store: the backend's status, with "ready" and the
+// outbox's depth under Details.
+func (r *Resilient) Status(ctx context.Context) Status {
+	var st Status
+	if s := r.Current(); s != nil {
+		st = s.Status(ctx)
+	} else {
+		st = Status{Backend: r.o.Backend, Error: r.notReady().Error()}
+	}
+	if st.Details == nil {
+		st.Details = map[string]any{}
+	}
+	ready, why := r.Ready()
+	st.Details["ready"] = ready
+	if !ready {
+		st.Details["not_ready"] = why
+	}
+	if ob := r.outbox.Load(); ob != nil {
+		st.Details["outbox"] = map[string]any{"path": ob.Path(), "pending": ob.Len()}
+	}
+	return st
+}
+
+// Close stops the background work and closes the backend and the outbox.
+func (r *Resilient) Close() error {
+	r.closeOnce.Do(func() {
+		r.cancel()
+		r.done.Wait()
+		if s := r.Current(); s != nil {
+			r.closeErr = s.Close()
+		}
+		if ob := r.outbox.Load(); ob != nil {
+			if err := ob.Close(); err != nil && r.closeErr == nil {
+				r.closeErr = err
+			}
+		}
+	})
+	return r.closeErr
+}
+
+func (r *Resilient) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// sleep waits d or until ctx ends; false when it ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// openOutbox opens the outbox file, retrying while another process holds
+// it, and enforces what it holds from then on.
+func (r *Resilient) openOutbox(ctx context.Context) {
+	defer r.done.Done()
+	wait := r.o.Retry
+	var logged time.Time
+	for ctx.Err() == nil {
+		ob, err := OpenOutbox(r.o.OutboxPath, outboxLockTimeout)
+		if err == nil {
+			r.outbox.Store(ob)
+			if n := ob.Len(); n > 0 {
+				r.logger.Warn("outbox holds confirmed revocations the store has not stored yet: enforcing them, and writing them to the store",
+					zap.String("path", ob.Path()), zap.Int("entries", n))
+			}
+			r.wake()
+			return
+		}
+		if time.Since(logged) >= resilientLogEvery {
+			logged = time.Now()
+			r.logger.Error("cannot open the outbox; confirmed revocations go to the store directly until it opens", zap.Error(err))
+		}
+		if !sleep(ctx, wait) {
+			return
+		}
+		wait = min(wait*2, r.o.MaxRetry)
+	}
+}
+
+// run opens the backend when it is not open, then drains the outbox into
+// it whenever it holds something.
+func (r *Resilient) run(ctx context.Context) {
+	defer r.done.Done()
+	wait := r.o.Retry
+	var logged time.Time
+	start := time.Now()
+	for r.Current() == nil {
+		octx, cancel := context.WithTimeout(ctx, resilientOpenTimeout)
+		s, err := r.o.Open(octx)
+		cancel()
+		if ctx.Err() != nil {
+			if s != nil {
+				s.Close()
+			}
+			return
+		}
+		if err == nil {
+			r.inner.Store(&storeRef{s})
+			r.logger.Info("denylist store open: revocations and checks are served", zap.String("store", r.o.Where),
+				zap.Duration("after", time.Since(start).Round(time.Millisecond)))
+			break
+		}
+		msg := err.Error()
+		r.lastErr.Store(&msg)
+		if time.Since(logged) >= resilientLogEvery {
+			logged = time.Now()
+			r.logger.Warn("denylist store unavailable: checks get the fail mode and revocations 503 until it answers; retrying",
+				zap.String("store", r.o.Where), zap.Error(err))
+		}
+		if !sleep(ctx, wait) {
+			return
+		}
+		wait = min(wait*2, r.o.MaxRetry)
+	}
+
+	wait = r.o.Retry
+	logged = time.Time{}
+	for {
+		ob := r.outbox.Load()
+		if ob != nil && ob.Len() > 0 {
+			if err := r.drain(ctx, ob); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if time.Since(logged) >= resilientLogEvery {
+					logged = time.Now()
+					r.logger.Warn("outbox not drained yet: the store does not take its revocations; retrying",
+						zap.String("store", r.o.Where), zap.Int("outbox_pending", ob.Len()), zap.Error(err))
+				}
+				if !sleep(ctx, wait) {
+					return
+				}
+				wait = min(wait*2, r.o.MaxRetry)
+				continue
+			}
+			wait, logged = r.o.Retry, time.Time{}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.kick:
+		case <-time.After(r.o.MaxRetry):
+		}
+	}
+}
+
+// drain writes what the outbox holds into the backend and removes what
+// was stored.
+func (r *Resilient) drain(ctx context.Context, ob *Outbox) error {
+	now := time.Now().Unix()
+	var live, dead []Entry
+	for _, e := range ob.Pending() {
+		if e.Live(now) {
+			live = append(live, e)
+		} else {
+			dead = append(dead, e)
+		}
+	}
+	if err := ob.Drained(dead...); err != nil {
+		return err
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, resilientDrainTimeout)
+	defer cancel()
+	if err := r.Revoke(dctx, live...); err != nil {
+		return err
+	}
+	if err := ob.Drained(live...); err != nil {
+		return err
+	}
+	r.logger.Info("outbox drained: confirmed revocations stored", zap.String("store", r.o.Where), zap.Int("entries", len(live)))
+	return nil
+}
+
+var (
+	_ Store  = (*Resilient)(nil)
+	_ Owners = (*Resilient)(nil)
+)
