@@ -1,5 +1,5 @@
 # Shortcuts; the scripts are the source of truth.
-.PHONY: run test build build-go bench
+.PHONY: run test build build-go bench chaos
 
 # Run Caddy with the example config (go run: no separate build step).
 run:
@@ -20,3 +20,9 @@ build-go:
 # Benchmarks (scripts/bench).
 bench:
 	./scripts/bench
+
+# Chaos test: 10 minutes of faults (at least 100) on Redis and Caddy under a
+# stream of revocations and checks; prints operations, faults, violations.
+# (CI runs the same test for 90s as part of `make test`.)
+chaos:
+	CHAOS_DURATION=10m CHAOS_MIN_FAULTS=100 ./scripts/test -run '^TestChaos$$' -v -timeout 40m ./tests

@@ -39,7 +39,7 @@ func (o *cliOptions) adminAddress() (string, error) {
 	}
 	if c.Admin != nil && c.Admin.Disabled {
 		return "", fmt.Errorf("token_revocation: the admin endpoint is off in %s (admin off), so the Caddy running it has no admin API to call: "+
-			"enable it (e.g. admin localhost:2019 in the global options), or give --address of the Caddy to call", file)
+			"enable it (an admin address in the global options), or give --address of the Caddy to call", file)
 	}
 	return caddycmd.DetermineAdminAPIAddress("", cfg, file, adapter)
 }
