@@ -3,15 +3,11 @@ package denylist
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 var entriesBucket = []byte("entries")
@@ -36,38 +32,17 @@ type EmbeddedStore struct {
 // OpenEmbedded opens (creating if needed) the bbolt file at path, loads its
 // live entries and starts purging expired ones every purgeEvery.
 func OpenEmbedded(path string, purgeEvery time.Duration) (*EmbeddedStore, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("embedded store %q: %w", path, err)
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: embeddedLockTimeout})
-	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("embedded store %q: the file is locked by another process (another Caddy using the same data directory?)", path)
-		}
-		return nil, fmt.Errorf("embedded store %q: %w", path, err)
-	}
-	s := &EmbeddedStore{db: db, path: path, index: NewIndex(), now: time.Now, stop: make(chan struct{})}
+	s := &EmbeddedStore{path: path, index: NewIndex(), now: time.Now, stop: make(chan struct{})}
 	now := s.now().Unix()
-	err = db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(entriesBucket)
-		if err != nil {
-			return err
+	db, err := openBoltEntries("embedded store", path, embeddedLockTimeout, entriesBucket, func(e Entry) {
+		if e.Live(now) {
+			s.index.Put(e)
 		}
-		return b.ForEach(func(k, v []byte) error {
-			e, err := decodeBolt(k, v)
-			if err != nil {
-				return err
-			}
-			if e.Live(now) {
-				s.index.Put(e)
-			}
-			return nil
-		})
 	})
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("embedded store %q: loading entries: %w", path, err)
+		return nil, err
 	}
+	s.db = db
 	if purgeEvery > 0 {
 		s.done.Add(1)
 		go s.purgeLoop(purgeEvery)

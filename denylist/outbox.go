@@ -17,7 +17,7 @@ import (
 var outboxBucket = []byte("pending")
 
 // ErrLocked is returned by OpenOutbox when another process holds the file.
-var ErrLocked = errors.New("the file is locked by another process")
+var ErrLocked = errors.New("the file is locked by another process (another Caddy using the same data directory?)")
 
 // Outbox is a durable local queue of revocations that a shared store (Redis)
 // has not confirmed yet: a bbolt file, synced to disk before Add returns,
@@ -36,19 +36,35 @@ type Outbox struct {
 // what it holds. It waits up to lockTimeout for another process's lock,
 // then fails with ErrLocked.
 func OpenOutbox(path string, lockTimeout time.Duration) (*Outbox, error) {
+	o := &Outbox{path: path, pending: NewIndex()}
+	db, err := openBoltEntries("outbox", path, lockTimeout, outboxBucket, func(e Entry) {
+		o.pending.Put(e)
+		o.n.Add(1)
+	})
+	if err != nil {
+		return nil, err
+	}
+	o.db = db
+	return o, nil
+}
+
+// openBoltEntries opens (creating if needed) the bbolt file at path,
+// waiting up to lockTimeout for another process's lock (then ErrLocked),
+// creates bucket, and calls fn with every entry it holds. Errors name what
+// and path.
+func openBoltEntries(what, path string, lockTimeout time.Duration, bucket []byte, fn func(Entry)) (*bolt.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("outbox %q: %w", path, err)
+		return nil, fmt.Errorf("%s %q: %w", what, path, err)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("outbox %q: %w", path, ErrLocked)
+			return nil, fmt.Errorf("%s %q: %w", what, path, ErrLocked)
 		}
-		return nil, fmt.Errorf("outbox %q: %w", path, err)
+		return nil, fmt.Errorf("%s %q: %w", what, path, err)
 	}
-	o := &Outbox{db: db, path: path, pending: NewIndex()}
 	err = db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(outboxBucket)
+		b, err := tx.CreateBucketIfNotExists(bucket)
 		if err != nil {
 			return err
 		}
@@ -57,16 +73,15 @@ func OpenOutbox(path string, lockTimeout time.Duration) (*Outbox, error) {
 			if err != nil {
 				return err
 			}
-			o.pending.Put(e)
-			o.n.Add(1)
+			fn(e)
 			return nil
 		})
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("outbox %q: loading: %w", path, err)
+		return nil, fmt.Errorf("%s %q: loading entries: %w", what, path, err)
 	}
-	return o, nil
+	return db, nil
 }
 
 // Path returns the outbox's file.
