@@ -50,6 +50,9 @@ func authorizationValues(r *http.Request, schemes []string, fn func(string)) {
 				basic = false
 			default:
 				fn(word)
+				if len(word) > 2 && word[0] == '"' && word[len(word)-1] == '"' {
+					fn(word[1 : len(word)-1]) // a quoted credential, unquoted
+				}
 				if basic {
 					basicValues(word, fn)
 				}

@@ -82,6 +82,7 @@ func TestExtractReadsWhatLenientUpstreamsRead(t *testing.T) {
 		"split(' ')[1]":               get("", "Authorization: Bearer "+T+" junk"),
 		"DRF Token scheme":            get("", "Authorization: Token "+T),
 		"bare value":                  get("", "Authorization: "+T),
+		"quoted":                      get("", `Authorization: Bearer "`+T+`"`),
 		"Basic user":                  get("", "Authorization: Basic VDBrM24tdmFsdWU6"),
 		"cookie after 3000 ';'":       get("", "Cookie: session="+T+strings.Repeat(";", 3000)),
 		"cookie in a second header":   get("", "Cookie: a=1", "Cookie: session="+T),
@@ -128,12 +129,16 @@ func TestExtractRefusesWhatItCannotRead(t *testing.T) {
 		body    string
 		want    error
 	}{
-		"brotli form":           {[]string{"Content-Type: application/x-www-form-urlencoded", "Content-Encoding: br"}, "x", ErrUnsupportedEncoding},
-		"gzip twice":            {[]string{"Content-Type: application/json", "Content-Encoding: gzip, gzip"}, "x", ErrUnsupportedEncoding},
-		"bad gzip":              {[]string{"Content-Type: application/json", "Content-Encoding: gzip"}, "not gzip", ErrUnreadableBody},
-		"multipart no boundary": {[]string{"Content-Type: multipart/form-data"}, "--x\r\n", ErrUnreadableBody},
-		"two Content-Types":     {[]string{"Content-Type: application/json", "Content-Type: application/x-www-form-urlencoded"}, "a=1", ErrUnreadableBody},
-		"JSON too deep":         {[]string{"Content-Type: application/json"}, strings.Repeat(`{"a":`, 100) + "1" + strings.Repeat("}", 100), ErrUnreadableBody},
+		"brotli form":                     {[]string{"Content-Type: application/x-www-form-urlencoded", "Content-Encoding: br"}, "x", ErrUnsupportedEncoding},
+		"gzip twice":                      {[]string{"Content-Type: application/json", "Content-Encoding: gzip, gzip"}, "x", ErrUnsupportedEncoding},
+		"bad gzip":                        {[]string{"Content-Type: application/json", "Content-Encoding: gzip"}, "not gzip", ErrUnreadableBody},
+		"multipart no boundary":           {[]string{"Content-Type: multipart/form-data"}, "--x\r\n", ErrUnreadableBody},
+		"two Content-Types":               {[]string{"Content-Type: application/json", "Content-Type: application/x-www-form-urlencoded"}, "a=1", ErrUnreadableBody},
+		"JSON too deep":                   {[]string{"Content-Type: application/json"}, strings.Repeat(`{"a":`, 100) + "1" + strings.Repeat("}", 100), ErrUnreadableBody},
+		"JSON with NaN (Python reads it)": {[]string{"Content-Type: application/json"}, `{"x":NaN,"access_token":"T"}`, ErrUnreadableBody},
+		"JSON, two values":                {[]string{"Content-Type: application/json"}, `{} {"access_token":"T"}`, ErrUnreadableBody},
+		"UTF-16 JSON":                     {[]string{"Content-Type: application/json; charset=utf-16le"}, "{\x00}\x00", ErrUnsupportedEncoding},
+		"UTF-16 form":                     {[]string{"Content-Type: application/x-www-form-urlencoded; charset=UTF-16"}, "a\x00", ErrUnsupportedEncoding},
 	} {
 		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.body))
 		for _, h := range tc.headers {
