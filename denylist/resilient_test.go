@@ -29,7 +29,10 @@ func (f *flakyStore) Revoke(_ context.Context, es ...Entry) error {
 	f.ix.Put(es...)
 	return nil
 }
-func (f *flakyStore) Unrevoke(_ context.Context, ks ...Key) error { f.ix.Delete(ks...); return f.fail() }
+func (f *flakyStore) Unrevoke(_ context.Context, ks ...Key) error {
+	f.ix.Delete(ks...)
+	return f.fail()
+}
 func (f *flakyStore) Check(_ context.Context, q *Query) (Match, error) {
 	if err := f.fail(); err != nil {
 		return Match{}, err
@@ -43,8 +46,10 @@ func (f *flakyStore) Get(_ context.Context, k Key) (Entry, bool, error) {
 func (f *flakyStore) List(context.Context, string, int) ([]Entry, string, error) {
 	return nil, "", f.fail()
 }
-func (f *flakyStore) Status(context.Context) Status { return Status{Backend: "memory", Healthy: !f.down.Load()} }
-func (f *flakyStore) Close() error                  { return nil }
+func (f *flakyStore) Status(context.Context) Status {
+	return Status{Backend: "memory", Healthy: !f.down.Load()}
+}
+func (f *flakyStore) Close() error { return nil }
 
 func liveEntry(name string) Entry {
 	now := time.Now()
