@@ -97,7 +97,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 		}
 		return h.record(context.WithValue(r.Context(), confirmedKey{}, true), rt, rev)
 	}
-	err := next.ServeHTTP(hw, r)
+	err := serveHeld(next, hw, r)
 	switch {
 	case hw.streaming:
 		return err
@@ -111,6 +111,21 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 	}
 	_, err = hw.release(nil)
 	return err
+}
+
+// serveHeld runs next on hw. When decide failed on a long answer's prefix,
+// the reverse proxy aborts its copy with a panic (http.ErrAbortHandler);
+// nothing has reached the client yet, so that is recovered, and the
+// failure is answered instead.
+func serveHeld(next caddyhttp.Handler, hw *heldWriter, r *http.Request) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler || hw.failed == nil || hw.streaming {
+				panic(v)
+			}
+		}
+	}()
+	return next.ServeHTTP(hw, r)
 }
 
 // heldWriter is the ResponseWriter a forward route hands the upstream: a

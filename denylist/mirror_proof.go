@@ -23,7 +23,8 @@ import (
 //     running instances have not noticed yet (they notice on their next
 //     verify: at once after a reconnection, else within VerifyEvery);
 //   - an instance that writes back registers in {prefix}:restoring for the
-//     duration, and every mirror waits until no registration is left;
+//     duration (renewed every 3s, lapsing 10s after its instance died),
+//     and every mirror waits until no live registration is left;
 //
 // and until then a check that the mirror's memory does not answer fails
 // with ErrUnavailable: the handler's fail mode applies (closed by
@@ -34,8 +35,12 @@ import (
 const DefaultMirrorSettle = 2 * time.Second
 
 // restoringTTL bounds how long the registration of an instance that died
-// while writing back keeps the other mirrors unproven.
-const restoringTTL = 2 * time.Minute
+// while writing back keeps the other mirrors unproven; a live one renews
+// it every restoringBeat.
+const (
+	restoringTTL  = 10 * time.Second
+	restoringBeat = 3 * time.Second
+)
 
 // restoringKey is the hash of instances writing back: field an instance
 // ID, value the Unix ms until which the registration holds.
@@ -129,7 +134,25 @@ func (m *MirrorStore) register(ctx context.Context) (func(), error) {
 	if err := m.tail.HSet(ctx, key, m.id, now+restoringTTL.Milliseconds()).Err(); err != nil {
 		return nil, m.rs.unavailable(fmt.Errorf("registering the write-back: %w", err))
 	}
+	stop, beating := make(chan struct{}), make(chan struct{})
+	go func() { // renew while writing back: a registration outlives its instance by restoringTTL at most
+		defer close(beating)
+		t := time.NewTicker(restoringBeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if now, err := m.redisNowMs(ctx); err == nil {
+					_ = m.tail.HSet(ctx, key, m.id, now+restoringTTL.Milliseconds()).Err()
+				}
+			}
+		}
+	}()
 	return func() {
+		close(stop)
+		<-beating
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = m.tail.HDel(cctx, key, m.id).Err()

@@ -227,6 +227,7 @@ func runChaos(t *testing.T, topo string, dur time.Duration) chaosFigures {
 	for time.Now().Before(deadline) {
 		f := nemesis[rng.IntN(len(nemesis))]
 		f.inject()
+		time.Sleep(1500 * time.Millisecond) // longer than max_staleness: the instances notice before /ready is asked
 		cr.faults.Add(1)
 		v, _ := cr.byFault.LoadOrStore(f.name, new(atomic.Int64))
 		v.(*atomic.Int64).Add(1)
