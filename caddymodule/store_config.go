@@ -180,7 +180,7 @@ func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylis
 			return openMirror(octx, s, mopts)
 		}
 		open = func() (denylist.Store, error) {
-			return openResilient(ctx, key, opts, openBackend, logger)
+			return openResilient(ctx, opts, openBackend, logger)
 		}
 	} else {
 		path := filepath.Join(caddy.AppDataDir(), "token_revocation", "denylist.db")

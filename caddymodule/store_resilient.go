@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,11 +29,11 @@ import (
 //
 // Confirmed revocations (forward mode) go through an outbox, a bbolt file
 // under Caddy's data directory named after the store's settings.
-func openResilient(ctx context.Context, key string, opts denylist.RedisOptions, open func(context.Context) (denylist.Store, error), logger *zap.Logger) (denylist.Store, error) {
+func openResilient(ctx context.Context, opts denylist.RedisOptions, open func(context.Context) (denylist.Store, error), logger *zap.Logger) (denylist.Store, error) {
 	ro := denylist.ResilientOptions{
 		Backend:    "redis",
 		Where:      describeRedis(opts),
-		OutboxPath: outboxPath(key),
+		OutboxPath: outboxPath(opts),
 		Logger:     logger,
 	}
 	if caddyValidating() {
@@ -58,10 +59,13 @@ func describeRedis(o denylist.RedisOptions) string {
 	return "redis " + strings.Join(o.Addrs, ", ")
 }
 
-// outboxPath is the outbox file of the store named key: one per store
-// settings, in Caddy's data directory.
-func outboxPath(key string) string {
-	sum := sha256.Sum256([]byte(key))
+// outboxPath is the outbox file of the denylist o names, in Caddy's data
+// directory: one per Redis deployment, database and key prefix, not per
+// password or timeout, so that a reload that changes those finds what the
+// previous config left pending (it waits for the old config's lock).
+func outboxPath(o denylist.RedisOptions) string {
+	id := fmt.Sprintf("%q %q %v %d %q", o.Addrs, o.MasterName, o.Cluster, o.DB, o.KeyPrefix)
+	sum := sha256.Sum256([]byte(id))
 	return filepath.Join(caddy.AppDataDir(), "token_revocation", "outbox-"+hex.EncodeToString(sum[:8])+".db")
 }
 
