@@ -81,17 +81,10 @@ func (s *EmbeddedStore) Revoke(_ context.Context, entries ...Entry) error {
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(entriesBucket)
 		for i, e := range entries {
-			k, v := encodeBolt(e)
-			if old := b.Get(k); old != nil {
-				if o, err := decodeBolt(k, old); err == nil {
-					e = e.Merge(o)
-					_, v = encodeBolt(e)
-				}
-			}
-			if err := b.Put(k, v); err != nil {
+			var err error
+			if merged[i], _, err = putMerged(b, e); err != nil {
 				return err
 			}
-			merged[i] = e
 		}
 		return nil
 	})

@@ -84,6 +84,20 @@ func openBoltEntries(what, path string, lockTimeout time.Duration, bucket []byte
 	return db, nil
 }
 
+// putMerged writes e into bucket b, merged with the entry already under
+// its key (later cut-off, later expiry); isNew is true when there was none.
+func putMerged(b *bolt.Bucket, e Entry) (merged Entry, isNew bool, err error) {
+	k, v := encodeBolt(e)
+	old := b.Get(k)
+	if old != nil {
+		if prev, err := decodeBolt(k, old); err == nil {
+			e = e.Merge(prev)
+			_, v = encodeBolt(e)
+		}
+	}
+	return e, old == nil, b.Put(k, v)
+}
+
 // Path returns the outbox's file.
 func (o *Outbox) Path() string { return o.path }
 
@@ -102,17 +116,12 @@ func (o *Outbox) Add(entries ...Entry) error {
 	err := o.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(outboxBucket)
 		for _, e := range entries {
-			k, v := encodeBolt(e)
-			if old := b.Get(k); old != nil {
-				if prev, err := decodeBolt(k, old); err == nil {
-					e = e.Merge(prev)
-					_, v = encodeBolt(e)
-				}
-			} else {
-				added++
-			}
-			if err := b.Put(k, v); err != nil {
+			e, isNew, err := putMerged(b, e)
+			if err != nil {
 				return err
+			}
+			if isNew {
+				added++
 			}
 			merged = append(merged, e)
 		}
