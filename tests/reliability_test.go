@@ -406,11 +406,12 @@ func caddyRSS(t testing.TB, c *Caddy) int64 {
 	return 0
 }
 
-// TestSlowRevocationBody: a revocation body sent more slowly than
-// body_timeout loses its connection; a prompt one is served.
+// TestSlowRevocationBody: a revocation body that does not arrive within
+// body_timeout (default 10s) loses its connection; a prompt one is served.
+// (Before: held for as long as the client liked.)
 func TestSlowRevocationBody(t *testing.T) {
 	up := startUpstream(t)
-	c := startCaddy(t, strings.Replace(gatewayCaddyfile, "cookie session", "cookie session\n\t\tbody_timeout 1s", 1), "store embedded", "respond", "respond", up.Addr())
+	c := startCaddy(t, gatewayCaddyfile, "store embedded", "respond", "respond", up.Addr())
 	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(c.HTTPPort))
 	if err != nil {
 		t.Fatal(err)
@@ -419,14 +420,14 @@ func TestSlowRevocationBody(t *testing.T) {
 	body := "token=slow-" + strings.Repeat("a", 1000)
 	fmt.Fprintf(conn, "POST /oauth/revoke HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:10])
 	start := time.Now()
-	_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 	reply := make([]byte, 64)
 	n, _ := io.ReadAtLeast(conn, reply, 12) // the gateway answers (or closes) once the deadline passes
 	reply = reply[:n]
 	took := time.Since(start)
 	t.Logf("slow body: connection ended after %s: %q", took.Round(time.Millisecond), firstLine(string(reply)))
-	if took > 5*time.Second {
-		t.Errorf("a body one byte short was held %s, want about body_timeout (1s)", took)
+	if took > 13*time.Second {
+		t.Errorf("a body that never arrives was held %s, want about body_timeout (10s)", took)
 	}
 	if strings.HasPrefix(string(reply), "HTTP/1.1 200") {
 		t.Errorf("a body that never arrived was answered 200")
