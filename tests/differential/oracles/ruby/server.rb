@@ -1,0 +1,9 @@
+# Starts the Rack oracle (config.ru) under WEBrick on 127.0.0.1:PORT.
+require 'rack'
+require 'rack/handler/webrick'
+
+port = Integer(ARGV[0] || ENV['PORT'] || 0)
+abort 'usage: ruby server.rb PORT' if port.zero?
+app, = Rack::Builder.parse_file(File.join(__dir__, 'config.ru'))
+Rack::Handler::WEBrick.run(app, Host: '127.0.0.1', Port: port, AccessLog: [],
+                                Logger: WEBrick::Log.new($stderr, WEBrick::Log::WARN))
