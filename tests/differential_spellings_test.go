@@ -116,6 +116,14 @@ func multipartBody(partHeaders string, fields ...string) func(string) []byte {
 	}
 }
 
+// rawMultipart is a one-part multipart body (boundary "XyZ") whose part
+// headers and content are part (%s: the token).
+func rawMultipart(part string) func(string) []byte {
+	return func(tok string) []byte {
+		return []byte("--XyZ\r\n" + strings.ReplaceAll(part, "%s", tok) + "\r\n--XyZ--\r\n")
+	}
+}
+
 // pctFirst percent-encodes the token's first character; pctAll every one.
 func pctFirst(tok string) string { return fmt.Sprintf("%%%02X", tok[0]) + tok[1:] }
 func pctAll(tok string) string {
@@ -238,6 +246,10 @@ func diffSpellings() []spelling {
 	add(spelling{name: "query/dup-junk-first", row: "6", build: getWith(api + "?access_token=" + junk + "&access_token=%s")})
 	add(spelling{name: "query/dup-T-first", row: "6", build: getWith(api + "?access_token=%s&access_token=" + junk)})
 	add(spelling{name: "query/semicolon-Access_Token", row: "6", build: getWith(api + "?x=1;Access_Token=%s")})
+	add(spelling{name: "query/leading-space-name", row: "6", build: getWith(api + "?+access_token=%s")})
+	add(spelling{name: "query/leading-pct20-name", row: "6", build: getWith(api + "?%20access_token=%s")})
+	add(spelling{name: "query/nested-brackets", row: "6", build: getWith(api + "?access_token[a][b]=%s")})
+	add(spelling{name: "query/absolute-form-target", row: "6", build: getWith("http://127.0.0.1" + api + "?access_token=%s")})
 
 	// urlencoded bodies (row 5): content types × field names.
 	for _, ct := range []struct{ name, line string }{
@@ -262,6 +274,8 @@ func diffSpellings() []spelling {
 		}
 	}
 	form := text("x=1&access_token=%s")
+	jsonBody := text(`{"x":1,"access_token":"%s"}`)
+	mp := "Content-Type: multipart/form-data; boundary=XyZ"
 	for _, b := range []struct {
 		name  string
 		body  func(string) []byte
@@ -279,17 +293,27 @@ func diffSpellings() []spelling {
 		{"form/chunked", chunked(form), []string{formCTLine, "Transfer-Encoding: chunked"}},
 		{"form/gzip-chunked", chunked(gzipped(form)), []string{formCTLine, "Content-Encoding: gzip", "Transfer-Encoding: chunked"}},
 		{"form/gzip-ct-charset", gzipped(form), []string{formCTLine + "; charset=utf-8", "Content-Encoding: gzip"}},
-		{"form/put", form, []string{formCTLine}},
 	} {
-		build := postWith(api, b.body, b.lines...)
-		if b.name == "form/put" {
-			build = func(tok string) rawReq { q := postWith(api, form, formCTLine)(tok); q.method = "PUT"; return q }
+		add(spelling{name: b.name, row: "5", build: postWith(api, b.body, b.lines...)})
+	}
+	// Bodies on other methods: Express and Rack parse a body whatever the
+	// method; Go parses PUT and PATCH bodies.
+	for _, m := range []string{"PUT", "PATCH", "DELETE", "GET"} {
+		for _, b := range []struct {
+			name string
+			body func(string) []byte
+			ct   string
+		}{{"form", form, formCTLine}, {"json", jsonBody, jsonCTLine}, {"multipart", multipartBody("", "access_token=%s"), mp}} {
+			build := postWith(api, b.body, b.ct)
+			add(spelling{name: b.name + "/method-" + m, row: "5", build: func(tok string) rawReq {
+				q := build(tok)
+				q.method = m
+				return q
+			}})
 		}
-		add(spelling{name: b.name, row: "5", build: build})
 	}
 
 	// multipart bodies (row 5).
-	mp := "Content-Type: multipart/form-data; boundary=XyZ"
 	for _, m := range []struct {
 		name  string
 		std   bool
@@ -307,12 +331,27 @@ func diffSpellings() []spelling {
 		{"multipart/chunked", false, chunked(multipartBody("", "access_token=%s")), []string{mp, "Transfer-Encoding: chunked"}},
 		{"multipart/gzip", false, gzipped(multipartBody("", "access_token=%s")), []string{mp, "Content-Encoding: gzip"}},
 		{"multipart/mixed", false, multipartBody("", "access_token=%s"), []string{"Content-Type: multipart/mixed; boundary=XyZ"}},
+		{"multipart/name-unquoted", false, rawMultipart("Content-Disposition: form-data; name=access_token\r\n\r\n%s"), []string{mp}},
+		{"multipart/name-rfc2231", false, rawMultipart("Content-Disposition: form-data; name*=utf-8''access_token\r\n\r\n%s"), []string{mp}},
+		{"multipart/name-spaces", false, rawMultipart("Content-Disposition: form-data ; name = \"access_token\"\r\n\r\n%s"), []string{mp}},
+		{"multipart/quoted-printable", false, func(tok string) []byte {
+			return rawMultipart("Content-Disposition: form-data; name=\"access_token\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n%s")(fmt.Sprintf("=%02X", tok[0]) + tok[1:])
+		}, []string{mp}},
+		{"multipart/base64", false, func(tok string) []byte {
+			return rawMultipart("Content-Disposition: form-data; name=\"access_token\"\r\nContent-Transfer-Encoding: base64\r\n\r\n%s")(base64.StdEncoding.EncodeToString([]byte(tok)))
+		}, []string{mp}},
+		{"multipart/lf-only", false, func(tok string) []byte {
+			return bytes.ReplaceAll(multipartBody("", "access_token=%s")(tok), []byte("\r\n"), []byte("\n"))
+		}, []string{mp}},
+		{"multipart/preamble", false, func(tok string) []byte {
+			return append([]byte("preamble text\r\n"), multipartBody("", "access_token=%s")(tok)...)
+		}, []string{mp}},
+		{"multipart/filename-empty", false, rawMultipart("Content-Disposition: form-data; name=\"access_token\"; filename=\"\"\r\n\r\n%s"), []string{mp}},
 	} {
 		add(spelling{name: m.name, row: "5", std: m.std, build: postWith(api, m.body, m.lines...)})
 	}
 
 	// JSON bodies (row 5).
-	jsonBody := text(`{"x":1,"access_token":"%s"}`)
 	for _, j := range []struct {
 		name  string
 		std   bool

@@ -86,7 +86,7 @@ func TestDifferential(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.caddy = startCaddy(t, diffCaddyfile(s.underscore, t.TempDir(), s.oracle.addr))
+			s.caddy = startCaddy(t, diffCaddyfile(s.oracle.name, s.underscore, t.TempDir(), s.oracle.addr))
 			for _, tok := range []string{toks.revoked["opaque"], toks.revoked["jwt"]} {
 				res, err := tryDo(http.MethodPost, s.caddy.URL("/oauth/revoke"),
 					strings.NewReader(url.Values{"token": {tok}}.Encode()), formCTLine)
@@ -170,6 +170,7 @@ func TestDifferential(t *testing.T) {
 	table := map[string]map[string]*cell{} // spelling -> subject -> cell
 	extractedBy := map[string]int{}
 	var violations, overblocks, errs []string
+	liveRejected := map[string][]string{} // subject -> spellings refused with a live token (400/413/415)
 	for _, j := range jobs {
 		r := j.res
 		if r.err != "" {
@@ -179,6 +180,9 @@ func TestDifferential(t *testing.T) {
 		rejected := slices.Contains([]int{400, 401, 413, 415}, r.viaStatus)
 		passed := r.via.Oracle != ""
 		if !j.revoked {
+			if rejected && r.viaStatus != http.StatusUnauthorized {
+				liveRejected[j.s.name] = append(liveRejected[j.s.name], fmt.Sprintf("%s(%d)", j.sp.name, r.viaStatus))
+			}
 			if r.viaStatus == http.StatusUnauthorized {
 				overblocks = append(overblocks, fmt.Sprintf("%s %s: a token that is not revoked got 401\n%s", j.s.name, j.sp.name, quoteReq(j.req)))
 			} else if j.sp.std && !j.s.underscore && !(passed && len(matches(r.via, map[string]bool{j.tok: true})) > 0) {
@@ -272,6 +276,11 @@ func TestDifferential(t *testing.T) {
 			t.Errorf("%s: the oracle extracted the revoked token from no spelling: the suite would prove nothing", s.name)
 		}
 	}
+	for _, s := range subjects {
+		if l := liveRejected[s.name]; len(l) > 0 {
+			t.Logf("%-8s odd spellings refused with a token that is not revoked (allowed): %s", s.name, strings.Join(l, " "))
+		}
+	}
 	if len(errs) > 0 {
 		t.Errorf("%d requests failed:\n%s", len(errs), strings.Join(errs, "\n"))
 	}
@@ -309,24 +318,30 @@ func runDiff(oracleAddr, gatewayAddr string, req []byte) diffResult {
 // diffCaddyfile fronts upstream with the token_revocation routes of the
 // suite: respond-mode revoke, forward revoke and logout, the observed token
 // endpoint, cookie session and header X-Api-Key. underscore lets the `_`
-// spelling of the header through (Caddy drops it by default).
-func diffCaddyfile(underscore bool, dir, upstream string) string {
+// spelling of the header through (Caddy drops it by default). In front of
+// Express, whose router ignores case, the routes are case_insensitive, as
+// an operator fronting it must configure them.
+func diffCaddyfile(oracle string, underscore bool, dir, upstream string) string {
 	global := ""
 	if underscore {
 		global = "{\n\tservers {\n\t\texpected_underscore_headers X_Api_Key\n\t}\n}\n"
 	}
+	opts := ""
+	if oracle == "node" {
+		opts = " {\n\t\t\tcase_insensitive\n\t\t}"
+	}
 	return global + fmt.Sprintf(`http:// {
 	token_revocation {
-		store embedded %s
-		revoke /oauth/revoke
-		revoke /fwd/revoke forward
-		logout /fwd/logout forward
-		oauth_token /fwd/token
+		store embedded %[1]s
+		revoke /oauth/revoke%[3]s
+		revoke /fwd/revoke forward%[3]s
+		logout /fwd/logout forward%[3]s
+		oauth_token /fwd/token%[3]s
 		cookie session
 		header X-Api-Key
 	}
-	reverse_proxy %s
-}`, strconv.Quote(filepath.Join(dir, "denylist.db")), upstream)
+	reverse_proxy %[2]s
+}`, strconv.Quote(filepath.Join(dir, "denylist.db")), upstream, opts)
 }
 
 // diffTokens are the tokens of one run: revoked (T and a JWT with a number
