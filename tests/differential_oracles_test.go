@@ -289,7 +289,12 @@ func exchange(addr string, req []byte) (int, oracleAnswer, error) {
 	// A server may answer (and close) before reading the whole body: read
 	// the answer even when the write failed.
 	_, werr := conn.Write(req)
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	// Interim answers (100 Continue to an Expect) come before the answer.
+	for err == nil && res.StatusCode >= 100 && res.StatusCode < 200 && res.StatusCode != http.StatusSwitchingProtocols {
+		res, err = http.ReadResponse(br, nil)
+	}
 	if err != nil {
 		if werr != nil {
 			err = fmt.Errorf("%w (writing: %v)", err, werr)

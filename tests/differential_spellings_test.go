@@ -116,6 +116,15 @@ func multipartBody(partHeaders string, fields ...string) func(string) []byte {
 	}
 }
 
+// utf16le re-encodes ASCII text as UTF-16LE.
+func utf16le(b []byte) []byte {
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, c, 0)
+	}
+	return out
+}
+
 // rawMultipart is a one-part multipart body (boundary "XyZ") whose part
 // headers and content are part (%s: the token).
 func rawMultipart(part string) func(string) []byte {
@@ -215,6 +224,9 @@ func diffSpellings() []spelling {
 		{"cookie/dup-T-first", "", false, getWith(api, "Cookie: session=%s; session="+junk)},
 		{"cookie/rfc2109-version", "", false, getWith(api, "Cookie: $Version=1; session=%s; $Path=/")},
 		{"cookie/lowercase-header", "", false, getWith(api, "cookie: session=%s")},
+		{"cookie/after-quoted-semicolon", "3", false, getWith(api, `Cookie: a="x; y"; session=%s`)},
+		{"cookie/inside-quoted-value", "3", false, getWith(api, `Cookie: a="; session=%s; b="`)},
+		{"cookie/after-quoted-comma", "3", false, getWith(api, `Cookie: a="x, y", session=%s`)},
 	} {
 		add(spelling{name: c.name, row: c.row, std: c.std, build: c.build})
 	}
@@ -274,6 +286,7 @@ func diffSpellings() []spelling {
 		}
 	}
 	form := text("x=1&access_token=%s")
+	big := strings.Repeat("b", 70<<10) // past the default max_body_size (64KiB)
 	jsonBody := text(`{"x":1,"access_token":"%s"}`)
 	mp := "Content-Type: multipart/form-data; boundary=XyZ"
 	for _, b := range []struct {
@@ -293,6 +306,12 @@ func diffSpellings() []spelling {
 		{"form/chunked", chunked(form), []string{formCTLine, "Transfer-Encoding: chunked"}},
 		{"form/gzip-chunked", chunked(gzipped(form)), []string{formCTLine, "Content-Encoding: gzip", "Transfer-Encoding: chunked"}},
 		{"form/gzip-ct-charset", gzipped(form), []string{formCTLine + "; charset=utf-8", "Content-Encoding: gzip"}},
+		{"form/past-64KiB", text("x=" + big + "&access_token=%s"), []string{formCTLine}},
+		{"form/expect-100-continue", form, []string{formCTLine, "Expect: 100-continue"}},
+		{"form/dup-ct-text-first", form, []string{"Content-Type: text/plain", formCTLine}},
+		{"form/dup-ct-form-first", form, []string{formCTLine, "Content-Type: text/plain"}},
+		{"form/ct-trailing-semicolon", form, []string{formCTLine + " ;"}},
+		{"form/ct-utf16-charset", func(tok string) []byte { return utf16le(form(tok)) }, []string{formCTLine + "; charset=utf-16le"}},
 	} {
 		add(spelling{name: b.name, row: "5", build: postWith(api, b.body, b.lines...)})
 	}
@@ -346,6 +365,9 @@ func diffSpellings() []spelling {
 		{"multipart/preamble", false, func(tok string) []byte {
 			return append([]byte("preamble text\r\n"), multipartBody("", "access_token=%s")(tok)...)
 		}, []string{mp}},
+		{"multipart/past-64KiB", false, multipartBody("", "x="+big, "access_token=%s"), []string{mp}},
+		{"multipart/dup-boundary", false, multipartBody("", "access_token=%s"), []string{"Content-Type: multipart/form-data; boundary=AbC; boundary=XyZ"}},
+		{"multipart/dup-name-param", false, rawMultipart("Content-Disposition: form-data; name=\"x\"; name=\"access_token\"\r\n\r\n%s"), []string{mp}},
 		{"multipart/filename-empty", false, rawMultipart("Content-Disposition: form-data; name=\"access_token\"; filename=\"\"\r\n\r\n%s"), []string{mp}},
 	} {
 		add(spelling{name: m.name, row: "5", std: m.std, build: postWith(api, m.body, m.lines...)})
@@ -374,6 +396,11 @@ func diffSpellings() []spelling {
 		{"json/gzip", false, gzipped(jsonBody), []string{jsonCTLine, "Content-Encoding: gzip"}},
 		{"json/deflate", false, deflated(jsonBody), []string{jsonCTLine, "Content-Encoding: deflate"}},
 		{"json/chunked", false, chunked(jsonBody), []string{jsonCTLine, "Transfer-Encoding: chunked"}},
+		{"json/past-64KiB", false, text(`{"x":"` + big + `","access_token":"%s"}`), []string{jsonCTLine}},
+		{"json/nan", false, text(`{"x":NaN,"access_token":"%s"}`), []string{jsonCTLine}},
+		{"json/utf16le-charset", false, func(tok string) []byte { return utf16le(jsonBody(tok)) }, []string{jsonCTLine + "; charset=utf-16le"}},
+		{"json/utf16le-bom", false, func(tok string) []byte { return append([]byte{0xff, 0xfe}, utf16le(jsonBody(tok))...) }, []string{jsonCTLine}},
+		{"json/trailing-garbage", false, text(`{"access_token":"%s"} x`), []string{jsonCTLine}},
 	} {
 		add(spelling{name: j.name, row: "5", std: j.std, build: postWith(api, j.body, j.lines...)})
 	}
