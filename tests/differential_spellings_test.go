@@ -6,6 +6,7 @@ import (
 	"compress/zlib"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -18,7 +19,7 @@ type spelling struct {
 	name string
 	row  string // issue 9 table row(s) it covers, "" for a baseline
 	// kind is the token it carries: "opaque", or a JWT spelling
-	// ("jwt", "jwt-sigpad", ...); see diffTokens.
+	// ("jwt", "jwt-sigpad", "jwtarr", ...); see diffJWT.
 	kind string
 	// std marks the standard channels: a request carrying a token that is
 	// not revoked this way must reach the upstream.
@@ -66,20 +67,20 @@ func text(format string) func(string) []byte {
 	return func(tok string) []byte { return []byte(strings.ReplaceAll(format, "%s", tok)) }
 }
 
+// gzipped and deflated compress body as Content-Encoding gzip and deflate
+// (zlib) have it.
 func gzipped(body func(string) []byte) func(string) []byte {
-	return func(tok string) []byte {
-		var b bytes.Buffer
-		w := gzip.NewWriter(&b)
-		w.Write(body(tok))
-		w.Close()
-		return b.Bytes()
-	}
+	return compressed(body, func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) })
 }
 
 func deflated(body func(string) []byte) func(string) []byte {
+	return compressed(body, func(w io.Writer) io.WriteCloser { return zlib.NewWriter(w) })
+}
+
+func compressed(body func(string) []byte, writer func(io.Writer) io.WriteCloser) func(string) []byte {
 	return func(tok string) []byte {
 		var b bytes.Buffer
-		w := zlib.NewWriter(&b)
+		w := writer(&b)
 		w.Write(body(tok))
 		w.Close()
 		return b.Bytes()
@@ -462,36 +463,55 @@ func diffSpellings() []spelling {
 			build: postWith(p, text("token=%s"), formCTLine)})
 	}
 
-	// JWT re-spellings (row 8) in each standard channel.
-	for _, kind := range []string{"jwt", "jwt-sigpad", "jwt-sigbits", "jwt-sigpad-sigbits", "jwt-segpad"} {
-		for _, ch := range []struct {
-			name  string
-			build func(string) rawReq
-		}{
-			{"bearer", getWith(api, bearer)},
-			{"query", getWith(api + "?access_token=%s")},
-			{"cookie", getWith(api, "Cookie: session=%s")},
-			{"header", getWith(api, "X-Api-Key: %s")},
-			{"form", postWith(api, text("access_token=%s"), formCTLine)},
-			{"json", postWith(api, jsonBody, jsonCTLine)},
-			{"multipart", postWith(api, multipartBody("", "access_token=%s"), mp)},
-		} {
-			add(spelling{name: kind + "/" + ch.name, row: "8", kind: kind, std: kind == "jwt", build: ch.build})
+	// JWT re-spellings (row 8) in each standard channel (the JWT whose
+	// "sub" is a number), or in three (the other odd claims).
+	for _, style := range diffJWTStyles {
+		for _, variant := range jwtVariants {
+			kind := style.kind + variant
+			for i, ch := range []struct {
+				name  string
+				build func(string) rawReq
+			}{
+				{"bearer", getWith(api, bearer)},
+				{"query", getWith(api + "?access_token=%s")},
+				{"cookie", getWith(api, "Cookie: session=%s")},
+				{"header", getWith(api, "X-Api-Key: %s")},
+				{"form", postWith(api, text("access_token=%s"), formCTLine)},
+				{"json", postWith(api, jsonBody, jsonCTLine)},
+				{"multipart", postWith(api, multipartBody("", "access_token=%s"), mp)},
+			} {
+				if style.kind != "jwt" && i >= 3 {
+					break
+				}
+				add(spelling{name: kind + "/" + ch.name, row: "8", kind: kind, std: variant == "", build: ch.build})
+			}
 		}
 	}
 	return out
 }
 
-// diffJWT is an unsigned-looking RS256 JWT with "sub" a number (row 8)
-// and a 256-byte signature, and its re-spellings: the same decoded header,
-// payload and signature.
-func diffJWT(sub int, sig []byte) map[string]string {
+// diffJWTStyles are the JWTs with odd claims (row 8): "sub" a number, an
+// array, or given twice; each with its revoked and its live value.
+var diffJWTStyles = []struct{ kind, revokedSub, liveSub string }{
+	{"jwt", `42`, `43`},
+	{"jwtarr", `["u1"]`, `["u9"]`},
+	{"jwtdup", `"u1","sub":"u2"`, `"u8","sub":"u9"`},
+}
+
+// jwtVariants are the re-spellings diffJWT makes, by kind suffix.
+var jwtVariants = []string{"", "-sigpad", "-sigbits", "-sigpad-sigbits", "-segpad"}
+
+// diffJWT is an unsigned-looking RS256 JWT whose "sub" is sub (JSON) with
+// a 256-byte signature, and its re-spellings, keyed kind+variant: the same
+// decoded header, payload and signature (signature padded, its unused
+// trailing bits flipped; the payload segment padded).
+func diffJWT(kind, sub string, sig []byte) map[string]string {
 	enc := base64.RawURLEncoding
 	header := enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT","kid":"k1"}`))
 	// A payload whose encoding needs padding (its length not a multiple of 3).
 	var payload []byte
 	for pad := ""; ; pad += "x" {
-		payload = []byte(fmt.Sprintf(`{"iss":"https://idp.example/%s","sub":%d,"exp":4102444800}`, pad, sub))
+		payload = []byte(fmt.Sprintf(`{"iss":"https://idp.example/%s","sub":%s,"exp":4102444800}`, pad, sub))
 		if len(payload)%3 == 1 {
 			break
 		}
@@ -502,10 +522,10 @@ func diffJWT(sub int, sig []byte) map[string]string {
 	last := strings.IndexByte(alphabet, s[len(s)-1])
 	flipped := s[:len(s)-1] + string(alphabet[last^1])
 	return map[string]string{
-		"jwt":                header + "." + p + "." + s,
-		"jwt-sigpad":         header + "." + p + "." + s + "==",
-		"jwt-sigbits":        header + "." + p + "." + flipped,
-		"jwt-sigpad-sigbits": header + "." + p + "." + flipped + "==",
-		"jwt-segpad":         header + "." + p + "==." + s,
+		kind:                     header + "." + p + "." + s,
+		kind + "-sigpad":         header + "." + p + "." + s + "==",
+		kind + "-sigbits":        header + "." + p + "." + flipped,
+		kind + "-sigpad-sigbits": header + "." + p + "." + flipped + "==",
+		kind + "-segpad":         header + "." + p + "==." + s,
 	}
 }

@@ -3,6 +3,7 @@ package tests
 import (
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -87,7 +88,7 @@ func TestDifferential(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			s.caddy = startCaddy(t, diffCaddyfile(s.oracle.name, s.underscore, t.TempDir(), s.oracle.addr))
-			for _, tok := range []string{toks.revoked["opaque"], toks.revoked["jwt"]} {
+			for _, tok := range []string{toks.revoked["opaque"], toks.revoked["jwt"], toks.revoked["jwtarr"], toks.revoked["jwtdup"]} {
 				res, err := tryDo(http.MethodPost, s.caddy.URL("/oauth/revoke"),
 					strings.NewReader(url.Values{"token": {tok}}.Encode()), formCTLine)
 				if err == nil && res.Status != http.StatusOK {
@@ -349,8 +350,8 @@ func diffCaddyfile(oracle string, underscore bool, dir, upstream string) string 
 }`, strconv.Quote(filepath.Join(dir, "denylist.db")), upstream, opts)
 }
 
-// diffTokens are the tokens of one run: revoked (T and a JWT with a number
-// for "sub") and live (not revoked), each by spelling kind.
+// diffTokens are the tokens of the suite: revoked (T and the JWTs with odd
+// claims) and live (not revoked), each by spelling kind.
 type diffTokens struct {
 	revoked, live map[string]string
 	// revokedSet holds every spelling of the revoked tokens.
@@ -360,10 +361,10 @@ type diffTokens struct {
 func newDiffTokens() diffTokens {
 	sig := make([]byte, 256)
 	rand.Read(sig)
-	d := diffTokens{
-		revoked:    diffJWT(42, sig),
-		live:       diffJWT(43, sig),
-		revokedSet: map[string]bool{},
+	d := diffTokens{revoked: map[string]string{}, live: map[string]string{}, revokedSet: map[string]bool{}}
+	for _, st := range diffJWTStyles {
+		maps.Copy(d.revoked, diffJWT(st.kind, st.revokedSub, sig))
+		maps.Copy(d.live, diffJWT(st.kind, st.liveSub, sig))
 	}
 	d.revoked["opaque"] = "revoked" + randomHex(12)
 	d.live["opaque"] = "livetoken" + randomHex(12)
