@@ -190,6 +190,8 @@ func diffSpellings() []spelling {
 		{"auth/bearer-token-param", "4", false, []string{`Authorization: Bearer token="%s"`}},
 		{"auth/dpop", "", false, []string{"Authorization: DPoP %s"}},
 		{"auth/trailing-space", "", false, []string{"Authorization: Bearer %s "}},
+		{"auth/quoted", "4", false, []string{`Authorization: Bearer "%s"`}},
+		{"auth/obs-fold", "4", false, []string{"Authorization: Bearer\r\n %s"}},
 	} {
 		add(spelling{name: a.name, row: a.row, std: a.std, build: getWith(api, a.lines...)})
 	}
@@ -262,6 +264,9 @@ func diffSpellings() []spelling {
 	add(spelling{name: "query/leading-space-name", row: "6", build: getWith(api + "?+access_token=%s")})
 	add(spelling{name: "query/leading-pct20-name", row: "6", build: getWith(api + "?%20access_token=%s")})
 	add(spelling{name: "query/nested-brackets", row: "6", build: getWith(api + "?access_token[a][b]=%s")})
+	add(spelling{name: "query/encoded-brackets", row: "6", build: getWith(api + "?access_token%5B%5D=%s")})
+	add(spelling{name: "query/encoded-index", row: "6", build: getWith(api + "?access_token%5b0%5d=%s")})
+	add(spelling{name: "query/nul-suffix", row: "6", build: getWith(api + "?access_token%00x=%s")})
 	add(spelling{name: "query/absolute-form-target", row: "6", build: getWith("http://127.0.0.1" + api + "?access_token=%s")})
 
 	// urlencoded bodies (row 5): content types × field names.
@@ -392,6 +397,8 @@ func diffSpellings() []spelling {
 		}, []string{jsonCTLine}},
 		{"json/dup-key-T-last", false, text(`{"access_token":"` + junk + `","access_token":"%s"}`), []string{jsonCTLine}},
 		{"json/key-upper", false, text(`{"ACCESS_TOKEN":"%s"}`), []string{jsonCTLine}},
+		{"json/key-case-dup", false, text(`{"access_token":"` + junk + `","Access_Token":"%s"}`), []string{jsonCTLine}},
+		{"json/nested", false, text(`{"data":{"access_token":"%s"}}`), []string{jsonCTLine}},
 		{"json/key-escaped", false, text(`{"access\u005ftoken":"%s"}`), []string{jsonCTLine}},
 		{"json/whitespace-bom", false, func(tok string) []byte { return append([]byte("\ufeff \n"), jsonBody(tok)...) }, []string{jsonCTLine}},
 		{"json/gzip", false, gzipped(jsonBody), []string{jsonCTLine, "Content-Encoding: gzip"}},
