@@ -23,17 +23,8 @@ type Counter interface {
 // CounterOf returns the counter of store s, looking through wrapping
 // stores as OwnersOf does, or nil when it has none.
 func CounterOf(s Store) Counter {
-	for i := 0; s != nil && i < 8; i++ {
-		if c, ok := s.(Counter); ok {
-			return c
-		}
-		u, ok := s.(interface{ Unwrap() Store })
-		if !ok {
-			return nil
-		}
-		s = u.Unwrap()
-	}
-	return nil
+	c, _ := findWrapped[Counter](s)
+	return c
 }
 
 // Entries implements Counter: the size of the in-memory index.

@@ -43,17 +43,25 @@ type Owners interface {
 // none. A store that wraps another (an in-process mirror, say) is looked
 // through when it has an `Unwrap() Store` method.
 func OwnersOf(s Store) Owners {
+	o, _ := findWrapped[Owners](s)
+	return o
+}
+
+// findWrapped returns the first of s and the stores it wraps (through
+// `Unwrap() Store`) that is a T.
+func findWrapped[T any](s Store) (T, bool) {
 	for i := 0; s != nil && i < 8; i++ {
-		if o, ok := s.(Owners); ok {
-			return o
+		if v, ok := s.(T); ok {
+			return v, true
 		}
 		u, ok := s.(interface{ Unwrap() Store })
 		if !ok {
-			return nil
+			break
 		}
 		s = u.Unwrap()
 	}
-	return nil
+	var zero T
+	return zero, false
 }
 
 // ownersPurgeEvery is how often a store removes the records of owners
