@@ -372,4 +372,28 @@ func TestVerifiedOnly(t *testing.T) {
 	if got := scrape(t, c)["caddy_token_revocation_unverified_tokens_total"]; got != 2 {
 		t.Errorf("unverified_tokens_total = %v, want 2", got)
 	}
+
+	// The issuer's keys unreachable: the token may be genuine, so the
+	// call is 503 (retry), never 200 with nothing stored.
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const other = "https://idp.test/unreachable"
+	c2 := startCaddy(t, `http:// {
+	token_revocation {
+		jwt %s {
+			jwks_url http://127.0.0.1:%d/certs
+			jwks_timeout 1s
+		}
+		revoke /oauth/revoke {
+			verified_only
+		}
+	}
+	reverse_proxy %s
+}`, other, ports[0], up.Addr())
+	tok := unsignedToken(map[string]any{"iss": other, "sub": "bob", "jti": "j1", "exp": 4102444800})
+	if res := postForm(t, c2.URL("/oauth/revoke"), url.Values{"token": {tok}}); res.Status != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Errorf("keys unreachable: %d %s, want 503 with Retry-After", res.Status, res.Body)
+	}
 }
