@@ -13,8 +13,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
-
-	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
 // Client authentication on respond-mode routes (RFC 7009 section 2.1).
@@ -129,33 +127,29 @@ func (e *errInvalidClient) answer(w http.ResponseWriter) error {
 // the error to answer: *errInvalidClient, or 400 invalid_request for an
 // ambiguous call (two methods, a repeated client_id).
 func (h *Handler) authenticateClient(r *http.Request) (string, error) {
-	var form url.Values
-	if token.IsForm(r) {
-		f, err := h.readForm(r)
-		if err != nil {
-			return "", err
-		}
-		form = f
+	p, err := h.readParams(r) // refuses a repeated client_id
+	if err != nil {
+		return "", err
 	}
-	for _, f := range []string{"client_id", "client_secret"} {
-		if len(form[f]) > 1 {
-			return "", &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: f + " given more than once"}
-		}
+	postID, _ := p.Get("client_id")
+	postSecret, err := p.Get("client_secret")
+	if err != nil {
+		return "", repeatedParam("client_secret")
 	}
+	hasPostSecret := len(p.Values("client_secret")) > 0
 	id, secret, basic, err := basicCredentials(r)
 	if err != nil {
 		return "", err
 	}
-	_, postSecret := form["client_secret"]
 	switch {
-	case basic && postSecret:
+	case basic && hasPostSecret:
 		return "", &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one client authentication method (RFC 6749 section 2.3)"}
 	case basic:
-		if v, ok := form["client_id"]; ok && v[0] != id {
+		if postID != "" && postID != id {
 			return "", &errInvalidClient{"client_id differs from the authenticated client"}
 		}
-	case postSecret:
-		id, secret = form.Get("client_id"), form.Get("client_secret")
+	case hasPostSecret:
+		id, secret = postID, postSecret
 	default:
 		return "", &errInvalidClient{"client authentication required (client_secret_basic or client_secret_post)"}
 	}
