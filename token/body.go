@@ -61,17 +61,34 @@ func BodyKindOf(r *http.Request) (BodyKind, error) {
 	}
 	mt, _, _ := strings.Cut(cts[0], ";")
 	mt = strings.ToLower(strings.TrimSpace(mt))
+	kind := BodyNone
 	switch {
 	case mt == "":
-		return BodyForm, nil
+		kind = BodyForm
 	case mt == "application/x-www-form-urlencoded":
-		return BodyForm, nil
+		kind = BodyForm
 	case strings.HasPrefix(mt, "multipart/"):
-		return BodyMultipart, nil
+		kind = BodyMultipart
 	case mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json"):
-		return BodyJSON, nil
+		kind = BodyJSON
 	}
-	return BodyNone, nil
+	if kind != BodyNone && !asciiCharset(mediaParam(cts[0], "charset")) {
+		// body-parser decodes UTF-16 and UTF-32 bodies: a token in one is
+		// one the gateway would not see.
+		return kind, ErrUnsupportedEncoding
+	}
+	return kind, nil
+}
+
+// asciiCharset reports whether a body in charset spells ASCII as ASCII
+// (tokens and parameter names are ASCII): no charset, UTF-8, US-ASCII or
+// ISO-8859-1.
+func asciiCharset(charset string) bool {
+	switch strings.ToLower(strings.Trim(strings.TrimSpace(charset), `"`)) {
+	case "", "utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1":
+		return true
+	}
+	return false
 }
 
 // IsForm reports whether r has a form body (see BodyKindOf).
@@ -174,49 +191,73 @@ func eachMultipartParam(r *http.Request, body []byte, fn paramFunc) error {
 		if err != nil {
 			return ErrUnreadableBody
 		}
-		name := partName(p.Header.Get("Content-Disposition"))
 		v, err := io.ReadAll(p)
 		if err != nil {
 			return ErrUnreadableBody
 		}
-		fn(name, string(v), false)
-		switch strings.ToLower(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding"))) {
-		case "quoted-printable":
-			if d, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(v))); err == nil {
-				fn(name, string(d), true)
-			}
-		case "base64":
-			if d, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(v))); err == nil {
-				fn(name, string(d), true)
+		// A part with two names (Go refuses it; Werkzeug, PHP and Rack
+		// take the last) is read under each.
+		for _, name := range mediaParams(p.Header.Get("Content-Disposition"), "name") {
+			fn(name, string(v), false)
+			switch strings.ToLower(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding"))) {
+			case "quoted-printable":
+				if d, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(v))); err == nil {
+					fn(name, string(d), true)
+				}
+			case "base64":
+				if d, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(v))); err == nil {
+					fn(name, string(d), true)
+				}
 			}
 		}
 	}
 }
 
 // multipartBoundary returns the boundary parameter of a multipart
-// Content-Type, also from one Go's mime parser refuses.
+// Content-Type, also from one Go's mime parser refuses; "" when it has
+// none, or two that differ (parsers would split the body differently).
 func multipartBoundary(ct string) string {
-	return mediaParam(ct, "boundary")
-}
-
-// partName returns the name parameter of a part's Content-Disposition.
-func partName(cd string) string {
-	return mediaParam(cd, "name")
+	bs := mediaParams(ct, "boundary")
+	for _, b := range bs[min(1, len(bs)):] {
+		if b != bs[0] {
+			return ""
+		}
+	}
+	if len(bs) == 0 {
+		return ""
+	}
+	return bs[0]
 }
 
 // mediaParam returns parameter key of a header value such as a
-// Content-Type, also of one Go's mime parser refuses.
+// Content-Type (the first, when it is given twice), also of one Go's mime
+// parser refuses.
 func mediaParam(v, key string) string {
-	if _, params, err := mime.ParseMediaType(v); err == nil {
-		return params[key]
+	if ps := mediaParams(v, key); len(ps) > 0 {
+		return ps[0]
 	}
+	return ""
+}
+
+// mediaParams returns every value of parameter key of a header value such
+// as a Content-Type or a Content-Disposition: as Go's mime parser reads
+// it, or, where that refuses the value (a parameter given twice, say),
+// each one a lenient parser could take.
+func mediaParams(v, key string) []string {
+	if _, params, err := mime.ParseMediaType(v); err == nil {
+		if p, ok := params[key]; ok {
+			return []string{p}
+		}
+		return nil
+	}
+	var out []string
 	for _, p := range strings.Split(v, ";") {
 		k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
 		if ok && strings.EqualFold(strings.TrimSpace(k), key) {
-			return strings.Trim(strings.TrimSpace(val), `"`)
+			out = append(out, strings.Trim(strings.TrimSpace(val), `"`))
 		}
 	}
-	return ""
+	return out
 }
 
 // maxJSONDepth bounds how deep a JSON body is followed: deeper is
@@ -226,14 +267,22 @@ const maxJSONDepth = 64
 // eachJSONParam calls fn for every member of a JSON body whose value is a
 // string or a number (each element, for an array of them), at any depth or
 // at the top only. Members repeated in one object are each read (a map
-// would keep only the last). A body that is not JSON gives nothing: no
-// JSON parser would find a token in it either.
+// would keep only the last). An empty body gives nothing; a body that is
+// not one JSON value is ErrUnreadableBody: parsers more lenient than Go's
+// (Python's json takes NaN and Infinity) could read a token after what
+// stops this one.
 func eachJSONParam(body []byte, top bool, fn paramFunc) error {
 	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // a BOM, which some parsers skip
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	if err := jsonWalk(dec, top, "", false, 0, fn); err == errTooDeep {
+	if err := jsonWalk(dec, top, "", false, 0, fn); err != nil {
 		return ErrUnreadableBody
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return ErrUnreadableBody // more than one value
 	}
 	return nil
 }

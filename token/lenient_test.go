@@ -19,17 +19,11 @@ import (
 
 // lenientSources: every channel, as the gateway configures them.
 func lenientSources() *Sources {
-	s := &Sources{
-		Schemes:      []string{"Bearer", "DPoP"},
-		QueryParam:   "access_token",
-		FormField:    "access_token",
-		Cookies:      []string{"session"},
-		Headers:      []string{"X-Api-Key"},
-		MaxTokenSize: 1024,
-		MaxBodySize:  1 << 16,
-	}
+	s := fuzzSources // the fuzzer's channels, with roomier limits
+	s.Headers = []string{"X-Api-Key"}
+	s.MaxTokenSize, s.MaxBodySize = 1024, 1<<16
 	s.Prepare()
-	return s
+	return &s
 }
 
 func found(t *testing.T, r *http.Request) []string {
@@ -82,6 +76,10 @@ func TestExtractReadsWhatLenientUpstreamsRead(t *testing.T) {
 		"split(' ')[1]":               get("", "Authorization: Bearer "+T+" junk"),
 		"DRF Token scheme":            get("", "Authorization: Token "+T),
 		"bare value":                  get("", "Authorization: "+T),
+		"quoted":                      get("", `Authorization: Bearer "`+T+`"`),
+		"Rails: T;x=y":                get("", "Authorization: Bearer "+T+";x=y"),
+		"Rails: token=\"T\"":          get("", `Authorization: Token token="`+T+`"`),
+		"multipart, two names":        post("--b\r\nContent-Disposition: form-data; name=\"x\"; name=\"access_token\"\r\n\r\n"+T+"\r\n--b--\r\n", "Content-Type: multipart/form-data; boundary=b"),
 		"Basic user":                  get("", "Authorization: Basic VDBrM24tdmFsdWU6"),
 		"cookie after 3000 ';'":       get("", "Cookie: session="+T+strings.Repeat(";", 3000)),
 		"cookie in a second header":   get("", "Cookie: a=1", "Cookie: session="+T),
@@ -128,12 +126,16 @@ func TestExtractRefusesWhatItCannotRead(t *testing.T) {
 		body    string
 		want    error
 	}{
-		"brotli form":           {[]string{"Content-Type: application/x-www-form-urlencoded", "Content-Encoding: br"}, "x", ErrUnsupportedEncoding},
-		"gzip twice":            {[]string{"Content-Type: application/json", "Content-Encoding: gzip, gzip"}, "x", ErrUnsupportedEncoding},
-		"bad gzip":              {[]string{"Content-Type: application/json", "Content-Encoding: gzip"}, "not gzip", ErrUnreadableBody},
-		"multipart no boundary": {[]string{"Content-Type: multipart/form-data"}, "--x\r\n", ErrUnreadableBody},
-		"two Content-Types":     {[]string{"Content-Type: application/json", "Content-Type: application/x-www-form-urlencoded"}, "a=1", ErrUnreadableBody},
-		"JSON too deep":         {[]string{"Content-Type: application/json"}, strings.Repeat(`{"a":`, 100) + "1" + strings.Repeat("}", 100), ErrUnreadableBody},
+		"brotli form":                     {[]string{"Content-Type: application/x-www-form-urlencoded", "Content-Encoding: br"}, "x", ErrUnsupportedEncoding},
+		"gzip twice":                      {[]string{"Content-Type: application/json", "Content-Encoding: gzip, gzip"}, "x", ErrUnsupportedEncoding},
+		"bad gzip":                        {[]string{"Content-Type: application/json", "Content-Encoding: gzip"}, "not gzip", ErrUnreadableBody},
+		"multipart no boundary":           {[]string{"Content-Type: multipart/form-data"}, "--x\r\n", ErrUnreadableBody},
+		"two Content-Types":               {[]string{"Content-Type: application/json", "Content-Type: application/x-www-form-urlencoded"}, "a=1", ErrUnreadableBody},
+		"JSON too deep":                   {[]string{"Content-Type: application/json"}, strings.Repeat(`{"a":`, 100) + "1" + strings.Repeat("}", 100), ErrUnreadableBody},
+		"JSON with NaN (Python reads it)": {[]string{"Content-Type: application/json"}, `{"x":NaN,"access_token":"T"}`, ErrUnreadableBody},
+		"JSON, two values":                {[]string{"Content-Type: application/json"}, `{} {"access_token":"T"}`, ErrUnreadableBody},
+		"UTF-16 JSON":                     {[]string{"Content-Type: application/json; charset=utf-16le"}, "{\x00}\x00", ErrUnsupportedEncoding},
+		"UTF-16 form":                     {[]string{"Content-Type: application/x-www-form-urlencoded; charset=UTF-16"}, "a\x00", ErrUnsupportedEncoding},
 	} {
 		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.body))
 		for _, h := range tc.headers {
