@@ -1,5 +1,5 @@
 # Shortcuts; the scripts are the source of truth.
-.PHONY: run test build build-go bench chaos
+.PHONY: run test build build-go bench flood chaos
 
 # Run Caddy with the example config (go run: no separate build step).
 run:
@@ -20,6 +20,11 @@ build-go:
 # Benchmarks (scripts/bench).
 bench:
 	./scripts/bench
+
+# The flood test with 30 s phases (CI runs 3 s ones): what an
+# unauthenticated and an authenticated client can store per route kind.
+flood:
+	FLOOD_SECONDS=30 go test -count=1 -v -timeout 30m -run '^TestFlood$$' ./tests
 
 # Chaos test: 10 minutes of faults (at least 100) on Redis and Caddy under a
 # stream of revocations and checks; prints operations, faults, violations.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,6 +26,8 @@ type EmbeddedStore struct {
 	index *Index
 	now   func() time.Time
 
+	ownerRecords atomic.Int64 // see OwnerRecords
+
 	stop chan struct{}
 	done sync.WaitGroup
 }
@@ -43,6 +46,10 @@ func OpenEmbedded(path string, purgeEvery time.Duration) (*EmbeddedStore, error)
 		return nil, err
 	}
 	s.db = db
+	_ = db.View(func(tx *bolt.Tx) error {
+		s.ownerRecords.Store(countOwnerRecords(tx))
+		return nil
+	})
 	if purgeEvery > 0 {
 		s.done.Add(1)
 		go s.purgeLoop(purgeEvery)

@@ -115,6 +115,10 @@ func (r *Resilient) Current() Store {
 	return nil
 }
 
+// Unwrap returns the open backend (nil while it is not open), so that
+// CounterOf and OwnersOf look through the wrapper.
+func (r *Resilient) Unwrap() Store { return r.Current() }
+
 // Outbox returns the outbox, or nil while it is not open (or configured).
 func (r *Resilient) Outbox() *Outbox { return r.outbox.Load() }
 
