@@ -25,6 +25,8 @@ const (
 	// outboxLockTimeout is how long one attempt waits for another
 	// process's lock on the outbox file.
 	outboxLockTimeout = time.Second
+	// outboxFirstLockTimeout bounds the first, synchronous attempt.
+	outboxFirstLockTimeout = 100 * time.Millisecond
 )
 
 // ResilientOptions configures a Resilient store.
@@ -97,8 +99,14 @@ func NewResilient(o ResilientOptions, s Store) *Resilient {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	if o.OutboxPath != "" && o.Open != nil {
-		r.done.Add(1)
-		go r.openOutbox(ctx)
+		// At once when the file is free, so that what it holds is enforced
+		// from the first request; else in the background.
+		if ob, err := OpenOutbox(o.OutboxPath, outboxFirstLockTimeout); err == nil {
+			r.adoptOutbox(ob)
+		} else {
+			r.done.Add(1)
+			go r.openOutbox(ctx)
+		}
 	}
 	if o.Open != nil || s != nil {
 		r.done.Add(1)
@@ -373,12 +381,7 @@ func (r *Resilient) openOutbox(ctx context.Context) {
 	for ctx.Err() == nil {
 		ob, err := OpenOutbox(r.o.OutboxPath, outboxLockTimeout)
 		if err == nil {
-			r.outbox.Store(ob)
-			if n := ob.Len(); n > 0 {
-				r.logger.Warn("outbox holds confirmed revocations the store has not stored yet: enforcing them, and writing them to the store",
-					zap.String("path", ob.Path()), zap.Int("entries", n))
-			}
-			r.wake()
+			r.adoptOutbox(ob)
 			return
 		}
 		if time.Since(logged) >= resilientLogEvery {
@@ -390,6 +393,16 @@ func (r *Resilient) openOutbox(ctx context.Context) {
 		}
 		wait = min(wait*2, r.o.MaxRetry)
 	}
+}
+
+// adoptOutbox starts using an opened outbox.
+func (r *Resilient) adoptOutbox(ob *Outbox) {
+	r.outbox.Store(ob)
+	if n := ob.Len(); n > 0 {
+		r.logger.Warn("outbox holds confirmed revocations the store has not stored yet: enforcing them, and writing them to the store",
+			zap.String("path", ob.Path()), zap.Int("entries", n))
+	}
+	r.wake()
 }
 
 // run opens the backend when it is not open, then drains the outbox into
