@@ -23,7 +23,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.serveRoute(w, r, next, rt)
 	}
 	if err := h.checkRequest(r); err != nil {
-		return h.writeError(w, err)
+		return h.answerCheck(w, r, err) // caddy_errors.go
 	}
 	return next.ServeHTTP(w, r)
 }
@@ -36,22 +36,27 @@ func (h *Handler) checkRequest(r *http.Request) error {
 	found, err := h.sources.Extract(r, buf[:0])
 	if err != nil {
 		countExtractError(err)
+		setCheckResult(r, resultInvalid, extractReason(err), nil)
 		return extractError(err, h.MaxBodySize)
 	}
 	if len(found) == 0 {
+		setCheckResult(r, resultNone, "", nil) // placeholders.go
 		return nil
 	}
 	start := time.Now() // metrics: check latency
 	ns := h.namespace(r, "")
+	var result any = resultPass // any: a constant, stored without allocating
 	for i := range found {
 		m, err := h.checkRaw(r.Context(), ns, found[i].Raw)
 		if err != nil {
 			h.errLog.Error("denylist check failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
 			countCheckFailed(h.FailMode == FailOpen)
 			if h.FailMode == FailOpen {
+				result = resultFailOpen
 				continue
 			}
 			observeCheck(start, reasonUnavailable)
+			setCheckResult(r, resultUnavailable, reasonUnavailable, &ns)
 			return err
 		}
 		if m.Revoked {
@@ -62,10 +67,12 @@ func (h *Handler) checkRequest(r *http.Request) error {
 					zap.String("namespace", ns))
 			}
 			observeCheck(start, m.Entry.Kind.String())
+			setRevokedPlaceholders(r, ns, found[i].Source, &m.Entry)
 			return errRevoked
 		}
 	}
 	observeCheck(start, "")
+	setCheckResult(r, result, "", &ns)
 	return nil
 }
 
