@@ -54,6 +54,12 @@ type Handler struct {
 	// Routes are the revocation and logout endpoints to intercept.
 	Routes []*Route `json:"routes,omitempty"`
 
+	// Profiles are presets that front an API as it is (Keycloak, Usergrid,
+	// MeshyDB), expanded at provisioning into routes (added to Routes) and
+	// settings, as the Caddyfile's profile subdirective is. See
+	// ProfileConfig.
+	Profiles []*ProfileConfig `json:"profiles,omitempty"`
+
 	// Name identifies this handler in the admin API and CLI (?handler=,
 	// --handler) when a config has several token_revocation handlers
 	// that differ in their settings. Default: none.
@@ -145,6 +151,8 @@ type Handler struct {
 	logger   *zap.Logger
 	errLog   *rateLimitedLogger
 	now      func() time.Time
+
+	profilesExpanded bool // Profiles are in Routes (profile_json.go)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -190,6 +198,9 @@ func (h *Handler) setup() error {
 		Headers:      h.Headers,
 		MaxTokenSize: h.MaxTokenSize,
 		MaxBodySize:  h.MaxBodySize,
+	}
+	if err := h.expandProfiles(); err != nil { // profile_json.go
+		return err
 	}
 	h.routes = h.routes[:0]
 	for i, rc := range h.Routes {
