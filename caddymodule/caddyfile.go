@@ -41,6 +41,9 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	            server_name <name>
 //	            ca_file <pem file>
 //	            insecure_skip_verify
+//	            cert_file <pem file>    # client certificate, for tls-auth-clients
+//	            key_file <pem file>
+//	            min_version 1.2|1.3     # default: 1.2
 //	        }]
 //	        dial_timeout <duration>
 //	        read_timeout <duration>
@@ -92,6 +95,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        jwks_refresh <duration>         # default: 1h
 //	        jwks_min_refresh <duration>     # default: 10s
 //	        jwks_timeout <duration>         # default: 5s
+//	        ca_file <pem file>              # CAs trusted for jwks_url (an IdP on a private CA)
 //	    }
 //
 //	    # where tokens are looked for on every request
@@ -298,6 +302,12 @@ func (c *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					err = oneArg(d, &c.TLS.CAFile)
 				case "insecure_skip_verify":
 					c.TLS.InsecureSkipVerify = true
+				case "cert_file":
+					err = oneArg(d, &c.TLS.CertFile)
+				case "key_file":
+					err = oneArg(d, &c.TLS.KeyFile)
+				case "min_version":
+					err = oneArg(d, &c.TLS.MinVersion)
 				default:
 					err = d.Errf("token_revocation: redis tls: unknown option %q", d.Val())
 				}

@@ -86,6 +86,11 @@ type JWTConfig struct {
 
 	// JWKSTimeout bounds one fetch of the JWKS. Default: 5s.
 	JWKSTimeout caddy.Duration `json:"jwks_timeout,omitempty"`
+
+	// CAFile is a PEM file of the CA certificates trusted for the
+	// JWKSURL's certificate, instead of the system pool: for an identity
+	// provider whose certificate a private CA signed.
+	CAFile string `json:"ca_file,omitempty"`
 }
 
 // verifierConfig resolves placeholders and reads key files.
@@ -114,6 +119,9 @@ func (jc *JWTConfig) verifierConfig(h *Handler) (jwtv.Config, error) {
 		return cfg, err
 	}
 	if cfg.JWKSURL, err = expand("jwks_url", jc.JWKSURL); err != nil {
+		return cfg, err
+	}
+	if err := jc.setRootCAs(&cfg, expand); err != nil { // tls_config.go
 		return cfg, err
 	}
 	for _, a := range jc.Audiences {
@@ -293,6 +301,8 @@ func unmarshalJWT(h *Handler, d *caddyfile.Dispenser) error {
 			err = durationArg(d, &jc.JWKSMinRefresh)
 		case "jwks_timeout":
 			err = durationArg(d, &jc.JWKSTimeout)
+		case "ca_file":
+			err = oneArg(d, &jc.CAFile)
 		default:
 			err = d.Errf("token_revocation: jwt %s: unknown option %q", jc.Issuer, d.Val())
 		}

@@ -182,7 +182,7 @@ func newJWKSCache(cfg *Config, now func() time.Time) *jwksCache {
 	return &jwksCache{
 		cfg:    cfg,
 		now:    now,
-		client: &http.Client{Timeout: cfg.JWKSTimeout},
+		client: cfg.httpClient(), // client.go
 		ctx:    ctx,
 		cancel: cancel,
 	}

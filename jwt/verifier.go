@@ -20,6 +20,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -104,6 +105,9 @@ type Config struct {
 	JWKSTimeout time.Duration
 	// Logger receives warnings about the JWKS. Default: none.
 	Logger *zap.Logger
+	// RootCAs, when set, are the CAs trusted for the JWKS URL's
+	// certificate instead of the system pool (an IdP on a private CA).
+	RootCAs *x509.CertPool
 }
 
 // Options are per-call requirements on top of the Config.
