@@ -10,7 +10,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // instead: the tag when built from a published version, the version
 // xcaddy.json pins for a build from a checkout (scripts/build), nothing
 // for `go build ./cmd/caddy` (there the module is the main module).
-const Version = "v0.1.0"
+const Version = "v0.2.0"
 
 // metricBuildInfo is 1, labelled with the module's version.
 var metricBuildInfo = prometheus.NewGauge(prometheus.GaugeOpts{
