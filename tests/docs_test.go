@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -23,7 +24,9 @@ import (
 //   - every ```caddyfile block of the Markdown files (README.md,
 //     CONTRIBUTING.md, examples/*.md, docs/*.md), and every Caddyfile of
 //     the repository (Caddyfile.example, examples/*.Caddyfile), is
-//     `caddy fmt`-clean and `caddy adapt`s. A block that is a fragment (it
+//     `caddy fmt`-clean and `caddy adapt`s, with --validate (the handler
+//     provisioned, its settings checked) unless it uses `store redis`,
+//     which would need the Redis it names. A block that is a fragment (it
 //     starts with a directive, not a site address or a global options
 //     block) is adapted wrapped in a site block, `:8080 { ... }`. A block
 //     that writes syntax rather than config (it holds <placeholders> such
@@ -139,25 +142,43 @@ func checkCaddyfile(t *testing.T, where, body string) {
 	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, errOut, err := caddyCmd(t, "", "adapt", "--config", file, "--adapter", "caddyfile"); err != nil {
+	args := []string{"adapt", "--config", file, "--adapter", "caddyfile"}
+	if !strings.Contains(body, "store redis") {
+		args = append(args, "--validate")
+	}
+	if _, errOut, err := caddyCmd(t, "", args...); err != nil {
 		t.Errorf("%s: caddy adapt: %v\n%s\n%s", where, err, errOut, body)
 	}
 }
 
-func TestDocsCaddyfiles(t *testing.T) {
+// docSnippets returns the repository root and the Markdown blocks fenced
+// with one of langs.
+func docSnippets(t *testing.T, langs ...string) (string, []snippet) {
+	t.Helper()
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tested := 0
+	var out []snippet
 	for _, f := range docFiles(t, root) {
 		for _, s := range snippets(t, f) {
-			if s.lang != "caddyfile" || syntaxNotation.MatchString(s.body) {
-				continue
+			if slices.Contains(langs, s.lang) {
+				out = append(out, s)
 			}
-			checkCaddyfile(t, s.String(), s.body)
-			tested++
 		}
+	}
+	return root, out
+}
+
+func TestDocsCaddyfiles(t *testing.T) {
+	root, blocks := docSnippets(t, "caddyfile")
+	tested := 0
+	for _, s := range blocks {
+		if syntaxNotation.MatchString(s.body) {
+			continue
+		}
+		checkCaddyfile(t, s.String(), s.body)
+		tested++
 	}
 	files, _ := filepath.Glob(filepath.Join(root, "examples", "*.Caddyfile"))
 	files = append(files, filepath.Join(root, "Caddyfile.example"))
@@ -175,23 +196,15 @@ func TestDocsCaddyfiles(t *testing.T) {
 }
 
 func TestDocsShellSnippetsParse(t *testing.T) {
-	root, err := repoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, blocks := docSnippets(t, "sh", "bash", "shell")
 	tested := 0
-	for _, f := range docFiles(t, root) {
-		for _, s := range snippets(t, f) {
-			if s.lang != "sh" && s.lang != "bash" && s.lang != "shell" {
-				continue
-			}
-			cmd := exec.Command("bash", "-n")
-			cmd.Stdin = strings.NewReader(s.body)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Errorf("%s does not parse (bash -n): %v\n%s\n%s", s, err, out, s.body)
-			}
-			tested++
+	for _, s := range blocks {
+		cmd := exec.Command("bash", "-n")
+		cmd.Stdin = strings.NewReader(s.body)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s does not parse (bash -n): %v\n%s\n%s", s, err, out, s.body)
 		}
+		tested++
 	}
 	if tested < 5 {
 		t.Fatalf("only %d shell snippets found", tested)
