@@ -56,8 +56,8 @@ const revokedAnswer = "HTTP/1.1 401 Unauthorized\r\n" +
 // TestHandleErrorsRestylesRejections: a site whose handle_errors matches
 // the 401 of a revoked token answers it its own way (WWW-Authenticate
 // kept, the placeholders available); a site without handle_errors, or
-// with one that matches other statuses only, gets the gateway's own answer
-// byte for byte. Later handlers and the access log see the
+// with one that matches other statuses only or only sets a header, gets
+// the gateway's own answer byte for byte. Later handlers and the access log see the
 // {http.token_revocation.*} placeholders.
 func TestHandleErrorsRestylesRejections(t *testing.T) {
 	up := startUpstream(t)
@@ -74,6 +74,14 @@ http://only404.test {
 	reverse_proxy %[1]s
 	handle_errors 404 {
 		respond "no such page" 404
+	}
+}
+
+http://headeronly.test {
+	token_revocation
+	reverse_proxy %[1]s
+	handle_errors {
+		header X-Error-Seen yes
 	}
 }
 
@@ -107,7 +115,9 @@ http://later.test {
 		t.Fatalf("revoke: %d %s", res.Status, res.Body)
 	}
 
-	for _, host := range []string{"plain.test", "only404.test"} {
+	// An error route that only sets a header does not answer: Caddy would
+	// send the status alone, so the gateway keeps its own answer.
+	for _, host := range []string{"plain.test", "only404.test", "headeronly.test"} {
 		if got := rawGet(t, c, host, "/api", "gone-1"); got != revokedAnswer {
 			t.Errorf("%s: the revoked token's answer is\n%q\nwant, byte for byte,\n%q", host, got, revokedAnswer)
 		}

@@ -8,9 +8,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -125,5 +127,49 @@ func TestRedisMutualTLS(t *testing.T) {
 	})
 	if res := get(t, c.URL("/api"), "Authorization: Bearer tls-2"); res.Status != http.StatusOK {
 		t.Fatalf("a live token: %d", res.Status)
+	}
+}
+
+// TestIdPOnPrivateCA: a jwt block's ca_file makes the JWKS fetch trust an
+// identity provider whose certificate a private CA signed; without it the
+// fetch fails and a call that needs verified claims answers 503.
+func TestIdPOnPrivateCA(t *testing.T) {
+	pki := newTestPKI(t, t.TempDir())
+	idp := startIdP(t)
+	idp.publish(t, "k1")
+	cert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpsIdP := httptest.NewUnstartedServer(idp.Config.Handler)
+	httpsIdP.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	httpsIdP.StartTLS()
+	t.Cleanup(httpsIdP.Close)
+	up := startUpstream(t)
+	gateway := func(caLine string) *Caddy {
+		return startCaddy(t, `http:// {
+	token_revocation {
+		jwt %s {
+			jwks_url %s
+			jwks_min_refresh 100ms
+			%s
+		}
+		logout_all /logout-all
+	}
+	reverse_proxy %s
+}`, claimsIssuer, httpsIdP.URL, caLine, up.Addr())
+	}
+
+	without := gateway("")
+	tok := idp.sign(t, "k1", "JWT", map[string]any{"sub": "hana", "iat": time.Now().Unix() - 30})
+	if res := do(t, "POST", without.URL("/logout-all"), nil, "Authorization: Bearer "+tok); res.Status != http.StatusServiceUnavailable {
+		t.Errorf("logout_all, the IdP's CA not trusted: %d %s, want 503", res.Status, res.Body)
+	}
+	without.Stop()
+
+	with := gateway(fmt.Sprintf("ca_file %q", pki.CA))
+	logoutAllSoon(t, with, tok, "IdP on a private CA, ca_file given")
+	if s := get(t, with.URL("/api"), "Authorization: Bearer "+tok).Status; s != http.StatusUnauthorized {
+		t.Errorf("hana's token after logout_all: %d, want 401", s)
 	}
 }
