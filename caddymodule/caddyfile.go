@@ -62,6 +62,8 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    logout <path> [respond|forward] {   # OIDC / Keycloak logout
 //	        mode respond|forward
 //	        namespace <template>
+//	        client_auth required|off        # respond mode; default: required on revoke, logout and keycloak_* when clients are set
+//	        verified_only                   # respond mode, needs jwt: store only tokens that verify
 //	        case_insensitive                # the upstream routes paths without regard to case
 //	    }
 //	    logout_all <path> [respond|forward]          # log out everywhere (needs jwt)
@@ -98,6 +100,19 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        jwks_timeout <duration>         # default: 5s
 //	        ca_file <pem file>              # CAs trusted for jwks_url (an IdP on a private CA)
 //	    }
+//
+//	    # who may call the routes, and how often (see "Abuse limits" in the README)
+//	    clients {
+//	        <id> <secret>                   # e.g. {env.REVOKE_CLIENT_SECRET}; client_secret_basic or client_secret_post
+//	    }
+//	    rate_limit off
+//	    rate_limit {                        # revocation routes and token endpoint observers
+//	        client <n>/<interval> [<burst>]     # per authenticated client; default: 50/1s 100
+//	        address <n>/<interval> [<burst>]    # per client address (loopback exempt); default: 50/1s 100
+//	        max_keys <n>                        # clients, and addresses, tracked; default: 10000
+//	    }
+//	    max_entries <n>|off                 # then 503 "denylist full"; default: 1000000
+//	    max_owner_records <n>|off           # then token endpoints answer 503; default: 1000000
 //
 //	    # where tokens are looked for on every request
 //	    schemes <scheme...>                 # default: Bearer DPoP

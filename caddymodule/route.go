@@ -106,6 +106,19 @@ type Route struct {
 	// through this route. Placeholders allowed.
 	Namespace string `json:"namespace,omitempty"`
 
+	// ClientAuth is "required" (callers authenticate as one of
+	// Handler.Clients, else 401 invalid_client) or "off". Default:
+	// required on respond-mode routes of kind revoke, logout,
+	// keycloak_revoke and keycloak_logout when the handler has clients,
+	// else off. Respond mode only.
+	ClientAuth string `json:"client_auth,omitempty"`
+
+	// VerifiedOnly records only tokens that verify against Handler.JWT: a
+	// token that does not (opaque, forged, another issuer's) is answered as
+	// an invalid token (RFC 7009: 200) and not stored. Respond mode only;
+	// needs Handler.JWT.
+	VerifiedOnly bool `json:"verified_only,omitempty"`
+
 	// CaseInsensitive matches the path's literal segments without regard
 	// to ASCII case, for an upstream that routes so (ASP.NET Core, say):
 	// "/OAUTH/REVOKE" is then this route too, not a revocation that
@@ -123,8 +136,9 @@ const (
 // route is a compiled Route.
 type route struct {
 	*Route
-	pattern *pathPattern
-	kind    *routeKind
+	pattern      *pathPattern
+	kind         *routeKind
+	authenticate bool // callers must authenticate as a client (see setupClients)
 }
 
 // revocation is what one call to a revocation route asks to revoke.
@@ -373,6 +387,9 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		w.Header().Set("Allow", strings.Join(rt.kind.methods, ", "))
 		return writeOAuthError(w, &oauthError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method " + r.Method + " not allowed"})
 	}
+	if err := h.guardRoute(r, rt); err != nil { // rate limits, client authentication, ceiling
+		return h.writeError(w, err)
+	}
 	rev, err := rt.kind.read(h, r)
 	if err != nil {
 		if pass && isUnreadable(err) {
@@ -381,6 +398,9 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		return h.writeError(w, err)
 	}
 	rev.namespace = ns
+	if err := h.screenRevocation(r.Context(), rt, rev); err != nil { // tokens per call, verified_only
+		return h.writeError(w, err)
+	}
 	if rt.Mode == ModeRespond {
 		if err := h.record(r.Context(), rt, rev); err != nil {
 			return h.writeError(w, err)
