@@ -55,7 +55,9 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    }
 //
 //	    # revocation routes: <type> <path> [respond|forward] [{ options }]
-//	    revoke <path> [respond|forward]     # RFC 7009
+//	    revoke <path> [respond|forward] [{  # RFC 7009
+//	        revoke_refused <error code or status...>|off  # forward: upstream answers on which the gateway revokes JWTs itself; default unsupported_token_type
+//	    }]
 //	    logout <path> [respond|forward] {   # OIDC / Keycloak logout
 //	        mode respond|forward
 //	        namespace <template>

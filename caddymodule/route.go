@@ -106,6 +106,13 @@ type Route struct {
 	// Namespace overrides the handler's namespace for revocations made
 	// through this route. Placeholders allowed.
 	Namespace string `json:"namespace,omitempty"`
+
+	// RevokeRefused (forward revoke and keycloak_revoke routes): the
+	// upstream answers on which the gateway revokes the JWTs of the call
+	// itself and answers 200 — OAuth error codes of a 400 answer, or
+	// statuses. Default: unsupported_token_type (RFC 7009 section 2.2.1);
+	// ["off"]: never. See route_refused.go.
+	RevokeRefused []string `json:"revoke_refused,omitempty"`
 }
 
 // Route modes.
@@ -119,6 +126,7 @@ type route struct {
 	*Route
 	pattern *pathPattern
 	kind    *routeKind
+	refusal *refusalMatcher
 }
 
 // revocation is what one call to a revocation route asks to revoke.
@@ -178,6 +186,9 @@ type routeKind struct {
 	// method it does not handle, such as a CORS preflight; no token) goes
 	// on to the upstream unchanged, and nothing is recorded.
 	passUnreadable bool
+	// revokesRefused kinds may revoke a token the upstream refuses to
+	// (Route.RevokeRefused).
+	revokesRefused bool
 }
 
 var routeKinds = map[string]*routeKind{
@@ -236,7 +247,11 @@ func compileRoute(rc *Route) (*route, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &route{Route: rc, pattern: p, kind: kind}, nil
+	refusal, err := compileRevokeRefused(rc, kind)
+	if err != nil {
+		return nil, err
+	}
+	return &route{Route: rc, pattern: p, kind: kind, refusal: refusal}, nil
 }
 
 // readFormTokens returns a reader of the form fields that carry tokens; at
@@ -361,6 +376,8 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		if err := h.record(r.Context(), rt, rev); err != nil {
 			return h.writeError(w, err)
 		}
+	} else if handled, err := h.revokeRefused(w, r, rt, rev, newUpstreamAnswer(rec, &buf)); handled {
+		return err
 	}
 	return rec.WriteResponse()
 }
