@@ -61,6 +61,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    logout <path> [respond|forward] {   # OIDC / Keycloak logout
 //	        mode respond|forward
 //	        namespace <template>
+//	        case_insensitive                # the upstream routes paths without regard to case
 //	    }
 //	    logout_all <path> [respond|forward]          # log out everywhere (needs jwt)
 //	    backchannel_logout <path> [respond|forward]  # OIDC Back-Channel Logout (needs jwt with audience)
@@ -105,11 +106,12 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //
 //	    namespace <template>                # e.g. {http.request.header.tenant}
 //	    namespace_default <placeholder> <value>  # e.g. {http.request.header.tenant} main
+//	    namespace_fold_case                 # tenants compare without regard to case
 //	    max_token_size <size>               # default: 8KiB
 //	    max_body_size <size>                # default: 64KiB
 //	    default_ttl <duration>              # default: 24h
 //	    max_token_lifetime <duration>       # default: 24h
-//	    clock_skew <duration>               # default: 1m
+//	    clock_skew <duration>               # default: 5m
 //	    fail closed|open                    # default: closed
 //	    retry_after <duration>              # default: 5s
 //	    hmac_key <key>                      # e.g. {env.TOKEN_REVOCATION_KEY}
@@ -182,6 +184,13 @@ var handlerOptions = map[string]func(h *Handler, d *caddyfile.Dispenser) error{
 var routeOptions = map[string]func(rc *Route, d *caddyfile.Dispenser) error{
 	"mode":      func(rc *Route, d *caddyfile.Dispenser) error { return oneArg(d, &rc.Mode) },
 	"namespace": func(rc *Route, d *caddyfile.Dispenser) error { return oneArg(d, &rc.Namespace) },
+	"case_insensitive": func(rc *Route, d *caddyfile.Dispenser) error {
+		rc.CaseInsensitive = true
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		return nil
+	},
 }
 
 // unmarshalRoute parses `<type> <path> [respond|forward] [{ ... }]`.

@@ -18,9 +18,13 @@ func TestTokenKeyIsTheIdentityKey(t *testing.T) {
 		h := newTestHandler(t, &Handler{HMACKey: key}, nil)
 		for _, raw := range []string{"opaque-token", benchOpaque, benchJWT, jwt(map[string]any{"sub": "u"})} {
 			tok := token.Parse(raw)
-			want := h.hasher.Key(denylist.KindToken, "tenant", tok.Identity()...)
-			if got := h.tokenKey("tenant", &tok); got != want {
+			want := h.hasher.Key(denylist.KindToken, "", tok.Identity()...)
+			if got := h.tokenKey(&tok); got != want {
 				t.Errorf("key %q, token %.20q (jwt %v): tokenKey %s, want %s", key, raw, tok.JWT, got, want)
+			}
+			legacy := h.hasher.Key(denylist.KindToken, "tenant", tok.Identity()...)
+			if got := h.tokenKeyIn("tenant", &tok); got != legacy {
+				t.Errorf("key %q, token %.20q: tokenKeyIn(tenant) %s, want %s", key, raw, got, legacy)
 			}
 		}
 	}

@@ -160,23 +160,22 @@ func (h *Handler) callerToken(r *http.Request) (string, error) {
 	src := token.Sources{Schemes: h.Schemes, MaxTokenSize: h.MaxTokenSize}
 	found, err := src.Extract(r, nil)
 	if err != nil {
-		return "", extractError(err, h.MaxBodySize)
+		return "", extractError(err)
 	}
 	if len(found) > 0 {
 		return found[0].Raw, nil
 	}
 	if token.IsForm(r) {
-		form, err := h.readForm(r)
+		p, err := h.readParams(r)
 		if err != nil {
 			return "", err
 		}
-		for _, v := range form["token"] {
-			if len(v) > h.MaxTokenSize {
-				return "", &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "token too large"}
-			}
-			if v != "" {
-				return v, nil
-			}
+		t, err := h.paramToken(p, "token")
+		if err != nil {
+			return "", err
+		}
+		if t != nil {
+			return t.Raw, nil
 		}
 	}
 	return "", &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "missing token: send it in the Authorization header or the form field token"}

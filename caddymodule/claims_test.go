@@ -147,9 +147,16 @@ func TestLogoutAll(t *testing.T) {
 	if s := status(t, h, other); s != 200 {
 		t.Errorf("another user: %d, want 200", s)
 	}
-	after := sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "N", "iat": now.Unix() + 1})
+	// A token issued within clock_skew after the cut-off may come from an
+	// issuer whose clock runs ahead: it counts as issued before it.
+	skew := int64(time.Duration(h.ClockSkew) / time.Second)
+	ahead := sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "A", "iat": now.Unix() + skew - 5})
+	if s := status(t, h, ahead); s != 401 {
+		t.Errorf("token issued %ds after the cut-off (clock skew %ds): %d, want 401", skew-5, skew, s)
+	}
+	after := sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "N", "iat": now.Unix() + skew + 1})
 	if s := status(t, h, after); s != 200 {
-		t.Errorf("token issued after the cut-off: %d, want 200", s)
+		t.Errorf("token issued after the cut-off and the clock skew: %d, want 200", s)
 	}
 
 	// The form field token works too; unverifiable tokens get 401 and

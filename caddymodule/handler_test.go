@@ -340,7 +340,11 @@ func TestStoreFailure(t *testing.T) {
 	}
 }
 
-func TestNamespacesAreSeparate(t *testing.T) {
+// TestNamespacesScopeClaimsNotTokens: a token revoked by its identity is
+// revoked in every namespace (the namespace comes from the request, which
+// its holder spells), while a revocation by a claim (a session) in one
+// namespace does not match a token with the same claim in another.
+func TestNamespacesScopeClaimsNotTokens(t *testing.T) {
 	store, err := denylist.OpenEmbedded(filepath.Join(t.TempDir(), "d.db"), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -349,11 +353,21 @@ func TestNamespacesAreSeparate(t *testing.T) {
 	a := newTestHandler(t, &Handler{Namespace: "tenant-a", Routes: []*Route{{Type: "revoke", Path: "/revoke"}}}, store)
 	b := newTestHandler(t, &Handler{Namespace: "tenant-b"}, store)
 	serve(t, a, &upstream{}, formRequest("POST", "/revoke", url.Values{"token": {"shared"}}))
-	if res := serve(t, a, &upstream{}, bearer("/api", "shared")); res.status != 401 {
-		t.Errorf("tenant-a: %d, want 401", res.status)
+	for name, h := range map[string]*Handler{"tenant-a": a, "tenant-b": b} {
+		if res := serve(t, h, &upstream{}, bearer("/api", "shared")); res.status != 401 {
+			t.Errorf("%s: %d, want 401", name, res.status)
+		}
 	}
-	if res := serve(t, b, &upstream{}, bearer("/api", "shared")); res.status != 200 {
-		t.Errorf("tenant-b: %d, want 200", res.status)
+	now := time.Now()
+	if err := a.revokeCutoffs(context.Background(), "test", "tenant-a", cutoff{Kind: denylist.KindSession, Issuer: "iss", ID: "S", At: now}); err != nil {
+		t.Fatal(err)
+	}
+	tok := jwt(map[string]any{"iss": "iss", "sid": "S", "iat": now.Unix() - 600})
+	if res := serve(t, a, &upstream{}, bearer("/api", tok)); res.status != 401 {
+		t.Errorf("session S in tenant-a: %d, want 401", res.status)
+	}
+	if res := serve(t, b, &upstream{}, bearer("/api", tok)); res.status != 200 {
+		t.Errorf("session S in tenant-b: %d, want 200 (a claim revoked in another namespace)", res.status)
 	}
 }
 

@@ -28,7 +28,7 @@ const (
 	DefaultMaxBodySize      = 64 << 10
 	DefaultTTL              = 24 * time.Hour
 	DefaultMaxTokenLifetime = 24 * time.Hour
-	DefaultClockSkew        = time.Minute
+	DefaultClockSkew        = 5 * time.Minute
 	DefaultRetryAfter       = 5 * time.Second
 )
 
@@ -59,10 +59,14 @@ type Handler struct {
 	// that differ in their settings. Default: none.
 	Name string `json:"name,omitempty"`
 
-	// Namespace scopes revocations: a token revoked in one namespace is not
-	// rejected in another. It may use request placeholders, e.g.
-	// `{http.request.header.tenant}`, and is evaluated on every request and
-	// revocation. Default: empty (one namespace).
+	// Namespace scopes the revocations made from claims (a jti, a session,
+	// a user): those of one namespace do not match tokens checked in
+	// another, so that equal claim values of two tenants do not collide. A
+	// token revoked by its own identity is revoked in every namespace:
+	// the namespace comes from the request, which an attacker spells. It
+	// may use request placeholders, e.g. `{http.request.header.tenant}`,
+	// and is evaluated on every request and revocation. Default: empty
+	// (one namespace).
 	//
 	// In a namespace, `{http.request.uri.path.N}` is segment N of the
 	// cleaned path (as route paths are matched), so "//a/b" and "/./a/b"
@@ -74,6 +78,12 @@ type Handler struct {
 	// name: {"http.request.header.tenant": "main"} makes a request without
 	// a tenant header count as tenant main, as the API does.
 	NamespaceDefaults map[string]string `json:"namespace_defaults,omitempty"`
+
+	// NamespaceFoldCase lower-cases the namespace, for an API that compares
+	// the values it is made of (a tenant, an account) without regard to
+	// case: "T1" and "t1" are then one namespace, as the API sees them.
+	// The meshydb profile sets it.
+	NamespaceFoldCase bool `json:"namespace_fold_case,omitempty"`
 
 	// Schemes are the Authorization schemes whose credential is a token.
 	// Default: ["Bearer", "DPoP"]. Compared case-insensitively.
@@ -110,8 +120,14 @@ type Handler struct {
 	// entry is kept longer. Default: 24h.
 	MaxTokenLifetime caddy.Duration `json:"max_token_lifetime,omitempty"`
 
-	// ClockSkew is added to a token's expiry before its entry is dropped.
-	// Default: 1m.
+	// ClockSkew is how far the clocks of the gateway, the identity
+	// provider and the upstream may disagree, and how long past its exp an
+	// upstream may still accept a token: it is added to a token's expiry
+	// before its entry is dropped (a token revoked up to ClockSkew after
+	// its exp is still stored), and a token issued up to ClockSkew after a
+	// session or user cut-off still counts as issued before it. Default:
+	// 5m, the leeway of ASP.NET Core's JwtBearer and of many JWT
+	// libraries.
 	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
 
 	// FailMode says what a request gets when the denylist cannot be read:
@@ -191,6 +207,7 @@ func (h *Handler) setup() error {
 		MaxTokenSize: h.MaxTokenSize,
 		MaxBodySize:  h.MaxBodySize,
 	}
+	h.sources.Prepare()
 	h.routes = h.routes[:0]
 	for i, rc := range h.Routes {
 		rt, err := compileRoute(rc)

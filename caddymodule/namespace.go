@@ -11,27 +11,43 @@ import (
 
 func init() {
 	handlerOptions["namespace_default"] = unmarshalNamespaceDefault
+	handlerOptions["namespace_fold_case"] = func(h *Handler, d *caddyfile.Dispenser) error {
+		h.NamespaceFoldCase = true
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		return nil
+	}
 }
 
 // pathSegmentPlaceholder is the prefix of the placeholders of path
 // segments, `{http.request.uri.path.N}`.
 const pathSegmentPlaceholder = "http.request.uri.path."
 
-// expandNamespace evaluates the namespace template ns for r. Two things
+// headerPlaceholder is the prefix of the placeholders of request
+// headers, `{http.request.header.Name}`.
+const headerPlaceholder = "http.request.header."
+
+// expandNamespace evaluates the namespace template ns for r. Three things
 // differ from a plain placeholder replacement, so that a namespace cannot
 // be dodged by spelling a request another way:
 //
 //   - {http.request.uri.path.N} is segment N of the cleaned path, as route
 //     paths are matched ("//acct/x" and "/./acct/x" are in acct's
 //     namespace, not in "");
+//   - {http.request.header.Name} is the header's one value: a request
+//     with two different values is ambiguous (upstreams bind the first or
+//     the last) and is refused with 400, where Caddy's placeholder would
+//     join them into a namespace of their own;
 //   - a placeholder that is empty in r takes its value from
 //     NamespaceDefaults when it has one there (no tenant header is the
 //     default tenant, as the API sees it).
-func (h *Handler) expandNamespace(r *http.Request, repl *caddy.Replacer, ns string) string {
-	if len(h.NamespaceDefaults) == 0 && !strings.Contains(ns, pathSegmentPlaceholder) {
-		return repl.ReplaceAll(ns, "")
-	}
+//
+// With NamespaceFoldCase, the namespace is lower-cased, for an API that
+// compares tenants and accounts without regard to case.
+func (h *Handler) expandNamespace(r *http.Request, repl *caddy.Replacer, ns string) (string, error) {
 	var segs []string
+	var ambiguous string
 	out, _ := repl.ReplaceFunc(ns, func(key string, val any) (any, error) {
 		if idx, ok := strings.CutPrefix(key, pathSegmentPlaceholder); ok {
 			if i, err := strconv.Atoi(idx); err == nil && i >= 0 {
@@ -40,9 +56,16 @@ func (h *Handler) expandNamespace(r *http.Request, repl *caddy.Replacer, ns stri
 				}
 				val = ""
 				if i < len(segs) {
-					val = segs[i]
+					val = withoutMatrix(segs[i])
 				}
 			}
+		}
+		if name, ok := strings.CutPrefix(key, headerPlaceholder); ok {
+			v, one := oneHeaderValue(r.Header.Values(name), h.NamespaceFoldCase)
+			if !one {
+				ambiguous = name
+			}
+			val = v
 		}
 		if caddy.ToString(val) == "" {
 			if d, ok := h.NamespaceDefaults[key]; ok {
@@ -51,7 +74,29 @@ func (h *Handler) expandNamespace(r *http.Request, repl *caddy.Replacer, ns stri
 		}
 		return val, nil
 	})
-	return out
+	if ambiguous != "" {
+		return "", &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the " + ambiguous + " header is given more than once, with different values"}
+	}
+	if h.NamespaceFoldCase {
+		out = strings.ToLower(out)
+	}
+	return out, nil
+}
+
+// oneHeaderValue returns the value of a header given as values (trimmed;
+// the same value repeated is one value). one is false when it has two
+// different values (compared without regard to case with foldCase).
+func oneHeaderValue(values []string, foldCase bool) (v string, one bool) {
+	for i, x := range values {
+		x = strings.TrimSpace(x)
+		switch {
+		case i == 0:
+			v = x
+		case x != v && !(foldCase && strings.EqualFold(x, v)):
+			return "", false
+		}
+	}
+	return v, true
 }
 
 // unmarshalNamespaceDefault parses `namespace_default <placeholder> <value>`.

@@ -10,14 +10,18 @@ import (
 
 // pathPattern matches request paths against a template such as
 // "/realms/{realm}/protocol/openid-connect/logout": literal segments match
-// exactly, "{name}" matches one segment and captures it, and a final "*"
-// matches the rest.
+// exactly (or but for ASCII case, with foldCase), "{name}" matches one
+// segment and captures it, and a final "*" matches the rest. A segment's
+// matrix parameters (";x=y", which JAX-RS, Tomcat and Jetty ignore when
+// they route) are ignored, so "/logout;x=y" is the route "/logout" as the
+// upstream sees it.
 type pathPattern struct {
 	raw      string
 	segments []string
+	foldCase bool
 }
 
-func parsePathPattern(p string) (*pathPattern, error) {
+func parsePathPattern(p string, foldCase bool) (*pathPattern, error) {
 	if !strings.HasPrefix(p, "/") {
 		return nil, fmt.Errorf("path %q must start with /", p)
 	}
@@ -30,34 +34,63 @@ func parsePathPattern(p string) (*pathPattern, error) {
 			return nil, fmt.Errorf("path %q: segment %q: a placeholder is a whole segment, {name}", p, s)
 		case s == "{}":
 			return nil, fmt.Errorf("path %q: placeholder without a name", p)
+		case strings.Contains(s, ";"):
+			return nil, fmt.Errorf("path %q: segment %q: ';' starts matrix parameters, which are ignored when matching: leave them out", p, s)
 		}
 	}
-	return &pathPattern{raw: p, segments: segs}, nil
+	return &pathPattern{raw: p, segments: segs, foldCase: foldCase}, nil
 }
 
 func (p *pathPattern) String() string { return p.raw }
 
-// match reports whether the request path matches, and the captured
-// segments. A revocation route must not be dodged by spelling its path
-// another way: the path is matched both as decoded and cleaned (so "//",
-// "/./", "..", a trailing slash and "%2F" between segments all still
-// match) and segment by segment as escaped (so "%2F" inside one segment is
-// one segment, as an upstream that splits before decoding sees it).
-func (p *pathPattern) match(r *http.Request) (map[string]string, bool) {
+// pathMatch is a request path that matched a pattern.
+type pathMatch struct {
+	// vars are the captured segments.
+	vars map[string]string
+	// segs are the segments of path, unescaped.
+	segs []string
+	// path is the path that matched, as the pattern spells it: cleaned,
+	// without matrix parameters, placeholders filled in with what they
+	// captured. A forwarded route call goes upstream with this path, so
+	// that the upstream serves the route the gateway matched, not another
+	// path that a spelling the gateway cleaned would reach ("/a/../x").
+	path string
+}
+
+// match reports whether the request path matches. A revocation route must
+// not be dodged by spelling its path another way: the path is matched both
+// as decoded and cleaned (so "//", "/./", "..", a trailing slash and "%2F"
+// between segments all still match) and segment by segment as escaped (so
+// "%2F" inside one segment is one segment, as an upstream that splits
+// before decoding sees it). It allocates nothing for a path that does not
+// match.
+func (p *pathPattern) match(r *http.Request) (*pathMatch, bool) {
 	var buf [16]string // every request is matched: split without allocating
-	if vars, ok := p.matchSegments(appendSplitClean(buf[:0], r.URL.Path)); ok {
-		return vars, true
+	segs := appendSplitClean(buf[:0], r.URL.Path)
+	if p.matchSegments(segs) {
+		return p.matched(segs), true
 	}
 	if raw := r.URL.EscapedPath(); raw != r.URL.Path {
 		segs := splitClean(raw)
 		for i, s := range segs {
+			s = withoutMatrix(s)
 			if u, err := url.PathUnescape(s); err == nil {
 				segs[i] = u
 			}
 		}
-		return p.matchSegments(segs)
+		if p.matchSegments(segs) {
+			return p.matched(segs), true
+		}
 	}
 	return nil, false
+}
+
+// withoutMatrix returns a path segment without its matrix parameters.
+func withoutMatrix(seg string) string {
+	if i := strings.IndexByte(seg, ';'); i >= 0 {
+		return seg[:i]
+	}
+	return seg
 }
 
 func splitClean(p string) []string {
@@ -82,28 +115,61 @@ func appendSplitClean(dst []string, p string) []string {
 	}
 }
 
-func (p *pathPattern) matchSegments(segs []string) (map[string]string, bool) {
-	var vars map[string]string
+func (p *pathPattern) matchSegments(segs []string) bool {
 	for i, want := range p.segments {
 		if want == "*" {
-			return vars, true
+			return true
 		}
 		if i >= len(segs) {
-			return nil, false
+			return false
 		}
+		seg := withoutMatrix(segs[i])
 		if strings.HasPrefix(want, "{") {
-			if segs[i] == "" {
-				return nil, false
+			if seg == "" {
+				return false
 			}
-			if vars == nil {
-				vars = make(map[string]string, 2)
-			}
-			vars[want[1:len(want)-1]] = segs[i]
 			continue
 		}
-		if segs[i] != want {
-			return nil, false
+		if seg != want && !(p.foldCase && strings.EqualFold(seg, want)) {
+			return false
 		}
 	}
-	return vars, len(segs) == len(p.segments)
+	return len(segs) == len(p.segments)
+}
+
+// matched builds the pathMatch of segs, which match p.
+func (p *pathPattern) matched(segs []string) *pathMatch {
+	m := &pathMatch{segs: make([]string, len(segs))}
+	for i, seg := range segs {
+		seg = withoutMatrix(seg)
+		if i < len(p.segments) && p.segments[i] != "*" {
+			if want := p.segments[i]; !strings.HasPrefix(want, "{") {
+				seg = want
+			} else {
+				if m.vars == nil {
+					m.vars = make(map[string]string, 2)
+				}
+				m.vars[want[1:len(want)-1]] = seg
+			}
+		}
+		m.segs[i] = seg
+	}
+	m.path = "/" + strings.Join(m.segs, "/")
+	return m
+}
+
+// setPath makes r's URL path m's path, escaped segment by segment (a
+// captured segment may hold a '/').
+func (m *pathMatch) setPath(r *http.Request) {
+	esc := make([]string, len(m.segs))
+	for i, s := range m.segs {
+		esc[i] = url.PathEscape(s)
+	}
+	u := *r.URL
+	u.Path, u.RawPath = m.path, "/"+strings.Join(esc, "/")
+	if u.RawPath == u.Path {
+		u.RawPath = ""
+	}
+	r.URL = &u
+	r.RequestURI = u.RequestURI()
 }

@@ -42,6 +42,8 @@ type apiProfile struct {
 	options map[string]func(p *profileConfig, d *caddyfile.Dispenser) error
 	// apply sets up what the API needs besides its routes.
 	apply func(h *Handler, p *profileConfig) error
+	// caseInsensitive: the API routes paths without regard to case.
+	caseInsensitive bool
 }
 
 // profileRoute is one route of a profile.
@@ -128,7 +130,7 @@ func unmarshalProfile(h *Handler, d *caddyfile.Dispenser) error {
 // expand adds the profile's routes and settings to h.
 func (p *profileConfig) expand(h *Handler, prof *apiProfile) error {
 	for _, pr := range prof.routes {
-		rc := &Route{Type: pr.Type, Path: p.Prefix + pr.Path, Mode: p.Mode}
+		rc := &Route{Type: pr.Type, Path: p.Prefix + pr.Path, Mode: p.Mode, CaseInsensitive: prof.caseInsensitive}
 		if routeKinds[pr.Type].forwardOnly {
 			rc.Mode = ModeForward
 		}

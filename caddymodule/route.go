@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -113,6 +112,13 @@ type Route struct {
 	// statuses. Default: unsupported_token_type (RFC 7009 section 2.2.1);
 	// ["off"]: never. See route_refused.go.
 	RevokeRefused []string `json:"revoke_refused,omitempty"`
+
+	// CaseInsensitive matches the path's literal segments without regard
+	// to ASCII case, for an upstream that routes so (ASP.NET Core, say):
+	// "/OAUTH/REVOKE" is then this route too, not a revocation that
+	// reaches the upstream unrecorded. Default: false (the meshydb profile
+	// sets it).
+	CaseInsensitive bool `json:"case_insensitive,omitempty"`
 }
 
 // Route modes.
@@ -243,7 +249,7 @@ func compileRoute(rc *Route) (*route, error) {
 	if rc.Mode != ModeRespond && rc.Mode != ModeForward {
 		return nil, fmt.Errorf("mode %q: want %s or %s", rc.Mode, ModeRespond, ModeForward)
 	}
-	p, err := parsePathPattern(rc.Path)
+	p, err := parsePathPattern(rc.Path, rc.CaseInsensitive)
 	if err != nil {
 		return nil, err
 	}
@@ -265,15 +271,19 @@ func readFormTokens(fields []string, sessionWide bool) func(*Handler, *http.Requ
 // present.
 func readFormTokensAndHints(fields, hintFields []string, sessionWide bool) func(*Handler, *http.Request) (*revocation, error) {
 	return func(h *Handler, r *http.Request) (*revocation, error) {
-		form, err := h.readForm(r)
+		p, err := h.readParams(r)
 		if err != nil {
 			return nil, err
 		}
-		rev := &revocation{sessionWide: sessionWide, refreshHint: slices.Contains(form["token_type_hint"], "refresh_token")}
-		if rev.tokens, err = h.formTokens(form, fields); err != nil {
+		if p.Body != token.BodyForm {
+			return nil, unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body must be application/x-www-form-urlencoded"})
+		}
+		hint, _ := p.Get("token_type_hint")
+		rev := &revocation{sessionWide: sessionWide, refreshHint: hint == "refresh_token"}
+		if rev.tokens, err = h.paramTokens(p, fields); err != nil {
 			return nil, err
 		}
-		if rev.hints, err = h.formTokens(form, hintFields); err != nil {
+		if rev.hints, err = h.paramTokens(p, hintFields); err != nil {
 			return nil, err
 		}
 		if len(rev.tokens)+len(rev.hints) == 0 {
@@ -283,55 +293,93 @@ func readFormTokensAndHints(fields, hintFields []string, sessionWide bool) func(
 	}
 }
 
-// formTokens parses the non-empty values of fields in form.
-func (h *Handler) formTokens(form map[string][]string, fields []string) ([]token.Token, error) {
+// paramTokens parses the non-empty values of fields in p (each given at
+// most once: see readParams).
+func (h *Handler) paramTokens(p *token.Params, fields []string) ([]token.Token, error) {
 	var out []token.Token
 	for _, f := range fields {
-		for _, v := range form[f] {
-			if v == "" {
-				continue
-			}
-			if len(v) > h.MaxTokenSize {
-				return nil, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: f + " too large"}
-			}
-			out = append(out, token.Parse(v))
+		v, err := h.paramToken(p, f)
+		if err != nil {
+			return nil, err
+		}
+		if v != nil {
+			out = append(out, *v)
 		}
 	}
 	return out, nil
 }
 
-// readForm reads a revocation request's form body, mapping what is wrong
-// with it to the OAuth error to answer.
-func (h *Handler) readForm(r *http.Request) (map[string][]string, error) {
-	if !token.IsForm(r) {
-		return nil, unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body must be application/x-www-form-urlencoded"})
+// paramToken parses the token in parameter name of p, nil when absent.
+func (h *Handler) paramToken(p *token.Params, name string) (*token.Token, error) {
+	v, err := p.Get(name)
+	if err != nil {
+		return nil, repeatedParam(name)
 	}
-	form, err := token.ReadForm(r, h.MaxBodySize)
-	switch {
-	case errors.Is(err, token.ErrBodyTooLarge):
-		return nil, &oauthError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: fmt.Sprintf("the body is larger than %d bytes", h.MaxBodySize)}
-	case err != nil:
-		return nil, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "unreadable body"}
+	if v == "" {
+		return nil, nil
 	}
-	return form, nil
+	if len(v) > h.MaxTokenSize {
+		return nil, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: name + " too large"}
+	}
+	t := token.Parse(v)
+	return &t, nil
 }
 
-// matchRoute returns the route r's path matches, with its captured
-// segments set as request variables.
-func (h *Handler) matchRoute(r *http.Request) *route {
+// singleParams are the parameters a revocation route or token endpoint
+// refuses to see more than once (RFC 6749 section 3.1), whichever it
+// reads: upstreams disagree on which of two values counts, so a second one
+// could make the gateway record another token than the upstream revoked,
+// or confirm a token the upstream never checked.
+var singleParams = []string{"token", "token_type_hint", "refresh_token", "id_token_hint", "logout_token", "grant_type", "client_id"}
+
+// readParams reads a revocation route's (or token endpoint's) parameters,
+// from the query and the body, as the most lenient upstream reads them
+// (token.ReadParams), and refuses one of singleParams given twice.
+func (h *Handler) readParams(r *http.Request) (*token.Params, error) {
+	p, err := token.ReadParams(r, h.MaxBodySize)
+	if err != nil {
+		return nil, extractError(err)
+	}
+	if name := p.Repeated(singleParams...); name != "" {
+		return nil, repeatedParam(name)
+	}
+	return p, nil
+}
+
+// repeatedParam is the answer to a parameter given more than once.
+func repeatedParam(name string) error {
+	return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: name + " given more than once"}
+}
+
+// matchRoute returns the route r's path matches and how, with its
+// captured segments set as request variables.
+func (h *Handler) matchRoute(r *http.Request) (*route, *pathMatch) {
 	for _, rt := range h.routes {
-		if vars, ok := rt.pattern.match(r); ok {
-			for k, v := range vars {
+		if m, ok := rt.pattern.match(r); ok {
+			for k, v := range m.vars {
 				caddyhttp.SetVar(r.Context(), k, v)
 			}
-			return rt
+			return rt, m
 		}
 	}
-	return nil
+	return nil, nil
 }
 
-// serveRoute handles a call to a revocation route.
-func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *route) error {
+// serveRoute handles a call to a revocation route. A call that goes on
+// to the upstream (forward mode, or passed on unread) is checked first like
+// any other request, since the tokens it carries as credentials reach the
+// upstream (what it revokes is its payload, not its credentials), and goes
+// with the path the route matched, so that no spelling the gateway cleaned
+// ("/api/x/../../revoke") reaches another endpoint of the upstream.
+func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *route, m *pathMatch) error {
+	ns, err := h.namespace(r, rt.Namespace)
+	if err != nil {
+		return h.writeError(w, err)
+	}
+	caddyhttp.SetVar(r.Context(), namespaceVar, ns)
+	if rt.Mode == ModeForward {
+		m.setPath(r)
+	}
 	pass := rt.Mode == ModeForward && rt.kind.passUnreadable
 	if !slices.Contains(rt.kind.methods, r.Method) {
 		if pass {
@@ -347,7 +395,7 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		}
 		return h.writeError(w, err)
 	}
-	rev.namespace = h.namespace(r, rt.Namespace)
+	rev.namespace = ns
 	if rt.Mode == ModeRespond {
 		if err := h.record(r.Context(), rt, rev); err != nil {
 			return h.writeError(w, err)
@@ -356,6 +404,9 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 			return rev.answer(w)
 		}
 		return rt.kind.respond(w)
+	}
+	if err := h.checkRequest(r); err != nil {
+		return h.writeError(w, err)
 	}
 
 	// Forward: the upstream answers; its answer is held back until the
@@ -415,18 +466,19 @@ func (h *Handler) storeEntries(ctx context.Context, rt *route, ns string, entrie
 }
 
 // namespace evaluates the namespace for r: the route's own, if set, else
-// the handler's.
-func (h *Handler) namespace(r *http.Request, routeNS string) string {
+// the handler's. A request whose namespace is ambiguous (two different
+// values of a header it is made of) is an *oauthError (400).
+func (h *Handler) namespace(r *http.Request, routeNS string) (string, error) {
 	ns := h.Namespace
 	if routeNS != "" {
 		ns = routeNS
 	}
 	if !strings.Contains(ns, "{") {
-		return ns
+		return ns, nil
 	}
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
-		return ns
+		return ns, nil
 	}
 	return h.expandNamespace(r, repl, ns)
 }
@@ -477,7 +529,7 @@ func (h *Handler) tokenEntries(ctx context.Context, rev *revocation, t *token.To
 	if !live {
 		return nil, nil // already expired: nothing left to revoke
 	}
-	out := []denylist.Entry{denylist.NewEntry(h.tokenKey(rev.namespace, t), now, expires)}
+	out := []denylist.Entry{denylist.NewEntry(h.tokenKey(t), now, expires)}
 	granted, err := h.grantEntries(ctx, rev.namespace, t)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
 func init() {
@@ -41,17 +42,14 @@ func readLogoutToken(h *Handler, r *http.Request) (*revocation, error) {
 	fail := func(desc string) error {
 		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
 	}
-	form, err := h.readForm(r)
+	p, err := h.readParams(r)
 	if err != nil {
 		return nil, err
 	}
-	raw := ""
-	for _, v := range form["logout_token"] {
-		if v != "" {
-			raw = v
-			break
-		}
+	if p.Body != token.BodyForm {
+		return nil, fail("the body must be application/x-www-form-urlencoded")
 	}
+	raw, _ := p.Get("logout_token")
 	switch {
 	case raw == "":
 		return nil, fail("missing logout_token")

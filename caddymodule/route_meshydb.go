@@ -14,10 +14,12 @@ import (
 // POST /{account}/connect/revocation (form token, token_type_hint,
 // client_id), and scopes everything by account (the first path segment)
 // and tenant (the `tenant` header; without it, the account's default
-// tenant). The profile revokes in the namespace "<account>/<tenant>" and
-// checks every request in the same one, the default tenant standing for a
-// missing header, so the same token string under another tenant is another
-// entry. Its token endpoint, /{account}/connect/token, is observed
+// tenant). The profile revokes claims (jti, session, user) in the
+// namespace "<account>/<tenant>", lower-cased, and checks every request in
+// the same one, the default tenant standing for a missing header; a
+// request with two different tenant headers is refused (400). A token
+// revoked by its own identity is revoked under every account and tenant:
+// those come from the request, which its holder spells. Its token endpoint, /{account}/connect/token, is observed
 // (oauth_token): revoking a refresh token then also revokes the access
 // tokens of its grant, and the refresh token itself is refused there.
 
@@ -36,6 +38,8 @@ func init() {
 			"tenant_header":  profileSetting,
 		},
 		apply: applyMeshyDB,
+		// MeshyDB is ASP.NET Core: paths route without regard to case.
+		caseInsensitive: true,
 	}
 }
 
@@ -70,6 +74,9 @@ func applyMeshyDB(h *Handler, p *profileConfig) error {
 		return fmt.Errorf("it scopes revocations by account and tenant (namespace %s), but namespace %q is set already: remove it", ns, h.Namespace)
 	}
 	h.Namespace = ns
+	// Accounts and tenants compare without regard to case, as the API's
+	// routing and its tenant look-up do.
+	h.NamespaceFoldCase = true
 	if h.NamespaceDefaults == nil {
 		h.NamespaceDefaults = map[string]string{}
 	}

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
@@ -97,28 +97,24 @@ type oauthTokenState struct {
 // readOAuthTokenRequest reads a call to a token endpoint. A refresh token
 // that is revoked is refused here, before the upstream sees it, as the
 // upstream would (400 invalid_grant): in respond mode the upstream does not
-// know of the revocation. Any other call goes on unread.
+// know of the revocation. The parameters are read from a form, multipart
+// or JSON body (and the query) as lenient upstreams read them; a repeated
+// grant_type, refresh_token or client_id is refused (400), and a body the
+// gateway cannot read (and so cannot check) too. A call without a
+// refresh token goes on.
 func readOAuthTokenRequest(h *Handler, r *http.Request) (*revocation, error) {
 	r.Header.Del("Accept-Encoding") // so that the answer can be read
 	st := &oauthTokenState{}
 	rev := &revocation{state: st}
-	if !token.IsForm(r) {
-		return rev, nil
-	}
-	fields, err := h.readForm(r)
+	p, err := h.readParams(r)
 	if err != nil {
 		return nil, err
 	}
-	form := url.Values(fields)
-	if form.Get("grant_type") != "refresh_token" || form.Get("refresh_token") == "" {
-		return rev, nil
+	t, err := h.paramToken(p, "refresh_token")
+	if err != nil || t == nil {
+		return rev, err
 	}
-	raw := form.Get("refresh_token")
-	if len(raw) > h.MaxTokenSize {
-		return nil, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "refresh_token too large"}
-	}
-	t := token.Parse(raw)
-	m, err := h.check(r.Context(), h.routeNamespace(r), &t)
+	m, err := h.check(r.Context(), routeNamespace(r), t)
 	if err != nil {
 		h.errLog.Error("denylist check failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
 		if h.FailMode != FailOpen {
@@ -128,7 +124,9 @@ func readOAuthTokenRequest(h *Handler, r *http.Request) (*revocation, error) {
 	if m.Revoked {
 		return nil, errRefreshRevoked
 	}
-	st.refresh = &t
+	if grant, _ := p.Get("grant_type"); grant == "refresh_token" {
+		st.refresh = t
+	}
 	return rev, nil
 }
 
@@ -247,7 +245,7 @@ func (h *Handler) ownedEntry(ns string, t *token.Token, expiresIn int64, now tim
 	if expires.After(limit) {
 		expires = limit
 	}
-	return denylist.NewEntry(h.tokenKey(ns, t), now, expires)
+	return denylist.NewEntry(h.tokenKey(t), now, expires)
 }
 
 // grantOwner names the grant of refresh token t in the owner index.
@@ -286,13 +284,13 @@ func (h *Handler) recordsGrants() bool {
 	return false
 }
 
+// namespaceVar is the request variable under which serveRoute keeps the
+// namespace of the route a request calls, for the kind's read.
+const namespaceVar = "token_revocation.namespace"
+
 // routeNamespace is the namespace of the route r calls (its own, else the
-// handler's), for a kind's read, which runs before serveRoute sets
-// rev.namespace.
-func (h *Handler) routeNamespace(r *http.Request) string {
-	var ns string
-	if rt := h.matchRoute(r); rt != nil {
-		ns = rt.Namespace
-	}
-	return h.namespace(r, ns)
+// handler's), as serveRoute evaluated it before the kind's read.
+func routeNamespace(r *http.Request) string {
+	ns, _ := caddyhttp.GetVar(r.Context(), namespaceVar).(string)
+	return ns
 }

@@ -134,7 +134,11 @@ func observeUsergridToken(h *Handler, r *http.Request, rev *revocation, res *ups
 // readUsergridRevokeToken reads .../users/{user}/revoketoken?token=<token>.
 func readUsergridRevokeToken(h *Handler, r *http.Request) (*revocation, error) {
 	start := h.now()
-	raw := r.URL.Query().Get("token")
+	p, err := h.readParams(r)
+	if err != nil {
+		return nil, err
+	}
+	raw, _ := p.Get("token")
 	if raw == "" {
 		return nil, unreadable(&usergridError{Status: http.StatusBadRequest, Code: "illegal_argument", Description: "missing the query parameter token", start: start, now: h.now})
 	}
@@ -163,7 +167,7 @@ func readUsergridRevokeTokens(h *Handler, r *http.Request) (*revocation, error) 
 	scope := usergridScope(r)
 	callers, err := h.sources.Extract(r, nil)
 	if err != nil {
-		return nil, extractError(err, h.MaxBodySize)
+		return nil, extractError(err)
 	}
 	rev := &revocation{}
 	rev.extra = func(ctx context.Context) ([]denylist.Entry, error) {
@@ -191,9 +195,9 @@ func readUsergridRevokeTokens(h *Handler, r *http.Request) (*revocation, error) 
 func holdsOneOf(h *Handler, ns string, found []token.Found, owned []denylist.Entry) bool {
 	for _, f := range found {
 		t := token.Parse(f.Raw)
-		k := h.tokenKey(ns, &t)
+		k, legacy := h.tokenKey(&t), h.tokenKeyIn(ns, &t)
 		for _, e := range owned {
-			if e.Key == k {
+			if e.Key == k || e.Key == legacy {
 				return true
 			}
 		}

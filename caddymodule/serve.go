@@ -19,8 +19,8 @@ import (
 // ServeHTTP intercepts revocation routes and, on every other request,
 // rejects the request if any token it carries is revoked.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if rt := h.matchRoute(r); rt != nil {
-		return h.serveRoute(w, r, next, rt)
+	if rt, m := h.matchRoute(r); rt != nil {
+		return h.serveRoute(w, r, next, rt, m)
 	}
 	if err := h.checkRequest(r); err != nil {
 		return h.writeError(w, err)
@@ -36,13 +36,16 @@ func (h *Handler) checkRequest(r *http.Request) error {
 	found, err := h.sources.Extract(r, buf[:0])
 	if err != nil {
 		countExtractError(err)
-		return extractError(err, h.MaxBodySize)
+		return extractError(err)
 	}
 	if len(found) == 0 {
 		return nil
 	}
 	start := time.Now() // metrics: check latency
-	ns := h.namespace(r, "")
+	ns, err := h.namespace(r, "")
+	if err != nil {
+		return err
+	}
 	for i := range found {
 		m, err := h.checkRaw(r.Context(), ns, found[i].Raw)
 		if err != nil {
@@ -104,13 +107,37 @@ func (h *Handler) checkRaw(ctx context.Context, ns, raw string) (denylist.Match,
 	return h.store.Check(ctx, q)
 }
 
-// tokenKey is the key that revokes t by its identity in namespace ns: the
-// digest of t.Identity(), computed without allocating.
-func (h *Handler) tokenKey(ns string, t *token.Token) denylist.Key {
+// tokenKey is the key that revokes t by its identity: the digest of
+// t.Identity(), computed without allocating. It has no namespace: a
+// namespace comes from the request (a tenant header, a path segment),
+// which whoever presents a revoked token spells as they like.
+func (h *Handler) tokenKey(t *token.Token) denylist.Key {
+	return h.tokenKeyIn("", t)
+}
+
+// tokenKeyIn is the key of t's identity in namespace ns: tokenKey in
+// namespace "", and what releases up to 0.1 stored (see legacyTokenKeys).
+func (h *Handler) tokenKeyIn(ns string, t *token.Token) denylist.Key {
 	if t.JWT {
 		return h.hasher.Key(denylist.KindToken, ns, []byte(token.JWTMarker), t.Header, t.Payload)
 	}
 	return h.hasher.KeyStrings(denylist.KindToken, ns, token.OpaqueMarker, t.Raw)
+}
+
+// addLegacyTokenKeys adds to q the keys under which releases up to 0.1
+// stored a revocation of t, where they differ from tokenKey: a token's
+// identity in the request's namespace ns, and a JWT with a claim of an odd
+// type (Token.LegacyOpaque) by its raw string, as an opaque token. Such an
+// entry lives at most max_token_lifetime (plus clock_skew) after it was
+// stored, so these keys find nothing once that long has passed since the
+// upgrade; until then a token revoked before the upgrade stays revoked.
+func (h *Handler) addLegacyTokenKeys(q *denylist.Query, ns string, t *token.Token) {
+	if ns != "" {
+		q.Add(h.tokenKeyIn(ns, t))
+	}
+	if t.LegacyOpaque {
+		q.Add(h.hasher.KeyStrings(denylist.KindToken, ns, token.OpaqueMarker, t.Raw))
+	}
 }
 
 // query builds the denylist query for t in namespace ns.
@@ -120,10 +147,15 @@ func (h *Handler) query(ns string, t *token.Token) denylist.Query {
 	return q
 }
 
-// fillQuery sets q to the denylist query for t in namespace ns.
+// fillQuery sets q to the denylist query for t in namespace ns: t's
+// identity (in no namespace), the keys of its claims in ns, and its iat
+// less the clock skew, so that a token whose issuer's clock runs ahead of
+// the gateway's still counts as issued before a cut-off set at the same
+// moment.
 func (h *Handler) fillQuery(q *denylist.Query, ns string, t *token.Token) {
 	*q = denylist.Query{}
-	q.Add(h.tokenKey(ns, t))
+	q.Add(h.tokenKey(t))
+	h.addLegacyTokenKeys(q, ns, t)
 	if t.JWT {
 		c := &t.Claims
 		if c.ID != "" {
@@ -135,7 +167,9 @@ func (h *Handler) fillQuery(q *denylist.Query, ns string, t *token.Token) {
 		if c.Subject != "" {
 			q.Add(h.hasher.UserKey(ns, c.Issuer, c.Subject))
 		}
-		q.IssuedAt = int64(c.IssuedAt)
+		if c.IssuedAt > 0 {
+			q.IssuedAt = int64(c.IssuedAt) - int64(time.Duration(h.ClockSkew)/time.Second)
+		}
 	}
 }
 
@@ -163,13 +197,20 @@ func (h *Handler) cutoffExpiry(now time.Time) time.Time {
 	return now.Add(time.Duration(h.MaxTokenLifetime) + time.Duration(h.ClockSkew))
 }
 
-// extractError maps a token extraction failure to the answer to give.
-func extractError(err error, maxBody int64) error {
+// extractError maps a failure to read a request's tokens or parameters
+// to the answer to give. A request is refused, never passed on unread.
+func extractError(err error) error {
 	switch {
 	case errors.Is(err, token.ErrTooLarge):
 		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "token too large"}
 	case errors.Is(err, token.ErrBodyTooLarge):
 		return &oauthError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: "the body is larger than the limit"}
+	case errors.Is(err, token.ErrTooManyTokens):
+		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "too many tokens in one request"}
+	case errors.Is(err, token.ErrUnsupportedEncoding):
+		return &oauthError{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "the body's Content-Encoding cannot be read: send it as gzip, deflate or unencoded"}
+	case errors.Is(err, token.ErrUnreadableBody):
+		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body cannot be read: malformed, or an ambiguous Content-Type"}
 	}
 	return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "unreadable request"}
 }

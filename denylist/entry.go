@@ -183,8 +183,9 @@ func NewEntry(key Key, cutoff, expires time.Time) Entry {
 }
 
 // MaxQueryKeys is the largest number of keys one Query holds: a JWT is
-// checked by its identity, its jti, its session and its user.
-const MaxQueryKeys = 4
+// checked by its identity, its jti, its session and its user, and by up to
+// two keys of its identity as earlier releases derived them.
+const MaxQueryKeys = 6
 
 // Query asks whether one token is revoked: any of its keys matching a live
 // entry with a cut-off at or after IssuedAt. It is a value type with a fixed

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 )
 
 // ErrTooLarge is returned when a presented token is longer than the limit.
@@ -24,8 +22,8 @@ type Sources struct {
 	Schemes []string
 	// QueryParam is the query parameter that carries a token ("" for none).
 	QueryParam string
-	// FormField is the form-encoded body field that carries a token
-	// ("" for none), read only from application/x-www-form-urlencoded bodies.
+	// FormField is the body field that carries a token ("" for none), read
+	// from form, multipart and JSON bodies (see BodyKindOf).
 	FormField string
 	// Cookies are cookie names whose value is a token.
 	Cookies []string
@@ -33,8 +31,15 @@ type Sources struct {
 	Headers []string
 	// MaxTokenSize is the longest token accepted, in bytes (0: no limit).
 	MaxTokenSize int
-	// MaxBodySize bounds how much of a form body is read (0: no limit).
+	// MaxBodySize bounds how much of a body is read, before and after
+	// its Content-Encoding is decoded (0: no limit).
 	MaxBodySize int64
+
+	// What Prepare computes: the names as requests are compared with them.
+	prepared                 bool
+	queryName, formName      string
+	cookieNames, headerNames []string
+	headerSources            []string
 }
 
 // Found is one token found in a request and where it was found.
@@ -43,122 +48,120 @@ type Found struct {
 	Source string // "header", "query", "form", "cookie" or "header:<name>"
 }
 
-// Extract appends every token in r to dst. A form body it reads is put back
-// so the upstream gets it unchanged. It returns ErrTooLarge for a token over
-// MaxTokenSize and ErrBodyTooLarge for a form body over MaxBodySize.
+// MaxFound is the most tokens one request may carry: a request past it is
+// ErrTooManyTokens. No client sends hundreds; an attacker repeating a
+// cookie or parameter to make the check costly does.
+const MaxFound = 256
+
+// ErrTooManyTokens is returned for a request carrying more than MaxFound
+// tokens.
+var ErrTooManyTokens = errors.New("too many tokens")
+
+// Prepare computes what Extract compares request names with. Call it once
+// after setting the fields (Extract works without it, but allocates).
+func (s *Sources) Prepare() {
+	s.queryName = NormalizeName(s.QueryParam)
+	s.formName = NormalizeName(s.FormField)
+	s.cookieNames = s.cookieNames[:0]
+	for _, c := range s.Cookies {
+		s.cookieNames = append(s.cookieNames, NormalizeName(c))
+	}
+	s.headerNames, s.headerSources = s.headerNames[:0], s.headerSources[:0]
+	for _, h := range s.Headers {
+		s.headerNames = append(s.headerNames, normalizeHeaderName(h))
+		s.headerSources = append(s.headerSources, "header:"+h)
+	}
+	s.prepared = true
+}
+
+// Extract appends every token in r to dst: every token that a widely used
+// server framework could take from r, read the way the most lenient of
+// them reads it (see authorizationValues, encodedValues, cookieValues,
+// headerValues, bodyValues). A body it reads is put back so the upstream
+// gets it unchanged. It returns ErrTooLarge for a token over MaxTokenSize,
+// ErrBodyTooLarge for a body over MaxBodySize, ErrTooManyTokens,
+// ErrUnsupportedEncoding or ErrUnreadableBody for a body it would have to
+// read and cannot.
 func (s *Sources) Extract(r *http.Request, dst []Found) ([]Found, error) {
+	if !s.prepared {
+		p := *s
+		p.Prepare()
+		s = &p
+	}
+	// The tokens found go to dst through add (a closure, not a method, so
+	// that dst stays on the caller's stack).
+	var source, want string
 	var err error
-	add := func(raw, source string) {
-		if raw == "" {
+	add := func(raw string) {
+		if raw == "" || err != nil {
 			return
 		}
 		if s.MaxTokenSize > 0 && len(raw) > s.MaxTokenSize {
 			err = ErrTooLarge
 			return
 		}
-		dst = append(dst, Found{Raw: raw, Source: source})
-	}
-	for _, v := range r.Header.Values("Authorization") {
-		// A header may join several credentials with commas.
-		for v != "" {
-			var cred string
-			cred, v, _ = strings.Cut(v, ",")
-			if tok, ok := s.bearer(cred); ok {
-				add(tok, "header")
+		// A spelling that decodes to itself was just found: skip it.
+		for i := len(dst) - 1; i >= 0 && i >= len(dst)-4; i-- {
+			if dst[i].Raw == raw {
+				return
 			}
 		}
+		if len(dst) >= MaxFound {
+			err = ErrTooManyTokens
+			return
+		}
+		dst = append(dst, Found{Raw: raw, Source: source})
 	}
-	if s.QueryParam != "" {
-		formValues(r.URL.RawQuery, s.QueryParam, func(v string) { add(v, "query") })
-	}
-	for _, name := range s.Cookies {
-		for _, c := range r.CookiesNamed(name) {
-			add(c.Value, "cookie")
+	param := func(name, value string, _ bool) {
+		if nameMatches(name, want, true) {
+			add(value)
 		}
 	}
-	for _, name := range s.Headers {
-		for _, v := range r.Header.Values(name) {
-			add(strings.TrimSpace(v), "header:"+name)
+	if len(r.Header["Authorization"]) > 0 {
+		source = "header"
+		authorizationValues(r, s.Schemes, add)
+	}
+	if s.queryName != "" && r.URL.RawQuery != "" {
+		source, want = "query", s.queryName
+		eachEncodedParam(r.URL.RawQuery, param)
+	}
+	if len(s.cookieNames) > 0 && len(r.Header["Cookie"]) > 0 {
+		source = "cookie"
+		for _, name := range s.cookieNames {
+			cookieValues(r, name, add)
 		}
 	}
-	if s.FormField != "" && IsForm(r) {
-		// Pairs are read one by one, as lenient upstreams do: a body that is
-		// not all well-formed (JSON sent as a form, a stray %) is passed on
-		// with its well-formed pairs checked, not refused.
-		body, ferr := ReadBody(r, s.MaxBodySize)
-		if ferr != nil {
-			return dst, ferr
+	for i, name := range s.headerNames {
+		source = s.headerSources[i]
+		headerValues(r, name, add)
+	}
+	if s.formName != "" && err == nil {
+		kind, kerr := BodyKindOf(r)
+		if kerr != nil {
+			return dst, kerr
 		}
-		formValues(string(body), s.FormField, func(v string) { add(v, "form") })
+		if kind != BodyNone {
+			body, berr := s.readBody(r)
+			if berr != nil {
+				return dst, berr
+			}
+			source, want = "form", s.formName
+			if berr := eachBodyParam(r, kind, body, false, param); berr != nil {
+				return dst, berr
+			}
+		}
 	}
 	return dst, err
 }
 
-// formValues calls fn with every value of name in a URL-encoded query or
-// form body.
-func formValues(encoded, name string, fn func(string)) {
-	for encoded != "" {
-		var pair string
-		pair, encoded, _ = strings.Cut(encoded, "&")
-		if v, ok := queryValue(pair, name); ok {
-			fn(v)
-		}
+// readBody reads r's body (put back unchanged) and decodes its
+// Content-Encoding, within MaxBodySize.
+func (s *Sources) readBody(r *http.Request) ([]byte, error) {
+	body, err := ReadBody(r, s.MaxBodySize)
+	if err != nil {
+		return nil, err
 	}
-}
-
-// queryValue returns the value of one "key=value" pair of a raw query when
-// its key is name, decoded exactly as url.ParseQuery decodes it (a pair with
-// a semicolon or a malformed escape is skipped), without building the map
-// r.URL.Query() would: the check runs on every request. Unlike
-// url.ParseQuery it has no limit on the number of pairs, so a query padded
-// past that limit cannot hide a token the upstream may still read.
-func queryValue(pair, name string) (string, bool) {
-	if pair == "" || strings.Contains(pair, ";") {
-		return "", false
-	}
-	key, value, _ := strings.Cut(pair, "=")
-	key, err := url.QueryUnescape(key) // no allocation unless escaped
-	if err != nil || key != name {
-		return "", false
-	}
-	value, err = url.QueryUnescape(value)
-	return value, err == nil
-}
-
-// bearer returns the credential of an Authorization value whose scheme is
-// one of s.Schemes. The scheme ends at the first space or tab: RFC 7235
-// has a space there, but upstreams that split on any whitespace accept a
-// tab too, and a revoked token sent that way must not pass unchecked.
-func (s *Sources) bearer(v string) (string, bool) {
-	v = strings.TrimSpace(v)
-	i := strings.IndexAny(v, " \t")
-	if i < 0 {
-		return "", false
-	}
-	scheme, cred := v[:i], v[i+1:]
-	for _, want := range s.Schemes {
-		if strings.EqualFold(scheme, want) {
-			return strings.TrimSpace(cred), true
-		}
-	}
-	return "", false
-}
-
-// IsForm reports whether r has an application/x-www-form-urlencoded body.
-// A Content-Type whose parameters Go's mime parser refuses ("...; charset")
-// still counts when the text before ";" names the form type: servers that
-// compare only that text read such a body as a form, so its tokens must be
-// checked.
-func IsForm(r *http.Request) bool {
-	if r.Body == nil || r.Body == http.NoBody {
-		return false
-	}
-	ct := r.Header.Get("Content-Type")
-	if mt, _, err := mime.ParseMediaType(ct); err == nil {
-		return mt == "application/x-www-form-urlencoded"
-	}
-	mt, _, _ := strings.Cut(ct, ";")
-	return strings.EqualFold(strings.TrimSpace(mt), "application/x-www-form-urlencoded")
+	return decodedBody(r, body, s.MaxBodySize)
 }
 
 // ReadBody reads r's body up to limit bytes (0: no limit) and puts it back,

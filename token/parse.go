@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 )
 
@@ -24,8 +25,14 @@ type Token struct {
 	JWT bool
 	// Header and Payload are the decoded JWT header and payload.
 	Header, Payload []byte
-	// Claims are the JWT's claims, unverified.
+	// Claims are the JWT's claims, unverified. A claim whose value has
+	// another type than the claim's (a number as "sub", say) is left
+	// empty: the token is still a JWT, keyed by its decoded parts.
 	Claims Claims
+	// LegacyOpaque is set for a JWT with such a claim: releases up to
+	// 0.1 keyed it as an opaque token (by its raw string), so a
+	// revocation stored then is found by that key (see LegacyKeys).
+	LegacyOpaque bool
 }
 
 // Claims are the registered and OIDC claims the denylist uses.
@@ -44,21 +51,36 @@ type Claims struct {
 // Audience is the aud claim: a string or an array of strings.
 type Audience []string
 
-// UnmarshalJSON accepts a string or an array of strings.
+// UnmarshalJSON accepts a string or an array of strings (a null element
+// is ""; an element of another type is skipped); null is no audience; any
+// other value leaves a as it is. It never fails: an odd aud must not make
+// the other claims unreadable.
 func (a *Audience) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
+	switch {
+	case len(b) > 0 && b[0] == '"':
 		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+		if json.Unmarshal(b, &s) == nil {
+			*a = Audience{s}
 		}
-		*a = Audience{s}
-		return nil
+	case string(b) == "null":
+		*a = nil
+	case len(b) > 0 && b[0] == '[':
+		var elems []json.RawMessage
+		if json.Unmarshal(b, &elems) != nil {
+			return nil
+		}
+		aud := Audience{}
+		for _, e := range elems {
+			var s string
+			switch {
+			case string(e) == "null":
+				aud = append(aud, "")
+			case json.Unmarshal(e, &s) == nil:
+				aud = append(aud, s)
+			}
+		}
+		*a = aud
 	}
-	var ss []string
-	if err := json.Unmarshal(b, &ss); err != nil {
-		return err
-	}
-	*a = ss
 	return nil
 }
 
@@ -105,26 +127,50 @@ func Parse(raw string) Token {
 		return t
 	}
 	var c Claims
+	odd := false
 	switch scanClaims(payload, &c) {
 	case scanOK:
+	case scanTypeError: // a claim of another type: left empty
+		odd = true
 	case scanSlow: // what the scanner cannot decode exactly
-		if c, ok = unmarshalClaims(payload); !ok {
+		if c, odd, ok = unmarshalClaims(payload); !ok {
 			return t
 		}
 	default:
 		return t
 	}
-	t.JWT, t.Header, t.Payload, t.Claims = true, header, payload, c
+	t.JWT, t.Header, t.Payload, t.Claims, t.LegacyOpaque = true, header, payload, c, odd
 	return t
 }
 
-// unmarshalClaims decodes the claims with encoding/json. (A function of
-// its own so that Parse's Claims stay on the stack.)
-func unmarshalClaims(payload []byte) (c Claims, ok bool) {
-	if !isJSONObject(payload) || json.Unmarshal(payload, &c) != nil {
-		return Claims{}, false
+// unmarshalClaims decodes the claims with encoding/json. A claim of
+// another type is left empty (odd is then set), as json.Unmarshal leaves
+// it. (A function of its own so that Parse's Claims stay on the stack.)
+func unmarshalClaims(payload []byte) (c Claims, odd, ok bool) {
+	if !isJSONObject(payload) {
+		return Claims{}, false, false
 	}
-	return c, true
+	err := json.Unmarshal(payload, &c)
+	var typeErr *json.UnmarshalTypeError
+	if err != nil && !errors.As(err, &typeErr) {
+		return Claims{}, false, false
+	}
+	return c, err != nil || audienceWasOdd(payload), true
+}
+
+// audienceWasOdd reports whether payload's aud claim made the claims of
+// releases up to 0.1 unreadable (so the token was keyed as opaque): present
+// and neither a string, null, nor an array of strings and nulls.
+func audienceWasOdd(payload []byte) bool {
+	var v struct {
+		Aud json.RawMessage `json:"aud"`
+	}
+	if json.Unmarshal(payload, &v) != nil || v.Aud == nil {
+		return false
+	}
+	var s string
+	var ss []string
+	return json.Unmarshal(v.Aud, &s) != nil && json.Unmarshal(v.Aud, &ss) != nil
 }
 
 // Identity returns the parts a token's revocation is keyed by: for an

@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
 )
 
-// parseReference is Parse as it was before the scanner: encoding/json
-// only. Parse must agree with it on every input.
+// parseReference is Parse with encoding/json only. Parse must agree with
+// it on every input. A claim of another type is left empty (as
+// json.Unmarshal leaves it); the token stays a JWT, marked LegacyOpaque.
 func parseReference(raw string) Token {
 	t := Token{Raw: raw}
 	h, p, ok := splitJWS(raw)
@@ -26,10 +28,13 @@ func parseReference(raw string) Token {
 		return t
 	}
 	var c Claims
-	if json.Unmarshal(payload, &c) != nil {
+	err = json.Unmarshal(payload, &c)
+	var typeErr *json.UnmarshalTypeError
+	if err != nil && !errors.As(err, &typeErr) {
 		return t
 	}
 	t.JWT, t.Header, t.Payload, t.Claims = true, header, payload, c
+	t.LegacyOpaque = err != nil || audienceWasOdd(payload)
 	return t
 }
 

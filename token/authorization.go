@@ -1,0 +1,154 @@
+package token
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+)
+
+// authorizationValues calls fn with every token an upstream could take from
+// r's Authorization headers. Upstreams disagree on how to read one:
+// RFC 6750 has "Bearer <token>", Laravel takes the text after the last
+// "Bearer ", Node code often split(' ')[1], others the whole value or a
+// comma-separated credential. So, for every Authorization header:
+//
+//   - the credential after a scheme of schemes, for the whole value and
+//     for each comma-separated part (a token holding ',' or a space is
+//     checked whole);
+//   - every word of the value, split on spaces, tabs and commas, but the
+//     scheme names themselves;
+//   - for Basic, the user name and the password (APIs that take an API key
+//     as the Basic user or password).
+func authorizationValues(r *http.Request, schemes []string, fn func(string)) {
+	for _, v := range r.Header["Authorization"] {
+		if cred, ok := credential(v, schemes); ok {
+			fn(cred)
+		}
+		if strings.Contains(v, ",") {
+			for rest := v; rest != ""; {
+				var part string
+				part, rest, _ = strings.Cut(rest, ",")
+				if cred, ok := credential(part, schemes); ok {
+					fn(cred)
+				}
+			}
+		}
+		basic := false
+		for rest := v; rest != ""; {
+			i := strings.IndexAny(rest, " \t,")
+			word := rest
+			if i >= 0 {
+				word, rest = rest[:i], rest[i+1:]
+			} else {
+				rest = ""
+			}
+			switch {
+			case word == "":
+			case strings.EqualFold(word, "Basic"):
+				basic = true
+			case isScheme(word, schemes):
+				basic = false
+			default:
+				fn(word)
+				if basic {
+					basicValues(word, fn)
+				}
+				basic = false
+			}
+		}
+	}
+}
+
+// credential returns the credential of an Authorization value whose scheme
+// is one of schemes. The scheme ends at the first space or tab: RFC 7235
+// has a space there, but upstreams that split on any whitespace accept a
+// tab too.
+func credential(v string, schemes []string) (string, bool) {
+	v = strings.TrimSpace(v)
+	i := strings.IndexAny(v, " \t")
+	if i < 0 || !isScheme(v[:i], schemes) {
+		return "", false
+	}
+	return strings.TrimSpace(v[i+1:]), true
+}
+
+func isScheme(word string, schemes []string) bool {
+	for _, s := range schemes {
+		if strings.EqualFold(word, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// basicValues calls fn with the user name and password of a Basic
+// credential (RFC 7617), when it decodes.
+func basicValues(cred string, fn func(string)) {
+	b, err := base64.StdEncoding.DecodeString(cred)
+	if err != nil {
+		if b, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(cred, "=")); err != nil {
+			return
+		}
+	}
+	user, pass, _ := strings.Cut(string(b), ":")
+	fn(user)
+	fn(pass)
+}
+
+// headerValues calls fn with every value of the header want (a
+// normalizeHeaderName result) in r, under any spelling of its name that a
+// server maps to the same one: case folded, and '_' for '-' (CGI, Rack and
+// PHP map both X_Api_Key and X-Api-Key to HTTP_X_API_KEY). Each value is
+// checked whole and, when it holds ',' (duplicate headers joined, as Node
+// joins them), part by part.
+func headerValues(r *http.Request, want string, fn func(string)) {
+	for name, values := range r.Header {
+		if !headerNameMatches(name, want) {
+			continue
+		}
+		for _, v := range values {
+			v = strings.TrimSpace(v)
+			fn(v)
+			if strings.Contains(v, ",") {
+				for rest := v; rest != ""; {
+					var part string
+					part, rest, _ = strings.Cut(rest, ",")
+					fn(strings.TrimSpace(part))
+				}
+			}
+		}
+	}
+}
+
+// normalizeHeaderName is a header name as headerValues compares it: lower
+// case, '_' for '-'.
+func normalizeHeaderName(name string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '-':
+			return '_'
+		case 'A' <= r && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return r
+	}, strings.TrimSpace(name))
+}
+
+func headerNameMatches(name, want string) bool {
+	if len(name) != len(want) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '-':
+			c = '_'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
+}

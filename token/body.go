@@ -1,0 +1,288 @@
+package token
+
+import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/http"
+	"strings"
+)
+
+// ErrUnsupportedEncoding is returned for a body the gateway would have to
+// read (a form, multipart or JSON) in a Content-Encoding it cannot decode:
+// it is refused (415) rather than passed on unread.
+var ErrUnsupportedEncoding = errors.New("unsupported content encoding")
+
+// ErrUnreadableBody is returned for a body of a type the gateway reads
+// that it cannot parse (a multipart body without a boundary, say, or an
+// ambiguous Content-Type): refused rather than passed on unread.
+var ErrUnreadableBody = errors.New("unreadable request body")
+
+// BodyKind is how a request body is encoded, as far as token reading goes.
+type BodyKind int
+
+// The body kinds.
+const (
+	// BodyNone: no body, or one no common framework reads parameters from.
+	BodyNone BodyKind = iota
+	// BodyForm: application/x-www-form-urlencoded, however its parameters
+	// are spelled; also a body without a Content-Type, which Rack reads as
+	// a form.
+	BodyForm
+	// BodyMultipart: multipart/form-data (any multipart/ type).
+	BodyMultipart
+	// BodyJSON: application/json, text/json or any +json type.
+	BodyJSON
+)
+
+// BodyKindOf says how r's body is encoded. A Content-Type Go's mime parser
+// refuses ("...; charset") still counts by the text before ';', as lenient
+// servers read it. Two Content-Type headers that disagree are
+// ErrUnreadableBody: upstreams pick different ones.
+func BodyKindOf(r *http.Request) (BodyKind, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return BodyNone, nil
+	}
+	cts := r.Header["Content-Type"]
+	for _, ct := range cts[min(1, len(cts)):] {
+		if ct != cts[0] {
+			return BodyNone, ErrUnreadableBody
+		}
+	}
+	if len(cts) == 0 {
+		return BodyForm, nil
+	}
+	mt, _, _ := strings.Cut(cts[0], ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	switch {
+	case mt == "":
+		return BodyForm, nil
+	case mt == "application/x-www-form-urlencoded":
+		return BodyForm, nil
+	case strings.HasPrefix(mt, "multipart/"):
+		return BodyMultipart, nil
+	case mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json"):
+		return BodyJSON, nil
+	}
+	return BodyNone, nil
+}
+
+// IsForm reports whether r has a form body (see BodyKindOf).
+func IsForm(r *http.Request) bool {
+	k, err := BodyKindOf(r)
+	return err == nil && k == BodyForm
+}
+
+// decodedBody returns body decoded from r's Content-Encoding, at most limit
+// bytes of it (0: no limit): gzip and deflate (zlib), as body-parser and
+// others inflate them; any other coding, or more than one, is
+// ErrUnsupportedEncoding.
+func decodedBody(r *http.Request, body []byte, limit int64) ([]byte, error) {
+	var coding string
+	for _, v := range r.Header["Content-Encoding"] {
+		for _, c := range strings.Split(v, ",") {
+			c = strings.ToLower(strings.TrimSpace(c))
+			if c == "" || c == "identity" {
+				continue
+			}
+			if coding != "" {
+				return nil, ErrUnsupportedEncoding
+			}
+			coding = c
+		}
+	}
+	var zr io.Reader
+	var err error
+	switch coding {
+	case "":
+		return body, nil
+	case "gzip", "x-gzip":
+		zr, err = gzip.NewReader(bytes.NewReader(body))
+	case "deflate":
+		zr, err = zlib.NewReader(bytes.NewReader(body))
+	default:
+		return nil, ErrUnsupportedEncoding
+	}
+	if err != nil {
+		return nil, ErrUnreadableBody
+	}
+	if limit > 0 {
+		zr = io.LimitReader(zr, limit+1)
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, ErrUnreadableBody
+	}
+	if limit > 0 && int64(len(out)) > limit {
+		return nil, ErrBodyTooLarge
+	}
+	return out, nil
+}
+
+// paramFunc receives one parameter: its name as the request spells it,
+// and a value. alt marks another spelling of the value just given (the
+// same parameter, not another occurrence of it).
+type paramFunc func(name, value string, alt bool)
+
+// eachBodyParam calls fn for every parameter of a body of kind k: form
+// pairs (split and decoded as eachEncodedParam does), multipart fields (as
+// sent, and decoded when the part says it is quoted-printable or base64),
+// JSON members with a string or number value, at any depth (only the top
+// level with top set).
+func eachBodyParam(r *http.Request, k BodyKind, body []byte, top bool, fn paramFunc) error {
+	switch k {
+	case BodyForm:
+		eachEncodedParam(string(body), fn)
+	case BodyMultipart:
+		return eachMultipartParam(r, body, fn)
+	case BodyJSON:
+		return eachJSONParam(body, top, fn)
+	}
+	return nil
+}
+
+// eachEncodedParam calls fn for every pair of a URL-encoded string (see
+// eachPair), its value decoded leniently, then raw when that differs.
+func eachEncodedParam(encoded string, fn paramFunc) {
+	eachPair(encoded, func(name, value string) {
+		v := decodeLenient(value, true)
+		fn(name, v, false)
+		if v != value {
+			fn(name, value, true)
+		}
+	})
+}
+
+func eachMultipartParam(r *http.Request, body []byte, fn paramFunc) error {
+	boundary := multipartBoundary(r.Header.Get("Content-Type"))
+	if boundary == "" {
+		return ErrUnreadableBody
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return ErrUnreadableBody
+		}
+		name := partName(p.Header.Get("Content-Disposition"))
+		v, err := io.ReadAll(p)
+		if err != nil {
+			return ErrUnreadableBody
+		}
+		fn(name, string(v), false)
+		switch strings.ToLower(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding"))) {
+		case "quoted-printable":
+			if d, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(v))); err == nil {
+				fn(name, string(d), true)
+			}
+		case "base64":
+			if d, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(v))); err == nil {
+				fn(name, string(d), true)
+			}
+		}
+	}
+}
+
+// multipartBoundary returns the boundary parameter of a multipart
+// Content-Type, also from one Go's mime parser refuses.
+func multipartBoundary(ct string) string {
+	return mediaParam(ct, "boundary")
+}
+
+// partName returns the name parameter of a part's Content-Disposition.
+func partName(cd string) string {
+	return mediaParam(cd, "name")
+}
+
+// mediaParam returns parameter key of a header value such as a
+// Content-Type, also of one Go's mime parser refuses.
+func mediaParam(v, key string) string {
+	if _, params, err := mime.ParseMediaType(v); err == nil {
+		return params[key]
+	}
+	for _, p := range strings.Split(v, ";") {
+		k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), key) {
+			return strings.Trim(strings.TrimSpace(val), `"`)
+		}
+	}
+	return ""
+}
+
+// maxJSONDepth bounds how deep a JSON body is followed: deeper is
+// ErrUnreadableBody.
+const maxJSONDepth = 64
+
+// eachJSONParam calls fn for every member of a JSON body whose value is a
+// string or a number (each element, for an array of them), at any depth or
+// at the top only. Members repeated in one object are each read (a map
+// would keep only the last). A body that is not JSON gives nothing: no
+// JSON parser would find a token in it either.
+func eachJSONParam(body []byte, top bool, fn paramFunc) error {
+	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // a BOM, which some parsers skip
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := jsonWalk(dec, top, "", false, 0, fn); err == errTooDeep {
+		return ErrUnreadableBody
+	}
+	return nil
+}
+
+var errTooDeep = errors.New("too deep")
+
+// jsonWalk reads one JSON value from dec; key is the name of the member
+// it is the value of (or of the array it is in), when member is set.
+func jsonWalk(dec *json.Decoder, top bool, key string, member bool, depth int, fn paramFunc) error {
+	if depth > maxJSONDepth {
+		return errTooDeep
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch v := tok.(type) {
+	case json.Delim:
+		switch v {
+		case '{':
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				k, _ := kt.(string)
+				if err := jsonWalk(dec, top, k, !top || depth == 0, depth+1, fn); err != nil {
+					return err
+				}
+			}
+		case '[':
+			for dec.More() {
+				if err := jsonWalk(dec, top, key, member, depth+1, fn); err != nil {
+					return err
+				}
+			}
+		}
+		if v == '{' || v == '[' {
+			_, err = dec.Token() // the closing delimiter
+		}
+		return err
+	case string:
+		if member {
+			fn(key, v, false)
+		}
+	case json.Number:
+		if member {
+			fn(key, v.String(), false)
+		}
+	}
+	return nil
+}

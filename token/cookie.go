@@ -1,0 +1,81 @@
+package token
+
+import (
+	"net/http"
+	"strings"
+)
+
+// cookieValues calls fn with every value of the cookie want (a
+// NormalizeName result) in r's raw Cookie headers, in every spelling a
+// common cookie parser decodes it to. Unlike http.Request.Cookies it has
+// no limit on the number of cookies (Go's reader returns none past 3000,
+// Node's cookie still reads them) and reads every Cookie header.
+//
+// Names are matched as PHP and ASP.NET Core match them (see
+// normalizeName). Pairs are split on ';' and, within a pair, on ','
+// (RFC 2109 parsers). A value is checked as sent, without its quotes,
+// percent-decoded with and without '+' as a space (Node's cookie, PHP), and
+// with Python's octal and backslash unquoting (http.cookies, read by Django
+// and Werkzeug).
+func cookieValues(r *http.Request, want string, fn func(string)) {
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var pair string
+			pair, line, _ = strings.Cut(line, ";")
+			cookiePair(pair, want, fn)
+			if strings.Contains(pair, ",") {
+				for pair != "" {
+					var sub string
+					sub, pair, _ = strings.Cut(pair, ",")
+					cookiePair(sub, want, fn)
+				}
+			}
+		}
+	}
+}
+
+func cookiePair(pair, want string, fn func(string)) {
+	name, value, ok := strings.Cut(pair, "=")
+	if !ok || !nameMatches(name, want, true) {
+		return
+	}
+	v := strings.Trim(value, " \t")
+	fn(v)
+	if !strings.ContainsAny(v, `"%+\`) {
+		return // the common case: one spelling
+	}
+	inner := v
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		inner = v[1 : len(v)-1]
+		fn(inner)
+		fn(pythonUnquote(inner))
+	}
+	fn(decodeLenient(inner, false))
+	fn(decodeLenient(inner, true))
+}
+
+// pythonUnquote undoes Python's http.cookies quoting inside a quoted
+// value: "\ooo" (three octal digits, the first 0-3) is that byte, "\c" is c.
+func pythonUnquote(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b = append(b, c)
+			continue
+		}
+		if i+3 < len(s) && '0' <= s[i+1] && s[i+1] <= '3' && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			b = append(b, (s[i+1]-'0')<<6|(s[i+2]-'0')<<3|(s[i+3]-'0'))
+			i += 3
+			continue
+		}
+		b = append(b, s[i+1])
+		i++
+	}
+	return string(b)
+}
+
+func isOctal(c byte) bool { return '0' <= c && c <= '7' }
