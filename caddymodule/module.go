@@ -158,6 +158,7 @@ type Handler struct {
 	routes   []*route
 	verifier *jwtv.Set // nil without JWT
 	queries  *queryCache
+	warnings *configWarnings
 	logger   *zap.Logger
 	errLog   *rateLimitedLogger
 	now      func() time.Time
@@ -216,6 +217,7 @@ func (h *Handler) setup() error {
 		}
 		h.routes = append(h.routes, rt)
 	}
+	h.setupWarnings()
 	return h.setupJWT()
 }
 

@@ -22,6 +22,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if rt, m := h.matchRoute(r); rt != nil {
 		return h.serveRoute(w, r, next, rt, m)
 	}
+	h.noteUnrouted(r)
 	if err := h.checkRequest(r); err != nil {
 		return h.writeError(w, err)
 	}
@@ -157,6 +158,7 @@ func (h *Handler) fillQuery(q *denylist.Query, ns string, t *token.Token) {
 	q.Add(h.tokenKey(t))
 	h.addLegacyTokenKeys(q, ns, t)
 	if t.JWT {
+		h.noteClaims(t)
 		c := &t.Claims
 		if c.ID != "" {
 			q.Add(h.hasher.JTIKey(ns, c.Issuer, c.ID))
