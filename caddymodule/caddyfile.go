@@ -95,6 +95,8 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        jwks_refresh <duration>         # default: 1h
 //	        jwks_min_refresh <duration>     # default: 10s
 //	        jwks_timeout <duration>         # default: 5s
+//	        discovery <url>                 # default without keys: <issuer>/.well-known/openid-configuration
+//	        ca_file <pem file...>           # CAs of the issuer's TLS certificate, besides the system's
 //	    }
 //
 //	    # where tokens are looked for on every request

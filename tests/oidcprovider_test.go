@@ -35,7 +35,8 @@ const (
 
 // oidcProviderCaddyfile: the OP behind the gateway, revocation forwarded,
 // the token endpoint observed, the back-channel logout received; the API is
-// /api/*. Arguments: store, OP port (issuer), OP port (jwks), OP address.
+// /api/*. The OP's keys are found by OpenID discovery (no jwks_url).
+// Arguments: store, OP port (issuer), OP address.
 const oidcProviderCaddyfile = `http:// {
 	token_revocation {
 		%s
@@ -43,7 +44,6 @@ const oidcProviderCaddyfile = `http:// {
 		oauth_token /token
 		backchannel_logout /backchannel
 		jwt http://127.0.0.1:%d {
-			jwks_url http://127.0.0.1:%d/jwks
 			audience https://api.test app
 			jwks_min_refresh 1s
 		}
@@ -386,7 +386,7 @@ func TestOIDCProvider(t *testing.T) {
 			store := tc.store(t)
 			var cs []*Caddy
 			for range tc.instances {
-				cs = append(cs, startCaddy(t, oidcProviderCaddyfile, store, ports[0], ports[0], fmt.Sprintf("127.0.0.1:%d", ports[0])))
+				cs = append(cs, startCaddy(t, oidcProviderCaddyfile, store, ports[0], fmt.Sprintf("127.0.0.1:%d", ports[0])))
 			}
 			op := startOIDCProvider(t, ports[0], cs[0].URL("/backchannel"))
 			oidcProviderFlows(t, op, cs[0], cs...)
@@ -400,7 +400,7 @@ func TestOIDCProvider(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := startCaddy(t, strings.Replace(oidcProviderCaddyfile, "revoke /token/revocation forward", "revoke /token/revocation", 1), "store embedded", ports[0], ports[0], fmt.Sprintf("127.0.0.1:%d", ports[0]))
+		c := startCaddy(t, strings.Replace(oidcProviderCaddyfile, "revoke /token/revocation forward", "revoke /token/revocation", 1), "store embedded", ports[0], fmt.Sprintf("127.0.0.1:%d", ports[0]))
 		op := startOIDCProvider(t, ports[0], c.URL("/backchannel"))
 		at := op.clientCredentials(t, opResource)
 		if res, _ := tokenCall(t, c.URL("/token/revocation"), url.Values{"token": {at}}); res.Status != http.StatusOK {
