@@ -247,8 +247,12 @@ func TestClaims(t *testing.T) {
 		g.rejectedSoon(t, "bob's token of session B1", old)
 		g.rejectedSoon(t, "bob's token of session B2", recent)
 		g.passes(t, "carol's token", carol)
-		after := g.access(t, "bob", "B3", time.Now().Unix()+1)
-		g.passes(t, "bob's token issued after the cut-off", after)
+		// Within clock_skew (5m) of the cut-off a token counts as issued
+		// before it (its issuer's clock may run ahead); past it, after.
+		ahead := g.access(t, "bob", "B4", time.Now().Unix()+60)
+		g.rejectedSoon(t, "bob's token issued 60 s after the cut-off (within the clock skew)", ahead)
+		after := g.access(t, "bob", "B3", time.Now().Unix()+6*60)
+		g.passes(t, "bob's token issued after the cut-off and the clock skew", after)
 
 		forged := g.idp.sign(t, "evil", "JWT", map[string]any{"sub": "carol"})
 		g.storesNothing(t, "a refused logout_all", func() {

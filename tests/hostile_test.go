@@ -120,8 +120,10 @@ func TestHostilePathsThroughCaddy(t *testing.T) {
 		}
 	}
 
-	// Tenants: the path's tenant segment, however spelt, is the namespace
-	// of the revocation, and no other.
+	// Tenants: the path's tenant segment, however spelt, is the route's
+	// tenant; the token revoked there is revoked in every tenant (its
+	// identity has no namespace: the tenant header is the caller's to
+	// write, issue 9).
 	for _, tc := range []struct{ path, tenant string }{
 		{"/t1/connect/revocation", "t1"},
 		{"//t1//connect/revocation/", "t1"},
@@ -137,13 +139,10 @@ func TestHostilePathsThroughCaddy(t *testing.T) {
 		if s := status(tok, tc.tenant); s != http.StatusUnauthorized {
 			t.Errorf("POST %s: tenant %q: %d, want 401", tc.path, tc.tenant, s)
 		}
-		for _, other := range []string{"t2", "x", "t1x"} {
-			if s := status(tok, other); s != http.StatusOK {
-				t.Errorf("POST %s revoked the token in tenant %q too: %d", tc.path, other, s)
+		for _, other := range []string{"t2", "x", "t1x", ""} {
+			if s := status(tok, other); s != http.StatusUnauthorized {
+				t.Errorf("POST %s: the token sent with tenant %q: %d, want 401", tc.path, other, s)
 			}
-		}
-		if s := status(tok); s != http.StatusOK {
-			t.Errorf("POST %s revoked the token with no tenant: %d", tc.path, s)
 		}
 	}
 }
@@ -200,9 +199,13 @@ func TestHostileRequestsThroughCaddy(t *testing.T) {
 	if up.Count() != before {
 		t.Errorf("%d requests with the revoked token reached the upstream", up.Count()-before)
 	}
-	// "+" in a query is a space: another token, passed on.
-	if s := rawRequest(t, c, "GET", "/api?access_token=evil+tok/en==", nil, ""); s != http.StatusOK {
-		t.Errorf("a different token (+ as space): %d, want 200", s)
+	// "+" in a query is a space to most parsers, but one that reads the
+	// raw query takes it as sent: both spellings are checked.
+	if s := rawRequest(t, c, "GET", "/api?access_token=evil+tok/en==", nil, ""); s != http.StatusUnauthorized {
+		t.Errorf("the token with '+' left undecoded: %d, want 401", s)
+	}
+	if s := rawRequest(t, c, "GET", "/api?access_token=evil%20tok/en==", nil, ""); s != http.StatusOK {
+		t.Errorf("a different token (a space for the '+'): %d, want 200", s)
 	}
 
 	// Oversized: a form body over 2KiB, announced or chunked, a token over

@@ -50,6 +50,9 @@ func authorizationValues(r *http.Request, schemes []string, fn func(string)) {
 				basic = false
 			default:
 				fn(word)
+				if len(word) > 2 && word[0] == '"' && word[len(word)-1] == '"' {
+					fn(word[1 : len(word)-1]) // a quoted credential, unquoted
+				}
 				if basic {
 					basicValues(word, fn)
 				}
@@ -97,8 +100,8 @@ func basicValues(cred string, fn func(string)) {
 
 // headerValues calls fn with every value of the header want (a
 // normalizeHeaderName result) in r, under any spelling of its name that a
-// server maps to the same one: case folded, and '_' for '-' (CGI, Rack and
-// PHP map both X_Api_Key and X-Api-Key to HTTP_X_API_KEY). Each value is
+// server maps to the same one: case folded, and '_' for '-' and '.' (CGI,
+// Rack and PHP map X_Api_Key, X.Api.Key and X-Api-Key to HTTP_X_API_KEY). Each value is
 // checked whole and, when it holds ',' (duplicate headers joined, as Node
 // joins them), part by part.
 func headerValues(r *http.Request, want string, fn func(string)) {
@@ -121,11 +124,11 @@ func headerValues(r *http.Request, want string, fn func(string)) {
 }
 
 // normalizeHeaderName is a header name as headerValues compares it: lower
-// case, '_' for '-'.
+// case, '_' for '-' and '.' (PHP's $_SERVER folds all three).
 func normalizeHeaderName(name string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
-		case r == '-':
+		case r == '-' || r == '.':
 			return '_'
 		case 'A' <= r && r <= 'Z':
 			return r + 'a' - 'A'
@@ -141,7 +144,7 @@ func headerNameMatches(name, want string) bool {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
-		case c == '-':
+		case c == '-' || c == '.':
 			c = '_'
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'

@@ -61,17 +61,34 @@ func BodyKindOf(r *http.Request) (BodyKind, error) {
 	}
 	mt, _, _ := strings.Cut(cts[0], ";")
 	mt = strings.ToLower(strings.TrimSpace(mt))
+	kind := BodyNone
 	switch {
 	case mt == "":
-		return BodyForm, nil
+		kind = BodyForm
 	case mt == "application/x-www-form-urlencoded":
-		return BodyForm, nil
+		kind = BodyForm
 	case strings.HasPrefix(mt, "multipart/"):
-		return BodyMultipart, nil
+		kind = BodyMultipart
 	case mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json"):
-		return BodyJSON, nil
+		kind = BodyJSON
 	}
-	return BodyNone, nil
+	if kind != BodyNone && !asciiCharset(mediaParam(cts[0], "charset")) {
+		// body-parser decodes UTF-16 and UTF-32 bodies: a token in one is
+		// one the gateway would not see.
+		return kind, ErrUnsupportedEncoding
+	}
+	return kind, nil
+}
+
+// asciiCharset reports whether a body in charset spells ASCII as ASCII
+// (tokens and parameter names are ASCII): no charset, UTF-8, US-ASCII or
+// ISO-8859-1.
+func asciiCharset(charset string) bool {
+	switch strings.ToLower(strings.Trim(strings.TrimSpace(charset), `"`)) {
+	case "", "utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1":
+		return true
+	}
+	return false
 }
 
 // IsForm reports whether r has a form body (see BodyKindOf).
@@ -226,14 +243,22 @@ const maxJSONDepth = 64
 // eachJSONParam calls fn for every member of a JSON body whose value is a
 // string or a number (each element, for an array of them), at any depth or
 // at the top only. Members repeated in one object are each read (a map
-// would keep only the last). A body that is not JSON gives nothing: no
-// JSON parser would find a token in it either.
+// would keep only the last). An empty body gives nothing; a body that is
+// not one JSON value is ErrUnreadableBody: parsers more lenient than Go's
+// (Python's json takes NaN and Infinity) could read a token after what
+// stops this one.
 func eachJSONParam(body []byte, top bool, fn paramFunc) error {
 	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // a BOM, which some parsers skip
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	if err := jsonWalk(dec, top, "", false, 0, fn); err == errTooDeep {
+	if err := jsonWalk(dec, top, "", false, 0, fn); err != nil {
 		return ErrUnreadableBody
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return ErrUnreadableBody // more than one value
 	}
 	return nil
 }

@@ -41,6 +41,12 @@ func cookiePair(pair, want string, fn func(string)) {
 	}
 	v := strings.Trim(value, " \t")
 	fn(v)
+	if v != value {
+		// As other parsers keep it: spaces and all, or but the pair's
+		// trailing ones (net/http).
+		fn(value)
+		fn(strings.TrimRight(value, " \t"))
+	}
 	if !strings.ContainsAny(v, `"%+\`) {
 		return // the common case: one spelling
 	}
