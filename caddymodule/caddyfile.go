@@ -63,6 +63,11 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        namespace <template>
 //	        case_insensitive                # the upstream routes paths without regard to case
 //	    }
+//	    browser_logout <path> [respond|forward] [{   # GET/POST sign-out: the caller's cookies and Authorization; same-site only
+//	        redirect <url>                  # 303 there once logged out; default: 204
+//	        cookie_path <path>              # Path of the expired cookies; default: /
+//	        cookie_domain <domain>
+//	    }]
 //	    logout_all <path> [respond|forward]          # log out everywhere (needs jwt)
 //	    backchannel_logout <path> [respond|forward]  # OIDC Back-Channel Logout (needs jwt with audience)
 //	    caep <path> [respond|forward]                # CAEP session-revoked SETs, RFC 8935 push (needs jwt with audience)

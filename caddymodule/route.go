@@ -59,6 +59,12 @@ type Route struct {
 	//     its jti (and for a refresh token, its session) is revoked too;
 	//     otherwise only the token itself. Realm-checked like
 	//     keycloak_logout. Answers 200 (respond mode: empty).
+	//   - "browser_logout": a browser's sign-out link or button: GET or
+	//     POST, no body needed. Revokes the caller's own tokens (the
+	//     handler's cookies and the Authorization header; a verified one's
+	//     session too), expires the cookies and redirects (303) to
+	//     BrowserLogout.Redirect, or answers 204. Cross-site calls are
+	//     refused (403): see route_browser_logout.go.
 	//   - "oauth_token": an OAuth 2.0 token endpoint, observed (forward
 	//     only). A refresh token revoked here is refused
 	//     (400 invalid_grant) before the upstream sees it; from each 2xx
@@ -112,6 +118,9 @@ type Route struct {
 	// statuses. Default: unsupported_token_type (RFC 7009 section 2.2.1);
 	// ["off"]: never. See route_refused.go.
 	RevokeRefused []string `json:"revoke_refused,omitempty"`
+
+	// BrowserLogout holds the settings of a browser_logout route.
+	BrowserLogout *BrowserLogout `json:"browser_logout,omitempty"`
 
 	// CaseInsensitive matches the path's literal segments without regard
 	// to ASCII case, for an upstream that routes so (ASP.NET Core, say):
@@ -255,6 +264,9 @@ func compileRoute(rc *Route) (*route, error) {
 	}
 	refusal, err := compileRevokeRefused(rc, kind)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkBrowserLogout(rc); err != nil {
 		return nil, err
 	}
 	return &route{Route: rc, pattern: p, kind: kind, refusal: refusal}, nil

@@ -43,6 +43,10 @@ const oidcProviderCaddyfile = `http:// {
 		revoke /token/revocation forward
 		oauth_token /token
 		backchannel_logout /backchannel
+		browser_logout /signout {
+			redirect /signed-out
+		}
+		cookie access_token
 		jwt http://127.0.0.1:%d {
 			audience https://api.test app
 			jwks_min_refresh 1s
@@ -348,6 +352,24 @@ func oidcProviderFlows(t *testing.T, op *oidcProvider, a *Caddy, cs ...*Caddy) {
 		t.Fatalf("revoking the refresh token: %d %s", res.Status, res.Body)
 	}
 	apiStatus(t, "access token of a revoked refresh token", rotated.AccessToken, http.StatusUnauthorized, cs...)
+
+	// Browser sign-out with the access token in a cookie: a same-origin
+	// GET revokes it, and (verified) its session: the session's other
+	// access tokens go too; the cookie is expired.
+	ts = op.login(t, newBrowser(t), "carol", op.url("/token"))
+	res, sameSession := tokenCall(t, op.url("/token"), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ts.RefreshToken}, "resource": {opResource}})
+	if res.Status != http.StatusOK {
+		t.Fatalf("refresh: %d %s", res.Status, res.Body)
+	}
+	if res := get(t, a.URL("/signout"), "Cookie: access_token="+ts.AccessToken); res.Status != http.StatusForbidden {
+		t.Errorf("sign-out GET without same-site evidence: %d, want 403", res.Status)
+	}
+	res = get(t, a.URL("/signout"), "Cookie: access_token="+ts.AccessToken, "Sec-Fetch-Site: same-origin")
+	if res.Status != http.StatusSeeOther || res.Header.Get("Location") != "/signed-out" || !strings.Contains(res.Header.Get("Set-Cookie"), "Max-Age=0") {
+		t.Fatalf("sign-out: %d Location %q Set-Cookie %q", res.Status, res.Header.Get("Location"), res.Header.Get("Set-Cookie"))
+	}
+	apiStatus(t, "signed-out access token", ts.AccessToken, http.StatusUnauthorized, cs...)
+	apiStatus(t, "another access token of the signed-out session", sameSession.AccessToken, http.StatusUnauthorized, cs...)
 
 	// Key rotation: the OP starts again with a new signing key. A new
 	// session, logged out at the OP (RP-initiated), pushes a back-channel
