@@ -73,6 +73,10 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    caep <path> [respond|forward]                # CAEP session-revoked SETs, RFC 8935 push (needs jwt with audience)
 //	    keycloak_logout <path> [respond|forward]     # Keycloak logout: refresh_token, realm-checked
 //	    keycloak_revoke <path> [respond|forward]     # Keycloak revoke: only an empty 200 confirms the token
+//	    keycloak_admin <path>/* [respond|forward] [{ # a Keycloak client's Admin URL: signed k_push_not_before, k_logout (needs jwt)
+//	        issuer <issuer>                 # the realm's jwt block; default: the only one
+//	        realm_wide                      # cut off every token of the realm, not only the client's (azp)
+//	    }]
 //	    oauth_token <path>                           # token endpoint, observed: grants, revoked refresh tokens refused
 //	    usergrid_token <path>                        # Usergrid token endpoint, observed: whose token is whose
 //	    usergrid_revoketoken <path> [respond|forward]

@@ -5,6 +5,7 @@ package caddymodule
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -159,9 +160,12 @@ type Handler struct {
 	verifier *jwtv.Set // nil without JWT
 	queries  *queryCache
 	warnings *configWarnings
-	logger   *zap.Logger
-	errLog   *rateLimitedLogger
-	now      func() time.Time
+	// clientCutoffs is set when a route sets client- or realm-wide
+	// cut-offs (keycloak_admin): checks then look them up too.
+	clientCutoffs bool
+	logger        *zap.Logger
+	errLog        *rateLimitedLogger
+	now           func() time.Time
 }
 
 // CaddyModule returns the Caddy module information.
@@ -218,6 +222,7 @@ func (h *Handler) setup() error {
 		h.routes = append(h.routes, rt)
 	}
 	h.setupWarnings()
+	h.clientCutoffs = slices.ContainsFunc(h.routes, func(rt *route) bool { return rt.Type == "keycloak_admin" })
 	return h.setupJWT()
 }
 

@@ -65,6 +65,11 @@ type Route struct {
 	//     session too), expires the cookies and redirects (303) to
 	//     BrowserLogout.Redirect, or answers 204. Cross-site calls are
 	//     refused (403): see route_browser_logout.go.
+	//   - "keycloak_admin": a Keycloak client's Admin URL (path ending
+	//     in "/*"): the realm-signed k_push_not_before and k_logout
+	//     actions become client-wide (azp) or, with realm_wide,
+	//     realm-wide cut-offs on iat. Needs Handler.JWT. Answers 204. See
+	//     route_keycloak_admin.go.
 	//   - "oauth_token": an OAuth 2.0 token endpoint, observed (forward
 	//     only). A refresh token revoked here is refused
 	//     (400 invalid_grant) before the upstream sees it; from each 2xx
@@ -121,6 +126,9 @@ type Route struct {
 
 	// BrowserLogout holds the settings of a browser_logout route.
 	BrowserLogout *BrowserLogout `json:"browser_logout,omitempty"`
+
+	// KeycloakAdmin holds the settings of a keycloak_admin route.
+	KeycloakAdmin *KeycloakAdmin `json:"keycloak_admin,omitempty"`
 
 	// CaseInsensitive matches the path's literal segments without regard
 	// to ASCII case, for an upstream that routes so (ASP.NET Core, say):

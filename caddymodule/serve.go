@@ -169,6 +169,9 @@ func (h *Handler) fillQuery(q *denylist.Query, ns string, t *token.Token) {
 		if c.Subject != "" {
 			q.Add(h.hasher.UserKey(ns, c.Issuer, c.Subject))
 		}
+		if h.clientCutoffs {
+			h.addClientKeys(q, ns, c)
+		}
 		if c.IssuedAt > 0 {
 			q.IssuedAt = int64(c.IssuedAt) - int64(time.Duration(h.ClockSkew)/time.Second)
 		}
