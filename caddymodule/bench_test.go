@@ -59,7 +59,13 @@ func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 // default) holding benchCheckEntries unrelated revocations.
 func newBenchHandler(b *testing.B, hmacKey string) *Handler {
 	b.Helper()
-	h := &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}, HMACKey: hmacKey}
+	return newBenchHandlerWith(b, &Handler{HMACKey: hmacKey})
+}
+
+// newBenchHandlerWith is newBenchHandler for the settings in h.
+func newBenchHandlerWith(b *testing.B, h *Handler) *Handler {
+	b.Helper()
+	h.Routes = []*Route{{Type: "revoke", Path: "/oauth/revoke"}}
 	h.logger = zap.NewNop()
 	if err := h.setup(); err != nil {
 		b.Fatal(err)
@@ -99,12 +105,19 @@ func revokeForBench(b *testing.B, h *Handler, tok string) {
 }
 
 func benchCheck(b *testing.B, tok string, revoked bool, hmacKey string) {
-	h := newBenchHandler(b, hmacKey)
+	r := httptest.NewRequest(http.MethodGet, "/api/items?page=2", nil)
+	if tok != "" {
+		r.Header.Set("Authorization", "Bearer "+tok)
+	}
+	benchCheckRequest(b, newBenchHandler(b, hmacKey), r, tok, revoked)
+}
+
+// benchCheckRequest measures h.ServeHTTP of r, which carries tok (revoked
+// or not).
+func benchCheckRequest(b *testing.B, h *Handler, r *http.Request, tok string, revoked bool) {
 	if revoked {
 		revokeForBench(b, h, tok)
 	}
-	r := httptest.NewRequest(http.MethodGet, "/api/items?page=2", nil)
-	r.Header.Set("Authorization", "Bearer "+tok)
 	r.Header.Set("Accept", "application/json")
 	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
 	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{})
@@ -133,7 +146,20 @@ func benchCheck(b *testing.B, tok string, revoked bool, hmacKey string) {
 	}
 }
 
-func BenchmarkCheckOpaque(b *testing.B)        { benchCheck(b, benchOpaque, false, "") }
+func BenchmarkCheckOpaque(b *testing.B)  { benchCheck(b, benchOpaque, false, "") }
+func BenchmarkCheckNoToken(b *testing.B) { benchCheck(b, "", false, "") }
+
+// BenchmarkCheckOpaqueEveryChannel: an opaque token in the Authorization
+// header of a request that also has a query, cookies and a configured
+// header, with every channel configured (issue 9's readers at work).
+func BenchmarkCheckOpaqueEveryChannel(b *testing.B) {
+	h := newBenchHandlerWith(b, &Handler{Cookies: []string{"session"}, Headers: []string{"X-Api-Key"}})
+	r := httptest.NewRequest(http.MethodGet, "/api/items?page=2&sort=name", nil)
+	r.Header.Set("Authorization", "Bearer "+benchOpaque)
+	r.Header.Set("Cookie", "theme=dark; lang=en")
+	r.Header.Set("User-Agent", "bench")
+	benchCheckRequest(b, h, r, benchOpaque, false)
+}
 func BenchmarkCheckOpaqueRevoked(b *testing.B) { benchCheck(b, benchOpaque, true, "") }
 func BenchmarkCheckJWT(b *testing.B)           { benchCheck(b, benchJWT, false, "") }
 func BenchmarkCheckJWTRevoked(b *testing.B)    { benchCheck(b, benchJWT, true, "") }

@@ -1,10 +1,8 @@
 package tests
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -45,30 +43,10 @@ const hostileCaddyfile = `http:// {
 // Transfer-Encoding header is given) and returns the status.
 func rawRequest(t *testing.T, c *Caddy, method, target string, headers []string, body string) int {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", c.HTTPPort), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
+	if slices.ContainsFunc(headers, func(h string) bool { return strings.HasPrefix(h, "Transfer-Encoding:") }) {
+		return rawExchange(t, c, request(method, target, headers, "")+body)
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(httpTimeout))
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n", method, target)
-	for _, h := range headers {
-		b.WriteString(h + "\r\n")
-	}
-	if body != "" && !slices.ContainsFunc(headers, func(h string) bool { return strings.HasPrefix(h, "Transfer-Encoding:") }) {
-		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
-	}
-	b.WriteString("\r\n" + body)
-	if _, err := conn.Write([]byte(b.String())); err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
-	}
-	res.Body.Close()
-	return res.StatusCode
+	return rawExchange(t, c, request(method, target, headers, body))
 }
 
 const formCT = "Content-Type: application/x-www-form-urlencoded"

@@ -28,7 +28,17 @@ func TestUpgradeKeepsLegacyRevocations(t *testing.T) {
 		// a JWT with "sub": 42, keyed as opaque in the same namespace.
 		denylist.NewEntry(hasher.KeyStrings(denylist.KindToken, "acct/default", token.OpaqueMarker, odd), now, now.Add(time.Hour)),
 	}
-	check := func(t *testing.T, c *Caddy) {
+	// check runs Caddy (the meshydb profile) on the store and checks the
+	// legacy entries are in force.
+	check := func(t *testing.T, store string) {
+		up := startUpstream(t)
+		c := startCaddy(t, `http:// {
+	token_revocation {
+		%s
+		profile meshydb
+	}
+	reverse_proxy %s
+}`, store, up.Addr())
 		for name, tok := range map[string]string{"namespaced opaque token": "legacy-opaque", "odd-claim JWT keyed as opaque": odd} {
 			if s := get(t, c.URL("/acct/users/me"), "Authorization: Bearer "+tok).Status; s != http.StatusUnauthorized {
 				t.Errorf("%s revoked before the upgrade: %d, want 401", name, s)
@@ -49,15 +59,7 @@ func TestUpgradeKeepsLegacyRevocations(t *testing.T) {
 			t.Fatal(err)
 		}
 		st.Close()
-		up := startUpstream(t)
-		c := startCaddy(t, `http:// {
-	token_revocation {
-		store embedded %s
-		profile meshydb
-	}
-	reverse_proxy %s
-}`, path, up.Addr())
-		check(t, c)
+		check(t, "store embedded "+path)
 	})
 
 	t.Run("redis", func(t *testing.T) {
@@ -70,16 +72,6 @@ func TestUpgradeKeepsLegacyRevocations(t *testing.T) {
 			t.Fatal(err)
 		}
 		st.Close()
-		up := startUpstream(t)
-		c := startCaddy(t, `http:// {
-	token_revocation {
-		store redis {
-			address %s
-		}
-		profile meshydb
-	}
-	reverse_proxy %s
-}`, r.Addr, up.Addr())
-		check(t, c)
+		check(t, "store redis {\n\t\t\taddress "+r.Addr+"\n\t\t}")
 	})
 }

@@ -15,8 +15,10 @@ import (
 //   - the credential after a scheme of schemes, for the whole value and
 //     for each comma-separated part (a token holding ',' or a space is
 //     checked whole);
-//   - every word of the value, split on spaces, tabs and commas, but the
-//     scheme names themselves;
+//   - every word of the value, split on spaces, tabs, commas and
+//     semicolons (Rails splits on the last three), but the scheme names
+//     themselves; a quoted word unquoted; the value of a "name=value"
+//     word, unquoted (Rails reads `Token token="T"`);
 //   - for Basic, the user name and the password (APIs that take an API key
 //     as the Basic user or password).
 func authorizationValues(r *http.Request, schemes []string, fn func(string)) {
@@ -35,7 +37,7 @@ func authorizationValues(r *http.Request, schemes []string, fn func(string)) {
 		}
 		basic := false
 		for rest := v; rest != ""; {
-			i := strings.IndexAny(rest, " \t,")
+			i := strings.IndexAny(rest, " \t,;")
 			word := rest
 			if i >= 0 {
 				word, rest = rest[:i], rest[i+1:]
@@ -50,8 +52,13 @@ func authorizationValues(r *http.Request, schemes []string, fn func(string)) {
 				basic = false
 			default:
 				fn(word)
-				if len(word) > 2 && word[0] == '"' && word[len(word)-1] == '"' {
-					fn(word[1 : len(word)-1]) // a quoted credential, unquoted
+				if u := strings.Trim(word, `"`); u != word {
+					fn(u) // a quoted credential, unquoted
+				}
+				if _, param, ok := strings.Cut(word, "="); ok {
+					// Rails reads token="T" (and "T;x=y" as T with an
+					// option): a parameter's value, unquoted.
+					fn(strings.Trim(param, `"`))
 				}
 				if basic {
 					basicValues(word, fn)

@@ -191,49 +191,73 @@ func eachMultipartParam(r *http.Request, body []byte, fn paramFunc) error {
 		if err != nil {
 			return ErrUnreadableBody
 		}
-		name := partName(p.Header.Get("Content-Disposition"))
 		v, err := io.ReadAll(p)
 		if err != nil {
 			return ErrUnreadableBody
 		}
-		fn(name, string(v), false)
-		switch strings.ToLower(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding"))) {
-		case "quoted-printable":
-			if d, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(v))); err == nil {
-				fn(name, string(d), true)
-			}
-		case "base64":
-			if d, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(v))); err == nil {
-				fn(name, string(d), true)
+		// A part with two names (Go refuses it; Werkzeug, PHP and Rack
+		// take the last) is read under each.
+		for _, name := range mediaParams(p.Header.Get("Content-Disposition"), "name") {
+			fn(name, string(v), false)
+			switch strings.ToLower(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding"))) {
+			case "quoted-printable":
+				if d, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(v))); err == nil {
+					fn(name, string(d), true)
+				}
+			case "base64":
+				if d, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(v))); err == nil {
+					fn(name, string(d), true)
+				}
 			}
 		}
 	}
 }
 
 // multipartBoundary returns the boundary parameter of a multipart
-// Content-Type, also from one Go's mime parser refuses.
+// Content-Type, also from one Go's mime parser refuses; "" when it has
+// none, or two that differ (parsers would split the body differently).
 func multipartBoundary(ct string) string {
-	return mediaParam(ct, "boundary")
-}
-
-// partName returns the name parameter of a part's Content-Disposition.
-func partName(cd string) string {
-	return mediaParam(cd, "name")
+	bs := mediaParams(ct, "boundary")
+	for _, b := range bs[min(1, len(bs)):] {
+		if b != bs[0] {
+			return ""
+		}
+	}
+	if len(bs) == 0 {
+		return ""
+	}
+	return bs[0]
 }
 
 // mediaParam returns parameter key of a header value such as a
-// Content-Type, also of one Go's mime parser refuses.
+// Content-Type (the first, when it is given twice), also of one Go's mime
+// parser refuses.
 func mediaParam(v, key string) string {
-	if _, params, err := mime.ParseMediaType(v); err == nil {
-		return params[key]
+	if ps := mediaParams(v, key); len(ps) > 0 {
+		return ps[0]
 	}
+	return ""
+}
+
+// mediaParams returns every value of parameter key of a header value such
+// as a Content-Type or a Content-Disposition: as Go's mime parser reads
+// it, or, where that refuses the value (a parameter given twice, say),
+// each one a lenient parser could take.
+func mediaParams(v, key string) []string {
+	if _, params, err := mime.ParseMediaType(v); err == nil {
+		if p, ok := params[key]; ok {
+			return []string{p}
+		}
+		return nil
+	}
+	var out []string
 	for _, p := range strings.Split(v, ";") {
 		k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
 		if ok && strings.EqualFold(strings.TrimSpace(k), key) {
-			return strings.Trim(strings.TrimSpace(val), `"`)
+			out = append(out, strings.Trim(strings.TrimSpace(val), `"`))
 		}
 	}
-	return ""
+	return out
 }
 
 // maxJSONDepth bounds how deep a JSON body is followed: deeper is

@@ -19,17 +19,11 @@ import (
 
 // lenientSources: every channel, as the gateway configures them.
 func lenientSources() *Sources {
-	s := &Sources{
-		Schemes:      []string{"Bearer", "DPoP"},
-		QueryParam:   "access_token",
-		FormField:    "access_token",
-		Cookies:      []string{"session"},
-		Headers:      []string{"X-Api-Key"},
-		MaxTokenSize: 1024,
-		MaxBodySize:  1 << 16,
-	}
+	s := fuzzSources // the fuzzer's channels, with roomier limits
+	s.Headers = []string{"X-Api-Key"}
+	s.MaxTokenSize, s.MaxBodySize = 1024, 1<<16
 	s.Prepare()
-	return s
+	return &s
 }
 
 func found(t *testing.T, r *http.Request) []string {
@@ -83,6 +77,9 @@ func TestExtractReadsWhatLenientUpstreamsRead(t *testing.T) {
 		"DRF Token scheme":            get("", "Authorization: Token "+T),
 		"bare value":                  get("", "Authorization: "+T),
 		"quoted":                      get("", `Authorization: Bearer "`+T+`"`),
+		"Rails: T;x=y":                get("", "Authorization: Bearer "+T+";x=y"),
+		"Rails: token=\"T\"":          get("", `Authorization: Token token="`+T+`"`),
+		"multipart, two names":        post("--b\r\nContent-Disposition: form-data; name=\"x\"; name=\"access_token\"\r\n\r\n"+T+"\r\n--b--\r\n", "Content-Type: multipart/form-data; boundary=b"),
 		"Basic user":                  get("", "Authorization: Basic VDBrM24tdmFsdWU6"),
 		"cookie after 3000 ';'":       get("", "Cookie: session="+T+strings.Repeat(";", 3000)),
 		"cookie in a second header":   get("", "Cookie: a=1", "Cookie: session="+T),

@@ -1,0 +1,57 @@
+"""Differential-test oracle (issue 9): a Flask app reading tokens the way
+typical Flask/Werkzeug APIs do, answering every request with JSON listing
+each token it extracted and where from.
+
+Usage: /usr/bin/python3 app.py PORT   (Debian's python3-flask)
+"""
+import sys
+
+from flask import Flask, jsonify, request
+
+app = Flask(__name__)
+
+
+def extract(route):
+    tokens = []
+
+    def add(source, values):
+        for v in values:
+            if isinstance(v, str):
+                tokens.append({"source": source, "value": v})
+
+    add("query", request.args.getlist("access_token"))
+    add("form", request.form.getlist("access_token"))
+    body = request.get_json(silent=True)
+    if isinstance(body, dict):
+        add("json", [body.get("access_token")])
+    add("cookie", request.cookies.getlist("session"))
+    add("header", request.headers.getlist("X-Api-Key"))
+    # Flask-HTTPAuth's HTTPTokenAuth: split once on whitespace, the scheme
+    # compared case-insensitively, the rest is the token.
+    auth = request.headers.get("Authorization")
+    if auth:
+        try:
+            scheme, token = auth.split(None, 1)
+        except ValueError:
+            scheme, token = "", ""
+        if scheme.lower() == "bearer":
+            add("bearer", [token])
+    return jsonify(oracle="python", route=route, path=request.path, tokens=tokens, errors=[])
+
+
+@app.route("/oauth/revoke", methods=["POST"])
+def revoke():
+    return extract("revoke")
+
+
+@app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@app.route("/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def catch_all(path):
+    return extract("")
+
+
+if __name__ == "__main__":
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    if not port:
+        sys.exit("usage: app.py PORT")
+    app.run(host="127.0.0.1", port=port, threaded=True)
