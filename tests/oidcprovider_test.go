@@ -110,16 +110,24 @@ func startOIDCProvider(t *testing.T, port int, backchannel string) *oidcProvider
 }
 
 func (op *oidcProvider) start() {
-	t := op.t
-	t.Helper()
+	op.t.Helper()
 	op.cmd = exec.Command("node", "op.mjs", fmt.Sprint(op.port), op.cfg)
 	op.cmd.Dir = op.dir
-	op.cmd.Stderr = &op.logs
-	stdout, err := op.cmd.StdoutPipe()
+	startUntilReady(op.t, "oidc-provider", op.cmd, &op.logs)
+}
+
+// startUntilReady starts cmd, a helper server that prints "ready" on its
+// standard output once it listens, and waits for that line. Its output
+// goes to logs; the test fails (the process killed) if it exits first or
+// takes longer than opReadyAfter.
+func startUntilReady(t *testing.T, name string, cmd *exec.Cmd, logs *syncBuffer) {
+	t.Helper()
+	cmd.Stderr = logs
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := op.cmd.Start(); err != nil {
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	ready := make(chan bool, 1)
@@ -129,18 +137,20 @@ func (op *oidcProvider) start() {
 			if sc.Text() == "ready" {
 				ready <- true
 			}
-			op.logs.Write([]byte(sc.Text() + "\n"))
+			logs.Write([]byte(sc.Text() + "\n"))
 		}
 		close(ready)
 	}()
 	select {
 	case ok := <-ready:
 		if !ok {
-			t.Fatalf("oidc-provider exited before it was ready:\n%s", op.logs.String())
+			_ = cmd.Wait()
+			t.Fatalf("%s exited before it was ready:\n%s", name, logs.String())
 		}
 	case <-time.After(opReadyAfter):
-		op.stop()
-		t.Fatalf("oidc-provider not ready after %s:\n%s", opReadyAfter, op.logs.String())
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("%s not ready after %s:\n%s", name, opReadyAfter, logs.String())
 	}
 }
 

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // The zitadel/oidc example OpenID provider (Go module
@@ -62,29 +60,8 @@ func startZitadelOP(t *testing.T, port int, redirect string) *syncBuffer {
 	t.Helper()
 	cmd := exec.Command(zitadelOP(t), fmt.Sprint(port), redirect)
 	logs := &syncBuffer{}
-	cmd.Stderr = logs
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	startUntilReady(t, "zitadel example OP", cmd, logs)
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	line := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Scan()
-		line <- sc.Text()
-	}()
-	select {
-	case l := <-line:
-		if l != "ready" {
-			t.Fatalf("zitadel example OP: %q\n%s", l, logs.String())
-		}
-	case <-time.After(opReadyAfter):
-		t.Fatalf("zitadel example OP not ready:\n%s", logs.String())
-	}
 	return logs
 }
 
