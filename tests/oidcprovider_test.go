@@ -263,9 +263,9 @@ func (op *oidcProvider) login(t *testing.T, b *http.Client, user, tokenEndpoint 
 		var status int
 		var body string
 		if m := regexp.MustCompile(`/interaction/[^/?]+$`).FindString(next); m != "" {
-			status, next, body = browse(t, b, http.MethodGet, next, nil)
+			_, _, page := browse(t, b, http.MethodGet, next, nil)
 			prompt := url.Values{"prompt": {"consent"}}
-			if strings.Contains(body, `name="prompt" value="login"`) {
+			if strings.Contains(page, `name="prompt" value="login"`) {
 				prompt = url.Values{"prompt": {"login"}, "login": {user}, "password": {"x"}}
 			}
 			status, next, body = browse(t, b, http.MethodPost, op.url(m), prompt)
