@@ -49,7 +49,9 @@ const oidcProviderCaddyfile = `http:// {
 		cookie access_token
 		jwt http://127.0.0.1:%d {
 			audience https://api.test app
-			jwks_min_refresh 1s
+			# The test rotates the OP's key and logs out within a second;
+			# the default floor (10s) would hold back the refetch.
+			jwks_min_refresh 10ms
 		}
 	}
 	handle /api/* {
@@ -374,7 +376,16 @@ func oidcProviderFlows(t *testing.T, op *oidcProvider, a *Caddy, cs ...*Caddy) {
 	if res := get(t, a.URL("/signout"), "Cookie: access_token="+ts.AccessToken); res.Status != http.StatusForbidden {
 		t.Errorf("sign-out GET without same-site evidence: %d, want 403", res.Status)
 	}
-	res = get(t, a.URL("/signout"), "Cookie: access_token="+ts.AccessToken, "Sec-Fetch-Site: same-origin")
+	// A 503 (Retry-After) means the OP's keys were not fetched yet (the
+	// gateway started before the OP): a client tries again, and so does
+	// this test.
+	pollUntil(t, 10*time.Second, func() string {
+		res = get(t, a.URL("/signout"), "Cookie: access_token="+ts.AccessToken, "Sec-Fetch-Site: same-origin")
+		if res.Status == http.StatusServiceUnavailable && res.Header.Get("Retry-After") != "" {
+			return "sign-out: 503, keys not fetched yet"
+		}
+		return ""
+	})
 	if res.Status != http.StatusSeeOther || res.Header.Get("Location") != "/signed-out" || !strings.Contains(res.Header.Get("Set-Cookie"), "Max-Age=0") {
 		t.Fatalf("sign-out: %d Location %q Set-Cookie %q", res.Status, res.Header.Get("Location"), res.Header.Get("Set-Cookie"))
 	}
@@ -391,6 +402,11 @@ func oidcProviderFlows(t *testing.T, op *oidcProvider, a *Caddy, cs ...*Caddy) {
 	other := op.login(t, newBrowser(t), "bob", op.url("/token"))
 	apiStatus(t, "access token after key rotation", ts.AccessToken, http.StatusOK, cs...)
 	op.rpLogout(t, b, ts.IDToken)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("oidc-provider output:\n%s", op.logs.String())
+		}
+	})
 	apiStatus(t, "access token of a session ended by back-channel logout", ts.AccessToken, http.StatusUnauthorized, cs...)
 	apiStatus(t, "access token of another session", other.AccessToken, http.StatusOK, cs...)
 	if !strings.Contains(op.logs.String(), "backchannel.success") {

@@ -79,7 +79,7 @@ const provider = new Provider(issuer, {
     },
   },
 });
-provider.on('backchannel.error', (err) => console.error('backchannel.error', err.message));
+provider.on('backchannel.error', (ctx, err) => console.error('backchannel.error', err?.stack || err));
 provider.on('backchannel.success', (client) => console.error('backchannel.success', client.clientId));
 
 provider.listen(port, '127.0.0.1', () => console.log('ready'));
