@@ -1,5 +1,5 @@
 # Shortcuts; the scripts are the source of truth.
-.PHONY: run test build build-go bench
+.PHONY: run test build build-go bench flood
 
 # Run Caddy with the example config (go run: no separate build step).
 run:
@@ -20,3 +20,8 @@ build-go:
 # Benchmarks (scripts/bench).
 bench:
 	./scripts/bench
+
+# The flood test with 30 s phases (CI runs 3 s ones): what an
+# unauthenticated and an authenticated client can store per route kind.
+flood:
+	FLOOD_SECONDS=30 go test -count=1 -v -timeout 30m -run '^TestFlood$$' ./tests

@@ -61,6 +61,8 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    logout <path> [respond|forward] {   # OIDC / Keycloak logout
 //	        mode respond|forward
 //	        namespace <template>
+//	        client_auth required|off        # respond mode; default: required on revoke, logout and keycloak_* when clients are set
+//	        verified_only                   # respond mode, needs jwt: store only tokens that verify
 //	        case_insensitive                # the upstream routes paths without regard to case
 //	    }
 //	    browser_logout <path> [respond|forward] [{   # GET/POST sign-out: the caller's cookies and Authorization; same-site only
@@ -107,6 +109,19 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        discovery <url>                 # default without keys: <issuer>/.well-known/openid-configuration
 //	        ca_file <pem file...>           # CAs of the issuer's TLS certificate, besides the system's
 //	    }
+//
+//	    # who may call the routes, and how often (see "Abuse limits" in the README)
+//	    clients {
+//	        <id> <secret>                   # e.g. {env.REVOKE_CLIENT_SECRET}; client_secret_basic or client_secret_post
+//	    }
+//	    rate_limit off
+//	    rate_limit {                        # revocation routes and token endpoint observers
+//	        client <n>/<interval> [<burst>]     # per authenticated client; default: 50/1s 100
+//	        address <n>/<interval> [<burst>]    # per client address (loopback exempt); default: 50/1s 100
+//	        max_keys <n>                        # clients, and addresses, tracked; default: 10000
+//	    }
+//	    max_entries <n>|off                 # then 503 "denylist full"; default: 1000000
+//	    max_owner_records <n>|off           # then token endpoints answer 503; default: 1000000
 //
 //	    # where tokens are looked for on every request
 //	    schemes <scheme...>                 # default: Bearer DPoP

@@ -152,6 +152,27 @@ type Handler struct {
 	// check path. See JWTConfig.
 	JWT []*JWTConfig `json:"jwt,omitempty"`
 
+	// Clients are the OAuth clients that authenticate to respond-mode
+	// routes (RFC 7009 section 2.1); with them, such routes of kind
+	// revoke, logout, keycloak_revoke and keycloak_logout require client
+	// authentication (see Route.ClientAuth). Default: none.
+	Clients []*ClientConfig `json:"clients,omitempty"`
+
+	// RateLimit limits calls to revocation routes and token endpoint
+	// observers per client and per remote address. Default: 50 a second,
+	// bursts of 100, per client and per address; see RateLimitConfig.
+	RateLimit *RateLimitConfig `json:"rate_limit,omitempty"`
+
+	// MaxEntries is the most entries the store may hold before revocation
+	// routes answer 503 "denylist full". Default: 1000000; -1: no
+	// ceiling. See DefaultMaxEntries.
+	MaxEntries int64 `json:"max_entries,omitempty"`
+
+	// MaxOwnerRecords is the most owner records (tokens seen handed out
+	// by oauth_token and usergrid_token routes) the store may hold before
+	// those routes answer 503. Default: 1000000; -1: no ceiling.
+	MaxOwnerRecords int64 `json:"max_owner_records,omitempty"`
+
 	store    denylist.Store
 	storeKey string
 	hasher   *denylist.Hasher
@@ -166,6 +187,8 @@ type Handler struct {
 	logger        *zap.Logger
 	errLog        *rateLimitedLogger
 	now           func() time.Time
+	clients       clientSet   // client id -> SHA-256 of its secret
+	limits        *rateLimits // nil: no rate limit (or not provisioned)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -183,6 +206,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.setup(); err != nil {
 		return err
 	}
+	h.warnUnauthenticated()
+	limits, err := newRateLimits(h.RateLimit)
+	if err != nil {
+		return err
+	}
+	h.limits = limits
 	store, storeKey, err := openStore(ctx, h.Store, h.logger)
 	if err != nil {
 		return err
@@ -223,6 +252,9 @@ func (h *Handler) setup() error {
 	}
 	h.setupWarnings()
 	h.clientCutoffs = slices.ContainsFunc(h.routes, func(rt *route) bool { return rt.Type == "keycloak_admin" })
+	if err := h.setupGuards(); err != nil { // guard.go
+		return err
+	}
 	return h.setupJWT()
 }
 

@@ -130,6 +130,19 @@ type Route struct {
 	// KeycloakAdmin holds the settings of a keycloak_admin route.
 	KeycloakAdmin *KeycloakAdmin `json:"keycloak_admin,omitempty"`
 
+	// ClientAuth is "required" (callers authenticate as one of
+	// Handler.Clients, else 401 invalid_client) or "off". Default:
+	// required on respond-mode routes of kind revoke, logout,
+	// keycloak_revoke and keycloak_logout when the handler has clients,
+	// else off. Respond mode only.
+	ClientAuth string `json:"client_auth,omitempty"`
+
+	// VerifiedOnly records only tokens that verify against Handler.JWT: a
+	// token that does not (opaque, forged, another issuer's) is answered as
+	// an invalid token (RFC 7009: 200) and not stored. Respond mode only;
+	// needs Handler.JWT.
+	VerifiedOnly bool `json:"verified_only,omitempty"`
+
 	// CaseInsensitive matches the path's literal segments without regard
 	// to ASCII case, for an upstream that routes so (ASP.NET Core, say):
 	// "/OAUTH/REVOKE" is then this route too, not a revocation that
@@ -147,9 +160,10 @@ const (
 // route is a compiled Route.
 type route struct {
 	*Route
-	pattern *pathPattern
-	kind    *routeKind
-	refusal *refusalMatcher
+	pattern      *pathPattern
+	kind         *routeKind
+	refusal      *refusalMatcher
+	authenticate bool // callers must authenticate as a client (see setupClients)
 }
 
 // revocation is what one call to a revocation route asks to revoke.
@@ -408,6 +422,9 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		w.Header().Set("Allow", strings.Join(rt.kind.methods, ", "))
 		return writeOAuthError(w, &oauthError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method " + r.Method + " not allowed"})
 	}
+	if err := h.guardRoute(r, rt); err != nil { // rate limits, client authentication, ceiling
+		return h.writeError(w, err)
+	}
 	rev, err := rt.kind.read(h, r)
 	if err != nil {
 		if pass && isUnreadable(err) {
@@ -416,6 +433,9 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		return h.writeError(w, err)
 	}
 	rev.namespace = ns
+	if err := h.screenRevocation(r.Context(), rt, rev); err != nil { // tokens per call, verified_only
+		return h.writeError(w, err)
+	}
 	if rt.Mode == ModeRespond {
 		if err := h.record(r.Context(), rt, rev); err != nil {
 			return h.writeError(w, err)

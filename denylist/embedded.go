@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -28,6 +29,8 @@ type EmbeddedStore struct {
 	path  string
 	index *Index
 	now   func() time.Time
+
+	ownerRecords atomic.Int64 // see OwnerRecords
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -53,6 +56,7 @@ func OpenEmbedded(path string, purgeEvery time.Duration) (*EmbeddedStore, error)
 		if err != nil {
 			return err
 		}
+		s.ownerRecords.Store(countOwnerRecords(tx))
 		return b.ForEach(func(k, v []byte) error {
 			e, err := decodeBolt(k, v)
 			if err != nil {

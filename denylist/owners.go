@@ -43,17 +43,25 @@ type Owners interface {
 // none. A store that wraps another (an in-process mirror, say) is looked
 // through when it has an `Unwrap() Store` method.
 func OwnersOf(s Store) Owners {
+	o, _ := findWrapped[Owners](s)
+	return o
+}
+
+// findWrapped returns the first of s and the stores it wraps (through
+// `Unwrap() Store`) that is a T.
+func findWrapped[T any](s Store) (T, bool) {
 	for i := 0; s != nil && i < 8; i++ {
-		if o, ok := s.(Owners); ok {
-			return o
+		if v, ok := s.(T); ok {
+			return v, true
 		}
 		u, ok := s.(interface{ Unwrap() Store })
 		if !ok {
-			return nil
+			break
 		}
 		s = u.Unwrap()
 	}
-	return nil
+	var zero T
+	return zero, false
 }
 
 // ownersPurgeEvery is how often a store removes the records of owners
@@ -105,15 +113,21 @@ func (s *EmbeddedStore) Own(_ context.Context, owner Digest, owned ...Entry) err
 	}
 	now := s.now()
 	purgeAll := ownersPurgeDue(s, now)
+	var added int64 // records added less records purged, by the last run of the batch function
 	err := s.db.Batch(func(tx *bolt.Tx) error {
+		added = 0
 		b, err := tx.CreateBucketIfNotExists(ownersBucket)
 		if err != nil {
 			return err
 		}
 		for _, e := range owned {
 			k := ownerRecordKey(owner, e.Key)
-			if old := b.Get(k); len(old) == 8 && int64(binary.BigEndian.Uint64(old)) >= e.Expires {
+			old := b.Get(k)
+			if len(old) == 8 && int64(binary.BigEndian.Uint64(old)) >= e.Expires {
 				continue
+			}
+			if old == nil {
+				added++
 			}
 			var v [8]byte
 			binary.BigEndian.PutUint64(v[:], uint64(e.Expires))
@@ -125,17 +139,20 @@ func (s *EmbeddedStore) Own(_ context.Context, owner Digest, owned ...Entry) err
 		if purgeAll {
 			prefix = nil
 		}
-		return purgeOwnerRecords(b, prefix, now.Unix())
+		purged, err := purgeOwnerRecords(b, prefix, now.Unix())
+		added -= int64(purged)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("%w: embedded store %q: recording token owners: %v", ErrUnavailable, s.path, err)
 	}
+	s.ownerRecords.Add(added)
 	return nil
 }
 
 // purgeOwnerRecords deletes the records under prefix (nil: all) that have
-// expired at now.
-func purgeOwnerRecords(b *bolt.Bucket, prefix []byte, now int64) error {
+// expired at now, and returns how many.
+func purgeOwnerRecords(b *bolt.Bucket, prefix []byte, now int64) (int, error) {
 	var expired [][]byte
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
@@ -145,10 +162,10 @@ func purgeOwnerRecords(b *bolt.Bucket, prefix []byte, now int64) error {
 	}
 	for _, k := range expired {
 		if err := b.Delete(k); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return len(expired), nil
 }
 
 // Owned implements Owners.
@@ -188,9 +205,11 @@ func (s *EmbeddedStore) Owned(_ context.Context, owner Digest) ([]Entry, error) 
 // owned entry's Key.String()) and expiry. A member keeps the later expiry;
 // members expired at now are dropped; the owner's set is scored in the
 // index by its latest expiry, from which ownersPurgeScript removes it once
-// everything it holds has expired. No key gets a TTL: a volatile-*
-// maxmemory-policy must not be able to evict an owner's tokens.
+// everything it holds has expired. KEYS[3], the count of owner records
+// (see OwnerRecords), follows the set's size. No key gets a TTL: a
+// volatile-* maxmemory-policy must not be able to evict an owner's tokens.
 var ownScript = redis.NewScript(`
+local before = redis.call('ZCARD', KEYS[1])
 for i = 2, #ARGV, 2 do
   local m = ARGV[i]
   local e = tonumber(ARGV[i + 1])
@@ -206,17 +225,21 @@ if #top == 2 then
 else
   redis.call('ZREM', KEYS[2], KEYS[1])
 end
+redis.call('INCRBY', KEYS[3], redis.call('ZCARD', KEYS[1]) - before)
 return 1
 `)
 
 // ownersPurgeScript removes up to ARGV[2] owner sets whose tokens have all
 // expired at ARGV[1]. KEYS: the index of owner sets (the sets share its
-// hash slot).
+// hash slot), the count of owner records.
 var ownersPurgeScript = redis.NewScript(`
 local m = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local n = 0
 for _, k in ipairs(m) do
+  n = n + redis.call('ZCARD', k)
   redis.call('DEL', k)
 end
+redis.call('DECRBY', KEYS[2], n)
 if #m > 0 then
   redis.call('ZREM', KEYS[1], unpack(m))
 end
@@ -243,12 +266,12 @@ func (s *RedisStore) Own(ctx context.Context, owner Digest, owned ...Entry) erro
 		args = append(args, e.Key.String(), e.Expires)
 	}
 	set, index := s.ownerKeys(owner)
-	if err := ownScript.Run(ctx, s.client, []string{set, index}, args...).Err(); err != nil {
+	if err := ownScript.Run(ctx, s.client, []string{set, index, s.ownerRecordsKey()}, args...).Err(); err != nil {
 		return s.unavailable(err)
 	}
 	if ownersPurgeDue(s, now) {
 		// Best effort: a failed purge is retried at the next due time.
-		_ = ownersPurgeScript.Run(ctx, s.client, []string{index}, now.Unix(), redisPurgeBatch).Err()
+		_ = ownersPurgeScript.Run(ctx, s.client, []string{index, s.ownerRecordsKey()}, now.Unix(), redisPurgeBatch).Err()
 	}
 	return nil
 }

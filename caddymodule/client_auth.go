@@ -1,0 +1,234 @@
+package caddymodule
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+)
+
+// Client authentication on respond-mode routes (RFC 7009 section 2.1).
+//
+// A respond-mode route answers revocations itself, so it must also do what
+// the authorization server would: authenticate the client. The handler's
+// clients (Handler.Clients) are confidential clients with a secret; a
+// caller authenticates with client_secret_basic (RFC 6749 section 2.3.1:
+// HTTP Basic, id and secret form-urlencoded before base64) or
+// client_secret_post (form fields client_id and client_secret), never both.
+// A missing or wrong credential is answered 401 invalid_client with
+// `WWW-Authenticate: Basic realm="token_revocation"`; nothing is stored.
+//
+// Default: when the handler has clients, respond-mode routes of the kinds
+// OAuth clients call (revoke, logout, keycloak_revoke, keycloak_logout)
+// require client authentication; a route says client_auth off (a public
+// client's revocation, which RFC 7009 allows unauthenticated) or
+// client_auth required (any other respond-mode kind) to differ. Without
+// clients nothing is authenticated, and each respond-mode revoke route is
+// named in a warning at start-up: anyone can then add entries, bounded only
+// by the rate limits and max_entries.
+//
+// Only a SHA-256 of each secret is kept once provisioned; a presented
+// secret is hashed and compared in constant time, also for an unknown
+// client id.
+
+// ClientConfig is an OAuth client allowed to call respond-mode revocation
+// routes.
+type ClientConfig struct {
+	// ID is the client_id.
+	ID string `json:"id"`
+	// Secret is the client secret. Use a placeholder such as
+	// `{env.REVOKE_CLIENT_SECRET}` rather than the secret itself; it is
+	// resolved when the config loads.
+	Secret string `json:"secret"`
+}
+
+// Client authentication settings of a route (Route.ClientAuth).
+const (
+	ClientAuthRequired = "required"
+	ClientAuthOff      = "off"
+)
+
+// clientAuthKinds are the route kinds whose respond-mode routes require
+// client authentication by default when the handler has clients.
+var clientAuthKinds = []string{"revoke", "logout", "keycloak_revoke", "keycloak_logout"}
+
+// clientSet holds the SHA-256 of each client's secret.
+type clientSet map[string][sha256.Size]byte
+
+// setupClients resolves the clients' secrets and each route's client
+// authentication.
+func (h *Handler) setupClients() error {
+	h.clients = clientSet{}
+	repl := caddy.NewReplacer()
+	for i, c := range h.Clients {
+		if c == nil || c.ID == "" {
+			return fmt.Errorf("token_revocation: client %d has no id", i)
+		}
+		if _, dup := h.clients[c.ID]; dup {
+			return fmt.Errorf("token_revocation: client %q is configured twice", c.ID)
+		}
+		secret := repl.ReplaceAll(c.Secret, "")
+		if secret == "" {
+			return fmt.Errorf("token_revocation: client %q: the secret %q is empty once placeholders are replaced (is the environment variable set?)", c.ID, c.Secret)
+		}
+		h.clients[c.ID] = sha256.Sum256([]byte(secret))
+	}
+	for _, rt := range h.routes {
+		switch rt.ClientAuth {
+		case "":
+			rt.authenticate = len(h.clients) > 0 && rt.Mode == ModeRespond && slices.Contains(clientAuthKinds, rt.Type)
+		case ClientAuthOff:
+		case ClientAuthRequired:
+			if rt.Mode != ModeRespond {
+				return fmt.Errorf("token_revocation: %s %s: client_auth applies to respond mode only (in forward mode the upstream authenticates its clients)", rt.Type, rt.Path)
+			}
+			if len(h.clients) == 0 {
+				return fmt.Errorf("token_revocation: %s %s: client_auth required, but no clients are configured: add clients { <id> <secret> }", rt.Type, rt.Path)
+			}
+			rt.authenticate = true
+		default:
+			return fmt.Errorf("token_revocation: %s %s: client_auth %q: want %s or %s", rt.Type, rt.Path, rt.ClientAuth, ClientAuthRequired, ClientAuthOff)
+		}
+	}
+	return nil
+}
+
+// warnUnauthenticated names, at start-up, each respond-mode revoke route
+// that anyone may call.
+func (h *Handler) warnUnauthenticated() {
+	for _, rt := range h.routes {
+		if rt.Mode == ModeRespond && rt.Type == "revoke" && !rt.authenticate {
+			h.logger.Warn("token_revocation: this respond-mode revoke route has no client authentication: anyone can add denylist entries (bounded by rate_limit and max_entries); configure clients { <id> <secret> } (RFC 7009 section 2.1)",
+				zap.String("path", rt.Path))
+		}
+	}
+}
+
+// errInvalidClient answers a call whose client did not authenticate.
+type errInvalidClient struct{ description string }
+
+func (e *errInvalidClient) Error() string   { return "invalid_client: " + e.description }
+func (e *errInvalidClient) statusCode() int { return http.StatusUnauthorized }
+
+func (e *errInvalidClient) answer(w http.ResponseWriter) error {
+	w.Header().Set("WWW-Authenticate", `Basic realm="token_revocation"`)
+	return writeOAuthError(w, &oauthError{Status: http.StatusUnauthorized, Code: "invalid_client", Description: e.description})
+}
+
+// authenticateClient returns the id of the client r authenticates as, or
+// the error to answer: *errInvalidClient, or 400 invalid_request for an
+// ambiguous call (two methods, a repeated client_id).
+func (h *Handler) authenticateClient(r *http.Request) (string, error) {
+	p, err := h.readParams(r) // refuses a repeated client_id
+	if err != nil {
+		return "", err
+	}
+	postID, _ := p.Get("client_id")
+	postSecret, err := p.Get("client_secret")
+	if err != nil {
+		return "", repeatedParam("client_secret")
+	}
+	hasPostSecret := len(p.Values("client_secret")) > 0
+	id, secret, basic, err := basicCredentials(r)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case basic && hasPostSecret:
+		return "", &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one client authentication method (RFC 6749 section 2.3)"}
+	case basic:
+		if postID != "" && postID != id {
+			return "", &errInvalidClient{"client_id differs from the authenticated client"}
+		}
+	case hasPostSecret:
+		id, secret = postID, postSecret
+	default:
+		return "", &errInvalidClient{"client authentication required (client_secret_basic or client_secret_post)"}
+	}
+	if !h.clients.valid(id, secret) {
+		return "", &errInvalidClient{"client authentication failed"}
+	}
+	return id, nil
+}
+
+// basicCredentials reads client_secret_basic credentials: ok is false
+// when r has no Basic Authorization header.
+func basicCredentials(r *http.Request) (id, secret string, ok bool, err error) {
+	auth := r.Header.Values("Authorization")
+	var basic []string // the credentials of each Basic header
+	for _, a := range auth {
+		if scheme, cred, _ := strings.Cut(a, " "); strings.EqualFold(scheme, "Basic") {
+			basic = append(basic, cred)
+		}
+	}
+	switch len(basic) {
+	case 0:
+		return "", "", false, nil
+	case 1:
+	default:
+		return "", "", false, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one Basic Authorization header"}
+	}
+	bad := &errInvalidClient{"malformed Basic credentials"}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(basic[0]))
+	if err != nil {
+		return "", "", false, bad
+	}
+	encID, encSecret, found := strings.Cut(string(raw), ":")
+	if !found {
+		return "", "", false, bad
+	}
+	// RFC 6749 section 2.3.1: both are form-urlencoded before base64.
+	if id, err = url.QueryUnescape(encID); err != nil {
+		return "", "", false, bad
+	}
+	if secret, err = url.QueryUnescape(encSecret); err != nil {
+		return "", "", false, bad
+	}
+	return id, secret, true, nil
+}
+
+// unknownClient is compared against when the client id is not known, so
+// that an unknown id takes as long as a wrong secret.
+var unknownClient = sha256.Sum256([]byte("token_revocation: unknown client"))
+
+// valid reports whether secret is client id's, in constant time over the
+// secret.
+func (cs clientSet) valid(id, secret string) bool {
+	want, known := cs[id]
+	if !known {
+		want = unknownClient
+	}
+	got := sha256.Sum256([]byte(secret))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1 && known
+}
+
+// unmarshalClients parses
+//
+//	clients {
+//	    <id> <secret>
+//	}
+func unmarshalClients(h *Handler, d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		c := &ClientConfig{ID: d.Val()}
+		if !d.NextArg() {
+			return d.Errf("token_revocation: clients: %s: missing secret", c.ID)
+		}
+		c.Secret = d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		h.Clients = append(h.Clients, c)
+	}
+	return nil
+}

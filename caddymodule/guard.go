@@ -1,0 +1,153 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// What a call to a revocation route or token endpoint observer must pass
+// before anything is read into the denylist: the rate limits, client
+// authentication and the store's ceiling (guardRoute); then a bound on the
+// tokens of one call and, on verified_only routes, verification
+// (screenRevocation).
+
+// maxCallTokens is the most tokens one call may name (a logout names two:
+// refresh_token and id_token_hint). Without it a 64 KiB revoke body could
+// name 3,500 tokens, each stored.
+const maxCallTokens = 4
+
+var (
+	metricRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "refused_total",
+		Help: "Calls to revocation routes and token endpoint observers refused before anything was stored, by reason: invalid_client (401), rate_limited_client and rate_limited_address (429), denylist_full and owner_index_full (503, max_entries or max_owner_records reached), too_many_tokens (400).",
+	}, []string{"reason"})
+	metricUnverified = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "unverified_tokens_total",
+		Help: "Tokens that a verified_only route answered without recording, because they did not verify.",
+	})
+)
+
+func init() {
+	handlerOptions["clients"] = unmarshalClients
+	handlerOptions["rate_limit"] = unmarshalRateLimit
+	handlerOptions["max_entries"] = func(h *Handler, d *caddyfile.Dispenser) error { return ceilingArg(d, &h.MaxEntries) }
+	handlerOptions["max_owner_records"] = func(h *Handler, d *caddyfile.Dispenser) error { return ceilingArg(d, &h.MaxOwnerRecords) }
+	routeOptions["client_auth"] = func(rc *Route, d *caddyfile.Dispenser) error { return oneArg(d, &rc.ClientAuth) }
+	routeOptions["verified_only"] = func(rc *Route, d *caddyfile.Dispenser) error {
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		rc.VerifiedOnly = true
+		return nil
+	}
+	metricsCollectors = append(metricsCollectors, metricRefused, metricUnverified)
+	for _, r := range []string{"invalid_client", "rate_limited_client", "rate_limited_address", "denylist_full", "owner_index_full", "too_many_tokens"} {
+		metricRefused.WithLabelValues(r) // shown as 0 from the start, for rate() and alerts
+	}
+}
+
+// setupGuards sets up client authentication, the ceilings and
+// verified_only.
+func (h *Handler) setupGuards() error {
+	if err := h.setupClients(); err != nil {
+		return err
+	}
+	for _, rt := range h.routes {
+		if !rt.VerifiedOnly {
+			continue
+		}
+		if rt.Mode != ModeRespond {
+			return fmt.Errorf("token_revocation: %s %s: verified_only applies to respond mode only (in forward mode the upstream decides which tokens are genuine)", rt.Type, rt.Path)
+		}
+		if len(h.JWT) == 0 {
+			return fmt.Errorf("token_revocation: %s %s: verified_only needs a jwt block for the issuer of the tokens (jwt <issuer> { jwks_url <url> })", rt.Type, rt.Path)
+		}
+	}
+	return h.setupCeilings()
+}
+
+// countRefused counts a refused call.
+func countRefused(reason string) { metricRefused.WithLabelValues(reason).Inc() }
+
+// guardRoute admits a call to rt, or returns the answer to give: 429 when
+// its client's (authenticated) or else its address's bucket is empty, 401
+// when rt requires client authentication and it fails, 503 when the store
+// is at its ceiling.
+func (h *Handler) guardRoute(r *http.Request, rt *route) error {
+	if rt.authenticate {
+		id, err := h.authenticateClient(r)
+		if err != nil {
+			// Failures count against the address: guessing secrets is
+			// as limited as any other unauthenticated call.
+			if lerr := h.limits.limitAddress(r); lerr != nil {
+				return lerr
+			}
+			var ic *errInvalidClient
+			if errors.As(err, &ic) {
+				countRefused("invalid_client")
+			}
+			return err
+		}
+		if err := h.limits.limitClient(id); err != nil {
+			return err
+		}
+	} else if err := h.limits.limitAddress(r); err != nil {
+		return err
+	}
+	return h.admit(r.Context(), rt)
+}
+
+// errTooManyTokens answers a call naming more than maxCallTokens tokens.
+var errTooManyTokens = &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "too many tokens in one call"}
+
+// screenRevocation bounds the tokens of one call and, on a verified_only
+// route (respond mode), drops the tokens that do not verify: they are
+// answered as RFC 7009 section 2.2 answers an invalid token (200, nothing
+// revoked). A token that cannot be verified because the issuer's keys are
+// unavailable is answered 503, never 200: it may be genuine.
+func (h *Handler) screenRevocation(ctx context.Context, rt *route, rev *revocation) error {
+	if len(rev.tokens)+len(rev.hints) > maxCallTokens {
+		countRefused("too_many_tokens")
+		return errTooManyTokens
+	}
+	if !rt.VerifiedOnly {
+		return nil
+	}
+	var err error
+	if rev.tokens, err = h.keepVerified(ctx, rt, rev.tokens); err != nil {
+		return err
+	}
+	rev.hints, err = h.keepVerified(ctx, rt, rev.hints)
+	return err
+}
+
+// keepVerified returns the tokens of ts that verify.
+func (h *Handler) keepVerified(ctx context.Context, rt *route, ts []token.Token) ([]token.Token, error) {
+	out := ts[:0]
+	for i := range ts {
+		ok, err := h.claimsTrusted(ctx, false, &ts[i], true)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, ts[i])
+			continue
+		}
+		metricUnverified.Inc()
+		if c := h.logger.Check(zapcore.DebugLevel, "token not recorded: it does not verify (verified_only)"); c != nil {
+			c.Write(zap.String("route", rt.Type+" "+rt.Path), zap.Bool("jwt", ts[i].JWT))
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,317 @@
+package caddymodule
+
+import (
+	"container/list"
+	"fmt"
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// Rate limits on revocation routes and token endpoint observers.
+//
+// Every call to a revocation route, and every call a token endpoint
+// observer (oauth_token, usergrid_token) reads, takes one token from a
+// bucket: the bucket of its client when it authenticated as one of the
+// handler's clients, else the bucket of its remote address. A call that
+// finds its bucket empty is answered 429 with Retry-After, before anything
+// is read or stored. Buckets are kept for at most max_keys keys of each
+// kind (least recently used first out), so memory stays bounded whatever
+// the number of addresses; a key pushed out starts over with a full bucket.
+//
+// The address is Caddy's client IP (the remote address, or the one
+// trusted_proxies lets a proxy name); an IPv6 address counts by its /64,
+// which one host commonly holds. A loopback address is not limited: it is
+// a local proxy or health check speaking for many clients (configure
+// Caddy's trusted_proxies so that the real client's address counts).
+
+// Defaults of the rate limits, per key (one client, one address).
+const (
+	// DefaultRateLimitRequests per DefaultRateLimitPer: 50 calls a second
+	// is far above what one client or address sends in logouts and token
+	// refreshes, and keeps a flood from one key to about 150 entries a
+	// second (a call stores at most a few), so that max_entries lasts
+	// hours rather than minutes, time for the alert on
+	// refused_total{reason="denylist_full"} to be acted on.
+	DefaultRateLimitRequests = 50
+	DefaultRateLimitPer      = time.Second
+	// DefaultRateLimitBurst calls may come at once (a batch of logouts).
+	DefaultRateLimitBurst = 100
+	// DefaultRateLimitMaxKeys buckets are kept per kind of key: about
+	// 100 bytes each, 1 MB each for addresses and clients.
+	DefaultRateLimitMaxKeys = 10000
+)
+
+// RateLimitConfig limits calls to the revocation routes and to the token
+// endpoint observers, per client and per remote address (token buckets).
+// Without it, the defaults apply: 50 calls a second, bursts of 100, per
+// client and per address, 10000 keys of each.
+type RateLimitConfig struct {
+	// Off disables rate limiting.
+	Off bool `json:"off,omitempty"`
+	// Client is the limit per authenticated client (see Handler.Clients).
+	Client *Rate `json:"client,omitempty"`
+	// Address is the limit per remote address, for calls not made by an
+	// authenticated client (loopback addresses are not limited).
+	Address *Rate `json:"address,omitempty"`
+	// MaxKeys is how many clients and how many addresses are tracked at
+	// most, each; the least recently seen is forgotten first. Default:
+	// 10000.
+	MaxKeys int `json:"max_keys,omitempty"`
+}
+
+// Rate is a token bucket: Requests calls per Per, up to Burst at once.
+type Rate struct {
+	// Requests is how many calls are allowed per Per.
+	Requests int `json:"requests"`
+	// Per is the interval Requests are allowed in. Default: 1s.
+	Per caddy.Duration `json:"per,omitempty"`
+	// Burst is how many calls may come at once. Default: Requests.
+	Burst int `json:"burst,omitempty"`
+}
+
+func (r *Rate) withDefaults() Rate {
+	out := Rate{Requests: DefaultRateLimitRequests, Per: caddy.Duration(DefaultRateLimitPer), Burst: DefaultRateLimitBurst}
+	if r == nil {
+		return out
+	}
+	out = *r
+	if out.Per <= 0 {
+		out.Per = caddy.Duration(time.Second)
+	}
+	if out.Burst <= 0 {
+		out.Burst = out.Requests
+	}
+	return out
+}
+
+func (r Rate) String() string {
+	return fmt.Sprintf("%d/%s burst %d", r.Requests, time.Duration(r.Per), r.Burst)
+}
+
+// rateLimits are a handler's buckets.
+type rateLimits struct {
+	client, address *bucketSet
+}
+
+// newRateLimits returns the buckets c describes, or nil when off.
+func newRateLimits(c *RateLimitConfig) (*rateLimits, error) {
+	if c == nil {
+		c = &RateLimitConfig{}
+	}
+	if c.Off {
+		return nil, nil
+	}
+	keys := c.MaxKeys
+	if keys == 0 {
+		keys = DefaultRateLimitMaxKeys
+	}
+	if keys < 0 {
+		return nil, fmt.Errorf("token_revocation: rate_limit max_keys must not be negative")
+	}
+	client, address := c.Client.withDefaults(), c.Address.withDefaults()
+	for name, r := range map[string]Rate{"client": client, "address": address} {
+		if r.Requests <= 0 {
+			return nil, fmt.Errorf("token_revocation: rate_limit %s: want at least 1 request per interval, got %d (use rate_limit off to disable)", name, r.Requests)
+		}
+	}
+	return &rateLimits{client: newBucketSet(client, keys), address: newBucketSet(address, keys)}, nil
+}
+
+// rateLimited answers a call whose bucket is empty: 429 with Retry-After.
+type rateLimited struct {
+	by    string // "client" or "address"
+	after time.Duration
+}
+
+func (e *rateLimited) Error() string   { return "rate limited by " + e.by }
+func (e *rateLimited) statusCode() int { return http.StatusTooManyRequests }
+
+func (e *rateLimited) answer(w http.ResponseWriter) error {
+	secs := int(math.Ceil(e.after.Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	return writeOAuthError(w, &oauthError{Status: http.StatusTooManyRequests, Code: "too_many_requests",
+		Description: "too many revocation calls from this " + e.by + "; retry later"})
+}
+
+// limitClient takes a token from client id's bucket.
+func (l *rateLimits) limitClient(id string) error {
+	if l == nil {
+		return nil
+	}
+	return l.client.take("client", id)
+}
+
+// limitAddress takes a token from the bucket of r's client address;
+// loopback is not limited.
+func (l *rateLimits) limitAddress(r *http.Request) error {
+	if l == nil {
+		return nil
+	}
+	key, ok := addressKey(r)
+	if !ok {
+		return nil
+	}
+	return l.address.take("address", key)
+}
+
+// addressKey returns the rate limit key of r's client address: the IP,
+// or the /64 of an IPv6 address. ok is false for loopback.
+func addressKey(r *http.Request) (key string, ok bool) {
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	if ip == "" {
+		ip = r.RemoteAddr
+		if host, _, found := strings.Cut(ip, "]:"); found { // [v6]:port
+			ip = strings.TrimPrefix(host, "[")
+		} else if i := strings.LastIndexByte(ip, ':'); i >= 0 && strings.Count(ip, ":") == 1 {
+			ip = ip[:i]
+		}
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip, true
+	}
+	addr = addr.Unmap()
+	if addr.IsLoopback() {
+		return "", false
+	}
+	if addr.Is6() {
+		p, _ := addr.WithZone("").Prefix(64)
+		return p.String(), true
+	}
+	return addr.String(), true
+}
+
+// bucketSet is a token bucket per key, for at most max keys (least
+// recently used out first).
+type bucketSet struct {
+	rate   float64 // tokens per second
+	burst  float64
+	max    int
+	now    func() time.Time
+	mu     sync.Mutex
+	keys   map[string]*list.Element
+	recent *list.List // of *bucket, most recently used first
+}
+
+type bucket struct {
+	key    string
+	tokens float64
+	at     time.Time
+}
+
+func newBucketSet(r Rate, maxKeys int) *bucketSet {
+	return &bucketSet{
+		rate:  float64(r.Requests) / time.Duration(r.Per).Seconds(),
+		burst: float64(r.Burst), max: maxKeys, now: time.Now,
+		keys: map[string]*list.Element{}, recent: list.New(),
+	}
+}
+
+// take takes a token from key's bucket, or returns *rateLimited saying
+// when one will be there.
+func (s *bucketSet) take(by, key string) error {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b *bucket
+	if el, ok := s.keys[key]; ok {
+		s.recent.MoveToFront(el)
+		b = el.Value.(*bucket)
+		b.tokens = min(s.burst, b.tokens+now.Sub(b.at).Seconds()*s.rate)
+		b.at = now
+	} else {
+		if s.recent.Len() >= s.max {
+			old := s.recent.Back()
+			s.recent.Remove(old)
+			delete(s.keys, old.Value.(*bucket).key)
+		}
+		b = &bucket{key: key, tokens: s.burst, at: now}
+		s.keys[key] = s.recent.PushFront(b)
+	}
+	if b.tokens < 1 {
+		countRefused("rate_limited_" + by)
+		return &rateLimited{by: by, after: time.Duration((1 - b.tokens) / s.rate * float64(time.Second))}
+	}
+	b.tokens--
+	return nil
+}
+
+// unmarshalRateLimit parses `rate_limit off` and
+//
+//	rate_limit {
+//	    client <requests>/<interval> [<burst>]
+//	    address <requests>/<interval> [<burst>]
+//	    max_keys <n>
+//	}
+func unmarshalRateLimit(h *Handler, d *caddyfile.Dispenser) error {
+	if h.RateLimit != nil {
+		return d.Err("token_revocation: rate_limit given twice")
+	}
+	h.RateLimit = &RateLimitConfig{}
+	if d.NextArg() {
+		if d.Val() != Off || d.NextArg() {
+			return d.Errf("token_revocation: rate_limit: want a block, or off")
+		}
+		h.RateLimit.Off = true
+		return nil
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "client":
+			h.RateLimit.Client, err = rateArg(d)
+		case "address":
+			h.RateLimit.Address, err = rateArg(d)
+		case "max_keys":
+			err = intArg(d, &h.RateLimit.MaxKeys)
+		default:
+			err = d.Errf("token_revocation: rate_limit: unknown option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rateArg parses `<requests>/<interval> [<burst>]`, e.g. 50/1s 100 or 10/m.
+func rateArg(d *caddyfile.Dispenser) (*Rate, error) {
+	name := d.Val()
+	args := d.RemainingArgs()
+	bad := d.Errf("token_revocation: rate_limit %s: want <requests>/<interval> [<burst>], such as 50/1s 100", name)
+	if len(args) == 0 || len(args) > 2 {
+		return nil, bad
+	}
+	n, per, ok := strings.Cut(args[0], "/")
+	if !ok {
+		return nil, bad
+	}
+	r := &Rate{}
+	var err error
+	if r.Requests, err = strconv.Atoi(n); err != nil || r.Requests < 1 {
+		return nil, bad
+	}
+	if per != "" && (per[0] < '0' || per[0] > '9') {
+		per = "1" + per // 10/m: one minute
+	}
+	dur, err := caddy.ParseDuration(per)
+	if err != nil || dur <= 0 {
+		return nil, bad
+	}
+	r.Per = caddy.Duration(dur)
+	if len(args) == 2 {
+		if r.Burst, err = strconv.Atoi(args[1]); err != nil || r.Burst < 1 {
+			return nil, bad
+		}
+	}
+	return r, nil
+}
