@@ -241,7 +241,7 @@ type AdminEntry struct {
 
 func adminEntry(e denylist.Entry) AdminEntry {
 	out := AdminEntry{Key: e.Key.String(), Kind: e.Kind.String(), Hash: e.Digest.Short(), Expires: time.Unix(e.Expires, 0).UTC()}
-	if e.Kind == denylist.KindSession || e.Kind == denylist.KindUser {
+	if e.Kind.IsCutoff() {
 		c := time.Unix(e.Cutoff, 0).UTC()
 		out.Cutoff = &c
 	}

@@ -58,7 +58,9 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    }
 //
 //	    # revocation routes: <type> <path> [respond|forward] [{ options }]
-//	    revoke <path> [respond|forward]     # RFC 7009
+//	    revoke <path> [respond|forward] [{  # RFC 7009
+//	        revoke_refused <error code or status...>|off  # forward: upstream answers on which the gateway revokes JWTs itself; default unsupported_token_type
+//	    }]
 //	    logout <path> [respond|forward] {   # OIDC / Keycloak logout
 //	        mode respond|forward
 //	        namespace <template>
@@ -66,11 +68,20 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        verified_only                   # respond mode, needs jwt: store only tokens that verify
 //	        case_insensitive                # the upstream routes paths without regard to case
 //	    }
+//	    browser_logout <path> [respond|forward] [{   # GET/POST sign-out: the caller's cookies and Authorization; same-site only
+//	        redirect <url>                  # 303 there once logged out; default: 204
+//	        cookie_path <path>              # Path of the expired cookies; default: /
+//	        cookie_domain <domain>
+//	    }]
 //	    logout_all <path> [respond|forward]          # log out everywhere (needs jwt)
 //	    backchannel_logout <path> [respond|forward]  # OIDC Back-Channel Logout (needs jwt with audience)
 //	    caep <path> [respond|forward]                # CAEP session-revoked SETs, RFC 8935 push (needs jwt with audience)
 //	    keycloak_logout <path> [respond|forward]     # Keycloak logout: refresh_token, realm-checked
 //	    keycloak_revoke <path> [respond|forward]     # Keycloak revoke: only an empty 200 confirms the token
+//	    keycloak_admin <path>/* [respond|forward] [{ # a Keycloak client's Admin URL: signed k_push_not_before, k_logout (needs jwt)
+//	        issuer <issuer>                 # the realm's jwt block; default: the only one
+//	        realm_wide                      # cut off every token of the realm, not only the client's (azp)
+//	    }]
 //	    oauth_token <path>                           # token endpoint, observed: grants, revoked refresh tokens refused
 //	    usergrid_token <path>                        # Usergrid token endpoint, observed: whose token is whose
 //	    usergrid_revoketoken <path> [respond|forward]
@@ -98,7 +109,8 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        jwks_refresh <duration>         # default: 1h
 //	        jwks_min_refresh <duration>     # default: 10s
 //	        jwks_timeout <duration>         # default: 5s
-//	        ca_file <pem file>              # CAs trusted for jwks_url (an IdP on a private CA)
+//	        discovery <url>                 # default without keys: <issuer>/.well-known/openid-configuration
+//	        ca_file <pem file...>           # CAs of the issuer's TLS certificate, besides the system's
 //	    }
 //
 //	    # who may call the routes, and how often (see "Abuse limits" in the README)

@@ -87,10 +87,17 @@ type JWTConfig struct {
 	// JWKSTimeout bounds one fetch of the JWKS. Default: 5s.
 	JWKSTimeout caddy.Duration `json:"jwks_timeout,omitempty"`
 
-	// CAFile is a PEM file of the CA certificates trusted for the
-	// JWKSURL's certificate, instead of the system pool: for an identity
-	// provider whose certificate a private CA signed.
-	CAFile string `json:"ca_file,omitempty"`
+	// Discovery is the issuer's OpenID Connect discovery document, whose
+	// jwks_uri says where its keys are; fetched like the JWKS (in the
+	// background, refreshed with it, the last one kept while the issuer is
+	// down). Default, when no jwks_url, key or secret is set:
+	// <issuer>/.well-known/openid-configuration.
+	Discovery string `json:"discovery,omitempty"`
+
+	// CAFiles are PEM files of CA certificates trusted, besides the
+	// system's, for the TLS connections to the issuer (JWKS, discovery):
+	// an identity provider on a private CA.
+	CAFiles []string `json:"ca_files,omitempty"`
 }
 
 // verifierConfig resolves placeholders and reads key files.
@@ -121,9 +128,6 @@ func (jc *JWTConfig) verifierConfig(h *Handler) (jwtv.Config, error) {
 	if cfg.JWKSURL, err = expand("jwks_url", jc.JWKSURL); err != nil {
 		return cfg, err
 	}
-	if err := jc.setRootCAs(&cfg, expand); err != nil { // tls_config.go
-		return cfg, err
-	}
 	for _, a := range jc.Audiences {
 		a, err := expand("audience", a)
 		if err != nil {
@@ -152,7 +156,7 @@ func (jc *JWTConfig) verifierConfig(h *Handler) (jwtv.Config, error) {
 		}
 		cfg.HMACSecrets = append(cfg.HMACSecrets, []byte(s))
 	}
-	return cfg, nil
+	return cfg, jc.setConnection(&cfg, expand)
 }
 
 // setupJWT builds the verifiers and starts fetching their JWKS in the
@@ -301,9 +305,11 @@ func unmarshalJWT(h *Handler, d *caddyfile.Dispenser) error {
 			err = durationArg(d, &jc.JWKSMinRefresh)
 		case "jwks_timeout":
 			err = durationArg(d, &jc.JWKSTimeout)
-		case "ca_file":
-			err = oneArg(d, &jc.CAFile)
 		default:
+			if parse, ok := jwtConnOptions[d.Val()]; ok {
+				err = parse(jc, d)
+				break
+			}
 			err = d.Errf("token_revocation: jwt %s: unknown option %q", jc.Issuer, d.Val())
 		}
 		if err != nil {

@@ -91,7 +91,7 @@ var (
 )
 
 func init() {
-	for _, r := range []string{"token", "jti", "session", "user", reasonTooLarge, reasonBodyTooLarge, reasonBadRequest, reasonUnavailable} {
+	for _, r := range []string{"token", "jti", "session", "user", "client", reasonTooLarge, reasonBodyTooLarge, reasonBadRequest, reasonUnavailable} {
 		rejectedBy[r] = metricRejected.WithLabelValues(r)
 	}
 	for _, op := range []string{"check", "revoke", "unrevoke", "get", "list"} {

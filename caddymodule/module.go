@@ -5,6 +5,7 @@ package caddymodule
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -185,11 +186,15 @@ type Handler struct {
 	routes   []*route
 	verifier *jwtv.Set // nil without JWT
 	queries  *queryCache
-	logger   *zap.Logger
-	errLog   *rateLimitedLogger
-	now      func() time.Time
-	clients  clientSet   // client id -> SHA-256 of its secret
-	limits   *rateLimits // nil: no rate limit (or not provisioned)
+	warnings *configWarnings
+	// clientCutoffs is set when a route sets client- or realm-wide
+	// cut-offs (keycloak_admin): checks then look them up too.
+	clientCutoffs bool
+	logger        *zap.Logger
+	errLog        *rateLimitedLogger
+	now           func() time.Time
+	clients       clientSet   // client id -> SHA-256 of its secret
+	limits        *rateLimits // nil: no rate limit (or not provisioned)
 
 	profilesExpanded bool // Profiles are in Routes (profile_json.go)
 }
@@ -256,6 +261,8 @@ func (h *Handler) setup() error {
 		}
 		h.routes = append(h.routes, rt)
 	}
+	h.setupWarnings()
+	h.clientCutoffs = slices.ContainsFunc(h.routes, func(rt *route) bool { return rt.Type == "keycloak_admin" })
 	if err := h.setupGuards(); err != nil { // guard.go
 		return err
 	}

@@ -22,6 +22,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if rt, m := h.matchRoute(r); rt != nil {
 		return h.serveRoute(w, r, next, rt, m)
 	}
+	h.noteUnrouted(r)
 	if err := h.checkRequest(r); err != nil {
 		return h.answerCheck(w, r, err) // caddy_errors.go
 	}
@@ -165,6 +166,7 @@ func (h *Handler) fillQuery(q *denylist.Query, ns string, t *token.Token) {
 	q.Add(h.tokenKey(t))
 	h.addLegacyTokenKeys(q, ns, t)
 	if t.JWT {
+		h.noteClaims(t)
 		c := &t.Claims
 		if c.ID != "" {
 			q.Add(h.hasher.JTIKey(ns, c.Issuer, c.ID))
@@ -174,6 +176,9 @@ func (h *Handler) fillQuery(q *denylist.Query, ns string, t *token.Token) {
 		}
 		if c.Subject != "" {
 			q.Add(h.hasher.UserKey(ns, c.Issuer, c.Subject))
+		}
+		if h.clientCutoffs {
+			h.addClientKeys(q, ns, c)
 		}
 		if c.IssuedAt > 0 {
 			q.IssuedAt = int64(c.IssuedAt) - int64(time.Duration(h.ClockSkew)/time.Second)

@@ -7,8 +7,6 @@ import (
 	"os"
 
 	"github.com/caddyserver/caddy/v2"
-
-	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
 )
 
 // config builds the tls.Config of the Redis connections.
@@ -59,19 +57,4 @@ func certPool(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%q holds no PEM certificate", file)
 	}
 	return pool, nil
-}
-
-// setRootCAs reads CAFile into cfg.RootCAs.
-func (jc *JWTConfig) setRootCAs(cfg *jwtv.Config, expand func(what, v string) (string, error)) error {
-	if jc.CAFile == "" {
-		return nil
-	}
-	file, err := expand("ca_file", jc.CAFile)
-	if err != nil {
-		return err
-	}
-	if cfg.RootCAs, err = certPool(file); err != nil {
-		return fmt.Errorf("ca_file: %w", err)
-	}
-	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap/zaptest"
 )
 
 // writeCertPEM writes the test server's certificate and key as PEM files
@@ -78,25 +77,5 @@ func TestRedisTLSCaddyfile(t *testing.T) {
 	}
 	if got := h.Store.Redis.TLS; got.CertFile != "/c.pem" || got.KeyFile != "/k.pem" || got.MinVersion != "1.3" {
 		t.Fatalf("parsed %+v", got)
-	}
-}
-
-// TestJWTCAFile: ca_file in a jwt block makes the JWKS fetch trust that CA.
-func TestJWTCAFile(t *testing.T) {
-	srv := httptest.NewTLSServer(http.NotFoundHandler())
-	defer srv.Close()
-	certFile, _ := writeCertPEM(t, srv)
-	h := &Handler{}
-	h.logger = zaptest.NewLogger(t)
-	cfg, err := (&JWTConfig{Issuer: "https://idp", JWKSURL: srv.URL, CAFile: certFile}).verifierConfig(h)
-	if err != nil || cfg.RootCAs == nil {
-		t.Fatalf("verifierConfig: %v, RootCAs set %v", err, cfg.RootCAs != nil)
-	}
-	if _, err := (&JWTConfig{Issuer: "https://idp", CAFile: filepath.Join(t.TempDir(), "none.pem")}).verifierConfig(h); err == nil || !strings.Contains(err.Error(), "ca_file") {
-		t.Fatalf("missing ca_file: %v", err)
-	}
-	hp, err := parseHandler(t, "token_revocation {\n jwt https://idp {\n jwks_url https://idp/certs\n ca_file /ca.pem\n }\n}")
-	if err != nil || hp.JWT[0].CAFile != "/ca.pem" {
-		t.Fatalf("Caddyfile ca_file: %v", err)
 	}
 }
