@@ -25,8 +25,8 @@ import (
 //     CONTRIBUTING.md, examples/*.md, docs/*.md), and every Caddyfile of
 //     the repository (Caddyfile.example, examples/*.Caddyfile), is
 //     `caddy fmt`-clean and `caddy adapt`s, with --validate (the handler
-//     provisioned, its settings checked) unless it uses `store redis`,
-//     which would need the Redis it names. A block that is a fragment (it
+//     provisioned, its settings checked) unless it uses `store redis` or
+//     a `jwt` block, which would reach for the Redis or the issuer it names. A block that is a fragment (it
 //     starts with a directive, not a site address or a global options
 //     block) is adapted wrapped in a site block, `:8080 { ... }`. A block
 //     that writes syntax rather than config (it holds <placeholders> such
@@ -143,7 +143,10 @@ func checkCaddyfile(t *testing.T, where, body string) {
 		t.Fatal(err)
 	}
 	args := []string{"adapt", "--config", file, "--adapter", "caddyfile"}
-	if !strings.Contains(body, "store redis") {
+	if !strings.Contains(body, "store redis") && !strings.Contains(body, "jwt ") {
+		// Provisioning connects to the Redis a snippet names, and starts
+		// fetching the keys of its jwt issuers (a DNS look-up of a name
+		// that is not on loopback): those are adapted, not validated.
 		args = append(args, "--validate")
 	}
 	if _, errOut, err := caddyCmd(t, "", args...); err != nil {
