@@ -241,7 +241,7 @@ type AdminEntry struct {
 
 func adminEntry(e denylist.Entry) AdminEntry {
 	out := AdminEntry{Key: e.Key.String(), Kind: e.Kind.String(), Hash: e.Digest.Short(), Expires: time.Unix(e.Expires, 0).UTC()}
-	if e.Kind == denylist.KindSession || e.Kind == denylist.KindUser {
+	if e.Kind.IsCutoff() {
 		c := time.Unix(e.Cutoff, 0).UTC()
 		out.Cutoff = &c
 	}
@@ -311,6 +311,8 @@ type AdminListResponse struct {
 
 // AdminStatusResponse answers the status endpoint.
 type AdminStatusResponse struct {
+	// Version is the token_revocation module's version (Version).
+	Version string `json:"version"`
 	// Handlers are the token_revocation handlers of the running config,
 	// identical ones counted once.
 	Handlers []AdminHandlerStatus `json:"handlers"`
@@ -633,7 +635,7 @@ func (a *adminCall) status() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &AdminStatusResponse{Handlers: []AdminHandlerStatus{}}
+	out := &AdminStatusResponse{Version: Version, Handlers: []AdminHandlerStatus{}}
 	statuses := map[string]denylist.Status{} // by store key: a shared store is asked once
 	for _, g := range groups {
 		h := g[0]

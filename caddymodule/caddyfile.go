@@ -41,6 +41,9 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	            server_name <name>
 //	            ca_file <pem file>
 //	            insecure_skip_verify
+//	            cert_file <pem file>    # client certificate, for tls-auth-clients
+//	            key_file <pem file>
+//	            min_version 1.2|1.3     # default: 1.2
 //	        }]
 //	        dial_timeout <duration>
 //	        read_timeout <duration>
@@ -55,7 +58,9 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    }
 //
 //	    # revocation routes: <type> <path> [respond|forward] [{ options }]
-//	    revoke <path> [respond|forward]     # RFC 7009
+//	    revoke <path> [respond|forward] [{  # RFC 7009
+//	        revoke_refused <error code or status...>|off  # forward: upstream answers on which the gateway revokes JWTs itself; default unsupported_token_type
+//	    }]
 //	    logout <path> [respond|forward] {   # OIDC / Keycloak logout
 //	        mode respond|forward
 //	        namespace <template>
@@ -63,11 +68,20 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        verified_only                   # respond mode, needs jwt: store only tokens that verify
 //	        case_insensitive                # the upstream routes paths without regard to case
 //	    }
+//	    browser_logout <path> [respond|forward] [{   # GET/POST sign-out: the caller's cookies and Authorization; same-site only
+//	        redirect <url>                  # 303 there once logged out; default: 204
+//	        cookie_path <path>              # Path of the expired cookies; default: /
+//	        cookie_domain <domain>
+//	    }]
 //	    logout_all <path> [respond|forward]          # log out everywhere (needs jwt)
 //	    backchannel_logout <path> [respond|forward]  # OIDC Back-Channel Logout (needs jwt with audience)
 //	    caep <path> [respond|forward]                # CAEP session-revoked SETs, RFC 8935 push (needs jwt with audience)
 //	    keycloak_logout <path> [respond|forward]     # Keycloak logout: refresh_token, realm-checked
 //	    keycloak_revoke <path> [respond|forward]     # Keycloak revoke: only an empty 200 confirms the token
+//	    keycloak_admin <path>/* [respond|forward] [{ # a Keycloak client's Admin URL: signed k_push_not_before, k_logout (needs jwt)
+//	        issuer <issuer>                 # the realm's jwt block; default: the only one
+//	        realm_wide                      # cut off every token of the realm, not only the client's (azp)
+//	    }]
 //	    oauth_token <path>                           # token endpoint, observed: grants, revoked refresh tokens refused
 //	    usergrid_token <path>                        # Usergrid token endpoint, observed: whose token is whose
 //	    usergrid_revoketoken <path> [respond|forward]
@@ -95,6 +109,8 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        jwks_refresh <duration>         # default: 1h
 //	        jwks_min_refresh <duration>     # default: 10s
 //	        jwks_timeout <duration>         # default: 5s
+//	        discovery <url>                 # default without keys: <issuer>/.well-known/openid-configuration
+//	        ca_file <pem file...>           # CAs of the issuer's TLS certificate, besides the system's
 //	    }
 //
 //	    # who may call the routes, and how often (see "Abuse limits" in the README)
@@ -324,6 +340,12 @@ func (c *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					err = oneArg(d, &c.TLS.CAFile)
 				case "insecure_skip_verify":
 					c.TLS.InsecureSkipVerify = true
+				case "cert_file":
+					err = oneArg(d, &c.TLS.CertFile)
+				case "key_file":
+					err = oneArg(d, &c.TLS.KeyFile)
+				case "min_version":
+					err = oneArg(d, &c.TLS.MinVersion)
 				default:
 					err = d.Errf("token_revocation: redis tls: unknown option %q", d.Val())
 				}

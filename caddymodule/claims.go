@@ -26,9 +26,9 @@ func init() {
 // cutoff revokes every token of one session or one user of an issuer that
 // was issued at or before At.
 type cutoff struct {
-	Kind   denylist.Kind // KindSession or KindUser
+	Kind   denylist.Kind // KindSession, KindUser or KindClient
 	Issuer string
-	ID     string // the sid or the sub
+	ID     string // the sid, the sub, or the azp ("": the whole issuer)
 	At     time.Time
 }
 
@@ -36,8 +36,11 @@ type cutoff struct {
 // every token c can match has expired.
 func (h *Handler) cutoffEntry(ns string, c cutoff) denylist.Entry {
 	key := h.hasher.SessionKey(ns, c.Issuer, c.ID)
-	if c.Kind == denylist.KindUser {
+	switch c.Kind {
+	case denylist.KindUser:
 		key = h.hasher.UserKey(ns, c.Issuer, c.ID)
+	case denylist.KindClient:
+		key = h.hasher.ClientKey(ns, c.Issuer, c.ID)
 	}
 	from := h.now()
 	if c.At.After(from) {

@@ -23,7 +23,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "token-revocation",
-		Usage: "revoke|unrevoke|check|list|status [flags]",
+		Usage: "revoke|unrevoke|check|list|status|version [flags]",
 		Short: "Revokes tokens and inspects the denylist of a running Caddy",
 		Long: `
 Calls the token_revocation admin API of a running Caddy (see AdminAPI):
@@ -39,6 +39,11 @@ whether one is revoked; list the denylist; show the stores' health.
   caddy token-revocation check --token -
   caddy token-revocation list [--limit 100] [--cursor <c>] [--all]
   caddy token-revocation status
+  caddy token-revocation version
+
+` + "`check`" + ` exits 0 when nothing it names is revoked, 1 when it is
+revoked, and 2 when it could not tell (bad flags, admin API unreachable
+or refusing), so scripts can branch on it.
 
 Give a token as "--token -" to read it from standard input, so that it
 appears neither in the shell history nor in the process list.
@@ -78,9 +83,9 @@ func setupCLI(cmd *cobra.Command) {
 	}{
 		{"revoke", "Revoke a token, a jti, a session or a user", true, false},
 		{"unrevoke", "Undo a revocation", false, true},
-		{"check", "Tell whether a token (or a jti, session, user, key) is revoked", false, true},
+		{"check", "Tell whether a token (or a jti, session, user, key) is revoked; exit 0 not revoked, 1 revoked, 2 error", false, true},
 	} {
-		c := &cobra.Command{Use: sub.name + " [flags]", Short: sub.short, Args: cobra.NoArgs}
+		c := &cobra.Command{Use: sub.name + " [flags]", Short: sub.short, Args: cobra.NoArgs, Example: cliExamples[sub.name]}
 		f := c.Flags()
 		f.String("token", "", `a raw token; "-" reads it from standard input`)
 		f.String("jti", "", "a JWT's jti (with --issuer)")
@@ -96,16 +101,24 @@ func setupCLI(cmd *cobra.Command) {
 		}
 		name := sub.name
 		c.RunE = func(c *cobra.Command, _ []string) error {
+			var out any
 			req, err := requestFromFlags(c.Flags(), c.InOrStdin())
-			if err != nil {
-				return err
+			if err == nil {
+				out, err = o.call(c.OutOrStdout(), http.MethodPost, name, nil, req)
 			}
-			return o.call(c.OutOrStdout(), http.MethodPost, name, nil, req)
+			if name == "check" {
+				chk, _ := out.(*AdminCheckResponse)
+				return checkExit(c, chk != nil && chk.Revoked, err)
+			}
+			return err
+		}
+		if name == "check" {
+			c.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return checkExit(c, false, err) })
 		}
 		cmd.AddCommand(c)
 	}
 
-	list := &cobra.Command{Use: "list [flags]", Short: "List the denylist's live entries, a page at a time", Args: cobra.NoArgs}
+	list := &cobra.Command{Use: "list [flags]", Short: "List the denylist's live entries, a page at a time", Args: cobra.NoArgs, Example: cliExamples["list"]}
 	limit := list.Flags().Int("limit", DefaultListLimit, fmt.Sprintf("entries per page (1 to %d)", MaxListLimit))
 	cursor := list.Flags().String("cursor", "", "the cursor of the page to show (printed after the previous page)")
 	all := list.Flags().Bool("all", false, "follow the cursors to the last page")
@@ -114,11 +127,13 @@ func setupCLI(cmd *cobra.Command) {
 	}
 	cmd.AddCommand(list)
 
-	status := &cobra.Command{Use: "status [flags]", Short: "Show the handlers and the health, size and freshness of their stores", Args: cobra.NoArgs}
+	status := &cobra.Command{Use: "status [flags]", Short: "Show the handlers and the health, size and freshness of their stores", Args: cobra.NoArgs, Example: cliExamples["status"]}
 	status.RunE = func(c *cobra.Command, _ []string) error {
-		return o.call(c.OutOrStdout(), http.MethodGet, "status", nil, nil)
+		_, err := o.call(c.OutOrStdout(), http.MethodGet, "status", nil, nil)
+		return err
 	}
 	cmd.AddCommand(status)
+	cmd.AddCommand(versionCommand())
 }
 
 // maxStdinToken bounds a token read from standard input.
@@ -250,8 +265,8 @@ func cliError(addr string, err error) error {
 	return fmt.Errorf("HTTP %s: %s", m[1], msg)
 }
 
-// call calls endpoint and prints its answer.
-func (o *cliOptions) call(w io.Writer, method, endpoint string, query url.Values, body any) error {
+// call calls endpoint, prints its answer and returns it decoded.
+func (o *cliOptions) call(w io.Writer, method, endpoint string, query url.Values, body any) (any, error) {
 	var out any
 	switch endpoint {
 	case "revoke":
@@ -265,11 +280,11 @@ func (o *cliOptions) call(w io.Writer, method, endpoint string, query url.Values
 	}
 	raw, err := o.do(method, endpoint, query, body, out)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if o.json {
 		_, err := w.Write(raw)
-		return err
+		return out, err
 	}
 	switch v := out.(type) {
 	case *AdminRevokeResponse:
@@ -281,7 +296,7 @@ func (o *cliOptions) call(w io.Writer, method, endpoint string, query url.Values
 	case *AdminStatusResponse:
 		printStatus(w, v)
 	}
-	return nil
+	return out, nil
 }
 
 func (o *cliOptions) list(w io.Writer, limit int, cursor string, all bool) error {
@@ -325,9 +340,9 @@ func (o *cliOptions) list(w io.Writer, limit int, cursor string, all bool) error
 		return err
 	}
 	if cursor != "" {
-		fmt.Fprintf(w, "%d entries shown; more with: --cursor %s\n", n, cursor)
+		fmt.Fprintf(w, "%s shown; more with: --cursor %s\n", plural(n, "entry", "entries"), cursor)
 	} else {
-		fmt.Fprintf(w, "%d entries\n", n)
+		fmt.Fprintln(w, plural(n, "entry", "entries"))
 	}
 	return nil
 }
@@ -379,6 +394,9 @@ func printCheck(w io.Writer, r *AdminCheckResponse) {
 }
 
 func printStatus(w io.Writer, r *AdminStatusResponse) {
+	if r.Version != "" {
+		fmt.Fprintf(w, "token_revocation %s\n\n", r.Version)
+	}
 	for i, h := range r.Handlers {
 		if i > 0 {
 			fmt.Fprintln(w)
@@ -389,7 +407,7 @@ func printStatus(w io.Writer, r *AdminStatusResponse) {
 		}
 		fmt.Fprintf(w, "handler %s", name)
 		if h.Instances > 1 {
-			fmt.Fprintf(w, " (%d identical instances)", h.Instances)
+			fmt.Fprintf(w, " (%s)", plural(h.Instances, "identical instance", "identical instances"))
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "  namespace:  %q\n", h.Namespace)
@@ -402,7 +420,7 @@ func printStatus(w io.Writer, r *AdminStatusResponse) {
 		if !st.Healthy {
 			health = "UNHEALTHY: " + st.Error
 		}
-		fmt.Fprintf(w, "  store:      %s, %s, %d entries\n", st.Backend, health, st.Entries)
+		fmt.Fprintf(w, "  store:      %s, %s, %s\n", st.Backend, health, plural(st.Entries, "entry", "entries"))
 		printDetails(w, "    ", st.Details)
 	}
 }

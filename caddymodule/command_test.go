@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -105,8 +106,11 @@ func TestCLIAgainstAdminAPI(t *testing.T) {
 	if res := serve(t, h, &upstream{}, bearer("/api", "secret-token")); res.status != http.StatusUnauthorized {
 		t.Fatalf("token revoked through the CLI: %d, want 401", res.status)
 	}
-	if out := cli("", "check", "--token", "secret-token"); !strings.HasPrefix(out, "revoked by token ") {
-		t.Fatalf("check: %q", out)
+	if out, err := runCLI(t, "", "check", "--token", "secret-token", "--address", addr); !errors.Is(err, errCheckRevoked) || !strings.HasPrefix(out, "revoked by token ") {
+		t.Fatalf("check of a revoked token: %v %q, want errCheckRevoked (exit 1)", err, out)
+	}
+	if out := cli("", "check", "--token", "other-token"); !strings.HasPrefix(out, "not revoked") {
+		t.Fatalf("check of a live token: %q", out)
 	}
 	for i := range 3 {
 		cli("", "revoke", "--session", "s"+string(rune('a'+i)), "--issuer", "i")
@@ -165,6 +169,28 @@ func TestCLIErrors(t *testing.T) {
 	for _, args := range [][]string{{}, {"bogus"}, {"list", "--limit", "0"}, {"revoke"}, {"unrevoke", "--token", "-"}} {
 		if _, err := runCLI(t, "", append(args, "--address", addr)...); err == nil {
 			t.Errorf("%v: no error", args)
+		}
+	}
+}
+
+// TestCLIHelpHasExamples: every subcommand's --help shows examples.
+func TestCLIHelpHasExamples(t *testing.T) {
+	subs := newCLI().Commands()
+	if len(subs) < 6 {
+		t.Fatalf("%d subcommands", len(subs))
+	}
+	for _, c := range subs {
+		out, err := runCLI(t, "", c.Name(), "--help")
+		if err != nil || !strings.Contains(out, "Examples:") || !strings.Contains(out, "caddy token-revocation "+c.Name()) {
+			t.Errorf("%s --help: %v\n%s", c.Name(), err, out)
+		}
+	}
+}
+
+func TestPlural(t *testing.T) {
+	for n, want := range map[int]string{0: "0 entries", 1: "1 entry", 2: "2 entries"} {
+		if got := plural(n, "entry", "entries"); got != want {
+			t.Errorf("plural(%d) = %q, want %q", n, got, want)
 		}
 	}
 }

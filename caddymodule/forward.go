@@ -83,7 +83,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 		h.errLog.Error("revocation not forwarded: the store is down", zap.String("route", rt.Type+" "+rt.Path))
 		return h.writeError(w, errNotForwarded)
 	}
-	hw := &heldWriter{ResponseWriter: w, limit: h.upstreamPrefix()}
+	// A route that revokes on the upstream's refusal (route_refused.go)
+	// holds its non-2xx answers too, to read them.
+	hw := &heldWriter{ResponseWriter: w, limit: h.upstreamPrefix(), holdAll: rt.refusal != nil}
 	hw.decide = func() error {
 		if hw.status < 200 || hw.status >= 300 {
 			return nil
@@ -108,6 +110,12 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 	}
 	if err := hw.decide(); err != nil {
 		return h.writeError(w, err)
+	}
+	if hw.status >= 300 { // held: holdAll
+		res := &upstreamAnswer{Status: hw.status, Header: w.Header(), raw: hw.buf.Bytes()}
+		if handled, err := h.revokeRefused(w, r, rt, rev, res); handled {
+			return err
+		}
 	}
 	_, err = hw.release(nil)
 	return err
@@ -136,6 +144,7 @@ func serveHeld(next caddyhttp.Handler, hw *heldWriter, r *http.Request) (err err
 type heldWriter struct {
 	http.ResponseWriter
 	limit     int
+	holdAll   bool // hold non-2xx answers too (they may be read)
 	status    int
 	buf       bytes.Buffer
 	overflow  bool  // the answer outgrew limit
@@ -150,7 +159,7 @@ func (hw *heldWriter) WriteHeader(status int) {
 	case hw.streaming || hw.status != 0:
 	case status < 200: // informational: not the answer
 		hw.ResponseWriter.WriteHeader(status)
-	case status >= 300: // confirms nothing: nothing to hold back
+	case status >= 300 && !hw.holdAll: // confirms nothing: nothing to hold back
 		hw.status, hw.streaming = status, true
 		hw.ResponseWriter.WriteHeader(status)
 	default:

@@ -86,6 +86,18 @@ type JWTConfig struct {
 
 	// JWKSTimeout bounds one fetch of the JWKS. Default: 5s.
 	JWKSTimeout caddy.Duration `json:"jwks_timeout,omitempty"`
+
+	// Discovery is the issuer's OpenID Connect discovery document, whose
+	// jwks_uri says where its keys are; fetched like the JWKS (in the
+	// background, refreshed with it, the last one kept while the issuer is
+	// down). Default, when no jwks_url, key or secret is set:
+	// <issuer>/.well-known/openid-configuration.
+	Discovery string `json:"discovery,omitempty"`
+
+	// CAFiles are PEM files of CA certificates trusted, besides the
+	// system's, for the TLS connections to the issuer (JWKS, discovery):
+	// an identity provider on a private CA.
+	CAFiles []string `json:"ca_files,omitempty"`
 }
 
 // verifierConfig resolves placeholders and reads key files.
@@ -144,7 +156,7 @@ func (jc *JWTConfig) verifierConfig(h *Handler) (jwtv.Config, error) {
 		}
 		cfg.HMACSecrets = append(cfg.HMACSecrets, []byte(s))
 	}
-	return cfg, nil
+	return cfg, jc.setConnection(&cfg, expand)
 }
 
 // setupJWT builds the verifiers and starts fetching their JWKS in the
@@ -294,6 +306,10 @@ func unmarshalJWT(h *Handler, d *caddyfile.Dispenser) error {
 		case "jwks_timeout":
 			err = durationArg(d, &jc.JWKSTimeout)
 		default:
+			if parse, ok := jwtConnOptions[d.Val()]; ok {
+				err = parse(jc, d)
+				break
+			}
 			err = d.Errf("token_revocation: jwt %s: unknown option %q", jc.Issuer, d.Val())
 		}
 		if err != nil {

@@ -91,7 +91,7 @@ var (
 )
 
 func init() {
-	for _, r := range []string{"token", "jti", "session", "user", reasonTooLarge, reasonBodyTooLarge, reasonBadRequest, reasonUnavailable} {
+	for _, r := range []string{"token", "jti", "session", "user", "client", reasonTooLarge, reasonBodyTooLarge, reasonBadRequest, reasonUnavailable} {
 		rejectedBy[r] = metricRejected.WithLabelValues(r)
 	}
 	for _, op := range []string{"check", "revoke", "unrevoke", "get", "list"} {
@@ -151,15 +151,17 @@ func countRejected(reason string) {
 
 // countExtractError counts a request rejected because its tokens could
 // not be read (err from token.Sources.Extract).
-func countExtractError(err error) {
+func countExtractError(err error) { countRejected(extractReason(err)) }
+
+// extractReason is the rejection reason of a token extraction failure.
+func extractReason(err error) string {
 	switch {
 	case errors.Is(err, token.ErrTooLarge):
-		countRejected(reasonTooLarge)
+		return reasonTooLarge
 	case errors.Is(err, token.ErrBodyTooLarge):
-		countRejected(reasonBodyTooLarge)
-	default:
-		countRejected(reasonBadRequest)
+		return reasonBodyTooLarge
 	}
+	return reasonBadRequest
 }
 
 // countCheckFailed counts a check the store could not answer; with

@@ -5,6 +5,7 @@ package caddymodule
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -53,6 +54,12 @@ type Handler struct {
 
 	// Routes are the revocation and logout endpoints to intercept.
 	Routes []*Route `json:"routes,omitempty"`
+
+	// Profiles are presets that front an API as it is (Keycloak, Usergrid,
+	// MeshyDB), expanded at provisioning into routes (added to Routes) and
+	// settings, as the Caddyfile's profile subdirective is. See
+	// ProfileConfig.
+	Profiles []*ProfileConfig `json:"profiles,omitempty"`
 
 	// Name identifies this handler in the admin API and CLI (?handler=,
 	// --handler) when a config has several token_revocation handlers
@@ -191,11 +198,17 @@ type Handler struct {
 	routes   []*route
 	verifier *jwtv.Set // nil without JWT
 	queries  *queryCache
-	logger   *zap.Logger
-	errLog   *rateLimitedLogger
-	now      func() time.Time
-	clients  clientSet   // client id -> SHA-256 of its secret
-	limits   *rateLimits // nil: no rate limit (or not provisioned)
+	warnings *configWarnings
+	// clientCutoffs is set when a route sets client- or realm-wide
+	// cut-offs (keycloak_admin): checks then look them up too.
+	clientCutoffs bool
+	logger        *zap.Logger
+	errLog        *rateLimitedLogger
+	now           func() time.Time
+	clients       clientSet   // client id -> SHA-256 of its secret
+	limits        *rateLimits // nil: no rate limit (or not provisioned)
+
+	profilesExpanded bool // Profiles are in Routes (profile_json.go)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -249,6 +262,9 @@ func (h *Handler) setup() error {
 		MaxBodySize:  h.MaxBodySize,
 	}
 	h.sources.Prepare()
+	if err := h.expandProfiles(); err != nil { // profile_json.go
+		return err
+	}
 	h.routes = h.routes[:0]
 	for i, rc := range h.Routes {
 		rt, err := compileRoute(rc)
@@ -257,6 +273,8 @@ func (h *Handler) setup() error {
 		}
 		h.routes = append(h.routes, rt)
 	}
+	h.setupWarnings()
+	h.clientCutoffs = slices.ContainsFunc(h.routes, func(rt *route) bool { return rt.Type == "keycloak_admin" })
 	if err := h.setupGuards(); err != nil { // guard.go
 		return err
 	}

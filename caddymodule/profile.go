@@ -82,22 +82,20 @@ func profileNames() []string {
 	return out
 }
 
-// unmarshalProfile parses `profile <api> [<prefix>] [{ ... }]`.
+// unmarshalProfile parses `profile <api> [<prefix>] [{ ... }]` and expands
+// it into h's routes and settings at once (the JSON config holds what it
+// expanded to).
 func unmarshalProfile(h *Handler, d *caddyfile.Dispenser) error {
 	if !d.NextArg() {
 		return d.Errf("token_revocation: profile: name the API (one of %s)", strings.Join(profileNames(), ", "))
 	}
-	p := &profileConfig{Name: d.Val(), Mode: ModeForward, Settings: map[string]string{}}
-	prof, ok := profiles[p.Name]
+	pc := &ProfileConfig{API: d.Val(), Settings: map[string]string{}}
+	prof, ok := profiles[pc.API]
 	if !ok {
-		return d.Errf("token_revocation: profile %q: unknown API (known: %s)", p.Name, strings.Join(profileNames(), ", "))
+		return d.Errf("token_revocation: profile %q: unknown API (known: %s)", pc.API, strings.Join(profileNames(), ", "))
 	}
 	if d.NextArg() {
-		prefix := d.Val()
-		if !strings.HasPrefix(prefix, "/") || strings.ContainsAny(prefix, "{}*") {
-			return d.Errf("token_revocation: profile %s: path prefix %q must start with / and hold no placeholder", p.Name, prefix)
-		}
-		p.Prefix = strings.TrimSuffix(path.Clean(prefix), "/")
+		pc.Prefix = d.Val()
 	}
 	if d.NextArg() {
 		return d.ArgErr()
@@ -105,24 +103,61 @@ func unmarshalProfile(h *Handler, d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
 		if opt == "mode" {
-			if err := oneArg(d, &p.Mode); err != nil {
+			if err := oneArg(d, &pc.Mode); err != nil {
 				return err
-			}
-			if p.Mode != ModeForward && p.Mode != ModeRespond {
-				return d.Errf("token_revocation: profile %s: mode %q: want %s or %s", p.Name, p.Mode, ModeForward, ModeRespond)
 			}
 			continue
 		}
 		parse, ok := prof.options[opt]
 		if !ok {
-			return d.Errf("token_revocation: profile %s: unknown option %q", p.Name, opt)
+			return d.Errf("token_revocation: profile %s: unknown option %q", pc.API, opt)
 		}
-		if err := parse(p, d); err != nil {
+		if err := parse(&profileConfig{Settings: pc.Settings}, d); err != nil {
 			return err
 		}
 	}
+	if err := pc.expand(h); err != nil {
+		return d.Errf("token_revocation: %v", err)
+	}
+	return nil
+}
+
+// compile validates pc and returns the use of a profile it stands for.
+func (pc *ProfileConfig) compile() (*profileConfig, *apiProfile, error) {
+	prof, ok := profiles[pc.API]
+	if !ok {
+		return nil, nil, fmt.Errorf("profile %q: unknown API (known: %s)", pc.API, strings.Join(profileNames(), ", "))
+	}
+	p := &profileConfig{Name: pc.API, Mode: ModeForward, Settings: map[string]string{}}
+	if pc.Prefix != "" {
+		if !strings.HasPrefix(pc.Prefix, "/") || strings.ContainsAny(pc.Prefix, "{}*") {
+			return nil, nil, fmt.Errorf("profile %s: path prefix %q must start with / and hold no placeholder", pc.API, pc.Prefix)
+		}
+		p.Prefix = strings.TrimSuffix(path.Clean(pc.Prefix), "/")
+	}
+	if pc.Mode != "" {
+		if pc.Mode != ModeForward && pc.Mode != ModeRespond {
+			return nil, nil, fmt.Errorf("profile %s: mode %q: want %s or %s", pc.API, pc.Mode, ModeForward, ModeRespond)
+		}
+		p.Mode = pc.Mode
+	}
+	for k, v := range pc.Settings {
+		if _, ok := prof.options[k]; !ok {
+			return nil, nil, fmt.Errorf("profile %s: unknown option %q", pc.API, k)
+		}
+		p.Settings[k] = v
+	}
+	return p, prof, nil
+}
+
+// expand adds the routes and settings of the profile pc names to h.
+func (pc *ProfileConfig) expand(h *Handler) error {
+	p, prof, err := pc.compile()
+	if err != nil {
+		return err
+	}
 	if err := p.expand(h, prof); err != nil {
-		return d.Errf("token_revocation: profile %s: %v", p.Name, err)
+		return fmt.Errorf("profile %s: %v", p.Name, err)
 	}
 	return nil
 }

@@ -33,7 +33,9 @@ func TestProfiles(t *testing.T) {
 			name:  "keycloak",
 			input: "token_revocation {\n profile keycloak\n}",
 			routes: `keycloak_logout /realms/{realm}/protocol/openid-connect/logout forward
-keycloak_revoke /realms/{realm}/protocol/openid-connect/revoke forward`,
+keycloak_revoke /realms/{realm}/protocol/openid-connect/revoke forward
+keycloak_logout /auth/realms/{realm}/protocol/openid-connect/logout forward
+keycloak_revoke /auth/realms/{realm}/protocol/openid-connect/revoke forward`,
 		},
 		{
 			name:  "keycloak under /auth, respond",

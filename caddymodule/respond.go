@@ -38,9 +38,7 @@ func writeOAuthError(w http.ResponseWriter, e *oauthError) error {
 		body, _ = json.Marshal(e)
 	}
 	hdr := w.Header()
-	if e.Bearer {
-		hdr.Set("WWW-Authenticate", `Bearer error="`+e.Code+`", error_description="`+e.Description+`"`)
-	}
+	setBearer(hdr, e)
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
@@ -49,28 +47,40 @@ func writeOAuthError(w http.ResponseWriter, e *oauthError) error {
 	return err
 }
 
+// setBearer adds `WWW-Authenticate: Bearer error=...` (RFC 6750) for an
+// answer that asks for one.
+func setBearer(hdr http.Header, e *oauthError) {
+	if e.Bearer {
+		hdr.Set("WWW-Authenticate", `Bearer error="`+e.Code+`", error_description="`+e.Description+`"`)
+	}
+}
+
 // writeError answers err: an *oauthError, or an error of a protocol with
 // its own format, as it is; a store failure as 503. Every 503 carries
 // Retry-After (RFC 7009 section 2.2.1: the client must assume the token
 // still exists and try again).
 func (h *Handler) writeError(w http.ResponseWriter, err error) error {
-	var (
-		oe  *oauthError
-		own selfAnswering
-	)
-	switch {
-	case errors.As(err, &own):
+	var own selfAnswering
+	if errors.As(err, &own) {
 		h.setRetryAfter(w, own.statusCode())
 		return own.answer(w)
-	case errors.As(err, &oe):
-	default:
-		if !errors.Is(err, denylist.ErrUnavailable) {
-			h.errLog.Error("unexpected error", zap.Error(err))
-		}
-		oe = errStoreUnavailable
 	}
+	oe := h.asOAuthError(err)
 	h.setRetryAfter(w, oe.Status)
 	return writeOAuthError(w, oe)
+}
+
+// asOAuthError is err as the answer to give: itself when it is an
+// *oauthError, else (a store failure) errStoreUnavailable.
+func (h *Handler) asOAuthError(err error) *oauthError {
+	var oe *oauthError
+	if errors.As(err, &oe) {
+		return oe
+	}
+	if !errors.Is(err, denylist.ErrUnavailable) {
+		h.errLog.Error("unexpected error", zap.Error(err))
+	}
+	return errStoreUnavailable
 }
 
 // errStoreUnavailable answers a request the denylist store could not serve.

@@ -58,6 +58,17 @@ type Route struct {
 	//     its jti (and for a refresh token, its session) is revoked too;
 	//     otherwise only the token itself. Realm-checked like
 	//     keycloak_logout. Answers 200 (respond mode: empty).
+	//   - "browser_logout": a browser's sign-out link or button: GET or
+	//     POST, no body needed. Revokes the caller's own tokens (the
+	//     handler's cookies and the Authorization header; a verified one's
+	//     session too), expires the cookies and redirects (303) to
+	//     BrowserLogout.Redirect, or answers 204. Cross-site calls are
+	//     refused (403): see route_browser_logout.go.
+	//   - "keycloak_admin": a Keycloak client's Admin URL (path ending
+	//     in "/*"): the realm-signed k_push_not_before and k_logout
+	//     actions become client-wide (azp) or, with realm_wide,
+	//     realm-wide cut-offs on iat. Needs Handler.JWT. Answers 204. See
+	//     route_keycloak_admin.go.
 	//   - "oauth_token": an OAuth 2.0 token endpoint, observed (forward
 	//     only). A refresh token revoked here is refused
 	//     (400 invalid_grant) before the upstream sees it; from each 2xx
@@ -105,6 +116,19 @@ type Route struct {
 	// through this route. Placeholders allowed.
 	Namespace string `json:"namespace,omitempty"`
 
+	// RevokeRefused (forward revoke and keycloak_revoke routes): the
+	// upstream answers on which the gateway revokes the JWTs of the call
+	// itself and answers 200 — OAuth error codes of a 400 answer, or
+	// statuses. Default: unsupported_token_type (RFC 7009 section 2.2.1);
+	// ["off"]: never. See route_refused.go.
+	RevokeRefused []string `json:"revoke_refused,omitempty"`
+
+	// BrowserLogout holds the settings of a browser_logout route.
+	BrowserLogout *BrowserLogout `json:"browser_logout,omitempty"`
+
+	// KeycloakAdmin holds the settings of a keycloak_admin route.
+	KeycloakAdmin *KeycloakAdmin `json:"keycloak_admin,omitempty"`
+
 	// ClientAuth is "required" (callers authenticate as one of
 	// Handler.Clients, else 401 invalid_client) or "off". Default:
 	// required on respond-mode routes of kind revoke, logout,
@@ -137,6 +161,7 @@ type route struct {
 	*Route
 	pattern      *pathPattern
 	kind         *routeKind
+	refusal      *refusalMatcher
 	authenticate bool // callers must authenticate as a client (see setupClients)
 }
 
@@ -197,6 +222,9 @@ type routeKind struct {
 	// method it does not handle, such as a CORS preflight; no token) goes
 	// on to the upstream unchanged, and nothing is recorded.
 	passUnreadable bool
+	// revokesRefused kinds may revoke a token the upstream refuses to
+	// (Route.RevokeRefused).
+	revokesRefused bool
 }
 
 var routeKinds = map[string]*routeKind{
@@ -255,7 +283,14 @@ func compileRoute(rc *Route) (*route, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &route{Route: rc, pattern: p, kind: kind}, nil
+	refusal, err := compileRevokeRefused(rc, kind)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkBrowserLogout(rc); err != nil {
+		return nil, err
+	}
+	return &route{Route: rc, pattern: p, kind: kind, refusal: refusal}, nil
 }
 
 // readFormTokens returns a reader of the form fields that carry tokens; at

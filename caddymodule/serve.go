@@ -22,8 +22,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if rt, m := h.matchRoute(r); rt != nil {
 		return h.serveRoute(w, r, next, rt, m)
 	}
+	h.noteUnrouted(r)
 	if err := h.checkRequest(r); err != nil {
-		return h.writeError(w, err)
+		return h.answerCheck(w, r, err) // caddy_errors.go
 	}
 	return next.ServeHTTP(w, r)
 }
@@ -36,25 +37,31 @@ func (h *Handler) checkRequest(r *http.Request) error {
 	found, err := h.sources.Extract(r, buf[:0])
 	if err != nil {
 		countExtractError(err)
+		setCheckResult(r, resultInvalid, extractReason(err), nil)
 		return extractError(err)
 	}
 	if len(found) == 0 {
+		setCheckResult(r, resultNone, "", nil) // placeholders.go
 		return nil
 	}
 	start := time.Now() // metrics: check latency
 	ns, err := h.namespace(r, "")
 	if err != nil {
+		setCheckResult(r, resultInvalid, reasonBadRequest, nil)
 		return err
 	}
+	var result any = resultPass // any: a constant, stored without allocating
 	for i := range found {
 		m, err := h.checkRaw(r.Context(), ns, found[i].Raw)
 		if err != nil {
 			h.errLog.Error("denylist check failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
 			countCheckFailed(h.FailMode == FailOpen)
 			if h.FailMode == FailOpen {
+				result = resultFailOpen
 				continue
 			}
 			observeCheck(start, reasonUnavailable)
+			setCheckResult(r, resultUnavailable, reasonUnavailable, &ns)
 			return err
 		}
 		if m.Revoked {
@@ -65,10 +72,12 @@ func (h *Handler) checkRequest(r *http.Request) error {
 					zap.String("namespace", ns))
 			}
 			observeCheck(start, m.Entry.Kind.String())
+			setRevokedPlaceholders(r, ns, found[i].Source, &m.Entry)
 			return errRevoked
 		}
 	}
 	observeCheck(start, "")
+	setCheckResult(r, result, "", &ns)
 	return nil
 }
 
@@ -157,6 +166,7 @@ func (h *Handler) fillQuery(q *denylist.Query, ns string, t *token.Token) {
 	q.Add(h.tokenKey(t))
 	h.addLegacyTokenKeys(q, ns, t)
 	if t.JWT {
+		h.noteClaims(t)
 		c := &t.Claims
 		if c.ID != "" {
 			q.Add(h.hasher.JTIKey(ns, c.Issuer, c.ID))
@@ -166,6 +176,9 @@ func (h *Handler) fillQuery(q *denylist.Query, ns string, t *token.Token) {
 		}
 		if c.Subject != "" {
 			q.Add(h.hasher.UserKey(ns, c.Issuer, c.Subject))
+		}
+		if h.clientCutoffs {
+			h.addClientKeys(q, ns, c)
 		}
 		if c.IssuedAt > 0 {
 			q.IssuedAt = int64(c.IssuedAt) - int64(time.Duration(h.ClockSkew)/time.Second)

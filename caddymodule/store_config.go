@@ -2,11 +2,8 @@ package caddymodule
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -132,6 +129,18 @@ type RedisTLS struct {
 
 	// InsecureSkipVerify disables certificate checks. For testing only.
 	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
+
+	// CertFile is a PEM file holding the client certificate (and any
+	// intermediates) to present to Redis, for servers that require one
+	// (tls-auth-clients yes). Requires KeyFile.
+	CertFile string `json:"cert_file,omitempty"`
+
+	// KeyFile is the PEM file of CertFile's private key.
+	KeyFile string `json:"key_file,omitempty"`
+
+	// MinVersion is the lowest TLS version accepted: "1.2" (default) or
+	// "1.3".
+	MinVersion string `json:"min_version,omitempty"`
 }
 
 // stores holds the open stores, shared across config reloads: a reload
@@ -279,16 +288,9 @@ func (c *RedisConfig) options(repl *caddy.Replacer, logger *zap.Logger) (denylis
 		return o, fmt.Errorf("token_revocation: redis: cluster and master_name (Sentinel) exclude each other")
 	}
 	if c.TLS != nil {
-		tc := &tls.Config{ServerName: c.TLS.ServerName, InsecureSkipVerify: c.TLS.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
-		if c.TLS.CAFile != "" {
-			pem, err := os.ReadFile(c.TLS.CAFile)
-			if err != nil {
-				return o, fmt.Errorf("token_revocation: redis tls ca_file: %w", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return o, fmt.Errorf("token_revocation: redis tls ca_file %q holds no PEM certificate", c.TLS.CAFile)
-			}
+		tc, err := c.TLS.config(repl) // tls_config.go
+		if err != nil {
+			return o, err
 		}
 		o.TLS = tc
 	}

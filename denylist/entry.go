@@ -35,6 +35,10 @@ const (
 	// KindUser revokes every token of a user (sub) issued at or before
 	// the cut-off.
 	KindUser Kind = 'u'
+	// KindClient revokes every token of an issuer's client (azp) issued at
+	// or before a cut-off; with an empty client, every token of the
+	// issuer (Keycloak's not-before policies of a client and a realm).
+	KindClient Kind = 'c'
 	// KindOwner is not an entry kind: it names an owner (a user, a grant)
 	// in the owner index (see Owners), which no request check reads.
 	// Valid reports false for it, so it can never be stored as an entry.
@@ -52,20 +56,26 @@ func (k Kind) String() string {
 		return "session"
 	case KindUser:
 		return "user"
+	case KindClient:
+		return "client"
 	case KindOwner:
 		return "owner"
 	}
 	return fmt.Sprintf("kind(%d)", byte(k))
 }
 
+// IsCutoff reports whether entries of kind k revoke what was issued at or
+// before a cut-off (session, user, client), rather than one token.
+func (k Kind) IsCutoff() bool { return k == KindSession || k == KindUser || k == KindClient }
+
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool {
-	return k == KindToken || k == KindJTI || k == KindSession || k == KindUser
+	return k == KindToken || k == KindJTI || k == KindSession || k == KindUser || k == KindClient
 }
 
 // ParseKind is the inverse of Kind.String.
 func ParseKind(s string) (Kind, error) {
-	for _, k := range []Kind{KindToken, KindJTI, KindSession, KindUser} {
+	for _, k := range []Kind{KindToken, KindJTI, KindSession, KindUser, KindClient} {
 		if k.String() == s {
 			return k, nil
 		}
@@ -176,16 +186,17 @@ func (e *Entry) ParseValue(v string) error {
 // cutoff and is kept until expires.
 func NewEntry(key Key, cutoff, expires time.Time) Entry {
 	c := CutoffAlways
-	if key.Kind == KindSession || key.Kind == KindUser {
+	if key.Kind.IsCutoff() {
 		c = cutoff.Unix()
 	}
 	return Entry{Key: key, Cutoff: c, Expires: expires.Unix()}
 }
 
 // MaxQueryKeys is the largest number of keys one Query holds: a JWT is
-// checked by its identity, its jti, its session and its user, and by up to
-// two keys of its identity as earlier releases derived them.
-const MaxQueryKeys = 6
+// checked by its identity, its jti, its session, its user, its client and
+// its issuer, and by up to two keys of its identity as earlier releases
+// derived them.
+const MaxQueryKeys = 8
 
 // Query asks whether one token is revoked: any of its keys matching a live
 // entry with a cut-off at or after IssuedAt. It is a value type with a fixed

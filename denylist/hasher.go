@@ -129,3 +129,9 @@ func (h *Hasher) SessionKey(namespace, issuer, sid string) Key {
 func (h *Hasher) UserKey(namespace, issuer, sub string) Key {
 	return h.KeyStrings(KindUser, namespace, issuer, sub)
 }
+
+// ClientKey is the key that revokes the tokens issued by issuer to client
+// (azp); client "" stands for every token of the issuer.
+func (h *Hasher) ClientKey(namespace, issuer, client string) Key {
+	return h.KeyStrings(KindClient, namespace, issuer, client)
+}

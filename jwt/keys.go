@@ -164,6 +164,9 @@ type jwksCache struct {
 	fetched   time.Time // last successful fetch
 	attempted time.Time // last fetch, successful or not
 	err       error     // the last fetch's error; nil after a success
+
+	discovered   string    // the jwks_uri of the discovery document
+	discoveredAt time.Time // when it was fetched
 }
 
 func newJWKSCache(cfg *Config, now func() time.Time) *jwksCache {
@@ -182,7 +185,7 @@ func newJWKSCache(cfg *Config, now func() time.Time) *jwksCache {
 	return &jwksCache{
 		cfg:    cfg,
 		now:    now,
-		client: &http.Client{Timeout: cfg.JWKSTimeout},
+		client: httpClient(cfg),
 		ctx:    ctx,
 		cancel: cancel,
 	}
@@ -254,7 +257,11 @@ func (c *jwksCache) refresh(ctx context.Context) {
 }
 
 func (c *jwksCache) fetch(ctx context.Context) ([]key, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.JWKSURL, nil)
+	jwksURL, err := c.jwksURL(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, jwksURL, nil)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -265,14 +272,28 @@ func (c *jwksCache) fetch(ctx context.Context) ([]key, int, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("GET %s: status %d", c.cfg.JWKSURL, resp.StatusCode)
+		return nil, 0, fmt.Errorf("GET %s: status %d", jwksURL, resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxJWKSSize+1))
 	if err != nil {
-		return nil, 0, fmt.Errorf("GET %s: %v", c.cfg.JWKSURL, err)
+		return nil, 0, fmt.Errorf("GET %s: %v", jwksURL, err)
 	}
 	if len(body) > MaxJWKSSize {
-		return nil, 0, fmt.Errorf("GET %s: the JWKS is larger than %d bytes", c.cfg.JWKSURL, MaxJWKSSize)
+		return nil, 0, fmt.Errorf("GET %s: the JWKS is larger than %d bytes", jwksURL, MaxJWKSSize)
 	}
 	return parseJWKS(body)
+}
+
+// httpClient is the client of the JWKS and discovery fetches:
+// Config.HTTPClient (with JWKSTimeout unless it has a timeout), or a
+// default one.
+func httpClient(cfg *Config) *http.Client {
+	if cfg.HTTPClient == nil {
+		return &http.Client{Timeout: cfg.JWKSTimeout}
+	}
+	c := *cfg.HTTPClient
+	if c.Timeout == 0 {
+		c.Timeout = cfg.JWKSTimeout
+	}
+	return &c
 }

@@ -24,7 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -83,6 +83,14 @@ type Config struct {
 	Audiences []string
 	// JWKSURL is where the issuer publishes its keys (http or https).
 	JWKSURL string
+	// DiscoveryURL, when JWKSURL is empty, is the issuer's OpenID Connect
+	// discovery document (see DiscoveryURL), whose jwks_uri says where the
+	// keys are.
+	DiscoveryURL string
+	// HTTPClient fetches the JWKS and the discovery document (its TLS
+	// settings: a private CA, say). Default: a plain client with
+	// JWKSTimeout.
+	HTTPClient *http.Client
 	// PublicKeys are static keys, each PEM (one or more PUBLIC KEY, RSA
 	// PUBLIC KEY or CERTIFICATE blocks) or JSON (a JWK or a JWKS).
 	PublicKeys [][]byte
@@ -184,15 +192,20 @@ func New(cfg Config) (*Verifier, error) {
 		}
 		v.hmac = append(v.hmac, s)
 	}
-	if cfg.JWKSURL != "" {
-		u, err := url.Parse(cfg.JWKSURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("jwks_url %q: want an http or https URL", cfg.JWKSURL)
+	switch {
+	case cfg.JWKSURL != "":
+		if err := checkHTTPURL(cfg.JWKSURL); err != nil {
+			return nil, fmt.Errorf("jwks_url %w", err)
+		}
+		v.jwks = newJWKSCache(&v.cfg, func() time.Time { return v.now() })
+	case cfg.DiscoveryURL != "":
+		if err := checkHTTPURL(cfg.DiscoveryURL); err != nil {
+			return nil, fmt.Errorf("discovery %w", err)
 		}
 		v.jwks = newJWKSCache(&v.cfg, func() time.Time { return v.now() })
 	}
 	if len(v.static) == 0 && len(v.hmac) == 0 && v.jwks == nil {
-		return nil, errors.New("no keys: set jwks_url, a public key or an hmac secret")
+		return nil, errors.New("no keys: set jwks_url, discovery, a public key or an hmac secret")
 	}
 	algs, err := v.allowList(cfg.Algorithms)
 	if err != nil {
@@ -266,6 +279,33 @@ func (v *Verifier) Close() {
 // Verify checks raw (a compact JWS) and returns its verified content. The
 // error wraps one of the Err* values and never contains the token.
 func (v *Verifier) Verify(ctx context.Context, raw string, opts Options) (*Token, error) {
+	t, err := v.verifySigned(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(t.Payload, &t.Claims); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrClaims, err)
+	}
+	if err := v.checkClaims(&t.Claims, opts); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// VerifySignature checks raw's signature alone and returns its payload,
+// for signed content that is not a JWT of this issuer (no iss, no exp:
+// Keycloak's admin actions); the caller checks what the payload says.
+func (v *Verifier) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
+	t, err := v.verifySigned(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	return t.Payload, nil
+}
+
+// verifySigned parses raw and verifies its signature: a Token with its
+// header fields and payload, claims not read.
+func (v *Verifier) verifySigned(ctx context.Context, raw string) (*Token, error) {
 	jws, err := jose.ParseSignedCompact(raw, v.algs)
 	if err != nil {
 		var algErr *jose.ErrUnexpectedSignatureAlgorithm
@@ -293,12 +333,6 @@ func (v *Verifier) Verify(ctx context.Context, raw string, opts Options) (*Token
 		return nil, err
 	}
 	t.Payload = payload
-	if err := json.Unmarshal(payload, &t.Claims); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrClaims, err)
-	}
-	if err := v.checkClaims(&t.Claims, opts); err != nil {
-		return nil, err
-	}
 	return t, nil
 }
 

@@ -49,6 +49,9 @@ var (
 // ---------------------------------------------------------------------------
 // The binary
 
+// tempDirs are directories of the run (helper binaries) TestMain removes.
+var tempDirs lockedList[string]
+
 var (
 	binOnce sync.Once
 	binPath string
@@ -60,6 +63,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
+	}
+	for _, d := range tempDirs.list() {
+		os.RemoveAll(d)
 	}
 	os.Exit(code)
 }

@@ -21,6 +21,9 @@ import (
 type keycloak struct {
 	*Upstream
 	secret []byte
+	// base is the path prefix it serves under: "" (Keycloak 17 and later)
+	// or "/auth" (before 17, and HyperID).
+	base string
 
 	mu       sync.Mutex
 	next     map[string]int  // per realm: last jti and sid number
@@ -31,14 +34,17 @@ type keycloak struct {
 // keycloakClients are the confidential clients and their secrets.
 var keycloakClients = map[string]string{"app": "app-secret", "other": "other-secret"}
 
-func startKeycloak(t *testing.T) *keycloak {
-	k := &keycloak{secret: []byte("stand-in keycloak realm key, 32 bytes or more"), next: map[string]int{}, sessions: map[string]bool{}, revoked: map[string]bool{}}
+func startKeycloak(t *testing.T) *keycloak { return startKeycloakAt(t, "") }
+
+// startKeycloakAt is startKeycloak serving under the path prefix base.
+func startKeycloakAt(t *testing.T, base string) *keycloak {
+	k := &keycloak{base: base, secret: []byte("stand-in keycloak realm key, 32 bytes or more"), next: map[string]int{}, sessions: map[string]bool{}, revoked: map[string]bool{}}
 	k.Upstream = startUpstreamHandler(t, http.HandlerFunc(k.serve))
 	return k
 }
 
 func (k *keycloak) serve(w http.ResponseWriter, r *http.Request) {
-	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	segs := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, k.base), "/"), "/")
 	if len(segs) == 5 && segs[0] == "realms" && segs[2] == "protocol" && segs[3] == "openid-connect" {
 		if r.Method == http.MethodOptions { // CORS preflight, as Keycloak answers it
 			w.Header().Set("Access-Control-Allow-Methods", "POST, OPTIONS")
@@ -86,7 +92,7 @@ func (k *keycloak) issue(host, realm, user, client, sid string) map[string]any {
 	claims := func(typ string, life int64) map[string]any {
 		k.next[realm+" jti"]++
 		return map[string]any{
-			"iss": "http://" + host + "/realms/" + realm, "sub": "user-" + user, "typ": typ, "azp": client,
+			"iss": "http://" + host + k.base + "/realms/" + realm, "sub": "user-" + user, "typ": typ, "azp": client,
 			"sid": sid, "session_state": sid, "jti": fmt.Sprintf("jti-%d", k.next[realm+" jti"]),
 			"iat": now, "exp": now + life,
 		}
@@ -212,9 +218,17 @@ func TestKeycloak(t *testing.T) {
 	}
 }
 
+// TestKeycloakLegacyPaths: Keycloak before 17 and HyperID serve
+// /auth/realms/...; the one-line profile (no prefix) routes those too.
+func TestKeycloakLegacyPaths(t *testing.T) {
+	kc := startKeycloakAt(t, "/auth")
+	c := startExample(t, "keycloak", "store embedded", "KEYCLOAK_UPSTREAM="+kc.Addr(), "API_UPSTREAM="+kc.Addr())
+	keycloakFlows(t, c, kc)
+}
+
 func keycloakFlows(t *testing.T, c *Caddy, kc *keycloak) {
 	oidc := func(realm, endpoint string) string {
-		return c.URL("/realms/" + realm + "/protocol/openid-connect/" + endpoint)
+		return c.URL(kc.base + "/realms/" + realm + "/protocol/openid-connect/" + endpoint)
 	}
 	// As Keycloak's documentation shows them: form posts with the client's
 	// credentials.
@@ -316,7 +330,7 @@ func keycloakFlows(t *testing.T, c *Caddy, kc *keycloak) {
 		// A forged refresh token naming bob's session: Keycloak says it is
 		// invalid, so its claims are not trusted and bob stays logged in.
 		forged := hs256([]byte("not keycloak's key, but long enough anyway"), map[string]any{
-			"iss": "http://" + strings.TrimPrefix(c.URL(""), "http://") + "/realms/acme", "typ": "Refresh", "azp": "app",
+			"iss": "http://" + strings.TrimPrefix(c.URL(""), "http://") + kc.base + "/realms/acme", "typ": "Refresh", "azp": "app",
 			"sid": "sid-3", "sub": "user-bob", "jti": "forged", "exp": time.Now().Add(time.Hour).Unix()})
 		res = revoke(t, forged, "refresh_token")
 		sameAnswer(t, "revoke a forged token", res, http.StatusOK, "application/json", `{"error":"invalid_token","error_description":"Invalid token"}`)

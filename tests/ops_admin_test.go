@@ -272,8 +272,17 @@ func TestCLI(t *testing.T) {
 	}
 	expectStatus(t, c, http.StatusUnauthorized, s1)
 	expectStatus(t, c, http.StatusOK, s2)
-	if out := ok(s1+"\n", "check", "--token", "-"); !strings.HasPrefix(out, "revoked by session ") {
-		t.Fatalf("check --token -: %q", out)
+	// check: exit 1 revoked, 0 not revoked, 2 could not tell.
+	if out, errOut, code := cli(t, nil, s1+"\n", "check", "--token", "-", "--address", addr); code != 1 || !strings.HasPrefix(out, "revoked by session ") || errOut != "" {
+		t.Fatalf("check --token - of a revoked token: exit %d, %q %q; want exit 1", code, out, errOut)
+	}
+	if out, _, code := cli(t, nil, s2+"\n", "check", "--token", "-", "--address", addr); code != 0 || !strings.HasPrefix(out, "not revoked") {
+		t.Fatalf("check of a live token: exit %d, %q; want 0", code, out)
+	}
+	for _, args := range [][]string{{"check", "--token", "x", "--address", "127.0.0.1:1"}, {"check", "--address", addr}, {"check", "--no-such-flag"}} {
+		if _, errOut, code := cli(t, nil, "", args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errOut)
+		}
 	}
 
 	// A token read from stdin: revoked, rejected, un-revoked.
@@ -286,7 +295,7 @@ func TestCLI(t *testing.T) {
 	expectStatus(t, c, http.StatusOK, s2)
 
 	// list and status; CADDY_ADMIN stands in for --address.
-	if out := ok("", "list", "--all"); !strings.Contains(out, "session ") || !strings.Contains(out, "1 entries") {
+	if out := ok("", "list", "--all"); !strings.Contains(out, "session ") || !strings.Contains(out, "\n1 entry\n") {
 		t.Fatalf("list --all: %q", out)
 	}
 	out, errOut, code := cli(t, []string{"CADDY_ADMIN=" + addr}, "", "status")

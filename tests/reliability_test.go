@@ -65,7 +65,7 @@ func kcLogout(t *testing.T, c *Caddy, s kcSession) Response {
 		"client_secret": {"app-secret"}, "refresh_token": {s.refresh}})
 }
 
-func apiStatus(t *testing.T, c *Caddy, tok string) int {
+func kcAPIStatus(t *testing.T, c *Caddy, tok string) int {
 	t.Helper()
 	return get(t, c.URL("/api/orders"), "Authorization: Bearer "+tok).Status
 }
@@ -93,7 +93,7 @@ func TestConfirmedLogoutSurvivesStoreFault(t *testing.T) {
 	b := keycloakGateway(t, r, idp.Addr())
 	s := kcLogin(t, a, "alice")
 	for _, c := range []*Caddy{a, b} {
-		if st := apiStatus(t, c, s.access); st != http.StatusOK {
+		if st := kcAPIStatus(t, c, s.access); st != http.StatusOK {
 			t.Fatalf("before the logout: %d", st)
 		}
 	}
@@ -104,13 +104,13 @@ func TestConfirmedLogoutSurvivesStoreFault(t *testing.T) {
 	if res.Status != http.StatusNoContent {
 		t.Fatalf("logout confirmed by the IdP, Redis frozen before the write: %d %s, want the IdP's 204 (the revocation kept in the outbox)", res.Status, res.Body)
 	}
-	if st := apiStatus(t, a, s.access); st != http.StatusUnauthorized {
+	if st := kcAPIStatus(t, a, s.access); st != http.StatusUnauthorized {
 		t.Errorf("instance a, Redis still frozen: the session's access token got %d, want 401 (enforced from the outbox)", st)
 	}
 
 	a.Kill() // a crash before Redis comes back
 	a.Restart()
-	if st := apiStatus(t, a, s.access); st != http.StatusUnauthorized {
+	if st := kcAPIStatus(t, a, s.access); st != http.StatusUnauthorized {
 		t.Errorf("instance a restarted, Redis still frozen: %d, want 401 (the outbox survives)", st)
 	}
 	if !strings.Contains(a.Logs(), "outbox holds confirmed revocations") {
@@ -129,7 +129,7 @@ func TestConfirmedLogoutSurvivesStoreFault(t *testing.T) {
 	})
 	// A new instance learns it from Redis.
 	c := keycloakGateway(t, r, idp.Addr())
-	if st := apiStatus(t, c, s.access); st != http.StatusUnauthorized {
+	if st := kcAPIStatus(t, c, s.access); st != http.StatusUnauthorized {
 		t.Errorf("a new instance: %d, want 401", st)
 	}
 }
@@ -185,7 +185,7 @@ func TestForwardRefusedWhileStoreDown(t *testing.T) {
 	if res := kcLogout(t, a, s); res.Status != http.StatusNoContent {
 		t.Fatalf("logout after recovery: %d %s", res.Status, res.Body)
 	}
-	if st := apiStatus(t, a, s.access); st != http.StatusUnauthorized {
+	if st := kcAPIStatus(t, a, s.access); st != http.StatusUnauthorized {
 		t.Errorf("after the logout: %d, want 401", st)
 	}
 }

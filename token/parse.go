@@ -46,6 +46,9 @@ type Claims struct {
 	IssuedAt  NumericDate `json:"iat,omitempty"`
 	Expiry    NumericDate `json:"exp,omitempty"`
 	NotBefore NumericDate `json:"nbf,omitempty"`
+	// AuthorizedParty is azp, the client the token was issued to
+	// (Keycloak's client-wide not-before cut-offs key on it).
+	AuthorizedParty string `json:"azp,omitempty"`
 }
 
 // Audience is the aud claim: a string or an array of strings.

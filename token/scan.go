@@ -365,6 +365,8 @@ func (s *scanner) claim(depth int, c *Claims, key []byte, plainKey bool) bool {
 		return s.dateClaim(depth, &c.Expiry)
 	case "nbf":
 		return s.dateClaim(depth, &c.NotBefore)
+	case "azp":
+		return s.stringClaim(depth, &c.AuthorizedParty)
 	}
 	if len(key) == 3 && claimNameFold(key) {
 		// encoding/json matches field names case-insensitively.
@@ -383,7 +385,7 @@ func claimNameFold(key []byte) bool {
 		lower[i] = c
 	}
 	switch string(lower[:]) {
-	case "iss", "sub", "sid", "jti", "typ", "aud", "iat", "exp", "nbf":
+	case "iss", "sub", "sid", "jti", "typ", "aud", "iat", "exp", "nbf", "azp":
 		return true
 	}
 	return false

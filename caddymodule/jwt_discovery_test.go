@@ -1,0 +1,32 @@
+package caddymodule
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+)
+
+func TestJWTConnection(t *testing.T) {
+	h := &Handler{}
+	h.setDefaults()
+	h.logger = zap.NewNop()
+	cfg, err := (&JWTConfig{Issuer: "https://idp.test/"}).verifierConfig(h)
+	if err != nil || cfg.DiscoveryURL != "https://idp.test/.well-known/openid-configuration" {
+		t.Errorf("no keys: discovery %q (%v), want the issuer's", cfg.DiscoveryURL, err)
+	}
+	cfg, _ = (&JWTConfig{Issuer: "https://idp.test", JWKSURL: "https://idp.test/keys"}).verifierConfig(h)
+	if cfg.DiscoveryURL != "" {
+		t.Errorf("with jwks_url: discovery %q, want none", cfg.DiscoveryURL)
+	}
+	if _, err := (&JWTConfig{Issuer: "https://idp.test", JWKSURL: "https://idp.test/keys", Discovery: "https://idp.test/d"}).verifierConfig(h); err == nil {
+		t.Error("jwks_url and discovery: accepted")
+	}
+	bad := filepath.Join(t.TempDir(), "ca.pem")
+	_ = os.WriteFile(bad, []byte("not a certificate"), 0o600)
+	if _, err := (&JWTConfig{Issuer: "https://idp.test", CAFiles: []string{bad}}).verifierConfig(h); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Errorf("a ca_file without a certificate: %v", err)
+	}
+}

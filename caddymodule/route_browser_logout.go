@@ -1,0 +1,182 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// browser_logout: a browser's "sign out" link or button.
+//
+// It revokes the caller's own tokens, those of the handler's cookies and of
+// the Authorization header (as a logout: a verified token's session too),
+// expires the cookies (Set-Cookie with Max-Age=0) and redirects to
+// BrowserLogout.Redirect (303) or answers 204. No body is needed; a call
+// that carries no token is answered the same (logging out twice is fine).
+//
+// Cross-site request forgery: a page elsewhere must not log the user out.
+//
+//   - POST is refused (403) when the browser says the request is
+//     cross-site: Sec-Fetch-Site: cross-site, or an Origin other than the
+//     request's own scheme and host.
+//   - GET must prove it is same-site: Sec-Fetch-Site same-origin,
+//     same-site or none (typed in, a bookmark), or else an Origin or
+//     Referer of the request's own scheme and host. A GET with none of
+//     these headers (an old browser, a privacy proxy) is refused: use POST.
+//
+// A request with an Authorization header only (no cookie: an API client,
+// whose token no other site can attach) passes the check.
+
+func init() {
+	routeKinds["browser_logout"] = &routeKind{
+		methods: []string{http.MethodGet, http.MethodPost},
+		read:    readBrowserLogout,
+		respond: func(w http.ResponseWriter) error {
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		},
+	}
+	routeOptions["redirect"] = func(rc *Route, d *caddyfile.Dispenser) error {
+		return oneArg(d, &browserLogoutConfig(rc).Redirect)
+	}
+	routeOptions["cookie_path"] = func(rc *Route, d *caddyfile.Dispenser) error {
+		return oneArg(d, &browserLogoutConfig(rc).CookiePath)
+	}
+	routeOptions["cookie_domain"] = func(rc *Route, d *caddyfile.Dispenser) error {
+		return oneArg(d, &browserLogoutConfig(rc).CookieDomain)
+	}
+}
+
+// BrowserLogout are the settings of a browser_logout route.
+type BrowserLogout struct {
+	// Redirect is where the browser goes once logged out (303 See Other).
+	// Default: none, the answer is 204.
+	Redirect string `json:"redirect,omitempty"`
+	// CookiePath is the Path of the Set-Cookie that expires each cookie;
+	// it must be the path the cookie was set with. Default: /.
+	CookiePath string `json:"cookie_path,omitempty"`
+	// CookieDomain is the Domain of that Set-Cookie, when the cookie was
+	// set with one. Default: none (a host-only cookie).
+	CookieDomain string `json:"cookie_domain,omitempty"`
+}
+
+// browserLogoutConfig returns rc's BrowserLogout, made on first use.
+func browserLogoutConfig(rc *Route) *BrowserLogout {
+	if rc.BrowserLogout == nil {
+		rc.BrowserLogout = &BrowserLogout{}
+	}
+	return rc.BrowserLogout
+}
+
+// checkBrowserLogout refuses BrowserLogout settings on other route kinds.
+func checkBrowserLogout(rc *Route) error {
+	if rc.BrowserLogout != nil && rc.Type != "browser_logout" {
+		return fmt.Errorf("redirect, cookie_path and cookie_domain apply to browser_logout routes only")
+	}
+	if b := rc.BrowserLogout; b != nil && b.Redirect != "" {
+		if u, err := url.Parse(b.Redirect); err != nil || (u.Scheme == "" && !strings.HasPrefix(b.Redirect, "/")) {
+			return fmt.Errorf("redirect %q: want an absolute URL or a path", b.Redirect)
+		}
+	}
+	return nil
+}
+
+// errCrossSite answers a browser logout the browser says another site sent.
+var errCrossSite = &oauthError{Status: http.StatusForbidden, Code: "access_denied", Description: "cross-site logout refused: send it from this site (a POST, or a GET with Sec-Fetch-Site, Origin or Referer of this site)"}
+
+func readBrowserLogout(h *Handler, r *http.Request) (*revocation, error) {
+	src := token.Sources{Schemes: h.Schemes, Cookies: h.Cookies, MaxTokenSize: h.MaxTokenSize}
+	found, err := src.Extract(r, nil)
+	if err != nil {
+		return nil, extractError(err)
+	}
+	cookies := false
+	for _, name := range h.Cookies {
+		if _, err := r.Cookie(name); err == nil {
+			cookies = true
+		}
+	}
+	if cookies || r.Method == http.MethodGet {
+		if !sameSite(r) {
+			return nil, errCrossSite
+		}
+	}
+	rev := &revocation{sessionWide: true}
+	for _, f := range found {
+		rev.tokens = append(rev.tokens, token.Parse(f.Raw))
+	}
+	rt, _ := h.matchRoute(r) // the route's settings; cheap, and logouts are rare
+	rev.answer = func(w http.ResponseWriter) error {
+		var cfg BrowserLogout
+		if rt != nil && rt.BrowserLogout != nil {
+			cfg = *rt.BrowserLogout
+		}
+		if cfg.CookiePath == "" {
+			cfg.CookiePath = "/"
+		}
+		for _, name := range h.Cookies {
+			if _, err := r.Cookie(name); err != nil {
+				continue
+			}
+			http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: cfg.CookiePath, Domain: cfg.CookieDomain,
+				MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		if cfg.Redirect != "" {
+			w.Header().Set("Location", cfg.Redirect)
+			w.WriteHeader(http.StatusSeeOther)
+			return nil
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	return rev, nil
+}
+
+// sameSite reports whether the browser says r comes from this site (see
+// above). POST: not cross-site; GET: shown to be same-site.
+func sameSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "same-site", "none":
+		return originOK(r, "Origin", true)
+	case "cross-site":
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		return originOK(r, "Origin", false)
+	}
+	if r.Method == http.MethodPost {
+		return originOK(r, "Referer", true)
+	}
+	return r.Header.Get("Referer") != "" && originOK(r, "Referer", false)
+}
+
+// originOK reports whether header (Origin or Referer) names r's own scheme
+// and host; absent, it is absentOK.
+func originOK(r *http.Request, header string, absentOK bool) bool {
+	v := r.Header.Get(header)
+	if v == "" {
+		return absentOK
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return strings.EqualFold(u.Host, r.Host) && (u.Scheme == scheme || requestSchemeForwarded(r, u.Scheme))
+}
+
+// requestSchemeForwarded: behind a TLS-terminating proxy the request is
+// http while the browser's Origin is https.
+func requestSchemeForwarded(r *http.Request, scheme string) bool {
+	return scheme == "https" && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}

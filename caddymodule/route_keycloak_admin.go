@@ -1,0 +1,188 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// keycloak_admin: the gateway as a Keycloak client's Admin URL.
+//
+// Keycloak tells a client's adapter about revocations by POSTing to the
+// client's Admin URL: <admin URL>/k_push_not_before (Sessions → Revocation
+// → Set to now / Push, for the realm or the client) and <admin URL>/k_logout
+// (Sessions → Sign out all active sessions). The body (text/plain) is a JWS
+// signed with the realm's key (as Keycloak's TokenManager encodes it, the
+// same key as its tokens), whose payload is the action, as Keycloak's
+// AdminAction, PushNotBeforeAction and LogoutAction represent it:
+//
+//	{"id":"...","expiration":<unix s>,"resource":"<client id>",
+//	 "action":"PUSH_NOT_BEFORE"|"LOGOUT","notBefore":<unix s>,
+//	 "adapterSessionIds":[...]}   (LOGOUT only)
+//
+// Verified as an adapter's PreAuthActionsHandler verifies it (signature,
+// action matching the URL, not expired), and single-use (its id), it
+// becomes a cut-off: every token with iat before notBefore is refused —
+// of the client the action names (azp = resource), or of the whole realm
+// (every token of the issuer) with realm_wide. A LOGOUT naming adapter
+// sessions is refused (400): those are an adapter's HTTP sessions, unknown
+// here; point the client's Backchannel logout URL at a backchannel_logout
+// route instead. k_test_available is answered 204; other k_ actions 404.
+
+func init() {
+	routeKinds["keycloak_admin"] = &routeKind{
+		methods: []string{http.MethodPost},
+		read:    readKeycloakAdmin,
+		respond: func(w http.ResponseWriter) error {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		},
+	}
+	verifiedKinds["keycloak_admin"] = struct{ needsAudience bool }{}
+	routeOptions["issuer"] = func(rc *Route, d *caddyfile.Dispenser) error {
+		return oneArg(d, &keycloakAdminConfig(rc).Issuer)
+	}
+	routeOptions["realm_wide"] = func(rc *Route, d *caddyfile.Dispenser) error {
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		keycloakAdminConfig(rc).RealmWide = true
+		return nil
+	}
+}
+
+// KeycloakAdmin are the settings of a keycloak_admin route.
+type KeycloakAdmin struct {
+	// Issuer is the realm's issuer (https://<host>/realms/<realm>), whose
+	// jwt block's keys verify the actions. Default: the issuer of the only
+	// jwt block.
+	Issuer string `json:"issuer,omitempty"`
+	// RealmWide applies each not-before to every token of the realm, not
+	// only to the tokens of the client the action names (azp).
+	RealmWide bool `json:"realm_wide,omitempty"`
+}
+
+func keycloakAdminConfig(rc *Route) *KeycloakAdmin {
+	if rc.KeycloakAdmin == nil {
+		rc.KeycloakAdmin = &KeycloakAdmin{}
+	}
+	return rc.KeycloakAdmin
+}
+
+// keycloakAdminActions maps the URL's last segment to the action it carries.
+var keycloakAdminActions = map[string]string{
+	"k_push_not_before": "PUSH_NOT_BEFORE",
+	"k_logout":          "LOGOUT",
+}
+
+// keycloakAction is Keycloak's AdminAction, with the fields of its
+// PushNotBeforeAction and LogoutAction.
+type keycloakAction struct {
+	ID                string   `json:"id"`
+	Expiration        int64    `json:"expiration"`
+	Resource          string   `json:"resource"`
+	Action            string   `json:"action"`
+	NotBefore         int64    `json:"notBefore"`
+	AdapterSessionIDs []string `json:"adapterSessionIds"`
+}
+
+// errKeycloakAdmin is an admin action refused.
+func errKeycloakAdmin(status int, desc string) error {
+	return &oauthError{Status: status, Code: "invalid_request", Description: desc}
+}
+
+func readKeycloakAdmin(h *Handler, r *http.Request) (*revocation, error) {
+	rt, _ := h.matchRoute(r) // the route's settings
+	var cfg KeycloakAdmin
+	if rt != nil && rt.KeycloakAdmin != nil {
+		cfg = *rt.KeycloakAdmin
+	}
+	seg := path.Base(r.URL.Path)
+	want, ok := keycloakAdminActions[seg]
+	if !ok {
+		if seg == "k_test_available" {
+			return &revocation{answer: func(w http.ResponseWriter) error { w.WriteHeader(http.StatusNoContent); return nil }}, nil
+		}
+		return nil, errKeycloakAdmin(http.StatusNotFound, "unknown admin action "+seg)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(h.MaxTokenSize)+1))
+	if err != nil {
+		return nil, errKeycloakAdmin(http.StatusBadRequest, "unreadable body")
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body)) // forward mode: the upstream reads it too
+	if len(body) > h.MaxTokenSize {
+		return nil, errKeycloakAdmin(http.StatusRequestEntityTooLarge, "the action is larger than max_token_size")
+	}
+	iss := cfg.Issuer
+	if iss == "" && len(h.JWT) == 1 {
+		iss = h.JWT[0].Issuer
+	}
+	v := h.verifier.Verifier(iss)
+	if v == nil {
+		return nil, fmt.Errorf("token_revocation: keycloak_admin %s: no jwt block for issuer %q: set the route's issuer", r.URL.Path, iss)
+	}
+	payload, err := v.VerifySignature(r.Context(), strings.TrimSpace(string(body)))
+	switch {
+	case errors.Is(err, jwtv.ErrKeysUnavailable):
+		return nil, errKeysUnavailable
+	case err != nil:
+		h.logger.Info("keycloak admin action refused: not signed by the realm", zap.String("issuer", iss), zap.Error(err))
+		return nil, errKeycloakAdmin(http.StatusForbidden, "the action is not signed by the realm")
+	}
+	var a keycloakAction
+	if err := json.Unmarshal(payload, &a); err != nil {
+		return nil, errKeycloakAdmin(http.StatusBadRequest, "the action is not a Keycloak admin action")
+	}
+	now := h.now()
+	switch {
+	case a.Action != want:
+		return nil, errKeycloakAdmin(http.StatusBadRequest, fmt.Sprintf("action %q posted to %s", a.Action, seg))
+	case a.ID == "":
+		return nil, errKeycloakAdmin(http.StatusBadRequest, "the action has no id")
+	case now.Unix() > a.Expiration+int64(time.Duration(h.ClockSkew)/time.Second):
+		return nil, errKeycloakAdmin(http.StatusBadRequest, "the action has expired")
+	case a.Action == "LOGOUT" && len(a.AdapterSessionIDs) > 0:
+		return nil, errKeycloakAdmin(http.StatusBadRequest, "a logout of adapter sessions cannot be applied here: set the client's Backchannel logout URL to the gateway's backchannel_logout route")
+	}
+	rev := &revocation{verified: &verifiedRevocation{replay: &replayGuard{
+		issuer: iss, jti: "keycloak-admin:" + a.ID,
+		expires: time.Unix(a.Expiration, 0).Add(time.Duration(h.ClockSkew)),
+		err:     errKeycloakAdmin(http.StatusBadRequest, "the action was applied already"),
+	}}}
+	if a.NotBefore <= 0 {
+		return rev, nil // no policy: nothing to cut off
+	}
+	client := a.Resource
+	if cfg.RealmWide {
+		client = ""
+	}
+	// Keycloak refuses tokens issued before notBefore: the cut-off (issued
+	// at or before) is the second before.
+	rev.verified.cutoffs = []cutoff{{Kind: denylist.KindClient, Issuer: iss, ID: client, At: time.Unix(a.NotBefore-1, 0)}}
+	return rev, nil
+}
+
+// addClientKeys adds to q the keys of the client- and realm-wide
+// cut-offs that can revoke a token with claims c.
+func (h *Handler) addClientKeys(q *denylist.Query, ns string, c *token.Claims) {
+	if c.Issuer == "" {
+		return
+	}
+	q.Add(h.hasher.ClientKey(ns, c.Issuer, ""))
+	if c.AuthorizedParty != "" {
+		q.Add(h.hasher.ClientKey(ns, c.Issuer, c.AuthorizedParty))
+	}
+}

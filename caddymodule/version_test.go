@@ -1,0 +1,44 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestVersionEverywhere: xcaddy.json builds the module at Version (so that
+// `caddy list-modules --versions` shows it), and CHANGELOG.md's latest
+// entry is Version.
+func TestVersionEverywhere(t *testing.T) {
+	b, err := os.ReadFile("../xcaddy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Plugins []struct{ Module, Version string }
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range cfg.Plugins {
+		if p.Module == "github.com/caddy-token-revocation/caddy-token-revocation" {
+			found = true
+			if p.Version != Version {
+				t.Errorf("xcaddy.json builds the module at %q, want Version %q", p.Version, Version)
+			}
+		}
+	}
+	if !found {
+		t.Error("xcaddy.json does not build the module")
+	}
+	cl, err := os.ReadFile("../CHANGELOG.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(cl), "\n## ")
+	if i < 0 || !strings.HasPrefix(string(cl[i+4:]), strings.TrimPrefix(Version, "v")) {
+		t.Errorf("CHANGELOG.md's latest entry is not %s", Version)
+	}
+}

@@ -1,0 +1,157 @@
+package caddymodule
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// Configurations that do less than their name suggests: warned about at
+// start when the config shows it, counted (and logged once) when traffic
+// shows it.
+//
+//   - A logout route answered by the gateway (respond mode) without a jwt
+//     block revokes only the tokens presented, never their session: an
+//     unverified token's sid is not trusted.
+//   - Session revocation (logout, keycloak_logout, backchannel_logout, caep)
+//     ends the access tokens of a session only when they carry its sid;
+//     several providers leave sid out of access tokens by default. Observed
+//     on the tokens checked: tokens_without_sid_total.
+//   - A route whose path a client's call misses (a profile without the
+//     prefix the API is served under, say) records nothing while the
+//     upstream answers as usual. Observed: a POST that matched no route but
+//     whose path ends like a route's fixed tail counts in
+//     route_near_misses_total, logged once per route.
+
+var (
+	metricNoSID = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "tokens_without_sid_total",
+		Help: "JWTs checked (each distinct token once) that carry no sid claim while a route revokes sessions: a session revocation does not reach them. By issuer.",
+	}, []string{"issuer"})
+	metricNearMisses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "route_near_misses_total",
+		Help: "POST requests that matched no revocation route but whose path ends like one (e.g. a Keycloak logout under another prefix): passed on, nothing recorded. By route.",
+	}, []string{"route"})
+)
+
+func init() {
+	metricsCollectors = append(metricsCollectors, metricNoSID, metricNearMisses)
+}
+
+// sessionKinds are the route kinds that revoke sessions (sid).
+var sessionKinds = []string{"logout", "keycloak_logout", "backchannel_logout", "caep"}
+
+// respondLogoutKinds are the logout kinds that, answered by the gateway,
+// trust a session only from a verified token.
+var respondLogoutKinds = []string{"logout", "keycloak_logout"}
+
+// configWarnings watches for what the configuration does not do.
+type configWarnings struct {
+	// sessions is set when a route revokes sessions.
+	sessions bool
+	// tails are the fixed path tails of the routes, for near misses.
+	tails []routeTail
+	// logged holds the issuers and routes already logged about (a few:
+	// routes, and issuers of jwt blocks).
+	logged sync.Map
+}
+
+// routeTail is the fixed end of a route's path ("/protocol/openid-connect/logout").
+type routeTail struct {
+	route string
+	tail  string
+}
+
+// setupWarnings logs at start what the configuration leaves undone and
+// prepares the observed warnings.
+func (h *Handler) setupWarnings() {
+	w := &configWarnings{}
+	for _, rt := range h.routes {
+		name := rt.Type + " " + rt.Path
+		if slices.Contains(sessionKinds, rt.Type) {
+			w.sessions = true
+		}
+		if rt.Mode == ModeRespond && slices.Contains(respondLogoutKinds, rt.Type) && len(h.JWT) == 0 {
+			h.logger.Warn("a logout route answered by the gateway without a jwt block revokes only the tokens presented, not their session: the session's access tokens stay valid; add `jwt <issuer> { jwks_url ... }` (or forward the route to the identity provider: mode forward)",
+				zap.String("route", name))
+		}
+		if t := pathTail(rt.Path); t != "" {
+			w.tails = append(w.tails, routeTail{route: name, tail: t})
+		}
+	}
+	if w.sessions && len(h.JWT) == 0 {
+		h.logger.Info("session revocations reach only access tokens that carry the session's sid; if the identity provider leaves sid out of access tokens, have it add it (metric tokens_without_sid_total counts tokens seen without)")
+	}
+	h.warnings = w
+}
+
+// pathTail is the fixed end of a route path: its segments after the last
+// placeholder, when there are at least two ("/a/{x}/b/c" → "/b/c").
+func pathTail(p string) string {
+	segs := strings.Split(strings.Trim(p, "/"), "/")
+	i := len(segs)
+	for i > 0 && !strings.ContainsAny(segs[i-1], "{}*") {
+		i--
+	}
+	if len(segs)-i < 2 {
+		return ""
+	}
+	return "/" + strings.Join(segs[i:], "/")
+}
+
+// noteUnrouted counts a POST that matched no route but ends like one.
+// Cheap: only POSTs reach it, and it compares suffixes.
+func (h *Handler) noteUnrouted(r *http.Request) {
+	w := h.warnings
+	if w == nil || r.Method != http.MethodPost {
+		return
+	}
+	p := strings.TrimSuffix(r.URL.Path, "/")
+	for _, t := range w.tails {
+		if !strings.HasSuffix(p, t.tail) {
+			continue
+		}
+		metricNearMisses.WithLabelValues(t.route).Inc()
+		if _, seen := w.logged.LoadOrStore("route "+t.route, true); !seen {
+			h.logger.Warn("a POST ends like a revocation route but matched none: it went to the upstream and nothing was recorded; if the API serves this endpoint under another prefix, give the profile that prefix (e.g. profile keycloak /auth) or add a route",
+				zap.String("route", t.route), zap.String("path", r.URL.Path))
+		}
+		return
+	}
+}
+
+// noteClaims counts a JWT without sid when routes revoke sessions (called
+// once per distinct token: checks cache its query).
+func (h *Handler) noteClaims(t *token.Token) {
+	w := h.warnings
+	if w == nil || !w.sessions || !t.JWT || t.Claims.SessionID != "" || t.Claims.Issuer == "" || isRefreshToken(t) {
+		return
+	}
+	iss := t.Claims.Issuer
+	if !h.knownIssuer(iss) {
+		iss = "unconfigured" // a label per issuer of a jwt block only: claims are the caller's to choose
+	}
+	metricNoSID.WithLabelValues(iss).Inc()
+	if _, seen := w.logged.LoadOrStore("sid "+iss, true); !seen {
+		h.logger.Warn("a token carries no sid: logout and back-channel logout do not reach it (it stays valid until it expires or is revoked itself); configure the identity provider to put sid in access tokens",
+			zap.String("issuer", iss))
+	}
+}
+
+// knownIssuer reports whether a jwt block is configured for iss.
+func (h *Handler) knownIssuer(iss string) bool {
+	for _, jc := range h.JWT {
+		if jc.Issuer == iss {
+			return true
+		}
+	}
+	return false
+}

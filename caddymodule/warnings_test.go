@@ -1,0 +1,84 @@
+package caddymodule
+
+import (
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// observed sets h up with a logger whose lines the test reads.
+func observed(t *testing.T, h *Handler) (*Handler, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zapcore.InfoLevel)
+	h = newTestHandler(t, h, nil)
+	h.logger = zap.New(core)
+	h.setupWarnings()
+	return h, logs
+}
+
+func logged(logs *observer.ObservedLogs, part string) int {
+	n := 0
+	for _, e := range logs.All() {
+		if strings.Contains(e.Message, part) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestWarnRespondLogoutWithoutJWT(t *testing.T) {
+	_, logs := observed(t, &Handler{Routes: []*Route{{Type: "logout", Path: "/logout"}}})
+	if logged(logs, "without a jwt block revokes only the tokens presented") != 1 {
+		t.Errorf("respond-mode logout without jwt: no warning; logs: %v", logs.All())
+	}
+	for _, h := range []*Handler{
+		{Routes: []*Route{{Type: "logout", Path: "/logout", Mode: ModeForward}}},
+		{Routes: []*Route{{Type: "revoke", Path: "/revoke"}}},
+	} {
+		if _, logs := observed(t, h); logged(logs, "without a jwt block") != 0 {
+			t.Errorf("%s %s: warned", h.Routes[0].Type, h.Routes[0].Mode)
+		}
+	}
+}
+
+func TestNearMissCountedAndLoggedOnce(t *testing.T) {
+	h, logs := observed(t, &Handler{Routes: []*Route{{Type: "keycloak_logout", Path: "/realms/{realm}/protocol/openid-connect/logout", Mode: ModeForward}}})
+	route := "keycloak_logout /realms/{realm}/protocol/openid-connect/logout"
+	before := counterValue(metricNearMisses.WithLabelValues(route))
+	for range 2 {
+		serve(t, h, &upstream{status: 204}, formRequest("POST", "/auth/realms/demo/protocol/openid-connect/logout", url.Values{"refresh_token": {"x"}}))
+	}
+	serve(t, h, &upstream{}, formRequest("POST", "/api/orders", url.Values{}))
+	serve(t, h, &upstream{}, httptest.NewRequest("GET", "/auth/realms/demo/protocol/openid-connect/logout", nil))
+	if got := counterValue(metricNearMisses.WithLabelValues(route)) - before; got != 2 {
+		t.Errorf("near misses counted: %v, want 2", got)
+	}
+	if n := logged(logs, "matched none"); n != 1 {
+		t.Errorf("near-miss log lines: %d, want 1", n)
+	}
+}
+
+func TestTokensWithoutSIDObserved(t *testing.T) {
+	p := newIdP(t)
+	h, logs := observed(t, p.handler(&Route{Type: "backchannel_logout", Path: "/bc"}))
+	before := counterValue(metricNoSID.WithLabelValues(testIssuer))
+	now := time.Now().Unix()
+	status(t, h, sign(t, p.key, "JWT", map[string]any{"sub": "u1", "jti": "n1", "iat": now}))
+	status(t, h, sign(t, p.key, "JWT", map[string]any{"sub": "u1", "jti": "n2", "iat": now}))
+	status(t, h, sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "S", "jti": "n3", "iat": now}))
+	if got := counterValue(metricNoSID.WithLabelValues(testIssuer)) - before; got != 2 {
+		t.Errorf("tokens without sid: %v, want 2", got)
+	}
+	if n := logged(logs, "carries no sid"); n != 1 {
+		t.Errorf("log lines: %d, want 1", n)
+	}
+	if pathTail("/realms/{realm}/protocol/openid-connect/logout") != "/protocol/openid-connect/logout" || pathTail("/logout") != "" || pathTail("/token/revocation") != "/token/revocation" {
+		t.Error("pathTail")
+	}
+}

@@ -1,0 +1,386 @@
+package tests
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The documentation is tested as a user runs it, with the Caddy binary
+// under test:
+//
+//   - every ```caddyfile block of the Markdown files (README.md,
+//     CONTRIBUTING.md, examples/*.md, docs/*.md), and every Caddyfile of
+//     the repository (Caddyfile.example, examples/*.Caddyfile), is
+//     `caddy fmt`-clean and `caddy adapt`s, with --validate (the handler
+//     provisioned, its settings checked) unless it uses `store redis` or
+//     a `jwt` block, which would reach for the Redis or the issuer it names. A block that is a fragment (it
+//     starts with a directive, not a site address or a global options
+//     block) is adapted wrapped in a site block, `:8080 { ... }`. A block
+//     that writes syntax rather than config (it holds <placeholders> such
+//     as `<path>`) is skipped: the directive reference, kept equal to the
+//     godoc by caddymodule's TestReadmeSyntaxMatchesGodoc;
+//   - every ```sh, ```bash or ```shell block parses with `bash -n`;
+//   - the README's ```json block under "Caddy JSON" is the
+//     token_revocation handler that `caddy adapt` prints for the file the
+//     README names there.
+
+// docFiles are the Markdown files whose snippets are tested.
+func docFiles(t *testing.T, root string) []string {
+	t.Helper()
+	files := []string{filepath.Join(root, "README.md"), filepath.Join(root, "CONTRIBUTING.md")}
+	for _, g := range []string{"examples/*.md", "docs/*.md", "docs/*/*.md"} {
+		m, _ := filepath.Glob(filepath.Join(root, g))
+		files = append(files, m...)
+	}
+	return files
+}
+
+// snippet is one fenced block of a Markdown file.
+type snippet struct {
+	file string
+	line int
+	lang string
+	body string
+}
+
+func (s snippet) String() string {
+	return fmt.Sprintf("%s:%d (```%s)", filepath.Join(filepath.Base(filepath.Dir(s.file)), filepath.Base(s.file)), s.line, s.lang)
+}
+
+var fence = regexp.MustCompile("^```([a-z]*)\\s*$")
+
+// snippets returns the fenced blocks of file.
+func snippets(t *testing.T, file string) []snippet {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		out  []snippet
+		cur  *snippet
+		body []string
+	)
+	for i, line := range strings.Split(string(b), "\n") {
+		if cur == nil {
+			if m := fence.FindStringSubmatch(line); m != nil {
+				cur, body = &snippet{file: file, line: i + 1, lang: m[1]}, nil
+			}
+			continue
+		}
+		if strings.TrimSpace(line) == "```" {
+			cur.body = strings.Join(body, "\n") + "\n"
+			out = append(out, *cur)
+			cur = nil
+			continue
+		}
+		body = append(body, line)
+	}
+	return out
+}
+
+// syntaxNotation matches the <placeholders> of a syntax block.
+var syntaxNotation = regexp.MustCompile(`<[a-z][a-z _:.-]*(\.\.\.)?>`)
+
+// isFragment reports whether a Caddyfile starts with a directive rather
+// than a site address or a global options block.
+func isFragment(body string) bool {
+	for _, line := range strings.Split(body, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		first := strings.Fields(line)[0]
+		if first == "{" || strings.Contains(first, ":") || strings.Contains(first, ".") || strings.HasPrefix(first, "(") {
+			return false
+		}
+		return true
+	}
+	return false
+}
+
+// caddyCmd runs the Caddy binary with args and stdin.
+func caddyCmd(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := exec.Command(caddyBinary(t), args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
+}
+
+// checkCaddyfile fails when body is not fmt-clean or does not adapt.
+func checkCaddyfile(t *testing.T, where, body string) {
+	t.Helper()
+	formatted, errOut, err := caddyCmd(t, body, "fmt", "-")
+	if err != nil {
+		t.Errorf("%s: caddy fmt: %v\n%s", where, err, errOut)
+		return
+	}
+	if formatted != body {
+		t.Errorf("%s is not caddy fmt-clean; formatted it reads:\n%s", where, formatted)
+	}
+	if isFragment(body) {
+		body = ":8080 {\n" + body + "}\n"
+	}
+	file := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"adapt", "--config", file, "--adapter", "caddyfile"}
+	if !strings.Contains(body, "store redis") && !strings.Contains(body, "jwt ") {
+		// Provisioning connects to the Redis a snippet names, and starts
+		// fetching the keys of its jwt issuers (a DNS look-up of a name
+		// that is not on loopback): those are adapted, not validated.
+		args = append(args, "--validate")
+	}
+	if _, errOut, err := caddyCmd(t, "", args...); err != nil {
+		t.Errorf("%s: caddy adapt: %v\n%s\n%s", where, err, errOut, body)
+	}
+}
+
+// docSnippets returns the repository root and the Markdown blocks fenced
+// with one of langs.
+func docSnippets(t *testing.T, langs ...string) (string, []snippet) {
+	t.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []snippet
+	for _, f := range docFiles(t, root) {
+		for _, s := range snippets(t, f) {
+			if slices.Contains(langs, s.lang) {
+				out = append(out, s)
+			}
+		}
+	}
+	return root, out
+}
+
+func TestDocsCaddyfiles(t *testing.T) {
+	root, blocks := docSnippets(t, "caddyfile")
+	tested := 0
+	for _, s := range blocks {
+		if syntaxNotation.MatchString(s.body) {
+			continue
+		}
+		checkCaddyfile(t, s.String(), s.body)
+		tested++
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "examples", "*.Caddyfile"))
+	files = append(files, filepath.Join(root, "Caddyfile.example"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCaddyfile(t, filepath.Base(f), string(b))
+		tested++
+	}
+	if tested < 10 {
+		t.Fatalf("only %d Caddyfiles tested: are the Markdown fences ```caddyfile?", tested)
+	}
+}
+
+func TestDocsShellSnippetsParse(t *testing.T) {
+	_, blocks := docSnippets(t, "sh", "bash", "shell")
+	tested := 0
+	for _, s := range blocks {
+		cmd := exec.Command("bash", "-n")
+		cmd.Stdin = strings.NewReader(s.body)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s does not parse (bash -n): %v\n%s\n%s", s, err, out, s.body)
+		}
+		tested++
+	}
+	if tested < 5 {
+		t.Fatalf("only %d shell snippets found", tested)
+	}
+}
+
+// readmeJSONSource is how the README names the file its JSON block is
+// adapted from.
+var readmeJSONSource = regexp.MustCompile("`caddy adapt --config ([^ `]+)[^`]*` prints")
+
+func TestReadmeJSONIsWhatCaddyAdaptPrints(t *testing.T) {
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := filepath.Join(root, "README.md")
+	b, _ := os.ReadFile(readme)
+	i := strings.Index(string(b), "### Caddy JSON")
+	if i < 0 {
+		t.Fatal(`README.md has no "### Caddy JSON" section`)
+	}
+	m := readmeJSONSource.FindStringSubmatch(string(b[i:]))
+	if m == nil {
+		t.Fatal("the Caddy JSON section names no file (`caddy adapt --config <file> ...` prints)")
+	}
+	var block string
+	for _, s := range snippets(t, readme) {
+		if s.lang == "json" && s.line > strings.Count(string(b[:i]), "\n") {
+			block = s.body
+			break
+		}
+	}
+	var want any
+	if err := json.Unmarshal([]byte(block), &want); err != nil {
+		t.Fatalf("the README's JSON block does not parse: %v\n%s", err, block)
+	}
+	out, errOut, err := caddyCmd(t, "", "adapt", "--config", filepath.Join(root, m[1]), "--adapter", "caddyfile")
+	if err != nil {
+		t.Fatalf("caddy adapt --config %s: %v\n%s", m[1], err, errOut)
+	}
+	var cfg any
+	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	got := findHandler(cfg, "token_revocation")
+	if got == nil {
+		t.Fatalf("caddy adapt printed no token_revocation handler:\n%s", out)
+	}
+	if !reflect.DeepEqual(got, want) {
+		pretty, _ := json.MarshalIndent(got, "", "  ")
+		t.Errorf("the README's Caddy JSON block is not what caddy adapt --config %s prints for the handler:\n%s", m[1], pretty)
+	}
+}
+
+// findHandler returns the first object of cfg whose "handler" is name.
+func findHandler(v any, name string) map[string]any {
+	switch x := v.(type) {
+	case map[string]any:
+		if x["handler"] == name {
+			return x
+		}
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if h := findHandler(x[k], name); h != nil {
+				return h
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if h := findHandler(e, name); h != nil {
+				return h
+			}
+		}
+	}
+	return nil
+}
+
+// promtool is the path of promtool (Debian's prometheus package; scripts/test
+// installs it).
+func promtool(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool not found: install Debian's prometheus package (scripts/test does: apt-get install prometheus)")
+	}
+	return p
+}
+
+func TestMonitoringRules(t *testing.T) {
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "docs", "monitoring")
+	for _, args := range [][]string{{"check", "rules", "rules.yml"}, {"test", "rules", "rules_test.yml"}} {
+		cmd := exec.Command(promtool(t), args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
+
+var metricName = regexp.MustCompile(`caddy_token_revocation_[a-z_]+`)
+
+// TestMonitoringMetricsExist: every metric the alert rules and the Grafana
+// dashboard name is in a real scrape of the gateway (Redis store, mirror
+// mode, after revocations, checks and rejections).
+func TestMonitoringMetricsExist(t *testing.T) {
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := map[string][]string{}
+	for _, f := range []string{"rules.yml", "grafana-dashboard.json"} {
+		b, err := os.ReadFile(filepath.Join(root, "docs", "monitoring", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range metricName.FindAllString(string(b), -1) {
+			named[n] = append(named[n], f)
+		}
+	}
+	if len(named) < 10 {
+		t.Fatalf("only %d metric names found in the rules and dashboard", len(named))
+	}
+
+	rd := startRedis(t)
+	up := startUpstream(t)
+	c := startCaddy(t, `http:// {
+	token_revocation {
+		store redis {
+			address %s
+		}
+		revoke /oauth/revoke
+	}
+	reverse_proxy %s
+}`, rd.Addr, up.Addr())
+	if res := postForm(t, c.URL("/oauth/revoke"), url.Values{"token": {"metrics-1"}}); res.Status != http.StatusOK {
+		t.Fatalf("revoke: %d", res.Status)
+	}
+	pollUntil(t, 5*time.Second, func() string {
+		if res := get(t, c.URL("/api"), "Authorization: Bearer metrics-1"); res.Status != http.StatusUnauthorized {
+			return fmt.Sprintf("revoked token: %d", res.Status)
+		}
+		return ""
+	})
+	get(t, c.URL("/api"), "Authorization: Bearer metrics-2")
+	mustAdmin(t, c, "POST", "/token-revocation/unrevoke", map[string]any{"token": "metrics-1"}, nil)
+
+	res := get(t, c.AdminURL("/metrics"))
+	if res.Status != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", res.Status)
+	}
+	scraped := map[string]bool{}
+	for _, line := range strings.Split(res.Body, "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		if n := metricName.FindString(line); n != "" && strings.HasPrefix(line, n) {
+			scraped[n] = true
+		}
+	}
+	for n, where := range named {
+		if !scraped[n] {
+			t.Errorf("%s (named in %s) is not in the gateway's /metrics", n, strings.Join(where, ", "))
+		}
+	}
+	if t.Failed() {
+		t.Logf("scraped:\n%s", res.Body)
+	}
+}

@@ -1,0 +1,85 @@
+// A real OpenID provider for the end-to-end tests: panva's oidc-provider
+// (certified), configured as a deployment that issues JWT access tokens for
+// a resource server would be. Started by tests/oidcprovider_test.go:
+//
+//   node op.mjs <port> <config JSON>
+//
+// config: {"backchannel_logout_uri": "...", "redirect_uri": "..."}.
+// Every start makes a new signing key (a restart is a key rotation).
+// It prints "ready" once it listens on 127.0.0.1:<port>.
+import * as crypto from 'node:crypto';
+import Provider from 'oidc-provider';
+
+const port = Number(process.argv[2]);
+const cfg = JSON.parse(process.argv[3] || '{}');
+const issuer = `http://127.0.0.1:${port}`;
+export const resource = 'https://api.test';
+
+const jwk = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+jwk.kid = crypto.randomUUID();
+jwk.use = 'sig';
+jwk.alg = 'RS256';
+
+const provider = new Provider(issuer, {
+  clients: [
+    {
+      client_id: 'app',
+      client_secret: 'app-secret-app-secret-app-secret',
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+      response_types: ['code'],
+      redirect_uris: [cfg.redirect_uri || 'http://127.0.0.1/cb'],
+      post_logout_redirect_uris: [cfg.redirect_uri || 'http://127.0.0.1/cb'],
+      backchannel_logout_uri: cfg.backchannel_logout_uri,
+      backchannel_logout_session_required: true,
+      scope: 'openid offline_access api',
+    },
+  ],
+  scopes: ['openid', 'offline_access', 'api'],
+  jwks: { keys: [jwk] },
+  cookies: { keys: ['test-cookie-key-test-cookie-key'] },
+  pkce: { required: () => false },
+  findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
+  // Refresh tokens for every code grant of a client allowed them (the
+  // default asks for offline_access and consent), rotated on each use.
+  issueRefreshToken: (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  rotateRefreshToken: true,
+  // What the gateway needs to end a session's access tokens: their sid.
+  extraTokenClaims: (ctx, token) => (token.sid ? { sid: token.sid } : undefined),
+  // oidc-provider refuses outgoing calls (back-channel logout) to
+  // special-use addresses, loopback and private networks among them: a
+  // gateway on the same host or network must be let through.
+  fetch: (url, options) => {
+    delete options.dispatcher;
+    return globalThis.fetch(url, options);
+  },
+  ttl: { AccessToken: 300, ClientCredentials: 300, IdToken: 300, RefreshToken: 3600 },
+  features: {
+    devInteractions: { enabled: true },
+    clientCredentials: { enabled: true },
+    revocation: { enabled: true },
+    introspection: { enabled: true },
+    backchannelLogout: { enabled: true },
+    rpInitiatedLogout: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      // Without a resource parameter the access token is opaque; with
+      // resource=https://api.test it is a JWT (RFC 9068) for the API.
+      defaultResource: () => undefined,
+      useGrantedResource: () => true,
+      getResourceServerInfo: (ctx, indicator) => {
+        if (indicator !== resource) throw new Error('unknown resource');
+        return {
+          scope: 'api',
+          audience: resource,
+          accessTokenFormat: 'jwt',
+          accessTokenTTL: 300,
+          jwt: { sign: { alg: 'RS256' } },
+        };
+      },
+    },
+  },
+});
+provider.on('backchannel.error', (ctx, err) => console.error('backchannel.error', err?.stack || err));
+provider.on('backchannel.success', (client) => console.error('backchannel.success', client.clientId));
+
+provider.listen(port, '127.0.0.1', () => console.log('ready'));
