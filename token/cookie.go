@@ -39,13 +39,13 @@ func cookiePair(pair, want string, fn func(string)) {
 	if !ok || !nameMatches(name, want, true) {
 		return
 	}
-	v := strings.Trim(value, " \t")
+	v := strings.Trim(value, " \t\r\n\v\f")
 	fn(v)
 	if v != value {
 		// As other parsers keep it: spaces and all, or but the pair's
 		// trailing ones (net/http).
 		fn(value)
-		fn(strings.TrimRight(value, " \t"))
+		fn(strings.TrimRight(value, " \t\r\n\v\f"))
 	}
 	if !strings.ContainsAny(v, `"%+\`) {
 		return // the common case: one spelling

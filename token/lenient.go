@@ -59,10 +59,10 @@ func normalizeName(dst []byte, raw string, decode bool) (_ []byte, ok bool) {
 	name := dst[start:]
 	// Trim spaces on both sides (PHP drops leading ones; trailing ones are
 	// trimmed by some cookie parsers).
-	for len(name) > 0 && (name[0] == ' ' || name[0] == '\t') {
+	for len(name) > 0 && isSpace(name[0]) {
 		name = name[1:]
 	}
-	for len(name) > 0 && (name[len(name)-1] == ' ' || name[len(name)-1] == '\t') {
+	for len(name) > 0 && isSpace(name[len(name)-1]) {
 		name = name[:len(name)-1]
 	}
 	// "name[...]" is the array "name" (PHP, Rack, qs).
@@ -89,6 +89,16 @@ func nameMatches(raw, want string, decode bool) bool {
 	var buf [maxNameLen]byte
 	n, ok := normalizeName(buf[:0], raw, decode)
 	return ok && string(n) == want
+}
+
+// isSpace reports whether c is ASCII white space, as net/http's
+// textproto.TrimString trims it.
+func isSpace(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r', '\v', '\f':
+		return true
+	}
+	return false
 }
 
 func indexByte(b []byte, c byte) int {
