@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 	bolt "go.etcd.io/bbolt"
@@ -45,33 +44,53 @@ func countOwnerRecords(tx *bolt.Tx) int64 {
 }
 
 // ownerRecordsKey is the counter of owner records that the owner scripts
-// keep, in the store's hash slot. Records written before the counter
-// existed are not counted (it never goes below 0).
-func (s *RedisStore) ownerRecordsKey() string {
-	return strings.TrimSuffix(s.entriesKey, "entries") + "owned_records"
-}
+// keep, one per partition, in the partition's hash slot. Records written
+// before the counter existed are not counted (it never goes below 0).
+func (p *redisPartition) ownerRecordsKey() string { return p.tag + ":owned_records" }
 
-// Entries implements Counter: HLEN of the entries hash (expired entries
+// Entries implements Counter: HLEN of the entries hashes (expired entries
 // count until the purge, every minute, removes them).
 func (s *RedisStore) Entries(ctx context.Context) (int64, error) {
-	n, err := s.client.HLen(ctx, s.entriesKey).Result()
-	if err != nil {
-		return 0, s.unavailable(err)
-	}
-	return n, nil
+	return s.sumPartitions(ctx, func(p redis.Pipeliner, part *redisPartition) *redis.IntCmd {
+		return p.HLen(ctx, part.entriesKey)
+	})
 }
 
-// OwnerRecords implements Counter: the counter the owner scripts keep.
+// OwnerRecords implements Counter: the sum of the counters the owner
+// scripts keep.
 func (s *RedisStore) OwnerRecords(ctx context.Context) (int64, error) {
-	v, err := s.client.Get(ctx, s.ownerRecordsKey()).Result()
-	if err != nil {
-		if errors.Is(err, redis.Nil) {
-			return 0, nil
-		}
+	var total int64
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(s.parts))
+	for i := range s.parts {
+		cmds[i] = pipe.Get(ctx, s.parts[i].ownerRecordsKey())
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return 0, s.unavailable(err)
 	}
-	n, _ := strconv.ParseInt(v, 10, 64)
-	return max(n, 0), nil
+	for _, c := range cmds {
+		n, _ := strconv.ParseInt(c.Val(), 10, 64)
+		total += max(n, 0)
+	}
+	return total, nil
+}
+
+// sumPartitions sends cmd for every partition in one pipeline and returns
+// the sum of the answers.
+func (s *RedisStore) sumPartitions(ctx context.Context, cmd func(redis.Pipeliner, *redisPartition) *redis.IntCmd) (int64, error) {
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.IntCmd, len(s.parts))
+	for i := range s.parts {
+		cmds[i] = cmd(pipe, &s.parts[i])
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, s.unavailable(err)
+	}
+	var total int64
+	for _, c := range cmds {
+		total += c.Val()
+	}
+	return total, nil
 }
 
 // Entries implements Counter from the in-process mirror, without asking

@@ -128,9 +128,12 @@ type MirrorStore struct {
 	logger *zap.Logger
 
 	ix          atomic.Pointer[Index]
-	base        time.Time    // origin of the monotonic times below
-	lastAnswer  atomic.Int64 // when Redis last proved the mirror fresh, ns after base; 0: never
-	reconnected atomic.Bool  // the tail opened a new connection: verify before reading on
+	base        time.Time      // origin of the monotonic times below
+	groups      []tailGroup    // the partitions each tail reads with one XREAD
+	partOf      map[string]int // events stream name -> partition
+	lastVerify  atomic.Int64   // when the last verify succeeded, ns after base
+	verifyMu    sync.Mutex     // one verify (and reload) at a time
+	reconnected atomic.Bool    // the tail opened a new connection: verify before reading on
 	eventLag    atomic.Int64 // age of the last event applied when it was applied, ns
 	proven      atomic.Bool  // the denylist is proven whole (mirror_proof.go)
 	unprovenWhy atomic.Pointer[string]
@@ -139,12 +142,10 @@ type MirrorStore struct {
 	// mu guards the fields below, and orders local writes with the swap
 	// of a reloaded index.
 	mu        sync.Mutex
-	loading   *Index    // the index a reload is filling, which local writes go to as well
-	lastID    string    // ID of the last event applied (or the stream's last before the load)
-	seen      int64     // how many events the stream had ever received up to lastID...
-	counted   bool      // ...when known (Redis >= 7 counts them: XINFO STREAM entries-added)
-	epoch     string    // the value of the epoch key the mirror loaded under
-	lastErr   string    // the last failure of the tail, "" once it recovers
+	loading   *Index       // the index a reload is filling, which local writes go to as well
+	parts     []mirrorPart // per partition of the store
+	gen       uint64       // counts reloads: a read begun before one is dropped
+	lastErr   string       // the last failure of the tail, "" once it recovers
 	errSince  time.Time // when the current failure began
 	errLogged time.Time // when it was last logged
 
@@ -156,6 +157,23 @@ type MirrorStore struct {
 	closeErr  error
 }
 
+// mirrorPart is what a mirror knows of one partition's events stream.
+type mirrorPart struct {
+	lastID  string // ID of the last event applied (or the stream's last before the load)
+	seen    int64  // how many events the stream had ever received up to lastID...
+	counted bool   // ...when known (Redis >= 7 counts them: XINFO STREAM entries-added)
+	epoch   string // the value of the partition's epoch key the mirror loaded under
+}
+
+// tailGroup is a set of partitions whose streams one XREAD reads: all of
+// them on a standalone server or through Sentinel; one per group on a
+// Cluster, which refuses a command on keys of several hash slots
+// (CROSSSLOT), so every partition gets its own blocking read there.
+type tailGroup struct {
+	parts      []int
+	lastAnswer atomic.Int64 // when Redis last proved these partitions fresh, ns after base; 0: never
+}
+
 // OpenMirror loads the denylist of rs into memory and starts tailing its
 // events. The mirror owns rs from then on: Close closes both. A failed load
 // is returned (wrapping ErrUnavailable) and leaves rs open.
@@ -165,9 +183,26 @@ func OpenMirror(ctx context.Context, rs *RedisStore, o MirrorOptions) (*MirrorSt
 	_, _ = rand.Read(idb[:])
 	m := &MirrorStore{rs: rs, opts: o, logger: o.Logger, base: time.Now(), done: make(chan struct{}), id: hex.EncodeToString(idb[:])}
 	m.ix.Store(NewIndex())
+	m.parts = make([]mirrorPart, len(rs.parts))
+	m.partOf = make(map[string]int, len(rs.parts))
+	for i := range rs.parts {
+		m.partOf[rs.parts[i].eventsKey] = i
+		m.parts[i].lastID = "0-0"
+	}
+	if rs.opts.Cluster {
+		m.groups = make([]tailGroup, len(rs.parts))
+		for i := range m.groups {
+			m.groups[i].parts = []int{i}
+		}
+	} else {
+		m.groups = make([]tailGroup, 1)
+		for i := range rs.parts {
+			m.groups[0].parts = append(m.groups[0].parts, i)
+		}
+	}
 
 	uo := rs.opts.universalOptions()
-	uo.PoolSize = 2
+	uo.PoolSize = len(m.groups) + 2
 	uo.MaxRetries = -1 // every failure reaches the tail loop, which re-verifies
 	uo.OnConnect = func(context.Context, *redis.Conn) error {
 		m.reconnected.Store(true)
@@ -185,8 +220,10 @@ func OpenMirror(ctx context.Context, rs *RedisStore, o MirrorOptions) (*MirrorSt
 	if err == nil {
 		err = m.reload(ctx, false)
 	}
-	if err == nil {
-		err = m.read(ctx, false) // catch up at once, and prove the mirror fresh
+	for g := range m.groups {
+		if err == nil {
+			err = m.read(ctx, false, &m.groups[g]) // catch up at once, and prove the mirror fresh
+		}
 	}
 	if err == nil {
 		err = m.prove(ctx)
@@ -202,21 +239,22 @@ func OpenMirror(ctx context.Context, rs *RedisStore, o MirrorOptions) (*MirrorSt
 	return m, nil
 }
 
-// epochKey is the key holding the epoch: a random value written when a
-// mirror finds none, which disappears with everything else when Redis
-// loses its data.
-func (s *RedisStore) epochKey() string { return "{" + s.opts.KeyPrefix + "}:epoch" }
-
 // since returns the monotonic time elapsed since m.base.
 func (m *MirrorStore) since() time.Duration { return time.Since(m.base) }
 
-// Freshness returns how long ago Redis last proved the mirror up to date,
-// and whether that is within MaxStaleness (checks are then answered from
-// memory alone).
+// Freshness returns how long ago Redis last proved the mirror up to date
+// (every partition of it), and whether that is within MaxStaleness (checks
+// are then answered from memory alone).
 func (m *MirrorStore) Freshness() (age time.Duration, fresh bool) {
-	last := m.lastAnswer.Load()
-	if last == 0 {
-		return m.since(), false
+	var last int64
+	for g := range m.groups {
+		a := m.groups[g].lastAnswer.Load()
+		if a == 0 {
+			return m.since(), false
+		}
+		if g == 0 || a < last {
+			last = a
+		}
 	}
 	age = m.since() - time.Duration(last)
 	return age, age <= m.opts.MaxStaleness
@@ -330,7 +368,7 @@ func (m *MirrorStore) Status(ctx context.Context) Status {
 		"age_ms":           age.Milliseconds(),
 		"max_staleness_ms": m.opts.MaxStaleness.Milliseconds(),
 		"event_lag_ms":     float64(m.EventLag().Microseconds()) / 1000,
-		"last_event_id":    m.lastID,
+		"last_event_id":    m.lastIDs(),
 		"events_applied":   m.events.Load(),
 		"reloads":          m.reloads.Load(),
 		"write_backs":      m.writeBacks.Load(),
@@ -349,6 +387,16 @@ func (m *MirrorStore) Status(ctx context.Context) Status {
 	return st
 }
 
+// lastIDs returns the ID of the last event applied of each partition,
+// comma-separated. m.mu must be held.
+func (m *MirrorStore) lastIDs() string {
+	ids := make([]string, len(m.parts))
+	for i := range m.parts {
+		ids[i] = m.parts[i].lastID
+	}
+	return strings.Join(ids, ",")
+}
+
 // Close stops the mirror and closes the RedisStore it wraps. It is safe to
 // call twice.
 func (m *MirrorStore) Close() error {
@@ -364,13 +412,31 @@ func (m *MirrorStore) Close() error {
 	return m.closeErr
 }
 
-// run is the tail loop: verify when needed, read, apply, repeat; on
-// failure wait Retry and verify again.
+// run runs a tail loop per group of partitions (one on a standalone server
+// or through Sentinel) until ctx ends.
 func (m *MirrorStore) run(ctx context.Context) {
 	defer close(m.done)
+	m.lastVerify.Store(int64(m.since()))
+	var wg sync.WaitGroup
+	for g := range m.groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.runGroup(ctx, &m.groups[g], g == 0)
+		}()
+	}
+	wg.Wait()
+}
+
+// runGroup is a tail loop: verify when needed, read, apply, repeat; on
+// failure wait Retry and verify again. The loop of the first group also
+// purges expired entries.
+func (m *MirrorStore) runGroup(ctx context.Context, g *tailGroup, purges bool) {
 	purge := time.NewTicker(m.opts.PurgeEvery)
 	defer purge.Stop()
-	lastVerify := m.since()
+	if !purges {
+		purge.Stop()
+	}
 	failing := false
 	for ctx.Err() == nil {
 		select {
@@ -380,14 +446,9 @@ func (m *MirrorStore) run(ctx context.Context) {
 			}
 		default:
 		}
-		var err error
-		if failing || m.reconnected.Load() || !m.proven.Load() || m.since()-lastVerify >= m.opts.VerifyEvery {
-			if err = m.verify(ctx); err == nil {
-				lastVerify = m.since()
-			}
-		}
+		err := m.maybeVerify(ctx, failing)
 		if err == nil {
-			err = m.read(ctx, true)
+			err = m.read(ctx, true, g)
 		}
 		if ctx.Err() != nil {
 			return
@@ -408,14 +469,42 @@ func (m *MirrorStore) run(ctx context.Context) {
 	}
 }
 
-// read reads the events after the last one applied and applies them;
-// with block, it waits up to Poll for one. An answer that holds every
-// pending event proves the mirror fresh.
-func (m *MirrorStore) read(ctx context.Context, block bool) error {
+// maybeVerify verifies (see verify) when force is set, after a
+// reconnection, while the denylist is unproven, or when the last verify
+// is VerifyEvery old; one tail loop at a time.
+func (m *MirrorStore) maybeVerify(ctx context.Context, force bool) error {
+	due := func() bool {
+		return force || m.reconnected.Load() || !m.proven.Load() ||
+			m.since()-time.Duration(m.lastVerify.Load()) >= m.opts.VerifyEvery
+	}
+	if !due() {
+		return nil
+	}
+	m.verifyMu.Lock()
+	defer m.verifyMu.Unlock()
+	if !due() { // another loop verified meanwhile
+		return nil
+	}
+	if err := m.verify(ctx); err != nil {
+		return err
+	}
+	m.lastVerify.Store(int64(m.since()))
+	return nil
+}
+
+// read reads the events of g's partitions after the last one applied and
+// applies them; with block, it waits up to Poll for one. An answer that
+// holds every pending event proves g's partitions fresh.
+func (m *MirrorStore) read(ctx context.Context, block bool, g *tailGroup) error {
+	streams := make([]string, 2*len(g.parts))
 	m.mu.Lock()
-	after := m.lastID
+	gen := m.gen
+	for i, p := range g.parts {
+		streams[i] = m.rs.parts[p].eventsKey
+		streams[len(g.parts)+i] = m.parts[p].lastID
+	}
 	m.mu.Unlock()
-	args := &redis.XReadArgs{Streams: []string{m.rs.eventsKey, after}, Count: mirrorReadCount, Block: -1}
+	args := &redis.XReadArgs{Streams: streams, Count: mirrorReadCount, Block: -1}
 	if block {
 		args.Block = m.opts.Poll
 	}
@@ -424,7 +513,7 @@ func (m *MirrorStore) read(ctx context.Context, block bool) error {
 		wait = DefaultRedisReadTimeout
 	}
 	rctx, cancel := context.WithTimeout(ctx, m.opts.Poll+wait)
-	streams, err := m.tail.XRead(rctx, args).Result()
+	res, err := m.tail.XRead(rctx, args).Result()
 	cancel()
 	answered := m.since()
 	if err != nil && !errors.Is(err, redis.Nil) { // Nil: no event within Poll
@@ -435,43 +524,53 @@ func (m *MirrorStore) read(ctx context.Context, block bool) error {
 		// what the mirror holds. Verify first, then read again.
 		return nil
 	}
-	var msgs []redis.XMessage
-	if len(streams) > 0 {
-		msgs = streams[0].Messages
-	}
-	m.apply(msgs)
-	if len(msgs) < mirrorReadCount {
-		m.lastAnswer.Store(int64(answered))
+	if m.apply(gen, res) {
+		g.lastAnswer.Store(int64(answered))
 	}
 	return nil
 }
 
-// apply applies events read from the stream, in order.
-func (m *MirrorStore) apply(msgs []redis.XMessage) {
-	if len(msgs) == 0 {
-		return
-	}
-	ix := m.ix.Load() // only this goroutine swaps it
-	for _, msg := range msgs {
-		op, e, err := ParseEvent(msg)
-		switch {
-		case err != nil:
-			m.logger.Warn("skipping malformed event in the redis denylist stream", zap.Error(err))
-		case op == EventAdd:
-			ix.Put(e)
-		case op == EventDel:
-			ix.Delete(e.Key)
-		}
-	}
-	last := msgs[len(msgs)-1].ID
-	if ms, _, ok := parseStreamID(last); ok {
-		m.eventLag.Store(int64(time.Since(time.UnixMilli(int64(ms)))))
-	}
-	m.events.Add(int64(len(msgs)))
+// apply applies events read from the streams, in order, unless the mirror
+// reloaded since the read began (gen): the next read then starts from the
+// reload's positions. It reports whether the read held every event
+// pending (no stream filled its Count).
+func (m *MirrorStore) apply(gen uint64, res []redis.XStream) (complete bool) {
 	m.mu.Lock()
-	m.lastID = last
-	m.seen += int64(len(msgs))
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	if m.gen != gen {
+		return false
+	}
+	complete = true
+	ix := m.ix.Load()
+	for _, st := range res {
+		msgs := st.Messages
+		p, ok := m.partOf[st.Stream]
+		if !ok || len(msgs) == 0 {
+			continue
+		}
+		if len(msgs) >= mirrorReadCount {
+			complete = false
+		}
+		for _, msg := range msgs {
+			op, e, err := ParseEvent(msg)
+			switch {
+			case err != nil:
+				m.logger.Warn("skipping malformed event in the redis denylist stream", zap.Error(err))
+			case op == EventAdd:
+				ix.Put(e)
+			case op == EventDel:
+				ix.Delete(e.Key)
+			}
+		}
+		last := msgs[len(msgs)-1].ID
+		if ms, _, ok := parseStreamID(last); ok {
+			m.eventLag.Store(int64(time.Since(time.UnixMilli(int64(ms)))))
+		}
+		m.events.Add(int64(len(msgs)))
+		m.parts[p].lastID = last
+		m.parts[p].seen += int64(len(msgs))
+	}
+	return complete
 }
 
 // verify checks that Redis still holds everything the mirror has seen and
@@ -487,21 +586,44 @@ func (m *MirrorStore) verify(ctx context.Context) error {
 // verifyData is verify but for the proof.
 func (m *MirrorStore) verifyData(ctx context.Context) error {
 	m.reconnected.Store(false) // a reconnection from here on calls for another check
-	epoch, err := m.getEpoch(ctx)
+	trimmed := false
+	for p := range m.parts {
+		wb, reload, err := m.verifyPartition(ctx, p)
+		if err != nil {
+			return err
+		}
+		if wb {
+			return m.reload(ctx, true)
+		}
+		trimmed = trimmed || reload
+	}
+	if trimmed {
+		m.logger.Info("events the denylist mirror had not seen were trimmed from the stream: reloading",
+			zap.String("redis", m.rs.where))
+		return m.reload(ctx, false)
+	}
+	return nil
+}
+
+// verifyPartition checks one partition: writeBack when Redis lost data the
+// mirror holds, reload when events the mirror has not seen were trimmed.
+func (m *MirrorStore) verifyPartition(ctx context.Context, p int) (writeBack, reload bool, err error) {
+	epoch, err := m.getEpoch(ctx, p)
 	if err != nil {
-		return err
+		return false, false, err
 	}
 	m.mu.Lock()
-	lastID, seen, counted, ours := m.lastID, m.seen, m.counted, m.epoch
+	mp := m.parts[p]
 	m.mu.Unlock()
-	if epoch != ours {
+	lastID, seen, counted := mp.lastID, mp.seen, mp.counted
+	if epoch != mp.epoch {
 		m.logger.Warn("redis lost the denylist (restarted empty or flushed): writing back the entries this instance holds",
-			zap.String("redis", m.rs.where))
-		return m.reload(ctx, true)
+			zap.String("redis", m.rs.where), zap.Int("partition", p))
+		return true, false, nil
 	}
-	info, exists, err := m.streamInfo(ctx)
+	info, exists, err := m.streamInfo(ctx, p)
 	if err != nil {
-		return err
+		return false, false, err
 	}
 	counts := counted && info.EntriesAdded > 0 // Redis >= 7, and a count since the load
 	last, _ := compareStreamIDs(info.LastGeneratedID, lastID)
@@ -510,38 +632,40 @@ func (m *MirrorStore) verifyData(ctx context.Context) error {
 		// The stream is gone or behind the mirror: an older copy of the
 		// data came back (a snapshot, a lagging replica promoted).
 		m.logger.Warn("redis holds an older copy of the denylist than this instance saw: writing back the entries this instance holds",
-			zap.String("redis", m.rs.where), zap.String("last_seen_event", lastID), zap.String("stream_last_event", info.LastGeneratedID))
-		return m.reload(ctx, true)
+			zap.String("redis", m.rs.where), zap.Int("partition", p), zap.String("last_seen_event", lastID), zap.String("stream_last_event", info.LastGeneratedID))
+		return true, false, nil
 	case last == 0:
-		return nil // no event since the last one applied
+		return false, false, nil // no event since the last one applied
 	case counts:
 		// The events after lastID are the newest EntriesAdded-seen:
 		// all still there unless trimmed.
 		if info.Length >= info.EntriesAdded-seen {
-			return nil
+			return false, false, nil
 		}
 	default:
 		// No count (Redis < 7): the stream still holds lastID's
 		// successors if its first entry is not after lastID.
 		if first, _ := compareStreamIDs(info.FirstEntry.ID, lastID); info.Length > 0 && first <= 0 {
-			return nil
+			return false, false, nil
 		}
 	}
-	m.logger.Info("events the denylist mirror had not seen were trimmed from the stream: reloading",
-		zap.String("redis", m.rs.where), zap.String("last_seen_event", lastID))
-	return m.reload(ctx, false)
+	return false, true, nil
 }
 
 // reload loads every entry into a new index and swaps it in. With
 // writeBack, it first writes every live entry the mirror holds into Redis.
 func (m *MirrorStore) reload(ctx context.Context, writeBack bool) error {
 	start := time.Now()
-	// The epoch first: should Redis lose its data again while the entries
-	// are written back or loaded, the epoch goes with it, and the check
+	// The epochs first: should Redis lose its data again while the entries
+	// are written back or loaded, an epoch goes with it, and the check
 	// after the load below notices.
-	epoch, err := m.ensureEpoch(ctx)
-	if err != nil {
-		return err
+	parts := make([]mirrorPart, len(m.parts))
+	for p := range parts {
+		epoch, err := m.ensureEpoch(ctx, p)
+		if err != nil {
+			return err
+		}
+		parts[p].epoch = epoch
 	}
 	if writeBack {
 		done, err := m.register(ctx)
@@ -553,30 +677,33 @@ func (m *MirrorStore) reload(ctx context.Context, writeBack bool) error {
 			return err
 		}
 	}
-	// The stream's position before the load: the events after it are
+	// The streams' positions before the load: the events after them are
 	// read afterwards, so nothing written during the load is missed.
-	info, exists, err := m.streamInfo(ctx)
+	for p := range parts {
+		info, exists, err := m.streamInfo(ctx, p)
+		if err != nil {
+			return err
+		}
+		// A stream that does not exist has had no event, whatever the
+		// version; Redis < 7 does not count them (entries-added 0).
+		parts[p].lastID, parts[p].seen = info.LastGeneratedID, info.EntriesAdded
+		parts[p].counted = !exists || info.EntriesAdded > 0
+	}
+	n, err := m.rs.Entries(ctx)
 	if err != nil {
 		return err
-	}
-	// A stream that does not exist has had no event, whatever the
-	// version; Redis < 7 does not count them (entries-added 0).
-	counted := !exists || info.EntriesAdded > 0
-	n, err := m.rs.client.HLen(ctx, m.rs.entriesKey).Result()
-	if err != nil {
-		return m.rs.unavailable(err)
 	}
 	fresh := NewIndexSize(int(n))
 	m.mu.Lock()
 	m.loading = fresh
 	m.mu.Unlock()
 	_, err = m.rs.LoadAll(ctx, func(e Entry) { fresh.Put(e) })
-	if err == nil {
-		// Swap only what was loaded under the epoch written before: a
+	for p := 0; err == nil && p < len(parts); p++ {
+		// Swap only what was loaded under the epochs written before: a
 		// Redis that lost its data again meanwhile would make the mirror
 		// drop what it is to write back.
 		var now string
-		if now, err = m.getEpoch(ctx); err == nil && now != epoch {
+		if now, err = m.getEpoch(ctx, p); err == nil && now != parts[p].epoch {
 			err = m.rs.unavailable(errors.New("redis lost its data again during the load"))
 		}
 	}
@@ -584,7 +711,8 @@ func (m *MirrorStore) reload(ctx context.Context, writeBack bool) error {
 	m.loading = nil
 	if err == nil {
 		m.ix.Store(fresh)
-		m.lastID, m.seen, m.counted, m.epoch = info.LastGeneratedID, info.EntriesAdded, counted, epoch
+		m.parts = parts
+		m.gen++
 	}
 	m.mu.Unlock()
 	if err != nil {
@@ -615,9 +743,12 @@ func (m *MirrorStore) writeBack(ctx context.Context) error {
 	return nil
 }
 
-// getEpoch returns the epoch key's value, "" when it is missing.
-func (m *MirrorStore) getEpoch(ctx context.Context) (string, error) {
-	v, err := m.tail.Get(ctx, m.rs.epochKey()).Result()
+// getEpoch returns the value of partition p's epoch key, "" when it is
+// missing. The epoch is a random value written when a mirror finds none,
+// which disappears with everything else when Redis (the partition's
+// primary) loses its data.
+func (m *MirrorStore) getEpoch(ctx context.Context, p int) (string, error) {
+	v, err := m.tail.Get(ctx, m.rs.parts[p].epochKey()).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}
@@ -627,25 +758,25 @@ func (m *MirrorStore) getEpoch(ctx context.Context) (string, error) {
 	return v, nil
 }
 
-// ensureEpoch returns the epoch, writing a new random one when there is
-// none (the first mirror to write it wins).
-func (m *MirrorStore) ensureEpoch(ctx context.Context) (string, error) {
+// ensureEpoch returns partition p's epoch, writing a new random one when
+// there is none (the first mirror to write it wins).
+func (m *MirrorStore) ensureEpoch(ctx context.Context, p int) (string, error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	now, err := m.redisNowMs(ctx)
 	if err != nil {
 		return "", err
 	}
-	if err := m.tail.SetNX(ctx, m.rs.epochKey(), newEpochValue(hex.EncodeToString(b[:]), now), 0).Err(); err != nil {
+	if err := m.tail.SetNX(ctx, m.rs.parts[p].epochKey(), newEpochValue(hex.EncodeToString(b[:]), now), 0).Err(); err != nil {
 		return "", m.rs.unavailable(fmt.Errorf("writing the epoch: %w", err))
 	}
-	return m.getEpoch(ctx)
+	return m.getEpoch(ctx, p)
 }
 
-// streamInfo returns XINFO STREAM of the events stream; exists is false
-// (and info the empty stream's) when there is no stream.
-func (m *MirrorStore) streamInfo(ctx context.Context) (info *redis.XInfoStream, exists bool, err error) {
-	info, err = m.tail.XInfoStream(ctx, m.rs.eventsKey).Result()
+// streamInfo returns XINFO STREAM of partition p's events stream; exists
+// is false (and info the empty stream's) when there is no stream.
+func (m *MirrorStore) streamInfo(ctx context.Context, p int) (info *redis.XInfoStream, exists bool, err error) {
+	info, err = m.tail.XInfoStream(ctx, m.rs.parts[p].eventsKey).Result()
 	if err != nil && strings.Contains(err.Error(), "no such key") {
 		return &redis.XInfoStream{LastGeneratedID: "0-0"}, false, nil
 	}

@@ -44,7 +44,8 @@ const (
 
 // restoringKey is the hash of instances writing back: field an instance
 // ID, value the Unix ms until which the registration holds.
-func (s *RedisStore) restoringKey() string { return "{" + s.opts.KeyPrefix + "}:restoring" }
+// It lives in the first partition.
+func (s *RedisStore) restoringKey() string { return s.parts[0].tag + ":restoring" }
 
 // newEpochValue is an epoch: a random value and the Unix ms (Redis's
 // clock) it was created at.
@@ -75,19 +76,21 @@ func (m *MirrorStore) redisNowMs(ctx context.Context) (int64, error) {
 // prove decides whether the denylist Redis holds can be trusted whole (see
 // above) and records the answer for Check.
 func (m *MirrorStore) prove(ctx context.Context) error {
-	epoch, err := m.getEpoch(ctx)
-	if err != nil {
-		return err
-	}
 	now, err := m.redisNowMs(ctx)
 	if err != nil {
 		return err
 	}
 	why := ""
-	if created := epochCreated(epoch); epoch == "" {
-		why = "redis holds no epoch (just restarted empty or flushed)"
-	} else if age := time.Duration(now-created) * time.Millisecond; created > 0 && age < m.opts.Settle {
-		why = fmt.Sprintf("the denylist epoch is %s old: waiting %s for running instances to write back what redis may have lost", age.Round(time.Millisecond), m.opts.Settle)
+	for p := 0; p < len(m.rs.parts) && why == ""; p++ {
+		epoch, err := m.getEpoch(ctx, p)
+		if err != nil {
+			return err
+		}
+		if created := epochCreated(epoch); epoch == "" {
+			why = "redis holds no epoch (just restarted empty or flushed)"
+		} else if age := time.Duration(now-created) * time.Millisecond; created > 0 && age < m.opts.Settle {
+			why = fmt.Sprintf("the denylist epoch is %s old: waiting %s for running instances to write back what redis may have lost", age.Round(time.Millisecond), m.opts.Settle)
+		}
 	}
 	if why == "" {
 		regs, err := m.tail.HGetAll(ctx, m.rs.restoringKey()).Result()

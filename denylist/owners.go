@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,7 +197,7 @@ func (s *EmbeddedStore) Owned(_ context.Context, owner Digest) ([]Entry, error) 
 }
 
 // ---------------------------------------------------------------------------
-// Redis: one sorted set per owner, in the store's hash slot.
+// Redis: one sorted set per owner, in the hash slot of its partition.
 
 // ownScript records owned tokens. KEYS: the owner's sorted set, the index
 // of owner sets. ARGV[1]: now (Unix seconds); then pairs of member (the
@@ -246,12 +245,13 @@ end
 return #m
 `)
 
-// ownerKeys returns the name of owner's sorted set and of the index of
-// owner sets: "{prefix}:owned:<hex>" and "{prefix}:owners", in the hash slot
-// of the store's other keys.
-func (s *RedisStore) ownerKeys(owner Digest) (set, index string) {
-	tag := strings.TrimSuffix(s.entriesKey, "entries") // "{prefix}:"
-	return tag + "owned:" + owner.String(), tag + "owners"
+// ownerKeys returns the name of owner's sorted set, of the index of owner
+// sets and of the count of owner records: "{prefix}:owned:<hex>",
+// "{prefix}:owners" and "{prefix}:owned_records", in the hash slot of the
+// owner's partition.
+func (s *RedisStore) ownerKeys(owner Digest) (set, index, count string) {
+	p := s.part(&owner)
+	return p.tag + ":owned:" + owner.String(), p.tag + ":owners", p.ownerRecordsKey()
 }
 
 // Own implements Owners with one script.
@@ -265,20 +265,23 @@ func (s *RedisStore) Own(ctx context.Context, owner Digest, owned ...Entry) erro
 		}
 		args = append(args, e.Key.String(), e.Expires)
 	}
-	set, index := s.ownerKeys(owner)
-	if err := ownScript.Run(ctx, s.client, []string{set, index, s.ownerRecordsKey()}, args...).Err(); err != nil {
+	set, index, count := s.ownerKeys(owner)
+	if err := ownScript.Run(ctx, s.client, []string{set, index, count}, args...).Err(); err != nil {
 		return s.unavailable(err)
 	}
 	if ownersPurgeDue(s, now) {
 		// Best effort: a failed purge is retried at the next due time.
-		_ = ownersPurgeScript.Run(ctx, s.client, []string{index, s.ownerRecordsKey()}, now.Unix(), redisPurgeBatch).Err()
+		for i := range s.parts {
+			p := &s.parts[i]
+			_ = ownersPurgeScript.Run(ctx, s.client, []string{p.tag + ":owners", p.ownerRecordsKey()}, now.Unix(), redisPurgeBatch).Err()
+		}
 	}
 	return nil
 }
 
 // Owned implements Owners.
 func (s *RedisStore) Owned(ctx context.Context, owner Digest) ([]Entry, error) {
-	set, _ := s.ownerKeys(owner)
+	set, _, _ := s.ownerKeys(owner)
 	now := s.now().Unix()
 	zs, err := s.client.ZRangeByScoreWithScores(ctx, set, &redis.ZRangeBy{
 		Min: "(" + strconv.FormatInt(now, 10), Max: "+inf",

@@ -116,7 +116,7 @@ func TestOwnersPurgeForgetsExpiredOwners(t *testing.T) {
 	if err := s.Own(ctx, alice, Entry{Key: tokenKey("a"), Expires: t0 + 10}); err != nil {
 		t.Fatal(err)
 	}
-	set, index := s.ownerKeys(alice)
+	set, index, _ := s.ownerKeys(alice)
 	if n := srv.Client().Exists(ctx, set).Val(); n != 1 {
 		t.Fatalf("alice's set %s does not exist after Own", set)
 	}

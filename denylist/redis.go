@@ -103,8 +103,9 @@ return #m
 `)
 
 // RedisStore is a denylist shared by every Caddy instance through Redis
-// (standalone, Sentinel or Cluster). Its keys, all in one cluster hash slot
-// ("{prefix}:..."), are:
+// (standalone, Sentinel or Cluster), spread over one or more partitions
+// (partition.go). Each partition's keys, all in one cluster hash slot
+// ("{prefix}:..." with one partition), are:
 //
 //   - {prefix}:entries, a hash from Key.String() to Entry.Value();
 //   - {prefix}:expiry, a sorted set of the same fields scored by expiry,
@@ -115,7 +116,8 @@ return #m
 //   - {prefix}:epoch, written by mirrors (MirrorStore) to notice that Redis
 //     lost its data.
 //
-// Every write is one Lua script, so the three keys never disagree.
+// Every write is one Lua script per partition, so a partition's three
+// keys never disagree.
 type RedisStore struct {
 	client   redis.UniversalClient
 	opts     RedisOptions
@@ -124,8 +126,7 @@ type RedisStore struct {
 	logger   *zap.Logger
 	now      func() time.Time
 
-	entriesKey, expiryKey, eventsKey string
-	keys                             []string // entries, expiry, events
+	parts []redisPartition // at least one
 
 	policy string // maxmemory-policy seen at open ("" when unknown)
 
@@ -186,6 +187,8 @@ func (o RedisOptions) validate() error {
 		return fmt.Errorf("redis: eviction policy %q: want warn or refuse", o.EvictionPolicy)
 	case o.MinReplicas < 0:
 		return fmt.Errorf("redis: min_replicas %d: want 0 or more", o.MinReplicas)
+	case o.Partitions < 0 || o.Partitions > MaxRedisPartitions:
+		return fmt.Errorf("redis: partitions %d: want 1 to %d", o.Partitions, MaxRedisPartitions)
 	}
 	for _, a := range o.Addrs {
 		if a == "" {
@@ -220,15 +223,12 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 		return nil, err
 	}
 	s := &RedisStore{
-		opts:       o,
-		where:      o.describe(),
-		logger:     o.Logger,
-		now:        now,
-		entriesKey: "{" + o.KeyPrefix + "}:entries",
-		expiryKey:  "{" + o.KeyPrefix + "}:expiry",
-		eventsKey:  "{" + o.KeyPrefix + "}:events",
+		opts:   o,
+		where:  o.describe(),
+		logger: o.Logger,
+		now:    now,
+		parts:  redisPartitions(o.KeyPrefix, o.Partitions),
 	}
-	s.keys = []string{s.entriesKey, s.expiryKey, s.eventsKey}
 	s.client = o.newClient(o.universalOptions())
 	switch {
 	case o.Cluster:
@@ -371,33 +371,78 @@ func (s *RedisStore) unavailable(err error) error {
 func (s *RedisStore) Client() redis.UniversalClient { return s.client }
 
 // Keys returns the names of the entries hash, the expiry sorted set and the
-// events stream.
+// events stream of the first partition (the only one, by default).
 func (s *RedisStore) Keys() (entries, expiry, events string) {
-	return s.entriesKey, s.expiryKey, s.eventsKey
+	return s.PartitionKeys(0)
 }
 
-// Revoke implements Store: one script per batch of entries merges them
-// into the hash and the expiry set and appends an "add" event for each.
+// Revoke implements Store: per partition, one script per batch of entries
+// merges them into the hash and the expiry set and appends an "add" event
+// for each. The partitions are written concurrently; Revoke returns nil
+// only when every one stored its entries.
 func (s *RedisStore) Revoke(ctx context.Context, entries ...Entry) error {
 	for _, e := range entries {
 		if !e.Kind.Valid() {
 			return fmt.Errorf("denylist: revoke: entry of unknown kind %v", e.Kind)
 		}
 	}
-	for len(entries) > 0 {
-		batch := entries[:min(len(entries), redisRevokeBatch)]
-		entries = entries[len(batch):]
-		args := make([]any, 0, 1+3*len(batch))
-		args = append(args, s.opts.StreamMaxLen)
-		for _, e := range batch {
-			args = append(args, e.Key.String(), e.Expires, e.Cutoff)
+	byPart := groupByPartition(len(s.parts), entries, func(e *Entry) *Digest { return &e.Digest })
+	return eachPartition(s, byPart, func(p *redisPartition, entries []Entry) error {
+		for len(entries) > 0 {
+			batch := entries[:min(len(entries), redisRevokeBatch)]
+			entries = entries[len(batch):]
+			args := make([]any, 0, 1+3*len(batch))
+			args = append(args, s.opts.StreamMaxLen)
+			for _, e := range batch {
+				args = append(args, e.Key.String(), e.Expires, e.Cutoff)
+			}
+			n, err := s.runRevoke(ctx, p, args)
+			if err != nil {
+				return s.unavailable(err)
+			}
+			if n != int64(len(batch)) {
+				return s.unavailable(fmt.Errorf("revoke script wrote %d of %d entries", n, len(batch)))
+			}
 		}
-		n, err := s.runRevoke(ctx, args)
+		return nil
+	})
+}
+
+// eachPartition calls fn with every partition that has items, concurrently
+// when there are several, and returns the first error.
+func eachPartition[T any](s *RedisStore, byPart [][]T, fn func(p *redisPartition, items []T) error) error {
+	var first int = -1
+	n := 0
+	for i, items := range byPart {
+		if len(items) > 0 {
+			if first < 0 {
+				first = i
+			}
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return nil
+	case 1:
+		return fn(&s.parts[first], byPart[first])
+	}
+	errs := make([]error, len(byPart))
+	var wg sync.WaitGroup
+	for i, items := range byPart {
+		if len(items) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(&s.parts[i], items)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
-			return s.unavailable(err)
-		}
-		if n != int64(len(batch)) {
-			return s.unavailable(fmt.Errorf("revoke script wrote %d of %d entries", n, len(batch)))
+			return err
 		}
 	}
 	return nil
@@ -405,19 +450,22 @@ func (s *RedisStore) Revoke(ctx context.Context, entries ...Entry) error {
 
 // Unrevoke implements Store.
 func (s *RedisStore) Unrevoke(ctx context.Context, keys ...Key) error {
-	for len(keys) > 0 {
-		batch := keys[:min(len(keys), redisRevokeBatch)]
-		keys = keys[len(batch):]
-		args := make([]any, 0, 1+len(batch))
-		args = append(args, s.opts.StreamMaxLen)
-		for _, k := range batch {
-			args = append(args, k.String())
+	byPart := groupByPartition(len(s.parts), keys, func(k *Key) *Digest { return &k.Digest })
+	return eachPartition(s, byPart, func(p *redisPartition, keys []Key) error {
+		for len(keys) > 0 {
+			batch := keys[:min(len(keys), redisRevokeBatch)]
+			keys = keys[len(batch):]
+			args := make([]any, 0, 1+len(batch))
+			args = append(args, s.opts.StreamMaxLen)
+			for _, k := range batch {
+				args = append(args, k.String())
+			}
+			if err := unrevokeScript.Run(ctx, s.client, p.keys, args...).Err(); err != nil {
+				return s.unavailable(err)
+			}
 		}
-		if err := unrevokeScript.Run(ctx, s.client, s.keys, args...).Err(); err != nil {
-			return s.unavailable(err)
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Check implements Store with one HMGET of the query's keys.
@@ -430,7 +478,7 @@ func (s *RedisStore) Check(ctx context.Context, q *Query) (Match, error) {
 	for i := range fields {
 		fields[i] = q.Keys[i].String()
 	}
-	vals, err := s.client.HMGet(ctx, s.entriesKey, fields...).Result()
+	vals, err := s.hmget(ctx, q.Keys[:q.N], fields)
 	if err != nil {
 		return Match{}, s.unavailable(err)
 	}
@@ -457,9 +505,46 @@ func (s *RedisStore) Check(ctx context.Context, q *Query) (Match, error) {
 	return Match{}, nil
 }
 
+// hmget returns the values of fields (the String of keys) in the entries
+// hashes: one HMGET with one partition, else one per partition the keys
+// fall in, pipelined (a cluster client sends each node its own in
+// parallel).
+func (s *RedisStore) hmget(ctx context.Context, keys []Key, fields []string) ([]any, error) {
+	if len(s.parts) == 1 {
+		return s.client.HMGet(ctx, s.parts[0].entriesKey, fields...).Result()
+	}
+	byPart := map[int][]int{} // partition -> positions in keys
+	for i := range keys {
+		p := partitionOf(&keys[i].Digest, len(s.parts))
+		byPart[p] = append(byPart[p], i)
+	}
+	pipe := s.client.Pipeline()
+	cmds := make(map[int]*redis.SliceCmd, len(byPart))
+	for p, pos := range byPart {
+		f := make([]string, len(pos))
+		for j, i := range pos {
+			f[j] = fields[i]
+		}
+		cmds[p] = pipe.HMGet(ctx, s.parts[p].entriesKey, f...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	vals := make([]any, len(keys))
+	for p, pos := range byPart {
+		got := cmds[p].Val()
+		for j, i := range pos {
+			if j < len(got) {
+				vals[i] = got[j]
+			}
+		}
+	}
+	return vals, nil
+}
+
 // Get implements Store.
 func (s *RedisStore) Get(ctx context.Context, key Key) (Entry, bool, error) {
-	v, err := s.client.HGet(ctx, s.entriesKey, key.String()).Result()
+	v, err := s.client.HGet(ctx, s.part(&key.Digest).entriesKey, key.String()).Result()
 	if errors.Is(err, redis.Nil) {
 		return Entry{}, false, nil
 	}
@@ -486,25 +571,24 @@ func parseField(field, value string) (Entry, error) {
 	return e, e.ParseValue(value)
 }
 
-// List implements Store with HSCAN: the cursor is HSCAN's. A page may hold
-// somewhat more or fewer than limit entries (HSCAN's COUNT is a hint); an
-// entry present during the whole listing is returned at least once, and
-// exactly once unless the hash is resized meanwhile.
+// List implements Store with HSCAN, partition after partition: the cursor
+// is HSCAN's (with several partitions, preceded by the partition's number
+// and a dot). A page may hold somewhat more or fewer than limit entries
+// (HSCAN's COUNT is a hint); an entry present during the whole listing is
+// returned at least once, and exactly once unless its hash is resized
+// meanwhile.
 func (s *RedisStore) List(ctx context.Context, cursor string, limit int) ([]Entry, string, error) {
 	if limit <= 0 {
 		limit = defaultListLimit
 	}
-	var cur uint64
-	if cursor != "" {
-		var err error
-		if cur, err = strconv.ParseUint(cursor, 10, 64); err != nil {
-			return nil, "", fmt.Errorf("cursor: malformed %q", cursor)
-		}
+	p, cur, err := s.parseListCursor(cursor)
+	if err != nil {
+		return nil, "", err
 	}
 	now := s.now().Unix()
 	var out []Entry
 	for {
-		kv, next, err := s.client.HScan(ctx, s.entriesKey, cur, "", int64(limit-len(out))).Result()
+		kv, next, err := s.client.HScan(ctx, s.parts[p].entriesKey, cur, "", int64(limit-len(out))).Result()
 		if err != nil {
 			return nil, "", s.unavailable(err)
 		}
@@ -519,23 +603,39 @@ func (s *RedisStore) List(ctx context.Context, cursor string, limit int) ([]Entr
 			}
 		}
 		if next == 0 {
-			return out, "", nil
+			if p+1 == len(s.parts) {
+				return out, "", nil
+			}
+			p++
 		}
 		cur = next
 		if len(out) >= limit {
-			return out, strconv.FormatUint(cur, 10), nil
+			return out, s.formatListCursor(p, cur), nil
 		}
 	}
 }
 
-// LoadAll calls fn with every live entry and returns the ID of the events
-// stream's last message before the load began ("0-0" when the stream is
-// empty). A mirror that loads with LoadAll and then reads the stream after
-// that ID misses no write; it may see a write twice, which Merge makes
-// harmless. fn is called on the caller's goroutine; the next page of the
-// hash is fetched meanwhile, so Redis and fn work at the same time.
+// LoadAll calls fn with every live entry and returns the ID of each
+// partition's events stream's last message before the load began ("0-0"
+// when the stream is empty), comma-separated in partition order (one ID
+// with one partition). A mirror that loads with LoadAll and then reads the
+// streams after those IDs misses no write; it may see a write twice, which
+// Merge makes harmless. fn is called on the caller's goroutine; the next
+// page of a hash is fetched meanwhile, so Redis and fn work at the same
+// time.
 func (s *RedisStore) LoadAll(ctx context.Context, fn func(Entry)) (lastEventID string, err error) {
-	msgs, err := s.client.XRevRangeN(ctx, s.eventsKey, "+", "-", 1).Result()
+	ids := make([]string, len(s.parts))
+	for i := range s.parts {
+		if ids[i], err = s.loadPartition(ctx, &s.parts[i], fn); err != nil {
+			return "", err
+		}
+	}
+	return strings.Join(ids, ","), nil
+}
+
+// loadPartition is LoadAll for one partition.
+func (s *RedisStore) loadPartition(ctx context.Context, part *redisPartition, fn func(Entry)) (lastEventID string, err error) {
+	msgs, err := s.client.XRevRangeN(ctx, part.eventsKey, "+", "-", 1).Result()
 	if err != nil {
 		return "", s.unavailable(err)
 	}
@@ -554,7 +654,7 @@ func (s *RedisStore) LoadAll(ctx context.Context, fn func(Entry)) (lastEventID s
 		defer close(pages)
 		var cur uint64
 		for {
-			kv, next, err := s.client.HScan(ctx, s.entriesKey, cur, "", redisScanCount).Result()
+			kv, next, err := s.client.HScan(ctx, part.entriesKey, cur, "", redisScanCount).Result()
 			select {
 			case pages <- page{kv, err}:
 			case <-ctx.Done():
@@ -612,16 +712,19 @@ func ParseEvent(msg redis.XMessage) (op string, e Entry, err error) {
 // Purge removes the entries expired at now and returns how many it removed.
 func (s *RedisStore) Purge(ctx context.Context, now time.Time) (int, error) {
 	total := 0
-	for {
-		n, err := purgeScript.Run(ctx, s.client, s.keys[:2], now.Unix(), redisPurgeBatch).Int()
-		if err != nil {
-			return total, s.unavailable(err)
-		}
-		total += n
-		if n < redisPurgeBatch {
-			return total, nil
+	for i := range s.parts {
+		for {
+			n, err := purgeScript.Run(ctx, s.client, s.parts[i].keys[:2], now.Unix(), redisPurgeBatch).Int()
+			if err != nil {
+				return total, s.unavailable(err)
+			}
+			total += n
+			if n < redisPurgeBatch {
+				break
+			}
 		}
 	}
+	return total, nil
 }
 
 func (s *RedisStore) purgeLoop(ctx context.Context, every time.Duration) {
@@ -666,18 +769,23 @@ func (s *RedisStore) Status(ctx context.Context) Status {
 	if s.policy != "" {
 		st.Details["maxmemory_policy"] = s.policy
 	}
+	if len(s.parts) > 1 {
+		st.Details["partitions"] = len(s.parts)
+	}
 	if err := s.client.Ping(ctx).Err(); err != nil {
 		st.Error = s.unavailable(err).Error()
 		return st
 	}
-	n, err := s.client.HLen(ctx, s.entriesKey).Result()
+	n, err := s.Entries(ctx)
 	if err != nil {
-		st.Error = s.unavailable(err).Error()
+		st.Error = err.Error()
 		return st
 	}
 	st.Healthy = true
 	st.Entries = int(n)
-	if l, err := s.client.XLen(ctx, s.eventsKey).Result(); err == nil {
+	if l, err := s.sumPartitions(ctx, func(p redis.Pipeliner, part *redisPartition) *redis.IntCmd {
+		return p.XLen(ctx, part.eventsKey)
+	}); err == nil {
 		st.Details["events"] = l
 	}
 	return st

@@ -25,10 +25,17 @@ type RedisOptions struct {
 	ReadTimeout      time.Duration
 	WriteTimeout     time.Duration
 	PoolSize         int
-	// KeyPrefix namespaces every key; all of a prefix's keys share one
-	// cluster hash slot ("{prefix}:...") so a revocation is one atomic
-	// script, in Cluster too.
+	// KeyPrefix namespaces every key; all of a partition's keys share one
+	// cluster hash slot ("{prefix}:..." with one partition) so a
+	// revocation is one atomic script per partition, in Cluster too.
 	KeyPrefix string
+	// Partitions is how many partitions the denylist is spread over
+	// (partition.go), each its own hash slot: on a Redis Cluster, a
+	// multiple of the number of primaries spreads memory and writes over
+	// all of them. 0 or 1 (default): one partition, the layout of earlier
+	// releases. Every instance sharing a key prefix must use the same
+	// number.
+	Partitions int
 	// StreamMaxLen bounds the revocation event stream (approximately).
 	StreamMaxLen int64
 	// EvictionPolicy says what to do when the server's maxmemory-policy can

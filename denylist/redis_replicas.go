@@ -28,17 +28,17 @@ const DefaultRedisReplicaTimeout = time.Second
 // A write that the primary applied but too few replicas acknowledged is
 // reported as ErrUnavailable: the caller answers 503, the client retries,
 // and the retry merges into what is already stored (Entry.Merge).
-func (s *RedisStore) runRevoke(ctx context.Context, args []any) (int64, error) {
+func (s *RedisStore) runRevoke(ctx context.Context, p *redisPartition, args []any) (int64, error) {
 	if s.opts.MinReplicas <= 0 {
-		return revokeScript.Run(ctx, s.client, s.keys, args...).Int64()
+		return revokeScript.Run(ctx, s.client, p.keys, args...).Int64()
 	}
-	node, err := s.primaryFor(ctx)
+	node, err := s.primaryFor(ctx, p)
 	if err != nil {
 		return 0, err
 	}
 	conn := node.Conn()
 	defer conn.Close()
-	n, err := revokeScript.Run(ctx, conn, s.keys, args...).Int64()
+	n, err := revokeScript.Run(ctx, conn, p.keys, args...).Int64()
 	if err != nil {
 		s.reloadTopology(err)
 		return 0, err
@@ -54,13 +54,13 @@ func (s *RedisStore) runRevoke(ctx context.Context, args []any) (int64, error) {
 	return n, nil
 }
 
-// primaryFor returns the client of the primary that holds the denylist's
+// primaryFor returns the client of the primary that holds partition p's
 // keys: in a cluster, the owner of their hash slot; else the store's own
 // client (standalone, or Sentinel's current master).
-func (s *RedisStore) primaryFor(ctx context.Context) (*redis.Client, error) {
+func (s *RedisStore) primaryFor(ctx context.Context, p *redisPartition) (*redis.Client, error) {
 	switch c := s.client.(type) {
 	case *redis.ClusterClient:
-		node, err := c.MasterForKey(ctx, s.entriesKey)
+		node, err := c.MasterForKey(ctx, p.entriesKey)
 		if err != nil {
 			c.ReloadState(ctx)
 			return nil, err
@@ -82,15 +82,15 @@ func (s *RedisStore) reloadTopology(error) {
 }
 
 // checkReplicas warns, at open, when MinReplicas is set but the primary
-// has fewer replicas connected: every revocation would then answer 503.
-// It does not fail: replicas may be on their way.
+// (of the first partition) has fewer replicas connected: every revocation
+// would then answer 503. It does not fail: replicas may be on their way.
 func (s *RedisStore) checkReplicas(ctx context.Context) {
 	if s.opts.MinReplicas <= 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.DialTimeout+s.opts.ReadTimeout)
 	defer cancel()
-	node, err := s.primaryFor(ctx)
+	node, err := s.primaryFor(ctx, &s.parts[0])
 	if err != nil {
 		return
 	}
