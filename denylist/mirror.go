@@ -134,8 +134,8 @@ type MirrorStore struct {
 	lastVerify  atomic.Int64   // when the last verify succeeded, ns after base
 	verifyMu    sync.Mutex     // one verify (and reload) at a time
 	reconnected atomic.Bool    // the tail opened a new connection: verify before reading on
-	eventLag    atomic.Int64 // age of the last event applied when it was applied, ns
-	proven      atomic.Bool  // the denylist is proven whole (mirror_proof.go)
+	eventLag    atomic.Int64   // age of the last event applied when it was applied, ns
+	proven      atomic.Bool    // the denylist is proven whole (mirror_proof.go)
 	unprovenWhy atomic.Pointer[string]
 	id          string // names this instance in {prefix}:restoring
 
@@ -146,8 +146,8 @@ type MirrorStore struct {
 	parts     []mirrorPart // per partition of the store
 	gen       uint64       // counts reloads: a read begun before one is dropped
 	lastErr   string       // the last failure of the tail, "" once it recovers
-	errSince  time.Time // when the current failure began
-	errLogged time.Time // when it was last logged
+	errSince  time.Time    // when the current failure began
+	errLogged time.Time    // when it was last logged
 
 	reloads, writeBacks, fallbacks, events atomic.Int64
 
