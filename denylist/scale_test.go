@@ -1,0 +1,348 @@
+package denylist
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
+)
+
+// TestScale is `make bench-scale` (issue 14): too slow for `go test` or
+// `make bench`, it runs only with TRV_SCALE set, to the number of live
+// revocations to measure at (e.g. 1000000, 10000000), and prints a
+// Markdown report. It starts its own redis-server processes (a 3-primary
+// cluster and a standalone server) on free loopback ports and measures:
+//
+//   - revocation throughput (RedisStore.Revoke of one entry, as one
+//     revocation call stores, from 64 goroutines) through a cluster with
+//     one partition (one primary takes every write) and with three (each
+//     primary takes a third: its EVALSHA count is printed);
+//   - Redis memory per live revocation (INFO used_memory before and after
+//     the entries were stored through Revoke, events stream included), and
+//     the alternatives of issue 14 written straight into a server;
+//   - the mirror's heap per entry and load time;
+//   - propagation from one mirror's Revoke to another mirror's index.
+func TestScale(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("TRV_SCALE"))
+	if n <= 0 {
+		t.Skip("TRV_SCALE is not set: run `make bench-scale`")
+	}
+	only := os.Getenv("TRV_SCALE_ONLY") // comma-separated sections; all when empty
+	want := func(s string) bool { return only == "" || strings.Contains(","+only+",", ","+s+",") }
+	var report strings.Builder
+	fmt.Fprintf(&report, "## make bench-scale (TRV_SCALE=%d, %d CPUs, %s)\n\n", n, runtime.NumCPU(), time.Now().UTC().Format(time.RFC3339))
+	defer func() { t.Log("\n" + report.String()) }()
+
+	if want("throughput") {
+		scaleThroughput(t, &report)
+	}
+	if want("layouts") {
+		scaleLayouts(t, &report, min(n, 1_000_000))
+	}
+	if want("memory") {
+		scaleMemory(t, &report, n)
+	}
+	if want("propagation") {
+		scalePropagation(t, &report)
+	}
+}
+
+// scaleThroughput measures revocations per second through 1 and 3
+// partitions of a 3-primary cluster.
+func scaleThroughput(t *testing.T, w *strings.Builder) {
+	cl := redistest.StartCluster(t, 3, 0)
+	ctx := context.Background()
+	fmt.Fprintf(w, "### Revocation throughput, 3-primary cluster\n\n| partitions | revocations/s measured | EVALSHA calls per primary (µs per call) | revocations/s the primaries can take (busiest primary at 100%% CPU) |\n|---|---|---|---|\n")
+	var rates [2]float64
+	for i, parts := range []int{1, 3} {
+		s, err := OpenRedis(ctx, RedisOptions{Addrs: cl.Seeds(), Cluster: true, Partitions: parts, KeyPrefix: "tp" + strconv.Itoa(parts), PoolSize: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range cl.Primaries {
+			p.Client().ConfigResetStat(ctx)
+		}
+		var done atomic.Int64
+		d := 5 * time.Second
+		deadline := time.Now().Add(d)
+		var wg sync.WaitGroup
+		for g := range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := 0; time.Now().Before(deadline); j++ {
+					e := tokenEntry(fmt.Sprintf("tp-%d-%d-%d", parts, g, j))
+					if err := s.Revoke(ctx, e); err != nil {
+						t.Error(err)
+						return
+					}
+					done.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		rates[i] = float64(done.Load()) / d.Seconds()
+		var per []string
+		busiest := 0.0
+		for _, p := range cl.Primaries {
+			st := p.Client().Info(ctx, "commandstats").Val()
+			calls, usec := cmdStat(st, "cmdstat_evalsha")
+			per = append(per, fmt.Sprintf("%d (%.1f µs)", calls, usec))
+			busiest = max(busiest, float64(calls)*usec)
+		}
+		// What the primaries could take were the client not sharing
+		// their CPUs: the busiest primary saturates first.
+		capacity := float64(done.Load()) / (busiest / 1e6)
+		fmt.Fprintf(w, "| %d | %.0f | %s | %.0f |\n", parts, rates[i], strings.Join(per, " / "), capacity)
+		s.Close()
+	}
+	fmt.Fprintf(w, "\nratio 3 partitions / 1, measured: **%.2f** (the client and the three redis-server processes share the machine's %d CPUs)\n\n", rates[1]/rates[0], runtime.NumCPU())
+}
+
+// cmdStat returns the calls and usec_per_call of a commandstats line.
+func cmdStat(info, cmd string) (calls int64, usecPerCall float64) {
+	for _, l := range strings.Split(info, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(l), cmd+":")
+		if !ok {
+			continue
+		}
+		for _, f := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "calls":
+				calls, _ = strconv.ParseInt(v, 10, 64)
+			case "usec_per_call":
+				usecPerCall, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
+	return calls, usecPerCall
+}
+
+// usedMemory returns INFO memory used_memory.
+func usedMemory(t *testing.T, c redis.Cmdable) int64 {
+	t.Helper()
+	info := c.Info(context.Background(), "memory").Val()
+	n, _ := strconv.ParseInt(infoField(info, "used_memory"), 10, 64)
+	return n
+}
+
+func infoField(info, name string) string {
+	for _, l := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), name+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// scaleEntries returns entry i of a scale run: a token entry with a
+// digest from i, expiring within a week.
+func scaleEntry(i int, now int64) Entry {
+	var d Digest
+	d[0] = byte(KindToken)
+	binary.BigEndian.PutUint64(d[1:], uint64(i)*0x9E3779B97F4A7C15)
+	binary.BigEndian.PutUint64(d[8:], uint64(i)*0xC2B2AE3D27D4EB4F+1)
+	return Entry{Key: Key{Kind: KindToken, Digest: d}, Cutoff: CutoffAlways, Expires: now + 3600 + int64(i%(7*86400))}
+}
+
+// scaleMemory stores n entries through Revoke (batches of redisRevokeBatch,
+// as a write-back does), and measures Redis bytes per entry, then the
+// mirror's load time and heap per entry.
+func scaleMemory(t *testing.T, w *strings.Builder, n int) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	raw := srv.Client()
+	s, err := OpenRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, PoolSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	before := usedMemory(t, raw)
+	now := time.Now().Unix()
+	start := time.Now()
+	var wg sync.WaitGroup
+	const writers = 8
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			batch := make([]Entry, 0, redisRevokeBatch)
+			for i := g; i < n; i += writers {
+				batch = append(batch, scaleEntry(i, now))
+				if len(batch) == cap(batch) || i+writers >= n {
+					if err := s.Revoke(ctx, batch...); err != nil {
+						t.Error(err)
+						return
+					}
+					batch = batch[:0]
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	stored := time.Since(start)
+	after := usedMemory(t, raw)
+	entries, expiry, events := s.Keys()
+	usage := func(k string) int64 { return raw.MemoryUsage(ctx, k, 0).Val() }
+	fmt.Fprintf(w, "### Redis memory, current layout (%d entries stored through Revoke in %s)\n\n", n, stored.Round(time.Millisecond))
+	fmt.Fprintf(w, "| what | bytes | per entry |\n|---|---|---|\n")
+	fmt.Fprintf(w, "| used_memory delta | %d | **%.1f** |\n", after-before, float64(after-before)/float64(n))
+	for _, k := range []string{entries, expiry, events} {
+		u := usage(k)
+		fmt.Fprintf(w, "| MEMORY USAGE %s | %d | %.1f |\n", k, u, float64(u)/float64(n))
+	}
+	fmt.Fprintf(w, "\n(the stream holds the last %d events: %d)\n\n", DefaultRedisStreamMaxLen, raw.XLen(ctx, events).Val())
+
+	runtime.GC()
+	heapBefore := heapAlloc()
+	start = time.Now()
+	m, err := OpenMirror(ctx, s, MirrorOptions{})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := float64(heapAlloc()-heapBefore) / float64(n)
+	fmt.Fprintf(w, "### Mirror\n\n| entries | load | heap per entry |\n|---|---|---|\n| %d | %s | **%.1f B** |\n\n", m.Len(), took.Round(time.Millisecond), per)
+	runtime.KeepAlive(m)
+	// m owns s now; closing it closes s (Close is idempotent).
+	m.Close()
+}
+
+// scaleLayouts writes n entries in each candidate layout straight into a
+// fresh server and measures used_memory per entry.
+func scaleLayouts(t *testing.T, w *strings.Builder, n int) {
+	ctx := context.Background()
+	now := time.Now().Unix()
+	type layout struct {
+		name  string
+		write func(p redis.Pipeliner, e Entry, i int)
+	}
+	bin := func(e Entry) string { return string(e.Digest[:]) }
+	val8 := func(e Entry) string {
+		var b [8]byte
+		binary.BigEndian.PutUint32(b[:4], uint32(e.Expires))
+		binary.BigEndian.PutUint32(b[4:], uint32(e.Cutoff))
+		return string(b[:])
+	}
+	bucket := func(e Entry, buckets int) string {
+		return strconv.Itoa(int(binary.BigEndian.Uint32(e.Digest[6:10]) % uint32(buckets)))
+	}
+	nb := max(1, n/64) // about 64 entries per bucket: under hash-max-listpack-entries (128)
+	layouts := []layout{
+		{"current: hash (hex key, \"exp:cut\"), expiry zset, stream op/k/v", func(p redis.Pipeliner, e Entry, _ int) {
+			p.HSet(ctx, "{a}:entries", e.Key.String(), e.Value())
+			p.ZAdd(ctx, "{a}:expiry", redis.Z{Score: float64(e.Expires), Member: e.Key.String()})
+			p.XAdd(ctx, &redis.XAddArgs{Stream: "{a}:events", Values: []any{"op", "add", "k", e.Key.String(), "v", e.Value()}})
+		}},
+		{"current hash alone", func(p redis.Pipeliner, e Entry, _ int) {
+			p.HSet(ctx, "{a}:entries", e.Key.String(), e.Value())
+		}},
+		{"one hash, binary field (16 B) and value (8 B)", func(p redis.Pipeliner, e Entry, _ int) {
+			p.HSet(ctx, "{a}:entries", bin(e), val8(e))
+		}},
+		{fmt.Sprintf("%d listpack hashes by digest (binary field and value)", nb), func(p redis.Pipeliner, e Entry, _ int) {
+			p.HSet(ctx, "{a}:b:"+bucket(e, nb), bin(e), val8(e))
+		}},
+		{"listpack hashes by expiry hour and digest, binary", func(p redis.Pipeliner, e Entry, _ int) {
+			hours := 7*24 + 1
+			p.HSet(ctx, "{a}:w:"+strconv.FormatInt(e.Expires/3600, 10)+":"+bucket(e, max(1, nb/hours)), bin(e), val8(e))
+		}},
+		{"stream alone, binary k and v", func(p redis.Pipeliner, e Entry, _ int) {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: "{a}:events", Values: []any{"k", bin(e), "v", val8(e)}})
+		}},
+		{"stream alone, op/k/v as today", func(p redis.Pipeliner, e Entry, _ int) {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: "{a}:events", Values: []any{"op", "add", "k", e.Key.String(), "v", e.Value()}})
+		}},
+		{"expiry zset alone", func(p redis.Pipeliner, e Entry, _ int) {
+			p.ZAdd(ctx, "{a}:expiry", redis.Z{Score: float64(e.Expires), Member: e.Key.String()})
+		}},
+	}
+	fmt.Fprintf(w, "### Redis layouts, %d entries written straight into a fresh server\n\n| layout | bytes per entry |\n|---|---|\n", n)
+	for _, l := range layouts {
+		srv := redistest.Start(t)
+		c := srv.Client()
+		before := usedMemory(t, c)
+		pipe := c.Pipeline()
+		for i := range n {
+			l.write(pipe, scaleEntry(i, now), i)
+			if pipe.Len() >= 3000 {
+				if _, err := pipe.Exec(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		after := usedMemory(t, c)
+		fmt.Fprintf(w, "| %s | %.1f |\n", l.name, float64(after-before)/float64(n))
+		srv.Stop()
+	}
+	fmt.Fprintln(w)
+}
+
+// scalePropagation measures the time from a Revoke on mirror a returning
+// to mirror b's index holding the entry, on a standalone server (one
+// partition) and on a 3-primary cluster with three partitions.
+func scalePropagation(t *testing.T, w *strings.Builder) {
+	ctx := context.Background()
+	fmt.Fprintf(w, "### Propagation, mirror to mirror in one process (target p99 <= 1 ms)\n\n| redis | p50 | p99 | max |\n|---|---|---|---|\n")
+	run := func(name string, o RedisOptions) {
+		open := func() *MirrorStore {
+			rs, err := OpenRedis(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := OpenMirror(ctx, rs, MirrorOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+		a, b := open(), open()
+		defer a.Close()
+		defer b.Close()
+		var lat []time.Duration
+		now := time.Now().Unix()
+		for i := range 500 {
+			e := tokenEntry(fmt.Sprintf("prop-%s-%d", name, i))
+			e.Expires = now + 3600
+			start := time.Now() // from the revocation call to the other instance's index
+			if err := a.Revoke(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				if _, ok := b.ix.Load().Get(e.Key, now); ok {
+					break
+				}
+				if time.Since(start) > 5*time.Second {
+					t.Fatalf("%s: b never saw revocation %d", name, i)
+				}
+				runtime.Gosched()
+			}
+			lat = append(lat, time.Since(start))
+			time.Sleep(2 * time.Millisecond)
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", name, p(0.5).Round(time.Microsecond), p(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
+	}
+	srv := redistest.Start(t)
+	run("standalone, 1 partition", RedisOptions{Addrs: []string{srv.Addr}})
+	cl := redistest.StartCluster(t, 3, 0)
+	run("cluster of 3 primaries, 3 partitions", RedisOptions{Addrs: cl.Seeds(), Cluster: true, Partitions: 3})
+	fmt.Fprintln(w)
+}
