@@ -48,22 +48,34 @@ func countOwnerRecords(tx *bolt.Tx) int64 {
 // before the counter existed are not counted (it never goes below 0).
 func (p *redisPartition) ownerRecordsKey() string { return p.tag + ":owned_records" }
 
-// Entries implements Counter: HLEN of the entries hashes (expired entries
-// count until the purge, every minute, removes them).
+// Entries implements Counter: HLEN of the legacy entries hashes, and the
+// compact layout's counts (expired entries count until the purge removes
+// them).
 func (s *RedisStore) Entries(ctx context.Context) (int64, error) {
-	return s.sumPartitions(ctx, func(p redis.Pipeliner, part *redisPartition) *redis.IntCmd {
+	legacy, err := s.sumPartitions(ctx, func(p redis.Pipeliner, part *redisPartition) *redis.IntCmd {
 		return p.HLen(ctx, part.entriesKey)
 	})
+	if err != nil || s.opts.Layout != LayoutCompact {
+		return legacy, err // the upgrade layout holds every entry in both
+	}
+	compact, err := s.sumCounters(ctx, (*redisPartition).countKey)
+	return legacy + compact, err
 }
 
 // OwnerRecords implements Counter: the sum of the counters the owner
 // scripts keep.
 func (s *RedisStore) OwnerRecords(ctx context.Context) (int64, error) {
+	return s.sumCounters(ctx, (*redisPartition).ownerRecordsKey)
+}
+
+// sumCounters returns the sum of a counter of every partition (missing or
+// negative counters count 0).
+func (s *RedisStore) sumCounters(ctx context.Context, key func(*redisPartition) string) (int64, error) {
 	var total int64
 	pipe := s.client.Pipeline()
 	cmds := make([]*redis.StringCmd, len(s.parts))
 	for i := range s.parts {
-		cmds[i] = pipe.Get(ctx, s.parts[i].ownerRecordsKey())
+		cmds[i] = pipe.Get(ctx, key(&s.parts[i]))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return 0, s.unavailable(err)

@@ -39,6 +39,7 @@ type redisPartition struct {
 	tag                              string // "{...}"
 	entriesKey, expiryKey, eventsKey string
 	keys                             []string // entries, expiry, events
+	buckets                          int      // compact layout's bucket hashes (redis_layout.go)
 }
 
 func newRedisPartition(tag string) redisPartition {
@@ -119,32 +120,48 @@ func groupByPartition[T any](n int, items []T, digest func(*T) *Digest) [][]T {
 	return out
 }
 
-// listCursor is the cursor of List over several partitions:
-// "<partition>.<HSCAN cursor>"; with one partition, HSCAN's cursor alone.
-func (s *RedisStore) formatListCursor(p int, cur uint64) string {
-	if len(s.parts) == 1 {
-		return strconv.FormatUint(cur, 10)
-	}
-	return strconv.Itoa(p) + "." + strconv.FormatUint(cur, 10)
+// listCursor is where List goes on: partition p's legacy hash at HSCAN
+// cursor cur, or, with bucket set, its compact bucket hashes from bucket
+// cur on.
+type listCursor struct {
+	p      int
+	bucket bool
+	cur    uint64
 }
 
-func (s *RedisStore) parseListCursor(c string) (p int, cur uint64, err error) {
-	if c == "" {
-		return 0, 0, nil
+// formatListCursor encodes c: "<partition>.<HSCAN cursor>" or
+// "<partition>.b<bucket>"; with one partition in the legacy layout,
+// HSCAN's cursor alone, as earlier releases wrote it.
+func (s *RedisStore) formatListCursor(c listCursor) string {
+	if len(s.parts) == 1 && !s.readsCompact() {
+		return strconv.FormatUint(c.cur, 10)
 	}
-	ps, cs := "0", c
-	if len(s.parts) > 1 {
+	b := ""
+	if c.bucket {
+		b = "b"
+	}
+	return strconv.Itoa(c.p) + "." + b + strconv.FormatUint(c.cur, 10)
+}
+
+func (s *RedisStore) parseListCursor(str string) (c listCursor, err error) {
+	if str == "" {
+		return c, nil
+	}
+	ps, cs := "0", str
+	if len(s.parts) > 1 || s.readsCompact() {
 		var ok bool
-		if ps, cs, ok = strings.Cut(c, "."); !ok {
-			return 0, 0, fmt.Errorf("cursor: malformed %q", c)
+		if ps, cs, ok = strings.Cut(str, "."); !ok {
+			return c, fmt.Errorf("cursor: malformed %q", str)
 		}
+		cs, c.bucket = strings.CutPrefix(cs, "b")
 	}
 	p, err1 := strconv.Atoi(ps)
 	cur, err2 := strconv.ParseUint(cs, 10, 64)
-	if err1 != nil || err2 != nil || p < 0 || p >= len(s.parts) {
-		return 0, 0, fmt.Errorf("cursor: malformed %q", c)
+	if err1 != nil || err2 != nil || p < 0 || p >= len(s.parts) || (c.bucket && cur >= uint64(s.parts[p].buckets)) {
+		return c, fmt.Errorf("cursor: malformed %q", str)
 	}
-	return p, cur, nil
+	c.p, c.cur = p, cur
+	return c, nil
 }
 
 // clusterSlots is the number of Redis Cluster hash slots.

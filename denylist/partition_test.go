@@ -271,9 +271,10 @@ func TestRedisPartitionedCluster(t *testing.T) {
 		}
 		return true
 	})
-	if _, fresh := b.Freshness(); !fresh {
-		t.Fatal("mirror b is not fresh on a healthy cluster")
-	}
+	eventually(t, 3*time.Second, "mirror b is not fresh on a healthy cluster", func() bool {
+		_, fresh := b.Freshness()
+		return fresh
+	})
 
 	cl.Primaries[2].Stop()
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,6 +34,10 @@ const (
 	defaultListLimit = 100
 	// redisPurgeEvery is how often a RedisStore removes expired entries.
 	redisPurgeEvery = time.Minute
+	// redisPurgeSlices is how many purge runs walk every bucket of the
+	// compact layout once: an expired entry leaves Redis within an hour
+	// (the mirrors forget it on time by themselves; it never matches).
+	redisPurgeSlices = 60
 	// redisPurgeBatch bounds the entries one purge script removes, so a
 	// backlog never blocks Redis for long.
 	redisPurgeBatch = 1000
@@ -126,7 +131,8 @@ type RedisStore struct {
 	logger   *zap.Logger
 	now      func() time.Time
 
-	parts []redisPartition // at least one
+	parts      []redisPartition // at least one
+	purgeSlice atomic.Uint64    // the compact layout's next slice of buckets to purge
 
 	policy string // maxmemory-policy seen at open ("" when unknown)
 
@@ -164,6 +170,12 @@ func (o RedisOptions) withDefaults() RedisOptions {
 	if o.EvictionPolicy == "" {
 		o.EvictionPolicy = "warn"
 	}
+	if o.Layout == "" {
+		o.Layout = LayoutLegacy
+	}
+	if o.Capacity <= 0 {
+		o.Capacity = DefaultRedisCapacity
+	}
 	if o.MinReplicas > 0 && o.ReplicaTimeout <= 0 {
 		o.ReplicaTimeout = DefaultRedisReplicaTimeout
 	}
@@ -187,6 +199,8 @@ func (o RedisOptions) validate() error {
 		return fmt.Errorf("redis: eviction policy %q: want warn or refuse", o.EvictionPolicy)
 	case o.MinReplicas < 0:
 		return fmt.Errorf("redis: min_replicas %d: want 0 or more", o.MinReplicas)
+	case o.Layout != LayoutLegacy && o.Layout != LayoutUpgrade && o.Layout != LayoutCompact:
+		return fmt.Errorf("redis: layout %q: want legacy, upgrade or compact", o.Layout)
 	case o.Partitions < 0 || o.Partitions > MaxRedisPartitions:
 		return fmt.Errorf("redis: partitions %d: want 1 to %d", o.Partitions, MaxRedisPartitions)
 	}
@@ -252,6 +266,15 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 	if err := s.checkEvictionPolicy(ctx); err != nil {
 		s.client.Close()
 		return nil, err
+	}
+	if s.readsCompact() {
+		lctx, cancel := context.WithTimeout(ctx, o.DialTimeout+o.ReadTimeout)
+		err := s.loadBuckets(lctx)
+		cancel()
+		if err != nil {
+			s.client.Close()
+			return nil, err
+		}
 	}
 	s.checkReplicas(ctx)
 
@@ -391,12 +414,17 @@ func (s *RedisStore) Revoke(ctx context.Context, entries ...Entry) error {
 		for len(entries) > 0 {
 			batch := entries[:min(len(entries), redisRevokeBatch)]
 			entries = entries[len(batch):]
-			args := make([]any, 0, 1+3*len(batch))
-			args = append(args, s.opts.StreamMaxLen)
-			for _, e := range batch {
-				args = append(args, e.Key.String(), e.Expires, e.Cutoff)
-			}
-			n, err := s.runRevoke(ctx, p, args)
+			n, err := s.runRevoke(ctx, p, func(c redis.Scripter) (int64, error) {
+				if s.writesCompact() {
+					return s.revokeCompact(ctx, c, p, s.compactMode(), batch)
+				}
+				args := make([]any, 0, 1+3*len(batch))
+				args = append(args, s.opts.StreamMaxLen)
+				for _, e := range batch {
+					args = append(args, e.Key.String(), e.Expires, e.Cutoff)
+				}
+				return revokeScript.Run(ctx, c, p.keys, args...).Int64()
+			})
 			if err != nil {
 				return s.unavailable(err)
 			}
@@ -455,6 +483,12 @@ func (s *RedisStore) Unrevoke(ctx context.Context, keys ...Key) error {
 		for len(keys) > 0 {
 			batch := keys[:min(len(keys), redisRevokeBatch)]
 			keys = keys[len(batch):]
+			if s.writesCompact() {
+				if err := s.unrevokeCompact(ctx, p, batch); err != nil {
+					return s.unavailable(err)
+				}
+				continue
+			}
 			args := make([]any, 0, 1+len(batch))
 			args = append(args, s.opts.StreamMaxLen)
 			for _, k := range batch {
@@ -468,57 +502,57 @@ func (s *RedisStore) Unrevoke(ctx context.Context, keys ...Key) error {
 	})
 }
 
-// Check implements Store with one HMGET of the query's keys.
+// Check implements Store with one pipelined round trip: an HMGET of the
+// legacy hash of each partition the query's keys fall in, and an HGET of
+// each key's compact bucket when the layout has them.
 func (s *RedisStore) Check(ctx context.Context, q *Query) (Match, error) {
 	if q.N == 0 {
 		return Match{}, nil
 	}
-	var buf [MaxQueryKeys]string
-	fields := buf[:q.N]
-	for i := range fields {
-		fields[i] = q.Keys[i].String()
-	}
-	vals, err := s.hmget(ctx, q.Keys[:q.N], fields)
-	if err != nil {
-		return Match{}, s.unavailable(err)
+	entries, found, bad := s.lookupErr(ctx, q.Keys[:q.N])
+	if bad != nil && found == nil {
+		return Match{}, bad
 	}
 	now := s.now().Unix()
-	var bad error
-	for i, v := range vals {
-		str, ok := v.(string)
-		if !ok {
-			continue // absent
-		}
-		e := Entry{Key: q.Keys[i]}
-		if err := e.ParseValue(str); err != nil {
-			bad = err
-			continue
-		}
-		if e.Matches(q.IssuedAt, now) {
+	for i, e := range entries {
+		if found[i] && e.Matches(q.IssuedAt, now) {
 			return Match{Revoked: true, Entry: e}, nil
 		}
 	}
 	if bad != nil {
 		// A corrupt entry cannot be proved not to revoke the token.
-		return Match{}, fmt.Errorf("denylist: %s: %w", s.where, bad)
+		return Match{}, bad
 	}
 	return Match{}, nil
 }
 
-// hmget returns the values of fields (the String of keys) in the entries
-// hashes: one HMGET with one partition, else one per partition the keys
-// fall in, pipelined (a cluster client sends each node its own in
-// parallel).
-func (s *RedisStore) hmget(ctx context.Context, keys []Key, fields []string) ([]any, error) {
+// lookupErr is lookup with its errors as Check and Get return them: the
+// failure of the round trip (found nil) wraps ErrUnavailable; a corrupt
+// entry names the server.
+func (s *RedisStore) lookupErr(ctx context.Context, keys []Key) ([]Entry, []bool, error) {
+	entries, found, err := s.lookup(ctx, keys)
+	switch {
+	case err != nil && found == nil:
+		return nil, nil, s.unavailable(err)
+	case err != nil:
+		return entries, found, fmt.Errorf("denylist: %s: %w", s.where, err)
+	}
+	return entries, found, nil
+}
+
+// queueLegacy queues, on pipe, an HMGET of fields (the String of keys) in
+// the legacy hash of each partition they fall in; the returned func, called
+// after the pipeline ran, returns the values in the order of keys.
+func (s *RedisStore) queueLegacy(ctx context.Context, pipe redis.Pipeliner, keys []Key, fields []string) func() []any {
 	if len(s.parts) == 1 {
-		return s.client.HMGet(ctx, s.parts[0].entriesKey, fields...).Result()
+		cmd := pipe.HMGet(ctx, s.parts[0].entriesKey, fields...)
+		return cmd.Val
 	}
 	byPart := map[int][]int{} // partition -> positions in keys
 	for i := range keys {
 		p := partitionOf(&keys[i].Digest, len(s.parts))
 		byPart[p] = append(byPart[p], i)
 	}
-	pipe := s.client.Pipeline()
 	cmds := make(map[int]*redis.SliceCmd, len(byPart))
 	for p, pos := range byPart {
 		f := make([]string, len(pos))
@@ -527,38 +561,30 @@ func (s *RedisStore) hmget(ctx context.Context, keys []Key, fields []string) ([]
 		}
 		cmds[p] = pipe.HMGet(ctx, s.parts[p].entriesKey, f...)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, err
-	}
-	vals := make([]any, len(keys))
-	for p, pos := range byPart {
-		got := cmds[p].Val()
-		for j, i := range pos {
-			if j < len(got) {
-				vals[i] = got[j]
+	return func() []any {
+		vals := make([]any, len(keys))
+		for p, pos := range byPart {
+			got := cmds[p].Val()
+			for j, i := range pos {
+				if j < len(got) {
+					vals[i] = got[j]
+				}
 			}
 		}
+		return vals
 	}
-	return vals, nil
 }
 
 // Get implements Store.
 func (s *RedisStore) Get(ctx context.Context, key Key) (Entry, bool, error) {
-	v, err := s.client.HGet(ctx, s.part(&key.Digest).entriesKey, key.String()).Result()
-	if errors.Is(err, redis.Nil) {
-		return Entry{}, false, nil
-	}
+	entries, found, err := s.lookupErr(ctx, []Key{key})
 	if err != nil {
-		return Entry{}, false, s.unavailable(err)
+		return Entry{}, false, err
 	}
-	e := Entry{Key: key}
-	if err := e.ParseValue(v); err != nil {
-		return Entry{}, false, fmt.Errorf("denylist: %s: %w", s.where, err)
-	}
-	if !e.Live(s.now().Unix()) {
+	if !found[0] || !entries[0].Live(s.now().Unix()) {
 		return Entry{}, false, nil
 	}
-	return e, true, nil
+	return entries[0], true, nil
 }
 
 // parseField decodes one field and value of the entries hash.
@@ -571,46 +597,69 @@ func parseField(field, value string) (Entry, error) {
 	return e, e.ParseValue(value)
 }
 
-// List implements Store with HSCAN, partition after partition: the cursor
-// is HSCAN's (with several partitions, preceded by the partition's number
-// and a dot). A page may hold somewhat more or fewer than limit entries
-// (HSCAN's COUNT is a hint); an entry present during the whole listing is
-// returned at least once, and exactly once unless its hash is resized
-// meanwhile.
+// List implements Store, partition after partition: its legacy hash with
+// HSCAN, then (compact layout) its bucket hashes. The cursor is HSCAN's
+// (with several partitions or buckets, preceded by the partition's number
+// and a dot; a bucket's number after "b"). A page may hold somewhat more
+// or fewer than limit entries (HSCAN's COUNT is a hint); an entry present
+// during the whole listing is returned at least once, and exactly once
+// unless its hash is resized meanwhile.
 func (s *RedisStore) List(ctx context.Context, cursor string, limit int) ([]Entry, string, error) {
 	if limit <= 0 {
 		limit = defaultListLimit
 	}
-	p, cur, err := s.parseListCursor(cursor)
+	c, err := s.parseListCursor(cursor)
 	if err != nil {
 		return nil, "", err
 	}
 	now := s.now().Unix()
 	var out []Entry
 	for {
-		kv, next, err := s.client.HScan(ctx, s.parts[p].entriesKey, cur, "", int64(limit-len(out))).Result()
-		if err != nil {
-			return nil, "", s.unavailable(err)
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			e, err := parseField(kv[i], kv[i+1])
+		p := &s.parts[c.p]
+		var next uint64
+		if c.bucket {
+			kv, err := s.client.HGetAll(ctx, p.bucketKey(int(c.cur))).Result()
 			if err != nil {
-				s.logger.Warn("skipping malformed redis denylist entry", zap.String("redis", s.where), zap.Error(err))
-				continue
+				return nil, "", s.unavailable(err)
 			}
-			if e.Live(now) {
-				out = append(out, e)
+			for f, v := range kv {
+				if e, err := parseCompact(f, v); err == nil && e.Live(now) {
+					out = append(out, e)
+				}
 			}
+			if next = c.cur + 1; next == uint64(p.buckets) {
+				next = 0
+			}
+		} else {
+			kv, n, err := s.client.HScan(ctx, p.entriesKey, c.cur, "", int64(limit-len(out))).Result()
+			if err != nil {
+				return nil, "", s.unavailable(err)
+			}
+			for i := 0; i+1 < len(kv); i += 2 {
+				e, err := parseField(kv[i], kv[i+1])
+				if err != nil {
+					s.logger.Warn("skipping malformed redis denylist entry", zap.String("redis", s.where), zap.Error(err))
+					continue
+				}
+				if e.Live(now) {
+					out = append(out, e)
+				}
+			}
+			next = n
 		}
-		if next == 0 {
-			if p+1 == len(s.parts) {
+		c.cur = next
+		if next == 0 { // this hash (or the buckets) done: on to the next
+			switch {
+			case !c.bucket && s.readsCompact():
+				c.bucket = true
+			case c.p+1 < len(s.parts):
+				c = listCursor{p: c.p + 1}
+			default:
 				return out, "", nil
 			}
-			p++
 		}
-		cur = next
 		if len(out) >= limit {
-			return out, s.formatListCursor(p, cur), nil
+			return out, s.formatListCursor(c), nil
 		}
 	}
 }
@@ -628,6 +677,11 @@ func (s *RedisStore) LoadAll(ctx context.Context, fn func(Entry)) (lastEventID s
 	for i := range s.parts {
 		if ids[i], err = s.loadPartition(ctx, &s.parts[i], fn); err != nil {
 			return "", err
+		}
+		if s.readsCompact() {
+			if err := s.loadCompact(ctx, &s.parts[i], fn); err != nil {
+				return "", err
+			}
 		}
 	}
 	return strings.Join(ids, ","), nil
@@ -689,8 +743,23 @@ func (s *RedisStore) loadPartition(ctx context.Context, part *redisPartition, fn
 }
 
 // ParseEvent decodes a message of the events stream: op is EventAdd (e is
-// the merged entry now stored) or EventDel (only e.Key is set).
+// the merged entry now stored) or EventDel (only e.Key is set). Both
+// layouts' events are read: op/k/v (legacy) and a/d (compact).
 func ParseEvent(msg redis.XMessage) (op string, e Entry, err error) {
+	if a, ok := msg.Values["a"].(string); ok && len(a) == DigestSize+8 {
+		e, err = parseCompact(a[:DigestSize], a[DigestSize:])
+		if err != nil {
+			return "", Entry{}, fmt.Errorf("event %s: %w", msg.ID, err)
+		}
+		return EventAdd, e, nil
+	}
+	if d, ok := msg.Values["d"].(string); ok && len(d) == DigestSize {
+		e, err = parseCompact(d, "\x00\x00\x00\x00\x00\x00\x00\x00")
+		if err != nil {
+			return "", Entry{}, fmt.Errorf("event %s: %w", msg.ID, err)
+		}
+		return EventDel, Entry{Key: e.Key}, nil
+	}
 	op, _ = msg.Values["op"].(string)
 	k, _ := msg.Values["k"].(string)
 	if e.Key, err = ParseKey(k); err != nil {
@@ -711,7 +780,19 @@ func ParseEvent(msg redis.XMessage) (op string, e Entry, err error) {
 
 // Purge removes the entries expired at now and returns how many it removed.
 func (s *RedisStore) Purge(ctx context.Context, now time.Time) (int, error) {
+	return s.purge(ctx, now, 1)
+}
+
+// purge is Purge, walking 1/slices of the compact layout's buckets.
+func (s *RedisStore) purge(ctx context.Context, now time.Time, slices int) (int, error) {
 	total := 0
+	if s.readsCompact() {
+		n, err := s.purgeCompact(ctx, now.Unix(), slices)
+		if err != nil {
+			return n, err
+		}
+		total = n
+	}
 	for i := range s.parts {
 		for {
 			n, err := purgeScript.Run(ctx, s.client, s.parts[i].keys[:2], now.Unix(), redisPurgeBatch).Int()
@@ -738,7 +819,7 @@ func (s *RedisStore) purgeLoop(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, every)
-		n, err := s.Purge(pctx, s.now())
+		n, err := s.purge(pctx, s.now(), redisPurgeSlices)
 		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil:

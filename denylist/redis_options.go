@@ -36,6 +36,15 @@ type RedisOptions struct {
 	// releases. Every instance sharing a key prefix must use the same
 	// number.
 	Partitions int
+	// Layout is how entries are stored (redis_layout.go): LayoutLegacy
+	// (default, the layout of earlier releases), LayoutUpgrade (both, for
+	// a rolling upgrade from an earlier release) or LayoutCompact (about
+	// a fifth of the memory; reads legacy entries too).
+	Layout string
+	// Capacity is the number of live revocations the compact layout's
+	// buckets are sized for, when a key prefix is first written in it.
+	// Default: DefaultRedisCapacity.
+	Capacity int
 	// StreamMaxLen bounds the revocation event stream (approximately).
 	StreamMaxLen int64
 	// EvictionPolicy says what to do when the server's maxmemory-policy can

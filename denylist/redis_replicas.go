@@ -16,8 +16,8 @@ import (
 // RedisOptions.MinReplicas replicas to acknowledge it, when none is set.
 const DefaultRedisReplicaTimeout = time.Second
 
-// runRevoke runs the revoke script with args and returns how many entries
-// it wrote. With MinReplicas set it then sends WAIT on the same connection
+// runRevoke runs a revoke script (run) and returns how many entries it
+// wrote. With MinReplicas set it then sends WAIT on the same connection
 // (WAIT counts the replicas that have acknowledged the writes of its own
 // connection) and fails unless at least MinReplicas replicas acknowledged
 // the write within ReplicaTimeout. WAIT cannot run inside a script, and in
@@ -28,9 +28,9 @@ const DefaultRedisReplicaTimeout = time.Second
 // A write that the primary applied but too few replicas acknowledged is
 // reported as ErrUnavailable: the caller answers 503, the client retries,
 // and the retry merges into what is already stored (Entry.Merge).
-func (s *RedisStore) runRevoke(ctx context.Context, p *redisPartition, args []any) (int64, error) {
+func (s *RedisStore) runRevoke(ctx context.Context, p *redisPartition, run func(redis.Scripter) (int64, error)) (int64, error) {
 	if s.opts.MinReplicas <= 0 {
-		return revokeScript.Run(ctx, s.client, p.keys, args...).Int64()
+		return run(s.client)
 	}
 	node, err := s.primaryFor(ctx, p)
 	if err != nil {
@@ -38,7 +38,7 @@ func (s *RedisStore) runRevoke(ctx context.Context, p *redisPartition, args []an
 	}
 	conn := node.Conn()
 	defer conn.Close()
-	n, err := revokeScript.Run(ctx, conn, p.keys, args...).Int64()
+	n, err := run(conn)
 	if err != nil {
 		s.reloadTopology(err)
 		return 0, err

@@ -1,0 +1,240 @@
+package denylist
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
+)
+
+// openLayout opens a store in layout on srv, with partitions partitions.
+func openLayout(t *testing.T, srv *redistest.Server, clk *testClock, layout string, partitions int) *RedisStore {
+	t.Helper()
+	s, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, Layout: layout, Partitions: partitions, Capacity: 10_000}, clk.Now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestRedisCompact runs the Store operations on the compact layout, with
+// one and with three partitions: nothing in the legacy keys, buckets kept
+// listpacks, merge, cut-offs, listing, loading, purging, events.
+func TestRedisCompact(t *testing.T) {
+	for _, parts := range []int{1, 3} {
+		t.Run(fmt.Sprint(parts), func(t *testing.T) {
+			srv := redistest.Start(t)
+			clk := newTestClock()
+			s := openLayout(t, srv, clk, LayoutCompact, parts)
+			ctx := context.Background()
+			raw := srv.Client()
+			es := manyEntries("compact", 300)
+			sess := Entry{Key: sessionKey("s"), Cutoff: t0, Expires: t0 + 100}
+			mustRevoke(t, s, append(es, sess)...)
+			if n := raw.Exists(ctx, s.parts[0].entriesKey, s.parts[0].expiryKey).Val(); n != 0 {
+				t.Fatalf("the compact layout wrote %d legacy keys", n)
+			}
+			p := s.part(&es[0].Digest)
+			if enc := raw.ObjectEncoding(ctx, p.bucketKey(bucketOf(&es[0].Digest, p.buckets))).Val(); enc != "listpack" {
+				t.Errorf("bucket encoded as %q, want listpack", enc)
+			}
+			// Merging: a later cut-off and a later expiry win, an
+			// earlier one changes nothing.
+			mustRevoke(t, s, Entry{Key: sess.Key, Cutoff: t0 - 50, Expires: t0 + 50})
+			mustRevoke(t, s, Entry{Key: sess.Key, Cutoff: t0 + 10, Expires: t0 + 200})
+			if got, ok := mustGet(t, s, sess.Key); !ok || got != (Entry{Key: sess.Key, Cutoff: t0 + 10, Expires: t0 + 200}) {
+				t.Fatalf("merged session: %+v %v", got, ok)
+			}
+			if !mustCheck(t, s, query(t0+10, tokenKey("x"), sess.Key)).Revoked || mustCheck(t, s, query(t0+11, tokenKey("x"), sess.Key)).Revoked {
+				t.Fatal("session cut-off not honoured")
+			}
+			for _, e := range es {
+				if m := mustCheck(t, s, query(0, userKey("u"), e.Key)); !m.Revoked || m.Entry != e {
+					t.Fatalf("Check(%v): %+v", e.Key, m)
+				}
+			}
+			if n, err := s.Entries(ctx); err != nil || n != 301 {
+				t.Fatalf("Entries: %d %v, want 301", n, err)
+			}
+			listed := map[Key]bool{}
+			for cursor, pages := "", 0; ; pages++ {
+				page, next, err := s.List(ctx, cursor, 40)
+				if err != nil || pages > 1000 {
+					t.Fatalf("List: %v after %d pages", err, pages)
+				}
+				for _, e := range page {
+					listed[e.Key] = true
+				}
+				if next == "" {
+					break
+				}
+				cursor = next
+			}
+			if len(listed) != 301 {
+				t.Fatalf("List: %d entries, want 301", len(listed))
+			}
+			loaded := 0
+			if _, err := s.LoadAll(ctx, func(Entry) { loaded++ }); err != nil || loaded != 301 {
+				t.Fatalf("LoadAll: %d %v", loaded, err)
+			}
+			if err := s.Unrevoke(ctx, es[0].Key, es[1].Key); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := mustGet(t, s, es[0].Key); ok {
+				t.Fatal("un-revoked entry still there")
+			}
+			clk.Set(t0 + 300) // sess expired
+			if n, err := s.Purge(ctx, clk.Now()); err != nil || n != 1 {
+				t.Fatalf("Purge: %d %v, want 1", n, err)
+			}
+			if n, err := s.Entries(ctx); err != nil || n != 298 {
+				t.Fatalf("Entries after un-revoking 2 and purging 1: %d %v", n, err)
+			}
+			// The events: every add and del, decoded by ParseEvent.
+			var adds, dels int
+			for i := range s.parts {
+				msgs := raw.XRange(ctx, s.parts[i].eventsKey, "-", "+").Val()
+				for _, msg := range msgs {
+					op, e, err := ParseEvent(msg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if op == EventAdd {
+						adds++
+						if e.Key == es[5].Key && e != es[5] {
+							t.Fatalf("add event of %v: %+v", e.Key, e)
+						}
+					} else {
+						dels++
+					}
+				}
+			}
+			if adds != 303 || dels != 2 {
+				t.Fatalf("%d add and %d del events, want 303 and 2", adds, dels)
+			}
+		})
+	}
+}
+
+// TestMirrorCompact: mirrors of the compact layout see each other's
+// revocations and un-revocations.
+func TestMirrorCompact(t *testing.T) {
+	srv := redistest.Start(t)
+	clk := newTestClock()
+	open := func() *MirrorStore {
+		o := fastMirror()
+		o.Logger = zaptest.NewLogger(t)
+		m, err := OpenMirror(context.Background(), openLayout(t, srv, clk, LayoutCompact, 2), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	a := open()
+	before := manyEntries("before", 50)
+	mustRevoke(t, a, before...)
+	b := open()
+	if b.Len() != 50 {
+		t.Fatalf("mirror loaded %d entries, want 50", b.Len())
+	}
+	sess := Entry{Key: sessionKey("s"), Cutoff: t0, Expires: t0 + 3600}
+	mustRevoke(t, a, sess)
+	eventually(t, 2*time.Second, "b never saw the session revocation", func() bool {
+		return mustCheck(t, b, query(t0, sess.Key)).Revoked
+	})
+	if err := b.Unrevoke(context.Background(), before[0].Key); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Second, "a never saw the un-revocation", func() bool {
+		return !revoked(t, a, before[0].Key)
+	})
+}
+
+// TestRedisRollingUpgrade: an instance of the legacy layout (an earlier
+// release) and one in the upgrade layout share a Redis: each sees what the
+// other revoked and un-revoked, through its mirror too; MigrateLayout then
+// moves the legacy entries into the compact layout, and an instance in the
+// compact layout holds every revocation, made before and during the
+// upgrade; the legacy keys are gone.
+func TestRedisRollingUpgrade(t *testing.T) {
+	srv := redistest.Start(t)
+	clk := newTestClock()
+	ctx := context.Background()
+	old := openLayout(t, srv, clk, LayoutLegacy, 1)
+	early := manyEntries("early", 30)
+	mustRevoke(t, old, early...)
+
+	o := fastMirror()
+	o.Logger = zaptest.NewLogger(t)
+	oldMirror, err := OpenMirror(ctx, openLayout(t, srv, clk, LayoutLegacy, 1), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oldMirror.Close()
+	up := openLayout(t, srv, clk, LayoutUpgrade, 1)
+	upMirror, err := OpenMirror(ctx, openLayout(t, srv, clk, LayoutUpgrade, 1), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer upMirror.Close()
+
+	// Both ways, direct and mirrored.
+	viaNew, viaOld := tokenEntry("via-new"), tokenEntry("via-old")
+	mustRevoke(t, up, viaNew)
+	mustRevoke(t, old, viaOld)
+	for name, s := range map[string]Store{"old": old, "new": up} {
+		for _, e := range append([]Entry{viaNew, viaOld}, early...) {
+			if !revoked(t, s, e.Key) {
+				t.Fatalf("the %s instance does not see %v", name, e.Key)
+			}
+		}
+	}
+	eventually(t, 2*time.Second, "the mirrors never saw each other's revocations", func() bool {
+		return revoked(t, oldMirror, viaNew.Key) && revoked(t, upMirror, viaOld.Key) && revoked(t, upMirror, early[3].Key)
+	})
+	if err := up.Unrevoke(ctx, early[0].Key); err != nil {
+		t.Fatal(err)
+	}
+	if revoked(t, old, early[0].Key) {
+		t.Fatal("an un-revocation through the new instance is not seen by the old one")
+	}
+	eventually(t, 2*time.Second, "the old mirror never saw the un-revocation", func() bool {
+		return !revoked(t, oldMirror, early[0].Key)
+	})
+
+	// Every instance upgraded: migrate, then the compact layout.
+	n, err := up.MigrateLayout(ctx)
+	if err != nil || n != 31 { // 29 early + via-new + via-old
+		t.Fatalf("MigrateLayout: %d %v, want 31", n, err)
+	}
+	raw := srv.Client()
+	if k := raw.Exists(ctx, "{trv}:entries", "{trv}:expiry").Val(); k != 0 {
+		t.Fatalf("%d legacy keys left after the migration", k)
+	}
+	compact := openLayout(t, srv, clk, LayoutCompact, 1)
+	for _, e := range append([]Entry{viaNew, viaOld}, early[1:]...) {
+		if !revoked(t, compact, e.Key) {
+			t.Fatalf("after the migration, %v is not revoked", e.Key)
+		}
+	}
+	if revoked(t, compact, early[0].Key) {
+		t.Fatal("the un-revoked entry came back with the migration")
+	}
+	if n, err := compact.Entries(ctx); err != nil || n != 31 {
+		t.Fatalf("Entries after the migration: %d %v, want 31", n, err)
+	}
+	// The running mirror of the upgrade layout still holds everything
+	// (it reads the compact layout on its next load).
+	if !revoked(t, upMirror, viaOld.Key) {
+		t.Fatal("the mirror lost a revocation in the migration")
+	}
+	if err := upMirror.reload(ctx, false); err != nil || upMirror.Len() != 31 {
+		t.Fatalf("reloaded mirror: %d entries, %v", upMirror.Len(), err)
+	}
+}
