@@ -1,13 +1,11 @@
 package caddymodule
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -16,7 +14,6 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
-	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
 func init() {
@@ -242,34 +239,6 @@ func (h *Handler) verify(ctx context.Context, raw string, opts jwtv.Options) (*j
 		}
 	}
 	return v, err
-}
-
-// claimsTrusted reports whether t's claims may revoke more than t: the
-// upstream confirmed the call, or t verifies with Handler.JWT. When the
-// issuer's keys cannot be fetched and the call ends a session, it fails
-// (answered 503) rather than quietly revoke less than was asked.
-func (h *Handler) claimsTrusted(ctx context.Context, confirmed bool, t *token.Token, endsSession bool) (bool, error) {
-	if confirmed {
-		return true, nil
-	}
-	if h.verifier == nil {
-		return false, nil
-	}
-	v, err := h.verify(ctx, t.Raw, jwtv.Options{})
-	switch {
-	case err == nil:
-		// The claims used are t's: the very payload the signature covers.
-		return bytes.Equal(v.Payload, t.Payload), nil
-	case errors.Is(err, jwtv.ErrKeysUnavailable) && endsSession:
-		return false, errKeysUnavailable
-	}
-	return false, nil
-}
-
-// isRefreshToken reports whether t says it is a refresh token (Keycloak's
-// typ claim: Refresh, or Offline for offline tokens).
-func isRefreshToken(t *token.Token) bool {
-	return strings.EqualFold(t.Claims.Type, "Refresh") || strings.EqualFold(t.Claims.Type, "Offline")
 }
 
 // unmarshalJWT parses `jwt <issuer> { ... }`; see UnmarshalCaddyfile.
