@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
@@ -24,7 +23,6 @@ import (
 
 func init() {
 	caddy.RegisterModule(AdminAPI{})
-	handlerOptions["name"] = func(h *Handler, d *caddyfile.Dispenser) error { return oneArg(d, &h.Name) }
 }
 
 // AdminAPIPrefix is the path under Caddy's admin endpoint where AdminAPI

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
@@ -210,12 +209,3 @@ func (hw *heldWriter) Flush() {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (hw *heldWriter) Unwrap() http.ResponseWriter { return hw.ResponseWriter }
-
-func init() {
-	handlerOptions["max_upstream_answer"] = func(h *Handler, d *caddyfile.Dispenser) error {
-		n, err := sizeArg(d)
-		h.MaxUpstreamAnswer = n
-		return err
-	}
-	handlerOptions["body_timeout"] = func(h *Handler, d *caddyfile.Dispenser) error { return durationArg(d, &h.BodyTimeout) }
-}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -39,18 +38,6 @@ var (
 )
 
 func init() {
-	handlerOptions["clients"] = unmarshalClients
-	handlerOptions["rate_limit"] = unmarshalRateLimit
-	handlerOptions["max_entries"] = func(h *Handler, d *caddyfile.Dispenser) error { return ceilingArg(d, &h.MaxEntries) }
-	handlerOptions["max_owner_records"] = func(h *Handler, d *caddyfile.Dispenser) error { return ceilingArg(d, &h.MaxOwnerRecords) }
-	routeOptions["client_auth"] = func(rc *Route, d *caddyfile.Dispenser) error { return oneArg(d, &rc.ClientAuth) }
-	routeOptions["verified_only"] = func(rc *Route, d *caddyfile.Dispenser) error {
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		rc.VerifiedOnly = true
-		return nil
-	}
 	metricsCollectors = append(metricsCollectors, metricRefused, metricUnverified)
 	for _, r := range []string{"invalid_client", "rate_limited_client", "rate_limited_address", "denylist_full", "owner_index_full", "too_many_tokens"} {
 		metricRefused.WithLabelValues(r) // shown as 0 from the start, for rate() and alerts

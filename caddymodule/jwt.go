@@ -16,10 +16,6 @@ import (
 	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
 )
 
-func init() {
-	handlerOptions["jwt"] = unmarshalJWT
-}
-
 // JWTConfig says how to verify the tokens of one issuer. A token verified
 // with it has trusted claims: revoking it also revokes its jti, and, for a
 // logout or a refresh token, its session.
@@ -186,25 +182,16 @@ func (h *Handler) setupJWT() error {
 	return nil
 }
 
-// verifiedKinds are the route types that verify tokens themselves, and
-// whether they need the issuer's audiences.
-var verifiedKinds = map[string]struct{ needsAudience bool }{
-	"logout_all":         {},
-	"backchannel_logout": {needsAudience: true},
-	"caep":               {needsAudience: true},
-}
-
 // validateJWT refuses routes that cannot work with the JWT configuration.
 func (h *Handler) validateJWT() error {
 	for _, rt := range h.routes {
-		need, ok := verifiedKinds[rt.Type]
-		if !ok {
+		if !rt.kind.verifies {
 			continue
 		}
 		if h.verifier == nil {
 			return fmt.Errorf("token_revocation: route %s %s verifies tokens: add a jwt block for their issuer (e.g. jwt <issuer> { jwks_url <url> })", rt.Type, rt.Path)
 		}
-		if need.needsAudience && !h.anyAudience() {
+		if rt.kind.needsAudience && !h.anyAudience() {
 			return fmt.Errorf("token_revocation: route %s %s must check the aud of its tokens: set audience in the jwt block of the issuer that sends them", rt.Type, rt.Path)
 		}
 	}

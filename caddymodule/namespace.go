@@ -9,17 +9,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
-func init() {
-	handlerOptions["namespace_default"] = unmarshalNamespaceDefault
-	handlerOptions["namespace_fold_case"] = func(h *Handler, d *caddyfile.Dispenser) error {
-		h.NamespaceFoldCase = true
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		return nil
-	}
-}
-
 // pathSegmentPlaceholder is the prefix of the placeholders of path
 // segments, `{http.request.uri.path.N}`.
 const pathSegmentPlaceholder = "http.request.uri.path."

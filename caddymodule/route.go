@@ -206,22 +206,9 @@ type routeKind struct {
 	// revokesRefused kinds may revoke a token the upstream refuses to
 	// (Route.RevokeRefused).
 	revokesRefused bool
-}
-
-var routeKinds = map[string]*routeKind{
-	"revoke": {
-		methods: []string{http.MethodPost},
-		read:    readFormTokens([]string{"token"}, false),
-		respond: respondOK,
-	},
-	"logout": {
-		methods: []string{http.MethodPost},
-		// The identity provider checks refresh_token, so its 2xx confirms
-		// it; id_token_hint is a hint it need not check.
-		read:             readFormTokensAndHints([]string{"refresh_token"}, []string{"id_token_hint"}, true),
-		respond:          respondNoContent,
-		upstreamConfirms: true,
-	},
+	// verifies: the kind verifies its tokens itself, so it needs a jwt
+	// block; needsAudience: one with the issuer's audiences.
+	verifies, needsAudience bool
 }
 
 // RouteTypes returns the route types this build knows, sorted.
@@ -263,21 +250,6 @@ func compileRoute(rc *Route) (*route, error) {
 		return nil, err
 	}
 	return &route{Route: rc, pattern: p, kind: kind, refusal: refusal}, nil
-}
-
-// respondOK answers an empty 200, not to be cached (RFC 7009).
-func respondOK(_ *Handler, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusOK)
-	return nil
-}
-
-// respondNoContent answers 204, not to be cached (a logout).
-func respondNoContent(_ *Handler, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
 // readFormTokens returns a reader of the form fields that carry tokens; at

@@ -13,14 +13,6 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
-func init() {
-	routeKinds["backchannel_logout"] = &routeKind{
-		methods: []string{http.MethodPost},
-		read:    readLogoutToken,
-		respond: respondOK,
-	}
-}
-
 // backchannelLogoutEvent is the event a logout token must carry (OpenID
 // Connect Back-Channel Logout 1.0, section 2.4).
 const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"

@@ -6,8 +6,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -31,23 +29,6 @@ import (
 //
 // A request with an Authorization header only (no cookie: an API client,
 // whose token no other site can attach) passes the check.
-
-func init() {
-	routeKinds["browser_logout"] = &routeKind{
-		methods: []string{http.MethodGet, http.MethodPost},
-		read:    readBrowserLogout,
-		respond: respondBrowserLogout,
-	}
-	routeOptions["redirect"] = func(rc *Route, d *caddyfile.Dispenser) error {
-		return oneArg(d, &browserLogoutConfig(rc).Redirect)
-	}
-	routeOptions["cookie_path"] = func(rc *Route, d *caddyfile.Dispenser) error {
-		return oneArg(d, &browserLogoutConfig(rc).CookiePath)
-	}
-	routeOptions["cookie_domain"] = func(rc *Route, d *caddyfile.Dispenser) error {
-		return oneArg(d, &browserLogoutConfig(rc).CookieDomain)
-	}
-}
 
 // BrowserLogout are the settings of a browser_logout route.
 type BrowserLogout struct {

@@ -14,18 +14,6 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
-func init() {
-	routeKinds["caep"] = &routeKind{
-		methods: []string{http.MethodPost},
-		read:    readSET,
-		respond: func(_ *Handler, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
-			w.Header().Set("Content-Length", "0")
-			w.WriteHeader(http.StatusAccepted)
-			return nil
-		},
-	}
-}
-
 // caepSessionRevoked is the CAEP session-revoked event type.
 const caepSessionRevoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
 

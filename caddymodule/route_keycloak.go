@@ -23,26 +23,6 @@ import (
 // realm's tokens; and a route with {realm} in its path records only tokens
 // of that realm.
 
-func init() {
-	routeKinds["keycloak_logout"] = &routeKind{
-		methods: []string{http.MethodPost},
-		// Keycloak reads refresh_token and, when it is there, ignores
-		// id_token_hint: a hint beside it is not confirmed by the answer.
-		read:             keycloakRealmOnly(readFormTokens([]string{"refresh_token"}, true)),
-		respond:          routeKinds["logout"].respond,
-		upstreamConfirms: true,
-		passUnreadable:   true,
-	}
-	routeKinds["keycloak_revoke"] = &routeKind{
-		methods:        []string{http.MethodPost},
-		read:           keycloakRealmOnly(readFormTokens([]string{"token"}, false)),
-		respond:        routeKinds["revoke"].respond,
-		upstream:       keycloakRevokeConfirms,
-		passUnreadable: true,
-	}
-	profiles["keycloak"] = &apiProfile{routes: keycloakRoutes, apply: keycloakLegacyPrefix}
-}
-
 // keycloakRoutes are the routes of profile keycloak, under its prefix.
 var keycloakRoutes = []profileRoute{
 	{"keycloak_logout", "/realms/{realm}/protocol/openid-connect/logout"},

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
@@ -41,28 +40,6 @@ import (
 // sessions is refused (400): those are an adapter's HTTP sessions, unknown
 // here; point the client's Backchannel logout URL at a backchannel_logout
 // route instead. k_test_available is answered 204; other k_ actions 404.
-
-func init() {
-	routeKinds["keycloak_admin"] = &routeKind{
-		methods: []string{http.MethodPost},
-		read:    readKeycloakAdmin,
-		respond: func(_ *Handler, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
-			w.WriteHeader(http.StatusNoContent)
-			return nil
-		},
-	}
-	verifiedKinds["keycloak_admin"] = struct{ needsAudience bool }{}
-	routeOptions["issuer"] = func(rc *Route, d *caddyfile.Dispenser) error {
-		return oneArg(d, &keycloakAdminConfig(rc).Issuer)
-	}
-	routeOptions["realm_wide"] = func(rc *Route, d *caddyfile.Dispenser) error {
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		keycloakAdminConfig(rc).RealmWide = true
-		return nil
-	}
-}
 
 // KeycloakAdmin are the settings of a keycloak_admin route.
 type KeycloakAdmin struct {

@@ -10,14 +10,6 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
-func init() {
-	routeKinds["logout_all"] = &routeKind{
-		methods: []string{http.MethodPost},
-		read:    readLogoutAll,
-		respond: respondNoContent,
-	}
-}
-
 // readLogoutAll reads a "log out everywhere" call: the caller's own token,
 // verified, revokes every token of its user issued until now.
 func readLogoutAll(h *Handler, r *http.Request, c *routeCall) error {

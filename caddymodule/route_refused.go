@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 )
 
@@ -28,18 +27,6 @@ import (
 // DefaultRevokeRefused is what Route.RevokeRefused holds when unset: the
 // RFC 7009 error code of a server that does not revoke the token's type.
 var DefaultRevokeRefused = []string{"unsupported_token_type"}
-
-func init() {
-	routeOptions["revoke_refused"] = unmarshalRevokeRefused
-	for _, k := range []string{"revoke", "keycloak_revoke"} {
-		routeKinds[k].revokesRefused = true
-	}
-}
-
-// unmarshalRevokeRefused parses `revoke_refused <error code or status...>|off`.
-func unmarshalRevokeRefused(rc *Route, d *caddyfile.Dispenser) error {
-	return atLeastOneArg(d, &rc.RevokeRefused)
-}
 
 // refusalMatcher is a compiled Route.RevokeRefused: the OAuth error codes
 // (in a 400 answer) and the statuses on which the gateway revokes a token

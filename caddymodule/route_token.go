@@ -20,16 +20,6 @@ import (
 // holds (engine.Recorder.RecordGrant; why fan out at revocation time rather
 // than check per-user cut-offs: see engine/owners.go).
 
-func init() {
-	routeKinds["oauth_token"] = &routeKind{
-		methods:        []string{http.MethodPost},
-		read:           readOAuthTokenRequest,
-		upstream:       observeOAuthToken,
-		forwardOnly:    true,
-		passUnreadable: true,
-	}
-}
-
 // tokenAnswer is what a token endpoint answers (RFC 6749 section 5.1; Usergrid
 // adds the user).
 type tokenAnswer struct {

@@ -28,41 +28,6 @@ import (
 // (none by default): a token is one string whatever path it is sent to, and
 // an admin token works on every org/app.
 
-func init() {
-	routeKinds["usergrid_token"] = &routeKind{
-		methods:        []string{http.MethodPost, http.MethodGet},
-		read:           readUsergridToken,
-		upstream:       observeUsergridToken,
-		forwardOnly:    true,
-		passUnreadable: true,
-	}
-	routeKinds["usergrid_revoketoken"] = &routeKind{
-		methods:        []string{http.MethodPut, http.MethodPost},
-		read:           readUsergridRevokeToken,
-		respond:        respondUsergridRevokeToken,
-		passUnreadable: true,
-	}
-	routeKinds["usergrid_revoketokens"] = &routeKind{
-		methods: []string{http.MethodPut, http.MethodPost},
-		read:    readUsergridRevokeTokens,
-		respond: respondUsergridRevokeTokens,
-		// Usergrid revokes a user's tokens only for a caller allowed to.
-		upstreamConfirms: true,
-		passUnreadable:   true,
-	}
-	profiles["usergrid"] = &apiProfile{
-		routes: []profileRoute{
-			{"usergrid_token", "/management/token"},
-			{"usergrid_token", "/{org}/{app}/token"},
-			{"usergrid_token", "/{org}/{app}/users/{user}/token"},
-			{"usergrid_revoketoken", "/management/users/{user}/revoketoken"},
-			{"usergrid_revoketokens", "/management/users/{user}/revoketokens"},
-			{"usergrid_revoketoken", "/{org}/{app}/users/{user}/revoketoken"},
-			{"usergrid_revoketokens", "/{org}/{app}/users/{user}/revoketokens"},
-		},
-	}
-}
-
 // The actions Usergrid's answers name (its UserResource and, for admin
 // users, the management UserResource, which says "revoked user tokens" for
 // both calls).
