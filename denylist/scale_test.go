@@ -52,7 +52,10 @@ func TestScale(t *testing.T) {
 		scaleLayouts(t, &report, min(n, 1_000_000))
 	}
 	if want("memory") {
-		scaleMemory(t, &report, n)
+		scaleMemory(t, &report, n, LayoutLegacy)
+	}
+	if want("compact") {
+		scaleMemory(t, &report, n, LayoutCompact)
 	}
 	if want("propagation") {
 		scalePropagation(t, &report)
@@ -161,11 +164,12 @@ func scaleEntry(i int, now int64) Entry {
 // scaleMemory stores n entries through Revoke (batches of redisRevokeBatch,
 // as a write-back does), and measures Redis bytes per entry, then the
 // mirror's load time and heap per entry.
-func scaleMemory(t *testing.T, w *strings.Builder, n int) {
+func scaleMemory(t *testing.T, w *strings.Builder, n int, layout string) {
 	ctx := context.Background()
 	srv := redistest.Start(t)
+	defer srv.Stop()
 	raw := srv.Client()
-	s, err := OpenRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, PoolSize: 16})
+	s, err := OpenRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, PoolSize: 16, Layout: layout, Capacity: n})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,12 +201,20 @@ func scaleMemory(t *testing.T, w *strings.Builder, n int) {
 	after := usedMemory(t, raw)
 	entries, expiry, events := s.Keys()
 	usage := func(k string) int64 { return raw.MemoryUsage(ctx, k, 0).Val() }
-	fmt.Fprintf(w, "### Redis memory, current layout (%d entries stored through Revoke in %s)\n\n", n, stored.Round(time.Millisecond))
+	fmt.Fprintf(w, "### Redis memory, %s layout (%d entries stored through Revoke in %s: %.0f/s)\n\n", layout, n, stored.Round(time.Millisecond), float64(n)/stored.Seconds())
 	fmt.Fprintf(w, "| what | bytes | per entry |\n|---|---|---|\n")
 	fmt.Fprintf(w, "| used_memory delta | %d | **%.1f** |\n", after-before, float64(after-before)/float64(n))
-	for _, k := range []string{entries, expiry, events} {
+	keys := []string{events}
+	if layout == LayoutLegacy {
+		keys = append(keys, entries, expiry)
+	}
+	for _, k := range keys {
 		u := usage(k)
 		fmt.Fprintf(w, "| MEMORY USAGE %s | %d | %.1f |\n", k, u, float64(u)/float64(n))
+	}
+	if layout != LayoutLegacy {
+		p := &s.parts[0]
+		fmt.Fprintf(w, "| buckets | %d (%.0f entries each; %s) | |\n", p.buckets, float64(n)/float64(p.buckets), raw.ObjectEncoding(ctx, p.bucketKey(0)).Val())
 	}
 	fmt.Fprintf(w, "\n(the stream holds the last %d events: %d)\n\n", DefaultRedisStreamMaxLen, raw.XLen(ctx, events).Val())
 
@@ -215,7 +227,7 @@ func scaleMemory(t *testing.T, w *strings.Builder, n int) {
 		t.Fatal(err)
 	}
 	per := float64(heapAlloc()-heapBefore) / float64(n)
-	fmt.Fprintf(w, "### Mirror\n\n| entries | load | heap per entry |\n|---|---|---|\n| %d | %s | **%.1f B** |\n\n", m.Len(), took.Round(time.Millisecond), per)
+	fmt.Fprintf(w, "### Mirror on the %s layout\n\n| entries | load | heap per entry |\n|---|---|---|\n| %d | %s | **%.1f B** |\n\n", layout, m.Len(), took.Round(time.Millisecond), per)
 	runtime.KeepAlive(m)
 	// m owns s now; closing it closes s (Close is idempotent).
 	m.Close()
