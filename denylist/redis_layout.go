@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 	"strconv"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -55,6 +56,13 @@ const (
 	// bucketsPerCall bounds the buckets one load pipeline or purge script
 	// reads.
 	bucketsPerCall = 256
+	// bucketScanCount is the HSCAN COUNT of a bucket: a listpack's
+	// entries come in one reply whatever the count.
+	bucketScanCount = 1000
+	// loadFetchers is how many round trips of a load are on their way at
+	// once: Redis serialises one while the last one's reply travels and
+	// the caller applies the one before.
+	loadFetchers = 3
 )
 
 // writesLegacy and writesCompact say which layouts s writes; readsCompact
@@ -336,31 +344,83 @@ func (s *RedisStore) lookup(ctx context.Context, keys []Key) ([]Entry, []bool, e
 }
 
 // loadCompact calls fn with every live entry of partition p's buckets,
-// reading bucketsPerCall buckets per pipelined round trip.
+// reading bucketsPerCall buckets per pipelined round trip; the next
+// round trip is on its way while fn runs, as in loadPartition.
 func (s *RedisStore) loadCompact(ctx context.Context, p *redisPartition, fn func(Entry)) error {
 	now := s.now().Unix()
-	for start := 0; start < p.buckets; start += bucketsPerCall {
-		pipe := s.client.Pipeline()
-		cmds := make([]*redis.MapStringStringCmd, 0, bucketsPerCall)
-		for b := start; b < min(p.buckets, start+bucketsPerCall); b++ {
-			cmds = append(cmds, pipe.HGetAll(ctx, p.bucketKey(b)))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan bucketPage, loadFetchers)
+	var fetchers sync.WaitGroup
+	for f := range loadFetchers {
+		fetchers.Add(1)
+		go func() {
+			defer fetchers.Done()
+			s.fetchBuckets(ctx, p, f, pages)
+		}()
+	}
+	go func() {
+		fetchers.Wait()
+		close(pages)
+	}()
+	for pg := range pages {
+		if pg.err != nil {
+			return s.unavailable(pg.err)
 		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return s.unavailable(err)
-		}
-		for _, c := range cmds {
-			for f, v := range c.Val() {
-				e, err := parseCompact(f, v)
-				if err != nil {
-					continue
+		for _, c := range pg.cmds {
+			kv, cur := c.Val()
+			for {
+				for j := 0; j+1 < len(kv); j += 2 {
+					e, err := parseCompact(kv[j], kv[j+1])
+					if err == nil && e.Live(now) {
+						fn(e)
+					}
 				}
-				if e.Live(now) {
-					fn(e)
+				if cur == 0 {
+					break
+				}
+				// A bucket grown past a listpack: scan on.
+				var err error
+				if kv, cur, err = s.client.HScan(ctx, c.Args()[1].(string), cur, "", bucketScanCount).Result(); err != nil {
+					return s.unavailable(err)
 				}
 			}
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return s.unavailable(err)
+	}
 	return nil
+}
+
+// bucketPage is what one pipelined round trip of a load read.
+type bucketPage struct {
+	cmds []*redis.ScanCmd
+	err  error
+}
+
+// fetchBuckets reads the buckets of partition p that fetcher f of
+// loadFetchers is to read (every loadFetchers-th run of bucketsPerCall)
+// and sends them on pages, until done or ctx ends.
+func (s *RedisStore) fetchBuckets(ctx context.Context, p *redisPartition, f int, pages chan<- bucketPage) {
+	for start := f * bucketsPerCall; start < p.buckets; start += loadFetchers * bucketsPerCall {
+		pipe := s.client.Pipeline()
+		cmds := make([]*redis.ScanCmd, 0, bucketsPerCall)
+		for b := start; b < min(p.buckets, start+bucketsPerCall); b++ {
+			// HSCAN rather than HGETALL: a flat reply (no map built
+			// per bucket), all of a listpack in one call.
+			cmds = append(cmds, pipe.HScan(ctx, p.bucketKey(b), 0, "", bucketScanCount))
+		}
+		_, err := pipe.Exec(ctx)
+		select {
+		case pages <- bucketPage{cmds, err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // purgeCompact removes the expired entries of a slice of every partition's
