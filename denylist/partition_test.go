@@ -61,6 +61,36 @@ func openPartitioned(t *testing.T, addrs []string, cluster bool, n int, clk *tes
 	return s
 }
 
+// openMirrorOf opens a mirror (fastMirror, changed by tune if not nil) on
+// rs, closed when the test ends.
+func openMirrorOf(t *testing.T, rs *RedisStore, tune func(*MirrorOptions)) *MirrorStore {
+	t.Helper()
+	o := fastMirror()
+	if tune != nil {
+		tune(&o)
+	}
+	o.Logger = zaptest.NewLogger(t)
+	m, err := OpenMirror(context.Background(), rs, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// seesAll waits until every entry of es is revoked in s.
+func seesAll(t *testing.T, s Store, what string, es []Entry) {
+	t.Helper()
+	eventually(t, 3*time.Second, what, func() bool {
+		for _, e := range es {
+			if !revoked(t, s, e.Key) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func manyEntries(prefix string, n int) []Entry {
 	es := make([]Entry, n)
 	for i := range es {
@@ -180,28 +210,12 @@ func TestMirrorPartitioned(t *testing.T) {
 	srv := redistest.Start(t)
 	clk := newTestClock()
 	open := func() *MirrorStore {
-		rs := openPartitioned(t, []string{srv.Addr}, false, 4, clk)
-		o := fastMirror()
-		o.MaxStaleness = time.Minute
-		o.Logger = zaptest.NewLogger(t)
-		m, err := OpenMirror(context.Background(), rs, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close() })
-		return m
+		return openMirrorOf(t, openPartitioned(t, []string{srv.Addr}, false, 4, clk), func(o *MirrorOptions) { o.MaxStaleness = time.Minute })
 	}
 	a, b := open(), open()
 	es := manyEntries("m", 40)
 	mustRevoke(t, a, es...)
-	eventually(t, 2*time.Second, "b never saw every revocation made through a", func() bool {
-		for _, e := range es {
-			if !revoked(t, b, e.Key) {
-				return false
-			}
-		}
-		return true
-	})
+	seesAll(t, b, "b never saw every revocation made through a", es)
 	if err := b.Unrevoke(context.Background(), es[3].Key); err != nil {
 		t.Fatal(err)
 	}
@@ -248,14 +262,7 @@ func TestRedisPartitionedCluster(t *testing.T) {
 	}
 
 	mirror := func() *MirrorStore {
-		o := fastMirror()
-		o.Logger = zaptest.NewLogger(t)
-		m, err := OpenMirror(ctx, openPartitioned(t, cl.Seeds(), true, 3, clk), o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close() })
-		return m
+		return openMirrorOf(t, openPartitioned(t, cl.Seeds(), true, 3, clk), nil)
 	}
 	a, b := mirror(), mirror()
 	if a.Len() != 300 {
@@ -263,14 +270,7 @@ func TestRedisPartitionedCluster(t *testing.T) {
 	}
 	more := manyEntries("c2", 30)
 	mustRevoke(t, a, more...)
-	eventually(t, 3*time.Second, "b never saw the revocations made through a", func() bool {
-		for _, e := range more {
-			if !revoked(t, b, e.Key) {
-				return false
-			}
-		}
-		return true
-	})
+	seesAll(t, b, "b never saw the revocations made through a", more)
 	eventually(t, 3*time.Second, "mirror b is not fresh on a healthy cluster", func() bool {
 		_, fresh := b.Freshness()
 		return fresh

@@ -94,14 +94,6 @@ func bucketOf(d *Digest, n int) int {
 	return int(binary.BigEndian.Uint32(d[6:10]) % uint32(n))
 }
 
-// compactValue is an entry's value in the compact layout.
-func compactValue(e Entry) string {
-	var b [8]byte
-	binary.BigEndian.PutUint32(b[:4], clampU32(e.Expires))
-	binary.BigEndian.PutUint32(b[4:], clampU32(e.Cutoff))
-	return string(b[:])
-}
-
 // parseCompact decodes a compact field and value.
 func parseCompact(field, value string) (Entry, error) {
 	if len(field) != DigestSize || len(value) != 8 {

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
 )
 
@@ -126,16 +124,7 @@ func TestRedisCompact(t *testing.T) {
 func TestMirrorCompact(t *testing.T) {
 	srv := redistest.Start(t)
 	clk := newTestClock()
-	open := func() *MirrorStore {
-		o := fastMirror()
-		o.Logger = zaptest.NewLogger(t)
-		m, err := OpenMirror(context.Background(), openLayout(t, srv, clk, LayoutCompact, 2), o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close() })
-		return m
-	}
+	open := func() *MirrorStore { return openMirrorOf(t, openLayout(t, srv, clk, LayoutCompact, 2), nil) }
 	a := open()
 	before := manyEntries("before", 50)
 	mustRevoke(t, a, before...)
@@ -170,19 +159,9 @@ func TestRedisRollingUpgrade(t *testing.T) {
 	early := manyEntries("early", 30)
 	mustRevoke(t, old, early...)
 
-	o := fastMirror()
-	o.Logger = zaptest.NewLogger(t)
-	oldMirror, err := OpenMirror(ctx, openLayout(t, srv, clk, LayoutLegacy, 1), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer oldMirror.Close()
+	oldMirror := openMirrorOf(t, openLayout(t, srv, clk, LayoutLegacy, 1), nil)
 	up := openLayout(t, srv, clk, LayoutUpgrade, 1)
-	upMirror, err := OpenMirror(ctx, openLayout(t, srv, clk, LayoutUpgrade, 1), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer upMirror.Close()
+	upMirror := openMirrorOf(t, openLayout(t, srv, clk, LayoutUpgrade, 1), nil)
 
 	// Both ways, direct and mirrored.
 	viaNew, viaOld := tokenEntry("via-new"), tokenEntry("via-old")

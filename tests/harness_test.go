@@ -169,6 +169,9 @@ type CaddyOptions struct {
 	// Env is added to the process environment ("KEY=value"); it overrides
 	// the harness's variables.
 	Env []string
+	// Bin is the Caddy binary to run (e.g. an earlier release's, see
+	// buildCaddyAt). Empty: the one built from this tree.
+	Bin string
 }
 
 // startCaddy runs Caddy with the given Caddyfile and stops it when the test
@@ -196,7 +199,10 @@ func startCaddy(t testing.TB, caddyfile string, args ...any) *Caddy {
 // startCaddyWith is startCaddy with options.
 func startCaddyWith(t testing.TB, opts CaddyOptions, caddyfile string, args ...any) *Caddy {
 	t.Helper()
-	c := &Caddy{t: t, bin: caddyBinary(t), Dir: opts.Dir}
+	c := &Caddy{t: t, bin: opts.Bin, Dir: opts.Dir}
+	if c.bin == "" {
+		c.bin = caddyBinary(t)
+	}
 	if c.Dir == "" {
 		c.Dir = t.TempDir()
 	}
