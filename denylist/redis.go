@@ -129,6 +129,8 @@ type RedisStore struct {
 
 	policy string // maxmemory-policy seen at open ("" when unknown)
 
+	ownersPurge ownersPurgeClock
+
 	cancel    context.CancelFunc // stops the purge loop
 	done      sync.WaitGroup
 	closeOnce sync.Once
