@@ -327,11 +327,8 @@ func (o RedisOptions) Validate() error {
 		return err
 	}
 	if o.TLS != nil {
-		if _, err := tlsMinVersion(o.TLS.MinVersion); err != nil {
-			return fmt.Errorf("token_revocation: redis tls %w", err)
-		}
-		if (o.TLS.CertFile == "") != (o.TLS.KeyFile == "") {
-			return errors.New("token_revocation: redis tls: give both cert_file and key_file (the client certificate and its key)")
+		if _, err := o.TLS.minVersion(); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -377,36 +374,37 @@ func (o RedisOptions) TLSClientConfig() (*tls.Config, error) {
 	t := o.TLS
 	tc := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
 	var err error
-	if tc.MinVersion, err = tlsMinVersion(t.MinVersion); err != nil {
-		return nil, fmt.Errorf("token_revocation: redis tls %w", err)
+	if tc.MinVersion, err = t.minVersion(); err != nil {
+		return nil, err
 	}
 	if t.CAFile != "" {
 		if tc.RootCAs, err = certPool(t.CAFile); err != nil {
 			return nil, fmt.Errorf("token_revocation: redis tls ca_file: %w", err)
 		}
 	}
-	switch {
-	case t.CertFile != "" && t.KeyFile != "":
+	if t.CertFile != "" { // and KeyFile (minVersion checked)
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("token_revocation: redis tls cert_file/key_file: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
-	case t.CertFile != "" || t.KeyFile != "":
-		return nil, errors.New("token_revocation: redis tls: give both cert_file and key_file (the client certificate and its key)")
 	}
 	return tc, nil
 }
 
-// tlsMinVersion parses a minimum TLS version: "" (1.2), "1.2" or "1.3".
-func tlsMinVersion(v string) (uint16, error) {
-	switch v {
+// minVersion checks t's settings that need no file and returns its
+// minimum TLS version: MinVersion "" (1.2), "1.2" or "1.3".
+func (t *RedisTLS) minVersion() (uint16, error) {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return 0, errors.New("token_revocation: redis tls: give both cert_file and key_file (the client certificate and its key)")
+	}
+	switch t.MinVersion {
 	case "", "1.2", "tls1.2":
 		return tls.VersionTLS12, nil
 	case "1.3", "tls1.3":
 		return tls.VersionTLS13, nil
 	}
-	return 0, fmt.Errorf("min_version %q: want 1.2 or 1.3", v)
+	return 0, fmt.Errorf("token_revocation: redis tls min_version %q: want 1.2 or 1.3", t.MinVersion)
 }
 
 // certPool reads a PEM file of CA certificates.
