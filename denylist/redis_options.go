@@ -124,7 +124,8 @@ type RedisOptions struct {
 
 	// EvictionPolicy says what to do when Redis's maxmemory-policy could
 	// evict denylist keys (allkeys-*), silently un-revoking tokens:
-	// "warn" (default) logs a warning; "refuse" fails the open.
+	// "warn" (default) logs a warning; "refuse" fails the open (in Caddy,
+	// the config load).
 	EvictionPolicy string `json:"eviction_policy,omitempty"`
 
 	// MinReplicas is how many replicas must acknowledge a revocation
@@ -134,8 +135,10 @@ type RedisOptions struct {
 	// revocation acknowledged by the primary alone is lost when the
 	// primary dies before replicating it and a replica is promoted: with
 	// Sentinel or Cluster and at least one replica per primary, set it to
-	// 1 so that a revocation answered 2xx is on a replica, a candidate for
-	// promotion. Default: 0 (the primary's answer is enough).
+	// 1 so that a revocation answered 2xx survives the primary's death: it
+	// is on a replica, and failover promotes the most up-to-date one.
+	// Default: 0 (the primary's answer is enough; a failover may lose the
+	// revocations of the last moments before it).
 	MinReplicas int `json:"min_replicas,omitempty"`
 
 	// ReplicaTimeout bounds the wait for MinReplicas acknowledgements;
