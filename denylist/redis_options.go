@@ -119,7 +119,7 @@ type RedisOptions struct {
 	// not; while its last answer is younger than MaxStaleness a check is
 	// answered from memory. Past it (Redis unreachable), checks ask Redis
 	// directly, and fail as fail_mode says when Redis does not answer.
-	// Default: 1s (MirrorOptions).
+	// Default: 1s (DefaultMirrorMaxStaleness).
 	MaxStaleness time.Duration `json:"max_staleness,omitempty"`
 
 	// EvictionPolicy says what to do when Redis's maxmemory-policy could
