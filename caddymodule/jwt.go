@@ -1,13 +1,11 @@
 package caddymodule
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -16,12 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
-	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
-
-func init() {
-	handlerOptions["jwt"] = unmarshalJWT
-}
 
 // JWTConfig says how to verify the tokens of one issuer. A token verified
 // with it has trusted claims: revoking it also revokes its jti, and, for a
@@ -189,25 +182,16 @@ func (h *Handler) setupJWT() error {
 	return nil
 }
 
-// verifiedKinds are the route types that verify tokens themselves, and
-// whether they need the issuer's audiences.
-var verifiedKinds = map[string]struct{ needsAudience bool }{
-	"logout_all":         {},
-	"backchannel_logout": {needsAudience: true},
-	"caep":               {needsAudience: true},
-}
-
 // validateJWT refuses routes that cannot work with the JWT configuration.
 func (h *Handler) validateJWT() error {
 	for _, rt := range h.routes {
-		need, ok := verifiedKinds[rt.Type]
-		if !ok {
+		if !rt.kind.verifies {
 			continue
 		}
 		if h.verifier == nil {
 			return fmt.Errorf("token_revocation: route %s %s verifies tokens: add a jwt block for their issuer (e.g. jwt <issuer> { jwks_url <url> })", rt.Type, rt.Path)
 		}
-		if need.needsAudience && !h.anyAudience() {
+		if rt.kind.needsAudience && !h.anyAudience() {
 			return fmt.Errorf("token_revocation: route %s %s must check the aud of its tokens: set audience in the jwt block of the issuer that sends them", rt.Type, rt.Path)
 		}
 	}
@@ -242,34 +226,6 @@ func (h *Handler) verify(ctx context.Context, raw string, opts jwtv.Options) (*j
 		}
 	}
 	return v, err
-}
-
-// claimsTrusted reports whether t's claims may revoke more than t: the
-// upstream confirmed the call, or t verifies with Handler.JWT. When the
-// issuer's keys cannot be fetched and the call ends a session, it fails
-// (answered 503) rather than quietly revoke less than was asked.
-func (h *Handler) claimsTrusted(ctx context.Context, confirmed bool, t *token.Token, endsSession bool) (bool, error) {
-	if confirmed {
-		return true, nil
-	}
-	if h.verifier == nil {
-		return false, nil
-	}
-	v, err := h.verify(ctx, t.Raw, jwtv.Options{})
-	switch {
-	case err == nil:
-		// The claims used are t's: the very payload the signature covers.
-		return bytes.Equal(v.Payload, t.Payload), nil
-	case errors.Is(err, jwtv.ErrKeysUnavailable) && endsSession:
-		return false, errKeysUnavailable
-	}
-	return false, nil
-}
-
-// isRefreshToken reports whether t says it is a refresh token (Keycloak's
-// typ claim: Refresh, or Offline for offline tokens).
-func isRefreshToken(t *token.Token) bool {
-	return strings.EqualFold(t.Claims.Type, "Refresh") || strings.EqualFold(t.Claims.Type, "Offline")
 }
 
 // unmarshalJWT parses `jwt <issuer> { ... }`; see UnmarshalCaddyfile.

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -132,7 +133,7 @@ func (h *Handler) noteUnrouted(r *http.Request) {
 // once per distinct token: checks cache its query).
 func (h *Handler) noteClaims(t *token.Token) {
 	w := h.warnings
-	if w == nil || !w.sessions || !t.JWT || t.Claims.SessionID != "" || t.Claims.Issuer == "" || isRefreshToken(t) {
+	if w == nil || !w.sessions || !t.JWT || t.Claims.SessionID != "" || t.Claims.Issuer == "" || engine.IsRefreshToken(t) {
 		return
 	}
 	iss := t.Claims.Issuer
