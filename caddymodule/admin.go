@@ -17,7 +17,7 @@ import (
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
-	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -497,7 +497,7 @@ func (a *adminCall) revoke() (any, error) {
 		// As the revoke route does: the identity, and the jti when verified.
 		entries, err = h.recorder.Entries(ctx, &engine.Revocation{Namespace: t.ns, Tokens: []token.Token{*t.token}})
 		if err != nil {
-			if errors.Is(err, jwtv.ErrKeysUnavailable) {
+			if errors.Is(err, jwtverify.ErrKeysUnavailable) {
 				return nil, apiError(errKeysUnavailable.Status, "%s", errKeysUnavailable.Description)
 			}
 			return nil, storeError("revoke", err)

@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 )
 
 // JWTConfig says how to verify the tokens of one issuer. A token verified
@@ -94,7 +94,7 @@ type JWTConfig struct {
 }
 
 // verifierConfig resolves placeholders and reads key files.
-func (jc *JWTConfig) verifierConfig(h *Handler) (jwtv.Config, error) {
+func (jc *JWTConfig) verifierConfig(h *Handler) (jwtverify.Config, error) {
 	repl := caddy.NewReplacer()
 	expand := func(what, v string) (string, error) {
 		out := repl.ReplaceAll(v, "")
@@ -103,7 +103,7 @@ func (jc *JWTConfig) verifierConfig(h *Handler) (jwtv.Config, error) {
 		}
 		return out, nil
 	}
-	cfg := jwtv.Config{
+	cfg := jwtverify.Config{
 		Algorithms:     jc.Algorithms,
 		ClockSkew:      time.Duration(jc.ClockSkew),
 		JWKSRefresh:    time.Duration(jc.JWKSRefresh),
@@ -158,12 +158,12 @@ func (h *Handler) setupJWT() error {
 	if len(h.JWT) == 0 {
 		return nil
 	}
-	var vs []*jwtv.Verifier
+	var vs []*jwtverify.Verifier
 	for i, jc := range h.JWT {
 		cfg, err := jc.verifierConfig(h)
 		if err == nil {
-			var v *jwtv.Verifier
-			if v, err = jwtv.New(cfg); err == nil {
+			var v *jwtverify.Verifier
+			if v, err = jwtverify.New(cfg); err == nil {
 				vs = append(vs, v)
 				continue
 			}
@@ -173,7 +173,7 @@ func (h *Handler) setupJWT() error {
 		}
 		return fmt.Errorf("token_revocation: jwt %q: %w", jc.Issuer, err)
 	}
-	set, err := jwtv.NewSet(vs...)
+	set, err := jwtverify.NewSet(vs...)
 	if err != nil {
 		return fmt.Errorf("token_revocation: jwt: %w: give each issuer one jwt block", err)
 	}
@@ -213,13 +213,13 @@ var errKeysUnavailable = &oauthError{Status: http.StatusServiceUnavailable, Code
 
 // verify verifies raw with the configured verifiers. A failure is logged
 // at debug level (reason only, never the token).
-func (h *Handler) verify(ctx context.Context, raw string, opts jwtv.Options) (*jwtv.Token, error) {
+func (h *Handler) verify(ctx context.Context, raw string, opts jwtverify.Options) (*jwtverify.Token, error) {
 	if h.verifier == nil {
 		return nil, errors.New("no jwt verifier configured")
 	}
 	v, err := h.verifier.Verify(ctx, raw, opts)
 	if err != nil {
-		if errors.Is(err, jwtv.ErrKeysUnavailable) {
+		if errors.Is(err, jwtverify.ErrKeysUnavailable) {
 			h.errLog.Error("token not verified: signing keys unavailable", zap.Error(err))
 		} else if c := h.logger.Check(zapcore.DebugLevel, "token not verified"); c != nil {
 			c.Write(zap.Error(err))

@@ -15,7 +15,7 @@ import (
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
-	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -200,7 +200,7 @@ type Handler struct {
 	recorder *engine.Recorder // a revocation's trip (useStore)
 	sources  token.Sources
 	routes   []*route
-	verifier *jwtv.Set // nil without JWT
+	verifier *jwtverify.Set // nil without JWT
 	warnings *configWarnings
 	logger   *zap.Logger
 	errLog   *rateLimitedLogger
@@ -246,9 +246,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 func (h *Handler) useStore(store denylist.Store) {
 	h.store = store
 	h.checker = engine.NewChecker(h.keys, store, h.noteClaims)
-	var verify func(context.Context, string) (*jwtv.Token, error)
+	var verify func(context.Context, string) (*jwtverify.Token, error)
 	if h.verifier != nil {
-		verify = func(ctx context.Context, raw string) (*jwtv.Token, error) { return h.verify(ctx, raw, jwtv.Options{}) }
+		verify = func(ctx context.Context, raw string) (*jwtverify.Token, error) {
+			return h.verify(ctx, raw, jwtverify.Options{})
+		}
 	}
 	h.recorder = engine.NewRecorder(h.keys, store, engine.RecorderConfig{
 		DefaultTTL:       time.Duration(h.DefaultTTL),

@@ -9,7 +9,7 @@ import (
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
-	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -44,9 +44,9 @@ func readLogoutToken(h *Handler, r *http.Request, rc *routeCall) error {
 	case len(raw) > h.MaxTokenSize:
 		return fail("logout_token too large")
 	}
-	v, err := h.verify(r.Context(), raw, jwtv.Options{RequireExpiry: true, RequireIssuedAt: true, RequireAudience: true})
+	v, err := h.verify(r.Context(), raw, jwtverify.Options{RequireExpiry: true, RequireIssuedAt: true, RequireAudience: true})
 	switch {
-	case errors.Is(err, jwtv.ErrKeysUnavailable):
+	case errors.Is(err, jwtverify.ErrKeysUnavailable):
 		return errKeysUnavailable
 	case err != nil:
 		return fail("logout_token: " + err.Error())

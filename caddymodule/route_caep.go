@@ -10,7 +10,7 @@ import (
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
-	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -71,7 +71,7 @@ func readSET(h *Handler, r *http.Request, rc *routeCall) error {
 	if err != nil {
 		return caepBad("invalid_request", "unreadable body, or larger than max_body_size")
 	}
-	v, err := h.verify(r.Context(), strings.TrimSpace(string(body)), jwtv.Options{RequireIssuedAt: true, RequireAudience: true})
+	v, err := h.verify(r.Context(), strings.TrimSpace(string(body)), jwtverify.Options{RequireIssuedAt: true, RequireAudience: true})
 	if err != nil {
 		return setVerifyError(err)
 	}
@@ -126,7 +126,7 @@ type subjectID struct {
 
 // subjectCutoff maps a subject identifier (raw JSON; nil when the SET has
 // none) to the session or user it names. See readSET.
-func subjectCutoff(v *jwtv.Token, raw json.RawMessage) (engine.Cutoff, error) {
+func subjectCutoff(v *jwtverify.Token, raw json.RawMessage) (engine.Cutoff, error) {
 	iss := v.Claims.Issuer
 	if raw == nil {
 		switch {
@@ -178,13 +178,13 @@ func (s *subjectID) cutoff(iss string) (engine.Cutoff, error) {
 // setVerifyError maps a verification failure to the RFC 8935 error code.
 func setVerifyError(err error) error {
 	switch {
-	case errors.Is(err, jwtv.ErrKeysUnavailable):
+	case errors.Is(err, jwtverify.ErrKeysUnavailable):
 		return &caepError{status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the issuer's signing keys could not be fetched; try again later"}
-	case errors.Is(err, jwtv.ErrUnknownIssuer), errors.Is(err, jwtv.ErrIssuer):
+	case errors.Is(err, jwtverify.ErrUnknownIssuer), errors.Is(err, jwtverify.ErrIssuer):
 		return caepBad("invalid_issuer", err.Error())
-	case errors.Is(err, jwtv.ErrAudience):
+	case errors.Is(err, jwtverify.ErrAudience):
 		return caepBad("invalid_audience", err.Error())
-	case errors.Is(err, jwtv.ErrAlgorithm), errors.Is(err, jwtv.ErrNoKey), errors.Is(err, jwtv.ErrSignature):
+	case errors.Is(err, jwtverify.ErrAlgorithm), errors.Is(err, jwtverify.ErrNoKey), errors.Is(err, jwtverify.ErrSignature):
 		return caepBad("invalid_key", err.Error())
 	}
 	return caepBad("invalid_request", err.Error())

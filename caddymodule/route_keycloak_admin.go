@@ -15,7 +15,7 @@ import (
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
-	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 )
 
 // keycloak_admin: the gateway as a Keycloak client's Admin URL.
@@ -112,7 +112,7 @@ func readKeycloakAdmin(h *Handler, r *http.Request, c *routeCall) error {
 	}
 	payload, err := v.VerifySignature(r.Context(), strings.TrimSpace(string(body)))
 	switch {
-	case errors.Is(err, jwtv.ErrKeysUnavailable):
+	case errors.Is(err, jwtverify.ErrKeysUnavailable):
 		return errKeysUnavailable
 	case err != nil:
 		h.logger.Info("keycloak admin action refused: not signed by the realm", zap.String("issuer", iss), zap.Error(err))

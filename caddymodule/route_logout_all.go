@@ -6,7 +6,7 @@ import (
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
-	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -17,9 +17,9 @@ func readLogoutAll(h *Handler, r *http.Request, c *routeCall) error {
 	if err != nil {
 		return err
 	}
-	v, err := h.verify(r.Context(), raw, jwtv.Options{})
+	v, err := h.verify(r.Context(), raw, jwtverify.Options{})
 	switch {
-	case errors.Is(err, jwtv.ErrKeysUnavailable):
+	case errors.Is(err, jwtverify.ErrKeysUnavailable):
 		return errKeysUnavailable
 	case err != nil:
 		return &oauthError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the token could not be verified", Bearer: true}

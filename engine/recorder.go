@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
-	"github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -32,8 +32,8 @@ type RecorderConfig struct {
 	ClockSkew time.Duration
 	// Verify verifies a JWT (nil: no verifier configured, no claim is
 	// trusted unless the upstream vouches). Its errors wrap
-	// jwt.ErrKeysUnavailable when the issuer's keys cannot be fetched.
-	Verify func(ctx context.Context, raw string) (*jwt.Token, error)
+	// jwtverify.ErrKeysUnavailable when the issuer's keys cannot be fetched.
+	Verify func(ctx context.Context, raw string) (*jwtverify.Token, error)
 	// RecordsGrants is set when a route records which tokens a grant holds
 	// (oauth_token): revoking a refresh token then revokes them too.
 	RecordsGrants bool
@@ -157,7 +157,7 @@ func (r *Recorder) claimsTrusted(ctx context.Context, vouched bool, t *token.Tok
 	case err == nil:
 		// The claims used are t's: the very payload the signature covers.
 		return bytes.Equal(v.Payload, t.Payload), nil
-	case errors.Is(err, jwt.ErrKeysUnavailable) && endsSession:
+	case errors.Is(err, jwtverify.ErrKeysUnavailable) && endsSession:
 		return false, fmt.Errorf("the call ends a session: %w", err)
 	}
 	return false, nil
@@ -208,7 +208,7 @@ func (r *Recorder) CutoffEntry(ns string, c Cutoff) denylist.Entry {
 // that its replay entry, kept that long, outlives every moment the token
 // would be accepted. A problem is returned as fail(description), and a
 // replay will be answered fail(...) too.
-func (r *Recorder) NewReplay(v *jwt.Token, fail func(string) error) (*Replay, error) {
+func (r *Recorder) NewReplay(v *jwtverify.Token, fail func(string) error) (*Replay, error) {
 	c := &v.Claims
 	if c.ID == "" {
 		return nil, fail("jti is missing: it is needed to refuse replays")
