@@ -86,6 +86,7 @@ var adminEndpoints = map[string]adminEndpoint{
 	"check":    {http.MethodPost, (*adminCall).check},
 	"entries":  {http.MethodGet, (*adminCall).entries},
 	"status":   {http.MethodGet, (*adminCall).status},
+	"ready":    {http.MethodGet, (*adminCall).ready}, // store_resilient.go
 }
 
 // adminCall is one request to the admin API.

@@ -38,7 +38,6 @@ var (
 )
 
 func init() {
-	metricsCollectors = append(metricsCollectors, metricRefused, metricUnverified)
 	for _, r := range []string{"invalid_client", "rate_limited_client", "rate_limited_address", "denylist_full", "owner_index_full", "too_many_tokens"} {
 		metricRefused.WithLabelValues(r) // shown as 0 from the start, for rate() and alerts
 	}

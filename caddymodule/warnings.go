@@ -43,10 +43,6 @@ var (
 	}, []string{"route"})
 )
 
-func init() {
-	metricsCollectors = append(metricsCollectors, metricNoSID, metricNearMisses)
-}
-
 // sessionKinds are the route kinds that revoke sessions (sid).
 var sessionKinds = []string{"logout", "keycloak_logout", "backchannel_logout", "caep"}
 

@@ -27,6 +27,7 @@ type EmbeddedStore struct {
 	now   func() time.Time
 
 	ownerRecords atomic.Int64 // see OwnerRecords
+	ownersPurge  ownersPurgeClock
 
 	stop chan struct{}
 	done sync.WaitGroup
