@@ -52,6 +52,9 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        write_timeout <duration>
 //	        pool_size <n>
 //	        key_prefix <prefix>
+//	        partitions <n>              # hash slots the denylist spreads over (Cluster: a multiple of the primaries); default 1
+//	        layout legacy|upgrade|compact  # compact: ~1/5 of the Redis memory; upgrade: while earlier releases share the Redis; default legacy
+//	        capacity <n>                # live revocations the compact layout is sized for; default 1000000
 //	        eviction_policy warn|refuse
 //	        check_mode mirror|direct    # default: mirror (in-memory copy, fed by Redis)
 //	        max_staleness <duration>    # mirror: past it, checks ask Redis (default: 1s)
@@ -353,6 +356,12 @@ func unmarshalRedis(d *caddyfile.Dispenser, c *denylist.RedisOptions) error {
 			err = intArg(d, &c.PoolSize)
 		case "key_prefix":
 			err = oneArg(d, &c.KeyPrefix)
+		case "partitions":
+			err = intArg(d, &c.Partitions)
+		case "layout":
+			err = oneArg(d, &c.Layout)
+		case "capacity":
+			err = intArg(d, &c.Capacity)
 		case "eviction_policy":
 			err = oneArg(d, &c.EvictionPolicy)
 		case "check_mode":

@@ -23,7 +23,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "token-revocation",
-		Usage: "revoke|unrevoke|check|list|status|version [flags]",
+		Usage: "revoke|unrevoke|check|list|status|version|migrate-layout [flags]",
 		Short: "Revokes tokens and inspects the denylist of a running Caddy",
 		Long: `
 Calls the token_revocation admin API of a running Caddy (see AdminAPI):
@@ -40,6 +40,7 @@ whether one is revoked; list the denylist; show the stores' health.
   caddy token-revocation list [--limit 100] [--cursor <c>] [--all]
   caddy token-revocation status
   caddy token-revocation version
+  caddy token-revocation migrate-layout --config Caddyfile
 
 ` + "`check`" + ` exits 0 when nothing it names is revoked, 1 when it is
 revoked, and 2 when it could not tell (bad flags, admin API unreachable
@@ -134,6 +135,7 @@ func setupCLI(cmd *cobra.Command) {
 	}
 	cmd.AddCommand(status)
 	cmd.AddCommand(versionCommand())
+	cmd.AddCommand(migrateCommand(o))
 }
 
 // maxStdinToken bounds a token read from standard input.
