@@ -220,10 +220,8 @@ func OpenMirror(ctx context.Context, rs *RedisStore, o MirrorOptions) (*MirrorSt
 	if err == nil {
 		err = m.reload(ctx, false)
 	}
-	for g := range m.groups {
-		if err == nil {
-			err = m.read(ctx, false, &m.groups[g]) // catch up at once, and prove the mirror fresh
-		}
+	if err == nil {
+		err = m.catchUp(ctx) // catch up at once, and prove the mirror fresh
 	}
 	if err == nil {
 		err = m.prove(ctx)
@@ -237,6 +235,35 @@ func OpenMirror(ctx context.Context, rs *RedisStore, o MirrorOptions) (*MirrorSt
 	go m.run(loopCtx)
 	m.awaitProof(ctx)
 	return m, nil
+}
+
+// catchUp reads every group's events once, so that the mirror opens
+// fresh. A read answered on a connection opened meanwhile does not count
+// (see read): on a Cluster the load itself opens connections to every
+// node. Then, as the tail loop would, it verifies and reads again, a few
+// times at most; the tail loop goes on from there.
+func (m *MirrorStore) catchUp(ctx context.Context) error {
+	for try := 0; try < 3; try++ {
+		if try > 0 && m.reconnected.Load() {
+			if err := m.verifyData(ctx); err != nil {
+				return err
+			}
+		}
+		answered := true
+		for g := range m.groups {
+			if m.groups[g].lastAnswer.Load() != 0 {
+				continue
+			}
+			if err := m.read(ctx, false, &m.groups[g]); err != nil {
+				return err
+			}
+			answered = answered && m.groups[g].lastAnswer.Load() != 0
+		}
+		if answered {
+			return nil
+		}
+	}
+	return nil
 }
 
 // since returns the monotonic time elapsed since m.base.

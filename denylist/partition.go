@@ -106,6 +106,13 @@ func (s *RedisStore) PartitionKeys(i int) (entries, expiry, events string) {
 	return p.entriesKey, p.expiryKey, p.eventsKey
 }
 
+// PartitionKeysOf returns the names of the entries hash, expiry sorted set
+// and events stream of partition i of n of a key prefix.
+func PartitionKeysOf(prefix string, n, i int) (entries, expiry, events string) {
+	p := redisPartitions(prefix, n)[i]
+	return p.entriesKey, p.expiryKey, p.eventsKey
+}
+
 // groupByPartition splits entries by partition, keeping their order.
 func groupByPartition[T any](n int, items []T, digest func(*T) *Digest) [][]T {
 	out := make([][]T, n)

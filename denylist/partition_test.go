@@ -265,6 +265,13 @@ func TestRedisPartitionedCluster(t *testing.T) {
 		return openMirrorOf(t, openPartitioned(t, cl.Seeds(), true, 3, clk), nil)
 	}
 	a, b := mirror(), mirror()
+	for _, m := range []*MirrorStore{a, b} {
+		// A mirror opens fresh: the connections its load opened to
+		// every node do not leave it waiting for its next read.
+		if _, fresh := m.Freshness(); !fresh {
+			t.Fatal("a mirror on the cluster opened stale")
+		}
+	}
 	if a.Len() != 300 {
 		t.Fatalf("mirror loaded %d entries, want 300", a.Len())
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
 // The same revoke/enforce flows on every Redis topology, and failover under
@@ -118,6 +120,14 @@ func TestTopologies(t *testing.T) {
 		{"cluster", func(t *testing.T) string {
 			return "address " + startCluster(t, false).seeds() + "\n\t\t\tcluster"
 		}},
+		// Issue 14: the denylist spread over the three primaries.
+		{"cluster, 3 partitions, compact layout", func(t *testing.T) string {
+			return "address " + startCluster(t, false).seeds() + "\n\t\t\tcluster\n\t\t\tpartitions 3\n\t\t\tlayout compact"
+		}},
+		{"sentinel, 4 partitions, compact layout", func(t *testing.T) string {
+			g := startSentinelGroup(t)
+			return "address " + g.addresses() + "\n\t\t\tmaster_name " + sentinelMaster + "\n\t\t\tmin_replicas 1\n\t\t\tpartitions 4\n\t\t\tlayout compact"
+		}},
 	}
 	for _, tp := range topologies {
 		t.Run(tp.name, func(t *testing.T) {
@@ -224,24 +234,43 @@ func TestSentinelFailover(t *testing.T) {
 // 1 no revocation answered 200 is lost, and revocations go on once the old
 // primary is back as a replica.
 func TestClusterFailover(t *testing.T) {
-	cl := startCluster(t, true)
-	up := startKeycloakish(t)
-	c := startCaddy(t, topologyCaddyfile, "address "+cl.seeds()+"\n\t\t\tcluster\n\t\t\tmin_replicas 1\n\t\t\treplica_timeout 500ms\n\t\t\tdial_timeout 500ms", up.Addr())
-	owner := cl.ownerOf(t, "{trv}:entries")
-	if owner == nil {
-		t.Fatal("no node owns the denylist's slot")
-	}
-	replica := cl.replicaOf(t, owner)
-	failoverUnderLoad(t, c, func() {
-		lagReplicaThenKill(t, owner, replica, 300*time.Millisecond)
-		pollUntil(t, 20*time.Second, func() string {
-			if o := cl.ownerOf(t, "{trv}:entries"); o == nil || o == owner {
-				return "no replica took over the denylist's slot"
+	for _, tc := range []struct {
+		name, store, key string
+	}{
+		{"one slot", "", "{trv}:entries"},
+		// Issue 14: three partitions, one per primary; the one of
+		// partition 0 dies (its tag is "{trv/0.s}", see denylist).
+		{"3 partitions, compact layout", "\n\t\t\tpartitions 3\n\t\t\tlayout compact", partitionKey(t, 3, 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := startCluster(t, true)
+			up := startKeycloakish(t)
+			c := startCaddy(t, topologyCaddyfile, "address "+cl.seeds()+"\n\t\t\tcluster\n\t\t\tmin_replicas 1\n\t\t\treplica_timeout 500ms\n\t\t\tdial_timeout 500ms"+tc.store, up.Addr())
+			owner := cl.ownerOf(t, tc.key)
+			if owner == nil {
+				t.Fatal("no node owns the denylist's slot")
 			}
-			return ""
+			replica := cl.replicaOf(t, owner)
+			failoverUnderLoad(t, c, func() {
+				lagReplicaThenKill(t, owner, replica, 300*time.Millisecond)
+				pollUntil(t, 20*time.Second, func() string {
+					if o := cl.ownerOf(t, tc.key); o == nil || o == owner {
+						return "no replica took over the denylist's slot"
+					}
+					return ""
+				})
+			}, func() {
+				// Its nodes.conf kept, the old primary rejoins as a replica.
+				owner.Restart()
+			})
 		})
-	}, func() {
-		// Its nodes.conf kept, the old primary rejoins as a replica.
-		owner.Restart()
-	})
+	}
+}
+
+// partitionKey returns the entries key of partition i of n of the default
+// key prefix.
+func partitionKey(t *testing.T, n, i int) string {
+	t.Helper()
+	k, _, _ := denylist.PartitionKeysOf(denylist.DefaultRedisKeyPrefix, n, i)
+	return k
 }
