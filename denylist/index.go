@@ -1,6 +1,7 @@
 package denylist
 
 import (
+	"runtime"
 	"sync"
 )
 
@@ -73,17 +74,72 @@ func NewIndexSize(n int) *Index {
 	return ix
 }
 
-// Put merges entries into the index.
+// Put merges entries into the index. A large batch (a load's page) takes
+// each shard's lock once.
 func (ix *Index) Put(entries ...Entry) {
-	for _, e := range entries {
-		sh := ix.shard(&e.Digest)
-		sh.mu.Lock()
-		if old, ok := sh.t.get(&e.Digest); ok {
-			e = e.Merge(old.entry(e.Key))
+	if len(entries) < 4*indexShards {
+		for i := range entries {
+			sh := ix.shard(&entries[i].Digest)
+			sh.mu.Lock()
+			sh.put(entries[i])
+			sh.mu.Unlock()
 		}
-		sh.t.put(&e.Digest, pack(e))
-		sh.mu.Unlock()
+		return
 	}
+	// Counting sort of the entries' positions by shard.
+	var start [indexShards + 1]int
+	for i := range entries {
+		start[entries[i].Digest[1]%indexShards+1]++
+	}
+	for s := 1; s <= indexShards; s++ {
+		start[s] += start[s-1]
+	}
+	order := make([]int32, len(entries))
+	next := start
+	for i := range entries {
+		s := entries[i].Digest[1] % indexShards
+		order[next[s]] = int32(i)
+		next[s]++
+	}
+	putShards := func(from, to int) {
+		for s := from; s < to; s++ {
+			if start[s] == start[s+1] {
+				continue
+			}
+			sh := &ix.shards[s]
+			sh.mu.Lock()
+			for _, i := range order[start[s]:start[s+1]] {
+				sh.put(entries[i])
+			}
+			sh.mu.Unlock()
+		}
+	}
+	if len(entries) < putParallel || runtime.GOMAXPROCS(0) < 2 {
+		putShards(0, indexShards)
+		return
+	}
+	// A load's page: half the shards on another core (the table writes
+	// are cache misses, which two cores wait for side by side).
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		putShards(indexShards/2, indexShards)
+	}()
+	putShards(0, indexShards/2)
+	wg.Wait()
+}
+
+// putParallel is the batch size from which Put uses two goroutines.
+const putParallel = 4096
+
+// put merges e into the shard; its lock is held.
+func (sh *indexShard) put(e Entry) {
+	v, found := sh.t.upsert(&e.Digest)
+	if found {
+		e = e.Merge(v.entry(e.Key))
+	}
+	*v = pack(e)
 }
 
 // Delete removes the entries with these keys.

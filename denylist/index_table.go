@@ -109,10 +109,22 @@ func (t *digestTable) setCtrl(i int, c byte) {
 
 // put sets d's value (merge, if wanted, is the caller's).
 func (t *digestTable) put(d *Digest, p packed) {
+	v, _ := t.upsert(d)
+	*v = p
+}
+
+// upsert returns where d's value is, inserting d (value 0) when absent;
+// found says whether it was there. The pointer is good until the next
+// insertion.
+func (t *digestTable) upsert(d *Digest) (v *packed, found bool) {
 	if i := t.find(d); i >= 0 {
-		t.slots[i].p = p
-		return
+		return &t.slots[i].p, true
 	}
+	return t.insert(d), false
+}
+
+// insert adds d, which is absent, and returns where its value is.
+func (t *digestTable) insert(d *Digest) *packed {
 	if (t.used+1)*groupSlots > len(t.slots)*tableLoad {
 		t.rebuild(t.live + 1 + t.live/4) // grow by a quarter
 	}
@@ -127,9 +139,9 @@ func (t *digestTable) put(d *Digest, p packed) {
 				t.used++
 			}
 			t.setCtrl(i, c)
-			t.slots[i] = tableSlot{*d, p}
+			t.slots[i] = tableSlot{d: *d}
 			t.live++
-			return
+			return &t.slots[i].p
 		}
 		if g++; g == len(t.ctrl) {
 			g = 0

@@ -82,3 +82,28 @@ func TestDigestTableAgainstMap(t *testing.T) {
 		t.Errorf("indexShard is %d bytes, want 128 (two cache lines)", s)
 	}
 }
+
+// TestIndexPutBatch: a batch large enough to be put shard by shard holds
+// what putting its entries one by one holds, merges included.
+func TestIndexPutBatch(t *testing.T) {
+	es := benchEntries(6000)
+	for i := range es[:1000] { // later cut-offs and expiries of the first 1000
+		e := es[i]
+		e.Cutoff, e.Expires = e.Cutoff+7, e.Expires-7
+		es = append(es, e)
+	}
+	one, batch := NewIndex(), NewIndex()
+	for _, e := range es {
+		one.Put(e)
+	}
+	batch.Put(es...)
+	if one.Len() != 6000 || batch.Len() != 6000 {
+		t.Fatalf("%d and %d entries, want 6000", one.Len(), batch.Len())
+	}
+	one.Range(func(e Entry) bool {
+		if got, ok := batch.Get(e.Key, t0); !ok || got != e {
+			t.Fatalf("batch holds %+v %v, one by one %+v", got, ok, e)
+		}
+		return true
+	})
+}

@@ -590,6 +590,16 @@ func (s *RedisStore) List(ctx context.Context, cursor string, limit int) ([]Entr
 // page of a hash is fetched meanwhile, so Redis and fn work at the same
 // time.
 func (s *RedisStore) LoadAll(ctx context.Context, fn func(Entry)) (lastEventID string, err error) {
+	return s.loadAll(ctx, func(es []Entry) {
+		for _, e := range es {
+			fn(e)
+		}
+	})
+}
+
+// loadAll is LoadAll handing over the entries a page at a time (a
+// mirror's index takes a page with a lock per shard, not per entry).
+func (s *RedisStore) loadAll(ctx context.Context, fn func([]Entry)) (lastEventID string, err error) {
 	ids := make([]string, len(s.parts))
 	for i := range s.parts {
 		if ids[i], err = s.loadPartition(ctx, &s.parts[i], fn); err != nil {
@@ -605,7 +615,7 @@ func (s *RedisStore) LoadAll(ctx context.Context, fn func(Entry)) (lastEventID s
 }
 
 // loadPartition is LoadAll for one partition.
-func (s *RedisStore) loadPartition(ctx context.Context, part *redisPartition, fn func(Entry)) (lastEventID string, err error) {
+func (s *RedisStore) loadPartition(ctx context.Context, part *redisPartition, fn func([]Entry)) (lastEventID string, err error) {
 	msgs, err := s.client.XRevRangeN(ctx, part.eventsKey, "+", "-", 1).Result()
 	if err != nil {
 		return "", s.unavailable(err)
@@ -642,6 +652,7 @@ func (s *RedisStore) loadPartition(ctx context.Context, part *redisPartition, fn
 		if p.err != nil {
 			return "", s.unavailable(p.err)
 		}
+		batch := make([]Entry, 0, len(p.kv)/2)
 		for i := 0; i+1 < len(p.kv); i += 2 {
 			e, err := parseField(p.kv[i], p.kv[i+1])
 			if err != nil {
@@ -649,9 +660,10 @@ func (s *RedisStore) loadPartition(ctx context.Context, part *redisPartition, fn
 				continue
 			}
 			if e.Live(now) {
-				fn(e)
+				batch = append(batch, e)
 			}
 		}
+		fn(batch)
 	}
 	if err := ctx.Err(); err != nil { // canceled before the last page
 		return "", s.unavailable(err)

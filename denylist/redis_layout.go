@@ -338,7 +338,7 @@ func (s *RedisStore) lookup(ctx context.Context, keys []Key) ([]Entry, []bool, e
 // loadCompact calls fn with every live entry of partition p's buckets,
 // reading bucketsPerCall buckets per pipelined round trip; the next
 // round trip is on its way while fn runs, as in loadPartition.
-func (s *RedisStore) loadCompact(ctx context.Context, p *redisPartition, fn func(Entry)) error {
+func (s *RedisStore) loadCompact(ctx context.Context, p *redisPartition, fn func([]Entry)) error {
 	now := s.now().Unix()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -359,13 +359,14 @@ func (s *RedisStore) loadCompact(ctx context.Context, p *redisPartition, fn func
 		if pg.err != nil {
 			return s.unavailable(pg.err)
 		}
+		batch := make([]Entry, 0, bucketsPerCall*bucketFill)
 		for _, c := range pg.cmds {
 			kv, cur := c.Val()
 			for {
 				for j := 0; j+1 < len(kv); j += 2 {
 					e, err := parseCompact(kv[j], kv[j+1])
 					if err == nil && e.Live(now) {
-						fn(e)
+						batch = append(batch, e)
 					}
 				}
 				if cur == 0 {
@@ -378,6 +379,7 @@ func (s *RedisStore) loadCompact(ctx context.Context, p *redisPartition, fn func
 				}
 			}
 		}
+		fn(batch)
 	}
 	if err := ctx.Err(); err != nil {
 		return s.unavailable(err)
