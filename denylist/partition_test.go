@@ -91,6 +91,43 @@ func seesAll(t *testing.T, s Store, what string, es []Entry) {
 	})
 }
 
+// unrevokeThenPurge un-revokes keys (none is then found) and purges at
+// time at, where exactly one entry has expired.
+func unrevokeThenPurge(t *testing.T, s *RedisStore, clk *testClock, at int64, keys ...Key) {
+	t.Helper()
+	if err := s.Unrevoke(context.Background(), keys...); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if _, ok := mustGet(t, s, k); ok {
+			t.Fatal("un-revoked entry still there")
+		}
+	}
+	clk.Set(at)
+	if n, err := s.Purge(context.Background(), clk.Now()); err != nil || n != 1 {
+		t.Fatalf("Purge: %d %v, want 1", n, err)
+	}
+}
+
+// listAll pages through s's List, limit a page, and counts each key seen.
+func listAll(t *testing.T, s *RedisStore, limit int) map[Key]int {
+	t.Helper()
+	listed := map[Key]int{}
+	for cursor, pages := "", 0; ; pages++ {
+		page, next, err := s.List(context.Background(), cursor, limit)
+		if err != nil || pages > 1000 {
+			t.Fatalf("List: %v after %d pages", err, pages)
+		}
+		for _, e := range page {
+			listed[e.Key]++
+		}
+		if next == "" {
+			return listed
+		}
+		cursor = next
+	}
+}
+
 func manyEntries(prefix string, n int) []Entry {
 	es := make([]Entry, n)
 	for i := range es {
@@ -141,26 +178,14 @@ func TestRedisPartitioned(t *testing.T) {
 		t.Fatalf("Check: %+v", m)
 	}
 	// List pages through every partition, each entry once.
-	listed := map[Key]int{}
-	cursor := ""
-	for pages := 0; ; pages++ {
-		page, next, err := s.List(ctx, cursor, 50)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range page {
-			listed[e.Key]++
-		}
-		if next == "" {
-			break
-		}
-		if pages > 100 {
-			t.Fatal("List never ends")
-		}
-		cursor = next
-	}
+	listed := listAll(t, s, 50)
 	if len(listed) != 401 {
 		t.Fatalf("List returned %d distinct entries, want 401", len(listed))
+	}
+	for k, n := range listed {
+		if n != 1 {
+			t.Fatalf("List returned %v %d times", k, n)
+		}
 	}
 	if _, _, err := s.List(ctx, "9.0", 10); err == nil {
 		t.Fatal("List accepted a cursor of partition 9 of 4")
@@ -176,16 +201,7 @@ func TestRedisPartitioned(t *testing.T) {
 	if st := s.Status(ctx); !st.Healthy || st.Entries != 401 || st.Details["partitions"] != 4 || st.Details["events"] != int64(401) {
 		t.Fatalf("Status: %+v", st)
 	}
-	if err := s.Unrevoke(ctx, es[0].Key, es[1].Key, es[2].Key); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := mustGet(t, s, es[1].Key); ok {
-		t.Fatal("un-revoked entry still there")
-	}
-	clk.Set(t0 + 200) // sess expired
-	if n, err := s.Purge(ctx, clk.Now()); err != nil || n != 1 {
-		t.Fatalf("Purge: %d %v, want 1", n, err)
-	}
+	unrevokeThenPurge(t, s, clk, t0+200, es[0].Key, es[1].Key, es[2].Key) // sess expired by then
 
 	// The owner index: each owner's set in its own partition.
 	for i := range 8 {

@@ -59,37 +59,14 @@ func TestRedisCompact(t *testing.T) {
 			if n, err := s.Entries(ctx); err != nil || n != 301 {
 				t.Fatalf("Entries: %d %v, want 301", n, err)
 			}
-			listed := map[Key]bool{}
-			for cursor, pages := "", 0; ; pages++ {
-				page, next, err := s.List(ctx, cursor, 40)
-				if err != nil || pages > 1000 {
-					t.Fatalf("List: %v after %d pages", err, pages)
-				}
-				for _, e := range page {
-					listed[e.Key] = true
-				}
-				if next == "" {
-					break
-				}
-				cursor = next
-			}
-			if len(listed) != 301 {
+			if listed := listAll(t, s, 40); len(listed) != 301 {
 				t.Fatalf("List: %d entries, want 301", len(listed))
 			}
 			loaded := 0
 			if _, err := s.LoadAll(ctx, func(Entry) { loaded++ }); err != nil || loaded != 301 {
 				t.Fatalf("LoadAll: %d %v", loaded, err)
 			}
-			if err := s.Unrevoke(ctx, es[0].Key, es[1].Key); err != nil {
-				t.Fatal(err)
-			}
-			if _, ok := mustGet(t, s, es[0].Key); ok {
-				t.Fatal("un-revoked entry still there")
-			}
-			clk.Set(t0 + 300) // sess expired
-			if n, err := s.Purge(ctx, clk.Now()); err != nil || n != 1 {
-				t.Fatalf("Purge: %d %v, want 1", n, err)
-			}
+			unrevokeThenPurge(t, s, clk, t0+300, es[0].Key, es[1].Key) // sess expired by then
 			if n, err := s.Entries(ctx); err != nil || n != 298 {
 				t.Fatalf("Entries after un-revoking 2 and purging 1: %d %v", n, err)
 			}
