@@ -132,6 +132,7 @@ type MirrorStore struct {
 	groups      []tailGroup    // the partitions each tail reads with one XREAD
 	partOf      map[string]int // events stream name -> partition
 	lastVerify  atomic.Int64   // when the last verify succeeded, ns after base
+	mustVerify  atomic.Bool    // the last periodic verify failed: the tail loops verify before reading on
 	verifyMu    sync.Mutex     // one verify (and reload) at a time
 	reconnected atomic.Bool    // the tail opened a new connection: verify before reading on
 	eventLag    atomic.Int64   // age of the last event applied when it was applied, ns
@@ -452,7 +453,32 @@ func (m *MirrorStore) run(ctx context.Context) {
 			m.runGroup(ctx, &m.groups[g], g == 0)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.verifyLoop(ctx)
+	}()
 	wg.Wait()
+}
+
+// verifyLoop verifies every VerifyEvery beside the tail loops, so that
+// the reads (and the propagation of revocations) do not wait for it: a
+// verify is several round trips, one per partition and more. A reload it
+// starts drops the reads begun before (gen); a failure makes the tail loops
+// verify before they read on.
+func (m *MirrorStore) verifyLoop(ctx context.Context) {
+	t := time.NewTicker(max(m.opts.VerifyEvery/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := m.maybeVerify(ctx, false, true); err != nil && ctx.Err() == nil {
+			m.mustVerify.Store(true)
+		}
+	}
 }
 
 // runGroup is a tail loop: verify when needed, read, apply, repeat; on
@@ -473,7 +499,7 @@ func (m *MirrorStore) runGroup(ctx context.Context, g *tailGroup, purges bool) {
 			}
 		default:
 		}
-		err := m.maybeVerify(ctx, failing)
+		err := m.maybeVerify(ctx, failing, false)
 		if err == nil {
 			err = m.read(ctx, true, g)
 		}
@@ -497,12 +523,13 @@ func (m *MirrorStore) runGroup(ctx context.Context, g *tailGroup, purges bool) {
 }
 
 // maybeVerify verifies (see verify) when force is set, after a
-// reconnection, while the denylist is unproven, or when the last verify
-// is VerifyEvery old; one tail loop at a time.
-func (m *MirrorStore) maybeVerify(ctx context.Context, force bool) error {
+// reconnection, while the denylist is unproven, after a failed periodic
+// verify, or, with periodic, when the last verify is VerifyEvery old; one
+// at a time.
+func (m *MirrorStore) maybeVerify(ctx context.Context, force, periodic bool) error {
 	due := func() bool {
-		return force || m.reconnected.Load() || !m.proven.Load() ||
-			m.since()-time.Duration(m.lastVerify.Load()) >= m.opts.VerifyEvery
+		return force || m.reconnected.Load() || !m.proven.Load() || m.mustVerify.Load() ||
+			periodic && m.since()-time.Duration(m.lastVerify.Load()) >= m.opts.VerifyEvery
 	}
 	if !due() {
 		return nil
@@ -515,6 +542,7 @@ func (m *MirrorStore) maybeVerify(ctx context.Context, force bool) error {
 	if err := m.verify(ctx); err != nil {
 		return err
 	}
+	m.mustVerify.Store(false)
 	m.lastVerify.Store(int64(m.since()))
 	return nil
 }
