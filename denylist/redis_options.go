@@ -124,8 +124,10 @@ type RedisOptions struct {
 
 	// Capacity is the number of live revocations the compact layout's
 	// buckets are sized for, fixed when a key prefix is first written in
-	// it (past it Redis memory per entry grows to ~90 bytes). Default:
-	// 1000000 (DefaultRedisCapacity).
+	// it (past it Redis memory per entry grows to ~90 bytes). Give every
+	// instance of a prefix the same value: should Redis lose its data,
+	// the bucket count is written again from it. Default: 1000000
+	// (DefaultRedisCapacity).
 	Capacity int `json:"capacity,omitempty"`
 
 	// CheckMode says how a request's tokens are checked: "mirror"
