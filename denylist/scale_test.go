@@ -266,12 +266,12 @@ func scaleLayouts(t *testing.T, w *strings.Builder, n int) {
 	}
 	nb := max(1, n/64) // about 64 entries per bucket: under hash-max-listpack-entries (128)
 	layouts := []layout{
-		{"current: hash (hex key, \"exp:cut\"), expiry zset, stream op/k/v", func(p redis.Pipeliner, e Entry, _ int) {
+		{"legacy: hash (hex key, \"exp:cut\"), expiry zset, stream op/k/v", func(p redis.Pipeliner, e Entry, _ int) {
 			p.HSet(ctx, "{a}:entries", e.Key.String(), e.Value())
 			p.ZAdd(ctx, "{a}:expiry", redis.Z{Score: float64(e.Expires), Member: e.Key.String()})
 			p.XAdd(ctx, &redis.XAddArgs{Stream: "{a}:events", Values: []any{"op", "add", "k", e.Key.String(), "v", e.Value()}})
 		}},
-		{"current hash alone", func(p redis.Pipeliner, e Entry, _ int) {
+		{"legacy hash alone", func(p redis.Pipeliner, e Entry, _ int) {
 			p.HSet(ctx, "{a}:entries", e.Key.String(), e.Value())
 		}},
 		{"one hash, binary field (16 B) and value (8 B)", func(p redis.Pipeliner, e Entry, _ int) {
@@ -287,10 +287,10 @@ func scaleLayouts(t *testing.T, w *strings.Builder, n int) {
 		{"stream alone, binary k and v", func(p redis.Pipeliner, e Entry, _ int) {
 			p.XAdd(ctx, &redis.XAddArgs{Stream: "{a}:events", Values: []any{"k", bin(e), "v", val8(e)}})
 		}},
-		{"stream alone, op/k/v as today", func(p redis.Pipeliner, e Entry, _ int) {
+		{"stream alone, legacy op/k/v", func(p redis.Pipeliner, e Entry, _ int) {
 			p.XAdd(ctx, &redis.XAddArgs{Stream: "{a}:events", Values: []any{"op", "add", "k", e.Key.String(), "v", e.Value()}})
 		}},
-		{"expiry zset alone", func(p redis.Pipeliner, e Entry, _ int) {
+		{"legacy expiry zset alone", func(p redis.Pipeliner, e Entry, _ int) {
 			p.ZAdd(ctx, "{a}:expiry", redis.Z{Score: float64(e.Expires), Member: e.Key.String()})
 		}},
 	}
