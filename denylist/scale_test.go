@@ -33,6 +33,8 @@ import (
 //     the entries were stored through Revoke, events stream included), and
 //     the alternatives of issue 14 written straight into a server;
 //   - the mirror's heap per entry and load time;
+//   - the compact layout over three partitions of the 3-primary cluster:
+//     memory per primary, the mirror's load from the three;
 //   - propagation from one mirror's Revoke to another mirror's index.
 func TestScale(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("TRV_SCALE"))
@@ -56,6 +58,9 @@ func TestScale(t *testing.T) {
 	}
 	if want("compact") {
 		scaleMemory(t, &report, n, LayoutCompact)
+	}
+	if want("cluster") {
+		scaleClusterMemory(t, &report, n)
 	}
 	if want("propagation") {
 		scalePropagation(t, &report)
@@ -179,6 +184,58 @@ func scaleMemory(t *testing.T, w *strings.Builder, n int, layout string) {
 	}
 	defer s.Close()
 	before := usedMemory(t, raw)
+	stored := scaleFill(t, s, n)
+	after := usedMemory(t, raw)
+	entries, expiry, events := s.Keys()
+	usage := func(k string) int64 { return raw.MemoryUsage(ctx, k, 0).Val() }
+	fmt.Fprintf(w, "### Redis memory, %s layout (%d entries stored through Revoke in %s: %.0f/s)\n\n", layout, n, stored.Round(time.Millisecond), float64(n)/stored.Seconds())
+	fmt.Fprintf(w, "| what | bytes | per entry |\n|---|---|---|\n")
+	fmt.Fprintf(w, "| used_memory delta | %d | **%.1f** |\n", after-before, float64(after-before)/float64(n))
+	keys := []string{events}
+	if layout == LayoutLegacy {
+		keys = append(keys, entries, expiry)
+	}
+	for _, k := range keys {
+		u := usage(k)
+		fmt.Fprintf(w, "| MEMORY USAGE %s | %d | %.1f |\n", k, u, float64(u)/float64(n))
+	}
+	if layout != LayoutLegacy {
+		p := &s.parts[0]
+		fmt.Fprintf(w, "| buckets | %d (%.0f entries each; %s) | |\n", p.buckets, float64(n)/float64(p.buckets), raw.ObjectEncoding(ctx, p.bucketKey(0)).Val())
+	}
+	fmt.Fprintf(w, "\n(the stream holds the last %d events: %d)\n\n", DefaultRedisStreamMaxLen, raw.XLen(ctx, events).Val())
+
+	scaleMirror(t, w, s, n, "the "+layout+" layout")
+}
+
+// scaleMirror opens a mirror on s (which it then owns and closes) holding
+// n entries and reports its load time and heap per entry.
+func scaleMirror(t *testing.T, w *strings.Builder, s *RedisStore, n int, what string) {
+	ctx := context.Background()
+	heapBefore := heapAlloc()
+	start := time.Now()
+	m, err := OpenMirror(ctx, s, MirrorOptions{})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := float64(heapAlloc()-heapBefore) / float64(n)
+	// OpenMirror on a deployment's first start also waits for the new
+	// epoch to settle (MirrorOptions.Settle); a reload is the load alone.
+	start = time.Now()
+	if err := m.reload(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	reload := time.Since(start)
+	fmt.Fprintf(w, "### Mirror on %s\n\n| entries | OpenMirror (first start: + Settle %s) | load (reload) | heap per entry |\n|---|---|---|---|\n| %d | %s | **%s** | **%.1f B** |\n\n",
+		what, DefaultMirrorSettle, m.Len(), took.Round(time.Millisecond), reload.Round(time.Millisecond), per)
+	m.Close()
+}
+
+// scaleFill stores n entries in s through Revoke, 500 a call from 8
+// goroutines, and returns how long it took.
+func scaleFill(t *testing.T, s *RedisStore, n int) time.Duration {
+	ctx := context.Background()
 	now := time.Now().Unix()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -201,48 +258,39 @@ func scaleMemory(t *testing.T, w *strings.Builder, n int, layout string) {
 		}()
 	}
 	wg.Wait()
-	stored := time.Since(start)
-	after := usedMemory(t, raw)
-	entries, expiry, events := s.Keys()
-	usage := func(k string) int64 { return raw.MemoryUsage(ctx, k, 0).Val() }
-	fmt.Fprintf(w, "### Redis memory, %s layout (%d entries stored through Revoke in %s: %.0f/s)\n\n", layout, n, stored.Round(time.Millisecond), float64(n)/stored.Seconds())
-	fmt.Fprintf(w, "| what | bytes | per entry |\n|---|---|---|\n")
-	fmt.Fprintf(w, "| used_memory delta | %d | **%.1f** |\n", after-before, float64(after-before)/float64(n))
-	keys := []string{events}
-	if layout == LayoutLegacy {
-		keys = append(keys, entries, expiry)
-	}
-	for _, k := range keys {
-		u := usage(k)
-		fmt.Fprintf(w, "| MEMORY USAGE %s | %d | %.1f |\n", k, u, float64(u)/float64(n))
-	}
-	if layout != LayoutLegacy {
-		p := &s.parts[0]
-		fmt.Fprintf(w, "| buckets | %d (%.0f entries each; %s) | |\n", p.buckets, float64(n)/float64(p.buckets), raw.ObjectEncoding(ctx, p.bucketKey(0)).Val())
-	}
-	fmt.Fprintf(w, "\n(the stream holds the last %d events: %d)\n\n", DefaultRedisStreamMaxLen, raw.XLen(ctx, events).Val())
+	return time.Since(start)
+}
 
-	runtime.GC()
-	heapBefore := heapAlloc()
-	start = time.Now()
-	m, err := OpenMirror(ctx, s, MirrorOptions{})
-	took := time.Since(start)
+// scaleClusterMemory stores n entries in the compact layout over three
+// partitions of a 3-primary cluster, and measures each primary's memory
+// and a mirror's load from the three.
+func scaleClusterMemory(t *testing.T, w *strings.Builder, n int) {
+	ctx := context.Background()
+	cl := redistest.StartCluster(t, 3, 0)
+	defer func() {
+		for _, p := range cl.Primaries {
+			p.Stop()
+		}
+	}()
+	s, err := OpenRedis(ctx, RedisOptions{Addrs: cl.Seeds(), Cluster: true, Partitions: 3, PoolSize: 16, Layout: LayoutCompact, Capacity: n})
 	if err != nil {
 		t.Fatal(err)
 	}
-	per := float64(heapAlloc()-heapBefore) / float64(n)
-	// OpenMirror on a deployment's first start also waits for the new
-	// epoch to settle (MirrorOptions.Settle); a reload is the load alone.
-	start = time.Now()
-	if err := m.reload(ctx, false); err != nil {
-		t.Fatal(err)
+	before := make([]int64, 3)
+	for i, p := range cl.Primaries {
+		before[i] = usedMemory(t, p.Client())
 	}
-	reload := time.Since(start)
-	fmt.Fprintf(w, "### Mirror on the %s layout\n\n| entries | OpenMirror (first start: + Settle %s) | load (reload) | heap per entry |\n|---|---|---|---|\n| %d | %s | **%s** | **%.1f B** |\n\n",
-		layout, DefaultMirrorSettle, m.Len(), took.Round(time.Millisecond), reload.Round(time.Millisecond), per)
-	runtime.KeepAlive(m)
-	// m owns s now; closing it closes s (Close is idempotent).
-	m.Close()
+	stored := scaleFill(t, s, n)
+	var total int64
+	var per []string
+	for i, p := range cl.Primaries {
+		d := usedMemory(t, p.Client()) - before[i]
+		total += d
+		per = append(per, fmt.Sprintf("%.0f MB", float64(d)/1e6))
+	}
+	fmt.Fprintf(w, "### Redis memory, compact layout, 3 partitions on a 3-primary cluster (%d entries stored in %s: %.0f/s)\n\n", n, stored.Round(time.Millisecond), float64(n)/stored.Seconds())
+	fmt.Fprintf(w, "| used_memory delta, all primaries | per entry | per primary |\n|---|---|---|\n| %d | **%.1f** | %s |\n\n", total, float64(total)/float64(n), strings.Join(per, " / "))
+	scaleMirror(t, w, s, n, "3 partitions of the 3-primary cluster")
 }
 
 // scaleLayouts writes n entries in each candidate layout straight into a
