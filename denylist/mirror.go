@@ -752,7 +752,7 @@ func (m *MirrorStore) reload(ctx context.Context, writeBack bool) error {
 	m.mu.Lock()
 	m.loading = fresh
 	m.mu.Unlock()
-	_, err = m.rs.loadAll(ctx, func(es []Entry) { fresh.Put(es...) })
+	err = m.rs.loadConcurrently(ctx, func(es []Entry) { fresh.Put(es...) })
 	for p := 0; err == nil && p < len(parts); p++ {
 		// Swap only what was loaded under the epochs written before: a
 		// Redis that lost its data again meanwhile would make the mirror

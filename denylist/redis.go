@@ -33,6 +33,8 @@ const (
 	redisPurgeBatch = 1000
 	// redisRevokeBatch bounds the entries one revoke script writes.
 	redisRevokeBatch = 500
+	// loadPartitionsAtOnce bounds the partitions a mirror loads at once.
+	loadPartitionsAtOnce = 4
 	// redisScanCount is the HSCAN COUNT hint of LoadAll.
 	redisScanCount = 1000
 )
@@ -598,20 +600,50 @@ func (s *RedisStore) LoadAll(ctx context.Context, fn func(Entry)) (lastEventID s
 }
 
 // loadAll is LoadAll handing over the entries a page at a time (a
-// mirror's index takes a page with a lock per shard, not per entry).
+// mirror's index takes a page with a lock per shard, not per entry), one
+// partition after the other.
 func (s *RedisStore) loadAll(ctx context.Context, fn func([]Entry)) (lastEventID string, err error) {
 	ids := make([]string, len(s.parts))
 	for i := range s.parts {
-		if ids[i], err = s.loadPartition(ctx, &s.parts[i], fn); err != nil {
+		if ids[i], err = s.loadOne(ctx, i, fn); err != nil {
 			return "", err
-		}
-		if s.readsCompact() {
-			if err := s.loadCompact(ctx, &s.parts[i], fn); err != nil {
-				return "", err
-			}
 		}
 	}
 	return strings.Join(ids, ","), nil
+}
+
+// loadOne loads partition i, both layouts as s reads them, and returns
+// its stream's last event ID before the load.
+func (s *RedisStore) loadOne(ctx context.Context, i int, fn func([]Entry)) (string, error) {
+	id, err := s.loadPartition(ctx, &s.parts[i], fn)
+	if err == nil && s.readsCompact() {
+		err = s.loadCompact(ctx, &s.parts[i], fn)
+	}
+	return id, err
+}
+
+// loadConcurrently is loadAll with up to loadPartitionsAtOnce partitions
+// loaded at once (on a Cluster, from their primaries side by side); fn
+// must be safe for concurrent use.
+func (s *RedisStore) loadConcurrently(ctx context.Context, fn func([]Entry)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, loadPartitionsAtOnce)
+	errs := make([]error, len(s.parts))
+	var wg sync.WaitGroup
+	for i := range s.parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if _, errs[i] = s.loadOne(ctx, i, fn); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // loadPartition is LoadAll for one partition.
