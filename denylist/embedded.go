@@ -27,6 +27,7 @@ type EmbeddedStore struct {
 	now   func() time.Time
 
 	ownerRecords atomic.Int64 // see OwnerRecords
+	revoked      revokedListeners // see OnRevoked
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -99,6 +100,7 @@ func (s *EmbeddedStore) Revoke(_ context.Context, entries ...Entry) error {
 		return fmt.Errorf("%w: embedded store %q: %v", ErrUnavailable, s.path, err)
 	}
 	s.index.Put(merged...)
+	s.revoked.notify(merged)
 	return nil
 }
 

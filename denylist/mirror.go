@@ -149,6 +149,7 @@ type MirrorStore struct {
 	errLogged time.Time // when it was last logged
 
 	reloads, writeBacks, fallbacks, events atomic.Int64
+	revoked                                revokedListeners // see OnRevoked
 
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -294,6 +295,7 @@ func (m *MirrorStore) Revoke(ctx context.Context, entries ...Entry) error {
 		return err
 	}
 	m.applyLocal(func(ix *Index) { ix.Put(entries...) })
+	m.revoked.notify(entries)
 	return nil
 }
 
@@ -452,6 +454,7 @@ func (m *MirrorStore) apply(msgs []redis.XMessage) {
 		return
 	}
 	ix := m.ix.Load() // only this goroutine swaps it
+	added := m.revoked.batch()
 	for _, msg := range msgs {
 		op, e, err := ParseEvent(msg)
 		switch {
@@ -459,10 +462,12 @@ func (m *MirrorStore) apply(msgs []redis.XMessage) {
 			m.logger.Warn("skipping malformed event in the redis denylist stream", zap.Error(err))
 		case op == EventAdd:
 			ix.Put(e)
+			added.add(e)
 		case op == EventDel:
 			ix.Delete(e.Key)
 		}
 	}
+	m.revoked.notifyBatch(added)
 	last := msgs[len(msgs)-1].ID
 	if ms, _, ok := parseStreamID(last); ok {
 		m.eventLag.Store(int64(time.Since(time.UnixMilli(int64(ms)))))
