@@ -26,7 +26,7 @@ type EmbeddedStore struct {
 	index *Index
 	now   func() time.Time
 
-	ownerRecords atomic.Int64 // see OwnerRecords
+	ownerRecords atomic.Int64     // see OwnerRecords
 	revoked      revokedListeners // see OnRevoked
 
 	stop chan struct{}

@@ -43,8 +43,8 @@ type Exchange struct {
 	nq      int
 	expires time.Time
 
-	conn      *Conn  // set once registered
-	websocket bool   // an upgrade to WebSocket
+	conn      *Conn // set once registered
+	websocket bool  // an upgrade to WebSocket
 	killed    atomic.Bool
 	reason    Reason
 
