@@ -13,16 +13,16 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
 func init() {
 	caddy.RegisterModule(AdminAPI{})
-	handlerOptions["name"] = func(h *Handler, d *caddyfile.Dispenser) error { return oneArg(d, &h.Name) }
 }
 
 // AdminAPIPrefix is the path under Caddy's admin endpoint where AdminAPI
@@ -86,6 +86,7 @@ var adminEndpoints = map[string]adminEndpoint{
 	"check":    {http.MethodPost, (*adminCall).check},
 	"entries":  {http.MethodGet, (*adminCall).entries},
 	"status":   {http.MethodGet, (*adminCall).status},
+	"ready":    {http.MethodGet, (*adminCall).ready}, // store_resilient.go
 }
 
 // adminCall is one request to the admin API.
@@ -443,14 +444,13 @@ func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
 	t.ns = ns
 	switch t.kind {
 	case denylist.KindToken:
-		q := h.query(ns, t.token) // its first key is the token's identity, as checks compute it
-		t.key = q.Keys[0]
+		t.key = h.keys.Token(t.token) // the token's identity, as checks compute it
 	case denylist.KindJTI:
-		t.key = h.hasher.JTIKey(ns, *req.Issuer, req.JTI)
+		t.key = h.keys.Hasher.JTIKey(ns, *req.Issuer, req.JTI)
 	case denylist.KindSession:
-		t.key = h.hasher.SessionKey(ns, *req.Issuer, req.Session)
+		t.key = h.keys.Hasher.SessionKey(ns, *req.Issuer, req.Session)
 	case denylist.KindUser:
-		t.key = h.hasher.UserKey(ns, *req.Issuer, req.User)
+		t.key = h.keys.Hasher.UserKey(ns, *req.Issuer, req.User)
 	}
 	return t, nil
 }
@@ -496,11 +496,10 @@ func (a *adminCall) revoke() (any, error) {
 	switch t.kind {
 	case denylist.KindToken:
 		// As the revoke route does: the identity, and the jti when verified.
-		entries, err = h.entriesFor(ctx, &revocation{namespace: t.ns, tokens: []token.Token{*t.token}})
+		entries, err = h.recorder.Entries(ctx, &engine.Revocation{Namespace: t.ns, Tokens: []token.Token{*t.token}})
 		if err != nil {
-			var oe *oauthError
-			if errors.As(err, &oe) {
-				return nil, apiError(oe.Status, "%s", oe.Description)
+			if errors.Is(err, jwtverify.ErrKeysUnavailable) {
+				return nil, apiError(errKeysUnavailable.Status, "%s", errKeysUnavailable.Description)
 			}
 			return nil, storeError("revoke", err)
 		}
@@ -508,7 +507,7 @@ func (a *adminCall) revoke() (any, error) {
 			out.Note = "the token has already expired: there is nothing to revoke"
 		}
 	case denylist.KindJTI:
-		entries = []denylist.Entry{denylist.NewEntry(t.key, now, h.cutoffExpiry(now))}
+		entries = []denylist.Entry{denylist.NewEntry(t.key, now, h.recorder.CutoffExpiry(now))}
 	case denylist.KindSession, denylist.KindUser:
 		at := now
 		if req.Cutoff != nil {
@@ -517,15 +516,13 @@ func (a *adminCall) revoke() (any, error) {
 				return nil, apiError(http.StatusBadRequest, "cutoff %s is more than max_token_lifetime (%s) in the future: give an earlier one", at.Format(time.RFC3339), time.Duration(h.MaxTokenLifetime))
 			}
 		}
-		issuer := *req.Issuer
+		c := engine.Cutoff{Kind: t.kind, Issuer: *req.Issuer, ID: req.User, At: at}
 		if t.kind == denylist.KindSession {
-			entries = []denylist.Entry{h.sessionEntry(t.ns, issuer, req.Session, at)}
-		} else {
-			entries = []denylist.Entry{h.userEntry(t.ns, issuer, req.User, at)}
+			c.ID = req.Session
 		}
+		entries = []denylist.Entry{h.recorder.CutoffEntry(t.ns, c)}
 	}
-	rt := &route{Route: &Route{Type: "admin", Path: a.r.URL.Path}}
-	if err := h.storeEntries(ctx, rt, t.ns, entries); err != nil {
+	if err := h.storeEntries(ctx, "admin "+a.r.URL.Path, t.ns, false, entries); err != nil {
 		return nil, storeAPIError("revoke", err) // counted by storeEntries
 	}
 	for _, e := range entries {
@@ -564,7 +561,7 @@ func (a *adminCall) unrevoke() (any, error) {
 		out.NotFound = append(out.NotFound, t.key.String())
 	}
 	if t.token != nil {
-		q := h.query(t.ns, t.token)
+		q := h.keys.Query(t.ns, t.token)
 		m, err := h.store.Check(ctx, &q)
 		if err != nil {
 			return nil, storeError("check", err)
@@ -589,7 +586,7 @@ func (a *adminCall) check() (any, error) {
 		ok bool
 	)
 	if t.token != nil {
-		q := h.query(t.ns, t.token)
+		q := h.keys.Query(t.ns, t.token)
 		var m denylist.Match
 		m, err = h.store.Check(ctx, &q)
 		e, ok = m.Entry, m.Revoked
@@ -649,7 +646,7 @@ func (a *adminCall) status() (any, error) {
 		hs := AdminHandlerStatus{Name: h.Name, Instances: len(g), Namespace: h.Namespace, FailMode: h.FailMode, Store: st, Routes: []string{}}
 		for _, x := range g {
 			for _, rt := range x.routes {
-				hs.Routes = append(hs.Routes, rt.Type+" "+rt.Path)
+				hs.Routes = append(hs.Routes, rt.label())
 			}
 		}
 		slices.Sort(hs.Routes)

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
@@ -79,7 +80,7 @@ func newBenchHandlerWith(b *testing.B, h *Handler) *Handler {
 	exp := time.Now().Add(time.Hour)
 	entries := make([]denylist.Entry, 0, benchCheckEntries)
 	for i := 0; i < benchCheckEntries; i++ {
-		k := h.hasher.TokenKey("", []byte(fmt.Sprintf("other-%d", i)))
+		k := h.keys.Hasher.Key(denylist.KindToken, "", []byte(fmt.Sprintf("other-%d", i)))
 		entries = append(entries, denylist.NewEntry(k, time.Now(), exp))
 	}
 	if err := rs.Revoke(ctx, entries...); err != nil {
@@ -90,7 +91,7 @@ func newBenchHandlerWith(b *testing.B, h *Handler) *Handler {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { m.Close() })
-	h.store = m
+	h.useStore(m)
 	return h
 }
 
@@ -98,7 +99,7 @@ func newBenchHandlerWith(b *testing.B, h *Handler) *Handler {
 func revokeForBench(b *testing.B, h *Handler, tok string) {
 	b.Helper()
 	t := token.Parse(tok)
-	e := denylist.NewEntry(h.hasher.Key(denylist.KindToken, "", t.Identity()...), time.Now(), time.Now().Add(time.Hour))
+	e := denylist.NewEntry(h.keys.Hasher.Key(denylist.KindToken, "", t.Identity()...), time.Now(), time.Now().Add(time.Hour))
 	if err := h.store.Revoke(context.Background(), e); err != nil {
 		b.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func BenchmarkCheckJWTFirstSeen(b *testing.B) {
 // firstSeenTokens is twice what the query cache can hold in one shard's
 // two generations, times the shards: every token has left the cache when
 // it comes round again.
-const firstSeenTokens = 4 * queryCacheShards * queryCacheGeneration
+const firstSeenTokens = 2 * engine.MaxCachedQueries
 
 // firstSeenRequests are made once per test binary, not once per b.N tried.
 var firstSeenRequests = sync.OnceValue(func() []*http.Request {

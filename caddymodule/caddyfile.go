@@ -156,50 +156,75 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if _, ok := routeKinds[name]; ok {
-			if err := h.unmarshalRoute(d, name); err != nil {
-				return err
-			}
-			continue
-		}
-		parse, ok := handlerOptions[name]
-		if !ok {
-			return d.Errf("token_revocation: unknown subdirective %q", name)
-		}
-		if err := parse(h, d); err != nil {
+		if err := h.unmarshalSubdirective(d); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// handlerOptions parse the handler's subdirectives, one entry each.
-var handlerOptions = map[string]func(h *Handler, d *caddyfile.Dispenser) error{
-	"store":     unmarshalStore,
-	"namespace": func(h *Handler, d *caddyfile.Dispenser) error { return oneArg(d, &h.Namespace) },
-	"schemes": func(h *Handler, d *caddyfile.Dispenser) error {
+// unmarshalSubdirective parses one subdirective of the handler's block:
+// a route (one of routeKinds) or a setting.
+func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
+	name := d.Val()
+	if _, ok := routeKinds[name]; ok {
+		return h.unmarshalRoute(d, name)
+	}
+	switch name {
+	case "store":
+		return unmarshalStore(h, d)
+	case "profile":
+		return unmarshalProfile(h, d) // profile.go
+	case "jwt":
+		return unmarshalJWT(h, d) // jwt.go
+	case "clients":
+		return unmarshalClients(h, d) // client_auth.go
+	case "rate_limit":
+		return unmarshalRateLimit(h, d) // ratelimit.go
+	case "max_entries":
+		return ceilingArg(d, &h.MaxEntries)
+	case "max_owner_records":
+		return ceilingArg(d, &h.MaxOwnerRecords)
+	case "schemes":
 		return atLeastOneArg(d, &h.Schemes)
-	},
-	"query_param": func(h *Handler, d *caddyfile.Dispenser) error { return oneArg(d, &h.QueryParam) },
-	"form_field":  func(h *Handler, d *caddyfile.Dispenser) error { return oneArg(d, &h.FormField) },
-	"cookie":      func(h *Handler, d *caddyfile.Dispenser) error { return atLeastOneArg(d, &h.Cookies) },
-	"header":      func(h *Handler, d *caddyfile.Dispenser) error { return atLeastOneArg(d, &h.Headers) },
-	"max_token_size": func(h *Handler, d *caddyfile.Dispenser) error {
+	case "query_param":
+		return oneArg(d, &h.QueryParam)
+	case "form_field":
+		return oneArg(d, &h.FormField)
+	case "cookie":
+		return atLeastOneArg(d, &h.Cookies)
+	case "header":
+		return atLeastOneArg(d, &h.Headers)
+	case "namespace":
+		// A profile may have set it: refuse a second one, rather than let
+		// the later silently win.
+		if h.Namespace != "" {
+			return d.Errf("token_revocation: namespace given twice (a profile may have set it already: %q)", h.Namespace)
+		}
+		return oneArg(d, &h.Namespace)
+	case "namespace_default":
+		return unmarshalNamespaceDefault(h, d) // namespace.go
+	case "namespace_fold_case":
+		return flagArg(d, &h.NamespaceFoldCase)
+	case "max_token_size":
 		n, err := sizeArg(d)
 		h.MaxTokenSize = int(n)
 		return err
-	},
-	"max_body_size": func(h *Handler, d *caddyfile.Dispenser) error {
-		n, err := sizeArg(d)
-		h.MaxBodySize = n
-		return err
-	},
-	"default_ttl":        func(h *Handler, d *caddyfile.Dispenser) error { return durationArg(d, &h.DefaultTTL) },
-	"max_token_lifetime": func(h *Handler, d *caddyfile.Dispenser) error { return durationArg(d, &h.MaxTokenLifetime) },
-	"clock_skew":         func(h *Handler, d *caddyfile.Dispenser) error { return durationArg(d, &h.ClockSkew) },
-	"retry_after":        func(h *Handler, d *caddyfile.Dispenser) error { return durationArg(d, &h.RetryAfter) },
-	"fail": func(h *Handler, d *caddyfile.Dispenser) error {
+	case "max_body_size":
+		return sizeInto(d, &h.MaxBodySize)
+	case "max_upstream_answer":
+		return sizeInto(d, &h.MaxUpstreamAnswer)
+	case "body_timeout":
+		return durationArg(d, &h.BodyTimeout)
+	case "default_ttl":
+		return durationArg(d, &h.DefaultTTL)
+	case "max_token_lifetime":
+		return durationArg(d, &h.MaxTokenLifetime)
+	case "clock_skew":
+		return durationArg(d, &h.ClockSkew)
+	case "retry_after":
+		return durationArg(d, &h.RetryAfter)
+	case "fail":
 		if err := oneArg(d, &h.FailMode); err != nil {
 			return err
 		}
@@ -207,21 +232,12 @@ var handlerOptions = map[string]func(h *Handler, d *caddyfile.Dispenser) error{
 			return d.Errf("token_revocation: fail %q: want %s or %s", h.FailMode, FailClosed, FailOpen)
 		}
 		return nil
-	},
-	"hmac_key": func(h *Handler, d *caddyfile.Dispenser) error { return oneArg(d, &h.HMACKey) },
-}
-
-// routeOptions parse the subdirectives of a route's block.
-var routeOptions = map[string]func(rc *Route, d *caddyfile.Dispenser) error{
-	"mode":      func(rc *Route, d *caddyfile.Dispenser) error { return oneArg(d, &rc.Mode) },
-	"namespace": func(rc *Route, d *caddyfile.Dispenser) error { return oneArg(d, &rc.Namespace) },
-	"case_insensitive": func(rc *Route, d *caddyfile.Dispenser) error {
-		rc.CaseInsensitive = true
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		return nil
-	},
+	case "hmac_key":
+		return oneArg(d, &h.HMACKey)
+	case "name":
+		return oneArg(d, &h.Name)
+	}
+	return d.Errf("token_revocation: unknown subdirective %q", name)
 }
 
 // unmarshalRoute parses `<type> <path> [respond|forward] [{ ... }]`.
@@ -238,11 +254,7 @@ func (h *Handler) unmarshalRoute(d *caddyfile.Dispenser, typ string) error {
 		return d.ArgErr()
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		parse, ok := routeOptions[d.Val()]
-		if !ok {
-			return d.Errf("token_revocation: %s %s: unknown option %q", typ, rc.Path, d.Val())
-		}
-		if err := parse(rc, d); err != nil {
+		if err := rc.unmarshalOption(d); err != nil {
 			return err
 		}
 	}
@@ -251,6 +263,36 @@ func (h *Handler) unmarshalRoute(d *caddyfile.Dispenser, typ string) error {
 	}
 	h.Routes = append(h.Routes, rc)
 	return nil
+}
+
+// unmarshalOption parses one option of a route's block. Options of
+// another kind's route are refused when the route compiles.
+func (rc *Route) unmarshalOption(d *caddyfile.Dispenser) error {
+	switch d.Val() {
+	case "mode":
+		return oneArg(d, &rc.Mode)
+	case "namespace":
+		return oneArg(d, &rc.Namespace)
+	case "case_insensitive":
+		return flagArg(d, &rc.CaseInsensitive)
+	case "client_auth":
+		return oneArg(d, &rc.ClientAuth)
+	case "verified_only":
+		return flagArg(d, &rc.VerifiedOnly)
+	case "revoke_refused":
+		return atLeastOneArg(d, &rc.RevokeRefused)
+	case "redirect":
+		return oneArg(d, &browserLogoutConfig(rc).Redirect)
+	case "cookie_path":
+		return oneArg(d, &browserLogoutConfig(rc).CookiePath)
+	case "cookie_domain":
+		return oneArg(d, &browserLogoutConfig(rc).CookieDomain)
+	case "issuer":
+		return oneArg(d, &keycloakAdminConfig(rc).Issuer)
+	case "realm_wide":
+		return flagArg(d, &keycloakAdminConfig(rc).RealmWide)
+	}
+	return d.Errf("token_revocation: %s %s: unknown option %q", rc.Type, rc.Path, d.Val())
 }
 
 // unmarshalStore parses `store embedded [<path>]` and `store redis { ... }`.
@@ -385,6 +427,22 @@ func atLeastOneArg(d *caddyfile.Dispenser, dst *[]string) error {
 	}
 	*dst = append(*dst, args...)
 	return nil
+}
+
+// flagArg sets *dst for an option that takes no argument.
+func flagArg(d *caddyfile.Dispenser, dst *bool) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = true
+	return nil
+}
+
+// sizeInto parses a size (see sizeArg) into *dst.
+func sizeInto(d *caddyfile.Dispenser, dst *int64) error {
+	n, err := sizeArg(d)
+	*dst = n
+	return err
 }
 
 func intArg(d *caddyfile.Dispenser, dst *int) error {

@@ -98,7 +98,7 @@ func (h *Handler) admit(ctx context.Context, rt *route) error {
 	}
 	full := &storeFull{what: what, setting: fmt.Sprintf("%s (%d)", setting, limit)}
 	countRefused(refusedFull[what])
-	h.errLog.Error(what+" full: call refused with 503", zap.String("route", rt.Type+" "+rt.Path), zap.Int64("count", n), zap.Int64(setting, limit))
+	h.errLog.Error(what+" full: call refused with 503", zap.String("route", rt.label()), zap.Int64("count", n), zap.Int64(setting, limit))
 	return full
 }
 

@@ -19,6 +19,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/jwttest"
 )
 
@@ -441,13 +442,19 @@ func TestKeysUnavailable(t *testing.T) {
 	}
 }
 
+// revokeCutoffs stores cut-offs as the admin API does, logged with
+// source as the route.
+func revokeCutoffs(h *Handler, source, ns string, cs ...engine.Cutoff) error {
+	return h.record(context.Background(), source, &engine.Revocation{Namespace: ns, Cutoffs: cs})
+}
+
 func TestRevokeCutoffs(t *testing.T) {
 	p := newIdP(t)
 	h := p.handler()
 	now := time.Now()
-	if err := h.revokeCutoffs(context.Background(), "admin", "",
-		cutoff{Kind: denylist.KindSession, Issuer: testIssuer, ID: "S", At: now},
-		cutoff{Kind: denylist.KindUser, Issuer: testIssuer, ID: "u9", At: now}); err != nil {
+	if err := revokeCutoffs(h, "admin", "",
+		engine.Cutoff{Kind: denylist.KindSession, Issuer: testIssuer, ID: "S", At: now},
+		engine.Cutoff{Kind: denylist.KindUser, Issuer: testIssuer, ID: "u9", At: now}); err != nil {
 		t.Fatal(err)
 	}
 	for name, c := range map[string]map[string]any{"session": {"sid": "S", "sub": "x"}, "user": {"sub": "u9"}} {
@@ -456,14 +463,14 @@ func TestRevokeCutoffs(t *testing.T) {
 			t.Errorf("%s revoked by the admin: %d, want 401", name, s)
 		}
 	}
-	e := h.sessionEntry("", testIssuer, "S", now)
+	e := h.recorder.CutoffEntry("", engine.Cutoff{Kind: denylist.KindSession, Issuer: testIssuer, ID: "S", At: now})
 	if e.Cutoff != now.Unix() || e.Kind != denylist.KindSession {
 		t.Errorf("sessionEntry: %+v", e)
 	}
-	if e := h.userEntry("", testIssuer, "u9", now.Add(time.Hour)); e.Expires < now.Add(time.Hour).Unix() {
+	if e := h.recorder.CutoffEntry("", engine.Cutoff{Kind: denylist.KindUser, Issuer: testIssuer, ID: "u9", At: now.Add(time.Hour)}); e.Expires < now.Add(time.Hour).Unix() {
 		t.Errorf("a future cut-off expires before it: %+v", e)
 	}
-	if err := newTestHandler(t, &Handler{}, brokenStore{}).revokeCutoffs(context.Background(), "admin", "", cutoff{Kind: denylist.KindUser, Issuer: "i", ID: "u", At: now}); err == nil {
+	if err := revokeCutoffs(newTestHandler(t, &Handler{}, brokenStore{}), "admin", "", engine.Cutoff{Kind: denylist.KindUser, Issuer: "i", ID: "u", At: now}); err == nil {
 		t.Error("revokeCutoffs on a broken store: no error")
 	}
 }

@@ -2,12 +2,10 @@ package caddymodule
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
@@ -47,20 +45,6 @@ func (h *Handler) bodyDeadline(w http.ResponseWriter) func() {
 	return func() { _ = rc.SetReadDeadline(time.Time{}) }
 }
 
-// confirmedKey marks a context whose revocation an upstream confirmed.
-type confirmedKey struct{}
-
-// revokeEntries stores entries: through the outbox when the upstream has
-// confirmed them (they must then never be lost), else directly.
-func (h *Handler) revokeEntries(ctx context.Context, entries []denylist.Entry) error {
-	if c, ok := h.store.(interface {
-		RevokeConfirmed(context.Context, ...denylist.Entry) error
-	}); ok && ctx.Value(confirmedKey{}) != nil {
-		return c.RevokeConfirmed(ctx, entries...)
-	}
-	return h.store.Revoke(ctx, entries...)
-}
-
 // storeDown reports whether the store is known not to take writes now.
 func (h *Handler) storeDown() bool {
 	d, ok := h.store.(interface{ Down() bool })
@@ -78,9 +62,9 @@ var errNotForwarded = fmt.Errorf("%w: revocation not forwarded", denylist.ErrUna
 // A revocation route whose store is known to be down answers 503 before
 // forwarding: the upstream is not asked to revoke what the gateway cannot
 // record.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *route, rev *revocation) error {
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *route, c *routeCall) error {
 	if !rt.kind.forwardOnly && h.storeDown() {
-		h.errLog.Error("revocation not forwarded: the store is down", zap.String("route", rt.Type+" "+rt.Path))
+		h.errLog.Error("revocation not forwarded: the store is down", zap.String("route", rt.label()))
 		return h.writeError(w, errNotForwarded)
 	}
 	// A route that revokes on the upstream's refusal (route_refused.go)
@@ -90,14 +74,14 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 		if hw.status < 200 || hw.status >= 300 {
 			return nil
 		}
-		rev.confirmed = rt.kind.upstreamConfirms
+		c.Confirmed, c.Vouched = true, rt.kind.upstreamConfirms
 		if rt.kind.upstream != nil {
 			res := &upstreamAnswer{Status: hw.status, Header: w.Header(), raw: hw.buf.Bytes(), truncated: hw.overflow}
-			if err := rt.kind.upstream(h, r, rev, res); err != nil {
+			if err := rt.kind.upstream(h, r, c, res); err != nil {
 				return err
 			}
 		}
-		return h.record(context.WithValue(r.Context(), confirmedKey{}, true), rt, rev)
+		return h.record(r.Context(), rt.label(), &c.Revocation)
 	}
 	err := serveHeld(next, hw, r)
 	switch {
@@ -113,7 +97,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 	}
 	if hw.status >= 300 { // held: holdAll
 		res := &upstreamAnswer{Status: hw.status, Header: w.Header(), raw: hw.buf.Bytes()}
-		if handled, err := h.revokeRefused(w, r, rt, rev, res); handled {
+		if handled, err := h.revokeRefused(w, r, rt, c, res); handled {
 			return err
 		}
 	}
@@ -225,12 +209,3 @@ func (hw *heldWriter) Flush() {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (hw *heldWriter) Unwrap() http.ResponseWriter { return hw.ResponseWriter }
-
-func init() {
-	handlerOptions["max_upstream_answer"] = func(h *Handler, d *caddyfile.Dispenser) error {
-		n, err := sizeArg(d)
-		h.MaxUpstreamAnswer = n
-		return err
-	}
-	handlerOptions["body_timeout"] = func(h *Handler, d *caddyfile.Dispenser) error { return durationArg(d, &h.BodyTimeout) }
-}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -39,19 +38,6 @@ var (
 )
 
 func init() {
-	handlerOptions["clients"] = unmarshalClients
-	handlerOptions["rate_limit"] = unmarshalRateLimit
-	handlerOptions["max_entries"] = func(h *Handler, d *caddyfile.Dispenser) error { return ceilingArg(d, &h.MaxEntries) }
-	handlerOptions["max_owner_records"] = func(h *Handler, d *caddyfile.Dispenser) error { return ceilingArg(d, &h.MaxOwnerRecords) }
-	routeOptions["client_auth"] = func(rc *Route, d *caddyfile.Dispenser) error { return oneArg(d, &rc.ClientAuth) }
-	routeOptions["verified_only"] = func(rc *Route, d *caddyfile.Dispenser) error {
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		rc.VerifiedOnly = true
-		return nil
-	}
-	metricsCollectors = append(metricsCollectors, metricRefused, metricUnverified)
 	for _, r := range []string{"invalid_client", "rate_limited_client", "rate_limited_address", "denylist_full", "owner_index_full", "too_many_tokens"} {
 		metricRefused.WithLabelValues(r) // shown as 0 from the start, for rate() and alerts
 	}
@@ -116,8 +102,8 @@ var errTooManyTokens = &oauthError{Status: http.StatusBadRequest, Code: "invalid
 // answered as RFC 7009 section 2.2 answers an invalid token (200, nothing
 // revoked). A token that cannot be verified because the issuer's keys are
 // unavailable is answered 503, never 200: it may be genuine.
-func (h *Handler) screenRevocation(ctx context.Context, rt *route, rev *revocation) error {
-	if len(rev.tokens)+len(rev.hints) > maxCallTokens {
+func (h *Handler) screenRevocation(ctx context.Context, rt *route, c *routeCall) error {
+	if len(c.Tokens)+len(c.Hints) > maxCallTokens {
 		countRefused("too_many_tokens")
 		return errTooManyTokens
 	}
@@ -125,10 +111,10 @@ func (h *Handler) screenRevocation(ctx context.Context, rt *route, rev *revocati
 		return nil
 	}
 	var err error
-	if rev.tokens, err = h.keepVerified(ctx, rt, rev.tokens); err != nil {
+	if c.Tokens, err = h.keepVerified(ctx, rt, c.Tokens); err != nil {
 		return err
 	}
-	rev.hints, err = h.keepVerified(ctx, rt, rev.hints)
+	c.Hints, err = h.keepVerified(ctx, rt, c.Hints)
 	return err
 }
 
@@ -136,7 +122,7 @@ func (h *Handler) screenRevocation(ctx context.Context, rt *route, rev *revocati
 func (h *Handler) keepVerified(ctx context.Context, rt *route, ts []token.Token) ([]token.Token, error) {
 	out := ts[:0]
 	for i := range ts {
-		ok, err := h.claimsTrusted(ctx, false, &ts[i], true)
+		ok, err := h.recorder.Verified(ctx, &ts[i])
 		if err != nil {
 			return nil, err
 		}
@@ -145,8 +131,8 @@ func (h *Handler) keepVerified(ctx context.Context, rt *route, ts []token.Token)
 			continue
 		}
 		metricUnverified.Inc()
-		if c := h.logger.Check(zapcore.DebugLevel, "token not recorded: it does not verify (verified_only)"); c != nil {
-			c.Write(zap.String("route", rt.Type+" "+rt.Path), zap.Bool("jwt", ts[i].JWT))
+		if ce := h.logger.Check(zapcore.DebugLevel, "token not recorded: it does not verify (verified_only)"); ce != nil {
+			ce.Write(zap.String("route", rt.label()), zap.Bool("jwt", ts[i].JWT))
 		}
 	}
 	return out, nil

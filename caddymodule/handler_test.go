@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 )
 
 // upstream is the next handler in tests: it records what reached it and
@@ -79,7 +80,7 @@ func newTestHandler(t *testing.T, h *Handler, store denylist.Store) *Handler {
 		t.Cleanup(func() { s.Close() })
 		store = s
 	}
-	h.store = store
+	h.useStore(store)
 	return h
 }
 
@@ -359,7 +360,7 @@ func TestNamespacesScopeClaimsNotTokens(t *testing.T) {
 		}
 	}
 	now := time.Now()
-	if err := a.revokeCutoffs(context.Background(), "test", "tenant-a", cutoff{Kind: denylist.KindSession, Issuer: "iss", ID: "S", At: now}); err != nil {
+	if err := revokeCutoffs(a, "test", "tenant-a", engine.Cutoff{Kind: denylist.KindSession, Issuer: "iss", ID: "S", At: now}); err != nil {
 		t.Fatal(err)
 	}
 	tok := jwt(map[string]any{"iss": "iss", "sid": "S", "iat": now.Unix() - 600})

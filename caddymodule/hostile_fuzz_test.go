@@ -148,7 +148,7 @@ func FuzzRevocationRoute(f *testing.F) {
 	if err := h.Validate(); err != nil {
 		f.Fatal(err)
 	}
-	h.store = memStore{denylist.NewIndex()}
+	h.useStore(memStore{denylist.NewIndex()})
 	for _, s := range []struct {
 		method, target, ct, body string
 	}{

@@ -1,13 +1,11 @@
 package caddymodule
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -15,13 +13,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
-	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 )
-
-func init() {
-	handlerOptions["jwt"] = unmarshalJWT
-}
 
 // JWTConfig says how to verify the tokens of one issuer. A token verified
 // with it has trusted claims: revoking it also revokes its jti, and, for a
@@ -101,7 +94,7 @@ type JWTConfig struct {
 }
 
 // verifierConfig resolves placeholders and reads key files.
-func (jc *JWTConfig) verifierConfig(h *Handler) (jwtv.Config, error) {
+func (jc *JWTConfig) verifierConfig(h *Handler) (jwtverify.Config, error) {
 	repl := caddy.NewReplacer()
 	expand := func(what, v string) (string, error) {
 		out := repl.ReplaceAll(v, "")
@@ -110,7 +103,7 @@ func (jc *JWTConfig) verifierConfig(h *Handler) (jwtv.Config, error) {
 		}
 		return out, nil
 	}
-	cfg := jwtv.Config{
+	cfg := jwtverify.Config{
 		Algorithms:     jc.Algorithms,
 		ClockSkew:      time.Duration(jc.ClockSkew),
 		JWKSRefresh:    time.Duration(jc.JWKSRefresh),
@@ -165,12 +158,12 @@ func (h *Handler) setupJWT() error {
 	if len(h.JWT) == 0 {
 		return nil
 	}
-	var vs []*jwtv.Verifier
+	var vs []*jwtverify.Verifier
 	for i, jc := range h.JWT {
 		cfg, err := jc.verifierConfig(h)
 		if err == nil {
-			var v *jwtv.Verifier
-			if v, err = jwtv.New(cfg); err == nil {
+			var v *jwtverify.Verifier
+			if v, err = jwtverify.New(cfg); err == nil {
 				vs = append(vs, v)
 				continue
 			}
@@ -180,7 +173,7 @@ func (h *Handler) setupJWT() error {
 		}
 		return fmt.Errorf("token_revocation: jwt %q: %w", jc.Issuer, err)
 	}
-	set, err := jwtv.NewSet(vs...)
+	set, err := jwtverify.NewSet(vs...)
 	if err != nil {
 		return fmt.Errorf("token_revocation: jwt: %w: give each issuer one jwt block", err)
 	}
@@ -189,25 +182,16 @@ func (h *Handler) setupJWT() error {
 	return nil
 }
 
-// verifiedKinds are the route types that verify tokens themselves, and
-// whether they need the issuer's audiences.
-var verifiedKinds = map[string]struct{ needsAudience bool }{
-	"logout_all":         {},
-	"backchannel_logout": {needsAudience: true},
-	"caep":               {needsAudience: true},
-}
-
 // validateJWT refuses routes that cannot work with the JWT configuration.
 func (h *Handler) validateJWT() error {
 	for _, rt := range h.routes {
-		need, ok := verifiedKinds[rt.Type]
-		if !ok {
+		if !rt.kind.verifies {
 			continue
 		}
 		if h.verifier == nil {
 			return fmt.Errorf("token_revocation: route %s %s verifies tokens: add a jwt block for their issuer (e.g. jwt <issuer> { jwks_url <url> })", rt.Type, rt.Path)
 		}
-		if need.needsAudience && !h.anyAudience() {
+		if rt.kind.needsAudience && !h.anyAudience() {
 			return fmt.Errorf("token_revocation: route %s %s must check the aud of its tokens: set audience in the jwt block of the issuer that sends them", rt.Type, rt.Path)
 		}
 	}
@@ -229,47 +213,19 @@ var errKeysUnavailable = &oauthError{Status: http.StatusServiceUnavailable, Code
 
 // verify verifies raw with the configured verifiers. A failure is logged
 // at debug level (reason only, never the token).
-func (h *Handler) verify(ctx context.Context, raw string, opts jwtv.Options) (*jwtv.Token, error) {
+func (h *Handler) verify(ctx context.Context, raw string, opts jwtverify.Options) (*jwtverify.Token, error) {
 	if h.verifier == nil {
 		return nil, errors.New("no jwt verifier configured")
 	}
 	v, err := h.verifier.Verify(ctx, raw, opts)
 	if err != nil {
-		if errors.Is(err, jwtv.ErrKeysUnavailable) {
+		if errors.Is(err, jwtverify.ErrKeysUnavailable) {
 			h.errLog.Error("token not verified: signing keys unavailable", zap.Error(err))
 		} else if c := h.logger.Check(zapcore.DebugLevel, "token not verified"); c != nil {
 			c.Write(zap.Error(err))
 		}
 	}
 	return v, err
-}
-
-// claimsTrusted reports whether t's claims may revoke more than t: the
-// upstream confirmed the call, or t verifies with Handler.JWT. When the
-// issuer's keys cannot be fetched and the call ends a session, it fails
-// (answered 503) rather than quietly revoke less than was asked.
-func (h *Handler) claimsTrusted(ctx context.Context, confirmed bool, t *token.Token, endsSession bool) (bool, error) {
-	if confirmed {
-		return true, nil
-	}
-	if h.verifier == nil {
-		return false, nil
-	}
-	v, err := h.verify(ctx, t.Raw, jwtv.Options{})
-	switch {
-	case err == nil:
-		// The claims used are t's: the very payload the signature covers.
-		return bytes.Equal(v.Payload, t.Payload), nil
-	case errors.Is(err, jwtv.ErrKeysUnavailable) && endsSession:
-		return false, errKeysUnavailable
-	}
-	return false, nil
-}
-
-// isRefreshToken reports whether t says it is a refresh token (Keycloak's
-// typ claim: Refresh, or Offline for offline tokens).
-func isRefreshToken(t *token.Token) bool {
-	return strings.EqualFold(t.Claims.Type, "Refresh") || strings.EqualFold(t.Claims.Type, "Offline")
 }
 
 // unmarshalJWT parses `jwt <issuer> { ... }`; see UnmarshalCaddyfile.

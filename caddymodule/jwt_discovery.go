@@ -9,7 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 )
 
 // The connection to an identity provider: OpenID Connect discovery of its
@@ -23,7 +23,7 @@ var jwtConnOptions = map[string]func(jc *JWTConfig, d *caddyfile.Dispenser) erro
 
 // setConnection sets how cfg reaches the issuer: discovery, when no key is
 // configured (or Discovery names the document), and the CAs of CAFiles.
-func (jc *JWTConfig) setConnection(cfg *jwtv.Config, expand func(what, v string) (string, error)) error {
+func (jc *JWTConfig) setConnection(cfg *jwtverify.Config, expand func(what, v string) (string, error)) error {
 	switch {
 	case jc.Discovery != "" && jc.JWKSURL != "":
 		return fmt.Errorf("set jwks_url or discovery, not both")
@@ -34,7 +34,7 @@ func (jc *JWTConfig) setConnection(cfg *jwtv.Config, expand func(what, v string)
 		}
 		cfg.DiscoveryURL = u
 	case cfg.JWKSURL == "" && len(cfg.PublicKeys) == 0 && len(cfg.HMACSecrets) == 0:
-		cfg.DiscoveryURL = jwtv.DiscoveryURL(cfg.Issuer)
+		cfg.DiscoveryURL = jwtverify.DiscoveryURL(cfg.Issuer)
 	}
 	if len(jc.CAFiles) == 0 {
 		return nil

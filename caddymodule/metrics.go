@@ -80,9 +80,15 @@ var (
 	mirrorFreshDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "mirror_fresh"),
 		"1 when the in-process mirror is within its staleness bound and answers checks, else 0 (checks then go to the store, or fail as configured).", []string{"store"}, nil)
 
+	// metricsCollectors are every metric of the package, registered into
+	// each config's registry.
 	metricsCollectors = []prometheus.Collector{
 		metricChecked, metricRejected, metricFailOpen, metricRevocations, metricUnrevocations,
 		metricStoreErrors, metricCheckDuration, storeCollector{},
+		readinessCollector{},            // store_resilient.go
+		metricRefused, metricUnverified, // guard.go
+		metricNoSID, metricNearMisses, // warnings.go
+		metricBuildInfo, // version.go
 	}
 
 	// rejectedBy holds the rejection counters of the known reasons, so the

@@ -4,6 +4,7 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -13,7 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
-	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -193,20 +195,18 @@ type Handler struct {
 
 	store    denylist.Store
 	storeKey string
-	hasher   *denylist.Hasher
+	keys     *engine.Keys     // what checks look up and revocations store
+	checker  *engine.Checker  // a request's trip (useStore)
+	recorder *engine.Recorder // a revocation's trip (useStore)
 	sources  token.Sources
 	routes   []*route
-	verifier *jwtv.Set // nil without JWT
-	queries  *queryCache
+	verifier *jwtverify.Set // nil without JWT
 	warnings *configWarnings
-	// clientCutoffs is set when a route sets client- or realm-wide
-	// cut-offs (keycloak_admin): checks then look them up too.
-	clientCutoffs bool
-	logger        *zap.Logger
-	errLog        *rateLimitedLogger
-	now           func() time.Time
-	clients       clientSet   // client id -> SHA-256 of its secret
-	limits        *rateLimits // nil: no rate limit (or not provisioned)
+	logger   *zap.Logger
+	errLog   *rateLimitedLogger
+	now      func() time.Time
+	clients  clientSet   // client id -> SHA-256 of its secret
+	limits   *rateLimits // nil: no rate limit (or not provisioned)
 
 	profilesExpanded bool // Profiles are in Routes (profile_json.go)
 }
@@ -236,22 +236,43 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.store, h.storeKey = store, storeKey
+	h.storeKey = storeKey
+	h.useStore(store)
 	return h.provisionOps(ctx) // metrics, admin API
+}
+
+// useStore builds the engine over store: the checker every request goes
+// through, and the recorder of every revocation route and the admin API.
+func (h *Handler) useStore(store denylist.Store) {
+	h.store = store
+	h.checker = engine.NewChecker(h.keys, store, h.noteClaims)
+	var verify func(context.Context, string) (*jwtverify.Token, error)
+	if h.verifier != nil {
+		verify = func(ctx context.Context, raw string) (*jwtverify.Token, error) {
+			return h.verify(ctx, raw, jwtverify.Options{})
+		}
+	}
+	h.recorder = engine.NewRecorder(h.keys, store, engine.RecorderConfig{
+		DefaultTTL:       time.Duration(h.DefaultTTL),
+		MaxTokenLifetime: time.Duration(h.MaxTokenLifetime),
+		ClockSkew:        time.Duration(h.ClockSkew),
+		Verify:           verify,
+		RecordsGrants:    h.recordsGrants(),
+		Now:              func() time.Time { return h.now() },
+	})
 }
 
 // setup does everything Provision does but open the store.
 func (h *Handler) setup() error {
 	h.errLog = newRateLimitedLogger(h.logger, 10*time.Second)
 	h.now = time.Now
-	h.queries = newQueryCache()
 	h.setDefaults()
 
 	key := caddy.NewReplacer().ReplaceAll(h.HMACKey, "")
 	if h.HMACKey != "" && key == "" {
 		return fmt.Errorf("token_revocation: hmac_key %q is empty once placeholders are replaced (is the environment variable set?)", h.HMACKey)
 	}
-	h.hasher = denylist.NewHasher([]byte(key))
+	h.keys = &engine.Keys{Hasher: denylist.NewHasher([]byte(key)), ClockSkew: time.Duration(h.ClockSkew)}
 	h.sources = token.Sources{
 		Schemes:      h.Schemes,
 		QueryParam:   offToEmpty(h.QueryParam),
@@ -274,7 +295,7 @@ func (h *Handler) setup() error {
 		h.routes = append(h.routes, rt)
 	}
 	h.setupWarnings()
-	h.clientCutoffs = slices.ContainsFunc(h.routes, func(rt *route) bool { return rt.Type == "keycloak_admin" })
+	h.keys.ClientCutoffs = slices.ContainsFunc(h.routes, func(rt *route) bool { return rt.Type == "keycloak_admin" })
 	if err := h.setupGuards(); err != nil { // guard.go
 		return err
 	}

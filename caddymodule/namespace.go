@@ -9,17 +9,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
-func init() {
-	handlerOptions["namespace_default"] = unmarshalNamespaceDefault
-	handlerOptions["namespace_fold_case"] = func(h *Handler, d *caddyfile.Dispenser) error {
-		h.NamespaceFoldCase = true
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		return nil
-	}
-}
-
 // pathSegmentPlaceholder is the prefix of the placeholders of path
 // segments, `{http.request.uri.path.N}`.
 const pathSegmentPlaceholder = "http.request.uri.path."
@@ -117,4 +106,22 @@ func unmarshalNamespaceDefault(h *Handler, d *caddyfile.Dispenser) error {
 	}
 	h.NamespaceDefaults[key] = args[1]
 	return nil
+}
+
+// namespace evaluates the namespace for r: the route's own, if set, else
+// the handler's. A request whose namespace is ambiguous (two different
+// values of a header it is made of) is an *oauthError (400).
+func (h *Handler) namespace(r *http.Request, routeNS string) (string, error) {
+	ns := h.Namespace
+	if routeNS != "" {
+		ns = routeNS
+	}
+	if !strings.Contains(ns, "{") {
+		return ns, nil
+	}
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return ns, nil
+	}
+	return h.expandNamespace(r, repl, ns)
 }

@@ -19,20 +19,7 @@ import (
 // expands into the routes that API's clients call (with their paths under
 // the prefix), and into the settings the API needs (a namespace, say). It is
 // shorthand only: the JSON config holds the routes it expanded to. Each API
-// registers its profile from its own file, in profiles.
-
-func init() {
-	handlerOptions["profile"] = unmarshalProfile
-	// A profile may set the namespace: refuse a second one, rather than
-	// let the later silently win.
-	setNamespace := handlerOptions["namespace"]
-	handlerOptions["namespace"] = func(h *Handler, d *caddyfile.Dispenser) error {
-		if h.Namespace != "" {
-			return d.Errf("token_revocation: namespace given twice (a profile may have set it already: %q)", h.Namespace)
-		}
-		return setNamespace(h, d)
-	}
-}
+// has its entry in profiles, its code in its own file.
 
 // apiProfile is the preset of one API.
 type apiProfile struct {
@@ -71,7 +58,36 @@ func (p *profileConfig) segments() int {
 }
 
 // profiles are the known presets, by name.
-var profiles = map[string]*apiProfile{}
+var profiles = map[string]*apiProfile{
+	// route_keycloak.go
+	"keycloak": {routes: keycloakRoutes, apply: keycloakLegacyPrefix},
+	// route_usergrid.go
+	"usergrid": {
+		routes: []profileRoute{
+			{"usergrid_token", "/management/token"},
+			{"usergrid_token", "/{org}/{app}/token"},
+			{"usergrid_token", "/{org}/{app}/users/{user}/token"},
+			{"usergrid_revoketoken", "/management/users/{user}/revoketoken"},
+			{"usergrid_revoketokens", "/management/users/{user}/revoketokens"},
+			{"usergrid_revoketoken", "/{org}/{app}/users/{user}/revoketoken"},
+			{"usergrid_revoketokens", "/{org}/{app}/users/{user}/revoketokens"},
+		},
+	},
+	// route_meshydb.go
+	"meshydb": {
+		routes: []profileRoute{
+			{"revoke", "/{account}/connect/revocation"},
+			{"oauth_token", "/{account}/connect/token"},
+		},
+		options: map[string]func(p *profileConfig, d *caddyfile.Dispenser) error{
+			"default_tenant": profileSetting,
+			"tenant_header":  profileSetting,
+		},
+		apply: applyMeshyDB,
+		// MeshyDB is ASP.NET Core: paths route without regard to case.
+		caseInsensitive: true,
+	},
+}
 
 func profileNames() []string {
 	var out []string

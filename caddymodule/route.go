@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -165,56 +165,37 @@ type route struct {
 	authenticate bool // callers must authenticate as a client (see setupClients)
 }
 
-// revocation is what one call to a revocation route asks to revoke.
-type revocation struct {
-	namespace string
-	// tokens are revoked by their identity, and by their claims (jti, and
-	// sid when sessionWide) when those are trusted.
-	tokens []token.Token
-	// sessionWide revokes the session of each token whose claims are
-	// trusted (a logout).
-	sessionWide bool
-	// confirmed is set when the upstream identity provider accepted the
-	// call (forward mode, 2xx) and the route kind says that proves the
-	// tokens genuine.
-	confirmed bool
-	// hints are tokens the caller names beside the ones the upstream
-	// checks (a logout's id_token_hint): revoked by their identity, their
-	// claims trusted only when verified, never by the upstream's 2xx, which
-	// vouches for the checked tokens alone.
-	hints []token.Token
-	// refreshHint is set when the caller said the tokens are refresh
-	// tokens (token_type_hint=refresh_token): trusted, they end their
-	// session.
-	refreshHint bool
-	// verified is what a route kind revokes from a token it verified
-	// itself (logout_all, backchannel_logout, caep).
-	verified *verifiedRevocation
-	// extra, when set, returns more entries to store with the rest: what
-	// a route kind looks up rather than reads (every token of a user).
-	extra func(ctx context.Context) ([]denylist.Entry, error)
-	// answer, when set, writes the respond-mode answer in place of the
-	// kind's respond (an answer that depends on the request).
-	answer func(w http.ResponseWriter) error
-	// state is what a kind's read hands on to its upstream hook.
-	state any
+// routeCall is one call to a revocation route: what its kind read from
+// the request, for the engine to record, and what the kind's answer needs.
+type routeCall struct {
+	engine.Revocation
+	// route is the route called.
+	route *route
+	// started is when the call came in (Usergrid's answer says it).
+	started time.Time
+	// refresh is the refresh token an oauth_token call presents with
+	// grant_type refresh_token, whose grant the answer's tokens join.
+	refresh *token.Token
+	// scope is the org/app of a Usergrid call ("management" for its
+	// management API).
+	scope string
 }
 
 // routeKind is the behaviour of one Route.Type.
 type routeKind struct {
 	methods []string
-	// read parses the request into a revocation, or returns an
-	// *oauthError to answer with.
-	read func(h *Handler, r *http.Request) (*revocation, error)
+	// read parses the request into c (whose namespace and start are set),
+	// or returns an *oauthError to answer with.
+	read func(h *Handler, r *http.Request, c *routeCall) error
 	// respond writes the respond-mode answer after the revocation is stored.
-	respond func(w http.ResponseWriter) error
+	respond func(h *Handler, w http.ResponseWriter, r *http.Request, c *routeCall) error
 	// upstreamConfirms is true when an upstream 2xx proves the presented
 	// tokens genuine (their claims may then be trusted).
 	upstreamConfirms bool
 	// upstream, when set, reads the upstream's 2xx answer (forward mode)
-	// before anything is recorded: it may confirm the tokens, add to rev
+	// before anything is recorded: it may vouch for the tokens, add to c
 	// or record what the answer says; an error is answered instead.
-	upstream func(h *Handler, r *http.Request, rev *revocation, res *upstreamAnswer) error
+	upstream func(h *Handler, r *http.Request, c *routeCall, res *upstreamAnswer) error
 	// forwardOnly kinds observe what the upstream answers: forward is
 	// their only mode, and their default.
 	forwardOnly bool
@@ -225,31 +206,9 @@ type routeKind struct {
 	// revokesRefused kinds may revoke a token the upstream refuses to
 	// (Route.RevokeRefused).
 	revokesRefused bool
-}
-
-var routeKinds = map[string]*routeKind{
-	"revoke": {
-		methods: []string{http.MethodPost},
-		read:    readFormTokens([]string{"token"}, false),
-		respond: func(w http.ResponseWriter) error {
-			w.Header().Set("Cache-Control", "no-store")
-			w.Header().Set("Content-Length", "0")
-			w.WriteHeader(http.StatusOK)
-			return nil
-		},
-	},
-	"logout": {
-		methods: []string{http.MethodPost},
-		// The identity provider checks refresh_token, so its 2xx confirms
-		// it; id_token_hint is a hint it need not check.
-		read: readFormTokensAndHints([]string{"refresh_token"}, []string{"id_token_hint"}, true),
-		respond: func(w http.ResponseWriter) error {
-			w.Header().Set("Cache-Control", "no-store")
-			w.WriteHeader(http.StatusNoContent)
-			return nil
-		},
-		upstreamConfirms: true,
-	},
+	// verifies: the kind verifies its tokens itself, so it needs a jwt
+	// block; needsAudience: one with the issuer's audiences.
+	verifies, needsAudience bool
 }
 
 // RouteTypes returns the route types this build knows, sorted.
@@ -295,34 +254,34 @@ func compileRoute(rc *Route) (*route, error) {
 
 // readFormTokens returns a reader of the form fields that carry tokens; at
 // least one must be present.
-func readFormTokens(fields []string, sessionWide bool) func(*Handler, *http.Request) (*revocation, error) {
+func readFormTokens(fields []string, sessionWide bool) func(*Handler, *http.Request, *routeCall) error {
 	return readFormTokensAndHints(fields, nil, sessionWide)
 }
 
 // readFormTokensAndHints is readFormTokens with hint fields besides: tokens
-// in them are revocation.hints. At least one field of either must be
+// in them are Revocation.Hints. At least one field of either must be
 // present.
-func readFormTokensAndHints(fields, hintFields []string, sessionWide bool) func(*Handler, *http.Request) (*revocation, error) {
-	return func(h *Handler, r *http.Request) (*revocation, error) {
+func readFormTokensAndHints(fields, hintFields []string, sessionWide bool) func(*Handler, *http.Request, *routeCall) error {
+	return func(h *Handler, r *http.Request, c *routeCall) error {
 		p, err := h.readParams(r)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if p.Body != token.BodyForm {
-			return nil, unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body must be application/x-www-form-urlencoded"})
+			return unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body must be application/x-www-form-urlencoded"})
 		}
 		hint, _ := p.Get("token_type_hint")
-		rev := &revocation{sessionWide: sessionWide, refreshHint: hint == "refresh_token"}
-		if rev.tokens, err = h.paramTokens(p, fields); err != nil {
-			return nil, err
+		c.SessionWide, c.RefreshHint = sessionWide, hint == "refresh_token"
+		if c.Tokens, err = h.paramTokens(p, fields); err != nil {
+			return err
 		}
-		if rev.hints, err = h.paramTokens(p, hintFields); err != nil {
-			return nil, err
+		if c.Hints, err = h.paramTokens(p, hintFields); err != nil {
+			return err
 		}
-		if len(rev.tokens)+len(rev.hints) == 0 {
-			return nil, unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "missing " + strings.Join(slices.Concat(fields, hintFields), " or ")})
+		if len(c.Tokens)+len(c.Hints) == 0 {
+			return unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "missing " + strings.Join(slices.Concat(fields, hintFields), " or ")})
 		}
-		return rev, nil
+		return nil
 	}
 }
 
@@ -409,7 +368,6 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 	if err != nil {
 		return h.writeError(w, err)
 	}
-	caddyhttp.SetVar(r.Context(), namespaceVar, ns)
 	if rt.Mode == ModeForward {
 		m.setPath(r)
 	}
@@ -424,8 +382,9 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 	if err := h.guardRoute(r, rt); err != nil { // rate limits, client authentication, ceiling
 		return h.writeError(w, err)
 	}
+	c := &routeCall{Revocation: engine.Revocation{Namespace: ns}, route: rt, started: h.now()}
 	bodyRead := h.bodyDeadline(w)
-	rev, err := rt.kind.read(h, r)
+	err = rt.kind.read(h, r, c)
 	bodyRead()
 	if err != nil {
 		if pass && isUnreadable(err) {
@@ -433,141 +392,55 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		}
 		return h.writeError(w, err)
 	}
-	rev.namespace = ns
-	if err := h.screenRevocation(r.Context(), rt, rev); err != nil { // tokens per call, verified_only
+	if err := h.screenRevocation(r.Context(), rt, c); err != nil { // tokens per call, verified_only
 		return h.writeError(w, err)
 	}
 	if rt.Mode == ModeRespond {
-		if err := h.record(r.Context(), rt, rev); err != nil {
+		if err := h.record(r.Context(), rt.label(), &c.Revocation); err != nil {
 			return h.writeError(w, err)
 		}
-		if rev.answer != nil {
-			return rev.answer(w)
-		}
-		return rt.kind.respond(w)
+		return rt.kind.respond(h, w, r, c)
 	}
 	if err := h.checkRequest(r); err != nil {
 		return h.writeError(w, err)
 	}
-	return h.forward(w, r, next, rt, rev) // forward.go
+	return h.forward(w, r, next, rt, c) // forward.go
 }
 
-// record stores what rev revokes and logs one line per entry.
-func (h *Handler) record(ctx context.Context, rt *route, rev *revocation) error {
-	entries, err := h.entriesFor(ctx, rev)
+// label names rt in logs: its type and path.
+func (rt *route) label() string { return rt.Type + " " + rt.Path }
+
+// record stores what rev revokes (through the engine) and logs and counts
+// one line per entry, under source (a route's label, or the admin API).
+// Like every revocation, an error means nothing may be answered 2xx.
+func (h *Handler) record(ctx context.Context, source string, rev *engine.Revocation) error {
+	entries, err := h.recorder.Entries(ctx, rev)
 	if err != nil {
 		return err
 	}
-	return h.storeEntries(ctx, rt, rev.namespace, entries)
+	return h.storeEntries(ctx, source, rev.Namespace, rev.Confirmed, entries)
 }
 
-// storeEntries stores entries revoked in namespace ns through rt (a
-// route, or the admin API), and logs and counts one line per entry.
-func (h *Handler) storeEntries(ctx context.Context, rt *route, ns string, entries []denylist.Entry) error {
+// storeEntries stores entries revoked in namespace ns through source,
+// and logs and counts one line per entry.
+func (h *Handler) storeEntries(ctx context.Context, source, ns string, confirmed bool, entries []denylist.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if err := h.revokeEntries(ctx, entries); err != nil {
+	if err := h.recorder.Store(ctx, confirmed, entries); err != nil {
 		countStoreError("revoke")
-		h.errLog.Error("revocation not stored", zap.String("route", rt.Type+" "+rt.Path), zap.Error(err))
+		h.errLog.Error("revocation not stored", zap.String("route", source), zap.Error(err))
 		return err
 	}
+	kind, _, _ := strings.Cut(source, " ")
 	for _, e := range entries {
-		countRevocation(rt.Type, e.Kind)
+		countRevocation(kind, e.Kind)
 		h.logger.Info("revoked",
-			zap.String("route", rt.Type+" "+rt.Path),
+			zap.String("route", source),
 			zap.String("kind", e.Kind.String()),
 			zap.String("hash", e.Digest.Short()),
 			zap.String("namespace", ns),
 			zap.Int64("expires", e.Expires))
 	}
 	return nil
-}
-
-// namespace evaluates the namespace for r: the route's own, if set, else
-// the handler's. A request whose namespace is ambiguous (two different
-// values of a header it is made of) is an *oauthError (400).
-func (h *Handler) namespace(r *http.Request, routeNS string) (string, error) {
-	ns := h.Namespace
-	if routeNS != "" {
-		ns = routeNS
-	}
-	if !strings.Contains(ns, "{") {
-		return ns, nil
-	}
-	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if !ok {
-		return ns, nil
-	}
-	return h.expandNamespace(r, repl, ns)
-}
-
-// entriesFor turns a revocation into denylist entries. Every token is
-// revoked by its identity. Its jti, and its session when the call ends one
-// (a logout, a refresh token), are revoked only when its claims are trusted.
-// What a route kind verified itself comes last.
-func (h *Handler) entriesFor(ctx context.Context, rev *revocation) ([]denylist.Entry, error) {
-	now := h.now()
-	var out []denylist.Entry
-	for i := range rev.tokens {
-		more, err := h.tokenEntries(ctx, rev, &rev.tokens[i], rev.confirmed, now)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, more...)
-	}
-	for i := range rev.hints {
-		more, err := h.tokenEntries(ctx, rev, &rev.hints[i], false, now)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, more...)
-	}
-	if rev.verified != nil {
-		more, err := h.verifiedEntries(ctx, rev.namespace, rev.verified)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, more...)
-	}
-	if rev.extra != nil {
-		more, err := rev.extra(ctx)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, more...)
-	}
-	return out, nil
-}
-
-// tokenEntries are the entries that revoke t: its identity always; its
-// jti, and its session when the call ends one, when its claims are trusted
-// — verified, or confirmed (the upstream accepted this very token).
-func (h *Handler) tokenEntries(ctx context.Context, rev *revocation, t *token.Token, confirmed bool, now time.Time) ([]denylist.Entry, error) {
-	expires, live := h.tokenExpiry(t, now)
-	if !live {
-		return nil, nil // already expired: nothing left to revoke
-	}
-	out := []denylist.Entry{denylist.NewEntry(h.tokenKey(t), now, expires)}
-	granted, err := h.grantEntries(ctx, rev.namespace, t)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, granted...)
-	if !t.JWT {
-		return out, nil
-	}
-	endsSession := rev.sessionWide || rev.refreshHint || isRefreshToken(t)
-	trusted, err := h.claimsTrusted(ctx, confirmed, t, endsSession)
-	if err != nil || !trusted {
-		return out, err
-	}
-	c := t.Claims
-	if c.ID != "" {
-		out = append(out, denylist.NewEntry(h.hasher.JTIKey(rev.namespace, c.Issuer, c.ID), now, expires))
-	}
-	if endsSession && c.SessionID != "" {
-		out = append(out, h.sessionEntry(rev.namespace, c.Issuer, c.SessionID, now))
-	}
-	return out, nil
 }

@@ -8,22 +8,10 @@ import (
 	"strings"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
-	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
-
-func init() {
-	routeKinds["backchannel_logout"] = &routeKind{
-		methods: []string{http.MethodPost},
-		read:    readLogoutToken,
-		respond: func(w http.ResponseWriter) error {
-			w.Header().Set("Cache-Control", "no-store")
-			w.Header().Set("Content-Length", "0")
-			w.WriteHeader(http.StatusOK)
-			return nil
-		},
-	}
-}
 
 // backchannelLogoutEvent is the event a logout token must carry (OpenID
 // Connect Back-Channel Logout 1.0, section 2.4).
@@ -38,57 +26,58 @@ const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logo
 // It revokes the session (sid) with a cut-off of now, or, when the token
 // names no sid, every token of the user (sub). Any failure is 400
 // invalid_request (section 2.8); keys that cannot be fetched are 503.
-func readLogoutToken(h *Handler, r *http.Request) (*revocation, error) {
+func readLogoutToken(h *Handler, r *http.Request, rc *routeCall) error {
 	fail := func(desc string) error {
 		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
 	}
 	p, err := h.readParams(r)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if p.Body != token.BodyForm {
-		return nil, fail("the body must be application/x-www-form-urlencoded")
+		return fail("the body must be application/x-www-form-urlencoded")
 	}
 	raw, _ := p.Get("logout_token")
 	switch {
 	case raw == "":
-		return nil, fail("missing logout_token")
+		return fail("missing logout_token")
 	case len(raw) > h.MaxTokenSize:
-		return nil, fail("logout_token too large")
+		return fail("logout_token too large")
 	}
-	v, err := h.verify(r.Context(), raw, jwtv.Options{RequireExpiry: true, RequireIssuedAt: true, RequireAudience: true})
+	v, err := h.verify(r.Context(), raw, jwtverify.Options{RequireExpiry: true, RequireIssuedAt: true, RequireAudience: true})
 	switch {
-	case errors.Is(err, jwtv.ErrKeysUnavailable):
-		return nil, errKeysUnavailable
+	case errors.Is(err, jwtverify.ErrKeysUnavailable):
+		return errKeysUnavailable
 	case err != nil:
-		return nil, fail("logout_token: " + err.Error())
+		return fail("logout_token: " + err.Error())
 	case !typIs(v.Type, "logout+jwt"):
-		return nil, fail("logout_token: typ header " + v.Type + ", want logout+jwt")
+		return fail("logout_token: typ header " + v.Type + ", want logout+jwt")
 	}
 	var claims struct {
 		Events map[string]json.RawMessage `json:"events"`
 		Nonce  json.RawMessage            `json:"nonce"`
 	}
 	if err := json.Unmarshal(v.Payload, &claims); err != nil {
-		return nil, fail("logout_token: events is not a JSON object")
+		return fail("logout_token: events is not a JSON object")
 	}
 	switch {
 	case claims.Nonce != nil:
-		return nil, fail("logout_token: must not contain nonce")
+		return fail("logout_token: must not contain nonce")
 	case !isJSONObject(claims.Events[backchannelLogoutEvent]):
-		return nil, fail("logout_token: events must hold " + backchannelLogoutEvent + " as an object")
+		return fail("logout_token: events must hold " + backchannelLogoutEvent + " as an object")
 	case v.Claims.SessionID == "" && v.Claims.Subject == "":
-		return nil, fail("logout_token: needs sid or sub")
+		return fail("logout_token: needs sid or sub")
 	}
-	guard, err := h.newReplayGuard(v, func(d string) error { return fail("logout_token: " + d) })
+	guard, err := h.recorder.NewReplay(v, func(d string) error { return fail("logout_token: " + d) })
 	if err != nil {
-		return nil, err
+		return err
 	}
-	c := cutoff{Kind: denylist.KindSession, Issuer: v.Claims.Issuer, ID: v.Claims.SessionID, At: h.now()}
+	c := engine.Cutoff{Kind: denylist.KindSession, Issuer: v.Claims.Issuer, ID: v.Claims.SessionID, At: h.now()}
 	if c.ID == "" {
 		c.Kind, c.ID = denylist.KindUser, v.Claims.Subject
 	}
-	return &revocation{verified: &verifiedRevocation{cutoffs: []cutoff{c}, replay: guard}}, nil
+	rc.Cutoffs, rc.Replay = []engine.Cutoff{c}, guard
+	return nil
 }
 
 // typIs reports whether a typ header fits the explicit type want: it is

@@ -6,8 +6,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -31,27 +29,6 @@ import (
 //
 // A request with an Authorization header only (no cookie: an API client,
 // whose token no other site can attach) passes the check.
-
-func init() {
-	routeKinds["browser_logout"] = &routeKind{
-		methods: []string{http.MethodGet, http.MethodPost},
-		read:    readBrowserLogout,
-		respond: func(w http.ResponseWriter) error {
-			w.Header().Set("Cache-Control", "no-store")
-			w.WriteHeader(http.StatusNoContent)
-			return nil
-		},
-	}
-	routeOptions["redirect"] = func(rc *Route, d *caddyfile.Dispenser) error {
-		return oneArg(d, &browserLogoutConfig(rc).Redirect)
-	}
-	routeOptions["cookie_path"] = func(rc *Route, d *caddyfile.Dispenser) error {
-		return oneArg(d, &browserLogoutConfig(rc).CookiePath)
-	}
-	routeOptions["cookie_domain"] = func(rc *Route, d *caddyfile.Dispenser) error {
-		return oneArg(d, &browserLogoutConfig(rc).CookieDomain)
-	}
-}
 
 // BrowserLogout are the settings of a browser_logout route.
 type BrowserLogout struct {
@@ -90,11 +67,11 @@ func checkBrowserLogout(rc *Route) error {
 // errCrossSite answers a browser logout the browser says another site sent.
 var errCrossSite = &oauthError{Status: http.StatusForbidden, Code: "access_denied", Description: "cross-site logout refused: send it from this site (a POST, or a GET with Sec-Fetch-Site, Origin or Referer of this site)"}
 
-func readBrowserLogout(h *Handler, r *http.Request) (*revocation, error) {
+func readBrowserLogout(h *Handler, r *http.Request, c *routeCall) error {
 	src := token.Sources{Schemes: h.Schemes, Cookies: h.Cookies, MaxTokenSize: h.MaxTokenSize}
 	found, err := src.Extract(r, nil)
 	if err != nil {
-		return nil, extractError(err)
+		return extractError(err)
 	}
 	cookies := false
 	for _, name := range h.Cookies {
@@ -104,39 +81,41 @@ func readBrowserLogout(h *Handler, r *http.Request) (*revocation, error) {
 	}
 	if cookies || r.Method == http.MethodGet {
 		if !sameSite(r) {
-			return nil, errCrossSite
+			return errCrossSite
 		}
 	}
-	rev := &revocation{sessionWide: true}
+	c.SessionWide = true
 	for _, f := range found {
-		rev.tokens = append(rev.tokens, token.Parse(f.Raw))
+		c.Tokens = append(c.Tokens, token.Parse(f.Raw))
 	}
-	rt, _ := h.matchRoute(r) // the route's settings; cheap, and logouts are rare
-	rev.answer = func(w http.ResponseWriter) error {
-		var cfg BrowserLogout
-		if rt != nil && rt.BrowserLogout != nil {
-			cfg = *rt.BrowserLogout
+	return nil
+}
+
+// respondBrowserLogout expires the handler's cookies the request carried
+// and redirects (303) to BrowserLogout.Redirect, or answers 204.
+func respondBrowserLogout(h *Handler, w http.ResponseWriter, r *http.Request, c *routeCall) error {
+	var cfg BrowserLogout
+	if c.route.BrowserLogout != nil {
+		cfg = *c.route.BrowserLogout
+	}
+	if cfg.CookiePath == "" {
+		cfg.CookiePath = "/"
+	}
+	for _, name := range h.Cookies {
+		if _, err := r.Cookie(name); err != nil {
+			continue
 		}
-		if cfg.CookiePath == "" {
-			cfg.CookiePath = "/"
-		}
-		for _, name := range h.Cookies {
-			if _, err := r.Cookie(name); err != nil {
-				continue
-			}
-			http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: cfg.CookiePath, Domain: cfg.CookieDomain,
-				MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		if cfg.Redirect != "" {
-			w.Header().Set("Location", cfg.Redirect)
-			w.WriteHeader(http.StatusSeeOther)
-			return nil
-		}
-		w.WriteHeader(http.StatusNoContent)
+		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: cfg.CookiePath, Domain: cfg.CookieDomain,
+			MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if cfg.Redirect != "" {
+		w.Header().Set("Location", cfg.Redirect)
+		w.WriteHeader(http.StatusSeeOther)
 		return nil
 	}
-	return rev, nil
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // sameSite reports whether the browser says r comes from this site (see

@@ -9,21 +9,10 @@ import (
 	"strings"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
-	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
-
-func init() {
-	routeKinds["caep"] = &routeKind{
-		methods: []string{http.MethodPost},
-		read:    readSET,
-		respond: func(w http.ResponseWriter) error {
-			w.Header().Set("Content-Length", "0")
-			w.WriteHeader(http.StatusAccepted)
-			return nil
-		},
-	}
-}
 
 // caepSessionRevoked is the CAEP session-revoked event type.
 const caepSessionRevoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
@@ -74,42 +63,41 @@ func caepBad(code, desc string) error {
 // Other formats (email, phone_number, ...) cannot name a token and are
 // refused with invalid_request. Other event types are acknowledged (202)
 // and ignored.
-func readSET(h *Handler, r *http.Request) (*revocation, error) {
+func readSET(h *Handler, r *http.Request, rc *routeCall) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/secevent+jwt" {
-		return nil, caepBad("invalid_request", "Content-Type must be application/secevent+jwt")
+		return caepBad("invalid_request", "Content-Type must be application/secevent+jwt")
 	}
 	body, err := token.ReadBody(r, h.MaxBodySize)
 	if err != nil {
-		return nil, caepBad("invalid_request", "unreadable body, or larger than max_body_size")
+		return caepBad("invalid_request", "unreadable body, or larger than max_body_size")
 	}
-	v, err := h.verify(r.Context(), strings.TrimSpace(string(body)), jwtv.Options{RequireIssuedAt: true, RequireAudience: true})
+	v, err := h.verify(r.Context(), strings.TrimSpace(string(body)), jwtverify.Options{RequireIssuedAt: true, RequireAudience: true})
 	if err != nil {
-		return nil, setVerifyError(err)
+		return setVerifyError(err)
 	}
 	if !typIs(v.Type, "secevent+jwt") {
-		return nil, caepBad("invalid_request", "typ header "+v.Type+", want secevent+jwt")
+		return caepBad("invalid_request", "typ header "+v.Type+", want secevent+jwt")
 	}
 	var claims struct {
 		Events map[string]json.RawMessage `json:"events"`
 		SubID  json.RawMessage            `json:"sub_id"`
 	}
 	if err := json.Unmarshal(v.Payload, &claims); err != nil || len(claims.Events) == 0 {
-		return nil, caepBad("invalid_request", "events must be a JSON object naming at least one event")
+		return caepBad("invalid_request", "events must be a JSON object naming at least one event")
 	}
-	guard, err := h.newReplayGuard(v, func(d string) error { return caepBad("invalid_request", d) })
+	guard, err := h.recorder.NewReplay(v, func(d string) error { return caepBad("invalid_request", d) })
 	if err != nil {
-		return nil, err
+		return err
 	}
-	rev := &revocation{}
 	event, ok := claims.Events[caepSessionRevoked]
 	if !ok {
-		return rev, nil // no event it acts on: acknowledged, ignored
+		return nil // no event it acts on: acknowledged, ignored
 	}
 	var ev struct {
 		Subject json.RawMessage `json:"subject"`
 	}
 	if !isJSONObject(event) || json.Unmarshal(event, &ev) != nil {
-		return nil, caepBad("invalid_request", "the session-revoked event must be a JSON object")
+		return caepBad("invalid_request", "the session-revoked event must be a JSON object")
 	}
 	subject := claims.SubID
 	if subject == nil {
@@ -117,11 +105,11 @@ func readSET(h *Handler, r *http.Request) (*revocation, error) {
 	}
 	c, err := subjectCutoff(v, subject)
 	if err != nil {
-		return nil, caepBad("invalid_request", err.Error())
+		return caepBad("invalid_request", err.Error())
 	}
 	c.At = h.now()
-	rev.verified = &verifiedRevocation{cutoffs: []cutoff{c}, replay: guard}
-	return rev, nil
+	rc.Cutoffs, rc.Replay = []engine.Cutoff{c}, guard
+	return nil
 }
 
 // subjectID is an RFC 9493 subject identifier, with the fields of the
@@ -138,25 +126,25 @@ type subjectID struct {
 
 // subjectCutoff maps a subject identifier (raw JSON; nil when the SET has
 // none) to the session or user it names. See readSET.
-func subjectCutoff(v *jwtv.Token, raw json.RawMessage) (cutoff, error) {
+func subjectCutoff(v *jwtverify.Token, raw json.RawMessage) (engine.Cutoff, error) {
 	iss := v.Claims.Issuer
 	if raw == nil {
 		switch {
 		case v.Claims.SessionID != "":
-			return cutoff{Kind: denylist.KindSession, Issuer: iss, ID: v.Claims.SessionID}, nil
+			return engine.Cutoff{Kind: denylist.KindSession, Issuer: iss, ID: v.Claims.SessionID}, nil
 		case v.Claims.Subject != "":
-			return cutoff{Kind: denylist.KindUser, Issuer: iss, ID: v.Claims.Subject}, nil
+			return engine.Cutoff{Kind: denylist.KindUser, Issuer: iss, ID: v.Claims.Subject}, nil
 		}
-		return cutoff{}, errors.New("no subject: want sub_id, the event's subject, sid or sub")
+		return engine.Cutoff{}, errors.New("no subject: want sub_id, the event's subject, sid or sub")
 	}
 	var s subjectID
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return cutoff{}, errors.New("the subject is not a subject identifier object")
+		return engine.Cutoff{}, errors.New("the subject is not a subject identifier object")
 	}
 	return s.cutoff(iss)
 }
 
-func (s *subjectID) cutoff(iss string) (cutoff, error) {
+func (s *subjectID) cutoff(iss string) (engine.Cutoff, error) {
 	format := s.Format
 	if format == "" {
 		format = s.SubjectType
@@ -164,14 +152,14 @@ func (s *subjectID) cutoff(iss string) (cutoff, error) {
 	switch strings.ReplaceAll(format, "-", "_") {
 	case "opaque":
 		if s.ID != "" {
-			return cutoff{Kind: denylist.KindSession, Issuer: iss, ID: s.ID}, nil
+			return engine.Cutoff{Kind: denylist.KindSession, Issuer: iss, ID: s.ID}, nil
 		}
 	case "iss_sub":
 		if s.Iss != iss {
-			return cutoff{}, errors.New("subject iss " + strconv.Quote(s.Iss) + " is not the SET's issuer")
+			return engine.Cutoff{}, errors.New("subject iss " + strconv.Quote(s.Iss) + " is not the SET's issuer")
 		}
 		if s.Sub != "" {
-			return cutoff{Kind: denylist.KindUser, Issuer: iss, ID: s.Sub}, nil
+			return engine.Cutoff{Kind: denylist.KindUser, Issuer: iss, ID: s.Sub}, nil
 		}
 	case "complex":
 		switch {
@@ -180,23 +168,23 @@ func (s *subjectID) cutoff(iss string) (cutoff, error) {
 		case s.User != nil:
 			return s.User.cutoff(iss)
 		}
-		return cutoff{}, errors.New("complex subject names neither a session nor a user")
+		return engine.Cutoff{}, errors.New("complex subject names neither a session nor a user")
 	default:
-		return cutoff{}, errors.New("subject format " + strconv.Quote(format) + " is not supported: want opaque (a session ID), iss_sub or complex")
+		return engine.Cutoff{}, errors.New("subject format " + strconv.Quote(format) + " is not supported: want opaque (a session ID), iss_sub or complex")
 	}
-	return cutoff{}, errors.New("subject format " + format + " without its id, or sub")
+	return engine.Cutoff{}, errors.New("subject format " + format + " without its id, or sub")
 }
 
 // setVerifyError maps a verification failure to the RFC 8935 error code.
 func setVerifyError(err error) error {
 	switch {
-	case errors.Is(err, jwtv.ErrKeysUnavailable):
+	case errors.Is(err, jwtverify.ErrKeysUnavailable):
 		return &caepError{status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the issuer's signing keys could not be fetched; try again later"}
-	case errors.Is(err, jwtv.ErrUnknownIssuer), errors.Is(err, jwtv.ErrIssuer):
+	case errors.Is(err, jwtverify.ErrUnknownIssuer), errors.Is(err, jwtverify.ErrIssuer):
 		return caepBad("invalid_issuer", err.Error())
-	case errors.Is(err, jwtv.ErrAudience):
+	case errors.Is(err, jwtverify.ErrAudience):
 		return caepBad("invalid_audience", err.Error())
-	case errors.Is(err, jwtv.ErrAlgorithm), errors.Is(err, jwtv.ErrNoKey), errors.Is(err, jwtv.ErrSignature):
+	case errors.Is(err, jwtverify.ErrAlgorithm), errors.Is(err, jwtverify.ErrNoKey), errors.Is(err, jwtverify.ErrSignature):
 		return caepBad("invalid_key", err.Error())
 	}
 	return caepBad("invalid_request", err.Error())

@@ -23,26 +23,6 @@ import (
 // realm's tokens; and a route with {realm} in its path records only tokens
 // of that realm.
 
-func init() {
-	routeKinds["keycloak_logout"] = &routeKind{
-		methods: []string{http.MethodPost},
-		// Keycloak reads refresh_token and, when it is there, ignores
-		// id_token_hint: a hint beside it is not confirmed by the answer.
-		read:             keycloakRealmOnly(readFormTokens([]string{"refresh_token"}, true)),
-		respond:          routeKinds["logout"].respond,
-		upstreamConfirms: true,
-		passUnreadable:   true,
-	}
-	routeKinds["keycloak_revoke"] = &routeKind{
-		methods:        []string{http.MethodPost},
-		read:           keycloakRealmOnly(readFormTokens([]string{"token"}, false)),
-		respond:        routeKinds["revoke"].respond,
-		upstream:       keycloakRevokeConfirms,
-		passUnreadable: true,
-	}
-	profiles["keycloak"] = &apiProfile{routes: keycloakRoutes, apply: keycloakLegacyPrefix}
-}
-
 // keycloakRoutes are the routes of profile keycloak, under its prefix.
 var keycloakRoutes = []profileRoute{
 	{"keycloak_logout", "/realms/{realm}/protocol/openid-connect/logout"},
@@ -71,28 +51,27 @@ const keycloakLegacyPath = "/auth"
 // answers such a call with an error), and its claims must not be recorded
 // under this realm's route. Opaque tokens are kept: they are revoked by
 // their own identity only.
-func keycloakRealmOnly(read func(*Handler, *http.Request) (*revocation, error)) func(*Handler, *http.Request) (*revocation, error) {
-	return func(h *Handler, r *http.Request) (*revocation, error) {
-		rev, err := read(h, r)
-		if err != nil {
-			return nil, err
+func keycloakRealmOnly(read func(*Handler, *http.Request, *routeCall) error) func(*Handler, *http.Request, *routeCall) error {
+	return func(h *Handler, r *http.Request, c *routeCall) error {
+		if err := read(h, r, c); err != nil {
+			return err
 		}
 		realm, _ := caddyhttp.GetVar(r.Context(), "realm").(string)
 		if realm == "" {
-			return rev, nil
+			return nil
 		}
-		kept := rev.tokens[:0]
-		for _, t := range rev.tokens {
+		kept := c.Tokens[:0]
+		for _, t := range c.Tokens {
 			if t.JWT && !issuedByRealm(&t, realm) {
-				if c := h.logger.Check(zapcore.DebugLevel, "token of another realm ignored"); c != nil {
-					c.Write(zap.String("realm", realm), zap.String("iss", t.Claims.Issuer))
+				if ce := h.logger.Check(zapcore.DebugLevel, "token of another realm ignored"); ce != nil {
+					ce.Write(zap.String("realm", realm), zap.String("iss", t.Claims.Issuer))
 				}
 				continue
 			}
 			kept = append(kept, t)
 		}
-		rev.tokens = kept
-		return rev, nil
+		c.Tokens = kept
+		return nil
 	}
 }
 
@@ -102,17 +81,17 @@ func issuedByRealm(t *token.Token, realm string) bool {
 	return strings.HasSuffix(t.Claims.Issuer, "/realms/"+realm)
 }
 
-// keycloakRevokeConfirms confirms the revoked token when Keycloak's answer
+// keycloakRevokeConfirms vouches for the revoked token when Keycloak's answer
 // is an empty 200, its answer to a token it decoded and verified, whose
 // client and user it found. Any body (Keycloak's {"error":"invalid_token"}
 // or anything else) confirms nothing: the token is then revoked by its own
 // identity only.
-func keycloakRevokeConfirms(_ *Handler, _ *http.Request, rev *revocation, res *upstreamAnswer) error {
+func keycloakRevokeConfirms(_ *Handler, _ *http.Request, c *routeCall, res *upstreamAnswer) error {
 	if res.Status != http.StatusOK {
 		return nil
 	}
 	if body, err := res.Body(); err == nil && len(bytes.TrimSpace(body)) == 0 {
-		rev.confirmed = true
+		c.Vouched = true
 	}
 	return nil
 }

@@ -11,12 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
-	jwtv "github.com/caddy-token-revocation/caddy-token-revocation/jwt"
-	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 )
 
 // keycloak_admin: the gateway as a Keycloak client's Admin URL.
@@ -41,28 +40,6 @@ import (
 // sessions is refused (400): those are an adapter's HTTP sessions, unknown
 // here; point the client's Backchannel logout URL at a backchannel_logout
 // route instead. k_test_available is answered 204; other k_ actions 404.
-
-func init() {
-	routeKinds["keycloak_admin"] = &routeKind{
-		methods: []string{http.MethodPost},
-		read:    readKeycloakAdmin,
-		respond: func(w http.ResponseWriter) error {
-			w.WriteHeader(http.StatusNoContent)
-			return nil
-		},
-	}
-	verifiedKinds["keycloak_admin"] = struct{ needsAudience bool }{}
-	routeOptions["issuer"] = func(rc *Route, d *caddyfile.Dispenser) error {
-		return oneArg(d, &keycloakAdminConfig(rc).Issuer)
-	}
-	routeOptions["realm_wide"] = func(rc *Route, d *caddyfile.Dispenser) error {
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		keycloakAdminConfig(rc).RealmWide = true
-		return nil
-	}
-}
 
 // KeycloakAdmin are the settings of a keycloak_admin route.
 type KeycloakAdmin struct {
@@ -104,27 +81,26 @@ func errKeycloakAdmin(status int, desc string) error {
 	return &oauthError{Status: status, Code: "invalid_request", Description: desc}
 }
 
-func readKeycloakAdmin(h *Handler, r *http.Request) (*revocation, error) {
-	rt, _ := h.matchRoute(r) // the route's settings
+func readKeycloakAdmin(h *Handler, r *http.Request, c *routeCall) error {
 	var cfg KeycloakAdmin
-	if rt != nil && rt.KeycloakAdmin != nil {
-		cfg = *rt.KeycloakAdmin
+	if c.route.KeycloakAdmin != nil {
+		cfg = *c.route.KeycloakAdmin
 	}
 	seg := path.Base(r.URL.Path)
 	want, ok := keycloakAdminActions[seg]
 	if !ok {
 		if seg == "k_test_available" {
-			return &revocation{answer: func(w http.ResponseWriter) error { w.WriteHeader(http.StatusNoContent); return nil }}, nil
+			return nil // answered 204, as every action is
 		}
-		return nil, errKeycloakAdmin(http.StatusNotFound, "unknown admin action "+seg)
+		return errKeycloakAdmin(http.StatusNotFound, "unknown admin action "+seg)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(h.MaxTokenSize)+1))
 	if err != nil {
-		return nil, errKeycloakAdmin(http.StatusBadRequest, "unreadable body")
+		return errKeycloakAdmin(http.StatusBadRequest, "unreadable body")
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body)) // forward mode: the upstream reads it too
 	if len(body) > h.MaxTokenSize {
-		return nil, errKeycloakAdmin(http.StatusRequestEntityTooLarge, "the action is larger than max_token_size")
+		return errKeycloakAdmin(http.StatusRequestEntityTooLarge, "the action is larger than max_token_size")
 	}
 	iss := cfg.Issuer
 	if iss == "" && len(h.JWT) == 1 {
@@ -132,38 +108,38 @@ func readKeycloakAdmin(h *Handler, r *http.Request) (*revocation, error) {
 	}
 	v := h.verifier.Verifier(iss)
 	if v == nil {
-		return nil, fmt.Errorf("token_revocation: keycloak_admin %s: no jwt block for issuer %q: set the route's issuer", r.URL.Path, iss)
+		return fmt.Errorf("token_revocation: keycloak_admin %s: no jwt block for issuer %q: set the route's issuer", r.URL.Path, iss)
 	}
 	payload, err := v.VerifySignature(r.Context(), strings.TrimSpace(string(body)))
 	switch {
-	case errors.Is(err, jwtv.ErrKeysUnavailable):
-		return nil, errKeysUnavailable
+	case errors.Is(err, jwtverify.ErrKeysUnavailable):
+		return errKeysUnavailable
 	case err != nil:
 		h.logger.Info("keycloak admin action refused: not signed by the realm", zap.String("issuer", iss), zap.Error(err))
-		return nil, errKeycloakAdmin(http.StatusForbidden, "the action is not signed by the realm")
+		return errKeycloakAdmin(http.StatusForbidden, "the action is not signed by the realm")
 	}
 	var a keycloakAction
 	if err := json.Unmarshal(payload, &a); err != nil {
-		return nil, errKeycloakAdmin(http.StatusBadRequest, "the action is not a Keycloak admin action")
+		return errKeycloakAdmin(http.StatusBadRequest, "the action is not a Keycloak admin action")
 	}
 	now := h.now()
 	switch {
 	case a.Action != want:
-		return nil, errKeycloakAdmin(http.StatusBadRequest, fmt.Sprintf("action %q posted to %s", a.Action, seg))
+		return errKeycloakAdmin(http.StatusBadRequest, fmt.Sprintf("action %q posted to %s", a.Action, seg))
 	case a.ID == "":
-		return nil, errKeycloakAdmin(http.StatusBadRequest, "the action has no id")
+		return errKeycloakAdmin(http.StatusBadRequest, "the action has no id")
 	case now.Unix() > a.Expiration+int64(time.Duration(h.ClockSkew)/time.Second):
-		return nil, errKeycloakAdmin(http.StatusBadRequest, "the action has expired")
+		return errKeycloakAdmin(http.StatusBadRequest, "the action has expired")
 	case a.Action == "LOGOUT" && len(a.AdapterSessionIDs) > 0:
-		return nil, errKeycloakAdmin(http.StatusBadRequest, "a logout of adapter sessions cannot be applied here: set the client's Backchannel logout URL to the gateway's backchannel_logout route")
+		return errKeycloakAdmin(http.StatusBadRequest, "a logout of adapter sessions cannot be applied here: set the client's Backchannel logout URL to the gateway's backchannel_logout route")
 	}
-	rev := &revocation{verified: &verifiedRevocation{replay: &replayGuard{
-		issuer: iss, jti: "keycloak-admin:" + a.ID,
-		expires: time.Unix(a.Expiration, 0).Add(time.Duration(h.ClockSkew)),
-		err:     errKeycloakAdmin(http.StatusBadRequest, "the action was applied already"),
-	}}}
+	c.Replay = &engine.Replay{
+		Issuer: iss, JTI: "keycloak-admin:" + a.ID,
+		Expires: time.Unix(a.Expiration, 0).Add(time.Duration(h.ClockSkew)),
+		Err:     errKeycloakAdmin(http.StatusBadRequest, "the action was applied already"),
+	}
 	if a.NotBefore <= 0 {
-		return rev, nil // no policy: nothing to cut off
+		return nil // no policy: nothing to cut off
 	}
 	client := a.Resource
 	if cfg.RealmWide {
@@ -171,18 +147,6 @@ func readKeycloakAdmin(h *Handler, r *http.Request) (*revocation, error) {
 	}
 	// Keycloak refuses tokens issued before notBefore: the cut-off (issued
 	// at or before) is the second before.
-	rev.verified.cutoffs = []cutoff{{Kind: denylist.KindClient, Issuer: iss, ID: client, At: time.Unix(a.NotBefore-1, 0)}}
-	return rev, nil
-}
-
-// addClientKeys adds to q the keys of the client- and realm-wide
-// cut-offs that can revoke a token with claims c.
-func (h *Handler) addClientKeys(q *denylist.Query, ns string, c *token.Claims) {
-	if c.Issuer == "" {
-		return
-	}
-	q.Add(h.hasher.ClientKey(ns, c.Issuer, ""))
-	if c.AuthorizedParty != "" {
-		q.Add(h.hasher.ClientKey(ns, c.Issuer, c.AuthorizedParty))
-	}
+	c.Cutoffs = []engine.Cutoff{{Kind: denylist.KindClient, Issuer: iss, ID: client, At: time.Unix(a.NotBefore-1, 0)}}
+	return nil
 }

@@ -27,22 +27,6 @@ import (
 // request without a tenant header, unless default_tenant says otherwise.
 const DefaultMeshyDBTenant = "default"
 
-func init() {
-	profiles["meshydb"] = &apiProfile{
-		routes: []profileRoute{
-			{"revoke", "/{account}/connect/revocation"},
-			{"oauth_token", "/{account}/connect/token"},
-		},
-		options: map[string]func(p *profileConfig, d *caddyfile.Dispenser) error{
-			"default_tenant": profileSetting,
-			"tenant_header":  profileSetting,
-		},
-		apply: applyMeshyDB,
-		// MeshyDB is ASP.NET Core: paths route without regard to case.
-		caseInsensitive: true,
-	}
-}
-
 // profileSetting parses `<option> <value>` into the profile's settings.
 func profileSetting(p *profileConfig, d *caddyfile.Dispenser) error {
 	name := d.Val()

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 )
 
@@ -28,18 +27,6 @@ import (
 // DefaultRevokeRefused is what Route.RevokeRefused holds when unset: the
 // RFC 7009 error code of a server that does not revoke the token's type.
 var DefaultRevokeRefused = []string{"unsupported_token_type"}
-
-func init() {
-	routeOptions["revoke_refused"] = unmarshalRevokeRefused
-	for _, k := range []string{"revoke", "keycloak_revoke"} {
-		routeKinds[k].revokesRefused = true
-	}
-}
-
-// unmarshalRevokeRefused parses `revoke_refused <error code or status...>|off`.
-func unmarshalRevokeRefused(rc *Route, d *caddyfile.Dispenser) error {
-	return atLeastOneArg(d, &rc.RevokeRefused)
-}
 
 // refusalMatcher is a compiled Route.RevokeRefused: the OAuth error codes
 // (in a 400 answer) and the statuses on which the gateway revokes a token
@@ -109,25 +96,25 @@ func (m *refusalMatcher) refused(res *upstreamAnswer) bool {
 // when rt revokes on res and every token of rev is a JWT, it records them
 // and answers as the kind would have in respond mode (or the store's
 // failure, a 503). handled false leaves the upstream's answer to be sent.
-func (h *Handler) revokeRefused(w http.ResponseWriter, r *http.Request, rt *route, rev *revocation, res *upstreamAnswer) (handled bool, err error) {
-	if !rt.refusal.refused(res) || len(rev.tokens) == 0 {
+func (h *Handler) revokeRefused(w http.ResponseWriter, r *http.Request, rt *route, c *routeCall, res *upstreamAnswer) (handled bool, err error) {
+	if !rt.refusal.refused(res) || len(c.Tokens) == 0 {
 		return false, nil
 	}
-	for _, t := range rev.tokens {
+	for _, t := range c.Tokens {
 		if !t.JWT {
 			return false, nil // the upstream's to judge
 		}
 	}
-	rev.confirmed = false
+	c.Vouched, c.Confirmed = false, false
 	// The upstream's headers are w's (the recorder shares them): its
 	// refusal's body is not sent, so neither are the headers describing it.
 	for _, k := range []string{"Content-Type", "Content-Encoding", "Content-Length", "Content-Language", "ETag", "Last-Modified", "WWW-Authenticate"} {
 		w.Header().Del(k)
 	}
 	h.logger.Info("the upstream does not revoke this token; the gateway revokes it itself",
-		zap.String("route", rt.Type+" "+rt.Path), zap.Int("upstream_status", res.Status))
-	if err := h.record(r.Context(), rt, rev); err != nil {
+		zap.String("route", rt.label()), zap.Int("upstream_status", res.Status))
+	if err := h.record(r.Context(), rt.label(), &c.Revocation); err != nil {
 		return true, h.writeError(w, err)
 	}
-	return true, rt.kind.respond(w)
+	return true, rt.kind.respond(h, w, r, c)
 }

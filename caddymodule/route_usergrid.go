@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -28,41 +27,6 @@ import (
 // same name is untouched. Tokens are revoked in the handler's namespace
 // (none by default): a token is one string whatever path it is sent to, and
 // an admin token works on every org/app.
-
-func init() {
-	routeKinds["usergrid_token"] = &routeKind{
-		methods:        []string{http.MethodPost, http.MethodGet},
-		read:           readUsergridToken,
-		upstream:       observeUsergridToken,
-		forwardOnly:    true,
-		passUnreadable: true,
-	}
-	routeKinds["usergrid_revoketoken"] = &routeKind{
-		methods:        []string{http.MethodPut, http.MethodPost},
-		read:           readUsergridRevokeToken,
-		respond:        usergridRespond(usergridRevokedToken),
-		passUnreadable: true,
-	}
-	routeKinds["usergrid_revoketokens"] = &routeKind{
-		methods: []string{http.MethodPut, http.MethodPost},
-		read:    readUsergridRevokeTokens,
-		respond: usergridRespond(usergridRevokedTokens),
-		// Usergrid revokes a user's tokens only for a caller allowed to.
-		upstreamConfirms: true,
-		passUnreadable:   true,
-	}
-	profiles["usergrid"] = &apiProfile{
-		routes: []profileRoute{
-			{"usergrid_token", "/management/token"},
-			{"usergrid_token", "/{org}/{app}/token"},
-			{"usergrid_token", "/{org}/{app}/users/{user}/token"},
-			{"usergrid_revoketoken", "/management/users/{user}/revoketoken"},
-			{"usergrid_revoketokens", "/management/users/{user}/revoketokens"},
-			{"usergrid_revoketoken", "/{org}/{app}/users/{user}/revoketoken"},
-			{"usergrid_revoketokens", "/{org}/{app}/users/{user}/revoketokens"},
-		},
-	}
-}
 
 // The actions Usergrid's answers name (its UserResource and, for admin
 // users, the management UserResource, which says "revoked user tokens" for
@@ -101,57 +65,54 @@ func usergridUserIDs(uuid, username, email string) []string {
 // readUsergridToken reads a call to a token endpoint. The call is an API
 // call too (/users/{user}/token is called with a token): a revoked token
 // is rejected as on any other request.
-func readUsergridToken(h *Handler, r *http.Request) (*revocation, error) {
+func readUsergridToken(h *Handler, r *http.Request, c *routeCall) error {
 	if err := h.checkRequest(r); err != nil {
-		return nil, err
+		return err
 	}
 	r.Header.Del("Accept-Encoding") // so that the answer can be read
-	return &revocation{state: usergridScope(r)}, nil
+	c.scope = usergridScope(r)
+	return nil
 }
 
 // observeUsergridToken records the token of a 2xx answer as its user's.
-func observeUsergridToken(h *Handler, r *http.Request, rev *revocation, res *upstreamAnswer) error {
+func observeUsergridToken(h *Handler, r *http.Request, c *routeCall, res *upstreamAnswer) error {
 	a, ok, err := readTokenAnswer(res)
 	if err != nil || !ok || a.User == nil {
 		h.logUnreadAnswer(r, err) // client credentials: no user to hold the token
 		return nil
 	}
-	o, err := h.owners()
-	if err != nil {
-		return h.observationFailed(err)
-	}
-	scope, _ := rev.state.(string)
-	t := token.Parse(a.AccessToken)
-	owned := h.ownedEntry(rev.namespace, &t, a.expiresIn(), h.now())
+	var owners []denylist.Digest
 	for _, id := range usergridUserIDs(a.User.UUID, a.User.Username, a.User.Email) {
-		if err := o.Own(r.Context(), h.userOwner(rev.namespace, scope, id), owned); err != nil {
-			return h.observationFailed(err)
-		}
+		owners = append(owners, h.keys.UserOwner(c.Namespace, c.scope, id))
 	}
-	return nil
+	return h.observationFailed(h.recorder.RecordOwned(r.Context(), a.AccessToken, a.expiresIn(), owners...))
 }
 
 // readUsergridRevokeToken reads .../users/{user}/revoketoken?token=<token>.
-func readUsergridRevokeToken(h *Handler, r *http.Request) (*revocation, error) {
-	start := h.now()
+func readUsergridRevokeToken(h *Handler, r *http.Request, c *routeCall) error {
 	p, err := h.readParams(r)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	raw, _ := p.Get("token")
 	if raw == "" {
-		return nil, unreadable(&usergridError{Status: http.StatusBadRequest, Code: "illegal_argument", Description: "missing the query parameter token", start: start, now: h.now})
+		return unreadable(&usergridError{Status: http.StatusBadRequest, Code: "illegal_argument", Description: "missing the query parameter token", start: c.started, now: h.now})
 	}
 	if len(raw) > h.MaxTokenSize {
-		return nil, &usergridError{Status: http.StatusBadRequest, Code: "illegal_argument", Description: "token too large", start: start, now: h.now}
+		return &usergridError{Status: http.StatusBadRequest, Code: "illegal_argument", Description: "token too large", start: c.started, now: h.now}
 	}
+	c.Tokens = []token.Token{token.Parse(raw)}
+	c.scope = usergridScope(r)
+	return nil
+}
+
+// respondUsergridRevokeToken answers a revoketoken call as Usergrid does.
+func respondUsergridRevokeToken(h *Handler, w http.ResponseWriter, _ *http.Request, c *routeCall) error {
 	action := usergridRevokedToken
-	if usergridScope(r) == "management" {
+	if c.scope == "management" {
 		action = usergridRevokedTokens // as Usergrid's management API says
 	}
-	rev := &revocation{tokens: []token.Token{token.Parse(raw)}}
-	rev.answer = func(w http.ResponseWriter) error { return writeUsergridAnswer(w, action, start, h.now()) }
-	return rev, nil
+	return writeUsergridAnswer(w, action, c.started, h.now())
 }
 
 // readUsergridRevokeTokens reads .../users/{user}/revoketokens: every
@@ -159,50 +120,27 @@ func readUsergridRevokeToken(h *Handler, r *http.Request) (*revocation, error) {
 // respond mode the caller must show one of those tokens (in the
 // Authorization header or the access_token parameter): no one else is
 // known to be allowed to log the user out. In forward mode Usergrid
-// decides, and its 2xx confirms.
-func readUsergridRevokeTokens(h *Handler, r *http.Request) (*revocation, error) {
-	start := h.now()
+// decides, and its 2xx vouches for the caller.
+func readUsergridRevokeTokens(h *Handler, r *http.Request, c *routeCall) error {
 	user, _ := caddyhttp.GetVar(r.Context(), "user").(string)
 	user = strings.ToLower(user)
-	scope := usergridScope(r)
+	c.scope = usergridScope(r)
 	callers, err := h.sources.Extract(r, nil)
 	if err != nil {
-		return nil, extractError(err)
+		return extractError(err)
 	}
-	rev := &revocation{}
-	rev.extra = func(ctx context.Context) ([]denylist.Entry, error) {
-		o, err := h.owners()
-		if err != nil {
-			return nil, err
-		}
-		owned, err := o.Owned(ctx, h.userOwner(rev.namespace, scope, user))
-		if err != nil {
-			return nil, err
-		}
-		if !rev.confirmed && !holdsOneOf(h, rev.namespace, callers, owned) {
-			return nil, &usergridError{Status: http.StatusUnauthorized, Code: "unauthorized",
-				Description: "revoking every token of " + user + " needs one of the user's own tokens", start: start, now: h.now}
-		}
-		return owned, nil
+	for _, f := range callers {
+		c.Holding = append(c.Holding, token.Parse(f.Raw))
 	}
-	rev.answer = func(w http.ResponseWriter) error {
-		return writeUsergridAnswer(w, usergridRevokedTokens, start, h.now())
-	}
-	return rev, nil
+	c.Owners = []denylist.Digest{h.keys.UserOwner(c.Namespace, c.scope, user)}
+	c.NotHolder = &usergridError{Status: http.StatusUnauthorized, Code: "unauthorized",
+		Description: "revoking every token of " + user + " needs one of the user's own tokens", start: c.started, now: h.now}
+	return nil
 }
 
-// holdsOneOf reports whether one of the tokens found is among owned.
-func holdsOneOf(h *Handler, ns string, found []token.Found, owned []denylist.Entry) bool {
-	for _, f := range found {
-		t := token.Parse(f.Raw)
-		k, legacy := h.tokenKey(&t), h.tokenKeyIn(ns, &t)
-		for _, e := range owned {
-			if e.Key == k || e.Key == legacy {
-				return true
-			}
-		}
-	}
-	return false
+// respondUsergridRevokeTokens answers a revoketokens call as Usergrid does.
+func respondUsergridRevokeTokens(h *Handler, w http.ResponseWriter, _ *http.Request, c *routeCall) error {
+	return writeUsergridAnswer(w, usergridRevokedTokens, c.started, h.now())
 }
 
 // usergridAnswer is Usergrid's answer to a revocation.
@@ -221,14 +159,6 @@ func writeUsergridAnswer(w http.ResponseWriter, action string, start, end time.T
 	w.WriteHeader(http.StatusOK)
 	_, err := w.Write(body)
 	return err
-}
-
-// usergridRespond is a kind's fallback answer (reads set rev.answer).
-func usergridRespond(action string) func(w http.ResponseWriter) error {
-	return func(w http.ResponseWriter) error {
-		now := time.Now()
-		return writeUsergridAnswer(w, action, now, now)
-	}
 }
 
 // usergridError is an error answered in Usergrid's format:

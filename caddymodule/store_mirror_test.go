@@ -86,7 +86,7 @@ func TestOpenStoreRedisModes(t *testing.T) {
 	}
 
 	// Either mode sees the other's revocations: they share the data.
-	e := denylist.NewEntry(denylist.NewHasher(nil).TokenKey("", []byte("t")), time.Now(), time.Now().Add(time.Hour))
+	e := denylist.NewEntry(denylist.NewHasher(nil).Key(denylist.KindToken, "", []byte("t")), time.Now(), time.Now().Add(time.Hour))
 	if err := direct.Revoke(context.Background(), e); err != nil {
 		t.Fatal(err)
 	}

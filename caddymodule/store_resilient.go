@@ -133,20 +133,12 @@ func storeReady(s denylist.Store) (bool, string) {
 	return true, "" // the embedded store is open once provisioned
 }
 
-func init() {
-	metricsCollectors = append(metricsCollectors, readinessCollector{})
-}
-
 // AdminReadyResponse is the answer of GET /token-revocation/ready.
 type AdminReadyResponse struct {
 	// Ready is true when every store of the running config is ready.
 	Ready bool `json:"ready"`
 	// Stores says, per store (by its metric label), "ready" or why not.
 	Stores map[string]string `json:"stores"`
-}
-
-func init() {
-	adminEndpoints["ready"] = adminEndpoint{http.MethodGet, (*adminCall).ready}
 }
 
 // ready answers whether every store of the running config answers checks

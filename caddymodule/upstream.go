@@ -87,13 +87,13 @@ func (h *Handler) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return h.writeError(w, err)
 	}
 	if c := h.logger.Check(zapcore.DebugLevel, "route request not read; passed on to the upstream"); c != nil {
-		c.Write(zap.String("route", rt.Type+" "+rt.Path), zap.String("why", why.Error()))
+		c.Write(zap.String("route", rt.label()), zap.String("why", why.Error()))
 	}
 	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
 	err := next.ServeHTTP(rec, r)
 	if s := rec.Status(); s >= 200 && s < 300 && why != errMethodNotRead {
 		h.logger.Info("the upstream accepted a route request the gateway could not read: nothing was recorded",
-			zap.String("route", rt.Type+" "+rt.Path), zap.Int("status", s), zap.String("why", why.Error()))
+			zap.String("route", rt.label()), zap.Int("status", s), zap.String("why", why.Error()))
 	}
 	return err
 }

@@ -22,5 +22,4 @@ var metricBuildInfo = prometheus.NewGauge(prometheus.GaugeOpts{
 
 func init() {
 	metricBuildInfo.Set(1)
-	metricsCollectors = append(metricsCollectors, metricBuildInfo)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -41,10 +42,6 @@ var (
 		Help: "POST requests that matched no revocation route but whose path ends like one (e.g. a Keycloak logout under another prefix): passed on, nothing recorded. By route.",
 	}, []string{"route"})
 )
-
-func init() {
-	metricsCollectors = append(metricsCollectors, metricNoSID, metricNearMisses)
-}
 
 // sessionKinds are the route kinds that revoke sessions (sid).
 var sessionKinds = []string{"logout", "keycloak_logout", "backchannel_logout", "caep"}
@@ -132,7 +129,7 @@ func (h *Handler) noteUnrouted(r *http.Request) {
 // once per distinct token: checks cache its query).
 func (h *Handler) noteClaims(t *token.Token) {
 	w := h.warnings
-	if w == nil || !w.sessions || !t.JWT || t.Claims.SessionID != "" || t.Claims.Issuer == "" || isRefreshToken(t) {
+	if w == nil || !w.sessions || !t.JWT || t.Claims.SessionID != "" || t.Claims.Issuer == "" || engine.IsRefreshToken(t) {
 		return
 	}
 	iss := t.Claims.Issuer

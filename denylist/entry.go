@@ -73,16 +73,6 @@ func (k Kind) Valid() bool {
 	return k == KindToken || k == KindJTI || k == KindSession || k == KindUser || k == KindClient
 }
 
-// ParseKind is the inverse of Kind.String.
-func ParseKind(s string) (Kind, error) {
-	for _, k := range []Kind{KindToken, KindJTI, KindSession, KindUser, KindClient} {
-		if k.String() == s {
-			return k, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown revocation kind %q (want token, jti, session or user)", s)
-}
-
 // DigestSize is the size of a Digest in bytes.
 const DigestSize = 16
 

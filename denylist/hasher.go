@@ -108,13 +108,6 @@ func (h *Hasher) KeyStrings(kind Kind, namespace string, parts ...string) Key {
 	return Key{Kind: kind, Digest: h.DigestStrings(kind, namespace, parts...)}
 }
 
-// TokenKey is the key that revokes one token by its identity bytes
-// (see the token package: an opaque token's raw string, a JWT's decoded
-// header and payload).
-func (h *Hasher) TokenKey(namespace string, identity []byte) Key {
-	return h.Key(KindToken, namespace, identity)
-}
-
 // JTIKey is the key that revokes the JWT with this issuer and jti.
 func (h *Hasher) JTIKey(namespace, issuer, jti string) Key {
 	return h.KeyStrings(KindJTI, namespace, issuer, jti)

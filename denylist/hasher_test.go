@@ -31,7 +31,7 @@ func TestHasherDistinctInputs(t *testing.T) {
 
 	// The typed helpers differ though their strings are the same.
 	j, s, u := h.JTIKey("ns", "iss", "v"), h.SessionKey("ns", "iss", "v"), h.UserKey("ns", "iss", "v")
-	if j.Kind != KindJTI || s.Kind != KindSession || u.Kind != KindUser || h.TokenKey("ns", []byte("v")).Kind != KindToken {
+	if j.Kind != KindJTI || s.Kind != KindSession || u.Kind != KindUser || h.Key(KindToken, "ns", []byte("v")).Kind != KindToken {
 		t.Fatal("helpers set the wrong kind")
 	}
 	if j.Digest == s.Digest || s.Digest == u.Digest || j.Digest == u.Digest {
@@ -66,14 +66,14 @@ func TestHasherKnownAnswer(t *testing.T) {
 	var want Digest
 	copy(want[:], sum[:])
 	want[0] = byte(KindToken) // the first byte carries the kind
-	if got := NewHasher(nil).TokenKey("ns", []byte("tok")).Digest; got != want {
+	if got := NewHasher(nil).Key(KindToken, "ns", []byte("tok")).Digest; got != want {
 		t.Fatalf("digest %s, want %s", got, want)
 	}
 }
 
 func TestDigestCarriesItsKind(t *testing.T) {
 	h := NewHasher(nil)
-	for _, k := range []Key{h.TokenKey("", []byte("x")), h.JTIKey("", "i", "j"), h.SessionKey("", "i", "s"), h.UserKey("", "i", "u")} {
+	for _, k := range []Key{h.Key(KindToken, "", []byte("x")), h.JTIKey("", "i", "j"), h.SessionKey("", "i", "s"), h.UserKey("", "i", "u")} {
 		if k.Digest.Kind() != k.Kind {
 			t.Errorf("digest of a %s key says %s", k.Kind, k.Digest.Kind())
 		}
@@ -81,22 +81,22 @@ func TestDigestCarriesItsKind(t *testing.T) {
 }
 
 func TestHasherKeyChangesDigests(t *testing.T) {
-	plain := NewHasher(nil).TokenKey("ns", []byte("tok"))
+	plain := NewHasher(nil).Key(KindToken, "ns", []byte("tok"))
 	k1 := []byte("secret-1")
 	h1 := NewHasher(k1)
-	a := h1.TokenKey("ns", []byte("tok"))
-	b := NewHasher([]byte("secret-2")).TokenKey("ns", []byte("tok"))
+	a := h1.Key(KindToken, "ns", []byte("tok"))
+	b := NewHasher([]byte("secret-2")).Key(KindToken, "ns", []byte("tok"))
 	if a == plain || b == plain || a == b {
 		t.Fatal("an HMAC key does not change the digest")
 	}
-	if NewHasher([]byte("secret-1")).TokenKey("ns", []byte("tok")) != a {
+	if NewHasher([]byte("secret-1")).Key(KindToken, "ns", []byte("tok")) != a {
 		t.Fatal("same key, different digest")
 	}
 	k1[0] ^= 0xff // NewHasher keeps its own copy of the key
-	if h1.TokenKey("ns", []byte("tok")) != a {
+	if h1.Key(KindToken, "ns", []byte("tok")) != a {
 		t.Fatal("mutating the caller's key slice changed the hasher")
 	}
-	if NewHasher([]byte{}).TokenKey("ns", []byte("tok")) != plain {
+	if NewHasher([]byte{}).Key(KindToken, "ns", []byte("tok")) != plain {
 		t.Fatal("an empty key is not plain SHA-256")
 	}
 }

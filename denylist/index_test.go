@@ -105,7 +105,7 @@ func TestIndexConcurrent(t *testing.T) {
 func TestIndexRangeReturnsKinds(t *testing.T) {
 	h := NewHasher(nil)
 	ix := NewIndex()
-	want := map[Key]bool{h.SessionKey("", "i", "s"): true, h.TokenKey("", []byte("t")): true}
+	want := map[Key]bool{h.SessionKey("", "i", "s"): true, h.Key(KindToken, "", []byte("t")): true}
 	for k := range want {
 		ix.Put(Entry{Key: k, Cutoff: 5, Expires: 10})
 	}

@@ -36,7 +36,7 @@ func (c *testClock) Set(unix int64) { c.sec.Store(unix) }
 
 var testHasher = NewHasher(nil)
 
-func tokenKey(s string) Key   { return testHasher.TokenKey("ns", []byte(s)) }
+func tokenKey(s string) Key   { return testHasher.Key(KindToken, "ns", []byte(s)) }
 func sessionKey(s string) Key { return testHasher.SessionKey("ns", "https://idp", s) }
 func userKey(s string) Key    { return testHasher.UserKey("ns", "https://idp", s) }
 

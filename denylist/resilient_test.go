@@ -53,7 +53,7 @@ func (f *flakyStore) Close() error { return nil }
 
 func liveEntry(name string) Entry {
 	now := time.Now()
-	return NewEntry(NewHasher(nil).TokenKey("", []byte(name)), now, now.Add(time.Hour))
+	return NewEntry(NewHasher(nil).Key(KindToken, "", []byte(name)), now, now.Add(time.Hour))
 }
 
 func queryOf(e Entry) *Query {

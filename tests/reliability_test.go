@@ -279,7 +279,7 @@ func TestNewInstanceAfterRedisRestartedEmpty(t *testing.T) {
 	now := time.Now()
 	var batch []denylist.Entry
 	for i := 0; i < bulk; i++ {
-		batch = append(batch, denylist.NewEntry(h.TokenKey("", []byte("bulk-"+strconv.Itoa(i))), now, now.Add(time.Hour)))
+		batch = append(batch, denylist.NewEntry(h.Key(denylist.KindToken, "", []byte("bulk-"+strconv.Itoa(i))), now, now.Add(time.Hour)))
 		if len(batch) == 10000 {
 			if err := rs.Revoke(context.Background(), batch...); err != nil {
 				t.Fatal(err)

@@ -1,8 +1,8 @@
 // Command caddy is a Caddy binary with the standard modules and the
 // token_revocation handler compiled in. It is what `go run ./cmd/caddy`
 // runs and what the end-to-end tests build; release binaries are built with
-// xcaddy from xcaddy.json instead (see scripts/build), which produces the
-// same set of modules.
+// xcaddy instead (scripts/build, pinned by go.mod and the script), which
+// produces the same set of modules.
 package main
 
 import (

@@ -1,4 +1,4 @@
-// Package jwt verifies JSON Web Tokens (signed, compact JWS) for
+// Package jwtverify verifies JSON Web Tokens (signed, compact JWS) for
 // caddy-token-revocation, so that their claims (jti, sid, sub) may be
 // trusted to revoke more than the token itself.
 //
@@ -12,7 +12,7 @@
 // key from a JWKS; an asymmetric algorithm only with a public key of the
 // matching type (RSA for RS*/PS*, the curve for ES*, Ed25519 for EdDSA).
 // "none" is never accepted.
-package jwt
+package jwtverify
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package caddymodule
+package engine
 
 import (
 	"hash/maphash"
@@ -30,6 +30,10 @@ const (
 	queryCacheShards     = 16
 	queryCacheGeneration = 512 // per shard: 8192 to 16384 tokens in all
 )
+
+// MaxCachedQueries is the most JWT queries a Checker keeps: a JWT seen
+// again after this many others may be parsed and hashed again.
+const MaxCachedQueries = 2 * queryCacheShards * queryCacheGeneration
 
 type queryCacheKey [2]uint64
 

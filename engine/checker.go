@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// Checker answers whether a token is revoked: it builds the token's query
+// with Keys and asks the store. The query of a JWT is cached, so a JWT
+// presented again is neither parsed nor hashed again; an opaque token costs
+// one digest, cheaper than a cache. Unverified claims are fine here: a
+// forged claim can only get its own token rejected.
+type Checker struct {
+	keys    *Keys
+	store   denylist.Store
+	queries *queryCache
+	// noteClaims, when set, sees each JWT whose query is built (once per
+	// distinct token while it stays cached).
+	noteClaims func(*token.Token)
+}
+
+// NewChecker returns a Checker of the tokens of store's denylist.
+// noteClaims, when not nil, sees each JWT whose query the Checker builds:
+// the glue counts tokens that revocations cannot reach (no sid, say).
+func NewChecker(keys *Keys, store denylist.Store, noteClaims func(*token.Token)) *Checker {
+	return &Checker{keys: keys, store: store, queries: newQueryCache(), noteClaims: noteClaims}
+}
+
+// Store is the store the Checker asks.
+func (c *Checker) Store() denylist.Store { return c.store }
+
+// Keys is what the Checker's queries are made of.
+func (c *Checker) Keys() *Keys { return c.keys }
+
+// queryPool holds Queries: one handed to the Store interface escapes to
+// the heap; pooled, a check allocates nothing.
+var queryPool = sync.Pool{New: func() any { return new(denylist.Query) }}
+
+// Check asks the store whether the token raw, as presented in namespace
+// ns, is revoked: by its identity, and for a JWT by its jti, session and
+// user against their cut-offs.
+func (c *Checker) Check(ctx context.Context, ns, raw string) (denylist.Match, error) {
+	q := queryPool.Get().(*denylist.Query)
+	defer queryPool.Put(q)
+	c.FillQuery(q, ns, raw)
+	return c.store.Check(ctx, q)
+}
+
+// FillQuery sets q to the query of the token raw in namespace ns, as
+// Check builds it (from the cache for a JWT seen lately).
+func (c *Checker) FillQuery(q *denylist.Query, ns, raw string) {
+	if strings.Count(raw, ".") != 2 { // not a JWT
+		t := token.Parse(raw)
+		c.keys.FillQuery(q, ns, &t)
+		return
+	}
+	k := c.queries.key(ns, raw)
+	if !c.queries.get(k, q) {
+		t := token.Parse(raw)
+		c.fillJWT(q, ns, &t)
+		c.queries.put(k, q)
+	}
+}
+
+// CheckToken is Check for a token already parsed.
+func (c *Checker) CheckToken(ctx context.Context, ns string, t *token.Token) (denylist.Match, error) {
+	q := queryPool.Get().(*denylist.Query)
+	defer queryPool.Put(q)
+	c.fillJWT(q, ns, t)
+	return c.store.Check(ctx, q)
+}
+
+// fillJWT is Keys.FillQuery, with t shown to noteClaims when it is a JWT.
+func (c *Checker) fillJWT(q *denylist.Query, ns string, t *token.Token) {
+	c.keys.FillQuery(q, ns, t)
+	if t.JWT && c.noteClaims != nil {
+		c.noteClaims(t)
+	}
+}

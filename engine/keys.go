@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// Keys names what a check looks up and a revocation stores: the denylist
+// keys of a token's identity, its claims (in a namespace) and the owners of
+// the owner index. A Keys is read-only once built and safe for concurrent
+// use.
+type Keys struct {
+	// Hasher digests what a key names (HMAC when the handler has a key).
+	Hasher *denylist.Hasher
+	// ClockSkew is subtracted from a token's iat when it is compared with
+	// cut-offs: a token whose issuer's clock runs ahead still counts as
+	// issued before a cut-off set at the same moment.
+	ClockSkew time.Duration
+	// ClientCutoffs makes queries look up client- and realm-wide cut-offs
+	// too (set when a route can store them: keycloak_admin).
+	ClientCutoffs bool
+}
+
+// Token is the key that revokes t by its identity: the digest of
+// t.Identity(), computed without allocating. It has no namespace: a
+// namespace comes from the request (a tenant header, a path segment),
+// which whoever presents a revoked token spells as they like.
+func (k *Keys) Token(t *token.Token) denylist.Key {
+	return k.tokenIn("", t)
+}
+
+// tokenIn is the key of t's identity in namespace ns: Token in namespace
+// "", and what releases up to 0.1 stored (see addLegacy).
+func (k *Keys) tokenIn(ns string, t *token.Token) denylist.Key {
+	if t.JWT {
+		return k.Hasher.Key(denylist.KindToken, ns, []byte(token.JWTMarker), t.Header, t.Payload)
+	}
+	return k.Hasher.KeyStrings(denylist.KindToken, ns, token.OpaqueMarker, t.Raw)
+}
+
+// TokenOrLegacy reports whether key is t's identity key, or the key a
+// release up to 0.1 stored it under in namespace ns.
+func (k *Keys) TokenOrLegacy(key denylist.Key, ns string, t *token.Token) bool {
+	return key == k.Token(t) || key == k.tokenIn(ns, t)
+}
+
+// addLegacy adds to q the keys under which releases up to 0.1 stored a
+// revocation of t, where they differ from Token: a token's identity in the
+// request's namespace ns, and a JWT with a claim of an odd type
+// (Token.LegacyOpaque) by its raw string, as an opaque token. Such an
+// entry lives at most max_token_lifetime (plus clock_skew) after it was
+// stored, so these keys find nothing once that long has passed since the
+// upgrade; until then a token revoked before the upgrade stays revoked.
+func (k *Keys) addLegacy(q *denylist.Query, ns string, t *token.Token) {
+	if ns != "" {
+		q.Add(k.tokenIn(ns, t))
+	}
+	if t.LegacyOpaque {
+		q.Add(k.Hasher.KeyStrings(denylist.KindToken, ns, token.OpaqueMarker, t.Raw))
+	}
+}
+
+// Query is the denylist query for t in namespace ns: t's identity (in no
+// namespace), the keys of its claims in ns, and its iat less the clock
+// skew. Its first key is always t's identity.
+func (k *Keys) Query(ns string, t *token.Token) denylist.Query {
+	var q denylist.Query
+	k.FillQuery(&q, ns, t)
+	return q
+}
+
+// FillQuery sets q to Query(ns, t) without allocating.
+func (k *Keys) FillQuery(q *denylist.Query, ns string, t *token.Token) {
+	*q = denylist.Query{}
+	q.Add(k.Token(t))
+	k.addLegacy(q, ns, t)
+	if !t.JWT {
+		return
+	}
+	c := &t.Claims
+	if c.ID != "" {
+		q.Add(k.Hasher.JTIKey(ns, c.Issuer, c.ID))
+	}
+	if c.SessionID != "" {
+		q.Add(k.Hasher.SessionKey(ns, c.Issuer, c.SessionID))
+	}
+	if c.Subject != "" {
+		q.Add(k.Hasher.UserKey(ns, c.Issuer, c.Subject))
+	}
+	if k.ClientCutoffs {
+		k.addClient(q, ns, c)
+	}
+	if c.IssuedAt > 0 {
+		q.IssuedAt = int64(c.IssuedAt) - int64(k.ClockSkew/time.Second)
+	}
+}
+
+// addClient adds to q the keys of the client- and realm-wide cut-offs
+// that can revoke a token with claims c.
+func (k *Keys) addClient(q *denylist.Query, ns string, c *token.Claims) {
+	if c.Issuer == "" {
+		return
+	}
+	q.Add(k.Hasher.ClientKey(ns, c.Issuer, ""))
+	if c.AuthorizedParty != "" {
+		q.Add(k.Hasher.ClientKey(ns, c.Issuer, c.AuthorizedParty))
+	}
+}
+
+// Cutoff is the key of cut-off c in namespace ns.
+func (k *Keys) Cutoff(ns string, c Cutoff) denylist.Key {
+	switch c.Kind {
+	case denylist.KindUser:
+		return k.Hasher.UserKey(ns, c.Issuer, c.ID)
+	case denylist.KindClient:
+		return k.Hasher.ClientKey(ns, c.Issuer, c.ID)
+	}
+	return k.Hasher.SessionKey(ns, c.Issuer, c.ID)
+}
+
+// GrantOwner names the grant of refresh token t in the owner index.
+func (k *Keys) GrantOwner(ns string, t *token.Token) denylist.Digest {
+	parts := append([][]byte{[]byte("grant")}, t.Identity()...)
+	return k.Hasher.Digest(denylist.KindOwner, ns, parts...)
+}
+
+// UserOwner names user id of scope (an org/app) in the owner index.
+func (k *Keys) UserOwner(ns, scope, id string) denylist.Digest {
+	return k.Hasher.Digest(denylist.KindOwner, ns, []byte("user"), []byte(scope), []byte(id))
+}
