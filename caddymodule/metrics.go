@@ -89,6 +89,7 @@ var (
 		metricRefused, metricUnverified, // guard.go
 		metricNoSID, metricNearMisses, // warnings.go
 		metricBuildInfo, // version.go
+		metricLiveOpen, metricLiveRegistered, metricLiveClosed, metricLiveCloseDuration, // live_connections.go
 	}
 
 	// rejectedBy holds the rejection counters of the known reasons, so the

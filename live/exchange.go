@@ -21,6 +21,15 @@ type Handler interface {
 	ServeHTTP(http.ResponseWriter, *http.Request) error
 }
 
+// Queries says what a request that passed the check was authorised with,
+// when its exchange turns out long-lived: it fills qs with the queries of
+// the request's tokens (those Check asked) and returns how many it filled,
+// and when the exchange is to end on its own (a token's expiry, with
+// close_on_expiry; else the zero time).
+type Queries interface {
+	LiveQueries(r *http.Request, qs []denylist.Query) (n int, expires time.Time)
+}
+
 // Exchange is the ResponseWriter a request that passed the check is served
 // with when live connections are ended on revocation. It registers the
 // exchange once it turns out long-lived — at once for an upgrade request
@@ -38,10 +47,11 @@ type Handler interface {
 // the next handler returns normally.
 type Exchange struct {
 	http.ResponseWriter
-	reg     *Registry
-	qs      [maxQueries]denylist.Query
-	nq      int
-	expires time.Time
+	reg   *Registry
+	src   Queries
+	r     *http.Request
+	qs    [maxQueries]denylist.Query
+	tried bool // register was called
 
 	conn      *Conn // set once registered
 	websocket bool  // an upgrade to WebSocket
@@ -60,12 +70,10 @@ var exchangePool = sync.Pool{New: func() any { return new(Exchange) }}
 var FrameWait = DefaultFrameWait
 
 // Serve serves r with next through an Exchange registered in reg, when
-// long-lived, under qs (the queries of the request's tokens, which passed
-// the check); expires, when not zero, ends it then (close_on_expiry).
-func (reg *Registry) Serve(w http.ResponseWriter, r *http.Request, qs []denylist.Query, expires time.Time, next Handler) error {
+// long-lived, under the queries src gives for r.
+func (reg *Registry) Serve(w http.ResponseWriter, r *http.Request, src Queries, next Handler) error {
 	e := exchangePool.Get().(*Exchange)
-	e.ResponseWriter, e.reg, e.expires = w, reg, expires
-	e.nq = copy(e.qs[:], qs)
+	e.ResponseWriter, e.reg, e.src, e.r = w, reg, src, r
 	if isUpgrade(r) {
 		e.websocket = strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 		e.register()
@@ -98,10 +106,15 @@ func isUpgrade(r *http.Request) bool {
 	return false
 }
 
-// register adds the exchange to the registry, once.
+// register adds the exchange to the registry, once (when its request
+// had tokens).
 func (e *Exchange) register() {
-	if e.conn == nil {
-		e.conn = e.reg.Register(e, e.qs[:e.nq], e.expires)
+	if e.tried {
+		return
+	}
+	e.tried = true
+	if n, expires := e.src.LiveQueries(e.r, e.qs[:]); n > 0 {
+		e.conn = e.reg.Register(e, e.qs[:n], expires)
 	}
 }
 

@@ -11,6 +11,18 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
+// testQueries registers a request under tok, or another key with X-Other.
+type testQueries struct{ tok denylist.Key }
+
+func (q testQueries) LiveQueries(r *http.Request, qs []denylist.Query) (int, time.Time) {
+	if r.Header.Get("X-Other") != "" {
+		qs[0] = query(1, key(denylist.KindToken, 2))
+	} else {
+		qs[0] = query(1, q.tok)
+	}
+	return 1, time.Time{}
+}
+
 type handlerFunc func(http.ResponseWriter, *http.Request) error
 
 func (f handlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) error { return f(w, r) }
@@ -49,11 +61,7 @@ func TestExchangeEndsStreamingResponse(t *testing.T) {
 			reg := NewRegistry()
 			tok := key(denylist.KindToken, 1)
 			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				qs := []denylist.Query{query(1, tok)}
-				if r.Header.Get("X-Other") != "" {
-					qs = []denylist.Query{query(1, key(denylist.KindToken, 2))}
-				}
-				_ = reg.Serve(w, r, qs, time.Time{}, sse)
+				_ = reg.Serve(w, r, testQueries{tok}, sse)
 			}))
 			srv.EnableHTTP2 = h2
 			if h2 {
