@@ -1,0 +1,427 @@
+package tests
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Live connections (issue 12): a WebSocket and a Server-Sent Events
+// stream opened through the gateway with a token end when the token is
+// revoked — on the instance that holds them, whichever instance the
+// revocation went through — and those of other tokens stay open. The
+// upstream is real: the ws package's WebSocket server and a Node http SSE
+// stream (tests/live/upstream, installed by scripts/test with npm ci).
+
+// startLiveUpstream runs tests/live/upstream/server.js on a free port and
+// returns its address; it skips the test when Node or the upstream's
+// node_modules are missing (scripts/test installs both).
+func startLiveUpstream(t testing.TB) string {
+	t.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "tests", "live", "upstream")
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node not on PATH (scripts/test installs it)")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws")); err != nil {
+		t.Skip("tests/live/upstream/node_modules missing (npm ci; scripts/test runs it)")
+	}
+	cmd := exec.Command("node", filepath.Join(dir, "server.js"), "0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(out).ReadString('\n')
+		line <- s
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	select {
+	case s := <-line:
+		var port int
+		if _, err := fmt.Sscanf(s, "listening %d", &port); err != nil {
+			t.Fatalf("live upstream said %q", s)
+		}
+		return fmt.Sprintf("127.0.0.1:%d", port)
+	case <-time.After(20 * time.Second):
+		t.Fatal("live upstream did not start")
+	}
+	return ""
+}
+
+// wsConn is a minimal WebSocket client (RFC 6455): enough to open a
+// connection through the gateway and read the frames the server sends.
+type wsConn struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+// openWS opens addr's path as a WebSocket with headers ("Name: value").
+func openWS(t testing.TB, addr, path string, headers ...string) *wsConn {
+	t.Helper()
+	ws, err := tryOpenWS(addr, path, headers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.c.Close() })
+	return ws
+}
+
+func tryOpenWS(addr, path string, headers ...string) (*wsConn, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	var k [16]byte
+	_, _ = rand.Read(k[:])
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(k[:]) + "\r\n"
+	for _, h := range headers {
+		req += h + "\r\n"
+	}
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+		c.Close()
+		return nil, err
+	}
+	br := bufio.NewReader(c)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(br, nil)
+	_ = c.SetReadDeadline(time.Time{})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		c.Close()
+		return nil, fmt.Errorf("websocket %s: status %d", path, res.StatusCode)
+	}
+	return &wsConn{c: c, br: br}, nil
+}
+
+// next reads one frame: its opcode and payload.
+func (ws *wsConn) next(within time.Duration) (op byte, payload []byte, err error) {
+	_ = ws.c.SetReadDeadline(time.Now().Add(within))
+	var h [2]byte
+	if _, err := io.ReadFull(ws.br, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err := io.ReadFull(ws.br, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		if _, err := io.ReadFull(ws.br, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(ws.br, payload); err != nil {
+		return 0, nil, fmt.Errorf("truncated frame: %w", err)
+	}
+	return h[0] & 0x0f, payload, nil
+}
+
+// closed reads until the connection ends and returns the close frame's
+// code and reason (0 and "" when it ended without one).
+func (ws *wsConn) closed(within time.Duration) (code int, reason string, err error) {
+	deadline := time.Now().Add(within)
+	for {
+		op, p, err := ws.next(time.Until(deadline))
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return 0, "", fmt.Errorf("still open after %v", within)
+			}
+			return 0, "", nil
+		}
+		if op == 8 {
+			if len(p) >= 2 {
+				code, reason = int(binary.BigEndian.Uint16(p)), string(p[2:])
+			}
+			// Then the TCP connection ends.
+			if _, _, err := ws.next(2 * time.Second); err == nil {
+				return code, reason, errors.New("a frame after the close frame")
+			}
+			return code, reason, nil
+		}
+	}
+}
+
+// delivers checks that the connection still delivers n ticks.
+func (ws *wsConn) delivers(t testing.TB, what string, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		op, p, err := ws.next(5 * time.Second)
+		if err != nil || op == 8 {
+			t.Fatalf("%s: ended (%v, opcode %d %q), want it open", what, err, op, p)
+		}
+	}
+}
+
+// sseStream is a Server-Sent Events stream read line by line.
+type sseStream struct {
+	body io.ReadCloser
+	br   *bufio.Reader
+}
+
+func openSSE(t testing.TB, u string, headers ...string) *sseStream {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	res, err := (&http.Transport{DisableKeepAlives: true}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	if res.StatusCode != 200 {
+		t.Fatalf("SSE %s: status %d", u, res.StatusCode)
+	}
+	s := &sseStream{body: res.Body, br: bufio.NewReader(res.Body)}
+	if _, err := s.br.ReadString('\n'); err != nil { // ": open"
+		t.Fatal(err)
+	}
+	return s
+}
+
+// ended reads until the stream ends and returns the read error: not EOF
+// (a complete response) but an aborted one.
+func (s *sseStream) ended(within time.Duration) error {
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := s.br.ReadString('\n'); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if err == io.EOF {
+			return errors.New("the stream ended as if complete (EOF), not aborted")
+		}
+		return nil
+	case <-time.After(within):
+		s.body.Close()
+		return fmt.Errorf("still open after %v", within)
+	}
+}
+
+func (s *sseStream) delivers(t testing.TB, what string, n int) {
+	t.Helper()
+	got := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; {
+			line, err := s.br.ReadString('\n')
+			if err != nil {
+				got <- err
+				return
+			}
+			if strings.HasPrefix(line, "data: tick") {
+				i++
+			}
+		}
+		got <- nil
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("%s: ended (%v), want it open", what, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: no tick for 5s", what)
+	}
+}
+
+// liveGateway is one or two Caddy instances sharing a store, in front of
+// the live upstream, with JWT verification for session and user cut-offs.
+type liveGateway struct {
+	idp        *testIdP
+	hold, via  *Caddy // the instance holding the connections; the one revocations go through
+	holdAddr   string
+	upstream   string
+	storeBlock string
+}
+
+func startLiveGateway(t *testing.T, redisAddr, checkMode string) *liveGateway {
+	g := &liveGateway{idp: startIdP(t), upstream: startLiveUpstream(t)}
+	g.idp.publish(t, "k1")
+	store := "store embedded"
+	if redisAddr != "" {
+		store = "store redis {\n\t\t\taddress " + redisAddr + "\n\t\t\tcheck_mode " + checkMode + "\n\t\t}"
+	}
+	caddyfile := `http:// {
+	token_revocation {
+		%s
+		jwt %s {
+			jwks_url %s
+			audience %s
+		}
+		revoke /revoke
+		logout /logout
+		logout_all /logout-all
+	}
+	reverse_proxy %s
+}`
+	g.hold = startCaddy(t, caddyfile, store, claimsIssuer, g.idp.URL, claimsAudience, g.upstream)
+	g.via = g.hold
+	if redisAddr != "" {
+		g.via = startCaddy(t, caddyfile, store, claimsIssuer, g.idp.URL, claimsAudience, g.upstream)
+	}
+	u, _ := url.Parse(g.hold.URL("/"))
+	g.holdAddr = u.Host
+	return g
+}
+
+func (g *liveGateway) access(t *testing.T, sub, sid string, iat int64) string {
+	return g.idp.sign(t, "k1", "JWT", map[string]any{"sub": sub, "sid": sid, "typ": "Bearer", "iat": iat})
+}
+
+// open opens a WebSocket and an SSE stream with tok through the holding
+// instance.
+func (g *liveGateway) open(t *testing.T, tok string) (*wsConn, *sseStream) {
+	t.Helper()
+	ws := openWS(t, g.holdAddr, "/ws?every=50", "Authorization: Bearer "+tok)
+	ws.delivers(t, "new WebSocket", 1)
+	sse := openSSE(t, g.hold.URL("/sse?every=50"), "Authorization: Bearer "+tok)
+	sse.delivers(t, "new SSE stream", 1)
+	return ws, sse
+}
+
+// ends checks that the WebSocket gets a 1008 close frame and the SSE stream
+// is aborted, within 5s of the revocation's answer.
+func ends(t *testing.T, what string, answered time.Time, ws *wsConn, sse *sseStream) {
+	t.Helper()
+	code, reason, err := ws.closed(5 * time.Second)
+	took := time.Since(answered)
+	if err != nil || code != 1008 || reason != "token revoked" {
+		t.Errorf("%s: WebSocket: close %d %q, %v; want 1008 \"token revoked\" then the end of the connection", what, code, reason, err)
+	} else {
+		t.Logf("%s: WebSocket closed %v after the revocation's answer", what, took.Round(time.Millisecond))
+	}
+	if err := sse.ended(5 * time.Second); err != nil {
+		t.Errorf("%s: SSE stream: %v", what, err)
+	}
+}
+
+func TestLiveConnections(t *testing.T) {
+	for _, store := range []string{"embedded", "redis, two instances", "redis direct, two instances"} {
+		t.Run(store, func(t *testing.T) {
+			redisAddr, mode := "", "mirror"
+			if store != "embedded" {
+				redisAddr = startRedis(t).Addr
+			}
+			if strings.HasPrefix(store, "redis direct") {
+				mode = "direct"
+			}
+			g := startLiveGateway(t, redisAddr, mode)
+			now := time.Now().Unix()
+
+			t.Run("token revoked", func(t *testing.T) {
+				tok, other := "opaque-"+randomString(), "opaque-"+randomString()
+				ws, sse := g.open(t, tok)
+				ows, osse := g.open(t, other)
+				if res := postForm(t, g.via.URL("/revoke"), url.Values{"token": {tok}}); res.Status != 200 {
+					t.Fatalf("revoke: %d %s", res.Status, res.Body)
+				}
+				ends(t, "revoked token", time.Now(), ws, sse)
+				ows.delivers(t, "WebSocket of a token not revoked", 3)
+				osse.delivers(t, "SSE stream of a token not revoked", 3)
+				if _, err := tryOpenWS(g.holdAddr, "/ws", "Authorization: Bearer "+tok); err == nil || !strings.Contains(err.Error(), "401") {
+					t.Errorf("a new WebSocket with the revoked token: %v, want 401", err)
+				}
+			})
+
+			t.Run("session cut-off", func(t *testing.T) {
+				s1 := g.access(t, "alice", "S1", now-30)
+				s2 := g.access(t, "alice", "S2", now-30)
+				ws, sse := g.open(t, s1)
+				ows, osse := g.open(t, s2)
+				refresh := g.idp.sign(t, "k1", "JWT", map[string]any{"sub": "alice", "sid": "S1", "typ": "Refresh", "iat": now - 40, "exp": now + 1800})
+				if res := postForm(t, g.via.URL("/logout"), url.Values{"refresh_token": {refresh}, "client_id": {"app"}}); res.Status != 204 {
+					t.Fatalf("logout: %d %s", res.Status, res.Body)
+				}
+				ends(t, "session S1 logged out", time.Now(), ws, sse)
+				ows.delivers(t, "WebSocket of alice's other session", 3)
+				osse.delivers(t, "SSE stream of alice's other session", 3)
+			})
+
+			t.Run("user cut-off", func(t *testing.T) {
+				b1 := g.access(t, "bob", "B1", now-600)
+				b2 := g.access(t, "bob", "B2", now-1)
+				later := g.access(t, "bob", "B3", time.Now().Unix()+6*60) // after the cut-off and the clock skew
+				carol := g.access(t, "carol", "C1", now-600)
+				ws1, sse1 := g.open(t, b1)
+				ws2, sse2 := g.open(t, b2)
+				wsl, ssel := g.open(t, later)
+				wsc, ssec := g.open(t, carol)
+				if res := do(t, "POST", g.via.URL("/logout-all"), nil, "Authorization: Bearer "+b1); res.Status != 204 {
+					t.Fatalf("logout_all: %d %s", res.Status, res.Body)
+				}
+				answered := time.Now()
+				ends(t, "bob's session B1", answered, ws1, sse1)
+				ends(t, "bob's session B2", answered, ws2, sse2)
+				wsl.delivers(t, "WebSocket of bob's token issued after the cut-off", 3)
+				ssel.delivers(t, "SSE stream of bob's token issued after the cut-off", 3)
+				wsc.delivers(t, "carol's WebSocket", 3)
+				ssec.delivers(t, "carol's SSE stream", 3)
+			})
+		})
+	}
+}
+
+// TestLiveConnectionsOff: with live_connections off, a revocation leaves
+// the open WebSocket alone (the next request is still refused).
+func TestLiveConnectionsOff(t *testing.T) {
+	up := startLiveUpstream(t)
+	c := startCaddy(t, `http:// {
+	token_revocation {
+		revoke /revoke
+		live_connections off
+	}
+	reverse_proxy %s
+}`, up)
+	u, _ := url.Parse(c.URL("/"))
+	tok := "opaque-" + randomString()
+	ws := openWS(t, u.Host, "/ws?every=50", "Authorization: Bearer "+tok)
+	ws.delivers(t, "new WebSocket", 1)
+	if res := postForm(t, c.URL("/revoke"), url.Values{"token": {tok}}); res.Status != 200 {
+		t.Fatalf("revoke: %d %s", res.Status, res.Body)
+	}
+	if s := get(t, c.URL("/api"), "Authorization: Bearer "+tok).Status; s != 401 {
+		t.Fatalf("a request with the revoked token: %d, want 401", s)
+	}
+	ws.delivers(t, "WebSocket with live_connections off", 5)
+}
