@@ -2,13 +2,9 @@ package tests
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/wstest"
 )
 
 // Live connections (issue 12): a WebSocket and a Server-Sent Events
@@ -71,115 +69,25 @@ func startLiveUpstream(t testing.TB) string {
 	return ""
 }
 
-// wsConn is a minimal WebSocket client (RFC 6455): enough to open a
-// connection through the gateway and read the frames the server sends.
-type wsConn struct {
-	c  net.Conn
-	br *bufio.Reader
-}
+// wsConn is a WebSocket opened through the gateway.
+type wsConn struct{ *wstest.Conn }
 
 // openWS opens addr's path as a WebSocket with headers ("Name: value").
 func openWS(t testing.TB, addr, path string, headers ...string) *wsConn {
 	t.Helper()
-	ws, err := tryOpenWS(addr, path, headers...)
+	c, err := wstest.Dial(addr, path, headers...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ws.c.Close() })
-	return ws
-}
-
-func tryOpenWS(addr, path string, headers ...string) (*wsConn, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	var k [16]byte
-	_, _ = rand.Read(k[:])
-	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(k[:]) + "\r\n"
-	for _, h := range headers {
-		req += h + "\r\n"
-	}
-	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
-		c.Close()
-		return nil, err
-	}
-	br := bufio.NewReader(c)
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	res, err := http.ReadResponse(br, nil)
-	_ = c.SetReadDeadline(time.Time{})
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	if res.StatusCode != http.StatusSwitchingProtocols {
-		c.Close()
-		return nil, fmt.Errorf("websocket %s: status %d", path, res.StatusCode)
-	}
-	return &wsConn{c: c, br: br}, nil
-}
-
-// next reads one frame: its opcode and payload.
-func (ws *wsConn) next(within time.Duration) (op byte, payload []byte, err error) {
-	_ = ws.c.SetReadDeadline(time.Now().Add(within))
-	var h [2]byte
-	if _, err := io.ReadFull(ws.br, h[:]); err != nil {
-		return 0, nil, err
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(ws.br, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(ws.br, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	payload = make([]byte, n)
-	if _, err := io.ReadFull(ws.br, payload); err != nil {
-		return 0, nil, fmt.Errorf("truncated frame: %w", err)
-	}
-	return h[0] & 0x0f, payload, nil
-}
-
-// closed reads until the connection ends and returns the close frame's
-// code and reason (0 and "" when it ended without one).
-func (ws *wsConn) closed(within time.Duration) (code int, reason string, err error) {
-	deadline := time.Now().Add(within)
-	for {
-		op, p, err := ws.next(time.Until(deadline))
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return 0, "", fmt.Errorf("still open after %v", within)
-			}
-			return 0, "", nil
-		}
-		if op == 8 {
-			if len(p) >= 2 {
-				code, reason = int(binary.BigEndian.Uint16(p)), string(p[2:])
-			}
-			// Then the TCP connection ends.
-			if _, _, err := ws.next(2 * time.Second); err == nil {
-				return code, reason, errors.New("a frame after the close frame")
-			}
-			return code, reason, nil
-		}
-	}
+	t.Cleanup(func() { c.Close() })
+	return &wsConn{c}
 }
 
 // delivers checks that the connection still delivers n ticks.
 func (ws *wsConn) delivers(t testing.TB, what string, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		op, p, err := ws.next(5 * time.Second)
+		op, p, err := ws.Next(5 * time.Second)
 		if err != nil || op == 8 {
 			t.Fatalf("%s: ended (%v, opcode %d %q), want it open", what, err, op, p)
 		}
@@ -324,7 +232,7 @@ func (g *liveGateway) open(t *testing.T, tok string) (*wsConn, *sseStream) {
 // is aborted, within 5s of the revocation's answer.
 func ends(t *testing.T, what string, answered time.Time, ws *wsConn, sse *sseStream) {
 	t.Helper()
-	code, reason, err := ws.closed(5 * time.Second)
+	code, reason, err := ws.Closed(5 * time.Second)
 	took := time.Since(answered)
 	if err != nil || code != 1008 || reason != "token revoked" {
 		t.Errorf("%s: WebSocket: close %d %q, %v; want 1008 \"token revoked\" then the end of the connection", what, code, reason, err)
@@ -359,7 +267,7 @@ func TestLiveConnections(t *testing.T) {
 				ends(t, "revoked token", time.Now(), ws, sse)
 				ows.delivers(t, "WebSocket of a token not revoked", 3)
 				osse.delivers(t, "SSE stream of a token not revoked", 3)
-				if _, err := tryOpenWS(g.holdAddr, "/ws", "Authorization: Bearer "+tok); err == nil || !strings.Contains(err.Error(), "401") {
+				if _, err := wstest.Dial(g.holdAddr, "/ws", "Authorization: Bearer "+tok); err == nil || !strings.Contains(err.Error(), "401") {
 					t.Errorf("a new WebSocket with the revoked token: %v, want 401", err)
 				}
 			})
