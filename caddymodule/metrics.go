@@ -88,7 +88,7 @@ var (
 		readinessCollector{},            // store_resilient.go
 		metricRefused, metricUnverified, // guard.go
 		metricNoSID, metricNearMisses, // warnings.go
-		metricBuildInfo, // version.go
+		metricBuildInfo,                                                                 // version.go
 		metricLiveOpen, metricLiveRegistered, metricLiveClosed, metricLiveCloseDuration, // live_connections.go
 	}
 

@@ -245,7 +245,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.storeKey = storeKey
 	h.useStore(store)
-	h.provisionLiveConns() // live_connections.go
+	h.provisionLiveConns()     // live_connections.go
 	return h.provisionOps(ctx) // metrics, admin API
 }
 
