@@ -88,8 +88,9 @@ var (
 		readinessCollector{},            // store_resilient.go
 		metricRefused, metricUnverified, // guard.go
 		metricNoSID, metricNearMisses, // warnings.go
-		metricBuildInfo,                                                                 // version.go
-		metricLiveOpen, metricLiveRegistered, metricLiveClosed, metricLiveCloseDuration, // live_connections.go
+		metricBuildInfo, // version.go
+		// live_connections.go:
+		metricLiveOpen, metricLiveRegistered, metricLiveClosed, metricLiveCloseDuration,
 	}
 
 	// rejectedBy holds the rejection counters of the known reasons, so the
