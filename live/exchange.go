@@ -50,7 +50,6 @@ type Exchange struct {
 	reg   *Registry
 	src   Queries
 	r     *http.Request
-	qs    [maxQueries]denylist.Query
 	tried bool // register was called
 
 	conn      *Conn // set once registered
@@ -113,8 +112,10 @@ func (e *Exchange) register() {
 		return
 	}
 	e.tried = true
-	if n, expires := e.src.LiveQueries(e.r, e.qs[:]); n > 0 {
-		e.conn = e.reg.Register(e, e.qs[:n], expires)
+	// Not kept in the Exchange: the registry copies what it needs.
+	qs := make([]denylist.Query, maxQueries)
+	if n, expires := e.src.LiveQueries(e.r, qs); n > 0 {
+		e.conn = e.reg.Register(e, qs[:n], expires)
 	}
 }
 

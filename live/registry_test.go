@@ -1,6 +1,8 @@
 package live
 
 import (
+	"net/http"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -138,4 +140,46 @@ func BenchmarkRegistryRegister(b *testing.B) {
 		qs[0].Keys[0].Digest[4] = byte(i >> 8)
 		r.Register(c, qs, time.Time{}).Unregister()
 	}
+}
+
+// BenchmarkLiveConnMemory reports the heap a registered long-lived
+// exchange holds (B/conn): its live.Exchange (the request's wrapper, kept
+// while the connection lives) and its registration under the four keys of
+// a JWT (identity, jti, session, user), among 10,000.
+func BenchmarkLiveConnMemory(b *testing.B) {
+	const n = 10_000
+	for it := 0; it < b.N; it++ {
+		r := NewRegistry()
+		exs := make([]*Exchange, n)
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for i := range exs {
+			e := new(Exchange)
+			e.reg = r
+			q := query(1, key(denylist.KindToken, byte(i)), key(denylist.KindJTI, byte(i>>8)), key(denylist.KindSession, 3), key(denylist.KindUser, 4))
+			q.Keys[0].Digest[5], q.Keys[0].Digest[6] = byte(i), byte(i>>8)
+			q.Keys[1].Digest[5], q.Keys[1].Digest[6] = byte(i), byte(i>>8)
+			q.Keys[2].Digest[5] = byte(i % 50) // 50 sessions
+			q.Keys[3].Digest[5] = byte(i % 20) // 20 users
+			e.src = fixedQueries{q}
+			e.register()
+			exs[i] = e
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/conn")
+		if r.Len() != n {
+			b.Fatalf("registered %d", r.Len())
+		}
+		runtime.KeepAlive(exs)
+	}
+}
+
+// fixedQueries registers every exchange under q.
+type fixedQueries struct{ q denylist.Query }
+
+func (f fixedQueries) LiveQueries(_ *http.Request, qs []denylist.Query) (int, time.Time) {
+	qs[0] = f.q
+	return 1, time.Time{}
 }
