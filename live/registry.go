@@ -24,6 +24,7 @@
 package live
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,7 +150,8 @@ func (r *Registry) Register(closer Closer, qs []denylist.Query, expires time.Tim
 	}
 	r.n.Add(1)
 	if !expires.IsZero() {
-		c.expiry = time.AfterFunc(time.Until(expires), func() {
+		// Armed once c.expiry is set: the callback reads it (end).
+		c.expiry = time.AfterFunc(time.Duration(math.MaxInt64), func() {
 			if c.end() {
 				c.closer.CloseLive(ReasonExpired)
 				if r.OnClose != nil {
@@ -157,6 +159,7 @@ func (r *Registry) Register(closer Closer, qs []denylist.Query, expires time.Tim
 				}
 			}
 		})
+		c.expiry.Reset(time.Until(expires))
 	}
 	return c
 }
