@@ -11,8 +11,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
 // liveHandlers are the provisioned handlers, for the admin API and the
@@ -163,28 +161,8 @@ func quoteNames(names map[string]bool) string {
 // storeLabel names h's store for metrics: "embedded:<path>" or
 // "redis:<addresses>/<key prefix>" (never a password).
 func storeLabel(h *Handler) string {
-	if h.Store == nil || h.Store.Redis == nil {
+	if h.Store == nil || h.Store.redis == nil {
 		return h.storeKey // "embedded:<path>"
 	}
-	repl := caddy.NewReplacer()
-	rc := h.Store.Redis
-	var addrs []string
-	for _, a := range rc.Addresses {
-		addrs = append(addrs, repl.ReplaceAll(a, ""))
-	}
-	if len(addrs) == 0 {
-		addrs = []string{"127.0.0.1:6379"}
-	}
-	prefix := repl.ReplaceAll(rc.KeyPrefix, "")
-	if prefix == "" {
-		prefix = denylist.DefaultRedisKeyPrefix
-	}
-	label := "redis:" + strings.Join(addrs, ",")
-	if rc.MasterName != "" {
-		label += "@" + repl.ReplaceAll(rc.MasterName, "")
-	}
-	if rc.DB != 0 {
-		label += "#" + strconv.Itoa(rc.DB)
-	}
-	return label + "/" + prefix
+	return h.Store.redis.Label() // resolved by openStore
 }

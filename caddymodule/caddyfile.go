@@ -8,6 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
 func init() {
@@ -324,21 +326,21 @@ func unmarshalStore(h *Handler, d *caddyfile.Dispenser) error {
 		}
 		return nil
 	case "redis":
-		h.Store.Redis = &RedisConfig{}
+		h.Store.Redis = &denylist.RedisOptions{}
 		if d.NextArg() {
 			return d.ArgErr()
 		}
-		return h.Store.Redis.unmarshalCaddyfile(d)
+		return unmarshalRedis(d, h.Store.Redis)
 	}
 	return d.Errf("token_revocation: store %q: want embedded or redis", d.Val())
 }
 
-func (c *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func unmarshalRedis(d *caddyfile.Dispenser, c *denylist.RedisOptions) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
 		switch d.Val() {
 		case "address", "addresses":
-			err = atLeastOneArg(d, &c.Addresses)
+			err = atLeastOneArg(d, &c.Addrs)
 		case "master_name":
 			err = oneArg(d, &c.MasterName)
 		case "cluster":
@@ -363,23 +365,25 @@ func (c *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "eviction_policy":
 			err = oneArg(d, &c.EvictionPolicy)
 		case "check_mode":
-			if err = oneArg(d, &c.CheckMode); err == nil && c.CheckMode != CheckModeMirror && c.CheckMode != CheckModeDirect {
-				err = d.Errf("token_revocation: redis check_mode %q: want %s or %s", c.CheckMode, CheckModeMirror, CheckModeDirect)
+			if err = oneArg(d, &c.CheckMode); err == nil {
+				if err = denylist.ValidateCheckMode(c.CheckMode); err != nil {
+					err = d.Err(err.Error())
+				}
 			}
 		case "max_staleness":
-			err = durationArg(d, &c.MaxStaleness)
+			err = durationArg(d, (*caddy.Duration)(&c.MaxStaleness))
 		case "min_replicas":
 			err = intArg(d, &c.MinReplicas)
 		case "replica_timeout":
-			err = durationArg(d, &c.ReplicaTimeout)
+			err = durationArg(d, (*caddy.Duration)(&c.ReplicaTimeout))
 		case "dial_timeout":
-			err = durationArg(d, &c.DialTimeout)
+			err = durationArg(d, (*caddy.Duration)(&c.DialTimeout))
 		case "read_timeout":
-			err = durationArg(d, &c.ReadTimeout)
+			err = durationArg(d, (*caddy.Duration)(&c.ReadTimeout))
 		case "write_timeout":
-			err = durationArg(d, &c.WriteTimeout)
+			err = durationArg(d, (*caddy.Duration)(&c.WriteTimeout))
 		case "tls":
-			c.TLS = &RedisTLS{}
+			c.TLS = &denylist.RedisTLS{}
 			if d.NextArg() {
 				return d.ArgErr()
 			}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"go.uber.org/zap"
 )
 
 func TestCaddyfileMinReplicas(t *testing.T) {
@@ -23,10 +22,10 @@ func TestCaddyfileMinReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc := h.Store.Redis
-	if rc.MinReplicas != 1 || rc.ReplicaTimeout != caddy.Duration(250*time.Millisecond) {
+	if rc.MinReplicas != 1 || rc.ReplicaTimeout != 250*time.Millisecond {
 		t.Fatalf("parsed %+v", rc)
 	}
-	o, err := rc.options(caddy.NewReplacer(), zap.NewNop())
+	o, err := resolveRedis(rc, caddy.NewReplacer())
 	if err != nil || o.MinReplicas != 1 || o.ReplicaTimeout != 250*time.Millisecond {
 		t.Fatalf("options %+v, %v", o, err)
 	}

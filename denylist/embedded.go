@@ -26,7 +26,8 @@ type EmbeddedStore struct {
 	index *Index
 	now   func() time.Time
 
-	ownerRecords atomic.Int64     // see OwnerRecords
+	ownerRecords atomic.Int64 // see OwnerRecords
+	ownersPurge  ownersPurgeClock
 	revoked      revokedListeners // see OnRevoked
 
 	stop chan struct{}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,20 +68,19 @@ func findWrapped[T any](s Store) (T, bool) {
 // are pruned on every write).
 const ownersPurgeEvery = 10 * time.Minute
 
-// lastOwnersPurge holds, per store, the Unix time of its last full purge of
-// the owner index.
-var lastOwnersPurge sync.Map // Store -> *atomic.Int64
+// ownersPurgeClock is when a store last purged its owner index in full
+// (Unix seconds), a field of each store that keeps owners, so it lives and
+// dies with its store.
+type ownersPurgeClock struct{ last atomic.Int64 }
 
-// ownersPurgeDue reports whether store s should purge its owner index now,
-// and if so marks it done.
-func ownersPurgeDue(s Store, now time.Time) bool {
-	v, _ := lastOwnersPurge.LoadOrStore(s, new(atomic.Int64))
-	last := v.(*atomic.Int64)
-	prev := last.Load()
+// due reports whether the store should purge its owner index now, and if
+// so marks it done.
+func (c *ownersPurgeClock) due(now time.Time) bool {
+	prev := c.last.Load()
 	if now.Unix()-prev < int64(ownersPurgeEvery/time.Second) {
 		return false
 	}
-	return last.CompareAndSwap(prev, now.Unix())
+	return c.last.CompareAndSwap(prev, now.Unix())
 }
 
 // ---------------------------------------------------------------------------
@@ -112,7 +110,7 @@ func (s *EmbeddedStore) Own(_ context.Context, owner Digest, owned ...Entry) err
 		}
 	}
 	now := s.now()
-	purgeAll := ownersPurgeDue(s, now)
+	purgeAll := s.ownersPurge.due(now)
 	var added int64 // records added less records purged, by the last run of the batch function
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		added = 0
@@ -269,7 +267,7 @@ func (s *RedisStore) Own(ctx context.Context, owner Digest, owned ...Entry) erro
 	if err := ownScript.Run(ctx, s.client, []string{set, index, s.ownerRecordsKey()}, args...).Err(); err != nil {
 		return s.unavailable(err)
 	}
-	if ownersPurgeDue(s, now) {
+	if s.ownersPurge.due(now) {
 		// Best effort: a failed purge is retried at the next due time.
 		_ = ownersPurgeScript.Run(ctx, s.client, []string{index, s.ownerRecordsKey()}, now.Unix(), redisPurgeBatch).Err()
 	}

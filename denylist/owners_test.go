@@ -112,7 +112,7 @@ func TestOwnersPurgeForgetsExpiredOwners(t *testing.T) {
 	ctx := context.Background()
 	alice := testHasher.Digest(KindOwner, "ns", []byte("user"), []byte("alice"))
 	bob := testHasher.Digest(KindOwner, "ns", []byte("user"), []byte("bob"))
-	lastOwnersPurge.Delete(s)
+	s.ownersPurge.last.Store(0)
 	if err := s.Own(ctx, alice, Entry{Key: tokenKey("a"), Expires: t0 + 10}); err != nil {
 		t.Fatal(err)
 	}

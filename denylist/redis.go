@@ -13,15 +13,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// Defaults of RedisOptions.
-const (
-	DefaultRedisKeyPrefix    = "trv"
-	DefaultRedisStreamMaxLen = 1_000_000
-	DefaultRedisDialTimeout  = 2 * time.Second
-	DefaultRedisReadTimeout  = time.Second
-	DefaultRedisWriteTimeout = time.Second
-)
-
 // The operations of the revocation event stream (field "op").
 const (
 	EventAdd = "add"
@@ -129,6 +120,8 @@ type RedisStore struct {
 
 	policy string // maxmemory-policy seen at open ("" when unknown)
 
+	ownersPurge ownersPurgeClock
+
 	revoked revokedListeners // see OnRevoked (redis_tail.go)
 	tail    eventTail        // reads the events stream once someone listens
 
@@ -146,82 +139,16 @@ func OpenRedis(ctx context.Context, o RedisOptions) (*RedisStore, error) {
 	return openRedis(ctx, o, time.Now, redisPurgeEvery)
 }
 
-// withDefaults returns o with its zero fields set to their defaults.
-func (o RedisOptions) withDefaults() RedisOptions {
-	if o.KeyPrefix == "" {
-		o.KeyPrefix = DefaultRedisKeyPrefix
-	}
-	if o.StreamMaxLen <= 0 {
-		o.StreamMaxLen = DefaultRedisStreamMaxLen
-	}
-	if o.DialTimeout <= 0 {
-		o.DialTimeout = DefaultRedisDialTimeout
-	}
-	if o.ReadTimeout == 0 {
-		o.ReadTimeout = DefaultRedisReadTimeout
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = DefaultRedisWriteTimeout
-	}
-	if o.EvictionPolicy == "" {
-		o.EvictionPolicy = "warn"
-	}
-	if o.MinReplicas > 0 && o.ReplicaTimeout <= 0 {
-		o.ReplicaTimeout = DefaultRedisReplicaTimeout
-	}
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
-	}
-	return o
-}
-
-func (o RedisOptions) validate() error {
-	switch {
-	case len(o.Addrs) == 0:
-		return errors.New("redis: no address configured")
-	case o.Cluster && o.MasterName != "":
-		return errors.New("redis: cluster and a Sentinel master name are mutually exclusive")
-	case !o.Cluster && o.MasterName == "" && len(o.Addrs) > 1:
-		return fmt.Errorf("redis: %d addresses given: set a Sentinel master name or cluster mode, or give one address", len(o.Addrs))
-	case strings.ContainsAny(o.KeyPrefix, "{}"):
-		return fmt.Errorf("redis: key prefix %q must not contain { or }: the store adds its own hash tag", o.KeyPrefix)
-	case o.EvictionPolicy != "warn" && o.EvictionPolicy != "refuse":
-		return fmt.Errorf("redis: eviction policy %q: want warn or refuse", o.EvictionPolicy)
-	case o.MinReplicas < 0:
-		return fmt.Errorf("redis: min_replicas %d: want 0 or more", o.MinReplicas)
-	}
-	for _, a := range o.Addrs {
-		if a == "" {
-			return errors.New("redis: empty address")
-		}
-	}
-	return nil
-}
-
-// describe names where the store's data lives, for errors and logs.
-func (o RedisOptions) describe() string {
-	q := make([]string, len(o.Addrs))
-	for i, a := range o.Addrs {
-		q[i] = strconv.Quote(a)
-	}
-	addrs := "address " + strings.Join(q, ", ")
-	if len(q) > 1 {
-		addrs = "addresses " + strings.Join(q, ", ")
-	}
-	switch {
-	case o.MasterName != "":
-		return fmt.Sprintf("redis master %q via Sentinel %s", o.MasterName, addrs)
-	case o.Cluster:
-		return "redis cluster " + addrs
-	}
-	return "redis " + addrs
-}
-
 func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeEvery time.Duration) (*RedisStore, error) {
-	o = o.withDefaults()
-	if err := o.validate(); err != nil {
+	o = o.WithDefaults()
+	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	tc, err := o.TLSClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	o.TLSConfig, o.TLS = tc, nil // files read once, here
 	s := &RedisStore{
 		opts:       o,
 		where:      o.describe(),
@@ -243,7 +170,7 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 	}
 
 	pctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
-	err := s.client.Ping(pctx).Err()
+	err = s.client.Ping(pctx).Err()
 	cancel()
 	if err != nil {
 		s.client.Close()
@@ -277,7 +204,8 @@ func (o RedisOptions) universalOptions() *redis.UniversalOptions {
 		SentinelUsername: o.SentinelUsername,
 		SentinelPassword: o.SentinelPassword,
 		DB:               o.DB,
-		TLSConfig:        o.TLS,
+		TLSConfig:        o.TLSConfig,
+		IsClusterMode:    o.Cluster,
 		DialTimeout:      o.DialTimeout,
 		ReadTimeout:      o.ReadTimeout,
 		WriteTimeout:     o.WriteTimeout,
@@ -290,13 +218,13 @@ func (o RedisOptions) universalOptions() *redis.UniversalOptions {
 	}
 }
 
-// newClient returns a client of o's topology with options uo.
+// newClient returns the client of the topology uo names, as go-redis's
+// NewUniversalClient picks it: a failover (Sentinel) client when
+// MasterName is set, a cluster client when IsClusterMode is (universalOptions
+// sets it from Cluster, so one seed address is enough), a single-server
+// client otherwise. Validate has excluded the mixes NewUniversalClient
+// would read otherwise (cluster and master_name; several addresses alone).
 func (o RedisOptions) newClient(uo *redis.UniversalOptions) redis.UniversalClient {
-	if o.Cluster {
-		// NewUniversalClient picks a cluster client only for several
-		// addresses; a cluster may be given by one seed.
-		return redis.NewClusterClient(uo.Cluster())
-	}
 	return redis.NewUniversalClient(uo)
 }
 

@@ -1,0 +1,72 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+)
+
+// The Redis settings read durations as caddy.Duration does, without
+// importing Caddy into denylist.
+func TestRedisDurationsAsCaddy(t *testing.T) {
+	for _, in := range []string{"2s", "1d", "1.5d", "1d12h", "2h1d", "-1d", "250ms", "1h30m", "", "d", "soon", "1x", "0.5d30m"} {
+		want, wantErr := caddy.ParseDuration(in)
+		got, err := denylist.ParseDuration(in)
+		if got != want || (err == nil) != (wantErr == nil) {
+			t.Errorf("%q: denylist %s, %v; caddy %s, %v", in, got, err, want, wantErr)
+		}
+		var cd caddy.Duration
+		var sc StoreConfig
+		b, _ := json.Marshal(in)
+		cerr := json.Unmarshal(b, &cd)
+		derr := caddy.StrictUnmarshalJSON([]byte(`{"redis":{"dial_timeout":`+string(b)+`}}`), &sc)
+		if (cerr == nil) != (derr == nil) || (derr == nil && sc.Redis.DialTimeout != time.Duration(cd)) {
+			t.Errorf("JSON %s: store config %v, %v; caddy.Duration %s, %v", b, sc.Redis, derr, time.Duration(cd), cerr)
+		}
+	}
+	var sc StoreConfig
+	if err := caddy.StrictUnmarshalJSON([]byte(`{"redis":{"read_timeout":1500000000}}`), &sc); err != nil || sc.Redis.ReadTimeout != 1500*time.Millisecond {
+		t.Errorf("integer nanoseconds: %+v, %v", sc.Redis, err)
+	}
+	if err := caddy.StrictUnmarshalJSON([]byte(`{"redis":{"adresses":["a:1"]}}`), &sc); err == nil {
+		t.Error("unknown redis field accepted")
+	}
+}
+
+func TestResolveRedis(t *testing.T) {
+	t.Setenv("TRV_TEST_REDIS_ADDR", "10.0.0.1:6380")
+	t.Setenv("TRV_TEST_REDIS_PREFIX", "tenant")
+	repl := caddy.NewReplacer()
+	in := &denylist.RedisOptions{Addrs: []string{"{env.TRV_TEST_REDIS_ADDR}"}, KeyPrefix: "{env.TRV_TEST_REDIS_PREFIX}", Password: "{env.TRV_TEST_REDIS_ADDR}"}
+	r, err := resolveRedis(in, repl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Addrs[0] != "10.0.0.1:6380" || r.KeyPrefix != "tenant" || r.Password != "10.0.0.1:6380" {
+		t.Fatalf("resolved %+v", r)
+	}
+	if in.Addrs[0] != "{env.TRV_TEST_REDIS_ADDR}" {
+		t.Error("resolveRedis changed the config it was given")
+	}
+	if got := r.Label(); got != "redis:10.0.0.1:6380/tenant" {
+		t.Errorf("label %q", got)
+	}
+	if d, err := resolveRedis(&denylist.RedisOptions{}, repl); err != nil || len(d.Addrs) != 1 || d.Addrs[0] != denylist.DefaultRedisAddress || d.KeyPrefix != "" {
+		t.Errorf("no address: %+v, %v (want the default address, the prefix left for the outbox name)", d, err)
+	}
+	for _, bad := range []*denylist.RedisOptions{
+		{EvictionPolicy: "ignore"},
+		{Cluster: true, MasterName: "m"},
+		{CheckMode: "sometimes"},
+		{TLS: &denylist.RedisTLS{CAFile: "/nonexistent/ca.pem"}},
+	} {
+		if _, err := resolveRedis(bad, repl); err == nil || !strings.HasPrefix(err.Error(), "token_revocation: redis") {
+			t.Errorf("resolveRedis(%+v): %v", bad, err)
+		}
+	}
+}
