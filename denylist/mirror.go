@@ -149,7 +149,8 @@ type MirrorStore struct {
 	errLogged time.Time // when it was last logged
 
 	reloads, writeBacks, fallbacks, events atomic.Int64
-	revoked                                revokedListeners // see OnRevoked
+
+	revoked revokedListeners // see OnRevoked
 
 	cancel    context.CancelFunc
 	done      chan struct{}
