@@ -176,11 +176,10 @@ func (s *sseStream) delivers(t testing.TB, what string, n int) {
 // liveGateway is one or two Caddy instances sharing a store, in front of
 // the live upstream, with JWT verification for session and user cut-offs.
 type liveGateway struct {
-	idp        *testIdP
-	hold, via  *Caddy // the instance holding the connections; the one revocations go through
-	holdAddr   string
-	upstream   string
-	storeBlock string
+	idp       *testIdP
+	hold, via *Caddy // the instance holding the connections; the one revocations go through
+	holdAddr  string
+	upstream  string
 }
 
 func startLiveGateway(t *testing.T, redisAddr, checkMode string) *liveGateway {
