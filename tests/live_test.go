@@ -332,3 +332,81 @@ func TestLiveConnectionsOff(t *testing.T) {
 	}
 	ws.delivers(t, "WebSocket with live_connections off", 5)
 }
+
+// TestLiveConnectionsHTTP2AndExpiry: an SSE stream over HTTP/2 (h2c) is
+// reset when its token is revoked, and with close_on_expiry a WebSocket
+// gets 1008 "token expired" when its JWT's exp passes.
+func TestLiveConnectionsHTTP2AndExpiry(t *testing.T) {
+	idp := startIdP(t)
+	idp.publish(t, "k1")
+	up := startLiveUpstream(t)
+	c := startCaddy(t, `{
+	servers {
+		protocols h1 h2c
+	}
+}
+http:// {
+	token_revocation {
+		jwt %s {
+			jwks_url %s
+			audience %s
+		}
+		revoke /revoke
+		live_connections {
+			close_on_expiry
+		}
+	}
+	reverse_proxy %s
+}`, claimsIssuer, idp.URL, claimsAudience, up)
+
+	t.Run("HTTP/2 stream reset", func(t *testing.T) {
+		tr := &http.Transport{Protocols: new(http.Protocols)}
+		tr.Protocols.SetUnencryptedHTTP2(true)
+		t.Cleanup(tr.CloseIdleConnections)
+		open := func(tok string) (*bufio.Reader, *http.Response) {
+			req, _ := http.NewRequest("GET", c.URL("/sse?every=50"), nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			res, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { res.Body.Close() })
+			if res.ProtoMajor != 2 || res.StatusCode != 200 {
+				t.Fatalf("%s %d, want HTTP/2 200", res.Proto, res.StatusCode)
+			}
+			br := bufio.NewReader(res.Body)
+			if _, err := br.ReadString('\n'); err != nil {
+				t.Fatal(err)
+			}
+			return br, res
+		}
+		tok, other := "opaque-"+randomString(), "opaque-"+randomString()
+		victim, _ := open(tok)
+		bystander, _ := open(other) // the same HTTP/2 connection
+		if res := postForm(t, c.URL("/revoke"), url.Values{"token": {tok}}); res.Status != 200 {
+			t.Fatalf("revoke: %d %s", res.Status, res.Body)
+		}
+		s := &sseStream{body: io.NopCloser(victim), br: victim}
+		if err := s.ended(5 * time.Second); err != nil {
+			t.Errorf("HTTP/2 SSE stream: %v", err)
+		}
+		(&sseStream{br: bystander}).delivers(t, "the other stream on the same HTTP/2 connection", 3)
+	})
+
+	t.Run("close_on_expiry", func(t *testing.T) {
+		exp := time.Now().Add(2 * time.Second).Unix()
+		tok := idp.sign(t, "k1", "JWT", map[string]any{"sub": "dave", "exp": exp})
+		long := idp.sign(t, "k1", "JWT", map[string]any{"sub": "erin"})
+		u, _ := url.Parse(c.URL("/"))
+		ws := openWS(t, u.Host, "/ws?every=50", "Authorization: Bearer "+tok)
+		other := openWS(t, u.Host, "/ws?every=50", "Authorization: Bearer "+long)
+		code, reason, err := ws.Closed(10 * time.Second)
+		if err != nil || code != 1008 || reason != "token expired" {
+			t.Fatalf("close %d %q, %v; want 1008 \"token expired\"", code, reason, err)
+		}
+		if late := time.Since(time.Unix(exp, 0)); late < -time.Second || late > 3*time.Second {
+			t.Errorf("closed %v after exp", late)
+		}
+		other.delivers(t, "a WebSocket whose token has not expired", 3)
+	})
+}
