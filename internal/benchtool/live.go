@@ -46,7 +46,7 @@ var liveSection = section{
 		p("(tests/live/upstream), silent. %d times: revoke one of the tokens through A (RFC 7009 route),", l.n)
 		p("then wait for its WebSocket's close frame (1008) at the client. Time from the revocation's 2xx")
 		p("to the close frame (%d of the %d closes arrived before the 2xx did: counted as 0), and from", l.beforeAnswer, l.n)
-		p("sending the revocation to the close frame.")
+		p("sending the revocation to the close frame. %d of them ended without a close frame.", l.noFrame)
 		p("")
 		p("| open WebSockets | revocations | 2xx to close p50 | p99 | max | sent to close p50 | p99 | others closed |")
 		p("|---|---|---|---|---|---|---|---|")
@@ -70,6 +70,7 @@ type liveResult struct {
 	sent50, sent99 time.Duration // from sending the revocation
 	beforeAnswer   int           // closes seen before the revocation's 2xx
 	strays         int           // connections closed that no revocation named
+	noFrame        int           // revoked connections that ended without a close frame
 	rssPerConn     float64       // bytes of a holder's RSS per open WebSocket
 	registryBytes  float64       // bytes of a registration (Go benchmark)
 }
@@ -131,6 +132,7 @@ func (b *bench) liveConnections(c config) (liveResult, error) {
 	tok := func(i int) string { return fmt.Sprintf("live-%s-%d", run, i) }
 	ws := make([]*wstest.Conn, conns)
 	closedAt := make([]time.Time, conns)
+	frame := make([]bool, conns) // ended by a close frame
 	closed := make([]chan struct{}, conns)
 	defer func() {
 		for _, w := range ws {
@@ -160,7 +162,7 @@ func (b *bench) liveConnections(c config) (liveResult, error) {
 				for {
 					op, _, err := w.Next(0)
 					if err != nil || op == 8 {
-						closedAt[i] = time.Now()
+						closedAt[i], frame[i] = time.Now(), op == 8
 						close(closed[i])
 						return
 					}
@@ -204,6 +206,9 @@ func (b *bench) liveConnections(c config) (liveResult, error) {
 		case <-closed[i]:
 		case <-time.After(5 * time.Second):
 			return res, fmt.Errorf("the WebSocket of a token revoked through instance a was still open 5 s later")
+		}
+		if !frame[i] {
+			res.noFrame++
 		}
 		d := closedAt[i].Sub(answered)
 		if d < 0 {
