@@ -54,9 +54,7 @@ func (h *Handler) provisionLiveConns() {
 	lc := &liveConns{h: h, reg: live.NewRegistry()}
 	if c != nil {
 		lc.closeOnExpiry = c.CloseOnExpiry
-		if c.FrameWait > 0 {
-			live.FrameWait = time.Duration(c.FrameWait)
-		}
+		lc.reg.FrameWait = time.Duration(c.FrameWait)
 	}
 	logger := h.logger
 	lc.reg.OnClose = func(reason live.Reason, e denylist.Entry, took time.Duration) {
@@ -73,13 +71,16 @@ func (h *Handler) provisionLiveConns() {
 	h.conns = lc
 }
 
-// cleanupLiveConns stops listening to the store. Connections of this
-// config still open (a reload keeps them) are ended by a revocation until
-// the store is closed, then left to end on their own.
+// cleanupLiveConns stops listening to the store once this config's live
+// connections, which a reload keeps open, have all ended: until then a
+// revocation still ends them (while the store stays open: a reload that
+// keeps the store settings shares it).
 func (h *Handler) cleanupLiveConns() {
 	if lc := h.conns; lc != nil {
-		lc.remove()
-		liveRegistries.Delete(lc.reg)
+		lc.reg.Retire(func() {
+			lc.remove()
+			liveRegistries.Delete(lc.reg)
+		})
 	}
 }
 

@@ -64,10 +64,6 @@ type Exchange struct {
 
 var exchangePool = sync.Pool{New: func() any { return new(Exchange) }}
 
-// FrameWait is how long a WebSocket's close frame waits for the frame in
-// flight (see DefaultFrameWait); set it before serving.
-var FrameWait = DefaultFrameWait
-
 // Serve serves r with next through an Exchange registered in reg, when
 // long-lived, under the queries src gives for r.
 func (reg *Registry) Serve(w http.ResponseWriter, r *http.Request, src Queries, next Handler) error {
@@ -202,6 +198,10 @@ func (e *Exchange) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		c.Close()
 		return nil, nil, errClosedLive
 	}
-	e.up = newUpgradedConn(c, e.websocket, FrameWait)
+	wait := e.reg.FrameWait
+	if wait <= 0 {
+		wait = DefaultFrameWait
+	}
+	e.up = newUpgradedConn(c, e.websocket, wait)
 	return e.up, brw, nil
 }

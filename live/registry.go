@@ -76,6 +76,15 @@ type Registry struct {
 	now    func() time.Time
 	n      atomic.Int64
 
+	// FrameWait bounds how long a WebSocket's close frame waits for the
+	// frame in flight (0: DefaultFrameWait). Set it before the first
+	// Serve.
+	FrameWait time.Duration
+
+	retireMu sync.Mutex
+	retiring atomic.Bool
+	onEmpty  func()
+
 	// OnClose, when set (before the first Register), is called after a
 	// connection was told to close: why, the entry that revoked it (the
 	// zero Entry for an expiry) and how long after the registry learnt of
@@ -194,8 +203,35 @@ func (c *Conn) end() bool {
 		nd.prev, nd.next = nil, nil
 		sh.mu.Unlock()
 	}
-	r.n.Add(-1)
+	if r.n.Add(-1) == 0 && r.retiring.Load() {
+		r.emptied()
+	}
 	return true
+}
+
+// Retire calls done once no connection is registered — at once when none
+// is. A registry whose configuration was replaced keeps ending its
+// connections on revocation until they are gone, then lets go of its
+// store.
+func (r *Registry) Retire(done func()) {
+	r.retireMu.Lock()
+	r.onEmpty = done
+	r.retireMu.Unlock()
+	r.retiring.Store(true)
+	if r.n.Load() == 0 {
+		r.emptied()
+	}
+}
+
+// emptied runs the Retire callback, once.
+func (r *Registry) emptied() {
+	r.retireMu.Lock()
+	fn := r.onEmpty
+	r.onEmpty = nil
+	r.retireMu.Unlock()
+	if fn != nil {
+		fn()
+	}
 }
 
 // Revoked ends every registered connection one of entries revokes. It is

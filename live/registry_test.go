@@ -183,3 +183,31 @@ func (f fixedQueries) LiveQueries(_ *http.Request, qs []denylist.Query) (int, ti
 	qs[0] = f.q
 	return 1, time.Time{}
 }
+
+func TestRegistryRetire(t *testing.T) {
+	r := NewRegistry()
+	c := &countCloser{}
+	tok := key(denylist.KindToken, 1)
+	conn := r.Register(c, []denylist.Query{query(1, tok)}, time.Time{})
+	var done atomic.Int32
+	r.Retire(func() { done.Add(1) })
+	if done.Load() != 0 {
+		t.Fatal("retired with a connection registered")
+	}
+	r.Revoked([]denylist.Entry{{Key: tok, Cutoff: denylist.CutoffAlways, Expires: time.Now().Add(time.Hour).Unix()}})
+	if c.Len() != 1 {
+		t.Fatal("a retiring registry did not end its connection")
+	}
+	if done.Load() != 1 {
+		t.Fatalf("done called %d times once empty", done.Load())
+	}
+	conn.Unregister()
+	if done.Load() != 1 {
+		t.Fatal("done called again")
+	}
+	r2 := NewRegistry()
+	r2.Retire(func() { done.Add(1) })
+	if done.Load() != 2 {
+		t.Fatal("an empty registry did not retire at once")
+	}
+}

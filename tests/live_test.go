@@ -410,3 +410,37 @@ http:// {
 		other.delivers(t, "a WebSocket whose token has not expired", 3)
 	})
 }
+
+// TestLiveConnectionsSurviveReload: a WebSocket opened before a config
+// reload that keeps it open (stream_close_delay; without it Caddy closes
+// upgraded connections at a reload, 1001) is still ended by a revocation
+// after it.
+func TestLiveConnectionsSurviveReload(t *testing.T) {
+	up := startLiveUpstream(t)
+	site := `http:// {
+	token_revocation {
+		revoke /revoke
+	}
+	header X-Config %s
+	reverse_proxy %s {
+		stream_close_delay 1m
+	}
+}`
+	c := startCaddy(t, site, "one", up)
+	u, _ := url.Parse(c.URL("/"))
+	tok := "opaque-" + randomString()
+	ws := openWS(t, u.Host, "/ws?every=50", "Authorization: Bearer "+tok)
+	ws.delivers(t, "new WebSocket", 1)
+	c.Reload(site, "two", up)
+	if got := get(t, c.URL("/"), "Authorization: Bearer other").Header.Get("X-Config"); got != "two" {
+		t.Fatalf("reload not applied: X-Config %q", got)
+	}
+	ws.delivers(t, "WebSocket across the reload", 2)
+	if res := postForm(t, c.URL("/revoke"), url.Values{"token": {tok}}); res.Status != 200 {
+		t.Fatalf("revoke: %d %s", res.Status, res.Body)
+	}
+	code, reason, err := ws.Closed(5 * time.Second)
+	if err != nil || code != 1008 || reason != "token revoked" {
+		t.Fatalf("WebSocket opened before the reload: close %d %q, %v; want 1008 \"token revoked\"", code, reason, err)
+	}
+}
