@@ -2,6 +2,7 @@ package live
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -169,6 +170,23 @@ func (e *Exchange) Write(p []byte) (int, error) {
 		return 0, errClosedLive
 	}
 	return e.ResponseWriter.Write(p)
+}
+
+// ReadFrom copies src to the response, through the wrapped writer's
+// ReadFrom when it has one (sendfile for a file server).
+func (e *Exchange) ReadFrom(src io.Reader) (int64, error) {
+	if e.killed.Load() {
+		return 0, errClosedLive
+	}
+	return io.Copy(e.ResponseWriter, src)
+}
+
+// Push implements http.Pusher when the wrapped writer does.
+func (e *Exchange) Push(target string, opts *http.PushOptions) error {
+	if p, ok := e.ResponseWriter.(http.Pusher); ok {
+		return p.Push(target, opts)
+	}
+	return http.ErrNotSupported
 }
 
 // FlushError flushes the response, registering the exchange: a flushed
