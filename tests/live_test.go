@@ -199,6 +199,7 @@ func startLiveGateway(t *testing.T, redisAddr, checkMode string) *liveGateway {
 		revoke /revoke
 		logout /logout
 		logout_all /logout-all
+		backchannel_logout /backchannel-logout
 	}
 	reverse_proxy %s
 }`
@@ -283,6 +284,27 @@ func TestLiveConnections(t *testing.T) {
 				ends(t, "session S1 logged out", time.Now(), ws, sse)
 				ows.delivers(t, "WebSocket of alice's other session", 3)
 				osse.delivers(t, "SSE stream of alice's other session", 3)
+			})
+
+			t.Run("session revoked through the admin API", func(t *testing.T) {
+				s9 := g.access(t, "frank", "S9", now-30)
+				other := g.access(t, "frank", "S10", now-30)
+				ws, sse := g.open(t, s9)
+				ows, _ := g.open(t, other)
+				var out any
+				mustAdmin(t, g.via, "POST", "/token-revocation/revoke", map[string]any{"issuer": claimsIssuer, "session": "S9"}, &out)
+				ends(t, "session S9 revoked through the admin API", time.Now(), ws, sse)
+				ows.delivers(t, "WebSocket of frank's other session", 3)
+			})
+
+			t.Run("back-channel logout", func(t *testing.T) {
+				d1 := g.access(t, "dave", "D1", now-30)
+				ws, sse := g.open(t, d1)
+				lt := g.idp.sign(t, "k1", "logout+jwt", map[string]any{"sub": "dave", "sid": "D1", "events": map[string]any{bclEvent: map[string]any{}}})
+				if res := postForm(t, g.via.URL("/backchannel-logout"), url.Values{"logout_token": {lt}}); res.Status != 200 {
+					t.Fatalf("back-channel logout: %d %s", res.Status, res.Body)
+				}
+				ends(t, "session D1 ended by a back-channel logout", time.Now(), ws, sse)
 			})
 
 			t.Run("user cut-off", func(t *testing.T) {
