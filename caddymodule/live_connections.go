@@ -107,11 +107,15 @@ func checkPassed(r *http.Request) bool {
 
 // LiveQueries implements live.Queries: the queries of the request's
 // tokens, as the check built them, and with close_on_expiry the earliest
-// exp among them.
+// exp among them. The body is not read again: the proxy may be streaming
+// it upstream (a token found only in the body of a streaming request is
+// not registered).
 func (lc *liveConns) LiveQueries(r *http.Request, qs []denylist.Query) (n int, expires time.Time) {
 	h := lc.h
+	bodiless := *r
+	bodiless.Body = http.NoBody
 	var buf [4]token.Found
-	found, err := h.sources.Extract(r, buf[:0])
+	found, err := h.sources.Extract(&bodiless, buf[:0])
 	if err != nil || len(found) == 0 {
 		return 0, time.Time{}
 	}
