@@ -127,12 +127,12 @@ func (h *Handler) noteUnrouted(r *http.Request) {
 
 // noteClaims counts a JWT without sid when routes revoke sessions (called
 // once per distinct token: checks cache its query).
-func (h *Handler) noteClaims(t *token.Token) {
+func (h *Handler) noteClaims(c token.Claims) {
 	w := h.warnings
-	if w == nil || !w.sessions || !t.JWT || t.Claims.SessionID != "" || t.Claims.Issuer == "" || engine.IsRefreshToken(t) {
+	if w == nil || !w.sessions || c.SessionID != "" || c.Issuer == "" || engine.IsRefresh(&c) {
 		return
 	}
-	iss := t.Claims.Issuer
+	iss := c.Issuer
 	if !h.knownIssuer(iss) {
 		iss = "unconfigured" // a label per issuer of a jwt block only: claims are the caller's to choose
 	}

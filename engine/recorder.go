@@ -126,7 +126,7 @@ func (r *Recorder) tokenEntries(ctx context.Context, rev *Revocation, t *token.T
 	if !t.JWT {
 		return out, nil
 	}
-	endsSession := rev.SessionWide || rev.RefreshHint || IsRefreshToken(t)
+	endsSession := rev.SessionWide || rev.RefreshHint || IsRefresh(&t.Claims)
 	trusted, err := r.claimsTrusted(ctx, vouched, t, endsSession)
 	if err != nil || !trusted {
 		return out, err
@@ -163,10 +163,10 @@ func (r *Recorder) claimsTrusted(ctx context.Context, vouched bool, t *token.Tok
 	return false, nil
 }
 
-// IsRefreshToken reports whether t says it is a refresh token (Keycloak's
-// typ claim: Refresh, or Offline for offline tokens).
-func IsRefreshToken(t *token.Token) bool {
-	return strings.EqualFold(t.Claims.Type, "Refresh") || strings.EqualFold(t.Claims.Type, "Offline")
+// IsRefresh reports whether claims c say their token is a refresh token
+// (Keycloak's typ claim: Refresh, or Offline for offline tokens).
+func IsRefresh(c *token.Claims) bool {
+	return strings.EqualFold(c.Type, "Refresh") || strings.EqualFold(c.Type, "Offline")
 }
 
 // TokenExpiry returns when a revocation of t may be forgotten: its exp
