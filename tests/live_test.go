@@ -182,12 +182,14 @@ type liveGateway struct {
 	upstream  string
 }
 
-func startLiveGateway(t *testing.T, redisAddr, checkMode string) *liveGateway {
+// startLiveGateway starts the gateway on the embedded store, or on the
+// Redis at redisAddr with the store redis block's settings (one per line).
+func startLiveGateway(t *testing.T, redisAddr string, settings ...string) *liveGateway {
 	g := &liveGateway{idp: startIdP(t), upstream: startLiveUpstream(t)}
 	g.idp.publish(t, "k1")
 	store := "store embedded"
 	if redisAddr != "" {
-		store = "store redis {\n\t\t\taddress " + redisAddr + "\n\t\t\tcheck_mode " + checkMode + "\n\t\t}"
+		store = "store redis {\n\t\t\taddress " + redisAddr + "\n\t\t\t" + strings.Join(settings, "\n\t\t\t") + "\n\t\t}"
 	}
 	caddyfile := `http:// {
 	token_revocation {
@@ -245,16 +247,19 @@ func ends(t *testing.T, what string, answered time.Time, ws *wsConn, sse *sseStr
 }
 
 func TestLiveConnections(t *testing.T) {
-	for _, store := range []string{"embedded", "redis, two instances", "redis direct, two instances"} {
+	for _, store := range []string{"embedded", "redis, two instances", "redis direct, two instances", "redis direct, 3 compact partitions, two instances"} {
 		t.Run(store, func(t *testing.T) {
-			redisAddr, mode := "", "mirror"
+			redisAddr, settings := "", []string{"check_mode mirror"}
 			if store != "embedded" {
 				redisAddr = startRedis(t).Addr
 			}
 			if strings.HasPrefix(store, "redis direct") {
-				mode = "direct"
+				settings = []string{"check_mode direct"}
 			}
-			g := startLiveGateway(t, redisAddr, mode)
+			if strings.Contains(store, "partitions") {
+				settings = append(settings, "partitions 3", "layout compact")
+			}
+			g := startLiveGateway(t, redisAddr, settings...)
 			now := time.Now().Unix()
 
 			t.Run("token revoked", func(t *testing.T) {
