@@ -152,6 +152,13 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    retry_after <duration>              # default: 5s
 //	    hmac_key <key>                      # e.g. {env.TOKEN_REVOCATION_KEY}
 //	    name <name>                         # picks this handler in the admin API / CLI (--handler)
+//
+//	    # live connections (WebSocket, SSE, streams) ended when their token is revoked; default: on
+//	    live_connections off
+//	    live_connections [{
+//	        close_on_expiry                 # also end them when the token's exp passes
+//	        frame_wait <duration>           # a WebSocket's close frame waits for the frame in flight; default: 1s
+//	    }]
 //	}
 //
 // Route types: see Route.Type.
@@ -241,6 +248,8 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 		return oneArg(d, &h.HMACKey)
 	case "name":
 		return oneArg(d, &h.Name)
+	case "live_connections":
+		return unmarshalLiveConnections(h, d) // live_connections.go
 	}
 	return d.Errf("token_revocation: unknown subdirective %q", name)
 }

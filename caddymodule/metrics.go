@@ -89,6 +89,8 @@ var (
 		metricRefused, metricUnverified, // guard.go
 		metricNoSID, metricNearMisses, // warnings.go
 		metricBuildInfo, // version.go
+		// live_connections.go:
+		metricLiveOpen, metricLiveRegistered, metricLiveClosed, metricLiveCloseDuration,
 	}
 
 	// rejectedBy holds the rejection counters of the known reasons, so the

@@ -68,6 +68,11 @@ type Handler struct {
 	// that differ in their settings. Default: none.
 	Name string `json:"name,omitempty"`
 
+	// LiveConnections says how live connections (WebSocket, Server-Sent
+	// Events, other streams) authorised with a token that is then revoked
+	// are ended; on by default. See LiveConnectionsConfig.
+	LiveConnections *LiveConnectionsConfig `json:"live_connections,omitempty"`
+
 	// Namespace scopes the revocations made from claims (a jti, a session,
 	// a user): those of one namespace do not match tokens checked in
 	// another, so that equal claim values of two tenants do not collide. A
@@ -209,6 +214,8 @@ type Handler struct {
 	limits   *rateLimits // nil: no rate limit (or not provisioned)
 
 	profilesExpanded bool // Profiles are in Routes (profile_json.go)
+
+	conns *liveConns // nil: live connections are not ended (live_connections.go)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -238,6 +245,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.storeKey = storeKey
 	h.useStore(store)
+	h.provisionLiveConns()     // live_connections.go
 	return h.provisionOps(ctx) // metrics, admin API
 }
 
@@ -380,6 +388,7 @@ func (h *Handler) Cleanup() error {
 		h.verifier.Close()
 	}
 	h.cleanupOps()
+	h.cleanupLiveConns()
 	if h.storeKey != "" {
 		_, err := stores.Delete(h.storeKey)
 		return err

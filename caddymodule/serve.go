@@ -22,7 +22,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err := h.checkRequest(r); err != nil {
 		return h.answerCheck(w, r, err) // caddy_errors.go
 	}
-	return next.ServeHTTP(w, r)
+	return h.serveNext(w, r, next) // live_connections.go
 }
 
 // checkRequest checks every token r carries. It returns errRevoked when one

@@ -28,6 +28,7 @@ type EmbeddedStore struct {
 
 	ownerRecords atomic.Int64 // see OwnerRecords
 	ownersPurge  ownersPurgeClock
+	revoked      revokedListeners // see OnRevoked
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -100,6 +101,7 @@ func (s *EmbeddedStore) Revoke(_ context.Context, entries ...Entry) error {
 		return fmt.Errorf("%w: embedded store %q: %v", ErrUnavailable, s.path, err)
 	}
 	s.index.Put(merged...)
+	s.revoked.notify(merged)
 	return nil
 }
 

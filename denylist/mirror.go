@@ -152,6 +152,8 @@ type MirrorStore struct {
 
 	reloads, writeBacks, fallbacks, events atomic.Int64
 
+	revoked revokedListeners // see OnRevoked
+
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
@@ -360,6 +362,7 @@ func (m *MirrorStore) Revoke(ctx context.Context, entries ...Entry) error {
 		return err
 	}
 	m.applyLocal(func(ix *Index) { ix.Put(entries...) })
+	m.revoked.notify(entries)
 	return nil
 }
 
@@ -590,9 +593,12 @@ func (m *MirrorStore) read(ctx context.Context, block bool, g *tailGroup) error 
 // reload's positions. It reports whether the read held every event
 // pending (no stream filled its Count).
 func (m *MirrorStore) apply(gen uint64, res []redis.XStream) (complete bool) {
+	added := m.revoked.batch()                      // nil when nobody listens (live connections)
+	defer func() { m.revoked.notifyBatch(added) }() // after the lock is released
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.gen != gen {
+		added = nil
 		return false
 	}
 	complete = true
@@ -613,6 +619,7 @@ func (m *MirrorStore) apply(gen uint64, res []redis.XStream) (complete bool) {
 				m.logger.Warn("skipping malformed event in the redis denylist stream", zap.Error(err))
 			case op == EventAdd:
 				ix.Put(e)
+				added.add(e)
 			case op == EventDel:
 				ix.Delete(e.Key)
 			}

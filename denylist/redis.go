@@ -130,6 +130,9 @@ type RedisStore struct {
 
 	ownersPurge ownersPurgeClock
 
+	revoked revokedListeners // see OnRevoked (redis_tail.go)
+	tail    eventTail        // reads the events stream once someone listens
+
 	cancel    context.CancelFunc // stops the purge loop
 	done      sync.WaitGroup
 	closeOnce sync.Once
@@ -837,6 +840,7 @@ func (s *RedisStore) Status(ctx context.Context) Status {
 func (s *RedisStore) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel()
+		s.stopTail()
 		s.done.Wait()
 		s.closeErr = s.client.Close()
 	})

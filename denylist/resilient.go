@@ -70,6 +70,8 @@ type Resilient struct {
 	lastErr        atomic.Pointer[string]
 	failedAt, okAt atomic.Int64 // ns after base of the backend's last failure and success (direct stores)
 
+	revoked revokedForward // see OnRevoked
+
 	kick      chan struct{}
 	cancel    context.CancelFunc
 	done      sync.WaitGroup
@@ -95,6 +97,7 @@ func NewResilient(o ResilientOptions, s Store) *Resilient {
 	r := &Resilient{o: o, logger: o.Logger, base: time.Now(), kick: make(chan struct{}, 1)}
 	if s != nil {
 		r.inner.Store(&storeRef{s})
+		r.forwardRevoked()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -262,6 +265,7 @@ func (r *Resilient) RevokeConfirmed(ctx context.Context, entries ...Entry) error
 		r.logger.Warn("confirmed revocation kept in the local outbox: the store did not take it; retrying in the background",
 			zap.String("store", r.o.Where), zap.Int("entries", len(entries)), zap.Int("outbox_pending", ob.Len()), zap.Error(err))
 		r.wake()
+		r.revoked.listeners.notify(entries) // enforced from the outbox
 		return nil
 	}
 	if err := ob.Drained(entries...); err != nil {
@@ -424,6 +428,7 @@ func (r *Resilient) run(ctx context.Context) {
 		}
 		if err == nil {
 			r.inner.Store(&storeRef{s})
+			r.forwardRevoked()
 			r.logger.Info("denylist store open: revocations and checks are served", zap.String("store", r.o.Where),
 				zap.Duration("after", time.Since(start).Round(time.Millisecond)))
 			break

@@ -115,6 +115,7 @@ type results struct {
 	checks   []goBench            // check
 	proxy    []proxyScenario      // proxy
 	prop     propagation          // propagation
+	live     liveResult           // live
 	loads    []goBench            // scale: BenchmarkMirrorLoad
 	revokeRS map[string]wrkResult // scale: revocations/s by store mode
 	profiles []profile            // profile.go, for the missed targets

@@ -27,6 +27,7 @@ var sections = []section{
 	checkSection,
 	proxySection,
 	propagationSection,
+	liveSection,
 	scaleSection,
 }
 

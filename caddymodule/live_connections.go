@@ -1,0 +1,221 @@
+package caddymodule
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/live"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// LiveConnectionsConfig says how live connections — WebSocket and other
+// upgraded connections, streaming responses (Server-Sent Events, long
+// polls, gRPC and other HTTP/2 streams) — are ended when a token they were
+// authorised with is revoked (package live). On by default.
+type LiveConnectionsConfig struct {
+	// Off leaves live connections open when their token is revoked (the
+	// next request is still rejected): for routes whose streams must not
+	// be cut.
+	Off bool `json:"off,omitempty"`
+	// CloseOnExpiry also ends a live connection when its token expires
+	// (the earliest exp of the JWTs it carried; opaque tokens have none).
+	CloseOnExpiry bool `json:"close_on_expiry,omitempty"`
+	// FrameWait bounds how long a WebSocket's close frame waits for the
+	// upstream's frame in flight to end; past it the connection is closed
+	// without one. Default: 1s.
+	FrameWait caddy.Duration `json:"frame_wait,omitempty"`
+}
+
+// liveConns is a handler's registry of live connections, fed by its
+// store's revocations.
+type liveConns struct {
+	h             *Handler
+	reg           *live.Registry
+	closeOnExpiry bool
+	remove        func() // the store subscription
+}
+
+// provisionLiveConns starts ending live connections on revocation, unless
+// turned off.
+func (h *Handler) provisionLiveConns() {
+	c := h.LiveConnections
+	if c != nil && c.Off {
+		return
+	}
+	lc := &liveConns{h: h, reg: live.NewRegistry()}
+	if c != nil {
+		lc.closeOnExpiry = c.CloseOnExpiry
+		lc.reg.FrameWait = time.Duration(c.FrameWait)
+	}
+	logger := h.logger
+	lc.reg.OnClose = func(reason live.Reason, e denylist.Entry, took time.Duration) {
+		metricLiveClosed.WithLabelValues(reason.String()).Inc()
+		if reason == live.ReasonRevoked {
+			metricLiveCloseDuration.Observe(took.Seconds())
+		}
+		if ce := logger.Check(zapcore.DebugLevel, "ended a live connection"); ce != nil {
+			ce.Write(zap.String("reason", reason.String()), zap.String("kind", e.Kind.String()), zap.String("hash", e.Digest.Short()))
+		}
+	}
+	lc.remove, _ = denylist.OnRevokedOf(h.store, lc.reg.Revoked)
+	liveRegistries.Store(lc.reg, struct{}{})
+	h.conns = lc
+}
+
+// cleanupLiveConns stops listening to the store once this config's live
+// connections, which a reload keeps open, have all ended: until then a
+// revocation still ends them (while the store stays open: a reload that
+// keeps the store settings shares it).
+func (h *Handler) cleanupLiveConns() {
+	if lc := h.conns; lc != nil {
+		lc.reg.Retire(func() {
+			lc.remove()
+			liveRegistries.Delete(lc.reg)
+		})
+	}
+}
+
+// serveNext passes a request that passed the check to next; one that
+// carried a token goes through the live registry, which registers it if
+// it turns out long-lived.
+func (h *Handler) serveNext(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.conns == nil || !checkPassed(r) {
+		return next.ServeHTTP(w, r)
+	}
+	return h.conns.reg.Serve(w, r, h.conns, next)
+}
+
+// checkPassed reports whether the check of r found tokens and let them
+// through (placeholders.go).
+func checkPassed(r *http.Request) bool {
+	repl := replacerOf(r)
+	if repl == nil {
+		return false
+	}
+	v, _ := repl.Get(placeholderResult)
+	return v == resultPass || v == resultFailOpen
+}
+
+// LiveQueries implements live.Queries: the queries of the request's
+// tokens, as the check built them, and with close_on_expiry the earliest
+// exp among them. The body is not read again: the proxy may be streaming
+// it upstream (a token found only in the body of a streaming request is
+// not registered).
+func (lc *liveConns) LiveQueries(r *http.Request, qs []denylist.Query) (n int, expires time.Time) {
+	h := lc.h
+	bodiless := *r
+	bodiless.Body = http.NoBody
+	var buf [4]token.Found
+	found, err := h.sources.Extract(&bodiless, buf[:0])
+	if err != nil || len(found) == 0 {
+		return 0, time.Time{}
+	}
+	ns, err := h.namespace(r, "")
+	if err != nil {
+		return 0, time.Time{}
+	}
+	for i := range found {
+		if n == len(qs) {
+			break
+		}
+		h.checker.FillQuery(&qs[n], ns, found[i].Raw)
+		n++
+		if lc.closeOnExpiry {
+			if t := token.Parse(found[i].Raw); t.JWT && t.Claims.Expiry > 0 {
+				exp := time.Unix(int64(t.Claims.Expiry), 0)
+				if expires.IsZero() || exp.Before(expires) {
+					expires = exp
+				}
+			}
+		}
+	}
+	metricLiveRegistered.Inc()
+	return n, expires
+}
+
+// unmarshalLiveConnections parses
+//
+//	live_connections off
+//	live_connections [{
+//	    close_on_expiry
+//	    frame_wait <duration>
+//	}]
+func unmarshalLiveConnections(h *Handler, d *caddyfile.Dispenser) error {
+	c := &LiveConnectionsConfig{}
+	h.LiveConnections = c
+	if d.NextArg() {
+		if d.Val() != "off" {
+			return d.Errf("token_revocation: live_connections %q: want off, or a block", d.Val())
+		}
+		c.Off = true
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		return nil
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "close_on_expiry":
+			if err := flagArg(d, &c.CloseOnExpiry); err != nil {
+				return err
+			}
+		case "frame_wait":
+			if err := durationArg(d, &c.FrameWait); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("token_revocation: live_connections: unknown option %q (want close_on_expiry or frame_wait)", d.Val())
+		}
+	}
+	return nil
+}
+
+// liveRegistries are the registries of the provisioned handlers, for the
+// open-connections gauge.
+var liveRegistries sync.Map // *live.Registry -> struct{}
+
+var (
+	metricLiveOpen = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "live_connections",
+		Help: "Live connections (upgraded, streaming) open and registered to be ended when their token is revoked.",
+	}, func() float64 {
+		n := 0
+		liveRegistries.Range(func(k, _ any) bool {
+			n += k.(*live.Registry).Len()
+			return true
+		})
+		return float64(n)
+	})
+	metricLiveRegistered = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "live_connections_registered_total",
+		Help: "Live connections registered: upgrades, and responses that turned out streaming (flushed), of requests whose tokens passed the check.",
+	})
+	metricLiveClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "live_connections_closed_total",
+		Help: "Live connections ended by the gateway, by reason: revoked (a revocation of one of their tokens, from any instance) or expired (close_on_expiry).",
+	}, []string{"reason"})
+	metricLiveCloseDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name:    "live_close_seconds",
+		Help:    "Time from the store telling this instance of a revocation (stored here, or read from the events stream) to the closing of a live connection it revokes.",
+		Buckets: []float64{0.00001, 0.0001, 0.001, 0.01, 0.1, 1},
+	})
+)
+
+func init() {
+	for _, r := range []live.Reason{live.ReasonRevoked, live.ReasonExpired} {
+		metricLiveClosed.WithLabelValues(r.String())
+	}
+}
