@@ -771,6 +771,7 @@ func (m *MirrorStore) reload(ctx context.Context, writeBack bool) error {
 	}
 	m.mu.Lock()
 	m.loading = nil
+	old := m.ix.Load()
 	if err == nil {
 		m.ix.Store(fresh)
 		m.parts = parts
@@ -780,10 +781,38 @@ func (m *MirrorStore) reload(ctx context.Context, writeBack bool) error {
 	if err != nil {
 		return err
 	}
+	m.notifyReloaded(old, fresh)
 	m.reloads.Add(1)
 	m.logger.Info("denylist mirror loaded", zap.String("redis", m.rs.where), zap.Int("entries", fresh.Len()),
 		zap.Duration("took", time.Since(start)), zap.Bool("wrote_back", writeBack))
 	return nil
+}
+
+// notifyReloaded tells the listeners (live connections) of the live
+// entries a reload found that the index it replaced did not hold: the
+// revocations whose events the mirror never read (trimmed from the stream,
+// or lost with a Redis that restarted). Batched, outside every lock.
+func (m *MirrorStore) notifyReloaded(old, fresh *Index) {
+	if !m.revoked.listening() {
+		return
+	}
+	now := m.rs.now().Unix()
+	var batch []Entry
+	fresh.Range(func(e Entry) bool {
+		if !e.Live(now) {
+			return true
+		}
+		if had, ok := old.Get(e.Key, now); ok && had == e {
+			return true // held already: its listeners were told
+		}
+		batch = append(batch, e)
+		return true
+	})
+	for len(batch) > 0 {
+		n := min(len(batch), 4096)
+		m.revoked.notify(batch[:n])
+		batch = batch[n:]
+	}
 }
 
 // writeBack writes every live entry of the mirror into Redis (merged with

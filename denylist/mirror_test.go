@@ -336,6 +336,23 @@ func TestMirrorReloadsWhenStreamTrimmed(t *testing.T) {
 	}
 }
 
+// A revocation whose event was trimmed before the mirror read it reaches
+// the mirror by a reload, and its listeners (live connections) hear of it
+// then; not of what the mirror held already.
+func TestMirrorReloadTellsListeners(t *testing.T) {
+	m, w, raw := disconnectedMirror(t, 500*time.Millisecond, "first")
+	var h heard
+	m.OnRevoked(h.listen)
+	mustRevoke(t, w, tokenEntry("trimmed-away"))
+	if err := raw.XTrimMaxLen(context.Background(), "{trv}:events", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(t, "mirror, after its reload", tokenKey("trimmed-away"))
+	if h.has(tokenKey("first")) {
+		t.Error("the reload told the listeners of an entry the mirror held already")
+	}
+}
+
 func TestMirrorPurgesExpiredEntries(t *testing.T) {
 	srv := redistest.Start(t)
 	clk := newTestClock()

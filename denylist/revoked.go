@@ -117,7 +117,7 @@ func (s *EmbeddedStore) OnRevoked(fn func([]Entry)) (remove func()) { return s.r
 
 // OnRevoked implements RevokedNotifier: fn is told of every entry this
 // mirror's Revoke stores, and of every entry another instance stored, as
-// soon as the mirror reads its event from the stream. (An entry whose
-// event was trimmed from the stream before the mirror read it reaches the
-// mirror by a reload, which tells nobody.)
+// soon as the mirror reads its event from the stream, or, when its event
+// was trimmed from the stream before the mirror read it, as soon as a
+// reload finds it.
 func (m *MirrorStore) OnRevoked(fn func([]Entry)) (remove func()) { return m.revoked.add(fn) }

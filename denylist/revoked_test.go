@@ -27,14 +27,9 @@ func (h *heard) wait(t *testing.T, what string, k Key) Entry {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		h.mu.Lock()
-		for _, e := range h.entries {
-			if e.Key == k {
-				h.mu.Unlock()
-				return e
-			}
+		if e, ok := h.find(k); ok {
+			return e
 		}
-		h.mu.Unlock()
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: listener never told of %s", what, k)
 		}
@@ -179,4 +174,22 @@ func TestOnRevokedResilient(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	h.wait(t, "resilient", e.Key)
+}
+
+// has reports whether k was heard.
+func (h *heard) has(k Key) bool {
+	_, ok := h.find(k)
+	return ok
+}
+
+// find returns the entry of k heard first.
+func (h *heard) find(k Key) (Entry, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, e := range h.entries {
+		if e.Key == k {
+			return e, true
+		}
+	}
+	return Entry{}, false
 }
