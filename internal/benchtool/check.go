@@ -63,12 +63,13 @@ func (c checkTarget) met(f map[string]float64) bool {
 	return f["ns/op"] <= c.maxNs && (!c.noAllocs || f["allocs/op"] == 0)
 }
 
-// checkTargets: issue 5's 2 µs, and issue 9's 1 µs and no allocation for
-// a request with no token or an opaque one.
+// checkTargets: issue 5's 2 µs, issue 9's 1 µs and no allocation for a
+// request with no token or an opaque one, and issue 14's 1.5 µs for a JWT
+// seen for the first time.
 var checkTargets = []checkTarget{
 	{"BenchmarkCheckNoToken", "no token", "≤ 1 µs, 0 allocations", 1000, true},
 	{"BenchmarkCheckOpaque", "a not-revoked opaque token", "≤ 1 µs, 0 allocations", 1000, true},
 	{"BenchmarkCheckOpaqueEveryChannel", "a not-revoked opaque token, every channel configured, cookies and a query present", "≤ 1 µs, 0 allocations", 1000, true},
 	{"BenchmarkCheckJWT", "a not-revoked JWT (seen before: its query cached)", "≤ 2 µs", 2000, false},
-	{"BenchmarkCheckJWTFirstSeen", "a not-revoked JWT seen for the first time", "≤ 2 µs", 2000, false},
+	{"BenchmarkCheckJWTFirstSeen", "a not-revoked JWT seen for the first time", "≤ 1.5 µs", 1500, false},
 }
