@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -105,18 +106,50 @@ func checkPassed(r *http.Request) bool {
 	return v == resultPass || v == resultFailOpen
 }
 
+// bodyTokensVar is the request variable under which keepBodyTokens keeps
+// the tokens the check found in the body.
+const bodyTokensVar = "token_revocation.body_tokens"
+
+// keepBodyTokens keeps, for the live registry, the tokens of found that
+// the check read from r's body: by the time r turns out long-lived the
+// proxy may be streaming the body upstream, so it cannot be read again,
+// yet a lenient upstream (body-parser, PHP, Rack) took the token from it.
+// Requests without a body token (nearly all) pay a loop over found.
+func (h *Handler) keepBodyTokens(r *http.Request, found []token.Found) {
+	if h.conns == nil {
+		return
+	}
+	var kept []string
+	for i := range found {
+		if found[i].Source == "form" {
+			kept = append(kept, strings.Clone(found[i].Raw))
+		}
+	}
+	if kept != nil {
+		caddyhttp.SetVar(r.Context(), bodyTokensVar, kept)
+	}
+}
+
 // LiveQueries implements live.Queries: the queries of the request's
 // tokens, as the check built them, and with close_on_expiry the earliest
-// exp among them. The body is not read again: the proxy may be streaming
-// it upstream (a token found only in the body of a streaming request is
-// not registered).
+// exp among them. The headers, query and cookies are read again; the body
+// is not (the proxy may be streaming it upstream): its tokens are the ones
+// keepBodyTokens kept when the check read it.
 func (lc *liveConns) LiveQueries(r *http.Request, qs []denylist.Query) (n int, expires time.Time) {
 	h := lc.h
 	bodiless := *r
 	bodiless.Body = http.NoBody
 	var buf [4]token.Found
 	found, err := h.sources.Extract(&bodiless, buf[:0])
-	if err != nil || len(found) == 0 {
+	if err != nil {
+		return 0, time.Time{}
+	}
+	if kept, ok := caddyhttp.GetVar(r.Context(), bodyTokensVar).([]string); ok {
+		for _, raw := range kept {
+			found = append(found, token.Found{Raw: raw, Source: "form"})
+		}
+	}
+	if len(found) == 0 {
 		return 0, time.Time{}
 	}
 	ns, err := h.namespace(r, "")

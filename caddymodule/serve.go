@@ -73,6 +73,7 @@ func (h *Handler) checkRequest(r *http.Request) error {
 		}
 	}
 	observeCheck(start, "")
+	h.keepBodyTokens(r, found) // live_connections.go
 	setCheckResult(r, result, "", &ns)
 	return nil
 }

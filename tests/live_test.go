@@ -103,6 +103,20 @@ type sseStream struct {
 func openSSE(t testing.TB, u string, headers ...string) *sseStream {
 	t.Helper()
 	req, _ := http.NewRequest("GET", u, nil)
+	return openSSERequest(t, req, headers...)
+}
+
+// openSSEForm opens a stream with a POST whose form body carries the
+// token, as Express's body-parser, PHP or Rack read it.
+func openSSEForm(t testing.TB, u string, form url.Values) *sseStream {
+	t.Helper()
+	req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	return openSSERequest(t, req, "Content-Type: application/x-www-form-urlencoded")
+}
+
+func openSSERequest(t testing.TB, req *http.Request, headers ...string) *sseStream {
+	t.Helper()
+	u := req.URL.String()
 	for _, h := range headers {
 		k, v, _ := strings.Cut(h, ": ")
 		req.Header.Set(k, v)
@@ -338,6 +352,25 @@ func TestLiveConnections(t *testing.T) {
 
 // TestLiveConnectionsOff: with live_connections off, a revocation leaves
 // the open WebSocket alone (the next request is still refused).
+// A stream opened with the token in a form body (access_token, which
+// body-parser, PHP and Rack read as well as the gateway's check does) is
+// ended when the token is revoked, like one opened with the header.
+func TestLiveConnectionsBodyToken(t *testing.T) {
+	g := startLiveGateway(t, "")
+	tok, other := "opaque-"+randomString(), "opaque-"+randomString()
+	sse := openSSEForm(t, g.hold.URL("/sse?every=50"), url.Values{"access_token": {tok}})
+	sse.delivers(t, "SSE stream opened with a body token", 1)
+	osse := openSSEForm(t, g.hold.URL("/sse?every=50"), url.Values{"access_token": {other}})
+	osse.delivers(t, "SSE stream of another body token", 1)
+	if res := postForm(t, g.via.URL("/revoke"), url.Values{"token": {tok}}); res.Status != 200 {
+		t.Fatalf("revoke: %d %s", res.Status, res.Body)
+	}
+	if err := sse.ended(5 * time.Second); err != nil {
+		t.Errorf("SSE stream whose body token was revoked: %v", err)
+	}
+	osse.delivers(t, "SSE stream of a body token not revoked", 3)
+}
+
 func TestLiveConnectionsOff(t *testing.T) {
 	up := startLiveUpstream(t)
 	c := startCaddy(t, `http:// {
