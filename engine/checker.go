@@ -64,7 +64,7 @@ func (c *Checker) FillQuery(q *denylist.Query, ns, raw string) {
 	k := c.queries.key(ns, raw)
 	if !c.queries.get(k, q) {
 		t := token.Parse(raw)
-		c.fillJWT(q, ns, &t)
+		c.fillNoting(q, ns, &t)
 		c.queries.put(k, q)
 	}
 }
@@ -73,12 +73,12 @@ func (c *Checker) FillQuery(q *denylist.Query, ns, raw string) {
 func (c *Checker) CheckToken(ctx context.Context, ns string, t *token.Token) (denylist.Match, error) {
 	q := queryPool.Get().(*denylist.Query)
 	defer queryPool.Put(q)
-	c.fillJWT(q, ns, t)
+	c.fillNoting(q, ns, t)
 	return c.store.Check(ctx, q)
 }
 
-// fillJWT is Keys.FillQuery, with t shown to noteClaims when it is a JWT.
-func (c *Checker) fillJWT(q *denylist.Query, ns string, t *token.Token) {
+// fillNoting is Keys.FillQuery, with a JWT's claims shown to noteClaims.
+func (c *Checker) fillNoting(q *denylist.Query, ns string, t *token.Token) {
 	c.keys.FillQuery(q, ns, t)
 	if t.JWT && c.noteClaims != nil {
 		c.noteClaims(t.Claims)
