@@ -43,15 +43,25 @@ var propagationSection = section{
 		p("  counted as 0. The poller's resolution is one request to B (the 401 arrives up to one round")
 		p("  trip after B began enforcing).")
 		p("- **sent to 401**: from sending the revocation to B's first 401; it includes the revocation's")
-		p("  own round trip (client → A → Redis → A → client), which the last columns give alone.")
+		p("  own round trip (client → A → Redis → A → client, the poller running), given alone as")
+		p("  **revocation**.")
+		p("- **request to B**: a request to B alone, before each revocation (no poller running): the")
+		p("  poller's resolution.")
 		p("")
-		p("| revocations | 2xx to 401 p50 | p99 | max | sent to 401 p50 | p99 | max | revocation's round trip p50 | p99 |")
-		p("|---|---|---|---|---|---|---|---|---|")
-		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s |", r.prop.n,
+		p("| revocations | 2xx to 401 p50 | p99 | max | sent to 401 p50 | p99 | max | revocation p50 | p99 | request to B p50 | p99 |")
+		p("|---|---|---|---|---|---|---|---|---|---|---|")
+		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |", r.prop.n,
 			ms(r.prop.fromAnswer.p50), ms(r.prop.fromAnswer.p99), ms(r.prop.fromAnswer.max),
 			ms(r.prop.fromSent.p50), ms(r.prop.fromSent.p99), ms(r.prop.fromSent.max),
-			ms(r.prop.revoke.p50), ms(r.prop.revoke.p99))
+			ms(r.prop.revoke.p50), ms(r.prop.revoke.p99), ms(r.prop.plain.p50), ms(r.prop.plain.p99))
 		p("")
+		if r.prop.fromAnswer.p99 > time.Millisecond {
+			p("The 1 ms target is missed at this level. The path is one EVALSHA on A and B applying the")
+			p("event its blocked XREAD receives; the figure also holds up to one request to B after B began")
+			p("enforcing (the poller's resolution), on a machine where a request to B alone has the p99")
+			p("above. Mirror to mirror, without HTTP, `make bench-scale` measures the propagation alone.")
+			p("")
+		}
 	},
 }
 
@@ -61,6 +71,7 @@ type propagation struct {
 	fromAnswer   latencies // the revocation's 2xx to the other instance's first 401 (0 when before)
 	fromSent     latencies // sending the revocation to the other instance's first 401
 	revoke       latencies // the revocation call's own round trip
+	plain        latencies // a request to the other instance alone (before each revocation)
 	beforeAnswer int       // first 401s that arrived before the revocation's 2xx
 }
 
@@ -120,7 +131,7 @@ func (b *bench) propagation(c config) (propagation, error) {
 		return res.StatusCode, nil
 	}
 	run := runID()
-	var fromAnswer, fromSent, revokeTook []float64
+	var fromAnswer, fromSent, revokeTook, plainTook []float64
 	before := 0
 	for i := 0; i < c.revocations; i++ {
 		tok := fmt.Sprintf("propagation-%s-%d", run, i)
@@ -129,9 +140,11 @@ func (b *bench) propagation(c config) (propagation, error) {
 			poll.Header.Set("Authorization", "Bearer "+tok)
 			return poll
 		}
+		checked := time.Now()
 		if code, err := status(newPoll()); err != nil || code != http.StatusOK {
 			return propagation{}, fmt.Errorf("instance b before the revocation: %d %v", code, err)
 		}
+		plainTook = append(plainTook, float64(time.Since(checked)))
 		rev, _ := http.NewRequest(http.MethodPost, a.url("/oauth/revoke"), strings.NewReader(url.Values{"token": {tok}}.Encode()))
 		rev.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		start := time.Now()
@@ -180,6 +193,7 @@ func (b *bench) propagation(c config) (propagation, error) {
 		fromAnswer:   latenciesOf(fromAnswer),
 		fromSent:     latenciesOf(fromSent),
 		revoke:       latenciesOf(revokeTook),
+		plain:        latenciesOf(plainTook),
 		beforeAnswer: before,
 	}, nil
 }
