@@ -126,16 +126,15 @@ func (h *Handler) noteUnrouted(r *http.Request) {
 }
 
 // noteClaims counts a JWT without sid when routes revoke sessions (called
-// once per distinct token: checks cache its query).
+// once per distinct token: checks cache its query). The claims' strings
+// are the Checker's to reuse: what is kept (the metric's label, the log's
+// issuer) is the configured issuer's string, never c.Issuer.
 func (h *Handler) noteClaims(c token.Claims) {
 	w := h.warnings
 	if w == nil || !w.sessions || c.SessionID != "" || c.Issuer == "" || engine.IsRefresh(&c) {
 		return
 	}
-	iss := c.Issuer
-	if !h.knownIssuer(iss) {
-		iss = "unconfigured" // a label per issuer of a jwt block only: claims are the caller's to choose
-	}
+	iss := h.configuredIssuer(c.Issuer) // a label per issuer of a jwt block only: claims are the caller's to choose
 	metricNoSID.WithLabelValues(iss).Inc()
 	if _, seen := w.logged.LoadOrStore("sid "+iss, true); !seen {
 		h.logger.Warn("a token carries no sid: logout and back-channel logout do not reach it (it stays valid until it expires or is revoked itself); configure the identity provider to put sid in access tokens",
@@ -143,12 +142,13 @@ func (h *Handler) noteClaims(c token.Claims) {
 	}
 }
 
-// knownIssuer reports whether a jwt block is configured for iss.
-func (h *Handler) knownIssuer(iss string) bool {
+// configuredIssuer is the issuer of the jwt block configured for iss (the
+// configuration's copy of the string), or "unconfigured".
+func (h *Handler) configuredIssuer(iss string) string {
 	for _, jc := range h.JWT {
 		if jc.Issuer == iss {
-			return true
+			return jc.Issuer
 		}
 	}
-	return false
+	return "unconfigured"
 }

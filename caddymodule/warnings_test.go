@@ -1,12 +1,15 @@
 package caddymodule
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -81,4 +84,47 @@ func TestTokensWithoutSIDObserved(t *testing.T) {
 	if pathTail("/realms/{realm}/protocol/openid-connect/logout") != "/protocol/openid-connect/logout" || pathTail("/logout") != "" || pathTail("/token/revocation") != "/token/revocation" {
 		t.Error("pathTail")
 	}
+}
+
+// TestNoSIDLabelOutlivesParseBuffer: the claims a check parses live in a
+// buffer it reuses, so the issuer label the tokens-without-sid metric
+// keeps must not be the token's string (it would change when other tokens
+// are parsed into the buffer).
+func TestNoSIDLabelOutlivesParseBuffer(t *testing.T) {
+	const iss = "https://kept.test/realms/label"
+	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "backchannel_logout", Path: "/bc"}},
+		JWT: []*JWTConfig{{Issuer: iss, JWKSURL: "http://127.0.0.1:1/jwks", Audiences: []string{"gw"}}}}, nil)
+	now := time.Now().Unix()
+	status(t, h, algNone(map[string]any{"iss": iss, "sub": "u1", "jti": "n1", "iat": now}))
+	for i := range 20 {
+		other := strings.Replace(iss, "kept", fmt.Sprintf("x%03d", i), 1) // the same length
+		status(t, h, algNone(map[string]any{"iss": other, "sub": "u1", "sid": "S", "jti": fmt.Sprint("o", i), "iat": now}))
+	}
+	found := false
+	for _, l := range noSIDLabels() {
+		found = found || l == iss
+		if l != iss && l != testIssuer && l != "unconfigured" {
+			t.Errorf("a tokens-without-sid label changed after it was kept: %q", l)
+		}
+	}
+	if !found {
+		t.Errorf("no tokens-without-sid label %q", iss)
+	}
+}
+
+// noSIDLabels are the issuer labels of the tokens-without-sid metric.
+func noSIDLabels() []string {
+	ch := make(chan prometheus.Metric, 100)
+	metricNoSID.Collect(ch)
+	close(ch)
+	var labels []string
+	for m := range ch {
+		var d dto.Metric
+		if err := m.Write(&d); err == nil {
+			for _, l := range d.GetLabel() {
+				labels = append(labels, l.GetValue())
+			}
+		}
+	}
+	return labels
 }

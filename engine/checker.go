@@ -21,14 +21,17 @@ type Checker struct {
 	// noteClaims, when set, sees the claims of each JWT whose query is
 	// built (once per distinct token while it stays cached). By value: a
 	// pointer handed to a func value would move the parsed token to the
-	// heap, one allocation per first-seen JWT.
+	// heap, one allocation per first-seen JWT. Its strings live in a
+	// pooled parse buffer: valid during the call only.
 	noteClaims func(token.Claims)
 }
 
 // NewChecker returns a Checker of the tokens of store's denylist.
 // noteClaims, when not nil, sees the claims of each JWT whose query the
 // Checker builds: the glue counts tokens that revocations cannot reach (no
-// sid, say).
+// sid, say). The claims' strings are valid during the call only (they
+// share a parse buffer the Checker reuses): noteClaims must copy what it
+// keeps. The claims have no Audience (see token.ParseInto).
 func NewChecker(keys *Keys, store denylist.Store, noteClaims func(token.Claims)) *Checker {
 	return &Checker{keys: keys, store: store, queries: newQueryCache(), noteClaims: noteClaims}
 }
@@ -63,11 +66,23 @@ func (c *Checker) FillQuery(q *denylist.Query, ns, raw string) {
 	}
 	k := c.queries.key(ns, raw)
 	if !c.queries.get(k, q) {
-		t := token.Parse(raw)
+		buf := parseBuffers.Get().(*[parseBufferSize]byte)
+		t := token.ParseInto(raw, buf[:])
 		c.fillNoting(q, ns, &t)
+		parseBuffers.Put(buf) // t is not used past here
 		c.queries.put(k, q)
 	}
 }
+
+// parseBufferSize is the size of the buffers JWTs are decoded into: a JWT
+// whose decoded header and payload are longer is decoded into a buffer of
+// its own (allocated).
+const parseBufferSize = 4096
+
+// parseBuffers hold the decoded header and payload, and so the claims, of
+// the JWT a check parses, until its query is built: parsed this way, a
+// first-seen JWT costs no allocation.
+var parseBuffers = sync.Pool{New: func() any { return new([parseBufferSize]byte) }}
 
 // CheckToken is Check for a token already parsed.
 func (c *Checker) CheckToken(ctx context.Context, ns string, t *token.Token) (denylist.Match, error) {

@@ -19,8 +19,11 @@ import (
 // one token with another's query) has a chance of 2^-128 per pair. The
 // cache is bounded: each shard keeps two generations of at most
 // queryCacheGeneration entries; when the current one is full it becomes the
-// old one and the old one is emptied to become the current one. Entries
-// hold no pointers, so the collector does not scan them.
+// old one and the old one is emptied to become the current one. A
+// generation keeps its queries in a slice and maps keys to their places in
+// it: a Query is too large for a map value (Go would allocate each one
+// apart), so caching one allocates nothing. Entries hold no pointers, so
+// the collector does not scan them.
 type queryCache struct {
 	seeds  [2]maphash.Seed
 	shards [queryCacheShards]queryCacheShard
@@ -39,14 +42,36 @@ type queryCacheKey [2]uint64
 
 type queryCacheShard struct {
 	mu       sync.Mutex
-	cur, old map[queryCacheKey]denylist.Query
-	_        [40]byte // a cache line each (Mutex 8 + two maps 16 bytes)
+	cur, old queryGeneration
+	_        [56]byte // two cache lines each (Mutex 8 + two generations 64 bytes)
+}
+
+// queryGeneration is one generation of a shard: queries[at[k]] is the
+// query cached under k.
+type queryGeneration struct {
+	at      map[queryCacheKey]uint32
+	queries []denylist.Query
+}
+
+func newQueryGeneration() queryGeneration {
+	return queryGeneration{
+		at:      make(map[queryCacheKey]uint32, queryCacheGeneration),
+		queries: make([]denylist.Query, 0, queryCacheGeneration),
+	}
+}
+
+func (g *queryGeneration) get(k queryCacheKey) (*denylist.Query, bool) {
+	i, ok := g.at[k]
+	if !ok {
+		return nil, false
+	}
+	return &g.queries[i], true
 }
 
 func newQueryCache() *queryCache {
 	c := &queryCache{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	for i := range c.shards {
-		c.shards[i].cur = make(map[queryCacheKey]denylist.Query, queryCacheGeneration)
+		c.shards[i].cur = newQueryGeneration()
 	}
 	return c
 }
@@ -73,33 +98,42 @@ func (c *queryCache) get(k queryCacheKey, q *denylist.Query) bool {
 	sh := c.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	v, ok := sh.cur[k]
-	if !ok {
-		if v, ok = sh.old[k]; !ok {
-			return false
-		}
-		sh.put(k, v) // still in use: keep it through the next rotation
+	if v, ok := sh.cur.get(k); ok {
+		*q = *v
+		return true
 	}
-	*q = v
+	v, ok := sh.old.get(k)
+	if !ok {
+		return false
+	}
+	*q = *v
+	sh.put(k, q) // still in use: keep it through the next rotation
 	return true
 }
 
 func (c *queryCache) put(k queryCacheKey, q *denylist.Query) {
 	sh := c.shard(k)
 	sh.mu.Lock()
-	sh.put(k, *q)
+	sh.put(k, q)
 	sh.mu.Unlock()
 }
 
-func (sh *queryCacheShard) put(k queryCacheKey, q denylist.Query) {
-	if len(sh.cur) >= queryCacheGeneration {
-		// The old generation's map, emptied, becomes the new current
-		// one: rotating allocates nothing.
-		sh.old, sh.cur = sh.cur, sh.old
-		if sh.cur == nil {
-			sh.cur = make(map[queryCacheKey]denylist.Query, queryCacheGeneration)
-		}
-		clear(sh.cur)
+// put caches a copy of q under k in the current generation.
+func (sh *queryCacheShard) put(k queryCacheKey, q *denylist.Query) {
+	if i, ok := sh.cur.at[k]; ok { // two checks of one new token at once
+		sh.cur.queries[i] = *q
+		return
 	}
-	sh.cur[k] = q
+	if len(sh.cur.queries) >= queryCacheGeneration {
+		// The old generation, emptied, becomes the new current one:
+		// rotating allocates nothing.
+		sh.old, sh.cur = sh.cur, sh.old
+		if sh.cur.at == nil {
+			sh.cur = newQueryGeneration()
+		}
+		clear(sh.cur.at)
+		sh.cur.queries = sh.cur.queries[:0]
+	}
+	sh.cur.at[k] = uint32(len(sh.cur.queries))
+	sh.cur.queries = append(sh.cur.queries, *q)
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"unsafe"
 )
 
 // Token is one bearer token as presented.
@@ -114,24 +115,46 @@ func (d *NumericDate) UnmarshalJSON(b []byte) error {
 }
 
 // Parse reads raw as a JWT when it is one, and as an opaque token otherwise.
-// It never fails: a token that is not a well-formed JWT is opaque.
-func Parse(raw string) Token {
+// It never fails: a token that is not a well-formed JWT is opaque. A JWT's
+// header and payload are decoded into one new buffer, which its claims
+// share: treat Header and Payload as read-only.
+func Parse(raw string) Token { return parse(raw, nil, true) }
+
+// ParseInto is Parse for the request check: the decoded header and payload,
+// and the claims (substrings of the payload), are kept in buf when they fit
+// (a new buffer otherwise), so parsing a JWT that fits allocates nothing.
+// The Token, its claims included, is valid only until buf is reused. The
+// aud claim is checked (a token with an odd aud is still LegacyOpaque) but
+// not kept: Claims.Audience is nil, as a denylist query needs no audience.
+func ParseInto(raw string, buf []byte) Token { return parse(raw, buf, false) }
+
+// parse is Parse (with audience) or ParseInto, decoding into buf.
+func parse(raw string, buf []byte, audience bool) Token {
 	t := Token{Raw: raw}
 	h, p, ok := splitJWS(raw)
 	if !ok {
 		return t
 	}
-	header, err := decodeSegment(h)
-	if err != nil || !isJSONObject(header) {
+	// Some encoders pad: a padded copy of a revoked token must still be
+	// recognised.
+	h, p = strings.TrimRight(h, "="), strings.TrimRight(p, "=")
+	enc := base64.RawURLEncoding
+	hn := enc.DecodedLen(len(h))
+	need := hn + enc.DecodedLen(len(p))
+	if cap(buf) < need {
+		buf = make([]byte, need)
+	}
+	header, ok := decodeInto(buf[:hn:hn], h)
+	if !ok || !isJSONObject(header) {
 		return t
 	}
-	payload, err := decodeSegment(p)
-	if err != nil {
+	payload, ok := decodeInto(buf[hn:need:need], p)
+	if !ok {
 		return t
 	}
 	var c Claims
 	odd := false
-	switch scanClaims(payload, &c) {
+	switch scanClaims(payload, &c, audience) {
 	case scanOK:
 	case scanTypeError: // a claim of another type: left empty
 		odd = true
@@ -139,11 +162,21 @@ func Parse(raw string) Token {
 		if c, odd, ok = unmarshalClaims(payload); !ok {
 			return t
 		}
+		if !audience {
+			c.Audience = nil
+		}
 	default:
 		return t
 	}
 	t.JWT, t.Header, t.Payload, t.Claims, t.LegacyOpaque = true, header, payload, c, odd
 	return t
+}
+
+// decodeInto decodes the unpadded base64url s into dst, which is
+// DecodedLen(len(s)) long.
+func decodeInto(dst []byte, s string) ([]byte, bool) {
+	n, err := base64.RawURLEncoding.Decode(dst, unsafe.Slice(unsafe.StringData(s), len(s))) // read only
+	return dst[:n], err == nil
 }
 
 // unmarshalClaims decodes the claims with encoding/json. A claim of
@@ -208,13 +241,6 @@ func splitJWS(raw string) (header, payload string, ok bool) {
 		return "", "", false
 	}
 	return raw[:i], rest[:j], true
-}
-
-// decodeSegment decodes base64url with or without padding (some encoders
-// pad; a padded copy of a revoked token must still be recognised).
-func decodeSegment(s string) ([]byte, error) {
-	s = strings.TrimRight(s, "=")
-	return base64.RawURLEncoding.DecodeString(s)
 }
 
 func isJSONObject(b []byte) bool {

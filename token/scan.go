@@ -3,6 +3,7 @@ package token
 import (
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // This file holds a small JSON scanner for the request check path: it
@@ -32,11 +33,11 @@ const (
 const maxNestingDepth = 10000
 
 type scanner struct {
-	b       []byte
-	i       int
-	str     string // string(b), made on first use: claims are substrings of it
-	slow    bool   // something needs encoding/json to be decoded exactly
-	typeErr bool   // a claim has a type json.Unmarshal rejects
+	b        []byte
+	i        int
+	slow     bool // something needs encoding/json to be decoded exactly
+	typeErr  bool // a claim has a type json.Unmarshal rejects
+	audience bool // keep the aud claim (else only check its type)
 }
 
 // validJSON reports whether b is one valid JSON value, as json.Valid does.
@@ -52,9 +53,10 @@ func validJSON(b []byte) bool {
 
 // scanClaims validates payload and, when it is a JSON object, reads its
 // claims into c (which the caller must discard unless the result is
-// scanOK).
-func scanClaims(payload []byte, c *Claims) scanResult {
-	s := scanner{b: payload}
+// scanOK); the aud claim only with audience. The strings in c share
+// payload's bytes, which must not change while c is in use.
+func scanClaims(payload []byte, c *Claims, audience bool) scanResult {
+	s := scanner{b: payload, audience: audience}
 	s.ws()
 	if s.i >= len(s.b) || s.b[s.i] != '{' || !s.object(1, c) {
 		return scanInvalid
@@ -310,13 +312,13 @@ func isHex(c byte) bool {
 	return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// substr returns the payload bytes [start, end) as a string, sharing one
-// copy of the payload among all claims.
+// substr returns the payload bytes [start, end) as a string that shares
+// them (see scanClaims): claims cost no copy.
 func (s *scanner) substr(start, end int) string {
-	if s.str == "" {
-		s.str = string(s.b)
+	if start == end {
+		return ""
 	}
-	return s.str[start:end]
+	return unsafe.String(&s.b[start], end-start)
 }
 
 // plainString reports whether the string content [start, end) decodes to
@@ -426,13 +428,18 @@ func (s *scanner) audienceClaim(depth int, dst *Audience) bool {
 	switch s.b[s.i] {
 	case '"':
 		v, ok := s.stringValue()
-		*dst = Audience{v}
+		if s.audience {
+			*dst = Audience{v}
+		}
 		return ok
 	case 'n':
 		*dst = nil
 		return s.literal("null")
 	case '[':
-		aud := Audience{}
+		var aud Audience
+		if s.audience {
+			aud = Audience{}
+		}
 		ok := s.elements(depth+1, func() bool {
 			if s.i >= len(s.b) {
 				return false
@@ -440,10 +447,14 @@ func (s *scanner) audienceClaim(depth int, dst *Audience) bool {
 			switch s.b[s.i] {
 			case '"':
 				v, ok := s.stringValue()
-				aud = append(aud, v)
+				if s.audience {
+					aud = append(aud, v)
+				}
 				return ok
 			case 'n':
-				aud = append(aud, "")
+				if s.audience {
+					aud = append(aud, "")
+				}
 				return s.literal("null")
 			}
 			s.typeErr = true

@@ -38,6 +38,12 @@ func parseReference(raw string) Token {
 	return t
 }
 
+// decodeSegment decodes base64url with or without padding, as Parse did
+// before it decoded into one buffer.
+func decodeSegment(s string) ([]byte, error) {
+	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+}
+
 func isJSONObjectReference(b []byte) bool {
 	b = bytes.TrimSpace(b)
 	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}' && json.Valid(b)
@@ -89,7 +95,22 @@ func FuzzParse(f *testing.F) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("Parse(%q):\n got %+v\nwant %+v", raw, got, want)
 		}
+		checkParseInto(t, raw, want)
 	})
+}
+
+// checkParseInto checks that ParseInto reads raw as parseReference does
+// (but for the audience, which it does not keep), into a buffer that fits
+// and into one too small.
+func checkParseInto(t *testing.T, raw string, want Token) {
+	t.Helper()
+	want.Claims.Audience = nil
+	for _, buf := range [][]byte{make([]byte, 4096), make([]byte, 3)} {
+		got := ParseInto(raw, buf)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("ParseInto(%q) into %d bytes:\n got %+v\nwant %+v", raw, len(buf), got, want)
+		}
+	}
 }
 
 // FuzzParsePayload fuzzes the payload alone, so the fuzzer works on JSON
@@ -105,6 +126,7 @@ func FuzzParsePayload(f *testing.F) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("payload %q:\n got %+v\nwant %+v", payload, got, want)
 		}
+		checkParseInto(t, raw, want)
 	})
 }
 
@@ -119,10 +141,29 @@ func FuzzValidJSON(f *testing.F) {
 	})
 }
 
+// TestParseIntoAllocatesNothing: a JWT that fits the buffer is parsed,
+// claims and all, without allocating (the request check parses every JWT
+// it has not seen lately), and its claims live in the buffer.
+func TestParseIntoAllocatesNothing(t *testing.T) {
+	raw := b64(`{"alg":"RS256","kid":"k1"}`) + "." + b64(payloadSeeds[0]) + ".c2ln"
+	buf := make([]byte, 1024)
+	var tok Token
+	if n := testing.AllocsPerRun(100, func() { tok = ParseInto(raw, buf) }); n != 0 {
+		t.Fatalf("ParseInto allocated %v times per call, want 0", n)
+	}
+	if !tok.JWT || tok.Claims.Subject != "u-1" || tok.Claims.Audience != nil {
+		t.Fatalf("ParseInto read %+v", tok)
+	}
+	copy(buf, bytes.Repeat([]byte{'x'}, len(buf)))
+	if tok.Claims.Subject == "u-1" {
+		t.Fatal("the claims do not live in the buffer: ParseInto copied them")
+	}
+}
+
 func TestParseReadsClaimsWithoutEncodingJSON(t *testing.T) {
 	payload := `{"exp":1700003600,"iat":1700000000,"nbf":1699999999,"jti":"j-1","iss":"https://idp","aud":["a","b"],"sub":"u-1","typ":"Bearer","sid":"s-1","extra":{"x":[1,"y",null]}}`
 	var c Claims
-	if r := scanClaims([]byte(payload), &c); r != scanOK {
+	if r := scanClaims([]byte(payload), &c, true); r != scanOK {
 		t.Fatalf("scanClaims = %v, want scanOK", r)
 	}
 	want := Claims{Issuer: "https://idp", Subject: "u-1", SessionID: "s-1", ID: "j-1", Type: "Bearer",
