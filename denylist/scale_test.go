@@ -372,9 +372,10 @@ func scaleLayouts(t *testing.T, w *strings.Builder, n int) {
 // 2 ms apart, mirror a revokes a fresh entry and mirror b's OnRevoked
 // listener timestamps the moment b's index holds it. It reports the time
 // from a's Revoke returning to that moment (an entry b applied before the
-// call returned counts as 0: Redis writes the blocked reader's answer
-// before the writer's), and, labeled apart, the time from the call's start
-// (which includes the write's own round trip), and the call itself.
+// call returned counts as 0: Redis answers the blocked reader in the same
+// turn of its event loop as the writer), and, labeled apart, the time from
+// the call's start (which includes the write's own round trip), and the
+// call itself.
 func scalePropagation(t *testing.T, w *strings.Builder) {
 	ctx := context.Background()
 	fmt.Fprintf(w, "### Propagation, mirror to mirror in one process\n\n")

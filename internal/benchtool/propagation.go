@@ -98,8 +98,12 @@ type propagationMode struct {
 // latencies is p50, p99 and max of a set of durations.
 type latencies struct{ p50, p99, max time.Duration }
 
-// latenciesOf returns the latencies of ds (sorted in place).
+// latenciesOf returns the latencies of ds (sorted in place); zero when
+// ds is empty.
 func latenciesOf(ds []float64) latencies {
+	if len(ds) == 0 {
+		return latencies{}
+	}
 	sort.Float64s(ds)
 	return latencies{
 		p50: time.Duration(percentile(ds, 50)),
