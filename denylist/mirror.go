@@ -276,18 +276,33 @@ func (m *MirrorStore) since() time.Duration { return time.Since(m.base) }
 // (every partition of it), and whether that is within MaxStaleness (checks
 // are then answered from memory alone).
 func (m *MirrorStore) Freshness() (age time.Duration, fresh bool) {
+	return m.freshnessAt(m.since())
+}
+
+// freshnessAt is Freshness at since (the value of m.since()).
+func (m *MirrorStore) freshnessAt(since time.Duration) (age time.Duration, fresh bool) {
 	var last int64
 	for g := range m.groups {
 		a := m.groups[g].lastAnswer.Load()
 		if a == 0 {
-			return m.since(), false
+			return since, false
 		}
 		if g == 0 || a < last {
 			last = a
 		}
 	}
-	age = m.since() - time.Duration(last)
+	age = since - time.Duration(last)
 	return age, age <= m.opts.MaxStaleness
+}
+
+// clock returns the time now, in Unix seconds, and m.since(): with the
+// real clock from one reading (a check reads the clock once).
+func (m *MirrorStore) clock() (unix int64, since time.Duration) {
+	if m.rs.realClock {
+		now := time.Now()
+		return now.Unix(), now.Sub(m.base)
+	}
+	return m.rs.now().Unix(), m.since()
 }
 
 // EventLag returns how old the last event applied was when the mirror
@@ -305,14 +320,15 @@ func (m *MirrorStore) Unwrap() Store { return m.rs }
 // Check implements Store: from memory while the mirror is fresh, else from
 // memory and Redis.
 func (m *MirrorStore) Check(ctx context.Context, q *Query) (Match, error) {
-	match := m.ix.Load().Check(q, m.rs.now().Unix())
+	now, since := m.clock()
+	match := m.ix.Load().Check(q, now)
 	if match.Revoked {
 		return match, nil
 	}
 	if !m.proven.Load() {
 		return Match{}, m.errUnproven()
 	}
-	if _, fresh := m.Freshness(); fresh {
+	if _, fresh := m.freshnessAt(since); fresh {
 		return match, nil
 	}
 	m.fallbacks.Add(1)

@@ -122,6 +122,9 @@ type RedisStore struct {
 	topology string
 	logger   *zap.Logger
 	now      func() time.Time
+	// realClock: now is time.Now, whose one reading gives both the wall
+	// clock and the monotonic one (a mirror's check reads the clock once).
+	realClock bool
 
 	parts      []redisPartition // at least one
 	purgeSlice atomic.Uint64    // the compact layout's next slice of buckets to purge
@@ -144,9 +147,11 @@ type RedisStore struct {
 // starts purging expired entries every minute. The error of a failed
 // connection names the address(es) and wraps ErrUnavailable.
 func OpenRedis(ctx context.Context, o RedisOptions) (*RedisStore, error) {
-	return openRedis(ctx, o, time.Now, redisPurgeEvery)
+	return openRedis(ctx, o, nil, redisPurgeEvery)
 }
 
+// openRedis is OpenRedis on the clock now (nil: time.Now), purging every
+// purgeEvery.
 func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeEvery time.Duration) (*RedisStore, error) {
 	o = o.WithDefaults()
 	if err := o.Validate(); err != nil {
@@ -158,11 +163,15 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 	}
 	o.TLSConfig, o.TLS = tc, nil // files read once, here
 	s := &RedisStore{
-		opts:   o,
-		where:  o.describe(),
-		logger: o.Logger,
-		now:    now,
-		parts:  redisPartitions(o.KeyPrefix, o.Partitions),
+		opts:      o,
+		where:     o.describe(),
+		logger:    o.Logger,
+		now:       now,
+		realClock: now == nil,
+		parts:     redisPartitions(o.KeyPrefix, o.Partitions),
+	}
+	if s.realClock {
+		s.now = time.Now
 	}
 	s.client = o.newClient(o.universalOptions())
 	switch {
