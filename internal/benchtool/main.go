@@ -18,7 +18,8 @@
 //     them in interleaved rounds (plain, mirror, direct, plain, ...) with a
 //     not-revoked JWT, with 0, 10 000 and 1 000 000 live revocations;
 //   - propagation (propagation.go): two Caddy instances on one Redis; a
-//     token revoked through one, the other polled until it answers 401;
+//     token revoked through one, the other polled until it answers 401
+//     (from just before the revocation is sent, or from its 2xx);
 //   - scale (scale.go): mirror load time and heap per entry at 10^5 and
 //     10^6 (BenchmarkMirrorLoad), and revocations/s through the RFC 7009
 //     route.
@@ -68,7 +69,7 @@ func main() {
 	flag.DurationVar(&c.latRound, "latency-round", time.Second, "proxy overhead: length of one latency run (one connection)")
 	flag.IntVar(&c.conns, "connections", 16, "proxy overhead: wrk connections (one wrk thread)")
 	flag.StringVar(&sizes, "sizes", "0,10000,1000000", "proxy overhead: live revocation counts")
-	flag.IntVar(&c.revocations, "revocations", 200, "propagation: revocations measured")
+	flag.IntVar(&c.revocations, "revocations", 200, "propagation: revocations measured with each way of polling (during, after)")
 	flag.BoolVar(&c.quick, "quick", false, "short rounds and fewer revocations, to try the suite out")
 	only := flag.String("only", strings.Join(sectionNames(), ","), "the sections to run")
 	flag.Parse()
