@@ -18,6 +18,7 @@ type Checker struct {
 	keys    *Keys
 	store   denylist.Store
 	queries *queryCache
+	claims  *claimKeys
 	// noteClaims, when set, sees the claims of each JWT whose query is
 	// built (once per distinct token while it stays cached). By value: a
 	// pointer handed to a func value would move the parsed token to the
@@ -33,7 +34,7 @@ type Checker struct {
 // share a parse buffer the Checker reuses): noteClaims must copy what it
 // keeps. The claims have no Audience (see token.ParseInto).
 func NewChecker(keys *Keys, store denylist.Store, noteClaims func(token.Claims)) *Checker {
-	return &Checker{keys: keys, store: store, queries: newQueryCache(), noteClaims: noteClaims}
+	return &Checker{keys: keys, store: store, queries: newQueryCache(), claims: newClaimKeys(), noteClaims: noteClaims}
 }
 
 // Store is the store the Checker asks.
@@ -64,7 +65,7 @@ func (c *Checker) FillQuery(q *denylist.Query, ns, raw string) {
 		c.keys.FillQuery(q, ns, &t)
 		return
 	}
-	k := c.queries.key(ns, raw)
+	k := c.queries.keyOf(ns, raw)
 	if !c.queries.get(k, q) {
 		buf := parseBuffers.Get().(*[parseBufferSize]byte)
 		t := token.ParseInto(raw, buf[:])
@@ -92,9 +93,10 @@ func (c *Checker) CheckToken(ctx context.Context, ns string, t *token.Token) (de
 	return c.store.Check(ctx, q)
 }
 
-// fillNoting is Keys.FillQuery, with a JWT's claims shown to noteClaims.
+// fillNoting is Keys.FillQuery (with the claim keys remembered), with a
+// JWT's claims shown to noteClaims.
 func (c *Checker) fillNoting(q *denylist.Query, ns string, t *token.Token) {
-	c.keys.FillQuery(q, ns, t)
+	c.keys.fillQuery(q, ns, t, c.claims)
 	if t.JWT && c.noteClaims != nil {
 		c.noteClaims(t.Claims)
 	}

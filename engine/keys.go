@@ -73,6 +73,12 @@ func (k *Keys) Query(ns string, t *token.Token) denylist.Query {
 
 // FillQuery sets q to Query(ns, t) without allocating.
 func (k *Keys) FillQuery(q *denylist.Query, ns string, t *token.Token) {
+	k.fillQuery(q, ns, t, nil)
+}
+
+// fillQuery is FillQuery with the keys of claims that come back (sub, sid,
+// client) from memo when it has them (memo may be nil).
+func (k *Keys) fillQuery(q *denylist.Query, ns string, t *token.Token, memo *claimKeys) {
 	*q = denylist.Query{}
 	q.Add(k.Token(t))
 	k.addLegacy(q, ns, t)
@@ -84,13 +90,13 @@ func (k *Keys) FillQuery(q *denylist.Query, ns string, t *token.Token) {
 		q.Add(k.Hasher.JTIKey(ns, c.Issuer, c.ID))
 	}
 	if c.SessionID != "" {
-		q.Add(k.Hasher.SessionKey(ns, c.Issuer, c.SessionID))
+		q.Add(k.claimKey(memo, denylist.KindSession, ns, c.Issuer, c.SessionID))
 	}
 	if c.Subject != "" {
-		q.Add(k.Hasher.UserKey(ns, c.Issuer, c.Subject))
+		q.Add(k.claimKey(memo, denylist.KindUser, ns, c.Issuer, c.Subject))
 	}
 	if k.ClientCutoffs {
-		k.addClient(q, ns, c)
+		k.addClient(q, ns, c, memo)
 	}
 	if c.IssuedAt > 0 {
 		q.IssuedAt = int64(c.IssuedAt) - int64(k.ClockSkew/time.Second)
@@ -98,14 +104,14 @@ func (k *Keys) FillQuery(q *denylist.Query, ns string, t *token.Token) {
 }
 
 // addClient adds to q the keys of the client- and realm-wide cut-offs
-// that can revoke a token with claims c.
-func (k *Keys) addClient(q *denylist.Query, ns string, c *token.Claims) {
+// that can revoke a token with claims c (from memo when it has them).
+func (k *Keys) addClient(q *denylist.Query, ns string, c *token.Claims, memo *claimKeys) {
 	if c.Issuer == "" {
 		return
 	}
-	q.Add(k.Hasher.ClientKey(ns, c.Issuer, ""))
+	q.Add(k.claimKey(memo, denylist.KindClient, ns, c.Issuer, ""))
 	if c.AuthorizedParty != "" {
-		q.Add(k.Hasher.ClientKey(ns, c.Issuer, c.AuthorizedParty))
+		q.Add(k.claimKey(memo, denylist.KindClient, ns, c.Issuer, c.AuthorizedParty))
 	}
 }
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/base64"
+	"fmt"
 	"testing"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
@@ -29,6 +30,37 @@ func TestTokenKeyIsTheIdentityKey(t *testing.T) {
 			}
 			if q := k.Query("tenant", &tok); q.Keys[0] != want {
 				t.Errorf("key %q, token %.20q: the query's first key %s, want the identity %s", key, raw, q.Keys[0], want)
+			}
+		}
+	}
+}
+
+// TestCheckerQueriesAreKeysQueries: the Checker's queries (parsed into a
+// reused buffer, claim keys remembered, queries cached) are those Keys
+// builds from token.Parse, for tokens that share and do not share claims,
+// in namespaces, with client cut-offs, checked once and again, with and
+// without an HMAC key; and the claims it shows noteClaims are the token's.
+func TestCheckerQueriesAreKeysQueries(t *testing.T) {
+	for _, key := range []string{"", "hmac-secret"} {
+		k := &Keys{Hasher: denylist.NewHasher([]byte(key)), ClientCutoffs: true}
+		var noted token.Claims
+		c := NewChecker(k, nil, func(cl token.Claims) { noted = cl })
+		for round := range 2 {
+			for i := range 3000 {
+				// Users and sessions come back (i%50, i%200); jti never.
+				raw := testJWT(fmt.Sprintf(`{"iss":"https://idp/%d","sub":"user-%d","sid":"session-%d","jti":"jti-%d","azp":"app-%d","iat":%d}`,
+					i%3, i%50, i%200, i, i%5, 1700000000+i))
+				for _, ns := range []string{"", "tenant-a"} {
+					var got denylist.Query
+					c.FillQuery(&got, ns, raw)
+					tok := token.Parse(raw)
+					if want := k.Query(ns, &tok); got != want {
+						t.Fatalf("key %q, round %d, token %d, namespace %q: Checker's query %+v, want %+v", key, round, i, ns, got, want)
+					}
+					if round == 0 && ns == "" && (noted.Subject != tok.Claims.Subject || noted.ID != tok.Claims.ID || noted.Issuer != tok.Claims.Issuer) {
+						t.Fatalf("token %d: noteClaims saw %+v, want the claims %+v", i, noted, tok.Claims)
+					}
+				}
 			}
 		}
 	}

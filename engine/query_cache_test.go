@@ -9,22 +9,18 @@ import (
 
 func TestQueryCacheKeysByNamespaceAndStaysBounded(t *testing.T) {
 	c := newQueryCache()
-	if c.key("a", "x.y.z") == c.key("b", "x.y.z") || c.key("a", "bx.y.z") == c.key("ab", "x.y.z") {
+	if c.keyOf("a", "x.y.z") == c.keyOf("b", "x.y.z") || c.keyOf("a", "bx.y.z") == c.keyOf("ab", "x.y.z") {
 		t.Fatal("namespace not part of the key")
 	}
 	var q denylist.Query
 	q.IssuedAt = 42
-	for i := 0; i < 5*queryCacheShards*queryCacheGeneration; i++ {
-		c.put(c.key("", strconv.Itoa(i)), &q)
+	for i := 0; i < 5*MaxCachedQueries; i++ {
+		c.put(c.keyOf("", strconv.Itoa(i)), &q)
 	}
-	total := 0
-	for i := range c.shards {
-		total += len(c.shards[i].cur.queries) + len(c.shards[i].old.queries)
+	if n := c.len(); n > MaxCachedQueries {
+		t.Fatalf("cache holds %d queries, more than its bound %d", n, MaxCachedQueries)
 	}
-	if total > 2*queryCacheShards*queryCacheGeneration {
-		t.Fatalf("cache holds %d queries, more than its bound %d", total, 2*queryCacheShards*queryCacheGeneration)
-	}
-	last := c.key("", strconv.Itoa(5*queryCacheShards*queryCacheGeneration-1))
+	last := c.keyOf("", strconv.Itoa(5*MaxCachedQueries-1))
 	var got denylist.Query
 	if !c.get(last, &got) || got.IssuedAt != 42 {
 		t.Fatal("the query cached last is gone")
@@ -37,16 +33,16 @@ func TestQueryCacheKeysByNamespaceAndStaysBounded(t *testing.T) {
 // exist (a first-seen JWT's check used to allocate its query).
 func TestQueryCacheKeepsEachQueryWithoutAllocating(t *testing.T) {
 	c := newQueryCache()
-	n := 3 * queryCacheShards * queryCacheGeneration
+	n := 3 * MaxCachedQueries / 2
 	put := func(i int) {
 		q := denylist.Query{IssuedAt: int64(i), N: 1}
-		c.put(c.key("", strconv.Itoa(i)), &q)
+		c.put(c.keyOf("", strconv.Itoa(i)), &q)
 	}
 	for i := range n {
 		put(i)
 		if i%7 == 0 && i > 100 { // a token presented again: promoted if old
 			var got denylist.Query
-			if c.get(c.key("", strconv.Itoa(i-100)), &got) && got.IssuedAt != int64(i-100) {
+			if c.get(c.keyOf("", strconv.Itoa(i-100)), &got) && got.IssuedAt != int64(i-100) {
 				t.Fatalf("key %d gave the query of %d", i-100, got.IssuedAt)
 			}
 		}
@@ -54,19 +50,19 @@ func TestQueryCacheKeepsEachQueryWithoutAllocating(t *testing.T) {
 	found := 0
 	for i := range n {
 		var got denylist.Query
-		if c.get(c.key("", strconv.Itoa(i)), &got) {
+		if c.get(c.keyOf("", strconv.Itoa(i)), &got) {
 			found++
 			if got.IssuedAt != int64(i) {
 				t.Fatalf("key %d gave the query of %d", i, got.IssuedAt)
 			}
 		}
 	}
-	if found < queryCacheShards*queryCacheGeneration {
-		t.Fatalf("%d of the %d queries cached last are found", found, queryCacheShards*queryCacheGeneration)
+	if found < MaxCachedQueries/2 {
+		t.Fatalf("%d of the %d queries cached last are found", found, MaxCachedQueries/2)
 	}
-	keys := make([]queryCacheKey, 2000)
+	keys := make([]hashedKey, 2000)
 	for i := range keys {
-		keys[i] = c.key("", "new-"+strconv.Itoa(i))
+		keys[i] = c.keyOf("", "new-"+strconv.Itoa(i))
 	}
 	i := 0
 	q := denylist.Query{N: 1}

@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"hash/maphash"
+	"sync"
+)
+
+// hashedCache is a bounded cache of values V (which hold no pointers)
+// under keys that are two 64-bit maphashes, under random seeds, of what
+// they stand for: no input is kept (a raw token, a user's id), and a
+// collision, which would answer one input with another's value, has a
+// chance of 2^-128 per pair.
+//
+// Each shard keeps two generations of at most generation entries; when the
+// current one is full it becomes the old one and the old one is emptied to
+// become the current one (an entry found in the old generation is copied
+// to the current one). A generation keeps its values in a slice and maps
+// keys to their places in it: a large V (a denylist Query) would be
+// allocated apart as a map value, so caching allocates nothing once the
+// generations exist, and the collector does not scan the entries.
+type hashedCache[V any] struct {
+	seeds      [2]maphash.Seed
+	generation int
+	shards     [hashedCacheShards]hashedCacheShard[V]
+}
+
+const hashedCacheShards = 16
+
+// hashedKey is what a hashedCache keys by (see hashedCache.keyOf).
+type hashedKey [2]uint64
+
+type hashedCacheShard[V any] struct {
+	mu       sync.Mutex
+	cur, old hashedGeneration[V]
+	_        [56]byte // two cache lines each (Mutex 8 + two generations 64 bytes)
+}
+
+// hashedGeneration is one generation of a shard: vals[at[k]] is the value
+// cached under k.
+type hashedGeneration[V any] struct {
+	at   map[hashedKey]uint32
+	vals []V
+}
+
+// newHashedCache returns a cache of at most 2*hashedCacheShards*generation
+// values.
+func newHashedCache[V any](generation int) *hashedCache[V] {
+	c := &hashedCache[V]{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, generation: generation}
+	for i := range c.shards {
+		c.shards[i].cur = c.newGeneration()
+	}
+	return c
+}
+
+func (c *hashedCache[V]) newGeneration() hashedGeneration[V] {
+	return hashedGeneration[V]{at: make(map[hashedKey]uint32, c.generation), vals: make([]V, 0, c.generation)}
+}
+
+// keyOf is the key of the strings parts, each preceded by its length (so
+// "a","bc" and "ab","c" differ).
+func (c *hashedCache[V]) keyOf(parts ...string) hashedKey {
+	var k hashedKey
+	for i, seed := range c.seeds {
+		var h maphash.Hash
+		h.SetSeed(seed)
+		for _, p := range parts {
+			var n [4]byte
+			n[0], n[1], n[2], n[3] = byte(len(p)), byte(len(p)>>8), byte(len(p)>>16), byte(len(p)>>24)
+			h.Write(n[:])
+			h.WriteString(p)
+		}
+		k[i] = h.Sum64()
+	}
+	return k
+}
+
+func (c *hashedCache[V]) shard(k hashedKey) *hashedCacheShard[V] {
+	return &c.shards[k[0]%hashedCacheShards]
+}
+
+// get copies the value cached under k into v.
+func (c *hashedCache[V]) get(k hashedKey, v *V) bool {
+	sh := c.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if i, ok := sh.cur.at[k]; ok {
+		*v = sh.cur.vals[i]
+		return true
+	}
+	i, ok := sh.old.at[k]
+	if !ok {
+		return false
+	}
+	*v = sh.old.vals[i]
+	c.putLocked(sh, k, v) // still in use: keep it through the next rotation
+	return true
+}
+
+// put caches a copy of v under k.
+func (c *hashedCache[V]) put(k hashedKey, v *V) {
+	sh := c.shard(k)
+	sh.mu.Lock()
+	c.putLocked(sh, k, v)
+	sh.mu.Unlock()
+}
+
+// putLocked caches a copy of v under k in sh's current generation.
+func (c *hashedCache[V]) putLocked(sh *hashedCacheShard[V], k hashedKey, v *V) {
+	if i, ok := sh.cur.at[k]; ok { // two callers filled one new key at once
+		sh.cur.vals[i] = *v
+		return
+	}
+	if len(sh.cur.vals) >= c.generation {
+		// The old generation, emptied, becomes the new current one:
+		// rotating allocates nothing.
+		sh.old, sh.cur = sh.cur, sh.old
+		if sh.cur.at == nil {
+			sh.cur = c.newGeneration()
+		}
+		clear(sh.cur.at)
+		sh.cur.vals = sh.cur.vals[:0]
+	}
+	sh.cur.at[k] = uint32(len(sh.cur.vals))
+	sh.cur.vals = append(sh.cur.vals, *v)
+}
+
+// len is how many values the cache holds.
+func (c *hashedCache[V]) len() int {
+	n := 0
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		n += len(sh.cur.vals) + len(sh.old.vals)
+		sh.mu.Unlock()
+	}
+	return n
+}
