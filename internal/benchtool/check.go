@@ -71,5 +71,6 @@ var checkTargets = []checkTarget{
 	{"BenchmarkCheckOpaque", "a not-revoked opaque token", "≤ 1 µs, 0 allocations", 1000, true},
 	{"BenchmarkCheckOpaqueEveryChannel", "a not-revoked opaque token, every channel configured, cookies and a query present", "≤ 1 µs, 0 allocations", 1000, true},
 	{"BenchmarkCheckJWT", "a not-revoked JWT (seen before: its query cached)", "≤ 2 µs", 2000, false},
-	{"BenchmarkCheckJWTFirstSeen", "a not-revoked JWT seen for the first time", "≤ 1.5 µs", 1500, false},
+	{"BenchmarkCheckJWTNew", "a not-revoked JWT seen for the first time, its bytes in the CPU cache (as a request just read from the network)", "≤ 1.5 µs", 1500, false},
+	{"BenchmarkCheckJWTFirstSeen", "a not-revoked JWT seen for the first time, read from main memory (32 768 requests in turn)", "≤ 1.5 µs", 1500, false},
 }
