@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"sync"
 )
@@ -57,16 +58,32 @@ func (c *hashedCache[V]) newGeneration() hashedGeneration[V] {
 }
 
 // keyOf is the key of the strings parts, each preceded by its length (so
-// "a","bc" and "ab","c" differ).
+// "a","bc" and "ab","c" differ). Short input (claims) is assembled on the
+// stack and hashed in one call per seed; long input (a raw token) is
+// streamed.
 func (c *hashedCache[V]) keyOf(parts ...string) hashedKey {
+	n := 0
+	for _, p := range parts {
+		n += 4 + len(p)
+	}
 	var k hashedKey
+	var buf [256]byte
+	if n <= len(buf) {
+		in := buf[:0]
+		for _, p := range parts {
+			in = binary.LittleEndian.AppendUint32(in, uint32(len(p)))
+			in = append(in, p...)
+		}
+		for i, seed := range c.seeds {
+			k[i] = maphash.Bytes(seed, in)
+		}
+		return k
+	}
 	for i, seed := range c.seeds {
 		var h maphash.Hash
 		h.SetSeed(seed)
 		for _, p := range parts {
-			var n [4]byte
-			n[0], n[1], n[2], n[3] = byte(len(p)), byte(len(p)>>8), byte(len(p)>>16), byte(len(p)>>24)
-			h.Write(n[:])
+			h.Write(binary.LittleEndian.AppendUint32(buf[:0], uint32(len(p))))
 			h.WriteString(p)
 		}
 		k[i] = h.Sum64()
