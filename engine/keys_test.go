@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/base64"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
@@ -63,5 +64,36 @@ func TestCheckerQueriesAreKeysQueries(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestCheckerConcurrentFirstSeen: checks of first-seen JWTs from many
+// goroutines at once (pooled parse buffers, shared caches) build the
+// queries Keys builds (run with -race).
+func TestCheckerConcurrentFirstSeen(t *testing.T) {
+	k := &Keys{Hasher: denylist.NewHasher([]byte("k"))}
+	c := NewChecker(k, nil, nil)
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				raw := testJWT(fmt.Sprintf(`{"iss":"i","sub":"u-%d","sid":"s-%d","jti":"g%d-%d"}`, i%40, i%90, g, i))
+				var got denylist.Query
+				c.FillQuery(&got, "", raw)
+				tok := token.Parse(raw)
+				if want := k.Query("", &tok); got != want {
+					errs <- fmt.Sprintf("goroutine %d, token %d: a query not its own", g, i)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
