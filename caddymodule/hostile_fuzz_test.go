@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
@@ -175,9 +176,31 @@ func FuzzRevocationRoute(f *testing.F) {
 		res := serve(t, h, up, r)
 		switch res.status {
 		case http.StatusOK, http.StatusNoContent, http.StatusBadRequest, http.StatusUnauthorized,
-			http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge:
+			http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
 		default:
 			t.Fatalf("%s %s (%q, %q): status %d %s", method, target, ct, body, res.status, res.body)
 		}
 	})
+}
+
+// TestUnreadableCharsetSaysCharset: a body in a charset the gateway cannot
+// read is refused 415 with an answer that names the charset, not the
+// Content-Encoding (FuzzRevocationRoute found the 415; its answer said
+// "Content-Encoding" for a charset).
+func TestUnreadableCharsetSaysCharset(t *testing.T) {
+	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}}, nil)
+	for _, target := range []string{"/oauth/revoke", "/api"} {
+		r := httptest.NewRequest(http.MethodPost, target, strings.NewReader("token=x"))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-16")
+		res := serve(t, h, &upstream{}, r)
+		if res.status != http.StatusUnsupportedMediaType || !strings.Contains(res.body, "charset") || strings.Contains(res.body, "Content-Encoding") {
+			t.Errorf("%s: %d %s, want 415 naming the charset", target, res.status, res.body)
+		}
+	}
+	r := httptest.NewRequest(http.MethodPost, "/api", strings.NewReader("token=x"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Content-Encoding", "br")
+	if res := serve(t, h, &upstream{}, r); res.status != http.StatusUnsupportedMediaType || !strings.Contains(res.body, "Content-Encoding") {
+		t.Errorf("brotli: %d %s, want 415 naming the Content-Encoding", res.status, res.body)
+	}
 }

@@ -88,6 +88,8 @@ func extractError(err error) error {
 		return &oauthError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: "the body is larger than the limit"}
 	case errors.Is(err, token.ErrTooManyTokens):
 		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "too many tokens in one request"}
+	case errors.Is(err, token.ErrUnsupportedCharset):
+		return &oauthError{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "the body's charset cannot be read: send it as UTF-8"}
 	case errors.Is(err, token.ErrUnsupportedEncoding):
 		return &oauthError{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "the body's Content-Encoding cannot be read: send it as gzip, deflate or unencoded"}
 	case errors.Is(err, token.ErrUnreadableBody):

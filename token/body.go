@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -19,6 +20,11 @@ import (
 // read (a form, multipart or JSON) in a Content-Encoding it cannot decode:
 // it is refused (415) rather than passed on unread.
 var ErrUnsupportedEncoding = errors.New("unsupported content encoding")
+
+// ErrUnsupportedCharset is the ErrUnsupportedEncoding of a body the
+// gateway would have to read in a charset that may not spell ASCII as
+// ASCII (UTF-16, say, which body-parser decodes): refused (415).
+var ErrUnsupportedCharset = fmt.Errorf("%w: a charset other than UTF-8, US-ASCII or ISO-8859-1", ErrUnsupportedEncoding)
 
 // ErrUnreadableBody is returned for a body of a type the gateway reads
 // that it cannot parse (a multipart body without a boundary, say, or an
@@ -75,7 +81,7 @@ func BodyKindOf(r *http.Request) (BodyKind, error) {
 	if kind != BodyNone && !asciiCharset(mediaParam(cts[0], "charset")) {
 		// body-parser decodes UTF-16 and UTF-32 bodies: a token in one is
 		// one the gateway would not see.
-		return kind, ErrUnsupportedEncoding
+		return kind, ErrUnsupportedCharset
 	}
 	return kind, nil
 }

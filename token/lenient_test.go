@@ -134,8 +134,8 @@ func TestExtractRefusesWhatItCannotRead(t *testing.T) {
 		"JSON too deep":                   {[]string{"Content-Type: application/json"}, strings.Repeat(`{"a":`, 100) + "1" + strings.Repeat("}", 100), ErrUnreadableBody},
 		"JSON with NaN (Python reads it)": {[]string{"Content-Type: application/json"}, `{"x":NaN,"access_token":"T"}`, ErrUnreadableBody},
 		"JSON, two values":                {[]string{"Content-Type: application/json"}, `{} {"access_token":"T"}`, ErrUnreadableBody},
-		"UTF-16 JSON":                     {[]string{"Content-Type: application/json; charset=utf-16le"}, "{\x00}\x00", ErrUnsupportedEncoding},
-		"UTF-16 form":                     {[]string{"Content-Type: application/x-www-form-urlencoded; charset=UTF-16"}, "a\x00", ErrUnsupportedEncoding},
+		"UTF-16 JSON":                     {[]string{"Content-Type: application/json; charset=utf-16le"}, "{\x00}\x00", ErrUnsupportedCharset},
+		"UTF-16 form":                     {[]string{"Content-Type: application/x-www-form-urlencoded; charset=UTF-16"}, "a\x00", ErrUnsupportedCharset},
 	} {
 		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.body))
 		for _, h := range tc.headers {
