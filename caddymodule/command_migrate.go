@@ -125,8 +125,11 @@ func redisStoresOf(root any, handler string) ([]json.RawMessage, error) {
 		}
 	}
 	walk(root)
+	if len(out) == 0 && handler != "" {
+		return nil, errors.New("no token_revocation handler with a redis store named " + handler)
+	}
 	if len(out) == 0 {
-		return nil, errors.New("no token_revocation handler with a redis store" + map[bool]string{true: "", false: " named " + handler}[handler == ""])
+		return nil, errors.New("no token_revocation handler with a redis store")
 	}
 	return out, nil
 }

@@ -486,18 +486,11 @@ func (m *MirrorStore) run(ctx context.Context) {
 // starts drops the reads begun before (gen); a failure makes the tail loops
 // verify before they read on.
 func (m *MirrorStore) verifyLoop(ctx context.Context) {
-	t := time.NewTicker(max(m.opts.VerifyEvery/4, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	everyTick(ctx, max(m.opts.VerifyEvery/4, time.Millisecond), func() {
 		if err := m.maybeVerify(ctx, false, true); err != nil && ctx.Err() == nil {
 			m.mustVerify.Store(true)
 		}
-	}
+	})
 }
 
 // runGroup is a tail loop: verify when needed, read, apply, repeat; on

@@ -781,16 +781,10 @@ func (s *RedisStore) purge(ctx context.Context, now time.Time, slices int) (int,
 	return total, nil
 }
 
+// purgeLoop purges expired entries every every until ctx ends.
 func (s *RedisStore) purgeLoop(ctx context.Context, every time.Duration) {
 	defer s.done.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	everyTick(ctx, every, func() {
 		pctx, cancel := context.WithTimeout(ctx, every)
 		n, err := s.purge(pctx, s.now(), redisPurgeSlices)
 		cancel()
@@ -799,6 +793,21 @@ func (s *RedisStore) purgeLoop(ctx context.Context, every time.Duration) {
 			s.logger.Warn("purging expired redis denylist entries failed", zap.Error(err))
 		case n > 0:
 			s.logger.Debug("purged expired redis denylist entries", zap.String("redis", s.where), zap.Int("entries", n))
+		}
+	})
+}
+
+// everyTick calls fn every every until ctx ends (the first call after one
+// period).
+func everyTick(ctx context.Context, every time.Duration, fn func()) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
 		}
 	}
 }

@@ -140,15 +140,3 @@ func (c *hashedCache[V]) putLocked(sh *hashedCacheShard[V], k hashedKey, v *V) {
 	sh.cur.at[k] = uint32(len(sh.cur.vals))
 	sh.cur.vals = append(sh.cur.vals, *v)
 }
-
-// len is how many values the cache holds.
-func (c *hashedCache[V]) len() int {
-	n := 0
-	for i := range c.shards {
-		sh := &c.shards[i]
-		sh.mu.Lock()
-		n += len(sh.cur.vals) + len(sh.old.vals)
-		sh.mu.Unlock()
-	}
-	return n
-}

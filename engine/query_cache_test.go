@@ -70,3 +70,15 @@ func TestQueryCacheKeepsEachQueryWithoutAllocating(t *testing.T) {
 		t.Fatalf("caching a query allocates %v times", a)
 	}
 }
+
+// len is how many values the cache holds (tests only).
+func (c *hashedCache[V]) len() int {
+	n := 0
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		n += len(sh.cur.vals) + len(sh.old.vals)
+		sh.mu.Unlock()
+	}
+	return n
+}
