@@ -392,15 +392,23 @@ func (m *MirrorStore) Unrevoke(ctx context.Context, keys ...Key) error {
 	return nil
 }
 
-// applyLocal applies a local write to the index, and to the one a reload
-// is filling, if any, so that the swap cannot lose it.
+// applyLocal applies a local write to the indexes (see indexes).
 func (m *MirrorStore) applyLocal(apply func(*Index)) {
 	m.mu.Lock()
-	apply(m.ix.Load())
-	if m.loading != nil {
-		apply(m.loading)
+	for _, ix := range m.indexes() {
+		apply(ix)
 	}
 	m.mu.Unlock()
+}
+
+// indexes are what a write goes to (m.mu held): the index, and the one a
+// reload is filling, if any, so that the swap cannot lose the write, local
+// or read from the events.
+func (m *MirrorStore) indexes() []*Index {
+	if m.loading != nil {
+		return []*Index{m.ix.Load(), m.loading}
+	}
+	return []*Index{m.ix.Load()}
 }
 
 // Status implements Store: the Redis store's status, with the mirror's
@@ -611,7 +619,7 @@ func (m *MirrorStore) apply(gen uint64, res []redis.XStream) (complete bool) {
 		return false
 	}
 	complete = true
-	ix := m.ix.Load()
+	indexes := m.indexes()
 	for _, st := range res {
 		msgs := st.Messages
 		p, ok := m.partOf[st.Stream]
@@ -627,10 +635,14 @@ func (m *MirrorStore) apply(gen uint64, res []redis.XStream) (complete bool) {
 			case err != nil:
 				m.logger.Warn("skipping malformed event in the redis denylist stream", zap.Error(err))
 			case op == EventAdd:
-				ix.Put(e)
+				for _, ix := range indexes {
+					ix.Put(e)
+				}
 				added.add(e)
 			case op == EventDel:
-				ix.Delete(e.Key)
+				for _, ix := range indexes {
+					ix.Delete(e.Key)
+				}
 			}
 		}
 		last := msgs[len(msgs)-1].ID

@@ -377,3 +377,46 @@ func TestCompareStreamIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorEventsDuringReloadReachTheNewIndex: an event the mirror applies
+// while a reload fills its new index goes into the new index too, so the
+// swap cannot drop a revocation the mirror was already enforcing (until the
+// next read replayed it, up to Poll later, with the mirror still fresh: a
+// revoked token accepted meanwhile).
+func TestMirrorEventsDuringReloadReachTheNewIndex(t *testing.T) {
+	srv := redistest.Start(t)
+	clk := newTestClock()
+	m := openTestMirror(t, srv, clk, fastMirror())
+	other, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}}, clk.Now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	e, gone := tokenEntry("during-reload"), tokenEntry("unrevoked-during-reload")
+	if err := other.Revoke(context.Background(), e, gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Unrevoke(context.Background(), gone.Key); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := srv.Client().XRange(context.Background(), m.rs.parts[0].eventsKey, "-", "+").Result()
+	if err != nil || len(msgs) < 2 {
+		t.Fatalf("events: %d %v", len(msgs), err)
+	}
+	loading := NewIndex()
+	loading.Put(gone) // read by the load before the unrevocation
+	m.mu.Lock()
+	m.loading = loading
+	gen := m.gen
+	m.mu.Unlock()
+	m.apply(gen, []redis.XStream{{Stream: m.rs.parts[0].eventsKey, Messages: msgs}})
+	m.mu.Lock()
+	m.loading = nil
+	m.mu.Unlock()
+	if _, ok := loading.Get(e.Key, t0); !ok {
+		t.Error("a revocation applied during a reload is not in the index the reload swaps in")
+	}
+	if _, ok := loading.Get(gone.Key, t0); ok {
+		t.Error("an unrevocation applied during a reload is not in the index the reload swaps in")
+	}
+}
