@@ -130,7 +130,6 @@ type MirrorStore struct {
 	ix          atomic.Pointer[Index]
 	base        time.Time      // origin of the monotonic times below
 	groups      []tailGroup    // the partitions each tail reads with one XREAD
-	partOf      map[string]int // events stream name -> partition
 	lastVerify  atomic.Int64   // when the last verify succeeded, ns after base
 	mustVerify  atomic.Bool    // the last periodic verify failed: the tail loops verify before reading on
 	verifyMu    sync.Mutex     // one verify (and reload) at a time
@@ -187,21 +186,11 @@ func OpenMirror(ctx context.Context, rs *RedisStore, o MirrorOptions) (*MirrorSt
 	m := &MirrorStore{rs: rs, opts: o, logger: o.Logger, base: time.Now(), done: make(chan struct{}), id: hex.EncodeToString(idb[:])}
 	m.ix.Store(NewIndex())
 	m.parts = make([]mirrorPart, len(rs.parts))
-	m.partOf = make(map[string]int, len(rs.parts))
 	for i := range rs.parts {
-		m.partOf[rs.parts[i].eventsKey] = i
 		m.parts[i].lastID = "0-0"
 	}
-	if rs.opts.Cluster {
-		m.groups = make([]tailGroup, len(rs.parts))
-		for i := range m.groups {
-			m.groups[i].parts = []int{i}
-		}
-	} else {
-		m.groups = make([]tailGroup, 1)
-		for i := range rs.parts {
-			m.groups[0].parts = append(m.groups[0].parts, i)
-		}
+	for _, parts := range rs.tailGroups() {
+		m.groups = append(m.groups, tailGroup{parts: parts})
 	}
 
 	uo := rs.opts.universalOptions()
@@ -474,17 +463,16 @@ func (m *MirrorStore) run(ctx context.Context) {
 	m.lastVerify.Store(int64(m.since()))
 	var wg sync.WaitGroup
 	for g := range m.groups {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.runGroup(ctx, &m.groups[g], g == 0)
-		}()
+		wg.Go(func() { m.runGroup(ctx, &m.groups[g]) })
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		m.verifyLoop(ctx)
-	}()
+	wg.Go(func() { m.verifyLoop(ctx) })
+	wg.Go(func() {
+		everyTick(ctx, m.opts.PurgeEvery, func() {
+			if n := m.ix.Load().Purge(m.rs.now().Unix()); n > 0 {
+				m.logger.Debug("purged expired entries from the denylist mirror", zap.Int("entries", n))
+			}
+		})
+	})
 	wg.Wait()
 }
 
@@ -502,23 +490,10 @@ func (m *MirrorStore) verifyLoop(ctx context.Context) {
 }
 
 // runGroup is a tail loop: verify when needed, read, apply, repeat; on
-// failure wait Retry and verify again. The loop of the first group also
-// purges expired entries.
-func (m *MirrorStore) runGroup(ctx context.Context, g *tailGroup, purges bool) {
-	purge := time.NewTicker(m.opts.PurgeEvery)
-	defer purge.Stop()
-	if !purges {
-		purge.Stop()
-	}
+// failure wait Retry and verify again.
+func (m *MirrorStore) runGroup(ctx context.Context, g *tailGroup) {
 	failing := false
 	for ctx.Err() == nil {
-		select {
-		case <-purge.C:
-			if n := m.ix.Load().Purge(m.rs.now().Unix()); n > 0 {
-				m.logger.Debug("purged expired entries from the denylist mirror", zap.Int("entries", n))
-			}
-		default:
-		}
 		err := m.maybeVerify(ctx, failing, false)
 		if err == nil {
 			err = m.read(ctx, true, g)
@@ -622,7 +597,7 @@ func (m *MirrorStore) apply(gen uint64, res []redis.XStream) (complete bool) {
 	indexes := m.indexes()
 	for _, st := range res {
 		msgs := st.Messages
-		p, ok := m.partOf[st.Stream]
+		p, ok := m.rs.partOf[st.Stream]
 		if !ok || len(msgs) == 0 {
 			continue
 		}

@@ -68,6 +68,24 @@ func redisPartitions(prefix string, n int) []redisPartition {
 	return ps
 }
 
+// tailGroups are the partitions read together by one tail loop (one XREAD
+// of their event streams): each alone on a Cluster, which refuses a command
+// on keys of several hash slots; all together otherwise.
+func (s *RedisStore) tailGroups() [][]int {
+	if s.opts.Cluster {
+		groups := make([][]int, len(s.parts))
+		for i := range groups {
+			groups[i] = []int{i}
+		}
+		return groups
+	}
+	all := make([]int, len(s.parts))
+	for i := range all {
+		all[i] = i
+	}
+	return [][]int{all}
+}
+
 // partitionTag returns the hash tag of partition i of n: "{prefix/i.s}"
 // with the smallest s whose cluster slot lies in [i*16384/n, (i+1)*16384/n).
 func partitionTag(prefix string, i, n int) string {

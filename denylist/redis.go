@@ -127,6 +127,7 @@ type RedisStore struct {
 	realClock bool
 
 	parts      []redisPartition // at least one
+	partOf     map[string]int   // a partition's events stream name -> its index in parts
 	purgeSlice atomic.Uint64    // the compact layout's next slice of buckets to purge
 
 	policy string // maxmemory-policy seen at open ("" when unknown)
@@ -172,6 +173,10 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 	}
 	if s.realClock {
 		s.now = time.Now
+	}
+	s.partOf = make(map[string]int, len(s.parts))
+	for i := range s.parts {
+		s.partOf[s.parts[i].eventsKey] = i
 	}
 	s.client = o.newClient(o.universalOptions())
 	switch {

@@ -63,16 +63,7 @@ func (s *RedisStore) stopTail() {
 // from the last events seen.
 func (s *RedisStore) runTail(ctx context.Context, done chan struct{}) {
 	defer close(done)
-	groups := [][]int{make([]int, len(s.parts))}
-	for i := range s.parts {
-		groups[0][i] = i
-	}
-	if s.opts.Cluster {
-		groups = groups[:0]
-		for i := range s.parts {
-			groups = append(groups, []int{i})
-		}
-	}
+	groups := s.tailGroups()
 	uo := s.opts.universalOptions()
 	uo.PoolSize = len(groups)
 	uo.MaxRetries = -1
