@@ -48,6 +48,10 @@ func countOwnerRecords(tx *bolt.Tx) int64 {
 // before the counter existed are not counted (it never goes below 0).
 func (p *redisPartition) ownerRecordsKey() string { return p.tag + ":owned_records" }
 
+// ownersKey is the sorted set of the owners a partition's index holds, by
+// expiry.
+func (p *redisPartition) ownersKey() string { return p.tag + ":owners" }
+
 // Entries implements Counter: HLEN of the legacy entries hashes, and the
 // compact layout's counts (expired entries count until the purge removes
 // them).

@@ -34,7 +34,10 @@ type indexShard struct {
 
 // shard returns the shard of digest d. Byte 0 is the kind (see Digest), so
 // byte 1, uniformly distributed, picks the shard.
-func (ix *Index) shard(d *Digest) *indexShard { return &ix.shards[d[1]%indexShards] }
+func (ix *Index) shard(d *Digest) *indexShard { return &ix.shards[shardOf(d)] }
+
+// shardOf is the number of digest d's shard.
+func shardOf(d *Digest) int { return int(d[1] % indexShards) }
 
 type packed uint64
 
@@ -89,7 +92,7 @@ func (ix *Index) Put(entries ...Entry) {
 	// Counting sort of the entries' positions by shard.
 	var start [indexShards + 1]int
 	for i := range entries {
-		start[entries[i].Digest[1]%indexShards+1]++
+		start[shardOf(&entries[i].Digest)+1]++
 	}
 	for s := 1; s <= indexShards; s++ {
 		start[s] += start[s-1]
@@ -97,7 +100,7 @@ func (ix *Index) Put(entries ...Entry) {
 	order := make([]int32, len(entries))
 	next := start
 	for i := range entries {
-		s := entries[i].Digest[1] % indexShards
+		s := shardOf(&entries[i].Digest)
 		order[next[s]] = int32(i)
 		next[s]++
 	}

@@ -128,14 +128,14 @@ type MirrorStore struct {
 	logger *zap.Logger
 
 	ix          atomic.Pointer[Index]
-	base        time.Time      // origin of the monotonic times below
-	groups      []tailGroup    // the partitions each tail reads with one XREAD
-	lastVerify  atomic.Int64   // when the last verify succeeded, ns after base
-	mustVerify  atomic.Bool    // the last periodic verify failed: the tail loops verify before reading on
-	verifyMu    sync.Mutex     // one verify (and reload) at a time
-	reconnected atomic.Bool    // the tail opened a new connection: verify before reading on
-	eventLag    atomic.Int64   // age of the last event applied when it was applied, ns
-	proven      atomic.Bool    // the denylist is proven whole (mirror_proof.go)
+	base        time.Time    // origin of the monotonic times below
+	groups      []tailGroup  // the partitions each tail reads with one XREAD
+	lastVerify  atomic.Int64 // when the last verify succeeded, ns after base
+	mustVerify  atomic.Bool  // the last periodic verify failed: the tail loops verify before reading on
+	verifyMu    sync.Mutex   // one verify (and reload) at a time
+	reconnected atomic.Bool  // the tail opened a new connection: verify before reading on
+	eventLag    atomic.Int64 // age of the last event applied when it was applied, ns
+	proven      atomic.Bool  // the denylist is proven whole (mirror_proof.go)
 	unprovenWhy atomic.Pointer[string]
 	id          string // names this instance in {prefix}:restoring
 

@@ -249,7 +249,7 @@ return #m
 // owner's partition.
 func (s *RedisStore) ownerKeys(owner Digest) (set, index, count string) {
 	p := s.part(&owner)
-	return p.tag + ":owned:" + owner.String(), p.tag + ":owners", p.ownerRecordsKey()
+	return p.tag + ":owned:" + owner.String(), p.ownersKey(), p.ownerRecordsKey()
 }
 
 // Own implements Owners with one script.
@@ -271,7 +271,7 @@ func (s *RedisStore) Own(ctx context.Context, owner Digest, owned ...Entry) erro
 		// Best effort: a failed purge is retried at the next due time.
 		for i := range s.parts {
 			p := &s.parts[i]
-			_ = ownersPurgeScript.Run(ctx, s.client, []string{p.tag + ":owners", p.ownerRecordsKey()}, now.Unix(), redisPurgeBatch).Err()
+			_ = ownersPurgeScript.Run(ctx, s.client, []string{p.ownersKey(), p.ownerRecordsKey()}, now.Unix(), redisPurgeBatch).Err()
 		}
 	}
 	return nil
