@@ -606,9 +606,11 @@ func (m *MirrorStore) apply(gen uint64, res []redis.XStream) (complete bool) {
 		}
 		for _, msg := range msgs {
 			op, e, err := ParseEvent(msg)
+			if err != nil {
+				m.logger.Warn("unreadable event in the redis denylist stream", zap.Bool("kept_as_revoking", keyRead(err)), zap.Error(err))
+			}
 			switch {
-			case err != nil:
-				m.logger.Warn("skipping malformed event in the redis denylist stream", zap.Error(err))
+			case !keyRead(err):
 			case op == EventAdd:
 				for _, ix := range indexes {
 					ix.Put(e)

@@ -445,9 +445,9 @@ func (s *RedisStore) Check(ctx context.Context, q *Query) (Match, error) {
 	if q.N == 0 {
 		return Match{}, nil
 	}
-	entries, found, bad := s.lookupErr(ctx, q.Keys[:q.N])
-	if bad != nil && found == nil {
-		return Match{}, bad
+	entries, found, err := s.lookup(ctx, q.Keys[:q.N])
+	if err != nil {
+		return Match{}, s.unavailable(err)
 	}
 	now := s.now().Unix()
 	for i, e := range entries {
@@ -455,25 +455,7 @@ func (s *RedisStore) Check(ctx context.Context, q *Query) (Match, error) {
 			return Match{Revoked: true, Entry: e}, nil
 		}
 	}
-	if bad != nil {
-		// A corrupt entry cannot be proved not to revoke the token.
-		return Match{}, bad
-	}
 	return Match{}, nil
-}
-
-// lookupErr is lookup with its errors as Check and Get return them: the
-// failure of the round trip (found nil) wraps ErrUnavailable; a corrupt
-// entry names the server.
-func (s *RedisStore) lookupErr(ctx context.Context, keys []Key) ([]Entry, []bool, error) {
-	entries, found, err := s.lookup(ctx, keys)
-	switch {
-	case err != nil && found == nil:
-		return nil, nil, s.unavailable(err)
-	case err != nil:
-		return entries, found, fmt.Errorf("denylist: %s: %w", s.where, err)
-	}
-	return entries, found, nil
 }
 
 // queueLegacy queues, on pipe, an HMGET of fields (the String of keys) in
@@ -513,9 +495,9 @@ func (s *RedisStore) queueLegacy(ctx context.Context, pipe redis.Pipeliner, keys
 
 // Get implements Store.
 func (s *RedisStore) Get(ctx context.Context, key Key) (Entry, bool, error) {
-	entries, found, err := s.lookupErr(ctx, []Key{key})
+	entries, found, err := s.lookup(ctx, []Key{key})
 	if err != nil {
-		return Entry{}, false, err
+		return Entry{}, false, s.unavailable(err)
 	}
 	if !found[0] || !entries[0].Live(s.now().Unix()) {
 		return Entry{}, false, nil
@@ -523,14 +505,34 @@ func (s *RedisStore) Get(ctx context.Context, key Key) (Entry, bool, error) {
 	return entries[0], true, nil
 }
 
-// parseField decodes one field and value of the entries hash.
+// parseField decodes one field and value of the entries hash. A value
+// that does not parse under a field that does is unreadableEntry, with an
+// error that says so (see keyRead).
 func parseField(field, value string) (Entry, error) {
 	k, err := ParseKey(field)
 	if err != nil {
 		return Entry{}, err
 	}
+	return parseValue(k, value)
+}
+
+// parseValue decodes the legacy value stored under k (see parseField).
+func parseValue(k Key, value string) (Entry, error) {
 	e := Entry{Key: k}
-	return e, e.ParseValue(value)
+	if err := e.ParseValue(value); err != nil {
+		return unreadableEntry(k), fmt.Errorf("entry %s: %w: %w", k.Digest.Short(), err, ErrUnreadableValue)
+	}
+	return e, nil
+}
+
+// readStored returns an entry read from Redis (e and err from parseField
+// or parseCompact) and whether to keep it (keyRead), logging what it
+// could not read: a warning names the server and the entry's short digest.
+func (s *RedisStore) readStored(e Entry, err error) (Entry, bool) {
+	if err != nil {
+		s.logger.Warn("unreadable redis denylist entry", zap.String("redis", s.where), zap.Bool("kept_as_revoking", keyRead(err)), zap.Error(err))
+	}
+	return e, keyRead(err)
 }
 
 // List implements Store, partition after partition: its legacy hash with
@@ -559,7 +561,7 @@ func (s *RedisStore) List(ctx context.Context, cursor string, limit int) ([]Entr
 				return nil, "", s.unavailable(err)
 			}
 			for f, v := range kv {
-				if e, err := parseCompact(f, v); err == nil && e.Live(now) {
+				if e, ok := s.readStored(parseCompact(f, v)); ok && e.Live(now) {
 					out = append(out, e)
 				}
 			}
@@ -572,12 +574,7 @@ func (s *RedisStore) List(ctx context.Context, cursor string, limit int) ([]Entr
 				return nil, "", s.unavailable(err)
 			}
 			for i := 0; i+1 < len(kv); i += 2 {
-				e, err := parseField(kv[i], kv[i+1])
-				if err != nil {
-					s.logger.Warn("skipping malformed redis denylist entry", zap.String("redis", s.where), zap.Error(err))
-					continue
-				}
-				if e.Live(now) {
+				if e, ok := s.readStored(parseField(kv[i], kv[i+1])); ok && e.Live(now) {
 					out = append(out, e)
 				}
 			}
@@ -703,12 +700,7 @@ func (s *RedisStore) loadPartition(ctx context.Context, part *redisPartition, fn
 		}
 		batch := make([]Entry, 0, len(p.kv)/2)
 		for i := 0; i+1 < len(p.kv); i += 2 {
-			e, err := parseField(p.kv[i], p.kv[i+1])
-			if err != nil {
-				s.logger.Warn("skipping malformed redis denylist entry", zap.String("redis", s.where), zap.Error(err))
-				continue
-			}
-			if e.Live(now) {
+			if e, ok := s.readStored(parseField(p.kv[i], p.kv[i+1])); ok && e.Live(now) {
 				batch = append(batch, e)
 			}
 		}
@@ -722,7 +714,9 @@ func (s *RedisStore) loadPartition(ctx context.Context, part *redisPartition, fn
 
 // ParseEvent decodes a message of the events stream: op is EventAdd (e is
 // the merged entry now stored) or EventDel (only e.Key is set). Both
-// layouts' events are read: op/k/v (legacy) and a/d (compact).
+// layouts' events are read: op/k/v (legacy) and a/d (compact). An add
+// whose value cannot be read returns the entry that revokes everything its
+// key names, with an error wrapping ErrUnreadableValue.
 func ParseEvent(msg redis.XMessage) (op string, e Entry, err error) {
 	if a, ok := msg.Values["a"].(string); ok && len(a) == DigestSize+8 {
 		e, err = parseCompact(a[:DigestSize], a[DigestSize:])
@@ -746,8 +740,8 @@ func ParseEvent(msg redis.XMessage) (op string, e Entry, err error) {
 	switch op {
 	case EventAdd:
 		v, _ := msg.Values["v"].(string)
-		if err := e.ParseValue(v); err != nil {
-			return "", Entry{}, fmt.Errorf("event %s: %w", msg.ID, err)
+		if e, err = parseValue(e.Key, v); err != nil {
+			return EventAdd, e, fmt.Errorf("event %s: %w", msg.ID, err)
 		}
 	case EventDel:
 	default:

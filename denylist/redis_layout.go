@@ -94,16 +94,21 @@ func bucketOf(d *Digest, n int) int {
 	return int(binary.BigEndian.Uint32(d[6:10]) % uint32(n))
 }
 
-// parseCompact decodes a compact field and value.
+// parseCompact decodes a compact field and value. A value that is not 8
+// bytes under a field that reads is unreadableEntry, with an error that
+// says so (see keyRead).
 func parseCompact(field, value string) (Entry, error) {
-	if len(field) != DigestSize || len(value) != 8 {
-		return Entry{}, fmt.Errorf("malformed compact entry (%d-byte field, %d-byte value)", len(field), len(value))
+	if len(field) != DigestSize {
+		return Entry{}, fmt.Errorf("malformed compact entry: %d-byte field, want %d", len(field), DigestSize)
 	}
 	var e Entry
 	copy(e.Digest[:], field)
 	e.Kind = e.Digest.Kind()
 	if !e.Kind.Valid() {
 		return Entry{}, fmt.Errorf("malformed compact entry: unknown kind %v", e.Kind)
+	}
+	if len(value) != 8 {
+		return unreadableEntry(e.Key), fmt.Errorf("compact entry %s: %d-byte value, want 8: %w", e.Digest.Short(), len(value), ErrUnreadableValue)
 	}
 	e.Expires = int64(binary.BigEndian.Uint32([]byte(value[:4])))
 	e.Cutoff = int64(binary.BigEndian.Uint32([]byte(value[4:])))
@@ -213,7 +218,8 @@ return n
 `)
 
 // compactPurgeScript removes the entries of buckets KEYS[2..] expired at
-// ARGV[1]. KEYS[1]: the compact count. It returns how many it removed.
+// ARGV[1]; a value it cannot read stays (see unreadableEntry). KEYS[1]:
+// the compact count. It returns how many it removed.
 var compactPurgeScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local n = 0
@@ -222,7 +228,7 @@ for i = 2, #KEYS do
   local dead = {}
   for j = 1, #kv, 2 do
     local v = kv[j + 1]
-    if #v ~= 8 or struct.unpack('>I4', v) <= now then dead[#dead + 1] = kv[j] end
+    if #v == 8 and struct.unpack('>I4', v) <= now then dead[#dead + 1] = kv[j] end
   end
   if #dead > 0 then
     redis.call('HDEL', KEYS[i], unpack(dead))
@@ -307,32 +313,23 @@ func (s *RedisStore) lookup(ctx context.Context, keys []Key) ([]Entry, []bool, e
 	legacy := legacyVals()
 	out := make([]Entry, len(keys))
 	found := make([]bool, len(keys))
-	var bad error
 	for i := range keys {
 		if v, ok := legacy[i].(string); ok {
-			e := Entry{Key: keys[i]}
-			if err := e.ParseValue(v); err != nil {
-				bad = err
-			} else {
-				out[i], found[i] = e, true
-			}
+			out[i], found[i] = s.readStored(parseValue(keys[i], v))
 		}
 		if compact != nil {
 			if v, err := compact[i].Result(); err == nil {
-				e, err := parseCompact(string(keys[i].Digest[:]), v)
-				switch {
-				case err != nil:
-					bad = err
-				case found[i]:
-					out[i] = out[i].Merge(e)
-				default:
+				if e, ok := s.readStored(parseCompact(string(keys[i].Digest[:]), v)); ok {
+					if found[i] {
+						e = out[i].Merge(e)
+					}
 					out[i], found[i] = e, true
+					out[i].Key = keys[i]
 				}
-				out[i].Key = keys[i]
 			}
 		}
 	}
-	return out, found, bad
+	return out, found, nil
 }
 
 // loadCompact calls fn with every live entry of partition p's buckets,
@@ -364,8 +361,7 @@ func (s *RedisStore) loadCompact(ctx context.Context, p *redisPartition, fn func
 			kv, cur := c.Val()
 			for {
 				for j := 0; j+1 < len(kv); j += 2 {
-					e, err := parseCompact(kv[j], kv[j+1])
-					if err == nil && e.Live(now) {
+					if e, ok := s.readStored(parseCompact(kv[j], kv[j+1])); ok && e.Live(now) {
 						batch = append(batch, e)
 					}
 				}

@@ -133,7 +133,7 @@ func (s *RedisStore) readTail(ctx context.Context, client redis.UniversalClient,
 			}
 		}
 		for _, msg := range st.Messages {
-			if op, e, err := ParseEvent(msg); err == nil && op == EventAdd {
+			if op, e, err := ParseEvent(msg); keyRead(err) && op == EventAdd {
 				added = append(added, e)
 			}
 		}

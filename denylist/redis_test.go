@@ -677,6 +677,8 @@ func TestRedisKeyPrefixAndStatus(t *testing.T) {
 	}
 }
 
+// TestRedisCorruptValue: a corrupt value revokes what its key names (see
+// TestUnreadableValueRevokes), and no other key's answer changes.
 func TestRedisCorruptValue(t *testing.T) {
 	ctx := context.Background()
 	s, srv, _ := openTestRedis(t)
@@ -684,11 +686,14 @@ func TestRedisCorruptValue(t *testing.T) {
 	if err := srv.Client().HSet(ctx, "{trv}:entries", bad.String(), "garbage").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Check(ctx, query(0, bad)); err == nil {
-		t.Fatal("Check ignored a corrupt entry")
+	if m := mustCheck(t, s, query(0, bad)); !m.Revoked || m.Entry.Key != bad {
+		t.Fatalf("Check let a corrupt entry's key through: %+v", m)
+	}
+	if m := mustCheck(t, s, query(0, userKey("other"))); m.Revoked {
+		t.Fatalf("a corrupt entry revoked another key: %+v", m)
 	}
 	mustRevoke(t, s, Entry{Key: good, Cutoff: t0, Expires: t0 + 10})
-	if m := mustCheck(t, s, query(0, bad, good)); !m.Revoked || m.Entry.Key != good {
+	if m := mustCheck(t, s, query(0, good, bad)); !m.Revoked || m.Entry.Key != good {
 		t.Fatalf("a corrupt entry hid a matching one: %+v", m)
 	}
 	// Revoking over a corrupt value replaces it.
