@@ -81,31 +81,49 @@ func (s *RedisStore) reloadTopology(error) {
 	}
 }
 
-// checkReplicas warns, at open, when MinReplicas is set but the primary
-// (of the first partition) has fewer replicas connected: every revocation
-// would then answer 503. It does not fail: replicas may be on their way.
+// checkReplicas warns, at open, when MinReplicas is set but a primary that
+// holds a partition (each of them, in a cluster) has fewer replicas
+// connected: every revocation that touches its partitions would then
+// answer 503. It does not fail: replicas may be on their way.
 func (s *RedisStore) checkReplicas(ctx context.Context) {
 	if s.opts.MinReplicas <= 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.DialTimeout+s.opts.ReadTimeout)
 	defer cancel()
-	node, err := s.primaryFor(ctx, &s.parts[0])
-	if err != nil {
-		return
+	_, cluster := s.client.(*redis.ClusterClient)
+	checked := map[*redis.Client]bool{}
+	for i := range s.parts {
+		node, err := s.primaryFor(ctx, &s.parts[i])
+		if err != nil || checked[node] {
+			continue
+		}
+		checked[node] = true
+		n := connectedReplicas(ctx, node)
+		if n < 0 || n >= s.opts.MinReplicas {
+			continue
+		}
+		fields := []zap.Field{zap.String("redis", s.where), zap.Int("connected_replicas", n), zap.Int("min_replicas", s.opts.MinReplicas)}
+		if cluster {
+			fields = append(fields, zap.String("primary", node.Options().Addr))
+		}
+		s.logger.Warn("redis primary has fewer replicas than min_replicas: revocations will be answered 503 until enough replicas connect", fields...)
 	}
+}
+
+// connectedReplicas returns the connected_slaves of node's INFO
+// replication, or -1 when it cannot be read.
+func connectedReplicas(ctx context.Context, node *redis.Client) int {
 	info, err := node.Info(ctx, "replication").Result()
 	if err != nil {
-		return
+		return -1
 	}
-	n := -1
 	for _, line := range strings.Split(info, "\n") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
-			n, _ = strconv.Atoi(v)
+			if n, err := strconv.Atoi(v); err == nil {
+				return n
+			}
 		}
 	}
-	if n >= 0 && n < s.opts.MinReplicas {
-		s.logger.Warn("redis primary has fewer replicas than min_replicas: revocations will be answered 503 until enough replicas connect",
-			zap.String("redis", s.where), zap.Int("connected_replicas", n), zap.Int("min_replicas", s.opts.MinReplicas))
-	}
+	return -1
 }
