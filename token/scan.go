@@ -73,15 +73,20 @@ func scanClaims(payload []byte, c *Claims, audience bool) scanResult {
 	return scanOK
 }
 
+// ws skips whitespace. (The loops of ws and string run on locals: a
+// field of s would be stored to memory at every byte.)
 func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
+	b, i := s.b, s.i
+	for i < len(b) {
+		switch b[i] {
 		case ' ', '\t', '\n', '\r':
-			s.i++
+			i++
 		default:
+			s.i = i
 			return
 		}
 	}
+	s.i = i
 }
 
 // value scans one value; depth is the nesting depth around it.
@@ -202,48 +207,47 @@ func (s *scanner) elements(depth int, elem func() bool) bool {
 // lies. plain means no escapes and only ASCII: the content is the decoded
 // string as is.
 func (s *scanner) string() (start, end int, plain, ok bool) {
-	s.i++
-	start, plain = s.i, true
-	for s.i < len(s.b) {
-		c := s.b[s.i]
+	b, i := s.b, s.i+1
+	start, plain = i, true
+	for i < len(b) {
+		c := b[i]
 		if plainStringByte[c] { // the common case, first
-			s.i++
+			i++
 			continue
 		}
 		switch {
 		case c == '"':
-			end = s.i
-			s.i++
-			return start, end, plain, true
+			s.i = i + 1
+			return start, i, plain, true
 		case c < 0x20:
 			return 0, 0, false, false
 		case c == '\\':
 			plain = false
-			s.i++
-			if s.i >= len(s.b) {
+			i++
+			if i >= len(b) {
 				return 0, 0, false, false
 			}
-			switch s.b[s.i] {
+			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i++
+				i++
 			case 'u':
-				if s.i+4 >= len(s.b) {
+				if i+4 >= len(b) {
 					return 0, 0, false, false
 				}
-				for _, h := range s.b[s.i+1 : s.i+5] {
+				for _, h := range b[i+1 : i+5] {
 					if !isHex(h) {
 						return 0, 0, false, false
 					}
 				}
-				s.i += 5
+				i += 5
 			default:
 				return 0, 0, false, false
 			}
 		case c >= utf8.RuneSelf:
 			plain = false
-			s.i++
+			i++
 		default:
-			s.i++
+			i++
 		}
 	}
 	return 0, 0, false, false
