@@ -58,23 +58,30 @@ func (c *hashedCache[V]) newGeneration() hashedGeneration[V] {
 }
 
 // keyOf is the key of the strings parts, each preceded by its length (so
-// "a","bc" and "ab","c" differ). Short input (claims) is assembled on the
-// stack and hashed in one call per seed; long input (a raw token) is
-// streamed.
+// "a","bc" and "ab","c" differ); a part longer than hashedPartInline (a
+// raw token) is replaced by its own maphash under the same seed, which its
+// length announces. The result is assembled on the stack and hashed in one
+// call per seed: a long part is hashed in one call too, where a
+// maphash.Hash would take it 128 bytes at a time. Input too long for the
+// stack (many parts) is streamed.
 func (c *hashedCache[V]) keyOf(parts ...string) hashedKey {
 	n := 0
 	for _, p := range parts {
-		n += 4 + len(p)
+		n += 4 + min(len(p), hashedPartInline)
 	}
 	var k hashedKey
 	var buf [256]byte
 	if n <= len(buf) {
-		in := buf[:0]
-		for _, p := range parts {
-			in = binary.LittleEndian.AppendUint32(in, uint32(len(p)))
-			in = append(in, p...)
-		}
 		for i, seed := range c.seeds {
+			in := buf[:0]
+			for _, p := range parts {
+				in = binary.LittleEndian.AppendUint32(in, uint32(len(p)))
+				if len(p) > hashedPartInline {
+					in = binary.LittleEndian.AppendUint64(in, maphash.String(seed, p))
+				} else {
+					in = append(in, p...)
+				}
+			}
 			k[i] = maphash.Bytes(seed, in)
 		}
 		return k
@@ -90,6 +97,10 @@ func (c *hashedCache[V]) keyOf(parts ...string) hashedKey {
 	}
 	return k
 }
+
+// hashedPartInline is the longest part keyOf takes as it is; it replaces a
+// longer one with the part's 8-byte maphash.
+const hashedPartInline = 64
 
 func (c *hashedCache[V]) shard(k hashedKey) *hashedCacheShard[V] {
 	return &c.shards[k[0]%hashedCacheShards]
