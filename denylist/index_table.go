@@ -151,10 +151,18 @@ func (t *digestTable) insert(d *Digest) *packed {
 
 // del removes d.
 func (t *digestTable) del(d *Digest) {
-	i := t.find(d)
-	if i < 0 {
-		return
+	if i := t.find(d); i >= 0 {
+		t.delAt(i)
 	}
+}
+
+// full says whether slot i holds an entry.
+func (t *digestTable) full(i int) bool {
+	return byte(t.ctrl[i/groupSlots]>>(uint(i%groupSlots)*8))&ctrlFull != 0
+}
+
+// delAt empties slot i, which is full.
+func (t *digestTable) delAt(i int) {
 	t.slots[i] = tableSlot{}
 	t.live--
 	if matches(t.ctrl[i/groupSlots], ctrlEmpty) != 0 {
@@ -169,7 +177,7 @@ func (t *digestTable) del(d *Digest) {
 // each calls fn with every entry until it returns false.
 func (t *digestTable) each(fn func(*Digest, packed) bool) {
 	for i := range t.slots {
-		if byte(t.ctrl[i/groupSlots]>>(uint(i%groupSlots)*8))&ctrlFull != 0 {
+		if t.full(i) {
 			if !fn(&t.slots[i].d, t.slots[i].p) {
 				return
 			}
@@ -193,8 +201,8 @@ func (t *digestTable) rebuild(n int) {
 func (t *digestTable) purge(drop func(packed) bool) int {
 	n := 0
 	for i := range t.slots {
-		if byte(t.ctrl[i/groupSlots]>>(uint(i%groupSlots)*8))&ctrlFull != 0 && drop(t.slots[i].p) {
-			t.del(&t.slots[i].d)
+		if t.full(i) && drop(t.slots[i].p) {
+			t.delAt(i) // the slot is known: no probe for its digest
 			n++
 		}
 	}
