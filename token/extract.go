@@ -117,9 +117,9 @@ func (s *Sources) Extract(r *http.Request, dst []Found) ([]Found, error) {
 			add(value)
 		}
 	}
-	if len(r.Header["Authorization"]) > 0 {
+	if values := r.Header["Authorization"]; len(values) > 0 {
 		source = "header"
-		authorizationValues(r, s.Schemes, add)
+		authorizationValues(values, s.Schemes, add)
 	}
 	if s.queryName != "" && r.URL.RawQuery != "" {
 		source, want = "query", s.queryName
