@@ -24,11 +24,11 @@ import (
 func authorizationValues(values, schemes []string, fn func(string)) {
 	for _, v := range values {
 		w := newWordEnds(v)
-		tabs := w.next[delimTab] < len(v)
+		tabs := w.has(delimTab)
 		if cred, ok := credential(v, schemes, tabs); ok {
 			fn(cred)
 		}
-		if w.next[delimComma] < len(v) {
+		if w.has(delimComma) {
 			for rest := v; rest != ""; {
 				var part string
 				part, rest, _ = strings.Cut(rest, ",")
@@ -38,10 +38,7 @@ func authorizationValues(values, schemes []string, fn func(string)) {
 			}
 		}
 		basic := false
-		for at := 0; at < len(v); {
-			end := w.end(at)
-			word := v[at:end]
-			at = end + 1
+		for word, ok := w.word(); ok; word, ok = w.word() {
 			switch {
 			case word == "":
 			case strings.EqualFold(word, "Basic"):
@@ -87,7 +84,8 @@ func credential(v string, schemes []string, tabs bool) (string, bool) {
 	return strings.TrimSpace(v[i+1:]), true
 }
 
-// wordDelims are the bytes that end a word of an Authorization value.
+// wordDelims are the bytes that end a word of an Authorization value
+// (see authorizationValues).
 var wordDelims = [...]byte{' ', '\t', ',', ';'}
 
 // The index in wordDelims of a tab and of a comma.
@@ -96,14 +94,15 @@ const (
 	delimComma = 2
 )
 
-// wordEnds finds where the words of an Authorization value end (at a
-// space, tab, comma or semicolon), scanning the value for each of the
-// four bytes once in all: it keeps each one's next position and looks for
-// it again only once a word has gone past it. (Looking for the nearest of
-// the four from every word's start scanned a 600-byte JWT four times for
-// its one word; strings.IndexAny walks a byte at a time.)
+// wordEnds splits an Authorization value into words, ending each at a
+// byte of wordDelims, and scans the value for each delimiter once in all:
+// it keeps each one's next position and looks for it again only once a
+// word has gone past it. (Looking for the nearest delimiter from every
+// word's start scanned a 600-byte JWT once per delimiter for each word;
+// strings.IndexAny walks a byte at a time.)
 type wordEnds struct {
 	s    string
+	at   int                  // where the next word starts
 	next [len(wordDelims)]int // the next position of each delimiter, len(s) when there is none
 }
 
@@ -115,17 +114,26 @@ func newWordEnds(s string) wordEnds {
 	return w
 }
 
-// end returns the position of the first delimiter at or after at, or
-// len(s). Calls must not go back: at never decreases.
-func (w *wordEnds) end(at int) int {
+// has says whether the value holds delimiter k (an index in wordDelims);
+// only before the first call of word.
+func (w *wordEnds) has(k int) bool { return w.next[k] < len(w.s) }
+
+// word returns the next word, "" between two delimiters, and false after
+// the last (a delimiter that ends the value is not followed by a word).
+func (w *wordEnds) word() (string, bool) {
+	if w.at >= len(w.s) {
+		return "", false
+	}
 	end := len(w.s)
 	for k := range w.next {
-		if w.next[k] < at {
-			w.next[k] = indexByteFrom(w.s, at, wordDelims[k])
+		if w.next[k] < w.at {
+			w.next[k] = indexByteFrom(w.s, w.at, wordDelims[k])
 		}
 		end = min(end, w.next[k])
 	}
-	return end
+	word := w.s[w.at:end]
+	w.at = end + 1
+	return word, true
 }
 
 // indexByteFrom returns the index of the first c in s at or after from,
