@@ -190,6 +190,14 @@ func diffSpellings() []spelling {
 		{"auth/bearer-token-param", "4", false, []string{`Authorization: Bearer token="%s"`}},
 		{"auth/dpop", "", false, []string{"Authorization: DPoP %s"}},
 		{"auth/trailing-space", "", false, []string{"Authorization: Bearer %s "}},
+		// Bytes 0x85 and 0xA0 are whitespace to Python's str.split() on
+		// the Latin-1 text WSGI gives (Flask-HTTPAuth), and 0xA0 to a
+		// JavaScript \s or trim(); Go passes them (obs-text).
+		{"auth/nbsp", "4", false, []string{"Authorization: Bearer\xa0%s"}},
+		{"auth/T-nbsp", "4", false, []string{"Authorization: Bearer %s\xa0"}},
+		{"auth/nel", "4", false, []string{"Authorization: Bearer\x85%s"}},
+		{"auth/vtab", "4", false, []string{"Authorization: Bearer\x0b%s"}},
+		{"auth/unit-separator", "4", false, []string{"Authorization: Bearer\x1f%s"}},
 		{"auth/quoted", "4", false, []string{`Authorization: Bearer "%s"`}},
 		{"auth/obs-fold", "4", false, []string{"Authorization: Bearer\r\n %s"}},
 	} {

@@ -16,7 +16,10 @@ import (
 //     for each comma-separated part (a token holding ',' or a space is
 //     checked whole);
 //   - every word of the value, split on spaces, tabs, commas and
-//     semicolons (Rails splits on the last three), but the scheme names
+//     semicolons (Rails splits on the last three) and on bytes 0x85 and
+//     0xA0 (whitespace to Python's str.split() on the Latin-1 text WSGI
+//     gives, as Flask-HTTPAuth reads "Bearer\xa0T"; 0xA0 to a JavaScript
+//     \s or trim()), but the scheme names
 //     themselves; a quoted word unquoted; the value of a "name=value"
 //     word, unquoted (Rails reads `Token token="T"`);
 //   - for Basic, the user name and the password (APIs that take an API key
@@ -85,8 +88,9 @@ func credential(v string, schemes []string, tabs bool) (string, bool) {
 }
 
 // wordDelims are the bytes that end a word of an Authorization value
-// (see authorizationValues).
-var wordDelims = [...]byte{' ', '\t', ',', ';'}
+// (see authorizationValues). Go's server refuses the other control bytes
+// Python counts as whitespace (\v, \f, 0x1c-0x1f) with a 400.
+var wordDelims = [...]byte{' ', '\t', ',', ';', 0x85, 0xa0}
 
 // The index in wordDelims of a tab and of a comma.
 const (

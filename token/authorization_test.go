@@ -8,18 +8,32 @@ import (
 	"testing"
 )
 
-// isWordDelim is the reference for where an Authorization value's words
-// end: Rails splits on commas, semicolons and whitespace, Node code on a
-// space.
-func isWordDelim(r rune) bool { return r == ' ' || r == '\t' || r == ',' || r == ';' }
+// referenceWords splits v, a byte at a time, where an upstream splitting
+// its Latin-1 text on whitespace and Rails' commas and semicolons would:
+// space, tab, ',', ';', 0x85 and 0xA0 (Python's str.split(); 0xA0 is a
+// JavaScript \s too). Empty words are left out, as strings.Fields does.
+func referenceWords(v string) []string {
+	var words []string
+	start := 0
+	for i := 0; i <= len(v); i++ {
+		if i == len(v) || strings.IndexByte(" \t,;\x85\xa0", v[i]) >= 0 {
+			if i > start {
+				words = append(words, v[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return words
+}
 
 // FuzzAuthorizationFindsEveryWord holds the word splitter (wordEnds) equal
-// to strings.FieldsFunc over the same four bytes, and checks that Extract
+// to referenceWords, and checks that Extract
 // finds every such word of every Authorization value that is not a scheme
 // name, as an upstream splitting the value would read it.
 func FuzzAuthorizationFindsEveryWord(f *testing.F) {
 	for _, s := range []string{"Bearer T", "Bearer  T", "Bearer\tT", "Bearer T;x=y", "Bearer a,Bearer b", ";;", "T,", " T ",
-		"Token token=\"T\"", "Basic VDBrM24tdmFsdWU6", "Bearer é\tT,", "a\tb c,d;e", "\xff\t\xfe"} {
+		"Token token=\"T\"", "Basic VDBrM24tdmFsdWU6", "Bearer é\tT,", "a\tb c,d;e", "\xff\t\xfe",
+		"Bearer\xa0T", "Bearer\x85T", "Bearer T\xa0", "Bearer\u00a0T"} {
 		f.Add(s, "Bearer X")
 	}
 	f.Fuzz(func(t *testing.T, v, v2 string) {
@@ -30,7 +44,7 @@ func FuzzAuthorizationFindsEveryWord(f *testing.F) {
 				words = append(words, word)
 			}
 		}
-		if want := strings.FieldsFunc(v, isWordDelim); !slices.Equal(words, want) {
+		if want := referenceWords(v); !slices.Equal(words, want) {
 			t.Fatalf("%q: words %q, want %q", v, words, want)
 		}
 		r := &http.Request{URL: &url.URL{Path: "/"}, Header: http.Header{"Authorization": {v, v2}}}
