@@ -224,6 +224,7 @@ func diffSpellings() []spelling {
 		{"cookie/quoted-pct", "3", false, with(pctFirst, getWith(api, `Cookie: session="%s"`))},
 		{"cookie/pct-encoded-3000-semicolons", "2,3", false, with(pctFirst, getWith(api, "Cookie: session=%s"+semis))},
 		{"cookie/name-upper", "", false, getWith(api, "Cookie: SESSION=%s")},
+		{"cookie/T-nbsp", "", false, getWith(api, "Cookie: session=%s\xa0")},
 		{"cookie/name-title", "", false, getWith(api, "Cookie: Session=%s")},
 		{"cookie/name-pct", "3", false, getWith(api, "Cookie: s%65ssion=%s")},
 		{"cookie/comma-separator", "2", false, getWith(api, "Cookie: a=1, session=%s")},
@@ -436,6 +437,7 @@ func diffSpellings() []spelling {
 		{"header/dot", false, []string{"X.Api.Key: %s"}},
 		{"header/dup-junk-first", false, []string{"X-Api-Key: " + junk, "X-Api-Key: %s"}},
 		{"header/underscore-and-hyphen", false, []string{"X-Api-Key: " + junk, "X_Api_Key: %s"}},
+		{"header/T-nbsp", false, []string{"X-Api-Key: %s\xa0"}},
 	} {
 		add(spelling{name: h.name, row: "7", std: h.std, underscore: true, build: getWith(api, h.lines...)})
 	}
