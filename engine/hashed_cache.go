@@ -60,20 +60,26 @@ func (c *hashedCache[V]) newGeneration() hashedGeneration[V] {
 // keyOf is the key of the strings parts, each preceded by its length (so
 // "a","bc" and "ab","c" differ); a part longer than hashedPartInline (a
 // raw token) is replaced by its own maphash under the same seed, which its
-// length announces. The result is assembled on the stack and hashed in one
-// call per seed: a long part is hashed in one call too, where a
+// length announces. The result is assembled on the stack (once, when no
+// part is long) and hashed in one call per seed: a long part is hashed in one call too, where a
 // maphash.Hash would take it 128 bytes at a time. Input too long for the
 // stack (many parts) is streamed.
 func (c *hashedCache[V]) keyOf(parts ...string) hashedKey {
-	n := 0
+	n, long := 0, false
 	for _, p := range parts {
 		n += 4 + min(len(p), hashedPartInline)
+		long = long || len(p) > hashedPartInline
 	}
 	var k hashedKey
 	var buf [256]byte
 	if n <= len(buf) {
+		in := buf[:0]
 		for i, seed := range c.seeds {
-			in := buf[:0]
+			if i > 0 && !long {
+				k[i] = maphash.Bytes(seed, in) // only a long part's hash depends on the seed
+				continue
+			}
+			in = buf[:0]
 			for _, p := range parts {
 				in = binary.LittleEndian.AppendUint32(in, uint32(len(p)))
 				if len(p) > hashedPartInline {

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"encoding/binary"
+	"hash/maphash"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,6 +97,16 @@ func BenchmarkQueryCacheKey(b *testing.B) {
 	}
 }
 
+// BenchmarkClaimKeyOf is the key of a claim in the claim-key memo: short
+// parts only, as a check of a new token pays for its sub, sid and client.
+func BenchmarkClaimKeyOf(b *testing.B) {
+	c := newClaimKeys()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = c.keyOf("sub", "", "https://idp.example.com/realms/demo", "6f1c2d4e-8b7a-4c3d-9e2f-1a0b9c8d7e6f")
+	}
+}
+
 // TestQueryCacheKeyOfLongParts: a part past hashedPartInline stands for
 // itself by its hash and its length, so no two inputs that differ in a
 // long part, or in where the parts split, share a key.
@@ -113,6 +125,29 @@ func TestQueryCacheKeyOfLongParts(t *testing.T) {
 		keys[k] = strconv.Quote(strings.Join(parts, "|"))
 		if c.keyOf(parts...) != k {
 			t.Fatalf("%q: two keys", parts)
+		}
+	}
+}
+
+// TestKeyOfHashesTheAnnouncedInput: the key is, under each seed, the
+// maphash of each part's length followed by the part, or by its own
+// maphash under that seed when it is longer than hashedPartInline.
+func TestKeyOfHashesTheAnnouncedInput(t *testing.T) {
+	c := newQueryCache()
+	parts := []string{"ns", strings.Repeat("t", 600), "", strings.Repeat("s", hashedPartInline), strings.Repeat("u", 100)}
+	got := c.keyOf(parts...)
+	for i, seed := range c.seeds {
+		var in []byte
+		for _, p := range parts {
+			in = binary.LittleEndian.AppendUint32(in, uint32(len(p)))
+			if len(p) > hashedPartInline {
+				in = binary.LittleEndian.AppendUint64(in, maphash.String(seed, p))
+			} else {
+				in = append(in, p...)
+			}
+		}
+		if want := maphash.Bytes(seed, in); got[i] != want {
+			t.Fatalf("seed %d: %x, want %x", i, got[i], want)
 		}
 	}
 }
