@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -136,16 +137,13 @@ func TestKeyOfHashesTheAnnouncedInput(t *testing.T) {
 	c := newQueryCache()
 	parts := []string{"ns", strings.Repeat("t", 600), "", strings.Repeat("s", hashedPartInline), strings.Repeat("u", 100)}
 	got := c.keyOf(parts...)
+	le32 := func(n int) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(n)) }
+	hash := func(seed maphash.Seed, p string) []byte {
+		return binary.LittleEndian.AppendUint64(nil, maphash.String(seed, p))
+	}
 	for i, seed := range c.seeds {
-		var in []byte
-		for _, p := range parts {
-			in = binary.LittleEndian.AppendUint32(in, uint32(len(p)))
-			if len(p) > hashedPartInline {
-				in = binary.LittleEndian.AppendUint64(in, maphash.String(seed, p))
-			} else {
-				in = append(in, p...)
-			}
-		}
+		in := slices.Concat(le32(2), []byte("ns"), le32(600), hash(seed, parts[1]), le32(0),
+			le32(hashedPartInline), []byte(parts[3]), le32(100), hash(seed, parts[4]))
 		if want := maphash.Bytes(seed, in); got[i] != want {
 			t.Fatalf("seed %d: %x, want %x", i, got[i], want)
 		}
