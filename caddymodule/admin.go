@@ -526,6 +526,9 @@ func (a *adminCall) revoke() (any, error) {
 		return nil, storeAPIError("revoke", err) // counted by storeEntries
 	}
 	for _, e := range entries {
+		if e.Derived {
+			continue // a length marker, a token's part
+		}
 		// Read back: the store merged it with what was there.
 		if m, ok, err := h.store.Get(ctx, e.Key); err == nil && ok {
 			e = m

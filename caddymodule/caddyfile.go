@@ -137,6 +137,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    form_field <name>|off               # default: access_token
 //	    cookie <name...>
 //	    header <name...>
+//	    allow_upgrade <protocol...>         # besides websocket; default: none
 //
 //	    namespace <template>                # e.g. {http.request.header.tenant}
 //	    namespace_default <placeholder> <value>  # e.g. {http.request.header.tenant} main
@@ -207,6 +208,8 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 		return atLeastOneArg(d, &h.Cookies)
 	case "header":
 		return atLeastOneArg(d, &h.Headers)
+	case "allow_upgrade":
+		return atLeastOneArg(d, &h.AllowUpgrades)
 	case "namespace":
 		// A profile may have set it: refuse a second one, rather than let
 		// the later silently win.

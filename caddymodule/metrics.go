@@ -28,6 +28,7 @@ const (
 	reasonTooLarge     = "too_large"      // a token longer than max_token_size
 	reasonBodyTooLarge = "body_too_large" // a form body larger than max_body_size
 	reasonBadRequest   = "bad_request"    // an unreadable request
+	reasonAmbiguous    = "ambiguous"      // a request parsers could read two ways
 	reasonUnavailable  = "unavailable"    // the store could not be read, fail closed
 )
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -117,6 +118,12 @@ type Handler struct {
 	// Headers are names of request headers whose whole value is a token.
 	Headers []string `json:"headers,omitempty"`
 
+	// AllowUpgrades are the Upgrade protocols let through besides
+	// "websocket" (whose first messages the gateway reads). Any other
+	// protocol is a tunnel the gateway cannot read (h2c above all) and is
+	// refused with 400 unless named here. Compared case-insensitively.
+	AllowUpgrades []string `json:"allow_upgrades,omitempty"`
+
 	// MaxTokenSize is the longest token accepted, in bytes; a longer one is
 	// rejected with 400. Default: 8192.
 	MaxTokenSize int `json:"max_token_size,omitempty"`
@@ -202,6 +209,7 @@ type Handler struct {
 	storeKey string
 	keys     *engine.Keys     // what checks look up and revocations store
 	checker  *engine.Checker  // a request's trip (useStore)
+	strict   token.Strictness // what Unambiguous lets through (AllowUpgrades)
 	recorder *engine.Recorder // a revocation's trip (useStore)
 	sources  token.Sources
 	routes   []*route
@@ -254,6 +262,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 func (h *Handler) useStore(store denylist.Store) {
 	h.store = store
 	h.checker = engine.NewChecker(h.keys, store, h.noteClaims)
+	h.checker.SetMaxTokenSize(h.MaxTokenSize)
 	var verify func(context.Context, string) (*jwtverify.Token, error)
 	if h.verifier != nil {
 		verify = func(ctx context.Context, raw string) (*jwtverify.Token, error) {
@@ -291,6 +300,10 @@ func (h *Handler) setup() error {
 		MaxBodySize:  h.MaxBodySize,
 	}
 	h.sources.Prepare()
+	h.strict = token.Strictness{}
+	for _, p := range h.AllowUpgrades {
+		h.strict.Upgrades = append(h.strict.Upgrades, strings.ToLower(p))
+	}
 	if err := h.expandProfiles(); err != nil { // profile_json.go
 		return err
 	}

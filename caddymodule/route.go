@@ -434,6 +434,9 @@ func (h *Handler) storeEntries(ctx context.Context, source, ns string, confirmed
 	}
 	kind, _, _ := strings.Cut(source, " ")
 	for _, e := range entries {
+		if e.Derived {
+			continue // a length marker, a token's part: not what was asked
+		}
 		countRevocation(kind, e.Kind)
 		h.logger.Info("revoked",
 			zap.String("route", source),

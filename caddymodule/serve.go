@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -28,54 +29,152 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // checkRequest checks every token r carries. It returns errRevoked when one
 // is revoked, the answer to give when r cannot be read, or the store's error
 // when the denylist cannot be read and the fail mode is closed.
+//
+// It reads r in three steps: a request two parsers could read two ways is
+// refused (token.Unambiguous); the tokens of the channels an upstream reads
+// by name are each checked (token.Sources); every other token-shaped string
+// anywhere in r is checked when it could be revoked (token.Candidates,
+// engine.Checker.CheckCandidate).
 func (h *Handler) checkRequest(r *http.Request) error {
+	if err := token.Unambiguous(r, &h.strict); err != nil {
+		countRejected(reasonAmbiguous)
+		setCheckResult(r, resultInvalid, reasonAmbiguous, nil)
+		return ambiguousAnswer(err)
+	}
 	var buf [4]token.Found
-	found, err := h.sources.Extract(r, buf[:0])
+	found, body, err := h.sources.ExtractBody(r, buf[:0])
 	if err != nil {
 		countExtractError(err)
 		setCheckResult(r, resultInvalid, extractReason(err), nil)
 		return extractError(err)
 	}
-	if len(found) == 0 {
+	c := requestCheck{h: h, r: r, result: resultPass}
+	for i := range found {
+		if err := c.check(found[i].Raw, token.Where{Part: found[i].Source}, false); err != nil || c.revoked {
+			return c.end(err)
+		}
+	}
+	var cbuf [16]token.Candidate
+	for _, cand := range token.Candidates(r, body, cbuf[:0]) {
+		if foundRaw(found, cand.S) {
+			continue
+		}
+		if err := c.check(cand.S, cand.Where, true); err != nil || c.revoked {
+			return c.end(err)
+		}
+	}
+	if !c.checked {
 		setCheckResult(r, resultNone, "", nil) // placeholders.go
 		return nil
 	}
-	start := time.Now() // metrics: check latency
-	ns, err := h.namespace(r, "")
+	observeCheck(c.start, "")
+	h.keepBodyTokens(r, found) // live_connections.go
+	setCheckResult(r, c.result, "", &c.ns)
+	return nil
+}
+
+// foundRaw reports whether s is one of the tokens found already.
+func foundRaw(found []token.Found, s string) bool {
+	for i := range found {
+		if found[i].Raw == s {
+			return true
+		}
+	}
+	return false
+}
+
+// requestCheck is one request's check in progress: the namespace, computed
+// for the first string checked, and how the checks went.
+type requestCheck struct {
+	h       *Handler
+	r       *http.Request
+	ns      string
+	start   time.Time // the first check's: metrics' check latency
+	checked bool      // a string was checked against the store
+	revoked bool      // ... and found revoked: the request is refused
+	result  any       // any: a constant, stored without allocating
+}
+
+// begin computes the namespace for the first string checked.
+func (c *requestCheck) begin() error {
+	if c.checked {
+		return nil
+	}
+	c.start = time.Now()
+	ns, err := c.h.namespace(c.r, "")
 	if err != nil {
-		setCheckResult(r, resultInvalid, reasonBadRequest, nil)
+		setCheckResult(c.r, resultInvalid, reasonBadRequest, nil)
 		return err
 	}
-	var result any = resultPass // any: a constant, stored without allocating
-	for i := range found {
-		m, err := h.checker.Check(r.Context(), ns, found[i].Raw)
-		if err != nil {
-			h.errLog.Error("denylist check failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
-			countCheckFailed(h.FailMode == FailOpen)
-			if h.FailMode == FailOpen {
-				result = resultFailOpen
-				continue
-			}
-			observeCheck(start, reasonUnavailable)
-			setCheckResult(r, resultUnavailable, reasonUnavailable, &ns)
+	c.ns, c.checked = ns, true
+	return nil
+}
+
+// check checks s, found at where: a token of a named channel, or a string
+// found anywhere (candidate), checked only when it could be revoked.
+func (c *requestCheck) check(s string, where token.Where, candidate bool) error {
+	h := c.h
+	if !candidate || token.LooksLikeJWT(s) {
+		if err := c.begin(); err != nil {
 			return err
 		}
-		if m.Revoked {
-			if c := h.logger.Check(zapcore.DebugLevel, "rejected revoked token"); c != nil {
-				c.Write(zap.String("kind", m.Entry.Kind.String()),
-					zap.String("hash", m.Entry.Digest.Short()),
-					zap.String("source", found[i].Source),
-					zap.String("namespace", ns))
-			}
-			observeCheck(start, m.Entry.Kind.String())
-			setRevokedPlaceholders(r, ns, found[i].Source, &m.Entry)
-			return errRevoked
-		}
 	}
-	observeCheck(start, "")
-	h.keepBodyTokens(r, found) // live_connections.go
-	setCheckResult(r, result, "", &ns)
+	var m denylist.Match
+	var err error
+	if candidate {
+		var checked bool
+		m, checked, err = h.checker.CheckCandidate(c.r.Context(), c.ns, s)
+		if checked || err != nil {
+			if berr := c.begin(); berr != nil {
+				return berr
+			}
+		}
+	} else {
+		m, err = h.checker.Check(c.r.Context(), c.ns, s)
+	}
+	if err != nil {
+		h.errLog.Error("denylist check failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
+		countCheckFailed(h.FailMode == FailOpen)
+		if h.FailMode == FailOpen {
+			c.result = resultFailOpen
+			return nil
+		}
+		observeCheck(c.start, reasonUnavailable)
+		setCheckResult(c.r, resultUnavailable, reasonUnavailable, &c.ns)
+		return err
+	}
+	if m.Revoked {
+		source := where.String()
+		if l := h.logger.Check(zapcore.DebugLevel, "rejected revoked token"); l != nil {
+			l.Write(zap.String("kind", m.Entry.Kind.String()),
+				zap.String("hash", m.Entry.Digest.Short()),
+				zap.String("source", source),
+				zap.String("namespace", c.ns))
+		}
+		observeCheck(c.start, m.Entry.Kind.String())
+		setRevokedPlaceholders(c.r, c.ns, source, &m.Entry)
+		c.revoked = true
+	}
 	return nil
+}
+
+// end is checkRequest's answer once the check stopped early.
+func (c *requestCheck) end(err error) error {
+	if err != nil {
+		return err
+	}
+	return errRevoked
+}
+
+// ambiguousAnswer is the 400 of a request the gateway refuses to read
+// (token.Unambiguous), saying what to fix.
+func ambiguousAnswer(err error) error {
+	desc := "the request can be read more than one way"
+	var a *token.AmbiguousError
+	if errors.As(err, &a) {
+		desc = a.Why
+	}
+	return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
 }
 
 // extractError maps a failure to read a request's tokens or parameters

@@ -132,6 +132,12 @@ type Entry struct {
 	// Expires is the Unix time in seconds after which the entry may be
 	// forgotten, because every token it can match has expired by then.
 	Expires int64
+	// Derived is set (in memory only: stores neither keep nor return it)
+	// on an entry a revocation adds only so that its token is found
+	// anywhere in a request: the marker of an opaque token's length, a
+	// token's part (see engine.CandidateParts). Logs, metrics and answers
+	// that list what was revoked leave such entries out.
+	Derived bool
 }
 
 // Live reports whether the entry is still in force at Unix time now.

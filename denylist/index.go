@@ -3,6 +3,7 @@ package denylist
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Index is the in-memory form of a denylist: hash tables from digest to a
@@ -20,6 +21,9 @@ import (
 // the shard it is working on, briefly.
 type Index struct {
 	shards [indexShards]indexShard
+	// base and puts make the Index's generation (generation.go).
+	base uint64
+	puts atomic.Uint64
 }
 
 // indexShards is the number of shards: enough that writers and readers
@@ -70,7 +74,7 @@ func NewIndex() *Index { return NewIndexSize(0) }
 // NewIndexSize returns an empty Index with room for about n entries, so
 // that loading n entries does not grow (and copy) its maps.
 func NewIndexSize(n int) *Index {
-	ix := &Index{}
+	ix := &Index{base: indexBases.Add(1 << 40)}
 	for i := range ix.shards {
 		ix.shards[i].t = newDigestTable(n / indexShards)
 	}
@@ -80,6 +84,7 @@ func NewIndexSize(n int) *Index {
 // Put merges entries into the index. A large batch (a load's page) takes
 // each shard's lock once.
 func (ix *Index) Put(entries ...Entry) {
+	defer ix.puts.Add(1) // after the entries are in: see Generational
 	if len(entries) < 4*indexShards {
 		for i := range entries {
 			sh := ix.shard(&entries[i].Digest)

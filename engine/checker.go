@@ -25,7 +25,14 @@ type Checker struct {
 	// heap, one allocation per first-seen JWT. Its strings live in a
 	// pooled parse buffer: valid during the call only.
 	noteClaims func(token.Claims)
+	// lengths and maxCandidate serve CheckCandidate (anywhere.go).
+	lengths      *lengthFilter
+	maxCandidate int
 }
+
+// DefaultMaxCandidate is the longest string CheckCandidate checks as an
+// opaque token unless SetMaxTokenSize says otherwise.
+const DefaultMaxCandidate = 8 << 10
 
 // NewChecker returns a Checker of the tokens of store's denylist.
 // noteClaims, when not nil, sees the claims of each JWT whose query the
@@ -34,7 +41,17 @@ type Checker struct {
 // share a parse buffer the Checker reuses): noteClaims must copy what it
 // keeps. The claims have no Audience (see token.ParseInto).
 func NewChecker(keys *Keys, store denylist.Store, noteClaims func(token.Claims)) *Checker {
-	return &Checker{keys: keys, store: store, queries: newQueryCache(), claims: newClaimKeys(), noteClaims: noteClaims}
+	return &Checker{keys: keys, store: store, queries: newQueryCache(), claims: newClaimKeys(), noteClaims: noteClaims,
+		lengths: newLengthFilter(DefaultMaxCandidate), maxCandidate: DefaultMaxCandidate}
+}
+
+// SetMaxTokenSize sets the longest string CheckCandidate checks as an
+// opaque token (a longer one is no token the gateway lets through); call
+// it before the Checker is used.
+func (c *Checker) SetMaxTokenSize(n int) {
+	if n > 0 {
+		c.maxCandidate, c.lengths = n, newLengthFilter(n)
+	}
 }
 
 // Store is the store the Checker asks.

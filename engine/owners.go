@@ -66,6 +66,18 @@ type Grant struct {
 	ExpiresIn int64
 }
 
+// ownedEntries are the entries an owner holds for t: OwnedEntry, and for
+// an opaque token what makes it found anywhere in a request (its length's
+// marker, its parts), with the same expiry.
+func (r *Recorder) ownedEntries(t *token.Token, expiresIn int64, now time.Time) []denylist.Entry {
+	e := r.OwnedEntry(t, expiresIn, now)
+	out := []denylist.Entry{e}
+	if !t.JWT {
+		out = r.opaqueMarkers(out, t.Raw, now, time.Unix(e.Expires, 0))
+	}
+	return out
+}
+
 // RecordGrant records what the grant of a token answer holds: the grant of
 // the new refresh token holds the access token, and what the grant of the
 // presented refresh token held (refresh token rotation); the presented
@@ -78,7 +90,7 @@ func (r *Recorder) RecordGrant(ctx context.Context, ns string, g Grant) error {
 	}
 	now := r.Now()
 	access := token.Parse(g.Access)
-	accessEntry := r.OwnedEntry(&access, g.ExpiresIn, now)
+	accessEntry := r.ownedEntries(&access, g.ExpiresIn, now)
 	var refresh *token.Token
 	if g.Refresh != "" {
 		t := token.Parse(g.Refresh)
@@ -89,19 +101,19 @@ func (r *Recorder) RecordGrant(ctx context.Context, ns string, g Grant) error {
 	case presented == nil && refresh == nil:
 		return nil // no grant to hold the access token (client credentials)
 	case presented == nil:
-		return o.Own(ctx, r.keys.GrantOwner(ns, refresh), accessEntry)
+		return o.Own(ctx, r.keys.GrantOwner(ns, refresh), accessEntry...)
 	case refresh == nil || refresh.Raw == presented.Raw:
-		return o.Own(ctx, r.keys.GrantOwner(ns, presented), accessEntry)
+		return o.Own(ctx, r.keys.GrantOwner(ns, presented), accessEntry...)
 	}
 	prev, err := o.Owned(ctx, r.keys.GrantOwner(ns, presented))
 	if err != nil {
 		return err
 	}
-	held := append(prev, accessEntry, r.OwnedEntry(presented, 0, now))
+	held := append(append(prev, accessEntry...), r.ownedEntries(presented, 0, now)...)
 	if err := o.Own(ctx, r.keys.GrantOwner(ns, refresh), held...); err != nil {
 		return err
 	}
-	return o.Own(ctx, r.keys.GrantOwner(ns, presented), accessEntry, r.OwnedEntry(refresh, 0, now))
+	return o.Own(ctx, r.keys.GrantOwner(ns, presented), append(accessEntry, r.ownedEntries(refresh, 0, now)...)...)
 }
 
 // RecordOwned records the token raw, handed out with expires_in expiresIn,
@@ -112,9 +124,9 @@ func (r *Recorder) RecordOwned(ctx context.Context, raw string, expiresIn int64,
 		return err
 	}
 	t := token.Parse(raw)
-	owned := r.OwnedEntry(&t, expiresIn, r.Now())
+	owned := r.ownedEntries(&t, expiresIn, r.Now())
 	for _, owner := range owners {
-		if err := o.Own(ctx, owner, owned); err != nil {
+		if err := o.Own(ctx, owner, owned...); err != nil {
 			return err
 		}
 	}

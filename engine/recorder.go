@@ -118,6 +118,9 @@ func (r *Recorder) tokenEntries(ctx context.Context, rev *Revocation, t *token.T
 		return nil, nil // already expired: nothing left to revoke
 	}
 	out := []denylist.Entry{denylist.NewEntry(r.keys.Token(t), now, expires)}
+	if !t.JWT {
+		out = r.opaqueMarkers(out, t.Raw, now, expires)
+	}
 	granted, err := r.grantEntries(ctx, rev.Namespace, t)
 	if err != nil {
 		return nil, err
@@ -139,6 +142,24 @@ func (r *Recorder) tokenEntries(ctx context.Context, rev *Revocation, t *token.T
 		out = append(out, r.CutoffEntry(rev.Namespace, Cutoff{Kind: denylist.KindSession, Issuer: c.Issuer, ID: c.SessionID, At: now}))
 	}
 	return out, nil
+}
+
+// opaqueMarkers appends to out what makes the opaque token raw found
+// anywhere in a request (see Checker.CheckCandidate): the marker of its
+// length, and the identities and length markers of the parts it is also
+// known by (CandidateParts), all until expires.
+func (r *Recorder) opaqueMarkers(out []denylist.Entry, raw string, now, expires time.Time) []denylist.Entry {
+	derived := func(k denylist.Key) denylist.Entry {
+		e := denylist.NewEntry(k, now, expires)
+		e.Derived = true
+		return e
+	}
+	out = append(out, derived(r.keys.Length(len(raw))))
+	for _, p := range CandidateParts(raw) {
+		pt := token.Token{Raw: p}
+		out = append(out, derived(r.keys.Token(&pt)), derived(r.keys.Length(len(p))))
+	}
+	return out
 }
 
 // claimsTrusted reports whether t's claims may revoke more than t: the

@@ -46,6 +46,11 @@ const (
 	BodyMultipart
 	// BodyJSON: application/json, text/json or any +json type.
 	BodyJSON
+	// BodyText: text/plain, which applications parse as JSON or a form
+	// themselves (a browser sends it cross-origin without a preflight):
+	// no parameters are read from it, but the whole-request scan
+	// (Candidates) reads it.
+	BodyText
 )
 
 // BodyKindOf says how r's body is encoded. A Content-Type Go's mime parser
@@ -77,6 +82,8 @@ func BodyKindOf(r *http.Request) (BodyKind, error) {
 		kind = BodyMultipart
 	case mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json"):
 		kind = BodyJSON
+	case mt == "text/plain":
+		kind = BodyText
 	}
 	if kind != BodyNone && !asciiCharset(mediaParam(cts[0], "charset")) {
 		// body-parser decodes UTF-16 and UTF-32 bodies: a token in one is

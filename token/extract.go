@@ -83,6 +83,20 @@ func (s *Sources) Prepare() {
 // ErrUnsupportedEncoding or ErrUnreadableBody for a body it would have to
 // read and cannot.
 func (s *Sources) Extract(r *http.Request, dst []Found) ([]Found, error) {
+	dst, _, err := s.extract(r, dst, false)
+	return dst, err
+}
+
+// ExtractBody is Extract that also reads a body of every kind the gateway
+// reads (BodyKindOf), whether or not FormField is set, and returns it
+// decoded (nil when there is none), for Candidates to scan.
+func (s *Sources) ExtractBody(r *http.Request, dst []Found) ([]Found, []byte, error) {
+	return s.extract(r, dst, true)
+}
+
+// extract is Extract, reading the body for its tokens (FormField set) or
+// to return it (wantBody).
+func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found, []byte, error) {
 	if !s.prepared {
 		p := *s
 		p.Prepare()
@@ -135,23 +149,26 @@ func (s *Sources) Extract(r *http.Request, dst []Found) ([]Found, error) {
 		source = s.headerSources[i]
 		headerValues(r, name, add)
 	}
-	if s.formName != "" && err == nil {
+	var body []byte
+	if (s.formName != "" || wantBody) && err == nil {
 		kind, kerr := BodyKindOf(r)
 		if kerr != nil {
-			return dst, kerr
+			return dst, nil, kerr
 		}
 		if kind != BodyNone {
-			body, berr := s.readBody(r)
-			if berr != nil {
-				return dst, berr
+			var berr error
+			if body, berr = s.readBody(r); berr != nil {
+				return dst, nil, berr
 			}
-			source, want = "form", s.formName
-			if berr := eachBodyParam(r, kind, body, false, param); berr != nil {
-				return dst, berr
+			if s.formName != "" {
+				source, want = "form", s.formName
+				if berr := eachBodyParam(r, kind, body, false, param); berr != nil {
+					return dst, nil, berr
+				}
 			}
 		}
 	}
-	return dst, err
+	return dst, body, err
 }
 
 // readBody reads r's body (put back unchanged) and decodes its

@@ -128,8 +128,32 @@ func Parse(raw string) Token { return parse(raw, nil, true) }
 // not kept: Claims.Audience is nil, as a denylist query needs no audience.
 func ParseInto(raw string, buf []byte) Token { return parse(raw, buf, false) }
 
-// parse is Parse (with audience) or ParseInto, decoding into buf.
+// parse is Parse (with audience) or ParseInto, decoding into buf. A raw
+// string that is not a JWT but holds one (trailing dots, a wrapper such as
+// an Express signed cookie's "s:"..".<hmac>") is that JWT: an upstream
+// that trims or unwraps it verifies the JWT, so a revocation of either
+// spelling revokes the JWT, and either spelling is checked as the JWT.
 func parse(raw string, buf []byte, audience bool) Token {
+	t := parseJWS(raw, buf, audience)
+	if t.JWT || strings.Count(raw, ".") < 2 {
+		return t
+	}
+	for at := 0; ; {
+		jwt, next, ok := nextJWT(raw, at)
+		if !ok {
+			return t
+		}
+		if jwt != raw {
+			if found := parseJWS(jwt, buf, audience); found.JWT {
+				return found
+			}
+		}
+		at = next
+	}
+}
+
+// parseJWS is parse for raw as it is: a compact JWS, or opaque.
+func parseJWS(raw string, buf []byte, audience bool) Token {
 	t := Token{Raw: raw}
 	h, p, ok := splitJWS(raw)
 	if !ok {

@@ -1,0 +1,159 @@
+package engine
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// A request is checked in two ways: the tokens of the channels an upstream
+// reads by name (token.Sources) each by its query, and every token-shaped
+// string anywhere in it (token.Candidates). A string of the second kind is
+// digested only when it could be revoked: a JWT always (its query is
+// cached), an opaque string only when some live revoked opaque token has
+// its length. The lengths are in the denylist itself: every opaque
+// revocation stores a length marker beside the token (Keys.Length), with
+// the token's expiry, so every instance learns them as it learns the
+// token.
+
+// lengthMarker is the first part of a length marker's input, distinct from
+// a token identity's (token.OpaqueMarker, token.JWTMarker).
+const lengthMarker = "n"
+
+// Length is the key of the marker that says a live revoked opaque token is
+// n bytes long.
+func (k *Keys) Length(n int) denylist.Key {
+	var b [20]byte
+	return k.Hasher.KeyStrings(denylist.KindToken, "", lengthMarker, string(strconv.AppendInt(b[:0], int64(n), 10)))
+}
+
+// CandidateParts are the strings besides raw itself under which a revoked
+// opaque token raw is known: raw trimmed of '.', ':' and '|', and each of
+// its parts between them at least token.MinCandidateLength long. An
+// upstream that finds a "<id>|<secret>" token by its secret alone (Laravel
+// Sanctum), or by an id spelled otherwise, reads the same credential from
+// another string; revoking the token revokes its secret part too.
+func CandidateParts(raw string) []string {
+	var out []string
+	t := strings.Trim(raw, ".:|")
+	if t != raw && len(t) >= token.MinCandidateLength {
+		out = append(out, t)
+	}
+	if !strings.ContainsAny(t, ".:|") {
+		return out
+	}
+	for _, p := range strings.FieldsFunc(t, func(r rune) bool { return r == '.' || r == ':' || r == '|' }) {
+		if len(p) >= token.MinCandidateLength {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// lengthFilter remembers which opaque-token lengths are marked revoked, for
+// as long as the store's generation stays the same (see
+// denylist.Generational); for a store without one it remembers nothing.
+type lengthFilter struct {
+	mu            sync.Mutex // held to record; reads are atomic
+	gen           atomic.Uint64
+	known, marked []atomic.Uint64 // bit n: length n
+}
+
+func newLengthFilter(maxLen int) *lengthFilter {
+	words := maxLen/64 + 1
+	return &lengthFilter{known: make([]atomic.Uint64, words), marked: make([]atomic.Uint64, words)}
+}
+
+// lookup returns what is remembered of length n at generation gen.
+func (f *lengthFilter) lookup(gen uint64, n int) (marked, known bool) {
+	w, bit := n/64, uint64(1)<<(n%64)
+	if w >= len(f.known) || f.gen.Load() != gen || f.known[w].Load()&bit == 0 {
+		return false, false
+	}
+	return f.marked[w].Load()&bit != 0, true
+}
+
+// record remembers the answer for length n read at generation gen, unless
+// a later generation has been seen meanwhile.
+func (f *lengthFilter) record(gen uint64, n int, marked bool) {
+	w, bit := n/64, uint64(1)<<(n%64)
+	if w >= len(f.known) {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch cur := f.gen.Load(); {
+	case cur == gen:
+	case cur < gen || cur-gen > 1<<62: // a newer generation (or an Index swapped in)
+		for i := range f.known {
+			f.known[i].Store(0)
+			f.marked[i].Store(0)
+		}
+		f.gen.Store(gen)
+	default:
+		return // what was read is older than what is remembered
+	}
+	if marked {
+		f.marked[w].Or(bit)
+	}
+	f.known[w].Or(bit)
+}
+
+// LengthMarked reports whether some live revoked opaque token is n bytes
+// long, so a string of that length found anywhere in a request is worth a
+// check. From memory when the store can say nothing changed since it last
+// asked.
+func (c *Checker) LengthMarked(ctx context.Context, n int) (bool, error) {
+	g, cacheable := c.store.(denylist.Generational)
+	var gen uint64
+	if cacheable {
+		gen, cacheable = g.Generation()
+	}
+	if cacheable {
+		if marked, known := c.lengths.lookup(gen, n); known {
+			return marked, nil
+		}
+	}
+	q := queryPool.Get().(*denylist.Query)
+	defer queryPool.Put(q)
+	*q = denylist.Query{}
+	q.Add(c.keys.Length(n))
+	m, err := c.store.Check(ctx, q)
+	if err != nil {
+		return false, err
+	}
+	if cacheable {
+		c.lengths.record(gen, n, m.Revoked)
+	}
+	return m.Revoked, nil
+}
+
+// CheckCandidate checks a token-shaped string found anywhere in a request
+// (token.Candidates): a JWT by its query, as Check does; an opaque string
+// only when a live revoked opaque token has its length (see LengthMarked),
+// and then by its identity alone, in no namespace. checked is false when
+// the string was skipped.
+func (c *Checker) CheckCandidate(ctx context.Context, ns, s string) (m denylist.Match, checked bool, err error) {
+	if token.LooksLikeJWT(s) {
+		m, err = c.Check(ctx, ns, s)
+		return m, true, err
+	}
+	if len(s) < token.MinCandidateLength || len(s) > c.maxCandidate {
+		return denylist.Match{}, false, nil
+	}
+	marked, err := c.LengthMarked(ctx, len(s))
+	if err != nil || !marked {
+		return denylist.Match{}, false, err
+	}
+	q := queryPool.Get().(*denylist.Query)
+	defer queryPool.Put(q)
+	*q = denylist.Query{}
+	q.Add(c.keys.Hasher.KeyStrings(denylist.KindToken, "", token.OpaqueMarker, s))
+	m, err = c.store.Check(ctx, q)
+	return m, true, err
+}

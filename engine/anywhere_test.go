@@ -1,0 +1,116 @@
+package engine
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+func TestCandidateParts(t *testing.T) {
+	secret := "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r"
+	cases := []struct {
+		raw  string
+		want []string
+	}{
+		{"plain-opaque-token-1234567890", nil},
+		{"5|" + secret, []string{secret}},
+		{"." + secret + "..", []string{secret}},
+		// "s" is a part, not a separator: nothing is trimmed.
+		{"s:" + secret + ".hmacsignature0123456789abcdef", []string{secret, "hmacsignature0123456789abcdef"}},
+		{"short|parts", nil},
+	}
+	for _, c := range cases {
+		got := CandidateParts(c.raw)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("CandidateParts(%q) = %q, want %q", c.raw, got, c.want)
+		}
+	}
+}
+
+// newCandidateChecker is a Checker and Recorder over an embedded store.
+func newCandidateChecker(t *testing.T) (*Checker, *Recorder, *denylist.EmbeddedStore) {
+	t.Helper()
+	s, err := denylist.OpenEmbedded(filepath.Join(t.TempDir(), "d.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	keys := &Keys{Hasher: denylist.NewHasher([]byte("k"))}
+	rec := NewRecorder(keys, s, RecorderConfig{DefaultTTL: time.Hour, MaxTokenLifetime: time.Hour})
+	return NewChecker(keys, s, nil), rec, s
+}
+
+func revoke(t *testing.T, rec *Recorder, raw string) {
+	t.Helper()
+	ctx := context.Background()
+	es, err := rec.Entries(ctx, &Revocation{Tokens: []token.Token{token.Parse(raw)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Store(ctx, false, es); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckCandidate: a revoked opaque token is found as a candidate, by
+// its length's marker; a string of another length is not even digested;
+// the "not marked" a Checker remembers is forgotten when a revocation of
+// that length arrives (the store's generation changed).
+func TestCheckCandidate(t *testing.T) {
+	ctx := context.Background()
+	c, rec, _ := newCandidateChecker(t)
+	revoked := "opaque-revoked-token-0123456789"
+	other := "opaque-unrevoked-token-abcdefgh" // same length
+	later := "a-token-revoked-later-of-another-length"
+	if m, checked, err := c.CheckCandidate(ctx, "", later); err != nil || checked || m.Revoked {
+		t.Fatalf("before any revocation: %v checked=%v err=%v; want skipped", m.Revoked, checked, err)
+	}
+	revoke(t, rec, revoked)
+	if m, checked, err := c.CheckCandidate(ctx, "", revoked); err != nil || !checked || !m.Revoked {
+		t.Errorf("the revoked token as a candidate: revoked=%v checked=%v err=%v", m.Revoked, checked, err)
+	}
+	if m, checked, err := c.CheckCandidate(ctx, "", other); err != nil || !checked || m.Revoked {
+		t.Errorf("another token of the revoked length: revoked=%v checked=%v err=%v; want checked, not revoked", m.Revoked, checked, err)
+	}
+	if _, checked, _ := c.CheckCandidate(ctx, "", later); checked {
+		t.Errorf("a length no revoked token has was digested")
+	}
+	revoke(t, rec, later)
+	if m, _, err := c.CheckCandidate(ctx, "", later); err != nil || !m.Revoked {
+		t.Errorf("revoked after its length was remembered unmarked: revoked=%v err=%v", m.Revoked, err)
+	}
+}
+
+// TestRevokedSecretPart: revoking a Sanctum "<id>|<secret>" token revokes
+// its secret, however the id is spelled.
+func TestRevokedSecretPart(t *testing.T) {
+	ctx := context.Background()
+	c, rec, _ := newCandidateChecker(t)
+	secret := "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1rAbCdEf01"
+	revoke(t, rec, "5|"+secret)
+	for _, s := range []string{secret, "5|" + secret} {
+		if m, _, err := c.CheckCandidate(ctx, "", s); err != nil || !m.Revoked {
+			t.Errorf("%q after revoking 5|<secret>: revoked=%v err=%v", s, m.Revoked, err)
+		}
+	}
+}
+
+// TestJWTWithTrailingDotsIsTheJWT: revoking "T." revokes T, and "T.."
+// is checked as T.
+func TestJWTWithTrailingDotsIsTheJWT(t *testing.T) {
+	ctx := context.Background()
+	c, rec, _ := newCandidateChecker(t)
+	jwt := testJWT(`{"iss":"i","sub":"u","jti":"trailing"}`)
+	revoke(t, rec, jwt+".")
+	for _, s := range []string{jwt, jwt + "..", "s:" + jwt + ".hmac"} {
+		m, err := c.Check(ctx, "", s)
+		if err != nil || !m.Revoked {
+			t.Errorf("Check(%q) after revoking T.: revoked=%v err=%v", s, m.Revoked, err)
+		}
+	}
+}

@@ -1,0 +1,332 @@
+package token
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"unsafe"
+)
+
+// MinCandidateLength is the shortest string the scan of a whole request
+// (Candidates) hands out as a possible opaque token: shorter runs are words
+// of headers and URLs, not credentials. The channels an upstream reads a
+// token from by name (Sources) check every length.
+const MinCandidateLength = 16
+
+// Candidates appends to dst every token-shaped string of r, wherever it
+// is: every maximal run of token characters in the request target, in every
+// header value (whatever the header's name) and in body, r's body as the
+// gateway read and decoded it (nil: none), each also
+//
+//   - trimmed of leading and trailing '.', ':' and '|', and split at them
+//     (a Sanctum "<id>|<secret>", an Express signed cookie "s:T.<hmac>",
+//     a JWT with trailing dots);
+//   - percent-decoded (with and without '+' as a space), JSON- and
+//     Python-unescaped, as frameworks decode before they read;
+//   - base64-decoded where a known wrapper carries a token: a Basic
+//     credential, a Kubernetes "base64url.bearer.authorization.k8s.io."
+//     WebSocket subprotocol;
+//
+// and, for each run, every JWT inside it (three '.'-separated segments of
+// which the first two could be base64url JSON objects), as that JWT alone.
+// It hands out JWT-shaped strings of any length and other strings of at
+// least MinCandidateLength bytes, some more than once. (A slice, not a
+// callback: a request's check then allocates nothing for a request with
+// few candidates.)
+func Candidates(r *http.Request, body []byte, dst []Candidate) []Candidate {
+	dst = appendText(dst, r.RequestURI, Where{Part: "target"})
+	dst = appendText(dst, r.Host, Where{Part: "header", Name: "Host"})
+	for name, values := range r.Header {
+		w := Where{Part: "header", Name: name}
+		for _, v := range values {
+			dst = appendText(dst, v, w)
+			dst = appendWrapped(dst, v, w)
+		}
+	}
+	if len(body) > 0 {
+		dst = appendText(dst, unsafe.String(unsafe.SliceData(body), len(body)), Where{Part: "body"}) // read only
+	}
+	return dst
+}
+
+// Candidate is a string Candidates found, and where.
+type Candidate struct {
+	S     string
+	Where Where
+}
+
+// Where says where a string was found.
+type Where struct {
+	// Part is "target", "header" or "body" (Candidates), or a Found's
+	// Source.
+	Part string
+	// Name is the header's name.
+	Name string
+}
+
+// String is the Part, or "header:<name>".
+func (w Where) String() string {
+	if w.Name != "" {
+		return w.Part + ":" + w.Name
+	}
+	return w.Part
+}
+
+// appendText appends the candidates of s and of the decodings frameworks
+// apply to it.
+func appendText(dst []Candidate, s string, w Where) []Candidate {
+	dst = appendRuns(dst, s, w)
+	if strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '+') >= 0 {
+		d := decodeLenient(s, false)
+		if d != s {
+			dst = appendRuns(dst, d, w)
+			if strings.IndexByte(d, '%') >= 0 { // encoded twice
+				dst = appendRuns(dst, decodeLenient(d, false), w)
+			}
+		}
+		if p := decodeLenient(s, true); p != d {
+			dst = appendRuns(dst, p, w)
+		}
+	}
+	if strings.IndexByte(s, '\\') >= 0 {
+		if u := jsonUnescape(s); u != s {
+			dst = appendRuns(dst, u, w)
+		}
+		if u := pythonUnquote(s); u != s {
+			dst = appendRuns(dst, u, w)
+		}
+	}
+	return dst
+}
+
+// k8sProtocolPrefix starts a Kubernetes WebSocket subprotocol that carries
+// a bearer token, base64url-encoded, after it.
+const k8sProtocolPrefix = "base64url.bearer.authorization.k8s.io."
+
+// appendWrapped appends the candidates of what a header value carries
+// base64-encoded: a Basic credential, a Kubernetes bearer subprotocol (in
+// any header: proxies and servers rename them).
+func appendWrapped(dst []Candidate, v string, w Where) []Candidate {
+	if t := strings.TrimLeft(v, " \t"); len(t) > 6 && strings.EqualFold(t[:6], "basic ") {
+		cred := strings.TrimSpace(t[6:])
+		if b, err := base64.StdEncoding.DecodeString(cred); err == nil {
+			dst = appendText(dst, string(b), w)
+		} else if b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(cred, "=")); err == nil {
+			dst = appendText(dst, string(b), w)
+		}
+	}
+	for rest := v; ; {
+		i := strings.Index(rest, k8sProtocolPrefix)
+		if i < 0 {
+			return dst
+		}
+		rest = rest[i+len(k8sProtocolPrefix):]
+		enc := rest
+		if j := strings.IndexAny(enc, ", \t"); j >= 0 {
+			enc = enc[:j]
+		}
+		if b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(enc, "=")); err == nil {
+			dst = appendText(dst, string(b), w)
+		}
+	}
+}
+
+// isTokenByte reports whether c may be part of a token: RFC 6750's
+// b64token characters but '=' (which only pads a run's end), and the ':'
+// and '|' that token formats and framework wrappers put between a token's
+// parts.
+func isTokenByte(c byte) bool {
+	return tokenBytes[c]
+}
+
+var tokenBytes = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "-._~+/:|" {
+		t[c] = true
+	}
+	return t // '=' ends a run, as base64 padding (see appendRuns)
+}()
+
+// isPartSeparator reports whether c is one of the separators a run is
+// split at.
+func isPartSeparator(c byte) bool { return c == '.' || c == ':' || c == '|' }
+
+// appendRuns appends every maximal run of token bytes in s, and its parts.
+func appendRuns(dst []Candidate, s string, w Where) []Candidate {
+	for i := 0; i < len(s); {
+		if !tokenBytes[s[i]] {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(s) && tokenBytes[s[j]] {
+			j++
+		}
+		for j < len(s) && s[j] == '=' { // padding ends a run; "k=v" is two
+			j++
+		}
+		if j-i >= MinCandidateLength || j-i >= 8 && strings.IndexByte(s[i:j], '.') >= 0 {
+			dst = appendRun(dst, s[i:j], w) // a shorter run holds nothing handed out
+		}
+		i = j
+	}
+	return dst
+}
+
+// appendRun appends run, trimmed of separators, its parts, and the JWTs in
+// it.
+func appendRun(dst []Candidate, run string, w Where) []Candidate {
+	dst = appendCandidate(dst, run, w)
+	t := strings.TrimFunc(run, func(r rune) bool { return r < 0x80 && isPartSeparator(byte(r)) })
+	if t != run {
+		dst = appendCandidate(dst, t, w)
+	}
+	seps := 0
+	for i := 0; i < len(t); i++ {
+		if isPartSeparator(t[i]) {
+			seps++
+		}
+	}
+	if seps == 0 {
+		if u := strings.TrimRight(t, "="); u != t {
+			dst = appendCandidate(dst, u, w)
+		}
+		return dst
+	}
+	start := 0
+	for i := 0; i <= len(t); i++ {
+		if i < len(t) && !isPartSeparator(t[i]) {
+			continue
+		}
+		if part := t[start:i]; part != "" {
+			dst = appendCandidate(dst, part, w)
+			if u := strings.TrimRight(part, "="); u != part {
+				dst = appendCandidate(dst, u, w)
+			}
+		}
+		start = i + 1
+	}
+	for at := 0; seps >= 2; {
+		jwt, next, ok := nextJWT(t, at)
+		if !ok {
+			break
+		}
+		dst = append(dst, Candidate{jwt, w})
+		at = next
+	}
+	return dst
+}
+
+// appendCandidate appends s if it is long enough to be an opaque token, or
+// is shaped as a JWT.
+func appendCandidate(dst []Candidate, s string, w Where) []Candidate {
+	if len(s) >= MinCandidateLength || LooksLikeJWT(s) {
+		dst = append(dst, Candidate{s, w})
+	}
+	return dst
+}
+
+// nextJWT returns the first JWT-shaped substring of s that starts at or
+// after from: three '.'-separated segments, the first two possibly
+// base64url JSON objects, between ':' and '|' (a JWT holds neither); and
+// where to look for the next one.
+func nextJWT(s string, from int) (jwt string, next int, ok bool) {
+	for from < len(s) {
+		a := from
+		b := segmentEnd(s, a)
+		if b >= len(s) || s[b] != '.' {
+			from = b + 1
+			continue
+		}
+		c := segmentEnd(s, b+1)
+		if c >= len(s) || s[c] != '.' {
+			from = b + 1
+			continue
+		}
+		if mayBeJSONObjectSegment(s[a:b]) && mayBeJSONObjectSegment(s[b+1:c]) {
+			return s[a:segmentEnd(s, c+1)], b + 1, true
+		}
+		from = b + 1
+	}
+	return "", len(s), false
+}
+
+// segmentEnd returns the index of the first '.', ':' or '|' of s at or
+// after i, or len(s).
+func segmentEnd(s string, i int) int {
+	for ; i < len(s); i++ {
+		if isPartSeparator(s[i]) {
+			return i
+		}
+	}
+	return len(s)
+}
+
+// LooksLikeJWT reports whether s is three '.'-separated segments whose
+// first two could be base64url JSON objects: a string worth parsing as a
+// JWT (Parse says whether it is one).
+func LooksLikeJWT(s string) bool {
+	i := strings.IndexByte(s, '.')
+	if i < 0 {
+		return false
+	}
+	rest := s[i+1:]
+	j := strings.IndexByte(rest, '.')
+	if j < 0 || strings.IndexByte(rest[j+1:], '.') >= 0 {
+		return false
+	}
+	return mayBeJSONObjectSegment(s[:i]) && mayBeJSONObjectSegment(rest[:j])
+}
+
+// mayBeJSONObjectSegment reports whether seg could be the base64url of a
+// JSON object: its first character encodes '{' or the whitespace JSON
+// allows before it, and it is long enough to hold "{}".
+func mayBeJSONObjectSegment(seg string) bool {
+	if len(seg) < 3 {
+		return false
+	}
+	switch seg[0] {
+	case 'e', 'I', 'C', 'D': // '{', ' ', '\t' or '\n', '\r'
+		return true
+	}
+	return false
+}
+
+// jsonUnescape decodes the JSON string escapes in s (\", \\, \/, \b, \f,
+// \n, \r, \t, \uXXXX); anything else is kept as it is.
+func jsonUnescape(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 >= len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		switch n := s[i+1]; n {
+		case '"', '\\', '/':
+			b.WriteByte(n)
+			i++
+		case 'b', 'f', 'n', 'r', 't':
+			b.WriteByte(' ')
+			i++
+		case 'u':
+			if i+5 < len(s) && isHex(s[i+2]) && isHex(s[i+3]) && isHex(s[i+4]) && isHex(s[i+5]) {
+				r := rune(unhex(s[i+2]))<<12 | rune(unhex(s[i+3]))<<8 | rune(unhex(s[i+4]))<<4 | rune(unhex(s[i+5]))
+				b.WriteRune(r)
+				i += 5
+			} else {
+				b.WriteByte(c)
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,111 @@
+package token
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// candidatesOf lists what Candidates hands out for r.
+func candidatesOf(r *http.Request, body string) map[string]string {
+	out := map[string]string{}
+	for _, c := range Candidates(r, []byte(body), nil) {
+		out[c.S] = c.Where.String()
+	}
+	return out
+}
+
+// TestCandidatesFindEveryWrapping: a token is found wherever a framework
+// could read it, in every spelling the issue's families list.
+func TestCandidatesFindEveryWrapping(t *testing.T) {
+	const tok = "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r" // opaque, 32 bytes
+	jwt := "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl"
+	b64 := base64.StdEncoding.EncodeToString([]byte("user:" + tok))
+	k8s := "base64url.bearer.authorization.k8s.io." + base64.RawURLEncoding.EncodeToString([]byte(tok))
+	cases := []struct {
+		name, target string
+		header       http.Header
+		body, want   string
+	}{
+		{"query", "/a?x=" + tok, nil, "", tok},
+		{"query, fragment", "/a?access_token=" + tok + "#", nil, "", tok},
+		{"query, percent-encoded", "/a?x=" + url.QueryEscape(tok[:8]) + "%" + "41" + tok[9:], nil, "", tok[:8] + "A" + tok[9:]},
+		{"any header", "/", http.Header{"X-Whatever": {"v=" + tok + ";"}}, "", tok},
+		{"JSON cookie", "/", http.Header{"Cookie": {`c=j:"` + tok + `"`}}, "", tok},
+		{"JSON cookie, percent-encoded", "/", http.Header{"Cookie": {"c=j%3A%22" + tok + "%22"}}, "", tok},
+		{"signed cookie", "/", http.Header{"Cookie": {"c=s:" + tok + ".Hmac0123456789abcdefghijklmnopq"}}, "", tok},
+		{"signed cookie, encoded", "/", http.Header{"Cookie": {"c=s%3A" + tok + ".Hmac0123456789abcdefghijklmnopq"}}, "", tok},
+		{"Basic password", "/", http.Header{"Authorization": {"Basic " + b64}}, "", tok},
+		{"k8s subprotocol", "/", http.Header{"Sec-Websocket-Protocol": {k8s + ", base64.binary.k8s.io"}}, "", tok},
+		{"sanctum", "/", http.Header{"Authorization": {"Bearer 005|" + tok}}, "", tok},
+		{"JSON body, escaped", "/", nil, `{"acceſſ_token":"\u0059` + tok[1:] + `"}`, tok},
+		{"form body, encoded", "/", nil, "a=1&t=" + url.QueryEscape(tok), tok},
+		{"JWT, trailing dots", "/a?access_token=" + jwt + "..", nil, "", jwt},
+		{"JWT, leading dot", "/", http.Header{"Authorization": {"Bearer ." + jwt}}, "", jwt},
+		{"JWT in a signed cookie", "/", http.Header{"Cookie": {"c=s:" + jwt + ".hmac"}}, "", jwt},
+		{"JWT, short", "/", http.Header{"X": {"eyJ9.eyJ9.x"}}, "", "eyJ9.eyJ9.x"},
+	}
+	for _, c := range cases {
+		r, _ := http.NewRequest("GET", "http://h/", nil)
+		r.RequestURI = c.target
+		if c.header != nil {
+			r.Header = c.header
+		}
+		got := candidatesOf(r, c.body)
+		if _, ok := got[c.want]; !ok {
+			t.Errorf("%s: %q not among the candidates %q", c.name, c.want, keys(got))
+		}
+	}
+}
+
+// TestCandidatesSkipShortWords: words shorter than MinCandidateLength are
+// not handed out (they are checked only in the named channels).
+func TestCandidatesSkipShortWords(t *testing.T) {
+	r, _ := http.NewRequest("GET", "http://h/", nil)
+	r.RequestURI = "/api/v1/items?page=2&sort=name"
+	r.Header = http.Header{
+		"User-Agent":      {"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"},
+		"Accept-Language": {"en-US,en;q=0.9"},
+	}
+	for s := range candidatesOf(r, "") {
+		if len(s) < MinCandidateLength {
+			t.Errorf("a %d-byte word handed out: %q", len(s), s)
+		}
+	}
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// FuzzCandidatesFindAnInsertedToken: a token put anywhere in a header
+// value, between any two non-token bytes, is found.
+func FuzzCandidatesFindAnInsertedToken(f *testing.F) {
+	f.Add("prefix ", " suffix")
+	f.Add("j:\"", "\"")
+	f.Add("s:", ".sig")
+	f.Add("005|", "")
+	f.Fuzz(func(t *testing.T, before, after string) {
+		const tok = "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r"
+		if len(before) > 0 && isTokenByte(before[len(before)-1]) && !isPartSeparator(before[len(before)-1]) {
+			return // the token would be part of a longer word
+		}
+		if len(after) > 0 && isTokenByte(after[0]) && !isPartSeparator(after[0]) {
+			return
+		}
+		if strings.ContainsAny(before+after, "%\\+") {
+			return // decodings may join bytes to the token
+		}
+		r, _ := http.NewRequest("GET", "http://h/", nil)
+		r.Header = http.Header{"X": {before + tok + after}}
+		if _, ok := candidatesOf(r, "")[tok]; !ok {
+			t.Errorf("%q not found in %q", tok, before+tok+after)
+		}
+	})
+}
