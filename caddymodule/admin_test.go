@@ -365,8 +365,7 @@ func TestAdminStatus(t *testing.T) {
 		t.Fatalf("status lists %d handlers, want the two identical ones as one: %+v", len(st.Handlers), st)
 	}
 	hs := st.Handlers[0]
-	// Entries: the token, and the marker of its length (engine/anywhere.go).
-	if hs.Instances != 2 || !hs.Store.Healthy || hs.Store.Backend != "embedded" || hs.Store.Entries != 2 ||
+	if hs.Instances != 2 || !hs.Store.Healthy || hs.Store.Backend != "embedded" || hs.Store.Entries != 1 ||
 		strings.Join(hs.Routes, ",") != "revoke /a/revoke,revoke /b/revoke" || hs.FailMode != FailClosed {
 		t.Fatalf("status %+v", hs)
 	}
@@ -580,9 +579,8 @@ func TestStoreMetricsCollected(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := gatherStore(t, reg, "embedded:metrics-test")
-	// The token, and the marker of its length (engine/anywhere.go).
-	if got["caddy_token_revocation_store_entries"] != 2 || got["caddy_token_revocation_store_healthy"] != 1 {
-		t.Fatalf("store gauges %v, want entries 2 and healthy 1", got)
+	if got["caddy_token_revocation_store_entries"] != 1 || got["caddy_token_revocation_store_healthy"] != 1 {
+		t.Fatalf("store gauges %v, want entries 1 and healthy 1", got)
 	}
 }
 

@@ -48,6 +48,11 @@ var (
 		Name: "fail_open_total",
 		Help: "Tokens let through unchecked because the store could not be read and fail_mode is open.",
 	})
+	metricCandidatesUnchecked = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "candidates_unchecked_total",
+		Help: "Strings found outside the named token channels, of a revoked token's length, let through because the store could not be read (what the mirror holds is still checked).",
+	})
 	metricRevocations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
 		Name: "revocations_total",
@@ -84,7 +89,7 @@ var (
 	// metricsCollectors are every metric of the package, registered into
 	// each config's registry.
 	metricsCollectors = []prometheus.Collector{
-		metricChecked, metricRejected, metricFailOpen, metricRevocations, metricUnrevocations,
+		metricChecked, metricRejected, metricFailOpen, metricCandidatesUnchecked, metricRevocations, metricUnrevocations,
 		metricStoreErrors, metricCheckDuration, storeCollector{},
 		readinessCollector{},            // store_resilient.go
 		metricRefused, metricUnverified, // guard.go
@@ -181,6 +186,10 @@ func countCheckFailed(failOpen bool) {
 		metricFailOpen.Inc()
 	}
 }
+
+// countCandidateUnchecked counts a string found outside the named channels
+// that the store could not be asked about (see requestCheck.check).
+func countCandidateUnchecked() { metricCandidatesUnchecked.Inc() }
 
 // countStoreError counts a failed store operation.
 func countStoreError(op string) { metricStoreErrors.WithLabelValues(op).Inc() }

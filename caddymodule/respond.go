@@ -29,6 +29,10 @@ func (e *oauthError) Error() string { return e.Code + ": " + e.Description }
 // errRevoked is the answer to a request carrying a revoked token.
 var errRevoked = &oauthError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "token revoked", Bearer: true}
 
+// errRevokedGrant is a token endpoint's answer to a revoked grant (a
+// refresh token the gateway knows revoked), as RFC 6749 §5.2 has it.
+var errRevokedGrant = &oauthError{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "token revoked"}
+
 // revokedBody is errRevoked's body, marshalled once.
 var revokedBody, _ = json.Marshal(errRevoked)
 

@@ -181,6 +181,15 @@ type routeCall struct {
 	scope string
 }
 
+// targets are the tokens the call revokes: the whole-request scan does not
+// refuse the call for carrying them (see checkRequestExcept).
+func (c *routeCall) targets() []token.Token {
+	if len(c.Hints) == 0 {
+		return c.Tokens
+	}
+	return append(slices.Clip(c.Tokens), c.Hints...)
+}
+
 // routeKind is the behaviour of one Route.Type.
 type routeKind struct {
 	methods []string
@@ -401,7 +410,7 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		}
 		return rt.kind.respond(h, w, r, c)
 	}
-	if err := h.checkRequest(r); err != nil {
+	if err := h.checkRequestExcept(r, c.targets()); err != nil {
 		return h.writeError(w, err)
 	}
 	return h.forward(w, r, next, rt, c) // forward.go

@@ -1,8 +1,10 @@
 package caddymodule
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -10,6 +12,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -36,6 +39,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // anywhere in r is checked when it could be revoked (token.Candidates,
 // engine.Checker.CheckCandidate).
 func (h *Handler) checkRequest(r *http.Request) error {
+	return h.checkRequestExcept(r, nil)
+}
+
+// checkRequestExcept is checkRequest for a forward-mode revocation call:
+// the strings of the tokens it revokes (targets) are not checked where
+// they are found anywhere (a call to revoke a token already revoked is
+// the upstream's to answer, RFC 7009 §2.2); they still are in the named
+// channels.
+func (h *Handler) checkRequestExcept(r *http.Request, targets []token.Token) error {
 	if err := token.Unambiguous(r, &h.strict); err != nil {
 		countRejected(reasonAmbiguous)
 		setCheckResult(r, resultInvalid, reasonAmbiguous, nil)
@@ -48,15 +60,15 @@ func (h *Handler) checkRequest(r *http.Request) error {
 		setCheckResult(r, resultInvalid, extractReason(err), nil)
 		return extractError(err)
 	}
-	c := requestCheck{h: h, r: r, result: resultPass}
+	c := requestCheck{h: h, r: r, result: resultPass, grant: isGrantRequest(r, body)}
 	for i := range found {
 		if err := c.check(found[i].Raw, token.Where{Part: found[i].Source}, false); err != nil || c.revoked {
 			return c.end(err)
 		}
 	}
-	var cbuf [16]token.Candidate
+	var cbuf [32]token.Candidate
 	for _, cand := range token.Candidates(r, body, cbuf[:0]) {
-		if foundRaw(found, cand.S) {
+		if foundRaw(found, cand.S) || inTargets(targets, cand.S) {
 			continue
 		}
 		if err := c.check(cand.S, cand.Where, true); err != nil || c.revoked {
@@ -83,6 +95,16 @@ func foundRaw(found []token.Found, s string) bool {
 	return false
 }
 
+// inTargets reports whether s is one of the targets, or part of one.
+func inTargets(targets []token.Token, s string) bool {
+	for i := range targets {
+		if strings.Contains(targets[i].Raw, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // requestCheck is one request's check in progress: the namespace, computed
 // for the first string checked, and how the checks went.
 type requestCheck struct {
@@ -93,6 +115,16 @@ type requestCheck struct {
 	checked bool      // a string was checked against the store
 	revoked bool      // ... and found revoked: the request is refused
 	result  any       // any: a constant, stored without allocating
+	cands   engine.CandidateState
+	grant   bool // a token endpoint call: a revoked grant is 400 invalid_grant
+}
+
+// isGrantRequest reports whether r is a call to a token endpoint (RFC 6749
+// §4, §6): a POST whose form body names a grant_type. A revoked token in
+// it (a refresh token, say) is answered as the token endpoint answers a
+// revoked grant, 400 invalid_grant (§5.2), as clients expect.
+func isGrantRequest(r *http.Request, body []byte) bool {
+	return r.Method == http.MethodPost && len(body) > 0 && bytes.Contains(body, []byte("grant_type")) && token.IsForm(r)
 }
 
 // begin computes the namespace for the first string checked.
@@ -123,7 +155,7 @@ func (c *requestCheck) check(s string, where token.Where, candidate bool) error 
 	var err error
 	if candidate {
 		var checked bool
-		m, checked, err = h.checker.CheckCandidate(c.r.Context(), c.ns, s)
+		m, checked, err = h.checker.CheckCandidate(c.r.Context(), &c.cands, c.ns, s)
 		if checked || err != nil {
 			if berr := c.begin(); berr != nil {
 				return berr
@@ -131,6 +163,14 @@ func (c *requestCheck) check(s string, where token.Where, candidate bool) error 
 		}
 	} else {
 		m, err = h.checker.Check(c.r.Context(), c.ns, s)
+	}
+	if err != nil && candidate && !token.LooksLikeJWT(s) {
+		// A string found outside the named channels that may not be a
+		// token at all: the mirror's memory has answered what it holds
+		// (a revoked one is found there), and the rest is not refused
+		// for want of a store, or every request would be while it is down.
+		countCandidateUnchecked()
+		return nil
 	}
 	if err != nil {
 		h.errLog.Error("denylist check failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
@@ -162,6 +202,9 @@ func (c *requestCheck) check(s string, where token.Where, candidate bool) error 
 func (c *requestCheck) end(err error) error {
 	if err != nil {
 		return err
+	}
+	if c.grant {
+		return errRevokedGrant
 	}
 	return errRevoked
 }

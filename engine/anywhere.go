@@ -104,16 +104,34 @@ func (f *lengthFilter) record(gen uint64, n int, marked bool) {
 	f.known[w].Or(bit)
 }
 
+// CandidateState is what one request's CheckCandidate calls share: the
+// store's generation, read once. The zero value is ready to use.
+type CandidateState struct {
+	gen             uint64
+	cacheable, read bool
+}
+
+// generation returns the store's generation, read at the request's first
+// candidate.
+func (st *CandidateState) generation(store denylist.Store) (uint64, bool) {
+	if !st.read {
+		if g, ok := store.(denylist.Generational); ok {
+			st.gen, st.cacheable = g.Generation()
+		}
+		st.read = true
+	}
+	return st.gen, st.cacheable
+}
+
 // LengthMarked reports whether some live revoked opaque token is n bytes
 // long, so a string of that length found anywhere in a request is worth a
 // check. From memory when the store can say nothing changed since it last
-// asked.
-func (c *Checker) LengthMarked(ctx context.Context, n int) (bool, error) {
-	g, cacheable := c.store.(denylist.Generational)
-	var gen uint64
-	if cacheable {
-		gen, cacheable = g.Generation()
+// asked (st: the request's; nil for a call of its own).
+func (c *Checker) LengthMarked(ctx context.Context, st *CandidateState, n int) (bool, error) {
+	if st == nil {
+		st = new(CandidateState)
 	}
+	gen, cacheable := st.generation(c.store)
 	if cacheable {
 		if marked, known := c.lengths.lookup(gen, n); known {
 			return marked, nil
@@ -134,11 +152,12 @@ func (c *Checker) LengthMarked(ctx context.Context, n int) (bool, error) {
 }
 
 // CheckCandidate checks a token-shaped string found anywhere in a request
-// (token.Candidates): a JWT by its query, as Check does; an opaque string
+// (token.Candidates), with the request's st: a JWT by its query, as Check
+// does; an opaque string
 // only when a live revoked opaque token has its length (see LengthMarked),
 // and then by its identity alone, in no namespace. checked is false when
 // the string was skipped.
-func (c *Checker) CheckCandidate(ctx context.Context, ns, s string) (m denylist.Match, checked bool, err error) {
+func (c *Checker) CheckCandidate(ctx context.Context, st *CandidateState, ns, s string) (m denylist.Match, checked bool, err error) {
 	if token.LooksLikeJWT(s) {
 		m, err = c.Check(ctx, ns, s)
 		return m, true, err
@@ -146,7 +165,7 @@ func (c *Checker) CheckCandidate(ctx context.Context, ns, s string) (m denylist.
 	if len(s) < token.MinCandidateLength || len(s) > c.maxCandidate {
 		return denylist.Match{}, false, nil
 	}
-	marked, err := c.LengthMarked(ctx, len(s))
+	marked, err := c.LengthMarked(ctx, st, len(s))
 	if err != nil || !marked {
 		return denylist.Match{}, false, err
 	}

@@ -67,21 +67,21 @@ func TestCheckCandidate(t *testing.T) {
 	revoked := "opaque-revoked-token-0123456789"
 	other := "opaque-unrevoked-token-abcdefgh" // same length
 	later := "a-token-revoked-later-of-another-length"
-	if m, checked, err := c.CheckCandidate(ctx, "", later); err != nil || checked || m.Revoked {
+	if m, checked, err := c.CheckCandidate(ctx, nil, "", later); err != nil || checked || m.Revoked {
 		t.Fatalf("before any revocation: %v checked=%v err=%v; want skipped", m.Revoked, checked, err)
 	}
 	revoke(t, rec, revoked)
-	if m, checked, err := c.CheckCandidate(ctx, "", revoked); err != nil || !checked || !m.Revoked {
+	if m, checked, err := c.CheckCandidate(ctx, nil, "", revoked); err != nil || !checked || !m.Revoked {
 		t.Errorf("the revoked token as a candidate: revoked=%v checked=%v err=%v", m.Revoked, checked, err)
 	}
-	if m, checked, err := c.CheckCandidate(ctx, "", other); err != nil || !checked || m.Revoked {
+	if m, checked, err := c.CheckCandidate(ctx, nil, "", other); err != nil || !checked || m.Revoked {
 		t.Errorf("another token of the revoked length: revoked=%v checked=%v err=%v; want checked, not revoked", m.Revoked, checked, err)
 	}
-	if _, checked, _ := c.CheckCandidate(ctx, "", later); checked {
+	if _, checked, _ := c.CheckCandidate(ctx, nil, "", later); checked {
 		t.Errorf("a length no revoked token has was digested")
 	}
 	revoke(t, rec, later)
-	if m, _, err := c.CheckCandidate(ctx, "", later); err != nil || !m.Revoked {
+	if m, _, err := c.CheckCandidate(ctx, nil, "", later); err != nil || !m.Revoked {
 		t.Errorf("revoked after its length was remembered unmarked: revoked=%v err=%v", m.Revoked, err)
 	}
 }
@@ -94,7 +94,7 @@ func TestRevokedSecretPart(t *testing.T) {
 	secret := "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1rAbCdEf01"
 	revoke(t, rec, "5|"+secret)
 	for _, s := range []string{secret, "5|" + secret} {
-		if m, _, err := c.CheckCandidate(ctx, "", s); err != nil || !m.Revoked {
+		if m, _, err := c.CheckCandidate(ctx, nil, "", s); err != nil || !m.Revoked {
 			t.Errorf("%q after revoking 5|<secret>: revoked=%v err=%v", s, m.Revoked, err)
 		}
 	}

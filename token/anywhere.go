@@ -72,31 +72,9 @@ func (w Where) String() string {
 	return w.Part
 }
 
-// appendText appends the candidates of s and of the decodings frameworks
-// apply to it.
+// appendText appends the candidates of s (see appendRuns).
 func appendText(dst []Candidate, s string, w Where) []Candidate {
-	dst = appendRuns(dst, s, w)
-	if strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '+') >= 0 {
-		d := decodeLenient(s, false)
-		if d != s {
-			dst = appendRuns(dst, d, w)
-			if strings.IndexByte(d, '%') >= 0 { // encoded twice
-				dst = appendRuns(dst, decodeLenient(d, false), w)
-			}
-		}
-		if p := decodeLenient(s, true); p != d {
-			dst = appendRuns(dst, p, w)
-		}
-	}
-	if strings.IndexByte(s, '\\') >= 0 {
-		if u := jsonUnescape(s); u != s {
-			dst = appendRuns(dst, u, w)
-		}
-		if u := pythonUnquote(s); u != s {
-			dst = appendRuns(dst, u, w)
-		}
-	}
-	return dst
+	return appendRuns(dst, s, w, 0)
 }
 
 // k8sProtocolPrefix starts a Kubernetes WebSocket subprotocol that carries
@@ -154,25 +132,109 @@ var tokenBytes = func() (t [256]bool) {
 }()
 
 // isPartSeparator reports whether c is one of the separators a run is
-// split at.
-func isPartSeparator(c byte) bool { return c == '.' || c == ':' || c == '|' }
+// split at: those of token formats and wrappers ('.', ':', '|'), and the
+// '/' of a path and the '+' a query decodes to a space (an application
+// that splits "Bearer+T" reads T).
+func isPartSeparator(c byte) bool {
+	return c == '.' || c == ':' || c == '|' || c == '/' || c == '+'
+}
 
-// appendRuns appends every maximal run of token bytes in s, and its parts.
-func appendRuns(dst []Candidate, s string, w Where) []Candidate {
-	for i := 0; i < len(s); {
-		if !tokenBytes[s[i]] {
+// wideBytes are the bytes of a wide run: token bytes, '=' and the escape
+// bytes '%' and '\\', which frameworks decode before they read.
+var wideBytes = func() (t [256]bool) {
+	t = tokenBytes
+	t['='], t['%'], t['\\'] = true, true, true
+	return t
+}()
+
+// maxDecodeDepth bounds how many times a run is decoded again (a token
+// percent-encoded twice is found; a third time is not read by frameworks).
+const maxDecodeDepth = 2
+
+// appendRuns appends every maximal run of token bytes in s, and its parts
+// (appendRun). It looks for wide runs (token bytes, '=' padding and the
+// escape bytes '%' and '\\'): one without escapes is a run; one with them
+// is decoded as frameworks decode it (percent, with and without '+' as a
+// space; JSON and Python backslash escapes) and what it decodes to is
+// scanned again (up to maxDecodeDepth times). Only runs that could hand
+// out a candidate are looked at: most words of a request are shorter. (A
+// queue, not recursion: dst then stays on the caller's stack.)
+func appendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
+	type text struct {
+		s     string
+		depth int
+	}
+	var stack [4]text
+	queue := append(stack[:0], text{s, depth})
+	for len(queue) > 0 {
+		t := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		s := t.s
+		for i := 0; i < len(s); {
+			if !wideBytes[s[i]] {
+				i++
+				continue
+			}
+			j, escaped := i, false
+			for j < len(s) && wideBytes[s[j]] {
+				if c := s[j]; c == '%' || c == '\\' {
+					escaped = true
+				}
+				j++
+			}
+			wide := s[i:j]
+			i = j
+			if !escaped || t.depth >= maxDecodeDepth {
+				dst = appendPlainRuns(dst, wide, w)
+				continue
+			}
+			for _, d := range decodings(wide) {
+				if d != "" {
+					queue = append(queue, text{d, t.depth + 1})
+				}
+			}
+		}
+	}
+	return dst
+}
+
+// decodings are what frameworks decode a wide run with escapes to:
+// percent-decoded (and with '+' as a space when it holds one), JSON- and
+// Python-unescaped ("" where one does not apply).
+func decodings(wide string) (out [4]string) {
+	if strings.IndexByte(wide, '%') >= 0 {
+		out[0] = decodeLenient(wide, false)
+		if strings.IndexByte(wide, '+') >= 0 {
+			out[1] = decodeLenient(wide, true)
+		}
+	}
+	if strings.IndexByte(wide, '\\') >= 0 {
+		out[2] = jsonUnescape(wide)
+		if p := pythonUnquote(wide); p != out[2] {
+			out[3] = p
+		}
+	}
+	return out
+}
+
+// appendPlainRuns appends the runs of a wide run without escapes (or one
+// decoded too often): '=' padding ends a run ("k=v" is two), '%' and '\\'
+// end it too.
+func appendPlainRuns(dst []Candidate, wide string, w Where) []Candidate {
+	for i := 0; i < len(wide); {
+		if !tokenBytes[wide[i]] {
 			i++
 			continue
 		}
 		j := i + 1
-		for j < len(s) && tokenBytes[s[j]] {
+		for j < len(wide) && tokenBytes[wide[j]] {
 			j++
 		}
-		for j < len(s) && s[j] == '=' { // padding ends a run; "k=v" is two
+		for j < len(wide) && wide[j] == '=' {
 			j++
 		}
-		if j-i >= MinCandidateLength || j-i >= 8 && strings.IndexByte(s[i:j], '.') >= 0 {
-			dst = appendRun(dst, s[i:j], w) // a shorter run holds nothing handed out
+		if j-i >= MinCandidateLength || j-i >= 8 && strings.IndexByte(wide[i:j], '.') >= 0 {
+			dst = appendRun(dst, wide[i:j], w) // a shorter run holds nothing handed out
 		}
 		i = j
 	}
@@ -183,7 +245,7 @@ func appendRuns(dst []Candidate, s string, w Where) []Candidate {
 // it.
 func appendRun(dst []Candidate, run string, w Where) []Candidate {
 	dst = appendCandidate(dst, run, w)
-	t := strings.TrimFunc(run, func(r rune) bool { return r < 0x80 && isPartSeparator(byte(r)) })
+	t := trimSeparators(run)
 	if t != run {
 		dst = appendCandidate(dst, t, w)
 	}
@@ -221,6 +283,18 @@ func appendRun(dst []Candidate, run string, w Where) []Candidate {
 		at = next
 	}
 	return dst
+}
+
+// trimSeparators trims s of leading and trailing part separators.
+func trimSeparators(s string) string {
+	i, j := 0, len(s)
+	for i < j && isPartSeparator(s[i]) {
+		i++
+	}
+	for j > i && isPartSeparator(s[j-1]) {
+		j--
+	}
+	return s[i:j]
 }
 
 // appendCandidate appends s if it is long enough to be an opaque token, or

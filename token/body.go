@@ -58,7 +58,9 @@ const (
 // servers read it. Two Content-Type headers that disagree are
 // ErrUnreadableBody: upstreams pick different ones.
 func BodyKindOf(r *http.Request) (BodyKind, error) {
-	if r.Body == nil || r.Body == http.NoBody {
+	if r.Body == nil || r.Body == http.NoBody || r.Method == http.MethodConnect {
+		// A CONNECT's body is a tunnel (a WebSocket over HTTP/2 or 3):
+		// its messages are read by live/, never as a form.
 		return BodyNone, nil
 	}
 	cts := r.Header["Content-Type"]
