@@ -191,7 +191,9 @@ func (r *Resilient) Ready() (ready bool, why string) {
 		return false, r.notReady().Error()
 	}
 	if p, ok := s.(interface{ Ready() (bool, string) }); ok {
-		return p.Ready()
+		if ok, why := p.Ready(); !ok {
+			return false, why
+		}
 	}
 	if r.Down() {
 		return false, "the store does not answer"
