@@ -116,15 +116,20 @@ func parseCompact(field, value string) (Entry, error) {
 }
 
 // loadBuckets reads the bucket counts of every partition, writing the
-// count for Capacity where there is none yet (the first writer wins).
+// count for Capacity where there is none yet (the first writer wins): a
+// read first, so that a full Redis (noeviction) does not stop an instance
+// from starting.
 func (s *RedisStore) loadBuckets(ctx context.Context) error {
 	want := bucketCount(s.opts.Capacity, len(s.parts))
 	for i := range s.parts {
 		p := &s.parts[i]
-		if err := s.client.SetNX(ctx, p.bucketsKey(), want, 0).Err(); err != nil {
-			return s.unavailable(fmt.Errorf("writing the bucket count: %w", err))
-		}
 		n, err := s.client.Get(ctx, p.bucketsKey()).Int()
+		if errors.Is(err, redis.Nil) { // written only when missing: a full redis refuses writes, not reads
+			if err = s.client.SetNX(ctx, p.bucketsKey(), want, 0).Err(); err != nil {
+				return s.unavailable(fmt.Errorf("writing the bucket count: %w", err))
+			}
+			n, err = s.client.Get(ctx, p.bucketsKey()).Int()
+		}
 		if err != nil {
 			return s.unavailable(fmt.Errorf("reading the bucket count: %w", err))
 		}

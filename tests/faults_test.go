@@ -167,3 +167,63 @@ func TestEvictionPolicyWatched(t *testing.T) {
 		return get(t, c.URL("/api"), "Authorization: Bearer valid")
 	})
 }
+
+// fillRedis lowers r's maxmemory to what it uses and writes cache keys
+// until Redis refuses them (OOM, noeviction): a full Redis.
+func fillRedis(t *testing.T, rc *redis.Client) {
+	t.Helper()
+	ctx := context.Background()
+	used, err := rc.Info(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, line := range strings.Split(used, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			fmt.Sscan(v, &n)
+		}
+	}
+	if err := rc.ConfigSet(ctx, "maxmemory", fmt.Sprint(n+256<<10)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	value := strings.Repeat("v", 1024)
+	for i := 0; ; i++ {
+		err := rc.Set(ctx, fmt.Sprintf("cache:%d", i), value, 0).Err()
+		if err != nil && strings.Contains(err.Error(), "OOM") {
+			t.Logf("redis full after %d cache keys: %v", i, err)
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 100000 {
+			t.Fatal("redis never refused a write")
+		}
+	}
+}
+
+// TestFullRedisServesReads: a new instance on a full noeviction Redis
+// serves from what it reads: the revoked tokens are rejected (even with
+// fail open) and a valid token passes. At 5278a12 loading the mirror did a
+// SETNX on the epoch key, which a full Redis refuses although the key
+// exists: the store never opened, and 200 of 200 revoked tokens passed
+// with fail open (503 for every valid token with fail closed).
+func TestFullRedisServesReads(t *testing.T) {
+	r := startRedis(t) // noeviction
+	up := startUpstream(t)
+	store := "store redis {\n\t\t\taddress " + r.Addr + "\n\t\t}"
+	a := startCaddy(t, gatewayCaddyfile, store, "respond", "respond", up.Addr())
+	toks := revokeMany(t, a, "full", 200)
+	fillRedis(t, r.Client())
+	for _, mode := range []string{"mirror", "direct"} {
+		s := "store redis {\n\t\t\taddress " + r.Addr + "\n\t\t\tcheck_mode " + mode + "\n\t\t}\n\t\tfail open"
+		b := startCaddy(t, gatewayCaddyfile, s, "respond", "respond", up.Addr())
+		neverPassUntilRejected(t, 15*time.Second, toks, map[string]*Caddy{"new instance, check_mode " + mode: b})
+		waitStatus(t, 15*time.Second, http.StatusOK, func() Response {
+			return get(t, b.AdminURL("/token-revocation/ready"))
+		})
+		if res := get(t, b.URL("/api"), "Authorization: Bearer never-revoked"); res.Status != http.StatusOK {
+			t.Errorf("a valid token on a full redis: %d", res.Status)
+		}
+	}
+}
