@@ -403,6 +403,9 @@ func (r *Resilient) openOutbox(ctx context.Context) {
 
 // adoptOutbox starts using an opened outbox.
 func (r *Resilient) adoptOutbox(ob *Outbox) {
+	if a := ob.SetAside(); a != "" {
+		r.logger.Error("token_revocation: "+a+"; revocations it held were confirmed by the upstream and may not have reached the store: the file set aside holds them", zap.String("store", r.o.Where))
+	}
 	r.outbox.Store(ob)
 	if n := ob.Len(); n > 0 {
 		r.logger.Warn("outbox holds confirmed revocations the store has not stored yet: enforcing them, and writing them to the store",

@@ -3,8 +3,11 @@ package tests
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -226,4 +229,78 @@ func TestFullRedisServesReads(t *testing.T) {
 			t.Errorf("a valid token on a full redis: %d", res.Status)
 		}
 	}
+}
+
+// cutShort truncates the file at path to 8 KiB, as a full disk leaves a
+// bbolt file whose creation or growth it stopped.
+func cutShort(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Truncate(path, 8<<10); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// findFile returns the one file under dir whose name matches pattern.
+func findFile(t *testing.T, dir, pattern string) string {
+	t.Helper()
+	var found []string
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if ok, _ := filepath.Match(pattern, d.Name()); ok {
+				found = append(found, p)
+			}
+		}
+		return nil
+	})
+	if len(found) != 1 {
+		t.Fatalf("files %s under %s: %v, want one", pattern, dir, found)
+	}
+	return found[0]
+}
+
+// TestFilesCutShortByAFullDisk: an embedded store or an outbox file cut
+// short (8 KiB left of it) is set aside with an error that says so, and
+// Caddy starts and serves on a new file; at 5278a12 every start died with
+// SIGBUS in bbolt (a crash loop), for the outbox even with Redis healthy.
+func TestFilesCutShortByAFullDisk(t *testing.T) {
+	up := startUpstream(t)
+	check := func(t *testing.T, c *Caddy, dir, what string) {
+		t.Helper()
+		if !strings.Contains(c.Logs(), "set aside as") || !strings.Contains(c.Logs(), "cut short by a full disk") {
+			t.Errorf("no error saying the %s was set aside:\n%s", what, c.Logs())
+		}
+		toks := revokeMany(t, c, "after-"+strings.ReplaceAll(what, " ", "-"), 3)
+		neverPassUntilRejected(t, 10*time.Second, toks, map[string]*Caddy{what: c})
+		if !c.Running() {
+			t.Fatalf("caddy died:\n%s", c.Logs())
+		}
+		findFile(t, dir, "*.broken-*")
+	}
+
+	t.Run("embedded store", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "denylist.db")
+		c := startCaddy(t, gatewayCaddyfile, "store embedded "+path, "respond", "respond", up.Addr())
+		revokeMany(t, c, "before", 3)
+		c.Stop()
+		cutShort(t, path)
+		c.Restart()
+		if !strings.Contains(c.Logs(), path) {
+			t.Errorf("the error does not name %s", path)
+		}
+		check(t, c, dir, "embedded store")
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("no new store file: %v", err)
+		}
+	})
+
+	t.Run("outbox", func(t *testing.T) {
+		r := startRedis(t)
+		c := startCaddy(t, gatewayCaddyfile, "store redis {\n\t\t\taddress "+r.Addr+"\n\t\t}", "respond", "respond", up.Addr())
+		outbox := findFile(t, c.Dir, "outbox-*.db")
+		c.Stop()
+		cutShort(t, outbox)
+		c.Restart()
+		check(t, c, c.Dir, "outbox")
+	})
 }
