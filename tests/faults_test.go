@@ -8,7 +8,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -303,4 +305,83 @@ func TestFilesCutShortByAFullDisk(t *testing.T) {
 		c.Restart()
 		check(t, c, c.Dir, "outbox")
 	})
+}
+
+// TestFailModeWithinFailTimeout: with Redis frozen (SIGSTOP) and a
+// read_timeout of 30s, every check that must ask Redis (each one in
+// check_mode direct; past max_staleness in mirror mode) gets its fail-mode
+// answer (503, fail closed) while Redis is still frozen, 40 at a time:
+// none waits behind the frozen connection pool, none is answered from
+// Redis after it resumes. At 5278a12 they waited for read_timeout, and
+// were answered 200 once Redis resumed. The latencies are logged (the
+// figure of the issue: p99 <= fail_timeout + 10ms), not asserted.
+func TestFailModeWithinFailTimeout(t *testing.T) {
+	r := startRedis(t)
+	up := startUpstream(t)
+	instances := map[string]*Caddy{}
+	for _, mode := range []string{"direct", "mirror"} {
+		extra := ""
+		if mode == "mirror" {
+			extra = "\n\t\t\tmax_staleness 300ms"
+		}
+		store := "store redis {\n\t\t\taddress " + r.Addr + "\n\t\t\tcheck_mode " + mode + "\n\t\t\tread_timeout 30s\n\t\t\tfail_timeout 100ms" + extra + "\n\t\t}"
+		instances[mode] = startCaddy(t, gatewayCaddyfile, store, "respond", "respond", up.Addr())
+	}
+	for mode, c := range instances {
+		waitStatus(t, 10*time.Second, http.StatusOK, func() Response { return get(t, c.URL("/api"), "Authorization: Bearer valid-"+mode) })
+	}
+	resume := freezeRedis(t, r)
+	for _, mode := range []string{"direct", "mirror"} {
+		c := instances[mode]
+		const workers, rounds = 40, 5
+		type answer struct {
+			status int
+			took   time.Duration
+		}
+		answers := make(chan answer, workers*rounds)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					for i := range rounds {
+						start := time.Now()
+						res, err := sendVia(loadClient, http.MethodGet, c.URL("/api"), nil, fmt.Sprintf("Authorization: Bearer valid-%d-%d", w, i))
+						status := res.Status
+						if err != nil {
+							status = -1
+						}
+						answers <- answer{status, time.Since(start)}
+					}
+				})
+			}
+			wg.Wait()
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			resume() // the checks still waiting are answered now: from Redis, at 5278a12
+			<-done
+			t.Errorf("%s: checks still waiting 10s into the freeze", mode)
+		}
+		close(answers)
+		var took []time.Duration
+		statuses := map[int]int{}
+		for a := range answers {
+			statuses[a.status]++
+			took = append(took, a.took)
+		}
+		slices.Sort(took)
+		t.Logf("%s: %d checks during the freeze: statuses %v, latency p50 %s p99 %s max %s", mode, len(took), statuses,
+			took[len(took)/2].Round(time.Millisecond), took[len(took)*99/100].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
+		if mode == "mirror" {
+			// Fresh, the mirror answers from memory: 200 until max_staleness.
+			statuses[http.StatusServiceUnavailable] += statuses[http.StatusOK]
+			delete(statuses, http.StatusOK)
+		}
+		if statuses[http.StatusServiceUnavailable] != len(took) {
+			t.Errorf("%s: statuses %v during the freeze, want every check 503 (fail closed)", mode, statuses)
+		}
+	}
 }
