@@ -58,6 +58,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        eviction_policy warn|refuse
 //	        check_mode mirror|direct    # default: mirror (in-memory copy, fed by Redis)
 //	        max_staleness <duration>    # mirror: past it, checks ask Redis (default: 1s)
+//	        fail_timeout <duration>     # a check that asks Redis gets the fail mode past it (default: 100ms)
 //	        min_replicas <n>            # replicas that must acknowledge a revocation (WAIT); default 0
 //	        replica_timeout <duration>  # default: 1s
 //	    }
@@ -384,6 +385,8 @@ func unmarshalRedis(d *caddyfile.Dispenser, c *denylist.RedisOptions) error {
 			}
 		case "max_staleness":
 			err = durationArg(d, (*caddy.Duration)(&c.MaxStaleness))
+		case "fail_timeout":
+			err = durationArg(d, (*caddy.Duration)(&c.FailTimeout))
 		case "min_replicas":
 			err = intArg(d, &c.MinReplicas)
 		case "replica_timeout":

@@ -100,6 +100,9 @@ func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylis
 			if err != nil {
 				return nil, fmt.Errorf("token_revocation: %w", err)
 			}
+			if a := s.SetAside(); a != "" {
+				logger.Error("token_revocation: " + a + ": the revocations it held are not enforced; restore them from a backup, or revoke again")
+			}
 			logger.Info("embedded denylist open", zap.String("path", path), zap.Int("entries", s.Status(ctx).Entries))
 			return s, nil
 		}

@@ -101,7 +101,27 @@ var (
 		"1 when the denylist store is open and, for a mirror, loaded, fresh and proven whole: checks are answered from an up-to-date denylist. 0 while Caddy serves without it (fail mode, revocations 503).", []string{"store"}, nil)
 	outboxPendingDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "outbox_pending"),
 		"Revocations an upstream confirmed (forward mode) that wait in the local outbox for the shared store: enforced on this instance, not yet on the others.", []string{"store"}, nil)
+	evictionRiskDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_eviction_risk"),
+		"1 when Redis's maxmemory-policy may evict denylist keys (allkeys-*) or cannot be read (CONFIG GET and INFO denied), else 0; read at start, every 10s and after reconnections.", []string{"store"}, nil)
+	keysLostDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_keys_lost_total"),
+		"Times this instance found denylist keys gone from Redis while their epoch stayed (evicted, or deleted): each is handled as a Redis restarted empty (write-back; fail mode until proven whole).", []string{"store"}, nil)
 )
+
+// redisStoreOf returns the RedisStore under s (a Resilient, a mirror), or
+// nil.
+func redisStoreOf(s denylist.Store) *denylist.RedisStore {
+	for i := 0; i < 4 && s != nil; i++ {
+		if rs, ok := s.(*denylist.RedisStore); ok {
+			return rs
+		}
+		u, ok := s.(interface{ Unwrap() denylist.Store })
+		if !ok {
+			return nil
+		}
+		s = u.Unwrap()
+	}
+	return nil
+}
 
 // readinessCollector reports, per store, whether it is ready and the depth
 // of its outbox.
@@ -111,6 +131,8 @@ type readinessCollector struct{}
 func (readinessCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- storeReadyDesc
 	ch <- outboxPendingDesc
+	ch <- evictionRiskDesc
+	ch <- keysLostDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -120,6 +142,10 @@ func (readinessCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(storeReadyDesc, prometheus.GaugeValue, boolGauge(ready), label)
 		if r, ok := s.(*denylist.Resilient); ok {
 			ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(r.OutboxLen()), label)
+		}
+		if rs := redisStoreOf(s); rs != nil {
+			ch <- prometheus.MustNewConstMetric(evictionRiskDesc, prometheus.GaugeValue, boolGauge(rs.EvictionRisk()), label)
+			ch <- prometheus.MustNewConstMetric(keysLostDesc, prometheus.CounterValue, float64(rs.Lost()), label)
 		}
 	}
 }

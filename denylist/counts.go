@@ -59,6 +59,23 @@ func (s *RedisStore) Entries(ctx context.Context) (int64, error) {
 	legacy, err := s.sumPartitions(ctx, func(p redis.Pipeliner, part *redisPartition) *redis.IntCmd {
 		return p.HLen(ctx, part.entriesKey)
 	})
+	if err == nil { // not the sentinels (redis_guard.go)
+		var sentinels int64
+		pipe := s.client.Pipeline()
+		has := make([]*redis.BoolCmd, len(s.parts))
+		for i := range s.parts {
+			has[i] = pipe.HExists(ctx, s.parts[i].entriesKey, sentinelField)
+		}
+		if _, err = pipe.Exec(ctx); err != nil {
+			return 0, s.unavailable(err)
+		}
+		for _, h := range has {
+			if h.Val() {
+				sentinels++
+			}
+		}
+		legacy = max(legacy-sentinels, 0)
+	}
 	if err != nil || s.opts.Layout != LayoutCompact {
 		return legacy, err // the upgrade layout holds every entry in both
 	}

@@ -30,16 +30,24 @@ type EmbeddedStore struct {
 	ownersPurge  ownersPurgeClock
 	revoked      revokedListeners // see OnRevoked
 
+	aside string // see SetAside
+
 	stop chan struct{}
 	done sync.WaitGroup
 }
+
+// SetAside says, when the file was unreadable (cut short by a full disk)
+// and was set aside for a new, empty one, what happened; "" otherwise. The
+// caller logs it at error level: the revocations it held are not enforced
+// until the file set aside is recovered by hand.
+func (s *EmbeddedStore) SetAside() string { return s.aside }
 
 // OpenEmbedded opens (creating if needed) the bbolt file at path, loads its
 // live entries and starts purging expired ones every purgeEvery.
 func OpenEmbedded(path string, purgeEvery time.Duration) (*EmbeddedStore, error) {
 	s := &EmbeddedStore{path: path, index: NewIndex(), now: time.Now, stop: make(chan struct{})}
 	now := s.now().Unix()
-	db, err := openBoltEntries("embedded store", path, embeddedLockTimeout, entriesBucket, func(e Entry) {
+	db, aside, err := openBoltEntries("embedded store", path, embeddedLockTimeout, entriesBucket, func(e Entry) {
 		if e.Live(now) {
 			s.index.Put(e)
 		}
@@ -47,7 +55,7 @@ func OpenEmbedded(path string, purgeEvery time.Duration) (*EmbeddedStore, error)
 	if err != nil {
 		return nil, err
 	}
-	s.db = db
+	s.db, s.aside = db, aside
 	_ = db.View(func(tx *bolt.Tx) error {
 		s.ownerRecords.Store(countOwnerRecords(tx))
 		return nil

@@ -317,6 +317,9 @@ func (m *MirrorStore) Check(ctx context.Context, q *Query) (Match, error) {
 	if !m.proven.Load() {
 		return Match{}, m.errUnproven()
 	}
+	if err := m.rs.refusal(); err != nil {
+		return Match{}, err
+	}
 	if _, fresh := m.freshnessAt(since); fresh {
 		return match, nil
 	}
@@ -668,7 +671,7 @@ func (m *MirrorStore) verifyData(ctx context.Context) error {
 // verifyPartition checks one partition: writeBack when Redis lost data the
 // mirror holds, reload when events the mirror has not seen were trimmed.
 func (m *MirrorStore) verifyPartition(ctx context.Context, p int) (writeBack, reload bool, err error) {
-	epoch, err := m.getEpoch(ctx, p)
+	epoch, whole, err := m.rs.epochState(ctx, m.tail, p)
 	if err != nil {
 		return false, false, err
 	}
@@ -676,7 +679,19 @@ func (m *MirrorStore) verifyPartition(ctx context.Context, p int) (writeBack, re
 	mp := m.parts[p]
 	m.mu.Unlock()
 	lastID, seen, counted := mp.lastID, mp.seen, mp.counted
-	if epoch != mp.epoch {
+	if epoch != "" && !whole && sameEpoch(epoch, mp.epoch) {
+		// Keys lost under the epoch the mirror loaded (evicted): a new
+		// epoch tells every instance, as a Redis restarted empty would.
+		m.rs.noteLost(p, epoch)
+		if _, err := m.rs.renewEpoch(ctx, m.tail, p, epoch, false); err != nil {
+			return false, false, err
+		}
+		return true, false, nil
+	}
+	if epoch != "" && whole && !epochHasSentinel(epoch) && sameEpoch(epoch, mp.epoch) {
+		_, _ = m.rs.renewEpoch(ctx, m.tail, p, epoch, true) // give an earlier release's epoch sentinels (best effort)
+	}
+	if !sameEpoch(epoch, mp.epoch) {
 		m.logger.Warn("redis lost the denylist (restarted empty or flushed): writing back the entries this instance holds",
 			zap.String("redis", m.rs.where), zap.Int("partition", p))
 		return true, false, nil
@@ -763,7 +778,7 @@ func (m *MirrorStore) reload(ctx context.Context, writeBack bool) error {
 		// Redis that lost its data again meanwhile would make the mirror
 		// drop what it is to write back.
 		var now string
-		if now, err = m.getEpoch(ctx, p); err == nil && now != parts[p].epoch {
+		if now, err = m.getEpoch(ctx, p); err == nil && !sameEpoch(now, parts[p].epoch) {
 			err = m.rs.unavailable(errors.New("redis lost its data again during the load"))
 		}
 	}
@@ -847,19 +862,27 @@ func (m *MirrorStore) getEpoch(ctx context.Context, p int) (string, error) {
 	return v, nil
 }
 
-// ensureEpoch returns partition p's epoch, writing a new random one when
-// there is none (the first mirror to write it wins).
+// ensureEpoch returns partition p's epoch, reading it first and writing
+// only when it must (a full Redis refuses writes, not reads): a new one
+// with sentinels when there is none (the first mirror to write it wins) or
+// when its sentinels are gone (keys lost: noteLost); an epoch of an
+// earlier release is given sentinels when Redis takes the write.
 func (m *MirrorStore) ensureEpoch(ctx context.Context, p int) (string, error) {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	now, err := m.redisNowMs(ctx)
-	if err != nil {
+	epoch, whole, err := m.rs.epochState(ctx, m.tail, p)
+	switch {
+	case err != nil:
 		return "", err
+	case epoch != "" && whole && epochHasSentinel(epoch):
+		return epoch, nil
+	case epoch != "" && whole: // an earlier release's epoch
+		if up, err := m.rs.renewEpoch(ctx, m.tail, p, epoch, true); err == nil {
+			return up, nil
+		}
+		return epoch, nil
+	case epoch != "":
+		m.rs.noteLost(p, epoch)
 	}
-	if err := m.tail.SetNX(ctx, m.rs.parts[p].epochKey(), newEpochValue(hex.EncodeToString(b[:]), now), 0).Err(); err != nil {
-		return "", m.rs.unavailable(fmt.Errorf("writing the epoch: %w", err))
-	}
-	return m.getEpoch(ctx, p)
+	return m.rs.renewEpoch(ctx, m.tail, p, epoch, false)
 }
 
 // streamInfo returns XINFO STREAM of partition p's events stream; exists

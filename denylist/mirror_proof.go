@@ -2,6 +2,8 @@ package denylist
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -53,6 +55,14 @@ func newEpochValue(random string, createdMs int64) string {
 	return random + ":" + strconv.FormatInt(createdMs, 10)
 }
 
+// newEpoch is a new epoch with sentinels (redis_guard.go) created at
+// createdMs: "s", 32 random hex digits, ":" and the time.
+func newEpoch(createdMs int64) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return newEpochValue("s"+hex.EncodeToString(b[:]), createdMs)
+}
+
 // epochCreated returns the creation time of an epoch value in Unix ms; 0
 // for an epoch written by an older version (no time: taken as old).
 func epochCreated(epoch string) int64 {
@@ -82,12 +92,14 @@ func (m *MirrorStore) prove(ctx context.Context) error {
 	}
 	why := ""
 	for p := 0; p < len(m.rs.parts) && why == ""; p++ {
-		epoch, err := m.getEpoch(ctx, p)
+		epoch, whole, err := m.rs.epochState(ctx, m.tail, p)
 		if err != nil {
 			return err
 		}
 		if created := epochCreated(epoch); epoch == "" {
 			why = "redis holds no epoch (just restarted empty or flushed)"
+		} else if !whole {
+			why = "redis lost denylist keys (evicted?) while their epoch stayed"
 		} else if age := time.Duration(now-created) * time.Millisecond; created > 0 && age < m.opts.Settle {
 			why = fmt.Sprintf("the denylist epoch is %s old: waiting %s for running instances to write back what redis may have lost", age.Round(time.Millisecond), m.opts.Settle)
 		}
@@ -167,6 +179,9 @@ func (m *MirrorStore) register(ctx context.Context) (func(), error) {
 func (m *MirrorStore) Ready() (ready bool, why string) {
 	if !m.proven.Load() {
 		return false, m.errUnproven().Error()
+	}
+	if ok, why := m.rs.Ready(); !ok {
+		return false, why
 	}
 	if age, fresh := m.Freshness(); !fresh {
 		return false, fmt.Sprintf("the mirror is %s behind redis (max_staleness %s)", age.Round(time.Millisecond), m.opts.MaxStaleness)

@@ -30,38 +30,58 @@ type Outbox struct {
 	pending *Index
 	n       atomic.Int64 // entries held: a cheap emptiness test on the check path
 	mu      sync.Mutex   // orders Add and Drained
+	aside   string       // see SetAside
 }
+
+// SetAside says, when the file was unreadable (cut short by a full disk)
+// and was set aside for a new, empty one, what happened; "" otherwise.
+func (o *Outbox) SetAside() string { return o.aside }
 
 // OpenOutbox opens (creating if needed) the outbox file at path and loads
 // what it holds. It waits up to lockTimeout for another process's lock,
 // then fails with ErrLocked.
 func OpenOutbox(path string, lockTimeout time.Duration) (*Outbox, error) {
 	o := &Outbox{path: path, pending: NewIndex()}
-	db, err := openBoltEntries("outbox", path, lockTimeout, outboxBucket, func(e Entry) {
+	db, aside, err := openBoltEntries("outbox", path, lockTimeout, outboxBucket, func(e Entry) {
 		o.pending.Put(e)
 		o.n.Add(1)
 	})
 	if err != nil {
 		return nil, err
 	}
-	o.db = db
+	o.db, o.aside = db, aside
 	return o, nil
 }
 
-// openBoltEntries opens (creating if needed) the bbolt file at path,
-// waiting up to lockTimeout for another process's lock (then ErrLocked),
-// creates bucket, and calls fn with every entry it holds. Errors name what
-// and path.
-func openBoltEntries(what, path string, lockTimeout time.Duration, bucket []byte, fn func(Entry)) (*bolt.DB, error) {
+// openBoltEntries opens (creating if needed, whole or not at all) the
+// bbolt file at path, waiting up to lockTimeout for another process's lock
+// (then ErrLocked), creates bucket, and calls fn with every entry it
+// holds. A file that a full disk cut short is set aside (boltfile.go) for
+// a new one, and aside says so (for the caller to log at error level).
+// Errors name what and path.
+func openBoltEntries(what, path string, lockTimeout time.Duration, bucket []byte, fn func(Entry)) (_ *bolt.DB, aside string, _ error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("%s %q: %w", what, path, err)
+		return nil, "", fmt.Errorf("%s %q: %w", what, path, err)
+	}
+	if err := createBoltFile(path, bucket); err != nil {
+		return nil, "", fmt.Errorf("%s %q: creating it: %w (is the disk full?)", what, path, err)
+	}
+	if err := checkBoltFile(path); err != nil {
+		moved, rerr := setAsideBolt(path)
+		if rerr != nil {
+			return nil, "", fmt.Errorf("%s %q is unreadable: %v; setting it aside failed: %w: move it away by hand", what, path, err, rerr)
+		}
+		aside = fmt.Sprintf("%s %q was unreadable: %v: set aside as %q; starting with a new, empty one", what, path, err, moved)
+		if err := createBoltFile(path, bucket); err != nil {
+			return nil, "", fmt.Errorf("%s %q: creating it: %w (is the disk full?)", what, path, err)
+		}
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("%s %q: %w", what, path, ErrLocked)
+			return nil, "", fmt.Errorf("%s %q: %w", what, path, ErrLocked)
 		}
-		return nil, fmt.Errorf("%s %q: %w", what, path, err)
+		return nil, "", fmt.Errorf("%s %q: %w", what, path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucket)
@@ -79,9 +99,9 @@ func openBoltEntries(what, path string, lockTimeout time.Duration, bucket []byte
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("%s %q: loading entries: %w", what, path, err)
+		return nil, "", fmt.Errorf("%s %q: loading entries: %w", what, path, err)
 	}
-	return db, nil
+	return db, aside, nil
 }
 
 // putMerged writes e into bucket b, merged with the entry already under

@@ -130,7 +130,15 @@ type RedisStore struct {
 	partOf     map[string]int   // a partition's events stream name -> its index in parts
 	purgeSlice atomic.Uint64    // the compact layout's next slice of buckets to purge
 
-	policy string // maxmemory-policy seen at open ("" when unknown)
+	eviction atomic.Pointer[evictionState] // maxmemory-policy as last read (redis_guard.go)
+	newConn  atomic.Bool                   // a connection was opened since the policy was last read
+	lost     atomic.Int64                  // denylist keys found lost (noteLost)
+
+	// guarded: the store checks Redis directly (no mirror), and verifies
+	// the denylist whole itself (guard, redis_guard.go).
+	guarded bool
+	direct  directGuard
+	settle  time.Duration // see MirrorOptions.Settle
 
 	ownersPurge ownersPurgeClock
 
@@ -178,7 +186,15 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 	for i := range s.parts {
 		s.partOf[s.parts[i].eventsKey] = i
 	}
-	s.client = o.newClient(o.universalOptions())
+	uo := o.universalOptions()
+	uo.OnConnect = func(context.Context, *redis.Conn) error {
+		s.newConn.Store(true)
+		return nil
+	}
+	s.client = o.newClient(uo)
+	s.settle = DefaultMirrorSettle
+	s.guarded = !o.Mirrored()
+	s.direct.epochs = make([]atomic.Pointer[string], len(s.parts))
 	switch {
 	case o.Cluster:
 		s.topology = "cluster"
@@ -212,6 +228,9 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 		}
 	}
 	s.checkReplicas(ctx)
+	if s.guarded {
+		s.awaitGuard(ctx)
+	}
 
 	loopCtx, stop := context.WithCancel(context.Background())
 	s.cancel = stop
@@ -219,6 +238,8 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 		s.done.Add(1)
 		go s.purgeLoop(loopCtx, purgeEvery)
 	}
+	s.done.Add(1)
+	go s.watchLoop(loopCtx)
 	return s, nil
 }
 
@@ -257,19 +278,8 @@ func (o RedisOptions) newClient(uo *redis.UniversalOptions) redis.UniversalClien
 }
 
 // maxmemoryPolicies returns the maxmemory-policy of the server (of every
-// master, in a cluster).
-func (s *RedisStore) maxmemoryPolicies(ctx context.Context) ([]string, error) {
-	get := func(ctx context.Context, c redis.Cmdable) (string, error) {
-		m, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
-		if err != nil {
-			return "", err
-		}
-		p, ok := m["maxmemory-policy"]
-		if !ok {
-			return "", errors.New("CONFIG GET maxmemory-policy returned nothing")
-		}
-		return p, nil
-	}
+// master, in a cluster), as get reads it.
+func (s *RedisStore) maxmemoryPolicies(ctx context.Context, get func(context.Context, redis.Cmdable) (string, error)) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.DialTimeout+s.opts.ReadTimeout)
 	defer cancel()
 	if cc, ok := s.client.(*redis.ClusterClient); ok {
@@ -294,29 +304,54 @@ func (s *RedisStore) maxmemoryPolicies(ctx context.Context) ([]string, error) {
 	return []string{p}, nil
 }
 
-// checkEvictionPolicy reads maxmemory-policy and warns (or, when the
-// options say "refuse", fails) when it is allkeys-*: such a server evicts
-// denylist entries under memory pressure, which silently un-revokes tokens.
+// checkEvictionPolicy reads maxmemory-policy (CONFIG GET, else INFO
+// memory) and warns (or, when the options say "refuse", fails) when it is
+// allkeys-*: such a server evicts denylist entries under memory pressure,
+// which silently un-revokes tokens. A policy that cannot be read (both
+// commands denied) is unknown: a warning, and with "refuse" a failure too.
 // volatile-* policies evict only keys with a TTL, and the store's keys have
-// none; noeviction makes writes fail, which Revoke reports.
+// none; noeviction makes writes fail, which Revoke reports. It is called at
+// open and again by watchLoop; it logs only what changed.
 func (s *RedisStore) checkEvictionPolicy(ctx context.Context) error {
-	policies, err := s.maxmemoryPolicies(ctx)
-	if err != nil {
-		// CONFIG may be disabled or renamed (managed Redis services).
-		s.logger.Debug("cannot read redis maxmemory-policy; not checking it",
-			zap.String("redis", s.where), zap.Error(err))
+	policies, err := s.readPolicies(ctx)
+	var st evictionState
+	fix := "set maxmemory-policy to noeviction (or a volatile-* policy)"
+	switch {
+	case err != nil && errors.Is(err, context.Canceled):
 		return nil
+	case err != nil:
+		st.risk = true
+		if s.opts.EvictionPolicy == EvictionPolicyRefuse {
+			st.refused = fmt.Sprintf("%s: cannot read maxmemory-policy (%v), so cannot rule out that redis evicts denylist entries, which silently un-revokes tokens; allow this user CONFIG GET or INFO (see the README's Redis ACL), or set eviction_policy warn", s.where, err)
+		}
+	default:
+		st.policy = strings.Join(policies, ",")
+		for _, p := range policies {
+			if strings.HasPrefix(p, "allkeys-") {
+				st.risk = true
+				if s.opts.EvictionPolicy == EvictionPolicyRefuse {
+					st.refused = fmt.Sprintf("%s: maxmemory-policy is %q, which evicts denylist entries under memory pressure and so silently un-revokes tokens; %s", s.where, p, fix)
+				}
+			}
+		}
 	}
-	s.policy = strings.Join(policies, ",")
-	for _, p := range policies {
-		if !strings.HasPrefix(p, "allkeys-") {
-			continue
+	old := s.eviction.Swap(&st)
+	if old == nil || *old != st {
+		switch {
+		case st.refused != "":
+			s.logger.Error("token_revocation: refusing to serve from this redis (eviction_policy refuse): checks get the fail mode", zap.String("redis", s.where), zap.String("why", st.refused))
+		case st.risk && st.policy == "":
+			s.logger.Warn("REDIS MAY EVICT REVOCATIONS: cannot read maxmemory-policy (CONFIG GET and INFO denied), so cannot rule out that redis evicts denylist entries; allow CONFIG GET or INFO, and "+fix,
+				zap.String("redis", s.where), zap.Error(err))
+		case st.risk:
+			s.logger.Warn("REDIS CAN EVICT REVOCATIONS: maxmemory-policy evicts denylist entries under memory pressure, silently un-revoking tokens; "+fix,
+				zap.String("redis", s.where), zap.String("maxmemory_policy", st.policy))
+		case old != nil && old.risk:
+			s.logger.Info("redis maxmemory-policy no longer evicts denylist entries", zap.String("redis", s.where), zap.String("maxmemory_policy", st.policy))
 		}
-		if s.opts.EvictionPolicy == "refuse" {
-			return fmt.Errorf("%s: maxmemory-policy is %q, which evicts denylist entries under memory pressure and so silently un-revokes tokens; set maxmemory-policy to noeviction (or a volatile-* policy)", s.where, p)
-		}
-		s.logger.Warn("REDIS CAN EVICT REVOCATIONS: maxmemory-policy evicts denylist entries under memory pressure, silently un-revoking tokens; set maxmemory-policy to noeviction (or a volatile-* policy)",
-			zap.String("redis", s.where), zap.String("maxmemory_policy", p))
+	}
+	if st.refused != "" {
+		return errors.New(st.refused)
 	}
 	return nil
 }
@@ -440,12 +475,18 @@ func (s *RedisStore) Unrevoke(ctx context.Context, keys ...Key) error {
 
 // Check implements Store with one pipelined round trip: an HMGET of the
 // legacy hash of each partition the query's keys fall in, and an HGET of
-// each key's compact bucket when the layout has them.
+// each key's compact bucket when the layout has them. The round trip is
+// bounded by FailTimeout. A direct store (no mirror) also reads each
+// partition's sentinel in the HMGET: a check that finds no revoking entry
+// fails with ErrUnavailable (the fail mode) while the denylist is not
+// proven whole (redis_guard.go).
 func (s *RedisStore) Check(ctx context.Context, q *Query) (Match, error) {
 	if q.N == 0 {
 		return Match{}, nil
 	}
-	entries, found, err := s.lookup(ctx, q.Keys[:q.N])
+	ctx, cancel := context.WithTimeout(ctx, s.opts.FailTimeout)
+	defer cancel()
+	entries, found, whole, err := s.lookup(ctx, q.Keys[:q.N])
 	if err != nil {
 		return Match{}, s.unavailable(err)
 	}
@@ -455,32 +496,62 @@ func (s *RedisStore) Check(ctx context.Context, q *Query) (Match, error) {
 			return Match{Revoked: true, Entry: e}, nil
 		}
 	}
+	if err := s.notWhole(whole); err != nil {
+		return Match{}, err
+	}
 	return Match{}, nil
+}
+
+// notWhole returns the error of a check that found nothing when the
+// denylist cannot be trusted whole: the sentinels it read (whole) did not
+// match, the store is unproven, or it refuses an evicting Redis.
+func (s *RedisStore) notWhole(whole bool) error {
+	if err := s.refusal(); err != nil {
+		return err
+	}
+	if !s.guarded {
+		return nil
+	}
+	if !whole {
+		s.direct.proven.Store(false)
+		why := "the denylist's sentinel is gone from redis (keys evicted?): verifying"
+		s.direct.why.Store(&why)
+		return s.errUnproven()
+	}
+	if !s.direct.proven.Load() {
+		return s.errUnproven()
+	}
+	return nil
 }
 
 // queueLegacy queues, on pipe, an HMGET of fields (the String of keys) in
 // the legacy hash of each partition they fall in; the returned func, called
-// after the pipeline ran, returns the values in the order of keys.
-func (s *RedisStore) queueLegacy(ctx context.Context, pipe redis.Pipeliner, keys []Key, fields []string) func() []any {
-	if len(s.parts) == 1 {
-		cmd := pipe.HMGet(ctx, s.parts[0].entriesKey, fields...)
-		return cmd.Val
-	}
+// after the pipeline ran, returns the values in the order of keys and, for
+// a direct store, whether each partition's sentinel (read in the same
+// HMGET) is the epoch guard last proved.
+func (s *RedisStore) queueLegacy(ctx context.Context, pipe redis.Pipeliner, keys []Key, fields []string) func() ([]any, bool) {
 	byPart := map[int][]int{} // partition -> positions in keys
 	for i := range keys {
-		p := partitionOf(&keys[i].Digest, len(s.parts))
+		p := 0
+		if len(s.parts) > 1 {
+			p = partitionOf(&keys[i].Digest, len(s.parts))
+		}
 		byPart[p] = append(byPart[p], i)
 	}
 	cmds := make(map[int]*redis.SliceCmd, len(byPart))
 	for p, pos := range byPart {
-		f := make([]string, len(pos))
+		f := make([]string, len(pos), len(pos)+1)
 		for j, i := range pos {
 			f[j] = fields[i]
 		}
+		if s.guarded {
+			f = append(f, sentinelField)
+		}
 		cmds[p] = pipe.HMGet(ctx, s.parts[p].entriesKey, f...)
 	}
-	return func() []any {
+	return func() ([]any, bool) {
 		vals := make([]any, len(keys))
+		whole := true
 		for p, pos := range byPart {
 			got := cmds[p].Val()
 			for j, i := range pos {
@@ -488,19 +559,35 @@ func (s *RedisStore) queueLegacy(ctx context.Context, pipe redis.Pipeliner, keys
 					vals[i] = got[j]
 				}
 			}
+			if s.guarded {
+				var sentinel any
+				if len(got) > len(pos) {
+					sentinel = got[len(pos)]
+				}
+				v, ok := sentinel.(string)
+				switch want := s.direct.epochs[p].Load(); {
+				case want == nil:
+					whole = false
+				case !epochHasSentinel(*want): // an earlier release's epoch: cannot tell
+				case !ok || v != *want:
+					whole = false
+				}
+			}
 		}
-		return vals
+		return vals, whole
 	}
 }
 
 // Get implements Store.
 func (s *RedisStore) Get(ctx context.Context, key Key) (Entry, bool, error) {
-	entries, found, err := s.lookup(ctx, []Key{key})
+	ctx, cancel := context.WithTimeout(ctx, s.opts.FailTimeout)
+	defer cancel()
+	entries, found, whole, err := s.lookup(ctx, []Key{key})
 	if err != nil {
 		return Entry{}, false, s.unavailable(err)
 	}
 	if !found[0] || !entries[0].Live(s.now().Unix()) {
-		return Entry{}, false, nil
+		return Entry{}, false, s.notWhole(whole)
 	}
 	return entries[0], true, nil
 }
@@ -574,6 +661,9 @@ func (s *RedisStore) List(ctx context.Context, cursor string, limit int) ([]Entr
 				return nil, "", s.unavailable(err)
 			}
 			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == sentinelField {
+					continue
+				}
 				if e, ok := s.readStored(parseField(kv[i], kv[i+1])); ok && e.Live(now) {
 					out = append(out, e)
 				}
@@ -700,6 +790,9 @@ func (s *RedisStore) loadPartition(ctx context.Context, part *redisPartition, fn
 		}
 		batch := make([]Entry, 0, len(p.kv)/2)
 		for i := 0; i+1 < len(p.kv); i += 2 {
+			if p.kv[i] == sentinelField {
+				continue
+			}
 			if e, ok := s.readStored(parseField(p.kv[i], p.kv[i+1])); ok && e.Live(now) {
 				batch = append(batch, e)
 			}
@@ -828,8 +921,17 @@ func (s *RedisStore) Status(ctx context.Context) Status {
 	if s.opts.MinReplicas > 0 {
 		st.Details["min_replicas"] = s.opts.MinReplicas
 	}
-	if s.policy != "" {
-		st.Details["maxmemory_policy"] = s.policy
+	if p := s.Policy(); p != "" {
+		st.Details["maxmemory_policy"] = p
+	}
+	if s.EvictionRisk() {
+		st.Details["eviction_risk"] = true
+	}
+	if n := s.lost.Load(); n > 0 {
+		st.Details["keys_lost"] = n
+	}
+	if ready, why := s.Ready(); !ready {
+		st.Details["not_ready"] = why
 	}
 	if len(s.parts) > 1 {
 		st.Details["partitions"] = len(s.parts)

@@ -116,15 +116,20 @@ func parseCompact(field, value string) (Entry, error) {
 }
 
 // loadBuckets reads the bucket counts of every partition, writing the
-// count for Capacity where there is none yet (the first writer wins).
+// count for Capacity where there is none yet (the first writer wins): a
+// read first, so that a full Redis (noeviction) does not stop an instance
+// from starting.
 func (s *RedisStore) loadBuckets(ctx context.Context) error {
 	want := bucketCount(s.opts.Capacity, len(s.parts))
 	for i := range s.parts {
 		p := &s.parts[i]
-		if err := s.client.SetNX(ctx, p.bucketsKey(), want, 0).Err(); err != nil {
-			return s.unavailable(fmt.Errorf("writing the bucket count: %w", err))
-		}
 		n, err := s.client.Get(ctx, p.bucketsKey()).Int()
+		if errors.Is(err, redis.Nil) { // written only when missing: a full redis refuses writes, not reads
+			if err = s.client.SetNX(ctx, p.bucketsKey(), want, 0).Err(); err != nil {
+				return s.unavailable(fmt.Errorf("writing the bucket count: %w", err))
+			}
+			n, err = s.client.Get(ctx, p.bucketsKey()).Int()
+		}
 		if err != nil {
 			return s.unavailable(fmt.Errorf("reading the bucket count: %w", err))
 		}
@@ -295,8 +300,9 @@ func (s *RedisStore) getCompact(ctx context.Context, pipe redis.Pipeliner, keys 
 
 // lookup returns the stored entry of each key (ok false where none), from
 // both layouts when s reads both, merged: one pipelined round trip (a
-// cluster client sends each node its share in parallel).
-func (s *RedisStore) lookup(ctx context.Context, keys []Key) ([]Entry, []bool, error) {
+// cluster client sends each node its share in parallel); whole is false
+// when a direct store found a partition's sentinel gone (queueLegacy).
+func (s *RedisStore) lookup(ctx context.Context, keys []Key) (_ []Entry, _ []bool, whole bool, _ error) {
 	fields := make([]string, len(keys))
 	for i := range keys {
 		fields[i] = keys[i].String()
@@ -308,9 +314,9 @@ func (s *RedisStore) lookup(ctx context.Context, keys []Key) ([]Entry, []bool, e
 		compact = s.getCompact(ctx, pipe, keys)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	legacy := legacyVals()
+	legacy, whole := legacyVals()
 	out := make([]Entry, len(keys))
 	found := make([]bool, len(keys))
 	for i := range keys {
@@ -329,7 +335,7 @@ func (s *RedisStore) lookup(ctx context.Context, keys []Key) ([]Entry, []bool, e
 			}
 		}
 	}
-	return out, found, nil
+	return out, found, whole, nil
 }
 
 // loadCompact calls fn with every live entry of partition p's buckets,
@@ -463,6 +469,9 @@ func (s *RedisStore) MigrateLayout(ctx context.Context) (int, error) {
 				}
 				batch := make([]Entry, 0, len(kv)/2)
 				for j := 0; j+1 < len(kv); j += 2 {
+					if kv[j] == sentinelField {
+						continue // stays: it guards the legacy keys still read
+					}
 					e, err := parseField(kv[j], kv[j+1])
 					if err != nil {
 						return moved, fmt.Errorf("redis: %s: %w (fix or delete the field, then migrate again)", p.entriesKey, err)
@@ -484,11 +493,17 @@ func (s *RedisStore) MigrateLayout(ctx context.Context) (int, error) {
 			if err != nil {
 				return moved, s.unavailable(err)
 			}
+			if left > 0 {
+				if has, err := s.client.HExists(ctx, p.entriesKey, sentinelField).Result(); err == nil && has {
+					left--
+				}
+			}
 			if left == 0 {
 				break
 			}
 		}
-		if err := s.client.Del(ctx, p.expiryKey).Err(); err != nil {
+		// Every member but the sentinel (scored +inf).
+		if err := s.client.ZRemRangeByScore(ctx, p.expiryKey, "-inf", "(+inf").Err(); err != nil {
 			return moved, s.unavailable(err)
 		}
 	}

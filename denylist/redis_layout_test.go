@@ -170,8 +170,12 @@ func TestRedisRollingUpgrade(t *testing.T) {
 		t.Fatalf("MigrateLayout: %d %v, want 31", n, err)
 	}
 	raw := srv.Client()
-	if k := raw.Exists(ctx, "{trv}:entries", "{trv}:expiry").Val(); k != 0 {
-		t.Fatalf("%d legacy keys left after the migration", k)
+	// Only the sentinels stay (redis_guard.go).
+	if f := raw.HKeys(ctx, "{trv}:entries").Val(); len(f) != 1 || f[0] != sentinelField {
+		t.Fatalf("legacy hash after the migration: %q, want the sentinel alone", f)
+	}
+	if m := raw.ZRange(ctx, "{trv}:expiry", 0, -1).Val(); len(m) != 1 || m[0] != sentinelField {
+		t.Fatalf("legacy expiry set after the migration: %q, want the sentinel alone", m)
 	}
 	compact := openLayout(t, srv, clk, LayoutCompact, 1)
 	for _, e := range append([]Entry{viaNew, viaOld}, early[1:]...) {

@@ -25,6 +25,7 @@ const (
 	DefaultRedisDialTimeout  = 2 * time.Second
 	DefaultRedisReadTimeout  = time.Second
 	DefaultRedisWriteTimeout = time.Second
+	DefaultRedisFailTimeout  = 100 * time.Millisecond
 )
 
 // Check modes of a Redis denylist (RedisOptions.CheckMode).
@@ -171,6 +172,14 @@ type RedisOptions struct {
 	// primary). Default: 1s (DefaultRedisReplicaTimeout).
 	ReplicaTimeout time.Duration `json:"replica_timeout,omitempty"`
 
+	// FailTimeout bounds how long a check (or a look-up) waits for Redis:
+	// past it, the check gets the handler's fail mode (503 with fail
+	// closed, the request passes with fail open), whatever the connection
+	// pool or the network does. It applies to every check that asks Redis:
+	// each one in check_mode direct, and in mirror mode those past
+	// max_staleness. Default: 100ms (DefaultRedisFailTimeout).
+	FailTimeout time.Duration `json:"fail_timeout,omitempty"`
+
 	// StreamMaxLen bounds the revocation event stream (approximately).
 	// Default: DefaultRedisStreamMaxLen. Not part of the JSON config.
 	StreamMaxLen int64 `json:"-"`
@@ -217,6 +226,7 @@ func (o *RedisOptions) UnmarshalJSON(b []byte) error {
 		WriteTimeout   jsonDuration `json:"write_timeout,omitempty"`
 		MaxStaleness   jsonDuration `json:"max_staleness,omitempty"`
 		ReplicaTimeout jsonDuration `json:"replica_timeout,omitempty"`
+		FailTimeout    jsonDuration `json:"fail_timeout,omitempty"`
 	}{plain: (*plain)(o)}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -228,6 +238,7 @@ func (o *RedisOptions) UnmarshalJSON(b []byte) error {
 	o.WriteTimeout = time.Duration(aux.WriteTimeout)
 	o.MaxStaleness = time.Duration(aux.MaxStaleness)
 	o.ReplicaTimeout = time.Duration(aux.ReplicaTimeout)
+	o.FailTimeout = time.Duration(aux.FailTimeout)
 	return nil
 }
 
@@ -301,6 +312,9 @@ func (o RedisOptions) WithDefaults() RedisOptions {
 	}
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = DefaultRedisWriteTimeout
+	}
+	if o.FailTimeout <= 0 {
+		o.FailTimeout = DefaultRedisFailTimeout
 	}
 	if o.CheckMode == "" {
 		o.CheckMode = CheckModeMirror

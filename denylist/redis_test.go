@@ -632,16 +632,30 @@ func TestOpenRedisEvictionPolicy(t *testing.T) {
 			}
 		})
 	}
-	t.Run("CONFIG disabled", func(t *testing.T) {
+	t.Run("CONFIG disabled: INFO read", func(t *testing.T) {
 		srv := redistest.StartConfig(t, "rename-command CONFIG \"\"\nmaxmemory-policy allkeys-lru\n")
-		core, logs := observer.New(zapcore.DebugLevel)
-		s, err := OpenRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, EvictionPolicy: "refuse", Logger: zap.New(core)})
-		if err != nil {
-			t.Fatalf("OpenRedis failed where CONFIG is disabled: %v", err)
+		_, err := OpenRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, EvictionPolicy: "refuse"})
+		if err == nil || !strings.Contains(err.Error(), "allkeys-lru") {
+			t.Fatalf("OpenRedis where CONFIG is disabled but INFO says allkeys-lru: %v", err)
 		}
-		s.Close()
-		if logs.FilterLevelExact(zapcore.DebugLevel).FilterMessageSnippet("maxmemory-policy").Len() != 1 {
-			t.Fatalf("want a debug line about the unreadable policy, got %v", logs.All())
+	})
+	t.Run("CONFIG and INFO disabled", func(t *testing.T) {
+		srv := redistest.Start(t, "--maxmemory-policy", "allkeys-lru")
+		if err := srv.Client().Do(ctx, "ACL", "SETUSER", "limited", "on", ">pw", "~*", "+@all", "-config", "-info").Err(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := OpenRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, Username: "limited", Password: "pw", EvictionPolicy: "refuse"})
+		if err == nil || !strings.Contains(err.Error(), "cannot read maxmemory-policy") {
+			t.Fatalf("OpenRedis with refuse where the policy cannot be read: %v", err)
+		}
+		core, logs := observer.New(zapcore.DebugLevel)
+		s, err := OpenRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, Username: "limited", Password: "pw", Logger: zap.New(core)})
+		if err != nil {
+			t.Fatalf("OpenRedis with warn where the policy cannot be read: %v", err)
+		}
+		defer s.Close()
+		if logs.FilterLevelExact(zapcore.WarnLevel).FilterMessageSnippet("cannot read maxmemory-policy").Len() != 1 || !s.EvictionRisk() || s.Policy() != "unknown" {
+			t.Fatalf("want one warning about the unreadable policy, got %v", logs.All())
 		}
 	})
 }

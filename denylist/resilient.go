@@ -191,7 +191,9 @@ func (r *Resilient) Ready() (ready bool, why string) {
 		return false, r.notReady().Error()
 	}
 	if p, ok := s.(interface{ Ready() (bool, string) }); ok {
-		return p.Ready()
+		if ok, why := p.Ready(); !ok {
+			return false, why
+		}
 	}
 	if r.Down() {
 		return false, "the store does not answer"
@@ -401,6 +403,9 @@ func (r *Resilient) openOutbox(ctx context.Context) {
 
 // adoptOutbox starts using an opened outbox.
 func (r *Resilient) adoptOutbox(ob *Outbox) {
+	if a := ob.SetAside(); a != "" {
+		r.logger.Error("token_revocation: "+a+"; revocations it held were confirmed by the upstream and may not have reached the store: the file set aside holds them", zap.String("store", r.o.Where))
+	}
 	r.outbox.Store(ob)
 	if n := ob.Len(); n > 0 {
 		r.logger.Warn("outbox holds confirmed revocations the store has not stored yet: enforcing them, and writing them to the store",
