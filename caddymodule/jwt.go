@@ -266,7 +266,7 @@ func unmarshalJWT(h *Handler, d *caddyfile.Dispenser) error {
 				err = parse(jc, d)
 				break
 			}
-			err = d.Errf("token_revocation: jwt %s: unknown option %q", jc.Issuer, d.Val())
+			err = unknownName(d, "jwt "+jc.Issuer, "option", d.Val(), jwtOptions)
 		}
 		if err != nil {
 			return err

@@ -274,7 +274,7 @@ func unmarshalRateLimit(h *Handler, d *caddyfile.Dispenser) error {
 		case "max_keys":
 			err = intArg(d, &h.RateLimit.MaxKeys)
 		default:
-			err = d.Errf("token_revocation: rate_limit: unknown option %q", d.Val())
+			err = unknownName(d, "rate_limit", "option", d.Val(), rateLimitOptions)
 		}
 		if err != nil {
 			return err
