@@ -73,7 +73,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        verified_only                   # respond mode, needs jwt: store only tokens that verify
 //	        case_insensitive                # the upstream routes paths without regard to case
 //	    }
-//	    browser_logout <path> [respond|forward] [{   # GET/POST sign-out: the caller's cookies and Authorization; same-site only
+//	    browser_logout <path> [respond|forward] [{   # this site's sign-out link (GET) or form (POST): the caller's cookies and Authorization
 //	        redirect <url>                  # 303 there once logged out; default: 204
 //	        cookie_path <path>              # Path of the expired cookies; default: /
 //	        cookie_domain <domain>
