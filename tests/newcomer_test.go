@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,6 +44,29 @@ func TestCLIIsQuiet(t *testing.T) {
 	}
 	if res := get(t, c.URL("/api"), "Authorization: Bearer quiet-1"); res.Status != http.StatusUnauthorized {
 		t.Errorf("the token revoked through the CLI: %d, want 401", res.Status)
+	}
+}
+
+// TestAdminFormBodyAnswersJSON: `curl -d token=...` to the real admin
+// endpoint is answered with a JSON error saying JSON is expected. On
+// 5278a12: "invalid character 'o' in literal true".
+func TestAdminFormBodyAnswersJSON(t *testing.T) {
+	c := startCaddy(t, `http:// {
+	token_revocation {
+		revoke /oauth/revoke
+	}
+	respond 200
+}`)
+	res := postForm(t, c.AdminURL("/token-revocation/revoke"), url.Values{"token": {"form-1"}})
+	var ae struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(res.Body), &ae); err != nil {
+		t.Fatalf("%d %q is not a JSON error: %v", res.Status, res.Body, err)
+	}
+	want := "token_revocation: the body is not JSON (it was sent as application/x-www-form-urlencoded): the admin API reads JSON only; send a JSON object"
+	if res.Status != http.StatusBadRequest || !strings.HasPrefix(ae.Error, want) {
+		t.Errorf("%d %q, want 400 starting with %q", res.Status, ae.Error, want)
 	}
 }
 
