@@ -94,6 +94,10 @@ func TestOneLineFormsSayWhatToType(t *testing.T) {
 			[]string{"clients app: the clients go in a block", "clients {, then app <secret>, then }"}, "s3cret-value"},
 		{"clients line", "token_revocation {\n\tclients {\n\t\tapp s3cret value\n\t}\n}",
 			[]string{"clients: app: one secret per client", "in quotes"}, "s3cret"},
+		{"jwt", "token_revocation {\n\tjwt https://idp.example https://idp.example/certs\n}",
+			[]string{"jwt https://idp.example https://idp.example/certs: one issuer per jwt block", "jwt https://idp.example {, then jwks_url <url>"}, ""},
+		{"rate_limit", "token_revocation {\n\trate_limit client 5/1s\n}",
+			[]string{"rate_limit client: want off, or a block", "rate_limit {, then client 50/1s 100"}, ""},
 		{"store alone", "token_revocation {\n\tstore\n}",
 			[]string{"store redis {, then address <host:port> on the next line, then }"}, ""},
 	} {
