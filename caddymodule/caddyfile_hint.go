@@ -61,15 +61,16 @@ var broughtFromElsewhere = map[string]struct{ name, from string }{
 	"secret":          {"hmac_secret", ""},
 }
 
-// unknownName is the error for name, which the block where (e.g. "redis",
-// "jwt https://idp.example") does not take: it says the closest name of
-// valid ("did you mean address?"), or the one a name brought from other
+// unknownName is the error for name, a what ("option", "subdirective",
+// "store", "API") that the block where ("redis", "jwt https://idp.example";
+// "" for the handler's own block) does not take: it says the closest name
+// of valid ("did you mean address?"), or the one a name brought from other
 // software stands for, and lists valid.
 func unknownName(d *caddyfile.Dispenser, where, what, name string, valid []string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "token_revocation: ")
+	b.WriteString("token_revocation: ")
 	if where != "" {
-		fmt.Fprintf(&b, "%s: ", where)
+		b.WriteString(where + ": ")
 	}
 	fmt.Fprintf(&b, "unknown %s %q", what, name)
 	if s := suggest(name, valid); s != "" {
