@@ -9,7 +9,7 @@ run:
 test:
 	./scripts/test
 
-# bin/caddy via xcaddy, pinned by go.mod and scripts/build (as users build it).
+# bin/caddy via xcaddy, as xcaddy.json says (as users build it).
 build:
 	./scripts/build
 

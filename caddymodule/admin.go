@@ -1,11 +1,13 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -365,12 +367,32 @@ func (a *adminCall) readRequest() (*AdminRequest, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, apiError(http.StatusBadRequest, "the body is empty: send a JSON object such as {\"token\": \"...\"} or {\"issuer\": \"...\", \"session\": \"...\"}")
 		}
+		if msg := notJSONObject(body, a.r.Header.Get("Content-Type")); msg != "" {
+			return nil, apiError(http.StatusBadRequest, "%s", msg)
+		}
 		return nil, apiError(http.StatusBadRequest, "the body is not a valid request (JSON object with token, jti, session, user, key, issuer, namespace, cutoff): %v", err)
 	}
 	if dec.More() {
 		return nil, apiError(http.StatusBadRequest, "the body holds more than one JSON value: send one object")
 	}
 	return &req, nil
+}
+
+// notJSONObject says what is wrong with a body that is not one JSON
+// object (a form, plain text, a JSON array or string), or returns "".
+func notJSONObject(body []byte, contentType string) string {
+	const send = `send a JSON object such as {"token": "..."} with Content-Type: application/json`
+	sent := ""
+	if mt, _, _ := mime.ParseMediaType(contentType); mt != "" && mt != "application/json" {
+		sent = " (it was sent as " + mt + ")"
+	}
+	switch trimmed := bytes.TrimSpace(body); {
+	case !json.Valid(trimmed):
+		return "the body is not JSON" + sent + ": the admin API reads JSON only; " + send
+	case trimmed[0] != '{':
+		return "the body is JSON but not an object: " + send
+	}
+	return ""
 }
 
 // adminTarget is what an AdminRequest names, resolved for a handler.

@@ -433,7 +433,8 @@ func TestAdminBadRequests(t *testing.T) {
 		{"GET revoke", "GET", "/token-revocation/revoke", nil, 405, "use POST"},
 		{"POST status", "POST", "/token-revocation/status", "{}", 405, "use GET"},
 		{"empty body", "POST", "/token-revocation/revoke", "", 400, "the body is empty"},
-		{"not JSON", "POST", "/token-revocation/revoke", "token=abc", 400, "not a valid request"},
+		{"not JSON", "POST", "/token-revocation/revoke", "token=abc", 400, `the body is not JSON: the admin API reads JSON only; send a JSON object such as {"token": "..."} with Content-Type: application/json`},
+		{"JSON not an object", "POST", "/token-revocation/revoke", `"abc"`, 400, "the body is JSON but not an object"},
 		{"unknown field", "POST", "/token-revocation/revoke", `{"tokn": "x"}`, 400, `unknown field "tokn"`},
 		{"two values", "POST", "/token-revocation/revoke", `{"token": "x"} {}`, 400, "more than one JSON value"},
 		{"nothing named", "POST", "/token-revocation/revoke", `{"namespace": "x"}`, 400, "give one of token, jti, session or user"},
@@ -462,6 +463,28 @@ func TestAdminBadRequests(t *testing.T) {
 				t.Error("405 without Allow")
 			}
 		})
+	}
+}
+
+// TestAdminFormBodySaysJSON: a form body (curl -d token=...) is answered
+// with what to send instead; on 5278a12 with "invalid character 'o' in
+// literal true".
+func TestAdminFormBodySaysJSON(t *testing.T) {
+	srv := startAdmin(t, newTestHandler(t, &Handler{}, nil))
+	res, err := srv.Client().Post(srv.URL+"/token-revocation/revoke", "application/x-www-form-urlencoded", strings.NewReader("token=abc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var ae struct {
+		Error string `json:"error"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&ae); err != nil {
+		t.Fatal(err)
+	}
+	want := "token_revocation: the body is not JSON (it was sent as application/x-www-form-urlencoded): the admin API reads JSON only"
+	if res.StatusCode != http.StatusBadRequest || !strings.HasPrefix(ae.Error, want) {
+		t.Errorf("%d %q, want 400 starting with %q", res.StatusCode, ae.Error, want)
 	}
 }
 

@@ -74,7 +74,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        verified_only                   # respond mode, needs jwt: store only tokens that verify
 //	        case_insensitive                # the upstream routes paths without regard to case
 //	    }
-//	    browser_logout <path> [respond|forward] [{   # GET/POST sign-out: the caller's cookies and Authorization; same-site only
+//	    browser_logout <path> [respond|forward] [{   # this site's sign-out link (GET) or form (POST): the caller's cookies and Authorization
 //	        redirect <url>                  # 303 there once logged out; default: 204
 //	        cookie_path <path>              # Path of the expired cookies; default: /
 //	        cookie_domain <domain>
@@ -164,6 +164,11 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	}
 //
 // Route types: see Route.Type.
+//
+// A name a block does not take is refused with the closest one it takes
+// ("did you mean address?") and the list of them (caddyfile_hint.go);
+// names from elsewhere (jwks_uri, caddy-jwt's jwk_url) point at this
+// grammar's (jwks_url) rather than being accepted as aliases.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
@@ -255,7 +260,7 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 	case "live_connections":
 		return unmarshalLiveConnections(h, d) // live_connections.go
 	}
-	return d.Errf("token_revocation: unknown subdirective %q", name)
+	return unknownName(d, "", "subdirective", name, handlerSubdirectives())
 }
 
 // unmarshalRoute parses `<type> <path> [respond|forward] [{ ... }]`.
@@ -310,7 +315,7 @@ func (rc *Route) unmarshalOption(d *caddyfile.Dispenser) error {
 	case "realm_wide":
 		return flagArg(d, &keycloakAdminConfig(rc).RealmWide)
 	}
-	return d.Errf("token_revocation: %s %s: unknown option %q", rc.Type, rc.Path, d.Val())
+	return unknownName(d, rc.Type+" "+rc.Path, "option", d.Val(), routeOptions)
 }
 
 // unmarshalStore parses `store embedded [<path>]` and `store redis { ... }`.
@@ -319,7 +324,7 @@ func unmarshalStore(h *Handler, d *caddyfile.Dispenser) error {
 		return d.Err("token_revocation: store given twice")
 	}
 	if !d.NextArg() {
-		return d.Err("token_revocation: store: want embedded or redis")
+		return d.Err("token_revocation: store: want embedded [<path>], or redis followed by a block: store redis {, then address <host:port> on the next line, then }")
 	}
 	h.Store = &StoreConfig{}
 	switch d.Val() {
@@ -335,11 +340,11 @@ func unmarshalStore(h *Handler, d *caddyfile.Dispenser) error {
 	case "redis":
 		h.Store.Redis = &denylist.RedisOptions{}
 		if d.NextArg() {
-			return d.ArgErr()
+			return d.Errf("token_revocation: store redis %s: the address goes in a block; write three lines: store redis {, then address %s, then }", d.Val(), d.Val())
 		}
 		return unmarshalRedis(d, h.Store.Redis)
 	}
-	return d.Errf("token_revocation: store %q: want embedded or redis", d.Val())
+	return unknownName(d, "store", "store", d.Val(), storeKinds)
 }
 
 func unmarshalRedis(d *caddyfile.Dispenser, c *denylist.RedisOptions) error {
@@ -417,14 +422,14 @@ func unmarshalRedis(d *caddyfile.Dispenser, c *denylist.RedisOptions) error {
 				case "min_version":
 					err = oneArg(d, &c.TLS.MinVersion)
 				default:
-					err = d.Errf("token_revocation: redis tls: unknown option %q", d.Val())
+					err = unknownName(d, "redis tls", "option", d.Val(), redisTLSOptions)
 				}
 				if err != nil {
 					return err
 				}
 			}
 		default:
-			err = d.Errf("token_revocation: redis: unknown option %q", d.Val())
+			err = unknownName(d, "redis", "option", d.Val(), redisOptions)
 		}
 		if err != nil {
 			return err

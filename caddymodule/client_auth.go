@@ -217,7 +217,7 @@ func (cs clientSet) valid(id, secret string) bool {
 //	}
 func unmarshalClients(h *Handler, d *caddyfile.Dispenser) error {
 	if d.NextArg() {
-		return d.ArgErr()
+		return d.Errf("token_revocation: clients %s: the clients go in a block, one <id> <secret> per line; write three lines: clients {, then %s <secret>, then }", d.Val(), d.Val())
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		c := &ClientConfig{ID: d.Val()}
@@ -226,7 +226,7 @@ func unmarshalClients(h *Handler, d *caddyfile.Dispenser) error {
 		}
 		c.Secret = d.Val()
 		if d.NextArg() {
-			return d.ArgErr()
+			return d.Errf("token_revocation: clients: %s: one secret per client, and this line holds more (a secret with spaces goes in quotes)", c.ID)
 		}
 		h.Clients = append(h.Clients, c)
 	}

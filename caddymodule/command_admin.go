@@ -4,10 +4,46 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 )
+
+// loadConfig reads file and adapts it to JSON as caddycmd.LoadConfig does
+// (adapter "" means caddyfile for a file named Caddyfile*, *.caddyfile,
+// else JSON), but quietly: LoadConfig logs two JSON lines on stderr
+// ("using config from file", "adapted config to JSON"), noise in a CLI
+// call whose output is its answer. The adapter's warnings (formatting)
+// are the running Caddy's business, not the CLI's. It returns the JSON
+// and the adapter used.
+func loadConfig(file, adapter string) ([]byte, string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, "", err
+	}
+	base := strings.ToLower(filepath.Base(file))
+	if adapter == "" && filepath.Ext(base) != ".json" && (strings.HasPrefix(base, "caddyfile") || strings.HasSuffix(base, ".caddyfile")) {
+		adapter = "caddyfile"
+	}
+	if adapter == "" {
+		if !json.Valid(b) {
+			return nil, "", fmt.Errorf("%s is not JSON: name its adapter (--adapter caddyfile)", file)
+		}
+		return b, "", nil
+	}
+	a := caddyconfig.GetAdapter(adapter)
+	if a == nil {
+		return nil, "", fmt.Errorf("unknown config adapter %q", adapter)
+	}
+	cfg, _, err := a.Adapt(b, map[string]any{"filename": file})
+	if err != nil {
+		return nil, "", fmt.Errorf("adapting it with %s: %v", adapter, err)
+	}
+	return cfg, adapter, nil
+}
 
 // adminAddress is the admin endpoint to call: --address; else the admin
 // listener of --config (or of a Caddyfile in the current directory, the one
@@ -27,7 +63,7 @@ func (o *cliOptions) adminAddress() (string, error) {
 	if file == "" {
 		return caddycmd.DetermineAdminAPIAddress("", nil, "", "")
 	}
-	cfg, _, _, err := caddycmd.LoadConfig(file, adapter)
+	cfg, adapter, err := loadConfig(file, adapter)
 	if err != nil {
 		return "", fmt.Errorf("token_revocation: reading the admin endpoint from %s: %v (or give --address)", file, err)
 	}

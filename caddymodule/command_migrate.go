@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
@@ -54,7 +53,7 @@ func (o *cliOptions) migrateLayout(ctx context.Context, w io.Writer) error {
 		}
 		file, adapter = "Caddyfile", "caddyfile"
 	}
-	cfg, _, _, err := caddycmd.LoadConfig(file, adapter)
+	cfg, _, err := loadConfig(file, adapter)
 	if err != nil {
 		return fmt.Errorf("token_revocation: reading %s: %v", file, err)
 	}

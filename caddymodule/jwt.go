@@ -236,7 +236,7 @@ func unmarshalJWT(h *Handler, d *caddyfile.Dispenser) error {
 	}
 	jc.Issuer = d.Val()
 	if d.NextArg() {
-		return d.ArgErr()
+		return d.Errf("token_revocation: jwt %s %s: one issuer per jwt block, its settings in the block; write three lines: jwt %s {, then jwks_url <url> (or another setting), then }", jc.Issuer, d.Val(), jc.Issuer)
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
@@ -266,7 +266,7 @@ func unmarshalJWT(h *Handler, d *caddyfile.Dispenser) error {
 				err = parse(jc, d)
 				break
 			}
-			err = d.Errf("token_revocation: jwt %s: unknown option %q", jc.Issuer, d.Val())
+			err = unknownName(d, "jwt "+jc.Issuer, "option", d.Val(), jwtOptions)
 		}
 		if err != nil {
 			return err

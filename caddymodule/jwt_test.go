@@ -548,7 +548,7 @@ func TestJWTCaddyfile(t *testing.T) {
 	for input, want := range map[string]string{
 		"token_revocation {\n jwt {\n jwks_url x\n }\n }":     "missing issuer",
 		"token_revocation {\n jwt i {\n jwks x\n }\n }":       `unknown option "jwks"`,
-		"token_revocation {\n jwt i j\n }":                    "wrong argument count",
+		"token_revocation {\n jwt i j\n }":                    "jwt i j: one issuer per jwt block, its settings in the block; write three lines: jwt i {, then jwks_url <url>",
 		"token_revocation {\n jwt i {\n clock_skew x\n }\n }": "want a duration",
 	} {
 		var h Handler

@@ -206,7 +206,7 @@ func unmarshalLiveConnections(h *Handler, d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("token_revocation: live_connections: unknown option %q (want close_on_expiry or frame_wait)", d.Val())
+			return unknownName(d, "live_connections", "option", d.Val(), liveConnectionsOptions)
 		}
 	}
 	return nil

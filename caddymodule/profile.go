@@ -33,6 +33,17 @@ type apiProfile struct {
 	caseInsensitive bool
 }
 
+// optionNames are the options a profile's block takes: mode, and the
+// API's own.
+func (p *apiProfile) optionNames() []string {
+	out := []string{"mode"}
+	for k := range p.options {
+		out = append(out, k)
+	}
+	slices.Sort(out[1:])
+	return out
+}
+
 // profileRoute is one route of a profile.
 type profileRoute struct {
 	Type, Path string
@@ -108,7 +119,7 @@ func unmarshalProfile(h *Handler, d *caddyfile.Dispenser) error {
 	pc := &ProfileConfig{API: d.Val(), Settings: map[string]string{}}
 	prof, ok := profiles[pc.API]
 	if !ok {
-		return d.Errf("token_revocation: profile %q: unknown API (known: %s)", pc.API, strings.Join(profileNames(), ", "))
+		return unknownName(d, "profile", "API", pc.API, profileNames())
 	}
 	if d.NextArg() {
 		pc.Prefix = d.Val()
@@ -126,7 +137,7 @@ func unmarshalProfile(h *Handler, d *caddyfile.Dispenser) error {
 		}
 		parse, ok := prof.options[opt]
 		if !ok {
-			return d.Errf("token_revocation: profile %s: unknown option %q", pc.API, opt)
+			return unknownName(d, "profile "+pc.API, "option", opt, prof.optionNames())
 		}
 		if err := parse(&profileConfig{Settings: pc.Settings}, d); err != nil {
 			return err

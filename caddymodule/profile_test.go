@@ -109,7 +109,7 @@ usergrid_revoketokens /ug/{org}/{app}/users/{user}/revoketokens forward`,
 func TestProfileErrors(t *testing.T) {
 	tests := map[string]struct{ input, want string }{
 		"no name":          {"token_revocation {\n profile\n}", "name the API (one of keycloak, meshydb, usergrid)"},
-		"unknown":          {"token_revocation {\n profile okta\n}", `unknown API (known: keycloak, meshydb, usergrid)`},
+		"unknown":          {"token_revocation {\n profile okta\n}", `unknown API "okta" (valid: keycloak, meshydb, usergrid)`},
 		"bad prefix":       {"token_revocation {\n profile keycloak auth\n}", "must start with /"},
 		"placeholder":      {"token_revocation {\n profile keycloak /{x}\n}", "hold no placeholder"},
 		"extra arg":        {"token_revocation {\n profile keycloak /a /b\n}", "wrong argument count"},

@@ -259,7 +259,7 @@ func unmarshalRateLimit(h *Handler, d *caddyfile.Dispenser) error {
 	h.RateLimit = &RateLimitConfig{}
 	if d.NextArg() {
 		if d.Val() != Off || d.NextArg() {
-			return d.Errf("token_revocation: rate_limit: want a block, or off")
+			return d.Errf("token_revocation: rate_limit %s: want off, or a block; write three lines: rate_limit {, then client 50/1s 100 (or address, max_keys), then }", d.Val())
 		}
 		h.RateLimit.Off = true
 		return nil
@@ -274,7 +274,7 @@ func unmarshalRateLimit(h *Handler, d *caddyfile.Dispenser) error {
 		case "max_keys":
 			err = intArg(d, &h.RateLimit.MaxKeys)
 		default:
-			err = d.Errf("token_revocation: rate_limit: unknown option %q", d.Val())
+			err = unknownName(d, "rate_limit", "option", d.Val(), rateLimitOptions)
 		}
 		if err != nil {
 			return err

@@ -9,11 +9,21 @@ import (
 // TestReadmeSyntaxMatchesGodoc keeps the README's directive syntax the one
 // documented on UnmarshalCaddyfile, line for line.
 func TestReadmeSyntaxMatchesGodoc(t *testing.T) {
-	src, err := os.ReadFile("caddyfile.go")
+	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme, err := os.ReadFile("../README.md")
+	block := strings.TrimRight(strings.Join(godocGrammar(t), "\n"), "\n")
+	if !strings.Contains(string(readme), "```caddyfile\n"+block+"\n```") {
+		t.Errorf("README.md's directive syntax differs from UnmarshalCaddyfile's godoc; paste this into the README:\n%s", block)
+	}
+}
+
+// godocGrammar returns the lines of UnmarshalCaddyfile's syntax block, ""
+// for a blank line inside it.
+func godocGrammar(t *testing.T) []string {
+	t.Helper()
+	src, err := os.ReadFile("caddyfile.go")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,17 +33,14 @@ func TestReadmeSyntaxMatchesGodoc(t *testing.T) {
 	if start < 0 || end < start {
 		t.Fatal("the syntax block of UnmarshalCaddyfile's godoc was not found")
 	}
-	var want []string
+	var out []string
 	for _, l := range strings.Split(s[start:end], "\n") {
 		switch l = strings.TrimPrefix(l, "//"); {
 		case strings.HasPrefix(l, "\t"):
-			want = append(want, l[1:])
+			out = append(out, l[1:])
 		case l == "":
-			want = append(want, "") // a blank line inside the block
+			out = append(out, "") // a blank line inside the block
 		}
 	}
-	block := strings.TrimRight(strings.Join(want, "\n"), "\n")
-	if !strings.Contains(string(readme), "```caddyfile\n"+block+"\n```") {
-		t.Errorf("README.md's directive syntax differs from UnmarshalCaddyfile's godoc; paste this into the README:\n%s", block)
-	}
+	return out
 }

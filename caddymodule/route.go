@@ -63,7 +63,9 @@ type Route struct {
 	//     handler's cookies and the Authorization header; a verified one's
 	//     session too), expires the cookies and redirects (303) to
 	//     BrowserLogout.Redirect, or answers 204. Cross-site calls are
-	//     refused (403): see route_browser_logout.go.
+	//     refused (403), and so is a GET that does not show it is
+	//     same-site (no Sec-Fetch-Site, Origin or Referer: curl); see
+	//     route_browser_logout.go.
 	//   - "keycloak_admin": a Keycloak client's Admin URL (path ending
 	//     in "/*"): the realm-signed k_push_not_before and k_logout
 	//     actions become client-wide (azp) or, with realm_wide,

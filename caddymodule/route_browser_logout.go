@@ -67,6 +67,12 @@ func checkBrowserLogout(rc *Route) error {
 // errCrossSite answers a browser logout the browser says another site sent.
 var errCrossSite = &oauthError{Status: http.StatusForbidden, Code: "access_denied", Description: "cross-site logout refused: send it from this site (a POST, or a GET with Sec-Fetch-Site, Origin or Referer of this site)"}
 
+// errGETUnproven answers a GET that says nothing of where it comes from
+// (curl, an old browser, a privacy proxy stripping the headers): it
+// cannot be told from a cross-site one, an <img> elsewhere.
+var errGETUnproven = &oauthError{Status: http.StatusForbidden, Code: "access_denied", Description: "a GET logout must show it comes from this site " +
+	"(browsers send Sec-Fetch-Site, Origin or Referer on a link or form of this site; this request has none): send a POST, or a GET with one of those headers"}
+
 func readBrowserLogout(h *Handler, r *http.Request, c *routeCall) error {
 	src := token.Sources{Schemes: h.Schemes, Cookies: h.Cookies, MaxTokenSize: h.MaxTokenSize}
 	found, err := src.Extract(r, nil)
@@ -81,6 +87,9 @@ func readBrowserLogout(h *Handler, r *http.Request, c *routeCall) error {
 	}
 	if cookies || r.Method == http.MethodGet {
 		if !sameSite(r) {
+			if r.Method == http.MethodGet && r.Header.Get("Sec-Fetch-Site") == "" && r.Header.Get("Origin") == "" && r.Header.Get("Referer") == "" {
+				return errGETUnproven
+			}
 			return errCrossSite
 		}
 	}

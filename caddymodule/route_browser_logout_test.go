@@ -34,25 +34,26 @@ func TestBrowserLogout(t *testing.T) {
 		method  string
 		headers []string
 		want    int
+		says    string // in the refusal's body
 	}{
-		{"POST, no headers", "POST", nil, 303},
-		{"POST, same-origin", "POST", []string{"Sec-Fetch-Site", "same-origin", "Origin", "http://app.test"}, 303},
-		{"GET, same-origin", "GET", []string{"Sec-Fetch-Site", "same-origin"}, 303},
-		{"GET, typed in", "GET", []string{"Sec-Fetch-Site", "none"}, 303},
-		{"GET, Referer of this site", "GET", []string{"Referer", "http://app.test/home"}, 303},
-		{"GET, no evidence", "GET", nil, 403},
-		{"GET, cross-site", "GET", []string{"Sec-Fetch-Site", "cross-site"}, 403},
-		{"POST, cross-site", "POST", []string{"Sec-Fetch-Site", "cross-site"}, 403},
-		{"POST, other Origin", "POST", []string{"Origin", "https://evil.test"}, 403},
-		{"GET, other Referer", "GET", []string{"Referer", "https://evil.test/x"}, 403},
-		{"POST, same-site header but other Origin", "POST", []string{"Sec-Fetch-Site", "same-site", "Origin", "http://other.app.test"}, 403},
+		{"POST, no headers", "POST", nil, 303, ""},
+		{"POST, same-origin", "POST", []string{"Sec-Fetch-Site", "same-origin", "Origin", "http://app.test"}, 303, ""},
+		{"GET, same-origin", "GET", []string{"Sec-Fetch-Site", "same-origin"}, 303, ""},
+		{"GET, typed in", "GET", []string{"Sec-Fetch-Site", "none"}, 303, ""},
+		{"GET, Referer of this site", "GET", []string{"Referer", "http://app.test/home"}, 303, ""},
+		{"GET, no evidence", "GET", nil, 403, "a GET logout must show it comes from this site (browsers send Sec-Fetch-Site, Origin or Referer on a link or form of this site; this request has none): send a POST"},
+		{"GET, cross-site", "GET", []string{"Sec-Fetch-Site", "cross-site"}, 403, "cross-site logout refused"},
+		{"POST, cross-site", "POST", []string{"Sec-Fetch-Site", "cross-site"}, 403, ""},
+		{"POST, other Origin", "POST", []string{"Origin", "https://evil.test"}, 403, ""},
+		{"GET, other Referer", "GET", []string{"Referer", "https://evil.test/x"}, 403, ""},
+		{"POST, same-site header but other Origin", "POST", []string{"Sec-Fetch-Site", "same-site", "Origin", "http://other.app.test"}, 403, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := browserLogoutHandler(t, "/bye")
 			tok := jwt(map[string]any{"iss": "idp", "sub": "u1", "iat": now, "exp": now + 300, "n": c.name})
 			res := serve(t, h, &upstream{}, logoutRequest(c.method, tok, c.headers...))
-			if res.status != c.want {
-				t.Fatalf("status %d %s, want %d", res.status, res.body, c.want)
+			if res.status != c.want || !strings.Contains(res.body, c.says) {
+				t.Fatalf("status %d %s, want %d saying %q", res.status, res.body, c.want, c.says)
 			}
 			api := serve(t, h, &upstream{}, bearer("/api", tok)).status
 			if c.want == 303 {

@@ -8,7 +8,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // caddy_token_revocation_build_info{version="..."} 1. `caddy list-modules
 // --versions` shows the Go module version from the binary's build info
 // instead: the tag when built from a published version, the version
-// scripts/build pins (MODULE_VERSION) for a build from a checkout, nothing
+// xcaddy.json pins for a build from a checkout (scripts/build), nothing
 // for `go build ./cmd/caddy` (there the module is the main module).
 const Version = "v0.2.0"
 

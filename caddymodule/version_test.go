@@ -1,26 +1,37 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 )
 
-// TestVersionEverywhere: scripts/build builds the module at Version (so
-// that `caddy list-modules --versions` shows it), and CHANGELOG.md's latest
-// entry is Version.
+// TestVersionEverywhere: xcaddy.json, the recipe scripts/build runs,
+// builds this module at Version (so that `caddy list-modules --versions`
+// shows it), and CHANGELOG.md's latest entry is Version.
 func TestVersionEverywhere(t *testing.T) {
-	b, err := os.ReadFile("../scripts/build")
+	b, err := os.ReadFile("../xcaddy.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^MODULE_VERSION=(\S+)$`).FindSubmatch(b)
-	if m == nil {
-		t.Fatal("scripts/build has no MODULE_VERSION= line")
+	var recipe struct {
+		Plugins []struct{ Module, Version, Replace string }
 	}
-	if string(m[1]) != Version {
-		t.Errorf("scripts/build builds the module at %q, want Version %q", m[1], Version)
+	if err := json.Unmarshal(b, &recipe); err != nil {
+		t.Fatalf("xcaddy.json: %v", err)
+	}
+	found := false
+	for _, p := range recipe.Plugins {
+		if p.Module == "github.com/caddy-token-revocation/caddy-token-revocation" {
+			found = true
+			if p.Version != Version {
+				t.Errorf("xcaddy.json builds the module at %q, want Version %q", p.Version, Version)
+			}
+		}
+	}
+	if !found {
+		t.Error("xcaddy.json does not build this module")
 	}
 	cl, err := os.ReadFile("../CHANGELOG.md")
 	if err != nil {

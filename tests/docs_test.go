@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
 // The documentation is tested as a user runs it, with the Caddy binary
@@ -28,10 +30,16 @@ import (
 //     provisioned, its settings checked) unless it uses `store redis` or
 //     a `jwt` block, which would reach for the Redis or the issuer it names. A block that is a fragment (it
 //     starts with a directive, not a site address or a global options
-//     block) is adapted wrapped in a site block, `:8080 { ... }`. A block
+//     block) must say where it goes in a first comment line ("# in the
+//     site block in front of the API"), and is adapted as a reader pastes
+//     it there, wrapped in a site block, `:8080 { ... }`. A block
 //     that writes syntax rather than config (it holds <placeholders> such
 //     as `<path>`) is skipped: the directive reference, kept equal to the
 //     godoc by caddymodule's TestReadmeSyntaxMatchesGodoc;
+//   - a `jwt` block in a snippet does not fetch its keys from the site the
+//     snippet serves (the gateway itself, not serving yet at start);
+//   - the lock error of two instances on one data directory is quoted
+//     where the docs say what to do about it;
 //   - every ```sh, ```bash or ```shell block parses with `bash -n`;
 //   - the README's ```json block under "Caddy JSON" is the
 //     token_revocation handler that `caddy adapt` prints for the file the
@@ -112,6 +120,9 @@ func isFragment(body string) bool {
 	return false
 }
 
+// placement is the first line of a fragment that says where it goes.
+var placement = regexp.MustCompile(`^\s*# (in|inside) [^\n]*site block`)
+
 // caddyCmd runs the Caddy binary with args and stdin.
 func caddyCmd(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
@@ -136,6 +147,10 @@ func checkCaddyfile(t *testing.T, where, body string) {
 		t.Errorf("%s is not caddy fmt-clean; formatted it reads:\n%s", where, formatted)
 	}
 	if isFragment(body) {
+		if !placement.MatchString(body) {
+			t.Errorf("%s starts with a directive and does not say where it goes: make its first line a comment such as `# in the site block in front of the API`\n%s", where, body)
+			return
+		}
 		body = ":8080 {\n" + body + "}\n"
 	}
 	file := filepath.Join(t.TempDir(), "Caddyfile")
@@ -383,4 +398,102 @@ func TestMonitoringMetricsExist(t *testing.T) {
 	if t.Failed() {
 		t.Logf("scraped:\n%s", res.Body)
 	}
+}
+
+// domainName matches the host names a snippet's site addresses and
+// placement comment name.
+var domainName = regexp.MustCompile(`[a-z0-9-]+(\.[a-z0-9-]+)+`)
+
+// siteHosts returns the hosts of the sites a Caddyfile snippet serves:
+// its site addresses, or those its placement comment names.
+func siteHosts(body string) map[string]bool {
+	hosts := map[string]bool{}
+	for i, line := range strings.Split(body, "\n") {
+		switch {
+		case i == 0 && placement.MatchString(line):
+			for _, h := range domainName.FindAllString(line, -1) {
+				hosts[h] = true
+			}
+		case line != "" && line[0] != '\t' && line[0] != ' ' && line[0] != '#' && strings.HasSuffix(line, "{"):
+			for _, addr := range strings.FieldsFunc(strings.TrimSuffix(line, "{"), func(r rune) bool { return r == ',' || r == ' ' }) {
+				if !strings.Contains(addr, "://") {
+					addr = "//" + addr
+				}
+				if u, err := url.Parse(addr); err == nil && u.Hostname() != "" {
+					hosts[u.Hostname()] = true
+				}
+			}
+		}
+	}
+	return hosts
+}
+
+// TestDocsJWTKeysNotFromTheGatewayItself: a snippet's jwt block whose
+// issuer is a site the snippet serves (Keycloak behind the gateway, at
+// its public URL) names where the keys come from (jwks_url, discovery,
+// keys) elsewhere; found by discovery they would be fetched through the
+// gateway, which is not serving yet while it starts (a JWKS fetch
+// failure at every start). On 5278a12 the Keycloak guide's did.
+func TestDocsJWTKeysNotFromTheGatewayItself(t *testing.T) {
+	_, blocks := docSnippets(t, "caddyfile")
+	jwts := 0
+	for _, s := range blocks {
+		hosts := siteHosts(s.body)
+		lines := strings.Split(s.body, "\n")
+		for i, line := range lines {
+			f := strings.Fields(line)
+			if len(f) < 2 || f[0] != "jwt" {
+				continue
+			}
+			jwts++
+			iss, err := url.Parse(f[1])
+			if err != nil || !hosts[iss.Hostname()] {
+				continue
+			}
+			indent := len(line) - len(strings.TrimLeft(line, "\t"))
+			elsewhere := false
+			for _, l := range lines[i+1:] {
+				if !strings.Contains(line, "{") || len(l)-len(strings.TrimLeft(l, "\t")) <= indent {
+					break
+				}
+				g := strings.Fields(l)
+				switch {
+				case len(g) < 2:
+				case g[0] == "jwks_url" || g[0] == "discovery":
+					u, err := url.Parse(g[1])
+					elsewhere = err == nil && !hosts[u.Hostname()]
+				case g[0] == "public_key" || g[0] == "public_key_file" || g[0] == "hmac_secret":
+					elsewhere = true
+				}
+			}
+			if !elsewhere {
+				t.Errorf("%s: `%s` is a site of this snippet, so its keys would be fetched through the gateway itself: give jwks_url the IdP's own address (as reverse_proxy reaches it)", s, strings.TrimSpace(line))
+			}
+		}
+	}
+	if jwts < 3 {
+		t.Fatalf("only %d jwt blocks found in the docs' snippets", jwts)
+	}
+}
+
+// TestDocsQuoteTheDataDirectoryLock: the error a second Caddy on the same
+// data directory gets is quoted in the docs, beside how to give each
+// instance its own. On 5278a12 nothing said so.
+func TestDocsQuoteTheDataDirectoryLock(t *testing.T) {
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := denylist.ErrLocked.Error()
+	for _, f := range docFiles(t, root) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(strings.Fields(string(b)), " ")
+		if i := strings.Index(text, msg); i >= 0 && strings.Contains(text[i:min(len(text), i+len(msg)+400)], "XDG_DATA_HOME=") {
+			return
+		}
+	}
+	t.Errorf("no doc quotes %q followed by how to give each instance its own data directory (XDG_DATA_HOME=...)", msg)
 }

@@ -1,7 +1,7 @@
 // Command caddy is a Caddy binary with the standard modules and the
 // token_revocation handler compiled in. It is what `go run ./cmd/caddy`
 // runs and what the end-to-end tests build; release binaries are built with
-// xcaddy instead (scripts/build, pinned by go.mod and the script), which
+// xcaddy instead (scripts/build, the recipe in xcaddy.json), which
 // produces the same set of modules.
 package main
 
