@@ -132,9 +132,17 @@ func (e *Exchange) finish() {
 // release unregisters the exchange and returns it to the pool.
 func (e *Exchange) release() {
 	e.finish()
-	if e.conn != nil && !e.conn.Unregister() {
+	e.mu.Lock()
+	conn, hijacked := e.conn, e.up != nil
+	e.mu.Unlock()
+	if conn != nil && !conn.Unregister() {
 		// Ended by the registry: CloseLive may still run on another
 		// goroutine, so the Exchange is not reused.
+		return
+	}
+	if hijacked {
+		// The proxy may still read the connection (the first-messages
+		// check calls found): not reused either.
 		return
 	}
 	*e = Exchange{}
@@ -221,5 +229,31 @@ func (e *Exchange) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		wait = DefaultFrameWait
 	}
 	e.up = newUpgradedConn(c, e.websocket, wait)
+	if f := e.reg.First; f != nil && f.Check != nil && e.websocket {
+		// The client's bytes the server read past the request are read
+		// through the check too: the proxy forwards a hijack's buffered
+		// bytes as they are, so it gets none.
+		e.up.first = newFirstReader(f, e.r, c, c, brw.Reader, negotiatedDeflate(e.Header()))
+		e.up.first.found, e.up.first.refuse = e.found, e.up.refuse
+		brw = bufio.NewReadWriter(bufio.NewReaderSize(e.up, 16), brw.Writer)
+	}
 	return e.up, brw, nil
+}
+
+// found registers the exchange under qs too (tokens of its first
+// messages); false when it was ended already.
+func (e *Exchange) found(qs []denylist.Query) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.killed.Load() {
+		return false
+	}
+	if e.finished || len(qs) == 0 {
+		return true
+	}
+	if e.conn == nil {
+		e.conn = e.reg.Register(e, qs, time.Time{})
+		return true
+	}
+	return e.conn.Add(qs)
 }
