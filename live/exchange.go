@@ -87,6 +87,12 @@ func (reg *Registry) Serve(w http.ResponseWriter, r *http.Request, src Queries, 
 	return err
 }
 
+// IsWebSocketUpgrade reports whether r asks to switch to WebSocket
+// (HTTP/1.1 Upgrade).
+func IsWebSocketUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") && isUpgrade(r)
+}
+
 // isUpgrade reports whether r asks to switch protocols (HTTP/1.1 Upgrade).
 func isUpgrade(r *http.Request) bool {
 	if r.ProtoMajor != 1 || r.Header.Get("Upgrade") == "" {

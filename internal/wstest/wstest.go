@@ -89,6 +89,31 @@ func (c *Conn) Next(within time.Duration) (op byte, payload []byte, err error) {
 	return h[0] & 0x0f, payload, nil
 }
 
+// Send writes one message as a single masked frame (opcode 1: text, 2:
+// binary), as a client must.
+func (c *Conn) Send(op byte, payload []byte) error {
+	b := []byte{0x80 | op}
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	case n < 1<<16:
+		b = append(b, 0x80|126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, 0x80|127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	var key [4]byte
+	_, _ = rand.Read(key[:])
+	b = append(b, key[:]...)
+	for i, x := range payload {
+		b = append(b, x^key[i&3])
+	}
+	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err := c.Write(b)
+	return err
+}
+
 // ErrStillOpen is returned by Closed when the connection did not end in
 // time.
 var ErrStillOpen = errors.New("websocket still open")

@@ -1,0 +1,186 @@
+package tests
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// First messages of WebSockets (issue 22, layer 3): a client that
+// authenticates in a message after the upgrade — graphql-ws's
+// connection_init, Socket.IO's auth packet — is checked before the
+// upstream reads the message. The upstreams are real: graphql-ws and
+// Socket.IO servers in tests/live/upstream, which report at /received
+// every message and auth they got.
+
+// wsGateway is the gateway in front of the live upstream, on the
+// embedded store.
+type wsGateway struct {
+	caddy    *Caddy
+	addr     string // the gateway's host:port
+	upstream string
+}
+
+func startWSGateway(t *testing.T, options string) *wsGateway {
+	up := startLiveUpstream(t)
+	c := startCaddy(t, `http:// {
+	token_revocation {
+		revoke /revoke
+		%s
+	}
+	reverse_proxy %s
+}`, options, up)
+	u, _ := url.Parse(c.URL("/"))
+	return &wsGateway{caddy: c, addr: u.Host, upstream: up}
+}
+
+func (g *wsGateway) revoke(t *testing.T, tok string) {
+	t.Helper()
+	if res := postForm(t, g.caddy.URL("/revoke"), url.Values{"token": {tok}}); res.Status != 200 {
+		t.Fatalf("revoke: %d %s", res.Status, res.Body)
+	}
+}
+
+// received is what the upstream's apps got, asked directly.
+func (g *wsGateway) received(t *testing.T) string {
+	t.Helper()
+	res := get(t, "http://"+g.upstream+"/received")
+	var got []string
+	if err := json.Unmarshal([]byte(res.Body), &got); err != nil {
+		t.Fatalf("upstream /received: %v (%s)", err, res.Body)
+	}
+	return strings.Join(got, "\n")
+}
+
+// reached checks that the upstream got the valid token's message and
+// not the revoked one's.
+func (g *wsGateway) reached(t *testing.T, valid, revoked string) {
+	t.Helper()
+	got := g.received(t)
+	if !strings.Contains(got, valid) {
+		t.Fatalf("the upstream did not report the valid token's message: %s", got)
+	}
+	if strings.Contains(got, revoked) {
+		t.Errorf("the upstream received the revoked token's message:\n%s", got)
+	}
+}
+
+// graphqlInit opens /graphql (graphql-transport-ws) and sends
+// connection_init with tok in its payload, as Apollo's and most GraphQL
+// clients send it.
+func graphqlInit(t *testing.T, g *wsGateway, tok string) *wsConn {
+	t.Helper()
+	ws := openWS(t, g.addr, "/graphql", "Sec-WebSocket-Protocol: graphql-transport-ws")
+	init := `{"type":"connection_init","payload":{"Authorization":"Bearer ` + tok + `"}}`
+	if err := ws.Send(1, []byte(init)); err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
+// acked reads the server's connection_ack.
+func acked(t *testing.T, ws *wsConn, what string) {
+	t.Helper()
+	op, p, err := ws.Next(10 * time.Second)
+	if err != nil || op != 1 || !strings.Contains(string(p), `"connection_ack"`) {
+		t.Fatalf("%s: got opcode %d %q, %v; want connection_ack", what, op, p, err)
+	}
+}
+
+// refused checks the client got the close frame 1008 "token revoked".
+func refused(t *testing.T, ws *wsConn, what string) {
+	t.Helper()
+	code, reason, err := ws.Closed(10 * time.Second)
+	if err != nil || code != 1008 || reason != "token revoked" {
+		t.Fatalf("%s: close %d %q, %v; want 1008 \"token revoked\"", what, code, reason, err)
+	}
+}
+
+func TestWebSocketFirstMessages(t *testing.T) {
+	g := startWSGateway(t, "")
+
+	t.Run("graphql-ws connection_init with a revoked token", func(t *testing.T) {
+		revoked, valid := "opaque-"+randomString(), "opaque-"+randomString()
+		g.revoke(t, revoked)
+		refused(t, graphqlInit(t, g, revoked), "connection_init with the revoked token")
+		// The control, after it: the upstream reads a valid one, so it
+		// would have read the revoked one had it reached it.
+		acked(t, graphqlInit(t, g, valid), "connection_init with a valid token")
+		g.reached(t, valid, revoked)
+	})
+
+	t.Run("token in connection_init revoked later", func(t *testing.T) {
+		tok, other := "opaque-"+randomString(), "opaque-"+randomString()
+		ws := graphqlInit(t, g, tok)
+		acked(t, ws, "connection_init")
+		ows := graphqlInit(t, g, other)
+		acked(t, ows, "another connection_init")
+		g.revoke(t, tok)
+		refused(t, ws, "the connection whose connection_init token was revoked")
+		// The other one stays open: it answers a ping.
+		if err := ows.Send(1, []byte(`{"type":"ping"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if op, p, err := ows.Next(10 * time.Second); err != nil || op != 1 || !strings.Contains(string(p), `"pong"`) {
+			t.Fatalf("the other connection: opcode %d %q, %v; want its pong", op, p, err)
+		}
+	})
+
+	t.Run("Socket.IO auth", func(t *testing.T) {
+		revoked, valid := "opaque-"+randomString(), "opaque-"+randomString()
+		g.revoke(t, revoked)
+		connect := func(tok string) *wsConn {
+			ws := openWS(t, g.addr, "/socket.io/?EIO=4&transport=websocket")
+			if op, p, err := ws.Next(10 * time.Second); err != nil || op != 1 || !strings.HasPrefix(string(p), "0{") {
+				t.Fatalf("Engine.IO open packet: opcode %d %q, %v", op, p, err)
+			}
+			if err := ws.Send(1, []byte(`40{"token":"`+tok+`"}`)); err != nil {
+				t.Fatal(err)
+			}
+			return ws
+		}
+		refused(t, connect(revoked), "Socket.IO connect with the revoked token")
+		ws := connect(valid)
+		if op, p, err := ws.Next(10 * time.Second); err != nil || op != 1 || !strings.HasPrefix(string(p), `40{"sid":`) {
+			t.Fatalf("Socket.IO connect with a valid token: opcode %d %q, %v; want 40{\"sid\":...}", op, p, err)
+		}
+		g.reached(t, valid, revoked)
+	})
+
+	t.Run("a message past the window's size", func(t *testing.T) {
+		ws := openWS(t, g.addr, "/ws?every=0")
+		if err := ws.Send(2, make([]byte, 70<<10)); err != nil {
+			t.Fatal(err)
+		}
+		code, reason, err := ws.Closed(10 * time.Second)
+		if err != nil || code != 1009 {
+			t.Fatalf("close %d %q, %v; want 1009", code, reason, err)
+		}
+	})
+
+	t.Run("the fifth message is past the window", func(t *testing.T) {
+		revoked := "opaque-" + randomString()
+		g.revoke(t, revoked)
+		ws := openWS(t, g.addr, "/ws?every=0")
+		for i, m := range []string{"one", "two", "three", "four", "Bearer " + revoked} {
+			if err := ws.Send(1, []byte(m)); err != nil {
+				t.Fatal(err)
+			}
+			if op, p, err := ws.Next(10 * time.Second); err != nil || op != 1 || string(p) != m {
+				t.Fatalf("message %d: echo opcode %d %q, %v; want %q", i+1, op, p, err, m)
+			}
+		}
+	})
+}
+
+// TestWebSocketFirstMessagesOff: with first_messages off the messages
+// pass unread (the documented way out for clients whose first messages
+// are large).
+func TestWebSocketFirstMessagesOff(t *testing.T) {
+	g := startWSGateway(t, "live_connections {\n\t\t\tfirst_messages off\n\t\t}")
+	revoked := "opaque-" + randomString()
+	g.revoke(t, revoked)
+	acked(t, graphqlInit(t, g, revoked), "connection_init with first_messages off")
+}
