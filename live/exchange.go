@@ -240,7 +240,7 @@ func (e *Exchange) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// through the check too: the proxy forwards a hijack's buffered
 		// bytes as they are, so it gets none.
 		e.up.first = newFirstReader(f, e.r, c, c, brw.Reader, negotiatedDeflate(e.Header()))
-		e.up.first.found, e.up.first.refuse = e.found, e.up.refuse
+		e.up.first.found, e.up.first.refuse, e.up.first.batches = e.found, e.up.refuse, &e.reg.batches
 		brw = bufio.NewReadWriter(bufio.NewReaderSize(e.up, 16), brw.Writer)
 	}
 	return e.up, brw, nil

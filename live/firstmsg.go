@@ -9,7 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
@@ -301,6 +303,8 @@ type firstReader struct {
 	// ended already. refuse closes it, with the refusal's close frame.
 	found  func(qs []denylist.Query) bool
 	refuse func(Refusal)
+	// batches, when set, counts the registry's revocation batches.
+	batches *atomic.Uint64
 
 	over bool  // the window is over
 	err  error // sticky
@@ -324,7 +328,7 @@ func newFirstReader(cfg *FirstMessages, r *http.Request, conn net.Conn, src io.R
 		wait = DefaultFirstWait
 	}
 	f.deadline = time.Now().Add(wait)
-	f.p.buf = make([]byte, 0, min(f.p.maxBytes+14, 64<<10))
+	f.p.buf = make([]byte, 0, 512) // grown as messages need (fill): 10,000 idle WebSockets hold 5 MB
 	if conn != nil {
 		_ = conn.SetReadDeadline(f.deadline)
 	}
@@ -407,16 +411,27 @@ func (f *firstReader) read(dst []byte) (n int, err error, done bool) {
 // check asks cfg.Check about a complete message; the message may be
 // forwarded when it passes.
 func (f *firstReader) check(msg []byte) error {
-	qs, revoked, err := f.cfg.Check(f.r, msg)
-	switch {
-	case err != nil:
-		return f.fail(RefusedUnavailable)
-	case revoked:
-		return f.fail(RefusedRevoked)
-	}
-	if !f.found(qs) {
-		f.err = errClosedLive // ended by a revocation meanwhile
-		return f.err
+	for try := 0; ; try++ {
+		var seen uint64
+		if f.batches != nil {
+			seen = f.batches.Load()
+		}
+		qs, revoked, err := f.cfg.Check(f.r, msg)
+		switch {
+		case err != nil:
+			return f.fail(RefusedUnavailable)
+		case revoked:
+			return f.fail(RefusedRevoked)
+		}
+		if !f.found(qs) {
+			f.err = errClosedLive // ended by a revocation meanwhile
+			return f.err
+		}
+		if f.batches == nil || f.batches.Load() == seen || try == 3 {
+			break // past a few tries, revocations keep coming: those after the registration end it
+		}
+		// A revocation came in between the check and the registration,
+		// and may have missed both: checked again.
 	}
 	f.p.release()
 	if f.messages--; f.messages == 0 {
@@ -429,7 +444,8 @@ func (f *firstReader) check(msg []byte) error {
 // message begun and not ended by then is refused.
 func (f *firstReader) fill() error {
 	if len(f.p.buf) == cap(f.p.buf) {
-		f.p.buf = append(f.p.buf, 0)[:len(f.p.buf)]
+		// At most the window's bytes and a frame header are held.
+		f.p.buf = slices.Grow(f.p.buf, min(cap(f.p.buf), f.p.maxBytes+14))
 	}
 	var k int
 	var err error

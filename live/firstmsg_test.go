@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,7 +149,8 @@ func TestFirstMessagesForwardsCheckedMessages(t *testing.T) {
 		{"the fifth message is past the window", cat(text("1"), text("2"), text("3"), text("4"), text("REVOKED 5")), []string{"1", "2", "3", "4"}},
 		{"past the window, garbage passes", cat(text("1"), text("2"), text("3"), text("4"), []byte("\x81\x05not masked")), []string{"1", "2", "3", "4"}},
 		{"empty message", text(""), []string{""}},
-		{"a 126-byte and a 70000-byte length", cat(text(strings.Repeat("x", 126)), binMsg(strings.Repeat("y", 300))), []string{strings.Repeat("x", 126), strings.Repeat("y", 300)}},
+		{"a 60000-byte message: the buffer grows", binMsg(strings.Repeat("z", 60000)), []string{strings.Repeat("z", 60000)}},
+		{"16-bit lengths: 126 and 300 bytes", cat(text(strings.Repeat("x", 126)), binMsg(strings.Repeat("y", 300))), []string{strings.Repeat("x", 126), strings.Repeat("y", 300)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, chunks := range [][]int{nil, {1}, {3, 1, 5}} {
@@ -274,6 +276,29 @@ func TestFirstMessagesBytesBound(t *testing.T) {
 	}
 	if run.found != 2 {
 		t.Errorf("registered %d queries, want 2", run.found)
+	}
+}
+
+// TestFirstMessagesRevokedWhileRegistering: a revocation that comes in
+// between a message's check and the registration under its tokens (and
+// so may have missed both) has the message checked again.
+func TestFirstMessagesRevokedWhileRegistering(t *testing.T) {
+	var batches atomic.Uint64
+	calls := 0
+	cfg := &FirstMessages{Check: func(*http.Request, []byte) ([]denylist.Query, bool, error) {
+		calls++
+		if calls == 1 {
+			batches.Add(1) // the registry's Revoked ran meanwhile
+			return nil, false, nil
+		}
+		return nil, true, nil
+	}}
+	f := newFirstReader(cfg, nil, nil, bytes.NewReader(text("T")), nil, false)
+	var why []Refusal
+	f.found, f.refuse, f.batches = func([]denylist.Query) bool { return true }, func(w Refusal) { why = append(why, w) }, &batches
+	n, err, _ := f.read(make([]byte, 64))
+	if n != 0 || !errors.Is(err, errClosedLive) || len(why) != 1 || why[0] != RefusedRevoked || calls != 2 {
+		t.Fatalf("read %d, %v; refused %v after %d checks; want nothing forwarded, revoked on the second check", n, err, why, calls)
 	}
 }
 

@@ -85,6 +85,11 @@ type Registry struct {
 	// Serve.
 	FrameWait time.Duration
 
+	// batches counts the calls of Revoked: a connection registered under
+	// keys it checked first sees whether a revocation came in between
+	// (FirstMessages).
+	batches atomic.Uint64
+
 	retireMu sync.Mutex
 	retiring atomic.Bool
 	onEmpty  func()
@@ -281,6 +286,7 @@ func (r *Registry) emptied() {
 // the listener to give a store's denylist.RevokedNotifier.OnRevoked: one
 // map look-up per entry, and the closers start closing before it returns.
 func (r *Registry) Revoked(entries []denylist.Entry) {
+	r.batches.Add(1)
 	if r.n.Load() == 0 {
 		return
 	}
