@@ -290,14 +290,16 @@ func (p *msgParser) inflate() ([]byte, error) {
 // firstReader reads a WebSocket client's bytes during the first-messages
 // window: it forwards a message only once the check passed it.
 type firstReader struct {
-	cfg      *FirstMessages
-	r        *http.Request
-	conn     net.Conn      // the client connection (deadlines); nil for a stream
-	src      io.Reader     // conn, or a stream
-	br       *bufio.Reader // bytes the server read past the request, read first
-	deadline time.Time
-	messages int // messages left in the window
-	p        msgParser
+	cfg *FirstMessages
+	r   *http.Request
+	src io.Reader // the client connection, or a stream's body
+	// setDeadline sets src's read deadline; nil when it has none (the
+	// window's end is then seen between reads).
+	setDeadline func(time.Time) error
+	br          *bufio.Reader // bytes the server read past the request, read first
+	deadline    time.Time
+	messages    int // messages left in the window
+	p           msgParser
 
 	// found registers the connection under more queries; false: it was
 	// ended already. refuse closes it, with the refusal's close frame.
@@ -310,11 +312,12 @@ type firstReader struct {
 	err  error // sticky
 }
 
-// newFirstReader returns the first-messages reader of r's upgraded
-// connection conn (br: what the server read past the request), deflate
-// when the upstream accepted permessage-deflate.
-func newFirstReader(cfg *FirstMessages, r *http.Request, conn net.Conn, src io.Reader, br *bufio.Reader, deflate bool) *firstReader {
-	f := &firstReader{cfg: cfg, r: r, conn: conn, src: src, br: br, messages: cfg.Messages}
+// newFirstReader returns the first-messages reader of r's client bytes
+// src (br: what the server read past the request; setDeadline: src's read
+// deadline, or nil), deflate when the upstream accepted
+// permessage-deflate.
+func newFirstReader(cfg *FirstMessages, r *http.Request, src io.Reader, setDeadline func(time.Time) error, br *bufio.Reader, deflate bool) *firstReader {
+	f := &firstReader{cfg: cfg, r: r, src: src, setDeadline: setDeadline, br: br, messages: cfg.Messages}
 	if f.messages <= 0 {
 		f.messages = DefaultFirstMessages
 	}
@@ -329,8 +332,8 @@ func newFirstReader(cfg *FirstMessages, r *http.Request, conn net.Conn, src io.R
 	}
 	f.deadline = time.Now().Add(wait)
 	f.p.buf = make([]byte, 0, 512) // grown as messages need (fill): 10,000 idle WebSockets hold 5 MB
-	if conn != nil {
-		_ = conn.SetReadDeadline(f.deadline)
+	if f.setDeadline != nil && f.setDeadline(f.deadline) != nil {
+		f.setDeadline = nil
 	}
 	return f
 }
@@ -449,7 +452,7 @@ func (f *firstReader) fill() error {
 	}
 	var k int
 	var err error
-	if f.conn == nil && !time.Now().Before(f.deadline) {
+	if f.setDeadline == nil && !time.Now().Before(f.deadline) {
 		err = errWindowOver // a stream: no read deadline, the window's end is seen between reads
 	} else {
 		k, err = f.readSrc(f.p.buf[len(f.p.buf):cap(f.p.buf)])
@@ -475,8 +478,8 @@ var errWindowOver = errors.New("first-messages window over")
 // end ends the window: the connection's reads are no longer bounded.
 func (f *firstReader) end() {
 	f.over = true
-	if f.conn != nil {
-		_ = f.conn.SetReadDeadline(time.Time{})
+	if f.setDeadline != nil {
+		_ = f.setDeadline(time.Time{})
 	}
 	f.p.msg, f.p.out, f.p.dict, f.p.fr = nil, nil, nil, nil
 }

@@ -80,7 +80,7 @@ func runFirst(t testing.TB, cfg FirstMessages, deflate bool, in []byte, chunks .
 	if len(chunks) > 0 {
 		src = &chunkReader{b: in, sizes: chunks}
 	}
-	f := newFirstReader(&cfg, nil, nil, src, nil, deflate)
+	f := newFirstReader(&cfg, nil, src, nil, nil, deflate)
 	f.found = func(qs []denylist.Query) bool { run.found += len(qs); return true }
 	f.refuse = func(why Refusal) {
 		if run.refused != nil {
@@ -293,7 +293,7 @@ func TestFirstMessagesRevokedWhileRegistering(t *testing.T) {
 		}
 		return nil, true, nil
 	}}
-	f := newFirstReader(cfg, nil, nil, bytes.NewReader(text("T")), nil, false)
+	f := newFirstReader(cfg, nil, bytes.NewReader(text("T")), nil, nil, false)
 	var why []Refusal
 	f.found, f.refuse, f.batches = func([]denylist.Query) bool { return true }, func(w Refusal) { why = append(why, w) }, &batches
 	n, err, _ := f.read(make([]byte, 64))
@@ -311,7 +311,7 @@ func TestFirstMessagesTime(t *testing.T) {
 		cfg := &FirstMessages{Wait: wait, Check: func(*http.Request, []byte) ([]denylist.Query, bool, error) {
 			return nil, false, nil
 		}}
-		f = newFirstReader(cfg, nil, server, server, nil, false)
+		f = newFirstReader(cfg, nil, server, server.SetReadDeadline, nil, false)
 		why = make(chan Refusal, 1)
 		f.found, f.refuse = func([]denylist.Query) bool { return true }, func(w Refusal) { why <- w }
 		return client, f, why
@@ -337,7 +337,7 @@ func TestFirstMessagesTime(t *testing.T) {
 		}
 		m := text("REVOKED, after the window")
 		go func() { _, _ = client.Write(m) }()
-		n, err := f.conn.Read(buf) // no deadline left
+		n, err := f.src.Read(buf) // no deadline left
 		if err != nil || !bytes.Equal(buf[:n], m) {
 			t.Fatalf("after the window: %q, %v", buf[:n], err)
 		}
@@ -357,7 +357,7 @@ func TestFirstMessagesReadsServerBuffer(t *testing.T) {
 	cfg := &FirstMessages{Check: func(_ *http.Request, msg []byte) ([]denylist.Query, bool, error) {
 		return nil, bytes.Contains(msg, []byte("REVOKED")), nil
 	}}
-	f := newFirstReader(cfg, nil, nil, strings.NewReader(""), br, false)
+	f := newFirstReader(cfg, nil, strings.NewReader(""), nil, br, false)
 	f.found, f.refuse = func([]denylist.Query) bool { return true }, func(w Refusal) { refused = append(refused, w) }
 	var got []byte
 	buf := make([]byte, 64)
