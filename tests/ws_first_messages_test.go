@@ -64,16 +64,16 @@ func (g *wsGateway) received(t *testing.T) string {
 	return strings.Join(got, "\n")
 }
 
-// reached checks that the upstream got the valid token's message and
-// not the revoked one's.
-func (g *wsGateway) reached(t *testing.T, valid, revoked string) {
+// reached checks that the upstream got the passed token's message and
+// not the refused one's.
+func (g *wsGateway) reached(t *testing.T, passed, refused string) {
 	t.Helper()
 	got := g.received(t)
-	if !strings.Contains(got, valid) {
-		t.Fatalf("the upstream did not report the valid token's message: %s", got)
+	if !strings.Contains(got, passed) {
+		t.Fatalf("the upstream did not report the message that passed: %s", got)
 	}
-	if strings.Contains(got, revoked) {
-		t.Errorf("the upstream received the revoked token's message:\n%s", got)
+	if strings.Contains(got, refused) {
+		t.Errorf("the upstream received the refused message:\n%s", got)
 	}
 }
 
@@ -274,4 +274,30 @@ http:// {
 		t.Fatalf("connection_init with a valid token: opcode %d %q, %v; want connection_ack", op, p, err)
 	}
 	g.reached(t, valid, revoked)
+}
+
+// TestWebSocketFirstMessagesFailMode: when the denylist cannot be read, a
+// first message gets what a request gets: with fail closed the close
+// frame 1011 (and the upstream never reads it), with fail open it passes.
+func TestWebSocketFirstMessagesFailMode(t *testing.T) {
+	r := startRedis(t)
+	up := startLiveUpstream(t)
+	c := startCaddy(t, failModesCaddyfile, r.Addr, up, r.Addr, up)
+	u, _ := url.Parse(c.URL("/"))
+	g := &wsGateway{caddy: c, addr: u.Host, upstream: up}
+	r.Stop()
+	waitStatus(t, 10*time.Second, http.StatusServiceUnavailable, func() Response { return get(t, c.URL("/api"), "Authorization: Bearer probe") })
+
+	closed, open := "opaque-"+randomString(), "opaque-"+randomString()
+	ws := graphqlInit(t, g, closed)
+	code, reason, err := ws.Closed(10 * time.Second)
+	if err != nil || code != 1011 || reason != "denylist unavailable" {
+		t.Errorf("fail closed: close %d %q, %v; want 1011 \"denylist unavailable\"", code, reason, err)
+	}
+	ows := openWS(t, g.addr, "/open/graphql", "Sec-WebSocket-Protocol: graphql-transport-ws")
+	if err := ows.Send(1, []byte(`{"type":"connection_init","payload":{"token":"`+open+`"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	acked(t, ows, "fail open")
+	g.reached(t, open, closed)
 }

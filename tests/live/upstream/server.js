@@ -76,7 +76,7 @@ useServer({
 
 server.on('upgrade', (req, socket, head) => {
   const path = new URL(req.url, 'http://x').pathname;
-  const wssOf = { '/ws': wss, '/graphql': graphqlWS }[path];
+  const wssOf = path === '/ws' ? wss : path.endsWith('/graphql') ? graphqlWS : undefined;
   if (!wssOf) {
     return; // /socket.io/: Socket.IO's own listener
   }
