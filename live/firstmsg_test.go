@@ -477,3 +477,25 @@ func FuzzFirstMessages(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkFirstMessages: a connection_init read through the check (the
+// check itself a no-op), from the reader's making to the window's end.
+func BenchmarkFirstMessages(b *testing.B) {
+	in := text(`{"type":"connection_init","payload":{"Authorization":"Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"}}`)
+	cfg := &FirstMessages{Messages: 1, Check: func(*http.Request, []byte) ([]denylist.Query, bool, error) { return nil, false, nil }}
+	buf := make([]byte, 32<<10)
+	src := bytes.NewReader(nil)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		src.Reset(in)
+		f := newFirstReader(cfg, nil, src, nil, nil, false)
+		f.found, f.refuse = func([]denylist.Query) bool { return true }, func(Refusal) {}
+		for {
+			_, err, done := f.read(buf)
+			if done || err != nil {
+				break
+			}
+		}
+	}
+}
