@@ -160,6 +160,12 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    live_connections [{
 //	        close_on_expiry                 # also end them when the token's exp passes
 //	        frame_wait <duration>           # a WebSocket's close frame waits for the frame in flight; default: 1s
+//	        first_messages off              # a WebSocket's first messages pass unread; default: checked
+//	        first_messages {
+//	            messages <n>                # how many are checked; default: 4
+//	            size <size>                 # bytes of frames read within them; default: 64KiB
+//	            wait <duration>             # from the upgrade; default: 10s
+//	        }
 //	    }]
 //	}
 //

@@ -15,7 +15,7 @@ import (
 var (
 	handlerSettings = []string{
 		"store", "profile", "jwt", "clients", "rate_limit", "max_entries", "max_owner_records",
-		"schemes", "query_param", "form_field", "cookie", "header",
+		"schemes", "query_param", "form_field", "cookie", "header", "allow_upgrade",
 		"namespace", "namespace_default", "namespace_fold_case", "max_token_size", "max_body_size",
 		"body_timeout", "max_upstream_answer", "default_ttl", "max_token_lifetime", "clock_skew",
 		"fail", "retry_after", "hmac_key", "name", "live_connections",
@@ -29,7 +29,7 @@ var (
 		"address", "master_name", "cluster", "username", "password", "sentinel_username",
 		"sentinel_password", "db", "tls", "dial_timeout", "read_timeout", "write_timeout",
 		"pool_size", "key_prefix", "partitions", "layout", "capacity", "eviction_policy",
-		"check_mode", "max_staleness", "min_replicas", "replica_timeout",
+		"check_mode", "max_staleness", "min_replicas", "replica_timeout", "fail_timeout",
 	}
 	redisTLSOptions = []string{"server_name", "ca_file", "insecure_skip_verify", "cert_file", "key_file", "min_version"}
 	jwtOptions      = []string{
@@ -37,7 +37,8 @@ var (
 		"clock_skew", "jwks_refresh", "jwks_min_refresh", "jwks_timeout", "discovery", "ca_file",
 	}
 	rateLimitOptions       = []string{"client", "address", "max_keys"}
-	liveConnectionsOptions = []string{"close_on_expiry", "frame_wait"}
+	liveConnectionsOptions = []string{"close_on_expiry", "frame_wait", "first_messages"}
+	firstMessagesOptions   = []string{"messages", "size", "wait"}
 )
 
 // handlerSubdirectives are the names a token_revocation block takes: the

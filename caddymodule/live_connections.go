@@ -34,6 +34,9 @@ type LiveConnectionsConfig struct {
 	// upstream's frame in flight to end; past it the connection is closed
 	// without one. Default: 1s.
 	FrameWait caddy.Duration `json:"frame_wait,omitempty"`
+	// FirstMessages bounds the check of a WebSocket client's first
+	// messages (ws_first_messages.go); on by default, also with Off.
+	FirstMessages *FirstMessagesConfig `json:"first_messages,omitempty"`
 }
 
 // liveConns is a handler's registry of live connections, fed by its
@@ -42,21 +45,27 @@ type liveConns struct {
 	h             *Handler
 	reg           *live.Registry
 	closeOnExpiry bool
+	off           bool   // live_connections off: nothing is registered, WebSockets' first messages are checked
 	remove        func() // the store subscription
 }
 
 // provisionLiveConns starts ending live connections on revocation, unless
-// turned off.
+// turned off, and checking WebSockets' first messages, unless turned off.
 func (h *Handler) provisionLiveConns() {
 	c := h.LiveConnections
-	if c != nil && c.Off {
+	if c == nil {
+		c = &LiveConnectionsConfig{}
+	}
+	lc := &liveConns{h: h, reg: live.NewRegistry(), off: c.Off}
+	lc.reg.First = lc.firstMessages(c.FirstMessages) // ws_first_messages.go
+	if c.Off {
+		if lc.reg.First != nil {
+			h.conns = lc
+		}
 		return
 	}
-	lc := &liveConns{h: h, reg: live.NewRegistry()}
-	if c != nil {
-		lc.closeOnExpiry = c.CloseOnExpiry
-		lc.reg.FrameWait = time.Duration(c.FrameWait)
-	}
+	lc.closeOnExpiry = c.CloseOnExpiry
+	lc.reg.FrameWait = time.Duration(c.FrameWait)
 	logger := h.logger
 	lc.reg.OnClose = func(reason live.Reason, e denylist.Entry, took time.Duration) {
 		metricLiveClosed.WithLabelValues(reason.String()).Inc()
@@ -77,7 +86,7 @@ func (h *Handler) provisionLiveConns() {
 // revocation still ends them (while the store stays open: a reload that
 // keeps the store settings shares it).
 func (h *Handler) cleanupLiveConns() {
-	if lc := h.conns; lc != nil {
+	if lc := h.conns; lc != nil && !lc.off {
 		lc.reg.Retire(func() {
 			lc.remove()
 			liveRegistries.Delete(lc.reg)
@@ -87,12 +96,17 @@ func (h *Handler) cleanupLiveConns() {
 
 // serveNext passes a request that passed the check to next; one that
 // carried a token goes through the live registry, which registers it if
-// it turns out long-lived.
+// it turns out long-lived, and so does a WebSocket upgrade, whose first
+// messages are checked (ws_first_messages.go).
 func (h *Handler) serveNext(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if h.conns == nil || !checkPassed(r) {
+	lc := h.conns
+	if lc == nil {
 		return next.ServeHTTP(w, r)
 	}
-	return h.conns.reg.Serve(w, r, h.conns, next)
+	if (lc.off || !checkPassed(r)) && (lc.reg.First == nil || !live.IsWebSocketUpgrade(r)) {
+		return next.ServeHTTP(w, r)
+	}
+	return lc.reg.Serve(w, r, lc, next)
 }
 
 // checkPassed reports whether the check of r found tokens and let them
@@ -136,6 +150,9 @@ func (h *Handler) keepBodyTokens(r *http.Request, found []token.Found) {
 // is not (the proxy may be streaming it upstream): its tokens are the ones
 // keepBodyTokens kept when the check read it.
 func (lc *liveConns) LiveQueries(r *http.Request, qs []denylist.Query) (n int, expires time.Time) {
+	if lc.off || !checkPassed(r) {
+		return 0, time.Time{}
+	}
 	h := lc.h
 	bodiless := *r
 	bodiless.Body = http.NoBody
@@ -181,6 +198,7 @@ func (lc *liveConns) LiveQueries(r *http.Request, qs []denylist.Query) (n int, e
 //	live_connections [{
 //	    close_on_expiry
 //	    frame_wait <duration>
+//	    first_messages off | { ... }    (ws_first_messages.go)
 //	}]
 func unmarshalLiveConnections(h *Handler, d *caddyfile.Dispenser) error {
 	c := &LiveConnectionsConfig{}
@@ -203,6 +221,10 @@ func unmarshalLiveConnections(h *Handler, d *caddyfile.Dispenser) error {
 			}
 		case "frame_wait":
 			if err := durationArg(d, &c.FrameWait); err != nil {
+				return err
+			}
+		case "first_messages":
+			if err := unmarshalFirstMessages(c, d); err != nil {
 				return err
 			}
 		default:

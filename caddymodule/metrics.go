@@ -98,6 +98,7 @@ var (
 		metricBuildInfo, // version.go
 		// live_connections.go:
 		metricLiveOpen, metricLiveRegistered, metricLiveClosed, metricLiveCloseDuration,
+		metricFirstMessagesRefused, // ws_first_messages.go
 	}
 
 	// rejectedBy holds the rejection counters of the known reasons, so the

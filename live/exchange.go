@@ -54,7 +54,8 @@ type Exchange struct {
 	tried bool // register was called
 
 	conn      *Conn // set once registered
-	websocket bool  // an upgrade to WebSocket
+	websocket bool  // an upgrade to WebSocket, or an extended CONNECT of one
+	streamed  bool  // an extended CONNECT WebSocket: its body is read through the check
 	killed    atomic.Bool
 	reason    Reason
 
@@ -75,6 +76,13 @@ func (reg *Registry) Serve(w http.ResponseWriter, r *http.Request, src Queries, 
 		e.register()
 	} else if r.Method == http.MethodConnect {
 		e.register()
+		if f := reg.First; f != nil && f.Check != nil && isConnectWebSocket(r) && r.Body != nil && r.Body != http.NoBody {
+			// The client's frames are the request body.
+			e.websocket, e.streamed = true, true
+			rr := *r
+			rr.Body = &firstBody{ReadCloser: r.Body, e: e}
+			r = &rr
+		}
 	}
 	defer e.release()
 	err := next.ServeHTTP(e, r)
@@ -85,6 +93,51 @@ func (reg *Registry) Serve(w http.ResponseWriter, r *http.Request, src Queries, 
 		panic(http.ErrAbortHandler)
 	}
 	return err
+}
+
+// IsWebSocketUpgrade reports whether r opens a WebSocket: an HTTP/1.1
+// Upgrade, or an extended CONNECT (HTTP/2, RFC 8441; HTTP/3, RFC 9220).
+func IsWebSocketUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") && isUpgrade(r) || isConnectWebSocket(r)
+}
+
+// isConnectWebSocket reports whether r is an extended CONNECT opening a
+// WebSocket, as Caddy's proxy recognises one.
+func isConnectWebSocket(r *http.Request) bool {
+	return r.Method == http.MethodConnect &&
+		(r.ProtoMajor == 2 && r.Header.Get(":protocol") == "websocket" || r.ProtoMajor == 3 && r.Proto == "websocket")
+}
+
+// firstBody is the body of an extended CONNECT WebSocket — the client's
+// frames — read through the first-messages check. A refused one is
+// reset as a stream (no close frame).
+type firstBody struct {
+	io.ReadCloser
+	e    *Exchange
+	f    *firstReader
+	over bool
+}
+
+// Read implements io.Reader.
+func (b *firstBody) Read(p []byte) (int, error) {
+	if b.over {
+		return b.ReadCloser.Read(p)
+	}
+	if b.f == nil {
+		// Made at the first read: the upstream's answer, and whether it
+		// accepted permessage-deflate, is known by then.
+		e := b.e
+		rc := http.NewResponseController(e.ResponseWriter)
+		b.f = newFirstReader(e.reg.First, e.r, b.ReadCloser, rc.SetReadDeadline, nil, negotiatedDeflate(e.Header()))
+		b.f.found, b.f.batches = e.found, &e.reg.batches
+		b.f.refuse = func(Refusal) { e.CloseLive(ReasonRevoked) }
+	}
+	n, err, done := b.f.read(p)
+	if !done {
+		return n, err
+	}
+	b.over, b.f = true, nil
+	return b.ReadCloser.Read(p)
 }
 
 // isUpgrade reports whether r asks to switch protocols (HTTP/1.1 Upgrade).
@@ -132,9 +185,17 @@ func (e *Exchange) finish() {
 // release unregisters the exchange and returns it to the pool.
 func (e *Exchange) release() {
 	e.finish()
-	if e.conn != nil && !e.conn.Unregister() {
+	e.mu.Lock()
+	conn, hijacked := e.conn, e.up != nil || e.streamed
+	e.mu.Unlock()
+	if conn != nil && !conn.Unregister() {
 		// Ended by the registry: CloseLive may still run on another
 		// goroutine, so the Exchange is not reused.
+		return
+	}
+	if hijacked {
+		// The proxy may still read the connection (the first-messages
+		// check calls found): not reused either.
 		return
 	}
 	*e = Exchange{}
@@ -221,5 +282,31 @@ func (e *Exchange) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		wait = DefaultFrameWait
 	}
 	e.up = newUpgradedConn(c, e.websocket, wait)
+	if f := e.reg.First; f != nil && f.Check != nil && e.websocket {
+		// The client's bytes the server read past the request are read
+		// through the check too: the proxy forwards a hijack's buffered
+		// bytes as they are, so it gets none.
+		e.up.first = newFirstReader(f, e.r, c, c.SetReadDeadline, brw.Reader, negotiatedDeflate(e.Header()))
+		e.up.first.found, e.up.first.refuse, e.up.first.batches = e.found, e.up.refuse, &e.reg.batches
+		brw = bufio.NewReadWriter(bufio.NewReaderSize(e.up, 16), brw.Writer)
+	}
 	return e.up, brw, nil
+}
+
+// found registers the exchange under qs too (tokens of its first
+// messages); false when it was ended already.
+func (e *Exchange) found(qs []denylist.Query) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.killed.Load() {
+		return false
+	}
+	if e.finished || len(qs) == 0 {
+		return true
+	}
+	if e.conn == nil {
+		e.conn = e.reg.Register(e, qs, time.Time{})
+		return true
+	}
+	return e.conn.Add(qs)
 }

@@ -76,10 +76,19 @@ type Registry struct {
 	now    func() time.Time
 	n      atomic.Int64
 
+	// First, when set, checks the first messages of each WebSocket
+	// served (FirstMessages). Set it before the first Serve.
+	First *FirstMessages
+
 	// FrameWait bounds how long a WebSocket's close frame waits for the
 	// frame in flight (0: DefaultFrameWait). Set it before the first
 	// Serve.
 	FrameWait time.Duration
+
+	// batches counts the calls of Revoked: a connection registered under
+	// keys it checked first sees whether a revocation came in between
+	// (FirstMessages).
+	batches atomic.Uint64
 
 	retireMu sync.Mutex
 	retiring atomic.Bool
@@ -113,6 +122,9 @@ type Conn struct {
 	nodes  []node
 	expiry *time.Timer
 	ended  atomic.Bool
+
+	mu    sync.Mutex // orders Add with end
+	added [][]node   // keys added after Register (Add)
 }
 
 // NewRegistry returns an empty registry.
@@ -141,22 +153,7 @@ func (r *Registry) Register(closer Closer, qs []denylist.Query, expires time.Tim
 		n += qs[i].N
 	}
 	c := &Conn{reg: r, closer: closer, nodes: make([]node, n)}
-	i := 0
-	for qi := range qs {
-		q := &qs[qi]
-		for k := 0; k < q.N; k++ {
-			nd := &c.nodes[i]
-			i++
-			nd.conn, nd.digest, nd.issuedAt = c, q.Keys[k].Digest, q.IssuedAt
-			sh := r.shard(&nd.digest)
-			sh.mu.Lock()
-			if head := sh.m[nd.digest]; head != nil {
-				nd.next, head.prev = head, nd
-			}
-			sh.m[nd.digest] = nd
-			sh.mu.Unlock()
-		}
-	}
+	c.nodes = c.link(qs, c.nodes)
 	r.n.Add(1)
 	if !expires.IsZero() {
 		// Armed once c.expiry is set: the callback reads it (end).
@@ -173,6 +170,46 @@ func (r *Registry) Register(closer Closer, qs []denylist.Query, expires time.Tim
 	return c
 }
 
+// link puts nodes (one per key of qs) under their keys.
+func (c *Conn) link(qs []denylist.Query, nodes []node) []node {
+	r, i := c.reg, 0
+	for qi := range qs {
+		q := &qs[qi]
+		for k := 0; k < q.N; k++ {
+			nd := &nodes[i]
+			i++
+			nd.conn, nd.digest, nd.issuedAt = c, q.Keys[k].Digest, q.IssuedAt
+			sh := r.shard(&nd.digest)
+			sh.mu.Lock()
+			if head := sh.m[nd.digest]; head != nil {
+				nd.next, head.prev = head, nd
+			}
+			sh.m[nd.digest] = nd
+			sh.mu.Unlock()
+		}
+	}
+	return nodes
+}
+
+// Add registers c under the keys of qs as well (tokens found after it was
+// registered: the first messages of a WebSocket). It reports false, adding
+// nothing, when c was ended already.
+func (c *Conn) Add(qs []denylist.Query) bool {
+	n := 0
+	for i := range qs {
+		n += qs[i].N
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended.Load() {
+		return false
+	}
+	if n > 0 {
+		c.added = append(c.added, c.link(qs, make([]node, n)))
+	}
+	return true
+}
+
 // Unregister removes c, which ended on its own; it reports false when c
 // was already ended (by a revocation, an expiry or an earlier call).
 func (c *Conn) Unregister() bool { return c.end() }
@@ -185,9 +222,24 @@ func (c *Conn) end() bool {
 	if c.expiry != nil {
 		c.expiry.Stop()
 	}
+	c.mu.Lock() // waits for an Add under way, which then sees ended
+	c.unlink(c.nodes)
+	for _, nodes := range c.added {
+		c.unlink(nodes)
+	}
+	c.mu.Unlock()
 	r := c.reg
-	for i := range c.nodes {
-		nd := &c.nodes[i]
+	if r.n.Add(-1) == 0 && r.retiring.Load() {
+		r.emptied()
+	}
+	return true
+}
+
+// unlink removes nodes from under their keys.
+func (c *Conn) unlink(nodes []node) {
+	r := c.reg
+	for i := range nodes {
+		nd := &nodes[i]
 		sh := r.shard(&nd.digest)
 		sh.mu.Lock()
 		if nd.prev != nil {
@@ -203,10 +255,6 @@ func (c *Conn) end() bool {
 		nd.prev, nd.next = nil, nil
 		sh.mu.Unlock()
 	}
-	if r.n.Add(-1) == 0 && r.retiring.Load() {
-		r.emptied()
-	}
-	return true
 }
 
 // Retire calls done once no connection is registered — at once when none
@@ -238,6 +286,7 @@ func (r *Registry) emptied() {
 // the listener to give a store's denylist.RevokedNotifier.OnRevoked: one
 // map look-up per entry, and the closers start closing before it returns.
 func (r *Registry) Revoked(entries []denylist.Entry) {
+	r.batches.Add(1)
 	if r.n.Load() == 0 {
 		return
 	}

@@ -3,6 +3,7 @@ package live
 import (
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -34,16 +35,53 @@ type upgradedConn struct {
 	websocket bool
 	wait      time.Duration
 
+	// first reads the client's first messages (a WebSocket's, when
+	// checked); nil once its window is over. Read's goroutine only.
+	first *firstReader
+
 	mu      sync.Mutex
 	cursor  frameCursor
-	closing bool          // CloseLive was called
-	reason  Reason        // why
+	closing bool          // CloseLive or refuse was called
+	code    uint16        // the close frame's code
+	text    string        // and reason
 	done    bool          // the close frame was written, or the connection closed
 	atEdge  chan struct{} // closed when the stream reaches a frame edge after closing
 }
 
 func newUpgradedConn(c net.Conn, websocket bool, wait time.Duration) *upgradedConn {
 	return &upgradedConn{Conn: c, websocket: websocket, wait: wait}
+}
+
+// Read implements net.Conn: the client's bytes, through the first-messages
+// check while its window lasts.
+func (u *upgradedConn) Read(p []byte) (int, error) {
+	if f := u.first; f != nil {
+		n, err, done := f.read(p)
+		if !done {
+			return n, err
+		}
+		u.first = nil
+	}
+	return u.Conn.Read(p)
+}
+
+// Close implements net.Conn. After a close frame the connection lingers
+// a moment, its unread bytes discarded, so that the client reads the
+// frame rather than a reset (closing a socket with unread bytes resets
+// it).
+func (u *upgradedConn) Close() error {
+	u.mu.Lock()
+	sent := u.done && u.websocket && u.closing
+	u.mu.Unlock()
+	if !sent {
+		return u.Conn.Close()
+	}
+	go func() {
+		_ = u.Conn.SetReadDeadline(time.Now().Add(closeLinger))
+		_, _ = io.CopyN(io.Discard, u.Conn, 1<<20)
+		u.Conn.Close()
+	}()
+	return nil
 }
 
 // Write implements net.Conn: the upstream's bytes, then, once closing, the
@@ -86,17 +124,34 @@ func (u *upgradedConn) CloseWrite() error {
 // two frames, within wait; then (or at once for other protocols) the
 // connection is closed.
 func (u *upgradedConn) CloseLive(reason Reason) {
+	if u.startClosing(1008, reason.closeText()) {
+		go u.finish()
+	}
+}
+
+// refuse closes the connection with the close frame of why, as CloseLive
+// does, and returns once the frame is written (or the wait is over).
+func (u *upgradedConn) refuse(why Refusal) {
+	if u.startClosing(why.closeCode()) {
+		u.finish()
+	}
+}
+
+// startClosing sets the close frame to write; false when the connection
+// is closing already.
+func (u *upgradedConn) startClosing(code uint16, text string) bool {
 	u.mu.Lock()
 	if u.closing || u.done {
 		u.mu.Unlock()
-		return
+		return false
 	}
-	u.closing, u.reason = true, reason
+	u.closing = true
+	u.code, u.text = code, text
 	u.atEdge = make(chan struct{})
 	u.mu.Unlock()
 	// A write blocked on a client that does not read fails by then.
 	_ = u.Conn.SetWriteDeadline(time.Now().Add(u.wait))
-	go u.finish()
+	return true
 }
 
 // finish writes the close frame when the stream is at a frame edge, or
@@ -123,7 +178,7 @@ func (u *upgradedConn) finish() {
 func (u *upgradedConn) finishLocked() {
 	u.done = true
 	if u.websocket {
-		_, _ = u.Conn.Write(closeFrame(1008, u.reason.closeText()))
+		_, _ = u.Conn.Write(closeFrame(u.code, u.text))
 	}
 	if cw, ok := u.Conn.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()

@@ -63,30 +63,66 @@ func (c *Conn) Next(within time.Duration) (op byte, payload []byte, err error) {
 		deadline = time.Now().Add(within)
 	}
 	_ = c.SetReadDeadline(deadline)
+	return ReadFrame(c.br)
+}
+
+// ReadFrame reads one server frame (unmasked) from br: its opcode and
+// payload. A frame cut short is an error.
+func ReadFrame(br *bufio.Reader) (op byte, payload []byte, err error) {
 	var h [2]byte
-	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+	if _, err := io.ReadFull(br, h[:]); err != nil {
 		return 0, nil, err
 	}
 	n := uint64(h[1] & 0x7f)
 	switch n {
 	case 126:
 		var b [2]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
+		if _, err := io.ReadFull(br, b[:]); err != nil {
 			return 0, nil, err
 		}
 		n = uint64(binary.BigEndian.Uint16(b[:]))
 	case 127:
 		var b [8]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
+		if _, err := io.ReadFull(br, b[:]); err != nil {
 			return 0, nil, err
 		}
 		n = binary.BigEndian.Uint64(b[:])
 	}
 	payload = make([]byte, n)
-	if _, err := io.ReadFull(c.br, payload); err != nil {
+	if _, err := io.ReadFull(br, payload); err != nil {
 		return 0, nil, fmt.Errorf("truncated frame: %w", err)
 	}
 	return h[0] & 0x0f, payload, nil
+}
+
+// Send writes one message as a single masked frame (opcode 1: text, 2:
+// binary), as a client must.
+func (c *Conn) Send(op byte, payload []byte) error {
+	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err := c.Write(Frame(op, payload))
+	return err
+}
+
+// Frame returns a client's frame of one message: final, masked.
+func Frame(op byte, payload []byte) []byte {
+	b := []byte{0x80 | op}
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	case n < 1<<16:
+		b = append(b, 0x80|126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, 0x80|127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	var key [4]byte
+	_, _ = rand.Read(key[:])
+	b = append(b, key[:]...)
+	for i, x := range payload {
+		b = append(b, x^key[i&3])
+	}
+	return b
 }
 
 // ErrStillOpen is returned by Closed when the connection did not end in
