@@ -1,12 +1,8 @@
 package caddymodule
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -15,7 +11,9 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/live"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
 // FirstMessagesConfig bounds the check of a WebSocket client's first
@@ -64,8 +62,11 @@ func (lc *liveConns) firstMessages(c *FirstMessagesConfig) *live.FirstMessages {
 // closed).
 const maxMessageStrings = 4096
 
-// checkFirstMessage is live.FirstMessages.Check: every string of msg is
-// checked as a token in r's namespace (messageStrings), and the
+// checkFirstMessage is live.FirstMessages.Check: every token-shaped
+// string of msg (token.TextCandidates: any JSON string, member names, JSON
+// inside a string and Socket.IO framing alike, since the scan reads the
+// text with its escapes decoded) is checked as one found anywhere in a
+// request (engine.Checker.CheckCandidate), in r's namespace, and the
 // connection is registered under the queries of all of them. A store
 // error follows the fail mode: closed returns it (1011), open passes.
 func (lc *liveConns) checkFirstMessage(r *http.Request, msg []byte) (qs []denylist.Query, revoked bool, err error) {
@@ -74,8 +75,10 @@ func (lc *liveConns) checkFirstMessage(r *http.Request, msg []byte) (qs []denyli
 	if err != nil {
 		return nil, false, err
 	}
+	var st engine.CandidateState
 	seen := make(map[string]struct{})
-	for _, s := range messageStrings(msg) {
+	for _, c := range token.TextCandidates(string(msg), token.Where{Part: "websocket"}, nil) {
+		s := c.S
 		if _, dup := seen[s]; dup || len(s) > h.sources.MaxTokenSize && h.sources.MaxTokenSize > 0 {
 			continue
 		}
@@ -83,9 +86,7 @@ func (lc *liveConns) checkFirstMessage(r *http.Request, msg []byte) (qs []denyli
 		if len(seen) > maxMessageStrings {
 			return nil, false, errTooManyStrings
 		}
-		var q denylist.Query
-		h.checker.FillQuery(&q, ns, s)
-		m, err := h.checker.Store().Check(r.Context(), &q)
+		m, _, err := h.checker.CheckCandidate(r.Context(), &st, ns, s)
 		if err != nil {
 			h.errLog.Error("denylist check of a WebSocket message failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
 			countCheckFailed(h.FailMode == FailOpen)
@@ -102,6 +103,8 @@ func (lc *liveConns) checkFirstMessage(r *http.Request, msg []byte) (qs []denyli
 			return nil, true, nil
 		}
 		if !lc.off {
+			var q denylist.Query
+			h.checker.FillQuery(&q, ns, s)
 			qs = append(qs, q)
 		}
 	}
@@ -109,99 +112,6 @@ func (lc *liveConns) checkFirstMessage(r *http.Request, msg []byte) (qs []denyli
 }
 
 var errTooManyStrings = &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "too many strings in a WebSocket message"}
-
-// messageStrings returns the strings of a message that may be tokens:
-// every JSON string (member names too, and the strings of JSON inside a
-// string) when the message is JSON — also behind Engine.IO/Socket.IO
-// framing (`40{"token":"T"}`, `42["auth",{...}]`) — else the text; each
-// also split into its runs of token characters (`Bearer T` gives T), and
-// a run name=value at its '='.
-func messageStrings(msg []byte) []string {
-	var out []string
-	add := func(s string) {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			return
-		}
-		out = append(out, s)
-		for _, w := range strings.FieldsFunc(s, notTokenChar) {
-			if w != s {
-				out = append(out, w)
-			}
-			if strings.Contains(strings.TrimRight(w, "="), "=") { // name=value
-				out = append(out, strings.FieldsFunc(w, func(r rune) bool { return r == '=' })...)
-			}
-		}
-	}
-	var walk func(v any, depth int)
-	walk = func(v any, depth int) {
-		switch v := v.(type) {
-		case string:
-			add(v)
-			if t := strings.TrimSpace(v); depth < 4 && (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) {
-				var inner any
-				if json.Unmarshal([]byte(t), &inner) == nil {
-					walk(inner, depth+1)
-				}
-			}
-		case []any:
-			for _, e := range v {
-				walk(e, depth)
-			}
-		case map[string]any:
-			for k, e := range v {
-				add(k)
-				walk(e, depth)
-			}
-		}
-	}
-	if v, ok := decodeJSONMessage(msg); ok {
-		walk(v, 0)
-		return out
-	}
-	if utf8.Valid(msg) {
-		add(string(msg))
-	} else {
-		for _, w := range bytes.FieldsFunc(msg, notTokenChar) {
-			out = append(out, string(w))
-		}
-	}
-	return out
-}
-
-// decodeJSONMessage decodes msg as JSON, also after an Engine.IO /
-// Socket.IO packet prefix: packet type digits, a namespace ("/chat,"),
-// an ack id.
-func decodeJSONMessage(msg []byte) (any, bool) {
-	var v any
-	if json.Unmarshal(msg, &v) == nil {
-		return v, true
-	}
-	rest := bytes.TrimLeft(msg, "0123456789")
-	if len(rest) > 0 && rest[0] == '/' {
-		if i := bytes.IndexByte(rest, ','); i >= 0 {
-			rest = rest[i+1:]
-		}
-	}
-	rest = bytes.TrimLeft(rest, "0123456789")
-	if len(rest) == len(msg) || len(rest) == 0 {
-		return nil, false
-	}
-	if json.Unmarshal(rest, &v) == nil {
-		return v, true
-	}
-	return nil, false
-}
-
-// notTokenChar reports whether r ends a run of token characters
-// (RFC 6750's b64token, and the separators of JWTs and opaque formats).
-func notTokenChar(r rune) bool {
-	switch {
-	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-		return false
-	}
-	return !strings.ContainsRune("-._~+/=|:", r)
-}
 
 // unmarshalFirstMessages parses
 //

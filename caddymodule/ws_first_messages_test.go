@@ -1,13 +1,16 @@
 package caddymodule
 
 import (
-	"slices"
+	"strings"
 	"testing"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
 // TestMessageStrings: the token T is among the strings checked in the
 // first messages the common WebSocket protocols authenticate with.
 func TestMessageStrings(t *testing.T) {
+	const tok = "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r"
 	for name, msg := range map[string]string{
 		"graphql-ws connection_init":             `{"type":"connection_init","payload":{"Authorization":"Bearer T"}}`,
 		"subscriptions-transport-ws, lower case": `{"type":"connection_init","payload":{"authorization":"bearer T"}}`,
@@ -19,13 +22,18 @@ func TestMessageStrings(t *testing.T) {
 		"plain text":                             `T`,
 		"STOMP CONNECT":                          "CONNECT\nAuthorization:Bearer T\n\n\x00",
 		"binary, not UTF-8":                      "\xff\xfe\x00T\x01",
-		"escaped in JSON":                        `{"token":"\u0054"}`,
+		"escaped in JSON":                        `{"token":"\u0059` + tok[1:] + `"}`,
 		"name=value":                             `access_token=T`,
 		"a query string in a message":            `{"url":"/x?access_token=T&y=1"}`,
+		"percent-encoded":                        `{"url":"/x?access_token=T%26y"}`,
 	} {
-		got := messageStrings([]byte(msg))
-		if !slices.Contains(got, "T") {
-			t.Errorf("%s: %q: strings %q, want T among them", name, msg, got)
+		msg = strings.ReplaceAll(msg, "T", tok)
+		found := false
+		for _, c := range token.TextCandidates(msg, token.Where{Part: "websocket"}, nil) {
+			found = found || c.S == tok
+		}
+		if !found {
+			t.Errorf("%s: %q: the token is not among the candidates", name, msg)
 		}
 	}
 }

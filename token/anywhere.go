@@ -49,6 +49,12 @@ func Candidates(r *http.Request, body []byte, dst []Candidate) []Candidate {
 	return dst
 }
 
+// TextCandidates appends to dst the candidates of text found at where (a
+// WebSocket message, say), as Candidates finds them in a header value.
+func TextCandidates(text string, where Where, dst []Candidate) []Candidate {
+	return appendText(dst, text, where)
+}
+
 // Candidate is a string Candidates found, and where.
 type Candidate struct {
 	S     string
