@@ -109,8 +109,8 @@ var oracleSpecs = []oracleSpec{
 			if _, err := exec.LookPath("ruby"); err != nil {
 				return "ruby not on PATH"
 			}
-			if out, err := exec.Command("ruby", "-e", `require "rack"; require "rack/handler/webrick"`).CombinedOutput(); err != nil {
-				return "ruby cannot load rack and webrick (ruby-rack, ruby-webrick): " + strings.TrimSpace(string(out))
+			if out, err := exec.Command("ruby", "-e", `require "rack"; require "rack/handler/webrick"; require "jwt"`).CombinedOutput(); err != nil {
+				return "ruby cannot load rack, webrick and jwt (ruby-rack, ruby-webrick, ruby-jwt): " + strings.TrimSpace(string(out))
 			}
 			return ""
 		},
