@@ -8,11 +8,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -149,52 +148,15 @@ func familyCases() []familyCase {
 // Run: CI=true CADDY_BIN=... go test -count=1 -run TestEnforcementFamilies -v ./tests
 func TestEnforcementFamilies(t *testing.T) {
 	cases := familyCases()
-	dir := oraclesDir(t)
-	specs := map[string]oracleSpec{}
-	for _, s := range append(slices.Clone(oracleSpecs), moreOracleSpecs...) {
-		specs[s.name] = s
-	}
-	// The oracles the cases need, each behind its own gateway.
-	type subject struct {
-		o *oracle
-		c *Caddy
-	}
-	subjects := map[string]*subject{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
+	var names []string
 	for _, fc := range cases {
-		if _, ok := subjects[fc.oracle]; ok {
-			continue
-		}
-		subjects[fc.oracle] = nil
-		if fc.oracle != "gostruct" {
-			if why := specs[fc.oracle].missing(dir); why != "" {
-				if os.Getenv("CI") != "" {
-					t.Errorf("the %s oracle cannot run in CI: %s (scripts/test installs it)", fc.oracle, why)
-				} else {
-					t.Logf("SKIPPING ORACLE %s: %s", fc.oracle, why)
-				}
-				continue
-			}
-		}
-		wg.Add(1)
-		go func(name string) {
-			defer wg.Done()
-			var o *oracle
-			if name == "gostruct" {
-				o = startGoStructOracle(t)
-			} else {
-				o = startOracle(t, specs[name], dir)
-			}
-			c := startCaddy(t, familyCaddyfile, strconv.Quote(t.TempDir()+"/denylist.db"), o.addr)
-			mu.Lock()
-			subjects[name] = &subject{o, c}
-			mu.Unlock()
-		}(fc.oracle)
+		names = append(names, fc.oracle)
 	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
+	subjects := map[string]*gatewayedOracle{}
+	for _, s := range startGatewayedOracles(t, names, func(o *oracle) string {
+		return expand(familyCaddyfile, []any{strconv.Quote(filepath.Join(t.TempDir(), "denylist.db")), o.addr})
+	}) {
+		subjects[s.o.name] = s
 	}
 
 	var report []string
@@ -212,10 +174,7 @@ func TestEnforcementFamilies(t *testing.T) {
 			if fc.revokeAs != nil {
 				revokeAs = fc.revokeAs(revoked)
 			}
-			res, err := tryDo(http.MethodPost, s.c.URL("/oauth/revoke"), strings.NewReader(url.Values{"token": {revokeAs}}.Encode()), formCTLine)
-			if err != nil || res.Status != http.StatusOK {
-				t.Fatalf("revoking %q through the gateway: %v %d %s", revokeAs, err, res.Status, res.Body)
-			}
+			s.revoke(t, revokeAs)
 			send := func(addr, tok string) (int, oracleAnswer, []byte, error) {
 				p := tok
 				if fc.present != nil {
@@ -249,7 +208,7 @@ func TestEnforcementFamilies(t *testing.T) {
 				t.Errorf("the oracle does not read the token directly (answer %+v): the case proves nothing\n%s", direct, quoteReq(req))
 			}
 			// The revoked token through the gateway.
-			gw := "127.0.0.1:" + strconv.Itoa(s.c.HTTPPort)
+			gw := s.gateway()
 			status, via, req, err := send(gw, revoked)
 			if err != nil {
 				t.Fatalf("through the gateway: %v", err)
@@ -261,9 +220,7 @@ func TestEnforcementFamilies(t *testing.T) {
 			} else if status != fc.want {
 				t.Errorf("revoked token: status %d, want %d\n%s", status, fc.want, quoteReq(req))
 			}
-			mu.Lock()
 			report = append(report, fmt.Sprintf("%-48s want %d, got %s", name, fc.want, got))
-			mu.Unlock()
 			// The control: the same spelling with a live token.
 			status, via, req, err = send(gw, live)
 			if err != nil {

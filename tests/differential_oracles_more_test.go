@@ -4,15 +4,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"net"
+	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
-	"time"
 )
 
 // Issue 22's oracles, beside issue 9's (differential_oracles_test.go):
@@ -75,19 +77,82 @@ var moreOracleSpecs = []oracleSpec{
 
 // startGoStructOracle serves goStructOracle on a free loopback port.
 func startGoStructOracle(t testing.TB) *oracle {
+	return startHandlerOracle(t, "gostruct", goStructOracle)
+}
+
+// gatewayedOracle is an oracle behind its own gateway.
+type gatewayedOracle struct {
+	o *oracle
+	c *Caddy
+}
+
+// gateway is the gateway's address.
+func (s *gatewayedOracle) gateway() string { return "127.0.0.1:" + strconv.Itoa(s.c.HTTPPort) }
+
+// revoke revokes tok through the gateway's /oauth/revoke.
+func (s *gatewayedOracle) revoke(t *testing.T, tok string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	res, err := tryDo(http.MethodPost, s.c.URL("/oauth/revoke"), strings.NewReader(url.Values{"token": {tok}}.Encode()), formCTLine)
+	if err != nil || res.Status != http.StatusOK {
+		t.Fatalf("%s: revoking %q through the gateway: %v %d %s", s.o.name, tok, err, res.Status, res.Body)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(goStructOracle), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	o := &oracle{name: "gostruct", addr: l.Addr().String()}
-	if err := waitOracle(o, nil); err != nil {
-		t.Fatal(err)
+}
+
+// startGatewayedOracles starts the named oracles (nil: every one of issue
+// 9 and issue 22; "go" and "gostruct" run in process), each behind a
+// gateway whose Caddyfile is caddyfile(o), in parallel, sorted by name. A
+// missing toolchain fails the test in CI (scripts/test installs it) and
+// skips that oracle elsewhere.
+func startGatewayedOracles(t *testing.T, names []string, caddyfile func(o *oracle) string) []*gatewayedOracle {
+	dir := oraclesDir(t)
+	specs := map[string]*oracleSpec{"go": nil, "gostruct": nil}
+	for _, s := range append(slices.Clone(oracleSpecs), moreOracleSpecs...) {
+		specs[s.name] = &s
 	}
-	return o
+	if names == nil {
+		names = slices.Sorted(maps.Keys(specs))
+	}
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		out []*gatewayedOracle
+	)
+	for _, name := range slices.Compact(slices.Sorted(slices.Values(names))) {
+		spec := specs[name]
+		if spec != nil {
+			if why := spec.missing(dir); why != "" {
+				if os.Getenv("CI") != "" {
+					t.Errorf("the %s oracle cannot run in CI: %s (scripts/test installs it)", name, why)
+				} else {
+					t.Logf("SKIPPING ORACLE %s: %s (scripts/test installs it)", name, why)
+				}
+				continue
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var o *oracle
+			switch name {
+			case "go":
+				o = startGoOracle(t)
+			case "gostruct":
+				o = startGoStructOracle(t)
+			default:
+				o = startOracle(t, *spec, dir)
+			}
+			c := startCaddy(t, caddyfile(o))
+			mu.Lock()
+			out = append(out, &gatewayedOracle{o: o, c: c})
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	slices.SortFunc(out, func(a, b *gatewayedOracle) int { return strings.Compare(a.o.name, b.o.name) })
+	return out
 }
 
 // k8sBearerProtocol is kube-apiserver's WebSocket bearer subprotocol

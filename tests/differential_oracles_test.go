@@ -161,16 +161,20 @@ func startOracle(t testing.TB, spec oracleSpec, dir string) *oracle {
 }
 
 // startGoOracle serves goOracle on a free loopback port.
-func startGoOracle(t testing.TB) *oracle {
+func startGoOracle(t testing.TB) *oracle { return startHandlerOracle(t, "go", goOracle) }
+
+// startHandlerOracle serves the in-process oracle h, answering as name, on
+// a free loopback port until the test ends.
+func startHandlerOracle(t testing.TB, name string, h http.HandlerFunc) *oracle {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(goOracle), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	o := &oracle{name: "go", addr: l.Addr().String()}
+	o := &oracle{name: name, addr: l.Addr().String()}
 	if err := waitOracle(o, nil); err != nil {
 		t.Fatal(err)
 	}
