@@ -18,9 +18,10 @@ import (
 // familyCase is one request of issue 22's families: a spelling of a token
 // that a real upstream (the oracle) reads, sent directly (the oracle must
 // read the revoked token: the row has teeth) and through the gateway with
-// the revoked token (want: 401, or 400 for a refused shape) and with a
-// live one (the control: it reaches the oracle, which reads it; or, for a
-// refused shape, it is refused too, 400, never 401).
+// the revoked token (want: 401, or 400 for a refused shape, the gateway's
+// JSON answer with error "invalid_request") and with a live one (the
+// control: it reaches the oracle, which reads it; or, for a refused shape,
+// it is refused too, 400 invalid_request, never 401).
 type familyCase struct {
 	family int
 	name   string
@@ -219,6 +220,8 @@ func TestEnforcementFamilies(t *testing.T) {
 				t.Errorf("the oracle read the revoked token through the gateway (%s), status %d, want %d\n%s", strings.Join(srcs, ","), status, fc.want, quoteReq(req))
 			} else if status != fc.want {
 				t.Errorf("revoked token: status %d, want %d\n%s", status, fc.want, quoteReq(req))
+			} else if status == http.StatusBadRequest && (via.Oracle != "" || via.GatewayError != "invalid_request") {
+				t.Errorf("revoked token: 400 from %q with error %q, want the gateway's own, error \"invalid_request\"\n%s", via.Oracle, via.GatewayError, quoteReq(req))
 			}
 			report = append(report, fmt.Sprintf("%-48s want %d, got %s", name, fc.want, got))
 			// The control: the same spelling with a live token.
@@ -232,8 +235,9 @@ func TestEnforcementFamilies(t *testing.T) {
 					t.Errorf("control: a live token got status %d and the oracle read %+v, want 2xx with the token read\n%s", status, via.Tokens, quoteReq(req))
 				}
 			default:
-				if status != fc.want {
-					t.Errorf("control: a live token got status %d, want %d (the shape is refused whatever the token)\n%s", status, fc.want, quoteReq(req))
+				if status != fc.want || via.Oracle != "" || via.GatewayError != "invalid_request" {
+					t.Errorf("control: a live token got status %d (oracle %q, error %q), want the gateway's %d invalid_request (the shape is refused whatever the token)\n%s",
+						status, via.Oracle, via.GatewayError, fc.want, quoteReq(req))
 				}
 			}
 		})

@@ -41,6 +41,9 @@ type oracleAnswer struct {
 	Path   string        `json:"path"`
 	Tokens []oracleToken `json:"tokens"`
 	Errors []string      `json:"errors"`
+	// GatewayError is the "error" member of the gateway's own JSON answer
+	// ("invalid_request", "invalid_token", ...); empty in an oracle's.
+	GatewayError string `json:"error"`
 }
 
 // oracle is one running oracle app.
