@@ -118,6 +118,10 @@ func familyCases() []familyCase {
 		// 6. JSON member names under encoding/json's case folding.
 		{family: 6, name: "json-long-s", oracle: "gostruct", build: postWith(api, text(`{"acceſſ_token":"%s"}`), jsonCTLine), want: 401},
 		{family: 6, name: "json-kelvin", oracle: "gostruct", build: postWith(api, text("{\"access_to\u212aen\":\"%s\"}"), jsonCTLine), want: 401},
+		// Found by TestMutationDifferential: a Go API decodes the body as
+		// JSON whatever its Content-Type says, or without one.
+		{family: 6, name: "json-body-text-plain", oracle: "gostruct", build: postWith(api, text(`{"access_token":"%s"}`), "Content-Type: text/plain"), want: 401},
+		{family: 6, name: "json-body-no-ct", oracle: "gostruct", build: postWith(api, text(`{"access_token":"%s"}`)), want: 401},
 		// 7. Trailing dots on a JWT: presented, and revoked.
 		{family: 7, name: "bearer-jwt-dot", oracle: "ruby", kind: "jwt", present: func(tok string) string { return tok + "." },
 			build: getWith(api, "Authorization: Bearer %s"), want: 401},
