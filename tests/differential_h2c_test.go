@@ -15,9 +15,9 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// h2cSettings is an HTTP2-Settings header value: base64url of an empty
-// SETTINGS payload is "", so a one-setting one (MAX_CONCURRENT_STREAMS
-// 100) is sent, as curl does.
+// h2cSettings is the HTTP2-Settings header value curl sends: base64url of
+// a SETTINGS payload (MAX_CONCURRENT_STREAMS 100, INITIAL_WINDOW_SIZE
+// 2^30, ENABLE_PUSH 0).
 const h2cSettings = "AAMAAABkAARAAAAAAAIAAAAA"
 
 // h2cUpgrade is an HTTP/1.1 GET of target asking to upgrade to h2c (no
