@@ -1,5 +1,5 @@
 # Shortcuts; the scripts are the source of truth.
-.PHONY: run test build build-go bench bench-scale flood chaos
+.PHONY: run test build build-go bench bench-scale flood chaos fuzz-differential
 
 # Run Caddy with the example config (go run: no separate build step).
 run:
@@ -45,3 +45,11 @@ flood:
 # (CI runs the same test for 90s as part of `make test`.)
 chaos:
 	CHAOS_DURATION=10m CHAOS_MIN_FAULTS=100 ./scripts/test -run '^TestChaos$$' -v -timeout 40m ./tests
+
+# Issue 22's mutation differential fuzzer for an hour (CI runs a 60 s
+# smoke): mutated spellings of revoked tokens sent to every oracle directly
+# and through the gateway; prints the seed, requests sent per oracle and
+# every violation with its exact bytes. MUTATION_FUZZ_SEED repeats a run.
+MUTATION_FUZZ_DURATION ?= 1h
+fuzz-differential:
+	MUTATION_FUZZ_DURATION=$(MUTATION_FUZZ_DURATION) ./scripts/test -run '^TestMutationDifferential$$' -v -timeout 90m ./tests

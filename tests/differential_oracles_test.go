@@ -41,6 +41,9 @@ type oracleAnswer struct {
 	Path   string        `json:"path"`
 	Tokens []oracleToken `json:"tokens"`
 	Errors []string      `json:"errors"`
+	// GatewayError is the "error" member of the gateway's own JSON answer
+	// ("invalid_request", "invalid_token", ...); empty in an oracle's.
+	GatewayError string `json:"error"`
 }
 
 // oracle is one running oracle app.
@@ -109,8 +112,8 @@ var oracleSpecs = []oracleSpec{
 			if _, err := exec.LookPath("ruby"); err != nil {
 				return "ruby not on PATH"
 			}
-			if out, err := exec.Command("ruby", "-e", `require "rack"; require "rack/handler/webrick"`).CombinedOutput(); err != nil {
-				return "ruby cannot load rack and webrick (ruby-rack, ruby-webrick): " + strings.TrimSpace(string(out))
+			if out, err := exec.Command("ruby", "-e", `require "rack"; require "rack/handler/webrick"; require "jwt"`).CombinedOutput(); err != nil {
+				return "ruby cannot load rack, webrick and jwt (ruby-rack, ruby-webrick, ruby-jwt): " + strings.TrimSpace(string(out))
 			}
 			return ""
 		},
@@ -161,16 +164,20 @@ func startOracle(t testing.TB, spec oracleSpec, dir string) *oracle {
 }
 
 // startGoOracle serves goOracle on a free loopback port.
-func startGoOracle(t testing.TB) *oracle {
+func startGoOracle(t testing.TB) *oracle { return startHandlerOracle(t, "go", goOracle) }
+
+// startHandlerOracle serves the in-process oracle h, answering as name, on
+// a free loopback port until the test ends.
+func startHandlerOracle(t testing.TB, name string, h http.HandlerFunc) *oracle {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(goOracle), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	o := &oracle{name: "go", addr: l.Addr().String()}
+	o := &oracle{name: name, addr: l.Addr().String()}
 	if err := waitOracle(o, nil); err != nil {
 		t.Fatal(err)
 	}

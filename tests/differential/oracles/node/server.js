@@ -42,7 +42,11 @@ app.use((req, res, next) => { req.oracleTokens = []; req.oracleErrors = []; next
 // body-parser: inflate is on by default (gzip, deflate Content-Encoding).
 app.use(bodyParser.urlencoded({ extended: true, inflate: true }));
 app.use(bodyParser.json({ inflate: true }));
-app.use(cookieParser());
+// Signed cookies ("s:" + value + "." + HMAC, cookie-signature) with this
+// secret land in req.signedCookies; JSON cookies ("j:" + JSON) are decoded
+// in both (cookie-parser's JSONCookies).
+const COOKIE_SECRET = 'differential-oracle-cookie-secret';
+app.use(cookieParser(COOKIE_SECRET));
 app.use(multer().none());
 // A body the parsers refuse still gets an answer (with what else was read).
 app.use((err, req, res, next) => { req.oracleErrors.push(String(err && err.message)); next(); });
@@ -51,6 +55,9 @@ function extract(req, res, next) {
   add(req, 'query', req.query && req.query.access_token);
   add(req, 'body', req.body && req.body.access_token);
   add(req, 'cookie', req.cookies && req.cookies.session);
+  // A signed cookie whose signature does not match is false: not read.
+  const signed = req.signedCookies && req.signedCookies.session;
+  if (signed !== false) add(req, 'signed_cookie', signed);
   add(req, 'header', req.headers['x-api-key']);
   // The hand-written reading found in many apps.
   const auth = req.headers.authorization;

@@ -36,6 +36,11 @@ if (str_contains($ct, '/json') || str_contains($ct, '+json')) {
     }
 }
 
+// HTTP Basic as the SAPI decodes it (base64 without validation: bytes
+// outside the alphabet and spaces are skipped).
+add($tokens, 'php_auth_pw', $_SERVER['PHP_AUTH_PW'] ?? null);
+add($tokens, 'php_auth_user', $_SERVER['PHP_AUTH_USER'] ?? null);
+
 $auth = $_SERVER['HTTP_AUTHORIZATION'] ?? '';
 // A hand-written reading: "Bearer <token>".
 if (preg_match('/^Bearer\s+(\S+)/i', $auth, $m)) {

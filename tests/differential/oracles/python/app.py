@@ -26,6 +26,13 @@ def extract(route):
         add("json", [body.get("access_token")])
     add("cookie", request.cookies.getlist("session"))
     add("header", request.headers.getlist("X-Api-Key"))
+    # HTTP Basic as Werkzeug decodes it (request.authorization: base64
+    # decoded without validation, so bytes outside the alphabet and spaces
+    # are skipped): a token sent as the password or the user name.
+    basic = request.authorization
+    if basic is not None:
+        add("basic_password", [basic.password])
+        add("basic_username", [basic.username])
     # Flask-HTTPAuth's HTTPTokenAuth: split once on whitespace, the scheme
     # compared case-insensitively, the rest is the token.
     auth = request.headers.get("Authorization")

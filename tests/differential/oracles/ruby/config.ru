@@ -4,6 +4,7 @@
 #
 # Usage: ruby server.rb PORT   (Debian's ruby-rack and ruby-webrick)
 require 'json'
+require 'jwt'
 require 'rack'
 
 # Rails' ActionController::HttpAuthentication::Token#token_and_options,
@@ -56,6 +57,19 @@ App = lambda do |env|
     add.call('bearer', m[1])
   end
   add.call('rails_token', rails_token(auth))
+  # ruby-jwt (Debian's ruby-jwt) on each token read: JWT.decode splits the
+  # token with String#split('.'), which drops trailing empty segments, so
+  # "T." and "T.." decode (and verify) as T; the token it decoded is
+  # reported as its segments joined.
+  tokens.map { |tk| tk[:value] }.uniq.each do |v|
+    next unless v.count('.') >= 2
+    begin
+      JWT.decode(v, nil, false)
+      add.call('ruby_jwt', v.split('.').join('.'))
+    rescue StandardError
+      nil
+    end
+  end
   route = req.post? && req.path_info == '/oauth/revoke' ? 'revoke' : ''
   body = JSON.generate(oracle: 'ruby', route: route, path: req.path_info, tokens: tokens, errors: errors)
   [200, { 'Content-Type' => 'application/json' }, [body]]

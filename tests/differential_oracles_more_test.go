@@ -1,0 +1,210 @@
+package tests
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Issue 22's oracles, beside issue 9's (differential_oracles_test.go):
+// upstreams where the families of issue 22 live. They are started by
+// TestEnforcementFamilies and TestMutationDifferential, not by
+// TestDifferential (whose table stays issue 9's).
+//
+//   - gostruct (in-process): a Go API that decodes any JSON body into a
+//     struct (encoding/json folds member names: "acceſſ_token" with a long
+//     s binds to AccessToken), reads r.BasicAuth and kube-apiserver's
+//     WebSocket bearer subprotocol;
+//   - hypercorn: an ASGI app under Hypercorn, which accepts `Upgrade: h2c`
+//     and then serves HTTP/2 requests on the same connection;
+//   - laravel: Debian's Illuminate components with a personal access token
+//     table looked up as Laravel Sanctum does ("<id>|<secret>", by the
+//     secret alone, the id compared by SQLite).
+//
+// The Express oracle (node) reads cookie-parser's signed and JSON cookies,
+// the Flask and PHP ones Basic credentials as their frameworks decode them.
+
+// moreOracleSpecs are issue 22's external oracles.
+var moreOracleSpecs = []oracleSpec{
+	{
+		name: "hypercorn",
+		missing: func(string) string {
+			if out, err := exec.Command("/usr/bin/python3", "-c", "import hypercorn").CombinedOutput(); err != nil {
+				return "/usr/bin/python3 cannot import hypercorn (python3-hypercorn): " + strings.TrimSpace(string(out))
+			}
+			return ""
+		},
+		command: func(dir string, port int) *exec.Cmd {
+			return exec.Command("/usr/bin/python3", filepath.Join(dir, "hypercorn", "app.py"), strconv.Itoa(port))
+		},
+	},
+	{
+		name: "laravel",
+		missing: func(string) string {
+			if _, err := exec.LookPath("php"); err != nil {
+				return "php not on PATH (php-cli)"
+			}
+			if _, err := os.Stat("/usr/share/php/Illuminate/Database/autoload.php"); err != nil {
+				return "Illuminate is not installed (php-laravel-framework)"
+			}
+			if out, err := exec.Command("php", "-r", `exit(extension_loaded("pdo_sqlite") ? 0 : 1);`).CombinedOutput(); err != nil {
+				return "php has no pdo_sqlite (php-sqlite3): " + strings.TrimSpace(string(out))
+			}
+			return ""
+		},
+		command: func(dir string, port int) *exec.Cmd {
+			db, err := os.MkdirTemp("", "sanctum-oracle-")
+			if err == nil {
+				tempDirs.add(db)
+			}
+			cmd := exec.Command("php", "-S", "127.0.0.1:"+strconv.Itoa(port), filepath.Join(dir, "laravel", "router.php"))
+			cmd.Env = append(os.Environ(), "PHP_CLI_SERVER_WORKERS=4", "SANCTUM_DB="+filepath.Join(db, "tokens.sqlite"))
+			return cmd
+		},
+	},
+}
+
+// startGoStructOracle serves goStructOracle on a free loopback port.
+func startGoStructOracle(t testing.TB) *oracle {
+	return startHandlerOracle(t, "gostruct", goStructOracle)
+}
+
+// gatewayedOracle is an oracle behind its own gateway.
+type gatewayedOracle struct {
+	o *oracle
+	c *Caddy
+}
+
+// gateway is the gateway's address.
+func (s *gatewayedOracle) gateway() string { return "127.0.0.1:" + strconv.Itoa(s.c.HTTPPort) }
+
+// revoke revokes tok through the gateway's /oauth/revoke.
+func (s *gatewayedOracle) revoke(t *testing.T, tok string) {
+	t.Helper()
+	res, err := tryDo(http.MethodPost, s.c.URL("/oauth/revoke"), strings.NewReader(url.Values{"token": {tok}}.Encode()), formCTLine)
+	if err != nil || res.Status != http.StatusOK {
+		t.Fatalf("%s: revoking %q through the gateway: %v %d %s", s.o.name, tok, err, res.Status, res.Body)
+	}
+}
+
+// startGatewayedOracles starts the named oracles (nil: every one of issue
+// 9 and issue 22; "go" and "gostruct" run in process), each behind a
+// gateway whose Caddyfile is caddyfile(o), in parallel, sorted by name. A
+// missing toolchain fails the test in CI (scripts/test installs it) and
+// skips that oracle elsewhere.
+func startGatewayedOracles(t *testing.T, names []string, caddyfile func(o *oracle) string) []*gatewayedOracle {
+	dir := oraclesDir(t)
+	specs := map[string]*oracleSpec{"go": nil, "gostruct": nil}
+	for _, s := range append(slices.Clone(oracleSpecs), moreOracleSpecs...) {
+		specs[s.name] = &s
+	}
+	if names == nil {
+		names = slices.Sorted(maps.Keys(specs))
+	}
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		out []*gatewayedOracle
+	)
+	for _, name := range slices.Compact(slices.Sorted(slices.Values(names))) {
+		spec := specs[name]
+		if spec != nil {
+			if why := spec.missing(dir); why != "" {
+				if os.Getenv("CI") != "" {
+					t.Errorf("the %s oracle cannot run in CI: %s (scripts/test installs it)", name, why)
+				} else {
+					t.Logf("SKIPPING ORACLE %s: %s (scripts/test installs it)", name, why)
+				}
+				continue
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var o *oracle
+			switch name {
+			case "go":
+				o = startGoOracle(t)
+			case "gostruct":
+				o = startGoStructOracle(t)
+			default:
+				o = startOracle(t, *spec, dir)
+			}
+			c := startCaddy(t, caddyfile(o))
+			mu.Lock()
+			out = append(out, &gatewayedOracle{o: o, c: c})
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	slices.SortFunc(out, func(a, b *gatewayedOracle) int { return strings.Compare(a.o.name, b.o.name) })
+	return out
+}
+
+// k8sBearerProtocol is kube-apiserver's WebSocket bearer subprotocol
+// prefix (k8s.io/apiserver/pkg/authentication/request/websocket): the
+// token follows, base64url without padding.
+const k8sBearerProtocol = "base64url.bearer.authorization.k8s.io."
+
+// goStructOracle reads tokens the way many Go APIs do: a JSON body decoded
+// into a struct whatever the Content-Type (json.NewDecoder(r.Body).Decode,
+// whose member names match case-insensitively under Unicode folding),
+// r.BasicAuth, a Bearer prefix, and on a WebSocket upgrade the Kubernetes
+// bearer subprotocol.
+func goStructOracle(w http.ResponseWriter, r *http.Request) {
+	ans := oracleAnswer{Oracle: "gostruct", Path: r.URL.Path, Tokens: []oracleToken{}, Errors: []string{}}
+	add := func(source, v string) {
+		if v != "" {
+			ans.Tokens = append(ans.Tokens, oracleToken{source, v})
+		}
+	}
+	var body struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		Token        string `json:"token"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 32<<20)).Decode(&body); err == nil {
+		add("json_access_token", body.AccessToken)
+		add("json_refresh_token", body.RefreshToken)
+		add("json_token", body.Token)
+	}
+	if user, pass, ok := r.BasicAuth(); ok {
+		add("basic_password", pass)
+		add("basic_username", user)
+	}
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		add("bearer", tok)
+	}
+	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		// kube-apiserver's protocol.go: every offered subprotocol, trimmed.
+		for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+			for _, p := range strings.Split(h, ",") {
+				enc, ok := strings.CutPrefix(strings.TrimSpace(p), k8sBearerProtocol)
+				if !ok {
+					continue
+				}
+				if tok, err := base64.RawURLEncoding.DecodeString(enc); err == nil {
+					add("k8s_ws_protocol", string(tok))
+				} else {
+					ans.Errors = append(ans.Errors, "k8s subprotocol: "+err.Error())
+				}
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(ans)
+}
