@@ -46,12 +46,33 @@ const (
 	BodyMultipart
 	// BodyJSON: application/json, text/json or any +json type.
 	BodyJSON
-	// BodyText: text/plain, which applications parse as JSON or a form
-	// themselves (a browser sends it cross-origin without a preflight):
-	// no parameters are read from it, but the whole-request scan
-	// (Candidates) reads it.
+	// BodyText: any other type that is not a known binary one (text/plain,
+	// XML, a type no framework names): no parameters are read from it, but
+	// the whole-request scan (Candidates) reads it, within the body limit,
+	// as applications and struct decoders parse a body whatever its type.
 	BodyText
+	// BodyBinary: a known binary type (images, audio, video, fonts,
+	// application/octet-stream, archives, PDF, protobuf, gRPC): the scan
+	// reads as much of it as the body limit, and the rest goes on unread.
+	BodyBinary
 )
+
+// binaryType reports whether media type mt (lower case) is a known binary
+// type (BodyBinary).
+func binaryType(mt string) bool {
+	for _, p := range []string{"image/", "audio/", "video/", "font/", "application/grpc"} {
+		if strings.HasPrefix(mt, p) {
+			return true
+		}
+	}
+	switch mt {
+	case "application/octet-stream", "application/pdf", "application/zip", "application/gzip",
+		"application/x-tar", "application/x-protobuf", "application/protobuf", "application/wasm",
+		"application/vnd.apache.avro+binary", "application/x-7z-compressed":
+		return true
+	}
+	return false
+}
 
 // BodyKindOf says how r's body is encoded. A Content-Type Go's mime parser
 // refuses ("...; charset") still counts by the text before ';', as lenient
@@ -84,10 +105,12 @@ func BodyKindOf(r *http.Request) (BodyKind, error) {
 		kind = BodyMultipart
 	case mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json"):
 		kind = BodyJSON
-	case mt == "text/plain":
+	case binaryType(mt):
+		kind = BodyBinary
+	default:
 		kind = BodyText
 	}
-	if kind != BodyNone && !asciiCharset(mediaParam(cts[0], "charset")) {
+	if kind != BodyBinary && !asciiCharset(mediaParam(cts[0], "charset")) {
 		// body-parser decodes UTF-16 and UTF-32 bodies: a token in one is
 		// one the gateway would not see.
 		return kind, ErrUnsupportedCharset

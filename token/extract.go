@@ -155,7 +155,12 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 		if kerr != nil {
 			return dst, nil, kerr
 		}
-		if kind != BodyNone {
+		if kind == BodyBinary {
+			var berr error
+			if body, berr = readBodyPrefix(r, s.MaxBodySize); berr != nil {
+				return dst, nil, berr
+			}
+		} else if kind != BodyNone {
 			var berr error
 			if body, berr = s.readBody(r); berr != nil {
 				return dst, nil, berr
@@ -179,6 +184,25 @@ func (s *Sources) readBody(r *http.Request) ([]byte, error) {
 		return nil, err
 	}
 	return decodedBody(r, body, s.MaxBodySize)
+}
+
+// readBodyPrefix reads the first limit bytes of r's body (all of it when
+// limit is 0) and puts the body back whole: a binary body longer than the
+// limit goes on with its rest unread.
+func readBodyPrefix(r *http.Request, limit int64) ([]byte, error) {
+	if limit <= 0 {
+		return ReadBody(r, 0)
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit))
+	if err != nil {
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		return nil, err
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b), r.Body), r.Body}
+	return b, nil
 }
 
 // ReadBody reads r's body up to limit bytes (0: no limit) and puts it back,

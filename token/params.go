@@ -42,8 +42,8 @@ func ReadParams(r *http.Request, limit int64) (*Params, error) {
 		}
 	}
 	eachEncodedParam(r.URL.RawQuery, add)
-	if kind == BodyNone {
-		return p, nil
+	if kind == BodyNone || kind == BodyText || kind == BodyBinary {
+		return p, nil // no parameters in them
 	}
 	body, err := ReadBody(r, limit)
 	if err != nil {

@@ -134,9 +134,11 @@ func contentTypeUnambiguous(cts []string) error {
 	ct := cts[0]
 	mt, params, err := mime.ParseMediaType(ct)
 	semis := strings.Count(strings.TrimSuffix(strings.TrimRight(ct, " \t"), ";"), ";")
-	if err != nil || strings.ContainsRune(mt, ',') || semis != len(params) {
+	if err != nil || strings.ContainsRune(mt, ',') || semis != len(params) ||
+		strings.Count(mt, "/") != 1 || strings.HasPrefix(mt, "/") || strings.HasSuffix(mt, "/") || strings.ContainsRune(mt, '*') {
 		// A list ("a/b, c/d"), a parameter without ';' or with a
-		// continuation (RFC 2231: *0, *1): parsers read them apart.
+		// continuation (RFC 2231: *0, *1), no type/subtype, a
+		// wildcard: parsers read them apart.
 		return &AmbiguousError{Part: "content_type", Why: "the Content-Type is not exactly one media type with ';'-separated parameters"}
 	}
 	if !strings.HasPrefix(mt, "multipart/") {
