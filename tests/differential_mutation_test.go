@@ -84,7 +84,7 @@ func TestMutationDifferential(t *testing.T) {
 	t.Logf("%d oracles behind %d gateways, %d seed requests, %d revoked tokens", len(subjects), len(subjects), len(seeds), len(revoked))
 
 	type oracleStats struct {
-		sent, directErrs, directReads, refused, violations int
+		sent, directErrs, directReads, refused, violations, crashes int
 	}
 	var (
 		mu         sync.Mutex
@@ -94,6 +94,9 @@ func TestMutationDifferential(t *testing.T) {
 		printed    = map[string]int{}  // violations printed in full, per oracle
 		errCount   int
 		firstErrs  []string
+		directErrs = map[string][]string{} // the first no-answers of each oracle, sent directly
+		recent     = map[string][][]byte{} // the last requests sent to each oracle
+		crashes    []string
 	)
 	for _, s := range subjects {
 		stats[s.o.name] = &oracleStats{}
@@ -124,11 +127,43 @@ func TestMutationDifferential(t *testing.T) {
 				vStatus, via, verr := m.exchange(s.gateway())
 				directRead := readsAny(direct, revoked)
 				leaked := readsAny(via, revoked)
+				// An upstream crashing on a request is its bug, not a
+				// violation: it is restarted, and what it was sent last
+				// reported.
+				restarted, rerr := false, error(nil)
+				ended, status := s.o.crashed()
+				if ended {
+					restarted, rerr = s.o.restart()
+				}
 				mu.Lock()
 				st := stats[s.o.name]
 				st.sent++
+				recent[s.o.name] = append(recent[s.o.name], req)
+				if r := recent[s.o.name]; len(r) > 8 {
+					recent[s.o.name] = r[len(r)-8:]
+				}
+				if rerr != nil {
+					t.Errorf("restarting the %s oracle: %v", s.o.name, rerr)
+				} else if restarted {
+					st.crashes++
+					var last []string
+					for _, r := range recent[s.o.name] {
+						q := strconv.Quote(string(r))
+						if len(q) > 1000 {
+							q = q[:1000] + "…"
+						}
+						last = append(last, "    "+q)
+					}
+					if len(crashes) < 20 {
+						crashes = append(crashes, fmt.Sprintf("ORACLE CRASH %s (%s) after %d requests, restarted; the last requests sent to it (by 4 workers, directly and through the gateway):\n%s",
+							s.o.name, status, st.sent, strings.Join(last, "\n")))
+					}
+				}
 				if derr != nil {
 					st.directErrs++
+					if len(directErrs[s.o.name]) < 3 {
+						directErrs[s.o.name] = append(directErrs[s.o.name], fmt.Sprintf("after %d requests: %v\n    %s", st.sent, derr, strconv.Quote(string(req))))
+					}
 				}
 				if verr != nil {
 					errCount++
@@ -164,15 +199,20 @@ func TestMutationDifferential(t *testing.T) {
 
 	var b strings.Builder
 	total, totalV := 0, 0
-	fmt.Fprintf(&b, "%-10s %9s %11s %12s %9s %10s\n", "oracle", "sent", "direct-err", "direct-read", "refused", "violations")
+	fmt.Fprintf(&b, "%-10s %9s %11s %8s %12s %9s %10s\n", "oracle", "sent", "direct-err", "crashes", "direct-read", "refused", "violations")
 	for _, s := range subjects {
 		st := stats[s.o.name]
 		total += st.sent
 		totalV += st.violations
-		fmt.Fprintf(&b, "%-10s %9d %11d %12d %9d %10d\n", s.o.name, st.sent, st.directErrs, st.directReads, st.refused, st.violations)
+		fmt.Fprintf(&b, "%-10s %9d %11d %8d %12d %9d %10d\n", s.o.name, st.sent, st.directErrs, st.crashes, st.directReads, st.refused, st.violations)
+		if st.directErrs > st.sent/10 && st.directErrs <= st.sent/2 {
+			t.Logf("the %s oracle gave no HTTP answer to %d of %d requests sent directly; the first:\n%s\nthe oracle: %s",
+				s.o.name, st.directErrs, st.sent, strings.Join(directErrs[s.o.name], "\n"), s.o.state())
+		}
 		if st.directErrs > st.sent/2 {
 			// An oracle that stopped answering would hide violations.
-			t.Errorf("the %s oracle gave no HTTP answer to %d of %d requests sent directly", s.o.name, st.directErrs, st.sent)
+			t.Errorf("the %s oracle gave no HTTP answer to %d of %d requests sent directly; the first:\n%s\nthe oracle: %s",
+				s.o.name, st.directErrs, st.sent, strings.Join(directErrs[s.o.name], "\n"), s.o.state())
 		}
 	}
 	fmt.Fprintf(&b, "requests sent: %d (each directly and through the gateway), violations: %d (%d distinct printed), gateway errors: %d, seed %d",
@@ -180,10 +220,13 @@ func TestMutationDifferential(t *testing.T) {
 	for _, v := range violations {
 		t.Log(v)
 	}
+	for _, c := range crashes {
+		t.Log(c)
+	}
 	if len(firstErrs) > 0 {
 		t.Logf("requests through the gateway that got no HTTP answer (%d), e.g.:\n%s", errCount, strings.Join(firstErrs, "\n"))
 	}
-	t.Logf("per oracle (direct-err: no HTTP answer when sent directly; direct-read: the oracle read a revoked token when sent directly; refused: of those, the gateway answered 400/401/413/415):\n%s", b.String())
+	t.Logf("per oracle (direct-err: no HTTP answer when sent directly; crashes: the oracle's process ended and was restarted; direct-read: the oracle read a revoked token when sent directly; refused: of those, the gateway answered 400/401/413/415):\n%s", b.String())
 	if errCount > total/10 {
 		t.Errorf("%d of %d requests through the gateway failed, e.g.:\n%s", errCount, total, strings.Join(firstErrs, "\n"))
 	}

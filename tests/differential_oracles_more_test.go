@@ -3,6 +3,7 @@ package tests
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -64,8 +65,9 @@ var moreOracleSpecs = []oracleSpec{
 			return ""
 		},
 		command: func(dir string, port int) *exec.Cmd {
-			db, err := os.MkdirTemp("", "sanctum-oracle-")
-			if err == nil {
+			// One database per oracle, kept when it is restarted.
+			db := filepath.Join(os.TempDir(), fmt.Sprintf("sanctum-oracle-%d-%d", os.Getpid(), port))
+			if os.MkdirAll(db, 0o700) == nil {
 				tempDirs.add(db)
 			}
 			cmd := exec.Command("php", "-S", "127.0.0.1:"+strconv.Itoa(port), filepath.Join(dir, "laravel", "router.php"))

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -50,6 +52,60 @@ type oracleAnswer struct {
 type oracle struct {
 	name string
 	addr string // 127.0.0.1:port
+	// logs is an external oracle's output; nil for an in-process one.
+	logs *syncBuffer
+
+	mu     sync.Mutex
+	exited <-chan struct{} // closed when the external oracle's process ends
+	spawn  func() error    // starts the external process again on addr
+	status atomic.Value    // the process's exit status (a string), once ended
+}
+
+// crashed says whether an external oracle's process has ended, and how.
+func (o *oracle) crashed() (bool, string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.exited == nil {
+		return false, ""
+	}
+	select {
+	case <-o.exited:
+		status, _ := o.status.Load().(string)
+		return true, status
+	default:
+		return false, ""
+	}
+}
+
+// restart starts an external oracle's process again on its port when it
+// has ended, and says whether it did (once, however many callers saw it
+// end).
+func (o *oracle) restart() (bool, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	select {
+	case <-o.exited:
+		return true, o.spawn()
+	default:
+		return false, nil
+	}
+}
+
+// state says whether an external oracle's process still runs, and the end
+// of its output, for a report.
+func (o *oracle) state() string {
+	if o.logs == nil {
+		return "in process"
+	}
+	run := "running"
+	if ended, status := o.crashed(); ended {
+		run = "EXITED (" + status + ")"
+	}
+	out := o.logs.String()
+	if len(out) > 2000 {
+		out = "…" + out[len(out)-2000:]
+	}
+	return run + "; its output:\n" + out
 }
 
 // oracleSpec says how to start one family.
@@ -141,24 +197,34 @@ func startOracle(t testing.TB, spec oracleSpec, dir string) *oracle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
-	cmd := spec.command(dir, ports[0])
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = oracleProcAttr()
-	cmd.WaitDelay = 2 * time.Second // a forked worker may hold the output pipes
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting the %s oracle: %v", spec.name, err)
+	o := &oracle{name: spec.name, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])), logs: &syncBuffer{}}
+	// spawn runs with o.mu held (but at the start).
+	o.spawn = func() error {
+		cmd := spec.command(dir, ports[0])
+		cmd.Dir = dir
+		cmd.Stdout, cmd.Stderr = o.logs, o.logs
+		cmd.SysProcAttr = oracleProcAttr()
+		cmd.WaitDelay = 2 * time.Second // a forked worker may hold the output pipes
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("starting the %s oracle: %v", spec.name, err)
+		}
+		done := make(chan struct{})
+		go func() {
+			o.status.Store(fmt.Sprint(cmd.Wait()))
+			close(done)
+		}()
+		t.Cleanup(func() {
+			killOracle(cmd.Process.Pid)
+			<-done
+		})
+		o.exited = done
+		if err := waitOracle(o, done); err != nil {
+			return fmt.Errorf("the %s oracle did not start: %v\n%s", spec.name, err, o.logs.String())
+		}
+		return nil
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		killOracle(cmd.Process.Pid)
-		<-done
-	})
-	o := &oracle{name: spec.name, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))}
-	if err := waitOracle(o, done); err != nil {
-		t.Fatalf("the %s oracle did not start: %v\n%s", spec.name, err, logs.String())
+	if err := o.spawn(); err != nil {
+		t.Fatal(err)
 	}
 	return o
 }
