@@ -1,6 +1,7 @@
 package token
 
 import (
+	"bytes"
 	"encoding/base64"
 	"net/http"
 	"strings"
@@ -44,9 +45,31 @@ func Candidates(r *http.Request, body []byte, dst []Candidate) []Candidate {
 		}
 	}
 	if len(body) > 0 {
-		dst = appendText(dst, unsafe.String(unsafe.SliceData(body), len(body)), Where{Part: "body"}) // read only
+		w := Where{Part: "body"}
+		dst = appendText(dst, unsafe.String(unsafe.SliceData(body), len(body)), w) // read only
+		for _, v := range decodedParts(r, body) {
+			dst = appendText(dst, v, w)
+		}
 	}
 	return dst
+}
+
+// decodedParts are the parts of a multipart body that say they are
+// quoted-printable or base64, decoded (as some frameworks decode them):
+// a token split by a soft line break or base64-encoded is not a run of
+// the body as sent.
+func decodedParts(r *http.Request, body []byte) []string {
+	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Type"))), "multipart/") ||
+		!bytes.Contains(bytes.ToLower(body), []byte("content-transfer-encoding")) {
+		return nil
+	}
+	var alts []string
+	_ = eachMultipartParam(r, body, func(_, v string, alt bool) {
+		if alt {
+			alts = append(alts, v)
+		}
+	})
+	return alts
 }
 
 // TextCandidates appends to dst the candidates of text found at where (a
@@ -181,16 +204,25 @@ func appendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 				i++
 				continue
 			}
-			j, escaped := i, false
+			j, escaped, padded := i, false, false
 			for j < len(s) && wideBytes[s[j]] {
-				if c := s[j]; c == '%' || c == '\\' {
+				switch s[j] {
+				case '%', '\\':
 					escaped = true
+				case '=':
+					padded = true
 				}
 				j++
 			}
 			wide := s[i:j]
 			i = j
-			if !escaped || t.depth >= maxDecodeDepth {
+			switch {
+			case !escaped && !padded: // the common case: one run
+				if len(wide) >= MinCandidateLength || len(wide) >= 8 && strings.IndexByte(wide, '.') >= 0 {
+					dst = appendRun(dst, wide, w)
+				}
+				continue
+			case !escaped || t.depth >= maxDecodeDepth:
 				dst = appendPlainRuns(dst, wide, w)
 				continue
 			}

@@ -42,6 +42,12 @@ func TestCandidatesFindEveryWrapping(t *testing.T) {
 		{"sanctum", "/", http.Header{"Authorization": {"Bearer 005|" + tok}}, "", tok},
 		{"JSON body, escaped", "/", nil, `{"acceſſ_token":"\u0059` + tok[1:] + `"}`, tok},
 		{"form body, encoded", "/", nil, "a=1&t=" + url.QueryEscape(tok), tok},
+		{"multipart, base64 part", "/", http.Header{"Content-Type": {"multipart/form-data; boundary=b"}},
+			"--b\r\nContent-Disposition: form-data; name=\"x\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+				base64.StdEncoding.EncodeToString([]byte(tok)) + "\r\n--b--\r\n", tok},
+		{"multipart, quoted-printable soft break", "/", http.Header{"Content-Type": {"multipart/form-data; boundary=b"}},
+			"--b\r\nContent-Disposition: form-data; name=\"x\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+				tok[:10] + "=\r\n" + tok[10:] + "\r\n--b--\r\n", tok},
 		{"JWT, trailing dots", "/a?access_token=" + jwt + "..", nil, "", jwt},
 		{"JWT, leading dot", "/", http.Header{"Authorization": {"Bearer ." + jwt}}, "", jwt},
 		{"JWT in a signed cookie", "/", http.Header{"Cookie": {"c=s:" + jwt + ".hmac"}}, "", jwt},
@@ -108,4 +114,34 @@ func FuzzCandidatesFindAnInsertedToken(f *testing.F) {
 			t.Errorf("%q not found in %q", tok, before+tok+after)
 		}
 	})
+}
+
+// BenchmarkCandidatesBrowser: the scan of a browser's request to an API
+// (ten headers, a 300-byte cookie), no token.
+func BenchmarkCandidatesBrowser(b *testing.B) {
+	r, _ := http.NewRequest("GET", "http://api.example.com/api/v2/projects/42/items?page=2&sort=updated_at", nil)
+	r.RequestURI = "/api/v2/projects/42/items?page=2&sort=updated_at"
+	for k, v := range map[string]string{
+		"User-Agent":      "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+		"Accept":          "application/json, text/plain, */*",
+		"Accept-Language": "en-US,en;q=0.9,de;q=0.8",
+		"Accept-Encoding": "gzip, deflate, br, zstd",
+		"Referer":         "https://app.example.com/dashboard/projects/42?tab=settings",
+		"Origin":          "https://app.example.com",
+		"Sec-Fetch-Mode":  "cors",
+		"Sec-Fetch-Site":  "same-site",
+		"Cookie": "_ga=GA1.2.1234567890.1701234567; _gid=GA1.2.987654321.1701234567; theme=dark; " +
+			"locale=en-US; _hjSessionUser_123456=eyJpZCI6ImFiY2RlZiIsImNyZWF0ZWQiOjE3MDEyMzQ1Njd9; " +
+			"csrftoken=Zx8Qm3Lp0Vb7Nc2Kd9Rf4Tg6Hj1Wy5Ue; consent=necessary%2Canalytics; " +
+			"ajs_anonymous_id=%22b2f7c9e4-1a3d-4e5f-8a9b-0c1d2e3f4a5b%22; sidebar=collapsed",
+	} {
+		r.Header.Set(k, v)
+	}
+	var buf [32]Candidate
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n = len(Candidates(r, nil, buf[:0]))
+	}
+	b.ReportMetric(float64(n), "candidates")
 }

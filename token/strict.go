@@ -14,8 +14,8 @@ var ErrAmbiguous = errors.New("ambiguous request")
 
 // AmbiguousError says which part of a request cannot be read one way only.
 type AmbiguousError struct {
-	// Part is what was refused: "upgrade", "target", "content_type",
-	// "multipart_boundary" or "basic_credential".
+	// Part is what was refused: "upgrade", "target", "trailer",
+	// "content_type", "multipart_boundary" or "basic_credential".
 	Part string
 	// Why says what is wrong, for the answer's error_description.
 	Why string
@@ -49,6 +49,8 @@ type Strictness struct {
 //     multipart type whose parameters are not one boundary (and a
 //     charset), or where another "boundary" comes first in the text
 //     (PHP takes the first one it finds);
+//   - trailers (declared, or sent): headers after the body, which the
+//     check has not seen when the upstream may read them;
 //   - a Basic credential that is not strict base64 (padded, no spaces):
 //     lenient decoders skip what is not base64 and read a password.
 func Unambiguous(r *http.Request, s *Strictness) error {
@@ -57,6 +59,11 @@ func Unambiguous(r *http.Request, s *Strictness) error {
 	}
 	if err := targetUnambiguous(r.RequestURI); err != nil {
 		return err
+	}
+	if len(r.Trailer) > 0 || len(r.Header["Trailer"]) > 0 {
+		// Trailers come after the body: an upstream that reads them
+		// reads headers the check never saw.
+		return &AmbiguousError{Part: "trailer", Why: "the request declares trailers: send them as headers"}
 	}
 	if hasBody(r) {
 		if err := contentTypeUnambiguous(r.Header["Content-Type"]); err != nil {

@@ -40,6 +40,7 @@ func TestUnambiguous(t *testing.T) {
 		{"multipart boundary in a charset", "/", http.Header{"Content-Type": {`multipart/form-data; charset="boundary=a"; boundary=b`}}, true, "multipart_boundary"},
 		{"multipart continuation", "/", http.Header{"Content-Type": {"multipart/form-data; boundary*0=a; boundary*1=b"}}, true, "content_type"},
 		{"multipart no boundary", "/", http.Header{"Content-Type": {"multipart/form-data"}}, true, "multipart_boundary"},
+		{"trailer", "/", http.Header{"Trailer": {"X-Token"}}, true, "trailer"},
 		{"basic", "/", http.Header{"Authorization": {"Basic dXNlcjpwYXNz"}}, false, ""},
 		{"basic unpadded", "/", http.Header{"Authorization": {"Basic dXNlcjpwYXM"}}, false, "basic_credential"},
 		{"basic junk bytes", "/", http.Header{"Authorization": {"Basic dXNlcjp!wYXNz"}}, false, "basic_credential"},
