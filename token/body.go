@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -314,62 +313,8 @@ func eachJSONParam(body []byte, top bool, fn paramFunc) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := jsonWalk(dec, top, "", false, 0, fn); err != nil {
-		return ErrUnreadableBody
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return ErrUnreadableBody // more than one value
-	}
-	return nil
-}
-
-var errTooDeep = errors.New("too deep")
-
-// jsonWalk reads one JSON value from dec; key is the name of the member
-// it is the value of (or of the array it is in), when member is set.
-func jsonWalk(dec *json.Decoder, top bool, key string, member bool, depth int, fn paramFunc) error {
-	if depth > maxJSONDepth {
-		return errTooDeep
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	switch v := tok.(type) {
-	case json.Delim:
-		switch v {
-		case '{':
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return err
-				}
-				k, _ := kt.(string)
-				if err := jsonWalk(dec, top, k, !top || depth == 0, depth+1, fn); err != nil {
-					return err
-				}
-			}
-		case '[':
-			for dec.More() {
-				if err := jsonWalk(dec, top, key, member, depth+1, fn); err != nil {
-					return err
-				}
-			}
-		}
-		if v == '{' || v == '[' {
-			_, err = dec.Token() // the closing delimiter
-		}
-		return err
-	case string:
-		if member {
-			fn(key, v, false)
-		}
-	case json.Number:
-		if member {
-			fn(key, v.String(), false)
-		}
+	if !walkJSONParams(body, top, fn) {
+		return ErrUnreadableBody // not one value, or too deep
 	}
 	return nil
 }

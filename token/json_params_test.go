@@ -1,0 +1,137 @@
+package token
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"testing"
+)
+
+// referenceJSONParams is what eachJSONParam did with encoding/json's
+// Decoder before walkJSONParams: the reference the fuzz test holds it to.
+func referenceJSONParams(body []byte, top bool, fn paramFunc) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := referenceWalk(dec, top, "", false, 0, fn); err != nil {
+		return false
+	}
+	_, err := dec.Token()
+	return err == io.EOF
+}
+
+var errRefTooDeep = errors.New("too deep")
+
+func referenceWalk(dec *json.Decoder, top bool, key string, member bool, depth int, fn paramFunc) error {
+	if depth > maxJSONDepth {
+		return errRefTooDeep
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch v := tok.(type) {
+	case json.Delim:
+		switch v {
+		case '{':
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				k, _ := kt.(string)
+				if err := referenceWalk(dec, top, k, !top || depth == 0, depth+1, fn); err != nil {
+					return err
+				}
+			}
+		case '[':
+			for dec.More() {
+				if err := referenceWalk(dec, top, key, member, depth+1, fn); err != nil {
+					return err
+				}
+			}
+		}
+		if v == '{' || v == '[' {
+			_, err = dec.Token()
+		}
+		return err
+	case string:
+		if member {
+			fn(key, v, false)
+		}
+	case json.Number:
+		if member {
+			fn(key, v.String(), false)
+		}
+	}
+	return nil
+}
+
+func collectParams(walk func([]byte, bool, paramFunc) bool, body []byte, top bool) (bool, []string) {
+	var got []string
+	ok := walk(body, top, func(name, value string, _ bool) { got = append(got, fmt.Sprintf("%q=%q", name, value)) })
+	return ok, got
+}
+
+// FuzzWalkJSONParamsIsTheDecoder: walkJSONParams reads the members
+// encoding/json's Decoder reads, and refuses what it refuses (but for
+// nesting deeper than maxJSONDepth, which both refuse).
+func FuzzWalkJSONParamsIsTheDecoder(f *testing.F) {
+	for _, s := range []string{
+		`{"access_token":"T"}`, `{"a":{"access_token":"T","n":12.5e3}}`, `[{"x":["a","b"]},1]`,
+		`{"k\u0061":"v\u00e9\ud83d\ude00"}`, `{"a":"b"} {"c":"d"}`, `{"a":NaN}`, `{"a":"\xff"}`,
+		`{"a":1,"a":2}`, `{"a":[1,[2,{"b":"c"}]]}`, `  {"a" : "b" }  `, `{"a":tru}`, `"x"`, `{"a":-0.1E+2}`,
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, top bool) {
+		wantOK, want := collectParams(referenceJSONParams, body, top)
+		gotOK, got := collectParams(walkJSONParams, body, top)
+		if gotOK != wantOK || wantOK && !slices.Equal(got, want) {
+			t.Fatalf("%q top=%v: walk %v %q, decoder %v %q", body, top, gotOK, got, wantOK, want)
+		}
+	})
+}
+
+func BenchmarkEachJSONParam64K(b *testing.B) {
+	var buf bytes.Buffer
+	buf.WriteString("[")
+	for i := 0; buf.Len() < 64<<10-400; i++ {
+		if i > 0 {
+			buf.WriteString(",")
+		}
+		fmt.Fprintf(&buf, `{"id":"%08x-1a3d-4e5f-8a9b-0c1d2e3f4a5b","name":"Item %d","description":"words and \"quotes\"","price":%d.99,"tags":["red","sale"]}`, i, i, i%500)
+	}
+	buf.WriteString("]")
+	body := buf.Bytes()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := eachJSONParam(body, false, func(string, string, bool) {}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReferenceJSONParams64K(b *testing.B) {
+	var buf bytes.Buffer
+	buf.WriteString("[")
+	for i := 0; buf.Len() < 64<<10-400; i++ {
+		if i > 0 {
+			buf.WriteString(",")
+		}
+		fmt.Fprintf(&buf, `{"id":"%08x-1a3d-4e5f-8a9b-0c1d2e3f4a5b","name":"Item %d","description":"words and \"quotes\"","price":%d.99,"tags":["red","sale"]}`, i, i, i%500)
+	}
+	buf.WriteString("]")
+	body := buf.Bytes()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if !referenceJSONParams(body, false, func(string, string, bool) {}) {
+			b.Fatal("unreadable")
+		}
+	}
+}
