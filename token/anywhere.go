@@ -168,13 +168,27 @@ func isPartSeparator(c byte) bool {
 	return c == '.' || c == ':' || c == '|' || c == '/' || c == '+'
 }
 
-// wideBytes are the bytes of a wide run: token bytes, '=' and the escape
-// bytes '%' and '\\', which frameworks decode before they read.
-var wideBytes = func() (t [256]bool) {
-	t = tokenBytes
-	t['='], t['%'], t['\\'] = true, true, true
+// wideClass classifies the bytes of a wide run (0: none): token bytes,
+// '=' padding and the escape bytes '%' and '\\', which frameworks decode
+// before they read. One table look-up and an OR a byte tell a run's end
+// and what it holds.
+var wideClass = func() (t [256]uint8) {
+	for c := range 256 {
+		if tokenBytes[c] {
+			t[c] = classToken
+		}
+	}
+	t['='] = classPadding
+	t['%'], t['\\'] = classEscape, classEscape
 	return t
 }()
+
+// The classes of wideClass, bits of a wide run's summary.
+const (
+	classToken   = 1
+	classPadding = 2
+	classEscape  = 4
+)
 
 // maxDecodeDepth bounds how many times a run is decoded again (a token
 // percent-encoded twice is found; a third time is not read by frameworks).
@@ -200,29 +214,29 @@ func appendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 		queue = queue[:len(queue)-1]
 		s := t.s
 		for i := 0; i < len(s); {
-			if !wideBytes[s[i]] {
+			if wideClass[s[i]] == 0 {
 				i++
 				continue
 			}
-			j, escaped, padded := i, false, false
-			for j < len(s) && wideBytes[s[j]] {
-				switch s[j] {
-				case '%', '\\':
-					escaped = true
-				case '=':
-					padded = true
+			j, holds := i, uint8(0)
+			for j < len(s) {
+				c := wideClass[s[j]]
+				if c == 0 {
+					break
 				}
+				holds |= c
 				j++
 			}
 			wide := s[i:j]
 			i = j
+			escaped := holds&classEscape != 0
 			switch {
-			case !escaped && !padded: // the common case: one run
+			case holds == classToken: // the common case: one run
 				if len(wide) >= MinCandidateLength || len(wide) >= 8 && strings.IndexByte(wide, '.') >= 0 {
 					dst = appendRun(dst, wide, w)
 				}
 				continue
-			case !escaped || t.depth >= maxDecodeDepth:
+			case !escaped || t.depth >= maxDecodeDepth: // padding, or decoded enough
 				dst = appendPlainRuns(dst, wide, w)
 				continue
 			}
