@@ -44,9 +44,10 @@ func (h *Handler) checkRequest(r *http.Request) error {
 
 // checkRequestExcept is checkRequest for a forward-mode revocation call:
 // the strings of the tokens it revokes (targets) are not checked where
-// they are found anywhere (a call to revoke a token already revoked is
-// the upstream's to answer, RFC 7009 §2.2); they still are in the named
-// channels.
+// the call's parameters are (the target and the body: a call to revoke a
+// token already revoked is the upstream's to answer, RFC 7009 §2.2); they
+// still are in every header and in the named channels, where they would
+// be credentials.
 func (h *Handler) checkRequestExcept(r *http.Request, targets []token.Token) error {
 	if err := token.Unambiguous(r, &h.strict); err != nil {
 		countRejected(reasonAmbiguous)
@@ -68,7 +69,7 @@ func (h *Handler) checkRequestExcept(r *http.Request, targets []token.Token) err
 	}
 	var cbuf [32]token.Candidate
 	for _, cand := range token.Candidates(r, body, cbuf[:0]) {
-		if foundRaw(found, cand.S) || inTargets(targets, cand.S) {
+		if foundRaw(found, cand.S) || cand.Where.Part != "header" && inTargets(targets, cand.S) {
 			continue
 		}
 		if err := c.check(cand.S, cand.Where, true); err != nil || c.revoked {
