@@ -42,7 +42,7 @@ var (
 	metricRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
 		Name: "requests_rejected_total",
-		Help: "Requests rejected, by reason: token, jti, session, user or client (the kind of entry that revoked the token; client: a client-wide cut-off such as Keycloak's not-before push), too_large, body_too_large, bad_request, or unavailable (store unreadable, fail closed).",
+		Help: "Requests rejected, by reason: token, jti, session, user or client (the kind of entry that revoked the token; client: a client-wide cut-off such as Keycloak's not-before push), too_large, body_too_large, bad_request, ambiguous, or unavailable (store unreadable, fail closed).",
 	}, []string{"reason"})
 	metricFailOpen = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
