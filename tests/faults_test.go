@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -384,4 +386,60 @@ func TestFailModeWithinFailTimeout(t *testing.T) {
 			t.Errorf("%s: statuses %v during the freeze, want every check 503 (fail closed)", mode, statuses)
 		}
 	}
+}
+
+// TestReadyOnlyOnceServing: /token-revocation/ready answers 200 only once
+// the config is provisioned, the gateway's port listens and every store
+// has loaded. Caddy is started on a frozen Redis (SIGSTOP) with a 5s
+// read_timeout, so its config takes seconds to load while the admin
+// endpoint already answers; every 200 must come with the port listening.
+// At 5278a12 it answered 200 {"ready":true,"stores":{}} during the load,
+// before the port listened.
+func TestReadyOnlyOnceServing(t *testing.T) {
+	r := startRedis(t)
+	up := startUpstream(t)
+	resume := freezeRedis(t, r)
+	store := "store redis {\n\t\t\taddress " + r.Addr + "\n\t\t\tdial_timeout 5s\n\t\t\tread_timeout 5s\n\t\t}"
+	c := startCaddyWith(t, CaddyOptions{NoWait: true}, gatewayCaddyfile, store, "respond", "respond", up.Addr())
+	listens := func() bool {
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.HTTPPort)), time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}
+	sawLoading := 0 // admin answers while the port did not listen
+	deadline := time.Now().Add(60 * time.Second)
+	for !listens() {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway's port never listened")
+		}
+		res, err := sendVia(loadClient, http.MethodGet, c.AdminURL("/token-revocation/ready"), nil)
+		if err != nil { // the admin endpoint is not up yet
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		if res.Status == http.StatusOK && !listens() {
+			t.Fatalf("ready answered %d %s while the gateway's port does not listen yet", res.Status, res.Body)
+		}
+		if !listens() {
+			sawLoading++
+			if sawLoading == 1 {
+				t.Logf("during the load: %d %s", res.Status, strings.TrimSpace(res.Body))
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if sawLoading == 0 {
+		t.Fatal("the admin endpoint never answered while the config was loading: nothing was tested")
+	}
+	t.Logf("%d readiness answers during the load, none 200", sawLoading)
+	// Serving, on a Redis still frozen: the store has not loaded.
+	if res := get(t, c.AdminURL("/token-revocation/ready")); res.Status == http.StatusOK {
+		t.Errorf("ready answered 200 before the store loaded: %s", res.Body)
+	}
+	resume()
+	waitStatus(t, 30*time.Second, http.StatusOK, func() Response {
+		return get(t, c.AdminURL("/token-revocation/ready"))
+	})
 }
