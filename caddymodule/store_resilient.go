@@ -101,6 +101,8 @@ var (
 		"1 when the denylist store is open and, for a mirror, loaded, fresh and proven whole: checks are answered from an up-to-date denylist. 0 while Caddy serves without it (fail mode, revocations 503).", []string{"store"}, nil)
 	outboxPendingDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "outbox_pending"),
 		"Revocations an upstream confirmed (forward mode) that wait in the local outbox for the shared store: enforced on this instance, not yet on the others.", []string{"store"}, nil)
+	outboxFullDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "outbox_full_total"),
+		"Confirmed revocations (forward mode) the local outbox refused because it held its bound of entries: each was written to the shared store directly, or refused (503) when that failed too.", []string{"store"}, nil)
 	evictionRiskDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_eviction_risk"),
 		"1 when Redis's maxmemory-policy may evict denylist keys (allkeys-*) or cannot be read (CONFIG GET and INFO denied), else 0; read at start, every 10s and after reconnections.", []string{"store"}, nil)
 	keysLostDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_keys_lost_total"),
@@ -131,6 +133,7 @@ type readinessCollector struct{}
 func (readinessCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- storeReadyDesc
 	ch <- outboxPendingDesc
+	ch <- outboxFullDesc
 	ch <- evictionRiskDesc
 	ch <- keysLostDesc
 }
@@ -142,6 +145,7 @@ func (readinessCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(storeReadyDesc, prometheus.GaugeValue, boolGauge(ready), label)
 		if r, ok := s.(*denylist.Resilient); ok {
 			ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(r.OutboxLen()), label)
+			ch <- prometheus.MustNewConstMetric(outboxFullDesc, prometheus.CounterValue, float64(r.OutboxFull()), label)
 		}
 		if rs := redisStoreOf(s); rs != nil {
 			ch <- prometheus.MustNewConstMetric(evictionRiskDesc, prometheus.GaugeValue, boolGauge(rs.EvictionRisk()), label)
