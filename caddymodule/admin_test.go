@@ -703,3 +703,23 @@ func TestCaddyfileName(t *testing.T) {
 		t.Fatal("name without a value accepted")
 	}
 }
+
+// TestAdminReadyNeedsARunningConfig: readiness is 503 while no config is
+// running (Caddy has not started one: it is still loading), even when the
+// loading config's handlers are provisioned and their stores ready, and
+// when no handler is registered at all. Before the fix both answered 200,
+// the second {"ready":true,"stores":{}}.
+func TestAdminReadyNeedsARunningConfig(t *testing.T) {
+	for name, hs := range map[string][]*Handler{
+		"no handler yet":           nil,
+		"handlers of a new config": {newTestHandler(t, &Handler{}, nil)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := startAdmin(t, hs...)
+			res := call(t, srv, http.MethodGet, "/token-revocation/ready", nil)
+			if res.status != http.StatusServiceUnavailable || !strings.Contains(res.body, "not ready") {
+				t.Errorf("ready with no running config: %d %s, want 503 not ready", res.status, res.body)
+			}
+		})
+	}
+}

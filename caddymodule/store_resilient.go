@@ -101,6 +101,8 @@ var (
 		"1 when the denylist store is open and, for a mirror, loaded, fresh and proven whole: checks are answered from an up-to-date denylist. 0 while Caddy serves without it (fail mode, revocations 503).", []string{"store"}, nil)
 	outboxPendingDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "outbox_pending"),
 		"Revocations an upstream confirmed (forward mode) that wait in the local outbox for the shared store: enforced on this instance, not yet on the others.", []string{"store"}, nil)
+	outboxFullDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "outbox_full_total"),
+		"Confirmed revocations (forward mode) the local outbox refused because it held its bound of entries: each was written to the shared store directly, or refused (503) when that failed too.", []string{"store"}, nil)
 	evictionRiskDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_eviction_risk"),
 		"1 when Redis's maxmemory-policy may evict denylist keys (allkeys-*) or cannot be read (CONFIG GET and INFO denied), else 0; read at start, every 10s and after reconnections.", []string{"store"}, nil)
 	keysLostDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_keys_lost_total"),
@@ -131,6 +133,7 @@ type readinessCollector struct{}
 func (readinessCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- storeReadyDesc
 	ch <- outboxPendingDesc
+	ch <- outboxFullDesc
 	ch <- evictionRiskDesc
 	ch <- keysLostDesc
 }
@@ -142,6 +145,7 @@ func (readinessCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(storeReadyDesc, prometheus.GaugeValue, boolGauge(ready), label)
 		if r, ok := s.(*denylist.Resilient); ok {
 			ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(r.OutboxLen()), label)
+			ch <- prometheus.MustNewConstMetric(outboxFullDesc, prometheus.CounterValue, float64(r.OutboxFull()), label)
 		}
 		if rs := redisStoreOf(s); rs != nil {
 			ch <- prometheus.MustNewConstMetric(evictionRiskDesc, prometheus.GaugeValue, boolGauge(rs.EvictionRisk()), label)
@@ -167,13 +171,21 @@ type AdminReadyResponse struct {
 	Stores map[string]string `json:"stores"`
 }
 
-// ready answers whether every store of the running config answers checks
-// from an up-to-date denylist: 200, or 503 saying why not (a readiness
-// probe: a load balancer sends traffic elsewhere meanwhile).
+// ready answers whether the config is running (provisioned, and its
+// servers started: Caddy makes a config the active one only once every
+// app has started, so its ports listen) and every store of it answers
+// checks from an up-to-date denylist: 200, or 503 saying why not (a
+// readiness probe: a load balancer sends traffic elsewhere meanwhile).
+// While a first config is still loading there is no active config, or
+// none of its handlers yet: not ready, never an empty "ready".
 func (a *adminCall) ready() (any, error) {
+	stores, err := activeStores()
+	if err != nil {
+		return nil, err
+	}
 	out := &AdminReadyResponse{Ready: true, Stores: map[string]string{}}
 	var why []string
-	for label, s := range liveStores() {
+	for label, s := range stores {
 		ok, reason := storeReady(s)
 		if ok {
 			out.Stores[label] = "ready"
@@ -186,6 +198,30 @@ func (a *adminCall) ready() (any, error) {
 	if !out.Ready {
 		slices.Sort(why)
 		return nil, apiError(http.StatusServiceUnavailable, "not ready: %s", strings.Join(why, "; "))
+	}
+	return out, nil
+}
+
+// activeStores returns, by metric label, the stores of the handlers of the
+// active config (the one Caddy has started), or a 503 when there is none:
+// no config has finished loading, or the running one has no
+// token_revocation handler.
+func activeStores() (map[string]denylist.Store, error) {
+	active := caddy.ActiveContext()
+	reg := active.GetMetricsRegistry()
+	if reg == nil {
+		return nil, apiError(http.StatusServiceUnavailable, "not ready: no config is running yet (it is loading, or its load failed)")
+	}
+	out := map[string]denylist.Store{}
+	liveHandlers.Lock()
+	for h, l := range liveHandlers.m {
+		if l.config == reg {
+			out[l.storeLabel] = h.store
+		}
+	}
+	liveHandlers.Unlock()
+	if len(out) == 0 {
+		return nil, apiError(http.StatusServiceUnavailable, "not ready: the running config has no token_revocation handler (a config with one may still be loading)")
 	}
 	return out, nil
 }

@@ -974,3 +974,6 @@ func compareU64(a, b uint64) int {
 }
 
 var _ Store = (*MirrorStore)(nil)
+
+// Ping reports whether Redis answers (RedisStore.Ping).
+func (m *MirrorStore) Ping(ctx context.Context) error { return m.rs.Ping(ctx) }

@@ -967,3 +967,12 @@ func (s *RedisStore) Close() error {
 }
 
 var _ Store = (*RedisStore)(nil)
+
+// Ping reports whether Redis answers (PING), as ErrUnavailable when not:
+// a cheap probe of reachability, for retrying promptly what waits for it.
+func (s *RedisStore) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrUnavailable, s.where, err)
+	}
+	return nil
+}

@@ -27,7 +27,17 @@ const (
 	outboxLockTimeout = time.Second
 	// outboxFirstLockTimeout bounds the first, synchronous attempt.
 	outboxFirstLockTimeout = 100 * time.Millisecond
+	// outboxProbe is how often a backend that did not answer the outbox's
+	// write is probed (PING) while the outbox waits for it: what it holds
+	// is written within about this much of the backend's return, not
+	// after the retry's backoff (up to MaxRetry).
+	outboxProbe = 100 * time.Millisecond
 )
+
+// pinger is a backend that can tell cheaply whether it answers.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
 
 // ResilientOptions configures a Resilient store.
 type ResilientOptions struct {
@@ -48,6 +58,10 @@ type ResilientOptions struct {
 	Retry time.Duration
 	// MaxRetry caps the wait. Default: DefaultResilientMaxRetry.
 	MaxRetry time.Duration
+	// OutboxMax bounds the entries the outbox holds; past it a confirmed
+	// revocation the backend does not take either is refused
+	// (ErrUnavailable), never dropped. Default: DefaultOutboxMax.
+	OutboxMax int
 	// Logger receives the store's state changes.
 	Logger *zap.Logger
 }
@@ -71,6 +85,8 @@ type Resilient struct {
 	failedAt, okAt atomic.Int64 // ns after base of the backend's last failure and success (direct stores)
 
 	revoked revokedForward // see OnRevoked
+
+	outboxFull atomic.Uint64 // see OutboxFull
 
 	kick      chan struct{}
 	cancel    context.CancelFunc
@@ -132,6 +148,19 @@ func (r *Resilient) Unwrap() Store { return r.Current() }
 
 // Outbox returns the outbox, or nil while it is not open (or configured).
 func (r *Resilient) Outbox() *Outbox { return r.outbox.Load() }
+
+// OutboxFull returns how many confirmed revocations the outbox refused
+// because it was full (each then written to the backend directly, or
+// refused).
+func (r *Resilient) OutboxFull() uint64 { return r.outboxFull.Load() }
+
+// OutboxMax returns the outbox's bound (0 while it is not open).
+func (r *Resilient) OutboxMax() int {
+	if ob := r.outbox.Load(); ob != nil {
+		return ob.Max()
+	}
+	return 0
+}
 
 // OutboxLen returns how many confirmed revocations wait for the backend.
 func (r *Resilient) OutboxLen() int {
@@ -259,9 +288,16 @@ func (r *Resilient) RevokeConfirmed(ctx context.Context, entries ...Entry) error
 	if ob == nil {
 		return r.Revoke(ctx, entries...)
 	}
-	if err := ob.Add(entries...); err != nil {
-		r.logger.Error("confirmed revocation not written to the outbox; writing to the store directly", zap.Error(err))
-		return r.Revoke(ctx, entries...)
+	if addErr := ob.Add(entries...); addErr != nil {
+		if errors.Is(addErr, ErrOutboxFull) {
+			r.outboxFull.Add(1)
+		}
+		r.logger.Error("token_revocation: confirmed revocation not written to the outbox; writing to the store directly (refused, 503, if it does not take it either)",
+			zap.String("store", r.o.Where), zap.Int("outbox_pending", ob.Len()), zap.Error(addErr))
+		if err := r.Revoke(ctx, entries...); err != nil {
+			return fmt.Errorf("%w; and the outbox did not take it: %v", err, addErr)
+		}
+		return nil
 	}
 	if err := r.Revoke(ctx, entries...); err != nil {
 		r.logger.Warn("confirmed revocation kept in the local outbox: the store did not take it; retrying in the background",
@@ -406,6 +442,7 @@ func (r *Resilient) adoptOutbox(ob *Outbox) {
 	if a := ob.SetAside(); a != "" {
 		r.logger.Error("token_revocation: "+a+"; revocations it held were confirmed by the upstream and may not have reached the store: the file set aside holds them", zap.String("store", r.o.Where))
 	}
+	ob.SetMax(r.o.OutboxMax)
 	r.outbox.Store(ob)
 	if n := ob.Len(); n > 0 {
 		r.logger.Warn("outbox holds confirmed revocations the store has not stored yet: enforcing them, and writing them to the store",
@@ -453,6 +490,8 @@ func (r *Resilient) run(ctx context.Context) {
 
 	wait = r.o.Retry
 	logged = time.Time{}
+	delWait := r.o.Retry
+	var delLogged time.Time
 	for {
 		ob := r.outbox.Load()
 		if ob != nil && ob.Len() > 0 {
@@ -465,6 +504,14 @@ func (r *Resilient) run(ctx context.Context) {
 					r.logger.Warn("outbox not drained yet: the store does not take its revocations; retrying",
 						zap.String("store", r.o.Where), zap.Int("outbox_pending", ob.Len()), zap.Error(err))
 				}
+				if r.unreachable(ctx) {
+					// Retried as soon as the backend answers again.
+					if !r.awaitReachable(ctx) {
+						return
+					}
+					continue
+				}
+				// It answers but did not take them: back off.
 				if !sleep(ctx, wait) {
 					return
 				}
@@ -473,11 +520,65 @@ func (r *Resilient) run(ctx context.Context) {
 			}
 			wait, logged = r.o.Retry, time.Time{}
 		}
+		if ob != nil && ob.Undeleted() > 0 {
+			// Stored, but the file could not lose them (a full disk):
+			// deleted again on a backoff, never written to the store again.
+			if err := ob.RetryDelete(); err != nil {
+				if time.Since(delLogged) >= resilientLogEvery {
+					delLogged = time.Now()
+					r.logger.Error("token_revocation: outbox: cannot delete revocations the store has stored (is the disk full?); retrying; they are not written to the store again",
+						zap.String("path", ob.Path()), zap.Int("entries", ob.Undeleted()), zap.Error(err))
+				}
+				if !sleep(ctx, delWait) {
+					return
+				}
+				delWait = min(delWait*2, r.o.MaxRetry)
+				continue
+			}
+			delWait, delLogged = r.o.Retry, time.Time{}
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
 		case <-time.After(r.o.MaxRetry):
+		}
+	}
+}
+
+// unreachable reports whether the open backend does not answer a probe
+// (false when it cannot be probed).
+func (r *Resilient) unreachable(ctx context.Context) bool {
+	p, ok := r.Current().(pinger)
+	if !ok {
+		return false
+	}
+	pctx, cancel := context.WithTimeout(ctx, outboxProbe)
+	defer cancel()
+	return p.Ping(pctx) != nil
+}
+
+// awaitReachable probes the backend every outboxProbe until it answers (or
+// something is added to the outbox); false when ctx ended.
+func (r *Resilient) awaitReachable(ctx context.Context) bool {
+	p, _ := r.Current().(pinger)
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-r.kick:
+			return true
+		case <-time.After(outboxProbe):
+		}
+		if p == nil {
+			return true
+		}
+		// A frozen backend answers this one as soon as it resumes.
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := p.Ping(pctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return ctx.Err() == nil
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,7 +50,8 @@ func (f *flakyStore) List(context.Context, string, int) ([]Entry, string, error)
 func (f *flakyStore) Status(context.Context) Status {
 	return Status{Backend: "memory", Healthy: !f.down.Load()}
 }
-func (f *flakyStore) Close() error { return nil }
+func (f *flakyStore) Close() error               { return nil }
+func (f *flakyStore) Ping(context.Context) error { return f.fail() }
 
 func liveEntry(name string) Entry {
 	now := time.Now()
@@ -169,5 +171,118 @@ func TestResilientLooksThrough(t *testing.T) {
 	}
 	if CounterOf(NewResilient(ResilientOptions{Backend: "redis", Where: "test"}, nil)) != nil {
 		t.Fatal("a counter of a store that is not open")
+	}
+}
+
+// countingStore counts the calls of Revoke.
+type countingStore struct {
+	*flakyStore
+	revokes atomic.Int64
+}
+
+func (c *countingStore) Revoke(ctx context.Context, es ...Entry) error {
+	c.revokes.Add(1)
+	return c.flakyStore.Revoke(ctx, es...)
+}
+
+// newOutboxed returns a Resilient over backend, open, with an outbox.
+func newOutboxed(t *testing.T, backend Store, o ResilientOptions) *Resilient {
+	t.Helper()
+	o.Open = func(context.Context) (Store, error) { return backend, nil }
+	o.Backend, o.Where, o.OutboxPath = "memory", "test", filepath.Join(t.TempDir(), "outbox.db")
+	r := NewResilient(o, backend)
+	t.Cleanup(func() { r.Close() })
+	waitFor(t, func() bool { return r.Outbox() != nil })
+	return r
+}
+
+// TestOutboxRetriedWhenBackendReturns: what the outbox holds is written as
+// soon as the backend answers again (probed every outboxProbe), not after
+// the retry's backoff: here an hour, which the drain never waits. Before
+// the fix it waited the backoff (up to 5s by default).
+func TestOutboxRetriedWhenBackendReturns(t *testing.T) {
+	backend := &flakyStore{ix: NewIndex()}
+	r := newOutboxed(t, backend, ResilientOptions{Retry: time.Hour, MaxRetry: time.Hour})
+	backend.down.Store(true)
+	e := liveEntry("held")
+	if err := r.RevokeConfirmed(context.Background(), e); err != nil {
+		t.Fatalf("confirmed revocation with the backend down: %v", err)
+	}
+	if r.OutboxLen() != 1 {
+		t.Fatalf("outbox holds %d", r.OutboxLen())
+	}
+	time.Sleep(3 * outboxProbe) // the drain has failed and waits
+	backend.down.Store(false)
+	waitFor(t, func() bool { return r.OutboxLen() == 0 })
+	if _, ok := backend.ix.Get(e.Key, time.Now().Unix()); !ok {
+		t.Fatal("the backend never got the confirmed revocation")
+	}
+}
+
+// TestOutboxBounded: a full outbox refuses a confirmed revocation the
+// backend does not take either (ErrUnavailable: a 503), counts it, and
+// keeps what it holds; once drained it takes new ones again. Before the
+// fix the outbox grew without bound.
+func TestOutboxBounded(t *testing.T) {
+	backend := &flakyStore{ix: NewIndex()}
+	r := newOutboxed(t, backend, ResilientOptions{Retry: time.Hour, MaxRetry: time.Hour, OutboxMax: 2})
+	backend.down.Store(true)
+	ctx := context.Background()
+	for _, name := range []string{"a", "b"} {
+		if err := r.RevokeConfirmed(ctx, liveEntry(name)); err != nil {
+			t.Fatalf("confirmed revocation %s: %v", name, err)
+		}
+	}
+	c := liveEntry("c")
+	err := r.RevokeConfirmed(ctx, c)
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "outbox is full") {
+		t.Fatalf("a confirmed revocation past the bound, backend down: %v, want ErrUnavailable saying the outbox is full", err)
+	}
+	if r.OutboxLen() != 2 || r.OutboxFull() != 1 || r.OutboxMax() != 2 {
+		t.Fatalf("outbox holds %d, full %d times, bound %d; want 2, 1, 2", r.OutboxLen(), r.OutboxFull(), r.OutboxMax())
+	}
+	if r.Outbox().Check(queryOf(c), time.Now().Unix()).Revoked {
+		t.Fatal("the refused revocation is in the outbox")
+	}
+	backend.down.Store(false)
+	waitFor(t, func() bool { return r.OutboxLen() == 0 })
+	backend.down.Store(true)
+	if err := r.RevokeConfirmed(ctx, c); err != nil {
+		t.Fatalf("after the drain: %v", err)
+	}
+}
+
+// TestOutboxNotRewrittenWhenUndeletable: when the file cannot lose the
+// entries the backend has stored (a full disk), they are not written to
+// the backend again on every retry: only their deletion is retried. Before
+// the fix every retry wrote the whole outbox again.
+func TestOutboxNotRewrittenWhenUndeletable(t *testing.T) {
+	backend := &countingStore{flakyStore: &flakyStore{ix: NewIndex()}}
+	r := newOutboxed(t, backend, ResilientOptions{Retry: 5 * time.Millisecond, MaxRetry: 10 * time.Millisecond})
+	ob := r.Outbox()
+	var deletes atomic.Int64
+	ob.mu.Lock()
+	ob.failRemove = func() error {
+		deletes.Add(1)
+		return errors.New("no space left on device")
+	}
+	ob.mu.Unlock()
+	e := liveEntry("stored")
+	if err := r.RevokeConfirmed(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return deletes.Load() >= 6 })
+	if n := backend.revokes.Load(); n != 1 {
+		t.Errorf("the backend was written %d times in %d attempts to delete, want once", n, deletes.Load())
+	}
+	if r.OutboxLen() != 0 || ob.Undeleted() != 1 {
+		t.Errorf("outbox: %d pending, %d undeleted; want 0, 1", r.OutboxLen(), ob.Undeleted())
+	}
+	ob.mu.Lock()
+	ob.failRemove = nil
+	ob.mu.Unlock()
+	waitFor(t, func() bool { return ob.Undeleted() == 0 })
+	if p := ob.Pending(); len(p) != 0 {
+		t.Errorf("the file still holds %d entries", len(p))
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -382,6 +384,150 @@ func TestFailModeWithinFailTimeout(t *testing.T) {
 		}
 		if statuses[http.StatusServiceUnavailable] != len(took) {
 			t.Errorf("%s: statuses %v during the freeze, want every check 503 (fail closed)", mode, statuses)
+		}
+	}
+}
+
+// TestReadyOnlyOnceServing: /token-revocation/ready answers 200 only once
+// the config is provisioned, the gateway's port listens and every store
+// has loaded. Caddy is started on a frozen Redis (SIGSTOP) with a 5s
+// read_timeout, so its config takes seconds to load while the admin
+// endpoint already answers; every 200 must come with the port listening.
+// At 5278a12 it answered 200 {"ready":true,"stores":{}} during the load,
+// before the port listened.
+func TestReadyOnlyOnceServing(t *testing.T) {
+	r := startRedis(t)
+	up := startUpstream(t)
+	resume := freezeRedis(t, r)
+	store := "store redis {\n\t\t\taddress " + r.Addr + "\n\t\t\tdial_timeout 5s\n\t\t\tread_timeout 5s\n\t\t}"
+	c := startCaddyWith(t, CaddyOptions{NoWait: true}, gatewayCaddyfile, store, "respond", "respond", up.Addr())
+	listens := func() bool {
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.HTTPPort)), time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}
+	sawLoading := 0 // admin answers while the port did not listen
+	deadline := time.Now().Add(60 * time.Second)
+	for !listens() {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway's port never listened")
+		}
+		res, err := sendVia(loadClient, http.MethodGet, c.AdminURL("/token-revocation/ready"), nil)
+		if err != nil { // the admin endpoint is not up yet
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		if res.Status == http.StatusOK && !listens() {
+			t.Fatalf("ready answered %d %s while the gateway's port does not listen yet", res.Status, res.Body)
+		}
+		if !listens() {
+			sawLoading++
+			if sawLoading == 1 {
+				t.Logf("during the load: %d %s", res.Status, strings.TrimSpace(res.Body))
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if sawLoading == 0 {
+		t.Fatal("the admin endpoint never answered while the config was loading: nothing was tested")
+	}
+	t.Logf("%d readiness answers during the load, none 200", sawLoading)
+	// Serving, on a Redis still frozen: the store has not loaded.
+	if res := get(t, c.AdminURL("/token-revocation/ready")); res.Status == http.StatusOK {
+		t.Errorf("ready answered 200 before the store loaded: %s", res.Body)
+	}
+	resume()
+	waitStatus(t, 30*time.Second, http.StatusOK, func() Response {
+		return get(t, c.AdminURL("/token-revocation/ready"))
+	})
+}
+
+// readmeRedisACL returns the arguments of the README's least-privilege
+// ACL SETUSER (Operations, "Redis ACL"), its password set to password.
+func readmeRedisACL(t *testing.T, password string) []any {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		_, rest, ok := strings.Cut(line, "redis-cli ACL SETUSER ")
+		if !ok {
+			continue
+		}
+		var args []any
+		for _, f := range strings.Fields(rest) {
+			f = strings.ReplaceAll(strings.Trim(f, "'"), `\|`, "|")
+			if strings.HasPrefix(f, ">") {
+				f = ">" + password
+			}
+			args = append(args, f)
+		}
+		return args
+	}
+	t.Fatal("README.md has no redis-cli ACL SETUSER line")
+	return nil
+}
+
+// TestLeastPrivilegeRedisACL: Caddy runs with exactly the README's Redis
+// ACL user (keys {trv}:*, the commands it lists, no CONFIG) and does
+// everything: revocation, check (mirror and direct), a new instance's
+// mirror load, the event tail; Redis's ACL LOG records no denial.
+func TestLeastPrivilegeRedisACL(t *testing.T) {
+	r := startRedis(t)
+	rc := r.Client()
+	ctx := context.Background()
+	acl := readmeRedisACL(t, "trv-pw")
+	t.Logf("ACL SETUSER %v", acl)
+	if err := rc.Do(ctx, append([]any{"ACL", "SETUSER"}, acl...)...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	up := startUpstream(t)
+	auth := "\n\t\t\tusername trv-gateway\n\t\t\tpassword trv-pw"
+	a := startCaddy(t, gatewayCaddyfile, "store redis {\n\t\t\taddress "+r.Addr+auth+"\n\t\t}", "respond", "respond", up.Addr())
+	before := revokeMany(t, a, "acl-before", 20) // the new instances load them
+	b := startCaddy(t, gatewayCaddyfile, "store redis {\n\t\t\taddress "+r.Addr+auth+"\n\t\t}", "respond", "respond", up.Addr())
+	d := startCaddy(t, gatewayCaddyfile, "store redis {\n\t\t\taddress "+r.Addr+auth+"\n\t\t\tcheck_mode direct\n\t\t}", "respond", "respond", up.Addr())
+	cs := map[string]*Caddy{"revoking instance": a, "new instance (mirror load, tail)": b, "direct instance": d}
+	for name, c := range cs {
+		waitStatus(t, 30*time.Second, http.StatusOK, func() Response { return get(t, c.AdminURL("/token-revocation/ready")) })
+		if res := get(t, c.URL("/api"), "Authorization: Bearer acl-valid"); res.Status != http.StatusOK {
+			t.Errorf("%s: a valid token: %d", name, res.Status)
+		}
+	}
+	after := revokeMany(t, a, "acl-after", 20) // b learns them from the tail
+	neverPassUntilRejected(t, 30*time.Second, append(before, after...), cs)
+	if res := postForm(t, b.URL("/oauth/revoke"), url.Values{"token": {"acl-on-b"}}); res.Status != http.StatusOK {
+		t.Errorf("a revocation on the new instance: %d %s", res.Status, res.Body)
+	}
+	neverPassUntilRejected(t, 30*time.Second, []string{"acl-on-b"}, cs)
+	stats, _ := rc.Info(ctx, "commandstats").Result()
+	var used []string
+	for _, line := range strings.Split(stats, "\n") {
+		if name, ok := strings.CutPrefix(line, "cmdstat_"); ok {
+			used = append(used, name[:strings.IndexByte(name, ':')])
+		}
+	}
+	t.Logf("commands Redis ran: %s", strings.Join(used, " "))
+	denials, err := rc.Do(ctx, "ACL", "LOG").Slice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range denials {
+		// CONFIG is not granted: the eviction policy is read from INFO.
+		if e, ok := d.(map[any]any); ok && e["object"] == "config|get" {
+			continue
+		}
+		if e, ok := d.([]any); ok && slices.Contains(e, any("config|get")) {
+			continue
+		}
+		t.Errorf("ACL denial: %v", d)
+	}
+	for name, c := range cs {
+		if strings.Contains(c.Logs(), "NOPERM") {
+			t.Errorf("%s logged a NOPERM error", name)
 		}
 	}
 }

@@ -154,6 +154,8 @@ type Caddy struct {
 	env  []string
 	logs syncBuffer
 
+	noWait bool // CaddyOptions.NoWait
+
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	done   chan struct{} // closed when cmd has exited
@@ -172,6 +174,10 @@ type CaddyOptions struct {
 	// Bin is the Caddy binary to run (e.g. an earlier release's, see
 	// buildCaddyAt). Empty: the one built from this tree.
 	Bin string
+	// NoWait returns as soon as the process has started, without waiting
+	// for its ports (and without retrying on others if they are taken):
+	// for tests of what Caddy answers while its config is still loading.
+	NoWait bool
 }
 
 // startCaddy runs Caddy with the given Caddyfile and stops it when the test
@@ -199,7 +205,7 @@ func startCaddy(t testing.TB, caddyfile string, args ...any) *Caddy {
 // startCaddyWith is startCaddy with options.
 func startCaddyWith(t testing.TB, opts CaddyOptions, caddyfile string, args ...any) *Caddy {
 	t.Helper()
-	c := &Caddy{t: t, bin: opts.Bin, Dir: opts.Dir}
+	c := &Caddy{t: t, bin: opts.Bin, Dir: opts.Dir, noWait: opts.NoWait}
 	if c.bin == "" {
 		c.bin = caddyBinary(t)
 	}
@@ -315,6 +321,9 @@ func (c *Caddy) start() error {
 	}()
 	c.cmd, c.done = cmd, done
 
+	if c.noWait {
+		return nil
+	}
 	if err := c.waitReady(done); err != nil {
 		c.stopLocked(syscall.SIGKILL, 0)
 		if strings.Contains(c.logs.String()[logStart:], "address already in use") {
