@@ -1,6 +1,8 @@
 package token
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"net/http"
 	"net/url"
@@ -144,4 +146,31 @@ func BenchmarkCandidatesBrowser(b *testing.B) {
 		n = len(Candidates(r, nil, buf[:0]))
 	}
 	b.ReportMetric(float64(n), "candidates")
+}
+
+// TestGzippedBinaryBodyIsDecoded: a body of a binary type sent with a
+// Content-Encoding is read whole and decoded (body-parser inflates it for
+// an express.json({type: "*/*"}) that then reads the token).
+func TestGzippedBinaryBodyIsDecoded(t *testing.T) {
+	const tok = "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r"
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	zw.Write([]byte(`{"access_token":"` + tok + `"}`))
+	zw.Close()
+	r, _ := http.NewRequest("POST", "http://h/api", bytes.NewReader(zb.Bytes()))
+	r.RequestURI = "/api"
+	r.Header.Set("Content-Type", "application/octet-stream")
+	r.Header.Set("Content-Encoding", "gzip")
+	s := Sources{MaxBodySize: 1 << 16}
+	_, body, err := s.ExtractBody(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range Candidates(r, body, nil) {
+		found = found || c.S == tok
+	}
+	if !found {
+		t.Errorf("the token in a gzipped octet-stream JSON body was not found")
+	}
 }

@@ -73,6 +73,19 @@ func binaryType(mt string) bool {
 	return false
 }
 
+// contentEncoded reports whether r's body has a Content-Encoding other than
+// identity.
+func contentEncoded(r *http.Request) bool {
+	for _, v := range r.Header["Content-Encoding"] {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // BodyKindOf says how r's body is encoded. A Content-Type Go's mime parser
 // refuses ("...; charset") still counts by the text before ';', as lenient
 // servers read it. Two Content-Type headers that disagree are
@@ -104,7 +117,9 @@ func BodyKindOf(r *http.Request) (BodyKind, error) {
 		kind = BodyMultipart
 	case mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json"):
 		kind = BodyJSON
-	case binaryType(mt):
+	case binaryType(mt) && !contentEncoded(r):
+		// (Encoded, it is read whole and decoded: body-parser inflates
+		// a body of any type before a JSON parser for */* reads it.)
 		kind = BodyBinary
 	default:
 		kind = BodyText
