@@ -68,7 +68,11 @@ func (h *Handler) checkRequestExcept(r *http.Request, targets []token.Token) err
 		}
 	}
 	var cbuf [32]token.Candidate
-	for _, cand := range token.Candidates(r, body, cbuf[:0]) {
+	cands := token.Candidates(r, body, cbuf[:0])
+	// Redis in direct mode: the lengths asked in batches (an error is met
+	// again, and handled, by the check of each string).
+	_ = h.checker.AskLengths(r.Context(), &c.cands, cands)
+	for _, cand := range cands {
 		if foundRaw(found, cand.S) || cand.Where.Part != "header" && inTargets(targets, cand.S) {
 			continue
 		}

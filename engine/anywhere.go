@@ -105,10 +105,106 @@ func (f *lengthFilter) record(gen uint64, n int, marked bool) {
 }
 
 // CandidateState is what one request's CheckCandidate calls share: the
-// store's generation, read once. The zero value is ready to use.
+// store's generation, read once, and, for a store without one (Redis in
+// direct mode), the answers for the lengths already asked. The zero value
+// is ready to use.
 type CandidateState struct {
 	gen             uint64
 	cacheable, read bool
+	lengths         [16]lengthAnswer
+	nLengths        int
+}
+
+// lengthAnswer is whether a live revoked opaque token has length n.
+type lengthAnswer struct {
+	n      int
+	marked bool
+}
+
+// answered returns the request's answer for length n, if it has one.
+func (st *CandidateState) answered(n int) (marked, ok bool) {
+	for _, a := range st.lengths[:st.nLengths] {
+		if a.n == n {
+			return a.marked, true
+		}
+	}
+	return false, false
+}
+
+// remember keeps the answer for length n, while there is room.
+func (st *CandidateState) remember(n int, marked bool) {
+	if _, ok := st.answered(n); !ok && st.nLengths < len(st.lengths) {
+		st.lengths[st.nLengths] = lengthAnswer{n, marked}
+		st.nLengths++
+	}
+}
+
+// AskLengths asks a store without a generation (Redis in direct mode) about
+// the lengths of cands at once, a query of up to denylist.MaxQueryKeys
+// length markers a round trip: the common answer, none of them marked,
+// then costs one round trip per eight lengths rather than one per length;
+// a batch that matches is asked again length by length. The answers serve
+// the request's later CheckCandidate calls (st). A store with a generation
+// needs none of it.
+func (c *Checker) AskLengths(ctx context.Context, st *CandidateState, cands []token.Candidate) error {
+	if _, cacheable := st.generation(c.store); cacheable {
+		return nil
+	}
+	var batch [denylist.MaxQueryKeys]int
+	nb := 0
+	flush := func() error {
+		if nb == 0 {
+			return nil
+		}
+		q := queryPool.Get().(*denylist.Query)
+		defer queryPool.Put(q)
+		*q = denylist.Query{}
+		for _, n := range batch[:nb] {
+			q.Add(c.keys.Length(n))
+		}
+		m, err := c.store.Check(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, n := range batch[:nb] {
+			if !m.Revoked {
+				st.remember(n, false)
+			} else if _, err := c.LengthMarked(ctx, st, n); err != nil {
+				return err
+			}
+		}
+		nb = 0
+		return nil
+	}
+	for i := range cands {
+		n := len(cands[i].S)
+		if n < token.MinCandidateLength || n > c.maxCandidate || token.LooksLikeJWT(cands[i].S) {
+			continue
+		}
+		if _, ok := st.answered(n); ok || slicesContains(batch[:nb], n) {
+			continue
+		}
+		if st.nLengths+nb >= len(st.lengths) {
+			break // the rest is asked one by one
+		}
+		batch[nb] = n
+		nb++
+		if nb == len(batch) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+func slicesContains(s []int, n int) bool {
+	for _, v := range s {
+		if v == n {
+			return true
+		}
+	}
+	return false
 }
 
 // generation returns the store's generation, read at the request's first
@@ -136,6 +232,8 @@ func (c *Checker) LengthMarked(ctx context.Context, st *CandidateState, n int) (
 		if marked, known := c.lengths.lookup(gen, n); known {
 			return marked, nil
 		}
+	} else if marked, ok := st.answered(n); ok {
+		return marked, nil
 	}
 	q := queryPool.Get().(*denylist.Query)
 	defer queryPool.Put(q)
@@ -147,6 +245,8 @@ func (c *Checker) LengthMarked(ctx context.Context, st *CandidateState, n int) (
 	}
 	if cacheable {
 		c.lengths.record(gen, n, m.Revoked)
+	} else {
+		st.remember(n, m.Revoked)
 	}
 	return m.Revoked, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +113,56 @@ func TestJWTWithTrailingDotsIsTheJWT(t *testing.T) {
 		if err != nil || !m.Revoked {
 			t.Errorf("Check(%q) after revoking T.: revoked=%v err=%v", s, m.Revoked, err)
 		}
+	}
+}
+
+// countingStore is a store without a generation (as Redis in direct
+// mode) that counts its checks.
+type countingStore struct {
+	denylist.Store
+	checks int
+}
+
+func (s *countingStore) Check(ctx context.Context, q *denylist.Query) (denylist.Match, error) {
+	s.checks++
+	return s.Store.Check(ctx, q)
+}
+
+// TestAskLengthsBatches: a store without a generation is asked about the
+// lengths of a request's strings eight at a time, and each string is then
+// checked from those answers; a revoked one among them is still found.
+func TestAskLengthsBatches(t *testing.T) {
+	ctx := context.Background()
+	_, rec, s := newCandidateChecker(t)
+	keys := &Keys{Hasher: denylist.NewHasher([]byte("k"))}
+	cs := &countingStore{Store: s}
+	c := NewChecker(keys, cs, nil)
+	var cands []token.Candidate
+	for n := 20; n < 30; n++ {
+		cands = append(cands, token.Candidate{S: strings.Repeat("x", n)})
+	}
+	var st CandidateState
+	if err := c.AskLengths(ctx, &st, cands); err != nil {
+		t.Fatal(err)
+	}
+	if cs.checks != 2 {
+		t.Errorf("10 unmarked lengths: %d round trips, want 2 (8 lengths a query)", cs.checks)
+	}
+	for _, cand := range cands {
+		if _, checked, _ := c.CheckCandidate(ctx, &st, "", cand.S); checked {
+			t.Errorf("%d bytes: checked, want skipped from the request's answers", len(cand.S))
+		}
+	}
+	if cs.checks != 2 {
+		t.Errorf("the strings' checks asked the store again: %d round trips", cs.checks)
+	}
+	revoke(t, rec, strings.Repeat("x", 25))
+	st = CandidateState{}
+	if err := c.AskLengths(ctx, &st, cands); err != nil {
+		t.Fatal(err)
+	}
+	m, checked, err := c.CheckCandidate(ctx, &st, "", strings.Repeat("x", 25))
+	if err != nil || !checked || !m.Revoked {
+		t.Errorf("the revoked string among them: revoked=%v checked=%v err=%v", m.Revoked, checked, err)
 	}
 }
