@@ -418,7 +418,10 @@ func mayBeJSONObjectSegment(seg string) bool {
 		return false
 	}
 	switch seg[0] {
-	case 'e', 'I', 'C', 'D': // '{', ' ', '\t' or '\n', '\r'
+	// '{', ' ', '\t' to '\v', '\f' and '\r', and the first bytes of the
+	// Unicode spaces bytes.TrimSpace takes off a JSON object (isJSONObject):
+	// 0xC2 (U+0085, U+00A0) and 0xE1 to 0xE3.
+	case 'e', 'I', 'C', 'D', 'w', '4':
 		return true
 	}
 	return false
