@@ -63,22 +63,12 @@ func (h *Handler) checkRequestExcept(r *http.Request, targets []token.Token) err
 	}
 	c := requestCheck{h: h, r: r, result: resultPass, grant: isGrantRequest(r, body)}
 	for i := range found {
-		if err := c.check(found[i].Raw, token.Where{Part: found[i].Source}, false); err != nil || c.revoked {
+		if err := c.check(found[i].Raw, token.Where{Part: found[i].Source}, nil); err != nil || c.revoked {
 			return c.end(err)
 		}
 	}
-	var cbuf [32]token.Candidate
-	cands := token.Candidates(r, body, cbuf[:0])
-	// Redis in direct mode: the lengths asked in batches (an error is met
-	// again, and handled, by the check of each string).
-	_ = h.checker.AskLengths(r.Context(), &c.cands, cands)
-	for _, cand := range cands {
-		if foundRaw(found, cand.S) || cand.Where.Part != "header" && inTargets(targets, cand.S) {
-			continue
-		}
-		if err := c.check(cand.S, cand.Where, true); err != nil || c.revoked {
-			return c.end(err)
-		}
+	if err := c.checkCandidates(body, found, targets); err != nil || c.revoked {
+		return c.end(err)
 	}
 	if !c.checked {
 		setCheckResult(r, resultNone, "", nil) // placeholders.go
@@ -88,6 +78,77 @@ func (h *Handler) checkRequestExcept(r *http.Request, targets []token.Token) err
 	h.keepBodyTokens(r, found) // live_connections.go
 	setCheckResult(r, c.result, "", &c.ns)
 	return nil
+}
+
+// checkCandidates checks every token-shaped string of the request outside
+// the named channels (found): those of its target and body, and those of
+// each header value whose summary says one could be revoked
+// (token.SummarizeHeaderValue: a value with a JWT-shaped string, or with
+// a string of a length some revoked opaque token has).
+func (c *requestCheck) checkCandidates(body []byte, found []token.Found, targets []token.Token) error {
+	r, checker := c.r, c.h.checker
+	var cbuf [8]token.Candidate
+	cands := token.TargetAndBodyCandidates(r, body, cbuf[:0])
+	if !checker.Generational(&c.cands) {
+		// Redis in direct mode: the lengths asked in batches (an error is
+		// met again, and handled, by the check of each string).
+		var lbuf [32]int
+		_ = checker.AskLengths(r.Context(), &c.cands, candidateLengths(lbuf[:0], r, cands))
+	}
+	cands = c.headerCandidates(r.Host, "Host", cands)
+	for name, values := range r.Header {
+		for _, v := range values {
+			cands = c.headerCandidates(v, name, cands)
+		}
+	}
+	for _, cand := range cands {
+		if foundRaw(found, cand.S) || cand.Where.Part != "header" && inTargets(targets, cand.S) {
+			continue
+		}
+		if err := c.check(cand.S, cand.Where, &cand); err != nil || c.revoked {
+			return err
+		}
+	}
+	return nil
+}
+
+// headerCandidates appends to cands the candidates of the header value v
+// when its summary says one could be revoked.
+func (c *requestCheck) headerCandidates(v, name string, cands []token.Candidate) []token.Candidate {
+	sum := token.SummarizeHeaderValue(v)
+	if !sum.Scan {
+		if len(sum.Lengths()) == 0 {
+			return cands
+		}
+		marked, err := c.h.checker.AnyLengthMarked(c.r.Context(), &c.cands, sum.Lengths())
+		if err == nil && !marked {
+			return cands
+		}
+	}
+	return token.HeaderValueCandidates(v, token.Where{Part: "header", Name: name}, cands)
+}
+
+// candidateLengths appends the lengths of cands and of r's header values'
+// candidates: what a store without a generation is asked at once.
+func candidateLengths(dst []int, r *http.Request, cands []token.Candidate) []int {
+	for i := range cands {
+		if !cands[i].JWT {
+			dst = append(dst, len(cands[i].S))
+		}
+	}
+	add := func(v string) {
+		sum := token.SummarizeHeaderValue(v)
+		for _, n := range sum.Lengths() {
+			dst = append(dst, int(n))
+		}
+	}
+	add(r.Host)
+	for _, values := range r.Header {
+		for _, v := range values {
+			add(v)
+		}
+	}
+	return dst
 }
 
 // foundRaw reports whether s is one of the tokens found already.
@@ -148,10 +209,12 @@ func (c *requestCheck) begin() error {
 }
 
 // check checks s, found at where: a token of a named channel, or a string
-// found anywhere (candidate), checked only when it could be revoked.
-func (c *requestCheck) check(s string, where token.Where, candidate bool) error {
+// found anywhere (cand, nil for a named channel's), checked only when it
+// could be revoked.
+func (c *requestCheck) check(s string, where token.Where, cand *token.Candidate) error {
 	h := c.h
-	if !candidate || token.LooksLikeJWT(s) {
+	candidate := cand != nil
+	if !candidate || cand.JWT {
 		if err := c.begin(); err != nil {
 			return err
 		}
@@ -160,7 +223,7 @@ func (c *requestCheck) check(s string, where token.Where, candidate bool) error 
 	var err error
 	if candidate {
 		var checked bool
-		m, checked, err = h.checker.CheckCandidate(c.r.Context(), &c.cands, c.ns, s)
+		m, checked, err = h.checker.CheckCandidate(c.r.Context(), &c.cands, c.ns, *cand)
 		if checked || err != nil {
 			if berr := c.begin(); berr != nil {
 				return berr
@@ -169,7 +232,7 @@ func (c *requestCheck) check(s string, where token.Where, candidate bool) error 
 	} else {
 		m, err = h.checker.Check(c.r.Context(), c.ns, s)
 	}
-	if err != nil && candidate && !token.LooksLikeJWT(s) {
+	if err != nil && candidate && !cand.JWT {
 		// A string found outside the named channels that may not be a
 		// token at all: the mirror's memory has answered what it holds
 		// (a revoked one is found there), and the rest is not refused

@@ -86,7 +86,7 @@ func (lc *liveConns) checkFirstMessage(r *http.Request, msg []byte) (qs []denyli
 		if len(seen) > maxMessageStrings {
 			return nil, false, errTooManyStrings
 		}
-		m, _, err := h.checker.CheckCandidate(r.Context(), &st, ns, s)
+		m, _, err := h.checker.CheckCandidate(r.Context(), &st, ns, c)
 		if err != nil {
 			h.errLog.Error("denylist check of a WebSocket message failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
 			countCheckFailed(h.FailMode == FailOpen)

@@ -140,13 +140,13 @@ func (st *CandidateState) remember(n int, marked bool) {
 }
 
 // AskLengths asks a store without a generation (Redis in direct mode) about
-// the lengths of cands at once, a query of up to denylist.MaxQueryKeys
-// length markers a round trip: the common answer, none of them marked,
-// then costs one round trip per eight lengths rather than one per length;
-// a batch that matches is asked again length by length. The answers serve
-// the request's later CheckCandidate calls (st). A store with a generation
-// needs none of it.
-func (c *Checker) AskLengths(ctx context.Context, st *CandidateState, cands []token.Candidate) error {
+// lengths at once, a query of up to denylist.MaxQueryKeys length markers a
+// round trip: the common answer, none of them marked, then costs one
+// round trip per eight lengths rather than one per length; a batch that
+// matches is asked again length by length. The answers serve the
+// request's later CheckCandidate and AnyLengthMarked calls (st). A store
+// with a generation needs none of it.
+func (c *Checker) AskLengths(ctx context.Context, st *CandidateState, lengths []int) error {
 	if _, cacheable := st.generation(c.store); cacheable {
 		return nil
 	}
@@ -176,9 +176,8 @@ func (c *Checker) AskLengths(ctx context.Context, st *CandidateState, cands []to
 		nb = 0
 		return nil
 	}
-	for i := range cands {
-		n := len(cands[i].S)
-		if n < token.MinCandidateLength || n > c.maxCandidate || token.LooksLikeJWT(cands[i].S) {
+	for _, n := range lengths {
+		if n < token.MinCandidateLength || n > c.maxCandidate {
 			continue
 		}
 		if _, ok := st.answered(n); ok || slicesContains(batch[:nb], n) {
@@ -198,6 +197,21 @@ func (c *Checker) AskLengths(ctx context.Context, st *CandidateState, cands []to
 	return flush()
 }
 
+// AnyLengthMarked reports whether some live revoked opaque token has one
+// of lengths (a header value's, token.ValueSummary): when none has, none
+// of the value's opaque candidates can be revoked.
+func (c *Checker) AnyLengthMarked(ctx context.Context, st *CandidateState, lengths []uint16) (bool, error) {
+	for _, n := range lengths {
+		if int(n) < token.MinCandidateLength || int(n) > c.maxCandidate {
+			continue
+		}
+		if marked, err := c.LengthMarked(ctx, st, int(n)); err != nil || marked {
+			return marked, err
+		}
+	}
+	return false, nil
+}
+
 func slicesContains(s []int, n int) bool {
 	for _, v := range s {
 		if v == n {
@@ -205,6 +219,15 @@ func slicesContains(s []int, n int) bool {
 		}
 	}
 	return false
+}
+
+// Generational reports whether the store says when it changed
+// (denylist.Generational), so the lengths it marks are remembered across
+// requests; one that does not (Redis in direct mode) is best asked about
+// a request's lengths at once (AskLengths).
+func (c *Checker) Generational(st *CandidateState) bool {
+	_, cacheable := st.generation(c.store)
+	return cacheable
 }
 
 // generation returns the store's generation, read at the request's first
@@ -257,8 +280,9 @@ func (c *Checker) LengthMarked(ctx context.Context, st *CandidateState, n int) (
 // only when a live revoked opaque token has its length (see LengthMarked),
 // and then by its identity alone, in no namespace. checked is false when
 // the string was skipped.
-func (c *Checker) CheckCandidate(ctx context.Context, st *CandidateState, ns, s string) (m denylist.Match, checked bool, err error) {
-	if token.LooksLikeJWT(s) {
+func (c *Checker) CheckCandidate(ctx context.Context, st *CandidateState, ns string, cand token.Candidate) (m denylist.Match, checked bool, err error) {
+	s := cand.S
+	if cand.JWT {
 		m, err = c.Check(ctx, ns, s)
 		return m, true, err
 	}

@@ -68,21 +68,21 @@ func TestCheckCandidate(t *testing.T) {
 	revoked := "opaque-revoked-token-0123456789"
 	other := "opaque-unrevoked-token-abcdefgh" // same length
 	later := "a-token-revoked-later-of-another-length"
-	if m, checked, err := c.CheckCandidate(ctx, nil, "", later); err != nil || checked || m.Revoked {
+	if m, checked, err := c.CheckCandidate(ctx, nil, "", candidate(later)); err != nil || checked || m.Revoked {
 		t.Fatalf("before any revocation: %v checked=%v err=%v; want skipped", m.Revoked, checked, err)
 	}
 	revoke(t, rec, revoked)
-	if m, checked, err := c.CheckCandidate(ctx, nil, "", revoked); err != nil || !checked || !m.Revoked {
+	if m, checked, err := c.CheckCandidate(ctx, nil, "", candidate(revoked)); err != nil || !checked || !m.Revoked {
 		t.Errorf("the revoked token as a candidate: revoked=%v checked=%v err=%v", m.Revoked, checked, err)
 	}
-	if m, checked, err := c.CheckCandidate(ctx, nil, "", other); err != nil || !checked || m.Revoked {
+	if m, checked, err := c.CheckCandidate(ctx, nil, "", candidate(other)); err != nil || !checked || m.Revoked {
 		t.Errorf("another token of the revoked length: revoked=%v checked=%v err=%v; want checked, not revoked", m.Revoked, checked, err)
 	}
-	if _, checked, _ := c.CheckCandidate(ctx, nil, "", later); checked {
+	if _, checked, _ := c.CheckCandidate(ctx, nil, "", candidate(later)); checked {
 		t.Errorf("a length no revoked token has was digested")
 	}
 	revoke(t, rec, later)
-	if m, _, err := c.CheckCandidate(ctx, nil, "", later); err != nil || !m.Revoked {
+	if m, _, err := c.CheckCandidate(ctx, nil, "", candidate(later)); err != nil || !m.Revoked {
 		t.Errorf("revoked after its length was remembered unmarked: revoked=%v err=%v", m.Revoked, err)
 	}
 }
@@ -95,7 +95,7 @@ func TestRevokedSecretPart(t *testing.T) {
 	secret := "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1rAbCdEf01"
 	revoke(t, rec, "5|"+secret)
 	for _, s := range []string{secret, "5|" + secret} {
-		if m, _, err := c.CheckCandidate(ctx, nil, "", s); err != nil || !m.Revoked {
+		if m, _, err := c.CheckCandidate(ctx, nil, "", candidate(s)); err != nil || !m.Revoked {
 			t.Errorf("%q after revoking 5|<secret>: revoked=%v err=%v", s, m.Revoked, err)
 		}
 	}
@@ -138,18 +138,20 @@ func TestAskLengthsBatches(t *testing.T) {
 	cs := &countingStore{Store: s}
 	c := NewChecker(keys, cs, nil)
 	var cands []token.Candidate
+	var lengths []int
 	for n := 20; n < 30; n++ {
 		cands = append(cands, token.Candidate{S: strings.Repeat("x", n)})
+		lengths = append(lengths, n)
 	}
 	var st CandidateState
-	if err := c.AskLengths(ctx, &st, cands); err != nil {
+	if err := c.AskLengths(ctx, &st, lengths); err != nil {
 		t.Fatal(err)
 	}
 	if cs.checks != 2 {
 		t.Errorf("10 unmarked lengths: %d round trips, want 2 (8 lengths a query)", cs.checks)
 	}
 	for _, cand := range cands {
-		if _, checked, _ := c.CheckCandidate(ctx, &st, "", cand.S); checked {
+		if _, checked, _ := c.CheckCandidate(ctx, &st, "", candidate(cand.S)); checked {
 			t.Errorf("%d bytes: checked, want skipped from the request's answers", len(cand.S))
 		}
 	}
@@ -158,11 +160,16 @@ func TestAskLengthsBatches(t *testing.T) {
 	}
 	revoke(t, rec, strings.Repeat("x", 25))
 	st = CandidateState{}
-	if err := c.AskLengths(ctx, &st, cands); err != nil {
+	if err := c.AskLengths(ctx, &st, lengths); err != nil {
 		t.Fatal(err)
 	}
-	m, checked, err := c.CheckCandidate(ctx, &st, "", strings.Repeat("x", 25))
+	m, checked, err := c.CheckCandidate(ctx, &st, "", candidate(strings.Repeat("x", 25)))
 	if err != nil || !checked || !m.Revoked {
 		t.Errorf("the revoked string among them: revoked=%v checked=%v err=%v", m.Revoked, checked, err)
 	}
+}
+
+// candidate is s as token.Candidates hands it out.
+func candidate(s string) token.Candidate {
+	return token.Candidate{S: s, JWT: token.LooksLikeJWT(s)}
 }

@@ -35,15 +35,21 @@ const MinCandidateLength = 16
 // callback: a request's check then allocates nothing for a request with
 // few candidates.)
 func Candidates(r *http.Request, body []byte, dst []Candidate) []Candidate {
-	dst = appendText(dst, r.RequestURI, Where{Part: "target"})
-	dst = appendText(dst, r.Host, Where{Part: "header", Name: "Host"})
+	dst = TargetAndBodyCandidates(r, body, dst)
+	dst = HeaderValueCandidates(r.Host, Where{Part: "header", Name: "Host"}, dst)
 	for name, values := range r.Header {
 		w := Where{Part: "header", Name: name}
 		for _, v := range values {
-			dst = appendText(dst, v, w)
-			dst = appendWrapped(dst, v, w)
+			dst = HeaderValueCandidates(v, w, dst)
 		}
 	}
+	return dst
+}
+
+// TargetAndBodyCandidates appends to dst the candidates of r's target and
+// of body (see Candidates), those a request does not share with others.
+func TargetAndBodyCandidates(r *http.Request, body []byte, dst []Candidate) []Candidate {
+	dst = appendText(dst, r.RequestURI, Where{Part: "target"})
 	if len(body) > 0 {
 		w := Where{Part: "body"}
 		dst = appendText(dst, unsafe.String(unsafe.SliceData(body), len(body)), w) // read only
@@ -52,6 +58,13 @@ func Candidates(r *http.Request, body []byte, dst []Candidate) []Candidate {
 		}
 	}
 	return dst
+}
+
+// HeaderValueCandidates appends to dst the candidates of one header value
+// v found at w (see Candidates).
+func HeaderValueCandidates(v string, w Where, dst []Candidate) []Candidate {
+	dst = appendText(dst, v, w)
+	return appendWrapped(dst, v, w)
 }
 
 // decodedParts are the parts of a multipart body that say they are
@@ -82,6 +95,8 @@ func TextCandidates(text string, where Where, dst []Candidate) []Candidate {
 type Candidate struct {
 	S     string
 	Where Where
+	// JWT says S is shaped as a JWT (LooksLikeJWT), worth parsing as one.
+	JWT bool
 }
 
 // Where says where a string was found.
@@ -111,31 +126,50 @@ func appendText(dst []Candidate, s string, w Where) []Candidate {
 const k8sProtocolPrefix = "base64url.bearer.authorization.k8s.io."
 
 // appendWrapped appends the candidates of what a header value carries
-// base64-encoded: a Basic credential, a Kubernetes bearer subprotocol (in
-// any header: proxies and servers rename them).
+// base64-encoded (wrapped).
 func appendWrapped(dst []Candidate, v string, w Where) []Candidate {
-	if t := strings.TrimLeft(v, " \t"); len(t) > 6 && strings.EqualFold(t[:6], "basic ") {
-		cred := strings.TrimSpace(t[6:])
-		if b, err := base64.StdEncoding.DecodeString(cred); err == nil {
-			dst = appendText(dst, string(b), w)
-		} else if b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(cred, "=")); err == nil {
-			dst = appendText(dst, string(b), w)
-		}
-	}
-	for rest := v; ; {
-		i := strings.Index(rest, k8sProtocolPrefix)
-		if i < 0 {
+	for at := -1; ; {
+		text, next, ok := wrapped(v, at)
+		if !ok {
 			return dst
 		}
-		rest = rest[i+len(k8sProtocolPrefix):]
-		enc := rest
+		dst = appendText(dst, text, w)
+		at = next
+	}
+}
+
+// wrapped returns the first text that v carries base64-encoded at or
+// after from (-1: a Basic credential first), and where to look for the
+// next: a Basic credential, a Kubernetes bearer subprotocol (in any
+// header: proxies and servers rename them). (An iterator, not a callback:
+// the caller's candidates then stay on its stack.)
+func wrapped(v string, from int) (text string, next int, ok bool) {
+	if from < 0 {
+		from = 0
+		if t := strings.TrimLeft(v, " \t"); len(t) > 6 && strings.EqualFold(t[:6], "basic ") {
+			cred := strings.TrimSpace(t[6:])
+			if b, err := base64.StdEncoding.DecodeString(cred); err == nil {
+				return string(b), 0, true
+			} else if b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(cred, "=")); err == nil {
+				return string(b), 0, true
+			}
+		}
+	}
+	for from < len(v) {
+		i := strings.Index(v[from:], k8sProtocolPrefix)
+		if i < 0 {
+			break
+		}
+		from += i + len(k8sProtocolPrefix)
+		enc := v[from:]
 		if j := strings.IndexAny(enc, ", \t"); j >= 0 {
 			enc = enc[:j]
 		}
 		if b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(enc, "=")); err == nil {
-			dst = appendText(dst, string(b), w)
+			return string(b), from, true
 		}
 	}
+	return "", len(v), false
 }
 
 // isTokenByte reports whether c may be part of a token: RFC 6750's
@@ -165,19 +199,23 @@ var tokenBytes = func() (t [256]bool) {
 // '/' of a path and the '+' a query decodes to a space (an application
 // that splits "Bearer+T" reads T).
 func isPartSeparator(c byte) bool {
-	return c == '.' || c == ':' || c == '|' || c == '/' || c == '+'
+	return wideClass[c]&classSeparator != 0
 }
 
-// wideClass classifies the bytes of a wide run (0: none): token bytes,
-// '=' padding and the escape bytes '%' and '\\', which frameworks decode
-// before they read. One table look-up and an OR a byte tell a run's end
-// and what it holds.
+// wideClass classifies the bytes of a wide run (0: none): token bytes
+// (part separators and '.' among them), '=' padding and the escape bytes
+// '%' and '\\', which frameworks decode before they read. One table
+// look-up and an OR a byte tell a run's end and what it holds.
 var wideClass = func() (t [256]uint8) {
 	for c := range 256 {
 		if tokenBytes[c] {
 			t[c] = classToken
 		}
 	}
+	for _, c := range "./:|+" {
+		t[c] |= classSeparator
+	}
+	t['.'] |= classDot
 	t['='] = classPadding
 	t['%'], t['\\'] = classEscape, classEscape
 	return t
@@ -185,10 +223,17 @@ var wideClass = func() (t [256]uint8) {
 
 // The classes of wideClass, bits of a wide run's summary.
 const (
-	classToken   = 1
-	classPadding = 2
-	classEscape  = 4
+	classToken     = 1
+	classPadding   = 2
+	classEscape    = 4
+	classSeparator = 8  // '.', ':', '|', '/', '+' (token bytes too)
+	classDot       = 16 // '.' (a separator too)
 )
+
+// minWideRun is the shortest wide run that can hand out a candidate: a
+// JWT-shaped string is at least 8 bytes ("eyJ.eyJ."), an opaque one
+// MinCandidateLength, and decoding never makes a run longer.
+const minWideRun = 8
 
 // maxDecodeDepth bounds how many times a run is decoded again (a token
 // percent-encoded twice is found; a third time is not read by frameworks).
@@ -199,8 +244,12 @@ const maxDecodeDepth = 2
 // escape bytes '%' and '\\'): one without escapes is a run; one with them
 // is decoded as frameworks decode it (percent, with and without '+' as a
 // space; JSON and Python backslash escapes) and what it decodes to is
-// scanned again (up to maxDecodeDepth times). Only runs that could hand
-// out a candidate are looked at: most words of a request are shorter. (A
+// scanned again (up to maxDecodeDepth times).
+//
+// Only wide runs of minWideRun bytes or more are looked at, and found by
+// skipping: if the byte minWideRun-1 past where a run could start is not
+// a wide byte, no long enough run starts before it. The words of a
+// browser's headers are mostly shorter, so most bytes are never read. (A
 // queue, not recursion: dst then stays on the caller's stack.)
 func appendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 	type text struct {
@@ -213,30 +262,43 @@ func appendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 		t := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		s := t.s
-		for i := 0; i < len(s); {
-			if wideClass[s[i]] == 0 {
-				i++
+		for i := 0; i+minWideRun <= len(s); {
+			k := i + minWideRun - 1
+			holds := wideClass[s[k]]
+			if holds == 0 {
+				i = k + 1
 				continue
 			}
-			j, holds := i, uint8(0)
-			for j < len(s) {
-				c := wideClass[s[j]]
+			start := k // s[i-1] is not a wide byte: the run starts at i or later
+			for start > i {
+				c := wideClass[s[start-1]]
 				if c == 0 {
 					break
 				}
 				holds |= c
-				j++
+				start--
 			}
-			wide := s[i:j]
-			i = j
-			escaped := holds&classEscape != 0
+			end := k + 1
+			for end < len(s) {
+				c := wideClass[s[end]]
+				if c == 0 {
+					break
+				}
+				holds |= c
+				end++
+			}
+			i = end + 1
+			if end-start < minWideRun {
+				continue
+			}
+			wide := s[start:end]
 			switch {
-			case holds == classToken: // the common case: one run
-				if len(wide) >= MinCandidateLength || len(wide) >= 8 && strings.IndexByte(wide, '.') >= 0 {
-					dst = appendRun(dst, wide, w)
+			case holds&(classPadding|classEscape) == 0: // the common case: one run
+				if len(wide) >= MinCandidateLength || holds&classDot != 0 {
+					dst = appendRun(dst, wide, holds, w)
 				}
 				continue
-			case !escaped || t.depth >= maxDecodeDepth: // padding, or decoded enough
+			case holds&classEscape == 0 || t.depth >= maxDecodeDepth: // padding, or decoded enough
 				dst = appendPlainRuns(dst, wide, w)
 				continue
 			}
@@ -278,34 +340,57 @@ func appendPlainRuns(dst []Candidate, wide string, w Where) []Candidate {
 			i++
 			continue
 		}
-		j := i + 1
+		j, holds := i, uint8(0)
 		for j < len(wide) && tokenBytes[wide[j]] {
+			holds |= wideClass[wide[j]]
 			j++
 		}
 		for j < len(wide) && wide[j] == '=' {
 			j++
 		}
-		if j-i >= MinCandidateLength || j-i >= 8 && strings.IndexByte(wide[i:j], '.') >= 0 {
-			dst = appendRun(dst, wide[i:j], w) // a shorter run holds nothing handed out
+		if j-i >= MinCandidateLength || j-i >= minWideRun && holds&classDot != 0 {
+			dst = appendRun(dst, wide[i:j], holds, w) // a shorter run holds nothing handed out
 		}
 		i = j
 	}
 	return dst
 }
 
-// appendRun appends run, trimmed of separators, its parts, and the JWTs in
-// it.
-func appendRun(dst []Candidate, run string, w Where) []Candidate {
+// appendRun appends run (whose bytes' classes are holds, '=' padding
+// aside), trimmed of separators, its parts, and the JWTs in it. A run
+// without separators, a session id's, is handed out as it is (and
+// without its padding).
+func appendRun(dst []Candidate, run string, holds uint8, w Where) []Candidate {
+	if holds&classSeparator == 0 { // no '.': not a JWT
+		if len(run) >= MinCandidateLength {
+			dst = append(dst, Candidate{S: run, Where: w})
+		}
+		if u := strings.TrimRight(run, "="); u != run && len(u) >= MinCandidateLength {
+			dst = append(dst, Candidate{S: u, Where: w})
+		}
+		return dst
+	}
 	dst = appendCandidate(dst, run, w)
 	t := trimSeparators(run)
 	if t != run {
 		dst = appendCandidate(dst, t, w)
 	}
-	seps := 0
-	for i := 0; i < len(t); i++ {
-		if isPartSeparator(t[i]) {
+	start, dots, seps := 0, 0, 0
+	for i := 0; i <= len(t); i++ {
+		if i < len(t) {
+			c := wideClass[t[i]]
+			if c&classSeparator == 0 {
+				continue
+			}
 			seps++
+			if c&classDot != 0 {
+				dots++
+			}
+		} else if seps == 0 {
+			break // t is one part, handed out already
 		}
+		dst = appendPart(dst, t[start:i], w)
+		start = i + 1
 	}
 	if seps == 0 {
 		if u := strings.TrimRight(t, "="); u != t {
@@ -313,26 +398,27 @@ func appendRun(dst []Candidate, run string, w Where) []Candidate {
 		}
 		return dst
 	}
-	start := 0
-	for i := 0; i <= len(t); i++ {
-		if i < len(t) && !isPartSeparator(t[i]) {
-			continue
-		}
-		if part := t[start:i]; part != "" {
-			dst = appendCandidate(dst, part, w)
-			if u := strings.TrimRight(part, "="); u != part {
-				dst = appendCandidate(dst, u, w)
-			}
-		}
-		start = i + 1
-	}
-	for at := 0; seps >= 2; {
+	for at := 0; dots >= 2; {
 		jwt, next, ok := nextJWT(t, at)
 		if !ok {
 			break
 		}
-		dst = append(dst, Candidate{jwt, w})
+		dst = append(dst, Candidate{S: jwt, Where: w, JWT: true})
 		at = next
+	}
+	return dst
+}
+
+// appendPart appends a part of a run between separators (never a JWT:
+// it holds no '.') if it is long enough, and without its padding.
+func appendPart(dst []Candidate, part string, w Where) []Candidate {
+	if len(part) >= MinCandidateLength {
+		dst = append(dst, Candidate{S: part, Where: w})
+	}
+	if part != "" && part[len(part)-1] == '=' {
+		if u := strings.TrimRight(part, "="); len(u) >= MinCandidateLength {
+			dst = append(dst, Candidate{S: u, Where: w})
+		}
 	}
 	return dst
 }
@@ -352,8 +438,8 @@ func trimSeparators(s string) string {
 // appendCandidate appends s if it is long enough to be an opaque token, or
 // is shaped as a JWT.
 func appendCandidate(dst []Candidate, s string, w Where) []Candidate {
-	if len(s) >= MinCandidateLength || LooksLikeJWT(s) {
-		dst = append(dst, Candidate{s, w})
+	if jwt := LooksLikeJWT(s); jwt || len(s) >= MinCandidateLength {
+		dst = append(dst, Candidate{S: s, Where: w, JWT: jwt})
 	}
 	return dst
 }

@@ -1,0 +1,241 @@
+package token
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// The scan of a request as it was first written (issue 22), kept as the
+// reference the fast scan (anywhere.go) is fuzzed against: what it hands
+// out, the fast one hands out, and nothing else
+// (FuzzCandidatesEqualReference).
+
+// refAppendRuns appends every maximal run of token bytes in s, and its parts
+// (refAppendRun). It looks for wide runs (token bytes, '=' padding and the
+// escape bytes '%' and '\\'): one without escapes is a run; one with them
+// is decoded as frameworks decode it (percent, with and without '+' as a
+// space; JSON and Python backslash escapes) and what it decodes to is
+// scanned again (up to maxDecodeDepth times). Only runs that could hand
+// out a candidate are looked at: most words of a request are shorter. (A
+// queue, not recursion: dst then stays on the caller's stack.)
+func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
+	type text struct {
+		s     string
+		depth int
+	}
+	var stack [4]text
+	queue := append(stack[:0], text{s, depth})
+	for len(queue) > 0 {
+		t := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		s := t.s
+		for i := 0; i < len(s); {
+			if refWideClass[s[i]] == 0 {
+				i++
+				continue
+			}
+			j, holds := i, uint8(0)
+			for j < len(s) {
+				c := refWideClass[s[j]]
+				if c == 0 {
+					break
+				}
+				holds |= c
+				j++
+			}
+			wide := s[i:j]
+			i = j
+			escaped := holds&refClassEscape != 0
+			switch {
+			case holds == refClassToken: // the common case: one run
+				if len(wide) >= MinCandidateLength || len(wide) >= 8 && strings.IndexByte(wide, '.') >= 0 {
+					dst = refAppendRun(dst, wide, w)
+				}
+				continue
+			case !escaped || t.depth >= maxDecodeDepth: // padding, or decoded enough
+				dst = refAppendPlainRuns(dst, wide, w)
+				continue
+			}
+			for _, d := range decodings(wide) {
+				if d != "" {
+					queue = append(queue, text{d, t.depth + 1})
+				}
+			}
+		}
+	}
+	return dst
+}
+
+// refAppendPlainRuns appends the runs of a wide run without escapes (or one
+// decoded too often): '=' padding ends a run ("k=v" is two), '%' and '\\'
+// end it too.
+func refAppendPlainRuns(dst []Candidate, wide string, w Where) []Candidate {
+	for i := 0; i < len(wide); {
+		if !tokenBytes[wide[i]] {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(wide) && tokenBytes[wide[j]] {
+			j++
+		}
+		for j < len(wide) && wide[j] == '=' {
+			j++
+		}
+		if j-i >= MinCandidateLength || j-i >= 8 && strings.IndexByte(wide[i:j], '.') >= 0 {
+			dst = refAppendRun(dst, wide[i:j], w) // a shorter run holds nothing handed out
+		}
+		i = j
+	}
+	return dst
+}
+
+// refAppendRun appends run, trimmed of separators, its parts, and the JWTs in
+// it.
+func refAppendRun(dst []Candidate, run string, w Where) []Candidate {
+	dst = refAppendCandidate(dst, run, w)
+	t := refTrimSeparators(run)
+	if t != run {
+		dst = refAppendCandidate(dst, t, w)
+	}
+	seps := 0
+	for i := 0; i < len(t); i++ {
+		if isPartSeparator(t[i]) {
+			seps++
+		}
+	}
+	if seps == 0 {
+		if u := strings.TrimRight(t, "="); u != t {
+			dst = refAppendCandidate(dst, u, w)
+		}
+		return dst
+	}
+	start := 0
+	for i := 0; i <= len(t); i++ {
+		if i < len(t) && !isPartSeparator(t[i]) {
+			continue
+		}
+		if part := t[start:i]; part != "" {
+			dst = refAppendCandidate(dst, part, w)
+			if u := strings.TrimRight(part, "="); u != part {
+				dst = refAppendCandidate(dst, u, w)
+			}
+		}
+		start = i + 1
+	}
+	for at := 0; seps >= 2; {
+		jwt, next, ok := nextJWT(t, at)
+		if !ok {
+			break
+		}
+		dst = append(dst, Candidate{S: jwt, Where: w})
+		at = next
+	}
+	return dst
+}
+
+// refTrimSeparators trims s of leading and trailing part separators.
+func refTrimSeparators(s string) string {
+	i, j := 0, len(s)
+	for i < j && isPartSeparator(s[i]) {
+		i++
+	}
+	for j > i && isPartSeparator(s[j-1]) {
+		j--
+	}
+	return s[i:j]
+}
+
+// refAppendCandidate appends s if it is long enough to be an opaque token, or
+// is shaped as a JWT.
+func refAppendCandidate(dst []Candidate, s string, w Where) []Candidate {
+	if len(s) >= MinCandidateLength || LooksLikeJWT(s) {
+		dst = append(dst, Candidate{S: s, Where: w})
+	}
+	return dst
+}
+
+// refWideClass is the reference's classes of bytes: token bytes, '='
+// padding, escapes.
+var refWideClass = func() (t [256]uint8) {
+	for c := range 256 {
+		if tokenBytes[c] {
+			t[c] = refClassToken
+		}
+	}
+	t['='] = refClassPadding
+	t['%'], t['\\'] = refClassEscape, refClassEscape
+	return t
+}()
+
+const (
+	refClassToken   = 1
+	refClassPadding = 2
+	refClassEscape  = 4
+)
+
+// refCandidates is Candidates with the reference scan.
+func refCandidates(r *http.Request, body []byte) []Candidate {
+	var dst []Candidate
+	dst = refAppendRuns(dst, r.RequestURI, Where{Part: "target"}, 0)
+	dst = refAppendRuns(dst, r.Host, Where{Part: "header", Name: "Host"}, 0)
+	for name, values := range r.Header {
+		w := Where{Part: "header", Name: name}
+		for _, v := range values {
+			dst = refAppendRuns(dst, v, w, 0)
+			for at := -1; ; {
+				text, next, ok := wrapped(v, at)
+				if !ok {
+					break
+				}
+				dst = refAppendRuns(dst, text, w, 0)
+				at = next
+			}
+		}
+	}
+	if len(body) > 0 {
+		w := Where{Part: "body"}
+		dst = refAppendRuns(dst, string(body), w, 0)
+		for _, v := range decodedParts(r, body) {
+			dst = refAppendRuns(dst, v, w, 0)
+		}
+	}
+	return dst
+}
+
+// FuzzCandidatesEqualReference: the fast scan hands out the same strings
+// as the reference scan, for any target, header value and body, and says
+// which are JWT-shaped as LooksLikeJWT does.
+func FuzzCandidatesEqualReference(f *testing.F) {
+	f.Add("/a?access_token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln..", "Basic dXNlcjpZejdrUXAyclZ0OXdYYjRuTG04c0RmNmdIajNrUHExcg==", `{"t":"\u0059z7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r"}`)
+	f.Add("/x", "c=s%3AYz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r.Hmac0123456789abcdefghijklmnopq; j%3A%22abc%22", "a=1&t=Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r%3D%3D")
+	f.Add("/", "Bearer 005|Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r==", "--b\r\nContent-Transfer-Encoding: base64\r\n\r\nWXo3a1FwMnJWdDl3WGI0bkxtOHNEZjZnSGoza1BxMXI=\r\n--b--")
+	f.Add("/a/b.c.d/eee.fff.ggg/", "base64url.bearer.authorization.k8s.io.WXo3a1FwMnJWdDl3WGI0bkxtOHNEZjZnSGoza1BxMXI, x", "x=....::||eyJ9.eyJ9.x==")
+	f.Fuzz(func(t *testing.T, target, value, body string) {
+		r, _ := http.NewRequest("POST", "http://h/", nil)
+		r.RequestURI = target
+		r.Header = http.Header{"X": {value}, "Content-Type": {"multipart/form-data; boundary=b"}}
+		want := map[string]bool{}
+		for _, c := range refCandidates(r, []byte(body)) {
+			want[c.S] = true
+		}
+		got := map[string]bool{}
+		for _, c := range Candidates(r, []byte(body), nil) {
+			got[c.S] = true
+			if c.JWT != LooksLikeJWT(c.S) {
+				t.Errorf("%q: JWT %v, LooksLikeJWT %v", c.S, c.JWT, !c.JWT)
+			}
+		}
+		for s := range want {
+			if !got[s] {
+				t.Errorf("%q handed out by the reference only", s)
+			}
+		}
+		for s := range got {
+			if !want[s] {
+				t.Errorf("%q handed out by the fast scan only", s)
+			}
+		}
+	})
+}
