@@ -35,15 +35,15 @@ import (
 //     it there, wrapped in a site block, `:8080 { ... }`. A block
 //     that writes syntax rather than config (it holds <placeholders> such
 //     as `<path>`) is skipped: the directive reference, kept equal to the
-//     godoc by caddymodule's TestReadmeSyntaxMatchesGodoc;
+//     godoc by caddymodule's TestDocsSyntaxMatchesGodoc;
 //   - a `jwt` block in a snippet does not fetch its keys from the site the
 //     snippet serves (the gateway itself, not serving yet at start);
 //   - the lock error of two instances on one data directory is quoted
 //     where the docs say what to do about it;
 //   - every ```sh, ```bash or ```shell block parses with `bash -n`;
-//   - the README's ```json block under "Caddy JSON" is the
-//     token_revocation handler that `caddy adapt` prints for the file the
-//     README names there.
+//   - every ```json block parses, and the one under "Caddy JSON" in
+//     docs/caddyfile.md is the token_revocation handler that `caddy adapt`
+//     prints for the file that section names.
 
 // docFiles are the Markdown files whose snippets are tested.
 func docFiles(t *testing.T, root string) []string {
@@ -229,27 +229,35 @@ func TestDocsShellSnippetsParse(t *testing.T) {
 	}
 }
 
-// readmeJSONSource is how the README names the file its JSON block is
-// adapted from.
-var readmeJSONSource = regexp.MustCompile("`caddy adapt --config ([^ `]+)[^`]*` prints")
+// jsonSource is how the Caddy JSON section names the file its JSON block
+// is adapted from.
+var jsonSource = regexp.MustCompile("`caddy adapt --config ([^ `]+)[^`]*` prints")
 
-func TestReadmeJSONIsWhatCaddyAdaptPrints(t *testing.T) {
+// caddyJSONHeading is the heading of the section of docs/caddyfile.md whose
+// first ```json block is the handler of the file it names.
+var caddyJSONHeading = regexp.MustCompile("(?m)^#+ Caddy JSON$")
+
+func TestDocsJSONIsWhatCaddyAdaptPrints(t *testing.T) {
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := filepath.Join(root, "README.md")
-	b, _ := os.ReadFile(readme)
-	i := strings.Index(string(b), "### Caddy JSON")
-	if i < 0 {
-		t.Fatal(`README.md has no "### Caddy JSON" section`)
+	doc := filepath.Join(root, "docs", "caddyfile.md")
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
 	}
-	m := readmeJSONSource.FindStringSubmatch(string(b[i:]))
+	loc := caddyJSONHeading.FindIndex(b)
+	if loc == nil {
+		t.Fatal(`docs/caddyfile.md has no "Caddy JSON" section`)
+	}
+	i := loc[0]
+	m := jsonSource.FindStringSubmatch(string(b[i:]))
 	if m == nil {
 		t.Fatal("the Caddy JSON section names no file (`caddy adapt --config <file> ...` prints)")
 	}
 	var block string
-	for _, s := range snippets(t, readme) {
+	for _, s := range snippets(t, doc) {
 		if s.lang == "json" && s.line > strings.Count(string(b[:i]), "\n") {
 			block = s.body
 			break
@@ -257,7 +265,7 @@ func TestReadmeJSONIsWhatCaddyAdaptPrints(t *testing.T) {
 	}
 	var want any
 	if err := json.Unmarshal([]byte(block), &want); err != nil {
-		t.Fatalf("the README's JSON block does not parse: %v\n%s", err, block)
+		t.Fatalf("the Caddy JSON block of docs/caddyfile.md does not parse: %v\n%s", err, block)
 	}
 	out, errOut, err := caddyCmd(t, "", "adapt", "--config", filepath.Join(root, m[1]), "--adapter", "caddyfile")
 	if err != nil {
@@ -273,7 +281,22 @@ func TestReadmeJSONIsWhatCaddyAdaptPrints(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		pretty, _ := json.MarshalIndent(got, "", "  ")
-		t.Errorf("the README's Caddy JSON block is not what caddy adapt --config %s prints for the handler:\n%s", m[1], pretty)
+		t.Errorf("the Caddy JSON block of docs/caddyfile.md is not what caddy adapt --config %s prints for the handler:\n%s", m[1], pretty)
+	}
+}
+
+// TestDocsJSONParses: every ```json block of the docs is JSON a reader can
+// paste (one value, no comments or ellipses).
+func TestDocsJSONParses(t *testing.T) {
+	_, blocks := docSnippets(t, "json")
+	for _, s := range blocks {
+		var v any
+		if err := json.Unmarshal([]byte(s.body), &v); err != nil {
+			t.Errorf("%s does not parse as JSON: %v\n%s", s, err, s.body)
+		}
+	}
+	if len(blocks) < 2 {
+		t.Fatalf("only %d ```json blocks found in the docs", len(blocks))
 	}
 }
 
