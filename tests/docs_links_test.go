@@ -241,6 +241,7 @@ func TestReadmeIsAFrontPage(t *testing.T) {
 	}
 }
 
+// TestGithubSlug: the anchors GitHub gives this repository's headings.
 func TestGithubSlug(t *testing.T) {
 	for heading, want := range map[string]string{
 		"The `token_revocation` directive":                                 "the-token_revocation-directive",
