@@ -355,9 +355,81 @@ func TestMonitoringRules(t *testing.T) {
 
 var metricName = regexp.MustCompile(`caddy_token_revocation_[a-z_]+`)
 
-// TestMonitoringMetricsExist: every metric the alert rules and the Grafana
-// dashboard name is in a real scrape of the gateway (Redis store, mirror
-// mode, after revocations, checks and rejections).
+// promqlExprs splits a ```promql block into its expressions: a line that
+// starts with a space or tab continues the one before; comments and blank
+// lines separate them.
+func promqlExprs(body string) []string {
+	var out []string
+	cont := false
+	for _, line := range strings.Split(body, "\n") {
+		switch {
+		case strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#"):
+			cont = false
+		case cont && (line[0] == ' ' || line[0] == '\t'):
+			out[len(out)-1] += "\n" + line
+		default:
+			out = append(out, line)
+			cont = true
+		}
+	}
+	return out
+}
+
+// TestDocsPromQLParses: every expression of the docs' ```promql blocks is
+// PromQL that Prometheus takes (promtool check rules, each expression a
+// recording rule), and every sample scrape passes promtool check metrics.
+func TestDocsPromQLParses(t *testing.T) {
+	_, blocks := docSnippets(t, "promql")
+	var rules strings.Builder
+	rules.WriteString("groups:\n  - name: docs\n    rules:\n")
+	n := 0
+	for _, s := range blocks {
+		for _, e := range promqlExprs(s.body) {
+			n++
+			fmt.Fprintf(&rules, "      # %s\n      - record: docs:expr_%d\n        expr: |\n", s, n)
+			for _, l := range strings.Split(e, "\n") {
+				fmt.Fprintf(&rules, "          %s\n", l)
+			}
+		}
+	}
+	if n < 3 {
+		t.Fatalf("only %d PromQL expressions found in the docs", n)
+	}
+	file := filepath.Join(t.TempDir(), "docs-rules.yml")
+	if err := os.WriteFile(file, []byte(rules.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool(t), "check", "rules", file).CombinedOutput(); err != nil {
+		t.Errorf("promtool check rules on the docs' PromQL: %v\n%s\n%s", err, out, rules.String())
+	}
+	for _, s := range sampleScrapes(t) {
+		cmd := exec.Command(promtool(t), "check", "metrics")
+		cmd.Stdin = strings.NewReader(s.body)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: promtool check metrics: %v\n%s", s, err, out)
+		}
+	}
+}
+
+// sampleScrapes returns the docs' samples of /metrics: the ```text blocks
+// that start with a # HELP line.
+func sampleScrapes(t *testing.T) []snippet {
+	t.Helper()
+	_, blocks := docSnippets(t, "text")
+	var out []snippet
+	for _, s := range blocks {
+		if strings.HasPrefix(s.body, "# HELP ") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestMonitoringMetricsExist: every metric the alert rules, the Grafana
+// dashboard, the docs' ```promql blocks and their sample scrapes name is in
+// a real scrape of the gateway (Redis store, mirror mode, after
+// revocations, checks and rejections), and a sample's # HELP lines are the
+// gateway's.
 func TestMonitoringMetricsExist(t *testing.T) {
 	root, err := repoRoot()
 	if err != nil {
@@ -375,6 +447,26 @@ func TestMonitoringMetricsExist(t *testing.T) {
 	}
 	if len(named) < 10 {
 		t.Fatalf("only %d metric names found in the rules and dashboard", len(named))
+	}
+	_, promql := docSnippets(t, "promql")
+	samples := sampleScrapes(t)
+	if len(promql) == 0 || len(samples) == 0 {
+		t.Fatalf("%d ```promql blocks and %d sample scrapes found in the docs", len(promql), len(samples))
+	}
+	for _, s := range append(promql, samples...) {
+		for _, n := range metricName.FindAllString(s.body, -1) {
+			if s.lang == "text" {
+				// A sample's series carry suffixes (_bucket, _sum); its
+				// metric is the name of its # HELP line.
+				continue
+			}
+			named[n] = append(named[n], s.String())
+		}
+		for _, line := range strings.Split(s.body, "\n") {
+			if f := strings.Fields(line); len(f) > 2 && f[0] == "#" && f[1] == "HELP" {
+				named[f[2]] = append(named[f[2]], s.String())
+			}
+		}
 	}
 
 	rd := startRedis(t)
@@ -406,6 +498,9 @@ func TestMonitoringMetricsExist(t *testing.T) {
 	}
 	scraped := map[string]bool{}
 	for _, line := range strings.Split(res.Body, "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[0] == "#" && f[1] == "HELP" {
+			scraped[f[2]] = true // a histogram's own name
+		}
 		if strings.HasPrefix(line, "#") {
 			continue
 		}
@@ -416,6 +511,19 @@ func TestMonitoringMetricsExist(t *testing.T) {
 	for n, where := range named {
 		if !scraped[n] {
 			t.Errorf("%s (named in %s) is not in the gateway's /metrics", n, strings.Join(where, ", "))
+		}
+	}
+	help := map[string]bool{}
+	for _, line := range strings.Split(res.Body, "\n") {
+		if strings.HasPrefix(line, "# HELP ") {
+			help[line] = true
+		}
+	}
+	for _, s := range samples {
+		for _, line := range strings.Split(s.body, "\n") {
+			if strings.HasPrefix(line, "# HELP ") && !help[line] {
+				t.Errorf("%s: the gateway's /metrics has no line\n%s\n(its help text changed? paste the gateway's)", s, line)
+			}
 		}
 	}
 	if t.Failed() {
