@@ -6,16 +6,20 @@ import (
 	"testing"
 )
 
-// TestReadmeSyntaxMatchesGodoc keeps the README's directive syntax the one
-// documented on UnmarshalCaddyfile, line for line.
-func TestReadmeSyntaxMatchesGodoc(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+// grammarDoc is the page whose directive block is the grammar; the README
+// links it.
+const grammarDoc = "../docs/caddyfile.md"
+
+// TestDocsSyntaxMatchesGodoc keeps the directive syntax of docs/caddyfile.md
+// the one documented on UnmarshalCaddyfile, line for line.
+func TestDocsSyntaxMatchesGodoc(t *testing.T) {
+	doc, err := os.ReadFile(grammarDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	block := strings.TrimRight(strings.Join(godocGrammar(t), "\n"), "\n")
-	if !strings.Contains(string(readme), "```caddyfile\n"+block+"\n```") {
-		t.Errorf("README.md's directive syntax differs from UnmarshalCaddyfile's godoc; paste this into the README:\n%s", block)
+	if !strings.Contains(string(doc), "```caddyfile\n"+block+"\n```") {
+		t.Errorf("docs/caddyfile.md's directive syntax differs from UnmarshalCaddyfile's godoc; paste this into its ```caddyfile block under \"The `token_revocation` directive\":\n%s", block)
 	}
 }
 

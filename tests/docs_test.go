@@ -35,15 +35,15 @@ import (
 //     it there, wrapped in a site block, `:8080 { ... }`. A block
 //     that writes syntax rather than config (it holds <placeholders> such
 //     as `<path>`) is skipped: the directive reference, kept equal to the
-//     godoc by caddymodule's TestReadmeSyntaxMatchesGodoc;
+//     godoc by caddymodule's TestDocsSyntaxMatchesGodoc;
 //   - a `jwt` block in a snippet does not fetch its keys from the site the
 //     snippet serves (the gateway itself, not serving yet at start);
 //   - the lock error of two instances on one data directory is quoted
 //     where the docs say what to do about it;
 //   - every ```sh, ```bash or ```shell block parses with `bash -n`;
-//   - the README's ```json block under "Caddy JSON" is the
-//     token_revocation handler that `caddy adapt` prints for the file the
-//     README names there.
+//   - every ```json block parses, and the one under "Caddy JSON" in
+//     docs/caddyfile.md is the token_revocation handler that `caddy adapt`
+//     prints for the file that section names.
 
 // docFiles are the Markdown files whose snippets are tested.
 func docFiles(t *testing.T, root string) []string {
@@ -229,27 +229,35 @@ func TestDocsShellSnippetsParse(t *testing.T) {
 	}
 }
 
-// readmeJSONSource is how the README names the file its JSON block is
-// adapted from.
-var readmeJSONSource = regexp.MustCompile("`caddy adapt --config ([^ `]+)[^`]*` prints")
+// jsonSource is how the Caddy JSON section names the file its JSON block
+// is adapted from.
+var jsonSource = regexp.MustCompile("`caddy adapt --config ([^ `]+)[^`]*` prints")
 
-func TestReadmeJSONIsWhatCaddyAdaptPrints(t *testing.T) {
+// caddyJSONHeading is the heading of the section of docs/caddyfile.md whose
+// first ```json block is the handler of the file it names.
+var caddyJSONHeading = regexp.MustCompile("(?m)^#+ Caddy JSON$")
+
+func TestDocsJSONIsWhatCaddyAdaptPrints(t *testing.T) {
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := filepath.Join(root, "README.md")
-	b, _ := os.ReadFile(readme)
-	i := strings.Index(string(b), "### Caddy JSON")
-	if i < 0 {
-		t.Fatal(`README.md has no "### Caddy JSON" section`)
+	doc := filepath.Join(root, "docs", "caddyfile.md")
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
 	}
-	m := readmeJSONSource.FindStringSubmatch(string(b[i:]))
+	loc := caddyJSONHeading.FindIndex(b)
+	if loc == nil {
+		t.Fatal(`docs/caddyfile.md has no "Caddy JSON" section`)
+	}
+	i := loc[0]
+	m := jsonSource.FindStringSubmatch(string(b[i:]))
 	if m == nil {
 		t.Fatal("the Caddy JSON section names no file (`caddy adapt --config <file> ...` prints)")
 	}
 	var block string
-	for _, s := range snippets(t, readme) {
+	for _, s := range snippets(t, doc) {
 		if s.lang == "json" && s.line > strings.Count(string(b[:i]), "\n") {
 			block = s.body
 			break
@@ -257,7 +265,7 @@ func TestReadmeJSONIsWhatCaddyAdaptPrints(t *testing.T) {
 	}
 	var want any
 	if err := json.Unmarshal([]byte(block), &want); err != nil {
-		t.Fatalf("the README's JSON block does not parse: %v\n%s", err, block)
+		t.Fatalf("the Caddy JSON block of docs/caddyfile.md does not parse: %v\n%s", err, block)
 	}
 	out, errOut, err := caddyCmd(t, "", "adapt", "--config", filepath.Join(root, m[1]), "--adapter", "caddyfile")
 	if err != nil {
@@ -273,7 +281,22 @@ func TestReadmeJSONIsWhatCaddyAdaptPrints(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		pretty, _ := json.MarshalIndent(got, "", "  ")
-		t.Errorf("the README's Caddy JSON block is not what caddy adapt --config %s prints for the handler:\n%s", m[1], pretty)
+		t.Errorf("the Caddy JSON block of docs/caddyfile.md is not what caddy adapt --config %s prints for the handler:\n%s", m[1], pretty)
+	}
+}
+
+// TestDocsJSONParses: every ```json block of the docs is JSON a reader can
+// paste (one value, no comments or ellipses).
+func TestDocsJSONParses(t *testing.T) {
+	_, blocks := docSnippets(t, "json")
+	for _, s := range blocks {
+		var v any
+		if err := json.Unmarshal([]byte(s.body), &v); err != nil {
+			t.Errorf("%s does not parse as JSON: %v\n%s", s, err, s.body)
+		}
+	}
+	if len(blocks) < 2 {
+		t.Fatalf("only %d ```json blocks found in the docs", len(blocks))
 	}
 }
 
@@ -332,9 +355,81 @@ func TestMonitoringRules(t *testing.T) {
 
 var metricName = regexp.MustCompile(`caddy_token_revocation_[a-z_]+`)
 
-// TestMonitoringMetricsExist: every metric the alert rules and the Grafana
-// dashboard name is in a real scrape of the gateway (Redis store, mirror
-// mode, after revocations, checks and rejections).
+// promqlExprs splits a ```promql block into its expressions: a line that
+// starts with a space or tab continues the one before; comments and blank
+// lines separate them.
+func promqlExprs(body string) []string {
+	var out []string
+	cont := false
+	for _, line := range strings.Split(body, "\n") {
+		switch {
+		case strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#"):
+			cont = false
+		case cont && (line[0] == ' ' || line[0] == '\t'):
+			out[len(out)-1] += "\n" + line
+		default:
+			out = append(out, line)
+			cont = true
+		}
+	}
+	return out
+}
+
+// TestDocsPromQLParses: every expression of the docs' ```promql blocks is
+// PromQL that Prometheus takes (promtool check rules, each expression a
+// recording rule), and every sample scrape passes promtool check metrics.
+func TestDocsPromQLParses(t *testing.T) {
+	_, blocks := docSnippets(t, "promql")
+	var rules strings.Builder
+	rules.WriteString("groups:\n  - name: docs\n    rules:\n")
+	n := 0
+	for _, s := range blocks {
+		for _, e := range promqlExprs(s.body) {
+			n++
+			fmt.Fprintf(&rules, "      # %s\n      - record: docs:expr_%d\n        expr: |\n", s, n)
+			for _, l := range strings.Split(e, "\n") {
+				fmt.Fprintf(&rules, "          %s\n", l)
+			}
+		}
+	}
+	if n < 3 {
+		t.Fatalf("only %d PromQL expressions found in the docs", n)
+	}
+	file := filepath.Join(t.TempDir(), "docs-rules.yml")
+	if err := os.WriteFile(file, []byte(rules.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool(t), "check", "rules", file).CombinedOutput(); err != nil {
+		t.Errorf("promtool check rules on the docs' PromQL: %v\n%s\n%s", err, out, rules.String())
+	}
+	for _, s := range sampleScrapes(t) {
+		cmd := exec.Command(promtool(t), "check", "metrics")
+		cmd.Stdin = strings.NewReader(s.body)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: promtool check metrics: %v\n%s", s, err, out)
+		}
+	}
+}
+
+// sampleScrapes returns the docs' samples of /metrics: the ```text blocks
+// that start with a # HELP line.
+func sampleScrapes(t *testing.T) []snippet {
+	t.Helper()
+	_, blocks := docSnippets(t, "text")
+	var out []snippet
+	for _, s := range blocks {
+		if strings.HasPrefix(s.body, "# HELP ") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestMonitoringMetricsExist: every metric the alert rules, the Grafana
+// dashboard, the docs' ```promql blocks and their sample scrapes name is in
+// a real scrape of the gateway (Redis store, mirror mode, after
+// revocations, checks and rejections), and a sample's # HELP lines are the
+// gateway's.
 func TestMonitoringMetricsExist(t *testing.T) {
 	root, err := repoRoot()
 	if err != nil {
@@ -352,6 +447,26 @@ func TestMonitoringMetricsExist(t *testing.T) {
 	}
 	if len(named) < 10 {
 		t.Fatalf("only %d metric names found in the rules and dashboard", len(named))
+	}
+	_, promql := docSnippets(t, "promql")
+	samples := sampleScrapes(t)
+	if len(promql) == 0 || len(samples) == 0 {
+		t.Fatalf("%d ```promql blocks and %d sample scrapes found in the docs", len(promql), len(samples))
+	}
+	for _, s := range append(promql, samples...) {
+		for _, n := range metricName.FindAllString(s.body, -1) {
+			if s.lang == "text" {
+				// A sample's series carry suffixes (_bucket, _sum); its
+				// metric is the name of its # HELP line.
+				continue
+			}
+			named[n] = append(named[n], s.String())
+		}
+		for _, line := range strings.Split(s.body, "\n") {
+			if f := strings.Fields(line); len(f) > 2 && f[0] == "#" && f[1] == "HELP" {
+				named[f[2]] = append(named[f[2]], s.String())
+			}
+		}
 	}
 
 	rd := startRedis(t)
@@ -383,6 +498,9 @@ func TestMonitoringMetricsExist(t *testing.T) {
 	}
 	scraped := map[string]bool{}
 	for _, line := range strings.Split(res.Body, "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[0] == "#" && f[1] == "HELP" {
+			scraped[f[2]] = true // a histogram's own name
+		}
 		if strings.HasPrefix(line, "#") {
 			continue
 		}
@@ -393,6 +511,19 @@ func TestMonitoringMetricsExist(t *testing.T) {
 	for n, where := range named {
 		if !scraped[n] {
 			t.Errorf("%s (named in %s) is not in the gateway's /metrics", n, strings.Join(where, ", "))
+		}
+	}
+	help := map[string]bool{}
+	for _, line := range strings.Split(res.Body, "\n") {
+		if strings.HasPrefix(line, "# HELP ") {
+			help[line] = true
+		}
+	}
+	for _, s := range samples {
+		for _, line := range strings.Split(s.body, "\n") {
+			if strings.HasPrefix(line, "# HELP ") && !help[line] {
+				t.Errorf("%s: the gateway's /metrics has no line\n%s\n(its help text changed? paste the gateway's)", s, line)
+			}
 		}
 	}
 	if t.Failed() {

@@ -444,11 +444,11 @@ func TestReadyOnlyOnceServing(t *testing.T) {
 	})
 }
 
-// readmeRedisACL returns the arguments of the README's least-privilege
-// ACL SETUSER (Operations, "Redis ACL"), its password set to password.
-func readmeRedisACL(t *testing.T, password string) []any {
+// docsRedisACL returns the arguments of the least-privilege ACL SETUSER
+// of docs/operations.md ("Redis ACL"), its password set to password.
+func docsRedisACL(t *testing.T, password string) []any {
 	t.Helper()
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile("../docs/operations.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,11 +467,11 @@ func readmeRedisACL(t *testing.T, password string) []any {
 		}
 		return args
 	}
-	t.Fatal("README.md has no redis-cli ACL SETUSER line")
+	t.Fatal("docs/operations.md has no redis-cli ACL SETUSER line")
 	return nil
 }
 
-// TestLeastPrivilegeRedisACL: Caddy runs with exactly the README's Redis
+// TestLeastPrivilegeRedisACL: Caddy runs with exactly the docs' Redis
 // ACL user (keys {trv}:*, the commands it lists, no CONFIG) and does
 // everything: revocation, check (mirror and direct), a new instance's
 // mirror load, the event tail; Redis's ACL LOG records no denial.
@@ -479,7 +479,7 @@ func TestLeastPrivilegeRedisACL(t *testing.T) {
 	r := startRedis(t)
 	rc := r.Client()
 	ctx := context.Background()
-	acl := readmeRedisACL(t, "trv-pw")
+	acl := docsRedisACL(t, "trv-pw")
 	t.Logf("ACL SETUSER %v", acl)
 	if err := rc.Do(ctx, append([]any{"ACL", "SETUSER"}, acl...)...).Err(); err != nil {
 		t.Fatal(err)
