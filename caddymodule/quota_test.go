@@ -1,0 +1,187 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+)
+
+// defaultExempt is DefaultExemptAddresses, parsed.
+func defaultExempt(t *testing.T) []netip.Prefix {
+	t.Helper()
+	h := &Handler{}
+	if err := h.setupExempt(); err != nil {
+		t.Fatal(err)
+	}
+	return h.exempt
+}
+
+// TestQuotaSetCountsUnexpiredEntries: a key holds the entries charged to
+// it until their expiry slot ends, then no more; keys beyond max_keys
+// push the least recently used out.
+func TestQuotaSetCountsUnexpiredEntries(t *testing.T) {
+	s := newQuotaSet(10, 16*time.Hour, 2) // one-hour slots
+	now := time.Unix(1_000_000*3600, 0)
+	at := func(d time.Duration) denylist.Entry { return denylist.Entry{Expires: now.Add(d).Unix()} }
+	s.add("a", []denylist.Entry{at(30 * time.Minute), at(30 * time.Minute), at(5 * time.Hour)}, now)
+	if n, free := s.held("a", now); n != 3 || !free.Equal(now.Add(time.Hour)) {
+		t.Fatalf("held %d, first free at %s; want 3, in an hour", n, free.Sub(now))
+	}
+	if n, _ := s.held("a", now.Add(time.Hour)); n != 1 {
+		t.Fatalf("an hour later: held %d, want 1 (the two that expired are not counted)", n)
+	}
+	if n, _ := s.held("a", now.Add(6*time.Hour)); n != 0 {
+		t.Fatalf("6 hours later: held %d, want 0", n)
+	}
+	// A slot place reused 18 hours later starts from zero.
+	later := now.Add(18 * time.Hour)
+	s.add("a", []denylist.Entry{{Expires: later.Add(30 * time.Minute).Unix()}}, later)
+	if n, _ := s.held("a", later); n != 1 {
+		t.Fatalf("18 hours later: held %d, want 1", n)
+	}
+	// An expiry beyond the span (a clock change) counts in the last slot.
+	s.add("b", []denylist.Entry{{Expires: now.Add(100 * time.Hour).Unix()}}, now)
+	if n, _ := s.held("b", now.Add(16*time.Hour)); n != 1 {
+		t.Fatalf("an entry past the span: held %d, want 1", n)
+	}
+	s.add("c", []denylist.Entry{at(time.Hour)}, now)
+	if _, ok := s.keys["a"]; ok || len(s.keys) != 2 {
+		t.Fatalf("%d keys, a kept: want the least recently used forgotten", len(s.keys))
+	}
+}
+
+func TestQuotaCaddyfile(t *testing.T) {
+	h := new(Handler)
+	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`token_revocation {
+		max_entries 1000
+		quota {
+			anonymous 30%
+			address 50
+			client off
+			max_keys 7
+		}
+		exempt_addresses 10.0.0.0/8 192.0.2.1
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := h.Quota
+	if q.Anonymous != "30%" || q.Address != 50 || q.Client != -1 || q.MaxKeys != 7 || len(h.ExemptAddresses) != 2 {
+		t.Fatalf("quota parsed as %+v, exempt %v", q, h.ExemptAddresses)
+	}
+	if err := h.setup(); err != nil {
+		t.Fatal(err)
+	}
+	if h.quotas.anonymous != 300 || h.quotas.address.limit != 50 || h.quotas.client != nil || len(h.exempt) != 2 {
+		t.Fatalf("set up as %+v, exempt %v", h.quotas, h.exempt)
+	}
+	for _, bad := range []string{
+		"quota sometimes",
+		"quota {\n anonymous 0%\n}",
+		"quota {\n anonymous 101%\n}",
+		"quota {\n anonymous lots\n}",
+		"quota {\n anonymous 2000\n}", // more than max_entries
+		"quota {\n address 0\n}",
+		"quota {\n adress 5\n}",
+		"exempt_addresses localhost",
+	} {
+		h := new(Handler)
+		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("token_revocation {\nmax_entries 1000\n" + bad + "\n}"))
+		if err == nil {
+			err = h.setup()
+		}
+		if err == nil || !strings.HasPrefix(err.Error(), "token_revocation:") && !strings.Contains(err.Error(), "token_revocation:") {
+			t.Errorf("%q: %v, want a token_revocation: error", bad, err)
+		}
+	}
+	// The defaults: half of max_entries, 10000 per address, no client
+	// quota, loopback exempt.
+	h = &Handler{MaxEntries: 1000}
+	if err := h.setup(); err != nil {
+		t.Fatal(err)
+	}
+	if h.quotas.anonymous != 500 || h.quotas.address.limit != DefaultQuotaAddress || h.quotas.client != nil {
+		t.Fatalf("defaults: %+v", h.quotas)
+	}
+	if _, ok := h.addressKey(remoteRequest("127.0.0.5:1")); ok {
+		t.Error("loopback is not exempt by default")
+	}
+	h = &Handler{ExemptAddresses: []string{Off}}
+	if err := h.setup(); err != nil {
+		t.Fatal(err)
+	}
+	if key, ok := h.addressKey(remoteRequest("127.0.0.5:1")); !ok || key != "127.0.0.5" {
+		t.Errorf("exempt_addresses off: loopback key %q, %v", key, ok)
+	}
+}
+
+func remoteRequest(remote string) *http.Request {
+	r := formRequest(http.MethodPost, "/", nil)
+	r.RemoteAddr = remote
+	return r
+}
+
+// TestQuotaKeepsTrustedShare: anonymous revocations stop at their share of
+// max_entries (503) and at their address's quota (429, per address);
+// an authenticated client's revocation is still stored, up to
+// max_entries.
+func TestQuotaKeepsTrustedShare(t *testing.T) {
+	h := newTestHandler(t, &Handler{
+		MaxEntries: 8,
+		Quota:      &QuotaConfig{Address: 3},
+		Clients:    []*ClientConfig{{ID: "app", Secret: "app-secret"}},
+		Routes: []*Route{
+			{Type: "revoke", Path: "/public/revoke", ClientAuth: "off"},
+			{Type: "revoke", Path: "/oauth/revoke"},
+		},
+	}, nil)
+	next := &upstream{}
+	revoke := func(path, remote, tok string, auth bool) result {
+		r := formRequest(http.MethodPost, path, url.Values{"token": {tok}})
+		r.RemoteAddr = remote
+		if auth {
+			r.SetBasicAuth("app", "app-secret")
+		}
+		return serve(t, h, next, r)
+	}
+	// One address: 3 entries, then 429.
+	for i := range 3 {
+		if res := revoke("/public/revoke", "203.0.113.1:1", fmt.Sprint("junk-a", i), false); res.status != http.StatusOK {
+			t.Fatalf("anonymous %d: %d %s", i, res.status, res.body)
+		}
+	}
+	res := revoke("/public/revoke", "203.0.113.1:1", "junk-a3", false)
+	if res.status != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" || !strings.Contains(res.body, "quota address 3") {
+		t.Fatalf("past the address quota: %d %q Retry-After %q; want 429 naming quota address", res.status, res.body, res.header.Get("Retry-After"))
+	}
+	// Another address: up to the anonymous share (4 of 8), then 503.
+	if res := revoke("/public/revoke", "203.0.113.2:1", "junk-b0", false); res.status != http.StatusOK {
+		t.Fatalf("a second address: %d %s", res.status, res.body)
+	}
+	res = revoke("/public/revoke", "203.0.113.3:1", "junk-c0", false)
+	if res.status != http.StatusServiceUnavailable || !strings.Contains(res.body, "quota anonymous 4") {
+		t.Fatalf("past the anonymous share: %d %q; want 503 naming quota anonymous", res.status, res.body)
+	}
+	// The trusted share: a client's revocations up to max_entries.
+	for i := range 4 {
+		if res := revoke("/oauth/revoke", "203.0.113.3:1", fmt.Sprint("real-", i), true); res.status != http.StatusOK {
+			t.Fatalf("client revocation %d, the anonymous share full: %d %s", i, res.status, res.body)
+		}
+	}
+	if res := revoke("/oauth/revoke", "203.0.113.3:1", "real-4", true); res.status != http.StatusServiceUnavailable {
+		t.Fatalf("client revocation past max_entries: %d %s", res.status, res.body)
+	}
+	for _, tok := range []string{"junk-a0", "junk-b0", "real-0", "real-3"} {
+		if res := serve(t, h, next, bearer("/api", tok)); res.status != http.StatusUnauthorized {
+			t.Errorf("%s, answered 200, passes: %d", tok, res.status)
+		}
+	}
+}
