@@ -139,6 +139,11 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        max_keys <n>                        # addresses, and clients, tracked; default: 10000
 //	    }
 //	    exempt_addresses <cidr...>|off      # no address rate limit or quota; default: 127.0.0.0/8 ::1
+//	    introspection <url> {               # RFC 7662: forward mode, an anonymous opaque token not active is not stored
+//	        client_id <id>
+//	        client_secret <secret>          # e.g. {env.INTROSPECTION_SECRET}
+//	        timeout <duration>              # default: 5s
+//	    }
 //
 //	    # where tokens are looked for on every request
 //	    schemes <scheme...>                 # default: Bearer DPoP
@@ -222,6 +227,8 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 		return unmarshalQuota(h, d) // quota.go
 	case "exempt_addresses":
 		return atLeastOneArg(d, &h.ExemptAddresses)
+	case "introspection":
+		return unmarshalIntrospection(h, d) // quota_introspect.go
 	case "schemes":
 		return atLeastOneArg(d, &h.Schemes)
 	case "query_param":

@@ -44,7 +44,7 @@ func init() {
 }
 
 // setupGuards sets up client authentication, verified_only, the
-// ceilings, the exempt addresses and the quotas.
+// ceilings, the exempt addresses, introspection and the quotas.
 func (h *Handler) setupGuards() error {
 	if err := h.setupClients(); err != nil {
 		return err
@@ -64,6 +64,9 @@ func (h *Handler) setupGuards() error {
 		return err
 	}
 	if err := h.setupExempt(); err != nil { // ratelimit.go
+		return err
+	}
+	if err := h.setupIntrospection(); err != nil { // quota_introspect.go
 		return err
 	}
 	return h.setupQuotas() // quota.go

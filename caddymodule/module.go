@@ -218,6 +218,12 @@ type Handler struct {
 	// ::1; ["off"]: none.
 	ExemptAddresses []string `json:"exempt_addresses,omitempty"`
 
+	// Introspection is the identity provider's token introspection
+	// endpoint (RFC 7662): in forward mode, an anonymous caller's opaque
+	// token is checked there before it takes space, and not stored when
+	// it is not active. Default: none. See IntrospectionConfig.
+	Introspection *IntrospectionConfig `json:"introspection,omitempty"`
+
 	store    denylist.Store
 	storeKey string
 	keys     *engine.Keys     // what checks look up and revocations store
@@ -234,8 +240,9 @@ type Handler struct {
 	clients  clientSet   // client id -> SHA-256 of its secret
 	limits   *rateLimits // nil: no rate limit (or not provisioned)
 
-	quotas *quotas        // nil: no quota (quota.go)
-	exempt []netip.Prefix // ExemptAddresses
+	quotas       *quotas        // nil: no quota (quota.go)
+	exempt       []netip.Prefix // ExemptAddresses
+	introspector *introspector  // nil: no introspection (quota_introspect.go)
 
 	profilesExpanded bool // Profiles are in Routes (profile_json.go)
 

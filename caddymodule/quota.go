@@ -201,7 +201,9 @@ func (h *Handler) admitCall(ctx context.Context, r *http.Request, c *routeCall, 
 
 // callTrusted reports whether the revocation c may take the share of
 // max_entries kept from anonymous callers (see above; client
-// authentication aside).
+// authentication aside). In forward mode with an introspection endpoint,
+// it first drops the opaque tokens the endpoint says are not active
+// (quota_introspect.go): a call left with nothing to store is trusted.
 func (h *Handler) callTrusted(ctx context.Context, c *routeCall) bool {
 	switch {
 	case len(c.Cutoffs) > 0 || c.Replay != nil: // what the kind verified itself
@@ -213,8 +215,24 @@ func (h *Handler) callTrusted(ctx context.Context, c *routeCall) bool {
 	case len(c.Tokens)+len(c.Hints) == 0:
 		return false
 	}
+	introspected := false
+	if c.route.Mode == ModeForward && h.introspector != nil {
+		var tokensActive, hintsActive bool
+		c.Tokens, tokensActive = h.keepActive(ctx, c, c.Tokens)
+		c.Hints, hintsActive = h.keepActive(ctx, c, c.Hints)
+		if len(c.Tokens)+len(c.Hints) == 0 && len(c.Owners) == 0 {
+			return true // nothing left to store
+		}
+		introspected = tokensActive && hintsActive
+	}
 	for _, ts := range [][]token.Token{c.Tokens, c.Hints} {
 		for i := range ts {
+			if !ts[i].JWT {
+				if !introspected {
+					return false
+				}
+				continue
+			}
 			if ok, err := h.recorder.Verified(ctx, &ts[i]); err != nil || !ok {
 				return false
 			}

@@ -93,14 +93,7 @@ func TestQuotaCaddyfile(t *testing.T) {
 		"quota {\n adress 5\n}",
 		"exempt_addresses localhost",
 	} {
-		h := new(Handler)
-		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("token_revocation {\nmax_entries 1000\n" + bad + "\n}"))
-		if err == nil {
-			err = h.setup()
-		}
-		if err == nil || !strings.HasPrefix(err.Error(), "token_revocation:") && !strings.Contains(err.Error(), "token_revocation:") {
-			t.Errorf("%q: %v, want a token_revocation: error", bad, err)
-		}
+		expectRefused(t, "max_entries 1000\n"+bad)
 	}
 	// The defaults: half of max_entries, 10000 per address, no client
 	// quota, loopback exempt.
@@ -120,6 +113,20 @@ func TestQuotaCaddyfile(t *testing.T) {
 	}
 	if key, ok := h.addressKey(remoteRequest("127.0.0.5:1")); !ok || key != "127.0.0.5" {
 		t.Errorf("exempt_addresses off: loopback key %q, %v", key, ok)
+	}
+}
+
+// expectRefused checks that a token_revocation block of lines is refused,
+// when parsed or set up, with an error saying token_revocation:.
+func expectRefused(t *testing.T, lines string) {
+	t.Helper()
+	h := new(Handler)
+	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("token_revocation {\n" + lines + "\n}"))
+	if err == nil {
+		err = h.setup()
+	}
+	if err == nil || !strings.Contains(err.Error(), "token_revocation:") {
+		t.Errorf("%q: %v, want a token_revocation: error", lines, err)
 	}
 }
 
@@ -183,5 +190,38 @@ func TestQuotaKeepsTrustedShare(t *testing.T) {
 		if res := serve(t, h, next, bearer("/api", tok)); res.status != http.StatusUnauthorized {
 			t.Errorf("%s, answered 200, passes: %d", tok, res.status)
 		}
+	}
+}
+
+func TestIntrospectionCaddyfile(t *testing.T) {
+	t.Setenv("TRV_INTROSPECTION_SECRET", "s3cret")
+	h := new(Handler)
+	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`token_revocation {
+		introspection https://idp.example/introspect {
+			client_id gw
+			client_secret {env.TRV_INTROSPECTION_SECRET}
+			timeout 2s
+		}
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := h.Introspection; c.URL != "https://idp.example/introspect" || c.ClientID != "gw" || time.Duration(c.Timeout) != 2*time.Second {
+		t.Fatalf("parsed as %+v", c)
+	}
+	if err := h.setup(); err != nil {
+		t.Fatal(err)
+	}
+	if in := h.introspector; in == nil || in.secret != "s3cret" || in.client.Timeout != 2*time.Second {
+		t.Fatalf("set up as %+v", in)
+	}
+	for _, bad := range []string{
+		"introspection",
+		"introspection idp.example/introspect {\n client_id gw\n client_secret s\n}",
+		"introspection https://idp.example/introspect {\n client_id gw\n}",
+		"introspection https://idp.example/introspect {\n client_id gw\n client_secret {env.TRV_UNSET_SECRET}\n}",
+		"introspection https://idp.example/introspect {\n client gw\n}",
+	} {
+		expectRefused(t, bad)
 	}
 }

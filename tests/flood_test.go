@@ -441,3 +441,100 @@ func clientFrom(t *testing.T, local string) *http.Client {
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Timeout: httpTimeout, Transport: tr}
 }
+
+// TestFloodIntrospection (issue 23, item 8): in forward mode, an anonymous
+// revocation of an opaque token is checked with the identity provider's
+// introspection endpoint (RFC 7662) before it takes space. Junk the
+// endpoint says is not active goes to the upstream (200, as RFC 7009
+// has it) and is not stored, so it never fills the denylist, even once
+// the anonymous share is full; an active token is stored there and then
+// refused; a token the endpoint fails on counts as anonymous (503 once
+// the share is full, not forwarded). On Redis and the embedded store.
+func TestFloodIntrospection(t *testing.T) {
+	const active = "real-active-opaque-0123456789abcdef"
+	for _, sv := range storeVariants() {
+		t.Run(sv.name, func(t *testing.T) {
+			var introspected, revoked atomic.Int64
+			idp := startUpstreamHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/introspect":
+					introspected.Add(1)
+					if id, secret, ok := r.BasicAuth(); !ok || id != "gw" || secret != "gw-secret" {
+						w.WriteHeader(http.StatusUnauthorized)
+						return
+					}
+					tok := r.PostFormValue("token")
+					if strings.HasPrefix(tok, "broken-") {
+						w.WriteHeader(http.StatusInternalServerError)
+						return
+					}
+					w.Header().Set("Content-Type", "application/json")
+					fmt.Fprintf(w, `{"active":%v}`, tok == active)
+				case "/oauth/revoke":
+					revoked.Add(1) // RFC 7009: 200 for any token
+				}
+			}))
+			c := startCaddy(t, trustLoopback+`http:// {
+	token_revocation {
+		%s
+		max_entries 100
+		introspection http://%s/introspect {
+			client_id gw
+			client_secret gw-secret
+		}
+		revoke /public/revoke {
+			client_auth off
+		}
+		revoke /oauth/revoke forward
+	}
+	reverse_proxy %s
+}`, sv.block(t), idp.Addr(), idp.Addr())
+			forward := func(tok string) Response {
+				return postForm(t, c.URL("/oauth/revoke"), url.Values{"token": {tok}})
+			}
+			// Junk: forwarded, answered 200, not stored.
+			for i := range 200 {
+				if res := forward(fmt.Sprintf("junk-%03d-0123456789abcdef", i)); res.Status != http.StatusOK {
+					t.Fatalf("junk %d: %d %s, want the upstream's 200", i, res.Status, res.Body)
+				}
+			}
+			if introspected.Load() != 200 || revoked.Load() != 200 {
+				t.Fatalf("200 junk revocations: %d introspected, %d forwarded; want 200 each", introspected.Load(), revoked.Load())
+			}
+			if isRevoked(t, c, "junk-000-0123456789abcdef") || isRevoked(t, c, "junk-199-0123456789abcdef") {
+				t.Fatal("junk the introspection endpoint called inactive was stored")
+			}
+			// The anonymous share (50 of 100) filled through a respond-mode
+			// route, which nothing introspects.
+			for i := 0; ; i++ {
+				res := postForm(t, c.URL("/public/revoke"), url.Values{"token": {fmt.Sprintf("fill-%03d-0123456789abcdef", i)}})
+				if res.Status == http.StatusServiceUnavailable {
+					break
+				}
+				if res.Status != http.StatusOK || i > 100 {
+					t.Fatalf("filling the anonymous share, call %d: %d %s", i, res.Status, res.Body)
+				}
+			}
+			// Inactive junk still costs nothing: forwarded, 200.
+			before := revoked.Load()
+			if res := forward("junk-late-0123456789abcdef"); res.Status != http.StatusOK || revoked.Load() != before+1 {
+				t.Errorf("inactive junk with the anonymous share full: %d %s (forwarded: %v), want the upstream's 200", res.Status, res.Body, revoked.Load() > before)
+			}
+			// A token the endpoint fails on is anonymous: 503, not forwarded.
+			before = revoked.Load()
+			if res := forward("broken-0123456789abcdef"); res.Status != http.StatusServiceUnavailable || revoked.Load() != before {
+				t.Errorf("a token the introspection endpoint failed on, the share full: %d %s (forwarded: %v); want 503 before forwarding", res.Status, res.Body, revoked.Load() > before)
+			}
+			// An active token is trusted: stored past the anonymous share.
+			if isRevoked(t, c, active) {
+				t.Fatal("the active token is refused before its revocation")
+			}
+			if res := forward(active); res.Status != http.StatusOK {
+				t.Fatalf("the active token's revocation, the share full: %d %s, want 200", res.Status, res.Body)
+			}
+			if !isRevoked(t, c, active) {
+				t.Error("the active token, its revocation answered 200, passes")
+			}
+		})
+	}
+}
