@@ -225,8 +225,12 @@ func (h *Handler) callTrusted(ctx context.Context, c *routeCall) bool {
 		}
 		introspected = tokensActive && hintsActive
 	}
+	now := h.now()
 	for _, ts := range [][]token.Token{c.Tokens, c.Hints} {
 		for i := range ts {
+			if _, live := h.recorder.TokenExpiry(&ts[i], now); !live {
+				continue // an expired JWT: nothing is stored for it
+			}
 			if !ts[i].JWT {
 				if !introspected {
 					return false
@@ -276,7 +280,7 @@ func (h *Handler) admitAnonymous(ctx context.Context, rt *route) error {
 	}
 	countRefused("anonymous_share_full")
 	h.errLog.Error("denylist full for anonymous revocations: call refused with 503", zap.String("route", rt.label()), zap.Int64("count", n), zap.Int64("anonymous", limit))
-	return &storeFull{what: "denylist", setting: fmt.Sprintf("the share anonymous revocations may fill (quota anonymous %d of max_entries %d); authenticate as a client, or revoke a token that verifies,", limit, h.MaxEntries)}
+	return &storeFull{what: "denylist", setting: fmt.Sprintf("quota anonymous (%d of max_entries %d) for anonymous revocations, the rest kept for trusted ones (an authenticated client, a token that verifies)", limit, h.MaxEntries)}
 }
 
 // quotaFull answers a call whose caller holds its quota: 429 with

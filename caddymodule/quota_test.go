@@ -1,6 +1,10 @@
 package caddymodule
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -174,7 +178,7 @@ func TestQuotaKeepsTrustedShare(t *testing.T) {
 		t.Fatalf("a second address: %d %s", res.status, res.body)
 	}
 	res = revoke("/public/revoke", "203.0.113.3:1", "junk-c0", false)
-	if res.status != http.StatusServiceUnavailable || !strings.Contains(res.body, "quota anonymous 4") {
+	if res.status != http.StatusServiceUnavailable || !strings.Contains(res.body, "quota anonymous (4 of max_entries 8)") {
 		t.Fatalf("past the anonymous share: %d %q; want 503 naming quota anonymous", res.status, res.body)
 	}
 	// The trusted share: a client's revocations up to max_entries.
@@ -224,4 +228,59 @@ func TestIntrospectionCaddyfile(t *testing.T) {
 	} {
 		expectRefused(t, bad)
 	}
+}
+
+// TestQuotaTrustsVerifiedTokens: with the anonymous share full, an
+// anonymous caller's revocation of a token that verifies is stored, as
+// is one of an expired token (which stores nothing); a forged one is
+// refused.
+func TestQuotaTrustsVerifiedTokens(t *testing.T) {
+	secret := strings.Repeat("q", 32)
+	const issuer = "https://idp.test/quota"
+	h := newTestHandler(t, &Handler{
+		MaxEntries: 4,
+		Quota:      &QuotaConfig{Anonymous: "2"},
+		JWT:        []*JWTConfig{{Issuer: issuer, HMACSecrets: []string{secret}}},
+		Routes:     []*Route{{Type: "revoke", Path: "/revoke"}},
+	}, nil)
+	next := &upstream{}
+	revoke := func(tok string) result {
+		return serve(t, h, next, formRequest(http.MethodPost, "/revoke", url.Values{"token": {tok}}))
+	}
+	for i := range 2 {
+		if res := revoke(fmt.Sprint("junk-", i)); res.status != http.StatusOK {
+			t.Fatalf("junk %d: %d %s", i, res.status, res.body)
+		}
+	}
+	claims := func(jti string, exp time.Duration) map[string]any {
+		return map[string]any{"iss": issuer, "sub": "alice", "jti": jti, "exp": time.Now().Add(exp).Unix()}
+	}
+	for _, tt := range []struct {
+		name, tok string
+		status    int
+		revoked   bool
+	}{
+		{"opaque junk", "junk-2", http.StatusServiceUnavailable, false},
+		{"forged JWT", hs256(strings.Repeat("x", 32), claims("forged", time.Hour)), http.StatusServiceUnavailable, false},
+		{"expired JWT", hs256(secret, claims("expired", -time.Hour)), http.StatusOK, false},
+		{"verified JWT", hs256(secret, claims("genuine", time.Hour)), http.StatusOK, true},
+	} {
+		res := revoke(tt.tok)
+		if res.status != tt.status {
+			t.Errorf("%s, the anonymous share full: %d %s, want %d", tt.name, res.status, res.body, tt.status)
+		}
+		if got := serve(t, h, next, bearer("/api", tt.tok)).status == http.StatusUnauthorized; got != tt.revoked {
+			t.Errorf("%s: revoked %v, want %v", tt.name, got, tt.revoked)
+		}
+	}
+}
+
+// hs256 signs claims with secret (HS256).
+func hs256(secret string, claims map[string]any) string {
+	head := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+	payload, _ := json.Marshal(claims)
+	signing := head + "." + base64.RawURLEncoding.EncodeToString(payload)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(signing))
+	return signing + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
