@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -43,6 +44,18 @@ import (
 
 // DefaultIntrospectionTimeout bounds one introspection request.
 const DefaultIntrospectionTimeout = 5 * time.Second
+
+var metricIntrospections = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+	Name: "introspections_total",
+	Help: "Opaque tokens of anonymous forward-mode revocations asked about at the introspection endpoint, by result: active (trusted), inactive (not stored), error (the endpoint could not be asked: the token counts as anonymous).",
+}, []string{"result"})
+
+func init() {
+	for _, r := range []string{"active", "inactive", "error"} {
+		metricIntrospections.WithLabelValues(r) // shown as 0 from the start
+	}
+}
 
 // IntrospectionConfig is the identity provider's token introspection
 // endpoint (RFC 7662), asked about the opaque tokens of anonymous
@@ -144,6 +157,7 @@ func (h *Handler) keepActive(ctx context.Context, c *routeCall, ts []token.Token
 			continue
 		}
 		active, err := h.introspector.active(ctx, t.Raw, hint)
+		metricIntrospections.WithLabelValues(introspectionResult(active, err)).Inc()
 		switch {
 		case err != nil:
 			h.errLog.Error("introspection failed: the token counts as anonymous", zap.String("route", c.route.label()), zap.String("hash", h.keys.Token(&t).Digest.Short()), zap.Error(err))
@@ -158,6 +172,17 @@ func (h *Handler) keepActive(ctx context.Context, c *routeCall, ts []token.Token
 		kept = append(kept, t)
 	}
 	return kept, allActive
+}
+
+// introspectionResult is the introspections_total label of an answer.
+func introspectionResult(active bool, err error) string {
+	switch {
+	case err != nil:
+		return "error"
+	case active:
+		return "active"
+	}
+	return "inactive"
 }
 
 // unmarshalIntrospection parses

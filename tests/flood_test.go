@@ -535,6 +535,12 @@ func TestFloodIntrospection(t *testing.T) {
 			if !isRevoked(t, c, active) {
 				t.Error("the active token, its revocation answered 200, passes")
 			}
+			m := scrape(t, c)
+			for result, want := range map[string]float64{"active": 1, "inactive": 201, "error": 1} {
+				if got := m[`caddy_token_revocation_introspections_total{result="`+result+`"}`]; got != want {
+					t.Errorf("introspections_total{result=%q} = %v, want %v", result, got, want)
+				}
+			}
 		})
 	}
 }
