@@ -212,8 +212,8 @@ func (h *Handler) callTrusted(ctx context.Context, c *routeCall) bool {
 		return true
 	case c.route.Mode == ModeForward && c.route.kind.upstreamConfirms: // stored on the upstream's 2xx only
 		return true
-	case len(c.Tokens)+len(c.Hints) == 0:
-		return false
+	case len(c.Tokens)+len(c.Hints) == 0: // verified_only dropped them all: nothing to store
+		return len(c.Owners) == 0
 	}
 	introspected := false
 	if c.route.Mode == ModeForward && h.introspector != nil {

@@ -239,14 +239,17 @@ func TestQuotaTrustsVerifiedTokens(t *testing.T) {
 	secret := strings.Repeat("q", 32)
 	const issuer = "https://idp.test/quota"
 	h := newTestHandler(t, &Handler{
-		MaxEntries: 4,
+		MaxEntries: 6,
 		Quota:      &QuotaConfig{Anonymous: "2"},
 		JWT:        []*JWTConfig{{Issuer: issuer, HMACSecrets: []string{secret}}},
-		Routes:     []*Route{{Type: "revoke", Path: "/revoke"}},
+		Routes:     []*Route{{Type: "revoke", Path: "/revoke"}, {Type: "revoke", Path: "/verified", VerifiedOnly: true}},
 	}, nil)
 	next := &upstream{}
 	revoke := func(tok string) result {
 		return serve(t, h, next, formRequest(http.MethodPost, "/revoke", url.Values{"token": {tok}}))
+	}
+	verifiedOnly := func(tok string) result {
+		return serve(t, h, next, formRequest(http.MethodPost, "/verified", url.Values{"token": {tok}}))
 	}
 	for i := range 2 {
 		if res := revoke(fmt.Sprint("junk-", i)); res.status != http.StatusOK {
@@ -273,6 +276,11 @@ func TestQuotaTrustsVerifiedTokens(t *testing.T) {
 		if got := serve(t, h, next, bearer("/api", tt.tok)).status == http.StatusUnauthorized; got != tt.revoked {
 			t.Errorf("%s: revoked %v, want %v", tt.name, got, tt.revoked)
 		}
+	}
+	// A verified_only route answers junk 200 and stores nothing: the
+	// full share does not change that.
+	if res := verifiedOnly("junk-3"); res.status != http.StatusOK {
+		t.Errorf("junk on a verified_only route, the share full: %d %s, want 200", res.status, res.body)
 	}
 }
 
