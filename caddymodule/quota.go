@@ -58,8 +58,9 @@ import (
 // charged with their expiry, in 16 slots over the longest an entry lives
 // (max(default_ttl, max_token_lifetime) plus clock_skew), for at most
 // max_keys addresses and max_keys clients (least recently seen forgotten
-// first); a restart, or a caller forgotten, starts from zero (the
-// anonymous share still holds).
+// first); a restart, a config reload (as for the rate limit's buckets)
+// or a caller forgotten starts from zero (the anonymous share still
+// holds).
 
 // Defaults of the quotas.
 const (
