@@ -279,6 +279,7 @@ const floodShareCaddyfile = trustLoopback + `http:// {
 		logout /logout {
 			client_auth off
 		}
+		logout /idp/logout forward
 	}
 	reverse_proxy %s
 }`
@@ -286,8 +287,9 @@ const floodShareCaddyfile = trustLoopback + `http:// {
 // TestFloodKeepsTrustedShare (issue 23, item 8): anonymous junk from 100
 // source addresses (127.0.0.2 to 127.0.0.101, each its own client
 // address) revokes until the gateway refuses every address; then a
-// verified JWT's logout and an authenticated client's revocation are still
-// stored (2xx) and enforced (401 on the next proxied request). Twice per
+// verified JWT's logout, an authenticated client's revocation and a
+// logout the upstream confirmed (forward mode) are still stored (2xx) and
+// enforced (401 on the next proxied request). Twice per
 // store: with the shipped quotas (loopback is exempt from the address
 // quota, so the addresses fill the anonymous share together; this config
 // is valid on 5278a12 too, where the junk filled max_entries and the
@@ -412,6 +414,18 @@ func TestFloodKeepsTrustedShare(t *testing.T) {
 				}
 				if !isRevoked(t, c, opaque) {
 					t.Error("after the client's revocation, the token passes")
+				}
+
+				// A logout the upstream confirms (forward mode), of an
+				// opaque refresh token: trusted by the upstream's 2xx.
+				refreshOpaque := "real-refresh-opaque-0123456789abcdef"
+				reached := up.Count()
+				res = postForm(t, c.URL("/idp/logout"), url.Values{"refresh_token": {refreshOpaque}})
+				if res.Status != http.StatusOK || up.Count() != reached+1 {
+					t.Errorf("a forward-mode logout after the flood: %d %s (upstream reached: %v), want the upstream's 200", res.Status, res.Body, up.Count() > reached)
+				}
+				if !isRevoked(t, c, refreshOpaque) {
+					t.Error("after the upstream-confirmed logout, the refresh token passes")
 				}
 
 				// The junk that was answered 200 is revoked; the flood goes
