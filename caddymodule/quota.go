@@ -38,9 +38,12 @@ import (
 //   - Anything else is anonymous. An anonymous revocation is admitted only
 //     while the store holds fewer than `anonymous` entries (default half
 //     of max_entries: the other half is kept for trusted revocations, and
-//     no anonymous caller can take it), and while the entries its address
-//     stored and that have not yet expired are fewer than `address`
-//     (default 10,000: one address, or one IPv6 /64, fills at most that).
+//     no anonymous caller can take it; all of it when no revocation
+//     through the handler can be trusted: no clients, no jwt block, no
+//     introspection, no route that verifies or whose upstream confirms),
+//     and while the entries its address stored and that have not yet
+//     expired are fewer than `address` (default 10,000: one address, or
+//     one IPv6 /64, fills at most that).
 //   - An authenticated client's revocations may be bounded the same way
 //     (`client`; default off: a client is the operator's).
 //
@@ -87,7 +90,10 @@ type QuotaConfig struct {
 	Off bool `json:"off,omitempty"`
 	// Anonymous is how many entries the store may hold and still take an
 	// anonymous revocation: a whole number, or a percentage of
-	// max_entries ("50%", the default). "100%" keeps no share for trusted
+	// max_entries. Default: "50%", or "100%" when no revocation through
+	// the handler can be trusted (no clients, no jwt block, no
+	// introspection, no route that verifies what it revokes or whose
+	// upstream confirms it). "100%" keeps no share for trusted
 	// revocations.
 	Anonymous string `json:"anonymous,omitempty"`
 	// Address is how many unexpired entries the anonymous revocations of
@@ -122,7 +128,7 @@ func (h *Handler) setupQuotas() error {
 	q := &quotas{anonymous: -1}
 	switch s := c.Anonymous; {
 	case s == "":
-		if h.MaxEntries > 0 {
+		if h.MaxEntries > 0 && h.canTrust() {
 			q.anonymous = h.MaxEntries * DefaultQuotaAnonymousPercent / 100
 		}
 	case strings.HasSuffix(s, "%"):
@@ -165,6 +171,23 @@ func (h *Handler) setupQuotas() error {
 	}
 	h.quotas = q
 	return nil
+}
+
+// canTrust reports whether any revocation through h can be trusted (see
+// callTrusted): without clients, a jwt block, introspection, a route
+// that verifies what it revokes or one whose upstream confirms it, a
+// share kept for trusted revocations would go unused, so the default
+// keeps none.
+func (h *Handler) canTrust() bool {
+	if len(h.Clients) > 0 || len(h.JWT) > 0 || h.Introspection != nil {
+		return true
+	}
+	for _, rt := range h.routes {
+		if rt.kind.verifies || rt.Mode == ModeForward && rt.kind.upstreamConfirms || rt.Type == "usergrid_revoketokens" {
+			return true
+		}
+	}
+	return false
 }
 
 // callerQuota is the quota a route call is charged to, once admitted.

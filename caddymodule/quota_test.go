@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
@@ -101,13 +102,27 @@ func TestQuotaCaddyfile(t *testing.T) {
 		expectRefused(t, "max_entries 1000\n"+bad)
 	}
 	// The defaults: half of max_entries, 10000 per address, no client
-	// quota, loopback exempt.
-	h = &Handler{MaxEntries: 1000}
+	// quota, loopback exempt; no share kept where nothing can be trusted.
+	h = &Handler{MaxEntries: 1000, Clients: []*ClientConfig{{ID: "app", Secret: "s"}}}
 	if err := h.setup(); err != nil {
 		t.Fatal(err)
 	}
 	if h.quotas.anonymous != 500 || h.quotas.address.limit != DefaultQuotaAddress || h.quotas.client != nil {
 		t.Fatalf("defaults: %+v", h.quotas)
+	}
+	for name, trusting := range map[string]*Handler{
+		"a jwt block":       {JWT: []*JWTConfig{{Issuer: "i", HMACSecrets: []string{strings.Repeat("k", 32)}}}},
+		"a forward logout":  {Routes: []*Route{{Type: "logout", Path: "/l", Mode: ModeForward}}},
+		"an introspection":  {Introspection: &IntrospectionConfig{URL: "https://idp.test/i", ClientID: "gw", ClientSecret: "s"}},
+		"nothing (respond)": {Routes: []*Route{{Type: "revoke", Path: "/r"}, {Type: "logout", Path: "/l"}}},
+	} {
+		trusting.MaxEntries, trusting.logger = 1000, zaptest.NewLogger(t)
+		if err := trusting.setup(); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int64{true: 500, false: -1}[name != "nothing (respond)"]; trusting.quotas.anonymous != want {
+			t.Errorf("%s: anonymous share %d, want %d", name, trusting.quotas.anonymous, want)
+		}
 	}
 	if _, ok := h.addressKey(remoteRequest("127.0.0.5:1")); ok {
 		t.Error("loopback is not exempt by default")
