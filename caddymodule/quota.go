@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -56,7 +57,9 @@ import (
 // anonymous revocations 503 "denylist full for anonymous revocations",
 // before anything is stored, and in forward mode before forwarding. The
 // anonymous share is counted like max_entries (the store's own count),
-// so it holds across restarts and for every instance sharing the store.
+// so it holds across restarts and for every instance sharing the store;
+// each instance adds its anonymous calls in flight (2 entries a token),
+// so that many calls at once do not all pass it.
 // What each caller holds is counted in memory, per instance: entries are
 // charged with their expiry, in 16 slots over the longest an entry lives
 // (max(default_ttl, max_token_lifetime) plus clock_skew), for at most
@@ -112,6 +115,9 @@ type QuotaConfig struct {
 type quotas struct {
 	anonymous       int64 // -1: no anonymous share
 	address, client *quotaSet
+	// pending are the entries that anonymous calls in flight may still
+	// store (reserved by admitAnonymous), counted with the store's.
+	pending atomic.Int64
 }
 
 // setupQuotas validates the quota settings against max_entries and the
@@ -190,11 +196,23 @@ func (h *Handler) canTrust() bool {
 	return false
 }
 
-// callerQuota is the quota a route call is charged to, once admitted.
+// callerQuota is the quota a route call is charged to, once admitted,
+// and what it reserved of the anonymous share while in flight.
 type callerQuota struct {
-	set *quotaSet // nil: charged to none
-	key string
-	by  string // "address" or "client"
+	set      *quotaSet // nil: charged to none
+	key      string
+	by       string        // "address" or "client"
+	pending  *atomic.Int64 // quotas.pending, while reserved entries are held
+	reserved int64
+}
+
+// done releases what the call reserved of the anonymous share (when it
+// has stored, or failed).
+func (cq *callerQuota) done() {
+	if cq.pending != nil {
+		cq.pending.Add(-cq.reserved)
+		cq.pending = nil
+	}
 }
 
 // admitCall decides, once a call is read and before anything of it is
@@ -218,7 +236,7 @@ func (h *Handler) admitCall(ctx context.Context, r *http.Request, c *routeCall, 
 		if err := c.quota.admit(h, c.route); err != nil {
 			return err
 		}
-		return h.admitAnonymous(ctx, c.route)
+		return h.admitAnonymous(ctx, c)
 	}
 	return c.quota.admit(h, c.route)
 }
@@ -290,20 +308,26 @@ func (cq callerQuota) charge(entries []denylist.Entry, now time.Time) {
 	}
 }
 
-// admitAnonymous refuses an anonymous call when the store holds the
-// anonymous share of max_entries.
-func (h *Handler) admitAnonymous(ctx context.Context, rt *route) error {
+// admitAnonymous refuses an anonymous call when the store, with what the
+// anonymous calls in flight on this instance may still store, holds the
+// anonymous share of max_entries. An admitted call reserves 2 entries a
+// token (its identity, an opaque token's length marker) until c.quota.done.
+func (h *Handler) admitAnonymous(ctx context.Context, c *routeCall) error {
 	limit := h.quotas.anonymous
-	c := denylist.CounterOf(h.store)
-	if limit < 0 || c == nil {
+	counter := denylist.CounterOf(h.store)
+	if limit < 0 || counter == nil {
 		return nil
 	}
-	n, err := c.Entries(ctx)
-	if err != nil || n < limit {
-		return nil // uncountable: the store's own answer decides
+	reserve := int64(2 * max(len(c.Tokens)+len(c.Hints), 1))
+	pending := h.quotas.pending.Add(reserve) - reserve
+	n, err := counter.Entries(ctx)
+	if err != nil || n+pending < limit { // uncountable: the store's own answer decides
+		c.quota.pending, c.quota.reserved = &h.quotas.pending, reserve
+		return nil
 	}
+	h.quotas.pending.Add(-reserve)
 	countRefused("anonymous_share_full")
-	h.errLog.Error("denylist full for anonymous revocations: call refused with 503", zap.String("route", rt.label()), zap.Int64("count", n), zap.Int64("anonymous", limit))
+	h.errLog.Error("denylist full for anonymous revocations: call refused with 503", zap.String("route", c.route.label()), zap.Int64("count", n), zap.Int64("in_flight", pending), zap.Int64("anonymous", limit))
 	return &storeFull{what: "denylist", setting: fmt.Sprintf("quota anonymous (%d of max_entries %d) for anonymous revocations, the rest kept for trusted ones (an authenticated client, a token that verifies)", limit, h.MaxEntries)}
 }
 

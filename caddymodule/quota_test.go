@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -18,6 +19,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
 // defaultExempt is DefaultExemptAddresses, parsed.
@@ -337,4 +340,38 @@ func BenchmarkQuotaSet(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/keys, "B/address")
+}
+
+// TestAnonymousShareCountsCallsInFlight: anonymous calls admitted but not
+// yet stored hold 2 entries a token of the share, so that many at once
+// cannot all pass it; done gives them back.
+func TestAnonymousShareCountsCallsInFlight(t *testing.T) {
+	h := newTestHandler(t, &Handler{
+		MaxEntries: 100,
+		Quota:      &QuotaConfig{Anonymous: "5"},
+		Routes:     []*Route{{Type: "revoke", Path: "/r"}},
+	}, nil)
+	call := func() *routeCall {
+		return &routeCall{route: h.routes[0], Revocation: engine.Revocation{Tokens: []token.Token{token.Parse("in-flight-token-0123456789")}}}
+	}
+	ctx := context.Background()
+	var admitted []*routeCall
+	for range 3 { // 0, 2, 4 entries in flight: each below 5
+		c := call()
+		if err := h.admitAnonymous(ctx, c); err != nil {
+			t.Fatalf("call %d: %v", len(admitted), err)
+		}
+		admitted = append(admitted, c)
+	}
+	if err := h.admitAnonymous(ctx, call()); err == nil {
+		t.Fatal("a fourth call in flight (6 entries reserved of 5) was admitted")
+	}
+	admitted[0].quota.done()
+	admitted[0].quota.done() // twice: released once
+	if got := h.quotas.pending.Load(); got != 4 {
+		t.Fatalf("%d entries reserved after one call is done, want 4", got)
+	}
+	if err := h.admitAnonymous(ctx, call()); err != nil {
+		t.Fatalf("with one call done: %v", err)
+	}
 }

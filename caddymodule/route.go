@@ -414,6 +414,7 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		if err := h.admitCall(r.Context(), r, c, client); err != nil { // quotas (quota.go)
 			return h.writeError(w, err)
 		}
+		defer c.quota.done()
 		if err := h.recordCall(r.Context(), c); err != nil {
 			return h.writeError(w, err)
 		}
@@ -425,6 +426,7 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 	if err := h.admitCall(r.Context(), r, c, client); err != nil {
 		return h.writeError(w, err)
 	}
+	defer c.quota.done()
 	return h.forward(w, r, next, rt, c) // forward.go
 }
 
