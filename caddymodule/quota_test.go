@@ -375,3 +375,31 @@ func TestAnonymousShareCountsCallsInFlight(t *testing.T) {
 		t.Fatalf("with one call done: %v", err)
 	}
 }
+
+// TestQuotaClient: quota client bounds what one authenticated client's
+// revocations hold (429 past it), whatever the address; another client
+// has its own.
+func TestQuotaClient(t *testing.T) {
+	h := newTestHandler(t, &Handler{
+		Quota:   &QuotaConfig{Client: 2},
+		Clients: []*ClientConfig{{ID: "app", Secret: "app-secret"}, {ID: "other", Secret: "other-secret"}},
+		Routes:  []*Route{{Type: "revoke", Path: "/revoke"}},
+	}, nil)
+	revoke := func(id, tok string, remote int) result {
+		r := formRequest(http.MethodPost, "/revoke", url.Values{"token": {tok}})
+		r.RemoteAddr = fmt.Sprintf("203.0.113.%d:1", remote)
+		r.SetBasicAuth(id, id+"-secret")
+		return serve(t, h, &upstream{}, r)
+	}
+	for i := range 2 {
+		if res := revoke("app", fmt.Sprint("app-", i), i); res.status != http.StatusOK {
+			t.Fatalf("app %d: %d %s", i, res.status, res.body)
+		}
+	}
+	if res := revoke("app", "app-2", 9); res.status != http.StatusTooManyRequests || !strings.Contains(res.body, "quota client 2") {
+		t.Fatalf("past the client quota: %d %s, want 429 naming quota client", res.status, res.body)
+	}
+	if res := revoke("other", "other-0", 9); res.status != http.StatusOK {
+		t.Fatalf("another client: %d %s", res.status, res.body)
+	}
+}
