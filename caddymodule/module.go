@@ -208,8 +208,9 @@ type Handler struct {
 
 	// Quota bounds the entries one caller's revocations may hold, and
 	// keeps a share of MaxEntries that anonymous revocations cannot take.
-	// Default: anonymous revocations fill at most half of MaxEntries,
-	// 10000 entries per address; see QuotaConfig.
+	// Default: anonymous revocations fill at most half of MaxEntries (all
+	// of it when nothing through the handler can be trusted), 10000
+	// entries per address; see QuotaConfig.
 	Quota *QuotaConfig `json:"quota,omitempty"`
 
 	// ExemptAddresses are client addresses and CIDR ranges that no

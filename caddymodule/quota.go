@@ -86,8 +86,8 @@ const (
 // QuotaConfig bounds the denylist entries a caller's revocations may hold
 // and keeps a share of max_entries for trusted revocations (see
 // quota.go). Without it, the defaults apply: anonymous revocations may
-// fill half of max_entries, 10,000 entries per address; clients are not
-// bounded.
+// fill half of max_entries (all of it when nothing through the handler
+// can be trusted), 10,000 entries per address; clients are not bounded.
 type QuotaConfig struct {
 	// Off disables the quotas: max_entries alone bounds the store.
 	Off bool `json:"off,omitempty"`
