@@ -133,7 +133,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    max_owner_records <n>|off           # then token endpoints answer 503; default: 1000000
 //	    quota off
 //	    quota {                             # space per caller: no flood denies a trusted revocation
-//	        anonymous <n>|<percent>%            # store size up to which anonymous revocations are taken; default: 50%
+//	        anonymous <n>|<percent>%            # store size up to which anonymous revocations are taken; default: 50% (100% if nothing can be trusted)
 //	        address <n>|off                     # unexpired entries per address, anonymous calls; default: 10000
 //	        client <n>|off                      # unexpired entries per authenticated client; default: off
 //	        max_keys <n>                        # addresses, and clients, tracked; default: 10000
