@@ -119,18 +119,31 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        ca_file <pem file...>           # CAs of the issuer's TLS certificate, besides the system's
 //	    }
 //
-//	    # who may call the routes, and how often (see "Abuse limits" in the README)
+//	    # who may call the routes, and how often (see "Abuse limits" in docs/security.md)
 //	    clients {
 //	        <id> <secret>                   # e.g. {env.REVOKE_CLIENT_SECRET}; client_secret_basic or client_secret_post
 //	    }
 //	    rate_limit off
 //	    rate_limit {                        # revocation routes and token endpoint observers
 //	        client <n>/<interval> [<burst>]     # per authenticated client; default: 50/1s 100
-//	        address <n>/<interval> [<burst>]    # per client address (loopback exempt); default: 50/1s 100
+//	        address <n>/<interval> [<burst>]    # per client address (not exempt_addresses); default: 50/1s 100
 //	        max_keys <n>                        # clients, and addresses, tracked; default: 10000
 //	    }
 //	    max_entries <n>|off                 # then 503 "denylist full"; default: 1000000
 //	    max_owner_records <n>|off           # then token endpoints answer 503; default: 1000000
+//	    quota off
+//	    quota {                             # space per caller: no flood denies a trusted revocation
+//	        anonymous <n>|<percent>%            # store size up to which anonymous revocations are taken; default: 50% (100% if nothing can be trusted)
+//	        address <n>|off                     # unexpired entries per address, anonymous calls; default: 10000
+//	        client <n>|off                      # unexpired entries per authenticated client; default: off
+//	        max_keys <n>                        # addresses, and clients, tracked; default: 10000
+//	    }
+//	    exempt_addresses <cidr...>|off      # no address rate limit or quota; default: 127.0.0.0/8 ::1
+//	    introspection <url> {               # RFC 7662: forward mode, an anonymous opaque token not active is not stored
+//	        client_id <id>
+//	        client_secret <secret>          # e.g. {env.INTROSPECTION_SECRET}
+//	        timeout <duration>              # default: 5s
+//	    }
 //
 //	    # where tokens are looked for on every request
 //	    schemes <scheme...>                 # default: Bearer DPoP
@@ -210,6 +223,12 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 		return ceilingArg(d, &h.MaxEntries)
 	case "max_owner_records":
 		return ceilingArg(d, &h.MaxOwnerRecords)
+	case "quota":
+		return unmarshalQuota(h, d) // quota.go
+	case "exempt_addresses":
+		return atLeastOneArg(d, &h.ExemptAddresses)
+	case "introspection":
+		return unmarshalIntrospection(h, d) // quota_introspect.go
 	case "schemes":
 		return atLeastOneArg(d, &h.Schemes)
 	case "query_param":

@@ -14,7 +14,7 @@ import (
 // and checks the parser takes every one.
 var (
 	handlerSettings = []string{
-		"store", "profile", "jwt", "clients", "rate_limit", "max_entries", "max_owner_records",
+		"store", "profile", "jwt", "clients", "rate_limit", "max_entries", "max_owner_records", "quota", "exempt_addresses", "introspection",
 		"schemes", "query_param", "form_field", "cookie", "header", "allow_upgrade",
 		"namespace", "namespace_default", "namespace_fold_case", "max_token_size", "max_body_size",
 		"body_timeout", "max_upstream_answer", "default_ttl", "max_token_lifetime", "clock_skew",
@@ -37,6 +37,8 @@ var (
 		"clock_skew", "jwks_refresh", "jwks_min_refresh", "jwks_timeout", "discovery", "ca_file",
 	}
 	rateLimitOptions       = []string{"client", "address", "max_keys"}
+	quotaOptions           = []string{"anonymous", "address", "client", "max_keys"}
+	introspectionOptions   = []string{"client_id", "client_secret", "timeout"}
 	liveConnectionsOptions = []string{"close_on_expiry", "frame_wait", "first_messages"}
 	firstMessagesOptions   = []string{"messages", "size", "wait"}
 )

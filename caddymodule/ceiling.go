@@ -25,7 +25,8 @@ import (
 // not be revoked with its user or grant). What a call was admitted for is stored whole, so a
 // ceiling may be passed by the few entries of the calls in flight; a
 // revocation that is answered 2xx is never dropped. The admin API is not
-// limited: an operator can always revoke.
+// limited: an operator can always revoke. Within max_entries, the quotas
+// (quota.go) keep a share from anonymous callers and bound each caller.
 //
 // Counting is cheap: the size of the in-process index (embedded store,
 // Redis mirror), HLEN of the entries hash (Redis, check_mode direct), and

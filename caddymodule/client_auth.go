@@ -106,7 +106,7 @@ func (h *Handler) setupClients() error {
 func (h *Handler) warnUnauthenticated() {
 	for _, rt := range h.routes {
 		if rt.Mode == ModeRespond && rt.Type == "revoke" && !rt.authenticate {
-			h.logger.Warn("token_revocation: this respond-mode revoke route has no client authentication: anyone can add denylist entries (bounded by rate_limit and max_entries); configure clients { <id> <secret> } (RFC 7009 section 2.1)",
+			h.logger.Warn("token_revocation: this respond-mode revoke route has no client authentication: anyone can add denylist entries (bounded by rate_limit, quota and max_entries); configure clients { <id> <secret> } (RFC 7009 section 2.1)",
 				zap.String("path", rt.Path))
 		}
 	}

@@ -81,7 +81,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 				return err
 			}
 		}
-		return h.record(r.Context(), rt.label(), &c.Revocation)
+		return h.recordCall(r.Context(), c)
 	}
 	err := serveHeld(next, hw, r)
 	switch {

@@ -28,7 +28,7 @@ var (
 	metricRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
 		Name: "refused_total",
-		Help: "Calls to revocation routes and token endpoint observers refused before anything was stored, by reason: invalid_client (401), rate_limited_client and rate_limited_address (429), denylist_full and owner_index_full (503, max_entries or max_owner_records reached), too_many_tokens (400).",
+		Help: "Calls to revocation routes and token endpoint observers refused before anything was stored, by reason: invalid_client (401), rate_limited_client and rate_limited_address (429), quota_address and quota_client (429, the caller's quota reached), denylist_full and owner_index_full (503, max_entries or max_owner_records reached), anonymous_share_full (503, an anonymous revocation past quota anonymous), too_many_tokens (400).",
 	}, []string{"reason"})
 	metricUnverified = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
@@ -38,13 +38,13 @@ var (
 )
 
 func init() {
-	for _, r := range []string{"invalid_client", "rate_limited_client", "rate_limited_address", "denylist_full", "owner_index_full", "too_many_tokens"} {
+	for _, r := range []string{"invalid_client", "rate_limited_client", "rate_limited_address", "denylist_full", "owner_index_full", "too_many_tokens", "anonymous_share_full", "quota_address", "quota_client"} {
 		metricRefused.WithLabelValues(r) // shown as 0 from the start, for rate() and alerts
 	}
 }
 
-// setupGuards sets up client authentication, the ceilings and
-// verified_only.
+// setupGuards sets up client authentication, verified_only, the
+// ceilings, the exempt addresses, introspection and the quotas.
 func (h *Handler) setupGuards() error {
 	if err := h.setupClients(); err != nil {
 		return err
@@ -60,7 +60,16 @@ func (h *Handler) setupGuards() error {
 			return fmt.Errorf("token_revocation: %s %s: verified_only needs a jwt block for the issuer of the tokens (jwt <issuer> { jwks_url <url> })", rt.Type, rt.Path)
 		}
 	}
-	return h.setupCeilings()
+	if err := h.setupCeilings(); err != nil {
+		return err
+	}
+	if err := h.setupExempt(); err != nil { // ratelimit.go
+		return err
+	}
+	if err := h.setupIntrospection(); err != nil { // quota_introspect.go
+		return err
+	}
+	return h.setupQuotas() // quota.go
 }
 
 // countRefused counts a refused call.
@@ -69,29 +78,30 @@ func countRefused(reason string) { metricRefused.WithLabelValues(reason).Inc() }
 // guardRoute admits a call to rt, or returns the answer to give: 429 when
 // its client's (authenticated) or else its address's bucket is empty, 401
 // when rt requires client authentication and it fails, 503 when the store
-// is at its ceiling.
-func (h *Handler) guardRoute(r *http.Request, rt *route) error {
+// is at its ceiling. client is the client the call authenticated as.
+func (h *Handler) guardRoute(r *http.Request, rt *route) (client string, err error) {
 	if rt.authenticate {
 		id, err := h.authenticateClient(r)
 		if err != nil {
 			// Failures count against the address: guessing secrets is
 			// as limited as any other unauthenticated call.
-			if lerr := h.limits.limitAddress(r); lerr != nil {
-				return lerr
+			if lerr := h.limitAddress(r); lerr != nil {
+				return "", lerr
 			}
 			var ic *errInvalidClient
 			if errors.As(err, &ic) {
 				countRefused("invalid_client")
 			}
-			return err
+			return "", err
 		}
 		if err := h.limits.limitClient(id); err != nil {
-			return err
+			return "", err
 		}
-	} else if err := h.limits.limitAddress(r); err != nil {
-		return err
+		client = id
+	} else if err := h.limitAddress(r); err != nil {
+		return "", err
 	}
-	return h.admit(r.Context(), rt)
+	return client, h.admit(r.Context(), rt)
 }
 
 // errTooManyTokens answers a call naming more than maxCallTokens tokens.

@@ -54,7 +54,7 @@ func TestAddressKey(t *testing.T) {
 	} {
 		r := httptest.NewRequest(http.MethodPost, "/", nil)
 		r.RemoteAddr = remote
-		got, ok := addressKey(r)
+		got, ok := addressKey(r, defaultExempt(t))
 		if got != want || ok != (want != "") {
 			t.Errorf("addressKey(%s) = %q, %v; want %q", remote, got, ok, want)
 		}

@@ -94,6 +94,7 @@ var (
 		metricStoreErrors, metricCheckDuration, storeCollector{},
 		readinessCollector{},            // store_resilient.go
 		metricRefused, metricUnverified, // guard.go
+		metricIntrospections,          // quota_introspect.go
 		metricNoSID, metricNearMisses, // warnings.go
 		metricBuildInfo, // version.go
 		// live_connections.go:

@@ -6,6 +6,7 @@ package caddymodule
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -205,6 +206,25 @@ type Handler struct {
 	// those routes answer 503. Default: 1000000; -1: no ceiling.
 	MaxOwnerRecords int64 `json:"max_owner_records,omitempty"`
 
+	// Quota bounds the entries one caller's revocations may hold, and
+	// keeps a share of MaxEntries that anonymous revocations cannot take.
+	// Default: anonymous revocations fill at most half of MaxEntries (all
+	// of it when nothing through the handler can be trusted), 10000
+	// entries per address; see QuotaConfig.
+	Quota *QuotaConfig `json:"quota,omitempty"`
+
+	// ExemptAddresses are client addresses and CIDR ranges that no
+	// address rate limit or address quota applies to: a local proxy or
+	// health check speaking for many clients. Default: 127.0.0.0/8 and
+	// ::1; ["off"]: none.
+	ExemptAddresses []string `json:"exempt_addresses,omitempty"`
+
+	// Introspection is the identity provider's token introspection
+	// endpoint (RFC 7662): in forward mode, an anonymous caller's opaque
+	// token is checked there before it takes space, and not stored when
+	// it is not active. Default: none. See IntrospectionConfig.
+	Introspection *IntrospectionConfig `json:"introspection,omitempty"`
+
 	store    denylist.Store
 	storeKey string
 	keys     *engine.Keys     // what checks look up and revocations store
@@ -220,6 +240,10 @@ type Handler struct {
 	now      func() time.Time
 	clients  clientSet   // client id -> SHA-256 of its secret
 	limits   *rateLimits // nil: no rate limit (or not provisioned)
+
+	quotas       *quotas        // nil: no quota (quota.go)
+	exempt       []netip.Prefix // ExemptAddresses
+	introspector *introspector  // nil: no introspection (quota_introspect.go)
 
 	profilesExpanded bool // Profiles are in Routes (profile_json.go)
 

@@ -29,9 +29,16 @@ import (
 //
 // The address is Caddy's client IP (the remote address, or the one
 // trusted_proxies lets a proxy name); an IPv6 address counts by its /64,
-// which one host commonly holds. A loopback address is not limited: it is
-// a local proxy or health check speaking for many clients (configure
-// Caddy's trusted_proxies so that the real client's address counts).
+// which one host commonly holds. An address of exempt_addresses (default:
+// loopback) is not limited, by the rate limit nor by the address quota
+// (quota.go): it is a local proxy or health check speaking for many
+// clients (configure Caddy's trusted_proxies so that the real client's
+// address counts, or exempt_addresses off so that loopback callers count
+// one by one).
+
+// DefaultExemptAddresses are the addresses no address limit applies to:
+// loopback.
+var DefaultExemptAddresses = []string{"127.0.0.0/8", "::1/128"}
 
 // Defaults of the rate limits, per key (one client, one address).
 const (
@@ -60,7 +67,7 @@ type RateLimitConfig struct {
 	// Client is the limit per authenticated client (see Handler.Clients).
 	Client *Rate `json:"client,omitempty"`
 	// Address is the limit per remote address, for calls not made by an
-	// authenticated client (loopback addresses are not limited).
+	// authenticated client (Handler.ExemptAddresses are not limited).
 	Address *Rate `json:"address,omitempty"`
 	// MaxKeys is how many clients and how many addresses are tracked at
 	// most, each; the least recently seen is forgotten first. Default:
@@ -151,21 +158,52 @@ func (l *rateLimits) limitClient(id string) error {
 }
 
 // limitAddress takes a token from the bucket of r's client address;
-// loopback is not limited.
-func (l *rateLimits) limitAddress(r *http.Request) error {
-	if l == nil {
+// exempt addresses are not limited.
+func (h *Handler) limitAddress(r *http.Request) error {
+	if h.limits == nil {
 		return nil
 	}
-	key, ok := addressKey(r)
+	key, ok := h.addressKey(r)
 	if !ok {
 		return nil
 	}
-	return l.address.take("address", key)
+	return h.limits.address.take("address", key)
 }
 
-// addressKey returns the rate limit key of r's client address: the IP,
-// or the /64 of an IPv6 address. ok is false for loopback.
-func addressKey(r *http.Request) (key string, ok bool) {
+// addressKey is r's address key (see addressKey), ok false when it is one
+// of exempt_addresses.
+func (h *Handler) addressKey(r *http.Request) (key string, ok bool) {
+	return addressKey(r, h.exempt)
+}
+
+// setupExempt parses exempt_addresses.
+func (h *Handler) setupExempt() error {
+	cidrs := h.ExemptAddresses
+	if len(cidrs) == 0 {
+		cidrs = DefaultExemptAddresses
+	}
+	h.exempt = nil
+	if len(cidrs) == 1 && cidrs[0] == Off {
+		return nil
+	}
+	for _, c := range cidrs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			a, aerr := netip.ParseAddr(c)
+			if aerr != nil {
+				return fmt.Errorf("token_revocation: exempt_addresses %q: want an address or a CIDR range such as 127.0.0.0/8, or off", c)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		h.exempt = append(h.exempt, p.Masked())
+	}
+	return nil
+}
+
+// addressKey returns the rate limit and quota key of r's client address:
+// the IP, or the /64 of an IPv6 address. ok is false for an address in
+// exempt.
+func addressKey(r *http.Request, exempt []netip.Prefix) (key string, ok bool) {
 	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
 	if ip == "" {
 		ip = r.RemoteAddr
@@ -180,8 +218,10 @@ func addressKey(r *http.Request) (key string, ok bool) {
 		return ip, true
 	}
 	addr = addr.Unmap()
-	if addr.IsLoopback() {
-		return "", false
+	for _, p := range exempt {
+		if p.Contains(addr) {
+			return "", false
+		}
 	}
 	if addr.Is6() {
 		p, _ := addr.WithZone("").Prefix(64)
@@ -193,17 +233,14 @@ func addressKey(r *http.Request) (key string, ok bool) {
 // bucketSet is a token bucket per key, for at most max keys (least
 // recently used out first).
 type bucketSet struct {
-	rate   float64 // tokens per second
-	burst  float64
-	max    int
-	now    func() time.Time
-	mu     sync.Mutex
-	keys   map[string]*list.Element
-	recent *list.List // of *bucket, most recently used first
+	rate  float64 // tokens per second
+	burst float64
+	now   func() time.Time
+	mu    sync.Mutex
+	lru[bucket]
 }
 
 type bucket struct {
-	key    string
 	tokens float64
 	at     time.Time
 }
@@ -211,8 +248,7 @@ type bucket struct {
 func newBucketSet(r Rate, maxKeys int) *bucketSet {
 	return &bucketSet{
 		rate:  float64(r.Requests) / time.Duration(r.Per).Seconds(),
-		burst: float64(r.Burst), max: maxKeys, now: time.Now,
-		keys: map[string]*list.Element{}, recent: list.New(),
+		burst: float64(r.Burst), now: time.Now, lru: newLRU[bucket](maxKeys),
 	}
 }
 
@@ -222,27 +258,63 @@ func (s *bucketSet) take(by, key string) error {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var b *bucket
-	if el, ok := s.keys[key]; ok {
-		s.recent.MoveToFront(el)
-		b = el.Value.(*bucket)
-		b.tokens = min(s.burst, b.tokens+now.Sub(b.at).Seconds()*s.rate)
-		b.at = now
+	b, fresh := s.use(key)
+	if fresh {
+		b.tokens = s.burst
 	} else {
-		if s.recent.Len() >= s.max {
-			old := s.recent.Back()
-			s.recent.Remove(old)
-			delete(s.keys, old.Value.(*bucket).key)
-		}
-		b = &bucket{key: key, tokens: s.burst, at: now}
-		s.keys[key] = s.recent.PushFront(b)
+		b.tokens = min(s.burst, b.tokens+now.Sub(b.at).Seconds()*s.rate)
 	}
+	b.at = now
 	if b.tokens < 1 {
 		countRefused("rate_limited_" + by)
 		return &rateLimited{by: by, after: time.Duration((1 - b.tokens) / s.rate * float64(time.Second))}
 	}
 	b.tokens--
 	return nil
+}
+
+// lru holds a value per key, for at most max keys: the least recently
+// used is forgotten first. Its user locks.
+type lru[V any] struct {
+	max    int
+	keys   map[string]*list.Element
+	recent *list.List // of *lruEntry[V], most recently used first
+}
+
+type lruEntry[V any] struct {
+	key string
+	val V
+}
+
+func newLRU[V any](maxKeys int) lru[V] {
+	return lru[V]{max: maxKeys, keys: map[string]*list.Element{}, recent: list.New()}
+}
+
+// peek returns key's value (nil when it has none), leaving it in its
+// place.
+func (l *lru[V]) peek(key string) *V {
+	if el, ok := l.keys[key]; ok {
+		return &el.Value.(*lruEntry[V]).val
+	}
+	return nil
+}
+
+// use returns key's value, now the most recently used; a zero one, fresh,
+// when it had none (the least recently used key is forgotten if max are
+// held).
+func (l *lru[V]) use(key string) (v *V, fresh bool) {
+	if el, ok := l.keys[key]; ok {
+		l.recent.MoveToFront(el)
+		return &el.Value.(*lruEntry[V]).val, false
+	}
+	if l.recent.Len() >= l.max {
+		old := l.recent.Back()
+		l.recent.Remove(old)
+		delete(l.keys, old.Value.(*lruEntry[V]).key)
+	}
+	e := &lruEntry[V]{key: key}
+	l.keys[key] = l.recent.PushFront(e)
+	return &e.val, true
 }
 
 // unmarshalRateLimit parses `rate_limit off` and
@@ -257,16 +329,8 @@ func unmarshalRateLimit(h *Handler, d *caddyfile.Dispenser) error {
 		return d.Err("token_revocation: rate_limit given twice")
 	}
 	h.RateLimit = &RateLimitConfig{}
-	if d.NextArg() {
-		if d.Val() != Off || d.NextArg() {
-			return d.Errf("token_revocation: rate_limit %s: want off, or a block; write three lines: rate_limit {, then client 50/1s 100 (or address, max_keys), then }", d.Val())
-		}
-		h.RateLimit.Off = true
-		return nil
-	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		switch d.Val() {
+	return offOrBlock(d, &h.RateLimit.Off, "client 50/1s 100 (or address, max_keys)", func(name string) (err error) {
+		switch name {
 		case "client":
 			h.RateLimit.Client, err = rateArg(d)
 		case "address":
@@ -274,9 +338,27 @@ func unmarshalRateLimit(h *Handler, d *caddyfile.Dispenser) error {
 		case "max_keys":
 			err = intArg(d, &h.RateLimit.MaxKeys)
 		default:
-			err = unknownName(d, "rate_limit", "option", d.Val(), rateLimitOptions)
+			err = unknownName(d, "rate_limit", "option", name, rateLimitOptions)
 		}
-		if err != nil {
+		return err
+	})
+}
+
+// offOrBlock parses `<name> off`, setting *off, or `<name> { ... }`,
+// each line of the block by option (called with the line's first word,
+// the dispenser on it). example is a line of the block, for the error
+// on anything else.
+func offOrBlock(d *caddyfile.Dispenser, off *bool, example string, option func(name string) error) error {
+	name := d.Val()
+	if d.NextArg() {
+		if d.Val() != Off || d.NextArg() {
+			return d.Errf("token_revocation: %s %s: want off, or a block; write three lines: %s {, then %s, then }", name, d.Val(), name, example)
+		}
+		*off = true
+		return nil
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := option(d.Val()); err != nil {
 			return err
 		}
 	}

@@ -181,6 +181,9 @@ type routeCall struct {
 	// scope is the org/app of a Usergrid call ("management" for its
 	// management API).
 	scope string
+	// quota is the caller's quota what the call stores is charged to
+	// (quota.go).
+	quota callerQuota
 }
 
 // targets are the tokens the call revokes: the whole-request scan does not
@@ -390,7 +393,8 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		w.Header().Set("Allow", strings.Join(rt.kind.methods, ", "))
 		return writeOAuthError(w, &oauthError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method " + r.Method + " not allowed"})
 	}
-	if err := h.guardRoute(r, rt); err != nil { // rate limits, client authentication, ceiling
+	client, err := h.guardRoute(r, rt) // rate limits, client authentication, ceiling
+	if err != nil {
 		return h.writeError(w, err)
 	}
 	c := &routeCall{Revocation: engine.Revocation{Namespace: ns}, route: rt, started: h.now()}
@@ -407,7 +411,11 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		return h.writeError(w, err)
 	}
 	if rt.Mode == ModeRespond {
-		if err := h.record(r.Context(), rt.label(), &c.Revocation); err != nil {
+		if err := h.admitCall(r.Context(), r, c, client); err != nil { // quotas (quota.go)
+			return h.writeError(w, err)
+		}
+		defer c.quota.done()
+		if err := h.recordCall(r.Context(), c); err != nil {
 			return h.writeError(w, err)
 		}
 		return rt.kind.respond(h, w, r, c)
@@ -415,11 +423,29 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 	if err := h.checkRequestExcept(r, c.targets()); err != nil {
 		return h.writeError(w, err)
 	}
+	if err := h.admitCall(r.Context(), r, c, client); err != nil {
+		return h.writeError(w, err)
+	}
+	defer c.quota.done()
 	return h.forward(w, r, next, rt, c) // forward.go
 }
 
 // label names rt in logs: its type and path.
 func (rt *route) label() string { return rt.Type + " " + rt.Path }
+
+// recordCall stores what the route call c revokes, and charges it to
+// the caller's quota (quota.go).
+func (h *Handler) recordCall(ctx context.Context, c *routeCall) error {
+	entries, err := h.recorder.Entries(ctx, &c.Revocation)
+	if err != nil {
+		return err
+	}
+	if err := h.storeEntries(ctx, c.route.label(), c.Namespace, c.Confirmed, entries); err != nil {
+		return err
+	}
+	c.quota.charge(entries, h.now())
+	return nil
+}
 
 // record stores what rev revokes (through the engine) and logs and counts
 // one line per entry, under source (a route's label, or the admin API).

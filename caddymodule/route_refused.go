@@ -113,7 +113,7 @@ func (h *Handler) revokeRefused(w http.ResponseWriter, r *http.Request, rt *rout
 	}
 	h.logger.Info("the upstream does not revoke this token; the gateway revokes it itself",
 		zap.String("route", rt.label()), zap.Int("upstream_status", res.Status))
-	if err := h.record(r.Context(), rt.label(), &c.Revocation); err != nil {
+	if err := h.recordCall(r.Context(), c); err != nil {
 		return true, h.writeError(w, err)
 	}
 	return true, rt.kind.respond(h, w, r, c)

@@ -267,6 +267,8 @@ func TestRevocationRateLimits(t *testing.T) {
 // mode does not forward; what was answered 200 stays revoked. A store at
 // max_owner_records refuses token endpoint calls the same way. One call
 // names at most a few tokens. On Redis (mirror) and the embedded store.
+// The quotas are off: max_entries alone (TestFloodKeepsTrustedShare has
+// them).
 func TestDenylistCeiling(t *testing.T) {
 	for _, sv := range storeVariants() {
 		t.Run(sv.name, func(t *testing.T) {
@@ -283,6 +285,7 @@ func TestDenylistCeiling(t *testing.T) {
 		%s
 		max_entries 5
 		max_owner_records 2
+		quota off
 		revoke /oauth/revoke
 		revoke /upstream/revoke forward
 		oauth_token /oauth/token

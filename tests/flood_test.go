@@ -3,11 +3,13 @@ package tests
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,7 +19,8 @@ import (
 
 // floodCaddyfile is a gateway on Redis with the shipped rate limits (50
 // calls a second, bursts of 100, per client and per address) and small
-// ceilings, so that the flood reaches them; %s: Redis, the upstream.
+// ceilings, so that the flood reaches them; %s: Redis, the ceilings, the
+// anonymous share, the upstream.
 const floodCaddyfile = trustLoopback + `http:// {
 	token_revocation {
 		store redis {
@@ -28,6 +31,9 @@ const floodCaddyfile = trustLoopback + `http:// {
 		}
 		max_entries %d
 		max_owner_records %d
+		quota {
+			anonymous %d
+		}
 		revoke /oauth/revoke
 		revoke /public/revoke {
 			client_auth off
@@ -54,7 +60,9 @@ const (
 // the caps. It asserts the caps hold: an unauthenticated caller of a
 // route that needs client authentication stores nothing; one client or
 // one address stores no more than its bucket allows; and a flood from many
-// addresses stops at max_entries. FLOOD_SECONDS sets each phase's length
+// addresses stops at the anonymous share (quota anonymous), short of
+// max_entries (TestFloodKeepsTrustedShare shows what the rest is for).
+// FLOOD_SECONDS sets each phase's length
 // (default 3; `make flood` runs 30).
 func TestFlood(t *testing.T) {
 	phase := 3 * time.Second
@@ -73,10 +81,12 @@ func TestFlood(t *testing.T) {
 			fmt.Fprintf(w, `{"access_token":"flood-ug-%d","expires_in":3600,"user":{"uuid":"u-%d","username":"user%d","email":"user%d@example.com"}}`, n, n, n, n)
 		}
 	}))
-	// Room for the four phases that store entries, and 1000 more for the
-	// distributed flood to fill.
-	floodMaxEntries := 4*bucketAllows(phase) + 1000
-	c := startCaddy(t, floodCaddyfile, r.Addr, floodMaxEntries, floodMaxOwnerRecords, idp.Addr())
+	// An anonymous share with room for the four phases that store entries,
+	// and 500 more for the distributed flood to fill; 500 kept for trusted
+	// revocations.
+	floodAnonymous := 4*bucketAllows(phase) + 500
+	floodMaxEntries := floodAnonymous + 500
+	c := startCaddy(t, floodCaddyfile, r.Addr, floodMaxEntries, floodMaxOwnerRecords, floodAnonymous, idp.Addr())
 	initial := redisFigures(t, r)
 	auth := basicAuth("app", "flood-secret-0123")
 	form := func(path string, f url.Values, headers ...string) func(int, int) (Response, error) {
@@ -165,7 +175,7 @@ func TestFlood(t *testing.T) {
 	}
 
 	// Many addresses (a distributed flood) get past the per-address limit
-	// together: max_entries stops them.
+	// together: the anonymous share stops them.
 	var addr atomic.Int64
 	dist := func(w, i int) (Response, error) {
 		a := addr.Add(1)
@@ -176,7 +186,7 @@ func TestFlood(t *testing.T) {
 	l := startLoad(t, floodWorkers, time.Minute, dist)
 	pollUntil(t, 30*time.Second, func() string {
 		if l.Statuses()[http.StatusServiceUnavailable] == 0 {
-			return "the distributed flood never met max_entries: " + l.Summary()
+			return "the distributed flood never met the anonymous share: " + l.Summary()
 		}
 		return ""
 	})
@@ -186,23 +196,23 @@ func TestFlood(t *testing.T) {
 	after := redisFigures(t, r)
 	rows = append(rows, row{"revoke (client_auth off)", "many addresses", l.Statuses()[http.StatusOK],
 		float64(after.entries-before.entries) / d.Seconds(), float64(after.memory-before.memory) / d.Seconds() * 3600 / 1e6, false,
-		fmt.Sprintf("max_entries %d", floodMaxEntries), l.Summary()})
+		fmt.Sprintf("quota anonymous %d", floodAnonymous), l.Summary()})
 	// Bytes per entry and per owner record, from the whole run (a phase's
 	// own used_memory delta is noisy: a few hundred entries against
 	// Redis's buffers).
 	final := redisFigures(t, r)
 	perEntry := float64(final.memory-initial.memory) / float64(max(final.entries+final.owners, 1))
 	report := []string{
-		fmt.Sprintf("caps: rate limit %d/s burst %d per client and per address; max_entries %d; max_owner_records %d; phases of %s, %d workers",
-			floodRate, floodBurst, floodMaxEntries, floodMaxOwnerRecords, phase, floodWorkers),
+		fmt.Sprintf("caps: rate limit %d/s burst %d per client and per address; max_entries %d, quota anonymous %d; max_owner_records %d; phases of %s, %d workers",
+			floodRate, floodBurst, floodMaxEntries, floodAnonymous, floodMaxOwnerRecords, phase, floodWorkers),
 		fmt.Sprintf("Redis grew %d bytes for %d entries and %d owner records: %.0f B each", final.memory-initial.memory, final.entries, final.owners, perEntry),
 		fmt.Sprintf("%-26s %-16s %7s %9s %11s %11s %17s  %s", "route", "caller", "2xx", "stored/s", "MB/h delta", "MB/h est.", "cap", "answers"),
 	}
 	for _, w := range rows {
 		report = append(report, fmt.Sprintf("%-26s %-16s %7d %9.1f %11.1f %11.1f %17s  %s", w.kind, w.caller, w.ok, w.perSec, w.mbPerHour, w.perSec*perEntry*3600/1e6, w.capText, w.summary))
 	}
-	if after.entries > int64(floodMaxEntries+floodWorkers) {
-		t.Errorf("the store holds %d entries; max_entries is %d (+%d calls in flight)", after.entries, floodMaxEntries, floodWorkers)
+	if after.entries > int64(floodAnonymous+floodWorkers) {
+		t.Errorf("the store holds %d entries; quota anonymous is %d (+%d calls in flight)", after.entries, floodAnonymous, floodWorkers)
 	}
 	for s := range l.Statuses() {
 		if s != http.StatusOK && s != http.StatusServiceUnavailable {
@@ -245,4 +255,312 @@ func redisFigures(t *testing.T, r *redistest.Server) floodFigures {
 		}
 	}
 	return f
+}
+
+// floodShareCaddyfile is a gateway whose denylist anonymous junk fills: a
+// revoke route anyone may call (client_auth off), and a logout route too,
+// beside a revoke route for the authenticated client; %s: the store, the
+// quota settings, the issuer and its HMAC secret, the upstream.
+const floodShareCaddyfile = trustLoopback + `http:// {
+	token_revocation {
+		%s
+		max_entries 600
+		%s
+		jwt %s {
+			hmac_secret %s
+		}
+		clients {
+			app flood-secret-0123
+		}
+		revoke /oauth/revoke
+		revoke /public/revoke {
+			client_auth off
+		}
+		logout /logout {
+			client_auth off
+		}
+		logout /idp/logout forward
+	}
+	reverse_proxy %s
+}`
+
+// TestFloodKeepsTrustedShare (issue 23, item 8): anonymous junk from 100
+// source addresses (127.0.0.2 to 127.0.0.101, each its own client
+// address) revokes until the gateway refuses every address; then a
+// verified JWT's logout, an authenticated client's revocation and a
+// logout the upstream confirmed (forward mode) are still stored (2xx) and
+// enforced (401 on the next proxied request). Twice per
+// store: with the shipped quotas (loopback is exempt from the address
+// quota, so the addresses fill the anonymous share together; this config
+// is valid on 5278a12 too, where the junk filled max_entries and the
+// logout was answered 503), and with the addresses counted
+// (exempt_addresses off) and a small address quota, which no address may
+// pass (one address alone gets 429 once it holds its quota).
+func TestFloodKeepsTrustedShare(t *testing.T) {
+	const (
+		addresses    = 100
+		perAddress   = 20 // calls each address sends at most
+		addressQuota = 10
+		issuer       = "https://idp.test/flood"
+	)
+	secret := strings.Repeat("f", 32)
+	for _, sv := range storeVariants() {
+		for _, cfg := range []struct {
+			name, quota string
+			counted     bool // each address has its own quota
+		}{
+			{"shipped quotas", "", false},
+			{"addresses counted", fmt.Sprintf("exempt_addresses off\n\t\tquota {\n\t\t\taddress %d\n\t\t}", addressQuota), true},
+		} {
+			t.Run(sv.name+"/"+cfg.name, func(t *testing.T) {
+				up := startUpstream(t)
+				c := startCaddy(t, floodShareCaddyfile, sv.block(t), cfg.quota, issuer, secret, up.Addr())
+
+				if cfg.counted {
+					// One address alone: its quota, then 429.
+					client := clientFrom(t, "127.0.0.200")
+					for i := 0; ; i++ {
+						res, err := sendVia(client, http.MethodPost, c.URL("/public/revoke"),
+							url.Values{"token": {fmt.Sprintf("alone-%03d-0123456789abcdef", i)}})
+						if err != nil {
+							t.Fatal(err)
+						}
+						if res.Status == http.StatusOK {
+							continue
+						}
+						// Each junk revocation stores 2 entries (the token,
+						// its length marker).
+						if i != addressQuota/2 || res.Status != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+							t.Fatalf("one address: call %d answered %d %s (Retry-After %q); want 429 with Retry-After after %d calls", i, res.Status, res.Body, res.Header.Get("Retry-After"), addressQuota/2)
+						}
+						break
+					}
+				}
+
+				// The flood: each address sends junk until it is refused
+				// three times running.
+				var mu sync.Mutex
+				answers := map[int]int{}
+				stored := make([]int, addresses)
+				var wg sync.WaitGroup
+				for a := range addresses {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						client := clientFrom(t, fmt.Sprintf("127.0.0.%d", a+2))
+						refused := 0
+						for i := 0; i < perAddress && refused < 3; i++ {
+							res, err := sendVia(client, http.MethodPost, c.URL("/public/revoke"),
+								url.Values{"token": {fmt.Sprintf("junk-%03d-%03d-0123456789abcdef", a, i)}})
+							if err != nil {
+								t.Errorf("address %d: %v", a, err)
+								return
+							}
+							mu.Lock()
+							answers[res.Status]++
+							mu.Unlock()
+							if res.Status == http.StatusOK {
+								stored[a]++
+								refused = 0
+							} else {
+								refused++
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				t.Logf("flood from %d addresses: answers %v", addresses, answers)
+				if answers[http.StatusServiceUnavailable] == 0 {
+					t.Fatalf("the flood never filled the denylist: answers %v", answers)
+				}
+				// One instance counts the calls in flight: the junk (an
+				// entry each, and their length's marker) stays within the
+				// share, half of max_entries 600.
+				if answers[http.StatusOK] >= 300 {
+					t.Errorf("the junk stored %d revocations; the anonymous share is 300 entries", answers[http.StatusOK])
+				}
+				for s := range answers {
+					if s != http.StatusOK && s != http.StatusServiceUnavailable && s != http.StatusTooManyRequests {
+						t.Errorf("flood answers other than 200, 429 and 503: %v", answers)
+					}
+				}
+				if cfg.counted {
+					for a, n := range stored {
+						if n > addressQuota/2 {
+							t.Errorf("address 127.0.0.%d stored %d revocations; its quota is %d entries", a+2, n, addressQuota)
+						}
+					}
+				}
+
+				// A verified JWT's logout: its refresh token, and with its
+				// session the access token of the same session.
+				claims := func(jti, typ string) map[string]any {
+					return map[string]any{"iss": issuer, "sub": "alice", "sid": "flood-session", "jti": jti, "typ": typ, "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()}
+				}
+				refresh := hs256([]byte(secret), claims("rt-1", "Refresh"))
+				access := hs256([]byte(secret), claims("at-1", "Bearer"))
+				if isRevoked(t, c, access) {
+					t.Fatal("the access token is refused before its logout")
+				}
+				res := postForm(t, c.URL("/logout"), url.Values{"refresh_token": {refresh}})
+				if res.Status != http.StatusNoContent {
+					t.Errorf("a verified JWT's logout after the flood: %d %s, want 204", res.Status, res.Body)
+				}
+				for name, tok := range map[string]string{"the refresh token": refresh, "the session's access token": access} {
+					if !isRevoked(t, c, tok) {
+						t.Errorf("after the logout, %s passes", name)
+					}
+				}
+
+				// An authenticated client's revocation of an opaque token.
+				opaque := "real-opaque-token-0123456789abcdef"
+				res = postForm(t, c.URL("/oauth/revoke"), url.Values{"token": {opaque}}, basicAuth("app", "flood-secret-0123"))
+				if res.Status != http.StatusOK {
+					t.Errorf("an authenticated client's revocation after the flood: %d %s, want 200", res.Status, res.Body)
+				}
+				if !isRevoked(t, c, opaque) {
+					t.Error("after the client's revocation, the token passes")
+				}
+
+				// A logout the upstream confirms (forward mode), of an
+				// opaque refresh token: trusted by the upstream's 2xx.
+				refreshOpaque := "real-refresh-opaque-0123456789abcdef"
+				reached := up.Count()
+				res = postForm(t, c.URL("/idp/logout"), url.Values{"refresh_token": {refreshOpaque}})
+				if res.Status != http.StatusOK || up.Count() != reached+1 {
+					t.Errorf("a forward-mode logout after the flood: %d %s (upstream reached: %v), want the upstream's 200", res.Status, res.Body, up.Count() > reached)
+				}
+				if !isRevoked(t, c, refreshOpaque) {
+					t.Error("after the upstream-confirmed logout, the refresh token passes")
+				}
+
+				// The junk that was answered 200 is revoked; the flood goes
+				// on being refused.
+				if !isRevoked(t, c, "junk-000-000-0123456789abcdef") {
+					t.Error("junk answered 200 is not revoked")
+				}
+				res, err := sendVia(clientFrom(t, "127.0.0.102"), http.MethodPost, c.URL("/public/revoke"), url.Values{"token": {"junk-late-0123456789abcdef"}})
+				if err != nil || res.Status != http.StatusServiceUnavailable || !strings.Contains(res.Body, "anonymous") {
+					t.Errorf("anonymous junk after the flood: %v %d %s, want 503 naming the anonymous share", err, res.Status, res.Body)
+				}
+				m := scrape(t, c)
+				if m[`caddy_token_revocation_refused_total{reason="anonymous_share_full"}`] == 0 {
+					t.Errorf("refused_total: %v", m)
+				}
+			})
+		}
+	}
+}
+
+// clientFrom is an HTTP client whose connections come from the loopback
+// address local, so that the gateway sees that client address.
+func clientFrom(t *testing.T, local string) *http.Client {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+	tr := &http.Transport{Proxy: nil, DialContext: d.DialContext, MaxIdleConnsPerHost: 1}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Timeout: httpTimeout, Transport: tr}
+}
+
+// TestFloodIntrospection (issue 23, item 8): in forward mode, an anonymous
+// revocation of an opaque token is checked with the identity provider's
+// introspection endpoint (RFC 7662) before it takes space. Junk the
+// endpoint says is not active goes to the upstream (200, as RFC 7009
+// has it) and is not stored, so it never fills the denylist, even once
+// the anonymous share is full; an active token is stored there and then
+// refused; a token the endpoint fails on counts as anonymous (503 once
+// the share is full, not forwarded). On Redis and the embedded store.
+func TestFloodIntrospection(t *testing.T) {
+	const active = "real-active-opaque-0123456789abcdef"
+	for _, sv := range storeVariants() {
+		t.Run(sv.name, func(t *testing.T) {
+			var introspected, revoked atomic.Int64
+			idp := startUpstreamHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/introspect":
+					introspected.Add(1)
+					if id, secret, ok := r.BasicAuth(); !ok || id != "gw" || secret != "gw-secret" {
+						w.WriteHeader(http.StatusUnauthorized)
+						return
+					}
+					tok := r.PostFormValue("token")
+					if strings.HasPrefix(tok, "broken-") {
+						w.WriteHeader(http.StatusInternalServerError)
+						return
+					}
+					w.Header().Set("Content-Type", "application/json")
+					fmt.Fprintf(w, `{"active":%v}`, tok == active)
+				case "/oauth/revoke":
+					revoked.Add(1) // RFC 7009: 200 for any token
+				}
+			}))
+			c := startCaddy(t, trustLoopback+`http:// {
+	token_revocation {
+		%s
+		max_entries 100
+		introspection http://%s/introspect {
+			client_id gw
+			client_secret gw-secret
+		}
+		revoke /public/revoke {
+			client_auth off
+		}
+		revoke /oauth/revoke forward
+	}
+	reverse_proxy %s
+}`, sv.block(t), idp.Addr(), idp.Addr())
+			forward := func(tok string) Response {
+				return postForm(t, c.URL("/oauth/revoke"), url.Values{"token": {tok}})
+			}
+			// Junk: forwarded, answered 200, not stored.
+			for i := range 200 {
+				if res := forward(fmt.Sprintf("junk-%03d-0123456789abcdef", i)); res.Status != http.StatusOK {
+					t.Fatalf("junk %d: %d %s, want the upstream's 200", i, res.Status, res.Body)
+				}
+			}
+			if introspected.Load() != 200 || revoked.Load() != 200 {
+				t.Fatalf("200 junk revocations: %d introspected, %d forwarded; want 200 each", introspected.Load(), revoked.Load())
+			}
+			if isRevoked(t, c, "junk-000-0123456789abcdef") || isRevoked(t, c, "junk-199-0123456789abcdef") {
+				t.Fatal("junk the introspection endpoint called inactive was stored")
+			}
+			// The anonymous share (50 of 100) filled through a respond-mode
+			// route, which nothing introspects.
+			for i := 0; ; i++ {
+				res := postForm(t, c.URL("/public/revoke"), url.Values{"token": {fmt.Sprintf("fill-%03d-0123456789abcdef", i)}})
+				if res.Status == http.StatusServiceUnavailable {
+					break
+				}
+				if res.Status != http.StatusOK || i > 100 {
+					t.Fatalf("filling the anonymous share, call %d: %d %s", i, res.Status, res.Body)
+				}
+			}
+			// Inactive junk still costs nothing: forwarded, 200.
+			before := revoked.Load()
+			if res := forward("junk-late-0123456789abcdef"); res.Status != http.StatusOK || revoked.Load() != before+1 {
+				t.Errorf("inactive junk with the anonymous share full: %d %s (forwarded: %v), want the upstream's 200", res.Status, res.Body, revoked.Load() > before)
+			}
+			// A token the endpoint fails on is anonymous: 503, not forwarded.
+			before = revoked.Load()
+			if res := forward("broken-0123456789abcdef"); res.Status != http.StatusServiceUnavailable || revoked.Load() != before {
+				t.Errorf("a token the introspection endpoint failed on, the share full: %d %s (forwarded: %v); want 503 before forwarding", res.Status, res.Body, revoked.Load() > before)
+			}
+			// An active token is trusted: stored past the anonymous share.
+			if isRevoked(t, c, active) {
+				t.Fatal("the active token is refused before its revocation")
+			}
+			if res := forward(active); res.Status != http.StatusOK {
+				t.Fatalf("the active token's revocation, the share full: %d %s, want 200", res.Status, res.Body)
+			}
+			if !isRevoked(t, c, active) {
+				t.Error("the active token, its revocation answered 200, passes")
+			}
+			m := scrape(t, c)
+			for result, want := range map[string]float64{"active": 1, "inactive": 201, "error": 1} {
+				if got := m[`caddy_token_revocation_introspections_total{result="`+result+`"}`]; got != want {
+					t.Errorf("introspections_total{result=%q} = %v, want %v", result, got, want)
+				}
+			}
+		})
+	}
 }

@@ -1,0 +1,443 @@
+package caddymodule
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// Space per caller: no flood can deny a legitimate revocation.
+//
+// max_entries bounds the store as a whole, so on its own a flood of junk
+// revocations from anonymous callers (a revoke route with client_auth off,
+// a forward-mode revoke whose identity provider answers 200 for an unknown
+// token as RFC 7009 requires) fills it, and the real user's revocation is
+// then refused. A quota splits the space by who asks:
+//
+//   - A trusted revocation may use all of max_entries. It is trusted when
+//     its caller authenticated as one of the handler's clients; when every
+//     token it names verifies against a jwt block; when the route kind
+//     verifies what it revokes itself (cut-offs and replay guards of
+//     logout_all, backchannel_logout, caep, keycloak_admin; the owner
+//     tokens of a caller who proved to hold one); in forward mode, when
+//     the upstream's 2xx proves the tokens genuine (logout,
+//     keycloak_logout: the identity provider refuses a token it does not
+//     know), or when the identity provider's introspection (RFC 7662) says
+//     its opaque token is active.
+//   - Anything else is anonymous. An anonymous revocation is admitted only
+//     while the store holds fewer than `anonymous` entries (default half
+//     of max_entries: the other half is kept for trusted revocations, and
+//     no anonymous caller can take it; all of it when no revocation
+//     through the handler can be trusted: no clients, no jwt block, no
+//     introspection, no route that verifies or whose upstream confirms),
+//     and while the entries its address stored and that have not yet
+//     expired are fewer than `address` (default 10,000: one address, or
+//     one IPv6 /64, fills at most that).
+//   - An authenticated client's revocations may be bounded the same way
+//     (`client`; default off: a client is the operator's).
+//
+// Tokens that verify, or that the upstream vouched for, are not charged to
+// any caller: revoking a token again stores the same entries, so what such
+// calls hold is bounded by the genuine tokens the caller has.
+//
+// A caller over its quota is answered 429 with Retry-After (when its
+// oldest entries expire); a store past the anonymous share answers
+// anonymous revocations 503 "denylist full for anonymous revocations",
+// before anything is stored, and in forward mode before forwarding. The
+// anonymous share is counted like max_entries (the store's own count),
+// so it holds across restarts and for every instance sharing the store;
+// each instance adds its anonymous calls in flight (2 entries a token),
+// so that many calls at once do not all pass it.
+// What each caller holds is counted in memory, per instance: entries are
+// charged with their expiry, in 16 slots over the longest an entry lives
+// (max(default_ttl, max_token_lifetime) plus clock_skew), for at most
+// max_keys addresses and max_keys clients (least recently seen forgotten
+// first); a restart, a config reload (as for the rate limit's buckets)
+// or a caller forgotten starts from zero (the anonymous share still
+// holds).
+
+// Defaults of the quotas.
+const (
+	// DefaultQuotaAnonymousPercent of max_entries may be filled by
+	// anonymous revocations; the rest is kept for trusted ones.
+	DefaultQuotaAnonymousPercent = 50
+	// DefaultQuotaAddress entries may be held by the anonymous revocations
+	// of one address: about 3,000 opaque-token revocations a day kept a
+	// day, for a NAT with many users; with the defaults, 50 addresses fill
+	// the anonymous share.
+	DefaultQuotaAddress = 10000
+	// DefaultQuotaMaxKeys addresses and clients are tracked, each: about
+	// 410 bytes each (BenchmarkQuotaSet), 4 MB each.
+	DefaultQuotaMaxKeys = 10000
+)
+
+// QuotaConfig bounds the denylist entries a caller's revocations may hold
+// and keeps a share of max_entries for trusted revocations (see
+// quota.go). Without it, the defaults apply: anonymous revocations may
+// fill half of max_entries (all of it when nothing through the handler
+// can be trusted), 10,000 entries per address; clients are not bounded.
+type QuotaConfig struct {
+	// Off disables the quotas: max_entries alone bounds the store.
+	Off bool `json:"off,omitempty"`
+	// Anonymous is how many entries the store may hold and still take an
+	// anonymous revocation: a whole number, or a percentage of
+	// max_entries. Default: "50%", or "100%" when no revocation through
+	// the handler can be trusted (no clients, no jwt block, no
+	// introspection, no route that verifies what it revokes or whose
+	// upstream confirms it). "100%" keeps no share for trusted
+	// revocations.
+	Anonymous string `json:"anonymous,omitempty"`
+	// Address is how many unexpired entries the anonymous revocations of
+	// one client address (an IPv6 /64) may hold. Default: 10000; -1: no
+	// bound.
+	Address int64 `json:"address,omitempty"`
+	// Client is how many unexpired entries the revocations of one
+	// authenticated client may hold. Default: 0 (no bound); -1: no bound.
+	Client int64 `json:"client,omitempty"`
+	// MaxKeys is how many addresses and how many clients are tracked, each;
+	// the least recently seen is forgotten first. Default: 10000.
+	MaxKeys int `json:"max_keys,omitempty"`
+}
+
+// quotas are a handler's quota settings and counters; nil when off.
+type quotas struct {
+	anonymous       int64 // -1: no anonymous share
+	address, client *quotaSet
+	// pending are the entries that anonymous calls in flight may still
+	// store (reserved by admitAnonymous), counted with the store's.
+	pending atomic.Int64
+}
+
+// setupQuotas validates the quota settings against max_entries and the
+// entry lifetimes, and makes the counters.
+func (h *Handler) setupQuotas() error {
+	h.quotas = nil
+	c := h.Quota
+	if c == nil {
+		c = &QuotaConfig{}
+	}
+	if c.Off {
+		return nil
+	}
+	q := &quotas{anonymous: -1}
+	switch s := c.Anonymous; {
+	case s == "":
+		if h.MaxEntries > 0 && h.canTrust() {
+			q.anonymous = h.MaxEntries * DefaultQuotaAnonymousPercent / 100
+		}
+	case strings.HasSuffix(s, "%"):
+		p, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+		if err != nil || p <= 0 || p > 100 {
+			return fmt.Errorf("token_revocation: quota anonymous %q: want a percentage of max_entries above 0%% and at most 100%%, or a number of entries", s)
+		}
+		if h.MaxEntries > 0 {
+			q.anonymous = max(int64(math.Floor(float64(h.MaxEntries)*p/100)), 1)
+		}
+	default:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 {
+			return fmt.Errorf("token_revocation: quota anonymous %q: want a number of entries of at least 1, or a percentage of max_entries such as 50%%", s)
+		}
+		if h.MaxEntries > 0 && n > h.MaxEntries {
+			return fmt.Errorf("token_revocation: quota anonymous %d is more than max_entries (%d): lower it, or raise max_entries", n, h.MaxEntries)
+		}
+		q.anonymous = n
+	}
+	keys := c.MaxKeys
+	if keys == 0 {
+		keys = DefaultQuotaMaxKeys
+	}
+	if keys < 0 || c.Address < -1 || c.Client < -1 {
+		return fmt.Errorf("token_revocation: quota address, client and max_keys must be positive (or off)")
+	}
+	// The longest an entry lives: a token without exp (default_ttl), a
+	// cut-off or a capped exp (max_token_lifetime), plus the skew.
+	life := time.Duration(max(h.DefaultTTL, h.MaxTokenLifetime) + h.ClockSkew)
+	address := c.Address
+	if address == 0 {
+		address = DefaultQuotaAddress
+	}
+	if address > 0 {
+		q.address = newQuotaSet(address, life, keys)
+	}
+	if c.Client > 0 {
+		q.client = newQuotaSet(c.Client, life, keys)
+	}
+	h.quotas = q
+	return nil
+}
+
+// canTrust reports whether any revocation through h can be trusted (see
+// callTrusted): without clients, a jwt block, introspection, a route
+// that verifies what it revokes or one whose upstream confirms it, a
+// share kept for trusted revocations would go unused, so the default
+// keeps none.
+func (h *Handler) canTrust() bool {
+	if len(h.Clients) > 0 || len(h.JWT) > 0 || h.Introspection != nil {
+		return true
+	}
+	for _, rt := range h.routes {
+		if rt.kind.verifies || rt.Mode == ModeForward && rt.kind.upstreamConfirms || rt.Type == "usergrid_revoketokens" {
+			return true
+		}
+	}
+	return false
+}
+
+// callerQuota is the quota a route call is charged to, once admitted,
+// and what it reserved of the anonymous share while in flight.
+type callerQuota struct {
+	set      *quotaSet // nil: charged to none
+	key      string
+	by       string        // "address" or "client"
+	pending  *atomic.Int64 // quotas.pending, while reserved entries are held
+	reserved int64
+}
+
+// done releases what the call reserved of the anonymous share (when it
+// has stored, or failed).
+func (cq *callerQuota) done() {
+	if cq.pending != nil {
+		cq.pending.Add(-cq.reserved)
+		cq.pending = nil
+	}
+}
+
+// admitCall decides, once a call is read and before anything of it is
+// stored (or, in forward mode, forwarded), whether it may take space:
+// an anonymous call needs room in the anonymous share, and a call charged
+// to a caller (an anonymous one's address, an authenticated client) room
+// in that caller's quota. client is the client the call authenticated as.
+func (h *Handler) admitCall(ctx context.Context, r *http.Request, c *routeCall, client string) error {
+	q := h.quotas
+	if q == nil || c.route.kind.forwardOnly { // token endpoints fill the owner index
+		return nil
+	}
+	if client != "" {
+		if q.client != nil {
+			c.quota = callerQuota{set: q.client, key: client, by: "client"}
+		}
+	} else if !h.callTrusted(ctx, c) {
+		if key, ok := h.addressKey(r); ok && q.address != nil {
+			c.quota = callerQuota{set: q.address, key: key, by: "address"}
+		}
+		if err := c.quota.admit(h, c.route); err != nil {
+			return err
+		}
+		return h.admitAnonymous(ctx, c)
+	}
+	return c.quota.admit(h, c.route)
+}
+
+// callTrusted reports whether the revocation c may take the share of
+// max_entries kept from anonymous callers (see above; client
+// authentication aside). In forward mode with an introspection endpoint,
+// it first drops the opaque tokens the endpoint says are not active
+// (quota_introspect.go): a call left with nothing to store is trusted.
+func (h *Handler) callTrusted(ctx context.Context, c *routeCall) bool {
+	switch {
+	case len(c.Cutoffs) > 0 || c.Replay != nil: // what the kind verified itself
+		return true
+	case len(c.Owners) > 0 && c.NotHolder != nil: // the caller holds one of the owner's tokens
+		return true
+	case c.route.Mode == ModeForward && c.route.kind.upstreamConfirms: // stored on the upstream's 2xx only
+		return true
+	case len(c.Tokens)+len(c.Hints) == 0: // verified_only dropped them all: nothing to store
+		return len(c.Owners) == 0
+	}
+	introspected := false
+	if c.route.Mode == ModeForward && h.introspector != nil {
+		var tokensActive, hintsActive bool
+		c.Tokens, tokensActive = h.keepActive(ctx, c, c.Tokens)
+		c.Hints, hintsActive = h.keepActive(ctx, c, c.Hints)
+		if len(c.Tokens)+len(c.Hints) == 0 && len(c.Owners) == 0 {
+			return true // nothing left to store
+		}
+		introspected = tokensActive && hintsActive
+	}
+	now := h.now()
+	for _, ts := range [][]token.Token{c.Tokens, c.Hints} {
+		for i := range ts {
+			if _, live := h.recorder.TokenExpiry(&ts[i], now); !live {
+				continue // an expired JWT: nothing is stored for it
+			}
+			if !ts[i].JWT {
+				if !introspected {
+					return false
+				}
+				continue
+			}
+			if ok, err := h.recorder.Verified(ctx, &ts[i]); err != nil || !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// admit refuses the call when its caller already holds its quota.
+func (cq callerQuota) admit(h *Handler, rt *route) error {
+	if cq.set == nil {
+		return nil
+	}
+	n, free := cq.set.held(cq.key, h.now())
+	if n < cq.set.limit {
+		return nil
+	}
+	countRefused("quota_" + cq.by)
+	h.errLog.Error("quota reached: call refused with 429", zap.String("route", rt.label()), zap.String("by", cq.by), zap.Int64("held", n), zap.Int64("quota", cq.set.limit))
+	return &quotaFull{by: cq.by, limit: cq.set.limit, after: free.Sub(h.now())}
+}
+
+// charge counts entries, just stored, against the call's caller.
+func (cq callerQuota) charge(entries []denylist.Entry, now time.Time) {
+	if cq.set != nil && len(entries) > 0 {
+		cq.set.add(cq.key, entries, now)
+	}
+}
+
+// admitAnonymous refuses an anonymous call when the store, with what the
+// anonymous calls in flight on this instance may still store, holds the
+// anonymous share of max_entries. An admitted call reserves 2 entries a
+// token (its identity, an opaque token's length marker) until c.quota.done.
+func (h *Handler) admitAnonymous(ctx context.Context, c *routeCall) error {
+	limit := h.quotas.anonymous
+	counter := denylist.CounterOf(h.store)
+	if limit < 0 || counter == nil {
+		return nil
+	}
+	reserve := int64(2 * max(len(c.Tokens)+len(c.Hints), 1))
+	pending := h.quotas.pending.Add(reserve) - reserve
+	n, err := counter.Entries(ctx)
+	if err != nil || n+pending < limit { // uncountable: the store's own answer decides
+		c.quota.pending, c.quota.reserved = &h.quotas.pending, reserve
+		return nil
+	}
+	h.quotas.pending.Add(-reserve)
+	countRefused("anonymous_share_full")
+	h.errLog.Error("denylist full for anonymous revocations: call refused with 503", zap.String("route", c.route.label()), zap.Int64("count", n), zap.Int64("in_flight", pending), zap.Int64("anonymous", limit))
+	return &storeFull{what: "denylist", setting: fmt.Sprintf("quota anonymous (%d of max_entries %d) for anonymous revocations, the rest kept for trusted ones (an authenticated client, a token that verifies)", limit, h.MaxEntries)}
+}
+
+// quotaFull answers a call whose caller holds its quota: 429 with
+// Retry-After (when its oldest entries expire).
+type quotaFull struct {
+	by    string // "address" or "client"
+	limit int64
+	after time.Duration
+}
+
+func (e *quotaFull) Error() string   { return "token_revocation: quota of this " + e.by + " reached" }
+func (e *quotaFull) statusCode() int { return http.StatusTooManyRequests }
+
+func (e *quotaFull) answer(w http.ResponseWriter) error {
+	w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(e.after.Seconds())), 1)))
+	return writeOAuthError(w, &oauthError{Status: http.StatusTooManyRequests, Code: "too_many_requests",
+		Description: fmt.Sprintf("this %s's revocations hold its quota of the denylist (quota %s %d); retry once they expire", e.by, e.by, e.limit)})
+}
+
+// quotaSlots is how many expiry slots span the longest entry lifetime: an
+// entry is counted until the end of its slot, at most 1/16 of that
+// lifetime after it expires.
+const quotaSlots = 16
+
+// quotaSet counts the unexpired entries of each key, for at most max keys
+// (least recently used out first).
+type quotaSet struct {
+	limit int64
+	width int64 // seconds per slot
+	mu    sync.Mutex
+	lru[quotaUse]
+}
+
+// quotaUse is one key's entries by expiry slot. Live slots span at most
+// quotaSlots+1 slot numbers, so with quotaSlots+2 places two live slots
+// never share one: a place holding another slot number holds a dead one.
+type quotaUse struct {
+	slot  [quotaSlots + 2]int64 // the slot number each count is of
+	count [quotaSlots + 2]int64
+}
+
+func newQuotaSet(limit int64, life time.Duration, maxKeys int) *quotaSet {
+	width := int64(math.Ceil(life.Seconds() / quotaSlots))
+	return &quotaSet{limit: limit, width: max(width, 1), lru: newLRU[quotaUse](maxKeys)}
+}
+
+// held returns the entries key holds at now, and when the first of them
+// expires (now when it holds none).
+func (s *quotaSet) held(key string, now time.Time) (n int64, free time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.peek(key)
+	if u == nil {
+		return 0, now
+	}
+	cur := now.Unix() / s.width
+	first := int64(math.MaxInt64)
+	for i, slot := range u.slot {
+		if u.count[i] > 0 && slot >= cur {
+			n += u.count[i]
+			first = min(first, slot)
+		}
+	}
+	if n == 0 {
+		return 0, now
+	}
+	return n, time.Unix((first+1)*s.width, 0)
+}
+
+// add charges entries to key.
+func (s *quotaSet) add(key string, entries []denylist.Entry, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, _ := s.use(key)
+	cur := now.Unix() / s.width
+	for _, e := range entries {
+		slot := min(max(e.Expires/s.width, cur), cur+quotaSlots) // within the span, whatever the clock
+		i := int(slot % int64(len(u.slot)))
+		if u.slot[i] != slot {
+			u.slot[i], u.count[i] = slot, 0
+		}
+		u.count[i]++
+	}
+}
+
+// unmarshalQuota parses `quota off` and
+//
+//	quota {
+//	    anonymous <n>|<percent>%
+//	    address <n>|off
+//	    client <n>|off
+//	    max_keys <n>
+//	}
+func unmarshalQuota(h *Handler, d *caddyfile.Dispenser) error {
+	if h.Quota != nil {
+		return d.Err("token_revocation: quota given twice")
+	}
+	h.Quota = &QuotaConfig{}
+	return offOrBlock(d, &h.Quota.Off, "anonymous 50% (or address, client, max_keys)", func(name string) error {
+		switch name {
+		case "anonymous":
+			return oneArg(d, &h.Quota.Anonymous)
+		case "address":
+			return ceilingArg(d, &h.Quota.Address)
+		case "client":
+			return ceilingArg(d, &h.Quota.Client)
+		case "max_keys":
+			return intArg(d, &h.Quota.MaxKeys)
+		}
+		return unknownName(d, "quota", "option", name, quotaOptions)
+	})
+}
