@@ -205,14 +205,18 @@ type paramFunc func(name, value string, alt bool)
 // sent, and decoded when the part says it is quoted-printable or base64),
 // JSON members with a string or number value, at any depth (only the top
 // level with top set).
-func eachBodyParam(r *http.Request, k BodyKind, body []byte, top bool, fn paramFunc) error {
+//
+// wanted, when not nil, says which names fn wants: a JSON body's other
+// members are walked but their values not decoded (a form's or a
+// multipart body's are all handed out).
+func eachBodyParam(r *http.Request, k BodyKind, body []byte, top bool, fn paramFunc, wanted func(name string) bool) error {
 	switch k {
 	case BodyForm:
 		eachEncodedParam(string(body), fn)
 	case BodyMultipart:
 		return eachMultipartParam(r, body, fn)
 	case BodyJSON:
-		return eachJSONParam(body, top, fn)
+		return eachJSONParam(body, top, fn, wanted)
 	}
 	return nil
 }
@@ -323,12 +327,12 @@ const maxJSONDepth = 64
 // not one JSON value is ErrUnreadableBody: parsers more lenient than Go's
 // (Python's json takes NaN and Infinity) could read a token after what
 // stops this one.
-func eachJSONParam(body []byte, top bool, fn paramFunc) error {
+func eachJSONParam(body []byte, top bool, fn paramFunc, wanted func(name string) bool) error {
 	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // a BOM, which some parsers skip
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	if !walkJSONParams(body, top, fn) {
+	if !walkJSONParams(body, top, fn, wanted) {
 		return ErrUnreadableBody // not one value, or too deep
 	}
 	return nil

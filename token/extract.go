@@ -167,7 +167,9 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 			}
 			if s.formName != "" {
 				source, want = "form", s.formName
-				if berr := eachBodyParam(r, kind, body, false, param); berr != nil {
+				formName := s.formName
+				wanted := func(name string) bool { return nameMatches(name, formName, true) }
+				if berr := eachBodyParam(r, kind, body, false, param, wanted); berr != nil {
 					return dst, nil, berr
 				}
 			}
@@ -215,7 +217,7 @@ func ReadBody(r *http.Request, limit int64) ([]byte, error) {
 	if limit > 0 {
 		body = io.LimitReader(r.Body, limit+1)
 	}
-	b, err := io.ReadAll(body)
+	b, err := readAllSized(body, r.ContentLength, limit)
 	r.Body.Close()
 	r.Body = io.NopCloser(bytes.NewReader(b))
 	if err != nil {
@@ -226,6 +228,35 @@ func ReadBody(r *http.Request, limit int64) ([]byte, error) {
 	}
 	r.ContentLength = int64(len(b))
 	return b, nil
+}
+
+// maxBodyPresize bounds the buffer a body is read into before its bytes
+// arrive: a client that announces a large Content-Length and sends little
+// gets no more.
+const maxBodyPresize = 256 << 10
+
+// readAllSized is io.ReadAll into a buffer sized by the announced length
+// (within limit and maxBodyPresize), so a body of known length is read
+// without growing its buffer.
+func readAllSized(body io.Reader, announced, limit int64) ([]byte, error) {
+	size := min(max(announced, 0), maxBodyPresize)
+	if limit > 0 {
+		size = min(size, limit)
+	}
+	b := make([]byte, 0, size+1) // +1: the read that says EOF needs room
+	for {
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // let append grow it
+		}
+	}
 }
 
 // ReadForm reads and parses r's form body (see ReadBody), leaving the body in

@@ -1,7 +1,5 @@
 package token
 
-import "encoding/json"
-
 // walkJSONParams calls fn for every member of the JSON value body whose
 // value is a string or a number (each element, for an array of them), at
 // any depth or at the top only, as encoding/json's Decoder reads them
@@ -9,9 +7,10 @@ import "encoding/json"
 // each. It reports whether body is exactly one JSON value no deeper than
 // maxJSONDepth. It runs on the claims scanner (scan.go): a 64 KiB body
 // costs a pass over its bytes and no allocation for plain strings, where
-// json.Decoder.Token allocated for every token.
-func walkJSONParams(body []byte, top bool, fn paramFunc) bool {
-	s := &scanner{b: body}
+// json.Decoder.Token allocated for every token. wanted, when not nil,
+// says which names fn wants: the values of other members are not decoded.
+func walkJSONParams(body []byte, top bool, fn paramFunc, wanted func(name string) bool) bool {
+	s := &scanner{b: body, wanted: wanted}
 	s.ws()
 	if !s.walkParams(0, top, "", false, fn) {
 		return false
@@ -86,7 +85,8 @@ func (s *scanner) walkObject(depth int, top bool, fn paramFunc) bool {
 		}
 		s.i++
 		s.ws()
-		if !s.walkParams(depth+1, top, key, !top || depth == 0, fn) {
+		member := (!top || depth == 0) && (s.wanted == nil || s.wanted(key))
+		if !s.walkParams(depth+1, top, key, member, fn) {
 			return false
 		}
 		s.ws()
@@ -107,14 +107,10 @@ func (s *scanner) walkObject(depth int, top bool, fn paramFunc) bool {
 }
 
 // decodedString is the string whose content is [start, end), decoded as
-// encoding/json decodes it: as it is when plain, else by encoding/json.
+// encoding/json decodes it: as it is when plain, else by unquoteJSON.
 func (s *scanner) decodedString(start, end int, plain bool) (string, bool) {
 	if s.plainString(start, end, plain) {
 		return s.substr(start, end), true // body is read-only once read
 	}
-	var v string
-	if json.Unmarshal(s.b[start-1:end+1], &v) != nil {
-		return "", false
-	}
-	return v, true
+	return unquoteJSON(s.b[start:end])
 }

@@ -89,9 +89,22 @@ func FuzzWalkJSONParamsIsTheDecoder(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte, top bool) {
 		wantOK, want := collectParams(referenceJSONParams, body, top)
-		gotOK, got := collectParams(walkJSONParams, body, top)
+		gotOK, got := collectParams(func(b []byte, top bool, fn paramFunc) bool { return walkJSONParams(b, top, fn, nil) }, body, top)
 		if gotOK != wantOK || wantOK && !slices.Equal(got, want) {
 			t.Fatalf("%q top=%v: walk %v %q, decoder %v %q", body, top, gotOK, got, wantOK, want)
+		}
+		// With a filter, the members it wants and no other, the same.
+		odd := func(name string) bool { return len(name)%2 == 1 }
+		_, wantOdd := collectParams(func(b []byte, top bool, fn paramFunc) bool {
+			return referenceJSONParams(b, top, func(name, value string, alt bool) {
+				if odd(name) {
+					fn(name, value, alt)
+				}
+			})
+		}, body, top)
+		oddOK, gotOdd := collectParams(func(b []byte, top bool, fn paramFunc) bool { return walkJSONParams(b, top, fn, odd) }, body, top)
+		if oddOK != wantOK || wantOK && !slices.Equal(gotOdd, wantOdd) {
+			t.Fatalf("%q top=%v, odd names: walk %v %q, decoder %v %q", body, top, oddOK, gotOdd, wantOK, wantOdd)
 		}
 	})
 }
@@ -101,7 +114,7 @@ func BenchmarkEachJSONParam64K(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := eachJSONParam(body, false, func(string, string, bool) {}); err != nil {
+		if err := eachJSONParam(body, false, func(string, string, bool) {}, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

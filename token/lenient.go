@@ -83,8 +83,8 @@ func normalizeName(dst []byte, raw string, decode bool) (_ []byte, ok bool) {
 // nameMatches reports whether raw, a name as a request spells it, is want
 // (a NormalizeName result) to a lenient reader. It allocates nothing.
 func nameMatches(raw, want string, decode bool) bool {
-	if want == "" {
-		return false
+	if want == "" || len(raw) < len(want) {
+		return false // normalizing never lengthens a name
 	}
 	var buf [maxNameLen]byte
 	n, ok := normalizeName(buf[:0], raw, decode)

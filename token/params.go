@@ -52,7 +52,7 @@ func ReadParams(r *http.Request, limit int64) (*Params, error) {
 	if body, err = decodedBody(r, body, limit); err != nil {
 		return nil, err
 	}
-	if err := eachBodyParam(r, kind, body, true, add); err != nil {
+	if err := eachBodyParam(r, kind, body, true, add, nil); err != nil {
 		return nil, err
 	}
 	return p, nil

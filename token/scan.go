@@ -38,6 +38,9 @@ type scanner struct {
 	slow     bool // something needs encoding/json to be decoded exactly
 	typeErr  bool // a claim has a type json.Unmarshal rejects
 	audience bool // keep the aud claim (else only check its type)
+	// wanted, when set, says which members' values walkJSONParams hands
+	// out (the others are walked, not decoded).
+	wanted func(name string) bool
 }
 
 // validJSON reports whether b is one valid JSON value, as json.Valid does.
