@@ -94,10 +94,10 @@ func refAppendPlainRuns(dst []Candidate, wide string, w Where) []Candidate {
 // refAppendRun appends run, trimmed of separators, its parts, and the JWTs in
 // it.
 func refAppendRun(dst []Candidate, run string, w Where) []Candidate {
-	dst = refAppendCandidate(dst, run, w)
-	t := refTrimSeparators(run)
+	dst = appendCandidate(dst, run, w)
+	t := trimSeparators(run)
 	if t != run {
-		dst = refAppendCandidate(dst, t, w)
+		dst = appendCandidate(dst, t, w)
 	}
 	seps := 0
 	for i := 0; i < len(t); i++ {
@@ -107,7 +107,7 @@ func refAppendRun(dst []Candidate, run string, w Where) []Candidate {
 	}
 	if seps == 0 {
 		if u := strings.TrimRight(t, "="); u != t {
-			dst = refAppendCandidate(dst, u, w)
+			dst = appendCandidate(dst, u, w)
 		}
 		return dst
 	}
@@ -117,9 +117,9 @@ func refAppendRun(dst []Candidate, run string, w Where) []Candidate {
 			continue
 		}
 		if part := t[start:i]; part != "" {
-			dst = refAppendCandidate(dst, part, w)
+			dst = appendCandidate(dst, part, w)
 			if u := strings.TrimRight(part, "="); u != part {
-				dst = refAppendCandidate(dst, u, w)
+				dst = appendCandidate(dst, u, w)
 			}
 		}
 		start = i + 1
@@ -131,27 +131,6 @@ func refAppendRun(dst []Candidate, run string, w Where) []Candidate {
 		}
 		dst = append(dst, Candidate{S: jwt, Where: w})
 		at = next
-	}
-	return dst
-}
-
-// refTrimSeparators trims s of leading and trailing part separators.
-func refTrimSeparators(s string) string {
-	i, j := 0, len(s)
-	for i < j && isPartSeparator(s[i]) {
-		i++
-	}
-	for j > i && isPartSeparator(s[j-1]) {
-		j--
-	}
-	return s[i:j]
-}
-
-// refAppendCandidate appends s if it is long enough to be an opaque token, or
-// is shaped as a JWT.
-func refAppendCandidate(dst []Candidate, s string, w Where) []Candidate {
-	if len(s) >= MinCandidateLength || LooksLikeJWT(s) {
-		dst = append(dst, Candidate{S: s, Where: w})
 	}
 	return dst
 }
