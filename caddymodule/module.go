@@ -395,8 +395,14 @@ func (h *Handler) Validate() error {
 	return h.validateJWT()
 }
 
-// Cleanup releases this config's hold on the shared store.
+// Cleanup releases this config's hold on the shared store, and the
+// handler's caches: after a reload the old config's handler may stay
+// reachable for minutes (its idle upstream connections), and must not
+// hold its caches that long.
 func (h *Handler) Cleanup() error {
+	if h.checker != nil {
+		h.checker.Release()
+	}
 	if h.verifier != nil {
 		h.verifier.Close()
 	}
