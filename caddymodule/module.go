@@ -139,9 +139,13 @@ type Handler struct {
 	// Default: 65536.
 	MaxUpstreamAnswer int64 `json:"max_upstream_answer,omitempty"`
 
-	// BodyTimeout bounds the reading of a revocation request's body; a
-	// client that sends it more slowly loses the connection. Default: 10s;
-	// negative: no bound beyond the server's own.
+	// BodyTimeout bounds the reading of the bodies the gateway reads: a
+	// revocation request's (a client that sends it more slowly loses the
+	// connection) and that of any other request read for its tokens (a
+	// form, multipart, JSON or text body, a binary body's first
+	// MaxBodySize bytes: a slower one is answered 408 and the upstream
+	// gets nothing). Default: 10s; negative: no bound beyond the server's
+	// own.
 	BodyTimeout caddy.Duration `json:"body_timeout,omitempty"`
 
 	// DefaultTTL is how long a revoked token without an expiry (an opaque

@@ -1,0 +1,57 @@
+package caddymodule
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+// checkBodyDeadline bounds, by BodyTimeout, the reading of the body of a
+// request that is not a revocation (checkRequest reads a form, multipart,
+// JSON or text body whole, and a binary one's first MaxBodySize bytes, for
+// the tokens in it): a client that sends it more slowly is answered 408
+// (errBodyTimeout) and the upstream gets nothing, where it would hold a
+// connection and a buffer for as long as it liked. A request without a
+// body sets no deadline (the no-token path stays free of allocations).
+// The returned value lifts the deadline (end) once the body is read.
+func (h *Handler) checkBodyDeadline(w http.ResponseWriter, r *http.Request) bodyDeadline {
+	if r.Body == nil || r.Body == http.NoBody || r.Method == http.MethodConnect {
+		return bodyDeadline{}
+	}
+	d := time.Duration(h.BodyTimeout)
+	if d == 0 {
+		d = DefaultBodyTimeout
+	}
+	if d < 0 {
+		return bodyDeadline{}
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(d)) != nil {
+		return bodyDeadline{} // a writer that cannot (a test's recorder)
+	}
+	return bodyDeadline{rc: rc}
+}
+
+// bodyDeadline is a read deadline set by checkBodyDeadline.
+type bodyDeadline struct{ rc *http.ResponseController }
+
+// end lifts the deadline: the rest of a binary body streams to the
+// upstream, and a WebSocket's messages come after.
+func (d bodyDeadline) end() {
+	if d.rc != nil {
+		_ = d.rc.SetReadDeadline(time.Time{})
+	}
+}
+
+// errBodyTimeout answers a request whose body did not arrive within
+// body_timeout.
+var errBodyTimeout = &oauthError{Status: http.StatusRequestTimeout, Code: "invalid_request", Description: "the body was not received within body_timeout"}
+
+// isBodyTimeout reports whether err, from reading a request's body, is its
+// read deadline passing.
+func isBodyTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
