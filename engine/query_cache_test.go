@@ -77,14 +77,27 @@ func TestQueryCacheKeepsEachQueryWithoutAllocating(t *testing.T) {
 
 // len is how many values the cache holds (tests only).
 func (c *hashedCache[V]) len() int {
-	n := 0
+	n, _ := c.sizes()
+	return n
+}
+
+// capacity is how many values the cache's generations have room for
+// (tests only).
+func (c *hashedCache[V]) capacity() int {
+	_, n := c.sizes()
+	return n
+}
+
+// sizes is how many values the cache holds, and has room for.
+func (c *hashedCache[V]) sizes() (n, room int) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		n += len(sh.cur.vals) + len(sh.old.vals)
+		room += cap(sh.cur.vals) + cap(sh.old.vals)
 		sh.mu.Unlock()
 	}
-	return n
+	return n, room
 }
 
 // BenchmarkQueryCacheKey is the key of a 600-byte token in the default
@@ -181,17 +194,4 @@ func TestHashedCacheGrowsByUseAndReleases(t *testing.T) {
 	if c.get(k, &got) || c.len() != 0 {
 		t.Fatal("a released cache cached a query")
 	}
-}
-
-// capacity is how many values the cache's generations have room for
-// (tests only).
-func (c *hashedCache[V]) capacity() int {
-	n := 0
-	for i := range c.shards {
-		sh := &c.shards[i]
-		sh.mu.Lock()
-		n += cap(sh.cur.vals) + cap(sh.old.vals)
-		sh.mu.Unlock()
-	}
-	return n
 }
