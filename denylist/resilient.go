@@ -499,6 +499,7 @@ func (r *Resilient) run(ctx context.Context) {
 
 	wait = r.o.Retry
 	logged = time.Time{}
+	answered := false // the drain failed once while the backend answered its probe
 	delWait := r.o.Retry
 	var delLogged time.Time
 	for {
@@ -518,6 +519,14 @@ func (r *Resilient) run(ctx context.Context) {
 					if !r.awaitReachable(ctx) {
 						return
 					}
+					answered = false
+					continue
+				}
+				if !answered {
+					// It answers now: it may have come back between the
+					// write and the probe (a restart, a failover). Once
+					// at once, before backing off.
+					answered = true
 					continue
 				}
 				// It answers but did not take them: back off.
@@ -527,7 +536,7 @@ func (r *Resilient) run(ctx context.Context) {
 				wait = min(wait*2, r.o.MaxRetry)
 				continue
 			}
-			wait, logged = r.o.Retry, time.Time{}
+			wait, logged, answered = r.o.Retry, time.Time{}, false
 		}
 		if ob != nil && ob.Undeleted() > 0 {
 			// Stored, but the file could not lose them (a full disk):
