@@ -144,8 +144,9 @@ type Handler struct {
 	// connection) and that of any other request read for its tokens (a
 	// form, multipart, JSON or text body, a binary body's first
 	// MaxBodySize bytes: a slower one is answered 408 and the upstream
-	// gets nothing). Default: 10s; negative: no bound beyond the server's
-	// own.
+	// gets nothing). A server's shorter read_timeout stays the bound, and
+	// applies again once the body is read. Default: 10s; negative: no
+	// bound beyond the server's own.
 	BodyTimeout caddy.Duration `json:"body_timeout,omitempty"`
 
 	// DefaultTTL is how long a revoked token without an expiry (an opaque
