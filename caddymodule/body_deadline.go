@@ -10,16 +10,18 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
-// checkBodyDeadline bounds, by BodyTimeout, the reading of the body of a
-// request that is not a revocation (checkRequest reads a form, multipart,
-// JSON or text body whole, and a binary one's first MaxBodySize bytes, for
-// the tokens in it): a client that sends it more slowly is answered 408
-// (errBodyTimeout) and the upstream gets nothing, where it would hold a
-// connection and a buffer for as long as it liked. A request without a
-// body sets no deadline (the no-token path stays free of allocations).
-// The server's own read_timeout, when shorter, stays the bound. The
-// returned value lifts the deadline (end) once the body is read.
-func (h *Handler) checkBodyDeadline(w http.ResponseWriter, r *http.Request) bodyDeadline {
+// bodyReadDeadline bounds, by BodyTimeout, the reading of the bodies the
+// gateway reads: a revocation request's (route.go) and that of any other
+// request (checkRequest reads a form, multipart, JSON or text body whole,
+// and a binary one's first MaxBodySize bytes, for the tokens in it). A
+// client that sends it more slowly gets a read error: a checked request
+// is answered 408 (errBodyTimeout) and the upstream gets nothing, where
+// it would hold a connection and a buffer for as long as it liked. A
+// request without a body sets no deadline (the no-token path stays free
+// of allocations). The server's own read_timeout, when shorter, stays the
+// bound. The returned value lifts the deadline (end) once the body is
+// read.
+func (h *Handler) bodyReadDeadline(w http.ResponseWriter, r *http.Request) bodyDeadline {
 	if r.Body == nil || r.Body == http.NoBody || r.Method == http.MethodConnect {
 		return bodyDeadline{}
 	}
@@ -50,7 +52,7 @@ func serverReadTimeout(r *http.Request) time.Duration {
 	return 0
 }
 
-// bodyDeadline is a read deadline set by checkBodyDeadline.
+// bodyDeadline is a read deadline set by bodyReadDeadline.
 type bodyDeadline struct {
 	rc     *http.ResponseController
 	server time.Duration // the server's read_timeout, restored by end

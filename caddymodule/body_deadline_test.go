@@ -24,11 +24,11 @@ func (w *deadlineWriter) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-// TestCheckBodyDeadline: a request with a body is read under body_timeout,
+// TestBodyReadDeadline: a request with a body is read under body_timeout,
 // lifted afterwards; a server's shorter read_timeout stays the bound, and
 // is restored (not lifted) afterwards; a request without a body, or with
 // body_timeout negative, sets nothing.
-func TestCheckBodyDeadline(t *testing.T) {
+func TestBodyReadDeadline(t *testing.T) {
 	near := func(got time.Time, d time.Duration) bool {
 		want := time.Now().Add(d)
 		return got.After(want.Add(-time.Second)) && !got.After(want)
@@ -54,7 +54,7 @@ func TestCheckBodyDeadline(t *testing.T) {
 		{"body_timeout negative", Handler{BodyTimeout: -1}, post(), -1, -1},
 	} {
 		w := &deadlineWriter{ResponseWriter: httptest.NewRecorder()}
-		tc.h.checkBodyDeadline(w, tc.r).end()
+		tc.h.bodyReadDeadline(w, tc.r).end()
 		if tc.set < 0 {
 			if len(w.set) != 0 {
 				t.Errorf("%s: deadlines %v set, want none", tc.name, w.set)

@@ -23,7 +23,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.serveRoute(w, r, next, rt, m)
 	}
 	h.noteUnrouted(r)
-	deadline := h.checkBodyDeadline(w, r) // body_deadline.go
+	deadline := h.bodyReadDeadline(w, r) // body_deadline.go
 	err := h.checkRequest(r)
 	deadline.end()
 	if err != nil {
