@@ -14,7 +14,7 @@ import (
 // ACL user that may EVALSHA but not run a command the revocation script
 // calls (XADD) lets every check through and fails every revocation with
 // NOPERM; readiness must say so (503, the reason naming NOPERM) rather
-// than 200, and come back once the ACL grants the command and a
+// than 200, and the store_ready gauge 0, and come back once the ACL grants the command and a
 // revocation is stored. (Before: 200 throughout.)
 func TestReadinessFallsWhenScriptCommandDenied(t *testing.T) {
 	r := startRedis(t)
@@ -38,6 +38,9 @@ func TestReadinessFallsWhenScriptCommandDenied(t *testing.T) {
 	if ready.Status != http.StatusServiceUnavailable || !strings.Contains(ready.Body, "NOPERM") || !strings.Contains(ready.Body, "ACL") {
 		t.Errorf("readiness while every revocation fails with NOPERM: %d %s, want 503 naming NOPERM", ready.Status, ready.Body)
 	}
+	if v := metricValue(t, c, "caddy_token_revocation_store_ready"); v != 0 {
+		t.Errorf("caddy_token_revocation_store_ready while every revocation fails with NOPERM: %v, want 0", v)
+	}
 
 	if err := rc.Do(ctx, "ACL", "SETUSER", "trv-gateway", "+xadd").Err(); err != nil {
 		t.Fatal(err)
@@ -47,6 +50,9 @@ func TestReadinessFallsWhenScriptCommandDenied(t *testing.T) {
 	})
 	if ready := get(t, c.AdminURL("/token-revocation/ready")); ready.Status != http.StatusOK {
 		t.Errorf("readiness once revocations are stored again: %d %s", ready.Status, ready.Body)
+	}
+	if v := metricValue(t, c, "caddy_token_revocation_store_ready"); v != 1 {
+		t.Errorf("caddy_token_revocation_store_ready once revocations are stored again: %v, want 1", v)
 	}
 	if res := get(t, c.URL("/api"), "Authorization: Bearer acl-granted"); res.Status != http.StatusUnauthorized {
 		t.Errorf("the token revoked once the ACL allows it: %d", res.Status)
