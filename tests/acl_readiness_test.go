@@ -13,9 +13,9 @@ import (
 // TestReadinessFallsWhenScriptCommandDenied (issue 23, item 7): a Redis
 // ACL user that may EVALSHA but not run a command the revocation script
 // calls (XADD) lets every check through and fails every revocation with
-// NOPERM; readiness must say so (503, the reason naming NOPERM) rather
-// than 200, and the store_ready gauge 0, and come back once the ACL grants the command and a
-// revocation is stored. (Before: 200 throughout.)
+// NOPERM; readiness must say so (503, the reason naming NOPERM, the
+// store_ready gauge 0) rather than 200, and come back once the ACL grants
+// the command and a revocation is stored. (Before: 200 throughout.)
 func TestReadinessFallsWhenScriptCommandDenied(t *testing.T) {
 	r := startRedis(t)
 	rc := r.Client()
