@@ -20,10 +20,11 @@ import (
 func TestOutboxDrainDelay(t *testing.T) {
 	r := startRedis(t)
 	var freezeOnRevoke atomic.Bool
-	var resume func()
+	var resume atomic.Pointer[func()]
 	up := startUpstreamHandler(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/oauth/revoke" && freezeOnRevoke.CompareAndSwap(true, false) {
-			resume = freezeRedis(t, r) // after the upstream confirms, before the gateway writes
+			f := freezeRedis(t, r) // after the upstream confirms, before the gateway writes
+			resume.Store(&f)
 		}
 		w.WriteHeader(http.StatusOK)
 	}))
@@ -47,7 +48,7 @@ func TestOutboxDrainDelay(t *testing.T) {
 	// Frozen long enough for a backoff to reach its 5s cap: the drain
 	// has failed several times.
 	time.Sleep(7 * time.Second)
-	resume()
+	(*resume.Load())()
 	back := time.Now()
 
 	var atB, drained time.Duration
