@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -47,6 +48,7 @@ func TestReloadsHoldNoMemory(t *testing.T) {
 
 	const reloads = 150
 	before := heapAfterGC(t, c)
+	rssBefore := rssIfLinux(t, c)
 	for gen := 1; gen <= reloads; gen++ {
 		body := strings.ReplaceAll(string(cfg), marker, strconv.Itoa(gen))
 		req, _ := http.NewRequest(http.MethodPost, c.AdminURL("/load"), strings.NewReader(body))
@@ -75,7 +77,8 @@ func TestReloadsHoldNoMemory(t *testing.T) {
 		}
 	}
 	after := heapAfterGC(t, c)
-	t.Logf("Go heap after GC: %.1f MB before %d reloads, %.1f MB after", mb(before), reloads, mb(after))
+	t.Logf("Go heap after GC: %.1f MB before %d reloads, %.1f MB after; RSS %.1f MB, then %.1f MB",
+		mb(before), reloads, mb(after), mb(rssBefore), mb(rssIfLinux(t, c)))
 	const bound = 100 << 20
 	if after > bound {
 		t.Errorf("Go heap after GC is %.1f MB after %d reloads (%.1f MB before), want < %.0f MB: old configs' handlers hold memory", mb(after), reloads, mb(before), mb(bound))
@@ -102,3 +105,11 @@ func heapAfterGC(t testing.TB, c *Caddy) uint64 {
 }
 
 func mb(n uint64) float64 { return float64(n) / (1 << 20) }
+
+// rssIfLinux is caddyRSS where /proc has it, 0 elsewhere (logged only).
+func rssIfLinux(t testing.TB, c *Caddy) uint64 {
+	if runtime.GOOS != "linux" {
+		return 0
+	}
+	return uint64(caddyRSS(t, c))
+}
