@@ -158,7 +158,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    namespace_fold_case                 # tenants compare without regard to case
 //	    max_token_size <size>               # default: 8KiB
 //	    max_body_size <size>                # default: 64KiB
-//	    body_timeout <duration>             # revocation bodies; default: 10s
+//	    body_timeout <duration>             # bodies read for tokens; default: 10s
 //	    max_upstream_answer <size>          # forward mode: held to decide; default: 64KiB
 //	    default_ttl <duration>              # default: 24h
 //	    max_token_lifetime <duration>       # default: 24h

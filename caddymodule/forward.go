@@ -27,24 +27,6 @@ func (h *Handler) upstreamPrefix() int {
 	return DefaultMaxUpstreamAnswer
 }
 
-// bodyDeadline sets the read deadline of a revocation request's body (a
-// client sending it slowly holds a connection and a buffer, not forever);
-// the returned func lifts it once the body is read.
-func (h *Handler) bodyDeadline(w http.ResponseWriter) func() {
-	d := time.Duration(h.BodyTimeout)
-	if d == 0 {
-		d = DefaultBodyTimeout
-	}
-	if d < 0 {
-		return func() {}
-	}
-	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(d)) != nil {
-		return func() {}
-	}
-	return func() { _ = rc.SetReadDeadline(time.Time{}) }
-}
-
 // storeDown reports whether the store is known not to take writes now.
 func (h *Handler) storeDown() bool {
 	d, ok := h.store.(interface{ Down() bool })

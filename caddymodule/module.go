@@ -140,9 +140,14 @@ type Handler struct {
 	// Default: 65536.
 	MaxUpstreamAnswer int64 `json:"max_upstream_answer,omitempty"`
 
-	// BodyTimeout bounds the reading of a revocation request's body; a
-	// client that sends it more slowly loses the connection. Default: 10s;
-	// negative: no bound beyond the server's own.
+	// BodyTimeout bounds the reading of the bodies the gateway reads: a
+	// revocation request's (a client that sends it more slowly loses the
+	// connection) and that of any other request read for its tokens (a
+	// form, multipart, JSON or text body, a binary body's first
+	// MaxBodySize bytes: a slower one is answered 408 and the upstream
+	// gets nothing). A server's shorter read_timeout stays the bound, and
+	// applies again once the body is read. Default: 10s; negative: no
+	// bound beyond the server's own.
 	BodyTimeout caddy.Duration `json:"body_timeout,omitempty"`
 
 	// DefaultTTL is how long a revoked token without an expiry (an opaque
@@ -419,8 +424,14 @@ func (h *Handler) Validate() error {
 	return h.validateJWT()
 }
 
-// Cleanup releases this config's hold on the shared store.
+// Cleanup releases this config's hold on the shared store, and the
+// handler's caches: after a reload the old config's handler may stay
+// reachable for minutes (its idle upstream connections), and must not
+// hold its caches that long.
 func (h *Handler) Cleanup() error {
+	if h.checker != nil {
+		h.checker.Release()
+	}
 	if h.verifier != nil {
 		h.verifier.Close()
 	}

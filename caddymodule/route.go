@@ -398,9 +398,9 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		return h.writeError(w, err)
 	}
 	c := &routeCall{Revocation: engine.Revocation{Namespace: ns}, route: rt, started: h.now()}
-	bodyRead := h.bodyDeadline(w)
+	bodyRead := h.bodyReadDeadline(w, r) // body_deadline.go
 	err = rt.kind.read(h, r, c)
-	bodyRead()
+	bodyRead.end()
 	if err != nil {
 		if pass && isUnreadable(err) {
 			return h.passOn(w, r, next, rt, err)

@@ -23,7 +23,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.serveRoute(w, r, next, rt, m)
 	}
 	h.noteUnrouted(r)
-	if err := h.checkRequest(r); err != nil {
+	deadline := h.bodyReadDeadline(w, r) // body_deadline.go
+	err := h.checkRequest(r)
+	deadline.end()
+	if err != nil {
 		return h.answerCheck(w, r, err) // caddy_errors.go
 	}
 	return h.serveNext(w, r, next) // live_connections.go
@@ -292,6 +295,8 @@ func ambiguousAnswer(err error) error {
 // to the answer to give. A request is refused, never passed on unread.
 func extractError(err error) error {
 	switch {
+	case isBodyTimeout(err): // body_deadline.go
+		return errBodyTimeout
 	case errors.Is(err, token.ErrTooLarge):
 		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "token too large"}
 	case errors.Is(err, token.ErrBodyTooLarge):

@@ -88,6 +88,8 @@ type Resilient struct {
 
 	outboxFull atomic.Uint64 // see OutboxFull
 
+	writes writeFailures // writes the backend refuses (resilient_failure.go)
+
 	kick      chan struct{}
 	cancel    context.CancelFunc
 	done      sync.WaitGroup
@@ -181,8 +183,9 @@ func (r *Resilient) notReady() error {
 	return fmt.Errorf("%w: %s: not open yet (retrying in the background): %s", ErrUnavailable, r.o.Where, why)
 }
 
-// note records the outcome of a call to the backend, for Down.
+// note records the outcome of a write to the backend, for Down and Ready.
 func (r *Resilient) note(err error) error {
+	r.writes.note(err, time.Now())
 	if err == nil {
 		r.okAt.Store(r.since())
 	} else if errors.Is(err, ErrUnavailable) {
@@ -213,7 +216,10 @@ func (r *Resilient) Down() bool {
 }
 
 // Ready reports whether checks are answered from a backend that is open
-// and proven up to date; why says what is missing.
+// and proven up to date, and revocations are not refused by it for a
+// reason retrying does not cure (an ACL, a script error: see
+// writeRefusal; until one is stored, or for writeFailureHold); why says
+// what is missing.
 func (r *Resilient) Ready() (ready bool, why string) {
 	s := r.Current()
 	if s == nil {
@@ -226,6 +232,9 @@ func (r *Resilient) Ready() (ready bool, why string) {
 	}
 	if r.Down() {
 		return false, "the store does not answer"
+	}
+	if why := r.writes.failing(time.Now()); why != "" {
+		return false, why
 	}
 	return true, ""
 }
@@ -490,6 +499,7 @@ func (r *Resilient) run(ctx context.Context) {
 
 	wait = r.o.Retry
 	logged = time.Time{}
+	answered := false // the drain failed once while the backend answered its probe
 	delWait := r.o.Retry
 	var delLogged time.Time
 	for {
@@ -509,6 +519,14 @@ func (r *Resilient) run(ctx context.Context) {
 					if !r.awaitReachable(ctx) {
 						return
 					}
+					answered = false
+					continue
+				}
+				if !answered {
+					// It answers now: it may have come back between the
+					// write and the probe (a restart, a failover). Once
+					// at once, before backing off.
+					answered = true
 					continue
 				}
 				// It answers but did not take them: back off.
@@ -518,7 +536,7 @@ func (r *Resilient) run(ctx context.Context) {
 				wait = min(wait*2, r.o.MaxRetry)
 				continue
 			}
-			wait, logged = r.o.Retry, time.Time{}
+			wait, logged, answered = r.o.Retry, time.Time{}, false
 		}
 		if ob != nil && ob.Undeleted() > 0 {
 			// Stored, but the file could not lose them (a full disk):

@@ -219,6 +219,35 @@ func TestOutboxRetriedWhenBackendReturns(t *testing.T) {
 	}
 }
 
+// backAtProbe is a backend down until probed: it comes back between the
+// outbox's failed write and the probe that follows it (a restart, a
+// failover).
+type backAtProbe struct{ *flakyStore }
+
+func (b backAtProbe) Ping(context.Context) error {
+	b.down.Store(false)
+	return nil
+}
+
+// TestOutboxRetriedWhenBackendReturnsBeforeProbe: a backend that answers
+// the probe right after the outbox's write failed gets the write again at
+// once, not after the retry's backoff (here an hour). Before the fix a
+// backend back within that window waited the backoff (up to 5s by
+// default), and TestOutboxBounded failed now and then on this race.
+func TestOutboxRetriedWhenBackendReturnsBeforeProbe(t *testing.T) {
+	backend := backAtProbe{&flakyStore{ix: NewIndex()}}
+	r := newOutboxed(t, backend, ResilientOptions{Retry: time.Hour, MaxRetry: time.Hour})
+	backend.down.Store(true)
+	e := liveEntry("held")
+	if err := r.RevokeConfirmed(context.Background(), e); err != nil {
+		t.Fatalf("confirmed revocation with the backend down: %v", err)
+	}
+	waitFor(t, func() bool { return r.OutboxLen() == 0 })
+	if _, ok := backend.ix.Get(e.Key, time.Now().Unix()); !ok {
+		t.Fatal("the backend never got the confirmed revocation")
+	}
+}
+
 // TestOutboxBounded: a full outbox refuses a confirmed revocation the
 // backend does not take either (ErrUnavailable: a 503), counts it, and
 // keeps what it holds; once drained it takes new ones again. Before the

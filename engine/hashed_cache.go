@@ -18,7 +18,13 @@ import (
 // to the current one). A generation keeps its values in a slice and maps
 // keys to their places in it: a large V (a denylist Query) would be
 // allocated apart as a map value, so caching allocates nothing once the
-// generations exist, and the collector does not scan the entries.
+// generations have grown to their bound, and the collector does not scan
+// the entries. The generations grow as values are cached (doubling, up to
+// generation), never preallocated: a handler that sees few tokens holds a
+// few kilobytes, not the 2.5 MB of its bounds, and a config reloaded 150
+// times does not hold 150 full caches while its old handlers linger
+// (issue 23). release empties a cache for good when its handler is
+// cleaned up.
 type hashedCache[V any] struct {
 	seeds      [2]maphash.Seed
 	generation int
@@ -33,7 +39,8 @@ type hashedKey [2]uint64
 type hashedCacheShard[V any] struct {
 	mu       sync.Mutex
 	cur, old hashedGeneration[V]
-	_        [56]byte // two cache lines each (Mutex 8 + two generations 64 bytes)
+	released bool     // release was called: cache nothing more
+	_        [55]byte // two cache lines each (Mutex 8 + two generations 64 bytes + released)
 }
 
 // hashedGeneration is one generation of a shard: vals[at[k]] is the value
@@ -44,17 +51,27 @@ type hashedGeneration[V any] struct {
 }
 
 // newHashedCache returns a cache of at most 2*hashedCacheShards*generation
-// values.
+// values. Its shards hold nothing until values are cached in them.
 func newHashedCache[V any](generation int) *hashedCache[V] {
-	c := &hashedCache[V]{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, generation: generation}
-	for i := range c.shards {
-		c.shards[i].cur = c.newGeneration()
-	}
-	return c
+	return &hashedCache[V]{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, generation: generation}
 }
 
-func (c *hashedCache[V]) newGeneration() hashedGeneration[V] {
-	return hashedGeneration[V]{at: make(map[hashedKey]uint32, c.generation), vals: make([]V, 0, c.generation)}
+// hashedCacheFirstGrowth is how many values a generation's slice holds
+// when its first value is cached; it then doubles up to the generation.
+const hashedCacheFirstGrowth = 16
+
+// release drops every value and the memory that held them, and makes the
+// cache keep nothing more: a handler's Cleanup calls it, so that an old
+// config's handler, which idle connections may keep reachable for minutes
+// after a reload, holds no cache. get then finds nothing and put does
+// nothing; both stay safe to call.
+func (c *hashedCache[V]) release() {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		sh.cur, sh.old, sh.released = hashedGeneration[V]{}, hashedGeneration[V]{}, true
+		sh.mu.Unlock()
+	}
 }
 
 // keyOf is the key of the strings parts, each preceded by its length (so
@@ -140,19 +157,28 @@ func (c *hashedCache[V]) put(k hashedKey, v *V) {
 
 // putLocked caches a copy of v under k in sh's current generation.
 func (c *hashedCache[V]) putLocked(sh *hashedCacheShard[V], k hashedKey, v *V) {
+	if sh.released {
+		return
+	}
 	if i, ok := sh.cur.at[k]; ok { // two callers filled one new key at once
 		sh.cur.vals[i] = *v
 		return
 	}
 	if len(sh.cur.vals) >= c.generation {
 		// The old generation, emptied, becomes the new current one:
-		// rotating allocates nothing.
+		// once both have grown, rotating allocates nothing.
 		sh.old, sh.cur = sh.cur, sh.old
-		if sh.cur.at == nil {
-			sh.cur = c.newGeneration()
-		}
 		clear(sh.cur.at)
 		sh.cur.vals = sh.cur.vals[:0]
+	}
+	if sh.cur.at == nil {
+		sh.cur.at = make(map[hashedKey]uint32)
+	}
+	if n := len(sh.cur.vals); n == cap(sh.cur.vals) {
+		// Grown by hand: append would overshoot the generation.
+		vals := make([]V, n, min(max(2*n, hashedCacheFirstGrowth), c.generation))
+		copy(vals, sh.cur.vals)
+		sh.cur.vals = vals
 	}
 	sh.cur.at[k] = uint32(len(sh.cur.vals))
 	sh.cur.vals = append(sh.cur.vals, *v)

@@ -21,3 +21,14 @@ const queryCacheGeneration = 512
 const MaxCachedQueries = 2 * hashedCacheShards * queryCacheGeneration
 
 func newQueryCache() *queryCache { return newHashedCache[denylist.Query](queryCacheGeneration) }
+
+// Release drops the memory of the Checker's caches (the JWT queries and
+// the claim keys it remembers) and makes it cache nothing more: a
+// handler's Cleanup calls it, since an old config's handler may stay
+// reachable for minutes after a reload (its idle upstream connections).
+// Checks still work after it, without caches; it is safe to call while
+// checks run.
+func (c *Checker) Release() {
+	c.queries.release()
+	c.claims.release()
+}

@@ -77,14 +77,27 @@ func TestQueryCacheKeepsEachQueryWithoutAllocating(t *testing.T) {
 
 // len is how many values the cache holds (tests only).
 func (c *hashedCache[V]) len() int {
-	n := 0
+	n, _ := c.sizes()
+	return n
+}
+
+// capacity is how many values the cache's generations have room for
+// (tests only).
+func (c *hashedCache[V]) capacity() int {
+	_, n := c.sizes()
+	return n
+}
+
+// sizes is how many values the cache holds, and has room for.
+func (c *hashedCache[V]) sizes() (n, room int) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		n += len(sh.cur.vals) + len(sh.old.vals)
+		room += cap(sh.cur.vals) + cap(sh.old.vals)
 		sh.mu.Unlock()
 	}
-	return n
+	return n, room
 }
 
 // BenchmarkQueryCacheKey is the key of a 600-byte token in the default
@@ -147,5 +160,38 @@ func TestKeyOfHashesTheAnnouncedInput(t *testing.T) {
 		if want := maphash.Bytes(seed, in); got[i] != want {
 			t.Fatalf("seed %d: %x, want %x", i, got[i], want)
 		}
+	}
+}
+
+// TestHashedCacheGrowsByUseAndReleases (issue 23): a new cache holds no
+// generation, one that saw a few values holds room for few more, never its
+// bound; after release it holds nothing, finds nothing and caches nothing.
+func TestHashedCacheGrowsByUseAndReleases(t *testing.T) {
+	c := newQueryCache()
+	if n := c.capacity(); n != 0 {
+		t.Fatalf("a new cache has room for %d queries, want 0", n)
+	}
+	q := denylist.Query{IssuedAt: 7, N: 1}
+	for i := range 100 {
+		c.put(c.keyOf("", strconv.Itoa(i)), &q)
+	}
+	if n := c.capacity(); n > 2*100+hashedCacheShards*hashedCacheFirstGrowth {
+		t.Fatalf("after 100 queries the cache has room for %d, want at most twice what it holds", n)
+	}
+	for i := range 3 * MaxCachedQueries {
+		c.put(c.keyOf("", strconv.Itoa(i)), &q)
+	}
+	if n := c.capacity(); n > MaxCachedQueries {
+		t.Fatalf("a full cache has room for %d queries, more than its bound %d", n, MaxCachedQueries)
+	}
+	c.release()
+	if n := c.capacity(); n != 0 {
+		t.Fatalf("a released cache has room for %d queries, want 0", n)
+	}
+	k := c.keyOf("", "after release")
+	c.put(k, &q)
+	var got denylist.Query
+	if c.get(k, &got) || c.len() != 0 {
+		t.Fatal("a released cache cached a query")
 	}
 }
