@@ -47,7 +47,7 @@ func (h *Handler) bodyDeadline(w http.ResponseWriter) func() {
 
 // storeDown reports whether the store is known not to take writes now.
 func (h *Handler) storeDown() bool {
-	d, ok := h.store.(interface{ Down() bool })
+	d, ok := h.store.(denylist.DownReporter)
 	return ok && d.Down()
 }
 

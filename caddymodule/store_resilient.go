@@ -112,17 +112,8 @@ var (
 // redisStoreOf returns the RedisStore under s (a Resilient, a mirror), or
 // nil.
 func redisStoreOf(s denylist.Store) *denylist.RedisStore {
-	for i := 0; i < 4 && s != nil; i++ {
-		if rs, ok := s.(*denylist.RedisStore); ok {
-			return rs
-		}
-		u, ok := s.(interface{ Unwrap() denylist.Store })
-		if !ok {
-			return nil
-		}
-		s = u.Unwrap()
-	}
-	return nil
+	rs, _ := denylist.As[*denylist.RedisStore](s)
+	return rs
 }
 
 // readinessCollector reports, per store, whether it is ready and the depth
@@ -157,7 +148,7 @@ func (readinessCollector) Collect(ch chan<- prometheus.Metric) {
 // storeReady reports whether s answers checks from an up-to-date
 // denylist, and if not, why.
 func storeReady(s denylist.Store) (bool, string) {
-	if r, ok := s.(interface{ Ready() (bool, string) }); ok {
+	if r, ok := s.(denylist.ReadyReporter); ok {
 		return r.Ready()
 	}
 	return true, "" // the embedded store is open once provisioned

@@ -6,42 +6,7 @@ import (
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
-	bolt "go.etcd.io/bbolt"
 )
-
-// Counter is a store that knows, cheaply (no scan), how many entries and
-// owner records it holds: what a ceiling on its size is checked against.
-type Counter interface {
-	// Entries returns the number of entries held, live or not yet purged.
-	Entries(ctx context.Context) (int64, error)
-	// OwnerRecords returns the number of owner records (see Owners) held,
-	// live or not yet purged.
-	OwnerRecords(ctx context.Context) (int64, error)
-}
-
-// CounterOf returns the counter of store s, looking through wrapping
-// stores as OwnersOf does, or nil when it has none.
-func CounterOf(s Store) Counter {
-	c, _ := findWrapped[Counter](s)
-	return c
-}
-
-// Entries implements Counter: the size of the in-memory index.
-func (s *EmbeddedStore) Entries(context.Context) (int64, error) { return int64(s.index.Len()), nil }
-
-// OwnerRecords implements Counter: counted at open, then kept by Own.
-func (s *EmbeddedStore) OwnerRecords(context.Context) (int64, error) {
-	return max(s.ownerRecords.Load(), 0), nil
-}
-
-// countOwnerRecords counts the owner records of the file (once, at open).
-func countOwnerRecords(tx *bolt.Tx) int64 {
-	b := tx.Bucket(ownersBucket)
-	if b == nil {
-		return 0
-	}
-	return int64(b.Stats().KeyN)
-}
 
 // ownerRecordsKey is the counter of owner records that the owner scripts
 // keep, one per partition, in the partition's hash slot. Records written
@@ -137,7 +102,6 @@ func (m *MirrorStore) OwnerRecords(ctx context.Context) (int64, error) {
 
 // Interface guards.
 var (
-	_ Counter = (*EmbeddedStore)(nil)
 	_ Counter = (*RedisStore)(nil)
 	_ Counter = (*MirrorStore)(nil)
 )

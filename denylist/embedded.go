@@ -27,7 +27,7 @@ type EmbeddedStore struct {
 	now   func() time.Time
 
 	ownerRecords atomic.Int64 // see OwnerRecords
-	ownersPurge  ownersPurgeClock
+	ownersPurge  OwnersPurgeClock
 	revoked      revokedListeners // see OnRevoked
 
 	aside string // see SetAside
@@ -238,3 +238,11 @@ func (s *EmbeddedStore) Close() error {
 	s.done.Wait()
 	return s.db.Close()
 }
+
+// Generation implements Generational: the embedded store answers every
+// check from its Index.
+func (s *EmbeddedStore) Generation() (uint64, bool) { return s.index.Generation(), true }
+
+// OnRevoked implements RevokedNotifier: fn is told of every entry this
+// store's Revoke stores, once synced to disk.
+func (s *EmbeddedStore) OnRevoked(fn func([]Entry)) (remove func()) { return s.revoked.add(fn) }

@@ -977,3 +977,24 @@ var _ Store = (*MirrorStore)(nil)
 
 // Ping reports whether Redis answers (RedisStore.Ping).
 func (m *MirrorStore) Ping(ctx context.Context) error { return m.rs.Ping(ctx) }
+
+// Generation implements Generational while the mirror is proven and fresh
+// (its checks are then answered from memory alone).
+func (m *MirrorStore) Generation() (uint64, bool) {
+	ix := m.ix.Load()
+	gen := ix.Generation()
+	if !m.proven.Load() {
+		return 0, false
+	}
+	if _, fresh := m.Freshness(); !fresh {
+		return 0, false
+	}
+	return gen, true
+}
+
+// OnRevoked implements RevokedNotifier: fn is told of every entry this
+// mirror's Revoke stores, and of every entry another instance stored, as
+// soon as the mirror reads its event from the stream, or, when its event
+// was trimmed from the stream before the mirror read it, as soon as a
+// reload finds it.
+func (m *MirrorStore) OnRevoked(fn func([]Entry)) (remove func()) { return m.revoked.add(fn) }

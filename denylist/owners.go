@@ -1,198 +1,12 @@
 package denylist
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"strconv"
-	"sync/atomic"
-	"time"
 
 	"github.com/redis/go-redis/v9"
-	bolt "go.etcd.io/bbolt"
 )
-
-// Owners is an index from an owner (a user of an application, the grant of
-// a refresh token) to the tokens it holds. It serves the revocations that
-// name an owner rather than a token, when the tokens are opaque and carry no
-// claim that links them to it: Usergrid's "revoke every token of this user",
-// or RFC 7009's "revoking a refresh token revokes the access tokens of its
-// grant". The gateway writes it when it sees a token endpoint hand a token
-// out, and reads it when the owner is revoked: each token the owner holds is
-// then revoked by its own KindToken entry.
-//
-// The request check never reads the index: checking an opaque token stays
-// one map look-up of its own digest, whatever its owner.
-//
-// An owner is a Digest of kind KindOwner (see Hasher.Digest); an owned token
-// is an Entry whose Key is the entry that revokes it and whose Expires says
-// when it expires (its Cutoff is not used).
-type Owners interface {
-	// Own records that the tokens of owned belong to owner, each until
-	// its Expires. A token recorded again keeps the later expiry. It
-	// returns nil only when every record is stored.
-	Own(ctx context.Context, owner Digest, owned ...Entry) error
-	// Owned returns the tokens owner holds that have not expired.
-	Owned(ctx context.Context, owner Digest) ([]Entry, error)
-}
-
-// OwnersOf returns the owner index kept beside store s, or nil when it has
-// none. A store that wraps another (an in-process mirror, say) is looked
-// through when it has an `Unwrap() Store` method.
-func OwnersOf(s Store) Owners {
-	o, _ := findWrapped[Owners](s)
-	return o
-}
-
-// findWrapped returns the first of s and the stores it wraps (through
-// `Unwrap() Store`) that is a T.
-func findWrapped[T any](s Store) (T, bool) {
-	for i := 0; s != nil && i < 8; i++ {
-		if v, ok := s.(T); ok {
-			return v, true
-		}
-		u, ok := s.(interface{ Unwrap() Store })
-		if !ok {
-			break
-		}
-		s = u.Unwrap()
-	}
-	var zero T
-	return zero, false
-}
-
-// ownersPurgeEvery is how often a store removes the records of owners
-// whose tokens have all expired (records of an owner that is written again
-// are pruned on every write).
-const ownersPurgeEvery = 10 * time.Minute
-
-// ownersPurgeClock is when a store last purged its owner index in full
-// (Unix seconds), a field of each store that keeps owners, so it lives and
-// dies with its store.
-type ownersPurgeClock struct{ last atomic.Int64 }
-
-// due reports whether the store should purge its owner index now, and if
-// so marks it done.
-func (c *ownersPurgeClock) due(now time.Time) bool {
-	prev := c.last.Load()
-	if now.Unix()-prev < int64(ownersPurgeEvery/time.Second) {
-		return false
-	}
-	return c.last.CompareAndSwap(prev, now.Unix())
-}
-
-// ---------------------------------------------------------------------------
-// Embedded: a bbolt bucket beside the entries.
-
-// ownersBucket holds one record per owned token: the key is the owner's
-// digest, the owned entry's kind and its digest; the value its expiry
-// (8 bytes, big endian Unix seconds). An owner's records are contiguous, so
-// Owned is one range scan.
-var ownersBucket = []byte("owners")
-
-const ownerRecordKeySize = DigestSize + 1 + DigestSize
-
-func ownerRecordKey(owner Digest, k Key) []byte {
-	b := make([]byte, 0, ownerRecordKeySize)
-	b = append(b, owner[:]...)
-	b = append(b, byte(k.Kind))
-	return append(b, k.Digest[:]...)
-}
-
-// Own implements Owners. The records are synced to disk before it returns;
-// expired records of the same owner are removed on the way.
-func (s *EmbeddedStore) Own(_ context.Context, owner Digest, owned ...Entry) error {
-	for _, e := range owned {
-		if !e.Kind.Valid() {
-			return fmt.Errorf("denylist: own: entry of unknown kind %v", e.Kind)
-		}
-	}
-	now := s.now()
-	purgeAll := s.ownersPurge.due(now)
-	var added int64 // records added less records purged, by the last run of the batch function
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		added = 0
-		b, err := tx.CreateBucketIfNotExists(ownersBucket)
-		if err != nil {
-			return err
-		}
-		for _, e := range owned {
-			k := ownerRecordKey(owner, e.Key)
-			old := b.Get(k)
-			if len(old) == 8 && int64(binary.BigEndian.Uint64(old)) >= e.Expires {
-				continue
-			}
-			if old == nil {
-				added++
-			}
-			var v [8]byte
-			binary.BigEndian.PutUint64(v[:], uint64(e.Expires))
-			if err := b.Put(k, v[:]); err != nil {
-				return err
-			}
-		}
-		prefix := owner[:]
-		if purgeAll {
-			prefix = nil
-		}
-		purged, err := purgeOwnerRecords(b, prefix, now.Unix())
-		added -= int64(purged)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("%w: embedded store %q: recording token owners: %v", ErrUnavailable, s.path, err)
-	}
-	s.ownerRecords.Add(added)
-	return nil
-}
-
-// purgeOwnerRecords deletes the records under prefix (nil: all) that have
-// expired at now, and returns how many.
-func purgeOwnerRecords(b *bolt.Bucket, prefix []byte, now int64) (int, error) {
-	var expired [][]byte
-	c := b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if len(v) != 8 || int64(binary.BigEndian.Uint64(v)) <= now {
-			expired = append(expired, append([]byte(nil), k...))
-		}
-	}
-	for _, k := range expired {
-		if err := b.Delete(k); err != nil {
-			return 0, err
-		}
-	}
-	return len(expired), nil
-}
-
-// Owned implements Owners.
-func (s *EmbeddedStore) Owned(_ context.Context, owner Digest) ([]Entry, error) {
-	now := s.now().Unix()
-	var out []Entry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(ownersBucket)
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		for k, v := c.Seek(owner[:]); k != nil && bytes.HasPrefix(k, owner[:]); k, v = c.Next() {
-			if len(k) != ownerRecordKeySize || len(v) != 8 {
-				continue
-			}
-			e := Entry{Cutoff: CutoffAlways, Expires: int64(binary.BigEndian.Uint64(v))}
-			e.Kind = Kind(k[DigestSize])
-			copy(e.Digest[:], k[DigestSize+1:])
-			if e.Kind.Valid() && e.Live(now) {
-				out = append(out, e)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: embedded store %q: reading token owners: %v", ErrUnavailable, s.path, err)
-	}
-	return out, nil
-}
 
 // ---------------------------------------------------------------------------
 // Redis: one sorted set per owner, in the hash slot of its partition.
@@ -267,7 +81,7 @@ func (s *RedisStore) Own(ctx context.Context, owner Digest, owned ...Entry) erro
 	if err := ownScript.Run(ctx, s.client, []string{set, index, count}, args...).Err(); err != nil {
 		return s.unavailable(err)
 	}
-	if s.ownersPurge.due(now) {
+	if s.ownersPurge.Due(now) {
 		// Best effort: a failed purge is retried at the next due time.
 		for i := range s.parts {
 			p := &s.parts[i]
@@ -299,8 +113,5 @@ func (s *RedisStore) Owned(ctx context.Context, owner Digest) ([]Entry, error) {
 	return out, nil
 }
 
-// Interface guards.
-var (
-	_ Owners = (*EmbeddedStore)(nil)
-	_ Owners = (*RedisStore)(nil)
-)
+// Interface guard.
+var _ Owners = (*RedisStore)(nil)

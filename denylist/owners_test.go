@@ -122,7 +122,7 @@ func TestOwnersPurgeForgetsExpiredOwners(t *testing.T) {
 	}
 	// Past the expiry and the purge interval, a write for another owner
 	// purges alice's set and its index member.
-	clk.Set(t0 + int64(ownersPurgeEvery.Seconds()) + 20)
+	clk.Set(t0 + int64(OwnersPurgeEvery.Seconds()) + 20)
 	if err := s.Own(ctx, bob, Entry{Key: tokenKey("b"), Expires: clk.Now().Unix() + 10}); err != nil {
 		t.Fatal(err)
 	}

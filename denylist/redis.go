@@ -140,7 +140,7 @@ type RedisStore struct {
 	direct  directGuard
 	settle  time.Duration // see MirrorOptions.Settle
 
-	ownersPurge ownersPurgeClock
+	ownersPurge OwnersPurgeClock
 
 	revoked revokedListeners // see OnRevoked (redis_tail.go)
 	tail    eventTail        // reads the events stream once someone listens

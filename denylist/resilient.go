@@ -34,11 +34,6 @@ const (
 	outboxProbe = 100 * time.Millisecond
 )
 
-// pinger is a backend that can tell cheaply whether it answers.
-type pinger interface {
-	Ping(ctx context.Context) error
-}
-
 // ResilientOptions configures a Resilient store.
 type ResilientOptions struct {
 	// Open opens the backend (a RedisStore, a MirrorStore). It is called
@@ -191,11 +186,6 @@ func (r *Resilient) note(err error) error {
 	return err
 }
 
-// freshness is what a mirrored backend reports about itself.
-type freshness interface {
-	Freshness() (age time.Duration, fresh bool)
-}
-
 // Down reports whether the backend is known not to take writes now: not
 // open, its mirror stale (Redis has not answered it within its bound), or
 // (no mirror) its last call failed within the last second.
@@ -204,7 +194,7 @@ func (r *Resilient) Down() bool {
 	if s == nil {
 		return true
 	}
-	if f, ok := s.(freshness); ok {
+	if f, ok := s.(FreshnessReporter); ok {
 		_, fresh := f.Freshness()
 		return !fresh
 	}
@@ -219,7 +209,7 @@ func (r *Resilient) Ready() (ready bool, why string) {
 	if s == nil {
 		return false, r.notReady().Error()
 	}
-	if p, ok := s.(interface{ Ready() (bool, string) }); ok {
+	if p, ok := s.(ReadyReporter); ok {
 		if ok, why := p.Ready(); !ok {
 			return false, why
 		}
@@ -549,7 +539,7 @@ func (r *Resilient) run(ctx context.Context) {
 // unreachable reports whether the open backend does not answer a probe
 // (false when it cannot be probed).
 func (r *Resilient) unreachable(ctx context.Context) bool {
-	p, ok := r.Current().(pinger)
+	p, ok := r.Current().(Pinger)
 	if !ok {
 		return false
 	}
@@ -561,7 +551,7 @@ func (r *Resilient) unreachable(ctx context.Context) bool {
 // awaitReachable probes the backend every outboxProbe until it answers (or
 // something is added to the outbox); false when ctx ended.
 func (r *Resilient) awaitReachable(ctx context.Context) bool {
-	p, _ := r.Current().(pinger)
+	p, _ := r.Current().(Pinger)
 	for {
 		select {
 		case <-ctx.Done():

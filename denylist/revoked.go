@@ -5,31 +5,6 @@ import (
 	"sync/atomic"
 )
 
-// RevokedNotifier is implemented by stores that tell listeners which
-// entries were just stored: by this process (Revoke) and, for the Redis
-// stores, by any other instance (read from the events stream). Live
-// connections authorised with a token that such an entry revokes are ended
-// by a listener (package live).
-//
-// A listener may be told of an entry more than once (a local write, then
-// its event read back from the stream) and must treat the repeat as a
-// no-op. It is called on the goroutine that stored or read the entries,
-// so it must return quickly and must not keep the slice.
-type RevokedNotifier interface {
-	// OnRevoked adds fn to the listeners and returns the function that
-	// removes it.
-	OnRevoked(fn func([]Entry)) (remove func())
-}
-
-// OnRevokedOf subscribes fn to s when s tells listeners of revocations;
-// ok is false (and remove a no-op) when it does not.
-func OnRevokedOf(s Store, fn func([]Entry)) (remove func(), ok bool) {
-	if n, is := s.(RevokedNotifier); is {
-		return n.OnRevoked(fn), true
-	}
-	return func() {}, false
-}
-
 // revokedListeners is the set of listeners of one store. The zero value is
 // ready; notify costs one atomic load when nobody listens.
 type revokedListeners struct {
@@ -110,14 +85,3 @@ func (l *revokedListeners) notifyBatch(b *entryBatch) {
 		l.notify(b.entries)
 	}
 }
-
-// OnRevoked implements RevokedNotifier: fn is told of every entry this
-// store's Revoke stores, once synced to disk.
-func (s *EmbeddedStore) OnRevoked(fn func([]Entry)) (remove func()) { return s.revoked.add(fn) }
-
-// OnRevoked implements RevokedNotifier: fn is told of every entry this
-// mirror's Revoke stores, and of every entry another instance stored, as
-// soon as the mirror reads its event from the stream, or, when its event
-// was trimmed from the stream before the mirror read it, as soon as a
-// reload finds it.
-func (m *MirrorStore) OnRevoked(fn func([]Entry)) (remove func()) { return m.revoked.add(fn) }
