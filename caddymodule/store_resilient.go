@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
 
 // openResilient opens a Redis-backed store that Caddy can start without:
@@ -29,7 +30,7 @@ import (
 //
 // Confirmed revocations (forward mode) go through an outbox, a bbolt file
 // under Caddy's data directory named after the store's settings.
-func openResilient(ctx context.Context, opts denylist.RedisOptions, open func(context.Context) (denylist.Store, error), logger *zap.Logger) (denylist.Store, error) {
+func openResilient(ctx context.Context, opts redisstore.RedisOptions, open func(context.Context) (denylist.Store, error), logger *zap.Logger) (denylist.Store, error) {
 	ro := denylist.ResilientOptions{
 		Backend:    "redis",
 		Where:      describeRedis(opts),
@@ -52,7 +53,7 @@ func openResilient(ctx context.Context, opts denylist.RedisOptions, open func(co
 }
 
 // describeRedis names the Redis of opts for log lines.
-func describeRedis(o denylist.RedisOptions) string {
+func describeRedis(o redisstore.RedisOptions) string {
 	if o.MasterName != "" {
 		return "redis master " + o.MasterName + " via Sentinel " + strings.Join(o.Addrs, ", ")
 	}
@@ -63,7 +64,7 @@ func describeRedis(o denylist.RedisOptions) string {
 // directory: one per Redis deployment, database and key prefix, not per
 // password or timeout, so that a reload that changes those finds what the
 // previous config left pending (it waits for the old config's lock).
-func outboxPath(o denylist.RedisOptions) string {
+func outboxPath(o redisstore.RedisOptions) string {
 	id := fmt.Sprintf("%q %q %v %d %q", o.Addrs, o.MasterName, o.Cluster, o.DB, o.KeyPrefix)
 	sum := sha256.Sum256([]byte(id))
 	return filepath.Join(caddy.AppDataDir(), "token_revocation", "outbox-"+hex.EncodeToString(sum[:8])+".db")
@@ -111,8 +112,8 @@ var (
 
 // redisStoreOf returns the RedisStore under s (a Resilient, a mirror), or
 // nil.
-func redisStoreOf(s denylist.Store) *denylist.RedisStore {
-	rs, _ := denylist.As[*denylist.RedisStore](s)
+func redisStoreOf(s denylist.Store) *redisstore.RedisStore {
+	rs, _ := denylist.As[*redisstore.RedisStore](s)
 	return rs
 }
 

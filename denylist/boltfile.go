@@ -178,3 +178,30 @@ func syncDir(dir string) {
 		d.Close()
 	}
 }
+
+// EncodeBolt is the form of entry e in a bbolt file (the embedded store's,
+// the outbox's): key, its kind and digest; value, its expiry and cut-off
+// (8 bytes each, big endian).
+func EncodeBolt(e Entry) (k, v []byte) {
+	k = make([]byte, 1+DigestSize)
+	k[0] = byte(e.Kind)
+	copy(k[1:], e.Digest[:])
+	v = make([]byte, 16)
+	binary.BigEndian.PutUint64(v[:8], uint64(e.Expires))
+	binary.BigEndian.PutUint64(v[8:], uint64(e.Cutoff))
+	return k, v
+}
+
+// DecodeBolt reads what EncodeBolt wrote; a key or value of another size,
+// or of an unknown kind, is an error.
+func DecodeBolt(k, v []byte) (Entry, error) {
+	var e Entry
+	if len(k) != 1+DigestSize || len(v) != 16 || !Kind(k[0]).Valid() {
+		return e, fmt.Errorf("corrupt entry %x", k)
+	}
+	e.Kind = Kind(k[0])
+	copy(e.Digest[:], k[1:])
+	e.Expires = int64(binary.BigEndian.Uint64(v[:8]))
+	e.Cutoff = int64(binary.BigEndian.Uint64(v[8:]))
+	return e, nil
+}

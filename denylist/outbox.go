@@ -78,7 +78,7 @@ func (o *Outbox) SetAside() string { return o.aside }
 // then fails with ErrLocked.
 func OpenOutbox(path string, lockTimeout time.Duration) (*Outbox, error) {
 	o := &Outbox{path: path, pending: NewIndex(), max: DefaultOutboxMax, stored: map[string][]byte{}}
-	db, aside, err := openBoltEntries("outbox", path, lockTimeout, outboxBucket, func(e Entry) {
+	db, aside, err := OpenBoltEntries("outbox", path, lockTimeout, outboxBucket, func(e Entry) {
 		o.pending.Put(e)
 		o.n.Add(1)
 	})
@@ -89,13 +89,13 @@ func OpenOutbox(path string, lockTimeout time.Duration) (*Outbox, error) {
 	return o, nil
 }
 
-// openBoltEntries opens (creating if needed, whole or not at all) the
+// OpenBoltEntries opens (creating if needed, whole or not at all) the
 // bbolt file at path, waiting up to lockTimeout for another process's lock
 // (then ErrLocked), creates bucket, and calls fn with every entry it
 // holds. A file that a full disk cut short is set aside (boltfile.go) for
 // a new one, and aside says so (for the caller to log at error level).
 // Errors name what and path.
-func openBoltEntries(what, path string, lockTimeout time.Duration, bucket []byte, fn func(Entry)) (_ *bolt.DB, aside string, _ error) {
+func OpenBoltEntries(what, path string, lockTimeout time.Duration, bucket []byte, fn func(Entry)) (_ *bolt.DB, aside string, _ error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, "", fmt.Errorf("%s %q: %w", what, path, err)
 	}
@@ -125,7 +125,7 @@ func openBoltEntries(what, path string, lockTimeout time.Duration, bucket []byte
 			return err
 		}
 		return b.ForEach(func(k, v []byte) error {
-			e, err := decodeBolt(k, v)
+			e, err := DecodeBolt(k, v)
 			if err != nil {
 				return err
 			}
@@ -140,15 +140,15 @@ func openBoltEntries(what, path string, lockTimeout time.Duration, bucket []byte
 	return db, aside, nil
 }
 
-// putMerged writes e into bucket b, merged with the entry already under
+// PutMerged writes e into bucket b, merged with the entry already under
 // its key (later cut-off, later expiry); isNew is true when there was none.
-func putMerged(b *bolt.Bucket, e Entry) (merged Entry, isNew bool, err error) {
-	k, v := encodeBolt(e)
+func PutMerged(b *bolt.Bucket, e Entry) (merged Entry, isNew bool, err error) {
+	k, v := EncodeBolt(e)
 	old := b.Get(k)
 	if old != nil {
-		if prev, err := decodeBolt(k, old); err == nil {
+		if prev, err := DecodeBolt(k, old); err == nil {
 			e = e.Merge(prev)
-			_, v = encodeBolt(e)
+			_, v = EncodeBolt(e)
 		}
 	}
 	return e, old == nil, b.Put(k, v)
@@ -175,9 +175,9 @@ func (o *Outbox) Add(entries ...Entry) error {
 	err := o.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(outboxBucket)
 		for _, e := range entries {
-			k, _ := encodeBolt(e)
+			k, _ := EncodeBolt(e)
 			_, wasStored := o.stored[string(k)]
-			e, isNew, err := putMerged(b, e)
+			e, isNew, err := PutMerged(b, e)
 			if err != nil {
 				return err
 			}
@@ -215,7 +215,7 @@ func (o *Outbox) Pending() []Entry {
 			if _, stored := o.stored[string(k)]; stored {
 				return nil
 			}
-			if e, err := decodeBolt(k, v); err == nil {
+			if e, err := DecodeBolt(k, v); err == nil {
 				out = append(out, e)
 			}
 			return nil
@@ -296,7 +296,7 @@ func (o *Outbox) remove(entries []Entry, sameOnly bool) error {
 	err := o.update(func(b *bolt.Bucket) error {
 		gone, wasStored = gone[:0], wasStored[:0]
 		for _, e := range entries {
-			k, v := encodeBolt(e)
+			k, v := EncodeBolt(e)
 			old := b.Get(k)
 			if old == nil || (sameOnly && !bytes.Equal(old, v)) {
 				continue
@@ -334,7 +334,7 @@ func (o *Outbox) markStored(entries []Entry) {
 	_ = o.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(outboxBucket)
 		for _, e := range entries {
-			k, v := encodeBolt(e)
+			k, v := EncodeBolt(e)
 			if _, ok := o.stored[string(k)]; ok {
 				continue
 			}

@@ -293,7 +293,7 @@ func (r *Resilient) RevokeConfirmed(ctx context.Context, entries ...Entry) error
 		r.logger.Warn("confirmed revocation kept in the local outbox: the store did not take it; retrying in the background",
 			zap.String("store", r.o.Where), zap.Int("entries", len(entries)), zap.Int("outbox_pending", ob.Len()), zap.Error(err))
 		r.wake()
-		r.revoked.listeners.notify(entries) // enforced from the outbox
+		r.revoked.listeners.Notify(entries) // enforced from the outbox
 		return nil
 	}
 	if err := ob.Drained(entries...); err != nil {
@@ -392,8 +392,8 @@ func (r *Resilient) wake() {
 	}
 }
 
-// sleep waits d or until ctx ends; false when it ended.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits d or until ctx ends; false when it ended.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -420,7 +420,7 @@ func (r *Resilient) openOutbox(ctx context.Context) {
 			logged = time.Now()
 			r.logger.Error("cannot open the outbox; confirmed revocations go to the store directly until it opens", zap.Error(err))
 		}
-		if !sleep(ctx, wait) {
+		if !Sleep(ctx, wait) {
 			return
 		}
 		wait = min(wait*2, r.o.MaxRetry)
@@ -472,7 +472,7 @@ func (r *Resilient) run(ctx context.Context) {
 			r.logger.Warn("denylist store unavailable: checks get the fail mode and revocations 503 until it answers; retrying",
 				zap.String("store", r.o.Where), zap.Error(err))
 		}
-		if !sleep(ctx, wait) {
+		if !Sleep(ctx, wait) {
 			return
 		}
 		wait = min(wait*2, r.o.MaxRetry)
@@ -502,7 +502,7 @@ func (r *Resilient) run(ctx context.Context) {
 					continue
 				}
 				// It answers but did not take them: back off.
-				if !sleep(ctx, wait) {
+				if !Sleep(ctx, wait) {
 					return
 				}
 				wait = min(wait*2, r.o.MaxRetry)
@@ -519,7 +519,7 @@ func (r *Resilient) run(ctx context.Context) {
 					r.logger.Error("token_revocation: outbox: cannot delete revocations the store has stored (is the disk full?); retrying; they are not written to the store again",
 						zap.String("path", ob.Path()), zap.Int("entries", ob.Undeleted()), zap.Error(err))
 				}
-				if !sleep(ctx, delWait) {
+				if !Sleep(ctx, delWait) {
 					return
 				}
 				delWait = min(delWait*2, r.o.MaxRetry)

@@ -157,23 +157,6 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-// TestResilientLooksThrough: the backend's counter is found through the
-// wrapper (the max_entries ceiling depends on it).
-func TestResilientLooksThrough(t *testing.T) {
-	es, err := OpenEmbedded(filepath.Join(t.TempDir(), "d.db"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := NewResilient(ResilientOptions{Backend: "embedded", Where: "test"}, es)
-	defer r.Close()
-	if CounterOf(r) == nil {
-		t.Fatal("CounterOf does not look through Resilient")
-	}
-	if CounterOf(NewResilient(ResilientOptions{Backend: "redis", Where: "test"}, nil)) != nil {
-		t.Fatal("a counter of a store that is not open")
-	}
-}
-
 // countingStore counts the calls of Revoke.
 type countingStore struct {
 	*flakyStore

@@ -5,17 +5,17 @@ import (
 	"sync/atomic"
 )
 
-// revokedListeners is the set of listeners of one store. The zero value is
+// RevokedListeners is the set of listeners of one store. The zero value is
 // ready; notify costs one atomic load when nobody listens.
-type revokedListeners struct {
+type RevokedListeners struct {
 	mu  sync.Mutex
 	fns atomic.Pointer[[]*revokedListener]
 }
 
 type revokedListener struct{ fn func([]Entry) }
 
-// add implements RevokedNotifier.OnRevoked for the store holding l.
-func (l *revokedListeners) add(fn func([]Entry)) (remove func()) {
+// Add implements RevokedNotifier.OnRevoked for the store holding l.
+func (l *RevokedListeners) Add(fn func([]Entry)) (remove func()) {
 	rl := &revokedListener{fn}
 	l.mu.Lock()
 	old := l.load()
@@ -40,18 +40,18 @@ func (l *revokedListeners) add(fn func([]Entry)) (remove func()) {
 	}
 }
 
-func (l *revokedListeners) load() []*revokedListener {
+func (l *RevokedListeners) load() []*revokedListener {
 	if p := l.fns.Load(); p != nil {
 		return *p
 	}
 	return nil
 }
 
-// listening reports whether anyone listens.
-func (l *revokedListeners) listening() bool { return len(l.load()) > 0 }
+// Listening reports whether anyone listens.
+func (l *RevokedListeners) Listening() bool { return len(l.load()) > 0 }
 
-// notify tells every listener of entries.
-func (l *revokedListeners) notify(entries []Entry) {
+// Notify tells every listener of entries.
+func (l *RevokedListeners) Notify(entries []Entry) {
 	if len(entries) == 0 {
 		return
 	}
@@ -60,28 +60,28 @@ func (l *revokedListeners) notify(entries []Entry) {
 	}
 }
 
-// entryBatch collects the entries a batch of events added, for notify;
+// EntryBatch collects the entries a batch of events added, for notify;
 // nil (collecting nothing) when nobody listens.
-type entryBatch struct{ entries []Entry }
+type EntryBatch struct{ entries []Entry }
 
-// batch returns a collector, nil when nobody listens.
-func (l *revokedListeners) batch() *entryBatch {
-	if !l.listening() {
+// Batch returns a collector, nil when nobody listens.
+func (l *RevokedListeners) Batch() *EntryBatch {
+	if !l.Listening() {
 		return nil
 	}
-	return &entryBatch{}
+	return &EntryBatch{}
 }
 
-// add collects e; a nil batch ignores it.
-func (b *entryBatch) add(e Entry) {
+// Add collects e; a nil batch ignores it.
+func (b *EntryBatch) Add(e Entry) {
 	if b != nil {
 		b.entries = append(b.entries, e)
 	}
 }
 
-// notifyBatch tells every listener what b collected.
-func (l *revokedListeners) notifyBatch(b *entryBatch) {
+// NotifyBatch tells every listener what b collected.
+func (l *RevokedListeners) NotifyBatch(b *EntryBatch) {
 	if b != nil {
-		l.notify(b.entries)
+		l.Notify(b.entries)
 	}
 }

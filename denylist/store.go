@@ -11,6 +11,10 @@ import (
 // could not be reached or did not confirm a write. Callers answer 503.
 var ErrUnavailable = errors.New("denylist store unavailable")
 
+// DefaultListLimit is the page size of Store.List when the caller gives
+// none.
+const DefaultListLimit = 100
+
 // Store is a durable denylist shared by every request of a Caddy instance
 // (and, for Redis, by every instance).
 type Store interface {
