@@ -4,8 +4,10 @@
 // layouts, redis_layout.go; the eviction guard, redis_guard.go; replica
 // acknowledgements, redis_replicas.go; the events tail of a direct store,
 // redis_tail.go) and MirrorStore, an in-process copy of it kept up to date
-// from its events stream (mirror.go; when it may trust Redis whole,
-// mirror_proof.go). It is the only package that speaks to Redis.
+// (mirror.go: its Store API; mirror_tail.go: the events it reads from the
+// stream; mirror_verify.go: its checks against Redis, reloads and epochs;
+// mirror_proof.go: when it may trust Redis whole). It is the only package
+// that speaks to Redis.
 package redisstore
 
 import (
