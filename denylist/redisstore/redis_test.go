@@ -24,21 +24,14 @@ import (
 // with an injected clock and no background purge.
 func openTestRedis(t *testing.T, args ...string) (*RedisStore, *redistest.Server, *storetest.Clock) {
 	t.Helper()
-	clk := storetest.NewClock()
-	s, srv := openRedisOn(t, clk, args...)
-	return s, srv, clk
-}
-
-// openRedisOn is openTestRedis on clock clk.
-func openRedisOn(t *testing.T, clk *storetest.Clock, args ...string) (*RedisStore, *redistest.Server) {
-	t.Helper()
 	srv := redistest.Start(t, args...)
+	clk := storetest.NewClock()
 	s, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}}, clk.Now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s, srv
+	return s, srv, clk
 }
 
 func TestRedisRevokeCheckMerge(t *testing.T) {
