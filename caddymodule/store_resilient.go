@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/boltstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
 
@@ -35,6 +36,7 @@ func openResilient(ctx context.Context, opts redisstore.RedisOptions, open func(
 		Backend:    "redis",
 		Where:      describeRedis(opts),
 		OutboxPath: outboxPath(opts),
+		OutboxFile: boltstore.OpenOutboxFile,
 		Logger:     logger,
 	}
 	if caddyValidating() {

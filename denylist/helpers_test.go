@@ -19,10 +19,6 @@ func query(iat int64, keys ...Key) *Query {
 	return q
 }
 
-func tokenEntry(name string) Entry {
-	return Entry{Key: tokenKey(name), Cutoff: CutoffAlways, Expires: t0 + 3600}
-}
-
 // benchEntries returns n distinct live entries of every kind.
 func benchEntries(n int) []Entry {
 	out := make([]Entry, n)

@@ -48,6 +48,9 @@ type ResilientOptions struct {
 	// revocations the backend has not stored yet (RevokeConfirmed); ""
 	// for none.
 	OutboxPath string
+	// OutboxFile opens the outbox's file (boltstore.OpenOutboxFile); the
+	// outbox is kept only when both it and OutboxPath are set.
+	OutboxFile OpenEntryFile
 	// Retry is the first wait between attempts (doubled up to MaxRetry).
 	// Default: DefaultResilientRetry.
 	Retry time.Duration
@@ -112,10 +115,10 @@ func NewResilient(o ResilientOptions, s Store) *Resilient {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	if o.OutboxPath != "" && o.Open != nil {
+	if o.OutboxPath != "" && o.OutboxFile != nil && o.Open != nil {
 		// At once when the file is free, so that what it holds is enforced
 		// from the first request; else in the background.
-		if ob, err := OpenOutbox(o.OutboxPath, outboxFirstLockTimeout); err == nil {
+		if ob, err := OpenOutbox(o.OutboxFile, o.OutboxPath, outboxFirstLockTimeout); err == nil {
 			r.adoptOutbox(ob)
 		} else {
 			r.done.Add(1)
@@ -411,7 +414,7 @@ func (r *Resilient) openOutbox(ctx context.Context) {
 	wait := r.o.Retry
 	var logged time.Time
 	for ctx.Err() == nil {
-		ob, err := OpenOutbox(r.o.OutboxPath, outboxLockTimeout)
+		ob, err := OpenOutbox(r.o.OutboxFile, r.o.OutboxPath, outboxLockTimeout)
 		if err == nil {
 			r.adoptOutbox(ob)
 			return

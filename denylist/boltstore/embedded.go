@@ -1,5 +1,8 @@
-// Package boltstore is the denylist of a single Caddy instance, kept in an
-// embedded bbolt file: EmbeddedStore, and its owner index (owners.go).
+// Package boltstore holds what is kept in bbolt files, the only package
+// that imports bbolt: EmbeddedStore, the denylist of a single Caddy
+// instance, with its owner index (owners.go); the file of a Resilient
+// store's outbox (OpenOutboxFile); and what a full disk does to such a
+// file (boltfile.go).
 package boltstore
 
 import (
@@ -50,7 +53,7 @@ func (s *EmbeddedStore) SetAside() string { return s.aside }
 func OpenEmbedded(path string, purgeEvery time.Duration) (*EmbeddedStore, error) {
 	s := &EmbeddedStore{path: path, index: denylist.NewIndex(), now: time.Now, stop: make(chan struct{})}
 	now := s.now().Unix()
-	db, aside, err := denylist.OpenBoltEntries("embedded store", path, embeddedLockTimeout, entriesBucket, func(e denylist.Entry) {
+	db, aside, err := openBoltEntries("embedded store", path, embeddedLockTimeout, entriesBucket, func(e denylist.Entry) {
 		if e.Live(now) {
 			s.index.Put(e)
 		}
@@ -80,7 +83,7 @@ func (s *EmbeddedStore) Revoke(_ context.Context, entries ...denylist.Entry) err
 		b := tx.Bucket(entriesBucket)
 		for i, e := range entries {
 			var err error
-			if merged[i], _, err = denylist.PutMerged(b, e); err != nil {
+			if merged[i], _, err = putMerged(b, e); err != nil {
 				return err
 			}
 		}
@@ -99,7 +102,7 @@ func (s *EmbeddedStore) Unrevoke(_ context.Context, keys ...denylist.Key) error 
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(entriesBucket)
 		for _, key := range keys {
-			k, _ := denylist.EncodeBolt(denylist.Entry{Key: key})
+			k, _ := encodeBolt(denylist.Entry{Key: key})
 			if err := b.Delete(k); err != nil {
 				return err
 			}
@@ -136,7 +139,7 @@ func (s *EmbeddedStore) List(_ context.Context, cursor string, limit int) ([]den
 		if err != nil {
 			return nil, "", fmt.Errorf("cursor: %w", err)
 		}
-		after, _ = denylist.EncodeBolt(denylist.Entry{Key: k})
+		after, _ = encodeBolt(denylist.Entry{Key: k})
 	}
 	now := s.now().Unix()
 	var out []denylist.Entry
@@ -151,7 +154,7 @@ func (s *EmbeddedStore) List(_ context.Context, cursor string, limit int) ([]den
 			}
 		}
 		for ; k != nil; k, v = c.Next() {
-			e, err := denylist.DecodeBolt(k, v)
+			e, err := decodeBolt(k, v)
 			if err != nil || !e.Live(now) {
 				continue
 			}
@@ -179,7 +182,7 @@ func (s *EmbeddedStore) Purge(now time.Time) (int, error) {
 		b := tx.Bucket(entriesBucket)
 		var expired [][]byte
 		err := b.ForEach(func(k, v []byte) error {
-			if e, err := denylist.DecodeBolt(k, v); err == nil && !e.Live(now.Unix()) {
+			if e, err := decodeBolt(k, v); err == nil && !e.Live(now.Unix()) {
 				expired = append(expired, append([]byte(nil), k...))
 			}
 			return nil

@@ -1,10 +1,13 @@
-package denylist
+package boltstore
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/storetest"
 )
 
 // TestBoltFileCutShort: a whole file passes checkBoltFile; the same file
@@ -14,11 +17,11 @@ import (
 func TestBoltFileCutShort(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "outbox.db")
-	ob, err := OpenOutbox(path, time.Second)
+	ob, err := denylist.OpenOutbox(OpenOutboxFile, path, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ob.Add(tokenEntry("a")); err != nil {
+	if err := ob.Add(storetest.TokenEntry("a")); err != nil {
 		t.Fatal(err)
 	}
 	ob.Close()
@@ -38,7 +41,7 @@ func TestBoltFileCutShort(t *testing.T) {
 			t.Fatalf("a file cut to %d of %d bytes passes", size, fi.Size())
 		}
 	}
-	ob, err = OpenOutbox(path, time.Second)
+	ob, err = denylist.OpenOutbox(OpenOutboxFile, path, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

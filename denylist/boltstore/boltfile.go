@@ -1,4 +1,4 @@
-package denylist
+package boltstore
 
 import (
 	"encoding/binary"
@@ -10,7 +10,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // A bbolt file that a full disk cut short (its creation or its growth
@@ -179,11 +181,11 @@ func syncDir(dir string) {
 	}
 }
 
-// EncodeBolt is the form of entry e in a bbolt file (the embedded store's,
+// encodeBolt is the form of entry e in a bbolt file (the embedded store's,
 // the outbox's): key, its kind and digest; value, its expiry and cut-off
 // (8 bytes each, big endian).
-func EncodeBolt(e Entry) (k, v []byte) {
-	k = make([]byte, 1+DigestSize)
+func encodeBolt(e denylist.Entry) (k, v []byte) {
+	k = make([]byte, 1+denylist.DigestSize)
 	k[0] = byte(e.Kind)
 	copy(k[1:], e.Digest[:])
 	v = make([]byte, 16)
@@ -192,16 +194,146 @@ func EncodeBolt(e Entry) (k, v []byte) {
 	return k, v
 }
 
-// DecodeBolt reads what EncodeBolt wrote; a key or value of another size,
+// decodeBolt reads what encodeBolt wrote; a key or value of another size,
 // or of an unknown kind, is an error.
-func DecodeBolt(k, v []byte) (Entry, error) {
-	var e Entry
-	if len(k) != 1+DigestSize || len(v) != 16 || !Kind(k[0]).Valid() {
+func decodeBolt(k, v []byte) (denylist.Entry, error) {
+	var e denylist.Entry
+	if len(k) != 1+denylist.DigestSize || len(v) != 16 || !denylist.Kind(k[0]).Valid() {
 		return e, fmt.Errorf("corrupt entry %x", k)
 	}
-	e.Kind = Kind(k[0])
+	e.Kind = denylist.Kind(k[0])
 	copy(e.Digest[:], k[1:])
 	e.Expires = int64(binary.BigEndian.Uint64(v[:8]))
 	e.Cutoff = int64(binary.BigEndian.Uint64(v[8:]))
 	return e, nil
+}
+
+var outboxBucket = []byte("pending")
+
+// OpenOutboxFile implements denylist.OpenEntryFile with a bbolt file: the
+// file of a denylist.Outbox (OpenOutbox), synced to disk at every change.
+func OpenOutboxFile(path string, lockTimeout time.Duration, load func(denylist.Entry)) (denylist.EntryFile, string, error) {
+	db, aside, err := openBoltEntries("outbox", path, lockTimeout, outboxBucket, load)
+	if err != nil {
+		return nil, "", err
+	}
+	return entryFile{db}, aside, nil
+}
+
+// entryFile is an outbox file: the entries of its bucket.
+type entryFile struct{ db *bolt.DB }
+
+// Update implements denylist.EntryFile.
+func (f entryFile) Update(fn func(denylist.EntryTx) error) error {
+	return f.db.Update(func(tx *bolt.Tx) error { return fn(entryTx{tx.Bucket(outboxBucket)}) })
+}
+
+// View implements denylist.EntryFile.
+func (f entryFile) View(fn func(denylist.EntryTx) error) error {
+	return f.db.View(func(tx *bolt.Tx) error { return fn(entryTx{tx.Bucket(outboxBucket)}) })
+}
+
+// Close implements denylist.EntryFile.
+func (f entryFile) Close() error { return f.db.Close() }
+
+// entryTx is the outbox's bucket in a transaction.
+type entryTx struct{ b *bolt.Bucket }
+
+// Get implements denylist.EntryTx.
+func (t entryTx) Get(k denylist.Key) (denylist.Entry, bool, error) {
+	bk, _ := encodeBolt(denylist.Entry{Key: k})
+	v := t.b.Get(bk)
+	if v == nil {
+		return denylist.Entry{}, false, nil
+	}
+	e, err := decodeBolt(bk, v)
+	return e, true, err
+}
+
+// Put implements denylist.EntryTx.
+func (t entryTx) Put(e denylist.Entry) error {
+	k, v := encodeBolt(e)
+	return t.b.Put(k, v)
+}
+
+// Delete implements denylist.EntryTx.
+func (t entryTx) Delete(k denylist.Key) error {
+	bk, _ := encodeBolt(denylist.Entry{Key: k})
+	return t.b.Delete(bk)
+}
+
+// ForEach implements denylist.EntryTx: an entry that cannot be read is
+// passed over.
+func (t entryTx) ForEach(fn func(denylist.Entry) error) error {
+	return t.b.ForEach(func(k, v []byte) error {
+		if e, err := decodeBolt(k, v); err == nil {
+			return fn(e)
+		}
+		return nil
+	})
+}
+
+// openBoltEntries opens (creating if needed, whole or not at all) the
+// bbolt file at path, waiting up to lockTimeout for another process's lock
+// (then denylist.ErrLocked), creates bucket, and calls fn with every entry it
+// holds. A file that a full disk cut short is set aside (boltfile.go) for
+// a new one, and aside says so (for the caller to log at error level).
+// Errors name what and path.
+func openBoltEntries(what, path string, lockTimeout time.Duration, bucket []byte, fn func(denylist.Entry)) (_ *bolt.DB, aside string, _ error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, "", fmt.Errorf("%s %q: %w", what, path, err)
+	}
+	if err := createBoltFile(path, bucket); err != nil {
+		return nil, "", fmt.Errorf("%s %q: creating it: %w (is the disk full?)", what, path, err)
+	}
+	if err := checkBoltFile(path); err != nil {
+		moved, rerr := setAsideBolt(path)
+		if rerr != nil {
+			return nil, "", fmt.Errorf("%s %q is unreadable: %v; setting it aside failed: %w: move it away by hand", what, path, err, rerr)
+		}
+		aside = fmt.Sprintf("%s %q was unreadable: %v: set aside as %q; starting with a new, empty one", what, path, err, moved)
+		if err := createBoltFile(path, bucket); err != nil {
+			return nil, "", fmt.Errorf("%s %q: creating it: %w (is the disk full?)", what, path, err)
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, "", fmt.Errorf("%s %q: %w", what, path, denylist.ErrLocked)
+		}
+		return nil, "", fmt.Errorf("%s %q: %w", what, path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucket)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
+			e, err := decodeBolt(k, v)
+			if err != nil {
+				return err
+			}
+			fn(e)
+			return nil
+		})
+	})
+	if err != nil {
+		db.Close()
+		return nil, "", fmt.Errorf("%s %q: loading entries: %w", what, path, err)
+	}
+	return db, aside, nil
+}
+
+// putMerged writes e into bucket b, merged with the entry already under
+// its key (later cut-off, later expiry); isNew is true when there was none.
+func putMerged(b *bolt.Bucket, e denylist.Entry) (merged denylist.Entry, isNew bool, err error) {
+	k, v := encodeBolt(e)
+	old := b.Get(k)
+	if old != nil {
+		if prev, err := decodeBolt(k, old); err == nil {
+			e = e.Merge(prev)
+			_, v = encodeBolt(e)
+		}
+	}
+	return e, old == nil, b.Put(k, v)
 }
