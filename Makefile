@@ -33,7 +33,7 @@ bench:
 TRV_SCALE ?= 1000000
 TRV_SCALE_ONLY ?=
 bench-scale:
-	TRV_SCALE=$(TRV_SCALE) TRV_SCALE_ONLY=$(TRV_SCALE_ONLY) go test -count=1 -run '^TestScale$$' -v -timeout 60m ./denylist
+	TRV_SCALE=$(TRV_SCALE) TRV_SCALE_ONLY=$(TRV_SCALE_ONLY) go test -count=1 -run '^TestScale$$' -v -timeout 60m ./denylist/redisstore
 
 # The flood test with 30 s phases (CI runs 3 s ones): what an
 # unauthenticated and an authenticated client can store per route kind.

@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/boltstore"
 )
 
 // adminLike serves h as Caddy's admin endpoint serves an AdminRoute: an
@@ -349,7 +350,7 @@ func TestAdminListPaging(t *testing.T) {
 }
 
 func TestAdminStatus(t *testing.T) {
-	store, err := denylist.OpenEmbedded(filepath.Join(t.TempDir(), "d.db"), 0)
+	store, err := boltstore.OpenEmbedded(filepath.Join(t.TempDir(), "d.db"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
@@ -76,7 +77,7 @@ func newBenchHandlerWith(b *testing.B, h *Handler) *Handler {
 	}
 	srv := redistest.Start(b)
 	ctx := context.Background()
-	rs, err := denylist.OpenRedis(ctx, denylist.RedisOptions{Addrs: []string{srv.Addr}})
+	rs, err := redisstore.OpenRedis(ctx, redisstore.RedisOptions{Addrs: []string{srv.Addr}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func newBenchHandlerWith(b *testing.B, h *Handler) *Handler {
 	if err := rs.Revoke(ctx, entries...); err != nil {
 		b.Fatal(err)
 	}
-	m, err := denylist.OpenMirror(ctx, rs, denylist.MirrorOptions{})
+	m, err := redisstore.OpenMirror(ctx, rs, redisstore.MirrorOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

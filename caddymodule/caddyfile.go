@@ -9,7 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
-	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
 
 func init() {
@@ -363,7 +363,7 @@ func unmarshalStore(h *Handler, d *caddyfile.Dispenser) error {
 		}
 		return nil
 	case "redis":
-		h.Store.Redis = &denylist.RedisOptions{}
+		h.Store.Redis = &redisstore.RedisOptions{}
 		if d.NextArg() {
 			return d.Errf("token_revocation: store redis %s: the address goes in a block; write three lines: store redis {, then address %s, then }", d.Val(), d.Val())
 		}
@@ -372,7 +372,7 @@ func unmarshalStore(h *Handler, d *caddyfile.Dispenser) error {
 	return unknownName(d, "store", "store", d.Val(), storeKinds)
 }
 
-func unmarshalRedis(d *caddyfile.Dispenser, c *denylist.RedisOptions) error {
+func unmarshalRedis(d *caddyfile.Dispenser, c *redisstore.RedisOptions) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
 		switch d.Val() {
@@ -409,7 +409,7 @@ func unmarshalRedis(d *caddyfile.Dispenser, c *denylist.RedisOptions) error {
 			err = oneArg(d, &c.EvictionPolicy)
 		case "check_mode":
 			if err = oneArg(d, &c.CheckMode); err == nil {
-				if err = denylist.ValidateCheckMode(c.CheckMode); err != nil {
+				if err = redisstore.ValidateCheckMode(c.CheckMode); err != nil {
 					err = d.Err(err.Error())
 				}
 			}
@@ -428,7 +428,7 @@ func unmarshalRedis(d *caddyfile.Dispenser, c *denylist.RedisOptions) error {
 		case "write_timeout":
 			err = durationArg(d, (*caddy.Duration)(&c.WriteTimeout))
 		case "tls":
-			c.TLS = &denylist.RedisTLS{}
+			c.TLS = &redisstore.RedisTLS{}
 			if d.NextArg() {
 				return d.ArgErr()
 			}

@@ -12,7 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/spf13/cobra"
 
-	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
 
 // migrateCommand is `caddy token-revocation migrate-layout`: it moves the
@@ -67,7 +67,7 @@ func (o *cliOptions) migrateLayout(ctx context.Context, w io.Writer) error {
 	}
 	repl := caddy.NewReplacer()
 	for _, raw := range stores {
-		var ro denylist.RedisOptions
+		var ro redisstore.RedisOptions
 		if err := json.Unmarshal(raw, &ro); err != nil {
 			return fmt.Errorf("token_revocation: %s: store redis: %v", file, err)
 		}
@@ -75,12 +75,12 @@ func (o *cliOptions) migrateLayout(ctx context.Context, w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("token_revocation: %s: store redis: %v", file, err)
 		}
-		if opts.Layout == "" || opts.Layout == denylist.LayoutLegacy {
+		if opts.Layout == "" || opts.Layout == redisstore.LayoutLegacy {
 			return fmt.Errorf("token_revocation: %s: store redis %s: layout is legacy: set \"layout upgrade\" on every instance (then migrate, then \"layout compact\")", file, opts.Label())
 		}
 		start := time.Now()
 		dctx, cancel := context.WithTimeout(ctx, opts.WithDefaults().DialTimeout+5*time.Second)
-		s, err := denylist.OpenRedis(dctx, opts)
+		s, err := redisstore.OpenRedis(dctx, opts)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("token_revocation: %w", err)

@@ -29,7 +29,7 @@ func (h *Handler) upstreamPrefix() int {
 
 // storeDown reports whether the store is known not to take writes now.
 func (h *Handler) storeDown() bool {
-	d, ok := h.store.(interface{ Down() bool })
+	d, ok := h.store.(denylist.DownReporter)
 	return ok && d.Down()
 }
 

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/boltstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 )
 
@@ -73,7 +74,7 @@ func newTestHandler(t *testing.T, h *Handler, store denylist.Store) *Handler {
 		t.Fatal(err)
 	}
 	if store == nil {
-		s, err := denylist.OpenEmbedded(filepath.Join(t.TempDir(), "d.db"), 0)
+		s, err := boltstore.OpenEmbedded(filepath.Join(t.TempDir(), "d.db"), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,7 +347,7 @@ func TestStoreFailure(t *testing.T) {
 // its holder spells), while a revocation by a claim (a session) in one
 // namespace does not match a token with the same claim in another.
 func TestNamespacesScopeClaimsNotTokens(t *testing.T) {
-	store, err := denylist.OpenEmbedded(filepath.Join(t.TempDir(), "d.db"), 0)
+	store, err := boltstore.OpenEmbedded(filepath.Join(t.TempDir(), "d.db"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

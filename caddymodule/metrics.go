@@ -272,7 +272,7 @@ func liveStores() map[string]denylist.Store {
 }
 
 // mirrorReporter is a store with an in-process mirror of a shared store
-// (denylist.MirrorStore): its size and freshness are known without asking
+// (redisstore.MirrorStore): its size and freshness are known without asking
 // the shared store.
 type mirrorReporter interface {
 	// Freshness returns how long ago the shared store last proved the

@@ -11,6 +11,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/boltstore"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
 
 // StoreConfig says where the denylist lives. Set at most one of its
@@ -24,12 +26,12 @@ type StoreConfig struct {
 	// shared by every Caddy instance that uses the same server and prefix.
 	// Its string values may use `{env.*}` placeholders, resolved when the
 	// config is loaded.
-	Redis *denylist.RedisOptions `json:"redis,omitempty"`
+	Redis *redisstore.RedisOptions `json:"redis,omitempty"`
 
 	// redis is Redis with its placeholders resolved and its address
 	// defaulted, set by openStore: what names the store in the pool, in
 	// metrics (storeLabel) and its outbox, and what it connects with.
-	redis *denylist.RedisOptions
+	redis *redisstore.RedisOptions
 }
 
 // EmbeddedConfig configures the embedded store.
@@ -74,14 +76,14 @@ func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylis
 		openBackend := func(octx context.Context) (denylist.Store, error) {
 			dctx, cancel := context.WithTimeout(octx, opts.WithDefaults().DialTimeout+5*time.Second)
 			defer cancel()
-			s, err := denylist.OpenRedis(dctx, opts)
+			s, err := redisstore.OpenRedis(dctx, opts)
 			if err != nil {
 				return nil, fmt.Errorf("token_revocation: %w", err)
 			}
 			if !opts.Mirrored() {
 				return s, nil
 			}
-			return openMirror(octx, s, denylist.MirrorOptions{MaxStaleness: opts.MaxStaleness, Logger: logger})
+			return openMirror(octx, s, redisstore.MirrorOptions{MaxStaleness: opts.MaxStaleness, Logger: logger})
 		}
 		open = func() (denylist.Store, error) {
 			return openResilient(ctx, opts, openBackend, logger)
@@ -96,7 +98,7 @@ func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylis
 			if caddyValidating() { // the file may be locked by the Caddy that runs
 				return denylist.NewResilient(denylist.ResilientOptions{Backend: "embedded", Where: path}, nil), nil
 			}
-			s, err := denylist.OpenEmbedded(path, time.Minute)
+			s, err := boltstore.OpenEmbedded(path, time.Minute)
 			if err != nil {
 				return nil, fmt.Errorf("token_revocation: %w", err)
 			}
@@ -125,17 +127,17 @@ func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylis
 // (Validate) and with its TLS files readable: the settings the store is
 // named by (two configs share a store only when they are the same once
 // resolved) and opened with.
-func resolveRedis(o *denylist.RedisOptions, repl *caddy.Replacer) (denylist.RedisOptions, error) {
+func resolveRedis(o *redisstore.RedisOptions, repl *caddy.Replacer) (redisstore.RedisOptions, error) {
 	var generic any
 	b, _ := json.Marshal(o)
 	_ = json.Unmarshal(b, &generic)
 	b, _ = json.Marshal(resolveStrings(generic, repl))
-	var r denylist.RedisOptions
+	var r redisstore.RedisOptions
 	if err := json.Unmarshal(b, &r); err != nil {
 		return r, err
 	}
 	if len(r.Addrs) == 0 {
-		r.Addrs = []string{denylist.DefaultRedisAddress}
+		r.Addrs = []string{redisstore.DefaultRedisAddress}
 	}
 	if err := r.Validate(); err != nil {
 		return r, err

@@ -8,7 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
 
 // The Redis settings read durations as caddy.Duration does, without
@@ -16,7 +16,7 @@ import (
 func TestRedisDurationsAsCaddy(t *testing.T) {
 	for _, in := range []string{"2s", "1d", "1.5d", "1d12h", "2h1d", "-1d", "250ms", "1h30m", "", "d", "soon", "1x", "0.5d30m"} {
 		want, wantErr := caddy.ParseDuration(in)
-		got, err := denylist.ParseDuration(in)
+		got, err := redisstore.ParseDuration(in)
 		if got != want || (err == nil) != (wantErr == nil) {
 			t.Errorf("%q: denylist %s, %v; caddy %s, %v", in, got, err, want, wantErr)
 		}
@@ -42,7 +42,7 @@ func TestResolveRedis(t *testing.T) {
 	t.Setenv("TRV_TEST_REDIS_ADDR", "10.0.0.1:6380")
 	t.Setenv("TRV_TEST_REDIS_PREFIX", "tenant")
 	repl := caddy.NewReplacer()
-	in := &denylist.RedisOptions{Addrs: []string{"{env.TRV_TEST_REDIS_ADDR}"}, KeyPrefix: "{env.TRV_TEST_REDIS_PREFIX}", Password: "{env.TRV_TEST_REDIS_ADDR}"}
+	in := &redisstore.RedisOptions{Addrs: []string{"{env.TRV_TEST_REDIS_ADDR}"}, KeyPrefix: "{env.TRV_TEST_REDIS_PREFIX}", Password: "{env.TRV_TEST_REDIS_ADDR}"}
 	r, err := resolveRedis(in, repl)
 	if err != nil {
 		t.Fatal(err)
@@ -56,14 +56,14 @@ func TestResolveRedis(t *testing.T) {
 	if got := r.Label(); got != "redis:10.0.0.1:6380/tenant" {
 		t.Errorf("label %q", got)
 	}
-	if d, err := resolveRedis(&denylist.RedisOptions{}, repl); err != nil || len(d.Addrs) != 1 || d.Addrs[0] != denylist.DefaultRedisAddress || d.KeyPrefix != "" {
+	if d, err := resolveRedis(&redisstore.RedisOptions{}, repl); err != nil || len(d.Addrs) != 1 || d.Addrs[0] != redisstore.DefaultRedisAddress || d.KeyPrefix != "" {
 		t.Errorf("no address: %+v, %v (want the default address, the prefix left for the outbox name)", d, err)
 	}
-	for _, bad := range []*denylist.RedisOptions{
+	for _, bad := range []*redisstore.RedisOptions{
 		{EvictionPolicy: "ignore"},
 		{Cluster: true, MasterName: "m"},
 		{CheckMode: "sometimes"},
-		{TLS: &denylist.RedisTLS{CAFile: "/nonexistent/ca.pem"}},
+		{TLS: &redisstore.RedisTLS{CAFile: "/nonexistent/ca.pem"}},
 	} {
 		if _, err := resolveRedis(bad, repl); err == nil || !strings.HasPrefix(err.Error(), "token_revocation: redis") {
 			t.Errorf("resolveRedis(%+v): %v", bad, err)

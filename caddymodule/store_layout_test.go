@@ -6,14 +6,14 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
 
 // TestCaddyfileRedisLayout: partitions, layout and capacity reach the
 // Redis options, and wrong values are refused when the options are
 // resolved (as at provision).
 func TestCaddyfileRedisLayout(t *testing.T) {
-	parse := func(body string) (*denylist.RedisOptions, error) {
+	parse := func(body string) (*redisstore.RedisOptions, error) {
 		var h Handler
 		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("token_revocation {\n store redis {\n address 127.0.0.1:7000\n cluster\n " + body + "\n }\n}"))
 		return h.Store.Redis, err
@@ -23,7 +23,7 @@ func TestCaddyfileRedisLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	o, err := resolveRedis(rc, caddy.NewReplacer())
-	if err != nil || o.Partitions != 3 || o.Layout != denylist.LayoutCompact || o.Capacity != 10_000_000 {
+	if err != nil || o.Partitions != 3 || o.Layout != redisstore.LayoutCompact || o.Capacity != 10_000_000 {
 		t.Fatalf("options %+v, %v", o, err)
 	}
 	for _, bad := range []string{"partitions", "partitions x", "layout", "capacity x"} {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
 
 // mirrorLoadTimeout bounds the mirror's load at start (a million entries
@@ -14,10 +15,10 @@ const mirrorLoadTimeout = time.Minute
 
 // openMirror loads rs into an in-process mirror. The mirror owns rs; when
 // the load fails, rs is closed.
-func openMirror(ctx context.Context, rs *denylist.RedisStore, o denylist.MirrorOptions) (denylist.Store, error) {
+func openMirror(ctx context.Context, rs *redisstore.RedisStore, o redisstore.MirrorOptions) (denylist.Store, error) {
 	lctx, cancel := context.WithTimeout(ctx, mirrorLoadTimeout)
 	defer cancel()
-	m, err := denylist.OpenMirror(lctx, rs, o)
+	m, err := redisstore.OpenMirror(lctx, rs, o)
 	if err != nil {
 		rs.Close()
 		return nil, fmt.Errorf("token_revocation: loading the denylist mirror: %w", err)

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
 )
 
@@ -25,7 +26,7 @@ func TestCaddyfileCheckMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc := h.Store.Redis; rc.CheckMode != denylist.CheckModeMirror || rc.MaxStaleness != 250*time.Millisecond {
+	if rc := h.Store.Redis; rc.CheckMode != redisstore.CheckModeMirror || rc.MaxStaleness != 250*time.Millisecond {
 		t.Fatalf("parsed %+v", rc)
 	}
 	for _, bad := range []string{"check_mode", "check_mode sometimes", "check_mode mirror direct", "max_staleness", "max_staleness soon", "max_staleness -1s"} {
@@ -34,7 +35,7 @@ func TestCaddyfileCheckMode(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
-	if _, err := resolveRedis(&denylist.RedisOptions{CheckMode: denylist.CheckModeDirect, MaxStaleness: time.Second}, caddy.NewReplacer()); err == nil {
+	if _, err := resolveRedis(&redisstore.RedisOptions{CheckMode: redisstore.CheckModeDirect, MaxStaleness: time.Second}, caddy.NewReplacer()); err == nil {
 		t.Error("max_staleness accepted with check_mode direct")
 	}
 }
@@ -45,7 +46,7 @@ func TestOpenStoreRedisModes(t *testing.T) {
 	defer cancel()
 	logger := zaptest.NewLogger(t)
 
-	open := func(cfg *denylist.RedisOptions) (denylist.Store, string) {
+	open := func(cfg *redisstore.RedisOptions) (denylist.Store, string) {
 		t.Helper()
 		s, key, err := openStore(ctx, &StoreConfig{Redis: cfg}, logger)
 		if err != nil {
@@ -64,25 +65,25 @@ func TestOpenStoreRedisModes(t *testing.T) {
 		}
 		return r.Current()
 	}
-	mirror, _ := open(&denylist.RedisOptions{Addrs: []string{srv.Addr}})
-	m, ok := current(mirror).(*denylist.MirrorStore)
+	mirror, _ := open(&redisstore.RedisOptions{Addrs: []string{srv.Addr}})
+	m, ok := current(mirror).(*redisstore.MirrorStore)
 	if !ok {
-		t.Fatalf("default check mode gave a %T, want *denylist.MirrorStore", mirror)
+		t.Fatalf("default check mode gave a %T, want *redisstore.MirrorStore", mirror)
 	}
 	if denylist.OwnersOf(m) == nil {
 		t.Error("the mirror hides the Redis store's owner index")
 	}
-	again, _ := open(&denylist.RedisOptions{Addrs: []string{srv.Addr}})
+	again, _ := open(&redisstore.RedisOptions{Addrs: []string{srv.Addr}})
 	if again != mirror {
 		t.Error("a second config with the same settings did not share the mirror (config reloads would reload it)")
 	}
 	other := redistest.Start(t)
-	if s, _ := open(&denylist.RedisOptions{Addrs: []string{other.Addr}}); s == mirror {
+	if s, _ := open(&redisstore.RedisOptions{Addrs: []string{other.Addr}}); s == mirror {
 		t.Error("two different Redis servers share one store")
 	}
-	direct, _ := open(&denylist.RedisOptions{Addrs: []string{srv.Addr}, CheckMode: denylist.CheckModeDirect})
-	if _, ok := current(direct).(*denylist.RedisStore); !ok {
-		t.Fatalf("check_mode direct gave a %T, want *denylist.RedisStore", direct)
+	direct, _ := open(&redisstore.RedisOptions{Addrs: []string{srv.Addr}, CheckMode: redisstore.CheckModeDirect})
+	if _, ok := current(direct).(*redisstore.RedisStore); !ok {
+		t.Fatalf("check_mode direct gave a %T, want *redisstore.RedisStore", direct)
 	}
 
 	// Either mode sees the other's revocations: they share the data.

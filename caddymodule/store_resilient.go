@@ -17,6 +17,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/boltstore"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
 
 // openResilient opens a Redis-backed store that Caddy can start without:
@@ -29,11 +31,12 @@ import (
 //
 // Confirmed revocations (forward mode) go through an outbox, a bbolt file
 // under Caddy's data directory named after the store's settings.
-func openResilient(ctx context.Context, opts denylist.RedisOptions, open func(context.Context) (denylist.Store, error), logger *zap.Logger) (denylist.Store, error) {
+func openResilient(ctx context.Context, opts redisstore.RedisOptions, open func(context.Context) (denylist.Store, error), logger *zap.Logger) (denylist.Store, error) {
 	ro := denylist.ResilientOptions{
 		Backend:    "redis",
 		Where:      describeRedis(opts),
 		OutboxPath: outboxPath(opts),
+		OutboxFile: boltstore.OpenOutboxFile,
 		Logger:     logger,
 	}
 	if caddyValidating() {
@@ -52,7 +55,7 @@ func openResilient(ctx context.Context, opts denylist.RedisOptions, open func(co
 }
 
 // describeRedis names the Redis of opts for log lines.
-func describeRedis(o denylist.RedisOptions) string {
+func describeRedis(o redisstore.RedisOptions) string {
 	if o.MasterName != "" {
 		return "redis master " + o.MasterName + " via Sentinel " + strings.Join(o.Addrs, ", ")
 	}
@@ -63,7 +66,7 @@ func describeRedis(o denylist.RedisOptions) string {
 // directory: one per Redis deployment, database and key prefix, not per
 // password or timeout, so that a reload that changes those finds what the
 // previous config left pending (it waits for the old config's lock).
-func outboxPath(o denylist.RedisOptions) string {
+func outboxPath(o redisstore.RedisOptions) string {
 	id := fmt.Sprintf("%q %q %v %d %q", o.Addrs, o.MasterName, o.Cluster, o.DB, o.KeyPrefix)
 	sum := sha256.Sum256([]byte(id))
 	return filepath.Join(caddy.AppDataDir(), "token_revocation", "outbox-"+hex.EncodeToString(sum[:8])+".db")
@@ -111,18 +114,9 @@ var (
 
 // redisStoreOf returns the RedisStore under s (a Resilient, a mirror), or
 // nil.
-func redisStoreOf(s denylist.Store) *denylist.RedisStore {
-	for i := 0; i < 4 && s != nil; i++ {
-		if rs, ok := s.(*denylist.RedisStore); ok {
-			return rs
-		}
-		u, ok := s.(interface{ Unwrap() denylist.Store })
-		if !ok {
-			return nil
-		}
-		s = u.Unwrap()
-	}
-	return nil
+func redisStoreOf(s denylist.Store) *redisstore.RedisStore {
+	rs, _ := denylist.As[*redisstore.RedisStore](s)
+	return rs
 }
 
 // readinessCollector reports, per store, whether it is ready and the depth
@@ -157,7 +151,7 @@ func (readinessCollector) Collect(ch chan<- prometheus.Metric) {
 // storeReady reports whether s answers checks from an up-to-date
 // denylist, and if not, why.
 func storeReady(s denylist.Store) (bool, string) {
-	if r, ok := s.(interface{ Ready() (bool, string) }); ok {
+	if r, ok := s.(denylist.ReadyReporter); ok {
 		return r.Ready()
 	}
 	return true, "" // the embedded store is open once provisioned

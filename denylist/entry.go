@@ -1,6 +1,9 @@
 // Package denylist is the storage-agnostic core of caddy-token-revocation:
 // what a revocation is (an Entry), how it is keyed (a Digest), the Store
-// interface, and the stores themselves (embedded bbolt, Redis, in-memory).
+// interface with its optional capabilities (store.go), the in-memory Index,
+// and the stores that wrap another (Resilient, with its Outbox). The
+// backends are packages of their own: redisstore (Redis, its mirror) and
+// boltstore (an embedded bbolt file); storetest is the contract they keep.
 //
 // Every revocation is reduced to a fixed-size Digest of what it revokes, so
 // values from tokens (jti, sub, sid, tenant) never appear in a storage key

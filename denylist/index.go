@@ -46,12 +46,12 @@ func shardOf(d *Digest) int { return int(d[1] % indexShards) }
 type packed uint64
 
 func pack(e Entry) packed {
-	return packed(uint64(clampU32(e.Expires))<<32 | uint64(clampU32(e.Cutoff)))
+	return packed(uint64(ClampU32(e.Expires))<<32 | uint64(ClampU32(e.Cutoff)))
 }
 
-// clampU32 keeps a Unix time in what a uint32 holds: a negative time is 0
+// ClampU32 keeps a Unix time in what a uint32 holds: a negative time is 0
 // (matches nothing later than the epoch), a time past 2106 is the largest.
-func clampU32(v int64) uint32 {
+func ClampU32(v int64) uint32 {
 	switch {
 	case v < 0:
 		return 0

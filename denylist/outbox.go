@@ -1,21 +1,13 @@
 package denylist
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
-
-var outboxBucket = []byte("pending")
 
 // ErrLocked is returned by OpenOutbox when another process holds the file.
 var ErrLocked = errors.New("the file is locked by another process (another Caddy using the same data directory?)")
@@ -29,13 +21,47 @@ var ErrOutboxFull = errors.New("the outbox is full: the shared store has not tak
 // 10 MB of file.
 const DefaultOutboxMax = 100_000
 
+// EntryFile is the durable file of an Outbox (boltstore.OpenOutboxFile: a
+// bbolt file): entries by key, read and changed in transactions.
+type EntryFile interface {
+	// Update runs fn in a write transaction, synced to disk before it
+	// returns: every change fn made is kept when it returns nil, none when
+	// it returns an error (which Update returns).
+	Update(fn func(EntryTx) error) error
+	// View runs fn in a read-only transaction.
+	View(fn func(EntryTx) error) error
+	// Close closes the file.
+	Close() error
+}
+
+// EntryTx reads and changes an EntryFile within one of its transactions.
+type EntryTx interface {
+	// Get returns the entry stored under k; ok is false when there is
+	// none, err is not nil when what is stored cannot be read.
+	Get(k Key) (e Entry, ok bool, err error)
+	// Put stores e under its key, over what was there.
+	Put(e Entry) error
+	// Delete removes what is stored under k.
+	Delete(k Key) error
+	// ForEach calls fn with every entry it can read (one it cannot is
+	// passed over), until fn returns an error.
+	ForEach(fn func(Entry) error) error
+}
+
+// OpenEntryFile opens (creating if needed) the entry file at path, waiting
+// up to lockTimeout for another process's lock (then an error wrapping
+// ErrLocked), and calls load with every entry it holds. When the file was
+// unreadable and was set aside for a new, empty one, aside says so (for the
+// caller to log at error level).
+type OpenEntryFile func(path string, lockTimeout time.Duration, load func(Entry)) (f EntryFile, aside string, err error)
+
 // Outbox is a durable local queue of revocations that a shared store (Redis)
-// has not confirmed yet: a bbolt file, synced to disk before Add returns,
+// has not confirmed yet: an EntryFile, synced to disk before Add returns,
 // and an Index of what it holds, so the instance enforces a pending
 // revocation at once. Entries leave it only once the shared store has
 // stored them (Drained). An outbox is opened by one process at a time.
 type Outbox struct {
-	db      *bolt.DB
+	file    EntryFile
 	path    string
 	pending *Index
 	n       atomic.Int64 // entries held: a cheap emptiness test on the check path
@@ -43,10 +69,10 @@ type Outbox struct {
 	aside   string       // see SetAside
 	max     int          // see SetMax
 	// stored are the entries the shared store has stored but that could
-	// not be deleted from the file (a full disk), by bbolt key: no longer
+	// not be deleted from the file (a full disk), by key: no longer
 	// pending (not counted in n, not rewritten to the store), deleted by
 	// RetryDelete. Guarded by mu.
-	stored map[string][]byte
+	stored map[Key]Entry
 	// failRemove, set by tests, fails deletions from the file.
 	failRemove func() error
 }
@@ -73,85 +99,37 @@ func (o *Outbox) Max() int {
 // and was set aside for a new, empty one, what happened; "" otherwise.
 func (o *Outbox) SetAside() string { return o.aside }
 
-// OpenOutbox opens (creating if needed) the outbox file at path and loads
-// what it holds. It waits up to lockTimeout for another process's lock,
-// then fails with ErrLocked.
-func OpenOutbox(path string, lockTimeout time.Duration) (*Outbox, error) {
-	o := &Outbox{path: path, pending: NewIndex(), max: DefaultOutboxMax, stored: map[string][]byte{}}
-	db, aside, err := openBoltEntries("outbox", path, lockTimeout, outboxBucket, func(e Entry) {
+// OpenOutbox opens (creating if needed) the outbox file at path with open
+// and loads what it holds. It waits up to lockTimeout for another process's
+// lock, then fails with ErrLocked.
+func OpenOutbox(open OpenEntryFile, path string, lockTimeout time.Duration) (*Outbox, error) {
+	o := &Outbox{path: path, pending: NewIndex(), max: DefaultOutboxMax, stored: map[Key]Entry{}}
+	f, aside, err := open(path, lockTimeout, func(e Entry) {
 		o.pending.Put(e)
 		o.n.Add(1)
 	})
 	if err != nil {
 		return nil, err
 	}
-	o.db, o.aside = db, aside
+	o.file, o.aside = f, aside
 	return o, nil
 }
 
-// openBoltEntries opens (creating if needed, whole or not at all) the
-// bbolt file at path, waiting up to lockTimeout for another process's lock
-// (then ErrLocked), creates bucket, and calls fn with every entry it
-// holds. A file that a full disk cut short is set aside (boltfile.go) for
-// a new one, and aside says so (for the caller to log at error level).
-// Errors name what and path.
-func openBoltEntries(what, path string, lockTimeout time.Duration, bucket []byte, fn func(Entry)) (_ *bolt.DB, aside string, _ error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, "", fmt.Errorf("%s %q: %w", what, path, err)
+// putMerged writes e into tx, merged with the entry already under its key
+// (later cut-off, later expiry); isNew is true when there was none.
+func putMerged(tx EntryTx, e Entry) (merged Entry, isNew bool, err error) {
+	prev, ok, err := tx.Get(e.Key)
+	if ok && err == nil {
+		e = e.Merge(prev)
 	}
-	if err := createBoltFile(path, bucket); err != nil {
-		return nil, "", fmt.Errorf("%s %q: creating it: %w (is the disk full?)", what, path, err)
-	}
-	if err := checkBoltFile(path); err != nil {
-		moved, rerr := setAsideBolt(path)
-		if rerr != nil {
-			return nil, "", fmt.Errorf("%s %q is unreadable: %v; setting it aside failed: %w: move it away by hand", what, path, err, rerr)
-		}
-		aside = fmt.Sprintf("%s %q was unreadable: %v: set aside as %q; starting with a new, empty one", what, path, err, moved)
-		if err := createBoltFile(path, bucket); err != nil {
-			return nil, "", fmt.Errorf("%s %q: creating it: %w (is the disk full?)", what, path, err)
-		}
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
-	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, "", fmt.Errorf("%s %q: %w", what, path, ErrLocked)
-		}
-		return nil, "", fmt.Errorf("%s %q: %w", what, path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucket)
-		if err != nil {
-			return err
-		}
-		return b.ForEach(func(k, v []byte) error {
-			e, err := decodeBolt(k, v)
-			if err != nil {
-				return err
-			}
-			fn(e)
-			return nil
-		})
-	})
-	if err != nil {
-		db.Close()
-		return nil, "", fmt.Errorf("%s %q: loading entries: %w", what, path, err)
-	}
-	return db, aside, nil
+	return e, !ok, tx.Put(e)
 }
 
-// putMerged writes e into bucket b, merged with the entry already under
-// its key (later cut-off, later expiry); isNew is true when there was none.
-func putMerged(b *bolt.Bucket, e Entry) (merged Entry, isNew bool, err error) {
-	k, v := encodeBolt(e)
-	old := b.Get(k)
-	if old != nil {
-		if prev, err := decodeBolt(k, old); err == nil {
-			e = e.Merge(prev)
-			_, v = encodeBolt(e)
-		}
-	}
-	return e, old == nil, b.Put(k, v)
+// sameEntry reports whether tx holds e under its key, as it is (its
+// cut-off and expiry: what the file keeps).
+func sameEntry(tx EntryTx, e Entry) bool {
+	old, ok, err := tx.Get(e.Key)
+	return ok && err == nil && old.Cutoff == e.Cutoff && old.Expires == e.Expires
 }
 
 // Path returns the outbox's file.
@@ -170,22 +148,21 @@ func (o *Outbox) Add(entries ...Entry) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	added := 0
-	var again []string // stored entries pending again (merged with a new one)
+	var again []Key // stored entries pending again (merged with a new one)
 	merged := make([]Entry, 0, len(entries))
-	err := o.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(outboxBucket)
+	err := o.file.Update(func(tx EntryTx) error {
 		for _, e := range entries {
-			k, _ := encodeBolt(e)
-			_, wasStored := o.stored[string(k)]
-			e, isNew, err := putMerged(b, e)
+			k := e.Key
+			_, wasStored := o.stored[k]
+			e, isNew, err := putMerged(tx, e)
 			if err != nil {
 				return err
 			}
-			if isNew || wasStored && !slices.Contains(again, string(k)) {
+			if isNew || wasStored && !slices.Contains(again, k) {
 				added++
 			}
 			if wasStored {
-				again = append(again, string(k))
+				again = append(again, k)
 			}
 			merged = append(merged, e)
 		}
@@ -210,12 +187,9 @@ func (o *Outbox) Pending() []Entry {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var out []Entry
-	_ = o.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(outboxBucket).ForEach(func(k, v []byte) error {
-			if _, stored := o.stored[string(k)]; stored {
-				return nil
-			}
-			if e, err := decodeBolt(k, v); err == nil {
+	_ = o.file.View(func(tx EntryTx) error {
+		return tx.ForEach(func(e Entry) error {
+			if _, stored := o.stored[e.Key]; !stored {
 				out = append(out, e)
 			}
 			return nil
@@ -248,10 +222,10 @@ func (o *Outbox) RetryDelete() error {
 	if len(o.stored) == 0 {
 		return nil
 	}
-	err := o.update(func(b *bolt.Bucket) error {
-		for k, v := range o.stored {
-			if old := b.Get([]byte(k)); old != nil && bytes.Equal(old, v) {
-				if err := b.Delete([]byte(k)); err != nil {
+	err := o.update(func(tx EntryTx) error {
+		for k, e := range o.stored {
+			if sameEntry(tx, e) {
+				if err := tx.Delete(k); err != nil {
 					return err
 				}
 			}
@@ -265,14 +239,14 @@ func (o *Outbox) RetryDelete() error {
 	return nil
 }
 
-// update runs fn on the bucket in a write transaction (failRemove first).
-func (o *Outbox) update(fn func(b *bolt.Bucket) error) error {
+// update runs fn in a write transaction (failRemove first).
+func (o *Outbox) update(fn func(EntryTx) error) error {
 	if o.failRemove != nil {
 		if err := o.failRemove(); err != nil {
 			return err
 		}
 	}
-	return o.db.Update(func(tx *bolt.Tx) error { return fn(tx.Bucket(outboxBucket)) })
+	return o.file.Update(fn)
 }
 
 // Drop removes the entries with these keys, whatever they hold (an
@@ -292,23 +266,22 @@ func (o *Outbox) remove(entries []Entry, sameOnly bool) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var gone []Key // pending entries deleted
-	var wasStored []string
-	err := o.update(func(b *bolt.Bucket) error {
+	var wasStored []Key
+	err := o.update(func(tx EntryTx) error {
 		gone, wasStored = gone[:0], wasStored[:0]
 		for _, e := range entries {
-			k, v := encodeBolt(e)
-			old := b.Get(k)
-			if old == nil || (sameOnly && !bytes.Equal(old, v)) {
+			k := e.Key
+			if _, ok, _ := tx.Get(k); !ok || (sameOnly && !sameEntry(tx, e)) {
 				continue
 			}
-			if err := b.Delete(k); err != nil {
+			if err := tx.Delete(k); err != nil {
 				return err
 			}
-			if _, ok := o.stored[string(k)]; ok {
-				wasStored = append(wasStored, string(k))
+			if _, ok := o.stored[k]; ok {
+				wasStored = append(wasStored, k)
 				continue
 			}
-			gone = append(gone, e.Key)
+			gone = append(gone, k)
 		}
 		return nil
 	})
@@ -331,15 +304,13 @@ func (o *Outbox) remove(entries []Entry, sameOnly bool) error {
 // are no longer pending, and wait for RetryDelete. o.mu is held.
 func (o *Outbox) markStored(entries []Entry) {
 	var gone []Key
-	_ = o.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(outboxBucket)
+	_ = o.file.View(func(tx EntryTx) error {
 		for _, e := range entries {
-			k, v := encodeBolt(e)
-			if _, ok := o.stored[string(k)]; ok {
+			if _, ok := o.stored[e.Key]; ok {
 				continue
 			}
-			if old := b.Get(k); old != nil && bytes.Equal(old, v) {
-				o.stored[string(k)] = v
+			if sameEntry(tx, e) {
+				o.stored[e.Key] = e
 				gone = append(gone, e.Key)
 			}
 		}
@@ -366,4 +337,4 @@ func (o *Outbox) Get(k Key, now int64) (Entry, bool) {
 }
 
 // Close closes the file.
-func (o *Outbox) Close() error { return o.db.Close() }
+func (o *Outbox) Close() error { return o.file.Close() }

@@ -34,11 +34,6 @@ const (
 	outboxProbe = 100 * time.Millisecond
 )
 
-// pinger is a backend that can tell cheaply whether it answers.
-type pinger interface {
-	Ping(ctx context.Context) error
-}
-
 // ResilientOptions configures a Resilient store.
 type ResilientOptions struct {
 	// Open opens the backend (a RedisStore, a MirrorStore). It is called
@@ -53,6 +48,9 @@ type ResilientOptions struct {
 	// revocations the backend has not stored yet (RevokeConfirmed); ""
 	// for none.
 	OutboxPath string
+	// OutboxFile opens the outbox's file (boltstore.OpenOutboxFile); the
+	// outbox is kept only when both it and OutboxPath are set.
+	OutboxFile OpenEntryFile
 	// Retry is the first wait between attempts (doubled up to MaxRetry).
 	// Default: DefaultResilientRetry.
 	Retry time.Duration
@@ -119,10 +117,10 @@ func NewResilient(o ResilientOptions, s Store) *Resilient {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	if o.OutboxPath != "" && o.Open != nil {
+	if o.OutboxPath != "" && o.OutboxFile != nil && o.Open != nil {
 		// At once when the file is free, so that what it holds is enforced
 		// from the first request; else in the background.
-		if ob, err := OpenOutbox(o.OutboxPath, outboxFirstLockTimeout); err == nil {
+		if ob, err := OpenOutbox(o.OutboxFile, o.OutboxPath, outboxFirstLockTimeout); err == nil {
 			r.adoptOutbox(ob)
 		} else {
 			r.done.Add(1)
@@ -194,11 +192,6 @@ func (r *Resilient) note(err error) error {
 	return err
 }
 
-// freshness is what a mirrored backend reports about itself.
-type freshness interface {
-	Freshness() (age time.Duration, fresh bool)
-}
-
 // Down reports whether the backend is known not to take writes now: not
 // open, its mirror stale (Redis has not answered it within its bound), or
 // (no mirror) its last call failed within the last second.
@@ -207,7 +200,7 @@ func (r *Resilient) Down() bool {
 	if s == nil {
 		return true
 	}
-	if f, ok := s.(freshness); ok {
+	if f, ok := s.(FreshnessReporter); ok {
 		_, fresh := f.Freshness()
 		return !fresh
 	}
@@ -225,7 +218,7 @@ func (r *Resilient) Ready() (ready bool, why string) {
 	if s == nil {
 		return false, r.notReady().Error()
 	}
-	if p, ok := s.(interface{ Ready() (bool, string) }); ok {
+	if p, ok := s.(ReadyReporter); ok {
 		if ok, why := p.Ready(); !ok {
 			return false, why
 		}
@@ -312,7 +305,7 @@ func (r *Resilient) RevokeConfirmed(ctx context.Context, entries ...Entry) error
 		r.logger.Warn("confirmed revocation kept in the local outbox: the store did not take it; retrying in the background",
 			zap.String("store", r.o.Where), zap.Int("entries", len(entries)), zap.Int("outbox_pending", ob.Len()), zap.Error(err))
 		r.wake()
-		r.revoked.listeners.notify(entries) // enforced from the outbox
+		r.revoked.listeners.Notify(entries) // enforced from the outbox
 		return nil
 	}
 	if err := ob.Drained(entries...); err != nil {
@@ -411,8 +404,8 @@ func (r *Resilient) wake() {
 	}
 }
 
-// sleep waits d or until ctx ends; false when it ended.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits d or until ctx ends; false when it ended.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -430,7 +423,7 @@ func (r *Resilient) openOutbox(ctx context.Context) {
 	wait := r.o.Retry
 	var logged time.Time
 	for ctx.Err() == nil {
-		ob, err := OpenOutbox(r.o.OutboxPath, outboxLockTimeout)
+		ob, err := OpenOutbox(r.o.OutboxFile, r.o.OutboxPath, outboxLockTimeout)
 		if err == nil {
 			r.adoptOutbox(ob)
 			return
@@ -439,7 +432,7 @@ func (r *Resilient) openOutbox(ctx context.Context) {
 			logged = time.Now()
 			r.logger.Error("cannot open the outbox; confirmed revocations go to the store directly until it opens", zap.Error(err))
 		}
-		if !sleep(ctx, wait) {
+		if !Sleep(ctx, wait) {
 			return
 		}
 		wait = min(wait*2, r.o.MaxRetry)
@@ -491,7 +484,7 @@ func (r *Resilient) run(ctx context.Context) {
 			r.logger.Warn("denylist store unavailable: checks get the fail mode and revocations 503 until it answers; retrying",
 				zap.String("store", r.o.Where), zap.Error(err))
 		}
-		if !sleep(ctx, wait) {
+		if !Sleep(ctx, wait) {
 			return
 		}
 		wait = min(wait*2, r.o.MaxRetry)
@@ -530,7 +523,7 @@ func (r *Resilient) run(ctx context.Context) {
 					continue
 				}
 				// It answers but did not take them: back off.
-				if !sleep(ctx, wait) {
+				if !Sleep(ctx, wait) {
 					return
 				}
 				wait = min(wait*2, r.o.MaxRetry)
@@ -547,7 +540,7 @@ func (r *Resilient) run(ctx context.Context) {
 					r.logger.Error("token_revocation: outbox: cannot delete revocations the store has stored (is the disk full?); retrying; they are not written to the store again",
 						zap.String("path", ob.Path()), zap.Int("entries", ob.Undeleted()), zap.Error(err))
 				}
-				if !sleep(ctx, delWait) {
+				if !Sleep(ctx, delWait) {
 					return
 				}
 				delWait = min(delWait*2, r.o.MaxRetry)
@@ -567,7 +560,7 @@ func (r *Resilient) run(ctx context.Context) {
 // unreachable reports whether the open backend does not answer a probe
 // (false when it cannot be probed).
 func (r *Resilient) unreachable(ctx context.Context) bool {
-	p, ok := r.Current().(pinger)
+	p, ok := r.Current().(Pinger)
 	if !ok {
 		return false
 	}
@@ -579,7 +572,7 @@ func (r *Resilient) unreachable(ctx context.Context) bool {
 // awaitReachable probes the backend every outboxProbe until it answers (or
 // something is added to the outbox); false when ctx ended.
 func (r *Resilient) awaitReachable(ctx context.Context) bool {
-	p, _ := r.Current().(pinger)
+	p, _ := r.Current().(Pinger)
 	for {
 		select {
 		case <-ctx.Done():

@@ -22,8 +22,8 @@ var writeRefusals = []struct{ match, why string }{
 	// 'xadd' command"; 7.0 and 7.1, inside a script: "ERR The user
 	// executing the script can't run this command or subcommand" (or
 	// "can't access at least one of the keys").
-	{"NOPERM", "the Redis ACL denies a command or key the revocation scripts use (NOPERM): grant what the README's Redis ACL lists"},
-	{"can't run this command", "the Redis ACL denies a command the revocation scripts run (NOPERM): grant what the README's Redis ACL lists"},
+	{"NOPERM", "the Redis ACL denies a command or key the revocation scripts use (NOPERM): grant what the Redis ACL in docs/operations.md lists"},
+	{"can't run this command", "the Redis ACL denies a command the revocation scripts run (NOPERM): grant what the Redis ACL in docs/operations.md lists"},
 	{"can't access at least one of the keys", "the Redis ACL denies a key the revocation scripts write (NOPERM): grant the store's keys (key_prefix*)"},
 	{"WRONGTYPE", "a key of the denylist holds another type (WRONGTYPE): another application writes under the store's key_prefix"},
 	{"READONLY", "the Redis server is a read-only replica (READONLY): point the store at the primary"},

@@ -7,7 +7,7 @@ import "sync"
 // listens and the backend is open (a direct Redis store tails its events
 // stream only while subscribed to).
 type revokedForward struct {
-	listeners revokedListeners
+	listeners RevokedListeners
 	mu        sync.Mutex
 	forwarded bool
 }
@@ -16,7 +16,7 @@ type revokedForward struct {
 // stores (and what other instances store, for the Redis backends) once the
 // backend is open, and of the confirmed revocations only the outbox took.
 func (r *Resilient) OnRevoked(fn func([]Entry)) (remove func()) {
-	remove = r.revoked.listeners.add(fn)
+	remove = r.revoked.listeners.Add(fn)
 	r.forwardRevoked()
 	return remove
 }
@@ -27,7 +27,7 @@ func (r *Resilient) forwardRevoked() {
 	f := &r.revoked
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.forwarded || !f.listeners.listening() {
+	if f.forwarded || !f.listeners.Listening() {
 		return
 	}
 	s := r.Current()
@@ -35,5 +35,5 @@ func (r *Resilient) forwardRevoked() {
 		return
 	}
 	f.forwarded = true
-	OnRevokedOf(s, f.listeners.notify)
+	OnRevokedOf(s, f.listeners.Notify)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/boltstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -34,9 +35,9 @@ func TestCandidateParts(t *testing.T) {
 }
 
 // newCandidateChecker is a Checker and Recorder over an embedded store.
-func newCandidateChecker(t *testing.T) (*Checker, *Recorder, *denylist.EmbeddedStore) {
+func newCandidateChecker(t *testing.T) (*Checker, *Recorder, *boltstore.EmbeddedStore) {
 	t.Helper()
-	s, err := denylist.OpenEmbedded(filepath.Join(t.TempDir(), "d.db"), time.Hour)
+	s, err := boltstore.OpenEmbedded(filepath.Join(t.TempDir(), "d.db"), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

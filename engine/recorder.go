@@ -100,9 +100,7 @@ func (r *Recorder) Store(ctx context.Context, confirmed bool, entries []denylist
 	if len(entries) == 0 {
 		return nil
 	}
-	if c, ok := r.store.(interface {
-		RevokeConfirmed(context.Context, ...denylist.Entry) error
-	}); ok && confirmed {
+	if c, ok := r.store.(denylist.ConfirmedRevoker); ok && confirmed {
 		return c.RevokeConfirmed(ctx, entries...)
 	}
 	return r.store.Revoke(ctx, entries...)

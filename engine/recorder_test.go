@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/boltstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
@@ -16,7 +17,7 @@ import (
 // newTestRecorder is a Recorder over an embedded store, at a fixed now.
 func newTestRecorder(t *testing.T, now time.Time, verify func(context.Context, string) (*jwtverify.Token, error)) (*Recorder, *Keys, denylist.Store) {
 	t.Helper()
-	s, err := denylist.OpenEmbedded(filepath.Join(t.TempDir(), "d.db"), 0)
+	s, err := boltstore.OpenEmbedded(filepath.Join(t.TempDir(), "d.db"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

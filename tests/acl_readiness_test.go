@@ -20,7 +20,7 @@ func TestReadinessFallsWhenScriptCommandDenied(t *testing.T) {
 	r := startRedis(t)
 	rc := r.Client()
 	ctx := context.Background()
-	acl := slices.DeleteFunc(readmeRedisACL(t, "trv-pw"), func(a any) bool { return a == "+xadd" })
+	acl := slices.DeleteFunc(docsRedisACL(t, "trv-pw"), func(a any) bool { return a == "+xadd" })
 	if err := rc.Do(ctx, append([]any{"ACL", "SETUSER"}, acl...)...).Err(); err != nil {
 		t.Fatal(err)
 	}

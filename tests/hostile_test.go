@@ -323,7 +323,7 @@ func TestRedisKeyInjection(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range fields {
-		if !keyField.MatchString(f) && f != "!sentinel" { // the eviction sentinel (denylist/redis_guard.go)
+		if !keyField.MatchString(f) && f != "!sentinel" { // the eviction sentinel (denylist/redisstore/redis_guard.go)
 			t.Errorf("an entries field is not a fixed-size digest: %q", f)
 		}
 	}

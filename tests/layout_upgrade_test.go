@@ -116,7 +116,7 @@ func TestRollingUpgradeToCompactLayout(t *testing.T) {
 	}
 	rc := r.Client()
 	// What is left of the legacy keys is their eviction sentinel
-	// (denylist/redis_guard.go): an instance still in the upgrade layout
+	// (denylist/redisstore/redis_guard.go): an instance still in the upgrade layout
 	// reads them, and their loss would start a new epoch.
 	ctx := context.Background()
 	if fields := rc.HKeys(ctx, "{trv}:entries").Val(); len(fields) > 1 || len(fields) == 1 && fields[0] != "!sentinel" {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
 )
 
@@ -271,7 +272,7 @@ func TestNewInstanceAfterRedisRestartedEmpty(t *testing.T) {
 
 	// Many revocations, so the write-back takes a while.
 	const bulk = 150000
-	rs, err := denylist.OpenRedis(context.Background(), denylist.RedisOptions{Addrs: []string{r.Addr}})
+	rs, err := redisstore.OpenRedis(context.Background(), redisstore.RedisOptions{Addrs: []string{r.Addr}})
 	if err != nil {
 		t.Fatal(err)
 	}

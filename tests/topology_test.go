@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
 
 // The same revoke/enforce flows on every Redis topology, and failover under
@@ -271,6 +271,6 @@ func TestClusterFailover(t *testing.T) {
 // key prefix.
 func partitionKey(t *testing.T, n, i int) string {
 	t.Helper()
-	k, _, _ := denylist.PartitionKeysOf(denylist.DefaultRedisKeyPrefix, n, i)
+	k, _, _ := redisstore.PartitionKeysOf(redisstore.DefaultRedisKeyPrefix, n, i)
 	return k
 }

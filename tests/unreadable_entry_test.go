@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
@@ -21,7 +22,7 @@ import (
 // both answered 200.
 func TestUnreadableEntryRevokes(t *testing.T) {
 	hasher := denylist.NewHasher(nil)
-	for _, layout := range []string{denylist.LayoutLegacy, denylist.LayoutCompact} {
+	for _, layout := range []string{redisstore.LayoutLegacy, redisstore.LayoutCompact} {
 		t.Run(layout, func(t *testing.T) {
 			rs := startRedis(t)
 			up := startUpstream(t)
@@ -65,7 +66,7 @@ func writeUnreadableEntry(t *testing.T, rs *redistest.Server, layout string, k d
 	ctx := context.Background()
 	rdb := rs.Client()
 	hash, field := "{trv}:entries", k.String()
-	if layout == denylist.LayoutCompact {
+	if layout == redisstore.LayoutCompact {
 		n, err := rdb.Get(ctx, "{trv}:c:buckets").Int()
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/boltstore"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/jwttest"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
@@ -51,7 +53,7 @@ func TestUpgradeKeepsLegacyRevocations(t *testing.T) {
 
 	t.Run("embedded", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "denylist.db")
-		st, err := denylist.OpenEmbedded(path, 0)
+		st, err := boltstore.OpenEmbedded(path, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +66,7 @@ func TestUpgradeKeepsLegacyRevocations(t *testing.T) {
 
 	t.Run("redis", func(t *testing.T) {
 		r := startRedis(t)
-		st, err := denylist.OpenRedis(context.Background(), denylist.RedisOptions{Addrs: []string{r.Addr}, KeyPrefix: "trv"})
+		st, err := redisstore.OpenRedis(context.Background(), redisstore.RedisOptions{Addrs: []string{r.Addr}, KeyPrefix: "trv"})
 		if err != nil {
 			t.Fatal(err)
 		}

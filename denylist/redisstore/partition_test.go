@@ -1,0 +1,311 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/storetest"
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
+)
+
+// TestPartitionTags: one partition keeps the layout of earlier releases;
+// with P partitions, partition i's tag hashes (as Redis itself computes
+// it: CLUSTER KEYSLOT) into the i-th of P equal slot ranges.
+func TestPartitionTags(t *testing.T) {
+	if ps := redisPartitions("trv", 1); len(ps) != 1 || ps[0].entriesKey != "{trv}:entries" || ps[0].epochKey() != "{trv}:epoch" {
+		t.Fatalf("one partition: %+v", ps)
+	}
+	srv := redistest.Start(t, "--cluster-enabled", "yes")
+	rc := srv.Client()
+	ctx := context.Background()
+	for _, n := range []int{2, 3, 6, 16, 64} {
+		seen := map[string]bool{}
+		for i, p := range redisPartitions("trv", n) {
+			slot, err := rc.ClusterKeySlot(ctx, p.entriesKey).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lo, hi := int64(i*clusterSlots/n), int64((i+1)*clusterSlots/n); slot < lo || slot >= hi {
+				t.Errorf("%d partitions: partition %d (%s) in slot %d, want [%d, %d)", n, i, p.tag, slot, lo, hi)
+			}
+			if got := int64(crc16(strings.Trim(p.tag, "{}")) % clusterSlots); got != slot {
+				t.Errorf("crc16(%s) = slot %d, redis says %d", p.tag, got, slot)
+			}
+			for _, k := range append(p.keys, p.epochKey(), p.ownerRecordsKey()) {
+				if s := rc.ClusterKeySlot(ctx, k).Val(); s != slot {
+					t.Errorf("%s in slot %d, its partition in %d", k, s, slot)
+				}
+			}
+			if seen[p.tag] {
+				t.Errorf("tag %s twice", p.tag)
+			}
+			seen[p.tag] = true
+		}
+	}
+}
+
+// openPartitioned opens a store of n partitions on addrs (a cluster when
+// cluster is set).
+func openPartitioned(t *testing.T, addrs []string, cluster bool, n int, clk *storetest.Clock) *RedisStore {
+	t.Helper()
+	s, err := openRedis(context.Background(), RedisOptions{Addrs: addrs, Cluster: cluster, Partitions: n}, clk.Now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// openMirrorOf opens a mirror (fastMirror, changed by tune if not nil) on
+// rs, closed when the test ends.
+func openMirrorOf(t *testing.T, rs *RedisStore, tune func(*MirrorOptions)) *MirrorStore {
+	t.Helper()
+	o := fastMirror()
+	if tune != nil {
+		tune(&o)
+	}
+	o.Logger = zaptest.NewLogger(t)
+	m, err := OpenMirror(context.Background(), rs, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// seesAll waits until every entry of es is revoked in s.
+func seesAll(t *testing.T, s denylist.Store, what string, es []denylist.Entry) {
+	t.Helper()
+	eventually(t, 3*time.Second, what, func() bool {
+		for _, e := range es {
+			if !revoked(t, s, e.Key) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// unrevokeThenPurge un-revokes keys (none is then found) and purges at
+// time at, where exactly one entry has expired.
+func unrevokeThenPurge(t *testing.T, s *RedisStore, clk *storetest.Clock, at int64, keys ...denylist.Key) {
+	t.Helper()
+	if err := s.Unrevoke(context.Background(), keys...); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if _, ok := storetest.MustGet(t, s, k); ok {
+			t.Fatal("un-revoked entry still there")
+		}
+	}
+	clk.Set(at)
+	if n, err := s.Purge(context.Background(), clk.Now()); err != nil || n != 1 {
+		t.Fatalf("Purge: %d %v, want 1", n, err)
+	}
+}
+
+// listAll pages through s's List, limit a page, and counts each key seen.
+func listAll(t *testing.T, s *RedisStore, limit int) map[denylist.Key]int {
+	t.Helper()
+	listed := map[denylist.Key]int{}
+	for cursor, pages := "", 0; ; pages++ {
+		page, next, err := s.List(context.Background(), cursor, limit)
+		if err != nil || pages > 1000 {
+			t.Fatalf("List: %v after %d pages", err, pages)
+		}
+		for _, e := range page {
+			listed[e.Key]++
+		}
+		if next == "" {
+			return listed
+		}
+		cursor = next
+	}
+}
+
+func manyEntries(prefix string, n int) []denylist.Entry {
+	es := make([]denylist.Entry, n)
+	for i := range es {
+		es[i] = storetest.TokenEntry(fmt.Sprintf("%s-%d", prefix, i))
+	}
+	return es
+}
+
+// TestRedisPartitioned runs every Store operation on a store of four
+// partitions: entries spread over the four hashes, and reads see them all.
+func TestRedisPartitioned(t *testing.T) {
+	srv := redistest.Start(t)
+	clk := storetest.NewClock()
+	s := openPartitioned(t, []string{srv.Addr}, false, 4, clk)
+	ctx := context.Background()
+	es := manyEntries("p", 400)
+	sess := denylist.Entry{Key: storetest.SessionKey("s"), Cutoff: storetest.T0, Expires: storetest.T0 + 100}
+	storetest.MustRevoke(t, s, append(es, sess)...)
+	raw := srv.Client()
+	total := int64(0)
+	for i := range 4 {
+		entries, _, events := s.PartitionKeys(i)
+		n := raw.HLen(ctx, entries).Val()
+		if n < 60 {
+			t.Errorf("partition %d holds %d of 401 entries", i, n)
+		}
+		if l := raw.XLen(ctx, events).Val(); l != n {
+			t.Errorf("partition %d: %d events for %d entries", i, l, n)
+		}
+		total += n
+	}
+	if total != 401 {
+		t.Fatalf("%d entries stored, want 401", total)
+	}
+	if raw.Exists(ctx, "{trv}:entries").Val() != 0 {
+		t.Fatal("the single-partition hash was written")
+	}
+	for _, e := range es {
+		if got, ok := storetest.MustGet(t, s, e.Key); !ok || got != e {
+			t.Fatalf("Get(%v) = %+v %v", e.Key, got, ok)
+		}
+	}
+	// A query whose keys fall in several partitions.
+	if m := storetest.MustCheck(t, s, storetest.NewQuery(storetest.T0, storetest.TokenKey("never"), storetest.UserKey("u"), sess.Key, es[7].Key)); !m.Revoked {
+		t.Fatal("Check across partitions missed a revoked key")
+	}
+	if m := storetest.MustCheck(t, s, storetest.NewQuery(storetest.T0+1, storetest.TokenKey("never"), storetest.UserKey("u"), sess.Key)); m.Revoked {
+		t.Fatalf("Check: %+v", m)
+	}
+	// List pages through every partition, each entry once.
+	listed := listAll(t, s, 50)
+	if len(listed) != 401 {
+		t.Fatalf("List returned %d distinct entries, want 401", len(listed))
+	}
+	for k, n := range listed {
+		if n != 1 {
+			t.Fatalf("List returned %v %d times", k, n)
+		}
+	}
+	if _, _, err := s.List(ctx, "9.0", 10); err == nil {
+		t.Fatal("List accepted a cursor of partition 9 of 4")
+	}
+	loaded := 0
+	ids, err := s.LoadAll(ctx, func(denylist.Entry) { loaded++ })
+	if err != nil || loaded != 401 || strings.Count(ids, ",") != 3 {
+		t.Fatalf("LoadAll: %d entries, ids %q, %v", loaded, ids, err)
+	}
+	if n, err := s.Entries(ctx); err != nil || n != 401 {
+		t.Fatalf("Entries: %d %v", n, err)
+	}
+	if st := s.Status(ctx); !st.Healthy || st.Entries != 401 || st.Details["partitions"] != 4 || st.Details["events"] != int64(401) {
+		t.Fatalf("Status: %+v", st)
+	}
+	unrevokeThenPurge(t, s, clk, storetest.T0+200, es[0].Key, es[1].Key, es[2].Key) // sess expired by then
+
+	// The owner index: each owner's set in its own partition.
+	for i := range 8 {
+		owner := storetest.Hasher.Digest(denylist.KindOwner, "ns", []byte("user"), []byte(fmt.Sprint(i)))
+		if err := s.Own(ctx, owner, denylist.Entry{Key: storetest.TokenKey(fmt.Sprint("o", i)), Expires: storetest.T0 + 1000}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Owned(ctx, owner)
+		if err != nil || len(got) != 1 || got[0].Key != storetest.TokenKey(fmt.Sprint("o", i)) {
+			t.Fatalf("Owned: %+v %v", got, err)
+		}
+	}
+	if n, err := s.OwnerRecords(ctx); err != nil || n != 8 {
+		t.Fatalf("OwnerRecords: %d %v, want 8", n, err)
+	}
+}
+
+// TestMirrorPartitioned: mirrors of a four-partition store see each other's
+// writes in every partition, and write back what a Redis restarted empty
+// lost, into the right partitions.
+func TestMirrorPartitioned(t *testing.T) {
+	srv := redistest.Start(t)
+	clk := storetest.NewClock()
+	open := func() *MirrorStore {
+		return openMirrorOf(t, openPartitioned(t, []string{srv.Addr}, false, 4, clk), func(o *MirrorOptions) { o.MaxStaleness = time.Minute })
+	}
+	a, b := open(), open()
+	es := manyEntries("m", 40)
+	storetest.MustRevoke(t, a, es...)
+	seesAll(t, b, "b never saw every revocation made through a", es)
+	if err := b.Unrevoke(context.Background(), es[3].Key); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Second, "a never saw the un-revocation made through b", func() bool {
+		return !revoked(t, a, es[3].Key)
+	})
+
+	srv.Restart()
+	eventually(t, 5*time.Second, "the entries were never written back into redis", func() bool {
+		n, err := a.rs.Entries(context.Background())
+		return err == nil && n == 39
+	})
+	c := open()
+	for _, e := range es[4:] {
+		if !revoked(t, c, e.Key) {
+			t.Fatal("an instance started after the restart does not reject a token revoked before it")
+		}
+	}
+}
+
+// TestRedisPartitionedCluster runs a store of three partitions on a
+// three-primary cluster: every primary holds a third of the entries; two
+// mirrors see each other's writes; and with one primary down, a
+// revocation with an entry in its partition is not reported stored,
+// whatever the other partitions stored.
+func TestRedisPartitionedCluster(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	clk := storetest.NewClock()
+	s := openPartitioned(t, cl.Seeds(), true, 3, clk)
+	ctx := context.Background()
+	es := manyEntries("c", 300)
+	storetest.MustRevoke(t, s, es...)
+	for i, p := range cl.Primaries {
+		if n := p.Client().DBSize(ctx).Val(); n < 3 {
+			t.Errorf("primary %d holds %d keys: the partitions are not spread", i, n)
+		}
+		entries, _, _ := s.PartitionKeys(i)
+		if n := p.Client().HLen(ctx, entries).Val(); n < 60 {
+			t.Errorf("primary %d holds %d entries of partition %d, want about 100", i, n, i)
+		}
+	}
+	if m := storetest.MustCheck(t, s, storetest.NewQuery(storetest.T0, storetest.TokenKey("x"), es[0].Key, es[1].Key, es[2].Key)); !m.Revoked {
+		t.Fatal("Check on the cluster missed a revoked key")
+	}
+
+	mirror := func() *MirrorStore {
+		return openMirrorOf(t, openPartitioned(t, cl.Seeds(), true, 3, clk), nil)
+	}
+	a, b := mirror(), mirror()
+	for _, m := range []*MirrorStore{a, b} {
+		// A mirror opens fresh: the connections its load opened to
+		// every node do not leave it waiting for its next read.
+		if _, fresh := m.Freshness(); !fresh {
+			t.Fatal("a mirror on the cluster opened stale")
+		}
+	}
+	if a.Len() != 300 {
+		t.Fatalf("mirror loaded %d entries, want 300", a.Len())
+	}
+	more := manyEntries("c2", 30)
+	storetest.MustRevoke(t, a, more...)
+	seesAll(t, b, "b never saw the revocations made through a", more)
+	eventually(t, 3*time.Second, "mirror b is not fresh on a healthy cluster", func() bool {
+		_, fresh := b.Freshness()
+		return fresh
+	})
+
+	cl.Primaries[2].Stop()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := s.Revoke(cctx, manyEntries("down", 30)...)
+	if !errors.Is(err, denylist.ErrUnavailable) {
+		t.Fatalf("Revoke with a partition's primary down: %v, want ErrUnavailable", err)
+	}
+}

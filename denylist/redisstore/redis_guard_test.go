@@ -1,0 +1,81 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/storetest"
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
+)
+
+// TestLostKeysAreWrittenBack: the entries hash and the expiry set gone
+// while the epoch and the stream stay (what allkeys-lru evicts first) is
+// a loss: a running mirror writes back what it holds, a direct store never
+// answers "not revoked" for a token it can no longer see, and both count
+// the loss. Before the sentinels, nothing noticed.
+func TestLostKeysAreWrittenBack(t *testing.T) {
+	srv := redistest.Start(t)
+	clk := storetest.NewClock()
+	o := fastMirror()
+	o.VerifyEvery = 50 * time.Millisecond
+	a := openTestMirror(t, srv, clk, o)
+	entries := []denylist.Entry{storetest.TokenEntry("l1"), storetest.TokenEntry("l2"), storetest.TokenEntry("l3")}
+	storetest.MustRevoke(t, a, entries...)
+
+	d, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, CheckMode: CheckModeDirect}, clk.Now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.settle = 200 * time.Millisecond
+	t.Cleanup(func() { d.Close() })
+	for _, e := range entries {
+		if !revoked(t, d, e.Key) {
+			t.Fatalf("direct store does not see %v", e.Key)
+		}
+	}
+
+	raw := srv.Client()
+	ctx := context.Background()
+	if err := raw.Del(ctx, "{trv}:entries", "{trv}:expiry").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The direct store never says "not revoked" from here on.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m, err := d.Check(ctx, storetest.NewQuery(storetest.T0, entries[0].Key))
+		if err != nil && !errors.Is(err, denylist.ErrUnavailable) {
+			t.Fatal(err)
+		}
+		if err == nil && !m.Revoked {
+			t.Fatal("a direct check said not revoked for a token whose entry was evicted")
+		}
+		if err == nil && m.Revoked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the lost entries never came back")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	eventually(t, 5*time.Second, "the mirror never wrote the lost entries back", func() bool {
+		n, err := d.Entries(ctx)
+		return err == nil && n == 3 && a.writeBacks.Load() > 0
+	})
+	if a.rs.Lost()+d.Lost() == 0 {
+		t.Fatal("no loss counted")
+	}
+	for _, e := range entries {
+		if !revoked(t, d, e.Key) {
+			t.Fatalf("after the write-back, %v is not revoked", e.Key)
+		}
+	}
+	b := openTestMirror(t, srv, clk, o)
+	for _, e := range entries {
+		if !revoked(t, b, e.Key) {
+			t.Fatalf("a new mirror does not see %v", e.Key)
+		}
+	}
+}
