@@ -90,8 +90,12 @@ func (h *Handler) checkRequestExcept(r *http.Request, targets []token.Token) err
 // a string of a length some revoked opaque token has).
 func (c *requestCheck) checkCandidates(body []byte, found []token.Found, targets []token.Token) error {
 	r, checker := c.r, c.h.checker
+	var skip token.LengthSet // lengths no revoked token has: not even handed out
+	if len(body) > 0 {
+		checker.SkippableLengths(&c.cands, &skip)
+	}
 	var cbuf [8]token.Candidate
-	cands := token.TargetAndBodyCandidates(r, body, cbuf[:0])
+	cands := token.TargetAndBodyCandidates(r, body, cbuf[:0], &skip)
 	if !checker.Generational(&c.cands) {
 		// Redis in direct mode: the lengths asked in batches (an error is
 		// met again, and handled, by the check of each string).

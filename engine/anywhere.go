@@ -4,8 +4,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
@@ -53,55 +51,6 @@ func CandidateParts(raw string) []string {
 		}
 	}
 	return out
-}
-
-// lengthFilter remembers which opaque-token lengths are marked revoked, for
-// as long as the store's generation stays the same (see
-// denylist.Generational); for a store without one it remembers nothing.
-type lengthFilter struct {
-	mu            sync.Mutex // held to record; reads are atomic
-	gen           atomic.Uint64
-	known, marked []atomic.Uint64 // bit n: length n
-}
-
-func newLengthFilter(maxLen int) *lengthFilter {
-	words := maxLen/64 + 1
-	return &lengthFilter{known: make([]atomic.Uint64, words), marked: make([]atomic.Uint64, words)}
-}
-
-// lookup returns what is remembered of length n at generation gen.
-func (f *lengthFilter) lookup(gen uint64, n int) (marked, known bool) {
-	w, bit := n/64, uint64(1)<<(n%64)
-	if w >= len(f.known) || f.gen.Load() != gen || f.known[w].Load()&bit == 0 {
-		return false, false
-	}
-	return f.marked[w].Load()&bit != 0, true
-}
-
-// record remembers the answer for length n read at generation gen, unless
-// a later generation has been seen meanwhile.
-func (f *lengthFilter) record(gen uint64, n int, marked bool) {
-	w, bit := n/64, uint64(1)<<(n%64)
-	if w >= len(f.known) {
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	switch cur := f.gen.Load(); {
-	case cur == gen:
-	case cur < gen || cur-gen > 1<<62: // a newer generation (or an Index swapped in)
-		for i := range f.known {
-			f.known[i].Store(0)
-			f.marked[i].Store(0)
-		}
-		f.gen.Store(gen)
-	default:
-		return // what was read is older than what is remembered
-	}
-	if marked {
-		f.marked[w].Or(bit)
-	}
-	f.known[w].Or(bit)
 }
 
 // CandidateState is what one request's CheckCandidate calls share: the
@@ -219,6 +168,18 @@ func slicesContains(s []int, n int) bool {
 		}
 	}
 	return false
+}
+
+// SkippableLengths fills set with the lengths (below token.MaxSetLength)
+// that no live revoked opaque token has, as far as the checker knows at
+// the store's generation (st: the request's): a string of one of them
+// found in the request cannot be revoked, and need not even be handed
+// out (token.TargetAndBodyCandidates). A store without a generation
+// leaves set empty.
+func (c *Checker) SkippableLengths(st *CandidateState, set *token.LengthSet) {
+	if gen, cacheable := st.generation(c.store); cacheable {
+		c.lengths.skippable(gen, set)
+	}
 }
 
 // Generational reports whether the store says when it changed

@@ -174,3 +174,31 @@ func TestAskLengthsBatches(t *testing.T) {
 func candidate(s string) token.Candidate {
 	return token.Candidate{S: s, JWT: token.LooksLikeJWT(s)}
 }
+
+// TestSkippableLengths: the lengths handed to the scan as skippable are
+// those known unmarked at the store's generation, never a marked one, and
+// none once the generation moved on.
+func TestSkippableLengths(t *testing.T) {
+	ctx := context.Background()
+	c, rec, _ := newCandidateChecker(t)
+	revoke(t, rec, strings.Repeat("r", 40))
+	var st CandidateState
+	for _, n := range []int{20, 40, 60} {
+		if _, err := c.LengthMarked(ctx, &st, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var set token.LengthSet
+	c.SkippableLengths(&st, &set)
+	if !set.Has(20) || !set.Has(60) || set.Has(40) || set.Has(30) {
+		t.Errorf("skippable 20 %v, 60 %v (want both); 40 %v (marked), 30 %v (never asked): want neither",
+			set.Has(20), set.Has(60), set.Has(40), set.Has(30))
+	}
+	revoke(t, rec, strings.Repeat("r", 20))
+	var later CandidateState
+	var after token.LengthSet
+	c.SkippableLengths(&later, &after)
+	if after.Has(20) || after.Has(60) {
+		t.Errorf("after another revocation, lengths still skippable: 20 %v, 60 %v", after.Has(20), after.Has(60))
+	}
+}

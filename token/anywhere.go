@@ -35,7 +35,7 @@ const MinCandidateLength = 16
 // callback: a request's check then allocates nothing for a request with
 // few candidates.)
 func Candidates(r *http.Request, body []byte, dst []Candidate) []Candidate {
-	dst = TargetAndBodyCandidates(r, body, dst)
+	dst = TargetAndBodyCandidates(r, body, dst, nil)
 	dst = HeaderValueCandidates(r.Host, Where{Part: "header", Name: "Host"}, dst)
 	for name, values := range r.Header {
 		w := Where{Part: "header", Name: name}
@@ -47,17 +47,37 @@ func Candidates(r *http.Request, body []byte, dst []Candidate) []Candidate {
 }
 
 // TargetAndBodyCandidates appends to dst the candidates of r's target and
-// of body (see Candidates), those a request does not share with others.
-func TargetAndBodyCandidates(r *http.Request, body []byte, dst []Candidate) []Candidate {
-	dst = appendText(dst, r.RequestURI, Where{Part: "target"})
+// of body (see Candidates), those a request does not share with others,
+// but opaque strings of a length in skip (nil: none), which the caller
+// knows no revoked token has.
+func TargetAndBodyCandidates(r *http.Request, body []byte, dst []Candidate, skip *LengthSet) []Candidate {
+	dst = appendRuns(dst, r.RequestURI, Where{Part: "target"}, 0, skip)
 	if len(body) > 0 {
 		w := Where{Part: "body"}
-		dst = appendText(dst, unsafe.String(unsafe.SliceData(body), len(body)), w) // read only
+		dst = appendRuns(dst, unsafe.String(unsafe.SliceData(body), len(body)), w, 0, skip) // read only
 		for _, v := range decodedParts(r, body) {
-			dst = appendText(dst, v, w)
+			dst = appendRuns(dst, v, w, 0, skip)
 		}
 	}
 	return dst
+}
+
+// LengthSet is a set of lengths below MaxSetLength: those of the opaque
+// strings a scan need not hand out. The zero value is empty; a nil
+// *LengthSet too.
+type LengthSet struct {
+	bits [MaxSetLength / 64]uint64
+}
+
+// MaxSetLength bounds the lengths a LengthSet holds.
+const MaxSetLength = 1024
+
+// SetWord sets the set's i-th word: bit b of it is length 64*i+b.
+func (s *LengthSet) SetWord(i int, w uint64) { s.bits[i] = w }
+
+// Has reports whether n is in s.
+func (s *LengthSet) Has(n int) bool {
+	return s != nil && uint(n) < MaxSetLength && s.bits[n/64]&(1<<(uint(n)%64)) != 0
 }
 
 // HeaderValueCandidates appends to dst the candidates of one header value
@@ -118,7 +138,7 @@ func (w Where) String() string {
 
 // appendText appends the candidates of s (see appendRuns).
 func appendText(dst []Candidate, s string, w Where) []Candidate {
-	return appendRuns(dst, s, w, 0)
+	return appendRuns(dst, s, w, 0, nil)
 }
 
 // k8sProtocolPrefix starts a Kubernetes WebSocket subprotocol that carries
@@ -251,7 +271,7 @@ const maxDecodeDepth = 2
 // a wide byte, no long enough run starts before it. The words of a
 // browser's headers are mostly shorter, so most bytes are never read. (A
 // queue, not recursion: dst then stays on the caller's stack.)
-func appendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
+func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) []Candidate {
 	type text struct {
 		s     string
 		depth int
@@ -295,11 +315,11 @@ func appendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 			switch {
 			case holds&(classPadding|classEscape) == 0: // the common case: one run
 				if len(wide) >= MinCandidateLength || holds&classDot != 0 {
-					dst = appendRun(dst, wide, holds, w)
+					dst = appendRun(dst, wide, holds, w, skip)
 				}
 				continue
 			case holds&classEscape == 0 || t.depth >= maxDecodeDepth: // padding, or decoded enough
-				dst = appendPlainRuns(dst, wide, w)
+				dst = appendPlainRuns(dst, wide, w, skip)
 				continue
 			}
 			for _, d := range decodings(wide) {
@@ -334,7 +354,7 @@ func decodings(wide string) (out [4]string) {
 // appendPlainRuns appends the runs of a wide run without escapes (or one
 // decoded too often): '=' padding ends a run ("k=v" is two), '%' and '\\'
 // end it too.
-func appendPlainRuns(dst []Candidate, wide string, w Where) []Candidate {
+func appendPlainRuns(dst []Candidate, wide string, w Where, skip *LengthSet) []Candidate {
 	for i := 0; i < len(wide); {
 		if !tokenBytes[wide[i]] {
 			i++
@@ -349,7 +369,7 @@ func appendPlainRuns(dst []Candidate, wide string, w Where) []Candidate {
 			j++
 		}
 		if j-i >= MinCandidateLength || j-i >= minWideRun && holds&classDot != 0 {
-			dst = appendRun(dst, wide[i:j], holds, w) // a shorter run holds nothing handed out
+			dst = appendRun(dst, wide[i:j], holds, w, skip) // a shorter run holds nothing handed out
 		}
 		i = j
 	}
@@ -360,20 +380,20 @@ func appendPlainRuns(dst []Candidate, wide string, w Where) []Candidate {
 // aside), trimmed of separators, its parts, and the JWTs in it. A run
 // without separators, a session id's, is handed out as it is (and
 // without its padding).
-func appendRun(dst []Candidate, run string, holds uint8, w Where) []Candidate {
+func appendRun(dst []Candidate, run string, holds uint8, w Where, skip *LengthSet) []Candidate {
 	if holds&classSeparator == 0 { // no '.': not a JWT
-		if len(run) >= MinCandidateLength {
+		if opaqueWanted(len(run), skip) {
 			dst = append(dst, Candidate{S: run, Where: w})
 		}
-		if u := strings.TrimRight(run, "="); u != run && len(u) >= MinCandidateLength {
+		if u := strings.TrimRight(run, "="); u != run && opaqueWanted(len(u), skip) {
 			dst = append(dst, Candidate{S: u, Where: w})
 		}
 		return dst
 	}
-	dst = appendCandidate(dst, run, w)
+	dst = appendCandidate(dst, run, w, skip)
 	t := trimSeparators(run)
 	if t != run {
-		dst = appendCandidate(dst, t, w)
+		dst = appendCandidate(dst, t, w, skip)
 	}
 	start, dots, seps := 0, 0, 0
 	for i := 0; i <= len(t); i++ {
@@ -389,12 +409,12 @@ func appendRun(dst []Candidate, run string, holds uint8, w Where) []Candidate {
 		} else if seps == 0 {
 			break // t is one part, handed out already
 		}
-		dst = appendPart(dst, t[start:i], w)
+		dst = appendPart(dst, t[start:i], w, skip)
 		start = i + 1
 	}
 	if seps == 0 {
 		if u := strings.TrimRight(t, "="); u != t {
-			dst = appendCandidate(dst, u, w)
+			dst = appendCandidate(dst, u, w, skip)
 		}
 		return dst
 	}
@@ -411,16 +431,22 @@ func appendRun(dst []Candidate, run string, holds uint8, w Where) []Candidate {
 
 // appendPart appends a part of a run between separators (never a JWT:
 // it holds no '.') if it is long enough, and without its padding.
-func appendPart(dst []Candidate, part string, w Where) []Candidate {
-	if len(part) >= MinCandidateLength {
+func appendPart(dst []Candidate, part string, w Where, skip *LengthSet) []Candidate {
+	if opaqueWanted(len(part), skip) {
 		dst = append(dst, Candidate{S: part, Where: w})
 	}
 	if part != "" && part[len(part)-1] == '=' {
-		if u := strings.TrimRight(part, "="); len(u) >= MinCandidateLength {
+		if u := strings.TrimRight(part, "="); opaqueWanted(len(u), skip) {
 			dst = append(dst, Candidate{S: u, Where: w})
 		}
 	}
 	return dst
+}
+
+// opaqueWanted reports whether a string of n bytes that is not a JWT is
+// handed out: long enough to be an opaque token, and not a length in skip.
+func opaqueWanted(n int, skip *LengthSet) bool {
+	return n >= MinCandidateLength && !skip.Has(n)
 }
 
 // trimSeparators trims s of leading and trailing part separators.
@@ -435,10 +461,10 @@ func trimSeparators(s string) string {
 	return s[i:j]
 }
 
-// appendCandidate appends s if it is long enough to be an opaque token, or
-// is shaped as a JWT.
-func appendCandidate(dst []Candidate, s string, w Where) []Candidate {
-	if jwt := LooksLikeJWT(s); jwt || len(s) >= MinCandidateLength {
+// appendCandidate appends s if it is shaped as a JWT, or long enough to be
+// an opaque token and not of a length in skip.
+func appendCandidate(dst []Candidate, s string, w Where, skip *LengthSet) []Candidate {
+	if jwt := LooksLikeJWT(s); jwt || opaqueWanted(len(s), skip) {
 		dst = append(dst, Candidate{S: s, Where: w, JWT: jwt})
 	}
 	return dst

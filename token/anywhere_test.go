@@ -174,3 +174,18 @@ func TestGzippedBinaryBodyIsDecoded(t *testing.T) {
 		t.Errorf("the token in a gzipped octet-stream JSON body was not found")
 	}
 }
+
+// BenchmarkCandidatesJSON64K: the scan of a 64 KiB JSON body of records
+// (the body's part of BenchmarkCheckJSONBody64K).
+func BenchmarkCandidatesJSON64K(b *testing.B) {
+	body := jsonRecords64K()
+	r, _ := http.NewRequest("POST", "http://h/api/items", nil)
+	r.Header.Set("Content-Type", "application/json")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n = len(TargetAndBodyCandidates(r, body, nil, nil))
+	}
+	b.ReportMetric(float64(n), "candidates")
+}

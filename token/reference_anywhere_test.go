@@ -94,10 +94,10 @@ func refAppendPlainRuns(dst []Candidate, wide string, w Where) []Candidate {
 // refAppendRun appends run, trimmed of separators, its parts, and the JWTs in
 // it.
 func refAppendRun(dst []Candidate, run string, w Where) []Candidate {
-	dst = appendCandidate(dst, run, w)
+	dst = appendCandidate(dst, run, w, nil)
 	t := trimSeparators(run)
 	if t != run {
-		dst = appendCandidate(dst, t, w)
+		dst = appendCandidate(dst, t, w, nil)
 	}
 	seps := 0
 	for i := 0; i < len(t); i++ {
@@ -107,7 +107,7 @@ func refAppendRun(dst []Candidate, run string, w Where) []Candidate {
 	}
 	if seps == 0 {
 		if u := strings.TrimRight(t, "="); u != t {
-			dst = appendCandidate(dst, u, w)
+			dst = appendCandidate(dst, u, w, nil)
 		}
 		return dst
 	}
@@ -117,9 +117,9 @@ func refAppendRun(dst []Candidate, run string, w Where) []Candidate {
 			continue
 		}
 		if part := t[start:i]; part != "" {
-			dst = appendCandidate(dst, part, w)
+			dst = appendCandidate(dst, part, w, nil)
 			if u := strings.TrimRight(part, "="); u != part {
-				dst = appendCandidate(dst, u, w)
+				dst = appendCandidate(dst, u, w, nil)
 			}
 		}
 		start = i + 1
@@ -214,6 +214,39 @@ func FuzzCandidatesEqualReference(f *testing.F) {
 		for s := range got {
 			if !want[s] {
 				t.Errorf("%q handed out by the fast scan only", s)
+			}
+		}
+	})
+}
+
+// FuzzSkipLeavesOutOnlyItsLengths: with a set of lengths to skip, the scan
+// hands out what it hands out without one, but the opaque strings of
+// those lengths (JWT-shaped strings always).
+func FuzzSkipLeavesOutOnlyItsLengths(f *testing.F) {
+	f.Add("/a?t=Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r", `{"id":"0000012a-1a3d-4e5f-8a9b-0c1d2e3f4a5b","t":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln"}`, uint64(1)<<36|1<<32)
+	f.Add("/x", "a=1&t=Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r%3D%3D&u=005|Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r", ^uint64(0))
+	f.Fuzz(func(t *testing.T, target, body string, word uint64) {
+		r, _ := http.NewRequest("POST", "http://h/", nil)
+		r.RequestURI = target
+		r.Header = http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+		var skip LengthSet
+		skip.SetWord(0, word)
+		want := map[string]bool{}
+		for _, c := range TargetAndBodyCandidates(r, []byte(body), nil, nil) {
+			if c.JWT || !skip.Has(len(c.S)) {
+				want[c.S] = true
+			}
+		}
+		got := map[string]bool{}
+		for _, c := range TargetAndBodyCandidates(r, []byte(body), nil, &skip) {
+			got[c.S] = true
+		}
+		if len(got) != len(want) {
+			t.Fatalf("skipping %#x: %v, want %v", word, got, want)
+		}
+		for s := range want {
+			if !got[s] {
+				t.Fatalf("skipping %#x: %q left out", word, s)
 			}
 		}
 	})
