@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -100,7 +101,7 @@ func (c *requestCheck) checkCandidates(body []byte, found []token.Found, targets
 		// Redis in direct mode: the lengths asked in batches (an error is
 		// met again, and handled, by the check of each string).
 		var lbuf [32]int
-		_ = checker.AskLengths(r.Context(), &c.cands, candidateLengths(lbuf[:0], r, cands))
+		c.noteStoreError(checker.AskLengths(c.ctx(), &c.cands, candidateLengths(lbuf[:0], r, cands)))
 	}
 	cands = c.headerCandidates(r.Host, "Host", cands)
 	for name, values := range r.Header {
@@ -127,7 +128,8 @@ func (c *requestCheck) headerCandidates(v, name string, cands []token.Candidate)
 		if len(sum.Lengths()) == 0 {
 			return cands
 		}
-		marked, err := c.h.checker.AnyLengthMarked(c.r.Context(), &c.cands, sum.Lengths())
+		marked, err := c.h.checker.AnyLengthMarked(c.ctx(), &c.cands, sum.Lengths())
+		c.noteStoreError(err)
 		if err == nil && !marked {
 			return cands
 		}
@@ -190,7 +192,35 @@ type requestCheck struct {
 	result  any       // any: a constant, stored without allocating
 	cands   engine.CandidateState
 	grant   bool // a token endpoint call: a revoked grant is 400 invalid_grant
+	// storeDown: a store call of this request failed (fail_timeout, say);
+	// the later ones answer from what the instance holds, without waiting.
+	storeDown bool
 }
+
+// ctx is the context of the request's next store call: the request's, or
+// once one call failed, a context already done, so that fail_timeout
+// bounds the whole request rather than each of its strings (the mirror's
+// memory still answers: a token it holds revoked is found).
+func (c *requestCheck) ctx() context.Context {
+	if c.storeDown {
+		return expiredContext
+	}
+	return c.r.Context()
+}
+
+// noteStoreError records that a store call failed.
+func (c *requestCheck) noteStoreError(err error) {
+	if err != nil {
+		c.storeDown = true
+	}
+}
+
+// expiredContext is a context that is already done.
+var expiredContext = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // isGrantRequest reports whether r is a call to a token endpoint (RFC 6749
 // §4, §6): a POST whose form body names a grant_type. A revoked token in
@@ -230,15 +260,16 @@ func (c *requestCheck) check(s string, where token.Where, cand *token.Candidate)
 	var err error
 	if candidate {
 		var checked bool
-		m, checked, err = h.checker.CheckCandidate(c.r.Context(), &c.cands, c.ns, *cand)
+		m, checked, err = h.checker.CheckCandidate(c.ctx(), &c.cands, c.ns, *cand)
 		if checked || err != nil {
 			if berr := c.begin(); berr != nil {
 				return berr
 			}
 		}
 	} else {
-		m, err = h.checker.Check(c.r.Context(), c.ns, s)
+		m, err = h.checker.Check(c.ctx(), c.ns, s)
 	}
+	c.noteStoreError(err)
 	if err != nil && candidate && !cand.JWT {
 		// A string found outside the named channels that may not be a
 		// token at all: the mirror's memory has answered what it holds
