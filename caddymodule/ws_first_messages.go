@@ -76,6 +76,7 @@ func (lc *liveConns) checkFirstMessage(r *http.Request, msg []byte) (qs []denyli
 		return nil, false, err
 	}
 	var st engine.CandidateState
+	ctx := r.Context()
 	seen := make(map[string]struct{})
 	for _, c := range token.TextCandidates(string(msg), token.Where{Part: "websocket"}, nil) {
 		s := c.S
@@ -86,8 +87,9 @@ func (lc *liveConns) checkFirstMessage(r *http.Request, msg []byte) (qs []denyli
 		if len(seen) > maxMessageStrings {
 			return nil, false, errTooManyStrings
 		}
-		m, _, err := h.checker.CheckCandidate(r.Context(), &st, ns, c)
+		m, _, err := h.checker.CheckCandidate(ctx, &st, ns, c)
 		if err != nil {
+			ctx = expiredContext // fail_timeout bounds the message, not each string (serve.go)
 			h.errLog.Error("denylist check of a WebSocket message failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
 			countCheckFailed(h.FailMode == FailOpen)
 			if h.FailMode == FailOpen {
