@@ -81,7 +81,13 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 				return err
 			}
 		}
-		return h.recordCall(r.Context(), c)
+		if err := h.recordCall(r.Context(), c); err != nil {
+			return err
+		}
+		if rt.kind.recorded != nil {
+			rt.kind.recorded(h, w.Header(), r, c)
+		}
+		return nil
 	}
 	err := serveHeld(next, hw, r)
 	switch {

@@ -43,9 +43,10 @@ var routeKinds = map[string]*routeKind{
 		needsAudience: true,
 	},
 	"browser_logout": {
-		methods: []string{http.MethodGet, http.MethodPost},
-		read:    readBrowserLogout,
-		respond: respondBrowserLogout,
+		methods:  []string{http.MethodGet, http.MethodPost},
+		read:     readBrowserLogout,
+		respond:  respondBrowserLogout,
+		recorded: recordedBrowserLogout,
 	},
 	"keycloak_logout": {
 		methods: []string{http.MethodPost},
