@@ -19,7 +19,7 @@ type Keys struct {
 	// issued before a cut-off set at the same moment.
 	ClockSkew time.Duration
 	// ClientCutoffs makes queries look up client- and realm-wide cut-offs
-	// too (set when a route can store them: keycloak_admin).
+	// too (the caddymodule sets it: keycloak_admin routes and the admin API store them).
 	ClientCutoffs bool
 }
 
