@@ -133,7 +133,8 @@ type Route struct {
 	KeycloakAdmin *KeycloakAdmin `json:"keycloak_admin,omitempty"`
 
 	// ClientAuth is "required" (callers authenticate as one of
-	// Handler.Clients, else 401 invalid_client) or "off". Default:
+	// Handler.Clients, else 401 invalid_client; a verified JWT of another
+	// client, by azp or client_id, is 400 unauthorized_client) or "off". Default:
 	// required on respond-mode routes of kind revoke, logout,
 	// keycloak_revoke and keycloak_logout when the handler has clients,
 	// else off. Respond mode only.
@@ -415,6 +416,11 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		return h.writeError(w, err)
 	}
 	if rt.Mode == ModeRespond {
+		if client != "" { // a client revokes its own tokens only (client_auth.go)
+			if err := h.checkOwnTokens(r.Context(), client, c.Tokens); err != nil {
+				return h.writeError(w, err)
+			}
+		}
 		if err := h.admitCall(r.Context(), r, c, client); err != nil { // quotas (quota.go)
 			return h.writeError(w, err)
 		}
