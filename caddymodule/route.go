@@ -398,6 +398,13 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		w.Header().Set("Allow", strings.Join(rt.kind.methods, ", "))
 		return writeOAuthError(w, &oauthError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method " + r.Method + " not allowed"})
 	}
+	if rt.kind.verifies && rt.Mode == ModeRespond {
+		// An identity provider's push is not sent again: once read, it
+		// is verified and recorded even if the sender hangs up meanwhile
+		// (waiting for a new signing key, jwtverify.Options.WaitForNewKey,
+		// may outlast its timeout: oidc-provider's is 2.5s).
+		r = r.WithContext(context.WithoutCancel(r.Context()))
+	}
 	client, err := h.guardRoute(r, rt) // rate limits, client authentication, ceiling
 	if err != nil {
 		return h.writeError(w, err)
