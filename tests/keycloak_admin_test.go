@@ -35,7 +35,10 @@ const keycloakAdminCaddyfile = `http:// {
 	respond "api ok" 200
 }`
 
-func TestKeycloakAdminPush(t *testing.T) {
+// realmKey is a realm's signing key and a PEM file of its public key,
+// for the jwt block's public_key_file.
+func realmKey(t *testing.T) (*rsa.PrivateKey, string) {
+	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +48,11 @@ func TestKeycloakAdminPush(t *testing.T) {
 	if err := os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return key, pemFile
+}
+
+func TestKeycloakAdminPush(t *testing.T) {
+	key, pemFile := realmKey(t)
 	redis := startRedis(t).Addr
 	a := startCaddy(t, keycloakAdminCaddyfile, redis, pemFile)
 	b := startCaddy(t, keycloakAdminCaddyfile, redis, pemFile)
@@ -106,15 +114,7 @@ func keycloakAdminOrdersCaddyfile(realms []string) string {
 // push cuts off the whole realm: the model is the latest not-before of
 // any push (issue 25, item 5).
 func TestKeycloakAdminNotBeforeOrders(t *testing.T) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	pemFile := filepath.Join(t.TempDir(), "realm.pem")
-	if err := os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key, pemFile := realmKey(t)
 	// Client-wide pushes share one realm (each case its own clients); a
 	// realm_wide case has a realm of its own.
 	realms := []string{"demo", "wide-0", "wide-1", "wide-2", "wide-3"}
