@@ -63,7 +63,8 @@ type Route struct {
 	//     handler's cookies and the Authorization header; a verified one's
 	//     session too), expires the cookies and redirects (303) to
 	//     BrowserLogout.Redirect, or answers 204 (forward mode: the
-	//     upstream's 2xx answer, with the cookies expired). Cross-site calls are
+	//     upstream's 2xx or 3xx answer, which confirms the sign-out,
+	//     with the cookies expired). Cross-site calls are
 	//     refused (403), and so is a GET that does not show it is
 	//     same-site (no Sec-Fetch-Site, Origin or Referer: curl); see
 	//     route_browser_logout.go.
@@ -212,9 +213,13 @@ type routeKind struct {
 	// before anything is recorded: it may vouch for the tokens, add to c
 	// or record what the answer says; an error is answered instead.
 	upstream func(h *Handler, r *http.Request, c *routeCall, res *upstreamAnswer) error
-	// recorded, when set, adds to the upstream's 2xx answer (forward
-	// mode) once its revocation is recorded, before the answer goes out.
+	// recorded, when set, adds to the upstream's confirming answer
+	// (forward mode) once its revocation is recorded, before the answer
+	// goes out.
 	recorded func(h *Handler, header http.Header, r *http.Request, c *routeCall)
+	// redirectConfirms: a 3xx answer confirms as a 2xx does (a sign-out
+	// page that redirects the browser).
+	redirectConfirms bool
 	// forwardOnly kinds observe what the upstream answers: forward is
 	// their only mode, and their default.
 	forwardOnly bool

@@ -15,8 +15,9 @@ import (
 // the Authorization header (as a logout: a verified token's session too),
 // expires the cookies (Set-Cookie with Max-Age=0) and redirects to
 // BrowserLogout.Redirect (303) or answers 204. In forward mode the
-// upstream (the application's own sign-out) answers, and its 2xx answer
-// carries the same Set-Cookie headers. No body is needed; a call
+// upstream (the application's own sign-out) answers; its 2xx answer, or
+// its 3xx (a sign-out usually redirects the browser), confirms the
+// sign-out and carries the same Set-Cookie headers. No body is needed; a call
 // that carries no token is answered the same (logging out twice is fine).
 //
 // Cross-site request forgery: a page elsewhere must not log the user out.

@@ -47,6 +47,8 @@ var routeKinds = map[string]*routeKind{
 		read:     readBrowserLogout,
 		respond:  respondBrowserLogout,
 		recorded: recordedBrowserLogout,
+		// An application's sign-out usually redirects the browser.
+		redirectConfirms: true,
 	},
 	"keycloak_logout": {
 		methods: []string{http.MethodPost},

@@ -7,9 +7,9 @@ import (
 )
 
 // TestBrowserLogoutForwardExpiresCookies: browser_logout in forward mode
-// passes the sign-out on to the application, and its 2xx answer reaches
-// the browser with the same Set-Cookie (Max-Age=0) as respond mode
-// gives, once the cookie's token is revoked (issue 25, item 5).
+// passes the sign-out on to the application, and its 2xx or 3xx answer
+// reaches the browser with the same Set-Cookie (Max-Age=0) as respond
+// mode gives, once the cookie's token is revoked (issue 25, item 5).
 func TestBrowserLogoutForwardExpiresCookies(t *testing.T) {
 	app := startUpstreamHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-App", "signed-out")
@@ -45,6 +45,31 @@ func TestBrowserLogoutForwardExpiresCookies(t *testing.T) {
 	}
 	if res := get(t, c.URL("/api"), "Cookie: access_token="+tok); res.Status != http.StatusUnauthorized {
 		t.Fatalf("after sign-out: %d, want 401", res.Status)
+	}
+
+	// An application whose sign-out redirects the browser (303), as most
+	// do: that confirms it too.
+	redirecting := startUpstreamHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/signout" {
+			http.Redirect(w, r, "/goodbye", http.StatusSeeOther)
+		}
+	}))
+	c.Reload(`http:// {
+	token_revocation {
+		store embedded
+		cookie access_token
+		browser_logout /signout forward
+	}
+	reverse_proxy %s
+}`, redirecting.Addr())
+	third := unsignedToken(map[string]any{"sub": "carol", "jti": "browser-forward-3", "exp": 4102444800})
+	res = get(t, c.URL("/signout"), "Cookie: access_token="+third, "Sec-Fetch-Site: same-origin")
+	if res.Status != http.StatusSeeOther || res.Header.Get("Location") != "/goodbye" || !strings.Contains(res.Header.Get("Set-Cookie"), "Max-Age=0") {
+		t.Fatalf("redirecting sign-out: %d Location %q Set-Cookie %q, want the application's 303 with the cookie expired",
+			res.Status, res.Header.Get("Location"), res.Header.Get("Set-Cookie"))
+	}
+	if res := get(t, c.URL("/api"), "Cookie: access_token="+third); res.Status != http.StatusUnauthorized {
+		t.Fatalf("after a redirecting sign-out: %d, want 401", res.Status)
 	}
 
 	// An application that refuses the sign-out: nothing revoked, no
