@@ -181,7 +181,7 @@ type AdminRequest struct {
 	User string `json:"user,omitempty"`
 
 	// Client names an OAuth client by its client id, the azp claim of
-	// the tokens issued to it; Issuer is required with it. Revoking it
+	// the tokens issued to it (or client_id, for tokens without azp); Issuer is required with it. Revoking it
 	// revokes every token issued to the client at or before Cutoff, as a
 	// keycloak_admin route's client-wide not-before does.
 	Client string `json:"client,omitempty"`

@@ -94,7 +94,7 @@ func setupCLI(cmd *cobra.Command) {
 		f.String("jti", "", "a JWT's jti (with --issuer)")
 		f.String("session", "", "a session's sid (with --issuer)")
 		f.String("user", "", "a user's sub (with --issuer)")
-		f.String("client", "", "a client's id, the azp claim of its tokens (with --issuer)")
+		f.String("client", "", "a client's id, the azp (or client_id) claim of its tokens (with --issuer)")
 		f.String("issuer", "", `the iss claim of the tokens (with --jti, --session, --user, --client; "" for none)`)
 		f.String("namespace", "", "the namespace (tenant); default: the handler's")
 		if sub.cutoff {

@@ -110,8 +110,8 @@ func (k *Keys) addClient(q *denylist.Query, ns string, c *token.Claims, memo *cl
 		return
 	}
 	q.Add(k.claimKey(memo, denylist.KindClient, ns, c.Issuer, ""))
-	if c.AuthorizedParty != "" {
-		q.Add(k.claimKey(memo, denylist.KindClient, ns, c.Issuer, c.AuthorizedParty))
+	if client := c.Client(); client != "" {
+		q.Add(k.claimKey(memo, denylist.KindClient, ns, c.Issuer, client))
 	}
 }
 

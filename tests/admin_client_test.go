@@ -9,7 +9,7 @@ import (
 )
 
 // TestAdminRevokesClient: the admin API and the CLI revoke every token of
-// an OAuth client (azp) issued until a cut-off, as a keycloak_admin
+// an OAuth client (azp, or client_id) issued until a cut-off, as a keycloak_admin
 // route's client-wide not-before does, on a handler without such a
 // route; two instances on one Redis, revoked through A, enforced by B
 // (issue 25, item 5).
@@ -21,13 +21,15 @@ func TestAdminRevokesClient(t *testing.T) {
 	addr := "127.0.0.1:" + strconv.Itoa(a.AdminPort)
 
 	now := time.Now().Unix()
-	tok := func(azp string, iat int64) string {
+	tok := func(claim, client string, iat int64) string {
 		return unsignedJWT(`{"alg":"RS256","typ":"JWT"}`, map[string]any{
-			"iss": opsIssuer, "sub": "u-" + randomString(), "azp": azp, "jti": randomString(), "iat": iat, "exp": now + 3600})
+			"iss": opsIssuer, "sub": "u-" + randomString(), claim: client, "jti": randomString(), "iat": iat, "exp": now + 3600})
 	}
 	// The cut-off is compared with iat less the clock skew (5 minutes).
-	before, after, other := tok("mobile", now-1200), tok("mobile", now-10), tok("web", now-1200)
-	expectStatus(t, b, http.StatusOK, before, after, other)
+	// An RFC 9068 access token names its client in client_id, not azp.
+	before, after, other := tok("azp", "mobile", now-1200), tok("azp", "mobile", now-10), tok("azp", "web", now-1200)
+	rfc9068 := tok("client_id", "mobile", now-1200)
+	expectStatus(t, b, http.StatusOK, before, after, other, rfc9068)
 
 	// The CLI: the client's tokens issued until the cut-off are refused.
 	cutoff := strconv.FormatInt(now-600, 10)
@@ -35,7 +37,7 @@ func TestAdminRevokesClient(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "revoked client ") {
 		t.Fatalf("revoke --client: exit %d %q %q", code, out, errOut)
 	}
-	expectStatus(t, b, http.StatusUnauthorized, before)
+	expectStatus(t, b, http.StatusUnauthorized, before, rfc9068)
 	expectStatus(t, b, http.StatusOK, after, other)
 	if _, errOut, code := cli(t, nil, "", "revoke", "--client", "mobile", "--address", addr); code == 0 || !strings.Contains(errOut, "--client needs --issuer") {
 		t.Errorf("revoke --client without --issuer: exit %d %q", code, errOut)

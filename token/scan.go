@@ -376,8 +376,10 @@ func (s *scanner) claim(depth int, c *Claims, key []byte, plainKey bool) bool {
 		return s.dateClaim(depth, &c.NotBefore)
 	case "azp":
 		return s.stringClaim(depth, &c.AuthorizedParty)
+	case "client_id":
+		return s.stringClaim(depth, &c.ClientID)
 	}
-	if len(key) == 3 && claimNameFold(key) {
+	if (len(key) == 3 || len(key) == len("client_id")) && claimNameFold(key) {
 		// encoding/json matches field names case-insensitively.
 		s.slow = true
 	}
@@ -386,16 +388,23 @@ func (s *scanner) claim(depth int, c *Claims, key []byte, plainKey bool) bool {
 
 // claimNameFold reports whether key equals a claim name but for ASCII case.
 func claimNameFold(key []byte) bool {
-	var lower [3]byte
-	for i, c := range key {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+	for _, n := range [...]string{"iss", "sub", "sid", "jti", "typ", "aud", "iat", "exp", "nbf", "azp", "client_id"} {
+		if len(key) != len(n) {
+			continue
 		}
-		lower[i] = c
-	}
-	switch string(lower[:]) {
-	case "iss", "sub", "sid", "jti", "typ", "aud", "iat", "exp", "nbf", "azp":
-		return true
+		i := 0
+		for ; i < len(key); i++ {
+			c := key[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != n[i] {
+				break
+			}
+		}
+		if i == len(key) {
+			return true
+		}
 	}
 	return false
 }
