@@ -376,7 +376,8 @@ func (s *scanner) claim(depth int, c *Claims, key []byte, plainKey bool) bool {
 		return s.dateClaim(depth, &c.NotBefore)
 	case "azp":
 		return s.stringClaim(depth, &c.AuthorizedParty)
-	case "client_id":
+	}
+	if len(key) == len("client_id") && string(key) == "client_id" {
 		return s.stringClaim(depth, &c.ClientID)
 	}
 	if (len(key) == 3 || len(key) == len("client_id")) && claimNameFold(key) {
@@ -388,23 +389,19 @@ func (s *scanner) claim(depth int, c *Claims, key []byte, plainKey bool) bool {
 
 // claimNameFold reports whether key equals a claim name but for ASCII case.
 func claimNameFold(key []byte) bool {
-	for _, n := range [...]string{"iss", "sub", "sid", "jti", "typ", "aud", "iat", "exp", "nbf", "azp", "client_id"} {
-		if len(key) != len(n) {
-			continue
+	var lower [len("client_id")]byte
+	if len(key) > len(lower) {
+		return false
+	}
+	for i, c := range key {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
 		}
-		i := 0
-		for ; i < len(key); i++ {
-			c := key[i]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != n[i] {
-				break
-			}
-		}
-		if i == len(key) {
-			return true
-		}
+		lower[i] = c
+	}
+	switch string(lower[:len(key)]) {
+	case "iss", "sub", "sid", "jti", "typ", "aud", "iat", "exp", "nbf", "azp", "client_id":
+		return true
 	}
 	return false
 }
