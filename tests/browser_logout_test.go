@@ -6,6 +6,17 @@ import (
 	"testing"
 )
 
+// browserForwardCaddyfile: a forward-mode browser_logout in front of the
+// application at %s.
+const browserForwardCaddyfile = `http:// {
+	token_revocation {
+		store embedded
+		cookie access_token
+		browser_logout /signout forward
+	}
+	reverse_proxy %s
+}`
+
 // TestBrowserLogoutForwardExpiresCookies: browser_logout in forward mode
 // passes the sign-out on to the application, and its 2xx or 3xx answer
 // reaches the browser with the same Set-Cookie (Max-Age=0) as respond
@@ -54,14 +65,7 @@ func TestBrowserLogoutForwardExpiresCookies(t *testing.T) {
 			http.Redirect(w, r, "/goodbye", http.StatusSeeOther)
 		}
 	}))
-	c.Reload(`http:// {
-	token_revocation {
-		store embedded
-		cookie access_token
-		browser_logout /signout forward
-	}
-	reverse_proxy %s
-}`, redirecting.Addr())
+	c.Reload(browserForwardCaddyfile, redirecting.Addr())
 	third := unsignedToken(map[string]any{"sub": "carol", "jti": "browser-forward-3", "exp": 4102444800})
 	res = get(t, c.URL("/signout"), "Cookie: access_token="+third, "Sec-Fetch-Site: same-origin")
 	if res.Status != http.StatusSeeOther || res.Header.Get("Location") != "/goodbye" || !strings.Contains(res.Header.Get("Set-Cookie"), "Max-Age=0") {
@@ -79,14 +83,7 @@ func TestBrowserLogoutForwardExpiresCookies(t *testing.T) {
 			http.Error(w, "no", http.StatusForbidden)
 		}
 	}))
-	c.Reload(`http:// {
-	token_revocation {
-		store embedded
-		cookie access_token
-		browser_logout /signout forward
-	}
-	reverse_proxy %s
-}`, refusing.Addr())
+	c.Reload(browserForwardCaddyfile, refusing.Addr())
 	other := unsignedToken(map[string]any{"sub": "bob", "jti": "browser-forward-2", "exp": 4102444800})
 	res = do(t, http.MethodPost, c.URL("/signout"), nil, "Cookie: access_token="+other, "Sec-Fetch-Site: same-origin")
 	if res.Status != http.StatusForbidden || len(res.Header.Values("Set-Cookie")) != 0 {
