@@ -48,7 +48,7 @@ const (
 //
 // Endpoints (JSON in, JSON out; errors are Caddy API errors, {"error": ...}):
 //
-//	POST /token-revocation/revoke     revoke a token, jti, session or user (AdminRequest)
+//	POST /token-revocation/revoke     revoke a token, jti, session, user or client (AdminRequest)
 //	POST /token-revocation/unrevoke   undo a revocation (AdminRequest; key also accepted)
 //	POST /token-revocation/check      is it revoked? (AdminRequest; a token is checked as a request would be)
 //	GET  /token-revocation/entries    list live entries: ?limit=<n>&cursor=<next_cursor>
@@ -156,8 +156,8 @@ func storeAPIError(op string, err error) error {
 // Requests and answers
 
 // AdminRequest is the body of the revoke, unrevoke and check endpoints. It
-// names exactly one thing: a token; a jti, session or user with its
-// issuer; or (unrevoke and check only) an entry key as the entries
+// names exactly one thing: a token; a jti, session, user or client with
+// its issuer; or (unrevoke and check only) an entry key as the entries
 // endpoint lists it.
 type AdminRequest struct {
 	// Token is a raw token, opaque or JWT. It is hashed with the handler's
@@ -180,8 +180,14 @@ type AdminRequest struct {
 	// Cutoff ("log out everywhere").
 	User string `json:"user,omitempty"`
 
-	// Issuer is the iss claim of the tokens a JTI, Session or User belongs
-	// to, exactly as the tokens carry it. Use "" for tokens without iss.
+	// Client names an OAuth client by its client id, the azp claim of
+	// the tokens issued to it (or client_id, for tokens without azp); Issuer is required with it. Revoking it
+	// revokes every token issued to the client at or before Cutoff, as a
+	// keycloak_admin route's client-wide not-before does.
+	Client string `json:"client,omitempty"`
+
+	// Issuer is the iss claim of the tokens a JTI, Session, User or
+	// Client belongs to, exactly as the tokens carry it. Use "" for tokens without iss.
 	Issuer *string `json:"issuer,omitempty"`
 
 	// Key is an entry key as the entries endpoint lists it
@@ -193,8 +199,8 @@ type AdminRequest struct {
 	// handler's namespace is a placeholder template.
 	Namespace *string `json:"namespace,omitempty"`
 
-	// Cutoff, for a session or user revocation, is the time up to which
-	// issued tokens are revoked: RFC 3339 text or Unix seconds. Default:
+	// Cutoff, for a session, user or client revocation, is the time up
+	// to which issued tokens are revoked: RFC 3339 text or Unix seconds. Default:
 	// now. It may not be later than now plus max_token_lifetime.
 	Cutoff *Timestamp `json:"cutoff,omitempty"`
 }
@@ -230,12 +236,13 @@ type AdminEntry struct {
 	// Key identifies the entry: "<kind letter>:<32 hex digits>". Give it to
 	// unrevoke to remove the entry.
 	Key string `json:"key"`
-	// Kind is what the entry revokes: token, jti, session or user.
+	// Kind is what the entry revokes: token, jti, session, user or
+	// client.
 	Kind string `json:"kind"`
 	// Hash is the short form of the digest, as the logs show it.
 	Hash string `json:"hash"`
-	// Cutoff, for a session or user, is the time up to which issued tokens
-	// are revoked.
+	// Cutoff, for a session, user or client, is the time up to which
+	// issued tokens are revoked.
 	Cutoff *time.Time `json:"cutoff,omitempty"`
 	// Expires is when the entry is dropped: every token it can match has
 	// expired by then.
@@ -370,7 +377,7 @@ func (a *adminCall) readRequest() (*AdminRequest, error) {
 		if msg := notJSONObject(body, a.r.Header.Get("Content-Type")); msg != "" {
 			return nil, apiError(http.StatusBadRequest, "%s", msg)
 		}
-		return nil, apiError(http.StatusBadRequest, "the body is not a valid request (JSON object with token, jti, session, user, key, issuer, namespace, cutoff): %v", err)
+		return nil, apiError(http.StatusBadRequest, "the body is not a valid request (JSON object with token, jti, session, user, client, key, issuer, namespace, cutoff): %v", err)
 	}
 	if dec.More() {
 		return nil, apiError(http.StatusBadRequest, "the body holds more than one JSON value: send one object")
@@ -411,14 +418,14 @@ func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
 	for _, f := range []struct {
 		name string
 		set  bool
-	}{{"token", req.Token != ""}, {"jti", req.JTI != ""}, {"session", req.Session != ""}, {"user", req.User != ""}, {"key", req.Key != ""}} {
+	}{{"token", req.Token != ""}, {"jti", req.JTI != ""}, {"session", req.Session != ""}, {"user", req.User != ""}, {"client", req.Client != ""}, {"key", req.Key != ""}} {
 		if f.set {
 			given = append(given, f.name)
 		}
 	}
-	what := "token, jti, session or user"
+	what := "token, jti, session, user or client"
 	if a.name != "revoke" {
-		what = "token, jti, session, user or key"
+		what = "token, jti, session, user, client or key"
 	}
 	switch {
 	case len(given) == 0:
@@ -430,7 +437,7 @@ func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
 	switch given[0] {
 	case "key":
 		if a.name == "revoke" {
-			return nil, apiError(http.StatusBadRequest, "revoke takes token, jti, session or user, not key (key is for unrevoke and check)")
+			return nil, apiError(http.StatusBadRequest, "revoke takes token, jti, session, user or client, not key (key is for unrevoke and check)")
 		}
 		k, err := denylist.ParseKey(req.Key)
 		if err != nil {
@@ -446,7 +453,7 @@ func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
 			return nil, apiError(http.StatusBadRequest, "the token is longer than the handler's max_token_size (%d bytes)", h.MaxTokenSize)
 		}
 		if req.Issuer != nil {
-			return nil, apiError(http.StatusBadRequest, "issuer goes with jti, session or user, not with token: leave it out")
+			return nil, apiError(http.StatusBadRequest, "issuer goes with jti, session, user or client, not with token: leave it out")
 		}
 		tok := token.Parse(req.Token)
 		t.kind, t.token = denylist.KindToken, &tok
@@ -454,10 +461,10 @@ func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
 		if req.Issuer == nil {
 			return nil, apiError(http.StatusBadRequest, "issuer is required with %s: give the iss claim of the tokens (\"\" for tokens without one)", given[0])
 		}
-		t.kind = map[string]denylist.Kind{"jti": denylist.KindJTI, "session": denylist.KindSession, "user": denylist.KindUser}[given[0]]
+		t.kind = map[string]denylist.Kind{"jti": denylist.KindJTI, "session": denylist.KindSession, "user": denylist.KindUser, "client": denylist.KindClient}[given[0]]
 	}
-	if req.Cutoff != nil && (a.name != "revoke" || (t.kind != denylist.KindSession && t.kind != denylist.KindUser)) {
-		return nil, apiError(http.StatusBadRequest, "cutoff applies only to revoking a session or a user: leave it out")
+	if req.Cutoff != nil && (a.name != "revoke" || !t.kind.IsCutoff()) {
+		return nil, apiError(http.StatusBadRequest, "cutoff applies only to revoking a session, a user or a client: leave it out")
 	}
 	ns, err := h.adminNamespace(req.Namespace)
 	if err != nil {
@@ -473,6 +480,8 @@ func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
 		t.key = h.keys.Hasher.SessionKey(ns, *req.Issuer, req.Session)
 	case denylist.KindUser:
 		t.key = h.keys.Hasher.UserKey(ns, *req.Issuer, req.User)
+	case denylist.KindClient:
+		t.key = h.keys.Hasher.ClientKey(ns, *req.Issuer, req.Client)
 	}
 	return t, nil
 }
@@ -530,7 +539,7 @@ func (a *adminCall) revoke() (any, error) {
 		}
 	case denylist.KindJTI:
 		entries = []denylist.Entry{denylist.NewEntry(t.key, now, h.recorder.CutoffExpiry(now))}
-	case denylist.KindSession, denylist.KindUser:
+	case denylist.KindSession, denylist.KindUser, denylist.KindClient:
 		at := now
 		if req.Cutoff != nil {
 			at = req.Cutoff.Time
@@ -539,8 +548,11 @@ func (a *adminCall) revoke() (any, error) {
 			}
 		}
 		c := engine.Cutoff{Kind: t.kind, Issuer: *req.Issuer, ID: req.User, At: at}
-		if t.kind == denylist.KindSession {
+		switch t.kind {
+		case denylist.KindSession:
 			c.ID = req.Session
+		case denylist.KindClient:
+			c.ID = req.Client
 		}
 		entries = []denylist.Entry{h.recorder.CutoffEntry(t.ns, c)}
 	}

@@ -438,7 +438,7 @@ func TestAdminBadRequests(t *testing.T) {
 		{"JSON not an object", "POST", "/token-revocation/revoke", `"abc"`, 400, "the body is JSON but not an object"},
 		{"unknown field", "POST", "/token-revocation/revoke", `{"tokn": "x"}`, 400, `unknown field "tokn"`},
 		{"two values", "POST", "/token-revocation/revoke", `{"token": "x"} {}`, 400, "more than one JSON value"},
-		{"nothing named", "POST", "/token-revocation/revoke", `{"namespace": "x"}`, 400, "give one of token, jti, session or user"},
+		{"nothing named", "POST", "/token-revocation/revoke", `{"namespace": "x"}`, 400, "give one of token, jti, session, user or client"},
 		{"two named", "POST", "/token-revocation/revoke", `{"token": "x", "session": "s", "issuer": "i"}`, 400, "got token and session"},
 		{"no issuer", "POST", "/token-revocation/revoke", `{"session": "s"}`, 400, "issuer is required with session"},
 		{"issuer with token", "POST", "/token-revocation/revoke", `{"token": "x", "issuer": "i"}`, 400, "not with token"},

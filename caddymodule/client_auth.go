@@ -1,9 +1,12 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,6 +16,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
 // Client authentication on respond-mode routes (RFC 7009 section 2.1).
@@ -34,6 +40,13 @@ import (
 // clients nothing is authenticated, and each respond-mode revoke route is
 // named in a warning at start-up: anyone can then add entries, bounded only
 // by the rate limits and max_entries.
+//
+// An authenticated client revokes only its own tokens (RFC 7009 section
+// 2.1): a JWT that verifies and names another client in azp or client_id
+// (RFC 9068) is refused with 400 unauthorized_client (RFC 6749 section
+// 5.2), nothing stored. One that does not verify proves nothing and is
+// revoked as before (its identity only); when the issuer's keys cannot be
+// fetched, one whose claims name another client is answered 503.
 //
 // Only a SHA-256 of each secret is kept once provisioned; a presented
 // secret is hashed and compared in constant time, also for an unknown
@@ -231,4 +244,53 @@ func unmarshalClients(h *Handler, d *caddyfile.Dispenser) error {
 		h.Clients = append(h.Clients, c)
 	}
 	return nil
+}
+
+// errUnauthorizedClient answers an authenticated client revoking a token
+// issued to another client (RFC 7009 section 2.1, RFC 6749 section 5.2).
+var errUnauthorizedClient = &oauthError{Status: http.StatusBadRequest, Code: "unauthorized_client",
+	Description: "the token was issued to another client (its azp or client_id): a client revokes only its own tokens; authenticate as the client the token was issued to"}
+
+// checkOwnTokens refuses the call of client (authenticated) when one of
+// its tokens is a JWT that verifies and was issued to another client; see
+// above. Without a jwt block nothing verifies, and nothing is refused.
+func (h *Handler) checkOwnTokens(ctx context.Context, client string, ts []token.Token) error {
+	if h.verifier == nil {
+		return nil
+	}
+	for i := range ts {
+		t := &ts[i]
+		if !t.JWT {
+			continue
+		}
+		v, err := h.verify(ctx, t.Raw, jwtverify.Options{})
+		switch {
+		case err == nil:
+			if !issuedTo(v.Payload, client) {
+				countRefused("unauthorized_client")
+				return errUnauthorizedClient
+			}
+		case errors.Is(err, jwtverify.ErrKeysUnavailable) && !issuedTo(t.Payload, client):
+			return errKeysUnavailable // it may be genuine, and another client's
+		}
+	}
+	return nil
+}
+
+// issuedTo reports whether a JWT payload names no client other than id:
+// its azp and client_id claims are absent or id.
+func issuedTo(payload []byte, id string) bool {
+	var c struct {
+		AuthorizedParty any `json:"azp"`
+		ClientID        any `json:"client_id"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return true // not an object: names no client
+	}
+	for _, v := range []any{c.AuthorizedParty, c.ClientID} {
+		if v != nil && v != any(id) {
+			return false
+		}
+	}
+	return true
 }

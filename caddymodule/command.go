@@ -27,12 +27,14 @@ func init() {
 		Short: "Revokes tokens and inspects the denylist of a running Caddy",
 		Long: `
 Calls the token_revocation admin API of a running Caddy (see AdminAPI):
-revoke or un-revoke a token, a JWT by jti, a session or a user; check
+revoke or un-revoke a token, a JWT by jti, a session, a user or a
+client; check
 whether one is revoked; list the denylist; show the stores' health.
 
   caddy token-revocation revoke --token - < token.txt
   caddy token-revocation revoke --session <sid> --issuer <iss> [--cutoff <time>]
   caddy token-revocation revoke --user <sub> --issuer <iss>
+  caddy token-revocation revoke --client <client id> --issuer <iss>
   caddy token-revocation revoke --jti <jti> --issuer <iss>
   caddy token-revocation unrevoke --session <sid> --issuer <iss>
   caddy token-revocation unrevoke --key s:<hex>
@@ -82,9 +84,9 @@ func setupCLI(cmd *cobra.Command) {
 		name, short string
 		cutoff, key bool
 	}{
-		{"revoke", "Revoke a token, a jti, a session or a user", true, false},
+		{"revoke", "Revoke a token, a jti, a session, a user or a client", true, false},
 		{"unrevoke", "Undo a revocation", false, true},
-		{"check", "Tell whether a token (or a jti, session, user, key) is revoked; exit 0 not revoked, 1 revoked, 2 error", false, true},
+		{"check", "Tell whether a token (or a jti, session, user, client, key) is revoked; exit 0 not revoked, 1 revoked, 2 error", false, true},
 	} {
 		c := &cobra.Command{Use: sub.name + " [flags]", Short: sub.short, Args: cobra.NoArgs, Example: cliExamples[sub.name]}
 		f := c.Flags()
@@ -92,10 +94,11 @@ func setupCLI(cmd *cobra.Command) {
 		f.String("jti", "", "a JWT's jti (with --issuer)")
 		f.String("session", "", "a session's sid (with --issuer)")
 		f.String("user", "", "a user's sub (with --issuer)")
-		f.String("issuer", "", `the iss claim of the tokens (with --jti, --session, --user; "" for none)`)
+		f.String("client", "", "a client's id, the azp (or client_id) claim of its tokens (with --issuer)")
+		f.String("issuer", "", `the iss claim of the tokens (with --jti, --session, --user, --client; "" for none)`)
 		f.String("namespace", "", "the namespace (tenant); default: the handler's")
 		if sub.cutoff {
-			f.String("cutoff", "", "revoke the session's or user's tokens issued until then: RFC 3339 or Unix seconds (default: now)")
+			f.String("cutoff", "", "revoke the session's, user's or client's tokens issued until then: RFC 3339 or Unix seconds (default: now)")
 		}
 		if sub.key {
 			f.String("key", "", "an entry key as list shows it")
@@ -156,7 +159,7 @@ func requestFromFlags(f *pflag.FlagSet, stdin io.Reader) (*AdminRequest, error) 
 	for _, n := range []struct {
 		flag string
 		dst  *string
-	}{{"token", &req.Token}, {"jti", &req.JTI}, {"session", &req.Session}, {"user", &req.User}, {"key", &req.Key}} {
+	}{{"token", &req.Token}, {"jti", &req.JTI}, {"session", &req.Session}, {"user", &req.User}, {"client", &req.Client}, {"key", &req.Key}} {
 		if v, ok := get(n.flag); ok {
 			if v == "" {
 				return nil, fmt.Errorf("--%s is empty", n.flag)
@@ -167,7 +170,7 @@ func requestFromFlags(f *pflag.FlagSet, stdin io.Reader) (*AdminRequest, error) 
 	}
 	switch {
 	case len(named) == 0:
-		return nil, errors.New("name what to act on: --token, --jti, --session or --user (see --help)")
+		return nil, errors.New("name what to act on: --token, --jti, --session, --user or --client (see --help)")
 	case len(named) > 1:
 		return nil, fmt.Errorf("name one thing at a time: got %s", strings.Join(named, " and "))
 	}
@@ -187,7 +190,7 @@ func requestFromFlags(f *pflag.FlagSet, stdin io.Reader) (*AdminRequest, error) 
 	if v, ok := get("issuer"); ok {
 		req.Issuer = &v
 	}
-	if (req.JTI != "" || req.Session != "" || req.User != "") && req.Issuer == nil {
+	if (req.JTI != "" || req.Session != "" || req.User != "" || req.Client != "") && req.Issuer == nil {
 		return nil, fmt.Errorf(`%s needs --issuer: the iss claim of the tokens (--issuer "" for tokens without one)`, named[0])
 	}
 	if v, ok := get("namespace"); ok {

@@ -18,6 +18,8 @@ var cliExamples = map[string]string{
   caddy token-revocation revoke --user alice --issuer https://idp.example/realms/demo
   # a user's tokens issued until a given time, in tenant acme
   caddy token-revocation revoke --user alice --issuer "" --cutoff 2026-01-02T15:04:05Z --namespace acme
+  # every token issued to an OAuth client (azp, or client_id), e.g. a leaked client secret
+  caddy token-revocation revoke --client mobile-app --issuer https://idp.example/realms/demo
   # a JWT by its jti, against the admin endpoint of another Caddy
   caddy token-revocation revoke --jti 4b2e... --issuer https://idp.example --address 10.0.0.7:2019`,
 	"unrevoke": `  caddy token-revocation unrevoke --token - < token.txt

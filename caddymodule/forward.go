@@ -51,9 +51,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 	}
 	// A route that revokes on the upstream's refusal (route_refused.go)
 	// holds its non-2xx answers too, to read them.
-	hw := &heldWriter{ResponseWriter: w, limit: h.upstreamPrefix(), holdAll: rt.refusal != nil}
+	hw := &heldWriter{ResponseWriter: w, limit: h.upstreamPrefix(), holdAll: rt.refusal != nil, holdRedirects: rt.kind.redirectConfirms}
 	hw.decide = func() error {
-		if hw.status < 200 || hw.status >= 300 {
+		if !hw.confirms() {
 			return nil
 		}
 		c.Confirmed, c.Vouched = true, rt.kind.upstreamConfirms
@@ -63,7 +63,13 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 				return err
 			}
 		}
-		return h.recordCall(r.Context(), c)
+		if err := h.recordCall(r.Context(), c); err != nil {
+			return err
+		}
+		if rt.kind.recorded != nil {
+			rt.kind.recorded(h, w.Header(), r, c)
+		}
+		return nil
 	}
 	err := serveHeld(next, hw, r)
 	switch {
@@ -77,7 +83,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if err := hw.decide(); err != nil {
 		return h.writeError(w, err)
 	}
-	if hw.status >= 300 { // held: holdAll
+	if hw.status >= 300 && rt.refusal != nil { // held: holdAll
 		res := &upstreamAnswer{Status: hw.status, Header: w.Header(), raw: hw.buf.Bytes()}
 		if handled, err := h.revokeRefused(w, r, rt, c, res); handled {
 			return err
@@ -103,20 +109,24 @@ func serveHeld(next caddyhttp.Handler, hw *heldWriter, r *http.Request) (err err
 }
 
 // heldWriter is the ResponseWriter a forward route hands the upstream: a
-// non-2xx answer streams through at once; a 2xx answer is held until
+// non-2xx answer streams through at once; a 2xx answer (and a 3xx with
+// holdRedirects) is held until
 // decide has recorded what it confirms: at its end, or as soon as it
 // outgrows limit bytes (decide then sees a truncated prefix), after which
 // the rest streams through.
 type heldWriter struct {
 	http.ResponseWriter
-	limit     int
-	holdAll   bool // hold non-2xx answers too (they may be read)
-	status    int
-	buf       bytes.Buffer
-	overflow  bool  // the answer outgrew limit
-	streaming bool  // the head is sent: writes go through
-	failed    error // decide failed on the prefix: the answer is this error
-	decide    func() error
+	limit   int
+	holdAll bool // hold non-2xx answers too (they may be read)
+	// holdRedirects: a 3xx answer confirms, as a 2xx does
+	// (routeKind.redirectConfirms).
+	holdRedirects bool
+	status        int
+	buf           bytes.Buffer
+	overflow      bool  // the answer outgrew limit
+	streaming     bool  // the head is sent: writes go through
+	failed        error // decide failed on the prefix: the answer is this error
+	decide        func() error
 }
 
 // WriteHeader implements http.ResponseWriter.
@@ -125,7 +135,7 @@ func (hw *heldWriter) WriteHeader(status int) {
 	case hw.streaming || hw.status != 0:
 	case status < 200: // informational: not the answer
 		hw.ResponseWriter.WriteHeader(status)
-	case status >= 300 && !hw.holdAll: // confirms nothing: nothing to hold back
+	case status >= 300 && !hw.holdAll && !(status < 400 && hw.holdRedirects): // confirms nothing: nothing to hold back
 		hw.status, hw.streaming = status, true
 		hw.ResponseWriter.WriteHeader(status)
 	default:
@@ -157,6 +167,12 @@ func (hw *heldWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// confirms reports whether the upstream's answer confirms the call: a
+// 2xx, or a 3xx with holdRedirects.
+func (hw *heldWriter) confirms() bool {
+	return hw.status >= 200 && hw.status < 300 || hw.holdRedirects && hw.status >= 300 && hw.status < 400
 }
 
 // release sends the held head and prefix, then rest, and lets later

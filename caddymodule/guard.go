@@ -28,7 +28,7 @@ var (
 	metricRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
 		Name: "refused_total",
-		Help: "Calls to revocation routes and token endpoint observers refused before anything was stored, by reason: invalid_client (401), rate_limited_client and rate_limited_address (429), quota_address and quota_client (429, the caller's quota reached), denylist_full and owner_index_full (503, max_entries or max_owner_records reached), anonymous_share_full (503, an anonymous revocation past quota anonymous), too_many_tokens (400).",
+		Help: "Calls to revocation routes and token endpoint observers refused before anything was stored, by reason: invalid_client (401), unauthorized_client (400, another client's token), rate_limited_client and rate_limited_address (429), quota_address and quota_client (429, the caller's quota reached), denylist_full and owner_index_full (503, max_entries or max_owner_records reached), anonymous_share_full (503, an anonymous revocation past quota anonymous), too_many_tokens (400).",
 	}, []string{"reason"})
 	metricUnverified = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem,

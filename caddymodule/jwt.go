@@ -74,7 +74,12 @@ type JWTConfig struct {
 
 	// JWKSMinRefresh is the least time between two fetches of the JWKS,
 	// also when tokens name unknown kids: a flood of forged kids costs the
-	// issuer one request per interval. Default: 10s.
+	// issuer one request per interval. A pushed message the issuer does
+	// not send again (backchannel_logout, caep, keycloak_admin; and
+	// logout_all) whose kid is unknown within the interval waits for its
+	// end and one more fetch (at most the interval; one wait per kid; its
+	// recording then goes on if the sender hangs up); other requests never
+	// wait. Default: 10s.
 	JWKSMinRefresh caddy.Duration `json:"jwks_min_refresh,omitempty"`
 
 	// JWKSTimeout bounds one fetch of the JWKS. Default: 5s.

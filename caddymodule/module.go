@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
@@ -345,7 +344,9 @@ func (h *Handler) setup() error {
 		h.routes = append(h.routes, rt)
 	}
 	h.setupWarnings()
-	h.keys.ClientCutoffs = slices.ContainsFunc(h.routes, func(rt *route) bool { return rt.Type == "keycloak_admin" })
+	// Client-wide cut-offs come from keycloak_admin routes and from the
+	// admin API (a client), which any handler serves: always looked up.
+	h.keys.ClientCutoffs = true
 	if err := h.setupGuards(); err != nil { // guard.go
 		return err
 	}

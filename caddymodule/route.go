@@ -62,7 +62,9 @@ type Route struct {
 	//     POST, no body needed. Revokes the caller's own tokens (the
 	//     handler's cookies and the Authorization header; a verified one's
 	//     session too), expires the cookies and redirects (303) to
-	//     BrowserLogout.Redirect, or answers 204. Cross-site calls are
+	//     BrowserLogout.Redirect, or answers 204 (forward mode: the
+	//     upstream's 2xx or 3xx answer, which confirms the sign-out,
+	//     with the cookies expired). Cross-site calls are
 	//     refused (403), and so is a GET that does not show it is
 	//     same-site (no Sec-Fetch-Site, Origin or Referer: curl); see
 	//     route_browser_logout.go.
@@ -132,7 +134,8 @@ type Route struct {
 	KeycloakAdmin *KeycloakAdmin `json:"keycloak_admin,omitempty"`
 
 	// ClientAuth is "required" (callers authenticate as one of
-	// Handler.Clients, else 401 invalid_client) or "off". Default:
+	// Handler.Clients, else 401 invalid_client; a verified JWT of another
+	// client, by azp or client_id, is 400 unauthorized_client) or "off". Default:
 	// required on respond-mode routes of kind revoke, logout,
 	// keycloak_revoke and keycloak_logout when the handler has clients,
 	// else off. Respond mode only.
@@ -210,6 +213,13 @@ type routeKind struct {
 	// before anything is recorded: it may vouch for the tokens, add to c
 	// or record what the answer says; an error is answered instead.
 	upstream func(h *Handler, r *http.Request, c *routeCall, res *upstreamAnswer) error
+	// recorded, when set, adds to the upstream's confirming answer
+	// (forward mode) once its revocation is recorded, before the answer
+	// goes out.
+	recorded func(h *Handler, header http.Header, r *http.Request, c *routeCall)
+	// redirectConfirms: a 3xx answer confirms as a 2xx does (a sign-out
+	// page that redirects the browser).
+	redirectConfirms bool
 	// forwardOnly kinds observe what the upstream answers: forward is
 	// their only mode, and their default.
 	forwardOnly bool
@@ -393,6 +403,13 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		w.Header().Set("Allow", strings.Join(rt.kind.methods, ", "))
 		return writeOAuthError(w, &oauthError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method " + r.Method + " not allowed"})
 	}
+	if rt.kind.verifies && rt.Mode == ModeRespond {
+		// An identity provider's push is not sent again: once read, it
+		// is verified and recorded even if the sender hangs up meanwhile
+		// (waiting for a new signing key, jwtverify.Options.WaitForNewKey,
+		// may outlast its timeout: oidc-provider's is 2.5s).
+		r = r.WithContext(context.WithoutCancel(r.Context()))
+	}
 	client, err := h.guardRoute(r, rt) // rate limits, client authentication, ceiling
 	if err != nil {
 		return h.writeError(w, err)
@@ -411,6 +428,11 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		return h.writeError(w, err)
 	}
 	if rt.Mode == ModeRespond {
+		if client != "" { // a client revokes its own tokens only (client_auth.go)
+			if err := h.checkOwnTokens(r.Context(), client, c.Tokens); err != nil {
+				return h.writeError(w, err)
+			}
+		}
 		if err := h.admitCall(r.Context(), r, c, client); err != nil { // quotas (quota.go)
 			return h.writeError(w, err)
 		}

@@ -44,7 +44,8 @@ func readLogoutToken(h *Handler, r *http.Request, rc *routeCall) error {
 	case len(raw) > h.MaxTokenSize:
 		return fail("logout_token too large")
 	}
-	v, err := h.verify(r.Context(), raw, jwtverify.Options{RequireExpiry: true, RequireIssuedAt: true, RequireAudience: true})
+	v, err := h.verify(r.Context(), raw, jwtverify.Options{RequireExpiry: true, RequireIssuedAt: true, RequireAudience: true,
+		WaitForNewKey: true}) // the OP does not send it again
 	switch {
 	case errors.Is(err, jwtverify.ErrKeysUnavailable):
 		return errKeysUnavailable

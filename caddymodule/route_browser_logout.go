@@ -14,7 +14,10 @@ import (
 // It revokes the caller's own tokens, those of the handler's cookies and of
 // the Authorization header (as a logout: a verified token's session too),
 // expires the cookies (Set-Cookie with Max-Age=0) and redirects to
-// BrowserLogout.Redirect (303) or answers 204. No body is needed; a call
+// BrowserLogout.Redirect (303) or answers 204. In forward mode the
+// upstream (the application's own sign-out) answers; its 2xx answer, or
+// its 3xx (a sign-out usually redirects the browser), confirms the
+// sign-out and carries the same Set-Cookie headers. No body is needed; a call
 // that carries no token is answered the same (logging out twice is fine).
 //
 // Cross-site request forgery: a page elsewhere must not log the user out.
@@ -103,6 +106,29 @@ func readBrowserLogout(h *Handler, r *http.Request, c *routeCall) error {
 // respondBrowserLogout expires the handler's cookies the request carried
 // and redirects (303) to BrowserLogout.Redirect, or answers 204.
 func respondBrowserLogout(h *Handler, w http.ResponseWriter, r *http.Request, c *routeCall) error {
+	cfg := expireBrowserCookies(h, w.Header(), r, c)
+	w.Header().Set("Cache-Control", "no-store")
+	if cfg.Redirect != "" {
+		w.Header().Set("Location", cfg.Redirect)
+		w.WriteHeader(http.StatusSeeOther)
+		return nil
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// recordedBrowserLogout, in forward mode, adds to the upstream's 2xx
+// answer the Set-Cookie headers that expire the cookies, as respond mode
+// does, once the revocation is recorded; the rest of the answer is the
+// upstream's.
+func recordedBrowserLogout(h *Handler, header http.Header, r *http.Request, c *routeCall) {
+	expireBrowserCookies(h, header, r, c)
+}
+
+// expireBrowserCookies adds to header a Set-Cookie with Max-Age=0 for each
+// of the handler's cookies the request carried, and returns the route's
+// settings with their defaults.
+func expireBrowserCookies(h *Handler, header http.Header, r *http.Request, c *routeCall) BrowserLogout {
 	var cfg BrowserLogout
 	if c.route.BrowserLogout != nil {
 		cfg = *c.route.BrowserLogout
@@ -114,17 +140,11 @@ func respondBrowserLogout(h *Handler, w http.ResponseWriter, r *http.Request, c 
 		if _, err := r.Cookie(name); err != nil {
 			continue
 		}
-		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: cfg.CookiePath, Domain: cfg.CookieDomain,
-			MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+		ck := &http.Cookie{Name: name, Value: "", Path: cfg.CookiePath, Domain: cfg.CookieDomain,
+			MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode}
+		header.Add("Set-Cookie", ck.String())
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	if cfg.Redirect != "" {
-		w.Header().Set("Location", cfg.Redirect)
-		w.WriteHeader(http.StatusSeeOther)
-		return nil
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return cfg
 }
 
 // sameSite reports whether the browser says r comes from this site (see

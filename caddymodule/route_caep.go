@@ -71,7 +71,8 @@ func readSET(h *Handler, r *http.Request, rc *routeCall) error {
 	if err != nil {
 		return caepBad("invalid_request", "unreadable body, or larger than max_body_size")
 	}
-	v, err := h.verify(r.Context(), strings.TrimSpace(string(body)), jwtverify.Options{RequireIssuedAt: true, RequireAudience: true})
+	v, err := h.verify(r.Context(), strings.TrimSpace(string(body)), jwtverify.Options{RequireIssuedAt: true, RequireAudience: true,
+		WaitForNewKey: true}) // a pushed SET is not sent again
 	if err != nil {
 		return setVerifyError(err)
 	}

@@ -110,7 +110,7 @@ func readKeycloakAdmin(h *Handler, r *http.Request, c *routeCall) error {
 	if v == nil {
 		return fmt.Errorf("token_revocation: keycloak_admin %s: no jwt block for issuer %q: set the route's issuer", r.URL.Path, iss)
 	}
-	payload, err := v.VerifySignature(r.Context(), strings.TrimSpace(string(body)))
+	payload, err := v.VerifySignature(r.Context(), strings.TrimSpace(string(body)), jwtverify.Options{WaitForNewKey: true})
 	switch {
 	case errors.Is(err, jwtverify.ErrKeysUnavailable):
 		return errKeysUnavailable

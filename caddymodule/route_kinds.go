@@ -43,9 +43,12 @@ var routeKinds = map[string]*routeKind{
 		needsAudience: true,
 	},
 	"browser_logout": {
-		methods: []string{http.MethodGet, http.MethodPost},
-		read:    readBrowserLogout,
-		respond: respondBrowserLogout,
+		methods:  []string{http.MethodGet, http.MethodPost},
+		read:     readBrowserLogout,
+		respond:  respondBrowserLogout,
+		recorded: recordedBrowserLogout,
+		// An application's sign-out usually redirects the browser.
+		redirectConfirms: true,
 	},
 	"keycloak_logout": {
 		methods: []string{http.MethodPost},

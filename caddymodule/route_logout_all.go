@@ -17,7 +17,7 @@ func readLogoutAll(h *Handler, r *http.Request, c *routeCall) error {
 	if err != nil {
 		return err
 	}
-	v, err := h.verify(r.Context(), raw, jwtverify.Options{})
+	v, err := h.verify(r.Context(), raw, jwtverify.Options{WaitForNewKey: true})
 	switch {
 	case errors.Is(err, jwtverify.ErrKeysUnavailable):
 		return errKeysUnavailable

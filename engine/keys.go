@@ -19,7 +19,7 @@ type Keys struct {
 	// issued before a cut-off set at the same moment.
 	ClockSkew time.Duration
 	// ClientCutoffs makes queries look up client- and realm-wide cut-offs
-	// too (set when a route can store them: keycloak_admin).
+	// too (the caddymodule sets it: keycloak_admin routes and the admin API store them).
 	ClientCutoffs bool
 }
 
@@ -110,8 +110,8 @@ func (k *Keys) addClient(q *denylist.Query, ns string, c *token.Claims, memo *cl
 		return
 	}
 	q.Add(k.claimKey(memo, denylist.KindClient, ns, c.Issuer, ""))
-	if c.AuthorizedParty != "" {
-		q.Add(k.claimKey(memo, denylist.KindClient, ns, c.Issuer, c.AuthorizedParty))
+	if client := c.Client(); client != "" {
+		q.Add(k.claimKey(memo, denylist.KindClient, ns, c.Issuer, client))
 	}
 }
 

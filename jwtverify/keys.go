@@ -167,7 +167,17 @@ type jwksCache struct {
 
 	discovered   string    // the jwks_uri of the discovery document
 	discoveredAt time.Time // when it was fetched
+
+	// Options.WaitForNewKey: the waits in progress, by kid (closed once
+	// the fetch after the floor is done), and the kids still unknown
+	// after one (not waited for again).
+	waits  map[string]chan struct{}
+	missed map[string]bool
 }
+
+// maxMissedKids bounds jwksCache.missed: beyond it, it starts again
+// (kids made up by a caller cost one wait each, then).
+const maxMissedKids = 1024
 
 func newJWKSCache(cfg *Config, now func() time.Time) *jwksCache {
 	if cfg.JWKSRefresh <= 0 {
@@ -188,6 +198,8 @@ func newJWKSCache(cfg *Config, now func() time.Time) *jwksCache {
 		client: httpClient(cfg),
 		ctx:    ctx,
 		cancel: cancel,
+		waits:  map[string]chan struct{}{},
+		missed: map[string]bool{},
 	}
 }
 
@@ -208,6 +220,68 @@ func (c *jwksCache) get(ctx context.Context, force bool) ([]key, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.keys, c.err
+}
+
+// awaitFloor waits until JWKSMinRefresh has passed since the last fetch
+// (at most that long) and fetches once more, for a token naming kid that
+// no key fits (Options.WaitForNewKey). Calls for the same kid share one
+// wait; a kid still unknown after it is not waited for again. It reports
+// whether the fetch was made (false: kid was waited for before, or ctx
+// ended first).
+func (c *jwksCache) awaitFloor(ctx context.Context, kid string) bool {
+	c.mu.Lock()
+	if c.missed[kid] {
+		c.mu.Unlock()
+		return false
+	}
+	done, ok := c.waits[kid]
+	if !ok {
+		done = make(chan struct{})
+		c.waits[kid] = done
+		wait := c.cfg.JWKSMinRefresh
+		if !c.attempted.IsZero() {
+			wait -= c.now().Sub(c.attempted)
+		}
+		go c.fetchAfter(kid, min(wait, c.cfg.JWKSMinRefresh), done)
+	}
+	c.mu.Unlock()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// fetchAfter waits d, fetches the JWKS (the cache's own context: a caller
+// that gives up does not cancel it for the others) and closes done. A
+// cache closed meanwhile fetches nothing.
+func (c *jwksCache) fetchAfter(kid string, d time.Duration, done chan struct{}) {
+	defer close(done)
+	t := time.NewTimer(max(d, 0))
+	select {
+	case <-t.C:
+		c.refresh(c.ctx)
+	case <-c.ctx.Done():
+		t.Stop()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.waits, kid)
+	if c.ctx.Err() != nil {
+		return
+	}
+	for _, k := range c.keys {
+		if k.kid == kid {
+			return
+		}
+	}
+	if len(c.missed) >= maxMissedKids {
+		clear(c.missed)
+	}
+	c.missed[kid] = true
+	c.cfg.Logger.Info("JWKS fetched again after jwks_min_refresh for a token's unknown kid; it is still unknown",
+		zap.String("issuer", c.cfg.Issuer), zap.String("kid", kid))
 }
 
 // refresh fetches the JWKS unless the last fetch was less than

@@ -123,6 +123,15 @@ type Options struct {
 	// RequireAudience fails when the Config has no Audiences (protocols
 	// such as Back-Channel Logout must check aud).
 	RequireAudience bool
+	// WaitForNewKey: a token whose kid is not in the JWKS, when the JWKS
+	// was fetched less than JWKSMinRefresh ago (so the unknown kid cannot
+	// fetch it again now), waits until JWKSMinRefresh has passed since
+	// that fetch and fetches once more, rather than fail: the issuer may
+	// have just published the key, and a pushed message (a Back-Channel
+	// Logout token, a SET) is not sent again. One wait per kid: calls
+	// naming the same kid meanwhile share it, and a kid still unknown
+	// after it is not waited for again. The wait ends early with ctx.
+	WaitForNewKey bool
 }
 
 // Claims are the verified registered claims, and sid.
@@ -279,7 +288,7 @@ func (v *Verifier) Close() {
 // Verify checks raw (a compact JWS) and returns its verified content. The
 // error wraps one of the Err* values and never contains the token.
 func (v *Verifier) Verify(ctx context.Context, raw string, opts Options) (*Token, error) {
-	t, err := v.verifySigned(ctx, raw)
+	t, err := v.verifySigned(ctx, raw, opts.WaitForNewKey)
 	if err != nil {
 		return nil, err
 	}
@@ -294,9 +303,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string, opts Options) (*Token
 
 // VerifySignature checks raw's signature alone and returns its payload,
 // for signed content that is not a JWT of this issuer (no iss, no exp:
-// Keycloak's admin actions); the caller checks what the payload says.
-func (v *Verifier) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	t, err := v.verifySigned(ctx, raw)
+// Keycloak's admin actions); the caller checks what the payload says. Of
+// opts only WaitForNewKey applies.
+func (v *Verifier) VerifySignature(ctx context.Context, raw string, opts Options) ([]byte, error) {
+	t, err := v.verifySigned(ctx, raw, opts.WaitForNewKey)
 	if err != nil {
 		return nil, err
 	}
@@ -304,8 +314,9 @@ func (v *Verifier) VerifySignature(ctx context.Context, raw string) ([]byte, err
 }
 
 // verifySigned parses raw and verifies its signature: a Token with its
-// header fields and payload, claims not read.
-func (v *Verifier) verifySigned(ctx context.Context, raw string) (*Token, error) {
+// header fields and payload, claims not read. wait: see
+// Options.WaitForNewKey.
+func (v *Verifier) verifySigned(ctx context.Context, raw string, wait bool) (*Token, error) {
 	jws, err := jose.ParseSignedCompact(raw, v.algs)
 	if err != nil {
 		var algErr *jose.ErrUnexpectedSignatureAlgorithm
@@ -328,7 +339,7 @@ func (v *Verifier) verifySigned(ctx context.Context, raw string) (*Token, error)
 		t.Type = s
 	}
 
-	payload, err := v.verifySignature(ctx, jws, alg, hdr.KeyID)
+	payload, err := v.verifySignature(ctx, jws, alg, hdr.KeyID, wait)
 	if err != nil {
 		return nil, err
 	}
@@ -337,8 +348,9 @@ func (v *Verifier) verifySigned(ctx context.Context, raw string) (*Token, error)
 }
 
 // verifySignature finds the keys that fit alg and kid and returns the
-// payload once one of them verifies the signature.
-func (v *Verifier) verifySignature(ctx context.Context, jws *jose.JSONWebSignature, alg jose.SignatureAlgorithm, kid string) ([]byte, error) {
+// payload once one of them verifies the signature. wait: see
+// Options.WaitForNewKey.
+func (v *Verifier) verifySignature(ctx context.Context, jws *jose.JSONWebSignature, alg jose.SignatureAlgorithm, kid string, wait bool) ([]byte, error) {
 	if slices.Contains(symmetric, alg) {
 		// Only the configured secrets: never a public key used as an HMAC
 		// secret.
@@ -359,6 +371,10 @@ func (v *Verifier) verifySignature(ctx context.Context, jws *jose.JSONWebSignatu
 		// An unknown kid may be a key the issuer has just published.
 		jwksKeys, jwksErr = v.jwks.get(ctx, true)
 		cands = candidates(alg, kid, v.static, jwksKeys)
+		if len(cands) == 0 && wait && v.jwks.awaitFloor(ctx, kid) {
+			jwksKeys, jwksErr = v.jwks.get(ctx, false)
+			cands = candidates(alg, kid, v.static, jwksKeys)
+		}
 	}
 	if len(cands) == 0 {
 		if jwksErr != nil {

@@ -417,3 +417,81 @@ func mustJSON(v any) []byte {
 	}
 	return b
 }
+
+// TestWaitForNewKey: a key published within JWKSMinRefresh of the last
+// fetch is found by a call with Options.WaitForNewKey (after the floor,
+// one fetch shared by every call naming that kid meanwhile), while a call
+// without it fails at once; a kid still unknown after the wait is not
+// waited for again.
+func TestWaitForNewKey(t *testing.T) {
+	a, b := rsaKeys(t)
+	srv := newJWKSServer(t, pubJWK(a, "k1"))
+	v, _ := newVerifier(t, Config{JWKSURL: srv.URL, JWKSMinRefresh: 300 * time.Millisecond})
+	v.now = time.Now // the wait is on the real clock
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, sign(t, jose.RS256, a, "k1", claims(nil)), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	srv.set(200, pubJWK(a, "k1"), pubJWK(b, "k2"))
+	k2 := sign(t, jose.RS256, b, "k2", claims(nil))
+	wait := Options{WaitForNewKey: true}
+
+	errs := make(chan error, 4)
+	for range cap(errs) {
+		go func() {
+			_, err := v.Verify(ctx, k2, wait)
+			errs <- err
+		}()
+	}
+	// Without the option: not held back by the waits under way (which
+	// would make it succeed).
+	for {
+		v.jwks.mu.Lock()
+		waiting := v.jwks.waits["k2"] != nil
+		v.jwks.mu.Unlock()
+		if waiting {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := v.Verify(ctx, k2, Options{}); !errors.Is(err, ErrNoKey) {
+		t.Errorf("without WaitForNewKey, during the wait: %v, want ErrNoKey", err)
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Errorf("with WaitForNewKey: %v", err)
+		}
+	}
+	if n := srv.fetches.Load(); n != 2 {
+		t.Errorf("%d fetches, want 2 (one after the floor, shared)", n)
+	}
+
+	// A made-up kid: one wait, one fetch, then no more waits for it.
+	bogus := sign(t, jose.RS256, b, "k-bogus", claims(nil))
+	if _, err := v.Verify(ctx, bogus, wait); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("unknown kid after the wait: %v, want ErrNoKey", err)
+	}
+	v.jwks.mu.Lock()
+	missed := v.jwks.missed["k-bogus"]
+	v.jwks.mu.Unlock()
+	if !missed {
+		t.Error("the kid still unknown after the wait is not remembered")
+	}
+	before := srv.fetches.Load()
+	v.jwks.mu.Lock()
+	v.jwks.attempted = time.Now() // within the floor: only a wait could fetch
+	v.jwks.mu.Unlock()
+	if _, err := v.Verify(ctx, bogus, wait); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("the same unknown kid again: %v, want ErrNoKey", err)
+	}
+	if n := srv.fetches.Load(); n != before {
+		t.Errorf("the same unknown kid waited and fetched again (%d fetches, want %d)", n, before)
+	}
+
+	// A caller that gives up does not wait out the floor.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := v.Verify(cctx, sign(t, jose.RS256, b, "k-other", claims(nil)), wait); !errors.Is(err, ErrNoKey) {
+		t.Errorf("cancelled caller: %v, want ErrNoKey", err)
+	}
+}

@@ -78,6 +78,21 @@ func mustAdmin(t *testing.T, c *Caddy, method, path string, body, out any) {
 	}
 }
 
+// adminCheck asks the check endpoint about what body names: the entry
+// that revokes it, nil when it is not revoked.
+func adminCheck(t *testing.T, c *Caddy, body map[string]any) *opsEntry {
+	t.Helper()
+	var chk struct {
+		Revoked bool      `json:"revoked"`
+		Entry   *opsEntry `json:"entry"`
+	}
+	mustAdmin(t, c, "POST", "/token-revocation/check", body, &chk)
+	if chk.Revoked != (chk.Entry != nil) {
+		t.Fatalf("check answered revoked %v with entry %+v", chk.Revoked, chk.Entry)
+	}
+	return chk.Entry
+}
+
 type opsEntry struct {
 	Key  string `json:"key"`
 	Kind string `json:"kind"`
@@ -118,17 +133,11 @@ func TestAdminAPI(t *testing.T) {
 	expectStatus(t, c, http.StatusOK, s2)
 
 	// Look-up: the token is in the body, never in the URL.
-	var chk struct {
-		Revoked bool      `json:"revoked"`
-		Entry   *opsEntry `json:"entry"`
+	if e := adminCheck(t, c, map[string]any{"token": s1a}); e == nil || e.Key != rev.Revoked[0].Key {
+		t.Fatalf("check of a token of the revoked session: %+v", e)
 	}
-	mustAdmin(t, c, "POST", "/token-revocation/check", map[string]any{"token": s1a}, &chk)
-	if !chk.Revoked || chk.Entry == nil || chk.Entry.Key != rev.Revoked[0].Key {
-		t.Fatalf("check of a token of the revoked session: %+v", chk)
-	}
-	mustAdmin(t, c, "POST", "/token-revocation/check", map[string]any{"token": s2}, &chk)
-	if chk.Revoked {
-		t.Fatalf("check of a token of another session: %+v", chk)
+	if e := adminCheck(t, c, map[string]any{"token": s2}); e != nil {
+		t.Fatalf("check of a token of another session: %+v", e)
 	}
 
 	// Un-revoke: the tokens pass again.

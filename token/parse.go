@@ -50,6 +50,17 @@ type Claims struct {
 	// AuthorizedParty is azp, the client the token was issued to
 	// (Keycloak's client-wide not-before cut-offs key on it).
 	AuthorizedParty string `json:"azp,omitempty"`
+	// ClientID is client_id, the client an RFC 9068 access token was
+	// issued to (client-wide cut-offs key on azp, or else on it).
+	ClientID string `json:"client_id,omitempty"`
+}
+
+// Client is the client the token was issued to: azp, or else client_id.
+func (c *Claims) Client() string {
+	if c.AuthorizedParty != "" {
+		return c.AuthorizedParty
+	}
+	return c.ClientID
 }
 
 // Audience is the aud claim: a string or an array of strings.

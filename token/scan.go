@@ -377,7 +377,10 @@ func (s *scanner) claim(depth int, c *Claims, key []byte, plainKey bool) bool {
 	case "azp":
 		return s.stringClaim(depth, &c.AuthorizedParty)
 	}
-	if len(key) == 3 && claimNameFold(key) {
+	if len(key) == len("client_id") && string(key) == "client_id" {
+		return s.stringClaim(depth, &c.ClientID)
+	}
+	if (len(key) == 3 || len(key) == len("client_id")) && claimNameFold(key) {
 		// encoding/json matches field names case-insensitively.
 		s.slow = true
 	}
@@ -386,15 +389,18 @@ func (s *scanner) claim(depth int, c *Claims, key []byte, plainKey bool) bool {
 
 // claimNameFold reports whether key equals a claim name but for ASCII case.
 func claimNameFold(key []byte) bool {
-	var lower [3]byte
+	var lower [len("client_id")]byte
+	if len(key) > len(lower) {
+		return false
+	}
 	for i, c := range key {
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
 		lower[i] = c
 	}
-	switch string(lower[:]) {
-	case "iss", "sub", "sid", "jti", "typ", "aud", "iat", "exp", "nbf", "azp":
+	switch string(lower[:len(key)]) {
+	case "iss", "sub", "sid", "jti", "typ", "aud", "iat", "exp", "nbf", "azp", "client_id":
 		return true
 	}
 	return false

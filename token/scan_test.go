@@ -98,6 +98,8 @@ var payloadSeeds = []string{
 	` { "sub" : "x" } `, "\t{\n}\r\n", `{}`, `[]`, `"x"`, `1`, `null`, `{`, `}`, `{"a"}`, `{"a":}`, `{"a":1,}`,
 	`{,"a":1}`, `{"a":1 "b":2}`, `{"a":"\x01"}`, `{"a":"\u12"}`, `{"a":"\q"}`, `{"a":tru}`, `{"a":nul}`, `{"a":1}x`,
 	"\u00a0{\"sub\":\"x\"}", `{"sub":"x"}` + "\u00a0", `{"jti":"a","typ":"Refresh","sid":""}`,
+	`{"client_id":"app","azp":"web"}`, `{"CLIENT_ID":"a","client_id":"b"}`, `{"client_Id":"a"}`, `{"client_id":7}`, `{"client_id":null}`,
+	`{"clientXid":"a"}`,
 }
 
 // deepSeeds sit on encoding/json's nesting limit. Too large to be good

@@ -33,6 +33,16 @@ const provider = new Provider(issuer, {
       backchannel_logout_session_required: true,
       scope: 'openid offline_access api',
     },
+    {
+      // A second client (a back-end worker): its tokens are not app's to
+      // revoke (RFC 7009 section 2.1).
+      client_id: 'worker',
+      client_secret: 'worker-secret-worker-secret-worker',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      scope: 'api',
+    },
   ],
   scopes: ['openid', 'offline_access', 'api'],
   jwks: { keys: [jwk] },
