@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -23,19 +22,6 @@ import (
 // refresh_token and id_token_hint). Without it a 64 KiB revoke body could
 // name 3,500 tokens, each stored.
 const maxCallTokens = 4
-
-var (
-	metricRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
-		Name: "refused_total",
-		Help: "Calls to revocation routes and token endpoint observers refused before anything was stored, by reason: invalid_client (401), unauthorized_client (400, another client's token), rate_limited_client and rate_limited_address (429), quota_address and quota_client (429, the caller's quota reached), denylist_full and owner_index_full (503, max_entries or max_owner_records reached), anonymous_share_full (503, an anonymous revocation past quota anonymous), too_many_tokens (400).",
-	}, []string{"reason"})
-	metricUnverified = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
-		Name: "unverified_tokens_total",
-		Help: "Tokens that a verified_only route answered without recording, because they did not verify.",
-	})
-)
 
 func init() {
 	for _, r := range []string{"invalid_client", "rate_limited_client", "rate_limited_address", "denylist_full", "owner_index_full", "too_many_tokens", "anonymous_share_full", "quota_address", "quota_client"} {

@@ -9,7 +9,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -237,37 +236,6 @@ func unmarshalLiveConnections(h *Handler, d *caddyfile.Dispenser) error {
 // liveRegistries are the registries of the provisioned handlers, for the
 // open-connections gauge.
 var liveRegistries sync.Map // *live.Registry -> struct{}
-
-var (
-	metricLiveOpen = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
-		Name: "live_connections",
-		Help: "Live connections (upgraded, streaming) open and registered to be ended when their token is revoked.",
-	}, func() float64 {
-		n := 0
-		liveRegistries.Range(func(k, _ any) bool {
-			n += k.(*live.Registry).Len()
-			return true
-		})
-		return float64(n)
-	})
-	metricLiveRegistered = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
-		Name: "live_connections_registered_total",
-		Help: "Live connections registered: upgrades, and responses that turned out streaming (flushed), of requests whose tokens passed the check.",
-	})
-	metricLiveClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
-		Name: "live_connections_closed_total",
-		Help: "Live connections ended by the gateway, by reason: revoked (a revocation of one of their tokens, from any instance) or expired (close_on_expiry).",
-	}, []string{"reason"})
-	metricLiveCloseDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
-		Name:    "live_close_seconds",
-		Help:    "Time from the store telling this instance of a revocation (stored here, or read from the events stream) to the closing of a live connection it revokes.",
-		Buckets: []float64{0.00001, 0.0001, 0.001, 0.01, 0.1, 1},
-	})
-)
 
 func init() {
 	for _, r := range []live.Reason{live.ReasonRevoked, live.ReasonExpired} {

@@ -10,10 +10,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/live"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
-// The handler's Prometheus metrics. They live at package level and are
+// The handler's Prometheus metrics, all of them in this file. They live at package level and are
 // registered into each config's registry (ctx.GetMetricsRegistry() is new
 // for every config load), so their values survive reloads. Caddy serves
 // them on its admin endpoint at /metrics. docs/operations-metrics.md
@@ -287,3 +288,99 @@ type mirrorReporter interface {
 type eventLagReporter interface {
 	EventLag() time.Duration
 }
+
+// Calls refused by the guards before anything was stored (guard.go).
+var (
+	metricRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "refused_total",
+		Help: "Calls to revocation routes and token endpoint observers refused before anything was stored, by reason: invalid_client (401), unauthorized_client (400, another client's token), rate_limited_client and rate_limited_address (429), quota_address and quota_client (429, the caller's quota reached), denylist_full and owner_index_full (503, max_entries or max_owner_records reached), anonymous_share_full (503, an anonymous revocation past quota anonymous), too_many_tokens (400).",
+	}, []string{"reason"})
+	metricUnverified = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "unverified_tokens_total",
+		Help: "Tokens that a verified_only route answered without recording, because they did not verify.",
+	})
+)
+
+// Live connections (live_connections.go).
+var (
+	metricLiveOpen = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "live_connections",
+		Help: "Live connections (upgraded, streaming) open and registered to be ended when their token is revoked.",
+	}, func() float64 {
+		n := 0
+		liveRegistries.Range(func(k, _ any) bool {
+			n += k.(*live.Registry).Len()
+			return true
+		})
+		return float64(n)
+	})
+	metricLiveRegistered = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "live_connections_registered_total",
+		Help: "Live connections registered: upgrades, and responses that turned out streaming (flushed), of requests whose tokens passed the check.",
+	})
+	metricLiveClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "live_connections_closed_total",
+		Help: "Live connections ended by the gateway, by reason: revoked (a revocation of one of their tokens, from any instance) or expired (close_on_expiry).",
+	}, []string{"reason"})
+	metricLiveCloseDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name:    "live_close_seconds",
+		Help:    "Time from the store telling this instance of a revocation (stored here, or read from the events stream) to the closing of a live connection it revokes.",
+		Buckets: []float64{0.00001, 0.0001, 0.001, 0.01, 0.1, 1},
+	})
+)
+
+// Introspection of anonymous revocations (quota_introspect.go).
+var metricIntrospections = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+	Name: "introspections_total",
+	Help: "Opaque tokens of anonymous forward-mode revocations asked about at the introspection endpoint, by result: active (trusted), inactive (not stored), error (the endpoint could not be asked: the token counts as anonymous).",
+}, []string{"result"})
+
+// metricBuildInfo is 1, labelled with the module's version (version.go).
+var metricBuildInfo = prometheus.NewGauge(prometheus.GaugeOpts{
+	Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+	Name:        "build_info",
+	Help:        "Always 1; the version label is the token_revocation module's version.",
+	ConstLabels: prometheus.Labels{"version": Version},
+})
+
+// What the start warnings count at run time (warnings.go).
+var (
+	metricNoSID = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "tokens_without_sid_total",
+		Help: "JWTs checked (each distinct token once) that carry no sid claim while a route revokes sessions: a session revocation does not reach them. By issuer.",
+	}, []string{"issuer"})
+	metricNearMisses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "route_near_misses_total",
+		Help: "POST requests that matched no revocation route but whose path ends like one (e.g. a Keycloak logout under another prefix): passed on, nothing recorded. By route.",
+	}, []string{"route"})
+)
+
+// WebSockets refused during their first messages (ws_first_messages.go).
+var metricFirstMessagesRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+	Name: "websocket_refused_total",
+	Help: "WebSockets closed during their first messages, by reason: revoked (a message carried a revoked token), unavailable (the denylist could not be read), too_large, unreadable, slow.",
+}, []string{"reason"})
+
+// The stores' health, collected at scrape time (store_resilient.go).
+var (
+	storeReadyDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_ready"),
+		"1 when the denylist store is open and, for a mirror, loaded, fresh and proven whole: checks are answered from an up-to-date denylist. 0 while Caddy serves without it (fail mode, revocations 503).", []string{"store"}, nil)
+	outboxPendingDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "outbox_pending"),
+		"Revocations an upstream confirmed (forward mode) that wait in the local outbox for the shared store: enforced on this instance, not yet on the others.", []string{"store"}, nil)
+	outboxFullDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "outbox_full_total"),
+		"Confirmed revocations (forward mode) the local outbox refused because it held its bound of entries: each was written to the shared store directly, or refused (503) when that failed too.", []string{"store"}, nil)
+	evictionRiskDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_eviction_risk"),
+		"1 when Redis's maxmemory-policy may evict denylist keys (allkeys-*) or cannot be read (CONFIG GET and INFO denied), else 0; read at start, every 10s and after reconnections.", []string{"store"}, nil)
+	keysLostDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_keys_lost_total"),
+		"Times this instance found denylist keys gone from Redis while their epoch stayed (evicted, or deleted): each is handled as a Redis restarted empty (write-back; fail mode until proven whole).", []string{"store"}, nil)
+)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -44,12 +43,6 @@ import (
 
 // DefaultIntrospectionTimeout bounds one introspection request.
 const DefaultIntrospectionTimeout = 5 * time.Second
-
-var metricIntrospections = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Namespace: metricsNamespace, Subsystem: metricsSubsystem,
-	Name: "introspections_total",
-	Help: "Opaque tokens of anonymous forward-mode revocations asked about at the introspection endpoint, by result: active (trusted), inactive (not stored), error (the endpoint could not be asked: the token counts as anonymous).",
-}, []string{"result"})
 
 func init() {
 	for _, r := range []string{"active", "inactive", "error"} {

@@ -99,19 +99,6 @@ func currentStore(s denylist.Store) denylist.Store {
 	return s
 }
 
-var (
-	storeReadyDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_ready"),
-		"1 when the denylist store is open and, for a mirror, loaded, fresh and proven whole: checks are answered from an up-to-date denylist. 0 while Caddy serves without it (fail mode, revocations 503).", []string{"store"}, nil)
-	outboxPendingDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "outbox_pending"),
-		"Revocations an upstream confirmed (forward mode) that wait in the local outbox for the shared store: enforced on this instance, not yet on the others.", []string{"store"}, nil)
-	outboxFullDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "outbox_full_total"),
-		"Confirmed revocations (forward mode) the local outbox refused because it held its bound of entries: each was written to the shared store directly, or refused (503) when that failed too.", []string{"store"}, nil)
-	evictionRiskDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_eviction_risk"),
-		"1 when Redis's maxmemory-policy may evict denylist keys (allkeys-*) or cannot be read (CONFIG GET and INFO denied), else 0; read at start, every 10s and after reconnections.", []string{"store"}, nil)
-	keysLostDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_keys_lost_total"),
-		"Times this instance found denylist keys gone from Redis while their epoch stayed (evicted, or deleted): each is handled as a Redis restarted empty (write-back; fail mode until proven whole).", []string{"store"}, nil)
-)
-
 // redisStoreOf returns the RedisStore under s (a Resilient, a mirror), or
 // nil.
 func redisStoreOf(s denylist.Store) *redisstore.RedisStore {

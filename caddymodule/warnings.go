@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
@@ -29,19 +28,6 @@ import (
 //     upstream answers as usual. Observed: a POST that matched no route but
 //     whose path ends like a route's fixed tail counts in
 //     route_near_misses_total, logged once per route.
-
-var (
-	metricNoSID = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
-		Name: "tokens_without_sid_total",
-		Help: "JWTs checked (each distinct token once) that carry no sid claim while a route revokes sessions: a session revocation does not reach them. By issuer.",
-	}, []string{"issuer"})
-	metricNearMisses = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
-		Name: "route_near_misses_total",
-		Help: "POST requests that matched no revocation route but whose path ends like one (e.g. a Keycloak logout under another prefix): passed on, nothing recorded. By route.",
-	}, []string{"route"})
-)
 
 // sessionKinds are the route kinds that revoke sessions (sid).
 var sessionKinds = []string{"logout", "keycloak_logout", "backchannel_logout", "caep"}

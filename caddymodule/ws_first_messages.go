@@ -6,7 +6,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -156,12 +155,6 @@ func unmarshalFirstMessages(c *LiveConnectionsConfig, d *caddyfile.Dispenser) er
 	}
 	return nil
 }
-
-var metricFirstMessagesRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Namespace: metricsNamespace, Subsystem: metricsSubsystem,
-	Name: "websocket_refused_total",
-	Help: "WebSockets closed during their first messages, by reason: revoked (a message carried a revoked token), unavailable (the denylist could not be read), too_large, unreadable, slow.",
-}, []string{"reason"})
 
 func init() {
 	for _, w := range []live.Refusal{live.RefusedRevoked, live.RefusedUnavailable, live.RefusedTooLarge, live.RefusedUnreadable, live.RefusedSlow} {
