@@ -227,6 +227,13 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 		s.client.Close()
 		return nil, err
 	}
+	lctx, cancel := context.WithTimeout(ctx, o.DialTimeout+o.ReadTimeout)
+	err = s.resolveLayout(lctx)
+	cancel()
+	if err != nil {
+		s.client.Close()
+		return nil, err
+	}
 	if s.readsCompact() {
 		lctx, cancel := context.WithTimeout(ctx, o.DialTimeout+o.ReadTimeout)
 		err := s.loadBuckets(lctx)
