@@ -195,7 +195,7 @@ func TestDefaultLayout(t *testing.T) {
 		t.Fatalf("a new prefix logged the upgrade warning:\n%s", fresh.Logs())
 	}
 	out, err := runCaddyOnce(t, fmt.Sprintf(layoutCaddyfile, r.Addr, "key_prefix fresh\n\t\t\tlayout legacy", up.Addr()))
-	if err == nil || !strings.Contains(out, "token_revocation: redis key prefix \"fresh\" is in the compact layout") || !strings.Contains(out, `remove \"layout legacy\"`) {
+	if err == nil || !strings.Contains(out, "token_revocation: redis: key prefix") || !strings.Contains(out, "is in the compact layout ({fresh}:layout), which layout legacy does not read: remove") {
 		t.Fatalf("layout legacy on a compact prefix: %v, want a refusal saying to remove it:\n%s", err, out)
 	}
 
@@ -218,7 +218,7 @@ func TestDefaultLayout(t *testing.T) {
 	revokeAt(t, cur, viaNew)
 	rejectedAt(t, "revoked by this release, on the previous one", old, viaNew)
 	out, err = runCaddyOnce(t, fmt.Sprintf(layoutCaddyfile, r.Addr, "layout compact", up.Addr()))
-	if err == nil || !strings.Contains(out, "token_revocation: redis key prefix \"trv\" holds the legacy layout") || !strings.Contains(out, "migrate-layout") {
+	if err == nil || !strings.Contains(out, "token_revocation: redis: key prefix") || !strings.Contains(out, "holds the legacy layout ({trv}:layout)") || !strings.Contains(out, "migrate-layout") {
 		t.Fatalf("layout compact on a legacy prefix: %v, want a refusal naming migrate-layout:\n%s", err, out)
 	}
 

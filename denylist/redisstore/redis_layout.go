@@ -569,11 +569,11 @@ func (s *RedisStore) resolveLayout(ctx context.Context) error {
 	}
 	switch {
 	case marker != markerCompact && marker != markerLegacy:
-		return fmt.Errorf("token_revocation: redis %s holds %q, not a layout (%s or %s): set it to the layout of the prefix's data, or delete it to have the next instance detect it", key, marker, markerCompact, markerLegacy)
+		return fmt.Errorf("redis: %s holds %q, not a layout (%s or %s): set it to the layout of the prefix's data, or delete it to have the next instance detect it", key, marker, markerCompact, markerLegacy)
 	case marker == markerCompact && s.opts.Layout == LayoutLegacy:
-		return fmt.Errorf("token_revocation: redis key prefix %q is in the compact layout (%s), which layout %s does not read: remove \"layout %s\" (or give this instance a key_prefix of its own)", s.opts.KeyPrefix, key, LayoutLegacy, LayoutLegacy)
+		return fmt.Errorf("redis: key prefix %q is in the compact layout (%s), which layout %s does not read: remove \"layout %s\" (or give this instance a key_prefix of its own)", s.opts.KeyPrefix, key, LayoutLegacy, LayoutLegacy)
 	case marker == markerLegacy && s.opts.Layout == LayoutCompact:
-		return fmt.Errorf("token_revocation: redis key prefix %q holds the legacy layout (%s), which instances of earlier releases read alone: remove \"layout %s\" (this release then serves it in the upgrade layout), or run `caddy token-revocation migrate-layout` once no earlier release is left", s.opts.KeyPrefix, key, LayoutCompact)
+		return fmt.Errorf("redis: key prefix %q holds the legacy layout (%s), which instances of earlier releases read alone: remove \"layout %s\" (this release then serves it in the upgrade layout), or run `caddy token-revocation migrate-layout` once no earlier release is left", s.opts.KeyPrefix, key, LayoutCompact)
 	case s.opts.Layout != "":
 		return nil
 	case marker == markerCompact:
