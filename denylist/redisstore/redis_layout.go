@@ -544,7 +544,8 @@ func (s *RedisStore) markerKey() string { return "{" + s.opts.KeyPrefix + "}:lay
 
 // resolveLayout reads (or, on a prefix without one, writes) the layout
 // marker and sets s.opts.Layout: the option when given and agreeing with
-// the marker, else the layout the marker calls for. It logs a warning when
+// the marker, else the layout the marker calls for (upgrade rather than
+// compact on a Redis that can evict: see canEvict). It logs a warning when
 // it picks the upgrade layout.
 func (s *RedisStore) resolveLayout(ctx context.Context) error {
 	key := s.markerKey()
@@ -576,6 +577,13 @@ func (s *RedisStore) resolveLayout(ctx context.Context) error {
 		return fmt.Errorf("redis: key prefix %q holds the legacy layout (%s), which instances of earlier releases read alone: remove \"layout %s\" (this release then serves it in the upgrade layout), or run `caddy token-revocation migrate-layout` once no earlier release is left", s.opts.KeyPrefix, key, LayoutCompact)
 	case s.opts.Layout != "":
 		return nil
+	case marker == markerCompact && s.canEvict():
+		// The compact buckets carry no eviction sentinel (redis_guard.go):
+		// on a Redis that can evict, write the legacy copies too, which
+		// the sentinel guards.
+		s.opts.Layout = LayoutUpgrade
+		s.logger.Warn("token_revocation: redis can evict keys (maxmemory-policy "+s.Policy()+"), and the compact layout's keys carry no eviction sentinel: serving in the upgrade layout, whose legacy copies are guarded (about 4 times the memory); set maxmemory-policy noeviction to run the compact layout",
+			zap.String("key_prefix", s.opts.KeyPrefix))
 	case marker == markerCompact:
 		s.opts.Layout = LayoutCompact
 	default:
@@ -620,6 +628,13 @@ func (s *RedisStore) detectLayout(ctx context.Context) (string, error) {
 		}
 	}
 	return markerCompact, nil
+}
+
+// canEvict reports whether Redis's maxmemory-policy, as read at open, may
+// evict denylist keys (allkeys-*, or unknown).
+func (s *RedisStore) canEvict() bool {
+	st := s.eviction.Load()
+	return st != nil && st.risk
 }
 
 // markCompact records that the prefix is in the compact layout, once

@@ -364,3 +364,21 @@ func TestRedisLayoutRace(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisDefaultLayoutCanEvict: without a layout option, a Redis that
+// can evict keys (allkeys-lru) gets the upgrade layout, whose legacy
+// copies the eviction sentinel guards, with a warning; the marker still
+// says compact, and a noeviction Redis would run compact.
+func TestRedisDefaultLayoutCanEvict(t *testing.T) {
+	srv := redistest.Start(t, "--maxmemory-policy", "allkeys-lru")
+	s, err, logs := openPrefix(t, srv, "lru", "", 1)
+	if err != nil || s.Layout() != LayoutUpgrade || logs.FilterMessageSnippet("maxmemory-policy noeviction to run the compact layout").Len() != 1 {
+		t.Fatalf("default layout on an allkeys-lru Redis: %v, %q, logs %v; want upgrade and a warning", err, s.Layout(), logs.All())
+	}
+	if m := srv.Client().Get(context.Background(), "{lru}:layout").Val(); m != "compact" {
+		t.Fatalf("marker: %q, want compact", m)
+	}
+	if s, err, _ := openPrefix(t, srv, "lru", LayoutCompact, 1); err != nil || s.Layout() != LayoutCompact {
+		t.Fatalf("an explicit layout compact on an allkeys-lru Redis: %v", err)
+	}
+}
