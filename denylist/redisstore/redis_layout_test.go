@@ -208,15 +208,15 @@ func TestRedisRollingUpgrade(t *testing.T) {
 
 // openPrefix opens a store on srv with key prefix prefix, layout layout
 // ("" for the prefix's own), partitions partitions, logging to a new
-// observer; it returns the store (nil on error), the error and the logs.
-func openPrefix(t *testing.T, srv *redistest.Server, prefix, layout string, partitions int) (*RedisStore, error, *observer.ObservedLogs) {
+// observer; it returns the store (nil on error), the logs and the error.
+func openPrefix(t *testing.T, srv *redistest.Server, prefix, layout string, partitions int) (*RedisStore, *observer.ObservedLogs, error) {
 	t.Helper()
 	core, logs := observer.New(zapcore.WarnLevel)
 	s, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, KeyPrefix: prefix, Layout: layout, Partitions: partitions, Capacity: 10_000, Logger: zap.New(core)}, storetest.NewClock().Now, 0)
 	if err == nil {
 		t.Cleanup(func() { s.Close() })
 	}
-	return s, err, logs
+	return s, logs, err
 }
 
 // upgradeWarnings counts the warnings naming migrate-layout in logs.
@@ -238,7 +238,7 @@ func TestRedisDefaultLayout(t *testing.T) {
 			raw := srv.Client()
 
 			// A new prefix: compact, marked so.
-			fresh, err, logs := openPrefix(t, srv, "fresh", "", parts)
+			fresh, logs, err := openPrefix(t, srv, "fresh", "", parts)
 			if err != nil || fresh.Layout() != LayoutCompact || upgradeWarnings(logs) != 0 {
 				t.Fatalf("new prefix: %v, layout %q, %d warnings; want compact, none", err, fresh.Layout(), upgradeWarnings(logs))
 			}
@@ -246,22 +246,22 @@ func TestRedisDefaultLayout(t *testing.T) {
 				t.Fatalf("marker of a new prefix: %q, want compact", m)
 			}
 			storetest.MustRevoke(t, fresh, manyEntries("fresh", 20)...)
-			if _, err, _ := openPrefix(t, srv, "fresh", LayoutLegacy, parts); err == nil || !strings.HasPrefix(err.Error(), "redis: ") || !strings.Contains(err.Error(), `remove "layout legacy"`) {
+			if _, _, err := openPrefix(t, srv, "fresh", LayoutLegacy, parts); err == nil || !strings.HasPrefix(err.Error(), "redis: ") || !strings.Contains(err.Error(), `remove "layout legacy"`) {
 				t.Fatalf("layout legacy on a compact prefix: %v, want a redis: error (the module adds token_revocation:) saying to remove it", err)
 			}
-			if s, err, _ := openPrefix(t, srv, "fresh", LayoutUpgrade, parts); err != nil || s.Layout() != LayoutUpgrade {
+			if s, _, err := openPrefix(t, srv, "fresh", LayoutUpgrade, parts); err != nil || s.Layout() != LayoutUpgrade {
 				t.Fatalf("layout upgrade on a compact prefix: %v", err)
 			}
 
 			// A prefix of an earlier release: legacy entries, no marker.
-			old, err, _ := openPrefix(t, srv, "old", LayoutLegacy, parts)
+			old, _, err := openPrefix(t, srv, "old", LayoutLegacy, parts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			early := manyEntries("early", 40)
 			storetest.MustRevoke(t, old, early...)
 			raw.Del(ctx, "{old}:layout")
-			up, err, logs := openPrefix(t, srv, "old", "", parts)
+			up, logs, err := openPrefix(t, srv, "old", "", parts)
 			if err != nil || up.Layout() != LayoutUpgrade || upgradeWarnings(logs) != 1 {
 				t.Fatalf("legacy prefix: %v, layout %q, %d warnings; want upgrade and one warning", err, up.Layout(), upgradeWarnings(logs))
 			}
@@ -275,14 +275,14 @@ func TestRedisDefaultLayout(t *testing.T) {
 					t.Fatalf("%v not revoked on both instances", e.Key)
 				}
 			}
-			_, err, _ = openPrefix(t, srv, "old", LayoutCompact, parts)
+			_, _, err = openPrefix(t, srv, "old", LayoutCompact, parts)
 			if err == nil || !strings.HasPrefix(err.Error(), "redis: ") || !strings.Contains(err.Error(), "migrate-layout") {
 				t.Fatalf("layout compact on a legacy prefix: %v, want a redis: error (the module adds token_revocation:) naming migrate-layout", err)
 			}
 			if n, err := up.MigrateLayout(ctx); err != nil || n != 41 {
 				t.Fatalf("MigrateLayout: %d %v, want 41", n, err)
 			}
-			after, err, logs := openPrefix(t, srv, "old", "", parts)
+			after, logs, err := openPrefix(t, srv, "old", "", parts)
 			if err != nil || after.Layout() != LayoutCompact || upgradeWarnings(logs) != 0 {
 				t.Fatalf("after the migration: %v, layout %q, %d warnings", err, after.Layout(), upgradeWarnings(logs))
 			}
@@ -294,7 +294,7 @@ func TestRedisDefaultLayout(t *testing.T) {
 
 			// An earlier release running on a denylist empty for now: its
 			// events alone say so.
-			idle, err, _ := openPrefix(t, srv, "idle", LayoutLegacy, parts)
+			idle, _, err := openPrefix(t, srv, "idle", LayoutLegacy, parts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -303,24 +303,24 @@ func TestRedisDefaultLayout(t *testing.T) {
 				t.Fatal(err)
 			}
 			raw.Del(ctx, "{idle}:layout")
-			if s, err, _ := openPrefix(t, srv, "idle", "", parts); err != nil || s.Layout() != LayoutUpgrade {
+			if s, _, err := openPrefix(t, srv, "idle", "", parts); err != nil || s.Layout() != LayoutUpgrade {
 				t.Fatalf("prefix with legacy events only: %v, want the upgrade layout", err)
 			}
 
 			// A prefix written compact by a release without the marker.
-			c, err, _ := openPrefix(t, srv, "c", LayoutCompact, parts)
+			c, _, err := openPrefix(t, srv, "c", LayoutCompact, parts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			storetest.MustRevoke(t, c, early...)
 			raw.Del(ctx, "{c}:layout")
-			if s, err, _ := openPrefix(t, srv, "c", "", parts); err != nil || s.Layout() != LayoutCompact {
+			if s, _, err := openPrefix(t, srv, "c", "", parts); err != nil || s.Layout() != LayoutCompact {
 				t.Fatalf("compact prefix without a marker: %v, want compact", err)
 			}
 
 			// A marker that is no layout.
 			raw.Set(ctx, "{bad}:layout", "tiny", 0)
-			if _, err, _ := openPrefix(t, srv, "bad", "", parts); err == nil || !strings.HasPrefix(err.Error(), "redis: ") {
+			if _, _, err := openPrefix(t, srv, "bad", "", parts); err == nil || !strings.HasPrefix(err.Error(), "redis: ") {
 				t.Fatalf("a marker that is no layout: %v", err)
 			}
 		})
@@ -346,7 +346,7 @@ func TestRedisLayoutRace(t *testing.T) {
 				if i == 0 {
 					opt = LayoutLegacy
 				}
-				s, err, _ := openPrefix(t, srv, prefix, opt, 1)
+				s, _, err := openPrefix(t, srv, prefix, opt, 1)
 				if errs[i] = err; err == nil {
 					layouts[i] = s.Layout()
 				}
@@ -371,14 +371,14 @@ func TestRedisLayoutRace(t *testing.T) {
 // says compact, and a noeviction Redis would run compact.
 func TestRedisDefaultLayoutCanEvict(t *testing.T) {
 	srv := redistest.Start(t, "--maxmemory-policy", "allkeys-lru")
-	s, err, logs := openPrefix(t, srv, "lru", "", 1)
+	s, logs, err := openPrefix(t, srv, "lru", "", 1)
 	if err != nil || s.Layout() != LayoutUpgrade || logs.FilterMessageSnippet("maxmemory-policy noeviction to run the compact layout").Len() != 1 {
 		t.Fatalf("default layout on an allkeys-lru Redis: %v, %q, logs %v; want upgrade and a warning", err, s.Layout(), logs.All())
 	}
 	if m := srv.Client().Get(context.Background(), "{lru}:layout").Val(); m != "compact" {
 		t.Fatalf("marker: %q, want compact", m)
 	}
-	if s, err, _ := openPrefix(t, srv, "lru", LayoutCompact, 1); err != nil || s.Layout() != LayoutCompact {
+	if s, _, err := openPrefix(t, srv, "lru", LayoutCompact, 1); err != nil || s.Layout() != LayoutCompact {
 		t.Fatalf("an explicit layout compact on an allkeys-lru Redis: %v", err)
 	}
 }
