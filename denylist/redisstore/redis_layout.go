@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
@@ -561,6 +562,9 @@ func (s *RedisStore) resolveLayout(ctx context.Context) error {
 			}
 		}
 		if err = s.client.SetNX(ctx, key, want, 0).Err(); err != nil {
+			if s.marker = want; s.fullFallback(ctx, err) {
+				return nil
+			}
 			return s.unavailable(fmt.Errorf("writing the layout marker %s: %w", key, err))
 		}
 		marker, err = s.client.Get(ctx, key).Result()
@@ -568,6 +572,7 @@ func (s *RedisStore) resolveLayout(ctx context.Context) error {
 	if err != nil {
 		return s.unavailable(fmt.Errorf("reading the layout marker %s: %w", key, err))
 	}
+	s.marker = marker
 	switch {
 	case marker != markerCompact && marker != markerLegacy:
 		return fmt.Errorf("redis: %s holds %q, not a layout (%s or %s): set it to the layout of the prefix's data, or delete it to have the next instance detect it", key, marker, markerCompact, markerLegacy)
@@ -592,6 +597,27 @@ func (s *RedisStore) resolveLayout(ctx context.Context) error {
 			zap.String("key_prefix", s.opts.KeyPrefix), zap.String("marker", key))
 	}
 	return nil
+}
+
+// fullFallback is called when Redis refused a write needed to start
+// (werr: the layout marker, or the bucket counts of the upgrade layout)
+// for an instance without a layout option on a prefix of the legacy
+// layout: so that a full Redis still starts it, it serves the prefix in
+// the legacy layout, which needs no write to start, when no partition has
+// compact buckets yet (nothing to read there). It reports whether it did.
+func (s *RedisStore) fullFallback(ctx context.Context, werr error) bool {
+	if !s.autoLayout || s.marker != markerLegacy || !strings.HasPrefix(werr.Error(), "OOM ") && !strings.Contains(werr.Error(), ": OOM ") {
+		return false
+	}
+	for i := range s.parts {
+		if n, err := s.client.Exists(ctx, s.parts[i].bucketsKey()).Result(); err != nil || n > 0 {
+			return false
+		}
+	}
+	s.opts.Layout = LayoutLegacy
+	s.logger.Warn("token_revocation: redis is full (it refuses writes): serving the legacy layout of an earlier release as it is, without the layout marker or the compact layout; once Redis has room, restart the instance, then run `caddy token-revocation migrate-layout`",
+		zap.String("key_prefix", s.opts.KeyPrefix), zap.Error(werr))
+	return true
 }
 
 // detectLayout returns the layout of a prefix without a marker: legacy when

@@ -219,6 +219,14 @@ func openPrefix(t *testing.T, srv *redistest.Server, prefix, layout string, part
 	return s, logs, err
 }
 
+// layoutOf returns s's layout, "" for a store that did not open.
+func layoutOf(s *RedisStore) string {
+	if s == nil {
+		return ""
+	}
+	return s.Layout()
+}
+
 // upgradeWarnings counts the warnings naming migrate-layout in logs.
 func upgradeWarnings(logs *observer.ObservedLogs) int {
 	return logs.FilterMessageSnippet("caddy token-revocation migrate-layout").Len()
@@ -239,8 +247,8 @@ func TestRedisDefaultLayout(t *testing.T) {
 
 			// A new prefix: compact, marked so.
 			fresh, logs, err := openPrefix(t, srv, "fresh", "", parts)
-			if err != nil || fresh.Layout() != LayoutCompact || upgradeWarnings(logs) != 0 {
-				t.Fatalf("new prefix: %v, layout %q, %d warnings; want compact, none", err, fresh.Layout(), upgradeWarnings(logs))
+			if err != nil || layoutOf(fresh) != LayoutCompact || upgradeWarnings(logs) != 0 {
+				t.Fatalf("new prefix: %v, layout %q, %d warnings; want compact, none", err, layoutOf(fresh), upgradeWarnings(logs))
 			}
 			if m := raw.Get(ctx, "{fresh}:layout").Val(); m != "compact" {
 				t.Fatalf("marker of a new prefix: %q, want compact", m)
@@ -249,7 +257,7 @@ func TestRedisDefaultLayout(t *testing.T) {
 			if _, _, err := openPrefix(t, srv, "fresh", LayoutLegacy, parts); err == nil || !strings.HasPrefix(err.Error(), "redis: ") || !strings.Contains(err.Error(), `remove "layout legacy"`) {
 				t.Fatalf("layout legacy on a compact prefix: %v, want a redis: error (the module adds token_revocation:) saying to remove it", err)
 			}
-			if s, _, err := openPrefix(t, srv, "fresh", LayoutUpgrade, parts); err != nil || s.Layout() != LayoutUpgrade {
+			if s, _, err := openPrefix(t, srv, "fresh", LayoutUpgrade, parts); err != nil || layoutOf(s) != LayoutUpgrade {
 				t.Fatalf("layout upgrade on a compact prefix: %v", err)
 			}
 
@@ -262,8 +270,8 @@ func TestRedisDefaultLayout(t *testing.T) {
 			storetest.MustRevoke(t, old, early...)
 			raw.Del(ctx, "{old}:layout")
 			up, logs, err := openPrefix(t, srv, "old", "", parts)
-			if err != nil || up.Layout() != LayoutUpgrade || upgradeWarnings(logs) != 1 {
-				t.Fatalf("legacy prefix: %v, layout %q, %d warnings; want upgrade and one warning", err, up.Layout(), upgradeWarnings(logs))
+			if err != nil || layoutOf(up) != LayoutUpgrade || upgradeWarnings(logs) != 1 {
+				t.Fatalf("legacy prefix: %v, layout %q, %d warnings; want upgrade and one warning", err, layoutOf(up), upgradeWarnings(logs))
 			}
 			if m := raw.Get(ctx, "{old}:layout").Val(); m != "legacy" {
 				t.Fatalf("marker of a legacy prefix: %q, want legacy", m)
@@ -283,8 +291,8 @@ func TestRedisDefaultLayout(t *testing.T) {
 				t.Fatalf("MigrateLayout: %d %v, want 41", n, err)
 			}
 			after, logs, err := openPrefix(t, srv, "old", "", parts)
-			if err != nil || after.Layout() != LayoutCompact || upgradeWarnings(logs) != 0 {
-				t.Fatalf("after the migration: %v, layout %q, %d warnings", err, after.Layout(), upgradeWarnings(logs))
+			if err != nil || layoutOf(after) != LayoutCompact || upgradeWarnings(logs) != 0 {
+				t.Fatalf("after the migration: %v, layout %q, %d warnings", err, layoutOf(after), upgradeWarnings(logs))
 			}
 			for _, e := range append(early, late) {
 				if !revoked(t, after, e.Key) {
@@ -303,7 +311,7 @@ func TestRedisDefaultLayout(t *testing.T) {
 				t.Fatal(err)
 			}
 			raw.Del(ctx, "{idle}:layout")
-			if s, _, err := openPrefix(t, srv, "idle", "", parts); err != nil || s.Layout() != LayoutUpgrade {
+			if s, _, err := openPrefix(t, srv, "idle", "", parts); err != nil || layoutOf(s) != LayoutUpgrade {
 				t.Fatalf("prefix with legacy events only: %v, want the upgrade layout", err)
 			}
 
@@ -314,7 +322,7 @@ func TestRedisDefaultLayout(t *testing.T) {
 			}
 			storetest.MustRevoke(t, c, early...)
 			raw.Del(ctx, "{c}:layout")
-			if s, _, err := openPrefix(t, srv, "c", "", parts); err != nil || s.Layout() != LayoutCompact {
+			if s, _, err := openPrefix(t, srv, "c", "", parts); err != nil || layoutOf(s) != LayoutCompact {
 				t.Fatalf("compact prefix without a marker: %v, want compact", err)
 			}
 
@@ -348,7 +356,7 @@ func TestRedisLayoutRace(t *testing.T) {
 				}
 				s, _, err := openPrefix(t, srv, prefix, opt, 1)
 				if errs[i] = err; err == nil {
-					layouts[i] = s.Layout()
+					layouts[i] = layoutOf(s)
 				}
 			}()
 		}
@@ -372,13 +380,57 @@ func TestRedisLayoutRace(t *testing.T) {
 func TestRedisDefaultLayoutCanEvict(t *testing.T) {
 	srv := redistest.Start(t, "--maxmemory-policy", "allkeys-lru")
 	s, logs, err := openPrefix(t, srv, "lru", "", 1)
-	if err != nil || s.Layout() != LayoutUpgrade || logs.FilterMessageSnippet("maxmemory-policy noeviction to run the compact layout").Len() != 1 {
-		t.Fatalf("default layout on an allkeys-lru Redis: %v, %q, logs %v; want upgrade and a warning", err, s.Layout(), logs.All())
+	if err != nil || layoutOf(s) != LayoutUpgrade || logs.FilterMessageSnippet("maxmemory-policy noeviction to run the compact layout").Len() != 1 {
+		t.Fatalf("default layout on an allkeys-lru Redis: %v, %q, logs %v; want upgrade and a warning", err, layoutOf(s), logs.All())
 	}
 	if m := srv.Client().Get(context.Background(), "{lru}:layout").Val(); m != "compact" {
 		t.Fatalf("marker: %q, want compact", m)
 	}
-	if s, _, err := openPrefix(t, srv, "lru", LayoutCompact, 1); err != nil || s.Layout() != LayoutCompact {
+	if s, _, err := openPrefix(t, srv, "lru", LayoutCompact, 1); err != nil || layoutOf(s) != LayoutCompact {
 		t.Fatalf("an explicit layout compact on an allkeys-lru Redis: %v", err)
+	}
+}
+
+// TestRedisDefaultLayoutFullRedis: a full Redis (noeviction, at
+// maxmemory) still starts an instance without a layout option on a prefix
+// of an earlier release, with the marker not yet written (it cannot be) or
+// written but without the compact layout's bucket counts (the upgrade
+// layout cannot write them): it serves the legacy layout as it is, and
+// warns.
+func TestRedisDefaultLayoutFullRedis(t *testing.T) {
+	srv := redistest.Start(t, "--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
+	ctx := context.Background()
+	raw := srv.Client()
+	es := manyEntries("full", 30)
+	for _, prefix := range []string{"unmarked", "marked"} {
+		old, _, err := openPrefix(t, srv, prefix, LayoutLegacy, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		storetest.MustRevoke(t, old, es...)
+	}
+	raw.Del(ctx, "{unmarked}:layout")
+	value := strings.Repeat("v", 4096)
+	for i := 0; ; i++ {
+		if err := raw.Set(ctx, fmt.Sprint("cache-", i), value, 0).Err(); err != nil {
+			if !strings.HasPrefix(err.Error(), "OOM ") {
+				t.Fatal(err)
+			}
+			break
+		}
+		if i == 10_000 {
+			t.Fatal("redis never filled up")
+		}
+	}
+	for _, prefix := range []string{"unmarked", "marked"} {
+		s, logs, err := openPrefix(t, srv, prefix, "", 1)
+		if err != nil || layoutOf(s) != LayoutLegacy || logs.FilterMessageSnippet("redis is full").Len() != 1 {
+			t.Fatalf("%s prefix on a full Redis: %v, layout %q, logs %v; want legacy and a warning", prefix, err, layoutOf(s), logs.All())
+		}
+		for _, e := range es {
+			if !revoked(t, s, e.Key) {
+				t.Fatalf("%s prefix on a full Redis: %v not revoked", prefix, e.Key)
+			}
+		}
 	}
 }
