@@ -53,7 +53,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        pool_size <n>
 //	        key_prefix <prefix>
 //	        partitions <n>              # hash slots the denylist spreads over (Cluster: a multiple of the primaries); default 1
-//	        layout legacy|upgrade|compact  # compact: ~1/5 of the Redis memory; upgrade: while earlier releases share the Redis; default legacy
+//	        layout compact|upgrade|legacy  # default: the key prefix's, recorded in Redis: compact when new; upgrade (with a warning naming migrate-layout) on one an earlier release wrote
 //	        capacity <n>                # live revocations the compact layout is sized for; default 1000000
 //	        eviction_policy warn|refuse
 //	        check_mode mirror|direct    # default: mirror (in-memory copy, fed by Redis)

@@ -29,9 +29,11 @@ one) moves every entry of the legacy layout into the compact one, one
 atomic batch at a time, until none is left.
 
 Run it during a rolling upgrade, once every instance runs this release
-with "layout upgrade" (instances of earlier releases read the legacy
-layout only); then set "layout compact" everywhere. Nothing is
-un-revoked meanwhile: both layouts are read by upgrade and compact.`,
+(an instance without a layout option serves a prefix of an earlier
+release in the upgrade layout, which earlier releases still read, and
+says so at start). It then marks the prefix compact: instances started
+after it, without a layout option, run the compact layout. Nothing is
+un-revoked meanwhile: the upgrade and compact layouts read both.`,
 		Args:    cobra.NoArgs,
 		Example: "  caddy token-revocation migrate-layout --config Caddyfile",
 	}
@@ -75,9 +77,12 @@ func (o *cliOptions) migrateLayout(ctx context.Context, w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("token_revocation: %s: store redis: %v", file, err)
 		}
-		if opts.Layout == "" || opts.Layout == redisstore.LayoutLegacy {
-			return fmt.Errorf("token_revocation: %s: store redis %s: layout is legacy: set \"layout upgrade\" on every instance (then migrate, then \"layout compact\")", file, opts.Label())
+		if opts.Layout == redisstore.LayoutLegacy {
+			return fmt.Errorf("token_revocation: %s: store redis %s: layout is legacy, which does not read the compact layout: remove \"layout legacy\" from every instance (then migrate)", file, opts.Label())
 		}
+		// Whatever the config says (compact is refused on a prefix still
+		// marked legacy): migrating reads both layouts.
+		opts.Layout = redisstore.LayoutUpgrade
 		start := time.Now()
 		dctx, cancel := context.WithTimeout(ctx, opts.WithDefaults().DialTimeout+5*time.Second)
 		s, err := redisstore.OpenRedis(dctx, opts)

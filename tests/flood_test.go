@@ -233,7 +233,8 @@ type floodFigures struct {
 	entries, owners, memory int64
 }
 
-// redisFigures reads the entries hash's size, the owner record count and
+// redisFigures reads the entry count (the legacy entries hash's fields
+// and the compact layout's count), the owner record count and
 // used_memory.
 func redisFigures(t *testing.T, r *redistest.Server) floodFigures {
 	t.Helper()
@@ -244,6 +245,11 @@ func redisFigures(t *testing.T, r *redistest.Server) floodFigures {
 	if f.entries, err = rc.HLen(ctx, "{trv}:entries").Result(); err != nil {
 		t.Fatal(err)
 	}
+	if rc.HExists(ctx, "{trv}:entries", "!sentinel").Val() { // redisstore's eviction sentinel
+		f.entries--
+	}
+	compact, _ := rc.Get(ctx, "{trv}:c:count").Int64() // the compact layout's entries (the default)
+	f.entries += compact
 	f.owners, _ = rc.Get(ctx, "{trv}:owned_records").Int64()
 	info, err := rc.Info(ctx, "memory").Result()
 	if err != nil {

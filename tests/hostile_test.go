@@ -214,6 +214,10 @@ func TestHostileRequestsThroughCaddy(t *testing.T) {
 // named in the event stream: a kind letter and a fixed-size hex digest.
 var keyField = regexp.MustCompile(`^[tjsu]:[0-9a-f]{32}$`)
 
+// bucketKey is the name of a compact-layout bucket hash of the default
+// prefix: numbered, never made of a request's bytes.
+var bucketKey = regexp.MustCompile(`^\{trv\}:c:[0-9]+$`)
+
 // evilValues are claim and tenant values that would break a key built by
 // concatenation: hash-tag braces, separators, CRLF (RESP framing), glob
 // characters, another key's name, and sheer length.
@@ -225,8 +229,9 @@ var evilValues = []string{
 
 // TestRedisKeyInjection revokes tokens whose jti, sid, sub and iss, and a
 // tenant, carry characters meaningful to Redis keys and to the protocol:
-// the set of keys in Redis is the same before and after (nothing created,
-// nothing deleted), every stored field is a fixed-size digest, and each
+// the set of keys in Redis is the same before and after (nothing created
+// but the compact layout's numbered buckets, nothing deleted), every
+// stored field is a fixed-size digest, and each
 // revocation works (the token is rejected) without touching its
 // neighbours.
 func TestRedisKeyInjection(t *testing.T) {
@@ -312,9 +317,24 @@ func TestRedisKeyInjection(t *testing.T) {
 		}
 	}
 
-	if got := redisKeys(t, rc); !slices.Equal(got, keysBefore) {
-		t.Fatalf("the keys in Redis changed:\nbefore %q\nafter  %q", keysBefore, got)
+	// The compact layout (the default) adds its numbered bucket hashes
+	// as revocations land, and nothing else.
+	got := redisKeys(t, rc)
+	var buckets []string
+	for _, k := range got {
+		if bucketKey.MatchString(k) && !slices.Contains(keysBefore, k) {
+			buckets = append(buckets, k)
+		}
 	}
+	if kept := slices.DeleteFunc(slices.Clone(got), func(k string) bool { return slices.Contains(buckets, k) }); !slices.Equal(kept, keysBefore) {
+		t.Fatalf("the keys in Redis changed (besides compact buckets):\nbefore %q\nafter  %q", keysBefore, got)
+	}
+	for _, k := range got {
+		if bucketKey.MatchString(k) {
+			buckets = append(buckets, k)
+		}
+	}
+	buckets = slices.Compact(slices.Sorted(slices.Values(buckets)))
 	if v, err := rc.Get(ctx, "bystander").Result(); err != nil || v != "v" {
 		t.Errorf("the bystander key: %q %v", v, err)
 	}
@@ -327,16 +347,38 @@ func TestRedisKeyInjection(t *testing.T) {
 			t.Errorf("an entries field is not a fixed-size digest: %q", f)
 		}
 	}
-	if len(fields) < 1+4*len(evilValues) {
-		t.Errorf("only %d entries stored", len(fields))
+	stored := len(fields)
+	for _, b := range buckets {
+		bf, err := rc.HKeys(ctx, b).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range bf {
+			if len(f) != 16 { // a raw Digest (denylist/redisstore/redis_layout.go)
+				t.Errorf("a compact field is not a 16-byte digest: %q", f)
+			}
+		}
+		stored += len(bf)
+	}
+	if stored < 1+4*len(evilValues) {
+		t.Errorf("only %d entries stored", stored)
 	}
 	events, err := rc.XRange(ctx, "{trv}:events", "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range events {
-		if k, _ := e.Values["k"].(string); !keyField.MatchString(k) {
-			t.Errorf("an event names a key that is not a digest: %q", k)
+		a, isAdd := e.Values["a"].(string)
+		d, isDel := e.Values["d"].(string)
+		switch {
+		case isAdd || isDel: // compact: a raw digest, and its 8-byte value
+			if isAdd && len(a) != 24 || isDel && len(d) != 16 {
+				t.Errorf("a compact event is not a digest (and value): %q", e.Values)
+			}
+		default:
+			if k, _ := e.Values["k"].(string); !keyField.MatchString(k) {
+				t.Errorf("an event names a key that is not a digest: %q", k)
+			}
 		}
 	}
 

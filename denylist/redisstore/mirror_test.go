@@ -26,7 +26,8 @@ func fastMirror() MirrorOptions {
 // the given clock for entry times.
 func openTestMirror(t *testing.T, srv *redistest.Server, clk *storetest.Clock, o MirrorOptions) *MirrorStore {
 	t.Helper()
-	rs, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}}, clk.Now, 0)
+	// The legacy layout, whose keys the tests read.
+	rs, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, Layout: LayoutLegacy}, clk.Now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestMirrorSeesOtherInstancesWrites(t *testing.T) {
 func TestMirrorLoadsExistingEntriesAtStart(t *testing.T) {
 	srv := redistest.Start(t)
 	clk := storetest.NewClock()
-	rs, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}}, clk.Now, 0)
+	rs, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, Layout: LayoutLegacy}, clk.Now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func disconnectedMirror(t *testing.T, retry time.Duration, first string) (m *Mir
 // openMirrorWriter is another instance's plain Redis store.
 func openMirrorWriter(t *testing.T, srv *redistest.Server, clk *storetest.Clock) (*RedisStore, *redistest.Server) {
 	t.Helper()
-	rs, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}}, clk.Now, 0)
+	rs, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, Layout: LayoutLegacy}, clk.Now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +386,7 @@ func TestMirrorEventsDuringReloadReachTheNewIndex(t *testing.T) {
 	srv := redistest.Start(t)
 	clk := storetest.NewClock()
 	m := openTestMirror(t, srv, clk, fastMirror())
-	other, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}}, clk.Now, 0)
+	other, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, Layout: LayoutLegacy}, clk.Now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

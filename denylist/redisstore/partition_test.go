@@ -55,7 +55,9 @@ func TestPartitionTags(t *testing.T) {
 // cluster is set).
 func openPartitioned(t *testing.T, addrs []string, cluster bool, n int, clk *storetest.Clock) *RedisStore {
 	t.Helper()
-	s, err := openRedis(context.Background(), RedisOptions{Addrs: addrs, Cluster: cluster, Partitions: n}, clk.Now, 0)
+	// The legacy layout, whose keys the tests read (TestRedisCompact
+	// has the compact one's).
+	s, err := openRedis(context.Background(), RedisOptions{Addrs: addrs, Cluster: cluster, Partitions: n, Layout: LayoutLegacy}, clk.Now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

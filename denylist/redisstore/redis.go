@@ -135,6 +135,13 @@ type RedisStore struct {
 	// clock and the monotonic one (a mirror's check reads the clock once).
 	realClock bool
 
+	// autoLayout: no layout option; the layout is the marker's
+	// (resolveLayout).
+	autoLayout bool
+	// marker is the key prefix's layout marker as read (or as it would
+	// be written, when Redis refused it).
+	marker string
+
 	parts      []redisPartition // at least one
 	partOf     map[string]int   // a partition's events stream name -> its index in parts
 	purgeSlice atomic.Uint64    // the compact layout's next slice of buckets to purge
@@ -227,9 +234,20 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 		s.client.Close()
 		return nil, err
 	}
+	lctx, cancel := context.WithTimeout(ctx, o.DialTimeout+o.ReadTimeout)
+	s.autoLayout = o.Layout == ""
+	err = s.resolveLayout(lctx)
+	cancel()
+	if err != nil {
+		s.client.Close()
+		return nil, err
+	}
 	if s.readsCompact() {
 		lctx, cancel := context.WithTimeout(ctx, o.DialTimeout+o.ReadTimeout)
 		err := s.loadBuckets(lctx)
+		if err != nil && s.opts.Layout == LayoutUpgrade && s.fullFallback(lctx, err) {
+			err = nil
+		}
 		cancel()
 		if err != nil {
 			s.client.Close()

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"math/bits"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 // Layouts of a Redis denylist (RedisOptions.Layout).
@@ -37,7 +39,8 @@ import (
 // outgrows it keeps working (buckets past 128 entries become hash tables,
 // ~90 bytes per entry) and is resized by migrating to a new key prefix.
 const (
-	// LayoutLegacy is the layout of every release before the compact one.
+	// LayoutLegacy is the layout of every release before the compact one
+	// (0.1 and 0.2).
 	LayoutLegacy = "legacy"
 	// LayoutUpgrade reads both layouts and writes both, so that instances
 	// of an earlier release sharing the Redis keep seeing every
@@ -448,12 +451,13 @@ func (s *RedisStore) purgeCompact(ctx context.Context, now int64, slices int) (i
 // MigrateLayout moves every entry of the legacy layout into the compact
 // one, merging with what the compact layout holds, one atomic script per
 // batch (an entry is in one layout or the other at every moment, never in
-// neither), and returns how many it moved. It loops until the legacy
-// hashes are empty, so entries written meanwhile by instances in the
-// upgrade layout are moved too; run it once no instance of an earlier
-// release is left (they read the legacy layout only), then switch every
-// instance to the compact layout. The store must be opened in the upgrade
-// or compact layout. Mirrors need no event: what they hold does not change.
+// neither), marks the prefix compact (resolveLayout) and returns how many
+// it moved. It loops until the legacy hashes are empty, so entries written
+// meanwhile by instances in the upgrade layout are moved too; run it once
+// no instance of an earlier release is left (they read the legacy layout
+// only): instances started after it without a layout option run the
+// compact layout. The store must be opened in the upgrade or compact
+// layout. Mirrors need no event: what they hold does not change.
 func (s *RedisStore) MigrateLayout(ctx context.Context) (int, error) {
 	if !s.readsCompact() {
 		return 0, errors.New("redis: migrating needs a store opened in the upgrade or compact layout")
@@ -508,5 +512,166 @@ func (s *RedisStore) MigrateLayout(ctx context.Context) (int, error) {
 			return moved, s.unavailable(err)
 		}
 	}
-	return moved, nil
+	return moved, s.markCompact(ctx)
 }
+
+// The layout marker. One string key per key prefix, "{prefix}:layout"
+// (partition 0's slot with one partition; with more, a slot of its own,
+// read once at start), whatever the partition count: it records which
+// layout the prefix's data is in, so that every instance of the prefix
+// agrees on what it must write.
+//
+//   - "compact": instances write the compact layout only; an instance
+//     given "layout legacy" is refused (it would not see them).
+//   - "legacy": the prefix holds the legacy layout, and instances of an
+//     earlier release (which read that alone) may share it: an instance
+//     without a layout option runs the upgrade layout and warns; one given
+//     "layout compact" is refused until MigrateLayout (`caddy
+//     token-revocation migrate-layout`) has moved the entries, which marks
+//     the prefix compact.
+//
+// The first instance writes it with SET NX and then reads it back, so
+// instances that start together agree; an instance finding it reads it
+// and writes nothing (a full Redis never blocks reading). Without a marker
+// an explicit layout option writes its own ("upgrade" writes "legacy"); no
+// option writes what the data holds (detectLayout).
+const (
+	markerLegacy  = LayoutLegacy
+	markerCompact = LayoutCompact
+)
+
+// markerKey names the key prefix's layout marker.
+func (s *RedisStore) markerKey() string { return "{" + s.opts.KeyPrefix + "}:layout" }
+
+// resolveLayout reads (or, on a prefix without one, writes) the layout
+// marker and sets s.opts.Layout: the option when given and agreeing with
+// the marker, else the layout the marker calls for (upgrade rather than
+// compact on a Redis that can evict: see canEvict). It logs a warning when
+// it picks the upgrade layout.
+func (s *RedisStore) resolveLayout(ctx context.Context) error {
+	key := s.markerKey()
+	marker, err := s.client.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		want := markerCompact
+		switch s.opts.Layout {
+		case LayoutLegacy, LayoutUpgrade:
+			want = markerLegacy
+		case "":
+			if want, err = s.detectLayout(ctx); err != nil {
+				return s.unavailable(fmt.Errorf("reading the denylist to pick its layout: %w", err))
+			}
+		}
+		if err = s.client.SetNX(ctx, key, want, 0).Err(); err != nil {
+			if s.marker = want; s.fullFallback(ctx, err) {
+				return nil
+			}
+			return s.unavailable(fmt.Errorf("writing the layout marker %s: %w", key, err))
+		}
+		marker, err = s.client.Get(ctx, key).Result()
+	}
+	if err != nil {
+		return s.unavailable(fmt.Errorf("reading the layout marker %s: %w", key, err))
+	}
+	s.marker = marker
+	switch {
+	case marker != markerCompact && marker != markerLegacy:
+		return fmt.Errorf("redis: %s holds %q, not a layout (%s or %s): set it to the layout of the prefix's data, or delete it to have the next instance detect it", key, marker, markerCompact, markerLegacy)
+	case marker == markerCompact && s.opts.Layout == LayoutLegacy:
+		return fmt.Errorf("redis: key prefix %q is in the compact layout (%s), which layout %s does not read: remove \"layout %s\" (or give this instance a key_prefix of its own)", s.opts.KeyPrefix, key, LayoutLegacy, LayoutLegacy)
+	case marker == markerLegacy && s.opts.Layout == LayoutCompact:
+		return fmt.Errorf("redis: key prefix %q holds the legacy layout (%s), which instances of earlier releases read alone: remove \"layout %s\" (this release then serves it in the upgrade layout), or run `caddy token-revocation migrate-layout` once no earlier release is left", s.opts.KeyPrefix, key, LayoutCompact)
+	case s.opts.Layout != "":
+		return nil
+	case marker == markerCompact && s.canEvict():
+		// The compact buckets carry no eviction sentinel (redis_guard.go):
+		// on a Redis that can evict, write the legacy copies too, which
+		// the sentinel guards.
+		s.opts.Layout = LayoutUpgrade
+		s.logger.Warn("token_revocation: redis can evict keys (maxmemory-policy "+s.Policy()+"), and the compact layout's keys carry no eviction sentinel: serving in the upgrade layout, whose legacy copies are guarded (about 4 times the memory); set maxmemory-policy noeviction to run the compact layout",
+			zap.String("key_prefix", s.opts.KeyPrefix))
+	case marker == markerCompact:
+		s.opts.Layout = LayoutCompact
+	default:
+		s.opts.Layout = LayoutUpgrade
+		s.logger.Warn("token_revocation: the redis key prefix holds the legacy layout of an earlier release: serving it in the upgrade layout (both layouts read and written, so earlier releases sharing it keep seeing every revocation); once every instance runs this release, run `caddy token-revocation migrate-layout` to move it to the compact layout (a third or less of the memory)",
+			zap.String("key_prefix", s.opts.KeyPrefix), zap.String("marker", key))
+	}
+	return nil
+}
+
+// fullFallback is called when Redis refused a write needed to start
+// (werr: the layout marker, or the bucket counts of the upgrade layout)
+// for an instance without a layout option on a prefix of the legacy
+// layout: so that a full Redis still starts it, it serves the prefix in
+// the legacy layout, which needs no write to start, when no partition has
+// compact buckets yet (nothing to read there). It reports whether it did.
+func (s *RedisStore) fullFallback(ctx context.Context, werr error) bool {
+	if !s.autoLayout || s.marker != markerLegacy || !strings.HasPrefix(werr.Error(), "OOM ") && !strings.Contains(werr.Error(), ": OOM ") {
+		return false
+	}
+	for i := range s.parts {
+		if n, err := s.client.Exists(ctx, s.parts[i].bucketsKey()).Result(); err != nil || n > 0 {
+			return false
+		}
+	}
+	s.opts.Layout = LayoutLegacy
+	s.logger.Warn("token_revocation: redis is full (it refuses writes): serving the legacy layout of an earlier release as it is, without the layout marker or the compact layout; once Redis has room, restart the instance, then run `caddy token-revocation migrate-layout`",
+		zap.String("key_prefix", s.opts.KeyPrefix), zap.Error(werr))
+	return true
+}
+
+// detectLayout returns the layout of a prefix without a marker: legacy when
+// a partition's entries hash holds an entry (a field other than its
+// sentinel) or its event stream's last event is a legacy one ("op": an
+// earlier release may be running on a denylist that is empty for now),
+// compact otherwise (nothing there, or what the compact layout wrote).
+func (s *RedisStore) detectLayout(ctx context.Context) (string, error) {
+	pipe := s.client.Pipeline()
+	lens := make([]*redis.IntCmd, len(s.parts))
+	sentinels := make([]*redis.BoolCmd, len(s.parts))
+	last := make([]*redis.XMessageSliceCmd, len(s.parts))
+	for i := range s.parts {
+		p := &s.parts[i]
+		lens[i] = pipe.HLen(ctx, p.entriesKey)
+		sentinels[i] = pipe.HExists(ctx, p.entriesKey, sentinelField)
+		last[i] = pipe.XRevRangeN(ctx, p.eventsKey, "+", "-", 1)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return "", err
+	}
+	for i := range s.parts {
+		n := lens[i].Val()
+		if sentinels[i].Val() {
+			n--
+		}
+		if n > 0 {
+			return markerLegacy, nil
+		}
+		for _, m := range last[i].Val() {
+			if _, ok := m.Values["op"]; ok {
+				return markerLegacy, nil
+			}
+		}
+	}
+	return markerCompact, nil
+}
+
+// canEvict reports whether Redis's maxmemory-policy, as read at open, may
+// evict denylist keys (allkeys-*, or unknown).
+func (s *RedisStore) canEvict() bool {
+	st := s.eviction.Load()
+	return st != nil && st.risk
+}
+
+// markCompact records that the prefix is in the compact layout, once
+// MigrateLayout has moved every legacy entry.
+func (s *RedisStore) markCompact(ctx context.Context) error {
+	if err := s.client.Set(ctx, s.markerKey(), markerCompact, 0).Err(); err != nil {
+		return s.unavailable(fmt.Errorf("writing the layout marker %s: %w", s.markerKey(), err))
+	}
+	return nil
+}
+
+// Layout returns the layout s runs: the option, or the one the key
+// prefix's marker called for (see resolveLayout).
+func (s *RedisStore) Layout() string { return s.opts.Layout }

@@ -116,11 +116,18 @@ type RedisOptions struct {
 	Partitions int `json:"partitions,omitempty"`
 
 	// Layout is how entries are stored (denylist/redisstore/redis_layout.go):
-	// "legacy" (default, the layout of earlier releases, ~340 bytes of
-	// Redis memory per revocation), "compact" (~70 at 10^6, ~40 at 10^7;
-	// reads legacy entries too) or "upgrade" (reads and writes both, for
-	// a rolling upgrade from a release before the compact layout; then
-	// `caddy token-revocation migrate-layout`, then "compact").
+	// "compact" (a third to a fifth of legacy's Redis memory; reads legacy entries
+	// too), "legacy" (the layout of 0.1 and 0.2, ~340 bytes of Redis
+	// memory per revocation) or "upgrade" (reads and writes both, so that
+	// instances of an earlier release sharing the Redis keep seeing every
+	// revocation). Default: the one the key prefix's marker
+	// ("{prefix}:layout") records, written by the first instance: compact
+	// on a prefix with no data; on one holding legacy data (written by an
+	// earlier release, which writes no marker) upgrade, with a warning
+	// naming `caddy token-revocation migrate-layout`, which moves the
+	// entries and marks the prefix compact. A layout given here must agree
+	// with the marker (legacy on a compact prefix, or compact on a legacy
+	// one, is refused at start).
 	Layout string `json:"layout,omitempty"`
 
 	// Capacity is the number of live revocations the compact layout's
@@ -322,9 +329,6 @@ func (o RedisOptions) WithDefaults() RedisOptions {
 	if o.EvictionPolicy == "" {
 		o.EvictionPolicy = EvictionPolicyWarn
 	}
-	if o.Layout == "" {
-		o.Layout = LayoutLegacy
-	}
 	if o.Capacity <= 0 {
 		o.Capacity = DefaultRedisCapacity
 	}
@@ -364,8 +368,8 @@ func (o RedisOptions) Validate() error {
 		return fmt.Errorf("token_revocation: redis min_replicas %d: want 0 or more", o.MinReplicas)
 	case o.DB < 0:
 		return fmt.Errorf("token_revocation: redis db %d: want 0 or more", o.DB)
-	case o.Layout != LayoutLegacy && o.Layout != LayoutUpgrade && o.Layout != LayoutCompact:
-		return fmt.Errorf("token_revocation: redis layout %q: want %s, %s or %s", o.Layout, LayoutLegacy, LayoutUpgrade, LayoutCompact)
+	case o.Layout != "" && o.Layout != LayoutLegacy && o.Layout != LayoutUpgrade && o.Layout != LayoutCompact:
+		return fmt.Errorf("token_revocation: redis layout %q: want %s, %s or %s, or no layout (the key prefix's own, compact for a new one)", o.Layout, LayoutCompact, LayoutUpgrade, LayoutLegacy)
 	case o.Partitions < 0 || o.Partitions > MaxRedisPartitions:
 		return fmt.Errorf("token_revocation: redis partitions %d: want 1 to %d", o.Partitions, MaxRedisPartitions)
 	case o.Capacity < 0:

@@ -48,7 +48,8 @@ func TestRedisMinReplicas(t *testing.T) {
 	replica := redistest.Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(primary.Port))
 	waitReplicaSynced(t, primary, replica)
 
-	s, err := openRedis(ctx, RedisOptions{Addrs: []string{primary.Addr}, MinReplicas: 1, ReplicaTimeout: 300 * time.Millisecond}, storetest.NewClock().Now, 0)
+	// The legacy layout, whose entries hash the replica is read for.
+	s, err := openRedis(ctx, RedisOptions{Addrs: []string{primary.Addr}, MinReplicas: 1, ReplicaTimeout: 300 * time.Millisecond, Layout: LayoutLegacy}, storetest.NewClock().Now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

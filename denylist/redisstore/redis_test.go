@@ -26,7 +26,9 @@ func openTestRedis(t *testing.T, args ...string) (*RedisStore, *redistest.Server
 	t.Helper()
 	srv := redistest.Start(t, args...)
 	clk := storetest.NewClock()
-	s, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}}, clk.Now, 0)
+	// The legacy layout, whose keys the tests read (the default layout
+	// is redis_layout_test.go's).
+	s, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, Layout: LayoutLegacy}, clk.Now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -707,7 +709,7 @@ func TestRedisSentinel(t *testing.T) {
 	ctx := context.Background()
 	primary := redistest.Start(t)
 	sentinel := redistest.StartConfig(t, "sentinel monitor mymaster 127.0.0.1 "+strconv.Itoa(primary.Port)+" 1\n", "--sentinel")
-	s, err := openRedis(ctx, RedisOptions{Addrs: []string{sentinel.Addr}, MasterName: "mymaster"}, storetest.NewClock().Now, 0)
+	s, err := openRedis(ctx, RedisOptions{Addrs: []string{sentinel.Addr}, MasterName: "mymaster", Layout: LayoutLegacy}, storetest.NewClock().Now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
