@@ -7,22 +7,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// liveHandlers are the provisioned handlers, for the admin API and the
-// store metrics: Caddy builds the admin API apart from the HTTP app, so
-// it can reach the handlers only through package-level state (as
-// reverse_proxy's /reverse_proxy/upstreams reads a package-level pool).
-// Provision adds a handler, Cleanup removes it.
-var liveHandlers = struct {
-	sync.Mutex
-	seq uint64
-	m   map[*Handler]liveHandler
-}{m: map[*Handler]liveHandler{}}
 
 // liveHandler is what the registry knows of a handler.
 type liveHandler struct {

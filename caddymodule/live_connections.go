@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -232,10 +231,6 @@ func unmarshalLiveConnections(h *Handler, d *caddyfile.Dispenser) error {
 	}
 	return nil
 }
-
-// liveRegistries are the registries of the provisioned handlers, for the
-// open-connections gauge.
-var liveRegistries sync.Map // *live.Registry -> struct{}
 
 func init() {
 	for _, r := range []live.Reason{live.ReasonRevoked, live.ReasonExpired} {

@@ -41,11 +41,6 @@ type EmbeddedConfig struct {
 	Path string `json:"path,omitempty"`
 }
 
-// stores holds the open stores, shared across config reloads: a reload
-// provisions the new config before it cleans up the old one, so the same
-// settings keep one store (one bbolt file lock, one Redis pool) alive.
-var stores = caddy.NewUsagePool()
-
 type pooledStore struct{ denylist.Store }
 
 func (p pooledStore) Destruct() error { return p.Close() }
