@@ -82,6 +82,11 @@ func newTestHandler(t *testing.T, h *Handler, store denylist.Store) *Handler {
 		store = s
 	}
 	h.useStore(store)
+	t.Cleanup(func() {
+		if h.verifier != nil {
+			h.verifier.Close() // the JWKS fetch started logs to t: done before t is
+		}
+	})
 	return h
 }
 

@@ -155,6 +155,9 @@ type jwksCache struct {
 	client *http.Client
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
+	// started is the first fetch start began, done once it returned:
+	// close waits for it, so nothing logs after its owner is gone.
+	started sync.WaitGroup
 
 	fetchMu sync.Mutex // one fetch at a time
 
@@ -203,9 +206,13 @@ func newJWKSCache(cfg *Config, now func() time.Time) *jwksCache {
 	}
 }
 
-func (c *jwksCache) start() { go c.refresh(c.ctx) }
+func (c *jwksCache) start() { c.started.Go(func() { c.refresh(c.ctx) }) }
 
-func (c *jwksCache) close() { c.cancel() }
+// close cancels a fetch in progress and waits for the one start began.
+func (c *jwksCache) close() {
+	c.cancel()
+	c.started.Wait()
+}
 
 // get returns the current keys, fetching first when they are stale or
 // force is set (and the floor allows). err is the last fetch's error: the
