@@ -390,6 +390,24 @@ func TestFloodKeepsTrustedShare(t *testing.T) {
 						t.Errorf("flood answers other than 200, 429 and 503: %v", answers)
 					}
 				}
+				// Calls in flight count 2 entries each, so a flood from 100
+				// addresses at once is refused before the store holds the
+				// whole share; junk sent one call at a time (4 calls an
+				// address, within its quota) then fills it to the brim,
+				// which the late call below must meet.
+				for i := 0; ; i++ {
+					res, err := sendVia(clientFrom(t, fmt.Sprintf("127.0.1.%d", i/4+1)), http.MethodPost, c.URL("/public/revoke"),
+						url.Values{"token": {fmt.Sprintf("junk-top-%03d-0123456789abcdef", i)}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if res.Status == http.StatusServiceUnavailable {
+						break
+					}
+					if res.Status != http.StatusOK || i >= 300 {
+						t.Fatalf("filling the share one call at a time: call %d answered %d %s", i, res.Status, res.Body)
+					}
+				}
 				if cfg.counted {
 					for a, n := range stored {
 						if n > addressQuota/2 {
