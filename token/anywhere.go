@@ -30,8 +30,8 @@ const MinCandidateLength = 16
 //
 // and, for each run, every JWT inside it (three '.'-separated segments of
 // which the first two could be base64url JSON objects), as that JWT alone.
-// It hands out JWT-shaped strings of any length and other strings of at
-// least MinCandidateLength bytes, some more than once. (A slice, not a
+// It hands out JWT-shaped strings of at least MinJWTLength bytes and other
+// strings of at least MinCandidateLength bytes, some more than once. (A slice, not a
 // callback: a request's check then allocates nothing for a request with
 // few candidates.)
 func Candidates(r *http.Request, body []byte, dst []Candidate) []Candidate {
@@ -250,10 +250,24 @@ const (
 	classDot       = 16 // '.' (a separator too)
 )
 
-// minWideRun is the shortest wide run that can hand out a candidate: a
-// JWT-shaped string is at least 8 bytes ("eyJ.eyJ."), an opaque one
-// MinCandidateLength, and decoding never makes a run longer.
-const minWideRun = 8
+// MinJWTLength is the length of the shortest string handed out as a JWT.
+// A JWT an upstream accepts is one an issuer signed, segment for segment,
+// and every issuer writes "alg" in its header (RFC 7515 §4.1.1, RFC 7516
+// §4.1.1): the shortest header, {"alg":"none"}, is 19 base64url bytes,
+// the shortest payload, {}, 3, and the signature may be empty.
+const MinJWTLength = 19 + 1 + 3 + 1
+
+// minRun returns the shortest wide run that can hand out a candidate when
+// the lengths in s are skipped (s nil: none): a JWT is at least
+// MinJWTLength bytes, an opaque string at least MinCandidateLength and
+// of a length not in s, and decoding never makes a run longer.
+func (s *LengthSet) minRun() int {
+	n := MinCandidateLength
+	for n < MinJWTLength && s.Has(n) {
+		n++
+	}
+	return n
+}
 
 // maxDecodeDepth bounds how many times a run is decoded again (a token
 // percent-encoded twice is found; a third time is not read by frameworks).
@@ -266,10 +280,11 @@ const maxDecodeDepth = 2
 // space; JSON and Python backslash escapes) and what it decodes to is
 // scanned again (up to maxDecodeDepth times).
 //
-// Only wide runs of minWideRun bytes or more are looked at, and found by
-// skipping: if the byte minWideRun-1 past where a run could start is not
-// a wide byte, no long enough run starts before it. The words of a
-// browser's headers are mostly shorter, so most bytes are never read. (A
+// Only wide runs of skip.minRun() bytes or more (16 to 24) are looked at,
+// and found by skipping: if the byte minRun-1 past where a run could start
+// is not a wide byte, no long enough run starts before it. The words of a
+// browser's headers and of a JSON body are mostly shorter, so most bytes
+// are never read. (A
 // queue, not recursion: dst then stays on the caller's stack.)
 func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) []Candidate {
 	type text struct {
@@ -278,12 +293,13 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 	}
 	var stack [4]text
 	queue := append(stack[:0], text{s, depth})
+	minRun := skip.minRun()
 	for len(queue) > 0 {
 		t := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		s := t.s
-		for i := 0; i+minWideRun <= len(s); {
-			k := i + minWideRun - 1
+		for i := 0; i+minRun <= len(s); {
+			k := i + minRun - 1
 			holds := wideClass[s[k]]
 			if holds == 0 {
 				i = k + 1
@@ -308,15 +324,13 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 				end++
 			}
 			i = end + 1
-			if end-start < minWideRun {
+			if end-start < minRun {
 				continue
 			}
 			wide := s[start:end]
 			switch {
 			case holds&(classPadding|classEscape) == 0: // the common case: one run
-				if len(wide) >= MinCandidateLength || holds&classDot != 0 {
-					dst = appendRun(dst, wide, holds, w, skip)
-				}
+				dst = appendRun(dst, wide, holds, w, skip)
 				continue
 			case holds&classEscape == 0 || t.depth >= maxDecodeDepth: // padding, or decoded enough
 				dst = appendPlainRuns(dst, wide, w, skip)
@@ -368,7 +382,7 @@ func appendPlainRuns(dst []Candidate, wide string, w Where, skip *LengthSet) []C
 		for j < len(wide) && wide[j] == '=' {
 			j++
 		}
-		if j-i >= MinCandidateLength || j-i >= minWideRun && holds&classDot != 0 {
+		if j-i >= MinCandidateLength {
 			dst = appendRun(dst, wide[i:j], holds, w, skip) // a shorter run holds nothing handed out
 		}
 		i = j
@@ -488,7 +502,9 @@ func nextJWT(s string, from int) (jwt string, next int, ok bool) {
 			continue
 		}
 		if mayBeJSONObjectSegment(s[a:b]) && mayBeJSONObjectSegment(s[b+1:c]) {
-			return s[a:segmentEnd(s, c+1)], b + 1, true
+			if jwt := s[a:segmentEnd(s, c+1)]; len(jwt) >= MinJWTLength {
+				return jwt, b + 1, true
+			}
 		}
 		from = b + 1
 	}
@@ -510,6 +526,9 @@ func segmentEnd(s string, i int) int {
 // first two could be base64url JSON objects: a string worth parsing as a
 // JWT (Parse says whether it is one).
 func LooksLikeJWT(s string) bool {
+	if len(s) < MinJWTLength {
+		return false
+	}
 	i := strings.IndexByte(s, '.')
 	if i < 0 {
 		return false

@@ -169,8 +169,10 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 				source, want = "form", s.formName
 				formName := s.formName
 				wanted := func(name string) bool { return nameMatches(name, formName, true) }
-				if berr := eachBodyParam(r, kind, body, false, param, wanted); berr != nil {
-					return dst, nil, berr
+				if kind != BodyJSON || mayHoldName(body, formName) { // else no member is named so
+					if berr := eachBodyParam(r, kind, body, false, param, wanted); berr != nil {
+						return dst, nil, berr
+					}
 				}
 			}
 		}

@@ -1,0 +1,150 @@
+package token
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strings"
+)
+
+// mayHoldName reports whether some member name of a JSON body could be
+// want (a NormalizeName result) to a lenient reader: nameMatches, or
+// encoding/json's case folding. It is false only when body
+//
+//   - has no byte of 0x80 or more (Unicode case folding: "acceſſ_token"),
+//     no '%' (a percent-decoded name) and no backslash but in the escapes
+//     \" \\ \/ \b \f \n \r \t, which decode to no letter or digit (the
+//     others, "\u0061", JSON5's "\x61", "\a" and a line continuation,
+//     spell a name's letters otherwise); and
+//   - lacks, in every ASCII case, one of want's '_'-free segments, all of
+//     which every spelling of want holds as they are (normalizing maps only '.',
+//     ' ', '[' and '+' to '_', and drops what follows a NUL or a '[').
+//
+// A JSON body that cannot hold the name has nothing to read by name: it
+// need not be walked (nor held to be exactly one value, since every
+// token-shaped string in it is checked by the whole-request scan).
+func mayHoldName(body []byte, want string) bool {
+	if want == "" {
+		return false
+	}
+	if bytes.IndexByte(body, '%') >= 0 || !plainASCIIEscapes(body) {
+		return true
+	}
+	for seg := range strings.SplitSeq(want, "_") {
+		if !containsFold(body, seg, rarestByte(seg)) {
+			return false
+		}
+	}
+	return true
+}
+
+// plainASCIIEscapes reports whether b has no byte of 0x80 or more and no
+// backslash that does not begin one of the escapes \" \\ \/ \b \f \n \r
+// \t (a pair of backslashes is one escape). The high bits are ORed 32
+// bytes a step; backslashes are found by bytes.IndexByte.
+func plainASCIIEscapes(b []byte) bool {
+	var acc uint64
+	i := 0
+	for ; i+32 <= len(b); i += 32 {
+		acc |= binary.LittleEndian.Uint64(b[i:]) | binary.LittleEndian.Uint64(b[i+8:]) |
+			binary.LittleEndian.Uint64(b[i+16:]) | binary.LittleEndian.Uint64(b[i+24:])
+	}
+	for ; i < len(b); i++ {
+		acc |= uint64(b[i])
+	}
+	if acc&0x8080808080808080 != 0 {
+		return false
+	}
+	for i := 0; ; i += 2 {
+		j := bytes.IndexByte(b[i:], '\\')
+		if j < 0 {
+			return true
+		}
+		if i += j; !safeEscape(b, i) {
+			return false
+		}
+	}
+}
+
+// safeEscape reports whether the backslash at b[i] starts an escape that
+// decodes to no letter or digit in any reader.
+func safeEscape(b []byte, i int) bool {
+	if i+1 >= len(b) {
+		return false
+	}
+	switch b[i+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return true
+	}
+	return false
+}
+
+// letterRarity orders the bytes a name is made of from the most common in
+// JSON bodies (English words, digits of numbers and ids) to the rarest:
+// a byte earlier in the string is more common.
+const letterRarity = "0123456789etaoinsrhdlcumfpgwybv-kxjqz"
+
+// rarestByte returns the index in seg of its rarest byte (letterRarity;
+// one not in it counts as rarest).
+func rarestByte(seg string) (at int) {
+	best := -1
+	for i := 0; i < len(seg); i++ {
+		r := strings.IndexByte(letterRarity, seg[i])
+		if r < 0 {
+			r = len(letterRarity)
+		}
+		if r > best {
+			best, at = r, i
+		}
+	}
+	return at
+}
+
+// containsFold reports whether body holds seg in any ASCII case, looking
+// for seg[at] (in both cases) and comparing around each one found.
+func containsFold(body []byte, seg string, at int) bool {
+	if seg == "" {
+		return true // a name of '_' alone: anything may spell it
+	}
+	c := seg[at]
+	for _, x := range [2]byte{lowerASCII(c), upperASCII(c)} {
+		for i := 0; ; {
+			j := bytes.IndexByte(body[i:], x)
+			if j < 0 {
+				break
+			}
+			p := i + j
+			if start := p - at; start >= 0 && start+len(seg) <= len(body) && equalFoldASCII(body[start:start+len(seg)], seg) {
+				return true
+			}
+			i = p + 1
+		}
+		if lowerASCII(c) == upperASCII(c) {
+			break
+		}
+	}
+	return false
+}
+
+// equalFoldASCII reports whether b is s in some ASCII case.
+func equalFoldASCII(b []byte, s string) bool {
+	for i := range len(s) {
+		if lowerASCII(b[i]) != lowerASCII(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func upperASCII(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
+}
