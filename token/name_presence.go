@@ -3,6 +3,7 @@ package token
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"strings"
 )
 
@@ -29,7 +30,18 @@ func mayHoldName(body []byte, want string) bool {
 	if bytes.IndexByte(body, '%') >= 0 || !plainASCIIEscapes(body) {
 		return true
 	}
+	// Every segment must be there: look for the rarest first.
+	var segs [8]string
+	n := 0
 	for seg := range strings.SplitSeq(want, "_") {
+		if n == len(segs) {
+			return true // a name of many parts: walk
+		}
+		segs[n] = seg
+		n++
+	}
+	slices.SortFunc(segs[:n], func(a, b string) int { return rarity(b[rarestByte(b):]) - rarity(a[rarestByte(a):]) })
+	for _, seg := range segs[:n] {
 		if !containsFold(body, seg, rarestByte(seg)) {
 			return false
 		}
@@ -88,15 +100,23 @@ const letterRarity = "0123456789etaoinsrhdlcumfpgwybv-kxjqz"
 func rarestByte(seg string) (at int) {
 	best := -1
 	for i := 0; i < len(seg); i++ {
-		r := strings.IndexByte(letterRarity, seg[i])
-		if r < 0 {
-			r = len(letterRarity)
-		}
-		if r > best {
+		if r := rarity(seg[i:]); r > best {
 			best, at = r, i
 		}
 	}
 	return at
+}
+
+// rarity ranks s's first byte by letterRarity (higher: rarer); "" ranks
+// lowest.
+func rarity(s string) int {
+	if s == "" {
+		return -1
+	}
+	if r := strings.IndexByte(letterRarity, s[0]); r >= 0 {
+		return r
+	}
+	return len(letterRarity)
 }
 
 // containsFold reports whether body holds seg in any ASCII case, looking
