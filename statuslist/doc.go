@@ -1,0 +1,82 @@
+// Package statuslist checks a verified JWT's status in its issuer's Token
+// Status List (draft-ietf-oauth-status-list), free of Caddy: a Checker
+// fetches, verifies, caches and refreshes the Status List Tokens, and
+// answers, for a token's `status.status_list {idx, uri}`, the status its
+// entry holds with a look-up of one to eight bits.
+//
+// # Proposed configuration (to be wired by the glue, package caddymodule)
+//
+// Inside the `jwt <issuer>` block, so that the lists of an issuer's tokens
+// are verified with that issuer's keys (jwks_url, discovery, public keys,
+// HMAC secrets):
+//
+//	jwt <issuer> {
+//	    jwks_url <url>
+//	    status_list {                   # check status.status_list of this issuer's verified tokens
+//	        allow_hosts <host...>       # hosts the lists may be fetched from; default: the issuer's host
+//	        max_stale <duration>        # a list is still used this long after it should have been refreshed, while its issuer cannot be reached; never past its exp; default: 10m
+//	        first_fetch_wait <duration> # a request whose list was never fetched waits this long for it, then is "unknown"; default: 1s
+//	        fetch_timeout <duration>    # one fetch; default: 5s
+//	        max_size <bytes>            # a Status List Token's size; default: 4MiB (decompressed list: 16MiB)
+//	        refresh_min <duration>      # a ttl below it is raised to it; default: 10s
+//	        refresh_max <duration>      # a ttl above it (or a list without ttl) is refreshed this often; default: 1h
+//	        max_lists <n>               # lists cached at once; default: 1000
+//	    }
+//	}
+//
+// An unknown answer (a list not fetched, too stale, refused) is the
+// handler's fail_mode: closed answers 503, open lets the token through.
+//
+// # Where the glue calls it
+//
+// One Checker per jwt block with status_list (Config.Keys backed by
+// VerifierKeys over the handler's jwtverify.Set, Config.HTTPClient with the
+// block's ca_file), Start at provision, Close at cleanup. On the request
+// path, for a JWT the handler verifies (jwtverify.Set.Verify succeeded),
+// after the denylist check passed:
+//
+//	ref, ok, err := statuslist.ReadReference(tok.Payload) // once per token: cache ref with the token's query
+//	if ok {
+//	    switch res := checker.Check(ctx, tok.Claims.Issuer, ref); res.Verdict {
+//	    case statuslist.Rejected: // 401, reason "status_list" (res.Status says which)
+//	    case statuslist.Unknown:  // fail_mode; log res.Err (never the token)
+//	    }
+//	}
+//
+// A token whose status claim is malformed (err != nil) was issued broken:
+// treat it as Unknown. ReadReference parses JSON: the glue keeps the
+// Reference of a token it has seen (beside its cached denylist query), so
+// that a token seen before costs Check alone.
+//
+// # What a check costs
+//
+// Check never fetches. A list is fetched the first time a token names it
+// (one fetch however many requests wait for it: they wait at most
+// Config.FirstFetchWait, then are Unknown), then refreshed in the
+// background before its ttl runs out. A check is a map look-up, an atomic
+// load and a shift: BenchmarkStatusListCheck (a cached list of 10^6
+// entries).
+//
+// # What the statuses mean here
+//
+// VALID (0) passes. Every other value is Rejected: INVALID (1) and
+// SUSPENDED (2) as the draft defines them, and the application-specific
+// (0x03, 0x0C-0x0F) and unregistered values too, because a gateway that
+// does not know what a status means cannot say the token is valid. An
+// index beyond the list is Rejected, as the draft says (section "Validation
+// Rules").
+//
+// # What a list must be
+//
+// Fetched with GET and `Accept: application/statuslist+jwt` from an http(s)
+// uri whose host is allowed; answered 200 with Content-Type
+// application/statuslist+jwt, no larger than Config.MaxSize; redirects are
+// refused (a redirect could leave the allowed hosts). A compact JWS with
+// typ statuslist+jwt, verified with the keys of the referenced token's
+// issuer (Config.Keys); sub equal to the uri; iat present; iss, when
+// present, equal to the referenced token's issuer; exp, when present, not
+// passed (the list is never used past it); nbf not in the future; ttl, when
+// present, a positive number; status_list.bits 1, 2, 4 or 8 and
+// status_list.lst the base64url of a zlib stream, decompressed no larger
+// than Config.MaxListBytes.
+package statuslist
