@@ -349,7 +349,9 @@ func TestStaleWithinBound(t *testing.T) {
 
 	// exp bounds the stale copy: a list with exp 6m, ttl 5m, is not used
 	// after 6m (+ the clock skew) even within max_stale.
-	g.set(func(g *goIssuer) { g.claims = map[string]any{"exp": time.Unix(0, clock.Load()).Add(6 * time.Minute).Unix()} })
+	g.set(func(g *goIssuer) {
+		g.claims = map[string]any{"exp": time.Unix(0, clock.Load()).Add(6 * time.Minute).Unix()}
+	})
 	l.kick <- struct{}{}
 	waitFor(t, "the refresh", func() bool { return l.snap.Load().usableUntil.Before(time.Unix(0, clock.Load()).Add(8 * time.Minute)) })
 	g.set(func(g *goIssuer) { g.status = http.StatusServiceUnavailable })

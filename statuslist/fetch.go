@@ -277,7 +277,7 @@ func ReadReference(payload []byte) (ref Reference, ok bool, err error) {
 		Status *struct {
 			StatusList *struct {
 				Index json.RawMessage `json:"idx"`
-				URI   *string      `json:"uri"`
+				URI   *string         `json:"uri"`
 			} `json:"status_list"`
 		} `json:"status"`
 	}
