@@ -266,25 +266,25 @@ func (c *Checker) Check(ctx context.Context, issuer string, ref Reference) Resul
 	if !l.used.Load() {
 		l.used.Store(true)
 	}
+	// No clock is read here (time.Now costs more than the look-up on some
+	// virtual machines): the refresher drops a copy that is no longer
+	// usable.
 	s := l.snap.Load()
 	if s == nil {
 		if s = l.awaitFirst(ctx, c.cfg.FirstFetchWait); s == nil {
-			return Result{Verdict: Unknown, Err: l.failure(ErrNotFetched)}
+			return Result{Verdict: Unknown, Err: l.failure()}
 		}
-	}
-	if c.now().After(s.usableUntil) {
-		return Result{Verdict: Unknown, Err: l.failure(ErrStale)}
 	}
 	return s.lookup(ref.Index)
 }
 
-// failure is the error of an Unknown answer: the last fetch's failure, or
-// base.
-func (l *list) failure(base error) error {
+// failure is the error of an Unknown answer: the last fetch's failure
+// (wrapping ErrStale once a copy was held), or ErrNotFetched.
+func (l *list) failure() error {
 	if e := l.err.Load(); e != nil {
 		return *e
 	}
-	return base
+	return ErrNotFetched
 }
 
 // awaitFirst waits for the first fetch to end, at most wait or until ctx
@@ -394,18 +394,25 @@ func hostMatches(pattern, host string) bool {
 }
 
 // refresh fetches l now, then again before its copy goes stale, until the
-// Checker is closed or no check has read l for Config.IdleTimeout.
+// Checker is closed or no check has read l for Config.IdleTimeout. It also
+// drops the copy once it is no longer usable (Check reads no clock).
 func (c *Checker) refresh(l *list) {
 	defer c.wg.Done()
-	first := true
+	first, had := true, false
 	backoff := retryMin
 	idleSince := c.now()
 	for {
+		if held := l.snap.Load(); held != nil && !c.now().Before(held.usableUntil) {
+			l.snap.Store(nil)
+			c.cfg.Logger.Warn("status list too stale: the checks of its tokens are unknown until it is fetched", zap.String("uri", l.key.uri))
+		}
 		s, err := c.fetch(c.ctx, l.key)
 		var wait time.Duration
 		if err != nil {
 			if c.ctx.Err() != nil {
 				err = ErrNotFetched
+			} else if had {
+				err = fmt.Errorf("%w: %w", ErrStale, err)
 			}
 			l.err.Store(&err)
 			c.cfg.Logger.Warn("status list not fetched", zap.String("uri", l.key.uri), zap.Error(err))
@@ -414,8 +421,12 @@ func (c *Checker) refresh(l *list) {
 		} else {
 			l.snap.Store(s)
 			l.err.Store(nil)
+			had = true
 			backoff = retryMin
 			wait = s.refreshAt.Sub(c.now())
+		}
+		if held := l.snap.Load(); held != nil {
+			wait = min(wait, held.usableUntil.Sub(c.now()))
 		}
 		if first {
 			close(l.ready)
