@@ -196,7 +196,10 @@ type list struct {
 	ready chan struct{}            // closed when the first fetch ends, however it ends
 	err   atomic.Pointer[error]    // the last fetch's failure; nil after a success
 	used  atomic.Bool              // read since the refresher last looked
-	kick  chan struct{}            // a send refreshes now (tests)
+	// removed: dropped from the lists, idle; an Entry holding it finds
+	// the list again.
+	removed atomic.Bool
+	kick    chan struct{} // a send refreshes now (tests)
 }
 
 // New checks cfg and builds a Checker. Nothing is fetched before a token
@@ -254,7 +257,9 @@ func (c *Checker) Close() {
 // Check answers the status of the entry ref names, for a verified token of
 // issuer. It never fetches: a list named for the first time is fetched in
 // the background (once, however many checks wait for it) and the check
-// waits for it at most Config.FirstFetchWait, or until ctx is done.
+// waits for it at most Config.FirstFetchWait, or until ctx is done. A
+// caller that checks a token more than once keeps its Entry (Resolve)
+// instead: that saves finding the list by issuer and uri.
 func (c *Checker) Check(ctx context.Context, issuer string, ref Reference) Result {
 	l := (*c.lists.Load())[listKey{issuer, ref.URI}]
 	if l == nil {
@@ -263,6 +268,41 @@ func (c *Checker) Check(ctx context.Context, issuer string, ref Reference) Resul
 			return res
 		}
 	}
+	return c.read(ctx, l, ref.Index)
+}
+
+// Entry is a token's entry with its list found: what the glue keeps for a
+// token it has verified, beside its cached denylist query. The zero Entry
+// is not usable: make one with Resolve.
+type Entry struct {
+	c      *Checker
+	l      *list // nil when the list could not be added (see Check)
+	issuer string
+	ref    Reference
+}
+
+// Resolve finds (or adds, and starts fetching) the list of ref for a
+// verified token of issuer. It never waits.
+func (c *Checker) Resolve(issuer string, ref Reference) Entry {
+	l := (*c.lists.Load())[listKey{issuer, ref.URI}]
+	if l == nil {
+		l, _ = c.add(issuer, ref.URI)
+	}
+	return Entry{c: c, l: l, issuer: issuer, ref: ref}
+}
+
+// Check answers as Checker.Check does for the Entry's issuer and
+// Reference, without finding the list again (unless it was dropped, idle,
+// meanwhile).
+func (e Entry) Check(ctx context.Context) Result {
+	if e.l == nil || e.l.removed.Load() {
+		return e.c.Check(ctx, e.issuer, e.ref)
+	}
+	return e.c.read(ctx, e.l, e.ref.Index)
+}
+
+// read answers entry idx of l.
+func (c *Checker) read(ctx context.Context, l *list, idx uint64) Result {
 	if !l.used.Load() {
 		l.used.Store(true)
 	}
@@ -271,11 +311,14 @@ func (c *Checker) Check(ctx context.Context, issuer string, ref Reference) Resul
 	// usable.
 	s := l.snap.Load()
 	if s == nil {
+		if l.removed.Load() { // dropped, idle, since the caller found it
+			return c.Check(ctx, l.key.issuer, Reference{URI: l.key.uri, Index: idx})
+		}
 		if s = l.awaitFirst(ctx, c.cfg.FirstFetchWait); s == nil {
 			return Result{Verdict: Unknown, Err: l.failure()}
 		}
 	}
-	return s.lookup(ref.Index)
+	return s.lookup(idx)
 }
 
 // failure is the error of an Unknown answer: the last fetch's failure
@@ -340,6 +383,8 @@ func (c *Checker) add(issuer, uri string) (*list, Result) {
 func (c *Checker) remove(l *list) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	l.removed.Store(true)
+	l.snap.Store(nil) // no longer refreshed: never used again
 	old := *c.lists.Load()
 	next := make(map[listKey]*list, len(old))
 	for k, v := range old {

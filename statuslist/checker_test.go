@@ -383,3 +383,34 @@ func TestReadReference(t *testing.T) {
 		}
 	}
 }
+
+// TestEntry: an Entry answers as Check does, and finds its list again once
+// it was dropped (idle) from the lists.
+func TestEntry(t *testing.T) {
+	g := newGoIssuer(t)
+	g.set(func(g *goIssuer) { g.data[0] = 0b10 }) // idx 1 revoked
+	c := newChecker(t, Config{Keys: g.keys()})
+	revoked := c.Resolve(g.issuer(), Reference{URI: g.uri(), Index: 1})
+	valid := c.Resolve(g.issuer(), Reference{URI: g.uri(), Index: 2})
+	ctx := context.Background()
+	if got := revoked.Check(ctx); got != (Result{Verdict: Rejected, Status: Invalid}) {
+		t.Fatalf("revoked entry: %+v", got)
+	}
+	if got := valid.Check(ctx); got.Verdict != Pass {
+		t.Fatalf("valid entry: %+v", got)
+	}
+	c.remove(valid.l)
+	if got := valid.Check(ctx); got.Verdict != Pass {
+		t.Fatalf("valid entry after its list was dropped: %+v", got)
+	}
+	if got := revoked.Check(ctx); got != (Result{Verdict: Rejected, Status: Invalid}) {
+		t.Fatalf("revoked entry after its list was dropped: %+v", got)
+	}
+	if n := g.hits.Load(); n != 2 {
+		t.Errorf("%d fetches, want 2: one before the list was dropped, one after", n)
+	}
+	bad := c.Resolve(g.issuer(), Reference{URI: "https://elsewhere.example/list"})
+	if got := bad.Check(ctx); !errors.Is(got.Err, ErrHostNotAllowed) {
+		t.Errorf("entry of a list on a host not allowed: %+v", got)
+	}
+}

@@ -31,31 +31,40 @@
 //
 // One Checker per jwt block with status_list (Config.Keys backed by
 // VerifierKeys over the handler's jwtverify.Set, Config.HTTPClient with the
-// block's ca_file), Start at provision, Close at cleanup. On the request
-// path, for a JWT the handler verifies (jwtverify.Set.Verify succeeded),
-// after the denylist check passed:
+// block's ca_file, Config.Logger the handler's), made at provision (it
+// fetches nothing until a token names a list) and closed at cleanup.
 //
-//	ref, ok, err := statuslist.ReadReference(tok.Payload) // once per token: cache ref with the token's query
-//	if ok {
-//	    switch res := checker.Check(ctx, tok.Claims.Issuer, ref); res.Verdict {
-//	    case statuslist.Rejected: // 401, reason "status_list" (res.Status says which)
-//	    case statuslist.Unknown:  // fail_mode; log res.Err (never the token)
-//	    }
+// The request path does not verify JWTs today (the denylist check needs no
+// trusted claim); a status claim may be trusted only once its token is
+// verified. So the glue verifies a JWT whose issuer has status_list the
+// first time it sees it (engine's query cache, query_cache.go, is where a
+// seen token's work is kept) and keeps the outcome; after the denylist
+// check passed:
+//
+//	// once per token, when it is verified the first time; keep entry
+//	// beside the token's cached denylist query:
+//	ref, ok, err := statuslist.ReadReference(tok.Payload)
+//	entry := checker.Resolve(tok.Claims.Issuer, ref) // when ok
+//	// every request carrying the token:
+//	switch res := entry.Check(ctx); res.Verdict {
+//	case statuslist.Rejected: // 401, reason "status_list" (res.Status says which)
+//	case statuslist.Unknown:  // fail_mode; log res.Err (never the token)
 //	}
 //
 // A token whose status claim is malformed (err != nil) was issued broken:
-// treat it as Unknown. ReadReference parses JSON: the glue keeps the
-// Reference of a token it has seen (beside its cached denylist query), so
-// that a token seen before costs Check alone.
+// treat it as Unknown. Checker.Check(ctx, issuer, ref) answers the same
+// without an Entry, finding the list by issuer and uri each time (a map
+// look-up of two strings: about twice the cost).
 //
 // # What a check costs
 //
 // Check never fetches. A list is fetched the first time a token names it
 // (one fetch however many requests wait for it: they wait at most
 // Config.FirstFetchWait, then are Unknown), then refreshed in the
-// background before its ttl runs out. A check is a map look-up, an atomic
-// load and a shift: BenchmarkStatusListCheck (a cached list of 10^6
-// entries).
+// background before its ttl runs out. A check of an Entry is an atomic
+// load and a shift, and reads no clock (the refresher drops a copy past
+// its bound): BenchmarkStatusListCheck (a cached list of 10^6 entries),
+// in `make bench` (internal/benchtool/statuslist.go).
 //
 // # What the statuses mean here
 //
