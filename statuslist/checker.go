@@ -94,6 +94,8 @@ var (
 	ErrTooManyLists = errors.New("token_revocation: too many status lists")
 	// ErrIndexOutOfRange: the token's idx is beyond its list.
 	ErrIndexOutOfRange = errors.New("token_revocation: status list index out of range")
+	// ErrFetch: the list could not be fetched (network, HTTP status).
+	ErrFetch = errors.New("token_revocation: status list fetch failed")
 	// ErrInvalidList: the fetched Status List Token was refused (see the
 	// package documentation for what a list must be).
 	ErrInvalidList = errors.New("token_revocation: invalid status list token")
@@ -452,6 +454,12 @@ func (c *Checker) refresh(l *list) {
 			c.cfg.Logger.Warn("status list too stale: the checks of its tokens are unknown until it is fetched", zap.String("uri", l.key.uri))
 		}
 		s, err := c.fetch(c.ctx, l.key)
+		if held := l.snap.Load(); err == nil && held != nil && s.iat.Before(held.iat) {
+			// A cache (or an attacker on the path) serving an older list
+			// would bring back tokens revoked since.
+			err = fmt.Errorf("%w: %s: iat %s is older than the list held (iat %s)", ErrInvalidList, l.key.uri,
+				s.iat.UTC().Format(time.RFC3339), held.iat.UTC().Format(time.RFC3339))
+		}
 		var wait time.Duration
 		if err != nil {
 			if c.ctx.Err() != nil {

@@ -414,3 +414,29 @@ func TestEntry(t *testing.T) {
 		t.Errorf("entry of a list on a host not allowed: %+v", got)
 	}
 }
+
+// TestRefreshRefusesAnOlderList: a refresh that brings a list issued
+// before the one held (a stale cache between issuer and gateway) is
+// refused, so a token revoked since stays revoked.
+func TestRefreshRefusesAnOlderList(t *testing.T) {
+	g := newGoIssuer(t)
+	g.set(func(g *goIssuer) { g.data[0] = 0b10 }) // idx 1 revoked
+	c := newChecker(t, Config{Keys: g.keys()})
+	ref := Reference{URI: g.uri(), Index: 1}
+	if got := c.Check(context.Background(), g.issuer(), ref); got.Verdict != Rejected {
+		t.Fatalf("revoked entry: %+v", got)
+	}
+	l := (*c.lists.Load())[listKey{g.issuer(), g.uri()}]
+	g.set(func(g *goIssuer) {
+		g.data[0] = 0 // the list as it was an hour ago
+		g.claims = map[string]any{"iat": time.Now().Add(-time.Hour).Unix()}
+	})
+	l.kick <- struct{}{}
+	waitFor(t, "the refresh", func() bool { return l.err.Load() != nil })
+	if err := *l.err.Load(); !errors.Is(err, ErrInvalidList) || !strings.Contains(err.Error(), "older") {
+		t.Errorf("refresh error: %v, want the older list refused", err)
+	}
+	if got := c.Check(context.Background(), g.issuer(), ref); got.Verdict != Rejected {
+		t.Fatalf("revoked entry after an older list was served: %+v, want still rejected", got)
+	}
+}

@@ -82,7 +82,9 @@
 // application/statuslist+jwt, no larger than Config.MaxSize; redirects are
 // refused (a redirect could leave the allowed hosts). A compact JWS with
 // typ statuslist+jwt, verified with the keys of the referenced token's
-// issuer (Config.Keys); sub equal to the uri; iat present; iss, when
+// issuer (Config.Keys); sub equal to the uri; iat present, not in the
+// future, and not older than the iat of the list held (a cache serving an
+// older list would bring back tokens revoked since); iss, when
 // present, equal to the referenced token's issuer; exp, when present, not
 // passed (the list is never used past it); nbf not in the future; ttl, when
 // present, a positive number; status_list.bits 1, 2, 4 or 8 and

@@ -27,6 +27,7 @@ type snapshot struct {
 	shift uint8  // log2(bits)
 	mask  byte   // bits ones
 	size  uint64 // entries: len(data) * 8 / bits
+	iat   time.Time
 	// refreshAt is when the refresher fetches again; usableUntil is when
 	// checks stop trusting this copy (MaxStale after it should have been
 	// replaced, never past exp).
@@ -71,18 +72,18 @@ func (c *Checker) fetch(ctx context.Context, k listKey) (*snapshot, error) {
 	req.Header.Set("Accept", MediaType)
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %v", k.uri, err)
+		return nil, fmt.Errorf("%w: GET %s: %v", ErrFetch, k.uri, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: status %d, want 200", k.uri, resp.StatusCode)
+		return nil, fmt.Errorf("%w: GET %s: status %d, want 200", ErrFetch, k.uri, resp.StatusCode)
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); !strings.EqualFold(mt, MediaType) {
 		return nil, fmt.Errorf("%w: GET %s: Content-Type %q, want %s", ErrInvalidList, k.uri, resp.Header.Get("Content-Type"), MediaType)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %v", k.uri, err)
+		return nil, fmt.Errorf("%w: GET %s: %v", ErrFetch, k.uri, err)
 	}
 	if int64(len(body)) > c.cfg.MaxSize {
 		return nil, fmt.Errorf("%w: GET %s: larger than max_size %d bytes", ErrInvalidList, k.uri, c.cfg.MaxSize)
@@ -192,6 +193,7 @@ func (c *Checker) parse(ctx context.Context, k listKey, raw string) (*snapshot, 
 	}
 	// Fetch again at 90% of the life, so checks never see the copy stale
 	// while the issuer answers.
+	s.iat = iat
 	s.refreshAt = now.Add(life - life/10)
 	s.usableUntil = now.Add(life + c.cfg.MaxStale)
 	if !usable.IsZero() && usable.Before(s.usableUntil) {
