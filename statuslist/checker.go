@@ -215,27 +215,16 @@ func New(cfg Config) (*Checker, error) {
 			return nil, fmt.Errorf("token_revocation: status_list: allow_hosts %q: give a host or host:port (e.g. issuer.example.com), or *.example.com", h)
 		}
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&cfg.MaxStale, DefaultMaxStale)
-	def(&cfg.FirstFetchWait, DefaultFirstFetchWait)
-	def(&cfg.FetchTimeout, DefaultFetchTimeout)
-	def(&cfg.RefreshMin, DefaultRefreshMin)
-	def(&cfg.RefreshMax, DefaultRefreshMax)
-	def(&cfg.IdleTimeout, DefaultIdleTimeout)
-	def(&cfg.ClockSkew, DefaultClockSkew)
-	if cfg.MaxSize <= 0 {
-		cfg.MaxSize = DefaultMaxSize
-	}
-	if cfg.MaxListBytes <= 0 {
-		cfg.MaxListBytes = DefaultMaxListBytes
-	}
-	if cfg.MaxLists <= 0 {
-		cfg.MaxLists = DefaultMaxLists
-	}
+	orDefault(&cfg.MaxStale, DefaultMaxStale)
+	orDefault(&cfg.FirstFetchWait, DefaultFirstFetchWait)
+	orDefault(&cfg.FetchTimeout, DefaultFetchTimeout)
+	orDefault(&cfg.RefreshMin, DefaultRefreshMin)
+	orDefault(&cfg.RefreshMax, DefaultRefreshMax)
+	orDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
+	orDefault(&cfg.ClockSkew, DefaultClockSkew)
+	orDefault(&cfg.MaxSize, DefaultMaxSize)
+	orDefault(&cfg.MaxListBytes, DefaultMaxListBytes)
+	orDefault(&cfg.MaxLists, DefaultMaxLists)
 	if cfg.RefreshMin > cfg.RefreshMax {
 		return nil, fmt.Errorf("token_revocation: status_list: refresh_min %s is above refresh_max %s: lower refresh_min or raise refresh_max", cfg.RefreshMin, cfg.RefreshMax)
 	}
@@ -247,6 +236,13 @@ func New(cfg Config) (*Checker, error) {
 	empty := map[listKey]*list{}
 	c.lists.Store(&empty)
 	return c, nil
+}
+
+// orDefault sets *p to def when it is not positive.
+func orDefault[T int | int64 | time.Duration](p *T, def T) {
+	if *p <= 0 {
+		*p = def
+	}
 }
 
 // Close stops the refreshers and waits for them. Checks after Close

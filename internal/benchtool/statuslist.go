@@ -9,12 +9,8 @@ var statusListSection = section{
 	name: "statuslist",
 	run: func(_ *bench, c config, res *results) error {
 		logf("status-list check cost: go test -bench BenchmarkStatusListCheck ./statuslist")
-		benchtime := "1s"
-		if c.quick {
-			benchtime = "300ms"
-		}
 		var err error
-		res.statusList, err = goBenchmarks("./statuslist", "^BenchmarkStatusListCheck", benchtime, 3)
+		res.statusList, err = goBenchmarks("./statuslist", "^BenchmarkStatusListCheck", c.goBenchtime(), 3)
 		return err
 	},
 	targets: func(r *results, p printer) {
