@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -416,17 +417,21 @@ func (c *Checker) allowed(issuer, uri string) error {
 }
 
 // hostMatches says whether host (of a URL: host or host:port) is pattern:
-// equal, ignoring case, or under it when pattern is "*.domain" (any port
-// when pattern has none).
+// equal, ignoring case, or under it when pattern is "*.domain"; a pattern
+// without a port allows any port.
 func hostMatches(pattern, host string) bool {
 	pattern, host = strings.ToLower(pattern), strings.ToLower(host)
 	if pattern == host {
 		return true
 	}
+	if _, _, err := net.SplitHostPort(pattern); err == nil {
+		return false // a port in the pattern: only that one
+	}
 	name := host
-	if h, _, ok := strings.Cut(host, ":"); ok && !strings.Contains(pattern, ":") && !strings.HasPrefix(host, "[") {
+	if h, _, err := net.SplitHostPort(host); err == nil {
 		name = h
 	}
+	pattern, name = strings.Trim(pattern, "[]"), strings.Trim(name, "[]")
 	if name == pattern {
 		return true
 	}

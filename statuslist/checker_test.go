@@ -271,6 +271,11 @@ func TestCheckAllowHosts(t *testing.T) {
 		{"*.example.com", "evilexample.com", false},
 		{"example.com:8443", "example.com", false},
 		{"Example.COM", "example.com:443", true},
+		{"::1", "[::1]:8443", true},
+		{"[::1]", "[::1]:8443", true},
+		{"[::1]:8443", "[::1]:8443", true},
+		{"[::1]:8443", "[::1]:9443", false},
+		{"::1", "[::2]:8443", false},
 	} {
 		if got := hostMatches(tc.pattern, tc.host); got != tc.want {
 			t.Errorf("hostMatches(%q, %q) = %v", tc.pattern, tc.host, got)
