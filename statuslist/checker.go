@@ -447,6 +447,7 @@ func hostMatches(pattern, host string) bool {
 func (c *Checker) refresh(l *list) {
 	defer c.wg.Done()
 	first, had := true, false
+	var newest time.Time // the iat of the newest list fetched, also once dropped
 	backoff := retryMin
 	idleSince := c.now()
 	for {
@@ -455,11 +456,11 @@ func (c *Checker) refresh(l *list) {
 			c.cfg.Logger.Warn("status list too stale: the checks of its tokens are unknown until it is fetched", zap.String("uri", l.key.uri))
 		}
 		s, err := c.fetch(c.ctx, l.key)
-		if held := l.snap.Load(); err == nil && held != nil && s.iat.Before(held.iat) {
+		if err == nil && s.iat.Before(newest) {
 			// A cache (or an attacker on the path) serving an older list
 			// would bring back tokens revoked since.
 			err = fmt.Errorf("%w: %s: iat %s is older than the list held (iat %s)", ErrInvalidList, l.key.uri,
-				s.iat.UTC().Format(time.RFC3339), held.iat.UTC().Format(time.RFC3339))
+				s.iat.UTC().Format(time.RFC3339), newest.UTC().Format(time.RFC3339))
 		}
 		var wait time.Duration
 		if err != nil {
@@ -475,7 +476,7 @@ func (c *Checker) refresh(l *list) {
 		} else {
 			l.snap.Store(s)
 			l.err.Store(nil)
-			had = true
+			had, newest = true, s.iat
 			backoff = retryMin
 			wait = s.refreshAt.Sub(c.now())
 		}

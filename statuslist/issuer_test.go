@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,4 +241,39 @@ func TestNodeIssuerRefresh(t *testing.T) {
 		get := status(step.idx)
 		waitFor(t, step.what+" at the issuer to reach the check", func() bool { return get() == step.want })
 	}
+}
+
+// TestNodeIssuerDown: while the issuer answers 503, its list is still
+// used up to max_stale after it should have been refreshed, then the
+// checks are Unknown (the fail mode decides), saying why; once the issuer
+// answers again they pass. The Checker's clock is a fake one, moved by the
+// test; the refresher is woken by the test rather than waited for.
+func TestNodeIssuerDown(t *testing.T) {
+	n := startNodeIssuer(t)
+	set := n.verifier()
+	c := newChecker(t, Config{Keys: VerifierKeys{Set: set}, MaxStale: 10 * time.Minute})
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	c.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	n.newList("down", 1, 1000, 300, 3600) // ttl 5m, exp 1h
+	if got := n.check(c, set, "down", 2); got.Verdict != Pass {
+		t.Fatalf("issuer up: %+v", got)
+	}
+	l := (*c.lists.Load())[listKey{n.base, n.base + "/lists/down"}]
+	n.call("POST", "/admin/down?name=down&down=1", nil)
+	clock.Add(int64(14 * time.Minute))
+	l.kick <- struct{}{}
+	waitFor(t, "the failed refresh", func() bool { return l.err.Load() != nil })
+	if got := n.check(c, set, "down", 2); got.Verdict != Pass {
+		t.Fatalf("issuer down, 14m after the fetch (ttl 5m + max_stale 10m not reached): %+v, want the held list used", got)
+	}
+	clock.Add(int64(2 * time.Minute))
+	l.kick <- struct{}{}
+	waitFor(t, "the list dropped", func() bool { return n.check(c, set, "down", 2).Verdict == Unknown })
+	if got := n.check(c, set, "down", 2); !errors.Is(got.Err, ErrStale) || !errors.Is(got.Err, ErrFetch) || !strings.Contains(got.Err.Error(), "503") {
+		t.Errorf("issuer down past max_stale: %v, want stale, the fetch answered 503", got.Err)
+	}
+	n.call("POST", "/admin/down?name=down&down=0", nil)
+	l.kick <- struct{}{}
+	waitFor(t, "the list fetched again", func() bool { return n.check(c, set, "down", 2).Verdict == Pass })
 }
