@@ -239,6 +239,43 @@ func New(cfg Config) (*Checker, error) {
 	return c, nil
 }
 
+// ListStatus is what a Checker holds of one list, for metrics and the
+// admin API.
+type ListStatus struct {
+	// Issuer is the issuer whose keys verify the list; URI is where it is
+	// fetched from.
+	Issuer, URI string
+	// Held says a copy is used by the checks; the fields below describe it.
+	Held bool
+	// Bits is the bits per entry; Entries how many entries the list holds.
+	Bits    int
+	Entries uint64
+	// IssuedAt is the list's iat; FetchedAt when it was fetched;
+	// RefreshAt when it is fetched again; UsableUntil when it stops being
+	// used if it could not be.
+	IssuedAt, FetchedAt, RefreshAt, UsableUntil time.Time
+	// Err is the last fetch's failure, nil after a success.
+	Err error
+}
+
+// Lists reports every list held, in no particular order.
+func (c *Checker) Lists() []ListStatus {
+	lists := *c.lists.Load()
+	out := make([]ListStatus, 0, len(lists))
+	for k, l := range lists {
+		st := ListStatus{Issuer: k.issuer, URI: k.uri}
+		if s := l.snap.Load(); s != nil {
+			st.Held, st.Bits, st.Entries = true, 1<<s.shift, s.size
+			st.IssuedAt, st.FetchedAt, st.RefreshAt, st.UsableUntil = s.iat, s.fetched, s.refreshAt, s.usableUntil
+		}
+		if e := l.err.Load(); e != nil {
+			st.Err = *e
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
 // orDefault sets *p to def when it is not positive.
 func orDefault[T int | int64 | time.Duration](p *T, def T) {
 	if *p <= 0 {

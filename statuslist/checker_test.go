@@ -186,6 +186,14 @@ func TestCheckReadsTheList(t *testing.T) {
 	if n := g.hits.Load(); n != 1 {
 		t.Errorf("%d fetches for 6 checks, want 1", n)
 	}
+	ls := c.Lists()
+	if len(ls) != 1 {
+		t.Fatalf("Lists: %+v, want one", ls)
+	}
+	if l := ls[0]; !l.Held || l.Bits != 2 || l.Entries != 8 || l.URI != g.uri() || l.Issuer != g.issuer() || l.Err != nil ||
+		!l.FetchedAt.Before(l.RefreshAt) || !l.RefreshAt.Before(l.UsableUntil) || l.IssuedAt.IsZero() {
+		t.Errorf("Lists: %+v", l)
+	}
 }
 
 // TestCheckRefuses: each list the draft (or this package) says not to

@@ -51,6 +51,9 @@
 //	case statuslist.Unknown:  // fail_mode; log res.Err (never the token)
 //	}
 //
+// Checker.Lists reports each list held (age, next refresh, stale bound,
+// last failure) for metrics and the admin API.
+//
 // A token whose status claim is malformed (err != nil) was issued broken:
 // treat it as Unknown. Checker.Check(ctx, issuer, ref) answers the same
 // without an Entry, finding the list by issuer and uri each time (a map

@@ -27,7 +27,8 @@ type snapshot struct {
 	shift uint8  // log2(bits)
 	mask  byte   // bits ones
 	size  uint64 // entries: len(data) * 8 / bits
-	iat   time.Time
+	// iat is the list's, fetched when it was.
+	iat, fetched time.Time
 	// refreshAt is when the refresher fetches again; usableUntil is when
 	// checks stop trusting this copy (MaxStale after it should have been
 	// replaced, never past exp).
@@ -193,7 +194,7 @@ func (c *Checker) parse(ctx context.Context, k listKey, raw string) (*snapshot, 
 	}
 	// Fetch again at 90% of the life, so checks never see the copy stale
 	// while the issuer answers.
-	s.iat = iat
+	s.iat, s.fetched = iat, now
 	s.refreshAt = now.Add(life - life/10)
 	s.usableUntil = now.Add(life + c.cfg.MaxStale)
 	if !usable.IsZero() && usable.Before(s.usableUntil) {
