@@ -110,18 +110,19 @@ func logf(format string, args ...any) {
 // results collects the figures of the whole suite: one field (or a few)
 // per section, which its run fills and its report reads.
 type results struct {
-	started    time.Time
-	took       time.Duration
-	machine    [][2]string
-	checks     []goBench            // check
-	statusList []goBench            // statuslist
-	proxy      []proxyScenario      // proxy
-	prop       propagation          // propagation
-	live       liveResult           // live
-	loads      []goBench            // scale: BenchmarkMirrorLoad
-	revokeRS   map[string]wrkResult // scale: revocations/s by store mode
-	profiles   []profile            // profile.go, for the missed targets
-	cfg        config
+	started  time.Time
+	took     time.Duration
+	machine  [][2]string
+	checks   []goBench            // check
+	proxy    []proxyScenario      // proxy
+	prop     propagation          // propagation
+	live     liveResult           // live
+	loads    []goBench            // scale: BenchmarkMirrorLoad
+	revokeRS map[string]wrkResult // scale: revocations/s by store mode
+	profiles []profile            // profile.go, for the missed targets
+	cfg      config
+
+	statusList []goBench // statuslist: BenchmarkStatusListCheck*
 }
 
 // run runs the selected sections in order, profiles what missed its
