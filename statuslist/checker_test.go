@@ -145,8 +145,14 @@ func (g *goIssuer) keys() Keys {
 	return VerifierKeys{Set: set}
 }
 
+// newChecker makes a Checker whose first checks wait for the first fetch
+// to end (a minute at most, unless cfg says otherwise), so that a loaded
+// machine does not turn its answer into ErrNotFetched.
 func newChecker(t testing.TB, cfg Config) *Checker {
 	t.Helper()
+	if cfg.FirstFetchWait == 0 {
+		cfg.FirstFetchWait = time.Minute
+	}
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
