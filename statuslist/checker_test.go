@@ -161,10 +161,10 @@ func newChecker(t testing.TB, cfg Config) *Checker {
 	return c
 }
 
-// waitFor polls cond until it holds, failing the test after 10s.
+// waitFor polls cond until it holds, failing the test after 30s.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+	for deadline := time.Now().Add(30 * time.Second); !cond(); {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
