@@ -8,12 +8,8 @@ var checkSection = section{
 	name: "check",
 	run: func(_ *bench, c config, res *results) error {
 		logf("check cost: go test -bench BenchmarkCheck ./caddymodule")
-		benchtime := "1s"
-		if c.quick {
-			benchtime = "300ms"
-		}
 		var err error
-		res.checks, err = goBenchmarks("./caddymodule", "^BenchmarkCheck", benchtime, 3)
+		res.checks, err = goBenchmarks("./caddymodule", "^BenchmarkCheck", c.goBenchtime(), 3)
 		return err
 	},
 	targets: func(r *results, p printer) {

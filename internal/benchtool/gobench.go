@@ -64,6 +64,15 @@ func goBenchmarks(pkg, pattern, benchtime string, count int) ([]goBench, error) 
 	return out, nil
 }
 
+// goBenchtime is the -benchtime of the Go benchmark sections: 1s, 300ms
+// with -quick.
+func (c config) goBenchtime() string {
+	if c.quick {
+		return "300ms"
+	}
+	return "1s"
+}
+
 // median of vs (0 when empty); vs is left unsorted.
 func median(vs []float64) float64 {
 	if len(vs) == 0 {

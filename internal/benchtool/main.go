@@ -121,6 +121,8 @@ type results struct {
 	revokeRS map[string]wrkResult // scale: revocations/s by store mode
 	profiles []profile            // profile.go, for the missed targets
 	cfg      config
+
+	statusList []goBench // statuslist: BenchmarkStatusListCheck*
 }
 
 // run runs the selected sections in order, profiles what missed its

@@ -25,6 +25,7 @@ type section struct {
 // sections is the suite, in the order it runs and is reported.
 var sections = []section{
 	checkSection,
+	statusListSection,
 	proxySection,
 	propagationSection,
 	liveSection,
