@@ -1,0 +1,122 @@
+package ssf
+
+import (
+	"context"
+	"sync"
+)
+
+// State is what a receiver remembers across restarts: the stream it uses,
+// the events it applied (so a SET delivered again, because its
+// acknowledgement was lost, is acknowledged without being applied twice)
+// and the acknowledgements it owes the transmitter. The glue backs it with
+// the denylist store, so every instance and every restart shares it.
+//
+// Events are named by their event key (EventKey: the SET's txn when it
+// has one, else its jti); acknowledgements by jti.
+type State interface {
+	// StreamID returns the stream saved by SaveStreamID ("" when none).
+	StreamID(ctx context.Context) (string, error)
+	// SaveStreamID saves the stream in use.
+	SaveStreamID(ctx context.Context, id string) error
+	// Applied reports whether the event with key was applied.
+	Applied(ctx context.Context, key string) (bool, error)
+	// MarkApplied records that the event with key was applied; ackJTI,
+	// when not "", is a jti to acknowledge at the next poll.
+	MarkApplied(ctx context.Context, key, ackJTI string) error
+	// OweAck records that jti must be acknowledged at the next poll (a SET
+	// delivered again, applied before).
+	OweAck(ctx context.Context, jti string) error
+	// PendingAcks returns the jtis to acknowledge.
+	PendingAcks(ctx context.Context) ([]string, error)
+	// Acknowledged records that the transmitter took the acknowledgement of
+	// jtis.
+	Acknowledged(ctx context.Context, jtis []string) error
+}
+
+// MemoryState is a State in memory, for tests and a single instance that
+// may re-apply events after a restart. It remembers every applied event.
+type MemoryState struct {
+	mu      sync.Mutex
+	stream  string
+	applied map[string]bool
+	pending []string
+}
+
+// NewMemoryState returns an empty MemoryState.
+func NewMemoryState() *MemoryState { return &MemoryState{applied: map[string]bool{}} }
+
+// StreamID implements State.
+func (m *MemoryState) StreamID(context.Context) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stream, nil
+}
+
+// SaveStreamID implements State.
+func (m *MemoryState) SaveStreamID(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stream = id
+	return nil
+}
+
+// Applied implements State.
+func (m *MemoryState) Applied(_ context.Context, key string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.applied[key], nil
+}
+
+// MarkApplied implements State.
+func (m *MemoryState) MarkApplied(_ context.Context, key, ackJTI string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.applied[key] = true
+	m.owe(ackJTI)
+	return nil
+}
+
+// OweAck implements State.
+func (m *MemoryState) OweAck(_ context.Context, jti string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.owe(jti)
+	return nil
+}
+
+func (m *MemoryState) owe(jti string) {
+	if jti == "" {
+		return
+	}
+	for _, p := range m.pending {
+		if p == jti {
+			return
+		}
+	}
+	m.pending = append(m.pending, jti)
+}
+
+// PendingAcks implements State.
+func (m *MemoryState) PendingAcks(context.Context) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.pending...), nil
+}
+
+// Acknowledged implements State.
+func (m *MemoryState) Acknowledged(_ context.Context, jtis []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	done := make(map[string]bool, len(jtis))
+	for _, j := range jtis {
+		done[j] = true
+	}
+	kept := m.pending[:0]
+	for _, p := range m.pending {
+		if !done[p] {
+			kept = append(kept, p)
+		}
+	}
+	m.pending = kept
+	return nil
+}
