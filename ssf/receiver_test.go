@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest"
+
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 )
@@ -38,6 +40,7 @@ func newReceiver(t *testing.T, tx *transmitter, delivery string, state State, re
 		Apply:             rec.apply,
 		ReturnImmediately: true,
 		RetryBackoff:      10 * time.Millisecond,
+		Logger:            zaptest.NewLogger(t),
 	}
 	var push *httptest.Server
 	if delivery == "push" {
