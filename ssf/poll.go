@@ -104,36 +104,28 @@ func (r *Receiver) Run(ctx context.Context) error {
 	backoff := r.cfg.RetryBackoff
 	immediate := false
 	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		res, err := r.PollOnce(ctx, immediate)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		immediate = res.MoreAvailable || res.Owed > 0 || res.Failed > 0
+		switch {
+		case err != nil:
 			r.log.Warn("ssf poll failed", zap.String("issuer", r.cfg.Issuer), zap.Duration("retry_in", backoff), zap.Error(err))
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
-			}
-			backoff = min(2*backoff, maxRetryBackoff)
+		case res.Failed > 0 && res.Failed == res.Received:
+			// Every SET failed (the store or the keys): wait before the
+			// transmitter sends them again.
+		default:
+			backoff = r.cfg.RetryBackoff
 			continue
 		}
-		backoff = r.cfg.RetryBackoff
-		immediate = res.MoreAvailable || res.Owed > 0 || res.Failed > 0
-		if res.Failed > 0 && res.Received == res.Failed {
-			// Everything failed: wait before the transmitter sends it again.
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
-			}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
 		}
+		backoff = min(2*backoff, maxRetryBackoff)
 	}
 }

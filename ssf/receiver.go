@@ -355,7 +355,10 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "POST a SET", http.StatusMethodNotAllowed)
 		return
 	}
-	if r.verifier == nil {
+	r.mu.Lock()
+	started := r.verifier != nil
+	r.mu.Unlock()
+	if !started {
 		writeSETError(w, &SETError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the receiver has not started"})
 		return
 	}

@@ -466,6 +466,30 @@ func TestLongPoll(t *testing.T) {
 	}
 }
 
+func TestRunRetriesAFailedPoll(t *testing.T) {
+	tx := newTransmitter(t)
+	applied := make(chan string, 1)
+	rec := newRecorder()
+	rec.fail = func(s *SET) error { applied <- s.JTI; return nil }
+	r, _ := newReceiver(t, tx, "poll", NewMemoryState(), rec, nil)
+	jti := tx.send(r.Stream().ID, claims(riscAccountDisabled))
+	tx.mu.Lock()
+	tx.failPolls = 3
+	tx.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = r.Run(ctx) }()
+	if got := <-applied; got != jti {
+		t.Fatalf("applied %s, want %s", got, jti)
+	}
+	waitFor(t, "the acknowledgement", func() bool { return len(tx.unacked(r.Stream().ID)) == 0 })
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.failPolls != 0 {
+		t.Errorf("%d failing polls left, want the 3 retried through", tx.failPolls)
+	}
+}
+
 // waitFor polls cond until it holds, failing after 10 seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

@@ -77,8 +77,12 @@ func badSET(code, desc string) *SETError {
 // transmitter's keys or the store failed, not the SET.
 func (e *SETError) retryable() bool { return e.Status >= 500 }
 
-// verifyError maps a verification failure to its RFC 8935 code.
-func verifyError(err error) *SETError {
+// VerifyError maps a jwtverify failure to its RFC 8935 error: 503
+// temporarily_unavailable when the keys could not be fetched, else 400
+// with invalid_issuer, invalid_audience, invalid_key or invalid_request.
+// (caddymodule/route_caep.go's setVerifyError is the same mapping, to be
+// replaced by this one when the glue is wired.)
+func VerifyError(err error) *SETError {
 	switch {
 	case errors.Is(err, jwtverify.ErrKeysUnavailable):
 		return &SETError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the transmitter's signing keys could not be fetched; try again later"}
@@ -99,7 +103,7 @@ func verifyError(err error) *SETError {
 func (r *Receiver) parse(ctx context.Context, raw string, wait bool) (*SET, *SETError) {
 	v, err := r.verifier.Verify(ctx, strings.TrimSpace(raw), jwtverify.Options{RequireIssuedAt: true, RequireAudience: true, WaitForNewKey: wait})
 	if err != nil {
-		return nil, verifyError(err)
+		return nil, VerifyError(err)
 	}
 	if typ := strings.ToLower(v.Type); typ != "" && typ != "secevent+jwt" && typ != "application/secevent+jwt" {
 		return nil, badSET("invalid_request", "typ header "+v.Type+", want secevent+jwt")

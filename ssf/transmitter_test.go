@@ -63,6 +63,7 @@ type transmitter struct {
 	pushClient         *http.Client
 	holdLongPoll       time.Duration
 	verificationsAsked int
+	failPolls          int // the next polls answered 500
 }
 
 func newTransmitter(t *testing.T) *transmitter {
@@ -241,6 +242,12 @@ func (tx *transmitter) poll(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	tx.mu.Lock()
+	if tx.failPolls > 0 {
+		tx.failPolls--
+		tx.mu.Unlock()
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
 	s := tx.streams[id]
 	if s == nil {
 		tx.mu.Unlock()
