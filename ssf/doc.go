@@ -125,10 +125,12 @@
 // # Counterparts in the tests
 //
 // No installable transmitter implements stream management with both
-// deliveries: github.com/i2-open/i2goSignals (a Go SSF router) is not a
-// published module on the Go proxy and stores its streams in MongoDB;
-// caep.dev-receiver and ssfreceiver are receivers; npm has no SSF
-// transmitter. The tests' transmitter (transmitter_test.go) serves SSF
-// 1.0's and RFC 8935/8936's exchanges and the CAEP, RISC and SSF
-// specifications' example SETs (examples_test.go), signed with go-jose.
+// deliveries: i2goSignals (a Go SSF router) declares the module path
+// "i2goSignals", which cannot be required, and keeps its streams in
+// MongoDB; caep.dev-receiver and ssfreceiver are receivers, and the Go
+// proxy reachable here answers 403 for the sgnl-ai/caep.dev modules
+// (its SET builder included); npm has no SSF transmitter. The tests'
+// transmitter (transmitter_test.go) serves SSF 1.0's and RFC
+// 8935/8936's exchanges and the CAEP, RISC and SSF specifications'
+// example SETs (examples_test.go), signed with go-jose.
 package ssf

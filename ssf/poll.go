@@ -79,7 +79,10 @@ func (r *Receiver) PollOnce(ctx context.Context, returnImmediately bool) (PollRe
 	r.setErrs = map[string]*SETError{}
 	res.Received, res.MoreAvailable = len(ans.Sets), ans.MoreAvailable
 	for jti, raw := range ans.Sets {
-		serr := r.handle(ctx, raw, false)
+		if jti == "" {
+			continue // nothing to acknowledge it by
+		}
+		serr := r.handle(ctx, raw, jti)
 		switch {
 		case serr == nil:
 		case serr.retryable():

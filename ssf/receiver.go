@@ -278,20 +278,18 @@ func (r *Receiver) Verified(state string) bool {
 	return r.verified[state]
 }
 
-// handle verifies and applies one SET. ackJTI is the jti to acknowledge
-// at the next poll ("" for a push, answered instead). It returns nil when
-// the SET is done with (applied, ignored, or applied before: to be
-// acknowledged) and a *SETError otherwise.
-func (r *Receiver) handle(ctx context.Context, raw string, push bool) *SETError {
+// handle verifies and applies one SET. ackJTI is what to acknowledge it
+// by at the next poll: the key of the poll answer's sets ("" for a push,
+// answered instead). It returns nil when the SET is done with (applied,
+// ignored, or applied before: to be acknowledged) and a *SETError
+// otherwise.
+func (r *Receiver) handle(ctx context.Context, raw, ackJTI string) *SETError {
+	push := ackJTI == ""
 	set, serr := r.parse(ctx, raw, push)
 	if serr != nil {
 		r.metrics.SETRejected(serr.Code)
 		r.log.Warn("ssf SET refused", zap.String("err", serr.Code), zap.String("description", serr.Description))
 		return serr
-	}
-	ackJTI := set.JTI
-	if push {
-		ackJTI = ""
 	}
 	seen, err := r.cfg.State.Applied(ctx, set.Key())
 	if err != nil {
@@ -302,7 +300,7 @@ func (r *Receiver) handle(ctx context.Context, raw string, push bool) *SETError 
 			r.metrics.SETRejected("invalid_request")
 			return badSET("invalid_request", "SET "+set.Key()+" was received before")
 		}
-		if err := r.cfg.State.OweAck(ctx, set.JTI); err != nil {
+		if err := r.cfg.State.OweAck(ctx, ackJTI); err != nil {
 			return &SETError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the receiver's state is unavailable"}
 		}
 		return nil // applied before, its acknowledgement lost: acknowledged again, not applied
@@ -376,7 +374,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeSETError(w, badSET("invalid_request", "unreadable body, or larger than "+strconv.Itoa(maxPushBody)+" bytes"))
 		return
 	}
-	if serr := r.handle(req.Context(), string(body), true); serr != nil {
+	if serr := r.handle(req.Context(), string(body), ""); serr != nil {
 		writeSETError(w, serr)
 		return
 	}

@@ -161,6 +161,19 @@ func TestStreamCreateThenReuse(t *testing.T) {
 			}
 		})
 	}
+	t.Run("events updated", func(t *testing.T) {
+		tx := newTransmitter(t)
+		state := NewMemoryState()
+		newReceiver(t, tx, "poll", state, newRecorder(), func(c *Config) { c.EventsRequested = []string{CAEPSessionRevoked} })
+		b, _ := newReceiver(t, tx, "poll", state, newRecorder(), nil)
+		c, _ := newReceiver(t, tx, "poll", NewMemoryState(), newRecorder(), nil)
+		tx.mu.Lock()
+		defer tx.mu.Unlock()
+		got := tx.streams["stream-1"].cfg.EventsRequested
+		if tx.creates != 1 || tx.updates != 1 || !slices.Equal(got, RevocationEvents) || !slices.Equal(b.Stream().EventsRequested, RevocationEvents) || c.Stream().ID != "stream-1" {
+			t.Errorf("%d creates, %d updates, events %v; want 1, 1 (by the second receiver), %v", tx.creates, tx.updates, got, RevocationEvents)
+		}
+	})
 	t.Run("unauthorized", func(t *testing.T) {
 		tx := newTransmitter(t)
 		r, err := New(Config{Issuer: tx.issuer, Auth: BearerToken("wrong"), Apply: newRecorder().apply})

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 )
@@ -223,6 +224,21 @@ func (c *StreamClient) Create(ctx context.Context, want Stream) (*Stream, error)
 	return &s, nil
 }
 
+// UpdateEvents sets stream id's events_requested (a PATCH, SSF 1.0
+// section 8.1.1.3) and returns the stream as the transmitter now has it.
+func (c *StreamClient) UpdateEvents(ctx context.Context, id string, events []string) (*Stream, error) {
+	u, err := c.endpoint("configuration_endpoint", c.Config.ConfigurationEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	var s Stream
+	body := map[string]any{"stream_id": id, "events_requested": events}
+	if err := c.do(ctx, "update stream", http.MethodPatch, u, body, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
 // Status reads stream id's status.
 func (c *StreamClient) Status(ctx context.Context, id string) (*StreamStatus, error) {
 	u, err := c.endpoint("status_endpoint", c.Config.StatusEndpoint)
@@ -258,13 +274,15 @@ func (s *Stream) Matches(want *Stream) bool {
 // Ensure returns the stream to use: saved (the stream_id remembered from
 // a previous run, "" for none) when the transmitter still has it and it
 // delivers as want asks; else the first of the receiver's streams that
-// does; else a new one made from want. created says it was made now.
+// does; else a new one made from want. created says it was made now. A
+// stream reused whose events_requested are not want's is updated to
+// them.
 func (c *StreamClient) Ensure(ctx context.Context, saved string, want Stream) (s *Stream, created bool, err error) {
 	if saved != "" {
 		s, err := c.Get(ctx, saved)
 		switch {
 		case err == nil && s.Matches(&want):
-			return s, false, nil
+			return c.reuse(ctx, s, &want)
 		case err != nil && !isStatus(err, http.StatusNotFound):
 			return nil, false, err
 		}
@@ -275,7 +293,7 @@ func (c *StreamClient) Ensure(ctx context.Context, saved string, want Stream) (s
 	}
 	for i := range list {
 		if list[i].ID != "" && list[i].Matches(&want) {
-			return &list[i], false, nil
+			return c.reuse(ctx, &list[i], &want)
 		}
 	}
 	s, err = c.Create(ctx, want)
@@ -283,4 +301,31 @@ func (c *StreamClient) Ensure(ctx context.Context, saved string, want Stream) (s
 		return nil, false, err
 	}
 	return s, true, nil
+}
+
+// reuse returns s, its events_requested updated to want's when they
+// differ (as sets).
+func (c *StreamClient) reuse(ctx context.Context, s, want *Stream) (*Stream, bool, error) {
+	if sameSet(s.EventsRequested, want.EventsRequested) {
+		return s, false, nil
+	}
+	u, err := c.UpdateEvents(ctx, s.ID, want.EventsRequested)
+	if err != nil {
+		return nil, false, err
+	}
+	if u.ID == "" {
+		u.ID = s.ID
+	}
+	return u, false, nil
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool { return maps.Equal(set(a), set(b)) }
+
+func set(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
 }

@@ -55,7 +55,7 @@ type transmitter struct {
 	mu                 sync.Mutex
 	wake               chan struct{} // closed when a SET is queued
 	streams            map[string]*txStream
-	creates            int
+	creates, updates   int
 	nextID             int
 	polls              []pollRequest
 	dropAcks           int // the next polls whose acks are lost
@@ -176,6 +176,22 @@ func (tx *transmitter) configuration(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		writeJSON(w, http.StatusOK, list)
+	case http.MethodPatch:
+		var u Stream
+		if err := json.NewDecoder(r.Body).Decode(&u); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		s := tx.streams[u.ID]
+		if s == nil {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		tx.updates++
+		if u.EventsRequested != nil {
+			s.cfg.EventsRequested, s.cfg.EventsDelivered = u.EventsRequested, u.EventsRequested
+		}
+		writeJSON(w, http.StatusOK, s.cfg)
 	default:
 		w.WriteHeader(http.StatusMethodNotAllowed)
 	}
