@@ -54,6 +54,11 @@ type Config struct {
 	// EventsRequested are asked for when a stream is created. Default:
 	// RevocationEvents.
 	EventsRequested []string
+	// PushMaxAge refuses a pushed SET whose iat is older (400
+	// invalid_request): one captured and pushed again after State forgot
+	// it would move its cut-off to now. Polled SETs come from the
+	// transmitter itself and have no such bound. Default: DefaultRetention.
+	PushMaxAge time.Duration
 	// Description labels a created stream.
 	Description string
 	// MaxEvents is a poll's maxEvents. Default: DefaultMaxEvents.
@@ -142,6 +147,9 @@ func New(cfg Config) (*Receiver, error) {
 	}
 	if cfg.PollTimeout <= 0 {
 		cfg.PollTimeout = DefaultPollTimeout
+	}
+	if cfg.PushMaxAge <= 0 {
+		cfg.PushMaxAge = DefaultRetention
 	}
 	if cfg.RetryBackoff <= 0 {
 		cfg.RetryBackoff = DefaultRetryBackoff
@@ -290,6 +298,10 @@ func (r *Receiver) handle(ctx context.Context, raw, ackJTI string) *SETError {
 		r.metrics.SETRejected(serr.Code)
 		r.log.Warn("ssf SET refused", zap.String("err", serr.Code), zap.String("description", serr.Description))
 		return serr
+	}
+	if push && r.now().Sub(set.IssuedAt) > r.cfg.PushMaxAge {
+		r.metrics.SETRejected("invalid_request")
+		return badSET("invalid_request", "the SET was issued "+set.IssuedAt.UTC().Format(time.RFC3339)+", more than "+r.cfg.PushMaxAge.String()+" ago")
 	}
 	seen, err := r.cfg.State.Applied(ctx, set.Key())
 	if err != nil {

@@ -274,6 +274,9 @@ func TestPushAcceptAndReject(t *testing.T) {
 	wrongIss["iss"] = tx.srv.URL + "/tenant2"
 	_, wrongIssSET := tx.sign(wrongIss, nil)
 	_, replayedTxn := tx.sign(claims(caepSessionRevokedOpaque), nil) // another jti, the same txn
+	old := claims(riscAccountDisabled)
+	old["iat"] = time.Now().Add(-DefaultRetention - time.Hour).Unix()
+	_, oldSET := tx.sign(old, nil)
 	noSubject := claims(caepSessionRevokedOpaque)
 	delete(noSubject, "sub_id")
 	_, noSubjectSET := tx.sign(noSubject, nil)
@@ -290,6 +293,7 @@ func TestPushAcceptAndReject(t *testing.T) {
 		{"wrong aud", auth, wrongAudSET, pushed{400, "invalid_audience"}},
 		{"wrong iss", auth, wrongIssSET, pushed{400, "invalid_issuer"}},
 		{"no subject", auth, noSubjectSET, pushed{400, "invalid_request"}},
+		{"older than PushMaxAge", auth, oldSET, pushed{400, "invalid_request"}},
 		{"not a JWT", auth, "hello", pushed{400, "invalid_request"}},
 	} {
 		if got := pushSET(t, r, c.auth, c.set); got != c.want {
@@ -500,6 +504,30 @@ func TestRunRetriesAFailedPoll(t *testing.T) {
 	defer tx.mu.Unlock()
 	if tx.failPolls != 0 {
 		t.Errorf("%d failing polls left, want the 3 retried through", tx.failPolls)
+	}
+}
+
+func TestMemoryStateForgetsAfterRetention(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1700000000, 0)
+	m := NewMemoryState()
+	m.Retention, m.Now = time.Hour, func() time.Time { return now }
+	_ = m.MarkApplied(ctx, "txn:a", "j1")
+	now = now.Add(59 * time.Minute)
+	_ = m.MarkApplied(ctx, "txn:b", "")
+	if ok, _ := m.Applied(ctx, "txn:a"); !ok {
+		t.Error("txn:a forgotten before its retention")
+	}
+	now = now.Add(5 * time.Minute) // past a prune interval (Retention/16)
+	if ok, _ := m.Applied(ctx, "txn:a"); ok {
+		t.Error("txn:a remembered after its retention")
+	}
+	_ = m.MarkApplied(ctx, "txn:c", "")
+	if m.Len() != 2 {
+		t.Errorf("%d events remembered, want 2 (txn:a pruned)", m.Len())
+	}
+	if p, _ := m.PendingAcks(ctx); !slices.Equal(p, []string{"j1"}) {
+		t.Errorf("acks owed %v, want [j1]", p)
 	}
 }
 

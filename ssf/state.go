@@ -3,6 +3,7 @@ package ssf
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // State is what a receiver remembers across restarts: the stream it uses,
@@ -33,17 +34,43 @@ type State interface {
 	Acknowledged(ctx context.Context, jtis []string) error
 }
 
+// DefaultRetention is how long MemoryState remembers an applied event:
+// as long as Config.PushMaxAge lets a pushed SET be accepted, and longer
+// than a transmitter keeps an unacknowledged one, in practice.
+const DefaultRetention = 7 * 24 * time.Hour
+
 // MemoryState is a State in memory, for tests and a single instance that
-// may re-apply events after a restart. It remembers every applied event.
+// may re-apply events after a restart. It remembers an applied event for
+// Retention (DefaultRetention when zero).
 type MemoryState struct {
+	// Retention is how long an applied event is remembered.
+	Retention time.Duration
+	// Now is its clock (default time.Now).
+	Now func() time.Time
+
 	mu      sync.Mutex
 	stream  string
-	applied map[string]bool
+	applied map[string]time.Time // when applied
+	pruned  time.Time
 	pending []string
 }
 
 // NewMemoryState returns an empty MemoryState.
-func NewMemoryState() *MemoryState { return &MemoryState{applied: map[string]bool{}} }
+func NewMemoryState() *MemoryState { return &MemoryState{applied: map[string]time.Time{}} }
+
+func (m *MemoryState) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+func (m *MemoryState) retention() time.Duration {
+	if m.Retention > 0 {
+		return m.Retention
+	}
+	return DefaultRetention
+}
 
 // StreamID implements State.
 func (m *MemoryState) StreamID(context.Context) (string, error) {
@@ -64,16 +91,33 @@ func (m *MemoryState) SaveStreamID(_ context.Context, id string) error {
 func (m *MemoryState) Applied(_ context.Context, key string) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.applied[key], nil
+	at, ok := m.applied[key]
+	return ok && m.now().Sub(at) < m.retention(), nil
 }
 
 // MarkApplied implements State.
 func (m *MemoryState) MarkApplied(_ context.Context, key, ackJTI string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.applied[key] = true
+	now := m.now()
+	if now.Sub(m.pruned) > m.retention()/16 {
+		for k, at := range m.applied {
+			if now.Sub(at) >= m.retention() {
+				delete(m.applied, k)
+			}
+		}
+		m.pruned = now
+	}
+	m.applied[key] = now
 	m.owe(ackJTI)
 	return nil
+}
+
+// Len returns the number of applied events remembered.
+func (m *MemoryState) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.applied)
 }
 
 // OweAck implements State.
