@@ -16,6 +16,7 @@
 //		push_path             <path>                 # push: the route the transmitter POSTs to
 //		push_url              <url>                  # push: that route as the transmitter reaches it
 //		push_authorization    <header value>         # push: required Authorization of each push
+//		push_max_age          <duration>             # push: older SETs refused; default 7d
 //		bearer_token          <token>                # authorizes stream management and polls, or:
 //		client_credentials    <token_url> <client_id> <client_secret> [<scope>...]
 //		audience              <aud>...               # default: the stream's aud
@@ -111,8 +112,11 @@
 // answers 202 once Apply returned nil; 400 with the RFC 8935 error object
 // for a bad SET (invalid_key, invalid_issuer, invalid_audience,
 // invalid_request, including a SET whose txn, else jti, was applied
-// before); 401 authentication_failed; 503 when the keys or the store
-// failed.
+// before, and one issued more than PushMaxAge ago); 401
+// authentication_failed; 503 when the keys or the store failed, or the
+// same event is being stored by another request of this instance (two
+// instances storing the same event at once both store it: the later
+// cut-off wins).
 //
 // Poll: PollOnce sends the acknowledgements State owes and the setErrs of
 // the SETs refused since the last poll, with maxEvents and

@@ -111,6 +111,7 @@ type Receiver struct {
 	mu       sync.Mutex
 	status   string
 	verified map[string]bool
+	inflight map[string]bool // event keys being applied
 }
 
 // New checks cfg and returns a Receiver; Start connects it.
@@ -161,7 +162,7 @@ func New(cfg Config) (*Receiver, error) {
 		cfg.Now = time.Now
 	}
 	r := &Receiver{cfg: cfg, client: cfg.HTTPClient, metrics: cfg.Metrics, log: cfg.Logger,
-		setErrs: map[string]*SETError{}, verified: map[string]bool{}}
+		setErrs: map[string]*SETError{}, verified: map[string]bool{}, inflight: map[string]bool{}}
 	if r.client == nil {
 		r.client = &http.Client{}
 	}
@@ -303,6 +304,20 @@ func (r *Receiver) handle(ctx context.Context, raw, ackJTI string) *SETError {
 		r.metrics.SETRejected("invalid_request")
 		return badSET("invalid_request", "the SET was issued "+set.IssuedAt.UTC().Format(time.RFC3339)+", more than "+r.cfg.PushMaxAge.String()+" ago")
 	}
+	// The same event twice at once (a push retried while the first is
+	// being stored): the second waits for the transmitter's next try.
+	r.mu.Lock()
+	busy := r.inflight[set.Key()]
+	r.inflight[set.Key()] = true
+	r.mu.Unlock()
+	if busy {
+		return &SETError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the same event is being stored; send it again later"}
+	}
+	defer func() {
+		r.mu.Lock()
+		delete(r.inflight, set.Key())
+		r.mu.Unlock()
+	}()
 	seen, err := r.cfg.State.Applied(ctx, set.Key())
 	if err != nil {
 		return &SETError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the receiver's state is unavailable"}

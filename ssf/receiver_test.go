@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -573,5 +574,32 @@ func BenchmarkPollLag(b *testing.B) {
 		b.StartTimer()
 		tx.deliver(r.Stream().ID, jti, set)
 		<-applied
+	}
+}
+
+func TestConcurrentPushesOfOneEventApplyOnce(t *testing.T) {
+	tx := newTransmitter(t)
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	var calls atomic.Int32
+	apply := func(context.Context, *SET) error {
+		if calls.Add(1) == 1 { // the first call stores slowly
+			entered <- struct{}{}
+			<-release
+		}
+		return nil
+	}
+	r, _ := newReceiver(t, tx, "push", NewMemoryState(), newRecorder(), func(c *Config) { c.Apply = apply })
+	auth := r.Stream().Delivery.AuthorizationHeader
+	_, set := tx.sign(claims(riscAccountDisabled), nil)
+	first := make(chan pushed, 1)
+	go func() { first <- pushSET(t, r, auth, set) }()
+	<-entered // the first push is storing
+	if got := pushSET(t, r, auth, set); got != (pushed{503, "temporarily_unavailable"}) {
+		t.Errorf("second push while the first stores: %+v, want 503", got)
+	}
+	close(release)
+	if got := <-first; got != (pushed{202, ""}) || calls.Load() != 1 {
+		t.Errorf("first push %+v, applied %d times; want 202, once", got, calls.Load())
 	}
 }
