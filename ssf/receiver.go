@@ -300,6 +300,9 @@ func (r *Receiver) handle(ctx context.Context, raw, ackJTI string) *SETError {
 		r.log.Warn("ssf SET refused", zap.String("err", serr.Code), zap.String("description", serr.Description))
 		return serr
 	}
+	for _, ev := range set.Events {
+		r.metrics.EventReceived(ev.Type) // every verified delivery
+	}
 	if push && r.now().Sub(set.IssuedAt) > r.cfg.PushMaxAge {
 		r.metrics.SETRejected("invalid_request")
 		return badSET("invalid_request", "the SET was issued "+set.IssuedAt.UTC().Format(time.RFC3339)+", more than "+r.cfg.PushMaxAge.String()+" ago")
@@ -311,7 +314,7 @@ func (r *Receiver) handle(ctx context.Context, raw, ackJTI string) *SETError {
 	r.inflight[set.Key()] = true
 	r.mu.Unlock()
 	if busy {
-		return &SETError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the same event is being stored; send it again later"}
+		return unavailable("the same event is being stored; send it again later")
 	}
 	defer func() {
 		r.mu.Lock()
@@ -320,7 +323,7 @@ func (r *Receiver) handle(ctx context.Context, raw, ackJTI string) *SETError {
 	}()
 	seen, err := r.cfg.State.Applied(ctx, set.Key())
 	if err != nil {
-		return &SETError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the receiver's state is unavailable"}
+		return unavailable("the receiver's state is unavailable")
 	}
 	if seen {
 		if push {
@@ -328,24 +331,21 @@ func (r *Receiver) handle(ctx context.Context, raw, ackJTI string) *SETError {
 			return badSET("invalid_request", "SET "+set.Key()+" was received before")
 		}
 		if err := r.cfg.State.OweAck(ctx, ackJTI); err != nil {
-			return &SETError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the receiver's state is unavailable"}
+			return unavailable("the receiver's state is unavailable")
 		}
 		return nil // applied before, its acknowledgement lost: acknowledged again, not applied
-	}
-	for _, ev := range set.Events {
-		r.metrics.EventReceived(ev.Type)
 	}
 	if len(set.Cutoffs) > 0 {
 		if err := r.cfg.Apply(ctx, set); err != nil {
 			r.log.Error("ssf SET not stored; not acknowledged", zap.String("jti", set.JTI), zap.Error(err))
-			return &SETError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the revocation could not be stored; send the SET again"}
+			return unavailable("the revocation could not be stored; send the SET again")
 		}
 	}
 	if err := r.cfg.State.MarkApplied(ctx, set.Key(), ackJTI); err != nil {
 		// Applied and not remembered: delivered again, it is applied again
 		// (a cut-off moved later), never lost.
 		r.log.Error("ssf SET applied but not remembered", zap.String("jti", set.JTI), zap.Error(err))
-		return &SETError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the receiver's state is unavailable"}
+		return unavailable("the receiver's state is unavailable")
 	}
 	for _, ev := range set.Events {
 		switch {
@@ -384,7 +384,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	started := r.verifier != nil
 	r.mu.Unlock()
 	if !started {
-		writeSETError(w, &SETError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the receiver has not started"})
+		writeSETError(w, unavailable("the receiver has not started"))
 		return
 	}
 	if want := r.cfg.PushAuthorization; want != "" && subtle.ConstantTimeCompare([]byte(req.Header.Get("Authorization")), []byte(want)) != 1 {

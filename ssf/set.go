@@ -73,6 +73,12 @@ func badSET(code, desc string) *SETError {
 	return &SETError{Status: http.StatusBadRequest, Code: code, Description: desc}
 }
 
+// unavailable is a 503 temporarily_unavailable: the SET may succeed when
+// delivered again.
+func unavailable(desc string) *SETError {
+	return &SETError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: desc}
+}
+
 // retryable reports whether the SET may succeed when delivered again: the
 // transmitter's keys or the store failed, not the SET.
 func (e *SETError) retryable() bool { return e.Status >= 500 }
@@ -85,7 +91,7 @@ func (e *SETError) retryable() bool { return e.Status >= 500 }
 func VerifyError(err error) *SETError {
 	switch {
 	case errors.Is(err, jwtverify.ErrKeysUnavailable):
-		return &SETError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the transmitter's signing keys could not be fetched; try again later"}
+		return unavailable("the transmitter's signing keys could not be fetched; try again later")
 	case errors.Is(err, jwtverify.ErrUnknownIssuer), errors.Is(err, jwtverify.ErrIssuer):
 		return badSET("invalid_issuer", err.Error())
 	case errors.Is(err, jwtverify.ErrAudience):
