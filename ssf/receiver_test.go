@@ -43,31 +43,18 @@ func newReceiver(t *testing.T, tx *transmitter, delivery string, state State, re
 		RetryBackoff:      10 * time.Millisecond,
 		Logger:            zaptest.NewLogger(t),
 	}
-	var push *httptest.Server
+	var r *Receiver
 	if delivery == "push" {
-		var r *Receiver
-		push = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { r.ServeHTTP(w, req) }))
+		push := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { r.ServeHTTP(w, req) }))
 		t.Cleanup(push.Close)
 		cfg.PushEndpoint = push.URL + "/ssf/push"
 		cfg.PushAuthorization = "Bearer push-secret"
-		if edit != nil {
-			edit(&cfg)
-		}
-		var err error
-		if r, err = New(cfg); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(r.Close)
-		return r, counters
 	}
 	if edit != nil {
 		edit(&cfg)
 	}
-	r, err := New(cfg)
-	if err != nil {
+	var err error
+	if r, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Start(context.Background()); err != nil {
