@@ -149,6 +149,17 @@ func TestStreamCreateThenReuse(t *testing.T) {
 			}
 		})
 	}
+	t.Run("one stream per receiver", func(t *testing.T) {
+		// A transmitter that keeps one stream per receiver answers the
+		// list with that stream alone.
+		tx := newTransmitter(t)
+		tx.listAsObject = true
+		newReceiver(t, tx, "poll", NewMemoryState(), newRecorder(), nil)
+		b, _ := newReceiver(t, tx, "poll", NewMemoryState(), newRecorder(), nil)
+		if tx.creates != 1 || b.Stream().ID != "stream-1" {
+			t.Errorf("%d creates, stream %q; want 1, stream-1", tx.creates, b.Stream().ID)
+		}
+	})
 	t.Run("events updated", func(t *testing.T) {
 		tx := newTransmitter(t)
 		state := NewMemoryState()

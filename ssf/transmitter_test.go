@@ -63,7 +63,8 @@ type transmitter struct {
 	pushClient         *http.Client
 	holdLongPoll       time.Duration
 	verificationsAsked int
-	failPolls          int // the next polls answered 500
+	failPolls          int  // the next polls answered 500
+	listAsObject       bool // GET without stream_id answers the one stream, not an array
 }
 
 func newTransmitter(t *testing.T) *transmitter {
@@ -167,6 +168,10 @@ func (tx *transmitter) configuration(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			writeJSON(w, http.StatusOK, s.cfg)
+			return
+		}
+		if tx.listAsObject && tx.streams["stream-1"] != nil {
+			writeJSON(w, http.StatusOK, tx.streams["stream-1"].cfg)
 			return
 		}
 		list := []Stream{}
