@@ -92,3 +92,31 @@ func FuzzMayHoldNameNeverMisses(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPlainASCIIEscapesIsTheByteLoop: the word-at-a-time reading of
+// plainASCIIEscapes answers as a plain byte loop does.
+func FuzzPlainASCIIEscapesIsTheByteLoop(f *testing.F) {
+	for _, s := range []string{`a\"b\\c\/d`, `0123456\u0061`, `%41`, "\\\\\\\\u", "caf\xc3\xa9", `1234567\`, `12345678\\x`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := true
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c >= 0x80 || c == '%' {
+				want = false
+				break
+			}
+			if c == '\\' {
+				if i+1 == len(s) || !strings.ContainsRune(`"\/bfnrt`, rune(s[i+1])) {
+					want = false
+					break
+				}
+				i++
+			}
+		}
+		if got := plainASCIIEscapes([]byte(s)); got != want {
+			t.Fatalf("%q: %v, want %v", s, got, want)
+		}
+	})
+}
