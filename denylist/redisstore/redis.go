@@ -212,6 +212,9 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 	s.settle = DefaultMirrorSettle
 	s.guarded = !o.Mirrored()
 	s.direct.epochs = make([]atomic.Pointer[string], len(s.parts))
+	// Partitions on several cluster nodes: one silent node must not fail
+	// the checks the others answer.
+	s.breaker.off = o.Cluster && len(s.parts) > 1
 	switch {
 	case o.Cluster:
 		s.topology = "cluster"

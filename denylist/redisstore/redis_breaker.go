@@ -30,8 +30,11 @@ var errRedisNotAnswering = errors.New("redis did not answer a check within fail_
 // it. The mirror's memory answers before any read, so a token it holds
 // revoked is found whatever the breaker says, and max_staleness means
 // what it did: only the reads it makes past max_staleness meet the
-// breaker.
+// breaker. It is off for a denylist partitioned over the nodes of a
+// Redis Cluster, where one node's silence must not fail the checks the
+// others answer: there each check waits fail_timeout, as before.
 type readBreaker struct {
+	off     bool         // set at open: never open
 	open    atomic.Bool  // a read failed without an answer, none answered since
 	probing atomic.Bool  // a read is asking Redis while open
 	shed    atomic.Int64 // reads failed at once, for Status
@@ -40,7 +43,7 @@ type readBreaker struct {
 // enter reports whether a read may ask Redis, and whether it is the probe
 // (then its leave must be called with probe true).
 func (b *readBreaker) enter() (ask, probe bool) {
-	if !b.open.Load() {
+	if b.off || !b.open.Load() {
 		return true, false
 	}
 	if b.probing.CompareAndSwap(false, true) {
@@ -55,6 +58,7 @@ func (b *readBreaker) enter() (ask, probe bool) {
 func (b *readBreaker) leave(ctx context.Context, probe bool, err error) {
 	var reply redis.Error
 	switch {
+	case b.off:
 	case err == nil || errors.Is(err, redis.Nil) || errors.As(err, &reply):
 		b.open.Store(false)
 	case ctx.Err() == nil:
