@@ -98,6 +98,12 @@ func TestCheckFailsAtOnceWhileRedisDoesNotAnswer(t *testing.T) {
 	if !shed {
 		t.Fatal("no check failed at once while the probe asked the frozen redis")
 	}
+	sctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	st := s.Status(sctx)
+	cancel()
+	if st.Details["not_answering"] != true {
+		t.Errorf("status while redis does not answer: %+v, want not_answering", st.Details)
+	}
 
 	// Redis answers again: the next probe closes the breaker.
 	resume()
