@@ -345,8 +345,10 @@ func TestFailModeWithinFailTimeout(t *testing.T) {
 		var wg sync.WaitGroup
 		for w := range workers {
 			wg.Go(func() {
-				if res, err := sendVia(client, http.MethodGet, c.URL("/api"), nil, fmt.Sprintf("Authorization: Bearer warm-%d", w)); err != nil || res.Status != http.StatusOK {
-					t.Errorf("before the freeze: %d %v", res.Status, err)
+				// The status may be 503 on a loaded machine (a check past
+				// fail_timeout): only the connection matters here.
+				if _, err := sendVia(client, http.MethodGet, c.URL("/api"), nil, fmt.Sprintf("Authorization: Bearer warm-%d", w)); err != nil {
+					t.Errorf("before the freeze: %v", err)
 				}
 			})
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,7 +18,9 @@ var errRedisNotAnswering = errors.New("redis did not answer a check within fail_
 // readBreaker spares the checks of a store whose Redis stopped answering
 // the wait for fail_timeout. Once a check's read (Check, Get) failed
 // without an answer from Redis (fail_timeout passed, the pool gave no
-// connection, the connection failed), the breaker is open: one read at a
+// connection, the connection failed) and Redis answered nothing else
+// since that read began (a slow Redis that answers others is not taken
+// for a silent one), the breaker is open: one read at a
 // time still asks Redis (the probe, bounded by fail_timeout as before) and
 // the others fail at once, so the fail mode applies without waiting. Any
 // answer from Redis (a read, the direct store's guard, a mirror's tail)
@@ -34,11 +37,14 @@ var errRedisNotAnswering = errors.New("redis did not answer a check within fail_
 // Redis Cluster, where one node's silence must not fail the checks the
 // others answer: there each check waits fail_timeout, as before.
 type readBreaker struct {
-	off     bool         // set at open: never open
-	open    atomic.Bool  // a read failed without an answer, none answered since
-	probing atomic.Bool  // a read is asking Redis while open
-	shed    atomic.Int64 // reads failed at once, for Status
+	off        bool         // set at open: never open
+	open       atomic.Bool  // a read failed without an answer, none answered since
+	probing    atomic.Bool  // a read is asking Redis while open
+	lastAnswer atomic.Int64 // when Redis last answered, ns after breakerEpoch
 }
+
+// breakerEpoch is the origin of readBreaker's monotonic times.
+var breakerEpoch = time.Now()
 
 // enter reports whether a read may ask Redis, and whether it is the probe
 // (then its leave must be called with probe true).
@@ -49,19 +55,19 @@ func (b *readBreaker) enter() (ask, probe bool) {
 	if b.probing.CompareAndSwap(false, true) {
 		return true, true
 	}
-	b.shed.Add(1)
 	return false, false
 }
 
-// leave records how a read that asked Redis went: err is its error, ctx
-// its caller's context (not the one bounded by fail_timeout).
-func (b *readBreaker) leave(ctx context.Context, probe bool, err error) {
+// leave records how a read that asked Redis went: began is when it
+// began (time.Since(breakerEpoch)), err its error, ctx its caller's
+// context (not the one bounded by fail_timeout).
+func (b *readBreaker) leave(ctx context.Context, began time.Duration, probe bool, err error) {
 	var reply redis.Error
 	switch {
 	case b.off:
 	case err == nil || errors.Is(err, redis.Nil) || errors.As(err, &reply):
-		b.open.Store(false)
-	case ctx.Err() == nil:
+		b.answered()
+	case ctx.Err() == nil && b.lastAnswer.Load() < int64(began):
 		b.open.Store(true)
 	}
 	if probe {
@@ -69,8 +75,12 @@ func (b *readBreaker) leave(ctx context.Context, probe bool, err error) {
 	}
 }
 
-// answered records that Redis answered another call: the breaker closes.
+// answered records that Redis answered (a read, or another call): the
+// breaker closes.
 func (b *readBreaker) answered() {
+	now := int64(time.Since(breakerEpoch))
+	for last := b.lastAnswer.Load(); last < now && !b.lastAnswer.CompareAndSwap(last, now); last = b.lastAnswer.Load() {
+	}
 	if b.open.Load() {
 		b.open.Store(false)
 	}
@@ -82,9 +92,10 @@ func (s *RedisStore) boundedLookup(ctx context.Context, keys []denylist.Key) ([]
 	if !ask {
 		return nil, nil, false, errRedisNotAnswering
 	}
+	began := time.Since(breakerEpoch)
 	lctx, cancel := context.WithTimeout(ctx, s.opts.FailTimeout)
 	defer cancel()
 	entries, found, whole, err := s.lookup(lctx, keys)
-	s.breaker.leave(ctx, probe, err)
+	s.breaker.leave(ctx, began, probe, err)
 	return entries, found, whole, err
 }

@@ -118,3 +118,32 @@ func TestCheckFailsAtOnceWhileRedisDoesNotAnswer(t *testing.T) {
 		t.Fatal("the breaker stayed open after redis answered")
 	}
 }
+
+// TestBreakerOpensOnlyWhenRedisAnsweredNothing: a read that timed out
+// opens the breaker only when Redis answered nothing since it began: a
+// slow Redis that answers other reads meanwhile (a loaded machine) is not
+// a silent one, and its checks keep asking it.
+func TestBreakerOpensOnlyWhenRedisAnsweredNothing(t *testing.T) {
+	var b readBreaker
+	ctx := context.Background()
+	began := time.Since(breakerEpoch)
+	b.answered() // another read, answered while this one waited
+	b.leave(ctx, began, false, context.DeadlineExceeded)
+	if b.open.Load() {
+		t.Fatal("opened although redis answered another read meanwhile")
+	}
+	b.leave(ctx, time.Since(breakerEpoch), false, context.DeadlineExceeded)
+	if !b.open.Load() {
+		t.Fatal("not opened by a read that redis left unanswered, nothing answered since it began")
+	}
+	if ask, probe := b.enter(); !ask || !probe {
+		t.Fatalf("open breaker: enter = %v, %v; want the probe", ask, probe)
+	}
+	if ask, _ := b.enter(); ask {
+		t.Fatal("open breaker, probe in flight: another read may ask redis")
+	}
+	b.leave(ctx, time.Since(breakerEpoch), true, nil)
+	if b.open.Load() || b.probing.Load() {
+		t.Fatal("the probe was answered: the breaker should be closed, the probe released")
+	}
+}
