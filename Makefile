@@ -1,5 +1,5 @@
 # Shortcuts; the scripts are the source of truth.
-.PHONY: run test build build-go bench bench-scale flood chaos fuzz-differential
+.PHONY: run test build build-go bench bench-scale flood chaos fuzz-differential failmode-latency
 
 # Run Caddy with the example config (go run: no separate build step).
 run:
@@ -34,6 +34,14 @@ TRV_SCALE ?= 1000000
 TRV_SCALE_ONLY ?=
 bench-scale:
 	TRV_SCALE=$(TRV_SCALE) TRV_SCALE_ONLY=$(TRV_SCALE_ONLY) go test -count=1 -run '^TestScale$$' -v -timeout 60m ./denylist/redisstore
+
+# Issue 23's fail-mode latency: Redis frozen (SIGSTOP), fail_timeout
+# 100ms, 40 concurrent clients x 5 rounds, check_mode direct and mirror;
+# prints the p50/p99/max as the client and as Caddy's access log (the
+# server side) measure them, all checks and the first round alone, with
+# the load average (the target: p99 <= fail_timeout + 10ms).
+failmode-latency:
+	go test -count=1 -run '^TestFailModeWithinFailTimeout$$' -v ./tests
 
 # The flood test with 30 s phases (CI runs 3 s ones): what an
 # unauthenticated and an authenticated client can store per route kind.

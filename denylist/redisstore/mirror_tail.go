@@ -111,6 +111,7 @@ func (m *MirrorStore) read(ctx context.Context, block bool, g *tailGroup) error 
 		// what the mirror holds. Verify first, then read again.
 		return nil
 	}
+	m.rs.breaker.answered()
 	if m.apply(gen, res) {
 		g.lastAnswer.Store(int64(answered))
 	}

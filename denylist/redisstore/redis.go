@@ -149,6 +149,7 @@ type RedisStore struct {
 	eviction atomic.Pointer[evictionState] // maxmemory-policy as last read (redis_guard.go)
 	newConn  atomic.Bool                   // a connection was opened since the policy was last read
 	lost     atomic.Int64                  // denylist keys found lost (noteLost)
+	breaker  readBreaker                   // checks fail at once while Redis does not answer (redis_breaker.go)
 
 	// guarded: the store checks Redis directly (no mirror), and verifies
 	// the denylist whole itself (guard, redis_guard.go).
@@ -211,6 +212,9 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 	s.settle = DefaultMirrorSettle
 	s.guarded = !o.Mirrored()
 	s.direct.epochs = make([]atomic.Pointer[string], len(s.parts))
+	// Partitions on several cluster nodes: one silent node must not fail
+	// the checks the others answer.
+	s.breaker.off = o.Cluster && len(s.parts) > 1
 	switch {
 	case o.Cluster:
 		s.topology = "cluster"
@@ -383,8 +387,12 @@ func (s *RedisStore) checkEvictionPolicy(ctx context.Context) error {
 	return nil
 }
 
-// unavailable wraps err in ErrUnavailable, naming the server.
+// unavailable wraps err in ErrUnavailable, naming the server (and keeping
+// errRedisNotAnswering, the breaker's, in the chain).
 func (s *RedisStore) unavailable(err error) error {
+	if err == errRedisNotAnswering {
+		return fmt.Errorf("%w: %s: %w", denylist.ErrUnavailable, s.where, err)
+	}
 	return fmt.Errorf("%w: %s: %v", denylist.ErrUnavailable, s.where, err)
 }
 
@@ -506,14 +514,13 @@ func (s *RedisStore) Unrevoke(ctx context.Context, keys ...denylist.Key) error {
 // bounded by FailTimeout. A direct store (no mirror) also reads each
 // partition's sentinel in the HMGET: a check that finds no revoking entry
 // fails with ErrUnavailable (the fail mode) while the denylist is not
-// proven whole (redis_guard.go).
+// proven whole (redis_guard.go). Once a read went unanswered, the others
+// fail at once while one asks Redis again (readBreaker, redis_breaker.go).
 func (s *RedisStore) Check(ctx context.Context, q *denylist.Query) (denylist.Match, error) {
 	if q.N == 0 {
 		return denylist.Match{}, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.FailTimeout)
-	defer cancel()
-	entries, found, whole, err := s.lookup(ctx, q.Keys[:q.N])
+	entries, found, whole, err := s.boundedLookup(ctx, q.Keys[:q.N])
 	if err != nil {
 		return denylist.Match{}, s.unavailable(err)
 	}
@@ -607,9 +614,7 @@ func (s *RedisStore) queueLegacy(ctx context.Context, pipe redis.Pipeliner, keys
 
 // Get implements Store.
 func (s *RedisStore) Get(ctx context.Context, key denylist.Key) (denylist.Entry, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.FailTimeout)
-	defer cancel()
-	entries, found, whole, err := s.lookup(ctx, []denylist.Key{key})
+	entries, found, whole, err := s.boundedLookup(ctx, []denylist.Key{key})
 	if err != nil {
 		return denylist.Entry{}, false, s.unavailable(err)
 	}
@@ -956,6 +961,9 @@ func (s *RedisStore) Status(ctx context.Context) denylist.Status {
 	}
 	if n := s.lost.Load(); n > 0 {
 		st.Details["keys_lost"] = n
+	}
+	if s.breaker.open.Load() {
+		st.Details["not_answering"] = true // checks fail at once (redis_breaker.go)
 	}
 	if ready, why := s.Ready(); !ready {
 		st.Details["not_ready"] = why

@@ -224,6 +224,7 @@ func (s *RedisStore) guard(ctx context.Context) error {
 	if err != nil {
 		return s.unavailable(fmt.Errorf("TIME: %w", err))
 	}
+	s.breaker.answered()
 	now := t.UnixMilli()
 	why := ""
 	for p := range s.parts {

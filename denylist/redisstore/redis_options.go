@@ -184,7 +184,10 @@ type RedisOptions struct {
 	// closed, the request passes with fail open), whatever the connection
 	// pool or the network does. It applies to every check that asks Redis:
 	// each one in check_mode direct, and in mirror mode those past
-	// max_staleness. Default: 100ms (DefaultRedisFailTimeout).
+	// max_staleness. Once a check went unanswered that long (and nothing
+	// else was answered meanwhile), the others get the fail mode at once
+	// while one at a time asks Redis, until it answers (readBreaker).
+	// Default: 100ms (DefaultRedisFailTimeout).
 	FailTimeout time.Duration `json:"fail_timeout,omitempty"`
 
 	// StreamMaxLen bounds the revocation event stream (approximately).
