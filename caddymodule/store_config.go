@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -73,7 +74,10 @@ func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylis
 			defer cancel()
 			s, err := redisstore.OpenRedis(dctx, opts)
 			if err != nil {
-				return nil, fmt.Errorf("token_revocation: %w", err)
+				// Unprefixed: the store keeps it for its readiness and
+				// logs, which the module prefixes; a failed load gets the
+				// prefix below.
+				return nil, err
 			}
 			if !opts.Mirrored() {
 				return s, nil
@@ -112,9 +116,18 @@ func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylis
 		return pooledStore{s}, nil
 	})
 	if err != nil {
-		return nil, "", err
+		return nil, "", prefixed(err)
 	}
 	return v.(pooledStore).Store, key, nil
+}
+
+// prefixed returns err as it fails Caddy's load: starting
+// "token_revocation: " once (the Redis store's errors do not carry it).
+func prefixed(err error) error {
+	if strings.HasPrefix(err.Error(), "token_revocation: ") {
+		return err
+	}
+	return fmt.Errorf("token_revocation: %w", err)
 }
 
 // resolveRedis returns a copy of o with the placeholders of its string

@@ -1,14 +1,18 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
 )
 
 // The Redis settings read durations as caddy.Duration does, without
@@ -68,5 +72,64 @@ func TestResolveRedis(t *testing.T) {
 		if _, err := resolveRedis(bad, repl); err == nil || !strings.HasPrefix(err.Error(), "token_revocation: redis") {
 			t.Errorf("resolveRedis(%+v): %v", bad, err)
 		}
+	}
+}
+
+// TestRedisErrorsPrefixedOnce: what the module says of a Redis it cannot
+// use starts "token_revocation: " once, whether the load fails (an
+// evicting Redis under eviction_policy refuse) or the config serves while
+// the store opens in the background (readiness says why). Before the fix
+// the module prefixed OpenRedis's errors where the store kept them too, and
+// readiness read "token_revocation: not ready: ...: token_revocation: ...".
+func TestRedisErrorsPrefixedOnce(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir()) // the outbox's directory
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	logger := zaptest.NewLogger(t)
+	once := func(what, msg string) {
+		t.Helper()
+		if !strings.HasPrefix(msg, "token_revocation: ") || strings.Count(msg, "token_revocation:") != 1 {
+			t.Errorf("%s: %q, want it to start with exactly one \"token_revocation: \"", what, msg)
+		}
+	}
+	srv := redistest.Start(t, "--maxmemory-policy", "allkeys-lru")
+	opts := func(prefix string) *StoreConfig {
+		return &StoreConfig{Redis: &redisstore.RedisOptions{Addrs: []string{srv.Addr}, KeyPrefix: prefix, EvictionPolicy: redisstore.EvictionPolicyRefuse}}
+	}
+	if _, _, err := openStore(ctx, opts("refused"), logger); err == nil {
+		t.Fatal("an evicting Redis under eviction_policy refuse was opened")
+	} else {
+		once("the load's error", err.Error())
+	}
+
+	srv.Stop()
+	s, key, err := openStore(ctx, opts("later"), logger)
+	if err != nil {
+		t.Fatalf("an unreachable Redis failed the load: %v", err)
+	}
+	t.Cleanup(func() { _, _ = stores.Delete(key) })
+	why := func() string {
+		ok, reason := storeReady(s)
+		if ok {
+			t.Fatal("ready without Redis")
+		}
+		return apiError(http.StatusServiceUnavailable, "not ready: %s", "redis: "+reason).Error()
+	}
+	waitUntil(t, func() bool { return strings.Contains(why(), "connection refused") })
+	once("readiness, Redis unreachable", why())
+	srv.Restart() // answers now, but evicts: refused in the background
+	waitUntil(t, func() bool { return strings.Contains(why(), "maxmemory-policy") })
+	once("readiness, Redis refused", why())
+}
+
+// waitUntil polls cond until it holds, failing t after 15s.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 15s")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -9,7 +9,8 @@ import (
 
 // TestVersionEverywhere: xcaddy.json, the recipe scripts/build runs,
 // builds this module at Version (so that `caddy list-modules --versions`
-// shows it), and CHANGELOG.md's latest entry is Version.
+// shows it), and CHANGELOG.md's latest entry is Version (after an
+// Unreleased section, if any).
 func TestVersionEverywhere(t *testing.T) {
 	b, err := os.ReadFile("../xcaddy.json")
 	if err != nil {
@@ -37,8 +38,14 @@ func TestVersionEverywhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := strings.Index(string(cl), "\n## ")
-	if i < 0 || !strings.HasPrefix(string(cl[i+4:]), strings.TrimPrefix(Version, "v")) {
-		t.Errorf("CHANGELOG.md's latest entry is not %s", Version)
+	latest := "" // the first entry with a version: "Unreleased" may come before it
+	for _, l := range strings.Split(string(cl), "\n") {
+		if h, ok := strings.CutPrefix(l, "## "); ok && !strings.EqualFold(strings.TrimSpace(h), "Unreleased") {
+			latest = h
+			break
+		}
+	}
+	if !strings.HasPrefix(latest, strings.TrimPrefix(Version, "v")) {
+		t.Errorf("CHANGELOG.md's latest entry is %q, not %s", latest, Version)
 	}
 }

@@ -73,6 +73,10 @@ type Outbox struct {
 	// pending (not counted in n, not rewritten to the store), deleted by
 	// RetryDelete. Guarded by mu.
 	stored map[Key]Entry
+	// writing are the entries callers of AddWriting are writing to the
+	// shared store, by key, until Drained or Release: Unclaimed leaves
+	// them out while the file holds them as they are. Guarded by mu.
+	writing map[Key]Entry
 	// failRemove, set by tests, fails deletions from the file.
 	failRemove func() error
 }
@@ -103,7 +107,7 @@ func (o *Outbox) SetAside() string { return o.aside }
 // and loads what it holds. It waits up to lockTimeout for another process's
 // lock, then fails with ErrLocked.
 func OpenOutbox(open OpenEntryFile, path string, lockTimeout time.Duration) (*Outbox, error) {
-	o := &Outbox{path: path, pending: NewIndex(), max: DefaultOutboxMax, stored: map[Key]Entry{}}
+	o := &Outbox{path: path, pending: NewIndex(), max: DefaultOutboxMax, stored: map[Key]Entry{}, writing: map[Key]Entry{}}
 	f, aside, err := open(path, lockTimeout, func(e Entry) {
 		o.pending.Put(e)
 		o.n.Add(1)
@@ -129,8 +133,11 @@ func putMerged(tx EntryTx, e Entry) (merged Entry, isNew bool, err error) {
 // cut-off and expiry: what the file keeps).
 func sameEntry(tx EntryTx, e Entry) bool {
 	old, ok, err := tx.Get(e.Key)
-	return ok && err == nil && old.Cutoff == e.Cutoff && old.Expires == e.Expires
+	return ok && err == nil && sameKept(old, e)
 }
+
+// sameKept reports whether a and b keep the same cut-off and expiry.
+func sameKept(a, b Entry) bool { return a.Cutoff == b.Cutoff && a.Expires == b.Expires }
 
 // Path returns the outbox's file.
 func (o *Outbox) Path() string { return o.path }
@@ -141,7 +148,33 @@ func (o *Outbox) Len() int { return int(o.n.Load()) }
 // Add records entries durably (fsync) and enforces them at once (Check).
 // It keeps all of them or none: past the bound (SetMax) it fails with
 // ErrOutboxFull.
-func (o *Outbox) Add(entries ...Entry) error {
+func (o *Outbox) Add(entries ...Entry) error { return o.add(entries, false) }
+
+// AddWriting is Add for a caller that writes the entries to the shared
+// store itself at once: until it hands them to Drained (stored) or Release
+// (not stored), Unclaimed leaves them out, so the background drain does
+// not write them a second time meanwhile.
+func (o *Outbox) AddWriting(entries ...Entry) error { return o.add(entries, true) }
+
+// Release ends AddWriting's claim on entries the shared store did not
+// take: Unclaimed returns them again, for the drain to write.
+func (o *Outbox) Release(entries ...Entry) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.release(entries)
+}
+
+// release ends the claims on entries (those still claimed as they are).
+// o.mu is held.
+func (o *Outbox) release(entries []Entry) {
+	for _, e := range entries {
+		if w, ok := o.writing[e.Key]; ok && sameKept(w, e) {
+			delete(o.writing, e.Key)
+		}
+	}
+}
+
+func (o *Outbox) add(entries []Entry, writing bool) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -177,21 +210,36 @@ func (o *Outbox) Add(entries ...Entry) error {
 	for _, k := range again {
 		delete(o.stored, k)
 	}
+	if writing {
+		for _, e := range entries {
+			o.writing[e.Key] = e
+		}
+	}
 	o.pending.Put(merged...)
 	o.n.Add(int64(added))
 	return nil
 }
 
 // Pending returns every entry the outbox holds.
-func (o *Outbox) Pending() []Entry {
+func (o *Outbox) Pending() []Entry { return o.pendingEntries(false) }
+
+// Unclaimed returns the entries the outbox holds that no caller of
+// AddWriting is writing to the shared store: what the drain writes.
+func (o *Outbox) Unclaimed() []Entry { return o.pendingEntries(true) }
+
+func (o *Outbox) pendingEntries(unclaimed bool) []Entry {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var out []Entry
 	_ = o.file.View(func(tx EntryTx) error {
 		return tx.ForEach(func(e Entry) error {
-			if _, stored := o.stored[e.Key]; !stored {
-				out = append(out, e)
+			if _, stored := o.stored[e.Key]; stored {
+				return nil
 			}
+			if w, ok := o.writing[e.Key]; unclaimed && ok && sameKept(w, e) {
+				return nil
+			}
+			out = append(out, e)
 			return nil
 		})
 	})
@@ -203,6 +251,7 @@ func (o *Outbox) Pending() []Entry {
 // that is stored too). When the file cannot be changed (a full disk), it
 // fails, but the entries are no longer pending all the same (not handed
 // to the store again): RetryDelete deletes them from the file later.
+// It ends AddWriting's claim on them.
 func (o *Outbox) Drained(entries ...Entry) error {
 	return o.remove(entries, true)
 }
@@ -265,6 +314,9 @@ func (o *Outbox) remove(entries []Entry, sameOnly bool) error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if sameOnly {
+		defer o.release(entries)
+	}
 	var gone []Key // pending entries deleted
 	var wasStored []Key
 	err := o.update(func(tx EntryTx) error {

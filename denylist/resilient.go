@@ -290,7 +290,7 @@ func (r *Resilient) RevokeConfirmed(ctx context.Context, entries ...Entry) error
 	if ob == nil {
 		return r.Revoke(ctx, entries...)
 	}
-	if addErr := ob.Add(entries...); addErr != nil {
+	if addErr := ob.AddWriting(entries...); addErr != nil {
 		if errors.Is(addErr, ErrOutboxFull) {
 			r.outboxFull.Add(1)
 		}
@@ -304,6 +304,7 @@ func (r *Resilient) RevokeConfirmed(ctx context.Context, entries ...Entry) error
 	if err := r.Revoke(ctx, entries...); err != nil {
 		r.logger.Warn("confirmed revocation kept in the local outbox: the store did not take it; retrying in the background",
 			zap.String("store", r.o.Where), zap.Int("entries", len(entries)), zap.Int("outbox_pending", ob.Len()), zap.Error(err))
+		ob.Release(entries...)
 		r.wake()
 		r.revoked.listeners.Notify(entries) // enforced from the outbox
 		return nil
@@ -599,7 +600,7 @@ func (r *Resilient) awaitReachable(ctx context.Context) bool {
 func (r *Resilient) drain(ctx context.Context, ob *Outbox) error {
 	now := time.Now().Unix()
 	var live, dead []Entry
-	for _, e := range ob.Pending() {
+	for _, e := range ob.Unclaimed() { // not those RevokeConfirmed is writing
 		if e.Live(now) {
 			live = append(live, e)
 		} else {

@@ -137,14 +137,41 @@ func anchors(t *testing.T, file string) map[string]bool {
 }
 
 // linkedFiles are the Markdown files whose links must resolve: the README,
-// CONTRIBUTING.md, examples/ and docs/.
+// CONTRIBUTING.md, examples/, docs/ and CHANGELOG.md.
 func linkedFiles(t *testing.T) (string, []string) {
 	t.Helper()
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return root, docFiles(t, root)
+	return root, append(docFiles(t, root), filepath.Join(root, "CHANGELOG.md"))
+}
+
+// namedSection matches a section named in prose rather than linked:
+// README "Sizing", docs/operations.md "Layouts".
+var namedSection = regexp.MustCompile(`\b(README|CONTRIBUTING|docs/[\w./-]+\.md)(?:\.md)? "([^"]+)"`)
+
+// TestChangelogNamesSectionsThatExist: a section the changelog names in
+// prose (README "Sizing") is a heading of that file. The 0.2.0 entries
+// named README sections that had moved to docs/; they are links now, which
+// TestDocsLinksResolve checks.
+func TestChangelogNamesSectionsThatExist(t *testing.T) {
+	root, _ := linkedFiles(t)
+	lines, err := proseLines(t, filepath.Join(root, "CHANGELOG.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range lines {
+		for _, m := range namedSection.FindAllStringSubmatch(l, -1) {
+			file := m[1]
+			if !strings.HasSuffix(file, ".md") {
+				file += ".md"
+			}
+			if !anchors(t, filepath.Join(root, filepath.FromSlash(file)))[githubSlug(m[2])] {
+				t.Errorf("CHANGELOG.md:%d: %s has no section %q: link the page it moved to", i+1, file, m[2])
+			}
+		}
+	}
 }
 
 // TestDocsLinksResolve: every relative link of README.md, CONTRIBUTING.md,
