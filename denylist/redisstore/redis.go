@@ -193,15 +193,11 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 		logger:    o.Logger,
 		now:       now,
 		realClock: now == nil,
-		parts:     redisPartitions(o.KeyPrefix, o.Partitions),
 	}
 	if s.realClock {
 		s.now = time.Now
 	}
-	s.partOf = make(map[string]int, len(s.parts))
-	for i := range s.parts {
-		s.partOf[s.parts[i].eventsKey] = i
-	}
+	s.setPartitions(max(o.Partitions, 1)) // until resolvePartitions reads the prefix's count
 	uo := o.universalOptions()
 	uo.OnConnect = func(context.Context, *redis.Conn) error {
 		s.newConn.Store(true)
@@ -210,7 +206,6 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 	s.client = o.newClient(uo)
 	s.settle = DefaultMirrorSettle
 	s.guarded = !o.Mirrored()
-	s.direct.epochs = make([]atomic.Pointer[string], len(s.parts))
 	switch {
 	case o.Cluster:
 		s.topology = "cluster"
@@ -236,7 +231,10 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 	}
 	lctx, cancel := context.WithTimeout(ctx, o.DialTimeout+o.ReadTimeout)
 	s.autoLayout = o.Layout == ""
-	err = s.resolveLayout(lctx)
+	err = s.resolvePartitions(lctx)
+	if err == nil {
+		err = s.resolveLayout(lctx)
+	}
 	cancel()
 	if err != nil {
 		s.client.Close()
