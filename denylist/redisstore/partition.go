@@ -101,6 +101,15 @@ func redisPartitions(prefix string, n int) []redisPartition {
 	return ps
 }
 
+// streamMaxLen is the approximate bound of each partition's events
+// stream: RedisOptions.StreamMaxLen shared by the partitions (at least
+// 10000 each, or StreamMaxLen when less), so that the streams of 24
+// partitions keep about as many events as one stream, not 24 times as
+// many (a mirror that falls further behind a stream reloads).
+func (s *RedisStore) streamMaxLen() int64 {
+	return max(s.opts.StreamMaxLen/int64(len(s.parts)), min(s.opts.StreamMaxLen, 10_000))
+}
+
 // partitionsKey names the key prefix's partition count marker: in the
 // slot of "{prefix}", beside the layout marker.
 func (s *RedisStore) partitionsKey() string { return "{" + s.opts.KeyPrefix + "}:partitions" }
@@ -153,6 +162,10 @@ func (s *RedisStore) resolvePartitions(ctx context.Context) error {
 		return fmt.Errorf("redis partitions %d: key prefix %q is spread over %d partitions (%s), which every instance of it uses: remove \"partitions %d\" (an instance without it follows the prefix), or give this instance a key_prefix of its own", s.opts.Partitions, s.opts.KeyPrefix, n, key, s.opts.Partitions)
 	}
 	s.setPartitions(n)
+	if n == 1 && s.opts.Cluster && s.opts.Partitions == 0 {
+		s.logger.Warn("token_revocation: the redis key prefix is on one partition (written by an earlier release): one primary of the cluster holds the whole denylist; a new key_prefix is spread over "+strconv.Itoa(DefaultClusterPartitions)+" partitions, every primary's share",
+			zap.String("key_prefix", s.opts.KeyPrefix), zap.String("marker", key))
+	}
 	return nil
 }
 

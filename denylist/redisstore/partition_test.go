@@ -401,3 +401,23 @@ func TestRedisDefaultPartitions(t *testing.T) {
 		t.Fatalf("a standalone server: %d partitions, want 1", one.Partitions())
 	}
 }
+
+// TestStreamMaxLenShared: the partitions share StreamMaxLen, so that 24
+// streams keep about as many events as one, with a floor per stream.
+func TestStreamMaxLenShared(t *testing.T) {
+	for _, c := range []struct {
+		max   int64
+		parts int
+		want  int64
+	}{
+		{DefaultRedisStreamMaxLen, 1, DefaultRedisStreamMaxLen},
+		{DefaultRedisStreamMaxLen, DefaultClusterPartitions, DefaultRedisStreamMaxLen / DefaultClusterPartitions},
+		{DefaultRedisStreamMaxLen, 256, 10_000},
+		{10, 4, 10},
+	} {
+		s := &RedisStore{opts: RedisOptions{StreamMaxLen: c.max}, parts: make([]redisPartition, c.parts)}
+		if got := s.streamMaxLen(); got != c.want {
+			t.Errorf("StreamMaxLen %d over %d partitions: %d per stream, want %d", c.max, c.parts, got, c.want)
+		}
+	}
+}

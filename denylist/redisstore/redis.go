@@ -415,7 +415,7 @@ func (s *RedisStore) Revoke(ctx context.Context, entries ...denylist.Entry) erro
 					return s.revokeCompact(ctx, c, p, s.compactMode(), batch)
 				}
 				args := make([]any, 0, 1+3*len(batch))
-				args = append(args, s.opts.StreamMaxLen)
+				args = append(args, s.streamMaxLen())
 				for _, e := range batch {
 					args = append(args, e.Key.String(), e.Expires, e.Cutoff)
 				}
@@ -486,7 +486,7 @@ func (s *RedisStore) Unrevoke(ctx context.Context, keys ...denylist.Key) error {
 				continue
 			}
 			args := make([]any, 0, 1+len(batch))
-			args = append(args, s.opts.StreamMaxLen)
+			args = append(args, s.streamMaxLen())
 			for _, k := range batch {
 				args = append(args, k.String())
 			}

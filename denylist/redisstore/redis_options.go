@@ -193,7 +193,8 @@ type RedisOptions struct {
 	// max_staleness. Default: 100ms (DefaultRedisFailTimeout).
 	FailTimeout time.Duration `json:"fail_timeout,omitempty"`
 
-	// StreamMaxLen bounds the revocation event stream (approximately).
+	// StreamMaxLen bounds the revocation event streams (approximately),
+	// shared by the partitions (at least 10000 each).
 	// Default: DefaultRedisStreamMaxLen. Not part of the JSON config.
 	StreamMaxLen int64 `json:"-"`
 
