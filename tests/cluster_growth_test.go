@@ -99,14 +99,28 @@ func TestClusterGrowth(t *testing.T) {
 		t.Errorf("%d revoked tokens answered 2xx after a 401 (un-revoked) while the cluster changed, e.g. %s", len(v), v[0])
 	}
 	for _, c := range []*Caddy{a, b, c} {
-		if lost := allRejected(t, c.URL, toks); len(lost) > 0 {
+		// allRejected's 3 s of polling are spent on the first pass of
+		// tens of thousands: what it did not see rejected (a 503 of a
+		// loaded machine, fail closed) is asked again, with its own.
+		lost := allRejected(t, c.URL, toks)
+		if len(lost) > 0 {
+			t.Logf("%d not answered 401 by %s in the first pass, e.g. %s: asked again", len(lost), c.URL(""), lost[0])
+			again := make([]string, len(lost))
+			for i, l := range lost {
+				again[i], _, _ = strings.Cut(l, " ")
+			}
+			lost = allRejected(t, c.URL, again)
+		}
+		if len(lost) > 0 {
 			t.Errorf("%d of %d revocations answered 200 are not enforced by %s at the end (lost), e.g. %s", len(lost), len(toks), c.URL(""), lost[0])
 		}
 	}
 	if res := get(t, a.URL("/api"), "Authorization: Bearer never-revoked"); res.Status != http.StatusOK {
 		t.Errorf("a token never revoked: %d, want 200", res.Status)
 	}
-	t.Logf("%d revocations acknowledged, 0 lost, %d checks, 0 un-revoked", len(toks), ck.count())
+	if !t.Failed() {
+		t.Logf("%d revocations acknowledged, 0 lost, %d checks, 0 un-revoked", len(toks), ck.count())
+	}
 }
 
 // spread checks that every primary holds partitions of the default key
