@@ -52,7 +52,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        write_timeout <duration>
 //	        pool_size <n>
 //	        key_prefix <prefix>
-//	        partitions <n>              # hash slots the denylist spreads over (Cluster: a multiple of the primaries); default 1
+//	        partitions <n>              # hash slots the denylist spreads over; default: the prefix's, 24 for a new one on a Cluster, else 1
 //	        layout compact|upgrade|legacy  # default: the key prefix's, recorded in Redis: compact when new; upgrade (with a warning naming migrate-layout) on one an earlier release wrote
 //	        capacity <n>                # live revocations the compact layout is sized for; default 1000000
 //	        eviction_policy warn|refuse

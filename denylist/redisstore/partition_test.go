@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,8 @@ import (
 
 // TestPartitionTags: one partition keeps the layout of earlier releases;
 // with P partitions, partition i's tag hashes (as Redis itself computes
-// it: CLUSTER KEYSLOT) into the i-th of P equal slot ranges.
+// it: CLUSTER KEYSLOT) into the middle half of the i-th of P equal slot
+// ranges.
 func TestPartitionTags(t *testing.T) {
 	if ps := redisPartitions("trv", 1); len(ps) != 1 || ps[0].entriesKey != "{trv}:entries" || ps[0].epochKey() != "{trv}:epoch" {
 		t.Fatalf("one partition: %+v", ps)
@@ -25,14 +27,18 @@ func TestPartitionTags(t *testing.T) {
 	srv := redistest.Start(t, "--cluster-enabled", "yes")
 	rc := srv.Client()
 	ctx := context.Background()
-	for _, n := range []int{2, 3, 6, 16, 64} {
+	for _, n := range []int{2, 3, 6, 16, DefaultClusterPartitions, 64, MaxRedisPartitions} {
 		seen := map[string]bool{}
 		for i, p := range redisPartitions("trv", n) {
 			slot, err := rc.ClusterKeySlot(ctx, p.entriesKey).Result()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if lo, hi := int64(i*clusterSlots/n), int64((i+1)*clusterSlots/n); slot < lo || slot >= hi {
+			lo, hi := int64(i*clusterSlots/n), int64((i+1)*clusterSlots/n)
+			if w := hi - lo; w >= 4 {
+				lo, hi = lo+w/4, hi-w/4 // the middle half, away from a primary's edge
+			}
+			if slot < lo || slot >= hi {
 				t.Errorf("%d partitions: partition %d (%s) in slot %d, want [%d, %d)", n, i, p.tag, slot, lo, hi)
 			}
 			if got := int64(crc16(strings.Trim(p.tag, "{}")) % clusterSlots); got != slot {
@@ -309,5 +315,114 @@ func TestRedisPartitionedCluster(t *testing.T) {
 	err := s.Revoke(cctx, manyEntries("down", 30)...)
 	if !errors.Is(err, denylist.ErrUnavailable) {
 		t.Fatalf("Revoke with a partition's primary down: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestRedisDefaultPartitions: with no partitions option, a new key prefix
+// on a 3-primary Cluster is spread over DefaultClusterPartitions, a third
+// of them on each primary, which then holds at least a quarter of the
+// denylist (issue 26); the count is recorded, so a second instance
+// without the option follows it and one with another count is refused. A
+// Cluster prefix an earlier release wrote (one partition, no marker) stays
+// on one partition, and a standalone server gets one.
+func TestRedisDefaultPartitions(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	ctx := context.Background()
+	clk := storetest.NewClock()
+	open := func(o RedisOptions) (*RedisStore, error) {
+		o.Addrs, o.Cluster = cl.Seeds(), true
+		s, err := openRedis(ctx, o, clk.Now, 0)
+		if err == nil {
+			t.Cleanup(func() { s.Close() })
+		}
+		return s, err
+	}
+	s, err := open(RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Partitions() != DefaultClusterPartitions || s.Layout() != LayoutCompact {
+		t.Fatalf("a new prefix on a cluster: %d partitions, layout %s; want %d, compact", s.Partitions(), s.Layout(), DefaultClusterPartitions)
+	}
+	if v := cl.Client(t).Get(ctx, "{trv}:partitions").Val(); v != strconv.Itoa(DefaultClusterPartitions) {
+		t.Fatalf("{trv}:partitions = %q, want %d", v, DefaultClusterPartitions)
+	}
+	const total = 4800
+	storetest.MustRevoke(t, s, manyEntries("d", total)...)
+	// Each partition's compact count, read from the primary that serves
+	// it (the others answer MOVED).
+	held, parts := make([]int, len(cl.Primaries)), make([]int, len(cl.Primaries))
+	for i := range s.parts {
+		for j, p := range cl.Primaries {
+			if n, err := p.Client().Get(ctx, s.parts[i].countKey()).Int(); err == nil {
+				held[j] += n
+				parts[j]++
+			}
+		}
+	}
+	sum := 0
+	for j := range held {
+		sum += held[j]
+		if held[j] < total/4 || parts[j] != DefaultClusterPartitions/3 {
+			t.Errorf("primary %d holds %d of %d revocations in %d partitions; want at least a quarter, in %d", j, held[j], total, parts[j], DefaultClusterPartitions/3)
+		}
+	}
+	if sum != total {
+		t.Fatalf("the primaries hold %d revocations, want %d", sum, total)
+	}
+	t.Logf("revocations per primary: %v, partitions per primary: %v", held, parts)
+
+	if b, err := open(RedisOptions{}); err != nil || b.Partitions() != DefaultClusterPartitions {
+		t.Fatalf("a second instance: %v, want %d partitions", err, DefaultClusterPartitions)
+	} else if _, ok := storetest.MustGet(t, b, manyEntries("d", 1)[0].Key); !ok {
+		t.Fatal("a second instance does not see the first's revocation")
+	}
+	if _, err := open(RedisOptions{Partitions: 3}); err == nil || !strings.Contains(err.Error(), "partitions 3") || !strings.Contains(err.Error(), "spread over 24 partitions") {
+		t.Fatalf("an instance given partitions 3 on a prefix of 24: %v, want a refusal that says both", err)
+	}
+
+	// An earlier release's prefix: one partition under "{old}", no marker.
+	old, err := open(RedisOptions{KeyPrefix: "old", Partitions: 1, Layout: LayoutLegacy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustRevoke(t, old, manyEntries("o", 10)...)
+	if err := cl.Client(t).Del(ctx, "{old}:partitions", "{old}:layout").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := open(RedisOptions{KeyPrefix: "old"}); err != nil || s.Partitions() != 1 {
+		t.Fatalf("a prefix of an earlier release on a cluster: %v, want it on its one partition", err)
+	} else if _, ok := storetest.MustGet(t, s, manyEntries("o", 1)[0].Key); !ok {
+		t.Fatal("an earlier release's revocation is not seen")
+	}
+
+	srv := redistest.Start(t)
+	one, err := openRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	if one.Partitions() != 1 {
+		t.Fatalf("a standalone server: %d partitions, want 1", one.Partitions())
+	}
+}
+
+// TestStreamMaxLenShared: the partitions share StreamMaxLen, so that 24
+// streams keep about as many events as one, with a floor per stream.
+func TestStreamMaxLenShared(t *testing.T) {
+	for _, c := range []struct {
+		max   int64
+		parts int
+		want  int64
+	}{
+		{DefaultRedisStreamMaxLen, 1, DefaultRedisStreamMaxLen},
+		{DefaultRedisStreamMaxLen, DefaultClusterPartitions, DefaultRedisStreamMaxLen / DefaultClusterPartitions},
+		{DefaultRedisStreamMaxLen, 256, 10_000},
+		{10, 4, 10},
+	} {
+		s := &RedisStore{opts: RedisOptions{StreamMaxLen: c.max}, parts: make([]redisPartition, c.parts)}
+		if got := s.streamMaxLen(); got != c.want {
+			t.Errorf("StreamMaxLen %d over %d partitions: %d per stream, want %d", c.max, c.parts, got, c.want)
+		}
 	}
 }

@@ -194,15 +194,11 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 		logger:    o.Logger,
 		now:       now,
 		realClock: now == nil,
-		parts:     redisPartitions(o.KeyPrefix, o.Partitions),
 	}
 	if s.realClock {
 		s.now = time.Now
 	}
-	s.partOf = make(map[string]int, len(s.parts))
-	for i := range s.parts {
-		s.partOf[s.parts[i].eventsKey] = i
-	}
+	s.setPartitions(max(o.Partitions, 1)) // until resolvePartitions reads the prefix's count
 	uo := o.universalOptions()
 	uo.OnConnect = func(context.Context, *redis.Conn) error {
 		s.newConn.Store(true)
@@ -211,10 +207,6 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 	s.client = o.newClient(uo)
 	s.settle = DefaultMirrorSettle
 	s.guarded = !o.Mirrored()
-	s.direct.epochs = make([]atomic.Pointer[string], len(s.parts))
-	// Partitions on several cluster nodes: one silent node must not fail
-	// the checks the others answer.
-	s.breaker.off = o.Cluster && len(s.parts) > 1
 	switch {
 	case o.Cluster:
 		s.topology = "cluster"
@@ -240,7 +232,10 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 	}
 	lctx, cancel := context.WithTimeout(ctx, o.DialTimeout+o.ReadTimeout)
 	s.autoLayout = o.Layout == ""
-	err = s.resolveLayout(lctx)
+	err = s.resolvePartitions(lctx)
+	if err == nil {
+		err = s.resolveLayout(lctx)
+	}
 	cancel()
 	if err != nil {
 		s.client.Close()
@@ -425,7 +420,7 @@ func (s *RedisStore) Revoke(ctx context.Context, entries ...denylist.Entry) erro
 					return s.revokeCompact(ctx, c, p, s.compactMode(), batch)
 				}
 				args := make([]any, 0, 1+3*len(batch))
-				args = append(args, s.opts.StreamMaxLen)
+				args = append(args, s.streamMaxLen())
 				for _, e := range batch {
 					args = append(args, e.Key.String(), e.Expires, e.Cutoff)
 				}
@@ -496,7 +491,7 @@ func (s *RedisStore) Unrevoke(ctx context.Context, keys ...denylist.Key) error {
 				continue
 			}
 			args := make([]any, 0, 1+len(batch))
-			args = append(args, s.opts.StreamMaxLen)
+			args = append(args, s.streamMaxLen())
 			for _, k := range batch {
 				args = append(args, k.String())
 			}

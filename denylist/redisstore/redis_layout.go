@@ -254,7 +254,7 @@ return n
 func compactBatch[T any](s *RedisStore, p *redisPartition, mode string, items []T, digest func(*T) *denylist.Digest, argsOf func([]any, *T) []any) (keys []string, args []any) {
 	keys = []string{p.entriesKey, p.expiryKey, p.eventsKey, p.countKey()}
 	pos := map[int]int{}
-	args = []any{s.opts.StreamMaxLen, mode}
+	args = []any{s.streamMaxLen(), mode}
 	for i := range items {
 		b := bucketOf(digest(&items[i]), p.buckets)
 		k, ok := pos[b]

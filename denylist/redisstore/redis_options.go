@@ -111,8 +111,14 @@ type RedisOptions struct {
 	// (denylist/redisstore/partition.go), each its own cluster hash slot, entries,
 	// expiry and event stream: on a Redis Cluster, a multiple of the
 	// number of primaries spreads memory and writes over all of them.
-	// Default: 1, the keys of earlier releases. Every instance of a key
-	// prefix must use the same number; changing it is a new prefix.
+	// Default: the count the key prefix's marker ("{prefix}:partitions")
+	// records, written by the first instance: on a Cluster, 24
+	// (DefaultClusterPartitions: every primary of a Cluster of up to 24
+	// gets a share, before and after it grows or shrinks), or 1 on a
+	// prefix an earlier release wrote there; 1 on a standalone server or
+	// Sentinel. A count given here must agree with the marker (it is
+	// written by the first instance of a new prefix; another count is
+	// refused at start: it would be a denylist of its own).
 	Partitions int `json:"partitions,omitempty"`
 
 	// Layout is how entries are stored (denylist/redisstore/redis_layout.go):
@@ -190,7 +196,8 @@ type RedisOptions struct {
 	// Default: 100ms (DefaultRedisFailTimeout).
 	FailTimeout time.Duration `json:"fail_timeout,omitempty"`
 
-	// StreamMaxLen bounds the revocation event stream (approximately).
+	// StreamMaxLen bounds the revocation event streams (approximately),
+	// shared by the partitions (at least 10000 each).
 	// Default: DefaultRedisStreamMaxLen. Not part of the JSON config.
 	StreamMaxLen int64 `json:"-"`
 
