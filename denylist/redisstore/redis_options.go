@@ -368,6 +368,8 @@ func (o RedisOptions) Validate() error {
 		return fmt.Errorf("token_revocation: redis db %d: want 0 or more", o.DB)
 	case o.Layout != "" && o.Layout != LayoutLegacy && o.Layout != LayoutUpgrade && o.Layout != LayoutCompact:
 		return fmt.Errorf("token_revocation: redis layout %q: want %s, %s or %s, or no layout (the key prefix's own, compact for a new one)", o.Layout, LayoutCompact, LayoutUpgrade, LayoutLegacy)
+	case o.Capacity < 0:
+		return fmt.Errorf("token_revocation: redis capacity %d: remove it (the compact layout grows and shrinks by itself; the option is ignored)", o.Capacity)
 	case o.Partitions < 0 || o.Partitions > MaxRedisPartitions:
 		return fmt.Errorf("token_revocation: redis partitions %d: want 1 to %d", o.Partitions, MaxRedisPartitions)
 	case o.PoolSize < 0:
