@@ -250,3 +250,39 @@ func TestCompactStaleReaders(t *testing.T) {
 	}
 	findAll(big, live, "a store that read the grown count")
 }
+
+// TestCompactGrowsOnCluster: three partitions of the compact layout on a
+// 3-primary Cluster grow their buckets (each script writes the buckets it
+// picks in its partition's hash slot, each read is a transaction on the
+// slot's primary), and every entry is found by Check, List, LoadAll and a
+// mirror's load.
+func TestCompactGrowsOnCluster(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	ctx := context.Background()
+	s, err := openRedis(ctx, RedisOptions{Addrs: cl.Seeds(), Cluster: true, Partitions: 3, Layout: LayoutCompact, ReadTimeout: time.Minute, FailTimeout: time.Minute}, storetest.NewClock().Now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	es := manyEntries("cluster", 3000)
+	for i := 0; i < len(es); i += 500 {
+		storetest.MustRevoke(t, s, es[i:i+500]...)
+	}
+	for i := range s.parts {
+		if n := s.parts[i].buckets.load(); n < 16 {
+			t.Errorf("partition %d: %d buckets for about 1000 entries, want 16 or more", i, n)
+		}
+	}
+	for _, e := range es {
+		if m := storetest.MustCheck(t, s, storetest.NewQuery(0, e.Key)); !m.Revoked {
+			t.Fatalf("Check(%v) on the cluster: not revoked", e.Key)
+		}
+	}
+	if listed := listAll(t, s, 500); len(listed) != len(es) {
+		t.Fatalf("List: %d entries, want %d", len(listed), len(es))
+	}
+	m := openMirrorOf(t, s, nil)
+	if m.Len() != len(es) {
+		t.Fatalf("a mirror loaded %d entries, want %d", m.Len(), len(es))
+	}
+}
