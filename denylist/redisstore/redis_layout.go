@@ -77,8 +77,9 @@ const (
 	// merges before it returns (the purge loop and the next revocations
 	// go on from there).
 	resizeStepsPerCall = 1024
-	// staleRetries bounds how often a script refused for a stale bucket
-	// count is retried with the count read again.
+	// staleRetries bounds how often a read that found the bucket count
+	// changed reads again (with the buckets of bucketWindow counts
+	// around it, so a second read is almost always the last).
 	staleRetries = 20
 	// bucketsPerCall bounds the buckets one load pipeline or purge script
 	// reads.
