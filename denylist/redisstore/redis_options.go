@@ -134,9 +134,9 @@ type RedisOptions struct {
 	// builds and ignored: the compact layout's buckets follow the live
 	// revocations (one more per ~40 entries, one less as they expire), so
 	// there is nothing to size. An instance given it logs a warning
-	// saying to remove it.
-	//
-	// Deprecated: remove it; the compact layout sizes itself.
+	// saying to remove it; a negative one is refused. (Not marked
+	// Deprecated for the linters: the Caddyfile still parses it on
+	// purpose, to say so.)
 	Capacity int `json:"capacity,omitempty"`
 
 	// CheckMode says how a request's tokens are checked: "mirror"
