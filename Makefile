@@ -28,8 +28,11 @@ bench:
 # 10^6: about 3 minutes; 10^7: about 15 minutes and 5 GB of memory, most of
 # it the legacy layout's run; TRV_SCALE_ONLY=compact measures the compact
 # layout alone, 2 minutes). TRV_SCALE_ONLY picks sections: throughput,
-# layouts, memory (legacy), compact, cluster (compact over 3 partitions of
-# the cluster), propagation. Prints Markdown.
+# layouts, memory (legacy), compact, growth (the compact layout with no
+# sizing option filled to 10^3, 10^4, ... TRV_SCALE: Redis bytes per live
+# revocation at each, then shrunk back as all but 10^3 expire; 10^7: about
+# 20 minutes on a busy 2-core machine, 1 GB), cluster (compact over 3
+# partitions of the cluster), propagation. Prints Markdown.
 TRV_SCALE ?= 1000000
 TRV_SCALE_ONLY ?=
 bench-scale:

@@ -54,7 +54,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        key_prefix <prefix>
 //	        partitions <n>              # hash slots the denylist spreads over; default: the prefix's, 24 for a new one on a Cluster, else 1
 //	        layout compact|upgrade|legacy  # default: the key prefix's, recorded in Redis: compact when new; upgrade (with a warning naming migrate-layout) on one an earlier release wrote
-//	        capacity <n>                # live revocations the compact layout is sized for; default 1000000
+//	        capacity <n>                # deprecated, ignored: the compact layout grows and shrinks by itself
 //	        eviction_policy warn|refuse
 //	        check_mode mirror|direct    # default: mirror (in-memory copy, fed by Redis)
 //	        max_staleness <duration>    # mirror: past it, checks ask Redis (default: 1s)

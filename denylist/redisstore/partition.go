@@ -71,8 +71,8 @@ const MaxRedisPartitions = 256
 type redisPartition struct {
 	tag                              string // "{...}"
 	entriesKey, expiryKey, eventsKey string
-	keys                             []string // entries, expiry, events
-	buckets                          int      // compact layout's bucket hashes (redis_layout.go)
+	keys                             []string     // entries, expiry, events
+	buckets                          *bucketState // compact layout's bucket count, as last read (redis_layout.go)
 }
 
 func newRedisPartition(tag string) redisPartition {
@@ -81,6 +81,7 @@ func newRedisPartition(tag string) redisPartition {
 		entriesKey: tag + ":entries",
 		expiryKey:  tag + ":expiry",
 		eventsKey:  tag + ":events",
+		buckets:    new(bucketState),
 	}
 	p.keys = []string{p.entriesKey, p.expiryKey, p.eventsKey}
 	return p
@@ -314,7 +315,7 @@ func (s *RedisStore) parseListCursor(str string) (c listCursor, err error) {
 	}
 	p, err1 := strconv.Atoi(ps)
 	cur, err2 := strconv.ParseUint(cs, 10, 64)
-	if err1 != nil || err2 != nil || p < 0 || p >= len(s.parts) || (c.bucket && cur >= uint64(s.parts[p].buckets)) {
+	if err1 != nil || err2 != nil || p < 0 || p >= len(s.parts) || (c.bucket && !validClassCursor(cur)) {
 		return c, fmt.Errorf("cursor: malformed %q", str)
 	}
 	c.p, c.cur = p, cur

@@ -232,6 +232,10 @@ func openRedis(ctx context.Context, o RedisOptions, now func() time.Time, purgeE
 	}
 	lctx, cancel := context.WithTimeout(ctx, o.DialTimeout+o.ReadTimeout)
 	s.autoLayout = o.Layout == ""
+	if o.Capacity != 0 {
+		s.logger.Warn("token_revocation: redis capacity is ignored: the compact layout's buckets grow and shrink with the revocations; remove the option",
+			zap.Int("capacity", o.Capacity))
+	}
 	err = s.resolvePartitions(lctx)
 	if err == nil {
 		err = s.resolveLayout(lctx)
@@ -650,9 +654,10 @@ func (s *RedisStore) readStored(e denylist.Entry, err error) (denylist.Entry, bo
 }
 
 // List implements Store, partition after partition: its legacy hash with
-// HSCAN, then (compact layout) its bucket hashes. The cursor is HSCAN's
-// (with several partitions or buckets, preceded by the partition's number
-// and a dot; a bucket's number after "b"). A page may hold somewhat more
+// HSCAN, then (compact layout) its bucket hashes, by classes of hashes
+// (readClasses). The cursor is HSCAN's (with several partitions or
+// buckets, preceded by the partition's number and a dot; a class cursor
+// after "b", classCursor). A page may hold somewhat more
 // or fewer than limit entries (HSCAN's COUNT is a hint); an entry present
 // during the whole listing is returned at least once, and exactly once
 // unless its hash is resized meanwhile.
@@ -670,17 +675,8 @@ func (s *RedisStore) List(ctx context.Context, cursor string, limit int) ([]deny
 		p := &s.parts[c.p]
 		var next uint64
 		if c.bucket {
-			kv, err := s.client.HGetAll(ctx, p.bucketKey(int(c.cur))).Result()
-			if err != nil {
+			if out, next, err = s.listCompact(ctx, p, c.cur, limit, now, out); err != nil {
 				return nil, "", s.unavailable(err)
-			}
-			for f, v := range kv {
-				if e, ok := s.readStored(parseCompact(f, v)); ok && e.Live(now) {
-					out = append(out, e)
-				}
-			}
-			if next = c.cur + 1; next == uint64(p.buckets) {
-				next = 0
 			}
 		} else {
 			kv, n, err := s.client.HScan(ctx, p.entriesKey, c.cur, "", int64(limit-len(out))).Result()

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/redis/go-redis/v9"
@@ -26,18 +28,29 @@ import (
 // whose first byte is the kind) and an 8-byte value (expires and cut-off,
 // two big-endian uint32 Unix seconds, the mirror's own packing) in one of
 // a partition's bucket hashes "{tag}:c:<n>", picked by the digest. A
-// bucket holds about 64 entries at the sized capacity, few enough for
+// bucket holds 10 to 40 entries on average (80 at most, on average, in
+// the buckets a round of splits has not reached yet), few enough for
 // Redis to keep it a listpack (hash-max-listpack-entries, 128 by default):
 // no per-entry allocation, no dictionary entry. There is no expiry set:
 // the purge walks the buckets, a slice of them per run. Events are two
 // fields, "a" (field and value, 24 bytes) or "d" (the field). About 75
-// bytes per live revocation at 10^6, stream included (make bench-scale).
+// bytes per live revocation from 10^3 to 10^6, stream included, less
+// past the stream's cap (make bench-scale, section growth).
 //
-// The bucket count is fixed when a partition is first written in the
-// compact layout ("{tag}:c:buckets", from RedisOptions.Capacity), so that
-// every instance picks the same bucket for a digest; a deployment that
-// outgrows it keeps working (buckets past 128 entries become hash tables,
-// ~90 bytes per entry) and is resized by migrating to a new key prefix.
+// The bucket count follows the entries, with no sizing option (linear
+// hashing): a partition starts with one bucket, and its count n
+// ("{tag}:c:buckets") goes up by one each time the partition holds more
+// than growAbove entries per bucket on average, and down by one below
+// shrinkBelow. A step splits bucket n-2^l into itself and bucket n (or
+// merges bucket n-1 back), in one script (resizeScript) that checks the
+// n it was given and writes the new count, so instances racing to take
+// it take it once. A script that writes entries picks their buckets
+// itself, for the count it reads (bucketLua); a read reads the count in
+// the same transaction (MULTI) as the buckets, and again, with the
+// buckets of the counts around it, when it changed since last read
+// (bucketWindow). So an entry present throughout is found by every read,
+// whatever splits and merges other instances make meanwhile: nothing is
+// ever un-revoked by a resize.
 const (
 	// LayoutLegacy is the layout of every release before the compact one
 	// (0.1 and 0.2).
@@ -50,13 +63,24 @@ const (
 	LayoutCompact = "compact"
 )
 
-// DefaultRedisCapacity is the number of live revocations the compact
-// layout's buckets are sized for when RedisOptions.Capacity is 0.
-const DefaultRedisCapacity = 1_000_000
-
 const (
-	// bucketFill is how many entries a bucket holds at capacity.
-	bucketFill = 64
+	// growAbove is the average number of entries per bucket above which
+	// a partition gains a bucket. The buckets not yet split in a round of
+	// linear hashing hold up to twice the average: 80 on average, under
+	// hash-max-listpack-entries (128) by four standard deviations.
+	growAbove = 40
+	// shrinkBelow is the average below which a partition loses a bucket
+	// (a quarter of growAbove: a count going up and down by a few never
+	// splits and merges the same bucket back and forth).
+	shrinkBelow = 10
+	// resizeStepsPerCall bounds the buckets one resize call splits or
+	// merges before it returns (the purge loop and the next revocations
+	// go on from there).
+	resizeStepsPerCall = 1024
+	// staleRetries bounds how often a read that found the bucket count
+	// changed reads again (with the buckets of bucketWindow counts
+	// around it, so a second read is almost always the last).
+	staleRetries = 20
 	// bucketsPerCall bounds the buckets one load pipeline or purge script
 	// reads.
 	bucketsPerCall = 256
@@ -76,13 +100,6 @@ func (s *RedisStore) writesLegacy() bool  { return s.opts.Layout != LayoutCompac
 func (s *RedisStore) writesCompact() bool { return s.opts.Layout != LayoutLegacy }
 func (s *RedisStore) readsCompact() bool  { return s.opts.Layout != LayoutLegacy }
 
-// bucketCount returns the number of buckets per partition for capacity
-// live revocations over n partitions: a power of two, at least 16.
-func bucketCount(capacity, n int) int {
-	per := max(capacity/max(n, 1)/bucketFill, 16)
-	return 1 << bits.Len(uint(per-1))
-}
-
 // bucketsKey holds a partition's bucket count.
 func (p *redisPartition) bucketsKey() string { return p.tag + ":c:buckets" }
 
@@ -92,10 +109,72 @@ func (p *redisPartition) countKey() string { return p.tag + ":c:count" }
 // bucketKey names bucket b of partition p.
 func (p *redisPartition) bucketKey(b int) string { return p.tag + ":c:" + strconv.Itoa(b) }
 
-// bucketOf returns the bucket of digest d among n: bytes 6-9 (the
-// partition takes 2-5, the mirror's shard byte 1).
+// bucketOf returns the bucket of digest d among n, by linear hashing of
+// h, its bytes 6-9 (the partition takes 2-5, the mirror's shard byte 1):
+// with 2^l <= n < 2^(l+1), h mod 2^l, or h mod 2^(l+1) for the buckets
+// below n-2^l, already split in this round. An entry in bucket b is where
+// bucketOf puts it for every n > b: a split or a merge moves only the
+// entries of the bucket it adds or removes.
 func bucketOf(d *denylist.Digest, n int) int {
-	return int(binary.BigEndian.Uint32(d[6:10]) % uint32(n))
+	return linearBucket(digestHash(d), n)
+}
+
+// digestHash is the part of d that picks its bucket.
+func digestHash(d *denylist.Digest) uint32 { return binary.BigEndian.Uint32(d[6:10]) }
+
+// linearBucket is bucketOf for hash h.
+func linearBucket(h uint32, n int) int {
+	l := bits.Len(uint(n)) - 1
+	b := int(h & (1<<l - 1))
+	if b < n-1<<l {
+		b = int(uint64(h) & (1<<(l+1) - 1))
+	}
+	return b
+}
+
+// bucketState is a partition's bucket count as this instance last read
+// it (a read of buckets reads the count in the same transaction, and
+// reads again when it changed; a write picks its buckets in its script),
+// and the lock that has one goroutine of the instance resize the
+// partition at a time.
+type bucketState struct {
+	n        atomic.Int64
+	resizing sync.Mutex
+}
+
+func (b *bucketState) load() int   { return max(int(b.n.Load()), 1) }
+func (b *bucketState) store(n int) { b.n.Store(int64(n)) }
+
+// bucketWindow is how far from the count it last read a read that found
+// the count changed looks: it reads the buckets of every count in
+// [n-bucketWindow, n+bucketWindow] (two or three per hash), so that the
+// splits and merges of other instances during its round trip do not have
+// it read again.
+const bucketWindow = 64
+
+// bucketsBetween calls add with the bucket of hash h for every count in
+// [lo, hi] (and maybe a few more), a bucket possibly twice.
+func bucketsBetween(h uint64, lo, hi int, add func(int)) {
+	if lo == hi {
+		add(linearBucket(uint32(h), lo))
+		return
+	}
+	for l := bits.Len(uint(lo)) - 1; l < bits.Len(uint(hi)); l++ {
+		for _, b := range [2]int{int(h & (1<<l - 1)), int(h & (1<<(l+1) - 1))} {
+			if b < hi {
+				add(b)
+			}
+		}
+	}
+}
+
+// window returns the counts a read looks at after it read count n (try
+// 0: the count it knew; later tries, bucketWindow around the one read).
+func window(n, try int) (lo, hi int) {
+	if try == 0 {
+		return n, n
+	}
+	return max(1, n-bucketWindow), n + bucketWindow
 }
 
 // parseCompact decodes a compact field and value. A value that is not 8
@@ -119,17 +198,15 @@ func parseCompact(field, value string) (denylist.Entry, error) {
 	return e, nil
 }
 
-// loadBuckets reads the bucket counts of every partition, writing the
-// count for Capacity where there is none yet (the first writer wins): a
-// read first, so that a full Redis (noeviction) does not stop an instance
-// from starting.
+// loadBuckets reads the bucket count of every partition, writing 1 (a
+// partition's first bucket) where there is none yet: a read first, so
+// that a full Redis (noeviction) does not stop an instance from starting.
 func (s *RedisStore) loadBuckets(ctx context.Context) error {
-	want := bucketCount(s.opts.Capacity, len(s.parts))
 	for i := range s.parts {
 		p := &s.parts[i]
 		n, err := s.client.Get(ctx, p.bucketsKey()).Int()
 		if errors.Is(err, redis.Nil) { // written only when missing: a full redis refuses writes, not reads
-			if err = s.client.SetNX(ctx, p.bucketsKey(), want, 0).Err(); err != nil {
+			if err = s.client.SetNX(ctx, p.bucketsKey(), 1, 0).Err(); err != nil {
 				return s.unavailable(fmt.Errorf("writing the bucket count: %w", err))
 			}
 			n, err = s.client.Get(ctx, p.bucketsKey()).Int()
@@ -140,31 +217,52 @@ func (s *RedisStore) loadBuckets(ctx context.Context) error {
 		if n <= 0 {
 			return fmt.Errorf("redis: %s holds %d buckets: want a positive count", p.bucketsKey(), n)
 		}
-		p.buckets = n
+		p.buckets.store(n)
 	}
 	return nil
 }
 
+// bucketLua starts every script that writes entries: bucketOf in Lua,
+// for the bucket count KEYS[5] holds (missing: 1), read in the script so
+// that a split or merge never comes between picking a bucket and writing
+// it. A bucket's key is derived from KEYS[5] ("{tag}:c:buckets" ->
+// "{tag}:c:<n>"): not among KEYS, since which one is known only inside,
+// but in the same hash slot, which a Cluster's check of a script's keys
+// asks for.
+const bucketLua = `
+local nb = tonumber(redis.call('GET', KEYS[5]) or '1')
+local lvl = 1
+while lvl * 2 <= nb do lvl = lvl * 2 end
+local bprefix = string.sub(KEYS[5], 1, #KEYS[5] - 7)
+local function bucket(f)
+  local h = struct.unpack('>I4', f, 7)
+  local b = h % lvl
+  if b < nb - lvl then b = h % (2 * lvl) end
+  return bprefix .. b
+end
+`
+
 // compactRevokeScript merges entries into the compact layout (and, with
 // ARGV[2] "u", the legacy one too). KEYS: legacy entries hash, legacy
-// expiry set, events stream, compact count, then bucket hashes. ARGV[1]:
-// the stream's approximate maximum length; ARGV[2]: "c" (compact) or "u"
-// (upgrade: both, and a legacy event, which instances of earlier releases
-// read), or "m" (migrate: compact only, no event); then per entry: its
-// bucket's position in KEYS, its compact field, expires, cut-off and its
-// legacy field. The merged value (Entry.Merge of every stored copy and the
-// new one) is written to each layout written. It returns the number of
-// entries written.
+// expiry set, events stream, compact count, bucket count. ARGV[1]: the stream's approximate maximum length; ARGV[2]: "c"
+// (compact) or "u" (upgrade: both, and a legacy event, which instances of
+// earlier releases read), or "m" (migrate: compact only, no event); then
+// per entry: its compact field (whose bucket the script picks, bucketLua),
+// expires, cut-off and its legacy field. The merged value
+// (Entry.Merge of every stored copy and the new one) is written to each
+// layout written. It returns the number of entries written and the
+// partition's compact count.
 var compactRevokeScript = redis.NewScript(`
 if redis.replicate_commands then redis.replicate_commands() end
+` + bucketLua + `
 local mode = ARGV[2]
 local n = 0
-for i = 3, #ARGV, 5 do
-  local b = KEYS[tonumber(ARGV[i])]
-  local f = ARGV[i + 1]
-  local exp = tonumber(ARGV[i + 2])
-  local cut = tonumber(ARGV[i + 3])
-  local lf = ARGV[i + 4]
+for i = 3, #ARGV, 4 do
+  local f = ARGV[i]
+  local b = bucket(f)
+  local exp = tonumber(ARGV[i + 1])
+  local cut = tonumber(ARGV[i + 2])
+  local lf = ARGV[i + 3]
   local old = redis.call('HGET', b, f)
   if old and #old == 8 then
     local oe, oc = struct.unpack('>I4I4', old)
@@ -199,20 +297,21 @@ for i = 3, #ARGV, 5 do
   end
   n = n + 1
 end
-return n
+return {n, tonumber(redis.call('GET', KEYS[4]) or '0')}
 `)
 
 // compactUnrevokeScript removes entries from both layouts. KEYS as
-// compactRevokeScript; ARGV[1], ARGV[2] too ("u": a legacy event, "c": a
-// compact one); then per key: its bucket's position in KEYS, its compact
-// field and its legacy field. It returns the number of entries present.
+// compactRevokeScript; ARGV[1] and ARGV[2] ("u": a legacy event, "c": a
+// compact one) too; then per key: its compact field and its legacy field. It returns the number of
+// entries present and the partition's compact count.
 var compactUnrevokeScript = redis.NewScript(`
 if redis.replicate_commands then redis.replicate_commands() end
+` + bucketLua + `
 local n = 0
-for i = 3, #ARGV, 3 do
-  local f = ARGV[i + 1]
-  local lf = ARGV[i + 2]
-  local c = redis.call('HDEL', KEYS[tonumber(ARGV[i])], f)
+for i = 3, #ARGV, 2 do
+  local f = ARGV[i]
+  local lf = ARGV[i + 1]
+  local c = redis.call('HDEL', bucket(f), f)
   if c > 0 then redis.call('DECR', KEYS[4]) end
   local l = redis.call('HDEL', KEYS[1], lf)
   redis.call('ZREM', KEYS[2], lf)
@@ -223,12 +322,13 @@ for i = 3, #ARGV, 3 do
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[1], '*', 'd', f)
   end
 end
-return n
+return {n, tonumber(redis.call('GET', KEYS[4]) or '0')}
 `)
 
 // compactPurgeScript removes the entries of buckets KEYS[2..] expired at
 // ARGV[1]; a value it cannot read stays (see unreadableEntry). KEYS[1]:
-// the compact count. It returns how many it removed.
+// the compact count. It returns how many it removed. It reads no bucket
+// count: an entry it removes is expired wherever it is.
 var compactPurgeScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local n = 0
@@ -248,24 +348,133 @@ if n > 0 then redis.call('DECRBY', KEYS[1], n) end
 return n
 `)
 
-// compactBatch builds the KEYS and ARGV of a compact script for items of
-// partition p: per item, argsOf appends its arguments after its bucket's
-// position in KEYS.
-func compactBatch[T any](s *RedisStore, p *redisPartition, mode string, items []T, digest func(*T) *denylist.Digest, argsOf func([]any, *T) []any) (keys []string, args []any) {
-	keys = []string{p.entriesKey, p.expiryKey, p.eventsKey, p.countKey()}
-	pos := map[int]int{}
-	args = []any{s.streamMaxLen(), mode}
-	for i := range items {
-		b := bucketOf(digest(&items[i]), p.buckets)
-		k, ok := pos[b]
-		if !ok {
-			keys = append(keys, p.bucketKey(b))
-			k = len(keys)
-			pos[b] = k
-		}
-		args = argsOf(append(args, k), &items[i])
+// resizeScript adds or removes one bucket of a partition. KEYS: the bucket
+// count, the compact count, bucket lo and bucket hi. ARGV[1]: the bucket
+// count n the caller read; ARGV[2]: "g" (grow: hi is bucket n, lo the one
+// it splits, ARGV[4] the modulus 2^(l+1) whose remainder picks the entries
+// that move to hi) or "s" (shrink: hi is bucket n-1, merged into lo);
+// ARGV[3]: the average entries per bucket above which it grows (below
+// which it shrinks). It does nothing when n is stale or the count no
+// longer calls for the step (another instance took it), and returns the
+// bucket count and the compact count. The bucket split is written anew, so
+// a bucket grown past a listpack becomes one again. An entry already in
+// the bucket it moves to (a bucket left over from a lost count) is
+// merged with it, as Entry.Merge (a value that does not read wins: it
+// revokes all its key names).
+var resizeScript = redis.NewScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+local n = tonumber(redis.call('GET', KEYS[1]) or '1')
+local count = tonumber(redis.call('GET', KEYS[2]) or '0')
+if n ~= tonumber(ARGV[1]) then return {n, count} end
+local avg = tonumber(ARGV[3])
+local dups = 0
+local function put(key, kv)
+  for j = 1, #kv, 2 do
+    local f, v = kv[j], kv[j + 1]
+    if redis.call('HSETNX', key, f, v) == 0 then
+      dups = dups + 1
+      local old = redis.call('HGET', key, f)
+      if #old == 8 and #v == 8 then
+        local oe, oc = struct.unpack('>I4I4', old)
+        local ne, nc = struct.unpack('>I4I4', v)
+        redis.call('HSET', key, f, struct.pack('>I4I4', math.max(oe, ne), math.max(oc, nc)))
+      elseif #old == 8 then
+        redis.call('HSET', key, f, v)
+      end
+    end
+  end
+end
+local function hsetAll(key, kv)
+  for j = 1, #kv, 1000 do
+    redis.call('HSET', key, unpack(kv, j, math.min(j + 999, #kv)))
+  end
+end
+if ARGV[2] == 'g' then
+  if count <= n * avg then return {n, count} end
+  local m = tonumber(ARGV[4])
+  local kv = redis.call('HGETALL', KEYS[3])
+  local stay, move = {}, {}
+  for j = 1, #kv, 2 do
+    local t = stay
+    if #kv[j] == 16 and struct.unpack('>I4', kv[j], 7) % m == n then t = move end
+    t[#t + 1] = kv[j]
+    t[#t + 1] = kv[j + 1]
+  end
+  redis.call('DEL', KEYS[3])
+  hsetAll(KEYS[3], stay)
+  if redis.call('EXISTS', KEYS[4]) == 0 then hsetAll(KEYS[4], move) else put(KEYS[4], move) end
+  n = n + 1
+else
+  if n <= 1 or count >= n * avg then return {n, count} end
+  put(KEYS[3], redis.call('HGETALL', KEYS[4]))
+  redis.call('DEL', KEYS[4])
+  n = n - 1
+end
+redis.call('SET', KEYS[1], n)
+if dups > 0 then count = redis.call('DECRBY', KEYS[2], dups) end
+return {n, count}
+`)
+
+// resize splits or merges buckets of partition p, one resizeScript a step,
+// until its compact count (count, as last read, then as each step reads
+// it) is between shrinkBelow and growAbove entries per bucket, or
+// resizeStepsPerCall steps; nothing when another goroutine of s is
+// resizing p.
+func (s *RedisStore) resize(ctx context.Context, p *redisPartition, count int64) error {
+	if n := p.buckets.load(); count <= int64(n)*growAbove && (n == 1 || count >= int64(n)*shrinkBelow) {
+		return nil
 	}
-	return keys, args
+	if !p.buckets.resizing.TryLock() {
+		return nil // another goroutine is at it, and goes on until the count is right
+	}
+	defer p.buckets.resizing.Unlock()
+	for range resizeStepsPerCall {
+		n := p.buckets.load()
+		var args []any
+		var lo, hi int
+		switch {
+		case count > int64(n)*growAbove:
+			l := bits.Len(uint(n)) - 1
+			lo, hi = n-1<<l, n
+			args = []any{n, "g", growAbove, 1 << (l + 1)}
+		case n > 1 && count < int64(n)*shrinkBelow:
+			l := bits.Len(uint(n-1)) - 1
+			lo, hi = n-1-1<<l, n-1
+			args = []any{n, "s", shrinkBelow}
+		default:
+			return nil
+		}
+		res, err := resizeScript.Run(ctx, s.client, []string{p.bucketsKey(), p.countKey(), p.bucketKey(lo), p.bucketKey(hi)}, args...).Int64Slice()
+		if err != nil {
+			return s.unavailable(fmt.Errorf("resizing the buckets of %s: %w", p.tag, err))
+		}
+		if len(res) != 2 || res[0] <= 0 {
+			return fmt.Errorf("redis: resizing the buckets of %s: unexpected reply %v", p.tag, res)
+		}
+		p.buckets.store(int(res[0]))
+		count = res[1]
+	}
+	return nil
+}
+
+// runCompact runs a compact write script for partition p with the
+// arguments of items (argsOf appends an item's), and then resizes p when
+// the compact count it returns calls for it. It returns the script's
+// first result.
+func runCompact[T any](ctx context.Context, s *RedisStore, c redis.Scripter, p *redisPartition, script *redis.Script, mode string, items []T, argsOf func([]any, *T) []any) (int64, error) {
+	keys := []string{p.entriesKey, p.expiryKey, p.eventsKey, p.countKey(), p.bucketsKey()}
+	args := []any{s.streamMaxLen(), mode}
+	for i := range items {
+		args = argsOf(args, &items[i])
+	}
+	res, err := script.Run(ctx, c, keys, args...).Int64Slice()
+	if err != nil {
+		return 0, err
+	}
+	if len(res) != 2 {
+		return 0, fmt.Errorf("unexpected reply %v", res)
+	}
+	return res[0], s.resize(ctx, p, res[1])
 }
 
 // compactMode is the mode argument of the compact scripts for s's layout.
@@ -278,47 +487,107 @@ func (s *RedisStore) compactMode() string {
 
 // revokeCompact runs compactRevokeScript for a batch of partition p.
 func (s *RedisStore) revokeCompact(ctx context.Context, c redis.Scripter, p *redisPartition, mode string, batch []denylist.Entry) (int64, error) {
-	keys, args := compactBatch(s, p, mode, batch, func(e *denylist.Entry) *denylist.Digest { return &e.Digest },
-		func(a []any, e *denylist.Entry) []any {
-			return append(a, string(e.Digest[:]), denylist.ClampU32(e.Expires), denylist.ClampU32(e.Cutoff), e.Key.String())
-		})
-	return compactRevokeScript.Run(ctx, c, keys, args...).Int64()
+	return runCompact(ctx, s, c, p, compactRevokeScript, mode, batch, func(a []any, e *denylist.Entry) []any {
+		return append(a, string(e.Digest[:]), denylist.ClampU32(e.Expires), denylist.ClampU32(e.Cutoff), e.Key.String())
+	})
 }
 
 // unrevokeCompact runs compactUnrevokeScript for a batch of partition p.
 func (s *RedisStore) unrevokeCompact(ctx context.Context, p *redisPartition, batch []denylist.Key) error {
-	keys, args := compactBatch(s, p, s.compactMode(), batch, func(k *denylist.Key) *denylist.Digest { return &k.Digest },
-		func(a []any, k *denylist.Key) []any { return append(a, string(k.Digest[:]), k.String()) })
-	return compactUnrevokeScript.Run(ctx, s.client, keys, args...).Err()
+	_, err := runCompact(ctx, s, s.client, p, compactUnrevokeScript, s.compactMode(), batch, func(a []any, k *denylist.Key) []any {
+		return append(a, string(k.Digest[:]), k.String())
+	})
+	return err
 }
 
-// getCompact queues, on pipe, an HGET of every key's compact entry.
-func (s *RedisStore) getCompact(ctx context.Context, pipe redis.Pipeliner, keys []denylist.Key) []*redis.StringCmd {
-	cmds := make([]*redis.StringCmd, len(keys))
+// getCompact queues, on pipe (a transaction), an HGET of every key's
+// compact entry in each bucket of the counts window gives (try) and a GET
+// of the bucket count of each partition they fall in; the returned func,
+// called after the transaction ran, reports whether every count read was
+// in the window the buckets were picked for (storing the counts read).
+func (s *RedisStore) getCompact(ctx context.Context, pipe redis.Pipeliner, keys []denylist.Key, try int) ([][]*redis.StringCmd, func() bool) {
+	cmds := make([][]*redis.StringCmd, len(keys))
+	type read struct {
+		p      *redisPartition
+		lo, hi int
+		cmd    *redis.StringCmd
+	}
+	var counts []read
 	for i := range keys {
 		p := s.part(&keys[i].Digest)
-		cmds[i] = pipe.HGet(ctx, p.bucketKey(bucketOf(&keys[i].Digest, p.buckets)), string(keys[i].Digest[:]))
+		j := slices.IndexFunc(counts, func(r read) bool { return r.p == p })
+		if j < 0 {
+			lo, hi := window(p.buckets.load(), try)
+			counts = append(counts, read{p, lo, hi, pipe.Get(ctx, p.bucketsKey())})
+			j = len(counts) - 1
+		}
+		field := string(keys[i].Digest[:])
+		var seen []int
+		bucketsBetween(uint64(digestHash(&keys[i].Digest)), counts[j].lo, counts[j].hi, func(b int) {
+			if !slices.Contains(seen, b) {
+				seen = append(seen, b)
+				cmds[i] = append(cmds[i], pipe.HGet(ctx, p.bucketKey(b), field))
+			}
+		})
 	}
-	return cmds
+	return cmds, func() bool {
+		fresh := true
+		for _, r := range counts {
+			n := countRead(r.cmd)
+			r.p.buckets.store(n)
+			if n < r.lo || n > r.hi {
+				fresh = false
+			}
+		}
+		return fresh
+	}
+}
+
+// countRead is the bucket count a GET read (missing or unreadable: 1).
+func countRead(c *redis.StringCmd) int {
+	n, err := c.Int()
+	if err != nil || n <= 0 {
+		return 1
+	}
+	return n
 }
 
 // lookup returns the stored entry of each key (ok false where none), from
 // both layouts when s reads both, merged: one pipelined round trip (a
-// cluster client sends each node its share in parallel); whole is false
+// cluster client sends each node its share in parallel; with the compact
+// layout a transaction per hash slot, again should a bucket count have
+// changed since it was last read); whole is false
 // when a direct store found a partition's sentinel gone (queueLegacy).
 func (s *RedisStore) lookup(ctx context.Context, keys []denylist.Key) (_ []denylist.Entry, _ []bool, whole bool, _ error) {
 	fields := make([]string, len(keys))
 	for i := range keys {
 		fields[i] = keys[i].String()
 	}
-	pipe := s.client.Pipeline()
-	legacyVals := s.queueLegacy(ctx, pipe, keys, fields)
-	var compact []*redis.StringCmd
-	if s.readsCompact() {
-		compact = s.getCompact(ctx, pipe, keys)
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, nil, false, err
+	var legacyVals func() ([]any, bool)
+	var compact [][]*redis.StringCmd
+	for try := 0; ; try++ {
+		if !s.readsCompact() {
+			pipe := s.client.Pipeline()
+			legacyVals = s.queueLegacy(ctx, pipe, keys, fields)
+			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+				return nil, nil, false, err
+			}
+			break
+		}
+		// A transaction: the buckets read are those of the count read.
+		pipe := s.client.TxPipeline()
+		legacyVals = s.queueLegacy(ctx, pipe, keys, fields)
+		var fresh func() bool
+		compact, fresh = s.getCompact(ctx, pipe, keys, try)
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, nil, false, err
+		}
+		if fresh() {
+			break
+		}
+		if try == staleRetries {
+			return nil, nil, false, fmt.Errorf("the bucket count changed at each of %d reads", staleRetries)
+		}
 	}
 	legacy, whole := legacyVals()
 	out := make([]denylist.Entry, len(keys))
@@ -327,8 +596,11 @@ func (s *RedisStore) lookup(ctx context.Context, keys []denylist.Key) (_ []denyl
 		if v, ok := legacy[i].(string); ok {
 			out[i], found[i] = s.readStored(parseValue(keys[i], v))
 		}
-		if compact != nil {
-			if v, err := compact[i].Result(); err == nil {
+		if compact == nil {
+			continue
+		}
+		for _, c := range compact[i] { // a bucket, or the buckets of a window
+			if v, err := c.Result(); err == nil {
 				if e, ok := s.readStored(parseCompact(string(keys[i].Digest[:]), v)); ok {
 					if found[i] {
 						e = out[i].Merge(e)
@@ -342,10 +614,118 @@ func (s *RedisStore) lookup(ctx context.Context, keys []denylist.Key) (_ []denyl
 	return out, found, whole, nil
 }
 
+// The compact layout is read (loaded, listed) by classes of hashes, not
+// by bucket numbers, since a bucket's entries may move while it is read:
+// the entries whose hash (digestHash), mod 2^k, is in [r0, r1) are read
+// together in one transaction with the bucket count, from the buckets
+// that count puts them in (classBuckets), so an entry present throughout
+// is read in its class, whatever splits and merges happen meanwhile.
+
+// classBuckets returns the buckets that hold the hashes whose remainder
+// mod 2^k is in [r0, r1) for every bucket count in [lo, hi], in
+// increasing order.
+func classBuckets(k, r0, r1, lo, hi int) []int {
+	m := max(k, bits.Len(uint(hi))) // the bucket depends on h mod 2^m alone
+	seen := make(map[int]bool, r1-r0)
+	var out []int
+	add := func(b int) {
+		if !seen[b] {
+			seen[b] = true
+			out = append(out, b)
+		}
+	}
+	for r := r0; r < r1; r++ {
+		for x := uint64(r); x < 1<<m; x += 1 << k {
+			bucketsBetween(x, lo, hi, add)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// readClasses appends to out the live entries of partition p whose hash,
+// mod 2^k, is in [r0, r1) (and any entry whose field does not read, which
+// has no hash: readStored says whether it is kept).
+func (s *RedisStore) readClasses(ctx context.Context, p *redisPartition, k, r0, r1 int, now int64, out []denylist.Entry) ([]denylist.Entry, error) {
+	for try := range staleRetries {
+		lo, hi := window(p.buckets.load(), try)
+		bs := classBuckets(k, r0, r1, lo, hi)
+		pipe := s.client.TxPipeline()
+		count := pipe.Get(ctx, p.bucketsKey())
+		// HSCAN rather than HGETALL: a flat reply (no map built per
+		// bucket), all of a listpack in one call.
+		scans := make([]*redis.ScanCmd, len(bs))
+		for i, b := range bs {
+			scans[i] = pipe.HScan(ctx, p.bucketKey(b), 0, "", bucketScanCount)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return out, err
+		}
+		if n := countRead(count); n < lo || n > hi {
+			p.buckets.store(n)
+			continue
+		}
+		kvs := make([][]string, 0, len(bs))
+		whole := true // no bucket past a listpack, which one HSCAN does not read whole
+		for _, c := range scans {
+			kv, cur := c.Val()
+			kvs = append(kvs, kv)
+			whole = whole && cur == 0
+		}
+		if !whole {
+			// Every bucket again, whole, in one transaction: the
+			// entries of the classes are in these buckets then.
+			pipe := s.client.TxPipeline()
+			count := pipe.Get(ctx, p.bucketsKey())
+			all := make([]*redis.MapStringStringCmd, len(bs))
+			for i, b := range bs {
+				all[i] = pipe.HGetAll(ctx, p.bucketKey(b))
+			}
+			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+				return out, err
+			}
+			if n := countRead(count); n < lo || n > hi {
+				p.buckets.store(n)
+				continue
+			}
+			kvs = kvs[:0]
+			for _, c := range all {
+				kv := make([]string, 0, 2*len(c.Val()))
+				for f, v := range c.Val() {
+					kv = append(kv, f, v)
+				}
+				kvs = append(kvs, kv)
+			}
+		}
+		mask := uint64(1)<<k - 1
+		for _, kv := range kvs {
+			for j := 0; j+1 < len(kv); j += 2 {
+				if f := kv[j]; len(f) == denylist.DigestSize {
+					if c := int(uint64(binary.BigEndian.Uint32([]byte(f[6:10]))) & mask); c < r0 || c >= r1 {
+						continue // another class's, read with it
+					}
+				}
+				if e, ok := s.readStored(parseCompact(kv[j], kv[j+1])); ok && e.Live(now) {
+					out = append(out, e)
+				}
+			}
+		}
+		return out, nil
+	}
+	return out, fmt.Errorf("the bucket count of %s changed at each of %d reads", p.tag, staleRetries)
+}
+
 // loadCompact calls fn with every live entry of partition p's buckets,
-// reading bucketsPerCall buckets per pipelined round trip; the next
-// round trip is on its way while fn runs, as in loadPartition.
+// reading about bucketsPerCall buckets per transaction (readClasses);
+// the next round trips are on their way while fn runs, as in
+// loadPartition.
 func (s *RedisStore) loadCompact(ctx context.Context, p *redisPartition, fn func([]denylist.Entry)) error {
+	n, err := s.client.Get(ctx, p.bucketsKey()).Int()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return s.unavailable(err)
+	}
+	p.buckets.store(max(n, 1))
+	k := bits.Len(uint(p.buckets.load())) // 2^k classes: one or two per bucket
 	now := s.now().Unix()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -355,7 +735,17 @@ func (s *RedisStore) loadCompact(ctx context.Context, p *redisPartition, fn func
 		fetchers.Add(1)
 		go func() {
 			defer fetchers.Done()
-			s.fetchBuckets(ctx, p, f, pages)
+			for r := f * bucketsPerCall; r < 1<<k; r += loadFetchers * bucketsPerCall {
+				es, err := s.readClasses(ctx, p, k, r, min(r+bucketsPerCall, 1<<k), now, nil)
+				select {
+				case pages <- bucketPage{es, err}:
+				case <-ctx.Done():
+					return
+				}
+				if err != nil {
+					return
+				}
+			}
 		}()
 	}
 	go func() {
@@ -366,26 +756,7 @@ func (s *RedisStore) loadCompact(ctx context.Context, p *redisPartition, fn func
 		if pg.err != nil {
 			return s.unavailable(pg.err)
 		}
-		batch := make([]denylist.Entry, 0, bucketsPerCall*bucketFill)
-		for _, c := range pg.cmds {
-			kv, cur := c.Val()
-			for {
-				for j := 0; j+1 < len(kv); j += 2 {
-					if e, ok := s.readStored(parseCompact(kv[j], kv[j+1])); ok && e.Live(now) {
-						batch = append(batch, e)
-					}
-				}
-				if cur == 0 {
-					break
-				}
-				// A bucket grown past a listpack: scan on.
-				var err error
-				if kv, cur, err = s.client.HScan(ctx, c.Args()[1].(string), cur, "", bucketScanCount).Result(); err != nil {
-					return s.unavailable(err)
-				}
-			}
-		}
-		fn(batch)
+		fn(pg.entries)
 	}
 	if err := ctx.Err(); err != nil {
 		return s.unavailable(err)
@@ -393,48 +764,63 @@ func (s *RedisStore) loadCompact(ctx context.Context, p *redisPartition, fn func
 	return nil
 }
 
-// bucketPage is what one pipelined round trip of a load read.
+// bucketPage is what one transaction of a load read.
 type bucketPage struct {
-	cmds []*redis.ScanCmd
-	err  error
+	entries []denylist.Entry
+	err     error
 }
 
-// fetchBuckets reads the buckets of partition p that fetcher f of
-// loadFetchers is to read (every loadFetchers-th run of bucketsPerCall)
-// and sends them on pages, until done or ctx ends.
-func (s *RedisStore) fetchBuckets(ctx context.Context, p *redisPartition, f int, pages chan<- bucketPage) {
-	for start := f * bucketsPerCall; start < p.buckets; start += loadFetchers * bucketsPerCall {
-		pipe := s.client.Pipeline()
-		cmds := make([]*redis.ScanCmd, 0, bucketsPerCall)
-		for b := start; b < min(p.buckets, start+bucketsPerCall); b++ {
-			// HSCAN rather than HGETALL: a flat reply (no map built
-			// per bucket), all of a listpack in one call.
-			cmds = append(cmds, pipe.HScan(ctx, p.bucketKey(b), 0, "", bucketScanCount))
+// The compact part of a List cursor (listCursor.cur, "b" cursors): the
+// next class r and the class width k, as r<<8 | k (k >= 1, so never 0,
+// which is the start).
+func classCursor(k, r int) uint64 { return uint64(r)<<8 | uint64(k) }
+
+// validClassCursor reports whether cur is a class cursor (or the start).
+func validClassCursor(cur uint64) bool {
+	k := cur & 0xff
+	return cur == 0 || k >= 1 && k <= 32 && cur>>8 < 1<<k
+}
+
+// listClasses is how many classes a List page reads at a time.
+const listClasses = 16
+
+// listCompact appends to out the live entries of partition p from class
+// cursor cur (0: the start) on, listClasses at a time, until out holds
+// limit or the classes end (next 0).
+func (s *RedisStore) listCompact(ctx context.Context, p *redisPartition, cur uint64, limit int, now int64, out []denylist.Entry) (_ []denylist.Entry, next uint64, _ error) {
+	k, r := int(cur&0xff), int(cur>>8)
+	if cur == 0 {
+		k = bits.Len(uint(p.buckets.load()))
+	}
+	for r < 1<<k {
+		r1 := min(r+listClasses, 1<<k)
+		var err error
+		if out, err = s.readClasses(ctx, p, k, r, r1, now, out); err != nil {
+			return out, 0, err
 		}
-		_, err := pipe.Exec(ctx)
-		select {
-		case pages <- bucketPage{cmds, err}:
-		case <-ctx.Done():
-			return
-		}
-		if err != nil {
-			return
+		if r = r1; len(out) >= limit && r < 1<<k {
+			return out, classCursor(k, r), nil
 		}
 	}
+	return out, 0, nil
 }
 
 // purgeCompact removes the expired entries of a slice of every partition's
 // buckets: 1/slices of them per call, the next slice at the next call, so
-// that a full pass takes slices purge runs and no run blocks Redis long.
+// that a full pass takes slices purge runs and no run blocks Redis long;
+// then it merges buckets when the partition holds few enough entries for
+// fewer. An entry a split or a merge moves meanwhile may wait a pass
+// longer (it never matches once expired).
 func (s *RedisStore) purgeCompact(ctx context.Context, now int64, slices int) (int, error) {
 	total := 0
 	for i := range s.parts {
 		p := &s.parts[i]
-		per := (p.buckets + slices - 1) / slices
+		buckets := p.buckets.load()
+		per := (buckets + slices - 1) / slices
 		from := int(s.purgeSlice.Load()%uint64(slices)) * per
-		for start := from; start < min(p.buckets, from+per); start += bucketsPerCall {
+		for start := from; start < min(buckets, from+per); start += bucketsPerCall {
 			keys := []string{p.countKey()}
-			for b := start; b < min(p.buckets, from+per, start+bucketsPerCall); b++ {
+			for b := start; b < min(buckets, from+per, start+bucketsPerCall); b++ {
 				keys = append(keys, p.bucketKey(b))
 			}
 			n, err := compactPurgeScript.Run(ctx, s.client, keys, now).Int()
@@ -443,9 +829,26 @@ func (s *RedisStore) purgeCompact(ctx context.Context, now int64, slices int) (i
 			}
 			total += n
 		}
+		if err := s.resizeNow(ctx, p); err != nil {
+			return total, err
+		}
 	}
 	s.purgeSlice.Add(1)
 	return total, nil
+}
+
+// resizeNow reads partition p's bucket count and compact count and
+// resizes it when they call for it.
+func (s *RedisStore) resizeNow(ctx context.Context, p *redisPartition) error {
+	pipe := s.client.Pipeline()
+	nc := pipe.Get(ctx, p.bucketsKey())
+	cc := pipe.Get(ctx, p.countKey())
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return s.unavailable(err)
+	}
+	p.buckets.store(countRead(nc))
+	count, _ := cc.Int64()
+	return s.resize(ctx, p, count)
 }
 
 // MigrateLayout moves every entry of the legacy layout into the compact

@@ -19,7 +19,7 @@ import (
 // openLayout opens a store in layout on srv, with partitions partitions.
 func openLayout(t *testing.T, srv *redistest.Server, clk *storetest.Clock, layout string, partitions int) *RedisStore {
 	t.Helper()
-	s, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, Layout: layout, Partitions: partitions, Capacity: 10_000}, clk.Now, 0)
+	s, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, Layout: layout, Partitions: partitions}, clk.Now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestRedisCompact(t *testing.T) {
 				t.Fatalf("the compact layout wrote %d legacy keys", n)
 			}
 			p := s.part(&es[0].Digest)
-			if enc := raw.ObjectEncoding(ctx, p.bucketKey(bucketOf(&es[0].Digest, p.buckets))).Val(); enc != "listpack" {
+			if enc := raw.ObjectEncoding(ctx, p.bucketKey(bucketOf(&es[0].Digest, p.buckets.load()))).Val(); enc != "listpack" {
 				t.Errorf("bucket encoded as %q, want listpack", enc)
 			}
 			// Merging: a later cut-off and a later expiry win, an
@@ -212,7 +212,7 @@ func TestRedisRollingUpgrade(t *testing.T) {
 func openPrefix(t *testing.T, srv *redistest.Server, prefix, layout string, partitions int) (*RedisStore, *observer.ObservedLogs, error) {
 	t.Helper()
 	core, logs := observer.New(zapcore.WarnLevel)
-	s, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, KeyPrefix: prefix, Layout: layout, Partitions: partitions, Capacity: 10_000, Logger: zap.New(core)}, storetest.NewClock().Now, 0)
+	s, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, KeyPrefix: prefix, Layout: layout, Partitions: partitions, Logger: zap.New(core)}, storetest.NewClock().Now, 0)
 	if err == nil {
 		t.Cleanup(func() { s.Close() })
 	}

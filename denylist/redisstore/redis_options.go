@@ -136,12 +136,13 @@ type RedisOptions struct {
 	// one, is refused at start).
 	Layout string `json:"layout,omitempty"`
 
-	// Capacity is the number of live revocations the compact layout's
-	// buckets are sized for, fixed when a key prefix is first written in
-	// it (past it Redis memory per entry grows to ~90 bytes). Give every
-	// instance of a prefix the same value: should Redis lose its data,
-	// the bucket count is written again from it. Default: 1000000
-	// (DefaultRedisCapacity).
+	// Capacity is accepted for configurations written for earlier
+	// builds and ignored: the compact layout's buckets follow the live
+	// revocations (one more per ~40 entries, one less as they expire), so
+	// there is nothing to size. An instance given it logs a warning
+	// saying to remove it; a negative one is refused. (Not marked
+	// Deprecated for the linters: the Caddyfile still parses it on
+	// purpose, to say so.)
 	Capacity int `json:"capacity,omitempty"`
 
 	// CheckMode says how a request's tokens are checked: "mirror"
@@ -339,9 +340,6 @@ func (o RedisOptions) WithDefaults() RedisOptions {
 	if o.EvictionPolicy == "" {
 		o.EvictionPolicy = EvictionPolicyWarn
 	}
-	if o.Capacity <= 0 {
-		o.Capacity = DefaultRedisCapacity
-	}
 	if o.MinReplicas > 0 && o.ReplicaTimeout <= 0 {
 		o.ReplicaTimeout = DefaultRedisReplicaTimeout
 	}
@@ -380,10 +378,10 @@ func (o RedisOptions) Validate() error {
 		return fmt.Errorf("token_revocation: redis db %d: want 0 or more", o.DB)
 	case o.Layout != "" && o.Layout != LayoutLegacy && o.Layout != LayoutUpgrade && o.Layout != LayoutCompact:
 		return fmt.Errorf("token_revocation: redis layout %q: want %s, %s or %s, or no layout (the key prefix's own, compact for a new one)", o.Layout, LayoutCompact, LayoutUpgrade, LayoutLegacy)
+	case o.Capacity < 0:
+		return fmt.Errorf("token_revocation: redis capacity %d: remove it (the compact layout grows and shrinks by itself; the option is ignored)", o.Capacity)
 	case o.Partitions < 0 || o.Partitions > MaxRedisPartitions:
 		return fmt.Errorf("token_revocation: redis partitions %d: want 1 to %d", o.Partitions, MaxRedisPartitions)
-	case o.Capacity < 0:
-		return fmt.Errorf("token_revocation: redis capacity %d: want 0 (the default, %d) or more", o.Capacity, DefaultRedisCapacity)
 	case o.PoolSize < 0:
 		return fmt.Errorf("token_revocation: redis pool_size %d: want 0 (go-redis's default) or more", o.PoolSize)
 	case o.MaxStaleness < 0:

@@ -35,6 +35,9 @@ import (
 //     the entries were stored through Revoke, events stream included), and
 //     the alternatives of issue 14 written straight into a server;
 //   - the mirror's heap per entry and load time;
+//   - the compact layout with no sizing option growing from 10^3 to n live
+//     revocations (memory per live revocation at each power of ten), then
+//     shrinking back to 10^3 as they expire;
 //   - the compact layout over three partitions of the 3-primary cluster:
 //     memory per primary, the mirror's load from the three;
 //   - propagation from one mirror's Revoke returning to another mirror's
@@ -61,6 +64,9 @@ func TestScale(t *testing.T) {
 	}
 	if want("compact") {
 		scaleMemory(t, &report, n, LayoutCompact)
+	}
+	if want("growth") {
+		scaleGrowth(t, &report, n)
 	}
 	if want("cluster") {
 		scaleClusterMemory(t, &report, n)
@@ -181,7 +187,7 @@ func scaleMemory(t *testing.T, w *strings.Builder, n int, layout string) {
 	srv := redistest.Start(t)
 	defer srv.Stop()
 	raw := srv.Client()
-	s, err := OpenRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, PoolSize: 16, Layout: layout, Capacity: n})
+	s, err := OpenRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, PoolSize: 16, Layout: layout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +210,7 @@ func scaleMemory(t *testing.T, w *strings.Builder, n int, layout string) {
 	}
 	if layout != LayoutLegacy {
 		p := &s.parts[0]
-		fmt.Fprintf(w, "| buckets | %d (%.0f entries each; %s) | |\n", p.buckets, float64(n)/float64(p.buckets), raw.ObjectEncoding(ctx, p.bucketKey(0)).Val())
+		fmt.Fprintf(w, "| buckets | %d (%.0f entries each; %s) | |\n", p.buckets.load(), float64(n)/float64(p.buckets.load()), raw.ObjectEncoding(ctx, p.bucketKey(0)).Val())
 	}
 	fmt.Fprintf(w, "\n(the stream holds the last %d events: %d)\n\n", DefaultRedisStreamMaxLen, raw.XLen(ctx, events).Val())
 
@@ -238,29 +244,9 @@ func scaleMirror(t *testing.T, w *strings.Builder, s *RedisStore, n int, what st
 // scaleFill stores n entries in s through Revoke, 500 a call from 8
 // goroutines, and returns how long it took.
 func scaleFill(t *testing.T, s *RedisStore, n int) time.Duration {
-	ctx := context.Background()
 	now := time.Now().Unix()
 	start := time.Now()
-	var wg sync.WaitGroup
-	const writers = 8
-	for g := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			batch := make([]denylist.Entry, 0, redisRevokeBatch)
-			for i := g; i < n; i += writers {
-				batch = append(batch, scaleEntry(i, now))
-				if len(batch) == cap(batch) || i+writers >= n {
-					if err := s.Revoke(ctx, batch...); err != nil {
-						t.Error(err)
-						return
-					}
-					batch = batch[:0]
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	scaleFillRange(t, s, 0, n, func(i int) denylist.Entry { return scaleEntry(i, now) })
 	return time.Since(start)
 }
 
@@ -275,7 +261,7 @@ func scaleClusterMemory(t *testing.T, w *strings.Builder, n int) {
 			p.Stop()
 		}
 	}()
-	s, err := OpenRedis(ctx, RedisOptions{Addrs: cl.Seeds(), Cluster: true, Partitions: 3, PoolSize: 16, Layout: LayoutCompact, Capacity: n})
+	s, err := OpenRedis(ctx, RedisOptions{Addrs: cl.Seeds(), Cluster: true, Partitions: 3, PoolSize: 16, Layout: LayoutCompact})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,4 +453,158 @@ func scalePropagation(t *testing.T, w *strings.Builder) {
 	cl := redistest.StartCluster(t, 3, 0)
 	run("cluster of 3 primaries, 3 partitions", RedisOptions{Addrs: cl.Seeds(), Cluster: true, Partitions: 3})
 	fmt.Fprintln(w)
+}
+
+// dataMemory returns INFO memory used_memory less mem_clients_normal: the
+// memory of the data (and scripts), not of the clients' buffers, which
+// follow the connections open and what they last sent.
+func dataMemory(t *testing.T, c redis.Cmdable) int64 {
+	t.Helper()
+	info := c.Info(context.Background(), "memory").Val()
+	used, _ := strconv.ParseInt(infoField(info, "used_memory"), 10, 64)
+	clients, _ := strconv.ParseInt(infoField(info, "mem_clients_normal"), 10, 64)
+	return used - clients
+}
+
+// scaleGrowth fills one key prefix, opened with no layout or sizing
+// option, to 10^3, 10^4, ... n live revocations (entry i expiring at
+// base+3600+i), and reports Redis memory per live revocation at each
+// count and the buckets; then it moves the store's clock so that all but
+// the last 10^3 have expired, purges until the bucket count holds, and
+// reports the buckets shrunk back.
+func scaleGrowth(t *testing.T, w *strings.Builder, n int) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	defer srv.Stop()
+	raw := srv.Client()
+	base := time.Now().Unix()
+	var clock atomic.Int64
+	clock.Store(base)
+	// Long timeouts: what is measured is memory, on a machine that may
+	// be busy with other work.
+	s, err := openRedis(ctx, RedisOptions{Addrs: []string{srv.Addr}, PoolSize: 16, ReadTimeout: time.Minute, WriteTimeout: time.Minute}, func() time.Time { return time.Unix(clock.Load(), 0) }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := &s.parts[0]
+	entry := func(i int) denylist.Entry {
+		e := scaleEntry(i, base)
+		e.Expires = base + 3600 + int64(i)
+		return e
+	}
+	// buckets returns the bucket count, how many are hash tables (past a
+	// listpack) and their MEMORY USAGE.
+	buckets := func() (count, tables int, bytes int64) {
+		count = p.buckets.load()
+		for start := 0; start < count; start += 1000 {
+			pipe := raw.Pipeline()
+			var enc []*redis.StringCmd
+			var use []*redis.IntCmd
+			for b := start; b < min(count, start+1000); b++ {
+				enc = append(enc, pipe.ObjectEncoding(ctx, p.bucketKey(b)))
+				use = append(use, pipe.MemoryUsage(ctx, p.bucketKey(b), 0))
+			}
+			if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+				t.Fatal(err)
+			}
+			for i := range enc {
+				if enc[i].Val() == "hashtable" {
+					tables++
+				}
+				bytes += use[i].Val()
+			}
+		}
+		return count, tables, bytes
+	}
+	_, _, events := s.Keys()
+	// The first revocations cost Redis some 0.2-0.5 MB once, whatever
+	// the number held (the scripts, the Lua VM, scratch space for a
+	// 500-entry script): the figure per revocation is the memory of the
+	// prefix's keys (MEMORY USAGE), with used_memory's growth beside it.
+	prefixBytes := func() (total int64) {
+		iter := raw.Scan(ctx, 0, "{trv}:*", 1000).Iterator()
+		pipe := raw.Pipeline()
+		var use []*redis.IntCmd
+		for iter.Next(ctx) {
+			use = append(use, pipe.MemoryUsage(ctx, iter.Val(), 0))
+			if len(use)%1000 == 0 {
+				pipe.Exec(ctx)
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+			t.Fatal(err)
+		}
+		for _, u := range use {
+			total += u.Val()
+		}
+		return total
+	}
+	if err := s.Revoke(ctx, entry(0)); err != nil {
+		t.Fatal(err)
+	}
+	data0, prev := dataMemory(t, raw), usedMemory(t, raw)
+	fmt.Fprintf(w, "### Redis memory, compact layout with no sizing option, growing (one prefix filled through Revoke, 500 a call from 8 goroutines)\n\n")
+	fmt.Fprintf(w, "Per live revocation: the MEMORY USAGE of every key of the prefix (the buckets, the events stream, the counters); used_memory's growth from the row before, per revocation added; used_memory less client buffers (mem_clients_normal) from the first revocation on, which includes the 0.2-0.5 MB Redis spends once on the first scripts run (the scripts, the Lua VM, scratch space).\n\n")
+	fmt.Fprintf(w, "| live revocations | **the prefix's keys** | buckets | events stream | used_memory growth | used_memory less client buffers | buckets (entries each; hash tables) |\n|---|---|---|---|---|---|---|\n")
+	filled := 1
+	for target := 1000; target <= n; target *= 10 {
+		scaleFillRange(t, s, filled, target, entry)
+		used := usedMemory(t, raw)
+		growth := float64(used-prev) / float64(target-filled)
+		prev, filled = used, target
+		data := dataMemory(t, raw) - data0
+		count, tables, bytes := buckets()
+		per := func(b int64) float64 { return float64(b) / float64(target) }
+		row := fmt.Sprintf("| %d | **%.1f B** | %.1f B | %.1f B | %.1f B | %.1f B | %d (%.0f; %d) |\n", target, per(prefixBytes()), per(bytes), per(raw.MemoryUsage(ctx, events, 0).Val()),
+			growth, float64(data)/float64(target-1), count, float64(target)/float64(count), tables)
+		t.Log(row) // now: a long run cut short keeps its rows
+		w.WriteString(row)
+	}
+	if filled == 1 {
+		return
+	}
+	// All but the last 1000 expire.
+	live := min(1000, filled)
+	clock.Store(base + 3600 + int64(filled-live))
+	// One purge removes them; the purge loop would then merge
+	// resizeStepsPerCall buckets a minute: here, until done.
+	if _, err := s.Purge(ctx, time.Unix(clock.Load(), 0)); err != nil {
+		t.Fatal(err)
+	}
+	for prev := 0; prev != p.buckets.load(); {
+		prev = p.buckets.load()
+		if err := s.resizeNow(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count, tables, bytes := buckets()
+	fmt.Fprintf(w, "\nthen all but the last %d expired and purged: %d buckets (%.0f entries each; %d hash tables), their MEMORY USAGE %.1f B per live revocation (the events stream keeps its last %d events: %d B)\n\n",
+		live, count, float64(live)/float64(count), tables, float64(bytes)/float64(live), DefaultRedisStreamMaxLen, raw.MemoryUsage(ctx, events, 0).Val())
+}
+
+// scaleFillRange stores entries from to to (entry(i)) in s through
+// Revoke, 500 a call from 8 goroutines.
+func scaleFillRange(t *testing.T, s *RedisStore, from, to int, entry func(int) denylist.Entry) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	const writers = 8
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			batch := make([]denylist.Entry, 0, redisRevokeBatch)
+			for i := from + g; i < to; i += writers {
+				batch = append(batch, entry(i))
+				if len(batch) == cap(batch) || i+writers >= to {
+					if err := s.Revoke(ctx, batch...); err != nil {
+						t.Error(err)
+						return
+					}
+					batch = batch[:0]
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

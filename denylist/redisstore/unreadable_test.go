@@ -22,7 +22,7 @@ func writeUnreadable(t *testing.T, s *RedisStore, srv *redistest.Server, k denyl
 	p := s.part(&k.Digest)
 	var err error
 	if s.writesCompact() {
-		err = srv.Client().HSet(ctx, p.bucketKey(bucketOf(&k.Digest, p.buckets)), string(k.Digest[:]), "v2:future").Err()
+		err = srv.Client().HSet(ctx, p.bucketKey(bucketOf(&k.Digest, p.buckets.load())), string(k.Digest[:]), "v2:future").Err()
 	} else {
 		err = srv.Client().HSet(ctx, p.entriesKey, k.String(), "v2:future").Err()
 	}
