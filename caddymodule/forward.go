@@ -59,7 +59,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 		c.Confirmed, c.Vouched = true, rt.kind.upstreamConfirms
 		if rt.kind.upstream != nil {
 			res := &upstreamAnswer{Status: hw.status, Header: w.Header(), raw: hw.buf.Bytes(), truncated: hw.overflow}
-			if err := rt.kind.upstream(h, r, c, res); err != nil {
+			if err := rt.kind.upstream(h.env, r, c, res); err != nil {
 				return err
 			}
 		}
@@ -67,7 +67,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 			return err
 		}
 		if rt.kind.recorded != nil {
-			rt.kind.recorded(h, w.Header(), r, c)
+			rt.kind.recorded(h.env, w.Header(), r, c)
 		}
 		return nil
 	}

@@ -237,6 +237,7 @@ type Handler struct {
 	recorder *engine.Recorder // a revocation's trip (useStore)
 	sources  token.Sources
 	routes   []*route
+	env      *routeEnv      // what the routes' kinds use (route_env.go)
 	verifier *jwtverify.Set // nil without JWT
 	warnings *configWarnings
 	logger   *zap.Logger
@@ -305,6 +306,7 @@ func (h *Handler) useStore(store denylist.Store) {
 		RecordsGrants:    h.recordsGrants(),
 		Now:              func() time.Time { return h.now() },
 	})
+	h.env.checker, h.env.recorder = h.checker, h.recorder
 }
 
 // setup does everything Provision does but open the store.
@@ -350,7 +352,11 @@ func (h *Handler) setup() error {
 	if err := h.setupGuards(); err != nil { // guard.go
 		return err
 	}
-	return h.setupJWT()
+	if err := h.setupJWT(); err != nil {
+		return err
+	}
+	h.env = h.newRouteEnv()
+	return nil
 }
 
 func (h *Handler) setDefaults() {

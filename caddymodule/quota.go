@@ -189,7 +189,7 @@ func (h *Handler) canTrust() bool {
 		return true
 	}
 	for _, rt := range h.routes {
-		if rt.kind.verifies || rt.Mode == ModeForward && rt.kind.upstreamConfirms || rt.Type == "usergrid_revoketokens" {
+		if rt.kind.verifies || rt.Mode == ModeForward && rt.kind.upstreamConfirms || rt.kind.holderProves {
 			return true
 		}
 	}

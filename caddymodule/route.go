@@ -203,20 +203,20 @@ type routeKind struct {
 	methods []string
 	// read parses the request into c (whose namespace and start are set),
 	// or returns an *oauthError to answer with.
-	read func(h *Handler, r *http.Request, c *routeCall) error
+	read func(e *routeEnv, r *http.Request, c *routeCall) error
 	// respond writes the respond-mode answer after the revocation is stored.
-	respond func(h *Handler, w http.ResponseWriter, r *http.Request, c *routeCall) error
+	respond func(e *routeEnv, w http.ResponseWriter, r *http.Request, c *routeCall) error
 	// upstreamConfirms is true when an upstream 2xx proves the presented
 	// tokens genuine (their claims may then be trusted).
 	upstreamConfirms bool
 	// upstream, when set, reads the upstream's 2xx answer (forward mode)
 	// before anything is recorded: it may vouch for the tokens, add to c
 	// or record what the answer says; an error is answered instead.
-	upstream func(h *Handler, r *http.Request, c *routeCall, res *upstreamAnswer) error
+	upstream func(e *routeEnv, r *http.Request, c *routeCall, res *upstreamAnswer) error
 	// recorded, when set, adds to the upstream's confirming answer
 	// (forward mode) once its revocation is recorded, before the answer
 	// goes out.
-	recorded func(h *Handler, header http.Header, r *http.Request, c *routeCall)
+	recorded func(e *routeEnv, header http.Header, r *http.Request, c *routeCall)
 	// redirectConfirms: a 3xx answer confirms as a 2xx does (a sign-out
 	// page that redirects the browser).
 	redirectConfirms bool
@@ -233,6 +233,28 @@ type routeKind struct {
 	// verifies: the kind verifies its tokens itself, so it needs a jwt
 	// block; needsAudience: one with the issuer's audiences.
 	verifies, needsAudience bool
+	// clientAuthByDefault kinds are those OAuth clients call: with
+	// Handler.Clients, their respond-mode routes require client
+	// authentication unless a route says client_auth off (client_auth.go).
+	clientAuthByDefault bool
+	// warnsOpen: a respond-mode route of this kind that anyone may call
+	// (no client authentication) is named in a warning at start-up.
+	warnsOpen bool
+	// revokesSessions kinds revoke sessions (sid), which end only the
+	// access tokens that carry it (warnings.go).
+	revokesSessions bool
+	// sessionNeedsJWT: answered by the gateway (respond mode), the kind
+	// trusts a session only from a verified token, so without a jwt block
+	// it revokes no session; warned about at start-up (warnings.go).
+	sessionNeedsJWT bool
+	// holderProves: the caller must hold one of the owners' tokens, so
+	// what it admits may take the trusted share of max_entries (quota.go).
+	holderProves bool
+	// browserLogout: its routes take Route.BrowserLogout settings.
+	browserLogout bool
+	// recordsGrants: the kind records which tokens a grant holds, so that
+	// revoking a refresh token revokes them (engine.RecorderConfig).
+	recordsGrants bool
 }
 
 // RouteTypes returns the route types this build knows, sorted.
@@ -270,7 +292,7 @@ func compileRoute(rc *Route) (*route, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkBrowserLogout(rc); err != nil {
+	if err := checkBrowserLogout(rc, kind); err != nil {
 		return nil, err
 	}
 	return &route{Route: rc, pattern: p, kind: kind, refusal: refusal}, nil
@@ -278,16 +300,16 @@ func compileRoute(rc *Route) (*route, error) {
 
 // readFormTokens returns a reader of the form fields that carry tokens; at
 // least one must be present.
-func readFormTokens(fields []string, sessionWide bool) func(*Handler, *http.Request, *routeCall) error {
+func readFormTokens(fields []string, sessionWide bool) func(*routeEnv, *http.Request, *routeCall) error {
 	return readFormTokensAndHints(fields, nil, sessionWide)
 }
 
 // readFormTokensAndHints is readFormTokens with hint fields besides: tokens
 // in them are Revocation.Hints. At least one field of either must be
 // present.
-func readFormTokensAndHints(fields, hintFields []string, sessionWide bool) func(*Handler, *http.Request, *routeCall) error {
-	return func(h *Handler, r *http.Request, c *routeCall) error {
-		p, err := h.readParams(r)
+func readFormTokensAndHints(fields, hintFields []string, sessionWide bool) func(*routeEnv, *http.Request, *routeCall) error {
+	return func(e *routeEnv, r *http.Request, c *routeCall) error {
+		p, err := e.readParams(r)
 		if err != nil {
 			return err
 		}
@@ -296,10 +318,10 @@ func readFormTokensAndHints(fields, hintFields []string, sessionWide bool) func(
 		}
 		hint, _ := p.Get("token_type_hint")
 		c.SessionWide, c.RefreshHint = sessionWide, hint == "refresh_token"
-		if c.Tokens, err = h.paramTokens(p, fields); err != nil {
+		if c.Tokens, err = e.paramTokens(p, fields); err != nil {
 			return err
 		}
-		if c.Hints, err = h.paramTokens(p, hintFields); err != nil {
+		if c.Hints, err = e.paramTokens(p, hintFields); err != nil {
 			return err
 		}
 		if len(c.Tokens)+len(c.Hints) == 0 {
@@ -307,64 +329,6 @@ func readFormTokensAndHints(fields, hintFields []string, sessionWide bool) func(
 		}
 		return nil
 	}
-}
-
-// paramTokens parses the non-empty values of fields in p (each given at
-// most once: see readParams).
-func (h *Handler) paramTokens(p *token.Params, fields []string) ([]token.Token, error) {
-	var out []token.Token
-	for _, f := range fields {
-		v, err := h.paramToken(p, f)
-		if err != nil {
-			return nil, err
-		}
-		if v != nil {
-			out = append(out, *v)
-		}
-	}
-	return out, nil
-}
-
-// paramToken parses the token in parameter name of p, nil when absent.
-func (h *Handler) paramToken(p *token.Params, name string) (*token.Token, error) {
-	v, err := p.Get(name)
-	if err != nil {
-		return nil, repeatedParam(name)
-	}
-	if v == "" {
-		return nil, nil
-	}
-	if len(v) > h.MaxTokenSize {
-		return nil, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: name + " too large"}
-	}
-	t := token.Parse(v)
-	return &t, nil
-}
-
-// singleParams are the parameters a revocation route or token endpoint
-// refuses to see more than once (RFC 6749 section 3.1), whichever it
-// reads: upstreams disagree on which of two values counts, so a second one
-// could make the gateway record another token than the upstream revoked,
-// or confirm a token the upstream never checked.
-var singleParams = []string{"token", "token_type_hint", "refresh_token", "id_token_hint", "logout_token", "grant_type", "client_id"}
-
-// readParams reads a revocation route's (or token endpoint's) parameters,
-// from the query and the body, as the most lenient upstream reads them
-// (token.ReadParams), and refuses one of singleParams given twice.
-func (h *Handler) readParams(r *http.Request) (*token.Params, error) {
-	p, err := token.ReadParams(r, h.MaxBodySize)
-	if err != nil {
-		return nil, extractError(err)
-	}
-	if name := p.Repeated(singleParams...); name != "" {
-		return nil, repeatedParam(name)
-	}
-	return p, nil
-}
-
-// repeatedParam is the answer to a parameter given more than once.
-func repeatedParam(name string) error {
-	return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: name + " given more than once"}
 }
 
 // matchRoute returns the route r's path matches and how, with its
@@ -416,7 +380,7 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 	}
 	c := &routeCall{Revocation: engine.Revocation{Namespace: ns}, route: rt, started: h.now()}
 	bodyRead := h.bodyReadDeadline(w, r) // body_deadline.go
-	err = rt.kind.read(h, r, c)
+	err = rt.kind.read(h.env, r, c)
 	bodyRead.end()
 	if err != nil {
 		if pass && isUnreadable(err) {
@@ -440,7 +404,7 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 		if err := h.recordCall(r.Context(), c); err != nil {
 			return h.writeError(w, err)
 		}
-		return rt.kind.respond(h, w, r, c)
+		return rt.kind.respond(h.env, w, r, c)
 	}
 	if err := h.checkRequestExcept(r, c.targets()); err != nil {
 		return h.writeError(w, err)

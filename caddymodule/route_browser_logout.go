@@ -54,9 +54,10 @@ func browserLogoutConfig(rc *Route) *BrowserLogout {
 	return rc.BrowserLogout
 }
 
-// checkBrowserLogout refuses BrowserLogout settings on other route kinds.
-func checkBrowserLogout(rc *Route) error {
-	if rc.BrowserLogout != nil && rc.Type != "browser_logout" {
+// checkBrowserLogout refuses BrowserLogout settings on route kinds that
+// take none.
+func checkBrowserLogout(rc *Route, kind *routeKind) error {
+	if rc.BrowserLogout != nil && !kind.browserLogout {
 		return fmt.Errorf("redirect, cookie_path and cookie_domain apply to browser_logout routes only")
 	}
 	if b := rc.BrowserLogout; b != nil && b.Redirect != "" {
@@ -76,14 +77,14 @@ var errCrossSite = &oauthError{Status: http.StatusForbidden, Code: "access_denie
 var errGETUnproven = &oauthError{Status: http.StatusForbidden, Code: "access_denied", Description: "a GET logout must show it comes from this site " +
 	"(browsers send Sec-Fetch-Site, Origin or Referer on a link or form of this site; this request has none): send a POST, or a GET with one of those headers"}
 
-func readBrowserLogout(h *Handler, r *http.Request, c *routeCall) error {
-	src := token.Sources{Schemes: h.Schemes, Cookies: h.Cookies, MaxTokenSize: h.MaxTokenSize}
+func readBrowserLogout(e *routeEnv, r *http.Request, c *routeCall) error {
+	src := token.Sources{Schemes: e.schemes, Cookies: e.cookies, MaxTokenSize: e.maxTokenSize}
 	found, err := src.Extract(r, nil)
 	if err != nil {
 		return extractError(err)
 	}
 	cookies := false
-	for _, name := range h.Cookies {
+	for _, name := range e.cookies {
 		if _, err := r.Cookie(name); err == nil {
 			cookies = true
 		}
@@ -105,8 +106,8 @@ func readBrowserLogout(h *Handler, r *http.Request, c *routeCall) error {
 
 // respondBrowserLogout expires the handler's cookies the request carried
 // and redirects (303) to BrowserLogout.Redirect, or answers 204.
-func respondBrowserLogout(h *Handler, w http.ResponseWriter, r *http.Request, c *routeCall) error {
-	cfg := expireBrowserCookies(h, w.Header(), r, c)
+func respondBrowserLogout(e *routeEnv, w http.ResponseWriter, r *http.Request, c *routeCall) error {
+	cfg := expireBrowserCookies(e, w.Header(), r, c)
 	w.Header().Set("Cache-Control", "no-store")
 	if cfg.Redirect != "" {
 		w.Header().Set("Location", cfg.Redirect)
@@ -121,14 +122,14 @@ func respondBrowserLogout(h *Handler, w http.ResponseWriter, r *http.Request, c 
 // answer the Set-Cookie headers that expire the cookies, as respond mode
 // does, once the revocation is recorded; the rest of the answer is the
 // upstream's.
-func recordedBrowserLogout(h *Handler, header http.Header, r *http.Request, c *routeCall) {
-	expireBrowserCookies(h, header, r, c)
+func recordedBrowserLogout(e *routeEnv, header http.Header, r *http.Request, c *routeCall) {
+	expireBrowserCookies(e, header, r, c)
 }
 
 // expireBrowserCookies adds to header a Set-Cookie with Max-Age=0 for each
 // of the handler's cookies the request carried, and returns the route's
 // settings with their defaults.
-func expireBrowserCookies(h *Handler, header http.Header, r *http.Request, c *routeCall) BrowserLogout {
+func expireBrowserCookies(e *routeEnv, header http.Header, r *http.Request, c *routeCall) BrowserLogout {
 	var cfg BrowserLogout
 	if c.route.BrowserLogout != nil {
 		cfg = *c.route.BrowserLogout
@@ -136,7 +137,7 @@ func expireBrowserCookies(h *Handler, header http.Header, r *http.Request, c *ro
 	if cfg.CookiePath == "" {
 		cfg.CookiePath = "/"
 	}
-	for _, name := range h.Cookies {
+	for _, name := range e.cookies {
 		if _, err := r.Cookie(name); err != nil {
 			continue
 		}

@@ -51,9 +51,9 @@ const keycloakLegacyPath = "/auth"
 // answers such a call with an error), and its claims must not be recorded
 // under this realm's route. Opaque tokens are kept: they are revoked by
 // their own identity only.
-func keycloakRealmOnly(read func(*Handler, *http.Request, *routeCall) error) func(*Handler, *http.Request, *routeCall) error {
-	return func(h *Handler, r *http.Request, c *routeCall) error {
-		if err := read(h, r, c); err != nil {
+func keycloakRealmOnly(read func(*routeEnv, *http.Request, *routeCall) error) func(*routeEnv, *http.Request, *routeCall) error {
+	return func(e *routeEnv, r *http.Request, c *routeCall) error {
+		if err := read(e, r, c); err != nil {
 			return err
 		}
 		realm, _ := caddyhttp.GetVar(r.Context(), "realm").(string)
@@ -63,7 +63,7 @@ func keycloakRealmOnly(read func(*Handler, *http.Request, *routeCall) error) fun
 		kept := c.Tokens[:0]
 		for _, t := range c.Tokens {
 			if t.JWT && !issuedByRealm(&t, realm) {
-				if ce := h.logger.Check(zapcore.DebugLevel, "token of another realm ignored"); ce != nil {
+				if ce := e.logger.Check(zapcore.DebugLevel, "token of another realm ignored"); ce != nil {
 					ce.Write(zap.String("realm", realm), zap.String("iss", t.Claims.Issuer))
 				}
 				continue
@@ -86,7 +86,7 @@ func issuedByRealm(t *token.Token, realm string) bool {
 // client and user it found. Any body (Keycloak's {"error":"invalid_token"}
 // or anything else) confirms nothing: the token is then revoked by its own
 // identity only.
-func keycloakRevokeConfirms(_ *Handler, _ *http.Request, c *routeCall, res *upstreamAnswer) error {
+func keycloakRevokeConfirms(_ *routeEnv, _ *http.Request, c *routeCall, res *upstreamAnswer) error {
 	if res.Status != http.StatusOK {
 		return nil
 	}

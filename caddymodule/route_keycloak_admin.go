@@ -81,7 +81,7 @@ func errKeycloakAdmin(status int, desc string) error {
 	return &oauthError{Status: status, Code: "invalid_request", Description: desc}
 }
 
-func readKeycloakAdmin(h *Handler, r *http.Request, c *routeCall) error {
+func readKeycloakAdmin(e *routeEnv, r *http.Request, c *routeCall) error {
 	var cfg KeycloakAdmin
 	if c.route.KeycloakAdmin != nil {
 		cfg = *c.route.KeycloakAdmin
@@ -94,19 +94,19 @@ func readKeycloakAdmin(h *Handler, r *http.Request, c *routeCall) error {
 		}
 		return errKeycloakAdmin(http.StatusNotFound, "unknown admin action "+seg)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(h.MaxTokenSize)+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(e.maxTokenSize)+1))
 	if err != nil {
 		return errKeycloakAdmin(http.StatusBadRequest, "unreadable body")
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body)) // forward mode: the upstream reads it too
-	if len(body) > h.MaxTokenSize {
+	if len(body) > e.maxTokenSize {
 		return errKeycloakAdmin(http.StatusRequestEntityTooLarge, "the action is larger than max_token_size")
 	}
 	iss := cfg.Issuer
-	if iss == "" && len(h.JWT) == 1 {
-		iss = h.JWT[0].Issuer
+	if iss == "" && len(e.jwt) == 1 {
+		iss = e.jwt[0].Issuer
 	}
-	v := h.verifier.Verifier(iss)
+	v := e.verifier.Verifier(iss)
 	if v == nil {
 		return fmt.Errorf("token_revocation: keycloak_admin %s: no jwt block for issuer %q: set the route's issuer", r.URL.Path, iss)
 	}
@@ -115,27 +115,27 @@ func readKeycloakAdmin(h *Handler, r *http.Request, c *routeCall) error {
 	case errors.Is(err, jwtverify.ErrKeysUnavailable):
 		return errKeysUnavailable
 	case err != nil:
-		h.logger.Info("keycloak admin action refused: not signed by the realm", zap.String("issuer", iss), zap.Error(err))
+		e.logger.Info("keycloak admin action refused: not signed by the realm", zap.String("issuer", iss), zap.Error(err))
 		return errKeycloakAdmin(http.StatusForbidden, "the action is not signed by the realm")
 	}
 	var a keycloakAction
 	if err := json.Unmarshal(payload, &a); err != nil {
 		return errKeycloakAdmin(http.StatusBadRequest, "the action is not a Keycloak admin action")
 	}
-	now := h.now()
+	now := e.now()
 	switch {
 	case a.Action != want:
 		return errKeycloakAdmin(http.StatusBadRequest, fmt.Sprintf("action %q posted to %s", a.Action, seg))
 	case a.ID == "":
 		return errKeycloakAdmin(http.StatusBadRequest, "the action has no id")
-	case now.Unix() > a.Expiration+int64(time.Duration(h.ClockSkew)/time.Second):
+	case now.Unix() > a.Expiration+int64(e.clockSkew/time.Second):
 		return errKeycloakAdmin(http.StatusBadRequest, "the action has expired")
 	case a.Action == "LOGOUT" && len(a.AdapterSessionIDs) > 0:
 		return errKeycloakAdmin(http.StatusBadRequest, "a logout of adapter sessions cannot be applied here: set the client's Backchannel logout URL to the gateway's backchannel_logout route")
 	}
 	c.Replay = &engine.Replay{
 		Issuer: iss, JTI: "keycloak-admin:" + a.ID,
-		Expires: time.Unix(a.Expiration, 0).Add(time.Duration(h.ClockSkew)),
+		Expires: time.Unix(a.Expiration, 0).Add(e.clockSkew),
 		Err:     errKeycloakAdmin(http.StatusBadRequest, "the action was applied already"),
 	}
 	if a.NotBefore <= 0 {

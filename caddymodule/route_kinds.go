@@ -8,19 +8,24 @@ import "net/http"
 var routeKinds = map[string]*routeKind{
 	// RFC 7009 (route.go).
 	"revoke": {
-		methods:        []string{http.MethodPost},
-		read:           readFormTokens([]string{"token"}, false),
-		respond:        respondOK,
-		revokesRefused: true,
+		methods:             []string{http.MethodPost},
+		read:                readFormTokens([]string{"token"}, false),
+		respond:             respondOK,
+		revokesRefused:      true,
+		clientAuthByDefault: true,
+		warnsOpen:           true,
 	},
 	// OpenID Connect / Keycloak logout (route.go).
 	"logout": {
 		methods: []string{http.MethodPost},
 		// The identity provider checks refresh_token, so its 2xx confirms
 		// it; id_token_hint is a hint it need not check.
-		read:             readFormTokensAndHints([]string{"refresh_token"}, []string{"id_token_hint"}, true),
-		respond:          respondNoContent,
-		upstreamConfirms: true,
+		read:                readFormTokensAndHints([]string{"refresh_token"}, []string{"id_token_hint"}, true),
+		respond:             respondNoContent,
+		upstreamConfirms:    true,
+		clientAuthByDefault: true,
+		revokesSessions:     true,
+		sessionNeedsJWT:     true,
 	},
 	"logout_all": {
 		methods:  []string{http.MethodPost},
@@ -29,18 +34,20 @@ var routeKinds = map[string]*routeKind{
 		verifies: true,
 	},
 	"backchannel_logout": {
-		methods:       []string{http.MethodPost},
-		read:          readLogoutToken,
-		respond:       respondOK,
-		verifies:      true,
-		needsAudience: true,
+		methods:         []string{http.MethodPost},
+		read:            readLogoutToken,
+		respond:         respondOK,
+		verifies:        true,
+		needsAudience:   true,
+		revokesSessions: true,
 	},
 	"caep": {
-		methods:       []string{http.MethodPost},
-		read:          readSET,
-		respond:       respondAccepted,
-		verifies:      true,
-		needsAudience: true,
+		methods:         []string{http.MethodPost},
+		read:            readSET,
+		respond:         respondAccepted,
+		verifies:        true,
+		needsAudience:   true,
+		revokesSessions: true,
 	},
 	"browser_logout": {
 		methods:  []string{http.MethodGet, http.MethodPost},
@@ -49,23 +56,28 @@ var routeKinds = map[string]*routeKind{
 		recorded: recordedBrowserLogout,
 		// An application's sign-out usually redirects the browser.
 		redirectConfirms: true,
+		browserLogout:    true,
 	},
 	"keycloak_logout": {
 		methods: []string{http.MethodPost},
 		// Keycloak reads refresh_token and, when it is there, ignores
 		// id_token_hint: a hint beside it is not confirmed by the answer.
-		read:             keycloakRealmOnly(readFormTokens([]string{"refresh_token"}, true)),
-		respond:          respondNoContent,
-		upstreamConfirms: true,
-		passUnreadable:   true,
+		read:                keycloakRealmOnly(readFormTokens([]string{"refresh_token"}, true)),
+		respond:             respondNoContent,
+		upstreamConfirms:    true,
+		passUnreadable:      true,
+		clientAuthByDefault: true,
+		revokesSessions:     true,
+		sessionNeedsJWT:     true,
 	},
 	"keycloak_revoke": {
-		methods:        []string{http.MethodPost},
-		read:           keycloakRealmOnly(readFormTokens([]string{"token"}, false)),
-		respond:        respondOK,
-		upstream:       keycloakRevokeConfirms,
-		passUnreadable: true,
-		revokesRefused: true,
+		methods:             []string{http.MethodPost},
+		read:                keycloakRealmOnly(readFormTokens([]string{"token"}, false)),
+		respond:             respondOK,
+		upstream:            keycloakRevokeConfirms,
+		passUnreadable:      true,
+		revokesRefused:      true,
+		clientAuthByDefault: true,
 	},
 	"keycloak_admin": {
 		methods:  []string{http.MethodPost},
@@ -79,6 +91,7 @@ var routeKinds = map[string]*routeKind{
 		upstream:       observeOAuthToken,
 		forwardOnly:    true,
 		passUnreadable: true,
+		recordsGrants:  true,
 	},
 	"usergrid_token": {
 		methods:        []string{http.MethodPost, http.MethodGet},
@@ -100,11 +113,12 @@ var routeKinds = map[string]*routeKind{
 		// Usergrid revokes a user's tokens only for a caller allowed to.
 		upstreamConfirms: true,
 		passUnreadable:   true,
+		holderProves:     true,
 	},
 }
 
 // respondOK answers an empty 200, not to be cached (RFC 7009).
-func respondOK(_ *Handler, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
+func respondOK(_ *routeEnv, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
@@ -112,20 +126,20 @@ func respondOK(_ *Handler, w http.ResponseWriter, _ *http.Request, _ *routeCall)
 }
 
 // respondNoContent answers 204, not to be cached (a logout).
-func respondNoContent(_ *Handler, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
+func respondNoContent(_ *routeEnv, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 // respondEmpty204 answers a bare 204 (a Keycloak admin action).
-func respondEmpty204(_ *Handler, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
+func respondEmpty204(_ *routeEnv, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 // respondAccepted answers an empty 202 (RFC 8935 section 2.2).
-func respondAccepted(_ *Handler, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
+func respondAccepted(_ *routeEnv, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
 	return nil

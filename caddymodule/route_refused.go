@@ -116,5 +116,5 @@ func (h *Handler) revokeRefused(w http.ResponseWriter, r *http.Request, rt *rout
 	if err := h.recordCall(r.Context(), c); err != nil {
 		return true, h.writeError(w, err)
 	}
-	return true, rt.kind.respond(h, w, r, c)
+	return true, rt.kind.respond(h.env, w, r, c)
 }

@@ -3,15 +3,12 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 )
 
@@ -65,20 +62,20 @@ func readTokenAnswer(res *upstreamAnswer) (a tokenAnswer, ok bool, err error) {
 // grant_type, refresh_token or client_id is refused (400), and a body the
 // gateway cannot read (and so cannot check) too. A call without a
 // refresh token goes on.
-func readOAuthTokenRequest(h *Handler, r *http.Request, c *routeCall) error {
+func readOAuthTokenRequest(e *routeEnv, r *http.Request, c *routeCall) error {
 	r.Header.Del("Accept-Encoding") // so that the answer can be read
-	p, err := h.readParams(r)
+	p, err := e.readParams(r)
 	if err != nil {
 		return err
 	}
-	t, err := h.paramToken(p, "refresh_token")
+	t, err := e.paramToken(p, "refresh_token")
 	if err != nil || t == nil {
 		return err
 	}
-	m, err := h.checker.CheckToken(r.Context(), c.Namespace, t)
+	m, err := e.checker.CheckToken(r.Context(), c.Namespace, t)
 	if err != nil {
-		h.errLog.Error("denylist check failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
-		if h.FailMode != FailOpen {
+		e.errLog.Error("denylist check failed", zap.String("fail_mode", e.failMode), zap.Error(err))
+		if e.failMode != FailOpen {
 			return err
 		}
 	}
@@ -101,57 +98,27 @@ var errRefreshRevoked = &oauthError{Status: http.StatusBadRequest, Code: "invali
 // (refresh token rotation); the presented refresh token's grant holds the
 // new tokens too. Revoking any of the grant's refresh tokens then revokes
 // them all (see engine.Recorder.RecordGrant).
-func observeOAuthToken(h *Handler, r *http.Request, c *routeCall, res *upstreamAnswer) error {
+func observeOAuthToken(e *routeEnv, r *http.Request, c *routeCall, res *upstreamAnswer) error {
 	a, ok, err := readTokenAnswer(res)
 	if err != nil || !ok {
-		h.logUnreadAnswer(r, err)
+		e.logUnreadAnswer(r, err)
 		return nil
 	}
 	g := engine.Grant{Presented: c.refresh, Access: a.AccessToken, Refresh: a.RefreshToken, ExpiresIn: a.expiresIn()}
-	err = h.recorder.RecordGrant(r.Context(), c.Namespace, g)
+	err = e.recorder.RecordGrant(r.Context(), c.Namespace, g)
 	if err != nil && c.refresh != nil {
 		// The upstream may have rotated the presented refresh token: the
 		// client needs this answer, or it loses its grant. Without the
 		// record, revoking the new refresh token misses this access token
 		// until it expires.
-		h.errLog.Error("token owners not recorded; answer passed on", zap.Error(err))
+		e.errLog.Error("token owners not recorded; answer passed on", zap.Error(err))
 		return nil
 	}
-	return h.observationFailed(err)
-}
-
-// observationFailed maps a failure to record what a token endpoint handed
-// out: with fail closed, 503 (the client retries; the token it did not get
-// is never used); with fail open, logged and passed.
-func (h *Handler) observationFailed(err error) error {
-	if err == nil {
-		return nil
-	}
-	if h.FailMode == FailOpen {
-		h.errLog.Error("token owners not recorded (fail open)", zap.Error(err))
-		return nil
-	}
-	h.errLog.Error("token owners not recorded", zap.Error(err))
-	if !errors.Is(err, denylist.ErrUnavailable) {
-		err = fmt.Errorf("%w: %v", denylist.ErrUnavailable, err)
-	}
-	return err
-}
-
-// logUnreadAnswer notes at debug level a 2xx token answer that holds no
-// token the gateway can read.
-func (h *Handler) logUnreadAnswer(r *http.Request, err error) {
-	if c := h.logger.Check(zap.DebugLevel, "token endpoint answer not read"); c != nil {
-		fields := []zap.Field{zap.String("path", r.URL.Path)}
-		if err != nil {
-			fields = append(fields, zap.Error(err))
-		}
-		c.Write(fields...)
-	}
+	return e.observationFailed(err)
 }
 
 // recordsGrants reports whether an oauth_token route records grants, so
 // that revoking a refresh token revokes what its grant holds.
 func (h *Handler) recordsGrants() bool {
-	return slices.ContainsFunc(h.routes, func(rt *route) bool { return rt.Type == "oauth_token" })
+	return slices.ContainsFunc(h.routes, func(rt *route) bool { return rt.kind.recordsGrants })
 }
