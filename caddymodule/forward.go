@@ -49,7 +49,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 		h.errLog.Error("revocation not forwarded: the store is down", zap.String("route", rt.label()))
 		return h.writeError(w, errNotForwarded)
 	}
-	// A route that revokes on the upstream's refusal (route_refused.go)
+	// A route that revokes on the upstream's refusal (revoke_refused.go)
 	// holds its non-2xx answers too, to read them.
 	hw := &heldWriter{ResponseWriter: w, limit: h.upstreamPrefix(), holdAll: rt.refusal != nil, holdRedirects: rt.kind.redirectConfirms}
 	hw.decide = func() error {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -458,3 +459,9 @@ var (
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
+
+// recordsGrants reports whether a route records grants (oauth_token), so
+// that revoking a refresh token revokes what its grant holds.
+func (h *Handler) recordsGrants() bool {
+	return slices.ContainsFunc(h.routes, func(rt *route) bool { return rt.kind.recordsGrants })
+}

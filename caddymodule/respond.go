@@ -140,3 +140,31 @@ func (l *rateLimitedLogger) Error(msg string, fields ...zap.Field) {
 	}
 	l.logger.Error(msg, fields...)
 }
+
+// respondOK answers an empty 200, not to be cached (RFC 7009).
+func respondOK(_ *routeEnv, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// respondNoContent answers 204, not to be cached (a logout).
+func respondNoContent(_ *routeEnv, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// respondEmpty204 answers a bare 204 (a Keycloak admin action).
+func respondEmpty204(_ *routeEnv, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// respondAccepted answers an empty 202 (RFC 8935 section 2.2).
+func respondAccepted(_ *routeEnv, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}

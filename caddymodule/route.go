@@ -124,7 +124,7 @@ type Route struct {
 	// upstream answers on which the gateway revokes the JWTs of the call
 	// itself and answers 200 — OAuth error codes of a 400 answer, or
 	// statuses. Default: unsupported_token_type (RFC 7009 section 2.2.1);
-	// ["off"]: never. See route_refused.go.
+	// ["off"]: never. See revoke_refused.go.
 	RevokeRefused []string `json:"revoke_refused,omitempty"`
 
 	// BrowserLogout holds the settings of a browser_logout route.
@@ -296,39 +296,6 @@ func compileRoute(rc *Route) (*route, error) {
 		return nil, err
 	}
 	return &route{Route: rc, pattern: p, kind: kind, refusal: refusal}, nil
-}
-
-// readFormTokens returns a reader of the form fields that carry tokens; at
-// least one must be present.
-func readFormTokens(fields []string, sessionWide bool) func(*routeEnv, *http.Request, *routeCall) error {
-	return readFormTokensAndHints(fields, nil, sessionWide)
-}
-
-// readFormTokensAndHints is readFormTokens with hint fields besides: tokens
-// in them are Revocation.Hints. At least one field of either must be
-// present.
-func readFormTokensAndHints(fields, hintFields []string, sessionWide bool) func(*routeEnv, *http.Request, *routeCall) error {
-	return func(e *routeEnv, r *http.Request, c *routeCall) error {
-		p, err := e.readParams(r)
-		if err != nil {
-			return err
-		}
-		if p.Body != token.BodyForm {
-			return unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body must be application/x-www-form-urlencoded"})
-		}
-		hint, _ := p.Get("token_type_hint")
-		c.SessionWide, c.RefreshHint = sessionWide, hint == "refresh_token"
-		if c.Tokens, err = e.paramTokens(p, fields); err != nil {
-			return err
-		}
-		if c.Hints, err = e.paramTokens(p, hintFields); err != nil {
-			return err
-		}
-		if len(c.Tokens)+len(c.Hints) == 0 {
-			return unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "missing " + strings.Join(slices.Concat(fields, hintFields), " or ")})
-		}
-		return nil
-	}
 }
 
 // matchRoute returns the route r's path matches and how, with its

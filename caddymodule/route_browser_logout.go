@@ -9,6 +9,17 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
+// kindBrowserLogout is a browser's sign-out link or button: it revokes the caller's own tokens and expires its cookies.
+var kindBrowserLogout = &routeKind{
+	methods:  []string{http.MethodGet, http.MethodPost},
+	read:     readBrowserLogout,
+	respond:  respondBrowserLogout,
+	recorded: recordedBrowserLogout,
+	// An application's sign-out usually redirects the browser.
+	redirectConfirms: true,
+	browserLogout:    true,
+}
+
 // browser_logout: a browser's "sign out" link or button.
 //
 // It revokes the caller's own tokens, those of the handler's cookies and of

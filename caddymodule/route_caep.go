@@ -14,6 +14,16 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
+// kindCAEP is a receiver of CAEP session-revoked Security Event Tokens (RFC 8935).
+var kindCAEP = &routeKind{
+	methods:         []string{http.MethodPost},
+	read:            readSET,
+	respond:         respondAccepted,
+	verifies:        true,
+	needsAudience:   true,
+	revokesSessions: true,
+}
+
 // caepSessionRevoked is the CAEP session-revoked event type.
 const caepSessionRevoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
 

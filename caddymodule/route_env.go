@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -181,5 +183,38 @@ func (e *routeEnv) logUnreadAnswer(r *http.Request, err error) {
 			fields = append(fields, zap.Error(err))
 		}
 		c.Write(fields...)
+	}
+}
+
+// readFormTokens returns a reader of the form fields that carry tokens; at
+// least one must be present.
+func readFormTokens(fields []string, sessionWide bool) func(*routeEnv, *http.Request, *routeCall) error {
+	return readFormTokensAndHints(fields, nil, sessionWide)
+}
+
+// readFormTokensAndHints is readFormTokens with hint fields besides: tokens
+// in them are Revocation.Hints. At least one field of either must be
+// present.
+func readFormTokensAndHints(fields, hintFields []string, sessionWide bool) func(*routeEnv, *http.Request, *routeCall) error {
+	return func(e *routeEnv, r *http.Request, c *routeCall) error {
+		p, err := e.readParams(r)
+		if err != nil {
+			return err
+		}
+		if p.Body != token.BodyForm {
+			return unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body must be application/x-www-form-urlencoded"})
+		}
+		hint, _ := p.Get("token_type_hint")
+		c.SessionWide, c.RefreshHint = sessionWide, hint == "refresh_token"
+		if c.Tokens, err = e.paramTokens(p, fields); err != nil {
+			return err
+		}
+		if c.Hints, err = e.paramTokens(p, hintFields); err != nil {
+			return err
+		}
+		if len(c.Tokens)+len(c.Hints) == 0 {
+			return unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "missing " + strings.Join(slices.Concat(fields, hintFields), " or ")})
+		}
+		return nil
 	}
 }

@@ -18,6 +18,14 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 )
 
+// kindKeycloakAdmin is a Keycloak client's Admin URL.
+var kindKeycloakAdmin = &routeKind{
+	methods:  []string{http.MethodPost},
+	read:     readKeycloakAdmin,
+	respond:  respondEmpty204,
+	verifies: true,
+}
+
 // keycloak_admin: the gateway as a Keycloak client's Admin URL.
 //
 // Keycloak tells a client's adapter about revocations by POSTing to the

@@ -9,6 +9,14 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 )
 
+// kindLogoutAll logs a user out everywhere: the caller's own token, verified, cuts off every token of its user.
+var kindLogoutAll = &routeKind{
+	methods:  []string{http.MethodPost},
+	read:     readLogoutAll,
+	respond:  respondNoContent,
+	verifies: true,
+}
+
 // readLogoutAll reads a "log out everywhere" call: the caller's own token,
 // verified, revokes every token of its user issued until now.
 func readLogoutAll(e *routeEnv, r *http.Request, c *routeCall) error {

@@ -13,6 +13,16 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
+// kindBackchannelLogout is an OpenID Connect Back-Channel Logout 1.0 receiver.
+var kindBackchannelLogout = &routeKind{
+	methods:         []string{http.MethodPost},
+	read:            readLogoutToken,
+	respond:         respondOK,
+	verifies:        true,
+	needsAudience:   true,
+	revokesSessions: true,
+}
+
 // backchannelLogoutEvent is the event a logout token must carry (OpenID
 // Connect Back-Channel Logout 1.0, section 2.4).
 const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"bytes"
 	"net/http"
 	"strings"
 
@@ -22,29 +21,6 @@ import (
 // which holds the realm, so one realm's revocations never match another
 // realm's tokens; and a route with {realm} in its path records only tokens
 // of that realm.
-
-// keycloakRoutes are the routes of profile keycloak, under its prefix.
-var keycloakRoutes = []profileRoute{
-	{"keycloak_logout", "/realms/{realm}/protocol/openid-connect/logout"},
-	{"keycloak_revoke", "/realms/{realm}/protocol/openid-connect/revoke"},
-}
-
-// keycloakLegacyPrefix adds the routes under /auth too when the profile
-// names no prefix: Keycloak before 17 (WildFly) and Keycloak-based
-// providers such as HyperID serve /auth/realms/..., Keycloak 17 and later
-// /realms/... unless started with --http-relative-path. Given a prefix,
-// the profile routes that one alone.
-func keycloakLegacyPrefix(h *Handler, p *profileConfig) error {
-	if p.Prefix != "" {
-		return nil
-	}
-	legacy := *p
-	legacy.Prefix = keycloakLegacyPath
-	return legacy.expand(h, &apiProfile{routes: keycloakRoutes})
-}
-
-// keycloakLegacyPath is the path prefix of Keycloak before 17.
-const keycloakLegacyPath = "/auth"
 
 // keycloakRealmOnly wraps read so that a JWT issued by another realm than
 // the path's {realm} is dropped: it is not Keycloak's to confirm (Keycloak
@@ -79,19 +55,4 @@ func keycloakRealmOnly(read func(*routeEnv, *http.Request, *routeCall) error) fu
 // <base URL>/realms/<realm>.
 func issuedByRealm(t *token.Token, realm string) bool {
 	return strings.HasSuffix(t.Claims.Issuer, "/realms/"+realm)
-}
-
-// keycloakRevokeConfirms vouches for the revoked token when Keycloak's answer
-// is an empty 200, its answer to a token it decoded and verified, whose
-// client and user it found. Any body (Keycloak's {"error":"invalid_token"}
-// or anything else) confirms nothing: the token is then revoked by its own
-// identity only.
-func keycloakRevokeConfirms(_ *routeEnv, _ *http.Request, c *routeCall, res *upstreamAnswer) error {
-	if res.Status != http.StatusOK {
-		return nil
-	}
-	if body, err := res.Body(); err == nil && len(bytes.TrimSpace(body)) == 0 {
-		c.Vouched = true
-	}
-	return nil
 }

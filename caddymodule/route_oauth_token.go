@@ -1,58 +1,27 @@
 package caddymodule
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
-	"slices"
-	"strconv"
 
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 )
 
+// kindOAuthToken observes an OAuth 2.0 token endpoint (forward only).
+var kindOAuthToken = &routeKind{
+	methods:        []string{http.MethodPost},
+	read:           readOAuthTokenRequest,
+	upstream:       observeOAuthToken,
+	forwardOnly:    true,
+	passUnreadable: true,
+	recordsGrants:  true,
+}
+
 // Token endpoints: an oauth_token route forwards token endpoint calls and
 // reads each 2xx answer, so that the engine records which tokens the grant
 // holds (engine.Recorder.RecordGrant; why fan out at revocation time rather
 // than check per-user cut-offs: see engine/owners.go).
-
-// tokenAnswer is what a token endpoint answers (RFC 6749 section 5.1; Usergrid
-// adds the user).
-type tokenAnswer struct {
-	AccessToken  string          `json:"access_token"`
-	RefreshToken string          `json:"refresh_token"`
-	ExpiresIn    json.RawMessage `json:"expires_in"`
-	User         *struct {
-		UUID     string `json:"uuid"`
-		Username string `json:"username"`
-		Email    string `json:"email"`
-	} `json:"user"`
-}
-
-// expiresIn returns expires_in in seconds (a JSON number or a string of
-// one), 0 when absent or malformed.
-func (a *tokenAnswer) expiresIn() int64 {
-	s := string(bytes.Trim(a.ExpiresIn, `"`))
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n <= 0 {
-		return 0
-	}
-	return int64(n)
-}
-
-// readTokenAnswer reads a token endpoint's 2xx answer. ok is false when it
-// holds no access token (not JSON, another kind of answer).
-func readTokenAnswer(res *upstreamAnswer) (a tokenAnswer, ok bool, err error) {
-	body, err := res.Body()
-	if err != nil {
-		return a, false, err
-	}
-	if json.Unmarshal(body, &a) != nil || a.AccessToken == "" {
-		return a, false, nil
-	}
-	return a, true, nil
-}
 
 // readOAuthTokenRequest reads a call to a token endpoint. A refresh token
 // that is revoked is refused here, before the upstream sees it, as the
@@ -115,10 +84,4 @@ func observeOAuthToken(e *routeEnv, r *http.Request, c *routeCall, res *upstream
 		return nil
 	}
 	return e.observationFailed(err)
-}
-
-// recordsGrants reports whether an oauth_token route records grants, so
-// that revoking a refresh token revokes what its grant holds.
-func (h *Handler) recordsGrants() bool {
-	return slices.ContainsFunc(h.routes, func(rt *route) bool { return rt.kind.recordsGrants })
 }
