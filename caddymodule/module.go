@@ -37,9 +37,6 @@ const (
 	DefaultRetryAfter       = 5 * time.Second
 )
 
-// Off disables a token channel whose default is on (query_param, form_field).
-const Off = "off"
-
 // Handler rejects requests that carry a revoked bearer token, and
 // intercepts the revocation and logout endpoints that revoke tokens.
 //
@@ -237,7 +234,7 @@ type Handler struct {
 	strict   token.Strictness // what Unambiguous lets through (AllowUpgrades)
 	recorder *engine.Recorder // a revocation's trip (useStore)
 	sources  token.Sources
-	routes   []*route
+	routes   []*compiledRoute
 	env      *routeEnv      // what the routes' kinds use (route_env.go)
 	verifier *jwtverify.Set // nil without JWT
 	warnings *configWarnings
@@ -463,5 +460,30 @@ var (
 // recordsGrants reports whether a route records grants (oauth_token), so
 // that revoking a refresh token revokes what its grant holds.
 func (h *Handler) recordsGrants() bool {
-	return slices.ContainsFunc(h.routes, func(rt *route) bool { return rt.kind.recordsGrants })
+	return slices.ContainsFunc(h.routes, func(rt *compiledRoute) bool { return rt.kind.recordsGrants })
+}
+
+// newRouteEnv is the environment of h's route kinds.
+func (h *Handler) newRouteEnv() *routeEnv {
+	e := &routeEnv{
+		keys:         h.keys,
+		verifier:     h.verifier,
+		verify:       h.verify,
+		checkRequest: h.checkRequest,
+		sources:      &h.sources,
+		logger:       h.logger,
+		errLog:       h.errLog,
+		now:          func() time.Time { return h.now() },
+		maxTokenSize: h.MaxTokenSize,
+		maxBodySize:  h.MaxBodySize,
+		schemes:      h.Schemes,
+		cookies:      h.Cookies,
+		clockSkew:    time.Duration(h.ClockSkew),
+		failMode:     h.FailMode,
+		failOpen:     h.FailMode == FailOpen,
+	}
+	if len(h.JWT) == 1 {
+		e.soleIssuer = h.JWT[0].Issuer
+	}
+	return e
 }

@@ -44,19 +44,6 @@ var kindBrowserLogout = &routeKind{
 // A request with an Authorization header only (no cookie: an API client,
 // whose token no other site can attach) passes the check.
 
-// BrowserLogout are the settings of a browser_logout route.
-type BrowserLogout struct {
-	// Redirect is where the browser goes once logged out (303 See Other).
-	// Default: none, the answer is 204.
-	Redirect string `json:"redirect,omitempty"`
-	// CookiePath is the Path of the Set-Cookie that expires each cookie;
-	// it must be the path the cookie was set with. Default: /.
-	CookiePath string `json:"cookie_path,omitempty"`
-	// CookieDomain is the Domain of that Set-Cookie, when the cookie was
-	// set with one. Default: none (a host-only cookie).
-	CookieDomain string `json:"cookie_domain,omitempty"`
-}
-
 // browserLogoutConfig returns rc's BrowserLogout, made on first use.
 func browserLogoutConfig(rc *Route) *BrowserLogout {
 	if rc.BrowserLogout == nil {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -30,8 +28,9 @@ type routeEnv struct {
 	// verifies a token with them, logging why it does not.
 	verifier *jwtverify.Set
 	verify   func(ctx context.Context, raw string, opts jwtverify.Options) (*jwtverify.Token, error)
-	// jwt are the handler's jwt blocks.
-	jwt []*JWTConfig
+	// soleIssuer is the issuer of the handler's jwt block when it has
+	// exactly one.
+	soleIssuer string
 	// checkRequest checks a request's tokens as any request's are
 	// (serve.go): for a route call that is an API call too.
 	checkRequest func(*http.Request) error
@@ -47,28 +46,8 @@ type routeEnv struct {
 	schemes      []string
 	cookies      []string
 	clockSkew    time.Duration
-	failMode     string
-}
-
-// newRouteEnv is the environment of h's route kinds.
-func (h *Handler) newRouteEnv() *routeEnv {
-	return &routeEnv{
-		keys:         h.keys,
-		verifier:     h.verifier,
-		verify:       h.verify,
-		jwt:          h.JWT,
-		checkRequest: h.checkRequest,
-		sources:      &h.sources,
-		logger:       h.logger,
-		errLog:       h.errLog,
-		now:          func() time.Time { return h.now() },
-		maxTokenSize: h.MaxTokenSize,
-		maxBodySize:  h.MaxBodySize,
-		schemes:      h.Schemes,
-		cookies:      h.Cookies,
-		clockSkew:    time.Duration(h.ClockSkew),
-		failMode:     h.FailMode,
-	}
+	failMode     string // as configured, for logs
+	failOpen     bool
 }
 
 // paramTokens parses the non-empty values of fields in p (each given at
@@ -163,7 +142,7 @@ func (e *routeEnv) observationFailed(err error) error {
 	if err == nil {
 		return nil
 	}
-	if e.failMode == FailOpen {
+	if e.failOpen {
 		e.errLog.Error("token owners not recorded (fail open)", zap.Error(err))
 		return nil
 	}
@@ -183,38 +162,5 @@ func (e *routeEnv) logUnreadAnswer(r *http.Request, err error) {
 			fields = append(fields, zap.Error(err))
 		}
 		c.Write(fields...)
-	}
-}
-
-// readFormTokens returns a reader of the form fields that carry tokens; at
-// least one must be present.
-func readFormTokens(fields []string, sessionWide bool) func(*routeEnv, *http.Request, *routeCall) error {
-	return readFormTokensAndHints(fields, nil, sessionWide)
-}
-
-// readFormTokensAndHints is readFormTokens with hint fields besides: tokens
-// in them are Revocation.Hints. At least one field of either must be
-// present.
-func readFormTokensAndHints(fields, hintFields []string, sessionWide bool) func(*routeEnv, *http.Request, *routeCall) error {
-	return func(e *routeEnv, r *http.Request, c *routeCall) error {
-		p, err := e.readParams(r)
-		if err != nil {
-			return err
-		}
-		if p.Body != token.BodyForm {
-			return unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body must be application/x-www-form-urlencoded"})
-		}
-		hint, _ := p.Get("token_type_hint")
-		c.SessionWide, c.RefreshHint = sessionWide, hint == "refresh_token"
-		if c.Tokens, err = e.paramTokens(p, fields); err != nil {
-			return err
-		}
-		if c.Hints, err = e.paramTokens(p, hintFields); err != nil {
-			return err
-		}
-		if len(c.Tokens)+len(c.Hints) == 0 {
-			return unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "missing " + strings.Join(slices.Concat(fields, hintFields), " or ")})
-		}
-		return nil
 	}
 }

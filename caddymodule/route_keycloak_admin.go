@@ -49,17 +49,6 @@ var kindKeycloakAdmin = &routeKind{
 // here; point the client's Backchannel logout URL at a backchannel_logout
 // route instead. k_test_available is answered 204; other k_ actions 404.
 
-// KeycloakAdmin are the settings of a keycloak_admin route.
-type KeycloakAdmin struct {
-	// Issuer is the realm's issuer (https://<host>/realms/<realm>), whose
-	// jwt block's keys verify the actions. Default: the issuer of the only
-	// jwt block.
-	Issuer string `json:"issuer,omitempty"`
-	// RealmWide applies each not-before to every token of the realm, not
-	// only to the tokens of the client the action names (azp).
-	RealmWide bool `json:"realm_wide,omitempty"`
-}
-
 func keycloakAdminConfig(rc *Route) *KeycloakAdmin {
 	if rc.KeycloakAdmin == nil {
 		rc.KeycloakAdmin = &KeycloakAdmin{}
@@ -111,8 +100,8 @@ func readKeycloakAdmin(e *routeEnv, r *http.Request, c *routeCall) error {
 		return errKeycloakAdmin(http.StatusRequestEntityTooLarge, "the action is larger than max_token_size")
 	}
 	iss := cfg.Issuer
-	if iss == "" && len(e.jwt) == 1 {
-		iss = e.jwt[0].Issuer
+	if iss == "" {
+		iss = e.soleIssuer
 	}
 	v := e.verifier.Verifier(iss)
 	if v == nil {

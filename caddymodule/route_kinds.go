@@ -1,5 +1,11 @@
 package caddymodule
 
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
 // routeKinds are the kinds of route (Route.Type) this build knows, each
 // an adapter from an API's wire format to the engine: what it reads (its
 // file: route_<kind>.go), how it answers, and what it needs.
@@ -17,4 +23,45 @@ var routeKinds = map[string]*routeKind{
 	"usergrid_token":        kindUsergridToken,
 	"usergrid_revoketoken":  kindUsergridRevokeToken,
 	"usergrid_revoketokens": kindUsergridRevokeTokens,
+}
+
+// RouteTypes returns the route types this build knows, sorted.
+func RouteTypes() []string {
+	var out []string
+	for k := range routeKinds {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func compileRoute(rc *Route) (*compiledRoute, error) {
+	kind, ok := routeKinds[rc.Type]
+	if !ok {
+		return nil, fmt.Errorf("unknown route type %q (known: %s)", rc.Type, strings.Join(RouteTypes(), ", "))
+	}
+	if rc.Mode == "" {
+		rc.Mode = ModeRespond
+		if kind.forwardOnly {
+			rc.Mode = ModeForward
+		}
+	}
+	if kind.forwardOnly && rc.Mode != ModeForward {
+		return nil, fmt.Errorf("mode %q: a %s route observes the upstream's answers; it works in mode %s only", rc.Mode, rc.Type, ModeForward)
+	}
+	if rc.Mode != ModeRespond && rc.Mode != ModeForward {
+		return nil, fmt.Errorf("mode %q: want %s or %s", rc.Mode, ModeRespond, ModeForward)
+	}
+	p, err := parsePathPattern(rc.Path, rc.CaseInsensitive)
+	if err != nil {
+		return nil, err
+	}
+	refusal, err := compileRevokeRefused(rc, kind)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkBrowserLogout(rc, kind); err != nil {
+		return nil, err
+	}
+	return &compiledRoute{Route: rc, pattern: p, kind: kind, refusal: refusal}, nil
 }

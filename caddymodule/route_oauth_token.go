@@ -44,7 +44,7 @@ func readOAuthTokenRequest(e *routeEnv, r *http.Request, c *routeCall) error {
 	m, err := e.checker.CheckToken(r.Context(), c.Namespace, t)
 	if err != nil {
 		e.errLog.Error("denylist check failed", zap.String("fail_mode", e.failMode), zap.Error(err))
-		if e.failMode != FailOpen {
+		if !e.failOpen {
 			return err
 		}
 	}
