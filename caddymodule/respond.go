@@ -3,7 +3,9 @@ package caddymodule
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -112,7 +114,7 @@ var errKeysUnavailable = &oauthError{Status: http.StatusServiceUnavailable, Code
 // to the answer to give. A request is refused, never passed on unread.
 func extractError(err error) error {
 	switch {
-	case isBodyTimeout(err): // body_deadline.go
+	case isBodyTimeout(err): // the body_timeout of body_deadline.go
 		return errBodyTimeout
 	case errors.Is(err, token.ErrTooLarge):
 		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "token too large"}
@@ -128,4 +130,15 @@ func extractError(err error) error {
 		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body cannot be read: malformed, or an ambiguous Content-Type"}
 	}
 	return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "unreadable request"}
+}
+
+// errBodyTimeout answers a request whose body did not arrive within
+// body_timeout.
+var errBodyTimeout = &oauthError{Status: http.StatusRequestTimeout, Code: "invalid_request", Description: "the body was not received within body_timeout"}
+
+// isBodyTimeout reports whether err, from reading a request's body, is its
+// read deadline passing.
+func isBodyTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
