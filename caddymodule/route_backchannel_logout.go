@@ -13,7 +13,8 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
-// kindBackchannelLogout is an OpenID Connect Back-Channel Logout 1.0 receiver.
+// kindBackchannelLogout is an OpenID Connect Back-Channel Logout 1.0
+// receiver.
 var kindBackchannelLogout = &routeKind{
 	methods:         []string{http.MethodPost},
 	read:            readLogoutToken,

@@ -9,7 +9,8 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
-// kindBrowserLogout is a browser's sign-out link or button: it revokes the caller's own tokens and expires its cookies.
+// kindBrowserLogout is a browser's sign-out link or button: it revokes the
+// caller's own tokens and expires its cookies.
 var kindBrowserLogout = &routeKind{
 	methods:  []string{http.MethodGet, http.MethodPost},
 	read:     readBrowserLogout,

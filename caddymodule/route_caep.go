@@ -14,7 +14,8 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
-// kindCAEP is a receiver of CAEP session-revoked Security Event Tokens (RFC 8935).
+// kindCAEP is a receiver of CAEP session-revoked Security Event Tokens (RFC
+// 8935).
 var kindCAEP = &routeKind{
 	methods:         []string{http.MethodPost},
 	read:            readSET,

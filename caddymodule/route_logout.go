@@ -2,7 +2,8 @@ package caddymodule
 
 import "net/http"
 
-// kindLogout is OpenID Connect / Keycloak logout: the form fields refresh_token and id_token_hint.
+// kindLogout is OpenID Connect / Keycloak logout: the form fields
+// refresh_token and id_token_hint.
 var kindLogout = &routeKind{
 	methods: []string{http.MethodPost},
 	// The identity provider checks refresh_token, so its 2xx confirms

@@ -9,7 +9,8 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 )
 
-// kindLogoutAll logs a user out everywhere: the caller's own token, verified, cuts off every token of its user.
+// kindLogoutAll logs a user out everywhere: the caller's own token,
+// verified, cuts off every token of its user.
 var kindLogoutAll = &routeKind{
 	methods:  []string{http.MethodPost},
 	read:     readLogoutAll,

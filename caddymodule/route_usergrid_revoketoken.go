@@ -6,7 +6,8 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
-// kindUsergridRevokeToken is Usergrid's revoketoken: the query parameter token (usergrid.go).
+// kindUsergridRevokeToken is Usergrid's revoketoken: the query parameter
+// token (usergrid.go).
 var kindUsergridRevokeToken = &routeKind{
 	methods:        []string{http.MethodPut, http.MethodPost},
 	read:           readUsergridRevokeToken,

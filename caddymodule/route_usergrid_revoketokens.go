@@ -10,7 +10,8 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
-// kindUsergridRevokeTokens is Usergrid's revoketokens: every token of the path's user (usergrid.go).
+// kindUsergridRevokeTokens is Usergrid's revoketokens: every token of the
+// path's user (usergrid.go).
 var kindUsergridRevokeTokens = &routeKind{
 	methods: []string{http.MethodPut, http.MethodPost},
 	read:    readUsergridRevokeTokens,

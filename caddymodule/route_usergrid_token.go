@@ -6,7 +6,8 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
-// kindUsergridToken observes Apache Usergrid's token endpoints (forward only; usergrid.go).
+// kindUsergridToken observes Apache Usergrid's token endpoints (forward
+// only; usergrid.go).
 var kindUsergridToken = &routeKind{
 	methods:        []string{http.MethodPost, http.MethodGet},
 	read:           readUsergridToken,
