@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,16 +9,11 @@ import (
 	"mime"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
-	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
-	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -76,7 +70,8 @@ func (AdminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{Pattern: AdminAPIPrefix, Handler: caddy.AdminHandlerFunc(serveAdmin)}}
 }
 
-// adminEndpoint is one endpoint of the admin API.
+// adminEndpoint is one endpoint of the admin API, served by a method of
+// adminCall in its own file (admin_<name>.go; ready: store_resilient.go).
 type adminEndpoint struct {
 	method string
 	serve  func(a *adminCall) (any, error)
@@ -317,184 +312,6 @@ func (a *adminCall) named() (*AdminRequest, *adminTarget, error) {
 		return nil, nil, err
 	}
 	return req, t, nil
-}
-
-func (a *adminCall) revoke() (any, error) {
-	req, t, err := a.named()
-	if err != nil {
-		return nil, err
-	}
-	h, ctx := a.h, a.r.Context()
-	out := &AdminRevokeResponse{Handler: h.Name, Namespace: t.ns, Revoked: []AdminEntry{}}
-	var entries []denylist.Entry
-	now := h.now()
-	switch t.kind {
-	case denylist.KindToken:
-		// As the revoke route does: the identity, and the jti when verified.
-		entries, err = h.recorder.Entries(ctx, &engine.Revocation{Namespace: t.ns, Tokens: []token.Token{*t.token}})
-		if err != nil {
-			if errors.Is(err, jwtverify.ErrKeysUnavailable) {
-				return nil, apiError(errKeysUnavailable.Status, "%s", errKeysUnavailable.Description)
-			}
-			return nil, storeError("revoke", err)
-		}
-		if len(entries) == 0 {
-			out.Note = "the token has already expired: there is nothing to revoke"
-		}
-	case denylist.KindJTI:
-		entries = []denylist.Entry{denylist.NewEntry(t.key, now, h.recorder.CutoffExpiry(now))}
-	case denylist.KindSession, denylist.KindUser, denylist.KindClient:
-		at := now
-		if req.Cutoff != nil {
-			at = req.Cutoff.Time
-			if limit := now.Add(time.Duration(h.MaxTokenLifetime)); at.After(limit) {
-				return nil, apiError(http.StatusBadRequest, "cutoff %s is more than max_token_lifetime (%s) in the future: give an earlier one", at.Format(time.RFC3339), time.Duration(h.MaxTokenLifetime))
-			}
-		}
-		c := engine.Cutoff{Kind: t.kind, Issuer: *req.Issuer, ID: req.User, At: at}
-		switch t.kind {
-		case denylist.KindSession:
-			c.ID = req.Session
-		case denylist.KindClient:
-			c.ID = req.Client
-		}
-		entries = []denylist.Entry{h.recorder.CutoffEntry(t.ns, c)}
-	}
-	if err := h.storeEntries(ctx, "admin "+a.r.URL.Path, t.ns, false, entries); err != nil {
-		return nil, storeAPIError("revoke", err) // counted by storeEntries
-	}
-	for _, e := range entries {
-		if e.Derived {
-			continue // a length marker, a token's part
-		}
-		// Read back: the store merged it with what was there.
-		if m, ok, err := h.store.Get(ctx, e.Key); err == nil && ok {
-			e = m
-		}
-		out.Revoked = append(out.Revoked, adminEntry(e))
-	}
-	return out, nil
-}
-
-func (a *adminCall) unrevoke() (any, error) {
-	_, t, err := a.named()
-	if err != nil {
-		return nil, err
-	}
-	h, ctx := a.h, a.r.Context()
-	out := &AdminUnrevokeResponse{Handler: h.Name, Namespace: t.ns, Removed: []AdminEntry{}}
-	e, present, err := h.store.Get(ctx, t.key)
-	if err != nil {
-		return nil, storeError("get", err)
-	}
-	if err := h.store.Unrevoke(ctx, t.key); err != nil {
-		return nil, storeError("unrevoke", err)
-	}
-	if present {
-		out.Removed = append(out.Removed, adminEntry(e))
-		countUnrevocation(t.kind)
-		h.logger.Info("unrevoked",
-			zap.String("route", "admin "+a.r.URL.Path),
-			zap.String("kind", t.kind.String()),
-			zap.String("hash", t.key.Digest.Short()),
-			zap.String("namespace", t.ns))
-	} else {
-		out.NotFound = append(out.NotFound, t.key.String())
-	}
-	if t.token != nil {
-		q := h.keys.Query(t.ns, t.token)
-		m, err := h.store.Check(ctx, &q)
-		if err != nil {
-			return nil, storeError("check", err)
-		}
-		if m.Revoked {
-			ae := adminEntry(m.Entry)
-			out.StillRevokedBy = &ae
-		}
-	}
-	return out, nil
-}
-
-func (a *adminCall) check() (any, error) {
-	_, t, err := a.named()
-	if err != nil {
-		return nil, err
-	}
-	h, ctx := a.h, a.r.Context()
-	out := &AdminCheckResponse{Handler: h.Name, Namespace: t.ns}
-	var (
-		e  denylist.Entry
-		ok bool
-	)
-	if t.token != nil {
-		q := h.keys.Query(t.ns, t.token)
-		var m denylist.Match
-		m, err = h.store.Check(ctx, &q)
-		e, ok = m.Entry, m.Revoked
-	} else {
-		e, ok, err = h.store.Get(ctx, t.key)
-	}
-	if err != nil {
-		return nil, storeError("check", err)
-	}
-	if ok {
-		ae := adminEntry(e)
-		out.Revoked, out.Entry = true, &ae
-	}
-	return out, nil
-}
-
-func (a *adminCall) entries() (any, error) {
-	if err := a.pick(); err != nil {
-		return nil, err
-	}
-	q := a.r.URL.Query()
-	limit := DefaultListLimit
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxListLimit {
-			return nil, apiError(http.StatusBadRequest, "limit %q: give a number from 1 to %d", s, MaxListLimit)
-		}
-		limit = n
-	}
-	es, next, err := a.h.store.List(a.r.Context(), q.Get("cursor"), limit)
-	switch {
-	case errors.Is(err, denylist.ErrUnavailable):
-		return nil, storeError("list", err)
-	case err != nil:
-		return nil, apiError(http.StatusBadRequest, "%v: give the next_cursor of the previous page, or no cursor for the first page", err)
-	}
-	return &AdminListResponse{Handler: a.h.Name, Entries: adminEntries(es), NextCursor: next}, nil
-}
-
-func (a *adminCall) status() (any, error) {
-	q := a.r.URL.Query()
-	groups, err := currentHandlers(q.Get("handler"), q.Has("handler"))
-	if err != nil {
-		return nil, err
-	}
-	out := &AdminStatusResponse{Version: Version, Handlers: []AdminHandlerStatus{}}
-	statuses := map[string]denylist.Status{} // by store key: a shared store is asked once
-	for _, g := range groups {
-		h := g[0]
-		st, ok := statuses[h.storeKey]
-		if !ok {
-			ctx, cancel := context.WithTimeout(a.r.Context(), 5*time.Second)
-			st = h.store.Status(ctx)
-			cancel()
-			statuses[h.storeKey] = st
-		}
-		hs := AdminHandlerStatus{Name: h.Name, Instances: len(g), Namespace: h.Namespace, FailMode: h.FailMode, Store: st, Routes: []string{}}
-		for _, x := range g {
-			for _, rt := range x.routes {
-				hs.Routes = append(hs.Routes, rt.label())
-			}
-		}
-		slices.Sort(hs.Routes)
-		hs.Routes = slices.Compact(hs.Routes)
-		out.Handlers = append(out.Handlers, hs)
-	}
-	return out, nil
 }
 
 // Interface guards.

@@ -1,10 +1,7 @@
 package caddymodule
 
 import (
-	"errors"
-	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -70,15 +67,4 @@ func (d bodyDeadline) end() {
 		until = time.Now().Add(d.server)
 	}
 	_ = d.rc.SetReadDeadline(until)
-}
-
-// errBodyTimeout answers a request whose body did not arrive within
-// body_timeout.
-var errBodyTimeout = &oauthError{Status: http.StatusRequestTimeout, Code: "invalid_request", Description: "the body was not received within body_timeout"}
-
-// isBodyTimeout reports whether err, from reading a request's body, is its
-// read deadline passing.
-func isBodyTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }

@@ -1,10 +1,16 @@
 package caddymodule
 
 import (
+	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
 // Answers through Caddy's error handling.
@@ -115,4 +121,41 @@ func routesAnswer(routes caddyhttp.RouteList, r *http.Request, groups map[string
 		}
 	}
 	return false, false
+}
+
+// writeError answers err: an *oauthError, or an error of a protocol with
+// its own format, as it is; a store failure as 503. Every 503 carries
+// Retry-After (RFC 7009 section 2.2.1: the client must assume the token
+// still exists and try again).
+func (h *Handler) writeError(w http.ResponseWriter, err error) error {
+	var own selfAnswering
+	if errors.As(err, &own) {
+		h.setRetryAfter(w, own.statusCode())
+		return own.answer(w)
+	}
+	oe := h.asOAuthError(err)
+	h.setRetryAfter(w, oe.Status)
+	return writeOAuthError(w, oe)
+}
+
+// asOAuthError is err as the answer to give: itself when it is an
+// *oauthError, else (a store failure) errStoreUnavailable.
+func (h *Handler) asOAuthError(err error) *oauthError {
+	var oe *oauthError
+	if errors.As(err, &oe) {
+		return oe
+	}
+	if !errors.Is(err, denylist.ErrUnavailable) {
+		h.errLog.Error("unexpected error", zap.Error(err))
+	}
+	return errStoreUnavailable
+}
+
+// setRetryAfter adds Retry-After (whole seconds, at least 1) to a 503.
+func (h *Handler) setRetryAfter(w http.ResponseWriter, status int) {
+	if status != http.StatusServiceUnavailable {
+		return
+	}
+	secs := int(time.Duration(h.RetryAfter).Round(time.Second) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 }

@@ -81,7 +81,7 @@ func (h *Handler) setupCeilings() error {
 // admit checks, before a call to rt stores anything, that the store is
 // below its ceiling: the owner index for a token endpoint observer, the
 // entries for any other route.
-func (h *Handler) admit(ctx context.Context, rt *route) error {
+func (h *Handler) admit(ctx context.Context, rt *compiledRoute) error {
 	c := denylist.CounterOf(h.store)
 	if c == nil {
 		return nil

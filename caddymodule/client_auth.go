@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -69,10 +68,6 @@ const (
 	ClientAuthOff      = "off"
 )
 
-// clientAuthKinds are the route kinds whose respond-mode routes require
-// client authentication by default when the handler has clients.
-var clientAuthKinds = []string{"revoke", "logout", "keycloak_revoke", "keycloak_logout"}
-
 // clientSet holds the SHA-256 of each client's secret.
 type clientSet map[string][sha256.Size]byte
 
@@ -97,7 +92,7 @@ func (h *Handler) setupClients() error {
 	for _, rt := range h.routes {
 		switch rt.ClientAuth {
 		case "":
-			rt.authenticate = len(h.clients) > 0 && rt.Mode == ModeRespond && slices.Contains(clientAuthKinds, rt.Type)
+			rt.authenticate = len(h.clients) > 0 && rt.Mode == ModeRespond && rt.kind.clientAuthByDefault
 		case ClientAuthOff:
 		case ClientAuthRequired:
 			if rt.Mode != ModeRespond {
@@ -114,11 +109,11 @@ func (h *Handler) setupClients() error {
 	return nil
 }
 
-// warnUnauthenticated names, at start-up, each respond-mode revoke route
-// that anyone may call.
+// warnUnauthenticated names, at start-up, each respond-mode route that
+// anyone may call and whose kind warns of it (revoke).
 func (h *Handler) warnUnauthenticated() {
 	for _, rt := range h.routes {
-		if rt.Mode == ModeRespond && rt.Type == "revoke" && !rt.authenticate {
+		if rt.Mode == ModeRespond && rt.kind.warnsOpen && !rt.authenticate {
 			h.logger.Warn("token_revocation: this respond-mode revoke route has no client authentication: anyone can add denylist entries (bounded by rate_limit, quota and max_entries); configure clients { <id> <secret> } (RFC 7009 section 2.1)",
 				zap.String("path", rt.Path))
 		}
@@ -140,7 +135,7 @@ func (e *errInvalidClient) answer(w http.ResponseWriter) error {
 // the error to answer: *errInvalidClient, or 400 invalid_request for an
 // ambiguous call (two methods, a repeated client_id).
 func (h *Handler) authenticateClient(r *http.Request) (string, error) {
-	p, err := h.readParams(r) // refuses a repeated client_id
+	p, err := h.env.readParams(r) // refuses a repeated client_id
 	if err != nil {
 		return "", err
 	}

@@ -44,12 +44,12 @@ var errNotForwarded = fmt.Errorf("%w: revocation not forwarded", denylist.ErrUna
 // A revocation route whose store is known to be down answers 503 before
 // forwarding: the upstream is not asked to revoke what the gateway cannot
 // record.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *route, c *routeCall) error {
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *compiledRoute, c *routeCall) error {
 	if !rt.kind.forwardOnly && h.storeDown() {
 		h.errLog.Error("revocation not forwarded: the store is down", zap.String("route", rt.label()))
 		return h.writeError(w, errNotForwarded)
 	}
-	// A route that revokes on the upstream's refusal (route_refused.go)
+	// A route that revokes on the upstream's refusal (revoke_refused.go)
 	// holds its non-2xx answers too, to read them.
 	hw := &heldWriter{ResponseWriter: w, limit: h.upstreamPrefix(), holdAll: rt.refusal != nil, holdRedirects: rt.kind.redirectConfirms}
 	hw.decide = func() error {
@@ -59,7 +59,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 		c.Confirmed, c.Vouched = true, rt.kind.upstreamConfirms
 		if rt.kind.upstream != nil {
 			res := &upstreamAnswer{Status: hw.status, Header: w.Header(), raw: hw.buf.Bytes(), truncated: hw.overflow}
-			if err := rt.kind.upstream(h, r, c, res); err != nil {
+			if err := rt.kind.upstream(h.env, r, c, res); err != nil {
 				return err
 			}
 		}
@@ -67,7 +67,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 			return err
 		}
 		if rt.kind.recorded != nil {
-			rt.kind.recorded(h, w.Header(), r, c)
+			rt.kind.recorded(h.env, w.Header(), r, c)
 		}
 		return nil
 	}
@@ -207,3 +207,30 @@ func (hw *heldWriter) Flush() {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (hw *heldWriter) Unwrap() http.ResponseWriter { return hw.ResponseWriter }
+
+// revokeRefused handles an upstream's refusal to revoke (see above):
+// when rt revokes on res and every token of rev is a JWT, it records them
+// and answers as the kind would have in respond mode (or the store's
+// failure, a 503). handled false leaves the upstream's answer to be sent.
+func (h *Handler) revokeRefused(w http.ResponseWriter, r *http.Request, rt *compiledRoute, c *routeCall, res *upstreamAnswer) (handled bool, err error) {
+	if !rt.refusal.refused(res) || len(c.Tokens) == 0 {
+		return false, nil
+	}
+	for _, t := range c.Tokens {
+		if !t.JWT {
+			return false, nil // the upstream's to judge
+		}
+	}
+	c.Vouched, c.Confirmed = false, false
+	// The upstream's headers are w's (the recorder shares them): its
+	// refusal's body is not sent, so neither are the headers describing it.
+	for _, k := range []string{"Content-Type", "Content-Encoding", "Content-Length", "Content-Language", "ETag", "Last-Modified", "WWW-Authenticate"} {
+		w.Header().Del(k)
+	}
+	h.logger.Info("the upstream does not revoke this token; the gateway revokes it itself",
+		zap.String("route", rt.label()), zap.Int("upstream_status", res.Status))
+	if err := h.recordCall(r.Context(), c); err != nil {
+		return true, h.writeError(w, err)
+	}
+	return true, rt.kind.respond(h.env, w, r, c)
+}

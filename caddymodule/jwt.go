@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
@@ -211,10 +210,6 @@ func (h *Handler) anyAudience() bool {
 	}
 	return false
 }
-
-// errKeysUnavailable answers a call whose token could not be verified
-// because its issuer's keys could not be fetched: the client should retry.
-var errKeysUnavailable = &oauthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the issuer's signing keys could not be fetched; try again later"}
 
 // verify verifies raw with the configured verifiers. A failure is logged
 // at debug level (reason only, never the token).

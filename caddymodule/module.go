@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,9 +36,6 @@ const (
 	DefaultClockSkew        = 5 * time.Minute
 	DefaultRetryAfter       = 5 * time.Second
 )
-
-// Off disables a token channel whose default is on (query_param, form_field).
-const Off = "off"
 
 // Handler rejects requests that carry a revoked bearer token, and
 // intercepts the revocation and logout endpoints that revoke tokens.
@@ -236,7 +234,8 @@ type Handler struct {
 	strict   token.Strictness // what Unambiguous lets through (AllowUpgrades)
 	recorder *engine.Recorder // a revocation's trip (useStore)
 	sources  token.Sources
-	routes   []*route
+	routes   []*compiledRoute
+	env      *routeEnv      // what the routes' kinds use (route_env.go)
 	verifier *jwtverify.Set // nil without JWT
 	warnings *configWarnings
 	logger   *zap.Logger
@@ -305,6 +304,7 @@ func (h *Handler) useStore(store denylist.Store) {
 		RecordsGrants:    h.recordsGrants(),
 		Now:              func() time.Time { return h.now() },
 	})
+	h.env.checker, h.env.recorder = h.checker, h.recorder
 }
 
 // setup does everything Provision does but open the store.
@@ -350,7 +350,11 @@ func (h *Handler) setup() error {
 	if err := h.setupGuards(); err != nil { // guard.go
 		return err
 	}
-	return h.setupJWT()
+	if err := h.setupJWT(); err != nil {
+		return err
+	}
+	h.env = h.newRouteEnv()
+	return nil
 }
 
 func (h *Handler) setDefaults() {
@@ -452,3 +456,34 @@ var (
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
+
+// recordsGrants reports whether a route records grants (oauth_token), so
+// that revoking a refresh token revokes what its grant holds.
+func (h *Handler) recordsGrants() bool {
+	return slices.ContainsFunc(h.routes, func(rt *compiledRoute) bool { return rt.kind.recordsGrants })
+}
+
+// newRouteEnv is the environment of h's route kinds.
+func (h *Handler) newRouteEnv() *routeEnv {
+	e := &routeEnv{
+		keys:         h.keys,
+		verifier:     h.verifier,
+		verify:       h.verify,
+		checkRequest: h.checkRequest,
+		sources:      &h.sources,
+		logger:       h.logger,
+		errLog:       h.errLog,
+		now:          func() time.Time { return h.now() },
+		maxTokenSize: h.MaxTokenSize,
+		maxBodySize:  h.MaxBodySize,
+		schemes:      h.Schemes,
+		cookies:      h.Cookies,
+		clockSkew:    time.Duration(h.ClockSkew),
+		failMode:     h.FailMode,
+		failOpen:     h.FailMode == FailOpen,
+	}
+	if len(h.JWT) == 1 {
+		e.soleIssuer = h.JWT[0].Issuer
+	}
+	return e
+}

@@ -70,9 +70,9 @@ func (p *profileConfig) segments() int {
 
 // profiles are the known presets, by name.
 var profiles = map[string]*apiProfile{
-	// route_keycloak.go
+	// profile_keycloak.go
 	"keycloak": {routes: keycloakRoutes, apply: keycloakLegacyPrefix},
-	// route_usergrid.go
+	// usergrid.go
 	"usergrid": {
 		routes: []profileRoute{
 			{"usergrid_token", "/management/token"},
@@ -84,7 +84,7 @@ var profiles = map[string]*apiProfile{
 			{"usergrid_revoketokens", "/{org}/{app}/users/{user}/revoketokens"},
 		},
 	},
-	// route_meshydb.go
+	// profile_meshydb.go
 	"meshydb": {
 		routes: []profileRoute{
 			{"revoke", "/{account}/connect/revocation"},

@@ -3,14 +3,16 @@ package caddymodule
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
 // oauthError is an answer in the OAuth 2.0 error format (RFC 6749 section
@@ -59,45 +61,8 @@ func setBearer(hdr http.Header, e *oauthError) {
 	}
 }
 
-// writeError answers err: an *oauthError, or an error of a protocol with
-// its own format, as it is; a store failure as 503. Every 503 carries
-// Retry-After (RFC 7009 section 2.2.1: the client must assume the token
-// still exists and try again).
-func (h *Handler) writeError(w http.ResponseWriter, err error) error {
-	var own selfAnswering
-	if errors.As(err, &own) {
-		h.setRetryAfter(w, own.statusCode())
-		return own.answer(w)
-	}
-	oe := h.asOAuthError(err)
-	h.setRetryAfter(w, oe.Status)
-	return writeOAuthError(w, oe)
-}
-
-// asOAuthError is err as the answer to give: itself when it is an
-// *oauthError, else (a store failure) errStoreUnavailable.
-func (h *Handler) asOAuthError(err error) *oauthError {
-	var oe *oauthError
-	if errors.As(err, &oe) {
-		return oe
-	}
-	if !errors.Is(err, denylist.ErrUnavailable) {
-		h.errLog.Error("unexpected error", zap.Error(err))
-	}
-	return errStoreUnavailable
-}
-
 // errStoreUnavailable answers a request the denylist store could not serve.
 var errStoreUnavailable = &oauthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the revocation store is unavailable"}
-
-// setRetryAfter adds Retry-After (whole seconds, at least 1) to a 503.
-func (h *Handler) setRetryAfter(w http.ResponseWriter, status int) {
-	if status != http.StatusServiceUnavailable {
-		return
-	}
-	secs := int(time.Duration(h.RetryAfter).Round(time.Second) / time.Second)
-	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-}
 
 // selfAnswering is an error of a protocol with its own error format (e.g.
 // RFC 8935's {"err", "description"}): it writes its answer itself.
@@ -139,4 +104,41 @@ func (l *rateLimitedLogger) Error(msg string, fields ...zap.Field) {
 		fields = append(fields, zap.Int("suppressed", held))
 	}
 	l.logger.Error(msg, fields...)
+}
+
+// errKeysUnavailable answers a call whose token could not be verified
+// because its issuer's keys could not be fetched: the client should retry.
+var errKeysUnavailable = &oauthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the issuer's signing keys could not be fetched; try again later"}
+
+// extractError maps a failure to read a request's tokens or parameters
+// to the answer to give. A request is refused, never passed on unread.
+func extractError(err error) error {
+	switch {
+	case isBodyTimeout(err): // the body_timeout of body_deadline.go
+		return errBodyTimeout
+	case errors.Is(err, token.ErrTooLarge):
+		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "token too large"}
+	case errors.Is(err, token.ErrBodyTooLarge):
+		return &oauthError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: "the body is larger than the limit"}
+	case errors.Is(err, token.ErrTooManyTokens):
+		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "too many tokens in one request"}
+	case errors.Is(err, token.ErrUnsupportedCharset):
+		return &oauthError{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "the body's charset cannot be read: send it as UTF-8"}
+	case errors.Is(err, token.ErrUnsupportedEncoding):
+		return &oauthError{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "the body's Content-Encoding cannot be read: send it as gzip, deflate or unencoded"}
+	case errors.Is(err, token.ErrUnreadableBody):
+		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body cannot be read: malformed, or an ambiguous Content-Type"}
+	}
+	return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "unreadable request"}
+}
+
+// errBodyTimeout answers a request whose body did not arrive within
+// body_timeout.
+var errBodyTimeout = &oauthError{Status: http.StatusRequestTimeout, Code: "invalid_request", Description: "the body was not received within body_timeout"}
+
+// isBodyTimeout reports whether err, from reading a request's body, is its
+// read deadline passing.
+func isBodyTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }

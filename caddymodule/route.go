@@ -1,21 +1,5 @@
 package caddymodule
 
-import (
-	"context"
-	"fmt"
-	"net/http"
-	"slices"
-	"strings"
-	"time"
-
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
-
-	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
-	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
-	"github.com/caddy-token-revocation/caddy-token-revocation/token"
-)
-
 // Route is one revocation or logout endpoint the handler intercepts.
 type Route struct {
 	// Type is what the endpoint is:
@@ -124,7 +108,7 @@ type Route struct {
 	// upstream answers on which the gateway revokes the JWTs of the call
 	// itself and answers 200 — OAuth error codes of a 400 answer, or
 	// statuses. Default: unsupported_token_type (RFC 7009 section 2.2.1);
-	// ["off"]: never. See route_refused.go.
+	// ["off"]: never. See revoke_refused.go.
 	RevokeRefused []string `json:"revoke_refused,omitempty"`
 
 	// BrowserLogout holds the settings of a browser_logout route.
@@ -161,348 +145,30 @@ const (
 	ModeForward = "forward"
 )
 
-// route is a compiled Route.
-type route struct {
-	*Route
-	pattern      *pathPattern
-	kind         *routeKind
-	refusal      *refusalMatcher
-	authenticate bool // callers must authenticate as a client (see setupClients)
+// BrowserLogout are the settings of a browser_logout route.
+type BrowserLogout struct {
+	// Redirect is where the browser goes once logged out (303 See Other).
+	// Default: none, the answer is 204.
+	Redirect string `json:"redirect,omitempty"`
+	// CookiePath is the Path of the Set-Cookie that expires each cookie;
+	// it must be the path the cookie was set with. Default: /.
+	CookiePath string `json:"cookie_path,omitempty"`
+	// CookieDomain is the Domain of that Set-Cookie, when the cookie was
+	// set with one. Default: none (a host-only cookie).
+	CookieDomain string `json:"cookie_domain,omitempty"`
 }
 
-// routeCall is one call to a revocation route: what its kind read from
-// the request, for the engine to record, and what the kind's answer needs.
-type routeCall struct {
-	engine.Revocation
-	// route is the route called.
-	route *route
-	// started is when the call came in (Usergrid's answer says it).
-	started time.Time
-	// refresh is the refresh token an oauth_token call presents with
-	// grant_type refresh_token, whose grant the answer's tokens join.
-	refresh *token.Token
-	// scope is the org/app of a Usergrid call ("management" for its
-	// management API).
-	scope string
-	// quota is the caller's quota what the call stores is charged to
-	// (quota.go).
-	quota callerQuota
+// KeycloakAdmin are the settings of a keycloak_admin route.
+type KeycloakAdmin struct {
+	// Issuer is the realm's issuer (https://<host>/realms/<realm>), whose
+	// jwt block's keys verify the actions. Default: the issuer of the only
+	// jwt block.
+	Issuer string `json:"issuer,omitempty"`
+	// RealmWide applies each not-before to every token of the realm, not
+	// only to the tokens of the client the action names (azp).
+	RealmWide bool `json:"realm_wide,omitempty"`
 }
 
-// targets are the tokens the call revokes: the whole-request scan does not
-// refuse the call for carrying them (see checkRequestExcept).
-func (c *routeCall) targets() []token.Token {
-	if len(c.Hints) == 0 {
-		return c.Tokens
-	}
-	return append(slices.Clip(c.Tokens), c.Hints...)
-}
-
-// routeKind is the behaviour of one Route.Type.
-type routeKind struct {
-	methods []string
-	// read parses the request into c (whose namespace and start are set),
-	// or returns an *oauthError to answer with.
-	read func(h *Handler, r *http.Request, c *routeCall) error
-	// respond writes the respond-mode answer after the revocation is stored.
-	respond func(h *Handler, w http.ResponseWriter, r *http.Request, c *routeCall) error
-	// upstreamConfirms is true when an upstream 2xx proves the presented
-	// tokens genuine (their claims may then be trusted).
-	upstreamConfirms bool
-	// upstream, when set, reads the upstream's 2xx answer (forward mode)
-	// before anything is recorded: it may vouch for the tokens, add to c
-	// or record what the answer says; an error is answered instead.
-	upstream func(h *Handler, r *http.Request, c *routeCall, res *upstreamAnswer) error
-	// recorded, when set, adds to the upstream's confirming answer
-	// (forward mode) once its revocation is recorded, before the answer
-	// goes out.
-	recorded func(h *Handler, header http.Header, r *http.Request, c *routeCall)
-	// redirectConfirms: a 3xx answer confirms as a 2xx does (a sign-out
-	// page that redirects the browser).
-	redirectConfirms bool
-	// forwardOnly kinds observe what the upstream answers: forward is
-	// their only mode, and their default.
-	forwardOnly bool
-	// passUnreadable: in forward mode a request this kind cannot read (a
-	// method it does not handle, such as a CORS preflight; no token) goes
-	// on to the upstream unchanged, and nothing is recorded.
-	passUnreadable bool
-	// revokesRefused kinds may revoke a token the upstream refuses to
-	// (Route.RevokeRefused).
-	revokesRefused bool
-	// verifies: the kind verifies its tokens itself, so it needs a jwt
-	// block; needsAudience: one with the issuer's audiences.
-	verifies, needsAudience bool
-}
-
-// RouteTypes returns the route types this build knows, sorted.
-func RouteTypes() []string {
-	var out []string
-	for k := range routeKinds {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func compileRoute(rc *Route) (*route, error) {
-	kind, ok := routeKinds[rc.Type]
-	if !ok {
-		return nil, fmt.Errorf("unknown route type %q (known: %s)", rc.Type, strings.Join(RouteTypes(), ", "))
-	}
-	if rc.Mode == "" {
-		rc.Mode = ModeRespond
-		if kind.forwardOnly {
-			rc.Mode = ModeForward
-		}
-	}
-	if kind.forwardOnly && rc.Mode != ModeForward {
-		return nil, fmt.Errorf("mode %q: a %s route observes the upstream's answers; it works in mode %s only", rc.Mode, rc.Type, ModeForward)
-	}
-	if rc.Mode != ModeRespond && rc.Mode != ModeForward {
-		return nil, fmt.Errorf("mode %q: want %s or %s", rc.Mode, ModeRespond, ModeForward)
-	}
-	p, err := parsePathPattern(rc.Path, rc.CaseInsensitive)
-	if err != nil {
-		return nil, err
-	}
-	refusal, err := compileRevokeRefused(rc, kind)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkBrowserLogout(rc); err != nil {
-		return nil, err
-	}
-	return &route{Route: rc, pattern: p, kind: kind, refusal: refusal}, nil
-}
-
-// readFormTokens returns a reader of the form fields that carry tokens; at
-// least one must be present.
-func readFormTokens(fields []string, sessionWide bool) func(*Handler, *http.Request, *routeCall) error {
-	return readFormTokensAndHints(fields, nil, sessionWide)
-}
-
-// readFormTokensAndHints is readFormTokens with hint fields besides: tokens
-// in them are Revocation.Hints. At least one field of either must be
-// present.
-func readFormTokensAndHints(fields, hintFields []string, sessionWide bool) func(*Handler, *http.Request, *routeCall) error {
-	return func(h *Handler, r *http.Request, c *routeCall) error {
-		p, err := h.readParams(r)
-		if err != nil {
-			return err
-		}
-		if p.Body != token.BodyForm {
-			return unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body must be application/x-www-form-urlencoded"})
-		}
-		hint, _ := p.Get("token_type_hint")
-		c.SessionWide, c.RefreshHint = sessionWide, hint == "refresh_token"
-		if c.Tokens, err = h.paramTokens(p, fields); err != nil {
-			return err
-		}
-		if c.Hints, err = h.paramTokens(p, hintFields); err != nil {
-			return err
-		}
-		if len(c.Tokens)+len(c.Hints) == 0 {
-			return unreadable(&oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "missing " + strings.Join(slices.Concat(fields, hintFields), " or ")})
-		}
-		return nil
-	}
-}
-
-// paramTokens parses the non-empty values of fields in p (each given at
-// most once: see readParams).
-func (h *Handler) paramTokens(p *token.Params, fields []string) ([]token.Token, error) {
-	var out []token.Token
-	for _, f := range fields {
-		v, err := h.paramToken(p, f)
-		if err != nil {
-			return nil, err
-		}
-		if v != nil {
-			out = append(out, *v)
-		}
-	}
-	return out, nil
-}
-
-// paramToken parses the token in parameter name of p, nil when absent.
-func (h *Handler) paramToken(p *token.Params, name string) (*token.Token, error) {
-	v, err := p.Get(name)
-	if err != nil {
-		return nil, repeatedParam(name)
-	}
-	if v == "" {
-		return nil, nil
-	}
-	if len(v) > h.MaxTokenSize {
-		return nil, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: name + " too large"}
-	}
-	t := token.Parse(v)
-	return &t, nil
-}
-
-// singleParams are the parameters a revocation route or token endpoint
-// refuses to see more than once (RFC 6749 section 3.1), whichever it
-// reads: upstreams disagree on which of two values counts, so a second one
-// could make the gateway record another token than the upstream revoked,
-// or confirm a token the upstream never checked.
-var singleParams = []string{"token", "token_type_hint", "refresh_token", "id_token_hint", "logout_token", "grant_type", "client_id"}
-
-// readParams reads a revocation route's (or token endpoint's) parameters,
-// from the query and the body, as the most lenient upstream reads them
-// (token.ReadParams), and refuses one of singleParams given twice.
-func (h *Handler) readParams(r *http.Request) (*token.Params, error) {
-	p, err := token.ReadParams(r, h.MaxBodySize)
-	if err != nil {
-		return nil, extractError(err)
-	}
-	if name := p.Repeated(singleParams...); name != "" {
-		return nil, repeatedParam(name)
-	}
-	return p, nil
-}
-
-// repeatedParam is the answer to a parameter given more than once.
-func repeatedParam(name string) error {
-	return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: name + " given more than once"}
-}
-
-// matchRoute returns the route r's path matches and how, with its
-// captured segments set as request variables.
-func (h *Handler) matchRoute(r *http.Request) (*route, *pathMatch) {
-	for _, rt := range h.routes {
-		if m, ok := rt.pattern.match(r); ok {
-			for k, v := range m.vars {
-				caddyhttp.SetVar(r.Context(), k, v)
-			}
-			return rt, m
-		}
-	}
-	return nil, nil
-}
-
-// serveRoute handles a call to a revocation route. A call that goes on
-// to the upstream (forward mode, or passed on unread) is checked first like
-// any other request, since the tokens it carries as credentials reach the
-// upstream (what it revokes is its payload, not its credentials), and goes
-// with the path the route matched, so that no spelling the gateway cleaned
-// ("/api/x/../../revoke") reaches another endpoint of the upstream.
-func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *route, m *pathMatch) error {
-	ns, err := h.namespace(r, rt.Namespace)
-	if err != nil {
-		return h.writeError(w, err)
-	}
-	if rt.Mode == ModeForward {
-		m.setPath(r)
-	}
-	pass := rt.Mode == ModeForward && rt.kind.passUnreadable
-	if !slices.Contains(rt.kind.methods, r.Method) {
-		if pass {
-			return h.passOn(w, r, next, rt, errMethodNotRead) // not a revocation: the upstream answers it
-		}
-		w.Header().Set("Allow", strings.Join(rt.kind.methods, ", "))
-		return writeOAuthError(w, &oauthError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method " + r.Method + " not allowed"})
-	}
-	if rt.kind.verifies && rt.Mode == ModeRespond {
-		// An identity provider's push is not sent again: once read, it
-		// is verified and recorded even if the sender hangs up meanwhile
-		// (waiting for a new signing key, jwtverify.Options.WaitForNewKey,
-		// may outlast its timeout: oidc-provider's is 2.5s).
-		r = r.WithContext(context.WithoutCancel(r.Context()))
-	}
-	client, err := h.guardRoute(r, rt) // rate limits, client authentication, ceiling
-	if err != nil {
-		return h.writeError(w, err)
-	}
-	c := &routeCall{Revocation: engine.Revocation{Namespace: ns}, route: rt, started: h.now()}
-	bodyRead := h.bodyReadDeadline(w, r) // body_deadline.go
-	err = rt.kind.read(h, r, c)
-	bodyRead.end()
-	if err != nil {
-		if pass && isUnreadable(err) {
-			return h.passOn(w, r, next, rt, err)
-		}
-		return h.writeError(w, err)
-	}
-	if err := h.screenRevocation(r.Context(), rt, c); err != nil { // tokens per call, verified_only
-		return h.writeError(w, err)
-	}
-	if rt.Mode == ModeRespond {
-		if client != "" { // a client revokes its own tokens only (client_auth.go)
-			if err := h.checkOwnTokens(r.Context(), client, c.Tokens); err != nil {
-				return h.writeError(w, err)
-			}
-		}
-		if err := h.admitCall(r.Context(), r, c, client); err != nil { // quotas (quota.go)
-			return h.writeError(w, err)
-		}
-		defer c.quota.done()
-		if err := h.recordCall(r.Context(), c); err != nil {
-			return h.writeError(w, err)
-		}
-		return rt.kind.respond(h, w, r, c)
-	}
-	if err := h.checkRequestExcept(r, c.targets()); err != nil {
-		return h.writeError(w, err)
-	}
-	if err := h.admitCall(r.Context(), r, c, client); err != nil {
-		return h.writeError(w, err)
-	}
-	defer c.quota.done()
-	return h.forward(w, r, next, rt, c) // forward.go
-}
-
-// label names rt in logs: its type and path.
-func (rt *route) label() string { return rt.Type + " " + rt.Path }
-
-// recordCall stores what the route call c revokes, and charges it to
-// the caller's quota (quota.go).
-func (h *Handler) recordCall(ctx context.Context, c *routeCall) error {
-	entries, err := h.recorder.Entries(ctx, &c.Revocation)
-	if err != nil {
-		return err
-	}
-	if err := h.storeEntries(ctx, c.route.label(), c.Namespace, c.Confirmed, entries); err != nil {
-		return err
-	}
-	c.quota.charge(entries, h.now())
-	return nil
-}
-
-// record stores what rev revokes (through the engine) and logs and counts
-// one line per entry, under source (a route's label, or the admin API).
-// Like every revocation, an error means nothing may be answered 2xx.
-func (h *Handler) record(ctx context.Context, source string, rev *engine.Revocation) error {
-	entries, err := h.recorder.Entries(ctx, rev)
-	if err != nil {
-		return err
-	}
-	return h.storeEntries(ctx, source, rev.Namespace, rev.Confirmed, entries)
-}
-
-// storeEntries stores entries revoked in namespace ns through source,
-// and logs and counts one line per entry.
-func (h *Handler) storeEntries(ctx context.Context, source, ns string, confirmed bool, entries []denylist.Entry) error {
-	if len(entries) == 0 {
-		return nil
-	}
-	if err := h.recorder.Store(ctx, confirmed, entries); err != nil {
-		countStoreError("revoke")
-		h.errLog.Error("revocation not stored", zap.String("route", source), zap.Error(err))
-		return err
-	}
-	kind, _, _ := strings.Cut(source, " ")
-	for _, e := range entries {
-		if e.Derived {
-			continue // a length marker, a token's part: not what was asked
-		}
-		countRevocation(kind, e.Kind)
-		h.logger.Info("revoked",
-			zap.String("route", source),
-			zap.String("kind", e.Kind.String()),
-			zap.String("hash", e.Digest.Short()),
-			zap.String("namespace", ns),
-			zap.Int64("expires", e.Expires))
-	}
-	return nil
-}
+// Off turns off a setting whose default is on (query_param, form_field,
+// revoke_refused, exempt_addresses).
+const Off = "off"

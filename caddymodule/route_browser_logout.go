@@ -9,6 +9,18 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
+// kindBrowserLogout is a browser's sign-out link or button: it revokes the
+// caller's own tokens and expires its cookies.
+var kindBrowserLogout = &routeKind{
+	methods:  []string{http.MethodGet, http.MethodPost},
+	read:     readBrowserLogout,
+	respond:  respondBrowserLogout,
+	recorded: recordedBrowserLogout,
+	// An application's sign-out usually redirects the browser.
+	redirectConfirms: true,
+	browserLogout:    true,
+}
+
 // browser_logout: a browser's "sign out" link or button.
 //
 // It revokes the caller's own tokens, those of the handler's cookies and of
@@ -33,19 +45,6 @@ import (
 // A request with an Authorization header only (no cookie: an API client,
 // whose token no other site can attach) passes the check.
 
-// BrowserLogout are the settings of a browser_logout route.
-type BrowserLogout struct {
-	// Redirect is where the browser goes once logged out (303 See Other).
-	// Default: none, the answer is 204.
-	Redirect string `json:"redirect,omitempty"`
-	// CookiePath is the Path of the Set-Cookie that expires each cookie;
-	// it must be the path the cookie was set with. Default: /.
-	CookiePath string `json:"cookie_path,omitempty"`
-	// CookieDomain is the Domain of that Set-Cookie, when the cookie was
-	// set with one. Default: none (a host-only cookie).
-	CookieDomain string `json:"cookie_domain,omitempty"`
-}
-
 // browserLogoutConfig returns rc's BrowserLogout, made on first use.
 func browserLogoutConfig(rc *Route) *BrowserLogout {
 	if rc.BrowserLogout == nil {
@@ -54,9 +53,10 @@ func browserLogoutConfig(rc *Route) *BrowserLogout {
 	return rc.BrowserLogout
 }
 
-// checkBrowserLogout refuses BrowserLogout settings on other route kinds.
-func checkBrowserLogout(rc *Route) error {
-	if rc.BrowserLogout != nil && rc.Type != "browser_logout" {
+// checkBrowserLogout refuses BrowserLogout settings on route kinds that
+// take none.
+func checkBrowserLogout(rc *Route, kind *routeKind) error {
+	if rc.BrowserLogout != nil && !kind.browserLogout {
 		return fmt.Errorf("redirect, cookie_path and cookie_domain apply to browser_logout routes only")
 	}
 	if b := rc.BrowserLogout; b != nil && b.Redirect != "" {
@@ -76,14 +76,14 @@ var errCrossSite = &oauthError{Status: http.StatusForbidden, Code: "access_denie
 var errGETUnproven = &oauthError{Status: http.StatusForbidden, Code: "access_denied", Description: "a GET logout must show it comes from this site " +
 	"(browsers send Sec-Fetch-Site, Origin or Referer on a link or form of this site; this request has none): send a POST, or a GET with one of those headers"}
 
-func readBrowserLogout(h *Handler, r *http.Request, c *routeCall) error {
-	src := token.Sources{Schemes: h.Schemes, Cookies: h.Cookies, MaxTokenSize: h.MaxTokenSize}
+func readBrowserLogout(e *routeEnv, r *http.Request, c *routeCall) error {
+	src := token.Sources{Schemes: e.schemes, Cookies: e.cookies, MaxTokenSize: e.maxTokenSize}
 	found, err := src.Extract(r, nil)
 	if err != nil {
 		return extractError(err)
 	}
 	cookies := false
-	for _, name := range h.Cookies {
+	for _, name := range e.cookies {
 		if _, err := r.Cookie(name); err == nil {
 			cookies = true
 		}
@@ -105,8 +105,8 @@ func readBrowserLogout(h *Handler, r *http.Request, c *routeCall) error {
 
 // respondBrowserLogout expires the handler's cookies the request carried
 // and redirects (303) to BrowserLogout.Redirect, or answers 204.
-func respondBrowserLogout(h *Handler, w http.ResponseWriter, r *http.Request, c *routeCall) error {
-	cfg := expireBrowserCookies(h, w.Header(), r, c)
+func respondBrowserLogout(e *routeEnv, w http.ResponseWriter, r *http.Request, c *routeCall) error {
+	cfg := expireBrowserCookies(e, w.Header(), r, c)
 	w.Header().Set("Cache-Control", "no-store")
 	if cfg.Redirect != "" {
 		w.Header().Set("Location", cfg.Redirect)
@@ -121,14 +121,14 @@ func respondBrowserLogout(h *Handler, w http.ResponseWriter, r *http.Request, c 
 // answer the Set-Cookie headers that expire the cookies, as respond mode
 // does, once the revocation is recorded; the rest of the answer is the
 // upstream's.
-func recordedBrowserLogout(h *Handler, header http.Header, r *http.Request, c *routeCall) {
-	expireBrowserCookies(h, header, r, c)
+func recordedBrowserLogout(e *routeEnv, header http.Header, r *http.Request, c *routeCall) {
+	expireBrowserCookies(e, header, r, c)
 }
 
 // expireBrowserCookies adds to header a Set-Cookie with Max-Age=0 for each
 // of the handler's cookies the request carried, and returns the route's
 // settings with their defaults.
-func expireBrowserCookies(h *Handler, header http.Header, r *http.Request, c *routeCall) BrowserLogout {
+func expireBrowserCookies(e *routeEnv, header http.Header, r *http.Request, c *routeCall) BrowserLogout {
 	var cfg BrowserLogout
 	if c.route.BrowserLogout != nil {
 		cfg = *c.route.BrowserLogout
@@ -136,7 +136,7 @@ func expireBrowserCookies(h *Handler, header http.Header, r *http.Request, c *ro
 	if cfg.CookiePath == "" {
 		cfg.CookiePath = "/"
 	}
-	for _, name := range h.Cookies {
+	for _, name := range e.cookies {
 		if _, err := r.Cookie(name); err != nil {
 			continue
 		}

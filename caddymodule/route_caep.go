@@ -14,6 +14,17 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
+// kindCAEP is a receiver of CAEP session-revoked Security Event Tokens (RFC
+// 8935).
+var kindCAEP = &routeKind{
+	methods:         []string{http.MethodPost},
+	read:            readSET,
+	respond:         respondAccepted,
+	verifies:        true,
+	needsAudience:   true,
+	revokesSessions: true,
+}
+
 // caepSessionRevoked is the CAEP session-revoked event type.
 const caepSessionRevoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
 
@@ -63,15 +74,15 @@ func caepBad(code, desc string) error {
 // Other formats (email, phone_number, ...) cannot name a token and are
 // refused with invalid_request. Other event types are acknowledged (202)
 // and ignored.
-func readSET(h *Handler, r *http.Request, rc *routeCall) error {
+func readSET(e *routeEnv, r *http.Request, rc *routeCall) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/secevent+jwt" {
 		return caepBad("invalid_request", "Content-Type must be application/secevent+jwt")
 	}
-	body, err := token.ReadBody(r, h.MaxBodySize)
+	body, err := token.ReadBody(r, e.maxBodySize)
 	if err != nil {
 		return caepBad("invalid_request", "unreadable body, or larger than max_body_size")
 	}
-	v, err := h.verify(r.Context(), strings.TrimSpace(string(body)), jwtverify.Options{RequireIssuedAt: true, RequireAudience: true,
+	v, err := e.verify(r.Context(), strings.TrimSpace(string(body)), jwtverify.Options{RequireIssuedAt: true, RequireAudience: true,
 		WaitForNewKey: true}) // a pushed SET is not sent again
 	if err != nil {
 		return setVerifyError(err)
@@ -86,7 +97,7 @@ func readSET(h *Handler, r *http.Request, rc *routeCall) error {
 	if err := json.Unmarshal(v.Payload, &claims); err != nil || len(claims.Events) == 0 {
 		return caepBad("invalid_request", "events must be a JSON object naming at least one event")
 	}
-	guard, err := h.recorder.NewReplay(v, func(d string) error { return caepBad("invalid_request", d) })
+	guard, err := e.recorder.NewReplay(v, func(d string) error { return caepBad("invalid_request", d) })
 	if err != nil {
 		return err
 	}
@@ -108,7 +119,7 @@ func readSET(h *Handler, r *http.Request, rc *routeCall) error {
 	if err != nil {
 		return caepBad("invalid_request", err.Error())
 	}
-	c.At = h.now()
+	c.At = e.now()
 	rc.Cutoffs, rc.Replay = []engine.Cutoff{c}, guard
 	return nil
 }

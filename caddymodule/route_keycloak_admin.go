@@ -18,6 +18,14 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 )
 
+// kindKeycloakAdmin is a Keycloak client's Admin URL.
+var kindKeycloakAdmin = &routeKind{
+	methods:  []string{http.MethodPost},
+	read:     readKeycloakAdmin,
+	respond:  respondEmpty204,
+	verifies: true,
+}
+
 // keycloak_admin: the gateway as a Keycloak client's Admin URL.
 //
 // Keycloak tells a client's adapter about revocations by POSTing to the
@@ -40,17 +48,6 @@ import (
 // sessions is refused (400): those are an adapter's HTTP sessions, unknown
 // here; point the client's Backchannel logout URL at a backchannel_logout
 // route instead. k_test_available is answered 204; other k_ actions 404.
-
-// KeycloakAdmin are the settings of a keycloak_admin route.
-type KeycloakAdmin struct {
-	// Issuer is the realm's issuer (https://<host>/realms/<realm>), whose
-	// jwt block's keys verify the actions. Default: the issuer of the only
-	// jwt block.
-	Issuer string `json:"issuer,omitempty"`
-	// RealmWide applies each not-before to every token of the realm, not
-	// only to the tokens of the client the action names (azp).
-	RealmWide bool `json:"realm_wide,omitempty"`
-}
 
 func keycloakAdminConfig(rc *Route) *KeycloakAdmin {
 	if rc.KeycloakAdmin == nil {
@@ -81,7 +78,7 @@ func errKeycloakAdmin(status int, desc string) error {
 	return &oauthError{Status: status, Code: "invalid_request", Description: desc}
 }
 
-func readKeycloakAdmin(h *Handler, r *http.Request, c *routeCall) error {
+func readKeycloakAdmin(e *routeEnv, r *http.Request, c *routeCall) error {
 	var cfg KeycloakAdmin
 	if c.route.KeycloakAdmin != nil {
 		cfg = *c.route.KeycloakAdmin
@@ -94,19 +91,19 @@ func readKeycloakAdmin(h *Handler, r *http.Request, c *routeCall) error {
 		}
 		return errKeycloakAdmin(http.StatusNotFound, "unknown admin action "+seg)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(h.MaxTokenSize)+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(e.maxTokenSize)+1))
 	if err != nil {
 		return errKeycloakAdmin(http.StatusBadRequest, "unreadable body")
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body)) // forward mode: the upstream reads it too
-	if len(body) > h.MaxTokenSize {
+	if len(body) > e.maxTokenSize {
 		return errKeycloakAdmin(http.StatusRequestEntityTooLarge, "the action is larger than max_token_size")
 	}
 	iss := cfg.Issuer
-	if iss == "" && len(h.JWT) == 1 {
-		iss = h.JWT[0].Issuer
+	if iss == "" {
+		iss = e.soleIssuer
 	}
-	v := h.verifier.Verifier(iss)
+	v := e.verifier.Verifier(iss)
 	if v == nil {
 		return fmt.Errorf("token_revocation: keycloak_admin %s: no jwt block for issuer %q: set the route's issuer", r.URL.Path, iss)
 	}
@@ -115,27 +112,27 @@ func readKeycloakAdmin(h *Handler, r *http.Request, c *routeCall) error {
 	case errors.Is(err, jwtverify.ErrKeysUnavailable):
 		return errKeysUnavailable
 	case err != nil:
-		h.logger.Info("keycloak admin action refused: not signed by the realm", zap.String("issuer", iss), zap.Error(err))
+		e.logger.Info("keycloak admin action refused: not signed by the realm", zap.String("issuer", iss), zap.Error(err))
 		return errKeycloakAdmin(http.StatusForbidden, "the action is not signed by the realm")
 	}
 	var a keycloakAction
 	if err := json.Unmarshal(payload, &a); err != nil {
 		return errKeycloakAdmin(http.StatusBadRequest, "the action is not a Keycloak admin action")
 	}
-	now := h.now()
+	now := e.now()
 	switch {
 	case a.Action != want:
 		return errKeycloakAdmin(http.StatusBadRequest, fmt.Sprintf("action %q posted to %s", a.Action, seg))
 	case a.ID == "":
 		return errKeycloakAdmin(http.StatusBadRequest, "the action has no id")
-	case now.Unix() > a.Expiration+int64(time.Duration(h.ClockSkew)/time.Second):
+	case now.Unix() > a.Expiration+int64(e.clockSkew/time.Second):
 		return errKeycloakAdmin(http.StatusBadRequest, "the action has expired")
 	case a.Action == "LOGOUT" && len(a.AdapterSessionIDs) > 0:
 		return errKeycloakAdmin(http.StatusBadRequest, "a logout of adapter sessions cannot be applied here: set the client's Backchannel logout URL to the gateway's backchannel_logout route")
 	}
 	c.Replay = &engine.Replay{
 		Issuer: iss, JTI: "keycloak-admin:" + a.ID,
-		Expires: time.Unix(a.Expiration, 0).Add(time.Duration(h.ClockSkew)),
+		Expires: time.Unix(a.Expiration, 0).Add(e.clockSkew),
 		Err:     errKeycloakAdmin(http.StatusBadRequest, "the action was applied already"),
 	}
 	if a.NotBefore <= 0 {

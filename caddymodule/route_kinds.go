@@ -1,132 +1,67 @@
 package caddymodule
 
-import "net/http"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // routeKinds are the kinds of route (Route.Type) this build knows, each
 // an adapter from an API's wire format to the engine: what it reads (its
 // file: route_<kind>.go), how it answers, and what it needs.
 var routeKinds = map[string]*routeKind{
-	// RFC 7009 (route.go).
-	"revoke": {
-		methods:        []string{http.MethodPost},
-		read:           readFormTokens([]string{"token"}, false),
-		respond:        respondOK,
-		revokesRefused: true,
-	},
-	// OpenID Connect / Keycloak logout (route.go).
-	"logout": {
-		methods: []string{http.MethodPost},
-		// The identity provider checks refresh_token, so its 2xx confirms
-		// it; id_token_hint is a hint it need not check.
-		read:             readFormTokensAndHints([]string{"refresh_token"}, []string{"id_token_hint"}, true),
-		respond:          respondNoContent,
-		upstreamConfirms: true,
-	},
-	"logout_all": {
-		methods:  []string{http.MethodPost},
-		read:     readLogoutAll,
-		respond:  respondNoContent,
-		verifies: true,
-	},
-	"backchannel_logout": {
-		methods:       []string{http.MethodPost},
-		read:          readLogoutToken,
-		respond:       respondOK,
-		verifies:      true,
-		needsAudience: true,
-	},
-	"caep": {
-		methods:       []string{http.MethodPost},
-		read:          readSET,
-		respond:       respondAccepted,
-		verifies:      true,
-		needsAudience: true,
-	},
-	"browser_logout": {
-		methods:  []string{http.MethodGet, http.MethodPost},
-		read:     readBrowserLogout,
-		respond:  respondBrowserLogout,
-		recorded: recordedBrowserLogout,
-		// An application's sign-out usually redirects the browser.
-		redirectConfirms: true,
-	},
-	"keycloak_logout": {
-		methods: []string{http.MethodPost},
-		// Keycloak reads refresh_token and, when it is there, ignores
-		// id_token_hint: a hint beside it is not confirmed by the answer.
-		read:             keycloakRealmOnly(readFormTokens([]string{"refresh_token"}, true)),
-		respond:          respondNoContent,
-		upstreamConfirms: true,
-		passUnreadable:   true,
-	},
-	"keycloak_revoke": {
-		methods:        []string{http.MethodPost},
-		read:           keycloakRealmOnly(readFormTokens([]string{"token"}, false)),
-		respond:        respondOK,
-		upstream:       keycloakRevokeConfirms,
-		passUnreadable: true,
-		revokesRefused: true,
-	},
-	"keycloak_admin": {
-		methods:  []string{http.MethodPost},
-		read:     readKeycloakAdmin,
-		respond:  respondEmpty204,
-		verifies: true,
-	},
-	"oauth_token": {
-		methods:        []string{http.MethodPost},
-		read:           readOAuthTokenRequest,
-		upstream:       observeOAuthToken,
-		forwardOnly:    true,
-		passUnreadable: true,
-	},
-	"usergrid_token": {
-		methods:        []string{http.MethodPost, http.MethodGet},
-		read:           readUsergridToken,
-		upstream:       observeUsergridToken,
-		forwardOnly:    true,
-		passUnreadable: true,
-	},
-	"usergrid_revoketoken": {
-		methods:        []string{http.MethodPut, http.MethodPost},
-		read:           readUsergridRevokeToken,
-		respond:        respondUsergridRevokeToken,
-		passUnreadable: true,
-	},
-	"usergrid_revoketokens": {
-		methods: []string{http.MethodPut, http.MethodPost},
-		read:    readUsergridRevokeTokens,
-		respond: respondUsergridRevokeTokens,
-		// Usergrid revokes a user's tokens only for a caller allowed to.
-		upstreamConfirms: true,
-		passUnreadable:   true,
-	},
+	"revoke":                kindRevoke,
+	"logout":                kindLogout,
+	"logout_all":            kindLogoutAll,
+	"backchannel_logout":    kindBackchannelLogout,
+	"caep":                  kindCAEP,
+	"browser_logout":        kindBrowserLogout,
+	"keycloak_logout":       kindKeycloakLogout,
+	"keycloak_revoke":       kindKeycloakRevoke,
+	"keycloak_admin":        kindKeycloakAdmin,
+	"oauth_token":           kindOAuthToken,
+	"usergrid_token":        kindUsergridToken,
+	"usergrid_revoketoken":  kindUsergridRevokeToken,
+	"usergrid_revoketokens": kindUsergridRevokeTokens,
 }
 
-// respondOK answers an empty 200, not to be cached (RFC 7009).
-func respondOK(_ *Handler, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusOK)
-	return nil
+// RouteTypes returns the route types this build knows, sorted.
+func RouteTypes() []string {
+	var out []string
+	for k := range routeKinds {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
-// respondNoContent answers 204, not to be cached (a logout).
-func respondNoContent(_ *Handler, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-// respondEmpty204 answers a bare 204 (a Keycloak admin action).
-func respondEmpty204(_ *Handler, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-// respondAccepted answers an empty 202 (RFC 8935 section 2.2).
-func respondAccepted(_ *Handler, w http.ResponseWriter, _ *http.Request, _ *routeCall) error {
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusAccepted)
-	return nil
+func compileRoute(rc *Route) (*compiledRoute, error) {
+	kind, ok := routeKinds[rc.Type]
+	if !ok {
+		return nil, fmt.Errorf("unknown route type %q (known: %s)", rc.Type, strings.Join(RouteTypes(), ", "))
+	}
+	if rc.Mode == "" {
+		rc.Mode = ModeRespond
+		if kind.forwardOnly {
+			rc.Mode = ModeForward
+		}
+	}
+	if kind.forwardOnly && rc.Mode != ModeForward {
+		return nil, fmt.Errorf("mode %q: a %s route observes the upstream's answers; it works in mode %s only", rc.Mode, rc.Type, ModeForward)
+	}
+	if rc.Mode != ModeRespond && rc.Mode != ModeForward {
+		return nil, fmt.Errorf("mode %q: want %s or %s", rc.Mode, ModeRespond, ModeForward)
+	}
+	p, err := parsePathPattern(rc.Path, rc.CaseInsensitive)
+	if err != nil {
+		return nil, err
+	}
+	refusal, err := compileRevokeRefused(rc, kind)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkBrowserLogout(rc, kind); err != nil {
+		return nil, err
+	}
+	return &compiledRoute{Route: rc, pattern: p, kind: kind, refusal: refusal}, nil
 }

@@ -325,25 +325,3 @@ func ambiguousAnswer(err error) error {
 	}
 	return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
 }
-
-// extractError maps a failure to read a request's tokens or parameters
-// to the answer to give. A request is refused, never passed on unread.
-func extractError(err error) error {
-	switch {
-	case isBodyTimeout(err): // body_deadline.go
-		return errBodyTimeout
-	case errors.Is(err, token.ErrTooLarge):
-		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "token too large"}
-	case errors.Is(err, token.ErrBodyTooLarge):
-		return &oauthError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: "the body is larger than the limit"}
-	case errors.Is(err, token.ErrTooManyTokens):
-		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "too many tokens in one request"}
-	case errors.Is(err, token.ErrUnsupportedCharset):
-		return &oauthError{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "the body's charset cannot be read: send it as UTF-8"}
-	case errors.Is(err, token.ErrUnsupportedEncoding):
-		return &oauthError{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "the body's Content-Encoding cannot be read: send it as gzip, deflate or unencoded"}
-	case errors.Is(err, token.ErrUnreadableBody):
-		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body cannot be read: malformed, or an ambiguous Content-Type"}
-	}
-	return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "unreadable request"}
-}

@@ -8,10 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 )
 
 // maxUpstreamAnswer bounds how much of an upstream's (decompressed) answer a
@@ -75,25 +71,3 @@ func isUnreadable(err error) bool {
 // errMethodNotRead is why passOn forwards a request in a method the route
 // kind does not handle (a CORS preflight, a GET logout page).
 var errMethodNotRead = errors.New("method not handled by the route")
-
-// passOn forwards a route request the kind could not read, unchanged, and
-// records nothing; a revoked token it carries is rejected first, as on any
-// request that is not a revocation. Should the upstream accept a call it
-// could not read (2xx), an info line says so: the upstream may have revoked
-// something the gateway does not know of (a browser logout without a
-// refresh token, say).
-func (h *Handler) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *route, why error) error {
-	if err := h.checkRequest(r); err != nil {
-		return h.writeError(w, err)
-	}
-	if c := h.logger.Check(zapcore.DebugLevel, "route request not read; passed on to the upstream"); c != nil {
-		c.Write(zap.String("route", rt.label()), zap.String("why", why.Error()))
-	}
-	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
-	err := next.ServeHTTP(rec, r)
-	if s := rec.Status(); s >= 200 && s < 300 && why != errMethodNotRead {
-		h.logger.Info("the upstream accepted a route request the gateway could not read: nothing was recorded",
-			zap.String("route", rt.label()), zap.Int("status", s), zap.String("why", why.Error()))
-	}
-	return err
-}

@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 
@@ -29,13 +28,6 @@ import (
 //     whose path ends like a route's fixed tail counts in
 //     route_near_misses_total, logged once per route.
 
-// sessionKinds are the route kinds that revoke sessions (sid).
-var sessionKinds = []string{"logout", "keycloak_logout", "backchannel_logout", "caep"}
-
-// respondLogoutKinds are the logout kinds that, answered by the gateway,
-// trust a session only from a verified token.
-var respondLogoutKinds = []string{"logout", "keycloak_logout"}
-
 // configWarnings watches for what the configuration does not do.
 type configWarnings struct {
 	// sessions is set when a route revokes sessions.
@@ -59,10 +51,10 @@ func (h *Handler) setupWarnings() {
 	w := &configWarnings{}
 	for _, rt := range h.routes {
 		name := rt.Type + " " + rt.Path
-		if slices.Contains(sessionKinds, rt.Type) {
+		if rt.kind.revokesSessions {
 			w.sessions = true
 		}
-		if rt.Mode == ModeRespond && slices.Contains(respondLogoutKinds, rt.Type) && len(h.JWT) == 0 {
+		if rt.Mode == ModeRespond && rt.kind.sessionNeedsJWT && len(h.JWT) == 0 {
 			h.logger.Warn("a logout route answered by the gateway without a jwt block revokes only the tokens presented, not their session: the session's access tokens stay valid; add `jwt <issuer> { jwks_url ... }` (or forward the route to the identity provider: mode forward)",
 				zap.String("route", name))
 		}

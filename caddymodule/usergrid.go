@@ -9,9 +9,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
-	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
 // Apache Usergrid.
@@ -60,87 +57,6 @@ func usergridUserIDs(uuid, username, email string) []string {
 		}
 	}
 	return out
-}
-
-// readUsergridToken reads a call to a token endpoint. The call is an API
-// call too (/users/{user}/token is called with a token): a revoked token
-// is rejected as on any other request.
-func readUsergridToken(h *Handler, r *http.Request, c *routeCall) error {
-	if err := h.checkRequest(r); err != nil {
-		return err
-	}
-	r.Header.Del("Accept-Encoding") // so that the answer can be read
-	c.scope = usergridScope(r)
-	return nil
-}
-
-// observeUsergridToken records the token of a 2xx answer as its user's.
-func observeUsergridToken(h *Handler, r *http.Request, c *routeCall, res *upstreamAnswer) error {
-	a, ok, err := readTokenAnswer(res)
-	if err != nil || !ok || a.User == nil {
-		h.logUnreadAnswer(r, err) // client credentials: no user to hold the token
-		return nil
-	}
-	var owners []denylist.Digest
-	for _, id := range usergridUserIDs(a.User.UUID, a.User.Username, a.User.Email) {
-		owners = append(owners, h.keys.UserOwner(c.Namespace, c.scope, id))
-	}
-	return h.observationFailed(h.recorder.RecordOwned(r.Context(), a.AccessToken, a.expiresIn(), owners...))
-}
-
-// readUsergridRevokeToken reads .../users/{user}/revoketoken?token=<token>.
-func readUsergridRevokeToken(h *Handler, r *http.Request, c *routeCall) error {
-	p, err := h.readParams(r)
-	if err != nil {
-		return err
-	}
-	raw, _ := p.Get("token")
-	if raw == "" {
-		return unreadable(&usergridError{Status: http.StatusBadRequest, Code: "illegal_argument", Description: "missing the query parameter token", start: c.started, now: h.now})
-	}
-	if len(raw) > h.MaxTokenSize {
-		return &usergridError{Status: http.StatusBadRequest, Code: "illegal_argument", Description: "token too large", start: c.started, now: h.now}
-	}
-	c.Tokens = []token.Token{token.Parse(raw)}
-	c.scope = usergridScope(r)
-	return nil
-}
-
-// respondUsergridRevokeToken answers a revoketoken call as Usergrid does.
-func respondUsergridRevokeToken(h *Handler, w http.ResponseWriter, _ *http.Request, c *routeCall) error {
-	action := usergridRevokedToken
-	if c.scope == "management" {
-		action = usergridRevokedTokens // as Usergrid's management API says
-	}
-	return writeUsergridAnswer(w, action, c.started, h.now())
-}
-
-// readUsergridRevokeTokens reads .../users/{user}/revoketokens: every
-// token recorded for the user in the path's org/app is revoked. In
-// respond mode the caller must show one of those tokens (in the
-// Authorization header or the access_token parameter): no one else is
-// known to be allowed to log the user out. In forward mode Usergrid
-// decides, and its 2xx vouches for the caller.
-func readUsergridRevokeTokens(h *Handler, r *http.Request, c *routeCall) error {
-	user, _ := caddyhttp.GetVar(r.Context(), "user").(string)
-	user = strings.ToLower(user)
-	c.scope = usergridScope(r)
-	callers, err := h.sources.Extract(r, nil)
-	if err != nil {
-		return extractError(err)
-	}
-	for _, f := range callers {
-		c.Holding = append(c.Holding, token.Parse(f.Raw))
-	}
-	c.Owners = []denylist.Digest{h.keys.UserOwner(c.Namespace, c.scope, user)}
-	c.NotHolder = &usergridError{Status: http.StatusUnauthorized, Code: "unauthorized",
-		Description: "revoking every token of " + user + " needs one of the user's own tokens", start: c.started, now: h.now}
-	return nil
-}
-
-// respondUsergridRevokeTokens answers a revoketokens call as Usergrid does.
-func respondUsergridRevokeTokens(h *Handler, w http.ResponseWriter, _ *http.Request, c *routeCall) error {
-	return writeUsergridAnswer(w, usergridRevokedTokens, c.started, h.now())
 }
 
 // usergridAnswer is Usergrid's answer to a revocation.

@@ -13,6 +13,17 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
+// kindBackchannelLogout is an OpenID Connect Back-Channel Logout 1.0
+// receiver.
+var kindBackchannelLogout = &routeKind{
+	methods:         []string{http.MethodPost},
+	read:            readLogoutToken,
+	respond:         respondOK,
+	verifies:        true,
+	needsAudience:   true,
+	revokesSessions: true,
+}
+
 // backchannelLogoutEvent is the event a logout token must carry (OpenID
 // Connect Back-Channel Logout 1.0, section 2.4).
 const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
@@ -26,11 +37,11 @@ const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logo
 // It revokes the session (sid) with a cut-off of now, or, when the token
 // names no sid, every token of the user (sub). Any failure is 400
 // invalid_request (section 2.8); keys that cannot be fetched are 503.
-func readLogoutToken(h *Handler, r *http.Request, rc *routeCall) error {
+func readLogoutToken(e *routeEnv, r *http.Request, rc *routeCall) error {
 	fail := func(desc string) error {
 		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
 	}
-	p, err := h.readParams(r)
+	p, err := e.readParams(r)
 	if err != nil {
 		return err
 	}
@@ -41,10 +52,10 @@ func readLogoutToken(h *Handler, r *http.Request, rc *routeCall) error {
 	switch {
 	case raw == "":
 		return fail("missing logout_token")
-	case len(raw) > h.MaxTokenSize:
+	case len(raw) > e.maxTokenSize:
 		return fail("logout_token too large")
 	}
-	v, err := h.verify(r.Context(), raw, jwtverify.Options{RequireExpiry: true, RequireIssuedAt: true, RequireAudience: true,
+	v, err := e.verify(r.Context(), raw, jwtverify.Options{RequireExpiry: true, RequireIssuedAt: true, RequireAudience: true,
 		WaitForNewKey: true}) // the OP does not send it again
 	switch {
 	case errors.Is(err, jwtverify.ErrKeysUnavailable):
@@ -69,11 +80,11 @@ func readLogoutToken(h *Handler, r *http.Request, rc *routeCall) error {
 	case v.Claims.SessionID == "" && v.Claims.Subject == "":
 		return fail("logout_token: needs sid or sub")
 	}
-	guard, err := h.recorder.NewReplay(v, func(d string) error { return fail("logout_token: " + d) })
+	guard, err := e.recorder.NewReplay(v, func(d string) error { return fail("logout_token: " + d) })
 	if err != nil {
 		return err
 	}
-	c := engine.Cutoff{Kind: denylist.KindSession, Issuer: v.Claims.Issuer, ID: v.Claims.SessionID, At: h.now()}
+	c := engine.Cutoff{Kind: denylist.KindSession, Issuer: v.Claims.Issuer, ID: v.Claims.SessionID, At: e.now()}
 	if c.ID == "" {
 		c.Kind, c.ID = denylist.KindUser, v.Claims.Subject
 	}

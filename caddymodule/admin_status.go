@@ -1,0 +1,40 @@
+package caddymodule
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+)
+
+// status serves GET status: the handlers and their stores' health.
+func (a *adminCall) status() (any, error) {
+	q := a.r.URL.Query()
+	groups, err := currentHandlers(q.Get("handler"), q.Has("handler"))
+	if err != nil {
+		return nil, err
+	}
+	out := &AdminStatusResponse{Version: Version, Handlers: []AdminHandlerStatus{}}
+	statuses := map[string]denylist.Status{} // by store key: a shared store is asked once
+	for _, g := range groups {
+		h := g[0]
+		st, ok := statuses[h.storeKey]
+		if !ok {
+			ctx, cancel := context.WithTimeout(a.r.Context(), 5*time.Second)
+			st = h.store.Status(ctx)
+			cancel()
+			statuses[h.storeKey] = st
+		}
+		hs := AdminHandlerStatus{Name: h.Name, Instances: len(g), Namespace: h.Namespace, FailMode: h.FailMode, Store: st, Routes: []string{}}
+		for _, x := range g {
+			for _, rt := range x.routes {
+				hs.Routes = append(hs.Routes, rt.label())
+			}
+		}
+		slices.Sort(hs.Routes)
+		hs.Routes = slices.Compact(hs.Routes)
+		out.Handlers = append(out.Handlers, hs)
+	}
+	return out, nil
+}

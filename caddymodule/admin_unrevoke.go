@@ -1,0 +1,43 @@
+package caddymodule
+
+import "go.uber.org/zap"
+
+// unrevoke serves POST unrevoke: it removes the entry the request names.
+func (a *adminCall) unrevoke() (any, error) {
+	_, t, err := a.named()
+	if err != nil {
+		return nil, err
+	}
+	h, ctx := a.h, a.r.Context()
+	out := &AdminUnrevokeResponse{Handler: h.Name, Namespace: t.ns, Removed: []AdminEntry{}}
+	e, present, err := h.store.Get(ctx, t.key)
+	if err != nil {
+		return nil, storeError("get", err)
+	}
+	if err := h.store.Unrevoke(ctx, t.key); err != nil {
+		return nil, storeError("unrevoke", err)
+	}
+	if present {
+		out.Removed = append(out.Removed, adminEntry(e))
+		countUnrevocation(t.kind)
+		h.logger.Info("unrevoked",
+			zap.String("route", "admin "+a.r.URL.Path),
+			zap.String("kind", t.kind.String()),
+			zap.String("hash", t.key.Digest.Short()),
+			zap.String("namespace", t.ns))
+	} else {
+		out.NotFound = append(out.NotFound, t.key.String())
+	}
+	if t.token != nil {
+		q := h.keys.Query(t.ns, t.token)
+		m, err := h.store.Check(ctx, &q)
+		if err != nil {
+			return nil, storeError("check", err)
+		}
+		if m.Revoked {
+			ae := adminEntry(m.Entry)
+			out.StillRevokedBy = &ae
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,32 @@
+package caddymodule
+
+import (
+	"bytes"
+	"net/http"
+)
+
+// kindKeycloakRevoke is Keycloak's revocation endpoint (keycloak.go).
+var kindKeycloakRevoke = &routeKind{
+	methods:             []string{http.MethodPost},
+	read:                keycloakRealmOnly(readFormTokens([]string{"token"}, false)),
+	respond:             respondOK,
+	upstream:            keycloakRevokeConfirms,
+	passUnreadable:      true,
+	revokesRefused:      true,
+	clientAuthByDefault: true,
+}
+
+// keycloakRevokeConfirms vouches for the revoked token when Keycloak's answer
+// is an empty 200, its answer to a token it decoded and verified, whose
+// client and user it found. Any body (Keycloak's {"error":"invalid_token"}
+// or anything else) confirms nothing: the token is then revoked by its own
+// identity only.
+func keycloakRevokeConfirms(_ *routeEnv, _ *http.Request, c *routeCall, res *upstreamAnswer) error {
+	if res.Status != http.StatusOK {
+		return nil
+	}
+	if body, err := res.Body(); err == nil && len(bytes.TrimSpace(body)) == 0 {
+		c.Vouched = true
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package caddymodule
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
+)
+
+// matchRoute returns the route r's path matches and how, with its
+// captured segments set as request variables.
+func (h *Handler) matchRoute(r *http.Request) (*compiledRoute, *pathMatch) {
+	for _, rt := range h.routes {
+		if m, ok := rt.pattern.match(r); ok {
+			for k, v := range m.vars {
+				caddyhttp.SetVar(r.Context(), k, v)
+			}
+			return rt, m
+		}
+	}
+	return nil, nil
+}
+
+// serveRoute handles a call to a revocation route. A call that goes on
+// to the upstream (forward mode, or passed on unread) is checked first like
+// any other request, since the tokens it carries as credentials reach the
+// upstream (what it revokes is its payload, not its credentials), and goes
+// with the path the route matched, so that no spelling the gateway cleaned
+// ("/api/x/../../revoke") reaches another endpoint of the upstream.
+func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *compiledRoute, m *pathMatch) error {
+	ns, err := h.namespace(r, rt.Namespace)
+	if err != nil {
+		return h.writeError(w, err)
+	}
+	if rt.Mode == ModeForward {
+		m.setPath(r)
+	}
+	pass := rt.Mode == ModeForward && rt.kind.passUnreadable
+	if !slices.Contains(rt.kind.methods, r.Method) {
+		if pass {
+			return h.passOn(w, r, next, rt, errMethodNotRead) // not a revocation: the upstream answers it
+		}
+		w.Header().Set("Allow", strings.Join(rt.kind.methods, ", "))
+		return writeOAuthError(w, &oauthError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method " + r.Method + " not allowed"})
+	}
+	if rt.kind.verifies && rt.Mode == ModeRespond {
+		// An identity provider's push is not sent again: once read, it
+		// is verified and recorded even if the sender hangs up meanwhile
+		// (waiting for a new signing key, jwtverify.Options.WaitForNewKey,
+		// may outlast its timeout: oidc-provider's is 2.5s).
+		r = r.WithContext(context.WithoutCancel(r.Context()))
+	}
+	client, err := h.guardRoute(r, rt) // rate limits, client authentication, ceiling
+	if err != nil {
+		return h.writeError(w, err)
+	}
+	c := &routeCall{Revocation: engine.Revocation{Namespace: ns}, route: rt, started: h.now()}
+	bodyRead := h.bodyReadDeadline(w, r) // body_deadline.go
+	err = rt.kind.read(h.env, r, c)
+	bodyRead.end()
+	if err != nil {
+		if pass && isUnreadable(err) {
+			return h.passOn(w, r, next, rt, err)
+		}
+		return h.writeError(w, err)
+	}
+	if err := h.screenRevocation(r.Context(), rt, c); err != nil { // tokens per call, verified_only
+		return h.writeError(w, err)
+	}
+	if rt.Mode == ModeRespond {
+		if client != "" { // a client revokes its own tokens only (client_auth.go)
+			if err := h.checkOwnTokens(r.Context(), client, c.Tokens); err != nil {
+				return h.writeError(w, err)
+			}
+		}
+		if err := h.admitCall(r.Context(), r, c, client); err != nil { // quotas (quota.go)
+			return h.writeError(w, err)
+		}
+		defer c.quota.done()
+		if err := h.recordCall(r.Context(), c); err != nil {
+			return h.writeError(w, err)
+		}
+		return rt.kind.respond(h.env, w, r, c)
+	}
+	if err := h.checkRequestExcept(r, c.targets()); err != nil {
+		return h.writeError(w, err)
+	}
+	if err := h.admitCall(r.Context(), r, c, client); err != nil {
+		return h.writeError(w, err)
+	}
+	defer c.quota.done()
+	return h.forward(w, r, next, rt, c) // forward.go
+}
+
+// passOn forwards a route request the kind could not read, unchanged, and
+// records nothing; a revoked token it carries is rejected first, as on any
+// request that is not a revocation. Should the upstream accept a call it
+// could not read (2xx), an info line says so: the upstream may have revoked
+// something the gateway does not know of (a browser logout without a
+// refresh token, say).
+func (h *Handler) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *compiledRoute, why error) error {
+	if err := h.checkRequest(r); err != nil {
+		return h.writeError(w, err)
+	}
+	if c := h.logger.Check(zapcore.DebugLevel, "route request not read; passed on to the upstream"); c != nil {
+		c.Write(zap.String("route", rt.label()), zap.String("why", why.Error()))
+	}
+	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
+	err := next.ServeHTTP(rec, r)
+	if s := rec.Status(); s >= 200 && s < 300 && why != errMethodNotRead {
+		h.logger.Info("the upstream accepted a route request the gateway could not read: nothing was recorded",
+			zap.String("route", rt.label()), zap.Int("status", s), zap.String("why", why.Error()))
+	}
+	return err
+}
