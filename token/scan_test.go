@@ -19,7 +19,8 @@ func parseReference(raw string) Token {
 		return t
 	}
 	// A JWT inside raw: the first window of three '.'-separated segments,
-	// starting at a segment, that is one (segments end at . : | / +).
+	// starting at a segment, of at least MinJWTLength bytes, that is one
+	// (segments end at . : | / +).
 	isSep := func(c byte) bool { return strings.IndexByte(".:|/+", c) >= 0 }
 	segEnd := func(i int) int {
 		for i < len(raw) && !isSep(raw[i]) {
@@ -31,7 +32,7 @@ func parseReference(raw string) Token {
 		b := segEnd(a)
 		if b < len(raw) && raw[b] == '.' {
 			if c := segEnd(b + 1); c < len(raw) && raw[c] == '.' {
-				if w := raw[a:segEnd(c+1)]; w != raw {
+				if w := raw[a:segEnd(c+1)]; w != raw && len(w) >= MinJWTLength {
 					if j := parseJWSReference(w); j.JWT {
 						return j
 					}
