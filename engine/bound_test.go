@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/json"
 	"math/big"
 	"path/filepath"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/boltstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/jwttest"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
@@ -61,43 +61,16 @@ func certThumbprint(t *testing.T) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// boundTokenSigner signs access tokens (RFC 9068) with a key of its own.
-type boundTokenSigner struct{ sig jose.Signer }
-
-func newBoundTokenSigner(t *testing.T) *boundTokenSigner {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k}, (&jose.SignerOptions{}).WithType("at+jwt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &boundTokenSigner{sig}
-}
-
-// token is a signed JWT with claims; cnf, when not nil, binds it.
-func (s *boundTokenSigner) token(t *testing.T, sub string, iat time.Time, cnf map[string]string) string {
+// boundToken is an access token (RFC 9068) signed with key; cnf, when not
+// nil, binds it.
+func boundToken(t *testing.T, key *ecdsa.PrivateKey, sub string, iat time.Time, cnf map[string]string) string {
 	t.Helper()
 	claims := map[string]any{"iss": "https://idp.example", "sub": sub, "client_id": "app",
 		"jti": sub + "-" + iat.Format("150405.000000000"), "iat": iat.Unix(), "exp": iat.Add(time.Hour).Unix()}
 	if cnf != nil {
 		claims["cnf"] = cnf
 	}
-	b, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jws, err := s.sig.Sign(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return jwttest.Sign(t, jose.ES256, key, "", "at+jwt", claims)
 }
 
 // TestBoundKeyRevocation: revoking a DPoP key (its jkt) and a client
@@ -134,18 +107,24 @@ func TestBoundKeyRevocation(t *testing.T) {
 			now := time.Now()
 			rec := NewRecorder(keys, store, RecorderConfig{DefaultTTL: time.Hour, MaxTokenLifetime: 24 * time.Hour, ClockSkew: time.Minute})
 			check := NewChecker(keys, store, nil)
-			sign := newBoundTokenSigner(t)
+			signing, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sign := func(sub string, iat time.Time, cnf map[string]string) string {
+				return boundToken(t, signing, sub, iat, cnf)
+			}
 
 			jkt, otherJKT := dpopThumbprint(t), dpopThumbprint(t)
 			x5t, otherX5T := certThumbprint(t), certThumbprint(t)
 			before := now.Add(-10 * time.Minute)
-			dpop := sign.token(t, "alice", before, map[string]string{"jkt": jkt})
-			mtls := sign.token(t, "alice", before, map[string]string{"x5t#S256": x5t})
-			otherDPoP := sign.token(t, "alice", before, map[string]string{"jkt": otherJKT})
-			otherMTLS := sign.token(t, "alice", before, map[string]string{"x5t#S256": otherX5T})
+			dpop := sign("alice", before, map[string]string{"jkt": jkt})
+			mtls := sign("alice", before, map[string]string{"x5t#S256": x5t})
+			otherDPoP := sign("alice", before, map[string]string{"jkt": otherJKT})
+			otherMTLS := sign("alice", before, map[string]string{"x5t#S256": otherX5T})
 			// x5t's thumbprint as a jkt is another key.
-			crossed := sign.token(t, "alice", before, map[string]string{"jkt": x5t})
-			unbound := sign.token(t, "alice", before, nil)
+			crossed := sign("alice", before, map[string]string{"jkt": x5t})
+			unbound := sign("alice", before, nil)
 
 			revoked := func(raw string) bool {
 				t.Helper()
@@ -181,8 +160,8 @@ func TestBoundKeyRevocation(t *testing.T) {
 
 			// Issued after the revocation, bound to the revoked keys.
 			after := now.Add(time.Hour)
-			dpopAfter := sign.token(t, "bob", after, map[string]string{"jkt": jkt})
-			mtlsAfter := sign.token(t, "bob", after, map[string]string{"x5t#S256": x5t})
+			dpopAfter := sign("bob", after, map[string]string{"jkt": jkt})
+			mtlsAfter := sign("bob", after, map[string]string{"x5t#S256": x5t})
 			for what, raw := range map[string]string{"dpop": dpop, "mtls": mtls, "dpop issued after": dpopAfter, "mtls issued after": mtlsAfter} {
 				if !revoked(raw) {
 					t.Errorf("%s token bound to a revoked key: not revoked", what)

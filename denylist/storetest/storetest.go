@@ -252,20 +252,8 @@ func checkBoundKeys(t *testing.T, s denylist.Store, clk *Clock) {
 	}
 	MustRevoke(t, s, denylist.NewEntry(x5t, time.Unix(T0, 0), time.Unix(T0+100, 0)))
 	listed := map[denylist.Key]denylist.Kind{}
-	for cursor, page := "", 0; ; page++ {
-		if page > 100 {
-			t.Fatal("List never ends")
-		}
-		out, next, err := s.List(context.Background(), cursor, 10)
-		if err != nil {
-			t.Fatalf("List: %v", err)
-		}
-		for _, e := range out {
-			listed[e.Key] = e.Kind
-		}
-		if cursor = next; next == "" {
-			break
-		}
+	for _, e := range listAll(t, s, 10) {
+		listed[e.Key] = e.Kind
 	}
 	if listed[jkt] != denylist.KindKey || listed[x5t] != denylist.KindKey {
 		t.Errorf("List gave the bound keys' entries kinds %v and %v, want %v", listed[jkt], listed[x5t], denylist.KindKey)
@@ -280,6 +268,25 @@ func checkBoundKeys(t *testing.T, s denylist.Store, clk *Clock) {
 	CheckExpiredHidden(t, s, jkt)
 }
 
+// listAll returns every entry List gives, page by page of size.
+func listAll(t *testing.T, s denylist.Store, size int) []denylist.Entry {
+	t.Helper()
+	var all []denylist.Entry
+	for cursor, page := "", 0; ; page++ {
+		if page > 100 {
+			t.Fatal("List never ends")
+		}
+		out, next, err := s.List(context.Background(), cursor, size)
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		all = append(all, out...)
+		if cursor = next; next == "" {
+			return all
+		}
+	}
+}
+
 // checkList: List pages through every live entry.
 func checkList(t *testing.T, s denylist.Store) {
 	want := map[denylist.Key]bool{}
@@ -291,22 +298,8 @@ func checkList(t *testing.T, s denylist.Store) {
 	}
 	MustRevoke(t, s, es...)
 	got := map[denylist.Key]bool{}
-	cursor := ""
-	for page := 0; ; page++ {
-		if page > 100 {
-			t.Fatal("List never ends")
-		}
-		out, next, err := s.List(context.Background(), cursor, 2)
-		if err != nil {
-			t.Fatalf("List: %v", err)
-		}
-		for _, e := range out {
-			got[e.Key] = true
-		}
-		if next == "" {
-			break
-		}
-		cursor = next
+	for _, e := range listAll(t, s, 2) {
+		got[e.Key] = true
 	}
 	if len(got) != len(want) {
 		t.Fatalf("List returned %d entries, want %d", len(got), len(want))
