@@ -49,12 +49,14 @@
 //     token is found by its key only if the glue also reads the request's
 //     key (below).
 //   - Optional, for opaque bound tokens and for any token presented with
-//     a revoked key: the request's DPoP proof (the DPoP header: its JOSE
-//     header's jwk, thumbprinted per RFC 7638) and the TLS client
-//     certificate Caddy terminated (r.TLS.PeerCertificates[0]: SHA-256 of
-//     its Raw) name the key of this request; adding their KindKey keys to
-//     the request's query (Keys.Bound) rejects the request whatever its
-//     token says. Unverified, as every claim: it can only reject.
+//     a revoked key: the request's DPoP proof (token.DPoPProofKey of its
+//     DPoP header: the RFC 7638 thumbprint of the proof's jwk) and the TLS
+//     client certificate Caddy terminated
+//     (token.CertificateThumbprint(r.TLS.PeerCertificates[0].Raw)) name
+//     the key of this request; adding their keys (Keys.Bound) to the
+//     token's query rejects the request whatever its token says.
+//     Unverified, as every claim: it can only reject. (Per request, not
+//     per cached query: the query cache is keyed by the token alone.)
 //
 // The end-to-end test goes in tests/oidcprovider_test.go, with panva's
 // oidc-provider as it runs there (tests/idp/oidc-provider/op.mjs, pinned
