@@ -58,13 +58,15 @@
 //     Unverified, as every claim: it can only reject. (Per request, not
 //     per cached query: the query cache is keyed by the token alone.)
 //
-// The end-to-end test goes in tests/oidcprovider_test.go, with panva's
-// oidc-provider as it runs there (tests/idp/oidc-provider/op.mjs, pinned
-// 9.13.3): features.dPoP {enabled: true} in op.mjs; the test gets a
-// client_credentials token with resource=https://api.test (a JWT, RFC
-// 9068) sending a DPoP proof it signs with go-jose (typ dpop+jwt, jwk of a
-// P-256 key, htm POST, htu the token endpoint, iat, jti), so the token
-// carries cnf.jkt; it is presented as "Authorization: DPoP <token>" (a
+// The end-to-end test goes beside tests/dpop_oidcprovider_test.go, which
+// runs these layers against panva's oidc-provider as the other tests run
+// it (tests/idp/oidc-provider/op.mjs, pinned 9.13.3, features.dPoP on):
+// its newDPoPKey and oidcProvider.dpopClientCredentials get a
+// client_credentials JWT (RFC 9068, resource=https://api.test) bound by a
+// DPoP proof signed with go-jose (typ dpop+jwt, jwk of a P-256 key, htm
+// POST, htu the token endpoint, iat, jti), so the token carries cnf.jkt.
+// The glue's test puts Caddy in front, as TestOIDCProvider does: the token
+// is presented as "Authorization: DPoP <token>" (a
 // scheme the handler reads by default) to instance B, revoked through
 // instance A's admin API and CLI by the thumbprint go-jose computes, then
 // refused by B (401, reason cnf), while a token bound to another key and
