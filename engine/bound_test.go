@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,21 +23,6 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
-
-// dpopThumbprint is the RFC 7638 thumbprint of a new P-256 key, as a
-// DPoP-bound token's cnf.jkt carries it (RFC 9449 §6.1).
-func dpopThumbprint(t *testing.T) string {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp, err := (&jose.JSONWebKey{Key: &k.PublicKey}).Thumbprint(crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return base64.RawURLEncoding.EncodeToString(tp)
-}
 
 // certThumbprint is the SHA-256 thumbprint of a new self-signed client
 // certificate, as an mTLS-bound token's cnf.x5t#S256 carries it (RFC 8705
@@ -115,7 +99,7 @@ func TestBoundKeyRevocation(t *testing.T) {
 				return boundToken(t, signing, sub, iat, cnf)
 			}
 
-			jkt, otherJKT := dpopThumbprint(t), dpopThumbprint(t)
+			jkt, otherJKT := jwttest.NewDPoPKey(t).JKT, jwttest.NewDPoPKey(t).JKT
 			x5t, otherX5T := certThumbprint(t), certThumbprint(t)
 			before := now.Add(-10 * time.Minute)
 			dpop := sign("alice", before, map[string]string{"jkt": jkt})

@@ -2,10 +2,6 @@ package tests
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -14,63 +10,21 @@ import (
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/boltstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/jwttest"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
-// dpopKey is a client's DPoP key (RFC 9449): it signs proofs and names
-// the tokens bound to it by its RFC 7638 thumbprint.
-type dpopKey struct {
-	priv *ecdsa.PrivateKey
-	jkt  string
-}
-
-func newDPoPKey(t *testing.T) *dpopKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp, err := (&jose.JSONWebKey{Key: &k.PublicKey}).Thumbprint(crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &dpopKey{priv: k, jkt: base64.RawURLEncoding.EncodeToString(tp)}
-}
-
-// proof is a DPoP proof of a request of method to target (RFC 9449 §4.2),
-// signed by go-jose.
-func (k *dpopKey) proof(t *testing.T, method, target string) string {
-	t.Helper()
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.priv},
-		&jose.SignerOptions{EmbedJWK: true, ExtraHeaders: map[jose.HeaderKey]any{"typ": "dpop+jwt"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	claims, _ := json.Marshal(map[string]any{"jti": randomString(), "htm": method, "htu": target, "iat": time.Now().Unix()})
-	jws, err := sig.Sign(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // dpopClientCredentials gets a JWT access token for the API from the OP,
 // bound to key when it is not nil (a DPoP proof sent along).
-func (op *oidcProvider) dpopClientCredentials(t *testing.T, key *dpopKey) string {
+func (op *oidcProvider) dpopClientCredentials(t *testing.T, key *jwttest.DPoPKey) string {
 	t.Helper()
 	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}, "resource": {opResource}}
 	headers := []string{"Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(opClient+":"+opSecret))}
 	if key != nil {
-		headers = append(headers, "DPoP: "+key.proof(t, http.MethodPost, op.url("/token")))
+		headers = append(headers, "DPoP: "+key.Proof(t, http.MethodPost, op.url("/token"), "dpop+jwt", true))
 	}
 	res := postForm(t, op.url("/token"), form, headers...)
 	var ts struct {
@@ -101,9 +55,9 @@ func TestOIDCProviderDPoPTokensRevokedByKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	op := startOIDCProvider(t, ports[0], "http://127.0.0.1:9/backchannel")
-	key, other := newDPoPKey(t), newDPoPKey(t)
+	key, other := jwttest.NewDPoPKey(t), jwttest.NewDPoPKey(t)
 	bound, boundOther, bearer := op.dpopClientCredentials(t, key), op.dpopClientCredentials(t, other), op.dpopClientCredentials(t, nil)
-	for what, c := range map[string]struct{ raw, jkt string }{"bound": {bound, key.jkt}, "bound to another key": {boundOther, other.jkt}, "bearer": {bearer, ""}} {
+	for what, c := range map[string]struct{ raw, jkt string }{"bound": {bound, key.JKT}, "bound to another key": {boundOther, other.JKT}, "bearer": {bearer, ""}} {
 		if tok := token.Parse(c.raw); !tok.JWT || tok.Claims.Confirmation.JKT != c.jkt {
 			t.Fatalf("%s token: JWT %v, cnf %+v; want cnf.jkt %q", what, tok.JWT, tok.Claims.Confirmation, c.jkt)
 		}
@@ -129,7 +83,7 @@ func TestOIDCProviderDPoPTokensRevokedByKey(t *testing.T) {
 	if revoked(bound) || revoked(boundOther) || revoked(bearer) {
 		t.Fatal("a token is revoked before anything was")
 	}
-	es, err := rec.Entries(ctx, &engine.Revocation{BoundKeys: []engine.BoundKey{{Method: denylist.MethodJKT, Thumbprint: key.jkt}}})
+	es, err := rec.Entries(ctx, &engine.Revocation{BoundKeys: []engine.BoundKey{{Method: denylist.MethodJKT, Thumbprint: key.JKT}}})
 	if err != nil {
 		t.Fatal(err)
 	}

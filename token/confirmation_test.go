@@ -11,12 +11,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/json"
 	"math/big"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/jwttest"
 )
 
 // TestJWKThumbprintIsRFC7638: the thumbprint of EC, RSA and OKP public
@@ -65,33 +66,10 @@ func TestJWKThumbprintIsRFC7638(t *testing.T) {
 // cnf.jkt of the tokens bound to it; a JWS of another typ, or without a
 // jwk, names none.
 func TestDPoPProofKey(t *testing.T) {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proof := func(typ string, embed bool) string {
-		sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k}, &jose.SignerOptions{EmbedJWK: embed, ExtraHeaders: map[jose.HeaderKey]any{"typ": typ}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		claims, _ := json.Marshal(map[string]any{"jti": "p-1", "htm": "GET", "htu": "https://api.test/r", "iat": time.Now().Unix()})
-		jws, err := sig.Sign(claims)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := jws.CompactSerialize()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	tp, err := (&jose.JSONWebKey{Key: &k.PublicKey}).Thumbprint(crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := base64.RawURLEncoding.EncodeToString(tp)
-	if got, ok := DPoPProofKey(proof("dpop+jwt", true)); !ok || got != want {
-		t.Errorf("DPoPProofKey = %q, %v; want %q", got, ok, want)
+	k := jwttest.NewDPoPKey(t)
+	proof := func(typ string, embed bool) string { return k.Proof(t, "GET", "https://api.test/r", typ, embed) }
+	if got, ok := DPoPProofKey(proof("dpop+jwt", true)); !ok || got != k.JKT {
+		t.Errorf("DPoPProofKey = %q, %v; want %q", got, ok, k.JKT)
 	}
 	for name, p := range map[string]string{"typ JWT": proof("JWT", true), "no jwk": proof("dpop+jwt", false), "not a JWS": "abc"} {
 		if got, ok := DPoPProofKey(p); ok {
