@@ -221,3 +221,22 @@ func TestQueryHoldsBoundKeys(t *testing.T) {
 }
 
 func b64url(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// BenchmarkFillQueryFirstSeen is the query of a JWT first seen, its
+// claims' keys remembered (a client's next access token): unbound, and
+// bound to a DPoP key, which adds one memo look-up of the thumbprint.
+func BenchmarkFillQueryFirstSeen(b *testing.B) {
+	keys := &Keys{Hasher: denylist.NewHasher(nil), ClockSkew: time.Minute, ClientCutoffs: true}
+	for name, cnf := range map[string]string{"unbound": "", "jkt": `,"cnf":{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}`} {
+		b.Run(name, func(b *testing.B) {
+			payload := `{"iss":"https://idp.example/realms/demo","sub":"6f1c2d4e-8b7a-4c3d-9e2f-1a0b9c8d7e6f","sid":"s-1","client_id":"app","jti":"j-1","iat":1700000000,"exp":1700003600` + cnf + `}`
+			tok := token.Parse(b64url(`{"alg":"ES256","typ":"at+jwt"}`) + "." + b64url(payload) + ".c2ln")
+			memo := newClaimKeys()
+			var q denylist.Query
+			b.ReportAllocs()
+			for b.Loop() {
+				keys.fillQuery(&q, "", &tok, memo)
+			}
+		})
+	}
+}
