@@ -42,6 +42,21 @@ const (
 	// or before a cut-off; with an empty client, every token of the
 	// issuer (Keycloak's not-before policies of a client and a realm).
 	KindClient Kind = 'c'
+	// KindKey revokes every token bound to one key (RFC 7800 cnf): a
+	// DPoP key by its JWK thumbprint (cnf.jkt, RFC 9449) or a client
+	// certificate by its thumbprint (cnf.x5t#S256, RFC 8705), whatever the
+	// token's issuer and issue time, until the entry expires.
+	//
+	// It is no cut-off, unlike KindUser and KindClient: a key is revoked
+	// because it leaked or its client instance is gone, and whoever holds
+	// a leaked key can have tokens bound to it issued after the revocation
+	// (a DPoP-bound refresh token of a public client is refreshed with the
+	// key itself, RFC 9449 §5), so a cut-off would let those through. A
+	// DPoP key usually lives as long as its client instance, a certificate
+	// until its notAfter: the entry lasts as long as the revocation says
+	// (engine.BoundKey.Until), by default max_token_lifetime, after which
+	// every token bound to the key before the revocation has expired.
+	KindKey Kind = 'k'
 	// KindOwner is not an entry kind: it names an owner (a user, a grant)
 	// in the owner index (see Owners), which no request check reads.
 	// Valid reports false for it, so it can never be stored as an entry.
@@ -61,6 +76,8 @@ func (k Kind) String() string {
 		return "user"
 	case KindClient:
 		return "client"
+	case KindKey:
+		return "cnf"
 	case KindOwner:
 		return "owner"
 	}
@@ -73,7 +90,7 @@ func (k Kind) IsCutoff() bool { return k == KindSession || k == KindUser || k ==
 
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool {
-	return k == KindToken || k == KindJTI || k == KindSession || k == KindUser || k == KindClient
+	return k == KindToken || k == KindJTI || k == KindSession || k == KindUser || k == KindClient || k == KindKey
 }
 
 // DigestSize is the size of a Digest in bytes.
@@ -123,14 +140,14 @@ func ParseKey(s string) (Key, error) {
 }
 
 // CutoffAlways is the cut-off of entries that match a token whatever its
-// issue time (KindToken, KindJTI).
+// issue time (KindToken, KindJTI, KindKey).
 const CutoffAlways int64 = math.MaxUint32
 
 // Entry is one revocation.
 type Entry struct {
 	Key
 	// Cutoff is a Unix time in seconds: a token issued at or before it is
-	// revoked. CutoffAlways for KindToken and KindJTI.
+	// revoked. CutoffAlways for KindToken, KindJTI and KindKey.
 	Cutoff int64
 	// Expires is the Unix time in seconds after which the entry may be
 	// forgotten, because every token it can match has expired by then.
@@ -193,9 +210,9 @@ func NewEntry(key Key, cutoff, expires time.Time) Entry {
 
 // MaxQueryKeys is the largest number of keys one Query holds: a JWT is
 // checked by its identity, its jti, its session, its user, its client and
-// its issuer, and by up to two keys of its identity as earlier releases
-// derived them.
-const MaxQueryKeys = 8
+// its issuer, by the keys it is bound to (cnf.jkt, cnf.x5t#S256), and by
+// up to two keys of its identity as earlier releases derived them.
+const MaxQueryKeys = 10
 
 // Query asks whether one token is revoked: any of its keys matching a live
 // entry with a cut-off at or after IssuedAt. It is a value type with a fixed

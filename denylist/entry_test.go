@@ -8,7 +8,7 @@ import (
 
 func TestKindNames(t *testing.T) {
 	names := map[string]bool{}
-	for _, k := range []Kind{KindToken, KindJTI, KindSession, KindUser, KindClient} {
+	for _, k := range []Kind{KindToken, KindJTI, KindSession, KindUser, KindClient, KindKey} {
 		if !k.Valid() {
 			t.Errorf("%v not valid", k)
 		}
@@ -26,7 +26,7 @@ func TestKindNames(t *testing.T) {
 }
 
 func TestKeyStringRoundTrip(t *testing.T) {
-	for _, k := range []Key{tokenKey("a"), testHasher.JTIKey("ns", "iss", "j"), sessionKey("s"), userKey("u")} {
+	for _, k := range []Key{tokenKey("a"), testHasher.JTIKey("ns", "iss", "j"), sessionKey("s"), userKey("u"), testHasher.KeyKey("ns", MethodJKT, "t")} {
 		s := k.String()
 		if len(s) != 2+2*DigestSize || s[0] != byte(k.Kind) || s[1] != ':' || s[2:] != k.Digest.String() {
 			t.Fatalf("Key.String %q", s)
@@ -118,7 +118,9 @@ func TestEntryValueRoundTrip(t *testing.T) {
 
 func TestNewEntryCutoffByKind(t *testing.T) {
 	cut, exp := time.Unix(1000, 0), time.Unix(2000, 0)
-	for _, k := range []Key{tokenKey("a"), testHasher.JTIKey("ns", "iss", "j")} {
+	// A bound key's entry is absolute: tokens bound to a leaked key
+	// issued after the revocation are refused too (see KindKey).
+	for _, k := range []Key{tokenKey("a"), testHasher.JTIKey("ns", "iss", "j"), testHasher.KeyKey("ns", MethodJKT, "t"), testHasher.KeyKey("ns", MethodX5TS256, "t")} {
 		if e := NewEntry(k, cut, exp); e.Cutoff != CutoffAlways || e.Expires != 2000 || e.Key != k {
 			t.Errorf("NewEntry(%v) = %+v, want CutoffAlways", k.Kind, e)
 		}

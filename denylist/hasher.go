@@ -138,6 +138,24 @@ func (h *Hasher) UserKey(namespace, issuer, sub string) Key {
 	return h.KeyStrings(KindUser, namespace, issuer, sub)
 }
 
+// The confirmation methods of a bound key (RFC 7800 cnf members), the
+// method part of a KeyKey.
+const (
+	// MethodJKT names a DPoP key by its JWK SHA-256 thumbprint (RFC 9449).
+	MethodJKT = "jkt"
+	// MethodX5TS256 names a client certificate by its SHA-256 thumbprint
+	// (RFC 8705).
+	MethodX5TS256 = "x5t#S256"
+)
+
+// KeyKey is the key that revokes every token bound to the key whose
+// thumbprint, by method (MethodJKT or MethodX5TS256), is thumbprint, as
+// the tokens' cnf claim spells it (base64url). It has no issuer: a key is
+// the same key whoever bound a token to it.
+func (h *Hasher) KeyKey(namespace, method, thumbprint string) Key {
+	return h.KeyStrings(KindKey, namespace, method, thumbprint)
+}
+
 // ClientKey is the key that revokes the tokens issued by issuer to client
 // (azp); client "" stands for every token of the issuer.
 func (h *Hasher) ClientKey(namespace, issuer, client string) Key {

@@ -91,7 +91,7 @@ func (st *CandidateState) remember(n int, marked bool) {
 // AskLengths asks a store without a generation (Redis in direct mode) about
 // lengths at once, a query of up to denylist.MaxQueryKeys length markers a
 // round trip: the common answer, none of them marked, then costs one
-// round trip per eight lengths rather than one per length; a batch that
+// round trip per MaxQueryKeys lengths rather than one per length; a batch that
 // matches is asked again length by length. The answers serve the
 // request's later CheckCandidate and AnyLengthMarked calls (st). A store
 // with a generation needs none of it.

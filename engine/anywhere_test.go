@@ -130,7 +130,7 @@ func (s *countingStore) Check(ctx context.Context, q *denylist.Query) (denylist.
 }
 
 // TestAskLengthsBatches: a store without a generation is asked about the
-// lengths of a request's strings eight at a time, and each string is then
+// lengths of a request's strings denylist.MaxQueryKeys at a time, and each string is then
 // checked from those answers; a revoked one among them is still found.
 func TestAskLengthsBatches(t *testing.T) {
 	ctx := context.Background()
@@ -140,7 +140,7 @@ func TestAskLengthsBatches(t *testing.T) {
 	c := NewChecker(keys, cs, nil)
 	var cands []token.Candidate
 	var lengths []int
-	for n := 20; n < 30; n++ {
+	for n := 20; n < 22+denylist.MaxQueryKeys; n++ {
 		cands = append(cands, token.Candidate{S: strings.Repeat("x", n)})
 		lengths = append(lengths, n)
 	}
@@ -149,7 +149,7 @@ func TestAskLengthsBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cs.checks != 2 {
-		t.Errorf("10 unmarked lengths: %d round trips, want 2 (8 lengths a query)", cs.checks)
+		t.Errorf("%d unmarked lengths: %d round trips, want 2 (%d lengths a query)", len(lengths), cs.checks, denylist.MaxQueryKeys)
 	}
 	for _, cand := range cands {
 		if _, checked, _ := c.CheckCandidate(ctx, &st, "", candidate(cand.S)); checked {

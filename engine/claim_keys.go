@@ -4,7 +4,7 @@ import "github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 
 // claimKeys remembers the denylist keys of the claims that come back in
 // many tokens: a user's sub, a session's sid, an issuer's client-wide
-// cut-offs. A client's next access token (after a refresh) is a JWT never
+// cut-offs, the key a client instance binds its tokens to (cnf). A client's next access token (after a refresh) is a JWT never
 // seen before whose only new claim is its jti, and each of these keys costs
 // a SHA-256 digest of two blocks (HMAC: three) where finding it again
 // costs two maphashes of the claim. A jti never comes back, so it is hashed
@@ -20,7 +20,8 @@ const claimKeysGeneration = 1024
 func newClaimKeys() *claimKeys { return newHashedCache[denylist.Key](claimKeysGeneration) }
 
 // claimKey is the key of kind for issuer iss and value v in namespace ns
-// (what Hasher.SessionKey, UserKey and ClientKey give), from memo when it
+// (what Hasher.SessionKey, UserKey, ClientKey and KeyKey give, a KeyKey's
+// method as iss), from memo when it
 // has it; memo may be nil.
 func (k *Keys) claimKey(memo *claimKeys, kind denylist.Kind, ns, iss, v string) denylist.Key {
 	if memo == nil {

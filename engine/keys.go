@@ -98,6 +98,7 @@ func (k *Keys) fillQuery(q *denylist.Query, ns string, t *token.Token, memo *cla
 	if k.ClientCutoffs {
 		k.addClient(q, ns, c, memo)
 	}
+	k.addBound(q, ns, &c.Confirmation, memo)
 	if c.IssuedAt > 0 {
 		q.IssuedAt = int64(c.IssuedAt) - int64(k.ClockSkew/time.Second)
 	}
@@ -113,6 +114,27 @@ func (k *Keys) addClient(q *denylist.Query, ns string, c *token.Claims, memo *cl
 	if client := c.Client(); client != "" {
 		q.Add(k.claimKey(memo, denylist.KindClient, ns, c.Issuer, client))
 	}
+}
+
+// addBound adds to q the keys of the keys a token is bound to (its cnf
+// claim: a DPoP key's jkt, a certificate's x5t#S256), from memo when it
+// has them: a client instance's every token carries the same thumbprint.
+// Unbound tokens (no cnf) add nothing and cost nothing. The claim is
+// unverified, as every claim a check reads: a forged cnf can only get its
+// own token rejected.
+func (k *Keys) addBound(q *denylist.Query, ns string, cnf *token.Confirmation, memo *claimKeys) {
+	if cnf.JKT != "" {
+		q.Add(k.claimKey(memo, denylist.KindKey, ns, denylist.MethodJKT, cnf.JKT))
+	}
+	if cnf.X5TS256 != "" {
+		q.Add(k.claimKey(memo, denylist.KindKey, ns, denylist.MethodX5TS256, cnf.X5TS256))
+	}
+}
+
+// Bound is the key of bound key b in namespace ns: what a check of a token
+// whose cnf names b looks up.
+func (k *Keys) Bound(ns string, b BoundKey) denylist.Key {
+	return k.Hasher.KeyKey(ns, b.Method, b.Thumbprint)
 }
 
 // Cutoff is the key of cut-off c in namespace ns.

@@ -83,6 +83,13 @@ func (r *Recorder) Entries(ctx context.Context, rev *Revocation) ([]denylist.Ent
 	for _, c := range rev.Cutoffs {
 		out = append(out, r.CutoffEntry(rev.Namespace, c))
 	}
+	for _, b := range rev.BoundKeys {
+		e, err := r.BoundKeyEntry(rev.Namespace, b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
 	if len(rev.Owners) > 0 {
 		owned, err := r.ownedBy(ctx, rev)
 		if err != nil {
@@ -223,6 +230,26 @@ func (r *Recorder) CutoffEntry(ns string, c Cutoff) denylist.Entry {
 		from = c.At
 	}
 	return denylist.NewEntry(r.keys.Cutoff(ns, c), c.At, r.CutoffExpiry(from))
+}
+
+// BoundKeyEntry is the denylist entry that revokes every token bound to b
+// in namespace ns: absolute (denylist.CutoffAlways), until b.Until, by
+// default until every token bound to the key before now has expired
+// (max_token_lifetime). It fails when b is malformed (BoundKey.Check) or
+// its Until is past.
+func (r *Recorder) BoundKeyEntry(ns string, b BoundKey) (denylist.Entry, error) {
+	if err := b.Check(); err != nil {
+		return denylist.Entry{}, err
+	}
+	now := r.Now()
+	until := b.Until
+	if until.IsZero() {
+		until = r.CutoffExpiry(now)
+	}
+	if !until.After(now) {
+		return denylist.Entry{}, fmt.Errorf("the revocation of %s %s would end at %s, which is past: give a time to come", b.Method, b.Thumbprint, until.UTC().Format(time.RFC3339))
+	}
+	return denylist.NewEntry(r.keys.Bound(ns, b), now, until), nil
 }
 
 // NewReplay builds the replay guard of a single-use token (a logout token,

@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
 	"time"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
@@ -47,6 +50,11 @@ type Revocation struct {
 	// backchannel_logout, caep, keycloak_admin) or an operator asked for.
 	Cutoffs []Cutoff
 
+	// BoundKeys are keys every token bound to which is revoked (an
+	// operator's call: the admin API, the CLI), whatever the tokens'
+	// issuer and issue time (see denylist.KindKey).
+	BoundKeys []BoundKey
+
 	// Replay, when set, makes the verified token the call carries single
 	// use.
 	Replay *Replay
@@ -74,6 +82,38 @@ type Cutoff struct {
 	Issuer string
 	ID     string // the sid, the sub, or the azp ("": the whole issuer)
 	At     time.Time
+}
+
+// BoundKey names a key tokens are bound to (RFC 7800 cnf): a DPoP key
+// (RFC 9449) by its JWK SHA-256 thumbprint, or a client certificate (RFC
+// 8705) by its SHA-256 thumbprint. Revoking it revokes every token whose
+// cnf names it, issued before or after, until Until.
+type BoundKey struct {
+	// Method is denylist.MethodJKT or denylist.MethodX5TS256: the cnf
+	// member that names the key.
+	Method string
+	// Thumbprint is the base64url (unpadded) SHA-256 thumbprint, as the
+	// tokens' cnf spells it.
+	Thumbprint string
+	// Until is when the revocation may be forgotten (zero: after
+	// max_token_lifetime, when every token bound to the key before it has
+	// expired). A key that may be used longer (a DPoP key for as long as
+	// its client instance lives, a certificate until its notAfter) is
+	// revoked until then.
+	Until time.Time
+}
+
+// Check reports what is wrong with b, in words that say what to give.
+func (b BoundKey) Check() error {
+	switch b.Method {
+	case denylist.MethodJKT, denylist.MethodX5TS256:
+	default:
+		return fmt.Errorf("a bound key is named by %q or %q, not %q", denylist.MethodJKT, denylist.MethodX5TS256, b.Method)
+	}
+	if n, err := base64.RawURLEncoding.DecodeString(b.Thumbprint); err != nil || len(n) != sha256.Size {
+		return fmt.Errorf("%s %q is not a SHA-256 thumbprint: give the 43 base64url characters (no padding) the tokens' cnf claim holds", b.Method, b.Thumbprint)
+	}
+	return nil
 }
 
 // Replay refuses a token seen before: its jti is looked up in the denylist

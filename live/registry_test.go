@@ -33,6 +33,9 @@ func TestRegistryEndsWhatCheckWouldReject(t *testing.T) {
 	exp := now.Add(time.Hour).Unix()
 	tok, sess, user := key(denylist.KindToken, 1), key(denylist.KindSession, 2), key(denylist.KindUser, 3)
 	other := key(denylist.KindToken, 9)
+	// The key a token is bound to (cnf): its entry is absolute, so a
+	// connection whose token was issued after the revocation ends too.
+	bound, otherBound := key(denylist.KindKey, 4), key(denylist.KindKey, 8)
 	cases := []struct {
 		name  string
 		iat   int64
@@ -45,6 +48,8 @@ func TestRegistryEndsWhatCheckWouldReject(t *testing.T) {
 		{"session cut-off at iat", now.Unix(), denylist.Entry{Key: sess, Cutoff: now.Unix(), Expires: exp}, true},
 		{"user cut-off before iat (token issued after logout)", now.Unix(), denylist.Entry{Key: user, Cutoff: now.Unix() - 1, Expires: exp}, false},
 		{"expired entry", now.Unix(), denylist.Entry{Key: tok, Cutoff: denylist.CutoffAlways, Expires: now.Unix() - 1}, false},
+		{"bound key, token issued after its revocation", now.Unix() + 100, denylist.NewEntry(bound, now, now.Add(time.Hour)), true},
+		{"another bound key", now.Unix(), denylist.NewEntry(otherBound, now, now.Add(time.Hour)), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,7 +57,7 @@ func TestRegistryEndsWhatCheckWouldReject(t *testing.T) {
 			var closed atomic.Int32
 			r.OnClose = func(Reason, denylist.Entry, time.Duration) { closed.Add(1) }
 			c := &countCloser{}
-			q := query(tc.iat, tok, sess, user)
+			q := query(tc.iat, tok, sess, user, bound)
 			conn := r.Register(c, []denylist.Query{q}, time.Time{})
 			// Check's answer and the registry's must agree.
 			ix := denylist.NewIndex()

@@ -53,6 +53,34 @@ type Claims struct {
 	// ClientID is client_id, the client an RFC 9068 access token was
 	// issued to (client-wide cut-offs key on azp, or else on it).
 	ClientID string `json:"client_id,omitempty"`
+	// Confirmation is cnf, the key the token is bound to (RFC 7800):
+	// revoking that key revokes the token (engine.Keys looks it up).
+	Confirmation Confirmation `json:"cnf"`
+}
+
+// Confirmation is the cnf claim of a key-bound token (RFC 7800 §3.1), as
+// a JWT carries it and as an RFC 7662 introspection answer does: the
+// thumbprint of the key whose holder alone may present the token. Both are
+// base64url SHA-256 digests, kept as the token spells them.
+type Confirmation struct {
+	// JKT is jkt, the JWK SHA-256 thumbprint (RFC 7638) of the DPoP
+	// public key a DPoP-bound token is bound to (RFC 9449 §6.1).
+	JKT string `json:"jkt,omitempty"`
+	// X5TS256 is x5t#S256, the SHA-256 thumbprint of the DER client
+	// certificate an mTLS-bound token is bound to (RFC 8705 §3.1).
+	X5TS256 string `json:"x5t#S256,omitempty"`
+}
+
+// UnmarshalJSON reads cnf as encoding/json reads the object into the
+// struct (members by case-insensitive name, a later duplicate over an
+// earlier one, null leaving a member as it is) but never fails: a cnf, or
+// a member, of another type is left as it is, so that an odd cnf makes
+// neither the other claims unreadable nor the token LegacyOpaque (releases
+// up to 0.1 did not read cnf).
+func (c *Confirmation) UnmarshalJSON(b []byte) error {
+	type plain Confirmation
+	_ = json.Unmarshal(b, (*plain)(c)) // a type error leaves what it cannot read
+	return nil
 }
 
 // Client is the client the token was issued to: azp, or else client_id.

@@ -2,6 +2,7 @@ package token
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -61,7 +62,7 @@ func validJSON(b []byte) bool {
 func scanClaims(payload []byte, c *Claims, audience bool) scanResult {
 	s := scanner{b: payload, audience: audience}
 	s.ws()
-	if s.i >= len(s.b) || s.b[s.i] != '{' || !s.object(1, c) {
+	if s.i >= len(s.b) || s.b[s.i] != '{' || !s.object(1, c, nil) {
 		return scanInvalid
 	}
 	s.ws()
@@ -99,7 +100,7 @@ func (s *scanner) value(depth int) bool {
 	}
 	switch c := s.b[s.i]; {
 	case c == '{':
-		return s.object(depth+1, nil)
+		return s.object(depth+1, nil, nil)
 	case c == '[':
 		return s.array(depth + 1)
 	case c == '"':
@@ -118,8 +119,9 @@ func (s *scanner) value(depth int) bool {
 }
 
 // object scans an object whose '{' is at s.i. With c set, its members are
-// claims (the payload's top level).
-func (s *scanner) object(depth int, c *Claims) bool {
+// claims (the payload's top level); with cnf set, the members of the cnf
+// claim.
+func (s *scanner) object(depth int, c *Claims, cnf *Confirmation) bool {
 	if depth > maxNestingDepth {
 		return false
 	}
@@ -143,9 +145,12 @@ func (s *scanner) object(depth int, c *Claims) bool {
 		}
 		s.i++
 		s.ws()
-		if c != nil {
+		switch {
+		case c != nil:
 			ok = s.claim(depth, c, s.b[start:end], plain)
-		} else {
+		case cnf != nil:
+			ok = s.confirmationMember(depth, cnf, s.b[start:end], plain)
+		default:
 			ok = s.value(depth)
 		}
 		if !ok {
@@ -376,6 +381,8 @@ func (s *scanner) claim(depth int, c *Claims, key []byte, plainKey bool) bool {
 		return s.dateClaim(depth, &c.NotBefore)
 	case "azp":
 		return s.stringClaim(depth, &c.AuthorizedParty)
+	case "cnf":
+		return s.confirmationClaim(depth, &c.Confirmation)
 	}
 	if len(key) == len("client_id") && string(key) == "client_id" {
 		return s.stringClaim(depth, &c.ClientID)
@@ -400,10 +407,55 @@ func claimNameFold(key []byte) bool {
 		lower[i] = c
 	}
 	switch string(lower[:len(key)]) {
-	case "iss", "sub", "sid", "jti", "typ", "aud", "iat", "exp", "nbf", "azp", "client_id":
+	case "iss", "sub", "sid", "jti", "typ", "aud", "iat", "exp", "nbf", "azp", "cnf", "client_id":
 		return true
 	}
 	return false
+}
+
+// confirmationClaim follows Confirmation.UnmarshalJSON: an object's
+// members are read; anything else (null, a string, ...) leaves dst as it
+// is, and is no type error.
+func (s *scanner) confirmationClaim(depth int, dst *Confirmation) bool {
+	if s.b[s.i] != '{' {
+		return s.value(depth)
+	}
+	return s.object(depth+1, nil, dst)
+}
+
+// confirmationMember scans the value of the cnf member key: jkt and
+// x5t#S256 are stored when they are strings (null, or another type, leaves
+// them as they are, as encoding/json does into a Confirmation).
+func (s *scanner) confirmationMember(depth int, dst *Confirmation, key []byte, plainKey bool) bool {
+	if s.i >= len(s.b) {
+		return false
+	}
+	var v *string
+	switch {
+	case !plainKey:
+		s.slow = true // it may decode or fold to a member's name
+	case string(key) == "jkt":
+		v = &dst.JKT
+	case string(key) == "x5t#S256":
+		v = &dst.X5TS256
+	case confirmationNameFold(key):
+		s.slow = true // encoding/json matches names case-insensitively
+	}
+	if v == nil || s.b[s.i] != '"' {
+		return s.value(depth)
+	}
+	str, ok := s.stringValue()
+	if ok && !s.slow {
+		*v = str
+	}
+	return ok
+}
+
+// confirmationNameFold reports whether key equals jkt or x5t#S256 but for
+// ASCII case.
+func confirmationNameFold(key []byte) bool {
+	return len(key) == len("jkt") && strings.EqualFold(string(key), "jkt") ||
+		len(key) == len("x5t#S256") && strings.EqualFold(string(key), "x5t#S256")
 }
 
 // stringValue scans a string value whose '"' is at s.i and returns it

@@ -101,6 +101,13 @@ var payloadSeeds = []string{
 	"\u00a0{\"sub\":\"x\"}", `{"sub":"x"}` + "\u00a0", `{"jti":"a","typ":"Refresh","sid":""}`,
 	`{"client_id":"app","azp":"web"}`, `{"CLIENT_ID":"a","client_id":"b"}`, `{"client_Id":"a"}`, `{"client_id":7}`, `{"client_id":null}`,
 	`{"clientXid":"a"}`,
+	`{"cnf":{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}`, `{"cnf":{"x5t#S256":"bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}}`,
+	`{"cnf":{"jkt":"a","x5t#S256":"b","kid":"c","jwk":{"kty":"EC"}}}`, `{"cnf":{"jkt":"a"},"cnf":{"x5t#S256":"b"}}`,
+	`{"cnf":{"jkt":"a"},"cnf":{}}`, `{"cnf":{"jkt":"a"},"cnf":null}`, `{"cnf":{"jkt":"a"},"cnf":"x"}`, `{"cnf":{"jkt":"a","jkt":null}}`,
+	`{"cnf":{"jkt":"a","jkt":"b"}}`, `{"cnf":{"jkt":7,"x5t#S256":"b"}}`, `{"cnf":{"jkt":["a"]}}`, `{"cnf":[{"jkt":"a"}]}`, `{"cnf":1}`,
+	`{"CNF":{"jkt":"a"}}`, `{"Cnf":{"jkt":"a"},"cnf":{"jkt":"b"}}`, `{"cnf":{"JKT":"a"}}`, `{"cnf":{"X5T#s256":"a"}}`,
+	`{"cnf":{"j\u006bt":"a"}}`, `{"cnf":{"jkt":"a\u0062"}}`, `{"cnf":{"Kkt":"a"}}`, `{"c\u006ef":{"jkt":"a"}}`,
+	`{"cnf":{"jkt":"a",}}`, `{"cnf":{"jkt"}}`, `{"cnf":{"jkt":"a"}`, "{\"cnf\":{\"x5t#S256\":\"\xff\"}}", `{"cnf":{"jkt":"\u00e9"},"sub":1}`,
 }
 
 // deepSeeds sit on encoding/json's nesting limit. Too large to be good
@@ -230,6 +237,39 @@ func TestParseAgreesWithReferenceOnSeeds(t *testing.T) {
 		}
 		if got, want := validJSON([]byte(p)), json.Valid([]byte(p)); got != want {
 			t.Errorf("validJSON(%q) = %v, json.Valid %v", p, got, want)
+		}
+	}
+}
+
+// TestParseReadsConfirmation: the cnf claim of a DPoP-bound (jkt) or an
+// mTLS-bound (x5t#S256) token is read on the scanner's fast path, as
+// encoding/json reads it, and an odd cnf makes no claim unreadable and
+// the token not LegacyOpaque.
+func TestParseReadsConfirmation(t *testing.T) {
+	header := b64(`{"alg":"ES256","typ":"at+jwt"}`)
+	for _, tc := range []struct {
+		payload string
+		want    Confirmation
+		fast    bool // read without encoding/json
+	}{
+		{`{"sub":"u","cnf":{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}`, Confirmation{JKT: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}, true},
+		{`{"sub":"u","cnf":{"x5t#S256":"bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}}`, Confirmation{X5TS256: "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}, true},
+		{`{"sub":"u","cnf":{"jkt":"a"},"cnf":{"x5t#S256":"b"}}`, Confirmation{JKT: "a", X5TS256: "b"}, true},
+		{`{"sub":"u","cnf":{"jkt":"a"},"cnf":"x"}`, Confirmation{JKT: "a"}, true},
+		{`{"sub":"u","cnf":{"jkt":7,"x5t#S256":"b"}}`, Confirmation{X5TS256: "b"}, true},
+		{`{"sub":"u","cnf":{"jkt":"a","jwk":{"kty":"EC","crv":"P-256"}}}`, Confirmation{JKT: "a"}, true},
+		{`{"sub":"u","cnf":{"JKT":"a"}}`, Confirmation{JKT: "a"}, false},
+		{`{"sub":"u","CNF":{"jkt":"a"}}`, Confirmation{JKT: "a"}, false},
+		{`{"sub":"u","cnf":{"j\u006bt":"a"}}`, Confirmation{JKT: "a"}, false},
+	} {
+		var c Claims
+		if r := scanClaims([]byte(tc.payload), &c, false); (r == scanOK) != tc.fast {
+			t.Errorf("%s: scanClaims = %v, want fast %v", tc.payload, r, tc.fast)
+		}
+		tok := Parse(header + "." + b64(tc.payload) + ".sig")
+		if !tok.JWT || tok.Claims.Confirmation != tc.want || tok.Claims.Subject != "u" || tok.LegacyOpaque {
+			t.Errorf("%s: JWT %v cnf %+v sub %q LegacyOpaque %v; want cnf %+v, sub u, not LegacyOpaque",
+				tc.payload, tok.JWT, tok.Claims.Confirmation, tok.Claims.Subject, tok.LegacyOpaque, tc.want)
 		}
 	}
 }

@@ -43,6 +43,13 @@ func SessionKey(sid string) denylist.Key { return Hasher.SessionKey("ns", "https
 // UserKey returns the key of user sub of https://idp in "ns".
 func UserKey(sub string) denylist.Key { return Hasher.UserKey("ns", "https://idp", sub) }
 
+// BoundKey returns the key that revokes the tokens bound to the key whose
+// thumbprint, by method (denylist.MethodJKT or MethodX5TS256), is
+// thumbprint, in "ns".
+func BoundKey(method, thumbprint string) denylist.Key {
+	return Hasher.KeyKey("ns", method, thumbprint)
+}
+
 // NewQuery returns the query of a token issued at iat that keys revoke.
 func NewQuery(iat int64, keys ...denylist.Key) *denylist.Query {
 	q := &denylist.Query{IssuedAt: iat}

@@ -59,6 +59,10 @@ func Run(t *testing.T, open Open) {
 		checkExpiry(t, opened(t, open, clk), clk)
 	})
 	t.Run("Cutoffs", func(t *testing.T) { checkCutoffs(t, opened(t, open, NewClock())) })
+	t.Run("BoundKeys", func(t *testing.T) {
+		clk := NewClock()
+		checkBoundKeys(t, opened(t, open, clk), clk)
+	})
 	t.Run("Unrevoke", func(t *testing.T) { CheckUnrevoke(t, opened(t, open, NewClock()), T0+3600) })
 	t.Run("List", func(t *testing.T) { checkList(t, opened(t, open, NewClock())) })
 	t.Run("Status", func(t *testing.T) { checkStatus(t, opened(t, open, NewClock())) })
@@ -210,6 +214,79 @@ func checkCutoffs(t *testing.T, s denylist.Store) {
 	}
 }
 
+// checkBoundKeys: an entry of a bound key (denylist.KindKey: a DPoP key's
+// jkt, a certificate's x5t#S256) revokes a query holding it whatever the
+// token's issue time, before or after the revocation, as the last key of
+// a full query too; it is stored, returned and listed with its kind, and
+// unrevoked; a key of the other method with the same thumbprint, and
+// another key, revoke nothing; it expires as every entry does.
+func checkBoundKeys(t *testing.T, s denylist.Store, clk *Clock) {
+	jkt, x5t := BoundKey(denylist.MethodJKT, "bound"), BoundKey(denylist.MethodX5TS256, "bound")
+	other := BoundKey(denylist.MethodJKT, "other")
+	if jkt == x5t || jkt.Kind != denylist.KindKey || jkt.Digest.Kind() != denylist.KindKey {
+		t.Fatalf("keys of a thumbprint by jkt %v and by x5t#S256 %v: want two keys of kind %v", jkt, x5t, denylist.KindKey)
+	}
+	e := denylist.NewEntry(jkt, time.Unix(T0, 0), time.Unix(T0+100, 0))
+	if e.Cutoff != denylist.CutoffAlways {
+		t.Fatalf("a bound key's entry has cut-off %d, want CutoffAlways", e.Cutoff)
+	}
+	MustRevoke(t, s, e)
+	for _, iat := range []int64{0, T0 - 100, T0, T0 + 50} {
+		if m := MustCheck(t, s, NewQuery(iat, TokenKey("bound"), UserKey("bound"), jkt)); !m.Revoked || m.Entry.Key != jkt {
+			t.Errorf("a token bound to the revoked key, issued at T0%+d: %+v, want revoked by %v", iat-T0, m, jkt)
+		}
+	}
+	if MustCheck(t, s, NewQuery(T0, TokenKey("bound"), x5t, other)).Revoked {
+		t.Error("a token bound to another key (or to a certificate of the same thumbprint) is revoked")
+	}
+	full := NewQuery(T0)
+	for i := 0; i < denylist.MaxQueryKeys-1; i++ {
+		full.Add(TokenKey("bound" + string(rune('a'+i))))
+	}
+	full.Add(jkt)
+	if !MustCheck(t, s, full).Revoked {
+		t.Errorf("a query of %d keys whose last one is a revoked bound key is not revoked", denylist.MaxQueryKeys)
+	}
+	if got, ok := MustGet(t, s, jkt); !ok || got != e {
+		t.Fatalf("Get = %+v, %v; want %+v", got, ok, e)
+	}
+	MustRevoke(t, s, denylist.NewEntry(x5t, time.Unix(T0, 0), time.Unix(T0+100, 0)))
+	listed := map[denylist.Key]denylist.Kind{}
+	for _, e := range listAll(t, s, 10) {
+		listed[e.Key] = e.Kind
+	}
+	if listed[jkt] != denylist.KindKey || listed[x5t] != denylist.KindKey {
+		t.Errorf("List gave the bound keys' entries kinds %v and %v, want %v", listed[jkt], listed[x5t], denylist.KindKey)
+	}
+	if err := s.Unrevoke(context.Background(), x5t); err != nil {
+		t.Fatal(err)
+	}
+	if MustCheck(t, s, NewQuery(T0, x5t)).Revoked || !MustCheck(t, s, NewQuery(T0, jkt)).Revoked {
+		t.Error("Unrevoke of one bound key: want it gone and the other kept")
+	}
+	clk.Set(T0 + 100)
+	CheckExpiredHidden(t, s, jkt)
+}
+
+// listAll returns every entry List gives, page by page of size.
+func listAll(t *testing.T, s denylist.Store, size int) []denylist.Entry {
+	t.Helper()
+	var all []denylist.Entry
+	for cursor, page := "", 0; ; page++ {
+		if page > 100 {
+			t.Fatal("List never ends")
+		}
+		out, next, err := s.List(context.Background(), cursor, size)
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		all = append(all, out...)
+		if cursor = next; next == "" {
+			return all
+		}
+	}
+}
+
 // checkList: List pages through every live entry.
 func checkList(t *testing.T, s denylist.Store) {
 	want := map[denylist.Key]bool{}
@@ -221,22 +298,8 @@ func checkList(t *testing.T, s denylist.Store) {
 	}
 	MustRevoke(t, s, es...)
 	got := map[denylist.Key]bool{}
-	cursor := ""
-	for page := 0; ; page++ {
-		if page > 100 {
-			t.Fatal("List never ends")
-		}
-		out, next, err := s.List(context.Background(), cursor, 2)
-		if err != nil {
-			t.Fatalf("List: %v", err)
-		}
-		for _, e := range out {
-			got[e.Key] = true
-		}
-		if next == "" {
-			break
-		}
-		cursor = next
+	for _, e := range listAll(t, s, 2) {
+		got[e.Key] = true
 	}
 	if len(got) != len(want) {
 		t.Fatalf("List returned %d entries, want %d", len(got), len(want))

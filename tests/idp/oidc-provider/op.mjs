@@ -69,6 +69,9 @@ const provider = new Provider(issuer, {
     revocation: { enabled: true },
     introspection: { enabled: true },
     backchannelLogout: { enabled: true },
+    // DPoP-bound access tokens (RFC 9449) when the client sends a proof;
+    // on by default in 9.x, said here because a test relies on it.
+    dPoP: { enabled: true },
     rpInitiatedLogout: { enabled: true },
     resourceIndicators: {
       enabled: true,
