@@ -117,6 +117,16 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        jwks_timeout <duration>         # default: 5s
 //	        discovery <url>                 # default without keys: <issuer>/.well-known/openid-configuration
 //	        ca_file <pem file...>           # CAs of the issuer's TLS certificate, besides the system's
+//	        status_list {                   # check status.status_list of its verified tokens (Token Status List)
+//	            allow_hosts <host...>       # hosts the lists may come from; default: the issuer's host
+//	            max_stale <duration>        # a list still used this long past its refresh while the issuer is down; default: 10m
+//	            first_fetch_wait <duration> # a list never fetched is waited for this long, then fail_mode; default: 1s
+//	            fetch_timeout <duration>    # default: 5s
+//	            max_size <size>             # a Status List Token's size; default: 4MiB
+//	            refresh_min <duration>      # a ttl below it is raised to it; default: 10s
+//	            refresh_max <duration>      # a ttl above it, or none, is lowered to it; default: 1h
+//	            max_lists <n>               # lists cached at once; default: 1000
+//	        }
 //	    }
 //
 //	    # who may call the routes, and how often (see "Abuse limits" in docs/security.md)

@@ -35,6 +35,11 @@ var (
 	jwtOptions      = []string{
 		"jwks_url", "audience", "public_key_file", "public_key", "hmac_secret", "algorithms",
 		"clock_skew", "jwks_refresh", "jwks_min_refresh", "jwks_timeout", "discovery", "ca_file",
+		"status_list",
+	}
+	statusListOptions = []string{
+		"allow_hosts", "max_stale", "first_fetch_wait", "fetch_timeout", "max_size",
+		"refresh_min", "refresh_max", "max_lists",
 	}
 	rateLimitOptions       = []string{"client", "address", "max_keys"}
 	quotaOptions           = []string{"anonymous", "address", "client", "max_keys"}

@@ -95,6 +95,12 @@ type JWTConfig struct {
 	// system's, for the TLS connections to the issuer (JWKS, discovery):
 	// an identity provider on a private CA.
 	CAFiles []string `json:"ca_files,omitempty"`
+
+	// StatusList, when set, checks this issuer's verified tokens that
+	// carry a status claim against their Token Status Lists on every
+	// request (the check path verifies such a token the first time it
+	// sees it). See StatusListConfig.
+	StatusList *StatusListConfig `json:"status_list,omitempty"`
 }
 
 // verifierConfig resolves placeholders and reads key files.
@@ -163,12 +169,14 @@ func (h *Handler) setupJWT() error {
 		return nil
 	}
 	var vs []*jwtverify.Verifier
+	var cfgs []jwtverify.Config
 	for i, jc := range h.JWT {
 		cfg, err := jc.verifierConfig(h)
 		if err == nil {
 			var v *jwtverify.Verifier
 			if v, err = jwtverify.New(cfg); err == nil {
 				vs = append(vs, v)
+				cfgs = append(cfgs, cfg)
 				continue
 			}
 		}
@@ -181,8 +189,13 @@ func (h *Handler) setupJWT() error {
 	if err != nil {
 		return fmt.Errorf("token_revocation: jwt: %w: give each issuer one jwt block", err)
 	}
-	set.Start()
 	h.verifier = set
+	if err := h.setupStatusLists(cfgs); err != nil { // status_list.go
+		set.Close()
+		h.verifier = nil
+		return err
+	}
+	set.Start()
 	return nil
 }
 
@@ -261,6 +274,8 @@ func unmarshalJWT(h *Handler, d *caddyfile.Dispenser) error {
 			err = durationArg(d, &jc.JWKSMinRefresh)
 		case "jwks_timeout":
 			err = durationArg(d, &jc.JWKSTimeout)
+		case "status_list":
+			err = unmarshalStatusList(jc, d) // status_list.go
 		default:
 			if parse, ok := jwtConnOptions[d.Val()]; ok {
 				err = parse(jc, d)

@@ -183,8 +183,9 @@ type Handler struct {
 	// sid, sub) may be trusted: a revocation route then revokes the
 	// token's jti, its session or its user, not just the token itself. It
 	// is required by the backchannel_logout, caep and logout_all routes.
-	// Tokens are verified on revocation routes only, never on the request
-	// check path. See JWTConfig.
+	// Tokens are verified on revocation routes only, and on the request
+	// check path for an issuer with status_list (once per token). See
+	// JWTConfig.
 	JWT []*JWTConfig `json:"jwt,omitempty"`
 
 	// Clients are the OAuth clients that authenticate to respond-mode
@@ -237,6 +238,7 @@ type Handler struct {
 	routes   []*compiledRoute
 	env      *routeEnv      // what the routes' kinds use (route_env.go)
 	verifier *jwtverify.Set // nil without JWT
+	status   *statusLists   // nil without a jwt block's status_list (status_list.go)
 	warnings *configWarnings
 	logger   *zap.Logger
 	errLog   *rateLimitedLogger
@@ -440,6 +442,7 @@ func (h *Handler) Cleanup() error {
 	if h.verifier != nil {
 		h.verifier.Close()
 	}
+	h.closeStatusLists()
 	h.cleanupOps()
 	h.cleanupLiveConns()
 	if h.storeKey != "" {

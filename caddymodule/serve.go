@@ -289,6 +289,9 @@ func (c *requestCheck) check(s string, where token.Where, cand *token.Candidate)
 		setCheckResult(c.r, resultUnavailable, reasonUnavailable, &c.ns)
 		return err
 	}
+	if !m.Revoked && h.status != nil && (!candidate || cand.JWT) {
+		return c.checkStatus(s, where) // status_list.go
+	}
 	if m.Revoked {
 		source := where.String()
 		if l := h.logger.Check(zapcore.DebugLevel, "rejected revoked token"); l != nil {

@@ -1,0 +1,342 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
+	"github.com/caddy-token-revocation/caddy-token-revocation/statuslist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// StatusListConfig checks the verified tokens of a jwt block's issuer
+// against their Token Status Lists (draft-ietf-oauth-status-list): a token
+// whose claims carry `status.status_list {idx, uri}` is verified with the
+// block's keys the first time the check path sees it, its list is fetched
+// from uri (once, then refreshed in the background, never per request) and
+// verified with the same keys; an entry INVALID, SUSPENDED or any value
+// but VALID is answered 401 (reason status_list). A list that cannot be
+// read (never fetched, too stale) is the handler's fail_mode. See package
+// statuslist.
+type StatusListConfig struct {
+	// AllowHosts are the hosts (host or host:port; *.example.com for any
+	// subdomain) the lists may be fetched from. Default: the issuer's
+	// host.
+	AllowHosts []string `json:"allow_hosts,omitempty"`
+
+	// MaxStale is how long after it should have been refreshed a list is
+	// still used while its issuer cannot be reached; never past its exp.
+	// Default: 10m.
+	MaxStale caddy.Duration `json:"max_stale,omitempty"`
+
+	// FirstFetchWait is how long a request whose list was never fetched
+	// waits for it before the list is unknown (fail_mode). Default: 1s.
+	FirstFetchWait caddy.Duration `json:"first_fetch_wait,omitempty"`
+
+	// FetchTimeout bounds one fetch of a list. Default: 5s.
+	FetchTimeout caddy.Duration `json:"fetch_timeout,omitempty"`
+
+	// MaxSize bounds a Status List Token's size, in bytes. Default: 4 MiB
+	// (its decompressed list: 16 MiB).
+	MaxSize int64 `json:"max_size,omitempty"`
+
+	// RefreshMin raises a list's ttl below it. Default: 10s.
+	RefreshMin caddy.Duration `json:"refresh_min,omitempty"`
+
+	// RefreshMax lowers a list's ttl above it, and is how often a list
+	// without ttl is refreshed. Default: 1h.
+	RefreshMax caddy.Duration `json:"refresh_max,omitempty"`
+
+	// MaxLists bounds the lists cached at once. Default: 1000.
+	MaxLists int `json:"max_lists,omitempty"`
+}
+
+// reasonStatusList is the rejection reason of a token its status list
+// says is not VALID.
+const reasonStatusList = "status_list"
+
+// statusLists is a handler's status list checks: a Checker per issuer
+// whose jwt block has status_list, and what the check path learnt of the
+// tokens it has seen.
+type statusLists struct {
+	checkers map[string]*statuslist.Checker // by issuer
+	seen     seenStatus
+}
+
+// newStatusChecker builds the Checker of the jwt block jc (its verifier
+// config cfg) over the handler's verifiers.
+func (h *Handler) newStatusChecker(jc *JWTConfig, cfg jwtverify.Config, set *jwtverify.Set) (*statuslist.Checker, error) {
+	sc := jc.StatusList
+	c, err := statuslist.New(statuslist.Config{
+		Keys:           statuslist.VerifierKeys{Set: set},
+		AllowHosts:     sc.AllowHosts,
+		MaxStale:       time.Duration(sc.MaxStale),
+		FirstFetchWait: time.Duration(sc.FirstFetchWait),
+		FetchTimeout:   time.Duration(sc.FetchTimeout),
+		MaxSize:        sc.MaxSize,
+		RefreshMin:     time.Duration(sc.RefreshMin),
+		RefreshMax:     time.Duration(sc.RefreshMax),
+		MaxLists:       sc.MaxLists,
+		ClockSkew:      cfg.ClockSkew,
+		HTTPClient:     cfg.HTTPClient,
+		Logger:         h.logger.Named("status_list"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("token_revocation: jwt %q: %s", jc.Issuer, strings.TrimPrefix(err.Error(), "token_revocation: "))
+	}
+	return c, nil
+}
+
+// setupStatusLists builds a Checker per jwt block with status_list (it
+// fetches nothing until a token names a list).
+func (h *Handler) setupStatusLists(cfgs []jwtverify.Config) error {
+	h.status = nil
+	for i, jc := range h.JWT {
+		if jc.StatusList == nil {
+			continue
+		}
+		c, err := h.newStatusChecker(jc, cfgs[i], h.verifier)
+		if err != nil {
+			h.closeStatusLists()
+			return err
+		}
+		if h.status == nil {
+			h.status = &statusLists{checkers: map[string]*statuslist.Checker{}}
+			h.status.seen.init()
+		}
+		h.status.checkers[cfgs[i].Issuer] = c
+	}
+	return nil
+}
+
+// closeStatusLists stops the Checkers' refreshers.
+func (h *Handler) closeStatusLists() {
+	if h.status == nil {
+		return
+	}
+	for _, c := range h.status.checkers {
+		c.Close()
+	}
+	h.status.seen.clear()
+}
+
+// seenStatus remembers, for each JWT the check path has seen (keyed by
+// two maphashes of it: no token is kept), whether it has a status list
+// entry to check, and which. Two generations bound it, as the engine's
+// query cache.
+type seenStatus struct {
+	seeds    [2]maphash.Seed
+	mu       sync.Mutex
+	cur, old map[[2]uint64]seenToken
+}
+
+// seenToken is what was learnt of a token when it was verified.
+type seenToken struct {
+	has   bool // it is verified and carries a status claim
+	entry statuslist.Entry
+}
+
+// seenGeneration bounds one generation of seenStatus.
+const seenGeneration = 1 << 16
+
+func (s *seenStatus) init() {
+	s.seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+	s.cur, s.old = map[[2]uint64]seenToken{}, map[[2]uint64]seenToken{}
+}
+
+func (s *seenStatus) clear() {
+	s.mu.Lock()
+	s.cur, s.old = map[[2]uint64]seenToken{}, map[[2]uint64]seenToken{}
+	s.mu.Unlock()
+}
+
+func (s *seenStatus) key(raw string) [2]uint64 {
+	return [2]uint64{maphash.String(s.seeds[0], raw), maphash.String(s.seeds[1], raw)}
+}
+
+func (s *seenStatus) get(k [2]uint64) (seenToken, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.cur[k]; ok {
+		return v, true
+	}
+	v, ok := s.old[k]
+	if ok {
+		s.putLocked(k, v)
+	}
+	return v, ok
+}
+
+func (s *seenStatus) put(k [2]uint64, v seenToken) {
+	s.mu.Lock()
+	s.putLocked(k, v)
+	s.mu.Unlock()
+}
+
+func (s *seenStatus) putLocked(k [2]uint64, v seenToken) {
+	if len(s.cur) >= seenGeneration {
+		s.old, s.cur = s.cur, map[[2]uint64]seenToken{}
+	}
+	s.cur[k] = v
+}
+
+// errStatusUnknown is why a token's status could not be said: answered
+// as a store failure is, by the fail mode.
+var errStatusUnknown = fmt.Errorf("%w: token status list unknown", denylist.ErrUnavailable)
+
+// entryOf is the status list entry of the JWT raw, found the first time
+// it is seen: the token is verified with the jwt blocks' keys and, when
+// its issuer has status_list and its claims a status claim, its list
+// resolved (and fetched in the background). ok is false for a token
+// without an entry to check (not a JWT of such an issuer, not verified);
+// err says the token could not be verified for want of keys, and is not
+// remembered.
+func (s *statusLists) entryOf(ctx context.Context, h *Handler, raw string) (e statuslist.Entry, ok bool, err error) {
+	k := s.seen.key(raw)
+	if v, found := s.seen.get(k); found {
+		return v.entry, v.has, nil
+	}
+	t := token.Parse(raw)
+	if !t.JWT || s.checkers[t.Claims.Issuer] == nil {
+		s.seen.put(k, seenToken{})
+		return e, false, nil
+	}
+	v, verr := h.verify(ctx, raw, jwtverify.Options{})
+	if verr != nil {
+		if errors.Is(verr, jwtverify.ErrKeysUnavailable) {
+			return e, false, verr
+		}
+		// Not a token of the issuer: the upstream refuses it; remembered,
+		// so a flood of forged tokens costs one verification each.
+		s.seen.put(k, seenToken{})
+		return e, false, nil
+	}
+	ref, has, rerr := statuslist.ReadReference(v.Payload)
+	c := s.checkers[v.Claims.Issuer]
+	switch {
+	case rerr != nil:
+		// Issued broken: never known, the fail mode decides each time.
+		return e, false, fmt.Errorf("%w: %v", errStatusUnknown, rerr)
+	case !has || c == nil:
+		s.seen.put(k, seenToken{})
+		return e, false, nil
+	}
+	e = c.Resolve(v.Claims.Issuer, ref)
+	s.seen.put(k, seenToken{has: true, entry: e})
+	return e, true, nil
+}
+
+// looksJWT reports whether s has the shape of a compact JWS.
+func looksJWT(s string) bool { return strings.Count(s, ".") == 2 }
+
+// checkStatus checks the status list entry of s, a JWT that passed the
+// denylist check: a status other than VALID refuses the request (401,
+// reason status_list); an unknown one is the fail mode's.
+func (c *requestCheck) checkStatus(s string, where token.Where) error {
+	h := c.h
+	if !looksJWT(s) {
+		return nil
+	}
+	ctx := c.r.Context()
+	e, ok, err := h.status.entryOf(ctx, h, s)
+	var res statuslist.Result
+	switch {
+	case err != nil:
+		res = statuslist.Result{Verdict: statuslist.Unknown, Err: err}
+	case !ok:
+		return nil
+	default:
+		res = e.Check(ctx)
+	}
+	switch res.Verdict {
+	case statuslist.Rejected:
+		if l := h.logger.Check(zapcore.DebugLevel, "rejected token by its status list"); l != nil {
+			l.Write(zap.String("status", res.Status.String()),
+				zap.String("hash", tokenShort(h, s)),
+				zap.String("source", where.String()),
+				zap.NamedError("reason", res.Err))
+		}
+		observeCheck(c.start, reasonStatusList)
+		setStatusListPlaceholders(c.r, c.ns, where.String())
+		c.revoked = true
+	case statuslist.Unknown:
+		h.errLog.Error("token status list unknown", zap.String("fail_mode", h.FailMode), zap.Error(res.Err))
+		countCheckFailed(h.FailMode == FailOpen)
+		if h.FailMode == FailOpen {
+			c.result = resultFailOpen
+			return nil
+		}
+		observeCheck(c.start, reasonUnavailable)
+		setCheckResult(c.r, resultUnavailable, reasonUnavailable, &c.ns)
+		return errStatusUnknown
+	}
+	return nil
+}
+
+// tokenShort is the short digest of the token s, for the logs.
+func tokenShort(h *Handler, s string) string {
+	t := token.Parse(s)
+	return h.keys.Token(&t).Digest.Short()
+}
+
+// setStatusListPlaceholders sets the placeholders of a token its status
+// list refused.
+func setStatusListPlaceholders(r *http.Request, ns, source string) {
+	repl := replacerOf(r)
+	if repl == nil {
+		return
+	}
+	repl.Set(placeholderResult, resultRevoked)
+	repl.Set(placeholderReason, reasonStatusList)
+	repl.Set(placeholderNamespace, ns)
+	repl.Set(placeholderSource, source)
+}
+
+// unmarshalStatusList parses `status_list { ... }` inside a jwt block;
+// see UnmarshalCaddyfile.
+func unmarshalStatusList(jc *JWTConfig, d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.Errf("token_revocation: jwt %s: status_list takes no argument, its settings go in a block: status_list { allow_hosts <host> }", jc.Issuer)
+	}
+	sc := &StatusListConfig{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "allow_hosts":
+			err = atLeastOneArg(d, &sc.AllowHosts)
+		case "max_stale":
+			err = durationArg(d, &sc.MaxStale)
+		case "first_fetch_wait":
+			err = durationArg(d, &sc.FirstFetchWait)
+		case "fetch_timeout":
+			err = durationArg(d, &sc.FetchTimeout)
+		case "refresh_min":
+			err = durationArg(d, &sc.RefreshMin)
+		case "refresh_max":
+			err = durationArg(d, &sc.RefreshMax)
+		case "max_size":
+			err = sizeInto(d, &sc.MaxSize)
+		case "max_lists":
+			err = intArg(d, &sc.MaxLists)
+		default:
+			err = unknownName(d, "jwt "+jc.Issuer+" status_list", "option", d.Val(), statusListOptions)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	jc.StatusList = sc
+	return nil
+}
