@@ -21,7 +21,8 @@ import (
 //	                                   invalid: the tokens could not be read (400, 413)
 //	{http.token_revocation.reason}     why it was refused, as the rejected_total metric's
 //	                                   reason label: token, jti, session, user, too_large,
-//	                                   body_too_large, bad_request, unavailable; empty when it passed
+//	                                   body_too_large, bad_request, unavailable, status_list (its
+//	                                   Token Status List entry is not VALID); empty when it passed
 //	{http.token_revocation.kind}       the kind of entry that revoked the token: token, jti, session, user
 //	{http.token_revocation.hash}       the 12-hex-digit prefix of that entry's digest (as the logs and
 //	                                   `caddy token-revocation list` show it; never the token)
@@ -29,7 +30,8 @@ import (
 //	{http.token_revocation.source}     where the revoked token was: header, query, form, cookie,
 //	                                   header:<name>
 //
-// kind, hash and source are set only for a revoked token; namespace when a
+// kind and hash are set only for a token the denylist revoked, source for
+// any refused token; namespace when a
 // token was checked. The no-token path sets result alone, to a constant:
 // no allocation.
 const (
