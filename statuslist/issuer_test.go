@@ -1,20 +1,18 @@
 package statuslist
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/statusissuer"
 	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 )
 
@@ -26,57 +24,11 @@ type nodeIssuer struct {
 	base string
 }
 
-// startNodeIssuer starts the issuer, or skips the test when node or the
-// issuer's npm packages are missing, outside CI (in CI, scripts/test
-// installs them and their absence fails the test).
+// startNodeIssuer starts the issuer (internal/statusissuer), or skips
+// the test when node or its npm packages are missing, outside CI.
 func startNodeIssuer(t testing.TB) *nodeIssuer {
 	t.Helper()
-	missing := ""
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = "node is not installed (apt-get install nodejs)"
-	} else if _, err := os.Stat("testdata/issuer/node_modules/@sd-jwt/jwt-status-list"); err != nil {
-		missing = "the issuer's npm packages are not installed (cd statuslist/testdata/issuer && npm ci)"
-	}
-	if missing != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI: %s", missing)
-		}
-		t.Skipf("skipped: %s", missing)
-	}
-	cmd := exec.Command("node", "issuer.mjs")
-	cmd.Dir = "testdata/issuer"
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close() // the issuer exits at the end of its stdin
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadBytes('\n')
-	if err != nil {
-		t.Fatalf("the issuer printed no address: %v", err)
-	}
-	var hello struct{ Base string }
-	if err := json.Unmarshal(line, &hello); err != nil {
-		t.Fatalf("the issuer printed %q: %v", line, err)
-	}
-	return &nodeIssuer{t: t, base: hello.Base}
+	return &nodeIssuer{t: t, base: statusissuer.Start(t, "testdata/issuer")}
 }
 
 // call sends method path to the issuer and decodes its JSON answer.

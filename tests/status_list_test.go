@@ -1,16 +1,15 @@
 package tests
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/internal/statusissuer"
 )
 
 // statusIssuer is statuslist/testdata/issuer/issuer.mjs: Status List
@@ -22,61 +21,15 @@ type statusIssuer struct {
 	base string
 }
 
-// startStatusIssuer starts the issuer, or skips the test when node or its
-// npm packages are missing, outside CI (scripts/test installs them).
+// startStatusIssuer starts the issuer (internal/statusissuer), or skips
+// the test when node or its npm packages are missing, outside CI.
 func startStatusIssuer(t testing.TB) *statusIssuer {
 	t.Helper()
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(root, "statuslist", "testdata", "issuer")
-	missing := ""
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = "node is not installed (apt-get install nodejs)"
-	} else if _, err := os.Stat(filepath.Join(dir, "node_modules", "@sd-jwt", "jwt-status-list")); err != nil {
-		missing = "the issuer's npm packages are not installed (cd statuslist/testdata/issuer && npm ci)"
-	}
-	if missing != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI: %s", missing)
-		}
-		t.Skipf("skipped: %s", missing)
-	}
-	cmd := exec.Command("node", "issuer.mjs")
-	cmd.Dir = dir
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close() // the issuer exits at the end of its stdin
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadBytes('\n')
-	if err != nil {
-		t.Fatalf("the issuer printed no address: %v", err)
-	}
-	var hello struct{ Base string }
-	if err := json.Unmarshal(line, &hello); err != nil {
-		t.Fatalf("the issuer printed %q: %v", line, err)
-	}
-	return &statusIssuer{t: t, base: hello.Base}
+	return &statusIssuer{t: t, base: statusissuer.Start(t, filepath.Join(root, "statuslist", "testdata", "issuer"))}
 }
 
 // call posts (or gets) path at the issuer and decodes its JSON answer.
