@@ -132,14 +132,22 @@ func (h *Handler) closeStatusLists() {
 	h.status.seen.clear()
 }
 
-// seenStatus remembers, for each JWT the check path has seen (keyed by
-// two maphashes of it: no token is kept), whether it has a status list
-// entry to check, and which. Two generations bound it, as the engine's
-// query cache.
+// seenStatus remembers, for each JWT the check path has seen, whether it
+// has a status list entry to check, and which. No token is kept: a token
+// is keyed by its maphash under a random seed and its length (two tokens
+// share a key with a chance of 2^-64 per pair, and the seed, unknown
+// outside the process, leaves no way to aim at one). Two generations
+// bound it, as the engine's query cache.
 type seenStatus struct {
-	seeds    [2]maphash.Seed
+	seed     maphash.Seed
 	mu       sync.Mutex
-	cur, old map[[2]uint64]seenToken
+	cur, old map[seenKey]seenToken
+}
+
+// seenKey is what seenStatus keys a token by.
+type seenKey struct {
+	hash uint64
+	n    int
 }
 
 // seenToken is what was learnt of a token when it was verified.
@@ -152,21 +160,21 @@ type seenToken struct {
 const seenGeneration = 1 << 16
 
 func (s *seenStatus) init() {
-	s.seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
-	s.cur, s.old = map[[2]uint64]seenToken{}, map[[2]uint64]seenToken{}
+	s.seed = maphash.MakeSeed()
+	s.cur, s.old = map[seenKey]seenToken{}, map[seenKey]seenToken{}
 }
 
 func (s *seenStatus) clear() {
 	s.mu.Lock()
-	s.cur, s.old = map[[2]uint64]seenToken{}, map[[2]uint64]seenToken{}
+	s.cur, s.old = map[seenKey]seenToken{}, map[seenKey]seenToken{}
 	s.mu.Unlock()
 }
 
-func (s *seenStatus) key(raw string) [2]uint64 {
-	return [2]uint64{maphash.String(s.seeds[0], raw), maphash.String(s.seeds[1], raw)}
+func (s *seenStatus) key(raw string) seenKey {
+	return seenKey{maphash.String(s.seed, raw), len(raw)}
 }
 
-func (s *seenStatus) get(k [2]uint64) (seenToken, bool) {
+func (s *seenStatus) get(k seenKey) (seenToken, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if v, ok := s.cur[k]; ok {
@@ -179,15 +187,15 @@ func (s *seenStatus) get(k [2]uint64) (seenToken, bool) {
 	return v, ok
 }
 
-func (s *seenStatus) put(k [2]uint64, v seenToken) {
+func (s *seenStatus) put(k seenKey, v seenToken) {
 	s.mu.Lock()
 	s.putLocked(k, v)
 	s.mu.Unlock()
 }
 
-func (s *seenStatus) putLocked(k [2]uint64, v seenToken) {
+func (s *seenStatus) putLocked(k seenKey, v seenToken) {
 	if len(s.cur) >= seenGeneration {
-		s.old, s.cur = s.cur, map[[2]uint64]seenToken{}
+		s.old, s.cur = s.cur, map[seenKey]seenToken{}
 	}
 	s.cur[k] = v
 }
