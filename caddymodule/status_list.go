@@ -23,8 +23,9 @@ import (
 
 // StatusListConfig checks the verified tokens of a jwt block's issuer
 // against their Token Status Lists (draft-ietf-oauth-status-list): a token
-// whose claims carry `status.status_list {idx, uri}` is verified with the
-// block's keys the first time the check path sees it, its list is fetched
+// whose claims carry `status.status_list {idx, uri}` has its signature
+// verified with the block's keys (aud and exp are left to the upstream)
+// the first time the check path sees it, its list is fetched
 // from uri (once, then refreshed in the background, never per request) and
 // verified with the same keys; an entry INVALID, SUSPENDED or any value
 // but VALID is answered 401 (reason status_list). A list that cannot be
@@ -205,9 +206,9 @@ func (s *seenStatus) putLocked(k seenKey, v seenToken) {
 var errStatusUnknown = fmt.Errorf("%w: token status list unknown", denylist.ErrUnavailable)
 
 // entryOf is the status list entry of the JWT raw, found the first time
-// it is seen: the token is verified with the jwt blocks' keys and, when
-// its issuer has status_list and its claims a status claim, its list
-// resolved (and fetched in the background). ok is false for a token
+// it is seen: when its issuer has status_list, its signature is verified
+// with that jwt block's keys and, when its claims carry a status claim,
+// its list resolved (and fetched in the background). ok is false for a token
 // without an entry to check (not a JWT of such an issuer, not verified);
 // err says the token could not be verified for want of keys, and is not
 // remembered.
@@ -221,7 +222,10 @@ func (s *statusLists) entryOf(ctx context.Context, h *Handler, raw string) (e st
 		s.seen.put(k, seenToken{})
 		return e, false, nil
 	}
-	v, verr := h.verify(ctx, raw, jwtverify.Options{})
+	// The signature alone: it makes the status claim the issuer's; aud
+	// and exp are the upstream's to judge (a token of the issuer for
+	// another audience is checked too).
+	payload, verr := h.verifier.Verifier(t.Claims.Issuer).VerifySignature(ctx, raw, jwtverify.Options{})
 	if verr != nil {
 		if errors.Is(verr, jwtverify.ErrKeysUnavailable) {
 			return e, false, verr
@@ -231,17 +235,16 @@ func (s *statusLists) entryOf(ctx context.Context, h *Handler, raw string) (e st
 		s.seen.put(k, seenToken{})
 		return e, false, nil
 	}
-	ref, has, rerr := statuslist.ReadReference(v.Payload)
-	c := s.checkers[v.Claims.Issuer]
+	ref, has, rerr := statuslist.ReadReference(payload)
 	switch {
 	case rerr != nil:
 		// Issued broken: never known, the fail mode decides each time.
 		return e, false, fmt.Errorf("%w: %v", errStatusUnknown, rerr)
-	case !has || c == nil:
+	case !has:
 		s.seen.put(k, seenToken{})
 		return e, false, nil
 	}
-	e = c.Resolve(v.Claims.Issuer, ref)
+	e = s.checkers[t.Claims.Issuer].Resolve(t.Claims.Issuer, ref)
 	s.seen.put(k, seenToken{has: true, entry: e})
 	return e, true, nil
 }

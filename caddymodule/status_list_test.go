@@ -132,6 +132,11 @@ func TestStatusListUnknownIsFailMode(t *testing.T) {
 			if got := status(t, h, sign(t, p.key, "JWT", nil)); got != http.StatusOK {
 				t.Errorf("a token without status claim: %d, want 200", got)
 			}
+			otherAud := withStatus("/lists/" + mode)
+			otherAud["aud"] = "another-api"
+			if got := status(t, h, sign(t, p.key, "JWT", otherAud)); got != want {
+				t.Errorf("a token of the issuer for another audience, its list down: %d, want %d (checked too)", got, want)
+			}
 			forged := sign(t, otherKey, "JWT", withStatus("/lists/forged-"+mode))
 			if got := status(t, h, forged); got != http.StatusOK {
 				t.Errorf("a forged token naming a list: %d, want 200 (the upstream refuses it)", got)
