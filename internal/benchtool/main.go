@@ -123,6 +123,9 @@ type results struct {
 	cfg      config
 
 	statusList []goBench // statuslist: BenchmarkStatusListCheck*
+	// statusListGlue: caddymodule's BenchmarkCheckJWTStatusList/{off,on},
+	// a JWT's whole check without and with status_list.
+	statusListGlue []goBench
 }
 
 // run runs the selected sections in order, profiles what missed its
