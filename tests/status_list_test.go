@@ -77,7 +77,9 @@ func rejectedFor(t testing.TB, c *Caddy, reason string) string {
 // the gateway has refreshed the list (ttl 1s), their tokens are answered
 // 401, counted under reason status_list; with the issuer down, the list
 // held (within max_stale) still enforces, and an entry revoked since is
-// not known (its token passes, not refused for want of the list). On
+// not known (its token passes, not refused for want of the list); the
+// issuer back and Caddy restarted, the list fetched afresh enforces
+// that entry too. On
 // 5278a12 Caddy refuses the config: status_list is not a jwt option there.
 func TestStatusList(t *testing.T) {
 	iss := startStatusIssuer(t)
@@ -155,6 +157,23 @@ func TestStatusList(t *testing.T) {
 	} {
 		if st := status(tc.tok); st != tc.want {
 			t.Errorf("issuer down, within max_stale: %s token answered %d, want %d", tc.name, st, tc.want)
+		}
+	}
+
+	// The issuer back, Caddy restarted: the list is fetched afresh, and
+	// the entry revoked while the issuer was down is enforced too.
+	iss.call("POST", "/admin/down?name=api&down=0", nil)
+	c.Restart()
+	for _, tc := range []struct {
+		name, tok string
+		want      int
+	}{
+		{"revoked", revoked, http.StatusUnauthorized},
+		{"revoked while the issuer was down", later, http.StatusUnauthorized},
+		{"valid", valid, http.StatusOK},
+	} {
+		if st := status(tc.tok); st != tc.want {
+			t.Errorf("after a restart: %s token answered %d, want %d", tc.name, st, tc.want)
 		}
 	}
 	if got := up.Count(); got == 0 {
