@@ -419,3 +419,29 @@ func TestMirrorEventsDuringReloadReachTheNewIndex(t *testing.T) {
 		t.Error("an unrevocation applied during a reload is not in the index the reload swaps in")
 	}
 }
+
+// TestMirrorGenerationJudgedAtNow: the mirror judges its freshness at the
+// time its caller gives (a request's start), and reads the clock only for
+// the zero Time.
+func TestMirrorGenerationJudgedAtNow(t *testing.T) {
+	srv := redistest.Start(t)
+	rs, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := fastMirror()
+	o.Logger = zaptest.NewLogger(t)
+	m, err := OpenMirror(context.Background(), rs, o)
+	if err != nil {
+		rs.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	eventually(t, 5*time.Second, "a fresh generation", func() bool { _, ok := m.Generation(time.Now()); return ok })
+	if _, ok := m.Generation(time.Time{}); !ok {
+		t.Errorf("Generation(zero): not fresh, though Generation(now) was")
+	}
+	if _, ok := m.Generation(time.Now().Add(time.Hour)); ok {
+		t.Errorf("Generation an hour on: fresh, want stale (max_staleness %s)", o.MaxStaleness)
+	}
+}
