@@ -23,11 +23,15 @@ func fastMirror() MirrorOptions {
 }
 
 // openTestMirror opens a mirror on srv, as one Caddy instance would, with
-// the given clock for entry times.
+// the given clock for entry times (nil: the real clock).
 func openTestMirror(t *testing.T, srv *redistest.Server, clk *storetest.Clock, o MirrorOptions) *MirrorStore {
 	t.Helper()
+	var now func() time.Time
+	if clk != nil {
+		now = clk.Now
+	}
 	// The legacy layout, whose keys the tests read.
-	rs, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, Layout: LayoutLegacy}, clk.Now, 0)
+	rs, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, Layout: LayoutLegacy}, now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,19 +428,8 @@ func TestMirrorEventsDuringReloadReachTheNewIndex(t *testing.T) {
 // time its caller gives (a request's start), and reads the clock only for
 // the zero Time.
 func TestMirrorGenerationJudgedAtNow(t *testing.T) {
-	srv := redistest.Start(t)
-	rs, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}}, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	o := fastMirror()
-	o.Logger = zaptest.NewLogger(t)
-	m, err := OpenMirror(context.Background(), rs, o)
-	if err != nil {
-		rs.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
+	m := openTestMirror(t, redistest.Start(t), nil, o)
 	eventually(t, 5*time.Second, "a fresh generation", func() bool { _, ok := m.Generation(time.Now()); return ok })
 	if _, ok := m.Generation(time.Time{}); !ok {
 		t.Errorf("Generation(zero): not fresh, though Generation(now) was")
