@@ -149,14 +149,7 @@ func dpopAPIStatus(t *testing.T, what, tok string, key *jwttest.DPoPKey, want in
 // A, enforced by B. On 5278a12 the admin API answers {"jkt"} 400 (unknown
 // field) and the CLI has no --jkt.
 func TestGatewayRevokesDPoPKey(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		instances int
-		store     func(t *testing.T) string
-	}{
-		{"embedded", 1, func(*testing.T) string { return "store embedded" }},
-		{"redis, two instances", 2, func(t *testing.T) string { return "store redis {\n\t\t\taddress " + startRedis(t).Addr + "\n\t\t}" }},
-	} {
+	for _, tc := range sharedStores {
 		t.Run(tc.name, func(t *testing.T) {
 			ports, err := freePorts(1)
 			if err != nil {
