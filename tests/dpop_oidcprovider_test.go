@@ -48,11 +48,11 @@ func (op *oidcProvider) dpopClientCredentials(t *testing.T, key *jwttest.DPoPKey
 // other tests run it (tests/idp/oidc-provider, DPoP enabled), issues
 // DPoP-bound JWT access tokens whose cnf.jkt is the RFC 7638 thumbprint
 // go-jose computes of the client's key; the engine reads it, and once the
-// key is revoked (as the admin API will: engine.Revocation.BoundKeys) the
+// key is revoked (as the admin API does: engine.Revocation.BoundKeys) the
 // Checker rejects every token bound to it, a token issued after the
 // revocation too, while a token bound to another key and a Bearer token of
 // the same client pass. The layers below Caddy only (issue 25, item 4):
-// the glue's end-to-end test puts a Caddy in front (see engine/doc.go).
+// TestGatewayRevokesDPoPKey, below, puts a Caddy in front.
 func TestOIDCProviderDPoPTokensRevokedByKey(t *testing.T) {
 	ports, err := freePorts(1)
 	if err != nil {
