@@ -144,8 +144,8 @@ func dpopAPIStatus(t *testing.T, what, tok string, key *jwttest.DPoPKey, want in
 // is revoked through the admin API (jkt, issue 25 item 4); then that
 // token, and one the OP binds to the same key after the revocation, get
 // 401 (reason cnf), while a token bound to another key and a Bearer token
-// of the same client pass. The CLI checks, revokes and un-revokes keys.
-// On the embedded store, and on Redis with two instances: revoked through
+// of the same client pass. The CLI checks, revokes and un-revokes keys;
+// a restart forgets none of it. On the embedded store, and on Redis with two instances: revoked through
 // A, enforced by B. On 5278a12 the admin API answers {"jkt"} 400 (unknown
 // field) and the CLI has no --jkt.
 func TestGatewayRevokesDPoPKey(t *testing.T) {
@@ -205,6 +205,12 @@ func TestGatewayRevokesDPoPKey(t *testing.T) {
 			}
 			dpopAPIStatus(t, "token bound to the un-revoked key", bound, key, http.StatusOK, cs...)
 			dpopAPIStatus(t, "Bearer token", bearer, nil, http.StatusOK, cs...)
+
+			// After a restart of B (the embedded store's file, or Redis)
+			// the revoked key is still refused, the un-revoked one not.
+			b.Restart()
+			dpopAPIStatus(t, "token bound to the key revoked by the CLI, after a restart", boundOther, other, http.StatusUnauthorized, b)
+			dpopAPIStatus(t, "token bound to the un-revoked key, after a restart", bound, key, http.StatusOK, b)
 			if _, errOut, code := cli(t, nil, "", "revoke", "--jkt", key.JKT[:20], "--address", addrA); code == 0 || !strings.Contains(errOut, "token_revocation: jkt") || !strings.Contains(errOut, "43 base64url characters") {
 				t.Errorf("revoke --jkt with a truncated thumbprint: exit %d %q, want a 400 saying what to give", code, errOut)
 			}
