@@ -267,7 +267,10 @@ func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
 		tok := token.Parse(req.Token)
 		t.kind, t.token = denylist.KindToken, &tok
 	case denylist.MethodJKT, denylist.MethodX5TS256:
-		t.kind, t.bound = denylist.KindKey, engine.BoundKey{Method: given[0], Thumbprint: req.JKT + req.X5TS256}
+		t.kind, t.bound = denylist.KindKey, engine.BoundKey{Method: given[0], Thumbprint: req.JKT}
+		if given[0] == denylist.MethodX5TS256 {
+			t.bound.Thumbprint = req.X5TS256
+		}
 		if req.Issuer != nil {
 			return nil, apiError(http.StatusBadRequest, "%s names a key whoever issued the tokens bound to it: leave issuer out", given[0])
 		}
