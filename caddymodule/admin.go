@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -42,7 +43,7 @@ const (
 //
 // Endpoints (JSON in, JSON out; errors are Caddy API errors, {"error": ...}):
 //
-//	POST /token-revocation/revoke     revoke a token, jti, session, user or client (AdminRequest)
+//	POST /token-revocation/revoke     revoke a token, jti, session, user, client or bound key (AdminRequest)
 //	POST /token-revocation/unrevoke   undo a revocation (AdminRequest; key also accepted)
 //	POST /token-revocation/check      is it revoked? (AdminRequest; a token is checked as a request would be)
 //	GET  /token-revocation/entries    list live entries: ?limit=<n>&cursor=<next_cursor>
@@ -176,7 +177,7 @@ func (a *adminCall) readRequest() (*AdminRequest, error) {
 		if msg := notJSONObject(body, a.r.Header.Get("Content-Type")); msg != "" {
 			return nil, apiError(http.StatusBadRequest, "%s", msg)
 		}
-		return nil, apiError(http.StatusBadRequest, "the body is not a valid request (JSON object with token, jti, session, user, client, key, issuer, namespace, cutoff): %v", err)
+		return nil, apiError(http.StatusBadRequest, "the body is not a valid request (JSON object with token, jti, session, user, client, jkt, x5t#S256, key, issuer, namespace, cutoff, until): %v", err)
 	}
 	if dec.More() {
 		return nil, apiError(http.StatusBadRequest, "the body holds more than one JSON value: send one object")
@@ -206,9 +207,14 @@ type adminTarget struct {
 	kind  denylist.Kind
 	ns    string
 	key   denylist.Key
-	token *token.Token // kind token, given as a raw token
-	keyed bool         // given as a key
+	token *token.Token    // kind token, given as a raw token
+	bound engine.BoundKey // kind cnf: the key tokens are bound to
+	keyed bool            // given as a key
 }
+
+// targetNames are the AdminRequest fields that name what a call is about,
+// as the errors list them.
+const targetNames = "token, jti, session, user, client, jkt or x5t#S256"
 
 // target validates req for the endpoint and resolves what it names.
 func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
@@ -217,14 +223,15 @@ func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
 	for _, f := range []struct {
 		name string
 		set  bool
-	}{{"token", req.Token != ""}, {"jti", req.JTI != ""}, {"session", req.Session != ""}, {"user", req.User != ""}, {"client", req.Client != ""}, {"key", req.Key != ""}} {
+	}{{"token", req.Token != ""}, {"jti", req.JTI != ""}, {"session", req.Session != ""}, {"user", req.User != ""}, {"client", req.Client != ""},
+		{denylist.MethodJKT, req.JKT != ""}, {denylist.MethodX5TS256, req.X5TS256 != ""}, {"key", req.Key != ""}} {
 		if f.set {
 			given = append(given, f.name)
 		}
 	}
-	what := "token, jti, session, user or client"
+	what := targetNames
 	if a.name != "revoke" {
-		what = "token, jti, session, user, client or key"
+		what += ", or key"
 	}
 	switch {
 	case len(given) == 0:
@@ -232,11 +239,14 @@ func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
 	case len(given) > 1:
 		return nil, apiError(http.StatusBadRequest, "name one thing per call: got %s; give only one of %s", strings.Join(given, " and "), what)
 	}
+	if req.Until != nil && (a.name != "revoke" || (given[0] != denylist.MethodJKT && given[0] != denylist.MethodX5TS256)) {
+		return nil, apiError(http.StatusBadRequest, "until applies only to revoking a jkt or x5t#S256 (a bound key): leave it out")
+	}
 	t := &adminTarget{}
 	switch given[0] {
 	case "key":
 		if a.name == "revoke" {
-			return nil, apiError(http.StatusBadRequest, "revoke takes token, jti, session, user or client, not key (key is for unrevoke and check)")
+			return nil, apiError(http.StatusBadRequest, "revoke takes %s, not key (key is for unrevoke and check)", targetNames)
 		}
 		k, err := denylist.ParseKey(req.Key)
 		if err != nil {
@@ -256,6 +266,23 @@ func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
 		}
 		tok := token.Parse(req.Token)
 		t.kind, t.token = denylist.KindToken, &tok
+	case denylist.MethodJKT, denylist.MethodX5TS256:
+		t.kind, t.bound = denylist.KindKey, engine.BoundKey{Method: given[0], Thumbprint: req.JKT}
+		if given[0] == denylist.MethodX5TS256 {
+			t.bound.Thumbprint = req.X5TS256
+		}
+		if req.Issuer != nil {
+			return nil, apiError(http.StatusBadRequest, "%s names a key whoever issued the tokens bound to it: leave issuer out", given[0])
+		}
+		if req.Cutoff != nil {
+			return nil, apiError(http.StatusBadRequest, "%s revokes every token bound to the key, whenever issued: leave cutoff out (until says how long the revocation lasts)", given[0])
+		}
+		if err := t.bound.Check(); err != nil {
+			return nil, apiError(http.StatusBadRequest, "%v", err)
+		}
+		if req.Until != nil {
+			t.bound.Until = req.Until.Time
+		}
 	default:
 		if req.Issuer == nil {
 			return nil, apiError(http.StatusBadRequest, "issuer is required with %s: give the iss claim of the tokens (\"\" for tokens without one)", given[0])
@@ -281,6 +308,8 @@ func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
 		t.key = h.keys.Hasher.UserKey(ns, *req.Issuer, req.User)
 	case denylist.KindClient:
 		t.key = h.keys.Hasher.ClientKey(ns, *req.Issuer, req.Client)
+	case denylist.KindKey:
+		t.key = h.keys.Bound(ns, t.bound) // what a check of a token bound to it looks up
 	}
 	return t, nil
 }

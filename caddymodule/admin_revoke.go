@@ -12,7 +12,8 @@ import (
 )
 
 // revoke serves POST revoke: it stores what AdminRequest names, through
-// the handler's Recorder, as a revocation route would.
+// the handler's Recorder, as a revocation route would; a bound key (jkt,
+// x5t#S256) as engine.Revocation.BoundKeys.
 func (a *adminCall) revoke() (any, error) {
 	req, t, err := a.named()
 	if err != nil {
@@ -53,6 +54,13 @@ func (a *adminCall) revoke() (any, error) {
 			c.ID = req.Client
 		}
 		entries = []denylist.Entry{h.recorder.CutoffEntry(t.ns, c)}
+	case denylist.KindKey:
+		// Every token bound to the key, issued before or after, until
+		// t.bound.Until (default: max_token_lifetime from now).
+		entries, err = h.recorder.Entries(ctx, &engine.Revocation{Namespace: t.ns, BoundKeys: []engine.BoundKey{t.bound}})
+		if err != nil {
+			return nil, apiError(http.StatusBadRequest, "%v", err)
+		}
 	}
 	if err := h.storeEntries(ctx, "admin "+a.r.URL.Path, t.ns, false, entries); err != nil {
 		return nil, storeAPIError("revoke", err) // counted by storeEntries

@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,6 +127,13 @@ func (r apiResult) ok(t *testing.T, out any) {
 
 func strp(s string) *string { return &s }
 
+// thumbprint is a SHA-256 thumbprint as a cnf claim spells it: 43
+// base64url characters.
+func thumbprint(of string) string {
+	sum := sha256.Sum256([]byte(of))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
 func TestAdminRevokeUnrevokeEveryKind(t *testing.T) {
 	h := newTestHandler(t, &Handler{}, nil)
 	srv := startAdmin(t, h)
@@ -135,6 +144,10 @@ func TestAdminRevokeUnrevokeEveryKind(t *testing.T) {
 	tokJTI := jwt(map[string]any{"iss": iss, "jti": "j-1", "iat": now - 10, "exp": now + 600})
 	tokSession := jwt(map[string]any{"iss": iss, "sid": "s-1", "iat": now - 10, "exp": now + 600})
 	tokUser := jwt(map[string]any{"iss": iss, "sub": "alice", "iat": now - 10, "exp": now + 600})
+	// Tokens bound to a key (RFC 7800 cnf): a DPoP key's, a certificate's.
+	jkt, x5t := thumbprint("dpop key"), thumbprint("client certificate")
+	tokJKT := jwt(map[string]any{"iss": iss, "sub": "bob", "cnf": map[string]any{"jkt": jkt}, "iat": now - 10, "exp": now + 600})
+	tokX5T := jwt(map[string]any{"iss": iss, "sub": "bob", "cnf": map[string]any{"x5t#S256": x5t}, "iat": now - 10, "exp": now + 600})
 
 	tests := []struct {
 		name    string
@@ -147,6 +160,8 @@ func TestAdminRevokeUnrevokeEveryKind(t *testing.T) {
 		{"jti", AdminRequest{JTI: "j-1", Issuer: strp(iss)}, tokJTI, "jti", AdminRequest{Token: tokJTI}},
 		{"session", AdminRequest{Session: "s-1", Issuer: strp(iss)}, tokSession, "session", AdminRequest{Session: "s-1", Issuer: strp(iss)}},
 		{"user", AdminRequest{User: "alice", Issuer: strp(iss)}, tokUser, "user", AdminRequest{User: "alice", Issuer: strp(iss)}},
+		{"jkt", AdminRequest{JKT: jkt}, tokJKT, "cnf", AdminRequest{Token: tokJKT}},
+		{"x5t#S256", AdminRequest{X5TS256: x5t}, tokX5T, "cnf", AdminRequest{X5TS256: x5t}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,6 +247,33 @@ func TestAdminSessionCutoff(t *testing.T) {
 	body = fmt.Sprintf(`{"issuer": %q, "session": "s", "cutoff": %d}`, iss, now+int64(2*DefaultMaxTokenLifetime/time.Second))
 	if res := call(t, srv, http.MethodPost, "/token-revocation/revoke", body); res.status != http.StatusBadRequest || !strings.Contains(res.body, "max_token_lifetime") {
 		t.Errorf("far-future cutoff: %d %s, want 400 naming max_token_lifetime", res.status, res.body)
+	}
+}
+
+// TestAdminBoundKeyUntil: a bound key is revoked until the time given,
+// by default for max_token_lifetime, and whatever the tokens' iat: one
+// issued after the revocation is refused too (issue 25, item 4).
+func TestAdminBoundKeyUntil(t *testing.T) {
+	h := newTestHandler(t, &Handler{}, nil)
+	srv := startAdmin(t, h)
+	now := time.Now()
+	jkt := thumbprint("dpop key")
+	var rev AdminRevokeResponse
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{JKT: jkt}).ok(t, &rev)
+	if len(rev.Revoked) != 1 || rev.Revoked[0].Cutoff != nil || !strings.HasPrefix(rev.Revoked[0].Key, "k:") {
+		t.Fatalf("revoked %+v, want one cnf entry k:..., no cutoff", rev.Revoked)
+	}
+	if exp := rev.Revoked[0].Expires; exp.Before(now.Add(time.Duration(h.MaxTokenLifetime))) {
+		t.Errorf("kept until %s, want at least max_token_lifetime (%s) from now", exp, time.Duration(h.MaxTokenLifetime))
+	}
+	until := now.Add(30 * 24 * time.Hour).Truncate(time.Second).UTC()
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{JKT: jkt, Until: &Timestamp{until}}).ok(t, &rev)
+	if exp := rev.Revoked[0].Expires; !exp.Equal(until) {
+		t.Errorf("kept until %s, want the until given, %s", exp, until)
+	}
+	later := jwt(map[string]any{"iss": "https://idp.example", "cnf": map[string]any{"jkt": jkt}, "iat": now.Unix() + 60, "exp": now.Unix() + 600})
+	if res := serve(t, h, &upstream{}, bearer("/api", later)); res.status != http.StatusUnauthorized {
+		t.Errorf("a token bound to the key, issued after the revocation: %d, want 401", res.status)
 	}
 }
 
@@ -438,7 +480,7 @@ func TestAdminBadRequests(t *testing.T) {
 		{"JSON not an object", "POST", "/token-revocation/revoke", `"abc"`, 400, "the body is JSON but not an object"},
 		{"unknown field", "POST", "/token-revocation/revoke", `{"tokn": "x"}`, 400, `unknown field "tokn"`},
 		{"two values", "POST", "/token-revocation/revoke", `{"token": "x"} {}`, 400, "more than one JSON value"},
-		{"nothing named", "POST", "/token-revocation/revoke", `{"namespace": "x"}`, 400, "give one of token, jti, session, user or client"},
+		{"nothing named", "POST", "/token-revocation/revoke", `{"namespace": "x"}`, 400, "give one of token, jti, session, user, client, jkt or x5t#S256"},
 		{"two named", "POST", "/token-revocation/revoke", `{"token": "x", "session": "s", "issuer": "i"}`, 400, "got token and session"},
 		{"no issuer", "POST", "/token-revocation/revoke", `{"session": "s"}`, 400, "issuer is required with session"},
 		{"issuer with token", "POST", "/token-revocation/revoke", `{"token": "x", "issuer": "i"}`, 400, "not with token"},
@@ -446,6 +488,15 @@ func TestAdminBadRequests(t *testing.T) {
 		{"cutoff on unrevoke", "POST", "/token-revocation/unrevoke", `{"user": "u", "issuer": "i", "cutoff": 1}`, 400, "cutoff applies only"},
 		{"bad cutoff", "POST", "/token-revocation/revoke", `{"user": "u", "issuer": "i", "cutoff": "yesterday"}`, 400, "RFC 3339"},
 		{"key on revoke", "POST", "/token-revocation/revoke", `{"key": "s:00"}`, 400, "not key"},
+		{"jkt with issuer", "POST", "/token-revocation/revoke", `{"jkt": "` + thumbprint("k") + `", "issuer": "i"}`, 400, "leave issuer out"},
+		{"jkt with cutoff", "POST", "/token-revocation/revoke", `{"jkt": "` + thumbprint("k") + `", "cutoff": 1}`, 400, "leave cutoff out"},
+		{"jkt not a thumbprint", "POST", "/token-revocation/revoke", `{"jkt": "abc"}`, 400, "give the 43 base64url characters"},
+		{"x5t#S256 padded", "POST", "/token-revocation/check", `{"x5t#S256": "` + thumbprint("k") + `="}`, 400, "not a SHA-256 thumbprint"},
+		{"jkt and x5t#S256", "POST", "/token-revocation/revoke", `{"jkt": "` + thumbprint("k") + `", "x5t#S256": "` + thumbprint("k") + `"}`, 400, "got jkt and x5t#S256"},
+		{"until with user", "POST", "/token-revocation/revoke", `{"user": "u", "issuer": "i", "until": 4102444800}`, 400, "until applies only"},
+		{"until on unrevoke", "POST", "/token-revocation/unrevoke", `{"jkt": "` + thumbprint("k") + `", "until": 4102444800}`, 400, "until applies only"},
+		{"until past", "POST", "/token-revocation/revoke", `{"jkt": "` + thumbprint("k") + `", "until": "2020-01-02T15:04:05Z"}`, 400, "which is past: give a time to come"},
+		{"bad until", "POST", "/token-revocation/revoke", `{"jkt": "` + thumbprint("k") + `", "until": "tomorrow"}`, 400, "RFC 3339"},
 		{"bad key", "POST", "/token-revocation/unrevoke", `{"key": "s:00"}`, 400, "malformed entry key"},
 		{"key with namespace", "POST", "/token-revocation/check", `{"key": "s:0123456789abcdef0123456789abcdef", "namespace": ""}`, 400, "leave them out"},
 		{"token too long", "POST", "/token-revocation/check", `{"token": "0123456789abcdef0"}`, 400, "max_token_size (16 bytes)"},

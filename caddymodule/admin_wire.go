@@ -14,8 +14,8 @@ import (
 
 // AdminRequest is the body of the revoke, unrevoke and check endpoints. It
 // names exactly one thing: a token; a jti, session, user or client with
-// its issuer; or (unrevoke and check only) an entry key as the entries
-// endpoint lists it.
+// its issuer; a key tokens are bound to (JKT, X5TS256); or (unrevoke and
+// check only) an entry key as the entries endpoint lists it.
 type AdminRequest struct {
 	// Token is a raw token, opaque or JWT. It is hashed with the handler's
 	// settings (hmac_key, namespace) and never logged. Revoking it revokes
@@ -47,6 +47,19 @@ type AdminRequest struct {
 	// Client belongs to, exactly as the tokens carry it. Use "" for tokens without iss.
 	Issuer *string `json:"issuer,omitempty"`
 
+	// JKT names a DPoP key (RFC 9449) by its JWK SHA-256 thumbprint (RFC
+	// 7638): the 43 base64url characters of the cnf.jkt claim of the
+	// tokens bound to it. Revoking it revokes every token bound to the
+	// key, issued before or after, until Until; no Issuer (a key is one
+	// key whoever bound a token to it) and no Cutoff.
+	JKT string `json:"jkt,omitempty"`
+
+	// X5TS256 names a client certificate (RFC 8705) by its SHA-256
+	// thumbprint: the 43 base64url characters of the cnf["x5t#S256"]
+	// claim of the tokens bound to it. Revoking it revokes every
+	// certificate-bound token of that certificate, as JKT does.
+	X5TS256 string `json:"x5t#S256,omitempty"`
+
 	// Key is an entry key as the entries endpoint lists it
 	// ("<kind letter>:<32 hex digits>"), for unrevoke and check.
 	Key string `json:"key,omitempty"`
@@ -60,6 +73,14 @@ type AdminRequest struct {
 	// to which issued tokens are revoked: RFC 3339 text or Unix seconds. Default:
 	// now. It may not be later than now plus max_token_lifetime.
 	Cutoff *Timestamp `json:"cutoff,omitempty"`
+
+	// Until, for revoking a JKT or X5TS256, is when the revocation may be
+	// forgotten: RFC 3339 text or Unix seconds, in the future. Default:
+	// now plus max_token_lifetime, when every token bound to the key
+	// before the revocation has expired. A key that may get new tokens
+	// longer (a DPoP key for as long as its client instance lives, a
+	// certificate until its notAfter) should be revoked until then.
+	Until *Timestamp `json:"until,omitempty"`
 }
 
 // Timestamp is a point in time in an AdminRequest: RFC 3339 text
@@ -74,7 +95,7 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("cutoff: want RFC 3339 text or Unix seconds, got %s", b)
+		return fmt.Errorf("a time (cutoff, until) is RFC 3339 text or Unix seconds, not %s", b)
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		t.Time = time.Unix(n, 0).UTC()
@@ -82,7 +103,7 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	}
 	v, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return fmt.Errorf("cutoff %q: want RFC 3339 text (2025-01-02T15:04:05Z) or Unix seconds", s)
+		return fmt.Errorf("a time (cutoff, until) is RFC 3339 text (2025-01-02T15:04:05Z) or Unix seconds, not %q", s)
 	}
 	t.Time = v
 	return nil
@@ -93,8 +114,8 @@ type AdminEntry struct {
 	// Key identifies the entry: "<kind letter>:<32 hex digits>". Give it to
 	// unrevoke to remove the entry.
 	Key string `json:"key"`
-	// Kind is what the entry revokes: token, jti, session, user or
-	// client.
+	// Kind is what the entry revokes: token, jti, session, user,
+	// client, or cnf (every token bound to a key).
 	Kind string `json:"kind"`
 	// Hash is the short form of the digest, as the logs show it.
 	Hash string `json:"hash"`

@@ -27,8 +27,8 @@ func init() {
 		Short: "Revokes tokens and inspects the denylist of a running Caddy",
 		Long: `
 Calls the token_revocation admin API of a running Caddy (see AdminAPI):
-revoke or un-revoke a token, a JWT by jti, a session, a user or a
-client; check
+revoke or un-revoke a token, a JWT by jti, a session, a user, a
+client, or every token bound to a key (DPoP, client certificate); check
 whether one is revoked; list the denylist; show the stores' health.
 
   caddy token-revocation revoke --token - < token.txt
@@ -36,6 +36,8 @@ whether one is revoked; list the denylist; show the stores' health.
   caddy token-revocation revoke --user <sub> --issuer <iss>
   caddy token-revocation revoke --client <client id> --issuer <iss>
   caddy token-revocation revoke --jti <jti> --issuer <iss>
+  caddy token-revocation revoke --jkt <thumbprint> [--until <time>]
+  caddy token-revocation revoke --x5t-s256 <thumbprint> [--until <time>]
   caddy token-revocation unrevoke --session <sid> --issuer <iss>
   caddy token-revocation unrevoke --key s:<hex>
   caddy token-revocation check --token -
@@ -84,9 +86,9 @@ func setupCLI(cmd *cobra.Command) {
 		name, short string
 		cutoff, key bool
 	}{
-		{"revoke", "Revoke a token, a jti, a session, a user or a client", true, false},
+		{"revoke", "Revoke a token, a jti, a session, a user, a client or a bound key", true, false},
 		{"unrevoke", "Undo a revocation", false, true},
-		{"check", "Tell whether a token (or a jti, session, user, client, key) is revoked; exit 0 not revoked, 1 revoked, 2 error", false, true},
+		{"check", "Tell whether a token (or a jti, session, user, client, bound key, key) is revoked; exit 0 not revoked, 1 revoked, 2 error", false, true},
 	} {
 		c := &cobra.Command{Use: sub.name + " [flags]", Short: sub.short, Args: cobra.NoArgs, Example: cliExamples[sub.name]}
 		f := c.Flags()
@@ -95,10 +97,13 @@ func setupCLI(cmd *cobra.Command) {
 		f.String("session", "", "a session's sid (with --issuer)")
 		f.String("user", "", "a user's sub (with --issuer)")
 		f.String("client", "", "a client's id, the azp (or client_id) claim of its tokens (with --issuer)")
+		f.String("jkt", "", "a DPoP key's JWK SHA-256 thumbprint, the cnf.jkt claim of the tokens bound to it (43 base64url characters)")
+		f.String("x5t-s256", "", `a client certificate's SHA-256 thumbprint, the cnf "x5t#S256" claim of the tokens bound to it (43 base64url characters)`)
 		f.String("issuer", "", `the iss claim of the tokens (with --jti, --session, --user, --client; "" for none)`)
 		f.String("namespace", "", "the namespace (tenant); default: the handler's")
 		if sub.cutoff {
 			f.String("cutoff", "", "revoke the session's, user's or client's tokens issued until then: RFC 3339 or Unix seconds (default: now)")
+			f.String("until", "", "with --jkt or --x5t-s256: keep the key revoked until then, RFC 3339 or Unix seconds (default: now plus max_token_lifetime)")
 		}
 		if sub.key {
 			f.String("key", "", "an entry key as list shows it")
@@ -159,7 +164,8 @@ func requestFromFlags(f *pflag.FlagSet, stdin io.Reader) (*AdminRequest, error) 
 	for _, n := range []struct {
 		flag string
 		dst  *string
-	}{{"token", &req.Token}, {"jti", &req.JTI}, {"session", &req.Session}, {"user", &req.User}, {"client", &req.Client}, {"key", &req.Key}} {
+	}{{"token", &req.Token}, {"jti", &req.JTI}, {"session", &req.Session}, {"user", &req.User}, {"client", &req.Client},
+		{"jkt", &req.JKT}, {"x5t-s256", &req.X5TS256}, {"key", &req.Key}} {
 		if v, ok := get(n.flag); ok {
 			if v == "" {
 				return nil, fmt.Errorf("--%s is empty", n.flag)
@@ -170,7 +176,7 @@ func requestFromFlags(f *pflag.FlagSet, stdin io.Reader) (*AdminRequest, error) 
 	}
 	switch {
 	case len(named) == 0:
-		return nil, errors.New("name what to act on: --token, --jti, --session, --user or --client (see --help)")
+		return nil, errors.New("name what to act on: --token, --jti, --session, --user, --client, --jkt or --x5t-s256 (see --help)")
 	case len(named) > 1:
 		return nil, fmt.Errorf("name one thing at a time: got %s", strings.Join(named, " and "))
 	}
@@ -196,12 +202,20 @@ func requestFromFlags(f *pflag.FlagSet, stdin io.Reader) (*AdminRequest, error) 
 	if v, ok := get("namespace"); ok {
 		req.Namespace = &v
 	}
-	if v, ok := get("cutoff"); ok {
-		ts := &Timestamp{}
-		if err := ts.UnmarshalJSON([]byte(strconv.Quote(v))); err != nil {
-			return nil, fmt.Errorf("--%v", err)
+	for _, t := range []struct {
+		flag string
+		dst  **Timestamp
+	}{{"cutoff", &req.Cutoff}, {"until", &req.Until}} {
+		if v, ok := get(t.flag); ok {
+			ts := &Timestamp{}
+			if err := ts.UnmarshalJSON([]byte(strconv.Quote(v))); err != nil {
+				return nil, fmt.Errorf("--%s: %v", t.flag, err)
+			}
+			*t.dst = ts
 		}
-		req.Cutoff = ts
+	}
+	if req.Until != nil && req.JKT == "" && req.X5TS256 == "" {
+		return nil, errors.New("--until goes with --jkt or --x5t-s256: how long a bound key stays revoked (a cut-off takes --cutoff)")
 	}
 	return req, nil
 }

@@ -21,13 +21,18 @@ var cliExamples = map[string]string{
   # every token issued to an OAuth client (azp, or client_id), e.g. a leaked client secret
   caddy token-revocation revoke --client mobile-app --issuer https://idp.example/realms/demo
   # a JWT by its jti, against the admin endpoint of another Caddy
-  caddy token-revocation revoke --jti 4b2e... --issuer https://idp.example --address 10.0.0.7:2019`,
+  caddy token-revocation revoke --jti 4b2e... --issuer https://idp.example --address 10.0.0.7:2019
+  # every token bound to a DPoP key (cnf.jkt), before and after, e.g. a stolen device key
+  caddy token-revocation revoke --jkt 0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I
+  # every token bound to a client certificate (cnf x5t#S256), until the certificate expires
+  caddy token-revocation revoke --x5t-s256 bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2 --until 2027-06-30T00:00:00Z`,
 	"unrevoke": `  caddy token-revocation unrevoke --token - < token.txt
   caddy token-revocation unrevoke --session 5f1c... --issuer https://idp.example/realms/demo
   # an entry as "list" shows it
   caddy token-revocation unrevoke --key s:9f86d081884c7d65`,
 	"check": `  caddy token-revocation check --token - < token.txt
   caddy token-revocation check --user alice --issuer https://idp.example/realms/demo
+  caddy token-revocation check --jkt 0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I
   # in a script: 0 not revoked, 1 revoked, 2 could not tell
   if caddy token-revocation check --token - < token.txt; then echo live; fi`,
 	"list": `  caddy token-revocation list

@@ -55,6 +55,12 @@ func TestCLIRequestFromFlags(t *testing.T) {
 		{name: "no issuer", args: []string{"--session", "s"}, wantErr: "--session needs --issuer"},
 		{name: "empty value", args: []string{"--session", "", "--issuer", "i"}, wantErr: "--session is empty"},
 		{name: "bad cutoff", args: []string{"--user", "u", "--issuer", "i", "--cutoff", "tomorrow"}, wantErr: "RFC 3339"},
+		{name: "jkt, until", args: []string{"--jkt", "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", "--until", "2027-06-30T00:00:00Z"},
+			want: AdminRequest{JKT: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", Until: &Timestamp{time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC)}}},
+		{name: "x5t-s256", args: []string{"--x5t-s256", "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}, want: AdminRequest{X5TS256: "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}},
+		{name: "jkt and x5t-s256", args: []string{"--jkt", "a", "--x5t-s256", "b"}, wantErr: "got --jkt and --x5t-s256"},
+		{name: "until without a key", args: []string{"--user", "u", "--issuer", "i", "--until", "1700000000"}, wantErr: "--until goes with --jkt or --x5t-s256"},
+		{name: "bad until", args: []string{"--jkt", "a", "--until", "tomorrow"}, wantErr: "--until: a time (cutoff, until) is RFC 3339"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,7 +25,7 @@ const (
 )
 
 // Rejection reasons besides the kinds of entry (token, jti, session, user,
-// client).
+// client, cnf).
 const (
 	reasonTooLarge     = "too_large"      // a token longer than max_token_size
 	reasonBodyTooLarge = "body_too_large" // a form body larger than max_body_size
@@ -43,7 +43,7 @@ var (
 	metricRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
 		Name: "requests_rejected_total",
-		Help: "Requests rejected, by reason: token, jti, session, user or client (the kind of entry that revoked the token; client: a client-wide cut-off such as Keycloak's not-before push), too_large, body_too_large, bad_request, ambiguous, status_list (the token's Token Status List entry is not VALID), or unavailable (store or status list unreadable, fail closed).",
+		Help: "Requests rejected, by reason: token, jti, session, user, client or cnf (the kind of entry that revoked the token; client: a client-wide cut-off such as Keycloak's not-before push; cnf: the key the token is bound to), too_large, body_too_large, bad_request, ambiguous, status_list (the token's Token Status List entry is not VALID), or unavailable (store or status list unreadable, fail closed).",
 	}, []string{"reason"})
 	metricFailOpen = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
@@ -109,7 +109,7 @@ var (
 )
 
 func init() {
-	for _, r := range []string{"token", "jti", "session", "user", "client", reasonTooLarge, reasonBodyTooLarge, reasonBadRequest, reasonUnavailable, reasonStatusList} {
+	for _, r := range []string{"token", "jti", "session", "user", "client", "cnf", reasonTooLarge, reasonBodyTooLarge, reasonBadRequest, reasonUnavailable, reasonStatusList} {
 		rejectedBy[r] = metricRejected.WithLabelValues(r)
 	}
 	for _, op := range []string{"check", "revoke", "unrevoke", "get", "list"} {

@@ -236,6 +236,7 @@ func (c *requestCheck) begin() error {
 		return nil
 	}
 	c.start = time.Now()
+	c.cands.SetNow(c.start) // the mirror's freshness judged at it: no second clock read
 	ns, err := c.h.namespace(c.r, "")
 	if err != nil {
 		setCheckResult(c.r, resultInvalid, reasonBadRequest, nil)

@@ -1,6 +1,9 @@
 package denylist
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // indexBases numbers the Indexes of the process: each Index's generations
 // start at a base of its own, so an Index swapped for another (a mirror's
@@ -12,9 +15,9 @@ var indexBases atomic.Uint64
 func (ix *Index) Generation() uint64 { return ix.base + ix.puts.Load() }
 
 // Generation implements Generational when the open backend does.
-func (r *Resilient) Generation() (uint64, bool) {
+func (r *Resilient) Generation(now time.Time) (uint64, bool) {
 	if g, ok := r.Current().(Generational); ok {
-		return g.Generation()
+		return g.Generation(now)
 	}
 	return 0, false
 }

@@ -98,8 +98,13 @@ type Counter interface {
 // instances write without telling it). An entry expiring does not change
 // it: a remembered "revoked" may outlive its entry, which costs the caller
 // a check, never a miss.
+//
+// now is the caller's current time, as time.Now gave it a moment ago (a
+// request's start, say): a store that judges its freshness by the clock
+// (the Redis mirror) judges it at now rather than read the clock again.
+// The zero Time: the store reads the clock.
 type Generational interface {
-	Generation() (gen uint64, ok bool)
+	Generation(now time.Time) (gen uint64, ok bool)
 }
 
 // RevokedNotifier is implemented by stores that tell listeners which

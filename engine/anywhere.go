@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
@@ -58,6 +59,7 @@ func CandidateParts(raw string) []string {
 // direct mode), the answers for the lengths already asked. The zero value
 // is ready to use.
 type CandidateState struct {
+	now             time.Time // SetNow's
 	gen             uint64
 	cacheable, read bool
 	lengths         [16]lengthAnswer
@@ -191,12 +193,17 @@ func (c *Checker) Generational(st *CandidateState) bool {
 	return cacheable
 }
 
+// SetNow gives the time the request read the clock at (its check's
+// start): the store's freshness is judged at it rather than by reading
+// the clock again (a clock read costs 50-65 ns on a KVM guest).
+func (st *CandidateState) SetNow(now time.Time) { st.now = now }
+
 // generation returns the store's generation, read at the request's first
 // candidate.
 func (st *CandidateState) generation(store denylist.Store) (uint64, bool) {
 	if !st.read {
 		if g, ok := store.(denylist.Generational); ok {
-			st.gen, st.cacheable = g.Generation()
+			st.gen, st.cacheable = g.Generation(st.now)
 		}
 		st.read = true
 	}

@@ -3,9 +3,9 @@
 // decides what a revocation stores and for how long, and Keys, which both
 // use, names what they look up and store.
 //
-// # Key-bound tokens: what the glue adds (issue 25, item 4)
+// # Key-bound tokens (issue 25, item 4)
 //
-// Below the glue, key-bound tokens are done: token.Claims.Confirmation
+// Below the glue: token.Claims.Confirmation
 // reads cnf (jkt: a DPoP key's RFC 7638 thumbprint, RFC 9449 §6.1;
 // x5t#S256: a client certificate's, RFC 8705 §3.1); the Checker looks up
 // denylist.KindKey for each thumbprint in a JWT's query (so live
@@ -13,7 +13,8 @@
 // same keys); Revocation.BoundKeys and Recorder.BoundKeyEntry store one,
 // absolute (denylist.CutoffAlways: a leaked key can still be used to get
 // new tokens bound to it) until BoundKey.Until, by default
-// max_token_lifetime. What caddymodule must add, in a few lines each:
+// max_token_lifetime. What caddymodule adds (the first three are done;
+// the last two are not, yet):
 //
 //   - The admin API (admin_wire.go, admin.go target): two AdminRequest
 //     fields, `JKT string json:"jkt,omitempty"` and `X5TS256 string
@@ -38,6 +39,7 @@
 //   - The CLI (command.go, command_help.go): --jkt and --x5t-s256 (and
 //     --until, parsed as --cutoff is), mapped onto those fields, with an
 //     example: revoke --jkt 0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I.
+//     Until is refused without a bound key, issuer and cutoff with one.
 //   - Metrics (metrics.go): "cnf" in the list of rejection reasons shown
 //     from the start (the reason is the matching entry's kind), and in
 //     docs/operations-metrics.md; docs/operations-admin.md gains the two
@@ -58,20 +60,20 @@
 //     Unverified, as every claim: it can only reject. (Per request, not
 //     per cached query: the query cache is keyed by the token alone.)
 //
-// The end-to-end test goes beside tests/dpop_oidcprovider_test.go, which
-// runs these layers against panva's oidc-provider as the other tests run
+// The end-to-end test, TestGatewayRevokesDPoPKey, is in
+// tests/dpop_oidcprovider_test.go, beside the test that runs these layers against panva's oidc-provider as the other tests run
 // it (tests/idp/oidc-provider/op.mjs, pinned 9.13.3, features.dPoP on):
 // its newDPoPKey and oidcProvider.dpopClientCredentials get a
 // client_credentials JWT (RFC 9068, resource=https://api.test) bound by a
 // DPoP proof signed with go-jose (typ dpop+jwt, jwk of a P-256 key, htm
 // POST, htu the token endpoint, iat, jti), so the token carries cnf.jkt.
-// The glue's test puts Caddy in front, as TestOIDCProvider does: the token
-// is presented as "Authorization: DPoP <token>" (a
-// scheme the handler reads by default) to instance B, revoked through
-// instance A's admin API and CLI by the thumbprint go-jose computes, then
-// refused by B (401, reason cnf), while a token bound to another key and
-// an unbound one pass; on the embedded store and on Redis. It fails on
-// 5278a12 (no "jkt" field: 400).
+// The glue's test puts Caddy in front of an upstream, as TestOIDCProvider
+// does: the token is presented as "Authorization: DPoP <token>" with a
+// proof (a scheme the handler reads by default) to instance B, revoked
+// through instance A's admin API and CLI by the thumbprint go-jose
+// computes, then refused by B (401, reason cnf), while a token bound to
+// another key and an unbound one pass; on the embedded store and on
+// Redis. It fails on 5278a12 (no "jkt" field: 400).
 //
 // # Trips
 //

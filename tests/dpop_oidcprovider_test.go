@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,11 +48,11 @@ func (op *oidcProvider) dpopClientCredentials(t *testing.T, key *jwttest.DPoPKey
 // other tests run it (tests/idp/oidc-provider, DPoP enabled), issues
 // DPoP-bound JWT access tokens whose cnf.jkt is the RFC 7638 thumbprint
 // go-jose computes of the client's key; the engine reads it, and once the
-// key is revoked (as the admin API will: engine.Revocation.BoundKeys) the
+// key is revoked (as the admin API does: engine.Revocation.BoundKeys) the
 // Checker rejects every token bound to it, a token issued after the
 // revocation too, while a token bound to another key and a Bearer token of
 // the same client pass. The layers below Caddy only (issue 25, item 4):
-// the glue's end-to-end test puts a Caddy in front (see engine/doc.go).
+// TestGatewayRevokesDPoPKey, below, puts a Caddy in front.
 func TestOIDCProviderDPoPTokensRevokedByKey(t *testing.T) {
 	ports, err := freePorts(1)
 	if err != nil {
@@ -97,4 +101,130 @@ func TestOIDCProviderDPoPTokensRevokedByKey(t *testing.T) {
 	if revoked(boundOther) || revoked(bearer) {
 		t.Errorf("revoked: bound to another key %v, bearer %v; want neither", revoked(boundOther), revoked(bearer))
 	}
+}
+
+// dpopGatewayCaddyfile: a gateway in front of an upstream, the OP's access
+// tokens verified (keys by discovery), metrics on. Arguments: store, OP
+// port (issuer), upstream address.
+const dpopGatewayCaddyfile = `{
+	metrics
+}
+http:// {
+	token_revocation {
+		%s
+		jwt http://127.0.0.1:%d {
+			audience https://api.test app
+		}
+	}
+	reverse_proxy %s
+}`
+
+// dpopAPIStatus polls until every instance answers want to an API call
+// with tok: "Authorization: DPoP" and a proof signed by key, as RFC 9449 §7
+// sends a DPoP-bound token, or "Authorization: Bearer" when key is nil.
+func dpopAPIStatus(t *testing.T, what, tok string, key *jwttest.DPoPKey, want int, cs ...*Caddy) {
+	t.Helper()
+	for i, c := range cs {
+		pollUntil(t, 5*time.Second, func() string {
+			target := c.URL("/api/items")
+			headers := []string{"Authorization: Bearer " + tok}
+			if key != nil {
+				headers = []string{"Authorization: DPoP " + tok, "DPoP: " + key.Proof(t, http.MethodGet, target, "dpop+jwt", true)}
+			}
+			if res := get(t, target, headers...); res.Status != want {
+				return fmt.Sprintf("%s: instance %d: %d %s, want %d", what, i, res.Status, res.Body, want)
+			}
+			return ""
+		})
+	}
+}
+
+// TestGatewayRevokesDPoPKey: DPoP-bound access tokens of panva's
+// oidc-provider pass a real Caddy in front of an upstream until their key
+// is revoked through the admin API (jkt, issue 25 item 4); then that
+// token, and one the OP binds to the same key after the revocation, get
+// 401 (reason cnf), while a token bound to another key and a Bearer token
+// of the same client pass. The CLI checks, revokes and un-revokes keys;
+// a restart forgets none of it. On the embedded store, and on Redis with two instances: revoked through
+// A, enforced by B. On 5278a12 the admin API answers {"jkt"} 400 (unknown
+// field) and the CLI has no --jkt.
+func TestGatewayRevokesDPoPKey(t *testing.T) {
+	for _, tc := range sharedStores {
+		t.Run(tc.name, func(t *testing.T) {
+			ports, err := freePorts(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			up := startUpstream(t)
+			store := tc.store(t)
+			var cs []*Caddy
+			for range tc.instances {
+				cs = append(cs, startCaddy(t, dpopGatewayCaddyfile, store, ports[0], up.Addr()))
+			}
+			a, b := cs[0], cs[len(cs)-1]
+			addrA := "127.0.0.1:" + strconv.Itoa(a.AdminPort)
+			op := startOIDCProvider(t, ports[0], "http://127.0.0.1:9/backchannel")
+			key, other := jwttest.NewDPoPKey(t), jwttest.NewDPoPKey(t)
+			bound, boundOther, bearer := op.dpopClientCredentials(t, key), op.dpopClientCredentials(t, other), op.dpopClientCredentials(t, nil)
+			dpopAPIStatus(t, "DPoP-bound token before any revocation", bound, key, http.StatusOK, cs...)
+			dpopAPIStatus(t, "token bound to another key", boundOther, other, http.StatusOK, cs...)
+			dpopAPIStatus(t, "Bearer token", bearer, nil, http.StatusOK, cs...)
+
+			// The admin API of A revokes the key by its RFC 7638
+			// thumbprint, as go-jose computes it.
+			var rev struct {
+				Revoked []opsEntry `json:"revoked"`
+			}
+			mustAdmin(t, a, "POST", "/token-revocation/revoke", map[string]any{"jkt": key.JKT}, &rev)
+			if len(rev.Revoked) != 1 || rev.Revoked[0].Kind != "cnf" || !strings.HasPrefix(rev.Revoked[0].Key, "k:") {
+				t.Fatalf("revoke jkt answered %+v, want one cnf entry", rev.Revoked)
+			}
+			after := op.dpopClientCredentials(t, key)
+			dpopAPIStatus(t, "token bound to the revoked key", bound, key, http.StatusUnauthorized, cs...)
+			dpopAPIStatus(t, "token bound to the revoked key, issued after the revocation", after, key, http.StatusUnauthorized, cs...)
+			dpopAPIStatus(t, "token bound to another key", boundOther, other, http.StatusOK, cs...)
+			dpopAPIStatus(t, "Bearer token", bearer, nil, http.StatusOK, cs...)
+			if res := get(t, b.AdminURL("/metrics")); !regexp.MustCompile(`(?m)^caddy_token_revocation_requests_rejected_total\{reason="cnf"\} [1-9]`).MatchString(res.Body) {
+				t.Errorf("instance B counted no rejection of reason cnf:\n%s", grepLines(res.Body, "requests_rejected_total"))
+			}
+			if e := adminCheck(t, b, map[string]any{"token": after}); e == nil || e.Key != rev.Revoked[0].Key {
+				t.Errorf("check of the token issued after the revocation at B: %+v, want revoked by %s", e, rev.Revoked[0].Key)
+			}
+
+			// The CLI, against A: check says revoked (exit 1); revoke the
+			// other key; un-revoke the first: B follows.
+			if out, errOut, code := cli(t, nil, "", "check", "--jkt", key.JKT, "--address", addrA); code != 1 || !strings.HasPrefix(out, "revoked by cnf ") {
+				t.Errorf("check --jkt: exit %d %q %q, want 1 revoked by cnf", code, out, errOut)
+			}
+			if out, errOut, code := cli(t, nil, "", "revoke", "--jkt", other.JKT, "--until", time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339), "--address", addrA); code != 0 || !strings.HasPrefix(out, "revoked cnf ") {
+				t.Fatalf("revoke --jkt: exit %d %q %q", code, out, errOut)
+			}
+			dpopAPIStatus(t, "token bound to the key revoked by the CLI", boundOther, other, http.StatusUnauthorized, cs...)
+			if out, errOut, code := cli(t, nil, "", "unrevoke", "--jkt", key.JKT, "--address", addrA); code != 0 || !strings.HasPrefix(out, "un-revoked cnf ") {
+				t.Fatalf("unrevoke --jkt: exit %d %q %q", code, out, errOut)
+			}
+			dpopAPIStatus(t, "token bound to the un-revoked key", bound, key, http.StatusOK, cs...)
+			dpopAPIStatus(t, "Bearer token", bearer, nil, http.StatusOK, cs...)
+
+			// After a restart of B (the embedded store's file, or Redis)
+			// the revoked key is still refused, the un-revoked one not.
+			b.Restart()
+			dpopAPIStatus(t, "token bound to the key revoked by the CLI, after a restart", boundOther, other, http.StatusUnauthorized, b)
+			dpopAPIStatus(t, "token bound to the un-revoked key, after a restart", bound, key, http.StatusOK, b)
+			if _, errOut, code := cli(t, nil, "", "revoke", "--jkt", key.JKT[:20], "--address", addrA); code == 0 || !strings.Contains(errOut, "token_revocation: jkt") || !strings.Contains(errOut, "43 base64url characters") {
+				t.Errorf("revoke --jkt with a truncated thumbprint: exit %d %q, want a 400 saying what to give", code, errOut)
+			}
+		})
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

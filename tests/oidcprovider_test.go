@@ -414,18 +414,23 @@ func oidcProviderFlows(t *testing.T, op *oidcProvider, a *Caddy, cs ...*Caddy) {
 	}
 }
 
+// sharedStores are the stores a test runs its gateways on: the embedded
+// store under one instance, Redis under two (revoked through the first,
+// enforced by the last); store returns the Caddyfile's store line.
+var sharedStores = []struct {
+	name      string
+	instances int
+	store     func(t *testing.T) string
+}{
+	{"embedded", 1, func(*testing.T) string { return "store embedded" }},
+	{"redis, two instances", 2, func(t *testing.T) string { return "store redis {\n\t\t\taddress " + startRedis(t).Addr + "\n\t\t}" }},
+}
+
 // TestOIDCProvider runs the flows with the embedded store, and with Redis
 // under two gateways (revoked through the first, refused by both); and
 // once with the gateway answering revocation itself (respond mode).
 func TestOIDCProvider(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		instances int
-		store     func(t *testing.T) string
-	}{
-		{"embedded", 1, func(*testing.T) string { return "store embedded" }},
-		{"redis, two instances", 2, func(t *testing.T) string { return "store redis {\n\t\t\taddress " + startRedis(t).Addr + "\n\t\t}" }},
-	} {
+	for _, tc := range sharedStores {
 		t.Run(tc.name, func(t *testing.T) {
 			ports, err := freePorts(1)
 			if err != nil {

@@ -12,6 +12,7 @@ import (
 // encoding/json's case folding. It is false only when body
 //
 //   - has no byte of 0x80 or more (Unicode case folding: "acceſſ_token"),
+//     no NUL (UTF-16 and UTF-32, detected by Python's json.loads),
 //     no '%' (a percent-decoded name) and no backslash but in the escapes
 //     \" \\ \/ \b \f \n \r \t, which decode to no letter or digit (the
 //     others, "\u0061", JSON5's "\x61", "\a" and a line continuation,
@@ -49,8 +50,9 @@ func mayHoldName(body []byte, want string) bool {
 	return true
 }
 
-// plainASCIIEscapes reports whether b has no byte of 0x80 or more, no '%'
-// and no backslash that does not begin one of the escapes \" \\ \/ \b
+// plainASCIIEscapes reports whether b has no byte of 0x80 or more, no NUL
+// (a UTF-16 or UTF-32 body, which Python's json.loads reads whatever the
+// charset says), no '%' and no backslash that does not begin one of the escapes \" \\ \/ \b
 // \f \n \r \t (a pair of backslashes is one escape). The high bits are
 // ORed 32 bytes a step; '%' and backslashes are found by bytes.IndexByte.
 // (A word-at-a-time search for all three measured no faster.)
@@ -64,7 +66,7 @@ func plainASCIIEscapes(b []byte) bool {
 	for ; i < len(b); i++ {
 		acc |= uint64(b[i])
 	}
-	if acc&0x8080808080808080 != 0 || bytes.IndexByte(b, '%') >= 0 {
+	if acc&0x8080808080808080 != 0 || bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, 0) >= 0 {
 		return false
 	}
 	for i := 0; ; i += 2 {

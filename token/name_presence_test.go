@@ -27,6 +27,7 @@ func TestMayHoldName(t *testing.T) {
 		`{"access_to\ken":"T"}`,              // JavaScript's identity escape
 		"{\"access_to\\\nken\":\"T\"}",       // line continuation
 		`{"access%5Ftoken":"T"}`,
+		utf16le(`{"x":1,"access_token":"T"}`),                     // Python's json.loads detects UTF-16 whatever the charset
 		`[1,2,{"a":{"b":[{"tOkEn_access":"T"},{"access":"T"}]}}]`, // both segments, elsewhere
 	} {
 		if !mayHoldName([]byte(body), want) {
@@ -55,6 +56,7 @@ func TestJSONWithoutTheNameIsNotWalked(t *testing.T) {
 		`{"x":NaN,"ACCESS.TOKEN":"T"}`:    true,
 		`{"x":NaN,"\u0061ccess_token":1}`: true,
 		`{"x":NaN,"token":"T"}`:           false,
+		utf16le(`{"access_token":"T"}`):   true, // a Content-Type "cha%rset=utf-16le" names no charset
 		`{"x":1} {"y":2}`:                 false,
 	} {
 		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
@@ -103,7 +105,7 @@ func FuzzPlainASCIIEscapesIsTheByteLoop(f *testing.F) {
 		want := true
 		for i := 0; i < len(s); i++ {
 			c := s[i]
-			if c >= 0x80 || c == '%' {
+			if c >= 0x80 || c == '%' || c == 0 {
 				want = false
 				break
 			}
@@ -119,4 +121,14 @@ func FuzzPlainASCIIEscapesIsTheByteLoop(f *testing.F) {
 			t.Fatalf("%q: %v, want %v", s, got, want)
 		}
 	})
+}
+
+// utf16le is s in UTF-16LE (s is ASCII).
+func utf16le(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteByte(s[i])
+		b.WriteByte(0)
+	}
+	return b.String()
 }

@@ -225,7 +225,7 @@ func (s *EmbeddedStore) Close() error {
 
 // Generation implements Generational: the embedded store answers every
 // check from its Index.
-func (s *EmbeddedStore) Generation() (uint64, bool) { return s.index.Generation(), true }
+func (s *EmbeddedStore) Generation(time.Time) (uint64, bool) { return s.index.Generation(), true }
 
 // OnRevoked implements RevokedNotifier: fn is told of every entry this
 // store's Revoke stores, once synced to disk.

@@ -449,13 +449,17 @@ func (m *MirrorStore) Ping(ctx context.Context) error { return m.rs.Ping(ctx) }
 
 // Generation implements Generational while the mirror is proven and fresh
 // (its checks are then answered from memory alone).
-func (m *MirrorStore) Generation() (uint64, bool) {
+func (m *MirrorStore) Generation(now time.Time) (uint64, bool) {
 	ix := m.ix.Load()
 	gen := ix.Generation()
 	if !m.proven.Load() {
 		return 0, false
 	}
-	if _, fresh := m.Freshness(); !fresh {
+	since := now.Sub(m.base)
+	if now.IsZero() || !m.rs.realClock {
+		since = m.since()
+	}
+	if _, fresh := m.freshnessAt(since); !fresh {
 		return 0, false
 	}
 	return gen, true

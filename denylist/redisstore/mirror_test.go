@@ -23,11 +23,15 @@ func fastMirror() MirrorOptions {
 }
 
 // openTestMirror opens a mirror on srv, as one Caddy instance would, with
-// the given clock for entry times.
+// the given clock for entry times (nil: the real clock).
 func openTestMirror(t *testing.T, srv *redistest.Server, clk *storetest.Clock, o MirrorOptions) *MirrorStore {
 	t.Helper()
+	var now func() time.Time
+	if clk != nil {
+		now = clk.Now
+	}
 	// The legacy layout, whose keys the tests read.
-	rs, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, Layout: LayoutLegacy}, clk.Now, 0)
+	rs, err := openRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}, Layout: LayoutLegacy}, now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,5 +421,20 @@ func TestMirrorEventsDuringReloadReachTheNewIndex(t *testing.T) {
 	}
 	if _, ok := loading.Get(gone.Key, storetest.T0); ok {
 		t.Error("an unrevocation applied during a reload is not in the index the reload swaps in")
+	}
+}
+
+// TestMirrorGenerationJudgedAtNow: the mirror judges its freshness at the
+// time its caller gives (a request's start), and reads the clock only for
+// the zero Time.
+func TestMirrorGenerationJudgedAtNow(t *testing.T) {
+	o := fastMirror()
+	m := openTestMirror(t, redistest.Start(t), nil, o)
+	eventually(t, 5*time.Second, "a fresh generation", func() bool { _, ok := m.Generation(time.Now()); return ok })
+	if _, ok := m.Generation(time.Time{}); !ok {
+		t.Errorf("Generation(zero): not fresh, though Generation(now) was")
+	}
+	if _, ok := m.Generation(time.Now().Add(time.Hour)); ok {
+		t.Errorf("Generation an hour on: fresh, want stale (max_staleness %s)", o.MaxStaleness)
 	}
 }

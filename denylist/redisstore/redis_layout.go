@@ -543,6 +543,28 @@ func (s *RedisStore) getCompact(ctx context.Context, pipe redis.Pipeliner, keys 
 	}
 }
 
+// execReads runs the reads queue queues in one transaction (MULTI/EXEC),
+// so that the buckets read are those of the bucket count read with them.
+// A Redis over maxmemory refuses every command queued in a transaction,
+// reads too (EXECABORT): the reads are then sent again in a plain
+// pipeline. Such a Redis also refuses the scripts that resize buckets,
+// so the count cannot change between the reads, and a full Redis still
+// serves every revocation it holds.
+func (s *RedisStore) execReads(ctx context.Context, queue func(redis.Pipeliner)) error {
+	pipe := s.client.TxPipeline()
+	queue(pipe)
+	_, err := pipe.Exec(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "EXECABORT") {
+		pipe = s.client.Pipeline()
+		queue(pipe)
+		_, err = pipe.Exec(ctx)
+	}
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	return err
+}
+
 // countRead is the bucket count a GET read (missing or unreadable: 1).
 func countRead(c *redis.StringCmd) int {
 	n, err := c.Int()
@@ -575,11 +597,11 @@ func (s *RedisStore) lookup(ctx context.Context, keys []denylist.Key) (_ []denyl
 			break
 		}
 		// A transaction: the buckets read are those of the count read.
-		pipe := s.client.TxPipeline()
-		legacyVals = s.queueLegacy(ctx, pipe, keys, fields)
 		var fresh func() bool
-		compact, fresh = s.getCompact(ctx, pipe, keys, try)
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		if err := s.execReads(ctx, func(pipe redis.Pipeliner) {
+			legacyVals = s.queueLegacy(ctx, pipe, keys, fields)
+			compact, fresh = s.getCompact(ctx, pipe, keys, try)
+		}); err != nil {
 			return nil, nil, false, err
 		}
 		if fresh() {
@@ -650,15 +672,16 @@ func (s *RedisStore) readClasses(ctx context.Context, p *redisPartition, k, r0, 
 	for try := range staleRetries {
 		lo, hi := window(p.buckets.load(), try)
 		bs := classBuckets(k, r0, r1, lo, hi)
-		pipe := s.client.TxPipeline()
-		count := pipe.Get(ctx, p.bucketsKey())
+		var count *redis.StringCmd
 		// HSCAN rather than HGETALL: a flat reply (no map built per
 		// bucket), all of a listpack in one call.
 		scans := make([]*redis.ScanCmd, len(bs))
-		for i, b := range bs {
-			scans[i] = pipe.HScan(ctx, p.bucketKey(b), 0, "", bucketScanCount)
-		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		if err := s.execReads(ctx, func(pipe redis.Pipeliner) {
+			count = pipe.Get(ctx, p.bucketsKey())
+			for i, b := range bs {
+				scans[i] = pipe.HScan(ctx, p.bucketKey(b), 0, "", bucketScanCount)
+			}
+		}); err != nil {
 			return out, err
 		}
 		if n := countRead(count); n < lo || n > hi {
@@ -675,13 +698,13 @@ func (s *RedisStore) readClasses(ctx context.Context, p *redisPartition, k, r0, 
 		if !whole {
 			// Every bucket again, whole, in one transaction: the
 			// entries of the classes are in these buckets then.
-			pipe := s.client.TxPipeline()
-			count := pipe.Get(ctx, p.bucketsKey())
 			all := make([]*redis.MapStringStringCmd, len(bs))
-			for i, b := range bs {
-				all[i] = pipe.HGetAll(ctx, p.bucketKey(b))
-			}
-			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			if err := s.execReads(ctx, func(pipe redis.Pipeliner) {
+				count = pipe.Get(ctx, p.bucketsKey())
+				for i, b := range bs {
+					all[i] = pipe.HGetAll(ctx, p.bucketKey(b))
+				}
+			}); err != nil {
 				return out, err
 			}
 			if n := countRead(count); n < lo || n > hi {
