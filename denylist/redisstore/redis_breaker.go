@@ -60,14 +60,17 @@ func (b *readBreaker) enter() (ask, probe bool) {
 
 // leave records how a read that asked Redis went: began is when it
 // began (time.Since(breakerEpoch)), err its error, ctx its caller's
-// context (not the one bounded by fail_timeout).
-func (b *readBreaker) leave(ctx context.Context, began time.Duration, probe bool, err error) {
+// context (not the one bounded by fail_timeout), callerFirst whether the
+// caller's deadline came before fail_timeout's (its read may then fail
+// at that deadline a moment before ctx says it is done: the socket's
+// deadline and the context's timer are two clocks).
+func (b *readBreaker) leave(ctx context.Context, began time.Duration, probe, callerFirst bool, err error) {
 	var reply redis.Error
 	switch {
 	case b.off:
 	case err == nil || errors.Is(err, redis.Nil) || errors.As(err, &reply):
 		b.answered()
-	case ctx.Err() == nil && b.lastAnswer.Load() < int64(began):
+	case ctx.Err() == nil && !callerFirst && b.lastAnswer.Load() < int64(began):
 		b.open.Store(true)
 	}
 	if probe {
@@ -93,9 +96,11 @@ func (s *RedisStore) boundedLookup(ctx context.Context, keys []denylist.Key) ([]
 		return nil, nil, false, errRedisNotAnswering
 	}
 	began := time.Since(breakerEpoch)
+	deadline, bounded := ctx.Deadline()
+	callerFirst := bounded && time.Until(deadline) < s.opts.FailTimeout
 	lctx, cancel := context.WithTimeout(ctx, s.opts.FailTimeout)
 	defer cancel()
 	entries, found, whole, err := s.lookup(lctx, keys)
-	s.breaker.leave(ctx, began, probe, err)
+	s.breaker.leave(ctx, began, probe, callerFirst, err)
 	return entries, found, whole, err
 }

@@ -128,11 +128,11 @@ func TestBreakerOpensOnlyWhenRedisAnsweredNothing(t *testing.T) {
 	ctx := context.Background()
 	began := time.Since(breakerEpoch)
 	b.answered() // another read, answered while this one waited
-	b.leave(ctx, began, false, context.DeadlineExceeded)
+	b.leave(ctx, began, false, false, context.DeadlineExceeded)
 	if b.open.Load() {
 		t.Fatal("opened although redis answered another read meanwhile")
 	}
-	b.leave(ctx, time.Since(breakerEpoch), false, context.DeadlineExceeded)
+	b.leave(ctx, time.Since(breakerEpoch), false, false, context.DeadlineExceeded)
 	if !b.open.Load() {
 		t.Fatal("not opened by a read that redis left unanswered, nothing answered since it began")
 	}
@@ -142,7 +142,7 @@ func TestBreakerOpensOnlyWhenRedisAnsweredNothing(t *testing.T) {
 	if ask, _ := b.enter(); ask {
 		t.Fatal("open breaker, probe in flight: another read may ask redis")
 	}
-	b.leave(ctx, time.Since(breakerEpoch), true, nil)
+	b.leave(ctx, time.Since(breakerEpoch), true, false, nil)
 	if b.open.Load() || b.probing.Load() {
 		t.Fatal("the probe was answered: the breaker should be closed, the probe released")
 	}
