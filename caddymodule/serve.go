@@ -280,15 +280,7 @@ func (c *requestCheck) check(s string, where token.Where, cand *token.Candidate)
 		return nil
 	}
 	if err != nil {
-		h.errLog.Error("denylist check failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
-		countCheckFailed(h.FailMode == FailOpen)
-		if h.FailMode == FailOpen {
-			c.result = resultFailOpen
-			return nil
-		}
-		observeCheck(c.start, reasonUnavailable)
-		setCheckResult(c.r, resultUnavailable, reasonUnavailable, &c.ns)
-		return err
+		return c.applyFailMode("denylist check failed", err, err)
 	}
 	if !m.Revoked && h.status != nil && (!candidate || cand.JWT) {
 		return c.checkStatus(s, where) // status_list.go
@@ -328,4 +320,21 @@ func ambiguousAnswer(err error) error {
 		desc = a.Why
 	}
 	return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
+}
+
+// applyFailMode answers a check the gateway could not make (the store, or
+// a token's status list, did not answer): logged as what with its cause,
+// counted, and passed under fail open, or refused (err, answered 503)
+// under fail closed.
+func (c *requestCheck) applyFailMode(what string, cause, err error) error {
+	h := c.h
+	h.errLog.Error(what, zap.String("fail_mode", h.FailMode), zap.Error(cause))
+	countCheckFailed(h.FailMode == FailOpen)
+	if h.FailMode == FailOpen {
+		c.result = resultFailOpen
+		return nil
+	}
+	observeCheck(c.start, reasonUnavailable)
+	setCheckResult(c.r, resultUnavailable, reasonUnavailable, &c.ns)
+	return err
 }

@@ -283,15 +283,7 @@ func (c *requestCheck) checkStatus(s string, where token.Where) error {
 		setStatusListPlaceholders(c.r, c.ns, where.String())
 		c.revoked = true
 	case statuslist.Unknown:
-		h.errLog.Error("token status list unknown", zap.String("fail_mode", h.FailMode), zap.Error(res.Err))
-		countCheckFailed(h.FailMode == FailOpen)
-		if h.FailMode == FailOpen {
-			c.result = resultFailOpen
-			return nil
-		}
-		observeCheck(c.start, reasonUnavailable)
-		setCheckResult(c.r, resultUnavailable, reasonUnavailable, &c.ns)
-		return errStatusUnknown
+		return c.applyFailMode("token status list unknown", res.Err, errStatusUnknown)
 	}
 	return nil
 }
