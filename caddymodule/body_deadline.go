@@ -18,11 +18,11 @@ import (
 // of allocations). The server's own read_timeout, when shorter, stays the
 // bound. The returned value lifts the deadline (end) once the body is
 // read.
-func (h *Handler) bodyReadDeadline(w http.ResponseWriter, r *http.Request) bodyDeadline {
+func (h *gateway) bodyReadDeadline(w http.ResponseWriter, r *http.Request) bodyDeadline {
 	if r.Body == nil || r.Body == http.NoBody || r.Method == http.MethodConnect {
 		return bodyDeadline{}
 	}
-	d := time.Duration(h.BodyTimeout)
+	d := h.bodyTimeout
 	if d == 0 {
 		d = DefaultBodyTimeout
 	}

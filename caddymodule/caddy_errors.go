@@ -38,7 +38,7 @@ import (
 
 // answerCheck answers a request the check path refused with err (see
 // checkRequest).
-func (h *Handler) answerCheck(w http.ResponseWriter, r *http.Request, err error) error {
+func (h *gateway) answerCheck(w http.ResponseWriter, r *http.Request, err error) error {
 	oe := h.asOAuthError(err)
 	h.setRetryAfter(w, oe.Status)
 	if he, ok := errorRoutesAnswer(r, oe); ok {
@@ -127,7 +127,7 @@ func routesAnswer(routes caddyhttp.RouteList, r *http.Request, groups map[string
 // its own format, as it is; a store failure as 503. Every 503 carries
 // Retry-After (RFC 7009 section 2.2.1: the client must assume the token
 // still exists and try again).
-func (h *Handler) writeError(w http.ResponseWriter, err error) error {
+func (h *gateway) writeError(w http.ResponseWriter, err error) error {
 	var own selfAnswering
 	if errors.As(err, &own) {
 		h.setRetryAfter(w, own.statusCode())
@@ -140,7 +140,7 @@ func (h *Handler) writeError(w http.ResponseWriter, err error) error {
 
 // asOAuthError is err as the answer to give: itself when it is an
 // *oauthError, else (a store failure) errStoreUnavailable.
-func (h *Handler) asOAuthError(err error) *oauthError {
+func (h *gateway) asOAuthError(err error) *oauthError {
 	var oe *oauthError
 	if errors.As(err, &oe) {
 		return oe
@@ -152,10 +152,10 @@ func (h *Handler) asOAuthError(err error) *oauthError {
 }
 
 // setRetryAfter adds Retry-After (whole seconds, at least 1) to a 503.
-func (h *Handler) setRetryAfter(w http.ResponseWriter, status int) {
+func (h *gateway) setRetryAfter(w http.ResponseWriter, status int) {
 	if status != http.StatusServiceUnavailable {
 		return
 	}
-	secs := int(time.Duration(h.RetryAfter).Round(time.Second) / time.Second)
+	secs := int(h.retryAfter.Round(time.Second) / time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 }

@@ -81,14 +81,14 @@ func (h *Handler) setupCeilings() error {
 // admit checks, before a call to rt stores anything, that the store is
 // below its ceiling: the owner index for a token endpoint observer, the
 // entries for any other route.
-func (h *Handler) admit(ctx context.Context, rt *compiledRoute) error {
+func (h *gateway) admit(ctx context.Context, rt *compiledRoute) error {
 	c := denylist.CounterOf(h.store)
 	if c == nil {
 		return nil
 	}
-	what, setting, limit, count := "denylist", "max_entries", h.MaxEntries, c.Entries
+	what, setting, limit, count := "denylist", "max_entries", h.maxEntries, c.Entries
 	if rt.kind.forwardOnly { // oauth_token, usergrid_token: they write owner records
-		what, setting, limit, count = "owner index", "max_owner_records", h.MaxOwnerRecords, c.OwnerRecords
+		what, setting, limit, count = "owner index", "max_owner_records", h.maxOwnerRecords, c.OwnerRecords
 	}
 	if limit < 0 {
 		return nil

@@ -71,34 +71,39 @@ const (
 // clientSet holds the SHA-256 of each client's secret.
 type clientSet map[string][sha256.Size]byte
 
-// setupClients resolves the clients' secrets and each route's client
-// authentication.
-func (h *Handler) setupClients() error {
-	h.clients = clientSet{}
+// newClientSet resolves the clients' secrets.
+func newClientSet(clients []*ClientConfig) (clientSet, error) {
+	set := clientSet{}
 	repl := caddy.NewReplacer()
-	for i, c := range h.Clients {
+	for i, c := range clients {
 		if c == nil || c.ID == "" {
-			return fmt.Errorf("token_revocation: client %d has no id", i)
+			return nil, fmt.Errorf("token_revocation: client %d has no id", i)
 		}
-		if _, dup := h.clients[c.ID]; dup {
-			return fmt.Errorf("token_revocation: client %q is configured twice", c.ID)
+		if _, dup := set[c.ID]; dup {
+			return nil, fmt.Errorf("token_revocation: client %q is configured twice", c.ID)
 		}
 		secret := repl.ReplaceAll(c.Secret, "")
 		if secret == "" {
-			return fmt.Errorf("token_revocation: client %q: the secret %q is empty once placeholders are replaced (is the environment variable set?)", c.ID, c.Secret)
+			return nil, fmt.Errorf("token_revocation: client %q: the secret %q is empty once placeholders are replaced (is the environment variable set?)", c.ID, c.Secret)
 		}
-		h.clients[c.ID] = sha256.Sum256([]byte(secret))
+		set[c.ID] = sha256.Sum256([]byte(secret))
 	}
-	for _, rt := range h.routes {
+	return set, nil
+}
+
+// setClientAuth sets each route's client authentication, given the
+// configured clients.
+func setClientAuth(routes []*compiledRoute, clients clientSet) error {
+	for _, rt := range routes {
 		switch rt.ClientAuth {
 		case "":
-			rt.authenticate = len(h.clients) > 0 && rt.Mode == ModeRespond && rt.kind.clientAuthByDefault
+			rt.authenticate = len(clients) > 0 && rt.Mode == ModeRespond && rt.kind.clientAuthByDefault
 		case ClientAuthOff:
 		case ClientAuthRequired:
 			if rt.Mode != ModeRespond {
 				return fmt.Errorf("token_revocation: %s %s: client_auth applies to respond mode only (in forward mode the upstream authenticates its clients)", rt.Type, rt.Path)
 			}
-			if len(h.clients) == 0 {
+			if len(clients) == 0 {
 				return fmt.Errorf("token_revocation: %s %s: client_auth required, but no clients are configured: add clients { <id> <secret> }", rt.Type, rt.Path)
 			}
 			rt.authenticate = true
@@ -134,7 +139,7 @@ func (e *errInvalidClient) answer(w http.ResponseWriter) error {
 // authenticateClient returns the id of the client r authenticates as, or
 // the error to answer: *errInvalidClient, or 400 invalid_request for an
 // ambiguous call (two methods, a repeated client_id).
-func (h *Handler) authenticateClient(r *http.Request) (string, error) {
+func (h *gateway) authenticateClient(r *http.Request) (string, error) {
 	p, err := h.env.readParams(r) // refuses a repeated client_id
 	if err != nil {
 		return "", err
@@ -249,7 +254,7 @@ var errUnauthorizedClient = &oauthError{Status: http.StatusBadRequest, Code: "un
 // checkOwnTokens refuses the call of client (authenticated) when one of
 // its tokens is a JWT that verifies and was issued to another client; see
 // above. Without a jwt block nothing verifies, and nothing is refused.
-func (h *Handler) checkOwnTokens(ctx context.Context, client string, ts []token.Token) error {
+func (h *gateway) checkOwnTokens(ctx context.Context, client string, ts []token.Token) error {
 	if h.verifier == nil {
 		return nil
 	}

@@ -32,7 +32,12 @@ func init() {
 // setupGuards sets up client authentication, verified_only, the
 // ceilings, the exempt addresses, introspection and the quotas.
 func (h *Handler) setupGuards() error {
-	if err := h.setupClients(); err != nil {
+	clients, err := newClientSet(h.Clients) // client_auth.go
+	if err != nil {
+		return err
+	}
+	h.clients = clients
+	if err := setClientAuth(h.routes, clients); err != nil {
 		return err
 	}
 	for _, rt := range h.routes {
@@ -49,7 +54,7 @@ func (h *Handler) setupGuards() error {
 	if err := h.setupCeilings(); err != nil {
 		return err
 	}
-	if err := h.setupExempt(); err != nil { // ratelimit.go
+	if h.exempt, err = parseExempt(h.ExemptAddresses); err != nil { // ratelimit.go
 		return err
 	}
 	if err := h.setupIntrospection(); err != nil { // quota_introspect.go
@@ -65,7 +70,7 @@ func countRefused(reason string) { metricRefused.WithLabelValues(reason).Inc() }
 // its client's (authenticated) or else its address's bucket is empty, 401
 // when rt requires client authentication and it fails, 503 when the store
 // is at its ceiling. client is the client the call authenticated as.
-func (h *Handler) guardRoute(r *http.Request, rt *compiledRoute) (client string, err error) {
+func (h *gateway) guardRoute(r *http.Request, rt *compiledRoute) (client string, err error) {
 	if rt.authenticate {
 		id, err := h.authenticateClient(r)
 		if err != nil {
@@ -98,7 +103,7 @@ var errTooManyTokens = &oauthError{Status: http.StatusBadRequest, Code: "invalid
 // answered as RFC 7009 section 2.2 answers an invalid token (200, nothing
 // revoked). A token that cannot be verified because the issuer's keys are
 // unavailable is answered 503, never 200: it may be genuine.
-func (h *Handler) screenRevocation(ctx context.Context, rt *compiledRoute, c *routeCall) error {
+func (h *gateway) screenRevocation(ctx context.Context, rt *compiledRoute, c *routeCall) error {
 	if len(c.Tokens)+len(c.Hints) > maxCallTokens {
 		countRefused("too_many_tokens")
 		return errTooManyTokens
@@ -115,7 +120,7 @@ func (h *Handler) screenRevocation(ctx context.Context, rt *compiledRoute, c *ro
 }
 
 // keepVerified returns the tokens of ts that verify.
-func (h *Handler) keepVerified(ctx context.Context, rt *compiledRoute, ts []token.Token) ([]token.Token, error) {
+func (h *gateway) keepVerified(ctx context.Context, rt *compiledRoute, ts []token.Token) ([]token.Token, error) {
 	out := ts[:0]
 	for i := range ts {
 		ok, err := h.recorder.Verified(ctx, &ts[i])

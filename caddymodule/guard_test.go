@@ -87,16 +87,16 @@ func TestBasicCredentialsAreFormURLEncoded(t *testing.T) {
 }
 
 func TestClientSetValid(t *testing.T) {
-	h := &Handler{Clients: []*ClientConfig{{ID: "app", Secret: "{env.TRV_TEST_SECRET}"}}}
 	t.Setenv("TRV_TEST_SECRET", "right")
-	if err := h.setupClients(); err != nil {
+	clients, err := newClientSet([]*ClientConfig{{ID: "app", Secret: "{env.TRV_TEST_SECRET}"}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !h.clients.valid("app", "right") || h.clients.valid("app", "wrong") || h.clients.valid("other", "right") {
+	if !clients.valid("app", "right") || clients.valid("app", "wrong") || clients.valid("other", "right") {
 		t.Fatal("valid() disagrees with the configured secret")
 	}
 	t.Setenv("TRV_TEST_SECRET", "")
-	if err := (&Handler{Clients: []*ClientConfig{{ID: "app", Secret: "{env.TRV_TEST_SECRET}"}}}).setupClients(); err == nil || !strings.Contains(err.Error(), "empty once placeholders are replaced") {
+	if _, err := newClientSet([]*ClientConfig{{ID: "app", Secret: "{env.TRV_TEST_SECRET}"}}); err == nil || !strings.Contains(err.Error(), "empty once placeholders are replaced") {
 		t.Fatalf("an unset secret: %v", err)
 	}
 }

@@ -226,7 +226,7 @@ func (h *Handler) anyAudience() bool {
 
 // verify verifies raw with the configured verifiers. A failure is logged
 // at debug level (reason only, never the token).
-func (h *Handler) verify(ctx context.Context, raw string, opts jwtverify.Options) (*jwtverify.Token, error) {
+func (h *gateway) verify(ctx context.Context, raw string, opts jwtverify.Options) (*jwtverify.Token, error) {
 	if h.verifier == nil {
 		return nil, errors.New("no jwt verifier configured")
 	}

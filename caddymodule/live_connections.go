@@ -96,7 +96,7 @@ func (h *Handler) cleanupLiveConns() {
 // carried a token goes through the live registry, which registers it if
 // it turns out long-lived, and so does a WebSocket upgrade, whose first
 // messages are checked (ws_first_messages.go).
-func (h *Handler) serveNext(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+func (h *gateway) serveNext(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	lc := h.conns
 	if lc == nil {
 		return next.ServeHTTP(w, r)
@@ -127,7 +127,7 @@ const bodyTokensVar = "token_revocation.body_tokens"
 // proxy may be streaming the body upstream, so it cannot be read again,
 // yet a lenient upstream (body-parser, PHP, Rack) took the token from it.
 // Requests without a body token (nearly all) pay a loop over found.
-func (h *Handler) keepBodyTokens(r *http.Request, found []token.Found) {
+func (h *gateway) keepBodyTokens(r *http.Request, found []token.Found) {
 	if h.conns == nil {
 		return
 	}

@@ -6,7 +6,7 @@ package caddymodule
 import (
 	"context"
 	"fmt"
-	"net/netip"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -228,31 +228,13 @@ type Handler struct {
 	// it is not active. Default: none. See IntrospectionConfig.
 	Introspection *IntrospectionConfig `json:"introspection,omitempty"`
 
-	store    denylist.Store
-	storeKey string
-	keys     *engine.Keys     // what checks look up and revocations store
-	checker  *engine.Checker  // a request's trip (useStore)
-	strict   token.Strictness // what Unambiguous lets through (AllowUpgrades)
-	recorder *engine.Recorder // a revocation's trip (useStore)
-	sources  token.Sources
-	routes   []*compiledRoute
-	env      *routeEnv      // what the routes' kinds use (route_env.go)
-	verifier *jwtverify.Set // nil without JWT
-	status   *statusLists   // nil without a jwt block's status_list (status_list.go)
-	warnings *configWarnings
-	logger   *zap.Logger
-	errLog   *rateLimitedLogger
-	now      func() time.Time
-	clients  clientSet   // client id -> SHA-256 of its secret
-	limits   *rateLimits // nil: no rate limit (or not provisioned)
-
-	quotas       *quotas        // nil: no quota (quota.go)
-	exempt       []netip.Prefix // ExemptAddresses
-	introspector *introspector  // nil: no introspection (quota_introspect.go)
+	logger *zap.Logger
 
 	profilesExpanded bool // Profiles are in Routes (profile_json.go)
 
-	conns *liveConns // nil: live connections are not ended (live_connections.go)
+	// gateway is the runtime Provision builds from the fields above
+	// (gateway.go): what serves requests and revocations.
+	*gateway
 }
 
 // CaddyModule returns the Caddy module information.
@@ -311,6 +293,7 @@ func (h *Handler) useStore(store denylist.Store) {
 
 // setup does everything Provision does but open the store.
 func (h *Handler) setup() error {
+	h.gateway = &gateway{logger: h.logger}
 	h.errLog = newRateLimitedLogger(h.logger, 10*time.Second)
 	h.now = time.Now
 	h.setDefaults()
@@ -354,6 +337,12 @@ func (h *Handler) setup() error {
 	}
 	if err := h.setupJWT(); err != nil {
 		return err
+	}
+	h.failMode, h.retryAfter, h.bodyTimeout = h.FailMode, time.Duration(h.RetryAfter), time.Duration(h.BodyTimeout)
+	h.maxUpstreamAnswer, h.maxEntries, h.maxOwnerRecords = h.MaxUpstreamAnswer, h.MaxEntries, h.MaxOwnerRecords
+	h.namespaceTemplate, h.namespaceDefaults, h.namespaceFoldCase = h.Namespace, h.NamespaceDefaults, h.NamespaceFoldCase
+	for _, jc := range h.JWT {
+		h.issuers = append(h.issuers, jc.Issuer)
 	}
 	h.env = h.newRouteEnv()
 	return nil
@@ -450,6 +439,13 @@ func (h *Handler) Cleanup() error {
 		return err
 	}
 	return nil
+}
+
+// ServeHTTP intercepts revocation routes and, on every other request,
+// rejects the request if any token it carries is revoked: the runtime
+// serves it (gateway.serveHTTP, route_serve.go).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	return h.gateway.serveHTTP(w, r, next)
 }
 
 // Interface guards.

@@ -34,7 +34,7 @@ const headerPlaceholder = "http.request.header."
 //
 // With NamespaceFoldCase, the namespace is lower-cased, for an API that
 // compares tenants and accounts without regard to case.
-func (h *Handler) expandNamespace(r *http.Request, repl *caddy.Replacer, ns string) (string, error) {
+func (h *gateway) expandNamespace(r *http.Request, repl *caddy.Replacer, ns string) (string, error) {
 	var segs []string
 	var ambiguous string
 	out, _ := repl.ReplaceFunc(ns, func(key string, val any) (any, error) {
@@ -50,14 +50,14 @@ func (h *Handler) expandNamespace(r *http.Request, repl *caddy.Replacer, ns stri
 			}
 		}
 		if name, ok := strings.CutPrefix(key, headerPlaceholder); ok {
-			v, one := oneHeaderValue(r.Header.Values(name), h.NamespaceFoldCase)
+			v, one := oneHeaderValue(r.Header.Values(name), h.namespaceFoldCase)
 			if !one {
 				ambiguous = name
 			}
 			val = v
 		}
 		if caddy.ToString(val) == "" {
-			if d, ok := h.NamespaceDefaults[key]; ok {
+			if d, ok := h.namespaceDefaults[key]; ok {
 				return d, nil
 			}
 		}
@@ -66,7 +66,7 @@ func (h *Handler) expandNamespace(r *http.Request, repl *caddy.Replacer, ns stri
 	if ambiguous != "" {
 		return "", &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the " + ambiguous + " header is given more than once, with different values"}
 	}
-	if h.NamespaceFoldCase {
+	if h.namespaceFoldCase {
 		out = strings.ToLower(out)
 	}
 	return out, nil
@@ -111,8 +111,8 @@ func unmarshalNamespaceDefault(h *Handler, d *caddyfile.Dispenser) error {
 // namespace evaluates the namespace for r: the route's own, if set, else
 // the handler's. A request whose namespace is ambiguous (two different
 // values of a header it is made of) is an *oauthError (400).
-func (h *Handler) namespace(r *http.Request, routeNS string) (string, error) {
-	ns := h.Namespace
+func (h *gateway) namespace(r *http.Request, routeNS string) (string, error) {
+	ns := h.namespaceTemplate
 	if routeNS != "" {
 		ns = routeNS
 	}

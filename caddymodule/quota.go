@@ -200,7 +200,7 @@ func (h *Handler) canTrust() bool {
 // an anonymous call needs room in the anonymous share, and a call charged
 // to a caller (an anonymous one's address, an authenticated client) room
 // in that caller's quota. client is the client the call authenticated as.
-func (h *Handler) admitCall(ctx context.Context, r *http.Request, c *routeCall, client string) error {
+func (h *gateway) admitCall(ctx context.Context, r *http.Request, c *routeCall, client string) error {
 	q := h.quotas
 	if q == nil || c.route.kind.forwardOnly { // token endpoints fill the owner index
 		return nil
@@ -226,7 +226,7 @@ func (h *Handler) admitCall(ctx context.Context, r *http.Request, c *routeCall, 
 // authentication aside). In forward mode with an introspection endpoint,
 // it first drops the opaque tokens the endpoint says are not active
 // (quota_introspect.go): a call left with nothing to store is trusted.
-func (h *Handler) callTrusted(ctx context.Context, c *routeCall) bool {
+func (h *gateway) callTrusted(ctx context.Context, c *routeCall) bool {
 	switch {
 	case len(c.Cutoffs) > 0 || c.Replay != nil: // what the kind verified itself
 		return true
@@ -268,7 +268,7 @@ func (h *Handler) callTrusted(ctx context.Context, c *routeCall) bool {
 }
 
 // admit refuses the call when its caller already holds its quota.
-func (cq callerQuota) admit(h *Handler, rt *compiledRoute) error {
+func (cq callerQuota) admit(h *gateway, rt *compiledRoute) error {
 	if cq.set == nil {
 		return nil
 	}
@@ -292,7 +292,7 @@ func (cq callerQuota) charge(entries []denylist.Entry, now time.Time) {
 // anonymous calls in flight on this instance may still store, holds the
 // anonymous share of max_entries. An admitted call reserves 2 entries a
 // token (its identity, an opaque token's length marker) until c.quota.done.
-func (h *Handler) admitAnonymous(ctx context.Context, c *routeCall) error {
+func (h *gateway) admitAnonymous(ctx context.Context, c *routeCall) error {
 	limit := h.quotas.anonymous
 	counter := denylist.CounterOf(h.store)
 	if limit < 0 || counter == nil {
@@ -308,7 +308,7 @@ func (h *Handler) admitAnonymous(ctx context.Context, c *routeCall) error {
 	h.quotas.pending.Add(-reserve)
 	countRefused("anonymous_share_full")
 	h.errLog.Error("denylist full for anonymous revocations: call refused with 503", zap.String("route", c.route.label()), zap.Int64("count", n), zap.Int64("in_flight", pending), zap.Int64("anonymous", limit))
-	return &storeFull{what: "denylist", setting: fmt.Sprintf("quota anonymous (%d of max_entries %d) for anonymous revocations, the rest kept for trusted ones (an authenticated client, a token that verifies)", limit, h.MaxEntries)}
+	return &storeFull{what: "denylist", setting: fmt.Sprintf("quota anonymous (%d of max_entries %d) for anonymous revocations, the rest kept for trusted ones (an authenticated client, a token that verifies)", limit, h.maxEntries)}
 }
 
 // quotaFull answers a call whose caller holds its quota: 429 with

@@ -138,7 +138,7 @@ func (in *introspector) active(ctx context.Context, raw, hint string) (bool, err
 // keepActive asks the introspection endpoint about each opaque token of
 // ts: it returns ts without the inactive ones, and whether every opaque
 // token of it is active (unknown when the endpoint could not be asked).
-func (h *Handler) keepActive(ctx context.Context, c *routeCall, ts []token.Token) (kept []token.Token, allActive bool) {
+func (h *gateway) keepActive(ctx context.Context, c *routeCall, ts []token.Token) (kept []token.Token, allActive bool) {
 	hint := ""
 	if c.RefreshHint {
 		hint = "refresh_token"

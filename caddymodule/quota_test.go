@@ -26,11 +26,11 @@ import (
 // defaultExempt is DefaultExemptAddresses, parsed.
 func defaultExempt(t *testing.T) []netip.Prefix {
 	t.Helper()
-	h := &Handler{}
-	if err := h.setupExempt(); err != nil {
+	exempt, err := parseExempt(nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return h.exempt
+	return exempt
 }
 
 // TestQuotaSetCountsUnexpiredEntries: a key holds the entries charged to

@@ -158,7 +158,7 @@ func (l *rateLimits) limitClient(id string) error {
 
 // limitAddress takes a token from the bucket of r's client address;
 // exempt addresses are not limited.
-func (h *Handler) limitAddress(r *http.Request) error {
+func (h *gateway) limitAddress(r *http.Request) error {
 	if h.limits == nil {
 		return nil
 	}
@@ -171,32 +171,31 @@ func (h *Handler) limitAddress(r *http.Request) error {
 
 // addressKey is r's address key (see addressKey), ok false when it is one
 // of exempt_addresses.
-func (h *Handler) addressKey(r *http.Request) (key string, ok bool) {
+func (h *gateway) addressKey(r *http.Request) (key string, ok bool) {
 	return addressKey(r, h.exempt)
 }
 
-// setupExempt parses exempt_addresses.
-func (h *Handler) setupExempt() error {
-	cidrs := h.ExemptAddresses
+// parseExempt parses exempt_addresses (cidrs; empty: the default).
+func parseExempt(cidrs []string) ([]netip.Prefix, error) {
 	if len(cidrs) == 0 {
 		cidrs = DefaultExemptAddresses
 	}
-	h.exempt = nil
 	if len(cidrs) == 1 && cidrs[0] == Off {
-		return nil
+		return nil, nil
 	}
+	var exempt []netip.Prefix
 	for _, c := range cidrs {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
 			a, aerr := netip.ParseAddr(c)
 			if aerr != nil {
-				return fmt.Errorf("token_revocation: exempt_addresses %q: want an address or a CIDR range such as 127.0.0.0/8, or off", c)
+				return nil, fmt.Errorf("token_revocation: exempt_addresses %q: want an address or a CIDR range such as 127.0.0.0/8, or off", c)
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
-		h.exempt = append(h.exempt, p.Masked())
+		exempt = append(exempt, p.Masked())
 	}
-	return nil
+	return exempt, nil
 }
 
 // addressKey returns the rate limit and quota key of r's client address:

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -16,22 +15,6 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
-
-// ServeHTTP intercepts revocation routes and, on every other request,
-// rejects the request if any token it carries is revoked.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if rt, m := h.matchRoute(r); rt != nil {
-		return h.serveRoute(w, r, next, rt, m)
-	}
-	h.noteUnrouted(r)
-	deadline := h.bodyReadDeadline(w, r) // body_deadline.go
-	err := h.checkRequest(r)
-	deadline.end()
-	if err != nil {
-		return h.answerCheck(w, r, err) // caddy_errors.go
-	}
-	return h.serveNext(w, r, next) // live_connections.go
-}
 
 // checkRequest checks every token r carries. It returns errRevoked when one
 // is revoked, the answer to give when r cannot be read, or the store's error
@@ -42,7 +25,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // by name are each checked (token.Sources); every other token-shaped string
 // anywhere in r is checked when it could be revoked (token.Candidates,
 // engine.Checker.CheckCandidate).
-func (h *Handler) checkRequest(r *http.Request) error {
+func (h *gateway) checkRequest(r *http.Request) error {
 	return h.checkRequestExcept(r, nil)
 }
 
@@ -52,7 +35,7 @@ func (h *Handler) checkRequest(r *http.Request) error {
 // token already revoked is the upstream's to answer, RFC 7009 §2.2); they
 // still are in every header and in the named channels, where they would
 // be credentials.
-func (h *Handler) checkRequestExcept(r *http.Request, targets []token.Token) error {
+func (h *gateway) checkRequestExcept(r *http.Request, targets []token.Token) error {
 	if err := token.Unambiguous(r, &h.strict); err != nil {
 		countRejected(reasonAmbiguous)
 		setCheckResult(r, resultInvalid, reasonAmbiguous, nil)
@@ -183,7 +166,7 @@ func inTargets(targets []token.Token, s string) bool {
 // requestCheck is one request's check in progress: the namespace, computed
 // for the first string checked, and how the checks went.
 type requestCheck struct {
-	h       *Handler
+	h       *gateway
 	r       *http.Request
 	ns      string
 	start   time.Time // the first check's: metrics' check latency
@@ -328,9 +311,9 @@ func ambiguousAnswer(err error) error {
 // under fail closed.
 func (c *requestCheck) applyFailMode(what string, cause, err error) error {
 	h := c.h
-	h.errLog.Error(what, zap.String("fail_mode", h.FailMode), zap.Error(cause))
-	countCheckFailed(h.FailMode == FailOpen)
-	if h.FailMode == FailOpen {
+	h.errLog.Error(what, zap.String("fail_mode", h.failMode), zap.Error(cause))
+	countCheckFailed(h.failMode == FailOpen)
+	if h.failMode == FailOpen {
 		c.result = resultFailOpen
 		return nil
 	}

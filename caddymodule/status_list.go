@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 	"github.com/caddy-token-revocation/caddy-token-revocation/statuslist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
@@ -212,7 +213,7 @@ var errStatusUnknown = fmt.Errorf("%w: token status list unknown", denylist.ErrU
 // without an entry to check (not a JWT of such an issuer, not verified);
 // err says the token could not be verified for want of keys, and is not
 // remembered.
-func (s *statusLists) entryOf(ctx context.Context, h *Handler, raw string) (e statuslist.Entry, ok bool, err error) {
+func (s *statusLists) entryOf(ctx context.Context, verifier *jwtverify.Set, raw string) (e statuslist.Entry, ok bool, err error) {
 	k := s.seen.key(raw)
 	if v, found := s.seen.get(k); found {
 		return v.entry, v.has, nil
@@ -225,7 +226,7 @@ func (s *statusLists) entryOf(ctx context.Context, h *Handler, raw string) (e st
 	// The signature alone: it makes the status claim the issuer's; aud
 	// and exp are the upstream's to judge (a token of the issuer for
 	// another audience is checked too).
-	payload, verr := h.verifier.Verifier(t.Claims.Issuer).VerifySignature(ctx, raw, jwtverify.Options{})
+	payload, verr := verifier.Verifier(t.Claims.Issuer).VerifySignature(ctx, raw, jwtverify.Options{})
 	if verr != nil {
 		if errors.Is(verr, jwtverify.ErrKeysUnavailable) {
 			return e, false, verr
@@ -261,7 +262,7 @@ func (c *requestCheck) checkStatus(s string, where token.Where) error {
 		return nil
 	}
 	ctx := c.r.Context()
-	e, ok, err := h.status.entryOf(ctx, h, s)
+	e, ok, err := h.status.entryOf(ctx, h.verifier, s)
 	var res statuslist.Result
 	switch {
 	case err != nil:
@@ -275,7 +276,7 @@ func (c *requestCheck) checkStatus(s string, where token.Where) error {
 	case statuslist.Rejected:
 		if l := h.logger.Check(zapcore.DebugLevel, "rejected token by its status list"); l != nil {
 			l.Write(zap.String("status", res.Status.String()),
-				zap.String("hash", tokenShort(h, s)),
+				zap.String("hash", tokenShort(h.keys, s)),
 				zap.String("source", where.String()),
 				zap.NamedError("reason", res.Err))
 		}
@@ -289,9 +290,9 @@ func (c *requestCheck) checkStatus(s string, where token.Where) error {
 }
 
 // tokenShort is the short digest of the token s, for the logs.
-func tokenShort(h *Handler, s string) string {
+func tokenShort(keys *engine.Keys, s string) string {
 	t := token.Parse(s)
-	return h.keys.Token(&t).Digest.Short()
+	return keys.Token(&t).Digest.Short()
 }
 
 // setStatusListPlaceholders sets the placeholders of a token its status

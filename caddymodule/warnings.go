@@ -84,7 +84,7 @@ func pathTail(p string) string {
 
 // noteUnrouted counts a POST that matched no route but ends like one.
 // Cheap: only POSTs reach it, and it compares suffixes.
-func (h *Handler) noteUnrouted(r *http.Request) {
+func (h *gateway) noteUnrouted(r *http.Request) {
 	w := h.warnings
 	if w == nil || r.Method != http.MethodPost {
 		return
@@ -107,7 +107,7 @@ func (h *Handler) noteUnrouted(r *http.Request) {
 // once per distinct token: checks cache its query). The claims' strings
 // are the Checker's to reuse: what is kept (the metric's label, the log's
 // issuer) is the configured issuer's string, never c.Issuer.
-func (h *Handler) noteClaims(c token.Claims) {
+func (h *gateway) noteClaims(c token.Claims) {
 	w := h.warnings
 	if w == nil || !w.sessions || c.SessionID != "" || c.Issuer == "" || engine.IsRefresh(&c) {
 		return
@@ -122,10 +122,10 @@ func (h *Handler) noteClaims(c token.Claims) {
 
 // configuredIssuer is the issuer of the jwt block configured for iss (the
 // configuration's copy of the string), or "unconfigured".
-func (h *Handler) configuredIssuer(iss string) string {
-	for _, jc := range h.JWT {
-		if jc.Issuer == iss {
-			return jc.Issuer
+func (h *gateway) configuredIssuer(iss string) string {
+	for _, configured := range h.issuers {
+		if configured == iss {
+			return configured
 		}
 	}
 	return "unconfigured"

@@ -21,6 +21,7 @@ func observed(t *testing.T, h *Handler) (*Handler, *observer.ObservedLogs) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	h = newTestHandler(t, h, nil)
 	h.logger = zap.New(core)
+	h.gateway.logger = h.logger
 	h.setupWarnings()
 	return h, logs
 }

@@ -1,0 +1,56 @@
+package caddymodule
+
+import (
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
+	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// gateway is the runtime a provisioned Handler serves with, apart from
+// its configuration: the store and the engine over it, the compiled
+// routes, the guards and limits of revocation calls, the live
+// connections, the status lists. Handler.Provision builds it (module.go)
+// and Handler.ServeHTTP hands every request to it.
+type gateway struct {
+	store    denylist.Store
+	storeKey string
+	keys     *engine.Keys     // what checks look up and revocations store
+	checker  *engine.Checker  // a request's trip (useStore)
+	strict   token.Strictness // what Unambiguous lets through (AllowUpgrades)
+	recorder *engine.Recorder // a revocation's trip (useStore)
+	sources  token.Sources
+	routes   []*compiledRoute
+	env      *routeEnv      // what the routes' kinds use (route_env.go)
+	verifier *jwtverify.Set // nil without JWT
+	status   *statusLists   // nil without a jwt block's status_list (status_list.go)
+	warnings *configWarnings
+	logger   *zap.Logger
+	errLog   *rateLimitedLogger
+	now      func() time.Time
+	clients  clientSet   // client id -> SHA-256 of its secret
+	limits   *rateLimits // nil: no rate limit (or not provisioned)
+
+	quotas       *quotas        // nil: no quota (quota.go)
+	exempt       []netip.Prefix // ExemptAddresses
+	introspector *introspector  // nil: no introspection (quota_introspect.go)
+
+	conns *liveConns // nil: live connections are not ended (live_connections.go)
+
+	// The settings it serves with, defaults applied (see Handler).
+	failMode          string
+	retryAfter        time.Duration
+	bodyTimeout       time.Duration
+	maxUpstreamAnswer int64
+	maxEntries        int64 // -1: no ceiling
+	maxOwnerRecords   int64 // -1: no ceiling
+	namespaceTemplate string
+	namespaceDefaults map[string]string
+	namespaceFoldCase bool
+	issuers           []string // of the jwt blocks (configuredIssuer)
+}
