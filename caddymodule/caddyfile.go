@@ -224,7 +224,7 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 	case "profile":
 		return unmarshalProfile(h, d) // profile.go
 	case "jwt":
-		return unmarshalJWT(h, d) // jwt.go
+		return unmarshalJWT(&h.JWT, d) // jwt.go
 	case "clients":
 		return unmarshalClients(h, d) // client_auth.go
 	case "rate_limit":

@@ -28,6 +28,7 @@ type gateway struct {
 	routes   []*compiledRoute
 	env      *routeEnv      // what the routes' kinds use (route_env.go)
 	verifier *jwtverify.Set // nil without JWT
+	verify   verifyFunc     // with verifier (jwt.go)
 	status   *statusLists   // nil without a jwt block's status_list (status_list.go)
 	warnings *configWarnings
 	logger   *zap.Logger
@@ -52,5 +53,4 @@ type gateway struct {
 	namespaceTemplate string
 	namespaceDefaults map[string]string
 	namespaceFoldCase bool
-	issuers           []string // of the jwt blocks (configuredIssuer)
 }

@@ -103,8 +103,17 @@ type JWTConfig struct {
 	StatusList *StatusListConfig `json:"status_list,omitempty"`
 }
 
+// jwtIssuers are the issuers of the jwt blocks jcs.
+func jwtIssuers(jcs []*JWTConfig) []string {
+	var out []string
+	for _, jc := range jcs {
+		out = append(out, jc.Issuer)
+	}
+	return out
+}
+
 // verifierConfig resolves placeholders and reads key files.
-func (jc *JWTConfig) verifierConfig(h *Handler) (jwtverify.Config, error) {
+func (jc *JWTConfig) verifierConfig(logger *zap.Logger, clockSkew time.Duration) (jwtverify.Config, error) {
 	repl := caddy.NewReplacer()
 	expand := func(what, v string) (string, error) {
 		out := repl.ReplaceAll(v, "")
@@ -119,10 +128,10 @@ func (jc *JWTConfig) verifierConfig(h *Handler) (jwtverify.Config, error) {
 		JWKSRefresh:    time.Duration(jc.JWKSRefresh),
 		JWKSMinRefresh: time.Duration(jc.JWKSMinRefresh),
 		JWKSTimeout:    time.Duration(jc.JWKSTimeout),
-		Logger:         h.logger.Named("jwt"),
+		Logger:         logger.Named("jwt"),
 	}
 	if cfg.ClockSkew == 0 {
-		cfg.ClockSkew = time.Duration(h.ClockSkew)
+		cfg.ClockSkew = clockSkew
 	}
 	var err error
 	if cfg.Issuer, err = expand("issuer", jc.Issuer); err != nil {
@@ -162,16 +171,17 @@ func (jc *JWTConfig) verifierConfig(h *Handler) (jwtverify.Config, error) {
 	return cfg, jc.setConnection(&cfg, expand)
 }
 
-// setupJWT builds the verifiers and starts fetching their JWKS in the
-// background.
-func (h *Handler) setupJWT() error {
-	if len(h.JWT) == 0 {
-		return nil
+// newVerifiers builds the verifiers of the jwt blocks jcs (nil without
+// any) and returns the config each was built with; the set's Start
+// starts fetching their JWKS in the background.
+func newVerifiers(jcs []*JWTConfig, clockSkew time.Duration, logger *zap.Logger) (*jwtverify.Set, []jwtverify.Config, error) {
+	if len(jcs) == 0 {
+		return nil, nil, nil
 	}
 	var vs []*jwtverify.Verifier
 	var cfgs []jwtverify.Config
-	for i, jc := range h.JWT {
-		cfg, err := jc.verifierConfig(h)
+	for i, jc := range jcs {
+		cfg, err := jc.verifierConfig(logger, clockSkew)
 		if err == nil {
 			var v *jwtverify.Verifier
 			if v, err = jwtverify.New(cfg); err == nil {
@@ -181,42 +191,36 @@ func (h *Handler) setupJWT() error {
 			}
 		}
 		if jc.Issuer == "" {
-			return fmt.Errorf("token_revocation: jwt %d: %w", i+1, err)
+			return nil, nil, fmt.Errorf("token_revocation: jwt %d: %w", i+1, err)
 		}
-		return fmt.Errorf("token_revocation: jwt %q: %w", jc.Issuer, err)
+		return nil, nil, fmt.Errorf("token_revocation: jwt %q: %w", jc.Issuer, err)
 	}
 	set, err := jwtverify.NewSet(vs...)
 	if err != nil {
-		return fmt.Errorf("token_revocation: jwt: %w: give each issuer one jwt block", err)
+		return nil, nil, fmt.Errorf("token_revocation: jwt: %w: give each issuer one jwt block", err)
 	}
-	h.verifier = set
-	if err := h.setupStatusLists(cfgs); err != nil { // status_list.go
-		set.Close()
-		h.verifier = nil
-		return err
-	}
-	set.Start()
-	return nil
+	return set, cfgs, nil
 }
 
-// validateJWT refuses routes that cannot work with the JWT configuration.
-func (h *Handler) validateJWT() error {
-	for _, rt := range h.routes {
+// validateJWT refuses routes that cannot work with the jwt blocks jcs
+// (their verifiers set, nil without any).
+func validateJWT(routes []*compiledRoute, set *jwtverify.Set, jcs []*JWTConfig) error {
+	for _, rt := range routes {
 		if !rt.kind.verifies {
 			continue
 		}
-		if h.verifier == nil {
+		if set == nil {
 			return fmt.Errorf("token_revocation: route %s %s verifies tokens: add a jwt block for their issuer (e.g. jwt <issuer> { jwks_url <url> })", rt.Type, rt.Path)
 		}
-		if rt.kind.needsAudience && !h.anyAudience() {
+		if rt.kind.needsAudience && !anyAudience(jcs) {
 			return fmt.Errorf("token_revocation: route %s %s must check the aud of its tokens: set audience in the jwt block of the issuer that sends them", rt.Type, rt.Path)
 		}
 	}
 	return nil
 }
 
-func (h *Handler) anyAudience() bool {
-	for _, jc := range h.JWT {
+func anyAudience(jcs []*JWTConfig) bool {
+	for _, jc := range jcs {
 		if len(jc.Audiences) > 0 {
 			return true
 		}
@@ -224,25 +228,31 @@ func (h *Handler) anyAudience() bool {
 	return false
 }
 
-// verify verifies raw with the configured verifiers. A failure is logged
-// at debug level (reason only, never the token).
-func (h *gateway) verify(ctx context.Context, raw string, opts jwtverify.Options) (*jwtverify.Token, error) {
-	if h.verifier == nil {
-		return nil, errors.New("no jwt verifier configured")
-	}
-	v, err := h.verifier.Verify(ctx, raw, opts)
-	if err != nil {
-		if errors.Is(err, jwtverify.ErrKeysUnavailable) {
-			h.errLog.Error("token not verified: signing keys unavailable", zap.Error(err))
-		} else if c := h.logger.Check(zapcore.DebugLevel, "token not verified"); c != nil {
-			c.Write(zap.Error(err))
+// verifyFunc verifies a token with the jwt blocks' verifiers.
+type verifyFunc func(ctx context.Context, raw string, opts jwtverify.Options) (*jwtverify.Token, error)
+
+// newVerify is the verifyFunc over set (nil: no jwt block). A failure is
+// logged at debug level (reason only, never the token); signing keys
+// that cannot be fetched, as an error.
+func newVerify(set *jwtverify.Set, errLog *rateLimitedLogger, logger *zap.Logger) verifyFunc {
+	return func(ctx context.Context, raw string, opts jwtverify.Options) (*jwtverify.Token, error) {
+		if set == nil {
+			return nil, errors.New("no jwt verifier configured")
 		}
+		v, err := set.Verify(ctx, raw, opts)
+		if err != nil {
+			if errors.Is(err, jwtverify.ErrKeysUnavailable) {
+				errLog.Error("token not verified: signing keys unavailable", zap.Error(err))
+			} else if c := logger.Check(zapcore.DebugLevel, "token not verified"); c != nil {
+				c.Write(zap.Error(err))
+			}
+		}
+		return v, err
 	}
-	return v, err
 }
 
 // unmarshalJWT parses `jwt <issuer> { ... }`; see UnmarshalCaddyfile.
-func unmarshalJWT(h *Handler, d *caddyfile.Dispenser) error {
+func unmarshalJWT(jcs *[]*JWTConfig, d *caddyfile.Dispenser) error {
 	jc := &JWTConfig{}
 	if !d.NextArg() {
 		return d.Err("token_revocation: jwt: missing issuer (the iss claim of the tokens): jwt <issuer> { ... }")
@@ -287,6 +297,6 @@ func unmarshalJWT(h *Handler, d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
-	h.JWT = append(h.JWT, jc)
+	*jcs = append(*jcs, jc)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -13,20 +14,20 @@ func TestJWTConnection(t *testing.T) {
 	h := &Handler{}
 	h.setDefaults()
 	h.logger = zap.NewNop()
-	cfg, err := (&JWTConfig{Issuer: "https://idp.test/"}).verifierConfig(h)
+	cfg, err := (&JWTConfig{Issuer: "https://idp.test/"}).verifierConfig(h.logger, time.Duration(h.ClockSkew))
 	if err != nil || cfg.DiscoveryURL != "https://idp.test/.well-known/openid-configuration" {
 		t.Errorf("no keys: discovery %q (%v), want the issuer's", cfg.DiscoveryURL, err)
 	}
-	cfg, _ = (&JWTConfig{Issuer: "https://idp.test", JWKSURL: "https://idp.test/keys"}).verifierConfig(h)
+	cfg, _ = (&JWTConfig{Issuer: "https://idp.test", JWKSURL: "https://idp.test/keys"}).verifierConfig(h.logger, time.Duration(h.ClockSkew))
 	if cfg.DiscoveryURL != "" {
 		t.Errorf("with jwks_url: discovery %q, want none", cfg.DiscoveryURL)
 	}
-	if _, err := (&JWTConfig{Issuer: "https://idp.test", JWKSURL: "https://idp.test/keys", Discovery: "https://idp.test/d"}).verifierConfig(h); err == nil {
+	if _, err := (&JWTConfig{Issuer: "https://idp.test", JWKSURL: "https://idp.test/keys", Discovery: "https://idp.test/d"}).verifierConfig(h.logger, time.Duration(h.ClockSkew)); err == nil {
 		t.Error("jwks_url and discovery: accepted")
 	}
 	bad := filepath.Join(t.TempDir(), "ca.pem")
 	_ = os.WriteFile(bad, []byte("not a certificate"), 0o600)
-	if _, err := (&JWTConfig{Issuer: "https://idp.test", CAFiles: []string{bad}}).verifierConfig(h); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+	if _, err := (&JWTConfig{Issuer: "https://idp.test", CAFiles: []string{bad}}).verifierConfig(h.logger, time.Duration(h.ClockSkew)); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
 		t.Errorf("a ca_file without a certificate: %v", err)
 	}
 }

@@ -272,7 +272,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // through, and the recorder of every revocation route and the admin API.
 func (h *Handler) useStore(store denylist.Store) {
 	h.store = store
-	h.checker = engine.NewChecker(h.keys, store, h.noteClaims)
+	h.checker = engine.NewChecker(h.keys, store, func(c token.Claims) { h.warnings.noteClaims(c) })
 	h.checker.SetMaxTokenSize(h.MaxTokenSize)
 	var verify func(context.Context, string) (*jwtverify.Token, error)
 	if h.verifier != nil {
@@ -328,7 +328,7 @@ func (h *Handler) setup() error {
 		}
 		h.routes = append(h.routes, rt)
 	}
-	h.setupWarnings()
+	h.warnings = newConfigWarnings(h.routes, jwtIssuers(h.JWT), h.logger) // warnings.go
 	// Client-wide cut-offs come from keycloak_admin routes and from the
 	// admin API (a client), which any handler serves: always looked up.
 	h.keys.ClientCutoffs = true
@@ -338,12 +338,10 @@ func (h *Handler) setup() error {
 	if err := h.setupJWT(); err != nil {
 		return err
 	}
+	h.verify = newVerify(h.verifier, h.errLog, h.logger) // jwt.go
 	h.failMode, h.retryAfter, h.bodyTimeout = h.FailMode, time.Duration(h.RetryAfter), time.Duration(h.BodyTimeout)
 	h.maxUpstreamAnswer, h.maxEntries, h.maxOwnerRecords = h.MaxUpstreamAnswer, h.MaxEntries, h.MaxOwnerRecords
 	h.namespaceTemplate, h.namespaceDefaults, h.namespaceFoldCase = h.Namespace, h.NamespaceDefaults, h.NamespaceFoldCase
-	for _, jc := range h.JWT {
-		h.issuers = append(h.issuers, jc.Issuer)
-	}
 	h.env = h.newRouteEnv()
 	return nil
 }
@@ -417,7 +415,7 @@ func (h *Handler) Validate() error {
 		}
 		seen[rt.pattern.String()] = true
 	}
-	return h.validateJWT()
+	return validateJWT(h.routes, h.verifier, h.JWT)
 }
 
 // Cleanup releases this config's hold on the shared store, and the
@@ -431,7 +429,7 @@ func (h *Handler) Cleanup() error {
 	if h.verifier != nil {
 		h.verifier.Close()
 	}
-	h.closeStatusLists()
+	h.status.close()
 	h.cleanupOps()
 	h.cleanupLiveConns()
 	if h.storeKey != "" {
@@ -458,6 +456,23 @@ var (
 
 // recordsGrants reports whether a route records grants (oauth_token), so
 // that revoking a refresh token revokes what its grant holds.
+// setupJWT builds the verifiers of the jwt blocks and their status lists,
+// and starts fetching their JWKS in the background.
+func (h *Handler) setupJWT() error {
+	set, cfgs, err := newVerifiers(h.JWT, time.Duration(h.ClockSkew), h.logger) // jwt.go
+	if err != nil || set == nil {
+		return err
+	}
+	status, err := newStatusLists(h.JWT, cfgs, set, h.logger) // status_list.go
+	if err != nil {
+		set.Close()
+		return err
+	}
+	h.verifier, h.status = set, status
+	set.Start()
+	return nil
+}
+
 func (h *Handler) recordsGrants() bool {
 	return slices.ContainsFunc(h.routes, func(rt *compiledRoute) bool { return rt.kind.recordsGrants })
 }

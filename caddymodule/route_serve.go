@@ -19,7 +19,7 @@ func (h *gateway) serveHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if rt, m := h.matchRoute(r); rt != nil {
 		return h.serveRoute(w, r, next, rt, m)
 	}
-	h.noteUnrouted(r)
+	h.warnings.noteUnrouted(r)
 	deadline := h.bodyReadDeadline(w, r) // body_deadline.go
 	err := h.checkRequest(r)
 	deadline.end()

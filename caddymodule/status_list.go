@@ -78,8 +78,8 @@ type statusLists struct {
 }
 
 // newStatusChecker builds the Checker of the jwt block jc (its verifier
-// config cfg) over the handler's verifiers.
-func (h *Handler) newStatusChecker(jc *JWTConfig, cfg jwtverify.Config, set *jwtverify.Set) (*statuslist.Checker, error) {
+// config cfg) over the verifiers set.
+func newStatusChecker(jc *JWTConfig, cfg jwtverify.Config, set *jwtverify.Set, logger *zap.Logger) (*statuslist.Checker, error) {
 	sc := jc.StatusList
 	c, err := statuslist.New(statuslist.Config{
 		Keys:           statuslist.VerifierKeys{Set: set},
@@ -93,7 +93,7 @@ func (h *Handler) newStatusChecker(jc *JWTConfig, cfg jwtverify.Config, set *jwt
 		MaxLists:       sc.MaxLists,
 		ClockSkew:      cfg.ClockSkew,
 		HTTPClient:     cfg.HTTPClient,
-		Logger:         h.logger.Named("status_list"),
+		Logger:         logger.Named("status_list"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("token_revocation: jwt %q: %s", jc.Issuer, strings.TrimPrefix(err.Error(), "token_revocation: "))
@@ -101,37 +101,38 @@ func (h *Handler) newStatusChecker(jc *JWTConfig, cfg jwtverify.Config, set *jwt
 	return c, nil
 }
 
-// setupStatusLists builds a Checker per jwt block with status_list (it
-// fetches nothing until a token names a list).
-func (h *Handler) setupStatusLists(cfgs []jwtverify.Config) error {
-	h.status = nil
-	for i, jc := range h.JWT {
+// newStatusLists builds a Checker per jwt block of jcs with status_list
+// (cfgs: their verifier configs, set: their verifiers); nil when none
+// has. It fetches nothing until a token names a list.
+func newStatusLists(jcs []*JWTConfig, cfgs []jwtverify.Config, set *jwtverify.Set, logger *zap.Logger) (*statusLists, error) {
+	var s *statusLists
+	for i, jc := range jcs {
 		if jc.StatusList == nil {
 			continue
 		}
-		c, err := h.newStatusChecker(jc, cfgs[i], h.verifier)
+		c, err := newStatusChecker(jc, cfgs[i], set, logger)
 		if err != nil {
-			h.closeStatusLists()
-			return err
+			s.close()
+			return nil, err
 		}
-		if h.status == nil {
-			h.status = &statusLists{checkers: map[string]*statuslist.Checker{}}
-			h.status.seen.init()
+		if s == nil {
+			s = &statusLists{checkers: map[string]*statuslist.Checker{}}
+			s.seen.init()
 		}
-		h.status.checkers[cfgs[i].Issuer] = c
+		s.checkers[cfgs[i].Issuer] = c
 	}
-	return nil
+	return s, nil
 }
 
-// closeStatusLists stops the Checkers' refreshers.
-func (h *Handler) closeStatusLists() {
-	if h.status == nil {
+// close stops the Checkers' refreshers.
+func (s *statusLists) close() {
+	if s == nil {
 		return
 	}
-	for _, c := range h.status.checkers {
+	for _, c := range s.checkers {
 		c.Close()
 	}
-	h.status.seen.clear()
+	s.seen.clear()
 }
 
 // seenStatus remembers, for each JWT the check path has seen, whether it

@@ -115,7 +115,7 @@ func TestStatusListUnknownIsFailMode(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			h := newTestHandler(t, &Handler{FailMode: mode, JWT: []*JWTConfig{{Issuer: testIssuer, JWKSURL: p.jwks.URL, Audiences: []string{"gw"},
 				StatusList: &StatusListConfig{AllowHosts: []string{host}, FirstFetchWait: caddy.Duration(200 * time.Millisecond)}}}}, nil)
-			t.Cleanup(func() { h.closeStatusLists() })
+			t.Cleanup(func() { h.status.close() })
 			want := http.StatusServiceUnavailable
 			if mode == FailOpen {
 				want = http.StatusOK

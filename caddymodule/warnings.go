@@ -37,6 +37,9 @@ type configWarnings struct {
 	// logged holds the issuers and routes already logged about (a few:
 	// routes, and issuers of jwt blocks).
 	logged sync.Map
+	// issuers are those of the jwt blocks, as configured.
+	issuers []string
+	logger  *zap.Logger
 }
 
 // routeTail is the fixed end of a route's path ("/protocol/openid-connect/logout").
@@ -45,27 +48,28 @@ type routeTail struct {
 	tail  string
 }
 
-// setupWarnings logs at start what the configuration leaves undone and
-// prepares the observed warnings.
-func (h *Handler) setupWarnings() {
-	w := &configWarnings{}
-	for _, rt := range h.routes {
+// newConfigWarnings logs at start what the configuration (its routes,
+// the issuers of its jwt blocks) leaves undone and prepares the observed
+// warnings.
+func newConfigWarnings(routes []*compiledRoute, issuers []string, logger *zap.Logger) *configWarnings {
+	w := &configWarnings{issuers: issuers, logger: logger}
+	for _, rt := range routes {
 		name := rt.Type + " " + rt.Path
 		if rt.kind.revokesSessions {
 			w.sessions = true
 		}
-		if rt.Mode == ModeRespond && rt.kind.sessionNeedsJWT && len(h.JWT) == 0 {
-			h.logger.Warn("a logout route answered by the gateway without a jwt block revokes only the tokens presented, not their session: the session's access tokens stay valid; add `jwt <issuer> { jwks_url ... }` (or forward the route to the identity provider: mode forward)",
+		if rt.Mode == ModeRespond && rt.kind.sessionNeedsJWT && len(issuers) == 0 {
+			logger.Warn("a logout route answered by the gateway without a jwt block revokes only the tokens presented, not their session: the session's access tokens stay valid; add `jwt <issuer> { jwks_url ... }` (or forward the route to the identity provider: mode forward)",
 				zap.String("route", name))
 		}
 		if t := pathTail(rt.Path); t != "" {
 			w.tails = append(w.tails, routeTail{route: name, tail: t})
 		}
 	}
-	if w.sessions && len(h.JWT) == 0 {
-		h.logger.Info("session revocations reach only access tokens that carry the session's sid; if the identity provider leaves sid out of access tokens, have it add it (metric tokens_without_sid_total counts tokens seen without)")
+	if w.sessions && len(issuers) == 0 {
+		logger.Info("session revocations reach only access tokens that carry the session's sid; if the identity provider leaves sid out of access tokens, have it add it (metric tokens_without_sid_total counts tokens seen without)")
 	}
-	h.warnings = w
+	return w
 }
 
 // pathTail is the fixed end of a route path: its segments after the last
@@ -84,8 +88,7 @@ func pathTail(p string) string {
 
 // noteUnrouted counts a POST that matched no route but ends like one.
 // Cheap: only POSTs reach it, and it compares suffixes.
-func (h *gateway) noteUnrouted(r *http.Request) {
-	w := h.warnings
+func (w *configWarnings) noteUnrouted(r *http.Request) {
 	if w == nil || r.Method != http.MethodPost {
 		return
 	}
@@ -96,7 +99,7 @@ func (h *gateway) noteUnrouted(r *http.Request) {
 		}
 		metricNearMisses.WithLabelValues(t.route).Inc()
 		if _, seen := w.logged.LoadOrStore("route "+t.route, true); !seen {
-			h.logger.Warn("a POST ends like a revocation route but matched none: it went to the upstream and nothing was recorded; if the API serves this endpoint under another prefix, give the profile that prefix (e.g. profile keycloak /auth) or add a route",
+			w.logger.Warn("a POST ends like a revocation route but matched none: it went to the upstream and nothing was recorded; if the API serves this endpoint under another prefix, give the profile that prefix (e.g. profile keycloak /auth) or add a route",
 				zap.String("route", t.route), zap.String("path", r.URL.Path))
 		}
 		return
@@ -107,23 +110,22 @@ func (h *gateway) noteUnrouted(r *http.Request) {
 // once per distinct token: checks cache its query). The claims' strings
 // are the Checker's to reuse: what is kept (the metric's label, the log's
 // issuer) is the configured issuer's string, never c.Issuer.
-func (h *gateway) noteClaims(c token.Claims) {
-	w := h.warnings
+func (w *configWarnings) noteClaims(c token.Claims) {
 	if w == nil || !w.sessions || c.SessionID != "" || c.Issuer == "" || engine.IsRefresh(&c) {
 		return
 	}
-	iss := h.configuredIssuer(c.Issuer) // a label per issuer of a jwt block only: claims are the caller's to choose
+	iss := w.configuredIssuer(c.Issuer) // a label per issuer of a jwt block only: claims are the caller's to choose
 	metricNoSID.WithLabelValues(iss).Inc()
 	if _, seen := w.logged.LoadOrStore("sid "+iss, true); !seen {
-		h.logger.Warn("a token carries no sid: logout and back-channel logout do not reach it (it stays valid until it expires or is revoked itself); configure the identity provider to put sid in access tokens",
+		w.logger.Warn("a token carries no sid: logout and back-channel logout do not reach it (it stays valid until it expires or is revoked itself); configure the identity provider to put sid in access tokens",
 			zap.String("issuer", iss))
 	}
 }
 
 // configuredIssuer is the issuer of the jwt block configured for iss (the
 // configuration's copy of the string), or "unconfigured".
-func (h *gateway) configuredIssuer(iss string) string {
-	for _, configured := range h.issuers {
+func (w *configWarnings) configuredIssuer(iss string) string {
+	for _, configured := range w.issuers {
 		if configured == iss {
 			return configured
 		}

@@ -22,7 +22,7 @@ func observed(t *testing.T, h *Handler) (*Handler, *observer.ObservedLogs) {
 	h = newTestHandler(t, h, nil)
 	h.logger = zap.New(core)
 	h.gateway.logger = h.logger
-	h.setupWarnings()
+	h.warnings = newConfigWarnings(h.routes, jwtIssuers(h.JWT), h.logger)
 	return h, logs
 }
 
