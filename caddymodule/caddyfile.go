@@ -293,7 +293,7 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 	case "name":
 		return oneArg(d, &h.Name)
 	case "live_connections":
-		return unmarshalLiveConnections(h, d) // live_connections.go
+		return unmarshalLiveConnections(&h.LiveConnections, d) // live_connections.go
 	}
 	return unknownName(d, "", "subdirective", name, handlerSubdirectives())
 }

@@ -45,6 +45,7 @@ type gateway struct {
 
 	// The settings it serves with, defaults applied (see Handler).
 	failMode          string
+	failOpen          bool
 	retryAfter        time.Duration
 	bodyTimeout       time.Duration
 	maxUpstreamAnswer int64

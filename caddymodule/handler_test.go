@@ -337,7 +337,7 @@ func TestStoreFailure(t *testing.T) {
 	if up.reached() != 0 {
 		t.Errorf("fail closed let a request through")
 	}
-	h.FailMode, h.failMode = FailOpen, FailOpen
+	h.FailMode, h.failMode, h.failOpen = FailOpen, FailOpen, true
 	if res := serve(t, h, up, bearer("/api", "t")); res.status != 200 {
 		t.Errorf("fail open: %d, want 200", res.status)
 	}

@@ -40,31 +40,33 @@ type LiveConnectionsConfig struct {
 // liveConns is a handler's registry of live connections, fed by its
 // store's revocations.
 type liveConns struct {
-	h             *Handler
+	env           *routeEnv // what checks use
+	namespace     func(r *http.Request, routeNS string) (string, error)
 	reg           *live.Registry
 	closeOnExpiry bool
 	off           bool   // live_connections off: nothing is registered, WebSockets' first messages are checked
 	remove        func() // the store subscription
 }
 
-// provisionLiveConns starts ending live connections on revocation, unless
-// turned off, and checking WebSockets' first messages, unless turned off.
-func (h *Handler) provisionLiveConns() {
-	c := h.LiveConnections
+// newLiveConns starts ending live connections on revocation (store's),
+// unless c turns it off, and checking WebSockets' first messages, unless
+// turned off; nil when both are. It checks with env and a request's
+// namespace.
+func newLiveConns(c *LiveConnectionsConfig, env *routeEnv, namespace func(*http.Request, string) (string, error), store denylist.Store) *liveConns {
 	if c == nil {
 		c = &LiveConnectionsConfig{}
 	}
-	lc := &liveConns{h: h, reg: live.NewRegistry(), off: c.Off}
+	lc := &liveConns{env: env, namespace: namespace, reg: live.NewRegistry(), off: c.Off}
 	lc.reg.First = lc.firstMessages(c.FirstMessages) // ws_first_messages.go
 	if c.Off {
 		if lc.reg.First != nil {
-			h.conns = lc
+			return lc
 		}
-		return
+		return nil
 	}
 	lc.closeOnExpiry = c.CloseOnExpiry
 	lc.reg.FrameWait = time.Duration(c.FrameWait)
-	logger := h.logger
+	logger := env.logger
 	lc.reg.OnClose = func(reason live.Reason, e denylist.Entry, took time.Duration) {
 		metricLiveClosed.WithLabelValues(reason.String()).Inc()
 		if reason == live.ReasonRevoked {
@@ -74,17 +76,17 @@ func (h *Handler) provisionLiveConns() {
 			ce.Write(zap.String("reason", reason.String()), zap.String("kind", e.Kind.String()), zap.String("hash", e.Digest.Short()))
 		}
 	}
-	lc.remove, _ = denylist.OnRevokedOf(h.store, lc.reg.Revoked)
+	lc.remove, _ = denylist.OnRevokedOf(store, lc.reg.Revoked)
 	liveRegistries.Store(lc.reg, struct{}{})
-	h.conns = lc
+	return lc
 }
 
 // cleanupLiveConns stops listening to the store once this config's live
 // connections, which a reload keeps open, have all ended: until then a
 // revocation still ends them (while the store stays open: a reload that
 // keeps the store settings shares it).
-func (h *Handler) cleanupLiveConns() {
-	if lc := h.conns; lc != nil && !lc.off {
+func (lc *liveConns) close() {
+	if lc != nil && !lc.off {
 		lc.reg.Retire(func() {
 			lc.remove()
 			liveRegistries.Delete(lc.reg)
@@ -96,8 +98,7 @@ func (h *Handler) cleanupLiveConns() {
 // carried a token goes through the live registry, which registers it if
 // it turns out long-lived, and so does a WebSocket upgrade, whose first
 // messages are checked (ws_first_messages.go).
-func (h *gateway) serveNext(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	lc := h.conns
+func (lc *liveConns) serveNext(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if lc == nil {
 		return next.ServeHTTP(w, r)
 	}
@@ -127,8 +128,8 @@ const bodyTokensVar = "token_revocation.body_tokens"
 // proxy may be streaming the body upstream, so it cannot be read again,
 // yet a lenient upstream (body-parser, PHP, Rack) took the token from it.
 // Requests without a body token (nearly all) pay a loop over found.
-func (h *gateway) keepBodyTokens(r *http.Request, found []token.Found) {
-	if h.conns == nil {
+func (lc *liveConns) keepBodyTokens(r *http.Request, found []token.Found) {
+	if lc == nil {
 		return
 	}
 	var kept []string
@@ -151,7 +152,7 @@ func (lc *liveConns) LiveQueries(r *http.Request, qs []denylist.Query) (n int, e
 	if lc.off || !checkPassed(r) {
 		return 0, time.Time{}
 	}
-	h := lc.h
+	h := lc.env
 	bodiless := *r
 	bodiless.Body = http.NoBody
 	var buf [4]token.Found
@@ -167,7 +168,7 @@ func (lc *liveConns) LiveQueries(r *http.Request, qs []denylist.Query) (n int, e
 	if len(found) == 0 {
 		return 0, time.Time{}
 	}
-	ns, err := h.namespace(r, "")
+	ns, err := lc.namespace(r, "")
 	if err != nil {
 		return 0, time.Time{}
 	}
@@ -198,9 +199,9 @@ func (lc *liveConns) LiveQueries(r *http.Request, qs []denylist.Query) (n int, e
 //	    frame_wait <duration>
 //	    first_messages off | { ... }    (ws_first_messages.go)
 //	}]
-func unmarshalLiveConnections(h *Handler, d *caddyfile.Dispenser) error {
+func unmarshalLiveConnections(dst **LiveConnectionsConfig, d *caddyfile.Dispenser) error {
 	c := &LiveConnectionsConfig{}
-	h.LiveConnections = c
+	*dst = c
 	if d.NextArg() {
 		if d.Val() != "off" {
 			return d.Errf("token_revocation: live_connections %q: want off, or a block", d.Val())

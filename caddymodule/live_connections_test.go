@@ -46,8 +46,8 @@ func TestLiveConnectionsCaddyfile(t *testing.T) {
 // pooled live.Exchange, no registration.
 func BenchmarkCheckJWTLiveConnections(b *testing.B) {
 	h := newBenchHandler(b, "")
-	h.provisionLiveConns()
-	b.Cleanup(h.cleanupLiveConns)
+	h.conns = newLiveConns(h.LiveConnections, h.env, h.namespace, h.store)
+	b.Cleanup(h.conns.close)
 	r := httptest.NewRequest(http.MethodGet, "/api/items?page=2", nil)
 	r.Header.Set("Authorization", "Bearer "+benchJWT)
 	benchCheckRequest(b, h, r, benchJWT, false)

@@ -264,8 +264,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.storeKey = storeKey
 	h.useStore(store)
-	h.provisionLiveConns()     // live_connections.go
-	return h.provisionOps(ctx) // metrics, admin API
+	h.conns = newLiveConns(h.LiveConnections, h.env, h.namespace, h.store) // live_connections.go
+	return h.provisionOps(ctx)                                             // metrics, admin API
 }
 
 // useStore builds the engine over store: the checker every request goes
@@ -339,7 +339,8 @@ func (h *Handler) setup() error {
 		return err
 	}
 	h.verify = newVerify(h.verifier, h.errLog, h.logger) // jwt.go
-	h.failMode, h.retryAfter, h.bodyTimeout = h.FailMode, time.Duration(h.RetryAfter), time.Duration(h.BodyTimeout)
+	h.failMode, h.failOpen = h.FailMode, h.FailMode == FailOpen
+	h.retryAfter, h.bodyTimeout = time.Duration(h.RetryAfter), time.Duration(h.BodyTimeout)
 	h.maxUpstreamAnswer, h.maxEntries, h.maxOwnerRecords = h.MaxUpstreamAnswer, h.MaxEntries, h.MaxOwnerRecords
 	h.namespaceTemplate, h.namespaceDefaults, h.namespaceFoldCase = h.Namespace, h.NamespaceDefaults, h.NamespaceFoldCase
 	h.env = h.newRouteEnv()
@@ -431,7 +432,7 @@ func (h *Handler) Cleanup() error {
 	}
 	h.status.close()
 	h.cleanupOps()
-	h.cleanupLiveConns()
+	h.conns.close()
 	if h.storeKey != "" {
 		_, err := stores.Delete(h.storeKey)
 		return err

@@ -164,3 +164,10 @@ func (e *routeEnv) logUnreadAnswer(r *http.Request, err error) {
 		c.Write(fields...)
 	}
 }
+
+// expiredContext is a context that is already done.
+var expiredContext = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()

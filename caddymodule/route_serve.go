@@ -26,7 +26,7 @@ func (h *gateway) serveHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return h.answerCheck(w, r, err) // caddy_errors.go
 	}
-	return h.serveNext(w, r, next) // live_connections.go
+	return h.conns.serveNext(w, r, next) // live_connections.go
 }
 
 // matchRoute returns the route r's path matches and how, with its

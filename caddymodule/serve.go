@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
+	"github.com/caddy-token-revocation/caddy-token-revocation/statuslist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -62,7 +63,7 @@ func (h *gateway) checkRequestExcept(r *http.Request, targets []token.Token) err
 		return nil
 	}
 	observeCheck(c.start, "")
-	h.keepBodyTokens(r, found) // live_connections.go
+	h.conns.keepBodyTokens(r, found) // live_connections.go
 	setCheckResult(r, c.result, "", &c.ns)
 	return nil
 }
@@ -198,13 +199,6 @@ func (c *requestCheck) noteStoreError(err error) {
 	}
 }
 
-// expiredContext is a context that is already done.
-var expiredContext = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
-
 // isGrantRequest reports whether r is a call to a token endpoint (RFC 6749
 // §4, §6): a POST whose form body names a grant_type. A revoked token in
 // it (a refresh token, say) is answered as the token endpoint answers a
@@ -266,7 +260,7 @@ func (c *requestCheck) check(s string, where token.Where, cand *token.Candidate)
 		return c.applyFailMode("denylist check failed", err, err)
 	}
 	if !m.Revoked && h.status != nil && (!candidate || cand.JWT) {
-		return c.checkStatus(s, where) // status_list.go
+		return c.checkStatus(s, where)
 	}
 	if m.Revoked {
 		source := where.String()
@@ -312,12 +306,38 @@ func ambiguousAnswer(err error) error {
 func (c *requestCheck) applyFailMode(what string, cause, err error) error {
 	h := c.h
 	h.errLog.Error(what, zap.String("fail_mode", h.failMode), zap.Error(cause))
-	countCheckFailed(h.failMode == FailOpen)
-	if h.failMode == FailOpen {
+	countCheckFailed(h.failOpen)
+	if h.failOpen {
 		c.result = resultFailOpen
 		return nil
 	}
 	observeCheck(c.start, reasonUnavailable)
 	setCheckResult(c.r, resultUnavailable, reasonUnavailable, &c.ns)
 	return err
+}
+
+// checkStatus checks the status list entry of s, a JWT that passed the
+// denylist check: a status other than VALID refuses the request (401,
+// reason status_list); an unknown one is the fail mode's.
+func (c *requestCheck) checkStatus(s string, where token.Where) error {
+	h := c.h
+	res, has := h.status.check(c.r.Context(), h.verifier, s) // status_list.go
+	if !has {
+		return nil
+	}
+	switch res.Verdict {
+	case statuslist.Rejected:
+		if l := h.logger.Check(zapcore.DebugLevel, "rejected token by its status list"); l != nil {
+			l.Write(zap.String("status", res.Status.String()),
+				zap.String("hash", tokenShort(h.keys, s)),
+				zap.String("source", where.String()),
+				zap.NamedError("reason", res.Err))
+		}
+		observeCheck(c.start, reasonStatusList)
+		setStatusListPlaceholders(c.r, c.ns, where.String())
+		c.revoked = true
+	case statuslist.Unknown:
+		return c.applyFailMode("token status list unknown", res.Err, errStatusUnknown)
+	}
+	return nil
 }

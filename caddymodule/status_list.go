@@ -13,7 +13,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
@@ -254,40 +253,21 @@ func (s *statusLists) entryOf(ctx context.Context, verifier *jwtverify.Set, raw 
 // looksJWT reports whether s has the shape of a compact JWS.
 func looksJWT(s string) bool { return strings.Count(s, ".") == 2 }
 
-// checkStatus checks the status list entry of s, a JWT that passed the
-// denylist check: a status other than VALID refuses the request (401,
-// reason status_list); an unknown one is the fail mode's.
-func (c *requestCheck) checkStatus(s string, where token.Where) error {
-	h := c.h
-	if !looksJWT(s) {
-		return nil
+// check is the status of raw by its status list, has false when raw is
+// not a JWT of an issuer with status_list or names no list: a token
+// whose list cannot be known is Unknown, with why.
+func (s *statusLists) check(ctx context.Context, verifier *jwtverify.Set, raw string) (res statuslist.Result, has bool) {
+	if !looksJWT(raw) {
+		return res, false
 	}
-	ctx := c.r.Context()
-	e, ok, err := h.status.entryOf(ctx, h.verifier, s)
-	var res statuslist.Result
+	e, ok, err := s.entryOf(ctx, verifier, raw)
 	switch {
 	case err != nil:
-		res = statuslist.Result{Verdict: statuslist.Unknown, Err: err}
+		return statuslist.Result{Verdict: statuslist.Unknown, Err: err}, true
 	case !ok:
-		return nil
-	default:
-		res = e.Check(ctx)
+		return res, false
 	}
-	switch res.Verdict {
-	case statuslist.Rejected:
-		if l := h.logger.Check(zapcore.DebugLevel, "rejected token by its status list"); l != nil {
-			l.Write(zap.String("status", res.Status.String()),
-				zap.String("hash", tokenShort(h.keys, s)),
-				zap.String("source", where.String()),
-				zap.NamedError("reason", res.Err))
-		}
-		observeCheck(c.start, reasonStatusList)
-		setStatusListPlaceholders(c.r, c.ns, where.String())
-		c.revoked = true
-	case statuslist.Unknown:
-		return c.applyFailMode("token status list unknown", res.Err, errStatusUnknown)
-	}
-	return nil
+	return e.Check(ctx), true
 }
 
 // tokenShort is the short digest of the token s, for the logs.

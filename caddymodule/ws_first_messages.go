@@ -69,8 +69,8 @@ const maxMessageStrings = 4096
 // connection is registered under the queries of all of them. A store
 // error follows the fail mode: closed returns it (1011), open passes.
 func (lc *liveConns) checkFirstMessage(r *http.Request, msg []byte) (qs []denylist.Query, revoked bool, err error) {
-	h := lc.h
-	ns, err := h.namespace(r, "")
+	h := lc.env
+	ns, err := lc.namespace(r, "")
 	if err != nil {
 		return nil, false, err
 	}
@@ -89,9 +89,9 @@ func (lc *liveConns) checkFirstMessage(r *http.Request, msg []byte) (qs []denyli
 		m, _, err := h.checker.CheckCandidate(ctx, &st, ns, c)
 		if err != nil {
 			ctx = expiredContext // fail_timeout bounds the message, not each string (serve.go)
-			h.errLog.Error("denylist check of a WebSocket message failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
-			countCheckFailed(h.FailMode == FailOpen)
-			if h.FailMode == FailOpen {
+			h.errLog.Error("denylist check of a WebSocket message failed", zap.String("fail_mode", h.failMode), zap.Error(err))
+			countCheckFailed(h.failOpen)
+			if h.failOpen {
 				continue
 			}
 			return nil, false, err
