@@ -226,19 +226,19 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 	case "jwt":
 		return unmarshalJWT(&h.JWT, d) // jwt.go
 	case "clients":
-		return unmarshalClients(h, d) // client_auth.go
+		return unmarshalClients(&h.Clients, d) // client_auth.go
 	case "rate_limit":
-		return unmarshalRateLimit(h, d) // ratelimit.go
+		return unmarshalRateLimit(&h.RateLimit, d) // ratelimit.go
 	case "max_entries":
 		return ceilingArg(d, &h.MaxEntries)
 	case "max_owner_records":
 		return ceilingArg(d, &h.MaxOwnerRecords)
 	case "quota":
-		return unmarshalQuota(h, d) // quota.go
+		return unmarshalQuota(&h.Quota, d) // quota.go
 	case "exempt_addresses":
 		return atLeastOneArg(d, &h.ExemptAddresses)
 	case "introspection":
-		return unmarshalIntrospection(h, d) // quota_introspect.go
+		return unmarshalIntrospection(&h.Introspection, d) // quota_introspect.go
 	case "schemes":
 		return atLeastOneArg(d, &h.Schemes)
 	case "query_param":
@@ -259,7 +259,7 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 		}
 		return oneArg(d, &h.Namespace)
 	case "namespace_default":
-		return unmarshalNamespaceDefault(h, d) // namespace.go
+		return unmarshalNamespaceDefault(&h.NamespaceDefaults, d) // namespace.go
 	case "namespace_fold_case":
 		return flagArg(d, &h.NamespaceFoldCase)
 	case "max_token_size":

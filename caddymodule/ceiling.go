@@ -64,31 +64,37 @@ func (e *storeFull) answer(w http.ResponseWriter) error {
 		Description: e.what + " full: the store holds " + e.setting + "; try again later"})
 }
 
-// setupCeilings validates max_entries and max_owner_records.
-func (h *Handler) setupCeilings() error {
-	if h.MaxEntries == 0 {
-		h.MaxEntries = DefaultMaxEntries
-	}
-	if h.MaxOwnerRecords == 0 {
-		h.MaxOwnerRecords = DefaultMaxOwnerRecords
-	}
-	if h.MaxEntries < -1 || h.MaxOwnerRecords < -1 {
-		return fmt.Errorf("token_revocation: max_entries and max_owner_records must be positive (or off)")
-	}
-	return nil
+// ceilings are the store's ceilings, -1 for none.
+type ceilings struct {
+	maxEntries, maxOwnerRecords int64
 }
 
-// admit checks, before a call to rt stores anything, that the store is
-// below its ceiling: the owner index for a token endpoint observer, the
-// entries for any other route.
-func (h *gateway) admit(ctx context.Context, rt *compiledRoute) error {
-	c := denylist.CounterOf(h.store)
+// newCeilings validates max_entries and max_owner_records (0: the
+// default) and returns them, defaults applied.
+func newCeilings(maxEntries, maxOwnerRecords int64) (ceilings, error) {
+	if maxEntries == 0 {
+		maxEntries = DefaultMaxEntries
+	}
+	if maxOwnerRecords == 0 {
+		maxOwnerRecords = DefaultMaxOwnerRecords
+	}
+	if maxEntries < -1 || maxOwnerRecords < -1 {
+		return ceilings{}, fmt.Errorf("token_revocation: max_entries and max_owner_records must be positive (or off)")
+	}
+	return ceilings{maxEntries: maxEntries, maxOwnerRecords: maxOwnerRecords}, nil
+}
+
+// admit checks, before a call to rt stores anything, that store is below
+// its ceiling: the owner index for a token endpoint observer, the entries
+// for any other route. A refusal is logged to errLog.
+func (cl ceilings) admit(ctx context.Context, store denylist.Store, errLog *rateLimitedLogger, rt *compiledRoute) error {
+	c := denylist.CounterOf(store)
 	if c == nil {
 		return nil
 	}
-	what, setting, limit, count := "denylist", "max_entries", h.maxEntries, c.Entries
+	what, setting, limit, count := "denylist", "max_entries", cl.maxEntries, c.Entries
 	if rt.kind.forwardOnly { // oauth_token, usergrid_token: they write owner records
-		what, setting, limit, count = "owner index", "max_owner_records", h.maxOwnerRecords, c.OwnerRecords
+		what, setting, limit, count = "owner index", "max_owner_records", cl.maxOwnerRecords, c.OwnerRecords
 	}
 	if limit < 0 {
 		return nil
@@ -99,7 +105,7 @@ func (h *gateway) admit(ctx context.Context, rt *compiledRoute) error {
 	}
 	full := &storeFull{what: what, setting: fmt.Sprintf("%s (%d)", setting, limit)}
 	countRefused(refusedFull[what])
-	h.errLog.Error(what+" full: call refused with 503", zap.String("route", rt.label()), zap.Int64("count", n), zap.Int64(setting, limit))
+	errLog.Error(what+" full: call refused with 503", zap.String("route", rt.label()), zap.Int64("count", n), zap.Int64(setting, limit))
 	return full
 }
 

@@ -116,10 +116,10 @@ func setClientAuth(routes []*compiledRoute, clients clientSet) error {
 
 // warnUnauthenticated names, at start-up, each respond-mode route that
 // anyone may call and whose kind warns of it (revoke).
-func (h *Handler) warnUnauthenticated() {
-	for _, rt := range h.routes {
+func warnUnauthenticated(routes []*compiledRoute, logger *zap.Logger) {
+	for _, rt := range routes {
 		if rt.Mode == ModeRespond && rt.kind.warnsOpen && !rt.authenticate {
-			h.logger.Warn("token_revocation: this respond-mode revoke route has no client authentication: anyone can add denylist entries (bounded by rate_limit, quota and max_entries); configure clients { <id> <secret> } (RFC 7009 section 2.1)",
+			logger.Warn("token_revocation: this respond-mode revoke route has no client authentication: anyone can add denylist entries (bounded by rate_limit, quota and max_entries); configure clients { <id> <secret> } (RFC 7009 section 2.1)",
 				zap.String("path", rt.Path))
 		}
 	}
@@ -136,11 +136,12 @@ func (e *errInvalidClient) answer(w http.ResponseWriter) error {
 	return writeOAuthError(w, &oauthError{Status: http.StatusUnauthorized, Code: "invalid_client", Description: e.description})
 }
 
-// authenticateClient returns the id of the client r authenticates as, or
-// the error to answer: *errInvalidClient, or 400 invalid_request for an
-// ambiguous call (two methods, a repeated client_id).
-func (h *gateway) authenticateClient(r *http.Request) (string, error) {
-	p, err := h.env.readParams(r) // refuses a repeated client_id
+// authenticate returns the id of the client of cs r authenticates as
+// (its parameters read with env), or the error to answer:
+// *errInvalidClient, or 400 invalid_request for an ambiguous call (two
+// methods, a repeated client_id).
+func (cs clientSet) authenticate(env *routeEnv, r *http.Request) (string, error) {
+	p, err := env.readParams(r) // refuses a repeated client_id
 	if err != nil {
 		return "", err
 	}
@@ -166,7 +167,7 @@ func (h *gateway) authenticateClient(r *http.Request) (string, error) {
 	default:
 		return "", &errInvalidClient{"client authentication required (client_secret_basic or client_secret_post)"}
 	}
-	if !h.clients.valid(id, secret) {
+	if !cs.valid(id, secret) {
 		return "", &errInvalidClient{"client authentication failed"}
 	}
 	return id, nil
@@ -228,7 +229,7 @@ func (cs clientSet) valid(id, secret string) bool {
 //	clients {
 //	    <id> <secret>
 //	}
-func unmarshalClients(h *Handler, d *caddyfile.Dispenser) error {
+func unmarshalClients(clients *[]*ClientConfig, d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.Errf("token_revocation: clients %s: the clients go in a block, one <id> <secret> per line; write three lines: clients {, then %s <secret>, then }", d.Val(), d.Val())
 	}
@@ -241,7 +242,7 @@ func unmarshalClients(h *Handler, d *caddyfile.Dispenser) error {
 		if d.NextArg() {
 			return d.Errf("token_revocation: clients: %s: one secret per client, and this line holds more (a secret with spaces goes in quotes)", c.ID)
 		}
-		h.Clients = append(h.Clients, c)
+		*clients = append(*clients, c)
 	}
 	return nil
 }
@@ -252,10 +253,11 @@ var errUnauthorizedClient = &oauthError{Status: http.StatusBadRequest, Code: "un
 	Description: "the token was issued to another client (its azp or client_id): a client revokes only its own tokens; authenticate as the client the token was issued to"}
 
 // checkOwnTokens refuses the call of client (authenticated) when one of
-// its tokens is a JWT that verifies and was issued to another client; see
-// above. Without a jwt block nothing verifies, and nothing is refused.
-func (h *gateway) checkOwnTokens(ctx context.Context, client string, ts []token.Token) error {
-	if h.verifier == nil {
+// its tokens is a JWT that verifies (with env's verifiers) and was issued
+// to another client; see above. Without a jwt block nothing verifies,
+// and nothing is refused.
+func checkOwnTokens(ctx context.Context, env *routeEnv, client string, ts []token.Token) error {
+	if env.verifier == nil {
 		return nil
 	}
 	for i := range ts {
@@ -263,7 +265,7 @@ func (h *gateway) checkOwnTokens(ctx context.Context, client string, ts []token.
 		if !t.JWT {
 			continue
 		}
-		v, err := h.verify(ctx, t.Raw, jwtverify.Options{})
+		v, err := env.verify(ctx, t.Raw, jwtverify.Options{})
 		switch {
 		case err == nil:
 			if !issuedTo(v.Payload, client) {

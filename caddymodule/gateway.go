@@ -36,6 +36,7 @@ type gateway struct {
 	now      func() time.Time
 	clients  clientSet   // client id -> SHA-256 of its secret
 	limits   *rateLimits // nil: no rate limit (or not provisioned)
+	ceilings ceilings    // the store's (ceiling.go)
 
 	quotas       *quotas        // nil: no quota (quota.go)
 	exempt       []netip.Prefix // ExemptAddresses
@@ -49,8 +50,6 @@ type gateway struct {
 	retryAfter        time.Duration
 	bodyTimeout       time.Duration
 	maxUpstreamAnswer int64
-	maxEntries        int64 // -1: no ceiling
-	maxOwnerRecords   int64 // -1: no ceiling
 	namespaceTemplate string
 	namespaceDefaults map[string]string
 	namespaceFoldCase bool

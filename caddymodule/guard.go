@@ -29,38 +29,21 @@ func init() {
 	}
 }
 
-// setupGuards sets up client authentication, verified_only, the
-// ceilings, the exempt addresses, introspection and the quotas.
-func (h *Handler) setupGuards() error {
-	clients, err := newClientSet(h.Clients) // client_auth.go
-	if err != nil {
-		return err
-	}
-	h.clients = clients
-	if err := setClientAuth(h.routes, clients); err != nil {
-		return err
-	}
-	for _, rt := range h.routes {
+// checkVerifiedOnly refuses verified_only where it cannot apply: on a
+// forward-mode route, or without a jwt block (hasJWT).
+func checkVerifiedOnly(routes []*compiledRoute, hasJWT bool) error {
+	for _, rt := range routes {
 		if !rt.VerifiedOnly {
 			continue
 		}
 		if rt.Mode != ModeRespond {
 			return fmt.Errorf("token_revocation: %s %s: verified_only applies to respond mode only (in forward mode the upstream decides which tokens are genuine)", rt.Type, rt.Path)
 		}
-		if len(h.JWT) == 0 {
+		if !hasJWT {
 			return fmt.Errorf("token_revocation: %s %s: verified_only needs a jwt block for the issuer of the tokens (jwt <issuer> { jwks_url <url> })", rt.Type, rt.Path)
 		}
 	}
-	if err := h.setupCeilings(); err != nil {
-		return err
-	}
-	if h.exempt, err = parseExempt(h.ExemptAddresses); err != nil { // ratelimit.go
-		return err
-	}
-	if err := h.setupIntrospection(); err != nil { // quota_introspect.go
-		return err
-	}
-	return h.setupQuotas() // quota.go
+	return nil
 }
 
 // countRefused counts a refused call.
@@ -72,11 +55,11 @@ func countRefused(reason string) { metricRefused.WithLabelValues(reason).Inc() }
 // is at its ceiling. client is the client the call authenticated as.
 func (h *gateway) guardRoute(r *http.Request, rt *compiledRoute) (client string, err error) {
 	if rt.authenticate {
-		id, err := h.authenticateClient(r)
+		id, err := h.clients.authenticate(h.env, r) // client_auth.go
 		if err != nil {
 			// Failures count against the address: guessing secrets is
 			// as limited as any other unauthenticated call.
-			if lerr := h.limitAddress(r); lerr != nil {
+			if lerr := h.limits.limitAddress(r, h.exempt); lerr != nil {
 				return "", lerr
 			}
 			var ic *errInvalidClient
@@ -89,10 +72,10 @@ func (h *gateway) guardRoute(r *http.Request, rt *compiledRoute) (client string,
 			return "", err
 		}
 		client = id
-	} else if err := h.limitAddress(r); err != nil {
+	} else if err := h.limits.limitAddress(r, h.exempt); err != nil {
 		return "", err
 	}
-	return client, h.admit(r.Context(), rt)
+	return client, h.ceilings.admit(r.Context(), h.store, h.errLog, rt) // ceiling.go
 }
 
 // errTooManyTokens answers a call naming more than maxCallTokens tokens.

@@ -252,7 +252,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.setup(); err != nil {
 		return err
 	}
-	h.warnUnauthenticated()
+	warnUnauthenticated(h.routes, h.logger) // client_auth.go
 	limits, err := newRateLimits(h.RateLimit)
 	if err != nil {
 		return err
@@ -332,7 +332,7 @@ func (h *Handler) setup() error {
 	// Client-wide cut-offs come from keycloak_admin routes and from the
 	// admin API (a client), which any handler serves: always looked up.
 	h.keys.ClientCutoffs = true
-	if err := h.setupGuards(); err != nil { // guard.go
+	if err := h.setupGuards(); err != nil {
 		return err
 	}
 	if err := h.setupJWT(); err != nil {
@@ -341,7 +341,7 @@ func (h *Handler) setup() error {
 	h.verify = newVerify(h.verifier, h.errLog, h.logger) // jwt.go
 	h.failMode, h.failOpen = h.FailMode, h.FailMode == FailOpen
 	h.retryAfter, h.bodyTimeout = time.Duration(h.RetryAfter), time.Duration(h.BodyTimeout)
-	h.maxUpstreamAnswer, h.maxEntries, h.maxOwnerRecords = h.MaxUpstreamAnswer, h.MaxEntries, h.MaxOwnerRecords
+	h.maxUpstreamAnswer = h.MaxUpstreamAnswer
 	h.namespaceTemplate, h.namespaceDefaults, h.namespaceFoldCase = h.Namespace, h.NamespaceDefaults, h.NamespaceFoldCase
 	h.env = h.newRouteEnv()
 	return nil
@@ -454,6 +454,39 @@ var (
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
+
+// setupGuards sets up client authentication, verified_only, the
+// ceilings, the exempt addresses, introspection and the quotas: what
+// guards a revocation call (guard.go).
+func (h *Handler) setupGuards() error {
+	clients, err := newClientSet(h.Clients) // client_auth.go
+	if err != nil {
+		return err
+	}
+	h.clients = clients
+	if err := setClientAuth(h.routes, clients); err != nil {
+		return err
+	}
+	if err := checkVerifiedOnly(h.routes, len(h.JWT) > 0); err != nil {
+		return err
+	}
+	if h.ceilings, err = newCeilings(h.MaxEntries, h.MaxOwnerRecords); err != nil { // ceiling.go
+		return err
+	}
+	h.MaxEntries, h.MaxOwnerRecords = h.ceilings.maxEntries, h.ceilings.maxOwnerRecords
+	if h.exempt, err = parseExempt(h.ExemptAddresses); err != nil { // ratelimit.go
+		return err
+	}
+	if h.introspector, err = newIntrospector(h.Introspection); err != nil { // quota_introspect.go
+		return err
+	}
+	// The longest an entry lives: a token without exp (default_ttl), a
+	// cut-off or a capped exp (max_token_lifetime), plus the skew.
+	life := time.Duration(max(h.DefaultTTL, h.MaxTokenLifetime) + h.ClockSkew)
+	trusted := canTrust(h.Clients, h.JWT, h.Introspection, h.routes)
+	h.quotas, err = newQuotas(h.Quota, h.MaxEntries, trusted, life, h.exempt, h.introspector) // quota.go
+	return err
+}
 
 // recordsGrants reports whether a route records grants (oauth_token), so
 // that revoking a refresh token revokes what its grant holds.

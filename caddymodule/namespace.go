@@ -89,7 +89,7 @@ func oneHeaderValue(values []string, foldCase bool) (v string, one bool) {
 }
 
 // unmarshalNamespaceDefault parses `namespace_default <placeholder> <value>`.
-func unmarshalNamespaceDefault(h *Handler, d *caddyfile.Dispenser) error {
+func unmarshalNamespaceDefault(dst *map[string]string, d *caddyfile.Dispenser) error {
 	args := d.RemainingArgs()
 	if len(args) != 2 {
 		return d.Err("token_revocation: namespace_default: want <placeholder> <value>, e.g. namespace_default {http.request.header.tenant} main")
@@ -98,13 +98,14 @@ func unmarshalNamespaceDefault(h *Handler, d *caddyfile.Dispenser) error {
 	if key == "" || strings.ContainsAny(key, "{} ") {
 		return d.Errf("token_revocation: namespace_default: %q is not a placeholder: write it as {http.request.header.tenant}", args[0])
 	}
-	if h.NamespaceDefaults == nil {
-		h.NamespaceDefaults = map[string]string{}
+	if *dst == nil {
+		*dst = map[string]string{}
 	}
-	if old, ok := h.NamespaceDefaults[key]; ok && old != args[1] {
+	defaults := *dst
+	if old, ok := defaults[key]; ok && old != args[1] {
 		return d.Errf("token_revocation: namespace_default {%s} given twice (%q and %q)", key, old, args[1])
 	}
-	h.NamespaceDefaults[key] = args[1]
+	defaults[key] = args[1]
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -117,40 +118,45 @@ type quotas struct {
 	// pending are the entries that anonymous calls in flight may still
 	// store (reserved by admitAnonymous), counted with the store's.
 	pending atomic.Int64
+
+	maxEntries   int64          // for the answer of a full anonymous share
+	exempt       []netip.Prefix // addresses charged to no quota
+	introspector *introspector  // nil: none (quota_introspect.go)
 }
 
-// setupQuotas validates the quota settings against max_entries and the
-// entry lifetimes, and makes the counters.
-func (h *Handler) setupQuotas() error {
-	h.quotas = nil
-	c := h.Quota
+// newQuotas validates the quota settings c against maxEntries and life
+// (the longest an entry lives), and makes the counters; nil when off.
+// trusted says whether anything through the handler can be trusted
+// (canTrust); exempt addresses are charged to no quota, and in (nil:
+// none) is asked whether an anonymous caller's opaque tokens are active.
+func newQuotas(c *QuotaConfig, maxEntries int64, trusted bool, life time.Duration, exempt []netip.Prefix, in *introspector) (*quotas, error) {
 	if c == nil {
 		c = &QuotaConfig{}
 	}
 	if c.Off {
-		return nil
+		return nil, nil
 	}
-	q := &quotas{anonymous: -1}
+	q := &quotas{anonymous: -1, maxEntries: maxEntries, exempt: exempt, introspector: in}
 	switch s := c.Anonymous; {
 	case s == "":
-		if h.MaxEntries > 0 && h.canTrust() {
-			q.anonymous = h.MaxEntries * DefaultQuotaAnonymousPercent / 100
+		if maxEntries > 0 && trusted {
+			q.anonymous = maxEntries * DefaultQuotaAnonymousPercent / 100
 		}
 	case strings.HasSuffix(s, "%"):
 		p, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
 		if err != nil || p <= 0 || p > 100 {
-			return fmt.Errorf("token_revocation: quota anonymous %q: want a percentage of max_entries above 0%% and at most 100%%, or a number of entries", s)
+			return nil, fmt.Errorf("token_revocation: quota anonymous %q: want a percentage of max_entries above 0%% and at most 100%%, or a number of entries", s)
 		}
-		if h.MaxEntries > 0 {
-			q.anonymous = max(int64(math.Floor(float64(h.MaxEntries)*p/100)), 1)
+		if maxEntries > 0 {
+			q.anonymous = max(int64(math.Floor(float64(maxEntries)*p/100)), 1)
 		}
 	default:
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1 {
-			return fmt.Errorf("token_revocation: quota anonymous %q: want a number of entries of at least 1, or a percentage of max_entries such as 50%%", s)
+			return nil, fmt.Errorf("token_revocation: quota anonymous %q: want a number of entries of at least 1, or a percentage of max_entries such as 50%%", s)
 		}
-		if h.MaxEntries > 0 && n > h.MaxEntries {
-			return fmt.Errorf("token_revocation: quota anonymous %d is more than max_entries (%d): lower it, or raise max_entries", n, h.MaxEntries)
+		if maxEntries > 0 && n > maxEntries {
+			return nil, fmt.Errorf("token_revocation: quota anonymous %d is more than max_entries (%d): lower it, or raise max_entries", n, maxEntries)
 		}
 		q.anonymous = n
 	}
@@ -159,11 +165,8 @@ func (h *Handler) setupQuotas() error {
 		keys = DefaultQuotaMaxKeys
 	}
 	if keys < 0 || c.Address < -1 || c.Client < -1 {
-		return fmt.Errorf("token_revocation: quota address, client and max_keys must be positive (or off)")
+		return nil, fmt.Errorf("token_revocation: quota address, client and max_keys must be positive (or off)")
 	}
-	// The longest an entry lives: a token without exp (default_ttl), a
-	// cut-off or a capped exp (max_token_lifetime), plus the skew.
-	life := time.Duration(max(h.DefaultTTL, h.MaxTokenLifetime) + h.ClockSkew)
 	address := c.Address
 	if address == 0 {
 		address = DefaultQuotaAddress
@@ -174,8 +177,7 @@ func (h *Handler) setupQuotas() error {
 	if c.Client > 0 {
 		q.client = newQuotaSet(c.Client, life, keys)
 	}
-	h.quotas = q
-	return nil
+	return q, nil
 }
 
 // canTrust reports whether any revocation through h can be trusted (see
@@ -183,11 +185,11 @@ func (h *Handler) setupQuotas() error {
 // that verifies what it revokes or one whose upstream confirms it, a
 // share kept for trusted revocations would go unused, so the default
 // keeps none.
-func (h *Handler) canTrust() bool {
-	if len(h.Clients) > 0 || len(h.JWT) > 0 || h.Introspection != nil {
+func canTrust(clients []*ClientConfig, jwts []*JWTConfig, introspection *IntrospectionConfig, routes []*compiledRoute) bool {
+	if len(clients) > 0 || len(jwts) > 0 || introspection != nil {
 		return true
 	}
-	for _, rt := range h.routes {
+	for _, rt := range routes {
 		if rt.kind.verifies || rt.Mode == ModeForward && rt.kind.upstreamConfirms || rt.kind.holderProves {
 			return true
 		}
@@ -200,8 +202,7 @@ func (h *Handler) canTrust() bool {
 // an anonymous call needs room in the anonymous share, and a call charged
 // to a caller (an anonymous one's address, an authenticated client) room
 // in that caller's quota. client is the client the call authenticated as.
-func (h *gateway) admitCall(ctx context.Context, r *http.Request, c *routeCall, client string) error {
-	q := h.quotas
+func (q *quotas) admitCall(ctx context.Context, env *routeEnv, store denylist.Store, r *http.Request, c *routeCall, client string) error {
 	if q == nil || c.route.kind.forwardOnly { // token endpoints fill the owner index
 		return nil
 	}
@@ -209,16 +210,16 @@ func (h *gateway) admitCall(ctx context.Context, r *http.Request, c *routeCall, 
 		if q.client != nil {
 			c.quota = callerQuota{set: q.client, key: client, by: "client"}
 		}
-	} else if !h.callTrusted(ctx, c) {
-		if key, ok := h.addressKey(r); ok && q.address != nil {
+	} else if !q.callTrusted(ctx, env, c) {
+		if key, ok := addressKey(r, q.exempt); ok && q.address != nil {
 			c.quota = callerQuota{set: q.address, key: key, by: "address"}
 		}
-		if err := c.quota.admit(h, c.route); err != nil {
+		if err := c.quota.admit(env, c.route); err != nil {
 			return err
 		}
-		return h.admitAnonymous(ctx, c)
+		return q.admitAnonymous(ctx, env, store, c)
 	}
-	return c.quota.admit(h, c.route)
+	return c.quota.admit(env, c.route)
 }
 
 // callTrusted reports whether the revocation c may take the share of
@@ -226,7 +227,7 @@ func (h *gateway) admitCall(ctx context.Context, r *http.Request, c *routeCall, 
 // authentication aside). In forward mode with an introspection endpoint,
 // it first drops the opaque tokens the endpoint says are not active
 // (quota_introspect.go): a call left with nothing to store is trusted.
-func (h *gateway) callTrusted(ctx context.Context, c *routeCall) bool {
+func (q *quotas) callTrusted(ctx context.Context, env *routeEnv, c *routeCall) bool {
 	switch {
 	case len(c.Cutoffs) > 0 || c.Replay != nil: // what the kind verified itself
 		return true
@@ -238,19 +239,19 @@ func (h *gateway) callTrusted(ctx context.Context, c *routeCall) bool {
 		return len(c.Owners) == 0
 	}
 	introspected := false
-	if c.route.Mode == ModeForward && h.introspector != nil {
+	if c.route.Mode == ModeForward && q.introspector != nil {
 		var tokensActive, hintsActive bool
-		c.Tokens, tokensActive = h.keepActive(ctx, c, c.Tokens)
-		c.Hints, hintsActive = h.keepActive(ctx, c, c.Hints)
+		c.Tokens, tokensActive = q.introspector.keepActive(ctx, env, c, c.Tokens)
+		c.Hints, hintsActive = q.introspector.keepActive(ctx, env, c, c.Hints)
 		if len(c.Tokens)+len(c.Hints) == 0 && len(c.Owners) == 0 {
 			return true // nothing left to store
 		}
 		introspected = tokensActive && hintsActive
 	}
-	now := h.now()
+	now := env.now()
 	for _, ts := range [][]token.Token{c.Tokens, c.Hints} {
 		for i := range ts {
-			if _, live := h.recorder.TokenExpiry(&ts[i], now); !live {
+			if _, live := env.recorder.TokenExpiry(&ts[i], now); !live {
 				continue // an expired JWT: nothing is stored for it
 			}
 			if !ts[i].JWT {
@@ -259,7 +260,7 @@ func (h *gateway) callTrusted(ctx context.Context, c *routeCall) bool {
 				}
 				continue
 			}
-			if ok, err := h.recorder.Verified(ctx, &ts[i]); err != nil || !ok {
+			if ok, err := env.recorder.Verified(ctx, &ts[i]); err != nil || !ok {
 				return false
 			}
 		}
@@ -268,17 +269,17 @@ func (h *gateway) callTrusted(ctx context.Context, c *routeCall) bool {
 }
 
 // admit refuses the call when its caller already holds its quota.
-func (cq callerQuota) admit(h *gateway, rt *compiledRoute) error {
+func (cq callerQuota) admit(env *routeEnv, rt *compiledRoute) error {
 	if cq.set == nil {
 		return nil
 	}
-	n, free := cq.set.held(cq.key, h.now())
+	n, free := cq.set.held(cq.key, env.now())
 	if n < cq.set.limit {
 		return nil
 	}
 	countRefused("quota_" + cq.by)
-	h.errLog.Error("quota reached: call refused with 429", zap.String("route", rt.label()), zap.String("by", cq.by), zap.Int64("held", n), zap.Int64("quota", cq.set.limit))
-	return &quotaFull{by: cq.by, limit: cq.set.limit, after: free.Sub(h.now())}
+	env.errLog.Error("quota reached: call refused with 429", zap.String("route", rt.label()), zap.String("by", cq.by), zap.Int64("held", n), zap.Int64("quota", cq.set.limit))
+	return &quotaFull{by: cq.by, limit: cq.set.limit, after: free.Sub(env.now())}
 }
 
 // charge counts entries, just stored, against the call's caller.
@@ -292,23 +293,23 @@ func (cq callerQuota) charge(entries []denylist.Entry, now time.Time) {
 // anonymous calls in flight on this instance may still store, holds the
 // anonymous share of max_entries. An admitted call reserves 2 entries a
 // token (its identity, an opaque token's length marker) until c.quota.done.
-func (h *gateway) admitAnonymous(ctx context.Context, c *routeCall) error {
-	limit := h.quotas.anonymous
-	counter := denylist.CounterOf(h.store)
+func (q *quotas) admitAnonymous(ctx context.Context, env *routeEnv, store denylist.Store, c *routeCall) error {
+	limit := q.anonymous
+	counter := denylist.CounterOf(store)
 	if limit < 0 || counter == nil {
 		return nil
 	}
 	reserve := int64(2 * max(len(c.Tokens)+len(c.Hints), 1))
-	pending := h.quotas.pending.Add(reserve) - reserve
+	pending := q.pending.Add(reserve) - reserve
 	n, err := counter.Entries(ctx)
 	if err != nil || n+pending < limit { // uncountable: the store's own answer decides
-		c.quota.pending, c.quota.reserved = &h.quotas.pending, reserve
+		c.quota.pending, c.quota.reserved = &q.pending, reserve
 		return nil
 	}
-	h.quotas.pending.Add(-reserve)
+	q.pending.Add(-reserve)
 	countRefused("anonymous_share_full")
-	h.errLog.Error("denylist full for anonymous revocations: call refused with 503", zap.String("route", c.route.label()), zap.Int64("count", n), zap.Int64("in_flight", pending), zap.Int64("anonymous", limit))
-	return &storeFull{what: "denylist", setting: fmt.Sprintf("quota anonymous (%d of max_entries %d) for anonymous revocations, the rest kept for trusted ones (an authenticated client, a token that verifies)", limit, h.maxEntries)}
+	env.errLog.Error("denylist full for anonymous revocations: call refused with 503", zap.String("route", c.route.label()), zap.Int64("count", n), zap.Int64("in_flight", pending), zap.Int64("anonymous", limit))
+	return &storeFull{what: "denylist", setting: fmt.Sprintf("quota anonymous (%d of max_entries %d) for anonymous revocations, the rest kept for trusted ones (an authenticated client, a token that verifies)", limit, q.maxEntries)}
 }
 
 // quotaFull answers a call whose caller holds its quota: 429 with
@@ -341,21 +342,22 @@ func newQuotaSet(limit int64, life time.Duration, maxKeys int) *quotaSet {
 //	    client <n>|off
 //	    max_keys <n>
 //	}
-func unmarshalQuota(h *Handler, d *caddyfile.Dispenser) error {
-	if h.Quota != nil {
+func unmarshalQuota(dst **QuotaConfig, d *caddyfile.Dispenser) error {
+	if *dst != nil {
 		return d.Err("token_revocation: quota given twice")
 	}
-	h.Quota = &QuotaConfig{}
-	return offOrBlock(d, &h.Quota.Off, "anonymous 50% (or address, client, max_keys)", func(name string) error {
+	c := &QuotaConfig{}
+	*dst = c
+	return offOrBlock(d, &c.Off, "anonymous 50% (or address, client, max_keys)", func(name string) error {
 		switch name {
 		case "anonymous":
-			return oneArg(d, &h.Quota.Anonymous)
+			return oneArg(d, &c.Anonymous)
 		case "address":
-			return ceilingArg(d, &h.Quota.Address)
+			return ceilingArg(d, &c.Address)
 		case "client":
-			return ceilingArg(d, &h.Quota.Client)
+			return ceilingArg(d, &c.Client)
 		case "max_keys":
-			return intArg(d, &h.Quota.MaxKeys)
+			return intArg(d, &c.MaxKeys)
 		}
 		return unknownName(d, "quota", "option", name, quotaOptions)
 	})

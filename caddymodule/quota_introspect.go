@@ -72,32 +72,29 @@ type introspector struct {
 	client          *http.Client
 }
 
-// setupIntrospection checks the introspection block and resolves its
-// placeholders.
-func (h *Handler) setupIntrospection() error {
-	h.introspector = nil
-	c := h.Introspection
+// newIntrospector checks the introspection block c and resolves its
+// placeholders; nil without one.
+func newIntrospector(c *IntrospectionConfig) (*introspector, error) {
 	if c == nil {
-		return nil
+		return nil, nil
 	}
 	repl := caddy.NewReplacer()
 	in := &introspector{url: repl.ReplaceAll(c.URL, ""), id: repl.ReplaceAll(c.ClientID, ""), secret: repl.ReplaceAll(c.ClientSecret, "")}
 	if u, err := url.Parse(in.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("token_revocation: introspection %q: want the http(s) URL of the identity provider's introspection endpoint", c.URL)
+		return nil, fmt.Errorf("token_revocation: introspection %q: want the http(s) URL of the identity provider's introspection endpoint", c.URL)
 	}
 	if in.id == "" || in.secret == "" {
-		return fmt.Errorf("token_revocation: introspection %s: client_id and client_secret are needed (and must not be empty once placeholders are replaced)", c.URL)
+		return nil, fmt.Errorf("token_revocation: introspection %s: client_id and client_secret are needed (and must not be empty once placeholders are replaced)", c.URL)
 	}
 	timeout := time.Duration(c.Timeout)
 	if timeout == 0 {
 		timeout = DefaultIntrospectionTimeout
 	}
 	if timeout < 0 {
-		return fmt.Errorf("token_revocation: introspection timeout must not be negative")
+		return nil, fmt.Errorf("token_revocation: introspection timeout must not be negative")
 	}
 	in.client = &http.Client{Timeout: timeout}
-	h.introspector = in
-	return nil
+	return in, nil
 }
 
 // errNotIntrospection is an answer that is not RFC 7662's.
@@ -138,7 +135,9 @@ func (in *introspector) active(ctx context.Context, raw, hint string) (bool, err
 // keepActive asks the introspection endpoint about each opaque token of
 // ts: it returns ts without the inactive ones, and whether every opaque
 // token of it is active (unknown when the endpoint could not be asked).
-func (h *gateway) keepActive(ctx context.Context, c *routeCall, ts []token.Token) (kept []token.Token, allActive bool) {
+// It logs with env's loggers.
+func (in *introspector) keepActive(ctx context.Context, env *routeEnv, c *routeCall, ts []token.Token) (kept []token.Token, allActive bool) {
+	h := env
 	hint := ""
 	if c.RefreshHint {
 		hint = "refresh_token"
@@ -149,7 +148,7 @@ func (h *gateway) keepActive(ctx context.Context, c *routeCall, ts []token.Token
 			kept = append(kept, t)
 			continue
 		}
-		active, err := h.introspector.active(ctx, t.Raw, hint)
+		active, err := in.active(ctx, t.Raw, hint)
 		metricIntrospections.WithLabelValues(introspectionResult(active, err)).Inc()
 		switch {
 		case err != nil:
@@ -185,8 +184,8 @@ func introspectionResult(active bool, err error) string {
 //	    client_secret <secret>
 //	    timeout <duration>
 //	}
-func unmarshalIntrospection(h *Handler, d *caddyfile.Dispenser) error {
-	if h.Introspection != nil {
+func unmarshalIntrospection(dst **IntrospectionConfig, d *caddyfile.Dispenser) error {
+	if *dst != nil {
 		return d.Err("token_revocation: introspection given twice")
 	}
 	c := &IntrospectionConfig{}
@@ -213,6 +212,6 @@ func unmarshalIntrospection(h *Handler, d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
-	h.Introspection = c
+	*dst = c
 	return nil
 }

@@ -127,14 +127,14 @@ func TestQuotaCaddyfile(t *testing.T) {
 			t.Errorf("%s: anonymous share %d, want %d", name, trusting.quotas.anonymous, want)
 		}
 	}
-	if _, ok := h.addressKey(remoteRequest("127.0.0.5:1")); ok {
+	if _, ok := addressKey(remoteRequest("127.0.0.5:1"), h.exempt); ok {
 		t.Error("loopback is not exempt by default")
 	}
 	h = &Handler{ExemptAddresses: []string{Off}}
 	if err := h.setup(); err != nil {
 		t.Fatal(err)
 	}
-	if key, ok := h.addressKey(remoteRequest("127.0.0.5:1")); !ok || key != "127.0.0.5" {
+	if key, ok := addressKey(remoteRequest("127.0.0.5:1"), h.exempt); !ok || key != "127.0.0.5" {
 		t.Errorf("exempt_addresses off: loopback key %q, %v", key, ok)
 	}
 }
@@ -358,12 +358,12 @@ func TestAnonymousShareCountsCallsInFlight(t *testing.T) {
 	var admitted []*routeCall
 	for range 3 { // 0, 2, 4 entries in flight: each below 5
 		c := call()
-		if err := h.admitAnonymous(ctx, c); err != nil {
+		if err := h.quotas.admitAnonymous(ctx, h.env, h.store, c); err != nil {
 			t.Fatalf("call %d: %v", len(admitted), err)
 		}
 		admitted = append(admitted, c)
 	}
-	if err := h.admitAnonymous(ctx, call()); err == nil {
+	if err := h.quotas.admitAnonymous(ctx, h.env, h.store, call()); err == nil {
 		t.Fatal("a fourth call in flight (6 entries reserved of 5) was admitted")
 	}
 	admitted[0].quota.done()
@@ -371,7 +371,7 @@ func TestAnonymousShareCountsCallsInFlight(t *testing.T) {
 	if got := h.quotas.pending.Load(); got != 4 {
 		t.Fatalf("%d entries reserved after one call is done, want 4", got)
 	}
-	if err := h.admitAnonymous(ctx, call()); err != nil {
+	if err := h.quotas.admitAnonymous(ctx, h.env, h.store, call()); err != nil {
 		t.Fatalf("with one call done: %v", err)
 	}
 }

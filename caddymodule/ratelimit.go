@@ -158,21 +158,15 @@ func (l *rateLimits) limitClient(id string) error {
 
 // limitAddress takes a token from the bucket of r's client address;
 // exempt addresses are not limited.
-func (h *gateway) limitAddress(r *http.Request) error {
-	if h.limits == nil {
+func (l *rateLimits) limitAddress(r *http.Request, exempt []netip.Prefix) error {
+	if l == nil {
 		return nil
 	}
-	key, ok := h.addressKey(r)
+	key, ok := addressKey(r, exempt)
 	if !ok {
 		return nil
 	}
-	return h.limits.address.take("address", key)
-}
-
-// addressKey is r's address key (see addressKey), ok false when it is one
-// of exempt_addresses.
-func (h *gateway) addressKey(r *http.Request) (key string, ok bool) {
-	return addressKey(r, h.exempt)
+	return l.address.take("address", key)
 }
 
 // parseExempt parses exempt_addresses (cidrs; empty: the default).
@@ -278,19 +272,20 @@ func (s *bucketSet) take(by, key string) error {
 //	    address <requests>/<interval> [<burst>]
 //	    max_keys <n>
 //	}
-func unmarshalRateLimit(h *Handler, d *caddyfile.Dispenser) error {
-	if h.RateLimit != nil {
+func unmarshalRateLimit(dst **RateLimitConfig, d *caddyfile.Dispenser) error {
+	if *dst != nil {
 		return d.Err("token_revocation: rate_limit given twice")
 	}
-	h.RateLimit = &RateLimitConfig{}
-	return offOrBlock(d, &h.RateLimit.Off, "client 50/1s 100 (or address, max_keys)", func(name string) (err error) {
+	c := &RateLimitConfig{}
+	*dst = c
+	return offOrBlock(d, &c.Off, "client 50/1s 100 (or address, max_keys)", func(name string) (err error) {
 		switch name {
 		case "client":
-			h.RateLimit.Client, err = rateArg(d)
+			c.Client, err = rateArg(d)
 		case "address":
-			h.RateLimit.Address, err = rateArg(d)
+			c.Address, err = rateArg(d)
 		case "max_keys":
-			err = intArg(d, &h.RateLimit.MaxKeys)
+			err = intArg(d, &c.MaxKeys)
 		default:
 			err = unknownName(d, "rate_limit", "option", name, rateLimitOptions)
 		}

@@ -91,11 +91,11 @@ func (h *gateway) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 	}
 	if rt.Mode == ModeRespond {
 		if client != "" { // a client revokes its own tokens only (client_auth.go)
-			if err := h.checkOwnTokens(r.Context(), client, c.Tokens); err != nil {
+			if err := checkOwnTokens(r.Context(), h.env, client, c.Tokens); err != nil {
 				return h.writeError(w, err)
 			}
 		}
-		if err := h.admitCall(r.Context(), r, c, client); err != nil { // quotas (quota.go)
+		if err := h.quotas.admitCall(r.Context(), h.env, h.store, r, c, client); err != nil { // quotas (quota.go)
 			return h.writeError(w, err)
 		}
 		defer c.quota.done()
@@ -107,7 +107,7 @@ func (h *gateway) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 	if err := h.checkRequestExcept(r, c.targets()); err != nil {
 		return h.writeError(w, err)
 	}
-	if err := h.admitCall(r.Context(), r, c, client); err != nil {
+	if err := h.quotas.admitCall(r.Context(), h.env, h.store, r, c, client); err != nil {
 		return h.writeError(w, err)
 	}
 	defer c.quota.done()
