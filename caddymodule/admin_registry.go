@@ -27,6 +27,19 @@ type liveHandler struct {
 	storeLabel string
 }
 
+// provisionOps hooks a provisioned handler into the operator surface: the
+// config's metrics registry and the admin API's registry.
+func (h *Handler) provisionOps(ctx caddy.Context) error {
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
+	registerLive(ctx, h)
+	return nil
+}
+
+// cleanupOps undoes provisionOps.
+func (h *Handler) cleanupOps() { unregisterLive(h) }
+
 // registerLive adds h, provisioned in ctx, to the registry.
 func registerLive(ctx caddy.Context, h *Handler) { registerLiveIn(ctx.GetMetricsRegistry(), h) }
 

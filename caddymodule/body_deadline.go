@@ -7,6 +7,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
+// DefaultBodyTimeout is the default of BodyTimeout.
+const DefaultBodyTimeout = 10 * time.Second
+
 // bodyReadDeadline bounds, by BodyTimeout, the reading of the bodies the
 // gateway reads: a revocation request's (route.go) and that of any other
 // request (checkRequest reads a form, multipart, JSON or text body whole,

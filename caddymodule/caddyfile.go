@@ -1,13 +1,10 @@
 package caddymodule
 
 import (
-	"strconv"
-
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/dustin/go-humanize"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
@@ -471,87 +468,6 @@ func unmarshalRedis(d *caddyfile.Dispenser, c *redisstore.RedisOptions) error {
 		}
 	}
 	return nil
-}
-
-// oneArg reads exactly one argument into dst.
-func oneArg(d *caddyfile.Dispenser, dst *string) error {
-	name := d.Val()
-	if !d.NextArg() {
-		return d.Errf("token_revocation: %s: missing value", name)
-	}
-	*dst = d.Val()
-	if d.NextArg() {
-		return d.Errf("token_revocation: %s: one value expected, got another: %q", name, d.Val())
-	}
-	return nil
-}
-
-// atLeastOneArg appends the remaining arguments to dst; there must be one.
-func atLeastOneArg(d *caddyfile.Dispenser, dst *[]string) error {
-	name := d.Val()
-	args := d.RemainingArgs()
-	if len(args) == 0 {
-		return d.Errf("token_revocation: %s: missing value", name)
-	}
-	*dst = append(*dst, args...)
-	return nil
-}
-
-// flagArg sets *dst for an option that takes no argument.
-func flagArg(d *caddyfile.Dispenser, dst *bool) error {
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	*dst = true
-	return nil
-}
-
-// sizeInto parses a size (see sizeArg) into *dst.
-func sizeInto(d *caddyfile.Dispenser, dst *int64) error {
-	n, err := sizeArg(d)
-	*dst = n
-	return err
-}
-
-func intArg(d *caddyfile.Dispenser, dst *int) error {
-	name := d.Val()
-	var s string
-	if err := oneArg(d, &s); err != nil {
-		return err
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return d.Errf("token_revocation: %s %q: want a whole number", name, s)
-	}
-	*dst = n
-	return nil
-}
-
-func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
-	name := d.Val()
-	var s string
-	if err := oneArg(d, &s); err != nil {
-		return err
-	}
-	dur, err := caddy.ParseDuration(s)
-	if err != nil || dur < 0 {
-		return d.Errf("token_revocation: %s %q: want a duration such as 30s, 15m or 24h", name, s)
-	}
-	*dst = caddy.Duration(dur)
-	return nil
-}
-
-func sizeArg(d *caddyfile.Dispenser) (int64, error) {
-	name := d.Val()
-	var s string
-	if err := oneArg(d, &s); err != nil {
-		return 0, err
-	}
-	n, err := humanize.ParseBytes(s)
-	if err != nil || n > 1<<40 {
-		return 0, d.Errf("token_revocation: %s %q: want a size such as 8KiB or 1MB", name, s)
-	}
-	return int64(n), nil
 }
 
 var _ caddyfile.Unmarshaler = (*Handler)(nil)

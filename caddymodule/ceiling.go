@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
@@ -111,22 +110,3 @@ func (cl ceilings) admit(ctx context.Context, store denylist.Store, errLog *rate
 
 // refusedFull is the refused_total reason of each ceiling.
 var refusedFull = map[string]string{"denylist": "denylist_full", "owner index": "owner_index_full"}
-
-// ceilingArg parses `<n>|off` into dst (-1: off).
-func ceilingArg(d *caddyfile.Dispenser, dst *int64) error {
-	name := d.Val()
-	var s string
-	if err := oneArg(d, &s); err != nil {
-		return err
-	}
-	if s == Off {
-		*dst = -1
-		return nil
-	}
-	var n int64
-	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n < 1 || fmt.Sprint(n) != s {
-		return d.Errf("token_revocation: %s %q: want a whole number of at least 1, or off", name, s)
-	}
-	*dst = n
-	return nil
-}

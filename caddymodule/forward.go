@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -12,11 +11,8 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
-// Defaults of the forward-mode and body limits.
-const (
-	DefaultMaxUpstreamAnswer = 64 << 10
-	DefaultBodyTimeout       = 10 * time.Second
-)
+// DefaultMaxUpstreamAnswer is the default of MaxUpstreamAnswer.
+const DefaultMaxUpstreamAnswer = 64 << 10
 
 // upstreamPrefix is how much of an upstream's 2xx answer a forward route
 // holds back to decide on.

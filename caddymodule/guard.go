@@ -23,12 +23,6 @@ import (
 // name 3,500 tokens, each stored.
 const maxCallTokens = 4
 
-func init() {
-	for _, r := range []string{"invalid_client", "rate_limited_client", "rate_limited_address", "denylist_full", "owner_index_full", "too_many_tokens", "anonymous_share_full", "quota_address", "quota_client"} {
-		metricRefused.WithLabelValues(r) // shown as 0 from the start, for rate() and alerts
-	}
-}
-
 // checkVerifiedOnly refuses verified_only where it cannot apply: on a
 // forward-mode route, or without a jwt block (hasJWT).
 func checkVerifiedOnly(routes []*compiledRoute, hasJWT bool) error {
@@ -45,9 +39,6 @@ func checkVerifiedOnly(routes []*compiledRoute, hasJWT bool) error {
 	}
 	return nil
 }
-
-// countRefused counts a refused call.
-func countRefused(reason string) { metricRefused.WithLabelValues(reason).Inc() }
 
 // guardRoute admits a call to rt, or returns the answer to give: 429 when
 // its client's (authenticated) or else its address's bucket is empty, 401

@@ -57,7 +57,7 @@ func newLiveConns(c *LiveConnectionsConfig, env *routeEnv, namespace func(*http.
 		c = &LiveConnectionsConfig{}
 	}
 	lc := &liveConns{env: env, namespace: namespace, reg: live.NewRegistry(), off: c.Off}
-	lc.reg.First = lc.firstMessages(c.FirstMessages) // ws_first_messages.go
+	lc.reg.First = newFirstMessages(c.FirstMessages, firstMessageCheck{env: env, namespace: namespace, register: !c.Off}) // ws_first_messages.go
 	if c.Off {
 		if lc.reg.First != nil {
 			return lc

@@ -32,6 +32,7 @@ const (
 	reasonBadRequest   = "bad_request"    // an unreadable request
 	reasonAmbiguous    = "ambiguous"      // a request parsers could read two ways
 	reasonUnavailable  = "unavailable"    // the store could not be read, fail closed
+	reasonStatusList   = "status_list"    // a token its status list says is not VALID (status_list.go)
 )
 
 var (
@@ -109,6 +110,10 @@ var (
 )
 
 func init() {
+	metricBuildInfo.Set(1)
+	for _, r := range []string{"invalid_client", "rate_limited_client", "rate_limited_address", "denylist_full", "owner_index_full", "too_many_tokens", "anonymous_share_full", "quota_address", "quota_client"} {
+		metricRefused.WithLabelValues(r) // shown as 0 from the start, for rate() and alerts
+	}
 	for _, r := range []string{"token", "jti", "session", "user", "client", "cnf", reasonTooLarge, reasonBodyTooLarge, reasonBadRequest, reasonUnavailable, reasonStatusList} {
 		rejectedBy[r] = metricRejected.WithLabelValues(r)
 	}
@@ -134,18 +139,8 @@ func registerMetricsInto(reg *prometheus.Registry) error {
 	return nil
 }
 
-// provisionOps hooks a provisioned handler into the operator surface: the
-// config's metrics registry and the admin API's registry.
-func (h *Handler) provisionOps(ctx caddy.Context) error {
-	if err := registerMetrics(ctx); err != nil {
-		return err
-	}
-	registerLive(ctx, h)
-	return nil
-}
-
-// cleanupOps undoes provisionOps.
-func (h *Handler) cleanupOps() { unregisterLive(h) }
+// countRefused counts a refused call.
+func countRefused(reason string) { metricRefused.WithLabelValues(reason).Inc() }
 
 // observeCheck records one checked request: how long since start, and its
 // rejection when reason is not "". One call per request that carried a

@@ -293,27 +293,6 @@ func unmarshalRateLimit(dst **RateLimitConfig, d *caddyfile.Dispenser) error {
 	})
 }
 
-// offOrBlock parses `<name> off`, setting *off, or `<name> { ... }`,
-// each line of the block by option (called with the line's first word,
-// the dispenser on it). example is a line of the block, for the error
-// on anything else.
-func offOrBlock(d *caddyfile.Dispenser, off *bool, example string, option func(name string) error) error {
-	name := d.Val()
-	if d.NextArg() {
-		if d.Val() != Off || d.NextArg() {
-			return d.Errf("token_revocation: %s %s: want off, or a block; write three lines: %s {, then %s, then }", name, d.Val(), name, example)
-		}
-		*off = true
-		return nil
-	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		if err := option(d.Val()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // rateArg parses `<requests>/<interval> [<burst>]`, e.g. 50/1s 100 or 10/m.
 func rateArg(d *caddyfile.Dispenser) (*Rate, error) {
 	name := d.Val()

@@ -64,10 +64,6 @@ type StatusListConfig struct {
 	MaxLists int `json:"max_lists,omitempty"`
 }
 
-// reasonStatusList is the rejection reason of a token its status list
-// says is not VALID.
-const reasonStatusList = "status_list"
-
 // statusLists is a handler's status list checks: a Checker per issuer
 // whose jwt block has status_list, and what the check path learnt of the
 // tokens it has seen.

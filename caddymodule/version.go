@@ -9,7 +9,3 @@ package caddymodule
 // xcaddy.json pins for a build from a checkout (scripts/build), nothing
 // for `go build ./cmd/caddy` (there the module is the main module).
 const Version = "v0.2.0"
-
-func init() {
-	metricBuildInfo.Set(1)
-}

@@ -36,9 +36,19 @@ type FirstMessagesConfig struct {
 	Wait caddy.Duration `json:"wait,omitempty"`
 }
 
-// firstMessages returns the check of a WebSocket's first messages for
-// lc's registry, nil when turned off.
-func (lc *liveConns) firstMessages(c *FirstMessagesConfig) *live.FirstMessages {
+// firstMessageCheck checks the first messages of a WebSocket with env,
+// in the namespace of its upgrade request; register says whether it
+// returns the queries to register the connection under (live_connections
+// on).
+type firstMessageCheck struct {
+	env       *routeEnv
+	namespace func(r *http.Request, routeNS string) (string, error)
+	register  bool
+}
+
+// newFirstMessages returns the check of a WebSocket's first messages
+// that c configures, made by fc; nil when turned off.
+func newFirstMessages(c *FirstMessagesConfig, fc firstMessageCheck) *live.FirstMessages {
 	if c == nil {
 		c = &FirstMessagesConfig{}
 	}
@@ -46,7 +56,7 @@ func (lc *liveConns) firstMessages(c *FirstMessagesConfig) *live.FirstMessages {
 		return nil
 	}
 	return &live.FirstMessages{
-		Check:    lc.checkFirstMessage,
+		Check:    fc.checkFirstMessage,
 		Messages: c.Messages,
 		Bytes:    int(min(c.Size, 1<<30)),
 		Wait:     time.Duration(c.Wait),
@@ -68,9 +78,9 @@ const maxMessageStrings = 4096
 // request (engine.Checker.CheckCandidate), in r's namespace, and the
 // connection is registered under the queries of all of them. A store
 // error follows the fail mode: closed returns it (1011), open passes.
-func (lc *liveConns) checkFirstMessage(r *http.Request, msg []byte) (qs []denylist.Query, revoked bool, err error) {
-	h := lc.env
-	ns, err := lc.namespace(r, "")
+func (fc firstMessageCheck) checkFirstMessage(r *http.Request, msg []byte) (qs []denylist.Query, revoked bool, err error) {
+	h := fc.env
+	ns, err := fc.namespace(r, "")
 	if err != nil {
 		return nil, false, err
 	}
@@ -103,7 +113,7 @@ func (lc *liveConns) checkFirstMessage(r *http.Request, msg []byte) (qs []denyli
 			}
 			return nil, true, nil
 		}
-		if !lc.off {
+		if fc.register {
 			var q denylist.Query
 			h.checker.FillQuery(&q, ns, s)
 			qs = append(qs, q)
