@@ -62,12 +62,6 @@ API's answer as it is.`,
 	})
 }
 
-// cliOptions are the flags every subcommand shares.
-type cliOptions struct {
-	address, config, adapter, handler string
-	json                              bool
-}
-
 // setupCLI builds the token-revocation command's subcommands on cmd.
 func setupCLI(cmd *cobra.Command) {
 	o := &cliOptions{}

@@ -12,6 +12,12 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 )
 
+// cliOptions are the flags every subcommand shares.
+type cliOptions struct {
+	address, config, adapter, handler string
+	json                              bool
+}
+
 // loadConfig reads file and adapts it to JSON as caddycmd.LoadConfig does
 // (adapter "" means caddyfile for a file named Caddyfile*, *.caddyfile,
 // else JSON), but quietly: LoadConfig logs two JSON lines on stderr

@@ -223,7 +223,7 @@ func unmarshalLiveConnections(dst **LiveConnectionsConfig, d *caddyfile.Dispense
 				return err
 			}
 		case "first_messages":
-			if err := unmarshalFirstMessages(c, d); err != nil {
+			if err := unmarshalFirstMessages(&c.FirstMessages, d); err != nil {
 				return err
 			}
 		default:

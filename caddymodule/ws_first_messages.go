@@ -132,9 +132,9 @@ var errTooManyStrings = &oauthError{Status: http.StatusBadRequest, Code: "invali
 //	    size <size>
 //	    wait <duration>
 //	}
-func unmarshalFirstMessages(c *LiveConnectionsConfig, d *caddyfile.Dispenser) error {
+func unmarshalFirstMessages(dst **FirstMessagesConfig, d *caddyfile.Dispenser) error {
 	fm := &FirstMessagesConfig{}
-	c.FirstMessages = fm
+	*dst = fm
 	if d.NextArg() {
 		if d.Val() != "off" {
 			return d.Errf("token_revocation: first_messages %q: want off, or a block", d.Val())
