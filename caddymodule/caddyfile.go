@@ -471,3 +471,9 @@ func unmarshalRedis(d *caddyfile.Dispenser, c *redisstore.RedisOptions) error {
 }
 
 var _ caddyfile.Unmarshaler = (*Handler)(nil)
+
+// handlerSubdirectives are the names a token_revocation block takes: the
+// route types, then the settings.
+func handlerSubdirectives() []string {
+	return append(RouteTypes(), handlerSettings...)
+}

@@ -48,12 +48,6 @@ var (
 	firstMessagesOptions   = []string{"messages", "size", "wait"}
 )
 
-// handlerSubdirectives are the names a token_revocation block takes: the
-// route types, then the settings.
-func handlerSubdirectives() []string {
-	return append(RouteTypes(), handlerSettings...)
-}
-
 // broughtFromElsewhere are names users bring from other software, and the
 // name this grammar has for them. They are refused, with a pointer, rather
 // than accepted as aliases: one spelling per setting in every config.

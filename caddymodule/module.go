@@ -483,7 +483,7 @@ func (h *Handler) setupGuards() error {
 	// The longest an entry lives: a token without exp (default_ttl), a
 	// cut-off or a capped exp (max_token_lifetime), plus the skew.
 	life := time.Duration(max(h.DefaultTTL, h.MaxTokenLifetime) + h.ClockSkew)
-	trusted := canTrust(h.Clients, h.JWT, h.Introspection, h.routes)
+	trusted := canTrust(len(h.Clients) > 0, len(h.JWT) > 0, h.Introspection != nil, h.routes)
 	h.quotas, err = newQuotas(h.Quota, h.MaxEntries, trusted, life, h.exempt, h.introspector) // quota.go
 	return err
 }
@@ -497,7 +497,11 @@ func (h *Handler) setupJWT() error {
 	if err != nil || set == nil {
 		return err
 	}
-	status, err := newStatusLists(h.JWT, cfgs, set, h.logger) // status_list.go
+	lists := make([]*StatusListConfig, len(h.JWT))
+	for i, jc := range h.JWT {
+		lists[i] = jc.StatusList
+	}
+	status, err := newStatusLists(lists, jwtIssuers(h.JWT), cfgs, set, h.logger) // status_list.go
 	if err != nil {
 		set.Close()
 		return err

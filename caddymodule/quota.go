@@ -180,13 +180,13 @@ func newQuotas(c *QuotaConfig, maxEntries int64, trusted bool, life time.Duratio
 	return q, nil
 }
 
-// canTrust reports whether any revocation through h can be trusted (see
-// callTrusted): without clients, a jwt block, introspection, a route
-// that verifies what it revokes or one whose upstream confirms it, a
-// share kept for trusted revocations would go unused, so the default
-// keeps none.
-func canTrust(clients []*ClientConfig, jwts []*JWTConfig, introspection *IntrospectionConfig, routes []*compiledRoute) bool {
-	if len(clients) > 0 || len(jwts) > 0 || introspection != nil {
+// canTrust reports whether any revocation through a handler can be
+// trusted (see callTrusted): without clients, a jwt block, introspection
+// (whether the handler has each), a route among routes that verifies
+// what it revokes or one whose upstream confirms it, a share kept for
+// trusted revocations would go unused, so the default keeps none.
+func canTrust(clients, jwt, introspection bool, routes []*compiledRoute) bool {
+	if clients || jwt || introspection {
 		return true
 	}
 	for _, rt := range routes {

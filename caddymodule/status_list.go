@@ -72,10 +72,9 @@ type statusLists struct {
 	seen     seenStatus
 }
 
-// newStatusChecker builds the Checker of the jwt block jc (its verifier
-// config cfg) over the verifiers set.
-func newStatusChecker(jc *JWTConfig, cfg jwtverify.Config, set *jwtverify.Set, logger *zap.Logger) (*statuslist.Checker, error) {
-	sc := jc.StatusList
+// newStatusChecker builds the Checker of sc, the status_list of the jwt
+// block of issuer (its verifier config cfg), over the verifiers set.
+func newStatusChecker(sc *StatusListConfig, issuer string, cfg jwtverify.Config, set *jwtverify.Set, logger *zap.Logger) (*statuslist.Checker, error) {
 	c, err := statuslist.New(statuslist.Config{
 		Keys:           statuslist.VerifierKeys{Set: set},
 		AllowHosts:     sc.AllowHosts,
@@ -91,21 +90,22 @@ func newStatusChecker(jc *JWTConfig, cfg jwtverify.Config, set *jwtverify.Set, l
 		Logger:         logger.Named("status_list"),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("token_revocation: jwt %q: %s", jc.Issuer, strings.TrimPrefix(err.Error(), "token_revocation: "))
+		return nil, fmt.Errorf("token_revocation: jwt %q: %s", issuer, strings.TrimPrefix(err.Error(), "token_revocation: "))
 	}
 	return c, nil
 }
 
-// newStatusLists builds a Checker per jwt block of jcs with status_list
-// (cfgs: their verifier configs, set: their verifiers); nil when none
-// has. It fetches nothing until a token names a list.
-func newStatusLists(jcs []*JWTConfig, cfgs []jwtverify.Config, set *jwtverify.Set, logger *zap.Logger) (*statusLists, error) {
+// newStatusLists builds a Checker per jwt block with a status_list (lists,
+// nil for a block without; issuers and cfgs: the blocks' issuers and
+// verifier configs, set: their verifiers); nil when none has one. It
+// fetches nothing until a token names a list.
+func newStatusLists(lists []*StatusListConfig, issuers []string, cfgs []jwtverify.Config, set *jwtverify.Set, logger *zap.Logger) (*statusLists, error) {
 	var s *statusLists
-	for i, jc := range jcs {
-		if jc.StatusList == nil {
+	for i, sc := range lists {
+		if sc == nil {
 			continue
 		}
-		c, err := newStatusChecker(jc, cfgs[i], set, logger)
+		c, err := newStatusChecker(sc, issuers[i], cfgs[i], set, logger)
 		if err != nil {
 			s.close()
 			return nil, err
