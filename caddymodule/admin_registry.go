@@ -12,21 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// liveHandler is what the registry knows of a handler.
-type liveHandler struct {
-	// config identifies the config the handler belongs to: each config
-	// load has its own metrics registry.
-	config *prometheus.Registry
-	// seq orders registrations: the newest config has the highest.
-	seq uint64
-	// same is equal for handlers that behave alike for the admin API:
-	// same settings and store, whatever their routes (but for whether one
-	// records grants, which a token revocation then fans out to).
-	same string
-	// storeLabel names the handler's store in metrics, without secrets.
-	storeLabel string
-}
-
 // provisionOps hooks a provisioned handler into the operator surface: the
 // config's metrics registry and the admin API's registry.
 func (h *Handler) provisionOps(ctx caddy.Context) error {
@@ -56,6 +41,7 @@ func registerLiveIn(config *prometheus.Registry, h *Handler) {
 		seq:        liveHandlers.seq,
 		same:       h.storeKey + "\x00" + strconv.FormatBool(h.recordsGrants()) + "\x00" + string(b),
 		storeLabel: storeLabel(h),
+		store:      h.store,
 	}
 	liveHandlers.Unlock()
 }

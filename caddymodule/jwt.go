@@ -285,7 +285,7 @@ func unmarshalJWT(jcs *[]*JWTConfig, d *caddyfile.Dispenser) error {
 		case "jwks_timeout":
 			err = durationArg(d, &jc.JWKSTimeout)
 		case "status_list":
-			err = unmarshalStatusList(jc, d) // status_list.go
+			err = unmarshalStatusList(&jc.StatusList, jc.Issuer, d) // status_list.go
 		default:
 			if parse, ok := jwtConnOptions[d.Val()]; ok {
 				err = parse(jc, d)

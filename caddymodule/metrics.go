@@ -94,7 +94,7 @@ var (
 	metricsCollectors = []prometheus.Collector{
 		metricChecked, metricRejected, metricFailOpen, metricCandidatesUnchecked, metricRevocations, metricUnrevocations,
 		metricStoreErrors, metricCheckDuration, storeCollector{},
-		readinessCollector{},            // store_resilient.go
+		readinessCollector{},
 		metricRefused, metricUnverified, // guard.go
 		metricIntrospections,          // quota_introspect.go
 		metricNoSID, metricNearMisses, // warnings.go
@@ -255,14 +255,43 @@ func boolGauge(b bool) float64 {
 	return 0
 }
 
+// readinessCollector reports, per store, whether it is ready and the depth
+// of its outbox.
+type readinessCollector struct{}
+
+// Describe implements prometheus.Collector.
+func (readinessCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- storeReadyDesc
+	ch <- outboxPendingDesc
+	ch <- outboxFullDesc
+	ch <- evictionRiskDesc
+	ch <- keysLostDesc
+}
+
+// Collect implements prometheus.Collector.
+func (readinessCollector) Collect(ch chan<- prometheus.Metric) {
+	for label, s := range liveStores() {
+		ready, _ := storeReady(s)
+		ch <- prometheus.MustNewConstMetric(storeReadyDesc, prometheus.GaugeValue, boolGauge(ready), label)
+		if r, ok := s.(*denylist.Resilient); ok {
+			ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(r.OutboxLen()), label)
+			ch <- prometheus.MustNewConstMetric(outboxFullDesc, prometheus.CounterValue, float64(r.OutboxFull()), label)
+		}
+		if rs := redisStoreOf(s); rs != nil {
+			ch <- prometheus.MustNewConstMetric(evictionRiskDesc, prometheus.GaugeValue, boolGauge(rs.EvictionRisk()), label)
+			ch <- prometheus.MustNewConstMetric(keysLostDesc, prometheus.CounterValue, float64(rs.Lost()), label)
+		}
+	}
+}
+
 // liveStores returns the stores of the registered handlers by their
 // metric label.
 func liveStores() map[string]denylist.Store {
 	out := map[string]denylist.Store{}
 	liveHandlers.Lock()
 	defer liveHandlers.Unlock()
-	for h, l := range liveHandlers.m {
-		out[l.storeLabel] = h.store
+	for _, l := range liveHandlers.m {
+		out[l.storeLabel] = l.store
 	}
 	return out
 }

@@ -3,7 +3,9 @@ package caddymodule
 import (
 	"sync"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The package's state: what outlives one handler or one config, each with
@@ -28,3 +30,20 @@ var liveHandlers = struct {
 // liveRegistries are the registries of the provisioned handlers, for the
 // open-connections gauge.
 var liveRegistries sync.Map // *live.Registry -> struct{}
+
+// liveHandler is what the registry knows of a handler.
+type liveHandler struct {
+	// config identifies the config the handler belongs to: each config
+	// load has its own metrics registry.
+	config *prometheus.Registry
+	// seq orders registrations: the newest config has the highest.
+	seq uint64
+	// same is equal for handlers that behave alike for the admin API:
+	// same settings and store, whatever their routes (but for whether one
+	// records grants, which a token revocation then fans out to).
+	same string
+	// storeLabel names the handler's store in metrics, without secrets.
+	storeLabel string
+	// store is the handler's store, for the store metrics.
+	store denylist.Store
+}

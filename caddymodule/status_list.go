@@ -287,9 +287,9 @@ func setStatusListPlaceholders(r *http.Request, ns, source string) {
 
 // unmarshalStatusList parses `status_list { ... }` inside a jwt block;
 // see UnmarshalCaddyfile.
-func unmarshalStatusList(jc *JWTConfig, d *caddyfile.Dispenser) error {
+func unmarshalStatusList(dst **StatusListConfig, issuer string, d *caddyfile.Dispenser) error {
 	if d.NextArg() {
-		return d.Errf("token_revocation: jwt %s: status_list takes no argument, its settings go in a block: status_list { allow_hosts <host> }", jc.Issuer)
+		return d.Errf("token_revocation: jwt %s: status_list takes no argument, its settings go in a block: status_list { allow_hosts <host> }", issuer)
 	}
 	sc := &StatusListConfig{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
@@ -312,12 +312,12 @@ func unmarshalStatusList(jc *JWTConfig, d *caddyfile.Dispenser) error {
 		case "max_lists":
 			err = intArg(d, &sc.MaxLists)
 		default:
-			err = unknownName(d, "jwt "+jc.Issuer+" status_list", "option", d.Val(), statusListOptions)
+			err = unknownName(d, "jwt "+issuer+" status_list", "option", d.Val(), statusListOptions)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	jc.StatusList = sc
+	*dst = sc
 	return nil
 }

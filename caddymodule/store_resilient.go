@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
@@ -103,35 +102,6 @@ func currentStore(s denylist.Store) denylist.Store {
 func redisStoreOf(s denylist.Store) *redisstore.RedisStore {
 	rs, _ := denylist.As[*redisstore.RedisStore](s)
 	return rs
-}
-
-// readinessCollector reports, per store, whether it is ready and the depth
-// of its outbox.
-type readinessCollector struct{}
-
-// Describe implements prometheus.Collector.
-func (readinessCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- storeReadyDesc
-	ch <- outboxPendingDesc
-	ch <- outboxFullDesc
-	ch <- evictionRiskDesc
-	ch <- keysLostDesc
-}
-
-// Collect implements prometheus.Collector.
-func (readinessCollector) Collect(ch chan<- prometheus.Metric) {
-	for label, s := range liveStores() {
-		ready, _ := storeReady(s)
-		ch <- prometheus.MustNewConstMetric(storeReadyDesc, prometheus.GaugeValue, boolGauge(ready), label)
-		if r, ok := s.(*denylist.Resilient); ok {
-			ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(r.OutboxLen()), label)
-			ch <- prometheus.MustNewConstMetric(outboxFullDesc, prometheus.CounterValue, float64(r.OutboxFull()), label)
-		}
-		if rs := redisStoreOf(s); rs != nil {
-			ch <- prometheus.MustNewConstMetric(evictionRiskDesc, prometheus.GaugeValue, boolGauge(rs.EvictionRisk()), label)
-			ch <- prometheus.MustNewConstMetric(keysLostDesc, prometheus.CounterValue, float64(rs.Lost()), label)
-		}
-	}
 }
 
 // storeReady reports whether s answers checks from an up-to-date
