@@ -2,15 +2,48 @@ package caddymodule
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// liveHandlers are the provisioned handlers, for the admin API and the
+// store metrics: Caddy builds the admin API apart from the HTTP app, so
+// it can reach the handlers only through package-level state (as
+// reverse_proxy's /reverse_proxy/upstreams reads a package-level pool).
+// Provision adds a handler, Cleanup removes it.
+var liveHandlers = struct {
+	sync.Mutex
+	seq uint64
+	m   map[*Handler]liveHandler
+}{m: map[*Handler]liveHandler{}}
+
+// liveHandler is what the registry knows of a handler.
+type liveHandler struct {
+	// config identifies the config the handler belongs to: each config
+	// load has its own metrics registry.
+	config *prometheus.Registry
+	// seq orders registrations: the newest config has the highest.
+	seq uint64
+	// same is equal for handlers that behave alike for the admin API:
+	// same settings and store, whatever their routes (but for whether one
+	// records grants, which a token revocation then fans out to).
+	same string
+	// storeLabel names the handler's store in metrics, without secrets.
+	storeLabel string
+	// store is the handler's store, for the store metrics.
+	store denylist.Store
+}
 
 // provisionOps hooks a provisioned handler into the operator surface: the
 // config's metrics registry and the admin API's registry.
@@ -152,4 +185,110 @@ func storeLabel(h *Handler) string {
 		return h.storeKey // "embedded:<path>"
 	}
 	return h.Store.redis.Label() // resolved by openStore
+}
+
+// registerMetrics registers the collectors into the config's registry;
+// those already there (another handler of the same config) are skipped.
+func registerMetrics(ctx caddy.Context) error { return registerMetricsInto(ctx.GetMetricsRegistry()) }
+
+// registerMetricsInto registers the collectors into reg (nil: none): the
+// package's metrics (metrics.go) and the store collectors.
+func registerMetricsInto(reg *prometheus.Registry) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range append([]prometheus.Collector{storeCollector{}, readinessCollector{}}, metricsCollectors...) {
+		if err := reg.Register(c); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
+			return err
+		}
+	}
+	return nil
+}
+
+// storeCollector reports the size and health of every open store, and the
+// freshness of its mirror, at scrape time.
+type storeCollector struct{}
+
+// storeStatusTimeout bounds the status calls of one scrape.
+const storeStatusTimeout = 2 * time.Second
+
+// Describe implements prometheus.Collector.
+func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- storeEntriesDesc
+	ch <- storeHealthyDesc
+	ch <- mirrorLagDesc
+	ch <- mirrorFreshDesc
+	ch <- mirrorEventLagDesc
+}
+
+// Collect implements prometheus.Collector: one status call per distinct
+// store, concurrently. A mirrored store's size and freshness come from its
+// mirror, known even while the shared store does not answer.
+func (storeCollector) Collect(ch chan<- prometheus.Metric) {
+	stores := liveStores()
+	ctx, cancel := context.WithTimeout(context.Background(), storeStatusTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for label, s := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := s.Status(ctx)
+			ch <- prometheus.MustNewConstMetric(storeHealthyDesc, prometheus.GaugeValue, boolGauge(st.Healthy), label)
+			s := currentStore(s) // store_resilient.go
+			if m, ok := s.(mirrorReporter); ok {
+				age, fresh := m.Freshness()
+				ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(m.Len()), label)
+				ch <- prometheus.MustNewConstMetric(mirrorLagDesc, prometheus.GaugeValue, age.Seconds(), label)
+				ch <- prometheus.MustNewConstMetric(mirrorFreshDesc, prometheus.GaugeValue, boolGauge(fresh), label)
+				if e, ok := s.(eventLagReporter); ok {
+					ch <- prometheus.MustNewConstMetric(mirrorEventLagDesc, prometheus.GaugeValue, e.EventLag().Seconds(), label)
+				}
+			} else if st.Healthy { // else the count is unknown, not 0
+				ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(st.Entries), label)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// readinessCollector reports, per store, whether it is ready and the depth
+// of its outbox.
+type readinessCollector struct{}
+
+// Describe implements prometheus.Collector.
+func (readinessCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- storeReadyDesc
+	ch <- outboxPendingDesc
+	ch <- outboxFullDesc
+	ch <- evictionRiskDesc
+	ch <- keysLostDesc
+}
+
+// Collect implements prometheus.Collector.
+func (readinessCollector) Collect(ch chan<- prometheus.Metric) {
+	for label, s := range liveStores() {
+		ready, _ := storeReady(s)
+		ch <- prometheus.MustNewConstMetric(storeReadyDesc, prometheus.GaugeValue, boolGauge(ready), label)
+		if r, ok := s.(*denylist.Resilient); ok {
+			ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(r.OutboxLen()), label)
+			ch <- prometheus.MustNewConstMetric(outboxFullDesc, prometheus.CounterValue, float64(r.OutboxFull()), label)
+		}
+		if rs := redisStoreOf(s); rs != nil {
+			ch <- prometheus.MustNewConstMetric(evictionRiskDesc, prometheus.GaugeValue, boolGauge(rs.EvictionRisk()), label)
+			ch <- prometheus.MustNewConstMetric(keysLostDesc, prometheus.CounterValue, float64(rs.Lost()), label)
+		}
+	}
+}
+
+// liveStores returns the stores of the registered handlers by their
+// metric label.
+func liveStores() map[string]denylist.Store {
+	out := map[string]denylist.Store{}
+	liveHandlers.Lock()
+	defer liveHandlers.Unlock()
+	for _, l := range liveHandlers.m {
+		out[l.storeLabel] = l.store
+	}
+	return out
 }

@@ -168,7 +168,7 @@ func (jc *JWTConfig) verifierConfig(logger *zap.Logger, clockSkew time.Duration)
 		}
 		cfg.HMACSecrets = append(cfg.HMACSecrets, []byte(s))
 	}
-	return cfg, jc.setConnection(&cfg, expand)
+	return cfg, setConnection(&cfg, jc.Discovery, jc.JWKSURL, jc.CAFiles, expand) // jwt_discovery.go
 }
 
 // newVerifiers builds the verifiers of the jwt blocks jcs (nil without
@@ -284,13 +284,13 @@ func unmarshalJWT(jcs *[]*JWTConfig, d *caddyfile.Dispenser) error {
 			err = durationArg(d, &jc.JWKSMinRefresh)
 		case "jwks_timeout":
 			err = durationArg(d, &jc.JWKSTimeout)
+		case "discovery":
+			err = oneArg(d, &jc.Discovery)
+		case "ca_file":
+			err = atLeastOneArg(d, &jc.CAFiles)
 		case "status_list":
 			err = unmarshalStatusList(&jc.StatusList, jc.Issuer, d) // status_list.go
 		default:
-			if parse, ok := jwtConnOptions[d.Val()]; ok {
-				err = parse(jc, d)
-				break
-			}
 			err = unknownName(d, "jwt "+jc.Issuer, "option", d.Val(), jwtOptions)
 		}
 		if err != nil {

@@ -7,28 +7,21 @@ import (
 	"net/http"
 	"os"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-
 	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 )
 
 // The connection to an identity provider: OpenID Connect discovery of its
 // keys, and the CAs its TLS certificate is checked against.
 
-// jwtConnOptions parse the jwt block's options about the connection.
-var jwtConnOptions = map[string]func(jc *JWTConfig, d *caddyfile.Dispenser) error{
-	"discovery": func(jc *JWTConfig, d *caddyfile.Dispenser) error { return oneArg(d, &jc.Discovery) },
-	"ca_file":   func(jc *JWTConfig, d *caddyfile.Dispenser) error { return atLeastOneArg(d, &jc.CAFiles) },
-}
-
-// setConnection sets how cfg reaches the issuer: discovery, when no key is
-// configured (or Discovery names the document), and the CAs of CAFiles.
-func (jc *JWTConfig) setConnection(cfg *jwtverify.Config, expand func(what, v string) (string, error)) error {
+// setConnection sets how cfg reaches the issuer, as a jwt block's
+// discovery, jwks_url and ca_file say: discovery, when no key is
+// configured (or discovery names the document), and the CAs of caFiles.
+func setConnection(cfg *jwtverify.Config, discovery, jwksURL string, caFiles []string, expand func(what, v string) (string, error)) error {
 	switch {
-	case jc.Discovery != "" && jc.JWKSURL != "":
+	case discovery != "" && jwksURL != "":
 		return fmt.Errorf("set jwks_url or discovery, not both")
-	case jc.Discovery != "":
-		u, err := expand("discovery", jc.Discovery)
+	case discovery != "":
+		u, err := expand("discovery", discovery)
 		if err != nil {
 			return err
 		}
@@ -36,14 +29,14 @@ func (jc *JWTConfig) setConnection(cfg *jwtverify.Config, expand func(what, v st
 	case cfg.JWKSURL == "" && len(cfg.PublicKeys) == 0 && len(cfg.HMACSecrets) == 0:
 		cfg.DiscoveryURL = jwtverify.DiscoveryURL(cfg.Issuer)
 	}
-	if len(jc.CAFiles) == 0 {
+	if len(caFiles) == 0 {
 		return nil
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
-	for _, f := range jc.CAFiles {
+	for _, f := range caFiles {
 		f, err := expand("ca_file", f)
 		if err != nil {
 			return err

@@ -1,12 +1,9 @@
 package caddymodule
 
 import (
-	"context"
 	"errors"
-	"sync"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
@@ -89,12 +86,12 @@ var (
 	mirrorFreshDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "mirror_fresh"),
 		"1 when the in-process mirror is within its staleness bound and answers checks, else 0 (checks then go to the store, or fail as configured).", []string{"store"}, nil)
 
-	// metricsCollectors are every metric of the package, registered into
-	// each config's registry.
+	// metricsCollectors are every metric of the package but the store
+	// collectors (admin_registry.go, over the registry of handlers),
+	// registered into each config's registry.
 	metricsCollectors = []prometheus.Collector{
 		metricChecked, metricRejected, metricFailOpen, metricCandidatesUnchecked, metricRevocations, metricUnrevocations,
-		metricStoreErrors, metricCheckDuration, storeCollector{},
-		readinessCollector{},
+		metricStoreErrors, metricCheckDuration,
 		metricRefused, metricUnverified, // guard.go
 		metricIntrospections,          // quota_introspect.go
 		metricNoSID, metricNearMisses, // warnings.go
@@ -120,23 +117,6 @@ func init() {
 	for _, op := range []string{"check", "revoke", "unrevoke", "get", "list"} {
 		metricStoreErrors.WithLabelValues(op) // shown as 0 from the start, for rate() and alerts
 	}
-}
-
-// registerMetrics registers the collectors into the config's registry;
-// those already there (another handler of the same config) are skipped.
-func registerMetrics(ctx caddy.Context) error { return registerMetricsInto(ctx.GetMetricsRegistry()) }
-
-// registerMetricsInto registers the collectors into reg (nil: none).
-func registerMetricsInto(reg *prometheus.Registry) error {
-	if reg == nil {
-		return nil
-	}
-	for _, c := range metricsCollectors {
-		if err := reg.Register(c); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
-			return err
-		}
-	}
-	return nil
 }
 
 // countRefused counts a refused call.
@@ -201,99 +181,11 @@ func countRevocation(route string, kind denylist.Kind) {
 // countUnrevocation counts one entry removed.
 func countUnrevocation(kind denylist.Kind) { metricUnrevocations.WithLabelValues(kind.String()).Inc() }
 
-// storeCollector reports the size and health of every open store, and the
-// freshness of its mirror, at scrape time.
-type storeCollector struct{}
-
-// storeStatusTimeout bounds the status calls of one scrape.
-const storeStatusTimeout = 2 * time.Second
-
-// Describe implements prometheus.Collector.
-func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- storeEntriesDesc
-	ch <- storeHealthyDesc
-	ch <- mirrorLagDesc
-	ch <- mirrorFreshDesc
-	ch <- mirrorEventLagDesc
-}
-
-// Collect implements prometheus.Collector: one status call per distinct
-// store, concurrently. A mirrored store's size and freshness come from its
-// mirror, known even while the shared store does not answer.
-func (storeCollector) Collect(ch chan<- prometheus.Metric) {
-	stores := liveStores()
-	ctx, cancel := context.WithTimeout(context.Background(), storeStatusTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	for label, s := range stores {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			st := s.Status(ctx)
-			ch <- prometheus.MustNewConstMetric(storeHealthyDesc, prometheus.GaugeValue, boolGauge(st.Healthy), label)
-			s := currentStore(s) // store_resilient.go
-			if m, ok := s.(mirrorReporter); ok {
-				age, fresh := m.Freshness()
-				ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(m.Len()), label)
-				ch <- prometheus.MustNewConstMetric(mirrorLagDesc, prometheus.GaugeValue, age.Seconds(), label)
-				ch <- prometheus.MustNewConstMetric(mirrorFreshDesc, prometheus.GaugeValue, boolGauge(fresh), label)
-				if e, ok := s.(eventLagReporter); ok {
-					ch <- prometheus.MustNewConstMetric(mirrorEventLagDesc, prometheus.GaugeValue, e.EventLag().Seconds(), label)
-				}
-			} else if st.Healthy { // else the count is unknown, not 0
-				ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(st.Entries), label)
-			}
-		}()
-	}
-	wg.Wait()
-}
-
 func boolGauge(b bool) float64 {
 	if b {
 		return 1
 	}
 	return 0
-}
-
-// readinessCollector reports, per store, whether it is ready and the depth
-// of its outbox.
-type readinessCollector struct{}
-
-// Describe implements prometheus.Collector.
-func (readinessCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- storeReadyDesc
-	ch <- outboxPendingDesc
-	ch <- outboxFullDesc
-	ch <- evictionRiskDesc
-	ch <- keysLostDesc
-}
-
-// Collect implements prometheus.Collector.
-func (readinessCollector) Collect(ch chan<- prometheus.Metric) {
-	for label, s := range liveStores() {
-		ready, _ := storeReady(s)
-		ch <- prometheus.MustNewConstMetric(storeReadyDesc, prometheus.GaugeValue, boolGauge(ready), label)
-		if r, ok := s.(*denylist.Resilient); ok {
-			ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(r.OutboxLen()), label)
-			ch <- prometheus.MustNewConstMetric(outboxFullDesc, prometheus.CounterValue, float64(r.OutboxFull()), label)
-		}
-		if rs := redisStoreOf(s); rs != nil {
-			ch <- prometheus.MustNewConstMetric(evictionRiskDesc, prometheus.GaugeValue, boolGauge(rs.EvictionRisk()), label)
-			ch <- prometheus.MustNewConstMetric(keysLostDesc, prometheus.CounterValue, float64(rs.Lost()), label)
-		}
-	}
-}
-
-// liveStores returns the stores of the registered handlers by their
-// metric label.
-func liveStores() map[string]denylist.Store {
-	out := map[string]denylist.Store{}
-	liveHandlers.Lock()
-	defer liveHandlers.Unlock()
-	for _, l := range liveHandlers.m {
-		out[l.storeLabel] = l.store
-	}
-	return out
 }
 
 // mirrorReporter is a store with an in-process mirror of a shared store
