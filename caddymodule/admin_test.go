@@ -560,8 +560,8 @@ func TestNoRawTokenInLogs(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}}, nil)
 	h.logger = zap.New(core)
-	h.gateway.logger = h.logger
-	h.errLog = newRateLimitedLogger(h.gateway.logger, time.Second)
+	h.gatewayRuntime.logger = h.logger
+	h.errLog = newRateLimitedLogger(h.gatewayRuntime.logger, time.Second)
 	srv := startAdmin(t, h)
 	now := time.Now().Unix()
 	viaRoute := jwt(map[string]any{"iss": "i", "jti": "jti-secret-1", "sid": "sid-secret", "iat": now, "exp": now + 600})

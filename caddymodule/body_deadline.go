@@ -21,7 +21,7 @@ const DefaultBodyTimeout = 10 * time.Second
 // of allocations). The server's own read_timeout, when shorter, stays the
 // bound. The returned value lifts the deadline (end) once the body is
 // read.
-func (h *gateway) bodyReadDeadline(w http.ResponseWriter, r *http.Request) bodyDeadline {
+func (h *gatewayRuntime) bodyReadDeadline(w http.ResponseWriter, r *http.Request) bodyDeadline {
 	if r.Body == nil || r.Body == http.NoBody || r.Method == http.MethodConnect {
 		return bodyDeadline{}
 	}

@@ -42,16 +42,16 @@ func TestBodyReadDeadline(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name      string
-		h         gateway
+		h         gatewayRuntime
 		r         *http.Request
 		set, lift time.Duration // -1: no call
 	}{
-		{"a body, default body_timeout", gateway{}, post(), DefaultBodyTimeout, 0},
-		{"a body, body_timeout 2s", gateway{bodyTimeout: 2 * time.Second}, post(), 2 * time.Second, 0},
-		{"a body, the server's read_timeout longer", gateway{}, withServer(post(), time.Minute), DefaultBodyTimeout, time.Minute},
-		{"a body, the server's read_timeout shorter", gateway{}, withServer(post(), time.Second), -1, -1},
-		{"no body", gateway{}, httptest.NewRequest(http.MethodGet, "/api", nil), -1, -1},
-		{"body_timeout negative", gateway{bodyTimeout: -1}, post(), -1, -1},
+		{"a body, default body_timeout", gatewayRuntime{}, post(), DefaultBodyTimeout, 0},
+		{"a body, body_timeout 2s", gatewayRuntime{bodyTimeout: 2 * time.Second}, post(), 2 * time.Second, 0},
+		{"a body, the server's read_timeout longer", gatewayRuntime{}, withServer(post(), time.Minute), DefaultBodyTimeout, time.Minute},
+		{"a body, the server's read_timeout shorter", gatewayRuntime{}, withServer(post(), time.Second), -1, -1},
+		{"no body", gatewayRuntime{}, httptest.NewRequest(http.MethodGet, "/api", nil), -1, -1},
+		{"body_timeout negative", gatewayRuntime{bodyTimeout: -1}, post(), -1, -1},
 	} {
 		w := &deadlineWriter{ResponseWriter: httptest.NewRecorder()}
 		tc.h.bodyReadDeadline(w, tc.r).end()

@@ -38,7 +38,7 @@ import (
 
 // answerCheck answers a request the check path refused with err (see
 // checkRequest).
-func (h *gateway) answerCheck(w http.ResponseWriter, r *http.Request, err error) error {
+func (h *gatewayRuntime) answerCheck(w http.ResponseWriter, r *http.Request, err error) error {
 	oe := h.asOAuthError(err)
 	h.setRetryAfter(w, oe.Status)
 	if he, ok := errorRoutesAnswer(r, oe); ok {
@@ -127,7 +127,7 @@ func routesAnswer(routes caddyhttp.RouteList, r *http.Request, groups map[string
 // its own format, as it is; a store failure as 503. Every 503 carries
 // Retry-After (RFC 7009 section 2.2.1: the client must assume the token
 // still exists and try again).
-func (h *gateway) writeError(w http.ResponseWriter, err error) error {
+func (h *gatewayRuntime) writeError(w http.ResponseWriter, err error) error {
 	var own selfAnswering
 	if errors.As(err, &own) {
 		h.setRetryAfter(w, own.statusCode())
@@ -140,7 +140,7 @@ func (h *gateway) writeError(w http.ResponseWriter, err error) error {
 
 // asOAuthError is err as the answer to give: itself when it is an
 // *oauthError, else (a store failure) errStoreUnavailable.
-func (h *gateway) asOAuthError(err error) *oauthError {
+func (h *gatewayRuntime) asOAuthError(err error) *oauthError {
 	var oe *oauthError
 	if errors.As(err, &oe) {
 		return oe
@@ -152,7 +152,7 @@ func (h *gateway) asOAuthError(err error) *oauthError {
 }
 
 // setRetryAfter adds Retry-After (whole seconds, at least 1) to a 503.
-func (h *gateway) setRetryAfter(w http.ResponseWriter, status int) {
+func (h *gatewayRuntime) setRetryAfter(w http.ResponseWriter, status int) {
 	if status != http.StatusServiceUnavailable {
 		return
 	}

@@ -16,7 +16,7 @@ const DefaultMaxUpstreamAnswer = 64 << 10
 
 // upstreamPrefix is how much of an upstream's 2xx answer a forward route
 // holds back to decide on.
-func (h *gateway) upstreamPrefix() int {
+func (h *gatewayRuntime) upstreamPrefix() int {
 	if h.maxUpstreamAnswer > 0 {
 		return int(h.maxUpstreamAnswer)
 	}
@@ -24,7 +24,7 @@ func (h *gateway) upstreamPrefix() int {
 }
 
 // storeDown reports whether the store is known not to take writes now.
-func (h *gateway) storeDown() bool {
+func (h *gatewayRuntime) storeDown() bool {
 	d, ok := h.store.(denylist.DownReporter)
 	return ok && d.Down()
 }
@@ -40,7 +40,7 @@ var errNotForwarded = fmt.Errorf("%w: revocation not forwarded", denylist.ErrUna
 // A revocation route whose store is known to be down answers 503 before
 // forwarding: the upstream is not asked to revoke what the gateway cannot
 // record.
-func (h *gateway) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *compiledRoute, c *routeCall) error {
+func (h *gatewayRuntime) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *compiledRoute, c *routeCall) error {
 	if !rt.kind.forwardOnly && h.storeDown() {
 		h.errLog.Error("revocation not forwarded: the store is down", zap.String("route", rt.label()))
 		return h.writeError(w, errNotForwarded)
@@ -208,7 +208,7 @@ func (hw *heldWriter) Unwrap() http.ResponseWriter { return hw.ResponseWriter }
 // when rt revokes on res and every token of rev is a JWT, it records them
 // and answers as the kind would have in respond mode (or the store's
 // failure, a 503). handled false leaves the upstream's answer to be sent.
-func (h *gateway) revokeRefused(w http.ResponseWriter, r *http.Request, rt *compiledRoute, c *routeCall, res *upstreamAnswer) (handled bool, err error) {
+func (h *gatewayRuntime) revokeRefused(w http.ResponseWriter, r *http.Request, rt *compiledRoute, c *routeCall, res *upstreamAnswer) (handled bool, err error) {
 	if !rt.refusal.refused(res) || len(c.Tokens) == 0 {
 		return false, nil
 	}

@@ -12,12 +12,12 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
-// gateway is the runtime a provisioned Handler serves with, apart from
+// gatewayRuntime is the runtime a provisioned Handler serves with, apart from
 // its configuration: the store and the engine over it, the compiled
 // routes, the guards and limits of revocation calls, the live
 // connections, the status lists. Handler.Provision builds it (module.go)
 // and Handler.ServeHTTP hands every request to it.
-type gateway struct {
+type gatewayRuntime struct {
 	store    denylist.Store
 	storeKey string
 	keys     *engine.Keys     // what checks look up and revocations store

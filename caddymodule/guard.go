@@ -44,7 +44,7 @@ func checkVerifiedOnly(routes []*compiledRoute, hasJWT bool) error {
 // its client's (authenticated) or else its address's bucket is empty, 401
 // when rt requires client authentication and it fails, 503 when the store
 // is at its ceiling. client is the client the call authenticated as.
-func (h *gateway) guardRoute(r *http.Request, rt *compiledRoute) (client string, err error) {
+func (h *gatewayRuntime) guardRoute(r *http.Request, rt *compiledRoute) (client string, err error) {
 	if rt.authenticate {
 		id, err := h.clients.authenticate(h.env, r) // client_auth.go
 		if err != nil {
@@ -77,7 +77,7 @@ var errTooManyTokens = &oauthError{Status: http.StatusBadRequest, Code: "invalid
 // answered as RFC 7009 section 2.2 answers an invalid token (200, nothing
 // revoked). A token that cannot be verified because the issuer's keys are
 // unavailable is answered 503, never 200: it may be genuine.
-func (h *gateway) screenRevocation(ctx context.Context, rt *compiledRoute, c *routeCall) error {
+func (h *gatewayRuntime) screenRevocation(ctx context.Context, rt *compiledRoute, c *routeCall) error {
 	if len(c.Tokens)+len(c.Hints) > maxCallTokens {
 		countRefused("too_many_tokens")
 		return errTooManyTokens
@@ -94,7 +94,7 @@ func (h *gateway) screenRevocation(ctx context.Context, rt *compiledRoute, c *ro
 }
 
 // keepVerified returns the tokens of ts that verify.
-func (h *gateway) keepVerified(ctx context.Context, rt *compiledRoute, ts []token.Token) ([]token.Token, error) {
+func (h *gatewayRuntime) keepVerified(ctx context.Context, rt *compiledRoute, ts []token.Token) ([]token.Token, error) {
 	out := ts[:0]
 	for i := range ts {
 		ok, err := h.recorder.Verified(ctx, &ts[i])

@@ -232,9 +232,9 @@ type Handler struct {
 
 	profilesExpanded bool // Profiles are in Routes (profile_json.go)
 
-	// gateway is the runtime Provision builds from the fields above
+	// gatewayRuntime is the runtime Provision builds from the fields above
 	// (gateway.go): what serves requests and revocations.
-	*gateway
+	*gatewayRuntime
 }
 
 // CaddyModule returns the Caddy module information.
@@ -293,7 +293,7 @@ func (h *Handler) useStore(store denylist.Store) {
 
 // setup does everything Provision does but open the store.
 func (h *Handler) setup() error {
-	h.gateway = &gateway{logger: h.logger}
+	h.gatewayRuntime = &gatewayRuntime{logger: h.logger}
 	h.errLog = newRateLimitedLogger(h.logger, 10*time.Second)
 	h.now = time.Now
 	h.setDefaults()
@@ -442,9 +442,9 @@ func (h *Handler) Cleanup() error {
 
 // ServeHTTP intercepts revocation routes and, on every other request,
 // rejects the request if any token it carries is revoked: the runtime
-// serves it (gateway.serveHTTP, route_serve.go).
+// serves it (gatewayRuntime.serveHTTP, route_serve.go).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	return h.gateway.serveHTTP(w, r, next)
+	return h.gatewayRuntime.serveHTTP(w, r, next)
 }
 
 // Interface guards.

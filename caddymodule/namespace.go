@@ -34,7 +34,7 @@ const headerPlaceholder = "http.request.header."
 //
 // With NamespaceFoldCase, the namespace is lower-cased, for an API that
 // compares tenants and accounts without regard to case.
-func (h *gateway) expandNamespace(r *http.Request, repl *caddy.Replacer, ns string) (string, error) {
+func (h *gatewayRuntime) expandNamespace(r *http.Request, repl *caddy.Replacer, ns string) (string, error) {
 	var segs []string
 	var ambiguous string
 	out, _ := repl.ReplaceFunc(ns, func(key string, val any) (any, error) {
@@ -112,7 +112,7 @@ func unmarshalNamespaceDefault(dst *map[string]string, d *caddyfile.Dispenser) e
 // namespace evaluates the namespace for r: the route's own, if set, else
 // the handler's. A request whose namespace is ambiguous (two different
 // values of a header it is made of) is an *oauthError (400).
-func (h *gateway) namespace(r *http.Request, routeNS string) (string, error) {
+func (h *gatewayRuntime) namespace(r *http.Request, routeNS string) (string, error) {
 	ns := h.namespaceTemplate
 	if routeNS != "" {
 		ns = routeNS

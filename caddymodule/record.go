@@ -12,7 +12,7 @@ import (
 
 // recordCall stores what the route call c revokes, and charges it to
 // the caller's quota (quota.go).
-func (h *gateway) recordCall(ctx context.Context, c *routeCall) error {
+func (h *gatewayRuntime) recordCall(ctx context.Context, c *routeCall) error {
 	entries, err := h.recorder.Entries(ctx, &c.Revocation)
 	if err != nil {
 		return err
@@ -27,7 +27,7 @@ func (h *gateway) recordCall(ctx context.Context, c *routeCall) error {
 // record stores what rev revokes (through the engine) and logs and counts
 // one line per entry, under source (a route's label, or the admin API).
 // Like every revocation, an error means nothing may be answered 2xx.
-func (h *gateway) record(ctx context.Context, source string, rev *engine.Revocation) error {
+func (h *gatewayRuntime) record(ctx context.Context, source string, rev *engine.Revocation) error {
 	entries, err := h.recorder.Entries(ctx, rev)
 	if err != nil {
 		return err
@@ -37,7 +37,7 @@ func (h *gateway) record(ctx context.Context, source string, rev *engine.Revocat
 
 // storeEntries stores entries revoked in namespace ns through source,
 // and logs and counts one line per entry.
-func (h *gateway) storeEntries(ctx context.Context, source, ns string, confirmed bool, entries []denylist.Entry) error {
+func (h *gatewayRuntime) storeEntries(ctx context.Context, source, ns string, confirmed bool, entries []denylist.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}

@@ -15,7 +15,7 @@ import (
 
 // serveHTTP intercepts revocation routes and, on every other request,
 // rejects the request if any token it carries is revoked.
-func (h *gateway) serveHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+func (h *gatewayRuntime) serveHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if rt, m := h.matchRoute(r); rt != nil {
 		return h.serveRoute(w, r, next, rt, m)
 	}
@@ -31,7 +31,7 @@ func (h *gateway) serveHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // matchRoute returns the route r's path matches and how, with its
 // captured segments set as request variables.
-func (h *gateway) matchRoute(r *http.Request) (*compiledRoute, *pathMatch) {
+func (h *gatewayRuntime) matchRoute(r *http.Request) (*compiledRoute, *pathMatch) {
 	for _, rt := range h.routes {
 		if m, ok := rt.pattern.match(r); ok {
 			for k, v := range m.vars {
@@ -49,7 +49,7 @@ func (h *gateway) matchRoute(r *http.Request) (*compiledRoute, *pathMatch) {
 // upstream (what it revokes is its payload, not its credentials), and goes
 // with the path the route matched, so that no spelling the gateway cleaned
 // ("/api/x/../../revoke") reaches another endpoint of the upstream.
-func (h *gateway) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *compiledRoute, m *pathMatch) error {
+func (h *gatewayRuntime) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *compiledRoute, m *pathMatch) error {
 	ns, err := h.namespace(r, rt.Namespace)
 	if err != nil {
 		return h.writeError(w, err)
@@ -120,7 +120,7 @@ func (h *gateway) serveRoute(w http.ResponseWriter, r *http.Request, next caddyh
 // could not read (2xx), an info line says so: the upstream may have revoked
 // something the gateway does not know of (a browser logout without a
 // refresh token, say).
-func (h *gateway) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *compiledRoute, why error) error {
+func (h *gatewayRuntime) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *compiledRoute, why error) error {
 	if err := h.checkRequest(r); err != nil {
 		return h.writeError(w, err)
 	}

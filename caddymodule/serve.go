@@ -26,7 +26,7 @@ import (
 // by name are each checked (token.Sources); every other token-shaped string
 // anywhere in r is checked when it could be revoked (token.Candidates,
 // engine.Checker.CheckCandidate).
-func (h *gateway) checkRequest(r *http.Request) error {
+func (h *gatewayRuntime) checkRequest(r *http.Request) error {
 	return h.checkRequestExcept(r, nil)
 }
 
@@ -36,7 +36,7 @@ func (h *gateway) checkRequest(r *http.Request) error {
 // token already revoked is the upstream's to answer, RFC 7009 §2.2); they
 // still are in every header and in the named channels, where they would
 // be credentials.
-func (h *gateway) checkRequestExcept(r *http.Request, targets []token.Token) error {
+func (h *gatewayRuntime) checkRequestExcept(r *http.Request, targets []token.Token) error {
 	if err := token.Unambiguous(r, &h.strict); err != nil {
 		countRejected(reasonAmbiguous)
 		setCheckResult(r, resultInvalid, reasonAmbiguous, nil)
@@ -167,7 +167,7 @@ func inTargets(targets []token.Token, s string) bool {
 // requestCheck is one request's check in progress: the namespace, computed
 // for the first string checked, and how the checks went.
 type requestCheck struct {
-	h       *gateway
+	h       *gatewayRuntime
 	r       *http.Request
 	ns      string
 	start   time.Time // the first check's: metrics' check latency

@@ -21,7 +21,7 @@ func observed(t *testing.T, h *Handler) (*Handler, *observer.ObservedLogs) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	h = newTestHandler(t, h, nil)
 	h.logger = zap.New(core)
-	h.gateway.logger = h.logger
+	h.gatewayRuntime.logger = h.logger
 	h.warnings = newConfigWarnings(h.routes, jwtIssuers(h.JWT), h.logger)
 	return h, logs
 }
