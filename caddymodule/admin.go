@@ -99,3 +99,9 @@ func adminEndpointNames() string {
 	slices.Sort(out)
 	return strings.Join(out, ", ")
 }
+
+// Interface guards.
+var (
+	_ caddy.Module      = AdminAPI{}
+	_ caddy.AdminRouter = AdminAPI{}
+)

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
-
-	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
@@ -36,12 +33,6 @@ type adminCall struct {
 	r    *http.Request
 	name string
 	h    *Handler // the chosen handler; nil for status
-}
-
-// apiError is a Caddy API error whose message starts with
-// "token_revocation: ".
-func apiError(status int, format string, args ...any) error {
-	return caddy.APIError{HTTPStatus: status, Err: fmt.Errorf("token_revocation: "+format, args...)}
 }
 
 // storeError counts a store failure of op and maps it to the API error to
@@ -253,9 +244,3 @@ func (a *adminCall) named() (*AdminRequest, *adminTarget, error) {
 	}
 	return req, t, nil
 }
-
-// Interface guards.
-var (
-	_ caddy.Module      = AdminAPI{}
-	_ caddy.AdminRouter = AdminAPI{}
-)

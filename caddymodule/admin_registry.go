@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -167,6 +168,12 @@ func pickHandler(name string, named bool) (*Handler, error) {
 		return nil, apiError(http.StatusBadRequest, "the running config has %d token_revocation handlers (names %s): pick one with ?handler=<name> (CLI: --handler)", len(groups), quoteNames(names))
 	}
 	return groups[0][0], nil
+}
+
+// apiError is a Caddy API error whose message starts with
+// "token_revocation: ".
+func apiError(status int, format string, args ...any) error {
+	return caddy.APIError{HTTPStatus: status, Err: fmt.Errorf("token_revocation: "+format, args...)}
 }
 
 func quoteNames(names map[string]bool) string {
