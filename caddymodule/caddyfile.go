@@ -219,7 +219,7 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 	case "store":
 		return unmarshalStore(h, d)
 	case "profile":
-		return unmarshalProfile(h, d) // profile.go
+		return unmarshalProfile(h.profileTarget(), d) // profile.go
 	case "jwt":
 		return unmarshalJWT(&h.JWT, d) // jwt.go
 	case "clients":

@@ -317,8 +317,11 @@ func (h *Handler) setup() error {
 	for _, p := range h.AllowUpgrades {
 		h.strict.Upgrades = append(h.strict.Upgrades, strings.ToLower(p))
 	}
-	if err := h.expandProfiles(); err != nil { // profile_json.go
-		return err
+	if !h.profilesExpanded {
+		h.profilesExpanded = true
+		if err := expandProfiles(h.Profiles, h.profileTarget()); err != nil { // profile_json.go
+			return err
+		}
 	}
 	h.routes = h.routes[:0]
 	for i, rc := range h.Routes {
@@ -454,6 +457,12 @@ var (
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
+
+// profileTarget is what a profile expands into: h's routes and namespace
+// settings.
+func (h *Handler) profileTarget() profileTarget {
+	return profileTarget{routes: &h.Routes, namespace: &h.Namespace, namespaceFoldCase: &h.NamespaceFoldCase, namespaceDefaults: &h.NamespaceDefaults}
+}
 
 // setupGuards sets up client authentication, verified_only, the
 // ceilings, the exempt addresses, introspection and the quotas: what

@@ -21,53 +21,6 @@ import (
 // shorthand only: the JSON config holds the routes it expanded to. Each API
 // has its entry in profiles, its code in its own file.
 
-// apiProfile is the preset of one API.
-type apiProfile struct {
-	// routes are the API's routes, paths relative to the prefix.
-	routes []profileRoute
-	// options parse the profile's own block options (mode is common).
-	options map[string]func(p *profileConfig, d *caddyfile.Dispenser) error
-	// apply sets up what the API needs besides its routes.
-	apply func(h *Handler, p *profileConfig) error
-	// caseInsensitive: the API routes paths without regard to case.
-	caseInsensitive bool
-}
-
-// optionNames are the options a profile's block takes: mode, and the
-// API's own.
-func (p *apiProfile) optionNames() []string {
-	out := []string{"mode"}
-	for k := range p.options {
-		out = append(out, k)
-	}
-	slices.Sort(out[1:])
-	return out
-}
-
-// profileRoute is one route of a profile.
-type profileRoute struct {
-	Type, Path string
-}
-
-// profileConfig is one use of a profile in a Caddyfile.
-type profileConfig struct {
-	Name string
-	// Prefix is the path prefix, "" or "/a/b" (no trailing slash).
-	Prefix string
-	// Mode of the revocation routes; observing routes always forward.
-	Mode string
-	// Settings are the profile's own options.
-	Settings map[string]string
-}
-
-// segments is how many path segments the prefix has.
-func (p *profileConfig) segments() int {
-	if p.Prefix == "" {
-		return 0
-	}
-	return strings.Count(p.Prefix, "/")
-}
-
 // profiles are the known presets, by name.
 var profiles = map[string]*apiProfile{
 	// profile_keycloak.go
@@ -110,9 +63,9 @@ func profileNames() []string {
 }
 
 // unmarshalProfile parses `profile <api> [<prefix>] [{ ... }]` and expands
-// it into h's routes and settings at once (the JSON config holds what it
-// expanded to).
-func unmarshalProfile(h *Handler, d *caddyfile.Dispenser) error {
+// it into t, a handler's routes and settings, at once (the JSON config
+// holds what it expanded to).
+func unmarshalProfile(t profileTarget, d *caddyfile.Dispenser) error {
 	if !d.NextArg() {
 		return d.Errf("token_revocation: profile: name the API (one of %s)", strings.Join(profileNames(), ", "))
 	}
@@ -143,7 +96,7 @@ func unmarshalProfile(h *Handler, d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
-	if err := pc.expand(h); err != nil {
+	if err := pc.expand(t); err != nil {
 		return d.Errf("token_revocation: %v", err)
 	}
 	return nil
@@ -177,37 +130,14 @@ func (pc *ProfileConfig) compile() (*profileConfig, *apiProfile, error) {
 	return p, prof, nil
 }
 
-// expand adds the routes and settings of the profile pc names to h.
-func (pc *ProfileConfig) expand(h *Handler) error {
+// expand adds the routes and settings of the profile pc names to t.
+func (pc *ProfileConfig) expand(t profileTarget) error {
 	p, prof, err := pc.compile()
 	if err != nil {
 		return err
 	}
-	if err := p.expand(h, prof); err != nil {
+	if err := p.expand(t, prof); err != nil {
 		return fmt.Errorf("profile %s: %v", p.Name, err)
-	}
-	return nil
-}
-
-// expand adds the profile's routes and settings to h.
-func (p *profileConfig) expand(h *Handler, prof *apiProfile) error {
-	for _, pr := range prof.routes {
-		rc := &Route{Type: pr.Type, Path: p.Prefix + pr.Path, Mode: p.Mode, CaseInsensitive: prof.caseInsensitive}
-		if routeKinds[pr.Type].forwardOnly {
-			rc.Mode = ModeForward
-		}
-		if _, err := compileRoute(rc); err != nil {
-			return fmt.Errorf("route %s %s: %v", rc.Type, rc.Path, err)
-		}
-		for _, have := range h.Routes {
-			if have.Path == rc.Path {
-				return fmt.Errorf("route %s %s: the path is routed already (%s)", rc.Type, rc.Path, have.Type)
-			}
-		}
-		h.Routes = append(h.Routes, rc)
-	}
-	if prof.apply != nil {
-		return prof.apply(h, p)
 	}
 	return nil
 }

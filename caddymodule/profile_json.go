@@ -28,17 +28,13 @@ type ProfileConfig struct {
 	Settings map[string]string `json:"settings,omitempty"`
 }
 
-// expandProfiles adds the routes and settings of h.Profiles to h, once.
-func (h *Handler) expandProfiles() error {
-	if h.profilesExpanded {
-		return nil
-	}
-	h.profilesExpanded = true
-	for i, pc := range h.Profiles {
+// expandProfiles adds the routes and settings of profiles to t.
+func expandProfiles(profiles []*ProfileConfig, t profileTarget) error {
+	for i, pc := range profiles {
 		if pc == nil {
 			continue
 		}
-		if err := pc.expand(h); err != nil {
+		if err := pc.expand(t); err != nil {
 			return fmt.Errorf("token_revocation: profiles %d: %w", i, err)
 		}
 	}

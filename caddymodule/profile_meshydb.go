@@ -40,7 +40,7 @@ func profileSetting(p *profileConfig, d *caddyfile.Dispenser) error {
 
 // applyMeshyDB sets the namespace: account (the path segment after the
 // prefix) and tenant (header, or the default tenant).
-func applyMeshyDB(h *Handler, p *profileConfig) error {
+func applyMeshyDB(t profileTarget, p *profileConfig) error {
 	header := p.Settings["tenant_header"]
 	if header == "" {
 		header = "tenant"
@@ -54,19 +54,20 @@ func applyMeshyDB(h *Handler, p *profileConfig) error {
 	}
 	tenantPH := "http.request.header." + http.CanonicalHeaderKey(header)
 	ns := fmt.Sprintf("{%s%d}/{%s}", pathSegmentPlaceholder, p.segments(), tenantPH)
-	if h.Namespace != "" && h.Namespace != ns {
-		return fmt.Errorf("it scopes revocations by account and tenant (namespace %s), but namespace %q is set already: remove it", ns, h.Namespace)
+	if *t.namespace != "" && *t.namespace != ns {
+		return fmt.Errorf("it scopes revocations by account and tenant (namespace %s), but namespace %q is set already: remove it", ns, *t.namespace)
 	}
-	h.Namespace = ns
+	*t.namespace = ns
 	// Accounts and tenants compare without regard to case, as the API's
 	// routing and its tenant look-up do.
-	h.NamespaceFoldCase = true
-	if h.NamespaceDefaults == nil {
-		h.NamespaceDefaults = map[string]string{}
+	*t.namespaceFoldCase = true
+	if *t.namespaceDefaults == nil {
+		*t.namespaceDefaults = map[string]string{}
 	}
-	if old, ok := h.NamespaceDefaults[tenantPH]; ok && old != tenant {
+	defaults := *t.namespaceDefaults
+	if old, ok := defaults[tenantPH]; ok && old != tenant {
 		return fmt.Errorf("default tenant %q, but {%s} defaults to %q already", tenant, tenantPH, old)
 	}
-	h.NamespaceDefaults[tenantPH] = tenant
+	defaults[tenantPH] = tenant
 	return nil
 }
