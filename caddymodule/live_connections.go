@@ -232,9 +232,3 @@ func unmarshalLiveConnections(dst **LiveConnectionsConfig, d *caddyfile.Dispense
 	}
 	return nil
 }
-
-func init() {
-	for _, r := range []live.Reason{live.ReasonRevoked, live.ReasonExpired} {
-		metricLiveClosed.WithLabelValues(r.String())
-	}
-}

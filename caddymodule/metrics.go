@@ -108,6 +108,16 @@ var (
 
 func init() {
 	metricBuildInfo.Set(1)
+	// Labels shown as 0 from the start, for rate() and alerts.
+	for _, r := range []live.Reason{live.ReasonRevoked, live.ReasonExpired} {
+		metricLiveClosed.WithLabelValues(r.String())
+	}
+	for _, w := range []live.Refusal{live.RefusedRevoked, live.RefusedUnavailable, live.RefusedTooLarge, live.RefusedUnreadable, live.RefusedSlow} {
+		metricFirstMessagesRefused.WithLabelValues(w.String())
+	}
+	for _, r := range []string{"active", "inactive", "error"} {
+		metricIntrospections.WithLabelValues(r)
+	}
 	for _, r := range []string{"invalid_client", "rate_limited_client", "rate_limited_address", "denylist_full", "owner_index_full", "too_many_tokens", "anonymous_share_full", "quota_address", "quota_client"} {
 		metricRefused.WithLabelValues(r) // shown as 0 from the start, for rate() and alerts
 	}

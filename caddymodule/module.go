@@ -230,7 +230,7 @@ type Handler struct {
 
 	logger *zap.Logger
 
-	profilesExpanded bool // Profiles are in Routes (profile_json.go)
+	profilesExpanded bool // Profiles are in Routes (profile.go)
 
 	// gatewayRuntime is the runtime Provision builds from the fields above
 	// (gateway.go): what serves requests and revocations.
@@ -319,7 +319,7 @@ func (h *Handler) setup() error {
 	}
 	if !h.profilesExpanded {
 		h.profilesExpanded = true
-		if err := expandProfiles(h.Profiles, h.profileTarget()); err != nil { // profile_json.go
+		if err := expandProfiles(h.Profiles, h.profileTarget()); err != nil { // profile.go
 			return err
 		}
 	}

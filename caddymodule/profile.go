@@ -141,3 +141,16 @@ func (pc *ProfileConfig) expand(t profileTarget) error {
 	}
 	return nil
 }
+
+// expandProfiles adds the routes and settings of profiles to t.
+func expandProfiles(profiles []*ProfileConfig, t profileTarget) error {
+	for i, pc := range profiles {
+		if pc == nil {
+			continue
+		}
+		if err := pc.expand(t); err != nil {
+			return fmt.Errorf("token_revocation: profiles %d: %w", i, err)
+		}
+	}
+	return nil
+}

@@ -1,7 +1,5 @@
 package caddymodule
 
-import "fmt"
-
 // ProfileConfig is a preset that fronts one API as it is (the Caddyfile's
 // `profile` subdirective, in JSON): it expands, when the config is
 // provisioned, into the same routes and settings as
@@ -26,17 +24,4 @@ type ProfileConfig struct {
 	// default_tenant (the tenant of a request without the tenant header;
 	// default "default") and tenant_header (default "tenant").
 	Settings map[string]string `json:"settings,omitempty"`
-}
-
-// expandProfiles adds the routes and settings of profiles to t.
-func expandProfiles(profiles []*ProfileConfig, t profileTarget) error {
-	for i, pc := range profiles {
-		if pc == nil {
-			continue
-		}
-		if err := pc.expand(t); err != nil {
-			return fmt.Errorf("token_revocation: profiles %d: %w", i, err)
-		}
-	}
-	return nil
 }

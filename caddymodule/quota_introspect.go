@@ -44,12 +44,6 @@ import (
 // DefaultIntrospectionTimeout bounds one introspection request.
 const DefaultIntrospectionTimeout = 5 * time.Second
 
-func init() {
-	for _, r := range []string{"active", "inactive", "error"} {
-		metricIntrospections.WithLabelValues(r) // shown as 0 from the start
-	}
-}
-
 // IntrospectionConfig is the identity provider's token introspection
 // endpoint (RFC 7662), asked about the opaque tokens of anonymous
 // forward-mode revocations before they take space.

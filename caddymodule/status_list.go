@@ -112,7 +112,7 @@ func newStatusLists(lists []*StatusListConfig, issuers []string, cfgs []jwtverif
 		}
 		if s == nil {
 			s = &statusLists{checkers: map[string]*statuslist.Checker{}}
-			s.seen.init()
+			s.seen.start()
 		}
 		s.checkers[cfgs[i].Issuer] = c
 	}
@@ -157,7 +157,7 @@ type seenToken struct {
 // seenGeneration bounds one generation of seenStatus.
 const seenGeneration = 1 << 16
 
-func (s *seenStatus) init() {
+func (s *seenStatus) start() {
 	s.seed = maphash.MakeSeed()
 	s.cur, s.old = map[seenKey]seenToken{}, map[seenKey]seenToken{}
 }

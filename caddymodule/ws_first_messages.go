@@ -165,9 +165,3 @@ func unmarshalFirstMessages(dst **FirstMessagesConfig, d *caddyfile.Dispenser) e
 	}
 	return nil
 }
-
-func init() {
-	for _, w := range []live.Refusal{live.RefusedRevoked, live.RefusedUnavailable, live.RefusedTooLarge, live.RefusedUnreadable, live.RefusedSlow} {
-		metricFirstMessagesRefused.WithLabelValues(w.String())
-	}
-}
