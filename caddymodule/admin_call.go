@@ -201,17 +201,17 @@ func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
 	t.ns = ns
 	switch t.kind {
 	case denylist.KindToken:
-		t.key = h.keys.Token(t.token) // the token's identity, as checks compute it
+		t.key = h.gw.keys.Token(t.token) // the token's identity, as checks compute it
 	case denylist.KindJTI:
-		t.key = h.keys.Hasher.JTIKey(ns, *req.Issuer, req.JTI)
+		t.key = h.gw.keys.Hasher.JTIKey(ns, *req.Issuer, req.JTI)
 	case denylist.KindSession:
-		t.key = h.keys.Hasher.SessionKey(ns, *req.Issuer, req.Session)
+		t.key = h.gw.keys.Hasher.SessionKey(ns, *req.Issuer, req.Session)
 	case denylist.KindUser:
-		t.key = h.keys.Hasher.UserKey(ns, *req.Issuer, req.User)
+		t.key = h.gw.keys.Hasher.UserKey(ns, *req.Issuer, req.User)
 	case denylist.KindClient:
-		t.key = h.keys.Hasher.ClientKey(ns, *req.Issuer, req.Client)
+		t.key = h.gw.keys.Hasher.ClientKey(ns, *req.Issuer, req.Client)
 	case denylist.KindKey:
-		t.key = h.keys.Bound(ns, t.bound) // what a check of a token bound to it looks up
+		t.key = h.gw.keys.Bound(ns, t.bound) // what a check of a token bound to it looks up
 	}
 	return t, nil
 }

@@ -73,9 +73,9 @@ func registerLiveIn(config *prometheus.Registry, h *Handler) {
 	liveHandlers.m[h] = liveHandler{
 		config:     config,
 		seq:        liveHandlers.seq,
-		same:       h.storeKey + "\x00" + strconv.FormatBool(h.recordsGrants()) + "\x00" + string(b),
+		same:       h.gw.storeKey + "\x00" + strconv.FormatBool(h.recordsGrants()) + "\x00" + string(b),
 		storeLabel: storeLabel(h),
-		store:      h.store,
+		store:      h.gw.store,
 	}
 	liveHandlers.Unlock()
 }
@@ -189,7 +189,7 @@ func quoteNames(names map[string]bool) string {
 // "redis:<addresses>/<key prefix>" (never a password).
 func storeLabel(h *Handler) string {
 	if h.Store == nil || h.Store.redis == nil {
-		return h.storeKey // "embedded:<path>"
+		return h.gw.storeKey // "embedded:<path>"
 	}
 	return h.Store.redis.Label() // resolved by openStore
 }

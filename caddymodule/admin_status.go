@@ -19,16 +19,16 @@ func (a *adminCall) status() (any, error) {
 	statuses := map[string]denylist.Status{} // by store key: a shared store is asked once
 	for _, g := range groups {
 		h := g[0]
-		st, ok := statuses[h.storeKey]
+		st, ok := statuses[h.gw.storeKey]
 		if !ok {
 			ctx, cancel := context.WithTimeout(a.r.Context(), 5*time.Second)
-			st = h.store.Status(ctx)
+			st = h.gw.store.Status(ctx)
 			cancel()
-			statuses[h.storeKey] = st
+			statuses[h.gw.storeKey] = st
 		}
 		hs := AdminHandlerStatus{Name: h.Name, Instances: len(g), Namespace: h.Namespace, FailMode: h.FailMode, Store: st, Routes: []string{}}
 		for _, x := range g {
-			for _, rt := range x.routes {
+			for _, rt := range x.gw.routes {
 				hs.Routes = append(hs.Routes, rt.label())
 			}
 		}

@@ -399,7 +399,7 @@ func TestAdminStatus(t *testing.T) {
 	t.Cleanup(func() { store.Close() })
 	a := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/a/revoke"}}}, store)
 	b := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/b/revoke"}}}, store)
-	a.storeKey, b.storeKey = "embedded:test", "embedded:test"
+	a.gw.storeKey, b.gw.storeKey = "embedded:test", "embedded:test"
 	srv := startAdmin(t, a, b)
 	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "x"}).ok(t, nil)
 	var st AdminStatusResponse
@@ -560,8 +560,8 @@ func TestNoRawTokenInLogs(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}}, nil)
 	h.logger = zap.New(core)
-	h.gatewayRuntime.logger = h.logger
-	h.errLog = newRateLimitedLogger(h.gatewayRuntime.logger, time.Second)
+	h.gw.logger = h.logger
+	h.gw.errLog = newRateLimitedLogger(h.gw.logger, time.Second)
 	srv := startAdmin(t, h)
 	now := time.Now().Unix()
 	viaRoute := jwt(map[string]any{"iss": "i", "jti": "jti-secret-1", "sid": "sid-secret", "iat": now, "exp": now + 600})
@@ -647,7 +647,7 @@ func TestMetricsSurviveNewRegistry(t *testing.T) {
 
 func TestStoreMetricsCollected(t *testing.T) {
 	h := newTestHandler(t, &Handler{}, nil)
-	h.storeKey = "embedded:metrics-test"
+	h.gw.storeKey = "embedded:metrics-test"
 	srv := startAdmin(t, h)
 	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "m"}).ok(t, nil)
 	reg := prometheus.NewPedanticRegistry()
@@ -678,7 +678,7 @@ func (downStatus) Status(context.Context) denylist.Status {
 
 func TestStoreMetricsUnhealthy(t *testing.T) {
 	h := newTestHandler(t, &Handler{}, downStatus{})
-	h.storeKey = "embedded:down-test"
+	h.gw.storeKey = "embedded:down-test"
 	startAdmin(t, h)
 	reg := prometheus.NewPedanticRegistry()
 	if err := registerMetricsInto(reg); err != nil {
@@ -703,7 +703,7 @@ func (fakeMirror) EventLag() time.Duration          { return 2 * time.Millisecon
 
 func TestStoreMetricsMirror(t *testing.T) {
 	h := newTestHandler(t, &Handler{}, fakeMirror{})
-	h.storeKey = "embedded:mirror-test"
+	h.gw.storeKey = "embedded:mirror-test"
 	startAdmin(t, h)
 	reg := prometheus.NewPedanticRegistry()
 	if err := registerMetricsInto(reg); err != nil {

@@ -10,11 +10,11 @@ func (a *adminCall) unrevoke() (any, error) {
 	}
 	h, ctx := a.h, a.r.Context()
 	out := &AdminUnrevokeResponse{Handler: h.Name, Namespace: t.ns, Removed: []AdminEntry{}}
-	e, present, err := h.store.Get(ctx, t.key)
+	e, present, err := h.gw.store.Get(ctx, t.key)
 	if err != nil {
 		return nil, storeError("get", err)
 	}
-	if err := h.store.Unrevoke(ctx, t.key); err != nil {
+	if err := h.gw.store.Unrevoke(ctx, t.key); err != nil {
 		return nil, storeError("unrevoke", err)
 	}
 	if present {
@@ -29,8 +29,8 @@ func (a *adminCall) unrevoke() (any, error) {
 		out.NotFound = append(out.NotFound, t.key.String())
 	}
 	if t.token != nil {
-		q := h.keys.Query(t.ns, t.token)
-		m, err := h.store.Check(ctx, &q)
+		q := h.gw.keys.Query(t.ns, t.token)
+		m, err := h.gw.store.Check(ctx, &q)
 		if err != nil {
 			return nil, storeError("check", err)
 		}

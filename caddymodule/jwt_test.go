@@ -71,7 +71,7 @@ func algNone(claims map[string]any) string {
 
 func entries(t *testing.T, h *Handler) int {
 	t.Helper()
-	return h.store.Status(context.Background()).Entries
+	return h.gw.store.Status(context.Background()).Entries
 }
 
 func status(t *testing.T, h *Handler, tok string) int {
@@ -130,7 +130,7 @@ func TestLogoutAll(t *testing.T) {
 	p := newIdP(t)
 	h := p.handler(&Route{Type: "logout_all", Path: "/logout-all"})
 	now := time.Now()
-	h.now = func() time.Time { return now }
+	h.gw.now = func() time.Time { return now }
 	before := sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "S", "iat": now.Unix() - 60})
 	before2 := sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "T", "iat": now.Unix() - 1})
 	other := sign(t, p.key, "JWT", map[string]any{"sub": "u2", "sid": "X", "iat": now.Unix() - 60})
@@ -445,7 +445,7 @@ func TestKeysUnavailable(t *testing.T) {
 // revokeCutoffs stores cut-offs as the admin API does, logged with
 // source as the route.
 func revokeCutoffs(h *Handler, source, ns string, cs ...engine.Cutoff) error {
-	return h.record(context.Background(), source, &engine.Revocation{Namespace: ns, Cutoffs: cs})
+	return h.gw.record(context.Background(), source, &engine.Revocation{Namespace: ns, Cutoffs: cs})
 }
 
 func TestRevokeCutoffs(t *testing.T) {
@@ -463,11 +463,11 @@ func TestRevokeCutoffs(t *testing.T) {
 			t.Errorf("%s revoked by the admin: %d, want 401", name, s)
 		}
 	}
-	e := h.recorder.CutoffEntry("", engine.Cutoff{Kind: denylist.KindSession, Issuer: testIssuer, ID: "S", At: now})
+	e := h.gw.recorder.CutoffEntry("", engine.Cutoff{Kind: denylist.KindSession, Issuer: testIssuer, ID: "S", At: now})
 	if e.Cutoff != now.Unix() || e.Kind != denylist.KindSession {
 		t.Errorf("sessionEntry: %+v", e)
 	}
-	if e := h.recorder.CutoffEntry("", engine.Cutoff{Kind: denylist.KindUser, Issuer: testIssuer, ID: "u9", At: now.Add(time.Hour)}); e.Expires < now.Add(time.Hour).Unix() {
+	if e := h.gw.recorder.CutoffEntry("", engine.Cutoff{Kind: denylist.KindUser, Issuer: testIssuer, ID: "u9", At: now.Add(time.Hour)}); e.Expires < now.Add(time.Hour).Unix() {
 		t.Errorf("a future cut-off expires before it: %+v", e)
 	}
 	if err := revokeCutoffs(newTestHandler(t, &Handler{}, brokenStore{}), "admin", "", engine.Cutoff{Kind: denylist.KindUser, Issuer: "i", ID: "u", At: now}); err == nil {
@@ -496,8 +496,8 @@ func TestJWTConfigValidation(t *testing.T) {
 		if err == nil {
 			err = c.h.Validate()
 		}
-		if c.h.verifier != nil {
-			c.h.verifier.Close()
+		if c.h.gw.verifier != nil {
+			c.h.gw.verifier.Close()
 		}
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "token_revocation: ") {
 			t.Errorf("%s: %v, want an error containing %q", name, err, c.want)

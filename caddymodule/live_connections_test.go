@@ -46,12 +46,12 @@ func TestLiveConnectionsCaddyfile(t *testing.T) {
 // pooled live.Exchange, no registration.
 func BenchmarkCheckJWTLiveConnections(b *testing.B) {
 	h := newBenchHandler(b, "")
-	h.conns = newLiveConns(h.LiveConnections, h.env, h.namespace, h.store)
-	b.Cleanup(h.conns.close)
+	h.gw.conns = newLiveConns(h.LiveConnections, h.gw.env, h.gw.namespace, h.gw.store)
+	b.Cleanup(h.gw.conns.close)
 	r := httptest.NewRequest(http.MethodGet, "/api/items?page=2", nil)
 	r.Header.Set("Authorization", "Bearer "+benchJWT)
 	benchCheckRequest(b, h, r, benchJWT, false)
-	if n := h.conns.reg.Len(); n != 0 {
+	if n := h.gw.conns.reg.Len(); n != 0 {
 		b.Fatalf("%d short requests registered", n)
 	}
 }

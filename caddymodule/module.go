@@ -232,9 +232,9 @@ type Handler struct {
 
 	profilesExpanded bool // Profiles are in Routes (profile.go)
 
-	// gatewayRuntime is the runtime Provision builds from the fields above
+	// gw is the runtime Provision builds from the fields above
 	// (gateway.go): what serves requests and revocations.
-	*gatewayRuntime
+	gw *gatewayRuntime
 }
 
 // CaddyModule returns the Caddy module information.
@@ -252,58 +252,58 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.setup(); err != nil {
 		return err
 	}
-	warnUnauthenticated(h.routes, h.logger) // client_auth.go
+	warnUnauthenticated(h.gw.routes, h.logger) // client_auth.go
 	limits, err := newRateLimits(h.RateLimit)
 	if err != nil {
 		return err
 	}
-	h.limits = limits
+	h.gw.limits = limits
 	store, storeKey, err := openStore(ctx, h.Store, h.logger)
 	if err != nil {
 		return err
 	}
-	h.storeKey = storeKey
+	h.gw.storeKey = storeKey
 	h.useStore(store)
-	h.conns = newLiveConns(h.LiveConnections, h.env, h.namespace, h.store) // live_connections.go
-	return h.provisionOps(ctx)                                             // metrics, admin API
+	h.gw.conns = newLiveConns(h.LiveConnections, h.gw.env, h.gw.namespace, h.gw.store) // live_connections.go
+	return h.provisionOps(ctx)                                                         // metrics, admin API
 }
 
 // useStore builds the engine over store: the checker every request goes
 // through, and the recorder of every revocation route and the admin API.
 func (h *Handler) useStore(store denylist.Store) {
-	h.store = store
-	h.checker = engine.NewChecker(h.keys, store, func(c token.Claims) { h.warnings.noteClaims(c) })
-	h.checker.SetMaxTokenSize(h.MaxTokenSize)
+	h.gw.store = store
+	h.gw.checker = engine.NewChecker(h.gw.keys, store, func(c token.Claims) { h.gw.warnings.noteClaims(c) })
+	h.gw.checker.SetMaxTokenSize(h.MaxTokenSize)
 	var verify func(context.Context, string) (*jwtverify.Token, error)
-	if h.verifier != nil {
+	if h.gw.verifier != nil {
 		verify = func(ctx context.Context, raw string) (*jwtverify.Token, error) {
-			return h.verify(ctx, raw, jwtverify.Options{})
+			return h.gw.verify(ctx, raw, jwtverify.Options{})
 		}
 	}
-	h.recorder = engine.NewRecorder(h.keys, store, engine.RecorderConfig{
+	h.gw.recorder = engine.NewRecorder(h.gw.keys, store, engine.RecorderConfig{
 		DefaultTTL:       time.Duration(h.DefaultTTL),
 		MaxTokenLifetime: time.Duration(h.MaxTokenLifetime),
 		ClockSkew:        time.Duration(h.ClockSkew),
 		Verify:           verify,
 		RecordsGrants:    h.recordsGrants(),
-		Now:              func() time.Time { return h.now() },
+		Now:              func() time.Time { return h.gw.now() },
 	})
-	h.env.checker, h.env.recorder = h.checker, h.recorder
+	h.gw.env.checker, h.gw.env.recorder = h.gw.checker, h.gw.recorder
 }
 
 // setup does everything Provision does but open the store.
 func (h *Handler) setup() error {
-	h.gatewayRuntime = &gatewayRuntime{logger: h.logger}
-	h.errLog = newRateLimitedLogger(h.logger, 10*time.Second)
-	h.now = time.Now
+	h.gw = &gatewayRuntime{logger: h.logger}
+	h.gw.errLog = newRateLimitedLogger(h.logger, 10*time.Second)
+	h.gw.now = time.Now
 	h.setDefaults()
 
 	key := caddy.NewReplacer().ReplaceAll(h.HMACKey, "")
 	if h.HMACKey != "" && key == "" {
 		return fmt.Errorf("token_revocation: hmac_key %q is empty once placeholders are replaced (is the environment variable set?)", h.HMACKey)
 	}
-	h.keys = &engine.Keys{Hasher: denylist.NewHasher([]byte(key)), ClockSkew: time.Duration(h.ClockSkew)}
-	h.sources = token.Sources{
+	h.gw.keys = &engine.Keys{Hasher: denylist.NewHasher([]byte(key)), ClockSkew: time.Duration(h.ClockSkew)}
+	h.gw.sources = token.Sources{
 		Schemes:      h.Schemes,
 		QueryParam:   offToEmpty(h.QueryParam),
 		FormField:    offToEmpty(h.FormField),
@@ -312,10 +312,10 @@ func (h *Handler) setup() error {
 		MaxTokenSize: h.MaxTokenSize,
 		MaxBodySize:  h.MaxBodySize,
 	}
-	h.sources.Prepare()
-	h.strict = token.Strictness{}
+	h.gw.sources.Prepare()
+	h.gw.strict = token.Strictness{}
 	for _, p := range h.AllowUpgrades {
-		h.strict.Upgrades = append(h.strict.Upgrades, strings.ToLower(p))
+		h.gw.strict.Upgrades = append(h.gw.strict.Upgrades, strings.ToLower(p))
 	}
 	if !h.profilesExpanded {
 		h.profilesExpanded = true
@@ -323,30 +323,30 @@ func (h *Handler) setup() error {
 			return err
 		}
 	}
-	h.routes = h.routes[:0]
+	h.gw.routes = h.gw.routes[:0]
 	for i, rc := range h.Routes {
 		rt, err := compileRoute(rc)
 		if err != nil {
 			return fmt.Errorf("token_revocation: route %d (%s %s): %w", i, rc.Type, rc.Path, err)
 		}
-		h.routes = append(h.routes, rt)
+		h.gw.routes = append(h.gw.routes, rt)
 	}
-	h.warnings = newConfigWarnings(h.routes, jwtIssuers(h.JWT), h.logger) // warnings.go
+	h.gw.warnings = newConfigWarnings(h.gw.routes, jwtIssuers(h.JWT), h.logger) // warnings.go
 	// Client-wide cut-offs come from keycloak_admin routes and from the
 	// admin API (a client), which any handler serves: always looked up.
-	h.keys.ClientCutoffs = true
+	h.gw.keys.ClientCutoffs = true
 	if err := h.setupGuards(); err != nil {
 		return err
 	}
 	if err := h.setupJWT(); err != nil {
 		return err
 	}
-	h.verify = newVerify(h.verifier, h.errLog, h.logger) // jwt.go
-	h.failMode, h.failOpen = h.FailMode, h.FailMode == FailOpen
-	h.retryAfter, h.bodyTimeout = time.Duration(h.RetryAfter), time.Duration(h.BodyTimeout)
-	h.maxUpstreamAnswer = h.MaxUpstreamAnswer
-	h.namespaceTemplate, h.namespaceDefaults, h.namespaceFoldCase = h.Namespace, h.NamespaceDefaults, h.NamespaceFoldCase
-	h.env = h.newRouteEnv()
+	h.gw.verify = newVerify(h.gw.verifier, h.gw.errLog, h.logger) // jwt.go
+	h.gw.failMode, h.gw.failOpen = h.FailMode, h.FailMode == FailOpen
+	h.gw.retryAfter, h.gw.bodyTimeout = time.Duration(h.RetryAfter), time.Duration(h.BodyTimeout)
+	h.gw.maxUpstreamAnswer = h.MaxUpstreamAnswer
+	h.gw.namespaceTemplate, h.gw.namespaceDefaults, h.gw.namespaceFoldCase = h.Namespace, h.NamespaceDefaults, h.NamespaceFoldCase
+	h.gw.env = h.newRouteEnv()
 	return nil
 }
 
@@ -413,13 +413,13 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("token_revocation: max_token_size and max_body_size must not be negative")
 	}
 	seen := map[string]bool{}
-	for _, rt := range h.routes {
+	for _, rt := range h.gw.routes {
 		if seen[rt.pattern.String()] {
 			return fmt.Errorf("token_revocation: two routes share the path %q", rt.pattern)
 		}
 		seen[rt.pattern.String()] = true
 	}
-	return validateJWT(h.routes, h.verifier, h.JWT)
+	return validateJWT(h.gw.routes, h.gw.verifier, h.JWT)
 }
 
 // Cleanup releases this config's hold on the shared store, and the
@@ -427,17 +427,17 @@ func (h *Handler) Validate() error {
 // reachable for minutes (its idle upstream connections), and must not
 // hold its caches that long.
 func (h *Handler) Cleanup() error {
-	if h.checker != nil {
-		h.checker.Release()
+	if h.gw.checker != nil {
+		h.gw.checker.Release()
 	}
-	if h.verifier != nil {
-		h.verifier.Close()
+	if h.gw.verifier != nil {
+		h.gw.verifier.Close()
 	}
-	h.status.close()
+	h.gw.status.close()
 	h.cleanupOps()
-	h.conns.close()
-	if h.storeKey != "" {
-		_, err := stores.Delete(h.storeKey)
+	h.gw.conns.close()
+	if h.gw.storeKey != "" {
+		_, err := stores.Delete(h.gw.storeKey)
 		return err
 	}
 	return nil
@@ -447,7 +447,7 @@ func (h *Handler) Cleanup() error {
 // rejects the request if any token it carries is revoked: the runtime
 // serves it (gatewayRuntime.serveHTTP, route_serve.go).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	return h.gatewayRuntime.serveHTTP(w, r, next)
+	return h.gw.serveHTTP(w, r, next)
 }
 
 // Interface guards.
@@ -472,28 +472,28 @@ func (h *Handler) setupGuards() error {
 	if err != nil {
 		return err
 	}
-	h.clients = clients
-	if err := setClientAuth(h.routes, clients); err != nil {
+	h.gw.clients = clients
+	if err := setClientAuth(h.gw.routes, clients); err != nil {
 		return err
 	}
-	if err := checkVerifiedOnly(h.routes, len(h.JWT) > 0); err != nil {
+	if err := checkVerifiedOnly(h.gw.routes, len(h.JWT) > 0); err != nil {
 		return err
 	}
-	if h.ceilings, err = newCeilings(h.MaxEntries, h.MaxOwnerRecords); err != nil { // ceiling.go
+	if h.gw.ceilings, err = newCeilings(h.MaxEntries, h.MaxOwnerRecords); err != nil { // ceiling.go
 		return err
 	}
-	h.MaxEntries, h.MaxOwnerRecords = h.ceilings.maxEntries, h.ceilings.maxOwnerRecords
-	if h.exempt, err = parseExempt(h.ExemptAddresses); err != nil { // ratelimit.go
+	h.MaxEntries, h.MaxOwnerRecords = h.gw.ceilings.maxEntries, h.gw.ceilings.maxOwnerRecords
+	if h.gw.exempt, err = parseExempt(h.ExemptAddresses); err != nil { // ratelimit.go
 		return err
 	}
-	if h.introspector, err = newIntrospector(h.Introspection); err != nil { // quota_introspect.go
+	if h.gw.introspector, err = newIntrospector(h.Introspection); err != nil { // quota_introspect.go
 		return err
 	}
 	// The longest an entry lives: a token without exp (default_ttl), a
 	// cut-off or a capped exp (max_token_lifetime), plus the skew.
 	life := time.Duration(max(h.DefaultTTL, h.MaxTokenLifetime) + h.ClockSkew)
-	trusted := canTrust(len(h.Clients) > 0, len(h.JWT) > 0, h.Introspection != nil, h.routes)
-	h.quotas, err = newQuotas(h.Quota, h.MaxEntries, trusted, life, h.exempt, h.introspector) // quota.go
+	trusted := canTrust(len(h.Clients) > 0, len(h.JWT) > 0, h.Introspection != nil, h.gw.routes)
+	h.gw.quotas, err = newQuotas(h.Quota, h.MaxEntries, trusted, life, h.gw.exempt, h.gw.introspector) // quota.go
 	return err
 }
 
@@ -515,26 +515,26 @@ func (h *Handler) setupJWT() error {
 		set.Close()
 		return err
 	}
-	h.verifier, h.status = set, status
+	h.gw.verifier, h.gw.status = set, status
 	set.Start()
 	return nil
 }
 
 func (h *Handler) recordsGrants() bool {
-	return slices.ContainsFunc(h.routes, func(rt *compiledRoute) bool { return rt.kind.recordsGrants })
+	return slices.ContainsFunc(h.gw.routes, func(rt *compiledRoute) bool { return rt.kind.recordsGrants })
 }
 
 // newRouteEnv is the environment of h's route kinds.
 func (h *Handler) newRouteEnv() *routeEnv {
 	e := &routeEnv{
-		keys:         h.keys,
-		verifier:     h.verifier,
-		verify:       h.verify,
-		checkRequest: h.checkRequest,
-		sources:      &h.sources,
+		keys:         h.gw.keys,
+		verifier:     h.gw.verifier,
+		verify:       h.gw.verify,
+		checkRequest: h.gw.checkRequest,
+		sources:      &h.gw.sources,
 		logger:       h.logger,
-		errLog:       h.errLog,
-		now:          func() time.Time { return h.now() },
+		errLog:       h.gw.errLog,
+		now:          func() time.Time { return h.gw.now() },
 		maxTokenSize: h.MaxTokenSize,
 		maxBodySize:  h.MaxBodySize,
 		schemes:      h.Schemes,

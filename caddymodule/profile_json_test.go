@@ -38,8 +38,8 @@ func TestProfileJSONParity(t *testing.T) {
 			}
 			newTestHandler(t, viaAdapt, nil)
 			newTestHandler(t, viaProfiles, nil)
-			if len(viaProfiles.routes) != len(viaAdapt.routes) || len(viaProfiles.routes) == 0 {
-				t.Fatalf("%d compiled routes from JSON profiles, %d from the Caddyfile", len(viaProfiles.routes), len(viaAdapt.routes))
+			if len(viaProfiles.gw.routes) != len(viaAdapt.gw.routes) || len(viaProfiles.gw.routes) == 0 {
+				t.Fatalf("%d compiled routes from JSON profiles, %d from the Caddyfile", len(viaProfiles.gw.routes), len(viaAdapt.gw.routes))
 			}
 			viaProfiles.Profiles = nil
 			a, _ := json.Marshal(viaAdapt)
@@ -74,8 +74,8 @@ func TestProfileJSONErrors(t *testing.T) {
 		case want != "" && (err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "token_revocation: ")):
 			t.Errorf("%s: error %v, want one containing %q", in, err, want)
 		}
-		if h.verifier != nil {
-			h.verifier.Close()
+		if h.gw.verifier != nil {
+			h.gw.verifier.Close()
 		}
 	}
 }

@@ -89,8 +89,8 @@ func TestQuotaCaddyfile(t *testing.T) {
 	if err := h.setup(); err != nil {
 		t.Fatal(err)
 	}
-	if h.quotas.anonymous != 300 || h.quotas.address.limit != 50 || h.quotas.client != nil || len(h.exempt) != 2 {
-		t.Fatalf("set up as %+v, exempt %v", h.quotas, h.exempt)
+	if h.gw.quotas.anonymous != 300 || h.gw.quotas.address.limit != 50 || h.gw.quotas.client != nil || len(h.gw.exempt) != 2 {
+		t.Fatalf("set up as %+v, exempt %v", h.gw.quotas, h.gw.exempt)
 	}
 	for _, bad := range []string{
 		"quota sometimes",
@@ -110,8 +110,8 @@ func TestQuotaCaddyfile(t *testing.T) {
 	if err := h.setup(); err != nil {
 		t.Fatal(err)
 	}
-	if h.quotas.anonymous != 500 || h.quotas.address.limit != DefaultQuotaAddress || h.quotas.client != nil {
-		t.Fatalf("defaults: %+v", h.quotas)
+	if h.gw.quotas.anonymous != 500 || h.gw.quotas.address.limit != DefaultQuotaAddress || h.gw.quotas.client != nil {
+		t.Fatalf("defaults: %+v", h.gw.quotas)
 	}
 	for name, trusting := range map[string]*Handler{
 		"a jwt block":       {JWT: []*JWTConfig{{Issuer: "i", HMACSecrets: []string{strings.Repeat("k", 32)}}}},
@@ -123,18 +123,18 @@ func TestQuotaCaddyfile(t *testing.T) {
 		if err := trusting.setup(); err != nil {
 			t.Fatal(err)
 		}
-		if want := map[bool]int64{true: 500, false: -1}[name != "nothing (respond)"]; trusting.quotas.anonymous != want {
-			t.Errorf("%s: anonymous share %d, want %d", name, trusting.quotas.anonymous, want)
+		if want := map[bool]int64{true: 500, false: -1}[name != "nothing (respond)"]; trusting.gw.quotas.anonymous != want {
+			t.Errorf("%s: anonymous share %d, want %d", name, trusting.gw.quotas.anonymous, want)
 		}
 	}
-	if _, ok := addressKey(remoteRequest("127.0.0.5:1"), h.exempt); ok {
+	if _, ok := addressKey(remoteRequest("127.0.0.5:1"), h.gw.exempt); ok {
 		t.Error("loopback is not exempt by default")
 	}
 	h = &Handler{ExemptAddresses: []string{Off}}
 	if err := h.setup(); err != nil {
 		t.Fatal(err)
 	}
-	if key, ok := addressKey(remoteRequest("127.0.0.5:1"), h.exempt); !ok || key != "127.0.0.5" {
+	if key, ok := addressKey(remoteRequest("127.0.0.5:1"), h.gw.exempt); !ok || key != "127.0.0.5" {
 		t.Errorf("exempt_addresses off: loopback key %q, %v", key, ok)
 	}
 }
@@ -235,7 +235,7 @@ func TestIntrospectionCaddyfile(t *testing.T) {
 	if err := h.setup(); err != nil {
 		t.Fatal(err)
 	}
-	if in := h.introspector; in == nil || in.secret != "s3cret" || in.client.Timeout != 2*time.Second {
+	if in := h.gw.introspector; in == nil || in.secret != "s3cret" || in.client.Timeout != 2*time.Second {
 		t.Fatalf("set up as %+v", in)
 	}
 	for _, bad := range []string{
@@ -352,26 +352,26 @@ func TestAnonymousShareCountsCallsInFlight(t *testing.T) {
 		Routes:     []*Route{{Type: "revoke", Path: "/r"}},
 	}, nil)
 	call := func() *routeCall {
-		return &routeCall{route: h.routes[0], Revocation: engine.Revocation{Tokens: []token.Token{token.Parse("in-flight-token-0123456789")}}}
+		return &routeCall{route: h.gw.routes[0], Revocation: engine.Revocation{Tokens: []token.Token{token.Parse("in-flight-token-0123456789")}}}
 	}
 	ctx := context.Background()
 	var admitted []*routeCall
 	for range 3 { // 0, 2, 4 entries in flight: each below 5
 		c := call()
-		if err := h.quotas.admitAnonymous(ctx, h.env, h.store, c); err != nil {
+		if err := h.gw.quotas.admitAnonymous(ctx, h.gw.env, h.gw.store, c); err != nil {
 			t.Fatalf("call %d: %v", len(admitted), err)
 		}
 		admitted = append(admitted, c)
 	}
-	if err := h.quotas.admitAnonymous(ctx, h.env, h.store, call()); err == nil {
+	if err := h.gw.quotas.admitAnonymous(ctx, h.gw.env, h.gw.store, call()); err == nil {
 		t.Fatal("a fourth call in flight (6 entries reserved of 5) was admitted")
 	}
 	admitted[0].quota.done()
 	admitted[0].quota.done() // twice: released once
-	if got := h.quotas.pending.Load(); got != 4 {
+	if got := h.gw.quotas.pending.Load(); got != 4 {
 		t.Fatalf("%d entries reserved after one call is done, want 4", got)
 	}
-	if err := h.quotas.admitAnonymous(ctx, h.env, h.store, call()); err != nil {
+	if err := h.gw.quotas.admitAnonymous(ctx, h.gw.env, h.gw.store, call()); err != nil {
 		t.Fatalf("with one call done: %v", err)
 	}
 }

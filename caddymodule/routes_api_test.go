@@ -54,7 +54,7 @@ func TestNamespaceCleanPathAndDefaults(t *testing.T) {
 		}
 		repl := caddyhttp.NewTestReplacer(r)
 		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
-		return h.namespace(r, "")
+		return h.gw.namespace(r, "")
 	}
 	for _, tt := range []struct {
 		target  string

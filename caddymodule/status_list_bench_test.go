@@ -55,7 +55,7 @@ func BenchmarkCheckJWTStatusList(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			h := newBenchHandlerWith(b, &Handler{JWT: []*JWTConfig{jc}})
-			b.Cleanup(func() { h.status.close(); h.verifier.Close() })
+			b.Cleanup(func() { h.gw.status.close(); h.gw.verifier.Close() })
 			r := httptest.NewRequest(http.MethodGet, "/api/items?page=2", nil)
 			r.Header.Set("Authorization", "Bearer "+tok)
 			benchCheckRequest(b, h, r, tok, false)

@@ -81,7 +81,7 @@ func TestStatusListProvisionErrors(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), `token_revocation: jwt "`+testIssuer+`": status_list: `) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want the jwt block, status_list and %q", name, err, c.want)
 		}
-		if h.verifier != nil {
+		if h.gw.verifier != nil {
 			t.Errorf("%s: the verifiers are kept after the error", name)
 		}
 	}
@@ -115,7 +115,7 @@ func TestStatusListUnknownIsFailMode(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			h := newTestHandler(t, &Handler{FailMode: mode, JWT: []*JWTConfig{{Issuer: testIssuer, JWKSURL: p.jwks.URL, Audiences: []string{"gw"},
 				StatusList: &StatusListConfig{AllowHosts: []string{host}, FirstFetchWait: caddy.Duration(200 * time.Millisecond)}}}}, nil)
-			t.Cleanup(func() { h.status.close() })
+			t.Cleanup(func() { h.gw.status.close() })
 			want := http.StatusServiceUnavailable
 			if mode == FailOpen {
 				want = http.StatusOK

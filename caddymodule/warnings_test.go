@@ -21,8 +21,8 @@ func observed(t *testing.T, h *Handler) (*Handler, *observer.ObservedLogs) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	h = newTestHandler(t, h, nil)
 	h.logger = zap.New(core)
-	h.gatewayRuntime.logger = h.logger
-	h.warnings = newConfigWarnings(h.routes, jwtIssuers(h.JWT), h.logger)
+	h.gw.logger = h.logger
+	h.gw.warnings = newConfigWarnings(h.gw.routes, jwtIssuers(h.JWT), h.logger)
 	return h, logs
 }
 
