@@ -79,3 +79,55 @@ func TestEventsRevokeWhatTheCheckerLooksUp(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreStateAcrossARestart is TestPollRestartNeitherLosesNorReapplies
+// with the State the glue uses: a StoreState over an embedded store,
+// closed and opened again between the two receivers, as a restart does.
+func TestStoreStateAcrossARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "denylist.db")
+	open := func() (*boltstore.EmbeddedStore, State) {
+		s, err := boltstore.OpenEmbedded(path, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, &StoreState{Store: s, Source: "tx"}
+	}
+	tx := newTransmitter(t)
+	rec := newRecorder()
+	storeA, state := open()
+	a, _ := newReceiver(t, tx, "poll", state, rec, nil)
+	id := a.Stream().ID
+	var jtis []string
+	for _, ex := range []string{caepSessionRevokedOpaque, caepSessionRevokedUser, riscAccountDisabled} {
+		jtis = append(jtis, tx.send(id, claims(ex)))
+	}
+	if res := pollOnce(t, a); res.Received != 3 || res.Owed != 3 {
+		t.Fatalf("first run: %+v, want 3 received and 3 acks owed", res)
+	}
+	a.Close()
+	storeA.Close()
+
+	jtis = append(jtis, tx.send(id, claims(riscCredentialCompromise)))
+	tx.dropAcks = 1 // the acks of the first poll after the restart are lost
+	storeB, state := open()
+	t.Cleanup(func() { storeB.Close() })
+	b, _ := newReceiver(t, tx, "poll", state, rec, nil)
+	if b.Stream().ID != id || tx.creates != 1 {
+		t.Fatalf("restart uses stream %q after %d creates, want %s after 1", b.Stream().ID, tx.creates, id)
+	}
+	if res := pollOnce(t, b); res.Acked != 3 || res.Received != 4 || res.Owed != 4 {
+		t.Errorf("first poll after the restart: %+v; want 3 acks sent, 4 SETs back (3 again), 4 owed", res)
+	}
+	pollOnce(t, b)
+	if un := tx.unacked(id); len(un) != 0 {
+		t.Errorf("unacknowledged after the restart: %v", un)
+	}
+	for _, j := range jtis {
+		if rec.count(j) != 1 {
+			t.Errorf("SET %s applied %d times, want once", j, rec.count(j))
+		}
+	}
+	if owed, _ := state.PendingAcks(context.Background()); len(owed) != 0 {
+		t.Errorf("acks still owed: %v", owed)
+	}
+}
