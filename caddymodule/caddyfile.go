@@ -154,6 +154,24 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        client_secret <secret>          # e.g. {env.INTROSPECTION_SECRET}
 //	        timeout <duration>              # default: 5s
 //	    }
+//	    # Shared Signals receivers, one block per transmitter (see SSFConfig)
+//	    ssf <transmitter-issuer> {
+//	        delivery poll|push              # default: poll (RFC 8936); push: RFC 8935
+//	        push_path <path>                # push: the path the transmitter POSTs SETs to
+//	        push_url <url>                  # push: that path as the transmitter reaches it
+//	        push_authorization <value>      # push: the Authorization each push carries, e.g. Bearer {env.SSF_PUSH_SECRET}
+//	        push_max_age <duration>         # push: older SETs refused; default: 7d
+//	        bearer_token <token>            # authorizes stream management and polls, e.g. {env.SSF_TOKEN}; or:
+//	        client_credentials <token_url> <client_id> <client_secret> [<scope...>]
+//	        audience <aud...>               # default: the stream's aud
+//	        token_issuers <iss...>          # whose users iss_sub subjects name; default: the transmitter's issuer
+//	        email_is_sub                    # an email subject names the user whose sub it is
+//	        events <event-type-uri...>      # asked for at creation; default: the CAEP and RISC events that revoke
+//	        max_events <n>                  # a poll's maxEvents; default: 100
+//	        return_immediately              # default: long polls
+//	        poll_timeout <duration>         # default: 70s
+//	        namespace <namespace>           # default: the handler's (which must then be a constant)
+//	    }
 //
 //	    # where tokens are looked for on every request
 //	    schemes <scheme...>                 # default: Bearer DPoP
@@ -239,6 +257,8 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 		return atLeastOneArg(d, &h.ExemptAddresses)
 	case "introspection":
 		return unmarshalIntrospection(h, d) // quota_introspect.go
+	case "ssf":
+		return unmarshalSSF(h, d) // ssf.go
 	case "schemes":
 		return atLeastOneArg(d, &h.Schemes)
 	case "query_param":

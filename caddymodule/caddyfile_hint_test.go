@@ -159,6 +159,7 @@ func TestGrammarNamesAreAccepted(t *testing.T) {
 		{"redis", []string{"store redis {"}, redisOptions, wrap("token_revocation {\n\tstore redis {\n\t\tNAME\n\t}\n}")},
 		{"redis tls", []string{"tls [{"}, redisTLSOptions, wrap("token_revocation {\n\tstore redis {\n\t\ttls {\n\t\t\tNAME\n\t\t}\n\t}\n}")},
 		{"jwt", []string{"jwt <issuer> {"}, jwtOptions, wrap("token_revocation {\n\tjwt https://idp.example {\n\t\tNAME\n\t}\n}")},
+		{"ssf", []string{"ssf <transmitter-issuer> {"}, ssfOptions, wrap("token_revocation {\n\tssf https://tx.example {\n\t\tNAME\n\t}\n}")},
 		{"rate_limit", []string{"rate_limit {"}, rateLimitOptions, wrap("token_revocation {\n\trate_limit {\n\t\tNAME\n\t}\n}")},
 		{"live_connections", []string{"live_connections [{"}, liveConnectionsOptions, wrap("token_revocation {\n\tlive_connections {\n\t\tNAME\n\t}\n}")},
 		{"profile meshydb", []string{"profile meshydb"}, profiles["meshydb"].optionNames(), wrap("token_revocation {\n\tprofile meshydb {\n\t\tNAME\n\t}\n}")},

@@ -222,6 +222,11 @@ type Handler struct {
 	// ::1; ["off"]: none.
 	ExemptAddresses []string `json:"exempt_addresses,omitempty"`
 
+	// SSF are Shared Signals Framework receivers, one per transmitter:
+	// the session and user revocations its CAEP and RISC events carry,
+	// polled or pushed, are stored in the denylist. See SSFConfig.
+	SSF []*SSFConfig `json:"ssf,omitempty"`
+
 	// Introspection is the identity provider's token introspection
 	// endpoint (RFC 7662): in forward mode, an anonymous caller's opaque
 	// token is checked there before it takes space, and not stored when
@@ -253,6 +258,8 @@ type Handler struct {
 	profilesExpanded bool // Profiles are in Routes (profile_json.go)
 
 	conns *liveConns // nil: live connections are not ended (live_connections.go)
+
+	ssf *ssfReceivers // nil without an ssf block (ssf.go)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -282,6 +289,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.storeKey = storeKey
 	h.useStore(store)
+	if err := h.provisionSSF(); err != nil { // ssf.go
+		return err
+	}
 	h.provisionLiveConns()     // live_connections.go
 	return h.provisionOps(ctx) // metrics, admin API
 }
@@ -428,6 +438,9 @@ func (h *Handler) Validate() error {
 		}
 		seen[rt.pattern.String()] = true
 	}
+	if err := h.validateSSF(); err != nil { // ssf.go
+		return err
+	}
 	return h.validateJWT()
 }
 
@@ -443,6 +456,7 @@ func (h *Handler) Cleanup() error {
 		h.verifier.Close()
 	}
 	h.closeStatusLists()
+	h.cleanupSSF() // ssf.go
 	h.cleanupOps()
 	h.cleanupLiveConns()
 	if h.storeKey != "" {

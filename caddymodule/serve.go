@@ -20,6 +20,9 @@ import (
 // ServeHTTP intercepts revocation routes and, on every other request,
 // rejects the request if any token it carries is revoked.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.ssf != nil && h.serveSSFPush(w, r) { // ssf.go
+		return nil
+	}
 	if rt, m := h.matchRoute(r); rt != nil {
 		return h.serveRoute(w, r, next, rt, m)
 	}

@@ -48,11 +48,11 @@ func TestEventsRevokeWhatTheCheckerLooksUp(t *testing.T) {
 		c.Now = func() time.Time { return now }
 	})
 	for _, ex := range []string{caepSessionRevokedOpaque, riscAccountDisabled} {
-		tx.send(r.Stream().ID, claims(ex))
+		tx.Send(r.Stream().ID, claims(ex))
 	}
 	pollOnce(t, r)
 	pollOnce(t, r)
-	if un := tx.unacked(r.Stream().ID); len(un) != 0 {
+	if un := tx.Unacked(r.Stream().ID); len(un) != 0 {
 		t.Fatalf("unacknowledged: %v", un)
 	}
 
@@ -99,7 +99,7 @@ func TestStoreStateAcrossARestart(t *testing.T) {
 	id := a.Stream().ID
 	var jtis []string
 	for _, ex := range []string{caepSessionRevokedOpaque, caepSessionRevokedUser, riscAccountDisabled} {
-		jtis = append(jtis, tx.send(id, claims(ex)))
+		jtis = append(jtis, tx.Send(id, claims(ex)))
 	}
 	if res := pollOnce(t, a); res.Received != 3 || res.Owed != 3 {
 		t.Fatalf("first run: %+v, want 3 received and 3 acks owed", res)
@@ -107,19 +107,19 @@ func TestStoreStateAcrossARestart(t *testing.T) {
 	a.Close()
 	storeA.Close()
 
-	jtis = append(jtis, tx.send(id, claims(riscCredentialCompromise)))
-	tx.dropAcks = 1 // the acks of the first poll after the restart are lost
+	jtis = append(jtis, tx.Send(id, claims(riscCredentialCompromise)))
+	tx.DropAcks = 1 // the acks of the first poll after the restart are lost
 	storeB, state := open()
 	t.Cleanup(func() { storeB.Close() })
 	b, _ := newReceiver(t, tx, "poll", state, rec, nil)
-	if b.Stream().ID != id || tx.creates != 1 {
-		t.Fatalf("restart uses stream %q after %d creates, want %s after 1", b.Stream().ID, tx.creates, id)
+	if b.Stream().ID != id || tx.Creates != 1 {
+		t.Fatalf("restart uses stream %q after %d creates, want %s after 1", b.Stream().ID, tx.Creates, id)
 	}
 	if res := pollOnce(t, b); res.Acked != 3 || res.Received != 4 || res.Owed != 4 {
 		t.Errorf("first poll after the restart: %+v; want 3 acks sent, 4 SETs back (3 again), 4 owed", res)
 	}
 	pollOnce(t, b)
-	if un := tx.unacked(id); len(un) != 0 {
+	if un := tx.Unacked(id); len(un) != 0 {
 		t.Errorf("unacknowledged after the restart: %v", un)
 	}
 	for _, j := range jtis {
