@@ -32,6 +32,8 @@ type Queued struct {
 	Acked bool
 	// Errored is the error a poll reported for it in setErrs.
 	Errored *SETError
+	// Delivered counts the poll answers that carried it.
+	Delivered int
 }
 
 // Stream is a stream at the transmitter.
@@ -302,6 +304,7 @@ func (tx *Transmitter) poll(w http.ResponseWriter, r *http.Request) {
 		tx.Mu.Lock()
 		sets := map[string]string{}
 		more := false
+		var sent []*Queued
 		for _, q := range s.Queue {
 			if q.Acked || q.Errored != nil {
 				continue
@@ -311,8 +314,12 @@ func (tx *Transmitter) poll(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 			sets[q.JTI] = q.SET
+			sent = append(sent, q)
 		}
 		wake := tx.wake
+		for _, q := range sent {
+			q.Delivered++
+		}
 		tx.Mu.Unlock()
 		if len(sets) > 0 || req.ReturnImmediately {
 			WriteJSON(w, http.StatusOK, PollAnswer{Sets: sets, MoreAvailable: more})
@@ -441,4 +448,47 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// StreamIDs returns the ids of the streams created, in creation order.
+func (tx *Transmitter) StreamIDs() []string {
+	tx.Mu.Lock()
+	defer tx.Mu.Unlock()
+	var out []string
+	for i := 1; i <= tx.NextID; i++ {
+		if id := fmt.Sprintf("stream-%d", i); tx.Streams[id] != nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Deliveries returns how many poll answers of stream id carried the SET
+// jti.
+func (tx *Transmitter) Deliveries(id, jti string) int {
+	tx.Mu.Lock()
+	defer tx.Mu.Unlock()
+	for _, q := range tx.Streams[id].Queue {
+		if q.JTI == jti {
+			return q.Delivered
+		}
+	}
+	return 0
+}
+
+// Unack forgets the acknowledgement of the SETs jtis of stream id, as a
+// transmitter that lost it does, and wakes the polls it holds: they are
+// delivered again.
+func (tx *Transmitter) Unack(id string, jtis ...string) {
+	tx.Mu.Lock()
+	defer tx.Mu.Unlock()
+	for _, q := range tx.Streams[id].Queue {
+		for _, j := range jtis {
+			if q.JTI == j {
+				q.Acked = false
+			}
+		}
+	}
+	close(tx.wake)
+	tx.wake = make(chan struct{})
 }
