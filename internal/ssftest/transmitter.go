@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -48,7 +47,7 @@ type Stream struct {
 
 // transmitter is an SSF transmitter on loopback.
 type Transmitter struct {
-	T      testing.TB
+	T      TB
 	Server *httptest.Server
 	Issuer string
 	Aud    string
@@ -76,7 +75,7 @@ type Transmitter struct {
 
 // New starts a transmitter on a free loopback port, closed when the
 // test ends. Its issuer is Issuer, its streams are created by receivers.
-func New(t testing.TB) *Transmitter {
+func New(t TB) *Transmitter {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

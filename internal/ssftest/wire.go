@@ -9,6 +9,15 @@
 // end-to-end tests both use it.
 package ssftest
 
+// TB is what the transmitter needs of its caller: a *testing.T or
+// *testing.B, or the benchmark tool's stand-in (internal/benchtool).
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Error(args ...any)
+	Cleanup(f func())
+}
+
 // Delivery methods (SSF 1.0 section 6.1).
 const (
 	DeliveryPush = "urn:ietf:rfc:8935"
