@@ -1,0 +1,215 @@
+package tests
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Global Token Revocation (draft-parecki-oauth-global-token-revocation,
+// issue 25 item 2) through the real binary: the draft's example requests,
+// sent by Go's HTTP client, each answer the draft names, a user's tokens
+// refused at every instance sharing the store and after a restart, another
+// user's passing.
+
+const (
+	// The draft's examples name users of this issuer (section 3.2): the
+	// gateway's jwt block takes its name, with the test IdP's keys.
+	gtrIssuer = "https://issuer.example.com/"
+	// gtrOther is a second issuer with a jwt block (another tenant).
+	gtrOther = "https://other-tenant.example.com/"
+	// The draft's iss_sub and opaque subjects.
+	gtrIssSubUser = "af19c476f1dc4470fa3d0d9a25"
+	gtrOpaqueUser = "e193177dfdc52e3dd03f78c"
+	gtrClientAuth = "ops-secret-ops-secret-ops-secret"
+)
+
+// The draft's three example bodies, as written there.
+const (
+	gtrDraftEmail = `{
+  "sub_id": {
+    "format": "email",
+    "email": "user@example.com"
+  }
+}`
+	gtrDraftOpaque = `{
+  "sub_id": {
+    "format": "opaque",
+    "id": "e193177dfdc52e3dd03f78c"
+  }
+}`
+	gtrDraftIssSub = `{
+  "sub_id": {
+    "format": "iss_sub",
+    "iss": "https://issuer.example.com/",
+    "sub": "af19c476f1dc4470fa3d0d9a25"
+  }
+}`
+)
+
+// gtrCaddyfile: a bearer-authenticated route and a client-authenticated
+// one. Arguments: store, issuer, its JWKS, the other issuer, its JWKS,
+// upstream.
+const gtrCaddyfile = `http:// {
+	token_revocation {
+		%s
+		jwt %s {
+			jwks_url %s
+			jwks_min_refresh 100ms
+		}
+		jwt %s {
+			jwks_url %s
+		}
+		clients {
+			ops ` + gtrClientAuth + `
+		}
+		global_token_revocation /global-token-revocation
+		global_token_revocation /gtr-clients {
+			client_auth required
+		}
+	}
+	reverse_proxy %s
+}`
+
+type gtrGateway struct {
+	cs         []*Caddy
+	idp, other *testIdP
+}
+
+func (g *gtrGateway) token(t *testing.T, p *testIdP, iss string, claims map[string]any) string {
+	t.Helper()
+	claims["iss"] = iss
+	return p.sign(t, "k1", "JWT", claims)
+}
+
+// user is an access token of sub, issued a minute ago.
+func (g *gtrGateway) user(t *testing.T, sub string) string {
+	return g.token(t, g.idp, gtrIssuer, map[string]any{"sub": sub, "iat": time.Now().Unix() - 60})
+}
+
+// caller is a credential for the endpoint (scope global_token_revocation).
+func (g *gtrGateway) caller(t *testing.T, p *testIdP, iss string) string {
+	return g.token(t, p, iss, map[string]any{"sub": "security-tool", "scope": "global_token_revocation"})
+}
+
+// post sends body to path at instance i, as the draft's examples are
+// sent, with the Authorization header auth ("" for none).
+func (g *gtrGateway) post(t *testing.T, i int, path, auth, body string) Response {
+	t.Helper()
+	h := []string{"Content-Type: application/json"}
+	if auth != "" {
+		h = append(h, "Authorization: "+auth)
+	}
+	return do(t, http.MethodPost, g.cs[i].URL(path), strings.NewReader(body), h...)
+}
+
+func (g *gtrGateway) want(t *testing.T, what string, res Response, status int) {
+	t.Helper()
+	if res.Status != status {
+		t.Errorf("%s: %d %s, want %d", what, res.Status, res.Body, status)
+	}
+}
+
+func TestGlobalTokenRevocation(t *testing.T) {
+	for _, tc := range sharedStores {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &gtrGateway{idp: startIdP(t), other: startIdP(t)}
+			g.idp.publish(t, "k1")
+			g.other.publish(t, "k1")
+			up := startUpstream(t)
+			store := tc.store(t)
+			for range tc.instances {
+				g.cs = append(g.cs, startCaddy(t, gtrCaddyfile, store, gtrIssuer, g.idp.URL, gtrOther, g.other.URL, up.Addr()))
+			}
+			last := len(g.cs) - 1 // revoked through the first, enforced by the last
+			bearer := "Bearer " + g.caller(t, g.idp, gtrIssuer)
+			issSubUser, opaqueUser, bystander := g.user(t, gtrIssSubUser), g.user(t, gtrOpaqueUser), g.user(t, "bystander")
+			apiStatus(t, "the iss_sub user before", issSubUser, http.StatusOK, g.cs...)
+
+			// 204: the draft's iss_sub and opaque examples.
+			g.want(t, "the draft's iss_sub example", g.post(t, 0, "/global-token-revocation", bearer, gtrDraftIssSub), http.StatusNoContent)
+			apiStatus(t, "the iss_sub user after", issSubUser, http.StatusUnauthorized, g.cs...)
+			apiStatus(t, "another user after", bystander, http.StatusOK, g.cs...)
+			g.want(t, "the draft's opaque example", g.post(t, last, "/global-token-revocation", bearer, gtrDraftOpaque), http.StatusNoContent)
+			apiStatus(t, "the opaque user after", opaqueUser, http.StatusUnauthorized, g.cs...)
+			apiStatus(t, "another user after two revocations", bystander, http.StatusOK, g.cs...)
+			fresh := g.token(t, g.idp, gtrIssuer, map[string]any{"sub": gtrIssSubUser, "iat": time.Now().Unix() + 6*60})
+			apiStatus(t, "the iss_sub user's token issued after the cut-off (and clock_skew)", fresh, http.StatusOK, g.cs...)
+
+			// 422: the draft's email example: the gateway's tokens are
+			// keyed by iss and sub, not the e-mail address.
+			g.want(t, "the draft's email example", g.post(t, 0, "/global-token-revocation", bearer, gtrDraftEmail), http.StatusUnprocessableEntity)
+			g.want(t, "a complex subject naming no user", g.post(t, 0, "/global-token-revocation", bearer,
+				`{"sub_id":{"format":"complex","session":{"format":"opaque","id":"s1"}}}`), http.StatusUnprocessableEntity)
+
+			// 400: not the draft's request.
+			g.want(t, "a form body", do(t, http.MethodPost, g.cs[0].URL("/global-token-revocation"), strings.NewReader("sub_id=x"),
+				"Content-Type: application/x-www-form-urlencoded", "Authorization: "+bearer), http.StatusBadRequest)
+			g.want(t, "no sub_id", g.post(t, 0, "/global-token-revocation", bearer, `{"subject":{"format":"opaque","id":"x"}}`), http.StatusBadRequest)
+			g.want(t, "an unsupported format", g.post(t, 0, "/global-token-revocation", bearer, `{"sub_id":{"format":"phone_number","phone_number":"+12065550100"}}`), http.StatusBadRequest)
+			g.want(t, "iss_sub without sub", g.post(t, 0, "/global-token-revocation", bearer, `{"sub_id":{"format":"iss_sub","iss":"`+gtrIssuer+`"}}`), http.StatusBadRequest)
+
+			// 401: unauthenticated.
+			res := g.post(t, 0, "/global-token-revocation", "", gtrDraftIssSub)
+			g.want(t, "no credential", res, http.StatusUnauthorized)
+			if !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("401 without WWW-Authenticate: Bearer: %v", res.Header)
+			}
+			g.want(t, "the draft's opaque bearer token", g.post(t, 0, "/global-token-revocation", "Bearer f5641763544a7b24b08e4f74045", gtrDraftIssSub), http.StatusUnauthorized)
+			forged := g.idp.sign(t, "unpublished", "JWT", map[string]any{"iss": gtrIssuer, "sub": "security-tool", "scope": "global_token_revocation"})
+			g.want(t, "a forged credential", g.post(t, 0, "/global-token-revocation", "Bearer "+forged, gtrDraftIssSub), http.StatusUnauthorized)
+
+			// 403: authenticated, not allowed.
+			g.want(t, "a user's own access token", g.post(t, 0, "/global-token-revocation", "Bearer "+bystander,
+				`{"sub_id":{"format":"opaque","id":"victim"}}`), http.StatusForbidden)
+			g.want(t, "another tenant's caller", g.post(t, 0, "/global-token-revocation", "Bearer "+g.caller(t, g.other, gtrOther), gtrDraftIssSub), http.StatusForbidden)
+
+			// 404: an issuer the gateway has no jwt block for.
+			g.want(t, "a user of an unknown issuer", g.post(t, 0, "/global-token-revocation", bearer,
+				`{"sub_id":{"format":"iss_sub","iss":"https://unknown.example.com/","sub":"u1"}}`), http.StatusNotFound)
+			apiStatus(t, "another user after the refused calls", bystander, http.StatusOK, g.cs...)
+
+			// A credential whose aud is this endpoint's URL (Okta's signed
+			// JWT) is accepted as the scope is.
+			okta := g.token(t, g.idp, gtrIssuer, map[string]any{"sub": "okta", "aud": g.cs[0].URL("/global-token-revocation")})
+			oktaUser := g.user(t, "okta-user")
+			g.want(t, "a JWT for this endpoint's URL", g.post(t, 0, "/global-token-revocation", "Bearer "+okta,
+				`{"sub_id":{"format":"iss_sub","iss":"`+gtrIssuer+`","sub":"okta-user"}}`), http.StatusNoContent)
+			apiStatus(t, "the user revoked by the endpoint-audience JWT", oktaUser, http.StatusUnauthorized, g.cs...)
+
+			// Client authentication instead (client_auth required): the
+			// other tenant's users too.
+			basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:"+gtrClientAuth))
+			otherUser := g.token(t, g.other, gtrOther, map[string]any{"sub": "dave", "iat": time.Now().Unix() - 60})
+			g.want(t, "a client's call", g.post(t, 0, "/gtr-clients", basic, `{"sub_id":{"format":"iss_sub","iss":"`+gtrOther+`","sub":"dave"}}`), http.StatusNoContent)
+			apiStatus(t, "the other tenant's user revoked by a client", otherUser, http.StatusUnauthorized, g.cs...)
+			g.want(t, "a wrong client secret", g.post(t, 0, "/gtr-clients", "Basic "+base64.StdEncoding.EncodeToString([]byte("ops:wrong")), gtrDraftIssSub), http.StatusUnauthorized)
+			g.want(t, "a bearer on the client route", g.post(t, 0, "/gtr-clients", bearer, gtrDraftIssSub), http.StatusUnauthorized)
+			g.want(t, "a client's opaque subject with two jwt blocks", g.post(t, 0, "/gtr-clients", basic, gtrDraftOpaque), http.StatusUnprocessableEntity)
+
+			// After a restart of every instance.
+			for _, c := range g.cs {
+				c.Restart()
+			}
+			apiStatus(t, "the iss_sub user after a restart", issSubUser, http.StatusUnauthorized, g.cs...)
+			apiStatus(t, "the opaque user after a restart", opaqueUser, http.StatusUnauthorized, g.cs...)
+			apiStatus(t, "another user after a restart", bystander, http.StatusOK, g.cs...)
+		})
+	}
+}
+
+// TestGlobalTokenRevocationStoreDown: a revocation Redis did not store is
+// answered 503, never 204.
+func TestGlobalTokenRevocationStoreDown(t *testing.T) {
+	g := &gtrGateway{idp: startIdP(t), other: startIdP(t)}
+	g.idp.publish(t, "k1")
+	rs := startRedis(t)
+	up := startUpstream(t)
+	g.cs = []*Caddy{startCaddy(t, gtrCaddyfile, "store redis {\n\t\t\taddress "+rs.Addr+"\n\t\t}", gtrIssuer, g.idp.URL, gtrOther, g.other.URL, up.Addr())}
+	bearer := "Bearer " + g.caller(t, g.idp, gtrIssuer)
+	g.want(t, "with Redis up", g.post(t, 0, "/global-token-revocation", bearer, gtrDraftOpaque), http.StatusNoContent)
+	rs.Stop()
+	g.want(t, "with Redis down", g.post(t, 0, "/global-token-revocation", bearer, gtrDraftIssSub), http.StatusServiceUnavailable)
+}
