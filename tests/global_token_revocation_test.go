@@ -2,7 +2,9 @@ package tests
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -212,4 +214,84 @@ func TestGlobalTokenRevocationStoreDown(t *testing.T) {
 	g.want(t, "with Redis up", g.post(t, 0, "/global-token-revocation", bearer, gtrDraftOpaque), http.StatusNoContent)
 	rs.Stop()
 	g.want(t, "with Redis down", g.post(t, 0, "/global-token-revocation", bearer, gtrDraftIssSub), http.StatusServiceUnavailable)
+}
+
+// gtrOPCaddyfile: the gateway in front of an API, its jwt block panva's
+// oidc-provider found by discovery. Arguments: store, OP port.
+const gtrOPCaddyfile = `http:// {
+	token_revocation {
+		%s
+		jwt http://127.0.0.1:%d {
+			audience https://api.test
+		}
+		global_token_revocation /global-token-revocation
+	}
+	handle /api/* {
+		respond "api ok" 200
+	}
+}`
+
+// TestGlobalTokenRevocationOIDCProvider: the tokens come from a real OP,
+// panva's oidc-provider: users' access tokens from the authorization code
+// flow, the caller's from client_credentials with scope
+// global_token_revocation (its worker client).
+func TestGlobalTokenRevocationOIDCProvider(t *testing.T) {
+	for _, tc := range sharedStores {
+		t.Run(tc.name, func(t *testing.T) {
+			ports, err := freePorts(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			store := tc.store(t)
+			var cs []*Caddy
+			for range tc.instances {
+				cs = append(cs, startCaddy(t, gtrOPCaddyfile, store, ports[0]))
+			}
+			op := startOIDCProvider(t, ports[0], "http://127.0.0.1:9/unused")
+			alice := op.login(t, newBrowser(t), "alice", op.url("/token")).AccessToken
+			bob := op.login(t, newBrowser(t), "bob", op.url("/token")).AccessToken
+			workerToken := func(scope string) string {
+				res := postForm(t, op.url("/token"), url.Values{"grant_type": {"client_credentials"}, "scope": {scope}, "resource": {opResource}},
+					"Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte("worker:worker-secret-worker-secret-worker")))
+				var ts tokenSet
+				if err := json.Unmarshal([]byte(res.Body), &ts); err != nil || res.Status != http.StatusOK || strings.Count(ts.AccessToken, ".") != 2 {
+					t.Fatalf("client_credentials %s: %d %s", scope, res.Status, res.Body)
+				}
+				return ts.AccessToken
+			}
+			apiStatus(t, "alice before", alice, http.StatusOK, cs...)
+			body := `{"sub_id":{"format":"iss_sub","iss":"` + op.url("") + `","sub":"alice"}}`
+			// Caddy started before the OP: until it has fetched the OP's
+			// keys, a call is answered 503 (the caller retries, as an IdP
+			// does), never anything else.
+			post := func(auth string) Response {
+				var res Response
+				pollUntil(t, 15*time.Second, func() string {
+					res = do(t, http.MethodPost, cs[0].URL("/global-token-revocation"), strings.NewReader(body), "Content-Type: application/json", "Authorization: Bearer "+auth)
+					if res.Status == http.StatusServiceUnavailable {
+						return "still 503: " + res.Body
+					}
+					return ""
+				})
+				return res
+			}
+			if res := post(workerToken("api")); res.Status != http.StatusForbidden {
+				t.Errorf("the worker's token without the scope: %d %s, want 403", res.Status, res.Body)
+			}
+			if res := post(bob); res.Status != http.StatusForbidden {
+				t.Errorf("bob's own access token: %d %s, want 403", res.Status, res.Body)
+			}
+			apiStatus(t, "alice after refused calls", alice, http.StatusOK, cs...)
+			if res := post(workerToken("global_token_revocation")); res.Status != http.StatusNoContent {
+				t.Fatalf("the worker's global_token_revocation token: %d %s, want 204", res.Status, res.Body)
+			}
+			apiStatus(t, "alice after", alice, http.StatusUnauthorized, cs...)
+			apiStatus(t, "bob after", bob, http.StatusOK, cs...)
+			for _, c := range cs {
+				c.Restart()
+			}
+			apiStatus(t, "alice after a restart", alice, http.StatusUnauthorized, cs...)
+			apiStatus(t, "bob after a restart", bob, http.StatusOK, cs...)
+		})
+	}
 }
