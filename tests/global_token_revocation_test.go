@@ -191,6 +191,18 @@ func TestGlobalTokenRevocation(t *testing.T) {
 			g.want(t, "a bearer on the client route", g.post(t, 0, "/gtr-clients", bearer, gtrDraftIssSub), http.StatusUnauthorized)
 			g.want(t, "a client's opaque subject with two jwt blocks", g.post(t, 0, "/gtr-clients", basic, gtrDraftOpaque), http.StatusUnprocessableEntity)
 
+			// Counted as every route's revocations, a user cut-off each:
+			// through instance 0 the iss_sub example's, the
+			// endpoint-audience JWT's and the client's, and the opaque
+			// example's when it is also the last.
+			want := 3.0
+			if last == 0 {
+				want++
+			}
+			if n := scrape(t, g.cs[0])[`caddy_token_revocation_revocations_total{kind="user",route="global_token_revocation"}`]; n != want {
+				t.Errorf("revocations_total of the route at instance 0: %v, want %v", n, want)
+			}
+
 			// After a restart of every instance.
 			for _, c := range g.cs {
 				c.Restart()
