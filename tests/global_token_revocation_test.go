@@ -250,16 +250,9 @@ const gtrOPCaddyfile = `http:// {
 func TestGlobalTokenRevocationOIDCProvider(t *testing.T) {
 	for _, tc := range sharedStores {
 		t.Run(tc.name, func(t *testing.T) {
-			ports, err := freePorts(1)
-			if err != nil {
-				t.Fatal(err)
-			}
 			store := tc.store(t)
-			var cs []*Caddy
-			for range tc.instances {
-				cs = append(cs, startCaddy(t, gtrOPCaddyfile, store, ports[0]))
-			}
-			op := startOIDCProvider(t, ports[0], "http://127.0.0.1:9/unused")
+			port, cs := startOPGateways(t, tc.instances, gtrOPCaddyfile, func(port int) []any { return []any{store, port} })
+			op := startOIDCProvider(t, port, "http://127.0.0.1:9/unused")
 			alice := op.login(t, newBrowser(t), "alice", op.url("/token")).AccessToken
 			bob := op.login(t, newBrowser(t), "bob", op.url("/token")).AccessToken
 			workerToken := func(scope string) string {
