@@ -300,3 +300,44 @@ func TestGlobalTokenRevocationOIDCProvider(t *testing.T) {
 		})
 	}
 }
+
+// TestGlobalTokenRevocationForward: in forward mode the authorization
+// server behind the gateway (a stand-in answering as the draft says)
+// authenticates and answers; the gateway records the user's cut-off only
+// on its 2xx, and passes on unread what it cannot map.
+func TestGlobalTokenRevocationForward(t *testing.T) {
+	g := &gtrGateway{idp: startIdP(t), other: startIdP(t)}
+	g.idp.publish(t, "k1")
+	as := startUpstreamHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e := EchoOf(r)
+		switch {
+		case r.URL.Path != "/global-token-revocation":
+			w.WriteHeader(http.StatusOK) // the API
+		case r.Header.Get("Authorization") != "Bearer as-credential":
+			w.WriteHeader(http.StatusUnauthorized)
+		case strings.Contains(e.Body, `"ghost"`):
+			w.WriteHeader(http.StatusNotFound)
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	g.cs = []*Caddy{startCaddy(t, strings.Replace(gtrCaddyfile, "global_token_revocation /global-token-revocation\n", "global_token_revocation /global-token-revocation forward\n", 1),
+		"store embedded", gtrIssuer, g.idp.URL, gtrOther, g.other.URL, as.Addr())}
+	subject := func(sub string) string {
+		return `{"sub_id":{"format":"iss_sub","iss":"` + gtrIssuer + `","sub":"` + sub + `"}}`
+	}
+	carol, ghost, erin := g.user(t, "carol"), g.user(t, "ghost"), g.user(t, "erin")
+
+	g.want(t, "a call the upstream refuses", g.post(t, 0, "/global-token-revocation", "Bearer wrong", subject("carol")), http.StatusUnauthorized)
+	g.want(t, "a user the upstream does not know", g.post(t, 0, "/global-token-revocation", "Bearer as-credential", subject("ghost")), http.StatusNotFound)
+	g.want(t, "an email subject, passed on", g.post(t, 0, "/global-token-revocation", "Bearer as-credential", gtrDraftEmail), http.StatusNoContent)
+	if last := as.Last(t); last.Body != gtrDraftEmail {
+		t.Errorf("the upstream got %q, want the draft's email example unchanged", last.Body)
+	}
+	apiStatus(t, "carol after a refused call", carol, http.StatusOK, g.cs...)
+	apiStatus(t, "ghost after the upstream's 404", ghost, http.StatusOK, g.cs...)
+
+	g.want(t, "a call the upstream accepts", g.post(t, 0, "/global-token-revocation", "Bearer as-credential", subject("carol")), http.StatusNoContent)
+	apiStatus(t, "carol after the upstream's 204", carol, http.StatusUnauthorized, g.cs...)
+	apiStatus(t, "erin", erin, http.StatusOK, g.cs...)
+}
