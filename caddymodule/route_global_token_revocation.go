@@ -69,9 +69,9 @@ var kindGlobalTokenRevocation = &routeKind{
 // of a known issuer is revoked, existing or not, an entry that costs
 // nothing and answers the draft's "MUST revoke" for a user it has not seen
 // yet); 422 for a well-formed subject it cannot turn into a user (an email
-// subject: the gateway's keys are iss and sub, not the e-mail address; a
-// complex subject naming no user; an opaque one when several jwt blocks
-// leave its issuer unknown).
+// subject, unless the route says email_is_sub: the gateway's keys are iss
+// and sub, not the e-mail address; a complex subject naming no user; an
+// opaque or email one when several jwt blocks leave its issuer unknown).
 
 // gtrScope is the scope a bearer JWT carries to call the route: the
 // draft's "single scope that enables it to perform only the revocation
@@ -90,7 +90,7 @@ func readGlobalTokenRevocation(e *routeEnv, r *http.Request, c *routeCall) error
 	// a user of any issuer the gateway verifies; a bearer JWT's caller
 	// names users of its own issuer only.
 	anyIssuer := c.route.Mode == ModeForward || c.route.authenticate
-	subjects := subjectid.Subjects{TokenIssuers: []string{e.soleIssuer}}
+	subjects := subjectid.Subjects{TokenIssuers: []string{e.soleIssuer}, EmailIsSub: c.route.EmailIsSub}
 	if !anyIssuer {
 		iss, err := gtrBearer(e, r)
 		if err != nil {

@@ -71,6 +71,9 @@ const gtrCaddyfile = `http:// {
 		global_token_revocation /gtr-clients {
 			client_auth required
 		}
+		global_token_revocation /gtr-email {
+			email_is_sub
+		}
 	}
 	reverse_proxy %s
 }`
@@ -191,11 +194,18 @@ func TestGlobalTokenRevocation(t *testing.T) {
 			g.want(t, "a bearer on the client route", g.post(t, 0, "/gtr-clients", bearer, gtrDraftIssSub), http.StatusUnauthorized)
 			g.want(t, "a client's opaque subject with two jwt blocks", g.post(t, 0, "/gtr-clients", basic, gtrDraftOpaque), http.StatusUnprocessableEntity)
 
+			// email_is_sub: the draft's email example names the user
+			// whose sub is the address.
+			emailUser := g.user(t, "user@example.com")
+			g.want(t, "the draft's email example with email_is_sub", g.post(t, 0, "/gtr-email", bearer, gtrDraftEmail), http.StatusNoContent)
+			apiStatus(t, "the email user after", emailUser, http.StatusUnauthorized, g.cs...)
+			apiStatus(t, "another user after the email revocation", bystander, http.StatusOK, g.cs...)
+
 			// Counted as every route's revocations, a user cut-off each:
-			// through instance 0 the iss_sub example's, the
+			// through instance 0 the iss_sub and email examples', the
 			// endpoint-audience JWT's and the client's, and the opaque
 			// example's when it is also the last.
-			want := 3.0
+			want := 4.0
 			if last == 0 {
 				want++
 			}
