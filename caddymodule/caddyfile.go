@@ -82,6 +82,10 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    logout_all <path> [respond|forward]          # log out everywhere (needs jwt)
 //	    backchannel_logout <path> [respond|forward]  # OIDC Back-Channel Logout (needs jwt with audience)
 //	    caep <path> [respond|forward]                # CAEP session-revoked SETs, RFC 8935 push (needs jwt with audience)
+//	    global_token_revocation <path> [respond|forward] [{  # Global Token Revocation: JSON sub_id, a user-wide cut-off (needs jwt)
+//	        client_auth required|off        # required: the clients authenticate (Basic); default: a bearer JWT with scope global_token_revocation
+//	        email_is_sub                    # an email subject names the user whose sub it is; default: 422
+//	    }]
 //	    keycloak_logout <path> [respond|forward]     # Keycloak logout: refresh_token, realm-checked
 //	    keycloak_revoke <path> [respond|forward]     # Keycloak revoke: only an empty 200 confirms the token
 //	    keycloak_admin <path>/* [respond|forward] [{ # a Keycloak client's Admin URL: signed k_push_not_before, k_logout (needs jwt)
@@ -369,6 +373,8 @@ func (rc *Route) unmarshalOption(d *caddyfile.Dispenser) error {
 		return oneArg(d, &keycloakAdminConfig(rc).Issuer)
 	case "realm_wide":
 		return flagArg(d, &keycloakAdminConfig(rc).RealmWide)
+	case "email_is_sub":
+		return flagArg(d, &rc.EmailIsSub)
 	}
 	return unknownName(d, rc.Type+" "+rc.Path, "option", d.Val(), routeOptions)
 }

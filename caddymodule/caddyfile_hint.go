@@ -23,6 +23,7 @@ var (
 	routeOptions = []string{
 		"mode", "namespace", "client_auth", "verified_only", "case_insensitive", "revoke_refused",
 		"redirect", "cookie_path", "cookie_domain", "issuer", "realm_wide",
+		"email_is_sub",
 	}
 	storeKinds   = []string{"embedded", "redis"}
 	redisOptions = []string{

@@ -154,7 +154,7 @@ func TestGrammarNamesAreAccepted(t *testing.T) {
 		body    func(name string) string
 	}{
 		{"handler", []string{"token_revocation [<matcher>] {"}, handlerSubdirectives(), wrap("token_revocation {\n\tNAME\n}")},
-		{"route", []string{"revoke <path>", "logout <path>", "browser_logout <path>", "keycloak_admin <path>"}, routeOptions,
+		{"route", []string{"revoke <path>", "logout <path>", "browser_logout <path>", "keycloak_admin <path>", "global_token_revocation <path>"}, routeOptions,
 			wrap("token_revocation {\n\trevoke /r {\n\t\tNAME\n\t}\n}")},
 		{"redis", []string{"store redis {"}, redisOptions, wrap("token_revocation {\n\tstore redis {\n\t\tNAME\n\t}\n}")},
 		{"redis tls", []string{"tls [{"}, redisTLSOptions, wrap("token_revocation {\n\tstore redis {\n\t\ttls {\n\t\t\tNAME\n\t\t}\n\t}\n}")},

@@ -41,10 +41,12 @@ const provider = new Provider(issuer, {
       grant_types: ['client_credentials'],
       response_types: [],
       redirect_uris: [],
-      scope: 'api',
+      // global_token_revocation: the worker may call a Global Token
+      // Revocation endpoint (tests/global_token_revocation_test.go).
+      scope: 'api global_token_revocation',
     },
   ],
-  scopes: ['openid', 'offline_access', 'api'],
+  scopes: ['openid', 'offline_access', 'api', 'global_token_revocation'],
   jwks: { keys: [jwk] },
   cookies: { keys: ['test-cookie-key-test-cookie-key'] },
   pkce: { required: () => false },
@@ -82,7 +84,7 @@ const provider = new Provider(issuer, {
       getResourceServerInfo: (ctx, indicator) => {
         if (indicator !== resource) throw new Error('unknown resource');
         return {
-          scope: 'api',
+          scope: 'api global_token_revocation',
           audience: resource,
           accessTokenFormat: 'jwt',
           accessTokenTTL: 300,
