@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/boltstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 )
 
@@ -368,40 +370,74 @@ func TestPollAcknowledgesWhatItApplied(t *testing.T) {
 
 // A receiver that applied SETs and stopped before acknowledging them
 // (and whose first acknowledgement after the restart is lost, so the
-// transmitter sends them again): nothing is lost, nothing applied twice.
+// transmitter sends them again): nothing is lost, nothing applied twice;
+// with a MemoryState kept, and with the glue's StoreState over a bbolt
+// store closed and opened again.
 func TestPollRestartNeitherLosesNorReapplies(t *testing.T) {
-	tx := newTransmitter(t)
-	rec := newRecorder()
-	state := NewMemoryState()
-	a, _ := newReceiver(t, tx, "poll", state, rec, nil)
-	id := a.Stream().ID
-	var jtis []string
-	for _, ex := range []string{caepSessionRevokedOpaque, caepSessionRevokedUser, riscAccountDisabled} {
-		jtis = append(jtis, tx.Send(id, claims(ex)))
-	}
-	if res := pollOnce(t, a); res.Received != 3 || res.Owed != 3 {
-		t.Fatalf("first run: %+v, want 3 received and 3 acks owed", res)
-	}
-	a.Close() // stopped before its next poll: the acks are owed in state
+	// restart returns the State of the receiver started after a: the same
+	// MemoryState, or a StoreState over an embedded store closed and
+	// opened again (the State the glue uses).
+	for name, states := range map[string]func(t *testing.T) (first State, restart func() State){
+		"memory": func(*testing.T) (State, func() State) {
+			m := NewMemoryState()
+			return m, func() State { return m }
+		},
+		"store": func(t *testing.T) (State, func() State) {
+			path := filepath.Join(t.TempDir(), "denylist.db")
+			var s *boltstore.EmbeddedStore
+			open := func() State {
+				if s != nil {
+					s.Close()
+				}
+				var err error
+				if s, err = boltstore.OpenEmbedded(path, 0); err != nil {
+					t.Fatal(err)
+				}
+				return &StoreState{Store: s, Source: "tx"}
+			}
+			t.Cleanup(func() { s.Close() })
+			return open(), open
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tx := newTransmitter(t)
+			rec := newRecorder()
+			state, restart := states(t)
+			a, _ := newReceiver(t, tx, "poll", state, rec, nil)
+			id := a.Stream().ID
+			var jtis []string
+			for _, ex := range []string{caepSessionRevokedOpaque, caepSessionRevokedUser, riscAccountDisabled} {
+				jtis = append(jtis, tx.Send(id, claims(ex)))
+			}
+			if res := pollOnce(t, a); res.Received != 3 || res.Owed != 3 {
+				t.Fatalf("first run: %+v, want 3 received and 3 acks owed", res)
+			}
+			a.Close() // stopped before its next poll: the acks are owed in state
 
-	jtis = append(jtis, tx.Send(id, claims(riscCredentialCompromise)), tx.Send(id, claims(caepSessionRevokedComplex)))
-	tx.DropAcks = 1
-	b, _ := newReceiver(t, tx, "poll", state, rec, nil)
-	if b.Stream().ID != id || tx.Creates != 1 {
-		t.Fatalf("restart uses stream %q after %d creates, want %s after 1", b.Stream().ID, tx.Creates, id)
-	}
-	res := pollOnce(t, b)
-	if res.Acked != 3 || res.Received != 5 || res.Owed != 5 {
-		t.Errorf("first poll after the restart: %+v; want 3 acks sent, 5 SETs back (3 again), 5 owed", res)
-	}
-	pollOnce(t, b)
-	if un := tx.Unacked(id); len(un) != 0 {
-		t.Errorf("unacknowledged after the restart: %v", un)
-	}
-	for _, j := range jtis {
-		if rec.count(j) != 1 {
-			t.Errorf("SET %s applied %d times, want once", j, rec.count(j))
-		}
+			jtis = append(jtis, tx.Send(id, claims(riscCredentialCompromise)), tx.Send(id, claims(caepSessionRevokedComplex)))
+			tx.DropAcks = 1
+			state = restart()
+			b, _ := newReceiver(t, tx, "poll", state, rec, nil)
+			if b.Stream().ID != id || tx.Creates != 1 {
+				t.Fatalf("restart uses stream %q after %d creates, want %s after 1", b.Stream().ID, tx.Creates, id)
+			}
+			res := pollOnce(t, b)
+			if res.Acked != 3 || res.Received != 5 || res.Owed != 5 {
+				t.Errorf("first poll after the restart: %+v; want 3 acks sent, 5 SETs back (3 again), 5 owed", res)
+			}
+			pollOnce(t, b)
+			if un := tx.Unacked(id); len(un) != 0 {
+				t.Errorf("unacknowledged after the restart: %v", un)
+			}
+			for _, j := range jtis {
+				if rec.count(j) != 1 {
+					t.Errorf("SET %s applied %d times, want once", j, rec.count(j))
+				}
+			}
+			if owed, _ := state.PendingAcks(context.Background()); len(owed) != 0 {
+				t.Errorf("acks still owed: %v", owed)
+			}
+		})
 	}
 }
 

@@ -82,17 +82,8 @@ func (s *EmbeddedStore) AddSignalMembers(_ context.Context, source, set string, 
 	now := s.now().Unix()
 	prefix := signalSetPrefix(set)
 	return s.signalErr("writing", s.signalUpdate(source, func(b *bolt.Bucket) error {
-		var expired [][]byte
-		c := b.Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if len(v) != 8 || int64(binary.BigEndian.Uint64(v)) <= now {
-				expired = append(expired, append([]byte(nil), k...))
-			}
-		}
-		for _, k := range expired {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
+		if _, err := purgeExpiredRecords(b, prefix, now); err != nil {
+			return err
 		}
 		for _, m := range members {
 			k := append(append([]byte(nil), prefix...), m...)
