@@ -268,3 +268,54 @@ func TestSSFStoreFailureRedelivers(t *testing.T) {
 	}
 	ssfWaitStatus(t, c, "the disabled account's token", ssfToken(ssfRISCIssuer, ssfRISCSubject, ""), http.StatusUnauthorized)
 }
+
+// TestSSFReloadsLeakNothing: ten reloads of a config with a polling ssf
+// block (each with another max_events, so each builds new receivers)
+// leave Caddy with no more goroutines, files or Redis connections than
+// before (each old receiver's long poll ended, its connections closed),
+// reuse the one stream, and the receiver of the last config applies an
+// event.
+func TestSSFReloadsLeakNothing(t *testing.T) {
+	tx := ssftest.New(t)
+	rs := startRedis(t)
+	up := startUpstream(t)
+	site := `http:// {
+	token_revocation {
+		store redis {
+			address %s
+		}
+		%s
+	}
+	reverse_proxy %s
+}`
+	c := startCaddy(t, site, rs.Addr, ssfBlock(tx, "max_events 100"), up.Addr())
+	id := ssfStream(t, tx)
+	held := func() int {
+		tx.Mu.Lock()
+		defer tx.Mu.Unlock()
+		return len(tx.Polls)
+	}
+	pollUntil(t, 30*time.Second, func() string {
+		if held() == 0 {
+			return "no poll held at the transmitter"
+		}
+		return ""
+	})
+	base := probeLeaks(t, c, rs.Addr)
+	for i := 1; i <= 10; i++ {
+		c.Reload(site, rs.Addr, ssfBlock(tx, fmt.Sprintf("max_events %d", 100+i)), up.Addr())
+	}
+	noLeakSince(t, c, rs.Addr, base, 4)
+	tx.Mu.Lock()
+	creates := tx.Creates
+	tx.Mu.Unlock()
+	if creates != 1 {
+		t.Errorf("%d streams created over ten reloads, want the first reused", creates)
+	}
+	jti := tx.Send(id, ssftest.Claims(ssftest.RISCAccountDisabled))
+	ssfWaitStatus(t, c, "the disabled account's token after the reloads", ssfToken(ssfRISCIssuer, ssfRISCSubject, ""), http.StatusUnauthorized)
+	waitAcked(t, tx, id)
+	if n := ssfApplied(c, jti); n != 1 {
+		t.Errorf("the SET was applied %d times, want once", n)
+	}
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -111,13 +110,7 @@ func (b *bench) ssfLag(c config) (ssfLag, error) {
 	status := func(tok string) (int, error) {
 		req, _ := http.NewRequest(http.MethodGet, other.url("/api"), nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
-		res, err := client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res.StatusCode, nil
+		return statusOf(client, req)
 	}
 	run := runID()
 	var lags []float64
