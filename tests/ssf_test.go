@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -317,5 +318,51 @@ func TestSSFReloadsLeakNothing(t *testing.T) {
 	waitAcked(t, tx, id)
 	if n := ssfApplied(c, jti); n != 1 {
 		t.Errorf("the SET was applied %d times, want once", n)
+	}
+}
+
+// TestSSFLeastPrivilegeRedisACL: with the least-privilege Redis user of
+// docs/operations.md, an ssf receiver keeps its state (its keys are in
+// the denylist's hash tag, {trv}:signals:...) and applies an event: no
+// ACL denial but CONFIG GET's, no NOPERM in the log.
+func TestSSFLeastPrivilegeRedisACL(t *testing.T) {
+	tx := ssftest.New(t)
+	rs := startRedis(t)
+	rc := rs.Client()
+	ctx := context.Background()
+	if err := rc.Do(ctx, append([]any{"ACL", "SETUSER"}, docsRedisACL(t, "trv-pw")...)...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	up := startUpstream(t)
+	c := startCaddy(t, `http:// {
+	token_revocation {
+		store redis {
+			address %s
+			username trv-gateway
+			password trv-pw
+		}
+		%s
+	}
+	reverse_proxy %s
+}`, rs.Addr, ssfBlock(tx, ""), up.Addr())
+	id := ssfStream(t, tx)
+	tx.Send(id, ssftest.Claims(ssftest.RISCAccountDisabled))
+	ssfWaitStatus(t, c, "the disabled account's token", ssfToken(ssfRISCIssuer, ssfRISCSubject, ""), http.StatusUnauthorized)
+	waitAcked(t, tx, id)
+	denials, err := rc.Do(ctx, "ACL", "LOG").Slice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range denials {
+		if e, ok := d.(map[any]any); ok && e["object"] == "config|get" {
+			continue
+		}
+		if e, ok := d.([]any); ok && slices.Contains(e, any("config|get")) {
+			continue
+		}
+		t.Errorf("ACL denial: %v", d)
+	}
+	if strings.Contains(c.Logs(), "NOPERM") {
+		t.Error("Caddy logged a NOPERM error")
 	}
 }

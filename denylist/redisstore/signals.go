@@ -11,15 +11,16 @@ import (
 
 // ---------------------------------------------------------------------------
 // SignalState: per source, a string per value and a sorted set per set,
-// its members scored by their expiry, all in the hash tag
-// "{<key_prefix>:signals}" (one cluster slot, apart from the denylist's
-// partitions). No key gets a TTL: a volatile-* maxmemory-policy must not
-// evict the events a receiver applied, nor the stream it uses.
+// its members scored by their expiry, named "<tag>:signals:<source>:..."
+// in the hash tag of the first partition ("{trv}" by default): one
+// cluster slot, and the keys the documented ACL pattern (~{trv}:*)
+// already grants. No key gets a TTL: a volatile-* maxmemory-policy must
+// not evict the events a receiver applied, nor the stream it uses.
 
 // signalKey returns the name of source's key of kind ("v" a value, "s" a
 // set) called name.
 func (s *RedisStore) signalKey(source, kind, name string) string {
-	return "{" + s.opts.KeyPrefix + ":signals}:" + source + ":" + kind + ":" + name
+	return s.parts[0].tag + ":signals:" + source + ":" + kind + ":" + name
 }
 
 // SignalValue implements SignalState.
