@@ -366,3 +366,66 @@ func TestSSFLeastPrivilegeRedisACL(t *testing.T) {
 		t.Error("Caddy logged a NOPERM error")
 	}
 }
+
+// TestSSFPushEmbeddedAcrossARestart: on the embedded store, a CAEP
+// session-revoked pushed to push_path is answered 202 and makes the
+// session's token 401; after a restart the stream is reused (one
+// created), the same SET pushed again is refused as received before
+// (400 invalid_request: the store remembers it), the token stays
+// refused, and a new RISC account-disabled pushed is applied.
+func TestSSFPushEmbeddedAcrossARestart(t *testing.T) {
+	tx := ssftest.New(t)
+	up := startUpstream(t)
+	site := `http:// {
+	token_revocation {
+		%s
+	}
+	reverse_proxy %s
+}`
+	c := startCaddy(t, site, "", up.Addr())
+	push := c.URL("/ssf/push")
+	c.Reload(site, ssfBlock(tx, "delivery push\n\t\t\tpush_path /ssf/push\n\t\t\tpush_url "+push+"\n\t\t\tpush_authorization \"Bearer push-secret\""), up.Addr())
+	ssfStream(t, tx)
+	pushed := func(set string, want int) {
+		t.Helper()
+		pollUntil(t, 30*time.Second, func() string {
+			if st := tx.Push(push, "Bearer push-secret", set); st != want {
+				return fmt.Sprintf("push answered %d, want %d", st, want)
+			}
+			return ""
+		})
+	}
+	session, user := ssfToken(ssfCAEPIssuer, "someone", ssfCAEPSession), ssfToken(ssfRISCIssuer, ssfRISCSubject, "")
+	_, first := tx.Sign(ssftest.Claims(ssftest.CAEPSessionRevokedOpaque), nil)
+	pushed(first, http.StatusAccepted)
+	if st := ssfStatus(t, c, session); st != http.StatusUnauthorized {
+		t.Fatalf("the revoked session's token: %d, want 401", st)
+	}
+
+	c.Restart()
+	// The receiver starts in the background: a 503 until then. A push
+	// with another Content-Type gets its 400 once it has started.
+	pollUntil(t, 30*time.Second, func() string {
+		if res := do(t, http.MethodPost, push, strings.NewReader(first), "Content-Type: text/plain", "Authorization: Bearer push-secret"); res.Status != http.StatusBadRequest {
+			return fmt.Sprintf("the push receiver answered %d after the restart, want it started (400 for a text/plain push)", res.Status)
+		}
+		return ""
+	})
+	if res := do(t, http.MethodPost, push, strings.NewReader(first), "Content-Type: application/secevent+jwt", "Authorization: Bearer push-secret"); res.Status != http.StatusBadRequest || !strings.Contains(res.Body, "received before") {
+		t.Errorf("the SET pushed again after the restart: %d %s, want 400 received before", res.Status, res.Body)
+	}
+	if st := ssfStatus(t, c, session); st != http.StatusUnauthorized {
+		t.Errorf("the revoked session's token after the restart: %d, want 401", st)
+	}
+	_, second := tx.Sign(ssftest.Claims(ssftest.RISCAccountDisabled), nil)
+	pushed(second, http.StatusAccepted)
+	if st := ssfStatus(t, c, user); st != http.StatusUnauthorized {
+		t.Errorf("the account disabled after the restart: %d, want 401", st)
+	}
+	tx.Mu.Lock()
+	creates := tx.Creates
+	tx.Mu.Unlock()
+	if creates != 1 {
+		t.Errorf("%d streams created across the restart, want 1", creates)
+	}
+}

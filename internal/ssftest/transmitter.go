@@ -2,7 +2,7 @@ package ssftest
 
 // The transmitter of the tests: no installable SSF transmitter offers
 // stream management with both deliveries as a published module or npm
-// package (see doc.go), so this one serves the SSF 1.0 and RFC 8935/8936
+// package (see ssf/doc.go), so this one serves the SSF 1.0 and RFC 8935/8936
 // specifications' own exchanges, and the SETs of the CAEP, RISC and SSF
 // specifications' examples, signed with go-jose.
 
@@ -45,7 +45,8 @@ type Stream struct {
 	Queue []*Queued
 }
 
-// transmitter is an SSF transmitter on loopback.
+// Transmitter is an SSF transmitter on loopback; its exported fields are
+// read and set by tests under Mu.
 type Transmitter struct {
 	T      TB
 	Server *httptest.Server
@@ -249,7 +250,7 @@ func (tx *Transmitter) verify(w http.ResponseWriter, r *http.Request) {
 	go tx.Deliver(req.StreamID, jti, set)
 }
 
-// setStatus changes a stream's status and sends stream-updated.
+// SetStatus changes a stream's status and sends stream-updated.
 func (tx *Transmitter) SetStatus(id, status, reason string) {
 	tx.Mu.Lock()
 	tx.Streams[id].Status = status
@@ -335,14 +336,14 @@ func (tx *Transmitter) poll(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// lastPoll returns the last poll request.
+// LastPoll returns the last poll request.
 func (tx *Transmitter) LastPoll() PollRequest {
 	tx.Mu.Lock()
 	defer tx.Mu.Unlock()
 	return tx.Polls[len(tx.Polls)-1]
 }
 
-// sign makes a SET of claims: iss, aud, iat and jti filled in unless
+// Sign makes a SET of claims: iss, aud, iat and jti filled in unless
 // claims has them; typ secevent+jwt.
 func (tx *Transmitter) Sign(claims map[string]any, key *ecdsa.PrivateKey) (jti, set string) {
 	tx.T.Helper()
@@ -383,7 +384,7 @@ func (tx *Transmitter) Sign(claims map[string]any, key *ecdsa.PrivateKey) (jti, 
 	return claims["jti"].(string), set
 }
 
-// send signs claims and delivers the SET on stream id: queued for polls,
+// Send signs claims and delivers the SET on stream id: queued for polls,
 // or pushed (RFC 8935) with the stream's authorization_header, its answer
 // status appended to pushed.
 func (tx *Transmitter) Send(id string, claims map[string]any) string {
@@ -392,6 +393,8 @@ func (tx *Transmitter) Send(id string, claims map[string]any) string {
 	return jti
 }
 
+// Deliver queues the signed SET jti on stream id (poll), or pushes it
+// (push) and appends the answer's status to Pushed.
 func (tx *Transmitter) Deliver(id, jti, set string) {
 	tx.Mu.Lock()
 	s := tx.Streams[id]
@@ -410,7 +413,7 @@ func (tx *Transmitter) Deliver(id, jti, set string) {
 	tx.Mu.Unlock()
 }
 
-// push POSTs set as RFC 8935 section 2 says and returns the status.
+// Push POSTs set as RFC 8935 section 2 says and returns the status.
 func (tx *Transmitter) Push(endpoint, auth, set string) int {
 	req, err := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader([]byte(set)))
 	if err != nil {
@@ -430,7 +433,7 @@ func (tx *Transmitter) Push(endpoint, auth, set string) int {
 	return resp.StatusCode
 }
 
-// unacked returns the jtis of stream id's queue not acknowledged.
+// Unacked returns the jtis of stream id's queue not acknowledged.
 func (tx *Transmitter) Unacked(id string) []string {
 	tx.Mu.Lock()
 	defer tx.Mu.Unlock()
