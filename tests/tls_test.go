@@ -21,13 +21,15 @@ import (
 	"time"
 )
 
-// testPKI is a CA and two certificates it signed, as PEM files.
+// testPKI is a CA and the certificates it signed, as PEM files.
 type testPKI struct {
 	CA, ServerCert, ServerKey, ClientCert, ClientKey string
+	// OtherClientCert, OtherClientKey: a second client certificate.
+	OtherClientCert, OtherClientKey string
 }
 
-// newTestPKI writes a CA, a server certificate for 127.0.0.1 and a client
-// certificate into dir.
+// newTestPKI writes a CA, a server certificate for 127.0.0.1 and two
+// client certificates into dir.
 func newTestPKI(t *testing.T, dir string) testPKI {
 	t.Helper()
 	key := func() *ecdsa.PrivateKey {
@@ -69,6 +71,7 @@ func newTestPKI(t *testing.T, dir string) testPKI {
 	p := testPKI{CA: write("ca.crt", "CERTIFICATE", caDER)}
 	p.ServerCert, p.ServerKey = leaf(2, "server", x509.ExtKeyUsageServerAuth)
 	p.ClientCert, p.ClientKey = leaf(3, "client", x509.ExtKeyUsageClientAuth)
+	p.OtherClientCert, p.OtherClientKey = leaf(4, "client2", x509.ExtKeyUsageClientAuth)
 	return p
 }
 

@@ -1,0 +1,245 @@
+package tests
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
+)
+
+// The mtls client of tests/idp/oidc-provider/op.mjs: its access tokens are
+// bound to the TLS client certificate it calls the token endpoint with.
+const (
+	opMTLSClient = "mtls"
+	opMTLSSecret = "mtls-secret-mtls-secret-mtls-secret"
+)
+
+// startOIDCProviderTLS runs the OP over HTTPS (issuer
+// https://127.0.0.1:<port>) with pki's server certificate, asking clients
+// for a certificate (RFC 8705).
+func startOIDCProviderTLS(t *testing.T, port int, pki testPKI) *oidcProvider {
+	t.Helper()
+	cfg, _ := json.Marshal(map[string]any{
+		"backchannel_logout_uri": "http://127.0.0.1:9/backchannel", "redirect_uri": "http://127.0.0.1:9/cb",
+		"tls": map[string]string{"cert": pki.ServerCert, "key": pki.ServerKey},
+	})
+	op := &oidcProvider{t: t, dir: opInstall(t), port: port, cfg: string(cfg)}
+	op.start()
+	t.Cleanup(op.stop)
+	return op
+}
+
+// mtlsClient is an HTTPS client that trusts pki's CA and presents the
+// client certificate in certFile (with keyFile): what it is bound to,
+// thumbprint, is the RFC 8705 x5t#S256 of that certificate.
+type mtlsClient struct {
+	http       *http.Client
+	thumbprint string
+}
+
+func newMTLSClient(t *testing.T, pki testPKI, certFile, keyFile string) *mtlsClient {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(pki.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	return &mtlsClient{
+		http: &http.Client{
+			Timeout: httpTimeout,
+			Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil, TLSClientConfig: &tls.Config{
+				RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			}},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		thumbprint: token.CertificateThumbprint(cert.Certificate[0]),
+	}
+}
+
+func (m *mtlsClient) do(t *testing.T, method, url string, form url.Values, headers ...string) Response {
+	t.Helper()
+	var res Response
+	var err error
+	if form != nil {
+		res, err = tryDoWith(m.http, method, url, strings.NewReader(form.Encode()), append([]string{"Content-Type: application/x-www-form-urlencoded"}, headers...)...)
+	} else {
+		res, err = tryDoWith(m.http, method, url, nil, headers...)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// accessToken gets an access token of the mtls client from the OP by the
+// client credentials grant, over a TLS connection made with m's
+// certificate: a JWT for the API (RFC 9068) with resource, else opaque.
+func (m *mtlsClient) accessToken(t *testing.T, op *oidcProvider, resource string) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}}
+	if resource != "" {
+		form.Set("resource", resource)
+	}
+	res := m.do(t, http.MethodPost, "https://127.0.0.1:"+strconv.Itoa(op.port)+"/token", form,
+		"Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte(opMTLSClient+":"+opMTLSSecret)))
+	var ts struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal([]byte(res.Body), &ts); res.Status != http.StatusOK || err != nil || ts.AccessToken == "" {
+		t.Fatalf("client_credentials over mTLS: %d %s", res.Status, res.Body)
+	}
+	return ts.AccessToken
+}
+
+// mtlsGatewayCaddyfile: a gateway in front of an upstream, served over
+// HTTPS with client certificates required (pki's CA), the OP's access
+// tokens verified (keys by discovery, the OP's CA trusted); metrics on.
+// The http:// site only answers: the harness waits for its port. Clients
+// reach the gateway by IP, so without SNI: strict_sni_host is off.
+// Arguments: store, OP port, CA, upstream address, server cert, server
+// key, CA.
+const mtlsGatewayCaddyfile = `{
+	metrics
+	servers {
+		strict_sni_host insecure_off
+	}
+}
+http:// {
+	respond "use https" 400
+}
+https://127.0.0.1 {
+	tls %[5]s %[6]s {
+		client_auth {
+			mode require_and_verify
+			trust_pool file %[3]s
+		}
+	}
+	token_revocation {
+		%[1]s
+		jwt https://127.0.0.1:%[2]d {
+			audience https://api.test
+			ca_file %[3]s
+		}
+	}
+	reverse_proxy %[4]s
+}`
+
+// mtlsAPIStatus polls until every instance answers want to an API call
+// with tok, made over a TLS connection with m's certificate (RFC 8705
+// §3: a certificate-bound token is sent as a Bearer token).
+func mtlsAPIStatus(t *testing.T, what string, m *mtlsClient, tok string, want int, cs ...*Caddy) {
+	t.Helper()
+	for i, c := range cs {
+		pollUntil(t, 5*time.Second, func() string {
+			target := "https://127.0.0.1:" + strconv.Itoa(c.HTTPSPort) + "/api/items"
+			if res := m.do(t, http.MethodGet, target, nil, "Authorization: Bearer "+tok); res.Status != want {
+				return fmt.Sprintf("%s: instance %d: %d %s, want %d", what, i, res.Status, res.Body, want)
+			}
+			return ""
+		})
+	}
+}
+
+// TestGatewayRevokesCertificateBoundTokens: panva's oidc-provider, served
+// over HTTPS, binds the access tokens of a client with
+// tls_client_certificate_bound_access_tokens to the certificate the client
+// presents at its token endpoint (RFC 8705: cnf.x5t#S256). Through a real
+// Caddy requiring client certificates, such a JWT passes until the admin
+// API revokes its certificate's thumbprint (issue 25 item 4); then it, and
+// a token the OP binds to the same certificate after the revocation, get
+// 401 (reason cnf) while a token bound to another certificate passes. The
+// CLI checks, un-revokes and revokes the thumbprint again (--x5t-s256); a
+// restart forgets none of it. On the embedded store, and on Redis with two
+// instances: revoked through A, enforced by B. On 5278a12 the admin API
+// answers {"x5t#S256"} 400 (unknown field).
+func TestGatewayRevokesCertificateBoundTokens(t *testing.T) {
+	for _, tc := range sharedStores {
+		t.Run(tc.name, func(t *testing.T) {
+			pki := newTestPKI(t, t.TempDir())
+			ports, err := freePorts(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			up := startUpstream(t)
+			store := tc.store(t)
+			var cs []*Caddy
+			for range tc.instances {
+				cs = append(cs, startCaddy(t, mtlsGatewayCaddyfile, store, ports[0], strconv.Quote(pki.CA), up.Addr(),
+					strconv.Quote(pki.ServerCert), strconv.Quote(pki.ServerKey)))
+			}
+			a, b := cs[0], cs[len(cs)-1]
+			addrA := "127.0.0.1:" + strconv.Itoa(a.AdminPort)
+			op := startOIDCProviderTLS(t, ports[0], pki)
+			cert, other := newMTLSClient(t, pki, pki.ClientCert, pki.ClientKey), newMTLSClient(t, pki, pki.OtherClientCert, pki.OtherClientKey)
+			bound, boundOther := cert.accessToken(t, op, opResource), other.accessToken(t, op, opResource)
+			for what, c := range map[string]struct {
+				raw string
+				m   *mtlsClient
+			}{"bound": {bound, cert}, "bound to another certificate": {boundOther, other}} {
+				if tok := token.Parse(c.raw); !tok.JWT || tok.Claims.Confirmation.X5TS256 != c.m.thumbprint {
+					t.Fatalf("%s token: JWT %v, cnf %+v; want cnf.x5t#S256 %q", what, tok.JWT, tok.Claims.Confirmation, c.m.thumbprint)
+				}
+			}
+			mtlsAPIStatus(t, "certificate-bound token before any revocation", cert, bound, http.StatusOK, cs...)
+			mtlsAPIStatus(t, "token bound to another certificate", other, boundOther, http.StatusOK, cs...)
+
+			// The admin API of A revokes the certificate by its RFC 8705
+			// thumbprint.
+			var rev struct {
+				Revoked []opsEntry `json:"revoked"`
+			}
+			mustAdmin(t, a, "POST", "/token-revocation/revoke", map[string]any{"x5t#S256": cert.thumbprint}, &rev)
+			if len(rev.Revoked) != 1 || rev.Revoked[0].Kind != "cnf" || !strings.HasPrefix(rev.Revoked[0].Key, "k:") {
+				t.Fatalf("revoke x5t#S256 answered %+v, want one cnf entry", rev.Revoked)
+			}
+			after := cert.accessToken(t, op, opResource)
+			mtlsAPIStatus(t, "token bound to the revoked certificate", cert, bound, http.StatusUnauthorized, cs...)
+			mtlsAPIStatus(t, "token bound to the revoked certificate, issued after the revocation", cert, after, http.StatusUnauthorized, cs...)
+			mtlsAPIStatus(t, "token bound to another certificate", other, boundOther, http.StatusOK, cs...)
+			if res := get(t, b.AdminURL("/metrics")); !regexp.MustCompile(`(?m)^caddy_token_revocation_requests_rejected_total\{reason="cnf"\} [1-9]`).MatchString(res.Body) {
+				t.Errorf("instance B counted no rejection of reason cnf:\n%s", grepLines(res.Body, "requests_rejected_total"))
+			}
+			if e := adminCheck(t, b, map[string]any{"token": after}); e == nil || e.Key != rev.Revoked[0].Key {
+				t.Errorf("check of the token issued after the revocation at B: %+v, want revoked by %s", e, rev.Revoked[0].Key)
+			}
+
+			// The CLI, against A: check says revoked (exit 1); un-revoke:
+			// B lets the token through; revoke again: B refuses it.
+			if out, errOut, code := cli(t, nil, "", "check", "--x5t-s256", cert.thumbprint, "--address", addrA); code != 1 || !strings.HasPrefix(out, "revoked by cnf ") {
+				t.Errorf("check --x5t-s256: exit %d %q %q, want 1 revoked by cnf", code, out, errOut)
+			}
+			if out, errOut, code := cli(t, nil, "", "unrevoke", "--x5t-s256", cert.thumbprint, "--address", addrA); code != 0 || !strings.HasPrefix(out, "un-revoked cnf ") {
+				t.Fatalf("unrevoke --x5t-s256: exit %d %q %q", code, out, errOut)
+			}
+			mtlsAPIStatus(t, "token bound to the un-revoked certificate", cert, after, http.StatusOK, cs...)
+			if out, errOut, code := cli(t, nil, "", "revoke", "--x5t-s256", cert.thumbprint, "--until", time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339), "--address", addrA); code != 0 || !strings.HasPrefix(out, "revoked cnf ") {
+				t.Fatalf("revoke --x5t-s256: exit %d %q %q", code, out, errOut)
+			}
+			mtlsAPIStatus(t, "token bound to the certificate the CLI revoked", cert, after, http.StatusUnauthorized, cs...)
+			mtlsAPIStatus(t, "token bound to another certificate", other, boundOther, http.StatusOK, cs...)
+
+			// After a restart of B (the embedded store's file, or Redis)
+			// the certificate is still revoked, the other not.
+			b.Restart()
+			mtlsAPIStatus(t, "token bound to the revoked certificate, after a restart", cert, bound, http.StatusUnauthorized, b)
+			mtlsAPIStatus(t, "token bound to the revoked certificate, issued after the revocation, after a restart", cert, after, http.StatusUnauthorized, b)
+			mtlsAPIStatus(t, "token bound to another certificate, after a restart", other, boundOther, http.StatusOK, b)
+		})
+	}
+}
