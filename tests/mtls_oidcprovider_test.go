@@ -1,11 +1,13 @@
 package tests
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -48,11 +50,18 @@ type mtlsClient struct {
 	thumbprint string
 }
 
+// newMTLSClient makes the client of certFile and keyFile, or one without
+// a certificate when certFile is "".
 func newMTLSClient(t *testing.T, pki testPKI, certFile, keyFile string) *mtlsClient {
 	t.Helper()
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
+	var certs []tls.Certificate
+	thumbprint := ""
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs, thumbprint = []tls.Certificate{cert}, token.CertificateThumbprint(cert.Certificate[0])
 	}
 	ca, err := os.ReadFile(pki.CA)
 	if err != nil {
@@ -64,11 +73,18 @@ func newMTLSClient(t *testing.T, pki testPKI, certFile, keyFile string) *mtlsCli
 		http: &http.Client{
 			Timeout: httpTimeout,
 			Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil, TLSClientConfig: &tls.Config{
-				RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+				RootCAs: roots, Certificates: certs, MinVersion: tls.VersionTLS12,
+			}, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				// localhost is 127.0.0.1, where Caddy listens, whatever
+				// the resolver says.
+				if host, port, err := net.SplitHostPort(addr); err == nil && host == "localhost" {
+					addr = net.JoinHostPort("127.0.0.1", port)
+				}
+				return (&net.Dialer{Timeout: httpTimeout}).DialContext(ctx, network, addr)
 			}},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		thumbprint: token.CertificateThumbprint(cert.Certificate[0]),
+		thumbprint: thumbprint,
 	}
 }
 
@@ -107,23 +123,39 @@ func (m *mtlsClient) accessToken(t *testing.T, op *oidcProvider, resource string
 	return ts.AccessToken
 }
 
+// introspectX5T asks the OP's introspection endpoint (as the mtls
+// client, over m's connection) about tok and returns its cnf.x5t#S256.
+func (m *mtlsClient) introspectX5T(t *testing.T, op *oidcProvider, tok string) string {
+	t.Helper()
+	res := m.do(t, http.MethodPost, "https://127.0.0.1:"+strconv.Itoa(op.port)+"/token/introspection", url.Values{"token": {tok}},
+		"Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte(opMTLSClient+":"+opMTLSSecret)))
+	var in struct {
+		Active bool `json:"active"`
+		Cnf    struct {
+			X5T string `json:"x5t#S256"`
+		} `json:"cnf"`
+	}
+	if err := json.Unmarshal([]byte(res.Body), &in); res.Status != http.StatusOK || err != nil || !in.Active {
+		t.Fatalf("introspection: %d %s", res.Status, res.Body)
+	}
+	return in.Cnf.X5T
+}
+
 // mtlsGatewayCaddyfile: a gateway in front of an upstream, served over
 // HTTPS with client certificates required (pki's CA), the OP's access
 // tokens verified (keys by discovery, the OP's CA trusted); metrics on.
 // The http:// site only answers: the harness waits for its port. Clients
-// reach the gateway by IP, so without SNI: strict_sni_host is off.
+// call https://localhost:<port>: Caddy picks the TLS connection policy
+// that asks for the client certificate by SNI (an IP address sends none).
 // Arguments: store, OP port, CA, upstream address, server cert, server
 // key, CA.
 const mtlsGatewayCaddyfile = `{
 	metrics
-	servers {
-		strict_sni_host insecure_off
-	}
 }
 http:// {
 	respond "use https" 400
 }
-https://127.0.0.1 {
+https://localhost {
 	tls %[5]s %[6]s {
 		client_auth {
 			mode require_and_verify
@@ -147,7 +179,7 @@ func mtlsAPIStatus(t *testing.T, what string, m *mtlsClient, tok string, want in
 	t.Helper()
 	for i, c := range cs {
 		pollUntil(t, 5*time.Second, func() string {
-			target := "https://127.0.0.1:" + strconv.Itoa(c.HTTPSPort) + "/api/items"
+			target := "https://localhost:" + strconv.Itoa(c.HTTPSPort) + "/api/items"
 			if res := m.do(t, http.MethodGet, target, nil, "Authorization: Bearer "+tok); res.Status != want {
 				return fmt.Sprintf("%s: instance %d: %d %s, want %d", what, i, res.Status, res.Body, want)
 			}
@@ -163,11 +195,14 @@ func mtlsAPIStatus(t *testing.T, what string, m *mtlsClient, tok string, want in
 // Caddy requiring client certificates, such a JWT passes until the admin
 // API revokes its certificate's thumbprint (issue 25 item 4); then it, and
 // a token the OP binds to the same certificate after the revocation, get
-// 401 (reason cnf) while a token bound to another certificate passes. The
-// CLI checks, un-revokes and revokes the thumbprint again (--x5t-s256); a
-// restart forgets none of it. On the embedded store, and on Redis with two
-// instances: revoked through A, enforced by B. On 5278a12 the admin API
-// answers {"x5t#S256"} 400 (unknown field).
+// 401 (reason cnf) while a token bound to another certificate passes; so
+// does an opaque token the OP bound to the certificate (its introspection
+// says so), found by the certificate the request is made with (without
+// that look-up, at 2f9b84e, it passed). The CLI checks, un-revokes and
+// revokes the thumbprint again (--x5t-s256); a restart forgets none of it.
+// On the embedded store, and on Redis with two instances: revoked through
+// A, enforced by B. On 5278a12 the admin API answers {"x5t#S256"} 400
+// (unknown field).
 func TestGatewayRevokesCertificateBoundTokens(t *testing.T) {
 	for _, tc := range sharedStores {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,8 +231,30 @@ func TestGatewayRevokesCertificateBoundTokens(t *testing.T) {
 					t.Fatalf("%s token: JWT %v, cnf %+v; want cnf.x5t#S256 %q", what, tok.JWT, tok.Claims.Confirmation, c.m.thumbprint)
 				}
 			}
+			// Opaque access tokens (no resource), bound as well: the OP's
+			// introspection says so (cnf.x5t#S256); the gateway cannot
+			// read it, and looks up the request's certificate instead.
+			opaque, opaqueOther := cert.accessToken(t, op, ""), other.accessToken(t, op, "")
+			for what, c := range map[string]struct {
+				raw string
+				m   *mtlsClient
+			}{"opaque": {opaque, cert}, "opaque, bound to another certificate": {opaqueOther, other}} {
+				if tok := token.Parse(c.raw); tok.JWT {
+					t.Fatalf("%s token is a JWT", what)
+				}
+				if got := c.m.introspectX5T(t, op, c.raw); got != c.m.thumbprint {
+					t.Fatalf("%s token: introspection says cnf.x5t#S256 %q, want %q", what, got, c.m.thumbprint)
+				}
+			}
+			// The gateway asks for the client certificate (and the calls
+			// below present it): without one, no TLS connection.
+			if res, err := tryDoWith(newMTLSClient(t, pki, "", "").http, http.MethodGet, "https://localhost:"+strconv.Itoa(a.HTTPSPort)+"/api/items", nil, "Authorization: Bearer "+bound); err == nil {
+				t.Fatalf("a call without a client certificate answered %d, want no TLS connection", res.Status)
+			}
 			mtlsAPIStatus(t, "certificate-bound token before any revocation", cert, bound, http.StatusOK, cs...)
 			mtlsAPIStatus(t, "token bound to another certificate", other, boundOther, http.StatusOK, cs...)
+			mtlsAPIStatus(t, "opaque certificate-bound token before any revocation", cert, opaque, http.StatusOK, cs...)
+			mtlsAPIStatus(t, "opaque token bound to another certificate", other, opaqueOther, http.StatusOK, cs...)
 
 			// The admin API of A revokes the certificate by its RFC 8705
 			// thumbprint.
@@ -212,6 +269,8 @@ func TestGatewayRevokesCertificateBoundTokens(t *testing.T) {
 			mtlsAPIStatus(t, "token bound to the revoked certificate", cert, bound, http.StatusUnauthorized, cs...)
 			mtlsAPIStatus(t, "token bound to the revoked certificate, issued after the revocation", cert, after, http.StatusUnauthorized, cs...)
 			mtlsAPIStatus(t, "token bound to another certificate", other, boundOther, http.StatusOK, cs...)
+			mtlsAPIStatus(t, "opaque token bound to the revoked certificate, presented with it", cert, opaque, http.StatusUnauthorized, cs...)
+			mtlsAPIStatus(t, "opaque token bound to another certificate", other, opaqueOther, http.StatusOK, cs...)
 			if res := get(t, b.AdminURL("/metrics")); !regexp.MustCompile(`(?m)^caddy_token_revocation_requests_rejected_total\{reason="cnf"\} [1-9]`).MatchString(res.Body) {
 				t.Errorf("instance B counted no rejection of reason cnf:\n%s", grepLines(res.Body, "requests_rejected_total"))
 			}
@@ -240,6 +299,8 @@ func TestGatewayRevokesCertificateBoundTokens(t *testing.T) {
 			mtlsAPIStatus(t, "token bound to the revoked certificate, after a restart", cert, bound, http.StatusUnauthorized, b)
 			mtlsAPIStatus(t, "token bound to the revoked certificate, issued after the revocation, after a restart", cert, after, http.StatusUnauthorized, b)
 			mtlsAPIStatus(t, "token bound to another certificate, after a restart", other, boundOther, http.StatusOK, b)
+			mtlsAPIStatus(t, "opaque token bound to the revoked certificate, after a restart", cert, opaque, http.StatusUnauthorized, b)
+			mtlsAPIStatus(t, "opaque token bound to another certificate, after a restart", other, opaqueOther, http.StatusOK, b)
 		})
 	}
 }

@@ -28,7 +28,7 @@ type testPKI struct {
 	OtherClientCert, OtherClientKey string
 }
 
-// newTestPKI writes a CA, a server certificate for 127.0.0.1 and two
+// newTestPKI writes a CA, a server certificate for 127.0.0.1 and localhost and two
 // client certificates into dir.
 func newTestPKI(t *testing.T, dir string) testPKI {
 	t.Helper()
@@ -60,7 +60,7 @@ func newTestPKI(t *testing.T, dir string) testPKI {
 		k := key()
 		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
 			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			KeyUsage: x509.KeyUsageDigitalSignature, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+			KeyUsage: x509.KeyUsageDigitalSignature, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"}}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
 		if err != nil {
 			t.Fatal(err)
