@@ -185,13 +185,7 @@ func TestGatewayRevokesDPoPKey(t *testing.T) {
 
 			// The admin API of A revokes the key by its RFC 7638
 			// thumbprint, as go-jose computes it.
-			var rev struct {
-				Revoked []opsEntry `json:"revoked"`
-			}
-			mustAdmin(t, a, "POST", "/token-revocation/revoke", map[string]any{"jkt": key.JKT}, &rev)
-			if len(rev.Revoked) != 1 || rev.Revoked[0].Kind != "cnf" || !strings.HasPrefix(rev.Revoked[0].Key, "k:") {
-				t.Fatalf("revoke jkt answered %+v, want one cnf entry", rev.Revoked)
-			}
+			entry := revokeBoundKey(t, a, "jkt", key.JKT)
 			after := op.dpopClientCredentials(t, key, opResource)
 			dpopAPIStatus(t, "token bound to the revoked key", bound, key, http.StatusUnauthorized, cs...)
 			dpopAPIStatus(t, "token bound to the revoked key, issued after the revocation", after, key, http.StatusUnauthorized, cs...)
@@ -199,12 +193,7 @@ func TestGatewayRevokesDPoPKey(t *testing.T) {
 			dpopAPIStatus(t, "Bearer token", bearer, nil, http.StatusOK, cs...)
 			dpopAPIStatus(t, "opaque token bound to the revoked key, its proof signed with it", opaque, key, http.StatusUnauthorized, cs...)
 			dpopAPIStatus(t, "opaque token bound to another key", opaqueOther, other, http.StatusOK, cs...)
-			if res := get(t, b.AdminURL("/metrics")); !regexp.MustCompile(`(?m)^caddy_token_revocation_requests_rejected_total\{reason="cnf"\} [1-9]`).MatchString(res.Body) {
-				t.Errorf("instance B counted no rejection of reason cnf:\n%s", grepLines(res.Body, "requests_rejected_total"))
-			}
-			if e := adminCheck(t, b, map[string]any{"token": after}); e == nil || e.Key != rev.Revoked[0].Key {
-				t.Errorf("check of the token issued after the revocation at B: %+v, want revoked by %s", e, rev.Revoked[0].Key)
-			}
+			assertRevokedByKey(t, b, after, entry)
 
 			// The CLI, against A: check says revoked (exit 1); revoke the
 			// other key; un-revoke the first: B follows.
@@ -232,6 +221,33 @@ func TestGatewayRevokesDPoPKey(t *testing.T) {
 				t.Errorf("revoke --jkt with a truncated thumbprint: exit %d %q, want a 400 saying what to give", code, errOut)
 			}
 		})
+	}
+}
+
+// revokeBoundKey revokes, through c's admin API, every token bound to the
+// key field ("jkt" or "x5t#S256") names by its thumbprint, and returns the
+// one entry it stores (kind cnf).
+func revokeBoundKey(t *testing.T, c *Caddy, field, thumbprint string) opsEntry {
+	t.Helper()
+	var rev struct {
+		Revoked []opsEntry `json:"revoked"`
+	}
+	mustAdmin(t, c, "POST", "/token-revocation/revoke", map[string]any{field: thumbprint}, &rev)
+	if len(rev.Revoked) != 1 || rev.Revoked[0].Kind != "cnf" || !strings.HasPrefix(rev.Revoked[0].Key, "k:") {
+		t.Fatalf("revoke %s answered %+v, want one cnf entry", field, rev.Revoked)
+	}
+	return rev.Revoked[0]
+}
+
+// assertRevokedByKey: instance c counted a rejection of reason cnf, and
+// its admin API's check of tok (issued after the revocation) names entry.
+func assertRevokedByKey(t *testing.T, c *Caddy, tok string, entry opsEntry) {
+	t.Helper()
+	if res := get(t, c.AdminURL("/metrics")); !regexp.MustCompile(`(?m)^caddy_token_revocation_requests_rejected_total\{reason="cnf"\} [1-9]`).MatchString(res.Body) {
+		t.Errorf("the instance counted no rejection of reason cnf:\n%s", grepLines(res.Body, "requests_rejected_total"))
+	}
+	if e := adminCheck(t, c, map[string]any{"token": tok}); e == nil || e.Key != entry.Key {
+		t.Errorf("check of the token issued after the revocation: %+v, want revoked by %s", e, entry.Key)
 	}
 }
 

@@ -110,6 +110,12 @@ func TestStatusList(t *testing.T) {
 	}
 }
 
+// statusCase is a token and the status an API call with it gets.
+type statusCase struct {
+	name, tok string
+	want      int
+}
+
 func testStatusList(t *testing.T, store string, instances int) {
 	iss := startStatusIssuer(t)
 	iss.call("POST", "/admin/list?name=api&bits=2&size=1000&ttl=1&exp=3600", nil)
@@ -123,6 +129,14 @@ func testStatusList(t *testing.T, store string, instances int) {
 	valid, revoked, suspended, later := iss.token("api", 0), iss.token("api", 3), iss.token("api", 5), iss.token("api", 7)
 	status := func(c *Caddy, tok string) int {
 		return get(t, c.URL("/api/items"), "Authorization: Bearer "+tok).Status
+	}
+	expect := func(when string, c *Caddy, cases []statusCase) {
+		t.Helper()
+		for _, tc := range cases {
+			if st := status(c, tc.tok); st != tc.want {
+				t.Errorf("%s: %s token answered %d, want %d", when, tc.name, st, tc.want)
+			}
+		}
 	}
 	for i, c := range cs {
 		for name, tok := range map[string]string{"valid": valid, "to be revoked": revoked, "to be suspended": suspended, "revoked later": later} {
@@ -186,37 +200,23 @@ func testStatusList(t *testing.T, store string, instances int) {
 		if m := get(t, c.AdminURL("/metrics")).Body; !strings.Contains(m, `caddy_token_revocation_status_list_fetch_ok{issuer="`+iss.base+`",uri="`+uri+`"} 0`) {
 			t.Errorf("instance %d: the failed refresh is not in status_list_fetch_ok:\n%s", i, grepLines(m, "status_list"))
 		}
-		for _, tc := range []struct {
-			name, tok string
-			want      int
-		}{
+		expect(fmt.Sprintf("instance %d: issuer down, within max_stale", i), c, []statusCase{
 			{"revoked", revoked, http.StatusUnauthorized},
 			{"suspended", suspended, http.StatusUnauthorized},
 			{"valid", valid, http.StatusOK},
 			{"revoked while the issuer is down", later, http.StatusOK},
-		} {
-			if st := status(c, tc.tok); st != tc.want {
-				t.Errorf("instance %d: issuer down, within max_stale: %s token answered %d, want %d", i, tc.name, st, tc.want)
-			}
-		}
+		})
 	}
 
 	// The issuer back, Caddy restarted: the list is fetched afresh, and
 	// the entry revoked while the issuer was down is enforced too.
 	iss.call("POST", "/admin/down?name=api&down=0", nil)
 	b.Restart()
-	for _, tc := range []struct {
-		name, tok string
-		want      int
-	}{
+	expect("after a restart", b, []statusCase{
 		{"revoked", revoked, http.StatusUnauthorized},
 		{"revoked while the issuer was down", later, http.StatusUnauthorized},
 		{"valid", valid, http.StatusOK},
-	} {
-		if st := status(b, tc.tok); st != tc.want {
-			t.Errorf("after a restart: %s token answered %d, want %d", tc.name, st, tc.want)
-		}
-	}
+	})
 	if got := up.Count(); got == 0 {
 		t.Error("the upstream saw no request")
 	}
