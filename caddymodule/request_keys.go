@@ -15,6 +15,8 @@ import (
 // 9449 §4.2; the first one, unverified: a forged proof can only get its
 // own request refused) and the x5t#S256 of the TLS client certificate the
 // connection to Caddy was made with (RFC 8705; a site with client_auth).
+// A live connection (live_connections.go) of such a request is
+// registered under the same keys: revoking the key ends it.
 // Not looked up: for JWTs (a JWT names its key in cnf, and one without
 // cnf is bound to none), for strings found outside the named channels,
 // for WebSocket first messages, and a certificate a proxy in front of

@@ -85,9 +85,16 @@ func (c *Checker) Check(ctx context.Context, ns, raw string) (denylist.Match, er
 func (c *Checker) CheckMadeWith(ctx context.Context, ns, raw string, with *token.Confirmation) (denylist.Match, error) {
 	q := queryPool.Get().(*denylist.Query)
 	defer queryPool.Put(q)
+	c.FillQueryMadeWith(q, ns, raw, with)
+	return c.store.Check(ctx, q)
+}
+
+// FillQueryMadeWith sets q to the query CheckMadeWith asks: FillQuery's,
+// and the keys of with. The live connections of such a request are
+// registered under it, so a key revocation ends them too.
+func (c *Checker) FillQueryMadeWith(q *denylist.Query, ns, raw string, with *token.Confirmation) {
 	c.FillQuery(q, ns, raw)
 	c.keys.addBound(q, ns, with, c.claims)
-	return c.store.Check(ctx, q)
 }
 
 // FillQuery sets q to the query of the token raw in namespace ns, as

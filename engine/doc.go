@@ -29,7 +29,9 @@
 //     (token.DPoPProofKey of its DPoP header) and the x5t#S256 of the TLS
 //     client certificate Caddy terminated
 //     (token.CertificateThumbprint(r.TLS.PeerCertificates[0].Raw)) are
-//     looked up in the token's own store call (CheckMadeWith). Unverified,
+//     looked up in the token's own store call (CheckMadeWith), and a live
+//     connection of the request is registered under the same query
+//     (FillQueryMadeWith), so the key's revocation ends it. Unverified,
 //     as every claim: it can only reject. Not for JWTs (their cnf names
 //     their key; one without cnf is bound to none), not for strings the
 //     whole-request scan finds, not for a certificate a proxy in front

@@ -197,7 +197,8 @@ func mtlsAPIStatus(t *testing.T, what string, m *mtlsClient, tok string, want in
 // 401 (reason cnf) while a token bound to another certificate passes; so
 // does an opaque token the OP bound to the certificate (its introspection
 // says so), found by the certificate the request is made with (without
-// that look-up, at 2f9b84e, it passed). The CLI checks, un-revokes and
+// that look-up, at 2f9b84e, it passed), and the SSE stream it opened over
+// that certificate at B ends. The CLI checks, un-revokes and
 // revokes the thumbprint again (--x5t-s256); a restart forgets none of it.
 // On the embedded store, and on Redis with two instances: revoked through
 // A, enforced by B. On 5278a12 the admin API answers {"x5t#S256"} 400
@@ -210,11 +211,11 @@ func TestGatewayRevokesCertificateBoundTokens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			up := startUpstream(t)
+			up := startLiveUpstream(t) // "ok" to the API calls, and SSE streams
 			store := tc.store(t)
 			var cs []*Caddy
 			for range tc.instances {
-				cs = append(cs, startCaddy(t, mtlsGatewayCaddyfile, store, ports[0], strconv.Quote(pki.CA), up.Addr(),
+				cs = append(cs, startCaddy(t, mtlsGatewayCaddyfile, store, ports[0], strconv.Quote(pki.CA), up,
 					strconv.Quote(pki.ServerCert), strconv.Quote(pki.ServerKey)))
 			}
 			a, b := cs[0], cs[len(cs)-1]
@@ -255,6 +256,17 @@ func TestGatewayRevokesCertificateBoundTokens(t *testing.T) {
 			mtlsAPIStatus(t, "opaque certificate-bound token before any revocation", cert, opaque, http.StatusOK, cs...)
 			mtlsAPIStatus(t, "opaque token bound to another certificate", other, opaqueOther, http.StatusOK, cs...)
 
+			// SSE streams through B, of the opaque tokens, each over its
+			// certificate: live connections registered under the
+			// request's key too.
+			sse := func(m *mtlsClient, tok string) *sseStream {
+				req, _ := http.NewRequest(http.MethodGet, "https://localhost:"+strconv.Itoa(b.HTTPSPort)+"/sse?every=50", nil)
+				s := openSSEWith(t, m.http.Transport, req, "Authorization: Bearer "+tok)
+				s.delivers(t, "new SSE stream", 1)
+				return s
+			}
+			stream, otherStream := sse(cert, opaque), sse(other, opaqueOther)
+
 			// The admin API of A revokes the certificate by its RFC 8705
 			// thumbprint.
 			entry := revokeBoundKey(t, a, "x5t#S256", cert.thumbprint)
@@ -264,6 +276,10 @@ func TestGatewayRevokesCertificateBoundTokens(t *testing.T) {
 			mtlsAPIStatus(t, "token bound to another certificate", other, boundOther, http.StatusOK, cs...)
 			mtlsAPIStatus(t, "opaque token bound to the revoked certificate, presented with it", cert, opaque, http.StatusUnauthorized, cs...)
 			mtlsAPIStatus(t, "opaque token bound to another certificate", other, opaqueOther, http.StatusOK, cs...)
+			if err := stream.ended(5 * time.Second); err != nil {
+				t.Errorf("SSE stream of the opaque token, over the revoked certificate: %v", err)
+			}
+			otherStream.delivers(t, "SSE stream of the opaque token bound to another certificate", 1)
 			assertRevokedByKey(t, b, after, entry)
 
 			// The CLI, against A: check says revoked (exit 1); un-revoke:
