@@ -422,7 +422,12 @@ func (statusListCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (statusListCollector) Collect(ch chan<- prometheus.Metric) {
-	lists := liveStatusLists()
+	collectStatusLists(ch, liveStatusLists(), time.Now())
+}
+
+// collectStatusLists sends the metrics of lists (sorted, each once) at
+// time now.
+func collectStatusLists(ch chan<- prometheus.Metric, lists []statuslist.ListStatus, now time.Time) {
 	held := map[string]int{}
 	for _, l := range lists {
 		if _, ok := held[l.Issuer]; !ok {
@@ -435,7 +440,6 @@ func (statusListCollector) Collect(ch chan<- prometheus.Metric) {
 	for issuer, n := range held {
 		ch <- prometheus.MustNewConstMetric(statusListsDesc, prometheus.GaugeValue, float64(n), issuer)
 	}
-	now := time.Now()
 	for _, l := range lists[:min(len(lists), statusListMetricURIs)] {
 		ch <- prometheus.MustNewConstMetric(statusListFetchOKDesc, prometheus.GaugeValue, boolGauge(l.Err == nil && l.Held), l.Issuer, l.URI)
 		if l.Held {
@@ -458,10 +462,20 @@ func liveStatusLists() []statuslist.ListStatus {
 		}
 	}
 	liveHandlers.Unlock()
+	all := make([][]statuslist.ListStatus, 0, len(checkers))
+	for _, c := range checkers {
+		all = append(all, c.Lists())
+	}
+	return mergeStatusLists(all...)
+}
+
+// mergeStatusLists returns the lists of every checker's, each (issuer,
+// uri) once (the copy fetched last), sorted by issuer and uri.
+func mergeStatusLists(checkers ...[]statuslist.ListStatus) []statuslist.ListStatus {
 	type key struct{ issuer, uri string }
 	byKey := map[key]statuslist.ListStatus{}
-	for _, c := range checkers {
-		for _, l := range c.Lists() {
+	for _, lists := range checkers {
+		for _, l := range lists {
 			k := key{l.Issuer, l.URI}
 			if old, ok := byKey[k]; !ok || (l.Held && (!old.Held || l.FetchedAt.After(old.FetchedAt))) {
 				byKey[k] = l
