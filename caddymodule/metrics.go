@@ -1,8 +1,10 @@
 package caddymodule
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/live"
+	"github.com/caddy-token-revocation/caddy-token-revocation/statuslist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -123,6 +126,7 @@ var (
 		// live_connections.go:
 		metricLiveOpen, metricLiveRegistered, metricLiveClosed, metricLiveCloseDuration,
 		metricFirstMessagesRefused,                                                  // ws_first_messages.go
+		statusListCollector{},                                                       // status lists, below
 		metricSSFEvents, metricSSFRejected, metricSSFStreamStatus, metricSSFPollLag, // ssf.go
 	}
 
@@ -445,4 +449,107 @@ func (m ssfMetrics) StreamStatus(status string) {
 
 func (m ssfMetrics) PollLag(d time.Duration) {
 	metricSSFPollLag.WithLabelValues(m.issuer).Observe(d.Seconds())
+}
+
+// Token Status Lists held by the jwt blocks' status_list checkers
+// (status_list.go), read at scrape time from statuslist.Checker.Lists. A
+// list exists only for a uri on an allowed host that a verified token of
+// the issuer named, at most max_lists of them; the per-uri series are
+// further capped at statusListMetricURIs per scrape.
+var (
+	statusListsDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "status_lists"),
+		"Token Status Lists held (fetched and usable) for the tokens of a jwt block's issuer, by issuer.", []string{"issuer"}, nil)
+	statusListFetchAgeDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "status_list_fetch_age_seconds"),
+		"Time since the Token Status List held was fetched, by issuer and uri; absent while none is held.", []string{"issuer", "uri"}, nil)
+	statusListFetchOKDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "status_list_fetch_ok"),
+		"1 when the last fetch of a Token Status List succeeded, 0 when it failed (the list held, if any, is used until max_stale), by issuer and uri.", []string{"issuer", "uri"}, nil)
+)
+
+// statusListMetricURIs caps the lists reported by uri in one scrape (the
+// first by issuer and uri); status_lists counts them all.
+const statusListMetricURIs = 100
+
+// statusListCollector reports the status lists of every registered
+// handler. Handlers of one config, or of a config and the one replacing
+// it, may hold the same list: it is reported once, from the copy fetched
+// last.
+type statusListCollector struct{}
+
+// Describe implements prometheus.Collector.
+func (statusListCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- statusListsDesc
+	ch <- statusListFetchAgeDesc
+	ch <- statusListFetchOKDesc
+}
+
+// Collect implements prometheus.Collector.
+func (statusListCollector) Collect(ch chan<- prometheus.Metric) {
+	collectStatusLists(ch, liveStatusLists(), time.Now())
+}
+
+// collectStatusLists sends the metrics of lists (sorted, each once) at
+// time now.
+func collectStatusLists(ch chan<- prometheus.Metric, lists []statuslist.ListStatus, now time.Time) {
+	held := map[string]int{}
+	for _, l := range lists {
+		if _, ok := held[l.Issuer]; !ok {
+			held[l.Issuer] = 0
+		}
+		if l.Held {
+			held[l.Issuer]++
+		}
+	}
+	for issuer, n := range held {
+		ch <- prometheus.MustNewConstMetric(statusListsDesc, prometheus.GaugeValue, float64(n), issuer)
+	}
+	for _, l := range lists[:min(len(lists), statusListMetricURIs)] {
+		ch <- prometheus.MustNewConstMetric(statusListFetchOKDesc, prometheus.GaugeValue, boolGauge(l.Err == nil && l.Held), l.Issuer, l.URI)
+		if l.Held {
+			ch <- prometheus.MustNewConstMetric(statusListFetchAgeDesc, prometheus.GaugeValue, now.Sub(l.FetchedAt).Seconds(), l.Issuer, l.URI)
+		}
+	}
+}
+
+// liveStatusLists returns the status lists of the registered handlers,
+// each (issuer, uri) once (the copy fetched last), sorted by issuer and
+// uri.
+func liveStatusLists() []statuslist.ListStatus {
+	var checkers []*statuslist.Checker
+	liveHandlers.Lock()
+	for h := range liveHandlers.m {
+		if h.status != nil {
+			for _, c := range h.status.checkers {
+				checkers = append(checkers, c)
+			}
+		}
+	}
+	liveHandlers.Unlock()
+	all := make([][]statuslist.ListStatus, 0, len(checkers))
+	for _, c := range checkers {
+		all = append(all, c.Lists())
+	}
+	return mergeStatusLists(all...)
+}
+
+// mergeStatusLists returns the lists of every checker's, each (issuer,
+// uri) once (the copy fetched last), sorted by issuer and uri.
+func mergeStatusLists(checkers ...[]statuslist.ListStatus) []statuslist.ListStatus {
+	type key struct{ issuer, uri string }
+	byKey := map[key]statuslist.ListStatus{}
+	for _, lists := range checkers {
+		for _, l := range lists {
+			k := key{l.Issuer, l.URI}
+			if old, ok := byKey[k]; !ok || (l.Held && (!old.Held || l.FetchedAt.After(old.FetchedAt))) {
+				byKey[k] = l
+			}
+		}
+	}
+	out := make([]statuslist.ListStatus, 0, len(byKey))
+	for _, l := range byKey {
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b statuslist.ListStatus) int {
+		return cmp.Or(cmp.Compare(a.Issuer, b.Issuer), cmp.Compare(a.URI, b.URI))
+	})
+	return out
 }

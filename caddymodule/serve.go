@@ -198,6 +198,10 @@ type requestCheck struct {
 	// storeDown: a store call of this request failed (fail_timeout, say);
 	// the later ones answer from what the instance holds, without waiting.
 	storeDown bool
+	// made: the keys the request is made with, once madeRead
+	// (request_keys.go).
+	made     token.Confirmation
+	madeRead bool
 }
 
 // ctx is the context of the request's next store call: the request's, or
@@ -270,6 +274,10 @@ func (c *requestCheck) check(s string, where token.Where, cand *token.Candidate)
 				return berr
 			}
 		}
+	} else if made := c.requestKeys(); made != nil && !looksJWT(s) {
+		// An opaque token: the keys the request is made with are looked
+		// up too (request_keys.go).
+		m, err = h.checker.CheckMadeWith(c.ctx(), c.ns, s, made)
 	} else {
 		m, err = h.checker.Check(c.ctx(), c.ns, s)
 	}
