@@ -226,8 +226,31 @@ func (h *Handler) provisionSSF() error {
 	rs.transport = http.DefaultTransport.(*http.Transport).Clone()
 	client := &http.Client{Transport: rs.transport}
 	signals := denylist.SignalStateOf(h.store)
+	seen := map[string]bool{}
+	// secret resolves the placeholders of v, refusing one that leaves it
+	// empty (an unset environment variable): the transmitter would
+	// refuse every call, or any push would pass.
+	secret := func(c *SSFConfig, name, v string) (string, error) {
+		out := repl.ReplaceAll(v, "")
+		if v != "" && out == "" {
+			return "", fmt.Errorf("token_revocation: ssf %s: %s %q is empty once placeholders are replaced (is the environment variable set?)", c.Issuer, name, v)
+		}
+		return out, nil
+	}
 	for _, c := range h.SSF {
 		if err := c.check(); err != nil {
+			return err
+		}
+		if seen[c.Issuer] {
+			return fmt.Errorf("token_revocation: ssf %s: two ssf blocks name this transmitter; one receives all its events", c.Issuer)
+		}
+		seen[c.Issuer] = true
+		bearer, err := secret(c, "bearer_token", c.BearerToken)
+		if err != nil {
+			return err
+		}
+		pushAuth, err := secret(c, "push_authorization", c.PushAuthorization)
+		if err != nil {
 			return err
 		}
 		ns := c.Namespace
@@ -249,7 +272,7 @@ func (h *Handler) provisionSSF() error {
 			Issuer:            c.Issuer,
 			Delivery:          c.Delivery,
 			PushEndpoint:      repl.ReplaceAll(c.PushURL, ""),
-			PushAuthorization: repl.ReplaceAll(c.PushAuthorization, ""),
+			PushAuthorization: pushAuth,
 			Audience:          c.Audience,
 			Subjects:          ssf.Subjects{TokenIssuers: c.TokenIssuers, EmailIsSub: c.EmailIsSub},
 			EventsRequested:   c.Events,
@@ -265,12 +288,16 @@ func (h *Handler) provisionSSF() error {
 			Logger:            h.logger.Named("ssf"),
 		}
 		switch {
-		case c.BearerToken != "":
-			cfg.Auth = ssf.BearerToken(repl.ReplaceAll(c.BearerToken, ""))
+		case bearer != "":
+			cfg.Auth = ssf.BearerToken(bearer)
 		case c.ClientCredentials != nil:
 			cc := c.ClientCredentials
+			clientSecret, err := secret(c, "client_credentials' secret", cc.ClientSecret)
+			if err != nil {
+				return err
+			}
 			cfg.Auth = &ssf.ClientCredentials{TokenURL: cc.TokenURL, ClientID: cc.ClientID,
-				ClientSecret: repl.ReplaceAll(cc.ClientSecret, ""), Scopes: cc.Scopes, HTTPClient: client}
+				ClientSecret: clientSecret, Scopes: cc.Scopes, HTTPClient: client}
 		}
 		r, err := ssf.New(cfg)
 		if err != nil {

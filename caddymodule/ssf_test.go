@@ -220,12 +220,24 @@ func TestSSFPush(t *testing.T) {
 	}
 }
 
-// TestSSFNamespaceTemplateRefused: a handler whose namespace comes from
-// the request gives its ssf blocks one of their own.
-func TestSSFNamespaceTemplateRefused(t *testing.T) {
-	h := newTestHandler(t, &Handler{Namespace: "{http.request.header.tenant}", SSF: []*SSFConfig{{Issuer: "https://tx.example.com"}}}, nil)
-	if err := h.provisionSSF(); err == nil || !strings.Contains(err.Error(), "give the ssf block a namespace") {
-		t.Errorf("provision: %v, want the namespace refused", err)
+// TestSSFProvisionRefuses: a handler whose namespace comes from the
+// request gives its ssf blocks one of their own; two blocks of one
+// transmitter, and a secret whose environment variable is unset, are
+// refused at provisioning, before anything connects.
+func TestSSFProvisionRefuses(t *testing.T) {
+	for _, c := range []struct {
+		h    *Handler
+		says string
+	}{
+		{&Handler{Namespace: "{http.request.header.tenant}", SSF: []*SSFConfig{{Issuer: "https://tx.example.com"}}}, "give the ssf block a namespace"},
+		{&Handler{SSF: []*SSFConfig{{Issuer: "https://tx.example.com"}, {Issuer: "https://tx.example.com", Delivery: "push", PushPath: "/p", PushURL: "https://gw/p"}}}, "two ssf blocks name this transmitter"},
+		{&Handler{SSF: []*SSFConfig{{Issuer: "https://tx.example.com", BearerToken: "{env.TRV_SSF_TEST_UNSET}"}}}, "bearer_token \"{env.TRV_SSF_TEST_UNSET}\" is empty once placeholders are replaced"},
+		{&Handler{SSF: []*SSFConfig{{Issuer: "https://tx.example.com", ClientCredentials: &SSFClientCredentials{TokenURL: "https://tx.example.com/token", ClientID: "gw", ClientSecret: "{env.TRV_SSF_TEST_UNSET}"}}}}, "secret \"{env.TRV_SSF_TEST_UNSET}\" is empty"},
+	} {
+		h := newTestHandler(t, c.h, nil)
+		if err := h.provisionSSF(); err == nil || !strings.Contains(err.Error(), c.says) || !strings.HasPrefix(err.Error(), "token_revocation: ") {
+			t.Errorf("provision: %v, want an error saying %q", err, c.says)
+		}
 	}
 }
 
