@@ -39,25 +39,36 @@ func (jc *JWTConfig) setConnection(cfg *jwtverify.Config, expand func(what, v st
 	if len(jc.CAFiles) == 0 {
 		return nil
 	}
+	tr, err := caTransport(jc.CAFiles, expand)
+	if err != nil {
+		return err
+	}
+	cfg.HTTPClient = &http.Client{Transport: tr}
+	return nil
+}
+
+// caTransport returns a transport that trusts the CA certificates of
+// files (PEM; their names expanded by expand) besides the system's: the
+// ca_file of a jwt or ssf block.
+func caTransport(files []string, expand func(what, v string) (string, error)) (*http.Transport, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
-	for _, f := range jc.CAFiles {
+	for _, f := range files {
 		f, err := expand("ca_file", f)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return fmt.Errorf("ca_file: %v", err)
+			return nil, fmt.Errorf("ca_file: %v", err)
 		}
 		if !pool.AppendCertsFromPEM(b) {
-			return fmt.Errorf("ca_file %s: no PEM certificate in it", f)
+			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", f)
 		}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	cfg.HTTPClient = &http.Client{Transport: tr}
-	return nil
+	return tr, nil
 }

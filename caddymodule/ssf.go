@@ -92,6 +92,11 @@ type SSFConfig struct {
 	// long poll. Default: 70s.
 	PollTimeout caddy.Duration `json:"poll_timeout,omitempty"`
 
+	// CAFiles are PEM files of CA certificates trusted for the
+	// transmitter's TLS certificate (discovery, JWKS, streams, polls,
+	// its token endpoint), besides the system's.
+	CAFiles []string `json:"ca_files,omitempty"`
+
 	// Namespace is the namespace the cut-offs are stored in. Default: the
 	// handler's namespace, which must then hold no placeholder (a signal
 	// comes with no request to fill it from).
@@ -160,6 +165,8 @@ func unmarshalSSF(h *Handler, d *caddyfile.Dispenser) error {
 			err = flagArg(d, &c.ReturnImmediately)
 		case "poll_timeout":
 			err = durationArg(d, &c.PollTimeout)
+		case "ca_file":
+			err = atLeastOneArg(d, &c.CAFiles)
 		case "namespace":
 			err = oneArg(d, &c.Namespace)
 		default:
@@ -205,11 +212,11 @@ func (c *SSFConfig) check() error {
 
 // ssfReceivers are a handler's running SSF receivers.
 type ssfReceivers struct {
-	cancel    context.CancelFunc
-	done      sync.WaitGroup
-	transport *http.Transport
-	all       []*ssf.Receiver
-	push      map[string]*ssf.Receiver // by push_path
+	cancel     context.CancelFunc
+	done       sync.WaitGroup
+	transports []*http.Transport // one per block, idle connections closed at Cleanup
+	all        []*ssf.Receiver
+	push       map[string]*ssf.Receiver // by push_path
 }
 
 // provisionSSF builds a Receiver per ssf block over the handler's store
@@ -223,20 +230,8 @@ func (h *Handler) provisionSSF() error {
 	}
 	repl := caddy.NewReplacer()
 	rs := &ssfReceivers{push: map[string]*ssf.Receiver{}}
-	rs.transport = http.DefaultTransport.(*http.Transport).Clone()
-	client := &http.Client{Transport: rs.transport}
 	signals := denylist.SignalStateOf(h.store)
 	seen := map[string]bool{}
-	// secret resolves the placeholders of v, refusing one that leaves it
-	// empty (an unset environment variable): the transmitter would
-	// refuse every call, or any push would pass.
-	secret := func(c *SSFConfig, name, v string) (string, error) {
-		out := repl.ReplaceAll(v, "")
-		if v != "" && out == "" {
-			return "", fmt.Errorf("token_revocation: ssf %s: %s %q is empty once placeholders are replaced (is the environment variable set?)", c.Issuer, name, v)
-		}
-		return out, nil
-	}
 	for _, c := range h.SSF {
 		if err := c.check(); err != nil {
 			return err
@@ -245,14 +240,32 @@ func (h *Handler) provisionSSF() error {
 			return fmt.Errorf("token_revocation: ssf %s: two ssf blocks name this transmitter; one receives all its events", c.Issuer)
 		}
 		seen[c.Issuer] = true
-		bearer, err := secret(c, "bearer_token", c.BearerToken)
+		// expand resolves placeholders, refusing a value they leave empty
+		// (an unset environment variable): the transmitter would refuse
+		// every call, or any push would pass.
+		expand := func(what, v string) (string, error) {
+			out := repl.ReplaceAll(v, "")
+			if v != "" && out == "" {
+				return "", fmt.Errorf("token_revocation: ssf %s: %s %q is empty once placeholders are replaced (is the environment variable set?)", c.Issuer, what, v)
+			}
+			return out, nil
+		}
+		bearer, err := expand("bearer_token", c.BearerToken)
 		if err != nil {
 			return err
 		}
-		pushAuth, err := secret(c, "push_authorization", c.PushAuthorization)
+		pushAuth, err := expand("push_authorization", c.PushAuthorization)
 		if err != nil {
 			return err
 		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if len(c.CAFiles) > 0 {
+			if tr, err = caTransport(c.CAFiles, expand); err != nil { // jwt_discovery.go
+				return fmt.Errorf("token_revocation: ssf %s: %s", c.Issuer, strings.TrimPrefix(err.Error(), "token_revocation: "))
+			}
+		}
+		rs.transports = append(rs.transports, tr)
+		client := &http.Client{Transport: tr}
 		ns := c.Namespace
 		if ns == "" {
 			if strings.Contains(h.Namespace, "{") {
@@ -292,7 +305,7 @@ func (h *Handler) provisionSSF() error {
 			cfg.Auth = ssf.BearerToken(bearer)
 		case c.ClientCredentials != nil:
 			cc := c.ClientCredentials
-			clientSecret, err := secret(c, "client_credentials' secret", cc.ClientSecret)
+			clientSecret, err := expand("client_credentials' secret", cc.ClientSecret)
 			if err != nil {
 				return err
 			}
@@ -405,5 +418,7 @@ func (h *Handler) cleanupSSF() {
 	for _, r := range rs.all {
 		r.Close()
 	}
-	rs.transport.CloseIdleConnections()
+	for _, tr := range rs.transports {
+		tr.CloseIdleConnections()
+	}
 }

@@ -3,9 +3,12 @@ package caddymodule
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -277,3 +280,28 @@ func (f *failingRevokes) Revoke(ctx context.Context, e ...denylist.Entry) error 
 
 // Unwrap lets SignalStateOf find the embedded store's signal state.
 func (f *failingRevokes) Unwrap() denylist.Store { return f.Store }
+
+// TestSSFCAFile: a transmitter whose TLS certificate a private CA
+// signed is reached with ca_file naming that CA (its stream is created);
+// without it, starting fails on the certificate.
+func TestSSFCAFile(t *testing.T) {
+	tx := ssftest.NewTLS(t)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tx.Server.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := ssfHandler(t, &SSFConfig{Issuer: tx.Issuer, BearerToken: tx.Bearer, CAFiles: []string{ca}})
+	if id := started(t, h, 0).Stream().ID; id == "" {
+		t.Fatal("no stream")
+	}
+
+	other := ssftest.NewTLS(t)
+	h = newTestHandler(t, &Handler{SSF: []*SSFConfig{{Issuer: other.Issuer, BearerToken: other.Bearer}}}, nil)
+	if err := h.provisionSSF(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.cleanupSSF)
+	if err := h.ssf.all[0].Start(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("start without ca_file: %v, want the certificate refused", err)
+	}
+}

@@ -76,7 +76,13 @@ type Transmitter struct {
 
 // New starts a transmitter on a free loopback port, closed when the
 // test ends. Its issuer is Issuer, its streams are created by receivers.
-func New(t TB) *Transmitter {
+func New(t TB) *Transmitter { return start(t, false) }
+
+// NewTLS is New over HTTPS, with a certificate of httptest's own CA:
+// Server.Certificate() is what a receiver must trust.
+func NewTLS(t TB) *Transmitter { return start(t, true) }
+
+func start(t TB, overTLS bool) *Transmitter {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -86,7 +92,11 @@ func New(t TB) *Transmitter {
 		AccessTokens: map[string]bool{}, Streams: map[string]*Stream{}, wake: make(chan struct{}),
 		Aud: "https://gateway.example.com/ssf", HoldLongPoll: 30 * time.Second, PushClient: &http.Client{Timeout: 10 * time.Second}}
 	mux := http.NewServeMux()
-	tx.Server = httptest.NewServer(mux)
+	if overTLS {
+		tx.Server = httptest.NewTLSServer(mux)
+	} else {
+		tx.Server = httptest.NewServer(mux)
+	}
 	t.Cleanup(tx.Server.Close)
 	tx.Issuer = tx.Server.URL + "/tenant1"
 	mux.HandleFunc("GET /.well-known/ssf-configuration/tenant1", tx.discovery)
