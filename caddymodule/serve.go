@@ -227,7 +227,8 @@ var expiredContext = func() context.Context {
 // it (a refresh token, say) is answered as the token endpoint answers a
 // revoked grant, 400 invalid_grant (§5.2), as clients expect.
 func isGrantRequest(r *http.Request, body []byte) bool {
-	return r.Method == http.MethodPost && len(body) > 0 && bytes.Contains(body, []byte("grant_type")) && token.IsForm(r)
+	// The body's kind first: a search of a large JSON body costs more.
+	return r.Method == http.MethodPost && len(body) > 0 && token.IsForm(r) && bytes.Contains(body, []byte("grant_type"))
 }
 
 // begin computes the namespace for the first string checked.
