@@ -30,7 +30,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return h.answerCheck(w, r, err) // caddy_errors.go
 	}
-	return h.serveNext(w, r, next) // live_connections.go
+	// A body the check read whole is in a pooled buffer, given back once
+	// the request is done: nothing the check kept points into it (the
+	// live registry's body tokens are copies, keepBodyTokens).
+	pooled, _ := r.Body.(*token.PooledBody)
+	err = h.serveNext(w, r, next) // live_connections.go
+	if pooled != nil {
+		pooled.Release()
+	}
+	return err
 }
 
 // checkRequest checks every token r carries. It returns errRevoked when one

@@ -89,7 +89,10 @@ func (s *Sources) Extract(r *http.Request, dst []Found) ([]Found, error) {
 
 // ExtractBody is Extract that also reads a body of every kind the gateway
 // reads (BodyKindOf), whether or not FormField is set, and returns it
-// decoded (nil when there is none), for Candidates to scan.
+// decoded (nil when there is none), for Candidates to scan. A body read
+// whole is put back as a *PooledBody: its caller may Release it once the
+// request is done and nothing holds the strings found in it (a caller
+// that does not leaves the buffer to the garbage collector).
 func (s *Sources) ExtractBody(r *http.Request, dst []Found) ([]Found, []byte, error) {
 	return s.extract(r, dst, true)
 }
@@ -183,7 +186,7 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 // readBody reads r's body (put back unchanged) and decodes its
 // Content-Encoding, within MaxBodySize.
 func (s *Sources) readBody(r *http.Request) ([]byte, error) {
-	body, err := ReadBody(r, s.MaxBodySize)
+	body, err := readBodyPooled(r, s.MaxBodySize) // r.Body: a *PooledBody
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +248,11 @@ func readAllSized(body io.Reader, announced, limit int64) ([]byte, error) {
 	if limit > 0 {
 		size = min(size, limit)
 	}
-	b := make([]byte, 0, size+1) // +1: the read that says EOF needs room
+	return readInto(make([]byte, 0, size+1), body) // +1: the read that says EOF needs room
+}
+
+// readInto is io.ReadAll into b (grown when it is full).
+func readInto(b []byte, body io.Reader) ([]byte, error) {
 	for {
 		n, err := body.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
