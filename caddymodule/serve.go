@@ -277,7 +277,7 @@ func (c *requestCheck) check(s string, where token.Where, cand *token.Candidate)
 			}
 		}
 	} else {
-		m, err = h.checker.Check(c.ctx(), c.ns, s)
+		m, err = h.checker.CheckAt(c.ctx(), c.start, c.ns, s)
 	}
 	c.noteStoreError(err)
 	if err != nil && candidate && !cand.JWT {

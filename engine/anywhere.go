@@ -109,7 +109,7 @@ func (c *Checker) AskLengths(ctx context.Context, st *CandidateState, lengths []
 		}
 		q := queryPool.Get().(*denylist.Query)
 		defer queryPool.Put(q)
-		*q = denylist.Query{}
+		*q = denylist.Query{Now: st.now}
 		for _, n := range batch[:nb] {
 			q.Add(c.keys.Length(n))
 		}
@@ -198,6 +198,15 @@ func (c *Checker) Generational(st *CandidateState) bool {
 // the clock again (a clock read costs 50-65 ns on a KVM guest).
 func (st *CandidateState) SetNow(now time.Time) { st.now = now }
 
+// time is SetNow's time (zero for a nil st, or none given): the one a
+// store judges the request's queries at (denylist.Query.Now).
+func (st *CandidateState) time() time.Time {
+	if st == nil {
+		return time.Time{}
+	}
+	return st.now
+}
+
 // generation returns the store's generation, read at the request's first
 // candidate.
 func (st *CandidateState) generation(store denylist.Store) (uint64, bool) {
@@ -228,7 +237,7 @@ func (c *Checker) LengthMarked(ctx context.Context, st *CandidateState, n int) (
 	}
 	q := queryPool.Get().(*denylist.Query)
 	defer queryPool.Put(q)
-	*q = denylist.Query{}
+	*q = denylist.Query{Now: st.now}
 	q.Add(c.keys.Length(n))
 	m, err := c.store.Check(ctx, q)
 	if err != nil {
@@ -251,7 +260,7 @@ func (c *Checker) LengthMarked(ctx context.Context, st *CandidateState, n int) (
 func (c *Checker) CheckCandidate(ctx context.Context, st *CandidateState, ns string, cand token.Candidate) (m denylist.Match, checked bool, err error) {
 	s := cand.S
 	if cand.JWT {
-		m, err = c.Check(ctx, ns, s)
+		m, err = c.CheckAt(ctx, st.time(), ns, s)
 		return m, true, err
 	}
 	if len(s) < token.MinCandidateLength || len(s) > c.maxCandidate {
@@ -263,7 +272,7 @@ func (c *Checker) CheckCandidate(ctx context.Context, st *CandidateState, ns str
 	}
 	q := queryPool.Get().(*denylist.Query)
 	defer queryPool.Put(q)
-	*q = denylist.Query{}
+	*q = denylist.Query{Now: st.time()}
 	q.Add(c.keys.Hasher.KeyStrings(denylist.KindToken, "", token.OpaqueMarker, s))
 	m, err = c.store.Check(ctx, q)
 	return m, true, err
