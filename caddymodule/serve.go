@@ -101,7 +101,7 @@ func (c *requestCheck) checkCandidates(body []byte, found []token.Found, targets
 	r, checker := c.r, c.h.checker
 	var skip token.LengthSet // lengths no revoked token has: not even handed out
 	if len(body) > 0 {
-		checker.SkippableLengths(&c.cands, &skip)
+		checker.SkippableLengths(c.ctx(), &c.cands, &skip)
 	}
 	var cbuf [8]token.Candidate
 	cands := token.TargetAndBodyCandidates(r, body, cbuf[:0], &skip)
