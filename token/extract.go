@@ -186,7 +186,7 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 // readBody reads r's body (put back unchanged) and decodes its
 // Content-Encoding, within MaxBodySize.
 func (s *Sources) readBody(r *http.Request) ([]byte, error) {
-	body, err := readBodyPooled(r, s.MaxBodySize) // r.Body: a *PooledBody
+	body, err := readWhole(r, s.MaxBodySize, true) // r.Body: a *PooledBody
 	if err != nil {
 		return nil, err
 	}
@@ -215,16 +215,47 @@ func readBodyPrefix(r *http.Request, limit int64) ([]byte, error) {
 // ReadBody reads r's body up to limit bytes (0: no limit) and puts it back,
 // so that whoever handles r next reads it unchanged.
 func ReadBody(r *http.Request, limit int64) ([]byte, error) {
+	return readWhole(r, limit, false)
+}
+
+// maxBodyPresize bounds the buffer a body is read into before its bytes
+// arrive: a client that announces a large Content-Length and sends little
+// gets no more.
+const maxBodyPresize = 256 << 10
+
+// readWhole is ReadBody; with pooled, into a buffer of the pool, put back
+// as a *PooledBody. The buffer is sized by the announced length (within
+// limit and maxBodyPresize), so a body of known length is read without
+// growing it.
+func readWhole(r *http.Request, limit int64, pooled bool) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
+	}
+	size := min(max(r.ContentLength, 0), maxBodyPresize)
+	if limit > 0 {
+		size = min(size, limit)
+	}
+	var buf []byte
+	if pooled {
+		buf = getBodyBuffer(int(size) + 1) // nil past the largest class
+	}
+	if buf == nil {
+		pooled = false
+		buf = make([]byte, 0, size+1) // +1: the read that says EOF needs room
 	}
 	var body io.Reader = r.Body
 	if limit > 0 {
 		body = io.LimitReader(r.Body, limit+1)
 	}
-	b, err := readAllSized(body, r.ContentLength, limit)
+	b, err := readInto(buf, body)
 	r.Body.Close()
-	r.Body = io.NopCloser(bytes.NewReader(b))
+	if pooled {
+		pb := &PooledBody{buf: b}
+		pb.refs.Store(1)
+		r.Body = pb
+	} else {
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -233,22 +264,6 @@ func ReadBody(r *http.Request, limit int64) ([]byte, error) {
 	}
 	r.ContentLength = int64(len(b))
 	return b, nil
-}
-
-// maxBodyPresize bounds the buffer a body is read into before its bytes
-// arrive: a client that announces a large Content-Length and sends little
-// gets no more.
-const maxBodyPresize = 256 << 10
-
-// readAllSized is io.ReadAll into a buffer sized by the announced length
-// (within limit and maxBodyPresize), so a body of known length is read
-// without growing its buffer.
-func readAllSized(body io.Reader, announced, limit int64) ([]byte, error) {
-	size := min(max(announced, 0), maxBodyPresize)
-	if limit > 0 {
-		size = min(size, limit)
-	}
-	return readInto(make([]byte, 0, size+1), body) // +1: the read that says EOF needs room
 }
 
 // readInto is io.ReadAll into b (grown when it is full).

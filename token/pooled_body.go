@@ -3,7 +3,6 @@ package token
 import (
 	"errors"
 	"io"
-	"net/http"
 	"sync"
 	"sync/atomic"
 )
@@ -135,38 +134,4 @@ func putBodyBuffer(buf []byte) {
 			return
 		}
 	}
-}
-
-// readBodyPooled is ReadBody into a pooled buffer, put back as a
-// *PooledBody; a body announced longer than the largest class is read as
-// ReadBody reads it.
-func readBodyPooled(r *http.Request, limit int64) ([]byte, error) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
-	}
-	size := min(max(r.ContentLength, 0), maxBodyPresize)
-	if limit > 0 {
-		size = min(size, limit)
-	}
-	buf := getBodyBuffer(int(size) + 1) // +1: the read that says EOF needs room
-	if buf == nil {
-		return ReadBody(r, limit)
-	}
-	var body io.Reader = r.Body
-	if limit > 0 {
-		body = io.LimitReader(r.Body, limit+1)
-	}
-	b, err := readInto(buf, body)
-	r.Body.Close()
-	pb := &PooledBody{buf: b}
-	pb.refs.Store(1)
-	r.Body = pb
-	if err != nil {
-		return nil, err
-	}
-	if limit > 0 && int64(len(b)) > limit {
-		return nil, ErrBodyTooLarge
-	}
-	r.ContentLength = int64(len(b))
-	return b, nil
 }

@@ -41,16 +41,7 @@ func TestPooledBodyReachesTheUpstreamWhole(t *testing.T) {
 // writing the body once the answer came) fails, and never reads the bytes
 // of the next request, which reuses the buffer.
 func TestPooledBodyAfterRelease(t *testing.T) {
-	first := strings.Repeat("a", 1000)
-	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(first))
-	r.Header.Set("Content-Type", "text/plain")
-	if _, _, err := new(Sources).ExtractBody(r, nil); err != nil {
-		t.Fatal(err)
-	}
-	pb, ok := r.Body.(*PooledBody)
-	if !ok {
-		t.Fatalf("r.Body is a %T", r.Body)
-	}
+	pb := extractText(t, strings.Repeat("a", 1000))
 	p := make([]byte, 10)
 	if n, err := pb.Read(p); n != 10 || err != nil {
 		t.Fatal(n, err)
@@ -59,18 +50,14 @@ func TestPooledBodyAfterRelease(t *testing.T) {
 	pb.Release() // a second one does nothing
 
 	second := strings.Repeat("b", 1000)
-	r2 := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(second))
-	r2.Header.Set("Content-Type", "text/plain")
-	if _, _, err := new(Sources).ExtractBody(r2, nil); err != nil {
-		t.Fatal(err)
-	}
+	pb2 := extractText(t, second)
 	if n, err := pb.Read(p); n != 0 || !errors.Is(err, ErrBodyReleased) {
 		t.Fatalf("a read after Release: %d bytes %q, %v", n, p[:n], err)
 	}
 	if n, err := pb.WriteTo(io.Discard); n != 0 || !errors.Is(err, ErrBodyReleased) {
 		t.Fatalf("a WriteTo after Release: %d bytes, %v", n, err)
 	}
-	got, err := io.ReadAll(r2.Body)
+	got, err := io.ReadAll(pb2)
 	if err != nil || string(got) != second {
 		t.Fatalf("the second request's body: %q, %v", got, err)
 	}
@@ -80,12 +67,7 @@ func TestPooledBodyAfterRelease(t *testing.T) {
 // leaves the buffer out of the pool until the read is done.
 func TestPooledBodyReleaseDuringARead(t *testing.T) {
 	body := strings.Repeat("c", 2000)
-	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
-	r.Header.Set("Content-Type", "text/plain")
-	if _, _, err := new(Sources).ExtractBody(r, nil); err != nil {
-		t.Fatal(err)
-	}
-	pb := r.Body.(*PooledBody)
+	pb := extractText(t, body)
 	w := &releasingWriter{release: pb.Release}
 	if _, err := pb.WriteTo(w); err != nil {
 		t.Fatal(err)
@@ -96,6 +78,22 @@ func TestPooledBodyReleaseDuringARead(t *testing.T) {
 	if pb.buf != nil {
 		t.Fatal("the buffer is still held once the read is done")
 	}
+}
+
+// extractText has ExtractBody read a text/plain body and returns the
+// *PooledBody it puts back.
+func extractText(t *testing.T, body string) *PooledBody {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+	r.Header.Set("Content-Type", "text/plain")
+	if _, _, err := new(Sources).ExtractBody(r, nil); err != nil {
+		t.Fatal(err)
+	}
+	pb, ok := r.Body.(*PooledBody)
+	if !ok {
+		t.Fatalf("r.Body is a %T", r.Body)
+	}
+	return pb
 }
 
 // releasingWriter releases the body in the middle of a write, then reuses
