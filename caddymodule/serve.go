@@ -33,7 +33,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return h.answerCheck(w, r, err) // caddy_errors.go
 	}
-	return h.serveNext(w, r, next) // live_connections.go
+	// A body the check read whole is in a pooled buffer, given back once
+	// the request is done: nothing the check kept points into it (the
+	// live registry's body tokens are copies, keepBodyTokens).
+	pooled, _ := r.Body.(*token.PooledBody)
+	err = h.serveNext(w, r, next) // live_connections.go
+	if pooled != nil {
+		pooled.Release()
+	}
+	return err
 }
 
 // checkRequest checks every token r carries. It returns errRevoked when one
@@ -96,7 +104,7 @@ func (c *requestCheck) checkCandidates(body []byte, found []token.Found, targets
 	r, checker := c.r, c.h.checker
 	var skip token.LengthSet // lengths no revoked token has: not even handed out
 	if len(body) > 0 {
-		checker.SkippableLengths(&c.cands, &skip)
+		checker.SkippableLengths(c.ctx(), &c.cands, &skip)
 	}
 	var cbuf [8]token.Candidate
 	cands := token.TargetAndBodyCandidates(r, body, cbuf[:0], &skip)
@@ -234,7 +242,8 @@ var expiredContext = func() context.Context {
 // it (a refresh token, say) is answered as the token endpoint answers a
 // revoked grant, 400 invalid_grant (§5.2), as clients expect.
 func isGrantRequest(r *http.Request, body []byte) bool {
-	return r.Method == http.MethodPost && len(body) > 0 && bytes.Contains(body, []byte("grant_type")) && token.IsForm(r)
+	// The body's kind first: a search of a large JSON body costs more.
+	return r.Method == http.MethodPost && len(body) > 0 && token.IsForm(r) && bytes.Contains(body, []byte("grant_type"))
 }
 
 // begin computes the namespace for the first string checked.
@@ -279,7 +288,7 @@ func (c *requestCheck) check(s string, where token.Where, cand *token.Candidate)
 		// up too (request_keys.go).
 		m, err = h.checker.CheckMadeWith(c.ctx(), c.ns, s, made)
 	} else {
-		m, err = h.checker.Check(c.ctx(), c.ns, s)
+		m, err = h.checker.CheckAt(c.ctx(), c.start, c.ns, s)
 	}
 	c.noteStoreError(err)
 	if err != nil && candidate && !cand.JWT {

@@ -236,7 +236,7 @@ func (r *Resilient) Ready() (ready bool, why string) {
 // once; the rest is the backend's answer.
 func (r *Resilient) Check(ctx context.Context, q *Query) (Match, error) {
 	if ob := r.outbox.Load(); ob != nil {
-		if m := ob.Check(q, time.Now().Unix()); m.Revoked {
+		if m := ob.Check(q, q.Time().Unix()); m.Revoked {
 			return m, nil
 		}
 	}

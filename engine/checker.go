@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
@@ -68,9 +69,17 @@ var queryPool = sync.Pool{New: func() any { return new(denylist.Query) }}
 // ns, is revoked: by its identity, and for a JWT by its jti, session and
 // user against their cut-offs.
 func (c *Checker) Check(ctx context.Context, ns, raw string) (denylist.Match, error) {
+	return c.CheckAt(ctx, time.Time{}, ns, raw)
+}
+
+// CheckAt is Check for a request that read the clock at now already: the
+// store judges expiry and its freshness at it (denylist.Query.Now; zero:
+// the store reads the clock).
+func (c *Checker) CheckAt(ctx context.Context, now time.Time, ns, raw string) (denylist.Match, error) {
 	q := queryPool.Get().(*denylist.Query)
 	defer queryPool.Put(q)
 	c.FillQuery(q, ns, raw)
+	q.Now = now
 	return c.store.Check(ctx, q)
 }
 
