@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/statuslist"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -44,6 +45,9 @@ type liveHandler struct {
 	storeLabel string
 	// store is the handler's store, for the store metrics.
 	store denylist.Store
+	// status are the handler's status lists (nil: none), for the status
+	// list metrics.
+	status *statusLists
 }
 
 // provisionOps hooks a provisioned handler into the operator surface: the
@@ -76,6 +80,7 @@ func registerLiveIn(config *prometheus.Registry, h *Handler) {
 		same:       h.gw.storeKey + "\x00" + strconv.FormatBool(h.recordsGrants()) + "\x00" + string(b),
 		storeLabel: storeLabel(h),
 		store:      h.gw.store,
+		status:     h.gw.status,
 	}
 	liveHandlers.Unlock()
 }
@@ -199,12 +204,13 @@ func storeLabel(h *Handler) string {
 func registerMetrics(ctx caddy.Context) error { return registerMetricsInto(ctx.GetMetricsRegistry()) }
 
 // registerMetricsInto registers the collectors into reg (nil: none): the
-// package's metrics (metrics.go) and the store collectors.
+// package's metrics (metrics.go) and the collectors of the registered
+// handlers' stores and status lists.
 func registerMetricsInto(reg *prometheus.Registry) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range append([]prometheus.Collector{storeCollector{}, readinessCollector{}}, metricsCollectors...) {
+	for _, c := range append([]prometheus.Collector{storeCollector{}, readinessCollector{}, statusListCollector{}}, metricsCollectors...) {
 		if err := reg.Register(c); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
 			return err
 		}
@@ -297,5 +303,94 @@ func liveStores() map[string]denylist.Store {
 	for _, l := range liveHandlers.m {
 		out[l.storeLabel] = l.store
 	}
+	return out
+}
+
+// statusListMetricURIs caps the lists reported by uri in one scrape (the
+// first by issuer and uri); status_lists counts them all.
+const statusListMetricURIs = 100
+
+// statusListCollector reports the status lists of every registered
+// handler. Handlers of one config, or of a config and the one replacing
+// it, may hold the same list: it is reported once, from the copy fetched
+// last.
+type statusListCollector struct{}
+
+// Describe implements prometheus.Collector.
+func (statusListCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- statusListsDesc
+	ch <- statusListFetchAgeDesc
+	ch <- statusListFetchOKDesc
+}
+
+// Collect implements prometheus.Collector.
+func (statusListCollector) Collect(ch chan<- prometheus.Metric) {
+	collectStatusLists(ch, liveStatusLists(), time.Now())
+}
+
+// collectStatusLists sends the metrics of lists (sorted, each once) at
+// time now.
+func collectStatusLists(ch chan<- prometheus.Metric, lists []statuslist.ListStatus, now time.Time) {
+	held := map[string]int{}
+	for _, l := range lists {
+		if _, ok := held[l.Issuer]; !ok {
+			held[l.Issuer] = 0
+		}
+		if l.Held {
+			held[l.Issuer]++
+		}
+	}
+	for issuer, n := range held {
+		ch <- prometheus.MustNewConstMetric(statusListsDesc, prometheus.GaugeValue, float64(n), issuer)
+	}
+	for _, l := range lists[:min(len(lists), statusListMetricURIs)] {
+		ch <- prometheus.MustNewConstMetric(statusListFetchOKDesc, prometheus.GaugeValue, boolGauge(l.Err == nil && l.Held), l.Issuer, l.URI)
+		if l.Held {
+			ch <- prometheus.MustNewConstMetric(statusListFetchAgeDesc, prometheus.GaugeValue, now.Sub(l.FetchedAt).Seconds(), l.Issuer, l.URI)
+		}
+	}
+}
+
+// liveStatusLists returns the status lists of the registered handlers,
+// each (issuer, uri) once (the copy fetched last), sorted by issuer and
+// uri.
+func liveStatusLists() []statuslist.ListStatus {
+	var checkers []*statuslist.Checker
+	liveHandlers.Lock()
+	for _, l := range liveHandlers.m {
+		if l.status != nil {
+			for _, c := range l.status.checkers {
+				checkers = append(checkers, c)
+			}
+		}
+	}
+	liveHandlers.Unlock()
+	all := make([][]statuslist.ListStatus, 0, len(checkers))
+	for _, c := range checkers {
+		all = append(all, c.Lists())
+	}
+	return mergeStatusLists(all...)
+}
+
+// mergeStatusLists returns the lists of every checker's, each (issuer,
+// uri) once (the copy fetched last), sorted by issuer and uri.
+func mergeStatusLists(checkers ...[]statuslist.ListStatus) []statuslist.ListStatus {
+	type key struct{ issuer, uri string }
+	byKey := map[key]statuslist.ListStatus{}
+	for _, lists := range checkers {
+		for _, l := range lists {
+			k := key{l.Issuer, l.URI}
+			if old, ok := byKey[k]; !ok || (l.Held && (!old.Held || l.FetchedAt.After(old.FetchedAt))) {
+				byKey[k] = l
+			}
+		}
+	}
+	out := make([]statuslist.ListStatus, 0, len(byKey))
+	for _, l := range byKey {
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b statuslist.ListStatus) int {
+		return cmp.Or(cmp.Compare(a.Issuer, b.Issuer), cmp.Compare(a.URI, b.URI))
+	})
 	return out
 }

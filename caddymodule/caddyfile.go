@@ -79,6 +79,10 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	    logout_all <path> [respond|forward]          # log out everywhere (needs jwt)
 //	    backchannel_logout <path> [respond|forward]  # OIDC Back-Channel Logout (needs jwt with audience)
 //	    caep <path> [respond|forward]                # CAEP session-revoked SETs, RFC 8935 push (needs jwt with audience)
+//	    global_token_revocation <path> [respond|forward] [{  # Global Token Revocation: JSON sub_id, a user-wide cut-off (needs jwt)
+//	        client_auth required|off        # required: the clients authenticate (Basic); default: a bearer JWT with scope global_token_revocation
+//	        email_is_sub                    # an email subject names the user whose sub it is; default: 422
+//	    }]
 //	    keycloak_logout <path> [respond|forward]     # Keycloak logout: refresh_token, realm-checked
 //	    keycloak_revoke <path> [respond|forward]     # Keycloak revoke: only an empty 200 confirms the token
 //	    keycloak_admin <path>/* [respond|forward] [{ # a Keycloak client's Admin URL: signed k_push_not_before, k_logout (needs jwt)
@@ -150,6 +154,25 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        client_id <id>
 //	        client_secret <secret>          # e.g. {env.INTROSPECTION_SECRET}
 //	        timeout <duration>              # default: 5s
+//	    }
+//	    # Shared Signals receivers, one block per transmitter (see SSFConfig)
+//	    ssf <transmitter-issuer> {
+//	        delivery poll|push              # default: poll (RFC 8936); push: RFC 8935
+//	        push_path <path>                # push: the path the transmitter POSTs SETs to
+//	        push_url <url>                  # push: that path as the transmitter reaches it
+//	        push_authorization <value>      # push: the Authorization each push carries, e.g. Bearer {env.SSF_PUSH_SECRET}
+//	        push_max_age <duration>         # push: older SETs refused; default: 7d
+//	        bearer_token <token>            # authorizes stream management and polls, e.g. {env.SSF_TOKEN}; or:
+//	        client_credentials <token_url> <client_id> <client_secret> [<scope...>]
+//	        audience <aud...>               # default: the stream's aud
+//	        token_issuers <iss...>          # whose users iss_sub subjects name; default: the transmitter's issuer
+//	        email_is_sub                    # an email subject names the user whose sub it is
+//	        events <event-type-uri...>      # asked for at creation; default: the CAEP and RISC events that revoke
+//	        max_events <n>                  # a poll's maxEvents; default: 100
+//	        return_immediately              # default: long polls
+//	        poll_timeout <duration>         # default: 70s
+//	        ca_file <pem file...>           # CAs of the transmitter's TLS certificate, besides the system's
+//	        namespace <namespace>           # default: the handler's (which must then be a constant)
 //	    }
 //
 //	    # where tokens are looked for on every request
@@ -236,6 +259,8 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 		return atLeastOneArg(d, &h.ExemptAddresses)
 	case "introspection":
 		return unmarshalIntrospection(&h.Introspection, d) // quota_introspect.go
+	case "ssf":
+		return unmarshalSSF(&h.SSF, d) // ssf.go
 	case "schemes":
 		return atLeastOneArg(d, &h.Schemes)
 	case "query_param":
@@ -346,6 +371,8 @@ func (rc *Route) unmarshalOption(d *caddyfile.Dispenser) error {
 		return oneArg(d, &keycloakAdminConfig(rc).Issuer)
 	case "realm_wide":
 		return flagArg(d, &keycloakAdminConfig(rc).RealmWide)
+	case "email_is_sub":
+		return flagArg(d, &rc.EmailIsSub)
 	}
 	return unknownName(d, rc.Type+" "+rc.Path, "option", d.Val(), routeOptions)
 }

@@ -14,7 +14,7 @@ import (
 // and checks the parser takes every one.
 var (
 	handlerSettings = []string{
-		"store", "profile", "jwt", "clients", "rate_limit", "max_entries", "max_owner_records", "quota", "exempt_addresses", "introspection",
+		"store", "profile", "jwt", "clients", "rate_limit", "max_entries", "max_owner_records", "quota", "exempt_addresses", "introspection", "ssf",
 		"schemes", "query_param", "form_field", "cookie", "header", "allow_upgrade",
 		"namespace", "namespace_default", "namespace_fold_case", "max_token_size", "max_body_size",
 		"body_timeout", "max_upstream_answer", "default_ttl", "max_token_lifetime", "clock_skew",
@@ -23,6 +23,7 @@ var (
 	routeOptions = []string{
 		"mode", "namespace", "client_auth", "verified_only", "case_insensitive", "revoke_refused",
 		"redirect", "cookie_path", "cookie_domain", "issuer", "realm_wide",
+		"email_is_sub",
 	}
 	storeKinds   = []string{"embedded", "redis"}
 	redisOptions = []string{
@@ -40,6 +41,11 @@ var (
 	statusListOptions = []string{
 		"allow_hosts", "max_stale", "first_fetch_wait", "fetch_timeout", "max_size",
 		"refresh_min", "refresh_max", "max_lists",
+	}
+	ssfOptions = []string{
+		"delivery", "push_path", "push_url", "push_authorization", "push_max_age", "bearer_token",
+		"client_credentials", "audience", "token_issuers", "email_is_sub", "events", "max_events",
+		"return_immediately", "poll_timeout", "ca_file", "namespace",
 	}
 	rateLimitOptions       = []string{"client", "address", "max_keys"}
 	quotaOptions           = []string{"anonymous", "address", "client", "max_keys"}

@@ -15,7 +15,7 @@ import (
 // gatewayRuntime is the runtime a provisioned Handler serves with, apart from
 // its configuration: the store and the engine over it, the compiled
 // routes, the guards and limits of revocation calls, the live
-// connections, the status lists. Handler.Provision builds it (module.go)
+// connections, the status lists, the Shared Signals receivers. Handler.Provision builds it (module.go)
 // and Handler.ServeHTTP hands every request to it.
 type gatewayRuntime struct {
 	store    denylist.Store
@@ -42,7 +42,8 @@ type gatewayRuntime struct {
 	exempt       []netip.Prefix // ExemptAddresses
 	introspector *introspector  // nil: no introspection (quota_introspect.go)
 
-	conns *liveConns // nil: live connections are not ended (live_connections.go)
+	conns *liveConns    // nil: live connections are not ended (live_connections.go)
+	ssf   *ssfReceivers // nil without an ssf block (ssf.go)
 
 	// The settings it serves with, defaults applied (see Handler).
 	failMode          string

@@ -32,25 +32,36 @@ func setConnection(cfg *jwtverify.Config, discovery, jwksURL string, caFiles []s
 	if len(caFiles) == 0 {
 		return nil
 	}
+	tr, err := caTransport(caFiles, expand)
+	if err != nil {
+		return err
+	}
+	cfg.HTTPClient = &http.Client{Transport: tr}
+	return nil
+}
+
+// caTransport returns a transport that trusts the CA certificates of
+// files (PEM; their names expanded by expand) besides the system's: the
+// ca_file of a jwt or ssf block.
+func caTransport(files []string, expand func(what, v string) (string, error)) (*http.Transport, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
-	for _, f := range caFiles {
+	for _, f := range files {
 		f, err := expand("ca_file", f)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return fmt.Errorf("ca_file: %v", err)
+			return nil, fmt.Errorf("ca_file: %v", err)
 		}
 		if !pool.AppendCertsFromPEM(b) {
-			return fmt.Errorf("ca_file %s: no PEM certificate in it", f)
+			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", f)
 		}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	cfg.HTTPClient = &http.Client{Transport: tr}
-	return nil
+	return tr, nil
 }

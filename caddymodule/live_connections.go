@@ -172,11 +172,16 @@ func (lc *liveConns) LiveQueries(r *http.Request, qs []denylist.Query) (n int, e
 	if err != nil {
 		return 0, time.Time{}
 	}
+	made := requestKeysOf(r) // request_keys.go
 	for i := range found {
 		if n == len(qs) {
 			break
 		}
-		h.checker.FillQuery(&qs[n], ns, found[i].Raw)
+		if made != (token.Confirmation{}) && !looksJWT(found[i].Raw) {
+			h.checker.FillQueryMadeWith(&qs[n], ns, found[i].Raw, &made)
+		} else {
+			h.checker.FillQuery(&qs[n], ns, found[i].Raw)
+		}
 		n++
 		if lc.closeOnExpiry {
 			if t := token.Parse(found[i].Raw); t.JWT && t.Claims.Expiry > 0 {

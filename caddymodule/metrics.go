@@ -74,6 +74,28 @@ var (
 		Help:    "Time to check the tokens of one request against the denylist (requests without a token are not observed).",
 		Buckets: []float64{0.00001, 0.0001, 0.001, 0.01, 0.1, 1},
 	})
+	// ssf.go's receivers, through ssfMetrics:
+	metricSSFEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "ssf_events_total",
+		Help: "Shared Signals events in verified SETs, by transmitter issuer, event type and outcome: received (every verified delivery), applied (its cut-offs stored) or ignored (acknowledged without a cut-off).",
+	}, []string{"issuer", "type", "outcome"})
+	metricSSFRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "ssf_sets_rejected_total",
+		Help: "Shared Signals SETs refused, by transmitter issuer and RFC 8935 error code (invalid_key, invalid_issuer, invalid_audience, invalid_request, authentication_failed, ...).",
+	}, []string{"issuer", "code"})
+	metricSSFStreamStatus = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name: "ssf_stream_status",
+		Help: "1 for the current status (enabled, paused, disabled) of the Shared Signals stream of a transmitter issuer, 0 for the others.",
+	}, []string{"issuer", "status"})
+	metricSSFPollLag = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+		Name:    "ssf_poll_lag_seconds",
+		Help:    "For a polled Shared Signals event that revokes, the time from its SET's iat to its cut-offs stored, by transmitter issuer.",
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300},
+	}, []string{"issuer"})
 
 	storeEntriesDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_entries"),
 		"Live entries in the denylist store (for a mirrored store, in the in-process mirror).", []string{"store"}, nil)
@@ -98,7 +120,8 @@ var (
 		metricBuildInfo, // version.go
 		// live_connections.go:
 		metricLiveOpen, metricLiveRegistered, metricLiveClosed, metricLiveCloseDuration,
-		metricFirstMessagesRefused, // ws_first_messages.go
+		metricFirstMessagesRefused,                                                  // ws_first_messages.go
+		metricSSFEvents, metricSSFRejected, metricSSFStreamStatus, metricSSFPollLag, // ssf.go
 	}
 
 	// rejectedBy holds the rejection counters of the known reasons, so the
@@ -309,4 +332,58 @@ var (
 		"1 when Redis's maxmemory-policy may evict denylist keys (allkeys-*) or cannot be read (CONFIG GET and INFO denied), else 0; read at start, every 10s and after reconnections.", []string{"store"}, nil)
 	keysLostDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_keys_lost_total"),
 		"Times this instance found denylist keys gone from Redis while their epoch stayed (evicted, or deleted): each is handled as a Redis restarted empty (write-back; fail mode until proven whole).", []string{"store"}, nil)
+)
+
+// ssfMetrics is the ssf.Metrics of the receiver of one transmitter issuer.
+type ssfMetrics struct{ issuer string }
+
+func newSSFMetrics(issuer string) ssfMetrics { return ssfMetrics{issuer} }
+
+func (m ssfMetrics) EventReceived(typ string) {
+	metricSSFEvents.WithLabelValues(m.issuer, typ, "received").Inc()
+}
+
+func (m ssfMetrics) EventApplied(typ string) {
+	metricSSFEvents.WithLabelValues(m.issuer, typ, "applied").Inc()
+}
+
+func (m ssfMetrics) EventIgnored(typ, _ string) {
+	metricSSFEvents.WithLabelValues(m.issuer, typ, "ignored").Inc()
+}
+
+func (m ssfMetrics) SETRejected(code string) {
+	metricSSFRejected.WithLabelValues(m.issuer, code).Inc()
+}
+
+// StreamStatus sets the status's gauge to 1 and the others' to 0.
+func (m ssfMetrics) StreamStatus(status string) {
+	if status == "" {
+		return
+	}
+	for _, s := range []string{"enabled", "paused", "disabled", status} {
+		v := 0.0
+		if s == status {
+			v = 1
+		}
+		metricSSFStreamStatus.WithLabelValues(m.issuer, s).Set(v)
+	}
+}
+
+func (m ssfMetrics) PollLag(d time.Duration) {
+	metricSSFPollLag.WithLabelValues(m.issuer).Observe(d.Seconds())
+}
+
+// Token Status Lists held by the jwt blocks' status_list checkers
+// (status_list.go), read at scrape time from statuslist.Checker.Lists by
+// statusListCollector (admin_registry.go). A
+// list exists only for a uri on an allowed host that a verified token of
+// the issuer named, at most max_lists of them; the per-uri series are
+// further capped at statusListMetricURIs per scrape.
+var (
+	statusListsDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "status_lists"),
+		"Token Status Lists held (fetched and usable) for the tokens of a jwt block's issuer, by issuer.", []string{"issuer"}, nil)
+	statusListFetchAgeDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "status_list_fetch_age_seconds"),
+		"Time since the Token Status List held was fetched, by issuer and uri; absent while none is held.", []string{"issuer", "uri"}, nil)
+	statusListFetchOKDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "status_list_fetch_ok"),
+		"1 when the last fetch of a Token Status List succeeded, 0 when it failed (the list held, if any, is used until max_stale), by issuer and uri.", []string{"issuer", "uri"}, nil)
 )

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -45,6 +46,46 @@ func TestRejectionReasonsDocumented(t *testing.T) {
 		for what, line := range map[string]string{"the metrics table": table, "the placeholder's row": placeholder} {
 			if !strings.Contains(line, "`"+reason+"`") {
 				t.Errorf("%s does not name the reason `%s`: %s", what, reason, line)
+			}
+		}
+	}
+}
+
+// TestMetricsDocumented: every metric the handler exports has a row of
+// the metrics table in docs/operations-metrics.md naming its labels. On
+// 5278a12 the status list metrics did not exist (nor their rows).
+func TestMetricsDocumented(t *testing.T) {
+	descs := make(chan *prometheus.Desc, 64)
+	go func() {
+		for _, c := range metricsCollectors {
+			c.Describe(descs)
+		}
+		close(descs)
+	}()
+	b, err := os.ReadFile("../docs/operations-metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsRows := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Split(l, "|"); len(f) > 2 && strings.HasPrefix(strings.TrimSpace(f[1]), "`caddy_") {
+			metricsRows[strings.Trim(strings.TrimSpace(f[1]), "`")] = l
+		}
+	}
+	fq := regexp.MustCompile(`fqName: "([^"]+)".*variableLabels: \{([^}]*)\}`)
+	for d := range descs {
+		m := fq.FindStringSubmatch(d.String())
+		if m == nil {
+			t.Fatalf("cannot read the name of %s", d)
+		}
+		row := metricsRows[m[1]]
+		if row == "" {
+			t.Errorf("docs/operations-metrics.md has no row for %s", m[1])
+			continue
+		}
+		for _, label := range strings.FieldsFunc(m[2], func(r rune) bool { return r == ',' || r == ' ' }) {
+			if !strings.Contains(row, "`"+label+"`") {
+				t.Errorf("the row of %s does not name its label `%s`: %s", m[1], label, row)
 			}
 		}
 	}

@@ -222,6 +222,11 @@ type Handler struct {
 	// ::1; ["off"]: none.
 	ExemptAddresses []string `json:"exempt_addresses,omitempty"`
 
+	// SSF are Shared Signals Framework receivers, one per transmitter:
+	// the session and user revocations its CAEP and RISC events carry,
+	// polled or pushed, are stored in the denylist. See SSFConfig.
+	SSF []*SSFConfig `json:"ssf,omitempty"`
+
 	// Introspection is the identity provider's token introspection
 	// endpoint (RFC 7662): in forward mode, an anonymous caller's opaque
 	// token is checked there before it takes space, and not stored when
@@ -264,8 +269,30 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.gw.storeKey = storeKey
 	h.useStore(store)
+	if err := h.provisionSSF(); err != nil { // ssf.go
+		return err
+	}
 	h.gw.conns = newLiveConns(h.LiveConnections, h.gw.env, h.gw.namespace, h.gw.store) // live_connections.go
 	return h.provisionOps(ctx)                                                         // metrics, admin API
+}
+
+// provisionSSF builds the gateway's receivers of the ssf blocks (nil
+// without one) and starts them in the background.
+func (h *Handler) provisionSSF() error {
+	h.gw.ssf = nil
+	if len(h.SSF) == 0 {
+		return nil
+	}
+	rs, err := newSSFReceivers(h.SSF, h.Namespace, h.gw.store, h.gw.record, h.logger)
+	if err != nil {
+		return err
+	}
+	h.gw.ssf = rs
+	if caddyValidating() {
+		return nil // connects to nothing
+	}
+	rs.start()
+	return nil
 }
 
 // useStore builds the engine over store: the checker every request goes
@@ -419,6 +446,9 @@ func (h *Handler) Validate() error {
 		}
 		seen[rt.pattern.String()] = true
 	}
+	if err := validateSSF(h.gw.ssf, h.gw.routes); err != nil { // ssf.go
+		return err
+	}
 	return validateJWT(h.gw.routes, h.gw.verifier, h.JWT)
 }
 
@@ -434,6 +464,7 @@ func (h *Handler) Cleanup() error {
 		h.gw.verifier.Close()
 	}
 	h.gw.status.close()
+	h.gw.ssf.close() // ssf.go
 	h.cleanupOps()
 	h.gw.conns.close()
 	if h.gw.storeKey != "" {

@@ -29,6 +29,18 @@ type Route struct {
 	//     "description"} on failure; other event types are acknowledged
 	//     and ignored. See readSET for how subjects map to sessions and
 	//     users.
+	//   - "global_token_revocation": Global Token Revocation
+	//     (draft-parecki-oauth-global-token-revocation, Okta's Universal
+	//     Logout): POST, JSON body {"sub_id": <RFC 9493 subject>}. The
+	//     user it names (iss_sub; opaque: its sub; complex: its user) is
+	//     cut off: every token of the user issued until now. The caller
+	//     authenticates with a bearer JWT of a jwt block's issuer, scope
+	//     global_token_revocation or aud this endpoint's URL, and names
+	//     users of its own issuer; or, with client_auth required, as one
+	//     of Handler.Clients. Answers 204; 400 (not the draft's request,
+	//     a format naming no token claim), 401, 403, 404 (an issuer with
+	//     no jwt block), 422 (an email subject without EmailIsSub, no
+	//     user); 503 when not stored. See route_global_token_revocation.go.
 	//   - "keycloak_logout": Keycloak's logout,
 	//     /realms/{realm}/protocol/openid-connect/logout: POST, form field
 	//     `refresh_token` (with client_id, client_secret). Like logout, but
@@ -85,7 +97,8 @@ type Route struct {
 	// Usergrid, MeshyDB); the profile subdirective (see
 	// UnmarshalCaddyfile) sets up the routes of each.
 	//
-	// logout_all, backchannel_logout and caep need Handler.JWT;
+	// logout_all, backchannel_logout, caep and global_token_revocation
+	// need Handler.JWT;
 	// backchannel_logout and caep also need the issuer's audiences.
 	Type string `json:"type"`
 
@@ -130,6 +143,13 @@ type Route struct {
 	// an invalid token (RFC 7009: 200) and not stored. Respond mode only;
 	// needs Handler.JWT.
 	VerifiedOnly bool `json:"verified_only,omitempty"`
+
+	// EmailIsSub (global_token_revocation routes): the token issuers' sub
+	// claim is the user's e-mail address, so an RFC 9493 email subject
+	// names the user whose sub it is. Default: false, and an email
+	// subject is answered 422 (a token's email claim is not a key the
+	// gateway looks up).
+	EmailIsSub bool `json:"email_is_sub,omitempty"`
 
 	// CaseInsensitive matches the path's literal segments without regard
 	// to ASCII case, for an upstream that routes so (ASP.NET Core, say):

@@ -11,6 +11,7 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
+	"github.com/caddy-token-revocation/caddy-token-revocation/ssf"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -187,17 +188,18 @@ func (s *subjectID) cutoff(iss string) (engine.Cutoff, error) {
 	return engine.Cutoff{}, errors.New("subject format " + format + " without its id, or sub")
 }
 
-// setVerifyError maps a verification failure to the RFC 8935 error code.
+// setVerifyError maps a verification failure to the RFC 8935 error code:
+// ssf.VerifyError's mapping, shared with the ssf block's receivers (503
+// temporarily_unavailable when the keys could not be fetched, else 400
+// invalid_issuer, invalid_audience, invalid_key or invalid_request).
+//
+// The rest of this route's reading stays its own rather than ssf's: it
+// accepts typ JWT beside secevent+jwt, guards replays by jti in the
+// denylist (no txn, no State), takes the SET's sid or sub when there is
+// no subject, acts on session-revoked alone, and refuses (400) the
+// subject formats that name no token, which an ssf receiver acknowledges
+// and ignores; its tests (jwt_test.go) hold those answers.
 func setVerifyError(err error) error {
-	switch {
-	case errors.Is(err, jwtverify.ErrKeysUnavailable):
-		return &caepError{status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the issuer's signing keys could not be fetched; try again later"}
-	case errors.Is(err, jwtverify.ErrUnknownIssuer), errors.Is(err, jwtverify.ErrIssuer):
-		return caepBad("invalid_issuer", err.Error())
-	case errors.Is(err, jwtverify.ErrAudience):
-		return caepBad("invalid_audience", err.Error())
-	case errors.Is(err, jwtverify.ErrAlgorithm), errors.Is(err, jwtverify.ErrNoKey), errors.Is(err, jwtverify.ErrSignature):
-		return caepBad("invalid_key", err.Error())
-	}
-	return caepBad("invalid_request", err.Error())
+	e := ssf.VerifyError(err)
+	return &caepError{status: e.Status, Code: e.Code, Description: e.Description}
 }

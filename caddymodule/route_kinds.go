@@ -23,6 +23,8 @@ var routeKinds = map[string]*routeKind{
 	"usergrid_token":        kindUsergridToken,
 	"usergrid_revoketoken":  kindUsergridRevokeToken,
 	"usergrid_revoketokens": kindUsergridRevokeTokens,
+
+	"global_token_revocation": kindGlobalTokenRevocation,
 }
 
 // RouteTypes returns the route types this build knows, sorted.

@@ -11,11 +11,15 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
+	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
 // serveHTTP intercepts revocation routes and, on every other request,
 // rejects the request if any token it carries is revoked.
 func (h *gatewayRuntime) serveHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.ssf != nil && h.ssf.servePush(w, r) { // ssf.go
+		return nil
+	}
 	if rt, m := h.matchRoute(r); rt != nil {
 		return h.serveRoute(w, r, next, rt, m)
 	}
@@ -26,7 +30,15 @@ func (h *gatewayRuntime) serveHTTP(w http.ResponseWriter, r *http.Request, next 
 	if err != nil {
 		return h.answerCheck(w, r, err) // caddy_errors.go
 	}
-	return h.conns.serveNext(w, r, next) // live_connections.go
+	// A body the check read whole is in a pooled buffer, given back once
+	// the request is done: nothing the check kept points into it (the
+	// live registry's body tokens are copies, keepBodyTokens).
+	pooled, _ := r.Body.(*token.PooledBody)
+	err = h.conns.serveNext(w, r, next) // live_connections.go
+	if pooled != nil {
+		pooled.Release()
+	}
+	return err
 }
 
 // matchRoute returns the route r's path matches and how, with its

@@ -77,7 +77,7 @@ func (c *requestCheck) checkCandidates(body []byte, found []token.Found, targets
 	r, checker := c.r, c.h.checker
 	var skip token.LengthSet // lengths no revoked token has: not even handed out
 	if len(body) > 0 {
-		checker.SkippableLengths(&c.cands, &skip)
+		checker.SkippableLengths(c.ctx(), &c.cands, &skip)
 	}
 	var cbuf [8]token.Candidate
 	cands := token.TargetAndBodyCandidates(r, body, cbuf[:0], &skip)
@@ -179,6 +179,10 @@ type requestCheck struct {
 	// storeDown: a store call of this request failed (fail_timeout, say);
 	// the later ones answer from what the instance holds, without waiting.
 	storeDown bool
+	// made: the keys the request is made with, once madeRead
+	// (request_keys.go).
+	made     token.Confirmation
+	madeRead bool
 }
 
 // ctx is the context of the request's next store call: the request's, or
@@ -204,7 +208,8 @@ func (c *requestCheck) noteStoreError(err error) {
 // it (a refresh token, say) is answered as the token endpoint answers a
 // revoked grant, 400 invalid_grant (§5.2), as clients expect.
 func isGrantRequest(r *http.Request, body []byte) bool {
-	return r.Method == http.MethodPost && len(body) > 0 && bytes.Contains(body, []byte("grant_type")) && token.IsForm(r)
+	// The body's kind first: a search of a large JSON body costs more.
+	return r.Method == http.MethodPost && len(body) > 0 && token.IsForm(r) && bytes.Contains(body, []byte("grant_type"))
 }
 
 // begin computes the namespace for the first string checked.
@@ -244,8 +249,12 @@ func (c *requestCheck) check(s string, where token.Where, cand *token.Candidate)
 				return berr
 			}
 		}
+	} else if made := c.requestKeys(); made != nil && !looksJWT(s) {
+		// An opaque token: the keys the request is made with are looked
+		// up too (request_keys.go).
+		m, err = h.checker.CheckMadeWith(c.ctx(), c.ns, s, made)
 	} else {
-		m, err = h.checker.Check(c.ctx(), c.ns, s)
+		m, err = h.checker.CheckAt(c.ctx(), c.start, c.ns, s)
 	}
 	c.noteStoreError(err)
 	if err != nil && candidate && !cand.JWT {

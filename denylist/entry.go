@@ -221,6 +221,19 @@ type Query struct {
 	Keys     [MaxQueryKeys]Key
 	N        int   // how many of Keys are set
 	IssuedAt int64 // the token's iat, Unix seconds; 0 when unknown
+	// Now, when set, is the time the request's check read the clock at:
+	// a store judges expiry, and its own freshness, at it rather than
+	// reading the clock again (a read costs 35-65 ns on a KVM guest).
+	// Zero: the store reads the clock.
+	Now time.Time
+}
+
+// Time is q.Now, or the clock when q.Now is not set.
+func (q *Query) Time() time.Time {
+	if q.Now.IsZero() {
+		return time.Now()
+	}
+	return q.Now
 }
 
 // Add appends a key to the query; keys past MaxQueryKeys are ignored.

@@ -144,3 +144,16 @@ func TestQueryAddBounded(t *testing.T) {
 		t.Fatal("keys past the bound replaced earlier ones")
 	}
 }
+
+// TestQueryTime: a query carries the time its check read the clock at, and
+// a query without one reads the clock.
+func TestQueryTime(t *testing.T) {
+	at := time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC)
+	if got := (&Query{Now: at}).Time(); !got.Equal(at) {
+		t.Errorf("Time %v, want the query's %v", got, at)
+	}
+	before := time.Now()
+	if got := new(Query).Time(); got.Before(before) || time.Since(got) < 0 {
+		t.Errorf("Time of a query without Now: %v, want the clock's (%v)", got, before)
+	}
+}

@@ -236,7 +236,7 @@ func (r *Resilient) Ready() (ready bool, why string) {
 // once; the rest is the backend's answer.
 func (r *Resilient) Check(ctx context.Context, q *Query) (Match, error) {
 	if ob := r.outbox.Load(); ob != nil {
-		if m := ob.Check(q, time.Now().Unix()); m.Revoked {
+		if m := ob.Check(q, q.Time().Unix()); m.Revoked {
 			return m, nil
 		}
 	}
@@ -356,6 +356,72 @@ func (r *Resilient) owners() (Owners, error) {
 		return o, nil
 	}
 	return nil, fmt.Errorf("the %T store keeps no owner index", s)
+}
+
+// SignalValue implements SignalState through the backend's (the writes
+// count for Down and Ready as a revocation's do).
+func (r *Resilient) SignalValue(ctx context.Context, source, name string) (string, error) {
+	st, err := r.signals()
+	if err != nil {
+		return "", err
+	}
+	return st.SignalValue(ctx, source, name)
+}
+
+// SetSignalValue implements SignalState through the backend's.
+func (r *Resilient) SetSignalValue(ctx context.Context, source, name, value string) error {
+	st, err := r.signals()
+	if err != nil {
+		return err
+	}
+	return r.note(st.SetSignalValue(ctx, source, name, value))
+}
+
+// AddSignalMembers implements SignalState through the backend's.
+func (r *Resilient) AddSignalMembers(ctx context.Context, source, set string, expires int64, members ...string) error {
+	st, err := r.signals()
+	if err != nil {
+		return err
+	}
+	return r.note(st.AddSignalMembers(ctx, source, set, expires, members...))
+}
+
+// SignalMember implements SignalState through the backend's.
+func (r *Resilient) SignalMember(ctx context.Context, source, set, member string) (bool, error) {
+	st, err := r.signals()
+	if err != nil {
+		return false, err
+	}
+	return st.SignalMember(ctx, source, set, member)
+}
+
+// SignalMembers implements SignalState through the backend's.
+func (r *Resilient) SignalMembers(ctx context.Context, source, set string) ([]string, error) {
+	st, err := r.signals()
+	if err != nil {
+		return nil, err
+	}
+	return st.SignalMembers(ctx, source, set)
+}
+
+// RemoveSignalMembers implements SignalState through the backend's.
+func (r *Resilient) RemoveSignalMembers(ctx context.Context, source, set string, members ...string) error {
+	st, err := r.signals()
+	if err != nil {
+		return err
+	}
+	return r.note(st.RemoveSignalMembers(ctx, source, set, members...))
+}
+
+func (r *Resilient) signals() (SignalState, error) {
+	s := r.Current()
+	if s == nil {
+		return nil, r.notReady()
+	}
+	if st := SignalStateOf(s); st != nil {
+		return st, nil
+	}
+	return nil, fmt.Errorf("the %T store keeps no signal state", s)
 }
 
 // Status implements Store: the backend's status, with "ready" and the
@@ -626,6 +692,7 @@ func (r *Resilient) drain(ctx context.Context, ob *Outbox) error {
 }
 
 var (
-	_ Store  = (*Resilient)(nil)
-	_ Owners = (*Resilient)(nil)
+	_ Store       = (*Resilient)(nil)
+	_ Owners      = (*Resilient)(nil)
+	_ SignalState = (*Resilient)(nil)
 )

@@ -162,6 +162,38 @@ type FreshnessReporter interface {
 	Freshness() (age time.Duration, fresh bool)
 }
 
+// SignalState is a store's small memory for a receiver of another
+// system's signals (the Shared Signals receiver, package ssf), shared by
+// every instance and restart as the denylist is: per source (a
+// transmitter's issuer), values by name (the stream in use) and sets
+// whose members each expire (the events applied, the acknowledgements
+// owed). It is not the denylist: no check reads it.
+type SignalState interface {
+	// SignalValue returns the value saved for source under name ("" when
+	// none).
+	SignalValue(ctx context.Context, source, name string) (string, error)
+	// SetSignalValue saves value for source under name.
+	SetSignalValue(ctx context.Context, source, name, value string) error
+	// AddSignalMembers adds members to source's set, each kept until
+	// expires (Unix seconds, by the store's clock); a member added again
+	// keeps the later expiry. It returns nil only when all are stored.
+	AddSignalMembers(ctx context.Context, source, set string, expires int64, members ...string) error
+	// SignalMember reports whether member is in source's set, unexpired.
+	SignalMember(ctx context.Context, source, set, member string) (bool, error)
+	// SignalMembers returns the unexpired members of source's set.
+	SignalMembers(ctx context.Context, source, set string) ([]string, error)
+	// RemoveSignalMembers removes members from source's set; absent ones
+	// are ignored.
+	RemoveSignalMembers(ctx context.Context, source, set string, members ...string) error
+}
+
+// SignalStateOf returns the signal state kept beside store s, looking
+// through wrapping stores as OwnersOf does, or nil when it has none.
+func SignalStateOf(s Store) SignalState {
+	v, _ := As[SignalState](s)
+	return v
+}
+
 // Wrapper is a store that wraps another (a mirror over Redis, a Resilient
 // over its backend): As and OwnersOf look through it.
 type Wrapper interface {

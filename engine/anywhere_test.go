@@ -189,7 +189,7 @@ func TestSkippableLengths(t *testing.T) {
 		}
 	}
 	var set token.LengthSet
-	c.SkippableLengths(&st, &set)
+	c.SkippableLengths(ctx, &st, &set)
 	if !set.Has(20) || !set.Has(60) || set.Has(40) || set.Has(30) {
 		t.Errorf("skippable 20 %v, 60 %v (want both); 40 %v (marked), 30 %v (never asked): want neither",
 			set.Has(20), set.Has(60), set.Has(40), set.Has(30))
@@ -197,8 +197,36 @@ func TestSkippableLengths(t *testing.T) {
 	revoke(t, rec, strings.Repeat("r", 20))
 	var later CandidateState
 	var after token.LengthSet
-	c.SkippableLengths(&later, &after)
+	c.SkippableLengths(ctx, &later, &after)
 	if after.Has(20) || after.Has(60) {
 		t.Errorf("after another revocation, lengths still skippable: 20 %v, 60 %v", after.Has(20), after.Has(60))
+	}
+}
+
+// TestSkippableLengthsAsksTheShortOnes: the lengths below MinJWTLength are
+// asked when unknown, so a scan skips them all when none is marked (and
+// looks at runs of MinJWTLength bytes); a marked one never is skipped.
+func TestSkippableLengthsAsksTheShortOnes(t *testing.T) {
+	ctx := context.Background()
+	c, rec, _ := newCandidateChecker(t)
+	revoke(t, rec, strings.Repeat("r", 40))
+	var st CandidateState
+	var set token.LengthSet
+	c.SkippableLengths(ctx, &st, &set)
+	for n := token.MinCandidateLength; n < token.MinJWTLength; n++ {
+		if !set.Has(n) {
+			t.Errorf("length %d, never asked and not marked, is not skippable", n)
+		}
+	}
+	if set.Has(40) {
+		t.Error("the marked length 40 is skippable")
+	}
+	revoke(t, rec, strings.Repeat("r", 17))
+	var later CandidateState
+	var after token.LengthSet
+	c.SkippableLengths(ctx, &later, &after)
+	if after.Has(17) || !after.Has(16) || !after.Has(18) {
+		t.Errorf("after a 17-byte token's revocation: 16 %v, 17 %v, 18 %v; want 16 and 18 only",
+			after.Has(16), after.Has(17), after.Has(18))
 	}
 }

@@ -160,6 +160,28 @@ func TestBoundKeyRevocation(t *testing.T) {
 					t.Errorf("%s token revoked: only tokens bound to the revoked keys are", what)
 				}
 			}
+			// An opaque token is checked with the keys of the request
+			// that presents it (CheckMadeWith): made with a revoked key,
+			// it is revoked by that key's entry; made with other keys, or
+			// none, it passes.
+			madeWith := func(cnf token.Confirmation) denylist.Match {
+				t.Helper()
+				m, err := check.CheckMadeWith(ctx, "", "opaque-token-0123456789", &cnf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+			for what, cnf := range map[string]token.Confirmation{"proof of the revoked DPoP key": {JKT: jkt}, "revoked certificate": {X5TS256: x5t}, "revoked certificate and another DPoP key": {JKT: otherJKT, X5TS256: x5t}} {
+				if m := madeWith(cnf); !m.Revoked || m.Entry.Kind != denylist.KindKey {
+					t.Errorf("opaque token in a request made with the %s: %+v, want revoked by an entry of kind cnf", what, m)
+				}
+			}
+			for what, cnf := range map[string]token.Confirmation{"no key": {}, "other keys": {JKT: otherJKT, X5TS256: otherX5T}, "the certificate's thumbprint as a jkt": {JKT: x5t}} {
+				if m := madeWith(cnf); m.Revoked {
+					t.Errorf("opaque token in a request made with %s: revoked by %+v, want not", what, m.Entry)
+				}
+			}
 			// The key is namespaced as every claim key: another tenant's
 			// tokens bound to it pass.
 			if m, err := check.Check(ctx, "tenant-b", dpop); err != nil || m.Revoked {

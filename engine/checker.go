@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
@@ -68,10 +69,41 @@ var queryPool = sync.Pool{New: func() any { return new(denylist.Query) }}
 // ns, is revoked: by its identity, and for a JWT by its jti, session and
 // user against their cut-offs.
 func (c *Checker) Check(ctx context.Context, ns, raw string) (denylist.Match, error) {
+	return c.CheckAt(ctx, time.Time{}, ns, raw)
+}
+
+// CheckAt is Check for a request that read the clock at now already: the
+// store judges expiry and its freshness at it (denylist.Query.Now; zero:
+// the store reads the clock).
+func (c *Checker) CheckAt(ctx context.Context, now time.Time, ns, raw string) (denylist.Match, error) {
 	q := queryPool.Get().(*denylist.Query)
 	defer queryPool.Put(q)
 	c.FillQuery(q, ns, raw)
+	q.Now = now
 	return c.store.Check(ctx, q)
+}
+
+// CheckMadeWith is Check for the token raw presented in a request made
+// with the keys of with (its DPoP proof's jkt, its TLS client
+// certificate's x5t#S256; see token.DPoPProofKey and
+// token.CertificateThumbprint): those keys are looked up too, in the same
+// store call, as a bound token's cnf is, so that revoking a key (Revocation.BoundKeys) also stops
+// the opaque tokens bound to it, whose cnf the gateway cannot read. The
+// caller passes the keys for opaque tokens only: a JWT names its own
+// (cnf), and one without cnf is bound to none.
+func (c *Checker) CheckMadeWith(ctx context.Context, ns, raw string, with *token.Confirmation) (denylist.Match, error) {
+	q := queryPool.Get().(*denylist.Query)
+	defer queryPool.Put(q)
+	c.FillQueryMadeWith(q, ns, raw, with)
+	return c.store.Check(ctx, q)
+}
+
+// FillQueryMadeWith sets q to the query CheckMadeWith asks: FillQuery's,
+// and the keys of with. The live connections of such a request are
+// registered under it, so a key revocation ends them too.
+func (c *Checker) FillQueryMadeWith(q *denylist.Query, ns, raw string, with *token.Confirmation) {
+	c.FillQuery(q, ns, raw)
+	c.keys.addBound(q, ns, with, c.claims)
 }
 
 // FillQuery sets q to the query of the token raw in namespace ns, as

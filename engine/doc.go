@@ -13,67 +13,41 @@
 // same keys); Revocation.BoundKeys and Recorder.BoundKeyEntry store one,
 // absolute (denylist.CutoffAlways: a leaked key can still be used to get
 // new tokens bound to it) until BoundKey.Until, by default
-// max_token_lifetime. What caddymodule adds (the first three are done;
-// the last two are not, yet):
+// max_token_lifetime; Checker.CheckMadeWith also looks up the keys a
+// request is made with, for an opaque token (whose cnf the gateway cannot
+// read). The glue (caddymodule):
 //
-//   - The admin API (admin_wire.go, admin.go target): two AdminRequest
-//     fields, `JKT string json:"jkt,omitempty"` and `X5TS256 string
-//     json:"x5t#S256,omitempty"`, and `Until *Timestamp
-//     json:"until,omitempty"`. The wire is {"jkt": "<43 base64url>"} or
-//     {"x5t#S256": "<43 base64url>"}, with "namespace" and "until" as
-//     options; no "issuer" (a key is one key whoever issued the tokens
-//     bound to it: refuse it) and no "cutoff" (refuse it: the entry is not
-//     a cut-off). In target, given names "jkt" and "x5t#S256" join the
-//     one-of list; t.kind = denylist.KindKey, t.key =
-//     h.keys.Bound(ns, engine.BoundKey{Method: denylist.MethodJKT or
-//     MethodX5TS256, Thumbprint: ...}); check and unrevoke need nothing
-//     else. revoke builds engine.Revocation{Namespace: ns, BoundKeys:
-//     []engine.BoundKey{{Method, Thumbprint, Until}}} and calls
-//     Recorder.Entries and Store as for a cut-off; Entries' error (a
-//     thumbprint that is not 43 base64url characters, an unknown method,
-//     an until past) is the 400's text, prefixed "token_revocation: ".
-//     The issue's wording, a kind "key", is taken: AdminRequest.Key is
-//     already the storage key of unrevoke and check ("k:<hex>" is now one
-//     such key). The entry's kind, in the entries list and answers, is
-//     denylist.KindKey.String(): "cnf".
-//   - The CLI (command.go, command_help.go): --jkt and --x5t-s256 (and
-//     --until, parsed as --cutoff is), mapped onto those fields, with an
-//     example: revoke --jkt 0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I.
-//     Until is refused without a bound key, issuer and cutoff with one.
-//   - Metrics (metrics.go): "cnf" in the list of rejection reasons shown
-//     from the start (the reason is the matching entry's kind), and in
-//     docs/operations-metrics.md; docs/operations-admin.md gains the two
-//     fields and the kind; docs/security.md a line saying the cnf of an
-//     unverified JWT only rejects its own token.
-//   - Introspection (quota_introspect.go) may decode an RFC 7662 answer's
-//     cnf into a token.Confirmation field of its answer struct (the same
-//     JSON); the check itself never introspects, so an opaque bound
-//     token is found by its key only if the glue also reads the request's
-//     key (below).
-//   - Optional, for opaque bound tokens and for any token presented with
-//     a revoked key: the request's DPoP proof (token.DPoPProofKey of its
-//     DPoP header: the RFC 7638 thumbprint of the proof's jwk) and the TLS
+//   - The admin API (admin_wire.go, admin.go target): {"jkt": ...} or
+//     {"x5t#S256": ...}, with "namespace" and "until"; no "issuer" (a key
+//     is one key whoever issued the tokens bound to it) and no "cutoff".
+//     The entry's kind is denylist.KindKey.String(): "cnf". The CLI
+//     (command.go): --jkt, --x5t-s256, --until.
+//   - Metrics (metrics.go): requests rejected by such an entry count as
+//     reason "cnf".
+//   - The request's own keys (caddymodule/request_keys.go): for an opaque
+//     token of a named channel, the jkt of the request's DPoP proof
+//     (token.DPoPProofKey of its DPoP header) and the x5t#S256 of the TLS
 //     client certificate Caddy terminated
-//     (token.CertificateThumbprint(r.TLS.PeerCertificates[0].Raw)) name
-//     the key of this request; adding their keys (Keys.Bound) to the
-//     token's query rejects the request whatever its token says.
-//     Unverified, as every claim: it can only reject. (Per request, not
-//     per cached query: the query cache is keyed by the token alone.)
+//     (token.CertificateThumbprint(r.TLS.PeerCertificates[0].Raw)) are
+//     looked up in the token's own store call (CheckMadeWith), and a live
+//     connection of the request is registered under the same query
+//     (FillQueryMadeWith), so the key's revocation ends it. Unverified,
+//     as every claim: it can only reject. Not for JWTs (their cnf names
+//     their key; one without cnf is bound to none), not for strings the
+//     whole-request scan finds, not for a certificate a proxy in front
+//     terminated. Per request, not per cached query: the query cache is
+//     keyed by the token alone.
 //
-// The end-to-end test, TestGatewayRevokesDPoPKey, is in
-// tests/dpop_oidcprovider_test.go, beside the test that runs these layers against panva's oidc-provider as the other tests run
-// it (tests/idp/oidc-provider/op.mjs, pinned 9.13.3, features.dPoP on):
-// its newDPoPKey and oidcProvider.dpopClientCredentials get a
-// client_credentials JWT (RFC 9068, resource=https://api.test) bound by a
-// DPoP proof signed with go-jose (typ dpop+jwt, jwk of a P-256 key, htm
-// POST, htu the token endpoint, iat, jti), so the token carries cnf.jkt.
-// The glue's test puts Caddy in front of an upstream, as TestOIDCProvider
-// does: the token is presented as "Authorization: DPoP <token>" with a
-// proof (a scheme the handler reads by default) to instance B, revoked
-// through instance A's admin API and CLI by the thumbprint go-jose
-// computes, then refused by B (401, reason cnf), while a token bound to
-// another key and an unbound one pass; on the embedded store and on
-// Redis. It fails on 5278a12 (no "jkt" field: 400).
+// The end-to-end tests put a real Caddy in front of an upstream, with
+// panva's oidc-provider (tests/idp/oidc-provider/op.mjs, pinned 9.13.3):
+// TestGatewayRevokesDPoPKey (tests/dpop_oidcprovider_test.go; DPoP-bound
+// JWT and opaque tokens, "Authorization: DPoP" with a proof signed with
+// go-jose) and TestGatewayRevokesCertificateBoundTokens
+// (tests/mtls_oidcprovider_test.go; the OP over HTTPS binds tokens to the
+// client certificate, features.mTLS; Caddy requires client certificates).
+// Each revokes the key through instance A's admin API and CLI and sees it
+// refused by B (401, reason cnf), a token bound to another key passing; on
+// the embedded store and on Redis, and after a restart.
 //
 // # Trips
 //

@@ -8,8 +8,9 @@
 //
 // # The Caddyfile block it is meant for
 //
-// One block per transmitter, in the token_revocation directive (a
-// proposal: the glue, in caddymodule/, is not written yet):
+// One block per transmitter, in the token_revocation directive (the glue
+// is caddymodule/ssf.go, which also takes a namespace option; its godoc
+// and docs/caddyfile.md hold the grammar as built):
 //
 //	ssf <transmitter-issuer> {
 //		delivery              poll|push              # default poll
@@ -49,9 +50,10 @@
 //   - Push: the request at push_path is handed to Receiver.ServeHTTP
 //     (before the route kinds; the existing caep route stays for
 //     transmitters that push without stream management).
-//   - State is backed by the store (a small capability to add to
-//     denylist/store.go: a set with expiry and a value per issuer, in
-//     Redis a SET and a key, in bbolt a bucket): the stream_id, the
+//   - State is backed by the store (StoreState over the capability
+//     denylist.SignalState: values and sets whose members expire, per
+//     issuer; in Redis a key and a sorted set scored by expiry, in bbolt
+//     a bucket): the stream_id, the
 //     event keys applied (kept as long as a transmitter may deliver a SET
 //     again, a week say) and the jtis owed an acknowledgement. A crash
 //     between Apply's return and MarkApplied is the one window in which a
@@ -136,5 +138,6 @@
 // (its SET builder included); npm has no SSF transmitter. The tests'
 // transmitter (transmitter_test.go) serves SSF 1.0's and RFC
 // 8935/8936's exchanges and the CAEP, RISC and SSF specifications'
-// example SETs (examples_test.go), signed with go-jose.
+// example SETs, signed with go-jose; it lives in internal/ssftest, which
+// the end-to-end tests (tests/ssf_test.go) use too.
 package ssf

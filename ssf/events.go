@@ -3,12 +3,10 @@ package ssf
 import (
 	"encoding/json"
 	"errors"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
+	"github.com/caddy-token-revocation/caddy-token-revocation/subjectid"
 )
 
 // Event types the receiver acts on or reads.
@@ -47,53 +45,23 @@ const (
 var RevocationEvents = []string{CAEPSessionRevoked, CAEPCredentialChange, RISCAccountDisabled, RISCAccountPurged,
 	RISCCredentialCompromise, RISCSessionsRevoked, RISCTokensRevoked, RISCIdentifierChanged}
 
-// scope is what an event type revokes.
-type scope int
-
-const (
-	scopeNone    scope = iota
-	scopeSession       // a session when the subject names one, else its user
-	scopeUser          // every token of the user
-)
-
-func eventScope(typ string) scope {
+// eventScope is what an event type revokes: 0 when nothing.
+func eventScope(typ string) subjectid.Scope {
 	switch typ {
 	case CAEPSessionRevoked:
-		return scopeSession
+		return subjectid.ScopeSession
 	case CAEPCredentialChange, RISCAccountDisabled, RISCAccountPurged, RISCCredentialCompromise,
 		RISCSessionsRevoked, RISCTokensRevoked, RISCIdentifierChanged:
-		return scopeUser
+		return subjectid.ScopeUser
 	}
-	return scopeNone
+	return 0
 }
 
 // Subjects says whose identifiers a subject may name, and how identifiers
-// that carry no issuer map to the claims the checker looks up.
-type Subjects struct {
-	// TokenIssuers are the iss of the tokens the transmitter's subjects
-	// belong to: an iss_sub subject must name one of them (a transmitter
-	// revokes only its own users). The first is the issuer of subjects that
-	// carry none (opaque, email).
-	TokenIssuers []string
-	// EmailIsSub: the issuer's sub claim is the user's e-mail address, so
-	// an email subject names a user. Off, an email subject is ignored: a
-	// token's e-mail is not a key the checker looks up.
-	EmailIsSub bool
-}
-
-// subjectID is an RFC 9493 subject identifier, the members of the formats
-// the receiver reads.
-type subjectID struct {
-	Format      string      `json:"format"`
-	SubjectType string      `json:"subject_type"` // CAEP drafts before SSF 1.0
-	ID          string      `json:"id"`
-	Iss         string      `json:"iss"`
-	Sub         string      `json:"sub"`
-	Email       string      `json:"email"`
-	Session     *subjectID  `json:"session"`
-	User        *subjectID  `json:"user"`
-	Identifiers []subjectID `json:"identifiers"` // aliases
-}
+// that carry no issuer map to the claims the checker looks up: the
+// mapping of subjectid (shared with the global_token_revocation route),
+// whose godoc says which claim each format meets.
+type Subjects subjectid.Subjects
 
 // errIgnored marks a subject or event the receiver cannot turn into a
 // cut-off: the event is acknowledged and counted as ignored.
@@ -117,7 +85,7 @@ func IgnoredReason(err error) string {
 // sub_id (nil when absent), to the cut-offs it asks for, at time at.
 func (s *Subjects) cutoffs(typ string, body, subID json.RawMessage, at time.Time) ([]engine.Cutoff, error) {
 	sc := eventScope(typ)
-	if sc == scopeNone {
+	if sc == 0 {
 		return nil, ignored("event type not acted on")
 	}
 	var ev struct {
@@ -140,11 +108,11 @@ func (s *Subjects) cutoffs(typ string, body, subID json.RawMessage, at time.Time
 	if raw == nil {
 		return nil, errors.New("no subject: want the SET's sub_id or the event's subject")
 	}
-	var sid subjectID
-	if err := json.Unmarshal(raw, &sid); err != nil {
-		return nil, errors.New("the subject is not a subject identifier object")
+	c, err := (*subjectid.Subjects)(s).Cutoff(raw, sc)
+	var nm *subjectid.NotMappedError
+	if errors.As(err, &nm) {
+		return nil, ignored(nm.Reason)
 	}
-	c, err := s.cutoff(&sid, sc, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -162,80 +130,6 @@ func revokingChange(change, cred string) bool {
 		return true
 	case "update":
 		return cred == "password" || cred == "pin"
-	}
-	return false
-}
-
-// cutoff maps subject identifier id to the cut-off of a session or a user.
-func (s *Subjects) cutoff(id *subjectID, sc scope, depth int) (engine.Cutoff, error) {
-	if depth > 2 {
-		return engine.Cutoff{}, errors.New("subject nested too deep")
-	}
-	format := id.Format
-	if format == "" {
-		format = id.SubjectType
-	}
-	var dflt string
-	if len(s.TokenIssuers) > 0 {
-		dflt = s.TokenIssuers[0]
-	}
-	switch strings.ReplaceAll(format, "-", "_") {
-	case "iss_sub":
-		if id.Sub == "" {
-			return engine.Cutoff{}, errors.New("iss_sub subject without sub")
-		}
-		if !s.knownIssuer(id.Iss) {
-			return engine.Cutoff{}, errors.New("iss_sub subject of issuer " + strconv.Quote(id.Iss) + ", not one of the token issuers")
-		}
-		return engine.Cutoff{Kind: denylist.KindUser, Issuer: id.Iss, ID: id.Sub}, nil
-	case "opaque":
-		if id.ID == "" {
-			return engine.Cutoff{}, errors.New("opaque subject without id")
-		}
-		if sc == scopeSession {
-			return engine.Cutoff{Kind: denylist.KindSession, Issuer: dflt, ID: id.ID}, nil
-		}
-		return engine.Cutoff{Kind: denylist.KindUser, Issuer: dflt, ID: id.ID}, nil
-	case "email":
-		if !s.EmailIsSub {
-			return engine.Cutoff{}, ignored("email subject, and the token issuer's sub is not the e-mail address")
-		}
-		if id.Email == "" {
-			return engine.Cutoff{}, errors.New("email subject without email")
-		}
-		return engine.Cutoff{Kind: denylist.KindUser, Issuer: dflt, ID: id.Email}, nil
-	case "complex":
-		if sc == scopeSession && id.Session != nil {
-			return s.cutoff(id.Session, scopeSession, depth+1)
-		}
-		if id.User != nil {
-			return s.cutoff(id.User, scopeUser, depth+1)
-		}
-		return engine.Cutoff{}, ignored("complex subject names neither a session nor a user")
-	case "aliases":
-		var first error
-		for i := range id.Identifiers {
-			c, err := s.cutoff(&id.Identifiers[i], sc, depth+1)
-			if err == nil {
-				return c, nil
-			}
-			if first == nil {
-				first = err
-			}
-		}
-		if first == nil {
-			first = errors.New("aliases subject without identifiers")
-		}
-		return engine.Cutoff{}, first
-	}
-	return engine.Cutoff{}, ignored("subject format " + strconv.Quote(format) + " names no token claim")
-}
-
-func (s *Subjects) knownIssuer(iss string) bool {
-	for _, t := range s.TokenIssuers {
-		if t == iss {
-			return true
-		}
 	}
 	return false
 }

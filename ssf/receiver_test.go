@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/boltstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 )
 
@@ -32,9 +34,9 @@ func newReceiver(t *testing.T, tx *transmitter, delivery string, state State, re
 	t.Helper()
 	counters := NewCounters()
 	cfg := Config{
-		Issuer:            tx.issuer,
+		Issuer:            tx.Issuer,
 		Delivery:          delivery,
-		Auth:              BearerToken(tx.bearer),
+		Auth:              BearerToken(tx.Bearer),
 		Subjects:          Subjects{TokenIssuers: []string{idpTenant, idpRoot}},
 		State:             state,
 		Metrics:           counters,
@@ -94,18 +96,18 @@ func TestWellKnownURL(t *testing.T) {
 
 func TestDiscovery(t *testing.T) {
 	tx := newTransmitter(t)
-	tc, err := Discover(context.Background(), http.DefaultClient, tx.issuer)
+	tc, err := Discover(context.Background(), http.DefaultClient, tx.Issuer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tc.JWKSURI != tx.srv.URL+"/jwks" || tc.ConfigurationEndpoint != tx.srv.URL+"/ssf/streams" || !tc.Supports(DeliveryPoll) || !tc.Supports(DeliveryPush) {
+	if tc.JWKSURI != tx.Server.URL+"/jwks" || tc.ConfigurationEndpoint != tx.Server.URL+"/ssf/streams" || !tc.Supports(DeliveryPoll) || !tc.Supports(DeliveryPush) {
 		t.Errorf("discovered %+v", tc)
 	}
 	// The same path with a trailing slash is another issuer: refused.
-	if _, err := Discover(context.Background(), http.DefaultClient, tx.issuer+"/"); err == nil || !strings.Contains(err.Error(), "names issuer") {
+	if _, err := Discover(context.Background(), http.DefaultClient, tx.Issuer+"/"); err == nil || !strings.Contains(err.Error(), "names issuer") {
 		t.Errorf("issuer with a trailing slash: %v, want the issuer mismatch", err)
 	}
-	if _, err := Discover(context.Background(), http.DefaultClient, tx.srv.URL+"/tenant2"); err == nil || !strings.Contains(err.Error(), "status 404") {
+	if _, err := Discover(context.Background(), http.DefaultClient, tx.Server.URL+"/tenant2"); err == nil || !strings.Contains(err.Error(), "status 404") {
 		t.Errorf("unknown issuer: %v, want status 404", err)
 	}
 }
@@ -116,13 +118,13 @@ func TestStreamCreateThenReuse(t *testing.T) {
 			tx := newTransmitter(t)
 			useAuth := func(c *Config) {
 				if auth == "client_credentials" {
-					c.Auth = &ClientCredentials{TokenURL: tx.srv.URL + "/token", ClientID: tx.clientID, ClientSecret: tx.secret, Scopes: []string{"ssf"}}
+					c.Auth = &ClientCredentials{TokenURL: tx.Server.URL + "/token", ClientID: tx.ClientID, ClientSecret: tx.Secret, Scopes: []string{"ssf"}}
 				}
 			}
 			stateA := NewMemoryState()
 			a, counters := newReceiver(t, tx, "poll", stateA, newRecorder(), useAuth)
-			if tx.creates != 1 || a.Stream().ID != "stream-1" || a.Status() != "enabled" || counters.Status() != "enabled" {
-				t.Fatalf("first start: %d creates, stream %q, status %q/%q; want 1, stream-1, enabled", tx.creates, a.Stream().ID, a.Status(), counters.Status())
+			if tx.Creates != 1 || a.Stream().ID != "stream-1" || a.Status() != "enabled" || counters.Status() != "enabled" {
+				t.Fatalf("first start: %d creates, stream %q, status %q/%q; want 1, stream-1, enabled", tx.Creates, a.Stream().ID, a.Status(), counters.Status())
 			}
 			if id, _ := stateA.StreamID(context.Background()); id != "stream-1" {
 				t.Errorf("state remembers stream %q, want stream-1", id)
@@ -134,18 +136,18 @@ func TestStreamCreateThenReuse(t *testing.T) {
 			// remembered id or from the list.
 			newReceiver(t, tx, "poll", stateA, newRecorder(), useAuth)
 			b, _ := newReceiver(t, tx, "poll", NewMemoryState(), newRecorder(), useAuth)
-			if tx.creates != 1 || b.Stream().ID != "stream-1" {
-				t.Errorf("restarts: %d creates, stream %q; want 1, stream-1", tx.creates, b.Stream().ID)
+			if tx.Creates != 1 || b.Stream().ID != "stream-1" {
+				t.Errorf("restarts: %d creates, stream %q; want 1, stream-1", tx.Creates, b.Stream().ID)
 			}
 			// A push receiver needs a stream of its own.
 			p, _ := newReceiver(t, tx, "push", NewMemoryState(), newRecorder(), useAuth)
-			if tx.creates != 2 || p.Stream().ID != "stream-2" || p.Stream().Delivery.Method != DeliveryPush {
-				t.Errorf("push: %d creates, stream %+v; want a second stream", tx.creates, p.Stream())
+			if tx.Creates != 2 || p.Stream().ID != "stream-2" || p.Stream().Delivery.Method != DeliveryPush {
+				t.Errorf("push: %d creates, stream %+v; want a second stream", tx.Creates, p.Stream())
 			}
-			if auth == "client_credentials" && tx.tokenCalls != 4 {
+			if auth == "client_credentials" && tx.TokenCalls != 4 {
 				// One token per receiver (each has its own ClientCredentials),
 				// reused for every call of that receiver.
-				t.Errorf("%d token requests, want 4 (one per receiver)", tx.tokenCalls)
+				t.Errorf("%d token requests, want 4 (one per receiver)", tx.TokenCalls)
 			}
 		})
 	}
@@ -153,11 +155,11 @@ func TestStreamCreateThenReuse(t *testing.T) {
 		// A transmitter that keeps one stream per receiver answers the
 		// list with that stream alone.
 		tx := newTransmitter(t)
-		tx.listAsObject = true
+		tx.ListAsObject = true
 		newReceiver(t, tx, "poll", NewMemoryState(), newRecorder(), nil)
 		b, _ := newReceiver(t, tx, "poll", NewMemoryState(), newRecorder(), nil)
-		if tx.creates != 1 || b.Stream().ID != "stream-1" {
-			t.Errorf("%d creates, stream %q; want 1, stream-1", tx.creates, b.Stream().ID)
+		if tx.Creates != 1 || b.Stream().ID != "stream-1" {
+			t.Errorf("%d creates, stream %q; want 1, stream-1", tx.Creates, b.Stream().ID)
 		}
 	})
 	t.Run("events updated", func(t *testing.T) {
@@ -166,24 +168,24 @@ func TestStreamCreateThenReuse(t *testing.T) {
 		newReceiver(t, tx, "poll", state, newRecorder(), func(c *Config) { c.EventsRequested = []string{CAEPSessionRevoked} })
 		b, _ := newReceiver(t, tx, "poll", state, newRecorder(), nil)
 		c, _ := newReceiver(t, tx, "poll", NewMemoryState(), newRecorder(), nil)
-		tx.mu.Lock()
-		defer tx.mu.Unlock()
-		got := tx.streams["stream-1"].cfg.EventsRequested
-		if tx.creates != 1 || tx.updates != 1 || !slices.Equal(got, RevocationEvents) || !slices.Equal(b.Stream().EventsRequested, RevocationEvents) || c.Stream().ID != "stream-1" {
-			t.Errorf("%d creates, %d updates, events %v; want 1, 1 (by the second receiver), %v", tx.creates, tx.updates, got, RevocationEvents)
+		tx.Mu.Lock()
+		defer tx.Mu.Unlock()
+		got := tx.Streams["stream-1"].Cfg.EventsRequested
+		if tx.Creates != 1 || tx.Updates != 1 || !slices.Equal(got, RevocationEvents) || !slices.Equal(b.Stream().EventsRequested, RevocationEvents) || c.Stream().ID != "stream-1" {
+			t.Errorf("%d creates, %d updates, events %v; want 1, 1 (by the second receiver), %v", tx.Creates, tx.Updates, got, RevocationEvents)
 		}
 	})
 	t.Run("unauthorized", func(t *testing.T) {
 		tx := newTransmitter(t)
-		r, err := New(Config{Issuer: tx.issuer, Auth: BearerToken("wrong"), Apply: newRecorder().apply})
+		r, err := New(Config{Issuer: tx.Issuer, Auth: BearerToken("wrong"), Apply: newRecorder().apply})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := r.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "status 401") {
 			t.Errorf("Start with a wrong token: %v, want status 401", err)
 		}
-		bad := &ClientCredentials{TokenURL: tx.srv.URL + "/token", ClientID: "gateway", ClientSecret: "nope"}
-		r, _ = New(Config{Issuer: tx.issuer, Auth: bad, Apply: newRecorder().apply})
+		bad := &ClientCredentials{TokenURL: tx.Server.URL + "/token", ClientID: "gateway", ClientSecret: "nope"}
+		r, _ = New(Config{Issuer: tx.Issuer, Auth: bad, Apply: newRecorder().apply})
 		if err := r.Start(context.Background()); err == nil || !strings.HasPrefix(err.Error(), "token_revocation: ssf client credentials") {
 			t.Errorf("Start with a wrong secret: %v, want the client credentials error", err)
 		}
@@ -212,7 +214,7 @@ func TestVerificationAndStreamUpdated(t *testing.T) {
 			if !r.Verified(state) || r.Verified("other") {
 				t.Errorf("Verified(state) = %v after the verification event", r.Verified(state))
 			}
-			tx.setStatus(r.Stream().ID, "paused", "License is not valid")
+			tx.SetStatus(r.Stream().ID, "paused", "License is not valid")
 			if delivery == "poll" {
 				pollOnce(t, r)
 			}
@@ -264,21 +266,21 @@ func TestPushAcceptAndReject(t *testing.T) {
 	}
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 
-	jti, good := tx.sign(claims(caepSessionRevokedOpaque), nil)
-	_, forged := tx.sign(claims(caepSessionRevokedUser), other)
+	jti, good := tx.Sign(claims(caepSessionRevokedOpaque), nil)
+	_, forged := tx.Sign(claims(caepSessionRevokedUser), other)
 	wrongAud := claims(caepSessionRevokedUser)
 	wrongAud["aud"] = "https://another-receiver.example.com"
-	_, wrongAudSET := tx.sign(wrongAud, nil)
+	_, wrongAudSET := tx.Sign(wrongAud, nil)
 	wrongIss := claims(caepSessionRevokedUser)
-	wrongIss["iss"] = tx.srv.URL + "/tenant2"
-	_, wrongIssSET := tx.sign(wrongIss, nil)
-	_, replayedTxn := tx.sign(claims(caepSessionRevokedOpaque), nil) // another jti, the same txn
+	wrongIss["iss"] = tx.Server.URL + "/tenant2"
+	_, wrongIssSET := tx.Sign(wrongIss, nil)
+	_, replayedTxn := tx.Sign(claims(caepSessionRevokedOpaque), nil) // another jti, the same txn
 	old := claims(riscAccountDisabled)
 	old["iat"] = time.Now().Add(-DefaultRetention - time.Hour).Unix()
-	_, oldSET := tx.sign(old, nil)
+	_, oldSET := tx.Sign(old, nil)
 	noSubject := claims(caepSessionRevokedOpaque)
 	delete(noSubject, "sub_id")
-	_, noSubjectSET := tx.sign(noSubject, nil)
+	_, noSubjectSET := tx.Sign(noSubject, nil)
 
 	for _, c := range []struct {
 		name, auth, set string
@@ -316,7 +318,7 @@ func TestPushAcceptAndReject(t *testing.T) {
 	// The store fails: 503, nothing remembered; the transmitter's retry of
 	// the same SET is then applied once.
 	rec.fail = func(*SET) error { return errors.New("redis down") }
-	jti2, set2 := tx.sign(claims(riscAccountDisabled), nil)
+	jti2, set2 := tx.Sign(claims(riscAccountDisabled), nil)
 	if got := pushSET(t, r, auth, set2); got != (pushed{503, "temporarily_unavailable"}) {
 		t.Errorf("store down: %+v, want 503 temporarily_unavailable", got)
 	}
@@ -333,19 +335,19 @@ func TestPollAcknowledgesWhatItApplied(t *testing.T) {
 	id := r.Stream().ID
 	var jtis []string
 	for _, ex := range []string{caepSessionRevokedOpaque, caepSessionRevokedComplex, caepSessionRevokedUser, riscAccountDisabled, riscCredentialCompromise, caepCredentialChangeCreate, riscEmail} {
-		jtis = append(jtis, tx.send(id, claims(ex)))
+		jtis = append(jtis, tx.Send(id, claims(ex)))
 	}
 	first := pollOnce(t, r)
 	if first.Received != 2 || !first.MoreAvailable || first.Owed != 2 {
 		t.Errorf("first poll %+v, want 2 received, more available, 2 acks owed", first)
 	}
-	for i := 0; len(tx.unacked(id)) > 0; i++ {
+	for i := 0; len(tx.Unacked(id)) > 0; i++ {
 		if i == 10 {
-			t.Fatalf("after 10 polls, still unacknowledged: %v", tx.unacked(id))
+			t.Fatalf("after 10 polls, still unacknowledged: %v", tx.Unacked(id))
 		}
 		pollOnce(t, r)
 	}
-	for _, p := range tx.polls {
+	for _, p := range tx.Polls {
 		if p.MaxEvents != 2 || !p.ReturnImmediately {
 			t.Errorf("poll %+v, want maxEvents 2, returnImmediately", p)
 		}
@@ -368,40 +370,74 @@ func TestPollAcknowledgesWhatItApplied(t *testing.T) {
 
 // A receiver that applied SETs and stopped before acknowledging them
 // (and whose first acknowledgement after the restart is lost, so the
-// transmitter sends them again): nothing is lost, nothing applied twice.
+// transmitter sends them again): nothing is lost, nothing applied twice;
+// with a MemoryState kept, and with the glue's StoreState over a bbolt
+// store closed and opened again.
 func TestPollRestartNeitherLosesNorReapplies(t *testing.T) {
-	tx := newTransmitter(t)
-	rec := newRecorder()
-	state := NewMemoryState()
-	a, _ := newReceiver(t, tx, "poll", state, rec, nil)
-	id := a.Stream().ID
-	var jtis []string
-	for _, ex := range []string{caepSessionRevokedOpaque, caepSessionRevokedUser, riscAccountDisabled} {
-		jtis = append(jtis, tx.send(id, claims(ex)))
-	}
-	if res := pollOnce(t, a); res.Received != 3 || res.Owed != 3 {
-		t.Fatalf("first run: %+v, want 3 received and 3 acks owed", res)
-	}
-	a.Close() // stopped before its next poll: the acks are owed in state
+	// restart returns the State of the receiver started after a: the same
+	// MemoryState, or a StoreState over an embedded store closed and
+	// opened again (the State the glue uses).
+	for name, states := range map[string]func(t *testing.T) (first State, restart func() State){
+		"memory": func(*testing.T) (State, func() State) {
+			m := NewMemoryState()
+			return m, func() State { return m }
+		},
+		"store": func(t *testing.T) (State, func() State) {
+			path := filepath.Join(t.TempDir(), "denylist.db")
+			var s *boltstore.EmbeddedStore
+			open := func() State {
+				if s != nil {
+					s.Close()
+				}
+				var err error
+				if s, err = boltstore.OpenEmbedded(path, 0); err != nil {
+					t.Fatal(err)
+				}
+				return &StoreState{Store: s, Source: "tx"}
+			}
+			t.Cleanup(func() { s.Close() })
+			return open(), open
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tx := newTransmitter(t)
+			rec := newRecorder()
+			state, restart := states(t)
+			a, _ := newReceiver(t, tx, "poll", state, rec, nil)
+			id := a.Stream().ID
+			var jtis []string
+			for _, ex := range []string{caepSessionRevokedOpaque, caepSessionRevokedUser, riscAccountDisabled} {
+				jtis = append(jtis, tx.Send(id, claims(ex)))
+			}
+			if res := pollOnce(t, a); res.Received != 3 || res.Owed != 3 {
+				t.Fatalf("first run: %+v, want 3 received and 3 acks owed", res)
+			}
+			a.Close() // stopped before its next poll: the acks are owed in state
 
-	jtis = append(jtis, tx.send(id, claims(riscCredentialCompromise)), tx.send(id, claims(caepSessionRevokedComplex)))
-	tx.dropAcks = 1
-	b, _ := newReceiver(t, tx, "poll", state, rec, nil)
-	if b.Stream().ID != id || tx.creates != 1 {
-		t.Fatalf("restart uses stream %q after %d creates, want %s after 1", b.Stream().ID, tx.creates, id)
-	}
-	res := pollOnce(t, b)
-	if res.Acked != 3 || res.Received != 5 || res.Owed != 5 {
-		t.Errorf("first poll after the restart: %+v; want 3 acks sent, 5 SETs back (3 again), 5 owed", res)
-	}
-	pollOnce(t, b)
-	if un := tx.unacked(id); len(un) != 0 {
-		t.Errorf("unacknowledged after the restart: %v", un)
-	}
-	for _, j := range jtis {
-		if rec.count(j) != 1 {
-			t.Errorf("SET %s applied %d times, want once", j, rec.count(j))
-		}
+			jtis = append(jtis, tx.Send(id, claims(riscCredentialCompromise)), tx.Send(id, claims(caepSessionRevokedComplex)))
+			tx.DropAcks = 1
+			state = restart()
+			b, _ := newReceiver(t, tx, "poll", state, rec, nil)
+			if b.Stream().ID != id || tx.Creates != 1 {
+				t.Fatalf("restart uses stream %q after %d creates, want %s after 1", b.Stream().ID, tx.Creates, id)
+			}
+			res := pollOnce(t, b)
+			if res.Acked != 3 || res.Received != 5 || res.Owed != 5 {
+				t.Errorf("first poll after the restart: %+v; want 3 acks sent, 5 SETs back (3 again), 5 owed", res)
+			}
+			pollOnce(t, b)
+			if un := tx.Unacked(id); len(un) != 0 {
+				t.Errorf("unacknowledged after the restart: %v", un)
+			}
+			for _, j := range jtis {
+				if rec.count(j) != 1 {
+					t.Errorf("SET %s applied %d times, want once", j, rec.count(j))
+				}
+			}
+			if owed, _ := state.PendingAcks(context.Background()); len(owed) != 0 {
+				t.Errorf("acks still owed: %v", owed)
+			}
+		})
 	}
 }
 
@@ -410,8 +446,8 @@ func TestPollApplyErrorIsNotAcknowledged(t *testing.T) {
 	rec := newRecorder()
 	r, _ := newReceiver(t, tx, "poll", NewMemoryState(), rec, nil)
 	id := r.Stream().ID
-	failing := tx.send(id, claims(caepSessionRevokedUser))
-	fine := tx.send(id, claims(riscAccountDisabled))
+	failing := tx.Send(id, claims(caepSessionRevokedUser))
+	fine := tx.Send(id, claims(riscAccountDisabled))
 	failures := 0
 	rec.fail = func(s *SET) error {
 		if s.JTI == failing && failures == 0 {
@@ -424,15 +460,15 @@ func TestPollApplyErrorIsNotAcknowledged(t *testing.T) {
 		t.Fatalf("poll with a failing store: %+v, want 1 failed, 1 owed", res)
 	}
 	res := pollOnce(t, r) // acks fine; failing comes again
-	if last := tx.polls[len(tx.polls)-1]; !slices.Equal(last.Ack, []string{fine}) {
+	if last := tx.Polls[len(tx.Polls)-1]; !slices.Equal(last.Ack, []string{fine}) {
 		t.Errorf("acknowledged %v, want only %s", last.Ack, fine)
 	}
 	if res.Received != 1 || res.Failed != 0 {
 		t.Errorf("second poll %+v, want the failed SET delivered again and applied", res)
 	}
 	pollOnce(t, r)
-	if rec.count(failing) != 1 || rec.count(fine) != 1 || len(tx.unacked(id)) != 0 {
-		t.Errorf("applied %v, unacknowledged %v; want each once, none", rec.applied, tx.unacked(id))
+	if rec.count(failing) != 1 || rec.count(fine) != 1 || len(tx.Unacked(id)) != 0 {
+		t.Errorf("applied %v, unacknowledged %v; want each once, none", rec.applied, tx.Unacked(id))
 	}
 }
 
@@ -442,16 +478,16 @@ func TestPollReportsRefusedSETs(t *testing.T) {
 	r, counters := newReceiver(t, tx, "poll", NewMemoryState(), rec, nil)
 	id := r.Stream().ID
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	jti, forged := tx.sign(claims(caepSessionRevokedUser), other)
-	tx.deliver(id, jti, forged)
+	jti, forged := tx.Sign(claims(caepSessionRevokedUser), other)
+	tx.Deliver(id, jti, forged)
 	pollOnce(t, r)
 	pollOnce(t, r)
-	last := tx.lastPoll()
+	last := tx.LastPoll()
 	if e := last.SetErrs[jti]; e == nil || e.Code != "invalid_key" || len(last.Ack) != 0 {
 		t.Errorf("second poll %+v, want setErrs[%s] invalid_key and no ack", last, jti)
 	}
-	if rec.total() != 0 || counters.Rejected("invalid_key") != 1 || len(tx.unacked(id)) != 0 {
-		t.Errorf("applied %d, rejected %d, pending %v; want 0, 1, none", rec.total(), counters.Rejected("invalid_key"), tx.unacked(id))
+	if rec.total() != 0 || counters.Rejected("invalid_key") != 1 || len(tx.Unacked(id)) != 0 {
+		t.Errorf("applied %d, rejected %d, pending %v; want 0, 1, none", rec.total(), counters.Rejected("invalid_key"), tx.Unacked(id))
 	}
 }
 
@@ -466,16 +502,16 @@ func TestLongPoll(t *testing.T) {
 	go func() { done <- r.Run(ctx) }()
 	// The receiver waits in a long poll on an empty queue...
 	waitFor(t, "a long poll", func() bool {
-		tx.mu.Lock()
-		defer tx.mu.Unlock()
-		return len(tx.polls) > 0 && !tx.polls[len(tx.polls)-1].ReturnImmediately
+		tx.Mu.Lock()
+		defer tx.Mu.Unlock()
+		return len(tx.Polls) > 0 && !tx.Polls[len(tx.Polls)-1].ReturnImmediately
 	})
 	// ...which answers with the SET queued meanwhile.
-	jti := tx.send(r.Stream().ID, claims(riscAccountDisabled))
+	jti := tx.Send(r.Stream().ID, claims(riscAccountDisabled))
 	if got := <-applied; got != jti {
 		t.Fatalf("applied %s, want %s", got, jti)
 	}
-	waitFor(t, "the acknowledgement", func() bool { return len(tx.unacked(r.Stream().ID)) == 0 })
+	waitFor(t, "the acknowledgement", func() bool { return len(tx.Unacked(r.Stream().ID)) == 0 })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Run returned %v, want context.Canceled", err)
@@ -488,21 +524,21 @@ func TestRunRetriesAFailedPoll(t *testing.T) {
 	rec := newRecorder()
 	rec.fail = func(s *SET) error { applied <- s.JTI; return nil }
 	r, _ := newReceiver(t, tx, "poll", NewMemoryState(), rec, nil)
-	jti := tx.send(r.Stream().ID, claims(riscAccountDisabled))
-	tx.mu.Lock()
-	tx.failPolls = 3
-	tx.mu.Unlock()
+	jti := tx.Send(r.Stream().ID, claims(riscAccountDisabled))
+	tx.Mu.Lock()
+	tx.FailPolls = 3
+	tx.Mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = r.Run(ctx) }()
 	if got := <-applied; got != jti {
 		t.Fatalf("applied %s, want %s", got, jti)
 	}
-	waitFor(t, "the acknowledgement", func() bool { return len(tx.unacked(r.Stream().ID)) == 0 })
-	tx.mu.Lock()
-	defer tx.mu.Unlock()
-	if tx.failPolls != 0 {
-		t.Errorf("%d failing polls left, want the 3 retried through", tx.failPolls)
+	waitFor(t, "the acknowledgement", func() bool { return len(tx.Unacked(r.Stream().ID)) == 0 })
+	tx.Mu.Lock()
+	defer tx.Mu.Unlock()
+	if tx.FailPolls != 0 {
+		t.Errorf("%d failing polls left, want the 3 retried through", tx.FailPolls)
 	}
 }
 
@@ -547,11 +583,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func BenchmarkPollLag(b *testing.B) {
 	t := &testing.T{}
 	tx := newTransmitter(t)
-	defer tx.srv.Close()
+	defer tx.Server.Close()
 	applied := make(chan struct{}, 1)
 	rec := newRecorder()
 	rec.fail = func(*SET) error { applied <- struct{}{}; return nil }
-	r, err := New(Config{Issuer: tx.issuer, Auth: BearerToken(tx.bearer), Apply: rec.apply,
+	r, err := New(Config{Issuer: tx.Issuer, Auth: BearerToken(tx.Bearer), Apply: rec.apply,
 		Subjects: Subjects{TokenIssuers: []string{idpTenant, idpRoot}}})
 	if err != nil {
 		b.Fatal(err)
@@ -568,9 +604,9 @@ func BenchmarkPollLag(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		delete(c, "jti")
-		jti, set := tx.sign(c, nil)
+		jti, set := tx.Sign(c, nil)
 		b.StartTimer()
-		tx.deliver(r.Stream().ID, jti, set)
+		tx.Deliver(r.Stream().ID, jti, set)
 		<-applied
 	}
 }
@@ -589,7 +625,7 @@ func TestConcurrentPushesOfOneEventApplyOnce(t *testing.T) {
 	}
 	r, _ := newReceiver(t, tx, "push", NewMemoryState(), newRecorder(), func(c *Config) { c.Apply = apply })
 	auth := r.Stream().Delivery.AuthorizationHeader
-	_, set := tx.sign(claims(riscAccountDisabled), nil)
+	_, set := tx.Sign(claims(riscAccountDisabled), nil)
 	first := make(chan pushed, 1)
 	go func() { first <- pushSET(t, r, auth, set) }()
 	<-entered // the first push is storing

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
 // State is what a receiver remembers across restarts: the stream it uses,
@@ -163,4 +165,84 @@ func (m *MemoryState) Acknowledged(_ context.Context, jtis []string) error {
 	}
 	m.pending = kept
 	return nil
+}
+
+// Names StoreState keeps its state under, per source.
+const (
+	stateStream  = "stream_id"
+	stateApplied = "applied"
+	stateAcks    = "acks_owed"
+)
+
+// StoreState is a State kept in a denylist store (its SignalState), so
+// every instance sharing the store, and every restart, shares it: the
+// stream_id a value, the events applied a set whose members expire after
+// Retention, the acknowledgements owed a set kept as long.
+type StoreState struct {
+	// Store keeps the state.
+	Store denylist.SignalState
+	// Source names this receiver's state in Store: the transmitter's
+	// issuer.
+	Source string
+	// Retention is how long an applied event and an acknowledgement owed
+	// are remembered. Default: DefaultRetention.
+	Retention time.Duration
+	// Now is the clock of expiries (default time.Now).
+	Now func() time.Time
+}
+
+func (s *StoreState) expires() int64 {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	r := s.Retention
+	if r <= 0 {
+		r = DefaultRetention
+	}
+	return now().Add(r).Unix()
+}
+
+// StreamID implements State.
+func (s *StoreState) StreamID(ctx context.Context) (string, error) {
+	return s.Store.SignalValue(ctx, s.Source, stateStream)
+}
+
+// SaveStreamID implements State.
+func (s *StoreState) SaveStreamID(ctx context.Context, id string) error {
+	return s.Store.SetSignalValue(ctx, s.Source, stateStream, id)
+}
+
+// Applied implements State.
+func (s *StoreState) Applied(ctx context.Context, key string) (bool, error) {
+	return s.Store.SignalMember(ctx, s.Source, stateApplied, key)
+}
+
+// MarkApplied implements State: the event first, then the
+// acknowledgement (lost in between, the SET comes again and is
+// acknowledged without being applied).
+func (s *StoreState) MarkApplied(ctx context.Context, key, ackJTI string) error {
+	exp := s.expires()
+	if err := s.Store.AddSignalMembers(ctx, s.Source, stateApplied, exp, key); err != nil {
+		return err
+	}
+	if ackJTI == "" {
+		return nil
+	}
+	return s.Store.AddSignalMembers(ctx, s.Source, stateAcks, exp, ackJTI)
+}
+
+// OweAck implements State.
+func (s *StoreState) OweAck(ctx context.Context, jti string) error {
+	return s.Store.AddSignalMembers(ctx, s.Source, stateAcks, s.expires(), jti)
+}
+
+// PendingAcks implements State.
+func (s *StoreState) PendingAcks(ctx context.Context) ([]string, error) {
+	return s.Store.SignalMembers(ctx, s.Source, stateAcks)
+}
+
+// Acknowledged implements State.
+func (s *StoreState) Acknowledged(ctx context.Context, jtis []string) error {
+	return s.Store.RemoveSignalMembers(ctx, s.Source, stateAcks, jtis...)
 }

@@ -48,11 +48,11 @@ func TestEventsRevokeWhatTheCheckerLooksUp(t *testing.T) {
 		c.Now = func() time.Time { return now }
 	})
 	for _, ex := range []string{caepSessionRevokedOpaque, riscAccountDisabled} {
-		tx.send(r.Stream().ID, claims(ex))
+		tx.Send(r.Stream().ID, claims(ex))
 	}
 	pollOnce(t, r)
 	pollOnce(t, r)
-	if un := tx.unacked(r.Stream().ID); len(un) != 0 {
+	if un := tx.Unacked(r.Stream().ID); len(un) != 0 {
 		t.Fatalf("unacknowledged: %v", un)
 	}
 

@@ -21,11 +21,15 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
-// dpopClientCredentials gets a JWT access token for the API from the OP,
-// bound to key when it is not nil (a DPoP proof sent along).
-func (op *oidcProvider) dpopClientCredentials(t *testing.T, key *jwttest.DPoPKey) string {
+// dpopClientCredentials gets an access token from the OP, bound to key when
+// it is not nil (a DPoP proof sent along): a JWT for the API (RFC 9068)
+// with resource, else opaque.
+func (op *oidcProvider) dpopClientCredentials(t *testing.T, key *jwttest.DPoPKey, resource string) string {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}, "resource": {opResource}}
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}}
+	if resource != "" {
+		form.Set("resource", resource)
+	}
 	headers := []string{"Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(opClient+":"+opSecret))}
 	if key != nil {
 		headers = append(headers, "DPoP: "+key.Proof(t, http.MethodPost, op.url("/token"), "dpop+jwt", true))
@@ -60,7 +64,7 @@ func TestOIDCProviderDPoPTokensRevokedByKey(t *testing.T) {
 	}
 	op := startOIDCProvider(t, ports[0], "http://127.0.0.1:9/backchannel")
 	key, other := jwttest.NewDPoPKey(t), jwttest.NewDPoPKey(t)
-	bound, boundOther, bearer := op.dpopClientCredentials(t, key), op.dpopClientCredentials(t, other), op.dpopClientCredentials(t, nil)
+	bound, boundOther, bearer := op.dpopClientCredentials(t, key, opResource), op.dpopClientCredentials(t, other, opResource), op.dpopClientCredentials(t, nil, opResource)
 	for what, c := range map[string]struct{ raw, jkt string }{"bound": {bound, key.JKT}, "bound to another key": {boundOther, other.JKT}, "bearer": {bearer, ""}} {
 		if tok := token.Parse(c.raw); !tok.JWT || tok.Claims.Confirmation.JKT != c.jkt {
 			t.Fatalf("%s token: JWT %v, cnf %+v; want cnf.jkt %q", what, tok.JWT, tok.Claims.Confirmation, c.jkt)
@@ -94,7 +98,7 @@ func TestOIDCProviderDPoPTokensRevokedByKey(t *testing.T) {
 	if err := rec.Store(ctx, false, es); err != nil {
 		t.Fatal(err)
 	}
-	after := op.dpopClientCredentials(t, key)
+	after := op.dpopClientCredentials(t, key, opResource)
 	if !revoked(bound) || !revoked(after) {
 		t.Errorf("tokens bound to the revoked key: revoked %v, issued after the revocation %v; want both", revoked(bound), revoked(after))
 	}
@@ -144,7 +148,9 @@ func dpopAPIStatus(t *testing.T, what, tok string, key *jwttest.DPoPKey, want in
 // is revoked through the admin API (jkt, issue 25 item 4); then that
 // token, and one the OP binds to the same key after the revocation, get
 // 401 (reason cnf), while a token bound to another key and a Bearer token
-// of the same client pass. The CLI checks, revokes and un-revokes keys;
+// of the same client pass; so does an opaque DPoP-bound token (no
+// resource), found by the key of the proof it is presented with (without
+// that look-up, at 2f9b84e, it passed). The CLI checks, revokes and un-revokes keys;
 // a restart forgets none of it. On the embedded store, and on Redis with two instances: revoked through
 // A, enforced by B. On 5278a12 the admin API answers {"jkt"} 400 (unknown
 // field) and the CLI has no --jkt.
@@ -165,31 +171,29 @@ func TestGatewayRevokesDPoPKey(t *testing.T) {
 			addrA := "127.0.0.1:" + strconv.Itoa(a.AdminPort)
 			op := startOIDCProvider(t, ports[0], "http://127.0.0.1:9/backchannel")
 			key, other := jwttest.NewDPoPKey(t), jwttest.NewDPoPKey(t)
-			bound, boundOther, bearer := op.dpopClientCredentials(t, key), op.dpopClientCredentials(t, other), op.dpopClientCredentials(t, nil)
+			bound, boundOther, bearer := op.dpopClientCredentials(t, key, opResource), op.dpopClientCredentials(t, other, opResource), op.dpopClientCredentials(t, nil, opResource)
 			dpopAPIStatus(t, "DPoP-bound token before any revocation", bound, key, http.StatusOK, cs...)
 			dpopAPIStatus(t, "token bound to another key", boundOther, other, http.StatusOK, cs...)
 			dpopAPIStatus(t, "Bearer token", bearer, nil, http.StatusOK, cs...)
+			// Opaque DPoP-bound tokens (no resource): the gateway cannot
+			// read their cnf, and looks up the key of the request's proof.
+			opaque, opaqueOther := op.dpopClientCredentials(t, key, ""), op.dpopClientCredentials(t, other, "")
+			if token.Parse(opaque).JWT || token.Parse(opaqueOther).JWT {
+				t.Fatal("an access token issued without resource is a JWT")
+			}
+			dpopAPIStatus(t, "opaque DPoP-bound token before any revocation", opaque, key, http.StatusOK, cs...)
 
 			// The admin API of A revokes the key by its RFC 7638
 			// thumbprint, as go-jose computes it.
-			var rev struct {
-				Revoked []opsEntry `json:"revoked"`
-			}
-			mustAdmin(t, a, "POST", "/token-revocation/revoke", map[string]any{"jkt": key.JKT}, &rev)
-			if len(rev.Revoked) != 1 || rev.Revoked[0].Kind != "cnf" || !strings.HasPrefix(rev.Revoked[0].Key, "k:") {
-				t.Fatalf("revoke jkt answered %+v, want one cnf entry", rev.Revoked)
-			}
-			after := op.dpopClientCredentials(t, key)
+			entry := revokeBoundKey(t, a, "jkt", key.JKT)
+			after := op.dpopClientCredentials(t, key, opResource)
 			dpopAPIStatus(t, "token bound to the revoked key", bound, key, http.StatusUnauthorized, cs...)
 			dpopAPIStatus(t, "token bound to the revoked key, issued after the revocation", after, key, http.StatusUnauthorized, cs...)
 			dpopAPIStatus(t, "token bound to another key", boundOther, other, http.StatusOK, cs...)
 			dpopAPIStatus(t, "Bearer token", bearer, nil, http.StatusOK, cs...)
-			if res := get(t, b.AdminURL("/metrics")); !regexp.MustCompile(`(?m)^caddy_token_revocation_requests_rejected_total\{reason="cnf"\} [1-9]`).MatchString(res.Body) {
-				t.Errorf("instance B counted no rejection of reason cnf:\n%s", grepLines(res.Body, "requests_rejected_total"))
-			}
-			if e := adminCheck(t, b, map[string]any{"token": after}); e == nil || e.Key != rev.Revoked[0].Key {
-				t.Errorf("check of the token issued after the revocation at B: %+v, want revoked by %s", e, rev.Revoked[0].Key)
-			}
+			dpopAPIStatus(t, "opaque token bound to the revoked key, its proof signed with it", opaque, key, http.StatusUnauthorized, cs...)
+			dpopAPIStatus(t, "opaque token bound to another key", opaqueOther, other, http.StatusOK, cs...)
+			assertRevokedByKey(t, b, after, entry)
 
 			// The CLI, against A: check says revoked (exit 1); revoke the
 			// other key; un-revoke the first: B follows.
@@ -210,11 +214,40 @@ func TestGatewayRevokesDPoPKey(t *testing.T) {
 			// the revoked key is still refused, the un-revoked one not.
 			b.Restart()
 			dpopAPIStatus(t, "token bound to the key revoked by the CLI, after a restart", boundOther, other, http.StatusUnauthorized, b)
+			dpopAPIStatus(t, "opaque token bound to the key revoked by the CLI, after a restart", opaqueOther, other, http.StatusUnauthorized, b)
 			dpopAPIStatus(t, "token bound to the un-revoked key, after a restart", bound, key, http.StatusOK, b)
+			dpopAPIStatus(t, "opaque token bound to the un-revoked key, after a restart", opaque, key, http.StatusOK, b)
 			if _, errOut, code := cli(t, nil, "", "revoke", "--jkt", key.JKT[:20], "--address", addrA); code == 0 || !strings.Contains(errOut, "token_revocation: jkt") || !strings.Contains(errOut, "43 base64url characters") {
 				t.Errorf("revoke --jkt with a truncated thumbprint: exit %d %q, want a 400 saying what to give", code, errOut)
 			}
 		})
+	}
+}
+
+// revokeBoundKey revokes, through c's admin API, every token bound to the
+// key field ("jkt" or "x5t#S256") names by its thumbprint, and returns the
+// one entry it stores (kind cnf).
+func revokeBoundKey(t *testing.T, c *Caddy, field, thumbprint string) opsEntry {
+	t.Helper()
+	var rev struct {
+		Revoked []opsEntry `json:"revoked"`
+	}
+	mustAdmin(t, c, "POST", "/token-revocation/revoke", map[string]any{field: thumbprint}, &rev)
+	if len(rev.Revoked) != 1 || rev.Revoked[0].Kind != "cnf" || !strings.HasPrefix(rev.Revoked[0].Key, "k:") {
+		t.Fatalf("revoke %s answered %+v, want one cnf entry", field, rev.Revoked)
+	}
+	return rev.Revoked[0]
+}
+
+// assertRevokedByKey: instance c counted a rejection of reason cnf, and
+// its admin API's check of tok (issued after the revocation) names entry.
+func assertRevokedByKey(t *testing.T, c *Caddy, tok string, entry opsEntry) {
+	t.Helper()
+	if res := get(t, c.AdminURL("/metrics")); !regexp.MustCompile(`(?m)^caddy_token_revocation_requests_rejected_total\{reason="cnf"\} [1-9]`).MatchString(res.Body) {
+		t.Errorf("the instance counted no rejection of reason cnf:\n%s", grepLines(res.Body, "requests_rejected_total"))
+	}
+	if e := adminCheck(t, c, map[string]any{"token": tok}); e == nil || e.Key != entry.Key {
+		t.Errorf("check of the token issued after the revocation: %+v, want revoked by %s", e, entry.Key)
 	}
 }
 

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -523,17 +524,36 @@ func adminLoad(t *testing.T, c *Caddy, caddyfile string) {
 	if !json.Valid(cfg) {
 		t.Fatalf("caddy adapt: not JSON:\n%s", cfg)
 	}
-	req, _ := http.NewRequest(http.MethodPost, c.AdminURL("/load"), strings.NewReader(string(cfg)))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := httpClient.Do(req)
-	if err != nil {
+	if err := postLoad(c, cfg); err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("POST /load: %d %s", res.StatusCode, body)
+}
+
+// postLoad POSTs a JSON config to the admin API's /load. Caddy replaces
+// its admin server at every load (caddyserver/caddy#4184): a request that
+// reaches the old listener as it closes gets no answer (EOF), so a load
+// that got none is sent again, once, after a moment. A Caddy that died
+// refuses the second connection too.
+func postLoad(c *Caddy, cfg []byte) error {
+	var err error
+	for try := range 2 {
+		if try > 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+		req, _ := http.NewRequest(http.MethodPost, c.AdminURL("/load"), bytes.NewReader(cfg))
+		req.Header.Set("Content-Type", "application/json")
+		var res *http.Response
+		if res, err = httpClient.Do(req); err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("POST /load: %d %s", res.StatusCode, body)
+		}
+		return nil
 	}
+	return fmt.Errorf("POST /load: %w", err)
 }
 
 // TestEmbeddedCrashSafety kills Caddy (SIGKILL) in the middle of a stream

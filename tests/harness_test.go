@@ -733,6 +733,11 @@ func do(t testing.TB, method, url string, body io.Reader, headers ...string) Res
 // tryDo is do returning the transport error, for tests that expect the
 // connection to fail.
 func tryDo(method, url string, body io.Reader, headers ...string) (Response, error) {
+	return tryDoWith(httpClient, method, url, body, headers...)
+}
+
+// tryDoWith is tryDo through client (one with a TLS client certificate).
+func tryDoWith(client *http.Client, method, url string, body io.Reader, headers ...string) (Response, error) {
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		return Response{}, err
@@ -752,7 +757,7 @@ func tryDo(method, url string, body io.Reader, headers ...string) (Response, err
 			req.Header.Add(name, value)
 		}
 	}
-	res, err := httpClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		return Response{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}

@@ -116,13 +116,20 @@ func openSSEForm(t testing.TB, u string, form url.Values) *sseStream {
 
 func openSSERequest(t testing.TB, req *http.Request, headers ...string) *sseStream {
 	t.Helper()
+	return openSSEWith(t, &http.Transport{DisableKeepAlives: true}, req, headers...)
+}
+
+// openSSEWith is openSSERequest through rt (one with a TLS client
+// certificate).
+func openSSEWith(t testing.TB, rt http.RoundTripper, req *http.Request, headers ...string) *sseStream {
+	t.Helper()
 	u := req.URL.String()
 	for _, h := range headers {
 		k, v, _ := strings.Cut(h, ": ")
 		req.Header.Set(k, v)
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	res, err := (&http.Transport{DisableKeepAlives: true}).RoundTrip(req)
+	res, err := rt.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -426,22 +426,32 @@ var sharedStores = []struct {
 	{"redis, two instances", 2, func(t *testing.T) string { return "store redis {\n\t\t\taddress " + startRedis(t).Addr + "\n\t\t}" }},
 }
 
+// startOPGateways reserves a port for the OP and starts instances
+// gateways with caddyfile, whose arguments args gives for that port.
+func startOPGateways(t *testing.T, instances int, caddyfile string, args func(port int) []any) (int, []*Caddy) {
+	t.Helper()
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []*Caddy
+	for range instances {
+		cs = append(cs, startCaddy(t, caddyfile, args(ports[0])...))
+	}
+	return ports[0], cs
+}
+
 // TestOIDCProvider runs the flows with the embedded store, and with Redis
 // under two gateways (revoked through the first, refused by both); and
 // once with the gateway answering revocation itself (respond mode).
 func TestOIDCProvider(t *testing.T) {
 	for _, tc := range sharedStores {
 		t.Run(tc.name, func(t *testing.T) {
-			ports, err := freePorts(1)
-			if err != nil {
-				t.Fatal(err)
-			}
 			store := tc.store(t)
-			var cs []*Caddy
-			for range tc.instances {
-				cs = append(cs, startCaddy(t, oidcProviderCaddyfile, store, ports[0], fmt.Sprintf("127.0.0.1:%d", ports[0])))
-			}
-			op := startOIDCProvider(t, ports[0], cs[0].URL("/backchannel"))
+			port, cs := startOPGateways(t, tc.instances, oidcProviderCaddyfile, func(port int) []any {
+				return []any{store, port, fmt.Sprintf("127.0.0.1:%d", port)}
+			})
+			op := startOIDCProvider(t, port, cs[0].URL("/backchannel"))
 			oidcProviderFlows(t, op, cs[0], cs...)
 			if !strings.Contains(cs[0].Logs(), "the upstream does not revoke this token; the gateway revokes it itself") {
 				t.Errorf("no log line for the refused revocation:\n%s", cs[0].Logs())

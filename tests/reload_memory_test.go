@@ -2,7 +2,6 @@ package tests
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"os/exec"
 	"runtime"
@@ -51,16 +50,8 @@ func TestReloadsHoldNoMemory(t *testing.T) {
 	rssBefore := rssIfLinux(t, c)
 	for gen := 1; gen <= reloads; gen++ {
 		body := strings.ReplaceAll(string(cfg), marker, strconv.Itoa(gen))
-		req, _ := http.NewRequest(http.MethodPost, c.AdminURL("/load"), strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		res, err := httpClient.Do(req)
-		if err != nil {
+		if err := postLoad(c, []byte(body)); err != nil {
 			t.Fatalf("load %d: %v", gen, err)
-		}
-		msg, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			t.Fatalf("load %d: %d %s", gen, res.StatusCode, msg)
 		}
 		// Light load on the new config, over keep-alive connections to
 		// Caddy and, from Caddy, to the upstream.

@@ -21,13 +21,15 @@ import (
 	"time"
 )
 
-// testPKI is a CA and two certificates it signed, as PEM files.
+// testPKI is a CA and the certificates it signed, as PEM files.
 type testPKI struct {
 	CA, ServerCert, ServerKey, ClientCert, ClientKey string
+	// OtherClientCert, OtherClientKey: a second client certificate.
+	OtherClientCert, OtherClientKey string
 }
 
-// newTestPKI writes a CA, a server certificate for 127.0.0.1 and a client
-// certificate into dir.
+// newTestPKI writes a CA, a server certificate for 127.0.0.1 and localhost and two
+// client certificates into dir.
 func newTestPKI(t *testing.T, dir string) testPKI {
 	t.Helper()
 	key := func() *ecdsa.PrivateKey {
@@ -58,7 +60,7 @@ func newTestPKI(t *testing.T, dir string) testPKI {
 		k := key()
 		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
 			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			KeyUsage: x509.KeyUsageDigitalSignature, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+			KeyUsage: x509.KeyUsageDigitalSignature, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"}}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
 		if err != nil {
 			t.Fatal(err)
@@ -69,6 +71,7 @@ func newTestPKI(t *testing.T, dir string) testPKI {
 	p := testPKI{CA: write("ca.crt", "CERTIFICATE", caDER)}
 	p.ServerCert, p.ServerKey = leaf(2, "server", x509.ExtKeyUsageServerAuth)
 	p.ClientCert, p.ClientKey = leaf(3, "client", x509.ExtKeyUsageClientAuth)
+	p.OtherClientCert, p.OtherClientKey = leaf(4, "client2", x509.ExtKeyUsageClientAuth)
 	return p
 }
 

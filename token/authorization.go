@@ -26,6 +26,10 @@ import (
 //     as the Basic user or password).
 func authorizationValues(values, schemes []string, fn func(string)) {
 	for _, v := range values {
+		if cred, ok := plainCredential(v, schemes); ok {
+			fn(cred) // what the reading below finds in it, at once
+			continue
+		}
 		w := newWordEnds(v)
 		tabs := w.has(delimTab)
 		if cred, ok := credential(v, schemes, tabs); ok {
@@ -66,6 +70,32 @@ func authorizationValues(values, schemes []string, fn func(string)) {
 			}
 		}
 	}
+}
+
+// plainCredential returns the credential of v when v is exactly
+// "<scheme> <credential>", a scheme of schemes other than Basic and a
+// credential of token bytes only (isTokenByte: no space, delimiter, quote,
+// '=' or byte outside ASCII), as nearly every request spells it: then the
+// credential is the one token authorizationValues finds in v (its scheme
+// is a scheme name, and its one other word the credential), found without
+// splitting v into words.
+func plainCredential(v string, schemes []string) (string, bool) {
+	i := strings.IndexByte(v, ' ')
+	if i <= 0 || i+1 == len(v) || strings.EqualFold(v[:i], "Basic") || !isScheme(v[:i], schemes) {
+		return "", false
+	}
+	cred := v[i+1:]
+	for j := 0; j < len(cred); j++ {
+		if !tokenBytes[cred[j]] {
+			return "", false
+		}
+	}
+	for j := 0; j < i; j++ {
+		if !tokenBytes[v[j]] { // a scheme with a tab or another delimiter in it
+			return "", false
+		}
+	}
+	return cred, true
 }
 
 // credential returns the credential of an Authorization value whose scheme

@@ -89,7 +89,10 @@ func (s *Sources) Extract(r *http.Request, dst []Found) ([]Found, error) {
 
 // ExtractBody is Extract that also reads a body of every kind the gateway
 // reads (BodyKindOf), whether or not FormField is set, and returns it
-// decoded (nil when there is none), for Candidates to scan.
+// decoded (nil when there is none), for Candidates to scan. A body read
+// whole is put back as a *PooledBody: its caller may Release it once the
+// request is done and nothing holds the strings found in it (a caller
+// that does not leaves the buffer to the garbage collector).
 func (s *Sources) ExtractBody(r *http.Request, dst []Found) ([]Found, []byte, error) {
 	return s.extract(r, dst, true)
 }
@@ -183,7 +186,7 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 // readBody reads r's body (put back unchanged) and decodes its
 // Content-Encoding, within MaxBodySize.
 func (s *Sources) readBody(r *http.Request) ([]byte, error) {
-	body, err := ReadBody(r, s.MaxBodySize)
+	body, err := readWhole(r, s.MaxBodySize, true) // r.Body: a *PooledBody
 	if err != nil {
 		return nil, err
 	}
@@ -212,16 +215,47 @@ func readBodyPrefix(r *http.Request, limit int64) ([]byte, error) {
 // ReadBody reads r's body up to limit bytes (0: no limit) and puts it back,
 // so that whoever handles r next reads it unchanged.
 func ReadBody(r *http.Request, limit int64) ([]byte, error) {
+	return readWhole(r, limit, false)
+}
+
+// maxBodyPresize bounds the buffer a body is read into before its bytes
+// arrive: a client that announces a large Content-Length and sends little
+// gets no more.
+const maxBodyPresize = 256 << 10
+
+// readWhole is ReadBody; with pooled, into a buffer of the pool, put back
+// as a *PooledBody. The buffer is sized by the announced length (within
+// limit and maxBodyPresize), so a body of known length is read without
+// growing it.
+func readWhole(r *http.Request, limit int64, pooled bool) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
+	}
+	size := min(max(r.ContentLength, 0), maxBodyPresize)
+	if limit > 0 {
+		size = min(size, limit)
+	}
+	var buf []byte
+	if pooled {
+		buf = getBodyBuffer(int(size) + 1) // nil past the largest class
+	}
+	if buf == nil {
+		pooled = false
+		buf = make([]byte, 0, size+1) // +1: the read that says EOF needs room
 	}
 	var body io.Reader = r.Body
 	if limit > 0 {
 		body = io.LimitReader(r.Body, limit+1)
 	}
-	b, err := readAllSized(body, r.ContentLength, limit)
+	b, err := readInto(buf, body)
 	r.Body.Close()
-	r.Body = io.NopCloser(bytes.NewReader(b))
+	if pooled {
+		pb := &PooledBody{buf: b}
+		pb.refs.Store(1)
+		r.Body = pb
+	} else {
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -232,20 +266,8 @@ func ReadBody(r *http.Request, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// maxBodyPresize bounds the buffer a body is read into before its bytes
-// arrive: a client that announces a large Content-Length and sends little
-// gets no more.
-const maxBodyPresize = 256 << 10
-
-// readAllSized is io.ReadAll into a buffer sized by the announced length
-// (within limit and maxBodyPresize), so a body of known length is read
-// without growing its buffer.
-func readAllSized(body io.Reader, announced, limit int64) ([]byte, error) {
-	size := min(max(announced, 0), maxBodyPresize)
-	if limit > 0 {
-		size = min(size, limit)
-	}
-	b := make([]byte, 0, size+1) // +1: the read that says EOF needs room
+// readInto is io.ReadAll into b (grown when it is full).
+func readInto(b []byte, body io.Reader) ([]byte, error) {
 	for {
 		n, err := body.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]

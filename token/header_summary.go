@@ -89,6 +89,12 @@ var (
 // SummarizeHeaderValue returns the summary of a header value's candidates
 // (HeaderValueCandidates), from the table when v was seen before.
 func SummarizeHeaderValue(v string) ValueSummary {
+	if len(v) < MinCandidateLength {
+		// No run, nor anything decoded from one (never longer), is
+		// long enough to be handed out: a Host, an Accept-Encoding, a
+		// Sec-Fetch-Mode need neither a hash nor the table.
+		return ValueSummary{}
+	}
 	if len(v) > maxSummarizedValue {
 		return summarize(v)
 	}

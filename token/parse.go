@@ -173,6 +173,9 @@ func ParseInto(raw string, buf []byte) Token { return parse(raw, buf, false) }
 // that trims or unwraps it verifies the JWT, so a revocation of either
 // spelling revokes the JWT, and either spelling is checked as the JWT.
 func parse(raw string, buf []byte, audience bool) Token {
+	if strings.IndexByte(raw, '.') < 0 {
+		return Token{Raw: raw} // opaque: no JWT, nor one inside
+	}
 	t := parseJWS(raw, buf, audience)
 	if t.JWT || strings.Count(raw, ".") < 2 {
 		return t

@@ -82,7 +82,7 @@ func (s *EmbeddedStore) Own(_ context.Context, owner denylist.Digest, owned ...d
 		if purgeAll {
 			prefix = nil
 		}
-		purged, err := purgeOwnerRecords(b, prefix, now.Unix())
+		purged, err := purgeExpiredRecords(b, prefix, now.Unix())
 		added -= int64(purged)
 		return err
 	})
@@ -93,9 +93,11 @@ func (s *EmbeddedStore) Own(_ context.Context, owner denylist.Digest, owned ...d
 	return nil
 }
 
-// purgeOwnerRecords deletes the records under prefix (nil: all) that have
-// expired at now, and returns how many.
-func purgeOwnerRecords(b *bolt.Bucket, prefix []byte, now int64) (int, error) {
+// purgeExpiredRecords deletes the records under prefix (nil: all) whose
+// value, an expiry (8 bytes, big endian Unix seconds: owner records,
+// signal set members), has passed at now (or that have none), and returns
+// how many.
+func purgeExpiredRecords(b *bolt.Bucket, prefix []byte, now int64) (int, error) {
 	var expired [][]byte
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {

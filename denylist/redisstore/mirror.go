@@ -269,9 +269,9 @@ func (m *MirrorStore) freshnessAt(since time.Duration) (age time.Duration, fresh
 
 // clock returns the time now, in Unix seconds, and m.since(): with the
 // real clock from one reading (a check reads the clock once).
-func (m *MirrorStore) clock() (unix int64, since time.Duration) {
+func (m *MirrorStore) clock(q *denylist.Query) (unix int64, since time.Duration) {
 	if m.rs.realClock {
-		now := time.Now()
+		now := q.Time() // the request's clock read, when it made one
 		return now.Unix(), now.Sub(m.base)
 	}
 	return m.rs.now().Unix(), m.since()
@@ -292,7 +292,7 @@ func (m *MirrorStore) Unwrap() denylist.Store { return m.rs }
 // Check implements Store: from memory while the mirror is fresh, else from
 // memory and Redis.
 func (m *MirrorStore) Check(ctx context.Context, q *denylist.Query) (denylist.Match, error) {
-	now, since := m.clock()
+	now, since := m.clock(q)
 	match := m.ix.Load().Check(q, now)
 	if match.Revoked {
 		return match, nil

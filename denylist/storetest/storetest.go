@@ -79,6 +79,12 @@ func Run(t *testing.T, open Open) {
 		skipWithout[denylist.Owners](t, s, "an owner index")
 		CheckOwnerCounts(t, s, clk)
 	})
+	t.Run("SignalState", func(t *testing.T) {
+		clk := NewClock()
+		s := opened(t, open, clk)
+		skipWithout[denylist.SignalState](t, s, "signal state")
+		CheckSignalState(t, s, clk)
+	})
 	t.Run("Revoked", func(t *testing.T) {
 		s := opened(t, open, NewClock())
 		if _, ok := s.(denylist.RevokedNotifier); !ok {

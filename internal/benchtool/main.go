@@ -116,6 +116,7 @@ type results struct {
 	checks   []goBench            // check
 	proxy    []proxyScenario      // proxy
 	prop     propagation          // propagation
+	ssf      ssfLag               // ssf
 	live     liveResult           // live
 	loads    []goBench            // scale: BenchmarkMirrorLoad
 	revokeRS map[string]wrkResult // scale: revocations/s by store mode

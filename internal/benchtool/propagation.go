@@ -146,15 +146,7 @@ func (b *bench) propagation(c config) (propagation, error) {
 	defer b.remove(other.proc)
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 5 * time.Second}
-	status := func(req *http.Request) (int, error) {
-		res, err := client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res.StatusCode, nil
-	}
+	status := func(req *http.Request) (int, error) { return statusOf(client, req) }
 	run := runID()
 	type samples struct {
 		fromAnswer, fromSent, revoke []float64
@@ -242,6 +234,18 @@ func (b *bench) propagation(c config) (propagation, error) {
 		}
 	}
 	return propagation{during: mode(modes[0]), after: mode(modes[1]), plain: latenciesOf(plain)}, nil
+}
+
+// statusOf sends req with client and returns the answer's status, its
+// body read and dropped (the connection kept for the next request).
+func statusOf(client *http.Client, req *http.Request) (int, error) {
+	res, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode, nil
 }
 
 // pollResult is what the propagation poller saw: when B's first 401

@@ -28,6 +28,7 @@ var sections = []section{
 	statusListSection,
 	proxySection,
 	propagationSection,
+	ssfSection,
 	liveSection,
 	scaleSection,
 }

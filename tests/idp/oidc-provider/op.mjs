@@ -4,15 +4,20 @@
 //
 //   node op.mjs <port> <config JSON>
 //
-// config: {"backchannel_logout_uri": "...", "redirect_uri": "..."}.
+// config: {"backchannel_logout_uri": "...", "redirect_uri": "...",
+// "tls": {"cert": "<PEM file>", "key": "<PEM file>"}}. With tls it serves
+// HTTPS (issuer https://127.0.0.1:<port>) and asks clients for a
+// certificate: the mtls client's access tokens are bound to it (RFC 8705).
 // Every start makes a new signing key (a restart is a key rotation).
 // It prints "ready" once it listens on 127.0.0.1:<port>.
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as https from 'node:https';
 import Provider from 'oidc-provider';
 
 const port = Number(process.argv[2]);
 const cfg = JSON.parse(process.argv[3] || '{}');
-const issuer = `http://127.0.0.1:${port}`;
+const issuer = `${cfg.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
 export const resource = 'https://api.test';
 
 const jwk = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
@@ -41,10 +46,24 @@ const provider = new Provider(issuer, {
       grant_types: ['client_credentials'],
       response_types: [],
       redirect_uris: [],
+      // global_token_revocation: the worker may call a Global Token
+      // Revocation endpoint (tests/global_token_revocation_test.go).
+      scope: 'api global_token_revocation',
+    },
+    {
+      // A client whose access tokens are bound to the TLS client
+      // certificate it calls the token endpoint with (RFC 8705 section 3:
+      // cnf.x5t#S256); it authenticates with its secret.
+      client_id: 'mtls',
+      client_secret: 'mtls-secret-mtls-secret-mtls-secret',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
       scope: 'api',
+      tls_client_certificate_bound_access_tokens: true,
     },
   ],
-  scopes: ['openid', 'offline_access', 'api'],
+  scopes: ['openid', 'offline_access', 'api', 'global_token_revocation'],
   jwks: { keys: [jwk] },
   cookies: { keys: ['test-cookie-key-test-cookie-key'] },
   pkce: { required: () => false },
@@ -72,6 +91,14 @@ const provider = new Provider(issuer, {
     // DPoP-bound access tokens (RFC 9449) when the client sends a proof;
     // on by default in 9.x, said here because a test relies on it.
     dPoP: { enabled: true },
+    // Certificate-bound access tokens (RFC 8705) for the mtls client: the
+    // certificate is the one the client presented in this TLS connection
+    // (served over HTTPS only when the config has tls).
+    mTLS: {
+      enabled: true,
+      certificateBoundAccessTokens: true,
+      getCertificate: (ctx) => ctx.socket.getPeerX509Certificate?.(),
+    },
     rpInitiatedLogout: { enabled: true },
     resourceIndicators: {
       enabled: true,
@@ -82,7 +109,7 @@ const provider = new Provider(issuer, {
       getResourceServerInfo: (ctx, indicator) => {
         if (indicator !== resource) throw new Error('unknown resource');
         return {
-          scope: 'api',
+          scope: 'api global_token_revocation',
           audience: resource,
           accessTokenFormat: 'jwt',
           accessTokenTTL: 300,
@@ -95,4 +122,18 @@ const provider = new Provider(issuer, {
 provider.on('backchannel.error', (ctx, err) => console.error('backchannel.error', err?.stack || err));
 provider.on('backchannel.success', (client) => console.error('backchannel.success', client.clientId));
 
-provider.listen(port, '127.0.0.1', () => console.log('ready'));
+if (cfg.tls) {
+  // requestCert without rejectUnauthorized: the OP reads whatever
+  // certificate the client holds (self-signed ones too, as RFC 8705
+  // section 3 allows for binding) and decides itself.
+  https
+    .createServer({
+      cert: fs.readFileSync(cfg.tls.cert),
+      key: fs.readFileSync(cfg.tls.key),
+      requestCert: true,
+      rejectUnauthorized: false,
+    }, provider.callback())
+    .listen(port, '127.0.0.1', () => console.log('ready'));
+} else {
+  provider.listen(port, '127.0.0.1', () => console.log('ready'));
+}
