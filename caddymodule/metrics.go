@@ -56,7 +56,7 @@ var (
 	metricRevocations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
 		Name: "revocations_total",
-		Help: "Denylist entries written, by route type (revoke, logout, ..., admin) and kind (token, jti, session, user).",
+		Help: "Denylist entries written, by route (a route type: revoke, logout, ...; admin: the admin API; ssf: a Shared Signals receiver) and kind (token, jti, session, user, client: a client-wide cut-off; cnf: the key tokens are bound to).",
 	}, []string{"route", "kind"})
 	metricUnrevocations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
@@ -144,7 +144,7 @@ func init() {
 	for _, r := range []string{"invalid_client", "rate_limited_client", "rate_limited_address", "denylist_full", "owner_index_full", "too_many_tokens", "anonymous_share_full", "quota_address", "quota_client"} {
 		metricRefused.WithLabelValues(r) // shown as 0 from the start, for rate() and alerts
 	}
-	for _, r := range []string{"token", "jti", "session", "user", "client", "cnf", reasonTooLarge, reasonBodyTooLarge, reasonBadRequest, reasonUnavailable, reasonStatusList} {
+	for _, r := range []string{"token", "jti", "session", "user", "client", "cnf", reasonTooLarge, reasonBodyTooLarge, reasonBadRequest, reasonAmbiguous, reasonUnavailable, reasonStatusList} {
 		rejectedBy[r] = metricRejected.WithLabelValues(r)
 	}
 	for _, op := range []string{"check", "revoke", "unrevoke", "get", "list"} {

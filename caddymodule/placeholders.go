@@ -20,10 +20,12 @@ import (
 //	                                   fail_open: the store could not be read and fail open let it pass;
 //	                                   invalid: the tokens could not be read (400, 413)
 //	{http.token_revocation.reason}     why it was refused, as the rejected_total metric's
-//	                                   reason label: token, jti, session, user, too_large,
-//	                                   body_too_large, bad_request, unavailable, status_list (its
-//	                                   Token Status List entry is not VALID); empty when it passed
-//	{http.token_revocation.kind}       the kind of entry that revoked the token: token, jti, session, user
+//	                                   reason label: token, jti, session, user, client, cnf,
+//	                                   too_large, body_too_large, bad_request, ambiguous,
+//	                                   unavailable, status_list (its Token Status List entry
+//	                                   is not VALID); empty when it passed
+//	{http.token_revocation.kind}       the kind of entry that revoked the token: token, jti, session,
+//	                                   user, client, cnf
 //	{http.token_revocation.hash}       the 12-hex-digit prefix of that entry's digest (as the logs and
 //	                                   `caddy token-revocation list` show it; never the token)
 //	{http.token_revocation.namespace}  the namespace the request was checked in
