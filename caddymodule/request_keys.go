@@ -6,10 +6,11 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
-// The keys a request is made with, looked up with its opaque tokens (the
-// check hook of requestCheck.check): a key revoked through the admin API
-// or the CLI (jkt, x5t#S256) then stops the opaque tokens bound to it,
-// whose cnf the gateway cannot read, as it stops a bound JWT by its cnf.
+// The keys a request is made with, looked up with its opaque tokens
+// (requestCheck.check reads them once per request, requestKeys in
+// serve.go): a key revoked through the admin API or the CLI (jkt,
+// x5t#S256) then stops the opaque tokens bound to it, whose cnf the
+// gateway cannot read, as it stops a bound JWT by its cnf.
 //
 // Looked up: the jkt of the public key in the request's DPoP header (RFC
 // 9449 §4.2; the first one, unverified: a forged proof can only get its
@@ -21,20 +22,6 @@ import (
 // cnf is bound to none), for strings found outside the named channels,
 // for WebSocket first messages, and a certificate a proxy in front of
 // Caddy terminated TLS for (a header carrying it is not read).
-
-// requestKeys returns the keys r is made with, or nil when it is made
-// with none; read once per request, the first time an opaque token of a
-// named channel is checked.
-func (c *requestCheck) requestKeys() *token.Confirmation {
-	if !c.madeRead {
-		c.madeRead = true
-		c.made = requestKeysOf(c.r)
-	}
-	if c.made == (token.Confirmation{}) {
-		return nil
-	}
-	return &c.made
-}
 
 // requestKeysOf reads the keys r is made with: its DPoP proof's and its
 // TLS client certificate's.

@@ -185,6 +185,20 @@ type requestCheck struct {
 	madeRead bool
 }
 
+// requestKeys returns the keys r is made with, or nil when it is made
+// with none; read once per request, the first time an opaque token of a
+// named channel is checked (request_keys.go says which keys).
+func (c *requestCheck) requestKeys() *token.Confirmation {
+	if !c.madeRead {
+		c.madeRead = true
+		c.made = requestKeysOf(c.r)
+	}
+	if c.made == (token.Confirmation{}) {
+		return nil
+	}
+	return &c.made
+}
+
 // ctx is the context of the request's next store call: the request's, or
 // once one call failed, a context already done, so that fail_timeout
 // bounds the whole request rather than each of its strings (the mirror's
