@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -206,4 +207,19 @@ func (m *refusalMatcher) refused(res *upstreamAnswer) bool {
 		Error string `json:"error"`
 	}
 	return json.Unmarshal(body, &e) == nil && slices.Contains(m.codes, e.Error)
+}
+
+// typIs reports whether a typ header fits the explicit type want: it is
+// absent, the generic JWT, or application/<want> (RFC 7515 section 4.1.9:
+// the "application/" prefix may be left out; compared case-insensitively).
+func typIs(typ, want string) bool {
+	t := strings.TrimPrefix(strings.ToLower(typ), "application/")
+	return t == "" || t == "jwt" || t == want
+}
+
+// isJSONObject reports whether b holds a JSON object (its first byte,
+// past white space, is '{').
+func isJSONObject(b json.RawMessage) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] == '{'
 }

@@ -1,11 +1,9 @@
 package caddymodule
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
@@ -90,17 +88,4 @@ func readLogoutToken(e *routeEnv, r *http.Request, rc *routeCall) error {
 	}
 	rc.Cutoffs, rc.Replay = []engine.Cutoff{c}, guard
 	return nil
-}
-
-// typIs reports whether a typ header fits the explicit type want: it is
-// absent, the generic JWT, or application/<want> (RFC 7515 section 4.1.9:
-// the "application/" prefix may be left out; compared case-insensitively).
-func typIs(typ, want string) bool {
-	t := strings.TrimPrefix(strings.ToLower(typ), "application/")
-	return t == "" || t == "jwt" || t == want
-}
-
-func isJSONObject(b json.RawMessage) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && b[0] == '{'
 }
