@@ -528,8 +528,6 @@ func (h *Handler) setupGuards() error {
 	return err
 }
 
-// recordsGrants reports whether a route records grants (oauth_token), so
-// that revoking a refresh token revokes what its grant holds.
 // setupJWT builds the verifiers of the jwt blocks and their status lists,
 // and starts fetching their JWKS in the background.
 func (h *Handler) setupJWT() error {
@@ -551,6 +549,8 @@ func (h *Handler) setupJWT() error {
 	return nil
 }
 
+// recordsGrants reports whether a route records grants (oauth_token), so
+// that revoking a refresh token revokes what its grant holds.
 func (h *Handler) recordsGrants() bool {
 	return slices.ContainsFunc(h.gw.routes, func(rt *compiledRoute) bool { return rt.kind.recordsGrants })
 }
