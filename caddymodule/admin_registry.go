@@ -204,13 +204,13 @@ func storeLabel(h *Handler) string {
 func registerMetrics(ctx caddy.Context) error { return registerMetricsInto(ctx.GetMetricsRegistry()) }
 
 // registerMetricsInto registers the collectors into reg (nil: none): the
-// package's metrics (metrics.go) and the collectors of the registered
-// handlers' stores and status lists.
+// package's metrics (metrics.go, with the status lists' below) and the
+// collectors of the registered handlers' stores.
 func registerMetricsInto(reg *prometheus.Registry) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range append([]prometheus.Collector{storeCollector{}, readinessCollector{}, statusListCollector{}}, metricsCollectors...) {
+	for _, c := range append([]prometheus.Collector{storeCollector{}, readinessCollector{}}, metricsCollectors...) {
 		if err := reg.Register(c); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
 			return err
 		}
@@ -309,6 +309,11 @@ func liveStores() map[string]denylist.Store {
 // statusListMetricURIs caps the lists reported by uri in one scrape (the
 // first by issuer and uri); status_lists counts them all.
 const statusListMetricURIs = 100
+
+// The status list metrics are the package's (metricsCollectors: their
+// rows on the metrics page are checked with the others'), read from the
+// registry: their collector is defined here, beside what it reads.
+func init() { metricsCollectors = append(metricsCollectors, statusListCollector{}) }
 
 // statusListCollector reports the status lists of every registered
 // handler. Handlers of one config, or of a config and the one replacing

@@ -122,6 +122,7 @@ var (
 		metricLiveOpen, metricLiveRegistered, metricLiveClosed, metricLiveCloseDuration,
 		metricFirstMessagesRefused,                                                  // ws_first_messages.go
 		metricSSFEvents, metricSSFRejected, metricSSFStreamStatus, metricSSFPollLag, // ssf.go
+		// and statusListCollector (admin_registry.go), appended at init
 	}
 
 	// rejectedBy holds the rejection counters of the known reasons, so the
