@@ -197,16 +197,10 @@ func TestGatewayRevokesDPoPKey(t *testing.T) {
 
 			// The CLI, against A: check says revoked (exit 1); revoke the
 			// other key; un-revoke the first: B follows.
-			if out, errOut, code := cli(t, nil, "", "check", "--jkt", key.JKT, "--address", addrA); code != 1 || !strings.HasPrefix(out, "revoked by cnf ") {
-				t.Errorf("check --jkt: exit %d %q %q, want 1 revoked by cnf", code, out, errOut)
-			}
-			if out, errOut, code := cli(t, nil, "", "revoke", "--jkt", other.JKT, "--until", time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339), "--address", addrA); code != 0 || !strings.HasPrefix(out, "revoked cnf ") {
-				t.Fatalf("revoke --jkt: exit %d %q %q", code, out, errOut)
-			}
+			cliWants(t, 1, "revoked by cnf ", "check", "--jkt", key.JKT, "--address", addrA)
+			cliWants(t, 0, "revoked cnf ", "revoke", "--jkt", other.JKT, "--until", time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339), "--address", addrA)
 			dpopAPIStatus(t, "token bound to the key revoked by the CLI", boundOther, other, http.StatusUnauthorized, cs...)
-			if out, errOut, code := cli(t, nil, "", "unrevoke", "--jkt", key.JKT, "--address", addrA); code != 0 || !strings.HasPrefix(out, "un-revoked cnf ") {
-				t.Fatalf("unrevoke --jkt: exit %d %q %q", code, out, errOut)
-			}
+			cliWants(t, 0, "un-revoked cnf ", "unrevoke", "--jkt", key.JKT, "--address", addrA)
 			dpopAPIStatus(t, "token bound to the un-revoked key", bound, key, http.StatusOK, cs...)
 			dpopAPIStatus(t, "Bearer token", bearer, nil, http.StatusOK, cs...)
 

@@ -284,16 +284,10 @@ func TestGatewayRevokesCertificateBoundTokens(t *testing.T) {
 
 			// The CLI, against A: check says revoked (exit 1); un-revoke:
 			// B lets the token through; revoke again: B refuses it.
-			if out, errOut, code := cli(t, nil, "", "check", "--x5t-s256", cert.thumbprint, "--address", addrA); code != 1 || !strings.HasPrefix(out, "revoked by cnf ") {
-				t.Errorf("check --x5t-s256: exit %d %q %q, want 1 revoked by cnf", code, out, errOut)
-			}
-			if out, errOut, code := cli(t, nil, "", "unrevoke", "--x5t-s256", cert.thumbprint, "--address", addrA); code != 0 || !strings.HasPrefix(out, "un-revoked cnf ") {
-				t.Fatalf("unrevoke --x5t-s256: exit %d %q %q", code, out, errOut)
-			}
+			cliWants(t, 1, "revoked by cnf ", "check", "--x5t-s256", cert.thumbprint, "--address", addrA)
+			cliWants(t, 0, "un-revoked cnf ", "unrevoke", "--x5t-s256", cert.thumbprint, "--address", addrA)
 			mtlsAPIStatus(t, "token bound to the un-revoked certificate", cert, after, http.StatusOK, cs...)
-			if out, errOut, code := cli(t, nil, "", "revoke", "--x5t-s256", cert.thumbprint, "--until", time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339), "--address", addrA); code != 0 || !strings.HasPrefix(out, "revoked cnf ") {
-				t.Fatalf("revoke --x5t-s256: exit %d %q %q", code, out, errOut)
-			}
+			cliWants(t, 0, "revoked cnf ", "revoke", "--x5t-s256", cert.thumbprint, "--until", time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339), "--address", addrA)
 			mtlsAPIStatus(t, "token bound to the certificate the CLI revoked", cert, after, http.StatusUnauthorized, cs...)
 			mtlsAPIStatus(t, "token bound to another certificate", other, boundOther, http.StatusOK, cs...)
 

@@ -258,6 +258,15 @@ func cli(t *testing.T, env []string, stdin string, args ...string) (stdout, stde
 	return o.String(), e.String(), 0
 }
 
+// cliWants runs the CLI with args and fails the test unless it exits
+// with code and its stdout starts with prefix.
+func cliWants(t *testing.T, code int, prefix string, args ...string) {
+	t.Helper()
+	if out, errOut, got := cli(t, nil, "", args...); got != code || !strings.HasPrefix(out, prefix) {
+		t.Fatalf("%s: exit %d %q %q, want %d and %q", strings.Join(args, " "), got, out, errOut, code, prefix)
+	}
+}
+
 func TestCLI(t *testing.T) {
 	r := startRedis(t)
 	up := startUpstream(t)

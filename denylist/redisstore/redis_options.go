@@ -28,6 +28,10 @@ const (
 	DefaultRedisFailTimeout  = 100 * time.Millisecond
 )
 
+// defaultFailTimeout is the FailTimeout of options that give none:
+// DefaultRedisFailTimeout, except in this package's tests (main_test.go).
+var defaultFailTimeout = DefaultRedisFailTimeout
+
 // Check modes of a Redis denylist (RedisOptions.CheckMode).
 const (
 	// CheckModeMirror keeps every live revocation in memory (MirrorStore).
@@ -332,7 +336,7 @@ func (o RedisOptions) WithDefaults() RedisOptions {
 		o.WriteTimeout = DefaultRedisWriteTimeout
 	}
 	if o.FailTimeout <= 0 {
-		o.FailTimeout = DefaultRedisFailTimeout
+		o.FailTimeout = defaultFailTimeout
 	}
 	if o.CheckMode == "" {
 		o.CheckMode = CheckModeMirror
