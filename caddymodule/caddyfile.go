@@ -171,6 +171,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //	        max_events <n>                  # a poll's maxEvents; default: 100
 //	        return_immediately              # default: long polls
 //	        poll_timeout <duration>         # default: 70s
+//	        verify                          # ask for a verification event once the stream is ready
 //	        ca_file <pem file...>           # CAs of the transmitter's TLS certificate, besides the system's
 //	        namespace <namespace>           # default: the handler's (which must then be a constant)
 //	    }

@@ -45,7 +45,7 @@ var (
 	ssfOptions = []string{
 		"delivery", "push_path", "push_url", "push_authorization", "push_max_age", "bearer_token",
 		"client_credentials", "audience", "token_issuers", "email_is_sub", "events", "max_events",
-		"return_immediately", "poll_timeout", "ca_file", "namespace",
+		"return_immediately", "poll_timeout", "verify", "ca_file", "namespace",
 	}
 	rateLimitOptions       = []string{"client", "address", "max_keys"}
 	quotaOptions           = []string{"anonymous", "address", "client", "max_keys"}

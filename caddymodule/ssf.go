@@ -92,6 +92,14 @@ type SSFConfig struct {
 	// long poll. Default: 70s.
 	PollTimeout caddy.Duration `json:"poll_timeout,omitempty"`
 
+	// Verify asks the transmitter for a verification event (SSF 1.0
+	// section 8.1.4) each time the stream is ready: its arrival, logged as
+	// an "ssf event" of type verification and counted in
+	// ssf_events_total{outcome="received"}, shows that SETs reach the
+	// gateway. Off by default (a transmitter may rate-limit such
+	// requests); a refused request is logged, never fatal.
+	Verify bool `json:"verify,omitempty"`
+
 	// CAFiles are PEM files of CA certificates trusted for the
 	// transmitter's TLS certificate (discovery, JWKS, streams, polls,
 	// its token endpoint), besides the system's.
@@ -166,6 +174,8 @@ func unmarshalSSF(dst *[]*SSFConfig, d *caddyfile.Dispenser) error {
 			err = flagArg(d, &c.ReturnImmediately)
 		case "poll_timeout":
 			err = durationArg(d, &c.PollTimeout)
+		case "verify":
+			err = flagArg(d, &c.Verify)
 		case "ca_file":
 			err = atLeastOneArg(d, &c.CAFiles)
 		case "namespace":
@@ -366,6 +376,13 @@ func (rs *ssfReceivers) run(ctx context.Context, c *SSFConfig, r *ssf.Receiver) 
 		case <-t.C:
 		}
 		wait = min(2*wait, ssfStartBackoff)
+	}
+	if c.Verify {
+		if state, err := r.RequestVerification(ctx); err != nil {
+			rs.logger.Warn("ssf verification event not requested", zap.String("issuer", c.Issuer), zap.Error(err))
+		} else {
+			rs.logger.Info("ssf verification event requested", zap.String("issuer", c.Issuer), zap.String("state", state))
+		}
 	}
 	if r.Stream().Delivery.Method == ssf.DeliveryPoll {
 		_ = r.Run(ctx)

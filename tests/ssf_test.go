@@ -399,3 +399,37 @@ func TestSSFPushEmbeddedAcrossARestart(t *testing.T) {
 		t.Errorf("%d streams created across the restart, want 1", creates)
 	}
 }
+
+// TestSSFVerify: with verify, the gateway asks the transmitter for a
+// verification event once its stream is ready, polls it, acknowledges it
+// and counts it as received (and ignored: it revokes nothing); without
+// verify (every other test here) it asks none. Fails before the option
+// existed: Caddy refuses the unknown ssf option.
+func TestSSFVerify(t *testing.T) {
+	tx := ssftest.New(t)
+	up := startUpstream(t)
+	c := startCaddy(t, `http:// {
+	token_revocation {
+		`+ssfBlock(tx, "verify\n\t\t\treturn_immediately")+`
+	}
+	reverse_proxy %s
+}`, up.Addr())
+	id := ssfStream(t, tx)
+	want := `caddy_token_revocation_ssf_events_total{issuer="` + tx.Issuer + `",outcome="received",type="https://schemas.openid.net/secevent/ssf/event-type/verification"} 1`
+	pollUntil(t, 30*time.Second, func() string {
+		if m := get(t, c.AdminURL("/metrics")).Body; !strings.Contains(m, want) {
+			return "no verification event received in the metrics"
+		}
+		return ""
+	})
+	waitAcked(t, tx, id)
+	tx.Mu.Lock()
+	asked := tx.VerificationsAsked
+	tx.Mu.Unlock()
+	if asked != 1 {
+		t.Errorf("the gateway asked for %d verification events, want 1", asked)
+	}
+	if !strings.Contains(c.Logs(), "ssf verification event requested") {
+		t.Error("Caddy's log does not say it asked for a verification event")
+	}
+}
