@@ -335,7 +335,7 @@ func (h *Handler) unmarshalRoute(d *caddyfile.Dispenser, typ string) error {
 		return d.ArgErr()
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		if err := rc.unmarshalOption(d); err != nil {
+		if err := unmarshalRouteOption(d, rc); err != nil {
 			return err
 		}
 	}
@@ -346,9 +346,9 @@ func (h *Handler) unmarshalRoute(d *caddyfile.Dispenser, typ string) error {
 	return nil
 }
 
-// unmarshalOption parses one option of a route's block. Options of
+// unmarshalRouteOption parses one option of rc's block. Options of
 // another kind's route are refused when the route compiles.
-func (rc *Route) unmarshalOption(d *caddyfile.Dispenser) error {
+func unmarshalRouteOption(d *caddyfile.Dispenser, rc *Route) error {
 	switch d.Val() {
 	case "mode":
 		return oneArg(d, &rc.Mode)

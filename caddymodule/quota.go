@@ -214,12 +214,12 @@ func (q *quotas) admitCall(ctx context.Context, env *routeEnv, store denylist.St
 		if key, ok := addressKey(r, q.exempt); ok && q.address != nil {
 			c.quota = callerQuota{set: q.address, key: key, by: "address"}
 		}
-		if err := c.quota.admit(env, c.route); err != nil {
+		if err := admitQuota(c.quota, env, c.route); err != nil {
 			return err
 		}
 		return q.admitAnonymous(ctx, env, store, c)
 	}
-	return c.quota.admit(env, c.route)
+	return admitQuota(c.quota, env, c.route)
 }
 
 // callTrusted reports whether the revocation c may take the share of
@@ -268,8 +268,9 @@ func (q *quotas) callTrusted(ctx context.Context, env *routeEnv, c *routeCall) b
 	return true
 }
 
-// admit refuses the call when its caller already holds its quota.
-func (cq callerQuota) admit(env *routeEnv, rt *compiledRoute) error {
+// admitQuota refuses a call charged to cq when its caller already holds
+// its quota.
+func admitQuota(cq callerQuota, env *routeEnv, rt *compiledRoute) error {
 	if cq.set == nil {
 		return nil
 	}
@@ -280,13 +281,6 @@ func (cq callerQuota) admit(env *routeEnv, rt *compiledRoute) error {
 	countRefused("quota_" + cq.by)
 	env.errLog.Error("quota reached: call refused with 429", zap.String("route", rt.label()), zap.String("by", cq.by), zap.Int64("held", n), zap.Int64("quota", cq.set.limit))
 	return &quotaFull{by: cq.by, limit: cq.set.limit, after: free.Sub(env.now())}
-}
-
-// charge counts entries, just stored, against the call's caller.
-func (cq callerQuota) charge(entries []denylist.Entry, now time.Time) {
-	if cq.set != nil && len(entries) > 0 {
-		cq.set.add(cq.key, entries, now)
-	}
 }
 
 // admitAnonymous refuses an anonymous call when the store, with what the

@@ -28,6 +28,13 @@ func (cq *callerQuota) done() {
 	}
 }
 
+// charge counts entries, just stored, against the call's caller.
+func (cq callerQuota) charge(entries []denylist.Entry, now time.Time) {
+	if cq.set != nil && len(entries) > 0 {
+		cq.set.add(cq.key, entries, now)
+	}
+}
+
 // quotaSet counts the unexpired entries of each key, for at most max keys
 // (least recently used out first).
 type quotaSet struct {
