@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
@@ -29,7 +30,7 @@ func (a *adminCall) revoke() (any, error) {
 		entries, err = h.gw.recorder.Entries(ctx, &engine.Revocation{Namespace: t.ns, Tokens: []token.Token{*t.token}})
 		if err != nil {
 			if errors.Is(err, jwtverify.ErrKeysUnavailable) {
-				return nil, apiError(errKeysUnavailable.Status, "%s", errKeysUnavailable.Description)
+				return nil, apiError(route.ErrKeysUnavailable.Status, "%s", route.ErrKeysUnavailable.Description)
 			}
 			return nil, storeError("revoke", err)
 		}

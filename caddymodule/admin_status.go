@@ -29,7 +29,7 @@ func (a *adminCall) status() (any, error) {
 		hs := AdminHandlerStatus{Name: h.Name, Instances: len(g), Namespace: h.Namespace, FailMode: h.FailMode, Store: st, Routes: []string{}}
 		for _, x := range g {
 			for _, rt := range x.gw.routes {
-				hs.Routes = append(hs.Routes, rt.label())
+				hs.Routes = append(hs.Routes, rt.Label())
 			}
 		}
 		slices.Sort(hs.Routes)

@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/boltstore"
 )
@@ -397,8 +398,8 @@ func TestAdminStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	a := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/a/revoke"}}}, store)
-	b := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/b/revoke"}}}, store)
+	a := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/a/revoke"}}}, store)
+	b := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/b/revoke"}}}, store)
 	a.gw.storeKey, b.gw.storeKey = "embedded:test", "embedded:test"
 	srv := startAdmin(t, a, b)
 	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "x"}).ok(t, nil)
@@ -558,10 +559,10 @@ func TestAdminStoreUnavailable(t *testing.T) {
 // token (nor any part of a JWT) in any logged field.
 func TestNoRawTokenInLogs(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
-	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}}, nil)
+	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/oauth/revoke"}}}, nil)
 	h.logger = zap.New(core)
 	h.gw.logger = h.logger
-	h.gw.errLog = newRateLimitedLogger(h.gw.logger, time.Second)
+	h.gw.errLog = route.NewRateLimitedLogger(h.gw.logger, time.Second)
 	srv := startAdmin(t, h)
 	now := time.Now().Unix()
 	viaRoute := jwt(map[string]any{"iss": "i", "jti": "jti-secret-1", "sid": "sid-secret", "iat": now, "exp": now + 600})

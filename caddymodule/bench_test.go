@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
@@ -70,7 +71,7 @@ func newBenchHandler(b *testing.B, hmacKey string) *Handler {
 // newBenchHandlerWith is newBenchHandler for the settings in h.
 func newBenchHandlerWith(b *testing.B, h *Handler) *Handler {
 	b.Helper()
-	h.Routes = []*Route{{Type: "revoke", Path: "/oauth/revoke"}}
+	h.Routes = []*route.Route{{Type: "revoke", Path: "/oauth/revoke"}}
 	h.logger = zap.NewNop()
 	if err := h.setup(); err != nil {
 		b.Fatal(err)

@@ -11,7 +11,7 @@ import (
 const DefaultBodyTimeout = 10 * time.Second
 
 // bodyReadDeadline bounds, by BodyTimeout, the reading of the bodies the
-// gateway reads: a revocation request's (route.go) and that of any other
+// gateway reads: a revocation request's (route/route.go) and that of any other
 // request (checkRequest reads a form, multipart, JSON or text body whole,
 // and a binary one's first MaxBodySize bytes, for the tokens in it). A
 // client that sends it more slowly gets a read error: a checked request

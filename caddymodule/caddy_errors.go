@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
@@ -43,16 +44,16 @@ func (h *gatewayRuntime) answerCheck(w http.ResponseWriter, r *http.Request, err
 	h.setRetryAfter(w, oe.Status)
 	if he, ok := errorRoutesAnswer(r, oe); ok {
 		hdr := w.Header()
-		setBearer(hdr, oe)
+		route.SetBearer(hdr, oe)
 		hdr.Set("Cache-Control", "no-store")
 		return he
 	}
-	return writeOAuthError(w, oe)
+	return route.WriteOAuthError(w, oe)
 }
 
 // errorRoutesAnswer returns the caddyhttp.Error for oe and true when the
 // server's error routes would answer it for r.
-func errorRoutesAnswer(r *http.Request, oe *oauthError) (caddyhttp.HandlerError, bool) {
+func errorRoutesAnswer(r *http.Request, oe *route.OAuthError) (caddyhttp.HandlerError, bool) {
 	srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
 	if srv == nil || srv.Errors == nil || len(srv.Errors.Routes) == 0 {
 		return caddyhttp.HandlerError{}, false
@@ -128,27 +129,27 @@ func routesAnswer(routes caddyhttp.RouteList, r *http.Request, groups map[string
 // Retry-After (RFC 7009 section 2.2.1: the client must assume the token
 // still exists and try again).
 func (h *gatewayRuntime) writeError(w http.ResponseWriter, err error) error {
-	var own selfAnswering
+	var own route.SelfAnswering
 	if errors.As(err, &own) {
-		h.setRetryAfter(w, own.statusCode())
-		return own.answer(w)
+		h.setRetryAfter(w, own.StatusCode())
+		return own.Answer(w)
 	}
 	oe := h.asOAuthError(err)
 	h.setRetryAfter(w, oe.Status)
-	return writeOAuthError(w, oe)
+	return route.WriteOAuthError(w, oe)
 }
 
 // asOAuthError is err as the answer to give: itself when it is an
 // *oauthError, else (a store failure) errStoreUnavailable.
-func (h *gatewayRuntime) asOAuthError(err error) *oauthError {
-	var oe *oauthError
+func (h *gatewayRuntime) asOAuthError(err error) *route.OAuthError {
+	var oe *route.OAuthError
 	if errors.As(err, &oe) {
 		return oe
 	}
 	if !errors.Is(err, denylist.ErrUnavailable) {
 		h.errLog.Error("unexpected error", zap.Error(err))
 	}
-	return errStoreUnavailable
+	return route.ErrStoreUnavailable
 }
 
 // setRetryAfter adds Retry-After (whole seconds, at least 1) to a 503.

@@ -6,6 +6,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
 
@@ -236,7 +237,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // a route (one of routeKinds) or a setting.
 func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 	name := d.Val()
-	if _, ok := routeKinds[name]; ok {
+	if _, ok := route.Kinds[name]; ok {
 		return h.unmarshalRoute(d, name)
 	}
 	switch name {
@@ -323,7 +324,7 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 
 // unmarshalRoute parses `<type> <path> [respond|forward] [{ ... }]`.
 func (h *Handler) unmarshalRoute(d *caddyfile.Dispenser, typ string) error {
-	rc := &Route{Type: typ}
+	rc := &route.Route{Type: typ}
 	if !d.NextArg() {
 		return d.Errf("token_revocation: %s: missing path", typ)
 	}
@@ -339,7 +340,7 @@ func (h *Handler) unmarshalRoute(d *caddyfile.Dispenser, typ string) error {
 			return err
 		}
 	}
-	if _, err := compileRoute(rc); err != nil {
+	if _, err := route.Compile(rc); err != nil {
 		return d.Errf("token_revocation: %s %s: %v", typ, rc.Path, err)
 	}
 	h.Routes = append(h.Routes, rc)
@@ -348,7 +349,7 @@ func (h *Handler) unmarshalRoute(d *caddyfile.Dispenser, typ string) error {
 
 // unmarshalRouteOption parses one option of rc's block. Options of
 // another kind's route are refused when the route compiles.
-func unmarshalRouteOption(d *caddyfile.Dispenser, rc *Route) error {
+func unmarshalRouteOption(d *caddyfile.Dispenser, rc *route.Route) error {
 	switch d.Val() {
 	case "mode":
 		return oneArg(d, &rc.Mode)
@@ -363,15 +364,15 @@ func unmarshalRouteOption(d *caddyfile.Dispenser, rc *Route) error {
 	case "revoke_refused":
 		return atLeastOneArg(d, &rc.RevokeRefused)
 	case "redirect":
-		return oneArg(d, &browserLogoutConfig(rc).Redirect)
+		return oneArg(d, &route.BrowserLogoutConfig(rc).Redirect)
 	case "cookie_path":
-		return oneArg(d, &browserLogoutConfig(rc).CookiePath)
+		return oneArg(d, &route.BrowserLogoutConfig(rc).CookiePath)
 	case "cookie_domain":
-		return oneArg(d, &browserLogoutConfig(rc).CookieDomain)
+		return oneArg(d, &route.BrowserLogoutConfig(rc).CookieDomain)
 	case "issuer":
-		return oneArg(d, &keycloakAdminConfig(rc).Issuer)
+		return oneArg(d, &route.KeycloakAdminConfig(rc).Issuer)
 	case "realm_wide":
-		return flagArg(d, &keycloakAdminConfig(rc).RealmWide)
+		return flagArg(d, &route.KeycloakAdminConfig(rc).RealmWide)
 	case "email_is_sub":
 		return flagArg(d, &rc.EmailIsSub)
 	}
@@ -503,5 +504,5 @@ var _ caddyfile.Unmarshaler = (*Handler)(nil)
 // handlerSubdirectives are the names a token_revocation block takes: the
 // route types, then the settings.
 func handlerSubdirectives() []string {
-	return append(RouteTypes(), handlerSettings...)
+	return append(route.RouteTypes(), handlerSettings...)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/dustin/go-humanize"
@@ -100,7 +101,7 @@ func sizeArg(d *caddyfile.Dispenser) (int64, error) {
 func offOrBlock(d *caddyfile.Dispenser, off *bool, example string, option func(name string) error) error {
 	name := d.Val()
 	if d.NextArg() {
-		if d.Val() != Off || d.NextArg() {
+		if d.Val() != route.Off || d.NextArg() {
 			return d.Errf("token_revocation: %s %s: want off, or a block; write three lines: %s {, then %s, then }", name, d.Val(), name, example)
 		}
 		*off = true
@@ -121,7 +122,7 @@ func ceilingArg(d *caddyfile.Dispenser, dst *int64) error {
 	if err := oneArg(d, &s); err != nil {
 		return err
 	}
-	if s == Off {
+	if s == route.Off {
 		*dst = -1
 		return nil
 	}

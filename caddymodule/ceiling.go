@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
@@ -53,13 +54,13 @@ const (
 type storeFull struct{ what, setting string }
 
 func (e *storeFull) Error() string   { return "token_revocation: " + e.what + " full" }
-func (e *storeFull) statusCode() int { return http.StatusServiceUnavailable }
+func (e *storeFull) StatusCode() int { return http.StatusServiceUnavailable }
 func (e *storeFull) Is(target error) bool {
 	return target == denylist.ErrUnavailable
 }
 
-func (e *storeFull) answer(w http.ResponseWriter) error {
-	return writeOAuthError(w, &oauthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+func (e *storeFull) Answer(w http.ResponseWriter) error {
+	return route.WriteOAuthError(w, &route.OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
 		Description: e.what + " full: the store holds " + e.setting + "; try again later"})
 }
 
@@ -86,13 +87,13 @@ func newCeilings(maxEntries, maxOwnerRecords int64) (ceilings, error) {
 // admit checks, before a call to rt stores anything, that store is below
 // its ceiling: the owner index for a token endpoint observer, the entries
 // for any other route. A refusal is logged to errLog.
-func (cl ceilings) admit(ctx context.Context, store denylist.Store, errLog *rateLimitedLogger, rt *compiledRoute) error {
+func (cl ceilings) admit(ctx context.Context, store denylist.Store, errLog *route.RateLimitedLogger, rt *route.Compiled) error {
 	c := denylist.CounterOf(store)
 	if c == nil {
 		return nil
 	}
 	what, setting, limit, count := "denylist", "max_entries", cl.maxEntries, c.Entries
-	if rt.kind.forwardOnly { // oauth_token, usergrid_token: they write owner records
+	if rt.Kind.ForwardOnly { // oauth_token, usergrid_token: they write owner records
 		what, setting, limit, count = "owner index", "max_owner_records", cl.maxOwnerRecords, c.OwnerRecords
 	}
 	if limit < 0 {
@@ -104,7 +105,7 @@ func (cl ceilings) admit(ctx context.Context, store denylist.Store, errLog *rate
 	}
 	full := &storeFull{what: what, setting: fmt.Sprintf("%s (%d)", setting, limit)}
 	countRefused(refusedFull[what])
-	errLog.Error(what+" full: call refused with 503", zap.String("route", rt.label()), zap.Int64("count", n), zap.Int64(setting, limit))
+	errLog.Error(what+" full: call refused with 503", zap.String("route", rt.Label()), zap.Int64("count", n), zap.Int64(setting, limit))
 	return full
 }
 

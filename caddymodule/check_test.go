@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,7 +15,7 @@ func FuzzAppendSplitCleanMatchesSplitClean(f *testing.F) {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		if got, want := appendSplitClean(nil, p), splitClean(p); !reflect.DeepEqual(got, want) {
+		if got, want := route.AppendSplitClean(nil, p), route.SplitClean(p); !reflect.DeepEqual(got, want) {
 			t.Fatalf("appendSplitClean(%q) = %q, splitClean %q", p, got, want)
 		}
 	})
@@ -24,7 +25,7 @@ func FuzzAppendSplitCleanMatchesSplitClean(f *testing.F) {
 // token to zero allocations (issue 5): route matching, extraction, parsing,
 // hashing and the in-memory look-up.
 func TestCheckOpaqueAllocatesNothing(t *testing.T) {
-	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}}, nil)
+	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/oauth/revoke"}}}, nil)
 	r := httptest.NewRequest(http.MethodGet, "/api/items?page=2", nil)
 	r.Header.Set("Authorization", "Bearer "+benchOpaque)
 	w := &discardWriter{h: http.Header{}}
@@ -42,7 +43,7 @@ func TestCheckOpaqueAllocatesNothing(t *testing.T) {
 }
 
 func TestCachedJWTQueryStillSeesNewRevocations(t *testing.T) {
-	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}}, nil)
+	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/oauth/revoke"}}}, nil)
 	tok := jwt(map[string]any{"sub": "u", "jti": "j", "exp": time.Now().Add(time.Hour).Unix()})
 	for i := 0; i < 2; i++ { // the second check finds the query in the cache
 		if res := serve(t, h, &upstream{}, bearer("/api", tok)); res.status != http.StatusOK {

@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
@@ -93,20 +94,20 @@ func newClientSet(clients []*ClientConfig) (clientSet, error) {
 
 // setClientAuth sets each route's client authentication, given the
 // configured clients.
-func setClientAuth(routes []*compiledRoute, clients clientSet) error {
+func setClientAuth(routes []*route.Compiled, clients clientSet) error {
 	for _, rt := range routes {
 		switch rt.ClientAuth {
 		case "":
-			rt.authenticate = len(clients) > 0 && rt.Mode == ModeRespond && rt.kind.clientAuthByDefault
+			rt.Authenticate = len(clients) > 0 && rt.Mode == route.ModeRespond && rt.Kind.ClientAuthByDefault
 		case ClientAuthOff:
 		case ClientAuthRequired:
-			if rt.Mode != ModeRespond {
+			if rt.Mode != route.ModeRespond {
 				return fmt.Errorf("token_revocation: %s %s: client_auth applies to respond mode only (in forward mode the upstream authenticates its clients)", rt.Type, rt.Path)
 			}
 			if len(clients) == 0 {
 				return fmt.Errorf("token_revocation: %s %s: client_auth required, but no clients are configured: add clients { <id> <secret> }", rt.Type, rt.Path)
 			}
-			rt.authenticate = true
+			rt.Authenticate = true
 		default:
 			return fmt.Errorf("token_revocation: %s %s: client_auth %q: want %s or %s", rt.Type, rt.Path, rt.ClientAuth, ClientAuthRequired, ClientAuthOff)
 		}
@@ -116,9 +117,9 @@ func setClientAuth(routes []*compiledRoute, clients clientSet) error {
 
 // warnUnauthenticated names, at start-up, each respond-mode route that
 // anyone may call and whose kind warns of it (revoke).
-func warnUnauthenticated(routes []*compiledRoute, logger *zap.Logger) {
+func warnUnauthenticated(routes []*route.Compiled, logger *zap.Logger) {
 	for _, rt := range routes {
-		if rt.Mode == ModeRespond && rt.kind.warnsOpen && !rt.authenticate {
+		if rt.Mode == route.ModeRespond && rt.Kind.WarnsOpen && !rt.Authenticate {
 			logger.Warn("token_revocation: this respond-mode revoke route has no client authentication: anyone can add denylist entries (bounded by rate_limit, quota and max_entries); configure clients { <id> <secret> } (RFC 7009 section 2.1)",
 				zap.String("path", rt.Path))
 		}
@@ -129,26 +130,26 @@ func warnUnauthenticated(routes []*compiledRoute, logger *zap.Logger) {
 type errInvalidClient struct{ description string }
 
 func (e *errInvalidClient) Error() string   { return "invalid_client: " + e.description }
-func (e *errInvalidClient) statusCode() int { return http.StatusUnauthorized }
+func (e *errInvalidClient) StatusCode() int { return http.StatusUnauthorized }
 
-func (e *errInvalidClient) answer(w http.ResponseWriter) error {
+func (e *errInvalidClient) Answer(w http.ResponseWriter) error {
 	w.Header().Set("WWW-Authenticate", `Basic realm="token_revocation"`)
-	return writeOAuthError(w, &oauthError{Status: http.StatusUnauthorized, Code: "invalid_client", Description: e.description})
+	return route.WriteOAuthError(w, &route.OAuthError{Status: http.StatusUnauthorized, Code: "invalid_client", Description: e.description})
 }
 
 // authenticate returns the id of the client of cs r authenticates as
 // (its parameters read with env), or the error to answer:
 // *errInvalidClient, or 400 invalid_request for an ambiguous call (two
 // methods, a repeated client_id).
-func (cs clientSet) authenticate(env *routeEnv, r *http.Request) (string, error) {
-	p, err := env.readParams(r) // refuses a repeated client_id
+func (cs clientSet) authenticate(env *route.Env, r *http.Request) (string, error) {
+	p, err := env.ReadParams(r) // refuses a repeated client_id
 	if err != nil {
 		return "", err
 	}
 	postID, _ := p.Get("client_id")
 	postSecret, err := p.Get("client_secret")
 	if err != nil {
-		return "", repeatedParam("client_secret")
+		return "", route.RepeatedParam("client_secret")
 	}
 	hasPostSecret := len(p.Values("client_secret")) > 0
 	id, secret, basic, err := basicCredentials(r)
@@ -157,7 +158,7 @@ func (cs clientSet) authenticate(env *routeEnv, r *http.Request) (string, error)
 	}
 	switch {
 	case basic && hasPostSecret:
-		return "", &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one client authentication method (RFC 6749 section 2.3)"}
+		return "", &route.OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one client authentication method (RFC 6749 section 2.3)"}
 	case basic:
 		if postID != "" && postID != id {
 			return "", &errInvalidClient{"client_id differs from the authenticated client"}
@@ -188,7 +189,7 @@ func basicCredentials(r *http.Request) (id, secret string, ok bool, err error) {
 		return "", "", false, nil
 	case 1:
 	default:
-		return "", "", false, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one Basic Authorization header"}
+		return "", "", false, &route.OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one Basic Authorization header"}
 	}
 	bad := &errInvalidClient{"malformed Basic credentials"}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(basic[0]))
@@ -249,15 +250,15 @@ func unmarshalClients(clients *[]*ClientConfig, d *caddyfile.Dispenser) error {
 
 // errUnauthorizedClient answers an authenticated client revoking a token
 // issued to another client (RFC 7009 section 2.1, RFC 6749 section 5.2).
-var errUnauthorizedClient = &oauthError{Status: http.StatusBadRequest, Code: "unauthorized_client",
+var errUnauthorizedClient = &route.OAuthError{Status: http.StatusBadRequest, Code: "unauthorized_client",
 	Description: "the token was issued to another client (its azp or client_id): a client revokes only its own tokens; authenticate as the client the token was issued to"}
 
 // checkOwnTokens refuses the call of client (authenticated) when one of
 // its tokens is a JWT that verifies (with env's verifiers) and was issued
 // to another client; see above. Without a jwt block nothing verifies,
 // and nothing is refused.
-func checkOwnTokens(ctx context.Context, env *routeEnv, client string, ts []token.Token) error {
-	if env.verifier == nil {
+func checkOwnTokens(ctx context.Context, env *route.Env, client string, ts []token.Token) error {
+	if env.Verifier == nil {
 		return nil
 	}
 	for i := range ts {
@@ -265,7 +266,7 @@ func checkOwnTokens(ctx context.Context, env *routeEnv, client string, ts []toke
 		if !t.JWT {
 			continue
 		}
-		v, err := env.verify(ctx, t.Raw, jwtverify.Options{})
+		v, err := env.Verify(ctx, t.Raw, jwtverify.Options{})
 		switch {
 		case err == nil:
 			if !issuedTo(v.Payload, client) {
@@ -273,7 +274,7 @@ func checkOwnTokens(ctx context.Context, env *routeEnv, client string, ts []toke
 				return errUnauthorizedClient
 			}
 		case errors.Is(err, jwtverify.ErrKeysUnavailable) && !issuedTo(t.Payload, client):
-			return errKeysUnavailable // it may be genuine, and another client's
+			return route.ErrKeysUnavailable // it may be genuine, and another client's
 		}
 	}
 	return nil

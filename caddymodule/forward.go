@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
@@ -40,30 +41,30 @@ var errNotForwarded = fmt.Errorf("%w: revocation not forwarded", denylist.ErrUna
 // A revocation route whose store is known to be down answers 503 before
 // forwarding: the upstream is not asked to revoke what the gateway cannot
 // record.
-func (h *gatewayRuntime) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *compiledRoute, c *routeCall) error {
-	if !rt.kind.forwardOnly && h.storeDown() {
-		h.errLog.Error("revocation not forwarded: the store is down", zap.String("route", rt.label()))
+func (h *gatewayRuntime) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *route.Compiled, c *route.Call) error {
+	if !rt.Kind.ForwardOnly && h.storeDown() {
+		h.errLog.Error("revocation not forwarded: the store is down", zap.String("route", rt.Label()))
 		return h.writeError(w, errNotForwarded)
 	}
-	// A route that revokes on the upstream's refusal (revoke_refused.go)
+	// A route that revokes on the upstream's refusal (route/revoke_refused.go)
 	// holds its non-2xx answers too, to read them.
-	hw := &heldWriter{ResponseWriter: w, limit: h.upstreamPrefix(), holdAll: rt.refusal != nil, holdRedirects: rt.kind.redirectConfirms}
+	hw := &heldWriter{ResponseWriter: w, limit: h.upstreamPrefix(), holdAll: rt.Refusal != nil, holdRedirects: rt.Kind.RedirectConfirms}
 	hw.decide = func() error {
 		if !hw.confirms() {
 			return nil
 		}
-		c.Confirmed, c.Vouched = true, rt.kind.upstreamConfirms
-		if rt.kind.upstream != nil {
-			res := &upstreamAnswer{Status: hw.status, Header: w.Header(), raw: hw.buf.Bytes(), truncated: hw.overflow}
-			if err := rt.kind.upstream(h.env, r, c, res); err != nil {
+		c.Confirmed, c.Vouched = true, rt.Kind.UpstreamConfirms
+		if rt.Kind.Upstream != nil {
+			res := &route.UpstreamAnswer{Status: hw.status, Header: w.Header(), Raw: hw.buf.Bytes(), Truncated: hw.overflow}
+			if err := rt.Kind.Upstream(h.env, r, c, res); err != nil {
 				return err
 			}
 		}
 		if err := h.recordCall(r.Context(), c); err != nil {
 			return err
 		}
-		if rt.kind.recorded != nil {
-			rt.kind.recorded(h.env, w.Header(), r, c)
+		if rt.Kind.Recorded != nil {
+			rt.Kind.Recorded(h.env, w.Header(), r, c)
 		}
 		return nil
 	}
@@ -79,8 +80,8 @@ func (h *gatewayRuntime) forward(w http.ResponseWriter, r *http.Request, next ca
 	if err := hw.decide(); err != nil {
 		return h.writeError(w, err)
 	}
-	if hw.status >= 300 && rt.refusal != nil { // held: holdAll
-		res := &upstreamAnswer{Status: hw.status, Header: w.Header(), raw: hw.buf.Bytes()}
+	if hw.status >= 300 && rt.Refusal != nil { // held: holdAll
+		res := &route.UpstreamAnswer{Status: hw.status, Header: w.Header(), Raw: hw.buf.Bytes()}
 		if handled, err := h.revokeRefused(w, r, rt, c, res); handled {
 			return err
 		}
@@ -208,8 +209,8 @@ func (hw *heldWriter) Unwrap() http.ResponseWriter { return hw.ResponseWriter }
 // when rt revokes on res and every token of rev is a JWT, it records them
 // and answers as the kind would have in respond mode (or the store's
 // failure, a 503). handled false leaves the upstream's answer to be sent.
-func (h *gatewayRuntime) revokeRefused(w http.ResponseWriter, r *http.Request, rt *compiledRoute, c *routeCall, res *upstreamAnswer) (handled bool, err error) {
-	if !rt.refusal.refused(res) || len(c.Tokens) == 0 {
+func (h *gatewayRuntime) revokeRefused(w http.ResponseWriter, r *http.Request, rt *route.Compiled, c *route.Call, res *route.UpstreamAnswer) (handled bool, err error) {
+	if !rt.Refusal.Refused(res) || len(c.Tokens) == 0 {
 		return false, nil
 	}
 	for _, t := range c.Tokens {
@@ -224,9 +225,9 @@ func (h *gatewayRuntime) revokeRefused(w http.ResponseWriter, r *http.Request, r
 		w.Header().Del(k)
 	}
 	h.logger.Info("the upstream does not revoke this token; the gateway revokes it itself",
-		zap.String("route", rt.label()), zap.Int("upstream_status", res.Status))
+		zap.String("route", rt.Label()), zap.Int("upstream_status", res.Status))
 	if err := h.recordCall(r.Context(), c); err != nil {
 		return true, h.writeError(w, err)
 	}
-	return true, rt.kind.respond(h.env, w, r, c)
+	return true, rt.Kind.Respond(h.env, w, r, c)
 }

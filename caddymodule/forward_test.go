@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
@@ -38,11 +39,11 @@ func TestForwardLongAnswer(t *testing.T) {
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		return r
 	}
-	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/revoke", Mode: ModeForward}}, MaxUpstreamAnswer: 1024}, nil)
+	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/revoke", Mode: route.ModeForward}}, MaxUpstreamAnswer: 1024}, nil)
 	if res := serve(t, h, next, req()); res.status != http.StatusOK || len(res.body) != len(long) {
 		t.Fatalf("stored: %d, %d bytes", res.status, len(res.body))
 	}
-	h = newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/revoke", Mode: ModeForward}}, MaxUpstreamAnswer: 1024}, nil)
+	h = newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/revoke", Mode: route.ModeForward}}, MaxUpstreamAnswer: 1024}, nil)
 	h.useStore(revokeFails{h.gw.store})
 	res := serve(t, h, next, req())
 	if res.status != http.StatusServiceUnavailable || strings.Contains(res.body, "yyyy") || res.header.Get("Retry-After") == "" {

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
@@ -25,14 +26,14 @@ type gatewayRuntime struct {
 	strict   token.Strictness // what Unambiguous lets through (AllowUpgrades)
 	recorder *engine.Recorder // a revocation's trip (useStore)
 	sources  token.Sources
-	routes   []*compiledRoute
-	env      *routeEnv      // what the routes' kinds use (route_env.go)
+	routes   []*route.Compiled
+	env      *route.Env     // what the routes' kinds use (route/env.go)
 	verifier *jwtverify.Set // nil without JWT
 	verify   verifyFunc     // with verifier (jwt.go)
 	status   *statusLists   // nil without a jwt block's status_list (status_list.go)
 	warnings *configWarnings
 	logger   *zap.Logger
-	errLog   *rateLimitedLogger
+	errLog   *route.RateLimitedLogger
 	now      func() time.Time
 	clients  clientSet   // client id -> SHA-256 of its secret
 	limits   *rateLimits // nil: no rate limit (or not provisioned)

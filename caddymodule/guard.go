@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -25,12 +26,12 @@ const maxCallTokens = 4
 
 // checkVerifiedOnly refuses verified_only where it cannot apply: on a
 // forward-mode route, or without a jwt block (hasJWT).
-func checkVerifiedOnly(routes []*compiledRoute, hasJWT bool) error {
+func checkVerifiedOnly(routes []*route.Compiled, hasJWT bool) error {
 	for _, rt := range routes {
 		if !rt.VerifiedOnly {
 			continue
 		}
-		if rt.Mode != ModeRespond {
+		if rt.Mode != route.ModeRespond {
 			return fmt.Errorf("token_revocation: %s %s: verified_only applies to respond mode only (in forward mode the upstream decides which tokens are genuine)", rt.Type, rt.Path)
 		}
 		if !hasJWT {
@@ -44,8 +45,8 @@ func checkVerifiedOnly(routes []*compiledRoute, hasJWT bool) error {
 // its client's (authenticated) or else its address's bucket is empty, 401
 // when rt requires client authentication and it fails, 503 when the store
 // is at its ceiling. client is the client the call authenticated as.
-func (h *gatewayRuntime) guardRoute(r *http.Request, rt *compiledRoute) (client string, err error) {
-	if rt.authenticate {
+func (h *gatewayRuntime) guardRoute(r *http.Request, rt *route.Compiled) (client string, err error) {
+	if rt.Authenticate {
 		id, err := h.clients.authenticate(h.env, r) // client_auth.go
 		if err != nil {
 			// Failures count against the address: guessing secrets is
@@ -70,14 +71,14 @@ func (h *gatewayRuntime) guardRoute(r *http.Request, rt *compiledRoute) (client 
 }
 
 // errTooManyTokens answers a call naming more than maxCallTokens tokens.
-var errTooManyTokens = &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "too many tokens in one call"}
+var errTooManyTokens = &route.OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "too many tokens in one call"}
 
 // screenRevocation bounds the tokens of one call and, on a verified_only
 // route (respond mode), drops the tokens that do not verify: they are
 // answered as RFC 7009 section 2.2 answers an invalid token (200, nothing
 // revoked). A token that cannot be verified because the issuer's keys are
 // unavailable is answered 503, never 200: it may be genuine.
-func (h *gatewayRuntime) screenRevocation(ctx context.Context, rt *compiledRoute, c *routeCall) error {
+func (h *gatewayRuntime) screenRevocation(ctx context.Context, rt *route.Compiled, c *route.Call) error {
 	if len(c.Tokens)+len(c.Hints) > maxCallTokens {
 		countRefused("too_many_tokens")
 		return errTooManyTokens
@@ -94,7 +95,7 @@ func (h *gatewayRuntime) screenRevocation(ctx context.Context, rt *compiledRoute
 }
 
 // keepVerified returns the tokens of ts that verify.
-func (h *gatewayRuntime) keepVerified(ctx context.Context, rt *compiledRoute, ts []token.Token) ([]token.Token, error) {
+func (h *gatewayRuntime) keepVerified(ctx context.Context, rt *route.Compiled, ts []token.Token) ([]token.Token, error) {
 	out := ts[:0]
 	for i := range ts {
 		ok, err := h.recorder.Verified(ctx, &ts[i])
@@ -107,7 +108,7 @@ func (h *gatewayRuntime) keepVerified(ctx context.Context, rt *compiledRoute, ts
 		}
 		metricUnverified.Inc()
 		if ce := h.logger.Check(zapcore.DebugLevel, "token not recorded: it does not verify (verified_only)"); ce != nil {
-			ce.Write(zap.String("route", rt.label()), zap.Bool("jwt", ts[i].JWT))
+			ce.Write(zap.String("route", rt.Label()), zap.Bool("jwt", ts[i].JWT))
 		}
 	}
 	return out, nil

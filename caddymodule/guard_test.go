@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -35,10 +36,10 @@ func TestBucketSetRefillsAndForgets(t *testing.T) {
 	// Two keys at most: b and c push a out, and a starts over full.
 	_ = s.take("address", "b")
 	_ = s.take("address", "c")
-	if len(s.keys) != 2 || s.recent.Len() != 2 {
-		t.Fatalf("%d keys tracked, want 2", len(s.keys))
+	if len(s.Keys) != 2 || s.Recent.Len() != 2 {
+		t.Fatalf("%d keys tracked, want 2", len(s.Keys))
 	}
-	if _, ok := s.keys["a"]; ok {
+	if _, ok := s.Keys["a"]; ok {
 		t.Fatal("the least recently used key was not forgotten")
 	}
 }
@@ -149,9 +150,9 @@ func TestGuardCaddyfile(t *testing.T) {
 
 func TestGuardSetupRefuses(t *testing.T) {
 	for name, h := range map[string]*Handler{
-		"client_auth without clients": {Routes: []*Route{{Type: "revoke", Path: "/r", ClientAuth: "required"}}},
-		"client_auth in forward mode": {Clients: []*ClientConfig{{ID: "a", Secret: "s"}}, Routes: []*Route{{Type: "revoke", Path: "/r", Mode: "forward", ClientAuth: "required"}}},
-		"verified_only without jwt":   {Routes: []*Route{{Type: "revoke", Path: "/r", VerifiedOnly: true}}},
+		"client_auth without clients": {Routes: []*route.Route{{Type: "revoke", Path: "/r", ClientAuth: "required"}}},
+		"client_auth in forward mode": {Clients: []*ClientConfig{{ID: "a", Secret: "s"}}, Routes: []*route.Route{{Type: "revoke", Path: "/r", Mode: "forward", ClientAuth: "required"}}},
+		"verified_only without jwt":   {Routes: []*route.Route{{Type: "revoke", Path: "/r", VerifiedOnly: true}}},
 		"a client twice":              {Clients: []*ClientConfig{{ID: "a", Secret: "s"}, {ID: "a", Secret: "t"}}},
 	} {
 		if err := h.setup(); err == nil {
@@ -164,7 +165,7 @@ func TestGuardSetupRefuses(t *testing.T) {
 // clients, a respond-mode revoke route authenticates; without, it does
 // not.
 func TestRevokeNeedsClientWhenClientsAreSet(t *testing.T) {
-	h := newTestHandler(t, &Handler{Clients: []*ClientConfig{{ID: "app", Secret: "pw"}}, Routes: []*Route{{Type: "revoke", Path: "/revoke"}}}, nil)
+	h := newTestHandler(t, &Handler{Clients: []*ClientConfig{{ID: "app", Secret: "pw"}}, Routes: []*route.Route{{Type: "revoke", Path: "/revoke"}}}, nil)
 	res := serve(t, h, nil, formRequest(http.MethodPost, "/revoke", url.Values{"token": {"t1"}}))
 	if res.status != http.StatusUnauthorized || !strings.Contains(res.body, "invalid_client") || res.header.Get("WWW-Authenticate") == "" {
 		t.Fatalf("unauthenticated: %d %s", res.status, res.body)
@@ -173,7 +174,7 @@ func TestRevokeNeedsClientWhenClientsAreSet(t *testing.T) {
 	if res.status != http.StatusOK {
 		t.Fatalf("authenticated: %d %s", res.status, res.body)
 	}
-	open := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/revoke"}}}, nil)
+	open := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/revoke"}}}, nil)
 	if res := serve(t, open, nil, formRequest(http.MethodPost, "/revoke", url.Values{"token": {"t1"}})); res.status != http.StatusOK {
 		t.Fatalf("without clients: %d %s", res.status, res.body)
 	}

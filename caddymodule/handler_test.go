@@ -19,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/boltstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
@@ -135,11 +136,11 @@ func jwt(claims map[string]any) string {
 }
 
 func respondRoutes() *Handler {
-	return &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}, {Type: "logout", Path: "/logout"}}}
+	return &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/oauth/revoke"}, {Type: "logout", Path: "/logout"}}}
 }
 
 func TestRevokeThenRejectedOnEveryChannel(t *testing.T) {
-	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}, Cookies: []string{"session"}, Headers: []string{"X-Api-Token"}}, nil)
+	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/oauth/revoke"}}, Cookies: []string{"session"}, Headers: []string{"X-Api-Token"}}, nil)
 	up := &upstream{}
 	if res := serve(t, h, up, bearer("/api", "tok-1")); res.status != 200 {
 		t.Fatalf("before revocation: status %d, want 200", res.status)
@@ -214,7 +215,7 @@ func TestRevokedJWTRejectedWhenReencodedOrResigned(t *testing.T) {
 }
 
 func TestRevokeRouteBadInput(t *testing.T) {
-	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}, MaxBodySize: 1024}, nil)
+	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/oauth/revoke"}}, MaxBodySize: 1024}, nil)
 	cases := []struct {
 		name   string
 		req    *http.Request
@@ -270,7 +271,7 @@ func TestFormBodyReachesUpstreamUnchanged(t *testing.T) {
 }
 
 func TestForwardModeRecordsOnlyOnUpstream2xx(t *testing.T) {
-	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/revoke", Mode: ModeForward}}}, nil)
+	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/revoke", Mode: route.ModeForward}}}, nil)
 	up := &upstream{status: 400, body: `{"error":"invalid_client"}`}
 	res := serve(t, h, up, formRequest("POST", "/revoke", url.Values{"token": {"t1"}}))
 	if res.status != 400 || res.body != `{"error":"invalid_client"}` || res.header.Get("X-Upstream") != "yes" {
@@ -292,7 +293,7 @@ func TestForwardModeRecordsOnlyOnUpstream2xx(t *testing.T) {
 }
 
 func TestLogoutConfirmedByUpstreamRevokesSession(t *testing.T) {
-	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "logout", Path: "/realms/{realm}/logout", Mode: ModeForward}}}, nil)
+	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "logout", Path: "/realms/{realm}/logout", Mode: route.ModeForward}}}, nil)
 	now := time.Now().Unix()
 	refresh := jwt(map[string]any{"iss": "idp", "sub": "u1", "sid": "S", "typ": "Refresh", "iat": now - 10, "exp": now + 3600})
 	access := jwt(map[string]any{"iss": "idp", "sub": "u1", "sid": "S", "iat": now - 5, "exp": now + 300})
@@ -341,7 +342,7 @@ func TestStoreFailure(t *testing.T) {
 	if res := serve(t, h, up, bearer("/api", "t")); res.status != 200 {
 		t.Errorf("fail open: %d, want 200", res.status)
 	}
-	fwd := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/revoke", Mode: ModeForward}}}, brokenStore{})
+	fwd := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/revoke", Mode: route.ModeForward}}}, brokenStore{})
 	if res := serve(t, fwd, &upstream{}, formRequest("POST", "/revoke", url.Values{"token": {"t"}})); res.status != 503 {
 		t.Errorf("forward, upstream 200, store down: %d, want 503 (never 2xx for an unstored revocation)", res.status)
 	}
@@ -357,7 +358,7 @@ func TestNamespacesScopeClaimsNotTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	a := newTestHandler(t, &Handler{Namespace: "tenant-a", Routes: []*Route{{Type: "revoke", Path: "/revoke"}}}, store)
+	a := newTestHandler(t, &Handler{Namespace: "tenant-a", Routes: []*route.Route{{Type: "revoke", Path: "/revoke"}}}, store)
 	b := newTestHandler(t, &Handler{Namespace: "tenant-b"}, store)
 	serve(t, a, &upstream{}, formRequest("POST", "/revoke", url.Values{"token": {"shared"}}))
 	for name, h := range map[string]*Handler{"tenant-a": a, "tenant-b": b} {
@@ -393,7 +394,7 @@ func TestExpiredJWTIsNotStored(t *testing.T) {
 // not for an id_token_hint sent beside it: a forged hint carrying a
 // victim's sid must not end the victim's session.
 func TestLogoutConfirmationDoesNotCoverTheHint(t *testing.T) {
-	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "logout", Path: "/logout", Mode: ModeForward}}}, nil)
+	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "logout", Path: "/logout", Mode: route.ModeForward}}}, nil)
 	now := time.Now().Unix()
 	own := jwt(map[string]any{"iss": "idp", "sub": "mallory", "sid": "M", "typ": "Refresh", "iat": now - 10, "exp": now + 3600})
 	forgedHint := jwt(map[string]any{"iss": "idp", "sub": "victim", "sid": "V", "jti": "vj", "iat": now, "exp": now + 3600})

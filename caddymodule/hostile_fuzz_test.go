@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
@@ -39,7 +40,7 @@ func FuzzPathPattern(f *testing.F) {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, pattern, target string) {
-		p, err := parsePathPattern(pattern, false)
+		p, err := route.ParsePathPattern(pattern, false)
 		if err != nil {
 			return
 		}
@@ -47,11 +48,11 @@ func FuzzPathPattern(f *testing.F) {
 		if err != nil || !strings.HasPrefix(target, "/") || u.Host != "" {
 			return
 		}
-		m, ok := p.match(&http.Request{URL: u})
+		m, ok := p.Match(&http.Request{URL: u})
 		if !ok {
 			return
 		}
-		vars := m.vars
+		vars := m.Vars
 		// The interception cannot be dodged: the same path with a slash
 		// doubled, a "/./" or a trailing slash added still matches, with
 		// the same captures.
@@ -61,12 +62,12 @@ func FuzzPathPattern(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			vm, vok := p.match(&http.Request{URL: vu})
+			vm, vok := p.Match(&http.Request{URL: vu})
 			if !vok {
 				t.Fatalf("pattern %q matches %q but not %q", pattern, target, v)
 			}
-			if !reflect.DeepEqual(vm.vars, vars) || vm.path != m.path {
-				t.Fatalf("pattern %q: %q captures %v (path %q), %q captures %v (path %q)", pattern, target, vars, m.path, v, vm.vars, vm.path)
+			if !reflect.DeepEqual(vm.Vars, vars) || vm.Path != m.Path {
+				t.Fatalf("pattern %q: %q captures %v (path %q), %q captures %v (path %q)", pattern, target, vars, m.Path, v, vm.Vars, vm.Path)
 			}
 		}
 	})
@@ -133,7 +134,7 @@ func (m memStore) Close() error { return nil }
 
 func FuzzRevocationRoute(f *testing.F) {
 	h := &Handler{
-		Routes: []*Route{
+		Routes: []*route.Route{
 			{Type: "revoke", Path: "/oauth/revoke"},
 			{Type: "logout", Path: "/realms/{realm}/protocol/openid-connect/logout"},
 			{Type: "revoke", Path: "/{tenant}/connect/revocation", Namespace: "{http.vars.tenant}"},
@@ -194,7 +195,7 @@ func FuzzRevocationRoute(f *testing.F) {
 // Content-Encoding (FuzzRevocationRoute found the 415; its answer said
 // "Content-Encoding" for a charset).
 func TestUnreadableCharsetSaysCharset(t *testing.T) {
-	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}}, nil)
+	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/oauth/revoke"}}}, nil)
 	for _, target := range []string{"/oauth/revoke", "/api"} {
 		r := httptest.NewRequest(http.MethodPost, target, strings.NewReader("token=x"))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-16")

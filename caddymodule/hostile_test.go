@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/base64"
 	"fmt"
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,7 +21,7 @@ import (
 func hostileHandler(t *testing.T) (*Handler, *upstream) {
 	t.Helper()
 	h := newTestHandler(t, &Handler{
-		Routes: []*Route{
+		Routes: []*route.Route{
 			{Type: "revoke", Path: "/oauth/revoke"},
 			{Type: "revoke", Path: "/{tenant}/connect/revocation", Namespace: "{http.vars.tenant}"},
 		},

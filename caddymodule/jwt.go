@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 )
 
@@ -204,15 +205,15 @@ func newVerifiers(jcs []*JWTConfig, clockSkew time.Duration, logger *zap.Logger)
 
 // validateJWT refuses routes that cannot work with the jwt blocks jcs
 // (their verifiers set, nil without any).
-func validateJWT(routes []*compiledRoute, set *jwtverify.Set, jcs []*JWTConfig) error {
+func validateJWT(routes []*route.Compiled, set *jwtverify.Set, jcs []*JWTConfig) error {
 	for _, rt := range routes {
-		if !rt.kind.verifies {
+		if !rt.Kind.Verifies {
 			continue
 		}
 		if set == nil {
 			return fmt.Errorf("token_revocation: route %s %s verifies tokens: add a jwt block for their issuer (e.g. jwt <issuer> { jwks_url <url> })", rt.Type, rt.Path)
 		}
-		if rt.kind.needsAudience && !anyAudience(jcs) {
+		if rt.Kind.NeedsAudience && !anyAudience(jcs) {
 			return fmt.Errorf("token_revocation: route %s %s must check the aud of its tokens: set audience in the jwt block of the issuer that sends them", rt.Type, rt.Path)
 		}
 	}
@@ -234,7 +235,7 @@ type verifyFunc func(ctx context.Context, raw string, opts jwtverify.Options) (*
 // newVerify is the verifyFunc over set (nil: no jwt block). A failure is
 // logged at debug level (reason only, never the token); signing keys
 // that cannot be fetched, as an error.
-func newVerify(set *jwtverify.Set, errLog *rateLimitedLogger, logger *zap.Logger) verifyFunc {
+func newVerify(set *jwtverify.Set, errLog *route.RateLimitedLogger, logger *zap.Logger) verifyFunc {
 	return func(ctx context.Context, raw string, opts jwtverify.Options) (*jwtverify.Token, error) {
 		if set == nil {
 			return nil, errors.New("no jwt verifier configured")

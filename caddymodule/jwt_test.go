@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/jwttest"
@@ -52,7 +53,7 @@ func newIdP(t *testing.T) *idp {
 
 // handler is a test handler with routes, verifying p's tokens for the
 // audience "gw".
-func (p *idp) handler(routes ...*Route) *Handler {
+func (p *idp) handler(routes ...*route.Route) *Handler {
 	return newTestHandler(p.t, &Handler{Routes: routes, JWT: []*JWTConfig{{Issuer: testIssuer, JWKSURL: p.jwks.URL, Audiences: []string{"gw"}}}}, nil)
 }
 
@@ -81,7 +82,7 @@ func status(t *testing.T, h *Handler, tok string) int {
 
 func TestVerifiedLogoutRevokesSession(t *testing.T) {
 	p := newIdP(t)
-	h := p.handler(&Route{Type: "logout", Path: "/logout"}, &Route{Type: "revoke", Path: "/revoke"})
+	h := p.handler(&route.Route{Type: "logout", Path: "/logout"}, &route.Route{Type: "revoke", Path: "/revoke"})
 	now := time.Now().Unix()
 	accessS := sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "S", "jti": "a1", "iat": now - 5})
 	accessT := sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "T", "jti": "a2", "iat": now - 5})
@@ -128,7 +129,7 @@ func TestVerifiedLogoutRevokesSession(t *testing.T) {
 
 func TestLogoutAll(t *testing.T) {
 	p := newIdP(t)
-	h := p.handler(&Route{Type: "logout_all", Path: "/logout-all"})
+	h := p.handler(&route.Route{Type: "logout_all", Path: "/logout-all"})
 	now := time.Now()
 	h.gw.now = func() time.Time { return now }
 	before := sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "S", "iat": now.Unix() - 60})
@@ -190,7 +191,7 @@ func TestLogoutAll(t *testing.T) {
 func logoutToken(t *testing.T, key *rsa.PrivateKey, claims map[string]any) string {
 	t.Helper()
 	c := map[string]any{"jti": randomID(), "sid": "S", "sub": "u1",
-		"events": map[string]any{backchannelLogoutEvent: map[string]any{}}}
+		"events": map[string]any{route.BackchannelLogoutEvent: map[string]any{}}}
 	for k, v := range claims {
 		c[k] = v
 	}
@@ -205,7 +206,7 @@ func randomID() string {
 
 func TestBackchannelLogout(t *testing.T) {
 	p := newIdP(t)
-	h := p.handler(&Route{Type: "backchannel_logout", Path: "/bcl"})
+	h := p.handler(&route.Route{Type: "backchannel_logout", Path: "/bcl"})
 	now := time.Now().Unix()
 	accessS := sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "S", "iat": now - 5})
 	accessT := sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "T", "iat": now - 5})
@@ -215,7 +216,7 @@ func TestBackchannelLogout(t *testing.T) {
 
 	bad := map[string]string{
 		"other key":       logoutToken(t, otherKey, nil),
-		"alg none":        algNone(map[string]any{"iss": testIssuer, "aud": "gw", "iat": now, "exp": now + 60, "jti": "n1", "sid": "S", "events": map[string]any{backchannelLogoutEvent: map[string]any{}}}),
+		"alg none":        algNone(map[string]any{"iss": testIssuer, "aud": "gw", "iat": now, "exp": now + 60, "jti": "n1", "sid": "S", "events": map[string]any{route.BackchannelLogoutEvent: map[string]any{}}}),
 		"wrong aud":       logoutToken(t, p.key, map[string]any{"aud": "other-client"}),
 		"wrong iss":       logoutToken(t, p.key, map[string]any{"iss": "https://evil.test"}),
 		"expired":         logoutToken(t, p.key, map[string]any{"exp": now - 3600, "iat": now - 3700}),
@@ -223,11 +224,11 @@ func TestBackchannelLogout(t *testing.T) {
 		"no iat":          logoutToken(t, p.key, map[string]any{"iat": nil}),
 		"nonce":           logoutToken(t, p.key, map[string]any{"nonce": "n"}),
 		"no events":       logoutToken(t, p.key, map[string]any{"events": nil}),
-		"event not obj":   logoutToken(t, p.key, map[string]any{"events": map[string]any{backchannelLogoutEvent: "yes"}}),
+		"event not obj":   logoutToken(t, p.key, map[string]any{"events": map[string]any{route.BackchannelLogoutEvent: "yes"}}),
 		"other event":     logoutToken(t, p.key, map[string]any{"events": map[string]any{"urn:x": map[string]any{}}}),
 		"no sid nor sub":  logoutToken(t, p.key, map[string]any{"sid": nil, "sub": nil}),
 		"no jti":          logoutToken(t, p.key, map[string]any{"jti": nil}),
-		"typ access":      sign(t, p.key, "at+jwt", map[string]any{"jti": "j", "sid": "S", "events": map[string]any{backchannelLogoutEvent: map[string]any{}}}),
+		"typ access":      sign(t, p.key, "at+jwt", map[string]any{"jti": "j", "sid": "S", "events": map[string]any{route.BackchannelLogoutEvent: map[string]any{}}}),
 		"an access token": accessS,
 		"empty":           "",
 	}
@@ -285,7 +286,7 @@ func set(t *testing.T, key *rsa.PrivateKey, events map[string]any, claims map[st
 
 func TestCAEP(t *testing.T) {
 	p := newIdP(t)
-	h := p.handler(&Route{Type: "caep", Path: "/caep"})
+	h := p.handler(&route.Route{Type: "caep", Path: "/caep"})
 	now := time.Now().Unix()
 	tok := func(sub, sid string) string {
 		return sign(t, p.key, "JWT", map[string]any{"sub": sub, "sid": sid, "iat": now - 5})
@@ -295,7 +296,7 @@ func TestCAEP(t *testing.T) {
 		if subject != nil {
 			ev["subject"] = subject
 		}
-		return map[string]any{caepSessionRevoked: ev}
+		return map[string]any{route.CAEPSessionRevoked: ev}
 	}
 
 	bad := []struct {
@@ -386,16 +387,16 @@ func TestCAEP(t *testing.T) {
 func TestForgedTokensRevokeOnlyThemselves(t *testing.T) {
 	p := newIdP(t)
 	h := p.handler(
-		&Route{Type: "revoke", Path: "/revoke"},
-		&Route{Type: "logout", Path: "/logout"},
-		&Route{Type: "logout_all", Path: "/logout-all"},
-		&Route{Type: "backchannel_logout", Path: "/bcl"},
-		&Route{Type: "caep", Path: "/caep"},
+		&route.Route{Type: "revoke", Path: "/revoke"},
+		&route.Route{Type: "logout", Path: "/logout"},
+		&route.Route{Type: "logout_all", Path: "/logout-all"},
+		&route.Route{Type: "backchannel_logout", Path: "/bcl"},
+		&route.Route{Type: "caep", Path: "/caep"},
 	)
 	now := time.Now().Unix()
 	victim := sign(t, p.key, "JWT", map[string]any{"sub": "victim", "sid": "VS", "jti": "VJ", "iat": now - 30})
 	victimClaims := map[string]any{"sub": "victim", "sid": "VS", "jti": "VJ", "typ": "Refresh", "iat": now,
-		"events": map[string]any{backchannelLogoutEvent: map[string]any{}, caepSessionRevoked: map[string]any{}}}
+		"events": map[string]any{route.BackchannelLogoutEvent: map[string]any{}, route.CAEPSessionRevoked: map[string]any{}}}
 	forgeries := []string{sign(t, otherKey, "JWT", victimClaims), algNone(victimClaims)}
 	for _, f := range forgeries {
 		for _, req := range []*http.Request{
@@ -426,7 +427,7 @@ func TestForgedTokensRevokeOnlyThemselves(t *testing.T) {
 func TestKeysUnavailable(t *testing.T) {
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
 	defer down.Close()
-	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/revoke"}, {Type: "logout", Path: "/logout"}},
+	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/revoke"}, {Type: "logout", Path: "/logout"}},
 		JWT: []*JWTConfig{{Issuer: testIssuer, JWKSURL: down.URL}}}, nil)
 	newIdP(t)
 	refresh := sign(t, idpKey, "JWT", map[string]any{"sid": "S", "typ": "Refresh"})
@@ -481,9 +482,9 @@ func TestJWTConfigValidation(t *testing.T) {
 		h    *Handler
 		want string
 	}{
-		"backchannel without jwt": {&Handler{Routes: []*Route{{Type: "backchannel_logout", Path: "/bcl"}}}, "add a jwt block"},
-		"caep without audience":   {&Handler{Routes: []*Route{{Type: "caep", Path: "/caep"}}, JWT: []*JWTConfig{{Issuer: "i", JWKSURL: jwks}}}, "set audience"},
-		"logout_all without jwt":  {&Handler{Routes: []*Route{{Type: "logout_all", Path: "/all"}}}, "add a jwt block"},
+		"backchannel without jwt": {&Handler{Routes: []*route.Route{{Type: "backchannel_logout", Path: "/bcl"}}}, "add a jwt block"},
+		"caep without audience":   {&Handler{Routes: []*route.Route{{Type: "caep", Path: "/caep"}}, JWT: []*JWTConfig{{Issuer: "i", JWKSURL: jwks}}}, "set audience"},
+		"logout_all without jwt":  {&Handler{Routes: []*route.Route{{Type: "logout_all", Path: "/all"}}}, "add a jwt block"},
 		"no issuer":               {&Handler{JWT: []*JWTConfig{{JWKSURL: jwks}}}, "jwt 1: issuer is required"},
 		"alg none":                {&Handler{JWT: []*JWTConfig{{Issuer: "i", JWKSURL: jwks, Algorithms: []string{"none"}}}}, `jwt "i": algorithm "none"`},
 		"unset secret":            {&Handler{JWT: []*JWTConfig{{Issuer: "i", HMACSecrets: []string{"{env.TOKEN_REVOCATION_TEST_UNSET}"}}}}, "hmac_secret"},
@@ -542,7 +543,7 @@ func TestJWTCaddyfile(t *testing.T) {
 	if string(got) != string(exp) {
 		t.Errorf("jwt blocks:\n got %s\nwant %s", got, exp)
 	}
-	if len(h.Routes) != 3 || h.Routes[2].Type != "logout_all" || h.Routes[2].Mode != ModeForward {
+	if len(h.Routes) != 3 || h.Routes[2].Type != "logout_all" || h.Routes[2].Mode != route.ModeForward {
 		t.Errorf("routes: %+v", h.Routes)
 	}
 	for input, want := range map[string]string{

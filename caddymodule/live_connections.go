@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/live"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
@@ -40,7 +41,7 @@ type LiveConnectionsConfig struct {
 // liveConns is a handler's registry of live connections, fed by its
 // store's revocations.
 type liveConns struct {
-	env           *routeEnv // what checks use
+	env           *route.Env // what checks use
 	namespace     func(r *http.Request, routeNS string) (string, error)
 	reg           *live.Registry
 	closeOnExpiry bool
@@ -52,7 +53,7 @@ type liveConns struct {
 // unless c turns it off, and checking WebSockets' first messages, unless
 // turned off; nil when both are. It checks with env and a request's
 // namespace.
-func newLiveConns(c *LiveConnectionsConfig, env *routeEnv, namespace func(*http.Request, string) (string, error), store denylist.Store) *liveConns {
+func newLiveConns(c *LiveConnectionsConfig, env *route.Env, namespace func(*http.Request, string) (string, error), store denylist.Store) *liveConns {
 	if c == nil {
 		c = &LiveConnectionsConfig{}
 	}
@@ -66,7 +67,7 @@ func newLiveConns(c *LiveConnectionsConfig, env *routeEnv, namespace func(*http.
 	}
 	lc.closeOnExpiry = c.CloseOnExpiry
 	lc.reg.FrameWait = time.Duration(c.FrameWait)
-	logger := env.logger
+	logger := env.Logger
 	lc.reg.OnClose = func(reason live.Reason, e denylist.Entry, took time.Duration) {
 		metricLiveClosed.WithLabelValues(reason.String()).Inc()
 		if reason == live.ReasonRevoked {
@@ -156,7 +157,7 @@ func (lc *liveConns) LiveQueries(r *http.Request, qs []denylist.Query) (n int, e
 	bodiless := *r
 	bodiless.Body = http.NoBody
 	var buf [4]token.Found
-	found, err := h.sources.Extract(&bodiless, buf[:0])
+	found, err := h.Sources.Extract(&bodiless, buf[:0])
 	if err != nil {
 		return 0, time.Time{}
 	}
@@ -178,9 +179,9 @@ func (lc *liveConns) LiveQueries(r *http.Request, qs []denylist.Query) (n int, e
 			break
 		}
 		if made != (token.Confirmation{}) && !looksJWT(found[i].Raw) {
-			h.checker.FillQueryMadeWith(&qs[n], ns, found[i].Raw, &made)
+			h.Checker.FillQueryMadeWith(&qs[n], ns, found[i].Raw, &made)
 		} else {
-			h.checker.FillQuery(&qs[n], ns, found[i].Raw)
+			h.Checker.FillQuery(&qs[n], ns, found[i].Raw)
 		}
 		n++
 		if lc.closeOnExpiry {

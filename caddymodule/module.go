@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
@@ -54,7 +55,7 @@ type Handler struct {
 	Store *StoreConfig `json:"store,omitempty"`
 
 	// Routes are the revocation and logout endpoints to intercept.
-	Routes []*Route `json:"routes,omitempty"`
+	Routes []*route.Route `json:"routes,omitempty"`
 
 	// Profiles are presets that front an API as it is (Keycloak, Usergrid,
 	// MeshyDB), expanded at provisioning into routes (added to Routes) and
@@ -315,13 +316,13 @@ func (h *Handler) useStore(store denylist.Store) {
 		RecordsGrants:    h.recordsGrants(),
 		Now:              func() time.Time { return h.gw.now() },
 	})
-	h.gw.env.checker, h.gw.env.recorder = h.gw.checker, h.gw.recorder
+	h.gw.env.Checker, h.gw.env.Recorder = h.gw.checker, h.gw.recorder
 }
 
 // setup does everything Provision does but open the store.
 func (h *Handler) setup() error {
 	h.gw = &gatewayRuntime{logger: h.logger}
-	h.gw.errLog = newRateLimitedLogger(h.logger, 10*time.Second)
+	h.gw.errLog = route.NewRateLimitedLogger(h.logger, 10*time.Second)
 	h.gw.now = time.Now
 	h.setDefaults()
 
@@ -352,7 +353,7 @@ func (h *Handler) setup() error {
 	}
 	h.gw.routes = h.gw.routes[:0]
 	for i, rc := range h.Routes {
-		rt, err := compileRoute(rc)
+		rt, err := route.Compile(rc)
 		if err != nil {
 			return fmt.Errorf("token_revocation: route %d (%s %s): %w", i, rc.Type, rc.Path, err)
 		}
@@ -411,7 +412,7 @@ func (h *Handler) setDefaults() {
 }
 
 func offToEmpty(s string) string {
-	if s == Off {
+	if s == route.Off {
 		return ""
 	}
 	return s
@@ -441,10 +442,10 @@ func (h *Handler) Validate() error {
 	}
 	seen := map[string]bool{}
 	for _, rt := range h.gw.routes {
-		if seen[rt.pattern.String()] {
-			return fmt.Errorf("token_revocation: two routes share the path %q", rt.pattern)
+		if seen[rt.Pattern.String()] {
+			return fmt.Errorf("token_revocation: two routes share the path %q", rt.Pattern)
 		}
-		seen[rt.pattern.String()] = true
+		seen[rt.Pattern.String()] = true
 	}
 	if err := validateSSF(h.gw.ssf, h.gw.routes); err != nil { // ssf.go
 		return err
@@ -552,30 +553,30 @@ func (h *Handler) setupJWT() error {
 // recordsGrants reports whether a route records grants (oauth_token), so
 // that revoking a refresh token revokes what its grant holds.
 func (h *Handler) recordsGrants() bool {
-	return slices.ContainsFunc(h.gw.routes, func(rt *compiledRoute) bool { return rt.kind.recordsGrants })
+	return slices.ContainsFunc(h.gw.routes, func(rt *route.Compiled) bool { return rt.Kind.RecordsGrants })
 }
 
 // newRouteEnv is the environment of h's route kinds.
-func (h *Handler) newRouteEnv() *routeEnv {
-	e := &routeEnv{
-		keys:         h.gw.keys,
-		verifier:     h.gw.verifier,
-		verify:       h.gw.verify,
-		checkRequest: h.gw.checkRequest,
-		sources:      &h.gw.sources,
-		logger:       h.logger,
-		errLog:       h.gw.errLog,
-		now:          func() time.Time { return h.gw.now() },
-		maxTokenSize: h.MaxTokenSize,
-		maxBodySize:  h.MaxBodySize,
-		schemes:      h.Schemes,
-		cookies:      h.Cookies,
-		clockSkew:    time.Duration(h.ClockSkew),
-		failMode:     h.FailMode,
-		failOpen:     h.FailMode == FailOpen,
+func (h *Handler) newRouteEnv() *route.Env {
+	e := &route.Env{
+		Keys:         h.gw.keys,
+		Verifier:     h.gw.verifier,
+		Verify:       h.gw.verify,
+		CheckRequest: h.gw.checkRequest,
+		Sources:      &h.gw.sources,
+		Logger:       h.logger,
+		ErrLog:       h.gw.errLog,
+		Now:          func() time.Time { return h.gw.now() },
+		MaxTokenSize: h.MaxTokenSize,
+		MaxBodySize:  h.MaxBodySize,
+		Schemes:      h.Schemes,
+		Cookies:      h.Cookies,
+		ClockSkew:    time.Duration(h.ClockSkew),
+		FailMode:     h.FailMode,
+		FailOpen:     h.FailMode == FailOpen,
 	}
 	if len(h.JWT) == 1 {
-		e.soleIssuer = h.JWT[0].Issuer
+		e.SoleIssuer = h.JWT[0].Issuer
 	}
 	return e
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -41,11 +42,11 @@ func (h *gatewayRuntime) expandNamespace(r *http.Request, repl *caddy.Replacer, 
 		if idx, ok := strings.CutPrefix(key, pathSegmentPlaceholder); ok {
 			if i, err := strconv.Atoi(idx); err == nil && i >= 0 {
 				if segs == nil {
-					segs = splitClean(r.URL.Path)
+					segs = route.SplitClean(r.URL.Path)
 				}
 				val = ""
 				if i < len(segs) {
-					val = withoutMatrix(segs[i])
+					val = route.WithoutMatrix(segs[i])
 				}
 			}
 		}
@@ -64,7 +65,7 @@ func (h *gatewayRuntime) expandNamespace(r *http.Request, repl *caddy.Replacer, 
 		return val, nil
 	})
 	if ambiguous != "" {
-		return "", &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the " + ambiguous + " header is given more than once, with different values"}
+		return "", &route.OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the " + ambiguous + " header is given more than once, with different values"}
 	}
 	if h.namespaceFoldCase {
 		out = strings.ToLower(out)

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -14,7 +15,7 @@ import (
 // TestPlaceholdersOfEachResult: the {http.token_revocation.*} values a
 // check leaves on the request's replacer.
 func TestPlaceholdersOfEachResult(t *testing.T) {
-	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}, Namespace: "{http.request.header.tenant}"}, nil)
+	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/oauth/revoke"}}, Namespace: "{http.request.header.tenant}"}, nil)
 	r := formRequest(http.MethodPost, "/oauth/revoke", url.Values{"token": {"gone"}})
 	r.Header.Set("Tenant", "acme")
 	if res := serveHTTP(t, h, nopNext{}, r); res.status != http.StatusOK {
@@ -60,7 +61,7 @@ func TestPlaceholdersOfEachResult(t *testing.T) {
 // present (as in Caddy), a request with no token and one with a live
 // opaque token still cost no allocation.
 func TestPlaceholdersKeepTheCheckAllocationFree(t *testing.T) {
-	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "revoke", Path: "/oauth/revoke"}}}, nil)
+	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/oauth/revoke"}}}, nil)
 	for name, r := range map[string]*http.Request{
 		"no token":          httptest.NewRequest(http.MethodGet, "/api/items?page=2", nil),
 		"live opaque token": bearer("/api/items?page=2", benchOpaque),

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -25,7 +26,7 @@ import (
 var profiles = map[string]*apiProfile{
 	// profile_keycloak.go
 	"keycloak": {routes: keycloakRoutes, apply: keycloakLegacyPrefix},
-	// usergrid.go
+	// route/usergrid.go
 	"usergrid": {
 		routes: []profileRoute{
 			{"usergrid_token", "/management/token"},
@@ -108,7 +109,7 @@ func (pc *ProfileConfig) compile() (*profileConfig, *apiProfile, error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("profile %q: unknown API (known: %s)", pc.API, strings.Join(profileNames(), ", "))
 	}
-	p := &profileConfig{Name: pc.API, Mode: ModeForward, Settings: map[string]string{}}
+	p := &profileConfig{Name: pc.API, Mode: route.ModeForward, Settings: map[string]string{}}
 	if pc.Prefix != "" {
 		if !strings.HasPrefix(pc.Prefix, "/") || strings.ContainsAny(pc.Prefix, "{}*") {
 			return nil, nil, fmt.Errorf("profile %s: path prefix %q must start with / and hold no placeholder", pc.API, pc.Prefix)
@@ -116,8 +117,8 @@ func (pc *ProfileConfig) compile() (*profileConfig, *apiProfile, error) {
 		p.Prefix = strings.TrimSuffix(path.Clean(pc.Prefix), "/")
 	}
 	if pc.Mode != "" {
-		if pc.Mode != ModeForward && pc.Mode != ModeRespond {
-			return nil, nil, fmt.Errorf("profile %s: mode %q: want %s or %s", pc.API, pc.Mode, ModeForward, ModeRespond)
+		if pc.Mode != route.ModeForward && pc.Mode != route.ModeRespond {
+			return nil, nil, fmt.Errorf("profile %s: mode %q: want %s or %s", pc.API, pc.Mode, route.ModeForward, route.ModeRespond)
 		}
 		p.Mode = pc.Mode
 	}

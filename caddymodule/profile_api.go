@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -15,7 +16,7 @@ import (
 // profileTarget is what a profile expands into: a handler's routes and
 // namespace settings (Handler.profileTarget).
 type profileTarget struct {
-	routes            *[]*Route
+	routes            *[]*route.Route
 	namespace         *string
 	namespaceFoldCase *bool
 	namespaceDefaults *map[string]string
@@ -71,11 +72,11 @@ func (p *profileConfig) segments() int {
 // expand adds the profile's routes and settings to t.
 func (p *profileConfig) expand(t profileTarget, prof *apiProfile) error {
 	for _, pr := range prof.routes {
-		rc := &Route{Type: pr.Type, Path: p.Prefix + pr.Path, Mode: p.Mode, CaseInsensitive: prof.caseInsensitive}
-		if routeKinds[pr.Type].forwardOnly {
-			rc.Mode = ModeForward
+		rc := &route.Route{Type: pr.Type, Path: p.Prefix + pr.Path, Mode: p.Mode, CaseInsensitive: prof.caseInsensitive}
+		if route.Kinds[pr.Type].ForwardOnly {
+			rc.Mode = route.ModeForward
 		}
-		if _, err := compileRoute(rc); err != nil {
+		if _, err := route.Compile(rc); err != nil {
 			return fmt.Errorf("route %s %s: %v", rc.Type, rc.Path, err)
 		}
 		for _, have := range *t.routes {

@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
@@ -114,7 +115,7 @@ type QuotaConfig struct {
 // quotas are a handler's quota settings and counters; nil when off.
 type quotas struct {
 	anonymous       int64 // -1: no anonymous share
-	address, client *quotaSet
+	address, client *route.QuotaSet
 	// pending are the entries that anonymous calls in flight may still
 	// store (reserved by admitAnonymous), counted with the store's.
 	pending atomic.Int64
@@ -185,12 +186,12 @@ func newQuotas(c *QuotaConfig, maxEntries int64, trusted bool, life time.Duratio
 // (whether the handler has each), a route among routes that verifies
 // what it revokes or one whose upstream confirms it, a share kept for
 // trusted revocations would go unused, so the default keeps none.
-func canTrust(clients, jwt, introspection bool, routes []*compiledRoute) bool {
+func canTrust(clients, jwt, introspection bool, routes []*route.Compiled) bool {
 	if clients || jwt || introspection {
 		return true
 	}
 	for _, rt := range routes {
-		if rt.kind.verifies || rt.Mode == ModeForward && rt.kind.upstreamConfirms || rt.kind.holderProves {
+		if rt.Kind.Verifies || rt.Mode == route.ModeForward && rt.Kind.UpstreamConfirms || rt.Kind.HolderProves {
 			return true
 		}
 	}
@@ -202,24 +203,24 @@ func canTrust(clients, jwt, introspection bool, routes []*compiledRoute) bool {
 // an anonymous call needs room in the anonymous share, and a call charged
 // to a caller (an anonymous one's address, an authenticated client) room
 // in that caller's quota. client is the client the call authenticated as.
-func (q *quotas) admitCall(ctx context.Context, env *routeEnv, store denylist.Store, r *http.Request, c *routeCall, client string) error {
-	if q == nil || c.route.kind.forwardOnly { // token endpoints fill the owner index
+func (q *quotas) admitCall(ctx context.Context, env *route.Env, store denylist.Store, r *http.Request, c *route.Call, client string) error {
+	if q == nil || c.Route.Kind.ForwardOnly { // token endpoints fill the owner index
 		return nil
 	}
 	if client != "" {
 		if q.client != nil {
-			c.quota = callerQuota{set: q.client, key: client, by: "client"}
+			c.Quota = route.CallerQuota{Set: q.client, Key: client, By: "client"}
 		}
 	} else if !q.callTrusted(ctx, env, c) {
 		if key, ok := addressKey(r, q.exempt); ok && q.address != nil {
-			c.quota = callerQuota{set: q.address, key: key, by: "address"}
+			c.Quota = route.CallerQuota{Set: q.address, Key: key, By: "address"}
 		}
-		if err := admitQuota(c.quota, env, c.route); err != nil {
+		if err := admitQuota(c.Quota, env, c.Route); err != nil {
 			return err
 		}
 		return q.admitAnonymous(ctx, env, store, c)
 	}
-	return admitQuota(c.quota, env, c.route)
+	return admitQuota(c.Quota, env, c.Route)
 }
 
 // callTrusted reports whether the revocation c may take the share of
@@ -227,19 +228,19 @@ func (q *quotas) admitCall(ctx context.Context, env *routeEnv, store denylist.St
 // authentication aside). In forward mode with an introspection endpoint,
 // it first drops the opaque tokens the endpoint says are not active
 // (quota_introspect.go): a call left with nothing to store is trusted.
-func (q *quotas) callTrusted(ctx context.Context, env *routeEnv, c *routeCall) bool {
+func (q *quotas) callTrusted(ctx context.Context, env *route.Env, c *route.Call) bool {
 	switch {
 	case len(c.Cutoffs) > 0 || c.Replay != nil: // what the kind verified itself
 		return true
 	case len(c.Owners) > 0 && c.NotHolder != nil: // the caller holds one of the owner's tokens
 		return true
-	case c.route.Mode == ModeForward && c.route.kind.upstreamConfirms: // stored on the upstream's 2xx only
+	case c.Route.Mode == route.ModeForward && c.Route.Kind.UpstreamConfirms: // stored on the upstream's 2xx only
 		return true
 	case len(c.Tokens)+len(c.Hints) == 0: // verified_only dropped them all: nothing to store
 		return len(c.Owners) == 0
 	}
 	introspected := false
-	if c.route.Mode == ModeForward && q.introspector != nil {
+	if c.Route.Mode == route.ModeForward && q.introspector != nil {
 		var tokensActive, hintsActive bool
 		c.Tokens, tokensActive = q.introspector.keepActive(ctx, env, c, c.Tokens)
 		c.Hints, hintsActive = q.introspector.keepActive(ctx, env, c, c.Hints)
@@ -248,10 +249,10 @@ func (q *quotas) callTrusted(ctx context.Context, env *routeEnv, c *routeCall) b
 		}
 		introspected = tokensActive && hintsActive
 	}
-	now := env.now()
+	now := env.Now()
 	for _, ts := range [][]token.Token{c.Tokens, c.Hints} {
 		for i := range ts {
-			if _, live := env.recorder.TokenExpiry(&ts[i], now); !live {
+			if _, live := env.Recorder.TokenExpiry(&ts[i], now); !live {
 				continue // an expired JWT: nothing is stored for it
 			}
 			if !ts[i].JWT {
@@ -260,7 +261,7 @@ func (q *quotas) callTrusted(ctx context.Context, env *routeEnv, c *routeCall) b
 				}
 				continue
 			}
-			if ok, err := env.recorder.Verified(ctx, &ts[i]); err != nil || !ok {
+			if ok, err := env.Recorder.Verified(ctx, &ts[i]); err != nil || !ok {
 				return false
 			}
 		}
@@ -270,24 +271,24 @@ func (q *quotas) callTrusted(ctx context.Context, env *routeEnv, c *routeCall) b
 
 // admitQuota refuses a call charged to cq when its caller already holds
 // its quota.
-func admitQuota(cq callerQuota, env *routeEnv, rt *compiledRoute) error {
-	if cq.set == nil {
+func admitQuota(cq route.CallerQuota, env *route.Env, rt *route.Compiled) error {
+	if cq.Set == nil {
 		return nil
 	}
-	n, free := cq.set.held(cq.key, env.now())
-	if n < cq.set.limit {
+	n, free := cq.Set.Held(cq.Key, env.Now())
+	if n < cq.Set.Limit {
 		return nil
 	}
-	countRefused("quota_" + cq.by)
-	env.errLog.Error("quota reached: call refused with 429", zap.String("route", rt.label()), zap.String("by", cq.by), zap.Int64("held", n), zap.Int64("quota", cq.set.limit))
-	return &quotaFull{by: cq.by, limit: cq.set.limit, after: free.Sub(env.now())}
+	countRefused("quota_" + cq.By)
+	env.ErrLog.Error("quota reached: call refused with 429", zap.String("route", rt.Label()), zap.String("by", cq.By), zap.Int64("held", n), zap.Int64("quota", cq.Set.Limit))
+	return &quotaFull{by: cq.By, limit: cq.Set.Limit, after: free.Sub(env.Now())}
 }
 
 // admitAnonymous refuses an anonymous call when the store, with what the
 // anonymous calls in flight on this instance may still store, holds the
 // anonymous share of max_entries. An admitted call reserves 2 entries a
 // token (its identity, an opaque token's length marker) until c.quota.done.
-func (q *quotas) admitAnonymous(ctx context.Context, env *routeEnv, store denylist.Store, c *routeCall) error {
+func (q *quotas) admitAnonymous(ctx context.Context, env *route.Env, store denylist.Store, c *route.Call) error {
 	limit := q.anonymous
 	counter := denylist.CounterOf(store)
 	if limit < 0 || counter == nil {
@@ -297,12 +298,12 @@ func (q *quotas) admitAnonymous(ctx context.Context, env *routeEnv, store denyli
 	pending := q.pending.Add(reserve) - reserve
 	n, err := counter.Entries(ctx)
 	if err != nil || n+pending < limit { // uncountable: the store's own answer decides
-		c.quota.pending, c.quota.reserved = &q.pending, reserve
+		c.Quota.Pending, c.Quota.Reserved = &q.pending, reserve
 		return nil
 	}
 	q.pending.Add(-reserve)
 	countRefused("anonymous_share_full")
-	env.errLog.Error("denylist full for anonymous revocations: call refused with 503", zap.String("route", c.route.label()), zap.Int64("count", n), zap.Int64("in_flight", pending), zap.Int64("anonymous", limit))
+	env.ErrLog.Error("denylist full for anonymous revocations: call refused with 503", zap.String("route", c.Route.Label()), zap.Int64("count", n), zap.Int64("in_flight", pending), zap.Int64("anonymous", limit))
 	return &storeFull{what: "denylist", setting: fmt.Sprintf("quota anonymous (%d of max_entries %d) for anonymous revocations, the rest kept for trusted ones (an authenticated client, a token that verifies)", limit, q.maxEntries)}
 }
 
@@ -315,17 +316,17 @@ type quotaFull struct {
 }
 
 func (e *quotaFull) Error() string   { return "token_revocation: quota of this " + e.by + " reached" }
-func (e *quotaFull) statusCode() int { return http.StatusTooManyRequests }
+func (e *quotaFull) StatusCode() int { return http.StatusTooManyRequests }
 
-func (e *quotaFull) answer(w http.ResponseWriter) error {
+func (e *quotaFull) Answer(w http.ResponseWriter) error {
 	w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(e.after.Seconds())), 1)))
-	return writeOAuthError(w, &oauthError{Status: http.StatusTooManyRequests, Code: "too_many_requests",
+	return route.WriteOAuthError(w, &route.OAuthError{Status: http.StatusTooManyRequests, Code: "too_many_requests",
 		Description: fmt.Sprintf("this %s's revocations hold its quota of the denylist (quota %s %d); retry once they expire", e.by, e.by, e.limit)})
 }
 
-func newQuotaSet(limit int64, life time.Duration, maxKeys int) *quotaSet {
-	width := int64(math.Ceil(life.Seconds() / quotaSlots))
-	return &quotaSet{limit: limit, width: max(width, 1), lru: newLRU[quotaUse](maxKeys)}
+func newQuotaSet(limit int64, life time.Duration, maxKeys int) *route.QuotaSet {
+	width := int64(math.Ceil(life.Seconds() / route.QuotaSlots))
+	return &route.QuotaSet{Limit: limit, Width: max(width, 1), LRU: route.NewLRU[route.QuotaUse](maxKeys)}
 }
 
 // unmarshalQuota parses `quota off` and

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -130,7 +131,7 @@ func (in *introspector) active(ctx context.Context, raw, hint string) (bool, err
 // ts: it returns ts without the inactive ones, and whether every opaque
 // token of it is active (unknown when the endpoint could not be asked).
 // It logs with env's loggers.
-func (in *introspector) keepActive(ctx context.Context, env *routeEnv, c *routeCall, ts []token.Token) (kept []token.Token, allActive bool) {
+func (in *introspector) keepActive(ctx context.Context, env *route.Env, c *route.Call, ts []token.Token) (kept []token.Token, allActive bool) {
 	h := env
 	hint := ""
 	if c.RefreshHint {
@@ -146,12 +147,12 @@ func (in *introspector) keepActive(ctx context.Context, env *routeEnv, c *routeC
 		metricIntrospections.WithLabelValues(introspectionResult(active, err)).Inc()
 		switch {
 		case err != nil:
-			h.errLog.Error("introspection failed: the token counts as anonymous", zap.String("route", c.route.label()), zap.String("hash", h.keys.Token(&t).Digest.Short()), zap.Error(err))
+			h.ErrLog.Error("introspection failed: the token counts as anonymous", zap.String("route", c.Route.Label()), zap.String("hash", h.Keys.Token(&t).Digest.Short()), zap.Error(err))
 			allActive = false
 		case active:
 		default:
-			if ce := h.logger.Check(zapcore.DebugLevel, "token not recorded: the introspection endpoint says it is not active"); ce != nil {
-				ce.Write(zap.String("route", c.route.label()), zap.String("hash", h.keys.Token(&t).Digest.Short()))
+			if ce := h.Logger.Check(zapcore.DebugLevel, "token not recorded: the introspection endpoint says it is not active"); ce != nil {
+				ce.Write(zap.String("route", c.Route.Label()), zap.String("hash", h.Keys.Token(&t).Digest.Short()))
 			}
 			continue
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
@@ -40,30 +41,30 @@ func TestQuotaSetCountsUnexpiredEntries(t *testing.T) {
 	s := newQuotaSet(10, 16*time.Hour, 2) // one-hour slots
 	now := time.Unix(1_000_000*3600, 0)
 	at := func(d time.Duration) denylist.Entry { return denylist.Entry{Expires: now.Add(d).Unix()} }
-	s.add("a", []denylist.Entry{at(30 * time.Minute), at(30 * time.Minute), at(5 * time.Hour)}, now)
-	if n, free := s.held("a", now); n != 3 || !free.Equal(now.Add(time.Hour)) {
+	s.Add("a", []denylist.Entry{at(30 * time.Minute), at(30 * time.Minute), at(5 * time.Hour)}, now)
+	if n, free := s.Held("a", now); n != 3 || !free.Equal(now.Add(time.Hour)) {
 		t.Fatalf("held %d, first free at %s; want 3, in an hour", n, free.Sub(now))
 	}
-	if n, _ := s.held("a", now.Add(time.Hour)); n != 1 {
+	if n, _ := s.Held("a", now.Add(time.Hour)); n != 1 {
 		t.Fatalf("an hour later: held %d, want 1 (the two that expired are not counted)", n)
 	}
-	if n, _ := s.held("a", now.Add(6*time.Hour)); n != 0 {
+	if n, _ := s.Held("a", now.Add(6*time.Hour)); n != 0 {
 		t.Fatalf("6 hours later: held %d, want 0", n)
 	}
 	// A slot place reused 18 hours later starts from zero.
 	later := now.Add(18 * time.Hour)
-	s.add("a", []denylist.Entry{{Expires: later.Add(30 * time.Minute).Unix()}}, later)
-	if n, _ := s.held("a", later); n != 1 {
+	s.Add("a", []denylist.Entry{{Expires: later.Add(30 * time.Minute).Unix()}}, later)
+	if n, _ := s.Held("a", later); n != 1 {
 		t.Fatalf("18 hours later: held %d, want 1", n)
 	}
 	// An expiry beyond the span (a clock change) counts in the last slot.
-	s.add("b", []denylist.Entry{{Expires: now.Add(100 * time.Hour).Unix()}}, now)
-	if n, _ := s.held("b", now.Add(16*time.Hour)); n != 1 {
+	s.Add("b", []denylist.Entry{{Expires: now.Add(100 * time.Hour).Unix()}}, now)
+	if n, _ := s.Held("b", now.Add(16*time.Hour)); n != 1 {
 		t.Fatalf("an entry past the span: held %d, want 1", n)
 	}
-	s.add("c", []denylist.Entry{at(time.Hour)}, now)
-	if _, ok := s.keys["a"]; ok || len(s.keys) != 2 {
-		t.Fatalf("%d keys, a kept: want the least recently used forgotten", len(s.keys))
+	s.Add("c", []denylist.Entry{at(time.Hour)}, now)
+	if _, ok := s.Keys["a"]; ok || len(s.Keys) != 2 {
+		t.Fatalf("%d keys, a kept: want the least recently used forgotten", len(s.Keys))
 	}
 }
 
@@ -89,7 +90,7 @@ func TestQuotaCaddyfile(t *testing.T) {
 	if err := h.setup(); err != nil {
 		t.Fatal(err)
 	}
-	if h.gw.quotas.anonymous != 300 || h.gw.quotas.address.limit != 50 || h.gw.quotas.client != nil || len(h.gw.exempt) != 2 {
+	if h.gw.quotas.anonymous != 300 || h.gw.quotas.address.Limit != 50 || h.gw.quotas.client != nil || len(h.gw.exempt) != 2 {
 		t.Fatalf("set up as %+v, exempt %v", h.gw.quotas, h.gw.exempt)
 	}
 	for _, bad := range []string{
@@ -110,14 +111,14 @@ func TestQuotaCaddyfile(t *testing.T) {
 	if err := h.setup(); err != nil {
 		t.Fatal(err)
 	}
-	if h.gw.quotas.anonymous != 500 || h.gw.quotas.address.limit != DefaultQuotaAddress || h.gw.quotas.client != nil {
+	if h.gw.quotas.anonymous != 500 || h.gw.quotas.address.Limit != DefaultQuotaAddress || h.gw.quotas.client != nil {
 		t.Fatalf("defaults: %+v", h.gw.quotas)
 	}
 	for name, trusting := range map[string]*Handler{
 		"a jwt block":       {JWT: []*JWTConfig{{Issuer: "i", HMACSecrets: []string{strings.Repeat("k", 32)}}}},
-		"a forward logout":  {Routes: []*Route{{Type: "logout", Path: "/l", Mode: ModeForward}}},
+		"a forward logout":  {Routes: []*route.Route{{Type: "logout", Path: "/l", Mode: route.ModeForward}}},
 		"an introspection":  {Introspection: &IntrospectionConfig{URL: "https://idp.test/i", ClientID: "gw", ClientSecret: "s"}},
-		"nothing (respond)": {Routes: []*Route{{Type: "revoke", Path: "/r"}, {Type: "logout", Path: "/l"}}},
+		"nothing (respond)": {Routes: []*route.Route{{Type: "revoke", Path: "/r"}, {Type: "logout", Path: "/l"}}},
 	} {
 		trusting.MaxEntries, trusting.logger = 1000, zaptest.NewLogger(t)
 		if err := trusting.setup(); err != nil {
@@ -130,7 +131,7 @@ func TestQuotaCaddyfile(t *testing.T) {
 	if _, ok := addressKey(remoteRequest("127.0.0.5:1"), h.gw.exempt); ok {
 		t.Error("loopback is not exempt by default")
 	}
-	h = &Handler{ExemptAddresses: []string{Off}}
+	h = &Handler{ExemptAddresses: []string{route.Off}}
 	if err := h.setup(); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func TestQuotaKeepsTrustedShare(t *testing.T) {
 		MaxEntries: 8,
 		Quota:      &QuotaConfig{Address: 3},
 		Clients:    []*ClientConfig{{ID: "app", Secret: "app-secret"}},
-		Routes: []*Route{
+		Routes: []*route.Route{
 			{Type: "revoke", Path: "/public/revoke", ClientAuth: "off"},
 			{Type: "revoke", Path: "/oauth/revoke"},
 		},
@@ -260,7 +261,7 @@ func TestQuotaTrustsVerifiedTokens(t *testing.T) {
 		MaxEntries: 6,
 		Quota:      &QuotaConfig{Anonymous: "2"},
 		JWT:        []*JWTConfig{{Issuer: issuer, HMACSecrets: []string{secret}}},
-		Routes:     []*Route{{Type: "revoke", Path: "/revoke"}, {Type: "revoke", Path: "/verified", VerifiedOnly: true}},
+		Routes:     []*route.Route{{Type: "revoke", Path: "/revoke"}, {Type: "revoke", Path: "/verified", VerifiedOnly: true}},
 	}, nil)
 	next := &upstream{}
 	revoke := func(tok string) result {
@@ -329,14 +330,14 @@ func BenchmarkQuotaSet(b *testing.B) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for _, k := range names {
-		s.add(k, entries, now)
+		s.Add(k, entries, now)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	for i := 0; b.Loop(); i++ {
 		k := names[i%keys]
-		if n, _ := s.held(k, now); n < s.limit {
-			s.add(k, entries, now)
+		if n, _ := s.Held(k, now); n < s.Limit {
+			s.Add(k, entries, now)
 		}
 	}
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/keys, "B/address")
@@ -349,13 +350,13 @@ func TestAnonymousShareCountsCallsInFlight(t *testing.T) {
 	h := newTestHandler(t, &Handler{
 		MaxEntries: 100,
 		Quota:      &QuotaConfig{Anonymous: "5"},
-		Routes:     []*Route{{Type: "revoke", Path: "/r"}},
+		Routes:     []*route.Route{{Type: "revoke", Path: "/r"}},
 	}, nil)
-	call := func() *routeCall {
-		return &routeCall{route: h.gw.routes[0], Revocation: engine.Revocation{Tokens: []token.Token{token.Parse("in-flight-token-0123456789")}}}
+	call := func() *route.Call {
+		return &route.Call{Route: h.gw.routes[0], Revocation: engine.Revocation{Tokens: []token.Token{token.Parse("in-flight-token-0123456789")}}}
 	}
 	ctx := context.Background()
-	var admitted []*routeCall
+	var admitted []*route.Call
 	for range 3 { // 0, 2, 4 entries in flight: each below 5
 		c := call()
 		if err := h.gw.quotas.admitAnonymous(ctx, h.gw.env, h.gw.store, c); err != nil {
@@ -366,8 +367,8 @@ func TestAnonymousShareCountsCallsInFlight(t *testing.T) {
 	if err := h.gw.quotas.admitAnonymous(ctx, h.gw.env, h.gw.store, call()); err == nil {
 		t.Fatal("a fourth call in flight (6 entries reserved of 5) was admitted")
 	}
-	admitted[0].quota.done()
-	admitted[0].quota.done() // twice: released once
+	admitted[0].Quota.Done()
+	admitted[0].Quota.Done() // twice: released once
 	if got := h.gw.quotas.pending.Load(); got != 4 {
 		t.Fatalf("%d entries reserved after one call is done, want 4", got)
 	}
@@ -383,7 +384,7 @@ func TestQuotaClient(t *testing.T) {
 	h := newTestHandler(t, &Handler{
 		Quota:   &QuotaConfig{Client: 2},
 		Clients: []*ClientConfig{{ID: "app", Secret: "app-secret"}, {ID: "other", Secret: "other-secret"}},
-		Routes:  []*Route{{Type: "revoke", Path: "/revoke"}},
+		Routes:  []*route.Route{{Type: "revoke", Path: "/revoke"}},
 	}, nil)
 	revoke := func(id, tok string, remote int) result {
 		r := formRequest(http.MethodPost, "/revoke", url.Values{"token": {tok}})

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -139,12 +140,12 @@ type rateLimited struct {
 }
 
 func (e *rateLimited) Error() string   { return "rate limited by " + e.by }
-func (e *rateLimited) statusCode() int { return http.StatusTooManyRequests }
+func (e *rateLimited) StatusCode() int { return http.StatusTooManyRequests }
 
-func (e *rateLimited) answer(w http.ResponseWriter) error {
+func (e *rateLimited) Answer(w http.ResponseWriter) error {
 	secs := int(math.Ceil(e.after.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-	return writeOAuthError(w, &oauthError{Status: http.StatusTooManyRequests, Code: "too_many_requests",
+	return route.WriteOAuthError(w, &route.OAuthError{Status: http.StatusTooManyRequests, Code: "too_many_requests",
 		Description: "too many revocation calls from this " + e.by + "; retry later"})
 }
 
@@ -174,7 +175,7 @@ func parseExempt(cidrs []string) ([]netip.Prefix, error) {
 	if len(cidrs) == 0 {
 		cidrs = DefaultExemptAddresses
 	}
-	if len(cidrs) == 1 && cidrs[0] == Off {
+	if len(cidrs) == 1 && cidrs[0] == route.Off {
 		return nil, nil
 	}
 	var exempt []netip.Prefix
@@ -229,7 +230,7 @@ type bucketSet struct {
 	burst float64
 	now   func() time.Time
 	mu    sync.Mutex
-	lru[bucket]
+	route.LRU[bucket]
 }
 
 type bucket struct {
@@ -240,7 +241,7 @@ type bucket struct {
 func newBucketSet(r Rate, maxKeys int) *bucketSet {
 	return &bucketSet{
 		rate:  float64(r.Requests) / time.Duration(r.Per).Seconds(),
-		burst: float64(r.Burst), now: time.Now, lru: newLRU[bucket](maxKeys),
+		burst: float64(r.Burst), now: time.Now, LRU: route.NewLRU[bucket](maxKeys),
 	}
 }
 
@@ -250,7 +251,7 @@ func (s *bucketSet) take(by, key string) error {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, fresh := s.use(key)
+	b, fresh := s.Use(key)
 	if fresh {
 		b.tokens = s.burst
 	} else {

@@ -6,21 +6,22 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 )
 
 // recordCall stores what the route call c revokes, and charges it to
 // the caller's quota (quota.go).
-func (h *gatewayRuntime) recordCall(ctx context.Context, c *routeCall) error {
+func (h *gatewayRuntime) recordCall(ctx context.Context, c *route.Call) error {
 	entries, err := h.recorder.Entries(ctx, &c.Revocation)
 	if err != nil {
 		return err
 	}
-	if err := h.storeEntries(ctx, c.route.label(), c.Namespace, c.Confirmed, entries); err != nil {
+	if err := h.storeEntries(ctx, c.Route.Label(), c.Namespace, c.Confirmed, entries); err != nil {
 		return err
 	}
-	c.quota.charge(entries, h.now())
+	c.Quota.Charge(entries, h.now())
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,11 +10,11 @@ import (
 )
 
 func browserLogoutHandler(t *testing.T, redirect string) *Handler {
-	rc := &Route{Type: "browser_logout", Path: "/logout"}
+	rc := &route.Route{Type: "browser_logout", Path: "/logout"}
 	if redirect != "" {
-		rc.BrowserLogout = &BrowserLogout{Redirect: redirect}
+		rc.BrowserLogout = &route.BrowserLogout{Redirect: redirect}
 	}
-	return newTestHandler(t, &Handler{Routes: []*Route{rc}, Cookies: []string{"access_token"}}, nil)
+	return newTestHandler(t, &Handler{Routes: []*route.Route{rc}, Cookies: []string{"access_token"}}, nil)
 }
 
 func logoutRequest(method, tok string, headers ...string) *http.Request {
@@ -87,11 +88,11 @@ func TestBrowserLogoutAuthorizationOnlyAndNoToken(t *testing.T) {
 }
 
 func TestBrowserLogoutConfigChecked(t *testing.T) {
-	for _, rc := range []*Route{
-		{Type: "logout", Path: "/l", BrowserLogout: &BrowserLogout{Redirect: "/x"}},
-		{Type: "browser_logout", Path: "/l", BrowserLogout: &BrowserLogout{Redirect: "javascript-ish"}},
+	for _, rc := range []*route.Route{
+		{Type: "logout", Path: "/l", BrowserLogout: &route.BrowserLogout{Redirect: "/x"}},
+		{Type: "browser_logout", Path: "/l", BrowserLogout: &route.BrowserLogout{Redirect: "javascript-ish"}},
 	} {
-		if _, err := compileRoute(rc); err == nil {
+		if _, err := route.Compile(rc); err == nil {
 			t.Errorf("%s with %+v: accepted", rc.Type, rc.BrowserLogout)
 		}
 	}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,8 +14,8 @@ import (
 // examples through Caddy and Redis).
 func TestGlobalTokenRevocation(t *testing.T) {
 	p := newIdP(t)
-	h := p.handler(&Route{Type: "global_token_revocation", Path: "/gtr"},
-		&Route{Type: "global_token_revocation", Path: "/gtr-email", EmailIsSub: true})
+	h := p.handler(&route.Route{Type: "global_token_revocation", Path: "/gtr"},
+		&route.Route{Type: "global_token_revocation", Path: "/gtr-email", EmailIsSub: true})
 	now := time.Now().Unix()
 	user := func(sub string) string { return sign(t, p.key, "JWT", map[string]any{"sub": sub, "iat": now - 60}) }
 	scoped := sign(t, p.key, "JWT", map[string]any{"sub": "tool", "scope": "openid global_token_revocation"})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/jwttest"
 )
 
@@ -32,7 +33,7 @@ func postAction(t *testing.T, h *Handler, target, body string) result {
 
 func TestKeycloakAdminPushNotBefore(t *testing.T) {
 	p := newIdP(t)
-	h := p.handler(&Route{Type: "keycloak_admin", Path: "/kc-admin/*"})
+	h := p.handler(&route.Route{Type: "keycloak_admin", Path: "/kc-admin/*"})
 	now := time.Now().Unix()
 	before := sign(t, p.key, "Bearer", map[string]any{"sub": "u1", "azp": "app", "jti": "b1", "iat": now - 2000})
 	otherClient := sign(t, p.key, "Bearer", map[string]any{"sub": "u1", "azp": "other", "jti": "b2", "iat": now - 2000})
@@ -57,7 +58,7 @@ func TestKeycloakAdminPushNotBefore(t *testing.T) {
 		t.Errorf("replayed action: %d, want 400", res.status)
 	}
 
-	realm := p.handler(&Route{Type: "keycloak_admin", Path: "/kc-admin/*", KeycloakAdmin: &KeycloakAdmin{RealmWide: true}})
+	realm := p.handler(&route.Route{Type: "keycloak_admin", Path: "/kc-admin/*", KeycloakAdmin: &route.KeycloakAdmin{RealmWide: true}})
 	if res := postAction(t, realm, "/kc-admin/k_logout", adminAction(t, p, "LOGOUT", now-1000, nil)); res.status != 204 {
 		t.Fatalf("logout all, realm-wide: %d %s", res.status, res.body)
 	}
@@ -68,7 +69,7 @@ func TestKeycloakAdminPushNotBefore(t *testing.T) {
 
 func TestKeycloakAdminRefused(t *testing.T) {
 	p := newIdP(t)
-	h := p.handler(&Route{Type: "keycloak_admin", Path: "/kc-admin/*"})
+	h := p.handler(&route.Route{Type: "keycloak_admin", Path: "/kc-admin/*"})
 	now := time.Now().Unix()
 	for _, c := range []struct {
 		name, target, body string

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"net/url"
 	"testing"
 	"time"
@@ -9,7 +10,7 @@ import (
 const unsupported = `{"error":"unsupported_token_type","error_description":"Structured JWT Tokens cannot be revoked via the revocation_endpoint"}`
 
 func forwardRevoke(refused ...string) *Handler {
-	return &Handler{Routes: []*Route{{Type: "revoke", Path: "/revoke", Mode: ModeForward, RevokeRefused: refused}}}
+	return &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/revoke", Mode: route.ModeForward, RevokeRefused: refused}}}
 }
 
 func TestUpstreamRefusalOfAJWTIsRevokedByTheGateway(t *testing.T) {
@@ -85,13 +86,13 @@ func TestUpstreamRefusalNotStoredIs503(t *testing.T) {
 }
 
 func TestRevokeRefusedConfigChecked(t *testing.T) {
-	for _, rc := range []*Route{
-		{Type: "revoke", Path: "/r", Mode: ModeRespond, RevokeRefused: []string{"unsupported_token_type"}},
-		{Type: "logout", Path: "/r", Mode: ModeForward, RevokeRefused: []string{"unsupported_token_type"}},
-		{Type: "revoke", Path: "/r", Mode: ModeForward, RevokeRefused: []string{"200"}},
-		{Type: "revoke", Path: "/r", Mode: ModeForward, RevokeRefused: []string{"off", "x"}},
+	for _, rc := range []*route.Route{
+		{Type: "revoke", Path: "/r", Mode: route.ModeRespond, RevokeRefused: []string{"unsupported_token_type"}},
+		{Type: "logout", Path: "/r", Mode: route.ModeForward, RevokeRefused: []string{"unsupported_token_type"}},
+		{Type: "revoke", Path: "/r", Mode: route.ModeForward, RevokeRefused: []string{"200"}},
+		{Type: "revoke", Path: "/r", Mode: route.ModeForward, RevokeRefused: []string{"off", "x"}},
 	} {
-		if _, err := compileRoute(rc); err == nil {
+		if _, err := route.Compile(rc); err == nil {
 			t.Errorf("%s %s revoke_refused %v: accepted", rc.Type, rc.Mode, rc.RevokeRefused)
 		}
 	}
@@ -99,7 +100,7 @@ func TestRevokeRefusedConfigChecked(t *testing.T) {
 
 func TestUpstreamRefusalOfAVerifiedJWTRevokesItsJTIAndRefreshSession(t *testing.T) {
 	p := newIdP(t)
-	h := p.handler(&Route{Type: "revoke", Path: "/revoke", Mode: ModeForward})
+	h := p.handler(&route.Route{Type: "revoke", Path: "/revoke", Mode: route.ModeForward})
 	now := time.Now().Unix()
 	access := sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "S", "jti": "a1", "iat": now - 5})
 	sameJTI := sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "S", "jti": "a1", "iat": now - 4})

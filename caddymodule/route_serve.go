@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
@@ -43,10 +44,10 @@ func (h *gatewayRuntime) serveHTTP(w http.ResponseWriter, r *http.Request, next 
 
 // matchRoute returns the route r's path matches and how, with its
 // captured segments set as request variables.
-func (h *gatewayRuntime) matchRoute(r *http.Request) (*compiledRoute, *pathMatch) {
+func (h *gatewayRuntime) matchRoute(r *http.Request) (*route.Compiled, *route.PathMatch) {
 	for _, rt := range h.routes {
-		if m, ok := rt.pattern.match(r); ok {
-			for k, v := range m.vars {
+		if m, ok := rt.Pattern.Match(r); ok {
+			for k, v := range m.Vars {
 				caddyhttp.SetVar(r.Context(), k, v)
 			}
 			return rt, m
@@ -61,23 +62,23 @@ func (h *gatewayRuntime) matchRoute(r *http.Request) (*compiledRoute, *pathMatch
 // upstream (what it revokes is its payload, not its credentials), and goes
 // with the path the route matched, so that no spelling the gateway cleaned
 // ("/api/x/../../revoke") reaches another endpoint of the upstream.
-func (h *gatewayRuntime) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *compiledRoute, m *pathMatch) error {
+func (h *gatewayRuntime) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *route.Compiled, m *route.PathMatch) error {
 	ns, err := h.namespace(r, rt.Namespace)
 	if err != nil {
 		return h.writeError(w, err)
 	}
-	if rt.Mode == ModeForward {
-		m.setPath(r)
+	if rt.Mode == route.ModeForward {
+		m.SetPath(r)
 	}
-	pass := rt.Mode == ModeForward && rt.kind.passUnreadable
-	if !slices.Contains(rt.kind.methods, r.Method) {
+	pass := rt.Mode == route.ModeForward && rt.Kind.PassUnreadable
+	if !slices.Contains(rt.Kind.Methods, r.Method) {
 		if pass {
-			return h.passOn(w, r, next, rt, errMethodNotRead) // not a revocation: the upstream answers it
+			return h.passOn(w, r, next, rt, route.ErrMethodNotRead) // not a revocation: the upstream answers it
 		}
-		w.Header().Set("Allow", strings.Join(rt.kind.methods, ", "))
-		return writeOAuthError(w, &oauthError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method " + r.Method + " not allowed"})
+		w.Header().Set("Allow", strings.Join(rt.Kind.Methods, ", "))
+		return route.WriteOAuthError(w, &route.OAuthError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method " + r.Method + " not allowed"})
 	}
-	if rt.kind.verifies && rt.Mode == ModeRespond {
+	if rt.Kind.Verifies && rt.Mode == route.ModeRespond {
 		// An identity provider's push is not sent again: once read, it
 		// is verified and recorded even if the sender hangs up meanwhile
 		// (waiting for a new signing key, jwtverify.Options.WaitForNewKey,
@@ -88,12 +89,12 @@ func (h *gatewayRuntime) serveRoute(w http.ResponseWriter, r *http.Request, next
 	if err != nil {
 		return h.writeError(w, err)
 	}
-	c := &routeCall{Revocation: engine.Revocation{Namespace: ns}, route: rt, started: h.now()}
+	c := &route.Call{Revocation: engine.Revocation{Namespace: ns}, Route: rt, Started: h.now()}
 	bodyRead := h.bodyReadDeadline(w, r) // body_deadline.go
-	err = rt.kind.read(h.env, r, c)
+	err = rt.Kind.Read(h.env, r, c)
 	bodyRead.end()
 	if err != nil {
-		if pass && isUnreadable(err) {
+		if pass && route.IsUnreadable(err) {
 			return h.passOn(w, r, next, rt, err)
 		}
 		return h.writeError(w, err)
@@ -101,7 +102,7 @@ func (h *gatewayRuntime) serveRoute(w http.ResponseWriter, r *http.Request, next
 	if err := h.screenRevocation(r.Context(), rt, c); err != nil { // tokens per call, verified_only
 		return h.writeError(w, err)
 	}
-	if rt.Mode == ModeRespond {
+	if rt.Mode == route.ModeRespond {
 		if client != "" { // a client revokes its own tokens only (client_auth.go)
 			if err := checkOwnTokens(r.Context(), h.env, client, c.Tokens); err != nil {
 				return h.writeError(w, err)
@@ -110,19 +111,19 @@ func (h *gatewayRuntime) serveRoute(w http.ResponseWriter, r *http.Request, next
 		if err := h.quotas.admitCall(r.Context(), h.env, h.store, r, c, client); err != nil { // quotas (quota.go)
 			return h.writeError(w, err)
 		}
-		defer c.quota.done()
+		defer c.Quota.Done()
 		if err := h.recordCall(r.Context(), c); err != nil {
 			return h.writeError(w, err)
 		}
-		return rt.kind.respond(h.env, w, r, c)
+		return rt.Kind.Respond(h.env, w, r, c)
 	}
-	if err := h.checkRequestExcept(r, c.targets()); err != nil {
+	if err := h.checkRequestExcept(r, c.Targets()); err != nil {
 		return h.writeError(w, err)
 	}
 	if err := h.quotas.admitCall(r.Context(), h.env, h.store, r, c, client); err != nil {
 		return h.writeError(w, err)
 	}
-	defer c.quota.done()
+	defer c.Quota.Done()
 	return h.forward(w, r, next, rt, c) // forward.go
 }
 
@@ -132,18 +133,18 @@ func (h *gatewayRuntime) serveRoute(w http.ResponseWriter, r *http.Request, next
 // could not read (2xx), an info line says so: the upstream may have revoked
 // something the gateway does not know of (a browser logout without a
 // refresh token, say).
-func (h *gatewayRuntime) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *compiledRoute, why error) error {
+func (h *gatewayRuntime) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *route.Compiled, why error) error {
 	if err := h.checkRequest(r); err != nil {
 		return h.writeError(w, err)
 	}
 	if c := h.logger.Check(zapcore.DebugLevel, "route request not read; passed on to the upstream"); c != nil {
-		c.Write(zap.String("route", rt.label()), zap.String("why", why.Error()))
+		c.Write(zap.String("route", rt.Label()), zap.String("why", why.Error()))
 	}
 	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
 	err := next.ServeHTTP(rec, r)
-	if s := rec.Status(); s >= 200 && s < 300 && why != errMethodNotRead {
+	if s := rec.Status(); s >= 200 && s < 300 && why != route.ErrMethodNotRead {
 		h.logger.Info("the upstream accepted a route request the gateway could not read: nothing was recorded",
-			zap.String("route", rt.label()), zap.Int("status", s), zap.String("why", why.Error()))
+			zap.String("route", rt.Label()), zap.Int("status", s), zap.String("why", why.Error()))
 	}
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -306,7 +307,7 @@ func TestOAuthTokenGrant(t *testing.T) {
 func TestUsergridRevokeTokenRespondAnswer(t *testing.T) {
 	h := profileHandler(t, "token_revocation {\n profile usergrid {\n mode respond\n }\n}")
 	res := serveHTTP(t, h, okUpstream, httptest.NewRequest("PUT", "/org/app/users/someUser/revoketoken?token=tok-1", nil))
-	var a usergridAnswer
+	var a route.UsergridAnswer
 	dec := json.NewDecoder(strings.NewReader(res.body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&a); err != nil || res.status != 200 || a.Action != "revoked user token" || a.Timestamp < time.Now().Add(-time.Minute).UnixMilli() || a.Duration < 0 {

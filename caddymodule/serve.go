@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/statuslist"
@@ -47,7 +48,7 @@ func (h *gatewayRuntime) checkRequestExcept(r *http.Request, targets []token.Tok
 	if err != nil {
 		countExtractError(err)
 		setCheckResult(r, resultInvalid, extractReason(err), nil)
-		return extractError(err)
+		return route.ExtractError(err)
 	}
 	c := requestCheck{h: h, r: r, result: resultPass, grant: isGrantRequest(r, body)}
 	for i := range found {
@@ -205,7 +206,7 @@ func (c *requestCheck) requestKeys() *token.Confirmation {
 // memory still answers: a token it holds revoked is found).
 func (c *requestCheck) ctx() context.Context {
 	if c.storeDown {
-		return expiredContext
+		return route.ExpiredContext
 	}
 	return c.r.Context()
 }
@@ -306,9 +307,9 @@ func (c *requestCheck) end(err error) error {
 		return err
 	}
 	if c.grant {
-		return errRevokedGrant
+		return route.ErrRevokedGrant
 	}
-	return errRevoked
+	return route.ErrRevoked
 }
 
 // ambiguousAnswer is the 400 of a request the gateway refuses to read
@@ -319,7 +320,7 @@ func ambiguousAnswer(err error) error {
 	if errors.As(err, &a) {
 		desc = a.Why
 	}
-	return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
+	return &route.OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
 }
 
 // applyFailMode answers a check the gateway could not make (the store, or

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"net/http"
 	"net/url"
 	"testing"
@@ -13,9 +14,9 @@ import (
 // token is answered 400 invalid_grant.
 func TestScanSparesWhatACallRevokes(t *testing.T) {
 	const tok = "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r-revoked"
-	h := newTestHandler(t, &Handler{Routes: []*Route{
+	h := newTestHandler(t, &Handler{Routes: []*route.Route{
 		{Type: "revoke", Path: "/oauth/revoke"},
-		{Type: "revoke", Path: "/idp/revoke", Mode: ModeForward},
+		{Type: "revoke", Path: "/idp/revoke", Mode: route.ModeForward},
 	}}, nil)
 	up := &upstream{}
 	if res := serve(t, h, up, formRequest("POST", "/oauth/revoke", url.Values{"token": {tok}})); res.status != http.StatusOK {

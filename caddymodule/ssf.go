@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/ssf"
@@ -418,13 +419,13 @@ func (rs *ssfReceivers) servePush(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // validateSSF refuses a push_path of rs that is also a route's.
-func validateSSF(rs *ssfReceivers, routes []*compiledRoute) error {
+func validateSSF(rs *ssfReceivers, routes []*route.Compiled) error {
 	if rs == nil {
 		return nil
 	}
 	for _, rt := range routes {
 		for p := range rs.push {
-			if rt.pattern.String() == p {
+			if rt.Pattern.String() == p {
 				return fmt.Errorf("token_revocation: ssf push_path %s is also the path of a %s route", p, rt.Type)
 			}
 		}

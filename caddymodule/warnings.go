@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
@@ -51,14 +52,14 @@ type routeTail struct {
 // newConfigWarnings logs at start what the configuration (its routes,
 // the issuers of its jwt blocks) leaves undone and prepares the observed
 // warnings.
-func newConfigWarnings(routes []*compiledRoute, issuers []string, logger *zap.Logger) *configWarnings {
+func newConfigWarnings(routes []*route.Compiled, issuers []string, logger *zap.Logger) *configWarnings {
 	w := &configWarnings{issuers: issuers, logger: logger}
 	for _, rt := range routes {
 		name := rt.Type + " " + rt.Path
-		if rt.kind.revokesSessions {
+		if rt.Kind.RevokesSessions {
 			w.sessions = true
 		}
-		if rt.Mode == ModeRespond && rt.kind.sessionNeedsJWT && len(issuers) == 0 {
+		if rt.Mode == route.ModeRespond && rt.Kind.SessionNeedsJWT && len(issuers) == 0 {
 			logger.Warn("a logout route answered by the gateway without a jwt block revokes only the tokens presented, not their session: the session's access tokens stay valid; add `jwt <issuer> { jwks_url ... }` (or forward the route to the identity provider: mode forward)",
 				zap.String("route", name))
 		}

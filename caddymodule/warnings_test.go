@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
@@ -37,13 +38,13 @@ func logged(logs *observer.ObservedLogs, part string) int {
 }
 
 func TestWarnRespondLogoutWithoutJWT(t *testing.T) {
-	_, logs := observed(t, &Handler{Routes: []*Route{{Type: "logout", Path: "/logout"}}})
+	_, logs := observed(t, &Handler{Routes: []*route.Route{{Type: "logout", Path: "/logout"}}})
 	if logged(logs, "without a jwt block revokes only the tokens presented") != 1 {
 		t.Errorf("respond-mode logout without jwt: no warning; logs: %v", logs.All())
 	}
 	for _, h := range []*Handler{
-		{Routes: []*Route{{Type: "logout", Path: "/logout", Mode: ModeForward}}},
-		{Routes: []*Route{{Type: "revoke", Path: "/revoke"}}},
+		{Routes: []*route.Route{{Type: "logout", Path: "/logout", Mode: route.ModeForward}}},
+		{Routes: []*route.Route{{Type: "revoke", Path: "/revoke"}}},
 	} {
 		if _, logs := observed(t, h); logged(logs, "without a jwt block") != 0 {
 			t.Errorf("%s %s: warned", h.Routes[0].Type, h.Routes[0].Mode)
@@ -52,7 +53,7 @@ func TestWarnRespondLogoutWithoutJWT(t *testing.T) {
 }
 
 func TestNearMissCountedAndLoggedOnce(t *testing.T) {
-	h, logs := observed(t, &Handler{Routes: []*Route{{Type: "keycloak_logout", Path: "/realms/{realm}/protocol/openid-connect/logout", Mode: ModeForward}}})
+	h, logs := observed(t, &Handler{Routes: []*route.Route{{Type: "keycloak_logout", Path: "/realms/{realm}/protocol/openid-connect/logout", Mode: route.ModeForward}}})
 	route := "keycloak_logout /realms/{realm}/protocol/openid-connect/logout"
 	before := counterValue(metricNearMisses.WithLabelValues(route))
 	for range 2 {
@@ -70,7 +71,7 @@ func TestNearMissCountedAndLoggedOnce(t *testing.T) {
 
 func TestTokensWithoutSIDObserved(t *testing.T) {
 	p := newIdP(t)
-	h, logs := observed(t, p.handler(&Route{Type: "backchannel_logout", Path: "/bc"}))
+	h, logs := observed(t, p.handler(&route.Route{Type: "backchannel_logout", Path: "/bc"}))
 	before := counterValue(metricNoSID.WithLabelValues(testIssuer))
 	now := time.Now().Unix()
 	status(t, h, sign(t, p.key, "JWT", map[string]any{"sub": "u1", "jti": "n1", "iat": now}))
@@ -93,7 +94,7 @@ func TestTokensWithoutSIDObserved(t *testing.T) {
 // are parsed into the buffer).
 func TestNoSIDLabelOutlivesParseBuffer(t *testing.T) {
 	const iss = "https://kept.test/realms/label"
-	h := newTestHandler(t, &Handler{Routes: []*Route{{Type: "backchannel_logout", Path: "/bc"}},
+	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "backchannel_logout", Path: "/bc"}},
 		JWT: []*JWTConfig{{Issuer: iss, JWKSURL: "http://127.0.0.1:1/jwks", Audiences: []string{"gw"}}}}, nil)
 	now := time.Now().Unix()
 	status(t, h, algNone(map[string]any{"iss": iss, "sub": "u1", "jti": "n1", "iat": now}))

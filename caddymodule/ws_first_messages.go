@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/live"
@@ -41,7 +42,7 @@ type FirstMessagesConfig struct {
 // returns the queries to register the connection under (live_connections
 // on).
 type firstMessageCheck struct {
-	env       *routeEnv
+	env       *route.Env
 	namespace func(r *http.Request, routeNS string) (string, error)
 	register  bool
 }
@@ -89,25 +90,25 @@ func (fc firstMessageCheck) checkFirstMessage(r *http.Request, msg []byte) (qs [
 	seen := make(map[string]struct{})
 	for _, c := range token.TextCandidates(string(msg), token.Where{Part: "websocket"}, nil) {
 		s := c.S
-		if _, dup := seen[s]; dup || len(s) > h.sources.MaxTokenSize && h.sources.MaxTokenSize > 0 {
+		if _, dup := seen[s]; dup || len(s) > h.Sources.MaxTokenSize && h.Sources.MaxTokenSize > 0 {
 			continue
 		}
 		seen[s] = struct{}{}
 		if len(seen) > maxMessageStrings {
 			return nil, false, errTooManyStrings
 		}
-		m, _, err := h.checker.CheckCandidate(ctx, &st, ns, c)
+		m, _, err := h.Checker.CheckCandidate(ctx, &st, ns, c)
 		if err != nil {
-			ctx = expiredContext // fail_timeout bounds the message, not each string (serve.go)
-			h.errLog.Error("denylist check of a WebSocket message failed", zap.String("fail_mode", h.failMode), zap.Error(err))
-			countCheckFailed(h.failOpen)
-			if h.failOpen {
+			ctx = route.ExpiredContext // fail_timeout bounds the message, not each string (serve.go)
+			h.ErrLog.Error("denylist check of a WebSocket message failed", zap.String("fail_mode", h.FailMode), zap.Error(err))
+			countCheckFailed(h.FailOpen)
+			if h.FailOpen {
 				continue
 			}
 			return nil, false, err
 		}
 		if m.Revoked {
-			if c := h.logger.Check(zapcore.DebugLevel, "refused a WebSocket message carrying a revoked token"); c != nil {
+			if c := h.Logger.Check(zapcore.DebugLevel, "refused a WebSocket message carrying a revoked token"); c != nil {
 				c.Write(zap.String("kind", m.Entry.Kind.String()), zap.String("hash", m.Entry.Digest.Short()),
 					zap.String("namespace", ns))
 			}
@@ -115,14 +116,14 @@ func (fc firstMessageCheck) checkFirstMessage(r *http.Request, msg []byte) (qs [
 		}
 		if fc.register {
 			var q denylist.Query
-			h.checker.FillQuery(&q, ns, s)
+			h.Checker.FillQuery(&q, ns, s)
 			qs = append(qs, q)
 		}
 	}
 	return qs, false, nil
 }
 
-var errTooManyStrings = &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "too many strings in a WebSocket message"}
+var errTooManyStrings = &route.OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "too many strings in a WebSocket message"}
 
 // unmarshalFirstMessages parses
 //

@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"net/http"
@@ -27,8 +27,8 @@ import (
 // answers such a call with an error), and its claims must not be recorded
 // under this realm's route. Opaque tokens are kept: they are revoked by
 // their own identity only.
-func keycloakRealmOnly(read func(*routeEnv, *http.Request, *routeCall) error) func(*routeEnv, *http.Request, *routeCall) error {
-	return func(e *routeEnv, r *http.Request, c *routeCall) error {
+func keycloakRealmOnly(read func(*Env, *http.Request, *Call) error) func(*Env, *http.Request, *Call) error {
+	return func(e *Env, r *http.Request, c *Call) error {
 		if err := read(e, r, c); err != nil {
 			return err
 		}
@@ -39,7 +39,7 @@ func keycloakRealmOnly(read func(*routeEnv, *http.Request, *routeCall) error) fu
 		kept := c.Tokens[:0]
 		for _, t := range c.Tokens {
 			if t.JWT && !issuedByRealm(&t, realm) {
-				if ce := e.logger.Check(zapcore.DebugLevel, "token of another realm ignored"); ce != nil {
+				if ce := e.Logger.Check(zapcore.DebugLevel, "token of another realm ignored"); ce != nil {
 					ce.Write(zap.String("realm", realm), zap.String("iss", t.Claims.Issuer))
 				}
 				continue

@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"fmt"
@@ -12,12 +12,12 @@ import (
 // kindBrowserLogout is a browser's sign-out link or button: it revokes the
 // caller's own tokens and expires its cookies.
 var kindBrowserLogout = &routeKind{
-	methods:  []string{http.MethodGet, http.MethodPost},
-	read:     readBrowserLogout,
-	respond:  respondBrowserLogout,
-	recorded: recordedBrowserLogout,
+	Methods:  []string{http.MethodGet, http.MethodPost},
+	Read:     readBrowserLogout,
+	Respond:  respondBrowserLogout,
+	Recorded: recordedBrowserLogout,
 	// An application's sign-out usually redirects the browser.
-	redirectConfirms: true,
+	RedirectConfirms: true,
 	browserLogout:    true,
 }
 
@@ -45,8 +45,8 @@ var kindBrowserLogout = &routeKind{
 // A request with an Authorization header only (no cookie: an API client,
 // whose token no other site can attach) passes the check.
 
-// browserLogoutConfig returns rc's BrowserLogout, made on first use.
-func browserLogoutConfig(rc *Route) *BrowserLogout {
+// BrowserLogoutConfig returns rc's BrowserLogout, made on first use.
+func BrowserLogoutConfig(rc *Route) *BrowserLogout {
 	if rc.BrowserLogout == nil {
 		rc.BrowserLogout = &BrowserLogout{}
 	}
@@ -68,22 +68,22 @@ func checkBrowserLogout(rc *Route, kind *routeKind) error {
 }
 
 // errCrossSite answers a browser logout the browser says another site sent.
-var errCrossSite = &oauthError{Status: http.StatusForbidden, Code: "access_denied", Description: "cross-site logout refused: send it from this site (a POST, or a GET with Sec-Fetch-Site, Origin or Referer of this site)"}
+var errCrossSite = &OAuthError{Status: http.StatusForbidden, Code: "access_denied", Description: "cross-site logout refused: send it from this site (a POST, or a GET with Sec-Fetch-Site, Origin or Referer of this site)"}
 
 // errGETUnproven answers a GET that says nothing of where it comes from
 // (curl, an old browser, a privacy proxy stripping the headers): it
 // cannot be told from a cross-site one, an <img> elsewhere.
-var errGETUnproven = &oauthError{Status: http.StatusForbidden, Code: "access_denied", Description: "a GET logout must show it comes from this site " +
+var errGETUnproven = &OAuthError{Status: http.StatusForbidden, Code: "access_denied", Description: "a GET logout must show it comes from this site " +
 	"(browsers send Sec-Fetch-Site, Origin or Referer on a link or form of this site; this request has none): send a POST, or a GET with one of those headers"}
 
-func readBrowserLogout(e *routeEnv, r *http.Request, c *routeCall) error {
-	src := token.Sources{Schemes: e.schemes, Cookies: e.cookies, MaxTokenSize: e.maxTokenSize}
+func readBrowserLogout(e *Env, r *http.Request, c *Call) error {
+	src := token.Sources{Schemes: e.Schemes, Cookies: e.Cookies, MaxTokenSize: e.MaxTokenSize}
 	found, err := src.Extract(r, nil)
 	if err != nil {
-		return extractError(err)
+		return ExtractError(err)
 	}
 	cookies := false
-	for _, name := range e.cookies {
+	for _, name := range e.Cookies {
 		if _, err := r.Cookie(name); err == nil {
 			cookies = true
 		}
@@ -105,7 +105,7 @@ func readBrowserLogout(e *routeEnv, r *http.Request, c *routeCall) error {
 
 // respondBrowserLogout expires the handler's cookies the request carried
 // and redirects (303) to BrowserLogout.Redirect, or answers 204.
-func respondBrowserLogout(e *routeEnv, w http.ResponseWriter, r *http.Request, c *routeCall) error {
+func respondBrowserLogout(e *Env, w http.ResponseWriter, r *http.Request, c *Call) error {
 	cfg := expireBrowserCookies(e, w.Header(), r, c)
 	w.Header().Set("Cache-Control", "no-store")
 	if cfg.Redirect != "" {
@@ -121,22 +121,22 @@ func respondBrowserLogout(e *routeEnv, w http.ResponseWriter, r *http.Request, c
 // answer the Set-Cookie headers that expire the cookies, as respond mode
 // does, once the revocation is recorded; the rest of the answer is the
 // upstream's.
-func recordedBrowserLogout(e *routeEnv, header http.Header, r *http.Request, c *routeCall) {
+func recordedBrowserLogout(e *Env, header http.Header, r *http.Request, c *Call) {
 	expireBrowserCookies(e, header, r, c)
 }
 
 // expireBrowserCookies adds to header a Set-Cookie with Max-Age=0 for each
 // of the handler's cookies the request carried, and returns the route's
 // settings with their defaults.
-func expireBrowserCookies(e *routeEnv, header http.Header, r *http.Request, c *routeCall) BrowserLogout {
+func expireBrowserCookies(e *Env, header http.Header, r *http.Request, c *Call) BrowserLogout {
 	var cfg BrowserLogout
-	if c.route.BrowserLogout != nil {
-		cfg = *c.route.BrowserLogout
+	if c.Route.BrowserLogout != nil {
+		cfg = *c.Route.BrowserLogout
 	}
 	if cfg.CookiePath == "" {
 		cfg.CookiePath = "/"
 	}
-	for _, name := range e.cookies {
+	for _, name := range e.Cookies {
 		if _, err := r.Cookie(name); err != nil {
 			continue
 		}

@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"fmt"
@@ -16,12 +16,12 @@ import (
 // they route) are ignored, so "/logout;x=y" is the route "/logout" as the
 // upstream sees it.
 type pathPattern struct {
-	raw      string
+	Raw      string
 	segments []string
 	foldCase bool
 }
 
-func parsePathPattern(p string, foldCase bool) (*pathPattern, error) {
+func ParsePathPattern(p string, foldCase bool) (*pathPattern, error) {
 	if !strings.HasPrefix(p, "/") {
 		return nil, fmt.Errorf("path %q must start with /", p)
 	}
@@ -38,42 +38,42 @@ func parsePathPattern(p string, foldCase bool) (*pathPattern, error) {
 			return nil, fmt.Errorf("path %q: segment %q: ';' starts matrix parameters, which are ignored when matching: leave them out", p, s)
 		}
 	}
-	return &pathPattern{raw: p, segments: segs, foldCase: foldCase}, nil
+	return &pathPattern{Raw: p, segments: segs, foldCase: foldCase}, nil
 }
 
-func (p *pathPattern) String() string { return p.raw }
+func (p *pathPattern) String() string { return p.Raw }
 
-// pathMatch is a request path that matched a pattern.
-type pathMatch struct {
-	// vars are the captured segments.
-	vars map[string]string
+// PathMatch is a request path that matched a pattern.
+type PathMatch struct {
+	// Vars are the captured segments.
+	Vars map[string]string
 	// segs are the segments of path, unescaped.
 	segs []string
-	// path is the path that matched, as the pattern spells it: cleaned,
+	// Path is the path that matched, as the pattern spells it: cleaned,
 	// without matrix parameters, placeholders filled in with what they
 	// captured. A forwarded route call goes upstream with this path, so
 	// that the upstream serves the route the gateway matched, not another
-	// path that a spelling the gateway cleaned would reach ("/a/../x").
-	path string
+	// Path that a spelling the gateway cleaned would reach ("/a/../x").
+	Path string
 }
 
-// match reports whether the request path matches. A revocation route must
+// Match reports whether the request path matches. A revocation route must
 // not be dodged by spelling its path another way: the path is matched both
 // as decoded and cleaned (so "//", "/./", "..", a trailing slash and "%2F"
 // between segments all still match) and segment by segment as escaped (so
 // "%2F" inside one segment is one segment, as an upstream that splits
 // before decoding sees it). It allocates nothing for a path that does not
-// match.
-func (p *pathPattern) match(r *http.Request) (*pathMatch, bool) {
+// Match.
+func (p *pathPattern) Match(r *http.Request) (*PathMatch, bool) {
 	var buf [16]string // every request is matched: split without allocating
-	segs := appendSplitClean(buf[:0], r.URL.Path)
+	segs := AppendSplitClean(buf[:0], r.URL.Path)
 	if p.matchSegments(segs) {
 		return p.matched(segs), true
 	}
 	if raw := r.URL.EscapedPath(); raw != r.URL.Path {
-		segs := splitClean(raw)
+		segs := SplitClean(raw)
 		for i, s := range segs {
-			s = withoutMatrix(s)
+			s = WithoutMatrix(s)
 			if u, err := url.PathUnescape(s); err == nil {
 				segs[i] = u
 			}
@@ -85,22 +85,22 @@ func (p *pathPattern) match(r *http.Request) (*pathMatch, bool) {
 	return nil, false
 }
 
-// withoutMatrix returns a path segment without its matrix parameters.
-func withoutMatrix(seg string) string {
+// WithoutMatrix returns a path segment without its matrix parameters.
+func WithoutMatrix(seg string) string {
 	if i := strings.IndexByte(seg, ';'); i >= 0 {
 		return seg[:i]
 	}
 	return seg
 }
 
-func splitClean(p string) []string {
+func SplitClean(p string) []string {
 	return strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/")
 }
 
-// appendSplitClean appends splitClean(p) to dst. With enough room in dst
+// AppendSplitClean appends splitClean(p) to dst. With enough room in dst
 // and an already clean path starting with "/" (as most are), it allocates
 // nothing.
-func appendSplitClean(dst []string, p string) []string {
+func AppendSplitClean(dst []string, p string) []string {
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p
 	}
@@ -123,7 +123,7 @@ func (p *pathPattern) matchSegments(segs []string) bool {
 		if i >= len(segs) {
 			return false
 		}
-		seg := withoutMatrix(segs[i])
+		seg := WithoutMatrix(segs[i])
 		if strings.HasPrefix(want, "{") {
 			if seg == "" {
 				return false
@@ -138,35 +138,35 @@ func (p *pathPattern) matchSegments(segs []string) bool {
 }
 
 // matched builds the pathMatch of segs, which match p.
-func (p *pathPattern) matched(segs []string) *pathMatch {
-	m := &pathMatch{segs: make([]string, len(segs))}
+func (p *pathPattern) matched(segs []string) *PathMatch {
+	m := &PathMatch{segs: make([]string, len(segs))}
 	for i, seg := range segs {
-		seg = withoutMatrix(seg)
+		seg = WithoutMatrix(seg)
 		if i < len(p.segments) && p.segments[i] != "*" {
 			if want := p.segments[i]; !strings.HasPrefix(want, "{") {
 				seg = want
 			} else {
-				if m.vars == nil {
-					m.vars = make(map[string]string, 2)
+				if m.Vars == nil {
+					m.Vars = make(map[string]string, 2)
 				}
-				m.vars[want[1:len(want)-1]] = seg
+				m.Vars[want[1:len(want)-1]] = seg
 			}
 		}
 		m.segs[i] = seg
 	}
-	m.path = "/" + strings.Join(m.segs, "/")
+	m.Path = "/" + strings.Join(m.segs, "/")
 	return m
 }
 
-// setPath makes r's URL path m's path, escaped segment by segment (a
+// SetPath makes r's URL path m's path, escaped segment by segment (a
 // captured segment may hold a '/').
-func (m *pathMatch) setPath(r *http.Request) {
+func (m *PathMatch) SetPath(r *http.Request) {
 	esc := make([]string, len(m.segs))
 	for i, s := range m.segs {
 		esc[i] = url.PathEscape(s)
 	}
 	u := *r.URL
-	u.Path, u.RawPath = m.path, "/"+strings.Join(esc, "/")
+	u.Path, u.RawPath = m.Path, "/"+strings.Join(esc, "/")
 	if u.RawPath == u.Path {
 		u.RawPath = ""
 	}

@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"net/http"
@@ -10,12 +10,12 @@ import (
 
 // kindOAuthToken observes an OAuth 2.0 token endpoint (forward only).
 var kindOAuthToken = &routeKind{
-	methods:        []string{http.MethodPost},
-	read:           readOAuthTokenRequest,
-	upstream:       observeOAuthToken,
-	forwardOnly:    true,
-	passUnreadable: true,
-	recordsGrants:  true,
+	Methods:        []string{http.MethodPost},
+	Read:           readOAuthTokenRequest,
+	Upstream:       observeOAuthToken,
+	ForwardOnly:    true,
+	PassUnreadable: true,
+	RecordsGrants:  true,
 }
 
 // Token endpoints: an oauth_token route forwards token endpoint calls and
@@ -31,9 +31,9 @@ var kindOAuthToken = &routeKind{
 // grant_type, refresh_token or client_id is refused (400), and a body the
 // gateway cannot read (and so cannot check) too. A call without a
 // refresh token goes on.
-func readOAuthTokenRequest(e *routeEnv, r *http.Request, c *routeCall) error {
+func readOAuthTokenRequest(e *Env, r *http.Request, c *Call) error {
 	r.Header.Del("Accept-Encoding") // so that the answer can be read
-	p, err := e.readParams(r)
+	p, err := e.ReadParams(r)
 	if err != nil {
 		return err
 	}
@@ -41,10 +41,10 @@ func readOAuthTokenRequest(e *routeEnv, r *http.Request, c *routeCall) error {
 	if err != nil || t == nil {
 		return err
 	}
-	m, err := e.checker.CheckToken(r.Context(), c.Namespace, t)
+	m, err := e.Checker.CheckToken(r.Context(), c.Namespace, t)
 	if err != nil {
-		e.errLog.Error("denylist check failed", zap.String("fail_mode", e.failMode), zap.Error(err))
-		if !e.failOpen {
+		e.ErrLog.Error("denylist check failed", zap.String("fail_mode", e.FailMode), zap.Error(err))
+		if !e.FailOpen {
 			return err
 		}
 	}
@@ -59,7 +59,7 @@ func readOAuthTokenRequest(e *routeEnv, r *http.Request, c *routeCall) error {
 
 // errRefreshRevoked answers a token endpoint call with a revoked refresh
 // token, as OAuth 2.0 servers do (RFC 6749 section 5.2).
-var errRefreshRevoked = &oauthError{Status: http.StatusBadRequest, Code: "invalid_grant"}
+var errRefreshRevoked = &OAuthError{Status: http.StatusBadRequest, Code: "invalid_grant"}
 
 // observeOAuthToken records, from a token endpoint's 2xx answer, which
 // tokens the grant holds: the grant of the new refresh token holds the
@@ -67,20 +67,20 @@ var errRefreshRevoked = &oauthError{Status: http.StatusBadRequest, Code: "invali
 // (refresh token rotation); the presented refresh token's grant holds the
 // new tokens too. Revoking any of the grant's refresh tokens then revokes
 // them all (see engine.Recorder.RecordGrant).
-func observeOAuthToken(e *routeEnv, r *http.Request, c *routeCall, res *upstreamAnswer) error {
+func observeOAuthToken(e *Env, r *http.Request, c *Call, res *UpstreamAnswer) error {
 	a, ok, err := readTokenAnswer(res)
 	if err != nil || !ok {
 		e.logUnreadAnswer(r, err)
 		return nil
 	}
 	g := engine.Grant{Presented: c.refresh, Access: a.AccessToken, Refresh: a.RefreshToken, ExpiresIn: a.expiresIn()}
-	err = e.recorder.RecordGrant(r.Context(), c.Namespace, g)
+	err = e.Recorder.RecordGrant(r.Context(), c.Namespace, g)
 	if err != nil && c.refresh != nil {
 		// The upstream may have rotated the presented refresh token: the
 		// client needs this answer, or it loses its grant. Without the
 		// record, revoking the new refresh token misses this access token
 		// until it expires.
-		e.errLog.Error("token owners not recorded; answer passed on", zap.Error(err))
+		e.ErrLog.Error("token owners not recorded; answer passed on", zap.Error(err))
 		return nil
 	}
 	return e.observationFailed(err)

@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ func (a *tokenAnswer) expiresIn() int64 {
 
 // readTokenAnswer reads a token endpoint's 2xx answer. ok is false when it
 // holds no access token (not JSON, another kind of answer).
-func readTokenAnswer(res *upstreamAnswer) (a tokenAnswer, ok bool, err error) {
+func readTokenAnswer(res *UpstreamAnswer) (a tokenAnswer, ok bool, err error) {
 	body, err := res.Body()
 	if err != nil {
 		return a, false, err

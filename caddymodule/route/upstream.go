@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"bytes"
@@ -14,28 +14,28 @@ import (
 // route reads: token endpoint answers are small.
 const maxUpstreamAnswer = 1 << 20
 
-// upstreamAnswer is the upstream's answer to a forwarded route call, held
+// UpstreamAnswer is the upstream's answer to a forwarded route call, held
 // back until what it confirms is recorded.
-type upstreamAnswer struct {
+type UpstreamAnswer struct {
 	Status int
 	Header http.Header
-	raw    []byte
-	// truncated: raw is only the first part of a longer answer.
-	truncated bool
+	Raw    []byte
+	// Truncated: raw is only the first part of a longer answer.
+	Truncated bool
 }
 
 // Body returns the answer's body, gunzipped when the upstream compressed
 // it with gzip. Another content coding is an error: the caller can then
 // not read the answer.
-func (a *upstreamAnswer) Body() ([]byte, error) {
-	if a.truncated {
-		return nil, fmt.Errorf("upstream answer: longer than the %d bytes held (max_upstream_answer)", len(a.raw))
+func (a *UpstreamAnswer) Body() ([]byte, error) {
+	if a.Truncated {
+		return nil, fmt.Errorf("upstream answer: longer than the %d bytes held (max_upstream_answer)", len(a.Raw))
 	}
 	switch enc := strings.ToLower(strings.TrimSpace(a.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
-		return a.raw, nil
+		return a.Raw, nil
 	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(a.raw))
+		zr, err := gzip.NewReader(bytes.NewReader(a.Raw))
 		if err != nil {
 			return nil, fmt.Errorf("upstream answer: gzip: %w", err)
 		}
@@ -63,11 +63,11 @@ func (e unreadableError) Unwrap() error { return e.error }
 // unreadable marks err, the answer to give, as an unreadable request.
 func unreadable(err error) error { return unreadableError{err} }
 
-func isUnreadable(err error) bool {
+func IsUnreadable(err error) bool {
 	var u unreadableError
 	return errors.As(err, &u)
 }
 
-// errMethodNotRead is why passOn forwards a request in a method the route
+// ErrMethodNotRead is why passOn forwards a request in a method the route
 // kind does not handle (a CORS preflight, a GET logout page).
-var errMethodNotRead = errors.New("method not handled by the route")
+var ErrMethodNotRead = errors.New("method not handled by the route")

@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"encoding/json"
@@ -14,17 +14,17 @@ import (
 // kindBackchannelLogout is an OpenID Connect Back-Channel Logout 1.0
 // receiver.
 var kindBackchannelLogout = &routeKind{
-	methods:         []string{http.MethodPost},
-	read:            readLogoutToken,
-	respond:         respondOK,
-	verifies:        true,
-	needsAudience:   true,
-	revokesSessions: true,
+	Methods:         []string{http.MethodPost},
+	Read:            readLogoutToken,
+	Respond:         respondOK,
+	Verifies:        true,
+	NeedsAudience:   true,
+	RevokesSessions: true,
 }
 
-// backchannelLogoutEvent is the event a logout token must carry (OpenID
+// BackchannelLogoutEvent is the event a logout token must carry (OpenID
 // Connect Back-Channel Logout 1.0, section 2.4).
-const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+const BackchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
 
 // readLogoutToken reads a Back-Channel Logout request and validates its
 // logout token as section 2.6 says: signature, iss, aud, iat and exp; typ
@@ -35,11 +35,11 @@ const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logo
 // It revokes the session (sid) with a cut-off of now, or, when the token
 // names no sid, every token of the user (sub). Any failure is 400
 // invalid_request (section 2.8); keys that cannot be fetched are 503.
-func readLogoutToken(e *routeEnv, r *http.Request, rc *routeCall) error {
+func readLogoutToken(e *Env, r *http.Request, rc *Call) error {
 	fail := func(desc string) error {
-		return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
+		return &OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
 	}
-	p, err := e.readParams(r)
+	p, err := e.ReadParams(r)
 	if err != nil {
 		return err
 	}
@@ -50,14 +50,14 @@ func readLogoutToken(e *routeEnv, r *http.Request, rc *routeCall) error {
 	switch {
 	case raw == "":
 		return fail("missing logout_token")
-	case len(raw) > e.maxTokenSize:
+	case len(raw) > e.MaxTokenSize:
 		return fail("logout_token too large")
 	}
-	v, err := e.verify(r.Context(), raw, jwtverify.Options{RequireExpiry: true, RequireIssuedAt: true, RequireAudience: true,
+	v, err := e.Verify(r.Context(), raw, jwtverify.Options{RequireExpiry: true, RequireIssuedAt: true, RequireAudience: true,
 		WaitForNewKey: true}) // the OP does not send it again
 	switch {
 	case errors.Is(err, jwtverify.ErrKeysUnavailable):
-		return errKeysUnavailable
+		return ErrKeysUnavailable
 	case err != nil:
 		return fail("logout_token: " + err.Error())
 	case !typIs(v.Type, "logout+jwt"):
@@ -73,16 +73,16 @@ func readLogoutToken(e *routeEnv, r *http.Request, rc *routeCall) error {
 	switch {
 	case claims.Nonce != nil:
 		return fail("logout_token: must not contain nonce")
-	case !isJSONObject(claims.Events[backchannelLogoutEvent]):
-		return fail("logout_token: events must hold " + backchannelLogoutEvent + " as an object")
+	case !isJSONObject(claims.Events[BackchannelLogoutEvent]):
+		return fail("logout_token: events must hold " + BackchannelLogoutEvent + " as an object")
 	case v.Claims.SessionID == "" && v.Claims.Subject == "":
 		return fail("logout_token: needs sid or sub")
 	}
-	guard, err := e.recorder.NewReplay(v, func(d string) error { return fail("logout_token: " + d) })
+	guard, err := e.Recorder.NewReplay(v, func(d string) error { return fail("logout_token: " + d) })
 	if err != nil {
 		return err
 	}
-	c := engine.Cutoff{Kind: denylist.KindSession, Issuer: v.Claims.Issuer, ID: v.Claims.SessionID, At: e.now()}
+	c := engine.Cutoff{Kind: denylist.KindSession, Issuer: v.Claims.Issuer, ID: v.Claims.SessionID, At: e.Now()}
 	if c.ID == "" {
 		c.Kind, c.ID = denylist.KindUser, v.Claims.Subject
 	}

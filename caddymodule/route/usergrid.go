@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"encoding/json"
@@ -59,8 +59,8 @@ func usergridUserIDs(uuid, username, email string) []string {
 	return out
 }
 
-// usergridAnswer is Usergrid's answer to a revocation.
-type usergridAnswer struct {
+// UsergridAnswer is Usergrid's answer to a revocation.
+type UsergridAnswer struct {
 	Action    string `json:"action"`
 	Timestamp int64  `json:"timestamp"`
 	Duration  int64  `json:"duration"`
@@ -69,7 +69,7 @@ type usergridAnswer struct {
 // writeUsergridAnswer writes {"action":...,"timestamp":<ms>,"duration":<ms>}
 // as Usergrid does: timestamp when the call began, duration until now.
 func writeUsergridAnswer(w http.ResponseWriter, action string, start, end time.Time) error {
-	body, _ := json.Marshal(usergridAnswer{Action: action, Timestamp: start.UnixMilli(), Duration: end.Sub(start).Milliseconds()})
+	body, _ := json.Marshal(UsergridAnswer{Action: action, Timestamp: start.UnixMilli(), Duration: end.Sub(start).Milliseconds()})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
@@ -84,14 +84,14 @@ type usergridError struct {
 	Code        string
 	Description string
 	start       time.Time
-	now         func() time.Time
+	Now         func() time.Time
 }
 
 func (e *usergridError) Error() string   { return e.Code + ": " + e.Description }
-func (e *usergridError) statusCode() int { return e.Status }
+func (e *usergridError) StatusCode() int { return e.Status }
 
-func (e *usergridError) answer(w http.ResponseWriter) error {
-	end := e.now()
+func (e *usergridError) Answer(w http.ResponseWriter) error {
+	end := e.Now()
 	body, _ := json.Marshal(struct {
 		Error       string `json:"error"`
 		Timestamp   int64  `json:"timestamp"`
@@ -105,4 +105,4 @@ func (e *usergridError) answer(w http.ResponseWriter) error {
 	return err
 }
 
-var _ selfAnswering = (*usergridError)(nil)
+var _ SelfAnswering = (*usergridError)(nil)

@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 // Route is one revocation or logout endpoint the handler intercepts.
 type Route struct {
@@ -40,7 +40,7 @@ type Route struct {
 	//     of Handler.Clients. Answers 204; 400 (not the draft's request,
 	//     a format naming no token claim), 401, 403, 404 (an issuer with
 	//     no jwt block), 422 (an email subject without EmailIsSub, no
-	//     user); 503 when not stored. See route_global_token_revocation.go.
+	//     user); 503 when not stored. See global_token_revocation.go.
 	//   - "keycloak_logout": Keycloak's logout,
 	//     /realms/{realm}/protocol/openid-connect/logout: POST, form field
 	//     `refresh_token` (with client_id, client_secret). Like logout, but
@@ -63,12 +63,12 @@ type Route struct {
 	//     with the cookies expired). Cross-site calls are
 	//     refused (403), and so is a GET that does not show it is
 	//     same-site (no Sec-Fetch-Site, Origin or Referer: curl); see
-	//     route_browser_logout.go.
+	//     browser_logout.go.
 	//   - "keycloak_admin": a Keycloak client's Admin URL (path ending
 	//     in "/*"): the realm-signed k_push_not_before and k_logout
 	//     actions become client-wide (azp) or, with realm_wide,
 	//     realm-wide cut-offs on iat. Needs Handler.JWT. Answers 204. See
-	//     route_keycloak_admin.go.
+	//     keycloak_admin.go.
 	//   - "oauth_token": an OAuth 2.0 token endpoint, observed (forward
 	//     only). A refresh token revoked here is refused
 	//     (400 invalid_grant) before the upstream sees it; from each 2xx

@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"net/http"
@@ -13,13 +13,13 @@ import (
 // kindUsergridRevokeTokens is Usergrid's revoketokens: every token of the
 // path's user (usergrid.go).
 var kindUsergridRevokeTokens = &routeKind{
-	methods: []string{http.MethodPut, http.MethodPost},
-	read:    readUsergridRevokeTokens,
-	respond: respondUsergridRevokeTokens,
+	Methods: []string{http.MethodPut, http.MethodPost},
+	Read:    readUsergridRevokeTokens,
+	Respond: respondUsergridRevokeTokens,
 	// Usergrid revokes a user's tokens only for a caller allowed to.
-	upstreamConfirms: true,
-	passUnreadable:   true,
-	holderProves:     true,
+	UpstreamConfirms: true,
+	PassUnreadable:   true,
+	HolderProves:     true,
 }
 
 // readUsergridRevokeTokens reads .../users/{user}/revoketokens: every
@@ -28,24 +28,24 @@ var kindUsergridRevokeTokens = &routeKind{
 // Authorization header or the access_token parameter): no one else is
 // known to be allowed to log the user out. In forward mode Usergrid
 // decides, and its 2xx vouches for the caller.
-func readUsergridRevokeTokens(e *routeEnv, r *http.Request, c *routeCall) error {
+func readUsergridRevokeTokens(e *Env, r *http.Request, c *Call) error {
 	user, _ := caddyhttp.GetVar(r.Context(), "user").(string)
 	user = strings.ToLower(user)
 	c.scope = usergridScope(r)
-	callers, err := e.sources.Extract(r, nil)
+	callers, err := e.Sources.Extract(r, nil)
 	if err != nil {
-		return extractError(err)
+		return ExtractError(err)
 	}
 	for _, f := range callers {
 		c.Holding = append(c.Holding, token.Parse(f.Raw))
 	}
-	c.Owners = []denylist.Digest{e.keys.UserOwner(c.Namespace, c.scope, user)}
+	c.Owners = []denylist.Digest{e.Keys.UserOwner(c.Namespace, c.scope, user)}
 	c.NotHolder = &usergridError{Status: http.StatusUnauthorized, Code: "unauthorized",
-		Description: "revoking every token of " + user + " needs one of the user's own tokens", start: c.started, now: e.now}
+		Description: "revoking every token of " + user + " needs one of the user's own tokens", start: c.Started, Now: e.Now}
 	return nil
 }
 
 // respondUsergridRevokeTokens answers a revoketokens call as Usergrid does.
-func respondUsergridRevokeTokens(e *routeEnv, w http.ResponseWriter, _ *http.Request, c *routeCall) error {
-	return writeUsergridAnswer(w, usergridRevokedTokens, c.started, e.now())
+func respondUsergridRevokeTokens(e *Env, w http.ResponseWriter, _ *http.Request, c *Call) error {
+	return writeUsergridAnswer(w, usergridRevokedTokens, c.Started, e.Now())
 }

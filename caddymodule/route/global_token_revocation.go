@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"encoding/json"
@@ -18,11 +18,11 @@ import (
 // (draft-parecki-oauth-global-token-revocation, what Okta's Universal
 // Logout calls).
 var kindGlobalTokenRevocation = &routeKind{
-	methods:        []string{http.MethodPost},
-	read:           readGlobalTokenRevocation,
-	respond:        respondNoContent,
-	verifies:       true,
-	passUnreadable: true,
+	Methods:        []string{http.MethodPost},
+	Read:           readGlobalTokenRevocation,
+	Respond:        respondNoContent,
+	Verifies:       true,
+	PassUnreadable: true,
 }
 
 // global_token_revocation: an identity provider or a security tool asks
@@ -81,16 +81,16 @@ const gtrScope = "global_token_revocation"
 // gtrError is an answer of the route: an OAuth error body, which the draft
 // leaves open.
 func gtrError(status int, code, desc string) error {
-	return &oauthError{Status: status, Code: code, Description: desc}
+	return &OAuthError{Status: status, Code: code, Description: desc}
 }
 
-func readGlobalTokenRevocation(e *routeEnv, r *http.Request, c *routeCall) error {
+func readGlobalTokenRevocation(e *Env, r *http.Request, c *Call) error {
 	// anyIssuer: the upstream (forward mode), or the guard (client_auth
 	// required, client_auth.go), authenticated the caller, which may name
 	// a user of any issuer the gateway verifies; a bearer JWT's caller
 	// names users of its own issuer only.
-	anyIssuer := c.route.Mode == ModeForward || c.route.authenticate
-	subjects := subjectid.Subjects{TokenIssuers: []string{e.soleIssuer}, EmailIsSub: c.route.EmailIsSub}
+	anyIssuer := c.Route.Mode == ModeForward || c.Route.Authenticate
+	subjects := subjectid.Subjects{TokenIssuers: []string{e.SoleIssuer}, EmailIsSub: c.Route.EmailIsSub}
 	if !anyIssuer {
 		iss, err := gtrBearer(e, r)
 		if err != nil {
@@ -104,7 +104,7 @@ func readGlobalTokenRevocation(e *routeEnv, r *http.Request, c *routeCall) error
 	}
 	cut, err := subjects.Cutoff(subID, subjectid.ScopeUser)
 	var unknown *subjectid.UnknownIssuerError
-	if anyIssuer && errors.As(err, &unknown) && e.verifier.Verifier(unknown.Issuer) != nil {
+	if anyIssuer && errors.As(err, &unknown) && e.Verifier.Verifier(unknown.Issuer) != nil {
 		subjects.TokenIssuers = append(subjects.TokenIssuers, unknown.Issuer)
 		cut, err = subjects.Cutoff(subID, subjectid.ScopeUser)
 	}
@@ -114,7 +114,7 @@ func readGlobalTokenRevocation(e *routeEnv, r *http.Request, c *routeCall) error
 	if cut.Issuer == "" {
 		return unreadable(gtrError(http.StatusUnprocessableEntity, "invalid_request", "the subject carries no issuer and the handler has several jwt blocks: name the user with an iss_sub subject"))
 	}
-	cut.At = e.now()
+	cut.At = e.Now()
 	c.Cutoffs = []engine.Cutoff{cut}
 	return nil
 }
@@ -122,22 +122,22 @@ func readGlobalTokenRevocation(e *routeEnv, r *http.Request, c *routeCall) error
 // gtrBearer authenticates the caller by its bearer JWT and returns its
 // issuer, or the answer: 401 when it is missing or does not verify, 403
 // when it was not issued for this endpoint.
-func gtrBearer(e *routeEnv, r *http.Request) (string, error) {
+func gtrBearer(e *Env, r *http.Request) (string, error) {
 	unauthorized := func(desc string) error {
-		return &oauthError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc, Bearer: true}
+		return &OAuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc, Bearer: true}
 	}
-	src := token.Sources{Schemes: []string{"Bearer"}, MaxTokenSize: e.maxTokenSize}
+	src := token.Sources{Schemes: []string{"Bearer"}, MaxTokenSize: e.MaxTokenSize}
 	found, err := src.Extract(r, nil)
 	if err != nil {
-		return "", extractError(err)
+		return "", ExtractError(err)
 	}
 	if len(found) != 1 {
 		return "", unauthorized("authenticate with a bearer JWT of a configured issuer, scope " + gtrScope)
 	}
-	v, err := e.verify(r.Context(), found[0].Raw, jwtverify.Options{RequireExpiry: true})
+	v, err := e.Verify(r.Context(), found[0].Raw, jwtverify.Options{RequireExpiry: true})
 	switch {
 	case errors.Is(err, jwtverify.ErrKeysUnavailable):
-		return "", errKeysUnavailable
+		return "", ErrKeysUnavailable
 	case err != nil:
 		return "", unauthorized("the bearer token could not be verified")
 	}
@@ -150,7 +150,7 @@ func gtrBearer(e *routeEnv, r *http.Request) (string, error) {
 		slices.ContainsFunc(v.Claims.Audience, func(aud string) bool { return isEndpointURL(r, aud) }) {
 		return v.Claims.Issuer, nil
 	}
-	return "", &oauthError{Status: http.StatusForbidden, Code: "insufficient_scope", Bearer: true,
+	return "", &OAuthError{Status: http.StatusForbidden, Code: "insufficient_scope", Bearer: true,
 		Description: "the bearer token was not issued for this endpoint: want scope " + gtrScope + ", or aud this endpoint's URL"}
 }
 
@@ -176,12 +176,12 @@ func isEndpointURL(r *http.Request, aud string) bool {
 }
 
 // gtrSubject reads the request's sub_id.
-func gtrSubject(e *routeEnv, r *http.Request) (json.RawMessage, error) {
+func gtrSubject(e *Env, r *http.Request) (json.RawMessage, error) {
 	bad := func(desc string) error { return gtrError(http.StatusBadRequest, "invalid_request", desc) }
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return nil, bad("Content-Type must be application/json")
 	}
-	body, err := token.ReadBody(r, e.maxBodySize)
+	body, err := token.ReadBody(r, e.MaxBodySize)
 	if err != nil {
 		return nil, bad("unreadable body, or larger than max_body_size")
 	}
@@ -199,7 +199,7 @@ func gtrSubject(e *routeEnv, r *http.Request) (json.RawMessage, error) {
 
 // gtrSubjectError is the answer to a subject that maps to no cut-off.
 // anyIssuer: the caller may name a user of any jwt block's issuer.
-func gtrSubjectError(e *routeEnv, s subjectid.Subjects, err error, anyIssuer bool) error {
+func gtrSubjectError(e *Env, s subjectid.Subjects, err error, anyIssuer bool) error {
 	var nm *subjectid.NotMappedError
 	var unknown *subjectid.UnknownIssuerError
 	switch {
@@ -207,8 +207,8 @@ func gtrSubjectError(e *routeEnv, s subjectid.Subjects, err error, anyIssuer boo
 		return gtrError(http.StatusBadRequest, "invalid_request", nm.Reason+": use iss_sub, opaque or complex")
 	case errors.As(err, &nm):
 		return gtrError(http.StatusUnprocessableEntity, "invalid_request", nm.Reason+": name the user with iss_sub or opaque (its sub)")
-	case errors.As(err, &unknown) && !anyIssuer && e.verifier.Verifier(unknown.Issuer) != nil:
-		return &oauthError{Status: http.StatusForbidden, Code: "insufficient_scope", Bearer: true,
+	case errors.As(err, &unknown) && !anyIssuer && e.Verifier.Verifier(unknown.Issuer) != nil:
+		return &OAuthError{Status: http.StatusForbidden, Code: "insufficient_scope", Bearer: true,
 			Description: "the caller (issuer " + s.TokenIssuers[0] + ") revokes only its own users"}
 	case errors.As(err, &unknown):
 		return gtrError(http.StatusNotFound, "invalid_request", "no jwt block for issuer "+unknown.Issuer+": no user of it is known here")

@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"net/http"
@@ -9,18 +9,18 @@ import (
 // kindUsergridToken observes Apache Usergrid's token endpoints (forward
 // only; usergrid.go).
 var kindUsergridToken = &routeKind{
-	methods:        []string{http.MethodPost, http.MethodGet},
-	read:           readUsergridToken,
-	upstream:       observeUsergridToken,
-	forwardOnly:    true,
-	passUnreadable: true,
+	Methods:        []string{http.MethodPost, http.MethodGet},
+	Read:           readUsergridToken,
+	Upstream:       observeUsergridToken,
+	ForwardOnly:    true,
+	PassUnreadable: true,
 }
 
 // readUsergridToken reads a call to a token endpoint. The call is an API
 // call too (/users/{user}/token is called with a token): a revoked token
 // is rejected as on any other request.
-func readUsergridToken(e *routeEnv, r *http.Request, c *routeCall) error {
-	if err := e.checkRequest(r); err != nil {
+func readUsergridToken(e *Env, r *http.Request, c *Call) error {
+	if err := e.CheckRequest(r); err != nil {
 		return err
 	}
 	r.Header.Del("Accept-Encoding") // so that the answer can be read
@@ -29,7 +29,7 @@ func readUsergridToken(e *routeEnv, r *http.Request, c *routeCall) error {
 }
 
 // observeUsergridToken records the token of a 2xx answer as its user's.
-func observeUsergridToken(e *routeEnv, r *http.Request, c *routeCall, res *upstreamAnswer) error {
+func observeUsergridToken(e *Env, r *http.Request, c *Call, res *UpstreamAnswer) error {
 	a, ok, err := readTokenAnswer(res)
 	if err != nil || !ok || a.User == nil {
 		e.logUnreadAnswer(r, err) // client credentials: no user to hold the token
@@ -37,7 +37,7 @@ func observeUsergridToken(e *routeEnv, r *http.Request, c *routeCall, res *upstr
 	}
 	var owners []denylist.Digest
 	for _, id := range usergridUserIDs(a.User.UUID, a.User.Username, a.User.Email) {
-		owners = append(owners, e.keys.UserOwner(c.Namespace, c.scope, id))
+		owners = append(owners, e.Keys.UserOwner(c.Namespace, c.scope, id))
 	}
-	return e.observationFailed(e.recorder.RecordOwned(r.Context(), a.AccessToken, a.expiresIn(), owners...))
+	return e.observationFailed(e.Recorder.RecordOwned(r.Context(), a.AccessToken, a.expiresIn(), owners...))
 }

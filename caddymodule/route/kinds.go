@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"fmt"
@@ -6,10 +6,10 @@ import (
 	"strings"
 )
 
-// routeKinds are the kinds of route (Route.Type) this build knows, each
+// Kinds are the kinds of route (Route.Type) this build knows, each
 // an adapter from an API's wire format to the engine: what it reads (its
 // file: route_<kind>.go), how it answers, and what it needs.
-var routeKinds = map[string]*routeKind{
+var Kinds = map[string]*routeKind{
 	"revoke":                kindRevoke,
 	"logout":                kindLogout,
 	"logout_all":            kindLogoutAll,
@@ -30,31 +30,31 @@ var routeKinds = map[string]*routeKind{
 // RouteTypes returns the route types this build knows, sorted.
 func RouteTypes() []string {
 	var out []string
-	for k := range routeKinds {
+	for k := range Kinds {
 		out = append(out, k)
 	}
 	slices.Sort(out)
 	return out
 }
 
-func compileRoute(rc *Route) (*compiledRoute, error) {
-	kind, ok := routeKinds[rc.Type]
+func Compile(rc *Route) (*Compiled, error) {
+	kind, ok := Kinds[rc.Type]
 	if !ok {
 		return nil, fmt.Errorf("unknown route type %q (known: %s)", rc.Type, strings.Join(RouteTypes(), ", "))
 	}
 	if rc.Mode == "" {
 		rc.Mode = ModeRespond
-		if kind.forwardOnly {
+		if kind.ForwardOnly {
 			rc.Mode = ModeForward
 		}
 	}
-	if kind.forwardOnly && rc.Mode != ModeForward {
+	if kind.ForwardOnly && rc.Mode != ModeForward {
 		return nil, fmt.Errorf("mode %q: a %s route observes the upstream's answers; it works in mode %s only", rc.Mode, rc.Type, ModeForward)
 	}
 	if rc.Mode != ModeRespond && rc.Mode != ModeForward {
 		return nil, fmt.Errorf("mode %q: want %s or %s", rc.Mode, ModeRespond, ModeForward)
 	}
-	p, err := parsePathPattern(rc.Path, rc.CaseInsensitive)
+	p, err := ParsePathPattern(rc.Path, rc.CaseInsensitive)
 	if err != nil {
 		return nil, err
 	}
@@ -65,5 +65,5 @@ func compileRoute(rc *Route) (*compiledRoute, error) {
 	if err := checkBrowserLogout(rc, kind); err != nil {
 		return nil, err
 	}
-	return &compiledRoute{Route: rc, pattern: p, kind: kind, refusal: refusal}, nil
+	return &Compiled{Route: rc, Pattern: p, Kind: kind, Refusal: refusal}, nil
 }

@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"context"
@@ -15,44 +15,44 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
-// routeEnv is what a route kind may use of the handler it serves in: the
+// Env is what a route kind may use of the handler it serves in: the
 // engine it reads and records with, the handler's token settings, and the
 // few services it calls (a kind never reaches the Handler itself). It is
 // built once the routes are compiled (Handler.setup); recorder and
-// checker are set when the store is opened (Handler.useStore).
-type routeEnv struct {
-	keys     *engine.Keys
-	checker  *engine.Checker  // set by useStore
-	recorder *engine.Recorder // set by useStore
-	// verifier holds the jwt blocks' verifiers (nil without any); verify
+// Checker are set when the store is opened (Handler.useStore).
+type Env struct {
+	Keys     *engine.Keys
+	Checker  *engine.Checker  // set by useStore
+	Recorder *engine.Recorder // set by useStore
+	// Verifier holds the jwt blocks' verifiers (nil without any); verify
 	// verifies a token with them, logging why it does not.
-	verifier *jwtverify.Set
-	verify   func(ctx context.Context, raw string, opts jwtverify.Options) (*jwtverify.Token, error)
-	// soleIssuer is the issuer of the handler's jwt block when it has
+	Verifier *jwtverify.Set
+	Verify   func(ctx context.Context, raw string, opts jwtverify.Options) (*jwtverify.Token, error)
+	// SoleIssuer is the issuer of the handler's jwt block when it has
 	// exactly one.
-	soleIssuer string
-	// checkRequest checks a request's tokens as any request's are
+	SoleIssuer string
+	// CheckRequest checks a request's tokens as any request's are
 	// (serve.go): for a route call that is an API call too.
-	checkRequest func(*http.Request) error
-	// sources find the tokens of a request's named channels.
-	sources *token.Sources
-	logger  *zap.Logger
-	errLog  *rateLimitedLogger
-	now     func() time.Time
+	CheckRequest func(*http.Request) error
+	// Sources find the tokens of a request's named channels.
+	Sources *token.Sources
+	Logger  *zap.Logger
+	ErrLog  *RateLimitedLogger
+	Now     func() time.Time
 
 	// The handler's settings a kind reads.
-	maxTokenSize int
-	maxBodySize  int64
-	schemes      []string
-	cookies      []string
-	clockSkew    time.Duration
-	failMode     string // as configured, for logs
-	failOpen     bool
+	MaxTokenSize int
+	MaxBodySize  int64
+	Schemes      []string
+	Cookies      []string
+	ClockSkew    time.Duration
+	FailMode     string // as configured, for logs
+	FailOpen     bool
 }
 
 // paramTokens parses the non-empty values of fields in p (each given at
 // most once: see readParams).
-func (e *routeEnv) paramTokens(p *token.Params, fields []string) ([]token.Token, error) {
+func (e *Env) paramTokens(p *token.Params, fields []string) ([]token.Token, error) {
 	var out []token.Token
 	for _, f := range fields {
 		v, err := e.paramToken(p, f)
@@ -67,16 +67,16 @@ func (e *routeEnv) paramTokens(p *token.Params, fields []string) ([]token.Token,
 }
 
 // paramToken parses the token in parameter name of p, nil when absent.
-func (e *routeEnv) paramToken(p *token.Params, name string) (*token.Token, error) {
+func (e *Env) paramToken(p *token.Params, name string) (*token.Token, error) {
 	v, err := p.Get(name)
 	if err != nil {
-		return nil, repeatedParam(name)
+		return nil, RepeatedParam(name)
 	}
 	if v == "" {
 		return nil, nil
 	}
-	if len(v) > e.maxTokenSize {
-		return nil, &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: name + " too large"}
+	if len(v) > e.MaxTokenSize {
+		return nil, &OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: name + " too large"}
 	}
 	t := token.Parse(v)
 	return &t, nil
@@ -89,38 +89,38 @@ func (e *routeEnv) paramToken(p *token.Params, name string) (*token.Token, error
 // or confirm a token the upstream never checked.
 var singleParams = []string{"token", "token_type_hint", "refresh_token", "id_token_hint", "logout_token", "grant_type", "client_id"}
 
-// readParams reads a revocation route's (or token endpoint's) parameters,
+// ReadParams reads a revocation route's (or token endpoint's) parameters,
 // from the query and the body, as the most lenient upstream reads them
 // (token.ReadParams), and refuses one of singleParams given twice.
-func (e *routeEnv) readParams(r *http.Request) (*token.Params, error) {
-	p, err := token.ReadParams(r, e.maxBodySize)
+func (e *Env) ReadParams(r *http.Request) (*token.Params, error) {
+	p, err := token.ReadParams(r, e.MaxBodySize)
 	if err != nil {
-		return nil, extractError(err)
+		return nil, ExtractError(err)
 	}
 	if name := p.Repeated(singleParams...); name != "" {
-		return nil, repeatedParam(name)
+		return nil, RepeatedParam(name)
 	}
 	return p, nil
 }
 
-// repeatedParam is the answer to a parameter given more than once.
-func repeatedParam(name string) error {
-	return &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: name + " given more than once"}
+// RepeatedParam is the answer to a parameter given more than once.
+func RepeatedParam(name string) error {
+	return &OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: name + " given more than once"}
 }
 
 // callerToken returns the token of the Authorization header, or else of
 // the form field `token`.
-func (e *routeEnv) callerToken(r *http.Request) (string, error) {
-	src := token.Sources{Schemes: e.schemes, MaxTokenSize: e.maxTokenSize}
+func (e *Env) callerToken(r *http.Request) (string, error) {
+	src := token.Sources{Schemes: e.Schemes, MaxTokenSize: e.MaxTokenSize}
 	found, err := src.Extract(r, nil)
 	if err != nil {
-		return "", extractError(err)
+		return "", ExtractError(err)
 	}
 	if len(found) > 0 {
 		return found[0].Raw, nil
 	}
 	if token.IsForm(r) {
-		p, err := e.readParams(r)
+		p, err := e.ReadParams(r)
 		if err != nil {
 			return "", err
 		}
@@ -132,21 +132,21 @@ func (e *routeEnv) callerToken(r *http.Request) (string, error) {
 			return t.Raw, nil
 		}
 	}
-	return "", &oauthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "missing token: send it in the Authorization header or the form field token"}
+	return "", &OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "missing token: send it in the Authorization header or the form field token"}
 }
 
 // observationFailed maps a failure to record what a token endpoint handed
 // out: with fail closed, 503 (the client retries; the token it did not get
 // is never used); with fail open, logged and passed.
-func (e *routeEnv) observationFailed(err error) error {
+func (e *Env) observationFailed(err error) error {
 	if err == nil {
 		return nil
 	}
-	if e.failOpen {
-		e.errLog.Error("token owners not recorded (fail open)", zap.Error(err))
+	if e.FailOpen {
+		e.ErrLog.Error("token owners not recorded (fail open)", zap.Error(err))
 		return nil
 	}
-	e.errLog.Error("token owners not recorded", zap.Error(err))
+	e.ErrLog.Error("token owners not recorded", zap.Error(err))
 	if !errors.Is(err, denylist.ErrUnavailable) {
 		err = fmt.Errorf("%w: %v", denylist.ErrUnavailable, err)
 	}
@@ -155,8 +155,8 @@ func (e *routeEnv) observationFailed(err error) error {
 
 // logUnreadAnswer notes at debug level a 2xx token answer that holds no
 // token the gateway can read.
-func (e *routeEnv) logUnreadAnswer(r *http.Request, err error) {
-	if c := e.logger.Check(zap.DebugLevel, "token endpoint answer not read"); c != nil {
+func (e *Env) logUnreadAnswer(r *http.Request, err error) {
+	if c := e.Logger.Check(zap.DebugLevel, "token endpoint answer not read"); c != nil {
 		fields := []zap.Field{zap.String("path", r.URL.Path)}
 		if err != nil {
 			fields = append(fields, zap.Error(err))
@@ -165,8 +165,8 @@ func (e *routeEnv) logUnreadAnswer(r *http.Request, err error) {
 	}
 }
 
-// expiredContext is a context that is already done.
-var expiredContext = func() context.Context {
+// ExpiredContext is a context that is already done.
+var ExpiredContext = func() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return ctx

@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"bytes"
@@ -7,13 +7,13 @@ import (
 
 // kindKeycloakRevoke is Keycloak's revocation endpoint (keycloak.go).
 var kindKeycloakRevoke = &routeKind{
-	methods:             []string{http.MethodPost},
-	read:                keycloakRealmOnly(readFormTokens([]string{"token"}, false)),
-	respond:             respondOK,
-	upstream:            keycloakRevokeConfirms,
-	passUnreadable:      true,
+	Methods:             []string{http.MethodPost},
+	Read:                keycloakRealmOnly(readFormTokens([]string{"token"}, false)),
+	Respond:             respondOK,
+	Upstream:            keycloakRevokeConfirms,
+	PassUnreadable:      true,
 	revokesRefused:      true,
-	clientAuthByDefault: true,
+	ClientAuthByDefault: true,
 }
 
 // keycloakRevokeConfirms vouches for the revoked token when Keycloak's answer
@@ -21,7 +21,7 @@ var kindKeycloakRevoke = &routeKind{
 // client and user it found. Any body (Keycloak's {"error":"invalid_token"}
 // or anything else) confirms nothing: the token is then revoked by its own
 // identity only.
-func keycloakRevokeConfirms(_ *routeEnv, _ *http.Request, c *routeCall, res *upstreamAnswer) error {
+func keycloakRevokeConfirms(_ *Env, _ *http.Request, c *Call, res *UpstreamAnswer) error {
 	if res.Status != http.StatusOK {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"encoding/json"
@@ -18,16 +18,16 @@ import (
 // kindCAEP is a receiver of CAEP session-revoked Security Event Tokens (RFC
 // 8935).
 var kindCAEP = &routeKind{
-	methods:         []string{http.MethodPost},
-	read:            readSET,
-	respond:         respondAccepted,
-	verifies:        true,
-	needsAudience:   true,
-	revokesSessions: true,
+	Methods:         []string{http.MethodPost},
+	Read:            readSET,
+	Respond:         respondAccepted,
+	Verifies:        true,
+	NeedsAudience:   true,
+	RevokesSessions: true,
 }
 
-// caepSessionRevoked is the CAEP session-revoked event type.
-const caepSessionRevoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
+// CAEPSessionRevoked is the CAEP session-revoked event type.
+const CAEPSessionRevoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
 
 // caepError is an answer in the RFC 8935 section 2.3 error format:
 // {"err": <code>, "description": <text>}.
@@ -39,9 +39,9 @@ type caepError struct {
 
 func (e *caepError) Error() string { return e.Code + ": " + e.Description }
 
-func (e *caepError) statusCode() int { return e.status }
+func (e *caepError) StatusCode() int { return e.status }
 
-func (e *caepError) answer(w http.ResponseWriter) error {
+func (e *caepError) Answer(w http.ResponseWriter) error {
 	body, _ := json.Marshal(e)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -75,15 +75,15 @@ func caepBad(code, desc string) error {
 // Other formats (email, phone_number, ...) cannot name a token and are
 // refused with invalid_request. Other event types are acknowledged (202)
 // and ignored.
-func readSET(e *routeEnv, r *http.Request, rc *routeCall) error {
+func readSET(e *Env, r *http.Request, rc *Call) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/secevent+jwt" {
 		return caepBad("invalid_request", "Content-Type must be application/secevent+jwt")
 	}
-	body, err := token.ReadBody(r, e.maxBodySize)
+	body, err := token.ReadBody(r, e.MaxBodySize)
 	if err != nil {
 		return caepBad("invalid_request", "unreadable body, or larger than max_body_size")
 	}
-	v, err := e.verify(r.Context(), strings.TrimSpace(string(body)), jwtverify.Options{RequireIssuedAt: true, RequireAudience: true,
+	v, err := e.Verify(r.Context(), strings.TrimSpace(string(body)), jwtverify.Options{RequireIssuedAt: true, RequireAudience: true,
 		WaitForNewKey: true}) // a pushed SET is not sent again
 	if err != nil {
 		return setVerifyError(err)
@@ -98,11 +98,11 @@ func readSET(e *routeEnv, r *http.Request, rc *routeCall) error {
 	if err := json.Unmarshal(v.Payload, &claims); err != nil || len(claims.Events) == 0 {
 		return caepBad("invalid_request", "events must be a JSON object naming at least one event")
 	}
-	guard, err := e.recorder.NewReplay(v, func(d string) error { return caepBad("invalid_request", d) })
+	guard, err := e.Recorder.NewReplay(v, func(d string) error { return caepBad("invalid_request", d) })
 	if err != nil {
 		return err
 	}
-	event, ok := claims.Events[caepSessionRevoked]
+	event, ok := claims.Events[CAEPSessionRevoked]
 	if !ok {
 		return nil // no event it acts on: acknowledged, ignored
 	}
@@ -120,7 +120,7 @@ func readSET(e *routeEnv, r *http.Request, rc *routeCall) error {
 	if err != nil {
 		return caepBad("invalid_request", err.Error())
 	}
-	c.At = e.now()
+	c.At = e.Now()
 	rc.Cutoffs, rc.Replay = []engine.Cutoff{c}, guard
 	return nil
 }

@@ -1,4 +1,4 @@
-package caddymodule
+package route
 
 import (
 	"bytes"
@@ -20,10 +20,10 @@ import (
 
 // kindKeycloakAdmin is a Keycloak client's Admin URL.
 var kindKeycloakAdmin = &routeKind{
-	methods:  []string{http.MethodPost},
-	read:     readKeycloakAdmin,
-	respond:  respondEmpty204,
-	verifies: true,
+	Methods:  []string{http.MethodPost},
+	Read:     readKeycloakAdmin,
+	Respond:  respondEmpty204,
+	Verifies: true,
 }
 
 // keycloak_admin: the gateway as a Keycloak client's Admin URL.
@@ -49,7 +49,7 @@ var kindKeycloakAdmin = &routeKind{
 // here; point the client's Backchannel logout URL at a backchannel_logout
 // route instead. k_test_available is answered 204; other k_ actions 404.
 
-func keycloakAdminConfig(rc *Route) *KeycloakAdmin {
+func KeycloakAdminConfig(rc *Route) *KeycloakAdmin {
 	if rc.KeycloakAdmin == nil {
 		rc.KeycloakAdmin = &KeycloakAdmin{}
 	}
@@ -75,13 +75,13 @@ type keycloakAction struct {
 
 // errKeycloakAdmin is an admin action refused.
 func errKeycloakAdmin(status int, desc string) error {
-	return &oauthError{Status: status, Code: "invalid_request", Description: desc}
+	return &OAuthError{Status: status, Code: "invalid_request", Description: desc}
 }
 
-func readKeycloakAdmin(e *routeEnv, r *http.Request, c *routeCall) error {
+func readKeycloakAdmin(e *Env, r *http.Request, c *Call) error {
 	var cfg KeycloakAdmin
-	if c.route.KeycloakAdmin != nil {
-		cfg = *c.route.KeycloakAdmin
+	if c.Route.KeycloakAdmin != nil {
+		cfg = *c.Route.KeycloakAdmin
 	}
 	seg := path.Base(r.URL.Path)
 	want, ok := keycloakAdminActions[seg]
@@ -91,48 +91,48 @@ func readKeycloakAdmin(e *routeEnv, r *http.Request, c *routeCall) error {
 		}
 		return errKeycloakAdmin(http.StatusNotFound, "unknown admin action "+seg)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(e.maxTokenSize)+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(e.MaxTokenSize)+1))
 	if err != nil {
 		return errKeycloakAdmin(http.StatusBadRequest, "unreadable body")
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body)) // forward mode: the upstream reads it too
-	if len(body) > e.maxTokenSize {
+	if len(body) > e.MaxTokenSize {
 		return errKeycloakAdmin(http.StatusRequestEntityTooLarge, "the action is larger than max_token_size")
 	}
 	iss := cfg.Issuer
 	if iss == "" {
-		iss = e.soleIssuer
+		iss = e.SoleIssuer
 	}
-	v := e.verifier.Verifier(iss)
+	v := e.Verifier.Verifier(iss)
 	if v == nil {
 		return fmt.Errorf("token_revocation: keycloak_admin %s: no jwt block for issuer %q: set the route's issuer", r.URL.Path, iss)
 	}
 	payload, err := v.VerifySignature(r.Context(), strings.TrimSpace(string(body)), jwtverify.Options{WaitForNewKey: true})
 	switch {
 	case errors.Is(err, jwtverify.ErrKeysUnavailable):
-		return errKeysUnavailable
+		return ErrKeysUnavailable
 	case err != nil:
-		e.logger.Info("keycloak admin action refused: not signed by the realm", zap.String("issuer", iss), zap.Error(err))
+		e.Logger.Info("keycloak admin action refused: not signed by the realm", zap.String("issuer", iss), zap.Error(err))
 		return errKeycloakAdmin(http.StatusForbidden, "the action is not signed by the realm")
 	}
 	var a keycloakAction
 	if err := json.Unmarshal(payload, &a); err != nil {
 		return errKeycloakAdmin(http.StatusBadRequest, "the action is not a Keycloak admin action")
 	}
-	now := e.now()
+	now := e.Now()
 	switch {
 	case a.Action != want:
 		return errKeycloakAdmin(http.StatusBadRequest, fmt.Sprintf("action %q posted to %s", a.Action, seg))
 	case a.ID == "":
 		return errKeycloakAdmin(http.StatusBadRequest, "the action has no id")
-	case now.Unix() > a.Expiration+int64(e.clockSkew/time.Second):
+	case now.Unix() > a.Expiration+int64(e.ClockSkew/time.Second):
 		return errKeycloakAdmin(http.StatusBadRequest, "the action has expired")
 	case a.Action == "LOGOUT" && len(a.AdapterSessionIDs) > 0:
 		return errKeycloakAdmin(http.StatusBadRequest, "a logout of adapter sessions cannot be applied here: set the client's Backchannel logout URL to the gateway's backchannel_logout route")
 	}
 	c.Replay = &engine.Replay{
 		Issuer: iss, JTI: "keycloak-admin:" + a.ID,
-		Expires: time.Unix(a.Expiration, 0).Add(e.clockSkew),
+		Expires: time.Unix(a.Expiration, 0).Add(e.ClockSkew),
 		Err:     errKeycloakAdmin(http.StatusBadRequest, "the action was applied already"),
 	}
 	if a.NotBefore <= 0 {
