@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
@@ -38,7 +39,7 @@ type adminCall struct {
 // storeError counts a store failure of op and maps it to the API error to
 // answer: 503 when the store is unavailable (nothing was changed), else 500.
 func storeError(op string, err error) error {
-	countStoreError(op)
+	gateway.CountStoreError(op)
 	return storeAPIError(op, err)
 }
 
@@ -201,17 +202,17 @@ func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
 	t.ns = ns
 	switch t.kind {
 	case denylist.KindToken:
-		t.key = h.gw.keys.Token(t.token) // the token's identity, as checks compute it
+		t.key = h.gw.Keys.Token(t.token) // the token's identity, as checks compute it
 	case denylist.KindJTI:
-		t.key = h.gw.keys.Hasher.JTIKey(ns, *req.Issuer, req.JTI)
+		t.key = h.gw.Keys.Hasher.JTIKey(ns, *req.Issuer, req.JTI)
 	case denylist.KindSession:
-		t.key = h.gw.keys.Hasher.SessionKey(ns, *req.Issuer, req.Session)
+		t.key = h.gw.Keys.Hasher.SessionKey(ns, *req.Issuer, req.Session)
 	case denylist.KindUser:
-		t.key = h.gw.keys.Hasher.UserKey(ns, *req.Issuer, req.User)
+		t.key = h.gw.Keys.Hasher.UserKey(ns, *req.Issuer, req.User)
 	case denylist.KindClient:
-		t.key = h.gw.keys.Hasher.ClientKey(ns, *req.Issuer, req.Client)
+		t.key = h.gw.Keys.Hasher.ClientKey(ns, *req.Issuer, req.Client)
 	case denylist.KindKey:
-		t.key = h.gw.keys.Bound(ns, t.bound) // what a check of a token bound to it looks up
+		t.key = h.gw.Keys.Bound(ns, t.bound) // what a check of a token bound to it looks up
 	}
 	return t, nil
 }

@@ -54,7 +54,7 @@ func activeStores() (map[string]denylist.Store, error) {
 	liveHandlers.Lock()
 	for h, l := range liveHandlers.m {
 		if l.config == reg {
-			out[l.storeLabel] = h.gw.store
+			out[l.storeLabel] = h.gw.Store
 		}
 	}
 	liveHandlers.Unlock()

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/statuslist"
 	"github.com/caddyserver/caddy/v2"
@@ -47,7 +48,7 @@ type liveHandler struct {
 	store denylist.Store
 	// status are the handler's status lists (nil: none), for the status
 	// list metrics.
-	status *statusLists
+	status *gateway.StatusLists
 }
 
 // provisionOps hooks a provisioned handler into the operator surface: the
@@ -77,10 +78,10 @@ func registerLiveIn(config *prometheus.Registry, h *Handler) {
 	liveHandlers.m[h] = liveHandler{
 		config:     config,
 		seq:        liveHandlers.seq,
-		same:       h.gw.storeKey + "\x00" + strconv.FormatBool(h.recordsGrants()) + "\x00" + string(b),
+		same:       h.gw.StoreKey + "\x00" + strconv.FormatBool(h.recordsGrants()) + "\x00" + string(b),
 		storeLabel: storeLabel(h),
-		store:      h.gw.store,
-		status:     h.gw.status,
+		store:      h.gw.Store,
+		status:     h.gw.Status,
 	}
 	liveHandlers.Unlock()
 }
@@ -194,7 +195,7 @@ func quoteNames(names map[string]bool) string {
 // "redis:<addresses>/<key prefix>" (never a password).
 func storeLabel(h *Handler) string {
 	if h.Store == nil || h.Store.redis == nil {
-		return h.gw.storeKey // "embedded:<path>"
+		return h.gw.StoreKey // "embedded:<path>"
 	}
 	return h.Store.redis.Label() // resolved by openStore
 }
@@ -204,13 +205,13 @@ func storeLabel(h *Handler) string {
 func registerMetrics(ctx caddy.Context) error { return registerMetricsInto(ctx.GetMetricsRegistry()) }
 
 // registerMetricsInto registers the collectors into reg (nil: none): the
-// package's metrics (metrics.go, with the status lists' below) and the
+// package's metrics (gateway/metrics.go, with the status lists' below) and the
 // collectors of the registered handlers' stores.
 func registerMetricsInto(reg *prometheus.Registry) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range append([]prometheus.Collector{storeCollector{}, readinessCollector{}}, metricsCollectors...) {
+	for _, c := range append([]prometheus.Collector{storeCollector{}, readinessCollector{}}, gateway.MetricsCollectors...) {
 		if err := reg.Register(c); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
 			return err
 		}
@@ -227,11 +228,11 @@ const storeStatusTimeout = 2 * time.Second
 
 // Describe implements prometheus.Collector.
 func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- storeEntriesDesc
-	ch <- storeHealthyDesc
-	ch <- mirrorLagDesc
-	ch <- mirrorFreshDesc
-	ch <- mirrorEventLagDesc
+	ch <- gateway.StoreEntriesDesc
+	ch <- gateway.StoreHealthyDesc
+	ch <- gateway.MirrorLagDesc
+	ch <- gateway.MirrorFreshDesc
+	ch <- gateway.MirrorEventLagDesc
 }
 
 // Collect implements prometheus.Collector: one status call per distinct
@@ -247,18 +248,18 @@ func (storeCollector) Collect(ch chan<- prometheus.Metric) {
 		go func() {
 			defer wg.Done()
 			st := s.Status(ctx)
-			ch <- prometheus.MustNewConstMetric(storeHealthyDesc, prometheus.GaugeValue, boolGauge(st.Healthy), label)
+			ch <- prometheus.MustNewConstMetric(gateway.StoreHealthyDesc, prometheus.GaugeValue, gateway.BoolGauge(st.Healthy), label)
 			s := currentStore(s) // store_resilient.go
-			if m, ok := s.(mirrorReporter); ok {
+			if m, ok := s.(gateway.MirrorReporter); ok {
 				age, fresh := m.Freshness()
-				ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(m.Len()), label)
-				ch <- prometheus.MustNewConstMetric(mirrorLagDesc, prometheus.GaugeValue, age.Seconds(), label)
-				ch <- prometheus.MustNewConstMetric(mirrorFreshDesc, prometheus.GaugeValue, boolGauge(fresh), label)
-				if e, ok := s.(eventLagReporter); ok {
-					ch <- prometheus.MustNewConstMetric(mirrorEventLagDesc, prometheus.GaugeValue, e.EventLag().Seconds(), label)
+				ch <- prometheus.MustNewConstMetric(gateway.StoreEntriesDesc, prometheus.GaugeValue, float64(m.Len()), label)
+				ch <- prometheus.MustNewConstMetric(gateway.MirrorLagDesc, prometheus.GaugeValue, age.Seconds(), label)
+				ch <- prometheus.MustNewConstMetric(gateway.MirrorFreshDesc, prometheus.GaugeValue, gateway.BoolGauge(fresh), label)
+				if e, ok := s.(gateway.EventLagReporter); ok {
+					ch <- prometheus.MustNewConstMetric(gateway.MirrorEventLagDesc, prometheus.GaugeValue, e.EventLag().Seconds(), label)
 				}
 			} else if st.Healthy { // else the count is unknown, not 0
-				ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(st.Entries), label)
+				ch <- prometheus.MustNewConstMetric(gateway.StoreEntriesDesc, prometheus.GaugeValue, float64(st.Entries), label)
 			}
 		}()
 	}
@@ -271,25 +272,25 @@ type readinessCollector struct{}
 
 // Describe implements prometheus.Collector.
 func (readinessCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- storeReadyDesc
-	ch <- outboxPendingDesc
-	ch <- outboxFullDesc
-	ch <- evictionRiskDesc
-	ch <- keysLostDesc
+	ch <- gateway.StoreReadyDesc
+	ch <- gateway.OutboxPendingDesc
+	ch <- gateway.OutboxFullDesc
+	ch <- gateway.EvictionRiskDesc
+	ch <- gateway.KeysLostDesc
 }
 
 // Collect implements prometheus.Collector.
 func (readinessCollector) Collect(ch chan<- prometheus.Metric) {
 	for label, s := range liveStores() {
 		ready, _ := storeReady(s)
-		ch <- prometheus.MustNewConstMetric(storeReadyDesc, prometheus.GaugeValue, boolGauge(ready), label)
+		ch <- prometheus.MustNewConstMetric(gateway.StoreReadyDesc, prometheus.GaugeValue, gateway.BoolGauge(ready), label)
 		if r, ok := s.(*denylist.Resilient); ok {
-			ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(r.OutboxLen()), label)
-			ch <- prometheus.MustNewConstMetric(outboxFullDesc, prometheus.CounterValue, float64(r.OutboxFull()), label)
+			ch <- prometheus.MustNewConstMetric(gateway.OutboxPendingDesc, prometheus.GaugeValue, float64(r.OutboxLen()), label)
+			ch <- prometheus.MustNewConstMetric(gateway.OutboxFullDesc, prometheus.CounterValue, float64(r.OutboxFull()), label)
 		}
 		if rs := redisStoreOf(s); rs != nil {
-			ch <- prometheus.MustNewConstMetric(evictionRiskDesc, prometheus.GaugeValue, boolGauge(rs.EvictionRisk()), label)
-			ch <- prometheus.MustNewConstMetric(keysLostDesc, prometheus.CounterValue, float64(rs.Lost()), label)
+			ch <- prometheus.MustNewConstMetric(gateway.EvictionRiskDesc, prometheus.GaugeValue, gateway.BoolGauge(rs.EvictionRisk()), label)
+			ch <- prometheus.MustNewConstMetric(gateway.KeysLostDesc, prometheus.CounterValue, float64(rs.Lost()), label)
 		}
 	}
 }
@@ -313,7 +314,7 @@ const statusListMetricURIs = 100
 // The status list metrics are the package's (metricsCollectors: their
 // rows on the metrics page are checked with the others'), read from the
 // registry: their collector is defined here, beside what it reads.
-func init() { metricsCollectors = append(metricsCollectors, statusListCollector{}) }
+func init() { gateway.MetricsCollectors = append(gateway.MetricsCollectors, statusListCollector{}) }
 
 // statusListCollector reports the status lists of every registered
 // handler. Handlers of one config, or of a config and the one replacing
@@ -323,9 +324,9 @@ type statusListCollector struct{}
 
 // Describe implements prometheus.Collector.
 func (statusListCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- statusListsDesc
-	ch <- statusListFetchAgeDesc
-	ch <- statusListFetchOKDesc
+	ch <- gateway.StatusListsDesc
+	ch <- gateway.StatusListFetchAgeDesc
+	ch <- gateway.StatusListFetchOKDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -346,12 +347,12 @@ func collectStatusLists(ch chan<- prometheus.Metric, lists []statuslist.ListStat
 		}
 	}
 	for issuer, n := range held {
-		ch <- prometheus.MustNewConstMetric(statusListsDesc, prometheus.GaugeValue, float64(n), issuer)
+		ch <- prometheus.MustNewConstMetric(gateway.StatusListsDesc, prometheus.GaugeValue, float64(n), issuer)
 	}
 	for _, l := range lists[:min(len(lists), statusListMetricURIs)] {
-		ch <- prometheus.MustNewConstMetric(statusListFetchOKDesc, prometheus.GaugeValue, boolGauge(l.Err == nil && l.Held), l.Issuer, l.URI)
+		ch <- prometheus.MustNewConstMetric(gateway.StatusListFetchOKDesc, prometheus.GaugeValue, gateway.BoolGauge(l.Err == nil && l.Held), l.Issuer, l.URI)
 		if l.Held {
-			ch <- prometheus.MustNewConstMetric(statusListFetchAgeDesc, prometheus.GaugeValue, now.Sub(l.FetchedAt).Seconds(), l.Issuer, l.URI)
+			ch <- prometheus.MustNewConstMetric(gateway.StatusListFetchAgeDesc, prometheus.GaugeValue, now.Sub(l.FetchedAt).Seconds(), l.Issuer, l.URI)
 		}
 	}
 }
@@ -364,7 +365,7 @@ func liveStatusLists() []statuslist.ListStatus {
 	liveHandlers.Lock()
 	for _, l := range liveHandlers.m {
 		if l.status != nil {
-			for _, c := range l.status.checkers {
+			for _, c := range l.status.Checkers {
 				checkers = append(checkers, c)
 			}
 		}

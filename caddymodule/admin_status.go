@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
@@ -15,20 +16,20 @@ func (a *adminCall) status() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &AdminStatusResponse{Version: Version, Handlers: []AdminHandlerStatus{}}
+	out := &AdminStatusResponse{Version: gateway.Version, Handlers: []AdminHandlerStatus{}}
 	statuses := map[string]denylist.Status{} // by store key: a shared store is asked once
 	for _, g := range groups {
 		h := g[0]
-		st, ok := statuses[h.gw.storeKey]
+		st, ok := statuses[h.gw.StoreKey]
 		if !ok {
 			ctx, cancel := context.WithTimeout(a.r.Context(), 5*time.Second)
-			st = h.gw.store.Status(ctx)
+			st = h.gw.Store.Status(ctx)
 			cancel()
-			statuses[h.gw.storeKey] = st
+			statuses[h.gw.StoreKey] = st
 		}
 		hs := AdminHandlerStatus{Name: h.Name, Instances: len(g), Namespace: h.Namespace, FailMode: h.FailMode, Store: st, Routes: []string{}}
 		for _, x := range g {
-			for _, rt := range x.gw.routes {
+			for _, rt := range x.gw.Routes {
 				hs.Routes = append(hs.Routes, rt.Label())
 			}
 		}

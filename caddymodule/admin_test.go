@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/boltstore"
@@ -169,14 +170,14 @@ func TestAdminRevokeUnrevokeEveryKind(t *testing.T) {
 			if res := serve(t, h, up, bearer("/api", tt.tok)); res.status != http.StatusOK {
 				t.Fatalf("before revoking: %d, want 200", res.status)
 			}
-			before := counterValue(metricRevocations.WithLabelValues("admin", tt.kind))
+			before := counterValue(gateway.MetricRevocations.WithLabelValues("admin", tt.kind))
 
 			var rev AdminRevokeResponse
 			call(t, srv, http.MethodPost, "/token-revocation/revoke", tt.req).ok(t, &rev)
 			if len(rev.Revoked) != 1 || rev.Revoked[0].Kind != tt.kind {
 				t.Fatalf("revoked %+v, want one %s entry", rev.Revoked, tt.kind)
 			}
-			if got := counterValue(metricRevocations.WithLabelValues("admin", tt.kind)); got != before+1 {
+			if got := counterValue(gateway.MetricRevocations.WithLabelValues("admin", tt.kind)); got != before+1 {
 				t.Errorf("revocations_total{route=admin,kind=%s} = %v, want %v", tt.kind, got, before+1)
 			}
 			if res := serve(t, h, up, bearer("/api", tt.tok)); res.status != http.StatusUnauthorized {
@@ -400,7 +401,7 @@ func TestAdminStatus(t *testing.T) {
 	t.Cleanup(func() { store.Close() })
 	a := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/a/revoke"}}}, store)
 	b := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/b/revoke"}}}, store)
-	a.gw.storeKey, b.gw.storeKey = "embedded:test", "embedded:test"
+	a.gw.StoreKey, b.gw.StoreKey = "embedded:test", "embedded:test"
 	srv := startAdmin(t, a, b)
 	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "x"}).ok(t, nil)
 	var st AdminStatusResponse
@@ -544,12 +545,12 @@ func TestAdminFormBodySaysJSON(t *testing.T) {
 func TestAdminStoreUnavailable(t *testing.T) {
 	h := newTestHandler(t, &Handler{}, brokenStore{})
 	srv := startAdmin(t, h)
-	before := counterValue(metricStoreErrors.WithLabelValues("revoke"))
+	before := counterValue(gateway.MetricStoreErrors.WithLabelValues("revoke"))
 	res := call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{User: "u", Issuer: strp("i")})
 	if res.status != http.StatusServiceUnavailable || !strings.Contains(res.body, "nothing was changed; try again") {
 		t.Fatalf("revoke with the store down: %d %s, want 503", res.status, res.body)
 	}
-	if got := counterValue(metricStoreErrors.WithLabelValues("revoke")); got != before+1 {
+	if got := counterValue(gateway.MetricStoreErrors.WithLabelValues("revoke")); got != before+1 {
 		t.Errorf("store_errors_total{op=revoke} = %v, want %v", got, before+1)
 	}
 }
@@ -561,8 +562,8 @@ func TestNoRawTokenInLogs(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/oauth/revoke"}}}, nil)
 	h.logger = zap.New(core)
-	h.gw.logger = h.logger
-	h.gw.errLog = route.NewRateLimitedLogger(h.gw.logger, time.Second)
+	h.gw.Logger = h.logger
+	h.gw.ErrLog = route.NewRateLimitedLogger(h.gw.Logger, time.Second)
 	srv := startAdmin(t, h)
 	now := time.Now().Unix()
 	viaRoute := jwt(map[string]any{"iss": "i", "jti": "jti-secret-1", "sid": "sid-secret", "iat": now, "exp": now + 600})
@@ -616,8 +617,8 @@ func TestMetricsSurviveNewRegistry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	countRevocation("test_route", denylist.KindUser)
-	want := counterValue(metricRevocations.WithLabelValues("test_route", "user"))
+	gateway.CountRevocation("test_route", denylist.KindUser)
+	want := counterValue(gateway.MetricRevocations.WithLabelValues("test_route", "user"))
 	reg2 := prometheus.NewPedanticRegistry() // the next config
 	if err := registerMetricsInto(reg2); err != nil {
 		t.Fatal(err)
@@ -648,7 +649,7 @@ func TestMetricsSurviveNewRegistry(t *testing.T) {
 
 func TestStoreMetricsCollected(t *testing.T) {
 	h := newTestHandler(t, &Handler{}, nil)
-	h.gw.storeKey = "embedded:metrics-test"
+	h.gw.StoreKey = "embedded:metrics-test"
 	srv := startAdmin(t, h)
 	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "m"}).ok(t, nil)
 	reg := prometheus.NewPedanticRegistry()
@@ -679,7 +680,7 @@ func (downStatus) Status(context.Context) denylist.Status {
 
 func TestStoreMetricsUnhealthy(t *testing.T) {
 	h := newTestHandler(t, &Handler{}, downStatus{})
-	h.gw.storeKey = "embedded:down-test"
+	h.gw.StoreKey = "embedded:down-test"
 	startAdmin(t, h)
 	reg := prometheus.NewPedanticRegistry()
 	if err := registerMetricsInto(reg); err != nil {
@@ -704,7 +705,7 @@ func (fakeMirror) EventLag() time.Duration          { return 2 * time.Millisecon
 
 func TestStoreMetricsMirror(t *testing.T) {
 	h := newTestHandler(t, &Handler{}, fakeMirror{})
-	h.gw.storeKey = "embedded:mirror-test"
+	h.gw.StoreKey = "embedded:mirror-test"
 	startAdmin(t, h)
 	reg := prometheus.NewPedanticRegistry()
 	if err := registerMetricsInto(reg); err != nil {

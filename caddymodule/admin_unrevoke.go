@@ -1,6 +1,9 @@
 package caddymodule
 
-import "go.uber.org/zap"
+import (
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
+	"go.uber.org/zap"
+)
 
 // unrevoke serves POST unrevoke: it removes the entry the request names.
 func (a *adminCall) unrevoke() (any, error) {
@@ -10,16 +13,16 @@ func (a *adminCall) unrevoke() (any, error) {
 	}
 	h, ctx := a.h, a.r.Context()
 	out := &AdminUnrevokeResponse{Handler: h.Name, Namespace: t.ns, Removed: []AdminEntry{}}
-	e, present, err := h.gw.store.Get(ctx, t.key)
+	e, present, err := h.gw.Store.Get(ctx, t.key)
 	if err != nil {
 		return nil, storeError("get", err)
 	}
-	if err := h.gw.store.Unrevoke(ctx, t.key); err != nil {
+	if err := h.gw.Store.Unrevoke(ctx, t.key); err != nil {
 		return nil, storeError("unrevoke", err)
 	}
 	if present {
 		out.Removed = append(out.Removed, adminEntry(e))
-		countUnrevocation(t.kind)
+		gateway.CountUnrevocation(t.kind)
 		h.logger.Info("unrevoked",
 			zap.String("route", "admin "+a.r.URL.Path),
 			zap.String("kind", t.kind.String()),
@@ -29,8 +32,8 @@ func (a *adminCall) unrevoke() (any, error) {
 		out.NotFound = append(out.NotFound, t.key.String())
 	}
 	if t.token != nil {
-		q := h.gw.keys.Query(t.ns, t.token)
-		m, err := h.gw.store.Check(ctx, &q)
+		q := h.gw.Keys.Query(t.ns, t.token)
+		m, err := h.gw.Store.Check(ctx, &q)
 		if err != nil {
 			return nil, storeError("check", err)
 		}

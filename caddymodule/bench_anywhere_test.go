@@ -45,7 +45,7 @@ var browserHeaders = [][2]string{
 func revokeThroughRoute(b *testing.B, h *Handler, tok string) {
 	b.Helper()
 	rev := &engine.Revocation{Tokens: []token.Token{token.Parse(tok)}}
-	if err := h.gw.record(context.Background(), "revoke /oauth/revoke", rev); err != nil {
+	if err := h.gw.Record(context.Background(), "revoke /oauth/revoke", rev); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -85,7 +85,7 @@ func newBenchHandlerWith(b *testing.B, h *Handler) *Handler {
 	exp := time.Now().Add(time.Hour)
 	entries := make([]denylist.Entry, 0, benchCheckEntries)
 	for i := 0; i < benchCheckEntries; i++ {
-		k := h.gw.keys.Hasher.Key(denylist.KindToken, "", []byte(fmt.Sprintf("other-%d", i)))
+		k := h.gw.Keys.Hasher.Key(denylist.KindToken, "", []byte(fmt.Sprintf("other-%d", i)))
 		entries = append(entries, denylist.NewEntry(k, time.Now(), exp))
 	}
 	if err := rs.Revoke(ctx, entries...); err != nil {
@@ -104,8 +104,8 @@ func newBenchHandlerWith(b *testing.B, h *Handler) *Handler {
 func revokeForBench(b *testing.B, h *Handler, tok string) {
 	b.Helper()
 	t := token.Parse(tok)
-	e := denylist.NewEntry(h.gw.keys.Hasher.Key(denylist.KindToken, "", t.Identity()...), time.Now(), time.Now().Add(time.Hour))
-	if err := h.gw.store.Revoke(context.Background(), e); err != nil {
+	e := denylist.NewEntry(h.gw.Keys.Hasher.Key(denylist.KindToken, "", t.Identity()...), time.Now(), time.Now().Add(time.Hour))
+	if err := h.gw.Store.Revoke(context.Background(), e); err != nil {
 		b.Fatal(err)
 	}
 }

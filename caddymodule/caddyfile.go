@@ -6,6 +6,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
@@ -217,7 +218,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 // Route types: see Route.Type.
 //
 // A name a block does not take is refused with the closest one it takes
-// ("did you mean address?") and the list of them (caddyfile_hint.go);
+// ("did you mean address?") and the list of them (gateway/caddyfile_hint.go);
 // names from elsewhere (jwks_uri, caddy-jwt's jwk_url) point at this
 // grammar's (jwks_url) rather than being accepted as aliases.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -246,66 +247,66 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 	case "profile":
 		return unmarshalProfile(h.profileTarget(), d) // profile.go
 	case "jwt":
-		return unmarshalJWT(&h.JWT, d) // jwt.go
+		return gateway.UnmarshalJWT(&h.JWT, d) // gateway/jwt.go
 	case "clients":
-		return unmarshalClients(&h.Clients, d) // client_auth.go
+		return gateway.UnmarshalClients(&h.Clients, d) // gateway/client_auth.go
 	case "rate_limit":
-		return unmarshalRateLimit(&h.RateLimit, d) // ratelimit.go
+		return gateway.UnmarshalRateLimit(&h.RateLimit, d) // gateway/ratelimit.go
 	case "max_entries":
-		return ceilingArg(d, &h.MaxEntries)
+		return gateway.CeilingArg(d, &h.MaxEntries)
 	case "max_owner_records":
-		return ceilingArg(d, &h.MaxOwnerRecords)
+		return gateway.CeilingArg(d, &h.MaxOwnerRecords)
 	case "quota":
-		return unmarshalQuota(&h.Quota, d) // quota.go
+		return gateway.UnmarshalQuota(&h.Quota, d) // gateway/quota.go
 	case "exempt_addresses":
-		return atLeastOneArg(d, &h.ExemptAddresses)
+		return gateway.AtLeastOneArg(d, &h.ExemptAddresses)
 	case "introspection":
-		return unmarshalIntrospection(&h.Introspection, d) // quota_introspect.go
+		return gateway.UnmarshalIntrospection(&h.Introspection, d) // gateway/quota_introspect.go
 	case "ssf":
-		return unmarshalSSF(&h.SSF, d) // ssf.go
+		return gateway.UnmarshalSSF(&h.SSF, d) // gateway/ssf.go
 	case "schemes":
-		return atLeastOneArg(d, &h.Schemes)
+		return gateway.AtLeastOneArg(d, &h.Schemes)
 	case "query_param":
-		return oneArg(d, &h.QueryParam)
+		return gateway.OneArg(d, &h.QueryParam)
 	case "form_field":
-		return oneArg(d, &h.FormField)
+		return gateway.OneArg(d, &h.FormField)
 	case "cookie":
-		return atLeastOneArg(d, &h.Cookies)
+		return gateway.AtLeastOneArg(d, &h.Cookies)
 	case "header":
-		return atLeastOneArg(d, &h.Headers)
+		return gateway.AtLeastOneArg(d, &h.Headers)
 	case "allow_upgrade":
-		return atLeastOneArg(d, &h.AllowUpgrades)
+		return gateway.AtLeastOneArg(d, &h.AllowUpgrades)
 	case "namespace":
 		// A profile may have set it: refuse a second one, rather than let
 		// the later silently win.
 		if h.Namespace != "" {
 			return d.Errf("token_revocation: namespace given twice (a profile may have set it already: %q)", h.Namespace)
 		}
-		return oneArg(d, &h.Namespace)
+		return gateway.OneArg(d, &h.Namespace)
 	case "namespace_default":
-		return unmarshalNamespaceDefault(&h.NamespaceDefaults, d) // namespace.go
+		return gateway.UnmarshalNamespaceDefault(&h.NamespaceDefaults, d) // gateway/namespace.go
 	case "namespace_fold_case":
-		return flagArg(d, &h.NamespaceFoldCase)
+		return gateway.FlagArg(d, &h.NamespaceFoldCase)
 	case "max_token_size":
-		n, err := sizeArg(d)
+		n, err := gateway.SizeArg(d)
 		h.MaxTokenSize = int(n)
 		return err
 	case "max_body_size":
-		return sizeInto(d, &h.MaxBodySize)
+		return gateway.SizeInto(d, &h.MaxBodySize)
 	case "max_upstream_answer":
-		return sizeInto(d, &h.MaxUpstreamAnswer)
+		return gateway.SizeInto(d, &h.MaxUpstreamAnswer)
 	case "body_timeout":
-		return durationArg(d, &h.BodyTimeout)
+		return gateway.DurationArg(d, &h.BodyTimeout)
 	case "default_ttl":
-		return durationArg(d, &h.DefaultTTL)
+		return gateway.DurationArg(d, &h.DefaultTTL)
 	case "max_token_lifetime":
-		return durationArg(d, &h.MaxTokenLifetime)
+		return gateway.DurationArg(d, &h.MaxTokenLifetime)
 	case "clock_skew":
-		return durationArg(d, &h.ClockSkew)
+		return gateway.DurationArg(d, &h.ClockSkew)
 	case "retry_after":
-		return durationArg(d, &h.RetryAfter)
+		return gateway.DurationArg(d, &h.RetryAfter)
 	case "fail":
-		if err := oneArg(d, &h.FailMode); err != nil {
+		if err := gateway.OneArg(d, &h.FailMode); err != nil {
 			return err
 		}
 		if h.FailMode != FailClosed && h.FailMode != FailOpen {
@@ -313,13 +314,13 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 		}
 		return nil
 	case "hmac_key":
-		return oneArg(d, &h.HMACKey)
+		return gateway.OneArg(d, &h.HMACKey)
 	case "name":
-		return oneArg(d, &h.Name)
+		return gateway.OneArg(d, &h.Name)
 	case "live_connections":
-		return unmarshalLiveConnections(&h.LiveConnections, d) // live_connections.go
+		return gateway.UnmarshalLiveConnections(&h.LiveConnections, d) // gateway/live_connections.go
 	}
-	return unknownName(d, "", "subdirective", name, handlerSubdirectives())
+	return gateway.UnknownName(d, "", "subdirective", name, handlerSubdirectives())
 }
 
 // unmarshalRoute parses `<type> <path> [respond|forward] [{ ... }]`.
@@ -352,31 +353,31 @@ func (h *Handler) unmarshalRoute(d *caddyfile.Dispenser, typ string) error {
 func unmarshalRouteOption(d *caddyfile.Dispenser, rc *route.Route) error {
 	switch d.Val() {
 	case "mode":
-		return oneArg(d, &rc.Mode)
+		return gateway.OneArg(d, &rc.Mode)
 	case "namespace":
-		return oneArg(d, &rc.Namespace)
+		return gateway.OneArg(d, &rc.Namespace)
 	case "case_insensitive":
-		return flagArg(d, &rc.CaseInsensitive)
+		return gateway.FlagArg(d, &rc.CaseInsensitive)
 	case "client_auth":
-		return oneArg(d, &rc.ClientAuth)
+		return gateway.OneArg(d, &rc.ClientAuth)
 	case "verified_only":
-		return flagArg(d, &rc.VerifiedOnly)
+		return gateway.FlagArg(d, &rc.VerifiedOnly)
 	case "revoke_refused":
-		return atLeastOneArg(d, &rc.RevokeRefused)
+		return gateway.AtLeastOneArg(d, &rc.RevokeRefused)
 	case "redirect":
-		return oneArg(d, &route.BrowserLogoutConfig(rc).Redirect)
+		return gateway.OneArg(d, &route.BrowserLogoutConfig(rc).Redirect)
 	case "cookie_path":
-		return oneArg(d, &route.BrowserLogoutConfig(rc).CookiePath)
+		return gateway.OneArg(d, &route.BrowserLogoutConfig(rc).CookiePath)
 	case "cookie_domain":
-		return oneArg(d, &route.BrowserLogoutConfig(rc).CookieDomain)
+		return gateway.OneArg(d, &route.BrowserLogoutConfig(rc).CookieDomain)
 	case "issuer":
-		return oneArg(d, &route.KeycloakAdminConfig(rc).Issuer)
+		return gateway.OneArg(d, &route.KeycloakAdminConfig(rc).Issuer)
 	case "realm_wide":
-		return flagArg(d, &route.KeycloakAdminConfig(rc).RealmWide)
+		return gateway.FlagArg(d, &route.KeycloakAdminConfig(rc).RealmWide)
 	case "email_is_sub":
-		return flagArg(d, &rc.EmailIsSub)
+		return gateway.FlagArg(d, &rc.EmailIsSub)
 	}
-	return unknownName(d, rc.Type+" "+rc.Path, "option", d.Val(), routeOptions)
+	return gateway.UnknownName(d, rc.Type+" "+rc.Path, "option", d.Val(), gateway.RouteOptions)
 }
 
 // unmarshalStore parses `store embedded [<path>]` and `store redis { ... }`.
@@ -405,7 +406,7 @@ func unmarshalStore(h *Handler, d *caddyfile.Dispenser) error {
 		}
 		return unmarshalRedis(d, h.Store.Redis)
 	}
-	return unknownName(d, "store", "store", d.Val(), storeKinds)
+	return gateway.UnknownName(d, "store", "store", d.Val(), gateway.StoreKinds)
 }
 
 func unmarshalRedis(d *caddyfile.Dispenser, c *redisstore.RedisOptions) error {
@@ -413,56 +414,56 @@ func unmarshalRedis(d *caddyfile.Dispenser, c *redisstore.RedisOptions) error {
 		var err error
 		switch d.Val() {
 		case "address", "addresses":
-			err = atLeastOneArg(d, &c.Addrs)
+			err = gateway.AtLeastOneArg(d, &c.Addrs)
 		case "master_name":
-			err = oneArg(d, &c.MasterName)
+			err = gateway.OneArg(d, &c.MasterName)
 		case "cluster":
 			c.Cluster = true
 			if d.NextArg() {
 				err = d.ArgErr()
 			}
 		case "username":
-			err = oneArg(d, &c.Username)
+			err = gateway.OneArg(d, &c.Username)
 		case "password":
-			err = oneArg(d, &c.Password)
+			err = gateway.OneArg(d, &c.Password)
 		case "sentinel_username":
-			err = oneArg(d, &c.SentinelUsername)
+			err = gateway.OneArg(d, &c.SentinelUsername)
 		case "sentinel_password":
-			err = oneArg(d, &c.SentinelPassword)
+			err = gateway.OneArg(d, &c.SentinelPassword)
 		case "db":
-			err = intArg(d, &c.DB)
+			err = gateway.IntArg(d, &c.DB)
 		case "pool_size":
-			err = intArg(d, &c.PoolSize)
+			err = gateway.IntArg(d, &c.PoolSize)
 		case "key_prefix":
-			err = oneArg(d, &c.KeyPrefix)
+			err = gateway.OneArg(d, &c.KeyPrefix)
 		case "partitions":
-			err = intArg(d, &c.Partitions)
+			err = gateway.IntArg(d, &c.Partitions)
 		case "layout":
-			err = oneArg(d, &c.Layout)
+			err = gateway.OneArg(d, &c.Layout)
 		case "capacity":
-			err = intArg(d, &c.Capacity)
+			err = gateway.IntArg(d, &c.Capacity)
 		case "eviction_policy":
-			err = oneArg(d, &c.EvictionPolicy)
+			err = gateway.OneArg(d, &c.EvictionPolicy)
 		case "check_mode":
-			if err = oneArg(d, &c.CheckMode); err == nil {
+			if err = gateway.OneArg(d, &c.CheckMode); err == nil {
 				if err = redisstore.ValidateCheckMode(c.CheckMode); err != nil {
 					err = d.Err(err.Error())
 				}
 			}
 		case "max_staleness":
-			err = durationArg(d, (*caddy.Duration)(&c.MaxStaleness))
+			err = gateway.DurationArg(d, (*caddy.Duration)(&c.MaxStaleness))
 		case "fail_timeout":
-			err = durationArg(d, (*caddy.Duration)(&c.FailTimeout))
+			err = gateway.DurationArg(d, (*caddy.Duration)(&c.FailTimeout))
 		case "min_replicas":
-			err = intArg(d, &c.MinReplicas)
+			err = gateway.IntArg(d, &c.MinReplicas)
 		case "replica_timeout":
-			err = durationArg(d, (*caddy.Duration)(&c.ReplicaTimeout))
+			err = gateway.DurationArg(d, (*caddy.Duration)(&c.ReplicaTimeout))
 		case "dial_timeout":
-			err = durationArg(d, (*caddy.Duration)(&c.DialTimeout))
+			err = gateway.DurationArg(d, (*caddy.Duration)(&c.DialTimeout))
 		case "read_timeout":
-			err = durationArg(d, (*caddy.Duration)(&c.ReadTimeout))
+			err = gateway.DurationArg(d, (*caddy.Duration)(&c.ReadTimeout))
 		case "write_timeout":
-			err = durationArg(d, (*caddy.Duration)(&c.WriteTimeout))
+			err = gateway.DurationArg(d, (*caddy.Duration)(&c.WriteTimeout))
 		case "tls":
 			c.TLS = &redisstore.RedisTLS{}
 			if d.NextArg() {
@@ -471,26 +472,26 @@ func unmarshalRedis(d *caddyfile.Dispenser, c *redisstore.RedisOptions) error {
 			for n2 := d.Nesting(); d.NextBlock(n2); {
 				switch d.Val() {
 				case "server_name":
-					err = oneArg(d, &c.TLS.ServerName)
+					err = gateway.OneArg(d, &c.TLS.ServerName)
 				case "ca_file":
-					err = oneArg(d, &c.TLS.CAFile)
+					err = gateway.OneArg(d, &c.TLS.CAFile)
 				case "insecure_skip_verify":
 					c.TLS.InsecureSkipVerify = true
 				case "cert_file":
-					err = oneArg(d, &c.TLS.CertFile)
+					err = gateway.OneArg(d, &c.TLS.CertFile)
 				case "key_file":
-					err = oneArg(d, &c.TLS.KeyFile)
+					err = gateway.OneArg(d, &c.TLS.KeyFile)
 				case "min_version":
-					err = oneArg(d, &c.TLS.MinVersion)
+					err = gateway.OneArg(d, &c.TLS.MinVersion)
 				default:
-					err = unknownName(d, "redis tls", "option", d.Val(), redisTLSOptions)
+					err = gateway.UnknownName(d, "redis tls", "option", d.Val(), gateway.RedisTLSOptions)
 				}
 				if err != nil {
 					return err
 				}
 			}
 		default:
-			err = unknownName(d, "redis", "option", d.Val(), redisOptions)
+			err = gateway.UnknownName(d, "redis", "option", d.Val(), gateway.RedisOptions)
 		}
 		if err != nil {
 			return err
@@ -504,5 +505,5 @@ var _ caddyfile.Unmarshaler = (*Handler)(nil)
 // handlerSubdirectives are the names a token_revocation block takes: the
 // route types, then the settings.
 func handlerSubdirectives() []string {
-	return append(route.RouteTypes(), handlerSettings...)
+	return append(route.RouteTypes(), gateway.HandlerSettings...)
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -154,14 +155,14 @@ func TestGrammarNamesAreAccepted(t *testing.T) {
 		body    func(name string) string
 	}{
 		{"handler", []string{"token_revocation [<matcher>] {"}, handlerSubdirectives(), wrap("token_revocation {\n\tNAME\n}")},
-		{"route", []string{"revoke <path>", "logout <path>", "browser_logout <path>", "keycloak_admin <path>", "global_token_revocation <path>"}, routeOptions,
+		{"route", []string{"revoke <path>", "logout <path>", "browser_logout <path>", "keycloak_admin <path>", "global_token_revocation <path>"}, gateway.RouteOptions,
 			wrap("token_revocation {\n\trevoke /r {\n\t\tNAME\n\t}\n}")},
-		{"redis", []string{"store redis {"}, redisOptions, wrap("token_revocation {\n\tstore redis {\n\t\tNAME\n\t}\n}")},
-		{"redis tls", []string{"tls [{"}, redisTLSOptions, wrap("token_revocation {\n\tstore redis {\n\t\ttls {\n\t\t\tNAME\n\t\t}\n\t}\n}")},
-		{"jwt", []string{"jwt <issuer> {"}, jwtOptions, wrap("token_revocation {\n\tjwt https://idp.example {\n\t\tNAME\n\t}\n}")},
-		{"ssf", []string{"ssf <transmitter-issuer> {"}, ssfOptions, wrap("token_revocation {\n\tssf https://tx.example {\n\t\tNAME\n\t}\n}")},
-		{"rate_limit", []string{"rate_limit {"}, rateLimitOptions, wrap("token_revocation {\n\trate_limit {\n\t\tNAME\n\t}\n}")},
-		{"live_connections", []string{"live_connections [{"}, liveConnectionsOptions, wrap("token_revocation {\n\tlive_connections {\n\t\tNAME\n\t}\n}")},
+		{"redis", []string{"store redis {"}, gateway.RedisOptions, wrap("token_revocation {\n\tstore redis {\n\t\tNAME\n\t}\n}")},
+		{"redis tls", []string{"tls [{"}, gateway.RedisTLSOptions, wrap("token_revocation {\n\tstore redis {\n\t\ttls {\n\t\t\tNAME\n\t\t}\n\t}\n}")},
+		{"jwt", []string{"jwt <issuer> {"}, gateway.JWTOptions, wrap("token_revocation {\n\tjwt https://idp.example {\n\t\tNAME\n\t}\n}")},
+		{"ssf", []string{"ssf <transmitter-issuer> {"}, gateway.SSFOptions, wrap("token_revocation {\n\tssf https://tx.example {\n\t\tNAME\n\t}\n}")},
+		{"rate_limit", []string{"rate_limit {"}, gateway.RateLimitOptions, wrap("token_revocation {\n\trate_limit {\n\t\tNAME\n\t}\n}")},
+		{"live_connections", []string{"live_connections [{"}, gateway.LiveConnectionsOptions, wrap("token_revocation {\n\tlive_connections {\n\t\tNAME\n\t}\n}")},
 		{"profile meshydb", []string{"profile meshydb"}, profiles["meshydb"].optionNames(), wrap("token_revocation {\n\tprofile meshydb {\n\t\tNAME\n\t}\n}")},
 	} {
 		t.Run(c.level, func(t *testing.T) {
@@ -191,7 +192,7 @@ func TestSuggest(t *testing.T) {
 		"adress": "address", "Address": "address", "master-name": "master_name", "clsuter": "cluster",
 		"prefix": "key_prefix", "addr": "address", "check": "check_mode", "zzz": "", "db": "",
 	} {
-		if s := suggest(got, valid); s != want {
+		if s := gateway.Suggest(got, valid); s != want {
 			t.Errorf("suggest(%q) = %q, want %q", got, s, want)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 )
@@ -81,7 +82,7 @@ func versionCommand() *cobra.Command {
 		Args:    cobra.NoArgs,
 		Example: cliExamples["version"],
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintln(c.OutOrStdout(), "token_revocation "+Version)
+			_, err := fmt.Fprintln(c.OutOrStdout(), "token_revocation "+gateway.Version)
 			return err
 		},
 	}

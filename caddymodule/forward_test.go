@@ -44,7 +44,7 @@ func TestForwardLongAnswer(t *testing.T) {
 		t.Fatalf("stored: %d, %d bytes", res.status, len(res.body))
 	}
 	h = newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/revoke", Mode: route.ModeForward}}, MaxUpstreamAnswer: 1024}, nil)
-	h.useStore(revokeFails{h.gw.store})
+	h.useStore(revokeFails{h.gw.Store})
 	res := serve(t, h, next, req())
 	if res.status != http.StatusServiceUnavailable || strings.Contains(res.body, "yyyy") || res.header.Get("Retry-After") == "" {
 		t.Fatalf("not stored: %d Retry-After=%q %.80s", res.status, res.header.Get("Retry-After"), res.body)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -17,25 +18,25 @@ import (
 
 func TestBucketSetRefillsAndForgets(t *testing.T) {
 	now := time.Unix(1000, 0)
-	s := newBucketSet(Rate{Requests: 2, Per: caddy.Duration(time.Second), Burst: 3}, 2)
-	s.now = func() time.Time { return now }
+	s := gateway.NewBucketSet(gateway.Rate{Requests: 2, Per: caddy.Duration(time.Second), Burst: 3}, 2)
+	s.Now = func() time.Time { return now }
 	for i := range 3 {
-		if err := s.take("address", "a"); err != nil {
+		if err := s.Take("address", "a"); err != nil {
 			t.Fatalf("take %d within the burst: %v", i, err)
 		}
 	}
-	err := s.take("address", "a")
-	var rl *rateLimited
-	if !errors.As(err, &rl) || rl.after != 500*time.Millisecond {
+	err := s.Take("address", "a")
+	var rl *gateway.RateLimited
+	if !errors.As(err, &rl) || rl.After != 500*time.Millisecond {
 		t.Fatalf("take past the burst: %v, want rate limited for 500ms", err)
 	}
 	now = now.Add(500 * time.Millisecond) // one token back at 2/s
-	if err := s.take("address", "a"); err != nil {
+	if err := s.Take("address", "a"); err != nil {
 		t.Fatalf("after refilling: %v", err)
 	}
 	// Two keys at most: b and c push a out, and a starts over full.
-	_ = s.take("address", "b")
-	_ = s.take("address", "c")
+	_ = s.Take("address", "b")
+	_ = s.Take("address", "c")
 	if len(s.Keys) != 2 || s.Recent.Len() != 2 {
 		t.Fatalf("%d keys tracked, want 2", len(s.Keys))
 	}
@@ -55,7 +56,7 @@ func TestAddressKey(t *testing.T) {
 	} {
 		r := httptest.NewRequest(http.MethodPost, "/", nil)
 		r.RemoteAddr = remote
-		got, ok := addressKey(r, defaultExempt(t))
+		got, ok := gateway.AddressKey(r, defaultExempt(t))
 		if got != want || ok != (want != "") {
 			t.Errorf("addressKey(%s) = %q, %v; want %q", remote, got, ok, want)
 		}
@@ -80,7 +81,7 @@ func TestBasicCredentialsAreFormURLEncoded(t *testing.T) {
 		if tt.header != "" {
 			r.Header.Set("Authorization", tt.header)
 		}
-		id, secret, ok, err := basicCredentials(r)
+		id, secret, ok, err := gateway.BasicCredentials(r)
 		if id != tt.id || secret != tt.secret || ok != tt.ok || (err != nil) != tt.bad {
 			t.Errorf("%q: %q %q %v %v", tt.header, id, secret, ok, err)
 		}
@@ -89,15 +90,15 @@ func TestBasicCredentialsAreFormURLEncoded(t *testing.T) {
 
 func TestClientSetValid(t *testing.T) {
 	t.Setenv("TRV_TEST_SECRET", "right")
-	clients, err := newClientSet([]*ClientConfig{{ID: "app", Secret: "{env.TRV_TEST_SECRET}"}})
+	clients, err := gateway.NewClientSet([]*gateway.ClientConfig{{ID: "app", Secret: "{env.TRV_TEST_SECRET}"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !clients.valid("app", "right") || clients.valid("app", "wrong") || clients.valid("other", "right") {
+	if !clients.Valid("app", "right") || clients.Valid("app", "wrong") || clients.Valid("other", "right") {
 		t.Fatal("valid() disagrees with the configured secret")
 	}
 	t.Setenv("TRV_TEST_SECRET", "")
-	if _, err := newClientSet([]*ClientConfig{{ID: "app", Secret: "{env.TRV_TEST_SECRET}"}}); err == nil || !strings.Contains(err.Error(), "empty once placeholders are replaced") {
+	if _, err := gateway.NewClientSet([]*gateway.ClientConfig{{ID: "app", Secret: "{env.TRV_TEST_SECRET}"}}); err == nil || !strings.Contains(err.Error(), "empty once placeholders are replaced") {
 		t.Fatalf("an unset secret: %v", err)
 	}
 }
@@ -151,9 +152,9 @@ func TestGuardCaddyfile(t *testing.T) {
 func TestGuardSetupRefuses(t *testing.T) {
 	for name, h := range map[string]*Handler{
 		"client_auth without clients": {Routes: []*route.Route{{Type: "revoke", Path: "/r", ClientAuth: "required"}}},
-		"client_auth in forward mode": {Clients: []*ClientConfig{{ID: "a", Secret: "s"}}, Routes: []*route.Route{{Type: "revoke", Path: "/r", Mode: "forward", ClientAuth: "required"}}},
+		"client_auth in forward mode": {Clients: []*gateway.ClientConfig{{ID: "a", Secret: "s"}}, Routes: []*route.Route{{Type: "revoke", Path: "/r", Mode: "forward", ClientAuth: "required"}}},
 		"verified_only without jwt":   {Routes: []*route.Route{{Type: "revoke", Path: "/r", VerifiedOnly: true}}},
-		"a client twice":              {Clients: []*ClientConfig{{ID: "a", Secret: "s"}, {ID: "a", Secret: "t"}}},
+		"a client twice":              {Clients: []*gateway.ClientConfig{{ID: "a", Secret: "s"}, {ID: "a", Secret: "t"}}},
 	} {
 		if err := h.setup(); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -165,7 +166,7 @@ func TestGuardSetupRefuses(t *testing.T) {
 // clients, a respond-mode revoke route authenticates; without, it does
 // not.
 func TestRevokeNeedsClientWhenClientsAreSet(t *testing.T) {
-	h := newTestHandler(t, &Handler{Clients: []*ClientConfig{{ID: "app", Secret: "pw"}}, Routes: []*route.Route{{Type: "revoke", Path: "/revoke"}}}, nil)
+	h := newTestHandler(t, &Handler{Clients: []*gateway.ClientConfig{{ID: "app", Secret: "pw"}}, Routes: []*route.Route{{Type: "revoke", Path: "/revoke"}}}, nil)
 	res := serve(t, h, nil, formRequest(http.MethodPost, "/revoke", url.Values{"token": {"t1"}}))
 	if res.status != http.StatusUnauthorized || !strings.Contains(res.body, "invalid_client") || res.header.Get("WWW-Authenticate") == "" {
 		t.Fatalf("unauthenticated: %d %s", res.status, res.body)

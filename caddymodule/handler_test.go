@@ -84,8 +84,8 @@ func newTestHandler(t *testing.T, h *Handler, store denylist.Store) *Handler {
 	}
 	h.useStore(store)
 	t.Cleanup(func() {
-		if h.gw.verifier != nil {
-			h.gw.verifier.Close() // the JWKS fetch started logs to t: done before t is
+		if h.gw.Verifier != nil {
+			h.gw.Verifier.Close() // the JWKS fetch started logs to t: done before t is
 		}
 	})
 	return h
@@ -338,7 +338,7 @@ func TestStoreFailure(t *testing.T) {
 	if up.reached() != 0 {
 		t.Errorf("fail closed let a request through")
 	}
-	h.FailMode, h.gw.failMode, h.gw.failOpen = FailOpen, FailOpen, true
+	h.FailMode, h.gw.FailMode, h.gw.FailOpen = FailOpen, FailOpen, true
 	if res := serve(t, h, up, bearer("/api", "t")); res.status != 200 {
 		t.Errorf("fail open: %d, want 200", res.status)
 	}
@@ -385,7 +385,7 @@ func TestExpiredJWTIsNotStored(t *testing.T) {
 	if res := serve(t, h, &upstream{}, formRequest("POST", "/oauth/revoke", url.Values{"token": {old}})); res.status != 200 {
 		t.Fatalf("revoke of an expired token: %d, want 200", res.status)
 	}
-	if n := h.gw.store.Status(context.Background()).Entries; n != 0 {
+	if n := h.gw.Store.Status(context.Background()).Entries; n != 0 {
 		t.Errorf("%d entries stored for an expired token, want 0", n)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
@@ -54,7 +55,7 @@ func newIdP(t *testing.T) *idp {
 // handler is a test handler with routes, verifying p's tokens for the
 // audience "gw".
 func (p *idp) handler(routes ...*route.Route) *Handler {
-	return newTestHandler(p.t, &Handler{Routes: routes, JWT: []*JWTConfig{{Issuer: testIssuer, JWKSURL: p.jwks.URL, Audiences: []string{"gw"}}}}, nil)
+	return newTestHandler(p.t, &Handler{Routes: routes, JWT: []*gateway.JWTConfig{{Issuer: testIssuer, JWKSURL: p.jwks.URL, Audiences: []string{"gw"}}}}, nil)
 }
 
 // sign signs claims (with iss, aud, iat and exp filled in unless given;
@@ -72,7 +73,7 @@ func algNone(claims map[string]any) string {
 
 func entries(t *testing.T, h *Handler) int {
 	t.Helper()
-	return h.gw.store.Status(context.Background()).Entries
+	return h.gw.Store.Status(context.Background()).Entries
 }
 
 func status(t *testing.T, h *Handler, tok string) int {
@@ -131,7 +132,7 @@ func TestLogoutAll(t *testing.T) {
 	p := newIdP(t)
 	h := p.handler(&route.Route{Type: "logout_all", Path: "/logout-all"})
 	now := time.Now()
-	h.gw.now = func() time.Time { return now }
+	h.gw.Now = func() time.Time { return now }
 	before := sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "S", "iat": now.Unix() - 60})
 	before2 := sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "T", "iat": now.Unix() - 1})
 	other := sign(t, p.key, "JWT", map[string]any{"sub": "u2", "sid": "X", "iat": now.Unix() - 60})
@@ -428,7 +429,7 @@ func TestKeysUnavailable(t *testing.T) {
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
 	defer down.Close()
 	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/revoke"}, {Type: "logout", Path: "/logout"}},
-		JWT: []*JWTConfig{{Issuer: testIssuer, JWKSURL: down.URL}}}, nil)
+		JWT: []*gateway.JWTConfig{{Issuer: testIssuer, JWKSURL: down.URL}}}, nil)
 	newIdP(t)
 	refresh := sign(t, idpKey, "JWT", map[string]any{"sid": "S", "typ": "Refresh"})
 	if res := serve(t, h, &upstream{}, formRequest("POST", "/logout", url.Values{"refresh_token": {refresh}})); res.status != 503 || res.header.Get("Retry-After") == "" {
@@ -446,7 +447,7 @@ func TestKeysUnavailable(t *testing.T) {
 // revokeCutoffs stores cut-offs as the admin API does, logged with
 // source as the route.
 func revokeCutoffs(h *Handler, source, ns string, cs ...engine.Cutoff) error {
-	return h.gw.record(context.Background(), source, &engine.Revocation{Namespace: ns, Cutoffs: cs})
+	return h.gw.Record(context.Background(), source, &engine.Revocation{Namespace: ns, Cutoffs: cs})
 }
 
 func TestRevokeCutoffs(t *testing.T) {
@@ -464,11 +465,11 @@ func TestRevokeCutoffs(t *testing.T) {
 			t.Errorf("%s revoked by the admin: %d, want 401", name, s)
 		}
 	}
-	e := h.gw.recorder.CutoffEntry("", engine.Cutoff{Kind: denylist.KindSession, Issuer: testIssuer, ID: "S", At: now})
+	e := h.gw.Recorder.CutoffEntry("", engine.Cutoff{Kind: denylist.KindSession, Issuer: testIssuer, ID: "S", At: now})
 	if e.Cutoff != now.Unix() || e.Kind != denylist.KindSession {
 		t.Errorf("sessionEntry: %+v", e)
 	}
-	if e := h.gw.recorder.CutoffEntry("", engine.Cutoff{Kind: denylist.KindUser, Issuer: testIssuer, ID: "u9", At: now.Add(time.Hour)}); e.Expires < now.Add(time.Hour).Unix() {
+	if e := h.gw.Recorder.CutoffEntry("", engine.Cutoff{Kind: denylist.KindUser, Issuer: testIssuer, ID: "u9", At: now.Add(time.Hour)}); e.Expires < now.Add(time.Hour).Unix() {
 		t.Errorf("a future cut-off expires before it: %+v", e)
 	}
 	if err := revokeCutoffs(newTestHandler(t, &Handler{}, brokenStore{}), "admin", "", engine.Cutoff{Kind: denylist.KindUser, Issuer: "i", ID: "u", At: now}); err == nil {
@@ -483,13 +484,13 @@ func TestJWTConfigValidation(t *testing.T) {
 		want string
 	}{
 		"backchannel without jwt": {&Handler{Routes: []*route.Route{{Type: "backchannel_logout", Path: "/bcl"}}}, "add a jwt block"},
-		"caep without audience":   {&Handler{Routes: []*route.Route{{Type: "caep", Path: "/caep"}}, JWT: []*JWTConfig{{Issuer: "i", JWKSURL: jwks}}}, "set audience"},
+		"caep without audience":   {&Handler{Routes: []*route.Route{{Type: "caep", Path: "/caep"}}, JWT: []*gateway.JWTConfig{{Issuer: "i", JWKSURL: jwks}}}, "set audience"},
 		"logout_all without jwt":  {&Handler{Routes: []*route.Route{{Type: "logout_all", Path: "/all"}}}, "add a jwt block"},
-		"no issuer":               {&Handler{JWT: []*JWTConfig{{JWKSURL: jwks}}}, "jwt 1: issuer is required"},
-		"alg none":                {&Handler{JWT: []*JWTConfig{{Issuer: "i", JWKSURL: jwks, Algorithms: []string{"none"}}}}, `jwt "i": algorithm "none"`},
-		"unset secret":            {&Handler{JWT: []*JWTConfig{{Issuer: "i", HMACSecrets: []string{"{env.TOKEN_REVOCATION_TEST_UNSET}"}}}}, "hmac_secret"},
-		"missing key file":        {&Handler{JWT: []*JWTConfig{{Issuer: "i", PublicKeyFiles: []string{"/nonexistent.pem"}}}}, "public_key_file"},
-		"issuer twice":            {&Handler{JWT: []*JWTConfig{{Issuer: "i", JWKSURL: jwks}, {Issuer: "i", JWKSURL: jwks}}}, "configured twice"},
+		"no issuer":               {&Handler{JWT: []*gateway.JWTConfig{{JWKSURL: jwks}}}, "jwt 1: issuer is required"},
+		"alg none":                {&Handler{JWT: []*gateway.JWTConfig{{Issuer: "i", JWKSURL: jwks, Algorithms: []string{"none"}}}}, `jwt "i": algorithm "none"`},
+		"unset secret":            {&Handler{JWT: []*gateway.JWTConfig{{Issuer: "i", HMACSecrets: []string{"{env.TOKEN_REVOCATION_TEST_UNSET}"}}}}, "hmac_secret"},
+		"missing key file":        {&Handler{JWT: []*gateway.JWTConfig{{Issuer: "i", PublicKeyFiles: []string{"/nonexistent.pem"}}}}, "public_key_file"},
+		"issuer twice":            {&Handler{JWT: []*gateway.JWTConfig{{Issuer: "i", JWKSURL: jwks}, {Issuer: "i", JWKSURL: jwks}}}, "configured twice"},
 	}
 	for name, c := range cases {
 		c.h.logger = newIdP(t).handler().logger
@@ -497,8 +498,8 @@ func TestJWTConfigValidation(t *testing.T) {
 		if err == nil {
 			err = c.h.Validate()
 		}
-		if c.h.gw.verifier != nil {
-			c.h.gw.verifier.Close()
+		if c.h.gw.Verifier != nil {
+			c.h.gw.Verifier.Close()
 		}
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "token_revocation: ") {
 			t.Errorf("%s: %v, want an error containing %q", name, err, c.want)
@@ -531,7 +532,7 @@ func TestJWTCaddyfile(t *testing.T) {
 	if err := h.UnmarshalCaddyfile(d); err != nil {
 		t.Fatal(err)
 	}
-	want := []*JWTConfig{{
+	want := []*gateway.JWTConfig{{
 		Issuer: "https://idp.test/realms/a", JWKSURL: "https://idp.test/realms/a/protocol/openid-connect/certs",
 		Audiences: []string{"gw", "account"}, PublicKeyFiles: []string{"/etc/keys/a.pem"}, PublicKeys: []string{`{"kty":"OKP"}`},
 		HMACSecrets: []string{"{env.A_SECRET}"}, Algorithms: []string{"RS256", "ES256"},

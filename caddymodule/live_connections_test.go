@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -13,12 +14,12 @@ import (
 func TestLiveConnectionsCaddyfile(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
-		want LiveConnectionsConfig
+		want gateway.LiveConnectionsConfig
 		err  bool
 	}{
-		{in: "live_connections off", want: LiveConnectionsConfig{Off: true}},
-		{in: "live_connections {\n\t\tclose_on_expiry\n\t\tframe_wait 250ms\n\t}", want: LiveConnectionsConfig{CloseOnExpiry: true, FrameWait: caddy.Duration(250 * time.Millisecond)}},
-		{in: "live_connections", want: LiveConnectionsConfig{}},
+		{in: "live_connections off", want: gateway.LiveConnectionsConfig{Off: true}},
+		{in: "live_connections {\n\t\tclose_on_expiry\n\t\tframe_wait 250ms\n\t}", want: gateway.LiveConnectionsConfig{CloseOnExpiry: true, FrameWait: caddy.Duration(250 * time.Millisecond)}},
+		{in: "live_connections", want: gateway.LiveConnectionsConfig{}},
 		{in: "live_connections on", err: true},
 		{in: "live_connections {\n\t\tclose_on_revoke\n\t}", err: true},
 	} {
@@ -46,12 +47,12 @@ func TestLiveConnectionsCaddyfile(t *testing.T) {
 // pooled live.Exchange, no registration.
 func BenchmarkCheckJWTLiveConnections(b *testing.B) {
 	h := newBenchHandler(b, "")
-	h.gw.conns = newLiveConns(h.LiveConnections, h.gw.env, h.gw.namespace, h.gw.store)
-	b.Cleanup(h.gw.conns.close)
+	h.gw.Conns = gateway.NewLiveConns(h.LiveConnections, h.gw.Env, h.gw.Namespace, h.gw.Store)
+	b.Cleanup(h.gw.Conns.Close)
 	r := httptest.NewRequest(http.MethodGet, "/api/items?page=2", nil)
 	r.Header.Set("Authorization", "Bearer "+benchJWT)
 	benchCheckRequest(b, h, r, benchJWT, false)
-	if n := h.gw.conns.reg.Len(); n != 0 {
+	if n := h.gw.Conns.Reg.Len(); n != 0 {
 		b.Fatalf("%d short requests registered", n)
 	}
 }

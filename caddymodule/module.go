@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
@@ -71,7 +72,7 @@ type Handler struct {
 	// LiveConnections says how live connections (WebSocket, Server-Sent
 	// Events, other streams) authorised with a token that is then revoked
 	// are ended; on by default. See LiveConnectionsConfig.
-	LiveConnections *LiveConnectionsConfig `json:"live_connections,omitempty"`
+	LiveConnections *gateway.LiveConnectionsConfig `json:"live_connections,omitempty"`
 
 	// Namespace scopes the revocations made from claims (a jti, a session,
 	// a user): those of one namespace do not match tokens checked in
@@ -187,18 +188,18 @@ type Handler struct {
 	// Tokens are verified on revocation routes only, and on the request
 	// check path for an issuer with status_list (once per token). See
 	// JWTConfig.
-	JWT []*JWTConfig `json:"jwt,omitempty"`
+	JWT []*gateway.JWTConfig `json:"jwt,omitempty"`
 
 	// Clients are the OAuth clients that authenticate to respond-mode
 	// routes (RFC 7009 section 2.1); with them, such routes of kind
 	// revoke, logout, keycloak_revoke and keycloak_logout require client
 	// authentication (see Route.ClientAuth). Default: none.
-	Clients []*ClientConfig `json:"clients,omitempty"`
+	Clients []*gateway.ClientConfig `json:"clients,omitempty"`
 
 	// RateLimit limits calls to revocation routes and token endpoint
 	// observers per client and per remote address. Default: 50 a second,
 	// bursts of 100, per client and per address; see RateLimitConfig.
-	RateLimit *RateLimitConfig `json:"rate_limit,omitempty"`
+	RateLimit *gateway.RateLimitConfig `json:"rate_limit,omitempty"`
 
 	// MaxEntries is the most entries the store may hold before revocation
 	// routes answer 503 "denylist full". Default: 1000000; -1: no
@@ -215,7 +216,7 @@ type Handler struct {
 	// Default: anonymous revocations fill at most half of MaxEntries (all
 	// of it when nothing through the handler can be trusted), 10000
 	// entries per address; see QuotaConfig.
-	Quota *QuotaConfig `json:"quota,omitempty"`
+	Quota *gateway.QuotaConfig `json:"quota,omitempty"`
 
 	// ExemptAddresses are client addresses and CIDR ranges that no
 	// address rate limit or address quota applies to: a local proxy or
@@ -226,21 +227,21 @@ type Handler struct {
 	// SSF are Shared Signals Framework receivers, one per transmitter:
 	// the session and user revocations its CAEP and RISC events carry,
 	// polled or pushed, are stored in the denylist. See SSFConfig.
-	SSF []*SSFConfig `json:"ssf,omitempty"`
+	SSF []*gateway.SSFConfig `json:"ssf,omitempty"`
 
 	// Introspection is the identity provider's token introspection
 	// endpoint (RFC 7662): in forward mode, an anonymous caller's opaque
 	// token is checked there before it takes space, and not stored when
 	// it is not active. Default: none. See IntrospectionConfig.
-	Introspection *IntrospectionConfig `json:"introspection,omitempty"`
+	Introspection *gateway.IntrospectionConfig `json:"introspection,omitempty"`
 
 	logger *zap.Logger
 
 	profilesExpanded bool // Profiles are in Routes (profile.go)
 
 	// gw is the runtime Provision builds from the fields above
-	// (gateway.go): what serves requests and revocations.
-	gw *gatewayRuntime
+	// (gateway/gateway.go): what serves requests and revocations.
+	gw *gateway.Runtime
 }
 
 // CaddyModule returns the Caddy module information.
@@ -258,80 +259,80 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.setup(); err != nil {
 		return err
 	}
-	warnUnauthenticated(h.gw.routes, h.logger) // client_auth.go
-	limits, err := newRateLimits(h.RateLimit)
+	gateway.WarnUnauthenticated(h.gw.Routes, h.logger) // gateway/client_auth.go
+	limits, err := gateway.NewRateLimits(h.RateLimit)
 	if err != nil {
 		return err
 	}
-	h.gw.limits = limits
+	h.gw.Limits = limits
 	store, storeKey, err := openStore(ctx, h.Store, h.logger)
 	if err != nil {
 		return err
 	}
-	h.gw.storeKey = storeKey
+	h.gw.StoreKey = storeKey
 	h.useStore(store)
-	if err := h.provisionSSF(); err != nil { // ssf.go
+	if err := h.provisionSSF(); err != nil { // gateway/ssf.go
 		return err
 	}
-	h.gw.conns = newLiveConns(h.LiveConnections, h.gw.env, h.gw.namespace, h.gw.store) // live_connections.go
-	return h.provisionOps(ctx)                                                         // metrics, admin API
+	h.gw.Conns = gateway.NewLiveConns(h.LiveConnections, h.gw.Env, h.gw.Namespace, h.gw.Store) // gateway/live_connections.go
+	return h.provisionOps(ctx)                                                                 // metrics, admin API
 }
 
 // provisionSSF builds the gateway's receivers of the ssf blocks (nil
 // without one) and starts them in the background.
 func (h *Handler) provisionSSF() error {
-	h.gw.ssf = nil
+	h.gw.SSF = nil
 	if len(h.SSF) == 0 {
 		return nil
 	}
-	rs, err := newSSFReceivers(h.SSF, h.Namespace, h.gw.store, h.gw.record, h.logger)
+	rs, err := gateway.NewSSFReceivers(h.SSF, h.Namespace, h.gw.Store, h.gw.Record, h.logger)
 	if err != nil {
 		return err
 	}
-	h.gw.ssf = rs
+	h.gw.SSF = rs
 	if caddyValidating() {
 		return nil // connects to nothing
 	}
-	rs.start()
+	rs.Start()
 	return nil
 }
 
 // useStore builds the engine over store: the checker every request goes
 // through, and the recorder of every revocation route and the admin API.
 func (h *Handler) useStore(store denylist.Store) {
-	h.gw.store = store
-	h.gw.checker = engine.NewChecker(h.gw.keys, store, func(c token.Claims) { h.gw.warnings.noteClaims(c) })
-	h.gw.checker.SetMaxTokenSize(h.MaxTokenSize)
+	h.gw.Store = store
+	h.gw.Checker = engine.NewChecker(h.gw.Keys, store, func(c token.Claims) { h.gw.Warnings.NoteClaims(c) })
+	h.gw.Checker.SetMaxTokenSize(h.MaxTokenSize)
 	var verify func(context.Context, string) (*jwtverify.Token, error)
-	if h.gw.verifier != nil {
+	if h.gw.Verifier != nil {
 		verify = func(ctx context.Context, raw string) (*jwtverify.Token, error) {
-			return h.gw.verify(ctx, raw, jwtverify.Options{})
+			return h.gw.Verify(ctx, raw, jwtverify.Options{})
 		}
 	}
-	h.gw.recorder = engine.NewRecorder(h.gw.keys, store, engine.RecorderConfig{
+	h.gw.Recorder = engine.NewRecorder(h.gw.Keys, store, engine.RecorderConfig{
 		DefaultTTL:       time.Duration(h.DefaultTTL),
 		MaxTokenLifetime: time.Duration(h.MaxTokenLifetime),
 		ClockSkew:        time.Duration(h.ClockSkew),
 		Verify:           verify,
 		RecordsGrants:    h.recordsGrants(),
-		Now:              func() time.Time { return h.gw.now() },
+		Now:              func() time.Time { return h.gw.Now() },
 	})
-	h.gw.env.Checker, h.gw.env.Recorder = h.gw.checker, h.gw.recorder
+	h.gw.Env.Checker, h.gw.Env.Recorder = h.gw.Checker, h.gw.Recorder
 }
 
 // setup does everything Provision does but open the store.
 func (h *Handler) setup() error {
-	h.gw = &gatewayRuntime{logger: h.logger}
-	h.gw.errLog = route.NewRateLimitedLogger(h.logger, 10*time.Second)
-	h.gw.now = time.Now
+	h.gw = &gateway.Runtime{Logger: h.logger}
+	h.gw.ErrLog = route.NewRateLimitedLogger(h.logger, 10*time.Second)
+	h.gw.Now = time.Now
 	h.setDefaults()
 
 	key := caddy.NewReplacer().ReplaceAll(h.HMACKey, "")
 	if h.HMACKey != "" && key == "" {
 		return fmt.Errorf("token_revocation: hmac_key %q is empty once placeholders are replaced (is the environment variable set?)", h.HMACKey)
 	}
-	h.gw.keys = &engine.Keys{Hasher: denylist.NewHasher([]byte(key)), ClockSkew: time.Duration(h.ClockSkew)}
-	h.gw.sources = token.Sources{
+	h.gw.Keys = &engine.Keys{Hasher: denylist.NewHasher([]byte(key)), ClockSkew: time.Duration(h.ClockSkew)}
+	h.gw.Sources = token.Sources{
 		Schemes:      h.Schemes,
 		QueryParam:   offToEmpty(h.QueryParam),
 		FormField:    offToEmpty(h.FormField),
@@ -340,10 +341,10 @@ func (h *Handler) setup() error {
 		MaxTokenSize: h.MaxTokenSize,
 		MaxBodySize:  h.MaxBodySize,
 	}
-	h.gw.sources.Prepare()
-	h.gw.strict = token.Strictness{}
+	h.gw.Sources.Prepare()
+	h.gw.Strict = token.Strictness{}
 	for _, p := range h.AllowUpgrades {
-		h.gw.strict.Upgrades = append(h.gw.strict.Upgrades, strings.ToLower(p))
+		h.gw.Strict.Upgrades = append(h.gw.Strict.Upgrades, strings.ToLower(p))
 	}
 	if !h.profilesExpanded {
 		h.profilesExpanded = true
@@ -351,30 +352,30 @@ func (h *Handler) setup() error {
 			return err
 		}
 	}
-	h.gw.routes = h.gw.routes[:0]
+	h.gw.Routes = h.gw.Routes[:0]
 	for i, rc := range h.Routes {
 		rt, err := route.Compile(rc)
 		if err != nil {
 			return fmt.Errorf("token_revocation: route %d (%s %s): %w", i, rc.Type, rc.Path, err)
 		}
-		h.gw.routes = append(h.gw.routes, rt)
+		h.gw.Routes = append(h.gw.Routes, rt)
 	}
-	h.gw.warnings = newConfigWarnings(h.gw.routes, jwtIssuers(h.JWT), h.logger) // warnings.go
+	h.gw.Warnings = gateway.NewConfigWarnings(h.gw.Routes, gateway.JWTIssuers(h.JWT), h.logger) // gateway/warnings.go
 	// Client-wide cut-offs come from keycloak_admin routes and from the
 	// admin API (a client), which any handler serves: always looked up.
-	h.gw.keys.ClientCutoffs = true
+	h.gw.Keys.ClientCutoffs = true
 	if err := h.setupGuards(); err != nil {
 		return err
 	}
 	if err := h.setupJWT(); err != nil {
 		return err
 	}
-	h.gw.verify = newVerify(h.gw.verifier, h.gw.errLog, h.logger) // jwt.go
-	h.gw.failMode, h.gw.failOpen = h.FailMode, h.FailMode == FailOpen
-	h.gw.retryAfter, h.gw.bodyTimeout = time.Duration(h.RetryAfter), time.Duration(h.BodyTimeout)
-	h.gw.maxUpstreamAnswer = h.MaxUpstreamAnswer
-	h.gw.namespaceTemplate, h.gw.namespaceDefaults, h.gw.namespaceFoldCase = h.Namespace, h.NamespaceDefaults, h.NamespaceFoldCase
-	h.gw.env = h.newRouteEnv()
+	h.gw.Verify = gateway.NewVerify(h.gw.Verifier, h.gw.ErrLog, h.logger) // gateway/jwt.go
+	h.gw.FailMode, h.gw.FailOpen = h.FailMode, h.FailMode == FailOpen
+	h.gw.RetryAfter, h.gw.BodyTimeout = time.Duration(h.RetryAfter), time.Duration(h.BodyTimeout)
+	h.gw.MaxUpstreamAnswer = h.MaxUpstreamAnswer
+	h.gw.NamespaceTemplate, h.gw.NamespaceDefaults, h.gw.NamespaceFoldCase = h.Namespace, h.NamespaceDefaults, h.NamespaceFoldCase
+	h.gw.Env = h.newRouteEnv()
 	return nil
 }
 
@@ -441,16 +442,16 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("token_revocation: max_token_size and max_body_size must not be negative")
 	}
 	seen := map[string]bool{}
-	for _, rt := range h.gw.routes {
+	for _, rt := range h.gw.Routes {
 		if seen[rt.Pattern.String()] {
 			return fmt.Errorf("token_revocation: two routes share the path %q", rt.Pattern)
 		}
 		seen[rt.Pattern.String()] = true
 	}
-	if err := validateSSF(h.gw.ssf, h.gw.routes); err != nil { // ssf.go
+	if err := gateway.ValidateSSF(h.gw.SSF, h.gw.Routes); err != nil { // gateway/ssf.go
 		return err
 	}
-	return validateJWT(h.gw.routes, h.gw.verifier, h.JWT)
+	return gateway.ValidateJWT(h.gw.Routes, h.gw.Verifier, h.JWT)
 }
 
 // Cleanup releases this config's hold on the shared store, and the
@@ -458,18 +459,18 @@ func (h *Handler) Validate() error {
 // reachable for minutes (its idle upstream connections), and must not
 // hold its caches that long.
 func (h *Handler) Cleanup() error {
-	if h.gw.checker != nil {
-		h.gw.checker.Release()
+	if h.gw.Checker != nil {
+		h.gw.Checker.Release()
 	}
-	if h.gw.verifier != nil {
-		h.gw.verifier.Close()
+	if h.gw.Verifier != nil {
+		h.gw.Verifier.Close()
 	}
-	h.gw.status.close()
-	h.gw.ssf.close() // ssf.go
+	h.gw.Status.Close()
+	h.gw.SSF.Close() // gateway/ssf.go
 	h.cleanupOps()
-	h.gw.conns.close()
-	if h.gw.storeKey != "" {
-		_, err := stores.Delete(h.gw.storeKey)
+	h.gw.Conns.Close()
+	if h.gw.StoreKey != "" {
+		_, err := gateway.Stores.Delete(h.gw.StoreKey)
 		return err
 	}
 	return nil
@@ -477,9 +478,9 @@ func (h *Handler) Cleanup() error {
 
 // ServeHTTP intercepts revocation routes and, on every other request,
 // rejects the request if any token it carries is revoked: the runtime
-// serves it (gatewayRuntime.serveHTTP, route_serve.go).
+// serves it (gatewayRuntime.serveHTTP, gateway/route_serve.go).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	return h.gw.serveHTTP(w, r, next)
+	return h.gw.ServeHTTP(w, r, next)
 }
 
 // Interface guards.
@@ -498,54 +499,54 @@ func (h *Handler) profileTarget() profileTarget {
 
 // setupGuards sets up client authentication, verified_only, the
 // ceilings, the exempt addresses, introspection and the quotas: what
-// guards a revocation call (guard.go).
+// guards a revocation call (gateway/guard.go).
 func (h *Handler) setupGuards() error {
-	clients, err := newClientSet(h.Clients) // client_auth.go
+	clients, err := gateway.NewClientSet(h.Clients) // gateway/client_auth.go
 	if err != nil {
 		return err
 	}
-	h.gw.clients = clients
-	if err := setClientAuth(h.gw.routes, clients); err != nil {
+	h.gw.Clients = clients
+	if err := gateway.SetClientAuth(h.gw.Routes, clients); err != nil {
 		return err
 	}
-	if err := checkVerifiedOnly(h.gw.routes, len(h.JWT) > 0); err != nil {
+	if err := gateway.CheckVerifiedOnly(h.gw.Routes, len(h.JWT) > 0); err != nil {
 		return err
 	}
-	if h.gw.ceilings, err = newCeilings(h.MaxEntries, h.MaxOwnerRecords); err != nil { // ceiling.go
+	if h.gw.Ceilings, err = gateway.NewCeilings(h.MaxEntries, h.MaxOwnerRecords); err != nil { // gateway/ceiling.go
 		return err
 	}
-	h.MaxEntries, h.MaxOwnerRecords = h.gw.ceilings.maxEntries, h.gw.ceilings.maxOwnerRecords
-	if h.gw.exempt, err = parseExempt(h.ExemptAddresses); err != nil { // ratelimit.go
+	h.MaxEntries, h.MaxOwnerRecords = h.gw.Ceilings.MaxEntries, h.gw.Ceilings.MaxOwnerRecords
+	if h.gw.Exempt, err = gateway.ParseExempt(h.ExemptAddresses); err != nil { // gateway/ratelimit.go
 		return err
 	}
-	if h.gw.introspector, err = newIntrospector(h.Introspection); err != nil { // quota_introspect.go
+	if h.gw.Introspector, err = gateway.NewIntrospector(h.Introspection); err != nil { // gateway/quota_introspect.go
 		return err
 	}
 	// The longest an entry lives: a token without exp (default_ttl), a
 	// cut-off or a capped exp (max_token_lifetime), plus the skew.
 	life := time.Duration(max(h.DefaultTTL, h.MaxTokenLifetime) + h.ClockSkew)
-	trusted := canTrust(len(h.Clients) > 0, len(h.JWT) > 0, h.Introspection != nil, h.gw.routes)
-	h.gw.quotas, err = newQuotas(h.Quota, h.MaxEntries, trusted, life, h.gw.exempt, h.gw.introspector) // quota.go
+	trusted := gateway.CanTrust(len(h.Clients) > 0, len(h.JWT) > 0, h.Introspection != nil, h.gw.Routes)
+	h.gw.Quotas, err = gateway.NewQuotas(h.Quota, h.MaxEntries, trusted, life, h.gw.Exempt, h.gw.Introspector) // gateway/quota.go
 	return err
 }
 
 // setupJWT builds the verifiers of the jwt blocks and their status lists,
 // and starts fetching their JWKS in the background.
 func (h *Handler) setupJWT() error {
-	set, cfgs, err := newVerifiers(h.JWT, time.Duration(h.ClockSkew), h.logger) // jwt.go
+	set, cfgs, err := gateway.NewVerifiers(h.JWT, time.Duration(h.ClockSkew), h.logger) // gateway/jwt.go
 	if err != nil || set == nil {
 		return err
 	}
-	lists := make([]*StatusListConfig, len(h.JWT))
+	lists := make([]*gateway.StatusListConfig, len(h.JWT))
 	for i, jc := range h.JWT {
 		lists[i] = jc.StatusList
 	}
-	status, err := newStatusLists(lists, jwtIssuers(h.JWT), cfgs, set, h.logger) // status_list.go
+	status, err := gateway.NewStatusLists(lists, gateway.JWTIssuers(h.JWT), cfgs, set, h.logger) // gateway/status_list.go
 	if err != nil {
 		set.Close()
 		return err
 	}
-	h.gw.verifier, h.gw.status = set, status
+	h.gw.Verifier, h.gw.Status = set, status
 	set.Start()
 	return nil
 }
@@ -553,20 +554,20 @@ func (h *Handler) setupJWT() error {
 // recordsGrants reports whether a route records grants (oauth_token), so
 // that revoking a refresh token revokes what its grant holds.
 func (h *Handler) recordsGrants() bool {
-	return slices.ContainsFunc(h.gw.routes, func(rt *route.Compiled) bool { return rt.Kind.RecordsGrants })
+	return slices.ContainsFunc(h.gw.Routes, func(rt *route.Compiled) bool { return rt.Kind.RecordsGrants })
 }
 
 // newRouteEnv is the environment of h's route kinds.
 func (h *Handler) newRouteEnv() *route.Env {
 	e := &route.Env{
-		Keys:         h.gw.keys,
-		Verifier:     h.gw.verifier,
-		Verify:       h.gw.verify,
-		CheckRequest: h.gw.checkRequest,
-		Sources:      &h.gw.sources,
+		Keys:         h.gw.Keys,
+		Verifier:     h.gw.Verifier,
+		Verify:       h.gw.Verify,
+		CheckRequest: h.gw.CheckRequest,
+		Sources:      &h.gw.Sources,
 		Logger:       h.logger,
-		ErrLog:       h.gw.errLog,
-		Now:          func() time.Time { return h.gw.now() },
+		ErrLog:       h.gw.ErrLog,
+		Now:          func() time.Time { return h.gw.Now() },
 		MaxTokenSize: h.MaxTokenSize,
 		MaxBodySize:  h.MaxBodySize,
 		Schemes:      h.Schemes,

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -28,11 +29,11 @@ func TestPlaceholdersOfEachResult(t *testing.T) {
 		unset []string
 	}{
 		{"no token", httptest.NewRequest(http.MethodGet, "/api", nil),
-			map[string]string{placeholderResult: resultNone}, []string{placeholderReason, placeholderKind, placeholderNamespace}},
+			map[string]string{gateway.PlaceholderResult: gateway.ResultNone}, []string{gateway.PlaceholderReason, gateway.PlaceholderKind, gateway.PlaceholderNamespace}},
 		{"a live token", bearer("/api", "live"),
-			map[string]string{placeholderResult: resultPass, placeholderNamespace: "acme"}, []string{placeholderReason, placeholderKind, placeholderHash}},
+			map[string]string{gateway.PlaceholderResult: gateway.ResultPass, gateway.PlaceholderNamespace: "acme"}, []string{gateway.PlaceholderReason, gateway.PlaceholderKind, gateway.PlaceholderHash}},
 		{"the revoked token, in the query", httptest.NewRequest(http.MethodGet, "/api?access_token=gone", nil),
-			map[string]string{placeholderResult: resultRevoked, placeholderReason: "token", placeholderKind: "token", placeholderNamespace: "acme", placeholderSource: "query"}, nil},
+			map[string]string{gateway.PlaceholderResult: gateway.ResultRevoked, gateway.PlaceholderReason: "token", gateway.PlaceholderKind: "token", gateway.PlaceholderNamespace: "acme", gateway.PlaceholderSource: "query"}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.req.Header.Set("Tenant", "acme")
@@ -48,9 +49,9 @@ func TestPlaceholdersOfEachResult(t *testing.T) {
 					t.Errorf("{%s} = %v, want unset", k, got)
 				}
 			}
-			if tt.want[placeholderResult] == resultRevoked {
-				if hash, _ := repl.GetString(placeholderHash); len(hash) != 12 {
-					t.Errorf("{%s} = %q, want 12 hex digits", placeholderHash, hash)
+			if tt.want[gateway.PlaceholderResult] == gateway.ResultRevoked {
+				if hash, _ := repl.GetString(gateway.PlaceholderHash); len(hash) != 12 {
+					t.Errorf("{%s} = %q, want 12 hex digits", gateway.PlaceholderHash, hash)
 				}
 			}
 		})
@@ -74,7 +75,7 @@ func TestPlaceholdersKeepTheCheckAllocationFree(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-		if got, _ := repl.GetString(placeholderResult); got == "" {
+		if got, _ := repl.GetString(gateway.PlaceholderResult); got == "" {
 			t.Errorf("%s: no result placeholder set", name)
 		}
 		if n != 0 {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -73,7 +74,7 @@ func unmarshalProfile(t profileTarget, d *caddyfile.Dispenser) error {
 	pc := &ProfileConfig{API: d.Val(), Settings: map[string]string{}}
 	prof, ok := profiles[pc.API]
 	if !ok {
-		return unknownName(d, "profile", "API", pc.API, profileNames())
+		return gateway.UnknownName(d, "profile", "API", pc.API, profileNames())
 	}
 	if d.NextArg() {
 		pc.Prefix = d.Val()
@@ -84,14 +85,14 @@ func unmarshalProfile(t profileTarget, d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
 		if opt == "mode" {
-			if err := oneArg(d, &pc.Mode); err != nil {
+			if err := gateway.OneArg(d, &pc.Mode); err != nil {
 				return err
 			}
 			continue
 		}
 		parse, ok := prof.options[opt]
 		if !ok {
-			return unknownName(d, "profile "+pc.API, "option", opt, prof.optionNames())
+			return gateway.UnknownName(d, "profile "+pc.API, "option", opt, prof.optionNames())
 		}
 		if err := parse(&profileConfig{Settings: pc.Settings}, d); err != nil {
 			return err

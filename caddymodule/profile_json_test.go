@@ -38,8 +38,8 @@ func TestProfileJSONParity(t *testing.T) {
 			}
 			newTestHandler(t, viaAdapt, nil)
 			newTestHandler(t, viaProfiles, nil)
-			if len(viaProfiles.gw.routes) != len(viaAdapt.gw.routes) || len(viaProfiles.gw.routes) == 0 {
-				t.Fatalf("%d compiled routes from JSON profiles, %d from the Caddyfile", len(viaProfiles.gw.routes), len(viaAdapt.gw.routes))
+			if len(viaProfiles.gw.Routes) != len(viaAdapt.gw.Routes) || len(viaProfiles.gw.Routes) == 0 {
+				t.Fatalf("%d compiled routes from JSON profiles, %d from the Caddyfile", len(viaProfiles.gw.Routes), len(viaAdapt.gw.Routes))
 			}
 			viaProfiles.Profiles = nil
 			a, _ := json.Marshal(viaAdapt)
@@ -74,8 +74,8 @@ func TestProfileJSONErrors(t *testing.T) {
 		case want != "" && (err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "token_revocation: ")):
 			t.Errorf("%s: error %v, want one containing %q", in, err, want)
 		}
-		if h.gw.verifier != nil {
-			h.gw.verifier.Close()
+		if h.gw.Verifier != nil {
+			h.gw.Verifier.Close()
 		}
 	}
 }

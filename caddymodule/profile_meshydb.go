@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -31,7 +32,7 @@ const DefaultMeshyDBTenant = "default"
 func profileSetting(p *profileConfig, d *caddyfile.Dispenser) error {
 	name := d.Val()
 	var v string
-	if err := oneArg(d, &v); err != nil {
+	if err := gateway.OneArg(d, &v); err != nil {
 		return err
 	}
 	p.Settings[name] = v
@@ -53,7 +54,7 @@ func applyMeshyDB(t profileTarget, p *profileConfig) error {
 		tenant = DefaultMeshyDBTenant
 	}
 	tenantPH := "http.request.header." + http.CanonicalHeaderKey(header)
-	ns := fmt.Sprintf("{%s%d}/{%s}", pathSegmentPlaceholder, p.segments(), tenantPH)
+	ns := fmt.Sprintf("{%s%d}/{%s}", gateway.PathSegmentPlaceholder, p.segments(), tenantPH)
 	if *t.namespace != "" && *t.namespace != ns {
 		return fmt.Errorf("it scopes revocations by account and tenant (namespace %s), but namespace %q is set already: remove it", ns, *t.namespace)
 	}

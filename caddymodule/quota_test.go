@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
@@ -27,7 +28,7 @@ import (
 // defaultExempt is DefaultExemptAddresses, parsed.
 func defaultExempt(t *testing.T) []netip.Prefix {
 	t.Helper()
-	exempt, err := parseExempt(nil)
+	exempt, err := gateway.ParseExempt(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +39,7 @@ func defaultExempt(t *testing.T) []netip.Prefix {
 // it until their expiry slot ends, then no more; keys beyond max_keys
 // push the least recently used out.
 func TestQuotaSetCountsUnexpiredEntries(t *testing.T) {
-	s := newQuotaSet(10, 16*time.Hour, 2) // one-hour slots
+	s := gateway.NewQuotaSet(10, 16*time.Hour, 2) // one-hour slots
 	now := time.Unix(1_000_000*3600, 0)
 	at := func(d time.Duration) denylist.Entry { return denylist.Entry{Expires: now.Add(d).Unix()} }
 	s.Add("a", []denylist.Entry{at(30 * time.Minute), at(30 * time.Minute), at(5 * time.Hour)}, now)
@@ -90,8 +91,8 @@ func TestQuotaCaddyfile(t *testing.T) {
 	if err := h.setup(); err != nil {
 		t.Fatal(err)
 	}
-	if h.gw.quotas.anonymous != 300 || h.gw.quotas.address.Limit != 50 || h.gw.quotas.client != nil || len(h.gw.exempt) != 2 {
-		t.Fatalf("set up as %+v, exempt %v", h.gw.quotas, h.gw.exempt)
+	if h.gw.Quotas.Anonymous != 300 || h.gw.Quotas.Address.Limit != 50 || h.gw.Quotas.Client != nil || len(h.gw.Exempt) != 2 {
+		t.Fatalf("set up as %+v, exempt %v", h.gw.Quotas, h.gw.Exempt)
 	}
 	for _, bad := range []string{
 		"quota sometimes",
@@ -107,35 +108,35 @@ func TestQuotaCaddyfile(t *testing.T) {
 	}
 	// The defaults: half of max_entries, 10000 per address, no client
 	// quota, loopback exempt; no share kept where nothing can be trusted.
-	h = &Handler{MaxEntries: 1000, Clients: []*ClientConfig{{ID: "app", Secret: "s"}}}
+	h = &Handler{MaxEntries: 1000, Clients: []*gateway.ClientConfig{{ID: "app", Secret: "s"}}}
 	if err := h.setup(); err != nil {
 		t.Fatal(err)
 	}
-	if h.gw.quotas.anonymous != 500 || h.gw.quotas.address.Limit != DefaultQuotaAddress || h.gw.quotas.client != nil {
-		t.Fatalf("defaults: %+v", h.gw.quotas)
+	if h.gw.Quotas.Anonymous != 500 || h.gw.Quotas.Address.Limit != gateway.DefaultQuotaAddress || h.gw.Quotas.Client != nil {
+		t.Fatalf("defaults: %+v", h.gw.Quotas)
 	}
 	for name, trusting := range map[string]*Handler{
-		"a jwt block":       {JWT: []*JWTConfig{{Issuer: "i", HMACSecrets: []string{strings.Repeat("k", 32)}}}},
+		"a jwt block":       {JWT: []*gateway.JWTConfig{{Issuer: "i", HMACSecrets: []string{strings.Repeat("k", 32)}}}},
 		"a forward logout":  {Routes: []*route.Route{{Type: "logout", Path: "/l", Mode: route.ModeForward}}},
-		"an introspection":  {Introspection: &IntrospectionConfig{URL: "https://idp.test/i", ClientID: "gw", ClientSecret: "s"}},
+		"an introspection":  {Introspection: &gateway.IntrospectionConfig{URL: "https://idp.test/i", ClientID: "gw", ClientSecret: "s"}},
 		"nothing (respond)": {Routes: []*route.Route{{Type: "revoke", Path: "/r"}, {Type: "logout", Path: "/l"}}},
 	} {
 		trusting.MaxEntries, trusting.logger = 1000, zaptest.NewLogger(t)
 		if err := trusting.setup(); err != nil {
 			t.Fatal(err)
 		}
-		if want := map[bool]int64{true: 500, false: -1}[name != "nothing (respond)"]; trusting.gw.quotas.anonymous != want {
-			t.Errorf("%s: anonymous share %d, want %d", name, trusting.gw.quotas.anonymous, want)
+		if want := map[bool]int64{true: 500, false: -1}[name != "nothing (respond)"]; trusting.gw.Quotas.Anonymous != want {
+			t.Errorf("%s: anonymous share %d, want %d", name, trusting.gw.Quotas.Anonymous, want)
 		}
 	}
-	if _, ok := addressKey(remoteRequest("127.0.0.5:1"), h.gw.exempt); ok {
+	if _, ok := gateway.AddressKey(remoteRequest("127.0.0.5:1"), h.gw.Exempt); ok {
 		t.Error("loopback is not exempt by default")
 	}
 	h = &Handler{ExemptAddresses: []string{route.Off}}
 	if err := h.setup(); err != nil {
 		t.Fatal(err)
 	}
-	if key, ok := addressKey(remoteRequest("127.0.0.5:1"), h.gw.exempt); !ok || key != "127.0.0.5" {
+	if key, ok := gateway.AddressKey(remoteRequest("127.0.0.5:1"), h.gw.Exempt); !ok || key != "127.0.0.5" {
 		t.Errorf("exempt_addresses off: loopback key %q, %v", key, ok)
 	}
 }
@@ -167,8 +168,8 @@ func remoteRequest(remote string) *http.Request {
 func TestQuotaKeepsTrustedShare(t *testing.T) {
 	h := newTestHandler(t, &Handler{
 		MaxEntries: 8,
-		Quota:      &QuotaConfig{Address: 3},
-		Clients:    []*ClientConfig{{ID: "app", Secret: "app-secret"}},
+		Quota:      &gateway.QuotaConfig{Address: 3},
+		Clients:    []*gateway.ClientConfig{{ID: "app", Secret: "app-secret"}},
 		Routes: []*route.Route{
 			{Type: "revoke", Path: "/public/revoke", ClientAuth: "off"},
 			{Type: "revoke", Path: "/oauth/revoke"},
@@ -236,7 +237,7 @@ func TestIntrospectionCaddyfile(t *testing.T) {
 	if err := h.setup(); err != nil {
 		t.Fatal(err)
 	}
-	if in := h.gw.introspector; in == nil || in.secret != "s3cret" || in.client.Timeout != 2*time.Second {
+	if in := h.gw.Introspector; in == nil || in.Secret != "s3cret" || in.Client.Timeout != 2*time.Second {
 		t.Fatalf("set up as %+v", in)
 	}
 	for _, bad := range []string{
@@ -259,8 +260,8 @@ func TestQuotaTrustsVerifiedTokens(t *testing.T) {
 	const issuer = "https://idp.test/quota"
 	h := newTestHandler(t, &Handler{
 		MaxEntries: 6,
-		Quota:      &QuotaConfig{Anonymous: "2"},
-		JWT:        []*JWTConfig{{Issuer: issuer, HMACSecrets: []string{secret}}},
+		Quota:      &gateway.QuotaConfig{Anonymous: "2"},
+		JWT:        []*gateway.JWTConfig{{Issuer: issuer, HMACSecrets: []string{secret}}},
 		Routes:     []*route.Route{{Type: "revoke", Path: "/revoke"}, {Type: "revoke", Path: "/verified", VerifiedOnly: true}},
 	}, nil)
 	next := &upstream{}
@@ -319,7 +320,7 @@ func hs256(secret string, claims map[string]any) string {
 // address takes.
 func BenchmarkQuotaSet(b *testing.B) {
 	const keys = 10000
-	s := newQuotaSet(DefaultQuotaAddress, 24*time.Hour+5*time.Minute, keys)
+	s := gateway.NewQuotaSet(gateway.DefaultQuotaAddress, 24*time.Hour+5*time.Minute, keys)
 	now := time.Now()
 	entries := []denylist.Entry{{Expires: now.Add(24 * time.Hour).Unix()}, {Expires: now.Add(24 * time.Hour).Unix()}}
 	names := make([]string, keys)
@@ -349,30 +350,30 @@ func BenchmarkQuotaSet(b *testing.B) {
 func TestAnonymousShareCountsCallsInFlight(t *testing.T) {
 	h := newTestHandler(t, &Handler{
 		MaxEntries: 100,
-		Quota:      &QuotaConfig{Anonymous: "5"},
+		Quota:      &gateway.QuotaConfig{Anonymous: "5"},
 		Routes:     []*route.Route{{Type: "revoke", Path: "/r"}},
 	}, nil)
 	call := func() *route.Call {
-		return &route.Call{Route: h.gw.routes[0], Revocation: engine.Revocation{Tokens: []token.Token{token.Parse("in-flight-token-0123456789")}}}
+		return &route.Call{Route: h.gw.Routes[0], Revocation: engine.Revocation{Tokens: []token.Token{token.Parse("in-flight-token-0123456789")}}}
 	}
 	ctx := context.Background()
 	var admitted []*route.Call
 	for range 3 { // 0, 2, 4 entries in flight: each below 5
 		c := call()
-		if err := h.gw.quotas.admitAnonymous(ctx, h.gw.env, h.gw.store, c); err != nil {
+		if err := h.gw.Quotas.AdmitAnonymous(ctx, h.gw.Env, h.gw.Store, c); err != nil {
 			t.Fatalf("call %d: %v", len(admitted), err)
 		}
 		admitted = append(admitted, c)
 	}
-	if err := h.gw.quotas.admitAnonymous(ctx, h.gw.env, h.gw.store, call()); err == nil {
+	if err := h.gw.Quotas.AdmitAnonymous(ctx, h.gw.Env, h.gw.Store, call()); err == nil {
 		t.Fatal("a fourth call in flight (6 entries reserved of 5) was admitted")
 	}
 	admitted[0].Quota.Done()
 	admitted[0].Quota.Done() // twice: released once
-	if got := h.gw.quotas.pending.Load(); got != 4 {
+	if got := h.gw.Quotas.Pending.Load(); got != 4 {
 		t.Fatalf("%d entries reserved after one call is done, want 4", got)
 	}
-	if err := h.gw.quotas.admitAnonymous(ctx, h.gw.env, h.gw.store, call()); err != nil {
+	if err := h.gw.Quotas.AdmitAnonymous(ctx, h.gw.Env, h.gw.Store, call()); err != nil {
 		t.Fatalf("with one call done: %v", err)
 	}
 }
@@ -382,8 +383,8 @@ func TestAnonymousShareCountsCallsInFlight(t *testing.T) {
 // has its own.
 func TestQuotaClient(t *testing.T) {
 	h := newTestHandler(t, &Handler{
-		Quota:   &QuotaConfig{Client: 2},
-		Clients: []*ClientConfig{{ID: "app", Secret: "app-secret"}, {ID: "other", Secret: "other-secret"}},
+		Quota:   &gateway.QuotaConfig{Client: 2},
+		Clients: []*gateway.ClientConfig{{ID: "app", Secret: "app-secret"}, {ID: "other", Secret: "other-secret"}},
 		Routes:  []*route.Route{{Type: "revoke", Path: "/revoke"}},
 	}, nil)
 	revoke := func(id, tok string, remote int) result {

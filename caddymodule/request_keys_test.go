@@ -26,12 +26,12 @@ func TestOpaqueTokenRefusedByRequestKey(t *testing.T) {
 	dpop, otherDPoP := jwttest.NewDPoPKey(t), jwttest.NewDPoPKey(t)
 	cert, otherCert := []byte("DER of the revoked certificate"), []byte("DER of another certificate")
 	x5t := token.CertificateThumbprint(cert)
-	es, err := h.gw.recorder.Entries(context.Background(), &engine.Revocation{BoundKeys: []engine.BoundKey{
+	es, err := h.gw.Recorder.Entries(context.Background(), &engine.Revocation{BoundKeys: []engine.BoundKey{
 		{Method: denylist.MethodJKT, Thumbprint: dpop.JKT}, {Method: denylist.MethodX5TS256, Thumbprint: x5t}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.gw.recorder.Store(context.Background(), false, es); err != nil {
+	if err := h.gw.Recorder.Store(context.Background(), false, es); err != nil {
 		t.Fatal(err)
 	}
 	const opaque = "opaque-access-token-0123456789"

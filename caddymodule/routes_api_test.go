@@ -55,7 +55,7 @@ func TestNamespaceCleanPathAndDefaults(t *testing.T) {
 		}
 		repl := caddyhttp.NewTestReplacer(r)
 		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
-		return h.gw.namespace(r, "")
+		return h.gw.Namespace(r, "")
 	}
 	for _, tt := range []struct {
 		target  string

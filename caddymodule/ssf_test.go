@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/ssftest"
 	"github.com/caddy-token-revocation/caddy-token-revocation/ssf"
@@ -86,16 +87,16 @@ func TestSSFCaddyfile(t *testing.T) {
 
 // ssfHandler provisions a handler with the ssf blocks cfgs, on a fresh
 // embedded store, its receivers running until the test ends.
-func ssfHandler(t *testing.T, cfgs ...*SSFConfig) *Handler {
+func ssfHandler(t *testing.T, cfgs ...*gateway.SSFConfig) *Handler {
 	t.Helper()
 	h := newTestHandler(t, &Handler{SSF: cfgs}, nil)
 	if err := h.provisionSSF(); err != nil {
 		t.Fatal(err)
 	}
-	if err := validateSSF(h.gw.ssf, h.gw.routes); err != nil {
+	if err := gateway.ValidateSSF(h.gw.SSF, h.gw.Routes); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(h.gw.ssf.close)
+	t.Cleanup(h.gw.SSF.Close)
 	return h
 }
 
@@ -112,7 +113,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // started waits for h's i-th receiver to have its stream.
 func started(t *testing.T, h *Handler, i int) *ssf.Receiver {
 	t.Helper()
-	r := h.gw.ssf.all[i]
+	r := h.gw.SSF.All[i]
 	waitFor(t, "the receiver's stream", func() bool { return r.Stream() != nil })
 	return r
 }
@@ -133,7 +134,7 @@ func statusOf(t *testing.T, h *Handler, tok string) int {
 // ssf block.
 func TestSSFPollRevokesThenAcknowledges(t *testing.T) {
 	tx := ssftest.New(t)
-	h := ssfHandler(t, &SSFConfig{Issuer: tx.Issuer, BearerToken: tx.Bearer, TokenIssuers: []string{caepIssuer, riscIssuer}})
+	h := ssfHandler(t, &gateway.SSFConfig{Issuer: tx.Issuer, BearerToken: tx.Bearer, TokenIssuers: []string{caepIssuer, riscIssuer}})
 	r := started(t, h, 0)
 	id := r.Stream().ID
 	before := time.Now().Add(-time.Minute)
@@ -152,7 +153,7 @@ func TestSSFPollRevokesThenAcknowledges(t *testing.T) {
 	if got := statusOf(t, h, userToken(riscIssuer, riscSubject, time.Now().Add(10*time.Minute))); got != http.StatusOK {
 		t.Errorf("the account's token issued after the event: %d, want 200", got)
 	}
-	st := denylist.SignalStateOf(h.gw.store)
+	st := denylist.SignalStateOf(h.gw.Store)
 	if v, _ := st.SignalValue(context.Background(), tx.Issuer, "stream_id"); v != id {
 		t.Errorf("stream_id in the store = %q, want %q", v, id)
 	}
@@ -167,14 +168,14 @@ func TestSSFPollRevokesThenAcknowledges(t *testing.T) {
 func TestSSFStoreFailureIsNotAcknowledged(t *testing.T) {
 	tx := ssftest.New(t)
 	failing := &failingRevokes{}
-	h := newTestHandler(t, &Handler{SSF: []*SSFConfig{{Issuer: tx.Issuer, BearerToken: tx.Bearer, TokenIssuers: []string{riscIssuer}, ReturnImmediately: true}}}, nil)
-	failing.Store = h.gw.store
+	h := newTestHandler(t, &Handler{SSF: []*gateway.SSFConfig{{Issuer: tx.Issuer, BearerToken: tx.Bearer, TokenIssuers: []string{riscIssuer}, ReturnImmediately: true}}}, nil)
+	failing.Store = h.gw.Store
 	failing.fail.Store(true)
 	h.useStore(failing)
 	if err := h.provisionSSF(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(h.gw.ssf.close)
+	t.Cleanup(h.gw.SSF.Close)
 	id := started(t, h, 0).Stream().ID
 	tx.Send(id, ssftest.Claims(ssftest.RISCAccountDisabled))
 	waitFor(t, "a poll delivering the SET a second time", func() bool { return failing.refused.Load() >= 2 })
@@ -202,7 +203,7 @@ func TestSSFPush(t *testing.T) {
 		}
 	}))
 	t.Cleanup(gw.Close)
-	h = ssfHandler(t, &SSFConfig{Issuer: tx.Issuer, BearerToken: tx.Bearer, Delivery: "push", PushPath: "/ssf/push",
+	h = ssfHandler(t, &gateway.SSFConfig{Issuer: tx.Issuer, BearerToken: tx.Bearer, Delivery: "push", PushPath: "/ssf/push",
 		PushURL: gw.URL + "/ssf/push", PushAuthorization: "Bearer push-secret", TokenIssuers: []string{caepIssuer}})
 	id := started(t, h, 0).Stream().ID
 	before := time.Now().Add(-time.Minute)
@@ -232,10 +233,10 @@ func TestSSFProvisionRefuses(t *testing.T) {
 		h    *Handler
 		says string
 	}{
-		{&Handler{Namespace: "{http.request.header.tenant}", SSF: []*SSFConfig{{Issuer: "https://tx.example.com"}}}, "give the ssf block a namespace"},
-		{&Handler{SSF: []*SSFConfig{{Issuer: "https://tx.example.com"}, {Issuer: "https://tx.example.com", Delivery: "push", PushPath: "/p", PushURL: "https://gw/p"}}}, "two ssf blocks name this transmitter"},
-		{&Handler{SSF: []*SSFConfig{{Issuer: "https://tx.example.com", BearerToken: "{env.TRV_SSF_TEST_UNSET}"}}}, "bearer_token \"{env.TRV_SSF_TEST_UNSET}\" is empty once placeholders are replaced"},
-		{&Handler{SSF: []*SSFConfig{{Issuer: "https://tx.example.com", ClientCredentials: &SSFClientCredentials{TokenURL: "https://tx.example.com/token", ClientID: "gw", ClientSecret: "{env.TRV_SSF_TEST_UNSET}"}}}}, "secret \"{env.TRV_SSF_TEST_UNSET}\" is empty"},
+		{&Handler{Namespace: "{http.request.header.tenant}", SSF: []*gateway.SSFConfig{{Issuer: "https://tx.example.com"}}}, "give the ssf block a namespace"},
+		{&Handler{SSF: []*gateway.SSFConfig{{Issuer: "https://tx.example.com"}, {Issuer: "https://tx.example.com", Delivery: "push", PushPath: "/p", PushURL: "https://gw/p"}}}, "two ssf blocks name this transmitter"},
+		{&Handler{SSF: []*gateway.SSFConfig{{Issuer: "https://tx.example.com", BearerToken: "{env.TRV_SSF_TEST_UNSET}"}}}, "bearer_token \"{env.TRV_SSF_TEST_UNSET}\" is empty once placeholders are replaced"},
+		{&Handler{SSF: []*gateway.SSFConfig{{Issuer: "https://tx.example.com", ClientCredentials: &gateway.SSFClientCredentials{TokenURL: "https://tx.example.com/token", ClientID: "gw", ClientSecret: "{env.TRV_SSF_TEST_UNSET}"}}}}, "secret \"{env.TRV_SSF_TEST_UNSET}\" is empty"},
 	} {
 		h := newTestHandler(t, c.h, nil)
 		if err := h.provisionSSF(); err == nil || !strings.Contains(err.Error(), c.says) || !strings.HasPrefix(err.Error(), "token_revocation: ") {
@@ -249,7 +250,7 @@ func TestSSFProvisionRefuses(t *testing.T) {
 func TestSSFCleanupEndsALongPoll(t *testing.T) {
 	tx := ssftest.New(t)
 	tx.HoldLongPoll = time.Hour
-	h := newTestHandler(t, &Handler{SSF: []*SSFConfig{{Issuer: tx.Issuer, BearerToken: tx.Bearer}}}, nil)
+	h := newTestHandler(t, &Handler{SSF: []*gateway.SSFConfig{{Issuer: tx.Issuer, BearerToken: tx.Bearer}}}, nil)
 	if err := h.provisionSSF(); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +260,7 @@ func TestSSFCleanupEndsALongPoll(t *testing.T) {
 		defer tx.Mu.Unlock()
 		return len(tx.Polls) > 0
 	})
-	h.gw.ssf.close() // returns: the test would time out otherwise
+	h.gw.SSF.Close() // returns: the test would time out otherwise
 }
 
 // failingRevokes is a store whose revocations fail while fail is set,
@@ -290,18 +291,18 @@ func TestSSFCAFile(t *testing.T) {
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tx.Server.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := ssfHandler(t, &SSFConfig{Issuer: tx.Issuer, BearerToken: tx.Bearer, CAFiles: []string{ca}})
+	h := ssfHandler(t, &gateway.SSFConfig{Issuer: tx.Issuer, BearerToken: tx.Bearer, CAFiles: []string{ca}})
 	if id := started(t, h, 0).Stream().ID; id == "" {
 		t.Fatal("no stream")
 	}
 
 	other := ssftest.NewTLS(t)
-	h = newTestHandler(t, &Handler{SSF: []*SSFConfig{{Issuer: other.Issuer, BearerToken: other.Bearer}}}, nil)
+	h = newTestHandler(t, &Handler{SSF: []*gateway.SSFConfig{{Issuer: other.Issuer, BearerToken: other.Bearer}}}, nil)
 	if err := h.provisionSSF(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(h.gw.ssf.close)
-	if err := h.gw.ssf.all[0].Start(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
+	t.Cleanup(h.gw.SSF.Close)
+	if err := h.gw.SSF.All[0].Start(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("start without ca_file: %v, want the certificate refused", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/jwttest"
 )
 
@@ -48,14 +49,14 @@ func BenchmarkCheckJWTStatusList(b *testing.B) {
 	})
 	for _, on := range []bool{false, true} {
 		name := "off"
-		jc := &JWTConfig{Issuer: issuer, HMACSecrets: []string{secret}}
+		jc := &gateway.JWTConfig{Issuer: issuer, HMACSecrets: []string{secret}}
 		if on {
 			name = "on"
-			jc.StatusList = &StatusListConfig{AllowHosts: []string{strings.TrimPrefix(srv.URL, "http://")}}
+			jc.StatusList = &gateway.StatusListConfig{AllowHosts: []string{strings.TrimPrefix(srv.URL, "http://")}}
 		}
 		b.Run(name, func(b *testing.B) {
-			h := newBenchHandlerWith(b, &Handler{JWT: []*JWTConfig{jc}})
-			b.Cleanup(func() { h.gw.status.close(); h.gw.verifier.Close() })
+			h := newBenchHandlerWith(b, &Handler{JWT: []*gateway.JWTConfig{jc}})
+			b.Cleanup(func() { h.gw.Status.Close(); h.gw.Verifier.Close() })
 			r := httptest.NewRequest(http.MethodGet, "/api/items?page=2", nil)
 			r.Header.Set("Authorization", "Bearer "+tok)
 			benchCheckRequest(b, h, r, tok, false)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap/zaptest"
@@ -36,7 +37,7 @@ func TestStatusListCaddyfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &StatusListConfig{
+	want := &gateway.StatusListConfig{
 		AllowHosts: []string{"idp.test", "*.lists.test"}, MaxStale: caddy.Duration(20 * time.Minute),
 		FirstFetchWait: caddy.Duration(2 * time.Second), FetchTimeout: caddy.Duration(3 * time.Second),
 		MaxSize: 1 << 20, RefreshMin: caddy.Duration(5 * time.Second), RefreshMax: caddy.Duration(30 * time.Minute), MaxLists: 10,
@@ -68,20 +69,20 @@ func TestStatusListCaddyfile(t *testing.T) {
 // the config, saying which jwt block and what to fix.
 func TestStatusListProvisionErrors(t *testing.T) {
 	for name, c := range map[string]struct {
-		sc   StatusListConfig
+		sc   gateway.StatusListConfig
 		want string
 	}{
-		"refresh":     {StatusListConfig{RefreshMin: caddy.Duration(time.Hour), RefreshMax: caddy.Duration(time.Minute)}, "refresh_min 1h0m0s is above refresh_max 1m0s"},
-		"allow_hosts": {StatusListConfig{AllowHosts: []string{"https://idp.test/lists"}}, "allow_hosts"},
+		"refresh":     {gateway.StatusListConfig{RefreshMin: caddy.Duration(time.Hour), RefreshMax: caddy.Duration(time.Minute)}, "refresh_min 1h0m0s is above refresh_max 1m0s"},
+		"allow_hosts": {gateway.StatusListConfig{AllowHosts: []string{"https://idp.test/lists"}}, "allow_hosts"},
 	} {
 		sc := c.sc
-		h := &Handler{JWT: []*JWTConfig{{Issuer: testIssuer, JWKSURL: "http://127.0.0.1:9/jwks", StatusList: &sc}}}
+		h := &Handler{JWT: []*gateway.JWTConfig{{Issuer: testIssuer, JWKSURL: "http://127.0.0.1:9/jwks", StatusList: &sc}}}
 		h.logger = zaptest.NewLogger(t)
 		err := h.setup()
 		if err == nil || !strings.HasPrefix(err.Error(), `token_revocation: jwt "`+testIssuer+`": status_list: `) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want the jwt block, status_list and %q", name, err, c.want)
 		}
-		if h.gw.verifier != nil {
+		if h.gw.Verifier != nil {
 			t.Errorf("%s: the verifiers are kept after the error", name)
 		}
 	}
@@ -113,9 +114,9 @@ func TestStatusListUnknownIsFailMode(t *testing.T) {
 	}
 	for _, mode := range []string{FailClosed, FailOpen} {
 		t.Run(mode, func(t *testing.T) {
-			h := newTestHandler(t, &Handler{FailMode: mode, JWT: []*JWTConfig{{Issuer: testIssuer, JWKSURL: p.jwks.URL, Audiences: []string{"gw"},
-				StatusList: &StatusListConfig{AllowHosts: []string{host}, FirstFetchWait: caddy.Duration(200 * time.Millisecond)}}}}, nil)
-			t.Cleanup(func() { h.gw.status.close() })
+			h := newTestHandler(t, &Handler{FailMode: mode, JWT: []*gateway.JWTConfig{{Issuer: testIssuer, JWKSURL: p.jwks.URL, Audiences: []string{"gw"},
+				StatusList: &gateway.StatusListConfig{AllowHosts: []string{host}, FirstFetchWait: caddy.Duration(200 * time.Millisecond)}}}}, nil)
+			t.Cleanup(func() { h.gw.Status.Close() })
 			want := http.StatusServiceUnavailable
 			if mode == FailOpen {
 				want = http.StatusOK

@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
 )
@@ -107,7 +108,7 @@ func TestRedisErrorsPrefixedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("an unreachable Redis failed the load: %v", err)
 	}
-	t.Cleanup(func() { _, _ = stores.Delete(key) })
+	t.Cleanup(func() { _, _ = gateway.Stores.Delete(key) })
 	why := func() string {
 		ok, reason := storeReady(s)
 		if ok {

@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
@@ -52,7 +53,7 @@ func TestOpenStoreRedisModes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _, _ = stores.Delete(key) })
+		t.Cleanup(func() { _, _ = gateway.Stores.Delete(key) })
 		return s, key
 	}
 	// The Redis stores are opened resilient (Caddy starts without Redis);

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -22,8 +23,8 @@ func observed(t *testing.T, h *Handler) (*Handler, *observer.ObservedLogs) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	h = newTestHandler(t, h, nil)
 	h.logger = zap.New(core)
-	h.gw.logger = h.logger
-	h.gw.warnings = newConfigWarnings(h.gw.routes, jwtIssuers(h.JWT), h.logger)
+	h.gw.Logger = h.logger
+	h.gw.Warnings = gateway.NewConfigWarnings(h.gw.Routes, gateway.JWTIssuers(h.JWT), h.logger)
 	return h, logs
 }
 
@@ -55,13 +56,13 @@ func TestWarnRespondLogoutWithoutJWT(t *testing.T) {
 func TestNearMissCountedAndLoggedOnce(t *testing.T) {
 	h, logs := observed(t, &Handler{Routes: []*route.Route{{Type: "keycloak_logout", Path: "/realms/{realm}/protocol/openid-connect/logout", Mode: route.ModeForward}}})
 	route := "keycloak_logout /realms/{realm}/protocol/openid-connect/logout"
-	before := counterValue(metricNearMisses.WithLabelValues(route))
+	before := counterValue(gateway.MetricNearMisses.WithLabelValues(route))
 	for range 2 {
 		serve(t, h, &upstream{status: 204}, formRequest("POST", "/auth/realms/demo/protocol/openid-connect/logout", url.Values{"refresh_token": {"x"}}))
 	}
 	serve(t, h, &upstream{}, formRequest("POST", "/api/orders", url.Values{}))
 	serve(t, h, &upstream{}, httptest.NewRequest("GET", "/auth/realms/demo/protocol/openid-connect/logout", nil))
-	if got := counterValue(metricNearMisses.WithLabelValues(route)) - before; got != 2 {
+	if got := counterValue(gateway.MetricNearMisses.WithLabelValues(route)) - before; got != 2 {
 		t.Errorf("near misses counted: %v, want 2", got)
 	}
 	if n := logged(logs, "matched none"); n != 1 {
@@ -72,18 +73,18 @@ func TestNearMissCountedAndLoggedOnce(t *testing.T) {
 func TestTokensWithoutSIDObserved(t *testing.T) {
 	p := newIdP(t)
 	h, logs := observed(t, p.handler(&route.Route{Type: "backchannel_logout", Path: "/bc"}))
-	before := counterValue(metricNoSID.WithLabelValues(testIssuer))
+	before := counterValue(gateway.MetricNoSID.WithLabelValues(testIssuer))
 	now := time.Now().Unix()
 	status(t, h, sign(t, p.key, "JWT", map[string]any{"sub": "u1", "jti": "n1", "iat": now}))
 	status(t, h, sign(t, p.key, "JWT", map[string]any{"sub": "u1", "jti": "n2", "iat": now}))
 	status(t, h, sign(t, p.key, "JWT", map[string]any{"sub": "u1", "sid": "S", "jti": "n3", "iat": now}))
-	if got := counterValue(metricNoSID.WithLabelValues(testIssuer)) - before; got != 2 {
+	if got := counterValue(gateway.MetricNoSID.WithLabelValues(testIssuer)) - before; got != 2 {
 		t.Errorf("tokens without sid: %v, want 2", got)
 	}
 	if n := logged(logs, "carries no sid"); n != 1 {
 		t.Errorf("log lines: %d, want 1", n)
 	}
-	if pathTail("/realms/{realm}/protocol/openid-connect/logout") != "/protocol/openid-connect/logout" || pathTail("/logout") != "" || pathTail("/token/revocation") != "/token/revocation" {
+	if gateway.PathTail("/realms/{realm}/protocol/openid-connect/logout") != "/protocol/openid-connect/logout" || gateway.PathTail("/logout") != "" || gateway.PathTail("/token/revocation") != "/token/revocation" {
 		t.Error("pathTail")
 	}
 }
@@ -95,7 +96,7 @@ func TestTokensWithoutSIDObserved(t *testing.T) {
 func TestNoSIDLabelOutlivesParseBuffer(t *testing.T) {
 	const iss = "https://kept.test/realms/label"
 	h := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "backchannel_logout", Path: "/bc"}},
-		JWT: []*JWTConfig{{Issuer: iss, JWKSURL: "http://127.0.0.1:1/jwks", Audiences: []string{"gw"}}}}, nil)
+		JWT: []*gateway.JWTConfig{{Issuer: iss, JWKSURL: "http://127.0.0.1:1/jwks", Audiences: []string{"gw"}}}}, nil)
 	now := time.Now().Unix()
 	status(t, h, algNone(map[string]any{"iss": iss, "sub": "u1", "jti": "n1", "iat": now}))
 	for i := range 20 {
@@ -117,7 +118,7 @@ func TestNoSIDLabelOutlivesParseBuffer(t *testing.T) {
 // noSIDLabels are the issuer labels of the tokens-without-sid metric.
 func noSIDLabels() []string {
 	ch := make(chan prometheus.Metric, 100)
-	metricNoSID.Collect(ch)
+	gateway.MetricNoSID.Collect(ch)
 	close(ch)
 	var labels []string
 	for m := range ch {

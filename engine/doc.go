@@ -22,9 +22,9 @@
 //     is one key whoever issued the tokens bound to it) and no "cutoff".
 //     The entry's kind is denylist.KindKey.String(): "cnf". The CLI
 //     (command.go): --jkt, --x5t-s256, --until.
-//   - Metrics (metrics.go): requests rejected by such an entry count as
+//   - Metrics (caddymodule/gateway/metrics.go): requests rejected by such an entry count as
 //     reason "cnf".
-//   - The request's own keys (caddymodule/request_keys.go): for an opaque
+//   - The request's own keys (caddymodule/caddymodule/gateway/request_keys.go): for an opaque
 //     token of a named channel, the jkt of the request's DPoP proof
 //     (token.DPoPProofKey of its DPoP header) and the x5t#S256 of the TLS
 //     client certificate Caddy terminated

@@ -32,7 +32,7 @@ type Env struct {
 	// exactly one.
 	SoleIssuer string
 	// CheckRequest checks a request's tokens as any request's are
-	// (serve.go): for a route call that is an API call too.
+	// (gateway/serve.go): for a route call that is an API call too.
 	CheckRequest func(*http.Request) error
 	// Sources find the tokens of a request's named channels.
 	Sources *token.Sources

@@ -86,7 +86,7 @@ func gtrError(status int, code, desc string) error {
 
 func readGlobalTokenRevocation(e *Env, r *http.Request, c *Call) error {
 	// anyIssuer: the upstream (forward mode), or the guard (client_auth
-	// required, client_auth.go), authenticated the caller, which may name
+	// required, gateway/client_auth.go), authenticated the caller, which may name
 	// a user of any issuer the gateway verifies; a bearer JWT's caller
 	// names users of its own issuer only.
 	anyIssuer := c.Route.Mode == ModeForward || c.Route.Authenticate

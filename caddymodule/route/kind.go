@@ -43,7 +43,7 @@ type Call struct {
 	// management API).
 	scope string
 	// Quota is the caller's quota what the call stores is charged to
-	// (quota.go).
+	// (gateway/quota.go).
 	Quota CallerQuota
 }
 
@@ -93,20 +93,20 @@ type routeKind struct {
 	Verifies, NeedsAudience bool
 	// ClientAuthByDefault kinds are those OAuth clients call: with
 	// Handler.Clients, their respond-mode routes require client
-	// authentication unless a route says client_auth off (client_auth.go).
+	// authentication unless a route says client_auth off (gateway/client_auth.go).
 	ClientAuthByDefault bool
 	// WarnsOpen: a respond-mode route of this kind that anyone may call
 	// (no client authentication) is named in a warning at start-up.
 	WarnsOpen bool
 	// RevokesSessions kinds revoke sessions (sid), which end only the
-	// access tokens that carry it (warnings.go).
+	// access tokens that carry it (gateway/warnings.go).
 	RevokesSessions bool
 	// SessionNeedsJWT: answered by the gateway (respond mode), the kind
 	// trusts a session only from a verified token, so without a jwt block
-	// it revokes no session; warned about at start-up (warnings.go).
+	// it revokes no session; warned about at start-up (gateway/warnings.go).
 	SessionNeedsJWT bool
 	// HolderProves: the caller must hold one of the owners' tokens, so
-	// what it admits may take the trusted share of max_entries (quota.go).
+	// what it admits may take the trusted share of max_entries (gateway/quota.go).
 	HolderProves bool
 	// browserLogout: its routes take Route.BrowserLogout settings.
 	browserLogout bool

@@ -114,7 +114,7 @@ var ErrKeysUnavailable = &OAuthError{Status: http.StatusServiceUnavailable, Code
 // to the answer to give. A request is refused, never passed on unread.
 func ExtractError(err error) error {
 	switch {
-	case isBodyTimeout(err): // the body_timeout of body_deadline.go
+	case isBodyTimeout(err): // the body_timeout of gateway/body_deadline.go
 		return errBodyTimeout
 	case errors.Is(err, token.ErrTooLarge):
 		return &OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "token too large"}
