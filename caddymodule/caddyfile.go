@@ -7,6 +7,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/profile"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
@@ -245,7 +246,7 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 	case "store":
 		return unmarshalStore(h, d)
 	case "profile":
-		return unmarshalProfile(h.profileTarget(), d) // profile.go
+		return profile.UnmarshalProfile(h.profileTarget(), d) // profile/profile/profile.go
 	case "jwt":
 		return gateway.UnmarshalJWT(&h.JWT, d) // gateway/jwt.go
 	case "clients":

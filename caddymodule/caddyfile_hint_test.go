@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/profile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -163,7 +164,7 @@ func TestGrammarNamesAreAccepted(t *testing.T) {
 		{"ssf", []string{"ssf <transmitter-issuer> {"}, gateway.SSFOptions, wrap("token_revocation {\n\tssf https://tx.example {\n\t\tNAME\n\t}\n}")},
 		{"rate_limit", []string{"rate_limit {"}, gateway.RateLimitOptions, wrap("token_revocation {\n\trate_limit {\n\t\tNAME\n\t}\n}")},
 		{"live_connections", []string{"live_connections [{"}, gateway.LiveConnectionsOptions, wrap("token_revocation {\n\tlive_connections {\n\t\tNAME\n\t}\n}")},
-		{"profile meshydb", []string{"profile meshydb"}, profiles["meshydb"].optionNames(), wrap("token_revocation {\n\tprofile meshydb {\n\t\tNAME\n\t}\n}")},
+		{"profile meshydb", []string{"profile meshydb"}, profile.Profiles["meshydb"].OptionNames(), wrap("token_revocation {\n\tprofile meshydb {\n\t\tNAME\n\t}\n}")},
 	} {
 		t.Run(c.level, func(t *testing.T) {
 			documented := blockNames(g, c.headers...)

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/profile"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
@@ -62,7 +63,7 @@ type Handler struct {
 	// MeshyDB), expanded at provisioning into routes (added to Routes) and
 	// settings, as the Caddyfile's profile subdirective is. See
 	// ProfileConfig.
-	Profiles []*ProfileConfig `json:"profiles,omitempty"`
+	Profiles []*profile.ProfileConfig `json:"profiles,omitempty"`
 
 	// Name identifies this handler in the admin API and CLI (?handler=,
 	// --handler) when a config has several token_revocation handlers
@@ -237,7 +238,7 @@ type Handler struct {
 
 	logger *zap.Logger
 
-	profilesExpanded bool // Profiles are in Routes (profile.go)
+	profilesExpanded bool // Profiles are in Routes (profile/profile/profile.go)
 
 	// gw is the runtime Provision builds from the fields above
 	// (gateway/gateway.go): what serves requests and revocations.
@@ -348,7 +349,7 @@ func (h *Handler) setup() error {
 	}
 	if !h.profilesExpanded {
 		h.profilesExpanded = true
-		if err := expandProfiles(h.Profiles, h.profileTarget()); err != nil { // profile.go
+		if err := profile.Expand(h.Profiles, h.profileTarget()); err != nil { // profile/profile/profile.go
 			return err
 		}
 	}
@@ -493,8 +494,8 @@ var (
 
 // profileTarget is what a profile expands into: h's routes and namespace
 // settings.
-func (h *Handler) profileTarget() profileTarget {
-	return profileTarget{routes: &h.Routes, namespace: &h.Namespace, namespaceFoldCase: &h.NamespaceFoldCase, namespaceDefaults: &h.NamespaceDefaults}
+func (h *Handler) profileTarget() profile.Target {
+	return profile.Target{Routes: &h.Routes, Namespace: &h.Namespace, NamespaceFoldCase: &h.NamespaceFoldCase, NamespaceDefaults: &h.NamespaceDefaults}
 }
 
 // setupGuards sets up client authentication, verified_only, the

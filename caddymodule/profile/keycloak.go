@@ -1,4 +1,4 @@
-package caddymodule
+package profile
 
 // keycloakRoutes are the routes of profile keycloak, under its prefix.
 var keycloakRoutes = []profileRoute{
@@ -11,13 +11,13 @@ var keycloakRoutes = []profileRoute{
 // providers such as HyperID serve /auth/realms/..., Keycloak 17 and later
 // /realms/... unless started with --http-relative-path. Given a prefix,
 // the profile routes that one alone.
-func keycloakLegacyPrefix(t profileTarget, p *profileConfig) error {
+func keycloakLegacyPrefix(t Target, p *profileConfig) error {
 	if p.Prefix != "" {
 		return nil
 	}
 	legacy := *p
 	legacy.Prefix = keycloakLegacyPath
-	return legacy.expand(t, &apiProfile{routes: keycloakRoutes})
+	return legacy.expand(t, &apiProfile{Routes: keycloakRoutes})
 }
 
 // keycloakLegacyPath is the path prefix of Keycloak before 17.

@@ -1,4 +1,4 @@
-package caddymodule
+package profile
 
 import (
 	"fmt"
@@ -10,33 +10,33 @@ import (
 )
 
 // What a profile of one API is (profile.go lists them, one file each
-// for those with code of their own: profile_keycloak.go,
-// profile_meshydb.go), and what it expands into.
+// for those with code of their own: keycloak.go,
+// meshydb.go), and what it expands into.
 
-// profileTarget is what a profile expands into: a handler's routes and
-// namespace settings (Handler.profileTarget).
-type profileTarget struct {
-	routes            *[]*route.Route
-	namespace         *string
-	namespaceFoldCase *bool
-	namespaceDefaults *map[string]string
+// Target is what a profile expands into: a handler's routes and
+// Namespace settings (Handler.profileTarget).
+type Target struct {
+	Routes            *[]*route.Route
+	Namespace         *string
+	NamespaceFoldCase *bool
+	NamespaceDefaults *map[string]string
 }
 
 // apiProfile is the preset of one API.
 type apiProfile struct {
-	// routes are the API's routes, paths relative to the prefix.
-	routes []profileRoute
+	// Routes are the API's routes, paths relative to the prefix.
+	Routes []profileRoute
 	// options parse the profile's own block options (mode is common).
 	options map[string]func(p *profileConfig, d *caddyfile.Dispenser) error
 	// apply sets up what the API needs besides its routes.
-	apply func(t profileTarget, p *profileConfig) error
+	apply func(t Target, p *profileConfig) error
 	// caseInsensitive: the API routes paths without regard to case.
 	caseInsensitive bool
 }
 
-// optionNames are the options a profile's block takes: mode, and the
+// OptionNames are the options a profile's block takes: mode, and the
 // API's own.
-func (p *apiProfile) optionNames() []string {
+func (p *apiProfile) OptionNames() []string {
 	out := []string{"mode"}
 	for k := range p.options {
 		out = append(out, k)
@@ -70,8 +70,8 @@ func (p *profileConfig) segments() int {
 }
 
 // expand adds the profile's routes and settings to t.
-func (p *profileConfig) expand(t profileTarget, prof *apiProfile) error {
-	for _, pr := range prof.routes {
+func (p *profileConfig) expand(t Target, prof *apiProfile) error {
+	for _, pr := range prof.Routes {
 		rc := &route.Route{Type: pr.Type, Path: p.Prefix + pr.Path, Mode: p.Mode, CaseInsensitive: prof.caseInsensitive}
 		if route.Kinds[pr.Type].ForwardOnly {
 			rc.Mode = route.ModeForward
@@ -79,12 +79,12 @@ func (p *profileConfig) expand(t profileTarget, prof *apiProfile) error {
 		if _, err := route.Compile(rc); err != nil {
 			return fmt.Errorf("route %s %s: %v", rc.Type, rc.Path, err)
 		}
-		for _, have := range *t.routes {
+		for _, have := range *t.Routes {
 			if have.Path == rc.Path {
 				return fmt.Errorf("route %s %s: the path is routed already (%s)", rc.Type, rc.Path, have.Type)
 			}
 		}
-		*t.routes = append(*t.routes, rc)
+		*t.Routes = append(*t.Routes, rc)
 	}
 	if prof.apply != nil {
 		return prof.apply(t, p)

@@ -1,4 +1,4 @@
-package caddymodule
+package profile
 
 import (
 	"fmt"
@@ -23,13 +23,13 @@ import (
 // shorthand only: the JSON config holds the routes it expanded to. Each API
 // has its entry in profiles, its code in its own file.
 
-// profiles are the known presets, by name.
-var profiles = map[string]*apiProfile{
-	// profile_keycloak.go
-	"keycloak": {routes: keycloakRoutes, apply: keycloakLegacyPrefix},
+// Profiles are the known presets, by name.
+var Profiles = map[string]*apiProfile{
+	// keycloak.go
+	"keycloak": {Routes: keycloakRoutes, apply: keycloakLegacyPrefix},
 	// route/usergrid.go
 	"usergrid": {
-		routes: []profileRoute{
+		Routes: []profileRoute{
 			{"usergrid_token", "/management/token"},
 			{"usergrid_token", "/{org}/{app}/token"},
 			{"usergrid_token", "/{org}/{app}/users/{user}/token"},
@@ -39,9 +39,9 @@ var profiles = map[string]*apiProfile{
 			{"usergrid_revoketokens", "/{org}/{app}/users/{user}/revoketokens"},
 		},
 	},
-	// profile_meshydb.go
+	// meshydb.go
 	"meshydb": {
-		routes: []profileRoute{
+		Routes: []profileRoute{
 			{"revoke", "/{account}/connect/revocation"},
 			{"oauth_token", "/{account}/connect/token"},
 		},
@@ -57,22 +57,22 @@ var profiles = map[string]*apiProfile{
 
 func profileNames() []string {
 	var out []string
-	for k := range profiles {
+	for k := range Profiles {
 		out = append(out, k)
 	}
 	slices.Sort(out)
 	return out
 }
 
-// unmarshalProfile parses `profile <api> [<prefix>] [{ ... }]` and expands
+// UnmarshalProfile parses `profile <api> [<prefix>] [{ ... }]` and expands
 // it into t, a handler's routes and settings, at once (the JSON config
 // holds what it expanded to).
-func unmarshalProfile(t profileTarget, d *caddyfile.Dispenser) error {
+func UnmarshalProfile(t Target, d *caddyfile.Dispenser) error {
 	if !d.NextArg() {
 		return d.Errf("token_revocation: profile: name the API (one of %s)", strings.Join(profileNames(), ", "))
 	}
 	pc := &ProfileConfig{API: d.Val(), Settings: map[string]string{}}
-	prof, ok := profiles[pc.API]
+	prof, ok := Profiles[pc.API]
 	if !ok {
 		return gateway.UnknownName(d, "profile", "API", pc.API, profileNames())
 	}
@@ -92,7 +92,7 @@ func unmarshalProfile(t profileTarget, d *caddyfile.Dispenser) error {
 		}
 		parse, ok := prof.options[opt]
 		if !ok {
-			return gateway.UnknownName(d, "profile "+pc.API, "option", opt, prof.optionNames())
+			return gateway.UnknownName(d, "profile "+pc.API, "option", opt, prof.OptionNames())
 		}
 		if err := parse(&profileConfig{Settings: pc.Settings}, d); err != nil {
 			return err
@@ -106,7 +106,7 @@ func unmarshalProfile(t profileTarget, d *caddyfile.Dispenser) error {
 
 // compile validates pc and returns the use of a profile it stands for.
 func (pc *ProfileConfig) compile() (*profileConfig, *apiProfile, error) {
-	prof, ok := profiles[pc.API]
+	prof, ok := Profiles[pc.API]
 	if !ok {
 		return nil, nil, fmt.Errorf("profile %q: unknown API (known: %s)", pc.API, strings.Join(profileNames(), ", "))
 	}
@@ -133,7 +133,7 @@ func (pc *ProfileConfig) compile() (*profileConfig, *apiProfile, error) {
 }
 
 // expand adds the routes and settings of the profile pc names to t.
-func (pc *ProfileConfig) expand(t profileTarget) error {
+func (pc *ProfileConfig) expand(t Target) error {
 	p, prof, err := pc.compile()
 	if err != nil {
 		return err
@@ -144,8 +144,8 @@ func (pc *ProfileConfig) expand(t profileTarget) error {
 	return nil
 }
 
-// expandProfiles adds the routes and settings of profiles to t.
-func expandProfiles(profiles []*ProfileConfig, t profileTarget) error {
+// Expand adds the routes and settings of profiles to t.
+func Expand(profiles []*ProfileConfig, t Target) error {
 	for i, pc := range profiles {
 		if pc == nil {
 			continue

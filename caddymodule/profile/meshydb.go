@@ -1,4 +1,4 @@
-package caddymodule
+package profile
 
 import (
 	"fmt"
@@ -41,7 +41,7 @@ func profileSetting(p *profileConfig, d *caddyfile.Dispenser) error {
 
 // applyMeshyDB sets the namespace: account (the path segment after the
 // prefix) and tenant (header, or the default tenant).
-func applyMeshyDB(t profileTarget, p *profileConfig) error {
+func applyMeshyDB(t Target, p *profileConfig) error {
 	header := p.Settings["tenant_header"]
 	if header == "" {
 		header = "tenant"
@@ -55,17 +55,17 @@ func applyMeshyDB(t profileTarget, p *profileConfig) error {
 	}
 	tenantPH := "http.request.header." + http.CanonicalHeaderKey(header)
 	ns := fmt.Sprintf("{%s%d}/{%s}", gateway.PathSegmentPlaceholder, p.segments(), tenantPH)
-	if *t.namespace != "" && *t.namespace != ns {
-		return fmt.Errorf("it scopes revocations by account and tenant (namespace %s), but namespace %q is set already: remove it", ns, *t.namespace)
+	if *t.Namespace != "" && *t.Namespace != ns {
+		return fmt.Errorf("it scopes revocations by account and tenant (namespace %s), but namespace %q is set already: remove it", ns, *t.Namespace)
 	}
-	*t.namespace = ns
+	*t.Namespace = ns
 	// Accounts and tenants compare without regard to case, as the API's
 	// routing and its tenant look-up do.
-	*t.namespaceFoldCase = true
-	if *t.namespaceDefaults == nil {
-		*t.namespaceDefaults = map[string]string{}
+	*t.NamespaceFoldCase = true
+	if *t.NamespaceDefaults == nil {
+		*t.NamespaceDefaults = map[string]string{}
 	}
-	defaults := *t.namespaceDefaults
+	defaults := *t.NamespaceDefaults
 	if old, ok := defaults[tenantPH]; ok && old != tenant {
 		return fmt.Errorf("default tenant %q, but {%s} defaults to %q already", tenant, tenantPH, old)
 	}

@@ -1,4 +1,4 @@
-package caddymodule
+package profile
 
 // ProfileConfig is a preset that fronts one API as it is (the Caddyfile's
 // `profile` subdirective, in JSON): it expands, when the config is
