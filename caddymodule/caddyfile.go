@@ -236,7 +236,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 // unmarshalSubdirective parses one subdirective of the handler's block:
-// a route (one of routeKinds) or a setting.
+// a route (one of route.Kinds) or a setting.
 func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 	name := d.Val()
 	if _, ok := route.Kinds[name]; ok {
@@ -246,7 +246,7 @@ func (h *Handler) unmarshalSubdirective(d *caddyfile.Dispenser) error {
 	case "store":
 		return unmarshalStore(h, d)
 	case "profile":
-		return profile.UnmarshalProfile(h.profileTarget(), d) // profile/profile/profile.go
+		return profile.UnmarshalProfile(h.profileTarget(), d) // profile/profile.go
 	case "jwt":
 		return gateway.UnmarshalJWT(&h.JWT, d) // gateway/jwt.go
 	case "clients":

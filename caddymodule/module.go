@@ -238,7 +238,7 @@ type Handler struct {
 
 	logger *zap.Logger
 
-	profilesExpanded bool // Profiles are in Routes (profile/profile/profile.go)
+	profilesExpanded bool // Profiles are in Routes (profile/profile.go)
 
 	// gw is the runtime Provision builds from the fields above
 	// (gateway/gateway.go): what serves requests and revocations.
@@ -349,7 +349,7 @@ func (h *Handler) setup() error {
 	}
 	if !h.profilesExpanded {
 		h.profilesExpanded = true
-		if err := profile.Expand(h.Profiles, h.profileTarget()); err != nil { // profile/profile/profile.go
+		if err := profile.Expand(h.Profiles, h.profileTarget()); err != nil { // profile/profile.go
 			return err
 		}
 	}
@@ -479,7 +479,7 @@ func (h *Handler) Cleanup() error {
 
 // ServeHTTP intercepts revocation routes and, on every other request,
 // rejects the request if any token it carries is revoked: the runtime
-// serves it (gatewayRuntime.serveHTTP, gateway/route_serve.go).
+// serves it (gateway.Runtime.ServeHTTP, gateway/route_serve.go).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	return h.gw.ServeHTTP(w, r, next)
 }

@@ -24,7 +24,7 @@
 //     (command.go): --jkt, --x5t-s256, --until.
 //   - Metrics (caddymodule/gateway/metrics.go): requests rejected by such an entry count as
 //     reason "cnf".
-//   - The request's own keys (caddymodule/caddymodule/gateway/request_keys.go): for an opaque
+//   - The request's own keys (caddymodule/gateway/request_keys.go): for an opaque
 //     token of a named channel, the jkt of the request's DPoP proof
 //     (token.DPoPProofKey of its DPoP header) and the x5t#S256 of the TLS
 //     client certificate Caddy terminated

@@ -9,7 +9,7 @@
 // # The Caddyfile block it is meant for
 //
 // One block per transmitter, in the token_revocation directive (the glue
-// is caddymodule/caddymodule/gateway/ssf.go, which also takes a namespace option; its godoc
+// is caddymodule/gateway/ssf.go, which also takes a namespace option; its godoc
 // and docs/caddyfile.md hold the grammar as built):
 //
 //	ssf <transmitter-issuer> {

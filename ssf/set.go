@@ -86,7 +86,7 @@ func (e *SETError) retryable() bool { return e.Status >= 500 }
 // VerifyError maps a jwtverify failure to its RFC 8935 error: 503
 // temporarily_unavailable when the keys could not be fetched, else 400
 // with invalid_issuer, invalid_audience, invalid_key or invalid_request.
-// caddymodule/caddymodule/route/caep.go's caep route answers with it too.
+// caddymodule/route/caep.go's caep route answers with it too.
 func VerifyError(err error) *SETError {
 	switch {
 	case errors.Is(err, jwtverify.ErrKeysUnavailable):

@@ -4,7 +4,7 @@
 // answers, for a token's `status.status_list {idx, uri}`, the status its
 // entry holds with a look-up of one to eight bits.
 //
-// # Configuration (caddymodule/caddymodule/gateway/status_list.go: JWTConfig.StatusList)
+// # Configuration (caddymodule/gateway/status_list.go: JWTConfig.StatusList)
 //
 // Inside the `jwt <issuer>` block, so that the lists of an issuer's tokens
 // are verified with that issuer's keys (jwks_url, discovery, public keys,
@@ -38,7 +38,7 @@
 // trusted claim); a status claim may be trusted only once its token is
 // verified. So the glue verifies the signature of a JWT whose issuer has
 // status_list the first time it sees it and keeps the outcome (a cache of
-// its own in caddymodule/caddymodule/gateway/status_list.go, keyed by a maphash of the
+// its own in caddymodule/gateway/status_list.go, keyed by a maphash of the
 // token); after the denylist check passed:
 //
 //	// once per token, when it is verified the first time; keep entry

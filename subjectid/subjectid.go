@@ -2,7 +2,7 @@
 // Security Event Token, of a Global Token Revocation request) to the
 // cut-offs the checker looks up: a session (sid) or a user (iss and sub)
 // of a token issuer. It is shared by ssf/ (CAEP and RISC events) and the
-// global_token_revocation route (caddymodule/caddymodule/route/global_token_revocation.go),
+// global_token_revocation route (caddymodule/route/global_token_revocation.go),
 // so that a subject means the same whichever standard carries it; free of
 // Caddy, it reads and stores nothing itself.
 //

@@ -16,7 +16,7 @@ import (
 // transmitter is internal/ssftest's, serving the SSF 1.0 and RFC
 // 8935/8936 exchanges and signing the CAEP and RISC specifications'
 // example SETs with go-jose (no installable SSF transmitter exists: see
-// ssf/caddymodule/profile/doc.go), on a free loopback port of the test process. Every test
+// ssf/doc.go), on a free loopback port of the test process. Every test
 // here fails on 5278a12: its Caddy refuses the config, which has no ssf
 // block there.
 

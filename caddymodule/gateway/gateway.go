@@ -16,7 +16,7 @@ import (
 // Runtime is the runtime a provisioned Handler serves with, apart from
 // its configuration: the store and the engine over it, the compiled
 // Routes, the guards and limits of revocation calls, the live
-// connections, the status lists, the Shared Signals receivers. Handler.Provision builds it (module.go)
+// connections, the status lists, the Shared Signals receivers. Handler.Provision builds it (caddymodule/module.go)
 // and Handler.ServeHTTP hands every request to it.
 type Runtime struct {
 	Store    denylist.Store

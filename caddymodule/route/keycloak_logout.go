@@ -2,7 +2,7 @@ package route
 
 import "net/http"
 
-// kindKeycloakLogout is Keycloak's logout endpoint (profile/keycloak.go).
+// kindKeycloakLogout is Keycloak's logout endpoint (keycloak.go).
 var kindKeycloakLogout = &routeKind{
 	Methods: []string{http.MethodPost},
 	// Keycloak reads refresh_token and, when it is there, ignores

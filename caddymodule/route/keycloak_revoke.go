@@ -5,7 +5,7 @@ import (
 	"net/http"
 )
 
-// kindKeycloakRevoke is Keycloak's revocation endpoint (profile/keycloak.go).
+// kindKeycloakRevoke is Keycloak's revocation endpoint (keycloak.go).
 var kindKeycloakRevoke = &routeKind{
 	Methods:             []string{http.MethodPost},
 	Read:                keycloakRealmOnly(readFormTokens([]string{"token"}, false)),

@@ -13,9 +13,9 @@ import (
 )
 
 // A route kind (Route.Type) is one routeKind value, in the file named
-// after it (route_<kind>.go), listed in routeKinds (kinds.go): its
-// reader turns a call into a routeCall, its answer answers it, and its
-// fields say what else it needs; it works with a routeEnv (env.go),
+// after it (<kind>.go), listed in Kinds (kinds.go): its
+// reader turns a call into a Call, its answer answers it, and its
+// fields say what else it needs; it works with an Env (env.go),
 // never the Handler. This file holds what every kind shares: the compiled
 // Route, the call, the kind's shape, the form readers and plain answers.
 

@@ -8,7 +8,7 @@ import (
 
 // Kinds are the kinds of route (Route.Type) this build knows, each
 // an adapter from an API's wire format to the engine: what it reads (its
-// file: route_<kind>.go), how it answers, and what it needs.
+// file: <kind>.go), how it answers, and what it needs.
 var Kinds = map[string]*routeKind{
 	"revoke":                kindRevoke,
 	"logout":                kindLogout,
