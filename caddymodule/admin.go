@@ -53,7 +53,7 @@ func (AdminAPI) Routes() []caddy.AdminRoute {
 }
 
 // adminEndpoint is one endpoint of the admin API, served by a method of
-// adminCall in its own file (admin_<name>.go; ready: store_resilient.go).
+// adminCall in its own file (admin_<name>.go).
 type adminEndpoint struct {
 	method string
 	serve  func(a *adminCall) (any, error)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/storage"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddyserver/caddy/v2"
 )
@@ -21,10 +22,10 @@ func (a *adminCall) ready() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &AdminReadyResponse{Ready: true, Stores: map[string]string{}}
+	out := &storage.AdminReadyResponse{Ready: true, Stores: map[string]string{}}
 	var why []string
 	for label, s := range stores {
-		ok, reason := storeReady(s)
+		ok, reason := storage.StoreReady(s)
 		if ok {
 			out.Stores[label] = "ready"
 			continue

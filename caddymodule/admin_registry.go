@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/storage"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/statuslist"
 	"github.com/caddyserver/caddy/v2"
@@ -194,10 +195,10 @@ func quoteNames(names map[string]bool) string {
 // storeLabel names h's store for metrics: "embedded:<path>" or
 // "redis:<addresses>/<key prefix>" (never a password).
 func storeLabel(h *Handler) string {
-	if h.Store == nil || h.Store.redis == nil {
+	if h.Store == nil || h.Store.ResolvedRedis == nil {
 		return h.gw.StoreKey // "embedded:<path>"
 	}
-	return h.Store.redis.Label() // resolved by openStore
+	return h.Store.ResolvedRedis.Label() // resolved by openStore
 }
 
 // registerMetrics registers the collectors into the config's registry;
@@ -249,7 +250,7 @@ func (storeCollector) Collect(ch chan<- prometheus.Metric) {
 			defer wg.Done()
 			st := s.Status(ctx)
 			ch <- prometheus.MustNewConstMetric(gateway.StoreHealthyDesc, prometheus.GaugeValue, gateway.BoolGauge(st.Healthy), label)
-			s := currentStore(s) // store_resilient.go
+			s := storage.CurrentStore(s) // storage/resilient.go
 			if m, ok := s.(gateway.MirrorReporter); ok {
 				age, fresh := m.Freshness()
 				ch <- prometheus.MustNewConstMetric(gateway.StoreEntriesDesc, prometheus.GaugeValue, float64(m.Len()), label)
@@ -282,13 +283,13 @@ func (readinessCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (readinessCollector) Collect(ch chan<- prometheus.Metric) {
 	for label, s := range liveStores() {
-		ready, _ := storeReady(s)
+		ready, _ := storage.StoreReady(s)
 		ch <- prometheus.MustNewConstMetric(gateway.StoreReadyDesc, prometheus.GaugeValue, gateway.BoolGauge(ready), label)
 		if r, ok := s.(*denylist.Resilient); ok {
 			ch <- prometheus.MustNewConstMetric(gateway.OutboxPendingDesc, prometheus.GaugeValue, float64(r.OutboxLen()), label)
 			ch <- prometheus.MustNewConstMetric(gateway.OutboxFullDesc, prometheus.CounterValue, float64(r.OutboxFull()), label)
 		}
-		if rs := redisStoreOf(s); rs != nil {
+		if rs := storage.RedisStoreOf(s); rs != nil {
 			ch <- prometheus.MustNewConstMetric(gateway.EvictionRiskDesc, prometheus.GaugeValue, gateway.BoolGauge(rs.EvictionRisk()), label)
 			ch <- prometheus.MustNewConstMetric(gateway.KeysLostDesc, prometheus.CounterValue, float64(rs.Lost()), label)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/profile"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/storage"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
 
@@ -389,10 +390,10 @@ func unmarshalStore(h *Handler, d *caddyfile.Dispenser) error {
 	if !d.NextArg() {
 		return d.Err("token_revocation: store: want embedded [<path>], or redis followed by a block: store redis {, then address <host:port> on the next line, then }")
 	}
-	h.Store = &StoreConfig{}
+	h.Store = &storage.StoreConfig{}
 	switch d.Val() {
 	case "embedded":
-		h.Store.Embedded = &EmbeddedConfig{}
+		h.Store.Embedded = &storage.EmbeddedConfig{}
 		if d.NextArg() {
 			h.Store.Embedded.Path = d.Val()
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/storage"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
 
@@ -73,7 +74,7 @@ func (o *cliOptions) migrateLayout(ctx context.Context, w io.Writer) error {
 		if err := json.Unmarshal(raw, &ro); err != nil {
 			return fmt.Errorf("token_revocation: %s: store redis: %v", file, err)
 		}
-		opts, err := resolveRedis(&ro, repl)
+		opts, err := storage.ResolveRedis(&ro, repl)
 		if err != nil {
 			return fmt.Errorf("token_revocation: %s: store redis: %v", file, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/storage"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -25,7 +26,7 @@ func TestCaddyfileMinReplicas(t *testing.T) {
 	if rc.MinReplicas != 1 || rc.ReplicaTimeout != 250*time.Millisecond {
 		t.Fatalf("parsed %+v", rc)
 	}
-	o, err := resolveRedis(rc, caddy.NewReplacer())
+	o, err := storage.ResolveRedis(rc, caddy.NewReplacer())
 	if err != nil || o.MinReplicas != 1 || o.ReplicaTimeout != 250*time.Millisecond {
 		t.Fatalf("options %+v, %v", o, err)
 	}

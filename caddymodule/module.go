@@ -18,6 +18,7 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/profile"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/storage"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
 	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
@@ -54,7 +55,7 @@ const (
 type Handler struct {
 	// Store says where the denylist lives. Without it, the embedded store:
 	// a file under Caddy's data directory, for a single instance.
-	Store *StoreConfig `json:"store,omitempty"`
+	Store *storage.StoreConfig `json:"store,omitempty"`
 
 	// Routes are the revocation and logout endpoints to intercept.
 	Routes []*route.Route `json:"routes,omitempty"`
@@ -266,7 +267,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.gw.Limits = limits
-	store, storeKey, err := openStore(ctx, h.Store, h.logger)
+	store, storeKey, err := storage.Open(ctx, h.Store, h.logger)
 	if err != nil {
 		return err
 	}
@@ -291,7 +292,7 @@ func (h *Handler) provisionSSF() error {
 		return err
 	}
 	h.gw.SSF = rs
-	if caddyValidating() {
+	if storage.CaddyValidating() {
 		return nil // connects to nothing
 	}
 	rs.Start()

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/storage"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
 )
@@ -26,7 +27,7 @@ func TestRedisDurationsAsCaddy(t *testing.T) {
 			t.Errorf("%q: denylist %s, %v; caddy %s, %v", in, got, err, want, wantErr)
 		}
 		var cd caddy.Duration
-		var sc StoreConfig
+		var sc storage.StoreConfig
 		b, _ := json.Marshal(in)
 		cerr := json.Unmarshal(b, &cd)
 		derr := caddy.StrictUnmarshalJSON([]byte(`{"redis":{"dial_timeout":`+string(b)+`}}`), &sc)
@@ -34,7 +35,7 @@ func TestRedisDurationsAsCaddy(t *testing.T) {
 			t.Errorf("JSON %s: store config %v, %v; caddy.Duration %s, %v", b, sc.Redis, derr, time.Duration(cd), cerr)
 		}
 	}
-	var sc StoreConfig
+	var sc storage.StoreConfig
 	if err := caddy.StrictUnmarshalJSON([]byte(`{"redis":{"read_timeout":1500000000}}`), &sc); err != nil || sc.Redis.ReadTimeout != 1500*time.Millisecond {
 		t.Errorf("integer nanoseconds: %+v, %v", sc.Redis, err)
 	}
@@ -48,7 +49,7 @@ func TestResolveRedis(t *testing.T) {
 	t.Setenv("TRV_TEST_REDIS_PREFIX", "tenant")
 	repl := caddy.NewReplacer()
 	in := &redisstore.RedisOptions{Addrs: []string{"{env.TRV_TEST_REDIS_ADDR}"}, KeyPrefix: "{env.TRV_TEST_REDIS_PREFIX}", Password: "{env.TRV_TEST_REDIS_ADDR}"}
-	r, err := resolveRedis(in, repl)
+	r, err := storage.ResolveRedis(in, repl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestResolveRedis(t *testing.T) {
 	if got := r.Label(); got != "redis:10.0.0.1:6380/tenant" {
 		t.Errorf("label %q", got)
 	}
-	if d, err := resolveRedis(&redisstore.RedisOptions{}, repl); err != nil || len(d.Addrs) != 1 || d.Addrs[0] != redisstore.DefaultRedisAddress || d.KeyPrefix != "" {
+	if d, err := storage.ResolveRedis(&redisstore.RedisOptions{}, repl); err != nil || len(d.Addrs) != 1 || d.Addrs[0] != redisstore.DefaultRedisAddress || d.KeyPrefix != "" {
 		t.Errorf("no address: %+v, %v (want the default address, the prefix left for the outbox name)", d, err)
 	}
 	for _, bad := range []*redisstore.RedisOptions{
@@ -70,7 +71,7 @@ func TestResolveRedis(t *testing.T) {
 		{CheckMode: "sometimes"},
 		{TLS: &redisstore.RedisTLS{CAFile: "/nonexistent/ca.pem"}},
 	} {
-		if _, err := resolveRedis(bad, repl); err == nil || !strings.HasPrefix(err.Error(), "token_revocation: redis") {
+		if _, err := storage.ResolveRedis(bad, repl); err == nil || !strings.HasPrefix(err.Error(), "token_revocation: redis") {
 			t.Errorf("resolveRedis(%+v): %v", bad, err)
 		}
 	}
@@ -94,23 +95,23 @@ func TestRedisErrorsPrefixedOnce(t *testing.T) {
 		}
 	}
 	srv := redistest.Start(t, "--maxmemory-policy", "allkeys-lru")
-	opts := func(prefix string) *StoreConfig {
-		return &StoreConfig{Redis: &redisstore.RedisOptions{Addrs: []string{srv.Addr}, KeyPrefix: prefix, EvictionPolicy: redisstore.EvictionPolicyRefuse}}
+	opts := func(prefix string) *storage.StoreConfig {
+		return &storage.StoreConfig{Redis: &redisstore.RedisOptions{Addrs: []string{srv.Addr}, KeyPrefix: prefix, EvictionPolicy: redisstore.EvictionPolicyRefuse}}
 	}
-	if _, _, err := openStore(ctx, opts("refused"), logger); err == nil {
+	if _, _, err := storage.Open(ctx, opts("refused"), logger); err == nil {
 		t.Fatal("an evicting Redis under eviction_policy refuse was opened")
 	} else {
 		once("the load's error", err.Error())
 	}
 
 	srv.Stop()
-	s, key, err := openStore(ctx, opts("later"), logger)
+	s, key, err := storage.Open(ctx, opts("later"), logger)
 	if err != nil {
 		t.Fatalf("an unreachable Redis failed the load: %v", err)
 	}
 	t.Cleanup(func() { _, _ = gateway.Stores.Delete(key) })
 	why := func() string {
-		ok, reason := storeReady(s)
+		ok, reason := storage.StoreReady(s)
 		if ok {
 			t.Fatal("ready without Redis")
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/storage"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 )
 
@@ -22,7 +23,7 @@ func TestCaddyfileRedisLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := resolveRedis(rc, caddy.NewReplacer())
+	o, err := storage.ResolveRedis(rc, caddy.NewReplacer())
 	if err != nil || o.Partitions != 3 || o.Layout != redisstore.LayoutCompact || o.Capacity != 10_000_000 {
 		t.Fatalf("options %+v, %v", o, err)
 	}
@@ -34,7 +35,7 @@ func TestCaddyfileRedisLayout(t *testing.T) {
 	for _, bad := range []string{"partitions -1", "partitions 100000", "layout tiny", "capacity -5"} {
 		rc, err := parse(bad)
 		if err == nil {
-			_, err = resolveRedis(rc, caddy.NewReplacer())
+			_, err = storage.ResolveRedis(rc, caddy.NewReplacer())
 		}
 		if err == nil {
 			t.Errorf("%q accepted", bad)

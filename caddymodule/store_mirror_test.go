@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/storage"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist/redisstore"
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
@@ -36,7 +37,7 @@ func TestCaddyfileCheckMode(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
-	if _, err := resolveRedis(&redisstore.RedisOptions{CheckMode: redisstore.CheckModeDirect, MaxStaleness: time.Second}, caddy.NewReplacer()); err == nil {
+	if _, err := storage.ResolveRedis(&redisstore.RedisOptions{CheckMode: redisstore.CheckModeDirect, MaxStaleness: time.Second}, caddy.NewReplacer()); err == nil {
 		t.Error("max_staleness accepted with check_mode direct")
 	}
 }
@@ -49,7 +50,7 @@ func TestOpenStoreRedisModes(t *testing.T) {
 
 	open := func(cfg *redisstore.RedisOptions) (denylist.Store, string) {
 		t.Helper()
-		s, key, err := openStore(ctx, &StoreConfig{Redis: cfg}, logger)
+		s, key, err := storage.Open(ctx, &storage.StoreConfig{Redis: cfg}, logger)
 		if err != nil {
 			t.Fatal(err)
 		}

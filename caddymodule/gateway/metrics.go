@@ -321,7 +321,7 @@ var metricFirstMessagesRefused = prometheus.NewCounterVec(prometheus.CounterOpts
 	Help: "WebSockets closed during their first messages, by reason: revoked (a message carried a revoked token), unavailable (the denylist could not be read), too_large, unreadable, slow.",
 }, []string{"reason"})
 
-// The stores' health, collected at scrape time (store_resilient.go).
+// The stores' health, collected at scrape time (caddymodule/admin_registry.go).
 var (
 	StoreReadyDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_ready"),
 		"1 when the denylist store is open and, for a mirror, loaded, fresh and proven whole: checks are answered from an up-to-date denylist. 0 while Caddy serves without it (fail mode, revocations 503).", []string{"store"}, nil)

@@ -1,4 +1,4 @@
-package caddymodule
+package storage
 
 import (
 	"context"
@@ -30,10 +30,10 @@ type StoreConfig struct {
 	// config is loaded.
 	Redis *redisstore.RedisOptions `json:"redis,omitempty"`
 
-	// redis is Redis with its placeholders resolved and its address
+	// ResolvedRedis is Redis with its placeholders resolved and its address
 	// defaulted, set by openStore: what names the store in the pool, in
 	// metrics (storeLabel) and its outbox, and what it connects with.
-	redis *redisstore.RedisOptions
+	ResolvedRedis *redisstore.RedisOptions
 }
 
 // EmbeddedConfig configures the embedded store.
@@ -47,9 +47,9 @@ type pooledStore struct{ denylist.Store }
 
 func (p pooledStore) Destruct() error { return p.Close() }
 
-// openStore returns the store for cfg, opening it or sharing the one
+// Open returns the store for cfg, opening it or sharing the one
 // already open with the same settings, and the key to release it with.
-func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylist.Store, string, error) {
+func Open(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylist.Store, string, error) {
 	if cfg == nil {
 		cfg = &StoreConfig{}
 	}
@@ -62,11 +62,11 @@ func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylis
 		open func() (denylist.Store, error)
 	)
 	if cfg.Redis != nil {
-		opts, err := resolveRedis(cfg.Redis, repl)
+		opts, err := ResolveRedis(cfg.Redis, repl)
 		if err != nil {
 			return nil, "", err
 		}
-		cfg.redis = &opts
+		cfg.ResolvedRedis = &opts
 		b, _ := json.Marshal(opts)
 		key = "redis:" + string(b)
 		opts.Logger = logger
@@ -95,7 +95,7 @@ func openStore(ctx caddy.Context, cfg *StoreConfig, logger *zap.Logger) (denylis
 		}
 		key = "embedded:" + path
 		open = func() (denylist.Store, error) {
-			if caddyValidating() { // the file may be locked by the Caddy that runs
+			if CaddyValidating() { // the file may be locked by the Caddy that runs
 				return denylist.NewResilient(denylist.ResilientOptions{Backend: "embedded", Where: path}, nil), nil
 			}
 			s, err := boltstore.OpenEmbedded(path, time.Minute)
@@ -131,12 +131,12 @@ func prefixed(err error) error {
 	return fmt.Errorf("token_revocation: %w", err)
 }
 
-// resolveRedis returns a copy of o with the placeholders of its string
+// ResolveRedis returns a copy of o with the placeholders of its string
 // values resolved and DefaultRedisAddress when it names no address, checked
 // (Validate) and with its TLS files readable: the settings the store is
 // named by (two configs share a store only when they are the same once
 // resolved) and opened with.
-func resolveRedis(o *redisstore.RedisOptions, repl *caddy.Replacer) (redisstore.RedisOptions, error) {
+func ResolveRedis(o *redisstore.RedisOptions, repl *caddy.Replacer) (redisstore.RedisOptions, error) {
 	var generic any
 	b, _ := json.Marshal(o)
 	_ = json.Unmarshal(b, &generic)

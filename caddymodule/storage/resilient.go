@@ -1,4 +1,4 @@
-package caddymodule
+package storage
 
 import (
 	"context"
@@ -37,7 +37,7 @@ func openResilient(ctx context.Context, opts redisstore.RedisOptions, open func(
 		OutboxFile: boltstore.OpenOutboxFile,
 		Logger:     logger,
 	}
-	if caddyValidating() {
+	if CaddyValidating() {
 		return denylist.NewResilient(ro, nil), nil
 	}
 	ro.Open = open
@@ -70,10 +70,10 @@ func outboxPath(o redisstore.RedisOptions) string {
 	return filepath.Join(caddy.AppDataDir(), "token_revocation", "outbox-"+hex.EncodeToString(sum[:8])+".db")
 }
 
-// caddyValidating reports whether this process is `caddy validate` (or
+// CaddyValidating reports whether this process is `caddy validate` (or
 // `caddy adapt --validate`), which provisions the config and cleans it up
 // at once: there is nothing to serve, so no store is opened.
-func caddyValidating() bool {
+func CaddyValidating() bool {
 	if len(os.Args) < 2 {
 		return false
 	}
@@ -86,9 +86,9 @@ func caddyValidating() bool {
 	return false
 }
 
-// currentStore returns the backend a resilient store has open (s itself
+// CurrentStore returns the backend a resilient store has open (s itself
 // for any other store, or while it has none).
-func currentStore(s denylist.Store) denylist.Store {
+func CurrentStore(s denylist.Store) denylist.Store {
 	if r, ok := s.(*denylist.Resilient); ok {
 		if c := r.Current(); c != nil {
 			return c
@@ -97,16 +97,16 @@ func currentStore(s denylist.Store) denylist.Store {
 	return s
 }
 
-// redisStoreOf returns the RedisStore under s (a Resilient, a mirror), or
+// RedisStoreOf returns the RedisStore under s (a Resilient, a mirror), or
 // nil.
-func redisStoreOf(s denylist.Store) *redisstore.RedisStore {
+func RedisStoreOf(s denylist.Store) *redisstore.RedisStore {
 	rs, _ := denylist.As[*redisstore.RedisStore](s)
 	return rs
 }
 
-// storeReady reports whether s answers checks from an up-to-date
+// StoreReady reports whether s answers checks from an up-to-date
 // denylist, and if not, why.
-func storeReady(s denylist.Store) (bool, string) {
+func StoreReady(s denylist.Store) (bool, string) {
 	if r, ok := s.(denylist.ReadyReporter); ok {
 		return r.Ready()
 	}
