@@ -33,7 +33,7 @@ type adminCall struct {
 	w    http.ResponseWriter
 	r    *http.Request
 	name string
-	h    *Handler // the chosen handler; nil for status
+	h    *Served // the chosen handler; nil for status
 }
 
 // storeError counts a store failure of op and maps it to the API error to
@@ -161,8 +161,8 @@ func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
 		t.kind, t.key, t.keyed = k.Kind, k, true
 		return t, nil
 	case "token":
-		if len(req.Token) > h.MaxTokenSize {
-			return nil, apiError(http.StatusBadRequest, "the token is longer than the handler's max_token_size (%d bytes)", h.MaxTokenSize)
+		if len(req.Token) > h.Env.MaxTokenSize {
+			return nil, apiError(http.StatusBadRequest, "the token is longer than the handler's max_token_size (%d bytes)", h.Env.MaxTokenSize)
 		}
 		if req.Issuer != nil {
 			return nil, apiError(http.StatusBadRequest, "issuer goes with jti, session, user or client, not with token: leave it out")
@@ -202,31 +202,31 @@ func (a *adminCall) target(req *AdminRequest) (*adminTarget, error) {
 	t.ns = ns
 	switch t.kind {
 	case denylist.KindToken:
-		t.key = h.gw.Keys.Token(t.token) // the token's identity, as checks compute it
+		t.key = h.Keys.Token(t.token) // the token's identity, as checks compute it
 	case denylist.KindJTI:
-		t.key = h.gw.Keys.Hasher.JTIKey(ns, *req.Issuer, req.JTI)
+		t.key = h.Keys.Hasher.JTIKey(ns, *req.Issuer, req.JTI)
 	case denylist.KindSession:
-		t.key = h.gw.Keys.Hasher.SessionKey(ns, *req.Issuer, req.Session)
+		t.key = h.Keys.Hasher.SessionKey(ns, *req.Issuer, req.Session)
 	case denylist.KindUser:
-		t.key = h.gw.Keys.Hasher.UserKey(ns, *req.Issuer, req.User)
+		t.key = h.Keys.Hasher.UserKey(ns, *req.Issuer, req.User)
 	case denylist.KindClient:
-		t.key = h.gw.Keys.Hasher.ClientKey(ns, *req.Issuer, req.Client)
+		t.key = h.Keys.Hasher.ClientKey(ns, *req.Issuer, req.Client)
 	case denylist.KindKey:
-		t.key = h.gw.Keys.Bound(ns, t.bound) // what a check of a token bound to it looks up
+		t.key = h.Keys.Bound(ns, t.bound) // what a check of a token bound to it looks up
 	}
 	return t, nil
 }
 
 // adminNamespace is the namespace of an admin call: the one given, else
 // the handler's when it is a constant.
-func (h *Handler) adminNamespace(given *string) (string, error) {
+func (h *Served) adminNamespace(given *string) (string, error) {
 	if given != nil {
 		return *given, nil
 	}
-	if strings.Contains(h.Namespace, "{") {
-		return "", apiError(http.StatusBadRequest, "this handler's namespace is the template %q: give the namespace (tenant) to use (\"\" for requests where it is empty)", h.Namespace)
+	if strings.Contains(h.NamespaceTemplate, "{") {
+		return "", apiError(http.StatusBadRequest, "this handler's namespace is the template %q: give the namespace (tenant) to use (\"\" for requests where it is empty)", h.NamespaceTemplate)
 	}
-	return h.Namespace, nil
+	return h.NamespaceTemplate, nil
 }
 
 // named picks the handler, reads the request and resolves what it names:

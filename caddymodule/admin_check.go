@@ -15,12 +15,12 @@ func (a *adminCall) check() (any, error) {
 		ok bool
 	)
 	if t.token != nil {
-		q := h.gw.Keys.Query(t.ns, t.token)
+		q := h.Keys.Query(t.ns, t.token)
 		var m denylist.Match
-		m, err = h.gw.Store.Check(ctx, &q)
+		m, err = h.Store.Check(ctx, &q)
 		e, ok = m.Entry, m.Revoked
 	} else {
-		e, ok, err = h.gw.Store.Get(ctx, t.key)
+		e, ok, err = h.Store.Get(ctx, t.key)
 	}
 	if err != nil {
 		return nil, storeError("check", err)

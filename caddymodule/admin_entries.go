@@ -22,7 +22,7 @@ func (a *adminCall) entries() (any, error) {
 		}
 		limit = n
 	}
-	es, next, err := a.h.gw.Store.List(a.r.Context(), q.Get("cursor"), limit)
+	es, next, err := a.h.Store.List(a.r.Context(), q.Get("cursor"), limit)
 	switch {
 	case errors.Is(err, denylist.ErrUnavailable):
 		return nil, storeError("list", err)

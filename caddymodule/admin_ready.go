@@ -55,7 +55,7 @@ func activeStores() (map[string]denylist.Store, error) {
 	liveHandlers.Lock()
 	for h, l := range liveHandlers.m {
 		if l.config == reg {
-			out[l.storeLabel] = h.gw.Store
+			out[l.storeLabel] = h.Store
 		}
 	}
 	liveHandlers.Unlock()

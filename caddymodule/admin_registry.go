@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,8 +28,8 @@ import (
 var liveHandlers = struct {
 	sync.Mutex
 	seq uint64
-	m   map[*Handler]liveHandler
-}{m: map[*Handler]liveHandler{}}
+	m   map[*Served]liveHandler
+}{m: map[*Served]liveHandler{}}
 
 // liveHandler is what the registry knows of a handler.
 type liveHandler struct {
@@ -52,43 +51,42 @@ type liveHandler struct {
 	status *gateway.StatusLists
 }
 
-// provisionOps hooks a provisioned handler into the operator surface: the
-// config's metrics registry and the admin API's registry.
-func (h *Handler) provisionOps(ctx caddy.Context) error {
-	if err := registerMetrics(ctx); err != nil {
-		return err
-	}
-	registerLive(ctx, h)
-	return nil
+// Served is what the admin API and the store metrics know of one
+// provisioned handler: its runtime, and the settings they report or
+// compare. Package caddymodule builds one when a handler provisions.
+type Served struct {
+	*gateway.Runtime
+	Name             string
+	MaxTokenLifetime caddy.Duration
+	// StoreLabel names the store in metrics, without secrets:
+	// "embedded:<path>" or "redis:<addresses>/<key prefix>".
+	StoreLabel string
+	// Same is equal for handlers that behave alike for the admin API:
+	// their settings but the routes, as JSON.
+	Same string
 }
 
-// cleanupOps undoes provisionOps.
-func (h *Handler) cleanupOps() { unregisterLive(h) }
-
-// registerLive adds h, provisioned in ctx, to the registry.
-func registerLive(ctx caddy.Context, h *Handler) { registerLiveIn(ctx.GetMetricsRegistry(), h) }
+// RegisterLive adds h, provisioned in ctx, to the registry.
+func RegisterLive(ctx caddy.Context, h *Served) { registerLiveIn(ctx.GetMetricsRegistry(), h) }
 
 // registerLiveIn adds h to the registry as a handler of the config whose
 // metrics registry is config.
-func registerLiveIn(config *prometheus.Registry, h *Handler) {
-	c := *h
-	c.Routes = nil
-	b, _ := json.Marshal(&c)
+func registerLiveIn(config *prometheus.Registry, h *Served) {
 	liveHandlers.Lock()
 	liveHandlers.seq++
 	liveHandlers.m[h] = liveHandler{
 		config:     config,
 		seq:        liveHandlers.seq,
-		same:       h.gw.StoreKey + "\x00" + strconv.FormatBool(h.recordsGrants()) + "\x00" + string(b),
-		storeLabel: storeLabel(h),
-		store:      h.gw.Store,
-		status:     h.gw.Status,
+		same:       h.StoreKey + "\x00" + strconv.FormatBool(h.RecordsGrants()) + "\x00" + h.Same,
+		storeLabel: h.StoreLabel,
+		store:      h.Store,
+		status:     h.Status,
 	}
 	liveHandlers.Unlock()
 }
 
-// unregisterLive removes h from the registry.
-func unregisterLive(h *Handler) {
+// UnregisterLive removes h from the registry.
+func UnregisterLive(h *Served) {
 	liveHandlers.Lock()
 	delete(liveHandlers.m, h)
 	liveHandlers.Unlock()
@@ -99,13 +97,13 @@ func unregisterLive(h *Handler) {
 // named name when named is set. The running config is the active one if
 // any of its handlers are registered, else the newest registered (a
 // config being loaded, or tests without a running Caddy).
-func currentHandlers(name string, named bool) ([][]*Handler, error) {
+func currentHandlers(name string, named bool) ([][]*Served, error) {
 	active := caddy.ActiveContext()
 	activeReg := active.GetMetricsRegistry()
 
 	liveHandlers.Lock()
 	type item struct {
-		h *Handler
+		h *Served
 		liveHandler
 	}
 	var all []item
@@ -130,7 +128,7 @@ func currentHandlers(name string, named bool) ([][]*Handler, error) {
 		config = activeReg
 	}
 	slices.SortFunc(all, func(a, b item) int { return cmp.Compare(b.seq, a.seq) })
-	var groups [][]*Handler
+	var groups [][]*Served
 	index := map[string]int{}
 	names := map[string]bool{}
 	for _, it := range all {
@@ -152,14 +150,14 @@ func currentHandlers(name string, named bool) ([][]*Handler, error) {
 	if len(groups) == 0 {
 		return nil, apiError(http.StatusNotFound, "no token_revocation handler is named %q; the names are %s", name, quoteNames(names))
 	}
-	slices.SortStableFunc(groups, func(a, b []*Handler) int { return strings.Compare(a[0].Name, b[0].Name) })
+	slices.SortStableFunc(groups, func(a, b []*Served) int { return strings.Compare(a[0].Name, b[0].Name) })
 	return groups, nil
 }
 
 // pickHandler returns the one handler an admin call is for: the one named
 // name when named is set, else the only one. Several handlers with the
 // same settings and store count as one.
-func pickHandler(name string, named bool) (*Handler, error) {
+func pickHandler(name string, named bool) (*Served, error) {
 	groups, err := currentHandlers(name, named)
 	if err != nil {
 		return nil, err
@@ -192,18 +190,9 @@ func quoteNames(names map[string]bool) string {
 	return strings.Join(out, ", ")
 }
 
-// storeLabel names h's store for metrics: "embedded:<path>" or
-// "redis:<addresses>/<key prefix>" (never a password).
-func storeLabel(h *Handler) string {
-	if h.Store == nil || h.Store.ResolvedRedis == nil {
-		return h.gw.StoreKey // "embedded:<path>"
-	}
-	return h.Store.ResolvedRedis.Label() // resolved by openStore
-}
-
-// registerMetrics registers the collectors into the config's registry;
+// RegisterMetrics registers the collectors into the config's registry;
 // those already there (another handler of the same config) are skipped.
-func registerMetrics(ctx caddy.Context) error { return registerMetricsInto(ctx.GetMetricsRegistry()) }
+func RegisterMetrics(ctx caddy.Context) error { return registerMetricsInto(ctx.GetMetricsRegistry()) }
 
 // registerMetricsInto registers the collectors into reg (nil: none): the
 // package's metrics (gateway/metrics.go, with the status lists' below) and the

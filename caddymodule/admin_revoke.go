@@ -23,11 +23,11 @@ func (a *adminCall) revoke() (any, error) {
 	h, ctx := a.h, a.r.Context()
 	out := &AdminRevokeResponse{Handler: h.Name, Namespace: t.ns, Revoked: []AdminEntry{}}
 	var entries []denylist.Entry
-	now := h.gw.Now()
+	now := h.Now()
 	switch t.kind {
 	case denylist.KindToken:
 		// As the revoke route does: the identity, and the jti when verified.
-		entries, err = h.gw.Recorder.Entries(ctx, &engine.Revocation{Namespace: t.ns, Tokens: []token.Token{*t.token}})
+		entries, err = h.Recorder.Entries(ctx, &engine.Revocation{Namespace: t.ns, Tokens: []token.Token{*t.token}})
 		if err != nil {
 			if errors.Is(err, jwtverify.ErrKeysUnavailable) {
 				return nil, apiError(route.ErrKeysUnavailable.Status, "%s", route.ErrKeysUnavailable.Description)
@@ -38,7 +38,7 @@ func (a *adminCall) revoke() (any, error) {
 			out.Note = "the token has already expired: there is nothing to revoke"
 		}
 	case denylist.KindJTI:
-		entries = []denylist.Entry{denylist.NewEntry(t.key, now, h.gw.Recorder.CutoffExpiry(now))}
+		entries = []denylist.Entry{denylist.NewEntry(t.key, now, h.Recorder.CutoffExpiry(now))}
 	case denylist.KindSession, denylist.KindUser, denylist.KindClient:
 		at := now
 		if req.Cutoff != nil {
@@ -54,16 +54,16 @@ func (a *adminCall) revoke() (any, error) {
 		case denylist.KindClient:
 			c.ID = req.Client
 		}
-		entries = []denylist.Entry{h.gw.Recorder.CutoffEntry(t.ns, c)}
+		entries = []denylist.Entry{h.Recorder.CutoffEntry(t.ns, c)}
 	case denylist.KindKey:
 		// Every token bound to the key, issued before or after, until
 		// t.bound.Until (default: max_token_lifetime from now).
-		entries, err = h.gw.Recorder.Entries(ctx, &engine.Revocation{Namespace: t.ns, BoundKeys: []engine.BoundKey{t.bound}})
+		entries, err = h.Recorder.Entries(ctx, &engine.Revocation{Namespace: t.ns, BoundKeys: []engine.BoundKey{t.bound}})
 		if err != nil {
 			return nil, apiError(http.StatusBadRequest, "%v", err)
 		}
 	}
-	if err := h.gw.StoreEntries(ctx, "admin "+a.r.URL.Path, t.ns, false, entries); err != nil {
+	if err := h.StoreEntries(ctx, "admin "+a.r.URL.Path, t.ns, false, entries); err != nil {
 		return nil, storeAPIError("revoke", err) // counted by storeEntries
 	}
 	for _, e := range entries {
@@ -71,7 +71,7 @@ func (a *adminCall) revoke() (any, error) {
 			continue // a length marker, a token's part
 		}
 		// Read back: the store merged it with what was there.
-		if m, ok, err := h.gw.Store.Get(ctx, e.Key); err == nil && ok {
+		if m, ok, err := h.Store.Get(ctx, e.Key); err == nil && ok {
 			e = m
 		}
 		out.Revoked = append(out.Revoked, adminEntry(e))

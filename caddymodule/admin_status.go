@@ -20,16 +20,16 @@ func (a *adminCall) status() (any, error) {
 	statuses := map[string]denylist.Status{} // by store key: a shared store is asked once
 	for _, g := range groups {
 		h := g[0]
-		st, ok := statuses[h.gw.StoreKey]
+		st, ok := statuses[h.StoreKey]
 		if !ok {
 			ctx, cancel := context.WithTimeout(a.r.Context(), 5*time.Second)
-			st = h.gw.Store.Status(ctx)
+			st = h.Store.Status(ctx)
 			cancel()
-			statuses[h.gw.StoreKey] = st
+			statuses[h.StoreKey] = st
 		}
-		hs := AdminHandlerStatus{Name: h.Name, Instances: len(g), Namespace: h.Namespace, FailMode: h.FailMode, Store: st, Routes: []string{}}
+		hs := AdminHandlerStatus{Name: h.Name, Instances: len(g), Namespace: h.NamespaceTemplate, FailMode: h.FailMode, Store: st, Routes: []string{}}
 		for _, x := range g {
-			for _, rt := range x.gw.Routes {
+			for _, rt := range x.Routes {
 				hs.Routes = append(hs.Routes, rt.Label())
 			}
 		}

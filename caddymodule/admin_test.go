@@ -57,8 +57,9 @@ func startAdmin(t *testing.T, hs ...*Handler) *httptest.Server {
 	t.Helper()
 	config := prometheus.NewRegistry()
 	for _, h := range hs {
-		registerLiveIn(config, h)
-		t.Cleanup(func() { unregisterLive(h) })
+		s := h.newServed()
+		registerLiveIn(config, s)
+		t.Cleanup(func() { UnregisterLive(s) })
 	}
 	mux := http.NewServeMux()
 	for _, r := range (AdminAPI{}).Routes() {

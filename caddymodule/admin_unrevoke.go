@@ -13,17 +13,17 @@ func (a *adminCall) unrevoke() (any, error) {
 	}
 	h, ctx := a.h, a.r.Context()
 	out := &AdminUnrevokeResponse{Handler: h.Name, Namespace: t.ns, Removed: []AdminEntry{}}
-	e, present, err := h.gw.Store.Get(ctx, t.key)
+	e, present, err := h.Store.Get(ctx, t.key)
 	if err != nil {
 		return nil, storeError("get", err)
 	}
-	if err := h.gw.Store.Unrevoke(ctx, t.key); err != nil {
+	if err := h.Store.Unrevoke(ctx, t.key); err != nil {
 		return nil, storeError("unrevoke", err)
 	}
 	if present {
 		out.Removed = append(out.Removed, adminEntry(e))
 		gateway.CountUnrevocation(t.kind)
-		h.logger.Info("unrevoked",
+		h.Logger.Info("unrevoked",
 			zap.String("route", "admin "+a.r.URL.Path),
 			zap.String("kind", t.kind.String()),
 			zap.String("hash", t.key.Digest.Short()),
@@ -32,8 +32,8 @@ func (a *adminCall) unrevoke() (any, error) {
 		out.NotFound = append(out.NotFound, t.key.String())
 	}
 	if t.token != nil {
-		q := h.gw.Keys.Query(t.ns, t.token)
-		m, err := h.gw.Store.Check(ctx, &q)
+		q := h.Keys.Query(t.ns, t.token)
+		m, err := h.Store.Check(ctx, &q)
 		if err != nil {
 			return nil, storeError("check", err)
 		}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -244,6 +243,9 @@ type Handler struct {
 	// gw is the runtime Provision builds from the fields above
 	// (gateway/gateway.go): what serves requests and revocations.
 	gw *gateway.Runtime
+	// served is what the admin API knows of the handler (served.go), once
+	// provisioned.
+	served *Served
 }
 
 // CaddyModule returns the Caddy module information.
@@ -316,7 +318,7 @@ func (h *Handler) useStore(store denylist.Store) {
 		MaxTokenLifetime: time.Duration(h.MaxTokenLifetime),
 		ClockSkew:        time.Duration(h.ClockSkew),
 		Verify:           verify,
-		RecordsGrants:    h.recordsGrants(),
+		RecordsGrants:    h.gw.RecordsGrants(),
 		Now:              func() time.Time { return h.gw.Now() },
 	})
 	h.gw.Env.Checker, h.gw.Env.Recorder = h.gw.Checker, h.gw.Recorder
@@ -551,12 +553,6 @@ func (h *Handler) setupJWT() error {
 	h.gw.Verifier, h.gw.Status = set, status
 	set.Start()
 	return nil
-}
-
-// recordsGrants reports whether a route records grants (oauth_token), so
-// that revoking a refresh token revokes what its grant holds.
-func (h *Handler) recordsGrants() bool {
-	return slices.ContainsFunc(h.gw.Routes, func(rt *route.Compiled) bool { return rt.Kind.RecordsGrants })
 }
 
 // newRouteEnv is the environment of h's route kinds.

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -55,4 +56,10 @@ type Runtime struct {
 	NamespaceTemplate string
 	NamespaceDefaults map[string]string
 	NamespaceFoldCase bool
+}
+
+// RecordsGrants reports whether a route records grants (oauth_token), so
+// that revoking a refresh token revokes what its grant holds.
+func (h *Runtime) RecordsGrants() bool {
+	return slices.ContainsFunc(h.Routes, func(rt *route.Compiled) bool { return rt.Kind.RecordsGrants })
 }
