@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/admin"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
@@ -58,11 +59,11 @@ func startAdmin(t *testing.T, hs ...*Handler) *httptest.Server {
 	config := prometheus.NewRegistry()
 	for _, h := range hs {
 		s := h.newServed()
-		registerLiveIn(config, s)
-		t.Cleanup(func() { UnregisterLive(s) })
+		admin.RegisterLiveIn(config, s)
+		t.Cleanup(func() { admin.UnregisterLive(s) })
 	}
 	mux := http.NewServeMux()
-	for _, r := range (AdminAPI{}).Routes() {
+	for _, r := range (admin.AdminAPI{}).Routes() {
 		mux.Handle(r.Pattern, adminLike(r.Handler))
 	}
 	srv := httptest.NewServer(mux)
@@ -154,17 +155,17 @@ func TestAdminRevokeUnrevokeEveryKind(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		req     AdminRequest
+		req     admin.AdminRequest
 		tok     string
 		kind    string
-		checkBy AdminRequest // what check is called with
+		checkBy admin.AdminRequest // what check is called with
 	}{
-		{"token", AdminRequest{Token: opaque}, opaque, "token", AdminRequest{Token: opaque}},
-		{"jti", AdminRequest{JTI: "j-1", Issuer: strp(iss)}, tokJTI, "jti", AdminRequest{Token: tokJTI}},
-		{"session", AdminRequest{Session: "s-1", Issuer: strp(iss)}, tokSession, "session", AdminRequest{Session: "s-1", Issuer: strp(iss)}},
-		{"user", AdminRequest{User: "alice", Issuer: strp(iss)}, tokUser, "user", AdminRequest{User: "alice", Issuer: strp(iss)}},
-		{"jkt", AdminRequest{JKT: jkt}, tokJKT, "cnf", AdminRequest{Token: tokJKT}},
-		{"x5t#S256", AdminRequest{X5TS256: x5t}, tokX5T, "cnf", AdminRequest{X5TS256: x5t}},
+		{"token", admin.AdminRequest{Token: opaque}, opaque, "token", admin.AdminRequest{Token: opaque}},
+		{"jti", admin.AdminRequest{JTI: "j-1", Issuer: strp(iss)}, tokJTI, "jti", admin.AdminRequest{Token: tokJTI}},
+		{"session", admin.AdminRequest{Session: "s-1", Issuer: strp(iss)}, tokSession, "session", admin.AdminRequest{Session: "s-1", Issuer: strp(iss)}},
+		{"user", admin.AdminRequest{User: "alice", Issuer: strp(iss)}, tokUser, "user", admin.AdminRequest{User: "alice", Issuer: strp(iss)}},
+		{"jkt", admin.AdminRequest{JKT: jkt}, tokJKT, "cnf", admin.AdminRequest{Token: tokJKT}},
+		{"x5t#S256", admin.AdminRequest{X5TS256: x5t}, tokX5T, "cnf", admin.AdminRequest{X5TS256: x5t}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,7 +174,7 @@ func TestAdminRevokeUnrevokeEveryKind(t *testing.T) {
 			}
 			before := counterValue(gateway.MetricRevocations.WithLabelValues("admin", tt.kind))
 
-			var rev AdminRevokeResponse
+			var rev admin.AdminRevokeResponse
 			call(t, srv, http.MethodPost, "/token-revocation/revoke", tt.req).ok(t, &rev)
 			if len(rev.Revoked) != 1 || rev.Revoked[0].Kind != tt.kind {
 				t.Fatalf("revoked %+v, want one %s entry", rev.Revoked, tt.kind)
@@ -185,13 +186,13 @@ func TestAdminRevokeUnrevokeEveryKind(t *testing.T) {
 				t.Fatalf("after revoking: %d, want 401", res.status)
 			}
 
-			var chk AdminCheckResponse
+			var chk admin.AdminCheckResponse
 			call(t, srv, http.MethodPost, "/token-revocation/check", tt.checkBy).ok(t, &chk)
 			if !chk.Revoked || chk.Entry == nil || chk.Entry.Kind != tt.kind || chk.Entry.Key != rev.Revoked[0].Key {
 				t.Fatalf("check after revoking: %+v, want revoked by %s", chk, rev.Revoked[0].Key)
 			}
 
-			var un AdminUnrevokeResponse
+			var un admin.AdminUnrevokeResponse
 			call(t, srv, http.MethodPost, "/token-revocation/unrevoke", tt.req).ok(t, &un)
 			if len(un.Removed) != 1 || un.Removed[0].Key != rev.Revoked[0].Key || un.StillRevokedBy != nil {
 				t.Fatalf("unrevoke: %+v", un)
@@ -204,7 +205,7 @@ func TestAdminRevokeUnrevokeEveryKind(t *testing.T) {
 				t.Fatalf("check after un-revoking: %+v, want not revoked", chk)
 			}
 			// A second unrevoke finds nothing.
-			un = AdminUnrevokeResponse{}
+			un = admin.AdminUnrevokeResponse{}
 			call(t, srv, http.MethodPost, "/token-revocation/unrevoke", tt.req).ok(t, &un)
 			if len(un.Removed) != 0 || len(un.NotFound) != 1 {
 				t.Fatalf("second unrevoke: %+v, want not_found", un)
@@ -227,7 +228,7 @@ func TestAdminSessionCutoff(t *testing.T) {
 	// Cutoff as Unix seconds: tokens issued until now-50 (+ the clock
 	// skew) are revoked.
 	body := fmt.Sprintf(`{"issuer": %q, "session": "s", "cutoff": %d}`, iss, now-50)
-	var rev AdminRevokeResponse
+	var rev admin.AdminRevokeResponse
 	call(t, srv, http.MethodPost, "/token-revocation/revoke", body).ok(t, &rev)
 	if c := rev.Revoked[0].Cutoff; c == nil || c.Unix() != now-50 {
 		t.Fatalf("cutoff %v, want %d", c, now-50)
@@ -261,8 +262,8 @@ func TestAdminBoundKeyUntil(t *testing.T) {
 	srv := startAdmin(t, h)
 	now := time.Now()
 	jkt := thumbprint("dpop key")
-	var rev AdminRevokeResponse
-	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{JKT: jkt}).ok(t, &rev)
+	var rev admin.AdminRevokeResponse
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", admin.AdminRequest{JKT: jkt}).ok(t, &rev)
 	if len(rev.Revoked) != 1 || rev.Revoked[0].Cutoff != nil || !strings.HasPrefix(rev.Revoked[0].Key, "k:") {
 		t.Fatalf("revoked %+v, want one cnf entry k:..., no cutoff", rev.Revoked)
 	}
@@ -270,7 +271,7 @@ func TestAdminBoundKeyUntil(t *testing.T) {
 		t.Errorf("kept until %s, want at least max_token_lifetime (%s) from now", exp, time.Duration(h.MaxTokenLifetime))
 	}
 	until := now.Add(30 * 24 * time.Hour).Truncate(time.Second).UTC()
-	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{JKT: jkt, Until: &Timestamp{until}}).ok(t, &rev)
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", admin.AdminRequest{JKT: jkt, Until: &admin.Timestamp{Time: until}}).ok(t, &rev)
 	if exp := rev.Revoked[0].Expires; !exp.Equal(until) {
 		t.Errorf("kept until %s, want the until given, %s", exp, until)
 	}
@@ -285,17 +286,17 @@ func TestAdminUnrevokeTokenStillRevokedBySession(t *testing.T) {
 	srv := startAdmin(t, h)
 	now := time.Now().Unix()
 	tok := jwt(map[string]any{"iss": "i", "sid": "s", "iat": now - 10, "exp": now + 600})
-	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: tok}).ok(t, nil)
-	var sess AdminRevokeResponse
-	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Session: "s", Issuer: strp("i")}).ok(t, &sess)
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", admin.AdminRequest{Token: tok}).ok(t, nil)
+	var sess admin.AdminRevokeResponse
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", admin.AdminRequest{Session: "s", Issuer: strp("i")}).ok(t, &sess)
 
-	var un AdminUnrevokeResponse
-	call(t, srv, http.MethodPost, "/token-revocation/unrevoke", AdminRequest{Token: tok}).ok(t, &un)
+	var un admin.AdminUnrevokeResponse
+	call(t, srv, http.MethodPost, "/token-revocation/unrevoke", admin.AdminRequest{Token: tok}).ok(t, &un)
 	if len(un.Removed) != 1 || un.StillRevokedBy == nil || un.StillRevokedBy.Key != sess.Revoked[0].Key {
 		t.Fatalf("unrevoke of a token whose session is revoked: %+v, want still_revoked_by %s", un, sess.Revoked[0].Key)
 	}
 	// Removing the session by its key lets the token through.
-	call(t, srv, http.MethodPost, "/token-revocation/unrevoke", AdminRequest{Key: un.StillRevokedBy.Key}).ok(t, &un)
+	call(t, srv, http.MethodPost, "/token-revocation/unrevoke", admin.AdminRequest{Key: un.StillRevokedBy.Key}).ok(t, &un)
 	if res := serve(t, h, &upstream{}, bearer("/api", tok)); res.status != http.StatusOK {
 		t.Fatalf("after removing the session by key: %d, want 200", res.status)
 	}
@@ -305,8 +306,8 @@ func TestAdminExpiredTokenNothingToRevoke(t *testing.T) {
 	h := newTestHandler(t, &Handler{}, nil)
 	srv := startAdmin(t, h)
 	tok := jwt(map[string]any{"iss": "i", "exp": time.Now().Unix() - 3600})
-	var rev AdminRevokeResponse
-	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: tok}).ok(t, &rev)
+	var rev admin.AdminRevokeResponse
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", admin.AdminRequest{Token: tok}).ok(t, &rev)
 	if len(rev.Revoked) != 0 || !strings.Contains(rev.Note, "expired") {
 		t.Fatalf("revoking an expired token: %+v, want nothing revoked and a note", rev)
 	}
@@ -315,12 +316,12 @@ func TestAdminExpiredTokenNothingToRevoke(t *testing.T) {
 func TestAdminNamespaces(t *testing.T) {
 	h := newTestHandler(t, &Handler{Namespace: "{http.request.header.tenant}"}, nil)
 	srv := startAdmin(t, h)
-	res := call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "t1"})
+	res := call(t, srv, http.MethodPost, "/token-revocation/revoke", admin.AdminRequest{Token: "t1"})
 	if res.status != http.StatusBadRequest || !strings.Contains(res.body, "give the namespace") {
 		t.Fatalf("template namespace without namespace: %d %s, want 400 asking for it", res.status, res.body)
 	}
-	var rev AdminRevokeResponse
-	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "t1", Namespace: strp("acme")}).ok(t, &rev)
+	var rev admin.AdminRevokeResponse
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", admin.AdminRequest{Token: "t1", Namespace: strp("acme")}).ok(t, &rev)
 	if rev.Namespace != "acme" {
 		t.Fatalf("namespace %q, want acme", rev.Namespace)
 	}
@@ -337,7 +338,7 @@ func TestAdminNamespaces(t *testing.T) {
 	// A constant namespace is the default.
 	c := newTestHandler(t, &Handler{Namespace: "fixed"}, nil)
 	srv = startAdmin(t, c)
-	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "t2"}).ok(t, &rev)
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", admin.AdminRequest{Token: "t2"}).ok(t, &rev)
 	if rev.Namespace != "fixed" {
 		t.Fatalf("default namespace %q, want fixed", rev.Namespace)
 	}
@@ -351,8 +352,8 @@ func TestAdminListPaging(t *testing.T) {
 	srv := startAdmin(t, h)
 	want := map[string]bool{}
 	for i := range 7 {
-		var rev AdminRevokeResponse
-		call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Session: fmt.Sprint("s", i), Issuer: strp("i")}).ok(t, &rev)
+		var rev admin.AdminRevokeResponse
+		call(t, srv, http.MethodPost, "/token-revocation/revoke", admin.AdminRequest{Session: fmt.Sprint("s", i), Issuer: strp("i")}).ok(t, &rev)
 		want[rev.Revoked[0].Key] = true
 	}
 	got := map[string]bool{}
@@ -362,7 +363,7 @@ func TestAdminListPaging(t *testing.T) {
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
-		var page AdminListResponse
+		var page admin.AdminListResponse
 		call(t, srv, http.MethodGet, "/token-revocation/entries?"+q.Encode(), nil).ok(t, &page)
 		pages++
 		if len(page.Entries) > 3 {
@@ -404,8 +405,8 @@ func TestAdminStatus(t *testing.T) {
 	b := newTestHandler(t, &Handler{Routes: []*route.Route{{Type: "revoke", Path: "/b/revoke"}}}, store)
 	a.gw.StoreKey, b.gw.StoreKey = "embedded:test", "embedded:test"
 	srv := startAdmin(t, a, b)
-	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "x"}).ok(t, nil)
-	var st AdminStatusResponse
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", admin.AdminRequest{Token: "x"}).ok(t, nil)
+	var st admin.AdminStatusResponse
 	call(t, srv, http.MethodGet, "/token-revocation/status", nil).ok(t, &st)
 	if len(st.Handlers) != 1 {
 		t.Fatalf("status lists %d handlers, want the two identical ones as one: %+v", len(st.Handlers), st)
@@ -423,12 +424,12 @@ func TestAdminPicksHandler(t *testing.T) {
 	h3 := newTestHandler(t, &Handler{Namespace: "three"}, nil)
 	srv := startAdmin(t, h1, h2, h3)
 
-	res := call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "x"})
+	res := call(t, srv, http.MethodPost, "/token-revocation/revoke", admin.AdminRequest{Token: "x"})
 	if res.status != http.StatusBadRequest || !strings.Contains(res.body, "?handler=") || !strings.Contains(res.body, `"api"`) {
 		t.Fatalf("several handlers, none picked: %d %s, want 400 naming them", res.status, res.body)
 	}
-	var rev AdminRevokeResponse
-	call(t, srv, http.MethodPost, "/token-revocation/revoke?handler=web", AdminRequest{Token: "x"}).ok(t, &rev)
+	var rev admin.AdminRevokeResponse
+	call(t, srv, http.MethodPost, "/token-revocation/revoke?handler=web", admin.AdminRequest{Token: "x"}).ok(t, &rev)
 	if rev.Handler != "web" || rev.Namespace != "two" {
 		t.Fatalf("?handler=web answered by %q in namespace %q", rev.Handler, rev.Namespace)
 	}
@@ -438,12 +439,12 @@ func TestAdminPicksHandler(t *testing.T) {
 	if r := serve(t, h1, &upstream{}, bearer("/", "x")); r.status != http.StatusOK {
 		t.Errorf("handler api after web's revocation: %d, want 200", r.status)
 	}
-	call(t, srv, http.MethodPost, "/token-revocation/check?handler=", AdminRequest{Token: "x"}).ok(t, nil) // the unnamed one
+	call(t, srv, http.MethodPost, "/token-revocation/check?handler=", admin.AdminRequest{Token: "x"}).ok(t, nil) // the unnamed one
 	res = call(t, srv, http.MethodGet, "/token-revocation/entries?handler=nope", nil)
 	if res.status != http.StatusNotFound || !strings.Contains(res.body, `"web"`) {
 		t.Fatalf("unknown handler: %d %s, want 404 listing the names", res.status, res.body)
 	}
-	var st AdminStatusResponse
+	var st admin.AdminStatusResponse
 	call(t, srv, http.MethodGet, "/token-revocation/status", nil).ok(t, &st)
 	if len(st.Handlers) != 3 {
 		t.Fatalf("status lists %d handlers, want 3", len(st.Handlers))
@@ -458,9 +459,9 @@ func TestAdminNoHandler(t *testing.T) {
 	if res.status != http.StatusOK && res.status != http.StatusNotFound {
 		t.Fatalf("status without handlers: %d %s", res.status, res.body)
 	}
-	liveHandlers.Lock()
-	n := len(liveHandlers.m)
-	liveHandlers.Unlock()
+	admin.LiveHandlers.Lock()
+	n := len(admin.LiveHandlers.M)
+	admin.LiveHandlers.Unlock()
 	if n == 0 && (res.status != http.StatusNotFound || !strings.Contains(res.body, "no token_revocation handler")) {
 		t.Fatalf("status without handlers: %d %s, want 404", res.status, res.body)
 	}
@@ -506,7 +507,7 @@ func TestAdminBadRequests(t *testing.T) {
 		{"bad limit", "GET", "/token-revocation/entries?limit=0", nil, 400, "from 1 to 1000"},
 		{"huge limit", "GET", "/token-revocation/entries?limit=5000", nil, 400, "from 1 to 1000"},
 		{"bad cursor", "GET", "/token-revocation/entries?cursor=zz", nil, 400, "next_cursor"},
-		{"huge body", "POST", "/token-revocation/revoke", `{"token": "` + strings.Repeat("a", adminMaxBody) + `"}`, 413, "larger than"},
+		{"huge body", "POST", "/token-revocation/revoke", `{"token": "` + strings.Repeat("a", admin.AdminMaxBody) + `"}`, 413, "larger than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -547,7 +548,7 @@ func TestAdminStoreUnavailable(t *testing.T) {
 	h := newTestHandler(t, &Handler{}, brokenStore{})
 	srv := startAdmin(t, h)
 	before := counterValue(gateway.MetricStoreErrors.WithLabelValues("revoke"))
-	res := call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{User: "u", Issuer: strp("i")})
+	res := call(t, srv, http.MethodPost, "/token-revocation/revoke", admin.AdminRequest{User: "u", Issuer: strp("i")})
 	if res.status != http.StatusServiceUnavailable || !strings.Contains(res.body, "nothing was changed; try again") {
 		t.Fatalf("revoke with the store down: %d %s, want 503", res.status, res.body)
 	}
@@ -577,12 +578,12 @@ func TestNoRawTokenInLogs(t *testing.T) {
 	if res := serve(t, h, up, bearer("/api", viaRoute)); res.status != http.StatusUnauthorized {
 		t.Fatalf("rejection: %d", res.status)
 	}
-	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: viaAdmin}).ok(t, nil)
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", admin.AdminRequest{Token: viaAdmin}).ok(t, nil)
 	if res := serve(t, h, up, bearer("/api", viaAdmin)); res.status != http.StatusUnauthorized {
 		t.Fatalf("rejection after the admin revocation: %d", res.status)
 	}
-	call(t, srv, http.MethodPost, "/token-revocation/check", AdminRequest{Token: viaAdmin}).ok(t, nil)
-	call(t, srv, http.MethodPost, "/token-revocation/unrevoke", AdminRequest{Token: viaAdmin}).ok(t, nil)
+	call(t, srv, http.MethodPost, "/token-revocation/check", admin.AdminRequest{Token: viaAdmin}).ok(t, nil)
+	call(t, srv, http.MethodPost, "/token-revocation/unrevoke", admin.AdminRequest{Token: viaAdmin}).ok(t, nil)
 
 	secrets := append([]string{viaAdmin, "sid-secret"}, strings.Split(viaRoute, ".")...)
 	var revoked, rejected, adminLines int
@@ -614,14 +615,14 @@ func TestNoRawTokenInLogs(t *testing.T) {
 func TestMetricsSurviveNewRegistry(t *testing.T) {
 	reg1 := prometheus.NewPedanticRegistry()
 	for range 2 { // two handlers of one config
-		if err := registerMetricsInto(reg1); err != nil {
+		if err := admin.RegisterMetricsInto(reg1); err != nil {
 			t.Fatal(err)
 		}
 	}
 	gateway.CountRevocation("test_route", denylist.KindUser)
 	want := counterValue(gateway.MetricRevocations.WithLabelValues("test_route", "user"))
 	reg2 := prometheus.NewPedanticRegistry() // the next config
-	if err := registerMetricsInto(reg2); err != nil {
+	if err := admin.RegisterMetricsInto(reg2); err != nil {
 		t.Fatal(err)
 	}
 	mfs, err := reg2.Gather()
@@ -652,9 +653,9 @@ func TestStoreMetricsCollected(t *testing.T) {
 	h := newTestHandler(t, &Handler{}, nil)
 	h.gw.StoreKey = "embedded:metrics-test"
 	srv := startAdmin(t, h)
-	call(t, srv, http.MethodPost, "/token-revocation/revoke", AdminRequest{Token: "m"}).ok(t, nil)
+	call(t, srv, http.MethodPost, "/token-revocation/revoke", admin.AdminRequest{Token: "m"}).ok(t, nil)
 	reg := prometheus.NewPedanticRegistry()
-	if err := registerMetricsInto(reg); err != nil {
+	if err := admin.RegisterMetricsInto(reg); err != nil {
 		t.Fatal(err)
 	}
 	got := gatherStore(t, reg, "embedded:metrics-test")
@@ -684,7 +685,7 @@ func TestStoreMetricsUnhealthy(t *testing.T) {
 	h.gw.StoreKey = "embedded:down-test"
 	startAdmin(t, h)
 	reg := prometheus.NewPedanticRegistry()
-	if err := registerMetricsInto(reg); err != nil {
+	if err := admin.RegisterMetricsInto(reg); err != nil {
 		t.Fatal(err)
 	}
 	got := gatherStore(t, reg, "embedded:down-test")
@@ -709,7 +710,7 @@ func TestStoreMetricsMirror(t *testing.T) {
 	h.gw.StoreKey = "embedded:mirror-test"
 	startAdmin(t, h)
 	reg := prometheus.NewPedanticRegistry()
-	if err := registerMetricsInto(reg); err != nil {
+	if err := admin.RegisterMetricsInto(reg); err != nil {
 		t.Fatal(err)
 	}
 	got := gatherStore(t, reg, "embedded:mirror-test")

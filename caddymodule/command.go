@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/admin"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -110,7 +111,7 @@ func setupCLI(cmd *cobra.Command) {
 				out, err = o.call(c.OutOrStdout(), http.MethodPost, name, nil, req)
 			}
 			if name == "check" {
-				chk, _ := out.(*AdminCheckResponse)
+				chk, _ := out.(*admin.AdminCheckResponse)
 				return checkExit(c, chk != nil && chk.Revoked, err)
 			}
 			return err
@@ -122,7 +123,7 @@ func setupCLI(cmd *cobra.Command) {
 	}
 
 	list := &cobra.Command{Use: "list [flags]", Short: "List the denylist's live entries, a page at a time", Args: cobra.NoArgs, Example: cliExamples["list"]}
-	limit := list.Flags().Int("limit", DefaultListLimit, fmt.Sprintf("entries per page (1 to %d)", MaxListLimit))
+	limit := list.Flags().Int("limit", admin.DefaultListLimit, fmt.Sprintf("entries per page (1 to %d)", admin.MaxListLimit))
 	cursor := list.Flags().String("cursor", "", "the cursor of the page to show (printed after the previous page)")
 	all := list.Flags().Bool("all", false, "follow the cursors to the last page")
 	list.RunE = func(c *cobra.Command, _ []string) error {
@@ -145,7 +146,7 @@ const maxStdinToken = 1 << 20
 
 // requestFromFlags builds the AdminRequest the flags of revoke, unrevoke
 // or check describe; a --token of "-" is read from stdin.
-func requestFromFlags(f *pflag.FlagSet, stdin io.Reader) (*AdminRequest, error) {
+func requestFromFlags(f *pflag.FlagSet, stdin io.Reader) (*admin.AdminRequest, error) {
 	get := func(name string) (string, bool) {
 		fl := f.Lookup(name)
 		if fl == nil || !fl.Changed {
@@ -153,7 +154,7 @@ func requestFromFlags(f *pflag.FlagSet, stdin io.Reader) (*AdminRequest, error) 
 		}
 		return fl.Value.String(), true
 	}
-	req := &AdminRequest{}
+	req := &admin.AdminRequest{}
 	var named []string
 	for _, n := range []struct {
 		flag string
@@ -198,10 +199,10 @@ func requestFromFlags(f *pflag.FlagSet, stdin io.Reader) (*AdminRequest, error) 
 	}
 	for _, t := range []struct {
 		flag string
-		dst  **Timestamp
+		dst  **admin.Timestamp
 	}{{"cutoff", &req.Cutoff}, {"until", &req.Until}} {
 		if v, ok := get(t.flag); ok {
-			ts := &Timestamp{}
+			ts := &admin.Timestamp{}
 			if err := ts.UnmarshalJSON([]byte(strconv.Quote(v))); err != nil {
 				return nil, fmt.Errorf("--%s: %v", t.flag, err)
 			}
@@ -227,7 +228,7 @@ func (o *cliOptions) do(method, endpoint string, query url.Values, body, out any
 		}
 		query.Set("handler", o.handler)
 	}
-	uri := AdminAPIPrefix + endpoint
+	uri := admin.AdminAPIPrefix + endpoint
 	if len(query) > 0 {
 		uri += "?" + query.Encode()
 	}
@@ -283,13 +284,13 @@ func (o *cliOptions) call(w io.Writer, method, endpoint string, query url.Values
 	var out any
 	switch endpoint {
 	case "revoke":
-		out = &AdminRevokeResponse{}
+		out = &admin.AdminRevokeResponse{}
 	case "unrevoke":
-		out = &AdminUnrevokeResponse{}
+		out = &admin.AdminUnrevokeResponse{}
 	case "check":
-		out = &AdminCheckResponse{}
+		out = &admin.AdminCheckResponse{}
 	case "status":
-		out = &AdminStatusResponse{}
+		out = &admin.AdminStatusResponse{}
 	}
 	raw, err := o.do(method, endpoint, query, body, out)
 	if err != nil {
@@ -300,21 +301,21 @@ func (o *cliOptions) call(w io.Writer, method, endpoint string, query url.Values
 		return out, err
 	}
 	switch v := out.(type) {
-	case *AdminRevokeResponse:
+	case *admin.AdminRevokeResponse:
 		printRevoke(w, v)
-	case *AdminUnrevokeResponse:
+	case *admin.AdminUnrevokeResponse:
 		printUnrevoke(w, v)
-	case *AdminCheckResponse:
+	case *admin.AdminCheckResponse:
 		printCheck(w, v)
-	case *AdminStatusResponse:
+	case *admin.AdminStatusResponse:
 		printStatus(w, v)
 	}
 	return out, nil
 }
 
 func (o *cliOptions) list(w io.Writer, limit int, cursor string, all bool) error {
-	if limit < 1 || limit > MaxListLimit {
-		return fmt.Errorf("--limit %d: give a number from 1 to %d", limit, MaxListLimit)
+	if limit < 1 || limit > admin.MaxListLimit {
+		return fmt.Errorf("--limit %d: give a number from 1 to %d", limit, admin.MaxListLimit)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if !o.json {
@@ -326,7 +327,7 @@ func (o *cliOptions) list(w io.Writer, limit int, cursor string, all bool) error
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
-		var page AdminListResponse
+		var page admin.AdminListResponse
 		raw, err := o.do(http.MethodGet, "entries", q, nil, &page)
 		if err != nil {
 			return err
@@ -368,7 +369,7 @@ func fmtCutoff(c *time.Time) string {
 }
 
 // describeEntry is one entry in words.
-func describeEntry(e AdminEntry) string {
+func describeEntry(e admin.AdminEntry) string {
 	s := e.Kind + " " + e.Hash
 	if e.Cutoff != nil {
 		s += ", tokens issued until " + e.Cutoff.Format(time.RFC3339)
@@ -376,7 +377,7 @@ func describeEntry(e AdminEntry) string {
 	return s + ", kept until " + e.Expires.Format(time.RFC3339)
 }
 
-func printRevoke(w io.Writer, r *AdminRevokeResponse) {
+func printRevoke(w io.Writer, r *admin.AdminRevokeResponse) {
 	if len(r.Revoked) == 0 {
 		fmt.Fprintf(w, "nothing revoked: %s\n", r.Note)
 		return
@@ -386,7 +387,7 @@ func printRevoke(w io.Writer, r *AdminRevokeResponse) {
 	}
 }
 
-func printUnrevoke(w io.Writer, r *AdminUnrevokeResponse) {
+func printUnrevoke(w io.Writer, r *admin.AdminUnrevokeResponse) {
 	for _, e := range r.Removed {
 		fmt.Fprintf(w, "un-revoked %s (namespace %q)\n", e.Kind+" "+e.Hash, r.Namespace)
 	}
@@ -398,7 +399,7 @@ func printUnrevoke(w io.Writer, r *AdminUnrevokeResponse) {
 	}
 }
 
-func printCheck(w io.Writer, r *AdminCheckResponse) {
+func printCheck(w io.Writer, r *admin.AdminCheckResponse) {
 	if !r.Revoked || r.Entry == nil {
 		fmt.Fprintf(w, "not revoked (namespace %q)\n", r.Namespace)
 		return
@@ -406,7 +407,7 @@ func printCheck(w io.Writer, r *AdminCheckResponse) {
 	fmt.Fprintf(w, "revoked by %s (namespace %q, key %s)\n", describeEntry(*r.Entry), r.Namespace, r.Entry.Key)
 }
 
-func printStatus(w io.Writer, r *AdminStatusResponse) {
+func printStatus(w io.Writer, r *admin.AdminStatusResponse) {
 	if r.Version != "" {
 		fmt.Fprintf(w, "token_revocation %s\n\n", r.Version)
 	}

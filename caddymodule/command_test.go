@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/admin"
 	"github.com/spf13/cobra"
 )
 
@@ -38,26 +39,26 @@ func TestCLIRequestFromFlags(t *testing.T) {
 		name    string
 		args    []string
 		stdin   string
-		want    AdminRequest
+		want    admin.AdminRequest
 		wantErr string
 	}{
-		{name: "token", args: []string{"--token", "abc"}, want: AdminRequest{Token: "abc"}},
-		{name: "token from stdin", args: []string{"--token", "-"}, stdin: "  eyJ.x.y\n", want: AdminRequest{Token: "eyJ.x.y"}},
+		{name: "token", args: []string{"--token", "abc"}, want: admin.AdminRequest{Token: "abc"}},
+		{name: "token from stdin", args: []string{"--token", "-"}, stdin: "  eyJ.x.y\n", want: admin.AdminRequest{Token: "eyJ.x.y"}},
 		{name: "stdin empty", args: []string{"--token", "-"}, stdin: "\n", wantErr: "exactly one token"},
 		{name: "stdin two tokens", args: []string{"--token", "-"}, stdin: "a\nb\n", wantErr: "exactly one token"},
 		{name: "session", args: []string{"--session", "s1", "--issuer", "https://idp", "--cutoff", "2025-01-02T03:04:05Z"},
-			want: AdminRequest{Session: "s1", Issuer: strp("https://idp"), Cutoff: &Timestamp{time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}}},
+			want: admin.AdminRequest{Session: "s1", Issuer: strp("https://idp"), Cutoff: &admin.Timestamp{Time: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}}},
 		{name: "user, unix cutoff, empty issuer, namespace", args: []string{"--user", "u", "--issuer", "", "--cutoff", "1700000000", "--namespace", "acme"},
-			want: AdminRequest{User: "u", Issuer: strp(""), Namespace: strp("acme"), Cutoff: &Timestamp{time.Unix(1700000000, 0).UTC()}}},
-		{name: "jti", args: []string{"--jti", "j", "--issuer", "i"}, want: AdminRequest{JTI: "j", Issuer: strp("i")}},
+			want: admin.AdminRequest{User: "u", Issuer: strp(""), Namespace: strp("acme"), Cutoff: &admin.Timestamp{Time: time.Unix(1700000000, 0).UTC()}}},
+		{name: "jti", args: []string{"--jti", "j", "--issuer", "i"}, want: admin.AdminRequest{JTI: "j", Issuer: strp("i")}},
 		{name: "nothing", args: nil, wantErr: "name what to act on"},
 		{name: "two things", args: []string{"--token", "a", "--user", "u", "--issuer", "i"}, wantErr: "got --token and --user"},
 		{name: "no issuer", args: []string{"--session", "s"}, wantErr: "--session needs --issuer"},
 		{name: "empty value", args: []string{"--session", "", "--issuer", "i"}, wantErr: "--session is empty"},
 		{name: "bad cutoff", args: []string{"--user", "u", "--issuer", "i", "--cutoff", "tomorrow"}, wantErr: "RFC 3339"},
 		{name: "jkt, until", args: []string{"--jkt", "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", "--until", "2027-06-30T00:00:00Z"},
-			want: AdminRequest{JKT: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", Until: &Timestamp{time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC)}}},
-		{name: "x5t-s256", args: []string{"--x5t-s256", "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}, want: AdminRequest{X5TS256: "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}},
+			want: admin.AdminRequest{JKT: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", Until: &admin.Timestamp{Time: time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC)}}},
+		{name: "x5t-s256", args: []string{"--x5t-s256", "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}, want: admin.AdminRequest{X5TS256: "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}},
 		{name: "jkt and x5t-s256", args: []string{"--jkt", "a", "--x5t-s256", "b"}, wantErr: "got --jkt and --x5t-s256"},
 		{name: "until without a key", args: []string{"--user", "u", "--issuer", "i", "--until", "1700000000"}, wantErr: "--until goes with --jkt or --x5t-s256"},
 		{name: "bad until", args: []string{"--jkt", "a", "--until", "tomorrow"}, wantErr: "--until: a time (cutoff, until) is RFC 3339"},
@@ -130,7 +131,7 @@ func TestCLIAgainstAdminAPI(t *testing.T) {
 		t.Fatalf("list --all: %q", out)
 	}
 	out = cli("", "list", "--json")
-	var page AdminListResponse
+	var page admin.AdminListResponse
 	if err := json.Unmarshal([]byte(out), &page); err != nil || len(page.Entries) != 4 {
 		t.Fatalf("list --json: %v %q", err, out)
 	}

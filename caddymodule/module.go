@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/admin"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/profile"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
@@ -245,7 +246,7 @@ type Handler struct {
 	gw *gateway.Runtime
 	// served is what the admin API knows of the handler (served.go), once
 	// provisioned.
-	served *Served
+	served *admin.Served
 }
 
 // CaddyModule returns the Caddy module information.

@@ -17,7 +17,7 @@
 // request is made with, for an opaque token (whose cnf the gateway cannot
 // read). The glue (caddymodule):
 //
-//   - The admin API (admin_wire.go, admin.go target): {"jkt": ...} or
+//   - The admin API (caddymodule/admin/wire.go, api.go target): {"jkt": ...} or
 //     {"x5t#S256": ...}, with "namespace" and "until"; no "issuer" (a key
 //     is one key whoever issued the tokens bound to it) and no "cutoff".
 //     The entry's kind is denylist.KindKey.String(): "cnf". The CLI

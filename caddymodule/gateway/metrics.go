@@ -109,7 +109,7 @@ var (
 		"1 when the in-process mirror is within its staleness bound and answers checks, else 0 (checks then go to the store, or fail as configured).", []string{"store"}, nil)
 
 	// MetricsCollectors are every metric of the package but the store
-	// collectors (admin_registry.go, over the registry of handlers),
+	// collectors (admin/registry.go, over the registry of handlers),
 	// registered into each config's registry.
 	MetricsCollectors = []prometheus.Collector{
 		metricChecked, metricRejected, metricFailOpen, metricCandidatesUnchecked, MetricRevocations, metricUnrevocations,
@@ -122,7 +122,7 @@ var (
 		metricLiveOpen, metricLiveRegistered, metricLiveClosed, metricLiveCloseDuration,
 		metricFirstMessagesRefused,                                                  // ws_first_messages.go
 		metricSSFEvents, metricSSFRejected, metricSSFStreamStatus, metricSSFPollLag, // ssf.go
-		// and statusListCollector (admin_registry.go), appended at init
+		// and statusListCollector (admin/registry.go), appended at init
 	}
 
 	// rejectedBy holds the rejection counters of the known reasons, so the
@@ -321,7 +321,7 @@ var metricFirstMessagesRefused = prometheus.NewCounterVec(prometheus.CounterOpts
 	Help: "WebSockets closed during their first messages, by reason: revoked (a message carried a revoked token), unavailable (the denylist could not be read), too_large, unreadable, slow.",
 }, []string{"reason"})
 
-// The stores' health, collected at scrape time (caddymodule/admin_registry.go).
+// The stores' health, collected at scrape time (caddymodule/admin/registry.go).
 var (
 	StoreReadyDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_ready"),
 		"1 when the denylist store is open and, for a mirror, loaded, fresh and proven whole: checks are answered from an up-to-date denylist. 0 while Caddy serves without it (fail mode, revocations 503).", []string{"store"}, nil)
@@ -376,7 +376,7 @@ func (m ssfMetrics) PollLag(d time.Duration) {
 
 // Token Status Lists held by the jwt blocks' status_list checkers
 // (status_list.go), read at scrape time from statuslist.Checker.Lists by
-// statusListCollector (admin_registry.go). A
+// statusListCollector (admin/registry.go). A
 // list exists only for a uri on an allowed host that a verified token of
 // the issuer named, at most max_lists of them; the per-uri series are
 // further capped at statusListMetricURIs per scrape.

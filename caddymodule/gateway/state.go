@@ -9,7 +9,7 @@ import (
 // The package's state: what outlives one handler or one config, each with
 // its reason. Everything else lives in a Handler and its gateway; the
 // registry of the provisioned handlers, for the admin API and the store
-// metrics, is in admin_registry.go.
+// metrics, is in admin/registry.go.
 
 // Stores holds the open stores, shared across config reloads: a reload
 // provisions the new config before it cleans up the old one, so the same

@@ -1,4 +1,4 @@
-package caddymodule
+package admin
 
 import (
 	"net/http"
@@ -52,13 +52,13 @@ func activeStores() (map[string]denylist.Store, error) {
 		return nil, apiError(http.StatusServiceUnavailable, "not ready: no config is running yet (it is loading, or its load failed)")
 	}
 	out := map[string]denylist.Store{}
-	liveHandlers.Lock()
-	for h, l := range liveHandlers.m {
+	LiveHandlers.Lock()
+	for h, l := range LiveHandlers.M {
 		if l.config == reg {
 			out[l.storeLabel] = h.Store
 		}
 	}
-	liveHandlers.Unlock()
+	LiveHandlers.Unlock()
 	if len(out) == 0 {
 		return nil, apiError(http.StatusServiceUnavailable, "not ready: the running config has no token_revocation handler (a config with one may still be loading)")
 	}

@@ -1,4 +1,4 @@
-package caddymodule
+package admin
 
 import (
 	"encoding/json"
@@ -65,7 +65,7 @@ var adminEndpoints = map[string]adminEndpoint{
 	"check":    {http.MethodPost, (*adminCall).check},
 	"entries":  {http.MethodGet, (*adminCall).entries},
 	"status":   {http.MethodGet, (*adminCall).status},
-	"ready":    {http.MethodGet, (*adminCall).ready}, // admin_ready.go
+	"ready":    {http.MethodGet, (*adminCall).ready}, // ready.go
 }
 
 // serveAdmin dispatches a request under AdminAPIPrefix.

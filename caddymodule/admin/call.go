@@ -1,4 +1,4 @@
-package caddymodule
+package admin
 
 import (
 	"bytes"
@@ -20,8 +20,8 @@ import (
 
 // Limits of the admin API.
 const (
-	// adminMaxBody bounds a request body of the admin API.
-	adminMaxBody = 1 << 20
+	// AdminMaxBody bounds a request body of the admin API.
+	AdminMaxBody = 1 << 20
 	// DefaultListLimit is the page size of the entries endpoint when the
 	// request gives none; MaxListLimit is the largest it accepts.
 	DefaultListLimit = 100
@@ -62,11 +62,11 @@ func (a *adminCall) pick() error {
 
 // readRequest decodes the body as an AdminRequest.
 func (a *adminCall) readRequest() (*AdminRequest, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(a.w, a.r.Body, adminMaxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(a.w, a.r.Body, AdminMaxBody))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return nil, apiError(http.StatusRequestEntityTooLarge, "the request body is larger than %d bytes", adminMaxBody)
+		return nil, apiError(http.StatusRequestEntityTooLarge, "the request body is larger than %d bytes", AdminMaxBody)
 	case err != nil:
 		return nil, apiError(http.StatusBadRequest, "reading the request body: %v", err)
 	}

@@ -1,4 +1,4 @@
-package caddymodule
+package admin
 
 import "github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 

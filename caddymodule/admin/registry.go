@@ -1,4 +1,4 @@
-package caddymodule
+package admin
 
 import (
 	"cmp"
@@ -20,16 +20,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// liveHandlers are the provisioned handlers, for the admin API and the
+// LiveHandlers are the provisioned handlers, for the admin API and the
 // store metrics: Caddy builds the admin API apart from the HTTP app, so
 // it can reach the handlers only through package-level state (as
 // reverse_proxy's /reverse_proxy/upstreams reads a package-level pool).
 // Provision adds a handler, Cleanup removes it.
-var liveHandlers = struct {
+var LiveHandlers = struct {
 	sync.Mutex
 	seq uint64
-	m   map[*Served]liveHandler
-}{m: map[*Served]liveHandler{}}
+	M   map[*Served]liveHandler
+}{M: map[*Served]liveHandler{}}
 
 // liveHandler is what the registry knows of a handler.
 type liveHandler struct {
@@ -67,29 +67,29 @@ type Served struct {
 }
 
 // RegisterLive adds h, provisioned in ctx, to the registry.
-func RegisterLive(ctx caddy.Context, h *Served) { registerLiveIn(ctx.GetMetricsRegistry(), h) }
+func RegisterLive(ctx caddy.Context, h *Served) { RegisterLiveIn(ctx.GetMetricsRegistry(), h) }
 
-// registerLiveIn adds h to the registry as a handler of the config whose
+// RegisterLiveIn adds h to the registry as a handler of the config whose
 // metrics registry is config.
-func registerLiveIn(config *prometheus.Registry, h *Served) {
-	liveHandlers.Lock()
-	liveHandlers.seq++
-	liveHandlers.m[h] = liveHandler{
+func RegisterLiveIn(config *prometheus.Registry, h *Served) {
+	LiveHandlers.Lock()
+	LiveHandlers.seq++
+	LiveHandlers.M[h] = liveHandler{
 		config:     config,
-		seq:        liveHandlers.seq,
+		seq:        LiveHandlers.seq,
 		same:       h.StoreKey + "\x00" + strconv.FormatBool(h.RecordsGrants()) + "\x00" + h.Same,
 		storeLabel: h.StoreLabel,
 		store:      h.Store,
 		status:     h.Status,
 	}
-	liveHandlers.Unlock()
+	LiveHandlers.Unlock()
 }
 
 // UnregisterLive removes h from the registry.
 func UnregisterLive(h *Served) {
-	liveHandlers.Lock()
-	delete(liveHandlers.m, h)
-	liveHandlers.Unlock()
+	LiveHandlers.Lock()
+	delete(LiveHandlers.M, h)
+	LiveHandlers.Unlock()
 }
 
 // currentHandlers returns the handlers of the running config, grouped by
@@ -101,7 +101,7 @@ func currentHandlers(name string, named bool) ([][]*Served, error) {
 	active := caddy.ActiveContext()
 	activeReg := active.GetMetricsRegistry()
 
-	liveHandlers.Lock()
+	LiveHandlers.Lock()
 	type item struct {
 		h *Served
 		liveHandler
@@ -109,7 +109,7 @@ func currentHandlers(name string, named bool) ([][]*Served, error) {
 	var all []item
 	var newest liveHandler
 	hasActive := false
-	for h, l := range liveHandlers.m {
+	for h, l := range LiveHandlers.M {
 		all = append(all, item{h, l})
 		if l.seq > newest.seq {
 			newest = l
@@ -118,7 +118,7 @@ func currentHandlers(name string, named bool) ([][]*Served, error) {
 			hasActive = true
 		}
 	}
-	liveHandlers.Unlock()
+	LiveHandlers.Unlock()
 
 	if len(all) == 0 {
 		return nil, apiError(http.StatusNotFound, "the running config has no token_revocation handler")
@@ -192,12 +192,12 @@ func quoteNames(names map[string]bool) string {
 
 // RegisterMetrics registers the collectors into the config's registry;
 // those already there (another handler of the same config) are skipped.
-func RegisterMetrics(ctx caddy.Context) error { return registerMetricsInto(ctx.GetMetricsRegistry()) }
+func RegisterMetrics(ctx caddy.Context) error { return RegisterMetricsInto(ctx.GetMetricsRegistry()) }
 
-// registerMetricsInto registers the collectors into reg (nil: none): the
+// RegisterMetricsInto registers the collectors into reg (nil: none): the
 // package's metrics (gateway/metrics.go, with the status lists' below) and the
 // collectors of the registered handlers' stores.
-func registerMetricsInto(reg *prometheus.Registry) error {
+func RegisterMetricsInto(reg *prometheus.Registry) error {
 	if reg == nil {
 		return nil
 	}
@@ -289,9 +289,9 @@ func (readinessCollector) Collect(ch chan<- prometheus.Metric) {
 // metric label.
 func liveStores() map[string]denylist.Store {
 	out := map[string]denylist.Store{}
-	liveHandlers.Lock()
-	defer liveHandlers.Unlock()
-	for _, l := range liveHandlers.m {
+	LiveHandlers.Lock()
+	defer LiveHandlers.Unlock()
+	for _, l := range LiveHandlers.M {
 		out[l.storeLabel] = l.store
 	}
 	return out
@@ -352,15 +352,15 @@ func collectStatusLists(ch chan<- prometheus.Metric, lists []statuslist.ListStat
 // uri.
 func liveStatusLists() []statuslist.ListStatus {
 	var checkers []*statuslist.Checker
-	liveHandlers.Lock()
-	for _, l := range liveHandlers.m {
+	LiveHandlers.Lock()
+	for _, l := range LiveHandlers.M {
 		if l.status != nil {
 			for _, c := range l.status.Checkers {
 				checkers = append(checkers, c)
 			}
 		}
 	}
-	liveHandlers.Unlock()
+	LiveHandlers.Unlock()
 	all := make([][]statuslist.ListStatus, 0, len(checkers))
 	for _, c := range checkers {
 		all = append(all, c.Lists())
