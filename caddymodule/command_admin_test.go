@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/command"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,18 +32,18 @@ func TestCLIAdminOff(t *testing.T) {
 		{[]string{"--config", on, "--adapter", "caddyfile"}, "127.0.0.1:1"},
 		{[]string{"--config", off, "--adapter", "caddyfile", "--address", "127.0.0.1:2"}, "127.0.0.1:2"},
 	} {
-		o := &cliOptions{}
+		o := &command.CliOptions{}
 		for i := 0; i+1 < len(c.args); i += 2 {
 			switch c.args[i] {
 			case "--config":
-				o.config = c.args[i+1]
+				o.Config = c.args[i+1]
 			case "--adapter":
-				o.adapter = c.args[i+1]
+				o.Adapter = c.args[i+1]
 			case "--address":
-				o.address = c.args[i+1]
+				o.Address = c.args[i+1]
 			}
 		}
-		if got, err := o.adminAddress(); err != nil || got != c.want {
+		if got, err := o.AdminAddress(); err != nil || got != c.want {
 			t.Errorf("%v: %q %v, want %q", c.args, got, err, c.want)
 		}
 	}

@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/admin"
+	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/command"
 	"github.com/spf13/cobra"
 )
 
 // newCLI builds the token-revocation command as caddy does.
 func newCLI() *cobra.Command {
 	cmd := &cobra.Command{Use: "token-revocation", SilenceUsage: true, SilenceErrors: true}
-	setupCLI(cmd)
+	command.SetupCLI(cmd)
 	return cmd
 }
 
@@ -74,7 +75,7 @@ func TestCLIRequestFromFlags(t *testing.T) {
 			if err := revoke.Flags().Parse(tt.args); err != nil {
 				t.Fatal(err)
 			}
-			got, err := requestFromFlags(revoke.Flags(), strings.NewReader(tt.stdin))
+			got, err := command.RequestFromFlags(revoke.Flags(), strings.NewReader(tt.stdin))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
@@ -113,7 +114,7 @@ func TestCLIAgainstAdminAPI(t *testing.T) {
 	if res := serve(t, h, &upstream{}, bearer("/api", "secret-token")); res.status != http.StatusUnauthorized {
 		t.Fatalf("token revoked through the CLI: %d, want 401", res.status)
 	}
-	if out, err := runCLI(t, "", "check", "--token", "secret-token", "--address", addr); !errors.Is(err, errCheckRevoked) || !strings.HasPrefix(out, "revoked by token ") {
+	if out, err := runCLI(t, "", "check", "--token", "secret-token", "--address", addr); !errors.Is(err, command.ErrCheckRevoked) || !strings.HasPrefix(out, "revoked by token ") {
 		t.Fatalf("check of a revoked token: %v %q, want errCheckRevoked (exit 1)", err, out)
 	}
 	if out := cli("", "check", "--token", "other-token"); !strings.HasPrefix(out, "not revoked") {
@@ -196,7 +197,7 @@ func TestCLIHelpHasExamples(t *testing.T) {
 
 func TestPlural(t *testing.T) {
 	for n, want := range map[int]string{0: "0 entries", 1: "1 entry", 2: "2 entries"} {
-		if got := plural(n, "entry", "entries"); got != want {
+		if got := command.Plural(n, "entry", "entries"); got != want {
 			t.Errorf("plural(%d) = %q, want %q", n, got, want)
 		}
 	}

@@ -21,7 +21,7 @@
 //     {"x5t#S256": ...}, with "namespace" and "until"; no "issuer" (a key
 //     is one key whoever issued the tokens bound to it) and no "cutoff".
 //     The entry's kind is denylist.KindKey.String(): "cnf". The CLI
-//     (command.go): --jkt, --x5t-s256, --until.
+//     (caddymodule/command/command.go): --jkt, --x5t-s256, --until.
 //   - Metrics (caddymodule/gateway/metrics.go): requests rejected by such an entry count as
 //     reason "cnf".
 //   - The request's own keys (caddymodule/gateway/request_keys.go): for an opaque

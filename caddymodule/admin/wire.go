@@ -1,7 +1,7 @@
 package admin
 
 // The admin API's wire types: the requests and answers of its endpoints
-// (api.go), which the CLI (command_admin.go) sends and reads too.
+// (api.go), which the CLI (command/admin.go) sends and reads too.
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package caddymodule
+package command
 
 import (
 	"errors"
@@ -46,9 +46,9 @@ var cliExamples = map[string]string{
 	"version": `  caddy token-revocation version`,
 }
 
-// errCheckRevoked ends `check` with exit status 1: what it named is
+// ErrCheckRevoked ends `check` with exit status 1: what it named is
 // revoked. Not an error to print: the output said so.
-var errCheckRevoked = errors.New("revoked")
+var ErrCheckRevoked = errors.New("revoked")
 
 // checkExit turns the outcome of `check` into its exit status: 0 not
 // revoked, 1 revoked, 2 error (the message printed as Caddy prints a
@@ -60,13 +60,13 @@ func checkExit(c *cobra.Command, revoked bool, err error) error {
 	if revoked {
 		c.SilenceErrors = true
 		c.SilenceUsage = true
-		return errCheckRevoked
+		return ErrCheckRevoked
 	}
 	return nil
 }
 
-// plural is "1 entry", "2 entries".
-func plural(n int, one, many string) string {
+// Plural is "1 entry", "2 entries".
+func Plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}

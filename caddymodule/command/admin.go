@@ -1,4 +1,4 @@
-package caddymodule
+package command
 
 import (
 	"encoding/json"
@@ -12,9 +12,9 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 )
 
-// cliOptions are the flags every subcommand shares.
-type cliOptions struct {
-	address, config, adapter, handler string
+// CliOptions are the flags every subcommand shares.
+type CliOptions struct {
+	Address, Config, Adapter, handler string
 	json                              bool
 }
 
@@ -51,16 +51,16 @@ func loadConfig(file, adapter string) ([]byte, string, error) {
 	return cfg, adapter, nil
 }
 
-// adminAddress is the admin endpoint to call: --address; else the admin
+// AdminAddress is the admin endpoint to call: --address; else the admin
 // listener of --config (or of a Caddyfile in the current directory, the one
 // `caddy run` would read); else $CADDY_ADMIN or localhost:2019. A config
 // whose admin endpoint is off is an error, not a reason to guess: the
 // default address may well be another Caddy's, with another denylist.
-func (o *cliOptions) adminAddress() (string, error) {
-	if o.address != "" {
-		return o.address, nil
+func (o *CliOptions) AdminAddress() (string, error) {
+	if o.Address != "" {
+		return o.Address, nil
 	}
-	file, adapter := o.config, o.adapter
+	file, adapter := o.Config, o.Adapter
 	if file == "" {
 		if _, err := os.Stat("Caddyfile"); err == nil {
 			file, adapter = "Caddyfile", "caddyfile"

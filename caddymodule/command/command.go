@@ -1,4 +1,4 @@
-package caddymodule
+package command
 
 import (
 	"bytes"
@@ -59,17 +59,17 @@ Caddyfile in the current directory, else $CADDY_ADMIN, else
 localhost:2019; a config with admin off is an error, never a guess). --handler picks a handler (its name
 subdirective) when the config has several that differ. --json prints the
 API's answer as it is.`,
-		CobraFunc: setupCLI,
+		CobraFunc: SetupCLI,
 	})
 }
 
-// setupCLI builds the token-revocation command's subcommands on cmd.
-func setupCLI(cmd *cobra.Command) {
-	o := &cliOptions{}
+// SetupCLI builds the token-revocation command's subcommands on cmd.
+func SetupCLI(cmd *cobra.Command) {
+	o := &CliOptions{}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&o.address, "address", "", "the admin endpoint of the running Caddy (default: from --config, $CADDY_ADMIN, or localhost:2019)")
-	pf.StringVarP(&o.config, "config", "c", "", "a config file to read the admin endpoint from")
-	pf.StringVarP(&o.adapter, "adapter", "a", "", "the adapter of --config")
+	pf.StringVar(&o.Address, "address", "", "the admin endpoint of the running Caddy (default: from --config, $CADDY_ADMIN, or localhost:2019)")
+	pf.StringVarP(&o.Config, "config", "c", "", "a config file to read the admin endpoint from")
+	pf.StringVarP(&o.Adapter, "adapter", "a", "", "the adapter of --config")
 	pf.StringVar(&o.handler, "handler", "", "the name of the token_revocation handler, when the config has several")
 	pf.BoolVar(&o.json, "json", false, "print the API's JSON answer")
 	cmd.Args = cobra.NoArgs
@@ -106,7 +106,7 @@ func setupCLI(cmd *cobra.Command) {
 		name := sub.name
 		c.RunE = func(c *cobra.Command, _ []string) error {
 			var out any
-			req, err := requestFromFlags(c.Flags(), c.InOrStdin())
+			req, err := RequestFromFlags(c.Flags(), c.InOrStdin())
 			if err == nil {
 				out, err = o.call(c.OutOrStdout(), http.MethodPost, name, nil, req)
 			}
@@ -144,9 +144,9 @@ func setupCLI(cmd *cobra.Command) {
 // maxStdinToken bounds a token read from standard input.
 const maxStdinToken = 1 << 20
 
-// requestFromFlags builds the AdminRequest the flags of revoke, unrevoke
+// RequestFromFlags builds the AdminRequest the flags of revoke, unrevoke
 // or check describe; a --token of "-" is read from stdin.
-func requestFromFlags(f *pflag.FlagSet, stdin io.Reader) (*admin.AdminRequest, error) {
+func RequestFromFlags(f *pflag.FlagSet, stdin io.Reader) (*admin.AdminRequest, error) {
 	get := func(name string) (string, bool) {
 		fl := f.Lookup(name)
 		if fl == nil || !fl.Changed {
@@ -217,8 +217,8 @@ func requestFromFlags(f *pflag.FlagSet, stdin io.Reader) (*admin.AdminRequest, e
 
 // do calls endpoint of the admin API with body (JSON, or none) and decodes
 // the answer into out.
-func (o *cliOptions) do(method, endpoint string, query url.Values, body, out any) ([]byte, error) {
-	addr, err := o.adminAddress()
+func (o *CliOptions) do(method, endpoint string, query url.Values, body, out any) ([]byte, error) {
+	addr, err := o.AdminAddress()
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +280,7 @@ func cliError(addr string, err error) error {
 }
 
 // call calls endpoint, prints its answer and returns it decoded.
-func (o *cliOptions) call(w io.Writer, method, endpoint string, query url.Values, body any) (any, error) {
+func (o *CliOptions) call(w io.Writer, method, endpoint string, query url.Values, body any) (any, error) {
 	var out any
 	switch endpoint {
 	case "revoke":
@@ -313,7 +313,7 @@ func (o *cliOptions) call(w io.Writer, method, endpoint string, query url.Values
 	return out, nil
 }
 
-func (o *cliOptions) list(w io.Writer, limit int, cursor string, all bool) error {
+func (o *CliOptions) list(w io.Writer, limit int, cursor string, all bool) error {
 	if limit < 1 || limit > admin.MaxListLimit {
 		return fmt.Errorf("--limit %d: give a number from 1 to %d", limit, admin.MaxListLimit)
 	}
@@ -354,9 +354,9 @@ func (o *cliOptions) list(w io.Writer, limit int, cursor string, all bool) error
 		return err
 	}
 	if cursor != "" {
-		fmt.Fprintf(w, "%s shown; more with: --cursor %s\n", plural(n, "entry", "entries"), cursor)
+		fmt.Fprintf(w, "%s shown; more with: --cursor %s\n", Plural(n, "entry", "entries"), cursor)
 	} else {
-		fmt.Fprintln(w, plural(n, "entry", "entries"))
+		fmt.Fprintln(w, Plural(n, "entry", "entries"))
 	}
 	return nil
 }
@@ -421,7 +421,7 @@ func printStatus(w io.Writer, r *admin.AdminStatusResponse) {
 		}
 		fmt.Fprintf(w, "handler %s", name)
 		if h.Instances > 1 {
-			fmt.Fprintf(w, " (%s)", plural(h.Instances, "identical instance", "identical instances"))
+			fmt.Fprintf(w, " (%s)", Plural(h.Instances, "identical instance", "identical instances"))
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "  namespace:  %q\n", h.Namespace)
@@ -434,7 +434,7 @@ func printStatus(w io.Writer, r *admin.AdminStatusResponse) {
 		if !st.Healthy {
 			health = "UNHEALTHY: " + st.Error
 		}
-		fmt.Fprintf(w, "  store:      %s, %s, %s\n", st.Backend, health, plural(st.Entries, "entry", "entries"))
+		fmt.Fprintf(w, "  store:      %s, %s, %s\n", st.Backend, health, Plural(st.Entries, "entry", "entries"))
 		printDetails(w, "    ", st.Details)
 	}
 }

@@ -1,4 +1,4 @@
-package caddymodule
+package command
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // migrateCommand is `caddy token-revocation migrate-layout`: it moves the
 // entries of the legacy Redis layout into the compact one (issue 14), for
 // every Redis store of the token_revocation handlers of a config.
-func migrateCommand(o *cliOptions) *cobra.Command {
+func migrateCommand(o *CliOptions) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "migrate-layout [flags]",
 		Short: "Move a Redis denylist's legacy entries into the compact layout",
@@ -45,11 +45,11 @@ un-revoked meanwhile: the upgrade and compact layouts read both.`,
 }
 
 // migrateLayout runs MigrateLayout on every Redis store of the config.
-func (o *cliOptions) migrateLayout(ctx context.Context, w io.Writer) error {
+func (o *CliOptions) migrateLayout(ctx context.Context, w io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	file, adapter := o.config, o.adapter
+	file, adapter := o.Config, o.Adapter
 	if file == "" {
 		if _, err := os.Stat("Caddyfile"); err != nil {
 			return errors.New("token_revocation: migrate-layout needs the config the instances run: give --config")
