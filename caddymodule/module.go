@@ -5,6 +5,7 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -247,7 +248,7 @@ type Handler struct {
 	// gw is the runtime Provision builds from the fields above
 	// (gateway/gateway.go): what serves requests and revocations.
 	gw *gateway.Runtime
-	// served is what the admin API knows of the handler (served.go), once
+	// served is what the admin API knows of the handler, once
 	// provisioned.
 	served *admin.Served
 }
@@ -582,4 +583,31 @@ func (h *Handler) newRouteEnv() *route.Env {
 		e.SoleIssuer = h.JWT[0].Issuer
 	}
 	return e
+}
+
+// provisionOps hooks a provisioned handler into the operator surface: the
+// config's metrics registry and the admin API's registry.
+func (h *Handler) provisionOps(ctx caddy.Context) error {
+	if err := admin.RegisterMetrics(ctx); err != nil {
+		return err
+	}
+	h.served = h.newServed()
+	admin.RegisterLive(ctx, h.served)
+	return nil
+}
+
+// cleanupOps undoes provisionOps.
+func (h *Handler) cleanupOps() { admin.UnregisterLive(h.served) }
+
+// newServed is what the admin API and the store metrics know of h: its
+// runtime, its name, the store's label and its settings but the routes.
+func (h *Handler) newServed() *admin.Served {
+	c := *h
+	c.Routes = nil
+	b, _ := json.Marshal(&c)
+	label := h.gw.StoreKey // "embedded:<path>"
+	if h.Store != nil && h.Store.ResolvedRedis != nil {
+		label = h.Store.ResolvedRedis.Label() // resolved by storage.Open
+	}
+	return &admin.Served{Runtime: h.gw, Name: h.Name, MaxTokenLifetime: h.MaxTokenLifetime, StoreLabel: label, Same: string(b)}
 }
