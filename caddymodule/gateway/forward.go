@@ -116,7 +116,7 @@ type heldWriter struct {
 	limit   int
 	holdAll bool // hold non-2xx answers too (they may be read)
 	// holdRedirects: a 3xx answer confirms, as a 2xx does
-	// (routeKind.redirectConfirms).
+	// (route.Kind.RedirectConfirms).
 	holdRedirects bool
 	Status        int
 	buf           bytes.Buffer

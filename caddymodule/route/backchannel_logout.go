@@ -13,7 +13,7 @@ import (
 
 // kindBackchannelLogout is an OpenID Connect Back-Channel Logout 1.0
 // receiver.
-var kindBackchannelLogout = &routeKind{
+var kindBackchannelLogout = &Kind{
 	Methods:         []string{http.MethodPost},
 	Read:            readLogoutToken,
 	Respond:         respondOK,

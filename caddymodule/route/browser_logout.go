@@ -11,7 +11,7 @@ import (
 
 // kindBrowserLogout is a browser's sign-out link or button: it revokes the
 // caller's own tokens and expires its cookies.
-var kindBrowserLogout = &routeKind{
+var kindBrowserLogout = &Kind{
 	Methods:  []string{http.MethodGet, http.MethodPost},
 	Read:     readBrowserLogout,
 	Respond:  respondBrowserLogout,
@@ -55,7 +55,7 @@ func BrowserLogoutConfig(rc *Route) *BrowserLogout {
 
 // checkBrowserLogout refuses BrowserLogout settings on route kinds that
 // take none.
-func checkBrowserLogout(rc *Route, kind *routeKind) error {
+func checkBrowserLogout(rc *Route, kind *Kind) error {
 	if rc.BrowserLogout != nil && !kind.browserLogout {
 		return fmt.Errorf("redirect, cookie_path and cookie_domain apply to browser_logout routes only")
 	}

@@ -17,7 +17,7 @@ import (
 
 // kindCAEP is a receiver of CAEP session-revoked Security Event Tokens (RFC
 // 8935).
-var kindCAEP = &routeKind{
+var kindCAEP = &Kind{
 	Methods:         []string{http.MethodPost},
 	Read:            readSET,
 	Respond:         respondAccepted,

@@ -17,7 +17,7 @@ import (
 // kindGlobalTokenRevocation is a Global Token Revocation endpoint
 // (draft-parecki-oauth-global-token-revocation, what Okta's Universal
 // Logout calls).
-var kindGlobalTokenRevocation = &routeKind{
+var kindGlobalTokenRevocation = &Kind{
 	Methods:        []string{http.MethodPost},
 	Read:           readGlobalTokenRevocation,
 	Respond:        respondNoContent,

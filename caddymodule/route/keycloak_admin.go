@@ -19,7 +19,7 @@ import (
 )
 
 // kindKeycloakAdmin is a Keycloak client's Admin URL.
-var kindKeycloakAdmin = &routeKind{
+var kindKeycloakAdmin = &Kind{
 	Methods:  []string{http.MethodPost},
 	Read:     readKeycloakAdmin,
 	Respond:  respondEmpty204,

@@ -6,7 +6,7 @@ import (
 )
 
 // kindKeycloakRevoke is Keycloak's revocation endpoint (keycloak.go).
-var kindKeycloakRevoke = &routeKind{
+var kindKeycloakRevoke = &Kind{
 	Methods:             []string{http.MethodPost},
 	Read:                keycloakRealmOnly(readFormTokens([]string{"token"}, false)),
 	Respond:             respondOK,

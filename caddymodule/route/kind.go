@@ -12,7 +12,7 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
-// A route kind (Route.Type) is one routeKind value, in the file named
+// A route kind (Route.Type) is one Kind value, in the file named
 // after it (<kind>.go), listed in Kinds (kinds.go): its
 // reader turns a call into a Call, its answer answers it, and its
 // fields say what else it needs; it works with an Env (env.go),
@@ -23,7 +23,7 @@ import (
 type Compiled struct {
 	*Route
 	Pattern      *pathPattern
-	Kind         *routeKind
+	Kind         *Kind
 	Refusal      *refusalMatcher
 	Authenticate bool // callers must authenticate as a client (see setupClients)
 }
@@ -56,8 +56,8 @@ func (c *Call) Targets() []token.Token {
 	return append(slices.Clip(c.Tokens), c.Hints...)
 }
 
-// routeKind is the behaviour of one Route.Type.
-type routeKind struct {
+// Kind is the behaviour of one Route.Type.
+type Kind struct {
 	Methods []string
 	// Read parses the request into c (whose namespace and start are set),
 	// or returns an *oauthError to answer with.

@@ -9,7 +9,7 @@ import (
 // Kinds are the kinds of route (Route.Type) this build knows, each
 // an adapter from an API's wire format to the engine: what it reads (its
 // file: <kind>.go), how it answers, and what it needs.
-var Kinds = map[string]*routeKind{
+var Kinds = map[string]*Kind{
 	"revoke":                kindRevoke,
 	"logout":                kindLogout,
 	"logout_all":            kindLogoutAll,

@@ -4,7 +4,7 @@ import "net/http"
 
 // kindLogout is OpenID Connect / Keycloak logout: the form fields
 // refresh_token and id_token_hint.
-var kindLogout = &routeKind{
+var kindLogout = &Kind{
 	Methods: []string{http.MethodPost},
 	// The identity provider checks refresh_token, so its 2xx confirms
 	// it; id_token_hint is a hint it need not check.

@@ -11,7 +11,7 @@ import (
 
 // kindLogoutAll logs a user out everywhere: the caller's own token,
 // verified, cuts off every token of its user.
-var kindLogoutAll = &routeKind{
+var kindLogoutAll = &Kind{
 	Methods:  []string{http.MethodPost},
 	Read:     readLogoutAll,
 	Respond:  respondNoContent,

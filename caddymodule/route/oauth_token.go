@@ -9,7 +9,7 @@ import (
 )
 
 // kindOAuthToken observes an OAuth 2.0 token endpoint (forward only).
-var kindOAuthToken = &routeKind{
+var kindOAuthToken = &Kind{
 	Methods:        []string{http.MethodPost},
 	Read:           readOAuthTokenRequest,
 	Upstream:       observeOAuthToken,

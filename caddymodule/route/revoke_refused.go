@@ -25,7 +25,7 @@ var DefaultRevokeRefused = []string{"unsupported_token_type"}
 
 // compileRevokeRefused checks rc.RevokeRefused against the route's kind and
 // mode and compiles it.
-func compileRevokeRefused(rc *Route, kind *routeKind) (*refusalMatcher, error) {
+func compileRevokeRefused(rc *Route, kind *Kind) (*refusalMatcher, error) {
 	list := rc.RevokeRefused
 	explicit := len(list) > 0
 	if !kind.revokesRefused || rc.Mode != ModeForward {

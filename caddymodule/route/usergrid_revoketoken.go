@@ -8,7 +8,7 @@ import (
 
 // kindUsergridRevokeToken is Usergrid's revoketoken: the query parameter
 // token (usergrid.go).
-var kindUsergridRevokeToken = &routeKind{
+var kindUsergridRevokeToken = &Kind{
 	Methods:        []string{http.MethodPut, http.MethodPost},
 	Read:           readUsergridRevokeToken,
 	Respond:        respondUsergridRevokeToken,

@@ -12,7 +12,7 @@ import (
 
 // kindUsergridRevokeTokens is Usergrid's revoketokens: every token of the
 // path's user (usergrid.go).
-var kindUsergridRevokeTokens = &routeKind{
+var kindUsergridRevokeTokens = &Kind{
 	Methods: []string{http.MethodPut, http.MethodPost},
 	Read:    readUsergridRevokeTokens,
 	Respond: respondUsergridRevokeTokens,

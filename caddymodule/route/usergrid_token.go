@@ -8,7 +8,7 @@ import (
 
 // kindUsergridToken observes Apache Usergrid's token endpoints (forward
 // only; usergrid.go).
-var kindUsergridToken = &routeKind{
+var kindUsergridToken = &Kind{
 	Methods:        []string{http.MethodPost, http.MethodGet},
 	Read:           readUsergridToken,
 	Upstream:       observeUsergridToken,
