@@ -4,11 +4,9 @@
 package caddymodule
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -24,8 +22,6 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/route"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/storage"
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
-	"github.com/caddy-token-revocation/caddy-token-revocation/engine"
-	"github.com/caddy-token-revocation/caddy-token-revocation/jwtverify"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
@@ -306,86 +302,70 @@ func (h *Handler) provisionSSF() error {
 	return nil
 }
 
-// useStore builds the engine over store: the checker every request goes
-// through, and the recorder of every revocation route and the admin API.
-func (h *Handler) useStore(store denylist.Store) {
-	h.gw.Store = store
-	h.gw.Checker = engine.NewChecker(h.gw.Keys, store, func(c token.Claims) { h.gw.Warnings.NoteClaims(c) })
-	h.gw.Checker.SetMaxTokenSize(h.MaxTokenSize)
-	var verify func(context.Context, string) (*jwtverify.Token, error)
-	if h.gw.Verifier != nil {
-		verify = func(ctx context.Context, raw string) (*jwtverify.Token, error) {
-			return h.gw.Verify(ctx, raw, jwtverify.Options{})
-		}
-	}
-	h.gw.Recorder = engine.NewRecorder(h.gw.Keys, store, engine.RecorderConfig{
-		DefaultTTL:       time.Duration(h.DefaultTTL),
-		MaxTokenLifetime: time.Duration(h.MaxTokenLifetime),
-		ClockSkew:        time.Duration(h.ClockSkew),
-		Verify:           verify,
-		RecordsGrants:    h.gw.RecordsGrants(),
-		Now:              func() time.Time { return h.gw.Now() },
-	})
-	h.gw.Env.Checker, h.gw.Env.Recorder = h.gw.Checker, h.gw.Recorder
-}
+// useStore builds the runtime's engine over store (gateway/new.go).
+func (h *Handler) useStore(store denylist.Store) { h.gw.UseStore(store) }
 
-// setup does everything Provision does but open the store.
+// setup does everything Provision does but open the store: it builds the
+// runtime from the settings, defaults applied and profiles expanded.
 func (h *Handler) setup() error {
-	h.gw = &gateway.Runtime{Logger: h.logger}
-	h.gw.ErrLog = route.NewRateLimitedLogger(h.logger, 10*time.Second)
-	h.gw.Now = time.Now
 	h.setDefaults()
-
 	key := caddy.NewReplacer().ReplaceAll(h.HMACKey, "")
 	if h.HMACKey != "" && key == "" {
+		h.gw = &gateway.Runtime{}
 		return fmt.Errorf("token_revocation: hmac_key %q is empty once placeholders are replaced (is the environment variable set?)", h.HMACKey)
-	}
-	h.gw.Keys = &engine.Keys{Hasher: denylist.NewHasher([]byte(key)), ClockSkew: time.Duration(h.ClockSkew)}
-	h.gw.Sources = token.Sources{
-		Schemes:      h.Schemes,
-		QueryParam:   offToEmpty(h.QueryParam),
-		FormField:    offToEmpty(h.FormField),
-		Cookies:      h.Cookies,
-		Headers:      h.Headers,
-		MaxTokenSize: h.MaxTokenSize,
-		MaxBodySize:  h.MaxBodySize,
-	}
-	h.gw.Sources.Prepare()
-	h.gw.Strict = token.Strictness{}
-	for _, p := range h.AllowUpgrades {
-		h.gw.Strict.Upgrades = append(h.gw.Strict.Upgrades, strings.ToLower(p))
 	}
 	if !h.profilesExpanded {
 		h.profilesExpanded = true
 		if err := profile.Expand(h.Profiles, h.profileTarget()); err != nil { // profile/profile.go
+			h.gw = &gateway.Runtime{}
 			return err
 		}
 	}
-	h.gw.Routes = h.gw.Routes[:0]
-	for i, rc := range h.Routes {
-		rt, err := route.Compile(rc)
-		if err != nil {
-			return fmt.Errorf("token_revocation: route %d (%s %s): %w", i, rc.Type, rc.Path, err)
-		}
-		h.gw.Routes = append(h.gw.Routes, rt)
-	}
-	h.gw.Warnings = gateway.NewConfigWarnings(h.gw.Routes, gateway.JWTIssuers(h.JWT), h.logger) // gateway/warnings.go
-	// Client-wide cut-offs come from keycloak_admin routes and from the
-	// admin API (a client), which any handler serves: always looked up.
-	h.gw.Keys.ClientCutoffs = true
-	if err := h.setupGuards(); err != nil {
+	gw, err := gateway.New(h.runtimeConfig(key), h.logger)
+	if err != nil {
+		h.gw = &gateway.Runtime{} // Caddy calls Cleanup after a failed Provision
 		return err
 	}
-	if err := h.setupJWT(); err != nil {
-		return err
-	}
-	h.gw.Verify = gateway.NewVerify(h.gw.Verifier, h.gw.ErrLog, h.logger) // gateway/jwt.go
-	h.gw.FailMode, h.gw.FailOpen = h.FailMode, h.FailMode == FailOpen
-	h.gw.RetryAfter, h.gw.BodyTimeout = time.Duration(h.RetryAfter), time.Duration(h.BodyTimeout)
-	h.gw.MaxUpstreamAnswer = h.MaxUpstreamAnswer
-	h.gw.NamespaceTemplate, h.gw.NamespaceDefaults, h.gw.NamespaceFoldCase = h.Namespace, h.NamespaceDefaults, h.NamespaceFoldCase
-	h.gw.Env = h.newRouteEnv()
+	h.gw = gw
+	h.MaxEntries, h.MaxOwnerRecords = gw.Ceilings.MaxEntries, gw.Ceilings.MaxOwnerRecords
 	return nil
+}
+
+// runtimeConfig is what the runtime is built from: h's settings, with
+// hmacKey its key once placeholders are replaced.
+func (h *Handler) runtimeConfig(hmacKey string) *gateway.Config {
+	return &gateway.Config{
+		HMACKey: hmacKey,
+		Sources: token.Sources{
+			Schemes:      h.Schemes,
+			QueryParam:   offToEmpty(h.QueryParam),
+			FormField:    offToEmpty(h.FormField),
+			Cookies:      h.Cookies,
+			Headers:      h.Headers,
+			MaxTokenSize: h.MaxTokenSize,
+			MaxBodySize:  h.MaxBodySize,
+		},
+		AllowUpgrades:     h.AllowUpgrades,
+		Routes:            h.Routes,
+		JWT:               h.JWT,
+		Clients:           h.Clients,
+		MaxEntries:        h.MaxEntries,
+		MaxOwnerRecords:   h.MaxOwnerRecords,
+		Quota:             h.Quota,
+		ExemptAddresses:   h.ExemptAddresses,
+		Introspection:     h.Introspection,
+		DefaultTTL:        time.Duration(h.DefaultTTL),
+		MaxTokenLifetime:  time.Duration(h.MaxTokenLifetime),
+		ClockSkew:         time.Duration(h.ClockSkew),
+		FailMode:          h.FailMode,
+		FailOpen:          h.FailMode == FailOpen,
+		RetryAfter:        time.Duration(h.RetryAfter),
+		BodyTimeout:       time.Duration(h.BodyTimeout),
+		MaxUpstreamAnswer: h.MaxUpstreamAnswer,
+		Namespace:         h.Namespace,
+		NamespaceDefaults: h.NamespaceDefaults,
+		NamespaceFoldCase: h.NamespaceFoldCase,
+	}
 }
 
 func (h *Handler) setDefaults() {
@@ -468,16 +448,8 @@ func (h *Handler) Validate() error {
 // reachable for minutes (its idle upstream connections), and must not
 // hold its caches that long.
 func (h *Handler) Cleanup() error {
-	if h.gw.Checker != nil {
-		h.gw.Checker.Release()
-	}
-	if h.gw.Verifier != nil {
-		h.gw.Verifier.Close()
-	}
-	h.gw.Status.Close()
-	h.gw.SSF.Close() // gateway/ssf.go
+	h.gw.Close() // gateway/new.go
 	h.cleanupOps()
-	h.gw.Conns.Close()
 	if h.gw.StoreKey != "" {
 		_, err := gateway.Stores.Delete(h.gw.StoreKey)
 		return err
@@ -504,85 +476,6 @@ var (
 // settings.
 func (h *Handler) profileTarget() profile.Target {
 	return profile.Target{Routes: &h.Routes, Namespace: &h.Namespace, NamespaceFoldCase: &h.NamespaceFoldCase, NamespaceDefaults: &h.NamespaceDefaults}
-}
-
-// setupGuards sets up client authentication, verified_only, the
-// ceilings, the exempt addresses, introspection and the quotas: what
-// guards a revocation call (gateway/guard.go).
-func (h *Handler) setupGuards() error {
-	clients, err := gateway.NewClientSet(h.Clients) // gateway/client_auth.go
-	if err != nil {
-		return err
-	}
-	h.gw.Clients = clients
-	if err := gateway.SetClientAuth(h.gw.Routes, clients); err != nil {
-		return err
-	}
-	if err := gateway.CheckVerifiedOnly(h.gw.Routes, len(h.JWT) > 0); err != nil {
-		return err
-	}
-	if h.gw.Ceilings, err = gateway.NewCeilings(h.MaxEntries, h.MaxOwnerRecords); err != nil { // gateway/ceiling.go
-		return err
-	}
-	h.MaxEntries, h.MaxOwnerRecords = h.gw.Ceilings.MaxEntries, h.gw.Ceilings.MaxOwnerRecords
-	if h.gw.Exempt, err = gateway.ParseExempt(h.ExemptAddresses); err != nil { // gateway/ratelimit.go
-		return err
-	}
-	if h.gw.Introspector, err = gateway.NewIntrospector(h.Introspection); err != nil { // gateway/quota_introspect.go
-		return err
-	}
-	// The longest an entry lives: a token without exp (default_ttl), a
-	// cut-off or a capped exp (max_token_lifetime), plus the skew.
-	life := time.Duration(max(h.DefaultTTL, h.MaxTokenLifetime) + h.ClockSkew)
-	trusted := gateway.CanTrust(len(h.Clients) > 0, len(h.JWT) > 0, h.Introspection != nil, h.gw.Routes)
-	h.gw.Quotas, err = gateway.NewQuotas(h.Quota, h.MaxEntries, trusted, life, h.gw.Exempt, h.gw.Introspector) // gateway/quota.go
-	return err
-}
-
-// setupJWT builds the verifiers of the jwt blocks and their status lists,
-// and starts fetching their JWKS in the background.
-func (h *Handler) setupJWT() error {
-	set, cfgs, err := gateway.NewVerifiers(h.JWT, time.Duration(h.ClockSkew), h.logger) // gateway/jwt.go
-	if err != nil || set == nil {
-		return err
-	}
-	lists := make([]*gateway.StatusListConfig, len(h.JWT))
-	for i, jc := range h.JWT {
-		lists[i] = jc.StatusList
-	}
-	status, err := gateway.NewStatusLists(lists, gateway.JWTIssuers(h.JWT), cfgs, set, h.logger) // gateway/status_list.go
-	if err != nil {
-		set.Close()
-		return err
-	}
-	h.gw.Verifier, h.gw.Status = set, status
-	set.Start()
-	return nil
-}
-
-// newRouteEnv is the environment of h's route kinds.
-func (h *Handler) newRouteEnv() *route.Env {
-	e := &route.Env{
-		Keys:         h.gw.Keys,
-		Verifier:     h.gw.Verifier,
-		Verify:       h.gw.Verify,
-		CheckRequest: h.gw.CheckRequest,
-		Sources:      &h.gw.Sources,
-		Logger:       h.logger,
-		ErrLog:       h.gw.ErrLog,
-		Now:          func() time.Time { return h.gw.Now() },
-		MaxTokenSize: h.MaxTokenSize,
-		MaxBodySize:  h.MaxBodySize,
-		Schemes:      h.Schemes,
-		Cookies:      h.Cookies,
-		ClockSkew:    time.Duration(h.ClockSkew),
-		FailMode:     h.FailMode,
-		FailOpen:     h.FailMode == FailOpen,
-	}
-	if len(h.JWT) == 1 {
-		e.SoleIssuer = h.JWT[0].Issuer
-	}
-	return e
 }
 
 // provisionOps hooks a provisioned handler into the operator surface: the

@@ -69,9 +69,9 @@ type ceilings struct {
 	MaxEntries, MaxOwnerRecords int64
 }
 
-// NewCeilings validates max_entries and max_owner_records (0: the
+// newCeilings validates max_entries and max_owner_records (0: the
 // default) and returns them, defaults applied.
-func NewCeilings(maxEntries, maxOwnerRecords int64) (ceilings, error) {
+func newCeilings(maxEntries, maxOwnerRecords int64) (ceilings, error) {
 	if maxEntries == 0 {
 		maxEntries = DefaultMaxEntries
 	}

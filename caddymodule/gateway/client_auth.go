@@ -92,9 +92,9 @@ func NewClientSet(clients []*ClientConfig) (clientSet, error) {
 	return set, nil
 }
 
-// SetClientAuth sets each route's client authentication, given the
+// setClientAuth sets each route's client authentication, given the
 // configured clients.
-func SetClientAuth(routes []*route.Compiled, clients clientSet) error {
+func setClientAuth(routes []*route.Compiled, clients clientSet) error {
 	for _, rt := range routes {
 		switch rt.ClientAuth {
 		case "":

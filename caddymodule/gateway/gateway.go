@@ -17,8 +17,10 @@ import (
 // Runtime is the runtime a provisioned Handler serves with, apart from
 // its configuration: the store and the engine over it, the compiled
 // Routes, the guards and limits of revocation calls, the live
-// connections, the status lists, the Shared Signals receivers. Handler.Provision builds it (caddymodule/module.go)
-// and Handler.ServeHTTP hands every request to it.
+// connections, the status lists, the Shared Signals receivers. New
+// builds it from a Config (new.go), which Handler.Provision fills from
+// its settings (caddymodule/module.go); Handler.ServeHTTP hands every
+// request to it.
 type Runtime struct {
 	Store    denylist.Store
 	StoreKey string
@@ -46,6 +48,9 @@ type Runtime struct {
 
 	Conns *liveConns    // nil: live connections are not ended (live_connections.go)
 	SSF   *ssfReceivers // nil without an ssf block (ssf.go)
+
+	// config is what New built it from (new.go).
+	config *Config
 
 	// The settings it serves with, defaults applied (see Handler).
 	FailMode          string

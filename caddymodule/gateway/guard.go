@@ -24,9 +24,9 @@ import (
 // name 3,500 tokens, each stored.
 const maxCallTokens = 4
 
-// CheckVerifiedOnly refuses verified_only where it cannot apply: on a
+// checkVerifiedOnly refuses verified_only where it cannot apply: on a
 // forward-mode route, or without a jwt block (hasJWT).
-func CheckVerifiedOnly(routes []*route.Compiled, hasJWT bool) error {
+func checkVerifiedOnly(routes []*route.Compiled, hasJWT bool) error {
 	for _, rt := range routes {
 		if !rt.VerifiedOnly {
 			continue

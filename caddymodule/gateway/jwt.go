@@ -172,10 +172,10 @@ func (jc *JWTConfig) VerifierConfig(logger *zap.Logger, clockSkew time.Duration)
 	return cfg, setConnection(&cfg, jc.Discovery, jc.JWKSURL, jc.CAFiles, expand) // jwt_discovery.go
 }
 
-// NewVerifiers builds the verifiers of the jwt blocks jcs (nil without
+// newVerifiers builds the verifiers of the jwt blocks jcs (nil without
 // any) and returns the config each was built with; the set's Start
 // starts fetching their JWKS in the background.
-func NewVerifiers(jcs []*JWTConfig, clockSkew time.Duration, logger *zap.Logger) (*jwtverify.Set, []jwtverify.Config, error) {
+func newVerifiers(jcs []*JWTConfig, clockSkew time.Duration, logger *zap.Logger) (*jwtverify.Set, []jwtverify.Config, error) {
 	if len(jcs) == 0 {
 		return nil, nil, nil
 	}
@@ -232,10 +232,10 @@ func anyAudience(jcs []*JWTConfig) bool {
 // verifyFunc verifies a token with the jwt blocks' verifiers.
 type verifyFunc func(ctx context.Context, raw string, opts jwtverify.Options) (*jwtverify.Token, error)
 
-// NewVerify is the verifyFunc over set (nil: no jwt block). A failure is
+// newVerify is the verifyFunc over set (nil: no jwt block). A failure is
 // logged at debug level (reason only, never the token); signing keys
 // that cannot be fetched, as an error.
-func NewVerify(set *jwtverify.Set, errLog *route.RateLimitedLogger, logger *zap.Logger) verifyFunc {
+func newVerify(set *jwtverify.Set, errLog *route.RateLimitedLogger, logger *zap.Logger) verifyFunc {
 	return func(ctx context.Context, raw string, opts jwtverify.Options) (*jwtverify.Token, error) {
 		if set == nil {
 			return nil, errors.New("no jwt verifier configured")

@@ -125,12 +125,12 @@ type quotas struct {
 	Introspector *introspector  // nil: none (quota_introspect.go)
 }
 
-// NewQuotas validates the quota settings c against maxEntries and life
+// newQuotas validates the quota settings c against maxEntries and life
 // (the longest an entry lives), and makes the counters; nil when off.
 // trusted says whether anything through the handler can be trusted
 // (canTrust); exempt addresses are charged to no quota, and in (nil:
 // none) is asked whether an anonymous caller's opaque tokens are active.
-func NewQuotas(c *QuotaConfig, maxEntries int64, trusted bool, life time.Duration, exempt []netip.Prefix, in *introspector) (*quotas, error) {
+func newQuotas(c *QuotaConfig, maxEntries int64, trusted bool, life time.Duration, exempt []netip.Prefix, in *introspector) (*quotas, error) {
 	if c == nil {
 		c = &QuotaConfig{}
 	}
@@ -181,12 +181,12 @@ func NewQuotas(c *QuotaConfig, maxEntries int64, trusted bool, life time.Duratio
 	return q, nil
 }
 
-// CanTrust reports whether any revocation through a handler can be
+// canTrust reports whether any revocation through a handler can be
 // trusted (see callTrusted): without clients, a jwt block, introspection
 // (whether the handler has each), a route among routes that verifies
 // what it revokes or one whose upstream confirms it, a share kept for
 // trusted revocations would go unused, so the default keeps none.
-func CanTrust(clients, jwt, introspection bool, routes []*route.Compiled) bool {
+func canTrust(clients, jwt, introspection bool, routes []*route.Compiled) bool {
 	if clients || jwt || introspection {
 		return true
 	}

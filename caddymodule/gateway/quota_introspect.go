@@ -67,9 +67,9 @@ type introspector struct {
 	Client          *http.Client
 }
 
-// NewIntrospector checks the introspection block c and resolves its
+// newIntrospector checks the introspection block c and resolves its
 // placeholders; nil without one.
-func NewIntrospector(c *IntrospectionConfig) (*introspector, error) {
+func newIntrospector(c *IntrospectionConfig) (*introspector, error) {
 	if c == nil {
 		return nil, nil
 	}

@@ -95,11 +95,11 @@ func newStatusChecker(sc *StatusListConfig, issuer string, cfg jwtverify.Config,
 	return c, nil
 }
 
-// NewStatusLists builds a Checker per jwt block with a status_list (lists,
+// newStatusLists builds a Checker per jwt block with a status_list (lists,
 // nil for a block without; issuers and cfgs: the blocks' issuers and
 // verifier configs, set: their verifiers); nil when none has one. It
 // fetches nothing until a token names a list.
-func NewStatusLists(lists []*StatusListConfig, issuers []string, cfgs []jwtverify.Config, set *jwtverify.Set, logger *zap.Logger) (*StatusLists, error) {
+func newStatusLists(lists []*StatusListConfig, issuers []string, cfgs []jwtverify.Config, set *jwtverify.Set, logger *zap.Logger) (*StatusLists, error) {
 	var s *StatusLists
 	for i, sc := range lists {
 		if sc == nil {
