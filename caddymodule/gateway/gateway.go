@@ -49,8 +49,8 @@ type Runtime struct {
 	Conns *liveConns    // nil: live connections are not ended (live_connections.go)
 	SSF   *ssfReceivers // nil without an ssf block (ssf.go)
 
-	// config is what New built it from (new.go).
-	config *Config
+	// recorderConfig is the recorder's settings, for UseStore (new.go).
+	recorderConfig engine.RecorderConfig
 
 	// The settings it serves with, defaults applied (see Handler).
 	FailMode          string

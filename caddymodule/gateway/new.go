@@ -80,7 +80,7 @@ func New(cfg *Config, logger *zap.Logger) (*Runtime, error) {
 	h.MaxUpstreamAnswer = cfg.MaxUpstreamAnswer
 	h.NamespaceTemplate, h.NamespaceDefaults, h.NamespaceFoldCase = cfg.Namespace, cfg.NamespaceDefaults, cfg.NamespaceFoldCase
 	h.Env = h.newRouteEnv(cfg)
-	h.config = cfg
+	h.recorderConfig = engine.RecorderConfig{DefaultTTL: cfg.DefaultTTL, MaxTokenLifetime: cfg.MaxTokenLifetime, ClockSkew: cfg.ClockSkew}
 	return h, nil
 }
 
@@ -166,24 +166,18 @@ func (h *Runtime) newRouteEnv(cfg *Config) *route.Env {
 // through, and the recorder of every revocation route, the admin API and
 // the ssf receivers.
 func (h *Runtime) UseStore(store denylist.Store) {
-	cfg := h.config
 	h.Store = store
 	h.Checker = engine.NewChecker(h.Keys, store, func(c token.Claims) { h.Warnings.NoteClaims(c) })
-	h.Checker.SetMaxTokenSize(cfg.Sources.MaxTokenSize)
+	h.Checker.SetMaxTokenSize(h.Env.MaxTokenSize)
 	var verify func(context.Context, string) (*jwtverify.Token, error)
 	if h.Verifier != nil {
 		verify = func(ctx context.Context, raw string) (*jwtverify.Token, error) {
 			return h.Verify(ctx, raw, jwtverify.Options{})
 		}
 	}
-	h.Recorder = engine.NewRecorder(h.Keys, store, engine.RecorderConfig{
-		DefaultTTL:       cfg.DefaultTTL,
-		MaxTokenLifetime: cfg.MaxTokenLifetime,
-		ClockSkew:        cfg.ClockSkew,
-		Verify:           verify,
-		RecordsGrants:    h.RecordsGrants(),
-		Now:              func() time.Time { return h.Now() },
-	})
+	rc := h.recorderConfig
+	rc.Verify, rc.RecordsGrants, rc.Now = verify, h.RecordsGrants(), func() time.Time { return h.Now() }
+	h.Recorder = engine.NewRecorder(h.Keys, store, rc)
 	h.Env.Checker, h.Env.Recorder = h.Checker, h.Recorder
 }
 
