@@ -1,6 +1,9 @@
 // Package caddymodule is the Caddy glue of caddy-token-revocation: the
-// http.handlers.token_revocation handler, its Caddyfile directive, and the
-// revocation endpoints it intercepts.
+// http.handlers.token_revocation handler (Handler: its JSON config and
+// Caddy lifecycle) and its Caddyfile directive. Provision builds the
+// runtime that serves (package gateway) with the route kinds it intercepts
+// (package route); the admin API (package admin) and the CLI (package
+// command) register themselves with Caddy when this package is imported.
 package caddymodule
 
 import (
