@@ -53,6 +53,7 @@ func SizeInto(d *caddyfile.Dispenser, dst *int64) error {
 	return err
 }
 
+// IntArg reads the one argument of the current subdirective as an int.
 func IntArg(d *caddyfile.Dispenser, dst *int) error {
 	name := d.Val()
 	var s string
@@ -67,6 +68,8 @@ func IntArg(d *caddyfile.Dispenser, dst *int) error {
 	return nil
 }
 
+// DurationArg reads the one argument of the current subdirective as a
+// duration (caddy.ParseDuration: 1d too).
 func DurationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	name := d.Val()
 	var s string
@@ -81,6 +84,8 @@ func DurationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	return nil
 }
 
+// SizeArg reads the one argument of the current subdirective as a size
+// in bytes (1MB, 64KiB, ...).
 func SizeArg(d *caddyfile.Dispenser) (int64, error) {
 	name := d.Val()
 	var s string

@@ -32,6 +32,9 @@ const (
 	reasonStatusList   = "status_list"    // a token its status list says is not VALID (status_list.go)
 )
 
+// The package's metrics (their Help says what each counts), and the
+// descriptions of the store metrics that admin's collectors send at
+// scrape time (caddymodule/admin/registry.go).
 var (
 	metricChecked = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
@@ -215,6 +218,7 @@ func CountRevocation(route string, kind denylist.Kind) {
 // CountUnrevocation counts one entry removed.
 func CountUnrevocation(kind denylist.Kind) { metricUnrevocations.WithLabelValues(kind.String()).Inc() }
 
+// BoolGauge is b as a gauge value: 1 or 0.
 func BoolGauge(b bool) float64 {
 	if b {
 		return 1

@@ -17,31 +17,31 @@ import (
 
 // Config is what New builds a Runtime from: a handler's settings, their
 // defaults applied and its profiles expanded into Routes. Each field is
-// the Handler's field of the same name (package caddymodule, whose godoc
-// says what it means); Sources holds the named channels' settings.
+// the Handler's of the same name (package caddymodule, whose godoc says
+// what it means; the comments name its Caddyfile subdirective).
 type Config struct {
-	HMACKey           string // placeholders replaced
-	Sources           token.Sources
-	AllowUpgrades     []string
-	Routes            []*route.Route
-	JWT               []*JWTConfig
-	Clients           []*ClientConfig
-	MaxEntries        int64
-	MaxOwnerRecords   int64
-	Quota             *QuotaConfig
-	ExemptAddresses   []string
-	Introspection     *IntrospectionConfig
-	DefaultTTL        time.Duration
-	MaxTokenLifetime  time.Duration
-	ClockSkew         time.Duration
-	FailMode          string // "closed" or "open", for logs
-	FailOpen          bool   // FailMode is "open"
-	RetryAfter        time.Duration
-	BodyTimeout       time.Duration
-	MaxUpstreamAnswer int64
-	Namespace         string
-	NamespaceDefaults map[string]string
-	NamespaceFoldCase bool
+	HMACKey           string               // hmac_key, placeholders replaced
+	Sources           token.Sources        // the named channels: schemes, query_param, form_field, cookies, headers, sizes
+	AllowUpgrades     []string             // allow_upgrades
+	Routes            []*route.Route       // the routes, profiles expanded
+	JWT               []*JWTConfig         // the jwt blocks
+	Clients           []*ClientConfig      // the client blocks
+	MaxEntries        int64                // max_entries (0: the default)
+	MaxOwnerRecords   int64                // max_owner_records (0: the default)
+	Quota             *QuotaConfig         // the quota block
+	ExemptAddresses   []string             // exempt_addresses
+	Introspection     *IntrospectionConfig // the introspection block
+	DefaultTTL        time.Duration        // default_ttl
+	MaxTokenLifetime  time.Duration        // max_token_lifetime
+	ClockSkew         time.Duration        // clock_skew
+	FailMode          string               // fail_mode: "closed" or "open", for logs
+	FailOpen          bool                 // FailMode is "open"
+	RetryAfter        time.Duration        // retry_after
+	BodyTimeout       time.Duration        // body_timeout
+	MaxUpstreamAnswer int64                // max_upstream_answer
+	Namespace         string               // namespace (a template)
+	NamespaceDefaults map[string]string    // namespace_defaults
+	NamespaceFoldCase bool                 // namespace_fold_case
 }
 
 // New builds the runtime of cfg but its store (UseStore): the keys, the

@@ -324,6 +324,8 @@ func (e *quotaFull) Answer(w http.ResponseWriter) error {
 		Description: fmt.Sprintf("this %s's revocations hold its quota of the denylist (quota %s %d); retry once they expire", e.by, e.by, e.limit)})
 }
 
+// NewQuotaSet is a quota of limit entries per key, counted over slots
+// that span life, for at most maxKeys keys.
 func NewQuotaSet(limit int64, life time.Duration, maxKeys int) *route.QuotaSet {
 	width := int64(math.Ceil(life.Seconds() / route.QuotaSlots))
 	return &route.QuotaSet{Limit: limit, Width: max(width, 1), LRU: route.NewLRU[route.QuotaUse](maxKeys)}

@@ -100,6 +100,7 @@ func (r *Rate) withDefaults() Rate {
 	return out
 }
 
+// String is r as written in the Caddyfile (10/s).
 func (r Rate) String() string {
 	return fmt.Sprintf("%d/%s burst %d", r.Requests, time.Duration(r.Per), r.Burst)
 }
@@ -139,9 +140,14 @@ type RateLimited struct {
 	After time.Duration
 }
 
-func (e *RateLimited) Error() string   { return "rate limited by " + e.by }
+// Error says who was rate limited; with StatusCode and Answer, a
+// RateLimited is a route.SelfAnswering error: 429 with Retry-After.
+func (e *RateLimited) Error() string { return "rate limited by " + e.by }
+
+// StatusCode is 429.
 func (e *RateLimited) StatusCode() int { return http.StatusTooManyRequests }
 
+// Answer writes the 429 answer.
 func (e *RateLimited) Answer(w http.ResponseWriter) error {
 	secs := int(math.Ceil(e.After.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
@@ -238,6 +244,8 @@ type bucket struct {
 	at     time.Time
 }
 
+// NewBucketSet is a token bucket of rate r per key, for at most maxKeys
+// keys (least recently used out first).
 func NewBucketSet(r Rate, maxKeys int) *bucketSet {
 	return &bucketSet{
 		rate:  float64(r.Requests) / time.Duration(r.Per).Seconds(),

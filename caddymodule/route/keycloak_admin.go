@@ -49,6 +49,7 @@ var kindKeycloakAdmin = &Kind{
 // here; point the client's Backchannel logout URL at a backchannel_logout
 // route instead. k_test_available is answered 204; other k_ actions 404.
 
+// KeycloakAdminConfig is rc's keycloak_admin settings, defaults applied.
 func KeycloakAdminConfig(rc *Route) *KeycloakAdmin {
 	if rc.KeycloakAdmin == nil {
 		rc.KeycloakAdmin = &KeycloakAdmin{}

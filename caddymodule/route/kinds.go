@@ -37,6 +37,8 @@ func RouteTypes() []string {
 	return out
 }
 
+// Compile compiles rc: its kind, mode (defaulted) and path pattern, the
+// options its kind accepts.
 func Compile(rc *Route) (*Compiled, error) {
 	kind, ok := Kinds[rc.Type]
 	if !ok {

@@ -15,6 +15,7 @@ type lruEntry[V any] struct {
 	val V
 }
 
+// NewLRU is an empty LRU of at most maxKeys keys.
 func NewLRU[V any](maxKeys int) LRU[V] {
 	return LRU[V]{max: maxKeys, Keys: map[string]*list.Element{}, Recent: list.New()}
 }

@@ -21,6 +21,8 @@ type pathPattern struct {
 	foldCase bool
 }
 
+// ParsePathPattern parses a route's path, with {placeholder} segments and
+// a trailing * (foldCase: matched without regard to case).
 func ParsePathPattern(p string, foldCase bool) (*pathPattern, error) {
 	if !strings.HasPrefix(p, "/") {
 		return nil, fmt.Errorf("path %q must start with /", p)
@@ -93,6 +95,7 @@ func WithoutMatrix(seg string) string {
 	return seg
 }
 
+// SplitClean is the segments of p once cleaned (path.Clean).
 func SplitClean(p string) []string {
 	return strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/")
 }

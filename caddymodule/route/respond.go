@@ -26,6 +26,7 @@ type OAuthError struct {
 	Bearer bool `json:"-"`
 }
 
+// Error is the error code and its description.
 func (e *OAuthError) Error() string { return e.Code + ": " + e.Description }
 
 // ErrRevoked is the answer to a request carrying a revoked token.
@@ -38,6 +39,8 @@ var ErrRevokedGrant = &OAuthError{Status: http.StatusBadRequest, Code: "invalid_
 // revokedBody is errRevoked's body, marshalled once.
 var revokedBody, _ = json.Marshal(ErrRevoked)
 
+// WriteOAuthError writes e as an OAuth 2.0 error answer (RFC 6749
+// section 5.2): its status and a JSON body.
 func WriteOAuthError(w http.ResponseWriter, e *OAuthError) error {
 	body := revokedBody
 	if e != ErrRevoked {
@@ -83,6 +86,7 @@ type RateLimitedLogger struct {
 	Held   map[string]int
 }
 
+// NewRateLimitedLogger logs to l at most once every every per message.
 func NewRateLimitedLogger(l *zap.Logger, every time.Duration) *RateLimitedLogger {
 	return &RateLimitedLogger{Logger: l, every: every, last: map[string]time.Time{}, Held: map[string]int{}}
 }

@@ -63,6 +63,8 @@ func (e unreadableError) Unwrap() error { return e.error }
 // unreadable marks err, the answer to give, as an unreadable request.
 func unreadable(err error) error { return unreadableError{err} }
 
+// IsUnreadable reports whether err says a request could not be read
+// unambiguously (its body or parameters).
 func IsUnreadable(err error) bool {
 	var u unreadableError
 	return errors.As(err, &u)
