@@ -16,9 +16,6 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	// The token-revocation CLI commands register themselves.
-	_ "github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/command"
-
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/admin"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/profile"
