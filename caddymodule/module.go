@@ -242,7 +242,7 @@ type Handler struct {
 	profilesExpanded bool // Profiles are in Routes (profile/profile.go)
 
 	// gw is the runtime Provision builds from the fields above
-	// (gateway/gateway.go): what serves requests and revocations.
+	// (gateway.New, gateway/new.go): what serves requests and revocations.
 	gw *gateway.Runtime
 	// served is what the admin API knows of the handler, once
 	// provisioned.
@@ -358,7 +358,6 @@ func (h *Handler) runtimeConfig(hmacKey string) *gateway.Config {
 		MaxTokenLifetime:  time.Duration(h.MaxTokenLifetime),
 		ClockSkew:         time.Duration(h.ClockSkew),
 		FailMode:          h.FailMode,
-		FailOpen:          h.FailMode == FailOpen,
 		RetryAfter:        time.Duration(h.RetryAfter),
 		BodyTimeout:       time.Duration(h.BodyTimeout),
 		MaxUpstreamAnswer: h.MaxUpstreamAnswer,
@@ -410,8 +409,8 @@ func offToEmpty(s string) string {
 
 // Fail modes.
 const (
-	FailClosed = "closed"
-	FailOpen   = "open"
+	FailClosed = gateway.FailClosed
+	FailOpen   = gateway.FailOpen
 )
 
 // Validate checks the provisioned configuration.

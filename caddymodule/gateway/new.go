@@ -15,6 +15,13 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
 )
 
+// Fail modes (fail_mode): what a check answers when the store cannot be
+// read.
+const (
+	FailClosed = "closed"
+	FailOpen   = "open"
+)
+
 // Config is what New builds a Runtime from: a handler's settings, their
 // defaults applied and its profiles expanded into Routes. Each field is
 // the Handler's of the same name (package caddymodule, whose godoc says
@@ -34,8 +41,7 @@ type Config struct {
 	DefaultTTL        time.Duration        // default_ttl
 	MaxTokenLifetime  time.Duration        // max_token_lifetime
 	ClockSkew         time.Duration        // clock_skew
-	FailMode          string               // fail_mode: "closed" or "open", for logs
-	FailOpen          bool                 // FailMode is "open"
+	FailMode          string               // fail_mode: FailClosed or FailOpen
 	RetryAfter        time.Duration        // retry_after
 	BodyTimeout       time.Duration        // body_timeout
 	MaxUpstreamAnswer int64                // max_upstream_answer
@@ -75,7 +81,7 @@ func New(cfg *Config, logger *zap.Logger) (*Runtime, error) {
 		return nil, err
 	}
 	h.Verify = newVerify(h.Verifier, h.ErrLog, logger) // jwt.go
-	h.FailMode, h.FailOpen = cfg.FailMode, cfg.FailOpen
+	h.FailMode, h.FailOpen = cfg.FailMode, cfg.FailMode == FailOpen
 	h.RetryAfter, h.BodyTimeout = cfg.RetryAfter, cfg.BodyTimeout
 	h.MaxUpstreamAnswer = cfg.MaxUpstreamAnswer
 	h.NamespaceTemplate, h.NamespaceDefaults, h.NamespaceFoldCase = cfg.Namespace, cfg.NamespaceDefaults, cfg.NamespaceFoldCase
@@ -154,7 +160,7 @@ func (h *Runtime) newRouteEnv(cfg *Config) *route.Env {
 		Cookies:      cfg.Sources.Cookies,
 		ClockSkew:    cfg.ClockSkew,
 		FailMode:     cfg.FailMode,
-		FailOpen:     cfg.FailOpen,
+		FailOpen:     h.FailOpen,
 	}
 	if len(cfg.JWT) == 1 {
 		e.SoleIssuer = cfg.JWT[0].Issuer

@@ -18,8 +18,8 @@ import (
 // Env is what a route kind may use of the handler it serves in: the
 // engine it reads and records with, the handler's token settings, and the
 // few services it calls (a kind never reaches the Handler itself). It is
-// built once the routes are compiled (Handler.setup); recorder and
-// Checker are set when the store is opened (Handler.useStore).
+// built once the routes are compiled (gateway.New); Recorder and
+// Checker are set when the store is opened (gateway.Runtime.UseStore).
 type Env struct {
 	Keys     *engine.Keys
 	Checker  *engine.Checker  // set by useStore
