@@ -30,7 +30,7 @@ const (
 	opClient     = "app"
 	opSecret     = "app-secret-app-secret-app-secret"
 	opResource   = "https://api.test"
-	opReadyAfter = 30 * time.Second
+	opReadyAfter = 90 * time.Second // a bound on start-up, not a figure: Node starts slowly on a loaded CI machine
 )
 
 // oidcProviderCaddyfile: the OP behind the gateway, revocation forwarded,
