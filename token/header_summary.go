@@ -12,19 +12,31 @@ import (
 // lengths of its opaque ones (a check digests one only when a revoked
 // token has its length) and whether one is shaped as a JWT. SummarizeHeaderValue
 // keeps that per value, in a small table shared by the whole process, so
-// a value seen before costs a hash and a comparison instead of a scan; the
-// candidates themselves are listed (HeaderValueCandidates) only when one
-// of those lengths is revoked.
+// a value seen before costs a hash and a comparison instead of a scan. The
+// table keeps the candidates too (up to maxSummaryCandidates of them), so
+// a value that must be checked string by string (a JWT's Authorization,
+// or one with a revoked token's length) is not scanned again either:
+// ValueSummary.AppendCandidates hands out the same strings
+// HeaderValueCandidates would.
 
 // maxSummaryLengths is how many distinct lengths a ValueSummary holds; a
 // value with more is scanned every time.
 const maxSummaryLengths = 16
+
+// maxSummaryCandidates is how many candidates the table keeps for a value;
+// a value with more is scanned each time its candidates are asked for.
+// With the table's bounds it bounds the table's memory (below).
+const maxSummaryCandidates = 16
 
 // ValueSummary is what the candidates of one header value are, for a
 // check that may skip them.
 type ValueSummary struct {
 	lengths [maxSummaryLengths]uint16
 	n       uint8
+	// cands are the value's candidates, Where left empty, when the table
+	// keeps them (kept is then true, even for none).
+	cands []Candidate
+	kept  bool
 	// Scan says the value must be scanned and its candidates checked one
 	// by one: one is shaped as a JWT (checked whatever its length), or the
 	// lengths do not fit a summary.
@@ -35,11 +47,39 @@ type ValueSummary struct {
 // shaped as JWTs.
 func (s *ValueSummary) Lengths() []uint16 { return s.lengths[:s.n] }
 
-// summarize computes the summary of v from its candidates.
-func summarize(v string) ValueSummary {
+// AppendCandidates appends to dst the candidates of v, the value s
+// summarizes, found at w: those the table kept, or, when it kept none, v
+// scanned again (HeaderValueCandidates). The same strings either way.
+func (s *ValueSummary) AppendCandidates(v string, w Where, dst []Candidate) []Candidate {
+	if !s.kept {
+		return HeaderValueCandidates(v, w, dst)
+	}
+	for _, c := range s.cands {
+		c.Where = w
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// summarize computes the summary of v from its candidates; keep says to
+// keep them too (v is then the table's copy, not the request's memory).
+func summarize(v string, keep bool) ValueSummary {
 	var buf [32]Candidate
+	cands := HeaderValueCandidates(v, Where{}, buf[:0])
+	s := lengthsOf(cands)
+	if keep && len(cands) <= maxSummaryCandidates {
+		s.kept = true
+		if len(cands) > 0 {
+			s.cands = append([]Candidate(nil), cands...)
+		}
+	}
+	return s
+}
+
+// lengthsOf is the summary of cands, without them.
+func lengthsOf(cands []Candidate) ValueSummary {
 	var s ValueSummary
-	for _, c := range HeaderValueCandidates(v, Where{}, buf[:0]) {
+	for _, c := range cands {
 		if c.JWT || len(c.S) > 1<<16-1 {
 			return ValueSummary{Scan: true}
 		}
@@ -67,8 +107,11 @@ func (s *ValueSummary) has(n int) bool {
 // The summaries' table: direct-mapped by a hash of the value, each slot
 // one value and its summary, replaced by the next value that hashes
 // there. Bounded: summaryTableSize slots, values of at most
-// maxSummarizedValue bytes (about 2 MiB at most, allocated as values
-// come); longer values are scanned every time. Lock-free: a slot is an
+// maxSummarizedValue bytes and maxSummaryCandidates candidates each (a
+// candidate is a string of the value's copy, or one decoded from it and
+// no longer than it: about 2 MiB of values and 2 MiB of candidates' headers,
+// plus what was decoded, allocated as values come); longer values are
+// scanned every time. Lock-free: a slot is an
 // atomic pointer to an immutable entry, and a hit compares the whole
 // value, so two values never share a summary.
 const (
@@ -96,13 +139,14 @@ func SummarizeHeaderValue(v string) ValueSummary {
 		return ValueSummary{}
 	}
 	if len(v) > maxSummarizedValue {
-		return summarize(v)
+		return summarize(v, false)
 	}
 	slot := &summaryTable[maphash.String(summarySeed, v)%summaryTableSize]
 	if e := slot.Load(); e != nil && e.value == v {
 		return e.summary
 	}
-	e := &summaryEntry{value: strings.Clone(v), summary: summarize(v)} // not the request's memory
+	kept := strings.Clone(v) // not the request's memory: the candidates are strings of it
+	e := &summaryEntry{value: kept, summary: summarize(kept, true)}
 	slot.Store(e)
 	return e.summary
 }

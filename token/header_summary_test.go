@@ -2,6 +2,7 @@ package token
 
 import (
 	"hash/maphash"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,7 +11,8 @@ import (
 // FuzzSummarizeHeaderValue: a header value's summary says exactly what its
 // candidates are: Scan when one is shaped as a JWT (or the lengths do not
 // fit), otherwise the distinct lengths of them all; asked again (from the
-// table), the same.
+// table), the same; and the candidates it hands out are those of a scan,
+// in the same order, at the Where asked.
 func FuzzSummarizeHeaderValue(f *testing.F) {
 	f.Add("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0")
 	f.Add("_ga=GA1.2.1234567890.1701234567; csrftoken=Zx8Qm3Lp0Vb7Nc2Kd9Rf4Tg6Hj1Wy5Ue; c=j%3A%22abc%22")
@@ -21,10 +23,13 @@ func FuzzSummarizeHeaderValue(f *testing.F) {
 		long += " " + strings.Repeat("a", n)
 	}
 	f.Add(long)
+	f.Add(strings.Repeat("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln, ", 5))
 	f.Fuzz(func(t *testing.T, v string) {
 		lengths := map[int]bool{}
 		jwt := false
-		for _, c := range HeaderValueCandidates(v, Where{}, nil) {
+		w := Where{Part: "header", Name: "Authorization"}
+		scanned := HeaderValueCandidates(v, w, nil)
+		for _, c := range scanned {
 			jwt = jwt || c.JWT
 			if !c.JWT {
 				lengths[len(c.S)] = true
@@ -32,6 +37,9 @@ func FuzzSummarizeHeaderValue(f *testing.F) {
 		}
 		for round := 0; round < 2; round++ {
 			s := SummarizeHeaderValue(v)
+			if got := s.AppendCandidates(v, w, nil); !slices.Equal(got, scanned) {
+				t.Fatalf("round %d: candidates %+v, a scan finds %+v", round, got, scanned)
+			}
 			if want := jwt || len(lengths) > maxSummaryLengths; s.Scan != want {
 				t.Fatalf("round %d: Scan %v, want %v (%d lengths, JWT %v)", round, s.Scan, want, len(lengths), jwt)
 			}

@@ -119,7 +119,7 @@ func (c *requestCheck) headerCandidates(v, name string, cands []token.Candidate)
 			return cands
 		}
 	}
-	return token.HeaderValueCandidates(v, token.Where{Part: "header", Name: name}, cands)
+	return sum.AppendCandidates(v, token.Where{Part: "header", Name: name}, cands)
 }
 
 // candidateLengths appends the lengths of cands and of r's header values'
