@@ -85,17 +85,28 @@ func plainCredential(v string, schemes []string) (string, bool) {
 		return "", false
 	}
 	cred := v[i+1:]
-	for j := 0; j < len(cred); j++ {
-		if !tokenBytes[cred[j]] {
-			return "", false
-		}
-	}
-	for j := 0; j < i; j++ {
-		if !tokenBytes[v[j]] { // a scheme with a tab or another delimiter in it
-			return "", false
-		}
+	if !allTokenBytes(cred) || !allTokenBytes(v[:i]) { // a scheme with a tab or another delimiter in it
+		return "", false
 	}
 	return cred, true
+}
+
+// allTokenBytes reports whether every byte of s is a token byte
+// (isTokenByte), eight bytes a branch: a JWT's credential is hundreds.
+func allTokenBytes(s string) bool {
+	for len(s) >= 8 {
+		if wideClass[s[0]]&wideClass[s[1]]&wideClass[s[2]]&wideClass[s[3]]&
+			wideClass[s[4]]&wideClass[s[5]]&wideClass[s[6]]&wideClass[s[7]]&classToken == 0 {
+			return false
+		}
+		s = s[8:]
+	}
+	for j := 0; j < len(s); j++ {
+		if !tokenBytes[s[j]] {
+			return false
+		}
+	}
+	return true
 }
 
 // credential returns the credential of an Authorization value whose scheme

@@ -63,3 +63,23 @@ func FuzzAuthorizationFindsEveryWord(f *testing.F) {
 		}
 	})
 }
+
+// TestAllTokenBytesIsTheByteLoop: eight bytes a branch, the same answer as
+// looking at each byte, for every byte at every place of strings of 0 to
+// 19 bytes.
+func TestAllTokenBytesIsTheByteLoop(t *testing.T) {
+	for n := 0; n < 20; n++ {
+		for at := 0; at < n; at++ {
+			b := []byte(strings.Repeat("a", n))
+			for c := 0; c < 256; c++ {
+				b[at] = byte(c)
+				if got, want := allTokenBytes(string(b)), tokenBytes[c]; got != want {
+					t.Fatalf("%q: %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+	if !allTokenBytes("") {
+		t.Fatal(`"": false, want true`)
+	}
+}
