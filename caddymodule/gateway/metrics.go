@@ -336,7 +336,7 @@ var (
 	EvictionRiskDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_eviction_risk"),
 		"1 when Redis's maxmemory-policy may evict denylist keys (allkeys-*) or cannot be read (CONFIG GET and INFO denied), else 0; read at start, every 10s and after reconnections.", []string{"store"}, nil)
 	KeysLostDesc = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "store_keys_lost_total"),
-		"Times this instance found denylist keys gone from Redis while their epoch stayed (evicted, or deleted): each is handled as a Redis restarted empty (write-back; fail mode until proven whole).", []string{"store"}, nil)
+		"Times this instance found denylist keys gone from Redis while it kept running (evicted, or deleted: under their epoch, or the epoch too while the events stream stayed): each is handled as a Redis restarted empty (write-back; fail mode until proven whole).", []string{"store"}, nil)
 )
 
 // ssfMetrics is the ssf.Metrics of the receiver of one transmitter issuer.

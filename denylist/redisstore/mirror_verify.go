@@ -105,6 +105,17 @@ func (m *MirrorStore) verifyPartition(ctx context.Context, p int) (writeBack, re
 	if epoch != "" && whole && !epochHasSentinel(epoch) && sameEpoch(epoch, mp.epoch) {
 		_, _ = m.rs.renewEpoch(ctx, m.tail, p, epoch, true) // give an earlier release's epoch sentinels (best effort)
 	}
+	if epoch == "" {
+		// The reload's ensureEpoch tells an eviction of the epoch (the
+		// events stream stayed: keys lost) from a restart or a flush.
+		kept, err := m.rs.eventsKept(ctx, m.tail, p)
+		if err != nil {
+			return false, false, err
+		}
+		if kept {
+			return true, false, nil
+		}
+	}
 	if !sameEpoch(epoch, mp.epoch) {
 		m.logger.Warn("redis lost the denylist (restarted empty or flushed): writing back the entries this instance holds",
 			zap.String("redis", m.rs.where), zap.Int("partition", p))
@@ -295,6 +306,12 @@ func (m *MirrorStore) ensureEpoch(ctx context.Context, p int) (string, error) {
 		return epoch, nil
 	case epoch != "":
 		m.rs.noteLost(p, epoch)
+	default:
+		if kept, err := m.rs.eventsKept(ctx, m.tail, p); err != nil {
+			return "", err
+		} else if kept {
+			m.rs.noteLost(p, "")
+		}
 	}
 	return m.rs.renewEpoch(ctx, m.tail, p, epoch, false)
 }

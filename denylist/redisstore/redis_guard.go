@@ -104,16 +104,31 @@ func (s *RedisStore) renewEpoch(ctx context.Context, c redis.Scripter, p int, ol
 	return v, nil
 }
 
-// noteLost records that Redis lost denylist keys while their epoch stayed
-// (evicted, or deleted by hand), and says so at error level.
+// eventsKept reports whether partition p's events stream is in Redis. With
+// no epoch, it tells keys lost from a Redis restarted empty or flushed (or
+// a new deployment): a restart or a flush takes the stream with the rest,
+// an eviction or a DEL of the epoch does not (LRU keeps the stream, which
+// mirrors read every second).
+func (s *RedisStore) eventsKept(ctx context.Context, c redis.Cmdable, p int) (bool, error) {
+	n, err := c.Exists(ctx, s.parts[p].eventsKey).Result()
+	if err != nil {
+		return false, s.unavailable(fmt.Errorf("EXISTS %s: %w", s.parts[p].eventsKey, err))
+	}
+	return n == 1, nil
+}
+
+// noteLost records that Redis lost denylist keys while it kept running
+// (evicted, or deleted by hand): the keys holding partition p's entries
+// under its epoch, or that epoch too ("") while the events stream stayed
+// (eventsKept). It says so at error level.
 func (s *RedisStore) noteLost(p int, epoch string) {
 	s.lost.Add(1)
-	s.logger.Error("REDIS LOST DENYLIST KEYS: the keys holding revocations are gone while their epoch stayed (evicted by maxmemory-policy, or deleted): handling it as a redis restarted empty (mirrors write back what they hold; checks get the fail mode until then); set maxmemory-policy to noeviction",
-		zap.String("redis", s.where), zap.Int("partition", p), zap.String("maxmemory_policy", s.Policy()), zap.Int64("losses", s.lost.Load()))
+	s.logger.Error("REDIS LOST DENYLIST KEYS: keys holding revocations are gone while redis kept running (evicted by maxmemory-policy, or deleted): handling it as a redis restarted empty (mirrors write back what they hold; checks get the fail mode until then); set maxmemory-policy to noeviction",
+		zap.String("redis", s.where), zap.Int("partition", p), zap.String("epoch", epoch), zap.String("maxmemory_policy", s.Policy()), zap.Int64("losses", s.lost.Load()))
 }
 
 // Lost returns how many times this store found denylist keys lost while
-// their epoch stayed.
+// Redis kept running (noteLost).
 func (s *RedisStore) Lost() int64 { return s.lost.Load() }
 
 // evictionState is what a RedisStore knows of Redis's maxmemory-policy.
@@ -235,6 +250,12 @@ func (s *RedisStore) guard(ctx context.Context) error {
 		switch {
 		case epoch == "":
 			why = "redis holds no epoch (just restarted empty, flushed, or a new deployment): waiting for mirrors to write back"
+			if kept, err := s.eventsKept(ctx, s.client, p); err != nil {
+				return err
+			} else if kept {
+				s.noteLost(p, "")
+				why = "redis lost the denylist's epoch (evicted?) while its events stayed: waiting for mirrors to write back"
+			}
 			if epoch, err = s.renewEpoch(ctx, s.client, p, "", false); err != nil {
 				return err
 			}

@@ -79,3 +79,44 @@ func TestLostKeysAreWrittenBack(t *testing.T) {
 		}
 	}
 }
+
+// TestEvictedEpochCounted: the epoch evicted with the entries while the
+// events stream stays (an allkeys-lru Redis keeps the stream the mirrors
+// read every second) is keys lost, not a Redis restarted empty or
+// flushed, which take the stream too: the running mirror counts it, and
+// writes back what it holds. A flush is not counted.
+func TestEvictedEpochCounted(t *testing.T) {
+	srv := redistest.Start(t)
+	clk := storetest.NewClock()
+	o := fastMirror()
+	o.VerifyEvery = 50 * time.Millisecond
+	a := openTestMirror(t, srv, clk, o)
+	entries := []denylist.Entry{storetest.TokenEntry("e1"), storetest.TokenEntry("e2")}
+	storetest.MustRevoke(t, a, entries...)
+
+	raw := srv.Client()
+	ctx := context.Background()
+	if err := raw.Del(ctx, "{trv}:epoch", "{trv}:entries", "{trv}:expiry").Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the evicted epoch was never counted as keys lost", func() bool {
+		return a.rs.Lost() == 1
+	})
+	held := func() bool {
+		for _, e := range entries {
+			if ok, err := raw.HExists(ctx, "{trv}:entries", e.Key.String()).Result(); err != nil || !ok {
+				return false
+			}
+		}
+		return true
+	}
+	eventually(t, 5*time.Second, "the mirror never wrote the lost entries back", held)
+
+	if err := raw.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the mirror never wrote the flushed entries back", held)
+	if n := a.rs.Lost(); n != 1 {
+		t.Fatalf("a flush counted as keys lost: %d losses, want 1", n)
+	}
+}
