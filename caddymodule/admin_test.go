@@ -145,6 +145,8 @@ func TestAdminRevokeUnrevokeEveryKind(t *testing.T) {
 	now := time.Now().Unix()
 	iss := "https://idp.example"
 	opaque := "opaque-token-0123456789"
+	mixed := "Opaque-Token-ABCdef0123456789"
+	secret := "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r"
 	tokJTI := jwt(map[string]any{"iss": iss, "jti": "j-1", "iat": now - 10, "exp": now + 600})
 	tokSession := jwt(map[string]any{"iss": iss, "sid": "s-1", "iat": now - 10, "exp": now + 600})
 	tokUser := jwt(map[string]any{"iss": iss, "sub": "alice", "iat": now - 10, "exp": now + 600})
@@ -159,13 +161,20 @@ func TestAdminRevokeUnrevokeEveryKind(t *testing.T) {
 		tok     string
 		kind    string
 		checkBy admin.AdminRequest // what check is called with
+		// variants: other strings the revocation revokes (and the
+		// unrevocation gives back): the token in another case, its part.
+		variants []string
 	}{
-		{"token", admin.AdminRequest{Token: opaque}, opaque, "token", admin.AdminRequest{Token: opaque}},
-		{"jti", admin.AdminRequest{JTI: "j-1", Issuer: strp(iss)}, tokJTI, "jti", admin.AdminRequest{Token: tokJTI}},
-		{"session", admin.AdminRequest{Session: "s-1", Issuer: strp(iss)}, tokSession, "session", admin.AdminRequest{Session: "s-1", Issuer: strp(iss)}},
-		{"user", admin.AdminRequest{User: "alice", Issuer: strp(iss)}, tokUser, "user", admin.AdminRequest{User: "alice", Issuer: strp(iss)}},
-		{"jkt", admin.AdminRequest{JKT: jkt}, tokJKT, "cnf", admin.AdminRequest{Token: tokJKT}},
-		{"x5t#S256", admin.AdminRequest{X5TS256: x5t}, tokX5T, "cnf", admin.AdminRequest{X5TS256: x5t}},
+		{"token", admin.AdminRequest{Token: opaque}, opaque, "token", admin.AdminRequest{Token: opaque}, nil},
+		{"token in mixed case", admin.AdminRequest{Token: mixed}, mixed, "token", admin.AdminRequest{Token: mixed},
+			[]string{strings.ToLower(mixed), strings.ToUpper(mixed)}},
+		{"token with a secret part", admin.AdminRequest{Token: "5|" + secret}, "5|" + secret, "token", admin.AdminRequest{Token: "5|" + secret},
+			[]string{secret, strings.ToUpper(secret), "5|" + strings.ToLower(secret)}},
+		{"jti", admin.AdminRequest{JTI: "j-1", Issuer: strp(iss)}, tokJTI, "jti", admin.AdminRequest{Token: tokJTI}, nil},
+		{"session", admin.AdminRequest{Session: "s-1", Issuer: strp(iss)}, tokSession, "session", admin.AdminRequest{Session: "s-1", Issuer: strp(iss)}, nil},
+		{"user", admin.AdminRequest{User: "alice", Issuer: strp(iss)}, tokUser, "user", admin.AdminRequest{User: "alice", Issuer: strp(iss)}, nil},
+		{"jkt", admin.AdminRequest{JKT: jkt}, tokJKT, "cnf", admin.AdminRequest{Token: tokJKT}, nil},
+		{"x5t#S256", admin.AdminRequest{X5TS256: x5t}, tokX5T, "cnf", admin.AdminRequest{X5TS256: x5t}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,6 +194,11 @@ func TestAdminRevokeUnrevokeEveryKind(t *testing.T) {
 			if res := serve(t, h, up, bearer("/api", tt.tok)); res.status != http.StatusUnauthorized {
 				t.Fatalf("after revoking: %d, want 401", res.status)
 			}
+			for _, v := range tt.variants {
+				if res := serve(t, h, up, bearer("/api", v)); res.status != http.StatusUnauthorized {
+					t.Errorf("after revoking, %q: %d, want 401", v, res.status)
+				}
+			}
 
 			var chk admin.AdminCheckResponse
 			call(t, srv, http.MethodPost, "/token-revocation/check", tt.checkBy).ok(t, &chk)
@@ -199,6 +213,11 @@ func TestAdminRevokeUnrevokeEveryKind(t *testing.T) {
 			}
 			if res := serve(t, h, up, bearer("/api", tt.tok)); res.status != http.StatusOK {
 				t.Fatalf("after un-revoking: %d, want 200", res.status)
+			}
+			for _, v := range tt.variants {
+				if res := serve(t, h, up, bearer("/api", v)); res.status != http.StatusOK {
+					t.Errorf("after un-revoking, %q: %d, want 200", v, res.status)
+				}
 			}
 			call(t, srv, http.MethodPost, "/token-revocation/check", tt.checkBy).ok(t, &chk)
 			if chk.Revoked {

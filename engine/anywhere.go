@@ -271,7 +271,8 @@ func (c *Checker) LengthMarked(ctx context.Context, st *CandidateState, n int) (
 // (token.Candidates), with the request's st: a JWT by its query, as Check
 // does; an opaque string
 // only when a live revoked opaque token has its length (see LengthMarked),
-// and then by its identity alone, in no namespace. checked is false when
+// and then by its identity and its lower-case spelling's (Keys.Folded)
+// alone, in no namespace. checked is false when
 // the string was skipped.
 func (c *Checker) CheckCandidate(ctx context.Context, st *CandidateState, ns string, cand token.Candidate) (m denylist.Match, checked bool, err error) {
 	s := cand.S
@@ -290,6 +291,9 @@ func (c *Checker) CheckCandidate(ctx context.Context, st *CandidateState, ns str
 	defer queryPool.Put(q)
 	*q = denylist.Query{Now: st.time()}
 	q.Add(c.keys.Hasher.KeyStrings(denylist.KindToken, "", token.OpaqueMarker, s))
+	if folded, ok := c.keys.Folded(s); ok {
+		q.Add(folded)
+	}
 	m, err = c.store.Check(ctx, q)
 	return m, true, err
 }

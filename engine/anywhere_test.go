@@ -102,6 +102,42 @@ func TestRevokedSecretPart(t *testing.T) {
 	}
 }
 
+// TestRevokedInAnyCase: an upstream that looks opaque tokens up with a
+// case-insensitive collation accepts every case variant of a revoked
+// token, so a revoked opaque token (and its Sanctum secret part) is
+// revoked in every case, read by name (Check) or found anywhere
+// (CheckCandidate); a token that differs by more than case is not, nor
+// is a JWT changed in case.
+func TestRevokedInAnyCase(t *testing.T) {
+	ctx := context.Background()
+	c, rec, _ := newCandidateChecker(t)
+	mixed := "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1rAbCdEf01"
+	revoke(t, rec, mixed)
+	secret := "Ab3dEf6hIj9lMn2pQr5tUv8xYz1bCd4fGh7jKl0n"
+	revoke(t, rec, "7|"+secret)
+	lower := "lower-case-token-revoked-0123456789abcdef"
+	revoke(t, rec, lower)
+	for _, s := range []string{mixed, strings.ToLower(mixed), strings.ToUpper(mixed), "yZ7KqP2RvT9WxB4NlM8SdF6GhJ3KpQ1RaBcDeF01",
+		strings.ToUpper(secret), "7|" + strings.ToLower(secret), strings.ToUpper(lower)} {
+		if m, err := c.Check(ctx, "", s); err != nil || !m.Revoked {
+			t.Errorf("Check(%q): revoked=%v err=%v; want revoked", s, m.Revoked, err)
+		}
+		if m, _, err := c.CheckCandidate(ctx, nil, "", candidate(s)); err != nil || !m.Revoked {
+			t.Errorf("CheckCandidate(%q): revoked=%v err=%v; want revoked", s, m.Revoked, err)
+		}
+	}
+	for _, s := range []string{"Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1rAbCdEf02", "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1rAbCdEf0"} {
+		if m, err := c.Check(ctx, "", s); err != nil || m.Revoked {
+			t.Errorf("Check(%q), not a case variant: revoked=%v err=%v", s, m.Revoked, err)
+		}
+	}
+	jwt := testJWT(`{"iss":"i","sub":"u","jti":"cased"}`)
+	revoke(t, rec, jwt)
+	if m, err := c.Check(ctx, "", strings.ToLower(jwt)); err != nil || m.Revoked {
+		t.Errorf("a revoked JWT in lower case: revoked=%v err=%v; want not revoked (its own bytes are signed)", m.Revoked, err)
+	}
+}
+
 // TestJWTWithTrailingDotsIsTheJWT: revoking "T." revokes T, and "T.."
 // is checked as T.
 func TestJWTWithTrailingDotsIsTheJWT(t *testing.T) {

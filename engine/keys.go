@@ -40,6 +40,61 @@ func (k *Keys) tokenIn(ns string, t *token.Token) denylist.Key {
 	return k.Hasher.KeyStrings(denylist.KindToken, ns, token.OpaqueMarker, t.Raw)
 }
 
+// Folded is the key of the opaque token raw spelled with its ASCII
+// letters in lower case, and whether that differs from raw. An upstream
+// that looks opaque tokens up in a database with a case-insensitive
+// collation (MySQL's default, SQL Server's, SQLite's NOCASE columns)
+// accepts every case variant of a revoked token: a revocation stores this
+// key beside the token's identity (a derived entry: Recorder), and a
+// check looks it up beside the identity of what it reads, so a string
+// is revoked when its lower-case spelling is a revoked token's. It is a
+// token identity key (the identity of the lower-case spelling): a
+// lower-case token needs no second key. Letters outside ASCII are left
+// as they are (token bytes are ASCII: token.Candidates).
+func (k *Keys) Folded(raw string) (denylist.Key, bool) {
+	i := 0
+	for i < len(raw) && (raw[i] < 'A' || raw[i] > 'Z') {
+		i++
+	}
+	if i == len(raw) {
+		return denylist.Key{}, false
+	}
+	var stack [256]byte
+	b := stack[:0]
+	if len(raw) > len(stack) {
+		b = make([]byte, 0, len(raw))
+	}
+	b = append(b, raw...)
+	for ; i < len(b); i++ {
+		if c := b[i]; 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return k.Hasher.Key(denylist.KindToken, "", []byte(token.OpaqueMarker), b), true
+}
+
+// DerivedIdentities are the identity keys a revocation of the opaque token
+// raw stores beside its own (as derived entries): its lower-case
+// spelling's (Folded), and each of its parts' (CandidateParts) and their
+// lower-case spellings'. An unrevocation of raw removes them with it.
+func (k *Keys) DerivedIdentities(raw string) []denylist.Key {
+	var out []denylist.Key
+	add := func(s string, self bool) {
+		if !self {
+			pt := token.Token{Raw: s}
+			out = append(out, k.Token(&pt))
+		}
+		if f, ok := k.Folded(s); ok {
+			out = append(out, f)
+		}
+	}
+	add(raw, true)
+	for _, p := range CandidateParts(raw) {
+		add(p, false)
+	}
+	return out
+}
+
 // TokenOrLegacy reports whether key is t's identity key, or the key a
 // release up to 0.1 stored it under in namespace ns.
 func (k *Keys) TokenOrLegacy(key denylist.Key, ns string, t *token.Token) bool {
@@ -83,6 +138,9 @@ func (k *Keys) fillQuery(q *denylist.Query, ns string, t *token.Token, memo *cla
 	q.Add(k.Token(t))
 	k.addLegacy(q, ns, t)
 	if !t.JWT {
+		if folded, ok := k.Folded(t.Raw); ok {
+			q.Add(folded)
+		}
 		return
 	}
 	c := &t.Claims

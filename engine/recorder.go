@@ -150,22 +150,24 @@ func (r *Recorder) tokenEntries(ctx context.Context, rev *Revocation, t *token.T
 }
 
 // opaqueMarkers appends to out what makes the opaque token raw found
-// anywhere in a request (see Checker.CheckCandidate): the marker of its
-// length (when it is long enough to be looked for), and the identities and
-// length markers of the parts it is also known by (CandidateParts), all
-// until expires.
+// anywhere in a request (see Checker.CheckCandidate) and in any case (see
+// Keys.Folded): the identities of Keys.DerivedIdentities, the marker of
+// its length (when it is long enough to be looked for) and those of its
+// parts (CandidateParts), all until expires.
 func (r *Recorder) opaqueMarkers(out []denylist.Entry, raw string, now, expires time.Time) []denylist.Entry {
-	derived := func(k denylist.Key) denylist.Entry {
+	derived := func(k denylist.Key) {
 		e := denylist.NewEntry(k, now, expires)
 		e.Derived = true
-		return e
+		out = append(out, e)
+	}
+	for _, k := range r.keys.DerivedIdentities(raw) {
+		derived(k)
 	}
 	if len(raw) >= token.MinCandidateLength { // shorter strings are not checked anywhere
-		out = append(out, derived(r.keys.Length(len(raw))))
+		derived(r.keys.Length(len(raw)))
 	}
 	for _, p := range CandidateParts(raw) {
-		pt := token.Token{Raw: p}
-		out = append(out, derived(r.keys.Token(&pt)), derived(r.keys.Length(len(p))))
+		derived(r.keys.Length(len(p)))
 	}
 	return out
 }

@@ -26,7 +26,7 @@ type familyCase struct {
 	family int
 	name   string
 	oracle string
-	// kind of token: "opaque" (default), "jwt", "sanctum".
+	// kind of token: "opaque" (default), "jwt", "sanctum", "api_token".
 	kind string
 	// revokeAs spells the token as it is revoked at the gateway; nil: as is.
 	revokeAs func(tok string) string
@@ -134,6 +134,14 @@ func familyCases() []familyCase {
 			build: getWith(api, "Authorization: Bearer %s"), want: 401},
 		{family: 8, name: "sanctum-zero-padded-id", oracle: "laravel", kind: "sanctum", present: func(tok string) string { return "00" + tok },
 			build: getWith(api, "Authorization: Bearer %s"), want: 401},
+		// 10. Not one of issue 22's: a token in another case, which
+		// Laravel's token guard finds in a column that compares without
+		// case (as MySQL's default collation does); by name (bearer) and
+		// found by the scan (api_token is no configured name).
+		{family: 10, name: "api-token-other-case", oracle: "laravel", kind: "api_token", present: swapCase,
+			build: getWith(api, "Authorization: Bearer %s"), want: 401},
+		{family: 10, name: "api-token-query-other-case", oracle: "laravel", kind: "api_token", present: swapCase,
+			build: getWith(api + "?api_token=%s"), want: 401},
 		// 9. Kubernetes' WebSocket bearer subprotocol.
 		{family: 9, name: "k8s-ws-subprotocol", oracle: "gostruct", present: func(tok string) string { return base64.RawURLEncoding.EncodeToString([]byte(tok)) },
 			build: getWith(api, "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
@@ -251,8 +259,9 @@ func TestEnforcementFamilies(t *testing.T) {
 }
 
 // familyTokens returns a revoked and a live token of kind: opaque, a JWT
-// (distinct subjects), or a Sanctum token issued by the laravel oracle
-// ("<id>|<secret>", ids taken from *next).
+// (distinct subjects), a Sanctum token issued by the laravel oracle
+// ("<id>|<secret>", ids taken from *next), or a token of its token guard
+// (api_token, in mixed case).
 func familyTokens(t *testing.T, kind string, o *oracle, next *int) (revoked, live string) {
 	t.Helper()
 	switch kind {
@@ -272,7 +281,31 @@ func familyTokens(t *testing.T, kind string, o *oracle, next *int) (revoked, liv
 			return ans.Tokens[0].Value
 		}
 		return issue(), issue()
+	case "api_token":
+		issue := func(prefix string) string {
+			body := url.Values{"token": {prefix + randomHex(12)}}.Encode()
+			_, ans, err := exchange(o.addr, postWith("/api_token/issue", text(body), formCTLine)("").bytes())
+			if err != nil || len(ans.Tokens) != 1 {
+				t.Fatalf("issuing an api_token: %v %+v", err, ans)
+			}
+			return ans.Tokens[0].Value
+		}
+		return issue("Revoked"), issue("LiveToken")
 	default:
 		return "revoked" + randomHex(12), "livetoken" + randomHex(12)
 	}
+}
+
+// swapCase is tok with each ASCII letter in the other case.
+func swapCase(tok string) string {
+	b := []byte(tok)
+	for i, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case 'A' <= c && c <= 'Z':
+			b[i] = c - 'A' + 'a'
+		}
+	}
+	return string(b)
 }

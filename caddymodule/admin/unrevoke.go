@@ -2,6 +2,7 @@ package admin
 
 import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/caddymodule/gateway"
+	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"go.uber.org/zap"
 )
 
@@ -17,7 +18,14 @@ func (a *adminCall) unrevoke() (any, error) {
 	if err != nil {
 		return nil, storeError("get", err)
 	}
-	if err := h.Store.Unrevoke(ctx, t.key); err != nil {
+	keys := []denylist.Key{t.key}
+	if t.token != nil && !t.token.JWT {
+		// What its revocation stored beside it: its lower-case spelling,
+		// its parts (engine.Keys.DerivedIdentities); else the token stays
+		// revoked in another case, or by its secret part.
+		keys = append(keys, h.Keys.DerivedIdentities(t.token.Raw)...)
+	}
+	if err := h.Store.Unrevoke(ctx, keys...); err != nil {
 		return nil, storeError("unrevoke", err)
 	}
 	if present {

@@ -8,6 +8,14 @@
 // secret alone. The database is SQLite through Eloquent, so the id is
 // compared the way the database compares it ("005" finds row 5).
 //
+// Beside it, Laravel's own TokenGuard (the "token" auth driver) with an
+// EloquentUserProvider over a users table whose api_token column compares
+// without case (COLLATE NOCASE, as MySQL's default collation does): a
+// token presented in another case finds its user. POST /api_token/issue
+// with form field token adds a user with that token; a request whose
+// token (query or body api_token, bearer, Basic password) finds a user
+// is answered with the token as stored (source "api_token").
+//
 // Every request is answered with the tokens Sanctum authenticated, each as
 // "<id>|<secret presented>" (source "sanctum"), and the bearer token
 // Laravel read (source "laravel_bearer"). POST /sanctum/issue with form
@@ -18,6 +26,8 @@
 
 require '/usr/share/php/Illuminate/Database/autoload.php';
 require '/usr/share/php/Illuminate/Http/autoload.php';
+require '/usr/share/php/Illuminate/Auth/autoload.php';
+require '/usr/share/php/Illuminate/Hashing/autoload.php';
 
 use Illuminate\Database\Capsule\Manager as Capsule;
 use Illuminate\Database\Eloquent\Model;
@@ -42,6 +52,16 @@ class PersonalAccessToken extends Model
             return hash_equals($instance->token, hash('sha256', $token)) ? $instance : null;
         }
     }
+}
+
+// A user of Laravel's token guard.
+class ApiUser extends Model implements Illuminate\Contracts\Auth\Authenticatable
+{
+    use Illuminate\Auth\Authenticatable;
+
+    protected $table = 'api_users';
+    protected $guarded = [];
+    public $timestamps = false;
 }
 
 // Sanctum 4's Guard::isValidBearerToken, for an integer key.
@@ -69,6 +89,7 @@ $capsule->addConnection(['driver' => 'sqlite', 'database' => $db, 'prefix' => ''
 $capsule->setAsGlobal();
 $capsule->bootEloquent();
 Capsule::statement('CREATE TABLE IF NOT EXISTS personal_access_tokens (id INTEGER PRIMARY KEY, name TEXT, token TEXT UNIQUE)');
+Capsule::statement('CREATE TABLE IF NOT EXISTS api_users (id INTEGER PRIMARY KEY, api_token TEXT COLLATE NOCASE UNIQUE)');
 
 $request = Request::capture();
 $tokens = [];
@@ -78,7 +99,18 @@ if ($request->isMethod('POST') && $request->path() === 'sanctum/issue') {
     $secret = (string) $request->input('secret');
     $row = PersonalAccessToken::forceCreate(['id' => (int) $request->input('id'), 'name' => 'oracle', 'token' => hash('sha256', $secret)]);
     $tokens[] = ['source' => 'issued', 'value' => $row->getKey() . '|' . $secret];
+} elseif ($request->isMethod('POST') && $request->path() === 'api_token/issue') {
+    $row = ApiUser::forceCreate(['api_token' => (string) $request->input('token')]);
+    $tokens[] = ['source' => 'issued', 'value' => $row->api_token];
 } else {
+    try {
+        $guard = new Illuminate\Auth\TokenGuard(new Illuminate\Auth\EloquentUserProvider(new Illuminate\Hashing\BcryptHasher(), ApiUser::class), $request);
+        if ($user = $guard->user()) {
+            $tokens[] = ['source' => 'api_token', 'value' => $user->api_token];
+        }
+    } catch (Throwable $e) {
+        $errors[] = $e->getMessage();
+    }
     $bearer = $request->bearerToken();
     if (is_string($bearer) && $bearer !== '') {
         $tokens[] = ['source' => 'laravel_bearer', 'value' => $bearer];
