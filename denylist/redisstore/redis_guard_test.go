@@ -11,17 +11,24 @@ import (
 	"github.com/caddy-token-revocation/caddy-token-revocation/internal/redistest"
 )
 
+// startVerifyingMirror starts a Redis server and a mirror over it that
+// verifies Redis every 50 ms (and returns its clock and options).
+func startVerifyingMirror(t *testing.T) (*redistest.Server, *storetest.Clock, *MirrorStore, MirrorOptions) {
+	t.Helper()
+	srv := redistest.Start(t)
+	clk := storetest.NewClock()
+	o := fastMirror()
+	o.VerifyEvery = 50 * time.Millisecond
+	return srv, clk, openTestMirror(t, srv, clk, o), o
+}
+
 // TestLostKeysAreWrittenBack: the entries hash and the expiry set gone
 // while the epoch and the stream stay (what allkeys-lru evicts first) is
 // a loss: a running mirror writes back what it holds, a direct store never
 // answers "not revoked" for a token it can no longer see, and both count
 // the loss. Before the sentinels, nothing noticed.
 func TestLostKeysAreWrittenBack(t *testing.T) {
-	srv := redistest.Start(t)
-	clk := storetest.NewClock()
-	o := fastMirror()
-	o.VerifyEvery = 50 * time.Millisecond
-	a := openTestMirror(t, srv, clk, o)
+	srv, clk, a, o := startVerifyingMirror(t)
 	entries := []denylist.Entry{storetest.TokenEntry("l1"), storetest.TokenEntry("l2"), storetest.TokenEntry("l3")}
 	storetest.MustRevoke(t, a, entries...)
 
@@ -86,11 +93,7 @@ func TestLostKeysAreWrittenBack(t *testing.T) {
 // flushed, which take the stream too: the running mirror counts it, and
 // writes back what it holds. A flush is not counted.
 func TestEvictedEpochCounted(t *testing.T) {
-	srv := redistest.Start(t)
-	clk := storetest.NewClock()
-	o := fastMirror()
-	o.VerifyEvery = 50 * time.Millisecond
-	a := openTestMirror(t, srv, clk, o)
+	srv, _, a, _ := startVerifyingMirror(t)
 	entries := []denylist.Entry{storetest.TokenEntry("e1"), storetest.TokenEntry("e2")}
 	storetest.MustRevoke(t, a, entries...)
 
