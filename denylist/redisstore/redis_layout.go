@@ -575,12 +575,69 @@ func countRead(c *redis.StringCmd) int {
 }
 
 // lookup returns the stored entry of each key (ok false where none), from
-// both layouts when s reads both, merged: one pipelined round trip (a
-// cluster client sends each node its share in parallel; with the compact
-// layout a transaction per hash slot, again should a bucket count have
-// changed since it was last read); whole is false
-// when a direct store found a partition's sentinel gone (queueLegacy).
-func (s *RedisStore) lookup(ctx context.Context, keys []denylist.Key) (_ []denylist.Entry, _ []bool, whole bool, _ error) {
+// both layouts when s reads both, merged (lookupTogether); whole is false
+// when a direct store found a partition's sentinel gone (queueLegacy). A
+// Redis Cluster runs no transaction across hash slots (go-redis answers
+// CROSSSLOT), and the compact layout reads in a transaction: there the
+// keys of each partition (one hash slot) are read in a transaction of
+// their own, the partitions at once. A query's keys are in several
+// partitions whenever it has more than one (a JWT's identity, jti,
+// session and user; an opaque token's identity and its lower-case
+// spelling's).
+func (s *RedisStore) lookup(ctx context.Context, keys []denylist.Key) ([]denylist.Entry, []bool, bool, error) {
+	if _, cluster := s.client.(*redis.ClusterClient); !cluster || !s.readsCompact() {
+		return s.lookupTogether(ctx, keys)
+	}
+	var groups [][]int // indexes of keys, a partition each
+	var parts []*redisPartition
+	for i := range keys {
+		p := s.part(&keys[i].Digest)
+		j := slices.Index(parts, p)
+		if j < 0 {
+			parts, groups = append(parts, p), append(groups, nil)
+			j = len(parts) - 1
+		}
+		groups[j] = append(groups[j], i)
+	}
+	if len(groups) == 1 {
+		return s.lookupTogether(ctx, keys)
+	}
+	out, found, whole := make([]denylist.Entry, len(keys)), make([]bool, len(keys)), true
+	errs := make([]error, len(groups))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g, idx := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sub := make([]denylist.Key, len(idx))
+			for k, i := range idx {
+				sub[k] = keys[i]
+			}
+			e, f, w, err := s.lookupTogether(ctx, sub)
+			if errs[g] = err; err != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			whole = whole && w
+			for k, i := range idx {
+				out[i], found[i] = e[k], f[k]
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, false, err
+	}
+	return out, found, whole, nil
+}
+
+// lookupTogether is lookup in one pipelined round trip (a cluster client
+// sends each node its share in parallel; with the compact layout a
+// transaction, again should a bucket count have changed since it was last
+// read).
+func (s *RedisStore) lookupTogether(ctx context.Context, keys []denylist.Key) (_ []denylist.Entry, _ []bool, whole bool, _ error) {
 	fields := make([]string, len(keys))
 	for i := range keys {
 		fields[i] = keys[i].String()
