@@ -11,10 +11,11 @@ import (
 )
 
 // Checker answers whether a token is revoked: it builds the token's query
-// with Keys and asks the store. The query of a JWT is cached, so a JWT
-// presented again is neither parsed nor hashed again; an opaque token costs
-// one digest, cheaper than a cache. Unverified claims are fine here: a
-// forged claim can only get its own token rejected.
+// with Keys and asks the store. Queries are cached, so a token presented
+// again is neither parsed nor digested again (a JWT's query has up to ten
+// keys; an opaque token's two, its identity and its lower-case
+// spelling's, two digests dearer than the cache). Unverified claims are
+// fine here: a forged claim can only get its own token rejected.
 type Checker struct {
 	keys    *Keys
 	store   denylist.Store
@@ -107,21 +108,22 @@ func (c *Checker) FillQueryMadeWith(q *denylist.Query, ns, raw string, with *tok
 }
 
 // FillQuery sets q to the query of the token raw in namespace ns, as
-// Check builds it (from the cache for a JWT seen lately).
+// Check builds it (from the cache for a token seen lately).
 func (c *Checker) FillQuery(q *denylist.Query, ns, raw string) {
+	k := c.queries.keyOf(ns, raw)
+	if c.queries.get(k, q) {
+		return
+	}
 	if strings.Count(raw, ".") != 2 { // not a JWT
 		t := token.Parse(raw)
 		c.keys.FillQuery(q, ns, &t)
-		return
-	}
-	k := c.queries.keyOf(ns, raw)
-	if !c.queries.get(k, q) {
+	} else {
 		buf := parseBuffers.Get().(*[parseBufferSize]byte)
 		t := token.ParseInto(raw, buf[:])
 		c.fillNoting(q, ns, &t)
 		parseBuffers.Put(buf) // t is not used past here
-		c.queries.put(k, q)
 	}
+	c.queries.put(k, q)
 }
 
 // parseBufferSize is the size of the buffers JWTs are decoded into: a JWT
