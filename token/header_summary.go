@@ -61,16 +61,17 @@ func (s *ValueSummary) AppendCandidates(v string, w Where, dst []Candidate) []Ca
 	return dst
 }
 
-// summarize computes the summary of v from its candidates; keep says to
-// keep them too (v is then the table's copy, not the request's memory).
-func summarize(v string, keep bool) ValueSummary {
+// summarize computes the summary of v from its candidates. With keep not
+// nil it keeps them too, in keep when they fit (v is then the table's
+// copy, not the request's memory).
+func summarize(v string, keep []Candidate) ValueSummary {
 	var buf [32]Candidate
 	cands := HeaderValueCandidates(v, Where{}, buf[:0])
 	s := lengthsOf(cands)
-	if keep && len(cands) <= maxSummaryCandidates {
+	if keep != nil && len(cands) <= maxSummaryCandidates {
 		s.kept = true
 		if len(cands) > 0 {
-			s.cands = append([]Candidate(nil), cands...)
+			s.cands = append(keep[:0], cands...) // allocated only beyond keep's capacity
 		}
 	}
 	return s
@@ -109,9 +110,9 @@ func (s *ValueSummary) has(n int) bool {
 // there. Bounded: summaryTableSize slots, values of at most
 // maxSummarizedValue bytes and maxSummaryCandidates candidates each (a
 // candidate is a string of the value's copy, or one decoded from it and
-// no longer than it: about 2 MiB of values and 2 MiB of candidates' headers,
-// plus what was decoded, allocated as values come); longer values are
-// scanned every time. Lock-free: a slot is an
+// no longer than it: about 2 MiB of values and 2.5 MiB of candidates'
+// headers, inline and beyond, plus what was decoded, allocated as values
+// come); longer values are scanned every time. Lock-free: a slot is an
 // atomic pointer to an immutable entry, and a hit compares the whole
 // value, so two values never share a summary.
 const (
@@ -122,7 +123,15 @@ const (
 type summaryEntry struct {
 	value   string
 	summary ValueSummary
+	// inline holds the candidates when they are few (a bearer JWT has
+	// five: the JWT, found twice, and its three segments), so that a
+	// new value costs two allocations, its copy and its entry.
+	inline [summaryInlineCandidates]Candidate
 }
+
+// summaryInlineCandidates is how many candidates an entry holds without
+// an allocation of their own (6 x 56 bytes an entry).
+const summaryInlineCandidates = 6
 
 var (
 	summarySeed  = maphash.MakeSeed()
@@ -139,14 +148,15 @@ func SummarizeHeaderValue(v string) ValueSummary {
 		return ValueSummary{}
 	}
 	if len(v) > maxSummarizedValue {
-		return summarize(v, false)
+		return summarize(v, nil)
 	}
 	slot := &summaryTable[maphash.String(summarySeed, v)%summaryTableSize]
 	if e := slot.Load(); e != nil && e.value == v {
 		return e.summary
 	}
 	kept := strings.Clone(v) // not the request's memory: the candidates are strings of it
-	e := &summaryEntry{value: kept, summary: summarize(kept, true)}
+	e := &summaryEntry{value: kept}
+	e.summary = summarize(kept, e.inline[:0])
 	slot.Store(e)
 	return e.summary
 }
