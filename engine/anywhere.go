@@ -290,10 +290,8 @@ func (c *Checker) CheckCandidate(ctx context.Context, st *CandidateState, ns str
 	q := queryPool.Get().(*denylist.Query)
 	defer queryPool.Put(q)
 	*q = denylist.Query{Now: st.time()}
-	q.Add(c.keys.Hasher.KeyStrings(denylist.KindToken, "", token.OpaqueMarker, s))
-	if folded, ok := c.keys.Folded(s); ok {
-		q.Add(folded)
-	}
+	q.Add(c.keys.opaque("", s))
+	c.keys.addFolded(q, s)
 	m, err = c.store.Check(ctx, q)
 	return m, true, err
 }

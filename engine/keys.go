@@ -2,6 +2,7 @@ package engine
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 	"github.com/caddy-token-revocation/caddy-token-revocation/token"
@@ -37,7 +38,12 @@ func (k *Keys) tokenIn(ns string, t *token.Token) denylist.Key {
 	if t.JWT {
 		return k.Hasher.Key(denylist.KindToken, ns, []byte(token.JWTMarker), t.Header, t.Payload)
 	}
-	return k.Hasher.KeyStrings(denylist.KindToken, ns, token.OpaqueMarker, t.Raw)
+	return k.opaque(ns, t.Raw)
+}
+
+// opaque is the identity key of the opaque string s in namespace ns.
+func (k *Keys) opaque(ns, s string) denylist.Key {
+	return k.Hasher.KeyStrings(denylist.KindToken, ns, token.OpaqueMarker, s)
 }
 
 // Folded is the key of the opaque token raw spelled with its ASCII
@@ -70,7 +76,15 @@ func (k *Keys) Folded(raw string) (denylist.Key, bool) {
 			b[i] = c + 'a' - 'A'
 		}
 	}
-	return k.Hasher.Key(denylist.KindToken, "", []byte(token.OpaqueMarker), b), true
+	return k.opaque("", unsafe.String(unsafe.SliceData(b), len(b))), true // b is not kept
+}
+
+// addFolded adds to q the key of the opaque string s in lower case, when
+// that differs from s (Folded).
+func (k *Keys) addFolded(q *denylist.Query, s string) {
+	if f, ok := k.Folded(s); ok {
+		q.Add(f)
+	}
 }
 
 // DerivedIdentities are the identity keys a revocation of the opaque token
@@ -79,18 +93,15 @@ func (k *Keys) Folded(raw string) (denylist.Key, bool) {
 // lower-case spellings'. An unrevocation of raw removes them with it.
 func (k *Keys) DerivedIdentities(raw string) []denylist.Key {
 	var out []denylist.Key
-	add := func(s string, self bool) {
-		if !self {
-			pt := token.Token{Raw: s}
-			out = append(out, k.Token(&pt))
-		}
+	folded := func(s string) {
 		if f, ok := k.Folded(s); ok {
 			out = append(out, f)
 		}
 	}
-	add(raw, true)
+	folded(raw)
 	for _, p := range CandidateParts(raw) {
-		add(p, false)
+		out = append(out, k.opaque("", p))
+		folded(p)
 	}
 	return out
 }
@@ -113,7 +124,7 @@ func (k *Keys) addLegacy(q *denylist.Query, ns string, t *token.Token) {
 		q.Add(k.tokenIn(ns, t))
 	}
 	if t.LegacyOpaque {
-		q.Add(k.Hasher.KeyStrings(denylist.KindToken, ns, token.OpaqueMarker, t.Raw))
+		q.Add(k.opaque(ns, t.Raw))
 	}
 }
 
@@ -138,9 +149,7 @@ func (k *Keys) fillQuery(q *denylist.Query, ns string, t *token.Token, memo *cla
 	q.Add(k.Token(t))
 	k.addLegacy(q, ns, t)
 	if !t.JWT {
-		if folded, ok := k.Folded(t.Raw); ok {
-			q.Add(folded)
-		}
+		k.addFolded(q, t.Raw)
 		return
 	}
 	c := &t.Claims

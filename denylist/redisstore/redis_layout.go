@@ -602,35 +602,29 @@ func (s *RedisStore) lookup(ctx context.Context, keys []denylist.Key) ([]denylis
 	if len(groups) == 1 {
 		return s.lookupTogether(ctx, keys)
 	}
-	out, found, whole := make([]denylist.Entry, len(keys)), make([]bool, len(keys)), true
-	errs := make([]error, len(groups))
-	var mu sync.Mutex
+	out, found := make([]denylist.Entry, len(keys)), make([]bool, len(keys))
+	wholes, errs := make([]bool, len(groups)), make([]error, len(groups))
 	var wg sync.WaitGroup
 	for g, idx := range groups {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() { // each group writes its own indexes only
 			sub := make([]denylist.Key, len(idx))
 			for k, i := range idx {
 				sub[k] = keys[i]
 			}
-			e, f, w, err := s.lookupTogether(ctx, sub)
-			if errs[g] = err; err != nil {
-				return
+			var e []denylist.Entry
+			var f []bool
+			if e, f, wholes[g], errs[g] = s.lookupTogether(ctx, sub); errs[g] == nil {
+				for k, i := range idx {
+					out[i], found[i] = e[k], f[k]
+				}
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			whole = whole && w
-			for k, i := range idx {
-				out[i], found[i] = e[k], f[k]
-			}
-		}()
+		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, false, err
 	}
-	return out, found, whole, nil
+	return out, found, !slices.Contains(wholes, false), nil
 }
 
 // lookupTogether is lookup in one pipelined round trip (a cluster client
