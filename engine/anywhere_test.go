@@ -266,3 +266,31 @@ func TestSkippableLengthsAsksTheShortOnes(t *testing.T) {
 			after.Has(16), after.Has(17), after.Has(18))
 	}
 }
+
+// TestRevokedInAnySpelling: a string is revoked when the lower-case
+// spelling of its skeleton (token.Skeleton) is a revoked token's, as a
+// database comparing at the primary level finds it (the spellings below
+// are those PostgreSQL's ICU "und-u-ks-level1" finds "abcdefghijklmnop"
+// with); a string whose skeleton differs stays not revoked.
+func TestRevokedInAnySpelling(t *testing.T) {
+	ctx := context.Background()
+	c, rec, _ := newCandidateChecker(t)
+	revoke(t, rec, "Abcdefghijklmnop0")
+	for _, s := range []string{
+		"ábcdefghijklmnop0", "abc\u200bdefghijklmnop0", "ａｂｃdefghijklmnop0", "abc\u00addefghijklmnop0",
+		"abcdefghijklmnop\u03010", "abcdefghijKlmnop0", "abcdefghijklmnøp0", "abcdefghijklmnop\ufe0f0",
+		"𝐚bcdefghijklmnop0", "ⓐbcdefghijklmnop0", "abc\x01defghijklmnop0", "abc\x7fdefghijklmnop0",
+		"abcdefghijklmnoᵖ0", "abcdefghijklmñop0", "abcdefghijklmnoℙ0", "\ufeffabcdefghijklmnop0",
+		"abcdefghijklmnop\u0660", "abcdefghijklmnop\u2070", "ABCDEFGHİJKLMNOP0", "abcdefghıjklmnop0",
+		"abcd\xe9fghijklmnop0", // ISO-8859-1 "é"
+	} {
+		if m, err := c.Check(ctx, "", s); err != nil || !m.Revoked {
+			t.Errorf("Check(%q): revoked=%v err=%v; want revoked", s, m.Revoked, err)
+		}
+	}
+	for _, s := range []string{"abcdefghijklmnoþ0", "abcdefgнijklmnop0", "abcdefghijklmnop 0", "abcdefghijklmnop\t0", "abcdefghijklmnop\u30000"} {
+		if m, err := c.Check(ctx, "", s); err != nil || m.Revoked {
+			t.Errorf("Check(%q), another skeleton: revoked=%v err=%v; want not revoked", s, m.Revoked, err)
+		}
+	}
+}

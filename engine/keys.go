@@ -46,31 +46,40 @@ func (k *Keys) opaque(ns, s string) denylist.Key {
 	return k.Hasher.KeyStrings(denylist.KindToken, ns, token.OpaqueMarker, s)
 }
 
-// Folded is the key of the opaque token raw spelled with its ASCII
-// letters in lower case, and whether that differs from raw. An upstream
-// that looks opaque tokens up in a database with a case-insensitive
-// collation (MySQL's default, SQL Server's, SQLite's NOCASE columns)
-// accepts every case variant of a revoked token: a revocation stores this
-// key beside the token's identity (a derived entry: Recorder), and a
-// check looks it up beside the identity of what it reads, so a string
-// is revoked when its lower-case spelling is a revoked token's. It is a
-// token identity key (the identity of the lower-case spelling): a
-// lower-case token needs no second key. Letters outside ASCII are left
-// as they are (token bytes are ASCII: token.Candidates).
+// Folded is the key of the opaque token raw spelled in lower case, its
+// skeleton's (token.Skeleton) when it has characters outside ASCII or
+// control characters, and whether that differs from raw. An upstream that
+// looks opaque tokens up in a database with a case-insensitive collation
+// (MySQL's default, SQL Server's, SQLite's NOCASE columns) accepts every
+// case variant of a revoked token, and one that compares at the primary
+// level (MySQL 8's default, PostgreSQL with ICU) every spelling with
+// accents, other widths or ignorable characters too: a revocation stores
+// this key beside the token's identity (a derived entry: Recorder), and a
+// check looks it up beside the identity of what it reads, so a string is
+// revoked when the lower-case spelling of its skeleton is a revoked
+// token's. It is a token identity key (the identity of that spelling): a
+// lower-case ASCII token needs no second key.
 func (k *Keys) Folded(raw string) (denylist.Key, bool) {
+	s := raw
+	if token.NeedsSkeleton(raw) {
+		s, _ = token.Skeleton(raw)
+	}
 	i := 0
-	for i < len(raw) && (raw[i] < 'A' || raw[i] > 'Z') {
+	for i < len(s) && (s[i] < 'A' || s[i] > 'Z') {
 		i++
 	}
-	if i == len(raw) {
-		return denylist.Key{}, false
+	if i == len(s) {
+		if len(s) == len(raw) && s == raw {
+			return denylist.Key{}, false
+		}
+		return k.opaque("", s), true
 	}
 	var stack [256]byte
 	b := stack[:0]
-	if len(raw) > len(stack) {
-		b = make([]byte, 0, len(raw))
+	if len(s) > len(stack) {
+		b = make([]byte, 0, len(s))
 	}
-	b = append(b, raw...)
+	b = append(b, s...)
 	for ; i < len(b); i++ {
 		if c := b[i]; 'A' <= c && c <= 'Z' {
 			b[i] = c + 'a' - 'A'

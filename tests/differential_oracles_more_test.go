@@ -31,7 +31,11 @@ import (
 //     and then serves HTTP/2 requests on the same connection;
 //   - laravel: Debian's Illuminate components with a personal access token
 //     table looked up as Laravel Sanctum does ("<id>|<secret>", by the
-//     secret alone, the id compared by SQLite).
+//     secret alone, the id compared by SQLite), and Laravel's token guard
+//     over a column that compares without case;
+//   - laravel-pgsql: the same, the token guard's users in PostgreSQL under
+//     a collation that compares at ICU's primary level, as MySQL 8's
+//     default does (without case, accents, width or ignorable characters).
 //
 // The Express oracle (node) reads cookie-parser's signed and JSON cookies,
 // the Flask and PHP ones Basic credentials as their frameworks decode them.
@@ -51,30 +55,60 @@ var moreOracleSpecs = []oracleSpec{
 		},
 	},
 	{
-		name: "laravel",
-		missing: func(string) string {
-			if _, err := exec.LookPath("php"); err != nil {
-				return "php not on PATH (php-cli)"
+		name:    "laravel",
+		missing: func(string) string { return laravelMissing() },
+		command: func(dir string, port int) *exec.Cmd { return laravelOracle(dir, port) },
+	},
+	{
+		name: "laravel-pgsql",
+		missing: func(dir string) string {
+			if why := laravelMissing(); why != "" {
+				return why
 			}
-			if _, err := os.Stat("/usr/share/php/Illuminate/Database/autoload.php"); err != nil {
-				return "Illuminate is not installed (php-laravel-framework)"
+			if out, err := exec.Command("php", "-r", `exit(extension_loaded("pdo_pgsql") ? 0 : 1);`).CombinedOutput(); err != nil {
+				return "php has no pdo_pgsql (php-pgsql): " + strings.TrimSpace(string(out))
 			}
-			if out, err := exec.Command("php", "-r", `exit(extension_loaded("pdo_sqlite") ? 0 : 1);`).CombinedOutput(); err != nil {
-				return "php has no pdo_sqlite (php-sqlite3): " + strings.TrimSpace(string(out))
+			if postgresBinDir() == "" {
+				return "no PostgreSQL server (postgresql)"
 			}
 			return ""
 		},
 		command: func(dir string, port int) *exec.Cmd {
-			// One database per oracle, kept when it is restarted.
-			db := filepath.Join(os.TempDir(), fmt.Sprintf("sanctum-oracle-%d-%d", os.Getpid(), port))
-			if os.MkdirAll(db, 0o700) == nil {
-				tempDirs.add(db)
+			pg, err := sharedPostgres()
+			if err != nil {
+				return exec.Command("sh", "-c", `echo "$0" >&2; exit 1`, "PostgreSQL: "+err.Error())
 			}
-			cmd := exec.Command("php", "-S", "127.0.0.1:"+strconv.Itoa(port), filepath.Join(dir, "laravel", "router.php"))
-			cmd.Env = append(os.Environ(), "PHP_CLI_SERVER_WORKERS=4", "SANCTUM_DB="+filepath.Join(db, "tokens.sqlite"))
+			cmd := laravelOracle(dir, port)
+			cmd.Env = append(cmd.Env, fmt.Sprintf("API_USERS_PGSQL=host=127.0.0.1;port=%d;dbname=postgres", pg))
 			return cmd
 		},
 	},
+}
+
+// laravelMissing says why the laravel oracle cannot run here, or "".
+func laravelMissing() string {
+	if _, err := exec.LookPath("php"); err != nil {
+		return "php not on PATH (php-cli)"
+	}
+	if _, err := os.Stat("/usr/share/php/Illuminate/Database/autoload.php"); err != nil {
+		return "Illuminate is not installed (php-laravel-framework)"
+	}
+	if out, err := exec.Command("php", "-r", `exit(extension_loaded("pdo_sqlite") ? 0 : 1);`).CombinedOutput(); err != nil {
+		return "php has no pdo_sqlite (php-sqlite3): " + strings.TrimSpace(string(out))
+	}
+	return ""
+}
+
+// laravelOracle is the laravel oracle's command serving on port.
+func laravelOracle(dir string, port int) *exec.Cmd {
+	// One database per oracle, kept when it is restarted.
+	db := filepath.Join(os.TempDir(), fmt.Sprintf("sanctum-oracle-%d-%d", os.Getpid(), port))
+	if os.MkdirAll(db, 0o700) == nil {
+		tempDirs.add(db)
+	}
+	cmd := exec.Command("php", "-S", "127.0.0.1:"+strconv.Itoa(port), filepath.Join(dir, "laravel", "router.php"))
+	cmd.Env = append(os.Environ(), "PHP_CLI_SERVER_WORKERS=4", "SANCTUM_DB="+filepath.Join(db, "tokens.sqlite"))
+	return cmd
 }
 
 // startGoStructOracle serves goStructOracle on a free loopback port.

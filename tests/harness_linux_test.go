@@ -7,3 +7,10 @@ import "syscall"
 func procAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
+
+// procAttrAs is procAttr, the process run as user uid and group gid.
+func procAttrAs(uid, gid uint32) *syscall.SysProcAttr {
+	a := procAttr()
+	a.Credential = &syscall.Credential{Uid: uid, Gid: gid}
+	return a
+}

@@ -27,6 +27,9 @@ const MinCandidateLength = 16
 //   - base64-decoded where a known wrapper carries a token: a Basic
 //     credential, a Kubernetes "base64url.bearer.authorization.k8s.io."
 //     WebSocket subprotocol;
+//   - as its skeleton, where it has characters outside ASCII or control
+//     characters (Skeleton: the ASCII that a database collation or a
+//     Unicode normalization takes them for, ignorable ones removed);
 //
 // and, for each run, every JWT inside it (three '.'-separated segments of
 // which the first two could be base64url JSON objects), as that JWT alone.
@@ -278,7 +281,10 @@ const maxDecodeDepth = 2
 // escape bytes '%' and '\\'): one without escapes is a run; one with them
 // is decoded as frameworks decode it (percent, with and without '+' as a
 // space; JSON and Python backslash escapes) and what it decodes to is
-// scanned again (up to maxDecodeDepth times).
+// scanned again (up to maxDecodeDepth times). A text with characters
+// outside ASCII or control characters is scanned again as its skeleton
+// too (Skeleton: "ｒév\u200boked" as "revoked"), once, and what that
+// decodes to likewise.
 //
 // Only wide runs of skip.minRun() bytes or more (16 to 24) are looked at,
 // and found by skipping: if the byte minRun-1 past where a run could start
@@ -290,14 +296,21 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 	type text struct {
 		s     string
 		depth int
+		// skeleton says s is a skeleton already (Skeleton).
+		skeleton bool
 	}
 	var stack [4]text
-	queue := append(stack[:0], text{s, depth})
+	queue := append(stack[:0], text{s: s, depth: depth})
 	minRun := skip.minRun()
 	for len(queue) > 0 {
 		t := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		s := t.s
+		if !t.skeleton && NeedsSkeleton(s) {
+			if sk, ok := Skeleton(s); ok {
+				queue = append(queue, text{s: sk, depth: t.depth, skeleton: true})
+			}
+		}
 		for i := 0; i+minRun <= len(s); {
 			k := i + minRun - 1
 			holds := wideClass[s[k]]
@@ -338,7 +351,7 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 			}
 			for _, d := range decodings(wide) {
 				if d != "" {
-					queue = append(queue, text{d, t.depth + 1})
+					queue = append(queue, text{s: d, depth: t.depth + 1})
 				}
 			}
 		}

@@ -110,7 +110,7 @@ func (s *ValueSummary) has(n int) bool {
 // there. Bounded: summaryTableSize slots, values of at most
 // maxSummarizedValue bytes and maxSummaryCandidates candidates each (a
 // candidate is a string of the value's copy, or one decoded from it and
-// no longer than it: about 2 MiB of values and 2.5 MiB of candidates'
+// about as long (Skeleton): about 2 MiB of values and 2.5 MiB of candidates'
 // headers, inline and beyond, plus what was decoded, allocated as values
 // come); longer values are scanned every time. Lock-free: a slot is an
 // atomic pointer to an immutable entry, and a hit compares the whole
@@ -141,10 +141,11 @@ var (
 // SummarizeHeaderValue returns the summary of a header value's candidates
 // (HeaderValueCandidates), from the table when v was seen before.
 func SummarizeHeaderValue(v string) ValueSummary {
-	if len(v) < MinCandidateLength {
+	if len(v) < MinCandidateLength && !NeedsSkeleton(v) {
 		// No run, nor anything decoded from one (never longer), is
 		// long enough to be handed out: a Host, an Accept-Encoding, a
-		// Sec-Fetch-Mode need neither a hash nor the table.
+		// Sec-Fetch-Mode need neither a hash nor the table. (A
+		// skeleton can be longer than its value: Skeleton.)
 		return ValueSummary{}
 	}
 	if len(v) > maxSummarizedValue {

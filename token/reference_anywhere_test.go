@@ -16,20 +16,25 @@ import (
 // escape bytes '%' and '\\'): one without escapes is a run; one with them
 // is decoded as frameworks decode it (percent, with and without '+' as a
 // space; JSON and Python backslash escapes) and what it decodes to is
-// scanned again (up to maxDecodeDepth times). Only runs that could hand
+// scanned again (up to maxDecodeDepth times); a text with characters
+// outside ASCII or control characters as its skeleton too. Only runs that could hand
 // out a candidate are looked at: most words of a request are shorter. (A
 // queue, not recursion: dst then stays on the caller's stack.)
 func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 	type text struct {
-		s     string
-		depth int
+		s        string
+		depth    int
+		skeleton bool
 	}
 	var stack [4]text
-	queue := append(stack[:0], text{s, depth})
+	queue := append(stack[:0], text{s, depth, false})
 	for len(queue) > 0 {
 		t := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		s := t.s
+		if sk, ok := Skeleton(s); ok && !t.skeleton {
+			queue = append(queue, text{sk, t.depth, true})
+		}
 		for i := 0; i < len(s); {
 			if refWideClass[s[i]] == 0 {
 				i++
@@ -59,7 +64,7 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 			}
 			for _, d := range decodings(wide) {
 				if d != "" {
-					queue = append(queue, text{d, t.depth + 1})
+					queue = append(queue, text{d, t.depth + 1, false})
 				}
 			}
 		}

@@ -16,6 +16,13 @@
 // token (query or body api_token, bearer, Basic password) finds a user
 // is answered with the token as stored (source "api_token").
 //
+// With API_USERS_PGSQL set (a PDO DSN of a PostgreSQL server with ICU:
+// "host=127.0.0.1;port=P;dbname=postgres"), the users table is there
+// instead, its api_token column under a collation that compares at the
+// primary level alone (ICU "und-u-ks-level1", nondeterministic), as MySQL
+// 8's default utf8mb4_0900_ai_ci does: without case, accents, width or
+// ignorable characters ("Ｒévo\u200bked" finds "revoked").
+//
 // Every request is answered with the tokens Sanctum authenticated, each as
 // "<id>|<secret presented>" (source "sanctum"), and the bearer token
 // Laravel read (source "laravel_bearer"). POST /sanctum/issue with form
@@ -62,6 +69,11 @@ class ApiUser extends Model implements Illuminate\Contracts\Auth\Authenticatable
     protected $table = 'api_users';
     protected $guarded = [];
     public $timestamps = false;
+
+    public function getConnectionName()
+    {
+        return getenv('API_USERS_PGSQL') ? 'users' : null;
+    }
 }
 
 // Sanctum 4's Guard::isValidBearerToken, for an integer key.
@@ -89,7 +101,20 @@ $capsule->addConnection(['driver' => 'sqlite', 'database' => $db, 'prefix' => ''
 $capsule->setAsGlobal();
 $capsule->bootEloquent();
 Capsule::statement('CREATE TABLE IF NOT EXISTS personal_access_tokens (id INTEGER PRIMARY KEY, name TEXT, token TEXT UNIQUE)');
-Capsule::statement('CREATE TABLE IF NOT EXISTS api_users (id INTEGER PRIMARY KEY, api_token TEXT COLLATE NOCASE UNIQUE)');
+if ($dsn = getenv('API_USERS_PGSQL')) {
+    $pg = [];
+    foreach (explode(';', $dsn) as $kv) {
+        [$k, $v] = explode('=', $kv, 2);
+        $pg[$k] = $v;
+    }
+    $capsule->addConnection(['driver' => 'pgsql', 'host' => $pg['host'], 'port' => $pg['port'], 'database' => $pg['dbname'],
+        'username' => 'postgres', 'password' => '', 'charset' => 'utf8', 'prefix' => '', 'search_path' => 'public', 'sslmode' => 'disable'], 'users');
+    $users = Capsule::connection('users');
+    $users->statement("CREATE COLLATION IF NOT EXISTS primary_level (provider = icu, locale = 'und-u-ks-level1', deterministic = false)");
+    $users->statement('CREATE TABLE IF NOT EXISTS api_users (id SERIAL PRIMARY KEY, api_token TEXT COLLATE primary_level)');
+} else {
+    Capsule::statement('CREATE TABLE IF NOT EXISTS api_users (id INTEGER PRIMARY KEY, api_token TEXT COLLATE NOCASE UNIQUE)');
+}
 
 $request = Request::capture();
 $tokens = [];
@@ -129,4 +154,4 @@ if ($request->isMethod('POST') && $request->path() === 'sanctum/issue') {
 }
 
 header('Content-Type: application/json');
-echo json_encode(['oracle' => 'laravel', 'route' => '', 'path' => '/' . ltrim($request->path(), '/'), 'tokens' => $tokens, 'errors' => $errors]);
+echo json_encode(['oracle' => getenv('API_USERS_PGSQL') ? 'laravel-pgsql' : 'laravel', 'route' => '', 'path' => '/' . ltrim($request->path(), '/'), 'tokens' => $tokens, 'errors' => $errors]);
