@@ -57,19 +57,23 @@ func (k *Keys) opaque(ns, s string) denylist.Key {
 // this key beside the token's identity (a derived entry: Recorder), and a
 // check looks it up beside the identity of what it reads, so a string is
 // revoked when the lower-case spelling of its skeleton is a revoked
-// token's. It is a token identity key (the identity of that spelling): a
-// lower-case ASCII token needs no second key.
+// token's. White space at either end is trimmed first: Laravel's
+// TrimStrings middleware and PHP's trim() read " T\t" as T, and a MySQL
+// PAD SPACE collation compares "T " as T. It is a token identity key (the
+// identity of that spelling): a lower-case ASCII token needs no second
+// key.
 func (k *Keys) Folded(raw string) (denylist.Key, bool) {
 	s := raw
 	if token.NeedsSkeleton(raw) {
 		s, _ = token.Skeleton(raw)
 	}
+	s = trimASCIISpace(s)
 	i := 0
 	for i < len(s) && (s[i] < 'A' || s[i] > 'Z') {
 		i++
 	}
 	if i == len(s) {
-		if len(s) == len(raw) && s == raw {
+		if s == raw || s == "" {
 			return denylist.Key{}, false
 		}
 		return k.opaque("", s), true
@@ -87,6 +91,20 @@ func (k *Keys) Folded(raw string) (denylist.Key, bool) {
 	}
 	return k.opaque("", unsafe.String(unsafe.SliceData(b), len(b))), true // b is not kept
 }
+
+// trimASCIISpace is s without the ASCII white space (space, \t, \n, \v,
+// \f, \r) at either end.
+func trimASCIISpace(s string) string {
+	for len(s) > 0 && isASCIISpace(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isASCIISpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func isASCIISpace(c byte) bool { return c == ' ' || '\t' <= c && c <= '\r' }
 
 // addFolded adds to q the key of the opaque string s in lower case, when
 // that differs from s (Folded).
