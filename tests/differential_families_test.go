@@ -164,6 +164,21 @@ func familyCases() []familyCase {
 			build: postWith(api, text("api_token=%s"), formCTLine), want: 401},
 		{family: 11, name: "api-token-json-arabic-digit", oracle: "laravel-pgsql", kind: "api_token", present: func(tok string) string { return strings.Replace(tok, "0", `\u0660`, 1) },
 			build: postWith(api, text(`{"api_token":"%s"}`), jsonCTLine), want: 401},
+		// 12. Not one of issue 22's: a token in an XML body, split by
+		// markup that Python's ElementTree reads through (whatever the
+		// Content-Type); entities a DOCTYPE declares are refused.
+		{family: 12, name: "xml-char-ref", oracle: "python", present: func(tok string) string { return tok[:3] + "&#" + strconv.Itoa(int(tok[3])) + ";" + tok[4:] },
+			build: postWith(api, text("<r><access_token>%s</access_token></r>"), "Content-Type: application/xml"), want: 401},
+		{family: 12, name: "xml-cdata", oracle: "python", present: func(tok string) string { return tok[:5] + "<![CDATA[" + tok[5:9] + "]]>" + tok[9:] },
+			build: postWith(api, text("<r><access_token>%s</access_token></r>"), "Content-Type: text/xml"), want: 401},
+		{family: 12, name: "xml-comment-text-plain", oracle: "python", present: func(tok string) string { return tok[:5] + "<!-- -->" + tok[5:] },
+			build: postWith(api, text("<r><access_token>%s</access_token></r>"), "Content-Type: text/plain"), want: 401},
+		{family: 12, name: "xml-processing-instruction", oracle: "python", present: func(tok string) string { return tok[:5] + "<?x?>" + tok[5:] },
+			build: postWith(api, text("<r><access_token>%s</access_token></r>"), "Content-Type: application/soap+xml"), want: 401},
+		{family: 12, name: "xml-attribute-char-ref", oracle: "python", present: func(tok string) string { return "&#x" + strconv.FormatInt(int64(tok[0]), 16) + ";" + tok[1:] },
+			build: postWith(api, text(`<r access_token="%s"/>`), "Content-Type: application/xml"), want: 401},
+		{family: 12, name: "xml-declared-entities", oracle: "python", present: func(tok string) string { return tok[:5] + `"><!ENTITY b "` + tok[5:] },
+			build: postWith(api, text(`<!DOCTYPE r [<!ENTITY a "%s">]><r><access_token>&a;&b;</access_token></r>`), "Content-Type: application/xml"), want: 400},
 		// 9. Kubernetes' WebSocket bearer subprotocol.
 		{family: 9, name: "k8s-ws-subprotocol", oracle: "gostruct", present: func(tok string) string { return base64.RawURLEncoding.EncodeToString([]byte(tok)) },
 			build: getWith(api, "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",

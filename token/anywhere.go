@@ -27,6 +27,8 @@ const MinCandidateLength = 16
 //   - base64-decoded where a known wrapper carries a token: a Basic
 //     credential, a Kubernetes "base64url.bearer.authorization.k8s.io."
 //     WebSocket subprotocol;
+//   - a body that looks like XML, as its text (XMLText: references
+//     decoded, CDATA sections opened, comments and tags dropped);
 //   - as its skeleton, where it has characters outside ASCII or control
 //     characters (Skeleton: the ASCII that a database collation or a
 //     Unicode normalization takes them for, ignorable ones removed);
@@ -60,6 +62,9 @@ func TargetAndBodyCandidates(r *http.Request, body []byte, dst []Candidate, skip
 		dst = appendRuns(dst, unsafe.String(unsafe.SliceData(body), len(body)), w, 0, skip) // read only
 		for _, v := range decodedParts(r, body) {
 			dst = appendRuns(dst, v, w, 0, skip)
+		}
+		if t, ok := XMLText(body); ok {
+			dst = appendRuns(dst, t, w, 0, skip)
 		}
 	}
 	return dst

@@ -168,6 +168,9 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 			if body, berr = s.readBody(r); berr != nil {
 				return dst, nil, berr
 			}
+			if XMLDeclaresEntities(body) {
+				return dst, nil, ErrUnreadableBody
+			}
 			if s.formName != "" {
 				source, want = "form", s.formName
 				formName := s.formName

@@ -184,6 +184,9 @@ func refCandidates(r *http.Request, body []byte) []Candidate {
 		for _, v := range decodedParts(r, body) {
 			dst = refAppendRuns(dst, v, w, 0)
 		}
+		if t, ok := XMLText(body); ok {
+			dst = refAppendRuns(dst, t, w, 0)
+		}
 	}
 	return dst
 }

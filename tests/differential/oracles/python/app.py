@@ -5,6 +5,7 @@ each token it extracted and where from.
 Usage: /usr/bin/python3 app.py PORT   (Debian's python3-flask)
 """
 import sys
+import xml.etree.ElementTree as ET
 
 from flask import Flask, jsonify, request
 
@@ -43,6 +44,19 @@ def extract(route):
             scheme, token = "", ""
         if scheme.lower() == "bearer":
             add("bearer", [token])
+    # An XML body, whatever its Content-Type, as an API parsing it with
+    # ElementTree reads it: an access_token element's text (references
+    # decoded, CDATA opened, comments and processing instructions dropped,
+    # entities of the DOCTYPE expanded) and access_token attributes.
+    data = request.get_data(cache=True)
+    if data.lstrip().startswith(b"<"):
+        try:
+            root = ET.fromstring(data)
+        except ET.ParseError:
+            root = None
+        if root is not None:
+            add("xml", [el.text for el in root.iter("access_token")])
+            add("xml_attribute", [el.get("access_token") for el in root.iter()])
     return jsonify(oracle="python", route=route, path=request.path, tokens=tokens, errors=[])
 
 
