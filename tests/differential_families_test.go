@@ -1,11 +1,15 @@
 package tests
 
 import (
+	"bytes"
+	"compress/zlib"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -13,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // familyCase is one request of issue 22's families: a spelling of a token
@@ -179,6 +184,17 @@ func familyCases() []familyCase {
 			build: postWith(api, text(`<r access_token="%s"/>`), "Content-Type: application/xml"), want: 401},
 		{family: 12, name: "xml-declared-entities", oracle: "python", present: func(tok string) string { return tok[:5] + `"><!ENTITY b "` + tok[5:] },
 			build: postWith(api, text(`<!DOCTYPE r [<!ENTITY a "%s">]><r><access_token>&a;&b;</access_token></r>`), "Content-Type: application/xml"), want: 400},
+		// 13. Not one of issue 22's: a token kept in Flask's signed
+		// session cookie (base64url JSON; compressed when that is
+		// shorter), replayed: the application reads it back from the
+		// session, though no run of the request is the token.
+		{family: 13, name: "flask-session", oracle: "python", present: func(tok string) string { return flaskSessionCookie(`{"access_token":"`+tok+`"}`, false) },
+			build: getWith(api, "Cookie: session=%s"), want: 401},
+		{family: 13, name: "flask-session-compressed", oracle: "python",
+			present: func(tok string) string {
+				return flaskSessionCookie(`{"access_token":"`+tok+`","theme":"`+strings.Repeat("dark", 16)+`"}`, true)
+			},
+			build: getWith(api, "Cookie: session=%s"), want: 401},
 		// 9. Kubernetes' WebSocket bearer subprotocol.
 		{family: 9, name: "k8s-ws-subprotocol", oracle: "gostruct", present: func(tok string) string { return base64.RawURLEncoding.EncodeToString([]byte(tok)) },
 			build: getWith(api, "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
@@ -331,6 +347,34 @@ func familyTokens(t *testing.T, kind string, o *oracle, next *int) (revoked, liv
 	default:
 		return "revoked" + randomHex(12), "livetoken" + randomHex(12)
 	}
+}
+
+// flaskOracleSecret is the python oracle's Flask secret_key
+// (tests/differential/oracles/python/app.py).
+const flaskOracleSecret = "differential-oracle-session-secret"
+
+// flaskSessionCookie is Flask's session cookie holding the JSON object
+// session, as itsdangerous' URLSafeTimedSerializer signs it (salt
+// "cookie-session", an HMAC-SHA1 key derived from the secret, SHA-1
+// signatures): base64url of the JSON, zlib-compressed behind a '.' when
+// compress, then a timestamp and the signature.
+func flaskSessionCookie(session string, compress bool) string {
+	b64 := base64.RawURLEncoding.EncodeToString
+	payload := b64([]byte(session))
+	if compress {
+		var z bytes.Buffer
+		zw := zlib.NewWriter(&z)
+		zw.Write([]byte(session))
+		zw.Close()
+		payload = "." + b64(z.Bytes())
+	}
+	ts := big.NewInt(time.Now().Unix()).Bytes()
+	value := payload + "." + b64(ts)
+	derive := hmac.New(sha1.New, []byte(flaskOracleSecret))
+	derive.Write([]byte("cookie-session"))
+	sig := hmac.New(sha1.New, derive.Sum(nil))
+	sig.Write([]byte(value))
+	return value + "." + b64(sig.Sum(nil))
 }
 
 // swapCase is tok with each ASCII letter in the other case.

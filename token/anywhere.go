@@ -26,7 +26,9 @@ const MinCandidateLength = 16
 //     Python-unescaped, as frameworks decode before they read;
 //   - base64-decoded where a known wrapper carries a token: a Basic
 //     credential, a Kubernetes "base64url.bearer.authorization.k8s.io."
-//     WebSocket subprotocol;
+//     WebSocket subprotocol; and wherever a part of a run decodes (and
+//     inflates) to text with a long enough run in it: a session cookie of
+//     base64 JSON, an "id:key" API key (appendBase64Texts);
 //   - a body that looks like XML, as its text (XMLText: references
 //     decoded, CDATA sections opened, comments and tags dropped);
 //   - as its skeleton, where it has characters outside ASCII or control
@@ -346,6 +348,12 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 				continue
 			}
 			wide := s[start:end]
+			if t.depth < maxDecodeDepth {
+				var b64 [2]string
+				for _, d := range appendBase64Texts(b64[:0], wide) {
+					queue = append(queue, text{s: d, depth: t.depth + 1})
+				}
+			}
 			switch {
 			case holds&(classPadding|classEscape) == 0: // the common case: one run
 				dst = appendRun(dst, wide, holds, w, skip)

@@ -51,6 +51,11 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 			}
 			wide := s[i:j]
 			i = j
+			if t.depth < maxDecodeDepth {
+				for _, d := range appendBase64Texts(nil, wide) {
+					queue = append(queue, text{d, t.depth + 1, false})
+				}
+			}
 			escaped := holds&refClassEscape != 0
 			switch {
 			case holds == refClassToken: // the common case: one run

@@ -7,9 +7,14 @@ Usage: /usr/bin/python3 app.py PORT   (Debian's python3-flask)
 import sys
 import xml.etree.ElementTree as ET
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, request, session
 
 app = Flask(__name__)
+# Flask's own signed session cookie ("session": base64url JSON, zlib-
+# compressed behind a '.' when shorter, a timestamp, an HMAC): an
+# application that keeps its user's access token there reads it back on
+# every request (source "flask_session").
+app.secret_key = "differential-oracle-session-secret"
 
 
 def extract(route):
@@ -44,6 +49,7 @@ def extract(route):
             scheme, token = "", ""
         if scheme.lower() == "bearer":
             add("bearer", [token])
+    add("flask_session", [session.get("access_token")])
     # An XML body, whatever its Content-Type, as an API parsing it with
     # ElementTree reads it: an access_token element's text (references
     # decoded, CDATA opened, comments and processing instructions dropped,

@@ -1,0 +1,152 @@
+package token
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/base64"
+	"io"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Frameworks keep what an application puts in a session in a cookie of
+// base64 text: Flask's and Starlette's sessions and Django's signed-cookie
+// sessions (base64url JSON, zlib-compressed behind a leading '.' when that
+// is shorter, then a timestamp and a signature), Express's cookie-session
+// (base64 JSON), Rack's cookie store. An application that keeps the
+// access token it was given there reads it back from the cookie on every
+// request: a revoked token replayed inside an old session cookie is a
+// revoked token, though no run of the request is the token. So is one in
+// an API key scheme that base64-encodes "id:key" (Elasticsearch's ApiKey),
+// or in any header an application decodes.
+
+// minBase64Part is the shortest base64 part that is decoded: the base64 of
+// MinCandidateLength bytes.
+const minBase64Part = (MinCandidateLength*8 + 5) / 6
+
+// maxBase64Text bounds what one part decodes (and inflates) to.
+const maxBase64Text = 64 << 10
+
+// appendBase64Texts appends to dst the texts the parts of wide (a run of
+// the scan) decode to as base64, standard or URL-safe, padded or not, and
+// inflated when they decode to zlib data: each part between '.', ':', '|'
+// and '=' (and the escape bytes) of at least minBase64Part bytes that
+// decodes to text (UTF-8 without control characters but white space)
+// with a run of MinCandidateLength token bytes in it. A JWT's header and
+// payload are not decoded: its claims are read as a JWT's.
+func appendBase64Texts(dst []string, wide string) []string {
+	if len(wide) < minBase64Part {
+		return dst
+	}
+	var parts [8]string
+	n := 0
+	for i := 0; i <= len(wide) && n < len(parts); {
+		j := i
+		for j < len(wide) && !base64PartEnd(wide[j]) {
+			j++
+		}
+		parts[n] = wide[i:j]
+		n++
+		i = j + 1
+		if j < len(wide) && wide[j] == '=' {
+			for i < len(wide) && wide[i] == '=' {
+				i++ // padding, or "name=": the next part starts after it
+			}
+		}
+	}
+	for k := 0; k < n; k++ {
+		p := parts[k]
+		if k+1 < n && mayBeJSONObjectSegment(p) && mayBeJSONObjectSegment(parts[k+1]) {
+			k += 2 // a JWT's header and payload; its signature after them
+			continue
+		}
+		if len(p) < minBase64Part {
+			continue
+		}
+		if t, ok := base64Text(p); ok {
+			dst = append(dst, t)
+		}
+	}
+	return dst
+}
+
+// base64PartEnd reports whether c ends a base64 part of a run: '.', ':'
+// and '|' (between a token's or a cookie's parts), '=' (padding, or a
+// name's end) and the escape bytes.
+func base64PartEnd(c byte) bool {
+	return c == '.' || c == ':' || c == '|' || c == '=' || c == '%' || c == '\\'
+}
+
+// base64Text returns what p decodes to as base64 (see appendBase64Texts),
+// and whether that is text worth scanning.
+func base64Text(p string) (string, bool) {
+	enc := base64.RawStdEncoding
+	if strings.ContainsAny(p, "-_") {
+		if strings.ContainsAny(p, "+/") {
+			return "", false
+		}
+		enc = base64.RawURLEncoding
+	}
+	if len(p)%4 == 1 || enc.DecodedLen(len(p)) > maxBase64Text {
+		return "", false
+	}
+	// The first three bytes tell most strings apart: a random token's
+	// decode to a control or high byte more often than not; text starts
+	// with printable ASCII, zlib data with 0x78.
+	var head [3]byte
+	if _, err := enc.Decode(head[:], unsafe.Slice(unsafe.StringData(p), 4)); err != nil ||
+		head[0] != 0x78 && !(printableASCII(head[0]) && printableASCII(head[1]) && printableASCII(head[2])) {
+		return "", false
+	}
+	var stack [512]byte
+	var buf []byte
+	if n := enc.DecodedLen(len(p)); n > len(stack) {
+		buf = make([]byte, n)
+	} else {
+		buf = stack[:n]
+	}
+	n, err := enc.Decode(buf, unsafe.Slice(unsafe.StringData(p), len(p))) // read only
+	if err != nil {
+		return "", false
+	}
+	b := buf[:n]
+	if len(b) > 2 && b[0] == 0x78 && (uint16(b[0])<<8|uint16(b[1]))%31 == 0 { // a zlib header
+		zr, err := zlib.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return "", false
+		}
+		out, err := io.ReadAll(io.LimitReader(zr, maxBase64Text))
+		if err != nil && len(out) == 0 {
+			return "", false
+		}
+		b = out
+	}
+	if !isScannableText(b) {
+		return "", false
+	}
+	return string(b), true
+}
+
+// printableASCII reports whether c is printable ASCII or white space.
+func printableASCII(c byte) bool { return 0x20 <= c && c < 0x7f || c == '\t' || c == '\n' || c == '\r' }
+
+// isScannableText reports whether b is UTF-8 text without control
+// characters but white space, with a run of MinCandidateLength token
+// bytes in it.
+func isScannableText(b []byte) bool {
+	run, long := 0, false
+	for _, c := range b {
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+			return false
+		}
+		if tokenBytes[c] {
+			if run++; run >= MinCandidateLength {
+				long = true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return long && utf8.Valid(b)
+}

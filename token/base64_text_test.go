@@ -1,0 +1,51 @@
+package token
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestCandidatesFindBase64Texts: a token kept in a session cookie of
+// base64 JSON (Flask's, compressed or not; Express's cookie-session) or in
+// a base64 "id:key" API key is found by the scan; a JWT's claims are not
+// handed out as strings of their own.
+func TestCandidatesFindBase64Texts(t *testing.T) {
+	const tok = "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r"
+	session := `{"access_token":"` + tok + `","user":"ada"}`
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write([]byte(`{"a":"` + strings.Repeat("x", 64) + `","access_token":"` + tok + `"}`))
+	zw.Close()
+	url := base64.RawURLEncoding.EncodeToString
+	for _, c := range []struct{ name, header, value string }{
+		{"Flask session", "Cookie", "session=" + url([]byte(session)) + ".ZxYzAb.c2lnbmF0dXJlc2lnbmF0dXJlc2ln"},
+		{"Flask session, compressed", "Cookie", "session=." + url(z.Bytes()) + ".ZxYzAb.c2lnbmF0dXJlc2lnbmF0dXJlc2ln"},
+		{"cookie-session", "Cookie", "session=" + base64.StdEncoding.EncodeToString([]byte(session)) + "; session.sig=abc"},
+		{"Elasticsearch ApiKey", "Authorization", "ApiKey " + base64.StdEncoding.EncodeToString([]byte("VuaCfGcBCdbkQm-e5aOx:"+tok))},
+	} {
+		r, _ := http.NewRequest("GET", "http://h/", nil)
+		r.RequestURI = "/"
+		r.Header = http.Header{c.header: {c.value}}
+		got := candidatesOf(r, "")
+		if _, ok := got[tok]; !ok {
+			t.Errorf("%s: %q not among the candidates %q", c.name, tok, keys(got))
+		}
+	}
+	claim := "a-long-claim-value-0123456789"
+	jwt := url([]byte(`{"alg":"HS256"}`)) + "." + url([]byte(`{"sub":"`+claim+`"}`)) + ".c2ln"
+	r, _ := http.NewRequest("GET", "http://h/", nil)
+	r.RequestURI = "/"
+	r.Header = http.Header{"Authorization": {"Bearer " + jwt}}
+	if _, ok := candidatesOf(r, "")[claim]; ok {
+		t.Errorf("a JWT's claim %q handed out as a string of its own", claim)
+	}
+	for _, p := range []string{strings.Repeat("A", 40), "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r", url([]byte("short text"))} {
+		if s, ok := base64Text(p); ok {
+			t.Errorf("base64Text(%q) = %q: no text with a long run, want nothing", p, s)
+		}
+	}
+}
