@@ -20,12 +20,14 @@ func candidatesOf(r *http.Request, body string) map[string]string {
 }
 
 // TestCandidatesFindEveryWrapping: a token is found wherever a framework
-// could read it, in every spelling the issue's families list.
+// could read it, in every spelling the issue's families list, and in the
+// spellings a primary-level comparison takes for it (its skeleton).
 func TestCandidatesFindEveryWrapping(t *testing.T) {
 	const tok = "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r" // opaque, 32 bytes
 	jwt := "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl"
 	b64 := base64.StdEncoding.EncodeToString([]byte("user:" + tok))
 	k8s := "base64url.bearer.authorization.k8s.io." + base64.RawURLEncoding.EncodeToString([]byte(tok))
+	spelled := "Ｙz7kQp2rVt9\u200bwXb4nLm8sDf6gHj3kPq1ŕ"
 	cases := []struct {
 		name, target string
 		header       http.Header
@@ -54,6 +56,15 @@ func TestCandidatesFindEveryWrapping(t *testing.T) {
 		{"JWT, leading dot", "/", http.Header{"Authorization": {"Bearer ." + jwt}}, "", jwt},
 		{"JWT in a signed cookie", "/", http.Header{"Cookie": {"c=s:" + jwt + ".hmac"}}, "", jwt},
 		{"JWT, shortest", "/", http.Header{"X": {"eyJhbGciOiJub25lIn0.e30."}}, "", "eyJhbGciOiJub25lIn0.e30."}, // {"alg":"none"}.{}.
+		// Spellings a primary-level comparison takes for the token
+		// (Skeleton): a fullwidth Y, a zero-width space, an accented r.
+		{"spelled, header", "/", http.Header{"Authorization": {"Bearer " + spelled}}, "", tok},
+		{"spelled, query", "/a?api_token=" + url.QueryEscape(spelled), nil, "", tok},
+		{"spelled, a control byte", "/a?api_token=" + tok[:5] + "%01" + tok[5:], nil, "", tok},
+		{"spelled, percent-encoded twice", "/a?t=" + url.QueryEscape(url.QueryEscape(spelled)), nil, "", tok},
+		{"spelled, JSON body, escaped", "/", nil, `{"api_token":"\uff39` + tok[1:5] + `\u00ad` + tok[5:] + `"}`, tok},
+		{"spelled, form body", "/", nil, "api_token=" + url.QueryEscape(spelled), tok},
+		{"spelled, ISO-8859-1 body", "/", nil, "t=\xdd" + tok[1:], tok}, // "Ý"
 	}
 	for _, c := range cases {
 		r, _ := http.NewRequest("GET", "http://h/", nil)
