@@ -305,6 +305,11 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 		depth int
 		// skeleton says s is a skeleton already (Skeleton).
 		skeleton bool
+		// base64 says s was decoded from base64 (appendBase64Texts):
+		// once in a text's history, and not counted in depth (an
+		// Express session cookie is percent-decoded, base64-decoded,
+		// then JSON-unescaped).
+		base64 bool
 	}
 	var stack [4]text
 	queue := append(stack[:0], text{s: s, depth: depth})
@@ -315,7 +320,7 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 		s := t.s
 		if !t.skeleton && NeedsSkeleton(s) {
 			if sk, ok := Skeleton(s); ok {
-				queue = append(queue, text{s: sk, depth: t.depth, skeleton: true})
+				queue = append(queue, text{s: sk, depth: t.depth, skeleton: true, base64: t.base64})
 			}
 		}
 		for i := 0; i+minRun <= len(s); {
@@ -348,10 +353,10 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 				continue
 			}
 			wide := s[start:end]
-			if t.depth < maxDecodeDepth {
+			if !t.base64 {
 				var b64 [2]string
 				for _, d := range appendBase64Texts(b64[:0], wide) {
-					queue = append(queue, text{s: d, depth: t.depth + 1})
+					queue = append(queue, text{s: d, depth: t.depth, base64: true})
 				}
 			}
 			switch {
@@ -364,7 +369,7 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 			}
 			for _, d := range decodings(wide) {
 				if d != "" {
-					queue = append(queue, text{s: d, depth: t.depth + 1})
+					queue = append(queue, text{s: d, depth: t.depth + 1, base64: t.base64})
 				}
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"compress/zlib"
 	"encoding/base64"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"testing"
 )
@@ -25,6 +26,10 @@ func TestCandidatesFindBase64Texts(t *testing.T) {
 		{"Flask session", "Cookie", "session=" + url([]byte(session)) + ".ZxYzAb.c2lnbmF0dXJlc2lnbmF0dXJlc2ln"},
 		{"Flask session, compressed", "Cookie", "session=." + url(z.Bytes()) + ".ZxYzAb.c2lnbmF0dXJlc2lnbmF0dXJlc2ln"},
 		{"cookie-session", "Cookie", "session=" + base64.StdEncoding.EncodeToString([]byte(session)) + "; session.sig=abc"},
+		// Express's cookie-session, percent-encoded (the cookie package
+		// decodes it; "???>>>" puts a / and a + in the base64), its JSON with
+		// an escape: three decodings.
+		{"cookie-session, encoded", "Cookie", "session=" + neturl.QueryEscape(base64.StdEncoding.EncodeToString([]byte(`{"x":"???>>>","access_token":"\u0059`+tok[1:]+`"}`)))},
 		{"Elasticsearch ApiKey", "Authorization", "ApiKey " + base64.StdEncoding.EncodeToString([]byte("VuaCfGcBCdbkQm-e5aOx:"+tok))},
 	} {
 		r, _ := http.NewRequest("GET", "http://h/", nil)
