@@ -32,8 +32,9 @@ const maxBase64Text = 64 << 10
 // the scan) decode to as base64, standard or URL-safe, padded or not, and
 // inflated when they decode to zlib data: each part between '.', ':', '|'
 // and '=' (and the escape bytes) of at least minBase64Part bytes that
-// decodes to text (UTF-8 without control characters but white space)
-// with a run of MinCandidateLength token bytes in it. A JWT's header and
+// decodes to bytes with a run of MinCandidateLength token bytes in them
+// (text, or a SASL message: PLAIN's "\x00user\x00token", OAUTHBEARER's
+// "n,,\x01auth=Bearer T\x01\x01", as XMPP, IMAP and SMTP send them). A JWT's header and
 // payload are not decoded: its claims are read as a JWT's.
 func appendBase64Texts(dst []string, wide string) []string {
 	if len(wide) < minBase64Part {
@@ -92,11 +93,12 @@ func base64Text(p string) (string, bool) {
 		return "", false
 	}
 	// The first three bytes tell most strings apart: a random token's
-	// decode to a control or high byte more often than not; text starts
-	// with printable ASCII, zlib data with 0x78.
+	// decode to a byte of 0x80 or more 7 times in 8; text starts with
+	// ASCII (SASL's PLAIN and OAUTHBEARER messages with control bytes),
+	// zlib data with 0x78.
 	var head [3]byte
 	if _, err := enc.Decode(head[:], unsafe.Slice(unsafe.StringData(p), 4)); err != nil ||
-		head[0] != 0x78 && !(printableASCII(head[0]) && printableASCII(head[1]) && printableASCII(head[2])) {
+		head[0]|head[1]|head[2] >= utf8.RuneSelf && head[0] != 0x78 {
 		return "", false
 	}
 	var stack [512]byte
@@ -128,25 +130,16 @@ func base64Text(p string) (string, bool) {
 	return string(b), true
 }
 
-// printableASCII reports whether c is printable ASCII or white space.
-func printableASCII(c byte) bool { return 0x20 <= c && c < 0x7f || c == '\t' || c == '\n' || c == '\r' }
-
-// isScannableText reports whether b is UTF-8 text without control
-// characters but white space, with a run of MinCandidateLength token
-// bytes in it.
+// isScannableText reports whether b holds a run of MinCandidateLength
+// token bytes (random bytes almost never do: a token byte is one in four).
 func isScannableText(b []byte) bool {
-	run, long := 0, false
+	run := 0
 	for _, c := range b {
-		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
-			return false
-		}
-		if tokenBytes[c] {
-			if run++; run >= MinCandidateLength {
-				long = true
-			}
-		} else {
+		if !tokenBytes[c] {
 			run = 0
+		} else if run++; run >= MinCandidateLength {
+			return true
 		}
 	}
-	return long && utf8.Valid(b)
+	return false
 }

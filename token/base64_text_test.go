@@ -30,6 +30,9 @@ func TestCandidatesFindBase64Texts(t *testing.T) {
 		// decodes it; "???>>>" puts a / and a + in the base64), its JSON with
 		// an escape: three decodings.
 		{"cookie-session, encoded", "Cookie", "session=" + neturl.QueryEscape(base64.StdEncoding.EncodeToString([]byte(`{"x":"???>>>","access_token":"\u0059`+tok[1:]+`"}`)))},
+		// SASL over XMPP's WebSocket framing: PLAIN and OAUTHBEARER (RFC 7628).
+		{"SASL PLAIN", "X-Message", "<auth mechanism='PLAIN'>" + base64.StdEncoding.EncodeToString([]byte("\x00ada\x00"+tok)) + "</auth>"},
+		{"SASL OAUTHBEARER", "X-Message", "<auth mechanism='OAUTHBEARER'>" + base64.StdEncoding.EncodeToString([]byte("n,a=ada@example.com,\x01host=h\x01auth=Bearer "+tok+"\x01\x01")) + "</auth>"},
 		{"Elasticsearch ApiKey", "Authorization", "ApiKey " + base64.StdEncoding.EncodeToString([]byte("VuaCfGcBCdbkQm-e5aOx:"+tok))},
 	} {
 		r, _ := http.NewRequest("GET", "http://h/", nil)
@@ -48,7 +51,7 @@ func TestCandidatesFindBase64Texts(t *testing.T) {
 	if _, ok := candidatesOf(r, "")[claim]; ok {
 		t.Errorf("a JWT's claim %q handed out as a string of its own", claim)
 	}
-	for _, p := range []string{strings.Repeat("A", 40), "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r", url([]byte("short text"))} {
+	for _, p := range []string{strings.Repeat("A", 40), "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r", url([]byte("short text")), url([]byte("\x00\x01 a b c d e f g h i j k l m n o p"))} {
 		if s, ok := base64Text(p); ok {
 			t.Errorf("base64Text(%q) = %q: no text with a long run, want nothing", p, s)
 		}
