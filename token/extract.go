@@ -168,7 +168,7 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 			if body, berr = s.readBody(r); berr != nil {
 				return dst, nil, berr
 			}
-			if XMLDeclaresEntities(body) {
+			if XMLDependsOnDTD(body) {
 				return dst, nil, ErrUnreadableBody
 			}
 			if s.formName != "" {

@@ -21,8 +21,8 @@ import (
 // comments, processing instructions and tags dropped), then each
 // attribute value, decoded, on a line of its own. It is lenient: a body
 // that is not well-formed XML is read as far as it goes. Entities a
-// DOCTYPE declares are not expanded: such a body is refused
-// (XMLDeclaresEntities).
+// DOCTYPE declares are not expanded, nor is an external DTD read: such a
+// body is refused (XMLDependsOnDTD).
 func XMLText(body []byte) (string, bool) {
 	rest := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("\xef\xbb\xbf")), " \t\r\n")
 	if len(rest) == 0 || rest[0] != '<' {
@@ -65,12 +65,15 @@ func XMLText(body []byte) (string, bool) {
 	return string(text), true
 }
 
-// XMLDeclaresEntities reports whether body, read as XML (XMLText), has a
-// DOCTYPE that declares entities: "&t;" is then whatever the declaration
-// says, which parsers expand (internal entities, even with external ones
-// refused) and the gateway does not. Such a body is refused
-// (ErrUnreadableBody); no API client needs one.
-func XMLDeclaresEntities(body []byte) bool {
+// XMLDependsOnDTD reports whether body, read as XML (XMLText), depends on
+// a DOCTYPE: one that declares entities ("&t;" is then whatever the
+// declaration says, which parsers expand, internal entities even with
+// external ones refused), or one that names an external DTD (SYSTEM or
+// PUBLIC: a parser that loads it, as Java's do by default, takes
+// entities and attribute defaults from a document the request does not
+// hold). Such a body is refused (ErrUnreadableBody); no API client needs
+// one. A DOCTYPE of a name alone ("<!DOCTYPE html>") is not refused.
+func XMLDependsOnDTD(body []byte) bool {
 	rest := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("\xef\xbb\xbf")), " \t\r\n")
 	if len(rest) == 0 || rest[0] != '<' {
 		return false
@@ -81,11 +84,31 @@ func XMLDeclaresEntities(body []byte) bool {
 			return false
 		}
 		i += j
-		if n := len("<!ENTITY"); i+n <= len(rest) && bytes.EqualFold(rest[i:i+n], []byte("<!ENTITY")) {
+		decl := rest[i:min(i+declarationLength(rest[i:]), len(rest))]
+		switch {
+		case hasPrefixFold(decl, "<!ENTITY"):
 			return true
+		case hasPrefixFold(decl, "<!DOCTYPE"):
+			head := decl
+			if k := bytes.IndexByte(head, '['); k >= 0 {
+				head = head[:k]
+			}
+			for _, word := range bytes.Fields(head) {
+				if bytes.EqualFold(word, []byte("SYSTEM")) || bytes.EqualFold(word, []byte("PUBLIC")) {
+					return true
+				}
+			}
+			if bytes.Contains(bytes.ToUpper(decl), []byte("<!ENTITY")) {
+				return true
+			}
 		}
 		i += 2
 	}
+}
+
+// hasPrefixFold reports whether b starts with prefix in any ASCII case.
+func hasPrefixFold(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && bytes.EqualFold(b[:len(prefix)], []byte(prefix))
 }
 
 // skipPast returns how many bytes of b end with the first end (all of b

@@ -44,15 +44,18 @@ func TestXMLText(t *testing.T) {
 	}
 }
 
-// TestXMLDeclaresEntities: a DOCTYPE that declares entities is refused
-// (ErrUnreadableBody), in any case; other XML is not.
-func TestXMLDeclaresEntities(t *testing.T) {
+// TestXMLDependsOnDTD: a DOCTYPE that declares entities or names an
+// external DTD is refused (ErrUnreadableBody), in any case; other XML,
+// a DOCTYPE of a name alone among it, is not.
+func TestXMLDependsOnDTD(t *testing.T) {
 	for _, body := range []string{
 		`<!DOCTYPE r [<!ENTITY a "Rev"><!ENTITY b "oked">]><r>&a;&b;</r>`,
 		"\n<?xml version=\"1.0\"?><!doctype r [<!entity % p SYSTEM \"x\">]><r/>",
+		`<!DOCTYPE r SYSTEM "http://example.com/t.dtd"><r><access_token>&a;&b;</access_token></r>`,
+		`<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "x.dtd"><r/>`,
 	} {
-		if !XMLDeclaresEntities([]byte(body)) {
-			t.Errorf("XMLDeclaresEntities(%q) = false", body)
+		if !XMLDependsOnDTD([]byte(body)) {
+			t.Errorf("XMLDependsOnDTD(%q) = false", body)
 		}
 		r, _ := http.NewRequest("POST", "http://h/", strings.NewReader(body))
 		r.Header.Set("Content-Type", "application/xml")
@@ -61,9 +64,9 @@ func TestXMLDeclaresEntities(t *testing.T) {
 			t.Errorf("ExtractBody(%q): %v, want ErrUnreadableBody", body, err)
 		}
 	}
-	for _, body := range []string{`<!DOCTYPE html><p>&amp;</p>`, `<r>ENTITY</r>`, `x=<!ENTITY`} {
-		if XMLDeclaresEntities([]byte(body)) {
-			t.Errorf("XMLDeclaresEntities(%q) = true", body)
+	for _, body := range []string{`<!DOCTYPE html><p>&amp;</p>`, `<r>ENTITY</r>`, `x=<!ENTITY`, `<r>SYSTEM PUBLIC</r>`, `<!-- SYSTEM --><r/>`} {
+		if XMLDependsOnDTD([]byte(body)) {
+			t.Errorf("XMLDependsOnDTD(%q) = true", body)
 		}
 	}
 }
