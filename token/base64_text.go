@@ -28,6 +28,13 @@ const minBase64Part = (MinCandidateLength*8 + 5) / 6
 // maxBase64Text bounds what one part decodes (and inflates) to.
 const maxBase64Text = 64 << 10
 
+// maxInflateRatio bounds what zlib data inflates to, as a multiple of its
+// length: a body of many small parts that each inflate a thousandfold
+// would otherwise make the scan read a thousand times the body. (A
+// session's JSON compresses two- to threefold.) With the escape
+// decodings' fan-out, a text is read at most some tens of times over.
+const maxInflateRatio = 8
+
 // appendBase64Texts appends to dst the texts the parts of wide (a run of
 // the scan) decode to as base64, standard or URL-safe, padded or not, and
 // inflated when they decode to zlib data: each part between '.', ':', '|'
@@ -118,7 +125,7 @@ func base64Text(p string) (string, bool) {
 		if err != nil {
 			return "", false
 		}
-		out, err := io.ReadAll(io.LimitReader(zr, maxBase64Text))
+		out, err := io.ReadAll(io.LimitReader(zr, min(maxInflateRatio*int64(len(b)), maxBase64Text)))
 		if err != nil && len(out) == 0 {
 			return "", false
 		}

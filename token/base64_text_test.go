@@ -57,3 +57,17 @@ func TestCandidatesFindBase64Texts(t *testing.T) {
 		}
 	}
 }
+
+// TestBase64TextInflatesBoundedly: zlib data inflates to at most
+// maxInflateRatio times its length, so a body of many small parts that
+// inflate a thousandfold costs the scan no more than a few times itself.
+func TestBase64TextInflatesBoundedly(t *testing.T) {
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write([]byte(strings.Repeat("Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r", 2000)))
+	zw.Close()
+	got, ok := base64Text(base64.RawURLEncoding.EncodeToString(z.Bytes()))
+	if !ok || len(got) > maxInflateRatio*z.Len() {
+		t.Errorf("%d bytes of zlib inflated to %d bytes (%v), want at most %d", z.Len(), len(got), ok, maxInflateRatio*z.Len())
+	}
+}
