@@ -355,7 +355,7 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 			wide := s[start:end]
 			if !t.base64 {
 				var b64 [2]string
-				for _, d := range appendBase64Texts(b64[:0], wide) {
+				for _, d := range appendBase64Texts(b64[:0], wide, holds) {
 					queue = append(queue, text{s: d, depth: t.depth, base64: true})
 				}
 			}

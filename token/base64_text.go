@@ -36,15 +36,21 @@ const maxBase64Text = 64 << 10
 const maxInflateRatio = 8
 
 // appendBase64Texts appends to dst the texts the parts of wide (a run of
-// the scan) decode to as base64, standard or URL-safe, padded or not, and
+// the scan, whose bytes' classes are holds: wideClass) decode to as base64, standard or URL-safe, padded or not, and
 // inflated when they decode to zlib data: each part between '.', ':', '|'
 // and '=' (and the escape bytes) of at least minBase64Part bytes that
 // decodes to bytes with a run of MinCandidateLength token bytes in them
 // (text, or a SASL message: PLAIN's "\x00user\x00token", OAUTHBEARER's
 // "n,,\x01auth=Bearer T\x01\x01", as XMPP, IMAP and SMTP send them). A JWT's header and
 // payload are not decoded: its claims are read as a JWT's.
-func appendBase64Texts(dst []string, wide string) []string {
+func appendBase64Texts(dst []string, wide string, holds uint8) []string {
 	if len(wide) < minBase64Part {
+		return dst
+	}
+	if holds&(classSeparator|classPadding|classEscape) == 0 { // one part: a UUID, a random token
+		if t, ok := base64Text(wide); ok {
+			dst = append(dst, t)
+		}
 		return dst
 	}
 	var parts [8]string
@@ -89,24 +95,29 @@ func base64PartEnd(c byte) bool {
 // base64Text returns what p decodes to as base64 (see appendBase64Texts),
 // and whether that is text worth scanning.
 func base64Text(p string) (string, bool) {
+	if len(p)%4 == 1 || base64.RawStdEncoding.DecodedLen(len(p)) > maxBase64Text {
+		return "", false
+	}
+	// The first three bytes tell most strings apart: a random token's
+	// decode to a byte of 0x80 or more 7 times in 8; text starts with
+	// ASCII (SASL's PLAIN and OAUTHBEARER messages with control bytes),
+	// zlib data with 0x78. (The first four characters pick the alphabet
+	// for them; the whole part's decides below.)
+	headEnc := base64.RawStdEncoding
+	if strings.ContainsAny(p[:4], "-_") {
+		headEnc = base64.RawURLEncoding
+	}
+	var head [3]byte
+	if _, err := headEnc.Decode(head[:], unsafe.Slice(unsafe.StringData(p), 4)); err != nil ||
+		head[0]|head[1]|head[2] >= utf8.RuneSelf && head[0] != 0x78 {
+		return "", false
+	}
 	enc := base64.RawStdEncoding
 	if strings.ContainsAny(p, "-_") {
 		if strings.ContainsAny(p, "+/") {
 			return "", false
 		}
 		enc = base64.RawURLEncoding
-	}
-	if len(p)%4 == 1 || enc.DecodedLen(len(p)) > maxBase64Text {
-		return "", false
-	}
-	// The first three bytes tell most strings apart: a random token's
-	// decode to a byte of 0x80 or more 7 times in 8; text starts with
-	// ASCII (SASL's PLAIN and OAUTHBEARER messages with control bytes),
-	// zlib data with 0x78.
-	var head [3]byte
-	if _, err := enc.Decode(head[:], unsafe.Slice(unsafe.StringData(p), 4)); err != nil ||
-		head[0]|head[1]|head[2] >= utf8.RuneSelf && head[0] != 0x78 {
-		return "", false
 	}
 	var stack [512]byte
 	var buf []byte

@@ -52,7 +52,7 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 			wide := s[i:j]
 			i = j
 			if t.depth < maxDecodeDepth {
-				for _, d := range appendBase64Texts(nil, wide) {
+				for _, d := range appendBase64Texts(nil, wide, classSeparator) { // split always: the same parts
 					queue = append(queue, text{d, t.depth + 1, false})
 				}
 			}

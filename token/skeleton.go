@@ -1,8 +1,10 @@
 package token
 
 import (
+	"encoding/binary"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -26,13 +28,28 @@ import (
 // \f and \r (which comparisons do not ignore). Nearly every string a
 // request carries has none: then its skeleton is itself.
 func NeedsSkeleton(s string) bool {
-	for len(s) >= 8 {
-		if skeletonBytes[s[0]]|skeletonBytes[s[1]]|skeletonBytes[s[2]]|skeletonBytes[s[3]]|
-			skeletonBytes[s[4]]|skeletonBytes[s[5]]|skeletonBytes[s[6]]|skeletonBytes[s[7]] != 0 {
+	for len(s) >= 32 {
+		b := unsafe.Slice(unsafe.StringData(s), 32)
+		if flagged(binary.LittleEndian.Uint64(b))|flagged(binary.LittleEndian.Uint64(b[8:]))|
+			flagged(binary.LittleEndian.Uint64(b[16:]))|flagged(binary.LittleEndian.Uint64(b[24:])) != 0 &&
+			needsSkeletonBytes(s[:32]) {
 			return true
 		}
-		s = s[8:]
+		s = s[32:]
 	}
+	return needsSkeletonBytes(s)
+}
+
+// flagged has the high bit of each byte of w that may be one NeedsSkeleton
+// looks for set: one of 0x80 or more, below 0x20 or 0x7f, and some next to
+// those (a subtraction's borrow): what it flags, the table then decides.
+func flagged(w uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	return (w | (w - 0x20*ones) | ((w ^ 0x7f*ones) - ones)) & highs
+}
+
+// needsSkeletonBytes is NeedsSkeleton a byte at a time.
+func needsSkeletonBytes(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if skeletonBytes[s[i]] != 0 {
 			return true

@@ -51,6 +51,20 @@ func TestSkeleton(t *testing.T) {
 	}
 }
 
+// TestNeedsSkeletonIsTheByteLoop: NeedsSkeleton, eight bytes a step,
+// finds every byte its table names at every place, beside fillers that
+// make a step's subtractions borrow or not.
+func TestNeedsSkeletonIsTheByteLoop(t *testing.T) {
+	for _, filler := range []string{"a", " ", "!", "~", "\x1f"} {
+		eachByteAtEachPlace(filler, func(b []byte, c byte) {
+			want := skeletonBytes[c] != 0 || len(b) > 1 && skeletonBytes[filler[0]] != 0
+			if got := NeedsSkeleton(string(b)); got != want {
+				t.Fatalf("NeedsSkeleton(%q) = %v, want %v", b, got, want)
+			}
+		})
+	}
+}
+
 // FuzzSkeleton: a skeleton is its own skeleton, valid UTF-8 when changed;
 // a string NeedsSkeleton passes over is its own; and an ASCII token with
 // ignorable characters put into it and a letter given an accent has the
