@@ -63,10 +63,7 @@ func (k *Keys) opaque(ns, s string) denylist.Key {
 // identity of that spelling): a lower-case ASCII token needs no second
 // key.
 func (k *Keys) Folded(raw string) (denylist.Key, bool) {
-	s := raw
-	if token.NeedsSkeleton(raw) {
-		s, _ = token.Skeleton(raw)
-	}
+	s, _ := token.Skeleton(raw) // raw itself, after one pass, for nearly every token
 	s = trimASCIISpace(s)
 	i := 0
 	for i < len(s) && (s[i] < 'A' || s[i] > 'Z') {

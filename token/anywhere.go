@@ -318,8 +318,8 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 		t := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		s := t.s
-		if !t.skeleton && NeedsSkeleton(s) {
-			if sk, ok := Skeleton(s); ok {
+		if !t.skeleton {
+			if sk, ok := Skeleton(s); ok { // NeedsSkeleton first: most texts cost one pass
 				queue = append(queue, text{s: sk, depth: t.depth, skeleton: true, base64: t.base64})
 			}
 		}

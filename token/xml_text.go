@@ -24,8 +24,8 @@ import (
 // DOCTYPE declares are not expanded, nor is an external DTD read: such a
 // body is refused (XMLDependsOnDTD).
 func XMLText(body []byte) (string, bool) {
-	rest := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("\xef\xbb\xbf")), " \t\r\n")
-	if len(rest) == 0 || rest[0] != '<' {
+	rest, ok := xmlDocument(body)
+	if !ok {
 		return "", false
 	}
 	text := make([]byte, 0, len(rest))
@@ -74,8 +74,8 @@ func XMLText(body []byte) (string, bool) {
 // hold). Such a body is refused (ErrUnreadableBody); no API client needs
 // one. A DOCTYPE of a name alone ("<!DOCTYPE html>") is not refused.
 func XMLDependsOnDTD(body []byte) bool {
-	rest := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("\xef\xbb\xbf")), " \t\r\n")
-	if len(rest) == 0 || rest[0] != '<' {
+	rest, ok := xmlDocument(body)
+	if !ok {
 		return false
 	}
 	for i := 0; ; {
@@ -104,6 +104,13 @@ func XMLDependsOnDTD(body []byte) bool {
 		}
 		i += 2
 	}
+}
+
+// xmlDocument returns body from its first '<' on, when body looks like
+// XML: that '<' comes first, after white space and a UTF-8 byte order mark.
+func xmlDocument(body []byte) ([]byte, bool) {
+	rest := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("\xef\xbb\xbf")), " \t\r\n")
+	return rest, len(rest) > 0 && rest[0] == '<'
 }
 
 // hasPrefixFold reports whether b starts with prefix in any ASCII case.
