@@ -195,6 +195,10 @@ func familyCases() []familyCase {
 				return flaskSessionCookie(`{"access_token":"`+tok+`","theme":"`+strings.Repeat("dark", 16)+`"}`, true)
 			},
 			build: getWith(api, "Cookie: session=%s"), want: 401},
+		// Go's gorilla/sessions (securecookie): base64 of
+		// "date|base64(gob)|mac", two base64 layers.
+		{family: 13, name: "gorilla-session", oracle: "gostruct", present: gorillaSessionCookie,
+			build: getWith(api, "Cookie: "+gorillaSessionName+"=%s"), want: 401},
 		// 9. Kubernetes' WebSocket bearer subprotocol.
 		{family: 9, name: "k8s-ws-subprotocol", oracle: "gostruct", present: func(tok string) string { return base64.RawURLEncoding.EncodeToString([]byte(tok)) },
 			build: getWith(api, "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gorilla/sessions"
 )
 
 // Issue 22's oracles, beside issue 9's (differential_oracles_test.go):
@@ -25,8 +28,8 @@ import (
 //
 //   - gostruct (in-process): a Go API that decodes any JSON body into a
 //     struct (encoding/json folds member names: "acceſſ_token" with a long
-//     s binds to AccessToken), reads r.BasicAuth and kube-apiserver's
-//     WebSocket bearer subprotocol;
+//     s binds to AccessToken), reads r.BasicAuth, a gorilla/sessions
+//     cookie session and kube-apiserver's WebSocket bearer subprotocol;
 //   - hypercorn: an ASGI app under Hypercorn, which accepts `Upgrade: h2c`
 //     and then serves HTTP/2 requests on the same connection;
 //   - laravel: Debian's Illuminate components with a personal access token
@@ -196,10 +199,36 @@ func startGatewayedOracles(t *testing.T, names []string, caddyfile func(o *oracl
 // token follows, base64url without padding.
 const k8sBearerProtocol = "base64url.bearer.authorization.k8s.io."
 
+// gorillaSessionName and gorillaSessions are the gostruct oracle's
+// gorilla/sessions cookie store, as its README sets one up: signed, not
+// encrypted (securecookie: base64 of "date|base64(gob)|mac").
+const gorillaSessionName = "session-name"
+
+var gorillaSessions = sessions.NewCookieStore([]byte("differential-oracle-gorilla-secret"))
+
+// gorillaSessionCookie is the gostruct oracle's session cookie value
+// holding access_token tok, as gorilla/sessions saves it.
+func gorillaSessionCookie(tok string) string {
+	r, _ := http.NewRequest(http.MethodGet, "http://oracle/", nil)
+	s, _ := gorillaSessions.New(r, gorillaSessionName)
+	s.Values["access_token"] = tok
+	w := httptest.NewRecorder()
+	if err := s.Save(r, w); err != nil {
+		panic(err)
+	}
+	for _, c := range w.Result().Cookies() {
+		if c.Name == gorillaSessionName {
+			return c.Value
+		}
+	}
+	panic("gorilla/sessions saved no cookie")
+}
+
 // goStructOracle reads tokens the way many Go APIs do: a JSON body decoded
 // into a struct whatever the Content-Type (json.NewDecoder(r.Body).Decode,
 // whose member names match case-insensitively under Unicode folding),
-// r.BasicAuth, a Bearer prefix, and on a WebSocket upgrade the Kubernetes
+// r.BasicAuth, a Bearer prefix, the access_token of a gorilla/sessions
+// cookie session, and on a WebSocket upgrade the Kubernetes
 // bearer subprotocol.
 func goStructOracle(w http.ResponseWriter, r *http.Request) {
 	ans := oracleAnswer{Oracle: "gostruct", Path: r.URL.Path, Tokens: []oracleToken{}, Errors: []string{}}
@@ -224,6 +253,10 @@ func goStructOracle(w http.ResponseWriter, r *http.Request) {
 	}
 	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		add("bearer", tok)
+	}
+	if s, err := gorillaSessions.Get(r, gorillaSessionName); err == nil {
+		tok, _ := s.Values["access_token"].(string)
+		add("gorilla_session", tok)
 	}
 	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		// kube-apiserver's protocol.go: every offered subprotocol, trimmed.

@@ -305,11 +305,12 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 		depth int
 		// skeleton says s is a skeleton already (Skeleton).
 		skeleton bool
-		// base64 says s was decoded from base64 (appendBase64Texts):
-		// once in a text's history, and not counted in depth (an
-		// Express session cookie is percent-decoded, base64-decoded,
-		// then JSON-unescaped).
-		base64 bool
+		// base64 is how many base64 layers s was decoded from
+		// (appendBase64Texts): up to maxBase64Depth in a text's history,
+		// not counted in depth (an Express session cookie is
+		// percent-decoded, base64-decoded, then JSON-unescaped; a
+		// gorilla/sessions cookie is base64 of base64 text).
+		base64 uint8
 	}
 	var stack [4]text
 	queue := append(stack[:0], text{s: s, depth: depth})
@@ -353,10 +354,10 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 				continue
 			}
 			wide := s[start:end]
-			if !t.base64 {
+			if t.base64 < maxBase64Depth {
 				var b64 [2]string
-				for _, d := range appendBase64Texts(b64[:0], wide, holds) {
-					queue = append(queue, text{s: d, depth: t.depth, base64: true})
+				for _, d := range appendBase64Texts(b64[:0], wide, holds, t.base64 == 0) {
+					queue = append(queue, text{s: d, depth: t.depth, base64: t.base64 + 1})
 				}
 			}
 			switch {

@@ -28,6 +28,14 @@ const minBase64Part = (MinCandidateLength*8 + 5) / 6
 // maxBase64Text bounds what one part decodes (and inflates) to.
 const maxBase64Text = 64 << 10
 
+// maxBase64Depth bounds how many base64 layers a text is decoded through:
+// gorilla/sessions (Go's securecookie) keeps a session as the base64 of
+// "date|base64(gob)|mac", two layers; a third is a cookie of such a
+// session kept base64 in another. Each layer is at most three quarters of
+// the one it was decoded from (zlib data is inflated in the first alone),
+// so the layers together cost less than four times the first.
+const maxBase64Depth = 3
+
 // maxInflateRatio bounds what zlib data inflates to, as a multiple of its
 // length: a body of many small parts that each inflate a thousandfold
 // would otherwise make the scan read a thousand times the body. (A
@@ -40,15 +48,17 @@ const maxInflateRatio = 8
 // inflated when they decode to zlib data: each part between '.', ':', '|'
 // and '=' (and the escape bytes) of at least minBase64Part bytes that
 // decodes to bytes with a run of MinCandidateLength token bytes in them
-// (text, or a SASL message: PLAIN's "\x00user\x00token", OAUTHBEARER's
-// "n,,\x01auth=Bearer T\x01\x01", as XMPP, IMAP and SMTP send them). A JWT's header and
-// payload are not decoded: its claims are read as a JWT's.
-func appendBase64Texts(dst []string, wide string, holds uint8) []string {
+// (text, a SASL message: PLAIN's "\x00user\x00token", OAUTHBEARER's
+// "n,,\x01auth=Bearer T\x01\x01", as XMPP, IMAP and SMTP send them; or a
+// serialization that keeps strings whole, as Go's gob). zlib data is
+// inflated only when inflate (a text's first base64 layer). A JWT's
+// header and payload are not decoded: its claims are read as a JWT's.
+func appendBase64Texts(dst []string, wide string, holds uint8, inflate bool) []string {
 	if len(wide) < minBase64Part {
 		return dst
 	}
 	if holds&(classSeparator|classPadding|classEscape) == 0 { // one part: a UUID, a random token
-		if t, ok := base64Text(wide); ok {
+		if t, ok := base64Text(wide, inflate); ok {
 			dst = append(dst, t)
 		}
 		return dst
@@ -78,7 +88,7 @@ func appendBase64Texts(dst []string, wide string, holds uint8) []string {
 		if len(p) < minBase64Part {
 			continue
 		}
-		if t, ok := base64Text(p); ok {
+		if t, ok := base64Text(p, inflate); ok {
 			dst = append(dst, t)
 		}
 	}
@@ -93,8 +103,9 @@ func base64PartEnd(c byte) bool {
 }
 
 // base64Text returns what p decodes to as base64 (see appendBase64Texts),
-// and whether that is text worth scanning.
-func base64Text(p string) (string, bool) {
+// inflated when it is zlib data and inflate, and whether that is text
+// worth scanning.
+func base64Text(p string, inflate bool) (string, bool) {
 	if len(p)%4 == 1 || base64.RawStdEncoding.DecodedLen(len(p)) > maxBase64Text {
 		return "", false
 	}
@@ -131,7 +142,7 @@ func base64Text(p string) (string, bool) {
 		return "", false
 	}
 	b := buf[:n]
-	if len(b) > 2 && b[0] == 0x78 && (uint16(b[0])<<8|uint16(b[1]))%31 == 0 { // a zlib header
+	if inflate && len(b) > 2 && b[0] == 0x78 && (uint16(b[0])<<8|uint16(b[1]))%31 == 0 { // a zlib header
 		zr, err := zlib.NewReader(bytes.NewReader(b))
 		if err != nil {
 			return "", false

@@ -11,7 +11,8 @@ import (
 )
 
 // TestCandidatesFindBase64Texts: a token kept in a session cookie of
-// base64 JSON (Flask's, compressed or not; Express's cookie-session) or in
+// base64 JSON (Flask's, compressed or not; Express's cookie-session), of
+// base64 in base64 (gorilla/sessions), or in
 // a base64 "id:key" API key is found by the scan; a JWT's claims are not
 // handed out as strings of their own.
 func TestCandidatesFindBase64Texts(t *testing.T) {
@@ -22,6 +23,8 @@ func TestCandidatesFindBase64Texts(t *testing.T) {
 	zw.Write([]byte(`{"a":"` + strings.Repeat("x", 64) + `","access_token":"` + tok + `"}`))
 	zw.Close()
 	url := base64.RawURLEncoding.EncodeToString
+	// encoding/gob of map[interface{}]interface{}{"access_token": tok}.
+	gob := []byte("\r\x7f\x04\x01\x02\xff\x80\x00\x01\x10\x01\x10\x00\x00E\xff\x80\x00\x01\x06string\x0c\x0e\x00\x0caccess_token\x06string\x0c\"\x00 " + tok)
 	for _, c := range []struct{ name, header, value string }{
 		{"Flask session", "Cookie", "session=" + url([]byte(session)) + ".ZxYzAb.c2lnbmF0dXJlc2lnbmF0dXJlc2ln"},
 		{"Flask session, compressed", "Cookie", "session=." + url(z.Bytes()) + ".ZxYzAb.c2lnbmF0dXJlc2lnbmF0dXJlc2ln"},
@@ -34,6 +37,11 @@ func TestCandidatesFindBase64Texts(t *testing.T) {
 		{"SASL PLAIN", "X-Message", "<auth mechanism='PLAIN'>" + base64.StdEncoding.EncodeToString([]byte("\x00ada\x00"+tok)) + "</auth>"},
 		{"SASL OAUTHBEARER", "X-Message", "<auth mechanism='OAUTHBEARER'>" + base64.StdEncoding.EncodeToString([]byte("n,a=ada@example.com,\x01host=h\x01auth=Bearer "+tok+"\x01\x01")) + "</auth>"},
 		{"Elasticsearch ApiKey", "Authorization", "ApiKey " + base64.StdEncoding.EncodeToString([]byte("VuaCfGcBCdbkQm-e5aOx:"+tok))},
+		// gorilla/sessions (securecookie): base64 of "date|base64(gob)|mac",
+		// the gob holding the token's bytes whole; then the same kept
+		// base64 in another cookie: three layers.
+		{"gorilla session", "Cookie", "session-name=" + base64.URLEncoding.EncodeToString([]byte("1796482159|"+base64.URLEncoding.EncodeToString(gob)+"|\xc1\x97 mac"))},
+		{"gorilla session in a cookie", "Cookie", "s=" + base64.StdEncoding.EncodeToString([]byte(`{"inner":"`+base64.URLEncoding.EncodeToString([]byte("1796482159|"+base64.URLEncoding.EncodeToString(gob)+"|mac"))+`"}`))},
 	} {
 		r, _ := http.NewRequest("GET", "http://h/", nil)
 		r.RequestURI = "/"
@@ -52,7 +60,7 @@ func TestCandidatesFindBase64Texts(t *testing.T) {
 		t.Errorf("a JWT's claim %q handed out as a string of its own", claim)
 	}
 	for _, p := range []string{strings.Repeat("A", 40), "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r", url([]byte("short text")), url([]byte("\x00\x01 a b c d e f g h i j k l m n o p"))} {
-		if s, ok := base64Text(p); ok {
+		if s, ok := base64Text(p, true); ok {
 			t.Errorf("base64Text(%q) = %q: no text with a long run, want nothing", p, s)
 		}
 	}
@@ -66,7 +74,7 @@ func TestBase64TextInflatesBoundedly(t *testing.T) {
 	zw := zlib.NewWriter(&z)
 	zw.Write([]byte(strings.Repeat("Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r", 2000)))
 	zw.Close()
-	got, ok := base64Text(base64.RawURLEncoding.EncodeToString(z.Bytes()))
+	got, ok := base64Text(base64.RawURLEncoding.EncodeToString(z.Bytes()), true)
 	if !ok || len(got) > maxInflateRatio*z.Len() {
 		t.Errorf("%d bytes of zlib inflated to %d bytes (%v), want at most %d", z.Len(), len(got), ok, maxInflateRatio*z.Len())
 	}

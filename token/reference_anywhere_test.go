@@ -16,7 +16,8 @@ import (
 // escape bytes '%' and '\\'): one without escapes is a run; one with them
 // is decoded as frameworks decode it (percent, with and without '+' as a
 // space; JSON and Python backslash escapes) and what it decodes to is
-// scanned again (up to maxDecodeDepth times); a text with characters
+// scanned again (up to maxDecodeDepth times), and so is what a base64
+// part decodes to (up to maxBase64Depth layers); a text with characters
 // outside ASCII or control characters as its skeleton too. Only runs that could hand
 // out a candidate are looked at: most words of a request are shorter. (A
 // queue, not recursion: dst then stays on the caller's stack.)
@@ -25,15 +26,16 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 		s        string
 		depth    int
 		skeleton bool
+		base64   uint8 // base64 layers, counted apart from depth
 	}
 	var stack [4]text
-	queue := append(stack[:0], text{s, depth, false})
+	queue := append(stack[:0], text{s, depth, false, 0})
 	for len(queue) > 0 {
 		t := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		s := t.s
 		if sk, ok := Skeleton(s); ok && !t.skeleton {
-			queue = append(queue, text{sk, t.depth, true})
+			queue = append(queue, text{sk, t.depth, true, t.base64})
 		}
 		for i := 0; i < len(s); {
 			if refWideClass[s[i]] == 0 {
@@ -51,9 +53,9 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 			}
 			wide := s[i:j]
 			i = j
-			if t.depth < maxDecodeDepth {
-				for _, d := range appendBase64Texts(nil, wide, classSeparator) { // split always: the same parts
-					queue = append(queue, text{d, t.depth + 1, false})
+			if t.base64 < maxBase64Depth {
+				for _, d := range appendBase64Texts(nil, wide, classSeparator, t.base64 == 0) { // split always: the same parts
+					queue = append(queue, text{d, t.depth, false, t.base64 + 1})
 				}
 			}
 			escaped := holds&refClassEscape != 0
@@ -69,7 +71,7 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 			}
 			for _, d := range decodings(wide) {
 				if d != "" {
-					queue = append(queue, text{d, t.depth + 1, false})
+					queue = append(queue, text{d, t.depth + 1, false, t.base64})
 				}
 			}
 		}
