@@ -199,6 +199,10 @@ func familyCases() []familyCase {
 		// "date|base64(gob)|mac", two base64 layers.
 		{family: 13, name: "gorilla-session", oracle: "gostruct", present: gorillaSessionCookie,
 			build: getWith(api, "Cookie: "+gorillaSessionName+"=%s"), want: 401},
+		// A JWT the application signs as its session (Play's, hand-made
+		// ones), its claims holding the access token.
+		{family: 13, name: "jwt-session", oracle: "gostruct", present: jwtSessionCookie,
+			build: getWith(api, "Cookie: "+jwtSessionName+"=%s"), want: 401},
 		// 9. Kubernetes' WebSocket bearer subprotocol.
 		{family: 9, name: "k8s-ws-subprotocol", oracle: "gostruct", present: func(tok string) string { return base64.RawURLEncoding.EncodeToString([]byte(tok)) },
 			build: getWith(api, "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",

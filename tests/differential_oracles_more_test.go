@@ -17,7 +17,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"github.com/gorilla/sessions"
 )
 
@@ -29,7 +32,8 @@ import (
 //   - gostruct (in-process): a Go API that decodes any JSON body into a
 //     struct (encoding/json folds member names: "acceſſ_token" with a long
 //     s binds to AccessToken), reads r.BasicAuth, a gorilla/sessions
-//     cookie session and kube-apiserver's WebSocket bearer subprotocol;
+//     cookie session, a JWT session cookie and kube-apiserver's WebSocket
+//     bearer subprotocol;
 //   - hypercorn: an ASGI app under Hypercorn, which accepts `Upgrade: h2c`
 //     and then serves HTTP/2 requests on the same connection;
 //   - laravel: Debian's Illuminate components with a personal access token
@@ -224,11 +228,48 @@ func gorillaSessionCookie(tok string) string {
 	panic("gorilla/sessions saved no cookie")
 }
 
+// jwtSessionName is the gostruct oracle's other session cookie: a JWT the
+// application signs (HS256, go-jose) whose claims hold the access token,
+// as Play's session cookie and many hand-made ones do.
+const jwtSessionName = "jwt_session"
+
+// jwtSessionKey is the key the oracle signs its JWT sessions with.
+var jwtSessionKey = []byte("differential-oracle-jwt-session-key-32b")
+
+// jwtSessionCookie is a JWT session holding access_token tok.
+func jwtSessionCookie(tok string) string {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: jwtSessionKey}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		panic(err)
+	}
+	s, err := josejwt.Signed(signer).Claims(map[string]any{"sub": "ada", "iat": time.Now().Unix(), "access_token": tok}).Serialize()
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// jwtSessionAccessToken is the access_token of a JWT session the oracle
+// signed ("" when its signature does not verify).
+func jwtSessionAccessToken(v string) string {
+	t, err := josejwt.ParseSigned(v, []jose.SignatureAlgorithm{jose.HS256})
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		AccessToken string `json:"access_token"`
+	}
+	if t.Claims(jwtSessionKey, &claims) != nil {
+		return ""
+	}
+	return claims.AccessToken
+}
+
 // goStructOracle reads tokens the way many Go APIs do: a JSON body decoded
 // into a struct whatever the Content-Type (json.NewDecoder(r.Body).Decode,
 // whose member names match case-insensitively under Unicode folding),
 // r.BasicAuth, a Bearer prefix, the access_token of a gorilla/sessions
-// cookie session, and on a WebSocket upgrade the Kubernetes
+// cookie session and of a JWT session cookie, and on a WebSocket upgrade the Kubernetes
 // bearer subprotocol.
 func goStructOracle(w http.ResponseWriter, r *http.Request) {
 	ans := oracleAnswer{Oracle: "gostruct", Path: r.URL.Path, Tokens: []oracleToken{}, Errors: []string{}}
@@ -253,6 +294,9 @@ func goStructOracle(w http.ResponseWriter, r *http.Request) {
 	}
 	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		add("bearer", tok)
+	}
+	if c, err := r.Cookie(jwtSessionName); err == nil {
+		add("jwt_session", jwtSessionAccessToken(c.Value))
 	}
 	if s, err := gorillaSessions.Get(r, gorillaSessionName); err == nil {
 		tok, _ := s.Values["access_token"].(string)

@@ -51,8 +51,9 @@ const maxInflateRatio = 8
 // (text, a SASL message: PLAIN's "\x00user\x00token", OAUTHBEARER's
 // "n,,\x01auth=Bearer T\x01\x01", as XMPP, IMAP and SMTP send them; or a
 // serialization that keeps strings whole, as Go's gob). zlib data is
-// inflated only when inflate (a text's first base64 layer). A JWT's
-// header and payload are not decoded: its claims are read as a JWT's.
+// inflated only when inflate (a text's first base64 layer). Of a JWT, the
+// payload alone is decoded (an application that signs its session as a
+// JWT keeps the access token it was given in a claim), never inflated.
 func appendBase64Texts(dst []string, wide string, holds uint8, inflate bool) []string {
 	if len(wide) < minBase64Part {
 		return dst
@@ -82,7 +83,14 @@ func appendBase64Texts(dst []string, wide string, holds uint8, inflate bool) []s
 	for k := 0; k < n; k++ {
 		p := parts[k]
 		if k+1 < n && mayBeJSONObjectSegment(p) && mayBeJSONObjectSegment(parts[k+1]) {
-			k += 2 // a JWT's header and payload; its signature after them
+			// A JWT: its payload's strings are read (a session JWT keeps
+			// an access token in a claim), its header and signature not.
+			if len(parts[k+1]) >= minBase64Part {
+				if t, ok := base64Text(parts[k+1], false); ok {
+					dst = append(dst, t)
+				}
+			}
+			k += 2
 			continue
 		}
 		if len(p) < minBase64Part {

@@ -12,7 +12,7 @@ import (
 
 // TestCandidatesFindBase64Texts: a token kept in a session cookie of
 // base64 JSON (Flask's, compressed or not; Express's cookie-session), of
-// base64 in base64 (gorilla/sessions), or in
+// base64 in base64 (gorilla/sessions), in a claim of a JWT, or in
 // a base64 "id:key" API key is found by the scan; a JWT's claims are not
 // handed out as strings of their own.
 func TestCandidatesFindBase64Texts(t *testing.T) {
@@ -51,13 +51,28 @@ func TestCandidatesFindBase64Texts(t *testing.T) {
 			t.Errorf("%s: %q not among the candidates %q", c.name, tok, keys(got))
 		}
 	}
-	claim := "a-long-claim-value-0123456789"
-	jwt := url([]byte(`{"alg":"HS256"}`)) + "." + url([]byte(`{"sub":"`+claim+`"}`)) + ".c2ln"
-	r, _ := http.NewRequest("GET", "http://h/", nil)
-	r.RequestURI = "/"
-	r.Header = http.Header{"Authorization": {"Bearer " + jwt}}
-	if _, ok := candidatesOf(r, "")[claim]; ok {
-		t.Errorf("a JWT's claim %q handed out as a string of its own", claim)
+	// A session JWT an application signs, an access token in a claim: in a
+	// cookie, and in a JSON body (escaped). Its header is not read.
+	kid := "key-id-0123456789abcdef"
+	jwt := url([]byte(`{"alg":"HS256","kid":"`+kid+`"}`)) + "." + url([]byte(`{"sub":"ada","access_token":"`+tok+`"}`)) + ".c2lnbmF0dXJl"
+	for _, c := range []struct {
+		name string
+		h    http.Header
+		body string
+	}{
+		{"JWT session cookie", http.Header{"Cookie": {"theme=dark; jwt_session=" + jwt}}, ""},
+		{"JWT in a JSON body", http.Header{"Content-Type": {"application/json"}}, `{"session":"` + jwt + `"}`},
+	} {
+		r, _ := http.NewRequest("POST", "http://h/", strings.NewReader(c.body))
+		r.RequestURI = "/"
+		r.Header = c.h
+		got := candidatesOf(r, c.body)
+		if _, ok := got[tok]; !ok {
+			t.Errorf("%s: the claim %q not among the candidates %q", c.name, tok, keys(got))
+		}
+		if _, ok := got[kid]; ok {
+			t.Errorf("%s: the header's kid %q handed out", c.name, kid)
+		}
 	}
 	for _, p := range []string{strings.Repeat("A", 40), "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r", url([]byte("short text")), url([]byte("\x00\x01 a b c d e f g h i j k l m n o p"))} {
 		if s, ok := base64Text(p, true); ok {

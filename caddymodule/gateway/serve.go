@@ -80,7 +80,7 @@ func (c *requestCheck) checkCandidates(body []byte, found []token.Found, targets
 	if len(body) > 0 {
 		checker.SkippableLengths(c.ctx(), &c.cands, &skip)
 	}
-	var cbuf [8]token.Candidate
+	var cbuf [16]token.Candidate
 	cands := token.TargetAndBodyCandidates(r, body, cbuf[:0], &skip)
 	if !checker.Generational(&c.cands) {
 		// Redis in direct mode: the lengths asked in batches (an error is
