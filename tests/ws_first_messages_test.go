@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +159,29 @@ func TestWebSocketFirstMessages(t *testing.T) {
 			t.Fatalf("Socket.IO connect with a valid token: opcode %d %q, %v; want 40{\"sid\":...}", op, p, err)
 		}
 		g.reached(t, valid, revoked)
+	})
+
+	t.Run("XMPP SASL PLAIN with a character reference", func(t *testing.T) {
+		// RFC 7395's framing: the server's XML parser decodes "&#NN;"
+		// inside <auth>'s base64 before it decodes the base64.
+		revoked, valid := "opaque-"+randomString(), "opaque-"+randomString()
+		g.revoke(t, revoked)
+		auth := func(tok string) string {
+			b := base64.StdEncoding.EncodeToString([]byte("\x00ada\x00" + tok))
+			return "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + b[:6] + "&#" + strconv.Itoa(int(b[6])) + ";" + b[7:] + "</auth>"
+		}
+		ws := openWS(t, g.addr, "/ws?every=0")
+		if err := ws.Send(1, []byte(auth(revoked))); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, ws, "<auth> with the revoked token")
+		ws = openWS(t, g.addr, "/ws?every=0")
+		if err := ws.Send(1, []byte(auth(valid))); err != nil {
+			t.Fatal(err)
+		}
+		if op, p, err := ws.Next(10 * time.Second); err != nil || op != 1 || string(p) != auth(valid) {
+			t.Fatalf("<auth> with a valid token: opcode %d %q, %v; want it echoed", op, p, err)
+		}
 	})
 
 	t.Run("a message past the window's size", func(t *testing.T) {

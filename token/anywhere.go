@@ -116,9 +116,15 @@ func decodedParts(r *http.Request, body []byte) []string {
 }
 
 // TextCandidates appends to dst the candidates of text found at where (a
-// WebSocket message, say), as Candidates finds them in a header value.
+// WebSocket message, say), as Candidates finds them in a header value,
+// and those of its XML text when it is XML (an XMPP client's messages
+// over WebSocket, RFC 7395), as a body's.
 func TextCandidates(text string, where Where, dst []Candidate) []Candidate {
-	return appendText(dst, text, where)
+	dst = appendText(dst, text, where)
+	if t, ok := XMLText(unsafe.Slice(unsafe.StringData(text), len(text))); ok { // read only
+		dst = appendText(dst, t, where)
+	}
+	return dst
 }
 
 // Candidate is a string Candidates found, and where.

@@ -75,7 +75,7 @@ const maxMessageStrings = 4096
 // checkFirstMessage is live.FirstMessages.Check: every token-shaped
 // string of msg (token.TextCandidates: any JSON string, member names, JSON
 // inside a string and Socket.IO framing alike, since the scan reads the
-// text with its escapes decoded) is checked as one found anywhere in a
+// text with its escapes decoded; an XMPP message's XML text) is checked as one found anywhere in a
 // request (engine.Checker.CheckCandidate), in r's namespace, and the
 // connection is registered under the queries of all of them. A store
 // error follows the fail mode: closed returns it (1011), open passes.
