@@ -2,6 +2,7 @@ package token
 
 import (
 	"encoding/binary"
+	"slices"
 	"unicode"
 	"unicode/utf8"
 	"unsafe"
@@ -89,6 +90,10 @@ func ignoredASCII(c byte) bool {
 //   - a letter written with a stroke or as a ligature that collations
 //     compare as ASCII ("ø", "đ", "ł", "ħ", "ŧ", "ß", "æ", "œ") or that a
 //     Unicode case mapping takes for one (the dotless "ı"): that ASCII;
+//   - a character ICU's root collation takes, at the primary level, for
+//     ASCII ("🆗" for "ok", "ð" for "d", "⓿" for "0") or ignores (the
+//     tatweel, a spacing mark): that ASCII, or removed (collationTable,
+//     made by scripts/collation-table.js);
 //   - a decimal digit of any script ("١"): its ASCII digit;
 //   - any other character: its compatibility decomposition (NFKD: a
 //     fullwidth, mathematical, circled or superscript form, a ligature, a
@@ -140,7 +145,11 @@ func appendSkeletonRune(b []byte, r rune, decompose bool) []byte {
 			b = append(b, byte(r))
 		}
 		return b
-	case ignoredRune(r):
+	}
+	if a, ok := collationASCII(r); ok { // first: a combining letter "ͤ" is "e", not ignored
+		return appendInCaseOf(b, a, r)
+	}
+	if ignoredRune(r) {
 		return b
 	}
 	if a, ok := asciiLetters[r]; ok {
@@ -171,6 +180,38 @@ func appendSkeletonRune(b []byte, r rune, decompose bool) []byte {
 func ignoredRune(r rune) bool {
 	return unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf, unicode.Cc,
 		unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
+}
+
+// collationEntry is a code point and the ASCII ICU's root collation takes
+// it for at the primary level ("" when it ignores it).
+type collationEntry struct {
+	r     rune
+	ascii string
+}
+
+// collationASCII returns the ASCII ICU's root collation takes r for at the
+// primary level (collationTable: a squared "🆗" for "ok", the tatweel and
+// spacing marks ignored, "⓿" and "〇" for "0", "ð" for "d"), and whether
+// it has r.
+func collationASCII(r rune) (string, bool) {
+	i, ok := slices.BinarySearchFunc(collationTable[:], r, func(e collationEntry, r rune) int { return int(e.r - r) })
+	if !ok {
+		return "", false
+	}
+	return collationTable[i].ascii, true
+}
+
+// appendInCaseOf appends a (lower-case ASCII) in the case of r: upper for
+// an upper-case letter, its first letter upper for a title-case one.
+func appendInCaseOf(b []byte, a string, r rune) []byte {
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if 'a' <= c && c <= 'z' && (unicode.IsUpper(r) || i == 0 && unicode.IsTitle(r)) {
+			c -= 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // asciiLetters are the letters that do not decompose but that collations

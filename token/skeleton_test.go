@@ -20,6 +20,12 @@ func TestSkeleton(t *testing.T) {
 		"abcdefghijklmnop\ufeff", "abcdefgh\u05bcijklmnop", "abcdefghijklmnoｐ",
 		"abcdefgh\u0133klmnop", // the ligature "ĳ"
 		"\xe1bcdefghijklmnop",  // not UTF-8: ISO-8859-1 "á"
+		// ICU's root collation, not NFKD (collationTable): the tatweel, a
+		// spacing mark ignored; squared, negative
+		// circled and stroked letters, two letters in one.
+		"abc\u0640defghijklmnop", "abc\u0903defghijklmnop",
+		"abcdefghij\U0001F17Almnop", "abcdefghij\U0001F15Almnop", "abcdefghij\ua7a3lmnop",
+		"abc\u00f0efghijklmnop", "abcdefghijk\u0140mnop",
 	}
 	for _, s := range same {
 		if got, _ := Skeleton(s); strings.ToLower(got) != want {
@@ -32,6 +38,7 @@ func TestSkeleton(t *testing.T) {
 		{"\u0661\u0662\u0663\u0660", "1230"}, {"\u0966\u096f", "09"}, {"\u00b9\u00b2\u00b3", "123"}, {"\u2460", "1"},
 		{"caf\xe9", "cafe"}, {"a\x00b\x1fc\x08d", "abcd"}, {"a\tb\nc\rd", "a\tb\nc\rd"}, {"a\u0085b", "ab"},
 		{"\u00a0", " "}, {"\u33c2", "a.m."}, {"\u01ff", "o"}, {"\uac00", "\uac00"},
+		{"rev\U0001F197ed", "revoked"}, {"\u24ff\u3007", "00"}, {"\U0001F17A", "k"}, {"\ua733", "aa"}, {"R\u0364voked", "Revoked"},
 		// Left as they are: other letters, other scripts, spaces.
 		{"\u00fe", "\u00fe"}, {"\u043d", "\u043d"}, {"\u3000", " "}, {"a b", "a b"},
 	} {
