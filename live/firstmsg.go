@@ -30,6 +30,11 @@ const (
 	DefaultFirstWait = 10 * time.Second
 )
 
+// ErrUnreadableMessage is what a FirstMessages.Check returns for a
+// message it could not read whole (too many strings, compressed data
+// past its bound): the message is refused as RefusedUnreadable.
+var ErrUnreadableMessage = errors.New("unreadable message")
+
 // FirstMessages is the check of the first messages a client sends on a
 // WebSocket: many clients authenticate there rather than in the upgrade
 // request (graphql-ws and subscriptions-transport-ws connection_init,
@@ -50,7 +55,8 @@ type FirstMessages struct {
 	// It returns the queries of the tokens it found, under which the
 	// connection is registered too (a later revocation of one ends it),
 	// and whether one of them is revoked. An error closes the connection
-	// with 1011; a check that fails open returns none.
+	// with 1011 (ErrUnreadableMessage: 1008, RefusedUnreadable); a check
+	// that fails open returns none.
 	Check func(r *http.Request, msg []byte) (qs []denylist.Query, revoked bool, err error)
 	// Messages, Bytes, Wait bound the window; 0 takes the default
 	// (DefaultFirstMessages, DefaultFirstBytes, DefaultFirstWait).
@@ -77,7 +83,8 @@ const (
 	// (1009 "first message too large").
 	RefusedTooLarge
 	// RefusedUnreadable: a frame breaks RFC 6455 (unmasked, a reserved
-	// opcode or bit, a bad fragment, a corrupt compressed message) (1008
+	// opcode or bit, a bad fragment, a corrupt compressed message), or
+	// Check could not read the message (ErrUnreadableMessage) (1008
 	// "unreadable message").
 	RefusedUnreadable
 	// RefusedSlow: a message begun did not end within the window's time
@@ -421,6 +428,8 @@ func (f *firstReader) check(msg []byte) error {
 		}
 		qs, revoked, err := f.cfg.Check(f.r, msg)
 		switch {
+		case errors.Is(err, ErrUnreadableMessage):
+			return f.fail(RefusedUnreadable)
 		case err != nil:
 			return f.fail(RefusedUnavailable)
 		case revoked:

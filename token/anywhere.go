@@ -68,6 +68,12 @@ func TargetAndBodyCandidates(r *http.Request, body []byte, dst []Candidate, skip
 		if t, ok := XMLText(body); ok {
 			dst = appendRuns(dst, t, w, 0, skip)
 		}
+		if t, ok := wideText(body); ok { // UTF-16 or UTF-32: as text, and as XML
+			dst = appendRuns(dst, t, w, 0, skip)
+			if x, ok := XMLText([]byte(t)); ok {
+				dst = appendRuns(dst, x, w, 0, skip)
+			}
+		}
 	}
 	return dst
 }
@@ -133,6 +139,11 @@ type Candidate struct {
 	Where Where
 	// JWT says S is shaped as a JWT (LooksLikeJWT), worth parsing as one.
 	JWT bool
+	// Unreadable says the scan could not read the text at Where whole
+	// (zlib data that inflates past what may be read: appendBase64Texts),
+	// S empty: a token may be in what it did not read, so the request is
+	// refused.
+	Unreadable bool
 }
 
 // Where says where a string was found.
@@ -321,6 +332,7 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 	var stack [4]text
 	queue := append(stack[:0], text{s: s, depth: depth})
 	minRun := skip.minRun()
+	budget, cut := inflateBudget(len(s)), false
 	for len(queue) > 0 {
 		t := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
@@ -362,8 +374,13 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 			wide := s[start:end]
 			if t.base64 < maxBase64Depth {
 				var b64 [2]string
-				for _, d := range appendBase64Texts(b64[:0], wide, holds, t.base64 == 0) {
+				texts, c := appendBase64Texts(b64[:0], wide, holds, t.base64 == 0, &budget)
+				for _, d := range texts {
 					queue = append(queue, text{s: d, depth: t.depth, base64: t.base64 + 1})
+				}
+				if c && !cut {
+					cut = true
+					dst = append(dst, Candidate{Where: w, Unreadable: true})
 				}
 			}
 			switch {

@@ -36,12 +36,20 @@ const maxBase64Text = 64 << 10
 // so the layers together cost less than four times the first.
 const maxBase64Depth = 3
 
-// maxInflateRatio bounds what zlib data inflates to, as a multiple of its
-// length: a body of many small parts that each inflate a thousandfold
-// would otherwise make the scan read a thousand times the body. (A
-// session's JSON compresses two- to threefold.) With the escape
-// decodings' fan-out, a text is read at most some tens of times over.
+// maxInflateRatio bounds what the zlib data of one text (a header value,
+// a body) inflates to in all, as a multiple of the text's length, beyond
+// maxBase64Text: a body of many small parts that each inflate a
+// thousandfold would otherwise make the scan read a thousand times the
+// body. One part inflates whole, up to maxBase64Text, whatever its own
+// ratio (a Flask session whose flashed messages repeat compresses past
+// twentyfold); zlib data that inflates past what is left is not read, and
+// the request is refused (Candidate.Unreadable): the token may be after
+// it.
 const maxInflateRatio = 8
+
+// inflateBudget is what the zlib data of a text of n bytes may inflate to
+// in all.
+func inflateBudget(n int) int { return maxBase64Text + maxInflateRatio*n }
 
 // appendBase64Texts appends to dst the texts the parts of wide (a run of
 // the scan, whose bytes' classes are holds: wideClass) decode to as base64, standard or URL-safe, padded or not, and
@@ -54,15 +62,20 @@ const maxInflateRatio = 8
 // inflated only when inflate (a text's first base64 layer). Of a JWT, the
 // payload alone is decoded (an application that signs its session as a
 // JWT keeps the access token it was given in a claim), never inflated.
-func appendBase64Texts(dst []string, wide string, holds uint8, inflate bool) []string {
+//
+// budget is what zlib data may still inflate to (inflateBudget), less what
+// it does; cut says some did not inflate whole within it (or
+// maxBase64Text), so the text was not read whole.
+func appendBase64Texts(dst []string, wide string, holds uint8, inflate bool, budget *int) (_ []string, cut bool) {
 	if len(wide) < minBase64Part {
-		return dst
+		return dst, false
 	}
 	if holds&(classSeparator|classPadding|classEscape) == 0 { // one part: a UUID, a random token
-		if t, ok := base64Text(wide, inflate); ok {
+		t, ok, cut := base64Text(wide, inflate, budget)
+		if ok {
 			dst = append(dst, t)
 		}
-		return dst
+		return dst, cut
 	}
 	var parts [8]string
 	n := 0
@@ -86,7 +99,7 @@ func appendBase64Texts(dst []string, wide string, holds uint8, inflate bool) []s
 			// A JWT: its payload's strings are read (a session JWT keeps
 			// an access token in a claim), its header and signature not.
 			if len(parts[k+1]) >= minBase64Part {
-				if t, ok := base64Text(parts[k+1], false); ok {
+				if t, ok, _ := base64Text(parts[k+1], false, budget); ok {
 					dst = append(dst, t)
 				}
 			}
@@ -96,11 +109,13 @@ func appendBase64Texts(dst []string, wide string, holds uint8, inflate bool) []s
 		if len(p) < minBase64Part {
 			continue
 		}
-		if t, ok := base64Text(p, inflate); ok {
+		t, ok, c := base64Text(p, inflate, budget)
+		if ok {
 			dst = append(dst, t)
 		}
+		cut = cut || c
 	}
-	return dst
+	return dst, cut
 }
 
 // base64PartEnd reports whether c ends a base64 part of a run: '.', ':'
@@ -111,11 +126,13 @@ func base64PartEnd(c byte) bool {
 }
 
 // base64Text returns what p decodes to as base64 (see appendBase64Texts),
-// inflated when it is zlib data and inflate, and whether that is text
-// worth scanning.
-func base64Text(p string, inflate bool) (string, bool) {
+// inflated when it is zlib data and inflate (within *budget, which it
+// takes what it inflated from), and whether that is text worth scanning;
+// cut says zlib data did not inflate whole within *budget or
+// maxBase64Text.
+func base64Text(p string, inflate bool, budget *int) (_ string, ok, cut bool) {
 	if len(p)%4 == 1 || base64.RawStdEncoding.DecodedLen(len(p)) > maxBase64Text {
-		return "", false
+		return "", false, false
 	}
 	// The first three bytes tell most strings apart: a random token's
 	// decode to a byte of 0x80 or more 7 times in 8; text starts with
@@ -129,12 +146,12 @@ func base64Text(p string, inflate bool) (string, bool) {
 	var head [3]byte
 	if _, err := headEnc.Decode(head[:], unsafe.Slice(unsafe.StringData(p), 4)); err != nil ||
 		head[0]|head[1]|head[2] >= utf8.RuneSelf && head[0] != 0x78 {
-		return "", false
+		return "", false, false
 	}
 	enc := base64.RawStdEncoding
 	if strings.ContainsAny(p, "-_") {
 		if strings.ContainsAny(p, "+/") {
-			return "", false
+			return "", false, false
 		}
 		enc = base64.RawURLEncoding
 	}
@@ -147,24 +164,29 @@ func base64Text(p string, inflate bool) (string, bool) {
 	}
 	n, err := enc.Decode(buf, unsafe.Slice(unsafe.StringData(p), len(p))) // read only
 	if err != nil {
-		return "", false
+		return "", false, false
 	}
 	b := buf[:n]
 	if inflate && len(b) > 2 && b[0] == 0x78 && (uint16(b[0])<<8|uint16(b[1]))%31 == 0 { // a zlib header
 		zr, err := zlib.NewReader(bytes.NewReader(b))
 		if err != nil {
-			return "", false
+			return "", false, false
 		}
-		out, err := io.ReadAll(io.LimitReader(zr, min(maxInflateRatio*int64(len(b)), maxBase64Text)))
+		limit := min(*budget, maxBase64Text)
+		out, err := io.ReadAll(io.LimitReader(zr, int64(limit)+1))
+		if len(out) > limit {
+			return "", false, true // more than may be read: the token may be past it
+		}
+		*budget -= len(out)
 		if err != nil && len(out) == 0 {
-			return "", false
+			return "", false, false
 		}
 		b = out
 	}
 	if !isScannableText(b) {
-		return "", false
+		return "", false, false
 	}
-	return string(b), true
+	return string(b), true, false
 }
 
 // isScannableText reports whether b holds a run of MinCandidateLength

@@ -75,22 +75,54 @@ func TestCandidatesFindBase64Texts(t *testing.T) {
 		}
 	}
 	for _, p := range []string{strings.Repeat("A", 40), "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r", url([]byte("short text")), url([]byte("\x00\x01 a b c d e f g h i j k l m n o p"))} {
-		if s, ok := base64Text(p, true); ok {
+		budget := inflateBudget(len(p))
+		if s, ok, _ := base64Text(p, true, &budget); ok {
 			t.Errorf("base64Text(%q) = %q: no text with a long run, want nothing", p, s)
 		}
 	}
 }
 
-// TestBase64TextInflatesBoundedly: zlib data inflates to at most
-// maxInflateRatio times its length, so a body of many small parts that
-// inflate a thousandfold costs the scan no more than a few times itself.
-func TestBase64TextInflatesBoundedly(t *testing.T) {
-	var z bytes.Buffer
-	zw := zlib.NewWriter(&z)
-	zw.Write([]byte(strings.Repeat("Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r", 2000)))
-	zw.Close()
-	got, ok := base64Text(base64.RawURLEncoding.EncodeToString(z.Bytes()), true)
-	if !ok || len(got) > maxInflateRatio*z.Len() {
-		t.Errorf("%d bytes of zlib inflated to %d bytes (%v), want at most %d", z.Len(), len(got), ok, maxInflateRatio*z.Len())
+// TestInflationIsBoundedAndRefusedPast: a text's zlib data inflates to at
+// most inflateBudget of its length in all, so a body of many small parts
+// that inflate a thousandfold costs the scan no more than a few times
+// itself; one part inflates whole up to maxBase64Text whatever its ratio
+// (a Flask session with repeated flashed messages, twentyfold), and zlib
+// data that inflates past what may be read hands out an Unreadable
+// candidate (the request is refused: the token may be past it).
+func TestInflationIsBoundedAndRefusedPast(t *testing.T) {
+	const tok = "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r"
+	deflate := func(s string) string {
+		var z bytes.Buffer
+		zw := zlib.NewWriter(&z)
+		zw.Write([]byte(s))
+		zw.Close()
+		return "." + base64.RawURLEncoding.EncodeToString(z.Bytes()) + ".ZxYzAb.c2lnbmF0dXJlc2lnbmF0dXJlc2ln"
+	}
+	scan := func(v string) (found, unreadable bool) {
+		for _, c := range HeaderValueCandidates(v, Where{Part: "header", Name: "Cookie"}, nil) {
+			found = found || c.S == tok
+			unreadable = unreadable || c.Unreadable
+		}
+		return found, unreadable
+	}
+	// Twentyfold and more: read whole.
+	flashes := deflate(`{"_flashes":[["message","` + strings.Repeat("A", 2000) + `"]],"access_token":"` + tok + `"}`)
+	if found, unreadable := scan("session=" + flashes); !found || unreadable {
+		t.Errorf("a session compressed %dx: found %v, unreadable %v; want found", 2000/len(flashes), found, unreadable)
+	}
+	// Past maxBase64Text: refused.
+	big := deflate(`{"x":"` + strings.Repeat("A", maxBase64Text) + `","access_token":"` + tok + `"}`)
+	if _, unreadable := scan("session=" + big); !unreadable {
+		t.Errorf("zlib data inflating past %d bytes: not refused", maxBase64Text)
+	}
+	// Many small parts: the text's budget, then refused.
+	small := deflate(strings.Repeat("B", 30000))
+	var many []string
+	for range 40 {
+		many = append(many, "c="+small)
+	}
+	v := strings.Join(many, "; ")
+	if _, unreadable := scan(v); !unreadable {
+		t.Errorf("%d bytes inflating to %d: not refused past the budget of %d", len(v), 40*30000, inflateBudget(len(v)))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/http"
+	"net/textproto"
 	"strings"
 )
 
@@ -234,6 +235,28 @@ func eachEncodedParam(encoded string, fn paramFunc) {
 }
 
 func eachMultipartParam(r *http.Request, body []byte, fn paramFunc) error {
+	return eachPart(r, body, func(h textproto.MIMEHeader, v []byte) {
+		// A part with two names (Go refuses it; Werkzeug, PHP and Rack
+		// take the last) is read under each.
+		for _, name := range mediaParams(h.Get("Content-Disposition"), "name") {
+			fn(name, string(v), false)
+			switch strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))) {
+			case "quoted-printable":
+				if d, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(v))); err == nil {
+					fn(name, string(d), true)
+				}
+			case "base64":
+				if d, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(v))); err == nil {
+					fn(name, string(d), true)
+				}
+			}
+		}
+	})
+}
+
+// eachPart calls fn with each part of the multipart body, its header and
+// its raw content; a body that does not parse is ErrUnreadableBody.
+func eachPart(r *http.Request, body []byte, fn func(h textproto.MIMEHeader, content []byte)) error {
 	boundary := multipartBoundary(r.Header.Get("Content-Type"))
 	if boundary == "" {
 		return ErrUnreadableBody
@@ -251,22 +274,25 @@ func eachMultipartParam(r *http.Request, body []byte, fn paramFunc) error {
 		if err != nil {
 			return ErrUnreadableBody
 		}
-		// A part with two names (Go refuses it; Werkzeug, PHP and Rack
-		// take the last) is read under each.
-		for _, name := range mediaParams(p.Header.Get("Content-Disposition"), "name") {
-			fn(name, string(v), false)
-			switch strings.ToLower(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding"))) {
-			case "quoted-printable":
-				if d, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(v))); err == nil {
-					fn(name, string(d), true)
-				}
-			case "base64":
-				if d, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(v))); err == nil {
-					fn(name, string(d), true)
-				}
-			}
-		}
+		fn(p.Header, v)
 	}
+}
+
+// partCharsetUnreadable reports whether a part of the multipart body
+// declares a charset that does not spell ASCII as ASCII (asciiCharset):
+// busboy (multer, Express) decodes a field with its part's charset, and
+// its "base64" one base64-encodes the bytes, so raw bytes reach the
+// application as the token they encode. Only a body that says "charset"
+// somewhere is parsed; one that does not parse is unreadable too.
+func partCharsetUnreadable(r *http.Request, body []byte) bool {
+	if !containsFold(body, "charset", rarestByte("charset")) {
+		return false
+	}
+	bad := false
+	err := eachPart(r, body, func(h textproto.MIMEHeader, _ []byte) {
+		bad = bad || !asciiCharset(mediaParam(h.Get("Content-Type"), "charset"))
+	})
+	return bad || err != nil
 }
 
 // multipartBoundary returns the boundary parameter of a multipart

@@ -168,8 +168,11 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 			if body, berr = s.readBody(r); berr != nil {
 				return dst, nil, berr
 			}
-			if XMLDependsOnDTD(body) {
+			if XMLUnreadable(body) { // UTF-16 or UTF-32 (whatever the type: json.loads detects them too), a DTD
 				return dst, nil, ErrUnreadableBody
+			}
+			if kind == BodyMultipart && partCharsetUnreadable(r, body) {
+				return dst, nil, ErrUnsupportedCharset
 			}
 			if s.formName != "" {
 				source, want = "form", s.formName

@@ -81,7 +81,7 @@ func summarize(v string, keep []Candidate) ValueSummary {
 func lengthsOf(cands []Candidate) ValueSummary {
 	var s ValueSummary
 	for _, c := range cands {
-		if c.JWT || len(c.S) > 1<<16-1 {
+		if c.JWT || c.Unreadable || len(c.S) > 1<<16-1 {
 			return ValueSummary{Scan: true}
 		}
 		if s.has(len(c.S)) {
@@ -124,14 +124,15 @@ type summaryEntry struct {
 	value   string
 	summary ValueSummary
 	// inline holds the candidates when they are few (a bearer JWT has
-	// five: the JWT, found twice, and its three segments), so that a
-	// new value costs two allocations, its copy and its entry.
+	// five: the JWT, found twice, and its three segments, and a
+	// Keycloak-like payload's strings five more), so that a new value
+	// costs two allocations, its copy and its entry.
 	inline [summaryInlineCandidates]Candidate
 }
 
 // summaryInlineCandidates is how many candidates an entry holds without
-// an allocation of their own (6 x 56 bytes an entry).
-const summaryInlineCandidates = 6
+// an allocation of their own (12 x 56 bytes an entry).
+const summaryInlineCandidates = 12
 
 var (
 	summarySeed  = maphash.MakeSeed()

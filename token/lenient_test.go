@@ -270,3 +270,26 @@ func FuzzJSONFindsWhatGoFinds(f *testing.F) {
 		}
 	})
 }
+
+// TestPartCharsetRefused: a multipart part that declares a charset which
+// does not spell ASCII as ASCII is refused (busboy decodes a field with
+// it; its "base64" one encodes the bytes); UTF-8 and no charset are read.
+func TestPartCharsetRefused(t *testing.T) {
+	part := func(ct string) string {
+		return "--b\r\nContent-Disposition: form-data; name=\"access_token\"\r\n" + ct + "\r\n\x8c\xe7\x3a\r\n--b--\r\n"
+	}
+	for body, want := range map[string]error{
+		part("Content-Type: text/plain; charset=base64\r\n"):       ErrUnsupportedCharset,
+		part("Content-Type: text/plain; CHARSET=\"utf-16le\"\r\n"): ErrUnsupportedCharset,
+		part("Content-Type: text/plain; charset=utf-8\r\n"):        nil,
+		part(""): nil,
+		"--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\ncharset\r\n--b--\r\n": nil,
+	} {
+		r, _ := http.NewRequest("POST", "http://h/", strings.NewReader(body))
+		r.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+		var s Sources
+		if _, _, err := s.ExtractBody(r, nil); err != want {
+			t.Errorf("ExtractBody(%q): %v, want %v", body, err, want)
+		}
+	}
+}

@@ -30,6 +30,7 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 	}
 	var stack [4]text
 	queue := append(stack[:0], text{s, depth, false, 0})
+	budget, cut := inflateBudget(len(s)), false
 	for len(queue) > 0 {
 		t := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
@@ -54,8 +55,13 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 			wide := s[i:j]
 			i = j
 			if t.base64 < maxBase64Depth {
-				for _, d := range appendBase64Texts(nil, wide, classSeparator, t.base64 == 0) { // split always: the same parts
+				texts, c := appendBase64Texts(nil, wide, classSeparator, t.base64 == 0, &budget) // split always: the same parts
+				for _, d := range texts {
 					queue = append(queue, text{d, t.depth, false, t.base64 + 1})
+				}
+				if c && !cut {
+					cut = true
+					dst = append(dst, Candidate{Where: w, Unreadable: true})
 				}
 			}
 			escaped := holds&refClassEscape != 0
@@ -193,6 +199,12 @@ func refCandidates(r *http.Request, body []byte) []Candidate {
 		}
 		if t, ok := XMLText(body); ok {
 			dst = refAppendRuns(dst, t, w, 0)
+		}
+		if t, ok := wideText(body); ok {
+			dst = refAppendRuns(dst, t, w, 0)
+			if x, ok := XMLText([]byte(t)); ok {
+				dst = refAppendRuns(dst, x, w, 0)
+			}
 		}
 	}
 	return dst

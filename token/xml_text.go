@@ -3,6 +3,7 @@ package token
 import (
 	"bytes"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -22,7 +23,7 @@ import (
 // attribute value, decoded, on a line of its own. It is lenient: a body
 // that is not well-formed XML is read as far as it goes. Entities a
 // DOCTYPE declares are not expanded, nor is an external DTD read: such a
-// body is refused (XMLDependsOnDTD).
+// body is refused (XMLUnreadable).
 func XMLText(body []byte) (string, bool) {
 	rest, ok := xmlDocument(body)
 	if !ok {
@@ -65,18 +66,33 @@ func XMLText(body []byte) (string, bool) {
 	return string(text), true
 }
 
-// XMLDependsOnDTD reports whether body, read as XML (XMLText), depends on
-// a DOCTYPE: one that declares entities ("&t;" is then whatever the
-// declaration says, which parsers expand, internal entities even with
-// external ones refused), or one that names an external DTD (SYSTEM or
-// PUBLIC: a parser that loads it, as Java's do by default, takes
-// entities and attribute defaults from a document the request does not
-// hold). Such a body is refused (ErrUnreadableBody); no API client needs
-// one. A DOCTYPE of a name alone ("<!DOCTYPE html>") is not refused.
-func XMLDependsOnDTD(body []byte) bool {
+// XMLUnreadable reports whether body, read as XML (XMLText), is XML the
+// gateway cannot read as an upstream's parser does, and so refused
+// (ErrUnreadableBody); no API client sends it:
+//
+//   - a document in an encoding that does not spell ASCII as ASCII:
+//     UTF-16 or UTF-32 (a byte order mark, or "<" with zero bytes beside
+//     it, from which expat and Java's parsers detect them), EBCDIC, or an
+//     XML declaration naming another encoding than UTF-8, US-ASCII, an
+//     ISO-8859 or a windows-125x one;
+//   - a DOCTYPE with an internal subset ("[...]": entities, which parsers
+//     expand even with external ones refused, and attribute defaults,
+//     which expat reports on the element), or one that names an external
+//     DTD (SYSTEM or PUBLIC: a parser that loads it, as Java's do by
+//     default, takes entities and attribute defaults from a document the
+//     request does not hold).
+//
+// A DOCTYPE of a name alone ("<!DOCTYPE html>") is read.
+func XMLUnreadable(body []byte) bool {
+	if xmlOtherEncoding(body) {
+		return true
+	}
 	rest, ok := xmlDocument(body)
 	if !ok {
 		return false
+	}
+	if declaredEncoding(rest) {
+		return true
 	}
 	for i := 0; ; {
 		j := bytes.Index(rest[i:], []byte("<!"))
@@ -86,24 +102,62 @@ func XMLDependsOnDTD(body []byte) bool {
 		i += j
 		decl := rest[i:min(i+declarationLength(rest[i:]), len(rest))]
 		switch {
-		case hasPrefixFold(decl, "<!ENTITY"):
+		case hasPrefixFold(decl, "<!ENTITY"), hasPrefixFold(decl, "<!ATTLIST"):
 			return true
 		case hasPrefixFold(decl, "<!DOCTYPE"):
-			head := decl
-			if k := bytes.IndexByte(head, '['); k >= 0 {
-				head = head[:k]
+			if bytes.IndexByte(decl, '[') >= 0 {
+				return true
 			}
-			for _, word := range bytes.Fields(head) {
+			for _, word := range bytes.Fields(decl) {
 				if bytes.EqualFold(word, []byte("SYSTEM")) || bytes.EqualFold(word, []byte("PUBLIC")) {
 					return true
 				}
 			}
-			if bytes.Contains(bytes.ToUpper(decl), []byte("<!ENTITY")) {
-				return true
-			}
 		}
 		i += 2
 	}
+}
+
+// xmlOtherEncoding reports whether body starts as a document in UTF-16,
+// UTF-32 or EBCDIC does (XML 1.0 Appendix F): a byte order mark, a zero
+// byte first or second (expat then reads UTF-16), or "<?xm" in EBCDIC.
+func xmlOtherEncoding(body []byte) bool {
+	if _, ok := wideEncoding(body); ok {
+		return true
+	}
+	return bytes.HasPrefix(body, []byte("\x4c\x6f\xa7\x94"))
+}
+
+// declaredEncoding reports whether the XML declaration doc starts with
+// names an encoding that does not spell ASCII as ASCII (see
+// XMLUnreadable).
+func declaredEncoding(doc []byte) bool {
+	if !bytes.HasPrefix(doc, []byte("<?xml")) {
+		return false
+	}
+	decl := doc[:skipPast(doc, "?>")]
+	i := bytes.Index(decl, []byte("encoding"))
+	if i < 0 {
+		return false
+	}
+	v := bytes.TrimLeft(decl[i+len("encoding"):], " \t\r\n")
+	if len(v) == 0 || v[0] != '=' {
+		return true // not one a parser reads: refused
+	}
+	v = bytes.TrimLeft(v[1:], " \t\r\n")
+	if len(v) == 0 || v[0] != '"' && v[0] != '\'' {
+		return true
+	}
+	end := bytes.IndexByte(v[1:], v[0])
+	if end < 0 {
+		return true
+	}
+	name := strings.ToLower(string(v[1 : 1+end]))
+	switch {
+	case asciiCharset(name), strings.HasPrefix(name, "iso-8859-"), strings.HasPrefix(name, "windows-125"):
+		return false
+	}
+	return true
 }
 
 // xmlDocument returns body from its first '<' on, when body looks like
@@ -183,26 +237,56 @@ func appendAttributes(attrs, b []byte) ([]byte, int) {
 var predefinedEntities = map[string]byte{"amp": '&', "lt": '<', "gt": '>', "quot": '"', "apos": '\''}
 
 // appendReference appends what the reference b starts with ('&') stands
-// for: a character ("&#111;", "&#x6f;") or one of XML's five entities; an
-// '&' that starts no such reference stands for itself. It returns how
-// many bytes of b it read.
+// for: a character ("&#111;", "&#x6f;", with any number of leading zeros,
+// as XML allows) or one of XML's five entities; an '&' that starts no
+// such reference stands for itself. It returns how many bytes of b it
+// read.
 func appendReference(dst, b []byte) ([]byte, int) {
-	end := bytes.IndexByte(b, ';')
-	if end < 2 || end > 12 {
+	if len(b) > 2 && b[1] == '#' {
+		i, base := 2, 10
+		if b[2] == 'x' || b[2] == 'X' {
+			i, base = 3, 16
+		}
+		start := i
+		for i < len(b) && b[i] == '0' {
+			i++
+		}
+		digits := i
+		for i < len(b) && i-digits <= 8 && isDigitIn(b[i], base) {
+			i++
+		}
+		if i == start || i >= len(b) || b[i] != ';' {
+			return append(dst, '&'), 1
+		}
+		v := uint64(0)
+		if i > digits {
+			var err error
+			if v, err = strconv.ParseUint(string(b[digits:i]), base, 32); err != nil {
+				return append(dst, '&'), 1
+			}
+		}
+		if !utf8.ValidRune(rune(v)) {
+			return append(dst, '&'), 1
+		}
+		return utf8.AppendRune(dst, rune(v)), i + 1
+	}
+	end := bytes.IndexByte(b[:min(len(b), 8)], ';')
+	if end < 2 {
 		return append(dst, '&'), 1
 	}
-	name := string(b[1:end])
-	if c, ok := predefinedEntities[name]; ok {
+	if c, ok := predefinedEntities[string(b[1:end])]; ok {
 		return append(dst, c), end + 1
 	}
-	if name[0] == '#' {
-		num, base := name[1:], 10
-		if len(num) > 0 && (num[0] == 'x' || num[0] == 'X') {
-			num, base = num[1:], 16
-		}
-		if v, err := strconv.ParseUint(num, base, 32); err == nil && utf8.ValidRune(rune(v)) {
-			return utf8.AppendRune(dst, rune(v)), end + 1
-		}
-	}
 	return append(dst, '&'), 1
+}
+
+// isDigitIn reports whether c is a digit in base 10 or 16.
+func isDigitIn(c byte, base int) bool {
+	switch {
+	case '0' <= c && c <= '9':
+		return true
+	case base == 16:
+		return 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+	}
+	return false
 }

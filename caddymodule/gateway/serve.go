@@ -95,6 +95,13 @@ func (c *requestCheck) checkCandidates(body []byte, found []token.Found, targets
 		}
 	}
 	for _, cand := range cands {
+		if cand.Unreadable {
+			// Compressed data past what the scan reads: a token may be in
+			// what it did not read.
+			countExtractError(token.ErrUnreadableBody)
+			setCheckResult(r, resultInvalid, extractReason(token.ErrUnreadableBody), nil)
+			return errUnreadableCompressed
+		}
 		if foundRaw(found, cand.S) || cand.Where.Part != "header" && inTargets(targets, cand.S) {
 			continue
 		}
@@ -311,6 +318,12 @@ func (c *requestCheck) end(err error) error {
 	}
 	return route.ErrRevoked
 }
+
+// errUnreadableCompressed answers a request with zlib data (a compressed
+// session cookie, say) that inflates past what the scan reads
+// (token.Candidate.Unreadable).
+var errUnreadableCompressed = &route.OAuthError{Status: http.StatusBadRequest, Code: "invalid_request",
+	Description: "compressed data in the request inflates past what the gateway reads (64 KiB)"}
 
 // ambiguousAnswer is the 400 of a request the gateway refuses to read
 // (token.Unambiguous), saying what to fix.

@@ -89,6 +89,9 @@ func (fc firstMessageCheck) checkFirstMessage(r *http.Request, msg []byte) (qs [
 	ctx := r.Context()
 	seen := make(map[string]struct{})
 	for _, c := range token.TextCandidates(string(msg), token.Where{Part: "websocket"}, nil) {
+		if c.Unreadable {
+			return nil, false, live.ErrUnreadableMessage // the token may be in what was not read
+		}
 		s := c.S
 		if _, dup := seen[s]; dup || len(s) > h.Sources.MaxTokenSize && h.Sources.MaxTokenSize > 0 {
 			continue
