@@ -31,7 +31,8 @@ type familyCase struct {
 	family int
 	name   string
 	oracle string
-	// kind of token: "opaque" (default), "jwt", "sanctum", "api_token".
+	// kind of token: "opaque" (default), "jwt", "sanctum", "api_token",
+	// "len32" (opaque, 32 characters of the base64 alphabet).
 	kind string
 	// revokeAs spells the token as it is revoked at the gateway; nil: as is.
 	revokeAs func(tok string) string
@@ -211,7 +212,7 @@ func familyCases() []familyCase {
 }
 
 // TestEnforcementFamilies is issue 22's families 1-9 (but WebSocket first
-// messages) end to end: for each, a real upstream that reads the token
+// messages), and the families found since (10-14), end to end: for each, a real upstream that reads the token
 // when asked directly, the real Caddy binary in front of it, the revoked
 // token refused (401, or 400 for an ambiguous shape) and the control.
 //
@@ -221,7 +222,7 @@ func familyCases() []familyCase {
 //
 // Run: CI=true CADDY_BIN=... go test -count=1 -run TestEnforcementFamilies -v ./tests
 func TestEnforcementFamilies(t *testing.T) {
-	cases := familyCases()
+	cases := append(familyCases(), moreFamilyCases()...)
 	var names []string
 	for _, fc := range cases {
 		names = append(names, fc.oracle)
@@ -352,6 +353,10 @@ func familyTokens(t *testing.T, kind string, o *oracle, next *int) (revoked, liv
 			return ans.Tokens[0].Value
 		}
 		return issue("Revoked0"), issue("LiveToken0") // a digit, a lower-case e
+	case "len32":
+		// 32 characters of the base64 alphabet (a 128-bit hex token's
+		// shape), so that bytes whose base64 it is exist.
+		return "revoked" + randomHex(12) + "a", "liveto" + randomHex(13)
 	default:
 		return "revoked" + randomHex(12), "livetoken" + randomHex(12)
 	}

@@ -30,6 +30,12 @@ def extract(route):
     body = request.get_json(silent=True)
     if isinstance(body, dict):
         add("json", [body.get("access_token")])
+    # A webhook-style handler: the body as JSON whatever the Content-Type
+    # (Flask's get_json(force=True), common for clients that send
+    # text/plain): json.loads on the bytes, which detects UTF-16/32.
+    forced = request.get_json(force=True, silent=True)
+    if isinstance(forced, dict):
+        add("json_forced", [forced.get("access_token")])
     add("cookie", request.cookies.getlist("session"))
     add("header", request.headers.getlist("X-Api-Key"))
     # HTTP Basic as Werkzeug decodes it (request.authorization: base64
