@@ -127,6 +127,14 @@ func moreFamilyCases() []familyCase {
 		// contains "/json" (str_contains, Str::contains).
 		{family: 14, name: "php-json-ct-param", oracle: "php", present: jsonEsc,
 			build: postWith(api, text(`{"access_token":"%s"}`), "Content-Type: text/plain; x=/json"), want: 400},
+		// A body of a binary type past max_body_size (64 KiB) that reads
+		// as JSON: a Go API decoding it whatever its type, and Flask's
+		// get_json(force=True), read on (JSON allows any leading white
+		// space). Refused (413) rather than passed on with its rest unread.
+		{family: 14, name: "octet-stream-json-past-body-limit", oracle: "gostruct",
+			build: postWith(api, text(strings.Repeat(" ", 70000)+`{"access_token":"%s"}`), "Content-Type: application/octet-stream"), want: 413},
+		{family: 14, name: "octet-stream-json-past-body-limit", oracle: "python",
+			build: postWith(api, text(strings.Repeat(" ", 70000)+`{"access_token":"%s"}`), "Content-Type: application/octet-stream"), want: 413},
 		// Characters the CLDR root collation takes, at the primary level,
 		// for an ASCII letter or digit, or ignores, that token.Skeleton
 		// left as they were (found by comparing the two over every code

@@ -6,12 +6,15 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // ErrTooLarge is returned when a presented token is longer than the limit.
 var ErrTooLarge = errors.New("token too large")
 
-// ErrBodyTooLarge is returned when a form body is larger than the limit.
+// ErrBodyTooLarge is returned when a body to be read whole (a form, JSON,
+// text; a binary type that reads as JSON or XML: readsAsDocument) is
+// larger than the limit.
 var ErrBodyTooLarge = errors.New("request body too large")
 
 // Sources says where a request may carry a bearer token: every channel the
@@ -160,8 +163,12 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 		}
 		if kind == BodyBinary {
 			var berr error
-			if body, berr = readBodyPrefix(r, s.MaxBodySize); berr != nil {
+			var cut bool
+			if body, cut, berr = readBodyPrefix(r, s.MaxBodySize); berr != nil {
 				return dst, nil, berr
+			}
+			if cut && readsAsDocument(r, body) {
+				return dst, nil, ErrBodyTooLarge
 			}
 		} else if kind != BodyNone {
 			var berr error
@@ -201,21 +208,53 @@ func (s *Sources) readBody(r *http.Request) ([]byte, error) {
 
 // readBodyPrefix reads the first limit bytes of r's body (all of it when
 // limit is 0) and puts the body back whole: a binary body longer than the
-// limit goes on with its rest unread.
-func readBodyPrefix(r *http.Request, limit int64) ([]byte, error) {
+// limit is passed on, the rest unread. cut says there was more.
+func readBodyPrefix(r *http.Request, limit int64) (_ []byte, cut bool, _ error) {
 	if limit <= 0 {
-		return ReadBody(r, 0)
+		b, err := ReadBody(r, 0)
+		return b, false, err
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, limit))
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		r.Body = io.NopCloser(bytes.NewReader(b))
-		return nil, err
+		return nil, false, err
 	}
 	r.Body = struct {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(b), r.Body), r.Body}
-	return b, nil
+	if int64(len(b)) > limit {
+		return b[:limit], true, nil
+	}
+	return b, false, nil
+}
+
+// readsAsDocument reports whether a body of a binary type, of which
+// prefix is the start, is one a decoder that ignores the Content-Type
+// reads as a document a token may be in (Go's json.NewDecoder on r.Body,
+// Flask's get_json(force=True), an XML parser on the raw bytes): after
+// JSON white space (and a UTF-8 byte order mark), '{', '[' or '"', or
+// nothing but white space; '<' too but for an image (an SVG upload is
+// XML); the same in UTF-16 or UTF-32 (wideText: json.loads and expat
+// detect them). Such a body past the limit is refused (ErrBodyTooLarge)
+// rather than passed on with its rest unread: the token may be past the
+// limit.
+func readsAsDocument(r *http.Request, prefix []byte) bool {
+	if t, ok := wideText(prefix[:min(len(prefix), 256)]); ok {
+		prefix = []byte(t)
+	}
+	rest := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimLeft(prefix, " \t\r\n"), []byte("\xef\xbb\xbf")), " \t\r\n")
+	if len(rest) == 0 {
+		return true
+	}
+	switch rest[0] {
+	case '{', '[', '"':
+		return true
+	case '<':
+		ct, _, _ := strings.Cut(strings.ToLower(r.Header.Get("Content-Type")), ";")
+		return !strings.HasPrefix(strings.TrimSpace(ct), "image/")
+	}
+	return false
 }
 
 // ReadBody reads r's body up to limit bytes (0: no limit) and puts it back,

@@ -114,3 +114,38 @@ func TestExtractFormBodyLeniently(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryBodyPastLimitReadAsDocument: a body of a binary type longer
+// than max_body_size is passed on with its rest unread, but one that a
+// decoder ignoring the Content-Type reads as JSON or XML (Go's
+// json.NewDecoder, Flask's get_json(force=True)) is refused: the token
+// may be past the limit.
+func TestBinaryBodyPastLimitReadAsDocument(t *testing.T) {
+	const limit = 1 << 10
+	big := strings.Repeat(" ", limit)
+	for _, c := range []struct {
+		ct, body string
+		want     error
+	}{
+		{"application/octet-stream", big + `{"access_token":"T"}`, ErrBodyTooLarge},
+		{"image/png", "\n[" + big, ErrBodyTooLarge},
+		{"application/octet-stream", "\xef\xbb\xbf<r>" + big, ErrBodyTooLarge},
+		{"application/octet-stream", "\xff\xfe{\x00" + big, ErrBodyTooLarge},
+		{"application/octet-stream", "\x89PNG\r\n\x1a\n" + big, nil},
+		{"image/svg+xml", "<svg>" + big, nil},
+		{"application/grpc", "\x00\x00\x00\x04\x00\x0a\x02" + big, nil}, // a frame: zero bytes, not UTF-16 text
+		{"application/octet-stream", "\x00\xff" + big, nil},
+		{"application/octet-stream", `{"access_token":"T"}`, nil}, // within the limit: read
+	} {
+		r, _ := http.NewRequest("POST", "http://h/", strings.NewReader(c.body))
+		r.Header.Set("Content-Type", c.ct)
+		s := Sources{MaxBodySize: limit}
+		_, _, err := s.ExtractBody(r, nil)
+		if err != c.want {
+			t.Errorf("%s %.12q...: %v, want %v", c.ct, c.body, err, c.want)
+		}
+		if rest, _ := io.ReadAll(r.Body); string(rest) != c.body {
+			t.Errorf("%s %.12q...: the body was not put back whole", c.ct, c.body)
+		}
+	}
+}
