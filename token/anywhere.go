@@ -5,6 +5,9 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strings"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -613,8 +616,24 @@ func mayBeJSONObjectSegment(seg string) bool {
 	return false
 }
 
+// hexRune is the rune the first n bytes of s spell in hexadecimal.
+func hexRune(s string, n int) (rune, bool) {
+	if len(s) < n {
+		return 0, false
+	}
+	var r rune
+	for i := 0; i < n; i++ {
+		if !isHex(s[i]) {
+			return 0, false
+		}
+		r = r<<4 | rune(unhex(s[i]))
+	}
+	return r, r <= unicode.MaxRune
+}
+
 // jsonUnescape decodes the JSON string escapes in s (\", \\, \/, \b, \f,
-// \n, \r, \t, \uXXXX); anything else is kept as it is.
+// \n, \r, \t, \uXXXX, a surrogate pair joined) and YAML's and JSON5's
+// \xXX and \UXXXXXXXX; anything else is kept as it is.
 func jsonUnescape(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
@@ -631,14 +650,30 @@ func jsonUnescape(s string) string {
 		case 'b', 'f', 'n', 'r', 't':
 			b.WriteByte(' ')
 			i++
-		case 'u':
-			if i+5 < len(s) && isHex(s[i+2]) && isHex(s[i+3]) && isHex(s[i+4]) && isHex(s[i+5]) {
-				r := rune(unhex(s[i+2]))<<12 | rune(unhex(s[i+3]))<<8 | rune(unhex(s[i+4]))<<4 | rune(unhex(s[i+5]))
-				b.WriteRune(r)
-				i += 5
-			} else {
-				b.WriteByte(c)
+		case 'u', 'x', 'U':
+			digits := 4
+			if n == 'x' {
+				digits = 2
+			} else if n == 'U' {
+				digits = 8
 			}
+			r, ok := hexRune(s[i+2:], digits)
+			if !ok {
+				b.WriteByte(c)
+				continue
+			}
+			i += 1 + digits
+			if utf16.IsSurrogate(r) && n == 'u' && i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
+				// A surrogate pair, as PHP's json_decode and
+				// JSON.parse join it: "\ud835\udc1e" is "𝐞".
+				if lo, ok := hexRune(s[i+3:], 4); ok {
+					if d := utf16.DecodeRune(r, lo); d != utf8.RuneError {
+						r = d
+						i += 6
+					}
+				}
+			}
+			b.WriteRune(r)
 		default:
 			b.WriteByte(c)
 		}

@@ -200,3 +200,30 @@ func BenchmarkCandidatesJSON64K(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "candidates")
 }
+
+// TestJSONUnescapeJoinsWhatDecodersJoin: a surrogate pair is one
+// character (PHP's json_decode, JSON.parse), whose skeleton a collation
+// takes for ASCII ("\ud835\udc1e" is "𝐞", an "e"); YAML's \x and \U
+// escapes are decoded too.
+func TestJSONUnescapeJoinsWhatDecodersJoin(t *testing.T) {
+	for in, want := range map[string]string{
+		`R\ud835\udc1evoked`:  "R\U0001D41Evoked",
+		`\x72ev\U0000006fked`: "revoked",
+		`a\ud835b`:            "a\ufffdb", // a lone surrogate
+		`\x7`:                 `\x7`,
+	} {
+		if got := jsonUnescape(in); got != want {
+			t.Errorf("jsonUnescape(%q) = %q, want %q", in, got, want)
+		}
+	}
+	const tok = "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r"
+	r, _ := http.NewRequest("POST", "http://h/", nil)
+	r.RequestURI = "/"
+	r.Header = http.Header{"Content-Type": {"application/json"}}
+	body := `{"api_token":"Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r"}`
+	body = strings.Replace(body, "Q", `\ud835\udc10`, 1) // MATHEMATICAL BOLD CAPITAL Q
+	got := candidatesOf(r, body)
+	if _, ok := got[tok]; !ok {
+		t.Errorf("%s: the token is not among the candidates %q", body, keys(got))
+	}
+}

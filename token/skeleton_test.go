@@ -39,6 +39,7 @@ func TestSkeleton(t *testing.T) {
 		{"caf\xe9", "cafe"}, {"a\x00b\x1fc\x08d", "abcd"}, {"a\tb\nc\rd", "a\tb\nc\rd"}, {"a\u0085b", "ab"},
 		{"\u00a0", " "}, {"\u33c2", "a.m."}, {"\u01ff", "o"}, {"\uac00", "\uac00"},
 		{"rev\U0001F197ed", "revoked"}, {"\u24ff\u3007", "00"}, {"\U0001F17A", "k"}, {"\ua733", "aa"}, {"R\u0364voked", "Revoked"},
+		{"\u24fe\u3248", "1010"}, {"\U0001F195", "new"}, {"\U0001F1A0", "5.1"}, {"\u2793", "10"},
 		// Left as they are: other letters, other scripts, spaces.
 		{"\u00fe", "\u00fe"}, {"\u043d", "\u043d"}, {"\u3000", " "}, {"a b", "a b"},
 	} {
