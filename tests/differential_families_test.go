@@ -32,6 +32,7 @@ type familyCase struct {
 	name   string
 	oracle string
 	// kind of token: "opaque" (default), "jwt", "sanctum", "api_token",
+	// "api_token_words" (api_token with "10", "3d", "new", "sos" in it),
 	// "len32" (opaque, 32 characters of the base64 alphabet).
 	kind string
 	// revokeAs spells the token as it is revoked at the gateway; nil: as is.
@@ -212,7 +213,7 @@ func familyCases() []familyCase {
 }
 
 // TestEnforcementFamilies is issue 22's families 1-9 (but WebSocket first
-// messages), and the families found since (10-14), end to end: for each, a real upstream that reads the token
+// messages), and the families found since (10-15), end to end: for each, a real upstream that reads the token
 // when asked directly, the real Caddy binary in front of it, the revoked
 // token refused (401, or 400 for an ambiguous shape) and the control.
 //
@@ -222,7 +223,7 @@ func familyCases() []familyCase {
 //
 // Run: CI=true CADDY_BIN=... go test -count=1 -run TestEnforcementFamilies -v ./tests
 func TestEnforcementFamilies(t *testing.T) {
-	cases := append(familyCases(), moreFamilyCases()...)
+	cases := append(append(familyCases(), moreFamilyCases()...), documentFamilyCases()...)
 	var names []string
 	for _, fc := range cases {
 		names = append(names, fc.oracle)
@@ -353,6 +354,18 @@ func familyTokens(t *testing.T, kind string, o *oracle, next *int) (revoked, liv
 			return ans.Tokens[0].Value
 		}
 		return issue("Revoked0"), issue("LiveToken0") // a digit, a lower-case e
+	case "api_token_words":
+		// An api_token holding "10", "3d", "new" and "sos", which some
+		// characters stand for whole.
+		issue := func(prefix string) string {
+			body := url.Values{"token": {prefix + randomHex(12)}}.Encode()
+			_, ans, err := exchange(o.addr, postWith("/api_token/issue", text(body), formCTLine)("").bytes())
+			if err != nil || len(ans.Tokens) != 1 {
+				t.Fatalf("issuing an api_token: %v %+v", err, ans)
+			}
+			return ans.Tokens[0].Value
+		}
+		return issue("Revoked10new3dsos"), issue("LiveToken10new3dsos")
 	case "len32":
 		// 32 characters of the base64 alphabet (a 128-bit hex token's
 		// shape), so that bytes whose base64 it is exist.

@@ -1,11 +1,13 @@
 package tests
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,9 +21,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"github.com/gorilla/sessions"
+	"go.yaml.in/yaml/v3"
 )
 
 // Issue 22's oracles, beside issue 9's (differential_oracles_test.go):
@@ -267,7 +271,8 @@ func jwtSessionAccessToken(v string) string {
 
 // goStructOracle reads tokens the way many Go APIs do: a JSON body decoded
 // into a struct whatever the Content-Type (json.NewDecoder(r.Body).Decode,
-// whose member names match case-insensitively under Unicode folding),
+// whose member names match case-insensitively under Unicode folding; a
+// CBOR or YAML body by its Content-Type),
 // r.BasicAuth, a Bearer prefix, the access_token of a gorilla/sessions
 // cookie session and of a JWT session cookie, and on a WebSocket upgrade the Kubernetes
 // bearer subprotocol.
@@ -283,10 +288,29 @@ func goStructOracle(w http.ResponseWriter, r *http.Request) {
 		RefreshToken string `json:"refresh_token"`
 		Token        string `json:"token"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 32<<20)).Decode(&body); err == nil {
+	raw, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
+	if err := json.NewDecoder(bytes.NewReader(raw)).Decode(&body); err == nil {
 		add("json_access_token", body.AccessToken)
 		add("json_refresh_token", body.RefreshToken)
 		add("json_token", body.Token)
+	}
+	// CBOR (fxamacker/cbor) and YAML (go.yaml.in/yaml, as Kubernetes-style
+	// APIs take application/yaml) bodies into the same struct.
+	switch mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt {
+	case "application/cbor":
+		var cb struct {
+			AccessToken string `cbor:"access_token"`
+		}
+		if err := cbor.Unmarshal(raw, &cb); err == nil {
+			add("cbor_access_token", cb.AccessToken)
+		}
+	case "application/yaml", "application/x-yaml", "text/yaml":
+		var yb struct {
+			AccessToken string `yaml:"access_token"`
+		}
+		if err := yaml.Unmarshal(raw, &yb); err == nil {
+			add("yaml_access_token", yb.AccessToken)
+		}
 	}
 	if user, pass, ok := r.BasicAuth(); ok {
 		add("basic_password", pass)

@@ -200,6 +200,9 @@ func refCandidates(r *http.Request, body []byte) []Candidate {
 		if t, ok := XMLText(body); ok {
 			dst = refAppendRuns(dst, t, w, 0)
 		}
+		if t, ok := documentText(r, body); ok {
+			dst = refAppendRuns(dst, t, w, 0)
+		}
 		if t, ok := wideText(body); ok {
 			dst = refAppendRuns(dst, t, w, 0)
 			if x, ok := XMLText([]byte(t)); ok {

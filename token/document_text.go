@@ -1,0 +1,88 @@
+package token
+
+import (
+	"bytes"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/fxamacker/cbor/v2"
+	"go.yaml.in/yaml/v3"
+)
+
+// An API that reads YAML (Kubernetes' and others' application/yaml) or
+// CBOR (WebAuthn, COSE, IoT APIs) decodes a string its own way: YAML's
+// double-quoted scalars join escaped line breaks ("revok\<LF>  ed") and
+// its !!binary values are base64 split over lines; CBOR's text strings
+// of indefinite length are chunks whose headers are bytes of the text.
+// None of these is a run of the body as sent.
+
+// documentText returns the strings of body decoded as its Content-Type
+// says it is YAML or CBOR, by the decoders Go APIs use (go.yaml.in/yaml,
+// fxamacker/cbor): every string, map key and byte string, at any depth,
+// each on a line of its own. A body that does not decode gives what its
+// documents before the error held.
+func documentText(r *http.Request, body []byte) (string, bool) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var values []any
+	switch {
+	case mt == "application/yaml" || mt == "application/x-yaml" || mt == "text/yaml" || mt == "text/x-yaml" || strings.HasSuffix(mt, "+yaml"):
+		dec := yaml.NewDecoder(bytes.NewReader(body))
+		for {
+			var v any
+			if dec.Decode(&v) != nil {
+				break
+			}
+			values = append(values, v)
+		}
+	case mt == "application/cbor" || strings.HasSuffix(mt, "+cbor") || mt == "application/cbor-seq":
+		dec := cbor.NewDecoder(bytes.NewReader(body))
+		for {
+			var v any
+			if dec.Decode(&v) != nil {
+				break
+			}
+			values = append(values, v)
+		}
+	default:
+		return "", false
+	}
+	var b strings.Builder
+	for _, v := range values {
+		appendDocumentStrings(&b, v, 0)
+	}
+	return b.String(), b.Len() > 0
+}
+
+// maxDocumentDepth bounds how deep documentText walks a decoded value
+// (the decoders bound their own nesting).
+const maxDocumentDepth = 64
+
+// appendDocumentStrings writes the strings of v to b, a line each.
+func appendDocumentStrings(b *strings.Builder, v any, depth int) {
+	if depth > maxDocumentDepth {
+		return
+	}
+	switch v := v.(type) {
+	case string:
+		b.WriteString(v)
+		b.WriteByte('\n')
+	case []byte:
+		b.Write(v)
+		b.WriteByte('\n')
+	case []any:
+		for _, e := range v {
+			appendDocumentStrings(b, e, depth+1)
+		}
+	case map[string]any:
+		for k, e := range v {
+			appendDocumentStrings(b, k, depth+1)
+			appendDocumentStrings(b, e, depth+1)
+		}
+	case map[any]any:
+		for k, e := range v {
+			appendDocumentStrings(b, k, depth+1)
+			appendDocumentStrings(b, e, depth+1)
+		}
+	}
+}
