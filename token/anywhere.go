@@ -74,6 +74,12 @@ func TargetAndBodyCandidates(r *http.Request, body []byte, dst []Candidate, skip
 		if t, ok := documentText(r, body); ok { // YAML, CBOR: decoded
 			dst = appendRuns(dst, t, w, 0, skip)
 		}
+		budget := inflateBudget(len(body))
+		if t, cut := grpcText(r, body, &budget); cut { // compressed gRPC messages
+			dst = append(dst, Candidate{Where: w, Unreadable: true})
+		} else if t != "" {
+			dst = appendRuns(dst, t, w, 0, skip)
+		}
 		if t, ok := wideText(body); ok { // UTF-16 or UTF-32: as text, and as XML
 			dst = appendRuns(dst, t, w, 0, skip)
 			if x, ok := XMLText([]byte(t)); ok {

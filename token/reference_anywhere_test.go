@@ -203,6 +203,12 @@ func refCandidates(r *http.Request, body []byte) []Candidate {
 		if t, ok := documentText(r, body); ok {
 			dst = refAppendRuns(dst, t, w, 0)
 		}
+		budget := inflateBudget(len(body))
+		if t, cut := grpcText(r, body, &budget); cut {
+			dst = append(dst, Candidate{Where: w, Unreadable: true})
+		} else if t != "" {
+			dst = refAppendRuns(dst, t, w, 0)
+		}
 		if t, ok := wideText(body); ok {
 			dst = refAppendRuns(dst, t, w, 0)
 			if x, ok := XMLText([]byte(t)); ok {
