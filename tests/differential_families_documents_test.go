@@ -10,8 +10,9 @@ import (
 // through 7a01a17's gateway (200, the oracle reading the revoked token),
 // run by TestEnforcementFamilies: characters ICU's collation expands to
 // several ASCII ones, a JSON surrogate pair, CBOR text strings in
-// chunks, YAML's escapes, escaped line breaks and !!binary; and two
-// rows held already (a definite CBOR string, a plain YAML value).
+// chunks, YAML's escapes, escaped line breaks and !!binary, an ApiKey's
+// base64 with a character a lenient decoder skips; and rows held already
+// (a strict ApiKey, a definite CBOR string, a plain YAML value).
 func documentFamilyCases() []familyCase {
 	const api = "/api/secret"
 	rep := func(old, with string) func(string) string {
@@ -59,6 +60,12 @@ func documentFamilyCases() []familyCase {
 			return b.String()
 		}
 	}
+	apiKey := func(junk string) func(string) string {
+		return func(tok string) string {
+			b := base64.StdEncoding.EncodeToString([]byte("id:" + tok))
+			return b[:8] + junk + b[8:]
+		}
+	}
 	return []familyCase{
 		pgBearer("dingbat-negative-circled-ten", "10", "\u277f"),
 		pgBearer("double-circled-ten", "10", "\u24fe"),
@@ -98,7 +105,15 @@ func documentFamilyCases() []familyCase {
 			}
 			return b.String()
 		}, build: postWith(api, text("access_token: !!binary |%s\n"), yamlCT), want: 401},
+		// "Authorization: ApiKey base64(id:key)" decoded the idiomatic
+		// way (Node's Buffer.from(s, "base64"), Python's b64decode), which
+		// skips what is not base64: a '.' or ':' put into it split the run.
+		{family: 15, name: "apikey-dot", oracle: "node", present: apiKey("."), build: getWith(api, "Authorization: ApiKey %s"), want: 401},
+		{family: 15, name: "apikey-colon", oracle: "node", present: apiKey(":"), build: getWith(api, "Authorization: ApiKey %s"), want: 401},
+		{family: 15, name: "apikey-dot", oracle: "python", present: apiKey("."), build: getWith(api, "Authorization: ApiKey %s"), want: 401},
+		{family: 15, name: "apikey-colon", oracle: "python", present: apiKey(":"), build: getWith(api, "Authorization: ApiKey %s"), want: 401},
 		// Held already.
+		{family: 15, name: "apikey-strict", oracle: "node", present: apiKey(""), build: getWith(api, "Authorization: ApiKey %s"), want: 401},
 		{family: 15, name: "cbor-definite", oracle: "gostruct", build: postWith(api, cborBody(0), "Content-Type: application/cbor"), want: 401},
 		{family: 15, name: "yaml-plain", oracle: "gostruct", build: postWith(api, text("access_token: %s\n"), yamlCT), want: 401},
 	}

@@ -93,9 +93,11 @@ func appendBase64Texts(dst []string, wide string, holds uint8, inflate bool, bud
 			}
 		}
 	}
+	jwt := false
 	for k := 0; k < n; k++ {
 		p := parts[k]
 		if k+1 < n && mayBeJSONObjectSegment(p) && mayBeJSONObjectSegment(parts[k+1]) {
+			jwt = true
 			// A JWT: its payload's strings are read (a session JWT keeps
 			// an access token in a claim), its header and signature not.
 			if len(parts[k+1]) >= minBase64Part {
@@ -114,6 +116,23 @@ func appendBase64Texts(dst []string, wide string, holds uint8, inflate bool, bud
 			dst = append(dst, t)
 		}
 		cut = cut || c
+	}
+	if !jwt && n > 1 && !strings.ContainsAny(wide, `%\\`) {
+		// The decoders many applications call on a header's base64
+		// (Node's Buffer.from(s, "base64"), Python's b64decode) skip
+		// what is not base64: "aWQ6cmV2.b2tlZA" is one text to them.
+		var stack [256]byte
+		joined := stack[:0]
+		for _, p := range parts[:n] {
+			joined = append(joined, p...)
+		}
+		if len(joined) >= minBase64Part {
+			t, ok, c := base64Text(unsafe.String(unsafe.SliceData(joined), len(joined)), inflate, budget) // read during the call only
+			if ok {
+				dst = append(dst, t)
+			}
+			cut = cut || c
+		}
 	}
 	return dst, cut
 }

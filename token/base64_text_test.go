@@ -37,6 +37,13 @@ func TestCandidatesFindBase64Texts(t *testing.T) {
 		{"SASL PLAIN", "X-Message", "<auth mechanism='PLAIN'>" + base64.StdEncoding.EncodeToString([]byte("\x00ada\x00"+tok)) + "</auth>"},
 		{"SASL OAUTHBEARER", "X-Message", "<auth mechanism='OAUTHBEARER'>" + base64.StdEncoding.EncodeToString([]byte("n,a=ada@example.com,\x01host=h\x01auth=Bearer "+tok+"\x01\x01")) + "</auth>"},
 		{"Elasticsearch ApiKey", "Authorization", "ApiKey " + base64.StdEncoding.EncodeToString([]byte("VuaCfGcBCdbkQm-e5aOx:"+tok))},
+		// Node's Buffer.from(s, "base64") and Python's b64decode skip
+		// what is not base64: a '.' or ':' put into it.
+		{"ApiKey, a dot inside", "Authorization", "ApiKey " + func() string { b := base64.StdEncoding.EncodeToString([]byte("id:" + tok)); return b[:8] + "." + b[8:] }()},
+		{"ApiKey, colons inside", "Authorization", "ApiKey " + func() string {
+			b := base64.StdEncoding.EncodeToString([]byte("id:" + tok))
+			return b[:5] + ":" + b[5:17] + ":" + b[17:]
+		}()},
 		// gorilla/sessions (securecookie): base64 of "date|base64(gob)|mac",
 		// the gob holding the token's bytes whole; then the same kept
 		// base64 in another cookie: three layers.

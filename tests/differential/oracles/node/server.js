@@ -62,6 +62,14 @@ function extract(req, res, next) {
   // The hand-written reading found in many apps.
   const auth = req.headers.authorization;
   if (auth) add(req, 'bearer_split', auth.split(' ')[1]);
+  // An Elasticsearch-style "ApiKey base64(id:key)", decoded
+  // the idiomatic Node way (Buffer.from(..., 'base64'): characters outside
+  // the alphabet are skipped).
+  if (auth && /^ApiKey /i.test(auth)) {
+    const decoded = Buffer.from(auth.slice(7), 'base64').toString();
+    const i = decoded.indexOf(':');
+    if (i >= 0) add(req, 'apikey', decoded.slice(i + 1));
+  }
   passport.authenticate('bearer', { session: false }, () => next())(req, res, next);
 }
 

@@ -56,6 +56,16 @@ def extract(route):
         if scheme.lower() == "bearer":
             add("bearer", [token])
     add("flask_session", [session.get("access_token")])
+    # An Elasticsearch-style "ApiKey base64(id:key)", decoded
+    # with the stdlib's default (non-validating) base64.b64decode.
+    if auth and auth[:7].lower() == "apikey ":
+        import base64, binascii
+        try:
+            _, sep, key = base64.b64decode(auth[7:]).decode("utf-8", "replace").partition(":")
+            if sep:
+                add("apikey", [key])
+        except (binascii.Error, ValueError):
+            pass
     # An XML body, whatever its Content-Type, as an API parsing it with
     # ElementTree reads it: an access_token element's text (references
     # decoded, CDATA opened, comments and processing instructions dropped,
