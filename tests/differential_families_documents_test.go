@@ -11,7 +11,8 @@ import (
 // run by TestEnforcementFamilies: characters ICU's collation expands to
 // several ASCII ones, a JSON surrogate pair, CBOR text strings in
 // chunks, YAML's escapes, escaped line breaks and !!binary, an ApiKey's
-// base64 with a character a lenient decoder skips; and rows held already
+// base64 with a character a lenient decoder skips, a short token in
+// cookie-parser's JSON and signed cookies; and rows held already
 // (a strict ApiKey, a definite CBOR string, a plain YAML value).
 func documentFamilyCases() []familyCase {
 	const api = "/api/secret"
@@ -112,6 +113,13 @@ func documentFamilyCases() []familyCase {
 		{family: 15, name: "apikey-colon", oracle: "node", present: apiKey(":"), build: getWith(api, "Authorization: ApiKey %s"), want: 401},
 		{family: 15, name: "apikey-dot", oracle: "python", present: apiKey("."), build: getWith(api, "Authorization: ApiKey %s"), want: 401},
 		{family: 15, name: "apikey-colon", oracle: "python", present: apiKey(":"), build: getWith(api, "Authorization: ApiKey %s"), want: 401},
+		// A token shorter than 16 bytes, read in the named cookie channel
+		// alone, in Express cookie-parser's JSON and signed forms.
+		{family: 15, name: "short-json-cookie", oracle: "node", kind: "short", build: getWith(api, `Cookie: session=j:"%s"`), want: 401},
+		{family: 15, name: "short-signed-cookie", oracle: "node", kind: "short", present: func(tok string) string { return "s:" + signedCookie(tok) },
+			build: getWith(api, "Cookie: session=%s"), want: 401},
+		{family: 15, name: "short-signed-json-cookie", oracle: "node", kind: "short", present: func(tok string) string { return "s:" + signedCookie(`j:"`+tok+`"`) },
+			build: getWith(api, "Cookie: session=%s"), want: 401},
 		// Held already.
 		{family: 15, name: "apikey-strict", oracle: "node", present: apiKey(""), build: getWith(api, "Authorization: ApiKey %s"), want: 401},
 		{family: 15, name: "cbor-definite", oracle: "gostruct", build: postWith(api, cborBody(0), "Content-Type: application/cbor"), want: 401},

@@ -33,7 +33,8 @@ type familyCase struct {
 	oracle string
 	// kind of token: "opaque" (default), "jwt", "sanctum", "api_token",
 	// "api_token_words" (api_token with "10", "3d", "new", "sos" in it),
-	// "len32" (opaque, 32 characters of the base64 alphabet).
+	// "len32" (opaque, 32 characters of the base64 alphabet), "short"
+	// (opaque, 13 bytes).
 	kind string
 	// revokeAs spells the token as it is revoked at the gateway; nil: as is.
 	revokeAs func(tok string) string
@@ -366,6 +367,9 @@ func familyTokens(t *testing.T, kind string, o *oracle, next *int) (revoked, liv
 			return ans.Tokens[0].Value
 		}
 		return issue("Revoked10new3dsos"), issue("LiveToken10new3dsos")
+	case "short":
+		// Shorter than 16 bytes: checked in the named channels alone.
+		return "rvk" + randomHex(5), "liv" + randomHex(5)
 	case "len32":
 		// 32 characters of the base64 alphabet (a 128-bit hex token's
 		// shape), so that bytes whose base64 it is exist.

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 )
@@ -16,7 +17,8 @@ import (
 // (RFC 2109 parsers). A value is checked as sent, without its quotes,
 // percent-decoded with and without '+' as a space (Node's cookie, PHP), and
 // with Python's octal and backslash unquoting (http.cookies, read by Django
-// and Werkzeug).
+// and Werkzeug), and each of those as Express's cookie-parser reads it
+// (cookieParserForms).
 func cookieValues(r *http.Request, want string, fn func(string)) {
 	for _, line := range r.Header["Cookie"] {
 		for line != "" {
@@ -34,10 +36,14 @@ func cookieValues(r *http.Request, want string, fn func(string)) {
 	}
 }
 
-func cookiePair(pair, want string, fn func(string)) {
+func cookiePair(pair, want string, found func(string)) {
 	name, value, ok := strings.Cut(pair, "=")
 	if !ok || !nameMatches(name, want, true) {
 		return
+	}
+	fn := func(v string) {
+		found(v)
+		cookieParserForms(v, found)
 	}
 	v := strings.Trim(value, " \t\r\n\v\f")
 	fn(v)
@@ -85,3 +91,45 @@ func pythonUnquote(s string) string {
 }
 
 func isOctal(c byte) bool { return '0' <= c && c <= '7' }
+
+// cookieParserForms calls fn with what Express's cookie-parser makes of
+// the cookie value v besides v: a signed cookie ("s:" + value + "." +
+// signature) unsigned, and a JSON cookie ("j:" + JSON), signed or not,
+// parsed: each string in it, at any depth. (A token of 16 bytes or more
+// is found in them by the whole-request scan too; a shorter one only
+// here.)
+func cookieParserForms(v string, fn func(string)) {
+	if rest, ok := strings.CutPrefix(v, "s:"); ok {
+		if i := strings.LastIndexByte(rest, '.'); i >= 0 {
+			rest = rest[:i]
+		}
+		fn(rest)
+		v = rest
+	}
+	if rest, ok := strings.CutPrefix(v, "j:"); ok {
+		var x any
+		if json.Unmarshal([]byte(rest), &x) == nil {
+			eachJSONString(x, fn, 0)
+		}
+	}
+}
+
+// eachJSONString calls fn with each string of the decoded JSON value x,
+// at any depth (up to 32).
+func eachJSONString(x any, fn func(string), depth int) {
+	if depth > 32 {
+		return
+	}
+	switch x := x.(type) {
+	case string:
+		fn(x)
+	case []any:
+		for _, e := range x {
+			eachJSONString(e, fn, depth+1)
+		}
+	case map[string]any:
+		for _, e := range x {
+			eachJSONString(e, fn, depth+1)
+		}
+	}
+}

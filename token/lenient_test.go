@@ -293,3 +293,17 @@ func TestPartCharsetRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestCookieParserForms: Express's cookie-parser unsigns "s:" cookies and
+// parses "j:" ones; the named cookie channel reads a token, of any
+// length, in each form (the scan finds only those of 16 bytes or more).
+func TestCookieParserForms(t *testing.T) {
+	const tok = "rvk0123456789"
+	for _, v := range []string{`j:"` + tok + `"`, "s:" + tok + ".c2ln", `s:j:"` + tok + `".c2ln`, `j:{"a":["x","` + tok + `"]}`, `j%3A%22` + tok + `%22`} {
+		var got []string
+		cookieValues(&http.Request{Header: http.Header{"Cookie": {"session=" + v}}}, "session", func(s string) { got = append(got, s) })
+		if !slices.Contains(got, tok) {
+			t.Errorf("session=%s: read %q, want %q among them", v, got, tok)
+		}
+	}
+}
