@@ -346,27 +346,11 @@ func familyTokens(t *testing.T, kind string, o *oracle, next *int) (revoked, liv
 		}
 		return issue(), issue()
 	case "api_token":
-		issue := func(prefix string) string {
-			body := url.Values{"token": {prefix + randomHex(12)}}.Encode()
-			_, ans, err := exchange(o.addr, postWith("/api_token/issue", text(body), formCTLine)("").bytes())
-			if err != nil || len(ans.Tokens) != 1 {
-				t.Fatalf("issuing an api_token: %v %+v", err, ans)
-			}
-			return ans.Tokens[0].Value
-		}
-		return issue("Revoked0"), issue("LiveToken0") // a digit, a lower-case e
+		return issueAPIToken(t, o, "Revoked0"), issueAPIToken(t, o, "LiveToken0") // a digit, a lower-case e
 	case "api_token_words":
 		// An api_token holding "10", "3d", "new" and "sos", which some
 		// characters stand for whole.
-		issue := func(prefix string) string {
-			body := url.Values{"token": {prefix + randomHex(12)}}.Encode()
-			_, ans, err := exchange(o.addr, postWith("/api_token/issue", text(body), formCTLine)("").bytes())
-			if err != nil || len(ans.Tokens) != 1 {
-				t.Fatalf("issuing an api_token: %v %+v", err, ans)
-			}
-			return ans.Tokens[0].Value
-		}
-		return issue("Revoked10new3dsos"), issue("LiveToken10new3dsos")
+		return issueAPIToken(t, o, "Revoked10new3dsos"), issueAPIToken(t, o, "LiveToken10new3dsos")
 	case "short":
 		// Shorter than 16 bytes: checked in the named channels alone.
 		return "rvk" + randomHex(5), "liv" + randomHex(5)
@@ -377,6 +361,18 @@ func familyTokens(t *testing.T, kind string, o *oracle, next *int) (revoked, liv
 	default:
 		return "revoked" + randomHex(12), "livetoken" + randomHex(12)
 	}
+}
+
+// issueAPIToken has the laravel oracle store a token of its token guard
+// (api_token): prefix and random hex digits.
+func issueAPIToken(t *testing.T, o *oracle, prefix string) string {
+	t.Helper()
+	body := url.Values{"token": {prefix + randomHex(12)}}.Encode()
+	_, ans, err := exchange(o.addr, postWith("/api_token/issue", text(body), formCTLine)("").bytes())
+	if err != nil || len(ans.Tokens) != 1 {
+		t.Fatalf("issuing an api_token: %v %+v", err, ans)
+	}
+	return ans.Tokens[0].Value
 }
 
 // flaskOracleSecret is the python oracle's Flask secret_key

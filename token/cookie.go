@@ -109,27 +109,7 @@ func cookieParserForms(v string, fn func(string)) {
 	if rest, ok := strings.CutPrefix(v, "j:"); ok {
 		var x any
 		if json.Unmarshal([]byte(rest), &x) == nil {
-			eachJSONString(x, fn, 0)
-		}
-	}
-}
-
-// eachJSONString calls fn with each string of the decoded JSON value x,
-// at any depth (up to 32).
-func eachJSONString(x any, fn func(string), depth int) {
-	if depth > 32 {
-		return
-	}
-	switch x := x.(type) {
-	case string:
-		fn(x)
-	case []any:
-		for _, e := range x {
-			eachJSONString(e, fn, depth+1)
-		}
-	case map[string]any:
-		for _, e := range x {
-			eachJSONString(e, fn, depth+1)
+			eachString(x, fn, 0)
 		}
 	}
 }

@@ -24,65 +24,58 @@ import (
 // documents before the error held.
 func documentText(r *http.Request, body []byte) (string, bool) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	var values []any
+	var dec interface{ Decode(any) error }
 	switch {
 	case mt == "application/yaml" || mt == "application/x-yaml" || mt == "text/yaml" || mt == "text/x-yaml" || strings.HasSuffix(mt, "+yaml"):
-		dec := yaml.NewDecoder(bytes.NewReader(body))
-		for {
-			var v any
-			if dec.Decode(&v) != nil {
-				break
-			}
-			values = append(values, v)
-		}
+		dec = yaml.NewDecoder(bytes.NewReader(body))
 	case mt == "application/cbor" || strings.HasSuffix(mt, "+cbor") || mt == "application/cbor-seq":
-		dec := cbor.NewDecoder(bytes.NewReader(body))
-		for {
-			var v any
-			if dec.Decode(&v) != nil {
-				break
-			}
-			values = append(values, v)
-		}
+		dec = cbor.NewDecoder(bytes.NewReader(body))
 	default:
 		return "", false
 	}
 	var b strings.Builder
-	for _, v := range values {
-		appendDocumentStrings(&b, v, 0)
+	for {
+		var v any
+		if dec.Decode(&v) != nil {
+			break
+		}
+		eachString(v, func(s string) {
+			b.WriteString(s)
+			b.WriteByte('\n')
+		}, 0)
 	}
 	return b.String(), b.Len() > 0
 }
 
-// maxDocumentDepth bounds how deep documentText walks a decoded value
-// (the decoders bound their own nesting).
+// maxDocumentDepth bounds how deep eachString walks a decoded value (the
+// decoders bound their own nesting).
 const maxDocumentDepth = 64
 
-// appendDocumentStrings writes the strings of v to b, a line each.
-func appendDocumentStrings(b *strings.Builder, v any, depth int) {
+// eachString calls fn with each string of the decoded value v (JSON's,
+// YAML's, CBOR's: strings, byte strings, map keys) at any depth up to
+// maxDocumentDepth.
+func eachString(v any, fn func(string), depth int) {
 	if depth > maxDocumentDepth {
 		return
 	}
 	switch v := v.(type) {
 	case string:
-		b.WriteString(v)
-		b.WriteByte('\n')
+		fn(v)
 	case []byte:
-		b.Write(v)
-		b.WriteByte('\n')
+		fn(string(v))
 	case []any:
 		for _, e := range v {
-			appendDocumentStrings(b, e, depth+1)
+			eachString(e, fn, depth+1)
 		}
 	case map[string]any:
 		for k, e := range v {
-			appendDocumentStrings(b, k, depth+1)
-			appendDocumentStrings(b, e, depth+1)
+			fn(k)
+			eachString(e, fn, depth+1)
 		}
 	case map[any]any:
 		for k, e := range v {
-			appendDocumentStrings(b, k, depth+1)
-			appendDocumentStrings(b, e, depth+1)
+			eachString(k, fn, depth+1)
+			eachString(e, fn, depth+1)
 		}
 	}
 }
