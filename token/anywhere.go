@@ -71,11 +71,12 @@ func TargetAndBodyCandidates(r *http.Request, body []byte, dst []Candidate, skip
 		if t, ok := XMLText(body); ok {
 			dst = appendRuns(dst, t, w, 0, skip)
 		}
-		if t, ok := documentText(r, body); ok { // YAML, CBOR: decoded
+		mt := mediaTypeOf(r)
+		if t, ok := documentText(mt, body); ok { // YAML, CBOR: decoded
 			dst = appendRuns(dst, t, w, 0, skip)
 		}
 		budget := inflateBudget(len(body))
-		if t, cut := grpcText(r, body, &budget); cut { // compressed gRPC messages
+		if t, cut := grpcText(r, mt, body, &budget); cut { // compressed gRPC messages
 			dst = append(dst, Candidate{Where: w, Unreadable: true})
 		} else if t != "" {
 			dst = appendRuns(dst, t, w, 0, skip)

@@ -191,12 +191,10 @@ func base64Text(p string, inflate bool, budget *int) (_ string, ok, cut bool) {
 		if err != nil {
 			return "", false, false
 		}
-		limit := min(*budget, maxBase64Text)
-		out, err := io.ReadAll(io.LimitReader(zr, int64(limit)+1))
-		if len(out) > limit {
+		out, err, cut := inflateWithin(zr, budget)
+		if cut {
 			return "", false, true // more than may be read: the token may be past it
 		}
-		*budget -= len(out)
 		if err != nil && len(out) == 0 {
 			return "", false, false
 		}
@@ -206,6 +204,19 @@ func base64Text(p string, inflate bool, budget *int) (_ string, ok, cut bool) {
 		return "", false, false
 	}
 	return string(b), true, false
+}
+
+// inflateWithin reads what zr inflates to, at most maxBase64Text bytes
+// and what *budget has left, which it takes them from; cut says there was
+// more.
+func inflateWithin(zr io.Reader, budget *int) (_ []byte, err error, cut bool) {
+	limit := min(*budget, maxBase64Text)
+	out, err := io.ReadAll(io.LimitReader(zr, int64(limit)+1))
+	if len(out) > limit {
+		return nil, nil, true
+	}
+	*budget -= len(out)
+	return out, err, false
 }
 
 // isScannableText reports whether b holds a run of MinCandidateLength

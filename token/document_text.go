@@ -2,7 +2,6 @@ package token
 
 import (
 	"bytes"
-	"mime"
 	"net/http"
 	"strings"
 
@@ -17,13 +16,12 @@ import (
 // of indefinite length are chunks whose headers are bytes of the text.
 // None of these is a run of the body as sent.
 
-// documentText returns the strings of body decoded as its Content-Type
-// says it is YAML or CBOR, by the decoders Go APIs use (go.yaml.in/yaml,
+// documentText returns the strings of body decoded as its media type mt
+// (mediaTypeOf) says it is YAML or CBOR, by the decoders Go APIs use (go.yaml.in/yaml,
 // fxamacker/cbor): every string, map key and byte string, at any depth,
 // each on a line of its own. A body that does not decode gives what its
 // documents before the error held.
-func documentText(r *http.Request, body []byte) (string, bool) {
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+func documentText(mt string, body []byte) (string, bool) {
 	var dec interface{ Decode(any) error }
 	switch {
 	case mt == "application/yaml" || mt == "application/x-yaml" || mt == "text/yaml" || mt == "text/x-yaml" || strings.HasSuffix(mt, "+yaml"):
@@ -78,4 +76,11 @@ func eachString(v any, fn func(string), depth int) {
 			eachString(e, fn, depth+1)
 		}
 	}
+}
+
+// mediaTypeOf is r's media type as the body's decoders are chosen by it:
+// the Content-Type before its parameters, trimmed, in lower case.
+func mediaTypeOf(r *http.Request) string {
+	mt, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	return strings.ToLower(strings.TrimSpace(mt))
 }

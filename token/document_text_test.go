@@ -36,7 +36,7 @@ func TestDocumentTextIsTheDecoders(t *testing.T) {
 	}
 	r, _ := http.NewRequest("POST", "http://h/", nil)
 	r.Header = http.Header{"Content-Type": {"text/plain"}}
-	if _, ok := documentText(r, []byte("t: x\n")); ok {
+	if _, ok := documentText(mediaTypeOf(r), []byte("t: x\n")); ok {
 		t.Errorf("a text/plain body was read as YAML")
 	}
 	bomb := "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
@@ -46,7 +46,7 @@ func TestDocumentTextIsTheDecoders(t *testing.T) {
 	}
 	r.Header.Set("Content-Type", "application/yaml")
 	start := time.Now()
-	text, _ := documentText(r, []byte(bomb))
+	text, _ := documentText(mediaTypeOf(r), []byte(bomb))
 	if len(text) > 1<<20 {
 		t.Errorf("a YAML alias bomb of %d bytes read as %d bytes of text (in %v)", len(bomb), len(text), time.Since(start))
 	}

@@ -6,7 +6,6 @@ import (
 	"compress/zlib"
 	"encoding/binary"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 )
@@ -16,15 +15,15 @@ import (
 // decompresses them before the service reads them. A token in such a
 // message is no run of the body as sent.
 
-// grpcText returns the compressed messages of a gRPC (or gRPC-Web) body,
+// grpcText returns the compressed messages of a gRPC (or gRPC-Web) body
+// (mt: r's media type, mediaTypeOf),
 // decompressed as its grpc-encoding says (gzip, or deflate: zlib), each
 // on a line of its own, within budget (what they may inflate to in all,
 // less what they do). cut says one could not be read: an encoding the
 // gateway does not decode (snappy, zstd), or more than budget. A message
 // the body does not hold whole (a prefix of a long body) is read as far
 // as it goes.
-func grpcText(r *http.Request, body []byte, budget *int) (text string, cut bool) {
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+func grpcText(r *http.Request, mt string, body []byte, budget *int) (text string, cut bool) {
 	if !strings.HasPrefix(mt, "application/grpc") || strings.HasPrefix(mt, "application/grpc-web-text") {
 		return "", false
 	}
@@ -53,12 +52,10 @@ func grpcText(r *http.Request, body []byte, budget *int) (text string, cut bool)
 		if err != nil {
 			continue // not what it says: the server refuses it too
 		}
-		limit := min(*budget, maxBase64Text)
-		m, _ := io.ReadAll(io.LimitReader(zr, int64(limit)+1))
-		if len(m) > limit {
+		m, _, cut := inflateWithin(zr, budget)
+		if cut {
 			return "", true
 		}
-		*budget -= len(m)
 		out.Write(m)
 		out.WriteByte('\n')
 	}

@@ -200,11 +200,12 @@ func refCandidates(r *http.Request, body []byte) []Candidate {
 		if t, ok := XMLText(body); ok {
 			dst = refAppendRuns(dst, t, w, 0)
 		}
-		if t, ok := documentText(r, body); ok {
+		mt := mediaTypeOf(r)
+		if t, ok := documentText(mt, body); ok {
 			dst = refAppendRuns(dst, t, w, 0)
 		}
 		budget := inflateBudget(len(body))
-		if t, cut := grpcText(r, body, &budget); cut {
+		if t, cut := grpcText(r, mt, body, &budget); cut {
 			dst = append(dst, Candidate{Where: w, Unreadable: true})
 		} else if t != "" {
 			dst = refAppendRuns(dst, t, w, 0)
