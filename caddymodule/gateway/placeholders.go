@@ -4,8 +4,6 @@ import (
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
-
-	"github.com/caddy-token-revocation/caddy-token-revocation/denylist"
 )
 
 // Placeholders the handler sets on the request's replacer when it checks a
@@ -61,34 +59,46 @@ func replacerOf(r *http.Request) *caddy.Replacer {
 	return repl
 }
 
-// setCheckResult sets the result and reason placeholders, and the
-// namespace when ns is not nil. result is an interface value so that a
-// constant passed in is stored without an allocation.
-func setCheckResult(r *http.Request, result any, reason string, ns *string) {
-	repl := replacerOf(r)
-	if repl == nil {
-		return
-	}
-	repl.Set(PlaceholderResult, result)
-	if reason != "" {
-		repl.Set(PlaceholderReason, reason)
-	}
-	if ns != nil && *ns != "" {
-		repl.Set(PlaceholderNamespace, *ns)
+// checkOutcome is what a request's check found: the values of the
+// placeholders, set on the request's replacer once, when the check ends
+// (publish). An empty field is not set.
+type checkOutcome struct {
+	result any    // a Result constant: stored without allocating
+	reason string // the rejected_total metric's reason label
+	ns     string // the namespace the request was checked in
+	source string // where the refused token was
+	kind   string // the kind of the denylist entry that revoked it
+	hash   string // that entry's short digest
+}
+
+// invalid is the outcome of a request whose tokens could not be read.
+func (o *checkOutcome) invalid(reason string) {
+	o.result, o.reason = resultInvalid, reason
+}
+
+// revoked is the outcome of a request refused for the token at source,
+// checked in namespace ns: revoked by a denylist entry (reason its kind,
+// and kind and hash set too) or by its status list.
+func (o *checkOutcome) revoked(reason, ns, source string) {
+	o.result, o.reason, o.ns, o.source = ResultRevoked, reason, ns, source
+	if reason != reasonStatusList {
+		o.kind = reason
 	}
 }
 
-// setRevokedPlaceholders sets every placeholder for a token revoked by e.
-func setRevokedPlaceholders(r *http.Request, ns, source string, e *denylist.Entry) {
+// publish sets the placeholders of o on r's replacer.
+func (o *checkOutcome) publish(r *http.Request) {
 	repl := replacerOf(r)
 	if repl == nil {
 		return
 	}
-	kind := e.Kind.String()
-	repl.Set(PlaceholderResult, ResultRevoked)
-	repl.Set(PlaceholderReason, kind)
-	repl.Set(PlaceholderKind, kind)
-	repl.Set(PlaceholderHash, e.Digest.Short())
-	repl.Set(PlaceholderNamespace, ns)
-	repl.Set(PlaceholderSource, source)
+	repl.Set(PlaceholderResult, o.result)
+	for _, p := range [...]struct{ name, v string }{
+		{PlaceholderReason, o.reason}, {PlaceholderKind, o.kind}, {PlaceholderHash, o.hash},
+		{PlaceholderNamespace, o.ns}, {PlaceholderSource, o.source},
+	} {
+		if p.v != "" {
+			repl.Set(p.name, p.v)
+		}
+	}
 }

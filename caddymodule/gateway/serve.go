@@ -38,19 +38,23 @@ func (h *Runtime) CheckRequest(r *http.Request) error {
 // still are in every header and in the named channels, where they would
 // be credentials.
 func (h *Runtime) checkRequestExcept(r *http.Request, targets []token.Token) error {
+	c := requestCheck{h: h, r: r, result: ResultPass}
+	// What the check finds is left in c.out and set on the request's
+	// replacer once, whichever way it ends (placeholders.go).
+	defer c.out.publish(r)
 	if err := token.Unambiguous(r, &h.Strict); err != nil {
 		countRejected(reasonAmbiguous)
-		setCheckResult(r, resultInvalid, reasonAmbiguous, nil)
+		c.out.invalid(reasonAmbiguous)
 		return ambiguousAnswer(err)
 	}
 	var buf [4]token.Found
 	found, body, err := h.Sources.ExtractBody(r, buf[:0])
 	if err != nil {
 		countExtractError(err)
-		setCheckResult(r, resultInvalid, extractReason(err), nil)
+		c.out.invalid(extractReason(err))
 		return route.ExtractError(err)
 	}
-	c := requestCheck{h: h, r: r, result: ResultPass, grant: isGrantRequest(r, body)}
+	c.grant = isGrantRequest(r, body)
 	for i := range found {
 		if err := c.check(found[i].Raw, token.Where{Part: found[i].Source}, nil); err != nil || c.revoked {
 			return c.end(err)
@@ -60,12 +64,12 @@ func (h *Runtime) checkRequestExcept(r *http.Request, targets []token.Token) err
 		return c.end(err)
 	}
 	if !c.checked {
-		setCheckResult(r, ResultNone, "", nil) // placeholders.go
+		c.out.result = ResultNone
 		return nil
 	}
 	observeCheck(c.Start, "")
 	h.Conns.keepBodyTokens(r, found) // live_connections.go
-	setCheckResult(r, c.result, "", &c.ns)
+	c.out.result, c.out.ns = c.result, c.ns
 	return nil
 }
 
@@ -99,7 +103,7 @@ func (c *requestCheck) checkCandidates(body []byte, found []token.Found, targets
 			// Compressed data past what the scan reads: a token may be in
 			// what it did not read.
 			countExtractError(token.ErrUnreadableBody)
-			setCheckResult(r, resultInvalid, extractReason(token.ErrUnreadableBody), nil)
+			c.out.invalid(extractReason(token.ErrUnreadableBody))
 			return errUnreadableCompressed
 		}
 		if foundRaw(found, cand.S) || cand.Where.Part != "header" && inTargets(targets, cand.S) {
@@ -178,10 +182,11 @@ type requestCheck struct {
 	h       *Runtime
 	r       *http.Request
 	ns      string
-	Start   time.Time // the first check's: metrics' check latency
-	checked bool      // a string was checked against the store
-	revoked bool      // ... and found revoked: the request is refused
-	result  any       // any: a constant, stored without allocating
+	Start   time.Time    // the first check's: metrics' check latency
+	checked bool         // a string was checked against the store
+	revoked bool         // ... and found revoked: the request is refused
+	result  any          // any: a constant, stored without allocating
+	out     checkOutcome // what the check found: the placeholders' values
 	cands   engine.CandidateState
 	grant   bool // a token endpoint call: a revoked grant is 400 invalid_grant
 	// storeDown: a store call of this request failed (fail_timeout, say);
@@ -243,7 +248,7 @@ func (c *requestCheck) begin() error {
 	c.cands.SetNow(c.Start) // the mirror's freshness judged at it: no second clock read
 	ns, err := c.h.Namespace(c.r, "")
 	if err != nil {
-		setCheckResult(c.r, resultInvalid, reasonBadRequest, nil)
+		c.out.invalid(reasonBadRequest)
 		return err
 	}
 	c.ns, c.checked = ns, true
@@ -302,7 +307,8 @@ func (c *requestCheck) check(s string, where token.Where, cand *token.Candidate)
 				zap.String("namespace", c.ns))
 		}
 		observeCheck(c.Start, m.Entry.Kind.String())
-		setRevokedPlaceholders(c.r, c.ns, source, &m.Entry)
+		c.out.revoked(m.Entry.Kind.String(), c.ns, source)
+		c.out.hash = m.Entry.Digest.Short()
 		c.revoked = true
 	}
 	return nil
@@ -349,7 +355,7 @@ func (c *requestCheck) applyFailMode(what string, cause, err error) error {
 		return nil
 	}
 	observeCheck(c.Start, reasonUnavailable)
-	setCheckResult(c.r, resultUnavailable, reasonUnavailable, &c.ns)
+	c.out.result, c.out.reason, c.out.ns = resultUnavailable, reasonUnavailable, c.ns
 	return err
 }
 
@@ -371,7 +377,7 @@ func (c *requestCheck) checkStatus(s string, where token.Where) error {
 				zap.NamedError("reason", res.Err))
 		}
 		observeCheck(c.Start, reasonStatusList)
-		setStatusListPlaceholders(c.r, c.ns, where.String())
+		c.out.revoked(reasonStatusList, c.ns, where.String())
 		c.revoked = true
 	case statuslist.Unknown:
 		return c.applyFailMode("token status list unknown", res.Err, errStatusUnknown)

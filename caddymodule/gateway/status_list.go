@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -270,19 +269,6 @@ func (s *StatusLists) check(ctx context.Context, verifier *jwtverify.Set, raw st
 func tokenShort(keys *engine.Keys, s string) string {
 	t := token.Parse(s)
 	return keys.Token(&t).Digest.Short()
-}
-
-// setStatusListPlaceholders sets the placeholders of a token its status
-// list refused.
-func setStatusListPlaceholders(r *http.Request, ns, source string) {
-	repl := replacerOf(r)
-	if repl == nil {
-		return
-	}
-	repl.Set(PlaceholderResult, ResultRevoked)
-	repl.Set(PlaceholderReason, reasonStatusList)
-	repl.Set(PlaceholderNamespace, ns)
-	repl.Set(PlaceholderSource, source)
 }
 
 // unmarshalStatusList parses `status_list { ... }` inside a jwt block;
