@@ -99,6 +99,19 @@ func (c *Checker) CheckMadeWith(ctx context.Context, ns, raw string, with *token
 	return c.store.Check(ctx, q)
 }
 
+// CheckKeysAt looks up the keys of with alone, in namespace ns, at now
+// (see CheckAt): for a request made with them whose tokens are not read
+// by name (an opaque token in a header or body the scan reads, or none
+// the gateway recognizes), so that a revoked key stops it as it stops a
+// request whose token CheckMadeWith looks up with its keys.
+func (c *Checker) CheckKeysAt(ctx context.Context, now time.Time, ns string, with *token.Confirmation) (denylist.Match, error) {
+	q := queryPool.Get().(*denylist.Query)
+	defer queryPool.Put(q)
+	*q = denylist.Query{Now: now}
+	c.keys.addBound(q, ns, with, c.claims)
+	return c.store.Check(ctx, q)
+}
+
 // FillQueryMadeWith sets q to the query CheckMadeWith asks: FillQuery's,
 // and the keys of with. The live connections of such a request are
 // registered under it, so a key revocation ends them too.

@@ -128,12 +128,23 @@ http:// {
 // sends a DPoP-bound token, or "Authorization: Bearer" when key is nil.
 func dpopAPIStatus(t *testing.T, what, tok string, key *jwttest.DPoPKey, want int, cs ...*Caddy) {
 	t.Helper()
+	scheme := "Bearer "
+	if key != nil {
+		scheme = "DPoP "
+	}
+	dpopStatus(t, what, "Authorization: "+scheme+tok, key, want, cs...)
+}
+
+// dpopStatus is dpopAPIStatus with the token in the header line tokHeader
+// (an API that reads it from a header of its own, say).
+func dpopStatus(t *testing.T, what, tokHeader string, key *jwttest.DPoPKey, want int, cs ...*Caddy) {
+	t.Helper()
 	for i, c := range cs {
 		pollUntil(t, 5*time.Second, func() string {
 			target := c.URL("/api/items")
-			headers := []string{"Authorization: Bearer " + tok}
+			headers := []string{tokHeader}
 			if key != nil {
-				headers = []string{"Authorization: DPoP " + tok, "DPoP: " + key.Proof(t, http.MethodGet, target, "dpop+jwt", true)}
+				headers = append(headers, "DPoP: "+key.Proof(t, http.MethodGet, target, "dpop+jwt", true))
 			}
 			if res := get(t, target, headers...); res.Status != want {
 				return fmt.Sprintf("%s: instance %d: %d %s, want %d", what, i, res.Status, res.Body, want)
@@ -150,7 +161,8 @@ func dpopAPIStatus(t *testing.T, what, tok string, key *jwttest.DPoPKey, want in
 // 401 (reason cnf), while a token bound to another key and a Bearer token
 // of the same client pass; so does an opaque DPoP-bound token (no
 // resource), found by the key of the proof it is presented with (without
-// that look-up, at 2f9b84e, it passed). The CLI checks, revokes and un-revokes keys;
+// that look-up, at 2f9b84e, it passed), and so is one the API reads from a
+// header of its own, by its proof's key alone (at 02f1027 it passed). The CLI checks, revokes and un-revokes keys;
 // a restart forgets none of it. On the embedded store, and on Redis with two instances: revoked through
 // A, enforced by B. On 5278a12 the admin API answers {"jkt"} 400 (unknown
 // field) and the CLI has no --jkt.
@@ -193,6 +205,10 @@ func TestGatewayRevokesDPoPKey(t *testing.T) {
 			dpopAPIStatus(t, "Bearer token", bearer, nil, http.StatusOK, cs...)
 			dpopAPIStatus(t, "opaque token bound to the revoked key, its proof signed with it", opaque, key, http.StatusUnauthorized, cs...)
 			dpopAPIStatus(t, "opaque token bound to another key", opaqueOther, other, http.StatusOK, cs...)
+			// An API that reads its token from a header of its own: no
+			// named channel holds it, and the key is looked up alone.
+			dpopStatus(t, "opaque token bound to the revoked key, in X-Access-Token", "X-Access-Token: "+opaque, key, http.StatusUnauthorized, cs...)
+			dpopStatus(t, "opaque token bound to another key, in X-Access-Token", "X-Access-Token: "+opaqueOther, other, http.StatusOK, cs...)
 			assertRevokedByKey(t, b, after, entry)
 
 			// The CLI, against A: check says revoked (exit 1); revoke the

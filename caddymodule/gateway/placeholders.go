@@ -28,7 +28,8 @@ import (
 //	                                   `caddy token-revocation list` show it; never the token)
 //	{http.token_revocation.namespace}  the namespace the request was checked in
 //	{http.token_revocation.source}     where the revoked token was: header, query, form, cookie,
-//	                                   header:<name>
+//	                                   header:<name>; keys: the request was made with a
+//	                                   revoked key (its DPoP proof's, its TLS client certificate's)
 //
 // kind and hash are set only for a token the denylist revoked, source for
 // any refused token; namespace when a

@@ -18,10 +18,15 @@ import (
 // connection to Caddy was made with (RFC 8705; a site with client_auth).
 // A live connection (live_connections.go) of such a request is
 // registered under the same keys: revoking the key ends it.
-// Not looked up: for JWTs (a JWT names its key in cnf, and one without
-// cnf is bound to none), for strings found outside the named channels,
-// for WebSocket first messages, and a certificate a proxy in front of
-// Caddy terminated TLS for (a header carrying it is not read).
+// A request with no token in a named channel (its token in a header or a
+// body the scan reads, or one the gateway does not recognize at all) has
+// its keys looked up alone, once, when it carries a token-shaped string
+// anywhere (a DPoP proof is one): a revoked key refuses it, source
+// "keys" (checkKeysAlone).
+// Not looked up: with a JWT of a named channel (a JWT names its key in
+// cnf, and one without cnf is bound to none), for WebSocket first
+// messages, and a certificate a proxy in front of Caddy terminated TLS
+// for (a header carrying it is not read).
 
 // requestKeysOf reads the keys r is made with: its DPoP proof's and its
 // TLS client certificate's.
@@ -34,4 +39,30 @@ func requestKeysOf(r *http.Request) token.Confirmation {
 		k.X5TS256 = token.CertificateThumbprint(r.TLS.PeerCertificates[0].Raw)
 	}
 	return k
+}
+
+// checkKeysAlone looks up the keys the request is made with when no token
+// of a named channel was checked and the request carries a token-shaped
+// string elsewhere (see above). A store that cannot answer is the fail
+// mode's, as for a token of a named channel.
+func (c *requestCheck) checkKeysAlone() error {
+	if c.keysLooked || !c.tokenShaped {
+		return nil
+	}
+	made := c.requestKeys()
+	if made == nil {
+		return nil
+	}
+	if err := c.begin(); err != nil {
+		return err
+	}
+	m, err := c.h.Checker.CheckKeysAt(c.ctx(), c.Start, c.ns, made)
+	c.noteStoreError(err)
+	if err != nil {
+		return c.applyFailMode("denylist check failed", err, err)
+	}
+	if m.Revoked {
+		c.refuse(&m, "keys")
+	}
+	return nil
 }

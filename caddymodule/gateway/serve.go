@@ -63,6 +63,9 @@ func (h *Runtime) checkRequestExcept(r *http.Request, targets []token.Token) err
 	if err := c.checkCandidates(body, found, targets); err != nil || c.revoked {
 		return c.end(err)
 	}
+	if err := c.checkKeysAlone(); err != nil || c.revoked { // request_keys.go
+		return c.end(err)
+	}
 	if !c.checked {
 		c.out.result = ResultNone
 		return nil
@@ -86,6 +89,7 @@ func (c *requestCheck) checkCandidates(body []byte, found []token.Found, targets
 	}
 	var cbuf [16]token.Candidate
 	cands := token.TargetAndBodyCandidates(r, body, cbuf[:0], &skip)
+	c.tokenShaped = c.tokenShaped || len(cands) > 0
 	if !checker.Generational(&c.cands) {
 		// Redis in direct mode: the lengths asked in batches (an error is
 		// met again, and handled, by the check of each string).
@@ -124,12 +128,14 @@ func (c *requestCheck) headerCandidates(v, name string, cands []token.Candidate)
 		if len(sum.Lengths()) == 0 {
 			return cands
 		}
+		c.tokenShaped = true
 		marked, err := c.h.Checker.AnyLengthMarked(c.ctx(), &c.cands, sum.Lengths())
 		c.noteStoreError(err)
 		if err == nil && !marked {
 			return cands
 		}
 	}
+	c.tokenShaped = true
 	return sum.AppendCandidates(v, token.Where{Part: "header", Name: name}, cands)
 }
 
@@ -196,6 +202,10 @@ type requestCheck struct {
 	// (request_keys.go).
 	made     token.Confirmation
 	madeRead bool
+	// keysLooked: a token of a named channel was checked, an opaque one
+	// with the request's keys; tokenShaped: the request carries a
+	// token-shaped string outside them (checkKeysAlone).
+	keysLooked, tokenShaped bool
 }
 
 // requestKeys returns the keys r is made with, or nil when it is made
@@ -268,6 +278,7 @@ func (c *requestCheck) check(s string, where token.Where, cand *token.Candidate)
 	}
 	var m denylist.Match
 	var err error
+	c.keysLooked = c.keysLooked || !candidate
 	if candidate {
 		var checked bool
 		m, checked, err = h.Checker.CheckCandidate(c.ctx(), &c.cands, c.ns, *cand)
@@ -299,19 +310,23 @@ func (c *requestCheck) check(s string, where token.Where, cand *token.Candidate)
 		return c.checkStatus(s, where)
 	}
 	if m.Revoked {
-		source := where.String()
-		if l := h.Logger.Check(zapcore.DebugLevel, "rejected revoked token"); l != nil {
-			l.Write(zap.String("kind", m.Entry.Kind.String()),
-				zap.String("hash", m.Entry.Digest.Short()),
-				zap.String("source", source),
-				zap.String("namespace", c.ns))
-		}
-		observeCheck(c.Start, m.Entry.Kind.String())
-		c.out.revoked(m.Entry.Kind.String(), c.ns, source)
-		c.out.hash = m.Entry.Digest.Short()
-		c.revoked = true
+		c.refuse(&m, where.String())
 	}
 	return nil
+}
+
+// refuse refuses the request: m revoked the token (or the key) at source.
+func (c *requestCheck) refuse(m *denylist.Match, source string) {
+	if l := c.h.Logger.Check(zapcore.DebugLevel, "rejected revoked token"); l != nil {
+		l.Write(zap.String("kind", m.Entry.Kind.String()),
+			zap.String("hash", m.Entry.Digest.Short()),
+			zap.String("source", source),
+			zap.String("namespace", c.ns))
+	}
+	observeCheck(c.Start, m.Entry.Kind.String())
+	c.out.revoked(m.Entry.Kind.String(), c.ns, source)
+	c.out.hash = m.Entry.Digest.Short()
+	c.revoked = true
 }
 
 // end is checkRequest's answer once the check stopped early.
