@@ -377,6 +377,16 @@ func (r *Resilient) SetSignalValue(ctx context.Context, source, name, value stri
 	return r.note(st.SetSignalValue(ctx, source, name, value))
 }
 
+// SwapSignalValue implements SignalState through the backend's.
+func (r *Resilient) SwapSignalValue(ctx context.Context, source, name, old, value string) (string, error) {
+	st, err := r.signals()
+	if err != nil {
+		return "", err
+	}
+	v, err := st.SwapSignalValue(ctx, source, name, old, value)
+	return v, r.note(err)
+}
+
 // AddSignalMembers implements SignalState through the backend's.
 func (r *Resilient) AddSignalMembers(ctx context.Context, source, set string, expires int64, members ...string) error {
 	st, err := r.signals()

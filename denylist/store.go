@@ -174,6 +174,11 @@ type SignalState interface {
 	SignalValue(ctx context.Context, source, name string) (string, error)
 	// SetSignalValue saves value for source under name.
 	SetSignalValue(ctx context.Context, source, name, value string) error
+	// SwapSignalValue saves value for source under name if the value
+	// saved there is old ("" for none), at once: two instances swapping
+	// from the same old value, one wins. It returns the value saved once
+	// it is done: value when it won, the other's when it lost.
+	SwapSignalValue(ctx context.Context, source, name, old, value string) (string, error)
 	// AddSignalMembers adds members to source's set, each kept until
 	// expires (Unix seconds, by the store's clock); a member added again
 	// keeps the later expiry. It returns nil only when all are stored.

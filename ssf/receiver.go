@@ -202,11 +202,16 @@ func (r *Receiver) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if created {
+		s, err = r.keepOneStream(ctx, saved, s)
+	} else if s.ID != saved {
+		err = r.cfg.State.SaveStreamID(ctx, s.ID)
+	}
+	if err != nil {
+		return err
+	}
 	if r.cfg.Delivery == DeliveryPoll && s.Delivery.EndpointURL == "" {
 		return fmt.Errorf("token_revocation: the ssf transmitter %s gave stream %s no poll endpoint_url", tc.Issuer, s.ID)
-	}
-	if err := r.cfg.State.SaveStreamID(ctx, s.ID); err != nil {
-		return err
 	}
 	aud := r.cfg.Audience
 	if len(aud) == 0 {
@@ -231,6 +236,22 @@ func (r *Receiver) Start(ctx context.Context) error {
 		r.log.Warn("ssf stream status unread", zap.String("stream_id", s.ID), zap.Error(err))
 	}
 	return nil
+}
+
+// keepOneStream saves s, the stream this receiver just created in place
+// of saved, as the one in use, unless an instance sharing its State
+// created and saved another first (both found none to reuse as they
+// started): then s is deleted, and the other's is used.
+func (r *Receiver) keepOneStream(ctx context.Context, saved string, s *Stream) (*Stream, error) {
+	id, err := r.cfg.State.SwapStreamID(ctx, saved, s.ID)
+	if err != nil || id == s.ID {
+		return s, err
+	}
+	if err := r.streams.Delete(ctx, s.ID); err != nil {
+		r.log.Warn("ssf stream created twice; this one is not used but could not be deleted",
+			zap.String("stream_id", s.ID), zap.String("in_use", id), zap.Error(err))
+	}
+	return r.streams.Get(ctx, id)
 }
 
 // Close stops the verifier's background key fetches.

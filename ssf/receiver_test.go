@@ -192,6 +192,35 @@ func TestStreamCreateThenReuse(t *testing.T) {
 	})
 }
 
+// staleState is a State whose saved stream reads as none: an instance
+// that read it before another saved one.
+type staleState struct{ State }
+
+func (staleState) StreamID(context.Context) (string, error) { return "", nil }
+
+// TestInstancesStartingTogetherKeepOneStream: two instances sharing a
+// store start at once; neither sees a stream to reuse (none saved when
+// each read the state, none listed yet), so each creates one. The second
+// to save its own finds the first's saved, deletes its own and uses the
+// first's: one stream, and both receivers on it. Before SwapStreamID the
+// second used stream-2, and the transmitter kept two streams.
+func TestInstancesStartingTogetherKeepOneStream(t *testing.T) {
+	tx := newTransmitter(t)
+	tx.ListNone = 2
+	state := NewMemoryState()
+	a, _ := newReceiver(t, tx, "poll", state, newRecorder(), nil)
+	b, _ := newReceiver(t, tx, "poll", staleState{state}, newRecorder(), nil)
+	tx.Mu.Lock()
+	defer tx.Mu.Unlock()
+	if a.Stream().ID != "stream-1" || b.Stream().ID != "stream-1" || len(tx.Streams) != 1 || tx.Creates != 2 || tx.Deletes != 1 {
+		t.Errorf("streams %q and %q, %d kept, %d creates, %d deletes; want both on stream-1, 1 kept, 2, 1",
+			a.Stream().ID, b.Stream().ID, len(tx.Streams), tx.Creates, tx.Deletes)
+	}
+	if id, _ := state.StreamID(context.Background()); id != "stream-1" {
+		t.Errorf("state saved %q, want stream-1", id)
+	}
+}
+
 func TestVerificationAndStreamUpdated(t *testing.T) {
 	for _, delivery := range []string{"poll", "push"} {
 		t.Run(delivery, func(t *testing.T) {

@@ -21,6 +21,10 @@ type State interface {
 	StreamID(ctx context.Context) (string, error)
 	// SaveStreamID saves the stream in use.
 	SaveStreamID(ctx context.Context, id string) error
+	// SwapStreamID saves id as the stream in use if the saved one is old
+	// ("" for none), at once, and returns the stream saved after: id, or
+	// the one another instance saved first.
+	SwapStreamID(ctx context.Context, old, id string) (string, error)
 	// Applied reports whether the event with key was applied.
 	Applied(ctx context.Context, key string) (bool, error)
 	// MarkApplied records that the event with key was applied; ackJTI,
@@ -87,6 +91,16 @@ func (m *MemoryState) SaveStreamID(_ context.Context, id string) error {
 	defer m.mu.Unlock()
 	m.stream = id
 	return nil
+}
+
+// SwapStreamID implements State.
+func (m *MemoryState) SwapStreamID(_ context.Context, old, id string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stream == old {
+		m.stream = id
+	}
+	return m.stream, nil
 }
 
 // Applied implements State.
@@ -211,6 +225,11 @@ func (s *StoreState) StreamID(ctx context.Context) (string, error) {
 // SaveStreamID implements State.
 func (s *StoreState) SaveStreamID(ctx context.Context, id string) error {
 	return s.Store.SetSignalValue(ctx, s.Source, stateStream, id)
+}
+
+// SwapStreamID implements State.
+func (s *StoreState) SwapStreamID(ctx context.Context, old, id string) (string, error) {
+	return s.Store.SwapSignalValue(ctx, s.Source, stateStream, old, id)
 }
 
 // Applied implements State.

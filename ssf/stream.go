@@ -224,6 +224,15 @@ func (c *StreamClient) Create(ctx context.Context, want Stream) (*Stream, error)
 	return &s, nil
 }
 
+// Delete deletes stream id (SSF 1.0 section 8.1.1.5).
+func (c *StreamClient) Delete(ctx context.Context, id string) error {
+	u, err := c.endpoint("configuration_endpoint", c.Config.ConfigurationEndpoint)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, "delete stream", http.MethodDelete, withStreamID(u, id), nil, nil)
+}
+
 // UpdateEvents sets stream id's events_requested (a PATCH, SSF 1.0
 // section 8.1.1.3) and returns the stream as the transmitter now has it.
 func (c *StreamClient) UpdateEvents(ctx context.Context, id string, events []string) (*Stream, error) {

@@ -76,6 +76,20 @@ func (s *EmbeddedStore) SetSignalValue(_ context.Context, source, name, value st
 	}))
 }
 
+// SwapSignalValue implements SignalState, in one transaction.
+func (s *EmbeddedStore) SwapSignalValue(_ context.Context, source, name, old, value string) (string, error) {
+	var v string
+	err := s.signalUpdate(source, func(b *bolt.Bucket) error {
+		v = string(b.Get(signalValueKey(name)))
+		if v != old {
+			return nil
+		}
+		v = value
+		return b.Put(signalValueKey(name), []byte(value))
+	})
+	return v, s.signalErr("writing", err)
+}
+
 // AddSignalMembers implements SignalState; the set's expired members are
 // removed on the way.
 func (s *EmbeddedStore) AddSignalMembers(_ context.Context, source, set string, expires int64, members ...string) error {

@@ -43,6 +43,26 @@ func (s *RedisStore) SetSignalValue(ctx context.Context, source, name, value str
 	return nil
 }
 
+// swapSignalValue sets KEYS[1] to ARGV[2] if its value is ARGV[1] (""
+// for none), and returns the value it holds after.
+var swapSignalValue = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1]) or ''
+if cur == ARGV[1] then
+	redis.call('SET', KEYS[1], ARGV[2])
+	return ARGV[2]
+end
+return cur`)
+
+// SwapSignalValue implements SignalState: one script, so two instances
+// swapping at once are served one after the other.
+func (s *RedisStore) SwapSignalValue(ctx context.Context, source, name, old, value string) (string, error) {
+	v, err := swapSignalValue.Run(ctx, s.client, []string{s.signalKey(source, "v", name)}, old, value).Text()
+	if err != nil {
+		return "", s.unavailable(err)
+	}
+	return v, nil
+}
+
 // AddSignalMembers implements SignalState: ZADD GT (a later expiry wins)
 // and the set's expired members removed, in one transaction.
 func (s *RedisStore) AddSignalMembers(ctx context.Context, source, set string, expires int64, members ...string) error {

@@ -31,6 +31,20 @@ func CheckSignalState(t *testing.T, s denylist.Store, clk *Clock) {
 	if v, _ := st.SignalValue(ctx, b, "stream"); v != "" {
 		t.Fatalf("another source's value = %q, want \"\"", v)
 	}
+	swap := func(src, old, value, want string) {
+		t.Helper()
+		if v, err := st.SwapSignalValue(ctx, src, "stream", old, value); err != nil || v != want {
+			t.Fatalf("swap %q for %q = %q, %v; want %q", old, value, v, err, want)
+		}
+	}
+	swap(a, "s-1", "s-3", "s-2") // not the old value: the saved one kept
+	swap(a, "s-2", "s-3", "s-3")
+	swap(b, "", "t-1", "t-1") // none saved: "" is the old value
+	swap(b, "", "t-2", "t-1") // the second of two instances loses
+	if v, _ := st.SignalValue(ctx, a, "stream"); v != "s-3" {
+		t.Fatalf("value after swaps = %q, want s-3", v)
+	}
+	must(t, st.SetSignalValue(ctx, b, "stream", ""))
 
 	members := func(src, set string) []string {
 		t.Helper()

@@ -63,6 +63,7 @@ type Transmitter struct {
 	wake               chan struct{} // closed when a SET is queued
 	Streams            map[string]*Stream
 	Creates, Updates   int
+	Deletes            int
 	NextID             int
 	Polls              []PollRequest
 	DropAcks           int // the next polls whose acks are lost
@@ -72,6 +73,7 @@ type Transmitter struct {
 	VerificationsAsked int
 	FailPolls          int  // the next polls answered 500
 	ListAsObject       bool // GET without stream_id answers the one stream, not an array
+	ListNone           int  // the next lists answer no stream: another receiver's create not seen yet
 }
 
 // New starts a transmitter on a free loopback port, closed when the
@@ -157,8 +159,8 @@ func (tx *Transmitter) authed(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// configuration creates (POST) and reads (GET) streams, SSF 1.0 section
-// 8.1.1.
+// configuration creates (POST), reads (GET) and deletes (DELETE) streams,
+// SSF 1.0 section 8.1.1.
 func (tx *Transmitter) configuration(w http.ResponseWriter, r *http.Request) {
 	tx.Mu.Lock()
 	defer tx.Mu.Unlock()
@@ -189,6 +191,11 @@ func (tx *Transmitter) configuration(w http.ResponseWriter, r *http.Request) {
 			WriteJSON(w, http.StatusOK, s.Cfg)
 			return
 		}
+		if tx.ListNone > 0 {
+			tx.ListNone--
+			WriteJSON(w, http.StatusOK, []StreamConfig{})
+			return
+		}
 		if tx.ListAsObject && tx.Streams["stream-1"] != nil {
 			WriteJSON(w, http.StatusOK, tx.Streams["stream-1"].Cfg)
 			return
@@ -216,6 +223,15 @@ func (tx *Transmitter) configuration(w http.ResponseWriter, r *http.Request) {
 			s.Cfg.EventsRequested, s.Cfg.EventsDelivered = u.EventsRequested, u.EventsRequested
 		}
 		WriteJSON(w, http.StatusOK, s.Cfg)
+	case http.MethodDelete:
+		id := r.URL.Query().Get("stream_id")
+		if tx.Streams[id] == nil {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		tx.Deletes++
+		delete(tx.Streams, id)
+		w.WriteHeader(http.StatusNoContent)
 	default:
 		w.WriteHeader(http.StatusMethodNotAllowed)
 	}
