@@ -54,7 +54,7 @@ var (
 	metricCandidatesUnchecked = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
 		Name: "candidates_unchecked_total",
-		Help: "Strings found outside the named token channels, of a revoked token's length, let through because the store could not be read (what the mirror holds is still checked).",
+		Help: "Strings found outside the named token channels, of a revoked token's length, and requests' keys looked up alone, let through because the store could not be read (what the mirror holds is still checked).",
 	})
 	MetricRevocations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
@@ -203,8 +203,9 @@ func countCheckFailed(failOpen bool) {
 	}
 }
 
-// countCandidateUnchecked counts a string found outside the named channels
-// that the store could not be asked about (see requestCheck.check).
+// countCandidateUnchecked counts a string found outside the named channels,
+// or a request's keys looked up alone, that the store could not be asked
+// about (see requestCheck.check, checkKeysAlone).
 func countCandidateUnchecked() { metricCandidatesUnchecked.Inc() }
 
 // CountStoreError counts a failed store operation.

@@ -43,8 +43,11 @@ func requestKeysOf(r *http.Request) token.Confirmation {
 
 // checkKeysAlone looks up the keys the request is made with when no token
 // of a named channel was checked and the request carries a token-shaped
-// string elsewhere (see above). A store that cannot answer is the fail
-// mode's, as for a token of a named channel.
+// string elsewhere (see above). A store that cannot answer passes it, as
+// it passes the strings the scan found (requestCheck.check): the request
+// may carry no token at all (an API that authenticates by certificate
+// alone), and refusing it would refuse every such request while the store
+// is down; the mirror's memory still answers.
 func (c *requestCheck) checkKeysAlone() error {
 	if c.keysLooked || !c.tokenShaped {
 		return nil
@@ -59,7 +62,8 @@ func (c *requestCheck) checkKeysAlone() error {
 	m, err := c.h.Checker.CheckKeysAt(c.ctx(), c.Start, c.ns, made)
 	c.noteStoreError(err)
 	if err != nil {
-		return c.applyFailMode("denylist check failed", err, err)
+		countCandidateUnchecked()
+		return nil
 	}
 	if m.Revoked {
 		c.refuse(&m, "keys")
