@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // binaryFamilyCases are family 16: what a third red-team round read
@@ -40,7 +43,24 @@ func binaryFamilyCases() []familyCase {
 		}
 		return append(append(b, 0xd9, byte(len(tok))), tok...)
 	}
+	// A protobuf message {client_id (1): id, access_token (8): tok}: the
+	// tag of field 8 is 'B', a length of 65 is 'A', and a client id
+	// spelled with token bytes runs on into them.
+	protobuf := func(id string) func(string) []byte {
+		return func(tok string) []byte {
+			b := protowire.AppendTag(nil, 1, protowire.BytesType)
+			b = protowire.AppendString(b, id)
+			b = protowire.AppendTag(b, protobufTokenField, protowire.BytesType)
+			return protowire.AppendString(b, tok)
+		}
+	}
 	return []familyCase{
+		{family: 16, name: "protobuf-field8-len65", oracle: "gostruct", kind: "len65", build: postWith(api, protobuf("client-1"), "Content-Type: application/x-protobuf"), want: 401},
+		{family: 16, name: "protobuf-octet-stream-field8-len65", oracle: "gostruct", kind: "len65", build: postWith(api, protobuf("client-1"), "Content-Type: application/octet-stream"), want: 401},
+		// Held already: a length of 31 is a control byte.
+		{family: 16, name: "protobuf-field8", oracle: "gostruct", build: postWith(api, protobuf("client-1"), "Content-Type: application/x-protobuf"), want: 401},
+		// A message past max_body_size (64 KiB): its first field a blob.
+		{family: 16, name: "protobuf-past-body-limit", oracle: "gostruct", build: postWith(api, protobuf(strings.Repeat("\x00", 70000)), "Content-Type: application/x-protobuf"), want: 413},
 		// gob writes a string's length (below 128) as one byte: 86 is
 		// 'V', 48 is '0', right before the token.
 		{family: 16, name: "gorilla-session-len86", oracle: "gostruct", kind: "len86", present: gorillaSessionCookie,
