@@ -75,6 +75,9 @@ func TargetAndBodyCandidates(r *http.Request, body []byte, dst []Candidate, skip
 		if t, ok := documentText(mt, body); ok { // YAML, CBOR: decoded
 			dst = appendRuns(dst, t, w, 0, skip)
 		}
+		if t, ok := protobufText(mt, body); ok { // protobuf's fields, without their tags and lengths
+			dst = appendRuns(dst, t, w, 0, skip)
+		}
 		budget := inflateBudget(len(body))
 		if t, cut := grpcText(r, mt, body, &budget); cut { // compressed gRPC messages
 			dst = append(dst, Candidate{Where: w, Unreadable: true})
