@@ -347,7 +347,8 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 		// framed says s (or the text it is the skeleton of) has bytes
 		// outside ASCII or control characters: it may be a binary
 		// serialization, whose framing byte next to a string may be a
-		// token byte (see appendFramedRun).
+		// token byte (see appendFramedRun). A text decoded from base64
+		// is read so too (pickle's protocol 0 is ASCII: "Vtoken\n").
 		framed bool
 	}
 	var stack [4]text
@@ -358,7 +359,7 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 		t := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		s := t.s
-		framed := t.framed
+		framed := t.framed || t.base64 > 0 // what base64 carries is a serialization
 		if !t.skeleton {
 			if sk, ok := Skeleton(s); ok { // NeedsSkeleton first: most texts cost one pass
 				framed = true
