@@ -359,10 +359,10 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 		t := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		s := t.s
-		framed := t.framed || t.base64 > 0 // what base64 carries is a serialization
-		if !t.skeleton {
-			if sk, ok := Skeleton(s); ok { // NeedsSkeleton first: most texts cost one pass
-				framed = true
+		framed := t.framed || t.base64 > 0   // what base64 carries is a serialization
+		if !t.skeleton && NeedsSkeleton(s) { // most texts cost this one pass
+			framed = true
+			if sk, ok := Skeleton(s); ok {
 				queue = append(queue, text{s: sk, depth: t.depth, skeleton: true, base64: t.base64, framed: true})
 			}
 		}
