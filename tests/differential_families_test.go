@@ -360,6 +360,9 @@ func familyTokens(t *testing.T, kind string, o *oracle, next *int) (revoked, liv
 		// An api_token holding "10", "3d", "new" and "sos", which some
 		// characters stand for whole.
 		return issueAPIToken(t, o, "Revoked10new3dsos"), issueAPIToken(t, o, "LiveToken10new3dsos")
+	case "octal":
+		// Opaque, with "123" in it (an octal escape's digits).
+		return "revoked123" + randomHex(11), "livetoken123" + randomHex(11)
 	case "short":
 		// Shorter than 16 bytes: checked in the named channels alone.
 		return "rvk" + randomHex(5), "liv" + randomHex(5)
