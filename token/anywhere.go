@@ -347,8 +347,9 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 		// framed says s (or the text it is the skeleton of) has bytes
 		// outside ASCII or control characters: it may be a binary
 		// serialization, whose framing byte next to a string may be a
-		// token byte (see appendFramedRun). A text decoded from base64
-		// is read so too (pickle's protocol 0 is ASCII: "Vtoken\n").
+		// token byte (see appendFramedRun). (Not every text decoded
+		// from base64: a JWT's payload is JSON, whose strings are
+		// quoted, and a JWT checked again must cost no allocation.)
 		framed bool
 	}
 	var stack [4]text
@@ -359,7 +360,7 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 		t := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		s := t.s
-		framed := t.framed || t.base64 > 0   // what base64 carries is a serialization
+		framed := t.framed
 		if !t.skeleton && NeedsSkeleton(s) { // most texts cost this one pass
 			framed = true
 			if sk, ok := Skeleton(s); ok {

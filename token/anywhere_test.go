@@ -247,9 +247,6 @@ func TestFramedRunsInBinaryTexts(t *testing.T) {
 		"pickle-binput": {"s=" + b64([]byte("\x00\x00X\x40\x00\x00\x00"+tok+"q\x07X\x0e\x00\x00\x00_creation_time")), true},
 		// Both: a length byte before, an opcode after.
 		"both": {"s=" + b64([]byte("\x01\x02E"+tok+"q\x07")), true},
-		// pickle protocol 0 (Python 2's default), ASCII but its
-		// UNICODE opcode 'V' before the string, in base64.
-		"pickle-protocol-0": {"s=" + b64([]byte("(dp0\nVaccess_token\np1\nV"+tok+"\np2\ns.")), true},
 		// Plain text: a longer word is not the token.
 		"text": {"s=E" + tok + "q", false},
 	} {

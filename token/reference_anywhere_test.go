@@ -36,10 +36,10 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 		t := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		s := t.s
-		// A text that may be a serialization (what base64 carries, bytes
-		// outside ASCII or control characters) has its runs read without
-		// their first and last bytes too: a length or an opcode.
-		framed := t.framed || t.base64 > 0 || NeedsSkeleton(s)
+		// A text that may be a binary serialization (bytes outside ASCII
+		// or control characters) has its runs read without their first
+		// and last bytes too: a length or an opcode.
+		framed := t.framed || NeedsSkeleton(s)
 		if sk, ok := Skeleton(s); ok && !t.skeleton {
 			queue = append(queue, text{sk, t.depth, true, t.base64, true})
 		}
