@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"os"
 	"os/exec"
@@ -83,6 +85,17 @@ func binaryFamilyCases() []familyCase {
 			build: withMethod("GET", postWith(api, text("access_token=%s"), formCTLine)), want: 401},
 		{family: 16, name: "delete-with-form-body", oracle: "ruby", present: pctAll,
 			build: withMethod("DELETE", postWith(api, text("access_token=%s"), formCTLine)), want: 401},
+		// Held already: a gzip body of two members (body-parser's
+		// inflation reads them all), the token in the second.
+		{family: 16, name: "gzip-two-members-json", oracle: "node", build: postWith(api, func(tok string) []byte {
+			var b bytes.Buffer
+			for _, part := range []string{" ", `{"access_token":"` + tok + `"}`} {
+				zw := gzip.NewWriter(&b)
+				zw.Write([]byte(part))
+				zw.Close()
+			}
+			return b.Bytes()
+		}, jsonCTLine, "Content-Encoding: gzip"), want: 401},
 		// Held already (refused): Ruby's JSON 2.6 takes comments and reads
 		// an unknown escape as its character ("\1" is "1", where Python
 		// reads "\123" as octal): JSON that is not exactly one value.

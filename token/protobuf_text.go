@@ -24,12 +24,15 @@ import (
 // (a prefix of a long body, or no protobuf) gives the fields before the
 // point where it breaks off.
 func protobufText(mt string, body []byte) (string, bool) {
+	grpc := strings.HasPrefix(mt, "application/grpc") && !strings.HasPrefix(mt, "application/grpc-web-text")
+	if !grpc && !protobufType(mt) && mt != "application/octet-stream" {
+		return "", false // before out: a body of another type costs no allocation
+	}
 	var out bytes.Buffer
 	budget := 4*len(body) + 4096
-	switch {
-	case protobufType(mt) || mt == "application/octet-stream":
+	if !grpc {
 		appendProtobufFields(&out, body, 0, &budget)
-	case strings.HasPrefix(mt, "application/grpc") && !strings.HasPrefix(mt, "application/grpc-web-text"):
+	} else {
 		for len(body) >= 5 {
 			flag, n := body[0], binary.BigEndian.Uint32(body[1:5])
 			msg := body[5:]
@@ -41,8 +44,6 @@ func protobufText(mt string, body []byte) (string, bool) {
 				appendProtobufFields(&out, msg, 0, &budget)
 			}
 		}
-	default:
-		return "", false
 	}
 	return out.String(), out.Len() > 0
 }
