@@ -65,6 +65,11 @@ func TestCandidatesFindEveryWrapping(t *testing.T) {
 		{"spelled, JSON body, escaped", "/", nil, `{"api_token":"\uff39` + tok[1:5] + `\u00ad` + tok[5:] + `"}`, tok},
 		{"spelled, form body", "/", nil, "api_token=" + url.QueryEscape(spelled), tok},
 		{"spelled, ISO-8859-1 body", "/", nil, "t=\xdd" + tok[1:], tok}, // "Ý"
+		// A binary serialization's framing byte next to a string, a
+		// token byte: a length ('Z' is 90 in gob), a tag and a length
+		// in protobuf (field 8's 'B', 65's 'A').
+		{"gob length byte, base64", "/", http.Header{"Cookie": {"s=" + base64.StdEncoding.EncodeToString([]byte("\x0c\x00Z"+tok+"\x06string"))}}, "", tok},
+		{"protobuf, tag and length", "/", http.Header{"Content-Type": {"application/x-protobuf"}}, "\x0a\x03abcBA" + tok + tok + "a", tok + tok + "a"},
 	}
 	for _, c := range cases {
 		r, _ := http.NewRequest("GET", "http://h/", nil)
