@@ -219,13 +219,16 @@ func familyCases() []familyCase {
 }
 
 // TestEnforcementFamilies is issue 22's families 1-9 (but WebSocket first
-// messages), and the families found since (10-15), end to end: for each, a real upstream that reads the token
+// messages), and the families found since (10-16), end to end: for each, a real upstream that reads the token
 // when asked directly, the real Caddy binary in front of it, the revoked
 // token refused (401, or 400 for an ambiguous shape) and the control.
 //
 // On 5278a12 every case reaches its oracle with the revoked token (200,
 // or 101 for the h2c tunnel) but the strict Basic passwords (gostruct,
 // python), already answered 401 there.
+//
+// A row with open set is a finding not fixed yet: skipped, and run (to
+// fail) with ENFORCEMENT_OPEN_FINDINGS=1.
 //
 // Run: CI=true CADDY_BIN=... go test -count=1 -run TestEnforcementFamilies -v ./tests
 func TestEnforcementFamilies(t *testing.T) {
