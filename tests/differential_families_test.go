@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -47,6 +48,10 @@ type familyCase struct {
 	// HTTP/2 request inside the tunnel (Authorization: Bearer).
 	h2c  bool
 	want int
+	// open, when set, says why the row is an open finding: the gateway
+	// still lets the revoked token through. Such a row is skipped unless
+	// ENFORCEMENT_OPEN_FINDINGS is set (then it runs, and fails).
+	open string
 }
 
 // familyCaddyfile fronts the oracle with the module's defaults and the
@@ -214,7 +219,7 @@ func familyCases() []familyCase {
 }
 
 // TestEnforcementFamilies is issue 22's families 1-9 (but WebSocket first
-// messages), and the families found since (10-15), end to end: for each, a real upstream that reads the token
+// messages), and the families found since (10-16), end to end: for each, a real upstream that reads the token
 // when asked directly, the real Caddy binary in front of it, the revoked
 // token refused (401, or 400 for an ambiguous shape) and the control.
 //
@@ -222,9 +227,12 @@ func familyCases() []familyCase {
 // or 101 for the h2c tunnel) but the strict Basic passwords (gostruct,
 // python), already answered 401 there.
 //
+// A row with open set is a finding not fixed yet: skipped, and run (to
+// fail) with ENFORCEMENT_OPEN_FINDINGS=1.
+//
 // Run: CI=true CADDY_BIN=... go test -count=1 -run TestEnforcementFamilies -v ./tests
 func TestEnforcementFamilies(t *testing.T) {
-	cases := append(append(familyCases(), moreFamilyCases()...), documentFamilyCases()...)
+	cases := append(append(append(familyCases(), moreFamilyCases()...), documentFamilyCases()...), binaryFamilyCases()...)
 	var names []string
 	for _, fc := range cases {
 		names = append(names, fc.oracle)
@@ -246,6 +254,10 @@ func TestEnforcementFamilies(t *testing.T) {
 			continue
 		}
 		t.Run(fmt.Sprintf("%d-%s-%s", fc.family, fc.name, fc.oracle), func(t *testing.T) {
+			if fc.open != "" && os.Getenv("ENFORCEMENT_OPEN_FINDINGS") == "" {
+				report = append(report, fmt.Sprintf("%-48s want %d, open finding: skipped", name, fc.want))
+				t.Skipf("open finding (ENFORCEMENT_OPEN_FINDINGS=1 runs it): %s", fc.open)
+			}
 			revoked, live := familyTokens(t, fc.kind, s.o, &sanctumID)
 			revokeAs := revoked
 			if fc.revokeAs != nil {
@@ -351,6 +363,9 @@ func familyTokens(t *testing.T, kind string, o *oracle, next *int) (revoked, liv
 		// An api_token holding "10", "3d", "new" and "sos", which some
 		// characters stand for whole.
 		return issueAPIToken(t, o, "Revoked10new3dsos"), issueAPIToken(t, o, "LiveToken10new3dsos")
+	case "octal":
+		// Opaque, with "123" in it (an octal escape's digits).
+		return "revoked123" + randomHex(11), "livetoken123" + randomHex(11)
 	case "short":
 		// Shorter than 16 bytes: checked in the named channels alone.
 		return "rvk" + randomHex(5), "liv" + randomHex(5)
@@ -359,8 +374,22 @@ func familyTokens(t *testing.T, kind string, o *oracle, next *int) (revoked, liv
 		// shape), so that bytes whose base64 it is exist.
 		return "revoked" + randomHex(12) + "a", "liveto" + randomHex(13)
 	default:
+		if n, err := strconv.Atoi(strings.TrimPrefix(kind, "len")); err == nil && strings.HasPrefix(kind, "len") && n > 16 {
+			// "len<n>": opaque, n characters (a length a binary
+			// serialization's length prefix spells as a token byte).
+			return ofLength("revoked", n), ofLength("livetoken", n)
+		}
 		return "revoked" + randomHex(12), "livetoken" + randomHex(12)
 	}
+}
+
+// ofLength is prefix and random hex digits, n characters in all.
+func ofLength(prefix string, n int) string {
+	s := prefix
+	for len(s) < n {
+		s += randomHex(8)
+	}
+	return s[:n]
 }
 
 // issueAPIToken has the laravel oracle store a token of its token guard

@@ -26,6 +26,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"github.com/gorilla/sessions"
 	"go.yaml.in/yaml/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Issue 22's oracles, beside issue 9's (differential_oracles_test.go):
@@ -304,6 +305,13 @@ func goStructOracle(w http.ResponseWriter, r *http.Request) {
 		if err := cbor.Unmarshal(raw, &cb); err == nil {
 			add("cbor_access_token", cb.AccessToken)
 		}
+	case "application/x-protobuf", "application/protobuf", "application/octet-stream":
+		// A protobuf message (message Credentials { string client_id = 1;
+		// string access_token = 8; }) as generated code parses it: the
+		// last field 8 wins.
+		if tok, ok := protobufField(raw, protobufTokenField); ok {
+			add("protobuf_access_token", tok)
+		}
 	case "application/yaml", "application/x-yaml", "text/yaml":
 		var yb struct {
 			AccessToken string `yaml:"access_token"`
@@ -344,4 +352,36 @@ func goStructOracle(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(ans)
+}
+
+// protobufTokenField is the field number of the gostruct oracle's
+// protobuf message that holds the access token.
+const protobufTokenField = 8
+
+// protobufField returns the last string field num of the protobuf message
+// b, as generated code parses it; false when b is no message or has none.
+func protobufField(b []byte, num protowire.Number) (string, bool) {
+	var v string
+	found := false
+	for len(b) > 0 {
+		n, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return "", false
+		}
+		b = b[l:]
+		if n == num && typ == protowire.BytesType {
+			s, l := protowire.ConsumeBytes(b)
+			if l < 0 {
+				return "", false
+			}
+			v, found = string(s), true
+			b = b[l:]
+			continue
+		}
+		if l = protowire.ConsumeFieldValue(n, typ, b); l < 0 {
+			return "", false
+		}
+		b = b[l:]
+	}
+	return v, found
 }

@@ -139,8 +139,8 @@ var oracleSpecs = []oracleSpec{
 		missing: func(string) string {
 			// Debian's interpreter: a pyenv python3 first on PATH lacks
 			// the python3-flask package.
-			if out, err := exec.Command("/usr/bin/python3", "-c", "import flask, werkzeug").CombinedOutput(); err != nil {
-				return "/usr/bin/python3 cannot import flask (python3-flask): " + strings.TrimSpace(string(out))
+			if out, err := exec.Command("/usr/bin/python3", "-c", "import flask, werkzeug, beaker, msgpack").CombinedOutput(); err != nil {
+				return "/usr/bin/python3 cannot import flask, beaker or msgpack (python3-flask, python3-beaker, python3-msgpack): " + strings.TrimSpace(string(out))
 			}
 			return ""
 		},

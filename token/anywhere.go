@@ -75,6 +75,9 @@ func TargetAndBodyCandidates(r *http.Request, body []byte, dst []Candidate, skip
 		if t, ok := documentText(mt, body); ok { // YAML, CBOR: decoded
 			dst = appendRuns(dst, t, w, 0, skip)
 		}
+		if t, ok := protobufText(mt, body); ok { // protobuf's fields, without their tags and lengths
+			dst = appendRuns(dst, t, w, 0, skip)
+		}
 		budget := inflateBudget(len(body))
 		if t, cut := grpcText(r, mt, body, &budget); cut { // compressed gRPC messages
 			dst = append(dst, Candidate{Where: w, Unreadable: true})
@@ -341,6 +344,13 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 		// percent-decoded, base64-decoded, then JSON-unescaped; a
 		// gorilla/sessions cookie is base64 of base64 text).
 		base64 uint8
+		// framed says s (or the text it is the skeleton of) has bytes
+		// outside ASCII or control characters: it may be a binary
+		// serialization, whose framing byte next to a string may be a
+		// token byte (see appendFramedRun). (Not every text decoded
+		// from base64: a JWT's payload is JSON, whose strings are
+		// quoted, and a JWT checked again must cost no allocation.)
+		framed bool
 	}
 	var stack [4]text
 	queue := append(stack[:0], text{s: s, depth: depth})
@@ -350,9 +360,11 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 		t := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		s := t.s
-		if !t.skeleton {
-			if sk, ok := Skeleton(s); ok { // NeedsSkeleton first: most texts cost one pass
-				queue = append(queue, text{s: sk, depth: t.depth, skeleton: true, base64: t.base64})
+		framed := t.framed
+		if !t.skeleton && NeedsSkeleton(s) { // most texts cost this one pass
+			framed = true
+			if sk, ok := Skeleton(s); ok {
+				queue = append(queue, text{s: sk, depth: t.depth, skeleton: true, base64: t.base64, framed: true})
 			}
 		}
 		for i := 0; i+minRun <= len(s); {
@@ -395,6 +407,9 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 					cut = true
 					dst = append(dst, Candidate{Where: w, Unreadable: true})
 				}
+			}
+			if framed && holds&(classPadding|classEscape) == 0 {
+				dst = appendFramedRun(dst, wide, holds, w, skip)
 			}
 			switch {
 			case holds&(classPadding|classEscape) == 0: // the common case: one run
@@ -507,6 +522,27 @@ func appendRun(dst []Candidate, run string, holds uint8, w Where, skip *LengthSe
 		}
 		dst = append(dst, Candidate{S: jwt, Where: w, JWT: true})
 		at = next
+	}
+	return dst
+}
+
+// appendFramedRun appends the candidates of run, found in a text that may
+// be a binary serialization, without its first byte, its last, and both:
+// such a format puts a string's length or the next opcode right next to
+// it, and that byte may be a token byte. A session that Ruby's Marshal
+// (Rack::Session::Cookie), Go's gob (gorilla/sessions), MessagePack or
+// CBOR (a length byte: a 64-byte string's is 'E' in Marshal, an 86-byte
+// one's 'V' in gob) or Python's pickle (BINPUT 'q' after a string, in
+// protocols 1 to 3) holds a token in is read back as the token alone,
+// while the run is one byte longer.
+func appendFramedRun(dst []Candidate, run string, holds uint8, w Where, skip *LengthSet) []Candidate {
+	if len(run) <= MinCandidateLength {
+		return dst
+	}
+	dst = appendRun(dst, run[1:], holds, w, skip)
+	dst = appendRun(dst, run[:len(run)-1], holds, w, skip)
+	if len(run) > MinCandidateLength+1 {
+		dst = appendRun(dst, run[1:len(run)-1], holds, w, skip)
 	}
 	return dst
 }

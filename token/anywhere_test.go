@@ -65,6 +65,11 @@ func TestCandidatesFindEveryWrapping(t *testing.T) {
 		{"spelled, JSON body, escaped", "/", nil, `{"api_token":"\uff39` + tok[1:5] + `\u00ad` + tok[5:] + `"}`, tok},
 		{"spelled, form body", "/", nil, "api_token=" + url.QueryEscape(spelled), tok},
 		{"spelled, ISO-8859-1 body", "/", nil, "t=\xdd" + tok[1:], tok}, // "Ý"
+		// A binary serialization's framing byte next to a string, a
+		// token byte: a length ('Z' is 90 in gob), a tag and a length
+		// in protobuf (field 8's 'B', 65's 'A').
+		{"gob length byte, base64", "/", http.Header{"Cookie": {"s=" + base64.StdEncoding.EncodeToString([]byte("\x0c\x00Z"+tok+"\x06string"))}}, "", tok},
+		{"protobuf, tag and length", "/", http.Header{"Content-Type": {"application/x-protobuf"}}, "\x0a\x03abcBA" + tok + tok + "a", tok + tok + "a"},
 	}
 	for _, c := range cases {
 		r, _ := http.NewRequest("GET", "http://h/", nil)
@@ -225,5 +230,39 @@ func TestJSONUnescapeJoinsWhatDecodersJoin(t *testing.T) {
 	got := candidatesOf(r, body)
 	if _, ok := got[tok]; !ok {
 		t.Errorf("%s: the token is not among the candidates %q", body, keys(got))
+	}
+}
+
+// TestFramedRunsInBinaryTexts: a string a binary serialization writes has
+// its length byte before it, or an opcode after it, which may be a token
+// byte; in a text with control characters or bytes outside ASCII, a run
+// is handed out without its first and last bytes too. In plain text it is
+// not.
+func TestFramedRunsInBinaryTexts(t *testing.T) {
+	const tok = "revoked0123456789abcdef0123456789abcdef0123456789abcdef012345678" // 64 bytes
+	b64 := base64.StdEncoding.EncodeToString
+	for name, c := range map[string]struct {
+		header string
+		want   bool
+	}{
+		// Ruby's Marshal, base64 (Rack::Session::Cookie): 64+5 is 'E'.
+		"marshal": {"rack.session=" + b64([]byte("\x04\x08{\x06I\"\x11access_token\x06:\x06ETI\"E"+tok+"\x06;\x00T")), true},
+		// pickle protocol 2's BINUNICODE: a 4-byte length before, BINPUT
+		// ('q', a memo index) after.
+		"pickle-binput": {"s=" + b64([]byte("\x00\x00X\x40\x00\x00\x00"+tok+"q\x07X\x0e\x00\x00\x00_creation_time")), true},
+		// Both: a length byte before, an opcode after.
+		"both": {"s=" + b64([]byte("\x01\x02E"+tok+"q\x07")), true},
+		// Plain text: a longer word is not the token.
+		"text": {"s=E" + tok + "q", false},
+	} {
+		r, _ := http.NewRequest("GET", "http://h/", nil)
+		r.Header.Set("Cookie", c.header)
+		found := false
+		for _, cand := range Candidates(r, nil, nil) {
+			found = found || cand.S == tok
+		}
+		if found != c.want {
+			t.Errorf("%s: the token found %v, want %v", name, found, c.want)
+		}
 	}
 }

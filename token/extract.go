@@ -236,12 +236,17 @@ func readBodyPrefix(r *http.Request, limit int64) (_ []byte, cut bool, _ error) 
 // JSON white space (and a UTF-8 byte order mark), '{', '[' or '"', or
 // nothing but white space; '<' too but for an image (an SVG upload is
 // XML); the same in UTF-16 or UTF-32 (wideText: json.loads and expat
-// detect them). Such a body past the limit is refused (ErrBodyTooLarge)
+// detect them); and a body its type says is a protobuf message
+// (protobufType), which generated code decodes whole. Such a body past
+// the limit is refused (ErrBodyTooLarge)
 // rather than passed on with its rest unread: the token may be past the
 // limit.
 func readsAsDocument(r *http.Request, prefix []byte) bool {
 	if t, ok := wideText(prefix[:min(len(prefix), 256)]); ok {
 		prefix = []byte(t)
+	}
+	if protobufType(mediaTypeOf(r)) {
+		return true // a message its type declares: generated code decodes it whole
 	}
 	rest := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimLeft(prefix, " \t\r\n"), []byte("\xef\xbb\xbf")), " \t\r\n")
 	if len(rest) == 0 {

@@ -27,16 +27,21 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 		depth    int
 		skeleton bool
 		base64   uint8 // base64 layers, counted apart from depth
+		framed   bool  // a skeleton's text had characters outside ASCII or control characters
 	}
 	var stack [4]text
-	queue := append(stack[:0], text{s, depth, false, 0})
+	queue := append(stack[:0], text{s, depth, false, 0, false})
 	budget, cut := inflateBudget(len(s)), false
 	for len(queue) > 0 {
 		t := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		s := t.s
+		// A text that may be a binary serialization (bytes outside ASCII
+		// or control characters) has its runs read without their first
+		// and last bytes too: a length or an opcode.
+		framed := t.framed || NeedsSkeleton(s)
 		if sk, ok := Skeleton(s); ok && !t.skeleton {
-			queue = append(queue, text{sk, t.depth, true, t.base64})
+			queue = append(queue, text{sk, t.depth, true, t.base64, true})
 		}
 		for i := 0; i < len(s); {
 			if refWideClass[s[i]] == 0 {
@@ -57,7 +62,7 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 			if t.base64 < maxBase64Depth {
 				texts, c := appendBase64Texts(nil, wide, classSeparator, t.base64 == 0, &budget) // split always: the same parts
 				for _, d := range texts {
-					queue = append(queue, text{d, t.depth, false, t.base64 + 1})
+					queue = append(queue, text{d, t.depth, false, t.base64 + 1, false})
 				}
 				if c && !cut {
 					cut = true
@@ -70,6 +75,13 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 				if len(wide) >= MinCandidateLength || len(wide) >= 8 && strings.IndexByte(wide, '.') >= 0 {
 					dst = refAppendRun(dst, wide, w)
 				}
+				if framed && len(wide) > MinCandidateLength {
+					dst = refAppendRun(dst, wide[1:], w)
+					dst = refAppendRun(dst, wide[:len(wide)-1], w)
+					if len(wide) > MinCandidateLength+1 {
+						dst = refAppendRun(dst, wide[1:len(wide)-1], w)
+					}
+				}
 				continue
 			case !escaped || t.depth >= maxDecodeDepth: // padding, or decoded enough
 				dst = refAppendPlainRuns(dst, wide, w)
@@ -77,7 +89,7 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 			}
 			for _, d := range decodings(wide) {
 				if d != "" {
-					queue = append(queue, text{d, t.depth + 1, false, t.base64})
+					queue = append(queue, text{d, t.depth + 1, false, t.base64, false})
 				}
 			}
 		}
@@ -227,6 +239,8 @@ func FuzzCandidatesEqualReference(f *testing.F) {
 	f.Add("/a?access_token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln..", "Basic dXNlcjpZejdrUXAyclZ0OXdYYjRuTG04c0RmNmdIajNrUHExcg==", `{"t":"\u0059z7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r"}`)
 	f.Add("/x", "c=s%3AYz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r.Hmac0123456789abcdefghijklmnopq; j%3A%22abc%22", "a=1&t=Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r%3D%3D")
 	f.Add("/", "Bearer 005|Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1r==", "--b\r\nContent-Transfer-Encoding: base64\r\n\r\nWXo3a1FwMnJWdDl3WGI0bkxtOHNEZjZnSGoza1BxMXI=\r\n--b--")
+	// A pickle and a Marshal'd string in base64, a binary body.
+	f.Add("/", "s=KGRwMApWYWNjZXNzX3Rva2VuCnAxClZZejdrUXAyclZ0OXdYYjRuTG04c0RmNmdIajNrUHExcgpwMgpzLg==", "\x04\x08I\"EYz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1rYz7kQp2rVt9wXb4nLm8sDf6gHj3k\x06;\x00T")
 	f.Add("/a/b.c.d/eee.fff.ggg/", "base64url.bearer.authorization.k8s.io.WXo3a1FwMnJWdDl3WGI0bkxtOHNEZjZnSGoza1BxMXI, x", "x=....::||eyJ9.eyJ9.x==")
 	f.Fuzz(func(t *testing.T, target, value, body string) {
 		r, _ := http.NewRequest("POST", "http://h/", nil)

@@ -16,6 +16,20 @@ app = Flask(__name__)
 # every request (source "flask_session").
 app.secret_key = "differential-oracle-session-secret"
 
+# Beaker's cookie sessions (Pylons, Pyramid, Bottle; Debian's
+# python3-beaker), signed, not encrypted: the cookie "beaker.session.id" is
+# an HMAC-SHA1 in hex then base64 of the session pickled (protocol 2). An
+# application keeping its user's access token there reads it back on every
+# request (source "beaker_session").
+from beaker.middleware import SessionMiddleware
+
+BEAKER_SESSION_SECRET = "differential-oracle-beaker-secret"
+app.wsgi_app = SessionMiddleware(app.wsgi_app, {
+    "session.type": "cookie",
+    "session.key": "beaker.session.id",
+    "session.validate_key": BEAKER_SESSION_SECRET,
+})
+
 
 def extract(route):
     tokens = []
@@ -56,6 +70,18 @@ def extract(route):
         if scheme.lower() == "bearer":
             add("bearer", [token])
     add("flask_session", [session.get("access_token")])
+    if "beaker.session.id" in request.cookies:
+        add("beaker_session", [request.environ["beaker.session"].get("access_token")])
+    # A MessagePack body (msgpack.unpackb), as APIs that take
+    # application/msgpack read it.
+    if request.mimetype in ("application/msgpack", "application/x-msgpack"):
+        import msgpack
+        try:
+            packed = msgpack.unpackb(request.get_data(cache=True), raw=False)
+        except Exception:
+            packed = None
+        if isinstance(packed, dict):
+            add("msgpack", [packed.get("access_token")])
     # An Elasticsearch-style "ApiKey base64(id:key)", decoded
     # with the stdlib's default (non-validating) base64.b64decode.
     if auth and auth[:7].lower() == "apikey ":

@@ -21,6 +21,14 @@ def rails_token(auth)
   nil
 end
 
+# Rack's own signed session cookie (Rack::Session::Cookie under the key
+# rack.session; Rack 2's default coder: base64 of Marshal, then "--" and an
+# HMAC-SHA1): an application keeping its user's access token in the
+# session reads it back on every request (source "rack_session"). Read
+# only when the cookie is sent, so that no other answer sets one.
+RACK_SESSION_SECRET = 'differential-oracle-rack-session-secret'
+use Rack::Session::Cookie, key: 'rack.session', secret: RACK_SESSION_SECRET
+
 App = lambda do |env|
   req = Rack::Request.new(env)
   tokens = []
@@ -43,6 +51,11 @@ App = lambda do |env|
     errors << e.message
   end
   add.call('header', env['HTTP_X_API_KEY'])
+  begin
+    add.call('rack_session', env['rack.session']['access_token']) if req.cookies.key?('rack.session')
+  rescue StandardError => e
+    errors << e.message
+  end
   # A JSON body, as Rails' params parser reads it.
   if req.media_type == 'application/json'
     begin

@@ -1,0 +1,93 @@
+package token
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// A protobuf message (an API taking application/x-protobuf, or protobuf
+// sent as application/octet-stream; a gRPC message) writes a string field
+// as its tag, its length and its bytes, with nothing between them: a tag
+// or a length may be a token byte (field 8's tag is 'B', a length of 65
+// 'A'), and so may the end of the field before. The token an API's
+// generated code reads is then no run of the body as sent.
+
+// protobufText returns the length-delimited fields (strings, bytes,
+// nested messages) of body read as protobuf, when its media type mt
+// (mediaTypeOf) says it is protobuf, or octet-stream, or gRPC messages
+// (each one sent as is, after its 5-byte prefix): each field's bytes on
+// a line of their own, and those of the fields inside it when it reads
+// as a message, up to maxProtobufDepth. A body that is no message whole
+// (a prefix of a long body, or no protobuf) gives the fields before the
+// point where it breaks off.
+func protobufText(mt string, body []byte) (string, bool) {
+	grpc := strings.HasPrefix(mt, "application/grpc") && !strings.HasPrefix(mt, "application/grpc-web-text")
+	if !grpc && !protobufType(mt) && mt != "application/octet-stream" {
+		return "", false // before out: a body of another type costs no allocation
+	}
+	var out bytes.Buffer
+	budget := 4*len(body) + 4096
+	if !grpc {
+		appendProtobufFields(&out, body, 0, &budget)
+	} else {
+		for len(body) >= 5 {
+			flag, n := body[0], binary.BigEndian.Uint32(body[1:5])
+			msg := body[5:]
+			if uint64(n) < uint64(len(msg)) {
+				msg = msg[:n]
+			}
+			body = body[5+len(msg):]
+			if flag == 0 { // a message sent as is (compressed ones: grpcText)
+				appendProtobufFields(&out, msg, 0, &budget)
+			}
+		}
+	}
+	return out.String(), out.Len() > 0
+}
+
+// protobufType reports whether the media type mt is one a protobuf
+// message is sent as.
+func protobufType(mt string) bool {
+	switch mt {
+	case "application/x-protobuf", "application/protobuf", "application/vnd.google.protobuf", "application/x-google-protobuf":
+		return true
+	}
+	return false
+}
+
+// maxProtobufDepth bounds how deep nested messages are read.
+const maxProtobufDepth = 16
+
+// appendProtobufFields writes to out the bytes of each length-delimited
+// field of the message b, each on a line of its own, and those of the
+// fields inside it, while *budget (what out may still grow by) lasts.
+func appendProtobufFields(out *bytes.Buffer, b []byte, depth int, budget *int) {
+	for len(b) > 0 && *budget > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return
+		}
+		b = b[n:]
+		if typ != protowire.BytesType {
+			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+				return
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return
+		}
+		b = b[n:]
+		*budget -= len(v) + 1
+		out.WriteByte('\n')
+		out.Write(v)
+		if depth < maxProtobufDepth && len(v) > 0 {
+			appendProtobufFields(out, v, depth+1, budget)
+		}
+	}
+}
