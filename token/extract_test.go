@@ -1,6 +1,9 @@
 package token
 
 import (
+	"bytes"
+	"compress/zlib"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -146,6 +149,63 @@ func TestBinaryBodyPastLimitReadAsDocument(t *testing.T) {
 		}
 		if rest, _ := io.ReadAll(r.Body); string(rest) != c.body {
 			t.Errorf("%s %.12q...: the body was not put back whole", c.ct, c.body)
+		}
+	}
+}
+
+// TestExtractReadsNamedChannelsInEverySpelling: a token of any length in
+// the named channels' other spellings: JSON whatever the Content-Type
+// (Flask's get_json(force=True), Go's json.NewDecoder, Express's
+// express.json({type: "*/*"})), an object or array under the configured
+// name, a member name encoding/json folds, a Flask or cookie-session
+// session kept in the configured cookie; JSON that could name it and does
+// not parse, under another type, is refused.
+func TestExtractReadsNamedChannelsInEverySpelling(t *testing.T) {
+	const tok = "rvk0123abcd"
+	b64 := base64.RawURLEncoding.EncodeToString
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write([]byte(`{"access_token":"` + tok + `","theme":"` + strings.Repeat("dark", 16) + `"}`))
+	zw.Close()
+	for _, c := range []struct {
+		name, ct, body, cookie string
+		err                    error
+	}{
+		{name: "JSON as text/plain", ct: "text/plain", body: `{"access_token":"` + tok + `"}`},
+		{name: "JSON with no Content-Type", body: "\r\n" + `{"access_token":"` + tok + `"}`},
+		{name: "JSON as a form", ct: "application/x-www-form-urlencoded", body: `{"access_token":"` + tok + `"}`},
+		{name: "JSON as octet-stream", ct: "application/octet-stream", body: `[{"access_token":"` + tok + `"}]`},
+		{name: "an object under the name", ct: "application/json", body: `{"access_token":{"a":[{"b":"` + tok + `"}]}}`},
+		{name: "an object under the name, text/plain", ct: "text/plain", body: `{"x":{"access_token":{"value":"` + tok + `"}}}`},
+		{name: "a long s", ct: "application/json", body: `{"acceſſ_token":"` + tok + `"}`},
+		{name: "a Kelvin sign, escaped", ct: "text/plain", body: `{"access_to\u212aen":"` + tok + `"}`},
+		{name: "Flask session", cookie: b64([]byte(`{"access_token":"`+tok+`"}`)) + ".ZxYzAb.c2lnbmF0dXJl"},
+		{name: "Flask session, compressed", cookie: "." + b64(z.Bytes()) + ".ZxYzAb.c2lnbmF0dXJl"},
+		{name: "Flask session, junk inside", cookie: func() string { b := b64([]byte(`{"access_token":"` + tok + `"}`)); return b[:5] + "~!~!" + b[5:] }() + ".ZxYzAb.c2lnbmF0dXJl"},
+		{name: "Django session", cookie: b64([]byte(`{"u":{"access_token":"`+tok+`"}}`)) + ":1tZxYz:c2lnbmF0dXJl"},
+		{name: "cookie-session", cookie: base64.StdEncoding.EncodeToString([]byte(`{"access_token":"` + tok + `"}`))},
+		{name: "not JSON, text/plain", ct: "text/plain", body: `{"access_token":"` + tok + `",NaN}`, err: ErrUnreadableBody},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(c.body))
+		r.Header = http.Header{}
+		if c.ct != "" {
+			r.Header.Set("Content-Type", c.ct)
+		}
+		if c.cookie != "" {
+			r.Header.Set("Cookie", "theme=dark; session="+c.cookie)
+		}
+		s := Sources{FormField: "access_token", Cookies: []string{"session"}}
+		s.Prepare()
+		found, err := s.Extract(r, nil)
+		if err != c.err {
+			t.Errorf("%s: error %v, want %v", c.name, err, c.err)
+			continue
+		}
+		if c.err != nil {
+			continue
+		}
+		if !slices.ContainsFunc(found, func(f Found) bool { return f.Raw == tok }) {
+			t.Errorf("%s: %q not found in %+v", c.name, tok, found)
 		}
 	}
 }
