@@ -175,6 +175,7 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 				if berr := forcedJSONParams(body, s.formName, param); berr != nil {
 					return dst, nil, berr
 				}
+				documentParams(mediaTypeOf(r), body, s.formName, add)
 			}
 		} else if kind != BodyNone {
 			var berr error
@@ -200,6 +201,7 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 					if berr := forcedJSONParams(body, formName, param); berr != nil {
 						return dst, nil, berr
 					}
+					documentParams(mediaTypeOf(r), body, formName, add)
 				}
 			}
 		}

@@ -184,6 +184,10 @@ func TestExtractReadsNamedChannelsInEverySpelling(t *testing.T) {
 		{name: "Flask session, junk inside", cookie: func() string { b := b64([]byte(`{"access_token":"` + tok + `"}`)); return b[:5] + "~!~!" + b[5:] }() + ".ZxYzAb.c2lnbmF0dXJl"},
 		{name: "Django session", cookie: b64([]byte(`{"u":{"access_token":"`+tok+`"}}`)) + ":1tZxYz:c2lnbmF0dXJl"},
 		{name: "cookie-session", cookie: base64.StdEncoding.EncodeToString([]byte(`{"access_token":"` + tok + `"}`))},
+		{name: "XML element", ct: "application/xml", body: `<r><x:access_token xmlns:x="u">` + tok[:3] + "<!-- -->&#48;" + tok[4:] + `<i/>tail</x:access_token></r>`},
+		{name: "XML attribute, text/plain", ct: "text/plain", body: `<r><x access_token="` + tok + `"/></r>`},
+		{name: "YAML", ct: "application/yaml", body: "a:\n  access_token: [" + tok + "]\n"},
+		{name: "CBOR", ct: "application/cbor", body: "\xa1\x6caccess_token\x6b" + tok},
 		{name: "not JSON, text/plain", ct: "text/plain", body: `{"access_token":"` + tok + `",NaN}`, err: ErrUnreadableBody},
 	} {
 		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(c.body))
