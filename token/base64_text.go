@@ -231,6 +231,70 @@ func skipFlagsOf(s string) uint8 {
 	return f
 }
 
+// skippedBase64Texts returns what the spans of header value v that an
+// application hands a decoder whole decode to as base64 when the decoder
+// skips what is not base64 (Python's b64decode, Node's Buffer.from: see
+// appendSkippingBase64Texts), where a span holds bytes that end a run
+// (a space, '*', '"', ...), across which the scan's runs are decoded
+// apart: "ApiKey aWQ6 cmV2..." is "id:<token>" to
+// b64decode(auth[7:]). The spans: v whole, v after its first word (a
+// scheme), and each ';'-separated pair's value (a cookie's). nil when v
+// has no such byte. zlib data is inflated within the scan's budget for
+// v; what inflates past it is not read (the scan of v refuses it).
+func skippedBase64Texts(v string) []string {
+	if len(v) < minBase64Part {
+		return nil
+	}
+	ends := false
+	for i := 0; i < len(v) && !ends; i++ {
+		ends = !tokenBytes[v[i]] && v[i] != '='
+	}
+	if !ends {
+		return nil
+	}
+	var out []string
+	budget := inflateBudget(len(v))
+	span := func(sp string) {
+		sp = strings.Trim(sp, " \t")
+		junk := false
+		for i := 0; i < len(sp) && !junk; i++ {
+			junk = !tokenBytes[sp[i]] && sp[i] != '='
+		}
+		if !junk || len(sp) < minBase64Part {
+			return
+		}
+		url := strings.ContainsAny(sp, "-_")
+		for _, mapURL := range [2]bool{false, true} {
+			if mapURL && !url {
+				break
+			}
+			var stack [256]byte
+			b := appendBase64Alphabet(stack[:0], sp, mapURL)
+			if len(b) < minBase64Part {
+				continue
+			}
+			if t, ok, _ := base64Text(string(b), true, &budget); ok {
+				out = append(out, t)
+			}
+		}
+	}
+	span(v)
+	if i := strings.IndexAny(strings.TrimLeft(v, " \t"), " \t"); i > 0 {
+		span(strings.TrimLeft(v, " \t")[i:])
+	}
+	if strings.IndexByte(v, '=') >= 0 {
+		n := 0
+		for rest := v; rest != "" && n < 8; n++ {
+			var pair string
+			pair, rest, _ = strings.Cut(rest, ";")
+			if _, val, ok := strings.Cut(pair, "="); ok {
+				span(val)
+			}
+		}
+	}
+	return out
+}
+
 // appendBase64Alphabet appends to dst the bytes of s that are in the
 // standard base64 alphabet, and, with mapURL, '-' and '_' as '+' and '/'
 // (what a decoder that skips the rest decodes).

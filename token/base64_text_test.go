@@ -59,6 +59,12 @@ func TestCandidatesFindBase64Texts(t *testing.T) {
 			}
 			return strings.Replace(b[:8]+"~~"+b[8:], "-", "+", 1) // '+' is 62 to Node, as '-' is
 		}()},
+		// ... and every byte that ends a run: a space, '*', '"'.
+		{"ApiKey, spaces inside", "Authorization", "ApiKey " + func() string {
+			b := base64.StdEncoding.EncodeToString([]byte("id:" + tok))
+			return b[:8] + " " + b[8:20] + "  " + b[20:]
+		}()},
+		{"a cookie, junk inside", "Cookie", "a=b; session=" + func() string { b := base64.StdEncoding.EncodeToString([]byte(session)); return b[:8] + "*!" + b[8:] }()},
 		{"Flask session, tildes inside", "Cookie", "session=" + func() string { b := url([]byte(session)); return b[:6] + "~~~~" + b[6:] }() + ".ZxYzAb.c2lnbmF0dXJlc2lnbmF0dXJlc2ln"},
 		// gorilla/sessions (securecookie): base64 of "date|base64(gob)|mac",
 		// the gob holding the token's bytes whole; then the same kept
