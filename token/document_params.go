@@ -4,10 +4,6 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
-	"strings"
-
-	"github.com/fxamacker/cbor/v2"
-	"go.yaml.in/yaml/v3"
 )
 
 // The named body channel (form_field) in the documents applications
@@ -33,13 +29,8 @@ func documentParams(mt string, body []byte, want string, fn func(string)) {
 	if _, ok := xmlDocument(body); ok {
 		xmlParams(body, wanted, fn)
 	}
-	var dec interface{ Decode(any) error }
-	switch {
-	case mt == "application/yaml" || mt == "application/x-yaml" || mt == "text/yaml" || mt == "text/x-yaml" || strings.HasSuffix(mt, "+yaml"):
-		dec = yaml.NewDecoder(bytes.NewReader(body))
-	case mt == "application/cbor" || strings.HasSuffix(mt, "+cbor") || mt == "application/cbor-seq":
-		dec = cbor.NewDecoder(bytes.NewReader(body))
-	default:
+	dec := documentDecoder(mt, body)
+	if dec == nil {
 		return
 	}
 	for {
