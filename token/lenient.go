@@ -100,10 +100,10 @@ func foldedNameMatches(raw, want string) bool {
 	if nameMatches(raw, want, true) {
 		return true
 	}
-	if !strings.Contains(raw, "ſ") && !strings.Contains(raw, "K") {
+	if !strings.Contains(raw, "\u017f") && !strings.Contains(raw, "\u212a") {
 		return false
 	}
-	return nameMatches(strings.NewReplacer("\u017f", "s", "\u212a", "k").Replace(strings.NewReplacer("ſ", "s", "K", "k").Replace(raw)), want, true)
+	return nameMatches(unicodeFolds.Replace(raw), want, true)
 }
 
 // unicodeFolds maps the characters whose simple case folding holds an
