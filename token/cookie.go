@@ -21,27 +21,27 @@ import (
 // percent-decoded with and without '+' as a space (Node's cookie, PHP), and
 // with Python's octal and backslash unquoting (http.cookies, read by Django
 // and Werkzeug), and each of those as Express's cookie-parser reads it
-// (cookieParserForms) and as a framework's session cookie keeps what an
-// application put in it (sessionCookieStrings).
-func cookieValues(r *http.Request, want string, fn func(string)) {
+// (cookieParserForms) and, with sessions, as a framework's session cookie
+// keeps what an application put in it (sessionCookieStrings).
+func cookieValues(r *http.Request, want string, fn func(string), sessions bool) {
 	for _, line := range r.Header["Cookie"] {
 		budget := inflateBudget(len(line)) // as the scan reads the header value
 		for line != "" {
 			var pair string
 			pair, line, _ = strings.Cut(line, ";")
-			cookiePair(pair, want, fn, &budget)
+			cookiePair(pair, want, fn, sessions, &budget)
 			if strings.Contains(pair, ",") {
 				for pair != "" {
 					var sub string
 					sub, pair, _ = strings.Cut(pair, ",")
-					cookiePair(sub, want, fn, &budget)
+					cookiePair(sub, want, fn, sessions, &budget)
 				}
 			}
 		}
 	}
 }
 
-func cookiePair(pair, want string, found func(string), budget *int) {
+func cookiePair(pair, want string, found func(string), sessions bool, budget *int) {
 	name, value, ok := strings.Cut(pair, "=")
 	if !ok || !nameMatches(name, want, true) {
 		return
@@ -49,7 +49,9 @@ func cookiePair(pair, want string, found func(string), budget *int) {
 	fn := func(v string) {
 		found(v)
 		cookieParserForms(v, found)
-		sessionCookieStrings(v, found, budget)
+		if sessions {
+			sessionCookieStrings(v, found, budget)
+		}
 	}
 	v := strings.Trim(value, " \t\r\n\v\f")
 	fn(v)
@@ -130,7 +132,12 @@ func cookieParserForms(v string, fn func(string)) {
 // inflated when compressed, within *budget (zlib data past it is not
 // read: the whole-request scan refuses the request). (A token of 16 bytes
 // or more is found in them by the scan too; a shorter one only here.)
+// A JWT (LooksLikeJWT) is a token, not a session: its claims are not
+// handed out.
 func sessionCookieStrings(v string, fn func(string), budget *int) {
+	if LooksLikeJWT(v) {
+		return
+	}
 	compressed := strings.HasPrefix(v, ".")
 	if compressed {
 		v = v[1:]

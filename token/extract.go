@@ -92,7 +92,10 @@ func (s *Sources) Extract(r *http.Request, dst []Found) ([]Found, error) {
 
 // ExtractBody is Extract that also reads a body of every kind the gateway
 // reads (BodyKindOf), whether or not FormField is set, and returns it
-// decoded (nil when there is none), for Candidates to scan. A body read
+// decoded (nil when there is none), for Candidates to scan. It is the
+// check's reading: it also hands out every string a session kept in a
+// named cookie holds (sessionCookieStrings), which a revocation, reading
+// with Extract, must not revoke (a user id, a theme). A body read
 // whole is put back as a *PooledBody: its caller may Release it once the
 // request is done and nothing holds the strings found in it (a caller
 // that does not leaves the buffer to the garbage collector).
@@ -148,7 +151,7 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 	if len(s.cookieNames) > 0 && len(r.Header["Cookie"]) > 0 {
 		source = "cookie"
 		for _, name := range s.cookieNames {
-			cookieValues(r, name, add)
+			cookieValues(r, name, add, wantBody)
 		}
 	}
 	for i, name := range s.headerNames {

@@ -200,7 +200,7 @@ func TestExtractReadsNamedChannelsInEverySpelling(t *testing.T) {
 		}
 		s := Sources{FormField: "access_token", Cookies: []string{"session"}}
 		s.Prepare()
-		found, err := s.Extract(r, nil)
+		found, _, err := s.ExtractBody(r, nil)
 		if err != c.err {
 			t.Errorf("%s: error %v, want %v", c.name, err, c.err)
 			continue
@@ -210,6 +210,37 @@ func TestExtractReadsNamedChannelsInEverySpelling(t *testing.T) {
 		}
 		if !slices.ContainsFunc(found, func(f Found) bool { return f.Raw == tok }) {
 			t.Errorf("%s: %q not found in %+v", c.name, tok, found)
+		}
+	}
+}
+
+// TestExtractLeavesSessionsToTheCheck: the strings a session cookie keeps
+// are the check's (ExtractBody) alone; a revocation, which reads with
+// Extract, must not revoke a session's user id. A JWT in the cookie is a
+// token: its claims are not handed out.
+func TestExtractLeavesSessionsToTheCheck(t *testing.T) {
+	b64 := base64.RawURLEncoding.EncodeToString
+	for _, c := range []struct {
+		name, cookie string
+		check        bool
+	}{
+		{"Flask session", b64([]byte(`{"user_id":"u42"}`)) + ".ZxYzAb.c2lnbmF0dXJl", true},
+		{"a JWT", b64([]byte(`{"alg":"HS256"}`)) + "." + b64([]byte(`{"sub":"u42"}`)) + ".c2ln", false},
+	} {
+		for _, body := range []bool{false, true} {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.Header.Set("Cookie", "session="+c.cookie)
+			s := Sources{Cookies: []string{"session"}}
+			var found []Found
+			if body {
+				found, _, _ = s.ExtractBody(r, nil)
+			} else {
+				found, _ = s.Extract(r, nil)
+			}
+			got := slices.ContainsFunc(found, func(f Found) bool { return f.Raw == "u42" })
+			if want := body && c.check; got != want {
+				t.Errorf("%s, ExtractBody %v: u42 handed out %v, want %v", c.name, body, got, want)
+			}
 		}
 	}
 }
