@@ -134,9 +134,20 @@ func cookieParserForms(v string, fn func(string)) {
 // or more is found in them by the scan too; a shorter one only here.)
 // A JWT (LooksLikeJWT) is a token, not a session: its claims are not
 // handed out.
+//
+// The value whole is also handed out decoded so when what it decodes to
+// is all token bytes: an application that keeps the token base64 in
+// its cookie (b64decode skips a '-' put inside).
 func sessionCookieStrings(v string, fn func(string), budget *int) {
 	if LooksLikeJWT(v) {
 		return
+	}
+	if len(v) >= 4 && len(v) <= maxBase64Text {
+		for _, mapURL := range [2]bool{false, true} {
+			if b, ok := lenientBase64(v, mapURL); ok && len(b) > 0 && allTokenBytes(string(b)) {
+				fn(string(b))
+			}
+		}
 	}
 	compressed := strings.HasPrefix(v, ".")
 	if compressed {
@@ -153,7 +164,7 @@ func sessionCookieStrings(v string, fn func(string), budget *int) {
 		if len(part) < 4 || part[0] != 'e' && part[0] != 'W' {
 			continue
 		}
-		b, ok := lenientBase64(part)
+		b, ok := lenientBase64(part, true)
 		if !ok {
 			continue
 		}
@@ -178,14 +189,14 @@ func sessionCookieStrings(v string, fn func(string), budget *int) {
 	}
 }
 
-// lenientBase64 decodes s as Python's b64decode (validate=False) after
-// urlsafe_b64decode's translation and Node's Buffer.from(s, "base64")
-// decode it: '-' and '_' are '+' and '/', every other byte outside the
-// alphabet is skipped, padding is optional. ok is false when what is left
-// is no base64 (a length of 4n+1).
-func lenientBase64(s string) (_ []byte, ok bool) {
+// lenientBase64 decodes s as Python's b64decode (validate=False) decodes
+// it, every byte outside the alphabet skipped, or, with mapURL, as it
+// does after urlsafe_b64decode's translation and as Node's Buffer.from(s,
+// "base64") does: '-' and '_' are '+' and '/'. Padding is optional. ok
+// is false when what is left is no base64 (a length of 4n+1).
+func lenientBase64(s string, mapURL bool) (_ []byte, ok bool) {
 	var stack [512]byte
-	b := appendBase64Alphabet(stack[:0], s, true)
+	b := appendBase64Alphabet(stack[:0], s, mapURL)
 	if len(b)%4 == 1 {
 		return nil, false
 	}
@@ -196,3 +207,4 @@ func lenientBase64(s string) (_ []byte, ok bool) {
 	}
 	return out[:n], true
 }
+

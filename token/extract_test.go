@@ -183,6 +183,7 @@ func TestExtractReadsNamedChannelsInEverySpelling(t *testing.T) {
 		{name: "Flask session, compressed", cookie: "." + b64(z.Bytes()) + ".ZxYzAb.c2lnbmF0dXJl"},
 		{name: "Flask session, junk inside", cookie: func() string { b := b64([]byte(`{"access_token":"` + tok + `"}`)); return b[:5] + "~!~!" + b[5:] }() + ".ZxYzAb.c2lnbmF0dXJl"},
 		{name: "Django session", cookie: b64([]byte(`{"u":{"access_token":"`+tok+`"}}`)) + ":1tZxYz:c2lnbmF0dXJl"},
+		{name: "base64, a dash inside", cookie: func() string { b := base64.StdEncoding.EncodeToString([]byte(tok)); return b[:4] + "-" + b[4:] }()},
 		{name: "cookie-session", cookie: base64.StdEncoding.EncodeToString([]byte(`{"access_token":"` + tok + `"}`))},
 		{name: "XML element", ct: "application/xml", body: `<r><x:access_token xmlns:x="u">` + tok[:3] + "<!-- -->&#48;" + tok[4:] + `<i/>tail</x:access_token></r>`},
 		{name: "XML attribute, text/plain", ct: "text/plain", body: `<r><x access_token="` + tok + `"/></r>`},
