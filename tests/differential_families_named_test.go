@@ -43,6 +43,13 @@ func namedFamilyCases() []familyCase {
 			return value + "." + flaskSignature(value)
 		}
 	}
+	// b64Junk is standard base64 of tok, junk put inside.
+	b64Junk := func(junk string) func(string) string {
+		return func(tok string) string {
+			b := base64.StdEncoding.EncodeToString([]byte(tok))
+			return b[:4] + junk + b[4:]
+		}
+	}
 	grpcWebText := func(compress bool, chunks int) func(string) []byte {
 		return func(tok string) []byte { return grpcWebTextBody(tok, compress, chunks) }
 	}
@@ -94,6 +101,11 @@ func namedFamilyCases() []familyCase {
 		{family: 16, name: "apikey-star", oracle: "node", present: apiKey("*"), build: getWith(api, "Authorization: ApiKey %s"), want: 401},
 		{family: 16, name: "apikey-tilde", oracle: "node", present: apiKey("~"), build: getWith(api, "Authorization: ApiKey %s"), want: 401},
 		{family: 16, name: "flask-session-tildes", oracle: "python", present: flaskJunk("~~~~"), build: getWith(api, "Cookie: session=%s"), want: 401},
+		// A cookie kept base64 (b64decode), '-' put inside: a short
+		// token (the configured cookie) and a long one (the scan).
+		{family: 16, name: "short-cookie-base64-dash", oracle: "python", kind: "short", present: b64Junk("-"), build: getWith(api, "Cookie: session=%s"), want: 401},
+		{family: 16, name: "cookie-base64-dash", oracle: "python", present: b64Junk("-"), build: getWith(api, "Cookie: session=%s"), want: 401},
+		{family: 16, name: "cookie-base64-underscores", oracle: "python", present: b64Junk("__"), build: getWith(api, "Cookie: session=%s"), want: 401},
 		// Held already: a Basic credential that is not strict base64.
 		{family: 16, name: "basic-dash", oracle: "python", present: func(tok string) string {
 			b := base64.StdEncoding.EncodeToString([]byte("user:" + tok))
