@@ -207,4 +207,3 @@ func lenientBase64(s string, mapURL bool) (_ []byte, ok bool) {
 	}
 	return out[:n], true
 }
-
