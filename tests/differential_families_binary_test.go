@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// binaryFamilyCases are family 16: what a third red-team round read
+// binaryFamilyCases are family 17: what a third red-team round read
 // through 02f1027's gateway (200, the oracle reading the revoked token),
 // run by TestEnforcementFamilies: a token kept in a session or body that a
 // binary serialization writes, where the string's length byte (Ruby's
@@ -27,11 +27,11 @@ func binaryFamilyCases() []familyCase {
 		return append(append(b, 0x78, byte(len(tok))), tok...)
 	}
 	rack := func(kind string) familyCase {
-		return familyCase{family: 16, name: "rack-session-marshal-" + kind, oracle: "ruby", kind: kind, present: rackSessionCookie,
+		return familyCase{family: 17, name: "rack-session-marshal-" + kind, oracle: "ruby", kind: kind, present: rackSessionCookie,
 			build: getWith(api, "Cookie: rack.session=%s"), want: 401}
 	}
 	beaker := func(kind string) familyCase {
-		return familyCase{family: 16, name: "beaker-session-pickle-" + kind, oracle: "python", kind: kind, present: beakerSessionCookie,
+		return familyCase{family: 17, name: "beaker-session-pickle-" + kind, oracle: "python", kind: kind, present: beakerSessionCookie,
 			build: getWith(api, "Cookie: beaker.session.id=%s"), want: 401,
 			open: "token/base64_text.go decodes no base64 whose first bytes are not ASCII: a pickle starts with PROTO (0x80); " +
 				"and Beaker puts its hex HMAC right before the base64, with no separator"}
@@ -57,37 +57,37 @@ func binaryFamilyCases() []familyCase {
 		}
 	}
 	return []familyCase{
-		{family: 16, name: "protobuf-field8-len65", oracle: "gostruct", kind: "len65", build: postWith(api, protobuf("client-1"), "Content-Type: application/x-protobuf"), want: 401},
-		{family: 16, name: "protobuf-octet-stream-field8-len65", oracle: "gostruct", kind: "len65", build: postWith(api, protobuf("client-1"), "Content-Type: application/octet-stream"), want: 401},
+		{family: 17, name: "protobuf-field8-len65", oracle: "gostruct", kind: "len65", build: postWith(api, protobuf("client-1"), "Content-Type: application/x-protobuf"), want: 401},
+		{family: 17, name: "protobuf-octet-stream-field8-len65", oracle: "gostruct", kind: "len65", build: postWith(api, protobuf("client-1"), "Content-Type: application/octet-stream"), want: 401},
 		// Held already: a length of 31 is a control byte.
-		{family: 16, name: "protobuf-field8", oracle: "gostruct", build: postWith(api, protobuf("client-1"), "Content-Type: application/x-protobuf"), want: 401},
+		{family: 17, name: "protobuf-field8", oracle: "gostruct", build: postWith(api, protobuf("client-1"), "Content-Type: application/x-protobuf"), want: 401},
 		// A message past max_body_size (64 KiB): its first field a blob.
-		{family: 16, name: "protobuf-past-body-limit", oracle: "gostruct", build: postWith(api, protobuf(strings.Repeat("\x00", 70000)), "Content-Type: application/x-protobuf"), want: 413},
+		{family: 17, name: "protobuf-past-body-limit", oracle: "gostruct", build: postWith(api, protobuf(strings.Repeat("\x00", 70000)), "Content-Type: application/x-protobuf"), want: 413},
 		// gob writes a string's length (below 128) as one byte: 86 is
 		// 'V', 48 is '0', right before the token.
-		{family: 16, name: "gorilla-session-len86", oracle: "gostruct", kind: "len86", present: gorillaSessionCookie,
+		{family: 17, name: "gorilla-session-len86", oracle: "gostruct", kind: "len86", present: gorillaSessionCookie,
 			build: getWith(api, "Cookie: "+gorillaSessionName+"=%s"), want: 401},
-		{family: 16, name: "gorilla-session-len48", oracle: "gostruct", kind: "len48", present: gorillaSessionCookie,
+		{family: 17, name: "gorilla-session-len48", oracle: "gostruct", kind: "len48", present: gorillaSessionCookie,
 			build: getWith(api, "Cookie: "+gorillaSessionName+"=%s"), want: 401},
 		// Held already: CBOR bodies are read decoded (0x78 'x', then 'V').
-		{family: 16, name: "cbor-definite-len86", oracle: "gostruct", kind: "len86", build: postWith(api, cborText, "Content-Type: application/cbor"), want: 401},
+		{family: 17, name: "cbor-definite-len86", oracle: "gostruct", kind: "len86", build: postWith(api, cborText, "Content-Type: application/cbor"), want: 401},
 		// Open: Beaker pickles with protocol 2, BINPUT ('q', a memo
 		// index) after every string.
 		beaker("opaque"),
 		beaker("len64"),
-		{family: 16, name: "msgpack-str8-len65", oracle: "python", kind: "len65", build: postWith(api, msgpackBody, "Content-Type: application/msgpack"), want: 401},
+		{family: 17, name: "msgpack-str8-len65", oracle: "python", kind: "len65", build: postWith(api, msgpackBody, "Content-Type: application/msgpack"), want: 401},
 		// Held already: a fixstr's head is no token byte.
-		{family: 16, name: "msgpack-fixstr", oracle: "python", build: postWith(api, msgpackBody, "Content-Type: application/x-msgpack"), want: 401},
+		{family: 17, name: "msgpack-fixstr", oracle: "python", build: postWith(api, msgpackBody, "Content-Type: application/x-msgpack"), want: 401},
 		// Held already: a GET (and a DELETE) with a form body, which
 		// Werkzeug and Rack read whatever the method; every byte
 		// percent-encoded.
-		{family: 16, name: "get-with-form-body", oracle: "python", present: pctAll,
+		{family: 17, name: "get-with-form-body", oracle: "python", present: pctAll,
 			build: withMethod("GET", postWith(api, text("access_token=%s"), formCTLine)), want: 401},
-		{family: 16, name: "delete-with-form-body", oracle: "ruby", present: pctAll,
+		{family: 17, name: "delete-with-form-body", oracle: "ruby", present: pctAll,
 			build: withMethod("DELETE", postWith(api, text("access_token=%s"), formCTLine)), want: 401},
 		// Held already: a gzip body of two members (body-parser's
 		// inflation reads them all), the token in the second.
-		{family: 16, name: "gzip-two-members-json", oracle: "node", build: postWith(api, func(tok string) []byte {
+		{family: 17, name: "gzip-two-members-json", oracle: "node", build: postWith(api, func(tok string) []byte {
 			var b bytes.Buffer
 			for _, part := range []string{" ", `{"access_token":"` + tok + `"}`} {
 				zw := gzip.NewWriter(&b)
@@ -99,7 +99,7 @@ func binaryFamilyCases() []familyCase {
 		// Held already (refused): Ruby's JSON 2.6 takes comments and reads
 		// an unknown escape as its character ("\1" is "1", where Python
 		// reads "\123" as octal): JSON that is not exactly one value.
-		{family: 16, name: "ruby-json-comment-escapes", oracle: "ruby", kind: "octal", present: func(tok string) string { return strings.Replace(tok, "123", `\1\2\3`, 1) },
+		{family: 17, name: "ruby-json-comment-escapes", oracle: "ruby", kind: "octal", present: func(tok string) string { return strings.Replace(tok, "123", `\1\2\3`, 1) },
 			build: postWith(api, text(`{"access_token": "%s" /* c */}`), jsonCTLine), want: 400},
 		// Marshal writes a length below 123 as one byte, length+5: 64 is
 		// 'E', 43 '0', 40 '-' (31, '$', held already).

@@ -2,7 +2,9 @@ package tests
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,6 +29,8 @@ import (
 	"github.com/gorilla/sessions"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // Issue 22's oracles, beside issue 9's (differential_oracles_test.go):
@@ -208,6 +212,52 @@ func startGatewayedOracles(t *testing.T, names []string, caddyfile func(o *oracl
 // token follows, base64url without padding.
 const k8sBearerProtocol = "base64url.bearer.authorization.k8s.io."
 
+// grpcWebTextMessages reads a gRPC-Web text-mode body as a gRPC-Web
+// server (Envoy's grpc_web filter, improbable-eng's grpcweb) hands it to
+// the service: base64 in padded chunks of four characters, decoded; then
+// each data frame's message, gunzip'd when flagged compressed and the
+// grpc-encoding says gzip (grpc-go's decompressor), read as a
+// google.protobuf.StringValue.
+func grpcWebTextMessages(body []byte, encoding string) []string {
+	var frames []byte
+	for i := 0; i+4 <= len(body); i += 4 {
+		q, err := base64.StdEncoding.DecodeString(string(body[i : i+4]))
+		if err != nil {
+			return nil
+		}
+		frames = append(frames, q...)
+	}
+	var out []string
+	for len(frames) >= 5 {
+		flag, n := frames[0], int(binary.BigEndian.Uint32(frames[1:5]))
+		if n > len(frames)-5 {
+			return out
+		}
+		msg := frames[5 : 5+n]
+		frames = frames[5+n:]
+		if flag&0x80 != 0 {
+			continue
+		}
+		if flag&1 != 0 {
+			if encoding != "gzip" {
+				continue
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(msg))
+			if err != nil {
+				continue
+			}
+			if msg, err = io.ReadAll(zr); err != nil {
+				continue
+			}
+		}
+		v := new(wrapperspb.StringValue)
+		if proto.Unmarshal(msg, v) == nil {
+			out = append(out, v.Value)
+		}
+	}
+	return out
+}
+
 // gorillaSessionName and gorillaSessions are the gostruct oracle's
 // gorilla/sessions cookie store, as its README sets one up: signed, not
 // encrypted (securecookie: base64 of "date|base64(gob)|mac").
@@ -318,6 +368,11 @@ func goStructOracle(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := yaml.Unmarshal(raw, &yb); err == nil {
 			add("yaml_access_token", yb.AccessToken)
+		}
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc-web-text") {
+		for _, v := range grpcWebTextMessages(raw, r.Header.Get("Grpc-Encoding")) {
+			add("grpc_web_text", v)
 		}
 	}
 	if user, pass, ok := r.BasicAuth(); ok {

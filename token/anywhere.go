@@ -116,6 +116,9 @@ func (s *LengthSet) Has(n int) bool {
 // v found at w (see Candidates).
 func HeaderValueCandidates(v string, w Where, dst []Candidate) []Candidate {
 	dst = appendText(dst, v, w)
+	for _, t := range skippedBase64Texts(v) { // base64 across the bytes that end runs
+		dst = appendText(dst, t, w)
+	}
 	return appendWrapped(dst, v, w)
 }
 

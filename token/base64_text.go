@@ -75,7 +75,8 @@ func appendBase64Texts(dst []string, wide string, holds uint8, inflate bool, bud
 		if ok {
 			dst = append(dst, t)
 		}
-		return dst, cut
+		dst, c := appendSkippingBase64Texts(dst, wide, []string{wide}, inflate, budget)
+		return dst, cut || c
 	}
 	var parts [8]string
 	n := 0
@@ -134,7 +135,181 @@ func appendBase64Texts(dst []string, wide string, holds uint8, inflate bool, bud
 			cut = cut || c
 		}
 	}
+	if !jwt {
+		var c bool
+		dst, c = appendSkippingBase64Texts(dst, wide, parts[:n], inflate, budget)
+		cut = cut || c
+	}
 	return dst, cut
+}
+
+// appendSkippingBase64Texts appends what wide (whose parts are parts)
+// decodes to as the decoders that skip what is not base64 decode it,
+// where that differs from the decodings above: Python's b64decode
+// (validate=False, its default, under urlsafe_b64decode and
+// itsdangerous' base64_decode too) skips '-', '_' and '~', so
+// "dXNl-cjpU" is "user:T" to it; Node's Buffer.from(s, "base64") reads
+// '-' and '_' as base64url beside '+' and '/', and skips '~'. Each part
+// holding '-', '_' or '~' is decoded so (an itsdangerous payload between
+// '.'s), and so is wide whole, when it has more than one part (the parts
+// joined, as an ApiKey's decoder reads it); a wide run with an escape is
+// not.
+func appendSkippingBase64Texts(dst []string, wide string, parts []string, inflate bool, budget *int) (_ []string, cut bool) {
+	wf := skipFlagsOf(wide)
+	if wf&(skipURL|skipTilde) == 0 || wf&skipEscape != 0 {
+		return dst, false
+	}
+	decode := func(p string, mapURL bool) {
+		var head [4]byte
+		h := head[:0]
+		for i := 0; i < len(p) && len(h) < 4; i++ {
+			switch c := p[i]; {
+			case base64Std[c] != 0xFF:
+				h = append(h, c)
+			case mapURL && c == '-':
+				h = append(h, '+')
+			case mapURL && c == '_':
+				h = append(h, '/')
+			}
+		}
+		if len(h) == 4 && !base64TextHead(h, false) {
+			return // what base64Text would find first (most parts: a UUID's hex digits)
+		}
+		var stack [256]byte
+		b := appendBase64Alphabet(stack[:0], p, mapURL)
+		if len(b) < minBase64Part {
+			return
+		}
+		t, ok, c := base64Text(unsafe.String(unsafe.SliceData(b), len(b)), inflate, budget) // read during the call only
+		if ok {
+			dst = append(dst, t)
+		}
+		cut = cut || c
+	}
+	variants := func(p string) {
+		if len(p) < minBase64Part {
+			return
+		}
+		f := wf
+		if len(p) != len(wide) {
+			f = skipFlagsOf(p)
+		}
+		if f&(skipURL|skipTilde) == 0 {
+			return
+		}
+		decode(p, false) // Python's b64decode
+		if f&skipURL != 0 && f&(skipTilde|skipStd) != 0 {
+			decode(p, true) // Node's, where the decodings above did not read it so
+		}
+	}
+	for _, p := range parts {
+		variants(p)
+	}
+	if len(parts) > 1 {
+		variants(wide)
+	}
+	return dst, cut
+}
+
+// The bytes appendSkippingBase64Texts looks for, as skipFlags has them.
+const (
+	skipURL    = 1 << iota // '-', '_'
+	skipTilde              // '~'
+	skipStd                // '+', '/'
+	skipEscape             // '%', '\\'
+)
+
+// skipFlags is each byte's skip flag.
+var skipFlags = [256]uint8{'-': skipURL, '_': skipURL, '~': skipTilde, '+': skipStd, '/': skipStd, '%': skipEscape, '\\': skipEscape}
+
+// skipFlagsOf ORs the skip flags of s's bytes.
+func skipFlagsOf(s string) uint8 {
+	var f uint8
+	for i := 0; i < len(s); i++ {
+		f |= skipFlags[s[i]]
+	}
+	return f
+}
+
+// skippedBase64Texts returns what the spans of header value v that an
+// application hands a decoder whole decode to as base64 when the decoder
+// skips what is not base64 (Python's b64decode, Node's Buffer.from: see
+// appendSkippingBase64Texts), where a span holds bytes that end a run
+// (a space, '*', '"', ...), across which the scan's runs are decoded
+// apart: "ApiKey aWQ6 cmV2..." is "id:<token>" to
+// b64decode(auth[7:]). The spans: v whole, v after its first word (a
+// scheme), and each ';'-separated pair's value (a cookie's). nil when v
+// has no such byte. zlib data is inflated within the scan's budget for
+// v; what inflates past it is not read (the scan of v refuses it).
+func skippedBase64Texts(v string) []string {
+	if len(v) < minBase64Part {
+		return nil
+	}
+	ends := false
+	for i := 0; i < len(v) && !ends; i++ {
+		ends = !tokenBytes[v[i]] && v[i] != '='
+	}
+	if !ends {
+		return nil
+	}
+	var out []string
+	budget := inflateBudget(len(v))
+	span := func(sp string) {
+		sp = strings.Trim(sp, " \t")
+		junk := false
+		for i := 0; i < len(sp) && !junk; i++ {
+			junk = !tokenBytes[sp[i]] && sp[i] != '='
+		}
+		if !junk || len(sp) < minBase64Part {
+			return
+		}
+		url := strings.ContainsAny(sp, "-_")
+		for _, mapURL := range [2]bool{false, true} {
+			if mapURL && !url {
+				break
+			}
+			var stack [256]byte
+			b := appendBase64Alphabet(stack[:0], sp, mapURL)
+			if len(b) < minBase64Part {
+				continue
+			}
+			if t, ok, _ := base64Text(string(b), true, &budget); ok {
+				out = append(out, t)
+			}
+		}
+	}
+	span(v)
+	if i := strings.IndexAny(strings.TrimLeft(v, " \t"), " \t"); i > 0 {
+		span(strings.TrimLeft(v, " \t")[i:])
+	}
+	if strings.IndexByte(v, '=') >= 0 {
+		n := 0
+		for rest := v; rest != "" && n < 8; n++ {
+			var pair string
+			pair, rest, _ = strings.Cut(rest, ";")
+			if _, val, ok := strings.Cut(pair, "="); ok {
+				span(val)
+			}
+		}
+	}
+	return out
+}
+
+// appendBase64Alphabet appends to dst the bytes of s that are in the
+// standard base64 alphabet, and, with mapURL, '-' and '_' as '+' and '/'
+// (what a decoder that skips the rest decodes).
+func appendBase64Alphabet(dst []byte, s string, mapURL bool) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '-' && mapURL:
+			dst = append(dst, '+')
+		case c == '_' && mapURL:
+			dst = append(dst, '/')
+		case 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/':
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
 // base64PartEnd reports whether c ends a base64 part of a run: '.', ':'
@@ -158,13 +333,7 @@ func base64Text(p string, inflate bool, budget *int) (_ string, ok, cut bool) {
 	// ASCII (SASL's PLAIN and OAUTHBEARER messages with control bytes),
 	// zlib data with 0x78. (The first four characters pick the alphabet
 	// for them; the whole part's decides below.)
-	headEnc := base64.RawStdEncoding
-	if strings.ContainsAny(p[:4], "-_") {
-		headEnc = base64.RawURLEncoding
-	}
-	var head [3]byte
-	if _, err := headEnc.Decode(head[:], unsafe.Slice(unsafe.StringData(p), 4)); err != nil ||
-		head[0]|head[1]|head[2] >= utf8.RuneSelf && head[0] != 0x78 {
+	if !base64TextHead(unsafe.Slice(unsafe.StringData(p), 4), strings.ContainsAny(p[:4], "-_")) {
 		return "", false, false
 	}
 	enc := base64.RawStdEncoding
@@ -204,6 +373,36 @@ func base64Text(p string, inflate bool, budget *int) (_ string, ok, cut bool) {
 		return "", false, false
 	}
 	return string(b), true, false
+}
+
+// base64TextHead reports whether the first four characters of a base64
+// part, q, decode (in enc) to what text or zlib data starts with (see
+// base64Text).
+func base64TextHead(q []byte, url bool) bool {
+	table := &base64Std
+	if url {
+		table = &base64URL
+	}
+	v0, v1, v2, v3 := table[q[0]], table[q[1]], table[q[2]], table[q[3]]
+	if (v0|v1|v2|v3)&0x80 != 0 {
+		return false
+	}
+	b0, b1, b2 := v0<<2|v1>>4, v1<<4|v2>>2, v2<<6|v3
+	return b0|b1|b2 < utf8.RuneSelf || b0 == 0x78
+}
+
+// base64Std and base64URL are each character's 6 bits in the standard and
+// URL-safe base64 alphabets, 0xFF for the others.
+var base64Std, base64URL = base64Table("+/"), base64Table("-_")
+
+func base64Table(last2 string) (t [256]byte) {
+	for i := range t {
+		t[i] = 0xFF
+	}
+	for i, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + last2 {
+		t[c] = byte(i)
+	}
+	return t
 }
 
 // inflateWithin reads what zr inflates to, at most maxBase64Text bytes

@@ -44,6 +44,28 @@ func TestCandidatesFindBase64Texts(t *testing.T) {
 			b := base64.StdEncoding.EncodeToString([]byte("id:" + tok))
 			return b[:5] + ":" + b[5:17] + ":" + b[17:]
 		}()},
+		// Python's b64decode (validate=False) skips '-', '_' and '~' too;
+		// Node's Buffer.from reads '-' and '_' as base64url and skips '~'.
+		{"ApiKey, a dash inside (Python)", "Authorization", "ApiKey " + func() string { b := base64.StdEncoding.EncodeToString([]byte("id:" + tok)); return b[:8] + "-" + b[8:] }()},
+		{"ApiKey, underscores inside (Python)", "Authorization", "ApiKey " + func() string {
+			b := base64.StdEncoding.EncodeToString([]byte("id:" + tok))
+			return b[:3] + "_" + b[3:9] + "__" + b[9:]
+		}()},
+		{"ApiKey, a tilde inside", "Authorization", "ApiKey " + func() string { b := base64.StdEncoding.EncodeToString([]byte("id:" + tok)); return b[:8] + "~" + b[8:] }()},
+		{"ApiKey, base64url, '+' and a tilde inside (Node)", "Authorization", "ApiKey " + func() string {
+			b := base64.RawURLEncoding.EncodeToString([]byte("id:" + tok + "\x00\xfb\xef\xbe"))
+			if !strings.Contains(b, "-") {
+				panic(b)
+			}
+			return strings.Replace(b[:8]+"~~"+b[8:], "-", "+", 1) // '+' is 62 to Node, as '-' is
+		}()},
+		// ... and every byte that ends a run: a space, '*', '"'.
+		{"ApiKey, spaces inside", "Authorization", "ApiKey " + func() string {
+			b := base64.StdEncoding.EncodeToString([]byte("id:" + tok))
+			return b[:8] + " " + b[8:20] + "  " + b[20:]
+		}()},
+		{"a cookie, junk inside", "Cookie", "a=b; session=" + func() string { b := base64.StdEncoding.EncodeToString([]byte(session)); return b[:8] + "*!" + b[8:] }()},
+		{"Flask session, tildes inside", "Cookie", "session=" + func() string { b := url([]byte(session)); return b[:6] + "~~~~" + b[6:] }() + ".ZxYzAb.c2lnbmF0dXJlc2lnbmF0dXJlc2ln"},
 		// gorilla/sessions (securecookie): base64 of "date|base64(gob)|mac",
 		// the gob holding the token's bytes whole; then the same kept
 		// base64 in another cookie: three layers.

@@ -22,13 +22,8 @@ import (
 // each on a line of its own. A body that does not decode gives what its
 // documents before the error held.
 func documentText(mt string, body []byte) (string, bool) {
-	var dec interface{ Decode(any) error }
-	switch {
-	case mt == "application/yaml" || mt == "application/x-yaml" || mt == "text/yaml" || mt == "text/x-yaml" || strings.HasSuffix(mt, "+yaml"):
-		dec = yaml.NewDecoder(bytes.NewReader(body))
-	case mt == "application/cbor" || strings.HasSuffix(mt, "+cbor") || mt == "application/cbor-seq":
-		dec = cbor.NewDecoder(bytes.NewReader(body))
-	default:
+	dec := documentDecoder(mt, body)
+	if dec == nil {
 		return "", false
 	}
 	var b strings.Builder
@@ -43,6 +38,18 @@ func documentText(mt string, body []byte) (string, bool) {
 		}, 0)
 	}
 	return b.String(), b.Len() > 0
+}
+
+// documentDecoder is the decoder of body when its media type mt says it
+// is YAML or CBOR; nil for the other types.
+func documentDecoder(mt string, body []byte) interface{ Decode(any) error } {
+	switch {
+	case mt == "application/yaml" || mt == "application/x-yaml" || mt == "text/yaml" || mt == "text/x-yaml" || strings.HasSuffix(mt, "+yaml"):
+		return yaml.NewDecoder(bytes.NewReader(body))
+	case mt == "application/cbor" || strings.HasSuffix(mt, "+cbor") || mt == "application/cbor-seq":
+		return cbor.NewDecoder(bytes.NewReader(body))
+	}
+	return nil
 }
 
 // maxDocumentDepth bounds how deep eachString walks a decoded value (the

@@ -92,7 +92,10 @@ func (s *Sources) Extract(r *http.Request, dst []Found) ([]Found, error) {
 
 // ExtractBody is Extract that also reads a body of every kind the gateway
 // reads (BodyKindOf), whether or not FormField is set, and returns it
-// decoded (nil when there is none), for Candidates to scan. A body read
+// decoded (nil when there is none), for Candidates to scan. It is the
+// check's reading: it also hands out every string a session kept in a
+// named cookie holds (sessionCookieStrings), which a revocation, reading
+// with Extract, must not revoke (a user id, a theme). A body read
 // whole is put back as a *PooledBody: its caller may Release it once the
 // request is done and nothing holds the strings found in it (a caller
 // that does not leaves the buffer to the garbage collector).
@@ -133,7 +136,7 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 		dst = append(dst, Found{Raw: raw, Source: source})
 	}
 	param := func(name, value string, _ bool) {
-		if nameMatches(name, want, true) {
+		if foldedNameMatches(name, want) {
 			add(value)
 		}
 	}
@@ -148,7 +151,7 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 	if len(s.cookieNames) > 0 && len(r.Header["Cookie"]) > 0 {
 		source = "cookie"
 		for _, name := range s.cookieNames {
-			cookieValues(r, name, add)
+			cookieValues(r, name, add, wantBody)
 		}
 	}
 	for i, name := range s.headerNames {
@@ -170,6 +173,13 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 			if cut && readsAsDocument(r, body) {
 				return dst, nil, ErrBodyTooLarge
 			}
+			if err == nil && s.formName != "" && !cut {
+				source, want = "form", s.formName
+				if berr := forcedJSONParams(body, s.formName, param); berr != nil {
+					return dst, nil, berr
+				}
+				documentParams(mediaTypeOf(r), body, s.formName, add)
+			}
 		} else if kind != BodyNone {
 			var berr error
 			if body, berr = s.readBody(r); berr != nil {
@@ -184,16 +194,39 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 			if s.formName != "" {
 				source, want = "form", s.formName
 				formName := s.formName
-				wanted := func(name string) bool { return nameMatches(name, formName, true) }
+				wanted := func(name string) bool { return foldedNameMatches(name, formName) }
 				if kind != BodyJSON || mayHoldName(body, formName) { // else no member is named so
 					if berr := eachBodyParam(r, kind, body, false, param, wanted); berr != nil {
 						return dst, nil, berr
 					}
 				}
+				if kind != BodyJSON {
+					if berr := forcedJSONParams(body, formName, param); berr != nil {
+						return dst, nil, berr
+					}
+					documentParams(mediaTypeOf(r), body, formName, add)
+				}
 			}
 		}
 	}
 	return dst, body, err
+}
+
+// forcedJSONParams reads body, of a type other than JSON, as JSON when it
+// looks like a JSON object or array (after JSON white space and a UTF-8
+// byte order mark, '{' or '['), as the decoders that ignore the
+// Content-Type read it (Go's json.NewDecoder(r.Body), Flask's
+// get_json(force=True), Express's express.json({type: "*/*"})): fn gets
+// its members named as want (NormalizeName'd), at any depth. Such a body
+// that could name want (mayHoldName) and is not exactly one JSON value is
+// ErrUnreadableBody: Python's json takes NaN, Go's decoder stops after
+// the first value.
+func forcedJSONParams(body []byte, want string, fn paramFunc) error {
+	rest := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("\xef\xbb\xbf")), " \t\r\n")
+	if len(rest) == 0 || rest[0] != '{' && rest[0] != '[' || !mayHoldName(rest, want) {
+		return nil
+	}
+	return eachJSONParam(rest, false, fn, func(name string) bool { return foldedNameMatches(name, want) })
 }
 
 // readBody reads r's body (put back unchanged) and decodes its

@@ -1,6 +1,9 @@
 package token
 
 import (
+	"bytes"
+	"compress/zlib"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -146,6 +149,99 @@ func TestBinaryBodyPastLimitReadAsDocument(t *testing.T) {
 		}
 		if rest, _ := io.ReadAll(r.Body); string(rest) != c.body {
 			t.Errorf("%s %.12q...: the body was not put back whole", c.ct, c.body)
+		}
+	}
+}
+
+// TestExtractReadsNamedChannelsInEverySpelling: a token of any length in
+// the named channels' other spellings: JSON whatever the Content-Type
+// (Flask's get_json(force=True), Go's json.NewDecoder, Express's
+// express.json({type: "*/*"})), an object or array under the configured
+// name, a member name encoding/json folds, a Flask or cookie-session
+// session kept in the configured cookie; JSON that could name it and does
+// not parse, under another type, is refused.
+func TestExtractReadsNamedChannelsInEverySpelling(t *testing.T) {
+	const tok = "rvk0123abcd"
+	b64 := base64.RawURLEncoding.EncodeToString
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write([]byte(`{"access_token":"` + tok + `","theme":"` + strings.Repeat("dark", 16) + `"}`))
+	zw.Close()
+	for _, c := range []struct {
+		name, ct, body, cookie string
+		err                    error
+	}{
+		{name: "JSON as text/plain", ct: "text/plain", body: `{"access_token":"` + tok + `"}`},
+		{name: "JSON with no Content-Type", body: "\r\n" + `{"access_token":"` + tok + `"}`},
+		{name: "JSON as a form", ct: "application/x-www-form-urlencoded", body: `{"access_token":"` + tok + `"}`},
+		{name: "JSON as octet-stream", ct: "application/octet-stream", body: `[{"access_token":"` + tok + `"}]`},
+		{name: "an object under the name", ct: "application/json", body: `{"access_token":{"a":[{"b":"` + tok + `"}]}}`},
+		{name: "an object under the name, text/plain", ct: "text/plain", body: `{"x":{"access_token":{"value":"` + tok + `"}}}`},
+		{name: "a long s", ct: "application/json", body: `{"acceſſ_token":"` + tok + `"}`},
+		{name: "a Kelvin sign, escaped", ct: "text/plain", body: `{"access_to\u212aen":"` + tok + `"}`},
+		{name: "Flask session", cookie: b64([]byte(`{"access_token":"`+tok+`"}`)) + ".ZxYzAb.c2lnbmF0dXJl"},
+		{name: "Flask session, compressed", cookie: "." + b64(z.Bytes()) + ".ZxYzAb.c2lnbmF0dXJl"},
+		{name: "Flask session, junk inside", cookie: func() string { b := b64([]byte(`{"access_token":"` + tok + `"}`)); return b[:5] + "~!~!" + b[5:] }() + ".ZxYzAb.c2lnbmF0dXJl"},
+		{name: "Django session", cookie: b64([]byte(`{"u":{"access_token":"`+tok+`"}}`)) + ":1tZxYz:c2lnbmF0dXJl"},
+		{name: "base64, a dash inside", cookie: func() string { b := base64.StdEncoding.EncodeToString([]byte(tok)); return b[:4] + "-" + b[4:] }()},
+		{name: "cookie-session", cookie: base64.StdEncoding.EncodeToString([]byte(`{"access_token":"` + tok + `"}`))},
+		{name: "XML element", ct: "application/xml", body: `<r><x:access_token xmlns:x="u">` + tok[:3] + "<!-- -->&#48;" + tok[4:] + `<i/>tail</x:access_token></r>`},
+		{name: "XML attribute, text/plain", ct: "text/plain", body: `<r><x access_token="` + tok + `"/></r>`},
+		{name: "YAML", ct: "application/yaml", body: "a:\n  access_token: [" + tok + "]\n"},
+		{name: "CBOR", ct: "application/cbor", body: "\xa1\x6caccess_token\x6b" + tok},
+		{name: "not JSON, text/plain", ct: "text/plain", body: `{"access_token":"` + tok + `",NaN}`, err: ErrUnreadableBody},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(c.body))
+		r.Header = http.Header{}
+		if c.ct != "" {
+			r.Header.Set("Content-Type", c.ct)
+		}
+		if c.cookie != "" {
+			r.Header.Set("Cookie", "theme=dark; session="+c.cookie)
+		}
+		s := Sources{FormField: "access_token", Cookies: []string{"session"}}
+		s.Prepare()
+		found, _, err := s.ExtractBody(r, nil)
+		if err != c.err {
+			t.Errorf("%s: error %v, want %v", c.name, err, c.err)
+			continue
+		}
+		if c.err != nil {
+			continue
+		}
+		if !slices.ContainsFunc(found, func(f Found) bool { return f.Raw == tok }) {
+			t.Errorf("%s: %q not found in %+v", c.name, tok, found)
+		}
+	}
+}
+
+// TestExtractLeavesSessionsToTheCheck: the strings a session cookie keeps
+// are the check's (ExtractBody) alone; a revocation, which reads with
+// Extract, must not revoke a session's user id. A JWT in the cookie is a
+// token: its claims are not handed out.
+func TestExtractLeavesSessionsToTheCheck(t *testing.T) {
+	b64 := base64.RawURLEncoding.EncodeToString
+	for _, c := range []struct {
+		name, cookie string
+		check        bool
+	}{
+		{"Flask session", b64([]byte(`{"user_id":"u42"}`)) + ".ZxYzAb.c2lnbmF0dXJl", true},
+		{"a JWT", b64([]byte(`{"alg":"HS256"}`)) + "." + b64([]byte(`{"sub":"u42"}`)) + ".c2ln", false},
+	} {
+		for _, body := range []bool{false, true} {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.Header.Set("Cookie", "session="+c.cookie)
+			s := Sources{Cookies: []string{"session"}}
+			var found []Found
+			if body {
+				found, _, _ = s.ExtractBody(r, nil)
+			} else {
+				found, _ = s.Extract(r, nil)
+			}
+			got := slices.ContainsFunc(found, func(f Found) bool { return f.Raw == "u42" })
+			if want := body && c.check; got != want {
+				t.Errorf("%s, ExtractBody %v: u42 handed out %v, want %v", c.name, body, got, want)
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"compress/zlib"
+	"encoding/base64"
 	"encoding/binary"
 	"io"
 	"net/http"
@@ -23,9 +24,23 @@ import (
 // gateway does not decode (snappy, zstd), or more than budget. A message
 // the body does not hold whole (a prefix of a long body) is read as far
 // as it goes.
+//
+// A gRPC-Web body in text mode (application/grpc-web-text) is base64 of
+// the frames, in chunks each padded (a client may encode each write
+// apart): it is decoded four characters at a time, as gRPC-Web servers
+// (Envoy's grpc_web filter, improbable-eng's grpcweb) decode it, and
+// every message of it is returned, those sent as they are too. One that
+// does not decode so is cut: the server refuses it, or reads it otherwise.
 func grpcText(r *http.Request, mt string, body []byte, budget *int) (text string, cut bool) {
-	if !strings.HasPrefix(mt, "application/grpc") || strings.HasPrefix(mt, "application/grpc-web-text") {
+	if !strings.HasPrefix(mt, "application/grpc") {
 		return "", false
+	}
+	textMode := strings.HasPrefix(mt, "application/grpc-web-text")
+	if textMode {
+		var ok bool
+		if body, ok = grpcWebTextFrames(body); !ok {
+			return "", true
+		}
 	}
 	encoding := strings.ToLower(strings.TrimSpace(r.Header.Get("Grpc-Encoding")))
 	var out bytes.Buffer
@@ -36,7 +51,14 @@ func grpcText(r *http.Request, mt string, body []byte, budget *int) (text string
 			msg = msg[:n]
 		}
 		body = body[5+len(msg):]
-		if flag&0x80 != 0 || flag&1 == 0 { // a gRPC-Web trailer frame, or a message sent as is
+		if flag&0x80 != 0 { // a gRPC-Web trailer frame
+			continue
+		}
+		if flag&1 == 0 { // a message sent as is: in the body as sent, but in text mode
+			if textMode {
+				out.Write(msg)
+				out.WriteByte('\n')
+			}
 			continue
 		}
 		var zr io.Reader
@@ -60,4 +82,31 @@ func grpcText(r *http.Request, mt string, body []byte, budget *int) (text string
 		out.WriteByte('\n')
 	}
 	return out.String(), false
+}
+
+// grpcWebTextFrames decodes a gRPC-Web text-mode body: base64, four
+// characters at a time (each chunk padded), white space between chunks
+// skipped, a last incomplete chunk (a prefix of a long body) left out. ok
+// is false when it is not such base64.
+func grpcWebTextFrames(body []byte) (_ []byte, ok bool) {
+	out := make([]byte, 0, len(body)/4*3)
+	var q [4]byte
+	n := 0
+	for _, c := range body {
+		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+			continue
+		}
+		q[n] = c
+		if n++; n < 4 {
+			continue
+		}
+		n = 0
+		var d [3]byte
+		m, err := base64.StdEncoding.Decode(d[:], q[:])
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, d[:m]...)
+	}
+	return out, true
 }

@@ -2,7 +2,10 @@ package token
 
 // walkJSONParams calls fn for every member of the JSON value body whose
 // value is a string or a number (each element, for an array of them), at
-// any depth or at the top only, as encoding/json's Decoder reads them
+// any depth or at the top only (with top unset and wanted set, a wanted
+// member whose value is an object, or an array of objects, gives every
+// string and number inside it under its own name: body-parser, PHP's json_decode and Rack hand
+// {"access_token":{"value":"T"}} to code that takes its strings), as encoding/json's Decoder reads them
 // (strings decoded, numbers as written), members repeated in one object
 // each. It reports whether body is exactly one JSON value no deeper than
 // maxJSONDepth. It runs on the claims scanner (scan.go): a 64 KiB body
@@ -27,7 +30,7 @@ func (s *scanner) walkParams(depth int, top bool, key string, member bool, fn pa
 	}
 	switch c := s.b[s.i]; {
 	case c == '{':
-		return s.walkObject(depth, top, fn)
+		return s.walkObject(depth, top, key, member && !top && s.wanted != nil, fn)
 	case c == '[':
 		return s.elements(depth+1, func() bool { return s.walkParams(depth+1, top, key, member, fn) })
 	case c == '"':
@@ -59,8 +62,9 @@ func (s *scanner) walkParams(depth int, top bool, key string, member bool, fn pa
 	return false
 }
 
-// walkObject walks the object whose '{' is at s.i.
-func (s *scanner) walkObject(depth int, top bool, fn paramFunc) bool {
+// walkObject walks the object whose '{' is at s.i. With inherit, it is
+// the value of member outer, and every value inside it is outer's.
+func (s *scanner) walkObject(depth int, top bool, outer string, inherit bool, fn paramFunc) bool {
 	s.i++
 	s.ws()
 	if s.i < len(s.b) && s.b[s.i] == '}' {
@@ -86,6 +90,9 @@ func (s *scanner) walkObject(depth int, top bool, fn paramFunc) bool {
 		s.i++
 		s.ws()
 		member := (!top || depth == 0) && (s.wanted == nil || s.wanted(key))
+		if inherit {
+			key, member = outer, true
+		}
 		if !s.walkParams(depth+1, top, key, member, fn) {
 			return false
 		}

@@ -13,9 +13,16 @@ import (
 // referenceJSONParams is what eachJSONParam did with encoding/json's
 // Decoder before walkJSONParams: the reference the fuzz test holds it to.
 func referenceJSONParams(body []byte, top bool, fn paramFunc) bool {
+	return referenceWantedJSONParams(body, top, fn, nil)
+}
+
+// referenceWantedJSONParams is referenceJSONParams handing out the
+// members wanted wants (all: nil); with top unset, what is inside a
+// wanted member's object is that member's.
+func referenceWantedJSONParams(body []byte, top bool, fn paramFunc, wanted func(string) bool) bool {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	if err := referenceWalk(dec, top, "", false, 0, fn); err != nil {
+	if err := referenceWalk(dec, top, "", false, false, 0, fn, wanted); err != nil {
 		return false
 	}
 	_, err := dec.Token()
@@ -24,7 +31,7 @@ func referenceJSONParams(body []byte, top bool, fn paramFunc) bool {
 
 var errRefTooDeep = errors.New("too deep")
 
-func referenceWalk(dec *json.Decoder, top bool, key string, member bool, depth int, fn paramFunc) error {
+func referenceWalk(dec *json.Decoder, top bool, key string, member, inherit bool, depth int, fn paramFunc, wanted func(string) bool) error {
 	if depth > maxJSONDepth {
 		return errRefTooDeep
 	}
@@ -42,13 +49,17 @@ func referenceWalk(dec *json.Decoder, top bool, key string, member bool, depth i
 					return err
 				}
 				k, _ := kt.(string)
-				if err := referenceWalk(dec, top, k, !top || depth == 0, depth+1, fn); err != nil {
+				m := (!top || depth == 0) && (wanted == nil || wanted(k))
+				if inherit {
+					k, m = key, true
+				}
+				if err := referenceWalk(dec, top, k, m, m && !top && wanted != nil, depth+1, fn, wanted); err != nil {
 					return err
 				}
 			}
 		case '[':
 			for dec.More() {
-				if err := referenceWalk(dec, top, key, member, depth+1, fn); err != nil {
+				if err := referenceWalk(dec, top, key, member, inherit, depth+1, fn, wanted); err != nil {
 					return err
 				}
 			}
@@ -96,11 +107,7 @@ func FuzzWalkJSONParamsIsTheDecoder(f *testing.F) {
 		// With a filter, the members it wants and no other, the same.
 		odd := func(name string) bool { return len(name)%2 == 1 }
 		_, wantOdd := collectParams(func(b []byte, top bool, fn paramFunc) bool {
-			return referenceJSONParams(b, top, func(name, value string, alt bool) {
-				if odd(name) {
-					fn(name, value, alt)
-				}
-			})
+			return referenceWantedJSONParams(b, top, fn, odd)
 		}, body, top)
 		oddOK, gotOdd := collectParams(func(b []byte, top bool, fn paramFunc) bool { return walkJSONParams(b, top, fn, odd) }, body, top)
 		if oddOK != wantOK || wantOK && !slices.Equal(gotOdd, wantOdd) {

@@ -91,6 +91,25 @@ func nameMatches(raw, want string, decode bool) bool {
 	return ok && string(n) == want
 }
 
+// foldedNameMatches is nameMatches, also after the two characters
+// Unicode's simple case folding takes for ASCII letters are mapped to
+// them (U+017F LATIN SMALL LETTER LONG S to 's', U+212A KELVIN SIGN to
+// 'k'): encoding/json matches member names so ("acceſſ_token" binds to a
+// field tagged access_token). It allocates only for a name holding one.
+func foldedNameMatches(raw, want string) bool {
+	if nameMatches(raw, want, true) {
+		return true
+	}
+	if !strings.Contains(raw, "\u017f") && !strings.Contains(raw, "\u212a") {
+		return false
+	}
+	return nameMatches(unicodeFolds.Replace(raw), want, true)
+}
+
+// unicodeFolds maps the characters whose simple case folding holds an
+// ASCII letter to that letter.
+var unicodeFolds = strings.NewReplacer("\u017f", "s", "\u212a", "k")
+
 // isSpace reports whether c is ASCII white space, as net/http's
 // textproto.TrimString trims it.
 func isSpace(c byte) bool {

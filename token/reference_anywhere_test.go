@@ -193,6 +193,9 @@ func refCandidates(r *http.Request, body []byte) []Candidate {
 		w := Where{Part: "header", Name: name}
 		for _, v := range values {
 			dst = refAppendRuns(dst, v, w, 0)
+			for _, t := range skippedBase64Texts(v) {
+				dst = refAppendRuns(dst, t, w, 0)
+			}
 			for at := -1; ; {
 				text, next, ok := wrapped(v, at)
 				if !ok {

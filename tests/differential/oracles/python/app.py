@@ -51,6 +51,15 @@ def extract(route):
     if isinstance(forced, dict):
         add("json_forced", [forced.get("access_token")])
     add("cookie", request.cookies.getlist("session"))
+    # A cookie an application keeps base64-encoded, decoded with the
+    # stdlib's default (non-validating) b64decode, which skips what is
+    # not base64 ('-', '_', '~', spaces).
+    import base64 as _b64, binascii as _ba
+    for v in request.cookies.getlist("session"):
+        try:
+            add("cookie_base64", [_b64.b64decode(v).decode("utf-8")])
+        except (_ba.Error, ValueError):
+            pass
     add("header", request.headers.getlist("X-Api-Key"))
     # HTTP Basic as Werkzeug decodes it (request.authorization: base64
     # decoded without validation, so bytes outside the alphabet and spaces
