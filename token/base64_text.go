@@ -75,6 +75,7 @@ func appendBase64Texts(dst []string, wide string, holds uint8, inflate bool, bud
 		if ok {
 			dst = append(dst, t)
 		}
+		dst = appendAfterHexMAC(dst, wide, inflate, budget, &cut)
 		dst, c := appendSkippingBase64Texts(dst, wide, []string{wide}, inflate, budget)
 		return dst, cut || c
 	}
@@ -117,6 +118,7 @@ func appendBase64Texts(dst []string, wide string, holds uint8, inflate bool, bud
 			dst = append(dst, t)
 		}
 		cut = cut || c
+		dst = appendAfterHexMAC(dst, p, inflate, budget, &cut)
 	}
 	if !jwt && n > 1 && !strings.ContainsAny(wide, `%\\`) {
 		// The decoders many applications call on a header's base64
@@ -312,6 +314,29 @@ func appendBase64Alphabet(dst []byte, s string, mapURL bool) []byte {
 	return dst
 }
 
+// appendAfterHexMAC appends what p decodes to after a hex MAC it starts
+// with (32, 40 or 64 lower-case hex digits: MD5, SHA-1, SHA-256) when
+// that is text (base64Text): Beaker's cookie sessions are the HMAC's
+// hex digest followed, with no separator, by the base64 of the session
+// pickled. cut is set when zlib data there did not inflate whole.
+func appendAfterHexMAC(dst []string, p string, inflate bool, budget *int, cut *bool) []string {
+	hex := 0
+	for hex < len(p) && hex < 64 && ('0' <= p[hex] && p[hex] <= '9' || 'a' <= p[hex] && p[hex] <= 'f') {
+		hex++
+	}
+	for _, n := range [...]int{32, 40, 64} {
+		if n > hex || len(p)-n < minBase64Part {
+			break
+		}
+		t, ok, c := base64Text(p[n:], inflate, budget)
+		if ok {
+			dst = append(dst, t)
+		}
+		*cut = *cut || c
+	}
+	return dst
+}
+
 // base64PartEnd reports whether c ends a base64 part of a run: '.', ':'
 // and '|' (between a token's or a cookie's parts), '=' (padding, or a
 // name's end) and the escape bytes.
@@ -388,7 +413,28 @@ func base64TextHead(q []byte, url bool) bool {
 		return false
 	}
 	b0, b1, b2 := v0<<2|v1>>4, v1<<4|v2>>2, v2<<6|v3
-	return b0|b1|b2 < utf8.RuneSelf || b0 == 0x78
+	return b0|b1|b2 < utf8.RuneSelf || b0 == 0x78 || serializationHead(b0, b1)
+}
+
+// serializationHead reports whether b0 and b1 start a binary
+// serialization that keeps strings whole, whose first byte is 0x80 or
+// more: a pickle of protocol 2 to 5 (PROTO, Beaker's and Django's old
+// sessions), a MessagePack map whose first key is a string (Rails 7.1's
+// message_pack cookies), a CBOR map whose first key is a text string, a
+// Java serialization stream. What it decodes to is then scanned as any
+// decoded text is: the byte next to a string is framing (appendRuns).
+func serializationHead(b0, b1 byte) bool {
+	switch {
+	case b0 == 0xac && b1 == 0xed: // Java's STREAM_MAGIC
+		return true
+	case b0 == 0x80:
+		return 2 <= b1 && b1 <= 5
+	case 0x81 <= b0 && b0 <= 0x8f: // a MessagePack fixmap
+		return b1&0xe0 == 0xa0 || b1 == 0xd9
+	case 0xa1 <= b0 && b0 <= 0xb7: // a CBOR map
+		return 0x60 <= b1 && b1 <= 0x78
+	}
+	return false
 }
 
 // base64Std and base64URL are each character's 6 bits in the standard and

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	neturl "net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -153,5 +154,34 @@ func TestInflationIsBoundedAndRefusedPast(t *testing.T) {
 	v := strings.Join(many, "; ")
 	if _, unreadable := scan(v); !unreadable {
 		t.Errorf("%d bytes inflating to %d: not refused past the budget of %d", len(v), 40*30000, inflateBudget(len(v)))
+	}
+}
+
+// TestSerializationsInBase64AreRead: base64 of a serialization whose
+// first byte is 0x80 or more (a pickle, a MessagePack or CBOR map, a Java
+// stream) is decoded and its token found, as Beaker's session cookie (a
+// hex HMAC before the base64) holds it; random bytes with the same first
+// byte but no such second are not decoded.
+func TestSerializationsInBase64AreRead(t *testing.T) {
+	const tok = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+	pickle := "\x80\x02}q\x00(X\x0c\x00\x00\x00access_tokenq\x01X+\x00\x00\x00" + tok + "q\x02u."
+	msgpack := "\x81\xacaccess_token\xd9\x2b" + tok
+	cbor := "\xa1\x6caccess_token\x78\x2b" + tok
+	java := "\xac\xed\x00\x05t\x00\x2b" + tok
+	mac := strings.Repeat("9774d9398b", 4)
+	for name, v := range map[string]string{
+		"pickle":             base64.StdEncoding.EncodeToString([]byte(pickle)),
+		"beaker":             mac + base64.StdEncoding.EncodeToString([]byte(pickle)),
+		"beaker sha256":      mac + mac[:24] + base64.StdEncoding.EncodeToString([]byte(pickle)),
+		"msgpack":            base64.StdEncoding.EncodeToString([]byte(msgpack)),
+		"cbor":               base64.RawURLEncoding.EncodeToString([]byte(cbor)),
+		"java serialization": base64.StdEncoding.EncodeToString([]byte(java)),
+	} {
+		if !slices.ContainsFunc(TextCandidates(v, Where{Part: "cookie"}, nil), func(c Candidate) bool { return c.S == tok }) {
+			t.Errorf("%s: the token is not a candidate of %q", name, v)
+		}
+	}
+	if texts, _ := appendBase64Texts(nil, base64.StdEncoding.EncodeToString([]byte("\x80\x99"+tok)), 0, true, new(int)); len(texts) != 0 {
+		t.Errorf("0x80 0x99 (no pickle protocol) decoded: %q", texts)
 	}
 }
