@@ -123,11 +123,18 @@ func rackSessionCookie(tok string) string {
 app = Rack::Session::Cookie.new(lambda { |env| env["rack.session"]["access_token"] = ENV["RT_TOKEN"]; [200, {}, []] },
   key: "rack.session", secret: ENV["RT_SECRET"])
 print app.call(Rack::MockRequest.env_for("/"))[1]["Set-Cookie"][/\Arack\.session=([^;]*)/, 1]`
-	cmd := exec.Command("ruby", "-e", script)
-	cmd.Env = append(os.Environ(), "RT_TOKEN="+tok, "RT_SECRET="+rackSessionSecret)
+	return sessionCookieFrom("Rack", tok, rackSessionSecret, "ruby", "-e", script)
+}
+
+// sessionCookieFrom runs a program (name, args) that prints the session
+// cookie of framework what holding access_token tok, signed with secret
+// (given as RT_TOKEN and RT_SECRET), and returns what it printed.
+func sessionCookieFrom(what, tok, secret, name string, args ...string) string {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "RT_TOKEN="+tok, "RT_SECRET="+secret)
 	out, err := cmd.Output()
 	if err != nil || len(out) == 0 {
-		panic(fmt.Sprintf("writing a Rack session cookie: %v", err))
+		panic(fmt.Sprintf("writing a %s session cookie: %v", what, err))
 	}
 	return string(out)
 }
@@ -149,13 +156,7 @@ s = CookieSession(req, validate_key=os.environ["RT_SECRET"], key="beaker.session
 s["access_token"] = os.environ["RT_TOKEN"]
 s.save()
 print(re.search(r"beaker\.session\.id=([^;]*)", req["cookie_out"]).group(1), end="")`
-	cmd := exec.Command("/usr/bin/python3", "-c", script)
-	cmd.Env = append(os.Environ(), "RT_TOKEN="+tok, "RT_SECRET="+beakerSessionSecret)
-	out, err := cmd.Output()
-	if err != nil || len(out) == 0 {
-		panic(fmt.Sprintf("writing a Beaker session cookie: %v", err))
-	}
-	return string(out)
+	return sessionCookieFrom("Beaker", tok, beakerSessionSecret, "/usr/bin/python3", "-c", script)
 }
 
 // withMethod is build with its method replaced.

@@ -45,12 +45,9 @@ func grpcText(r *http.Request, mt string, body []byte, budget *int) (text string
 	encoding := strings.ToLower(strings.TrimSpace(r.Header.Get("Grpc-Encoding")))
 	var out bytes.Buffer
 	for len(body) >= 5 {
-		flag, n := body[0], binary.BigEndian.Uint32(body[1:5])
-		msg := body[5:]
-		if uint64(n) < uint64(len(msg)) {
-			msg = msg[:n]
-		}
-		body = body[5+len(msg):]
+		var flag byte
+		var msg []byte
+		flag, msg, body = nextGRPCFrame(body)
 		if flag&0x80 != 0 { // a gRPC-Web trailer frame
 			continue
 		}
@@ -82,6 +79,19 @@ func grpcText(r *http.Request, mt string, body []byte, budget *int) (text string
 		out.WriteByte('\n')
 	}
 	return out.String(), false
+}
+
+// nextGRPCFrame splits off the first frame of body, which holds at least
+// its 5-byte prefix (a flag byte, then the message's length, big-endian):
+// its flag, its message (as far as body holds it: a long body's prefix
+// may end inside one) and the frames after it.
+func nextGRPCFrame(body []byte) (flag byte, msg, rest []byte) {
+	flag, n := body[0], binary.BigEndian.Uint32(body[1:5])
+	msg = body[5:]
+	if uint64(n) < uint64(len(msg)) {
+		msg = msg[:n]
+	}
+	return flag, msg, body[5+len(msg):]
 }
 
 // grpcWebTextFrames decodes a gRPC-Web text-mode body: base64, four

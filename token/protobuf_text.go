@@ -2,7 +2,6 @@ package token
 
 import (
 	"bytes"
-	"encoding/binary"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -34,12 +33,9 @@ func protobufText(mt string, body []byte) (string, bool) {
 		appendProtobufFields(&out, body, 0, &budget)
 	} else {
 		for len(body) >= 5 {
-			flag, n := body[0], binary.BigEndian.Uint32(body[1:5])
-			msg := body[5:]
-			if uint64(n) < uint64(len(msg)) {
-				msg = msg[:n]
-			}
-			body = body[5+len(msg):]
+			var flag byte
+			var msg []byte
+			flag, msg, body = nextGRPCFrame(body)
 			if flag == 0 { // a message sent as is (compressed ones: grpcText)
 				appendProtobufFields(&out, msg, 0, &budget)
 			}
