@@ -375,6 +375,7 @@ func goStructOracle(w http.ResponseWriter, r *http.Request) {
 			add("grpc_web_text", v)
 		}
 	}
+	goStructRound3(r, raw, add)
 	if user, pass, ok := r.BasicAuth(); ok {
 		add("basic_password", pass)
 		add("basic_username", user)
