@@ -55,27 +55,23 @@ func round3FamilyCases() []familyCase {
 		}
 	}
 	bin := getWith(api, "Grpc-Metadata-Credentials-Bin: %s")
-	const (
-		linesOpen = "base64 in lines is decoded line by line"
-		binOpen   = "base64-decoded protobuf is read as text, its tags and lengths beside the token"
-	)
 	return []familyCase{
 		// Base64 in lines, in a JSON string (escaped line breaks).
 		{family: 18, name: "json-bytes-base64-lf-every-8", oracle: "gostruct", present: wrapped(8, `\n`),
-			build: postWith(api, text(`{"credential":"%s"}`), jsonCTLine), want: 401, open: linesOpen},
+			build: postWith(api, text(`{"credential":"%s"}`), jsonCTLine), want: 401},
 		{family: 18, name: "json-bytes-base64-crlf-every-20", oracle: "gostruct", present: wrapped(20, `\r\n`),
-			build: postWith(api, text(`{"credential":"%s"}`), jsonCTLine), want: 401, open: linesOpen},
+			build: postWith(api, text(`{"credential":"%s"}`), jsonCTLine), want: 401},
 		{family: 18, name: "json-bytes-base64-lf-every-4-text-plain", oracle: "gostruct", present: wrapped(4, `\n`),
-			build: postWith(api, text(`{"credential":"%s"}`), "Content-Type: text/plain"), want: 401, open: linesOpen},
+			build: postWith(api, text(`{"credential":"%s"}`), "Content-Type: text/plain"), want: 401},
 		{family: 18, name: "json-bytes-base64-u000a-every-6", oracle: "gostruct", kind: "len65", present: wrapped(6, `\u000a`),
-			build: postWith(api, text(`{"credential":"%s"}`), jsonCTLine), want: 401, open: linesOpen},
+			build: postWith(api, text(`{"credential":"%s"}`), jsonCTLine), want: 401},
 		// A protobuf message in a gRPC -bin metadata header.
 		{family: 18, name: "grpc-bin-metadata-protobuf-len65", oracle: "gostruct", kind: "len65", present: credentialsBin("client-1", base64.StdEncoding),
-			build: bin, want: 401, open: binOpen},
+			build: bin, want: 401},
 		{family: 18, name: "grpc-bin-metadata-protobuf-alone-len65", oracle: "gostruct", kind: "len65", present: credentialsBin("", base64.StdEncoding),
-			build: bin, want: 401, open: binOpen},
+			build: bin, want: 401},
 		{family: 18, name: "grpc-bin-metadata-protobuf-unpadded-len67", oracle: "gostruct", kind: "len67", present: credentialsBin("client-1", base64.RawStdEncoding),
-			build: bin, want: 401, open: binOpen},
+			build: bin, want: 401},
 	}
 }
 

@@ -477,3 +477,80 @@ func isScannableText(b []byte) bool {
 	}
 	return false
 }
+
+// lineSpanBytes are the bytes of base64 broken into lines: both
+// alphabets, and the white space between lines (and before a folded
+// one). Not '=': padding ends base64 (and is left out of what is decoded
+// anyway), and a form's "name=" is no part of the value after it.
+var lineSpanBytes = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = base64Std[c] != 0xFF || base64URL[c] != 0xFF
+	}
+	for _, c := range " \t\r\n" {
+		t[c] = true
+	}
+	return t
+}()
+
+// hasLineBreak reports whether s holds a '\n' or a '\r'.
+func hasLineBreak(s string) bool {
+	return strings.IndexByte(s, '\n') >= 0 || strings.IndexByte(s, '\r') >= 0
+}
+
+// appendLineBase64Texts appends to dst what the spans of s that are base64
+// broken into lines decode to, as appendBase64Texts decodes a part: MIME,
+// PEM and most encoders write base64 in lines (Python's encodebytes,
+// Java's MIME encoder, openssl, Ruby's encode64), and every decoder an
+// application calls skips the line breaks (Go's base64.StdEncoding, under
+// encoding/json's []byte fields too, skips '\r' and '\n'; Python's
+// b64decode and Node's Buffer.from all white space), so a token is whole
+// to them while each line, a run of the scan, is a piece of it. A span:
+// the bytes of either base64 alphabet and white space around a line
+// break, holding a line break between two base64 bytes and minBase64Part
+// of them; decoded without its white space (and with '-'
+// and '_' as '+' and '/', when it holds them, as Node reads them). cut is
+// set when zlib data there did not inflate whole within *budget.
+func appendLineBase64Texts(dst []string, s string, inflate bool, budget *int) (_ []string, cut bool) {
+	done := 0 // s[:done] is read
+	for done < len(s) {
+		k := len(s)
+		if i := strings.IndexByte(s[done:], '\n'); i >= 0 {
+			k = done + i
+		}
+		if i := strings.IndexByte(s[done:k], '\r'); i >= 0 {
+			k = done + i
+		}
+		if k == len(s) {
+			break
+		}
+		start, end := k, k+1
+		for start > done && lineSpanBytes[s[start-1]] {
+			start--
+		}
+		for end < len(s) && lineSpanBytes[s[end]] {
+			end++
+		}
+		done = end
+		span := strings.Trim(s[start:end], " \t\r\n")
+		if len(span) < minBase64Part || !hasLineBreak(span) {
+			continue
+		}
+		url := strings.ContainsAny(span, "-_")
+		for _, mapURL := range [2]bool{false, true} {
+			if mapURL && !url {
+				break
+			}
+			var stack [256]byte
+			b := appendBase64Alphabet(stack[:0], span, mapURL)
+			if len(b) < minBase64Part {
+				break
+			}
+			t, ok, c := base64Text(unsafe.String(unsafe.SliceData(b), len(b)), inflate, budget) // read during the call only
+			if ok {
+				dst = append(dst, t)
+			}
+			cut = cut || c
+		}
+	}
+	return dst, cut
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"strings"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -90,4 +91,44 @@ func appendProtobufFields(out *bytes.Buffer, b []byte, depth int, budget *int) {
 			appendProtobufFields(out, v, depth+1, budget)
 		}
 	}
+}
+
+// protobufMessageText returns the length-delimited fields of s read as a
+// protobuf message (see appendProtobufFields), when s is one whole: every
+// tag and value well formed up to its last byte, one field at least
+// length-delimited. Bytes an application decodes from base64 and then
+// unmarshals are no message whose type the request says: a gRPC "-bin"
+// metadata header (grpc-go and grpc-gateway base64-decode it before the
+// service reads it), a field of bytes holding a serialized message. A
+// message whose field 8 holds a 65-byte token starts "BA" before it, so
+// no run of its bytes is the token; generated code reads it only when
+// the message parses whole, so nothing else is read so.
+func protobufMessageText(s string) (string, bool) {
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
+	if !isProtobufMessage(b) {
+		return "", false
+	}
+	var out bytes.Buffer
+	budget := 4*len(b) + 4096
+	appendProtobufFields(&out, b, 0, &budget)
+	return out.String(), out.Len() > 0
+}
+
+// isProtobufMessage reports whether b parses whole as a protobuf message
+// with a length-delimited field.
+func isProtobufMessage(b []byte) bool {
+	delimited := false
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+			return false
+		}
+		delimited = delimited || typ == protowire.BytesType
+		b = b[n:]
+	}
+	return delimited
 }
