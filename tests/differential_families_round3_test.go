@@ -55,6 +55,19 @@ func round3FamilyCases() []familyCase {
 		}
 	}
 	bin := getWith(api, "Grpc-Metadata-Credentials-Bin: %s")
+	// A protobuf message {access_token (8): tok} (after client_id (1)
+	// when id is not ""), as a body.
+	message := func(id string) func(string) []byte {
+		return func(tok string) []byte {
+			var b []byte
+			if id != "" {
+				b = protowire.AppendTag(b, 1, protowire.BytesType)
+				b = protowire.AppendString(b, id)
+			}
+			b = protowire.AppendTag(b, protobufTokenField, protowire.BytesType)
+			return protowire.AppendString(b, tok)
+		}
+	}
 	return []familyCase{
 		// Base64 in lines, in a JSON string (escaped line breaks).
 		{family: 18, name: "json-bytes-base64-lf-every-8", oracle: "gostruct", present: wrapped(8, `\n`),
@@ -72,6 +85,15 @@ func round3FamilyCases() []familyCase {
 			build: bin, want: 401},
 		{family: 18, name: "grpc-bin-metadata-protobuf-unpadded-len67", oracle: "gostruct", kind: "len67", present: credentialsBin("client-1", base64.RawStdEncoding),
 			build: bin, want: 401},
+		// A protobuf message as a body of another type (or none).
+		{family: 18, name: "protobuf-body-text-plain-len65", oracle: "gostruct", kind: "len65",
+			build: postWith(api, message(""), "Content-Type: text/plain"), want: 401},
+		{family: 18, name: "protobuf-body-no-ct-len65", oracle: "gostruct", kind: "len65",
+			build: postWith(api, message("")), want: 401},
+		{family: 18, name: "protobuf-body-form-ct-after-id-len65", oracle: "gostruct", kind: "len65",
+			build: postWith(api, message("client-1"), formCTLine), want: 401},
+		{family: 18, name: "protobuf-body-json-ct-after-id-len65", oracle: "gostruct", kind: "len65",
+			build: postWith(api, message("client-1"), jsonCTLine), want: 401},
 	}
 }
 
@@ -93,6 +115,11 @@ func goStructRound3(r *http.Request, raw []byte, add func(source, v string)) {
 		return
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
+	// A handler that unmarshals its body as protobuf whatever the
+	// Content-Type says (as many read JSON so: json.NewDecoder(r.Body)).
+	if tok, ok := protobufField(raw, protobufTokenField); ok {
+		add("protobuf_any_type", tok)
+	}
 	for _, v := range md.Get("credentials-bin") {
 		if tok, ok := protobufField([]byte(v), protobufTokenField); ok {
 			add("grpc_bin_metadata", tok)

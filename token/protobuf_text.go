@@ -19,15 +19,22 @@ import (
 // protobufText returns the length-delimited fields (strings, bytes,
 // nested messages) of body read as protobuf, when its media type mt
 // (mediaTypeOf) says it is protobuf, or octet-stream, or gRPC messages
-// (each one sent as is, after its 5-byte prefix): each field's bytes on
-// a line of their own, and those of the fields inside it when it reads
+// (each one sent as is, after its 5-byte prefix), or, whatever its
+// type, when it is a protobuf message whole (isProtobufMessage): each
+// field's bytes on a line of their own, and those of the fields inside it when it reads
 // as a message, up to maxProtobufDepth. A body that is no message whole
 // (a prefix of a long body, or no protobuf) gives the fields before the
 // point where it breaks off.
 func protobufText(mt string, body []byte) (string, bool) {
 	grpc := strings.HasPrefix(mt, "application/grpc") && !strings.HasPrefix(mt, "application/grpc-web-text")
 	if !grpc && !protobufType(mt) && mt != "application/octet-stream" {
-		return "", false // before out: a body of another type costs no allocation
+		// A body of another type (or none) that is a protobuf message
+		// whole: a handler that unmarshals its body whatever the
+		// Content-Type says (as json.NewDecoder(r.Body) reads JSON so)
+		// reads it. Most bodies break off within a few fields.
+		if !isProtobufMessage(body) {
+			return "", false // before out: a body of another type costs no allocation
+		}
 	}
 	var out bytes.Buffer
 	budget := 4*len(body) + 4096

@@ -77,3 +77,26 @@ func TestProtobufInBase64IsRead(t *testing.T) {
 		}
 	}
 }
+
+// TestProtobufBodyOfAnyTypeIsRead: a body that is a protobuf message
+// whole is read as one whatever its Content-Type (a handler that
+// unmarshals its body without looking at it); one that is not is not.
+func TestProtobufBodyOfAnyTypeIsRead(t *testing.T) {
+	const tok = "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1rYz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1rX" // 65 bytes: length 'A'
+	body := protowire.AppendTag(nil, 8, protowire.BytesType)
+	body = protowire.AppendString(body, tok)
+	for _, ct := range []string{"", "text/plain", "application/json", "application/x-www-form-urlencoded"} {
+		r, _ := http.NewRequest("POST", "http://h/", nil)
+		r.RequestURI = "/"
+		r.Header = http.Header{}
+		if ct != "" {
+			r.Header.Set("Content-Type", ct)
+		}
+		if got := candidatesOf(r, string(body)); got[tok] == "" {
+			t.Errorf("Content-Type %q: %q not among the candidates: %q", ct, tok, keys(got))
+		}
+	}
+	if _, ok := protobufText("text/plain", []byte(`{"a":"`+tok+`"}`)); ok {
+		t.Errorf("a JSON body read as a protobuf message")
+	}
+}
