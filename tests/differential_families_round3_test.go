@@ -55,6 +55,7 @@ func round3FamilyCases() []familyCase {
 		}
 	}
 	bin := getWith(api, "Grpc-Metadata-Credentials-Bin: %s")
+	const spacesOpen = "base64 split by spaces alone is decoded piece by piece in a body"
 	// A protobuf message {access_token (8): tok} (after client_id (1)
 	// when id is not ""), as a body.
 	message := func(id string) func(string) []byte {
@@ -85,6 +86,14 @@ func round3FamilyCases() []familyCase {
 			build: bin, want: 401},
 		{family: 18, name: "grpc-bin-metadata-protobuf-unpadded-len67", oracle: "gostruct", kind: "len67", present: credentialsBin("client-1", base64.RawStdEncoding),
 			build: bin, want: 401},
+		// Base64 split by spaces (no line break) in a body member that
+		// Node's Buffer.from decodes, skipping them: the scan reads
+		// base64 whole across line breaks only (reading it across every
+		// space would read prose byte by byte).
+		{family: 18, name: "json-base64-spaces-every-4", oracle: "node", present: wrapped(4, " "),
+			build: postWith(api, text(`{"credential":"%s"}`), jsonCTLine), want: 401, open: spacesOpen},
+		{family: 18, name: "form-base64-spaces-every-6", oracle: "node", present: wrapped(6, "%20"),
+			build: postWith(api, text(`credential=%s`), formCTLine), want: 401, open: spacesOpen},
 		// A protobuf message as a body of another type (or none).
 		{family: 18, name: "protobuf-body-text-plain-len65", oracle: "gostruct", kind: "len65",
 			build: postWith(api, message(""), "Content-Type: text/plain"), want: 401},
