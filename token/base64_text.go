@@ -478,16 +478,10 @@ func isScannableText(b []byte) bool {
 	return false
 }
 
-// lineSpanBytes are the bytes of base64 broken into lines: both
-// alphabets, and the white space between lines (and before a folded
-// one). Not '=': padding ends base64 (and is left out of what is decoded
-// anyway), and a form's "name=" is no part of the value after it.
-var lineSpanBytes = func() (t [256]bool) {
+// base64Alphabet are the bytes of either base64 alphabet.
+var base64Alphabet = func() (t [256]bool) {
 	for c := range 256 {
 		t[c] = base64Std[c] != 0xFF || base64URL[c] != 0xFF
-	}
-	for _, c := range " \t\r\n" {
-		t[c] = true
 	}
 	return t
 }()
@@ -505,11 +499,15 @@ func hasLineBreak(s string) bool {
 // encoding/json's []byte fields too, skips '\r' and '\n'; Python's
 // b64decode and Node's Buffer.from all white space), so a token is whole
 // to them while each line, a run of the scan, is a piece of it. A span:
-// the bytes of either base64 alphabet and white space around a line
-// break, holding a line break between two base64 bytes and minBase64Part
-// of them; decoded without its white space (and with '-'
-// and '_' as '+' and '/', when it holds them, as Node reads them). cut is
-// set when zlib data there did not inflate whole within *budget.
+// two or more lines of base64 characters (either alphabet; not '=', which
+// ends base64 and is left out of what is decoded anyway, nor a form's
+// "name="), each line break between them with spaces and tabs around it
+// (indentation, a folded line), and minBase64Part base64 characters in
+// all; decoded without its white space (and with '-' and '_' as '+' and
+// '/', when it holds them, as Node reads them). A line that holds a space
+// between base64 characters ends a span there: prose is read a word
+// beside each line break, not sentence by sentence. cut is set when zlib
+// data there did not inflate whole within *budget.
 func appendLineBase64Texts(dst []string, s string, inflate bool, budget *int) (_ []string, cut bool) {
 	done := 0 // s[:done] is read
 	for done < len(s) {
@@ -523,18 +521,48 @@ func appendLineBase64Texts(dst []string, s string, inflate bool, budget *int) (_
 		if k == len(s) {
 			break
 		}
-		start, end := k, k+1
-		for start > done && lineSpanBytes[s[start-1]] {
+		// The first line: the base64 characters before the line break
+		// (and the spaces and tabs that end the line).
+		start := k
+		for start > done && (s[start-1] == ' ' || s[start-1] == '\t') {
 			start--
 		}
-		for end < len(s) && lineSpanBytes[s[end]] {
-			end++
+		first := start
+		for start > done && base64Alphabet[s[start-1]] {
+			start--
 		}
-		done = end
-		span := strings.Trim(s[start:end], " \t\r\n")
-		if len(span) < minBase64Part || !hasLineBreak(span) {
+		lines, n := 0, first-start
+		end := first
+		if n > 0 {
+			lines = 1
+		}
+		// The lines after it, each after a line break with the spaces
+		// and tabs around it.
+		for i := first; ; {
+			j, breaks := i, false
+			for j < len(s) && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r' || s[j] == '\n') {
+				breaks = breaks || s[j] == '\r' || s[j] == '\n'
+				j++
+			}
+			if !breaks {
+				break
+			}
+			e := j
+			for e < len(s) && base64Alphabet[s[e]] {
+				e++
+			}
+			if e == j {
+				break
+			}
+			lines++
+			n += e - j
+			end, i = e, e
+		}
+		done = max(end, k+1)
+		if lines < 2 || n < minBase64Part {
 			continue
 		}
+		span := s[start:end]
 		url := strings.ContainsAny(span, "-_")
 		for _, mapURL := range [2]bool{false, true} {
 			if mapURL && !url {

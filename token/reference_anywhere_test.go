@@ -237,6 +237,11 @@ func refCandidates(r *http.Request, body []byte) []Candidate {
 		if t, ok := documentText(mt, body); ok {
 			dst = refAppendRuns(dst, t, w, 0)
 		}
+		// A protobuf message's fields: by its type, or, whatever the
+		// type, when the body is a message whole.
+		if t, ok := protobufText(mt, body); ok {
+			dst = refAppendRuns(dst, t, w, 0)
+		}
 		budget := inflateBudget(len(body))
 		if t, cut := grpcText(r, mt, body, &budget); cut {
 			dst = append(dst, Candidate{Where: w, Unreadable: true})
