@@ -69,6 +69,14 @@ func round3FamilyCases() []familyCase {
 			return protowire.AppendString(b, tok)
 		}
 	}
+	// {credentials (2, a group): {access_token (8): tok}}: start-group
+	// tag 0x13, 'B', 'A' (65), the token, end-group tag 0x14.
+	grouped := func(tok string) []byte {
+		b := protowire.AppendTag(nil, 2, protowire.StartGroupType)
+		b = protowire.AppendTag(b, protobufTokenField, protowire.BytesType)
+		b = protowire.AppendString(b, tok)
+		return protowire.AppendTag(b, 2, protowire.EndGroupType)
+	}
 	return []familyCase{
 		// Base64 in lines, in a JSON string (escaped line breaks).
 		{family: 18, name: "json-bytes-base64-lf-every-8", oracle: "gostruct", present: wrapped(8, `\n`),
@@ -95,6 +103,12 @@ func round3FamilyCases() []familyCase {
 			build: postWith(api, text(`{"credential":"%s"}`), jsonCTLine), want: 401, open: spacesOpen},
 		{family: 18, name: "form-base64-spaces-every-6", oracle: "node", present: wrapped(6, "%20"),
 			build: postWith(api, text(`credential=%s`), formCTLine), want: 401, open: spacesOpen},
+		// A protobuf message in a group (DELIMITED encoding), its
+		// fields behind a start-group tag rather than a length.
+		{family: 18, name: "protobuf-group-body-len65", oracle: "gostruct", kind: "len65",
+			build: postWith(api, grouped, "Content-Type: application/x-protobuf"), want: 401},
+		{family: 18, name: "protobuf-group-body-text-plain-len65", oracle: "gostruct", kind: "len65",
+			build: postWith(api, grouped, "Content-Type: text/plain"), want: 401},
 		// A protobuf message as a body of another type (or none).
 		{family: 18, name: "protobuf-body-text-plain-len65", oracle: "gostruct", kind: "len65",
 			build: postWith(api, message(""), "Content-Type: text/plain"), want: 401},
@@ -130,9 +144,46 @@ func goStructRound3(r *http.Request, raw []byte, add func(source, v string)) {
 	if tok, ok := protobufField(raw, protobufTokenField); ok {
 		add("protobuf_any_type", tok)
 	}
+	// The same message in a group (proto2's group, Editions' DELIMITED
+	// message encoding): message Request { Credentials credentials = 2
+	// [features.message_encoding = DELIMITED]; }, its fields between a
+	// start-group and an end-group tag rather than behind a length.
+	if tok, ok := protobufGroupField(raw, 2, protobufTokenField); ok {
+		add("protobuf_group", tok)
+	}
 	for _, v := range md.Get("credentials-bin") {
 		if tok, ok := protobufField([]byte(v), protobufTokenField); ok {
 			add("grpc_bin_metadata", tok)
 		}
 	}
+}
+
+// protobufGroupField returns string field num of the last group field
+// group of the protobuf message b, as generated code parses it.
+func protobufGroupField(b []byte, group, num protowire.Number) (string, bool) {
+	var v string
+	found := false
+	for len(b) > 0 {
+		n, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return "", false
+		}
+		b = b[l:]
+		if n == group && typ == protowire.StartGroupType {
+			g, l := protowire.ConsumeGroup(n, b)
+			if l < 0 {
+				return "", false
+			}
+			if tok, ok := protobufField(g, num); ok {
+				v, found = tok, true
+			}
+			b = b[l:]
+			continue
+		}
+		if l = protowire.ConsumeFieldValue(n, typ, b); l < 0 {
+			return "", false
+		}
+		b = b[l:]
+	}
+	return v, found
 }

@@ -71,7 +71,8 @@ const maxProtobufDepth = 16
 
 // appendProtobufFields writes to out the bytes of each length-delimited
 // field of the message b, each on a line of its own, and those of the
-// fields inside it, while *budget (what out may still grow by) lasts.
+// fields inside it and inside its groups, while *budget (what out may
+// still grow by) lasts.
 func appendProtobufFields(out *bytes.Buffer, b []byte, depth int, budget *int) {
 	for len(b) > 0 && *budget > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -79,6 +80,19 @@ func appendProtobufFields(out *bytes.Buffer, b []byte, depth int, budget *int) {
 			return
 		}
 		b = b[n:]
+		if typ == protowire.StartGroupType {
+			// A group (proto2's, Editions' DELIMITED messages): its
+			// fields between a start-group and an end-group tag.
+			g, n := protowire.ConsumeGroup(num, b)
+			if n < 0 {
+				return
+			}
+			b = b[n:]
+			if depth < maxProtobufDepth {
+				appendProtobufFields(out, g, depth+1, budget)
+			}
+			continue
+		}
 		if typ != protowire.BytesType {
 			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
 				return
@@ -122,7 +136,7 @@ func protobufMessageText(s string) (string, bool) {
 }
 
 // isProtobufMessage reports whether b parses whole as a protobuf message
-// with a length-delimited field.
+// with a length-delimited field or a group.
 func isProtobufMessage(b []byte) bool {
 	delimited := false
 	for len(b) > 0 {
@@ -134,7 +148,7 @@ func isProtobufMessage(b []byte) bool {
 		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
 			return false
 		}
-		delimited = delimited || typ == protowire.BytesType
+		delimited = delimited || typ == protowire.BytesType || typ == protowire.StartGroupType
 		b = b[n:]
 	}
 	return delimited

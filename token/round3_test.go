@@ -100,3 +100,22 @@ func TestProtobufBodyOfAnyTypeIsRead(t *testing.T) {
 		t.Errorf("a JSON body read as a protobuf message")
 	}
 }
+
+// TestProtobufGroupsAreRead: a message's groups (proto2's, Editions'
+// DELIMITED encoding) are read as its nested messages are: the token in
+// field 8 of a group is no run of the body as sent.
+func TestProtobufGroupsAreRead(t *testing.T) {
+	const tok = "Yz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1rYz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1rX" // 65 bytes: length 'A'
+	body := protowire.AppendTag(nil, 2, protowire.StartGroupType)
+	body = protowire.AppendTag(body, 8, protowire.BytesType)
+	body = protowire.AppendString(body, tok)
+	body = protowire.AppendTag(body, 2, protowire.EndGroupType)
+	for _, ct := range []string{"application/x-protobuf", "text/plain"} {
+		r, _ := http.NewRequest("POST", "http://h/", nil)
+		r.RequestURI = "/"
+		r.Header = http.Header{"Content-Type": {ct}}
+		if got := candidatesOf(r, string(body)); got[tok] == "" {
+			t.Errorf("Content-Type %q: %q not among the candidates: %q", ct, tok, keys(got))
+		}
+	}
+}
