@@ -219,7 +219,7 @@ func familyCases() []familyCase {
 }
 
 // TestEnforcementFamilies is issue 22's families 1-9 (but WebSocket first
-// messages), and the families found since (10-17), end to end: for each, a real upstream that reads the token
+// messages), and the families found since (10-18), end to end: for each, a real upstream that reads the token
 // when asked directly, the real Caddy binary in front of it, the revoked
 // token refused (401, or 400 for an ambiguous shape) and the control.
 //
@@ -232,7 +232,7 @@ func familyCases() []familyCase {
 //
 // Run: CI=true CADDY_BIN=... go test -count=1 -run TestEnforcementFamilies -v ./tests
 func TestEnforcementFamilies(t *testing.T) {
-	cases := slices.Concat(familyCases(), moreFamilyCases(), documentFamilyCases(), namedFamilyCases(), binaryFamilyCases())
+	cases := slices.Concat(familyCases(), moreFamilyCases(), documentFamilyCases(), namedFamilyCases(), binaryFamilyCases(), round3FamilyCases())
 	var names []string
 	for _, fc := range cases {
 		names = append(names, fc.oracle)

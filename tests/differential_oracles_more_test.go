@@ -325,8 +325,9 @@ func jwtSessionAccessToken(v string) string {
 // whose member names match case-insensitively under Unicode folding; a
 // CBOR or YAML body by its Content-Type),
 // r.BasicAuth, a Bearer prefix, the access_token of a gorilla/sessions
-// cookie session and of a JWT session cookie, and on a WebSocket upgrade the Kubernetes
-// bearer subprotocol.
+// cookie session and of a JWT session cookie, on a WebSocket upgrade the Kubernetes
+// bearer subprotocol, and what family 18 carries (goStructRound3: a []byte member,
+// a protobuf message in a gRPC -bin metadata header as grpc-gateway hands it over).
 func goStructOracle(w http.ResponseWriter, r *http.Request) {
 	ans := oracleAnswer{Oracle: "gostruct", Path: r.URL.Path, Tokens: []oracleToken{}, Errors: []string{}}
 	add := func(source, v string) {
@@ -375,6 +376,7 @@ func goStructOracle(w http.ResponseWriter, r *http.Request) {
 			add("grpc_web_text", v)
 		}
 	}
+	goStructRound3(r, raw, add)
 	if user, pass, ok := r.BasicAuth(); ok {
 		add("basic_password", pass)
 		add("basic_username", user)

@@ -31,7 +31,11 @@ const MinCandidateLength = 16
 //     credential, a Kubernetes "base64url.bearer.authorization.k8s.io."
 //     WebSocket subprotocol; and wherever a part of a run decodes (and
 //     inflates) to text with a long enough run in it: a session cookie of
-//     base64 JSON, an "id:key" API key (appendBase64Texts);
+//     base64 JSON, an "id:key" API key (appendBase64Texts); base64 broken
+//     into lines, decoded whole as decoders that skip line breaks decode
+//     it (appendLineBase64Texts); and what base64 decodes to read as a
+//     protobuf message too, when it is one whole (a gRPC "-bin" metadata
+//     header: protobufMessageText);
 //   - a body that looks like XML, as its text (XMLText: references
 //     decoded, CDATA sections opened, comments and tags dropped);
 //   - as its skeleton, where it has characters outside ASCII or control
@@ -364,10 +368,29 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 		queue = queue[:len(queue)-1]
 		s := t.s
 		framed := t.framed
-		if !t.skeleton && NeedsSkeleton(s) { // most texts cost this one pass
-			framed = true
-			if sk, ok := Skeleton(s); ok {
-				queue = append(queue, text{s: sk, depth: t.depth, skeleton: true, base64: t.base64, framed: true})
+		var lines bool // s holds a line break
+		if !t.skeleton {
+			var needs bool
+			if needs, lines = skeletonAndLineBreak(s); needs { // most texts cost this one pass
+				framed = true
+				if sk, ok := Skeleton(s); ok {
+					queue = append(queue, text{s: sk, depth: t.depth, skeleton: true, base64: t.base64, framed: true})
+				}
+			}
+		} else {
+			lines = hasLineBreak(s)
+		}
+		if lines && t.base64 < maxBase64Depth { // base64 in lines, read whole
+			texts, c := appendLineBase64Texts(nil, s, t.base64 == 0, &budget) // rare: allocates when it finds one
+			for _, d := range texts {
+				queue = append(queue, text{s: d, depth: t.depth, base64: t.base64 + 1})
+				if p, ok := protobufMessageText(d); ok {
+					queue = append(queue, text{s: p, depth: t.depth, base64: t.base64 + 1, framed: true})
+				}
+			}
+			if c && !cut {
+				cut = true
+				dst = append(dst, Candidate{Where: w, Unreadable: true})
 			}
 		}
 		for i := 0; i+minRun <= len(s); {
@@ -405,6 +428,9 @@ func appendRuns(dst []Candidate, s string, w Where, depth int, skip *LengthSet) 
 				texts, c := appendBase64Texts(b64[:0], wide, holds, t.base64 == 0, &budget)
 				for _, d := range texts {
 					queue = append(queue, text{s: d, depth: t.depth, base64: t.base64 + 1})
+					if p, ok := protobufMessageText(d); ok { // a serialized message
+						queue = append(queue, text{s: p, depth: t.depth, base64: t.base64 + 1, framed: true})
+					}
 				}
 				if c && !cut {
 					cut = true
@@ -680,6 +706,9 @@ func hexRune(s string, n int) (rune, bool) {
 	return r, r <= unicode.MaxRune
 }
 
+// jsonWhiteSpace is the byte of the JSON escapes \n, \r and \t.
+var jsonWhiteSpace = [256]byte{'n': '\n', 'r': '\r', 't': '\t'}
+
 // jsonUnescape decodes the JSON string escapes in s (\", \\, \/, \b, \f,
 // \n, \r, \t, \uXXXX, a surrogate pair joined) and YAML's and JSON5's
 // \xXX and \UXXXXXXXX; anything else is kept as it is.
@@ -696,7 +725,10 @@ func jsonUnescape(s string) string {
 		case '"', '\\', '/':
 			b.WriteByte(n)
 			i++
-		case 'b', 'f', 'n', 'r', 't':
+		case 'n', 'r', 't': // white space, which base64 decoders skip (appendLineBase64Texts)
+			b.WriteByte(jsonWhiteSpace[n])
+			i++
+		case 'b', 'f':
 			b.WriteByte(' ')
 			i++
 		case 'u', 'x', 'U':

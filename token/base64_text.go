@@ -477,3 +477,108 @@ func isScannableText(b []byte) bool {
 	}
 	return false
 }
+
+// base64Alphabet are the bytes of either base64 alphabet.
+var base64Alphabet = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = base64Std[c] != 0xFF || base64URL[c] != 0xFF
+	}
+	return t
+}()
+
+// hasLineBreak reports whether s holds a '\n' or a '\r'.
+func hasLineBreak(s string) bool {
+	return strings.IndexByte(s, '\n') >= 0 || strings.IndexByte(s, '\r') >= 0
+}
+
+// appendLineBase64Texts appends to dst what the spans of s that are base64
+// broken into lines decode to, as appendBase64Texts decodes a part: MIME,
+// PEM and most encoders write base64 in lines (Python's encodebytes,
+// Java's MIME encoder, openssl, Ruby's encode64), and every decoder an
+// application calls skips the line breaks (Go's base64.StdEncoding, under
+// encoding/json's []byte fields too, skips '\r' and '\n'; Python's
+// b64decode and Node's Buffer.from all white space), so a token is whole
+// to them while each line, a run of the scan, is a piece of it. A span:
+// two or more lines of base64 characters (either alphabet; not '=', which
+// ends base64 and is left out of what is decoded anyway, nor a form's
+// "name="), each line break between them with spaces and tabs around it
+// (indentation, a folded line), and minBase64Part base64 characters in
+// all; decoded without its white space (and with '-' and '_' as '+' and
+// '/', when it holds them, as Node reads them). A line that holds a space
+// between base64 characters ends a span there: prose is read a word
+// beside each line break, not sentence by sentence. cut is set when zlib
+// data there did not inflate whole within *budget.
+func appendLineBase64Texts(dst []string, s string, inflate bool, budget *int) (_ []string, cut bool) {
+	done := 0 // s[:done] is read
+	for done < len(s) {
+		k := len(s)
+		if i := strings.IndexByte(s[done:], '\n'); i >= 0 {
+			k = done + i
+		}
+		if i := strings.IndexByte(s[done:k], '\r'); i >= 0 {
+			k = done + i
+		}
+		if k == len(s) {
+			break
+		}
+		// The first line: the base64 characters before the line break
+		// (and the spaces and tabs that end the line).
+		start := k
+		for start > done && (s[start-1] == ' ' || s[start-1] == '\t') {
+			start--
+		}
+		first := start
+		for start > done && base64Alphabet[s[start-1]] {
+			start--
+		}
+		lines, n := 0, first-start
+		end := first
+		if n > 0 {
+			lines = 1
+		}
+		// The lines after it, each after a line break with the spaces
+		// and tabs around it.
+		for i := first; ; {
+			j, breaks := i, false
+			for j < len(s) && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r' || s[j] == '\n') {
+				breaks = breaks || s[j] == '\r' || s[j] == '\n'
+				j++
+			}
+			if !breaks {
+				break
+			}
+			e := j
+			for e < len(s) && base64Alphabet[s[e]] {
+				e++
+			}
+			if e == j {
+				break
+			}
+			lines++
+			n += e - j
+			end, i = e, e
+		}
+		done = max(end, k+1)
+		if lines < 2 || n < minBase64Part {
+			continue
+		}
+		span := s[start:end]
+		url := strings.ContainsAny(span, "-_")
+		for _, mapURL := range [2]bool{false, true} {
+			if mapURL && !url {
+				break
+			}
+			var stack [256]byte
+			b := appendBase64Alphabet(stack[:0], span, mapURL)
+			if len(b) < minBase64Part {
+				break
+			}
+			t, ok, c := base64Text(unsafe.String(unsafe.SliceData(b), len(b)), inflate, budget) // read during the call only
+			if ok {
+				dst = append(dst, t)
+			}
+			cut = cut || c
+		}
+	}
+	return dst, cut
+}

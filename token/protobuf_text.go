@@ -3,6 +3,7 @@ package token
 import (
 	"bytes"
 	"strings"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -17,15 +18,22 @@ import (
 // protobufText returns the length-delimited fields (strings, bytes,
 // nested messages) of body read as protobuf, when its media type mt
 // (mediaTypeOf) says it is protobuf, or octet-stream, or gRPC messages
-// (each one sent as is, after its 5-byte prefix): each field's bytes on
-// a line of their own, and those of the fields inside it when it reads
+// (each one sent as is, after its 5-byte prefix), or, whatever its
+// type, when it is a protobuf message whole (isProtobufMessage): each
+// field's bytes on a line of their own, and those of the fields inside it when it reads
 // as a message, up to maxProtobufDepth. A body that is no message whole
 // (a prefix of a long body, or no protobuf) gives the fields before the
 // point where it breaks off.
 func protobufText(mt string, body []byte) (string, bool) {
 	grpc := strings.HasPrefix(mt, "application/grpc") && !strings.HasPrefix(mt, "application/grpc-web-text")
 	if !grpc && !protobufType(mt) && mt != "application/octet-stream" {
-		return "", false // before out: a body of another type costs no allocation
+		// A body of another type (or none) that is a protobuf message
+		// whole: a handler that unmarshals its body whatever the
+		// Content-Type says (as json.NewDecoder(r.Body) reads JSON so)
+		// reads it. Most bodies break off within a few fields.
+		if !isProtobufMessage(body) {
+			return "", false // before out: a body of another type costs no allocation
+		}
 	}
 	var out bytes.Buffer
 	budget := 4*len(body) + 4096
@@ -59,7 +67,8 @@ const maxProtobufDepth = 16
 
 // appendProtobufFields writes to out the bytes of each length-delimited
 // field of the message b, each on a line of its own, and those of the
-// fields inside it, while *budget (what out may still grow by) lasts.
+// fields inside it and inside its groups, while *budget (what out may
+// still grow by) lasts.
 func appendProtobufFields(out *bytes.Buffer, b []byte, depth int, budget *int) {
 	for len(b) > 0 && *budget > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -67,6 +76,19 @@ func appendProtobufFields(out *bytes.Buffer, b []byte, depth int, budget *int) {
 			return
 		}
 		b = b[n:]
+		if typ == protowire.StartGroupType {
+			// A group (proto2's, Editions' DELIMITED messages): its
+			// fields between a start-group and an end-group tag.
+			g, n := protowire.ConsumeGroup(num, b)
+			if n < 0 {
+				return
+			}
+			b = b[n:]
+			if depth < maxProtobufDepth {
+				appendProtobufFields(out, g, depth+1, budget)
+			}
+			continue
+		}
 		if typ != protowire.BytesType {
 			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
 				return
@@ -86,4 +108,44 @@ func appendProtobufFields(out *bytes.Buffer, b []byte, depth int, budget *int) {
 			appendProtobufFields(out, v, depth+1, budget)
 		}
 	}
+}
+
+// protobufMessageText returns the length-delimited fields of s read as a
+// protobuf message (see appendProtobufFields), when s is one whole: every
+// tag and value well formed up to its last byte, one field at least
+// length-delimited. Bytes an application decodes from base64 and then
+// unmarshals are no message whose type the request says: a gRPC "-bin"
+// metadata header (grpc-go and grpc-gateway base64-decode it before the
+// service reads it), a field of bytes holding a serialized message. A
+// message whose field 8 holds a 65-byte token starts "BA" before it, so
+// no run of its bytes is the token; generated code reads it only when
+// the message parses whole, so nothing else is read so.
+func protobufMessageText(s string) (string, bool) {
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
+	if !isProtobufMessage(b) {
+		return "", false
+	}
+	var out bytes.Buffer
+	budget := 4*len(b) + 4096
+	appendProtobufFields(&out, b, 0, &budget)
+	return out.String(), out.Len() > 0
+}
+
+// isProtobufMessage reports whether b parses whole as a protobuf message
+// with a length-delimited field or a group.
+func isProtobufMessage(b []byte) bool {
+	delimited := false
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+			return false
+		}
+		delimited = delimited || typ == protowire.BytesType || typ == protowire.StartGroupType
+		b = b[n:]
+	}
+	return delimited
 }

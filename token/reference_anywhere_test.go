@@ -43,6 +43,21 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 		if sk, ok := Skeleton(s); ok && !t.skeleton {
 			queue = append(queue, text{sk, t.depth, true, t.base64, true})
 		}
+		// Base64 in lines, read whole, and what it decodes to as a
+		// protobuf message when it is one.
+		if t.base64 < maxBase64Depth && strings.ContainsAny(s, "\r\n") {
+			texts, c := appendLineBase64Texts(nil, s, t.base64 == 0, &budget)
+			for _, d := range texts {
+				queue = append(queue, text{d, t.depth, false, t.base64 + 1, false})
+				if p, ok := protobufMessageText(d); ok {
+					queue = append(queue, text{p, t.depth, false, t.base64 + 1, true})
+				}
+			}
+			if c && !cut {
+				cut = true
+				dst = append(dst, Candidate{Where: w, Unreadable: true})
+			}
+		}
 		for i := 0; i < len(s); {
 			if refWideClass[s[i]] == 0 {
 				i++
@@ -63,6 +78,9 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 				texts, c := appendBase64Texts(nil, wide, classSeparator, t.base64 == 0, &budget) // split always: the same parts
 				for _, d := range texts {
 					queue = append(queue, text{d, t.depth, false, t.base64 + 1, false})
+					if p, ok := protobufMessageText(d); ok {
+						queue = append(queue, text{p, t.depth, false, t.base64 + 1, true})
+					}
 				}
 				if c && !cut {
 					cut = true
@@ -219,6 +237,11 @@ func refCandidates(r *http.Request, body []byte) []Candidate {
 		if t, ok := documentText(mt, body); ok {
 			dst = refAppendRuns(dst, t, w, 0)
 		}
+		// A protobuf message's fields: by its type, or, whatever the
+		// type, when the body is a message whole.
+		if t, ok := protobufText(mt, body); ok {
+			dst = refAppendRuns(dst, t, w, 0)
+		}
 		budget := inflateBudget(len(body))
 		if t, cut := grpcText(r, mt, body, &budget); cut {
 			dst = append(dst, Candidate{Where: w, Unreadable: true})
@@ -245,6 +268,10 @@ func FuzzCandidatesEqualReference(f *testing.F) {
 	// A pickle and a Marshal'd string in base64, a binary body.
 	f.Add("/", "s=KGRwMApWYWNjZXNzX3Rva2VuCnAxClZZejdrUXAyclZ0OXdYYjRuTG04c0RmNmdIajNrUHExcgpwMgpzLg==", "\x04\x08I\"EYz7kQp2rVt9wXb4nLm8sDf6gHj3kPq1rYz7kQp2rVt9wXb4nLm8sDf6gHj3k\x06;\x00T")
 	f.Add("/a/b.c.d/eee.fff.ggg/", "base64url.bearer.authorization.k8s.io.WXo3a1FwMnJWdDl3WGI0bkxtOHNEZjZnSGoza1BxMXI, x", "x=....::||eyJ9.eyJ9.x==")
+	// Base64 in lines (a JSON string's escapes, a text's line breaks), a
+	// protobuf message in base64 (a gRPC -bin header).
+	f.Add("/", "QkFZejdrUXAyclZ0OXdYYjRuTG04c0RmNmdIajNrUHExcll6N2tRcDJyVnQ5d1hiNG5MbThzRGY2Z0hqM2tQcTFyWA==", `{"c":"WXo3a1Fw\nMnJWdDl3\r\nWGI0bkxt\nOHNEZjZnSGoza1BxMXI="}`)
+	f.Add("/", "x", "t:\nWXo3a1FwMnJWdDl3\r\n  WGI0bkxtOHNEZjZn\rSGoza1BxMXI\n")
 	f.Fuzz(func(t *testing.T, target, value, body string) {
 		r, _ := http.NewRequest("POST", "http://h/", nil)
 		r.RequestURI = target

@@ -52,20 +52,22 @@ func flagged(w uint64) uint64 {
 // needsSkeletonBytes is NeedsSkeleton a byte at a time.
 func needsSkeletonBytes(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if skeletonBytes[s[i]] != 0 {
+		if skeletonBytes[s[i]]&1 != 0 {
 			return true
 		}
 	}
 	return false
 }
 
-// skeletonBytes are the bytes NeedsSkeleton looks for (1; 0: the others).
+// skeletonBytes are the bytes NeedsSkeleton looks for (1), and the line
+// breaks skeletonAndLineBreak looks for too (2; 0: the others).
 var skeletonBytes = func() (t [256]uint8) {
 	for c := range 256 {
 		if c >= utf8.RuneSelf || ignoredASCII(byte(c)) {
 			t[c] = 1
 		}
 	}
+	t['\n'], t['\r'] = 2, 2
 	return t
 }()
 
@@ -236,4 +238,37 @@ func digitValue(r rune) (byte, bool) {
 		n++
 	}
 	return byte(n % 10), true
+}
+
+// skeletonAndLineBreak reports what NeedsSkeleton reports of s, and
+// whether s holds a '\n' or a '\r' (base64 in lines may be in it:
+// appendLineBase64Texts), in the pass NeedsSkeleton makes: both are
+// bytes below 0x20, which it flags a word at a time, so an ASCII text
+// without control characters costs what NeedsSkeleton costs.
+func skeletonAndLineBreak(s string) (skeleton, lineBreak bool) {
+	for len(s) >= 32 {
+		b := unsafe.Slice(unsafe.StringData(s), 32)
+		if flagged(binary.LittleEndian.Uint64(b))|flagged(binary.LittleEndian.Uint64(b[8:]))|
+			flagged(binary.LittleEndian.Uint64(b[16:]))|flagged(binary.LittleEndian.Uint64(b[24:])) != 0 {
+			sk, lb := skeletonAndLineBreakBytes(s[:32])
+			if sk {
+				// Most such texts are binary (decoded base64): the
+				// rest is looked through for line breaks alone.
+				return true, lineBreak || lb || hasLineBreak(s[32:])
+			}
+			lineBreak = lineBreak || lb
+		}
+		s = s[32:]
+	}
+	sk, lb := skeletonAndLineBreakBytes(s)
+	return sk, lineBreak || lb
+}
+
+// skeletonAndLineBreakBytes is skeletonAndLineBreak a byte at a time.
+func skeletonAndLineBreakBytes(s string) (skeleton, lineBreak bool) {
+	var f uint8
+	for i := 0; i < len(s); i++ {
+		f |= skeletonBytes[s[i]]
+	}
+	return f&1 != 0, f&2 != 0
 }

@@ -63,11 +63,17 @@ func TestSkeleton(t *testing.T) {
 // finds every byte its table names at every place, beside fillers that
 // make a step's subtractions borrow or not.
 func TestNeedsSkeletonIsTheByteLoop(t *testing.T) {
-	for _, filler := range []string{"a", " ", "!", "~", "\x1f"} {
+	for _, filler := range []string{"a", " ", "!", "~", "\x1f", "\n", "\xc3"} {
 		eachByteAtEachPlace(filler, func(b []byte, c byte) {
-			want := skeletonBytes[c] != 0 || len(b) > 1 && skeletonBytes[filler[0]] != 0
+			want := skeletonBytes[c]&1 != 0 || len(b) > 1 && skeletonBytes[filler[0]]&1 != 0
 			if got := NeedsSkeleton(string(b)); got != want {
 				t.Fatalf("NeedsSkeleton(%q) = %v, want %v", b, got, want)
+			}
+			// skeletonAndLineBreak makes the same pass, and finds the
+			// line breaks beside.
+			lb := c == '\n' || c == '\r' || len(b) > 1 && (filler[0] == '\n' || filler[0] == '\r')
+			if sk, l := skeletonAndLineBreak(string(b)); sk != want || l != lb {
+				t.Fatalf("skeletonAndLineBreak(%q) = %v, %v, want %v, %v", b, sk, l, want, lb)
 			}
 		})
 	}

@@ -70,6 +70,11 @@ function extract(req, res, next) {
     const i = decoded.indexOf(':');
     if (i >= 0) add(req, 'apikey', decoded.slice(i + 1));
   }
+  // A credential an application takes base64-encoded in its body,
+  // decoded the idiomatic Node way (Buffer.from(..., 'base64'): white
+  // space and characters outside the alphabet are skipped).
+  const cred = req.body && req.body.credential;
+  if (typeof cred === 'string') add(req, 'body_base64', Buffer.from(cred, 'base64').toString());
   passport.authenticate('bearer', { session: false }, () => next())(req, res, next);
 }
 
