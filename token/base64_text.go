@@ -113,11 +113,7 @@ func appendBase64Texts(dst []string, wide string, holds uint8, inflate bool, bud
 		if len(p) < minBase64Part {
 			continue
 		}
-		t, ok, c := base64Text(p, inflate, budget)
-		if ok {
-			dst = append(dst, t)
-		}
-		cut = cut || c
+		dst = appendBase64Text(dst, p, inflate, budget, &cut)
 		dst = appendAfterHexMAC(dst, p, inflate, budget, &cut)
 	}
 	if !jwt && n > 1 && !strings.ContainsAny(wide, `%\\`) {
@@ -130,11 +126,7 @@ func appendBase64Texts(dst []string, wide string, holds uint8, inflate bool, bud
 			joined = append(joined, p...)
 		}
 		if len(joined) >= minBase64Part {
-			t, ok, c := base64Text(unsafe.String(unsafe.SliceData(joined), len(joined)), inflate, budget) // read during the call only
-			if ok {
-				dst = append(dst, t)
-			}
-			cut = cut || c
+			dst = appendBase64Text(dst, unsafe.String(unsafe.SliceData(joined), len(joined)), inflate, budget, &cut) // read during the call only
 		}
 	}
 	if !jwt {
@@ -177,16 +169,7 @@ func appendSkippingBase64Texts(dst []string, wide string, parts []string, inflat
 		if len(h) == 4 && !base64TextHead(h, false) {
 			return // what base64Text would find first (most parts: a UUID's hex digits)
 		}
-		var stack [256]byte
-		b := appendBase64Alphabet(stack[:0], p, mapURL)
-		if len(b) < minBase64Part {
-			return
-		}
-		t, ok, c := base64Text(unsafe.String(unsafe.SliceData(b), len(b)), inflate, budget) // read during the call only
-		if ok {
-			dst = append(dst, t)
-		}
-		cut = cut || c
+		dst, _ = appendAlphabetText(dst, p, mapURL, inflate, budget, &cut)
 	}
 	variants := func(p string) {
 		if len(p) < minBase64Part {
@@ -328,11 +311,7 @@ func appendAfterHexMAC(dst []string, p string, inflate bool, budget *int, cut *b
 		if n > hex || len(p)-n < minBase64Part {
 			break
 		}
-		t, ok, c := base64Text(p[n:], inflate, budget)
-		if ok {
-			dst = append(dst, t)
-		}
-		*cut = *cut || c
+		dst = appendBase64Text(dst, p[n:], inflate, budget, cut)
 	}
 	return dst
 }
@@ -398,6 +377,30 @@ func base64Text(p string, inflate bool, budget *int) (_ string, ok, cut bool) {
 		return "", false, false
 	}
 	return string(b), true, false
+}
+
+// appendBase64Text appends what p decodes to (base64Text) to dst when it
+// reads as text, and sets *cut when base64Text was cut.
+func appendBase64Text(dst []string, p string, inflate bool, budget *int, cut *bool) []string {
+	t, ok, c := base64Text(p, inflate, budget)
+	if ok {
+		dst = append(dst, t)
+	}
+	*cut = *cut || c
+	return dst
+}
+
+// appendAlphabetText appends what the base64 characters of p decode to
+// (appendBase64Text; '-' and '_' read as '+' and '/' when mapURL, as
+// appendBase64Alphabet gathers them), when there are at least
+// minBase64Part of them; short says there were fewer.
+func appendAlphabetText(dst []string, p string, mapURL, inflate bool, budget *int, cut *bool) (_ []string, short bool) {
+	var stack [256]byte
+	b := appendBase64Alphabet(stack[:0], p, mapURL)
+	if len(b) < minBase64Part {
+		return dst, true
+	}
+	return appendBase64Text(dst, unsafe.String(unsafe.SliceData(b), len(b)), inflate, budget, cut), false // read during the call only
 }
 
 // base64TextHead reports whether the first four characters of a base64
@@ -568,16 +571,10 @@ func appendLineBase64Texts(dst []string, s string, inflate bool, budget *int) (_
 			if mapURL && !url {
 				break
 			}
-			var stack [256]byte
-			b := appendBase64Alphabet(stack[:0], span, mapURL)
-			if len(b) < minBase64Part {
+			var short bool
+			if dst, short = appendAlphabetText(dst, span, mapURL, inflate, budget, &cut); short {
 				break
 			}
-			t, ok, c := base64Text(unsafe.String(unsafe.SliceData(b), len(b)), inflate, budget) // read during the call only
-			if ok {
-				dst = append(dst, t)
-			}
-			cut = cut || c
 		}
 	}
 	return dst, cut
