@@ -163,27 +163,13 @@ func goStructRound3(r *http.Request, raw []byte, add func(source, v string)) {
 func protobufGroupField(b []byte, group, num protowire.Number) (string, bool) {
 	var v string
 	found := false
-	for len(b) > 0 {
-		n, typ, l := protowire.ConsumeTag(b)
-		if l < 0 {
-			return "", false
+	ok := eachProtobufField(b, func(n protowire.Number, typ protowire.Type, g []byte) {
+		if n != group || typ != protowire.StartGroupType {
+			return
 		}
-		b = b[l:]
-		if n == group && typ == protowire.StartGroupType {
-			g, l := protowire.ConsumeGroup(n, b)
-			if l < 0 {
-				return "", false
-			}
-			if tok, ok := protobufField(g, num); ok {
-				v, found = tok, true
-			}
-			b = b[l:]
-			continue
+		if tok, ok := protobufField(g, num); ok {
+			v, found = tok, true
 		}
-		if l = protowire.ConsumeFieldValue(n, typ, b); l < 0 {
-			return "", false
-		}
-		b = b[l:]
-	}
-	return v, found
+	})
+	return v, ok && found
 }

@@ -420,25 +420,38 @@ const protobufTokenField = 8
 func protobufField(b []byte, num protowire.Number) (string, bool) {
 	var v string
 	found := false
+	ok := eachProtobufField(b, func(n protowire.Number, typ protowire.Type, val []byte) {
+		if n == num && typ == protowire.BytesType {
+			v, found = string(val), true
+		}
+	})
+	return v, ok && found
+}
+
+// eachProtobufField calls fn with each field of the protobuf message b in
+// order: its number, its type and, for a length-delimited field or a
+// group, its bytes (nil for the others); false when b is no message.
+func eachProtobufField(b []byte, fn func(protowire.Number, protowire.Type, []byte)) bool {
 	for len(b) > 0 {
 		n, typ, l := protowire.ConsumeTag(b)
 		if l < 0 {
-			return "", false
+			return false
 		}
 		b = b[l:]
-		if n == num && typ == protowire.BytesType {
-			s, l := protowire.ConsumeBytes(b)
-			if l < 0 {
-				return "", false
-			}
-			v, found = string(s), true
-			b = b[l:]
-			continue
+		var val []byte
+		switch typ {
+		case protowire.BytesType:
+			val, l = protowire.ConsumeBytes(b)
+		case protowire.StartGroupType:
+			val, l = protowire.ConsumeGroup(n, b)
+		default:
+			l = protowire.ConsumeFieldValue(n, typ, b)
 		}
-		if l = protowire.ConsumeFieldValue(n, typ, b); l < 0 {
-			return "", false
+		if l < 0 {
+			return false
 		}
+		fn(n, typ, val)
 		b = b[l:]
 	}
-	return v, found
+	return true
 }

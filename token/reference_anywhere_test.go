@@ -36,17 +36,10 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 		t := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		s := t.s
-		// A text that may be a binary serialization (bytes outside ASCII
-		// or control characters) has its runs read without their first
-		// and last bytes too: a length or an opcode.
-		framed := t.framed || NeedsSkeleton(s)
-		if sk, ok := Skeleton(s); ok && !t.skeleton {
-			queue = append(queue, text{sk, t.depth, true, t.base64, true})
-		}
-		// Base64 in lines, read whole, and what it decodes to as a
-		// protobuf message when it is one.
-		if t.base64 < maxBase64Depth && strings.ContainsAny(s, "\r\n") {
-			texts, c := appendLineBase64Texts(nil, s, t.base64 == 0, &budget)
+		// queueDecoded queues what base64 decoded to, and each of those
+		// texts that is a protobuf message as its text too; cut marks
+		// the request unreadable (once).
+		queueDecoded := func(texts []string, c bool) {
 			for _, d := range texts {
 				queue = append(queue, text{d, t.depth, false, t.base64 + 1, false})
 				if p, ok := protobufMessageText(d); ok {
@@ -57,6 +50,18 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 				cut = true
 				dst = append(dst, Candidate{Where: w, Unreadable: true})
 			}
+		}
+		// A text that may be a binary serialization (bytes outside ASCII
+		// or control characters) has its runs read without their first
+		// and last bytes too: a length or an opcode.
+		framed := t.framed || NeedsSkeleton(s)
+		if sk, ok := Skeleton(s); ok && !t.skeleton {
+			queue = append(queue, text{sk, t.depth, true, t.base64, true})
+		}
+		// Base64 in lines, read whole, and what it decodes to as a
+		// protobuf message when it is one.
+		if t.base64 < maxBase64Depth && strings.ContainsAny(s, "\r\n") {
+			queueDecoded(appendLineBase64Texts(nil, s, t.base64 == 0, &budget))
 		}
 		for i := 0; i < len(s); {
 			if refWideClass[s[i]] == 0 {
@@ -75,17 +80,7 @@ func refAppendRuns(dst []Candidate, s string, w Where, depth int) []Candidate {
 			wide := s[i:j]
 			i = j
 			if t.base64 < maxBase64Depth {
-				texts, c := appendBase64Texts(nil, wide, classSeparator, t.base64 == 0, &budget) // split always: the same parts
-				for _, d := range texts {
-					queue = append(queue, text{d, t.depth, false, t.base64 + 1, false})
-					if p, ok := protobufMessageText(d); ok {
-						queue = append(queue, text{p, t.depth, false, t.base64 + 1, true})
-					}
-				}
-				if c && !cut {
-					cut = true
-					dst = append(dst, Candidate{Where: w, Unreadable: true})
-				}
+				queueDecoded(appendBase64Texts(nil, wide, classSeparator, t.base64 == 0, &budget)) // split always: the same parts
 			}
 			escaped := holds&refClassEscape != 0
 			switch {
