@@ -253,14 +253,8 @@ func skippedBase64Texts(v string) []string {
 			if mapURL && !url {
 				break
 			}
-			var stack [256]byte
-			b := appendBase64Alphabet(stack[:0], sp, mapURL)
-			if len(b) < minBase64Part {
-				continue
-			}
-			if t, ok, _ := base64Text(string(b), true, &budget); ok {
-				out = append(out, t)
-			}
+			var cut bool // what inflates past budget is the scan's to refuse
+			out, _ = appendAlphabetText(out, sp, mapURL, true, &budget, &cut)
 		}
 	}
 	span(v)

@@ -173,12 +173,11 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 			if cut && readsAsDocument(r, body) {
 				return dst, nil, ErrBodyTooLarge
 			}
-			if err == nil && s.formName != "" && !cut {
+			if s.formName != "" && !cut {
 				source, want = "form", s.formName
-				if berr := forcedJSONParams(body, s.formName, param); berr != nil {
+				if berr := untypedParams(r, body, s.formName, param, add); berr != nil {
 					return dst, nil, berr
 				}
-				documentParams(mediaTypeOf(r), body, s.formName, add)
 			}
 		} else if kind != BodyNone {
 			var berr error
@@ -201,15 +200,26 @@ func (s *Sources) extract(r *http.Request, dst []Found, wantBody bool) ([]Found,
 					}
 				}
 				if kind != BodyJSON {
-					if berr := forcedJSONParams(body, formName, param); berr != nil {
+					if berr := untypedParams(r, body, formName, param, add); berr != nil {
 						return dst, nil, berr
 					}
-					documentParams(mediaTypeOf(r), body, formName, add)
 				}
 			}
 		}
 	}
 	return dst, body, err
+}
+
+// untypedParams reads the values named want of r's body, of a type other
+// than JSON, as the decoders that ignore its Content-Type read them: as
+// JSON (forcedJSONParams, to param) and as XML, YAML or CBOR
+// (documentParams, to add).
+func untypedParams(r *http.Request, body []byte, want string, param paramFunc, add func(string)) error {
+	if err := forcedJSONParams(body, want, param); err != nil {
+		return err
+	}
+	documentParams(mediaTypeOf(r), body, want, add)
+	return nil
 }
 
 // forcedJSONParams reads body, of a type other than JSON, as JSON when it

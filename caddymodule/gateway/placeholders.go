@@ -93,7 +93,9 @@ func (o *checkOutcome) publish(r *http.Request) {
 	if repl == nil {
 		return
 	}
-	repl.Set(PlaceholderResult, o.result)
+	if o.result != nil {
+		repl.Set(PlaceholderResult, o.result)
+	}
 	for _, p := range [...]struct{ name, v string }{
 		{PlaceholderReason, o.reason}, {PlaceholderKind, o.kind}, {PlaceholderHash, o.hash},
 		{PlaceholderNamespace, o.ns}, {PlaceholderSource, o.source},

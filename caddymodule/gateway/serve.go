@@ -38,7 +38,7 @@ func (h *Runtime) CheckRequest(r *http.Request) error {
 // still are in every header and in the named channels, where they would
 // be credentials.
 func (h *Runtime) checkRequestExcept(r *http.Request, targets []token.Token) error {
-	c := requestCheck{h: h, r: r, result: ResultPass}
+	c := requestCheck{h: h, r: r}
 	// What the check finds is left in c.out and set on the request's
 	// replacer once, whichever way it ends (placeholders.go).
 	defer c.out.publish(r)
@@ -72,7 +72,10 @@ func (h *Runtime) checkRequestExcept(r *http.Request, targets []token.Token) err
 	}
 	observeCheck(c.Start, "")
 	h.Conns.keepBodyTokens(r, found) // live_connections.go
-	c.out.result, c.out.ns = c.result, c.ns
+	if c.out.result == nil {         // not fail_open
+		c.out.result = ResultPass
+	}
+	c.out.ns = c.ns
 	return nil
 }
 
@@ -191,7 +194,6 @@ type requestCheck struct {
 	Start   time.Time    // the first check's: metrics' check latency
 	checked bool         // a string was checked against the store
 	revoked bool         // ... and found revoked: the request is refused
-	result  any          // any: a constant, stored without allocating
 	out     checkOutcome // what the check found: the placeholders' values
 	cands   engine.CandidateState
 	grant   bool // a token endpoint call: a revoked grant is 400 invalid_grant
@@ -366,7 +368,7 @@ func (c *requestCheck) applyFailMode(what string, cause, err error) error {
 	h.ErrLog.Error(what, zap.String("fail_mode", h.FailMode), zap.Error(cause))
 	countCheckFailed(h.FailOpen)
 	if h.FailOpen {
-		c.result = resultFailOpen
+		c.out.result = resultFailOpen
 		return nil
 	}
 	observeCheck(c.Start, reasonUnavailable)
